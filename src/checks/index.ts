@@ -1,0 +1,51 @@
+/**
+ * Every config rule, and the metadata of findings raised elsewhere (while loading includes), so
+ * `--list-checks` and the man page come from one list.
+ */
+import type { Finding } from '../report/finding.js';
+import { bySeverity } from '../report/finding.js';
+import { ALL_LINES, imipConfigured, type ConfigContext, type ConfigRule, type RuleMeta } from './rule.js';
+import { presenceRules, disabled, misplaced } from './presence.js';
+import { keyRules } from './keys.js';
+import { sendingRules } from './sending.js';
+import { receivingRules } from './receiving.js';
+import { patternRules } from './patterns.js';
+import { injectionRules } from './injection.js';
+import { secretRules } from './secrets.js';
+
+export const CONFIG_RULES: ConfigRule[] = [
+  ...presenceRules,
+  ...keyRules,
+  ...sendingRules,
+  ...receivingRules,
+  ...patternRules,
+  ...injectionRules,
+  ...secretRules,
+];
+
+/** Findings the loader raises (src/config/load.ts). */
+export const LOADER_FINDINGS: RuleMeta[] = [
+  { id: 'include.missing', severity: 'error', lines: ['3.x-4.x', '5.0+'], summary: 'An include (or ImportConfig) file that does not exist or cannot be read: fatal on 3.x-4.x and for ImportConfig, skipped with a warning on 5.0+.' },
+  { id: 'include.cycle', severity: 'error', lines: ['3.x-4.x', '5.0+'], summary: 'Includes that include each other.' },
+  { id: 'include.unsupported', severity: 'warning', lines: ['2.x'], summary: '2.x has no Includes or ImportConfig: only the main file is read.' },
+  { id: 'include.nested-ignored', severity: 'warning', lines: ['3.x-4.x', '5.0+'], summary: 'An include lists Includes of its own, which releases before 6.0 do not follow.' },
+  { id: 'include.shallow-replace', severity: 'warning', lines: ['3.x-4.x'], summary: '3.x-4.x: an include that defines Scheduling replaces the main file\'s whole Scheduling dict.' },
+];
+
+export function allConfigRuleMeta(): RuleMeta[] {
+  return [...CONFIG_RULES.map(({ id, severity, lines, summary }) => ({ id, severity, lines, summary })), ...LOADER_FINDINGS];
+}
+
+/** Run every rule that speaks for this release line, after the loader's findings. */
+export function runConfigChecks(ctx: ConfigContext): Finding[] {
+  const findings: Finding[] = [...ctx.config.findings];
+  // An iMIP section that was never written: say it is off, not thirty things it lacks.
+  const rules = imipConfigured(ctx) || ctx.settings.enabled ? CONFIG_RULES : [disabled, misplaced, ...secretRules];
+  for (const rule of rules) {
+    if (!rule.lines.includes(ctx.version.line)) continue;
+    findings.push(...rule.check(ctx));
+  }
+  return findings.sort(bySeverity);
+}
+
+export { ALL_LINES };

@@ -1,0 +1,184 @@
+/**
+ * Keys under Scheduling.iMIP: unknown (typos the server silently ignores, §1.1), of the wrong
+ * type, written twice, or no longer read by this release (§1.2).
+ */
+import { getPath, describeOrigin, originOf } from '../config/load.js';
+import { isDict } from '../config/plist-file.js';
+import type { PlistValue } from '../config/plist-xml.js';
+import { atLeast } from '../server/release.js';
+import { closestKey, IMIP_KEYS, keyKnownIn, KEY_BY_NAME, type KeySpec } from '../server/keys.js';
+import { ALL_LINES, finding, IMIP, jsonValue, type ConfigContext, type ConfigRule } from './rule.js';
+import type { Finding } from '../report/finding.js';
+
+function* walkImip(node: PlistValue | undefined, rel = ''): Generator<[string, PlistValue]> {
+  if (!isDict(node)) return;
+  for (const [k, v] of Object.entries(node)) {
+    const path = rel ? `${rel}.${k}` : k;
+    yield [path, v];
+    if (isDict(v) && (path === 'Sending' || path === 'Receiving')) yield* walkImip(v, path);
+  }
+}
+
+function siblings(rel: string): string[] {
+  const parent = rel.includes('.') ? rel.slice(0, rel.lastIndexOf('.') + 1) : '';
+  return IMIP_KEYS.filter((k) => k.key.startsWith(parent) && !k.key.slice(parent.length).includes('.')).map((k) => k.key.slice(parent.length));
+}
+
+export const unknownKey: ConfigRule = {
+  id: 'key.unknown',
+  severity: 'warning',
+  lines: ALL_LINES,
+  summary: 'A key under Scheduling.iMIP that no release knows (a typo such as SupressionDays): silently ignored.',
+  check(ctx) {
+    const out: Finding[] = [];
+    for (const [rel] of walkImip(getPath(ctx.config.merged, IMIP))) {
+      if (KEY_BY_NAME.has(rel)) continue;
+      const name = rel.slice(rel.lastIndexOf('.') + 1);
+      const guess = closestKey(name, siblings(rel));
+      const path = `${IMIP}.${rel}`;
+      out.push(
+        finding(
+          this,
+          path,
+          `${path} is not a key the server knows; it is kept and never read${guess ? ` (did you mean ${guess}?)` : ''}`,
+          guess ? `Rename ${name} to ${guess}.` : `Remove ${name}, or move it where it belongs.`,
+          { key: name, closest: guess, source: describeOrigin(originOf(ctx.config, path)) },
+        ),
+      );
+    }
+    return out;
+  },
+};
+
+function typeProblem(spec: KeySpec, v: PlistValue): string | null {
+  switch (spec.type) {
+    case 'bool':
+      if (typeof v === 'boolean') return null;
+      if (typeof v === 'string') {
+        return `is the string "${v}", not <true/> or <false/>; the server tests it as Python does, so any non-empty string, "false" included, means true`;
+      }
+      return `is ${describe(v)}, not <true/> or <false/>`;
+    case 'int':
+      if (typeof v === 'number' && Number.isInteger(v)) return null;
+      if (typeof v === 'string') return `is the string "${v}", not an <integer>; the server passes it on as text and the connection or timer fails`;
+      return `is ${describe(v)}, not a whole number`;
+    case 'string':
+      return typeof v === 'string' ? null : `is ${describe(v)}, not a <string>`;
+    case 'string-array':
+      if (Array.isArray(v)) {
+        const bad = v.findIndex((x) => typeof x !== 'string');
+        return bad < 0 ? null : `item ${bad} is ${describe(v[bad]!)}, not a <string>`;
+      }
+      if (typeof v === 'string') return `is a single <string>, not an <array>; the server iterates it character by character, so every character becomes a pattern`;
+      return `is ${describe(v)}, not an <array> of <string>`;
+    case 'dict':
+      return isDict(v) ? null : `is ${describe(v)}, not a <dict>`;
+  }
+}
+
+function describe(v: PlistValue): string {
+  if (typeof v === 'string') return `the string "${v}"`;
+  if (typeof v === 'number') return Number.isInteger(v) ? `the integer ${v}` : `the number ${v}`;
+  if (typeof v === 'boolean') return v ? '<true/>' : '<false/>';
+  if (Array.isArray(v)) return 'an <array>';
+  if (v instanceof Date) return 'a <date>';
+  if (v instanceof Uint8Array) return 'a <data> block';
+  return 'a <dict>';
+}
+
+function typeFix(spec: KeySpec, name: string): string {
+  switch (spec.type) {
+    case 'bool':
+      return `Write <key>${name}</key><true/> or <key>${name}</key><false/>.`;
+    case 'int':
+      return `Write <key>${name}</key><integer>N</integer> with a whole number, no quotes.`;
+    case 'string':
+      return `Write <key>${name}</key><string>…</string>.`;
+    case 'string-array':
+      return `Write <key>${name}</key><array><string>mailto:.*@example\\.com</string></array>.`;
+    case 'dict':
+      return `Write <key>${name}</key><dict>…</dict>.`;
+  }
+}
+
+export const wrongType: ConfigRule = {
+  id: 'key.type',
+  severity: 'error',
+  lines: ALL_LINES,
+  summary: 'A value of the wrong type: a port as a string, UseSSL as the string "true", a pattern list that is not an array.',
+  check(ctx) {
+    const out: Finding[] = [];
+    for (const [rel, v] of walkImip(getPath(ctx.config.merged, IMIP))) {
+      const spec = KEY_BY_NAME.get(rel);
+      if (!spec || !keyKnownIn(spec, ctx.version)) continue;
+      const problem = typeProblem(spec, v);
+      if (!problem) continue;
+      const path = `${IMIP}.${rel}`;
+      const name = rel.slice(rel.lastIndexOf('.') + 1);
+      out.push(
+        finding(this, path, `${path} ${problem}`, typeFix(spec, name), {
+          value: spec.secret ? '(set)' : jsonValue(v),
+          expected: spec.type,
+          source: describeOrigin(originOf(ctx.config, path)),
+        }),
+      );
+    }
+    return out;
+  },
+};
+
+export const unusedKey: ConfigRule = {
+  id: 'key.unused',
+  severity: 'info',
+  lines: ALL_LINES,
+  summary: 'A key this release does not read (MailGatewayServer on 5.0+, SuppressionDays before 4.1, GUID on 2.x).',
+  check(ctx) {
+    const out: Finding[] = [];
+    for (const [rel] of walkImip(getPath(ctx.config.merged, IMIP))) {
+      const spec = KEY_BY_NAME.get(rel);
+      if (!spec) continue;
+      const path = `${IMIP}.${rel}`;
+      const src = describeOrigin(originOf(ctx.config, path));
+      if (!keyKnownIn(spec, ctx.version)) {
+        const when = spec.untilMajor !== null && ctx.version.major > spec.untilMajor
+          ? `was removed after ${spec.untilMajor}.x`
+          : `arrived in ${spec.since.join('.')}`;
+        out.push(
+          finding(this, path, `${path} is not read by ${ctx.version.text} (it ${when}); it has no effect`, `Remove ${rel}, or check --server-version.`, {
+            key: rel,
+            serverVersion: ctx.version.text,
+            source: src,
+          }),
+        );
+      } else if (spec.readUntil && !atLeast({ major: spec.readUntil[0], minor: spec.readUntil[1] }, ctx.version.major, ctx.version.minor)) {
+        out.push(
+          finding(this, path, `${path} is no longer read after ${spec.readUntil.join('.')}; it has no effect on ${ctx.version.text}`, `Remove ${rel}.`, {
+            key: rel,
+            serverVersion: ctx.version.text,
+            source: src,
+          }),
+        );
+      }
+    }
+    return out;
+  },
+};
+
+export const duplicateKey: ConfigRule = {
+  id: 'key.duplicate',
+  severity: 'warning',
+  lines: ALL_LINES,
+  summary: 'A key written twice in the same dict: the later value silently wins.',
+  check(ctx: ConfigContext) {
+    return ctx.config.parsed.flatMap((pf) =>
+      pf.duplicates.map((d) =>
+        finding(this, d.path, `${d.path} is written twice in ${pf.path} (lines ${d.firstLine} and ${d.line}); the server uses the second`, `Delete one of the two, keeping the value you mean.`, {
+          file: pf.path,
+          lines: [d.firstLine, d.line],
+        }),
+      ),
+    );
+  },
+};
+
+export const keyRules: ConfigRule[] = [unknownKey, wrongType, unusedKey, duplicateKey];

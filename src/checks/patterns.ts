@@ -1,0 +1,121 @@
+/** AddressPatterns (§2.6): which attendees are invited by mail at all. */
+import type { Finding } from '../report/finding.js';
+import { translatePythonPattern } from '../server/patterns.js';
+import { ALL_LINES, finding, IMIP, valueEvidence, type ConfigRule } from './rule.js';
+
+const P = `${IMIP}.AddressPatterns`;
+
+export const empty: ConfigRule = {
+  id: 'patterns.empty',
+  severity: 'error',
+  lines: ALL_LINES,
+  summary: 'AddressPatterns is empty: no attendee is ever invited by mail.',
+  check(ctx) {
+    if (ctx.settings.addressPatterns.length) return [];
+    return [
+      finding(
+        this,
+        P,
+        'AddressPatterns is empty: no external attendee matches, so the server never mails an invitation (it logs "Unknown calendar user address" and marks the attendee 3.7)',
+        'Add the addresses to invite by mail, for example <array><string>mailto:.*</string></array> for every address.',
+        valueEvidence(ctx, P),
+      ),
+    ];
+  },
+};
+
+export const invalid: ConfigRule = {
+  id: 'patterns.invalid',
+  severity: 'error',
+  lines: ALL_LINES,
+  summary: 'A pattern that does not compile as a Python regular expression: the server skips it.',
+  check(ctx) {
+    const out: Finding[] = [];
+    ctx.settings.addressPatterns.forEach((pat, i) => {
+      const t = translatePythonPattern(pat);
+      if (t.regex) return;
+      out.push(
+        finding(
+          this,
+          `${P}[${i}]`,
+          `AddressPatterns item ${i} "${pat}" is not a valid Python regular expression (${t.error}); the server logs "Invalid regular expression for Scheduling configuration 'iMIP/LocalAddresses'" and skips it`,
+          'Fix the pattern; remember it is a Python regular expression matched from the start of "mailto:user@domain".',
+          { pattern: pat, error: t.error, source: valueEvidence(ctx, P).source },
+        ),
+      );
+    });
+    return out;
+  },
+};
+
+/** Upper-case letters that are literal (not part of an escape like \S, \W, \A). */
+function literalUppercase(pattern: string): string[] {
+  const stripped = pattern
+    .replace(/\\./g, '')
+    .replace(/\(\?P<[^>]*>/g, '(')
+    .replace(/\(\?P=[^)]*\)/g, '');
+  return [...new Set(stripped.match(/[A-Z]/g) ?? [])];
+}
+
+export const uppercase: ConfigRule = {
+  id: 'patterns.uppercase',
+  severity: 'error',
+  lines: ALL_LINES,
+  summary: 'Upper-case letters in a pattern: from 4.0 addresses are lower-cased before matching, so it never matches.',
+  check(ctx) {
+    const out: Finding[] = [];
+    ctx.settings.addressPatterns.forEach((pat, i) => {
+      if (/^\(\?[aiLmsux]*i[aiLmsux]*\)/.test(pat)) return;
+      const letters = literalUppercase(pat);
+      if (!letters.length || !translatePythonPattern(pat).regex) return;
+      const lower = ctx.features.patternsLowercase;
+      out.push(
+        finding(
+          this,
+          `${P}[${i}]`,
+          lower
+            ? `AddressPatterns item ${i} "${pat}" has upper-case letters (${letters.join(', ')}); ${ctx.version.text} lower-cases every address before matching, so this pattern never matches`
+            : `AddressPatterns item ${i} "${pat}" has upper-case letters (${letters.join(', ')}); 2.x matches case-sensitively, so it only matches addresses written exactly so, and stops matching on 4.0 and later`,
+          `Write the pattern in lower case: "${pat.replace(/(\\.)|([A-Z])/g, (m, esc: string | undefined) => (esc ? m : m.toLowerCase()))}".`,
+          { pattern: pat, letters, lowercasedBeforeMatch: lower },
+          lower ? 'error' : 'warning',
+        ),
+      );
+    });
+    return out;
+  },
+};
+
+export const noMailto: ConfigRule = {
+  id: 'patterns.no-mailto',
+  severity: 'error',
+  lines: ALL_LINES,
+  summary: 'A pattern that cannot match an address of the form mailto:user@domain.',
+  check(ctx) {
+    const out: Finding[] = [];
+    ctx.settings.addressPatterns.forEach((pat, i) => {
+      const t = translatePythonPattern(pat);
+      if (!t.regex) return;
+      // The literal text the pattern starts with, up to its first metacharacter.
+      const body = pat.replace(/^\(\?[aiLmsux]+\)/, '').replace(/^\^|^\\A/, '');
+      const m = /^[A-Za-z0-9:@._%+-]*/.exec(body.replace(/\\([.@:+-])/g, '$1'))![0];
+      let prefix = m;
+      // A quantifier after the last literal makes that character optional.
+      if (/^[*?{]/.test(body.slice(m.length)) && prefix.length) prefix = prefix.slice(0, -1);
+      const p = prefix.toLowerCase();
+      if ('mailto:'.startsWith(p) || p.startsWith('mailto:')) return;
+      out.push(
+        finding(
+          this,
+          `${P}[${i}]`,
+          `AddressPatterns item ${i} "${pat}" is matched from the start of the calendar user address, which is "mailto:user@domain"; it starts with "${prefix}", so it can never match`,
+          `Start the pattern with mailto:, for example "mailto:${pat.replace(/^\^/, '')}".`,
+          { pattern: pat, literalPrefix: prefix, example: 'mailto:attendee@example.com' },
+        ),
+      );
+    });
+    return out;
+  },
+};
+
+export const patternRules: ConfigRule[] = [empty, invalid, uppercase, noMailto];

@@ -1,0 +1,59 @@
+/** Is iMIP switched on, and is its dict where the server looks for it (§1.1)? */
+import { getPath } from '../config/load.js';
+import { isDict } from '../config/plist-file.js';
+import type { PlistValue } from '../config/plist-xml.js';
+import { ALL_LINES, finding, IMIP, valueEvidence, type ConfigRule } from './rule.js';
+
+export const disabled: ConfigRule = {
+  id: 'imip.disabled',
+  severity: 'warning',
+  lines: ALL_LINES,
+  summary: 'Scheduling.iMIP.Enabled is false or absent: no invitation is mailed and no reply is read.',
+  check(ctx) {
+    if (ctx.settings.enabled) return [];
+    const v = getPath(ctx.config.merged, `${IMIP}.Enabled`);
+    return [
+      finding(
+        this,
+        `${IMIP}.Enabled`,
+        v === undefined ? 'Scheduling.iMIP.Enabled is not set, and it defaults to false: iMIP is off' : 'Scheduling.iMIP.Enabled is false: iMIP is off',
+        'Set <key>Enabled</key><true/> inside Scheduling → iMIP and restart the server.',
+        valueEvidence(ctx, `${IMIP}.Enabled`),
+      ),
+    ];
+  },
+};
+
+/** Every place an `iMIP` key appears other than Scheduling.iMIP. */
+function misplacedPaths(node: PlistValue, path: string, out: string[], depth = 0): void {
+  if (!isDict(node) || depth > 8) return;
+  for (const [k, v] of Object.entries(node)) {
+    const p = path ? `${path}.${k}` : k;
+    if (k === 'iMIP' && p !== IMIP) out.push(p);
+    misplacedPaths(v, p, out, depth + 1);
+  }
+}
+
+export const misplaced: ConfigRule = {
+  id: 'imip.misplaced',
+  severity: 'error',
+  lines: ALL_LINES,
+  summary: 'An iMIP dict outside Scheduling (as the FAQ outline suggests): the server never reads it.',
+  check(ctx) {
+    const paths: string[] = [];
+    misplacedPaths(ctx.config.merged, '', paths);
+    return paths.map((p) =>
+      finding(
+        this,
+        p,
+        p === 'iMIP'
+          ? 'iMIP is a top-level key: the server logs "Ignoring unknown configuration option: \'iMIP\'" and drops it; it reads only Scheduling → iMIP'
+          : `an iMIP dict at ${p} is never read; the server reads only Scheduling → iMIP`,
+        'Move the iMIP dict inside the Scheduling dict (Scheduling → iMIP), merging it with any iMIP dict already there.',
+        { ...valueEvidence(ctx, p, 'keys'), keys: Object.keys((getPath(ctx.config.merged, p) as object) ?? {}) },
+      ),
+    );
+  },
+};
+
+export const presenceRules: ConfigRule[] = [disabled, misplaced];

@@ -1,0 +1,68 @@
+/**
+ * A config rule: an id, a default severity, the release lines it speaks for, a one-line summary
+ * (used by `--list-checks` and the man page), and a pure function from the effective config to
+ * findings.
+ */
+import type { Finding, Severity } from '../report/finding.js';
+import type { Features, ReleaseLine, ServerVersion } from '../server/release.js';
+import type { ImipSettings } from '../config/settings.js';
+import { describeOrigin, getPath, originOf, type LoadedConfig } from '../config/load.js';
+import type { PlistValue } from '../config/plist-xml.js';
+
+export interface RuleMeta {
+  id: string;
+  severity: Severity;
+  lines: readonly ReleaseLine[];
+  summary: string;
+}
+
+export interface ConfigContext {
+  config: LoadedConfig;
+  settings: ImipSettings;
+  version: ServerVersion;
+  features: Features;
+  platform: NodeJS.Platform;
+}
+
+export interface ConfigRule extends RuleMeta {
+  check(ctx: ConfigContext): Finding[];
+}
+
+export const ALL_LINES: readonly ReleaseLine[] = ['2.x', '3.x-4.x', '5.0+'];
+export const GATEWAY_LINES: readonly ReleaseLine[] = ['2.x', '3.x-4.x'];
+
+export const IMIP = 'Scheduling.iMIP';
+
+const SECRET_KEY = /(^|\.)Password$/;
+
+/** Evidence for one config value: the value (never a password) and where it came from. */
+export function valueEvidence(ctx: ConfigContext, path: string, name = 'value'): Record<string, unknown> {
+  const v = getPath(ctx.config.effective, path);
+  const shown = SECRET_KEY.test(path) ? (typeof v === 'string' && v ? '(set)' : '(empty)') : jsonValue(v);
+  return { [name]: shown, source: describeOrigin(originOf(ctx.config, path)) };
+}
+
+export function jsonValue(v: PlistValue | undefined): unknown {
+  if (v === undefined) return null;
+  if (v instanceof Date) return v.toISOString();
+  if (v instanceof Uint8Array) return `<${v.length} bytes of data>`;
+  return v;
+}
+
+/** Build a finding with the rule's id and severity unless overridden. */
+export function finding(
+  rule: RuleMeta,
+  path: string,
+  message: string,
+  fix: string,
+  evidence: Record<string, unknown>,
+  severity: Severity = rule.severity,
+): Finding {
+  return { id: rule.id, severity, path, message, evidence, fix };
+}
+
+/** Was anything under Scheduling.iMIP written in a file (not just defaults)? */
+export function imipConfigured(ctx: ConfigContext): boolean {
+  const v = getPath(ctx.config.merged, IMIP);
+  return typeof v === 'object' && v !== null && Object.keys(v).length > 0;
+}

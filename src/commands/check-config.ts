@@ -1,0 +1,109 @@
+/** `imip check-config`: the config as the server will read it, judged rule by rule. */
+import { redactedSettings } from '../config/effective.js';
+import { describeOrigin, originOf } from '../config/load.js';
+import { allConfigRuleMeta, runConfigChecks } from '../checks/index.js';
+import { EXIT_OK, EXIT_PROBLEMS } from '../report/exit.js';
+import { hasErrors, type Finding } from '../report/finding.js';
+import { renderFindings, renderStages, summaryLine } from '../report/render.js';
+import type { StageResult } from '../config/settings.js';
+import {
+  colours,
+  connectOptions,
+  loadForCommand,
+  outputOptions,
+  printJson,
+  versionJson,
+  versionLine,
+  type ConnectFlags,
+  type SharedFlags,
+} from './shared.js';
+
+export interface CheckConfigFlags extends SharedFlags, ConnectFlags {
+  connect?: boolean;
+  listChecks?: boolean;
+}
+
+interface ProbeSection {
+  name: 'smtp' | 'mailbox';
+  target: unknown;
+  stages: StageResult[];
+  ok: boolean;
+}
+
+export async function run(flags: CheckConfigFlags): Promise<number> {
+  const out = outputOptions(flags);
+  const c = colours(out);
+  if (flags.listChecks) return listChecks(out.json);
+
+  const conn = flags.connect ? connectOptions(flags) : null;
+  const { ctx, configPath } = await loadForCommand(flags);
+  const findings: Finding[] = runConfigChecks(ctx);
+  const probes: ProbeSection[] = [];
+
+  if (conn) {
+    const [{ probeSmtp }, { probeMailbox }] = await Promise.all([import('../mail/smtp-probe.js'), import('../mail/mailbox-probe.js')]);
+    const [smtp, mailbox] = await Promise.all([probeSmtp(ctx.settings.sending, conn), probeMailbox(ctx.settings.receiving, conn, ctx.version)]);
+    probes.push({ name: 'smtp', target: smtp.target, stages: smtp.stages, ok: smtp.ok });
+    probes.push({ name: 'mailbox', target: mailbox.target, stages: mailbox.stages, ok: mailbox.ok });
+    findings.push(...smtp.findings, ...mailbox.findings);
+  }
+
+  const ok = !hasErrors(findings) && probes.every((p) => p.ok);
+  if (out.json) {
+    printJson({
+      command: 'check-config',
+      ok,
+      serverVersion: versionJson(ctx.version),
+      config: configPath,
+      files: ctx.config.files,
+      settings: redactedSettings(ctx.settings),
+      ...(conn ? { probes } : {}),
+      findings,
+    });
+    return ok ? EXIT_OK : EXIT_PROBLEMS;
+  }
+
+  const lines: string[] = [];
+  if (!out.quiet) {
+    lines.push(`${c.bold('imip check-config')}  ${configPath}`);
+    lines.push(c.dim(versionLine(ctx.version)));
+    for (const f of ctx.config.files.slice(1)) {
+      lines.push(c.dim(`  ${f.role} ${f.path}: ${f.status}${f.listedBy ? ` (listed by ${f.listedBy})` : ''}`));
+    }
+    if (out.verbose) lines.push('', ...settingsLines(ctx));
+    lines.push('');
+    for (const p of probes) {
+      lines.push(c.bold(p.name === 'smtp' ? 'Sending (SMTP)' : 'Receiving (mailbox)'));
+      lines.push(...renderStages(p.stages, c, { verbose: out.verbose, indent: '  ' }));
+      lines.push('');
+    }
+    lines.push(...renderFindings(findings, c, { verbose: out.verbose }));
+  }
+  const failedStages = probes.filter((p) => !p.ok).length;
+  lines.push(summaryLine(findings, c, failedStages ? `; ${failedStages} connection test${failedStages === 1 ? '' : 's'} failed` : ''));
+  process.stdout.write(`${lines.join('\n')}\n`);
+  return ok ? EXIT_OK : EXIT_PROBLEMS;
+}
+
+function settingsLines(ctx: Awaited<ReturnType<typeof loadForCommand>>['ctx']): string[] {
+  const lines = ['Effective settings (value, and where it came from):'];
+  const walk = (obj: Record<string, unknown>, prefix: string): void => {
+    for (const [k, v] of Object.entries(obj)) {
+      const path = `${prefix}.${k}`;
+      if (v && typeof v === 'object' && !Array.isArray(v)) walk(v as Record<string, unknown>, path);
+      else lines.push(`  ${path} = ${JSON.stringify(v)}  (${describeOrigin(originOf(ctx.config, path))})`);
+    }
+  };
+  walk(redactedSettings(ctx.settings), 'Scheduling.iMIP');
+  return lines;
+}
+
+function listChecks(json: boolean): number {
+  const meta = allConfigRuleMeta();
+  if (json) {
+    printJson({ command: 'check-config', checks: meta });
+    return EXIT_OK;
+  }
+  for (const m of meta) process.stdout.write(`${m.id.padEnd(30)} ${m.severity.padEnd(8)} ${m.lines.join(', ').padEnd(22)} ${m.summary}\n`);
+  return EXIT_OK;
+}

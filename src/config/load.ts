@@ -1,0 +1,389 @@
+/**
+ * Loading caldavd.plist the way the chosen release does (calendarserver-imip.md §1.4, §11):
+ * `Includes` (3.0+) and `ImportConfig` (6.0+), shallow or deep merging, missing and cyclic
+ * includes, relative paths against ServerRoot/ConfigRoot, then the release's defaults.
+ * Every effective value remembers the file (and line) it came from.
+ */
+import { hostname, networkInterfaces } from 'node:os';
+import { isAbsolute, resolve } from 'node:path';
+import type { Finding } from '../report/finding.js';
+import { behaviourOf, featuresOf, type ServerVersion } from '../server/release.js';
+import { defaultsFor } from '../server/keys.js';
+import { isDict, PlistReadError, readPlistFile, type PlistFile } from './plist-file.js';
+import type { PlistDict, PlistValue } from './plist-xml.js';
+
+export interface Origin {
+  /** A file path, or `default`. */
+  file: string;
+  line?: number;
+}
+
+export interface ConfigFileInfo {
+  path: string;
+  role: 'main' | 'include' | 'import';
+  status: 'read' | 'missing' | 'unreadable' | 'ignored';
+  format?: 'xml' | 'binary';
+  /** Listed by this file (for includes). */
+  listedBy?: string;
+  problem?: string;
+}
+
+export interface LoadedConfig {
+  mainPath: string;
+  files: ConfigFileInfo[];
+  /** Every file that was read, parsed. */
+  parsed: PlistFile[];
+  /** What the files say, merged as the release merges them, before defaults. */
+  merged: PlistDict;
+  /** Defaults ← merged. */
+  effective: PlistDict;
+  /** Dotted path → where the effective value came from. */
+  origins: Map<string, Origin>;
+  /** Problems found while loading: include.missing, include.cycle, ... */
+  findings: Finding[];
+}
+
+type Origins = Map<string, Origin>;
+
+function childPath(prefix: string, key: string): string {
+  return prefix ? `${prefix}.${key}` : key;
+}
+
+function clearOrigins(origins: Origins, path: string): void {
+  for (const k of [...origins.keys()]) {
+    if (k === path || k.startsWith(`${path}.`) || k.startsWith(`${path}[`)) origins.delete(k);
+  }
+}
+
+function clone(v: PlistValue): PlistValue {
+  if (Array.isArray(v)) return v.map(clone);
+  if (isDict(v)) {
+    const out: PlistDict = {};
+    for (const [k, x] of Object.entries(v)) Object.defineProperty(out, k, { value: clone(x), enumerable: true, writable: true, configurable: true });
+    return out;
+  }
+  return v;
+}
+
+function setWithOrigins(
+  target: PlistDict,
+  key: string,
+  value: PlistValue,
+  path: string,
+  origins: Origins,
+  origin: (path: string) => Origin,
+): void {
+  clearOrigins(origins, path);
+  Object.defineProperty(target, key, { value: clone(value), enumerable: true, writable: true, configurable: true });
+  const mark = (v: PlistValue, p: string): void => {
+    origins.set(p, origin(p));
+    if (isDict(v)) for (const [k, x] of Object.entries(v)) mark(x, childPath(p, k));
+  };
+  mark(value, path);
+}
+
+/** `mergeData`: dicts merge recursively; lists and scalars replace wholesale. */
+export function deepMerge(
+  target: PlistDict,
+  source: PlistDict,
+  origins: Origins,
+  origin: (path: string) => Origin,
+  prefix = '',
+): void {
+  for (const [k, v] of Object.entries(source)) {
+    const path = childPath(prefix, k);
+    const existing = Object.prototype.hasOwnProperty.call(target, k) ? target[k] : undefined;
+    if (isDict(v) && isDict(existing)) {
+      if (!origins.has(path)) origins.set(path, origin(path));
+      deepMerge(existing, v, origins, origin, path);
+    } else {
+      setWithOrigins(target, k, v, path, origins, origin);
+    }
+  }
+}
+
+function fileOrigin(pf: PlistFile): (path: string) => Origin {
+  return (path) => {
+    const line = pf.lines.get(path);
+    return line ? { file: pf.path, line } : { file: pf.path };
+  };
+}
+
+function localIPv4(): string {
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  }
+  return '127.0.0.1';
+}
+
+export interface LoadOptions {
+  /** Where relative paths of 5.0 (and `./` paths of 9.x) resolve: the server's working directory. */
+  cwd?: string;
+}
+
+interface Ctx {
+  version: ServerVersion;
+  files: ConfigFileInfo[];
+  parsed: PlistFile[];
+  findings: Finding[];
+  cwd: string;
+}
+
+function includeFinding(
+  id: string,
+  severity: Finding['severity'],
+  path: string,
+  message: string,
+  fix: string,
+  evidence: Record<string, unknown>,
+): Finding {
+  return { id, severity, path, message, fix, evidence };
+}
+
+function stringList(v: PlistValue | undefined): string[] {
+  if (typeof v === 'string') return [v];
+  if (Array.isArray(v)) return v.filter((x): x is string => typeof x === 'string');
+  return [];
+}
+
+/** §1.4: resolve an include path as the release does. */
+function resolveIncludePath(raw: string, state: PlistDict, ctx: Ctx): { path: string; note?: string } {
+  const f = featuresOf(ctx.version);
+  let p = raw;
+  if (f.includePathExpansion) p = p.replace(/\$/g, hostname()).replace(/#/g, localIPv4());
+  if (isAbsolute(p)) return { path: p };
+  if (!f.includesRelativeToConfigRoot) {
+    return { path: resolve(ctx.cwd, p), note: '5.0 uses include paths as given: relative to the server process working directory' };
+  }
+  if (ctx.version.major >= 9 && p.startsWith('.')) {
+    return { path: resolve(ctx.cwd, p), note: 'a path starting with "." is relative to the server process working directory' };
+  }
+  const defaults = defaultsFor(ctx.version);
+  const serverRoot = typeof state.ServerRoot === 'string' ? state.ServerRoot : (defaults.ServerRoot as string);
+  const configRoot = typeof state.ConfigRoot === 'string' ? state.ConfigRoot : (defaults.ConfigRoot as string);
+  const root = isAbsolute(configRoot) ? configRoot : resolve(serverRoot, configRoot);
+  return { path: resolve(root, p), note: `relative to ConfigRoot ${root}` };
+}
+
+function tryRead(path: string, role: ConfigFileInfo['role'], listedBy: string, ctx: Ctx): PlistFile | 'missing' | 'unreadable' {
+  try {
+    const pf = readPlistFile(path);
+    ctx.files.push({ path, role, status: 'read', format: pf.format, listedBy });
+    ctx.parsed.push(pf);
+    return pf;
+  } catch (e) {
+    if (!(e instanceof PlistReadError)) throw e;
+    const missing = e.problem === 'no such file';
+    ctx.files.push({ path, role, status: missing ? 'missing' : 'unreadable', listedBy, problem: e.message });
+    return missing ? 'missing' : 'unreadable';
+  }
+}
+
+function reportUnreachable(
+  kind: 'missing' | 'unreadable',
+  role: 'include' | 'import',
+  path: string,
+  listedBy: string,
+  ctx: Ctx,
+  note?: string,
+): void {
+  const line = behaviourOf(ctx.version);
+  const key = role === 'import' ? 'ImportConfig' : 'Includes';
+  const fatal = role === 'import' || line.missingInclude === 'error' || kind === 'unreadable';
+  const problem = ctx.files[ctx.files.length - 1]?.problem ?? '';
+  ctx.findings.push(
+    includeFinding(
+      'include.missing',
+      fatal ? 'error' : 'warning',
+      key,
+      kind === 'missing'
+        ? `${key} names ${path}, which does not exist: ${
+            fatal ? 'the server refuses to start ("Configuration file does not exist or is inaccessible")' : 'this release skips it and runs without its settings'
+          }`
+        : `${key} names ${path}, which cannot be read: ${problem}`,
+      kind === 'missing' ? `Create ${path}, or remove it from ${key} in ${listedBy}.` : `Fix or remove ${path}.`,
+      { include: path, listedBy, resolution: note ?? 'absolute path', releaseLine: line.line },
+    ),
+  );
+}
+
+/** 5.0+: ImportConfig first (6.0+), the file on top, then its Includes (recursively from 6.0). */
+function loadDeep(pf: PlistFile, chain: string[], ctx: Ctx, result: PlistDict, origins: Origins, depth: number): void {
+  const f = featuresOf(ctx.version);
+  const imp = pf.value.ImportConfig;
+  if (f.importConfig && typeof imp === 'string' && imp !== '') {
+    const { path, note } = resolveIncludePath(imp, result, ctx);
+    if (chain.includes(path)) {
+      reportCycle(path, pf.path, chain, ctx, 'ImportConfig');
+    } else {
+      const base = tryRead(path, 'import', pf.path, ctx);
+      if (typeof base === 'string') reportUnreachable(base, 'import', path, pf.path, ctx, note);
+      else loadDeep(base, [...chain, path], ctx, result, origins, depth + 1);
+    }
+  }
+  deepMerge(result, pf.value, origins, fileOrigin(pf));
+  if (depth > 0 && !f.recursiveIncludes) {
+    if (stringList(pf.value.Includes).length) {
+      ctx.findings.push(
+        includeFinding(
+          'include.nested-ignored',
+          'warning',
+          'Includes',
+          `${pf.path} lists Includes of its own; releases before 6.0 do not follow includes inside includes`,
+          'Move those entries to the Includes of the main file.',
+          { file: pf.path, includes: stringList(pf.value.Includes) },
+        ),
+      );
+    }
+    return;
+  }
+  for (const raw of stringList(pf.value.Includes)) {
+    const { path, note } = resolveIncludePath(raw, result, ctx);
+    if (chain.includes(path)) {
+      reportCycle(path, pf.path, chain, ctx, 'Includes');
+      continue;
+    }
+    const inc = tryRead(path, 'include', pf.path, ctx);
+    if (typeof inc === 'string') {
+      reportUnreachable(inc, 'include', path, pf.path, ctx, note);
+      continue;
+    }
+    loadDeep(inc, [...chain, path], ctx, result, origins, depth + 1);
+  }
+}
+
+function reportCycle(path: string, listedBy: string, chain: string[], ctx: Ctx, key: string): void {
+  ctx.files.push({ path, role: key === 'ImportConfig' ? 'import' : 'include', status: 'ignored', listedBy, problem: 'include cycle' });
+  ctx.findings.push(
+    includeFinding(
+      'include.cycle',
+      'error',
+      key,
+      `${listedBy} includes ${path}, which is already being loaded: the files include each other`,
+      `Remove ${path} from ${key} in ${listedBy}.`,
+      { cycle: [...chain.slice(chain.indexOf(path)), path] },
+    ),
+  );
+}
+
+/** 3.x-4.x: each include replaces whole top-level keys of the main file (`dict.update`). */
+function loadShallow(main: PlistFile, ctx: Ctx, result: PlistDict, origins: Origins): void {
+  deepMerge(result, main.value, origins, fileOrigin(main));
+  for (const raw of stringList(main.value.Includes)) {
+    const { path, note } = resolveIncludePath(raw, result, ctx);
+    if (path === main.path) {
+      reportCycle(path, main.path, [main.path], ctx, 'Includes');
+      continue;
+    }
+    const inc = tryRead(path, 'include', main.path, ctx);
+    if (typeof inc === 'string') {
+      reportUnreachable(inc, 'include', path, main.path, ctx, note);
+      continue;
+    }
+    for (const [k, v] of Object.entries(inc.value)) {
+      const before = result[k];
+      if (k === 'Scheduling' && isDict(before) && isDict(v)) {
+        const lost = Object.keys(before).filter((x) => !Object.prototype.hasOwnProperty.call(v, x));
+        const lostImip = isDict(before.iMIP) && !isDict(v.iMIP);
+        if (lost.length || lostImip || (isDict(before.iMIP) && isDict(v.iMIP))) {
+          ctx.findings.push(
+            includeFinding(
+              'include.shallow-replace',
+              'warning',
+              'Scheduling',
+              `${path} defines Scheduling, which on 3.x-4.x replaces the whole Scheduling dict of ${main.path}: its keys there are ignored`,
+              `Keep the whole Scheduling dict (with iMIP) in one file, either ${main.path} or ${path}.`,
+              { include: path, replacedFrom: main.path, keysIgnored: Object.keys(before) },
+            ),
+          );
+        }
+      }
+      if (inc.value.Includes !== undefined && k === 'Includes') continue;
+      setWithOrigins(result, k, v, k, origins, fileOrigin(inc));
+    }
+    if (stringList(inc.value.Includes).length) {
+      ctx.findings.push(
+        includeFinding(
+          'include.nested-ignored',
+          'warning',
+          'Includes',
+          `${inc.path} lists Includes of its own; 3.x-4.x do not follow includes inside includes`,
+          'Move those entries to the Includes of the main file.',
+          { file: inc.path, includes: stringList(inc.value.Includes) },
+        ),
+      );
+    }
+  }
+}
+
+/**
+ * Load the main file and everything it pulls in, for the given release.
+ * Throws PlistReadError (exit 2) when the main file itself cannot be used.
+ */
+export function loadConfig(mainPath: string, version: ServerVersion, opts: LoadOptions = {}, main?: PlistFile): LoadedConfig {
+  const ctx: Ctx = { version, files: [], parsed: [], findings: [], cwd: opts.cwd ?? process.cwd() };
+  const mainFile = main ?? readPlistFile(mainPath);
+  ctx.files.push({ path: mainFile.path, role: 'main', status: 'read', format: mainFile.format });
+  ctx.parsed.push(mainFile);
+  const merged: PlistDict = {};
+  const origins: Origins = new Map();
+  const line = behaviourOf(version);
+  if (line.includeMerge === 'unsupported') {
+    deepMerge(merged, mainFile.value, origins, fileOrigin(mainFile));
+    const listed = [...stringList(mainFile.value.Includes), ...stringList(mainFile.value.ImportConfig)];
+    if (listed.length) {
+      ctx.findings.push(
+        includeFinding(
+          'include.unsupported',
+          'warning',
+          'Includes',
+          '2.x has no Includes or ImportConfig: it logs "Ignoring unknown configuration option" and reads only the main file',
+          'Copy the iMIP settings into the main file.',
+          { ignored: listed },
+        ),
+      );
+    }
+  } else if (line.includeMerge === 'shallow') {
+    loadShallow(mainFile, ctx, merged, origins);
+  } else {
+    loadDeep(mainFile, [mainFile.path], ctx, merged, origins, 0);
+  }
+
+  const effective = defaultsFor(version) as PlistDict;
+  const allOrigins: Origins = new Map();
+  const markDefaults = (v: PlistValue, p: string): void => {
+    allOrigins.set(p, { file: 'default' });
+    if (isDict(v)) for (const [k, x] of Object.entries(v)) markDefaults(x, childPath(p, k));
+  };
+  for (const [k, v] of Object.entries(effective)) markDefaults(v, k);
+  deepMerge(effective, merged, allOrigins, (p) => origins.get(p) ?? { file: mainFile.path });
+  return { mainPath: mainFile.path, files: ctx.files, parsed: ctx.parsed, merged, effective, origins: allOrigins, findings: ctx.findings };
+}
+
+/** The value at a dotted path, or undefined. */
+export function getPath(root: PlistDict, path: string): PlistValue | undefined {
+  let node: PlistValue | undefined = root;
+  for (const part of path.split('.')) {
+    if (!isDict(node) || !Object.prototype.hasOwnProperty.call(node, part)) return undefined;
+    node = node[part];
+  }
+  return node;
+}
+
+/** "caldavd.plist:42", "default", or the file alone. */
+export function describeOrigin(o: Origin | undefined): string {
+  if (!o) return 'unknown';
+  if (o.file === 'default') return 'default';
+  return o.line ? `${o.file}:${o.line}` : o.file;
+}
+
+export function originOf(cfg: LoadedConfig, path: string): Origin | undefined {
+  let p = path;
+  for (;;) {
+    const o = cfg.origins.get(p);
+    if (o) return o;
+    const dot = p.lastIndexOf('.');
+    if (dot < 0) return undefined;
+    p = p.slice(0, dot);
+  }
+}

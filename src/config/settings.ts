@@ -1,0 +1,79 @@
+/**
+ * The effective iMIP settings as the server will use them, after includes and defaults
+ * (calendarserver-imip.md §1.2). Probes, senders and pollers take these, never the raw plist.
+ */
+export interface SendingSettings {
+  server: string;
+  port: number;
+  /** Sending side: STARTTLS required (§2.7). There is no TLS-from-the-first-byte mode. */
+  useSSL: boolean;
+  address: string;
+  username: string;
+  password: string;
+  suppressionDays: number | null;
+}
+
+export type MailboxProtocol = 'imap' | 'pop3';
+
+export interface ReceivingSettings {
+  server: string;
+  port: number;
+  /** Receiving side: TLS from the first byte (§4.1). */
+  useSSL: boolean;
+  /** As written in the plist. */
+  type: string;
+  /** What the server makes of `type` (§1.3): pop* is POP3; imap* is IMAP; else per release line. */
+  protocol: MailboxProtocol | null;
+  username: string;
+  password: string;
+  pollingSeconds: number;
+}
+
+export interface ImipSettings {
+  enabled: boolean;
+  sending: SendingSettings;
+  receiving: ReceivingSettings;
+  addressPatterns: string[];
+  /** 2.x-4.x only. */
+  mailGatewayServer: string | null;
+  mailGatewayPort: number | null;
+  /** 2.x: injection user; 3.x-4.x: keychain account for `password`. */
+  username: string | null;
+  /** 2.x: injection user's password; 3.x-4.x: the shared secret. */
+  password: string | null;
+  /** 3.x-4.x. */
+  header: string | null;
+  guid: string | null;
+  /** Top-level keys the gateway uses. */
+  serverHostName: string;
+  httpPort: number;
+  sslPort: number;
+  enableSSL: boolean;
+}
+
+/** TLS and timeout options every network step takes. */
+export interface ConnectOptions {
+  /** Per stage, milliseconds. */
+  timeoutMs: number;
+  /** PEM text of extra trust anchors (`--ca-file`). */
+  ca?: string;
+  caFile?: string;
+  /** `--insecure`: certificate checks off, said in the output. */
+  insecure: boolean;
+}
+
+/** One step of a connectivity probe: resolve, connect, greeting, EHLO, STARTTLS, AUTH, ... */
+export interface StageResult {
+  stage: string;
+  ok: boolean;
+  /** Milliseconds the stage took. */
+  ms: number;
+  /** What was seen: extensions, certificate details, counts. Never a password. */
+  evidence: Record<string, unknown>;
+  /** What went wrong, in one sentence, when not ok. */
+  error?: string;
+  /** What to do about it. */
+  hint?: string;
+  /** Stage not attempted because an earlier one failed. */
+  skipped?: boolean;
+}

@@ -1,0 +1,34 @@
+/**
+ * The one data shape every check, probe and classifier returns. Human and JSON output are both
+ * rendered from these, so an id seen on screen is the id a script can match on.
+ */
+export type Severity = 'error' | 'warning' | 'info';
+
+export interface Finding {
+  /** Stable id, such as `sending.implicit-tls-port`. Part of the public contract. */
+  id: string;
+  severity: Severity;
+  /** Dotted config path or message part the finding is about, such as `Scheduling.iMIP.Sending.Port`. */
+  path: string;
+  message: string;
+  /** Values and where they came from. Never a password. */
+  evidence: Record<string, unknown>;
+  /** The concrete change to make. */
+  fix: string;
+}
+
+export const SEVERITY_ORDER: Record<Severity, number> = { error: 0, warning: 1, info: 2 };
+
+export function bySeverity(a: Finding, b: Finding): number {
+  return SEVERITY_ORDER[a.severity] - SEVERITY_ORDER[b.severity] || a.id.localeCompare(b.id);
+}
+
+export function hasErrors(findings: readonly Finding[]): boolean {
+  return findings.some((f) => f.severity === 'error');
+}
+
+export function countBySeverity(findings: readonly Finding[]): Record<Severity, number> {
+  const counts: Record<Severity, number> = { error: 0, warning: 0, info: 0 };
+  for (const f of findings) counts[f.severity]++;
+  return counts;
+}

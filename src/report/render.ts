@@ -1,0 +1,74 @@
+/**
+ * Human rendering of findings and stages. JSON output is the same data passed to
+ * JSON.stringify by each command; nothing here decides anything.
+ */
+import type { ChalkInstance } from 'chalk';
+import type { StageResult } from '../config/settings.js';
+import { bySeverity, countBySeverity, type Finding, type Severity } from './finding.js';
+import { GLYPH } from './style.js';
+
+const HEADINGS: Record<Severity, string> = { error: 'Errors', warning: 'Warnings', info: 'Notes' };
+
+function colourFor(c: ChalkInstance, s: Severity): (t: string) => string {
+  return s === 'error' ? c.red : s === 'warning' ? c.yellow : c.cyan;
+}
+
+export function formatValue(v: unknown): string {
+  if (v === null || v === undefined) return '(none)';
+  if (typeof v === 'string') return v === '' ? '""' : v;
+  return JSON.stringify(v);
+}
+
+export function formatEvidence(evidence: Record<string, unknown>): string {
+  return Object.entries(evidence)
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => `${k}=${formatValue(v)}`)
+    .join(', ');
+}
+
+/** Findings grouped by severity, each with its fix. */
+export function renderFindings(findings: readonly Finding[], c: ChalkInstance, opts: { verbose: boolean; indent?: string }): string[] {
+  const ind = opts.indent ?? '';
+  const lines: string[] = [];
+  const sorted = [...findings].sort(bySeverity);
+  for (const sev of ['error', 'warning', 'info'] as const) {
+    const group = sorted.filter((f) => f.severity === sev);
+    if (!group.length) continue;
+    const col = colourFor(c, sev);
+    lines.push(`${ind}${c.bold(col(HEADINGS[sev]))}`);
+    for (const f of group) {
+      lines.push(`${ind}  ${col(GLYPH[sev])} ${c.bold(f.id)}  ${c.dim(f.path)}`);
+      lines.push(`${ind}    ${f.message}`);
+      if (sev !== 'info' || opts.verbose) {
+        const ev = formatEvidence(f.evidence);
+        if (ev) lines.push(`${ind}    ${c.dim('evidence:')} ${ev}`);
+      }
+      lines.push(`${ind}    ${c.green('fix:')} ${f.fix}`);
+    }
+    lines.push('');
+  }
+  return lines;
+}
+
+export function summaryLine(findings: readonly Finding[], c: ChalkInstance, extra = ''): string {
+  const n = countBySeverity(findings);
+  const plural = (k: number, w: string): string => `${k} ${w}${k === 1 ? '' : 's'}`;
+  const text = `${plural(n.error, 'error')}, ${plural(n.warning, 'warning')}, ${n.info} note${n.info === 1 ? '' : 's'}${extra}`;
+  return n.error ? c.red(text) : n.warning ? c.yellow(text) : c.green(text);
+}
+
+/** One line per stage: glyph, name, milliseconds, the key evidence or the error and hint. */
+export function renderStages(stages: readonly StageResult[], c: ChalkInstance, opts: { verbose: boolean; indent?: string }): string[] {
+  const ind = opts.indent ?? '';
+  const lines: string[] = [];
+  for (const s of stages) {
+    const glyph = s.skipped ? c.dim(GLYPH.skipped) : s.ok ? c.green(GLYPH.ok) : c.red(GLYPH.error);
+    const ms = s.skipped ? c.dim('skipped') : c.dim(`${Math.round(s.ms)} ms`);
+    lines.push(`${ind}${glyph} ${s.stage.padEnd(12)} ${ms}`);
+    if (s.error) lines.push(`${ind}    ${c.red(s.error)}`);
+    if (s.hint) lines.push(`${ind}    ${c.green('hint:')} ${s.hint}`);
+    const ev = formatEvidence(s.evidence);
+    if (ev && (opts.verbose || !s.ok || Object.keys(s.evidence).length <= 4)) lines.push(`${ind}    ${c.dim(ev)}`);
+  }
+  return lines;
+}

@@ -1,0 +1,137 @@
+/**
+ * The keys under `Scheduling.iMIP`, their types, defaults and the releases that read them
+ * (calendarserver-imip.md §1.2), plus the few top-level keys the gateway uses.
+ */
+import { atLeast, type ServerVersion } from './release.js';
+
+export type KeyType = 'bool' | 'int' | 'string' | 'string-array' | 'dict';
+
+export interface KeySpec {
+  /** Relative to `Scheduling.iMIP`. */
+  key: string;
+  type: KeyType;
+  /** First release that reads it. */
+  since: [number, number];
+  /** Last release line that reads it (inclusive major), or null for all. */
+  untilMajor: number | null;
+  /** Read only up to this release (inclusive), though still in the defaults after. */
+  readUntil?: [number, number];
+  defaultValue: (v: ServerVersion) => unknown;
+  /** Holds a secret: never printed. */
+  secret?: boolean;
+}
+
+const always = [2, 0] as [number, number];
+const TEMPLATES_OLD = '/usr/share/caldavd/share/email_templates';
+const TEMPLATES_APP = '/Applications/Server.app/Contents/ServerRoot/usr/share/caldavd/share/email_templates';
+const ICONS_OLD = '/usr/share/caldavd/share/date_icons';
+const ICONS_APP = '/Applications/Server.app/Contents/ServerRoot/usr/share/caldavd/share/date_icons';
+
+export const IMIP_KEYS: KeySpec[] = [
+  { key: 'Enabled', type: 'bool', since: always, untilMajor: null, defaultValue: () => false },
+  { key: 'MailGatewayServer', type: 'string', since: always, untilMajor: 4, defaultValue: () => 'localhost' },
+  { key: 'MailGatewayPort', type: 'int', since: always, untilMajor: 4, defaultValue: () => 62310 },
+  { key: 'Username', type: 'string', since: always, untilMajor: 4, defaultValue: () => 'com.apple.calendarserver' },
+  { key: 'Password', type: 'string', since: always, untilMajor: 4, defaultValue: () => '', secret: true },
+  { key: 'GUID', type: 'string', since: [3, 0], untilMajor: 4, defaultValue: () => 'B86ED9D3-49BD-44F8-8F5E-C89D08753DAC' },
+  { key: 'Header', type: 'string', since: [3, 0], untilMajor: 4, defaultValue: () => 'x-calendarserver-internal' },
+  { key: 'Sending', type: 'dict', since: always, untilMajor: null, defaultValue: () => ({}) },
+  { key: 'Sending.Server', type: 'string', since: always, untilMajor: null, defaultValue: () => '' },
+  { key: 'Sending.Port', type: 'int', since: always, untilMajor: null, defaultValue: () => 587 },
+  { key: 'Sending.Address', type: 'string', since: always, untilMajor: null, defaultValue: () => '' },
+  { key: 'Sending.UseSSL', type: 'bool', since: always, untilMajor: null, defaultValue: () => true },
+  { key: 'Sending.Username', type: 'string', since: always, untilMajor: null, defaultValue: () => '' },
+  { key: 'Sending.Password', type: 'string', since: always, untilMajor: null, defaultValue: () => '', secret: true },
+  { key: 'Sending.SuppressionDays', type: 'int', since: [4, 1], untilMajor: null, defaultValue: () => 7 },
+  { key: 'Receiving', type: 'dict', since: always, untilMajor: null, defaultValue: () => ({}) },
+  { key: 'Receiving.Server', type: 'string', since: always, untilMajor: null, defaultValue: () => '' },
+  { key: 'Receiving.Port', type: 'int', since: always, untilMajor: null, defaultValue: () => 0 },
+  { key: 'Receiving.UseSSL', type: 'bool', since: always, untilMajor: null, defaultValue: () => true },
+  { key: 'Receiving.Type', type: 'string', since: always, untilMajor: null, defaultValue: () => '' },
+  { key: 'Receiving.PollingSeconds', type: 'int', since: always, untilMajor: null, defaultValue: () => 30 },
+  { key: 'Receiving.Username', type: 'string', since: always, untilMajor: null, defaultValue: () => '' },
+  { key: 'Receiving.Password', type: 'string', since: always, untilMajor: null, defaultValue: () => '', secret: true },
+  { key: 'AddressPatterns', type: 'string-array', since: always, untilMajor: null, defaultValue: () => [] },
+  {
+    key: 'MailTemplatesDirectory',
+    type: 'string',
+    since: always,
+    untilMajor: null,
+    defaultValue: (v) => (v.major >= 4 ? TEMPLATES_APP : TEMPLATES_OLD),
+  },
+  {
+    key: 'MailIconsDirectory',
+    type: 'string',
+    since: always,
+    untilMajor: null,
+    readUntil: [4, 1],
+    defaultValue: (v) => (v.major >= 4 ? ICONS_APP : ICONS_OLD),
+  },
+  { key: 'InvitationDaysToLive', type: 'int', since: always, untilMajor: null, defaultValue: () => 90 },
+];
+
+export const KEY_BY_NAME = new Map(IMIP_KEYS.map((k) => [k.key, k]));
+
+/** Is the key read by this release? */
+export function keyKnownIn(spec: KeySpec, v: ServerVersion): boolean {
+  if (!atLeast(v, spec.since[0], spec.since[1])) return false;
+  if (spec.untilMajor !== null && v.major > spec.untilMajor) return false;
+  return true;
+}
+
+/** Top-level keys the gateway reads, with their defaults (§1.3). */
+export const TOP_LEVEL_DEFAULTS: Record<string, (v: ServerVersion) => unknown> = {
+  ServerHostName: () => '',
+  HTTPPort: () => 0,
+  SSLPort: () => 0,
+  EnableSSL: () => false,
+  ServerRoot: () => '/var/db/caldavd',
+  ConfigRoot: (v) => (v.major >= 4 ? 'Config' : '/etc/caldavd'),
+  DataRoot: (v) => (v.major >= 3 ? 'Data' : '/Library/CalendarServer/Data'),
+};
+
+/** The defaults of this release as a plist dict fragment: `{ Scheduling: { iMIP: {...} }, ... }`. */
+export function defaultsFor(v: ServerVersion): Record<string, unknown> {
+  const imip: Record<string, unknown> = {};
+  for (const spec of IMIP_KEYS) {
+    if (!keyKnownIn(spec, v)) continue;
+    const parts = spec.key.split('.');
+    let node = imip;
+    for (const p of parts.slice(0, -1)) node = (node[p] ??= {}) as Record<string, unknown>;
+    const last = parts[parts.length - 1]!;
+    if (spec.type === 'dict') node[last] ??= {};
+    else node[last] = spec.defaultValue(v);
+  }
+  const top: Record<string, unknown> = { Scheduling: { iMIP: imip } };
+  for (const [k, f] of Object.entries(TOP_LEVEL_DEFAULTS)) top[k] = f(v);
+  return top;
+}
+
+/** Levenshtein distance, for "did you mean". */
+export function editDistance(a: string, b: string): number {
+  const m = a.length;
+  const n = b.length;
+  const d = Array.from({ length: m + 1 }, (_, i) => [i, ...new Array<number>(n).fill(0)]);
+  for (let j = 1; j <= n; j++) d[0]![j] = j;
+  for (let i = 1; i <= m; i++) {
+    for (let j = 1; j <= n; j++) {
+      const cost = a[i - 1]!.toLowerCase() === b[j - 1]!.toLowerCase() ? (a[i - 1] === b[j - 1] ? 0 : 0.5) : 1;
+      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+    }
+  }
+  return d[m]![n]!;
+}
+
+/** The closest key that exists at the same level, if it is close enough to be a typo. */
+export function closestKey(key: string, candidates: readonly string[]): string | null {
+  let best: string | null = null;
+  let bestDist = Infinity;
+  for (const c of candidates) {
+    const dist = editDistance(key, c);
+    if (dist < bestDist) {
+      bestDist = dist;
+      best = c;
+    }
+  }
+  return best !== null && bestDist <= Math.max(2, Math.floor(key.length / 4)) ? best : null;
+}

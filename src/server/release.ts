@@ -1,0 +1,211 @@
+/**
+ * Calendar Server's behaviour as data, per release line and finer release.
+ * Source: shared reference "calendarserver-imip.md" (section numbers given per row).
+ *
+ * Three release lines ("eras"):
+ *  - 2.x      separate mail gateway process, Digest auth as the `Username` directory user
+ *  - 3.x-4.x  separate gateway, shared-secret header `x-calendarserver-internal`
+ *  - 5.0+     no gateway process, work queue, in-process injection
+ */
+import { CannotRunError } from '../report/exit.js';
+
+export type ReleaseLine = '2.x' | '3.x-4.x' | '5.0+';
+
+export interface ServerVersion {
+  major: number;
+  minor: number;
+  /** As the admin wrote it, or the representative release used when inferred. */
+  text: string;
+  line: ReleaseLine;
+  /** How the version was chosen. */
+  source: 'flag' | 'inferred' | 'default';
+  /** One sentence: why this version. */
+  reason: string;
+}
+
+export interface LineBehaviour {
+  line: ReleaseLine;
+  /** §1.4: how `Includes` merge into the main file. */
+  includeMerge: 'unsupported' | 'shallow' | 'deep';
+  /** §1.4: a missing include file. */
+  missingInclude: 'ignored-key' | 'error' | 'warning';
+  /** §1.3: `Receiving.Type` neither pop* nor imap*. */
+  invalidReceivingType: 'gateway-disabled' | 'treated-as-imap';
+  /** §5: how the gateway authenticates reply injection. */
+  injection: 'digest-user' | 'shared-secret-header' | 'in-process';
+  /** §4.1: separate gateway process started only when MailGatewayServer is localhost. */
+  gatewayProcess: boolean;
+  /** §1.4 default main config file. */
+  defaultConfigFiles: { darwin: string; other: string };
+}
+
+export const LINES: Record<ReleaseLine, LineBehaviour> = {
+  '2.x': {
+    line: '2.x',
+    includeMerge: 'unsupported',
+    missingInclude: 'ignored-key',
+    invalidReceivingType: 'gateway-disabled',
+    injection: 'digest-user',
+    gatewayProcess: true,
+    defaultConfigFiles: { darwin: '/etc/caldavd/caldavd.plist', other: '/etc/caldavd/caldavd.plist' },
+  },
+  '3.x-4.x': {
+    line: '3.x-4.x',
+    includeMerge: 'shallow',
+    missingInclude: 'error',
+    invalidReceivingType: 'gateway-disabled',
+    injection: 'shared-secret-header',
+    gatewayProcess: true,
+    // 3.x used /etc/caldavd on every platform; 4.x moved macOS to /Library/Server (see defaultConfigFile()).
+    defaultConfigFiles: {
+      darwin: '/Library/Server/Calendar and Contacts/Config/caldavd.plist',
+      other: '/etc/caldavd/caldavd.plist',
+    },
+  },
+  '5.0+': {
+    line: '5.0+',
+    includeMerge: 'deep',
+    missingInclude: 'warning',
+    invalidReceivingType: 'treated-as-imap',
+    injection: 'in-process',
+    gatewayProcess: false,
+    defaultConfigFiles: {
+      darwin: '/Applications/Server.app/Contents/ServerRoot/private/etc/caldavd/caldavd-apple.plist',
+      other: '/etc/caldavd/caldavd.plist',
+    },
+  },
+};
+
+export function lineOf(major: number): ReleaseLine {
+  if (major <= 2) return '2.x';
+  if (major <= 4) return '3.x-4.x';
+  return '5.0+';
+}
+
+export function atLeast(v: Pick<ServerVersion, 'major' | 'minor'>, major: number, minor = 0): boolean {
+  return v.major > major || (v.major === major && v.minor >= minor);
+}
+
+/** Parse `--server-version`: `2`, `2.5`, `4.3.2`, `9.2`. */
+export function parseServerVersion(text: string): ServerVersion {
+  const m = /^\s*(\d{1,2})(?:\.(\d{1,2}))?(?:\.\d{1,3})?\s*$/.exec(text);
+  if (!m) {
+    throw new CannotRunError(
+      `--server-version: "${text}" is not a Calendar Server release; give one such as 2.5, 4.3 or 9.2`,
+    );
+  }
+  const major = Number(m[1]);
+  const minor = m[2] === undefined ? 0 : Number(m[2]);
+  if (major < 2 || major > 11) {
+    throw new CannotRunError(
+      `--server-version: ${text} is outside the releases with iMIP (2.2 to 9.2); give one such as 2.5, 4.3 or 9.2`,
+    );
+  }
+  const line = lineOf(major);
+  return { major, minor, text: text.trim(), line, source: 'flag', reason: `given with --server-version ${text.trim()}` };
+}
+
+/** The version used when nothing says otherwise: the newest release line. */
+export function defaultServerVersion(): ServerVersion {
+  return {
+    major: 9,
+    minor: 2,
+    text: '9.2',
+    line: '5.0+',
+    source: 'default',
+    reason: 'no --server-version given and the config does not show the release; judging as 5.0 and later (9.2)',
+  };
+}
+
+/**
+ * Finer features that changed inside a release line. One place to answer
+ * "what does release X do?"; callers never compare version numbers themselves.
+ */
+export interface Features {
+  /** §1.4: `Includes` exist at all (3.0+). */
+  includes: boolean;
+  /** §1.4 and §11: includes inside includes are followed (6.0+). */
+  recursiveIncludes: boolean;
+  /** §1.4: `ImportConfig` (6.0+). */
+  importConfig: boolean;
+  /** §1.4: `$` and `#` expanded in include paths (3.2+). */
+  includePathExpansion: boolean;
+  /** §1.4: relative include paths resolved against ServerRoot/ConfigRoot (all but 5.0). */
+  includesRelativeToConfigRoot: boolean;
+  /** §2.6: the address is lower-cased before AddressPatterns are matched (4.0+). */
+  patternsLowercase: boolean;
+  /** §1.2: `Sending.SuppressionDays` is read (4.1+). */
+  suppressionDays: boolean;
+  /** §1.2: `MailIconsDirectory` is read (up to 4.1). */
+  mailIcons: boolean;
+  /** §4.2: IMAP reads only UNSEEN messages and deletes selectively (5.1+). */
+  imapUnseenOnly: boolean;
+  /** §4.2/§4.3: only handled messages are deleted (5.1+); before, every fetched message is. */
+  selectiveDelete: boolean;
+  /** §4.4 step 4: unknown tokens: older than 72 h deleted, else \Seen removed (7.0+). */
+  unknownTokenAge: boolean;
+  /** §4.4 step 5: a reply without calendar is forwarded to the organizer (3.0+). */
+  forwardsHumanReplies: boolean;
+  /** §4.4 step 6: sanitizeCalendar (7.0+). */
+  sanitizeCalendar: boolean;
+  /** §1.3: keychain consulted only when the plist password is empty (8.0+). */
+  keychainOnlyIfEmpty: boolean;
+  /** §2.4: header order From, Subject, Reply-To, To, Date, Message-ID (3.2+). */
+  subjectSecondHeader: boolean;
+  /** §2.4: From uses the ORGANIZER EMAIL parameter (3.1+). */
+  fromUsesEmailParam: boolean;
+  /** §2.4: Message-ID domain is ServerHostName (7.0+). */
+  messageIdServerHostName: boolean;
+  /** §2.3: the attached calendar always carries VTIMEZONEs (6.0+). */
+  alwaysTimezones: boolean;
+  /** §4.4 step 4: 2.x looked for the attachment before the token lookup. */
+  attachmentBeforeLookup: boolean;
+  /** §2.2: recipient lower-cased in the token key (3.2+). */
+  tokenKeyLowercase: boolean;
+}
+
+export function featuresOf(v: Pick<ServerVersion, 'major' | 'minor'>): Features {
+  return {
+    includes: atLeast(v, 3),
+    recursiveIncludes: atLeast(v, 6),
+    importConfig: atLeast(v, 6),
+    includePathExpansion: atLeast(v, 3, 2),
+    includesRelativeToConfigRoot: !(v.major === 5 && v.minor === 0),
+    patternsLowercase: atLeast(v, 4),
+    suppressionDays: atLeast(v, 4, 1),
+    mailIcons: !atLeast(v, 4, 2),
+    imapUnseenOnly: atLeast(v, 5, 1),
+    selectiveDelete: atLeast(v, 5, 1),
+    unknownTokenAge: atLeast(v, 7),
+    forwardsHumanReplies: atLeast(v, 3),
+    sanitizeCalendar: atLeast(v, 7),
+    keychainOnlyIfEmpty: atLeast(v, 8),
+    subjectSecondHeader: atLeast(v, 3, 2),
+    fromUsesEmailParam: atLeast(v, 3, 1),
+    messageIdServerHostName: atLeast(v, 7),
+    alwaysTimezones: atLeast(v, 6),
+    attachmentBeforeLookup: !atLeast(v, 3),
+    tokenKeyLowercase: atLeast(v, 3, 2),
+  };
+}
+
+export function behaviourOf(v: Pick<ServerVersion, 'line'>): LineBehaviour {
+  return LINES[v.line];
+}
+
+/** §1.4: the main config file the release reads when none is named. */
+export function defaultConfigFile(v: ServerVersion, platform: NodeJS.Platform = process.platform): string {
+  if (platform !== 'darwin') return LINES[v.line].defaultConfigFiles.other;
+  if (v.major === 3) return '/etc/caldavd/caldavd.plist';
+  return LINES[v.line].defaultConfigFiles.darwin;
+}
+
+/** Every distinct default location, newest first, for `--config` discovery. */
+export function candidateConfigFiles(platform: NodeJS.Platform = process.platform): string[] {
+  const files = [
+    platform === 'darwin' ? LINES['5.0+'].defaultConfigFiles.darwin : LINES['5.0+'].defaultConfigFiles.other,
+    platform === 'darwin' ? LINES['3.x-4.x'].defaultConfigFiles.darwin : LINES['3.x-4.x'].defaultConfigFiles.other,
+    '/etc/caldavd/caldavd.plist',
+  ];
+  return [...new Set(files)];
+}
