@@ -93,9 +93,12 @@ class Scanner {
   /** The next tag, skipping whitespace, comments, the XML declaration and the DOCTYPE. */
   nextTag(): Tag | null {
     for (;;) {
+      const startLine = this.line;
       const text = this.readText();
       if (text.trim() !== '') {
-        throw new PlistSyntaxError(`unexpected text "${text.trim().slice(0, 40)}"`, this.line);
+        const lead = text.slice(0, text.length - text.trimStart().length);
+        const line = startLine + (lead.match(/\n/g)?.length ?? 0);
+        throw new PlistSyntaxError(`unexpected text "${text.trim().slice(0, 40)}"`, line);
       }
       if (this.pos >= this.text.length) return null;
       if (this.text.startsWith('<?', this.pos)) {

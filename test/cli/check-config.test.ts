@@ -1,0 +1,114 @@
+/** `imip check-config` run as a person runs it: exit codes, JSON, human output, bad input. */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/cli.js';
+import { baseConfig, tempDir, withChange, writePlist } from '../helpers/plist.js';
+
+const EXAMPLE = new URL('../../examples/caldavd.plist', import.meta.url).pathname;
+
+describe('imip check-config', () => {
+  it('exits 0 on a clean config and says so', async () => {
+    const path = writePlist(tempDir(), 'caldavd.plist', baseConfig('9.2'));
+    const r = await runCli(['check-config', '--config', path]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/0 errors, 0 warnings/);
+    expect(r.stderr).toBe('');
+  });
+
+  it('exits 1 on the bundled example and names both mistakes with their fixes', async () => {
+    const r = await runCli(['check-config', '--config', EXAMPLE]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/sending\.implicit-tls-port/);
+    expect(r.stdout).toMatch(/fix: Use the submission port 587/);
+    expect(r.stdout).toMatch(/did you mean SuppressionDays\?/);
+    expect(r.stdout).toMatch(/Judging as Calendar Server 9\.2 \(5\.0\+\)/);
+  });
+
+  it('prints the documented JSON document', async () => {
+    const path = writePlist(tempDir(), 'caldavd.plist', withChange(baseConfig('4.3'), 'Scheduling.iMIP.Sending.Port', 465));
+    const r = await runCli(['check-config', '--config', path, '--server-version', '4.3', '--json']);
+    expect(r.code).toBe(1);
+    const doc = JSON.parse(r.stdout);
+    expect(Object.keys(doc)).toEqual(expect.arrayContaining(['command', 'ok', 'serverVersion', 'files', 'settings', 'findings']));
+    expect(doc).toMatchObject({ command: 'check-config', ok: false, serverVersion: { version: '4.3', line: '3.x-4.x', source: 'flag' } });
+    expect(doc.files[0]).toMatchObject({ path, role: 'main', status: 'read', format: 'xml' });
+    expect(doc.settings.Sending).toMatchObject({ Port: 465, Password: '(set)' });
+    expect(doc.settings.Receiving.Password).toBe('(set)');
+    expect(doc.settings.Password).toBe('(set)');
+    const f = doc.findings.find((x: { id: string }) => x.id === 'sending.implicit-tls-port');
+    expect(Object.keys(f).sort()).toEqual(['evidence', 'fix', 'id', 'message', 'path', 'severity']);
+  });
+
+  it('never prints a password, in any mode', async () => {
+    const cfg = withChange(withChange(baseConfig('2.5'), 'Scheduling.iMIP.Receiving.Password', 'Pw-uniq-9931'), 'Scheduling.iMIP.Password', 'Pw-uniq-2207');
+    const path = writePlist(tempDir(), 'caldavd.plist', withChange(cfg, 'Scheduling.iMIP.Sending.Password', 'Pw-uniq-4410'), 0o644);
+    for (const extra of [[], ['--json'], ['--verbose'], ['--quiet']]) {
+      const r = await runCli(['check-config', '--config', path, '--server-version', '2.5', ...extra]);
+      for (const pw of ['Pw-uniq-9931', 'Pw-uniq-2207', 'Pw-uniq-4410']) expect(r.stdout + r.stderr).not.toContain(pw);
+    }
+  });
+
+  it('shows where every effective value came from with --verbose', async () => {
+    const path = writePlist(tempDir(), 'caldavd.plist', baseConfig('9.2'));
+    const r = await runCli(['check-config', '--config', path, '--verbose']);
+    expect(r.stdout).toMatch(/Scheduling\.iMIP\.Sending\.Port = 587 {2}\(.*caldavd\.plist:\d+\)/);
+    expect(r.stdout).toMatch(/Scheduling\.iMIP\.Receiving\.PollingSeconds = 30 {2}\(.*\)/);
+  });
+
+  it('--quiet prints one line', async () => {
+    const r = await runCli(['check-config', '--config', EXAMPLE, '--quiet']);
+    expect(r.stdout.trim().split('\n')).toHaveLength(1);
+  });
+
+  it('uses colour only when asked for on a non-TTY and never with NO_COLOR', async () => {
+    const plain = await runCli(['check-config', '--config', EXAMPLE]);
+    expect(plain.stdout).not.toMatch(/\x1b\[/);
+    const forced = await runCli(['check-config', '--config', EXAMPLE], { env: { FORCE_COLOR: '1' } });
+    expect(forced.stdout).toMatch(/\x1b\[/);
+    const noColor = await runCli(['check-config', '--config', EXAMPLE], { env: { FORCE_COLOR: '1', NO_COLOR: '1' } });
+    expect(noColor.stdout).not.toMatch(/\x1b\[/);
+    const flag = await runCli(['check-config', '--config', EXAMPLE, '--no-color'], { env: { FORCE_COLOR: '1' } });
+    expect(flag.stdout).not.toMatch(/\x1b\[/);
+  });
+
+  it('reads $IMIP_CONFIG when --config is not given', async () => {
+    const path = writePlist(tempDir(), 'caldavd.plist', baseConfig('9.2'));
+    const r = await runCli(['check-config', '--json'], { env: { IMIP_CONFIG: path } });
+    expect(JSON.parse(r.stdout).config).toBe(path);
+  });
+
+  it('lists every check', async () => {
+    const r = await runCli(['check-config', '--list-checks', '--json']);
+    expect(r.code).toBe(0);
+    const ids = JSON.parse(r.stdout).checks.map((c: { id: string }) => c.id);
+    expect(ids).toEqual(expect.arrayContaining(['imip.disabled', 'patterns.no-mailto', 'include.cycle', 'secrets.file-readable']));
+  });
+
+  const bad: [string, (d: string) => string[], RegExp][] = [
+    ['a missing file', (d) => ['--config', join(d, 'missing.plist')], /missing\.plist: no such file/],
+    ['a directory', (d) => ['--config', d], /is a directory/],
+    ['an empty file', (d) => (writeFileSync(join(d, 'e'), ''), ['--config', join(d, 'e')]), /is empty/],
+    ['truncated XML', (d) => (writeFileSync(join(d, 't'), '<plist><dict><key>A</key>'), ['--config', join(d, 't')]), /t:1: not a valid XML plist/],
+    ['a bad --server-version', (d) => ['--config', writePlist(d, 'c', baseConfig('9.2')), '--server-version', 'latest'], /--server-version: "latest"/],
+    ['an unknown flag', () => ['--frobnicate'], /unknown option '--frobnicate'/],
+  ];
+  for (const [name, args, message] of bad) {
+    it(`exits 2 on ${name}, with one line and no stack trace`, async () => {
+      const r = await runCli(['check-config', ...args(tempDir())]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(message);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+      expect(r.stdout).toBe('');
+    });
+  }
+});
+
+describe('imip', () => {
+  it('--version and --help exit 0', async () => {
+    expect((await runCli(['--version'])).stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+    const help = await runCli(['--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/check-config/);
+  });
+});

@@ -1,0 +1,173 @@
+/** Loading as the server does: includes per release line, cycles, provenance, binary plists, bad files. */
+import { mkdirSync, writeFileSync, symlinkSync, chmodSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { buildBinary } from 'plist';
+import { loadConfig, getPath, describeOrigin, originOf } from '../../src/config/load.js';
+import { parseServerVersion } from '../../src/server/release.js';
+import { preloadBinaryParser, readPlistFile } from '../../src/config/plist-file.js';
+import { loadForCommand } from '../../src/commands/shared.js';
+import { CannotRunError } from '../../src/report/exit.js';
+import { baseConfig, tempDir, writePlist, type Obj } from '../helpers/plist.js';
+
+const v = (s: string) => parseServerVersion(s);
+
+function layout(mainExtra: Obj, include: Obj | null, includeName = 'caldavd-user.plist') {
+  const dir = tempDir();
+  if (include) writePlist(dir, includeName, include);
+  const main = writePlist(dir, 'caldavd.plist', { ServerRoot: dir, ConfigRoot: dir, ...mainExtra, Includes: [includeName] });
+  return { dir, main };
+}
+
+describe('Includes', () => {
+  const main = { Scheduling: { iMIP: { Enabled: true, Sending: { Server: 'main.example.test', Port: 587 } } } };
+  const inc = { Scheduling: { iMIP: { Sending: { Port: 2525 } } } };
+
+  it('3.x-4.x replace the whole top-level dict (dict.update)', () => {
+    const { main: path } = layout(main, inc);
+    const cfg = loadConfig(path, v('4.3'));
+    expect(getPath(cfg.effective, 'Scheduling.iMIP.Sending.Port')).toBe(2525);
+    // The main file's Server and Enabled are gone: back to the defaults.
+    expect(getPath(cfg.effective, 'Scheduling.iMIP.Sending.Server')).toBe('');
+    expect(getPath(cfg.effective, 'Scheduling.iMIP.Enabled')).toBe(false);
+    expect(cfg.findings.map((f) => f.id)).toContain('include.shallow-replace');
+  });
+
+  it('5.0+ merge deeply, and every value knows its file', () => {
+    const { main: path, dir } = layout(main, inc);
+    const cfg = loadConfig(path, v('9.2'));
+    expect(getPath(cfg.effective, 'Scheduling.iMIP.Sending.Port')).toBe(2525);
+    expect(getPath(cfg.effective, 'Scheduling.iMIP.Sending.Server')).toBe('main.example.test');
+    expect(describeOrigin(originOf(cfg, 'Scheduling.iMIP.Sending.Port'))).toMatch(new RegExp(`^${join(dir, 'caldavd-user.plist')}:\\d+$`));
+    expect(describeOrigin(originOf(cfg, 'Scheduling.iMIP.Sending.Server'))).toMatch(/caldavd\.plist:\d+$/);
+    expect(describeOrigin(originOf(cfg, 'Scheduling.iMIP.Receiving.PollingSeconds'))).toBe('default');
+  });
+
+  it('a missing include is fatal on 3.x-4.x and a warning on 5.0+', () => {
+    const { main: path } = layout(main, null);
+    expect(loadConfig(path, v('4.3')).findings.find((f) => f.id === 'include.missing')!.severity).toBe('error');
+    expect(loadConfig(path, v('9.2')).findings.find((f) => f.id === 'include.missing')!.severity).toBe('warning');
+  });
+
+  it('2.x ignores Includes', () => {
+    const { main: path } = layout(main, inc);
+    const cfg = loadConfig(path, v('2.5'));
+    expect(getPath(cfg.effective, 'Scheduling.iMIP.Sending.Port')).toBe(587);
+    expect(cfg.findings.map((f) => f.id)).toEqual(['include.unsupported']);
+  });
+
+  it('relative paths resolve against ServerRoot/ConfigRoot', () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, 'Config'));
+    writePlist(join(dir, 'Config'), 'user.plist', inc);
+    const path = writePlist(dir, 'caldavd.plist', { ServerRoot: dir, ConfigRoot: 'Config', ...main, Includes: ['user.plist'] });
+    expect(getPath(loadConfig(path, v('9.2')).effective, 'Scheduling.iMIP.Sending.Port')).toBe(2525);
+  });
+
+  it('detects include cycles (6.0+ follows includes inside includes)', () => {
+    const dir = tempDir();
+    writePlist(dir, 'a.plist', { Includes: ['b.plist'], Scheduling: { iMIP: { Enabled: true } } });
+    writePlist(dir, 'b.plist', { Includes: ['a.plist'] });
+    const path = writePlist(dir, 'caldavd.plist', { ServerRoot: dir, ConfigRoot: dir, Includes: ['a.plist'] });
+    const cfg = loadConfig(path, v('9.2'));
+    const cycle = cfg.findings.find((f) => f.id === 'include.cycle')!;
+    expect(cycle.severity).toBe('error');
+    expect(cycle.evidence.cycle).toEqual([join(dir, 'a.plist'), join(dir, 'b.plist'), join(dir, 'a.plist')]);
+    expect(getPath(cfg.effective, 'Scheduling.iMIP.Enabled')).toBe(true);
+  });
+
+  it('5.x does not follow nested includes and says so', () => {
+    const dir = tempDir();
+    writePlist(dir, 'a.plist', { Includes: ['b.plist'] });
+    writePlist(dir, 'b.plist', { Scheduling: { iMIP: { Enabled: true } } });
+    const path = writePlist(dir, 'caldavd.plist', { ServerRoot: dir, ConfigRoot: dir, Includes: ['a.plist'] });
+    const cfg = loadConfig(path, v('5.1'));
+    expect(getPath(cfg.effective, 'Scheduling.iMIP.Enabled')).toBe(false);
+    expect(cfg.findings.map((f) => f.id)).toContain('include.nested-ignored');
+  });
+
+  it('ImportConfig (6.0+) is read first and must exist', () => {
+    const dir = tempDir();
+    writePlist(dir, 'base.plist', { Scheduling: { iMIP: { Enabled: true, Sending: { Port: 25 } } } });
+    const path = writePlist(dir, 'caldavd.plist', { ServerRoot: dir, ConfigRoot: dir, ImportConfig: join(dir, 'base.plist'), Scheduling: { iMIP: { Sending: { Port: 587 } } } });
+    const cfg = loadConfig(path, v('9.2'));
+    expect(getPath(cfg.effective, 'Scheduling.iMIP.Enabled')).toBe(true);
+    expect(getPath(cfg.effective, 'Scheduling.iMIP.Sending.Port')).toBe(587);
+    const missing = writePlist(dir, 'c2.plist', { ImportConfig: join(dir, 'nope.plist') });
+    expect(loadConfig(missing, v('9.2')).findings.find((f) => f.id === 'include.missing')!.severity).toBe('error');
+  });
+});
+
+describe('the release to judge by', () => {
+  it('is inferred from keys only 3.x-4.x have, and says why', async () => {
+    const dir = tempDir();
+    const path = writePlist(dir, 'caldavd.plist', { Scheduling: { iMIP: { GUID: 'x', Enabled: true } } });
+    const { ctx } = await loadForCommand({ config: path });
+    expect(ctx.version.line).toBe('3.x-4.x');
+    expect(ctx.version.source).toBe('inferred');
+    expect(ctx.version.reason).toMatch(/GUID/);
+  });
+  it('defaults to 5.0+ and says so', async () => {
+    const dir = tempDir();
+    const { ctx } = await loadForCommand({ config: writePlist(dir, 'c.plist', baseConfig('9.2')) });
+    expect(ctx.version).toMatchObject({ line: '5.0+', source: 'default' });
+  });
+  it('rejects a release that is not one', () => {
+    expect(() => parseServerVersion('banana')).toThrow(CannotRunError);
+    expect(() => parseServerVersion('1.0')).toThrow(/outside/);
+    expect(parseServerVersion('4.3.2')).toMatchObject({ major: 4, minor: 3, line: '3.x-4.x' });
+  });
+});
+
+describe('reading files', () => {
+  it('reads binary plists', async () => {
+    await preloadBinaryParser();
+    const dir = tempDir();
+    const path = join(dir, 'caldavd.plist');
+    writeFileSync(path, buildBinary(baseConfig('9.2') as never));
+    const pf = readPlistFile(path);
+    expect(pf.format).toBe('binary');
+    expect(getPath(pf.value, 'Scheduling.iMIP.Sending.Port')).toBe(587);
+  });
+
+  const bad: [string, (dir: string) => string, RegExp][] = [
+    ['a missing file', (d) => join(d, 'nope.plist'), /nope\.plist: no such file/],
+    ['a directory', (d) => d, /is a directory/],
+    ['an empty file', (d) => (writeFileSync(join(d, 'e.plist'), ''), join(d, 'e.plist')), /is empty/],
+    ['not a plist', (d) => (writeFileSync(join(d, 'x.plist'), 'Hello, world\n'), join(d, 'x.plist')), /x\.plist:1: not a valid XML plist/],
+    ['HTML', (d) => (writeFileSync(join(d, 'h.plist'), '<html><body/></html>'), join(d, 'h.plist')), /not <plist>/],
+    [
+      'truncated XML',
+      (d) => (writeFileSync(join(d, 't.plist'), '<?xml version="1.0"?>\n<plist version="1.0">\n<dict>\n<key>A</key>\n<string>x'), join(d, 't.plist')),
+      /t\.plist:5: not a valid XML plist: the file ends inside <string>/,
+    ],
+    ['a bad integer', (d) => (writeFileSync(join(d, 'i.plist'), '<plist><dict>\n<key>P</key>\n<integer>58 7</integer></dict></plist>'), join(d, 'i.plist')), /i\.plist:3: .*not a whole number/],
+    ['a corrupt binary plist', (d) => (writeFileSync(join(d, 'b.plist'), Buffer.concat([Buffer.from('bplist00'), Buffer.alloc(60, 0xff)])), join(d, 'b.plist')), /binary plist is corrupt/],
+    ['a 50 MB file', (d) => (writeFileSync(join(d, 'big.plist'), Buffer.alloc(50 * 1024 * 1024, 0x20)), join(d, 'big.plist')), /52\.4 MB; a caldavd\.plist is a few kilobytes/],
+    ['a symlink loop', (d) => (symlinkSync(join(d, 'l2'), join(d, 'l1')), symlinkSync(join(d, 'l1'), join(d, 'l2')), join(d, 'l1')), /too many levels of symbolic links/],
+  ];
+  for (const [name, make, message] of bad) {
+    it(`rejects ${name} with one line naming the file`, async () => {
+      await preloadBinaryParser();
+      const dir = tempDir();
+      const path = make(dir);
+      let err: unknown;
+      try {
+        readPlistFile(path);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(CannotRunError);
+      expect((err as Error).message).toMatch(message);
+      expect((err as Error).message).not.toContain('\n');
+    });
+  }
+
+  it('rejects an unreadable file (not as root)', () => {
+    if (process.getuid?.() === 0) return; // root reads everything; the CLI test covers the message
+    const dir = tempDir();
+    const path = writePlist(dir, 'c.plist', {});
+    chmodSync(path, 0);
+    expect(() => readPlistFile(path)).toThrow(/permission denied/);
+  });
+});

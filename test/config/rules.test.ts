@@ -1,0 +1,155 @@
+/**
+ * One row per finding id and release line: a config that must raise it and one that must not.
+ * The base config is clean on every release line (asserted first).
+ */
+import { describe, expect, it } from 'vitest';
+import { loadForCommand } from '../../src/commands/shared.js';
+import { runConfigChecks } from '../../src/checks/index.js';
+import type { Finding } from '../../src/report/finding.js';
+import { baseConfig, tempDir, withChange, writePlist, type Obj } from '../helpers/plist.js';
+
+const I = 'Scheduling.iMIP';
+
+async function check(cfg: Obj, version: string, platform: NodeJS.Platform = 'linux', mode = 0o600): Promise<Finding[]> {
+  const dir = tempDir();
+  const path = writePlist(dir, 'caldavd.plist', cfg, mode);
+  const { ctx } = await loadForCommand({ config: path, serverVersion: version }, platform);
+  return runConfigChecks(ctx);
+}
+
+const ids = (fs: Finding[]) => fs.map((f) => f.id);
+
+describe('the base config', () => {
+  for (const v of ['2.5', '3.2', '4.3', '5.0', '9.2']) {
+    it(`has no errors or warnings on ${v}`, async () => {
+      const fs = await check(baseConfig(v), v);
+      expect(fs.filter((f) => f.severity !== 'info')).toEqual([]);
+    });
+  }
+});
+
+interface Row {
+  id: string;
+  versions: string[];
+  trigger: (c: Obj) => Obj;
+  /** A near miss that must stay silent. */
+  quiet?: (c: Obj) => Obj;
+  severity?: Finding['severity'];
+  platform?: NodeJS.Platform;
+  mode?: number;
+}
+
+const set = (path: string, value: unknown) => (c: Obj) => withChange(c, path, value);
+
+const ROWS: Row[] = [
+  { id: 'imip.disabled', versions: ['2.5', '4.3', '9.2'], trigger: set(`${I}.Enabled`, false), quiet: set(`${I}.Enabled`, true), severity: 'warning' },
+  { id: 'imip.disabled', versions: ['9.2'], trigger: set(`${I}.Enabled`, undefined), severity: 'warning' },
+  { id: 'imip.misplaced', versions: ['2.5', '9.2'], trigger: (c) => ({ ...c, iMIP: { Enabled: true } }), severity: 'error' },
+  { id: 'key.unknown', versions: ['4.3', '9.2'], trigger: set(`${I}.Sending.SupressionDays`, 7), quiet: set(`${I}.Sending.SuppressionDays`, 7) },
+  { id: 'key.type', versions: ['2.5', '9.2'], trigger: set(`${I}.Sending.Port`, '587'), quiet: set(`${I}.Sending.Port`, 2525), severity: 'error' },
+  { id: 'key.type', versions: ['9.2'], trigger: set(`${I}.Receiving.UseSSL`, 'true') },
+  { id: 'key.type', versions: ['9.2'], trigger: set(`${I}.AddressPatterns`, 'mailto:.*') },
+  { id: 'key.unused', versions: ['5.0', '9.2'], trigger: set(`${I}.MailGatewayServer`, 'localhost'), severity: 'info' },
+  { id: 'key.unused', versions: ['4.0'], trigger: set(`${I}.Sending.SuppressionDays`, 7), quiet: set(`${I}.Sending.Port`, 587) },
+  { id: 'key.unused', versions: ['2.5'], trigger: set(`${I}.GUID`, 'B86ED9D3-49BD-44F8-8F5E-C89D08753DAC') },
+  { id: 'sending.server-missing', versions: ['2.5', '9.2'], trigger: set(`${I}.Sending.Server`, ''), severity: 'error' },
+  { id: 'sending.address-missing', versions: ['2.5', '9.2'], trigger: set(`${I}.Sending.Address`, undefined), severity: 'error' },
+  { id: 'sending.address-invalid', versions: ['9.2'], trigger: set(`${I}.Sending.Address`, 'calendar@@example.test'), quiet: set(`${I}.Sending.Address`, '"Cal, Server" <calendar@example.test>') },
+  { id: 'sending.address-invalid', versions: ['4.3'], trigger: set(`${I}.Sending.Address`, 'Calendar <calendar>') },
+  { id: 'sending.address-plus', versions: ['2.5', '9.2'], trigger: set(`${I}.Sending.Address`, 'calendar+ics@example.test'), quiet: set(`${I}.Sending.Address`, 'cal-ics@example.test'), severity: 'error' },
+  { id: 'sending.implicit-tls-port', versions: ['2.5', '4.3', '9.2'], trigger: set(`${I}.Sending.Port`, 465), quiet: set(`${I}.Sending.Port`, 25), severity: 'error' },
+  { id: 'sending.cleartext-auth', versions: ['9.2'], trigger: set(`${I}.Sending.UseSSL`, false), quiet: (c) => set(`${I}.Sending.Username`, '')(set(`${I}.Sending.UseSSL`, false)(c)), severity: 'warning' },
+  { id: 'receiving.server-missing', versions: ['2.5', '9.2'], trigger: set(`${I}.Receiving.Server`, ''), severity: 'error' },
+  { id: 'receiving.port-missing', versions: ['2.5', '9.2'], trigger: set(`${I}.Receiving.Port`, undefined), quiet: set(`${I}.Receiving.Port`, 1993) },
+  { id: 'receiving.port-missing', versions: ['9.2'], trigger: set(`${I}.Receiving.Port`, 0) },
+  { id: 'receiving.type-invalid', versions: ['2.5', '4.3'], trigger: set(`${I}.Receiving.Type`, 'exchange'), quiet: set(`${I}.Receiving.Type`, 'IMAP4'), severity: 'error' },
+  { id: 'receiving.type-invalid', versions: ['5.0', '9.2'], trigger: set(`${I}.Receiving.Type`, ''), severity: 'warning' },
+  { id: 'receiving.tls-port-mismatch', versions: ['2.5', '9.2'], trigger: set(`${I}.Receiving.Port`, 143), quiet: (c) => set(`${I}.Receiving.UseSSL`, false)(set(`${I}.Receiving.Port`, 143)(c)), severity: 'error' },
+  { id: 'receiving.tls-port-mismatch', versions: ['9.2'], trigger: set(`${I}.Receiving.UseSSL`, false) },
+  { id: 'receiving.tls-port-mismatch', versions: ['9.2'], trigger: (c) => set(`${I}.Receiving.Type`, 'pop')(set(`${I}.Receiving.Port`, 110)(c)), quiet: (c) => set(`${I}.Receiving.Type`, 'pop')(set(`${I}.Receiving.Port`, 995)(c)) },
+  { id: 'receiving.port-type-mismatch', versions: ['9.2'], trigger: set(`${I}.Receiving.Port`, 995) },
+  { id: 'receiving.credentials-missing', versions: ['2.5', '9.2'], trigger: set(`${I}.Receiving.Password`, ''), severity: 'error' },
+  { id: 'receiving.credentials-missing', versions: ['9.2'], trigger: set(`${I}.Receiving.Password`, ''), severity: 'warning', platform: 'darwin' },
+  { id: 'receiving.credentials-missing', versions: ['4.3'], trigger: set(`${I}.Receiving.Password`, ''), severity: 'error', platform: 'darwin' },
+  { id: 'receiving.polling-invalid', versions: ['2.5', '9.2'], trigger: set(`${I}.Receiving.PollingSeconds`, 0), quiet: set(`${I}.Receiving.PollingSeconds`, 300), severity: 'error' },
+  { id: 'receiving.polling-invalid', versions: ['9.2'], trigger: set(`${I}.Receiving.PollingSeconds`, -5) },
+  { id: 'receiving.mailbox-mismatch', versions: ['9.2'], trigger: set(`${I}.Receiving.Username`, 'ops@example.test'), quiet: set(`${I}.Receiving.Username`, 'calendar'), severity: 'warning' },
+  {
+    id: 'receiving.deletes-all-mail',
+    versions: ['5.1', '9.2'],
+    trigger: (c) => set(`${I}.Receiving.Server`, 'localhost')(set(`${I}.Receiving.Username`, 'com.apple.calendarserver')(c)),
+    quiet: set(`${I}.Receiving.Server`, 'localhost'),
+    severity: 'warning',
+  },
+  {
+    id: 'receiving.deletes-all-mail',
+    versions: ['9.2'],
+    trigger: (c) => set(`${I}.Receiving.Server`, 'cal.example.test')(set(`${I}.Receiving.Username`, 'com.apple.calendarserver')(c)),
+  },
+  { id: 'receiving.deletes-all-mail', versions: ['2.5', '4.3', '5.0'], trigger: (c) => c, severity: 'info' },
+  { id: 'patterns.empty', versions: ['2.5', '9.2'], trigger: set(`${I}.AddressPatterns`, []), severity: 'error' },
+  { id: 'patterns.invalid', versions: ['9.2'], trigger: set(`${I}.AddressPatterns`, ['mailto:(.*']), quiet: set(`${I}.AddressPatterns`, ['mailto:(?P<user>[a-z.]+)@example\\.test\\Z']), severity: 'error' },
+  { id: 'patterns.invalid', versions: ['9.2'], trigger: set(`${I}.AddressPatterns`, ['mailto:(?<user>.*)']) },
+  { id: 'patterns.uppercase', versions: ['4.3', '9.2'], trigger: set(`${I}.AddressPatterns`, ['mailto:.*@Example\\.com']), quiet: set(`${I}.AddressPatterns`, ['mailto:\\S+@example\\.com']), severity: 'error' },
+  { id: 'patterns.uppercase', versions: ['2.5'], trigger: set(`${I}.AddressPatterns`, ['mailto:.*@Example\\.com']), severity: 'warning' },
+  { id: 'patterns.uppercase', versions: ['9.2'], trigger: set(`${I}.AddressPatterns`, ['MAILTO:.*']), quiet: set(`${I}.AddressPatterns`, ['(?i)MAILTO:.*']) },
+  { id: 'patterns.no-mailto', versions: ['9.2'], trigger: set(`${I}.AddressPatterns`, ['.*@example\\.test', 'user@example\\.test']), quiet: set(`${I}.AddressPatterns`, ['^mailto:.*', '(mailto:)?.*', 'mai?lto:x']), severity: 'error' },
+  { id: 'injection.username-default', versions: ['2.5'], trigger: set(`${I}.Username`, undefined), quiet: set(`${I}.Username`, 'gateway'), severity: 'warning' },
+  { id: 'injection.username-default', versions: ['2.5'], trigger: set(`${I}.Username`, ''), severity: 'error' },
+  { id: 'injection.password-missing', versions: ['2.5', '3.2', '4.3'], trigger: set(`${I}.Password`, ''), severity: 'error' },
+  { id: 'injection.password-missing', versions: ['4.3'], trigger: set(`${I}.Password`, ''), severity: 'warning', platform: 'darwin' },
+  { id: 'gateway.remote', versions: ['2.5', '4.3'], trigger: set(`${I}.MailGatewayServer`, 'gw.example.test'), quiet: set(`${I}.MailGatewayServer`, 'localhost'), severity: 'info' },
+  { id: 'secrets.file-readable', versions: ['9.2'], trigger: (c) => c, mode: 0o644, severity: 'warning' },
+  { id: 'secrets.keychain', versions: ['8.0'], trigger: set(`${I}.Receiving.Password`, ''), platform: 'darwin', severity: 'info' },
+];
+
+describe('config rules', () => {
+  for (const row of ROWS) {
+    for (const v of row.versions) {
+      it(`${row.id} on ${v}${row.platform ? ` (${row.platform})` : ''}`, async () => {
+        const base = baseConfig(v);
+        const fs = await check(row.trigger(base), v, row.platform, row.mode);
+        const hit = fs.filter((f) => f.id === row.id);
+        expect(hit.length, `expected ${row.id} in ${ids(fs).join(', ')}`).toBeGreaterThan(0);
+        if (row.severity) expect(hit[0]!.severity).toBe(row.severity);
+        for (const f of hit) {
+          expect(f.path).toMatch(/\S/);
+          expect(f.message).toMatch(/\S/);
+          expect(f.fix).toMatch(/\S/);
+          expect(typeof f.evidence).toBe('object');
+        }
+        if (row.quiet) {
+          const quiet = await check(row.quiet(base), v, row.platform);
+          expect(ids(quiet)).not.toContain(row.id);
+        }
+      });
+    }
+  }
+
+  it('does not run 2.x-4.x injection rules on 5.0+', async () => {
+    const fs = await check(withChange(baseConfig('9.2'), `${I}.Password`, ''), '9.2');
+    expect(ids(fs)).not.toContain('injection.password-missing');
+  });
+
+  it('says only that iMIP is off when no iMIP settings were written', async () => {
+    const fs = await check({ ServerHostName: 'cal.example.test' }, '9.2');
+    expect(ids(fs)).toEqual(['imip.disabled']);
+  });
+
+  it('names the closest known key for a typo', async () => {
+    const fs = await check(withChange(baseConfig('9.2'), `${I}.Receiving.PolingSeconds`, 30), '9.2');
+    expect(fs.find((f) => f.id === 'key.unknown')!.evidence.closest).toBe('PollingSeconds');
+  });
+
+  it('points at the file and line the value came from', async () => {
+    const fs = await check(withChange(baseConfig('9.2'), `${I}.Sending.Port`, 465), '9.2');
+    expect(String(fs.find((f) => f.id === 'sending.implicit-tls-port')!.evidence.source)).toMatch(/caldavd\.plist:\d+$/);
+  });
+
+  it('never puts a password in a finding', async () => {
+    const cfg = withChange(withChange(baseConfig('4.3'), `${I}.Receiving.PollingSeconds`, 'abc'), `${I}.Sending.Password`, 'Zz-uniq-pass');
+    const fs = await check(cfg, '4.3', 'darwin', 0o644);
+    const text = JSON.stringify(fs);
+    for (const pw of ['Zz-uniq-pass', 'recv-secret-2', 'gateway-secret-3']) expect(text).not.toContain(pw);
+  });
+});
