@@ -95,6 +95,101 @@ export function buildProgram(): Command {
     )
     .action(action(() => import('./commands/check-config.js') as Promise<{ run: Runner }>));
 
+  shared(
+    connection(
+      program
+        .command('test-smtp')
+        .description('test the SMTP path stage by stage, with the server\'s STARTTLS semantics')
+        .option('--send-to <address>', 'also send a short plain message to this address and report the final reply'),
+    ),
+  )
+    .addHelpText(
+      'after',
+      examples([
+        'imip test-smtp --config /etc/caldavd/caldavd.plist',
+        'imip test-smtp --ca-file ca.pem --send-to me@example.com',
+        'imip test-smtp --json --timeout 5',
+      ]),
+    )
+    .action(action(() => import('./commands/test-smtp.js') as Promise<{ run: Runner }>));
+
+  shared(
+    connection(program.command('test-mailbox').description('test the IMAP or POP3 mailbox stage by stage, read-only')),
+  )
+    .addHelpText('after', examples(['imip test-mailbox --config /etc/caldavd/caldavd.plist', 'imip test-mailbox --ca-file ca.pem --json']))
+    .action(action(() => import('./commands/test-mailbox.js') as Promise<{ run: Runner }>));
+
+  shared(
+    connection(
+      program
+        .command('send-test')
+        .description('send a real test invitation built exactly as Calendar Server builds it')
+        .requiredOption('--to <attendee>', 'the attendee to invite (an address outside the server)')
+        .option('--organizer <address>', 'organizer address shown in From (default: Sending.Address)')
+        .option('--summary <text>', 'event summary', 'imip test invitation')
+        .option('--start <iso-8601>', 'event start (default: tomorrow 10:00 local time)')
+        .option('--duration <minutes>', 'event length in minutes', '30')
+        .option('--dry-run', 'print the message; send nothing')
+        .option('--save <file.eml>', 'write the message to this file')
+        .option('--wait-reply <seconds>', 'watch the mailbox (read-only) this long for the attendee\'s reply')
+        .option('--force', 'send even when AddressPatterns would not route the attendee to iMIP')
+        .option('--state-dir <dir>', 'where sent tokens are recorded (default: $XDG_STATE_HOME/imip)'),
+    ),
+  )
+    .addHelpText(
+      'after',
+      examples([
+        'imip send-test --to someone@gmail.com --dry-run',
+        'imip send-test --to someone@gmail.com --save invite.eml',
+        'imip send-test --to someone@gmail.com --wait-reply 600',
+      ]),
+    )
+    .action(action(() => import('./commands/send-test.js') as Promise<{ run: Runner }>));
+
+  shared(
+    connection(
+      program
+        .command('poll')
+        .description('run one poll cycle over the receiving mailbox and show what the server does with each message')
+        .option('--once', 'run exactly one cycle (the only mode: the server itself polls every PollingSeconds)')
+        .option('--apply', '2.x-4.x: inject handled replies into the server and delete only those messages')
+        .option('--inject-url <url>', 'the server\'s /inbox/ URL for --apply (default: derived from the config as the gateway does)')
+        .option('--state-dir <dir>', 'where send-test recorded its tokens (default: $XDG_STATE_HOME/imip)'),
+    ),
+  )
+    .addHelpText(
+      'after',
+      examples([
+        'imip poll --once',
+        'imip poll --once --json | jq \'.summary\'',
+        'imip poll --once --server-version 4.3 --apply',
+      ]),
+    )
+    .action(action(() => import('./commands/poll.js') as Promise<{ run: Runner }>));
+
+  shared(
+    connection(
+      program
+        .command('diagnose')
+        .description('name the cause of "didn\'t find a token in message" and "iMIP injection principal not found"')
+        .option('--message <file...>', 'saved messages (.eml) to examine; - reads one from stdin')
+        .option('--log <file...>', 'Calendar Server log files, plain or gzip')
+        .option('--directory <file>', 'the XML accounts file of the server\'s directory')
+        .addOption(new Option('--probe <kind>', 'live probe: send to a plus address, or authenticate to /inbox').choices(['plus-address', 'injection', 'all']))
+        .option('--state-dir <dir>', 'where send-test recorded its tokens (default: $XDG_STATE_HOME/imip)'),
+    ),
+  )
+    .addHelpText(
+      'after',
+      examples([
+        'imip diagnose',
+        'imip diagnose --message reply.eml --log /var/log/caldavd/error.log',
+        'imip diagnose --server-version 2.5 --directory /etc/caldavd/accounts.xml --probe injection',
+        'imip diagnose --probe plus-address --ca-file ca.pem',
+      ]),
+    )
+    .action(action(() => import('./commands/diagnose.js') as Promise<{ run: Runner }>));
+
   return program;
 }
 
@@ -112,5 +207,3 @@ export async function main(argv: string[]): Promise<void> {
   }
 }
 
-// Re-exported for tests that inspect the command tree (man page coverage).
-export { Option };

@@ -1,0 +1,29 @@
+/** `imip --help` stays instant: it must not load nodemailer, imapflow or ical.js. */
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { BIN } from '../helpers/cli.js';
+import { tempDir } from '../helpers/plist.js';
+
+const TRACE = fileURLToPath(new URL('../helpers/trace-imports.mjs', import.meta.url));
+
+function loaded(args: string[]): string[] {
+  const file = join(tempDir(), 'trace');
+  const r = spawnSync(process.execPath, ['--import', TRACE, BIN, ...args], { env: { ...process.env, IMIP_TRACE_FILE: file }, encoding: 'utf8' });
+  expect(r.status).toBe(0);
+  return readFileSync(file, 'utf8').split('\n').filter(Boolean);
+}
+
+describe('startup', () => {
+  for (const args of [['--help'], ['--version'], ['check-config', '--help'], ['poll', '--help'], ['send-test', '--help']]) {
+    it(`imip ${args.join(' ')} loads no heavy module`, () => {
+      const urls = loaded(args);
+      expect(urls.some((u) => u.includes('/dist/cli.js'))).toBe(true);
+      for (const heavy of ['nodemailer', 'imapflow', 'ical.js', '/dist/commands/']) {
+        expect(urls.filter((u) => u.includes(heavy))).toEqual([]);
+      }
+    });
+  }
+});
