@@ -105,13 +105,25 @@ export function translatePythonPattern(pattern: string): TranslatedPattern {
         translated: notes,
       };
     }
-    if (c === '(' && /^\(\?[aiLmsux]+\)/.test(src.slice(i))) {
-      return {
-        source: pattern,
-        regex: null,
-        error: 'inline flags are only allowed at the start of the pattern',
-        translated: notes,
-      };
+    if (c === '(' && src.startsWith('(?#', i)) {
+      // A Python comment group.
+      const end = src.indexOf(')', i);
+      if (end < 0) return { source: pattern, regex: null, error: 'unterminated comment (?#...)', translated: notes };
+      i = end;
+      notes.push('(?#comment)');
+      continue;
+    }
+    const midFlags = c === '(' ? /^\(\?([aiLmsux]+)\)/.exec(src.slice(i)) : null;
+    if (midFlags) {
+      // Python 2.7 (every Calendar Server release runs on it) applies a flag group anywhere in
+      // the pattern to the whole pattern.
+      for (const f of midFlags[1]!) {
+        const js = FLAG_LETTERS[f];
+        if (js && js !== 'x' && !flags.includes(js)) flags += js;
+      }
+      i += midFlags[0].length - 1;
+      notes.push(`inline flags (?${midFlags[1]}) mid-pattern`);
+      continue;
     }
     if (c === '$' && !flags.includes('m')) {
       // Python's $ also matches before a final newline.
