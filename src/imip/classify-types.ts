@@ -1,0 +1,100 @@
+/**
+ * Types shared by the classifier, the reply checks and the token-cause analysis
+ * (calendarserver-imip.md §3 token store, §4 inbound).
+ */
+import type { MailboxProtocol } from '../config/settings.js';
+import type { Finding } from '../report/finding.js';
+import type { MailboxEffect, ServerAction } from '../server/poll-policy.js';
+import type { ServerVersion } from '../server/release.js';
+import type { HeaderList } from './mime-headers.js';
+import type { MimePart } from './mime-part.js';
+
+export type { MailboxEffect, ServerAction } from '../server/poll-policy.js';
+
+/** One row of the token store (§3.1 TOKENS, §3.2 IMIP_TOKENS). */
+export interface TokenRecord {
+  token: string;
+  /** The organizer CUA as stored: `mailto:...`, or `urn:uuid:`/`urn:x-uid:` (directory). */
+  organizer: string;
+  /** Lower-case `mailto:` of the invited attendee. */
+  attendee: string;
+  uid: string;
+  sentAt?: Date | string;
+  /**
+   * The organizer's directory e-mail, when the organizer is a directory CUA and the caller looked
+   * it up (§4.4 step 5: 4.x `urn:uuid:`, 5.0+ `urn:x-uid:`). Absent: the organizer has none.
+   */
+  organizerEmail?: string | null;
+}
+
+/** A message as both read paths deliver it: headers, structure, the bodies fetched. */
+export interface MessageInput {
+  headers: HeaderList;
+  root: MimePart;
+  bodies: ReadonlyMap<string, Buffer>;
+  problems?: string[];
+}
+
+export interface ClassifyContext {
+  version: ServerVersion;
+  protocol: MailboxProtocol;
+  /** `Scheduling.iMIP.Sending.Address`, as configured (display name allowed). */
+  sendingAddress: string;
+  /** `shouldDeleteAllMail(...)` for this configuration (§4.2). */
+  deleteAllMail: boolean;
+  /** Exact-match token lookup: a record, `null` when unknown, `undefined` when it cannot be checked. */
+  lookupToken(token: string): TokenRecord | null | undefined;
+  now: Date;
+  /** IMAP: the message carries `\Seen`. */
+  seen?: boolean;
+}
+
+export type TokenStatus = 'known' | 'unknown' | 'unchecked';
+
+export interface CalendarSummary {
+  method: string | null;
+  uid: string | null;
+  attendees: string[];
+  /** PARTSTAT of the attendee the server keeps (the token's, else the only one). */
+  partstat: string | null;
+  organizer: string | null;
+}
+
+/** The server's verdict on one message. */
+export interface Verdict {
+  /** Raw `Date:` header. */
+  date: string | null;
+  /** From address as parseaddr gives it. */
+  from: string;
+  fromHeader: string | null;
+  /** First To address as parseaddr gives it (`''` when none). */
+  to: string;
+  /** Raw (unfolded) `To:` header. */
+  toHeader: string | null;
+  messageId: string | null;
+  token: string | null;
+  /** The token store's answer; `unchecked` also when there is no token to look up. */
+  tokenStatus: TokenStatus;
+  serverAction: ServerAction;
+  mailboxEffect: MailboxEffect;
+  /** IMAP 5.1+: a calendar parse failure ends the poll cycle; later messages wait (§11). */
+  stopsCycle: boolean;
+  /** False when the poll never reads the message (IMAP 5.1+ and `\Seen`). */
+  read: boolean;
+  /** The decisive log text for this message (the last one the server writes for it). */
+  logLine: string;
+  /** Every log text, in order, with its level. */
+  logLines: Array<{ level: 'error' | 'warn' | 'info'; text: string }>;
+  findings: Finding[];
+  isDsn: boolean;
+  dsnAction?: string;
+  calendar?: CalendarSummary;
+  /** Part number of the calendar the server uses. */
+  calendarPart?: string;
+  /** Where the verdict is an approximation or an assumption, in words. */
+  notes: string[];
+  /** MIME parse problems and missing bodies. */
+  problems: string[];
+  /** Where the mailbox effect comes from (calendarserver-imip.md section). */
+  policySource: string;
+}

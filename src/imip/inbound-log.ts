@@ -1,0 +1,92 @@
+/**
+ * The log texts the server writes while handling one inbound message, per release line
+ * (calendarserver-imip.md §4.4, §9, §5.1; Era C `inbound.py`, Era A/B `twistedcaldav/mail.py`).
+ * Python's `%s` of a missing header prints `None`; so do these.
+ */
+import type { ServerVersion } from '../server/release.js';
+
+export type LogLevel = 'error' | 'warn' | 'info';
+
+export interface LogEntry {
+  level: LogLevel;
+  text: string;
+}
+
+const py = (v: string | null | undefined): string => (v === null || v === undefined ? 'None' : v);
+
+/** Era A/B (2.x–4.x) run the separate gateway and inject over HTTP; Era C (5.0+) in-process. */
+export function isEraC(v: Pick<ServerVersion, 'major'>): boolean {
+  return v.major >= 5;
+}
+
+export const LOG = {
+  received: (id: string | null, from: string | null, to: string | null): LogEntry => ({
+    level: 'info',
+    text: `Mail gateway received message ${py(id)} from ${py(from)} to ${py(to)}`,
+  }),
+  malformedTo: (to: string | null, id: string | null): LogEntry => ({
+    level: 'error',
+    text: `Mail gateway couldn't parse To: address (${py(to)}) in message ${py(id)}`,
+  }),
+  noToken: (id: string | null, to: string | null): LogEntry => ({
+    level: 'error',
+    text: `Mail gateway didn't find a token in message ${py(id)} (${py(to)})`,
+  }),
+  /** Error level through 6.x, info from 7.0 (§4.4 step 4). */
+  unknownToken: (v: Pick<ServerVersion, 'major'>, token: string, id: string | null): LogEntry => ({
+    level: v.major >= 7 ? 'info' : 'error',
+    text: `Mail gateway found a token (${token}) but didn't recognize it in message ${py(id)}`,
+  }),
+  badDate: (date: string, err: string): LogEntry => ({
+    level: 'info',
+    text: `Could not parse date in IMIP email '${date}' (${err})`,
+  }),
+  /** Error in 2.x and 3.0, warn from 3.1. */
+  noAttachment: (v: Pick<ServerVersion, 'major' | 'minor'>, id: string | null): LogEntry => ({
+    level: v.major > 3 || (v.major === 3 && v.minor >= 1) ? 'warn' : 'error',
+    text: `Mail gateway didn't find an icalendar attachment in message ${py(id)}`,
+  }),
+  noOrganizerAddress: (): LogEntry => ({
+    level: 'error',
+    text: "Don't have an email address for the organizer; ignoring reply.",
+  }),
+  forwarding: (): LogEntry => ({ level: 'warn', text: 'Mail gateway forwarding reply back to organizer' }),
+  noOrganizerInReply: (id: string | null): LogEntry => ({
+    level: 'warn',
+    text: `Mail gateway didn't find an ORGANIZER in REPLY ${py(id)}`,
+  }),
+  /** Era A/B, after the HTTP POST to /inbox/ succeeded (§5.1). */
+  injectedHttp: (id: string | null): LogEntry => ({
+    level: 'info',
+    text: `Mail gateway successfully injected message ${py(id)}`,
+  }),
+  /** Era C, written later by the IMIPReplyWork item (§4.5). */
+  injectedWork: (attendee: string, organizer: string): LogEntry => ({
+    level: 'info',
+    text: `Successfully injected iMIP response from ${attendee} to ${organizer}`,
+  }),
+  cantFindTokenInDsn: (id: string | null): LogEntry => ({
+    level: 'error',
+    text: `Mail gateway can't find token in DSN ${py(id)}`,
+  }),
+  /** Era A/B say "in DSN", Era C "in message" (§4.4 step 1). */
+  unknownTokenInDsn: (v: Pick<ServerVersion, 'major'>, token: string, id: string | null): LogEntry => ({
+    level: 'error',
+    text: `Mail gateway found a token (${token}) but didn't recognize it in ${isEraC(v) ? 'message' : 'DSN'} ${py(id)}`,
+  }),
+  /** 4.x adds the injection server (§4.4 step 1); its URL is not known here. */
+  processingDsn: (v: Pick<ServerVersion, 'major'>, id: string | null): LogEntry => ({
+    level: 'warn',
+    text: `Mail gateway processing DSN ${py(id)}${v.major === 4 ? ' to server <injection URL>' : ''}`,
+  }),
+  cantProcessDsn: (id: string | null): LogEntry => ({
+    level: 'error',
+    text: `Mail gateway can't process DSN ${py(id)}`,
+  }),
+  /** Era A/B: the calendar is parsed synchronously inside `inbound()`'s catch-all (§4.4). */
+  failedToProcess: (err: string): LogEntry => ({ level: 'error', text: `Failed to process message: ${err}` }),
+  /** Era C IMAP: the failure reaches `ebLogError` and the cycle stops (§11). */
+  imapError: (err: string): LogEntry => ({ level: 'error', text: `IMAP Error: ${err}` }),
+  /** Era C POP3: nothing handles the failed Deferred; Twisted reports it when collected. */
+  unhandledDeferred: (err: string): LogEntry => ({ level: 'error', text: `Unhandled error in Deferred: ${err}` }),
+};

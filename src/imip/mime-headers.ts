@@ -1,0 +1,301 @@
+/**
+ * RFC 5322 header blocks, RFC 2047 encoded words and RFC 2045/2231 parameters, read the way the
+ * server's Python `email` package reads them where that matters (calendarserver-imip.md §4.4:
+ * `email.message_from_string`, `msg['To']` is the first `To` field, raw).
+ * No dependencies; defensive against hostile input (bounded size, NUL bytes, bare LF).
+ */
+
+/** Largest header block kept, per entity (message or body part). */
+export const MAX_HEADER_BYTES = 1024 * 1024;
+
+/** An ordered list of header fields; names compare case-insensitively, values are unfolded and raw. */
+export class HeaderList {
+  private readonly fields: ReadonlyArray<readonly [string, string]>;
+
+  constructor(fields: Iterable<readonly [string, string]> = []) {
+    this.fields = [...fields].map(([n, v]) => [n, v] as const);
+  }
+
+  /** The first field's value, as Python's `msg[name]` gives it (encoded words left as sent). */
+  get(name: string): string | undefined {
+    const key = name.toLowerCase();
+    return this.fields.find(([n]) => n.toLowerCase() === key)?.[1];
+  }
+
+  /** Every value of the field, in message order. */
+  getAll(name: string): string[] {
+    const key = name.toLowerCase();
+    return this.fields.filter(([n]) => n.toLowerCase() === key).map(([, v]) => v);
+  }
+
+  has(name: string): boolean {
+    return this.get(name) !== undefined;
+  }
+
+  /** All fields, in message order, names as written. */
+  entries(): Array<[string, string]> {
+    return this.fields.map(([n, v]) => [n, v]);
+  }
+
+  get length(): number {
+    return this.fields.length;
+  }
+}
+
+/**
+ * Python's feedparser `headerRE`: `^(From |[\041-\071\073-\176]*:|[\t ])`. A line that does not
+ * match ends the header block (it becomes the first body line, with a defect).
+ */
+export function isHeaderLine(line: string): boolean {
+  if (line.startsWith('From ') || line.startsWith(' ') || line.startsWith('\t')) return true;
+  for (let i = 0; i < line.length; i++) {
+    const c = line.charCodeAt(i);
+    if (c === 0x3a) return true;
+    if (c < 0x21 || c > 0x7e) return false;
+  }
+  return false;
+}
+
+export interface HeaderBlock {
+  headers: HeaderList;
+  /** Where the header block stopped early: a line that is not a header (§ Python defect). */
+  stoppedAt: number | null;
+}
+
+/**
+ * Parse a header block (text up to, not including, the empty line). Folded lines are unfolded
+ * (the CRLF before the white space removed); a leading mbox `From ` line is skipped; NUL bytes are
+ * dropped; text beyond `maxBytes` is ignored. Anything odd is appended to `problems`.
+ */
+export function parseHeaderBlock(text: string, problems: string[] = [], maxBytes = MAX_HEADER_BYTES): HeaderList {
+  return parseHeaderLines(text, problems, maxBytes).headers;
+}
+
+/** As {@link parseHeaderBlock}, also telling where a non-header line stopped the block. */
+export function parseHeaderLines(text: string, problems: string[] = [], maxBytes = MAX_HEADER_BYTES): HeaderBlock {
+  let src = text;
+  if (src.length > maxBytes) {
+    problems.push(`header block is larger than ${maxBytes} bytes; the rest was ignored`);
+    src = src.slice(0, maxBytes);
+  }
+  if (src.includes('\0')) {
+    problems.push('NUL bytes in the header block were removed');
+    src = src.replace(/\0/g, '');
+  }
+  const lines = src.split(/\r?\n/);
+  if (lines.length && lines[lines.length - 1] === '') lines.pop();
+  const fields: Array<[string, string]> = [];
+  let stoppedAt: number | null = null;
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    if (line === '') {
+      stoppedAt = i;
+      break;
+    }
+    if (line.startsWith('From ')) {
+      // mbox separator (Python's unixfrom) when first; elsewhere a misplaced one, skipped too.
+      if (i > 0) problems.push('misplaced "From " line in the header block');
+      continue;
+    }
+    if (line.startsWith(' ') || line.startsWith('\t')) {
+      const last = fields[fields.length - 1];
+      if (last) last[1] += line;
+      else problems.push('header block starts with a continuation line');
+      continue;
+    }
+    const colon = line.indexOf(':');
+    if (!isHeaderLine(line) || colon < 0) {
+      problems.push(`header block ended by a line that is not a header: ${JSON.stringify(line.slice(0, 60))}`);
+      stoppedAt = i;
+      break;
+    }
+    fields.push([line.slice(0, colon).trimEnd(), line.slice(colon + 1).replace(/^[ \t]+/, '')]);
+  }
+  for (const f of fields) f[1] = f[1].replace(/[\r\n]+$/, '');
+  return { headers: new HeaderList(fields), stoppedAt };
+}
+
+/** Decode header bytes: UTF-8 when valid (RFC 6532), otherwise ISO-8859-1, never throwing. */
+export function headerBytesToString(bytes: Uint8Array): string {
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    return Buffer.from(bytes).toString('latin1');
+  }
+}
+
+/** windows-1252 code points for 0x80–0x9F (undefined bytes keep their latin-1 value). */
+const CP1252_HIGH = [
+  0x20ac, 0x81, 0x201a, 0x192, 0x201e, 0x2026, 0x2020, 0x2021, 0x2c6, 0x2030, 0x160, 0x2039, 0x152, 0x8d, 0x17d, 0x8f,
+  0x90, 0x2018, 0x2019, 0x201c, 0x201d, 0x2022, 0x2013, 0x2014, 0x2dc, 0x2122, 0x161, 0x203a, 0x153, 0x9d, 0x17e, 0x178,
+];
+
+function decodeSingleByte(bytes: Uint8Array, cp1252: boolean): string {
+  let out = '';
+  for (const b of bytes) out += String.fromCharCode(cp1252 && b >= 0x80 && b <= 0x9f ? CP1252_HIGH[b - 0x80]! : b);
+  return out;
+}
+
+/**
+ * Decode bytes in a MIME charset; `null` when the charset is unknown. An RFC 2231 language
+ * suffix (`utf-8*en`) is ignored. iso-8859-1 and us-ascii decode byte for byte (as Python's
+ * codecs), windows-1252 with its own table (Node's TextDecoder treats it as latin-1); anything
+ * else goes to TextDecoder.
+ */
+export function decodeCharset(bytes: Uint8Array, charset: string): string | null {
+  const label = charset.replace(/\*.*$/, '').trim().toLowerCase() || 'us-ascii';
+  if (['iso-8859-1', 'iso8859-1', 'latin1', 'latin-1', 'l1', 'us-ascii', 'ascii', 'iso_8859-1'].includes(label)) {
+    return decodeSingleByte(bytes, false);
+  }
+  if (['windows-1252', 'cp1252', 'x-cp1252'].includes(label)) return decodeSingleByte(bytes, true);
+  try {
+    return new TextDecoder(label).decode(bytes);
+  } catch {
+    return null;
+  }
+}
+
+const ENCODED_WORD = /=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=/g;
+
+function decodeQ(text: string): Buffer {
+  const bytes: number[] = [];
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (c === '_') bytes.push(0x20);
+    else if (c === '=' && /^[0-9a-fA-F]{2}$/.test(text.slice(i + 1, i + 3))) {
+      bytes.push(parseInt(text.slice(i + 1, i + 3), 16));
+      i += 2;
+    } else bytes.push(c.charCodeAt(0) & 0xff);
+  }
+  return Buffer.from(bytes);
+}
+
+function decodeWord(charset: string, enc: string, text: string): string | null {
+  const bytes = enc.toLowerCase() === 'b' ? Buffer.from(text, 'base64') : decodeQ(text);
+  return decodeCharset(bytes, charset);
+}
+
+/**
+ * RFC 2047: decode `=?charset?B|Q?...?=` words (B and Q; any charset TextDecoder knows, at
+ * least utf-8, iso-8859-1, windows-1252, us-ascii). White space between two encoded words is
+ * dropped; an encoded word in an unknown charset is left as it is.
+ */
+export function decodeWords(text: string): string {
+  let out = '';
+  let last = 0;
+  let prevWasWord = false;
+  for (const m of text.matchAll(ENCODED_WORD)) {
+    const between = text.slice(last, m.index);
+    const decoded = decodeWord(m[1]!, m[2]!, m[3]!);
+    if (!(prevWasWord && decoded !== null && /^[ \t\r\n]*$/.test(between))) out += between;
+    out += decoded ?? m[0];
+    prevWasWord = decoded !== null;
+    last = m.index + m[0].length;
+  }
+  return out + text.slice(last);
+}
+
+export interface ParsedParams {
+  /** The value before the first `;`, trimmed, as written (callers lower-case what they need). */
+  value: string;
+  /** Lower-case names; RFC 2231 continuations joined and decoded; RFC 2047 words decoded. */
+  params: Record<string, string>;
+}
+
+/** Split on `;` outside quoted strings. */
+function splitSemicolons(value: string): string[] {
+  const out: string[] = [];
+  let cur = '';
+  let quoted = false;
+  for (let i = 0; i < value.length; i++) {
+    const c = value[i]!;
+    if (quoted && c === '\\' && i + 1 < value.length) {
+      cur += c + value[++i];
+      continue;
+    }
+    if (c === '"') quoted = !quoted;
+    if (c === ';' && !quoted) {
+      out.push(cur);
+      cur = '';
+    } else cur += c;
+  }
+  out.push(cur);
+  return out;
+}
+
+function unquote(raw: string): string {
+  const v = raw.trim();
+  if (v.length >= 2 && v.startsWith('"') && v.endsWith('"')) return v.slice(1, -1).replace(/\\(.)/g, '$1');
+  if (v.startsWith('"')) return v.slice(1).replace(/\\(.)/g, '$1'); // unterminated quote
+  return v;
+}
+
+function percentBytes(text: string): number[] {
+  const bytes: number[] = [];
+  for (let i = 0; i < text.length; i++) {
+    if (text[i] === '%' && /^[0-9a-fA-F]{2}$/.test(text.slice(i + 1, i + 3))) {
+      bytes.push(parseInt(text.slice(i + 1, i + 3), 16));
+      i += 2;
+    } else bytes.push(text.charCodeAt(i) & 0xff);
+  }
+  return bytes;
+}
+
+interface Segment {
+  index: number;
+  extended: boolean;
+  text: string;
+}
+
+const UNSAFE_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+/** Join RFC 2231 segments (`name*0`, `name*1*`, `name*`) into one decoded value. */
+function joinSegments(segments: Segment[]): string {
+  segments.sort((a, b) => a.index - b.index);
+  let charset = 'us-ascii';
+  const bytes: number[] = [];
+  segments.forEach((s, i) => {
+    let text = s.text;
+    if (s.extended && i === 0) {
+      const m = /^([^']*)'[^']*'(.*)$/s.exec(text);
+      if (m) {
+        charset = m[1] || 'us-ascii';
+        text = m[2]!;
+      }
+    }
+    if (s.extended) bytes.push(...percentBytes(text));
+    else bytes.push(...Buffer.from(text, 'utf8'));
+  });
+  const buf = Buffer.from(bytes);
+  return decodeCharset(buf, charset) ?? buf.toString('latin1');
+}
+
+/**
+ * Parse `value; name=token; name="quoted"; name*=utf-8''%E2%82%AC; name*0*=...` into the value and
+ * its parameters. Never throws; garbage parameters are skipped.
+ */
+export function parseParams(header: string): ParsedParams {
+  const [first = '', ...rest] = splitSemicolons(header);
+  const plain: Record<string, string> = {};
+  const segmented = new Map<string, Segment[]>();
+  for (const item of rest) {
+    const eq = item.indexOf('=');
+    if (eq <= 0) continue;
+    const rawName = item.slice(0, eq).trim().toLowerCase();
+    const text = unquote(item.slice(eq + 1));
+    const m = /^([^*]+)\*(?:(\d{1,3})(\*)?)?$/.exec(rawName);
+    const base = m ? m[1]! : rawName;
+    if (!base || UNSAFE_KEYS.has(base)) continue;
+    if (m) {
+      const index = m[2] === undefined ? 0 : Number(m[2]);
+      const extended = m[2] === undefined ? true : m[3] === '*';
+      const list = segmented.get(base) ?? [];
+      list.push({ index, extended, text });
+      segmented.set(base, list);
+    } else if (!Object.hasOwn(plain, base)) {
+      plain[base] = decodeWords(text);
+    }
+  }
+  for (const [name, segments] of segmented) plain[name] = joinSegments(segments);
+  return { value: first.trim(), params: plain };
+}

@@ -1,0 +1,89 @@
+/**
+ * The structural MIME model shared by the raw-message parser and the IMAP BODYSTRUCTURE path.
+ * Part numbers follow IMAP (RFC 3501 §6.4.5): children of a multipart numbered `p` are `p.1`,
+ * `p.2`...; the root of a message/rfc822 part `p` is `p` when it is a multipart, else `p.1`.
+ * The top-level entity is `''` (fetch it as `TEXT`, or `1`, from IMAP).
+ */
+import { HeaderList, parseParams } from './mime-headers.js';
+
+export interface MimePart {
+  /** IMAP part number: `'1'`, `'1.2'`; `''` for the top-level entity. */
+  part: string;
+  /** Lower-case `type/subtype`, Python's `get_content_type()`: malformed → `text/plain`. */
+  type: string;
+  /** Lower-case keys; RFC 2231 continuations and encoded values decoded. */
+  params: Record<string, string>;
+  disposition: string | null;
+  dispositionParams: Record<string, string>;
+  /** Lower-case Content-Transfer-Encoding, default `7bit`. */
+  encoding: string;
+  /** Encoded octets of the body. */
+  size: number;
+  /** Body parts of a multipart; empty otherwise (a message/rfc822 part keeps its message in `embedded`). */
+  children: MimePart[];
+  /** For message/rfc822 (and message/global): the encapsulated message. */
+  embedded?: { headers: HeaderList; root: MimePart };
+  /** Set when the kept body was cut at the size cap. */
+  truncated?: boolean;
+}
+
+/** The IMAP number of the n-th (1-based) child of `parent`. */
+export function childNumber(parent: string, n: number): string {
+  return parent ? `${parent}.${n}` : String(n);
+}
+
+/** The IMAP number of the root entity of the message inside message/rfc822 part `parent`. */
+export function embeddedRootNumber(parent: string, rootIsMultipart: boolean): string {
+  return rootIsMultipart ? parent : childNumber(parent, 1);
+}
+
+/** `get_content_type()`: the value lower-cased and trimmed; not exactly one `/` → `text/plain`. */
+export function normaliseType(value: string | undefined, fallback: string): string {
+  if (value === undefined) return fallback;
+  const t = value.trim().toLowerCase();
+  return t.split('/').length === 2 ? t : 'text/plain';
+}
+
+/** Whether a part holds an encapsulated message whose structure is parsed. */
+export function isMessageType(type: string): boolean {
+  return type === 'message/rfc822' || type === 'message/global';
+}
+
+/** Build a part from its MIME headers (no body yet). */
+export function partFromHeaders(headers: HeaderList, part: string, defaultType: string): MimePart {
+  const ct = headers.get('Content-Type');
+  const parsed = ct === undefined ? { value: '', params: {} } : parseParams(ct);
+  const cd = headers.get('Content-Disposition');
+  const disp = cd === undefined ? null : parseParams(cd);
+  const cte = headers.get('Content-Transfer-Encoding');
+  return {
+    part,
+    type: ct === undefined ? defaultType : normaliseType(parsed.value, defaultType),
+    params: parsed.params,
+    disposition: disp ? disp.value.toLowerCase() || null : null,
+    dispositionParams: disp ? disp.params : {},
+    encoding: cte?.trim().toLowerCase() || '7bit',
+    size: 0,
+    children: [],
+  };
+}
+
+/**
+ * Every part, depth first in message order, descending into encapsulated messages: the order of
+ * Python's `Message.walk()` (calendarserver-imip.md §4.4 steps 1 and 5).
+ */
+export function* walkParts(root: MimePart): Generator<MimePart> {
+  yield root;
+  for (const child of root.children) yield* walkParts(child);
+  if (root.embedded) yield* walkParts(root.embedded.root);
+}
+
+/** Leaf parts only (no multipart container, no message/rfc822 wrapper). */
+export function leafParts(root: MimePart): MimePart[] {
+  return [...walkParts(root)].filter((p) => !p.type.startsWith('multipart/') && !p.embedded);
+}
+
+/** The file name a client gave the part, from Content-Disposition or Content-Type. */
+export function fileName(p: MimePart): string | null {
+  return p.dispositionParams['filename'] ?? p.params['name'] ?? null;
+}

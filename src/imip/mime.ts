@@ -1,0 +1,442 @@
+/**
+ * Structural MIME parsing for raw RFC 5322 messages (POP3 RETR, a saved .eml, stdin), push-based
+ * so a 50 MB message never sits in memory: only the bodies a caller asks for are kept (decoded,
+ * capped), everything else is counted and dropped as it streams. Mirrors what the server's Python
+ * `email.message_from_string` makes of a message where the verdict depends on it
+ * (calendarserver-imip.md §4.4): boundaries of every enclosing multipart end a part, a missing
+ * closing boundary runs to the end, a line that is not a header ends a header block.
+ * No dependencies. Hostile input yields `problems`, never an exception.
+ */
+import { BodyCollector, createDecoder, MAX_BODY_BYTES, type BodyDecoder } from './mime-decode.js';
+import { headerBytesToString, HeaderList, isHeaderLine, MAX_HEADER_BYTES, parseHeaderLines } from './mime-headers.js';
+import {
+  childNumber,
+  embeddedRootNumber,
+  isMessageType,
+  partFromHeaders,
+  type MimePart,
+} from './mime-part.js';
+
+export {
+  HeaderList,
+  parseHeaderBlock,
+  parseHeaderLines,
+  decodeWords,
+  decodeCharset,
+  parseParams,
+  MAX_HEADER_BYTES,
+  type ParsedParams,
+} from './mime-headers.js';
+export { MAX_BODY_BYTES } from './mime-decode.js';
+export {
+  walkParts,
+  leafParts,
+  fileName,
+  childNumber,
+  embeddedRootNumber,
+  type MimePart,
+} from './mime-part.js';
+export {
+  fromBodyStructure,
+  headersFromEnvelope,
+  imapDownloadPart,
+  type ImapBodyStructure,
+  type ImapEnvelope,
+} from './mime-bodystructure.js';
+
+export interface MimeLimits {
+  /** Per header block (message or part). */
+  maxHeaderBytes: number;
+  /** Multiparts and encapsulated messages inside each other. */
+  maxDepth: number;
+  /** Decoded bytes kept per wanted part. */
+  maxBodyBytes: number;
+  /** Parts in the whole message; past it the rest of the message is only counted. */
+  maxParts: number;
+  /** Header bytes kept for all encapsulated messages together; past it they are kept empty. */
+  maxEmbeddedHeaderBytes: number;
+}
+
+export const DEFAULT_LIMITS: MimeLimits = {
+  maxHeaderBytes: MAX_HEADER_BYTES,
+  maxDepth: 50,
+  maxBodyBytes: MAX_BODY_BYTES,
+  maxParts: 10_000,
+  maxEmbeddedHeaderBytes: 4 * MAX_HEADER_BYTES,
+};
+
+export interface ParsedMessage {
+  headers: HeaderList;
+  root: MimePart;
+  /** Decoded bodies of the wanted leaf parts, by part number. */
+  bodies: Map<string, Buffer>;
+  problems: string[];
+  /** Octets read. */
+  size: number;
+}
+
+/** Decides, once a leaf part's headers are read, whether its body is kept. */
+export type WantBody = (part: MimePart) => boolean;
+
+/** A line longer than this cannot be a boundary; it is passed on in pieces. */
+const LONG_LINE = 8 * 1024;
+const DASH = 0x2d;
+const CRLF = Buffer.from('\r\n');
+const LF = Buffer.from('\n');
+
+interface Frame {
+  part: MimePart;
+  depth: number;
+  bodyStart: number;
+  /** `--boundary` of a multipart whose parts are being parsed. */
+  delimiter: Buffer | null;
+  closed: boolean;
+  children: number;
+  collector: BodyCollector | null;
+  decoder: BodyDecoder | null;
+}
+
+type HeaderTarget = { kind: 'top' } | { kind: 'child'; parent: Frame } | { kind: 'embedded'; parent: Frame };
+
+type Mode = 'header' | 'body' | 'stopped';
+
+/**
+ * Push-based parser: `write()` chunks of any size, then `end()`. `wantBody` is asked once per leaf
+ * part when its headers are complete.
+ */
+export class MimeStreamParser {
+  private readonly limits: MimeLimits;
+  private readonly problems: string[] = [];
+  private readonly bodies = new Map<string, Buffer>();
+  private readonly stack: Frame[] = [];
+  private mode: Mode = 'header';
+  private target: HeaderTarget = { kind: 'top' };
+  private headerChunks: Buffer[] = [];
+  private headerLen = 0;
+  private headerOverflow = false;
+  private topHeaders: HeaderList | null = null;
+  private root: MimePart | null = null;
+  private partial: Buffer[] = [];
+  private partialLen = 0;
+  private midLine = false;
+  private prevTerm = 0;
+  private pendingTerm: Buffer | null = null;
+  private offset = 0;
+  private parts = 0;
+  private depthReported = false;
+  private embeddedHeaderBytes = 0;
+  private ended = false;
+  private result: ParsedMessage | null = null;
+
+  constructor(
+    private readonly wantBody: WantBody = () => false,
+    limits: Partial<MimeLimits> = {},
+  ) {
+    this.limits = { ...DEFAULT_LIMITS, ...limits };
+  }
+
+  /** Feed the next bytes. The parser copies what it keeps; the caller may reuse `chunk`. */
+  write(chunk: Uint8Array): void {
+    if (this.ended) throw new Error('MimeStreamParser: write() after end()');
+    const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
+    let pos = 0;
+    while (pos < buf.length) {
+      const nl = buf.indexOf(0x0a, pos);
+      if (nl < 0) {
+        this.addPartial(buf.subarray(pos));
+        return;
+      }
+      let line = buf.subarray(pos, nl + 1);
+      if (this.partialLen) {
+        line = Buffer.concat([...this.partial, line]);
+        this.partial = [];
+        this.partialLen = 0;
+      }
+      this.completeLine(line);
+      pos = nl + 1;
+    }
+  }
+
+  /** No more input: close every open part and return the result. */
+  end(): ParsedMessage {
+    if (this.result) return this.result;
+    this.ended = true;
+    if (this.partialLen) {
+      const last = Buffer.concat(this.partial);
+      this.partial = [];
+      this.partialLen = 0;
+      const start = this.offset;
+      this.offset += last.length;
+      this.segment(last, 0, true, start);
+    }
+    if (this.offset === 0) this.problems.push('empty message');
+    if (this.mode === 'header') this.finishHeaders(this.offset, true);
+    // At the end of input the last line break belongs to the innermost body (no boundary follows).
+    const top = this.stack[this.stack.length - 1];
+    if (top?.decoder && this.pendingTerm) top.decoder.write(this.pendingTerm);
+    this.pendingTerm = null;
+    while (this.stack.length) this.closeFrame(this.stack.pop()!, this.offset);
+    if (!this.root) {
+      this.root = partFromHeaders(new HeaderList(), '', 'text/plain');
+    }
+    this.result = {
+      headers: this.topHeaders ?? new HeaderList(),
+      root: this.root,
+      bodies: this.bodies,
+      problems: this.problems,
+      size: this.offset,
+    };
+    return this.result;
+  }
+
+  // ---- line splitting -------------------------------------------------------------------
+
+  private completeLine(line: Buffer): void {
+    const len = line.length;
+    const term = len >= 2 && line[len - 2] === 0x0d ? 2 : 1;
+    const start = this.offset;
+    this.offset += len;
+    this.segment(line.subarray(0, len - term), term, true, start);
+  }
+
+  private addPartial(piece: Buffer): void {
+    this.partial.push(Buffer.from(piece));
+    this.partialLen += piece.length;
+    if (this.partialLen <= LONG_LINE) return;
+    const all = Buffer.concat(this.partial);
+    const keep = all[all.length - 1] === 0x0d ? 1 : 0; // a CR may be the start of CRLF
+    const seg = all.subarray(0, all.length - keep);
+    this.partial = keep ? [Buffer.from(all.subarray(all.length - 1))] : [];
+    this.partialLen = keep;
+    const start = this.offset;
+    this.offset += seg.length;
+    this.segment(seg, 0, false, start);
+  }
+
+  /** One piece of a line: the whole line (`complete`) or the start/middle of a long one. */
+  private segment(content: Buffer, term: number, complete: boolean, start: number): void {
+    const atLineStart = !this.midLine;
+    this.midLine = !complete;
+    if (this.mode === 'stopped') return;
+    if (atLineStart && complete && content.length >= 2 && content[0] === DASH && content[1] === DASH) {
+      const hit = this.matchBoundary(content);
+      if (hit) {
+        if (this.mode === 'header') this.finishHeaders(start, true);
+        this.onBoundary(hit.index, hit.close, start);
+        this.prevTerm = term;
+        return;
+      }
+    }
+    if (this.mode === 'header') {
+      if (atLineStart && complete && content.length === 0) {
+        this.finishHeaders(start + term, false);
+        this.prevTerm = term;
+        return;
+      }
+      if (atLineStart && !isHeaderLine(content.subarray(0, 200).toString('latin1'))) {
+        this.problems.push(`${this.targetLabel()}: header block ended by a line that is not a header`);
+        this.finishHeaders(start, false);
+        this.midLine = false;
+        this.segment(content, term, complete, start);
+        return;
+      }
+      this.storeHeader(content, term);
+    } else {
+      this.bodyBytes(content, term, atLineStart);
+    }
+    if (complete) this.prevTerm = term;
+  }
+
+  // ---- headers --------------------------------------------------------------------------
+
+  private storeHeader(content: Buffer, term: number): void {
+    const bytes = content.length + term;
+    if (this.headerOverflow) return;
+    if (this.headerLen + bytes > this.limits.maxHeaderBytes) {
+      this.headerOverflow = true;
+      this.problems.push(
+        `${this.targetLabel()}: header block larger than ${this.limits.maxHeaderBytes} bytes; the rest was ignored`,
+      );
+      return;
+    }
+    this.headerChunks.push(Buffer.from(content));
+    if (term) this.headerChunks.push(CRLF);
+    this.headerLen += bytes;
+  }
+
+  private targetLabel(): string {
+    if (this.target.kind === 'top') return 'message';
+    if (this.target.kind === 'embedded') return `message in part ${this.target.parent.part.part}`;
+    return `part ${childNumber(this.target.parent.part.part, this.target.parent.children + 1)}`;
+  }
+
+  /** The header block is complete; create the part and open it. `noBody`: a boundary or the end followed. */
+  private finishHeaders(bodyStart: number, noBody: boolean): void {
+    const text = headerBytesToString(Buffer.concat(this.headerChunks));
+    this.headerChunks = [];
+    this.headerLen = 0;
+    this.headerOverflow = false;
+    const problems: string[] = [];
+    const { headers } = parseHeaderLines(text, problems, Number.MAX_SAFE_INTEGER);
+    const label = this.targetLabel();
+    for (const p of problems) if (!p.startsWith('header block ended')) this.problems.push(`${label}: ${p}`);
+    const target = this.target;
+    this.target = { kind: 'top' };
+    let part: MimePart;
+    let depth: number;
+    if (target.kind === 'top') {
+      this.topHeaders = headers;
+      part = partFromHeaders(headers, '', 'text/plain');
+      this.root = part;
+      depth = 0;
+    } else if (target.kind === 'child') {
+      const parent = target.parent;
+      parent.children++;
+      const defaultType = parent.part.type === 'multipart/digest' ? 'message/rfc822' : 'text/plain';
+      part = partFromHeaders(headers, childNumber(parent.part.part, parent.children), defaultType);
+      parent.part.children.push(part);
+      depth = parent.depth + 1;
+    } else {
+      const parent = target.parent;
+      part = partFromHeaders(headers, '', 'text/plain');
+      part.part = embeddedRootNumber(parent.part.part, part.type.startsWith('multipart/'));
+      parent.part.embedded = { headers: this.retainEmbedded(headers, text.length, label), root: part };
+      depth = parent.depth + 1;
+    }
+    this.open(part, depth, bodyStart, noBody);
+  }
+
+  /** Keep an encapsulated message's headers while the budget lasts. */
+  private retainEmbedded(headers: HeaderList, bytes: number, label: string): HeaderList {
+    this.embeddedHeaderBytes += bytes;
+    if (this.embeddedHeaderBytes <= this.limits.maxEmbeddedHeaderBytes) return headers;
+    this.problems.push(`${label}: headers of encapsulated messages exceed ${this.limits.maxEmbeddedHeaderBytes} bytes in total; not kept`);
+    return new HeaderList();
+  }
+
+  private open(part: MimePart, depth: number, bodyStart: number, noBody: boolean): void {
+    this.mode = 'body';
+    this.pendingTerm = null;
+    const frame: Frame = {
+      part,
+      depth,
+      bodyStart,
+      delimiter: null,
+      closed: false,
+      children: 0,
+      collector: null,
+      decoder: null,
+    };
+    this.stack.push(frame);
+    if (++this.parts > this.limits.maxParts) {
+      this.problems.push(`more than ${this.limits.maxParts} parts; the rest of the message was not parsed`);
+      this.mode = 'stopped';
+      return;
+    }
+    if (depth > this.limits.maxDepth) {
+      if (!this.depthReported) {
+        this.problems.push(`parts nested deeper than ${this.limits.maxDepth} levels (at ${part.part}); their content was skipped`);
+        this.depthReported = true;
+      }
+      return;
+    }
+    if (part.type.startsWith('multipart/')) this.openMultipart(frame);
+    else if (isMessageType(part.type) && ['7bit', '8bit', 'binary'].includes(part.encoding)) {
+      if (!noBody) {
+        this.mode = 'header';
+        this.target = { kind: 'embedded', parent: frame };
+      }
+    } else this.openLeaf(frame);
+  }
+
+  private openMultipart(frame: Frame): void {
+    const boundary = frame.part.params['boundary'];
+    if (!boundary) {
+      this.problems.push(`part ${frame.part.part || '(message)'} is ${frame.part.type} without a boundary; its body was skipped`);
+      return;
+    }
+    frame.delimiter = Buffer.from(`--${boundary}`, 'latin1');
+  }
+
+  private openLeaf(frame: Frame): void {
+    let want = false;
+    try {
+      want = this.wantBody(frame.part);
+    } catch (err) {
+      this.problems.push(`wantBody failed for part ${frame.part.part}: ${(err as Error).message}`);
+    }
+    if (!want) return;
+    frame.collector = new BodyCollector(this.limits.maxBodyBytes);
+    frame.decoder = createDecoder(frame.part.encoding, frame.collector);
+  }
+
+  // ---- bodies and boundaries -------------------------------------------------------------
+
+  private bodyBytes(content: Buffer, term: number, atLineStart: boolean): void {
+    const top = this.stack[this.stack.length - 1];
+    const decoder = top?.decoder;
+    if (decoder) {
+      if (atLineStart && this.pendingTerm) decoder.write(this.pendingTerm);
+      if (content.length) decoder.write(content);
+    }
+    if (term) this.pendingTerm = term === 2 ? CRLF : LF;
+    else if (atLineStart) this.pendingTerm = null;
+  }
+
+  /** Innermost open multipart whose delimiter the line is: `--b`, `--b--`, then only white space. */
+  private matchBoundary(line: Buffer): { index: number; close: boolean } | null {
+    for (let i = this.stack.length - 1; i >= 0; i--) {
+      const d = this.stack[i]!.delimiter;
+      if (!d || this.stack[i]!.closed || line.length < d.length) continue;
+      if (line.compare(d, 0, d.length, 0, d.length) !== 0) continue;
+      let rest = line.subarray(d.length);
+      const close = rest.length >= 2 && rest[0] === DASH && rest[1] === DASH;
+      if (close) rest = rest.subarray(2);
+      if (rest.every((c) => c === 0x20 || c === 0x09)) return { index: i, close };
+    }
+    return null;
+  }
+
+  private onBoundary(index: number, close: boolean, lineStart: number): void {
+    const end = lineStart - this.prevTerm;
+    while (this.stack.length - 1 > index) this.closeFrame(this.stack.pop()!, end);
+    const frame = this.stack[index]!;
+    this.pendingTerm = null;
+    if (close) {
+      frame.closed = true;
+      this.mode = 'body';
+      if (frame.children === 0) this.problems.push(`multipart ${frame.part.part || '(message)'} closed before any part`);
+    } else {
+      this.mode = 'header';
+      this.target = { kind: 'child', parent: frame };
+    }
+  }
+
+  private closeFrame(frame: Frame, end: number): void {
+    frame.part.size = Math.max(0, end - frame.bodyStart);
+    if (frame.decoder && frame.collector) {
+      frame.decoder.end();
+      this.bodies.set(frame.part.part, frame.collector.result());
+      if (frame.collector.truncated) {
+        frame.part.truncated = true;
+        this.problems.push(`part ${frame.part.part || '(message)'}: body longer than ${this.limits.maxBodyBytes} bytes; kept the first ${this.limits.maxBodyBytes}`);
+      }
+    }
+    if (frame.delimiter && !frame.closed) {
+      const b = frame.delimiter.toString('latin1').slice(2);
+      this.problems.push(`multipart ${frame.part.part || '(message)'} (boundary "${b}") has no closing boundary`);
+      if (frame.children === 0) this.problems.push(`multipart ${frame.part.part || '(message)'}: boundary "${b}" never found`);
+    }
+  }
+}
+
+/** Parse a whole message held in memory. Without `wantBody`, every leaf body is kept (capped). */
+export function parseMessage(
+  buf: Uint8Array,
+  wantBody: WantBody = () => true,
+  limits?: Partial<MimeLimits>,
+): ParsedMessage {
+  const parser = new MimeStreamParser(wantBody, limits);
+  parser.write(buf);
+  return parser.end();
+}

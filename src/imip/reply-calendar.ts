@@ -1,0 +1,146 @@
+/**
+ * Reading the iCalendar body of a reply the way the server must be able to
+ * (calendarserver-imip.md §4.4 step 6, §11): the decoded `text/calendar` bytes are read as UTF-8
+ * whatever the declared charset, then parsed (ical.js stands in for pycalendar). Only the facts
+ * the verdict and the reply checks need are extracted.
+ */
+import ICAL from 'ical.js';
+
+export interface AttendeeFacts {
+  /** The property value as written (`mailto:...`, any case). */
+  value: string;
+  /** Upper-case PARTSTAT, or null when absent. */
+  partstat: string | null;
+}
+
+export interface ComponentFacts {
+  /** Upper-case component name (VEVENT, VTODO...). */
+  name: string;
+  uid: string | null;
+  organizer: string | null;
+  attendees: AttendeeFacts[];
+  valarms: number;
+}
+
+export interface CalendarFacts {
+  /** Upper-case METHOD, or null. */
+  method: string | null;
+  /** Every top-level component that is not a VTIMEZONE (the server's `mainComponent()` is the first). */
+  components: ComponentFacts[];
+}
+
+export type CalendarParse =
+  | { ok: true; facts: CalendarFacts; text: string }
+  | { ok: false; reason: 'not-utf8' | 'syntax' | 'not-vcalendar' | 'no-component'; error: string };
+
+/** Offset of the first byte that breaks UTF-8, or -1. */
+export function firstInvalidUtf8(bytes: Uint8Array): number {
+  let i = 0;
+  while (i < bytes.length) {
+    const b = bytes[i]!;
+    const need = b < 0x80 ? 0 : b >= 0xc2 && b <= 0xdf ? 1 : b >= 0xe0 && b <= 0xef ? 2 : b >= 0xf0 && b <= 0xf4 ? 3 : -1;
+    if (need < 0) return i;
+    for (let k = 1; k <= need; k++) {
+      const c = bytes[i + k];
+      if (c === undefined || (c & 0xc0) !== 0x80) return i;
+    }
+    i += need + 1;
+  }
+  return -1;
+}
+
+function paramText(v: unknown): string | null {
+  if (v === null || v === undefined) return null;
+  return (Array.isArray(v) ? v.join(',') : String(v)).toUpperCase();
+}
+
+function componentFacts(comp: ICAL.Component): ComponentFacts {
+  const value = (name: string): string | null => {
+    const v = comp.getFirstPropertyValue(name);
+    return v === null || v === undefined ? null : String(v);
+  };
+  return {
+    name: comp.name.toUpperCase(),
+    uid: value('uid'),
+    organizer: value('organizer'),
+    attendees: comp.getAllProperties('attendee').map((p) => ({
+      value: String(p.getFirstValue() ?? ''),
+      partstat: paramText(p.getParameter('partstat')),
+    })),
+    valarms: comp.getAllSubcomponents('valarm').length,
+  };
+}
+
+/**
+ * Parse a decoded `text/calendar` body as the server would (§11: UTF-8 only). A failure is what
+ * the toolkit calls UNKNOWN_FAILURE.
+ */
+export function parseCalendar(bytes: Uint8Array): CalendarParse {
+  const bad = firstInvalidUtf8(bytes);
+  if (bad >= 0) {
+    return {
+      ok: false,
+      reason: 'not-utf8',
+      error: `'utf8' codec can't decode byte 0x${bytes[bad]!.toString(16).padStart(2, '0')} in position ${bad}`,
+    };
+  }
+  const text = Buffer.from(bytes).toString('utf8').replace(/^\uFEFF/, '');
+  let jcal: unknown;
+  try {
+    jcal = ICAL.parse(text);
+  } catch (err) {
+    return { ok: false, reason: 'syntax', error: (err as Error).message };
+  }
+  const first = Array.isArray(jcal) && Array.isArray(jcal[0]) ? jcal[0] : jcal;
+  if (!Array.isArray(first) || String(first[0]).toLowerCase() !== 'vcalendar') {
+    return { ok: false, reason: 'not-vcalendar', error: 'no VCALENDAR object in the calendar data' };
+  }
+  try {
+    const vcal = new ICAL.Component(first as unknown[]);
+    const components = vcal
+      .getAllSubcomponents()
+      .filter((c) => c.name.toLowerCase() !== 'vtimezone')
+      .map(componentFacts);
+    if (components.length === 0) {
+      return { ok: false, reason: 'no-component', error: 'VCALENDAR without a VEVENT, VTODO or other main component' };
+    }
+    const method = vcal.getFirstPropertyValue('method');
+    return {
+      ok: true,
+      text,
+      facts: { method: method === null || method === undefined ? null : String(method).toUpperCase(), components },
+    };
+  } catch (err) {
+    return { ok: false, reason: 'syntax', error: (err as Error).message };
+  }
+}
+
+/** Unfold content lines (RFC 5545 §3.1), tolerating bare LF. */
+function unfold(text: string): string[] {
+  return text.replace(/\r?\n[ \t]/g, '').split(/\r?\n/);
+}
+
+/** The value part of a content line: after the first `:` outside quoted parameter values. */
+function lineValue(line: string): string {
+  let quoted = false;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i];
+    if (c === '"') quoted = !quoted;
+    else if (c === ':' && !quoted) return line.slice(i + 1);
+  }
+  return '';
+}
+
+/**
+ * Values of a property by name, read line by line without a full parse, so it works on calendars
+ * that do not parse (for evidence and for diagnose).
+ */
+export function propertyValues(text: string, name: string): string[] {
+  const upper = name.toUpperCase();
+  return unfold(text)
+    .filter((l) => {
+      const head = l.slice(0, upper.length + 1).toUpperCase();
+      return head === `${upper}:` || head === `${upper};`;
+    })
+    .map((l) => lineValue(l).trim());
+}

@@ -1,0 +1,397 @@
+/**
+ * Reply checks: one rule per id, each with its metadata and a pure function from a classified
+ * reply to findings (STYLE.md "one rule, one table of cases"). Grounded in
+ * calendarserver-imip.md §4.4 steps 5–6 (what the server does with the calendar) and
+ * ecosystem.md §4 (RFC 6047/5546 checklist M1, I2–I6, I9, I12) and §5 (client habits).
+ */
+import type { MailboxProtocol } from '../config/settings.js';
+import type { Finding, Severity } from '../report/finding.js';
+import { stripMailto } from '../server/address.js';
+import { pollEraOf, type ServerAction } from '../server/poll-policy.js';
+import { featuresOf, type ServerVersion } from '../server/release.js';
+import type { AttendeeFacts, CalendarParse, ComponentFacts } from './reply-calendar.js';
+import type { TokenRecord } from './classify-types.js';
+import { fileName, type MimePart } from './mime-part.js';
+
+export interface ReplyCheckInput {
+  messageId: string | null;
+  /** From address (parseaddr). */
+  fromAddress: string;
+  /** Every part of the message, in walk order. */
+  parts: MimePart[];
+  /** The first text/calendar part: the one the server uses (§4.4 step 5). */
+  calendarPart: MimePart | null;
+  /** Its parse; null when there is no calendar part or its body was not supplied. */
+  calendar: CalendarParse | null;
+  /** Token record: null unknown, undefined not checked. */
+  record: TokenRecord | null | undefined;
+  action: ServerAction;
+  version: ServerVersion;
+  protocol: MailboxProtocol;
+  deleteAllMail: boolean;
+}
+
+type Draft = Omit<Finding, 'id' | 'severity'> & { severity?: Severity };
+
+export interface ReplyRule {
+  id: string;
+  /** Default severity; a draft may raise or lower it. */
+  severity: Severity;
+  /** Release lines the rule describes (all of them: the checks read the message, not the server). */
+  appliesTo: string;
+  /** Where the rule comes from. */
+  source: string;
+  description: string;
+  check(input: ReplyCheckInput): Draft[];
+}
+
+const norm = (v: string): string => stripMailto(v).trim().toLowerCase();
+
+/** §4.4 step 6: from 3.0 a REPLY left without ATTENDEE gets the token's, with SCHEDULE-STATUS 5.1. */
+function whatServerDoesWithoutAttendee(v: ServerVersion, attendee: string): string {
+  return v.major >= 3
+    ? `the server adds ${attendee} with SCHEDULE-STATUS=5.1, so the organizer sees a failed reply`
+    : 'a 2.x server injects the REPLY without any ATTENDEE, so the organizer\'s event is not updated';
+}
+
+function base(input: ReplyCheckInput, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return { messageId: input.messageId, part: input.calendarPart?.part ?? null, ...extra };
+}
+
+function parsedComponents(input: ReplyCheckInput): ComponentFacts[] {
+  return input.calendar?.ok ? input.calendar.facts.components : [];
+}
+
+/** The ATTENDEE the server keeps: the token's attendee; without a record, the only one. */
+export function keptAttendee(comp: ComponentFacts, record: TokenRecord | null | undefined): AttendeeFacts | null {
+  if (record) return comp.attendees.find((a) => norm(a.value) === norm(record.attendee)) ?? null;
+  return comp.attendees.length === 1 ? comp.attendees[0]! : null;
+}
+
+const TNEF_TYPES = new Set(['application/ms-tnef', 'application/vnd.ms-tnef']);
+
+export function tnefParts(parts: MimePart[]): MimePart[] {
+  return parts.filter((p) => TNEF_TYPES.has(p.type) || fileName(p)?.toLowerCase() === 'winmail.dat');
+}
+
+const tnef: ReplyRule = {
+  id: 'reply.tnef',
+  appliesTo: '2.2 and later',
+  source: 'ecosystem.md §5 (Outlook RTF, MS KB 284392); calendarserver-imip.md §4.4 step 5',
+  severity: 'error',
+  description: 'Outlook sent its meeting reply as TNEF (winmail.dat) instead of iCalendar',
+  check(input) {
+    const found = tnefParts(input.parts);
+    if (!found.length || input.calendarPart) return [];
+    return [
+      {
+        path: 'message.attachments',
+        message:
+          'The reply carries Outlook TNEF (winmail.dat) instead of a text/calendar part; Calendar Server cannot read it, so the acceptance is not recorded.',
+        evidence: base(input, {
+          tnefParts: found.map((p) => ({ part: p.part, type: p.type, filename: fileName(p) })),
+        }),
+        fix:
+          'In the attendee\'s Outlook: File > Options > Mail > "When sending messages in Rich Text format to Internet recipients" = Convert to HTML format (Microsoft KB 284392), or mark the calendar address "Send using Internet format"; then answer the invitation again.',
+      },
+    ];
+  },
+};
+
+function noCalendarDraft(input: ReplyCheckInput): Draft {
+  const evidence = base(input, { parts: input.parts.map((p) => `${p.part || '(message)'} ${p.type}`) });
+  const era = pollEraOf(input.version);
+  if (!featuresOf(input.version).forwardsHumanReplies) {
+    return {
+      path: 'message.body',
+      message: 'No text/calendar part: a 2.x server logs "didn\'t find an icalendar attachment" and deletes the mail; the organizer never sees it.',
+      evidence,
+      fix: 'Ask the attendee to answer with the Accept/Decline buttons of the invitation, not with a plain mail reply.',
+    };
+  }
+  if (input.action === 'NO_ORGANIZER_ADDRESS') {
+    return {
+      severity: 'error',
+      path: 'message.body',
+      message:
+        'No text/calendar part and the organizer has no e-mail address: the server logs "Don\'t have an email address for the organizer; ignoring reply." and nobody sees this mail.',
+      evidence,
+      fix: 'Give the organizer an e-mail address in the directory, and ask the attendee to answer with the Accept/Decline buttons of the invitation.',
+    };
+  }
+  const rereads = era !== 'delete-everything' && input.protocol === 'pop3' && !input.deleteAllMail;
+  if (rereads) {
+    return {
+      severity: 'error',
+      path: 'message.body',
+      message:
+        'No text/calendar part: the server forwards this mail to the organizer and, on POP3, leaves it in the mailbox, so it forwards it again at every poll (ccs-calendarserver issue #500).',
+      evidence,
+      fix: 'Delete this message from the mailbox now; use IMAP (Receiving.Type imap) so such replies are read once; ask attendees to answer with the Accept/Decline buttons.',
+    };
+  }
+  return {
+    path: 'message.body',
+    message:
+      'No text/calendar part: the server treats it as a human reply and forwards it to the organizer by mail; the event itself is not updated.',
+    evidence,
+    fix: 'Nothing to fix if the attendee meant to write a note; to record an answer, ask them to use the Accept/Decline buttons of the invitation.',
+  };
+}
+
+const noCalendar: ReplyRule = {
+  id: 'reply.no-calendar',
+  appliesTo: '2.2 and later',
+  source: 'calendarserver-imip.md §4.4 step 5, §4.3 (issue #500)',
+  severity: 'warning',
+  description: 'A reply without any text/calendar part (a human reply)',
+  check: (input) => (input.calendarPart ? [] : [noCalendarDraft(input)]),
+};
+
+const invalidICalendar: ReplyRule = {
+  id: 'reply.invalid-icalendar',
+  appliesTo: '2.2 and later',
+  source: 'calendarserver-imip.md §11 (UTF-8 only; parse failure)',
+  severity: 'error',
+  description: 'The text/calendar part does not parse (syntax, or not UTF-8)',
+  check(input) {
+    const cal = input.calendar;
+    if (!cal || cal.ok) return [];
+    const charset = input.calendarPart?.params['charset'] ?? null;
+    const notUtf8 = cal.reason === 'not-utf8';
+    const stops = pollEraOf(input.version) !== 'delete-everything' && input.protocol === 'imap';
+    return [
+      {
+        path: 'message.calendar',
+        message: notUtf8
+          ? `The calendar is not UTF-8 (charset=${charset ?? 'none'}); Calendar Server reads calendar data as UTF-8 only, so parsing fails: ${cal.error}.`
+          : `The calendar does not parse: ${cal.error}.`,
+        evidence: base(input, { error: cal.error, reason: cal.reason, charset }),
+        fix:
+          (notUtf8
+            ? 'The attendee\'s client must send the calendar in UTF-8 (RFC 6047 §2.4); ask them to update it or answer from another client. '
+            : 'Ask the attendee to answer again from another calendar client. ') +
+          (stops
+            ? 'This message stays \\Seen and is never retried; the poll that met it stopped, the messages after it wait for the next poll.'
+            : ''),
+      },
+    ];
+  },
+};
+
+const methodMissing: ReplyRule = {
+  id: 'reply.method-missing',
+  appliesTo: '2.2 and later',
+  source: 'ecosystem.md §4 M1 (RFC 6047 §2.4)',
+  severity: 'warning',
+  description: 'text/calendar part without a method parameter (RFC 6047 §2.4: not an iMIP part)',
+  check(input) {
+    const p = input.calendarPart;
+    if (!p || p.params['method']) return [];
+    return [
+      {
+        path: 'message.calendar.Content-Type',
+        message:
+          'The text/calendar part has no method parameter; RFC 6047 says such a part is not an iMIP message. Calendar Server does not look at it (it takes the first text/calendar part), other iMIP processors may ignore the reply.',
+        evidence: base(input, { contentType: p.type, params: p.params }),
+        fix: 'Nothing to change for Calendar Server. Apple Mail on macOS sends calendars this way; other receivers need method=REPLY.',
+      },
+    ];
+  },
+};
+
+const notReply: ReplyRule = {
+  id: 'reply.not-reply',
+  appliesTo: '2.2 and later',
+  source: 'ecosystem.md §4 I2; calendarserver-imip.md §4.4 step 6 (METHOD not checked)',
+  severity: 'error',
+  description: 'METHOD is not REPLY',
+  check(input) {
+    if (!input.calendar?.ok) return [];
+    const method = input.calendar.facts.method;
+    if (method === 'REPLY') return [];
+    return [
+      {
+        path: 'message.calendar.METHOD',
+        message: `METHOD is ${method ?? 'missing'}, not REPLY. The server does not check METHOD and injects it anyway; the organizer's event is not updated with an answer.`,
+        evidence: base(input, { method, contentTypeMethod: input.calendarPart?.params['method'] ?? null }),
+        fix: 'The attendee sent the invitation back (forwarded it or used "send again"); ask them to answer with the Accept/Decline buttons of the invitation.',
+      },
+    ];
+  },
+};
+
+const attendeeCount: ReplyRule = {
+  id: 'reply.attendee-count',
+  appliesTo: '2.2 and later',
+  source: 'ecosystem.md §4 I4; calendarserver-imip.md §4.4 step 6',
+  severity: 'error',
+  description: 'A REPLY component must carry exactly one ATTENDEE (RFC 5546 §3.2.3)',
+  check(input) {
+    const out: Draft[] = [];
+    for (const comp of parsedComponents(input)) {
+      const n = comp.attendees.length;
+      if (n === 1) continue;
+      const evidence = base(input, { component: comp.name, uid: comp.uid, attendees: comp.attendees.map((a) => a.value) });
+      if (n === 0) {
+        out.push({
+          path: 'message.calendar.ATTENDEE',
+          message: `${comp.name} has no ATTENDEE: ${whatServerDoesWithoutAttendee(input.version, 'the invited attendee')}.`,
+          evidence,
+          fix: 'Ask the attendee to answer with the Accept/Decline buttons of the invitation; their client dropped the ATTENDEE line.',
+        });
+      } else {
+        out.push({
+          severity: 'warning',
+          path: 'message.calendar.ATTENDEE',
+          message: `${comp.name} has ${n} ATTENDEEs; the server keeps only the token's attendee and drops the others.`,
+          evidence,
+          fix: 'Nothing to change if the invited attendee is among them (see reply.attendee-mismatch otherwise).',
+        });
+      }
+    }
+    return out.slice(0, 1);
+  },
+};
+
+const attendeeMismatch: ReplyRule = {
+  id: 'reply.attendee-mismatch',
+  appliesTo: '2.2 and later',
+  source: 'calendarserver-imip.md §4.4 step 6; ecosystem.md §4 M11',
+  severity: 'error',
+  description: 'The ATTENDEE is not the invited one (token) or not the sender (From)',
+  check(input) {
+    for (const comp of parsedComponents(input)) {
+      if (!comp.attendees.length) continue;
+      const values = comp.attendees.map((a) => a.value);
+      if (input.record && !keptAttendee(comp, input.record)) {
+        return [
+          {
+            path: 'message.calendar.ATTENDEE',
+            message: `ATTENDEE ${values.join(', ')} is not the invited ${input.record.attendee}: the server removes it; ${whatServerDoesWithoutAttendee(input.version, input.record.attendee)}.`,
+            evidence: base(input, { attendees: values, tokenAttendee: input.record.attendee, from: input.fromAddress }),
+            fix: `The attendee answered from another address (an alias or a second account). Ask them to answer from ${stripMailto(input.record.attendee)}, or invite the address they really use.`,
+          },
+        ];
+      }
+      const kept = keptAttendee(comp, input.record);
+      if (kept && input.fromAddress && norm(kept.value) !== input.fromAddress.toLowerCase()) {
+        return [
+          {
+            severity: 'warning',
+            path: 'message.headers.From',
+            message: `From ${input.fromAddress} is not the ATTENDEE ${kept.value}. Calendar Server does not compare them (it trusts the token); RFC 6047 §2.2.1 lets only the attendee answer for itself and other receivers reject this.`,
+            evidence: base(input, { from: input.fromAddress, attendee: kept.value }),
+            fix: 'Usually a delegate or a mail alias; nothing to change for Calendar Server.',
+          },
+        ];
+      }
+    }
+    return [];
+  },
+};
+
+const partstatMissing: ReplyRule = {
+  id: 'reply.partstat-missing',
+  appliesTo: '2.2 and later',
+  source: 'ecosystem.md §4 I12',
+  severity: 'error',
+  description: 'The ATTENDEE has no PARTSTAT or NEEDS-ACTION: the reply answers nothing',
+  check(input) {
+    for (const comp of parsedComponents(input)) {
+      const kept = keptAttendee(comp, input.record);
+      if (!kept || (kept.partstat && kept.partstat !== 'NEEDS-ACTION')) continue;
+      return [
+        {
+          path: 'message.calendar.ATTENDEE',
+          message: `ATTENDEE ${kept.value} has ${kept.partstat ? 'PARTSTAT=NEEDS-ACTION' : 'no PARTSTAT'}: the organizer's event keeps "needs action".`,
+          evidence: base(input, { attendee: kept.value, partstat: kept.partstat }),
+          fix: 'Ask the attendee to choose Accept, Decline or Maybe in their calendar client and send that answer.',
+        },
+      ];
+    }
+    return [];
+  },
+};
+
+const organizerMissing: ReplyRule = {
+  id: 'reply.organizer-missing',
+  appliesTo: '2.2 and later',
+  source: 'ecosystem.md §4 I6; calendarserver-imip.md §4.4 step 6',
+  severity: 'info',
+  description: 'REPLY without ORGANIZER (Outlook/Exchange); the server adds it from the token',
+  check(input) {
+    const comp = parsedComponents(input).find((c) => !c.organizer);
+    if (!comp) return [];
+    return [
+      {
+        path: 'message.calendar.ORGANIZER',
+        message: `${comp.name} has no ORGANIZER (Outlook and Exchange send replies this way); the server logs "didn't find an ORGANIZER in REPLY" and adds the token's organizer.`,
+        evidence: base(input, { component: comp.name, uid: comp.uid }),
+        fix: 'Nothing to change for Calendar Server; RFC 5546 requires ORGANIZER, so other receivers may reject such replies.',
+      },
+    ];
+  },
+};
+
+const valarm: ReplyRule = {
+  id: 'reply.valarm',
+  appliesTo: '2.2 and later',
+  source: 'ecosystem.md §4 I9',
+  severity: 'warning',
+  description: 'VALARM inside a REPLY (Google Calendar, Outlook for Mac)',
+  check(input) {
+    const comp = parsedComponents(input).find((c) => c.valarms > 0);
+    if (!comp) return [];
+    return [
+      {
+        path: 'message.calendar.VALARM',
+        message: `${comp.name} carries ${comp.valarms} VALARM; RFC 5546 does not allow alarms in a REPLY. Calendar Server injects it anyway.`,
+        evidence: base(input, { component: comp.name, valarms: comp.valarms }),
+        fix: 'Nothing to change for Calendar Server; Google Calendar and Outlook for Mac do this.',
+      },
+    ];
+  },
+};
+
+const uidMissing: ReplyRule = {
+  id: 'reply.uid-missing',
+  appliesTo: '2.2 and later',
+  source: 'ecosystem.md §4 I3',
+  severity: 'error',
+  description: 'A component without UID cannot be matched to the organizer\'s event',
+  check(input) {
+    const comp = parsedComponents(input).find((c) => !c.uid);
+    if (!comp) return [];
+    return [
+      {
+        path: 'message.calendar.UID',
+        message: `${comp.name} has no UID, so the organizer's server cannot find the event this answers.`,
+        evidence: base(input, { component: comp.name, tokenUid: input.record?.uid ?? null }),
+        fix: 'Ask the attendee to answer with the Accept/Decline buttons of the invitation itself.',
+      },
+    ];
+  },
+};
+
+/** Every reply rule, in report order. */
+export const REPLY_RULES: readonly ReplyRule[] = [
+  tnef,
+  noCalendar,
+  invalidICalendar,
+  methodMissing,
+  notReply,
+  attendeeCount,
+  attendeeMismatch,
+  partstatMissing,
+  uidMissing,
+  organizerMissing,
+  valarm,
+];
+
+/** Run every reply rule. */
+export function replyFindings(input: ReplyCheckInput): Finding[] {
+  return REPLY_RULES.flatMap((rule) =>
+    rule.check(input).map(({ severity, ...d }) => ({ id: rule.id, severity: severity ?? rule.severity, ...d })),
+  );
+}

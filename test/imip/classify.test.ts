@@ -1,0 +1,345 @@
+import { describe, expect, it } from 'vitest';
+import { classify, neededParts, type ServerAction, type Verdict } from '../../src/imip/classify.js';
+import { parseMessage } from '../../src/imip/mime.js';
+import { REPLY_RULES } from '../../src/imip/reply-checks.js';
+import { mailboxOutcome, POLL_POLICY, shouldDeleteAllMail, type MailboxEffect } from '../../src/server/poll-policy.js';
+import { context, fixture, lookupToken, NOW, parseFixture, RELEASES, type Release } from './message-fixtures.js';
+
+type Protocol = 'imap' | 'pop3';
+
+/** What each poll era does with an action (§4.2, §4.3), for the expectations below. */
+function effect(release: Release, protocol: Protocol, action: ServerAction): MailboxEffect {
+  if (['2.5', '4.3', '5.0'].includes(release)) return 'deleted';
+  if (action === 'INJECTION_SUBMITTED') return 'deleted';
+  if (protocol === 'pop3') return 'left-reread-every-poll';
+  if (release === '5.1') return 'left-seen';
+  if (action === 'UNKNOWN_TOKEN') return 'seen-removed';
+  if (action === 'UNKNOWN_TOKEN_OLD') return 'deleted';
+  return 'left-seen';
+}
+
+interface Row {
+  fixture: string;
+  action: ServerAction;
+  /** Releases where the action differs. */
+  actionBy?: Partial<Record<Release, ServerAction>>;
+  findings: string[];
+  dsn?: boolean;
+  token?: 'known' | 'unknown' | 'unchecked';
+}
+
+const TABLE: Row[] = [
+  { fixture: 'thunderbird-reply', action: 'INJECTION_SUBMITTED', findings: [], token: 'known' },
+  { fixture: 'outlook-reply', action: 'INJECTION_SUBMITTED', findings: [], token: 'known' },
+  { fixture: 'outlook-reply-no-organizer', action: 'INJECTION_SUBMITTED', findings: ['reply.organizer-missing'] },
+  { fixture: 'gmail-reply', action: 'INJECTION_SUBMITTED', findings: ['reply.valarm'] },
+  { fixture: 'apple-mail-reply', action: 'INJECTION_SUBMITTED', findings: ['reply.method-missing'] },
+  { fixture: 'iphone-reply', action: 'INJECTION_SUBMITTED', findings: [] },
+  { fixture: 'reply-all-other-first', action: 'NO_TOKEN', findings: [], token: 'unchecked' },
+  { fixture: 'reply-to-bare-address', action: 'NO_TOKEN', findings: [] },
+  {
+    fixture: 'human-reply',
+    action: 'REPLY_FORWARDED_TO_ORGANIZER',
+    actionBy: { '2.5': 'NO_ORGANIZER_ADDRESS' },
+    findings: ['reply.no-calendar'],
+  },
+  {
+    fixture: 'winmail-reply',
+    action: 'REPLY_FORWARDED_TO_ORGANIZER',
+    actionBy: { '2.5': 'NO_ORGANIZER_ADDRESS' },
+    findings: ['reply.tnef', 'reply.no-calendar'],
+  },
+  { fixture: 'dsn-with-invitation', action: 'INJECTION_SUBMITTED', findings: [], dsn: true, token: 'known' },
+  { fixture: 'dsn-without-original', action: 'INCOMPLETE_DSN', findings: [], dsn: true },
+  { fixture: 'broken-mime', action: 'INJECTION_SUBMITTED', findings: [] },
+  { fixture: 'unparsable-calendar', action: 'UNKNOWN_FAILURE', findings: ['reply.invalid-icalendar'] },
+  { fixture: 'non-utf8-calendar', action: 'UNKNOWN_FAILURE', findings: ['reply.invalid-icalendar'] },
+  { fixture: 'token-in-delivered-to-only', action: 'MALFORMED_TO_ADDRESS', findings: [] },
+  { fixture: 'token-uppercase', action: 'UNKNOWN_TOKEN', findings: [], token: 'unknown' },
+  { fixture: 'extra-plus', action: 'NO_TOKEN', findings: [] },
+  { fixture: 'token-only-in-calendar', action: 'NO_TOKEN', findings: [] },
+  {
+    fixture: 'not-reply',
+    action: 'INJECTION_SUBMITTED',
+    findings: ['reply.not-reply', 'reply.attendee-count', 'reply.partstat-missing'],
+  },
+  { fixture: 'attendee-mismatch', action: 'INJECTION_SUBMITTED', findings: ['reply.attendee-mismatch'] },
+];
+
+const cases = TABLE.flatMap((row) =>
+  RELEASES.flatMap((release) => (['imap', 'pop3'] as const).map((protocol) => ({ ...row, release, protocol }))),
+);
+
+const ids = (v: Verdict): string[] => v.findings.map((f) => f.id);
+
+describe('classify: fixture × release × protocol', () => {
+  it.each(cases)('$fixture on $release $protocol', ({ fixture: name, release, protocol, action, actionBy, findings, dsn, token }) => {
+    const v = classify(parseFixture(name), context(release, protocol));
+    const expected = actionBy?.[release] ?? action;
+    const async = expected === 'UNKNOWN_FAILURE' && !['2.5', '4.3', '5.0'].includes(release);
+    expect(v.serverAction).toBe(expected);
+    expect(v.mailboxEffect).toBe(async ? (protocol === 'imap' ? 'left-seen' : 'left-reread-every-poll') : effect(release, protocol, expected));
+    expect(v.stopsCycle).toBe(async && protocol === 'imap');
+    expect(ids(v)).toEqual(findings);
+    expect(v.isDsn).toBe(dsn === true);
+    if (token) expect(v.tokenStatus).toBe(token);
+    expect(v.read).toBe(true);
+    expect(v.logLine).toBe(v.logLines[v.logLines.length - 1]!.text);
+  });
+});
+
+describe('verdict details', () => {
+  it('reads the headers as the server logs them', () => {
+    const v = classify(parseFixture('outlook-reply'), context('9.2', 'imap'));
+    expect(v.to).toBe('calendar+9a7e4c2d-1b3f-4d8e-9c6a-2e5f7b8d1c43@example.test');
+    expect(v.toHeader).toBe(
+      '"calendar+9a7e4c2d-1b3f-4d8e-9c6a-2e5f7b8d1c43@example.test" <calendar+9a7e4c2d-1b3f-4d8e-9c6a-2e5f7b8d1c43@example.test>',
+    );
+    expect(v.token).toBe('9a7e4c2d-1b3f-4d8e-9c6a-2e5f7b8d1c43');
+    expect(v.from).toBe('attendee@remote.test');
+    expect(v.messageId).toBe('<DB9PR10MB5412A1B2C3D4E5F6A7B8@DB9PR10MB5412.EURPRD10.PROD.OUTLOOK.COM>');
+    expect(v.calendar).toEqual({
+      method: 'REPLY',
+      uid: '6F1C2A3B-4001-4C5D-9E8F-000000000002',
+      attendees: ['MAILTO:attendee@remote.test'],
+      partstat: 'ACCEPTED',
+      organizer: 'MAILTO:calendar+9a7e4c2d-1b3f-4d8e-9c6a-2e5f7b8d1c43@example.test',
+    });
+    expect(v.calendarPart).toBe('3');
+    expect(v.logLines.map((l) => l.text)).toEqual([
+      `Mail gateway received message ${v.messageId} from "Person, Attendee" <attendee@remote.test> to ${v.toHeader}`,
+      'Successfully injected iMIP response from mailto:attendee@remote.test to mailto:organizer@example.test',
+    ]);
+  });
+
+  it.each([
+    ['thunderbird-reply', '4.3', 'Mail gateway successfully injected message <7e3f1c2a-9b4d-4e8f-a1c6-2d5b8e0f3a7c@remote.test>'],
+    [
+      'reply-all-other-first',
+      '9.2',
+      "Mail gateway didn't find a token in message <reply-all-0001@remote.test> (Organizer Person <organizer@example.test>, calendar+2e6a8c0d-4f1b-4a3c-9e5d-7b9f1d3a5c69@example.test)",
+    ],
+    [
+      'token-in-delivered-to-only',
+      '9.2',
+      "Mail gateway couldn't parse To: address (undisclosed-recipients:;) in message <bcc-0001@remote.test>",
+    ],
+    ['dsn-without-original', '2.5', "Mail gateway can't process DSN <20260302090500.7D8E9F0A1B@mail.example.test>"],
+    [
+      'token-uppercase',
+      '7.0',
+      "Mail gateway found a token (A3C5E7F9-1B2D-4E6F-8A0C-2D4F6B8D0E57) but didn't recognize it in message <uppercase-0001@remote.test>",
+    ],
+    ['human-reply', '9.2', 'Mail gateway forwarding reply back to organizer'],
+    ['human-reply', '3.0', "Mail gateway didn't find an icalendar attachment in message <CAF=human-0001@mail.remote.test>"],
+    ['human-reply', '2.5', "Mail gateway didn't find an icalendar attachment in message <CAF=human-0001@mail.remote.test>"],
+    [
+      'dsn-with-invitation',
+      '9.2',
+      'Successfully injected iMIP response from mailto:attendee@remote.test to mailto:organizer@example.test',
+    ],
+    ['outlook-reply-no-organizer', '5.1', 'Successfully injected iMIP response from mailto:attendee@remote.test to mailto:organizer@example.test'],
+  ])('log line: %s on %s', (name, release, line) => {
+    expect(classify(parseFixture(name), context(release, 'imap')).logLine).toBe(line);
+  });
+
+  it('logs the ORGANIZER warning and the DSN processing line', () => {
+    const v = classify(parseFixture('outlook-reply-no-organizer'), context('9.2', 'imap'));
+    expect(v.logLines.map((l) => l.text)).toContain(
+      "Mail gateway didn't find an ORGANIZER in REPLY <DB9PR10MB5412F6E5D4C3B2A19087@DB9PR10MB5412.EURPRD10.PROD.OUTLOOK.COM>",
+    );
+    const dsn43 = classify(parseFixture('dsn-with-invitation'), context('4.3', 'imap'));
+    expect(dsn43.logLines[0]!.text).toBe(
+      'Mail gateway processing DSN <20260302090001.4B3C21A0F2@mail.example.test> to server <injection URL>',
+    );
+    expect(dsn43.dsnAction).toBe('failed');
+    expect(dsn43.token).toBe('b5d7f9a1-2c4e-4a6b-8d0f-3e5a7c9b1d02');
+  });
+
+  it('a calendar that fails to parse: Era A/B catch-all, Era C asynchronous failure', () => {
+    const a = classify(parseFixture('non-utf8-calendar'), context('4.3', 'imap'));
+    expect(a.logLine).toMatch(/^Failed to process message: 'utf8' codec can't decode byte 0xe9 in position \d+$/);
+    const c = classify(parseFixture('non-utf8-calendar'), context('9.2', 'imap'));
+    expect(c.logLine).toMatch(/^IMAP Error: 'utf8' codec/);
+    expect(c.stopsCycle).toBe(true);
+    expect(c.findings[0]!.message).toMatch(/charset=ISO-8859-1/);
+    expect(c.findings[0]!.fix).toMatch(/UTF-8/);
+    const pop = classify(parseFixture('unparsable-calendar'), context('9.2', 'pop3', { deleteAllMail: true }));
+    expect(pop.mailboxEffect).toBe('left-reread-every-poll');
+    expect(pop.logLine).toMatch(/^Unhandled error in Deferred: invalid line/);
+  });
+
+  it('7.0+: an unknown token in a mail older than 72 h is UNKNOWN_TOKEN_OLD and deleted (IMAP only)', () => {
+    const later = new Date(NOW.getTime() + 4 * 24 * 3600 * 1000);
+    const imap = classify(parseFixture('token-uppercase'), context('7.0', 'imap', { now: later }));
+    expect([imap.serverAction, imap.mailboxEffect]).toEqual(['UNKNOWN_TOKEN_OLD', 'deleted']);
+    const pop = classify(parseFixture('token-uppercase'), context('9.2', 'pop3', { now: later }));
+    expect([pop.serverAction, pop.mailboxEffect]).toEqual(['UNKNOWN_TOKEN_OLD', 'left-reread-every-poll']);
+    const old51 = classify(parseFixture('token-uppercase'), context('5.1', 'imap', { now: later }));
+    expect([old51.serverAction, old51.mailboxEffect]).toEqual(['UNKNOWN_TOKEN', 'left-seen']);
+  });
+
+  it('7.0+: an unparsable Date keeps UNKNOWN_TOKEN and logs it', () => {
+    const raw = fixture('token-uppercase').toString('latin1').replace(/^Date: .*$/m, 'Date: sometime last week\r');
+    const v = classify(parseMessage(Buffer.from(raw, 'latin1')), context('9.2', 'imap', { now: new Date('2030-01-01') }));
+    expect(v.serverAction).toBe('UNKNOWN_TOKEN');
+    expect(v.logLine).toBe("Could not parse date in IMIP email 'sometime last week' (unknown string format)");
+  });
+
+  it('2.x looks for the attachment before the token: an unknown token without calendar is dropped', () => {
+    const none = () => null;
+    const v25 = classify(parseFixture('human-reply'), context('2.5', 'imap', { lookupToken: none }));
+    expect(v25.serverAction).toBe('NO_ORGANIZER_ADDRESS');
+    expect(v25.notes.join()).toMatch(/2\.x/);
+    const v43 = classify(parseFixture('human-reply'), context('4.3', 'imap', { lookupToken: none }));
+    expect(v43.serverAction).toBe('UNKNOWN_TOKEN');
+  });
+
+  it('a token that cannot be checked: unchecked, and the action for a known token', () => {
+    const v = classify(parseFixture('iphone-reply'), context('9.2', 'imap', { lookupToken: () => undefined }));
+    expect([v.tokenStatus, v.serverAction, v.mailboxEffect]).toEqual(['unchecked', 'INJECTION_SUBMITTED', 'deleted']);
+    expect(v.logLine).toBe('Successfully injected iMIP response from <token attendee> to <token organizer>');
+    const upper = classify(parseFixture('token-uppercase'), context('9.2', 'imap', { lookupToken: () => undefined }));
+    expect([upper.tokenStatus, upper.serverAction]).toEqual(['unknown', 'UNKNOWN_TOKEN']);
+  });
+
+  it('a reply without calendar goes to the organizer only when the server has an address for it', () => {
+    const urn = (organizerEmail?: string) => (token: string) => {
+      const r = lookupToken(token);
+      return r && { ...r, organizer: 'urn:x-uid:9F2A1C34-5B6D-4E7F-8091-A2B3C4D5E6F7', ...(organizerEmail ? { organizerEmail } : {}) };
+    };
+    const without = classify(parseFixture('human-reply'), context('9.2', 'imap', { lookupToken: urn() }));
+    expect([without.serverAction, without.logLine]).toEqual([
+      'NO_ORGANIZER_ADDRESS',
+      "Don't have an email address for the organizer; ignoring reply.",
+    ]);
+    expect(without.findings[0]!.severity).toBe('error');
+    const withMail = classify(parseFixture('human-reply'), context('9.2', 'imap', { lookupToken: urn('organizer@example.test') }));
+    expect(withMail.serverAction).toBe('REPLY_FORWARDED_TO_ORGANIZER');
+    const v3 = classify(parseFixture('human-reply'), context('3.2', 'imap', { lookupToken: urn('organizer@example.test') }));
+    expect(v3.serverAction).toBe('NO_ORGANIZER_ADDRESS');
+  });
+
+  it('human reply on POP3 5.1+: read again and forwarded again at every poll', () => {
+    const pop = classify(parseFixture('human-reply'), context('9.2', 'pop3'));
+    expect(pop.mailboxEffect).toBe('left-reread-every-poll');
+    expect(pop.findings[0]).toMatchObject({ id: 'reply.no-calendar', severity: 'error', path: 'message.body' });
+    expect(pop.findings[0]!.message).toMatch(/every poll/);
+    const imap = classify(parseFixture('human-reply'), context('9.2', 'imap'));
+    expect(imap.findings[0]!.severity).toBe('warning');
+  });
+
+  it('deleteAllMail (5.1+) deletes what would stay, but not a message whose processing failed', () => {
+    const del = classify(parseFixture('extra-plus'), context('9.2', 'imap', { deleteAllMail: true }));
+    expect(del.mailboxEffect).toBe('deleted-all-mail');
+    const pop = classify(parseFixture('human-reply'), context('5.1', 'pop3', { deleteAllMail: true }));
+    expect(pop.mailboxEffect).toBe('deleted-all-mail');
+    expect(pop.findings[0]!.severity).toBe('warning');
+    const ok = classify(parseFixture('iphone-reply'), context('9.2', 'imap', { deleteAllMail: true }));
+    expect(ok.mailboxEffect).toBe('deleted');
+    const fail = classify(parseFixture('unparsable-calendar'), context('9.2', 'imap', { deleteAllMail: true }));
+    expect([fail.mailboxEffect, fail.stopsCycle]).toEqual(['left-seen', true]);
+    const old = classify(parseFixture('extra-plus'), context('4.3', 'imap', { deleteAllMail: true }));
+    expect(old.mailboxEffect).toBe('deleted');
+  });
+
+  it('IMAP 5.1+ never reads a \\Seen message; earlier releases and POP3 do', () => {
+    const seen = classify(parseFixture('thunderbird-reply'), context('9.2', 'imap', { seen: true }));
+    expect([seen.read, seen.mailboxEffect, seen.logLine, seen.serverAction]).toEqual([false, 'left-seen', '', 'INJECTION_SUBMITTED']);
+    expect(seen.findings[0]!.id).toBe('message.seen');
+    expect(classify(parseFixture('thunderbird-reply'), context('5.0', 'imap', { seen: true })).mailboxEffect).toBe('deleted');
+    expect(classify(parseFixture('thunderbird-reply'), context('9.2', 'pop3', { seen: true })).read).toBe(true);
+  });
+
+  it('findings carry evidence with the Message-ID and a fix', () => {
+    const v = classify(parseFixture('attendee-mismatch'), context('9.2', 'imap'));
+    const f = v.findings[0]!;
+    expect(f).toMatchObject({ id: 'reply.attendee-mismatch', severity: 'error', path: 'message.calendar.ATTENDEE' });
+    expect(f.evidence).toMatchObject({
+      messageId: '<mismatch-0001@remote.test>',
+      tokenAttendee: 'mailto:attendee@remote.test',
+      attendees: ['mailto:a.person@remote.test'],
+    });
+    expect(f.fix).toMatch(/attendee@remote\.test/);
+    const notReply = classify(parseFixture('not-reply'), context('9.2', 'imap'));
+    expect(notReply.findings.map((x) => `${x.id}:${x.severity}`)).toEqual([
+      'reply.not-reply:error',
+      'reply.attendee-count:warning',
+      'reply.partstat-missing:error',
+    ]);
+  });
+
+  it('From differing from the kept ATTENDEE is a warning', () => {
+    const raw = fixture('iphone-reply').toString('latin1').replace(/^From: .*$/m, 'From: Assistant <assistant@remote.test>\r');
+    const v = classify(parseMessage(Buffer.from(raw, 'latin1')), context('9.2', 'imap'));
+    expect(v.findings.map((f) => `${f.id}:${f.severity}:${f.path}`)).toEqual(['reply.attendee-mismatch:warning:message.headers.From']);
+  });
+
+  it('a calendar without ATTENDEE, UID or PARTSTAT', () => {
+    const msg = (event: string) =>
+      Buffer.from(
+        `To: calendar+3f2b8c1e-7d4a-4e9b-a6c2-5b1d9e0f7a21@example.test\r\nFrom: attendee@remote.test\r\nMessage-ID: <x@y>\r\nContent-Type: text/calendar; method=REPLY\r\n\r\nBEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\nMETHOD:REPLY\r\nBEGIN:VEVENT\r\n${event}END:VEVENT\r\nEND:VCALENDAR\r\n`,
+      );
+    const noAttendee = classify(parseMessage(msg('UID:u\r\nORGANIZER:mailto:o@x\r\nDTSTAMP:20260302T000000Z\r\n')), context('9.2', 'imap'));
+    expect(noAttendee.findings.map((f) => `${f.id}:${f.severity}`)).toEqual(['reply.attendee-count:error']);
+    const noUid = classify(parseMessage(msg('ORGANIZER:mailto:o@x\r\nATTENDEE:mailto:attendee@remote.test\r\n')), context('9.2', 'imap'));
+    expect(noUid.findings.map((f) => f.id)).toEqual(['reply.partstat-missing', 'reply.uid-missing']);
+    const noComponent = classify(parseMessage(Buffer.from(msg('').toString().replace('BEGIN:VEVENT\r\nEND:VEVENT\r\n', ''))), context('9.2', 'imap'));
+    expect(noComponent.serverAction).toBe('UNKNOWN_FAILURE');
+  });
+
+  it('a calendar body missing from the IMAP fetch is a problem, not a failure', () => {
+    const m = parseFixture('gmail-reply');
+    const v = classify({ ...m, bodies: new Map() }, context('9.2', 'imap'));
+    expect(v.serverAction).toBe('INJECTION_SUBMITTED');
+    expect(v.problems.join()).toMatch(/not supplied/);
+    expect(neededParts(m.root)).toEqual(['1.3', '2']);
+  });
+
+  it('a DSN whose returned calendar has no token, or an unknown one', () => {
+    const raw = fixture('dsn-with-invitation').toString('latin1');
+    const m = parseFixture('dsn-with-invitation');
+    const cal = m.bodies.get('3.2')!.toString();
+    const swap = (text: string) => {
+      const bodies = new Map(m.bodies);
+      bodies.set('3.2', Buffer.from(text));
+      return { ...m, bodies };
+    };
+    const noToken = classify(swap(cal.replaceAll('calendar+b5d7f9a1-2c4e-4a6b-8d0f-3e5a7c9b1d02@', 'calendar@')), context('9.2', 'imap'));
+    expect([noToken.serverAction, noToken.logLine]).toEqual(['NO_TOKEN', "Mail gateway can't find token in DSN <20260302090001.4B3C21A0F2@mail.example.test>"]);
+    const unknown = classify(m, context('9.2', 'imap', { lookupToken: () => null }));
+    expect(unknown.serverAction).toBe('UNKNOWN_TOKEN');
+    expect(unknown.mailboxEffect).toBe('seen-removed');
+    expect(classify(m, context('4.3', 'imap', { lookupToken: () => null })).logLine).toMatch(/didn't recognize it in DSN </);
+    const delayed = classify(parseMessage(Buffer.from(raw.replace('Action: failed', 'Action: delayed'), 'latin1')), context('9.2', 'imap'));
+    expect([delayed.serverAction, delayed.dsnAction]).toEqual(['INCOMPLETE_DSN', 'delayed']);
+    const noSpace = classify(parseMessage(Buffer.from(raw.replace('Action: failed', 'Action:failed'), 'latin1')), context('9.2', 'imap'));
+    expect(noSpace.serverAction).toBe('INJECTION_SUBMITTED');
+  });
+});
+
+describe('poll policy (src/server/poll-policy.ts)', () => {
+  it('shouldDeleteAllMail: own server or localhost, and the role account', () => {
+    expect(shouldDeleteAllMail('cal.example.test', 'cal.example.test', 'com.apple.calendarserver')).toBe(true);
+    expect(shouldDeleteAllMail('cal.example.test', 'localhost', 'com.apple.calendarserver')).toBe(true);
+    expect(shouldDeleteAllMail('cal.example.test', 'mail.example.test', 'com.apple.calendarserver')).toBe(false);
+    expect(shouldDeleteAllMail('cal.example.test', 'localhost', 'calendar')).toBe(false);
+    expect(shouldDeleteAllMail('cal.example.test', 'LOCALHOST', 'com.apple.calendarserver')).toBe(false);
+  });
+
+  it('every row names its source', () => {
+    for (const era of Object.values(POLL_POLICY)) for (const row of Object.values(era)) expect(row.source).toMatch(/§4\.[23]/);
+  });
+
+  it.each(RELEASES)('%s: every fetched message deleted before 5.1', (release) => {
+    const version = context(release, 'imap').version;
+    const out = mailboxOutcome({ version, protocol: 'imap', action: 'NO_TOKEN', deleteAllMail: false, asyncFailure: false });
+    expect(out.effect).toBe(['2.5', '4.3', '5.0'].includes(release) ? 'deleted' : 'left-seen');
+  });
+
+  it('reply rules have unique ids and metadata', () => {
+    const rule = REPLY_RULES.map((r) => r.id);
+    expect(new Set(rule).size).toBe(rule.length);
+    for (const r of REPLY_RULES) expect(r.description.length).toBeGreaterThan(10);
+  });
+});

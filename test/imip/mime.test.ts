@@ -1,0 +1,463 @@
+import { describe, expect, it } from 'vitest';
+import { classify, needsBody, neededParts } from '../../src/imip/classify.js';
+import {
+  decodeWords,
+  fromBodyStructure,
+  HeaderList,
+  leafParts,
+  MimeStreamParser,
+  parseHeaderBlock,
+  parseMessage,
+  parseParams,
+  walkParts,
+  type ImapBodyStructure,
+  type MimePart,
+} from '../../src/imip/mime.js';
+import { bigMessage, context, fixture, parseChunked, parseFixture, rechunk, TOKENS } from './message-fixtures.js';
+
+const FIXTURES = [
+  'thunderbird-reply',
+  'outlook-reply',
+  'outlook-reply-no-organizer',
+  'gmail-reply',
+  'apple-mail-reply',
+  'iphone-reply',
+  'reply-all-other-first',
+  'reply-to-bare-address',
+  'human-reply',
+  'winmail-reply',
+  'dsn-with-invitation',
+  'dsn-without-original',
+  'broken-mime',
+  'unparsable-calendar',
+  'non-utf8-calendar',
+  'token-in-delivered-to-only',
+  'token-uppercase',
+  'extra-plus',
+  'token-only-in-calendar',
+  'not-reply',
+  'attendee-mismatch',
+];
+
+/** part number and type of every part, in walk order. */
+const shape = (root: MimePart): string[] => [...walkParts(root)].map((p) => `${p.part || '-'} ${p.type}`);
+
+/** Everything but sizes, for comparing the raw and IMAP paths. */
+function structure(p: MimePart): unknown {
+  return {
+    part: p.part,
+    type: p.type,
+    params: p.params,
+    disposition: p.disposition,
+    dispositionParams: p.dispositionParams,
+    encoding: p.encoding,
+    children: p.children.map(structure),
+    embedded: p.embedded ? structure(p.embedded.root) : null,
+  };
+}
+
+describe('headers', () => {
+  it('HeaderList: ordered, case-insensitive, first value', () => {
+    const h = new HeaderList([
+      ['Received', 'a'],
+      ['To', 'x@y'],
+      ['received', 'b'],
+    ]);
+    expect(h.get('RECEIVED')).toBe('a');
+    expect(h.getAll('Received')).toEqual(['a', 'b']);
+    expect(h.get('Cc')).toBeUndefined();
+    expect(h.entries().map(([n]) => n)).toEqual(['Received', 'To', 'received']);
+  });
+
+  it('parseHeaderBlock: unfolds, keeps raw values, skips an mbox From line, tolerates bare LF', () => {
+    const h = parseHeaderBlock('From someone@x Mon Mar  2 10:00:00 2026\nTo: A <a@x>,\n\tB <b@x>\r\nSubject: =?UTF-8?Q?caf=C3=A9?=\n');
+    expect(h.get('To')).toBe('A <a@x>,\tB <b@x>');
+    expect(h.get('Subject')).toBe('=?UTF-8?Q?caf=C3=A9?=');
+    expect(h.length).toBe(2);
+  });
+
+  it('parseHeaderBlock: a non-header line ends the block, with a problem', () => {
+    const problems: string[] = [];
+    const h = parseHeaderBlock('To: a@x\nthis is not a header\nSubject: lost\n', problems);
+    expect(h.get('Subject')).toBeUndefined();
+    expect(problems.join()).toMatch(/not a header/);
+  });
+
+  it.each([
+    ['=?UTF-8?B?Y2Fmw6k=?=', 'café'],
+    ['=?iso-8859-1?q?caf=E9?=', 'café'],
+    ['=?windows-1252?Q?=93quoted=94?=', '“quoted”'],
+    ['=?us-ascii?Q?plain_text?=', 'plain text'],
+    ['=?UTF-8?Q?a?= =?UTF-8?Q?b?=', 'ab'],
+    ['x =?UTF-8?Q?a?= y', 'x a y'],
+    ['=?x-unknown-charset?Q?abc?=', '=?x-unknown-charset?Q?abc?='],
+    ['no words here', 'no words here'],
+  ])('decodeWords(%s)', (input, out) => {
+    expect(decodeWords(input)).toBe(out);
+  });
+
+  it('parseParams: quoted strings, RFC 2231 continuations and charsets, RFC 2047 in values', () => {
+    expect(parseParams('text/calendar; method=REPLY; charset="UTF-8"; name="a;b.ics"')).toEqual({
+      value: 'text/calendar',
+      params: { method: 'REPLY', charset: 'UTF-8', name: 'a;b.ics' },
+    });
+    expect(parseParams("attachment; filename*=utf-8''r%C3%A9union.ics").params['filename']).toBe('réunion.ics');
+    expect(
+      parseParams("attachment; filename*0*=iso-8859-1'fr'r%E9; filename*1=union; filename*2*=%2Eics").params['filename'],
+    ).toBe('réunion.ics');
+    expect(parseParams('attachment; filename="=?UTF-8?B?w6kuaWNz?="').params['filename']).toBe('é.ics');
+    expect(parseParams('x; __proto__=evil; =novalue; junk').params).toEqual({});
+  });
+});
+
+describe('MimeStreamParser on the fixtures', () => {
+  it.each(FIXTURES)('%s parses without exceptions, CRLF and bare LF alike, in any chunk size', (name) => {
+    const raw = fixture(name);
+    const whole = parseChunked(raw, raw.length);
+    const bytewise = parseChunked(raw, 1);
+    const odd = parseChunked(raw, 7);
+    expect(structure(bytewise.root)).toEqual(structure(whole.root));
+    expect(structure(odd.root)).toEqual(structure(whole.root));
+    expect([...bytewise.bodies]).toEqual([...whole.bodies]);
+    expect(whole.size).toBe(raw.length);
+    const lf = parseChunked(Buffer.from(raw.toString('latin1').replace(/\r\n/g, '\n'), 'latin1'), 64);
+    expect(structure(lf.root)).toEqual(structure(whole.root));
+  });
+
+  it('numbers parts as IMAP does (gmail-reply)', () => {
+    expect(shape(parseFixture('gmail-reply').root)).toEqual([
+      '- multipart/mixed',
+      '1 multipart/alternative',
+      '1.1 text/plain',
+      '1.2 text/html',
+      '1.3 text/calendar',
+      '2 application/ics',
+    ]);
+  });
+
+  it('descends into message/rfc822 (dsn-with-invitation)', () => {
+    const m = parseFixture('dsn-with-invitation');
+    expect(shape(m.root)).toEqual([
+      '- multipart/report',
+      '1 text/plain',
+      '2 message/delivery-status',
+      '3 message/rfc822',
+      '3 multipart/mixed',
+      '3.1 multipart/alternative',
+      '3.1.1 text/plain',
+      '3.1.2 multipart/related',
+      '3.1.2.1 text/html',
+      '3.2 text/calendar',
+    ]);
+    const embedded = m.root.children[2]!.embedded!;
+    expect(embedded.headers.get('Reply-To')).toBe(`calendar+${'b5d7f9a1-2c4e-4a6b-8d0f-3e5a7c9b1d02'}@example.test`);
+    expect([...m.bodies.keys()]).toEqual(['2', '3.2']);
+    expect(m.bodies.get('3.2')!.toString()).toMatch(/^BEGIN:VCALENDAR\r\n[\s\S]*METHOD:REQUEST/);
+    expect(m.problems).toEqual([]);
+  });
+
+  it('a single-part message is part "" (human-reply)', () => {
+    const m = parseFixture('human-reply', () => true);
+    expect(shape(m.root)).toEqual(['- text/plain']);
+    expect(m.bodies.get('')!.toString()).toMatch(/^Thanks, I will be there/);
+  });
+
+  it('decodes base64, quoted-printable (soft breaks, =XX) and 8bit bodies', () => {
+    const outlook = parseFixture('outlook-reply');
+    expect(outlook.bodies.get('3')!.toString()).toMatch(/^BEGIN:VCALENDAR\r\nPRODID:Microsoft Exchange Server 2010/);
+    const apple = parseFixture('apple-mail-reply');
+    const cal = apple.bodies.get('2.2')!.toString('utf8');
+    expect(cal).toContain('ORGANIZER;CN="Organizer Person";EMAIL="organizer@example.test":mailto:calendar+1d9f7b5c');
+    expect(cal).toContain('CN="Attendée Person"');
+    expect(cal.endsWith('END:VCALENDAR')).toBe(true);
+    const tb = parseFixture('thunderbird-reply');
+    expect(tb.bodies.get('1.2')!.toString('utf8')).toContain('SUMMARY:Project kickoff – phase 1');
+    expect(decodeWords(tb.headers.get('Subject')!)).toBe('Accepted: Project kickoff – phase 1');
+  });
+
+  it('keeps the bodies wantBody asks for and nothing else', () => {
+    const m = parseFixture('gmail-reply');
+    expect([...m.bodies.keys()]).toEqual(['1.3', '2']);
+    const none = parseFixture('gmail-reply', () => false);
+    expect(none.bodies.size).toBe(0);
+  });
+
+  it('broken-mime: garbage, a header block without an empty line and no closing boundary are problems, not failures', () => {
+    const m = parseFixture('broken-mime');
+    expect(shape(m.root)).toEqual(['- multipart/mixed', '1 text/plain', '2 text/calendar', '3 application/octet-stream']);
+    expect(m.problems.join('\n')).toMatch(/not a header/);
+    expect(m.problems.join('\n')).toMatch(/no closing boundary/);
+    expect(m.bodies.get('2')!.toString()).toMatch(/END:VCALENDAR\r\n$/);
+  });
+});
+
+describe('hostile input yields problems, not exceptions', () => {
+  const head = 'From: a@x\r\nTo: calendar+t@example.test\r\n';
+
+  it('a 3 MiB header line', () => {
+    const m = parseMessage(Buffer.from(`${head}X-Bomb: ${'A'.repeat(3 * 1024 * 1024)}\r\nSubject: after\r\n\r\nbody\r\n`));
+    expect(m.problems.join()).toMatch(/header block larger than/);
+    expect(m.headers.get('To')).toBe('calendar+t@example.test');
+    expect(m.root.type).toBe('text/plain');
+  });
+
+  it('200 000 header fields and a header that never ends', () => {
+    const many = Array.from({ length: 200_000 }, (_, i) => `X-H${i}: v`).join('\r\n');
+    const m = parseMessage(Buffer.from(`${head}${many}`));
+    expect(m.problems.join()).toMatch(/header block larger than/);
+    expect(m.headers.length).toBeLessThan(100_000);
+  });
+
+  it('parts nested 300 deep', () => {
+    let msg = `${head}Content-Type: multipart/mixed; boundary="b0"\r\n\r\n`;
+    for (let i = 1; i <= 300; i++) msg += `--b${i - 1}\r\nContent-Type: multipart/mixed; boundary="b${i}"\r\n\r\n`;
+    msg += `--b300\r\nContent-Type: text/calendar\r\n\r\nBEGIN:VCALENDAR\r\n`;
+    for (let i = 300; i >= 0; i--) msg += `--b${i}--\r\n`;
+    const m = parseMessage(Buffer.from(msg));
+    expect(m.problems.join()).toMatch(/nested deeper than 50/);
+    expect([...walkParts(m.root)].length).toBeLessThanOrEqual(53);
+    expect(m.bodies.size).toBe(0);
+  });
+
+  it('300 nested message/rfc822 parts', () => {
+    const msg = `${head}Content-Type: message/rfc822\r\n\r\n`.repeat(300) + 'body\r\n';
+    const m = parseMessage(Buffer.from(msg));
+    expect(m.problems.join()).toMatch(/nested deeper than 50/);
+  });
+
+  it('many encapsulated messages with big headers: their headers stop being kept', () => {
+    const big = `X-Pad: ${'p'.repeat(900 * 1024)}\r\n`;
+    const parts = Array.from({ length: 8 }, () => `--z\r\nContent-Type: message/rfc822\r\n\r\n${big}Subject: s\r\n\r\nbody\r\n`).join('');
+    const m = parseMessage(Buffer.from(`${head}Content-Type: multipart/mixed; boundary=z\r\n\r\n${parts}--z--\r\n`));
+    expect(m.root.children).toHaveLength(8);
+    expect(m.root.children[0]!.embedded!.headers.get('Subject')).toBe('s');
+    expect(m.root.children[7]!.embedded!.headers.length).toBe(0);
+    expect(m.problems.join()).toMatch(/encapsulated messages exceed/);
+  });
+
+  it('NUL bytes in headers and bodies', () => {
+    const m = parseMessage(Buffer.from(`To: cal\0endar+t@example.test\r\nSubject: x\0y\r\n\r\nbo\0dy\r\n`));
+    expect(m.headers.get('To')).toBe('calendar+t@example.test');
+    expect(m.headers.get('Subject')).toBe('xy');
+    expect(m.problems.join()).toMatch(/NUL/);
+    expect(m.bodies.get('')!.toString('latin1')).toBe('bo\0dy\r\n');
+    // A NUL inside a field name makes the line a non-header, as in Python's feedparser: the body starts there.
+    const cut = parseMessage(Buffer.from(`To: a@x\r\nSub\0ject: x\r\n\r\nbody\r\n`));
+    expect(cut.headers.get('Subject')).toBeUndefined();
+    expect(cut.problems.join()).toMatch(/not a header/);
+  });
+
+  it('multipart without boundary, unterminated multipart, empty input, binary garbage', () => {
+    const noBoundary = parseMessage(Buffer.from(`${head}Content-Type: multipart/mixed\r\n\r\n--x\r\n\r\nhi\r\n`));
+    expect(noBoundary.problems.join()).toMatch(/without a boundary/);
+    const open = parseMessage(Buffer.from(`${head}Content-Type: multipart/mixed; boundary=q\r\n\r\n--q\r\nContent-Type: text/calendar\r\n\r\nBEGIN:VCALENDAR\r\n`));
+    expect(open.problems.join()).toMatch(/no closing boundary/);
+    expect(open.bodies.get('1')!.toString()).toBe('BEGIN:VCALENDAR\r\n');
+    const empty = parseMessage(Buffer.alloc(0));
+    expect(empty.problems).toContain('empty message');
+    const garbage = Buffer.alloc(200_000);
+    for (let i = 0; i < garbage.length; i++) garbage[i] = (i * 7919) % 256;
+    expect(() => parseMessage(garbage)).not.toThrow();
+  });
+
+  it('too many parts stops parsing', () => {
+    const parts = Array.from({ length: 50 }, () => '--z\r\nContent-Type: text/plain\r\n\r\nx\r\n').join('');
+    const m = parseMessage(Buffer.from(`${head}Content-Type: multipart/mixed; boundary=z\r\n\r\n${parts}--z--\r\n`), () => true, { maxParts: 10 });
+    expect(m.problems.join()).toMatch(/more than 10 parts/);
+    expect(m.root.children.length).toBeLessThanOrEqual(10);
+  });
+
+  it('a kept body over the cap is truncated and marked', () => {
+    const cal = `BEGIN:VCALENDAR\r\n${'X-PAD:0123456789abcdef\r\n'.repeat(200_000)}END:VCALENDAR\r\n`;
+    const m = parseMessage(Buffer.from(`${head}Content-Type: text/calendar\r\n\r\n${cal}`), needsBody);
+    expect(m.bodies.get('')!.length).toBe(2 * 1024 * 1024);
+    expect(m.root.truncated).toBe(true);
+    expect(m.problems.join()).toMatch(/kept the first/);
+  });
+
+  it('wantBody that throws is a problem', () => {
+    const m = parseMessage(Buffer.from(`${head}\r\nbody`), () => {
+      throw new Error('boom');
+    });
+    expect(m.problems.join()).toMatch(/wantBody failed/);
+  });
+});
+
+describe('a 50 MB message streamed in 64 KiB chunks', () => {
+  it('keeps only the calendar body, stays within memory and gets the verdict right', () => {
+    const token = '3f2b8c1e-7d4a-4e9b-a6c2-5b1d9e0f7a21';
+    const before = process.memoryUsage().rss;
+    let peak = before;
+    let chunks = 0;
+    const parser = new MimeStreamParser(needsBody);
+    for (const chunk of rechunk(bigMessage(token), 64 * 1024)) {
+      parser.write(chunk);
+      if (++chunks % 64 === 0) peak = Math.max(peak, process.memoryUsage().rss);
+    }
+    const m = parser.end();
+    peak = Math.max(peak, process.memoryUsage().rss);
+    expect(m.size).toBeGreaterThan(50 * 1024 * 1024);
+    expect(chunks).toBeGreaterThan(800);
+    expect(shape(m.root)).toEqual(['- multipart/mixed', '1 text/plain', '2 application/octet-stream', '3 text/calendar']);
+    expect(m.root.children[1]!.size).toBeGreaterThan(50 * 1024 * 1024);
+    expect([...m.bodies.keys()]).toEqual(['3']);
+    expect(m.bodies.get('3')!.toString()).toMatch(/^BEGIN:VCALENDAR[\s\S]*PARTSTAT=ACCEPTED/);
+    expect(peak - before).toBeLessThan(30 * 1024 * 1024);
+    const v = classify(m, context('9.2', 'imap'));
+    expect(v.serverAction).toBe('INJECTION_SUBMITTED');
+    expect(v.mailboxEffect).toBe('deleted');
+    expect(v.findings).toEqual([]);
+    expect(TOKENS[token]).toBeDefined();
+  });
+});
+
+// ---- the IMAP path: imapflow's bodyStructure, hand-written in imapflow's shape -------------------
+
+const GMAIL_BS: ImapBodyStructure = {
+  type: 'multipart/mixed',
+  parameters: { boundary: '000000000000a1b2c3062d5e4f70' },
+  childNodes: [
+    {
+      part: '1',
+      type: 'multipart/alternative',
+      parameters: { boundary: '000000000000a1b2c1062d5e4f6e' },
+      childNodes: [
+        { part: '1.1', type: 'text/plain', parameters: { charset: 'UTF-8', format: 'flowed', delsp: 'yes' }, encoding: 'base64', size: 136, lineCount: 2 },
+        { part: '1.2', type: 'text/html', parameters: { charset: 'UTF-8' }, encoding: 'quoted-printable', size: 70, lineCount: 1 },
+        { part: '1.3', type: 'text/calendar', parameters: { charset: 'UTF-8', method: 'REPLY' }, encoding: '7bit', size: 800, lineCount: 24 },
+      ],
+    },
+    {
+      part: '2',
+      type: 'application/ics',
+      parameters: { name: 'invite.ics' },
+      encoding: 'base64',
+      size: 1100,
+      disposition: 'attachment',
+      dispositionParameters: { filename: 'invite.ics' },
+    },
+  ],
+};
+
+const DSN_BS: ImapBodyStructure = {
+  type: 'multipart/report',
+  parameters: { 'report-type': 'delivery-status', boundary: '4B3C21A0F2.1772442001/mail.example.test' },
+  childNodes: [
+    { part: '1', type: 'text/plain', parameters: { charset: 'us-ascii' }, description: 'Notification', encoding: '7bit', size: 480, lineCount: 12 } as ImapBodyStructure,
+    { part: '2', type: 'message/delivery-status', encoding: '7bit', size: 520 },
+    {
+      part: '3',
+      type: 'message/rfc822',
+      encoding: '7bit',
+      size: 2600,
+      envelope: {
+        date: new Date('2026-03-02T09:00:00Z'),
+        subject: 'Event invitation: Project kickoff',
+        messageId: '<20260302090000.12345.1234567890@calendar.example.test>',
+        from: [{ name: 'Calendar Server', address: 'calendar@example.test' }],
+        replyTo: [{ name: '', address: 'calendar+b5d7f9a1-2c4e-4a6b-8d0f-3e5a7c9b1d02@example.test' }],
+        to: [{ name: '', address: 'attendee@remote.test' }],
+      },
+      childNodes: [
+        {
+          part: '3',
+          type: 'multipart/mixed',
+          parameters: { boundary: '===============8412337925451094621==' },
+          childNodes: [
+            {
+              part: '3.1',
+              type: 'multipart/alternative',
+              parameters: { boundary: '===============4478412945620733215==' },
+              childNodes: [
+                { part: '3.1.1', type: 'text/plain', parameters: { charset: 'utf-8' }, encoding: 'base64', size: 180, lineCount: 3 },
+                {
+                  part: '3.1.2',
+                  type: 'multipart/related',
+                  parameters: { type: 'text/html', boundary: '===============1209472954723611309==' },
+                  childNodes: [{ part: '3.1.2.1', type: 'text/html', parameters: { charset: 'utf-8' }, encoding: 'base64', size: 96, lineCount: 2 }],
+                },
+              ],
+            },
+            {
+              part: '3.2',
+              type: 'text/calendar',
+              parameters: { charset: 'utf-8', method: 'request' },
+              id: '<invitation.ics>',
+              encoding: 'base64',
+              size: 1200,
+              disposition: 'inline',
+              dispositionParameters: { filename: 'invitation.ics' },
+            },
+          ],
+        },
+      ],
+      lineCount: 80,
+    },
+  ],
+};
+
+const HUMAN_BS: ImapBodyStructure = { type: 'text/plain', parameters: { charset: 'UTF-8' }, encoding: '7bit', size: 400, lineCount: 11 };
+
+/** What `poll` will do on IMAP: header block, bodyStructure, then only the needed parts. */
+function viaImap(name: string, bs: ImapBodyStructure) {
+  const raw = fixture(name);
+  const end = raw.indexOf('\r\n\r\n');
+  const headers = parseHeaderBlock(raw.subarray(0, end + 2).toString('latin1'));
+  const root = fromBodyStructure(bs);
+  const decoded = parseFixture(name, () => true).bodies;
+  const bodies = new Map(neededParts(root).map((p) => [p, decoded.get(p)!] as const));
+  return { headers, root, bodies };
+}
+
+describe('fromBodyStructure: the IMAP path agrees with the raw path', () => {
+  it.each([
+    ['gmail-reply', GMAIL_BS],
+    ['dsn-with-invitation', DSN_BS],
+    ['human-reply', HUMAN_BS],
+  ] as const)('%s', (name, bs) => {
+    const raw = parseFixture(name);
+    const imap = viaImap(name, bs);
+    expect(structure(imap.root)).toEqual(structure(raw.root));
+    expect(neededParts(imap.root)).toEqual(neededParts(raw.root));
+    for (const release of ['4.3', '9.2']) {
+      for (const protocol of ['imap', 'pop3'] as const) {
+        const a = classify(raw, context(release, protocol));
+        const b = classify(imap, context(release, protocol));
+        expect({ ...b, problems: [] }).toEqual({ ...a, problems: [] });
+      }
+    }
+  });
+
+  it('renumbers the single-part body of a message/rfc822 part as IMAP does (imapflow gives it the wrapper\'s number)', () => {
+    const root = fromBodyStructure({
+      type: 'multipart/mixed',
+      childNodes: [
+        { part: '1', type: 'text/plain' },
+        { part: '2', type: 'message/rfc822', childNodes: [{ part: '2', type: 'text/calendar', parameters: { METHOD: 'REPLY' } }] },
+      ],
+    });
+    expect(shape(root)).toEqual(['- multipart/mixed', '1 text/plain', '2 message/rfc822', '2.1 text/calendar']);
+    expect(root.children[1]!.embedded!.root.params).toEqual({ method: 'REPLY' });
+    expect(neededParts(root)).toEqual(['2.1']);
+    const raw = parseMessage(
+      Buffer.from(
+        'Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nx\r\n--b\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: text/calendar; method=REPLY\r\n\r\nBEGIN:VCALENDAR\r\n--b--\r\n',
+      ),
+    );
+    expect(shape(raw.root)).toEqual(shape(root));
+  });
+
+  it('neededParts never asks for big non-calendar parts', () => {
+    const root = fromBodyStructure({
+      type: 'multipart/mixed',
+      childNodes: [
+        { part: '1', type: 'application/octet-stream', size: 20_000_000 },
+        { part: '2', type: 'application/ics', size: 20_000_000 },
+        { part: '3', type: 'application/ics', size: 2_000 },
+        { part: '4', type: 'text/calendar', size: 3_000 },
+      ],
+    });
+    expect(neededParts(root)).toEqual(['3', '4']);
+    expect(leafParts(root).map((p) => p.part)).toEqual(['1', '2', '3', '4']);
+  });
+});
