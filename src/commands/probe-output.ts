@@ -1,0 +1,31 @@
+/** Output of a connectivity probe, shared by `test-smtp` and `test-mailbox`. */
+import type { ProbeReport } from '../mail/probe-report.js';
+import { EXIT_OK, EXIT_PROBLEMS } from '../report/exit.js';
+import { renderFindings, renderStages, summaryLine } from '../report/render.js';
+import type { OutputOptions } from '../report/style.js';
+import { colours, printJson, versionJson, versionLine } from './shared.js';
+import type { ServerVersion } from '../server/release.js';
+
+export function emitProbe(command: string, title: string, report: ProbeReport, version: ServerVersion, out: OutputOptions): number {
+  const code = report.ok ? EXIT_OK : EXIT_PROBLEMS;
+  if (out.json) {
+    const { transcript, ...rest } = report;
+    printJson({ command, serverVersion: versionJson(version), ...rest, ...(out.verbose && transcript ? { transcript } : {}) });
+    return code;
+  }
+  const c = colours(out);
+  const lines: string[] = [];
+  const failed = report.stages.filter((s) => !s.ok && !s.skipped).length;
+  if (!out.quiet) {
+    const t = report.target;
+    const tls = t.tls === 'starttls' ? 'STARTTLS' : t.tls === 'implicit' ? 'TLS from the first byte' : 'no TLS';
+    lines.push(`${c.bold(`imip ${command}`)}  ${title} ${t.protocol.toUpperCase()} ${t.host}:${t.port} (${tls})`);
+    lines.push(c.dim(versionLine(version)), '');
+    lines.push(...renderStages(report.stages, c, { verbose: out.verbose }), '');
+    lines.push(...renderFindings(report.findings, c, { verbose: out.verbose }));
+    if (out.verbose && report.transcript?.length) lines.push(c.bold('Transcript'), ...report.transcript.map((l) => `  ${c.dim(l)}`), '');
+  }
+  lines.push(summaryLine(report.findings, c, failed ? `; ${failed} stage${failed === 1 ? '' : 's'} failed` : '; every stage passed'));
+  process.stdout.write(`${lines.join('\n')}\n`);
+  return code;
+}

@@ -1,0 +1,367 @@
+/**
+ * The probe behind `imip test-mailbox` (and the receiving half of `check-config --connect`):
+ * dispatches on `Receiving.Type` to the IMAP or POP3 stages, then draws the conclusions that
+ * span stages, judged by the release's behaviour (calendarserver-imip.md §4.1-§4.3, §11):
+ * a `UseSSL` that does not match the port, messages already read that 5.1+ never processes, a
+ * mailbox that also receives mail that is not iMIP traffic (which the server may delete).
+ *
+ * Nothing here changes the mailbox: IMAP uses EXAMINE and BODY.PEEK, POP3 never sends DELE.
+ */
+import type { ConnectOptions, ReceivingSettings } from '../config/settings.js';
+import type { Finding } from '../report/finding.js';
+import { splitAddressList } from '../server/address.js';
+import { featuresOf, type ServerVersion } from '../server/release.js';
+import { runImapStages } from './imap-probe.js';
+import { Redactor, StageRunner, type StageFailure } from './net-stage.js';
+import { runPop3Stages } from './pop3-probe.js';
+import {
+  finishReport,
+  maybeInsecure,
+  type MailboxSessionOutcome,
+  type ProbeReport,
+  type SampledMessage,
+} from './probe-report.js';
+
+const CONFIG = 'Scheduling.iMIP.Receiving';
+
+export async function probeMailbox(receiving: ReceivingSettings, opts: ConnectOptions, version: ServerVersion): Promise<ProbeReport> {
+  const redactor = new Redactor([receiving.password]);
+  const runner = new StageRunner(opts.timeoutMs, redactor);
+  const transcript: string[] = [];
+  const host = receiving.server.trim();
+  const protocol = receiving.protocol;
+  const findings: Finding[] = [];
+  let outcome: MailboxSessionOutcome = { tlsMode: receiving.useSSL ? 'implicit' : 'starttls' };
+
+  if (protocol === 'imap') {
+    outcome = await runImapStages(receiving, opts, { runner });
+  } else if (protocol === 'pop3') {
+    outcome = await runPop3Stages(receiving, opts, { runner, transcript });
+  } else {
+    runner.record(
+      {
+        stage: 'protocol',
+        ok: false,
+        ms: 0,
+        evidence: { type: receiving.type, release: version.text },
+        error: `${CONFIG}.Type is "${receiving.type}": Calendar Server ${version.text} polls neither IMAP nor POP3 with it`,
+        hint: `Set ${CONFIG}.Type to imap or pop.`,
+      },
+      'config',
+    );
+  }
+
+  if (runner.failure) findings.push(...failureFindings(receiving, runner.failure, outcome));
+  findings.push(...cleartextFindings(receiving, runner, outcome));
+  findings.push(...seenFindings(receiving, version, outcome));
+  findings.push(...dedicatedFindings(receiving, version, outcome));
+  findings.push(...maybeInsecure(opts, `${CONFIG}.Server`, outcome.tls ?? null));
+
+  return finishReport(
+    {
+      target: { host, port: receiving.port, protocol: protocol ?? 'unknown', tls: outcome.tlsMode },
+      stages: runner.stages,
+      findings,
+      ...(protocol === 'pop3' ? { transcript } : {}),
+    },
+    redactor,
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Findings from the failing stage
+
+function defaultPorts(receiving: ReceivingSettings): { implicit: number; plain: number; name: string } {
+  return receiving.protocol === 'pop3' ? { implicit: 995, plain: 110, name: 'POP3' } : { implicit: 993, plain: 143, name: 'IMAP' };
+}
+
+function failureFindings(receiving: ReceivingSettings, f: StageFailure, outcome: MailboxSessionOutcome): Finding[] {
+  const where = `${receiving.server}:${receiving.port}`;
+  const ports = defaultPorts(receiving);
+  const ev: Record<string, unknown> = {
+    server: receiving.server,
+    port: receiving.port,
+    useSSL: receiving.useSSL,
+    protocol: receiving.protocol,
+    stage: f.stage,
+    error: f.error,
+    ...pick(f.evidence, ['code', 'reply', 'responseCode', 'portSpeaks', 'portGreeting', 'addresses']),
+  };
+  const err = (id: string, path: string, message: string, fix: string, extra: Record<string, unknown> = {}): Finding => ({
+    id,
+    severity: 'error',
+    path,
+    message: sentence(message),
+    evidence: { ...ev, ...extra },
+    fix,
+  });
+  switch (f.kind) {
+    case 'config':
+      if (f.stage === 'connect' && !(Number.isInteger(receiving.port) && receiving.port > 0 && receiving.port <= 65535)) {
+        return [
+          err(
+            'mailbox.port-missing',
+            `${CONFIG}.Port`,
+            `${CONFIG}.Port is ${receiving.port === 0 ? 'not set (0)' : `invalid (${receiving.port})`}: Calendar Server has no default port for receiving and its connection fails.`,
+            `Set ${CONFIG}.Port: ${ports.implicit} for ${ports.name} with UseSSL true, ${ports.plain} with UseSSL false.`,
+          ),
+        ];
+      }
+      if (f.stage === 'resolve') {
+        return [err('mailbox.dns', `${CONFIG}.Server`, `No mailbox server is configured: ${f.error}.`, f.hint ?? `Set ${CONFIG}.Server.`)];
+      }
+      return [];
+    case 'dns':
+      return [err('mailbox.dns', `${CONFIG}.Server`, `The mailbox server name does not resolve: ${f.error}.`, f.hint ?? `Fix ${CONFIG}.Server.`)];
+    case 'refused':
+    case 'unreachable':
+      return [err('mailbox.connect-failed', `${CONFIG}.Port`, `Cannot connect to the ${ports.name} server ${where}: ${f.error}.`, f.hint ?? 'Check the server name, the port and firewalls.')];
+    case 'closed':
+    case 'protocol':
+    case 'tls':
+      if (['connect', 'tls', 'greeting', 'starttls'].includes(f.stage)) {
+        return [
+          err(
+            'mailbox.connect-failed',
+            `${CONFIG}.Port`,
+            `The ${ports.name} session with ${where} failed at the ${f.stage} stage: ${f.error}.`,
+            f.hint ?? `Check ${CONFIG}.Port, ${CONFIG}.UseSSL and ${CONFIG}.Type.`,
+          ),
+        ];
+      }
+      return [];
+    case 'timeout':
+      return [
+        err(
+          'mailbox.timeout',
+          `${CONFIG}.Server`,
+          `The ${ports.name} server ${where} did not answer in time at the ${f.stage} stage: ${f.error}.`,
+          f.hint ?? 'Check firewalls and the port; raise --timeout for a slow server.',
+        ),
+      ];
+    case 'tls-mismatch': {
+      const speaksTls = outcome.portMode?.mode === 'implicit-tls' || f.evidence.portSpeaks === 'implicit-tls';
+      const works = speaksTls ? 'UseSSL true' : 'UseSSL false';
+      const message = speaksTls
+        ? `Port ${receiving.port} speaks TLS from the first byte, but ${CONFIG}.UseSSL is false: Calendar Server waits for a plain-text greeting that never comes. ${works} would work on this port.`
+        : `Port ${receiving.port} greets in plain text (STARTTLS-style), but ${CONFIG}.UseSSL is true: Calendar Server starts TLS from the first byte and the handshake fails. ${works} would work on this port (the server upgrades with ${receiving.protocol === 'pop3' ? 'STLS' : 'STARTTLS'} when offered).`;
+      const fix = speaksTls
+        ? `Set ${CONFIG}.UseSSL to true, or use the ${ports.name} port with STARTTLS (${ports.plain}) and keep UseSSL false.`
+        : `Set ${CONFIG}.UseSSL to false, or use the ${ports.name} port with TLS from the first byte (${ports.implicit}) and keep UseSSL true.`;
+      return [err('mailbox.tls-mismatch', `${CONFIG}.UseSSL`, message, fix, { portSpeaks: speaksTls ? 'implicit-tls' : 'plain', wouldWork: works })];
+    }
+    case 'certificate':
+      return [
+        err(
+          'mailbox.certificate-untrusted',
+          `${CONFIG}.Server`,
+          sentence(`The certificate of ${where} is not trusted: ${outcome.tls?.reason ?? (f.evidence.tls as { reason?: string } | undefined)?.reason ?? f.error}`),
+          f.hint ?? 'Pass the CA with --ca-file, or fix the certificate.',
+          outcome.tls ? { certificate: outcome.tls } : {},
+        ),
+      ];
+    case 'auth':
+    case 'basic-auth-disabled':
+      return [
+        err(
+          'mailbox.login-failed',
+          `${CONFIG}.Password`,
+          `${ports.name} login as ${receiving.username} failed: ${f.error}.`,
+          f.hint ?? `Check ${CONFIG}.Username and ${CONFIG}.Password.`,
+          { username: receiving.username, ...(f.kind === 'basic-auth-disabled' ? { basicAuthDisabled: true } : {}) },
+        ),
+      ];
+    case 'cleartext-login':
+      return [
+        err(
+          'mailbox.pop-cleartext-login',
+          `${CONFIG}.UseSSL`,
+          `${where} offers neither an APOP challenge nor STLS, and Calendar Server refuses to send a POP3 password in clear text: it never logs in, so no reply is ever processed.`,
+          f.hint ?? `Set ${CONFIG}.UseSSL to true with port 995.`,
+          pick(f.evidence, ['apopChallenge', 'stls']),
+        ),
+      ];
+    default:
+      return [];
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// IMAP login before TLS
+
+function cleartextFindings(receiving: ReceivingSettings, runner: StageRunner, outcome: MailboxSessionOutcome): Finding[] {
+  if (receiving.protocol !== 'imap' || receiving.useSSL || !outcome.cleartextLogin) return [];
+  const login = runner.stages.find((s) => s.stage === 'login');
+  if (!login || !login.ok) return [];
+  const where = `${receiving.server}:${receiving.port}`;
+  return [
+    {
+      id: 'mailbox.auth-cleartext',
+      severity: 'warning',
+      path: `${CONFIG}.UseSSL`,
+      message:
+        `With UseSSL false, Calendar Server logs in to ${where} with ${outcome.cleartextLogin} before any TLS, because the server offers it ` +
+        'in clear text (Twisted starts TLS only when none of its mechanisms is offered): the password crosses the network unencrypted.' +
+        (outcome.tls ? ' (This probe upgraded with STARTTLS before logging in.)' : ''),
+      evidence: { server: receiving.server, port: receiving.port, calendarServerLogin: outcome.cleartextLogin },
+      fix:
+        `Set ${CONFIG}.UseSSL to true with the IMAPS port (993), or make the server offer AUTH only after STARTTLS ` +
+        '(Dovecot: disable_plaintext_auth = yes; it exempts connections from localhost).',
+    },
+  ];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Seen messages (IMAP, 5.1+)
+
+function seenFindings(receiving: ReceivingSettings, version: ServerVersion, outcome: MailboxSessionOutcome): Finding[] {
+  const counts = outcome.counts;
+  if (receiving.protocol !== 'imap' || !counts || !counts.seen) return [];
+  if (!featuresOf(version).imapUnseenOnly) return [];
+  return [
+    {
+      id: 'mailbox.seen-messages',
+      severity: 'warning',
+      path: `${CONFIG}.Username`,
+      message:
+        `${counts.seen} of ${counts.total} messages in INBOX are already marked as read (\\Seen). Calendar Server ${version.text} ` +
+        `(5.1 and later) searches only UNSEEN messages, so it never processes ${counts.seen === 1 ? 'this one' : 'these'}: ` +
+        'a reply read by a person or a mail client is silently ignored.',
+      evidence: { total: counts.total, unseen: counts.unseen, seen: counts.seen, release: version.text },
+      fix:
+        'Do not read this mailbox with a mail client. Mark replies that still matter as unread so the next poll takes them; ' +
+        'delete or move the rest (the server leaves mail it could not use marked as read on purpose).',
+    },
+  ];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Is the mailbox dedicated to iMIP?
+
+export type SampleKind = 'imip' | 'token-reply' | 'dsn' | 'newsletter' | 'personal' | 'unknown';
+
+/** Header fields of a block (unfolded), lower-cased names, every occurrence. */
+export function parseHeaders(block: string): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  const unfolded = block.replace(/\r?\n[ \t]+/g, ' ');
+  for (const line of unfolded.split(/\r?\n/)) {
+    const i = line.indexOf(':');
+    if (i <= 0) continue;
+    const name = line.slice(0, i).trim().toLowerCase();
+    const value = line.slice(i + 1).trim();
+    const list = out.get(name);
+    if (list) list.push(value);
+    else out.set(name, [value]);
+  }
+  return out;
+}
+
+/** RFC 2047 encoded words (B and Q), for subjects and names read from raw headers. */
+export function decodeWords(value: string): string {
+  return value
+    .replace(/(=\?[^?]+\?[bBqQ]\?[^?]*\?=)\s+(?==\?)/g, '$1')
+    .replace(/=\?([^?*]+)(?:\*[^?]*)?\?([bBqQ])\?([^?]*)\?=/g, (whole, charset: string, enc: string, text: string) => {
+      try {
+        const bytes =
+          enc.toUpperCase() === 'B'
+            ? Buffer.from(text, 'base64')
+            : Buffer.from(text.replace(/_/g, ' ').replace(/=([0-9A-Fa-f]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1');
+        return new TextDecoder(charset.toLowerCase(), { fatal: false }).decode(bytes);
+      } catch {
+        return whole;
+      }
+    });
+}
+
+function addressesOf(values: string[] | undefined): string[] {
+  return (values ?? []).flatMap((v) => splitAddressList(v).map((a) => a.address)).filter(Boolean);
+}
+
+function hasPlus(address: string): boolean {
+  const at = address.lastIndexOf('@');
+  const local = at < 0 ? address : address.slice(0, at);
+  return local.includes('+');
+}
+
+/** Why a sampled message is (or is not) iMIP traffic. */
+export function classifyMessage(m: SampledMessage): { kind: SampleKind; reason: string } {
+  const h = parseHeaders(m.headers);
+  const first = (name: string): string => h.get(name)?.[0] ?? '';
+  const contentType = (m.contentType ?? first('content-type').split(';')[0] ?? '').trim().toLowerCase();
+  const fullCt = first('content-type').toLowerCase();
+  if (m.calendarPart === true || contentType === 'text/calendar') return { kind: 'imip', reason: 'has a text/calendar part' };
+  const to = m.to && m.to.length ? m.to : addressesOf(h.get('to'));
+  const delivered = addressesOf(h.get('delivered-to'));
+  if ([...to, ...delivered].some(hasPlus)) return { kind: 'token-reply', reason: 'sent to a plus-address (token)' };
+  const from = (m.from ?? first('from')).toLowerCase();
+  const returnPath = first('return-path');
+  if (
+    contentType === 'multipart/report' ||
+    /report-type="?delivery-status/.test(fullCt) ||
+    /mailer-daemon|postmaster@/.test(from) ||
+    returnPath === '<>'
+  ) {
+    return { kind: 'dsn', reason: 'a delivery status notification' };
+  }
+  if (h.has('list-id') || h.has('list-unsubscribe') || /^(bulk|list|junk)$/i.test(first('precedence'))) {
+    return { kind: 'newsletter', reason: h.has('list-unsubscribe') ? 'a newsletter or list mail (List-Unsubscribe)' : 'list or bulk mail' };
+  }
+  if (m.calendarPart === null) return { kind: 'unknown', reason: 'structure not seen' };
+  return { kind: 'personal', reason: 'no calendar, no token in To, not a bounce' };
+}
+
+function dedicatedFindings(receiving: ReceivingSettings, version: ServerVersion, outcome: MailboxSessionOutcome): Finding[] {
+  const sample = outcome.sample;
+  if (!sample || !sample.length) return [];
+  const judged = sample.map((m) => ({ m, ...classifyMessage(m) }));
+  const foreign = judged.filter((j) => j.kind === 'newsletter' || j.kind === 'personal');
+  if (!foreign.length) return [];
+  const f = featuresOf(version);
+  const pop = receiving.protocol === 'pop3';
+  const consequence = !f.selectiveDelete
+    ? `Calendar Server ${version.text} deletes every message it fetches from this mailbox, iMIP or not: this mail would be lost.`
+    : pop
+      ? `Calendar Server ${version.text} downloads every message on every poll and forwards replies without a calendar to organizers; it deletes what it processes.`
+      : `Calendar Server ${version.text} marks every unseen message as read while polling and deletes the replies it processes; anything a person reads here is never processed.`;
+  const examples = foreign.slice(0, 5).map((j) => ({
+    id: j.m.id,
+    from: clip(decodeWords(j.m.from ?? parseHeaders(j.m.headers).get('from')?.[0] ?? '')),
+    subject: clip(decodeWords(j.m.subject ?? parseHeaders(j.m.headers).get('subject')?.[0] ?? '')),
+    why: j.reason,
+  }));
+  const counts = countBy(judged.map((j) => j.kind));
+  return [
+    {
+      id: 'mailbox.not-dedicated',
+      severity: 'warning',
+      path: `${CONFIG}.Username`,
+      message:
+        `${foreign.length} of the ${sample.length} newest messages in this mailbox are not iMIP traffic (newsletters or personal mail). ` +
+        `Apple's FAQ: use an account dedicated to the calendar server, "because the server will delete any messages that appear in this account". ${consequence}`,
+      evidence: { sampled: sample.length, notImip: foreign.length, kinds: counts, examples, release: version.text },
+      fix: `Create a mailbox used only by Calendar Server (for example calendar@your-domain) and point ${CONFIG}.Username at it; move the other mail away first.`,
+    },
+  ];
+}
+
+/** One sentence ending in exactly one full stop (server texts often bring their own). */
+export function sentence(text: string): string {
+  return text.replace(/\s+$/, '').replace(/\.+$/, '') + '.';
+}
+
+function clip(s: string, n = 90): string {
+  const t = s.replace(/\s+/g, ' ').trim();
+  return t.length > n ? `${t.slice(0, n - 1)}…` : t;
+}
+
+function countBy(values: string[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const v of values) out[v] = (out[v] ?? 0) + 1;
+  return out;
+}
+
+function pick(obj: Record<string, unknown>, keys: string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const k of keys) if (obj[k] !== undefined) out[k] = obj[k];
+  return out;
+}
