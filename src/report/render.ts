@@ -67,8 +67,43 @@ export function renderStages(stages: readonly StageResult[], c: ChalkInstance, o
     lines.push(`${ind}${glyph} ${s.stage.padEnd(12)} ${ms}`);
     if (s.error) lines.push(`${ind}    ${c.red(s.error)}`);
     if (s.hint) lines.push(`${ind}    ${c.green('hint:')} ${s.hint}`);
-    const ev = formatEvidence(s.evidence);
-    if (ev && (opts.verbose || !s.ok || Object.keys(s.evidence).length <= 4)) lines.push(`${ind}    ${c.dim(ev)}`);
+    const ev = opts.verbose ? formatEvidence(s.evidence) : formatEvidence(briefEvidence(s.evidence));
+    if (ev) lines.push(`${ind}    ${c.dim(ev)}`);
   }
   return lines;
+}
+
+interface TlsLike {
+  protocol?: string | null;
+  cipher?: string | null;
+  subjectCN?: string | null;
+  issuer?: string | null;
+  validTo?: string | null;
+  daysLeft?: number | null;
+  verified?: boolean;
+  reason?: string;
+  checksDisabled?: boolean;
+}
+
+/** One line for certificate evidence: what an admin reads first. */
+export function tlsSummary(t: TlsLike): string {
+  const parts = [t.protocol, t.cipher].filter(Boolean).join(' ');
+  const cert = t.subjectCN ? `certificate ${t.subjectCN}${t.issuer && t.issuer !== t.subjectCN ? ` issued by ${t.issuer}` : ''}` : '';
+  const until = t.validTo ? `valid until ${t.validTo.slice(0, 10)}${typeof t.daysLeft === 'number' ? ` (${t.daysLeft} days)` : ''}` : '';
+  const verdict = t.checksDisabled ? 'NOT checked (--insecure)' : t.verified ? 'verified' : `not trusted${t.reason ? `: ${t.reason}` : ''}`;
+  return [parts, cert, until, verdict].filter(Boolean).join(', ');
+}
+
+/** Without --verbose: scalars and short lists; certificate objects as one line; other objects left out. */
+export function briefEvidence(evidence: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(evidence)) {
+    if (v === null || v === undefined) continue;
+    if (typeof v !== 'object') out[k] = v;
+    else if (Array.isArray(v)) {
+      if (v.length === 0) out[k] = '(none)';
+      else if (v.length <= 8 && v.every((x) => typeof x !== 'object')) out[k] = v.join(' ');
+    } else if ('protocol' in v || 'subjectCN' in v) out[k] = tlsSummary(v as TlsLike);
+  }
+  return out;
 }

@@ -1,0 +1,127 @@
+/**
+ * test-smtp, test-mailbox and check-config --connect run as a person runs them, against the
+ * real Postfix and Dovecot of the test stack. Nothing here changes a mailbox.
+ */
+import { describe, expect, it } from 'vitest';
+import { getStack } from '../helpers/stack.js';
+import { runCli } from '../helpers/cli.js';
+import { tempDir, writePlist, type Obj } from '../helpers/plist.js';
+
+function stackConfig(over: { sendingPort?: number; receivingPort?: number; receivingSSL?: boolean; type?: string; recvPassword?: string } = {}): { path: string; passwords: string[] } {
+  const s = getStack();
+  const cal = s.users.find((u) => u.local === 'calendar')!;
+  const cfg: Obj = {
+    ServerHostName: 'cal.example.test',
+    Scheduling: {
+      iMIP: {
+        Enabled: true,
+        Sending: { Server: s.host, Port: over.sendingPort ?? s.ports.smtp, UseSSL: true, Address: cal.address, Username: cal.address, Password: cal.password },
+        Receiving: {
+          Server: s.host,
+          Port: over.receivingPort ?? s.ports.imaps,
+          UseSSL: over.receivingSSL ?? true,
+          Type: over.type ?? 'imap',
+          Username: cal.address,
+          Password: over.recvPassword ?? cal.password,
+          PollingSeconds: 30,
+        },
+        AddressPatterns: ['mailto:.*'],
+      },
+    },
+  };
+  return { path: writePlist(tempDir(), 'caldavd.plist', cfg), passwords: [cal.password, over.recvPassword ?? cal.password] };
+}
+
+const noSecrets = (text: string, passwords: string[]) => {
+  for (const pw of passwords) {
+    expect(text).not.toContain(pw);
+    expect(text).not.toContain(Buffer.from(pw).toString('base64'));
+  }
+};
+
+describe('imip test-smtp', () => {
+  it('passes every stage on the STARTTLS submission port, with timings in JSON', async () => {
+    const { path, passwords } = stackConfig();
+    const r = await runCli(['test-smtp', '--config', path, '--ca-file', getStack().ca, '--json']);
+    expect(r.code).toBe(0);
+    const doc = JSON.parse(r.stdout);
+    expect(doc).toMatchObject({ command: 'test-smtp', ok: true, target: { port: getStack().ports.smtp, tls: 'starttls' } });
+    const names = doc.stages.map((s: { stage: string }) => s.stage);
+    expect(names).toEqual(expect.arrayContaining(['resolve', 'connect', 'greeting', 'ehlo', 'starttls', 'ehlo-tls', 'auth', 'quit']));
+    for (const s of doc.stages) expect(typeof s.ms).toBe('number');
+    noSecrets(r.stdout + r.stderr, passwords);
+  });
+
+  it('names the implicit-TLS port instead of an OpenSSL error', async () => {
+    const { path } = stackConfig({ sendingPort: getStack().ports.smtps });
+    const r = await runCli(['test-smtp', '--config', path, '--ca-file', getStack().ca, '--timeout', '5']);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain(`port ${getStack().ports.smtps} expects TLS from the first byte; Calendar Server only speaks STARTTLS when sending`);
+  });
+
+  it('fails the certificate stage without --ca-file, and says how to fix it', async () => {
+    const { path } = stackConfig();
+    const r = await runCli(['test-smtp', '--config', path, '--json']);
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.stdout).findings.map((f: { id: string }) => f.id)).toContain('smtp.certificate-untrusted');
+  });
+});
+
+describe('imip test-mailbox', () => {
+  it('opens the IMAPS inbox read-only and counts it', async () => {
+    const { path, passwords } = stackConfig();
+    const r = await runCli(['test-mailbox', '--config', path, '--ca-file', getStack().ca, '--json']);
+    expect(r.code).toBe(0);
+    const doc = JSON.parse(r.stdout);
+    expect(doc.target).toMatchObject({ protocol: 'imap', tls: 'implicit' });
+    expect(doc.stages.map((s: { stage: string }) => s.stage)).toEqual(expect.arrayContaining(['login', 'inbox', 'logout']));
+    noSecrets(r.stdout, passwords);
+  });
+
+  it('reads POP3 over STLS', async () => {
+    const { path } = stackConfig({ receivingPort: getStack().ports.pop3, receivingSSL: false, type: 'pop' });
+    const r = await runCli(['test-mailbox', '--config', path, '--ca-file', getStack().ca, '--json']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).target).toMatchObject({ protocol: 'pop3' });
+  });
+
+  it('reports a wrong password without printing it', async () => {
+    const { path, passwords } = stackConfig({ recvPassword: 'Wrong-pw-5150-zz' });
+    for (const mode of [[], ['--json'], ['--verbose']]) {
+      const r = await runCli(['test-mailbox', '--config', path, '--ca-file', getStack().ca, ...mode]);
+      expect(r.code).toBe(1);
+      expect(r.stdout).toMatch(/mailbox\.login-failed/);
+      noSecrets(r.stdout + r.stderr, passwords);
+    }
+  });
+
+  it('exits 2 when the config has no mailbox to test', async () => {
+    const path = writePlist(tempDir(), 'c.plist', { Scheduling: { iMIP: { Enabled: true } } });
+    const r = await runCli(['test-mailbox', '--config', path]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/Receiving\.Server is empty/);
+  });
+
+  it('exits 2 on a bad --timeout or a missing --ca-file', async () => {
+    const { path } = stackConfig();
+    expect((await runCli(['test-mailbox', '--config', path, '--timeout', 'soon'])).code).toBe(2);
+    const r = await runCli(['test-mailbox', '--config', path, '--ca-file', '/nonexistent.pem']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--ca-file \/nonexistent\.pem: no such file/);
+  });
+});
+
+describe('imip check-config --connect', () => {
+  it('merges the static checks and both tests into one JSON document', async () => {
+    const { path, passwords } = stackConfig({ receivingPort: getStack().ports.imap });
+    const r = await runCli(['check-config', '--config', path, '--connect', '--ca-file', getStack().ca, '--json']);
+    const doc = JSON.parse(r.stdout);
+    expect(doc.probes.map((p: { name: string }) => p.name)).toEqual(['smtp', 'mailbox']);
+    const ids = doc.findings.map((f: { id: string }) => f.id);
+    // UseSSL true on the STARTTLS IMAP port: the static rule (well-known port only) stays
+    // silent on a high port, the live test names the mismatch.
+    expect(ids).toContain('mailbox.tls-mismatch');
+    expect(r.code).toBe(1);
+    noSecrets(r.stdout, passwords);
+  });
+});
