@@ -78,6 +78,14 @@ describe('imip check-config', () => {
     expect(JSON.parse(r.stdout).config).toBe(path);
   });
 
+  it('exits 2 naming where it looked when there is no config anywhere', async () => {
+    const { existsSync } = await import('node:fs');
+    if (existsSync('/etc/caldavd/caldavd.plist')) return; // a real install: nothing to prove here
+    const r = await runCli(['check-config']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/no config file: give --config PATH or set IMIP_CONFIG \(looked in .*\/etc\/caldavd\/caldavd\.plist/);
+  });
+
   it('lists every check', async () => {
     const r = await runCli(['check-config', '--list-checks', '--json']);
     expect(r.code).toBe(0);
