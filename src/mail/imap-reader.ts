@@ -1,0 +1,473 @@
+/**
+ * One poll cycle's read over IMAP, as the configured release reads (calendarserver-imip.md §4.2):
+ * 2.x–5.0 every message (`UID FETCH 1:*`), 5.1+ only UNSEEN (`SEARCH UNSEEN`). Without --apply
+ * the mailbox is opened with EXAMINE and everything is fetched with BODY.PEEK, so nothing on the
+ * server changes; with --apply it is SELECTed, still read with PEEK, and only the claim, delete and
+ * expunge commands of src/poll/apply.ts change it.
+ *
+ * Fast and bounded on big mailboxes: one FETCH for the whole range gets FLAGS, RFC822.SIZE,
+ * BODYSTRUCTURE (MODSEQ with CONDSTORE) and the raw header fields the verdict reads (ENVELOPE is
+ * not asked for: it is the server's parse of the same fields, and the verdict needs Python's
+ * `parseaddr` over the raw `To:`). Each result is reduced to a small record as it streams; every
+ * 500 messages the parts they need are fetched, grouped by equal part lists into one
+ * `UID FETCH <set> (BODY.PEEK[p]...)` each (over a second session while the first FETCH is still
+ * streaming), then the window is classified and dropped. Never a big attachment; bodies above the
+ * parser's cap only partly.
+ *
+ * The connection follows the server's TLS semantics (§4.1, as src/mail/imap-probe.ts): UseSSL true
+ * is TLS from the first byte; UseSSL false is plain, upgraded with STARTTLS when offered.
+ */
+import net from 'node:net';
+import { ImapFlow, type FetchMessageObject } from 'imapflow';
+import type { ConnectOptions, ReceivingSettings } from '../config/settings.js';
+import { fromBodyStructure, type ImapBodyStructure } from '../imip/mime-bodystructure.js';
+import { BodyCollector, createDecoder, MAX_BODY_BYTES } from '../imip/mime-decode.js';
+import { headerBytesToString, HeaderList, parseHeaderBlock } from '../imip/mime-headers.js';
+import { walkParts, type MimePart } from '../imip/mime-part.js';
+import { neededParts } from '../imip/classify.js';
+import { CannotRunError } from '../report/exit.js';
+import type { OnMessage, OnProgress, ReaderInfo, ReadMessage, ReadStats } from '../poll/cycle.js';
+import { loadCa } from './net-stage.js';
+
+/** Header fields fetched for every message: what the verdict and the reply checks read. */
+export const HEADER_FIELDS = [
+  'DATE',
+  'FROM',
+  'TO',
+  'CC',
+  'MESSAGE-ID',
+  'SUBJECT',
+  'REPLY-TO',
+  'DELIVERED-TO',
+  'X-ORIGINAL-TO',
+  'AUTO-SUBMITTED',
+  'MIME-VERSION',
+  'CONTENT-TYPE',
+];
+
+/** The keyword a `--apply` run sets on a message before injecting it. */
+export const CLAIM_KEYWORD = '$ImipClaimed';
+
+/** Messages per window: their records, then their parts, then they are handed over and dropped. */
+export const READ_WINDOW = 500;
+/** Transfer-encoded bytes fetched per part at most: enough for MAX_BODY_BYTES decoded base64. */
+const PART_FETCH_CAP = Math.ceil((MAX_BODY_BYTES * 4) / 3) + 4096;
+
+export type ClaimResult = 'won' | 'lost' | 'gone';
+
+/** A compact record of a message between the structure fetch and the body fetch. */
+interface Pending {
+  uid: number;
+  size: number;
+  seen: boolean;
+  claimed: boolean;
+  modseq?: string;
+  headers: HeaderList;
+  root: MimePart;
+  parts: string[];
+  problems: string[];
+}
+
+/** Compress sorted UIDs into an IMAP sequence set: 1:3,7,9:10. */
+export function uidSet(uids: readonly number[]): string {
+  const sorted = [...uids].sort((a, b) => a - b);
+  const out: string[] = [];
+  for (let i = 0; i < sorted.length; ) {
+    let j = i;
+    while (j + 1 < sorted.length && sorted[j + 1] === sorted[j]! + 1) j++;
+    out.push(j > i ? `${sorted[i]}:${sorted[j]}` : String(sorted[i]));
+    i = j + 1;
+  }
+  return out.join(',');
+}
+
+function imapSection(part: string): string {
+  return part === '' ? 'TEXT' : part;
+}
+
+function bodyKey(part: string): string {
+  return part === '' ? 'text' : part.toLowerCase();
+}
+
+function socketBytes(client: ImapFlow): { in: number; out: number } {
+  const s = (client as unknown as { socket?: net.Socket & { _parent?: net.Socket } }).socket;
+  if (!s) return { in: 0, out: 0 };
+  return { in: s.bytesRead ?? 0, out: s.bytesWritten ?? 0 };
+}
+
+/** imapflow's errors, in one sentence for the admin. */
+export function imapErrorText(err: unknown): string {
+  const e = (err ?? {}) as { message?: string; code?: string; responseText?: string; response?: string; authenticationFailed?: boolean };
+  if (e.authenticationFailed) return `the server rejected the login: ${e.responseText ?? e.response ?? e.message ?? 'authentication failed'}`;
+  const text = e.responseText ?? e.message ?? String(err);
+  return e.code && !text.includes(e.code) ? `${text} (${e.code})` : text;
+}
+
+export interface ImapOpenOptions {
+  /** EXAMINE (true) or SELECT (false, --apply only). */
+  readOnly: boolean;
+}
+
+export class ImapReader {
+  readonly info: ReaderInfo;
+  private constructor(
+    readonly client: ImapFlow,
+    private readonly flowOptions: ConstructorParameters<typeof ImapFlow>[0],
+    info: ReaderInfo,
+    readonly uidValidity: string,
+    readonly exists: number,
+    readonly condstore: boolean,
+    readonly uidplus: boolean,
+  ) {
+    this.info = info;
+  }
+
+  /** Connect, log in and open INBOX (EXAMINE unless `readOnly` is false). Failures are CannotRunError. */
+  static async open(receiving: ReceivingSettings, connect: ConnectOptions, opts: ImapOpenOptions): Promise<ImapReader> {
+    const host = receiving.server.trim();
+    if (!host) throw new CannotRunError('Scheduling.iMIP.Receiving.Server is empty: there is no mailbox to poll');
+    if (!receiving.port) throw new CannotRunError('Scheduling.iMIP.Receiving.Port is 0: Calendar Server has no default and would connect to port 0 (§1.3)');
+    const ca = loadCa(connect);
+    const flowOptions: ConstructorParameters<typeof ImapFlow>[0] = {
+      host,
+      port: receiving.port,
+      secure: receiving.useSSL,
+      // Twisted's IMAP client with UseSSL false: STARTTLS when offered, clear text otherwise (§4.1).
+      doSTARTTLS: undefined,
+      ...(net.isIP(host) ? {} : { servername: host }),
+      tls: { rejectUnauthorized: !connect.insecure, ...(ca ? { ca } : {}) },
+      auth: { user: receiving.username, pass: receiving.password },
+      logger: false,
+      connectionTimeout: connect.timeoutMs,
+      greetingTimeout: connect.timeoutMs,
+      socketTimeout: Math.max(connect.timeoutMs * 4, 60_000),
+      disableAutoIdle: true,
+      disableCompression: true,
+      clientInfo: { name: 'imip', vendor: 'imip (Calendar Server iMIP toolkit)' },
+    };
+    const client = new ImapFlow(flowOptions);
+    client.on('error', () => undefined);
+    const where = `${host}:${receiving.port}`;
+    try {
+      await client.connect();
+    } catch (err) {
+      client.close();
+      throw new CannotRunError(`IMAP ${where}: ${imapErrorText(err)}`);
+    }
+    let box;
+    try {
+      box = await client.mailboxOpen('INBOX', { readOnly: opts.readOnly });
+    } catch (err) {
+      await safeLogout(client);
+      throw new CannotRunError(`IMAP ${where}: INBOX could not be opened (${opts.readOnly ? 'EXAMINE' : 'SELECT'}): ${imapErrorText(err)}`);
+    }
+    const tls = receiving.useSSL ? 'implicit' : client.secureConnection ? 'starttls' : 'none';
+    const info: ReaderInfo = {
+      protocol: 'imap',
+      server: host,
+      port: receiving.port,
+      username: receiving.username,
+      tls,
+      readOnly: opts.readOnly,
+      commands: [opts.readOnly ? 'EXAMINE INBOX' : 'SELECT INBOX'],
+    };
+    const condstore = client.enabled.has('CONDSTORE') && !(box as { noModseq?: boolean }).noModseq;
+    return new ImapReader(client, flowOptions, info, String(box.uidValidity), box.exists, condstore, client.capabilities.has('UIDPLUS'));
+  }
+
+  /**
+   * Read the messages the release reads and hand each to `onMessage`, in UID order (the server's
+   * order). Throws on connection loss; whatever was handed over stays valid.
+   *
+   * Memory stays bounded however big the mailbox: the structure FETCH streams (imapflow applies
+   * back-pressure), and every `window` messages the parts they need are fetched and the window is
+   * handed over and dropped. While the structure FETCH is still streaming on this connection the
+   * part fetches go over a second session of the same account (opened only for mailboxes larger
+   * than one window; EXAMINE, BODY.PEEK); the last window uses this connection.
+   */
+  async read(opts: { unseenOnly: boolean; onMessage: OnMessage; onProgress?: OnProgress; window?: number }): Promise<ReadStats> {
+    const c = this.client;
+    const windowSize = opts.window ?? READ_WINDOW;
+    const stats: ReadStats = { exists: this.exists, selected: 0, seenSkipped: 0, vanished: 0, bytesIn: 0, bytesOut: 0, roundTrips: 0 };
+    const before = socketBytes(c);
+    let helper: ImapFlow | null = null;
+    let helperBytes = { in: 0, out: 0 };
+    const finish = (): ReadStats => {
+      const after = socketBytes(c);
+      stats.bytesIn = after.in - before.in + helperBytes.in;
+      stats.bytesOut = after.out - before.out + helperBytes.out;
+      return stats;
+    };
+    if (this.exists === 0) return finish();
+
+    let range = '1:*';
+    let total = this.exists;
+    if (opts.unseenOnly) {
+      // §4.2 5.1+: SEARCH UNSEEN.
+      const found = await c.search({ seen: false }, { uid: true });
+      stats.roundTrips++;
+      this.info.commands.push('UID SEARCH UNSEEN');
+      const uids = Array.isArray(found) ? found : [];
+      stats.seenSkipped = this.exists - uids.length;
+      total = uids.length;
+      if (!uids.length) return finish();
+      range = uidSet(uids);
+    }
+
+    let done = 0;
+    let buffer: Pending[] = [];
+    /** Fetch the window's parts (grouped), then hand the window over in UID order. */
+    const flush = async (via: ImapFlow): Promise<void> => {
+      // UID order, the server's order (FETCH answers normally come that way already).
+      const window = buffer.sort((a, b) => a.uid - b.uid);
+      buffer = [];
+      const bodies = new Map<number, Map<string, Buffer>>();
+      const groups = new Map<string, Pending[]>();
+      for (const rec of window) {
+        if (!rec.parts.length) continue;
+        const key = rec.parts.map((p) => `${p}:${(partOf(rec.root, p)?.size ?? 0) > PART_FETCH_CAP ? 'cut' : 'whole'}`).join('|');
+        const list = groups.get(key) ?? [];
+        list.push(rec);
+        groups.set(key, list);
+      }
+      for (const group of groups.values()) {
+        const sample = group[0]!;
+        const byUid = new Map(group.map((r) => [r.uid, r]));
+        const bodyParts = sample.parts.map((p) => ((partOf(sample.root, p)?.size ?? 0) > PART_FETCH_CAP ? { key: imapSection(p), maxLength: PART_FETCH_CAP } : imapSection(p)));
+        stats.roundTrips++;
+        if (stats.roundTrips <= 6) this.info.commands.push(`UID FETCH ${uidSet(group.map((r) => r.uid)).slice(0, 40)} (${sample.parts.map((p) => `BODY.PEEK[${imapSection(p)}]`).join(' ')})`);
+        for await (const msg of via.fetch(uidSet(group.map((r) => r.uid)), { uid: true, bodyParts }, { uid: true })) {
+          const rec = byUid.get(msg.uid);
+          if (rec) bodies.set(rec.uid, decodeBodies(rec, msg));
+        }
+      }
+      for (const rec of window) {
+        const b = rec.parts.length ? bodies.get(rec.uid) : new Map<string, Buffer>();
+        if (!b) {
+          // Expunged by someone else between the structure fetch and the part fetch.
+          stats.vanished++;
+          continue;
+        }
+        opts.onMessage(toRead(rec, b));
+        opts.onProgress?.(++done, total);
+      }
+    };
+
+    // The structure and header fields of the whole range, in one command, as it streams.
+    this.info.commands.push(`UID FETCH ${range.length > 40 ? `${range.slice(0, 40)}…` : range} (UID FLAGS RFC822.SIZE BODYSTRUCTURE${this.condstore ? ' MODSEQ' : ''} BODY.PEEK[HEADER.FIELDS (...)])`);
+    stats.roundTrips++;
+    try {
+      for await (const msg of c.fetch(range, { uid: true, flags: true, size: true, bodyStructure: true, headers: HEADER_FIELDS }, { uid: true })) {
+        stats.selected++;
+        buffer.push(toPending(msg));
+        if (buffer.length >= windowSize) {
+          if (!helper) {
+            helper = await this.openHelper();
+            this.info.commands.push('(second session for the part fetches while the structure FETCH streams: EXAMINE INBOX)');
+          }
+          await flush(helper);
+        }
+      }
+      await flush(c);
+    } finally {
+      if (helper) {
+        const h: ImapFlow = helper;
+        helperBytes = socketBytes(h);
+        await safeLogout(h);
+      }
+    }
+    return finish();
+  }
+
+  /** Another session of the same account with INBOX EXAMINEd (part fetches during the stream). */
+  private async openHelper(): Promise<ImapFlow> {
+    const h = new ImapFlow(this.flowOptions);
+    h.on('error', () => undefined);
+    await h.connect();
+    await h.mailboxOpen('INBOX', { readOnly: true });
+    return h;
+  }
+
+  /**
+   * Fetch fresh flags, MODSEQ and the given parts of some messages (the --apply path re-reads
+   * the calendar right before injecting it). Parts are decoded as the classifier saw them.
+   */
+  async fetchForApply(items: Array<{ uid: number; parts: string[]; root: MimePart }>): Promise<Map<number, { bodies: Map<string, Buffer>; claimed: boolean; seen: boolean; modseq?: string }>> {
+    const out = new Map<number, { bodies: Map<string, Buffer>; claimed: boolean; seen: boolean; modseq?: string }>();
+    const groups = new Map<string, typeof items>();
+    for (const it of items) {
+      const key = it.parts.join('|');
+      groups.set(key, [...(groups.get(key) ?? []), it]);
+    }
+    for (const group of groups.values()) {
+      const byUid = new Map(group.map((g) => [g.uid, g]));
+      const bodyParts = group[0]!.parts.map((p) => {
+        const size = partOf(group[0]!.root, p)?.size ?? 0;
+        return size > PART_FETCH_CAP ? { key: imapSection(p), maxLength: PART_FETCH_CAP } : imapSection(p);
+      });
+      for await (const msg of this.client.fetch(uidSet(group.map((g) => g.uid)), { uid: true, flags: true, bodyParts }, { uid: true })) {
+        const it = byUid.get(msg.uid);
+        if (!it) continue;
+        const rec: Pending = { uid: it.uid, size: 0, seen: false, claimed: false, headers: new HeaderList(), root: it.root, parts: it.parts, problems: [] };
+        out.set(msg.uid, {
+          bodies: decodeBodies(rec, msg),
+          claimed: msg.flags?.has(CLAIM_KEYWORD) ?? false,
+          seen: msg.flags?.has('\\Seen') ?? false,
+          ...(msg.modseq !== undefined ? { modseq: String(msg.modseq) } : {}),
+        });
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Compare-and-set a keyword (RFC 7162 `UNCHANGEDSINCE`): exactly one of several concurrent
+   * sessions wins for the same MODSEQ. `won` carries the new MODSEQ; `lost` when the message
+   * changed since `modseq` (another run claimed it); `gone` when it no longer exists.
+   */
+  async casKeyword(uid: number, op: '+' | '-', modseq: string): Promise<{ result: ClaimResult; modseq?: string; flags?: string[] }> {
+    let fetched: { modseq?: string; flags?: string[] } | null = null;
+    const res = await (this.client as unknown as ImapExec).exec(
+      'UID STORE',
+      [
+        { type: 'SEQUENCE', value: String(uid) },
+        [
+          { type: 'ATOM', value: 'UNCHANGEDSINCE' },
+          { type: 'ATOM', value: modseq },
+        ],
+        { type: 'ATOM', value: `${op}FLAGS` },
+        [{ type: 'ATOM', value: CLAIM_KEYWORD }],
+      ],
+      {
+        untagged: {
+          FETCH: async (untagged: { attributes?: unknown[] }) => {
+            const attrs = (untagged.attributes?.[1] ?? []) as Array<{ value?: string } | Array<{ value?: string }>>;
+            const map = new Map<string, unknown>();
+            for (let i = 0; i + 1 < attrs.length; i += 2) {
+              const k = (attrs[i] as { value?: string }).value;
+              if (k) map.set(k.toUpperCase(), attrs[i + 1]);
+            }
+            if (Number((map.get('UID') as { value?: string } | undefined)?.value) !== uid) return;
+            const ms = map.get('MODSEQ') as Array<{ value?: string }> | undefined;
+            const fl = map.get('FLAGS') as Array<{ value?: string }> | undefined;
+            fetched = {
+              ...(ms?.[0]?.value ? { modseq: ms[0].value } : {}),
+              ...(fl ? { flags: fl.map((f) => String(f.value)) } : {}),
+            };
+          },
+        },
+      },
+    );
+    const attrs = (res.response?.attributes ?? []) as Array<{ section?: Array<{ value?: string }> }>;
+    res.next();
+    const modified = attrs.some((a) => a.section?.[0]?.value?.toUpperCase() === 'MODIFIED');
+    if (modified) return { result: 'lost' };
+    if (!fetched) return { result: 'gone' };
+    const f = fetched as { modseq?: string; flags?: string[] };
+    return { result: 'won', ...(f.modseq ? { modseq: f.modseq } : {}), ...(f.flags ? { flags: f.flags } : {}) };
+  }
+
+  /** Take a claim off (no condition: only the run that holds it calls this). */
+  async release(uid: number): Promise<void> {
+    const ok = await this.client.messageFlagsRemove(String(uid), [CLAIM_KEYWORD], { uid: true });
+    if (!ok) throw new Error(`the server refused to remove ${CLAIM_KEYWORD} from UID ${uid}`);
+  }
+
+  /**
+   * Delete messages: `\Deleted`, then UID EXPUNGE (UIDPLUS) so nothing else marked \Deleted is
+   * touched; without UIDPLUS a plain EXPUNGE, as the server's own poll does (§4.2 step 3).
+   */
+  async remove(uids: number[]): Promise<void> {
+    if (!uids.length) return;
+    // imapflow: STORE +FLAGS (\Deleted), then UID EXPUNGE with UIDPLUS, plain EXPUNGE without.
+    const ok = await this.client.messageDelete(uidSet(uids), { uid: true });
+    if (!ok) throw new Error(`the server refused to delete UID ${uidSet(uids)}`);
+  }
+
+  async close(): Promise<void> {
+    await safeLogout(this.client);
+  }
+
+  /** Drop the connection without LOGOUT (fault paths). */
+  destroy(): void {
+    try {
+      this.client.close();
+    } catch {
+      // already closed
+    }
+  }
+}
+
+interface ImapExec {
+  exec(command: string, attributes: unknown[], options?: unknown): Promise<{ response?: { attributes?: unknown[] }; next: () => void }>;
+}
+
+async function safeLogout(client: ImapFlow): Promise<void> {
+  try {
+    await Promise.race([client.logout(), new Promise((resolve) => setTimeout(resolve, 3000).unref())]);
+  } catch {
+    // the connection is gone already
+  }
+  try {
+    client.close();
+  } catch {
+    // already closed
+  }
+}
+
+function partOf(root: MimePart, number: string): MimePart | undefined {
+  for (const p of walkParts(root)) if (p.part === number) return p;
+  return undefined;
+}
+
+function toPending(msg: FetchMessageObject): Pending {
+  const problems: string[] = [];
+  const headers = msg.headers ? parseHeaderBlock(headerBytesToString(msg.headers), problems) : new HeaderList();
+  let root: MimePart;
+  if (msg.bodyStructure) root = fromBodyStructure(msg.bodyStructure as unknown as ImapBodyStructure);
+  else {
+    problems.push('the server sent no BODYSTRUCTURE for this message; it is judged as a plain-text message');
+    root = fromBodyStructure({ type: 'text/plain' });
+  }
+  return {
+    uid: msg.uid,
+    size: msg.size ?? 0,
+    seen: msg.flags?.has('\\Seen') ?? false,
+    claimed: msg.flags?.has(CLAIM_KEYWORD) ?? false,
+    ...(msg.modseq !== undefined ? { modseq: String(msg.modseq) } : {}),
+    headers,
+    root,
+    parts: neededParts(root),
+    problems,
+  };
+}
+
+function toRead(rec: Pending, bodies: Map<string, Buffer>): ReadMessage {
+  return {
+    ref: { uid: rec.uid },
+    size: rec.size,
+    seen: rec.seen,
+    claimed: rec.claimed,
+    ...(rec.modseq !== undefined ? { modseq: rec.modseq } : {}),
+    input: { headers: rec.headers, root: rec.root, bodies, problems: rec.problems },
+  };
+}
+
+/** Undo the transfer encoding of each fetched part, as the raw parser would have. */
+function decodeBodies(rec: Pending, msg: FetchMessageObject): Map<string, Buffer> {
+  const bodies = new Map<string, Buffer>();
+  const got = new Map<string, Buffer>();
+  for (const [k, v] of msg.bodyParts ?? new Map<string, Buffer>()) got.set(k.toLowerCase().replace(/\].*$/, ''), v);
+  for (const p of rec.parts) {
+    const raw = got.get(bodyKey(p));
+    if (!raw) continue;
+    const part = partOf(rec.root, p);
+    const collector = new BodyCollector(MAX_BODY_BYTES);
+    const decoder = createDecoder(part?.encoding ?? '7bit', collector);
+    decoder.write(raw);
+    decoder.end();
+    bodies.set(p, collector.result());
+    if (part && (collector.truncated || part.size > PART_FETCH_CAP)) part.truncated = true;
+  }
+  return bodies;
+}

@@ -1,0 +1,209 @@
+/**
+ * One poll cycle's read over POP3, as every release reads (calendarserver-imip.md §4.3): log in
+ * the way Twisted's POP3Client does (APOP if the greeting has a challenge, else STLS when offered,
+ * never a cleartext password; §11), `LIST`, then `RETR` every message. Each RETR is streamed into
+ * the push MIME parser, which keeps only the bodies a verdict needs, so a 50 MB message or 10,000
+ * messages never sit in memory. RETRs are pipelined when CAPA lists PIPELINING (RFC 2449).
+ *
+ * Without --apply the session ends with QUIT and no DELE, so nothing changes. With --apply,
+ * `dele()` marks messages and `commit()` sends the QUIT that makes the server delete them
+ * (RFC 1939 §6: a session that ends without QUIT deletes nothing).
+ */
+import { needsBody } from '../imip/classify.js';
+import { MimeStreamParser } from '../imip/mime.js';
+import { Pop3Client, isPop3Error, type Pop3Error } from './pop3/index.js';
+import type { ConnectOptions, ReceivingSettings } from '../config/settings.js';
+import { CannotRunError } from '../report/exit.js';
+import type { OnMessage, OnProgress, ReaderInfo, ReadStats } from '../poll/cycle.js';
+
+/** Why a POP3 session could not start, in one sentence; IN-USE (RFC 2449) said plainly. */
+export function pop3ErrorText(err: unknown): string {
+  if (isPop3Error(err)) {
+    const e = err as Pop3Error;
+    if (e.responseCode?.toUpperCase() === 'IN-USE') {
+      return `the maildrop is in use by another POP3 session (-ERR [IN-USE] ${e.serverText ?? ''}): another poll or a mail client holds the lock (RFC 1939 §8, RFC 2449 §8.1.1); try again when it has finished`.replace(/ \)/, ')');
+    }
+    return e.message;
+  }
+  return (err as Error)?.message ?? String(err);
+}
+
+export function isInUse(err: unknown): boolean {
+  return isPop3Error(err) && (err as Pop3Error).responseCode?.toUpperCase() === 'IN-USE';
+}
+
+/** RETR commands queued at most at once when pipelining (the connection sends up to 64 of them). */
+const RETR_WINDOW = 128;
+
+export class Pop3Reader {
+  readonly info: ReaderInfo;
+  /** UIDL per message number (empty when the server has no UIDL). */
+  readonly uidls = new Map<number, string>();
+  private deleted = 0;
+
+  private constructor(
+    readonly client: Pop3Client,
+    info: ReaderInfo,
+  ) {
+    this.info = info;
+  }
+
+  static async open(receiving: ReceivingSettings, connect: ConnectOptions, opts: { readOnly: boolean }): Promise<Pop3Reader> {
+    const host = receiving.server.trim();
+    if (!host) throw new CannotRunError('Scheduling.iMIP.Receiving.Server is empty: there is no mailbox to poll');
+    if (!receiving.port) throw new CannotRunError('Scheduling.iMIP.Receiving.Port is 0: Calendar Server has no default and would connect to port 0 (§1.3)');
+    const where = `${host}:${receiving.port}`;
+    let client: Pop3Client;
+    try {
+      client = await Pop3Client.connect({
+        host,
+        port: receiving.port,
+        implicitTls: receiving.useSSL,
+        ...(connect.ca ? { ca: connect.ca } : {}),
+        rejectUnauthorized: !connect.insecure,
+        timeoutMs: connect.timeoutMs,
+      });
+    } catch (err) {
+      throw new CannotRunError(`POP3 ${where}: ${pop3ErrorText(err)}`);
+    }
+    let method: string;
+    try {
+      // Twisted's order (§11): APOP if challenged, else STLS if offered, else refuse cleartext.
+      method = await client.login(receiving.username, receiving.password);
+    } catch (err) {
+      client.close();
+      throw new CannotRunError(`POP3 ${where}: ${pop3ErrorText(err)}`);
+    }
+    const tls = receiving.useSSL ? 'implicit' : client.stlsUsed ? 'stls' : method === 'APOP' ? 'apop' : 'none';
+    const info: ReaderInfo = {
+      protocol: 'pop3',
+      server: host,
+      port: receiving.port,
+      username: receiving.username,
+      tls,
+      readOnly: opts.readOnly,
+      commands: [`login (${method})`],
+    };
+    return new Pop3Reader(client, info);
+  }
+
+  get pipelining(): boolean {
+    return this.client.pipelining;
+  }
+
+  /**
+   * LIST, UIDL, then RETR every message, in order; each message is parsed as it streams and handed
+   * to `onMessage` when complete. Throws when the connection fails (messages already handed over
+   * stay valid).
+   */
+  async read(opts: { onMessage: OnMessage; onProgress?: OnProgress }): Promise<ReadStats> {
+    const c = this.client;
+    const list = await c.list();
+    this.info.commands.push('LIST');
+    let roundTrips = 1;
+    if (c.capabilities === null || c.capabilities.uidl) {
+      try {
+        for (const u of await c.uidl()) this.uidls.set(u.n, u.uid);
+        this.info.commands.push('UIDL');
+        roundTrips++;
+      } catch {
+        // No UIDL: messages are known by number only.
+      }
+    }
+    const stats: ReadStats = { exists: list.length, selected: list.length, seenSkipped: 0, vanished: 0, bytesIn: 0, bytesOut: 0, roundTrips };
+    if (!list.length) return stats;
+    this.info.commands.push(`RETR 1..${list.length}${c.pipelining ? ' (pipelined)' : ''}`);
+    stats.roundTrips += c.pipelining ? Math.ceil(list.length / 64) : list.length;
+
+    let done = 0;
+    // Answers arrive in command order; a parser lives from the first chunk of its message until
+    // that RETR settles, so only one or two are open at any time.
+    const parsers = new Map<number, MimeStreamParser>();
+    const parserFor = (n: number): MimeStreamParser => {
+      let p = parsers.get(n);
+      if (!p) {
+        p = new MimeStreamParser(needsBody);
+        parsers.set(n, p);
+      }
+      return p;
+    };
+    let fatal: unknown = null;
+    const retrOne = (n: number, size: number): Promise<void> =>
+      c
+        .retr(n, (chunk) => {
+          stats.bytesIn += chunk.length;
+          parserFor(n).write(chunk);
+        })
+        .then(
+          () => {
+            const parsed = parserFor(n).end();
+            parsers.delete(n);
+            opts.onMessage({
+              ref: { number: n, uidl: this.uidls.get(n) ?? null },
+              size: size || parsed.size,
+              input: { headers: parsed.headers, root: parsed.root, bodies: parsed.bodies, problems: parsed.problems },
+            });
+            opts.onProgress?.(++done, list.length);
+          },
+          (err: unknown) => {
+            parsers.delete(n);
+            // A -ERR for one message (deleted by another session meanwhile): it is gone; anything
+            // else (timeout, closed connection) ends the cycle.
+            if (isPop3Error(err) && err.kind === 'protocol' && err.serverText !== undefined) stats.vanished++;
+            else fatal ??= err;
+          },
+        );
+    // A sliding window of RETRs: enough in the queue to keep the pipeline full, never all of them
+    // (10,000 queued commands would cost memory per message). Answers come in command order, so
+    // messages are handed over in order.
+    const limit = c.pipelining ? RETR_WINDOW : 1;
+    await new Promise<void>((resolve) => {
+      let next = 0;
+      let active = 0;
+      const launch = (): void => {
+        while (active < limit && next < list.length && !fatal) {
+          const e = list[next++]!;
+          active++;
+          void retrOne(e.n, e.size)
+            .catch((err: unknown) => {
+              fatal ??= err;
+            })
+            .then(() => {
+              active--;
+              launch();
+            });
+        }
+        if (active === 0) resolve();
+      };
+      launch();
+    });
+    if (fatal) throw fatal instanceof Error ? fatal : new Error(String(fatal));
+    return stats;
+  }
+
+  /** Mark a message for deletion (takes effect only at {@link commit}). */
+  async dele(n: number): Promise<void> {
+    await this.client.dele(n);
+    this.deleted++;
+  }
+
+  /** QUIT: the server deletes the DELE-marked messages now (RFC 1939 §6 UPDATE state). */
+  async commit(): Promise<void> {
+    await this.client.quit();
+  }
+
+  /** QUIT without any DELE: nothing changes. */
+  async close(): Promise<void> {
+    try {
+      if (this.deleted) this.client.close();
+      else await this.client.quit();
+    } catch {
+      this.client.close();
+    }
+  }
+
+  /** Drop the connection without QUIT: the server discards every DELE mark. */
+  destroy(): void {
+    this.client.close();
+  }
+}

@@ -1,0 +1,392 @@
+/**
+ * One poll cycle, reproduced (calendarserver-imip.md §10): read the messages the configured
+ * release would read (§4.2 IMAP, §4.3 POP3), classify each in the server's order
+ * (`classify()`, §4.4), decide what the poll does to it (§4.2/§4.3 via poll-policy), and produce
+ * a {@link PollReport}. The readers do the I/O; this module only wires them to the classifier and
+ * keeps what the report needs (never a message body once it has been classified).
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ConnectOptions, ImipSettings, MailboxProtocol } from '../config/settings.js';
+import { classify, type ClassifyContext, type MessageInput, type TokenRecord, type Verdict } from '../imip/classify.js';
+import type { Finding } from '../report/finding.js';
+import { SERVER_ACTIONS, pollPolicy, shouldDeleteAllMail, type MailboxEffect, type ServerAction } from '../server/poll-policy.js';
+import { featuresOf, type ServerVersion } from '../server/release.js';
+import { readTokens, stateDir, tokenLookup, TOKENS_FILE } from '../state/tokens.js';
+import { ImapReader } from '../mail/imap-reader.js';
+import { Pop3Reader } from '../mail/pop3-reader.js';
+
+// ---- what the readers deliver ----------------------------------------------------------------
+
+/** Where a message sits in the mailbox. */
+export interface MessageRef {
+  /** IMAP UID. */
+  uid?: number;
+  /** POP3 message number (this session). */
+  number?: number;
+  /** POP3 UIDL, when the server has it. */
+  uidl?: string | null;
+}
+
+/** One message as a reader hands it over: headers, structure, the bodies the verdict needs. */
+export interface ReadMessage {
+  ref: MessageRef;
+  /** Octets (RFC822.SIZE or LIST). */
+  size: number;
+  /** IMAP `\Seen`; undefined for POP3. */
+  seen?: boolean;
+  /** IMAP keywords the poll cares about (`$ImipClaimed`). */
+  claimed?: boolean;
+  /** IMAP MODSEQ as a decimal string (CONDSTORE). */
+  modseq?: string;
+  input: MessageInput;
+}
+
+export interface ReaderInfo {
+  protocol: MailboxProtocol;
+  server: string;
+  port: number;
+  username: string;
+  /** `implicit`, `starttls`, `stls`, `apop` or `none`. */
+  tls: string;
+  /** IMAP EXAMINE (true) or SELECT; POP3: true unless DELE may be sent. */
+  readOnly: boolean;
+  /** What the reader asked the server, in words (for --verbose). */
+  commands: string[];
+}
+
+export interface ReadStats {
+  /** Messages in the mailbox when the cycle started. */
+  exists: number;
+  /** Messages the release reads (all, or UNSEEN). */
+  selected: number;
+  /** IMAP 5.1+: messages left out because they are \Seen. */
+  seenSkipped: number;
+  /** Messages that disappeared between the listing and the read. */
+  vanished: number;
+  /** Octets received and sent on the mailbox connection. */
+  bytesIn: number;
+  bytesOut: number;
+  /** Round trips for reading (IMAP commands, POP3 pipelined batches count once). */
+  roundTrips: number;
+}
+
+export type OnMessage = (m: ReadMessage) => void;
+export type OnProgress = (done: number, total: number) => void;
+
+// ---- the report --------------------------------------------------------------------------------
+
+export interface ApplyOutcome {
+  /** `injected`: POSTed and deleted; `injected-not-deleted`: POSTed, delete did not happen (the next run deletes it without posting again); `failed`: POST failed, message kept; `claimed-elsewhere`; `skipped`. */
+  status: 'injected' | 'injected-not-deleted' | 'failed' | 'claimed-elsewhere' | 'gone' | 'skipped' | 'deleted-earlier-injection';
+  httpStatus?: number | null;
+  reason?: string;
+  uncertain?: boolean;
+  deleted: boolean;
+}
+
+export interface PollMessage {
+  /** IMAP UID. */
+  uid?: number;
+  /** POP3 message number. */
+  number?: number;
+  uidl?: string | null;
+  size: number;
+  date: string | null;
+  from: string;
+  /** First `To` address (parseaddr). */
+  to: string;
+  messageId: string | null;
+  token: string | null;
+  tokenStatus: Verdict['tokenStatus'];
+  serverAction: ServerAction;
+  mailboxEffect: MailboxEffect;
+  /** False when an earlier message ends the server's cycle (§11): this one waits for the next poll. */
+  thisCycle: boolean;
+  /** The message's calendar fails to parse and the IMAP 5.1+ cycle stops here (§11). */
+  stopsCycle: boolean;
+  isDsn: boolean;
+  /** The decisive line the server logs for it. */
+  logLine: string;
+  findings: Finding[];
+  notes: string[];
+  problems: string[];
+  apply?: ApplyOutcome;
+}
+
+export type ActionCounts = Record<ServerAction, number>;
+
+export interface PollSummary {
+  messages: number;
+  byServerAction: ActionCounts;
+  /** IMAP 5.1+: \Seen messages the server never reads. */
+  seenNotRead: number;
+  vanished: number;
+  errorFindings: number;
+  /** With --apply. */
+  injected?: number;
+  deleted?: number;
+  failed?: number;
+}
+
+export interface PollReport {
+  command: 'poll';
+  serverVersion: ServerVersion;
+  protocol: MailboxProtocol;
+  mailbox: Omit<ReaderInfo, 'commands'>;
+  /** Where the lookup came from; null records when the store file does not exist. */
+  tokenStore: { path: string; records: number | null };
+  /** Which messages the release reads and what it does to them (§4.2/§4.3). */
+  policy: string;
+  deleteAllMail: boolean;
+  messages: PollMessage[];
+  summary: PollSummary;
+  /** The cycle ended early (connection cut...). Nothing was deleted that was not injected. */
+  error?: string;
+  stats: { ms: number; bytesIn: number; bytesOut: number; roundTrips: number; exists: number; selected: number };
+  /** What was asked of the mailbox server, in words. */
+  commands: string[];
+  apply?: Record<string, unknown>;
+}
+
+// ---- context -----------------------------------------------------------------------------------
+
+export interface CycleContext {
+  settings: ImipSettings;
+  version: ServerVersion;
+  protocol: MailboxProtocol;
+  connect: ConnectOptions;
+  now: Date;
+  lookupToken: (token: string) => TokenRecord | null | undefined;
+  tokenStore: { path: string; records: number | null };
+  deleteAllMail: boolean;
+}
+
+/** The token lookup `send-test`'s store allows; `null` records (unchecked) when it has no file. */
+export function loadTokenStore(stateDirFlag: string | undefined): { lookup: CycleContext['lookupToken']; info: CycleContext['tokenStore'] } {
+  const dir = stateDir(stateDirFlag);
+  const path = join(dir, TOKENS_FILE);
+  const records = existsSync(path) ? readTokens(dir) : null;
+  return { lookup: tokenLookup(records), info: { path, records: records === null ? null : records.length } };
+}
+
+/** §4.2: `shouldDeleteAllMail` is consulted from 5.1 on. */
+export function deleteAllMailFor(settings: ImipSettings, version: ServerVersion): boolean {
+  return featuresOf(version).selectiveDelete && shouldDeleteAllMail(settings.serverHostName, settings.receiving.server, settings.receiving.username);
+}
+
+export function classifyContext(ctx: CycleContext, seen: boolean | undefined): ClassifyContext {
+  return {
+    version: ctx.version,
+    protocol: ctx.protocol,
+    sendingAddress: ctx.settings.sending.address,
+    deleteAllMail: ctx.deleteAllMail,
+    lookupToken: ctx.lookupToken,
+    now: ctx.now,
+    ...(seen === undefined ? {} : { seen }),
+  };
+}
+
+/**
+ * A verdict as one report row (the bodies and the parsed calendar are dropped here). The row is
+ * a deep copy: its strings are slices of the message's header block, and a slice keeps the whole
+ * block alive, so without the copy every row would hold its message's headers.
+ */
+export function toRow(m: ReadMessage, v: Verdict): PollMessage {
+  return structuredClone<PollMessage>({
+    ...(m.ref.uid !== undefined ? { uid: m.ref.uid } : {}),
+    ...(m.ref.number !== undefined ? { number: m.ref.number } : {}),
+    ...(m.ref.uidl !== undefined ? { uidl: m.ref.uidl } : {}),
+    size: m.size,
+    date: v.date,
+    from: v.from,
+    to: v.to,
+    messageId: v.messageId,
+    token: v.token,
+    tokenStatus: v.tokenStatus,
+    serverAction: v.serverAction,
+    mailboxEffect: v.mailboxEffect,
+    thisCycle: true,
+    stopsCycle: v.stopsCycle,
+    isDsn: v.isDsn,
+    logLine: v.logLine,
+    findings: v.findings,
+    notes: v.notes,
+    problems: v.problems,
+  });
+}
+
+/**
+ * Rows as they come, in the server's order: marks the ones after a cycle-stopping message (§11),
+ * counts per serverAction, and keeps the rows (or hands each to a sink and forgets it, so a
+ * 10,000-message cycle holds no per-message state).
+ */
+export class Tally {
+  readonly rows: PollMessage[] = [];
+  readonly byServerAction = emptyCounts();
+  messages = 0;
+  errorFindings = 0;
+  private stopped: PollMessage | null = null;
+
+  constructor(
+    private readonly keep: boolean,
+    private readonly sink?: (row: PollMessage) => void,
+  ) {}
+
+  add(r: PollMessage): void {
+    if (this.stopped) {
+      r.thisCycle = false;
+      const at = this.stopped.uid !== undefined ? `UID ${this.stopped.uid}` : `message ${this.stopped.number}`;
+      r.notes = [...r.notes, `the server's cycle stops at ${at} (its calendar fails to parse, §11): this message waits for the next poll, when the verdict above applies`];
+    } else if (r.stopsCycle) this.stopped = { ...r };
+    this.messages++;
+    this.byServerAction[r.serverAction]++;
+    this.errorFindings += r.findings.filter((f) => f.severity === 'error').length;
+    if (this.keep) this.rows.push(r);
+    this.sink?.(r);
+  }
+
+  summary(stats: Pick<ReadStats, 'seenSkipped' | 'vanished'>): PollSummary {
+    return { messages: this.messages, byServerAction: { ...this.byServerAction }, seenNotRead: stats.seenSkipped, vanished: stats.vanished, errorFindings: this.errorFindings };
+  }
+}
+
+export function emptyCounts(): ActionCounts {
+  return Object.fromEntries(SERVER_ACTIONS.map((a) => [a, 0])) as ActionCounts;
+}
+
+export function summarise(rows: PollMessage[], stats: Pick<ReadStats, 'seenSkipped' | 'vanished'>): PollSummary {
+  const byServerAction = emptyCounts();
+  let errorFindings = 0;
+  for (const r of rows) {
+    byServerAction[r.serverAction]++;
+    errorFindings += r.findings.filter((f) => f.severity === 'error').length;
+  }
+  const summary: PollSummary = { messages: rows.length, byServerAction, seenNotRead: stats.seenSkipped, vanished: stats.vanished, errorFindings };
+  if (rows.some((r) => r.apply)) {
+    summary.injected = rows.filter((r) => r.apply?.status === 'injected' || r.apply?.status === 'injected-not-deleted').length;
+    summary.deleted = rows.filter((r) => r.apply?.deleted).length;
+    summary.failed = rows.filter((r) => r.apply?.status === 'failed').length;
+  }
+  return summary;
+}
+
+export function policyText(version: ServerVersion, protocol: MailboxProtocol, deleteAllMail: boolean): string {
+  const p = pollPolicy(version, protocol);
+  return `${p.source}${deleteAllMail ? '; shouldDeleteAllMail holds, so every message read is deleted' : ''}`;
+}
+
+/** Whether the run found problems (exit 1): a message the server would not inject, an error finding, a failed injection. */
+export function hasProblems(report: PollReport): boolean {
+  const s = report.summary;
+  return s.messages - s.byServerAction.INJECTION_SUBMITTED > 0 || s.errorFindings > 0 || (s.failed ?? 0) > 0;
+}
+
+/** Classify one read message into a row. */
+export function classifyMessage(ctx: CycleContext, m: ReadMessage): { row: PollMessage; verdict: Verdict } {
+  const verdict = classify(m.input, classifyContext(ctx, m.seen));
+  return { row: toRow(m, verdict), verdict };
+}
+
+// ---- the read-only cycle -------------------------------------------------------------------------
+
+export type Reader = ImapReader | Pop3Reader;
+
+/** Connect and log in as the server would (§4.1); IMAP EXAMINE unless `readOnly` is false. */
+export async function openReader(ctx: CycleContext, readOnly: boolean): Promise<Reader> {
+  return ctx.protocol === 'imap'
+    ? ImapReader.open(ctx.settings.receiving, ctx.connect, { readOnly })
+    : Pop3Reader.open(ctx.settings.receiving, ctx.connect, { readOnly });
+}
+
+export interface CycleHooks {
+  onProgress?: OnProgress;
+  /** Called with every classified message while its bodies are still available. */
+  onClassified?: (m: ReadMessage, row: PollMessage, verdict: Verdict) => void;
+  /** Called with every row in the server's order (streaming output). */
+  onRow?: (row: PollMessage) => void;
+  /** Keep the rows in the report (default true); false with `onRow` keeps nothing per message. */
+  keepRows?: boolean;
+  /** Called once connected, before the first message is read. */
+  onOpen?: (info: ReaderInfo) => void;
+}
+
+export interface CycleRead {
+  rows: PollMessage[];
+  stats: ReadStats;
+  summary: PollSummary;
+  /** The read stopped early: why. */
+  error?: string;
+}
+
+function errorText(err: unknown): string {
+  const e = err as { message?: string; code?: string; responseText?: string };
+  const text = e?.responseText ?? e?.message ?? String(err);
+  return e?.code && !text.includes(e.code) ? `${text} (${e.code})` : text;
+}
+
+/** Read the messages the release reads and classify each; a connection failure ends it early. */
+export async function readCycle(ctx: CycleContext, reader: Reader, hooks: CycleHooks = {}): Promise<CycleRead> {
+  const tally = new Tally(hooks.keepRows ?? true, hooks.onRow);
+  const onMessage: OnMessage = (m) => {
+    const { row, verdict } = classifyMessage(ctx, m);
+    tally.add(row);
+    hooks.onClassified?.(m, row, verdict);
+  };
+  const progress = hooks.onProgress ? { onProgress: hooks.onProgress } : {};
+  try {
+    const stats =
+      reader instanceof ImapReader
+        ? await reader.read({ unseenOnly: pollPolicy(ctx.version, 'imap').reads === 'unseen', onMessage, ...progress })
+        : await reader.read({ onMessage, ...progress });
+    return { rows: tally.rows, stats, summary: tally.summary(stats) };
+  } catch (err) {
+    const stats: ReadStats = { exists: 0, selected: tally.messages, seenSkipped: 0, vanished: 0, bytesIn: 0, bytesOut: 0, roundTrips: 0 };
+    return {
+      rows: tally.rows,
+      stats,
+      summary: tally.summary(stats),
+      error: `the ${ctx.protocol === 'imap' ? 'IMAP' : 'POP3'} session ended early after ${tally.messages} message${tally.messages === 1 ? '' : 's'}: ${errorText(err)}`,
+    };
+  }
+}
+
+export function buildReport(ctx: CycleContext, info: ReaderInfo, read: CycleRead, startedAt: number): PollReport {
+  const { commands, ...mailbox } = info;
+  const report: PollReport = {
+    command: 'poll',
+    serverVersion: ctx.version,
+    protocol: ctx.protocol,
+    mailbox,
+    tokenStore: ctx.tokenStore,
+    policy: policyText(ctx.version, ctx.protocol, ctx.deleteAllMail),
+    deleteAllMail: ctx.deleteAllMail,
+    messages: read.rows,
+    summary: read.rows.some((r) => r.apply) ? summarise(read.rows, read.stats) : read.summary,
+    stats: {
+      ms: Date.now() - startedAt,
+      bytesIn: read.stats.bytesIn,
+      bytesOut: read.stats.bytesOut,
+      roundTrips: read.stats.roundTrips,
+      exists: read.stats.exists,
+      selected: read.stats.selected,
+    },
+    commands: [...commands],
+  };
+  if (read.error) report.error = read.error;
+  return report;
+}
+
+/** `poll --once` without --apply: IMAP EXAMINE + BODY.PEEK, POP3 without DELE. Nothing changes. */
+export async function runReadOnlyCycle(ctx: CycleContext, hooks: CycleHooks = {}): Promise<PollReport> {
+  const started = Date.now();
+  const reader = await openReader(ctx, true);
+  hooks.onOpen?.(reader.info);
+  let read: CycleRead;
+  try {
+    read = await readCycle(ctx, reader, hooks);
+  } finally {
+    await reader.close();
+  }
+  return buildReport(ctx, reader.info, read, started);
+}

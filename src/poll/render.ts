@@ -1,0 +1,196 @@
+/**
+ * Human output of `imip poll --once`: one table row per message in the server's order, then the
+ * findings of the messages that have any, then one summary line counting messages per
+ * serverAction. JSON output is the PollReport itself; nothing here decides anything.
+ */
+import type { ChalkInstance } from 'chalk';
+import { bySeverity } from '../report/finding.js';
+import { formatEvidence } from '../report/render.js';
+import { GLYPH } from '../report/style.js';
+import type { ServerAction } from '../server/poll-policy.js';
+import type { PollMessage, PollReport, PollSummary, ReaderInfo } from './cycle.js';
+
+const OK_ACTIONS = new Set<ServerAction>(['INJECTION_SUBMITTED']);
+
+function clip(text: string, width: number): string {
+  if (text.length <= width) return text.padEnd(width);
+  return `${text.slice(0, width - 1)}…`;
+}
+
+/** `Mon, 2 Mar 2026 10:15:42 +0100` → `2026-03-02 09:15Z`; unparsable dates as given. */
+export function shortDate(value: string | null): string {
+  if (!value) return '(none)';
+  const t = Date.parse(value.replace(/\s*\([^)]*\)\s*$/, ''));
+  if (Number.isNaN(t)) return value;
+  return `${new Date(t).toISOString().slice(0, 16).replace('T', ' ')}Z`;
+}
+
+/** `calendar+3f2b8c1e-...@example.test` with the token shortened to fit. */
+function shortAddress(addr: string, width: number): string {
+  if (addr.length <= width) return addr;
+  const m = /^([^+@]*\+)([^@]+)(@.*)$/.exec(addr);
+  if (m && m[2]!.length > 8) return clip(`${m[1]}${m[2]!.slice(0, 8)}…${m[3]}`, width);
+  return clip(addr, width);
+}
+
+function idOf(m: PollMessage): string {
+  return m.uid !== undefined ? String(m.uid) : String(m.number ?? '?');
+}
+
+function applyText(m: PollMessage): string {
+  const a = m.apply;
+  if (!a) return '';
+  switch (a.status) {
+    case 'injected':
+      return `injected (${a.httpStatus}), deleted`;
+    case 'injected-not-deleted':
+      return `injected (${a.httpStatus}), NOT deleted yet`;
+    case 'deleted-earlier-injection':
+      return 'deleted (injected by an earlier run)';
+    case 'failed':
+      return `injection failed: ${a.reason ?? ''}${a.uncertain ? ' (may have reached the server)' : ''}; kept`;
+    case 'claimed-elsewhere':
+      return `claimed by another run; left alone${a.reason ? ` (${a.reason})` : ''}`;
+    case 'gone':
+      return 'gone from the mailbox (another run handled it)';
+    default:
+      return `not injected${a.reason ? `: ${a.reason}` : ''}`;
+  }
+}
+
+const PAD = ' '.repeat(8);
+
+/** The table's heading line. */
+export function tableHead(protocol: string, c: ChalkInstance): string {
+  const idHead = protocol === 'imap' ? 'UID' : 'No.';
+  return c.bold(`${idHead.padStart(6)}  ${'Date'.padEnd(17)}  ${'From'.padEnd(26)}  ${'To (first address)'.padEnd(32)}  ${'Token'.padEnd(9)}  ${'Server action'.padEnd(28)}  Mailbox`);
+}
+
+/** One message: its table row, then (indented) what --apply did, its findings, and with --verbose the details. */
+export function renderRow(m: PollMessage, c: ChalkInstance, opts: { verbose: boolean }): string[] {
+  const lines: string[] = [];
+  const action = OK_ACTIONS.has(m.serverAction) ? c.green(clip(m.serverAction, 28)) : c.red(clip(m.serverAction, 28));
+  lines.push(
+    [
+      idOf(m).padStart(6),
+      clip(shortDate(m.date), 17),
+      clip(m.from || '(none)', 26),
+      shortAddress(m.to || '(none)', 32).padEnd(32),
+      clip(m.tokenStatus === 'unchecked' && !m.token ? '-' : m.tokenStatus, 9),
+      action,
+      m.thisCycle ? m.mailboxEffect : c.dim(`${m.mailboxEffect} (next poll)`),
+    ].join('  '),
+  );
+  if (m.apply) lines.push(`${PAD}${c.dim('--apply:')} ${m.apply.status === 'failed' ? c.red(applyText(m)) : applyText(m)}`);
+  for (const f of [...m.findings].sort(bySeverity)) {
+    const col = f.severity === 'error' ? c.red : f.severity === 'warning' ? c.yellow : c.cyan;
+    lines.push(`${PAD}${col(GLYPH[f.severity])} ${c.bold(f.id)}  ${f.message}`);
+    if (opts.verbose) {
+      const ev = formatEvidence(f.evidence);
+      if (ev) lines.push(`${PAD}  ${c.dim('evidence:')} ${ev}`);
+    }
+    if (f.severity !== 'info' || opts.verbose) lines.push(`${PAD}  ${c.green('fix:')} ${f.fix}`);
+  }
+  if (opts.verbose) {
+    if (m.messageId) lines.push(`${PAD}${c.dim(`Message-ID ${m.messageId}`)}`);
+    if (m.token) lines.push(`${PAD}${c.dim(`token ${m.token}`)}`);
+    if (m.logLine) lines.push(`${PAD}${c.dim(`server log: ${m.logLine}`)}`);
+    for (const n of m.notes) lines.push(`${PAD}${c.dim(`note: ${n}`)}`);
+    for (const p of m.problems) lines.push(`${PAD}${c.yellow(`MIME: ${p}`)}`);
+  } else if (!m.thisCycle) {
+    lines.push(`${PAD}${c.dim('waits for the next poll: an earlier message ends the server\'s cycle (§11)')}`);
+  }
+  return lines;
+}
+
+/** `14 messages: 5 INJECTION_SUBMITTED, 2 NO_TOKEN; 3 \Seen not read`. */
+export function pollSummaryLine(summary: PollSummary, c: ChalkInstance, extra = ''): string {
+  const counts = Object.entries(summary.byServerAction)
+    .filter(([, n]) => n > 0)
+    .map(([a, n]) => `${n} ${a}`);
+  let text = `${summary.messages} message${summary.messages === 1 ? '' : 's'}${counts.length ? `: ${counts.join(', ')}` : ''}`;
+  if (summary.seenNotRead) text += `; ${summary.seenNotRead} \\Seen not read by the server`;
+  if (summary.vanished) text += `; ${summary.vanished} vanished during the cycle`;
+  if (summary.injected !== undefined) text += `; --apply: ${summary.injected} injected, ${summary.deleted ?? 0} deleted, ${summary.failed ?? 0} failed`;
+  text += extra;
+  const bad = Object.entries(summary.byServerAction).some(([a, n]) => n > 0 && !OK_ACTIONS.has(a as ServerAction)) || (summary.failed ?? 0) > 0;
+  return bad ? c.red(text) : summary.errorFindings ? c.yellow(text) : c.green(text);
+}
+
+export interface HeadInput {
+  title: string[];
+  policy: string;
+  mailbox: Omit<ReaderInfo, 'commands'>;
+  tokenStore: PollReport['tokenStore'];
+}
+
+/** What is known before the first message: command, release, what the release reads, where. */
+export function renderHead(h: HeadInput, c: ChalkInstance, opts: { verbose: boolean }): string[] {
+  const mb = h.mailbox;
+  const lines = [...h.title, c.dim(`Reads: ${h.policy}`)];
+  lines.push(
+    c.dim(`${mb.protocol === 'imap' ? 'IMAP' : 'POP3'} ${mb.username}@${mb.server}:${mb.port} (TLS: ${mb.tls}; ${mb.readOnly ? 'read-only: nothing on the server changes' : 'read-write'})`),
+  );
+  lines.push(
+    c.dim(
+      h.tokenStore.records === null
+        ? `Token store ${h.tokenStore.path}: none, so tokens are "unchecked" (the verdicts assume the server knows them)`
+        : `Token store ${h.tokenStore.path}: ${h.tokenStore.records} token${h.tokenStore.records === 1 ? '' : 's'}`,
+    ),
+  );
+  lines.push('', tableHead(mb.protocol, c));
+  return lines;
+}
+
+/** After the last message: the counts, what --apply did, an early end, the summary line. */
+export function renderFoot(report: PollReport, c: ChalkInstance, opts: { verbose: boolean; quiet: boolean }): string[] {
+  const lines: string[] = [];
+  if (!opts.quiet) {
+    if (!report.summary.messages) lines.push(c.dim('(no message to read)'));
+    lines.push('');
+    lines.push(c.dim(`${report.stats.selected} of ${report.stats.exists} messages read in ${report.stats.ms} ms, ${report.stats.roundTrips} round trips, ${(report.stats.bytesIn / 1024).toFixed(0)} KiB received`));
+    if (opts.verbose) for (const cmd of report.commands) lines.push(c.dim(`  ${cmd}`));
+    if (report.apply) {
+      const a = report.apply as { notes?: string[] };
+      for (const n of a.notes ?? []) lines.push(`${c.cyan(GLYPH.info)} ${n}`);
+    }
+  }
+  if (report.error) {
+    const after = report.mailbox.readOnly ? 'Nothing on the server was changed.' : 'Nothing was deleted that was not injected; the next run finishes the rest.';
+    lines.push(c.red(`${GLYPH.error} ${report.error}. ${after}`));
+  }
+  lines.push(pollSummaryLine(report.summary, c));
+  return lines;
+}
+
+/** The whole human report at once (the --apply path, and tests). */
+export function renderReport(report: PollReport, c: ChalkInstance, opts: { verbose: boolean; quiet: boolean; header: string[] }): string {
+  const lines: string[] = [];
+  if (!opts.quiet) {
+    lines.push(...renderHead({ title: opts.header, policy: report.policy, mailbox: report.mailbox, tokenStore: report.tokenStore }, c, opts));
+    for (const m of report.messages) lines.push(...renderRow(m, c, opts));
+  }
+  lines.push(...renderFoot(report, c, opts));
+  return `${lines.join('\n')}\n`;
+}
+
+/**
+ * The `--json` document written as it is produced: the head once connected, each message as soon
+ * as it is final, then the summary. The result is the same document `JSON.stringify(report, null, 2)`
+ * gives, without holding the messages.
+ */
+export function jsonStream(write: (text: string) => void): { open: (head: Record<string, unknown>) => void; row: (row: PollMessage) => void; close: (tail: Record<string, unknown>) => void } {
+  let rows = 0;
+  const indent = (text: string, by: string): string => text.replace(/\n/g, `\n${by}`);
+  return {
+    open(head) {
+      write(`${JSON.stringify(head, null, 2).replace(/\n}$/, '')},\n  "messages": [`);
+    },
+    row(row) {
+      write(`${rows++ ? ',' : ''}\n    ${indent(JSON.stringify(row, null, 2), '    ')}`);
+    },
+    close(tail) {
+      write(`${rows ? '\n  ' : ''}],\n  ${JSON.stringify(tail, null, 2).slice(1, -1).trim()}\n}\n`);
+    },
+  };
+}

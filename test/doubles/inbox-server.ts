@@ -1,0 +1,218 @@
+/**
+ * A test double of Calendar Server's `/inbox/` reply-injection endpoint (Calendar Server itself
+ * cannot run here). It behaves as the shared reference calendarserver-imip.md §5 documents, per
+ * release line; each behaviour names its source beside it. node:http on 127.0.0.1, an ephemeral
+ * port; it records every request it received.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export type DoubleLine = '2.x' | '3.x-4.x';
+
+/** What the double does with the next requests, in order of precedence. */
+export type FailureMode = 'none' | 'status500' | 'hang' | 'close';
+
+export interface InboxDoubleOptions {
+  line: DoubleLine;
+  /**
+   * 2.x: the directory's `users` records, short name → password (§5.1: the calendar server looks
+   * the injection user up with `principalForShortName("users", ...)` and checks Digest against it).
+   */
+  directory?: Record<string, string>;
+  /** 2.x: the calendar server's own `Scheduling.iMIP.Username` (default com.apple.calendarserver). */
+  injectionUser?: string;
+  /** 3.x–4.x: `Scheduling.iMIP.Header` and `Scheduling.iMIP.Password` (§5.2). */
+  header?: string;
+  secret?: string;
+  /** Digest realm the double announces. */
+  realm?: string;
+  /** Also offer Basic after Digest in the challenge. */
+  offerBasic?: boolean;
+  /** Failure mode applied to POSTs; `failFirst` limits it to the first N POSTs. */
+  failure?: FailureMode;
+  failFirst?: number;
+  /** Called when a POST arrives (before it is answered); may be async. */
+  onPost?: (req: ReceivedRequest) => void | Promise<void>;
+}
+
+export interface ReceivedRequest {
+  method: string;
+  path: string;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+  /** User the request authenticated as (Digest/Basic), or `header` for the shared secret. */
+  authenticatedAs: string | null;
+  /** What the double answered (null: hung or closed). */
+  status: number | null;
+}
+
+export interface InboxDouble {
+  url: string;
+  port: number;
+  /** Every request, in arrival order. */
+  requests: ReceivedRequest[];
+  /** POSTs answered 200: the replies the calendar server accepted. */
+  accepted(): ReceivedRequest[];
+  /** The calendar server's error log lines (e.g. "iMIP injection principal not found: NAME"). */
+  log: string[];
+  setFailure(mode: FailureMode, first?: number): void;
+  close(): Promise<void>;
+}
+
+const md5 = (s: string): string => createHash('md5').update(s, 'utf8').digest('hex');
+
+function parseAuthParams(header: string): Record<string, string> {
+  const params: Record<string, string> = {};
+  const re = /([\w-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))/g;
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(header))) params[m[1]!.toLowerCase()] = m[2] !== undefined ? m[2].replace(/\\(.)/g, '$1') : m[3]!;
+  return params;
+}
+
+export async function startInboxDouble(opts: InboxDoubleOptions): Promise<InboxDouble> {
+  const requests: ReceivedRequest[] = [];
+  const log: string[] = [];
+  const realm = opts.realm ?? 'Test Realm';
+  const injectionUser = opts.injectionUser ?? 'com.apple.calendarserver';
+  const directory = opts.directory ?? {};
+  const nonces = new Set<string>();
+  let failure: FailureMode = opts.failure ?? 'none';
+  let failLeft = opts.failFirst ?? Infinity;
+  const hanging = new Set<http.ServerResponse>();
+
+  /** §5.1: the calendar server forces Digest for /inbox (AuthenticationWrapper overrides). */
+  const challenge = (res: http.ServerResponse): void => {
+    const nonce = randomBytes(12).toString('hex');
+    nonces.add(nonce);
+    const values = [`Digest realm="${realm}", nonce="${nonce}", qop="auth", algorithm="md5"`];
+    if (opts.offerBasic) values.push(`Basic realm="${realm}"`);
+    res.writeHead(401, { 'WWW-Authenticate': values, 'Content-Type': 'text/plain' });
+    res.end('Unauthorized');
+  };
+
+  /** Digest (RFC 2617, qop auth, MD5) or Basic, verified against the directory (§5.1). */
+  const authenticate = (req: http.IncomingMessage): string | null => {
+    const auth = req.headers.authorization;
+    if (!auth) return null;
+    if (/^basic /i.test(auth)) {
+      const [user, ...rest] = Buffer.from(auth.slice(6), 'base64').toString('utf8').split(':');
+      const pass = rest.join(':');
+      return user !== undefined && directory[user] !== undefined && directory[user] === pass ? user : null;
+    }
+    if (!/^digest /i.test(auth)) return null;
+    const p = parseAuthParams(auth.slice(7));
+    const user = p.username ?? '';
+    const password = directory[user];
+    if (password === undefined || !p.nonce || !nonces.has(p.nonce)) return null;
+    let ha1 = md5(`${user}:${realm}:${password}`);
+    if ((p.algorithm ?? 'md5').toLowerCase() === 'md5-sess') ha1 = md5(`${ha1}:${p.nonce}:${p.cnonce ?? ''}`);
+    const ha2 = md5(`${req.method}:${p.uri ?? ''}`);
+    const expected = p.qop ? md5(`${ha1}:${p.nonce}:${p.nc}:${p.cnonce}:${p.qop}:${ha2}`) : md5(`${ha1}:${p.nonce}:${ha2}`);
+    return expected === p.response ? user : null;
+  };
+
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      void (async () => {
+        const rec: ReceivedRequest = {
+          method: req.method ?? '',
+          path: req.url ?? '',
+          headers: req.headers,
+          body: Buffer.concat(chunks).toString('utf8'),
+          authenticatedAs: null,
+          status: null,
+        };
+        requests.push(rec);
+        const answer = (status: number, text: string, headers: http.OutgoingHttpHeaders = {}): void => {
+          rec.status = status;
+          res.writeHead(status, { 'Content-Type': 'text/plain', ...headers });
+          res.end(text);
+        };
+        // §5.1/§5.2: the reply-injection resource is `/inbox/` (`injectMessage` builds
+        // "%s//%s:%d/%s/" with path "inbox"), and only POST injects.
+        if (!/^\/inbox\/?$/.test((req.url ?? '').split('?')[0]!)) return answer(404, 'Not Found');
+        if (req.method !== 'POST') return answer(405, 'Method Not Allowed', { Allow: 'POST' });
+
+        if (opts.line === '2.x') {
+          // §5.1 IMIPInboxResource.accessControlList: the ACL names the `users` record
+          // Scheduling.iMIP.Username; when the directory has no such user the server logs
+          // "iMIP injection principal not found: %s" and answers 403 (before any credential helps).
+          if (directory[injectionUser] === undefined) {
+            log.push(`iMIP injection principal not found: ${injectionUser}`);
+            return answer(403, 'Forbidden');
+          }
+          // §5.1: Digest is forced for /inbox; the first, unauthenticated request is challenged.
+          const who = authenticate(req);
+          if (!who) {
+            rec.status = 401;
+            return challenge(res);
+          }
+          rec.authenticatedAs = who;
+          // §5.1: the ACL grants CALDAV:schedule-deliver to that one principal only.
+          if (who !== injectionUser) return answer(403, 'Forbidden');
+        } else {
+          // §5.2 RootResource.locateChild: plain string equality of the header value with
+          // iMIP.Password; a match authenticates as /principals/__uids__/<GUID>/. Otherwise the
+          // request falls back to normal auth: a 401 Digest challenge, which the gateway (no user
+          // name) cannot answer ("Authentication required").
+          const header = (opts.header ?? 'x-calendarserver-internal').toLowerCase();
+          const values = req.headers[header];
+          const list = values === undefined ? [] : Array.isArray(values) ? values : [values];
+          if (!list.some((v) => v === (opts.secret ?? ''))) {
+            rec.status = 401;
+            return challenge(res);
+          }
+          rec.authenticatedAs = 'header';
+        }
+
+        // §5.1 injectMessage always sends Originator (token attendee) and Recipient (token
+        // organizer); the scheduler reads both from the request headers
+        // (doSchedulingViaPOST(use_request_headers=True), twistedcaldav/mail.py). This double
+        // answers a POST without either with 400.
+        const originator = req.headers.originator;
+        const recipient = req.headers.recipient;
+        if (!originator || !recipient) return answer(400, `missing ${!originator ? 'Originator' : 'Recipient'} header`);
+        if (!/^text\/calendar\b/i.test(req.headers['content-type'] ?? '')) return answer(400, 'Content-Type must be text/calendar');
+
+        await opts.onPost?.(rec);
+        if (failure !== 'none' && failLeft > 0) {
+          failLeft--;
+          if (failure === 'status500') return answer(500, 'Internal Server Error');
+          if (failure === 'close') {
+            req.socket.destroy();
+            return;
+          }
+          // hang: never answer (until close()).
+          hanging.add(res);
+          return;
+        }
+        // The scheduler's answer to a successful delivery (200, a schedule-response).
+        answer(200, '<?xml version="1.0" encoding="utf-8"?><schedule-response xmlns="urn:ietf:params:xml:ns:caldav"/>', {
+          'Content-Type': 'text/xml; charset=utf-8',
+        });
+      })();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}/inbox/`,
+    port,
+    requests,
+    log,
+    accepted: () => requests.filter((r) => r.method === 'POST' && r.status === 200),
+    setFailure(mode, first) {
+      failure = mode;
+      failLeft = first ?? Infinity;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const res of hanging) res.destroy();
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}

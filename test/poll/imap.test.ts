@@ -1,0 +1,238 @@
+/**
+ * `poll --once` over IMAP against the real Dovecot of a mail stack of this file's own (user
+ * pollimap@example.test: nobody else seeds, purges or counts it). The mailbox is seeded with the
+ * fixtures; every read-only cycle must leave it exactly as it was, seen from a second session.
+ */
+import { ImapFlow } from 'imapflow';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { classify, type ServerAction } from '../../src/imip/classify.js';
+import type { MailboxEffect } from '../../src/server/poll-policy.js';
+import type { PollMessage } from '../../src/poll/cycle.js';
+import { markSeen, purgeMailbox, seedMailbox, stopStack, type StackInfo } from '../mailstack/stack.js';
+import { runCli } from '../helpers/cli.js';
+import { context, parseFixture } from '../imip/message-fixtures.js';
+import { bigMessage, CASES, CutProxy, fixture, NOW, pollCore, smallReply, startOwnStack, TOKENS, tokenStateDir, writePollPlist } from './helpers.js';
+
+const USER = { address: 'pollimap@example.test', password: 'PollImap-pw-7781' };
+let stack: StackInfo;
+
+beforeAll(async () => {
+  stack = await startOwnStack([USER], 28000);
+});
+
+afterAll(async () => {
+  if (stack) await stopStack(stack, { remove: process.env.MAILSTACK_KEEP !== '1' });
+});
+
+beforeEach(async () => {
+  await purgeMailbox(stack, USER.address);
+});
+
+/** What a second IMAP session sees: count, unseen, HIGHESTMODSEQ, and every message's flags. */
+async function snapshot(): Promise<{ messages: number; unseen: number; highestModseq: string; flags: Record<number, string[]> }> {
+  const c = new ImapFlow({ host: stack.host, port: stack.ports.imaps, secure: true, tls: { ca: [stack.caPem] }, auth: { user: USER.address, pass: USER.password }, logger: false });
+  c.on('error', () => undefined);
+  await c.connect();
+  try {
+    const st = await c.status('INBOX', { messages: true, unseen: true, highestModseq: true });
+    const flags: Record<number, string[]> = {};
+    if (st.messages) {
+      await c.mailboxOpen('INBOX', { readOnly: true });
+      for await (const m of c.fetch('1:*', { uid: true, flags: true }, { uid: true })) flags[m.uid] = [...(m.flags ?? [])].filter((f) => f !== '\\Recent').sort();
+    }
+    return { messages: st.messages ?? 0, unseen: st.unseen ?? 0, highestModseq: String(st.highestModseq), flags };
+  } finally {
+    await c.logout();
+  }
+}
+
+/** §4.2/§4.3 via the classifier's own table, for expectations. */
+function effect(release: string, action: ServerAction, asyncFailure: boolean): MailboxEffect {
+  if (['2.5', '4.3', '5.0'].includes(release)) return 'deleted';
+  if (asyncFailure) return 'left-seen';
+  if (action === 'INJECTION_SUBMITTED') return 'deleted';
+  if (release === '5.1') return 'left-seen';
+  if (action === 'UNKNOWN_TOKEN') return 'seen-removed';
+  if (action === 'UNKNOWN_TOKEN_OLD') return 'deleted';
+  return 'left-seen';
+}
+
+const RELEASES = ['2.5', '4.3', '5.1', '7.0'];
+
+describe('poll --once over IMAP (read-only)', () => {
+  it.each(RELEASES)('every fixture gets its verdict on %s, and the mailbox is untouched', async (release) => {
+    const uids = await seedMailbox(stack, USER.address, CASES.map((c) => fixture(c.fixture)));
+    const before = await snapshot();
+    const plist = writePollPlist(stack, { version: release, protocol: 'imap', user: USER });
+    const report = await pollCore(plist, { version: release, caFile: stack.ca, stateDir: tokenStateDir(), now: NOW });
+    expect(report.error).toBeUndefined();
+    expect(report.mailbox).toMatchObject({ protocol: 'imap', readOnly: true, tls: 'implicit' });
+    expect(report.commands[0]).toBe('EXAMINE INBOX');
+    expect(report.messages.map((m) => m.uid)).toEqual(uids);
+    CASES.forEach((c, i) => {
+      const m = report.messages[i]!;
+      const action = c.by?.[release] ?? c.action;
+      const asyncFailure = action === 'UNKNOWN_FAILURE' && !['2.5', '4.3', '5.0'].includes(release);
+      expect({ fixture: c.fixture, action: m.serverAction, effect: m.mailboxEffect, findings: m.findings.map((f) => f.id), token: m.tokenStatus }).toEqual({
+        fixture: c.fixture,
+        action,
+        effect: effect(release, action, asyncFailure),
+        findings: c.findings,
+        token: c.token,
+      });
+      expect(m.stopsCycle).toBe(asyncFailure);
+      // The IMAP path (header fields + BODYSTRUCTURE + only the needed parts) gives the same
+      // verdict as the whole raw message through the MIME parser.
+      const oracle = classify(parseFixture(c.fixture), context(release, 'imap', { lookupToken: (t) => (TOKENS[t] ? { token: t, ...TOKENS[t]! } : null) }));
+      // (Finding evidence may differ in MIME parameters: Dovecot's BODYSTRUCTURE adds the
+      // default charset=us-ascii to text parts that declare none.)
+      const shape = (fs: typeof m.findings) => fs.map((f) => ({ id: f.id, severity: f.severity, path: f.path, message: f.message, fix: f.fix }));
+      expect({ f: c.fixture, token: m.token, logLine: m.logLine, findings: shape(m.findings), date: m.date, from: m.from, to: m.to, messageId: m.messageId }).toEqual({
+        f: c.fixture,
+        token: oracle.token,
+        logLine: oracle.logLine,
+        findings: shape(oracle.findings),
+        date: oracle.date,
+        from: oracle.from,
+        to: oracle.to,
+        messageId: oracle.messageId,
+      });
+    });
+    expect(report.summary.messages).toBe(CASES.length);
+    expect(report.summary.byServerAction.INJECTION_SUBMITTED).toBe(CASES.filter((c) => (c.by?.[release] ?? c.action) === 'INJECTION_SUBMITTED').length);
+    // Read-only: EXAMINE and BODY.PEEK; no flag, no count, not even MODSEQ moved.
+    expect(await snapshot()).toEqual(before);
+  });
+
+  it('5.1+ reads only UNSEEN messages and reports the \\Seen ones it skips', async () => {
+    const uids = await seedMailbox(stack, USER.address, [fixture('thunderbird-reply'), fixture('outlook-reply'), fixture('gmail-reply')]);
+    await markSeen(stack, USER.address, uids[1]);
+    const plist = writePollPlist(stack, { version: '9.2', protocol: 'imap', user: USER });
+    const r92 = await pollCore(plist, { version: '9.2', caFile: stack.ca, stateDir: tokenStateDir(), now: NOW });
+    expect(r92.messages.map((m) => m.uid)).toEqual([uids[0], uids[2]]);
+    expect(r92.summary.seenNotRead).toBe(1);
+    expect(r92.commands).toContain('UID SEARCH UNSEEN');
+    const r43 = await pollCore(plist, { version: '4.3', caFile: stack.ca, stateDir: tokenStateDir(), now: NOW });
+    expect(r43.messages.map((m) => m.uid)).toEqual(uids);
+    expect(r43.summary.seenNotRead).toBe(0);
+  });
+
+  it('5.1+: a calendar that fails to parse stops the cycle; later messages wait for the next poll', async () => {
+    const uids = await seedMailbox(stack, USER.address, [fixture('thunderbird-reply'), fixture('unparsable-calendar'), fixture('outlook-reply')]);
+    const plist = writePollPlist(stack, { version: '9.2', protocol: 'imap', user: USER });
+    const r = await pollCore(plist, { version: '9.2', caFile: stack.ca, stateDir: tokenStateDir(), now: NOW });
+    expect(r.messages.map((m) => [m.uid, m.serverAction, m.thisCycle])).toEqual([
+      [uids[0], 'INJECTION_SUBMITTED', true],
+      [uids[1], 'UNKNOWN_FAILURE', true],
+      [uids[2], 'INJECTION_SUBMITTED', false],
+    ]);
+    expect(r.messages[2]!.notes.join(' ')).toMatch(/waits for the next poll/);
+    const r43 = await pollCore(plist, { version: '4.3', caFile: stack.ca, stateDir: tokenStateDir(), now: NOW });
+    expect(r43.messages.every((m) => m.thisCycle)).toBe(true);
+  });
+
+  it('UseSSL false: plain port upgraded with STARTTLS, as the server does', async () => {
+    await seedMailbox(stack, USER.address, [fixture('thunderbird-reply')]);
+    const plist = writePollPlist(stack, { version: '9.2', protocol: 'imap', tls: 'starttls', user: USER });
+    const r = await pollCore(plist, { version: '9.2', caFile: stack.ca, stateDir: tokenStateDir(), now: NOW });
+    expect(r.mailbox.tls).toBe('starttls');
+    expect(r.messages[0]!.serverAction).toBe('INJECTION_SUBMITTED');
+  });
+
+  it('without a token store every token is "unchecked"', async () => {
+    await seedMailbox(stack, USER.address, [fixture('thunderbird-reply')]);
+    const plist = writePollPlist(stack, { version: '9.2', protocol: 'imap', user: USER });
+    const r = await pollCore(plist, { version: '9.2', caFile: stack.ca, stateDir: '/nonexistent/imip-state', now: NOW });
+    expect(r.tokenStore.records).toBeNull();
+    expect(r.messages[0]).toMatchObject({ tokenStatus: 'unchecked', serverAction: 'INJECTION_SUBMITTED' });
+  });
+
+  it('a 50 MB message: the verdict comes from the calendar part; the attachment is never fetched', async () => {
+    const token = '3f2b8c1e-7d4a-4e9b-a6c2-5b1d9e0f7a21';
+    await seedMailbox(stack, USER.address, [Buffer.concat([...bigMessage(token)])]);
+    const plist = writePollPlist(stack, { version: '9.2', protocol: 'imap', user: USER });
+    const r = await pollCore(plist, { version: '9.2', caFile: stack.ca, stateDir: tokenStateDir(), now: NOW });
+    expect(r.messages[0]).toMatchObject({ serverAction: 'INJECTION_SUBMITTED', tokenStatus: 'known' });
+    expect(r.messages[0]!.size).toBeGreaterThan(50 * 1024 * 1024);
+    expect(r.stats.bytesIn).toBeLessThan(64 * 1024);
+  });
+
+  it('many messages: no round trip per message', async () => {
+    const token = '3f2b8c1e-7d4a-4e9b-a6c2-5b1d9e0f7a21';
+    const n = 600;
+    await seedMailbox(stack, USER.address, Array.from({ length: n }, (_, i) => (i % 3 === 0 ? fixture('human-reply') : smallReply(i, token, TOKENS[token]!.uid))));
+    const plist = writePollPlist(stack, { version: '4.3', protocol: 'imap', user: USER });
+    const r = await pollCore(plist, { version: '4.3', caFile: stack.ca, stateDir: tokenStateDir(), now: NOW });
+    expect(r.messages).toHaveLength(n);
+    expect(r.summary.byServerAction.INJECTION_SUBMITTED).toBe(n - n / 3);
+    // One structure FETCH, then per window of 500 messages one body FETCH per group of equal part lists.
+    expect(r.stats.roundTrips).toBeLessThanOrEqual(4);
+  });
+
+  it('the connection is cut mid-cycle: a partial report that says so, the mailbox untouched', async () => {
+    const token = '3f2b8c1e-7d4a-4e9b-a6c2-5b1d9e0f7a21';
+    await seedMailbox(stack, USER.address, Array.from({ length: 1200 }, (_, i) => smallReply(i, token, TOKENS[token]!.uid)));
+    const before = await snapshot();
+    const proxy = await new CutProxy({ host: stack.host, port: stack.ports.imaps }).start();
+    proxy.cutAfterBytes = 150_000;
+    try {
+      const plist = writePollPlist(stack, { version: '9.2', protocol: 'imap', user: USER, changes: [['Scheduling.iMIP.Receiving.Port', proxy.port]] });
+      const r = await pollCore(plist, { version: '9.2', caFile: stack.ca, stateDir: tokenStateDir(), now: NOW });
+      expect(r.error).toMatch(/IMAP session ended early after \d+ messages/);
+      expect(r.messages.length).toBeLessThan(1200);
+    } finally {
+      await proxy.close();
+    }
+    expect(await snapshot()).toEqual(before);
+  });
+});
+
+describe('imip poll (the command)', () => {
+  it('prints the documented JSON document and exits 1 when a message would not be injected', async () => {
+    await seedMailbox(stack, USER.address, [fixture('thunderbird-reply'), fixture('reply-to-bare-address')]);
+    const plist = writePollPlist(stack, { version: '9.2', protocol: 'imap', user: USER });
+    const r = await runCli(['poll', '--once', '--json', '--config', plist, '--server-version', '9.2', '--ca-file', stack.ca, '--state-dir', tokenStateDir()]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(1);
+    const doc = JSON.parse(r.stdout);
+    expect(doc).toMatchObject({ command: 'poll', serverVersion: { version: '9.2', line: '5.0+' }, protocol: 'imap' });
+    expect(Object.keys(doc)).toEqual(expect.arrayContaining(['command', 'serverVersion', 'protocol', 'messages', 'summary']));
+    const m: PollMessage = doc.messages[0];
+    expect(Object.keys(m)).toEqual(
+      expect.arrayContaining(['uid', 'date', 'from', 'to', 'messageId', 'token', 'tokenStatus', 'serverAction', 'mailboxEffect', 'findings']),
+    );
+    expect(doc.summary.byServerAction).toMatchObject({ INJECTION_SUBMITTED: 1, NO_TOKEN: 1 });
+    expect(r.stdout).not.toContain(USER.password);
+  });
+
+  it('human output: a table row per message and the summary line; exit 0 when all are injected', async () => {
+    await seedMailbox(stack, USER.address, [fixture('thunderbird-reply')]);
+    const plist = writePollPlist(stack, { version: '9.2', protocol: 'imap', user: USER });
+    const r = await runCli(['poll', '--once', '--config', plist, '--server-version', '9.2', '--ca-file', stack.ca, '--state-dir', tokenStateDir()]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/UID\s+Date\s+From/);
+    expect(r.stdout).toMatch(/INJECTION_SUBMITTED\s+deleted/);
+    expect(r.stdout.trim().split('\n').pop()).toBe('1 message: 1 INJECTION_SUBMITTED');
+    expect(r.stderr).toBe('');
+    const q = await runCli(['poll', '--once', '--quiet', '--config', plist, '--server-version', '9.2', '--ca-file', stack.ca, '--state-dir', tokenStateDir()]);
+    expect(q.stdout.trim()).toBe('1 message: 1 INJECTION_SUBMITTED');
+  });
+
+  it('refuses without --once, and --apply on 5.0+, with exit 2 and the reason', async () => {
+    const plist = writePollPlist(stack, { version: '9.2', protocol: 'imap', user: USER });
+    const a = await runCli(['poll', '--config', plist]);
+    expect(a.code).toBe(2);
+    expect(a.stderr).toMatch(/only one cycle is supported/);
+    const b = await runCli(['poll', '--once', '--apply', '--config', plist, '--server-version', '9.2', '--ca-file', stack.ca]);
+    expect(b.code).toBe(2);
+    expect(b.stderr).toMatch(/--apply is for Calendar Server 2\.x–4\.x.*in-process/s);
+  });
+
+  it('a wrong password is exit 2 with the server\'s answer, never the password', async () => {
+    const plist = writePollPlist(stack, { version: '9.2', protocol: 'imap', user: { address: USER.address, password: 'wrong-Secret-123' } });
+    const r = await runCli(['poll', '--once', '--config', plist, '--ca-file', stack.ca]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/IMAP .*rejected the login|AUTHENTICATIONFAILED|Authentication failed/i);
+    expect(r.stderr).not.toContain('wrong-Secret-123');
+  });
+});

@@ -1,0 +1,77 @@
+/** Output of `poll --once` (src/poll/render.ts): the streamed JSON document, rows, the summary line. */
+import { describe, expect, it } from 'vitest';
+import { Tally, type PollMessage } from '../../src/poll/cycle.js';
+import { jsonStream, pollSummaryLine, renderRow, shortDate } from '../../src/poll/render.js';
+import { palette } from '../../src/report/style.js';
+
+const c = palette(false);
+
+function row(over: Partial<PollMessage> = {}): PollMessage {
+  return {
+    uid: 7,
+    size: 1234,
+    date: 'Mon, 2 Mar 2026 10:15:42 +0100',
+    from: 'attendee@remote.test',
+    to: 'calendar+3f2b8c1e-7d4a-4e9b-a6c2-5b1d9e0f7a21@example.test',
+    messageId: '<m1@remote.test>',
+    token: '3f2b8c1e-7d4a-4e9b-a6c2-5b1d9e0f7a21',
+    tokenStatus: 'known',
+    serverAction: 'INJECTION_SUBMITTED',
+    mailboxEffect: 'deleted',
+    thisCycle: true,
+    stopsCycle: false,
+    isDsn: false,
+    logLine: 'x',
+    findings: [],
+    notes: [],
+    problems: [],
+    ...over,
+  };
+}
+
+describe('jsonStream', () => {
+  it.each([0, 1, 3])('with %i messages writes exactly what JSON.stringify(doc, null, 2) writes', (n) => {
+    let out = '';
+    const s = jsonStream((t) => (out += t));
+    const head = { command: 'poll', serverVersion: { version: '9.2' }, protocol: 'imap' };
+    const rows = Array.from({ length: n }, (_, i) => row({ uid: i + 1 }));
+    const tail = { summary: { messages: n }, stats: { ms: 1 } };
+    s.open(head);
+    rows.forEach(s.row);
+    s.close(tail);
+    expect(out).toBe(`${JSON.stringify({ ...head, messages: rows, ...tail }, null, 2)}\n`);
+  });
+});
+
+describe('rows and the summary line', () => {
+  it('one table row, findings under it, the token shortened to fit', () => {
+    const lines = renderRow(
+      row({ findings: [{ id: 'reply.valarm', severity: 'warning', path: 'p', message: 'VALARM in a REPLY.', evidence: {}, fix: 'Nothing to change.' }] }),
+      c,
+      { verbose: false },
+    );
+    expect(lines[0]).toMatch(/^\s+7  2026-03-02 09:15Z  attendee@remote\.test\s+calendar\+3f2b8c1e…@example\.test\s+known\s+INJECTION_SUBMITTED\s+deleted$/);
+    expect(lines.slice(1)).toEqual(['        ! reply.valarm  VALARM in a REPLY.', '          fix: Nothing to change.']);
+  });
+
+  it('counts per serverAction, \\Seen skipped, --apply outcome', () => {
+    const t = new Tally(false);
+    t.add(row());
+    t.add(row({ uid: 8, serverAction: 'NO_TOKEN', mailboxEffect: 'left-seen' }));
+    expect(pollSummaryLine(t.summary({ seenSkipped: 2, vanished: 0 }), c)).toBe('2 messages: 1 INJECTION_SUBMITTED, 1 NO_TOKEN; 2 \\Seen not read by the server');
+  });
+
+  it('after a message that stops the cycle, later rows wait for the next poll', () => {
+    const t = new Tally(true);
+    t.add(row({ uid: 1, serverAction: 'UNKNOWN_FAILURE', stopsCycle: true }));
+    t.add(row({ uid: 2 }));
+    expect(t.rows.map((r) => r.thisCycle)).toEqual([true, false]);
+    expect(renderRow(t.rows[1]!, c, { verbose: false }).join('\n')).toMatch(/deleted \(next poll\)[\s\S]*waits for the next poll/);
+  });
+
+  it('dates in UTC, unparsable ones as given', () => {
+    expect(shortDate('Mon,  2 Mar 2026 09:00:01 +0000 (UTC)')).toBe('2026-03-02 09:00Z');
+    expect(shortDate('sometime last week')).toBe('sometime last week');
+    expect(shortDate(null)).toBe('(none)');
+  });
+});
