@@ -1,0 +1,503 @@
+/**
+ * `imip send-test`: build the invitation exactly as Calendar Server builds it
+ * (calendarserver-imip.md §2.3, §2.4), check it against the iMIP checklist, refuse what the server
+ * would never send (AddressPatterns §2.6, port 465 §2.7), send it through `Sending.*` with the
+ * server's SMTP semantics, record the token, and optionally watch the receiving mailbox
+ * (read-only) for the attendee's reply, judged like `imip poll` judges it (§4.4).
+ *
+ * Exit codes: 0 sent (and, with --wait-reply, the reply would be accepted) or a clean dry run;
+ * 1 a problem found (refused, SMTP failed, no or unusable reply); 2 cannot run (bad input).
+ */
+import { writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join, resolve } from 'node:path';
+import { implicitTlsPort } from '../checks/sending.js';
+import { checkOutgoingRequest } from '../imip/checklist.js';
+import { buildInvitation, newToken, type Invitation } from '../imip/invitation.js';
+import { decodeWords } from '../imip/mime.js';
+import { defaultStart, parseDuration, parseStart, validateAddress } from '../imip/input-validation.js';
+import { CannotRunError, EXIT_OK, EXIT_PROBLEMS } from '../report/exit.js';
+import { hasErrors, type Finding } from '../report/finding.js';
+import { serverAddress } from '../server/address.js';
+import { matchAddressPatterns } from '../server/patterns.js';
+import { shouldDeleteAllMail } from '../server/poll-policy.js';
+import { readTokens, recordToken, stateDir, tokenLookup, TOKENS_FILE, type SentToken } from '../state/tokens.js';
+import type { ConfigContext } from '../checks/rule.js';
+import type { ConnectOptions } from '../config/settings.js';
+import {
+  SEND_TEST_FINDINGS as F,
+  renderEnd,
+  renderPlan,
+  renderRaw,
+  renderReply,
+  renderSeen,
+  renderSent,
+  renderWaiting,
+  type RoutingReport,
+  type SendTestDoc,
+} from '../send/render.js';
+import type { SmtpFailureKind } from '../send/smtp-send.js';
+import type { MailboxFailureKind, ReplyReport, ReplyTarget } from '../send/wait-reply.js';
+import {
+  colours,
+  connectOptions,
+  loadForCommand,
+  outputOptions,
+  printJson,
+  versionJson,
+  versionLine,
+  type ConnectFlags,
+  type SharedFlags,
+} from './shared.js';
+
+export interface SendTestFlags extends SharedFlags, ConnectFlags {
+  to?: string;
+  organizer?: string;
+  summary?: string;
+  start?: string;
+  duration?: string;
+  dryRun?: boolean;
+  save?: string;
+  waitReply?: string;
+  force?: boolean;
+  stateDir?: string;
+}
+
+export const DEFAULT_SUMMARY = 'imip test invitation';
+/** Longest `--wait-reply`: a day. */
+const MAX_WAIT_SECONDS = 86_400;
+const MAX_SUMMARY = 1000;
+
+const I = 'Scheduling.iMIP';
+
+/** SMTP failures under the ids `test-smtp` uses for the same thing. */
+const SMTP_IDS: Record<SmtpFailureKind, string> = {
+  'implicit-tls-port': 'sending.implicit-tls-port',
+  'no-server': 'sending.server-missing',
+  dns: 'smtp.dns',
+  connect: 'smtp.connect-failed',
+  timeout: 'smtp.timeout',
+  certificate: 'smtp.certificate-untrusted',
+  'starttls-missing': 'smtp.starttls-missing',
+  auth: 'smtp.auth-failed',
+  'basic-auth-disabled': 'smtp.basic-auth-disabled',
+  rejected: F.smtpRejected.id,
+  tls: F.smtpFailed.id,
+  protocol: F.smtpFailed.id,
+};
+
+/** Mailbox failures under the ids `test-mailbox` uses. */
+const MAILBOX_IDS: Partial<Record<MailboxFailureKind, string>> = {
+  auth: 'mailbox.login-failed',
+  certificate: 'mailbox.certificate-untrusted',
+  connect: 'mailbox.connect-failed',
+  dns: 'mailbox.dns',
+  timeout: 'mailbox.timeout',
+  'cleartext-login': 'mailbox.pop-cleartext-login',
+};
+
+/** `--wait-reply`: whole seconds, 1 to a day. */
+export function parseWaitSeconds(value: string): number {
+  const text = typeof value === 'string' ? value.trim() : '';
+  if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > MAX_WAIT_SECONDS) {
+    throw new CannotRunError(`--wait-reply: ${JSON.stringify(value)} is not a number of seconds from 1 to ${MAX_WAIT_SECONDS}; give one such as 600`);
+  }
+  return Number(text);
+}
+
+function localTimeZone(): string {
+  const tz = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  return tz && tz !== 'Etc/Unknown' ? tz : 'UTC';
+}
+
+/** Would the server send this invitation by mail at all (§2.6)? */
+function routing(ctx: ConfigContext, attendee: string, force: boolean): { report: RoutingReport; findings: Finding[] } {
+  const s = ctx.settings;
+  const cuaddr = `mailto:${attendee}`;
+  const verdict = matchAddressPatterns(s.addressPatterns, cuaddr, ctx.features.patternsLowercase);
+  const report: RoutingReport = {
+    enabled: s.enabled,
+    patterns: [...s.addressPatterns],
+    compared: verdict.compared,
+    matched: verdict.matched,
+    invalid: verdict.invalid,
+    forced: false,
+  };
+  const findings: Finding[] = [];
+  const severity = force ? 'warning' : 'error';
+  const forced = force ? ' Sending anyway because of --force.' : '';
+  if (!s.enabled) {
+    findings.push({
+      id: F.imipDisabled.id,
+      severity,
+      path: `${I}.Enabled`,
+      message: `iMIP is disabled (Scheduling.iMIP.Enabled is false): the server sends no invitation by mail at all.${forced}`,
+      evidence: { enabled: false },
+      fix: 'Set Scheduling.iMIP.Enabled to <true/> and restart the server; --force sends this test anyway.',
+    });
+  }
+  if (verdict.matched === null) {
+    const upper = ctx.features.patternsLowercase ? s.addressPatterns.filter((p) => /[A-Z]/.test(p.replace(/\\[A-Z]/g, ''))) : [];
+    const why = s.addressPatterns.length === 0
+      ? 'AddressPatterns is empty, so no attendee is invited by mail'
+      : `none of the ${s.addressPatterns.length} AddressPatterns matches ${verdict.compared} at its start (re.match)${ctx.features.patternsLowercase ? ', compared lower-cased as this release does' : ''}`;
+    const notes = [
+      upper.length ? `pattern(s) with upper-case letters never match a lower-cased address: ${upper.map((p) => JSON.stringify(p)).join(', ')}` : '',
+      verdict.invalid.length ? `pattern(s) that do not compile are skipped: ${verdict.invalid.map((p) => JSON.stringify(p)).join(', ')}` : '',
+    ].filter(Boolean);
+    findings.push({
+      id: F.attendeeNotRouted.id,
+      severity,
+      path: `${I}.AddressPatterns`,
+      message: `The server would never invite ${attendee} by mail: ${why}${notes.length ? `; ${notes.join('; ')}` : ''}. It would log "Unknown calendar user address: ${cuaddr}" and mark the attendee SCHEDULE-STATUS 3.7.${forced}`,
+      evidence: { attendee: cuaddr, compared: verdict.compared, patterns: s.addressPatterns, invalid: verdict.invalid, lowercased: ctx.features.patternsLowercase },
+      fix: `Add a pattern that matches, such as <string>mailto:.*@${(attendee.split('@')[1] ?? 'example.com').toLowerCase().replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}</string> (or mailto:.* for every address), and restart the server; --force sends this test anyway.`,
+    });
+  }
+  report.forced = force && findings.length > 0;
+  return { report, findings };
+}
+
+function buildDoc(
+  ctx: ConfigContext,
+  configPath: string,
+  inv: Invitation,
+  opts: { mode: SendTestDoc['mode']; attendee: string; organizer: string; summary: string; start: Date; end: Date; timeZone: string; duration: number },
+  route: RoutingReport,
+  findings: Finding[],
+): SendTestDoc {
+  const subject = inv.headers.find(([n]) => n === 'Subject')?.[1] ?? '';
+  return {
+    command: 'send-test',
+    serverVersion: versionJson(ctx.version),
+    ok: false,
+    mode: opts.mode,
+    config: configPath,
+    attendee: opts.attendee,
+    organizer: opts.organizer,
+    token: inv.token,
+    plusAddress: inv.plusAddress,
+    messageId: inv.messageId,
+    uid: inv.uid,
+    subject: decodeWords(subject),
+    event: { summary: opts.summary, start: opts.start.toISOString(), end: opts.end.toISOString(), timeZone: opts.timeZone, durationMinutes: opts.duration },
+    envelope: inv.envelope,
+    routing: route,
+    smtp: null,
+    sent: null,
+    recorded: null,
+    saved: null,
+    findings,
+    reply: null,
+  };
+}
+
+function replyFindings(r: ReplyReport, seconds: number): Finding[] {
+  const out: Finding[] = [...r.findings];
+  if (r.outcome === 'accepted') return out;
+  if (r.bounced) {
+    out.push({
+      id: F.bounced.id,
+      severity: 'error',
+      path: 'reply',
+      message: r.reason,
+      evidence: { messageId: r.message?.messageId ?? null, from: r.message?.from ?? null },
+      fix: 'Read the bounce: the attendee\'s address may be wrong, or a relay refused the organizer as sender (MAIL FROM is the organizer\'s own address, as the server sends it).',
+    });
+  } else if (r.outcome === 'no-reply') {
+    out.push({
+      id: F.noReply.id,
+      severity: 'error',
+      path: 'reply',
+      message: r.error ? r.reason : `No reply to this invitation arrived in the mailbox within ${seconds} s.`,
+      evidence: { examined: r.examined, mailbox: `${r.mailbox.protocol}://${r.mailbox.host}:${r.mailbox.port}`, ...(r.error ? { error: r.error } : {}) },
+      fix: r.error
+        ? (r.notes[0] ?? 'Run "imip test-mailbox" to see where reading the mailbox fails.')
+        : 'Make sure the attendee answered with a calendar client (Accept/Decline), not by writing a mail; look in their spam folder for the invitation; wait longer with a larger --wait-reply. If Calendar Server itself polls this mailbox, it may have taken the reply first: look at the organizer\'s calendar.',
+    });
+  } else if (r.outcome === 'token-missing' && r.causes.length === 0) {
+    out.push({
+      id: F.replyTokenMissing.id,
+      severity: 'error',
+      path: 'reply',
+      message: `A reply arrived, but ${r.reason}.`,
+      evidence: { to: r.message?.to ?? null, token: r.token },
+      fix: 'The reply must go to the plus address in Reply-To (the ORGANIZER), first in To, unchanged.',
+    });
+  } else if (r.outcome === 'not-accepted') {
+    out.push({
+      id: F.replyNotAccepted.id,
+      severity: 'error',
+      path: 'reply',
+      message: `A reply arrived with the token intact, but ${r.reason}.`,
+      evidence: { serverAction: r.serverAction, method: r.method, partstat: r.partstat, logLine: r.logLine },
+      fix: 'Answer with the calendar client\'s Accept/Decline buttons, which send a METHOD:REPLY calendar for the invited address; see the other findings for what the server objects to.',
+    });
+  }
+  return out;
+}
+
+function emit(doc: SendTestDoc, out: ReturnType<typeof outputOptions>, lines: string[]): number {
+  if (out.json) printJson(doc);
+  else process.stdout.write(`${lines.join('\n')}\n`);
+  return doc.ok ? EXIT_OK : EXIT_PROBLEMS;
+}
+
+export async function run(flags: SendTestFlags): Promise<number> {
+  const out = outputOptions(flags);
+  const c = colours(out);
+
+  // --- what the admin typed (exit 2 on anything unusable) ------------------------------------
+  const attendee = validateAddress('--to', flags.to ?? '');
+  const organizerFlag = flags.organizer !== undefined ? validateAddress('--organizer', flags.organizer) : undefined;
+  const summary = flags.summary ?? DEFAULT_SUMMARY;
+  if (summary.includes('\0')) throw new CannotRunError('--summary: contains a NUL character');
+  if ([...summary].length > MAX_SUMMARY) throw new CannotRunError(`--summary: longer than ${MAX_SUMMARY} characters`);
+  const timeZone = localTimeZone();
+  const now = new Date();
+  const start = flags.start !== undefined ? parseStart(flags.start, timeZone) : defaultStart(now, timeZone);
+  const duration = parseDuration(flags.duration ?? '30');
+  const save = flags.save !== undefined ? flags.save : undefined;
+  if (save !== undefined && (!save.trim() || /[\0\r\n]/.test(save))) throw new CannotRunError(`--save: ${JSON.stringify(save)} is not a file name`);
+  const offline = Boolean(flags.dryRun) || save !== undefined;
+  const waitSeconds = flags.waitReply !== undefined ? parseWaitSeconds(flags.waitReply) : null;
+  if (waitSeconds !== null && offline) {
+    throw new CannotRunError('--wait-reply waits for the answer to an invitation that was sent; it cannot go with --dry-run or --save, which send nothing');
+  }
+  const conn: ConnectOptions | null = offline ? null : connectOptions(flags);
+
+  // --- the config, the message, the checks ---------------------------------------------------
+  const { ctx, configPath } = await loadForCommand(flags);
+  const s = ctx.settings;
+  if (!serverAddress(s.sending.address)) {
+    throw new CannotRunError(
+      s.sending.address.trim()
+        ? `${I}.Sending.Address ${JSON.stringify(s.sending.address)} does not hold exactly one @: the server cannot build the plus address (run "imip check-config")`
+        : `${I}.Sending.Address is empty in ${configPath}: there is no address for replies to come back to (run "imip check-config")`,
+    );
+  }
+  const token = newToken();
+  const inv = buildInvitation({
+    sendingAddress: s.sending.address,
+    ...(organizerFlag ? { organizer: organizerFlag } : {}),
+    attendee,
+    summary,
+    start,
+    durationMinutes: duration,
+    timeZone,
+    token,
+    version: ctx.version,
+    serverHostName: s.serverHostName.trim() || hostname(),
+    now,
+  });
+  const organizer = inv.envelope.from;
+  const route = routing(ctx, attendee, Boolean(flags.force));
+  const findings: Finding[] = [...checkOutgoingRequest(inv.raw), ...route.findings];
+  const mode: SendTestDoc['mode'] = flags.dryRun ? 'dry-run' : save !== undefined ? 'save' : 'send';
+  const end = new Date(Math.floor(start.getTime() / 1000) * 1000 + duration * 60_000);
+  const doc = buildDoc(ctx, configPath, inv, { mode, attendee, organizer, summary, start, end, timeZone, duration }, route.report, findings);
+  const vline = versionLine(ctx.version);
+
+  if (save !== undefined) {
+    const path = resolve(save);
+    try {
+      writeFileSync(path, inv.raw, { mode: 0o644 });
+    } catch (e) {
+      throw new CannotRunError(`--save ${save}: ${(e as NodeJS.ErrnoException).code === 'EISDIR' ? 'is a directory' : (e as Error).message}`);
+    }
+    doc.saved = path;
+  }
+
+  // --- dry run / save: no network at all -----------------------------------------------------
+  if (offline) {
+    doc.ok = !hasErrors(findings);
+    if (flags.dryRun) doc.raw = inv.raw;
+    const lines: string[] = [];
+    if (!out.json && !out.quiet) {
+      lines.push(...renderPlan(doc, c, vline));
+      if (flags.dryRun) lines.push(...renderRaw(inv.raw, c));
+    }
+    if (!out.json) lines.push(...renderEnd(doc, c, out));
+    return emit(doc, out, lines);
+  }
+
+  // --- sending -------------------------------------------------------------------------------
+  if (!s.sending.server.trim()) {
+    throw new CannotRunError(`${I}.Sending.Server is empty in ${configPath}: there is no SMTP server to send through (run "imip check-config", or use --dry-run)`);
+  }
+  doc.smtp = {
+    host: s.sending.server.trim(),
+    port: s.sending.port,
+    tls: s.sending.useSSL ? 'starttls-required' : 'starttls-opportunistic',
+    username: s.sending.username || null,
+  };
+  findings.push(...implicitTlsPort.check(ctx));
+  if (conn?.insecure) {
+    // The probes' tls.insecure, built here: src/mail/probe-report.js would load imapflow for every run.
+    findings.push({
+      id: 'tls.insecure',
+      severity: 'info',
+      path: configPath,
+      message: 'Certificate checks were turned off (--insecure): the connections below do not show whether the certificates are trusted.',
+      evidence: { smtp: `${doc.smtp.host}:${doc.smtp.port}`, ...(waitSeconds !== null ? { mailbox: `${s.receiving.server}:${s.receiving.port}` } : {}) },
+      fix: 'Drop --insecure, and pass the server\'s CA with --ca-file if it is a private one.',
+    });
+  }
+  const refuse = (why: string): number => {
+    doc.ok = false;
+    const lines: string[] = [];
+    if (!out.json && !out.quiet) lines.push(...renderPlan(doc, c, vline), '', `${c.red('✗')} ${c.bold('not sent'.padEnd(14))}${why}`);
+    if (!out.json) lines.push(...renderEnd(doc, c, out));
+    return emit(doc, out, lines);
+  };
+  if (hasErrors(findings)) {
+    const forceable = findings.every((f) => f.severity !== 'error' || f.id === F.attendeeNotRouted.id || f.id === F.imipDisabled.id);
+    return refuse(`the server would not send this invitation; fix the errors below${forceable ? ' (or --force to send it anyway)' : ''}`);
+  }
+
+  // Watch from before the invitation leaves, so nothing that answers it can be missed.
+  const wait = waitSeconds !== null ? await import('../send/wait-reply.js') : null;
+  let watcher: import('../send/wait-reply.js').MailboxWatcher | null = null;
+  if (wait && conn) {
+    if (!s.receiving.server.trim()) {
+      throw new CannotRunError(`${I}.Receiving.Server is empty in ${configPath}: there is no mailbox to watch for the reply`);
+    }
+    try {
+      watcher = wait.mailboxWatcher(s.receiving, conn);
+      await watcher.start();
+    } catch (e) {
+      if (!(e instanceof wait.MailboxError)) throw e;
+      watcher = null;
+      findings.push({
+        id: MAILBOX_IDS[e.kind] ?? F.mailboxFailed.id,
+        severity: 'error',
+        path: `${I}.Receiving`,
+        message: `The mailbox the reply comes back to cannot be read, so nothing was sent: ${e.message}`,
+        evidence: { server: s.receiving.server, port: s.receiving.port, useSSL: s.receiving.useSSL, type: s.receiving.type },
+        fix: e.hint,
+      });
+      return refuse('the mailbox the reply would come back to cannot be read (below)');
+    }
+  }
+
+  const { sendRaw, SmtpSendError } = await import('../send/smtp-send.js');
+  try {
+    const result = await sendRaw({
+      sending: s.sending,
+      conn: conn!,
+      envelope: inv.envelope,
+      raw: inv.raw,
+      transcript: out.verbose,
+    });
+    doc.sent = {
+      reply: result.reply,
+      queueId: result.queueId,
+      code: result.code,
+      accepted: result.accepted,
+      rejected: result.rejected,
+      encrypted: result.encrypted,
+      authenticated: result.authenticated,
+      ms: Math.round(result.ms),
+    };
+    if (out.verbose && result.transcript) doc.transcript = result.transcript;
+  } catch (e) {
+    await watcher?.close();
+    if (!(e instanceof SmtpSendError)) throw e;
+    findings.push({
+      id: SMTP_IDS[e.kind],
+      severity: 'error',
+      path: `${I}.Sending`,
+      message: `The invitation was not sent: ${e.message}`,
+      evidence: { failure: e.kind, reply: e.reply, server: doc.smtp.host, port: doc.smtp.port, tls: doc.smtp.tls },
+      fix: e.hint,
+    });
+    if (out.verbose && e.transcript) doc.transcript = e.transcript;
+    return refuse(`the SMTP server did not take it: ${e.reply ?? e.kind}`);
+  }
+
+  // The token, as the server would store it (§2.2): organizer CUA, attendee mailto: lower-cased.
+  const dir = stateDir(flags.stateDir);
+  const record: SentToken = {
+    token: inv.token,
+    organizer: `mailto:${organizer}`,
+    attendee: `mailto:${attendee}`.toLowerCase(),
+    uid: inv.uid,
+    sentAt: new Date().toISOString(),
+    messageId: inv.messageId,
+    plusAddress: inv.plusAddress,
+  };
+  try {
+    recordToken(dir, record);
+    doc.recorded = join(dir, TOKENS_FILE);
+  } catch (e) {
+    findings.push({
+      id: F.tokenNotRecorded.id,
+      severity: 'warning',
+      path: 'state',
+      message: `The invitation was sent, but its token could not be recorded: ${(e as Error).message}. "imip poll" and "imip diagnose" will not know it.`,
+      evidence: { stateDir: dir },
+      fix: 'Give a writable directory with --state-dir (or set XDG_STATE_HOME).',
+    });
+  }
+
+  const head: string[] = [];
+  if (!out.json && !out.quiet) head.push(...renderPlan(doc, c, vline), ...renderSent(doc, c, out));
+  if (!wait || !watcher || waitSeconds === null) {
+    doc.ok = !hasErrors(findings);
+    if (!out.json) head.push(...renderEnd(doc, c, out));
+    return emit(doc, out, head);
+  }
+
+  // --- waiting for the reply -----------------------------------------------------------------
+  if (!out.json && !out.quiet) {
+    head.push(renderWaiting({ protocol: watcher.protocol, host: watcher.host, port: watcher.port, method: watcher.method }, waitSeconds, c));
+    process.stdout.write(`${head.join('\n')}\n`);
+  }
+  let store: ReturnType<typeof tokenLookup>;
+  try {
+    store = tokenLookup(readTokens(dir));
+  } catch {
+    store = tokenLookup(null);
+  }
+  const target: ReplyTarget = {
+    token: inv.token,
+    plusAddress: inv.plusAddress,
+    messageId: inv.messageId,
+    uid: inv.uid,
+    summary,
+    attendee,
+    record: { token: record.token, organizer: record.organizer, attendee: record.attendee, uid: record.uid, sentAt: record.sentAt },
+  };
+  let reply: ReplyReport;
+  try {
+    reply = await wait.waitForReply(
+      watcher,
+      target,
+      {
+        version: ctx.version,
+        protocol: watcher.protocol,
+        sendingAddress: s.sending.address,
+        deleteAllMail: shouldDeleteAllMail(s.serverHostName, s.receiving.server, s.receiving.username),
+        lookupToken: (t) => store(t),
+        now: () => new Date(),
+      },
+      {
+        seconds: waitSeconds,
+        ...(out.verbose && !out.json ? { onMessage: (m) => process.stdout.write(`${renderSeen(m, c)}\n`) } : {}),
+      },
+    );
+  } finally {
+    await watcher.close();
+  }
+  findings.push(...replyFindings(reply, waitSeconds));
+  // The reply checks and token causes are listed once, in `findings`.
+  const { findings: _listed, ...replyDoc } = reply;
+  doc.reply = replyDoc;
+  doc.ok = reply.outcome === 'accepted';
+  const tail: string[] = [];
+  if (!out.json) {
+    if (!out.quiet) tail.push(...renderReply(reply, c, out));
+    tail.push(...renderEnd(doc, c, out));
+  }
+  return emit(doc, out, tail);
+}

@@ -1,0 +1,223 @@
+/**
+ * Output of `imip send-test`: the JSON document (built by the command, printed as is) and its
+ * human rendering, piece by piece so the command can print what it sent before it waits.
+ * Nothing here decides anything.
+ */
+import type { ChalkInstance } from 'chalk';
+import type { Finding } from '../report/finding.js';
+import { renderFindings, summaryLine } from '../report/render.js';
+import { GLYPH, type OutputOptions } from '../report/style.js';
+import type { ReplyReport, SeenMessage } from './wait-reply.js';
+
+export type SendTestMode = 'send' | 'dry-run' | 'save';
+
+/**
+ * The finding ids only send-test raises, with their usual severity and a one-line summary (for the
+ * catalog and the manual). Failures of SMTP and of the mailbox use the probes' ids (`smtp.*`,
+ * `mailbox.*`, `tls.insecure`) where one fits, so an id means the same thing in every command.
+ */
+export const SEND_TEST_FINDINGS = {
+  attendeeNotRouted: { id: 'send-test.attendee-not-routed', severity: 'error', summary: 'No AddressPattern routes the attendee to iMIP: the server would never invite it by mail (--force sends anyway, as a warning).' },
+  imipDisabled: { id: 'send-test.imip-disabled', severity: 'error', summary: 'Scheduling.iMIP.Enabled is false: the server sends no invitation by mail (--force sends anyway, as a warning).' },
+  smtpRejected: { id: 'send-test.smtp-rejected', severity: 'error', summary: 'The SMTP server refused the sender, the recipient or the message; the invitation was not sent.' },
+  smtpFailed: { id: 'send-test.smtp-failed', severity: 'error', summary: 'Sending failed for another reason (TLS handshake, protocol); the invitation was not sent.' },
+  mailboxFailed: { id: 'send-test.mailbox-failed', severity: 'error', summary: 'With --wait-reply: the receiving mailbox cannot be read, so nothing was sent.' },
+  tokenNotRecorded: { id: 'send-test.token-not-recorded', severity: 'warning', summary: 'The invitation was sent but its token could not be written to the state directory.' },
+  noReply: { id: 'send-test.no-reply', severity: 'error', summary: 'With --wait-reply: no answer to the invitation arrived in time (or the mailbox could not be read to the end).' },
+  bounced: { id: 'send-test.bounced', severity: 'error', summary: 'With --wait-reply: the invitation came back undeliverable instead of a reply.' },
+  replyTokenMissing: { id: 'send-test.reply-token-missing', severity: 'error', summary: 'With --wait-reply: a reply arrived without this invitation\'s token where the server reads it (when no token.* cause says more).' },
+  replyNotAccepted: { id: 'send-test.reply-not-accepted', severity: 'error', summary: 'With --wait-reply: a reply kept the token but the server would not accept it (no calendar, not a REPLY, another attendee, \\Seen).' },
+} as const satisfies Record<string, { id: string; severity: Finding['severity']; summary: string }>;
+
+export interface SendTestEvent {
+  summary: string;
+  start: string;
+  end: string;
+  timeZone: string;
+  durationMinutes: number;
+}
+
+export interface RoutingReport {
+  /** `Scheduling.iMIP.Enabled`. */
+  enabled: boolean;
+  patterns: string[];
+  /** The address compared (lower-cased from 4.0). */
+  compared: string;
+  matched: string | null;
+  invalid: string[];
+  /** Sent although the server would not route the attendee to iMIP. */
+  forced: boolean;
+}
+
+export interface SentReport {
+  /** The SMTP server's final reply. */
+  reply: string;
+  queueId: string | null;
+  code: number | null;
+  accepted: string[];
+  rejected: string[];
+  /** STARTTLS was used (null when not known). */
+  encrypted: boolean | null;
+  authenticated: boolean;
+  ms: number;
+}
+
+/** The `--json` document (and what the human output is rendered from). */
+export interface SendTestDoc {
+  command: 'send-test';
+  serverVersion: Record<string, unknown>;
+  ok: boolean;
+  mode: SendTestMode;
+  config: string;
+  attendee: string;
+  organizer: string;
+  token: string;
+  plusAddress: string;
+  messageId: string;
+  uid: string;
+  subject: string;
+  event: SendTestEvent;
+  envelope: { from: string; to: string[] };
+  routing: RoutingReport;
+  smtp: { host: string; port: number; tls: string; username: string | null } | null;
+  sent: SentReport | null;
+  /** Where the token was recorded (send-test's token store). */
+  recorded: string | null;
+  saved: string | null;
+  findings: Finding[];
+  /** The wait's outcome; its findings are in `findings`. */
+  reply: Omit<ReplyReport, 'findings'> | null;
+  /** The whole message (dry run only). */
+  raw?: string;
+  /** SMTP commands and replies, secrets redacted (--verbose only). */
+  transcript?: string[];
+}
+
+const LABEL = 14;
+
+function row(c: ChalkInstance, label: string, value: string, note = ''): string {
+  return `  ${c.dim(label.padEnd(LABEL))}${value}${note ? `  ${c.dim(note)}` : ''}`;
+}
+
+/** `Wed 25 Nov 2026 10:00–10:30 (Europe/Berlin)` in the event's zone. */
+export function eventWhen(e: SendTestEvent): string {
+  const opts = { timeZone: e.timeZone, hourCycle: 'h23' as const };
+  try {
+    const day = new Intl.DateTimeFormat('en-GB', { ...opts, weekday: 'short', day: 'numeric', month: 'short', year: 'numeric' }).format(new Date(e.start));
+    const time = (iso: string): string => new Intl.DateTimeFormat('en-GB', { ...opts, hour: '2-digit', minute: '2-digit' }).format(new Date(iso));
+    return `${day} ${time(e.start)}–${time(e.end)} (${e.timeZone}, ${e.durationMinutes} min)`;
+  } catch {
+    return `${e.start} – ${e.end}`;
+  }
+}
+
+function tlsText(tls: string): string {
+  return tls === 'starttls-required' ? 'STARTTLS required' : tls === 'starttls-opportunistic' ? 'STARTTLS when offered' : tls;
+}
+
+/** Title, release, and what is (or would be) sent. */
+export function renderPlan(doc: SendTestDoc, c: ChalkInstance, versionLine: string): string[] {
+  const title =
+    doc.mode === 'dry-run'
+      ? 'dry run: nothing is sent'
+      : doc.mode === 'save'
+        ? `written to ${doc.saved ?? '(not written)'}; nothing is sent`
+        : doc.smtp
+          ? `through SMTP ${doc.smtp.host}:${doc.smtp.port} (${tlsText(doc.smtp.tls)})`
+          : '';
+  const lines = [`${c.bold('imip send-test')}  invitation to ${doc.attendee}${title ? `, ${title}` : ''}`, c.dim(versionLine), ''];
+  const r = doc.routing;
+  const routing = !r.enabled
+    ? 'iMIP is disabled (Scheduling.iMIP.Enabled)'
+    : r.matched !== null
+      ? `AddressPatterns: ${JSON.stringify(r.matched)} matches ${r.compared}`
+      : `AddressPatterns: no pattern matches ${r.compared}${r.forced ? ' (sent anyway: --force)' : ''}`;
+  lines.push(row(c, 'Attendee', doc.attendee, routing));
+  lines.push(row(c, 'Organizer', doc.organizer, `MAIL FROM:<${doc.envelope.from}>`));
+  lines.push(row(c, 'Subject', doc.subject));
+  lines.push(row(c, 'When', eventWhen(doc.event)));
+  lines.push(row(c, 'UID', doc.uid));
+  lines.push(row(c, 'Message-ID', doc.messageId));
+  lines.push(row(c, 'Token', doc.token));
+  lines.push(row(c, 'Plus address', doc.plusAddress, 'Reply-To and ORGANIZER; replies must come back to it'));
+  if (doc.saved && doc.mode !== 'save') lines.push(row(c, 'Saved', doc.saved));
+  return lines;
+}
+
+/** The message itself, for --dry-run. */
+export function renderRaw(raw: string, c: ChalkInstance): string[] {
+  return ['', c.dim(`----- message (${Buffer.byteLength(raw, 'utf8')} bytes) -----`), raw.replace(/\r\n$/, ''), c.dim('----- end of message -----')];
+}
+
+/** The SMTP outcome. */
+export function renderSent(doc: SendTestDoc, c: ChalkInstance, out: OutputOptions): string[] {
+  const s = doc.sent;
+  if (!s) return [];
+  const lines = ['', `${c.green(GLYPH.ok)} ${c.bold('sent')}          ${s.reply}`];
+  const facts = [
+    s.queueId ? `queue id ${s.queueId}` : 'no queue id in the reply',
+    s.encrypted === true ? 'STARTTLS' : s.encrypted === false ? 'no TLS (the server offered no STARTTLS, or it failed)' : null,
+    s.authenticated ? `authenticated as ${doc.smtp?.username ?? ''}` : doc.smtp?.username ? 'no AUTH (not offered)' : 'no AUTH (no Sending.Username)',
+    `${Math.round(s.ms)} ms`,
+  ].filter(Boolean);
+  lines.push(`    ${c.dim(facts.join(', '))}`);
+  if (doc.recorded) lines.push(`    ${c.dim(`token recorded in ${doc.recorded}`)}`);
+  if (out.verbose && doc.transcript?.length) lines.push('', c.bold('SMTP transcript'), ...doc.transcript.map((l) => `  ${c.dim(l)}`));
+  return lines;
+}
+
+export function renderWaiting(mailbox: { protocol: string; host: string; port: number; method: string }, seconds: number, c: ChalkInstance): string {
+  return `\n${c.dim(`… waiting up to ${seconds} s for the reply in ${mailbox.protocol.toUpperCase()} ${mailbox.host}:${mailbox.port} (${mailbox.method})`)}`;
+}
+
+/** One line per message looked at while waiting (--verbose). */
+export function renderSeen(m: SeenMessage, c: ChalkInstance): string {
+  const what = m.matchedBy.length ? `answers this invitation (${m.matchedBy.join(', ')})` : 'not about this invitation';
+  return c.dim(`    ${GLYPH.info} new message ${m.messageId ?? '(no Message-ID)'} from ${m.from || '?'} to ${m.to || '?'}: ${what}`);
+}
+
+const OUTCOME_TEXT: Record<ReplyReport['outcome'], string> = {
+  accepted: 'accepted',
+  'token-missing': 'token-missing',
+  'not-accepted': 'not-accepted',
+  'no-reply': 'no-reply',
+};
+
+/** The verdict on the wait. */
+export function renderReply(r: Omit<ReplyReport, 'findings'>, c: ChalkInstance, out: OutputOptions): string[] {
+  const ok = r.outcome === 'accepted';
+  const glyph = ok ? c.green(GLYPH.ok) : c.red(GLYPH.error);
+  const lines = ['', `${glyph} ${c.bold(OUTCOME_TEXT[r.outcome].padEnd(14))}${r.reason}`];
+  const m = r.message;
+  if (m) {
+    lines.push(`    ${c.dim('from')} ${m.from || '?'}  ${c.dim('to')} ${m.to || '?'}  ${c.dim(`after ${r.waitedSeconds} s`)}`);
+    lines.push(`    ${c.dim('Subject:')} ${m.subject}`);
+    lines.push(`    ${c.dim('Message-ID:')} ${m.messageId ?? '(none)'}  ${c.dim(`recognised by ${m.matchedBy.join(', ')}`)}`);
+    const server = [r.serverAction, r.partstat ? `PARTSTAT=${r.partstat}` : null, r.mailboxEffect ? `mailbox: ${r.mailboxEffect}` : null].filter(Boolean);
+    lines.push(`    ${c.dim('server:')} ${server.join(', ')}`);
+    if (r.logLine) lines.push(`    ${c.dim('log:')} ${r.logLine}`);
+  }
+  if (out.verbose) for (const n of r.notes) lines.push(`    ${c.dim(`note: ${n}`)}`);
+  return lines;
+}
+
+/** Findings, then the summary line. */
+export function renderEnd(doc: SendTestDoc, c: ChalkInstance, out: OutputOptions): string[] {
+  const lines: string[] = [];
+  if (!out.quiet) {
+    lines.push('');
+    if (doc.findings.length) lines.push(...renderFindings(doc.findings, c, { verbose: out.verbose }));
+  }
+  lines.push(summaryLine(doc.findings, c, summaryExtra(doc)));
+  return lines;
+}
+
+function summaryExtra(doc: SendTestDoc): string {
+  const parts: string[] = [];
+  if (doc.mode === 'dry-run') parts.push('dry run, nothing sent');
+  else if (doc.mode === 'save') parts.push(doc.saved ? `saved to ${doc.saved}, nothing sent` : 'nothing sent');
+  else if (doc.sent) parts.push(doc.sent.queueId ? `sent, queued as ${doc.sent.queueId}` : 'sent');
+  else parts.push('not sent');
+  if (doc.reply) parts.push(`reply: ${doc.reply.outcome}`);
+  return `; ${parts.join('; ')}`;
+}
