@@ -1,0 +1,576 @@
+/**
+ * The log texts `imip diagnose --log` recognises, one row per finding id (stable, public): the
+ * table of calendarserver-imip.md §9, plus the texts of §2.7, §4, §5 that name a cause. Where
+ * src/imip/inbound-log.ts already writes a text (what the server logs for one inbound message),
+ * the pattern is derived from it, so the classifier and the log scanner cannot drift apart.
+ *
+ * Matching is liberal: a text is found anywhere in a line, whatever the prefix (twistd
+ * `2011-05-10 12:00:00-0700 [-] [mailgateway] …`, 5.0+ `[txdav.caldav.datastore.scheduling.imip
+ * .inbound#error] …`, syslog, a copy and paste). Each row has literal `needles` used as a fast
+ * pre-filter, and a regular expression with named groups for the values the diagnosis uses.
+ */
+import type { Severity } from '../report/finding.js';
+import type { ReleaseLine } from '../server/release.js';
+import { LOG } from '../imip/inbound-log.js';
+import type { AreaId } from './findings.js';
+
+export interface LogPattern {
+  /** `log.<short-name>`: stable, public. */
+  id: string;
+  area: AreaId;
+  /** What a match means for the diagnosis; `info` rows are context (counts), not causes. */
+  severity: Severity;
+  /** Release lines that write the text (§ given in `source`). */
+  lines: readonly ReleaseLine[];
+  /** The text, as the server writes it (placeholders in angle brackets). */
+  text: string;
+  /** Literals of which every matching line contains one (the pre-filter). */
+  needles: string[];
+  re: RegExp;
+  /** One line for --list-checks and the man page. */
+  summary: string;
+  /** What it means, in a sentence or two. */
+  meaning: string;
+  fix: string;
+  /** Section of calendarserver-imip.md. */
+  source: string;
+}
+
+const ALL: readonly ReleaseLine[] = ['2.x', '3.x-4.x', '5.0+'];
+const GATEWAY: readonly ReleaseLine[] = ['2.x', '3.x-4.x'];
+const S = '\u0001';
+
+/** Slot patterns for named groups. */
+const SLOTS: Record<string, string> = {
+  id: '(?<id>\\S+)',
+  to: '(?<to>.*)',
+  from: '(?<from>\\S*)',
+  token: '(?<token>[^)]*)',
+  date: "(?<date>[^']*)",
+  err: '(?<err>.*)',
+  attendee: '(?<attendee>\\S+)',
+  organizer: '(?<organizer>\\S+)',
+};
+
+function escapeRe(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** A text with `\u0001name\u0001` placeholders → regex with named groups, needle, display text. */
+function fromTemplate(template: string): { re: RegExp; needles: string[]; text: string } {
+  const parts = template.split(S);
+  let re = '';
+  let text = '';
+  const seen = new Set<string>();
+  for (let i = 0; i < parts.length; i++) {
+    const part = parts[i]!;
+    if (i % 2 === 0) {
+      re += escapeRe(part);
+      text += part;
+    } else {
+      const slot = SLOTS[part] ?? `(?<${part}>.*?)`;
+      re += seen.has(part) ? '.*?' : slot;
+      seen.add(part);
+      text += `<${part}>`;
+    }
+  }
+  // The longest literal piece is the most selective pre-filter.
+  const needle = parts.filter((_, i) => i % 2 === 0).reduce((a, b) => (b.trim().length > a.trim().length ? b : a), '').trim();
+  return { re: new RegExp(re), needles: [needle], text };
+}
+
+const slot = (name: string): string => `${S}${name}${S}`;
+/** A version object for the LOG functions that differ by release; only the text is used. */
+const V2 = { major: 2, minor: 5 };
+const V9 = { major: 9, minor: 2 };
+
+interface Row extends Omit<LogPattern, 're' | 'needles' | 'text'> {
+  template: string;
+  /** Overrides of the derived regex (for texts with variants). */
+  re?: RegExp;
+  needles?: string[];
+  text?: string;
+}
+
+const ROWS: Row[] = [
+  // ---- replies (§4.4) -----------------------------------------------------------------------
+  {
+    id: 'log.no-token',
+    area: 'replies',
+    severity: 'error',
+    lines: ALL,
+    template: LOG.noToken(slot('id'), slot('to')).text,
+    re: /Mail gateway didn't find a token in message (?<id>\S+) \((?<to>.*)\)/,
+    summary: 'The server found no token in the first To address of a reply ("didn\'t find a token in message"); the reply is not processed.',
+    meaning: 'The first address of the reply\'s To header does not carry exactly one "+token": the attendee replied to the organizer\'s own address, used Reply All, a provider or list rewrote To, or Sending.Address itself holds a "+".',
+    fix: 'The token.* findings name the cause for each message still in the mailbox (or given with --message), and for the To the log quotes; "imip diagnose --probe plus-address" checks that plus addresses survive.',
+    source: '§4.4 step 3, §9',
+  },
+  {
+    id: 'log.malformed-to',
+    area: 'replies',
+    severity: 'error',
+    lines: ALL,
+    template: LOG.malformedTo(slot('to'), slot('id')).text,
+    re: /Mail gateway couldn't parse To: address \((?<to>.*)\) in message (?<id>\S+)/,
+    summary: 'A reply whose To header is empty or unparsable ("couldn\'t parse To: address").',
+    meaning: 'The To header is missing, empty, or only a group such as "undisclosed-recipients:;" (a Bcc reply): there is no address to read a token from.',
+    fix: 'Ask the attendee to reply with the calendar address in To (plain Reply or the Accept/Decline buttons), not in Bcc.',
+    source: '§4.4 step 3, §9',
+  },
+  {
+    id: 'log.unknown-token',
+    area: 'replies',
+    severity: 'warning',
+    lines: ALL,
+    template: LOG.unknownToken(V9, slot('token'), slot('id')).text,
+    re: /Mail gateway found a token \((?<token>[^)]*)\) but didn't recognize it in (?:message|DSN) (?<id>\S+)/,
+    summary: 'A token the server does not know ("found a token (…) but didn\'t recognize it"): purged, database reset, another pod\'s mail, or re-cased.',
+    meaning: 'The address carried a "+token", but no token row matches it exactly: tokens purged after InvitationDaysToLive (2.x-4.x), a reset or migrated database, mail for another server or pod, or a token whose case was changed on the way.',
+    fix: 'Compare the token with the invitation that was sent; if the event is still current, send the invitation again (a new token) and ask for a new answer.',
+    source: '§4.4 step 4, §9',
+  },
+  {
+    id: 'log.bad-date',
+    area: 'replies',
+    severity: 'warning',
+    lines: ['5.0+'],
+    template: LOG.badDate(slot('date'), slot('err')).text,
+    summary: '7.0+: the Date header of a mail with an unknown token could not be parsed.',
+    meaning: 'The 72-hour rule for unknown tokens cannot tell the age of the mail, so it is kept as recent.',
+    fix: 'Nothing to change on the server; the mail stays until a person removes it.',
+    source: '§4.4 step 4',
+  },
+  {
+    id: 'log.no-calendar',
+    area: 'replies',
+    severity: 'warning',
+    lines: ALL,
+    template: LOG.noAttachment(V9, slot('id')).text,
+    summary: 'A reply without a text/calendar part ("didn\'t find an icalendar attachment"); 3.0+ forwards it to the organizer.',
+    meaning: 'The attendee answered with plain text (or a client that drops the calendar): nothing can update the event.',
+    fix: 'Ask the attendee to answer with the Accept/Decline buttons of an iMIP-aware client; with POP3 on 5.1+ the mail is forwarded again at every poll until removed (#500).',
+    source: '§4.4 step 5, §9',
+  },
+  {
+    id: 'log.forwarded-to-organizer',
+    area: 'replies',
+    severity: 'info',
+    lines: ['3.x-4.x', '5.0+'],
+    template: LOG.forwarding().text,
+    summary: 'A reply without calendar was forwarded to the organizer (3.1+).',
+    meaning: 'Context: the organizer got the attendee\'s text answer by mail.',
+    fix: 'Nothing to do.',
+    source: '§4.4 step 5',
+  },
+  {
+    id: 'log.no-organizer-address',
+    area: 'replies',
+    severity: 'error',
+    lines: ['3.x-4.x', '5.0+'],
+    template: LOG.noOrganizerAddress().text,
+    summary: 'A reply without calendar could not be forwarded: the organizer has no e-mail address ("Don\'t have an email address for the organizer").',
+    meaning: 'The organizer is a directory user (urn:uuid:/urn:x-uid:) whose record has no e-mail address, so the text reply is dropped.',
+    fix: 'Give the organizer an e-mail address in the directory.',
+    source: '§4.4 step 5, §9',
+  },
+  {
+    id: 'log.no-organizer-in-reply',
+    area: 'replies',
+    severity: 'info',
+    lines: ALL,
+    template: LOG.noOrganizerInReply(slot('id')).text,
+    summary: 'A REPLY without ORGANIZER; the server adds the token\'s organizer and goes on.',
+    meaning: 'Context: some clients drop ORGANIZER from replies; the server repairs it.',
+    fix: 'Nothing to do.',
+    source: '§4.4 step 6',
+  },
+  {
+    id: 'log.dsn-no-token',
+    area: 'replies',
+    severity: 'warning',
+    lines: ALL,
+    template: LOG.cantFindTokenInDsn(slot('id')).text,
+    summary: 'A bounce whose returned invitation has no tokenized ORGANIZER ("can\'t find token in DSN").',
+    meaning: 'A delivery failure came back, but the returned invitation does not carry the plus address: the organizer is not told.',
+    fix: 'Look at the bounce by hand and tell the organizer which attendee address failed.',
+    source: '§4.4 step 1',
+  },
+  {
+    id: 'log.dsn-unprocessable',
+    area: 'replies',
+    severity: 'warning',
+    lines: ALL,
+    template: LOG.cantProcessDsn(slot('id')).text,
+    summary: 'A bounce the server cannot use ("can\'t process DSN"): no Action: failed, or no returned calendar.',
+    meaning: 'A delay notice, or a bounce without the original invitation: the organizer is not told about the failed delivery.',
+    fix: 'Check the attendee address of the bounced invitation by hand.',
+    source: '§4.4 step 1, §9',
+  },
+  {
+    id: 'log.dsn-processed',
+    area: 'replies',
+    severity: 'info',
+    lines: ALL,
+    template: LOG.processingDsn(V2, slot('id')).text,
+    summary: 'A bounce was turned into a failed reply for the organizer ("processing DSN").',
+    meaning: 'Context: an invitation could not be delivered; the organizer sees REQUEST-STATUS 5.1.',
+    fix: 'Check the attendee address that bounced.',
+    source: '§4.4 step 1',
+  },
+  {
+    id: 'log.process-failed',
+    area: 'replies',
+    severity: 'error',
+    lines: ALL,
+    template: LOG.failedToProcess(slot('err')).text,
+    summary: 'An exception while handling a message ("Failed to process message: …"): bad iCalendar data, an odd DSN.',
+    meaning: 'The message could not be handled at all (most often a calendar that does not parse, e.g. not UTF-8); 2.x-5.0 delete it anyway.',
+    fix: 'Find the message by its time in the mailbox (or ask the attendee) and run "imip diagnose --message FILE" on it.',
+    source: '§4.4, §9, §11',
+  },
+  {
+    id: 'log.received',
+    area: 'replies',
+    severity: 'info',
+    lines: ALL,
+    template: LOG.received(slot('id'), slot('from'), slot('to')).text,
+    re: /Mail gateway received message (?<id>\S+) from (?<from>.*?) to (?<to>.*)/,
+    summary: 'A reply was read from the mailbox ("received message … from … to …").',
+    meaning: 'Context: the poll works and reads replies.',
+    fix: 'Nothing to do.',
+    source: '§4.4 step 2',
+  },
+  // ---- injection (§5) -----------------------------------------------------------------------
+  {
+    id: 'log.injected',
+    area: 'injection',
+    severity: 'info',
+    lines: ALL,
+    template: LOG.injectedHttp(slot('id')).text,
+    re: /Mail gateway successfully injected message (?<id>\S+)|Successfully injected iMIP response from (?<attendee>\S+) to (?<organizer>\S+)/,
+    needles: ['successfully injected message', 'Successfully injected iMIP response'],
+    text: 'Mail gateway successfully injected message <id> | Successfully injected iMIP response from <attendee> to <organizer>',
+    summary: 'A reply reached the organizer ("successfully injected").',
+    meaning: 'Context: replies are delivered; injection works.',
+    fix: 'Nothing to do.',
+    source: '§5.1, §4.5',
+  },
+  {
+    id: 'log.injection-principal-not-found',
+    area: 'injection',
+    severity: 'error',
+    lines: ['2.x'],
+    template: `iMIP injection principal not found: ${slot('name')}`,
+    re: /iMIP injection principal not found: ?(?<name>\S*)/,
+    summary: '2.x: the calendar server has no directory user named Scheduling.iMIP.Username ("iMIP injection principal not found: NAME"); every reply fails with 403.',
+    meaning: 'The /inbox ACL names the injection user, and the server\'s directory has no `users` record with that short name, so every reply injection is refused with 403.',
+    fix: 'Create that user in the server\'s directory (or set Username to an existing one) with the password in Scheduling.iMIP.Password, then restart the server; the injection.* findings say which user and why.',
+    source: '§5.1, §9',
+  },
+  {
+    id: 'log.injection-auth-failed',
+    area: 'injection',
+    severity: 'error',
+    lines: GATEWAY,
+    template: `Mail gateway failed to inject message ${slot('id')} (Reason: ${slot('reason')})`,
+    re: /Mail gateway failed to inject message (?<id>\S+) \(Reason: (?<reason>.*(?:authenticat|Authenticat|\b401\b).*)\)/,
+    needles: ['Mail gateway failed to inject message'],
+    summary: '2.x-4.x: reply injection refused for credentials (2.x Digest user and password, 3.x-4.x the shared secret).',
+    meaning: '2.x: the gateway\'s Username/Password do not authenticate against the calendar server\'s directory; 3.x-4.x: the x-calendarserver-internal secret (Scheduling.iMIP.Password) differs between the gateway and the calendar server (another config, a keychain copy, no restart).',
+    fix: 'Make both processes read the same Scheduling.iMIP.Password (2.x: the directory user\'s password) and restart the server; "imip diagnose --probe injection" checks it.',
+    source: '§5.1, §5.2, §9',
+  },
+  {
+    id: 'log.inject-failed',
+    area: 'injection',
+    severity: 'error',
+    lines: GATEWAY,
+    template: `Mail gateway failed to inject message ${slot('id')} (Reason: ${slot('reason')})`,
+    re: /Mail gateway failed to inject message (?<id>\S+) \(Reason: (?<reason>.*)\)/,
+    summary: '2.x-4.x: a reply could not be posted to the calendar server\'s /inbox/ (connection refused, 403, 500…).',
+    meaning: 'The gateway could not hand the reply to the calendar server: the injection URL (host from MailGatewayServer/ServerHostName, port from HTTPPort/SSLPort/EnableSSL) is wrong or down, or the server refused it.',
+    fix: 'Check that the calendar server listens where the gateway posts (imip poll --once --apply shows the URL) and read the reason.',
+    source: '§5.1, §5.2',
+  },
+  {
+    id: 'log.reply-work-failed',
+    area: 'injection',
+    severity: 'error',
+    lines: ['5.0+'],
+    template: `Failed to inject iMIP response (${slot('err')})`,
+    re: /Failed to inject iMIP response \((?<err>.*)\)|Unable to process reply/,
+    needles: ['Failed to inject iMIP response', 'Unable to process reply'],
+    text: 'Failed to inject iMIP response (<err>) | Unable to process reply',
+    summary: '5.0+: the queued reply could not be scheduled into the organizer\'s calendar.',
+    meaning: 'The reply was accepted from the mailbox, but scheduling it failed (organizer not hosted here, event gone, bad data).',
+    fix: 'Read the error; check that the organizer is a user of this server and the event still exists.',
+    source: '§4.5',
+  },
+  {
+    id: 'log.gateway-host-not-allowed',
+    area: 'injection',
+    severity: 'error',
+    lines: GATEWAY,
+    template: `Only ${slot('allowed')} is allowed to submit internal scheduling requests, not ${slot('host')}`,
+    re: /Only (?<allowed>\S+) is allowed to submit internal scheduling requests, not (?<host>\S+)/,
+    summary: '2.x-4.x: the reply came from a host whose reverse DNS is not MailGatewayServer (403).',
+    meaning: 'The calendar server reverse-resolves the gateway\'s IP and requires the name (or IP) to equal MailGatewayServer.',
+    fix: 'Set MailGatewayServer to the name the gateway\'s address resolves to (or fix reverse DNS / /etc/hosts).',
+    source: '§4.5, §9',
+  },
+  {
+    id: 'log.originator-local',
+    area: 'injection',
+    severity: 'error',
+    lines: GATEWAY,
+    template: `Cannot use originator that is on this server: ${slot('who')}`,
+    summary: '2.x-4.x: the replying attendee is a user of this server, so the reply is refused (403).',
+    meaning: 'An attendee with a local account was invited by mail (their address did not resolve to the directory record at invitation time).',
+    fix: 'Invite local users by their directory address so they are scheduled internally.',
+    source: '§4.5',
+  },
+  {
+    id: 'log.organizer-server-unknown',
+    area: 'injection',
+    severity: 'error',
+    lines: ['3.x-4.x'],
+    template: `Unable to determine which server hosts organizer ${slot('who')}`,
+    re: /Unable to determine which server hosts organizer (?<who>\S+)|Can't find server for (?<who2>\S+)/,
+    needles: ['Unable to determine which server hosts organizer', "Can't find server for"],
+    text: 'Unable to determine which server hosts organizer <who> | Can\'t find server for <who>',
+    summary: '3.2+ with pods: the gateway cannot tell which server hosts the organizer.',
+    meaning: 'The organizer\'s directory record has no server or partition the gateway knows.',
+    fix: 'Check the organizer\'s augment record (server-id/partition-id).',
+    source: '§5.2',
+  },
+  // ---- receiving (§4.1–§4.3) ----------------------------------------------------------------
+  {
+    id: 'log.invalid-receiving-type',
+    area: 'receiving',
+    severity: 'error',
+    lines: GATEWAY,
+    template: `Invalid iMIP type in configuration: ${slot('type')}`,
+    summary: '2.x-4.x: Receiving.Type is neither pop* nor imap*; the gateway does nothing (outbound too).',
+    meaning: 'The gateway service was not started: no mail is polled and no invitation is sent.',
+    fix: 'Set Scheduling.iMIP.Receiving.Type to "imap" or "pop" and restart.',
+    source: '§1.3, §9',
+  },
+  {
+    id: 'log.imap-login-failed',
+    area: 'receiving',
+    severity: 'error',
+    lines: ALL,
+    template: `IMAP login failed for ${slot('user')}`,
+    re: /IMAP login failed for (?<user>.*)/,
+    summary: 'The IMAP server refused Receiving.Username/Password ("IMAP login failed for …").',
+    meaning: 'Wrong credentials, a provider that turned password logins off (OAuth-only, app passwords), or an account locked after failures.',
+    fix: 'Check Receiving.Username/Password (and the macOS keychain copy); "imip test-mailbox" tests the login stage by stage.',
+    source: '§4.2, §9',
+  },
+  {
+    id: 'log.imap-authenticate-fallback',
+    area: 'receiving',
+    severity: 'info',
+    lines: ALL,
+    template: `IMAP authenticate failed for ${slot('user')}, trying login`,
+    re: /IMAP authenticate failed for (?<user>.*?), trying login/,
+    summary: 'Debug: SASL authentication failed and the server falls back to LOGIN.',
+    meaning: 'Context only; a following "IMAP login failed" is the real failure.',
+    fix: 'Nothing to do unless LOGIN fails too.',
+    source: '§4.2',
+  },
+  {
+    id: 'log.pop-login-failed',
+    area: 'receiving',
+    severity: 'error',
+    lines: ALL,
+    template: `POP3 login failed for ${slot('user')}`,
+    re: /POP3? login failed for (?<user>.*)/,
+    needles: ['POP3 login failed for', 'POP login failed for'],
+    summary: 'The POP3 server refused the login ("POP3 login failed for …"), or Twisted refused to send the password in clear.',
+    meaning: 'Wrong credentials, or a server with neither APOP nor STLS (the gateway never sends a POP3 password without TLS).',
+    fix: 'Check Receiving.Username/Password; use port 995 with UseSSL true, or a server offering STLS; "imip test-mailbox" shows the stage.',
+    source: '§4.3, §9, §11',
+  },
+  {
+    id: 'log.imap-connect-failed',
+    area: 'receiving',
+    severity: 'error',
+    lines: ALL,
+    template: 'IMAP factory connection failed',
+    re: /IMAP factory connection (?:failed|lost)/,
+    needles: ['IMAP factory connection'],
+    summary: 'The gateway could not connect to the IMAP server ("IMAP factory connection failed").',
+    meaning: 'Wrong Receiving.Server/Port (Port 0 is the default!), or UseSSL not matching the port (993 is TLS from the first byte, 143 is not).',
+    fix: 'Check Receiving.Server, Port and UseSSL; "imip test-mailbox" names the mismatch.',
+    source: '§1.3, §9',
+  },
+  {
+    id: 'log.pop-connect-failed',
+    area: 'receiving',
+    severity: 'error',
+    lines: ALL,
+    template: 'POP factory connection failed',
+    re: /POP3? factory connection (?:failed|lost)/,
+    needles: ['POP factory connection', 'POP3 factory connection'],
+    summary: 'The gateway could not connect to the POP3 server ("POP factory connection failed").',
+    meaning: 'Wrong Receiving.Server/Port (Port 0 is the default!), or UseSSL not matching the port (995 vs 110).',
+    fix: 'Check Receiving.Server, Port and UseSSL; "imip test-mailbox" names the mismatch.',
+    source: '§1.3, §9',
+  },
+  {
+    id: 'log.fetch-failed',
+    area: 'receiving',
+    severity: 'error',
+    lines: ['5.0+'],
+    template: `Failed to fetch mail (${slot('err')})`,
+    summary: '5.0+: a poll could not start ("Failed to fetch mail").',
+    meaning: 'The connection to the mailbox failed before any message was read.',
+    fix: 'Read the reason; "imip test-mailbox" tests the connection.',
+    source: '§4.1',
+  },
+  {
+    id: 'log.imap-error',
+    area: 'receiving',
+    severity: 'error',
+    lines: ['5.0+'],
+    template: LOG.imapError(slot('err')).text,
+    summary: '5.0+: an error ended the IMAP cycle ("IMAP Error: …"), often a reply whose calendar does not parse; later messages wait.',
+    meaning: 'The rest of that poll cycle stopped; the failing message stays \\Seen and is never looked at again (§11).',
+    fix: 'Find the message (imip poll --once shows which one stops the cycle) and run "imip diagnose --message FILE" on it.',
+    source: '§11',
+  },
+  {
+    id: 'log.imap-empty-results',
+    area: 'receiving',
+    severity: 'warning',
+    lines: ['5.0+'],
+    template: 'Skipping empty results -- apply twisted patch!',
+    summary: '5.1+: the IMAP server returned no RFC822 data for a message (a Twisted bug).',
+    meaning: 'The message is skipped; replies may be lost.',
+    fix: 'Apply the Twisted patch shipped with Calendar Server, or upgrade.',
+    source: '§4.2',
+  },
+  // ---- sending (§2.6, §2.7) -----------------------------------------------------------------
+  {
+    id: 'log.send-failed',
+    area: 'sending',
+    severity: 'error',
+    lines: ALL,
+    template: `Mail gateway failed to send message ${slot('id')} from ${slot('from')} to ${slot('to')} (Reason: ${slot('reason')})`,
+    re: /(?:Mail gateway failed to send message|Failed to send IMIP message) ?(?<id>\S*)(?: from (?<from>\S+) to (?<to>\S+))? \((?:Reason: )?(?<reason>.*)\)/,
+    needles: ['Mail gateway failed to send message', 'Failed to send IMIP message'],
+    text: 'Mail gateway failed to send message <id> from <from> to <to> (Reason: <reason>) | Failed to send IMIP message <id> from <from> to <to> (Reason: <reason>)',
+    summary: 'An invitation could not be sent by SMTP ("failed to send message").',
+    meaning: 'The SMTP relay refused or the connection failed; on 2.x-4.x the attendee gets SCHEDULE-STATUS 5.1. UseSSL means STARTTLS, never port 465.',
+    fix: 'Read the reason; "imip test-smtp" tests the relay with the server\'s semantics.',
+    source: '§2.7, §9',
+  },
+  {
+    id: 'log.sent',
+    area: 'sending',
+    severity: 'info',
+    lines: ALL,
+    template: `Mail gateway sent message ${slot('id')} from ${slot('from')} to ${slot('to')}`,
+    re: /(?:Mail gateway sent message|Sent IMIP message) (?<id>\S+) from (?<from>\S+) to (?<to>\S+)/,
+    needles: ['Mail gateway sent message', 'Sent IMIP message'],
+    text: 'Mail gateway sent message <id> from <from> to <to> | Sent IMIP message <id> from <from> to <to>',
+    summary: 'An invitation left by SMTP.',
+    meaning: 'Context: sending works.',
+    fix: 'Nothing to do.',
+    source: '§2.7',
+  },
+  {
+    id: 'log.request-failed',
+    area: 'sending',
+    severity: 'error',
+    lines: GATEWAY,
+    template: `iMIP request ${slot('what')} failed for recipient ${slot('who')}: ${slot('err')}`,
+    re: /iMIP request (?<what>.*?) failed for recipient (?<who>\S+): (?<err>.*)/,
+    summary: '2.x-4.x: the calendar server could not hand an invitation to the mail gateway (attendee gets 5.1).',
+    meaning: 'The POST to the gateway\'s /inbox failed: the gateway is down, MailGatewayServer/Port is wrong, or the secret differs (Authentication required).',
+    fix: 'Check that the mail gateway process runs and that both processes read the same Scheduling.iMIP settings; restart.',
+    source: '§5.2',
+  },
+  {
+    id: 'log.unknown-calendar-user',
+    area: 'sending',
+    severity: 'warning',
+    lines: ALL,
+    template: `Unknown calendar user address: ${slot('address')}`,
+    re: /(?:Unknown calendar user address|No record for calendar user address): ?(?<address>\S*)/,
+    needles: ['Unknown calendar user address', 'No record for calendar user address'],
+    text: 'Unknown calendar user address: <address> | No record for calendar user address: <address>',
+    summary: 'An attendee no service claims: no AddressPatterns match (or iMIP is off), so no invitation mail and no token.',
+    meaning: 'The attendee address did not match Scheduling.iMIP.AddressPatterns (matched with re.match, lower-cased from 4.0), so no mail was sent (SCHEDULE-STATUS 3.7).',
+    fix: 'Add a pattern such as "mailto:.*" to AddressPatterns (lower case), and restart (patterns are cached in memcached).',
+    source: '§2.6, §9',
+  },
+  {
+    id: 'log.old-event-skipped',
+    area: 'sending',
+    severity: 'info',
+    lines: ['3.x-4.x', '5.0+'],
+    template: 'Skipping IMIP message for old event',
+    summary: '4.1+: no mail for an event entirely older than SuppressionDays.',
+    meaning: 'Context: by design.',
+    fix: 'Lower Sending.SuppressionDays if mail for past events is wanted.',
+    source: '§2.5',
+  },
+  // ---- config (§1) --------------------------------------------------------------------------
+  {
+    id: 'log.invalid-address-pattern',
+    area: 'config',
+    severity: 'error',
+    lines: ALL,
+    template: `Invalid regular expression for Scheduling configuration 'iMIP/LocalAddresses': ${slot('pattern')}`,
+    re: /Invalid regular expression for Scheduling configuration '(?:iMIP\/)?\w+': (?<pattern>.*)/,
+    needles: ['Invalid regular expression for Scheduling configuration'],
+    summary: 'An AddressPatterns entry is not a valid Python regular expression; it is skipped.',
+    meaning: 'Attendees the pattern was meant for get no invitation.',
+    fix: 'Fix the pattern ("imip check-config" checks every pattern).',
+    source: '§2.6',
+  },
+  {
+    id: 'log.config-unknown-option',
+    area: 'config',
+    severity: 'warning',
+    lines: ALL,
+    template: `Ignoring unknown configuration option: ${slot('option')}`,
+    re: /Ignoring unknown configuration option: ?'?(?<option>[^'\s]+)'?/,
+    summary: 'A top-level config key the release does not know is dropped (a top-level "iMIP" is never read).',
+    meaning: 'The key has no effect; when it is "iMIP", the whole iMIP section is ignored (it belongs under Scheduling).',
+    fix: 'Move or remove the key ("imip check-config" shows where the server reads it).',
+    source: '§1.1',
+  },
+  {
+    id: 'log.keychain-password-missing',
+    area: 'config',
+    severity: 'info',
+    lines: ALL,
+    template: `iMIP ${slot('which')} password not found in keychain`,
+    re: /iMIP (?<which>\S+) password not found in keychain/,
+    needles: ['password not found in keychain'],
+    summary: 'macOS: no keychain copy of an iMIP password; the plist value is used.',
+    meaning: 'Context: the plist password is what the server uses.',
+    fix: 'Nothing to do if the plist holds the password.',
+    source: '§1.3',
+  },
+];
+
+export const LOG_PATTERNS: LogPattern[] = ROWS.map((row) => {
+  const derived = fromTemplate(row.template);
+  const { template: _template, ...rest } = row;
+  return {
+    ...rest,
+    re: row.re ?? derived.re,
+    needles: row.needles ?? derived.needles,
+    text: row.text ?? derived.text,
+  };
+});
+
+export const LOG_PATTERN_BY_ID = new Map(LOG_PATTERNS.map((p) => [p.id, p]));
+
+/** Every `log.*` id, in table order. */
+export const LOG_FINDING_IDS: readonly string[] = LOG_PATTERNS.map((p) => p.id);

@@ -1,0 +1,216 @@
+/**
+ * The messages diagnose examines: saved ones (`--message FILE…`, `-` for stdin) and the
+ * receiving mailbox, read-only with the readers of `poll --once` (src/mail/imap-reader.ts,
+ * src/mail/pop3-reader.ts via src/poll/cycle.ts). Every message goes through the one classifier
+ * (`classify`, as `poll --once`) and, when its token is not usable, `tokenCauses`; only a compact
+ * record is kept once a message has been judged.
+ *
+ * One difference from a poll on 5.1+ IMAP: diagnose reads \Seen messages too. The server leaves
+ * exactly the replies it could not use in the mailbox marked \Seen, so those are the ones a
+ * "didn't find a token" log line points at. Each is judged as the server judged it when it was
+ * still unseen, and says that it is \Seen now.
+ */
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import { classify, needsBody, type ClassifyContext, type MessageInput, type Verdict } from '../imip/classify.js';
+import { MimeStreamParser } from '../imip/mime.js';
+import { isHeaderLine } from '../imip/mime-headers.js';
+import { tokenCauses } from '../imip/token-causes.js';
+import type { Finding } from '../report/finding.js';
+import type { ServerAction } from '../server/poll-policy.js';
+import type { ServerVersion } from '../server/release.js';
+import type { CycleContext, ReaderInfo } from '../poll/cycle.js';
+
+/** Actions that mean "the server had no usable token". */
+const TOKENLESS: ReadonlySet<ServerAction> = new Set(['NO_TOKEN', 'MALFORMED_TO_ADDRESS', 'UNKNOWN_TOKEN', 'UNKNOWN_TOKEN_OLD']);
+
+export interface ExaminedMessage {
+  source: 'file' | 'stdin' | 'mailbox';
+  /** `reply.eml`, `stdin`, `UID 17`, `message 3`. */
+  label: string;
+  path?: string;
+  uid?: number;
+  number?: number;
+  uidl?: string | null;
+  seen?: boolean;
+  messageId: string | null;
+  from: string;
+  to: string;
+  toHeader: string | null;
+  date: string | null;
+  isDsn: boolean;
+  token: string | null;
+  tokenStatus: Verdict['tokenStatus'];
+  serverAction: ServerAction;
+  /** The decisive line the server logs for it. */
+  logLine: string;
+  /** The message has no usable token (by the server's verdict or by a token cause). */
+  tokenless: boolean;
+  /** Token causes, most specific first, then the verdict's own findings. */
+  findings: Finding[];
+  notes: string[];
+  problems: string[];
+  /** Set when a "didn't find a token" log line names this Message-ID. */
+  logged?: { count: number; last: string; file: string; line: number };
+}
+
+export interface TokenContext {
+  sendingAddress: string;
+  version: ServerVersion;
+}
+
+/** Judge one message: the classifier's verdict, then the token causes when the token is not usable. */
+export function examine(input: MessageInput, classifyCtx: ClassifyContext, where: Pick<ExaminedMessage, 'source' | 'label'> & Partial<ExaminedMessage>): ExaminedMessage {
+  const verdict = classify(input, classifyCtx);
+  const causes = tokenCauses(input, { sendingAddress: classifyCtx.sendingAddress, version: classifyCtx.version });
+  const tokenless = causes.length > 0 || TOKENLESS.has(verdict.serverAction);
+  const label = where.label;
+  const tag = (f: Finding): Finding => ({ ...f, evidence: { message: label, ...f.evidence } });
+  const own = verdict.findings.filter((f) => f.severity !== 'info');
+  return {
+    ...where,
+    messageId: verdict.messageId,
+    from: verdict.from,
+    to: verdict.to,
+    toHeader: verdict.toHeader,
+    date: verdict.date,
+    isDsn: verdict.isDsn,
+    token: verdict.token,
+    tokenStatus: verdict.tokenStatus,
+    serverAction: verdict.serverAction,
+    logLine: verdict.logLine,
+    tokenless,
+    findings: [...causes, ...own].map(tag),
+    notes: verdict.notes,
+    problems: verdict.problems,
+  };
+}
+
+export class MessageReadError extends Error {}
+
+/** Bytes examined to tell a mail message from binary data or some other file. */
+const SNIFF = 64 * 1024;
+
+/** Whether the start of a file looks like an RFC 5322 message (headers first, no NUL bytes). */
+export function notAMessage(head: Buffer): string | null {
+  if (!head.length) return 'the file is empty';
+  const sample = head.subarray(0, SNIFF);
+  if (sample.includes(0)) return 'binary data, not a mail message';
+  const text = sample.toString('latin1');
+  const first = text.split(/\r?\n/, 1)[0] ?? '';
+  if (!first.trim()) return 'not a mail message: it starts with an empty line, so it has no headers';
+  if (!isHeaderLine(first) || /^\s/.test(first)) return `not a mail message: the first line is not a header ("${first.slice(0, 60)}")`;
+  return null;
+}
+
+/** Parse a stream as one message, keeping only the bodies the verdict needs. */
+async function parseStream(stream: Readable): Promise<MessageInput> {
+  const parser = new MimeStreamParser(needsBody);
+  let head: Buffer | null = Buffer.alloc(0);
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    if (head !== null) {
+      head = Buffer.concat([head, chunk]);
+      if (head.length < SNIFF) continue;
+      const why = notAMessage(head);
+      if (why) throw new MessageReadError(why);
+      parser.write(head);
+      head = null;
+      continue;
+    }
+    parser.write(chunk);
+  }
+  if (head !== null) {
+    const why = notAMessage(head);
+    if (why) throw new MessageReadError(why);
+    parser.write(head);
+  }
+  const parsed = parser.end();
+  const known = ['From', 'To', 'Message-ID', 'Date', 'Subject', 'Content-Type', 'Received', 'MIME-Version'];
+  if (!known.some((h) => parsed.headers.has(h))) throw new MessageReadError('not a mail message: none of From, To, Date, Subject, Message-ID in its headers');
+  return { headers: parsed.headers, root: parsed.root, bodies: parsed.bodies, problems: parsed.problems };
+}
+
+function fsError(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  if (err instanceof MessageReadError) return err.message;
+  if (e.code === 'ENOENT') return 'no such file';
+  if (e.code === 'EACCES' || e.code === 'EPERM') return 'permission denied';
+  if (e.code === 'EISDIR') return 'is a directory, not a message file';
+  return e.message ?? String(err);
+}
+
+/** Read one saved message (`-`: stdin). MessageReadError says why it cannot be used. */
+export async function readMessage(path: string, stdin: Readable = process.stdin): Promise<MessageInput> {
+  if (path === '-') {
+    try {
+      return await parseStream(stdin);
+    } catch (err) {
+      throw new MessageReadError(fsError(err));
+    }
+  }
+  try {
+    const st = await stat(path);
+    if (st.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+    return await parseStream(createReadStream(path, { highWaterMark: 256 * 1024 }));
+  } catch (err) {
+    throw new MessageReadError(fsError(err));
+  }
+}
+
+export interface MailboxRead {
+  info: ReaderInfo | null;
+  messages: ExaminedMessage[];
+  /** Messages in the mailbox when read. */
+  exists: number;
+  /** \Seen messages among them (IMAP). */
+  seen: number;
+  error?: string;
+}
+
+/**
+ * Read the whole mailbox read-only (IMAP EXAMINE + BODY.PEEK, POP3 without DELE), \Seen messages
+ * included, and judge each message as the server did when it first read it.
+ */
+export async function readMailbox(ctx: CycleContext): Promise<MailboxRead> {
+  const { openReader, classifyContext } = await import('../poll/cycle.js');
+  const { ImapReader } = await import('../mail/imap-reader.js');
+  const messages: ExaminedMessage[] = [];
+  let seen = 0;
+  let reader;
+  try {
+    reader = await openReader(ctx, true);
+  } catch (err) {
+    return { info: null, messages, exists: 0, seen: 0, error: (err as Error).message };
+  }
+  const onMessage = (m: { ref: { uid?: number; number?: number; uidl?: string | null }; seen?: boolean; input: MessageInput }): void => {
+    if (m.seen) seen++;
+    // As the server judged it when it was unseen: the \Seen flag is said separately.
+    const label = m.ref.uid !== undefined ? `UID ${m.ref.uid}` : `message ${m.ref.number ?? '?'}`;
+    const ex = examine(m.input, classifyContext(ctx, undefined), {
+      source: 'mailbox',
+      label,
+      ...(m.ref.uid !== undefined ? { uid: m.ref.uid } : {}),
+      ...(m.ref.number !== undefined ? { number: m.ref.number } : {}),
+      ...(m.ref.uidl !== undefined ? { uidl: m.ref.uidl } : {}),
+      ...(m.seen !== undefined ? { seen: m.seen } : {}),
+    });
+    if (m.seen && ex.tokenless) {
+      ex.notes.push('\\Seen: the server has read it already and leaves it in the mailbox; from 5.1 it never reads it again');
+    }
+    messages.push(ex);
+  };
+  let exists = 0;
+  let error: string | undefined;
+  try {
+    const stats = reader instanceof ImapReader ? await reader.read({ unseenOnly: false, onMessage }) : await reader.read({ onMessage });
+    exists = stats.exists;
+  } catch (err) {
+    error = `the ${ctx.protocol === 'imap' ? 'IMAP' : 'POP3'} session ended early after ${messages.length} message${messages.length === 1 ? '' : 's'}: ${(err as Error).message}`;
+    exists = messages.length;
+  } finally {
+    await reader.close();
+  }
+  messages.sort((a, b) => (a.uid ?? a.number ?? 0) - (b.uid ?? b.number ?? 0));
+  return { info: reader.info, messages, exists, seen, ...(error ? { error } : {}) };
+}

@@ -1,0 +1,524 @@
+/**
+ * `imip diagnose`: gather what can be examined, judge it with the project's one classifier, and
+ * assemble one report (areas, findings, messages, log entries, probes). Nothing here prints.
+ *
+ * With no inputs it uses what it can find: the config (as check-config), the receiving mailbox
+ * read-only (as `poll --once` without --apply, \Seen messages included), and the log and
+ * directory files the config names (ErrorLogFile under LogRoot; DirectoryService's xmlFile).
+ * With `--message`, the saved messages replace the mailbox; `--log` and `--directory` replace the
+ * files the config names. An input that cannot be examined is a `diagnose.input-unreadable`
+ * finding and the rest still runs; only when nothing at all could be examined is it exit 2.
+ */
+import { existsSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import { getPath } from '../config/load.js';
+import type { ConnectOptions } from '../config/settings.js';
+import { runConfigChecks } from '../checks/index.js';
+import type { ConfigContext } from '../checks/rule.js';
+import { HeaderList } from '../imip/mime-headers.js';
+import type { MessageInput } from '../imip/classify.js';
+import { tokenCauses } from '../imip/token-causes.js';
+import { EXIT_CANNOT_RUN, EXIT_OK, EXIT_PROBLEMS } from '../report/exit.js';
+import type { Finding } from '../report/finding.js';
+import { defaultServerVersion, parseServerVersion, type ServerVersion } from '../server/release.js';
+import { areaOf, withArea, type AreaId, type DiagnoseFinding } from './findings.js';
+import { directoryOf, DirectoryReadError, readDirectoryFile, userCount, type DirectoryFile, type DirectoryRef } from './directory.js';
+import { injectionCauses } from './injection-causes.js';
+import { LogScanner, topValues, type LogEntry, type LogFileResult, type LogScanResult } from './log-scan.js';
+import { examine, MessageReadError, readMailbox, readMessage, type ExaminedMessage, type MailboxRead } from './messages.js';
+import type { InjectionProbeResult } from './injection-probe.js';
+import type { PlusProbeResult } from './plus-address-probe.js';
+import { assessAreas, type AreaStatus } from './areas.js';
+
+export type ProbeKind = 'plus-address' | 'injection' | 'all';
+
+export interface DiagnoseOptions {
+  /** The config as loaded by loadForCommand, or why it could not be. */
+  config: { ctx: ConfigContext; path: string } | { error: string; path: string | null };
+  /** `--server-version`, for when the config cannot be read. */
+  serverVersion?: string;
+  messages: string[];
+  logs: string[];
+  directory?: string;
+  probe?: ProbeKind;
+  stateDir?: string;
+  conn: ConnectOptions;
+  now?: Date;
+  /** Where `--message -` reads from. */
+  stdin?: NodeJS.ReadableStream;
+  /** Plus probe: wait override (tests). */
+  probeWaitMs?: number;
+}
+
+export interface InputRecord {
+  kind: 'config' | 'message' | 'log' | 'directory' | 'mailbox';
+  path: string;
+  /** `given` on the command line, `config` named by the config, `default` the release's default. */
+  how: 'given' | 'config' | 'default';
+  status: 'read' | 'partial' | 'error' | 'not-found';
+  error?: string;
+  /** One line: what was in it. */
+  detail?: string;
+}
+
+export interface MessageRow {
+  source: ExaminedMessage['source'];
+  label: string;
+  path?: string;
+  uid?: number;
+  number?: number;
+  seen?: boolean;
+  messageId: string | null;
+  from: string;
+  to: string;
+  date: string | null;
+  serverAction: string;
+  token: string | null;
+  tokenless: boolean;
+  logLine: string;
+  causes: string[];
+  logged?: ExaminedMessage['logged'];
+}
+
+export interface LogEntryJson {
+  id: string;
+  severity: string;
+  area: AreaId;
+  text: string;
+  meaning: string;
+  fix: string;
+  count: number;
+  first: string | null;
+  last: string | null;
+  example: string;
+  exampleFile: string;
+  exampleLine: number;
+  formats: Record<string, number>;
+  values: Record<string, Array<{ value: string; count: number }>>;
+}
+
+export interface DiagnoseReport {
+  command: 'diagnose';
+  ok: boolean;
+  exitCode: number;
+  serverVersion: ServerVersion;
+  config: string | null;
+  inputs: InputRecord[];
+  areas: AreaStatus[];
+  findings: DiagnoseFinding[];
+  messages: MessageRow[];
+  logs: { files: LogFileResult[]; entries: LogEntryJson[] } | null;
+  mailbox: { server: string; port: number; protocol: string; username: string; readOnly: boolean; exists: number; seen: number; examined: number; error?: string } | null;
+  probes: { plusAddress?: PlusProbeResult; injection?: InjectionProbeResult };
+  summary: { line: string; errors: number; warnings: number; notes: number; areasWithProblems: string[]; inputsExamined: number; inputErrors: number };
+}
+
+/** §1.3/stdconfig: ErrorLogFile ("error.log" under LogRoot /var/log/caldavd; 2.x an absolute default). */
+export function configLogFile(ctx: ConfigContext): { path: string; how: 'config' | 'default' } {
+  const eff = ctx.config.effective;
+  const written = getPath(eff, 'ErrorLogFile');
+  const file = typeof written === 'string' && written ? written : ctx.version.line === '2.x' ? '/var/log/caldavd/error.log' : 'error.log';
+  const how = typeof written === 'string' && written ? 'config' : 'default';
+  if (isAbsolute(file)) return { path: file, how };
+  const logRoot = getPath(eff, 'LogRoot');
+  let root = typeof logRoot === 'string' && logRoot ? logRoot : '/var/log/caldavd';
+  if (!isAbsolute(root)) {
+    const serverRoot = getPath(eff, 'ServerRoot');
+    root = resolve(typeof serverRoot === 'string' && serverRoot ? serverRoot : '/var/db/caldavd', root);
+  }
+  return { path: resolve(root, file), how: typeof logRoot === 'string' ? 'config' : how };
+}
+
+function inputFinding(kind: InputRecord['kind'], path: string, error: string, area: AreaId): DiagnoseFinding {
+  const what = { config: 'config', message: 'message', log: 'log', directory: 'directory file', mailbox: 'receiving mailbox' }[kind];
+  const fix = {
+    config: 'Give the config with --config PATH (or IMIP_CONFIG); the rest of the diagnosis ran without it.',
+    message: 'Give a saved mail message (.eml, RFC 5322 text with its headers), or "-" to read one from stdin.',
+    log: 'Give Calendar Server\'s error log (plain text or .gz), e.g. /var/log/caldavd/error.log.',
+    directory: 'Give the XML accounts file the server reads (DirectoryService → params → xmlFile), e.g. /etc/caldavd/accounts.xml.',
+    mailbox: 'Run "imip test-mailbox" to see which stage fails (connect, TLS, login), fix it, and run diagnose again.',
+  }[kind];
+  return {
+    id: 'diagnose.input-unreadable',
+    severity: 'error',
+    area,
+    source: 'input',
+    path,
+    message: `The ${what} ${path} could not be examined: ${error}.`,
+    evidence: { kind, path, error },
+    fix,
+  };
+}
+
+/** The `didn't find a token` lines whose message is gone: their quoted To, judged by the same causes. */
+function causesFromLoggedTo(scan: LogScanResult, linked: Set<string>, sendingAddress: string, version: ServerVersion): DiagnoseFinding[] {
+  const byCause = new Map<string, { example: Finding; count: number; ids: string[] }>();
+  for (const line of scan.noToken.values()) {
+    if (linked.has(line.messageId)) continue;
+    const input: MessageInput = {
+      headers: new HeaderList([
+        ['Message-ID', line.messageId],
+        ...(line.to && line.to !== 'None' ? ([['To', line.to]] as Array<[string, string]>) : []),
+      ]),
+      root: { part: '', type: 'text/plain', params: {}, disposition: null, dispositionParams: {}, encoding: '7bit', size: 0, children: [] },
+      bodies: new Map(),
+    };
+    // Only the To header is known: "absent" needs the whole message, so it is not claimed.
+    for (const f of tokenCauses(input, { sendingAddress, version })) {
+      if (f.id === 'token.absent') continue;
+      const agg = byCause.get(f.id) ?? { example: f, count: 0, ids: [] };
+      agg.count += line.count;
+      if (agg.ids.length < 5) agg.ids.push(line.messageId);
+      byCause.set(f.id, agg);
+    }
+  }
+  return [...byCause.values()].map(({ example, count, ids }) => ({
+    ...example,
+    area: 'replies' as const,
+    source: 'log',
+    message: `From the To header quoted by ${count} "didn't find a token" log line${count === 1 ? '' : 's'} whose message is no longer at hand: ${example.message}`,
+    evidence: { ...example.evidence, loggedLines: count, messageIds: ids },
+  }));
+}
+
+function logEntryJson(e: LogEntry): LogEntryJson {
+  const values: Record<string, Array<{ value: string; count: number }>> = {};
+  for (const group of e.values.keys()) values[group] = topValues(e, group, 10).map((v) => ({ value: v.value, count: v.count }));
+  return {
+    id: e.id,
+    severity: e.pattern.severity,
+    area: e.pattern.area,
+    text: e.pattern.text,
+    meaning: e.pattern.meaning,
+    fix: e.pattern.fix,
+    count: e.count,
+    first: e.first.text || null,
+    last: e.last.text || null,
+    example: e.example,
+    exampleFile: e.last.file,
+    exampleLine: e.last.line,
+    formats: e.formats,
+    values,
+  };
+}
+
+/** A log entry that names a problem, as a finding. */
+function logFinding(e: LogEntry, extra: Record<string, unknown> = {}): DiagnoseFinding {
+  const p = e.pattern;
+  const when = e.first.text && e.last.text ? (e.count === 1 ? ` at ${e.last.text}` : ` from ${e.first.text} to ${e.last.text}`) : '';
+  const top: Record<string, unknown> = {};
+  for (const group of e.values.keys()) {
+    const vals = topValues(e, group, 5);
+    if (group === 'to') continue;
+    const key = group === 'id' ? 'messageIds' : group;
+    if (vals.length) top[key] = vals.map((v) => (v.count > 1 ? `${v.value} (${v.count}×)` : v.value)).join(', ');
+  }
+  return {
+    id: p.id,
+    severity: p.severity,
+    area: p.area,
+    source: 'log',
+    path: `${e.last.file}:${e.last.line}`,
+    message: `${e.count} line${e.count === 1 ? '' : 's'} "${p.text.split(' | ')[0]}"${when}. ${p.meaning}`,
+    evidence: { count: e.count, first: e.first.text || null, last: e.last.text || null, latest: e.example, file: e.last.file, line: e.last.line, ...top, ...extra },
+    fix: p.fix,
+  };
+}
+
+export async function diagnose(o: DiagnoseOptions): Promise<DiagnoseReport> {
+  const now = o.now ?? new Date();
+  const inputs: InputRecord[] = [];
+  const findings: DiagnoseFinding[] = [];
+  const ctx = 'ctx' in o.config ? o.config.ctx : null;
+  const version = ctx?.version ?? (o.serverVersion ? parseServerVersion(o.serverVersion) : defaultServerVersion());
+  const notes: Partial<Record<AreaId, string[]>> = {};
+  const note = (area: AreaId, text: string): void => void (notes[area] ??= []).push(text);
+
+  // ---- config (as check-config) -----------------------------------------------------------------
+  let configFindings: Finding[] = [];
+  if (ctx) {
+    inputs.push({ kind: 'config', path: o.config.path ?? '', how: 'given', status: 'read', detail: `judged as ${version.text} (${version.line})` });
+    configFindings = runConfigChecks(ctx);
+  } else {
+    const err = (o.config as { error: string }).error;
+    inputs.push({ kind: 'config', path: o.config.path ?? '(none)', how: 'given', status: 'error', error: err });
+    findings.push(inputFinding('config', o.config.path ?? '(no config)', err, 'config'));
+  }
+  const settings = ctx?.settings ?? null;
+  const sendingAddress = settings?.sending.address ?? '';
+  const protocol = settings?.receiving.protocol ?? 'imap';
+
+  // ---- the token lookup and classification context, as poll --once ------------------------------
+  const { loadTokenStore, deleteAllMailFor, classifyContext } = await import('../poll/cycle.js');
+  const store = loadTokenStore(o.stateDir);
+  const cycleCtx = {
+    settings: settings ?? ({ sending: { address: '' }, receiving: {} } as never),
+    version,
+    protocol,
+    connect: o.conn,
+    now,
+    // Only send-test's own tokens are known here, not the server's: a token not found there is
+    // "unchecked", never "unknown" (the server may well know it).
+    lookupToken: (t: string) => store.lookup(t) ?? undefined,
+    tokenStore: store.info,
+    deleteAllMail: settings ? deleteAllMailFor(settings, version) : false,
+  };
+
+  // ---- logs -----------------------------------------------------------------------------------
+  let logPaths: Array<{ path: string; how: InputRecord['how'] }> = o.logs.map((p) => ({ path: p, how: 'given' }));
+  if (!logPaths.length && ctx) {
+    const named = configLogFile(ctx);
+    if (existsSync(named.path)) logPaths = [named];
+    else inputs.push({ kind: 'log', path: named.path, how: named.how, status: 'not-found', detail: 'the server\'s error log (ErrorLogFile) is not on this machine; give --log FILE' });
+  }
+  const scanner = new LogScanner();
+  const logScan = (async (): Promise<LogScanResult | null> => {
+    if (!logPaths.length) return null;
+    for (const l of logPaths) {
+      const r = await scanner.scanFile(l.path);
+      const mb = (r.bytes / 1024 / 1024).toFixed(r.bytes < 10 * 1024 * 1024 ? 1 : 0);
+      const detail = `${r.gzip ? 'gzip, ' : ''}${mb} MB, ${r.lines.toLocaleString('en-US')} lines, ${r.recognised.toLocaleString('en-US')} recognised`;
+      inputs.push({ kind: 'log', path: l.path, how: l.how, status: r.status, ...(r.error ? { error: r.error } : {}), ...(r.status === 'error' ? {} : { detail }) });
+      if (r.status !== 'read') findings.push(inputFinding('log', l.path, r.status === 'partial' ? `${r.error} (read up to ${mb} MB; the part before was scanned)` : r.error ?? 'unreadable', 'config'));
+    }
+    return scanner.result();
+  })();
+
+  // ---- messages: saved, or the mailbox --------------------------------------------------------
+  const messages: ExaminedMessage[] = [];
+  let mailbox: MailboxRead | null = null;
+  const readMessages = (async (): Promise<void> => {
+    if (o.messages.length) {
+      for (const path of o.messages) {
+        try {
+          const input = await readMessage(path, (o.stdin ?? process.stdin) as never);
+          const label = path === '-' ? 'stdin' : path;
+          messages.push(examine(input, classifyContext(cycleCtx, undefined), { source: path === '-' ? 'stdin' : 'file', label, ...(path === '-' ? {} : { path }) }));
+          inputs.push({ kind: 'message', path: label, how: 'given', status: 'read' });
+        } catch (err) {
+          const why = err instanceof MessageReadError ? err.message : (err as Error).message;
+          inputs.push({ kind: 'message', path: path === '-' ? 'stdin' : path, how: 'given', status: 'error', error: why });
+          findings.push(inputFinding('message', path === '-' ? 'stdin' : path, why, 'replies'));
+        }
+      }
+      return;
+    }
+    if (!settings) return;
+    const r = settings.receiving;
+    if (!r.protocol || !r.server.trim() || !r.port) {
+      note('receiving', 'mailbox not read: Receiving.Server, Port or Type is not usable (see the config findings)');
+      return;
+    }
+    mailbox = await readMailbox({ ...cycleCtx, settings, protocol: r.protocol });
+    const where = `${r.protocol === 'imap' ? 'imap' : 'pop'}://${r.username ? `${encodeURIComponent(r.username)}@` : ''}${r.server}:${r.port}/INBOX`;
+    if (!mailbox.info && mailbox.error) {
+      inputs.push({ kind: 'mailbox', path: where, how: 'config', status: 'error', error: mailbox.error });
+      findings.push(inputFinding('mailbox', where, mailbox.error, 'receiving'));
+      return;
+    }
+    inputs.push({
+      kind: 'mailbox',
+      path: where,
+      how: 'config',
+      status: mailbox.error ? 'partial' : 'read',
+      ...(mailbox.error ? { error: mailbox.error } : {}),
+      detail: `${mailbox.messages.length} message${mailbox.messages.length === 1 ? '' : 's'} read-only${r.protocol === 'imap' ? ` (${mailbox.seen} \\Seen)` : ''}`,
+    });
+    if (mailbox.error) findings.push(inputFinding('mailbox', where, mailbox.error, 'receiving'));
+    messages.push(...mailbox.messages);
+  })();
+
+  // ---- directory ------------------------------------------------------------------------------
+  const directoryRef: DirectoryRef | null = ctx ? directoryOf(ctx.config, version) : null;
+  let directory: DirectoryFile | null = null;
+  const dirPath = o.directory ?? (version.line === '2.x' && directoryRef?.kind === 'xml' && directoryRef.xmlFile ? directoryRef.xmlFile : null);
+  const dirHow: InputRecord['how'] = o.directory ? 'given' : 'config';
+  const readDir = (async (): Promise<void> => {
+    if (!dirPath) return;
+    if (!o.directory && !existsSync(dirPath)) {
+      inputs.push({ kind: 'directory', path: dirPath, how: dirHow, status: 'not-found', detail: `the accounts file the config names (${directoryRef?.how}) is not on this machine; give --directory FILE` });
+      return;
+    }
+    try {
+      directory = await readDirectoryFile(dirPath);
+      inputs.push({ kind: 'directory', path: dirPath, how: dirHow, status: 'read', detail: `${directory.format === 'accounts' ? '<accounts>' : '<directory>'} file, ${userCount(directory)} users` });
+    } catch (err) {
+      const why = err instanceof DirectoryReadError ? err.message : (err as Error).message;
+      inputs.push({ kind: 'directory', path: dirPath, how: dirHow, status: 'error', error: why });
+      findings.push(inputFinding('directory', dirPath, why, 'injection'));
+    }
+  })();
+
+  const [scan] = await Promise.all([logScan, readMessages, readDir]);
+  // Inputs in a stable order: config, mailbox, messages, logs, directory (each in the order given).
+  const KIND_ORDER: InputRecord['kind'][] = ['config', 'mailbox', 'message', 'log', 'directory'];
+  inputs.sort((a, b) => KIND_ORDER.indexOf(a.kind) - KIND_ORDER.indexOf(b.kind));
+
+  // ---- link "didn't find a token" lines to the messages ---------------------------------------
+  const linked = new Set<string>();
+  if (scan) {
+    const byId = new Map<string, ExaminedMessage[]>();
+    for (const m of messages) if (m.messageId) byId.set(m.messageId.trim(), [...(byId.get(m.messageId.trim()) ?? []), m]);
+    for (const line of scan.noToken.values()) {
+      const hits = byId.get(line.messageId);
+      if (!hits) continue;
+      linked.add(line.messageId);
+      for (const m of hits) {
+        m.logged = { count: line.count, last: line.last.text, file: line.last.file, line: line.last.line };
+        if (!m.tokenless) {
+          m.notes.push(
+            `the log says the server found no token in this message, but its first To address carries one for Sending.Address "${sendingAddress}": the server runs with another Sending.Address, or the log is from another server`,
+          );
+        }
+      }
+    }
+  }
+
+  // ---- findings: config, messages, logs ---------------------------------------------------------
+  const msgFindings: DiagnoseFinding[] = [];
+  for (const m of messages) {
+    for (const f of m.findings) {
+      const ev = m.logged ? { ...f.evidence, logged: `${m.logged.count}× "didn't find a token", last ${m.logged.last || `${m.logged.file}:${m.logged.line}`}` } : f.evidence;
+      msgFindings.push(withArea({ ...f, evidence: ev }, m.source === 'mailbox' ? 'mailbox' : 'message'));
+    }
+  }
+  const logFindings: DiagnoseFinding[] = [];
+  if (scan) {
+    for (const e of scan.entries.values()) {
+      if (e.pattern.severity === 'info') continue;
+      const extra: Record<string, unknown> = {};
+      if (e.id === 'log.no-token') {
+        if (linked.size) extra.stillAtHand = [...linked].slice(0, 10);
+        extra.linkedMessages = linked.size;
+        if (scan.noTokenDropped) extra.messageIdsNotKept = scan.noTokenDropped;
+      }
+      logFindings.push(logFinding(e, extra));
+    }
+    logFindings.push(...causesFromLoggedTo(scan, linked, sendingAddress, version));
+  }
+
+  // ---- injection causes -------------------------------------------------------------------------
+  const inj = settings
+    ? injectionCauses({
+        settings,
+        version,
+        ...(scan?.entries.get('log.injection-principal-not-found') ? { principalLog: scan.entries.get('log.injection-principal-not-found')! } : {}),
+        directoryRef,
+        directory,
+      })
+    : null;
+  if (inj) for (const n of inj.notes) note('injection', n);
+
+  const configDiag: DiagnoseFinding[] = configFindings
+    .filter((f) => !inj?.settled.has(f.id))
+    .map((f) => withArea(f, 'config', areaOf(f.id)));
+
+  // ---- probes -----------------------------------------------------------------------------------
+  const probes: DiagnoseReport['probes'] = {};
+  const probeFindings: DiagnoseFinding[] = [];
+  if (o.probe && settings) {
+    if (o.probe === 'plus-address' || o.probe === 'all') {
+      const { probePlusAddress } = await import('./plus-address-probe.js');
+      probes.plusAddress = await probePlusAddress({
+        settings,
+        version,
+        conn: o.conn,
+        ...(o.probeWaitMs !== undefined ? { waitMs: o.probeWaitMs } : {}),
+        mailboxMismatch: configFindings.some((f) => f.id === 'receiving.mailbox-mismatch'),
+      });
+      probeFindings.push(...probes.plusAddress.findings);
+    }
+    if (o.probe === 'injection' || o.probe === 'all') {
+      const { probeInjection } = await import('./injection-probe.js');
+      probes.injection = await probeInjection(settings, version, o.conn);
+      probeFindings.push(...probes.injection.findings);
+    }
+  } else if (o.probe && !settings) {
+    note('plus', 'not probed: the probes need the config');
+  }
+
+  // Injection: the log's principal finding and the probe's may name the same cause; keep both
+  // sources in one finding each (the log's first), most telling first.
+  findings.push(...configDiag, ...(inj?.findings ?? []), ...probeFindings, ...msgFindings, ...logFindings);
+
+  // ---- areas, summary, exit -------------------------------------------------------------------
+  const mb = mailbox as MailboxRead | null;
+  const examined = inputs.filter((i) => i.status === 'read' || i.status === 'partial').length;
+  const areas = assessAreas({
+    version,
+    ctx,
+    findings,
+    messages,
+    scan,
+    mailbox: mb,
+    probes,
+    notes,
+    inputs,
+  });
+  const count = (s: string): number => findings.filter((f) => f.severity === s).length;
+  const errors = count('error');
+  const warnings = count('warning');
+  const problems = areas.filter((a) => a.status === 'error' || a.status === 'warning').map((a) => a.title);
+  const inputErrors = findings.filter((f) => f.id === 'diagnose.input-unreadable').length;
+  const exitCode = examined === 0 ? EXIT_CANNOT_RUN : errors + warnings > 0 ? EXIT_PROBLEMS : EXIT_OK;
+  const plural = (n: number, w: string): string => `${n} ${w}${n === 1 ? '' : 's'}`;
+  const what = inputs
+    .filter((i) => i.status === 'read' || i.status === 'partial')
+    .map((i) => (i.kind === 'mailbox' ? `mailbox (${i.detail})` : i.kind))
+    .filter((v, i, a) => a.indexOf(v) === i)
+    .join(', ');
+  const line =
+    exitCode === EXIT_CANNOT_RUN
+      ? `Nothing could be examined: ${findings.filter((f) => f.id === 'diagnose.input-unreadable').map((f) => f.message).join(' ')}`
+      : exitCode === EXIT_OK
+        ? `No problems found: iMIP looks healthy (examined ${what || 'nothing'}${probes.plusAddress ? '; plus addresses kept' : ''}${probes.injection?.outcome === 'ok' ? '; injection credentials accepted' : ''}).`
+        : `Found ${plural(errors, 'error')} and ${plural(warnings, 'warning')} in ${plural(problems.length, 'area')} (${problems.join(', ')})${inputErrors ? `; ${plural(inputErrors, 'input')} could not be examined` : ''}.`;
+
+  const rows: MessageRow[] = messages.map((m) => ({
+    source: m.source,
+    label: m.label,
+    ...(m.path ? { path: m.path } : {}),
+    ...(m.uid !== undefined ? { uid: m.uid } : {}),
+    ...(m.number !== undefined ? { number: m.number } : {}),
+    ...(m.seen !== undefined ? { seen: m.seen } : {}),
+    messageId: m.messageId,
+    from: m.from,
+    to: m.to,
+    date: m.date,
+    serverAction: m.serverAction,
+    token: m.token,
+    tokenless: m.tokenless,
+    logLine: m.logLine,
+    causes: m.findings.map((f) => f.id),
+    ...(m.logged ? { logged: m.logged } : {}),
+  }));
+  const r = settings?.receiving;
+  return {
+    command: 'diagnose',
+    ok: exitCode === EXIT_OK,
+    exitCode,
+    serverVersion: version,
+    config: 'ctx' in o.config ? o.config.path : null,
+    inputs,
+    areas,
+    findings,
+    messages: rows,
+    logs: scan ? { files: scan.files, entries: [...scan.entries.values()].map(logEntryJson) } : null,
+    mailbox:
+      mb && r
+        ? {
+            server: r.server,
+            port: r.port,
+            protocol: r.protocol ?? '',
+            username: r.username,
+            readOnly: true,
+            exists: mb.exists,
+            seen: mb.seen,
+            examined: mb.messages.length,
+            ...(mb.error ? { error: mb.error } : {}),
+          }
+        : null,
+    probes,
+    summary: { line, errors, warnings, notes: count('info'), areasWithProblems: problems, inputsExamined: examined, inputErrors },
+  };
+}

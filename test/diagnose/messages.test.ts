@@ -1,0 +1,165 @@
+/** Missing-token causes for saved messages: one fixture per cause (a table), stdin, bad input, log links. */
+import { copyFileSync, chmodSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { TOKEN_CAUSE_IDS } from '../../src/imip/token-causes.js';
+import { tempDir } from '../helpers/plist.js';
+import { ids, LOGS, MESSAGES, MSGS, runDiagnose } from '../fixtures/diagnose/helpers.js';
+
+/** Fixture → token causes expected, most specific first (as tokenCauses orders them). */
+const TOKEN_TABLE: Array<[string, string, string[]]> = [
+  ['token.to-bare-address', join(MESSAGES, 'reply-to-bare-address.eml'), ['token.to-bare-address', 'token.absent']],
+  ['token.not-first-recipient', join(MESSAGES, 'reply-all-other-first.eml'), ['token.not-first-recipient', 'token.other-recipient']],
+  ['token.in-other-header', join(MESSAGES, 'token-in-delivered-to-only.eml'), ['token.in-other-header']],
+  ['token.only-in-calendar', join(MESSAGES, 'token-only-in-calendar.eml'), ['token.only-in-calendar', 'token.other-recipient']],
+  ['token.other-recipient', join(MESSAGES, 'reply-all-other-first.eml'), ['token.not-first-recipient', 'token.other-recipient']],
+  ['token.extra-plus', join(MESSAGES, 'extra-plus.eml'), ['token.extra-plus']],
+  ['token.malformed', join(MESSAGES, 'token-uppercase.eml'), ['token.malformed']],
+  ['token.absent', join(MSGS, 'no-trace.eml'), ['token.absent']],
+];
+
+describe('missing token: a fixture for each cause', () => {
+  it('covers every token cause id', () => {
+    expect(new Set(TOKEN_TABLE.map(([id]) => id))).toEqual(new Set(TOKEN_CAUSE_IDS));
+  });
+
+  it.each(TOKEN_TABLE)('%s (%s)', async (id, file, expected) => {
+    for (const version of ['2.5', '4.3', '9.2']) {
+      const r = await runDiagnose({ version, messages: [file] });
+      expect(ids(r, 'token.'), version).toEqual(expected);
+      expect(expected).toContain(id);
+      const m = r.messages[0]!;
+      expect(m).toMatchObject({ source: 'file', label: file, tokenless: true });
+      expect(m.causes.filter((c) => c.startsWith('token.'))).toEqual(expected);
+      expect(r.areas.find((a) => a.area === 'replies')!.status).toBe(id === 'token.absent' ? 'warning' : 'error');
+      expect(r.exitCode).toBe(1);
+      for (const f of r.findings.filter((x) => x.id.startsWith('token.'))) expect(f).toMatchObject({ area: 'replies', source: 'message', evidence: { message: file } });
+    }
+  });
+
+  it('a good reply has no cause, and its verdict is the classifier\'s', async () => {
+    const r = await runDiagnose({ version: '9.2', messages: [join(MESSAGES, 'thunderbird-reply.eml')] });
+    expect(ids(r, 'token.')).toEqual([]);
+    expect(r.messages[0]).toMatchObject({ tokenless: false, serverAction: 'INJECTION_SUBMITTED', token: expect.stringMatching(/^[0-9a-f-]{36}$/) });
+  });
+
+  it('reads one message from stdin with "-"', async () => {
+    const { readFileSync } = await import('node:fs');
+    const r = await runDiagnose({ version: '9.2', messages: ['-'], stdinText: readFileSync(join(MESSAGES, 'extra-plus.eml'), 'utf8') });
+    expect(r.messages[0]).toMatchObject({ source: 'stdin', label: 'stdin' });
+    expect(ids(r, 'token.')).toEqual(['token.extra-plus']);
+  });
+});
+
+describe('config causes in the same report', () => {
+  it('sending.address-plus (Plus addressing) beside the token.extra-plus it causes', async () => {
+    const { config } = await import('../fixtures/diagnose/helpers.js');
+    const r = await runDiagnose({
+      version: '9.2',
+      cfg: config('9.2', { 'Scheduling.iMIP.Sending.Address': 'Calendar <calendar+imip@example.test>' }),
+      messages: [join(MESSAGES, 'extra-plus.eml')],
+    });
+    expect(r.findings.find((f) => f.id === 'sending.address-plus')).toMatchObject({ area: 'plus', source: 'config', severity: 'error' });
+    const extra = r.findings.find((f) => f.id === 'token.extra-plus')!;
+    expect(extra.fix).toMatch(/Sending\.Address "Calendar <calendar\+imip@example\.test>" itself contains "\+"/);
+    expect(r.areas.find((a) => a.area === 'plus')).toMatchObject({ status: 'error', causes: ['sending.address-plus'] });
+  });
+
+  it('receiving.mailbox-mismatch (Receiving) when the receiving account is not Sending.Address\'s mailbox', async () => {
+    const { config } = await import('../fixtures/diagnose/helpers.js');
+    const r = await runDiagnose({
+      version: '9.2',
+      cfg: config('9.2', { 'Scheduling.iMIP.Receiving.Username': 'someone-else@other.test' }),
+      messages: [join(MESSAGES, 'reply-to-bare-address.eml')],
+    });
+    expect(r.findings.find((f) => f.id === 'receiving.mailbox-mismatch')).toMatchObject({ area: 'receiving', source: 'config' });
+    expect(ids(r, 'token.')).toEqual(['token.to-bare-address', 'token.absent']);
+  });
+});
+
+describe('bad message input', () => {
+  it('binary, plain text, empty, missing, unreadable, a directory: a clear error each, the rest still runs', async () => {
+    const dir = tempDir('imip-diag-msg-');
+    writeFileSync(join(dir, 'empty.eml'), '');
+    copyFileSync(join(MESSAGES, 'extra-plus.eml'), join(dir, 'locked.eml'));
+    chmodSync(join(dir, 'locked.eml'), 0o000);
+    const files = [
+      join(MSGS, 'binary.png'),
+      join(MSGS, 'plain-text.txt'),
+      join(dir, 'empty.eml'),
+      join(dir, 'nope.eml'),
+      dir,
+      join(MESSAGES, 'extra-plus.eml'),
+    ];
+    const root = process.getuid?.() === 0;
+    if (!root) files.push(join(dir, 'locked.eml'));
+    const r = await runDiagnose({ version: '9.2', messages: files });
+    const errors = r.findings.filter((f) => f.id === 'diagnose.input-unreadable').map((f) => String(f.evidence.error));
+    expect(errors.slice(0, 5)).toEqual([
+      'binary data, not a mail message',
+      'not a mail message: the first line is not a header ("Dear organizer,")',
+      'the file is empty',
+      'no such file',
+      'is a directory, not a message file',
+    ]);
+    if (!root) expect(errors[5]).toBe('permission denied');
+    expect(ids(r, 'token.')).toEqual(['token.extra-plus']);
+    expect(r.exitCode).toBe(1);
+  });
+
+  it('nothing examinable at all: exit 2', async () => {
+    const { diagnose } = await import('../../src/diagnose/run.js');
+    const r = await diagnose({
+      config: { error: 'no config file: give --config PATH', path: null },
+      messages: [join(MSGS, 'binary.png')],
+      logs: [join(LOGS, 'missing.log')],
+      conn: { timeoutMs: 1000, insecure: false },
+      stateDir: tempDir(),
+    });
+    expect(r.exitCode).toBe(2);
+    expect(r.summary.line).toMatch(/^Nothing could be examined: /);
+  });
+
+  it('without a config, saved messages and logs are still examined', async () => {
+    const { diagnose } = await import('../../src/diagnose/run.js');
+    const r = await diagnose({
+      config: { error: 'no config file: give --config PATH', path: null },
+      serverVersion: '2.5',
+      messages: [join(MESSAGES, 'reply-all-other-first.eml')],
+      logs: [join(LOGS, 'error-2x.log')],
+      conn: { timeoutMs: 1000, insecure: false },
+      stateDir: tempDir(),
+    });
+    expect(r.exitCode).toBe(1);
+    expect(r.inputs.map((i) => [i.kind, i.status])).toEqual([
+      ['config', 'error'],
+      ['message', 'read'],
+      ['log', 'read'],
+    ]);
+    expect(ids(r, 'token.')).toContain('token.not-first-recipient');
+    expect(r.areas.find((a) => a.area === 'config')!.status).toBe('error');
+  });
+});
+
+describe('linking "didn\'t find a token" log lines to messages', () => {
+  it('links by Message-ID, and judges the To the log quotes when the message is gone', async () => {
+    const dir = tempDir('imip-diag-link-');
+    const { readFileSync } = await import('node:fs');
+    // The fixture with the Message-ID the 2.x log names.
+    writeFileSync(
+      join(dir, 'r.eml'),
+      readFileSync(join(MESSAGES, 'reply-all-other-first.eml'), 'utf8').replace('<reply-all-0001@remote.test>', '<reply-all-0002@remote.test>'),
+    );
+    const r = await runDiagnose({ version: '2.5', messages: [join(dir, 'r.eml')], logs: [join(LOGS, 'error-2x.log')] });
+    const m = r.messages[0]!;
+    expect(m.logged).toMatchObject({ count: 1, last: '2011-05-10 12:05:00-0700', line: 6 });
+    const linked = r.findings.find((f) => f.id === 'token.not-first-recipient' && f.source === 'message')!;
+    expect(linked.evidence.logged).toMatch(/^1× "didn't find a token", last 2011-05-10 12:05:00-0700/);
+    // <CAB1=reply1@mail.gmail.com> is gone: its logged To (the bare address) is judged alone.
+    const fromLog = r.findings.filter((f) => f.source === 'log' && f.id.startsWith('token.'));
+    expect(fromLog.map((f) => f.id)).toEqual(['token.to-bare-address']);
+    expect(fromLog[0]!.evidence).toMatchObject({ loggedLines: 1, messageIds: ['<CAB1=reply1@mail.gmail.com>'] });
+    const noToken = r.findings.find((f) => f.id === 'log.no-token')!;
+    expect(noToken.evidence).toMatchObject({ count: 2, linkedMessages: 1, stillAtHand: ['<reply-all-0002@remote.test>'] });
+  });
+});
