@@ -12,10 +12,12 @@ const FAMILIES = [
   ['Sending path (test-smtp)', /^smtp\./],
   ['Mailbox (test-mailbox)', /^mailbox\./],
   ['TLS', /^tls\./],
-  ['Invitations (send-test)', /^request\./],
+  ['Invitations (send-test)', /^(request|send-test)\./],
   ['Replies (poll, diagnose)', /^reply\./],
   ['Missing token (diagnose)', /^token\./],
+  ['Plus addressing (diagnose --probe plus-address)', /^plus\./],
   ['Logs (diagnose)', /^log\./],
+  ['Inputs (diagnose)', /^diagnose\./],
   ['Other', /./],
 ];
 

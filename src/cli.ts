@@ -130,7 +130,7 @@ export function buildProgram(): Command {
         .option('--start <iso-8601>', 'event start (default: tomorrow 10:00 local time)')
         .option('--duration <minutes>', 'event length in minutes', '30')
         .option('--dry-run', 'print the message; send nothing')
-        .option('--save <file.eml>', 'write the message to this file')
+        .option('--save <file.eml>', 'write the message to this file and send nothing')
         .option('--wait-reply <seconds>', 'watch the mailbox (read-only) this long for the attendee\'s reply')
         .option('--force', 'send even when AddressPatterns would not route the attendee to iMIP')
         .option('--state-dir <dir>', 'where sent tokens are recorded (default: $XDG_STATE_HOME/imip)'),

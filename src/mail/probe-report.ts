@@ -70,8 +70,6 @@ export interface MailboxSessionOutcome {
   cleartextLogin?: string;
 }
 
-export { probeSmtp, type SmtpProbeOptions } from './smtp-probe.js';
-export { probeMailbox } from './mailbox-probe.js';
 
 /** `--insecure`: said in every report that ran with it. */
 export function insecureFinding(configPath: string, evidence: Record<string, unknown> = {}): Finding {

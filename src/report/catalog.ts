@@ -9,6 +9,8 @@ import type { ReleaseLine } from '../server/release.js';
 import { REQUEST_RULES } from '../imip/checklist.js';
 import { REPLY_RULES } from '../imip/reply-checks.js';
 import { TOKEN_CAUSES } from '../imip/token-causes.js';
+import { SEND_TEST_FINDINGS } from '../send/render.js';
+import { DIAGNOSE_FINDINGS } from '../diagnose/findings.js';
 
 const ALL: readonly ReleaseLine[] = ['2.x', '3.x-4.x', '5.0+'];
 const meta = (id: string, severity: RuleMeta['severity'], summary: string, lines: readonly ReleaseLine[] = ALL): RuleMeta => ({ id, severity, lines, summary });
@@ -50,6 +52,8 @@ export const FINDING_CATALOG: RuleMeta[] = [
   ...REPLY_RULES.map((r) => meta(r.id, r.severity, r.description)),
   ...MESSAGE_FINDINGS,
   ...Object.entries(TOKEN_CAUSES).map(([id, text]) => meta(id, 'error', `${text}.`)),
+  ...Object.values(SEND_TEST_FINDINGS).map((f) => meta(f.id, f.severity as RuleMeta['severity'], f.summary)),
+  ...DIAGNOSE_FINDINGS,
 ];
 
 export function catalogIds(): Set<string> {

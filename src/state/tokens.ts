@@ -70,7 +70,9 @@ export function readTokens(dir: string): SentToken[] {
 
 /**
  * A lookup as the server does it (§3.1 `lookupByToken`): exact string match, and only when
- * exactly one record has the token. `undefined` means "cannot check" (no store at all).
+ * exactly one record has the token (several records: `null`, as the server finds none).
+ * This store holds only the tokens `send-test` sent, not the server's own, so a token it does
+ * not hold is `undefined` ("cannot check"), never "unknown to the server".
  */
 export function tokenLookup(records: SentToken[] | null): (token: string) => SentToken | null | undefined {
   if (records === null) return () => undefined;
@@ -78,6 +80,7 @@ export function tokenLookup(records: SentToken[] | null): (token: string) => Sen
   for (const r of records) by.set(r.token, [...(by.get(r.token) ?? []), r]);
   return (token) => {
     const hits = by.get(token);
-    return hits && hits.length === 1 ? hits[0]! : null;
+    if (!hits) return undefined;
+    return hits.length === 1 ? hits[0]! : null;
   };
 }
