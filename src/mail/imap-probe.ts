@@ -23,6 +23,7 @@ import {
   resolveHost,
   secureContextFor,
   sniffDelay,
+  tlsTimeout,
   toStageError,
   waitExplainingSilence,
   type PortModeResult,
@@ -35,10 +36,6 @@ import { tlsInfo } from './tls-info.js';
 
 const CONFIG = 'Scheduling.iMIP.Receiving';
 
-const tlsTimeout = (ms: number): StageError =>
-  new StageError('timeout', `the server accepted the connection but did not complete a TLS handshake within ${ms} ms`, {
-    hint: 'Something holds the connection (a proxy or firewall), or the server is overloaded; raise --timeout to wait longer.',
-  });
 /** How many of the newest messages are looked at to judge whether the mailbox is dedicated. */
 export const IMAP_SAMPLE_SIZE = 50;
 /** Twisted's IMAP4Client registers these SASL mechanisms, in this order, then falls back to LOGIN. */

@@ -761,3 +761,9 @@ export async function implicitTlsStage(o: ImplicitTlsOptions): Promise<{ secure:
   }
   return { secure, info };
 }
+
+/** The error of a TLS handshake that never completes (shared by the mailbox probes). */
+export const tlsTimeout = (ms: number): StageError =>
+  new StageError('timeout', `the server accepted the connection but did not complete a TLS handshake within ${ms} ms`, {
+    hint: 'Something holds the connection (a proxy or firewall), or the server is overloaded; raise --timeout to wait longer.',
+  });

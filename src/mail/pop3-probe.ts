@@ -17,6 +17,7 @@ import {
   loadCa,
   resolveHost,
   sniffDelay,
+  tlsTimeout,
   toStageError,
   waitExplainingSilence,
   type PortModeResult,
@@ -31,10 +32,6 @@ import { isCertificateErrorCode, tlsInfoFromParts, type TlsInfo } from './tls-in
 
 const CONFIG = 'Scheduling.iMIP.Receiving';
 
-const tlsTimeout = (ms: number): StageError =>
-  new StageError('timeout', `the server accepted the connection but did not complete a TLS handshake within ${ms} ms`, {
-    hint: 'Something holds the connection (a proxy or firewall), or the server is overloaded; raise --timeout to wait longer.',
-  });
 /** Newest messages looked at (TOP) to judge whether the mailbox is dedicated. */
 export const POP3_SAMPLE_SIZE = 20;
 /** Body lines read with TOP, enough to meet the MIME part headers of a typical iMIP message. */
