@@ -64,7 +64,7 @@ export async function run(flags: PollFlags): Promise<number> {
   if (flags.apply && ctx.version.line === '5.0+') {
     throw new CannotRunError(
       `--apply is for Calendar Server 2.x–4.x, where a separate mail gateway injects replies over HTTP. ` +
-        `${ctx.version.text} (5.0 and later) injects them in-process through its work queue (calendarserver-imip.md §5.3): ` +
+        `${ctx.version.text} (5.0 and later) injects them in-process through its work queue: ` +
         'there is no /inbox/ endpoint to post to, so this tool cannot do the gateway\'s work. Run without --apply to see the verdicts.',
     );
   }

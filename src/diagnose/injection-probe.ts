@@ -56,7 +56,7 @@ export async function probeInjection(settings: ImipSettings, version: ServerVers
       url: null,
       auth: null,
       status: null,
-      summary: `${version.text} injects replies in-process through its work queue (§5.3): there is no /inbox/ endpoint and no injection user to probe`,
+      summary: `${version.text} injects replies in-process through its work queue: there is no /inbox/ endpoint and no injection user to probe`,
       ms: 0,
     };
   }
