@@ -7,6 +7,7 @@
  *
  * Nothing here changes the mailbox: IMAP uses EXAMINE and BODY.PEEK, POP3 never sends DELE.
  */
+import { decodeWords, parseHeaderBlock } from '../imip/mime.js';
 import type { ConnectOptions, ReceivingSettings } from '../config/settings.js';
 import type { Finding } from '../report/finding.js';
 import { splitAddressList } from '../server/address.js';
@@ -240,41 +241,8 @@ function seenFindings(receiving: ReceivingSettings, version: ServerVersion, outc
 
 export type SampleKind = 'imip' | 'token-reply' | 'dsn' | 'newsletter' | 'personal' | 'unknown';
 
-/** Header fields of a block (unfolded), lower-cased names, every occurrence. */
-export function parseHeaders(block: string): Map<string, string[]> {
-  const out = new Map<string, string[]>();
-  const unfolded = block.replace(/\r?\n[ \t]+/g, ' ');
-  for (const line of unfolded.split(/\r?\n/)) {
-    const i = line.indexOf(':');
-    if (i <= 0) continue;
-    const name = line.slice(0, i).trim().toLowerCase();
-    const value = line.slice(i + 1).trim();
-    const list = out.get(name);
-    if (list) list.push(value);
-    else out.set(name, [value]);
-  }
-  return out;
-}
-
-/** RFC 2047 encoded words (B and Q), for subjects and names read from raw headers. */
-export function decodeWords(value: string): string {
-  return value
-    .replace(/(=\?[^?]+\?[bBqQ]\?[^?]*\?=)\s+(?==\?)/g, '$1')
-    .replace(/=\?([^?*]+)(?:\*[^?]*)?\?([bBqQ])\?([^?]*)\?=/g, (whole, charset: string, enc: string, text: string) => {
-      try {
-        const bytes =
-          enc.toUpperCase() === 'B'
-            ? Buffer.from(text, 'base64')
-            : Buffer.from(text.replace(/_/g, ' ').replace(/=([0-9A-Fa-f]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1');
-        return new TextDecoder(charset.toLowerCase(), { fatal: false }).decode(bytes);
-      } catch {
-        return whole;
-      }
-    });
-}
-
-function addressesOf(values: string[] | undefined): string[] {
-  return (values ?? []).flatMap((v) => splitAddressList(v).map((a) => a.address)).filter(Boolean);
+function addressesOf(values: string[]): string[] {
+  return values.flatMap((v) => splitAddressList(v).map((a) => a.address)).filter(Boolean);
 }
 
 function hasPlus(address: string): boolean {
@@ -284,14 +252,14 @@ function hasPlus(address: string): boolean {
 }
 
 /** Why a sampled message is (or is not) iMIP traffic. */
-export function classifyMessage(m: SampledMessage): { kind: SampleKind; reason: string } {
-  const h = parseHeaders(m.headers);
-  const first = (name: string): string => h.get(name)?.[0] ?? '';
+export function sampleKind(m: SampledMessage): { kind: SampleKind; reason: string } {
+  const h = parseHeaderBlock(m.headers);
+  const first = (name: string): string => h.get(name) ?? '';
   const contentType = (m.contentType ?? first('content-type').split(';')[0] ?? '').trim().toLowerCase();
   const fullCt = first('content-type').toLowerCase();
   if (m.calendarPart === true || contentType === 'text/calendar') return { kind: 'imip', reason: 'has a text/calendar part' };
-  const to = m.to && m.to.length ? m.to : addressesOf(h.get('to'));
-  const delivered = addressesOf(h.get('delivered-to'));
+  const to = m.to && m.to.length ? m.to : addressesOf(h.getAll('to'));
+  const delivered = addressesOf(h.getAll('delivered-to'));
   if ([...to, ...delivered].some(hasPlus)) return { kind: 'token-reply', reason: 'sent to a plus-address (token)' };
   const from = (m.from ?? first('from')).toLowerCase();
   const returnPath = first('return-path');
@@ -313,7 +281,7 @@ export function classifyMessage(m: SampledMessage): { kind: SampleKind; reason: 
 function dedicatedFindings(receiving: ReceivingSettings, version: ServerVersion, outcome: MailboxSessionOutcome): Finding[] {
   const sample = outcome.sample;
   if (!sample || !sample.length) return [];
-  const judged = sample.map((m) => ({ m, ...classifyMessage(m) }));
+  const judged = sample.map((m) => ({ m, ...sampleKind(m) }));
   const foreign = judged.filter((j) => j.kind === 'newsletter' || j.kind === 'personal');
   if (!foreign.length) return [];
   const f = featuresOf(version);
@@ -325,8 +293,8 @@ function dedicatedFindings(receiving: ReceivingSettings, version: ServerVersion,
       : `Calendar Server ${version.text} marks every unseen message as read while polling and deletes the replies it processes; anything a person reads here is never processed.`;
   const examples = foreign.slice(0, 5).map((j) => ({
     id: j.m.id,
-    from: clip(decodeWords(j.m.from ?? parseHeaders(j.m.headers).get('from')?.[0] ?? '')),
-    subject: clip(decodeWords(j.m.subject ?? parseHeaders(j.m.headers).get('subject')?.[0] ?? '')),
+    from: clip(decodeWords(j.m.from ?? parseHeaderBlock(j.m.headers).get('from') ?? '')),
+    subject: clip(decodeWords(j.m.subject ?? parseHeaderBlock(j.m.headers).get('subject') ?? '')),
     why: j.reason,
   }));
   const counts = countBy(judged.map((j) => j.kind));
