@@ -1,6 +1,7 @@
 // The POP3 client against small scripted servers on 127.0.0.1: behaviour a real Dovecot cannot
 // show on demand (APOP, hangs mid-session, STLS injection, servers without STLS or PIPELINING,
 // password echoes). The real-server tests are in pop3.test.ts.
+import { allText, rejection } from '../helpers/errors.js';
 import net from 'node:net';
 import { afterEach, describe, expect, test } from 'vitest';
 import { Pop3Client, Pop3Error, type TranscriptEntry } from '../../src/mail/pop3/index.js';
@@ -133,32 +134,6 @@ function connect(fake: Fake, extra: Partial<Parameters<typeof Pop3Client.connect
   });
 }
 
-async function rejection(p: Promise<unknown>): Promise<Pop3Error> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(Pop3Error);
-    return err as Pop3Error;
-  }
-  throw new Error('expected a rejection');
-}
-
-/** Every string reachable from the error: message, properties, causes. */
-function allText(err: unknown): string {
-  const seen = new Set<unknown>();
-  const parts: string[] = [];
-  const walk = (v: unknown): void => {
-    if (v === null || v === undefined || seen.has(v)) return;
-    if (typeof v === 'string') parts.push(v);
-    if (typeof v !== 'object') return;
-    seen.add(v);
-    if (v instanceof Error) parts.push(v.message, v.stack ?? '');
-    for (const k of Object.getOwnPropertyNames(v)) walk((v as Record<string, unknown>)[k]);
-  };
-  walk(err);
-  return parts.join('\n');
-}
-
 describe('login policy (the gateway: APOP, else STLS, else no cleartext)', () => {
   test('APOP is used when the greeting has a challenge, even without TLS', async () => {
     const challenge = '<4711.1700000000@fake.test>';
@@ -180,7 +155,7 @@ describe('login policy (the gateway: APOP, else STLS, else no cleartext)', () =>
   test('without APOP challenge or STLS the password is not sent in cleartext', async () => {
     const fake = await fakeServer({ capa: ['TOP', 'UIDL', 'USER'] });
     const client = await connect(fake);
-    const err = await rejection(client.login('bob', PASSWORD));
+    const err = await rejection(client.login('bob', PASSWORD), Pop3Error);
     expect(err.kind).toBe('auth');
     expect(err.message).toMatch(/refusing to send the password in cleartext.*no APOP challenge.*offers no STLS/);
     expect(allText(err)).not.toContain(PASSWORD);
@@ -192,7 +167,7 @@ describe('login policy (the gateway: APOP, else STLS, else no cleartext)', () =>
     const fake = await fakeServer({ capa: null });
     const client = await connect(fake);
     expect(client.capabilities).toBeNull();
-    const err = await rejection(client.login('bob', PASSWORD, { method: 'plain' }));
+    const err = await rejection(client.login('bob', PASSWORD, { method: 'plain' }), Pop3Error);
     expect(err.message).toMatch(/the server has no CAPA/);
     client.close();
   });
@@ -212,7 +187,7 @@ describe('login policy (the gateway: APOP, else STLS, else no cleartext)', () =>
     });
     const transcript: TranscriptEntry[] = [];
     const client = await connect(fake, { onTranscript: (e) => transcript.push(e) });
-    const err = await rejection(client.login('bob', PASSWORD, { allowInsecure: true }));
+    const err = await rejection(client.login('bob', PASSWORD, { allowInsecure: true }), Pop3Error);
     expect(err.kind).toBe('auth');
     expect(err.responseCode).toBe('AUTH');
     expect(err.command).toBe('PASS');
@@ -244,7 +219,7 @@ describe('login policy (the gateway: APOP, else STLS, else no cleartext)', () =>
   test('a CR/LF in the user name is refused before anything is sent', async () => {
     const fake = await fakeServer({ capa: ['USER'] });
     const client = await connect(fake);
-    const err = await rejection(client.login('bob\r\nDELE 1', PASSWORD, { allowInsecure: true }));
+    const err = await rejection(client.login('bob\r\nDELE 1', PASSWORD, { allowInsecure: true }), Pop3Error);
     expect(err.kind).toBe('protocol');
     expect(fake.lines).toEqual(['CAPA']);
     client.close();
@@ -310,6 +285,7 @@ describe('streaming RETR', () => {
       client.retr(1, () => {
         throw new Error('disk full');
       }),
+      Pop3Error,
     );
     expect(err.kind).toBe('protocol');
     expect(err.message).toMatch(/disk full/);
@@ -324,7 +300,7 @@ describe('timeouts and failures', () => {
     const client = await connect(fake, { timeoutMs: 300 });
     await client.login('bob', PASSWORD, { allowInsecure: true });
     const started = Date.now();
-    const err = await rejection(client.stat());
+    const err = await rejection(client.stat(), Pop3Error);
     const elapsed = Date.now() - started;
     expect(err.kind).toBe('timeout');
     expect(err.command).toBe('STAT');
@@ -332,7 +308,7 @@ describe('timeouts and failures', () => {
     expect(elapsed).toBeGreaterThanOrEqual(250);
     expect(elapsed).toBeLessThan(1300);
     // The connection is dead afterwards: further commands fail at once.
-    expect((await rejection(client.noop())).kind).toBe('timeout');
+    expect((await rejection(client.noop(), Pop3Error)).kind).toBe('timeout');
   });
 
   test('a server that stops in the middle of a body times out too', async () => {
@@ -340,7 +316,7 @@ describe('timeouts and failures', () => {
     const client = await connect(fake, { timeoutMs: 300 });
     await client.login('bob', PASSWORD, { allowInsecure: true });
     const chunks: Buffer[] = [];
-    const err = await rejection(client.retr(1, (c) => chunks.push(c)));
+    const err = await rejection(client.retr(1, (c) => chunks.push(c)), Pop3Error);
     expect(err.kind).toBe('timeout');
     expect(Buffer.concat(chunks).toString()).toBe('part of a line');
   });
@@ -348,7 +324,7 @@ describe('timeouts and failures', () => {
   test('implicit TLS to a server that never answers the handshake: timeout', async () => {
     const fake = await fakeServer({ greeting: null });
     const started = Date.now();
-    const err = await rejection(connect(fake, { implicitTls: true, timeoutMs: 300 }));
+    const err = await rejection(connect(fake, { implicitTls: true, timeoutMs: 300 }), Pop3Error);
     expect(err.kind).toBe('timeout');
     expect(err.message).toMatch(/TLS handshake .* timed out after 300 ms/);
     expect(Date.now() - started).toBeLessThan(1300);
@@ -366,7 +342,7 @@ describe('timeouts and failures', () => {
     });
     const client = await connect(fake);
     await client.login('bob', PASSWORD, { allowInsecure: true });
-    const err = await rejection(client.retr(1, () => undefined));
+    const err = await rejection(client.retr(1, () => undefined), Pop3Error);
     expect(err.kind).toBe('closed');
     expect(err.message).toMatch(/closed the connection while waiting for the answer to RETR 1/);
   });
@@ -378,6 +354,7 @@ describe('timeouts and failures', () => {
     await new Promise((r) => server.close(r));
     const err = await rejection(
       Pop3Client.connect({ host: '127.0.0.1', port, implicitTls: false, rejectUnauthorized: true, timeoutMs: 1000 }),
+      Pop3Error,
     );
     expect(err.kind).toBe('connect');
     expect(err.code).toBe('ECONNREFUSED');
@@ -385,14 +362,14 @@ describe('timeouts and failures', () => {
 
   test('a greeting that is not POP3 (an IMAP server on the port): protocol error', async () => {
     const fake = await fakeServer({ greeting: '* OK [CAPABILITY IMAP4rev1] ready' });
-    const err = await rejection(connect(fake));
+    const err = await rejection(connect(fake), Pop3Error);
     expect(err.kind).toBe('protocol');
     expect(err.message).toMatch(/not a POP3 status line/);
   });
 
   test('a -ERR greeting: kind connect with the server text', async () => {
     const fake = await fakeServer({ greeting: '-ERR [SYS/TEMP] too many connections' });
-    const err = await rejection(connect(fake));
+    const err = await rejection(connect(fake), Pop3Error);
     expect(err.kind).toBe('connect');
     expect(err.responseCode).toBe('SYS/TEMP');
     expect(err.serverText).toBe('too many connections');
@@ -404,7 +381,7 @@ describe('timeouts and failures', () => {
       on: (line) => (line === 'STLS' ? { raw: '+OK begin TLS\r\n+OK injected\r\n' } : undefined),
     });
     const client = await connect(fake);
-    const err = await rejection(client.login('bob', PASSWORD));
+    const err = await rejection(client.login('bob', PASSWORD), Pop3Error);
     expect(err.kind).toBe('protocol');
     expect(err.message).toMatch(/possible injection/);
     expect(fake.lines).toEqual(['CAPA', 'STLS']);
@@ -413,7 +390,7 @@ describe('timeouts and failures', () => {
   test('STLS refused by the server: kind tls, and no password sent', async () => {
     const fake = await fakeServer({ capa: ['STLS', 'USER'], on: (line) => (line === 'STLS' ? '-ERR TLS not available' : undefined) });
     const client = await connect(fake);
-    const err = await rejection(client.login('bob', PASSWORD));
+    const err = await rejection(client.login('bob', PASSWORD), Pop3Error);
     expect(err.kind).toBe('tls');
     expect(err.serverText).toBe('TLS not available');
     expect(fake.lines).toEqual(['CAPA', 'STLS']);
@@ -431,7 +408,7 @@ describe('QUIT', () => {
     expect(fake.lines.filter((l) => /^DELE/i.test(l))).toEqual([]);
     expect(fake.lines.at(-1)).toBe('QUIT');
     expect(client.connection.state).toBe('closed');
-    expect((await rejection(client.stat())).kind).toBe('closed');
+    expect((await rejection(client.stat(), Pop3Error)).kind).toBe('closed');
     await client.quit(); // idempotent
   });
 });

@@ -4,6 +4,7 @@
 // its own, pop3@example.test: the shared stack's mailboxes are seeded, counted and delivered to by
 // other test files running in parallel, and these tests purge and count a mailbox, so sharing one
 // would make both sides flaky. Tests here run one after another and purge before use.
+import { allText, rejection } from '../helpers/errors.js';
 import { mkdtempSync } from 'node:fs';
 import net from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
@@ -53,30 +54,6 @@ function opts(extra: Partial<Pop3ClientOptions> = {}): Pop3ClientOptions {
 
 const plainPort = (extra: Partial<Pop3ClientOptions> = {}) => opts({ port: stack.ports.pop3, implicitTls: false, ...extra });
 
-async function rejection(p: Promise<unknown>): Promise<Pop3Error> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(Pop3Error);
-    return err as Pop3Error;
-  }
-  throw new Error('expected a rejection');
-}
-
-function allText(err: unknown): string {
-  const seen = new Set<unknown>();
-  const parts: string[] = [];
-  const walk = (v: unknown): void => {
-    if (v === null || v === undefined || seen.has(v)) return;
-    if (typeof v === 'string') parts.push(v);
-    if (typeof v !== 'object') return;
-    seen.add(v);
-    if (v instanceof Error) parts.push(v.message, v.stack ?? '');
-    for (const k of Object.getOwnPropertyNames(v)) walk((v as Record<string, unknown>)[k]);
-  };
-  walk(err);
-  return parts.join('\n');
-}
 
 function message(i: number, extraBody: string[] = []): string {
   return [
@@ -148,14 +125,14 @@ describe('logging in', () => {
   test('the plain port without STLS: Dovecot refuses the cleartext login, and so does the client', async () => {
     // Our own policy first: no APOP, STLS not used, so the password is never sent.
     const careful = await Pop3Client.connect(plainPort());
-    const refused = await rejection(careful.login(USER, PASSWORD, { stls: false }));
+    const refused = await rejection(careful.login(USER, PASSWORD, { stls: false }), Pop3Error);
     expect(refused.kind).toBe('auth');
     expect(refused.message).toMatch(/refusing to send the password in cleartext/);
     await careful.quit();
 
     // Forced through: Dovecot (disable_plaintext_auth) refuses it with a clear text.
     const forced = await Pop3Client.connect(plainPort());
-    const err = await rejection(forced.login(USER, PASSWORD, { stls: false, allowInsecure: true }));
+    const err = await rejection(forced.login(USER, PASSWORD, { stls: false, allowInsecure: true }), Pop3Error);
     expect(err.kind).toBe('auth');
     expect(err.serverText).toMatch(/Plaintext authentication disallowed on non-secure \(SSL\/TLS\) connections/);
     expect(err.message).toMatch(/POP3 login failed at (USER|PASS): .*Plaintext authentication disallowed/);
@@ -166,7 +143,7 @@ describe('logging in', () => {
   test('a wrong password: kind auth with Dovecot\'s text, never the password', async () => {
     const wrong = 'Wrong-pw-0000-secret';
     const client = await Pop3Client.connect(opts());
-    const err = await rejection(client.login(USER, wrong));
+    const err = await rejection(client.login(USER, wrong), Pop3Error);
     expect(err.kind).toBe('auth');
     expect(err.responseCode).toBe('AUTH');
     expect(err.serverText).toBe('Authentication failed.');
@@ -177,7 +154,7 @@ describe('logging in', () => {
   test('a wrong password with AUTH PLAIN', async () => {
     const wrong = 'Wrong-pw-1111-secret';
     const client = await Pop3Client.connect(opts());
-    const err = await rejection(client.login(USER, wrong, { method: 'plain' }));
+    const err = await rejection(client.login(USER, wrong, { method: 'plain' }), Pop3Error);
     expect(err.kind).toBe('auth');
     expect(err.command).toBe('AUTH PLAIN');
     expect(allText(err)).not.toContain(wrong);
@@ -188,7 +165,7 @@ describe('logging in', () => {
 
 describe('certificates', () => {
   test('POP3S without the CA: not trusted (kind tls)', async () => {
-    const err = await rejection(Pop3Client.connect(opts({ ca: undefined })));
+    const err = await rejection(Pop3Client.connect(opts({ ca: undefined })), Pop3Error);
     expect(err.kind).toBe('tls');
     expect(err.code).toMatch(/SELF_SIGNED|UNABLE_TO_VERIFY/);
     expect(err.message).toMatch(/certificate not trusted/);
@@ -197,14 +174,14 @@ describe('certificates', () => {
   test('STLS without the CA: not trusted (kind tls), nothing sent after STLS', async () => {
     const transcript: TranscriptEntry[] = [];
     const client = await Pop3Client.connect(plainPort({ ca: undefined, onTranscript: (e) => transcript.push(e) }));
-    const err = await rejection(client.login(USER, PASSWORD));
+    const err = await rejection(client.login(USER, PASSWORD), Pop3Error);
     expect(err.kind).toBe('tls');
     expect(err.message).toMatch(/certificate not trusted/);
     expect(transcript.filter((t) => t.direction === 'client').map((t) => t.text)).toEqual(['CAPA', 'STLS']);
   });
 
   test('a name the certificate does not carry (kind tls)', async () => {
-    const err = await rejection(Pop3Client.connect(opts({ servername: 'wrong.example.test' })));
+    const err = await rejection(Pop3Client.connect(opts({ servername: 'wrong.example.test' })), Pop3Error);
     expect(err.kind).toBe('tls');
     expect(err.code).toBe('ERR_TLS_CERT_ALTNAME_INVALID');
   });
@@ -247,7 +224,7 @@ describe('reading the maildrop', () => {
     }
     expect((await client.retrBuffer(2)).toString()).toContain('\r\n.\r\n..\r\n.starts with a dot\r\n...three\r\n');
 
-    const missing = await rejection(client.retr(9, () => undefined));
+    const missing = await rejection(client.retr(9, () => undefined), Pop3Error);
     expect(missing.kind).toBe('protocol');
     expect(missing.serverText).toBe("There's no message 9.");
     await client.noop(); // still usable after a -ERR
@@ -322,7 +299,7 @@ describe('timeouts', () => {
     try {
       const timeoutMs = 500;
       const started = Date.now();
-      const err = await rejection(Pop3Client.connect(opts({ port, implicitTls: false, timeoutMs })));
+      const err = await rejection(Pop3Client.connect(opts({ port, implicitTls: false, timeoutMs })), Pop3Error);
       const elapsed = Date.now() - started;
       expect(err.kind).toBe('timeout');
       expect(err.message).toMatch(/sent no greeting within 500 ms/);
