@@ -32,7 +32,8 @@ export class PlistReadError extends CannotRunError {
   }
 }
 
-function describeFsError(e: NodeJS.ErrnoException): string {
+/** A file-system error in the words an admin needs (no errno names, no stack). */
+export function describeFsError(e: NodeJS.ErrnoException): string {
   switch (e.code) {
     case 'ENOENT':
       return 'no such file';

@@ -15,8 +15,7 @@ describe('man/imip.1', () => {
     it(`documents "imip ${cmd.name()}" and each of its flags`, () => {
       expect(MAN).toContain(`.SS "imip ${cmd.name()}"`);
       for (const opt of cmd.options) {
-        const long = opt.long!.replace(/^--no-/, '--no-');
-        expect(MAN, `${cmd.name()} ${long}`).toContain(roff(long));
+        expect(MAN, `${cmd.name()} ${opt.long}`).toContain(roff(opt.long!));
       }
     });
   }

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { buildBinary } from 'plist';
 import { loadConfig, getPath, describeOrigin, originOf } from '../../src/config/load.js';
 import { parseServerVersion } from '../../src/server/release.js';
-import { preloadBinaryParser, readPlistFile } from '../../src/config/plist-file.js';
+import { describeFsError, preloadBinaryParser, readPlistFile } from '../../src/config/plist-file.js';
 import { loadForCommand } from '../../src/commands/shared.js';
 import { CannotRunError } from '../../src/report/exit.js';
 import { baseConfig, tempDir, writePlist, type Obj } from '../helpers/plist.js';
@@ -163,11 +163,20 @@ describe('reading files', () => {
     });
   }
 
-  it('rejects an unreadable file (not as root)', () => {
-    if (process.getuid?.() === 0) return; // root reads everything; the CLI test covers the message
+  it('words file-system errors for an admin', () => {
+    const err = (code: string) => Object.assign(new Error(`${code}: raw text`), { code });
+    expect(describeFsError(err('EACCES'))).toMatch(/^permission denied \(run as a user who can read it/);
+    expect(describeFsError(err('EPERM'))).toMatch(/^permission denied/);
+    expect(describeFsError(err('ENOENT'))).toBe('no such file');
+    expect(describeFsError(err('EISDIR'))).toBe('is a directory, not a plist file');
+    expect(describeFsError(err('EIO'))).toBe('raw text');
+  });
+
+  // Root reads any file whatever its mode, so this only runs for other users.
+  it.skipIf(process.getuid?.() === 0)('rejects an unreadable file', () => {
     const dir = tempDir();
     const path = writePlist(dir, 'c.plist', {});
     chmodSync(path, 0);
-    expect(() => readPlistFile(path)).toThrow(/permission denied/);
+    expect(() => readPlistFile(path)).toThrow(/c\.plist: permission denied/);
   });
 });
