@@ -108,6 +108,33 @@ export interface ImapOpenOptions {
   readOnly: boolean;
 }
 
+/**
+ * imapflow options with the server's receiving semantics (§4.1): `UseSSL` is TLS from the first
+ * byte; without it STARTTLS when offered. Certificates checked unless --insecure; --ca-file adds
+ * to the system roots; every step bounded by --timeout. Shared by every IMAP reader and watcher.
+ */
+export function imapFlowOptions(receiving: ReceivingSettings, connect: ConnectOptions): ConstructorParameters<typeof ImapFlow>[0] {
+  const host = receiving.server.trim();
+  const ca = loadCa(connect);
+  return {
+    host,
+    port: receiving.port,
+    secure: receiving.useSSL,
+    // Twisted's IMAP client with UseSSL false: STARTTLS when offered, clear text otherwise (§4.1).
+    doSTARTTLS: undefined,
+    ...(net.isIP(host) ? {} : { servername: host }),
+    tls: { rejectUnauthorized: !connect.insecure, ...(ca ? { ca } : {}) },
+    auth: { user: receiving.username, pass: receiving.password },
+    logger: false,
+    connectionTimeout: connect.timeoutMs,
+    greetingTimeout: connect.timeoutMs,
+    socketTimeout: Math.max(connect.timeoutMs * 4, 60_000),
+    disableAutoIdle: true,
+    disableCompression: true,
+    clientInfo: { name: 'imip', vendor: 'imip (Calendar Server iMIP toolkit)' },
+  };
+}
+
 export class ImapReader {
   readonly info: ReaderInfo;
   private constructor(
@@ -127,24 +154,7 @@ export class ImapReader {
     const host = receiving.server.trim();
     if (!host) throw new CannotRunError('Scheduling.iMIP.Receiving.Server is empty: there is no mailbox to poll');
     if (!receiving.port) throw new CannotRunError('Scheduling.iMIP.Receiving.Port is 0: Calendar Server has no default and would connect to port 0 (§1.3)');
-    const ca = loadCa(connect);
-    const flowOptions: ConstructorParameters<typeof ImapFlow>[0] = {
-      host,
-      port: receiving.port,
-      secure: receiving.useSSL,
-      // Twisted's IMAP client with UseSSL false: STARTTLS when offered, clear text otherwise (§4.1).
-      doSTARTTLS: undefined,
-      ...(net.isIP(host) ? {} : { servername: host }),
-      tls: { rejectUnauthorized: !connect.insecure, ...(ca ? { ca } : {}) },
-      auth: { user: receiving.username, pass: receiving.password },
-      logger: false,
-      connectionTimeout: connect.timeoutMs,
-      greetingTimeout: connect.timeoutMs,
-      socketTimeout: Math.max(connect.timeoutMs * 4, 60_000),
-      disableAutoIdle: true,
-      disableCompression: true,
-      clientInfo: { name: 'imip', vendor: 'imip (Calendar Server iMIP toolkit)' },
-    };
+    const flowOptions = imapFlowOptions(receiving, connect);
     const client = new ImapFlow(flowOptions);
     client.on('error', () => undefined);
     const where = `${host}:${receiving.port}`;

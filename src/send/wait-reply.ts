@@ -327,19 +327,8 @@ class ImapWatcher implements MailboxWatcher {
 
   private async open(): Promise<ImapFlowLike> {
     const { ImapFlow } = await import('imapflow');
-    const ca = loadCa({ ca: this.conn.ca, caFile: this.conn.caFile });
-    const client = new ImapFlow({
-      host: this.host,
-      port: this.port,
-      secure: this.receiving.useSSL,
-      auth: { user: this.receiving.username, pass: this.receiving.password },
-      tls: { rejectUnauthorized: !this.conn.insecure, ...(ca ? { ca } : {}) },
-      logger: false,
-      disableAutoIdle: true,
-      connectionTimeout: this.conn.timeoutMs,
-      greetingTimeout: this.conn.timeoutMs,
-      socketTimeout: Math.max(this.conn.timeoutMs, 60_000),
-    }) as unknown as ImapFlowLike;
+    const { imapFlowOptions } = await import('../mail/imap-reader.js');
+    const client = new ImapFlow(imapFlowOptions(this.receiving, this.conn)) as unknown as ImapFlowLike;
     client.on('error', () => undefined);
     client.on('exists', () => this.wake?.());
     try {
