@@ -11,12 +11,34 @@
  */
 import { needsBody } from '../imip/classify.js';
 import { MimeStreamParser } from '../imip/mime.js';
-import { Pop3Client, isPop3Error, type Pop3Error } from './pop3/index.js';
+import net from 'node:net';
+import { Pop3Client, isPop3Error, type Pop3ClientOptions, type Pop3Error } from './pop3/index.js';
+import { loadCa } from './net-stage.js';
 import type { ConnectOptions, ReceivingSettings } from '../config/settings.js';
 import { CannotRunError } from '../report/exit.js';
 import type { OnMessage, OnProgress, ReaderInfo, ReadStats } from '../poll/cycle.js';
 
 /** Why a POP3 session could not start, in one sentence; IN-USE (RFC 2449) said plainly. */
+
+/**
+ * POP3 connection options with the server's receiving semantics: `UseSSL` is TLS from the first
+ * byte (else STLS at login); certificates checked unless --insecure; --ca-file added to the
+ * system roots, as on IMAP. Shared by every POP3 reader.
+ */
+export function pop3ClientOptions(receiving: ReceivingSettings, connect: ConnectOptions): Pop3ClientOptions {
+  const host = receiving.server.trim();
+  const ca = loadCa(connect);
+  return {
+    host,
+    port: receiving.port,
+    implicitTls: receiving.useSSL,
+    ...(net.isIP(host) ? {} : { servername: host }),
+    ...(ca ? { ca: ca.join('\n') } : {}),
+    rejectUnauthorized: !connect.insecure,
+    timeoutMs: connect.timeoutMs,
+  };
+}
+
 export function pop3ErrorText(err: unknown): string {
   if (isPop3Error(err)) {
     const e = err as Pop3Error;
@@ -55,14 +77,7 @@ export class Pop3Reader {
     const where = `${host}:${receiving.port}`;
     let client: Pop3Client;
     try {
-      client = await Pop3Client.connect({
-        host,
-        port: receiving.port,
-        implicitTls: receiving.useSSL,
-        ...(connect.ca ? { ca: connect.ca } : {}),
-        rejectUnauthorized: !connect.insecure,
-        timeoutMs: connect.timeoutMs,
-      });
+      client = await Pop3Client.connect(pop3ClientOptions(receiving, connect));
     } catch (err) {
       throw new CannotRunError(`POP3 ${where}: ${pop3ErrorText(err)}`);
     }

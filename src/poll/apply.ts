@@ -38,7 +38,7 @@ import { randomBytes } from 'node:crypto';
 import type { Verdict } from '../imip/classify.js';
 import type { MimePart } from '../imip/mime-part.js';
 import { ImapReader, CLAIM_KEYWORD } from '../mail/imap-reader.js';
-import { Pop3Reader, isInUse, pop3ErrorText } from '../mail/pop3-reader.js';
+import { Pop3Reader, isInUse, pop3ClientOptions, pop3ErrorText } from '../mail/pop3-reader.js';
 import { Pop3Client, isPop3Error } from '../mail/pop3/index.js';
 import { CannotRunError } from '../report/exit.js';
 import type { TokenRecord } from '../imip/classify-types.js';
@@ -593,14 +593,7 @@ async function probeServerLock(ctx: CycleContext): Promise<boolean | null> {
   const r = ctx.settings.receiving;
   let client: Pop3Client | null = null;
   try {
-    client = await Pop3Client.connect({
-      host: r.server.trim(),
-      port: r.port,
-      implicitTls: r.useSSL,
-      ...(ctx.connect.ca ? { ca: ctx.connect.ca } : {}),
-      rejectUnauthorized: !ctx.connect.insecure,
-      timeoutMs: Math.min(ctx.connect.timeoutMs, 2000),
-    });
+    client = await Pop3Client.connect({ ...pop3ClientOptions(r, ctx.connect), timeoutMs: Math.min(ctx.connect.timeoutMs, 2000) });
   } catch {
     return null;
   }

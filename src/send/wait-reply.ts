@@ -31,7 +31,7 @@ import {
 import { headerBytesToString } from '../imip/mime-headers.js';
 import { propertyValues } from '../imip/reply-calendar.js';
 import { tokenCauses } from '../imip/token-causes.js';
-import { loadCa, Redactor } from '../mail/net-stage.js';
+import { Redactor } from '../mail/net-stage.js';
 import type { Finding } from '../report/finding.js';
 import { extractToken, parseaddr, splitAddressList } from '../server/address.js';
 import type { ServerVersion } from '../server/release.js';
@@ -462,17 +462,10 @@ class Pop3Watcher implements MailboxWatcher {
 
   private async session<T>(fn: (client: import('../mail/pop3/index.js').Pop3Client) => Promise<T>): Promise<T> {
     const { Pop3Client } = await import('../mail/pop3/index.js');
-    const ca = loadCa({ ca: this.conn.ca, caFile: this.conn.caFile });
+    const { pop3ClientOptions } = await import('../mail/pop3-reader.js');
     let client: import('../mail/pop3/index.js').Pop3Client | null = null;
     try {
-      client = await Pop3Client.connect({
-        host: this.host,
-        port: this.port,
-        implicitTls: this.receiving.useSSL,
-        ...(ca ? { ca: ca.join('\n') } : {}),
-        rejectUnauthorized: !this.conn.insecure,
-        timeoutMs: this.conn.timeoutMs,
-      });
+      client = await Pop3Client.connect(pop3ClientOptions(this.receiving, this.conn));
       await client.login(this.receiving.username, this.receiving.password);
       if (this.tls === 'unknown') this.tls = this.receiving.useSSL ? 'implicit' : client.stlsUsed ? 'starttls' : 'none';
       const result = await fn(client);
