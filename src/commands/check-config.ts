@@ -28,6 +28,13 @@ interface ProbeSection {
   target: unknown;
   stages: StageResult[];
   ok: boolean;
+  /** Why the test did not run: the static findings already name what to fix first. */
+  notRun?: string;
+}
+
+/** A connection test the config rules out; the static finding says why, once. */
+function notRun(name: ProbeSection['name'], reason: string): ProbeSection {
+  return { name, target: null, stages: [], ok: false, notRun: reason };
 }
 
 export async function run(flags: CheckConfigFlags): Promise<number> {
@@ -41,11 +48,22 @@ export async function run(flags: CheckConfigFlags): Promise<number> {
   const probes: ProbeSection[] = [];
 
   if (conn) {
-    const [{ probeSmtp }, { probeMailbox }] = await Promise.all([import('../mail/smtp-probe.js'), import('../mail/mailbox-probe.js')]);
-    const [smtp, mailbox] = await Promise.all([probeSmtp(ctx.settings.sending, conn), probeMailbox(ctx.settings.receiving, conn, ctx.version)]);
-    probes.push({ name: 'smtp', target: smtp.target, stages: smtp.stages, ok: smtp.ok });
-    probes.push({ name: 'mailbox', target: mailbox.target, stages: mailbox.stages, ok: mailbox.ok });
-    findings.push(...smtp.findings, ...mailbox.findings);
+    const s = ctx.settings;
+    const smtpBlocked = !s.sending.server.trim() ? 'Sending.Server is empty (sending.server-missing)' : null;
+    const mailboxBlocked = !s.receiving.server.trim()
+      ? 'Receiving.Server is empty (receiving.server-missing)'
+      : s.receiving.port <= 0
+        ? 'Receiving.Port is 0 (receiving.port-missing)'
+        : !s.receiving.protocol
+          ? `this release reads no mailbox with Receiving.Type "${s.receiving.type}" (receiving.type-invalid)`
+          : null;
+    const [smtp, mailbox] = await Promise.all([
+      smtpBlocked ? null : import('../mail/smtp-probe.js').then((m) => m.probeSmtp(s.sending, conn)),
+      mailboxBlocked ? null : import('../mail/mailbox-probe.js').then((m) => m.probeMailbox(s.receiving, conn, ctx.version)),
+    ]);
+    probes.push(smtp ? { name: 'smtp', target: smtp.target, stages: smtp.stages, ok: smtp.ok } : notRun('smtp', smtpBlocked!));
+    probes.push(mailbox ? { name: 'mailbox', target: mailbox.target, stages: mailbox.stages, ok: mailbox.ok } : notRun('mailbox', mailboxBlocked!));
+    findings.push(...(smtp?.findings ?? []), ...(mailbox?.findings ?? []));
   }
 
   const ok = !hasErrors(findings) && probes.every((p) => p.ok);
@@ -74,13 +92,16 @@ export async function run(flags: CheckConfigFlags): Promise<number> {
     lines.push('');
     for (const p of probes) {
       lines.push(c.bold(p.name === 'smtp' ? 'Sending (SMTP)' : 'Receiving (mailbox)'));
-      lines.push(...renderStages(p.stages, c, { verbose: out.verbose, indent: '  ' }));
+      if (p.notRun) lines.push(`  ${c.dim(`not run: ${p.notRun}`)}`);
+      else lines.push(...renderStages(p.stages, c, { verbose: out.verbose, indent: '  ' }));
       lines.push('');
     }
     lines.push(...renderFindings(findings, c, { verbose: out.verbose }));
   }
-  const failedStages = probes.filter((p) => !p.ok).length;
-  lines.push(summaryLine(findings, c, failedStages ? `; ${failedStages} connection test${failedStages === 1 ? '' : 's'} failed` : ''));
+  const failed = probes.filter((p) => !p.ok && !p.notRun).length;
+  const skipped = probes.filter((p) => p.notRun).length;
+  const extra = [failed ? `${failed} connection test${failed === 1 ? '' : 's'} failed` : '', skipped ? `${skipped} not run` : ''].filter(Boolean).join(', ');
+  lines.push(summaryLine(findings, c, extra ? `; ${extra}` : ''));
   process.stdout.write(`${lines.join('\n')}\n`);
   return ok ? EXIT_OK : EXIT_PROBLEMS;
 }

@@ -124,4 +124,19 @@ describe('imip check-config --connect', () => {
     expect(r.code).toBe(1);
     noSecrets(r.stdout, passwords);
   });
+
+  it('does not test a path the config already rules out, and names the cause once', async () => {
+    const { path } = stackConfig();
+    const { readFileSync, writeFileSync } = await import('node:fs');
+    const text = readFileSync(path, 'utf8').replace(/(<key>Receiving<\/key>\s*<dict>\s*<key>Server<\/key>\s*)<string>[^<]*<\/string>/, '$1<string></string>');
+    writeFileSync(path, text);
+    const r = await runCli(['check-config', '--config', path, '--connect', '--ca-file', getStack().ca, '--json']);
+    const doc = JSON.parse(r.stdout);
+    expect(doc.probes[0]).toMatchObject({ name: 'smtp', ok: true });
+    expect(doc.probes[1]).toMatchObject({ name: 'mailbox', stages: [], notRun: expect.stringContaining('receiving.server-missing') });
+    const ids = doc.findings.map((f: { id: string }) => f.id);
+    expect(ids.filter((id: string) => id === 'receiving.server-missing')).toHaveLength(1);
+    expect(ids.filter((id: string) => id.startsWith('mailbox.'))).toEqual([]);
+    expect(r.code).toBe(1);
+  });
 });
