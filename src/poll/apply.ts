@@ -95,7 +95,7 @@ export class Journal {
   private readonly last = new Map<string, JournalEntry>();
 
   constructor(
-    private readonly dir: string,
+    dir: string,
     private readonly mailbox: string,
     readonly run: string,
   ) {

@@ -425,7 +425,7 @@ export class Pop3Connection {
     let sent = 0;
     sock.cork();
     try {
-      while (this.waiting.length > 0 && this.canSend(this.waiting[0]) && !this.closedError) {
+      while (this.waiting.length > 0 && this.canSend(this.waiting[0] as Pending) && !this.closedError) {
         const next = this.waiting.shift() as Pending;
         this.inFlight.push(next);
         this.peakInFlight = Math.max(this.peakInFlight, this.inFlight.length);

@@ -34,13 +34,13 @@ const CODE_RE = /^\[([^\]\r\n]*)\][ \t]*(.*)$/;
 export function parseStatusLine(raw: string): StatusLine | undefined {
   const m = STATUS_RE.exec(raw);
   if (m) {
-    const ok = m[1].toUpperCase() === '+OK';
+    const ok = (m[1] ?? '').toUpperCase() === '+OK';
     let text = (m[2] ?? '').trimEnd();
     let code: string | undefined;
     const c = CODE_RE.exec(text);
     if (c) {
-      code = c[1].trim();
-      text = c[2];
+      code = (c[1] ?? '').trim();
+      text = c[2] ?? '';
     }
     const status: StatusLine = { kind: ok ? 'ok' : 'err', ok, text, raw };
     if (code !== undefined) status.code = code;
@@ -147,7 +147,7 @@ export class ResponseReader<E extends ResponseExpectation = ResponseExpectation>
     if (this.incoming.length === 0) return;
     const rest = this.off < this.buf.length ? [this.buf.subarray(this.off)] : [];
     const all = rest.concat(this.incoming);
-    this.buf = all.length === 1 ? all[0] : Buffer.concat(all);
+    this.buf = all.length === 1 ? (all[0] as Buffer) : Buffer.concat(all);
     this.off = 0;
     this.incoming = [];
   }
@@ -211,7 +211,7 @@ export class ResponseReader<E extends ResponseExpectation = ResponseExpectation>
       this.fail(`not a POP3 status line: ${JSON.stringify(raw.slice(0, 200))}`);
       return false;
     }
-    const exp = this.queue[0];
+    const exp = this.queue[0] as E;
     if (status.kind === 'ok' && exp.multiline) {
       this.state = 'body';
       this.atLineStart = true;
@@ -229,7 +229,7 @@ export class ResponseReader<E extends ResponseExpectation = ResponseExpectation>
     if (to <= from) return;
     const chunk = this.buf.subarray(from, to);
     this.bodyBytes += chunk.length;
-    const sink = this.queue[0].onChunk;
+    const sink = (this.queue[0] as E).onChunk;
     if (sink) sink(chunk);
     else this.parts.push(chunk);
   }

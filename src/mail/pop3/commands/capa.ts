@@ -24,9 +24,9 @@ export interface Capabilities {
 
 export function parseCapabilities(lines: string[]): Capabilities {
   const words = lines.map((l) => l.trim().split(/\s+/));
-  const names = words.map((w) => w[0].toUpperCase()).filter((n) => n.length > 0);
+  const names = words.map((w) => (w[0] ?? '').toUpperCase()).filter((n) => n.length > 0);
   const arg = (name: string): string | undefined => {
-    const line = words.find((w) => w[0].toUpperCase() === name);
+    const line = words.find((w) => (w[0] ?? '').toUpperCase() === name);
     return line ? line.slice(1).join(' ') : undefined;
   };
   const caps: Capabilities = {

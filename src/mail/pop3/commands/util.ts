@@ -24,5 +24,5 @@ export function msgNumber(n: number, command: string): number {
 export function numberedLine(line: string, command: string): [number, string] {
   const m = /^\s*(\d+)\s+(\S+)/.exec(line);
   if (!m) throw new Pop3Error('protocol', `unexpected ${command} line: ${JSON.stringify(line.slice(0, 200))}`, { command });
-  return [Number(m[1]), m[2]];
+  return [Number(m[1]), m[2] ?? ''];
 }
