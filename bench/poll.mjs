@@ -48,7 +48,7 @@ async function bulkChild({ protocol, host, port, ca }) {
     await c.logout();
     report({ messages, bytes: wire });
   } else {
-    const { Pop3Client } = await import(path.join(ROOT, 'dist/mail/pop3/index.js'));
+    const { Pop3Client } = await import(path.join(ROOT, 'dist/clients/pop3/index.js'));
     const c = await Pop3Client.connect({ host, port, implicitTls: true, ca, rejectUnauthorized: true, timeoutMs: 60000 });
     await c.login(USER.address, USER.password);
     const list = await c.list();

@@ -1,5 +1,5 @@
 /** Output of a connectivity probe, shared by `test-smtp` and `test-mailbox`. */
-import type { ProbeReport } from '../mail/probe-report.js';
+import type { ProbeReport } from '../probes/probe-report.js';
 import { EXIT_OK, EXIT_PROBLEMS } from '../report/exit.js';
 import { renderFindings, renderStages, summaryLine } from '../report/render.js';
 import type { OutputOptions } from '../report/style.js';

@@ -333,7 +333,7 @@ export async function run(flags: SendTestFlags): Promise<number> {
   };
   findings.push(...implicitTlsPort.check(ctx));
   if (conn?.insecure) {
-    // The probes' tls.insecure, built here: src/mail/probe-report.js would load imapflow for every run.
+    // The probes' tls.insecure, built here: src/probes/probe-report.js would load imapflow for every run.
     findings.push({
       id: 'tls.insecure',
       severity: 'info',

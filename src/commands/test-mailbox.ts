@@ -16,7 +16,7 @@ export async function run(flags: SharedFlags & ConnectFlags): Promise<number> {
       `Scheduling.iMIP.Receiving.Type is "${r.type}" in ${configPath}: ${ctx.version.text} reads neither IMAP nor POP with it (set Type to imap or pop)`,
     );
   }
-  const { probeMailbox } = await import('../mail/mailbox-probe.js');
+  const { probeMailbox } = await import('../probes/mailbox-probe.js');
   const report = await probeMailbox(r, conn, ctx.version);
   return emitProbe('test-mailbox', 'reading', report, ctx.version, out);
 }

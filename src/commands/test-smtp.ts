@@ -16,7 +16,7 @@ export async function run(flags: TestSmtpFlags): Promise<number> {
   if (!ctx.settings.sending.server.trim()) {
     throw new CannotRunError(`Scheduling.iMIP.Sending.Server is empty in ${configPath}: there is no SMTP server to test (run "imip check-config")`);
   }
-  const { probeSmtp } = await import('../mail/smtp-probe.js');
+  const { probeSmtp } = await import('../probes/smtp-probe.js');
   const report = await probeSmtp(ctx.settings.sending, { ...conn, ...(sendTo ? { sendTo } : {}) });
   return emitProbe('test-smtp', 'sending through', report, ctx.version, out);
 }

@@ -10,7 +10,7 @@ import type { LogScanResult } from './log-scan.js';
 import type { ExaminedMessage, MailboxRead } from './messages.js';
 import type { InjectionProbeResult } from './injection-probe.js';
 import type { PlusProbeResult } from './plus-address-probe.js';
-import type { InputRecord } from './run.js';
+import type { InputRecord } from './types.js';
 
 export type AreaState = 'ok' | 'warning' | 'error' | 'skipped';
 

@@ -9,25 +9,8 @@ import type { Finding, Severity } from '../report/finding.js';
 import type { ReleaseLine } from '../server/release.js';
 import { LOG_PATTERNS } from './log-patterns.js';
 
-/** The doctor's areas, in the order they are printed. */
-export const AREAS = ['config', 'sending', 'receiving', 'plus', 'replies', 'injection'] as const;
-export type AreaId = (typeof AREAS)[number];
-
-export const AREA_TITLES: Record<AreaId, string> = {
-  config: 'Config',
-  sending: 'Sending',
-  receiving: 'Receiving',
-  plus: 'Plus addressing',
-  replies: 'Replies',
-  injection: 'Injection',
-};
-
-/** A finding as diagnose reports it: the shared shape plus the area it belongs to. */
-export interface DiagnoseFinding extends Finding {
-  area: AreaId;
-  /** Where the finding comes from: `config`, `message`, `mailbox`, `log`, `directory`, `probe`, `input`. */
-  source: string;
-}
+export { AREAS, AREA_TITLES, type AreaId, type DiagnoseFinding } from './types.js';
+import type { AreaId, DiagnoseFinding } from './types.js';
 
 const ALL: readonly ReleaseLine[] = ['2.x', '3.x-4.x', '5.0+'];
 const GATEWAY: readonly ReleaseLine[] = ['2.x', '3.x-4.x'];

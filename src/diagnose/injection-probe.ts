@@ -21,7 +21,7 @@
 import type { ConnectOptions, ImipSettings } from '../config/settings.js';
 import type { ServerVersion } from '../server/release.js';
 import { CannotRunError } from '../report/exit.js';
-import { loadCa } from '../mail/net-stage.js';
+import { loadCa } from '../net/net-stage.js';
 import type { DiagnoseFinding } from './findings.js';
 
 export type InjectionProbeOutcome = 'ok' | 'credentials' | 'principal-not-found' | 'forbidden' | 'no-endpoint' | 'unreachable' | 'unexpected' | 'not-applicable';

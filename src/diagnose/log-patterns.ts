@@ -12,7 +12,7 @@
 import type { Severity } from '../report/finding.js';
 import type { ReleaseLine } from '../server/release.js';
 import { LOG } from '../imip/inbound-log.js';
-import type { AreaId } from './findings.js';
+import type { AreaId } from './types.js';
 
 export interface LogPattern {
   /** `log.<short-name>`: stable, public. */

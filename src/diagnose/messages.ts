@@ -1,7 +1,7 @@
 /**
  * The messages diagnose examines: saved ones (`--message FILE…`, `-` for stdin) and the
- * receiving mailbox, read-only with the readers of `poll --once` (src/mail/imap-reader.ts,
- * src/mail/pop3-reader.ts via src/poll/cycle.ts). Every message goes through the one classifier
+ * receiving mailbox, read-only with the readers of `poll --once` (src/mailbox/imap-reader.ts,
+ * src/mailbox/pop3-reader.ts via src/poll/cycle.ts). Every message goes through the one classifier
  * (`classify`, as `poll --once`) and, when its token is not usable, `tokenCauses`; only a compact
  * record is kept once a message has been judged.
  *
@@ -174,7 +174,7 @@ export interface MailboxRead {
  */
 export async function readMailbox(ctx: CycleContext): Promise<MailboxRead> {
   const { openReader, classifyContext } = await import('../poll/cycle.js');
-  const { ImapReader } = await import('../mail/imap-reader.js');
+  const { ImapReader } = await import('../mailbox/imap-reader.js');
   const messages: ExaminedMessage[] = [];
   let seen = 0;
   let reader;

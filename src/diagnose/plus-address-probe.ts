@@ -102,7 +102,7 @@ interface Finder {
 const PROBE_HEADERS = ['to', 'delivered-to', 'x-original-to', 'received', 'message-id'];
 
 async function imapFinder(o: PlusProbeOptions): Promise<Finder> {
-  const { ImapReader } = await import('../mail/imap-reader.js');
+  const { ImapReader } = await import('../mailbox/imap-reader.js');
   // SELECT (not EXAMINE) so exactly the probe can be removed; everything is read with PEEK.
   const reader = await ImapReader.open(o.settings.receiving, o.conn, { readOnly: false });
   const client = reader.client;
@@ -141,7 +141,7 @@ async function imapFinder(o: PlusProbeOptions): Promise<Finder> {
 }
 
 async function popFinder(o: PlusProbeOptions): Promise<Finder & { snapshot(): Promise<void> }> {
-  const { Pop3Reader } = await import('../mail/pop3-reader.js');
+  const { Pop3Reader } = await import('../mailbox/pop3-reader.js');
   const before = new Set<string>();
   let beforeCount = 0;
   const open = async () => {

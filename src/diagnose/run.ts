@@ -29,6 +29,7 @@ import { examine, MessageReadError, readMailbox, readMessage, type ExaminedMessa
 import type { InjectionProbeResult } from './injection-probe.js';
 import type { PlusProbeResult } from './plus-address-probe.js';
 import { assessAreas, type AreaStatus } from './areas.js';
+import type { InputRecord } from './types.js';
 
 export type ProbeKind = 'plus-address' | 'injection' | 'all';
 
@@ -50,16 +51,7 @@ export interface DiagnoseOptions {
   probeWaitMs?: number;
 }
 
-export interface InputRecord {
-  kind: 'config' | 'message' | 'log' | 'directory' | 'mailbox';
-  path: string;
-  /** `given` on the command line, `config` named by the config, `default` the release's default. */
-  how: 'given' | 'config' | 'default';
-  status: 'read' | 'partial' | 'error' | 'not-found';
-  error?: string;
-  /** One line: what was in it. */
-  detail?: string;
-}
+export type { InputRecord } from './types.js';
 
 export interface MessageRow {
   source: ExaminedMessage['source'];

@@ -37,9 +37,9 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Verdict } from '../imip/classify.js';
 import type { MimePart } from '../imip/mime-part.js';
-import { ImapReader, CLAIM_KEYWORD } from '../mail/imap-reader.js';
-import { Pop3Reader, isInUse, pop3ClientOptions, pop3ErrorText } from '../mail/pop3-reader.js';
-import { Pop3Client, isPop3Error } from '../mail/pop3/index.js';
+import { ImapReader, CLAIM_KEYWORD } from '../mailbox/imap-reader.js';
+import { Pop3Reader, isInUse, pop3ClientOptions, pop3ErrorText } from '../mailbox/pop3-reader.js';
+import { Pop3Client, isPop3Error } from '../clients/pop3/index.js';
 import { CannotRunError } from '../report/exit.js';
 import type { TokenRecord } from '../imip/classify-types.js';
 import {

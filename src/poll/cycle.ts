@@ -8,71 +8,15 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ConnectOptions, ImipSettings, MailboxProtocol } from '../config/settings.js';
-import { classify, type ClassifyContext, type MessageInput, type TokenRecord, type Verdict } from '../imip/classify.js';
+import { classify, type ClassifyContext, type TokenRecord, type Verdict } from '../imip/classify.js';
 import type { Finding } from '../report/finding.js';
 import { SERVER_ACTIONS, pollPolicy, shouldDeleteAllMail, type MailboxEffect, type ServerAction } from '../server/poll-policy.js';
 import { featuresOf, type ServerVersion } from '../server/release.js';
 import { readTokens, stateDir, tokenLookup, TOKENS_FILE } from '../state/tokens.js';
-import { ImapReader } from '../mail/imap-reader.js';
-import { Pop3Reader } from '../mail/pop3-reader.js';
-
-// ---- what the readers deliver ----------------------------------------------------------------
-
-/** Where a message sits in the mailbox. */
-export interface MessageRef {
-  /** IMAP UID. */
-  uid?: number;
-  /** POP3 message number (this session). */
-  number?: number;
-  /** POP3 UIDL, when the server has it. */
-  uidl?: string | null;
-}
-
-/** One message as a reader hands it over: headers, structure, the bodies the verdict needs. */
-export interface ReadMessage {
-  ref: MessageRef;
-  /** Octets (RFC822.SIZE or LIST). */
-  size: number;
-  /** IMAP `\Seen`; undefined for POP3. */
-  seen?: boolean;
-  /** IMAP keywords the poll cares about (`$ImipClaimed`). */
-  claimed?: boolean;
-  /** IMAP MODSEQ as a decimal string (CONDSTORE). */
-  modseq?: string;
-  input: MessageInput;
-}
-
-export interface ReaderInfo {
-  protocol: MailboxProtocol;
-  server: string;
-  port: number;
-  username: string;
-  /** `implicit`, `starttls`, `stls`, `apop` or `none`. */
-  tls: string;
-  /** IMAP EXAMINE (true) or SELECT; POP3: true unless DELE may be sent. */
-  readOnly: boolean;
-  /** What the reader asked the server, in words (for --verbose). */
-  commands: string[];
-}
-
-export interface ReadStats {
-  /** Messages in the mailbox when the cycle started. */
-  exists: number;
-  /** Messages the release reads (all, or UNSEEN). */
-  selected: number;
-  /** IMAP 5.1+: messages left out because they are \Seen. */
-  seenSkipped: number;
-  /** Messages that disappeared between the listing and the read. */
-  vanished: number;
-  /** Octets received and sent on the mailbox connection. */
-  bytesIn: number;
-  bytesOut: number;
-  /** Round trips for reading (IMAP commands, POP3 pipelined batches count once). */
-  roundTrips: number;
-}
-
-export type OnMessage = (m: ReadMessage) => void;
-export type OnProgress = (done: number, total: number) => void;
+import { ImapReader } from '../mailbox/imap-reader.js';
+import type { OnMessage, OnProgress, ReaderInfo, ReadMessage, ReadStats } from '../mailbox/types.js';
+export type { MessageRef, OnMessage, OnProgress, ReaderInfo, ReadMessage, ReadStats } from '../mailbox/types.js';
+import { Pop3Reader } from '../mailbox/pop3-reader.js';
 
 // ---- the report --------------------------------------------------------------------------------
 

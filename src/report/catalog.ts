@@ -15,7 +15,7 @@ import { DIAGNOSE_FINDINGS } from '../diagnose/findings.js';
 const ALL: readonly ReleaseLine[] = ['2.x', '3.x-4.x', '5.0+'];
 const meta = (id: string, severity: RuleMeta['severity'], summary: string, lines: readonly ReleaseLine[] = ALL): RuleMeta => ({ id, severity, lines, summary });
 
-/** test-smtp, test-mailbox and check-config --connect (src/mail/). */
+/** test-smtp, test-mailbox and check-config --connect (src/probes/). */
 const PROBE_FINDINGS: RuleMeta[] = [
   meta('smtp.dns', 'error', 'The SMTP server name does not resolve.'),
   meta('smtp.connect-failed', 'error', 'The SMTP port refused the connection or is unreachable.'),

@@ -13,8 +13,8 @@
 import { hostname } from 'node:os';
 import { format } from 'node:util';
 import type { ConnectOptions, SendingSettings } from '../config/settings.js';
-import { loadCa, Redactor } from '../mail/net-stage.js';
-import { isBasicAuthDisabled, queueIdOf } from '../mail/smtp-probe.js';
+import { loadCa, Redactor } from '../net/net-stage.js';
+import { isBasicAuthDisabled, queueIdOf } from '../probes/smtp-probe.js';
 
 /** The port of TLS from the first byte (SMTPS), which the server's sender cannot speak (§2.7). */
 export const IMPLICIT_TLS_PORT = 465;

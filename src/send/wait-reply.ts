@@ -31,7 +31,7 @@ import {
 import { headerBytesToString } from '../imip/mime-headers.js';
 import { propertyValues } from '../imip/reply-calendar.js';
 import { tokenCauses } from '../imip/token-causes.js';
-import { Redactor } from '../mail/net-stage.js';
+import { Redactor } from '../net/net-stage.js';
 import type { Finding } from '../report/finding.js';
 import { extractToken, parseaddr, splitAddressList } from '../server/address.js';
 import type { ServerVersion } from '../server/release.js';
@@ -327,7 +327,7 @@ class ImapWatcher implements MailboxWatcher {
 
   private async open(): Promise<ImapFlowLike> {
     const { ImapFlow } = await import('imapflow');
-    const { imapFlowOptions } = await import('../mail/imap-reader.js');
+    const { imapFlowOptions } = await import('../mailbox/imap-reader.js');
     const client = new ImapFlow(imapFlowOptions(this.receiving, this.conn)) as unknown as ImapFlowLike;
     client.on('error', () => undefined);
     client.on('exists', () => this.wake?.());
@@ -460,10 +460,10 @@ class Pop3Watcher implements MailboxWatcher {
     this.redactor = new Redactor([receiving.password]);
   }
 
-  private async session<T>(fn: (client: import('../mail/pop3/index.js').Pop3Client) => Promise<T>): Promise<T> {
-    const { Pop3Client } = await import('../mail/pop3/index.js');
-    const { pop3ClientOptions } = await import('../mail/pop3-reader.js');
-    let client: import('../mail/pop3/index.js').Pop3Client | null = null;
+  private async session<T>(fn: (client: import('../clients/pop3/index.js').Pop3Client) => Promise<T>): Promise<T> {
+    const { Pop3Client } = await import('../clients/pop3/index.js');
+    const { pop3ClientOptions } = await import('../mailbox/pop3-reader.js');
+    let client: import('../clients/pop3/index.js').Pop3Client | null = null;
     try {
       client = await Pop3Client.connect(pop3ClientOptions(this.receiving, this.conn));
       await client.login(this.receiving.username, this.receiving.password);

@@ -11,7 +11,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { Pop3Client } from '../../src/mail/pop3/index.js';
+import { Pop3Client } from '../../src/clients/pop3/index.js';
 import type { PollReport } from '../../src/poll/cycle.js';
 import { mailboxCount, mailboxFlags, purgeMailbox, seedMailbox, stopStack, type StackInfo } from '../mailstack/stack.js';
 import { startInboxDouble, type InboxDouble } from '../doubles/inbox-server.js';

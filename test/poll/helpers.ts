@@ -48,7 +48,7 @@ export const CASES: Case[] = [
 
 /**
  * Start a stack with these users only. Port offsets: the shared stack takes 20000–23900,
- * test/mailstack 24000–27900, test/mail/pop3 30000 and up; each poll test file gets its own 7
+ * test/mailstack 24000–27900, test/clients/pop3 30000 and up; each poll test file gets its own 7
  * slots of 28000–30000 (the highest port, 2525 + offset, stays below the ephemeral range).
  */
 export async function startOwnStack(users: Array<{ address: string; password: string }>, base: number, slots = 7): Promise<StackInfo> {

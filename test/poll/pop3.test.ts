@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { ServerAction } from '../../src/imip/classify.js';
 import type { MailboxEffect } from '../../src/server/poll-policy.js';
-import { Pop3Client } from '../../src/mail/pop3/index.js';
+import { Pop3Client } from '../../src/clients/pop3/index.js';
 import { purgeMailbox, seedMailbox, stopStack, type StackInfo } from '../mailstack/stack.js';
 import { bigMessage, CASES, CutProxy, fixture, NOW, pollCore, smallReply, startOwnStack, TOKENS, tokenStateDir, writePollPlist } from './helpers.js';
 

@@ -200,7 +200,7 @@ describe('send-test without any server (--dry-run, --save)', () => {
     expect(r.status).toBe(0);
     const urls = readFileSync(trace, 'utf8').split('\n').filter(Boolean);
     expect(urls.some((u) => u.includes('/dist/commands/send-test.js'))).toBe(true);
-    for (const heavy of ['nodemailer', 'imapflow', '/dist/mail/']) expect(urls.filter((u) => u.includes(heavy))).toEqual([]);
+    for (const heavy of ['nodemailer', 'imapflow', '/dist/probes/', '/dist/mailbox/', '/dist/clients/']) expect(urls.filter((u) => u.includes(heavy))).toEqual([]);
   });
 
   it('--save writes the .eml and sends nothing', async () => {

@@ -1,8 +1,8 @@
 /** --ca-file means "trust this too" on every mailbox connection, IMAP and POP3 alike. */
 import tls from 'node:tls';
 import { describe, expect, it } from 'vitest';
-import { imapFlowOptions } from '../../src/mail/imap-reader.js';
-import { pop3ClientOptions } from '../../src/mail/pop3-reader.js';
+import { imapFlowOptions } from '../../src/mailbox/imap-reader.js';
+import { pop3ClientOptions } from '../../src/mailbox/pop3-reader.js';
 import type { ReceivingSettings } from '../../src/config/settings.js';
 
 const receiving = (over: Partial<ReceivingSettings> = {}): ReceivingSettings => ({

@@ -14,7 +14,7 @@
  * streaming), then the window is classified and dropped. Never a big attachment; bodies above the
  * parser's cap only partly.
  *
- * The connection follows the server's TLS semantics (§4.1, as src/mail/imap-probe.ts): UseSSL true
+ * The connection follows the server's TLS semantics (§4.1, as src/probes/imap-probe.ts): UseSSL true
  * is TLS from the first byte; UseSSL false is plain, upgraded with STARTTLS when offered.
  */
 import net from 'node:net';
@@ -26,8 +26,8 @@ import { headerBytesToString, HeaderList, parseHeaderBlock } from '../imip/mime-
 import { walkParts, type MimePart } from '../imip/mime-part.js';
 import { neededParts } from '../imip/classify.js';
 import { CannotRunError } from '../report/exit.js';
-import type { OnMessage, OnProgress, ReaderInfo, ReadMessage, ReadStats } from '../poll/cycle.js';
-import { loadCa } from './net-stage.js';
+import type { OnMessage, OnProgress, ReaderInfo, ReadMessage, ReadStats } from './types.js';
+import { loadCa } from '../net/net-stage.js';
 
 /** Header fields fetched for every message: what the verdict and the reply checks read. */
 export const HEADER_FIELDS = [

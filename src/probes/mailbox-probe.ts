@@ -13,7 +13,7 @@ import type { Finding } from '../report/finding.js';
 import { splitAddressList } from '../server/address.js';
 import { featuresOf, type ServerVersion } from '../server/release.js';
 import { runImapStages } from './imap-probe.js';
-import { Redactor, StageRunner, type StageFailure } from './net-stage.js';
+import { Redactor, StageRunner, type StageFailure } from '../net/net-stage.js';
 import { runPop3Stages } from './pop3-probe.js';
 import {
   finishReport,

@@ -29,10 +29,10 @@ import {
   type PortModeResult,
   type ResolvedAddress,
   type StageRunner,
-} from './net-stage.js';
+} from '../net/net-stage.js';
 import type { MailboxCounts, MailboxSessionOutcome, SampledMessage } from './probe-report.js';
 import { isBasicAuthDisabled } from './smtp-probe.js';
-import { tlsInfo } from './tls-info.js';
+import { tlsInfo } from '../net/tls-info.js';
 
 const CONFIG = 'Scheduling.iMIP.Receiving';
 

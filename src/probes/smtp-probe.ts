@@ -26,9 +26,9 @@ import {
   waitExplainingSilence,
   type ResolvedAddress,
   type StageScope,
-} from './net-stage.js';
+} from '../net/net-stage.js';
 import { finishReport, maybeInsecure, type ProbeReport } from './probe-report.js';
-import { tlsInfo, type TlsInfo } from './tls-info.js';
+import { tlsInfo, type TlsInfo } from '../net/tls-info.js';
 
 export interface SmtpProbeOptions extends ConnectOptions {
   /** Send a short test message to this address (MAIL FROM is `Sending.Address`). */

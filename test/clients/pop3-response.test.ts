@@ -1,4 +1,4 @@
-// Pure tests of the POP3 answer parser (src/mail/pop3/response.ts) and the other pure pieces
+// Pure tests of the POP3 answer parser (src/clients/pop3/response.ts) and the other pure pieces
 // (CAPA parsing, APOP digest and challenge detection). No sockets.
 import { createHash } from 'node:crypto';
 import { describe, expect, test } from 'vitest';
@@ -8,10 +8,10 @@ import {
   parseStatusLine,
   type Pop3Response,
   type ResponseExpectation,
-} from '../../src/mail/pop3/response.js';
-import { parseCapabilities } from '../../src/mail/pop3/commands/capa.js';
-import { apopDigest } from '../../src/mail/pop3/commands/apop.js';
-import { apopChallengeOf } from '../../src/mail/pop3/connection.js';
+} from '../../src/clients/pop3/response.js';
+import { parseCapabilities } from '../../src/clients/pop3/commands/capa.js';
+import { apopDigest } from '../../src/clients/pop3/commands/apop.js';
+import { apopChallengeOf } from '../../src/clients/pop3/connection.js';
 
 describe('parseStatusLine', () => {
   const cases: [string, ReturnType<typeof parseStatusLine>][] = [

@@ -8,7 +8,7 @@ import { allText, rejection } from '../helpers/errors.js';
 import { mkdtempSync } from 'node:fs';
 import net from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
-import { Pop3Client, Pop3Error, type Pop3ClientOptions, type TranscriptEntry } from '../../src/mail/pop3/index.js';
+import { Pop3Client, Pop3Error, type Pop3ClientOptions, type TranscriptEntry } from '../../src/clients/pop3/index.js';
 import { mailboxCount, purgeMailbox, seedMailbox, startStack, stopStack, type StackInfo } from '../mailstack/stack.js';
 
 const USER = 'pop3@example.test';

@@ -24,11 +24,11 @@ import {
   type ResolvedAddress,
   type StageRunner,
   type StageScope,
-} from './net-stage.js';
-import { Pop3Client, isPop3Error, type Capabilities, type TlsDetails } from './pop3/index.js';
+} from '../net/net-stage.js';
+import { Pop3Client, isPop3Error, type Capabilities, type TlsDetails } from '../clients/pop3/index.js';
 import type { MailboxSessionOutcome, SampledMessage } from './probe-report.js';
 import { isBasicAuthDisabled } from './smtp-probe.js';
-import { isCertificateErrorCode, tlsInfoFromParts, type TlsInfo } from './tls-info.js';
+import { isCertificateErrorCode, tlsInfoFromParts, type TlsInfo } from '../net/tls-info.js';
 
 const CONFIG = 'Scheduling.iMIP.Receiving';
 

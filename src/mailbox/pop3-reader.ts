@@ -12,11 +12,11 @@
 import { needsBody } from '../imip/classify.js';
 import { MimeStreamParser } from '../imip/mime.js';
 import net from 'node:net';
-import { Pop3Client, isPop3Error, type Pop3ClientOptions, type Pop3Error } from './pop3/index.js';
-import { loadCa } from './net-stage.js';
+import { Pop3Client, isPop3Error, type Pop3ClientOptions, type Pop3Error } from '../clients/pop3/index.js';
+import { loadCa } from '../net/net-stage.js';
 import type { ConnectOptions, ReceivingSettings } from '../config/settings.js';
 import { CannotRunError } from '../report/exit.js';
-import type { OnMessage, OnProgress, ReaderInfo, ReadStats } from '../poll/cycle.js';
+import type { OnMessage, OnProgress, ReaderInfo, ReadStats } from './types.js';
 
 /** Why a POP3 session could not start, in one sentence; IN-USE (RFC 2449) said plainly. */
 

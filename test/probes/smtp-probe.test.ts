@@ -4,10 +4,10 @@
 import net from 'node:net';
 import { afterAll, describe, expect, test } from 'vitest';
 import type { SendingSettings } from '../../src/config/settings.js';
-import type { ProbeReport } from '../../src/mail/probe-report.js';
-import { isBasicAuthDisabled, parseEhlo, probeSmtp, queueIdOf, testMessage, type SmtpProbeOptions } from '../../src/mail/smtp-probe.js';
-import { classifyVerifyCode, describeCertificateProblem, tlsInfoFromParts } from '../../src/mail/tls-info.js';
-import { Redactor } from '../../src/mail/net-stage.js';
+import type { ProbeReport } from '../../src/probes/probe-report.js';
+import { isBasicAuthDisabled, parseEhlo, probeSmtp, queueIdOf, testMessage, type SmtpProbeOptions } from '../../src/probes/smtp-probe.js';
+import { classifyVerifyCode, describeCertificateProblem, tlsInfoFromParts } from '../../src/net/tls-info.js';
+import { Redactor } from '../../src/net/net-stage.js';
 import { getStack } from '../helpers/stack.js';
 
 const TIMEOUT = 4000;

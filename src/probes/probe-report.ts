@@ -4,8 +4,8 @@
  */
 import type { ConnectOptions, StageResult } from '../config/settings.js';
 import type { Finding } from '../report/finding.js';
-import type { PortModeResult, Redactor } from './net-stage.js';
-import type { TlsInfo } from './tls-info.js';
+import type { PortModeResult, Redactor } from '../net/net-stage.js';
+import type { TlsInfo } from '../net/tls-info.js';
 
 export type ProbeProtocol = 'smtp' | 'imap' | 'pop3' | 'unknown';
 

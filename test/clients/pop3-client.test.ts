@@ -4,8 +4,8 @@
 import { allText, rejection } from '../helpers/errors.js';
 import net from 'node:net';
 import { afterEach, describe, expect, test } from 'vitest';
-import { Pop3Client, Pop3Error, type TranscriptEntry } from '../../src/mail/pop3/index.js';
-import { apopDigest } from '../../src/mail/pop3/commands/apop.js';
+import { Pop3Client, Pop3Error, type TranscriptEntry } from '../../src/clients/pop3/index.js';
+import { apopDigest } from '../../src/clients/pop3/commands/apop.js';
 
 const PASSWORD = 'S3cret-pass-word';
 

@@ -1,0 +1,64 @@
+/**
+ * What a mailbox reader hands to its caller: one message's place, size, flags, headers and the
+ * bodies a verdict needs, plus what the reader did. The readers (IMAP, POP3) implement this;
+ * `poll` and `diagnose` consume it. Nothing here imports an upper layer.
+ */
+import type { MailboxProtocol } from '../config/settings.js';
+import type { MessageInput } from '../imip/classify.js';
+
+/** Where a message sits in the mailbox. */
+export interface MessageRef {
+  /** IMAP UID. */
+  uid?: number;
+  /** POP3 message number (this session). */
+  number?: number;
+  /** POP3 UIDL, when the server has it. */
+  uidl?: string | null;
+}
+
+/** One message as a reader hands it over: headers, structure, the bodies the verdict needs. */
+export interface ReadMessage {
+  ref: MessageRef;
+  /** Octets (RFC822.SIZE or LIST). */
+  size: number;
+  /** IMAP `\Seen`; undefined for POP3. */
+  seen?: boolean;
+  /** IMAP keywords the poll cares about (`$ImipClaimed`). */
+  claimed?: boolean;
+  /** IMAP MODSEQ as a decimal string (CONDSTORE). */
+  modseq?: string;
+  input: MessageInput;
+}
+
+export interface ReaderInfo {
+  protocol: MailboxProtocol;
+  server: string;
+  port: number;
+  username: string;
+  /** `implicit`, `starttls`, `stls`, `apop` or `none`. */
+  tls: string;
+  /** IMAP EXAMINE (true) or SELECT; POP3: true unless DELE may be sent. */
+  readOnly: boolean;
+  /** What the reader asked the server, in words (for --verbose). */
+  commands: string[];
+}
+
+export interface ReadStats {
+  /** Messages in the mailbox when the cycle started. */
+  exists: number;
+  /** Messages the release reads (all, or UNSEEN). */
+  selected: number;
+  /** IMAP 5.1+: messages left out because they are \Seen. */
+  seenSkipped: number;
+  /** Messages that disappeared between the listing and the read. */
+  vanished: number;
+  /** Octets received and sent on the mailbox connection. */
+  bytesIn: number;
+  bytesOut: number;
+  /** Round trips for reading (IMAP commands, POP3 pipelined batches count once). */
+  roundTrips: number;
+}
+
+export type OnMessage = (m: ReadMessage) => void;
+export type OnProgress = (done: number, total: number) => void;
+
