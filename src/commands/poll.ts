@@ -22,7 +22,10 @@ export interface PollFlags extends SharedFlags, ConnectFlags {
   apply?: boolean;
   injectUrl?: string;
   stateDir?: string;
+  singlePoller?: boolean;
 }
+
+const SIGNAL_EXIT: Record<string, number> = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143 };
 
 /**
  * A progress line on stderr for long cycles (after a second), only when stderr is a terminal,
@@ -56,6 +59,7 @@ export async function run(flags: PollFlags): Promise<number> {
     throw new CannotRunError('only one cycle is supported: run "imip poll --once" (Calendar Server itself polls every PollingSeconds)');
   }
   if (flags.injectUrl && !flags.apply) throw new CannotRunError('--inject-url is only used with --apply');
+  if (flags.singlePoller && !flags.apply) throw new CannotRunError('--single-poller is only used with --apply');
   const out = outputOptions(flags);
   const c = colours(out);
   const conn = connectOptions(flags);
@@ -99,36 +103,52 @@ export async function run(flags: PollFlags): Promise<number> {
 
   let report;
   if (flags.apply) {
-    const [{ runApply }, { injectionTarget }, { stateDir }] = await Promise.all([
+    const [{ runApply }, { injectionTarget }, { stateDir }, { newStatus, statusText }] = await Promise.all([
       import('../poll/apply.js'),
       import('../poll/inject.js'),
       import('../state/tokens.js'),
+      import('../poll/apply-jobs.js'),
     ]);
     const target = injectionTarget(ctx.settings, ctx.version, flags.injectUrl);
-    const abort = new AbortController();
-    let interrupts = 0;
-    const onSigint = (): void => {
-      interrupts++;
-      if (interrupts === 1) {
-        process.stderr.write('\nimip: interrupted: finishing the message in hand, releasing claims, then stopping (Ctrl-C again to quit at once)\n');
-        abort.abort();
+    if (flags.singlePoller && protocol !== 'pop3') throw new CannotRunError('--single-poller is for POP3 mailboxes: over IMAP every message is claimed on the server, whatever the number of hosts');
+    // The first SIGINT, SIGTERM or SIGHUP asks for a stop: the POST in flight finishes and is
+    // recorded, nothing new starts, what was injected is deleted. A second one stops at once; the
+    // journal lets the next run finish (a reply whose POST was cut may then be POSTed twice).
+    const stop = new AbortController();
+    const status = newStatus();
+    let signals = 0;
+    const onSignal = (sig: NodeJS.Signals): void => {
+      signals++;
+      progress.clear();
+      if (signals === 1) {
+        process.stderr.write(
+          `\nimip: ${sig}: stopping after the step in hand (${statusText(status)}); nothing new is started. ` +
+            `Send it again to stop at once: the next run finishes the rest.\n`,
+        );
+        stop.abort(sig);
       } else {
-        // Claims left behind are recovered by the next run (see src/poll/apply.ts).
-        process.exit(130);
+        process.stderr.write(`\nimip: ${sig} again: stopping at once (${statusText(status)}). The next "imip poll --once --apply" finishes what this one left.\n`);
+        process.exit(SIGNAL_EXIT[sig] ?? 130);
       }
     };
-    process.on('SIGINT', onSigint);
+    const stopSignals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+    for (const sig of stopSignals) process.on(sig, onSignal);
     try {
       report = await runApply(cycleCtx, {
         target,
         stateDir: stateDir(flags.stateDir),
         inject: { timeoutMs: conn.timeoutMs, ...(conn.ca ? { ca: conn.ca } : {}), insecure: conn.insecure },
-        signal: abort.signal,
+        signal: stop.signal,
+        status,
+        singlePoller: Boolean(flags.singlePoller),
         onProgress: progress.update,
       });
     } finally {
-      process.off('SIGINT', onSigint);
+      for (const sig of stopSignals) process.off(sig, onSignal);
       progress.end();
+    }
+    if (stop.signal.aborted && !out.json) {
+      process.stderr.write(`imip: stopped on ${String(stop.signal.reason)}: ${statusText(status)}; the next run handles the rest.\n`);
     }
     const code = report.error ? EXIT_CANNOT_RUN : hasProblems(report) ? EXIT_PROBLEMS : EXIT_OK;
     if (out.json) {
