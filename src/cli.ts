@@ -155,7 +155,7 @@ export function buildProgram(): Command {
         .option('--apply', '2.x-4.x: inject handled replies into the server and delete only those messages')
         .option('--inject-url <url>', 'the server\'s /inbox/ URL for --apply (default: derived from the config as the gateway does)')
         .option('--single-poller', 'POP3 --apply: only this host polls the mailbox (needed when the server does not lock the maildrop)')
-        .option('--state-dir <dir>', 'where send-test recorded its tokens (default: $XDG_STATE_HOME/imip)'),
+        .option('--state-dir <dir>', 'where send-test recorded its tokens; --apply keeps its journal and poller id there (default: $XDG_STATE_HOME/imip)'),
     ),
   )
     .addHelpText(
