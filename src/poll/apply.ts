@@ -26,7 +26,7 @@ export type { ApplyOptions, ApplyStatus } from './apply-jobs.js';
 export { JOURNAL_FILE, Journal, type JournalEntry, type JournalState } from './journal.js';
 
 export async function runApply(ctx: CycleContext, opts: ApplyOptions): Promise<PollReport> {
-  if (ctx.version.line === '5.0+') throw new CannotRunError('--apply is for 2.x–4.x: 5.0 and later inject replies in-process, through their work queue');
+  if (ctx.version.line === '5.0+') throw new CannotRunError('--apply is for 2.x–4.x: 5.0 and later inject replies in-process, with no /inbox/ to POST to');
   const status = opts.status ?? newStatus();
   if (ctx.protocol === 'imap') {
     const { applyImap } = await import('./apply-imap.js');
