@@ -41,7 +41,7 @@ export async function applyPop3(ctx: CycleContext, opts: ApplyOptions, status: A
   const key = mailboxKey(ctx);
   const run = randomBytes(6).toString('hex');
   const unlock = takeRunLock(opts.stateDir, key, 'POP3');
-  let reader: Pop3Reader | null = null;
+  let reader: Pop3Reader;
   try {
     try {
       reader = (await openReader(ctx, false)) as Pop3Reader;
@@ -192,7 +192,7 @@ export async function applyPop3(ctx: CycleContext, opts: ApplyOptions, status: A
  */
 async function probeServerLock(ctx: CycleContext): Promise<boolean | null> {
   const r = ctx.settings.receiving;
-  let client: Pop3Client | null = null;
+  let client: Pop3Client;
   try {
     client = await Pop3Client.connect({ ...pop3ClientOptions(r, ctx.connect), timeoutMs: Math.min(ctx.connect.timeoutMs, 2000) });
   } catch {

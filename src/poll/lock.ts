@@ -68,7 +68,7 @@ export function takeRunLock(dir: string, mailbox: string, protocol: string): () 
         holder = JSON.parse(readFileSync(path, 'utf8')) as { pid?: number; host?: string };
       } catch {
         // empty or torn: a crash between create and write; stale once it is a few seconds old
-        let age = Infinity;
+        let age: number;
         try {
           age = Date.now() - statSync(path).mtimeMs;
         } catch {

@@ -322,7 +322,7 @@ describe('--apply over IMAP', () => {
     expect(r.messages[1]!.apply!.reason).toMatch(/another poller claimed it at the same moment/);
     expect(double.accepted()).toHaveLength(1);
     const flags = await mailboxFlags(stack, IMAP_USER.address);
-    expect(flags.get(u2)!.filter((f) => f.startsWith('$Imip')).sort()).toEqual(['$ImipClaimed', '$ImipClaimedBy-aaaaaaaaaa']);
+    expect(flags.get(u2!)!.filter((f) => f.startsWith('$Imip')).sort()).toEqual(['$ImipClaimed', '$ImipClaimedBy-aaaaaaaaaa']);
   });
 
   it('a claim left by a killed run of this state directory is its own: the next run injects it, once', async () => {

@@ -150,7 +150,7 @@ export class CutProxy {
   cutAfterBytes = Infinity;
 
 
-  constructor(private readonly target: { host: string; port: number }) {
+  constructor(target: { host: string; port: number }) {
     this.server = net.createServer((client) => {
       const upstream = net.connect(target.port, target.host);
       this.sockets.add(client).add(upstream);
