@@ -150,7 +150,8 @@ export async function run(flags: PollFlags): Promise<number> {
     if (stop.signal.aborted && !out.json) {
       process.stderr.write(`imip: stopped on ${String(stop.signal.reason)}: ${statusText(status)}; the next run handles the rest.\n`);
     }
-    const code = report.error ? EXIT_CANNOT_RUN : hasProblems(report) ? EXIT_PROBLEMS : EXIT_OK;
+    // A run stopped by a signal did not do everything it could: 1 even when nothing else is wrong.
+    const code = report.error ? EXIT_CANNOT_RUN : hasProblems(report) || stop.signal.aborted ? EXIT_PROBLEMS : EXIT_OK;
     if (out.json) {
       const { command, serverVersion, protocol: proto, ...rest } = report;
       printJson({ command, serverVersion: versionJson(serverVersion), protocol: proto, config: configPath, ...rest });
