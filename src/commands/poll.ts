@@ -60,7 +60,7 @@ export async function run(flags: PollFlags): Promise<number> {
   }
   if (flags.injectUrl && !flags.apply) throw new CannotRunError('--inject-url is only used with --apply');
   const out = outputOptions(flags);
-  const c = colours(out);
+  const c = await colours(out);
   const conn = connectOptions(flags);
   const { ctx, configPath } = await loadForCommand(flags);
 

@@ -13,10 +13,11 @@ import type { Finding } from '../report/finding.js';
 import { SERVER_ACTIONS, pollPolicy, shouldDeleteAllMail, type MailboxEffect, type ServerAction } from '../server/poll-policy.js';
 import { featuresOf, type ServerVersion } from '../server/release.js';
 import { readTokens, stateDir, tokenLookup, TOKENS_FILE } from '../state/tokens.js';
-import { ImapReader } from '../mailbox/imap-reader.js';
+// Types only: each reader (and imapflow behind the IMAP one) is loaded when its protocol is used.
+import type { ImapReader } from '../mailbox/imap-reader.js';
 import type { OnMessage, OnProgress, ReaderInfo, ReadMessage, ReadStats } from '../mailbox/types.js';
 export type { MessageRef, OnMessage, OnProgress, ReaderInfo, ReadMessage, ReadStats } from '../mailbox/types.js';
-import { Pop3Reader } from '../mailbox/pop3-reader.js';
+import type { Pop3Reader } from '../mailbox/pop3-reader.js';
 import { heapKeeper } from './heap.js';
 
 // ---- the report --------------------------------------------------------------------------------
@@ -245,9 +246,12 @@ export type Reader = ImapReader | Pop3Reader;
 
 /** Connect and log in as the server would (§4.1); IMAP EXAMINE unless `readOnly` is false. */
 export async function openReader(ctx: CycleContext, readOnly: boolean): Promise<Reader> {
-  return ctx.protocol === 'imap'
-    ? ImapReader.open(ctx.settings.receiving, ctx.connect, { readOnly })
-    : Pop3Reader.open(ctx.settings.receiving, ctx.connect, { readOnly });
+  if (ctx.protocol === 'imap') {
+    const { ImapReader } = await import('../mailbox/imap-reader.js');
+    return ImapReader.open(ctx.settings.receiving, ctx.connect, { readOnly });
+  }
+  const { Pop3Reader } = await import('../mailbox/pop3-reader.js');
+  return Pop3Reader.open(ctx.settings.receiving, ctx.connect, { readOnly });
 }
 
 export interface CycleHooks {
@@ -290,9 +294,9 @@ export async function readCycle(ctx: CycleContext, reader: Reader, hooks: CycleH
   const progress = hooks.onProgress ? { onProgress: hooks.onProgress } : {};
   try {
     const stats =
-      reader instanceof ImapReader
-        ? await reader.read({ unseenOnly: pollPolicy(ctx.version, 'imap').reads === 'unseen', onMessage, ...progress })
-        : await reader.read({ onMessage, ...progress });
+      reader.info.protocol === 'imap'
+        ? await (reader as ImapReader).read({ unseenOnly: pollPolicy(ctx.version, 'imap').reads === 'unseen', onMessage, ...progress })
+        : await (reader as Pop3Reader).read({ onMessage, ...progress });
     return { rows: tally.rows, stats, summary: tally.summary(stats) };
   } catch (err) {
     const stats: ReadStats = { exists: 0, selected: tally.messages, seenSkipped: 0, vanished: 0, bytesIn: 0, bytesOut: 0, roundTrips: 0 };
