@@ -25,7 +25,7 @@ import { RawSession } from './imap-raw-session.js';
 import type { WireValue } from './imap-wire.js';
 import { BodyCollector, createDecoder, MAX_BODY_BYTES } from '../imip/mime-decode.js';
 import { headerBytesToString, HeaderList, parseHeaderBlock } from '../imip/mime-headers.js';
-import { walkParts, type MimePart } from '../imip/mime-part.js';
+import type { MimePart } from '../imip/mime-part.js';
 import { neededParts } from '../imip/classify.js';
 import { CannotRunError } from '../report/exit.js';
 import type { OnMessage, OnProgress, ReaderInfo, ReadMessage, ReadStats } from './types.js';
@@ -624,8 +624,14 @@ async function safeLogout(client: ImapFlow): Promise<void> {
   }
 }
 
+/** The part numbered `number` (a plain depth-first walk: this runs for every needed part). */
 function partOf(root: MimePart, number: string): MimePart | undefined {
-  for (const p of walkParts(root)) if (p.part === number) return p;
+  const stack: MimePart[] = [root];
+  for (let p = stack.pop(); p; p = stack.pop()) {
+    if (p.part === number) return p;
+    if (p.embedded) stack.push(p.embedded.root);
+    for (let i = p.children.length - 1; i >= 0; i--) stack.push(p.children[i]!);
+  }
   return undefined;
 }
 
