@@ -32,6 +32,8 @@ const opt = (name, dflt) => {
 const RUNS = Number(opt('runs', 3));
 const ONLY = new Set(String(opt('only', 'poll,rss,rate,probes,log,startup')).split(','));
 const BASELINE = opt('baseline', null);
+/** The RSS rows against the baseline too (doubles the longest section). */
+const RSS_BASELINE = args.includes('--rss-baseline');
 const LOG_BYTES = Number(opt('log-mb', 1024)) * 1024 * 1024;
 const MESSAGES = Number(opt('messages', 5000));
 const JSON_OUT = args.includes('--json');
@@ -43,8 +45,10 @@ if (!existsSync(path.join(ROOT, 'dist/cli.js'))) {
 }
 
 const results = { node: process.version, runs: RUNS, rows: [] };
+/** Progress and the table: stdout, or stderr with --json (stdout then carries only the JSON). */
 const say = (...a) => {
-  if (!JSON_OUT) console.log(...a);
+  if (JSON_OUT) console.error(...a);
+  else console.log(...a);
 };
 
 // ---------------------------------------------------------------- measuring
@@ -175,7 +179,7 @@ try {
       const peaks = {};
       for (const n of sizes) {
         seed(stack, n, { bigRatio: 0, mix: 'replies' });
-        const r = sideBySide(poll(imapPlist), BASELINE ? poll(imapPlist, BASELINE) : null);
+        const r = sideBySide(poll(imapPlist), BASELINE && RSS_BASELINE ? poll(imapPlist, BASELINE) : null);
         peaks[n] = row(`IMAP poll --once, ${n} small replies`, r, { anchor: 'baseline checkout', messages: n, anchorRssMb: r.anchor ? Math.round(r.anchor.rssMb) : undefined });
         if (r.anchor) say(`  peak RSS ${Math.round(r.ours.rssMb)} MB against ${Math.round(r.anchor.rssMb)} MB`);
       }
