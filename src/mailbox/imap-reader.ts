@@ -205,7 +205,8 @@ export class ImapReader {
     const before = socketBytes(c);
     if (this.exists === 0) return this.finishStats(stats, before);
 
-    // §4.2: 2.x–5.0 read every message, 5.1+ SEARCH UNSEEN. The UIDs cut the range into windows.
+    // The server reads every message up to 5.0 and SEARCH UNSEEN from 5.1 (CalendarServer-5.1
+    // inbound.py IMAP4DownloadProtocol.cbInboxSelected). The UIDs cut the range into windows.
     const found = await c.search(opts.unseenOnly ? { seen: false } : { all: true }, { uid: true });
     stats.roundTrips++;
     this.info.commands.push(opts.unseenOnly ? 'UID SEARCH UNSEEN' : 'UID SEARCH ALL');
