@@ -37,7 +37,9 @@ import {
   type SendTestDoc,
 } from '../send/render.js';
 import type { SmtpFailureKind } from '../send/smtp-send.js';
-import type { MailboxFailureKind, ReplyReport, ReplyTarget } from '../send/wait-reply.js';
+import type { MailboxFailureKind } from '../send/mailbox-error.js';
+import type { ReplyTarget } from '../send/reply-match.js';
+import type { ReplyReport } from '../send/wait-reply.js';
 import {
   colours,
   connectOptions,
@@ -356,8 +358,10 @@ export async function run(flags: SendTestFlags): Promise<number> {
   }
 
   // Watch from before the invitation leaves, so nothing that answers it can be missed.
-  const wait = waitSeconds !== null ? await import('../send/wait-reply.js') : null;
-  let watcher: import('../send/wait-reply.js').MailboxWatcher | null = null;
+  const wait = waitSeconds !== null
+    ? { ...(await import('../send/wait-reply.js')), ...(await import('../send/mailbox-watcher.js')), ...(await import('../send/mailbox-error.js')) }
+    : null;
+  let watcher: import('../send/watcher.js').MailboxWatcher | null = null;
   if (wait && conn) {
     if (!s.receiving.server.trim()) {
       throw new CannotRunError(`${I}.Receiving.Server is empty in ${configPath}: there is no mailbox to watch for the reply`);
