@@ -5,6 +5,7 @@
  * Recognising and judging an answer is in reply-match.ts; reading the mailbox in mailbox-watcher.ts.
  */
 import type { MailboxProtocol } from '../config/settings.js';
+import type { MessageInput } from '../imip/classify.js';
 import { decodeWords } from '../imip/mime.js';
 import type { Finding } from '../report/finding.js';
 import { parseaddr, splitAddressList } from '../server/address.js';
@@ -79,6 +80,11 @@ function seenMessage(m: ReadMessage, matchedBy: MatchReason[]): SeenMessage {
 
 /** Wait for the answer; the watcher must be started already (before the invitation was sent). */
 export async function waitForReply(watcher: MailboxWatcher, target: ReplyTarget, ctx: JudgeContext, opts: WaitOptions): Promise<ReplyReport> {
+  return (await waitForAnswer(watcher, target, ctx, opts)).report;
+}
+
+/** The same, with the message the report is about (for a second opinion on it, such as the round trip's). */
+export async function waitForAnswer(watcher: MailboxWatcher, target: ReplyTarget, ctx: JudgeContext, opts: WaitOptions): Promise<{ report: ReplyReport; input: MessageInput | null }> {
   const started = Date.now();
   const deadline = started + opts.seconds * 1000;
   const interval = opts.intervalMs ?? (watcher.protocol === 'pop3' ? 3000 : 2000);
@@ -137,14 +143,14 @@ export async function waitForReply(watcher: MailboxWatcher, target: ReplyTarget,
       ? `the mailbox could not be read to the end: ${error}`
       : `nothing answering this invitation arrived within ${opts.seconds} s (${examined} new message${examined === 1 ? '' : 's'} looked at)`;
     const notes = error && hint ? [hint] : [];
-    return { outcome: 'no-reply', reason, waitedSeconds, mailbox, examined, ...empty, notes, bounced: false, error };
+    return { report: { outcome: 'no-reply', reason, waitedSeconds, mailbox, examined, ...empty, notes, bounced: false, error }, input: null };
   }
   const { judgement, message, seen } = best;
   const v = judgement.verdict;
   const outcome: ReplyOutcome = judgement.outcome === 'bounce' ? 'no-reply' : judgement.outcome;
   const notes = [...v.notes, ...v.problems];
   if (error) notes.push(`reading stopped early: ${error}`);
-  return {
+  const report: ReplyReport = {
     outcome,
     reason: judgement.reason,
     waitedSeconds,
@@ -164,4 +170,5 @@ export async function waitForReply(watcher: MailboxWatcher, target: ReplyTarget,
     bounced: judgement.outcome === 'bounce' && judgement.decisive,
     error,
   };
+  return { report, input: message.input };
 }
