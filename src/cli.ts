@@ -133,7 +133,12 @@ export function buildProgram(): Command {
         .option('--save <file.eml>', 'write the message to this file and send nothing')
         .option('--wait-reply <seconds>', 'watch the mailbox (read-only) this long for the attendee\'s reply')
         .option('--force', 'send even when AddressPatterns would not route the attendee to iMIP')
-        .option('--state-dir <dir>', 'where sent tokens are recorded (default: $XDG_STATE_HOME/imip)'),
+        .option('--state-dir <dir>', 'where sent tokens are recorded (default: $XDG_STATE_HOME/imip)')
+        .option('--reply-from <imaps-url>', 'round trip: the test attendee mailbox, imaps://USER@HOST[:PORT] (or imap:// with STARTTLS); password from $IMIP_REPLY_PASSWORD or --reply-password-file')
+        .option('--reply-submit <submission-url>', 'round trip: where the attendee sends from, submission://USER@HOST[:587] (default: the --reply-from user and host, port 587)')
+        .option('--reply-password-file <file>', 'round trip: read the attendee account password from the first line of this file')
+        .addOption(new Option('--client <name>', 'round trip: answer shaped as this client does').choices(['apple', 'outlook', 'gmail', 'thunderbird']))
+        .option('--keep-reply', 'round trip: leave the reply in the gateway mailbox after judging'),
     ),
   )
     .addHelpText(
@@ -142,6 +147,7 @@ export function buildProgram(): Command {
         'imip send-test --to someone@gmail.com --dry-run',
         'imip send-test --to someone@gmail.com --save invite.eml',
         'imip send-test --to someone@gmail.com --wait-reply 600',
+        'IMIP_REPLY_PASSWORD=… imip send-test --to probe@example.org --reply-from imaps://probe@example.org@imap.example.org --client outlook',
       ]),
     )
     .action(action(() => import('./commands/send-test.js') as Promise<{ run: Runner }>));
