@@ -59,7 +59,16 @@ function action(load: () => Promise<{ run: Runner }>): (...args: unknown[]) => P
     let code: number;
     try {
       const mod = await load();
-      code = await mod.run(flags, positional);
+      const monitor = flags.format === 'nagios' || flags.format === 'prometheus' ? await import('./commands/monitor-output.js') : null;
+      let format: import('./commands/monitor-output.js').MonitorFormat | null | undefined;
+      try {
+        format = monitor?.monitorFormat(flags);
+      } catch (e) {
+        if (!(monitor && flags.format === 'nagios' && e instanceof CannotRunError)) throw e;
+        process.exitCode = monitor.nagiosUnknown(cmd.name(), e.message);
+        return;
+      }
+      code = monitor && format ? await monitor.runMonitored(cmd.name(), format, flags, () => mod.run(flags, positional)) : await mod.run(flags, positional);
     } catch (err) {
       code = failure(err, Boolean(flags.verbose));
     }
@@ -196,7 +205,30 @@ export function buildProgram(): Command {
     )
     .action(action(() => import('./commands/diagnose.js') as Promise<{ run: Runner }>));
 
+  monitoringOptions(program);
   return program;
+}
+
+/** `--format`, `--warning`, `--critical`, `--output` on every command (see src/commands/monitor-output.ts). */
+function monitoringOptions(program: Command): void {
+  for (const cmd of program.commands) {
+    cmd
+      .addOption(new Option('--format <format>', 'output: human (default), json (as --json), nagios (one status line, exit 0-3), prometheus (text exposition format)').choices(['human', 'json', 'nagios', 'prometheus']))
+      .option('--warning <thresholds>', 'nagios: LABEL=RANGE[,...] on the perfdata, a bare RANGE for time (e.g. 30 or leg_reply-arrived=60)')
+      .option('--critical <thresholds>', 'nagios: as --warning, for CRITICAL')
+      .option('--output <file>', 'prometheus: write to this file atomically (for the node exporter\'s textfile collector)');
+    cmd.hook('preAction', (_this, action) => {
+      if (action.opts().format === 'json') action.setOptionValue('json', true);
+    });
+  }
+}
+
+/** The command and whether Nagios output was asked for, read from raw argv (for flags that did not parse). */
+function nagiosAsked(argv: string[]): string | null {
+  const i = argv.indexOf('--format=nagios');
+  const j = argv.indexOf('--format');
+  if (i < 0 && !(j >= 0 && argv[j + 1] === 'nagios')) return null;
+  return argv.slice(2).find((a) => !a.startsWith('-')) ?? 'imip';
 }
 
 export async function main(argv: string[]): Promise<void> {
@@ -205,7 +237,13 @@ export async function main(argv: string[]): Promise<void> {
     await program.parseAsync(argv);
   } catch (err) {
     if (err instanceof CommanderError) {
-      // Help and --version exit 0; every other parse error is a bad flag: exit 2.
+      // Help and --version exit 0; every other parse error is a bad flag: exit 2 (UNKNOWN, 3, in Nagios mode).
+      const nagios = err.exitCode === 0 ? null : nagiosAsked(argv);
+      if (nagios) {
+        const { nagiosUnknown } = await import('./commands/monitor-output.js');
+        process.exitCode = nagiosUnknown(nagios, err.message.replace(/^error: /, ''));
+        return;
+      }
       process.exitCode = err.exitCode === 0 ? 0 : EXIT_CANNOT_RUN;
       return;
     }
