@@ -129,18 +129,19 @@ export function renderNagios(s: MonitorSample, warn: Thresholds, crit: Threshold
     const warning = crossed(warn);
     const errors = s.problems.filter((p) => p.severity === 'error');
     const warnings = s.problems.filter((p) => p.severity === 'warning');
-    const describe = (list: typeof s.problems, total: number): string => {
+    // The counts decide; the first problem (when the document lists them) is named.
+    const describe = (list: typeof s.problems, total: number, what: string): string => {
       const first = list[0];
-      const more = total - 1;
-      return first ? `${first.id}: ${first.message}${more > 0 ? ` (+${more} more)` : ''}` : '';
+      if (!first) return total ? `${total} ${what}${total === 1 ? '' : 's'}` : '';
+      return `${first.id}: ${first.message}${total > 1 ? ` (+${total - 1} more)` : ''}`;
     };
-    if (errors.length || !s.up || critical.length) {
+    if (s.findings.error || !s.up || critical.length) {
       state = 'CRITICAL';
-      const parts = [errors.length ? describe(errors, s.findings.error) : !s.up ? (s.error ?? 'the check failed') : '', ...critical].filter(Boolean);
+      const parts = [s.findings.error ? describe(errors, s.findings.error, 'error') : !s.up ? (s.error ?? 'the check failed') : '', ...critical].filter(Boolean);
       text = `${s.command}: ${parts.join('; ')}`;
-    } else if (warnings.length || warning.length) {
+    } else if (s.findings.warning || warning.length) {
       state = 'WARNING';
-      text = `${s.command}: ${[warnings.length ? describe(warnings, s.findings.warning) : '', ...warning].filter(Boolean).join('; ')}`;
+      text = `${s.command}: ${[s.findings.warning ? describe(warnings, s.findings.warning, 'warning') : '', ...warning].filter(Boolean).join('; ')}`;
     } else {
       state = 'OK';
       text = `${s.command}: ${s.summary}`;
