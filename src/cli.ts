@@ -59,7 +59,8 @@ function action(load: () => Promise<{ run: Runner }>): (...args: unknown[]) => P
     let code: number;
     try {
       const mod = await load();
-      const monitor = flags.format === 'nagios' || flags.format === 'prometheus' ? await import('./commands/monitor-output.js') : null;
+      const monitoring = ['format', 'warning', 'critical', 'output'].some((k) => flags[k] !== undefined && !(k === 'format' && (flags[k] === 'human' || flags[k] === 'json')));
+      const monitor = monitoring ? await import('./commands/monitor-output.js') : null;
       let format: import('./commands/monitor-output.js').MonitorFormat | null | undefined;
       try {
         format = monitor?.monitorFormat(flags);
