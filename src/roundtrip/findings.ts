@@ -13,6 +13,7 @@ export const ROUNDTRIP_FINDINGS = {
   replyToTokenLost: { id: 'roundtrip.reply-to-token-lost', severity: 'error', summary: 'The Reply-To of the received invitation no longer carries the plus address with the token: a mail client\'s Reply loses the token.' },
   headersRewritten: { id: 'roundtrip.headers-rewritten', severity: 'warning', summary: 'From, Subject or Message-ID of the invitation were rewritten on the way to the attendee.' },
   plusRejected: { id: 'roundtrip.plus-address-rejected', severity: 'error', summary: 'The reply to the plus address was refused (recipient rejected): the receiving mail system does not accept "+detail" addresses.' },
+  detailStripped: { id: 'roundtrip.plus-detail-stripped', severity: 'error', summary: 'The reply left addressed to the plus address and arrived in the gateway mailbox with the "+token" gone from To: a relay on the way strips "+detail".' },
   replyNotSent: { id: 'roundtrip.reply-not-sent', severity: 'error', summary: 'The attendee account\'s submission server (--reply-submit) did not take the reply (login, TLS, refused).' },
   cleanupIncomplete: { id: 'roundtrip.cleanup-incomplete', severity: 'warning', summary: 'What the run created could not all be removed (attendee invitation, or the reply in the gateway mailbox).' },
 } as const satisfies Record<string, { id: string; severity: Severity; summary: string }>;

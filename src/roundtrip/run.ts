@@ -224,6 +224,19 @@ export async function runRoundTrip(o: RoundTripInput): Promise<{ report: RoundTr
     const arrived = replyReport.message !== null;
     legs.push({ leg: 'reply-arrived', ok: arrived, seconds: arrived ? replyReport.waitedSeconds : secs(Date.now() - replyStarted), verdict: arrived ? 'arrived' : replyReport.outcome });
     if (arrived) {
+      const firstTo = (replyReport.message?.to ?? '').split(',')[0]?.trim().toLowerCase() ?? '';
+      const plus = o.invitation.plusAddress.toLowerCase();
+      if (firstTo !== plus && firstTo === plus.replace(/\+[^@]*@/, '@')) {
+        findings.push(
+          finding(
+            F.detailStripped,
+            'Scheduling.iMIP.Sending.Address',
+            `The reply left ${sub.host} addressed to ${o.invitation.plusAddress} and arrived in the gateway mailbox addressed to ${firstTo}: a relay between the attendee's provider and the calendar mailbox strips "+detail" from the recipient, so the server finds no token in any reply.`,
+            { sentTo: o.invitation.plusAddress, arrivedTo: replyReport.message?.to ?? null },
+            'Find the hop that rewrites recipients (address normalisation, a forwarder, "canonical" or alias maps that drop the extension) and let "+detail" through to the calendar mailbox unchanged, in the To header too.',
+          ),
+        );
+      }
       const tokenOk = replyReport.token === o.target.token;
       legs.push({ leg: 'token', ok: tokenOk, seconds: null, verdict: tokenOk ? 'intact' : replyReport.token ? `another token (${replyReport.token})` : 'missing' });
       legs.push({ leg: 'server-action', ok: replyReport.outcome === 'accepted', seconds: null, verdict: replyReport.serverAction ?? replyReport.outcome });

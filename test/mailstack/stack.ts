@@ -543,7 +543,15 @@ export const ROUND_TRIP_USERS = {
   attendee: { address: 'probe@remote.test', password: 'Probe-rt-pw-4471' },
 } as const;
 
-export async function startRoundTripStack(opts: { plus?: boolean; base: number }): Promise<StackInfo> {
+export async function startRoundTripStack(opts: { plus?: boolean; stripDetail?: boolean; base: number }): Promise<StackInfo> {
   const offset = await freePortOffset(opts.base, process.pid % 20, 20);
-  return startStack({ portOffset: offset, plus: opts.plus !== false, users: Object.values(ROUND_TRIP_USERS) });
+  const previous = process.env.MAILSTACK_STRIP_DETAIL;
+  // mailstack.sh reads MAILSTACK_STRIP_DETAIL from the environment startStack passes on.
+  if (opts.stripDetail) process.env.MAILSTACK_STRIP_DETAIL = '1';
+  try {
+    return await startStack({ portOffset: offset, plus: opts.plus !== false && !opts.stripDetail, users: Object.values(ROUND_TRIP_USERS) });
+  } finally {
+    if (previous === undefined) delete process.env.MAILSTACK_STRIP_DETAIL;
+    else process.env.MAILSTACK_STRIP_DETAIL = previous;
+  }
 }

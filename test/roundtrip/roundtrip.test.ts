@@ -3,7 +3,8 @@
  * second domain (remote.test) as the attendee's outside provider. Each client shape goes all the
  * way (invitation delivered intact, reply sent through the attendee's own submission, judged in the
  * gateway mailbox, both mailboxes cleaned); a stack with the recipient delimiter off refuses the
- * plus address; a reply that never reaches the gateway mailbox is bounded.
+ * plus address, one that strips "+detail" delivers the reply without its token; a reply that never
+ * reaches the gateway mailbox is bounded.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mailboxCount, purgeMailbox, ROUND_TRIP_USERS as U, startRoundTripStack, stopStack, type StackInfo } from '../mailstack/stack.js';
@@ -14,13 +15,18 @@ import { CLIENT_SHAPES } from '../../src/imip/client-replies.js';
 const I = 'Scheduling.iMIP';
 let on: StackInfo;
 let off: StackInfo;
+let strip: StackInfo;
 
 beforeAll(async () => {
-  [on, off] = await Promise.all([startRoundTripStack({ base: 14000 }), startRoundTripStack({ base: 16000, plus: false })]);
+  [on, off, strip] = await Promise.all([
+    startRoundTripStack({ base: 14000 }),
+    startRoundTripStack({ base: 16000, plus: false }),
+    startRoundTripStack({ base: 12000, stripDetail: true }),
+  ]);
 }, 60_000);
 
 afterAll(async () => {
-  await Promise.all([on && stopStack(on, { remove: true }), off && stopStack(off, { remove: true })]);
+  await Promise.all([on && stopStack(on, { remove: true }), off && stopStack(off, { remove: true }), strip && stopStack(strip, { remove: true })]);
 }, 60_000);
 
 function config(s: StackInfo, o: { pop?: boolean; receivingUser?: { address: string; password: string } } = {}): string {
@@ -137,6 +143,26 @@ describe('the round trip through a relay without plus addressing', () => {
     expect(legs['reply-sent']).toMatchObject({ ok: false, verdict: 'plus address refused' });
     expect(legs['reply-arrived']).toMatchObject({ ok: null });
     expect(await mailboxCount(off, U.attendee.address)).toBe(0);
+  }, 90_000);
+});
+
+describe('the round trip through a relay that strips "+detail"', () => {
+  it('the reply arrives with To stripped to the bare address: roundtrip.plus-detail-stripped, token missing, NO_TOKEN', async () => {
+    await Promise.all([purgeMailbox(strip, U.attendee.address), purgeMailbox(strip, U.calendar.address)]);
+    const r = await roundTrip(strip, ['--json', '--wait-reply', '30', '--client', 'thunderbird']);
+    expect(r.code).toBe(1);
+    const doc = JSON.parse(r.stdout);
+    const ids = doc.findings.map((f: { id: string }) => f.id);
+    expect(ids).toContain('roundtrip.plus-detail-stripped');
+    expect(ids).toContain('token.to-bare-address');
+    const legs = Object.fromEntries(doc.roundTrip.legs.map((l: Leg) => [l.leg, l]));
+    expect(legs['reply-arrived']).toMatchObject({ ok: true });
+    expect(legs['token']).toMatchObject({ ok: false, verdict: 'missing' });
+    expect(legs['server-action']).toMatchObject({ ok: false, verdict: 'NO_TOKEN' });
+    expect(doc.reply).toMatchObject({ outcome: 'token-missing' });
+    expect(doc.reply.message.to).toBe(U.calendar.address);
+    expect(await mailboxCount(strip, U.calendar.address)).toBe(0);
+    expect(await mailboxCount(strip, U.attendee.address)).toBe(0);
   }, 90_000);
 });
 
