@@ -43,7 +43,7 @@ const SCHEMES: Record<string, { flag: string; port: number; tls: AccountEndpoint
 /** Parse one account URL; `allowed` are the schemes this flag takes. */
 export function parseAccountUrl(flag: string, value: string, allowed: readonly string[]): AccountEndpoint {
   const text = value.trim();
-  const m = /^([a-z]+):\/\/(.+)@([^@/:]+|\[[0-9a-f:.]+\])(?::(\d+))?\/?$/i.exec(text);
+  const m = /^([a-z][a-z0-9+.-]*):\/\/(.+)@([^@/:]+|\[[0-9a-f:.]+\])(?::(\d+))?\/?$/i.exec(text);
   const example = allowed.includes('submission') ? 'submission://attendee@example.org@smtp.example.org:587' : 'imaps://attendee@example.org@imap.example.org';
   if (!m) throw new CannotRunError(`${flag}: ${JSON.stringify(value)} is not SCHEME://USER@HOST[:PORT]; give one such as ${example}`);
   const scheme = m[1]!.toLowerCase();
