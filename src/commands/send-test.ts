@@ -523,6 +523,7 @@ export async function run(flags: SendTestFlags): Promise<number> {
     ...(out.verbose && !out.json ? { onMessage: (m: SeenMessage) => process.stdout.write(`${renderSeen(m, c)}\n`) } : {}),
   });
   let reply: ReplyReport | null;
+  let trip: Omit<import('../roundtrip/run.js').RoundTripReport, 'findings'> | null = null;
   try {
     if (rt && attendeeBox && account && clientShape) {
       const result = await rt.runRoundTrip({
@@ -545,6 +546,7 @@ export async function run(flags: SendTestFlags): Promise<number> {
       reply = result.reply;
       const { findings: tripFindings, ...tripDoc } = result.report;
       findings.push(...tripFindings);
+      trip = tripDoc;
       doc.roundTrip = tripDoc;
     } else {
       reply = await wait.waitForReply(watcher, target, judgeContext, waitOptions(waitSeconds));
@@ -558,10 +560,10 @@ export async function run(flags: SendTestFlags): Promise<number> {
     const { findings: _listed, ...replyDoc } = reply;
     doc.reply = replyDoc;
   }
-  doc.ok = (doc.roundTrip ? doc.roundTrip.ok : reply?.outcome === 'accepted') && !hasErrors(findings);
+  doc.ok = (trip ? trip.ok : reply?.outcome === 'accepted') && !hasErrors(findings);
   const tail: string[] = [];
   if (!out.json) {
-    if (!out.quiet && doc.roundTrip) tail.push(...renderRoundTrip(doc.roundTrip, c, out));
+    if (!out.quiet && trip) tail.push(...renderRoundTrip(trip, c, out));
     else if (!out.quiet && reply) tail.push(...renderReply(reply, c, out));
     tail.push(...renderEnd(doc, c, out));
   }

@@ -42,22 +42,14 @@ export function parseRange(text: string): Range | null {
   let t = text.trim();
   const inside = t.startsWith('@');
   if (inside) t = t.slice(1);
-  let start = 0;
-  let end = Infinity;
-  if (!t.includes(':')) {
-    if (!NUMBER.test(t)) return null;
-    end = Number(t);
-  } else {
-    const [a = '', b = ''] = t.split(':');
-    if (t.split(':').length !== 2) return null;
-    if (a === '~') start = -Infinity;
-    else if (a === '') start = 0;
-    else if (NUMBER.test(a)) start = Number(a);
-    else return null;
-    if (b === '') end = Infinity;
-    else if (NUMBER.test(b)) end = Number(b);
-    else return null;
-  }
+  // "10" means 0:10; "10:" means 10:infinity; "~" is minus infinity.
+  const parts = t.includes(':') ? t.split(':') : ['', t];
+  if (parts.length !== 2) return null;
+  const [a = '', b = ''] = parts;
+  if (!t.includes(':') && !NUMBER.test(b)) return null;
+  const start = a === '~' ? -Infinity : a === '' ? 0 : NUMBER.test(a) ? Number(a) : NaN;
+  const end = b === '' ? Infinity : NUMBER.test(b) ? Number(b) : NaN;
+  if (Number.isNaN(start) || Number.isNaN(end)) return null;
   if (start > end) return null;
   return { text: text.trim(), start, end, inside };
 }

@@ -90,13 +90,13 @@ export async function waitForAnswer(watcher: MailboxWatcher, target: ReplyTarget
   const interval = opts.intervalMs ?? (watcher.protocol === 'pop3' ? 3000 : 2000);
   let examined = 0;
   let best: { judgement: Judgement; message: ReadMessage; seen: SeenMessage } | null = null;
-  let error: string | null = null;
-  let hint: string | null = null;
+  let error: string | null;
+  let hint: string | null;
 
   const rank = (j: Judgement): number => (j.outcome === 'accepted' ? 3 : j.outcome === 'not-accepted' ? 2 : j.outcome === 'token-missing' ? 1 : 0);
   let failures = 0;
   loop: for (;;) {
-    let batch: ReadMessage[] = [];
+    let batch: ReadMessage[];
     try {
       batch = await watcher.poll();
       failures = 0;

@@ -508,7 +508,7 @@ async function waitRun(template: ReplyTemplate | null, opts: { receiving?: Recei
 }
 
 describe.concurrent('--wait-reply on the real mailbox', () => {
-  const receivingFor: Record<ReplyTemplate, Receiving> = { thunderbird: 'imaps', outlook: 'imap-starttls', gmail: 'pop3s', 'bare-address': 'imaps' };
+  const receivingFor: Record<ReplyTemplate, Receiving> = { apple: 'pop3s', thunderbird: 'imaps', outlook: 'imap-starttls', gmail: 'pop3s', 'bare-address': 'imaps' };
   for (const template of REPLY_TEMPLATES.filter((t) => t !== 'bare-address')) {
     it(`a ${template} reply is accepted (${receivingFor[template]}), and the mailbox is left as it was`, async () => {
       const { result, invitation, reply } = await waitRun(template, { receiving: receivingFor[template] });
