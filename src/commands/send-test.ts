@@ -561,6 +561,7 @@ export async function run(flags: SendTestFlags): Promise<number> {
     doc.reply = replyDoc;
   }
   doc.ok = (trip ? trip.ok : reply?.outcome === 'accepted') && !hasErrors(findings);
+  if (trip) trip.exitCode = doc.ok ? EXIT_OK : EXIT_PROBLEMS;
   const tail: string[] = [];
   if (!out.json) {
     if (!out.quiet && trip) tail.push(...renderRoundTrip(trip, c, out));

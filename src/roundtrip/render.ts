@@ -19,7 +19,8 @@ export function renderRoundTrip(r: Omit<RoundTripReport, 'findings'>, c: ChalkIn
     const time = leg.seconds === null ? '' : c.dim(`  ${leg.seconds.toFixed(1)} s`);
     lines.push(`  ${glyph} ${LEG_TEXT[leg.leg].padEnd(14)}${leg.verdict}${time}`);
   }
-  lines.push(`  ${c.dim(`total ${r.totalSeconds.toFixed(1)} s`)}`);
+  const result = r.exitCode === 0 ? c.green('passed') : c.red('failed');
+  lines.push(`  ${c.bold('result')}        ${result} in ${r.totalSeconds.toFixed(1)} s (exit ${r.exitCode})`);
   const clean: string[] = [];
   if (r.cleanup.attendee) clean.push(`attendee invitation ${r.cleanup.attendee.removed}`);
   if (r.cleanup.gateway) clean.push(r.cleanup.gateway.kept ? 'reply kept in the gateway mailbox (--keep-reply)' : `gateway reply ${r.cleanup.gateway.removed}`);

@@ -40,7 +40,10 @@ export interface RoundTripLeg {
 export interface RoundTripReport {
   client: ClientShape;
   account: { imap: string; submission: string; password: string };
+  /** The overall result: every leg passed and the server would accept the reply. */
   ok: boolean;
+  /** The command's exit code for this result (set by send-test, which knows every finding). */
+  exitCode: number;
   totalSeconds: number;
   legs: RoundTripLeg[];
   invitation: (Omit<ReceivedInvitation, 'findings'> & { uid: number }) | null;
@@ -104,6 +107,7 @@ export async function runRoundTrip(o: RoundTripInput): Promise<{ report: RoundTr
     client: o.client,
     account: { imap: o.account.imap.url, submission: o.account.submission.url, password: o.account.passwordFrom },
     ok: false,
+    exitCode: 1,
     totalSeconds: 0,
     legs,
     invitation: null,
