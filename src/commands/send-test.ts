@@ -492,7 +492,11 @@ export async function run(flags: SendTestFlags): Promise<number> {
 
   // --- waiting for the reply -----------------------------------------------------------------
   if (!out.json && !out.quiet) {
-    head.push(renderWaiting({ protocol: watcher.protocol, host: watcher.host, port: watcher.port, method: watcher.method }, waitSeconds, c));
+    head.push(
+      account
+        ? `\n${c.dim(`… round trip: waiting up to ${waitSeconds} s in all, first for the invitation at ${account.imap.url}, then for the reply in ${watcher.protocol.toUpperCase()} ${watcher.host}:${watcher.port}`)}`
+        : renderWaiting({ protocol: watcher.protocol, host: watcher.host, port: watcher.port, method: watcher.method }, waitSeconds, c),
+    );
     process.stdout.write(`${head.join('\n')}\n`);
   }
   let store: ReturnType<typeof tokenLookup>;
@@ -560,7 +564,7 @@ export async function run(flags: SendTestFlags): Promise<number> {
     const { findings: _listed, ...replyDoc } = reply;
     doc.reply = replyDoc;
   }
-  doc.ok = (trip ? trip.ok : reply?.outcome === 'accepted') && !hasErrors(findings);
+  doc.ok = trip ? trip.ok && !hasErrors(findings) : reply?.outcome === 'accepted';
   if (trip) trip.exitCode = doc.ok ? EXIT_OK : EXIT_PROBLEMS;
   const tail: string[] = [];
   if (!out.json) {

@@ -104,6 +104,7 @@ describe('the round trip on a stack with plus addressing', () => {
     await Promise.all([purgeMailbox(on, U.attendee.address), purgeMailbox(on, U.calendar.address)]);
     const r = await roundTrip(on, ['--client', 'outlook', '--keep-reply', '--wait-reply', '60'], { pop: true });
     expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/round trip: waiting up to 60 s in all, first for the invitation at imaps:\/\/probe@remote\.test@/);
     expect(r.stdout).toMatch(/Round trip as outlook/);
     expect(r.stdout).toMatch(/result +passed in [\d.]+ s \(exit 0\)/);
     expect(r.stdout).toMatch(/reply kept in the gateway mailbox/);
