@@ -61,7 +61,7 @@ export const uppercase: ConfigRule = {
   id: 'patterns.uppercase',
   severity: 'error',
   lines: ALL_LINES,
-  summary: 'Upper-case letters in a pattern: from 4.0 addresses are lower-cased before matching, so it never matches.',
+  summary: 'Upper-case letters in a pattern: from 3.0 addresses are lower-cased before matching, so it never matches.',
   check(ctx) {
     const out: Finding[] = [];
     ctx.settings.addressPatterns.forEach((pat, i) => {
@@ -75,7 +75,7 @@ export const uppercase: ConfigRule = {
           `${P}[${i}]`,
           lower
             ? `AddressPatterns item ${i} "${pat}" has upper-case letters (${letters.join(', ')}); ${ctx.version.text} lower-cases every address before matching, so this pattern never matches`
-            : `AddressPatterns item ${i} "${pat}" has upper-case letters (${letters.join(', ')}); 2.x matches case-sensitively, so it only matches addresses written exactly so, and stops matching on 4.0 and later`,
+            : `AddressPatterns item ${i} "${pat}" has upper-case letters (${letters.join(', ')}); 2.x matches case-sensitively, so it only matches addresses written exactly so, and stops matching on 3.0 and later`,
           `Write the pattern in lower case: "${pat.replace(/(\\.)|([A-Z])/g, (m, esc: string | undefined) => (esc ? m : m.toLowerCase()))}".`,
           { pattern: pat, letters, lowercasedBeforeMatch: lower },
           lower ? 'error' : 'warning',

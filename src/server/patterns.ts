@@ -1,6 +1,6 @@
 /**
  * AddressPatterns as the server applies them (calendarserver-imip.md §2.6): `re.match(pattern,
- * cuaddr)`, anchored at the start only, no flags; from 4.0 the address is lower-cased first.
+ * cuaddr)`, anchored at the start only, no flags; from 3.0 the address is lower-cased first (CalendarServer-3.2 twistedcaldav/scheduling/delivery.py `matchCalendarUserAddress`).
  * Patterns are Python regular expressions; what JavaScript spells differently is translated.
  */
 
@@ -153,7 +153,7 @@ export function pythonMatch(p: TranslatedPattern, address: string): boolean {
 }
 
 export interface PatternVerdict {
-  /** The address the server compares (lower-cased from 4.0). */
+  /** The address the server compares (lower-cased from 3.0). */
   compared: string;
   matched: string | null;
   invalid: string[];
