@@ -9,7 +9,7 @@
  * - elements it has no handler for (including `<plist>` itself) are ignored;
  * - `<integer>` is Python 2 `int()`: decimal digits with an optional sign and spaces, nothing else
  *   (Python 3's plistlib also takes `0x1F` and `1_000`; the server does not);
- * - `<real>` is `float()` (`nan` and `inf` included), `<date>` must match `YYYY[-MM[-DD[THH[:MM[:SS]]]]]Z`;
+ * - `<real>` is `float()` (`nan` and `inf` included), `<date>` must match `YYYY-MM-DD[THH[:MM[:SS]]]Z`;
  * - a `<key>` whose value never comes is dropped without an error (Python 3 rejects it), so the
  *   server starts without that setting: reported in `keysWithoutValue`;
  * - a value without a key inside `<dict>`, or a `<key>` inside `<array>`, is an error.
@@ -57,7 +57,8 @@ function parseReal(raw: string): number | null {
 
 function parseDate(raw: string): Date | null {
   const m = DATE.exec(raw);
-  if (!m) return null;
+  // `datetime.datetime(*fields)` needs at least year, month and day (2.7 `_dateFromString`).
+  if (!m || m[3] === undefined) return null;
   const [y, mo, d, h, mi, s] = [m[1], m[2] ?? '1', m[3] ?? '1', m[4] ?? '0', m[5] ?? '0', m[6] ?? '0'].map(Number) as [number, number, number, number, number, number];
   const date = new Date(Date.UTC(y, mo - 1, d, h, mi, s));
   if (y < 1 || mo < 1 || mo > 12 || h > 23 || mi > 59 || s > 59 || date.getUTCDate() !== d) return null;
