@@ -93,7 +93,10 @@ const ROWS: Row[] = [
   { id: 'patterns.uppercase', versions: ['4.3', '9.2'], trigger: set(`${I}.AddressPatterns`, ['mailto:.*@Example\\.com']), quiet: set(`${I}.AddressPatterns`, ['mailto:\\S+@example\\.com']), severity: 'error' },
   { id: 'patterns.uppercase', versions: ['2.5'], trigger: set(`${I}.AddressPatterns`, ['mailto:.*@Example\\.com']), severity: 'warning' },
   { id: 'patterns.uppercase', versions: ['9.2'], trigger: set(`${I}.AddressPatterns`, ['MAILTO:.*']), quiet: set(`${I}.AddressPatterns`, ['(?i)MAILTO:.*']) },
-  { id: 'patterns.no-mailto', versions: ['9.2'], trigger: set(`${I}.AddressPatterns`, ['.*@example\\.test', 'user@example\\.test']), quiet: set(`${I}.AddressPatterns`, ['^mailto:.*', '(mailto:)?.*', 'mai?lto:x']), severity: 'error' },
+  { id: 'patterns.no-mailto', versions: ['9.2'], trigger: set(`${I}.AddressPatterns`, ['user@example\\.test']), quiet: set(`${I}.AddressPatterns`, ['^mailto:.*', '(mailto:)?.*', 'mai?lto:x', '.*@example\\.test', '(?i)MAILTO:.*', '(?P<s>mailto):.*', '[a-z]+:.*', 'mailto|urn']), severity: 'error' },
+  // A named group of letters stops at ":" (the issue's example).
+  { id: 'patterns.no-mailto', versions: ['9.2'], trigger: set(`${I}.AddressPatterns`, ['(?P<local>[a-z]+)@example\\.com']), severity: 'error' },
+  { id: 'patterns.no-mailto', versions: ['9.2'], trigger: set(`${I}.AddressPatterns`, ['[a-z]+@.*', '^urn:.*', 'mailto\\.']), severity: 'error' },
   { id: 'injection.username-default', versions: ['2.5'], trigger: set(`${I}.Username`, undefined), quiet: set(`${I}.Username`, 'gateway'), severity: 'warning' },
   { id: 'injection.username-default', versions: ['2.5'], trigger: set(`${I}.Username`, ''), severity: 'error' },
   { id: 'injection.password-missing', versions: ['2.5', '3.2', '4.3'], trigger: set(`${I}.Password`, ''), severity: 'error' },
