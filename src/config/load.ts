@@ -10,7 +10,7 @@ import { getfqdn, hostAddress } from './host.js';
 import { behaviourOf, featuresOf, type ServerVersion } from '../server/release.js';
 import { defaultsFor } from '../server/keys.js';
 import { isDict, PlistReadError, readPlistFile, type PlistFile } from './plist-file.js';
-import type { PlistDict, PlistValue } from './plist-xml.js';
+import { setKey, type PlistDict, type PlistValue } from './plist-xml.js';
 
 export interface Origin {
   /** A file path, or `default`. */
@@ -59,7 +59,7 @@ function clone(v: PlistValue): PlistValue {
   if (Array.isArray(v)) return v.map(clone);
   if (isDict(v)) {
     const out: PlistDict = {};
-    for (const [k, x] of Object.entries(v)) Object.defineProperty(out, k, { value: clone(x), enumerable: true, writable: true, configurable: true });
+    for (const [k, x] of Object.entries(v)) setKey(out, k, clone(x));
     return out;
   }
   return v;
@@ -73,8 +73,9 @@ function setWithOrigins(
   origins: Origins,
   origin: (path: string) => Origin,
 ): void {
-  clearOrigins(origins, path);
-  Object.defineProperty(target, key, { value: clone(value), enumerable: true, writable: true, configurable: true });
+  // Only a value that replaces another has stale origins below it (keeps loading linear).
+  if (Object.prototype.hasOwnProperty.call(target, key)) clearOrigins(origins, path);
+  setKey(target, key, clone(value));
   const mark = (v: PlistValue, p: string): void => {
     origins.set(p, origin(p));
     if (isDict(v)) for (const [k, x] of Object.entries(v)) mark(x, childPath(p, k));

@@ -102,7 +102,7 @@ export function parseXmlPlist(text: string): ParsedPlist {
       const dict = top.value;
       if (Object.prototype.hasOwnProperty.call(dict, key)) duplicates.push({ path, line: st.key.line, firstLine: lines.get(path) ?? st.key.line });
       lines.set(path, st.key.line);
-      Object.defineProperty(dict, key, { value: v, enumerable: true, writable: true, configurable: true });
+      setKey(dict, key, v);
       st.key = null;
       return path;
     }
@@ -201,4 +201,13 @@ export function parseXmlPlist(text: string): ParsedPlist {
 
 function keyPath(parent: string, key: string): string {
   return parent ? `${parent}.${key}` : key;
+}
+
+/**
+ * Set a key of a parsed dict. Plain assignment (defining thousands of properties one by one is
+ * quadratic in V8); only `__proto__`, which assignment would not store as a key, is defined.
+ */
+export function setKey(dict: PlistDict, key: string, value: PlistValue): void {
+  if (key === '__proto__') Object.defineProperty(dict, key, { value, enumerable: true, writable: true, configurable: true });
+  else dict[key] = value;
 }

@@ -40,7 +40,7 @@ const PREDEFINED: Record<string, string> = { lt: '<', gt: '>', amp: '&', quot: '
 const BAD_CHAR = /[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/u;
 const NAME = /[A-Za-z_:\u00C0-\uFFFF][\w.:\u00B7\u00C0-\uFFFF-]*/y;
 const SPACE = /[ \t\r\n]*/y;
-const REF = /&(?:#x([0-9a-fA-F]+)|#([0-9]+)|([A-Za-z_:][\w.:-]*));/y;
+const REF_ALL = /&(?:#x([0-9a-fA-F]+);|#([0-9]+);|([A-Za-z_:][\w.:-]*);)?/g;
 
 /** A name shown in a message: element names only, short, nothing that could be a secret's text. */
 export function shownName(name: string): string {
@@ -88,30 +88,20 @@ export class XmlTokenizer {
       const cdataEnd = raw.indexOf(']]>');
       if (cdataEnd >= 0) this.fail('"]]>" in text (write "]]&gt;")', line + countLines(raw, cdataEnd));
     }
-    let amp = raw.indexOf('&');
-    if (amp < 0) return raw;
-    let out = '';
-    let from = 0;
-    while (amp >= 0) {
-      out += raw.slice(from, amp);
-      REF.lastIndex = amp;
-      const m = REF.exec(raw);
-      const at = line + countLines(raw, amp);
-      if (!m) this.fail('a bare "&" that does not start an entity (write "&amp;")', at);
-      if (m[3] !== undefined) {
-        const v = PREDEFINED[m[3]];
-        if (v !== undefined) out += v;
-        else if (!this.externalDtd || where === 'attribute') this.fail(`the undefined entity "&${shownName(m[3])};"`, at);
-      } else {
-        const code = m[1] !== undefined ? parseInt(m[1], 16) : parseInt(m[2]!, 10);
-        const ch = code <= 0x10ffff ? String.fromCodePoint(code) : '';
-        if (!ch || BAD_CHAR.test(ch) || (code >= 0xd800 && code <= 0xdfff)) this.fail('a reference to a character number XML does not allow', at);
-        out += ch;
+    if (!raw.includes('&')) return raw;
+    return raw.replace(REF_ALL, (whole: string, hex: string | undefined, dec: string | undefined, name: string | undefined, offset: number) => {
+      if (whole.length === 1) this.fail('a bare "&" that does not start an entity (write "&amp;")', line + countLines(raw, offset));
+      if (name !== undefined) {
+        const v = PREDEFINED[name];
+        if (v !== undefined) return v;
+        if (!this.externalDtd || where === 'attribute') this.fail(`the undefined entity "&${shownName(name)};"`, line + countLines(raw, offset));
+        return '';
       }
-      from = REF.lastIndex;
-      amp = raw.indexOf('&', from);
-    }
-    return out + raw.slice(from);
+      const code = hex !== undefined ? parseInt(hex, 16) : parseInt(dec!, 10);
+      const ch = code <= 0x10ffff ? String.fromCodePoint(code) : '';
+      if (!ch || BAD_CHAR.test(ch) || (code >= 0xd800 && code <= 0xdfff)) this.fail('a reference to a character number XML does not allow', line + countLines(raw, offset));
+      return ch;
+    });
   }
 
   /** Put a token back (one only). */
