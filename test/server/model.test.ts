@@ -250,3 +250,27 @@ describe('ServerHostName', () => {
     expect(toSettings(loadConfig(named, v('9.2')), v('9.2')).serverHostName).toBe('cal.example.test');
   });
 });
+
+describe('keys and defaults per release', () => {
+  // CalendarServer-2.5 twistedcaldav/config.py DEFAULT_CONFIG["Scheduling"]["iMIP"];
+  // CalendarServer-4.3.2 and -9.2 twistedcaldav/stdconfig.py DEFAULT_CONFIG["Scheduling"]["iMIP"].
+  it('match the DEFAULT_CONFIG of 2.5, 4.3.2 and 9.2', async () => {
+    const { defaultsFor } = await import('../../src/server/keys.js');
+    const imip = (r: string) => (defaultsFor(v(r)).Scheduling as { iMIP: Record<string, unknown> }).iMIP;
+    for (const r of ['2.5', '4.3', '9.2']) {
+      expect(imip(r), r).toMatchObject({
+        Enabled: false,
+        Sending: { Server: '', Port: 587, Address: '', UseSSL: true, Username: '', Password: '' },
+        Receiving: { Server: '', Port: 0, UseSSL: true, Type: '', PollingSeconds: 30, Username: '', Password: '' },
+        AddressPatterns: [],
+        InvitationDaysToLive: 90,
+      });
+    }
+    expect(imip('2.5')).toMatchObject({ MailGatewayServer: 'localhost', MailGatewayPort: 62310, Username: 'com.apple.calendarserver', Password: '' });
+    expect(imip('2.5')).not.toHaveProperty('GUID');
+    expect((imip('2.5').Sending as object)).not.toHaveProperty('SuppressionDays');
+    expect(imip('4.3')).toMatchObject({ GUID: 'B86ED9D3-49BD-44F8-8F5E-C89D08753DAC', Header: 'x-calendarserver-internal', Sending: { SuppressionDays: 7 } });
+    expect(imip('9.2')).not.toHaveProperty('MailGatewayServer');
+    expect(imip('9.2')).toMatchObject({ Sending: { SuppressionDays: 7 } });
+  });
+});
