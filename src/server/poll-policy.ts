@@ -6,7 +6,7 @@
  * `txdav/caldav/datastore/scheduling/imip/inbound.py`. Every `source` text is shown to admins:
  * releases and server functions in words, no document references.
  */
-import type { MailboxProtocol } from '../config/settings.js';
+import type { MailboxProtocol } from './protocol.js';
 import { featuresOf, type ServerVersion } from './release.js';
 
 /** Era C `MailReceiver` action codes (§4.4), used as labels for every release line. */
