@@ -100,7 +100,7 @@ function tooLarge(path: string, size: number): PlistReadError {
 }
 
 export function readPlistFile(path: string): PlistFile {
-  let mode = 0;
+  let mode: number;
   let buf: Buffer;
   try {
     ({ buf, mode } = readBounded(path));

@@ -97,7 +97,7 @@ export function directoryOf(cfg: LoadedConfig, version: ServerVersion): Director
 
 /** The shell command that checks a user on a directory that cannot be read offline. */
 export function lookupCommand(ref: DirectoryRef, name: string): string | null {
-  const q = (s: string): string => (/^[\w.@+\/:=,-]+$/.test(s) ? s : `'${s.replace(/'/g, "'\\''")}'`);
+  const q = (s: string): string => (/^[\w.@+/:=,-]+$/.test(s) ? s : `'${s.replace(/'/g, "'\\''")}'`);
   if (ref.kind === 'opendirectory') return `dscl ${q(ref.node ?? '/Search')} -read /Users/${q(name)}`;
   if (ref.kind === 'ldap' && ref.ldap) {
     const base = ref.ldap.usersRdn.includes('=') ? `${ref.ldap.usersRdn},${ref.ldap.base}` : ref.ldap.base;

@@ -276,7 +276,7 @@ function leadingAtoms(src: string, ignoreCase: boolean): Atom[] | null {
   const fold = (ch: string): string => (ignoreCase ? ch.toLowerCase() : ch);
   for (let k = 0; k < body.length; ) {
     const c = body[k]!;
-    let test: ((ch: string) => boolean) | null = null;
+    let test: (ch: string) => boolean;
     if (c === '\\') {
       const n = body[k + 1] ?? '';
       const cls: Record<string, RegExp> = { w: /\w/, d: /\d/, s: /\s/, W: /\W/, D: /\D/, S: /\S/ };

@@ -129,7 +129,7 @@ function generatedHeaders(): string[] {
         parts.push(text);
         continue;
       }
-      const charset = /^[\x00-\xff]*$/.test(text) && R.int(2) ? R.pick(['iso-8859-1', 'ISO-8859-1']) : R.pick(['utf-8', 'UTF-8']);
+      const charset = [...text].every((ch) => ch.charCodeAt(0) <= 0xff) && R.int(2) ? R.pick(['iso-8859-1', 'ISO-8859-1']) : R.pick(['utf-8', 'UTF-8']);
       const bytes = Buffer.from(text, charset.toLowerCase() === 'utf-8' ? 'utf8' : 'latin1');
       // Split the bytes anywhere, also inside a character: adjacent words are joined as bytes.
       const cut = R.int(bytes.length + 1);
