@@ -274,3 +274,16 @@ describe('keys and defaults per release', () => {
     expect(imip('9.2')).toMatchObject({ Sending: { SuppressionDays: 7 } });
   });
 });
+
+describe('a blocking message in diagnose', () => {
+  // The same verdict as poll: on 5.0 IMAP the message that fails stays first in line for every poll.
+  it('names it as the reason later messages are never processed', async () => {
+    const { runDiagnose, MESSAGES } = await import('../fixtures/diagnose/helpers.js');
+    const cfg = (await import('../fixtures/diagnose/helpers.js')).config('5.0');
+    const r = await runDiagnose({ version: '5.0', cfg, messages: [join(MESSAGES, 'unparsable-calendar.eml')] });
+    const f = r.findings.find((x) => x.id === 'message.blocks-cycle');
+    expect(f, r.findings.map((x) => x.id).join(', ')).toBeDefined();
+    expect(f!.severity).toBe('error');
+    expect(f!.message).toMatch(/no message after it is ever processed/);
+  });
+});
