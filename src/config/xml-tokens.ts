@@ -74,9 +74,16 @@ export class XmlTokenizer {
     throw new XmlSyntaxError(problem, line);
   }
 
+  /** The first line feed at or after `pos` (-1: none): kept, so that counting lines stays linear on a one-line file. */
+  private nl = -2;
+
   private advance(to: number): void {
     const t = this.text;
-    for (let i = t.indexOf('\n', this.pos); i >= 0 && i < to; i = t.indexOf('\n', i + 1)) this.lineNo++;
+    if (this.nl === -2 || (this.nl >= 0 && this.nl < this.pos)) this.nl = t.indexOf('\n', this.pos);
+    while (this.nl >= 0 && this.nl < to) {
+      this.lineNo++;
+      this.nl = t.indexOf('\n', this.nl + 1);
+    }
     this.pos = to;
   }
 
