@@ -10,12 +10,16 @@ import {
   connectOptions,
   loadForCommand,
   outputOptions,
+  docSinkActive,
   printJson,
   versionJson,
   versionLine,
   type ConnectFlags,
   type SharedFlags,
 } from './shared.js';
+
+/** Characters of output gathered before one write to stdout. */
+const OUTPUT_BATCH_CHARS = 64 * 1024;
 
 export interface PollFlags extends SharedFlags, ConnectFlags {
   once?: boolean;
@@ -57,7 +61,7 @@ export async function run(flags: PollFlags): Promise<number> {
   }
   if (flags.injectUrl && !flags.apply) throw new CannotRunError('--inject-url is only used with --apply');
   const out = outputOptions(flags);
-  const c = colours(out);
+  const c = await colours(out);
   const conn = connectOptions(flags);
   const { ctx, configPath } = await loadForCommand(flags);
 
@@ -92,9 +96,21 @@ export async function run(flags: PollFlags): Promise<number> {
 
   const render = await import('../poll/render.js');
   const title = [`${c.bold('imip poll --once')}${flags.apply ? c.bold(' --apply') : ''}  ${configPath}`, c.dim(versionLine(ctx.version))];
-  const write = (text: string): void => {
+  // Output goes out in batches of about 64 KB: one write per message cost more than the message's
+  // classification (a system call each), and the progress line is cleared once per batch.
+  let pending: string[] = [];
+  let pendingChars = 0;
+  const flush = (): void => {
+    if (!pendingChars) return;
     progress.clear();
-    process.stdout.write(text);
+    process.stdout.write(pending.join(''));
+    pending = [];
+    pendingChars = 0;
+  };
+  const write = (text: string): void => {
+    pending.push(text);
+    pendingChars += text.length;
+    if (pendingChars >= OUTPUT_BATCH_CHARS) flush();
   };
 
   let report;
@@ -137,6 +153,7 @@ export async function run(flags: PollFlags): Promise<number> {
     } else {
       write(render.renderReport(report, c, { verbose: out.verbose, quiet: out.quiet, header: title }));
     }
+    flush();
     return code;
   }
 
@@ -144,7 +161,12 @@ export async function run(flags: PollFlags): Promise<number> {
   // size costs no memory per message (the JSON document is streamed the same way).
   const policy = policyText(ctx.version, protocol, cycleCtx.deleteAllMail);
   const json = render.jsonStream(write);
-  const hooks = out.json
+  // A monitoring format: no stream, one document at the end with the findings counted per severity.
+  const tally = { error: 0, warning: 0, info: 0 };
+  const monitored = docSinkActive();
+  const hooks = monitored
+    ? { onRow: (row: PollMessage) => row.findings.forEach((f) => tally[f.severity]++) }
+    : out.json
     ? {
         onOpen: ({ commands: _c, ...mailbox }: ReaderInfo) =>
           json.open({ command: 'poll', serverVersion: versionJson(ctx.version), protocol, config: configPath, mailbox, tokenStore: store.info, policy, deleteAllMail: cycleCtx.deleteAllMail }),
@@ -159,10 +181,14 @@ export async function run(flags: PollFlags): Promise<number> {
   try {
     report = await runReadOnlyCycle(cycleCtx, { ...hooks, keepRows: false, onProgress: progress.update });
   } finally {
+    flush();
     progress.end();
   }
   const code = report.error ? EXIT_CANNOT_RUN : hasProblems(report) ? EXIT_PROBLEMS : EXIT_OK;
-  if (out.json) json.close({ summary: report.summary, ...(report.error ? { error: report.error } : {}), stats: report.stats, commands: report.commands });
+  if (monitored) {
+    printJson({ command: 'poll', ok: code === 0, serverVersion: versionJson(ctx.version), protocol, config: configPath, summary: report.summary, findingsBySeverity: tally, ...(report.error ? { error: report.error } : {}), stats: report.stats });
+  } else if (out.json) json.close({ summary: report.summary, ...(report.error ? { error: report.error } : {}), stats: report.stats, commands: report.commands });
   else write(`${render.renderFoot(report, c, out).join('\n')}\n`);
+  flush();
   return code;
 }
