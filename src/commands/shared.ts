@@ -1,9 +1,8 @@
 /** What every command does first: find the config, pick the release, load it as the server would. */
-import { openSync, readSync, closeSync } from 'node:fs';
 import { featuresOf, parseServerVersion, type ServerVersion } from '../server/release.js';
 import { inferServerVersion, locateConfig, toSettings } from '../config/effective.js';
 import { loadConfig } from '../config/load.js';
-import { preloadBinaryParser, readPlistFile } from '../config/plist-file.js';
+import { readPlistFile } from '../config/plist-file.js';
 import { CannotRunError } from '../report/exit.js';
 import { loadPalette, wantColor, type OutputOptions } from '../report/style.js';
 import type { ConfigContext } from '../checks/rule.js';
@@ -40,21 +39,6 @@ export function colours(out: OutputOptions) {
   return loadPalette(out.color);
 }
 
-function startsWithBplist(path: string): boolean {
-  try {
-    const fd = openSync(path, 'r');
-    try {
-      const b = Buffer.alloc(6);
-      readSync(fd, b, 0, 6, 0);
-      return b.toString('latin1') === 'bplist';
-    } finally {
-      closeSync(fd);
-    }
-  } catch {
-    return false;
-  }
-}
-
 export interface LoadedForCommand {
   ctx: ConfigContext;
   configPath: string;
@@ -65,7 +49,6 @@ export interface LoadedForCommand {
 export async function loadForCommand(flags: SharedFlags, platform: NodeJS.Platform = process.platform): Promise<LoadedForCommand> {
   const given: ServerVersion | null = flags.serverVersion ? parseServerVersion(flags.serverVersion) : null;
   const { path, how } = locateConfig(flags.config);
-  if (startsWithBplist(path)) await preloadBinaryParser();
   const main = readPlistFile(path);
   let version = given ?? inferServerVersion([main]);
   let config = loadConfig(path, version, {}, main);

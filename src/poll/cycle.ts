@@ -186,7 +186,12 @@ export class Tally {
     if (this.stopped) {
       r.thisCycle = false;
       const at = this.stopped.uid !== undefined ? `UID ${this.stopped.uid}` : `message ${this.stopped.number}`;
-      r.notes = [...r.notes, `the server's cycle stops at ${at} (its calendar fails to parse): this message waits for the next poll, when the verdict above applies`];
+      r.notes = [
+        ...r.notes,
+        this.stopped.mailboxEffect === 'left-blocks-every-poll'
+          ? `never processed: the server's poll stops at ${at} every time (it fails on that message and leaves it in the mailbox); remove ${at} and the next poll reaches this one`
+          : `the server's cycle stops at ${at} (it fails on that message): this message waits for the next poll, when the verdict above applies`,
+      ];
     } else if (r.stopsCycle) this.stopped = { ...r };
     this.messages++;
     this.byServerAction[r.serverAction]++;
