@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { CannotRunError, EXIT_CANNOT_RUN } from './report/exit.js';
+import { endQuietlyOnClosedPipe, pipeClosed, EXIT_CLOSED_PIPE } from './report/closed-pipe.js';
 
 type Flags = Record<string, unknown>;
 type Runner = (flags: Flags, args: string[]) => Promise<number>;
@@ -17,9 +18,13 @@ function packageVersion(): string {
   }
 }
 
+const collect = (v: string, prev: string[]): string[] => [...prev, v];
+
 function shared(cmd: Command): Command {
   return cmd
+    .argument('[config]', 'caldavd.plist to read, as with --config')
     .option('--config <path>', 'caldavd.plist to read (default: $IMIP_CONFIG, then the platform default locations)')
+    .option('--set <key=value>', 'override a config key for this run only, e.g. Sending.Port=587 (repeatable; keys relative to Scheduling.iMIP)', collect, [])
     .option('--server-version <version>', 'Calendar Server release to judge by, e.g. 2.5, 4.3, 9.2 (default: inferred, else 5.0+)')
     .option('--json', 'machine-readable output on stdout')
     .option('--no-color', 'no colours (also when NO_COLOR is set or stdout is not a terminal)')
@@ -55,15 +60,22 @@ function action(load: () => Promise<{ run: Runner }>): (...args: unknown[]) => P
   return async (...args: unknown[]) => {
     const cmd = args[args.length - 1] as Command;
     const flags = cmd.opts() as Flags;
-    const positional = args.slice(0, -2).flat() as string[];
+    const positional = (args.slice(0, -2).flat() as Array<string | undefined>).filter((a): a is string => typeof a === 'string');
     let code: number;
     try {
+      // A config path as the one positional argument works like --config.
+      if (positional.length) {
+        if (flags.config !== undefined && flags.config !== positional[0]) {
+          throw new CannotRunError(`two configs given: ${positional[0]} and --config ${String(flags.config)}; give one`);
+        }
+        flags.config = positional[0];
+      }
       const mod = await load();
       code = await mod.run(flags, positional);
     } catch (err) {
       code = failure(err, Boolean(flags.verbose));
     }
-    process.exitCode = code;
+    process.exitCode = pipeClosed() ? EXIT_CLOSED_PIPE : code;
   };
 }
 
@@ -194,6 +206,8 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: string[]): Promise<void> {
+  // A closed pipe ends the run quietly; a run that changes the mailbox finishes its work first.
+  endQuietlyOnClosedPipe(() => argv.includes('--apply'));
   const program = buildProgram();
   try {
     await program.parseAsync(argv);

@@ -11,6 +11,8 @@ import {
   connectOptions,
   loadForCommand,
   outputOptions,
+  overridesField,
+  overridesLine,
   printJson,
   versionJson,
   versionLine,
@@ -43,7 +45,7 @@ export async function run(flags: CheckConfigFlags): Promise<number> {
   if (flags.listChecks) return listChecks(out.json);
 
   const conn = flags.connect ? connectOptions(flags) : null;
-  const { ctx, configPath } = await loadForCommand(flags);
+  const { ctx, configPath, overrides } = await loadForCommand(flags);
   const findings: Finding[] = runConfigChecks(ctx);
   const probes: ProbeSection[] = [];
 
@@ -72,6 +74,7 @@ export async function run(flags: CheckConfigFlags): Promise<number> {
       command: 'check-config',
       ok,
       serverVersion: versionJson(ctx.version),
+      ...overridesField(overrides),
       config: configPath,
       files: ctx.config.files,
       settings: redactedSettings(ctx.settings),
@@ -84,7 +87,7 @@ export async function run(flags: CheckConfigFlags): Promise<number> {
   const lines: string[] = [];
   if (!out.quiet) {
     lines.push(`${c.bold('imip check-config')}  ${configPath}`);
-    lines.push(c.dim(versionLine(ctx.version)));
+    lines.push(c.dim(versionLine(ctx.version)), ...overridesLine(overrides).map((l) => c.yellow(l)));
     for (const f of ctx.config.files.slice(1)) {
       lines.push(c.dim(`  ${f.role} ${f.path}: ${f.status}${f.listedBy ? ` (listed by ${f.listedBy})` : ''}`));
     }

@@ -10,6 +10,8 @@ import {
   connectOptions,
   loadForCommand,
   outputOptions,
+  overridesField,
+  overridesLine,
   printJson,
   versionJson,
   versionLine,
@@ -52,14 +54,12 @@ function progressReporter(enabled: boolean): { update: (done: number, total: num
 }
 
 export async function run(flags: PollFlags): Promise<number> {
-  if (!flags.once) {
-    throw new CannotRunError('only one cycle is supported: run "imip poll --once" (Calendar Server itself polls every PollingSeconds)');
-  }
+  // One cycle is the only mode (the server itself polls every PollingSeconds): `poll` alone is `poll --once`.
   if (flags.injectUrl && !flags.apply) throw new CannotRunError('--inject-url is only used with --apply');
   const out = outputOptions(flags);
   const c = colours(out);
   const conn = connectOptions(flags);
-  const { ctx, configPath } = await loadForCommand(flags);
+  const { ctx, configPath, overrides } = await loadForCommand(flags);
 
   if (flags.apply && ctx.version.line === '5.0+') {
     throw new CannotRunError(
@@ -91,7 +91,7 @@ export async function run(flags: PollFlags): Promise<number> {
   const progress = progressReporter(Boolean(process.stderr.isTTY) && !out.json && !out.quiet);
 
   const render = await import('../poll/render.js');
-  const title = [`${c.bold('imip poll --once')}${flags.apply ? c.bold(' --apply') : ''}  ${configPath}`, c.dim(versionLine(ctx.version))];
+  const title = [`${c.bold('imip poll --once')}${flags.apply ? c.bold(' --apply') : ''}  ${configPath}`, c.dim(versionLine(ctx.version)), ...overridesLine(overrides).map((l) => c.yellow(l))];
   const write = (text: string): void => {
     progress.clear();
     process.stdout.write(text);
@@ -133,7 +133,7 @@ export async function run(flags: PollFlags): Promise<number> {
     const code = report.error ? EXIT_CANNOT_RUN : hasProblems(report) ? EXIT_PROBLEMS : EXIT_OK;
     if (out.json) {
       const { command, serverVersion, protocol: proto, ...rest } = report;
-      printJson({ command, serverVersion: versionJson(serverVersion), protocol: proto, config: configPath, ...rest });
+      printJson({ command, serverVersion: versionJson(serverVersion), ...overridesField(overrides), protocol: proto, config: configPath, ...rest });
     } else {
       write(render.renderReport(report, c, { verbose: out.verbose, quiet: out.quiet, header: title }));
     }
@@ -147,7 +147,7 @@ export async function run(flags: PollFlags): Promise<number> {
   const hooks = out.json
     ? {
         onOpen: ({ commands: _c, ...mailbox }: ReaderInfo) =>
-          json.open({ command: 'poll', serverVersion: versionJson(ctx.version), protocol, config: configPath, mailbox, tokenStore: store.info, policy, deleteAllMail: cycleCtx.deleteAllMail }),
+          json.open({ command: 'poll', serverVersion: versionJson(ctx.version), ...overridesField(overrides), protocol, config: configPath, mailbox, tokenStore: store.info, policy, deleteAllMail: cycleCtx.deleteAllMail }),
         onRow: json.row,
       }
     : out.quiet
