@@ -183,11 +183,12 @@ export function buildProgram(): Command {
     connection(
       program
         .command('diagnose')
-        .description('name the cause of "didn\'t find a token in message" and "iMIP injection principal not found"')
+        .description('doctor: test sending and the mailbox, and name the cause of "didn\'t find a token in message" and "iMIP injection principal not found"')
         .option('--message <file...>', 'saved messages (.eml) to examine; - reads one from stdin')
         .option('--log <file...>', 'Calendar Server log files, plain or gzip')
         .option('--directory <file>', 'the XML accounts file of the server\'s directory')
         .addOption(new Option('--probe <kind>', 'live probe: send to a plus address, or authenticate to /inbox').choices(['plus-address', 'injection', 'all']))
+        .option('--offline', 'no network: skip the SMTP test and the mailbox (Sending and Receiving show as not tested)')
         .option('--state-dir <dir>', 'where send-test recorded its tokens (default: $XDG_STATE_HOME/imip)'),
     ),
   )
@@ -198,6 +199,7 @@ export function buildProgram(): Command {
         'imip diagnose --message reply.eml --log /var/log/caldavd/error.log',
         'imip diagnose --server-version 2.5 --directory /etc/caldavd/accounts.xml --probe injection',
         'imip diagnose --probe plus-address --ca-file ca.pem',
+        'imip diagnose --offline --message reply.eml',
       ]),
     )
     .action(action(() => import('./commands/diagnose.js') as Promise<{ run: Runner }>));

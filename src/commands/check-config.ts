@@ -4,7 +4,7 @@ import { describeOrigin, originOf } from '../config/load.js';
 import { allConfigRuleMeta, runConfigChecks } from '../checks/index.js';
 import { EXIT_OK, EXIT_PROBLEMS } from '../report/exit.js';
 import { hasErrors, type Finding } from '../report/finding.js';
-import { renderFindings, renderStages, summaryLine } from '../report/render.js';
+import { insecureNotice, renderFindings, renderStages, summaryLine } from '../report/render.js';
 import type { StageResult } from '../config/settings.js';
 import {
   colours,
@@ -91,15 +91,17 @@ export async function run(flags: CheckConfigFlags): Promise<number> {
     for (const f of ctx.config.files.slice(1)) {
       lines.push(c.dim(`  ${f.role} ${f.path}: ${f.status}${f.listedBy ? ` (listed by ${f.listedBy})` : ''}`));
     }
+    const { notice, rest } = insecureNotice(findings, c);
+    lines.push(...notice);
     if (out.verbose) lines.push('', ...settingsLines(ctx));
     lines.push('');
     for (const p of probes) {
       lines.push(c.bold(p.name === 'smtp' ? 'Sending (SMTP)' : 'Receiving (mailbox)'));
       if (p.notRun) lines.push(`  ${c.dim(`not run: ${p.notRun}`)}`);
-      else lines.push(...renderStages(p.stages, c, { verbose: out.verbose, indent: '  ' }));
+      else lines.push(...renderStages(p.stages, c, { verbose: out.verbose, indent: '  ', findings: rest }));
       lines.push('');
     }
-    lines.push(...renderFindings(findings, c, { verbose: out.verbose }));
+    lines.push(...renderFindings(rest, c, { verbose: out.verbose }));
   }
   const failed = probes.filter((p) => !p.ok && !p.notRun).length;
   const skipped = probes.filter((p) => p.notRun).length;

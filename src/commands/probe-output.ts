@@ -1,7 +1,7 @@
 /** Output of a connectivity probe, shared by `test-smtp` and `test-mailbox`. */
 import type { ProbeReport } from '../probes/probe-report.js';
 import { EXIT_OK, EXIT_PROBLEMS } from '../report/exit.js';
-import { renderFindings, renderStages, summaryLine } from '../report/render.js';
+import { insecureNotice, renderFindings, renderStages, summaryLine } from '../report/render.js';
 import type { OutputOptions } from '../report/style.js';
 import { colours, overridesField, overridesLine, printJson, versionJson, versionLine } from './shared.js';
 import type { Override } from '../config/overrides.js';
@@ -21,9 +21,10 @@ export function emitProbe(command: string, title: string, report: ProbeReport, v
     const t = report.target;
     const tls = t.tls === 'starttls' ? 'STARTTLS' : t.tls === 'implicit' ? 'TLS from the first byte' : 'no TLS';
     lines.push(`${c.bold(`imip ${command}`)}  ${title} ${t.protocol.toUpperCase()} ${t.host}:${t.port} (${tls})`);
-    lines.push(c.dim(versionLine(version)), ...overridesLine(overrides).map((l) => c.yellow(l)), '');
-    lines.push(...renderStages(report.stages, c, { verbose: out.verbose }), '');
-    lines.push(...renderFindings(report.findings, c, { verbose: out.verbose }));
+    const { notice, rest } = insecureNotice(report.findings, c);
+    lines.push(c.dim(versionLine(version)), ...overridesLine(overrides).map((l) => c.yellow(l)), ...notice, '');
+    lines.push(...renderStages(report.stages, c, { verbose: out.verbose, findings: rest }), '');
+    lines.push(...renderFindings(rest, c, { verbose: out.verbose }));
     if (out.verbose && report.transcript?.length) lines.push(c.bold('Transcript'), ...report.transcript.map((l) => `  ${c.dim(l)}`), '');
   }
   lines.push(summaryLine(report.findings, c, failed ? `; ${failed} stage${failed === 1 ? '' : 's'} failed` : '; every stage passed'));

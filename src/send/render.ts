@@ -5,7 +5,7 @@
  */
 import type { ChalkInstance } from 'chalk';
 import type { Finding } from '../report/finding.js';
-import { renderFindings, summaryLine } from '../report/render.js';
+import { renderFindings, summaryLine, insecureNotice } from '../report/render.js';
 import { GLYPH, type OutputOptions } from '../report/style.js';
 import type { ReplyReport, SeenMessage } from './wait-reply.js';
 
@@ -127,7 +127,7 @@ export function renderPlan(doc: SendTestDoc, c: ChalkInstance, versionLine: stri
         : doc.smtp
           ? `through SMTP ${doc.smtp.host}:${doc.smtp.port} (${tlsText(doc.smtp.tls)})`
           : '';
-  const lines = [`${c.bold('imip send-test')}  invitation to ${doc.attendee}${title ? `, ${title}` : ''}`, c.dim(versionLine), ''];
+  const lines = [`${c.bold('imip send-test')}  invitation to ${doc.attendee}${title ? `, ${title}` : ''}`, c.dim(versionLine), ...insecureNotice(doc.findings, c).notice, ''];
   const r = doc.routing;
   const routing = !r.enabled
     ? 'iMIP is disabled (Scheduling.iMIP.Enabled)'
@@ -251,7 +251,8 @@ export function renderEnd(doc: SendTestDoc, c: ChalkInstance, out: OutputOptions
   const lines: string[] = [];
   if (!out.quiet) {
     lines.push('');
-    if (doc.findings.length) lines.push(...renderFindings(doc.findings, c, { verbose: out.verbose }));
+    const rest = insecureNotice(doc.findings, c).rest;
+    if (rest.length) lines.push(...renderFindings(rest, c, { verbose: out.verbose }));
   }
   lines.push(summaryLine(doc.findings, c, summaryExtra(doc)));
   return lines;
