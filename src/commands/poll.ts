@@ -27,10 +27,14 @@ export interface PollFlags extends SharedFlags, ConnectFlags {
 }
 
 /**
- * A progress line on stderr for long cycles (after a second), only when stderr is a terminal,
- * never with --json or --quiet. `clear()` takes it off before a line goes to stdout, so rows
- * streamed to the same terminal are never garbled.
+ * A progress line on stderr for long cycles (after a second), whenever stderr is a terminal: also
+ * with --json or --quiet, whose stdout stays clean (the line is on stderr only). `clear()` takes it
+ * off before a line goes to stdout, so rows streamed to the same terminal are never garbled.
  */
+export function progressEnabled(stderr: { isTTY?: boolean }): boolean {
+  return Boolean(stderr.isTTY);
+}
+
 function progressReporter(enabled: boolean): { update: (done: number, total: number) => void; clear: () => void; end: () => void } {
   if (!enabled) return { update: () => undefined, clear: () => undefined, end: () => undefined };
   const started = Date.now();
@@ -88,7 +92,14 @@ export async function run(flags: PollFlags): Promise<number> {
     tokenStore: store.info,
     deleteAllMail: deleteAllMailFor(ctx.settings, ctx.version),
   };
-  const progress = progressReporter(Boolean(process.stderr.isTTY) && !out.json && !out.quiet);
+  const shown = progressReporter(progressEnabled(process.stderr));
+  // How far the cycle got, for the Ctrl-C message.
+  const got = { done: 0, total: 0 };
+  const progress = { ...shown, update: (done: number, total: number): void => {
+    got.done = done;
+    got.total = total;
+    shown.update(done, total);
+  } };
 
   const render = await import('../poll/render.js');
   const title = [`${c.bold('imip poll --once')}${flags.apply ? c.bold(' --apply') : ''}  ${configPath}`, c.dim(versionLine(ctx.version)), ...overridesLine(overrides).map((l) => c.yellow(l))];
@@ -156,9 +167,18 @@ export async function run(flags: PollFlags): Promise<number> {
           onOpen: ({ commands: _c, ...mailbox }: ReaderInfo) => write(`${render.renderHead({ title, policy, mailbox, tokenStore: store.info }, c, out).join('\n')}\n`),
           onRow: (row: PollMessage) => write(`${render.renderRow(row, c, out).join('\n')}\n`),
         };
+  // Ctrl-C during a read-only cycle: say how far it got and that nothing changed, then exit 130.
+  const onSigint = (): void => {
+    progress.clear();
+    const where = got.total ? `after ${got.done} of ${got.total} messages` : 'before the first message was classified';
+    process.stderr.write(`\nimip: interrupted ${where}; nothing on the server was changed (read-only: no flag, no delete)\n`);
+    process.exit(130);
+  };
+  process.on('SIGINT', onSigint);
   try {
     report = await runReadOnlyCycle(cycleCtx, { ...hooks, keepRows: false, onProgress: progress.update });
   } finally {
+    process.off('SIGINT', onSigint);
     progress.end();
   }
   const code = report.error ? EXIT_CANNOT_RUN : hasProblems(report) ? EXIT_PROBLEMS : EXIT_OK;
