@@ -265,7 +265,8 @@ export async function diagnose(o: DiagnoseOptions): Promise<DiagnoseReport> {
     configFindings = runConfigChecks(ctx);
   } else {
     const err = (o.config as { error: string }).error;
-    inputs.push({ kind: 'config', path: o.config.path ?? '(none)', how: 'given', status: 'error', error: err });
+    // Named (--config, IMIP_CONFIG) and unreadable is exit 2 at the end; none found at all is not.
+    inputs.push({ kind: 'config', path: o.config.path ?? '(none)', how: o.config.path ? 'given' : 'default', status: 'error', error: err });
     findings.push(inputFinding('config', o.config.path ?? '(no config)', err, 'config'));
   }
   const settings = ctx?.settings ?? null;
