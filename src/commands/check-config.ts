@@ -105,7 +105,12 @@ export async function run(flags: CheckConfigFlags): Promise<number> {
   }
   const failed = probes.filter((p) => !p.ok && !p.notRun).length;
   const skipped = probes.filter((p) => p.notRun).length;
-  const extra = [failed ? `${failed} connection test${failed === 1 ? '' : 's'} failed` : '', skipped ? `${skipped} not run` : ''].filter(Boolean).join(', ');
+  const extra = [
+    failed ? `${failed} connection test${failed === 1 ? '' : 's'} failed` : '',
+    skipped ? `${skipped} not run` : '',
+    // With --quiet the overrides line is not printed: the summary still says the run was not the plist alone.
+    out.quiet && overrides.length ? `with --set ${overrides.map((o) => o.given).join(', ')}` : '',
+  ].filter(Boolean).join(', ');
   lines.push(summaryLine(findings, c, extra ? `; ${extra}` : ''));
   process.stdout.write(`${lines.join('\n')}\n`);
   return ok ? EXIT_OK : EXIT_PROBLEMS;

@@ -40,6 +40,12 @@ export function evidenceLine(evidence: Record<string, unknown>, verbose: boolean
   const out: Record<string, unknown> = {};
   let long = 0;
   for (const [k, v] of Object.entries(briefEvidence(evidence))) {
+    const raw = evidence[k];
+    if (raw && typeof raw === 'object' && !Array.isArray(raw) && ('protocol' in raw || 'subjectCN' in raw)) {
+      // The certificate in one line; why it is not trusted is the error's or the message's to say.
+      out[k] = tlsSummary({ ...(raw as TlsLike), reason: undefined } as TlsLike);
+      continue;
+    }
     const text = formatValue(v);
     if (typeof v === 'string' && text.length >= 12 && said.includes(text.toLowerCase())) continue;
     if (text.length > BRIEF_VALUE_MAX) {
