@@ -151,7 +151,7 @@ export interface HeadInput {
 }
 
 /** What is known before the first message: command, release, what the release reads, where. */
-export function renderHead(h: HeadInput, c: ChalkInstance, opts: { verbose: boolean }): string[] {
+export function renderHead(h: HeadInput, c: ChalkInstance, _opts: { verbose: boolean }): string[] {
   const mb = h.mailbox;
   const lines = [...h.title, c.dim(`Reads: ${h.policy}`)];
   lines.push(

@@ -3,7 +3,7 @@
  * (calendarserver-imip.md §4.2 IMAP cycle, §4.3 POP3 cycle, §4.4 action codes, §11 parse failures).
  * Keyed by policy era (derived from release features) and protocol; callers never compare versions.
  */
-import type { MailboxProtocol } from '../config/settings.js';
+import type { MailboxProtocol } from './protocol.js';
 import { featuresOf, type ServerVersion } from './release.js';
 
 /** Era C `MailReceiver` action codes (§4.4), used as labels for every release line. */

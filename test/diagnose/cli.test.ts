@@ -61,7 +61,7 @@ describe('imip diagnose on a healthy setup', () => {
     expect(r.stdout).toMatch(/\[✓\] Sending {10}SMTP test passed: 127\.0\.0\.1:\d+ \(STARTTLS\) \(connect, EHLO, STARTTLS, AUTH, QUIT; nothing sent\)/);
     expect(r.stdout).toMatch(/\[✓\] Receiving {8}IMAP 127\.0\.0\.1:\d+ read-only: 1 message \(0 \\Seen\)/);
     expect(r.stdout).toMatch(/\[✓\] Replies {10}1 message examined, 0 without a usable token/);
-    expect(r.stdout).toMatch(/\[-\] Plus addressing  not tested: "--probe plus-address"/);
+    expect(r.stdout).toMatch(/\[-\] Plus addressing {2}not tested: "--probe plus-address"/);
     expect(r.stdout).toMatch(/log \S+error\.log \(not found\)/);
     const q = await run(['--quiet']);
     expect(q.code).toBe(0);

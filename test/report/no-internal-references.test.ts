@@ -10,7 +10,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { FINDING_CATALOG } from '../../src/report/catalog.js';
+import { FINDING_CATALOG } from '../../src/catalog.js';
 import { REPLY_RULES } from '../../src/imip/reply-checks.js';
 import { LOG_PATTERNS } from '../../src/diagnose/log-patterns.js';
 import { REQUEST_RULES } from '../../src/imip/checklist.js';
