@@ -80,7 +80,7 @@ export function renderDiagnose(r: DiagnoseReport, c: ChalkInstance, o: RenderOpt
         if (!o.verbose && f.source === 'log' && f.id.startsWith('log.') && LOG_EVIDENCE_IN_MESSAGE.has(k)) continue;
         ev[k] = v;
       }
-      const evText = evidenceLine(ev, o.verbose, [f.message, f.fix, where]);
+      const evText = evidenceLine(ev, o.verbose, [f.message, f.fix, where], { listsAsJson: true });
       if (evText) lines.push(`    ${c.dim('evidence:')} ${c.dim(evText)}`);
       const [firstFix, ...restFix] = f.fix.split('\n');
       lines.push(`    ${c.green('fix:')} ${firstFix}`);

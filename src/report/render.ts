@@ -34,7 +34,13 @@ export const BRIEF_VALUE_MAX = 100;
  * briefEvidence), leaving out every value the surrounding text (message, stage error, hint, fix)
  * already says, and values longer than {@link BRIEF_VALUE_MAX}.
  */
-export function evidenceLine(evidence: Record<string, unknown>, verbose: boolean, saidAlready: readonly string[] = []): string {
+export function evidenceLine(
+  evidence: Record<string, unknown>,
+  verbose: boolean,
+  saidAlready: readonly string[] = [],
+  /** Findings keep a short list exact (`patterns=["a","b"]`); stages list words (`addresses=a b`). */
+  opts: { listsAsJson?: boolean } = {},
+): string {
   if (verbose) return formatEvidence(evidence);
   const said = saidAlready.join('\n').toLowerCase();
   const out: Record<string, unknown> = {};
@@ -46,13 +52,14 @@ export function evidenceLine(evidence: Record<string, unknown>, verbose: boolean
       out[k] = tlsSummary({ ...(raw as TlsLike), reason: undefined } as TlsLike);
       continue;
     }
-    const text = formatValue(v);
+    const value = opts.listsAsJson && Array.isArray(raw) && raw.length > 0 && raw.length <= 8 && raw.every((x) => typeof x !== 'object') ? raw : v;
+    const text = formatValue(value);
     if (typeof v === 'string' && text.length >= 12 && said.includes(text.toLowerCase())) continue;
     if (text.length > BRIEF_VALUE_MAX) {
       long++;
       continue;
     }
-    out[k] = v;
+    out[k] = value;
   }
   const line = formatEvidence(out);
   return long ? `${line}${line ? ', ' : ''}(${long} long value${long === 1 ? '' : 's'}: --verbose)` : line;
@@ -63,7 +70,7 @@ export function evidenceLine(evidence: Record<string, unknown>, verbose: boolean
  * line each, to print above the stages, and the other findings to print as usual.
  */
 export function insecureNotice(findings: readonly Finding[], c: ChalkInstance): { notice: string[]; rest: Finding[] } {
-  const notice = findings.filter((f) => f.id === 'tls.insecure').map((f) => `${c.yellow(GLYPH.warning)} ${f.message.replace(/ below /, ' that follow ')}`);
+  const notice = findings.filter((f) => f.id === 'tls.insecure').map((f) => `${c.yellow(GLYPH.warning)} ${c.bold(f.id)}  ${f.message.replace(/ below /, ' that follow ')}`);
   return { notice: [...new Set(notice)], rest: findings.filter((f) => f.id !== 'tls.insecure') };
 }
 
@@ -81,7 +88,7 @@ export function renderFindings(findings: readonly Finding[], c: ChalkInstance, o
       lines.push(`${ind}  ${col(GLYPH[sev])} ${c.bold(f.id)}  ${c.dim(f.path)}`);
       lines.push(`${ind}    ${f.message}`);
       if (sev !== 'info' || opts.verbose) {
-        const ev = evidenceLine(f.evidence, opts.verbose, [f.message, f.fix, f.path]);
+        const ev = evidenceLine(f.evidence, opts.verbose, [f.message, f.fix, f.path], { listsAsJson: true });
         if (ev) lines.push(`${ind}    ${c.dim('evidence:')} ${ev}`);
       }
       lines.push(`${ind}    ${c.green('fix:')} ${f.fix}`);
