@@ -19,6 +19,9 @@ import {
   type SharedFlags,
 } from './shared.js';
 
+/** Characters of output gathered before one write to stdout. */
+const OUTPUT_BATCH_CHARS = 64 * 1024;
+
 export interface PollFlags extends SharedFlags, ConnectFlags {
   once?: boolean;
   apply?: boolean;
@@ -61,7 +64,7 @@ export async function run(flags: PollFlags): Promise<number> {
   // One cycle is the only mode (the server itself polls every PollingSeconds): `poll` alone is `poll --once`.
   if (flags.injectUrl && !flags.apply) throw new CannotRunError('--inject-url is only used with --apply');
   const out = outputOptions(flags);
-  const c = colours(out);
+  const c = await colours(out);
   const conn = connectOptions(flags);
   const { ctx, configPath, overrides } = await loadForCommand(flags);
 
@@ -103,9 +106,21 @@ export async function run(flags: PollFlags): Promise<number> {
 
   const render = await import('../poll/render.js');
   const title = [`${c.bold('imip poll --once')}${flags.apply ? c.bold(' --apply') : ''}  ${configPath}`, c.dim(versionLine(ctx.version)), ...overridesLine(overrides).map((l) => c.yellow(l))];
-  const write = (text: string): void => {
+  // Output goes out in batches of about 64 KB: one write per message cost more than the message's
+  // classification (a system call each), and the progress line is cleared once per batch.
+  let pending: string[] = [];
+  let pendingChars = 0;
+  const flush = (): void => {
+    if (!pendingChars) return;
     progress.clear();
-    process.stdout.write(text);
+    process.stdout.write(pending.join(''));
+    pending = [];
+    pendingChars = 0;
+  };
+  const write = (text: string): void => {
+    pending.push(text);
+    pendingChars += text.length;
+    if (pendingChars >= OUTPUT_BATCH_CHARS) flush();
   };
 
   let report;
@@ -148,6 +163,7 @@ export async function run(flags: PollFlags): Promise<number> {
     } else {
       write(render.renderReport(report, c, { verbose: out.verbose, quiet: out.quiet, header: title }));
     }
+    flush();
     return code;
   }
 
@@ -164,11 +180,17 @@ export async function run(flags: PollFlags): Promise<number> {
     : out.quiet
       ? {}
       : {
-          onOpen: ({ commands: _c, ...mailbox }: ReaderInfo) => write(`${render.renderHead({ title, policy, mailbox, tokenStore: store.info }, c, out).join('\n')}\n`),
+          // The head goes out at once: the admin sees where the cycle reads before the rows come.
+          onOpen: ({ commands: _c, ...mailbox }: ReaderInfo) => {
+            write(`${render.renderHead({ title, policy, mailbox, tokenStore: store.info }, c, out).join('\n')}\n`);
+            flush();
+          },
           onRow: (row: PollMessage) => write(`${render.renderRow(row, c, out).join('\n')}\n`),
         };
   // Ctrl-C during a read-only cycle: say how far it got and that nothing changed, then exit 130.
   const onSigint = (): void => {
+    // The rows classified so far are shown (a partial JSON document would be of no use).
+    if (!out.json) flush();
     progress.clear();
     const where = got.total ? `after ${got.done} of ${got.total} messages` : 'before the first message was classified';
     process.stderr.write(`\nimip: interrupted ${where}; nothing on the server was changed (read-only: no flag, no delete)\n`);
@@ -179,10 +201,12 @@ export async function run(flags: PollFlags): Promise<number> {
     report = await runReadOnlyCycle(cycleCtx, { ...hooks, keepRows: false, onProgress: progress.update });
   } finally {
     process.off('SIGINT', onSigint);
+    flush();
     progress.end();
   }
   const code = report.error ? EXIT_CANNOT_RUN : hasProblems(report) ? EXIT_PROBLEMS : EXIT_OK;
   if (out.json) json.close({ summary: report.summary, ...(report.error ? { error: report.error } : {}), stats: report.stats, commands: report.commands });
   else write(`${render.renderFoot(report, c, out).join('\n')}\n`);
+  flush();
   return code;
 }

@@ -7,14 +7,14 @@ import { colours, overridesField, overridesLine, printJson, versionJson, version
 import type { Override } from '../config/overrides.js';
 import type { ServerVersion } from '../server/release.js';
 
-export function emitProbe(command: string, title: string, report: ProbeReport, version: ServerVersion, out: OutputOptions, overrides: readonly Override[] = []): number {
+export async function emitProbe(command: string, title: string, report: ProbeReport, version: ServerVersion, out: OutputOptions, overrides: readonly Override[] = []): Promise<number> {
   const code = report.ok ? EXIT_OK : EXIT_PROBLEMS;
   if (out.json) {
     const { transcript, ...rest } = report;
     printJson({ command, serverVersion: versionJson(version), ...overridesField(overrides), ...rest, ...(out.verbose && transcript ? { transcript } : {}) });
     return code;
   }
-  const c = colours(out);
+  const c = await colours(out);
   const lines: string[] = [];
   const failed = report.stages.filter((s) => !s.ok && !s.skipped).length;
   if (!out.quiet) {
