@@ -13,6 +13,7 @@ const FAMILIES = [
   ['Mailbox (test-mailbox)', /^mailbox\./],
   ['TLS', /^tls\./],
   ['Invitations (send-test)', /^(request|send-test)\./],
+  ['Round trip (send-test --reply-from)', /^roundtrip\./],
   ['Replies (poll, diagnose)', /^reply\./],
   ['Missing token (diagnose)', /^token\./],
   ['Plus addressing (diagnose --probe plus-address)', /^plus\./],

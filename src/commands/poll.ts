@@ -10,6 +10,7 @@ import {
   connectOptions,
   loadForCommand,
   outputOptions,
+  docSinkActive,
   overridesField,
   overridesLine,
   printJson,
@@ -171,7 +172,12 @@ export async function run(flags: PollFlags): Promise<number> {
   // size costs no memory per message (the JSON document is streamed the same way).
   const policy = policyText(ctx.version, protocol, cycleCtx.deleteAllMail);
   const json = render.jsonStream(write);
-  const hooks = out.json
+  // A monitoring format: no stream, one document at the end with the findings counted per severity.
+  const tally = { error: 0, warning: 0, info: 0 };
+  const monitored = docSinkActive();
+  const hooks = monitored
+    ? { onRow: (row: PollMessage) => row.findings.forEach((f) => tally[f.severity]++) }
+    : out.json
     ? {
         onOpen: ({ commands: _c, ...mailbox }: ReaderInfo) =>
           json.open({ command: 'poll', serverVersion: versionJson(ctx.version), ...overridesField(overrides), protocol, config: configPath, mailbox, tokenStore: store.info, policy, deleteAllMail: cycleCtx.deleteAllMail }),
@@ -205,7 +211,9 @@ export async function run(flags: PollFlags): Promise<number> {
     progress.end();
   }
   const code = report.error ? EXIT_CANNOT_RUN : hasProblems(report) ? EXIT_PROBLEMS : EXIT_OK;
-  if (out.json) json.close({ summary: report.summary, ...(report.error ? { error: report.error } : {}), stats: report.stats, commands: report.commands });
+  if (monitored) {
+    printJson({ command: 'poll', ok: code === 0, serverVersion: versionJson(ctx.version), protocol, config: configPath, summary: report.summary, findingsBySeverity: tally, ...(report.error ? { error: report.error } : {}), stats: report.stats });
+  } else if (out.json) json.close({ summary: report.summary, ...(report.error ? { error: report.error } : {}), stats: report.stats, commands: report.commands });
   else write(`${render.renderFoot(report, c, out).join('\n')}\n`);
   flush();
   return code;

@@ -11,7 +11,7 @@ import { classify, needsBody } from '../../src/imip/classify.js';
 import { buildInvitation, newToken } from '../../src/imip/invitation.js';
 import { parseMessage } from '../../src/imip/mime.js';
 import { parseServerVersion } from '../../src/server/release.js';
-import { judge, recognise, type ReplyTarget } from '../../src/send/wait-reply.js';
+import { judge, recognise, type ReplyTarget } from '../../src/send/reply-match.js';
 import { RELEASES, context } from './message-fixtures.js';
 
 const parse = (raw: string) => parseMessage(Buffer.from(raw.replace(/\r?\n/g, '\r\n'), 'utf8'), needsBody);
