@@ -8,6 +8,7 @@ import { loadPalette, wantColor, type OutputOptions } from '../report/style.js';
 import type { ConfigContext } from '../checks/rule.js';
 import type { ConnectOptions } from '../config/settings.js';
 import { readFileSync } from 'node:fs';
+import { applyOverrides, overrideText, overridesJson, parseOverrides, type Override } from '../config/overrides.js';
 
 export interface SharedFlags {
   config?: string;
@@ -16,6 +17,8 @@ export interface SharedFlags {
   color?: boolean;
   quiet?: boolean;
   verbose?: boolean;
+  /** `--set KEY=VALUE`, repeatable. */
+  set?: string[];
 }
 
 export interface ConnectFlags {
@@ -43,11 +46,14 @@ export interface LoadedForCommand {
   ctx: ConfigContext;
   configPath: string;
   located: string;
+  /** `--set` overrides applied to the effective config, with the values they replaced. */
+  overrides: Override[];
 }
 
 /** Locate, read, pick the release (given, else inferred), load with includes and defaults. */
 export async function loadForCommand(flags: SharedFlags, platform: NodeJS.Platform = process.platform): Promise<LoadedForCommand> {
   const given: ServerVersion | null = flags.serverVersion ? parseServerVersion(flags.serverVersion) : null;
+  const wanted = parseOverrides(flags.set ?? []);
   const { path, how } = locateConfig(flags.config);
   const main = readPlistFile(path);
   let version = given ?? inferServerVersion([main]);
@@ -59,8 +65,9 @@ export async function loadForCommand(flags: SharedFlags, platform: NodeJS.Platfo
       config = loadConfig(path, version, {}, main);
     }
   }
+  const overrides = applyOverrides(config, wanted);
   const ctx: ConfigContext = { config, settings: toSettings(config, version), version, features: featuresOf(version), platform };
-  return { ctx, configPath: path, located: how };
+  return { ctx, configPath: path, located: how, overrides };
 }
 
 export function versionJson(v: ServerVersion): Record<string, unknown> {
@@ -107,4 +114,15 @@ export function docSinkActive(): boolean {
 export function printJson(doc: unknown): void {
   if (docSink) docSink(doc);
   else process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
+}
+
+/** Human output: the `--set` overrides, one line, right under the release line (nothing when none). */
+export function overridesLine(list: readonly Override[]): string[] {
+  if (!list.length) return [];
+  return [`Overrides for this run only (--set): ${list.map(overrideText).join(', ')}`];
+}
+
+/** `--json`: `{ overrides: [...] }` when there are any. */
+export function overridesField(list: readonly Override[]): Record<string, unknown> {
+  return list.length ? { overrides: overridesJson(list) } : {};
 }
