@@ -58,7 +58,7 @@ export async function run(flags: CheckConfigFlags): Promise<number> {
           ? `this release reads no mailbox with Receiving.Type "${s.receiving.type}" (receiving.type-invalid)`
           : null;
     const [smtp, mailbox] = await Promise.all([
-      smtpBlocked ? null : import('../probes/smtp-probe.js').then((m) => m.probeSmtp(s.sending, conn)),
+      smtpBlocked ? null : import('../probes/smtp-probe.js').then((m) => m.probeSmtp(s.sending, conn, ctx.version)),
       mailboxBlocked ? null : import('../probes/mailbox-probe.js').then((m) => m.probeMailbox(s.receiving, conn, ctx.version)),
     ]);
     probes.push(smtp ? { name: 'smtp', target: smtp.target, stages: smtp.stages, ok: smtp.ok } : notRun('smtp', smtpBlocked!));

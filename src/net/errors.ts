@@ -22,6 +22,12 @@ export type FailureKind =
   | 'basic-auth-disabled'
   | 'auth-not-offered'
   | 'cleartext-login'
+  /** The server's client offers TLS 1.0 only here, and the server refused it. */
+  | 'tls10-refused'
+  /** The server's client checks the host name (9.x) and the certificate does not name it. */
+  | 'certificate-name'
+  /** The first SMTP mechanism was refused, a later one works: the server has no fallback. */
+  | 'auth-mechanism'
   | 'internal';
 
 /** A stage's failure as the stage function reports it: one sentence, a hint, what was seen. */

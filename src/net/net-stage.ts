@@ -11,9 +11,12 @@ export {
   enforceCertificate,
   implicitTlsStage,
   loadCa,
+  loadCaPem,
+  runContext,
   secureContextFor,
   tlsHandshake,
   tlsTimeout,
   type HandshakeOptions,
   type ImplicitTlsOptions,
+  type OfferedVersions,
 } from './tls-handshake.js';

@@ -15,16 +15,16 @@ import { tlsInfo, type TlsInfo } from './tls-info.js';
 // ---------------------------------------------------------------------------------------------
 // TLS
 
+const pemCache = new Map<string, string>();
 const caCache = new Map<string, string[]>();
-const contextCache = new WeakMap<string[], tls.SecureContext>();
+const contextCache = new Map<string, tls.SecureContext>();
 
-/**
- * The trust anchors: the system's plus `--ca-file`/`ca` when given (added, not replacing).
- * Memoized, so every connection of a run shares one list (and one secure context).
- */
-export function loadCa(opts: { ca?: string; caFile?: string }): string[] | undefined {
-  let pem = opts.ca;
-  if (!pem && opts.caFile) {
+/** `--ca-file` (or `ca`) as PEM text, read once per run. */
+export function loadCaPem(opts: { ca?: string; caFile?: string }): string | undefined {
+  if (opts.ca) return opts.ca;
+  if (!opts.caFile) return undefined;
+  let pem = pemCache.get(opts.caFile);
+  if (pem === undefined) {
     try {
       pem = readFileSync(opts.caFile, 'utf8');
     } catch (err) {
@@ -32,7 +32,18 @@ export function loadCa(opts: { ca?: string; caFile?: string }): string[] | undef
         hint: 'Give a readable PEM file with the CA certificate(s).',
       });
     }
+    pemCache.set(opts.caFile, pem);
   }
+  return pem;
+}
+
+/**
+ * The trust anchors as a list, for libraries that take `ca` (nodemailer, imapflow): the system's
+ * plus `--ca-file`/`ca` when given (added, not replacing). Our own handshakes use
+ * {@link runContext} instead, which does not copy the root store.
+ */
+export function loadCa(opts: { ca?: string; caFile?: string }): string[] | undefined {
+  const pem = loadCaPem(opts);
   if (!pem) return undefined;
   let list = caCache.get(pem);
   if (!list) {
@@ -42,14 +53,37 @@ export function loadCa(opts: { ca?: string; caFile?: string }): string[] | undef
   return list;
 }
 
-/** A secure context for these trust anchors, built once (parsing ~150 roots takes a while). */
-export function secureContextFor(ca: string[]): tls.SecureContext {
-  let ctx = contextCache.get(ca);
+/**
+ * Which TLS versions a handshake offers, as the server's client would (src/server/mail-clients.ts):
+ * `tls1.0-only` is Twisted's default context (`TLSv1_METHOD`). Node refuses TLS 1.0 at OpenSSL's
+ * default security level, so only such a context lowers it (`@SECLEVEL=0`); no other connection
+ * of the tool does.
+ */
+export type OfferedVersions = 'tls1.0-only' | 'negotiate';
+
+function versionOptions(versions: OfferedVersions): tls.SecureContextOptions {
+  return versions === 'tls1.0-only' ? { minVersion: 'TLSv1', maxVersion: 'TLSv1', ciphers: 'DEFAULT:@SECLEVEL=0' } : {};
+}
+
+/**
+ * One secure context per run for each (versions, extra CA) pair: the default context (which uses
+ * the system's root store as it is) plus `addCACert` for `--ca-file`, about 1 ms, instead of a copy
+ * of every root certificate per context.
+ */
+export function runContext(pem: string | undefined, versions: OfferedVersions = 'negotiate'): tls.SecureContext {
+  const key = `${versions}\0${pem ?? ''}`;
+  let ctx = contextCache.get(key);
   if (!ctx) {
-    ctx = tls.createSecureContext({ ca });
-    contextCache.set(ca, ctx);
+    ctx = tls.createSecureContext(versionOptions(versions));
+    if (pem) (ctx.context as { addCACert(pem: string): void }).addCACert(pem);
+    contextCache.set(key, ctx);
   }
   return ctx;
+}
+
+/** A secure context for these trust anchors (a list from {@link loadCa}). */
+export function secureContextFor(ca: string[]): tls.SecureContext {
+  return runContext(ca[ca.length - 1]);
 }
 
 export interface HandshakeOptions {
@@ -57,7 +91,12 @@ export interface HandshakeOptions {
   socket: net.Socket;
   /** Name the certificate must carry (also SNI when it is not an IP literal). */
   host: string;
+  /** Extra trust anchor (`--ca-file`), PEM. */
+  pem?: string;
+  /** @deprecated a list from {@link loadCa}; give `pem` instead. */
   ca?: string[];
+  /** What the client offers; default the best version both sides support. */
+  versions?: OfferedVersions;
   signal: AbortSignal;
 }
 
@@ -72,7 +111,7 @@ export function tlsHandshake(opts: HandshakeOptions): Promise<tls.TLSSocket> {
       host: opts.host,
       rejectUnauthorized: false,
       ...(net.isIP(opts.host) ? {} : { servername: opts.host }),
-      ...(opts.ca ? { secureContext: secureContextFor(opts.ca) } : {}),
+      secureContext: runContext(opts.pem ?? opts.ca?.[opts.ca.length - 1], opts.versions),
     };
     let secure: tls.TLSSocket;
     const onAbort = (): void => {
@@ -139,9 +178,9 @@ export interface ImplicitTlsOptions {
  */
 export async function implicitTlsStage(o: ImplicitTlsOptions): Promise<{ secure: tls.TLSSocket; info: TlsInfo }> {
   let secure: tls.TLSSocket;
-  const ca = loadCa(o.connect);
+  const pem = loadCaPem(o.connect);
   try {
-    secure = await tlsHandshake({ socket: o.socket, host: o.endpoint.host, ca, signal: o.scope.signal });
+    secure = await tlsHandshake({ socket: o.socket, host: o.endpoint.host, ...(pem ? { pem } : {}), signal: o.scope.signal });
   } catch (err) {
     const se = toStageError(err, { ...o.endpoint, during: 'the TLS handshake' });
     if (o.scope.signal.aborted || !['tls', 'closed', 'protocol', 'internal'].includes(se.kind)) throw se;
