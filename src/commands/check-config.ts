@@ -90,6 +90,9 @@ export async function run(flags: CheckConfigFlags): Promise<number> {
     }
     if (out.verbose) lines.push('', ...settingsLines(ctx));
     lines.push('');
+    if (findings.some((f) => f.id === 'tls.insecure')) {
+      lines.push(c.bold('Certificate checks are OFF (--insecure): the connection results below do not show whether certificates are trusted.'), '');
+    }
     for (const p of probes) {
       lines.push(c.bold(p.name === 'smtp' ? 'Sending (SMTP)' : 'Receiving (mailbox)'));
       if (p.notRun) lines.push(`  ${c.dim(`not run: ${p.notRun}`)}`);

@@ -21,11 +21,16 @@ export function emitProbe(command: string, title: string, report: ProbeReport, v
     const tls = t.tls === 'starttls' ? 'STARTTLS' : t.tls === 'implicit' ? 'TLS from the first byte' : 'no TLS';
     lines.push(`${c.bold(`imip ${command}`)}  ${title} ${t.protocol.toUpperCase()} ${t.host}:${t.port} (${tls})`);
     lines.push(c.dim(versionLine(version)), '');
+    // --insecure is said before the results it concerns, not only among the findings at the end.
+    const insecure = report.findings.find((f) => f.id === 'tls.insecure');
+    if (insecure) lines.push(c.bold(`Certificate checks are OFF (--insecure): the results below do not show whether the certificate is trusted.`), '');
     lines.push(...renderStages(report.stages, c, { verbose: out.verbose }), '');
     lines.push(...renderFindings(report.findings, c, { verbose: out.verbose }));
     if (out.verbose && report.transcript?.length) lines.push(c.bold('Transcript'), ...report.transcript.map((l) => `  ${c.dim(l)}`), '');
   }
-  lines.push(summaryLine(report.findings, c, failed ? `; ${failed} stage${failed === 1 ? '' : 's'} failed` : '; every stage passed'));
+  const notRun = report.stages.filter((s) => s.skipped).length;
+  const tail = failed ? `; ${failed} stage${failed === 1 ? '' : 's'} failed` : notRun ? `; ${notRun} stage${notRun === 1 ? '' : 's'} not run` : '; every stage passed';
+  lines.push(summaryLine(report.findings, c, tail));
   process.stdout.write(`${lines.join('\n')}\n`);
   return code;
 }

@@ -113,14 +113,14 @@ export function smtpFindings(sending: SendingSettings, res: SmtpSessionResult): 
     }
   }
 
-  // The certificate, judged as the server's client judges it.
+  // The certificate, judged as the server's client judges it. The note that the tool stopped is
+  // said once, on the first of these findings.
   if (res.tls) {
-    if (!res.tls.chainTrusted) out.push(untrusted(sending, res, res.tls));
-    if (!res.tls.nameMatches && f?.kind !== 'certificate-name') out.push(nameMismatch(sending, res, res.context.certificate === 'host-name' ? 'error' : 'warning'));
-    if (res.stoppedForCertificate && res.tls.chainTrusted && res.tls.nameMatches) {
-      // Verified by neither check but for another reason (revoked, expired): still say we stopped.
-      out.push(untrusted(sending, res, res.tls));
-    }
+    const cert: Finding[] = [];
+    if (!res.tls.nameMatches && f?.kind !== 'certificate-name') cert.push(nameMismatch(sending, res, res.context.certificate === 'host-name' ? 'error' : 'warning'));
+    if (!res.tls.chainTrusted || (res.stoppedForCertificate && !cert.length)) cert.push(untrusted(sending, res, res.tls));
+    if (res.stoppedForCertificate && cert[0]) cert[0] = { ...cert[0], message: `${cert[0].message.replace(/\.$/, '')}. ${STOPPED_FOR_CERTIFICATE}` };
+    out.push(...cert);
   }
 
   if (res.authSkipped && !f) out.push(authSkipped(sending, res));
@@ -148,7 +148,7 @@ function untrusted(sending: SendingSettings, res: SmtpSessionResult, tls: TlsInf
     'warning',
     `${CONFIG}.Server`,
     `The certificate of ${where} is not trusted (${tls.reason ?? tls.verifyCode ?? 'it does not verify'}). Calendar Server does not check the chain and sends anyway, so this never stops mail, but anyone on the network path could pose as the relay and read the password` +
-      (res.stoppedForCertificate ? `. ${STOPPED_FOR_CERTIFICATE}` : ''),
+      '',
     { server: sending.server, port: sending.port, certificate: { subjectCN: tls.subjectCN, issuer: tls.issuer, sans: tls.sans, verifyCode: tls.verifyCode } },
     'Give the relay a certificate from a CA the host trusts (for example Let\'s Encrypt), or use a relay on the local host.',
   );
@@ -158,11 +158,12 @@ function nameMismatch(sending: SendingSettings, res: SmtpSessionResult, severity
   const where = `${sending.server}:${sending.port}`;
   const tls = res.tls;
   const names = tls ? (tls.sans.length ? tls.sans.join(', ') : `CN=${tls.subjectCN ?? '?'}`) : 'unknown';
-  const message =
-    severity === 'error'
+  const isIp = /^[0-9.]+$|:/.test(sending.server.trim());
+  const message = isIp && severity === 'error'
+    ? `Sending.Server is the IP address ${sending.server}, and this release checks the certificate against Server as a DNS name, which an address never matches: the TLS connection breaks whatever the certificate names (${names}), no invitation leaves, and the server posts a MailCertificateAlert`
+    : severity === 'error'
       ? `The certificate of ${where} does not name ${sending.server} (it names ${names}). This release checks the host name: the TLS connection breaks, no invitation leaves, and the server posts a MailCertificateAlert`
-      : `The certificate of ${where} does not name ${sending.server} (it names ${names}). This release does not check it, so mail flows, but from 9.0 on the connection breaks` +
-        (res.stoppedForCertificate ? `. ${STOPPED_FOR_CERTIFICATE}` : '');
+      : `The certificate of ${where} does not name ${sending.server} (it names ${names}). This release does not check it, so mail flows, but from 9.0 on the connection breaks`;
   return finding(
     'smtp.certificate-name-mismatch',
     severity,
