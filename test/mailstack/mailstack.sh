@@ -566,7 +566,7 @@ cmd_start() {
   local out
   if ! out=$(openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \
       -subj "/CN=mail.example.test" \
-      -addext "subjectAltName=DNS:localhost,DNS:mail.example.test,IP:127.0.0.1" \
+      -addext "subjectAltName=DNS:localhost,DNS:mail.example.test,IP:127.0.0.1,IP:127.0.0.2,IP:127.0.0.3" \
       -keyout "$STATE/tls/key.pem" -out "$STATE/tls/cert.pem" 2>&1); then
     echo "$out" >>"$STATE/log/start.log"
     die "openssl could not create the certificate"

@@ -117,7 +117,8 @@ export function smtpFindings(sending: SendingSettings, res: SmtpSessionResult): 
   // said once, on the first of these findings.
   if (res.tls) {
     const cert: Finding[] = [];
-    if (!res.tls.nameMatches && f?.kind !== 'certificate-name') cert.push(nameMismatch(sending, res, res.context.certificate === 'host-name' ? 'error' : 'warning'));
+    // With UseSSL false the server's own STARTTLS never checks the name, in any release.
+    if (!res.tls.nameMatches && sending.useSSL && f?.kind !== 'certificate-name') cert.push(nameMismatch(sending, res, res.context.certificate === 'host-name' ? 'error' : 'warning'));
     if (!res.tls.chainTrusted || (res.stoppedForCertificate && !cert.length)) cert.push(untrusted(sending, res, res.tls));
     if (res.stoppedForCertificate && cert[0]) cert[0] = { ...cert[0], message: `${cert[0].message.replace(/\.$/, '')}. ${STOPPED_FOR_CERTIFICATE}` };
     out.push(...cert);
