@@ -234,9 +234,8 @@ export async function runSmtpSession(sending: SendingSettings, opts: SmtpSession
         ext = await runner.run('ehlo-tls', (s) => ehlo(wire!, helo, s), { onTimeout: timeoutIn('EHLO') });
         if (ext) res.authAfterTls = ext.auth;
       }
-    } else if (ext) {
-      runner.skip('starttls', { reason: 'the server does not offer STARTTLS; with UseSSL false Calendar Server stays in clear text' });
     }
+    // Not offered with UseSSL false: the server stays in clear text (the ehlo stage shows starttls=false).
 
     // twisted smtp.py `ESMTPClient.authenticate`: only `if self.secret and items.get('AUTH')`.
     const stop = (): boolean => res.stoppedForCertificate && !runner.failed;
