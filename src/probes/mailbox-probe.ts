@@ -60,6 +60,8 @@ export async function probeMailbox(receiving: ReceivingSettings, opts: ConnectOp
   let plan: LoginPlan | undefined;
   if (protocol && !receiving.useSSL && !runner.failed) plan = await serverLoginStage(receiving, clients, opts, runner);
 
+  // --insecure is said first, before the results it concerns.
+  findings.push(...maybeInsecure(opts, `${CONFIG}.Server`, outcome.tls ?? null));
   if (runner.failure) findings.push(...failureFindings(receiving, runner.failure, outcome, clients));
   if (runner.failure?.kind !== 'certificate' && outcome.tls && (!outcome.tls.chainTrusted || !outcome.tls.nameMatches)) {
     findings.push(...certificateFindings(receiving, outcome.tls, clients));
@@ -67,7 +69,6 @@ export async function probeMailbox(receiving: ReceivingSettings, opts: ConnectOp
   findings.push(...cleartextFindings(receiving, plan));
   findings.push(...seenFindings(receiving, version, outcome));
   findings.push(...dedicatedFindings(receiving, version, outcome));
-  findings.push(...maybeInsecure(opts, `${CONFIG}.Server`, outcome.tls ?? null));
 
   return finishReport(
     {
