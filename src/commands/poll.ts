@@ -72,7 +72,7 @@ export async function run(flags: PollFlags): Promise<number> {
   if (!protocol) {
     throw new CannotRunError(
       `Scheduling.iMIP.Receiving.Type "${ctx.settings.receiving.type}" is neither pop* nor imap*: the ${ctx.version.line} gateway logs ` +
-        '"Invalid iMIP type in configuration" and polls nothing (calendarserver-imip.md §1.3). Set Type to "imap" or "pop".',
+        '"Invalid iMIP type in configuration" and polls nothing. Set Type to "imap" or "pop".',
     );
   }
 
