@@ -170,10 +170,10 @@ export function readStackInfo(dir: string): StackInfo {
       smtpTls10: num('MAILSTACK_SMTP_TLS10_PORT'),
       smtpCram: num('MAILSTACK_SMTP_CRAM_PORT'),
       smtpOtherName: num('MAILSTACK_SMTP_OTHER_PORT'),
-      otherCa: env.MAILSTACK_OTHER_CA,
-      hashedUser: parseUsers(env.MAILSTACK_HASHED_USER)[0]!,
-      legacyHost: env.MAILSTACK_LEGACY_HOST,
-      modernRemoteHost: env.MAILSTACK_MODERN_REMOTE_HOST,
+      otherCa: env.MAILSTACK_OTHER_CA ?? '',
+      hashedUser: parseUsers(env.MAILSTACK_HASHED_USER ?? '')[0]!,
+      legacyHost: env.MAILSTACK_LEGACY_HOST ?? '127.0.0.2',
+      modernRemoteHost: env.MAILSTACK_MODERN_REMOTE_HOST ?? '127.0.0.3',
     },
   };
 }

@@ -329,12 +329,10 @@ describe('probeSmtp against local fake servers', () => {
   }
 
   test('UseSSL false and AUTH in clear text: it works, with a warning about the password', async () => {
-    let step = 0;
     const srv = await fakeServer((line, write) => {
       if (/^EHLO/i.test(line)) write('250-fake.example.test\r\n250 AUTH PLAIN');
       else if (/^AUTH PLAIN /i.test(line)) {
         // Twisted sends PLAIN with the initial response on the AUTH line.
-        step = 2;
         const decoded = Buffer.from(line.slice(11), 'base64').toString('utf8');
         write(decoded === `\0calendar@example.test\0${FAKE_PASSWORD}` ? '235 2.7.0 ok' : '535 5.7.8 bad');
       } else write('500 what');
