@@ -22,12 +22,12 @@ beforeAll(async () => {
   cfgPath = writeConfig(
     config('9.2', {
       LogRoot: logRoot,
-      'Scheduling.iMIP.Sending.Server': '127.0.0.1',
+      'Scheduling.iMIP.Sending.Server': stack.host,
       'Scheduling.iMIP.Sending.Port': stack.ports.smtp,
       'Scheduling.iMIP.Sending.Address': `Calendar <${CAL.address}>`,
       'Scheduling.iMIP.Sending.Username': CAL.address,
       'Scheduling.iMIP.Sending.Password': CAL.password,
-      'Scheduling.iMIP.Receiving.Server': '127.0.0.1',
+      'Scheduling.iMIP.Receiving.Server': stack.host,
       'Scheduling.iMIP.Receiving.Port': stack.ports.imaps,
       'Scheduling.iMIP.Receiving.UseSSL': true,
       'Scheduling.iMIP.Receiving.Username': CAL.address,
