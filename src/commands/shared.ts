@@ -1,11 +1,10 @@
 /** What every command does first: find the config, pick the release, load it as the server would. */
-import { openSync, readSync, closeSync } from 'node:fs';
 import { featuresOf, parseServerVersion, type ServerVersion } from '../server/release.js';
 import { inferServerVersion, locateConfig, toSettings } from '../config/effective.js';
 import { loadConfig } from '../config/load.js';
-import { preloadBinaryParser, readPlistFile } from '../config/plist-file.js';
+import { readPlistFile } from '../config/plist-file.js';
 import { CannotRunError } from '../report/exit.js';
-import { palette, wantColor, type OutputOptions } from '../report/style.js';
+import { loadPalette, wantColor, type OutputOptions } from '../report/style.js';
 import type { ConfigContext } from '../checks/rule.js';
 import type { ConnectOptions } from '../config/settings.js';
 import { readFileSync } from 'node:fs';
@@ -27,30 +26,17 @@ export interface ConnectFlags {
 
 export function outputOptions(flags: SharedFlags): OutputOptions {
   return {
-    json: Boolean(flags.json),
+    // A monitoring format takes the JSON document (see setDocSink); no human output then.
+    json: Boolean(flags.json) || docSink !== null,
     color: !flags.json && wantColor(flags.color),
     quiet: Boolean(flags.quiet),
     verbose: Boolean(flags.verbose),
   };
 }
 
+/** The palette for the output: chalk is loaded only when colour is on. */
 export function colours(out: OutputOptions) {
-  return palette(out.color);
-}
-
-function startsWithBplist(path: string): boolean {
-  try {
-    const fd = openSync(path, 'r');
-    try {
-      const b = Buffer.alloc(6);
-      readSync(fd, b, 0, 6, 0);
-      return b.toString('latin1') === 'bplist';
-    } finally {
-      closeSync(fd);
-    }
-  } catch {
-    return false;
-  }
+  return loadPalette(out.color);
 }
 
 export interface LoadedForCommand {
@@ -63,7 +49,6 @@ export interface LoadedForCommand {
 export async function loadForCommand(flags: SharedFlags, platform: NodeJS.Platform = process.platform): Promise<LoadedForCommand> {
   const given: ServerVersion | null = flags.serverVersion ? parseServerVersion(flags.serverVersion) : null;
   const { path, how } = locateConfig(flags.config);
-  if (startsWithBplist(path)) await preloadBinaryParser();
   const main = readPlistFile(path);
   let version = given ?? inferServerVersion([main]);
   let config = loadConfig(path, version, {}, main);
@@ -104,6 +89,22 @@ export function connectOptions(flags: ConnectFlags): ConnectOptions {
   return { timeoutMs: seconds * 1000, ca, caFile: flags.caFile, insecure: Boolean(flags.insecure) };
 }
 
+/**
+ * Where the JSON document goes: stdout, unless a monitoring format (`--format nagios|prometheus`)
+ * takes it to build its output from the same data.
+ */
+let docSink: ((doc: unknown) => void) | null = null;
+
+export function setDocSink(sink: ((doc: unknown) => void) | null): void {
+  docSink = sink;
+}
+
+/** A monitoring format is collecting the document (commands that stream JSON build it whole then). */
+export function docSinkActive(): boolean {
+  return docSink !== null;
+}
+
 export function printJson(doc: unknown): void {
-  process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
+  if (docSink) docSink(doc);
+  else process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
 }
