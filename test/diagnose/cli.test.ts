@@ -57,7 +57,7 @@ describe('imip diagnose on a healthy setup', () => {
     const last = r.stdout.trim().split('\n').pop()!;
     expect(last).toMatch(/^✓ No problems found: iMIP looks healthy \(examined config, mailbox \(1 message read-only \(0 \\Seen\)\)\)\.$/);
     expect(r.stdout).toMatch(/\[✓\] Config {11}no problems in /);
-    expect(r.stdout).toMatch(/\[✓\] Receiving {8}IMAP 127\.0\.0\.1:\d+ read-only: 1 message \(0 \\Seen\)/);
+    expect(r.stdout).toMatch(/\[✓\] Receiving {8}IMAP localhost:\d+ read-only: 1 message \(0 \\Seen\)/);
     expect(r.stdout).toMatch(/\[✓\] Replies {10}1 message examined, 0 without a usable token/);
     expect(r.stdout).toMatch(/\[-\] Plus addressing  not probed/);
     expect(r.stdout).toMatch(/log \S+error\.log \(not found\)/);
