@@ -13,6 +13,7 @@ import { receivingRules } from './receiving.js';
 import { patternRules } from './patterns.js';
 import { injectionRules } from './injection.js';
 import { secretRules } from './secrets.js';
+import { serverAddressRules } from './server-address.js';
 
 export const CONFIG_RULES: ConfigRule[] = [
   ...presenceRules,
@@ -23,6 +24,7 @@ export const CONFIG_RULES: ConfigRule[] = [
   ...patternRules,
   ...injectionRules,
   ...secretRules,
+  ...serverAddressRules,
 ];
 
 /** Findings the loader raises (src/config/load.ts). */

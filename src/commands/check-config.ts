@@ -60,7 +60,7 @@ export async function run(flags: CheckConfigFlags): Promise<number> {
           ? `this release reads no mailbox with Receiving.Type "${s.receiving.type}" (receiving.type-invalid)`
           : null;
     const [smtp, mailbox] = await Promise.all([
-      smtpBlocked ? null : import('../probes/smtp-probe.js').then((m) => m.probeSmtp(s.sending, conn)),
+      smtpBlocked ? null : import('../probes/smtp-probe.js').then((m) => m.probeSmtp(s.sending, conn, ctx.version)),
       mailboxBlocked ? null : import('../probes/mailbox-probe.js').then((m) => m.probeMailbox(s.receiving, conn, ctx.version)),
     ]);
     probes.push(smtp ? { name: 'smtp', target: smtp.target, stages: smtp.stages, ok: smtp.ok } : notRun('smtp', smtpBlocked!));
@@ -95,6 +95,9 @@ export async function run(flags: CheckConfigFlags): Promise<number> {
     lines.push(...notice);
     if (out.verbose) lines.push('', ...settingsLines(ctx));
     lines.push('');
+    if (findings.some((f) => f.id === 'tls.insecure')) {
+      lines.push(c.bold('Certificate checks are OFF (--insecure): the connection results below do not show whether certificates are trusted.'), '');
+    }
     for (const p of probes) {
       lines.push(c.bold(p.name === 'smtp' ? 'Sending (SMTP)' : 'Receiving (mailbox)'));
       if (p.notRun) lines.push(`  ${c.dim(`not run: ${p.notRun}`)}`);

@@ -27,7 +27,9 @@ export async function emitProbe(command: string, title: string, report: ProbeRep
     lines.push(...renderFindings(rest, c, { verbose: out.verbose }));
     if (out.verbose && report.transcript?.length) lines.push(c.bold('Transcript'), ...report.transcript.map((l) => `  ${c.dim(l)}`), '');
   }
-  lines.push(summaryLine(report.findings, c, failed ? `; ${failed} stage${failed === 1 ? '' : 's'} failed` : '; every stage passed'));
+  const notRun = report.stages.filter((s) => s.skipped).length;
+  const tail = failed ? `; ${failed} stage${failed === 1 ? '' : 's'} failed` : notRun ? `; ${notRun} stage${notRun === 1 ? '' : 's'} not run` : '; every stage passed';
+  lines.push(summaryLine(report.findings, c, tail));
   process.stdout.write(`${lines.join('\n')}\n`);
   return code;
 }

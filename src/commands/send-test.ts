@@ -92,7 +92,7 @@ const SMTP_IDS: Record<SmtpFailureKind, string> = {
   dns: 'smtp.dns',
   connect: 'smtp.connect-failed',
   timeout: 'smtp.timeout',
-  certificate: 'smtp.certificate-untrusted',
+  certificate: F.smtpFailed.id,
   'starttls-missing': 'smtp.starttls-missing',
   auth: 'smtp.auth-failed',
   'basic-auth-disabled': 'smtp.basic-auth-disabled',
@@ -431,8 +431,11 @@ export async function run(flags: SendTestFlags): Promise<number> {
       conn: conn!,
       envelope: inv.envelope,
       raw: inv.raw,
+      version: ctx.version,
       transcript: out.verbose,
     });
+    // What the server's sender would meet on this path without failing (certificate, AUTH skipped).
+    findings.push(...result.findings);
     doc.sent = {
       reply: result.reply,
       queueId: result.queueId,
@@ -448,7 +451,10 @@ export async function run(flags: SendTestFlags): Promise<number> {
     await watcher?.close();
     await attendeeBox?.close();
     if (!(e instanceof SmtpSendError)) throw e;
-    findings.push({
+    // The session's own findings carry the same ids `test-smtp` gives for this path; the generic
+    // one below only when none of them is the error.
+    findings.push(...e.findings);
+    if (!e.findings.some((x) => x.severity === 'error')) findings.push({
       id: SMTP_IDS[e.kind],
       severity: 'error',
       path: `${I}.Sending`,

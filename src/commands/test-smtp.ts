@@ -17,6 +17,6 @@ export async function run(flags: TestSmtpFlags): Promise<number> {
     throw new CannotRunError(`Scheduling.iMIP.Sending.Server is empty in ${configPath}: there is no SMTP server to test (run "imip check-config")`);
   }
   const { probeSmtp } = await import('../probes/smtp-probe.js');
-  const report = await probeSmtp(ctx.settings.sending, { ...conn, ...(sendTo ? { sendTo } : {}) });
+  const report = await probeSmtp(ctx.settings.sending, { ...conn, ...(sendTo ? { sendTo } : {}) }, ctx.version);
   return emitProbe('test-smtp', 'sending through', report, ctx.version, out, overrides);
 }

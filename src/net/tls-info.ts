@@ -37,6 +37,14 @@ export interface TlsInfo {
   chain: string[];
   /** The chain verified against the trust anchors and the name matched. */
   verified: boolean;
+  /** The chain verified against the trust anchors (whatever the name). */
+  chainTrusted: boolean;
+  /**
+   * The certificate names `checkedName` as a DNS name, the way Calendar Server 9.x checks it
+   * (service_identity: dNSName entries, the CN only when there are none). Always false for an
+   * IP address, which service_identity never matches.
+   */
+  nameMatches: boolean;
   /** Node's/OpenSSL's code when not verified, such as `DEPTH_ZERO_SELF_SIGNED_CERT`. */
   verifyCode?: string;
   problem?: CertificateProblem;
@@ -199,6 +207,29 @@ function chainOf(cert: DetailedPeerCertificate | PeerCertificate): string[] {
   return out;
 }
 
+const NAME_CODES = new Set(['ERR_TLS_CERT_ALTNAME_INVALID', 'HOSTNAME_MISMATCH']);
+
+/**
+ * Does the certificate name `host` as a DNS name? RFC 6125 as service_identity 16.0.0
+ * (`verify_hostname`, `DNS_ID`, `_hostname_matches`) does it: dNSName entries of the
+ * subjectAltName, the CN only when the certificate has no dNSName at all; a wildcard only as the
+ * whole left-most label; an IP address never matches (`DNS_ID` refuses one).
+ */
+export function certificateNamesHost(host: string, sans: readonly string[], cn: string | null): boolean {
+  const h = host.trim().toLowerCase().replace(/\.$/, '');
+  if (!h || /^[0-9.]+$/.test(h) || h.includes(':')) return false;
+  const dns = sans.filter((s) => /^DNS:/i.test(s)).map((s) => s.slice(4).trim().toLowerCase());
+  const names = dns.length ? dns : cn ? [cn.toLowerCase()] : [];
+  return names.some((n) => {
+    const name = n.replace(/\.$/, '');
+    if (name === h) return true;
+    if (!name.startsWith('*.')) return false;
+    const rest = name.slice(2);
+    const dot = h.indexOf('.');
+    return dot > 0 && h.slice(dot + 1) === rest && rest.includes('.');
+  });
+}
+
 /** Everything worth showing about a TLS session, with the verdict on the certificate. */
 export function tlsInfo(socket: TLSSocket, opts: TlsInfoOptions): TlsInfo {
   let cert: DetailedPeerCertificate | null = null;
@@ -228,8 +259,11 @@ export function tlsInfo(socket: TLSSocket, opts: TlsInfoOptions): TlsInfo {
     fingerprint256: cert?.fingerprint256 ?? null,
     chain: cert ? chainOf(cert) : [],
     verified: socket.authorized === true,
+    chainTrusted: socket.authorized === true || NAME_CODES.has(codeOf(socket.authorizationError) ?? ''),
+    nameMatches: false,
     checksDisabled: opts.insecure,
   };
+  info.nameMatches = certificateNamesHost(opts.host, sans, info.subjectCN);
   if (!info.verified) {
     let code = codeOf(socket.authorizationError) ?? (cert ? 'UNKNOWN' : 'NO_CERTIFICATE');
     // OpenSSL reports the chain problem first; an expired self-signed certificate is worth both words.
@@ -302,8 +336,11 @@ export function tlsInfoFromParts(parts: TlsParts, opts: TlsInfoOptions): TlsInfo
     fingerprint256: cert?.fingerprint256 ?? null,
     chain: cert ? [field(cert.subject, 'CN') ?? cert.subject] : [],
     verified: parts.authorized,
+    chainTrusted: parts.authorized || NAME_CODES.has(parts.authorizationError ?? ''),
+    nameMatches: false,
     checksDisabled: opts.insecure,
   };
+  info.nameMatches = certificateNamesHost(opts.host, info.sans, info.subjectCN);
   if (!info.verified) {
     const code = parts.authorizationError ?? 'UNKNOWN';
     const v = describeCertificateProblem(code, { ...info, host: opts.host, caGiven: opts.caGiven });

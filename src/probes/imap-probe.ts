@@ -31,7 +31,7 @@ import {
   type StageRunner,
 } from '../net/net-stage.js';
 import type { MailboxCounts, MailboxSessionOutcome, SampledMessage } from './probe-report.js';
-import { isBasicAuthDisabled } from './smtp-probe.js';
+import { isBasicAuthDisabled } from './provider-auth.js';
 import { tlsInfo } from '../net/tls-info.js';
 
 const CONFIG = 'Scheduling.iMIP.Receiving';

@@ -12,9 +12,10 @@ import type { ConnectOptions, ReceivingSettings } from '../config/settings.js';
 import type { Finding } from '../report/finding.js';
 import { splitAddressList } from '../server/address.js';
 import { featuresOf, type ServerVersion } from '../server/release.js';
-import { runImapStages } from './imap-probe.js';
-import { Redactor, StageRunner, type StageFailure } from '../net/net-stage.js';
-import { runPop3Stages } from './pop3-probe.js';
+import { Redactor, StageError, StageRunner, resolveHost, type StageFailure } from '../net/net-stage.js';
+import { mailClientsFor, type MailClients } from '../server/mail-clients.js';
+import { checkLoginPlan, type LoginPlan } from './mailbox-login-plan.js';
+import type { TlsInfo } from '../net/tls-info.js';
 import {
   finishReport,
   maybeInsecure,
@@ -34,9 +35,13 @@ export async function probeMailbox(receiving: ReceivingSettings, opts: ConnectOp
   const findings: Finding[] = [];
   let outcome: MailboxSessionOutcome = { tlsMode: receiving.useSSL ? 'implicit' : 'starttls' };
 
+  const clients = mailClientsFor(version);
+  // Only the protocol tested is loaded: POP3 never loads imapflow.
   if (protocol === 'imap') {
+    const { runImapStages } = await import('./imap-probe.js');
     outcome = await runImapStages(receiving, opts, { runner });
   } else if (protocol === 'pop3') {
+    const { runPop3Stages } = await import('./pop3-probe.js');
     outcome = await runPop3Stages(receiving, opts, { runner, transcript });
   } else {
     runner.record(
@@ -52,11 +57,18 @@ export async function probeMailbox(receiving: ReceivingSettings, opts: ConnectOp
     );
   }
 
-  if (runner.failure) findings.push(...failureFindings(receiving, runner.failure, outcome));
-  findings.push(...cleartextFindings(receiving, runner, outcome));
+  let plan: LoginPlan | undefined;
+  if (protocol && !receiving.useSSL && !runner.failed) plan = await serverLoginStage(receiving, clients, opts, runner);
+
+  // --insecure is said first, before the results it concerns.
+  findings.push(...maybeInsecure(opts, `${CONFIG}.Server`, outcome.tls ?? null));
+  if (runner.failure) findings.push(...failureFindings(receiving, runner.failure, outcome, clients));
+  if (runner.failure?.kind !== 'certificate' && outcome.tls && (!outcome.tls.chainTrusted || !outcome.tls.nameMatches)) {
+    findings.push(...certificateFindings(receiving, outcome.tls, clients));
+  }
+  findings.push(...cleartextFindings(receiving, plan));
   findings.push(...seenFindings(receiving, version, outcome));
   findings.push(...dedicatedFindings(receiving, version, outcome));
-  findings.push(...maybeInsecure(opts, `${CONFIG}.Server`, outcome.tls ?? null));
 
   return finishReport(
     {
@@ -76,7 +88,7 @@ function defaultPorts(receiving: ReceivingSettings): { implicit: number; plain: 
   return receiving.protocol === 'pop3' ? { implicit: 995, plain: 110, name: 'POP3' } : { implicit: 993, plain: 143, name: 'IMAP' };
 }
 
-function failureFindings(receiving: ReceivingSettings, f: StageFailure, outcome: MailboxSessionOutcome): Finding[] {
+function failureFindings(receiving: ReceivingSettings, f: StageFailure, outcome: MailboxSessionOutcome, clients: MailClients): Finding[] {
   const where = `${receiving.server}:${receiving.port}`;
   const ports = defaultPorts(receiving);
   const ev: Record<string, unknown> = {
@@ -152,13 +164,15 @@ function failureFindings(receiving: ReceivingSettings, f: StageFailure, outcome:
       return [err('mailbox.tls-mismatch', `${CONFIG}.UseSSL`, message, fix, { portSpeaks: speaksTls ? 'implicit-tls' : 'plain', wouldWork: works })];
     }
     case 'certificate':
+      return certificateFindings(receiving, outcome.tls, clients, f.error);
+    case 'tls10-refused':
       return [
         err(
-          'mailbox.certificate-untrusted',
-          `${CONFIG}.Server`,
-          sentence(`The certificate of ${where} is not trusted: ${outcome.tls?.reason ?? (f.evidence.tls as { reason?: string } | undefined)?.reason ?? f.error}`),
-          f.hint ?? 'Pass the CA with --ca-file, or fix the certificate.',
-          outcome.tls ? { certificate: outcome.tls } : {},
+          'mailbox.tls10-refused',
+          `${CONFIG}.UseSSL`,
+          `${where} refuses TLS 1.0. With UseSSL false Calendar Server starts TLS itself (${receiving.protocol === 'pop3' ? 'STLS' : 'STARTTLS'}) offering TLS 1.0 only, so its login fails and no reply is read`,
+          `Set ${CONFIG}.UseSSL to true with the port that speaks TLS from the first byte (${receiving.protocol === 'pop3' ? 'POP3S 995' : 'IMAPS 993'}): Calendar Server then negotiates current TLS.`,
+          { calendarServerSteps: f.evidence.steps },
         ),
       ];
     case 'auth':
@@ -190,26 +204,98 @@ function failureFindings(receiving: ReceivingSettings, f: StageFailure, outcome:
 // ---------------------------------------------------------------------------------------------
 // IMAP login before TLS
 
-function cleartextFindings(receiving: ReceivingSettings, runner: StageRunner, outcome: MailboxSessionOutcome): Finding[] {
-  if (receiving.protocol !== 'imap' || receiving.useSSL || !outcome.cleartextLogin) return [];
-  const login = runner.stages.find((s) => s.stage === 'login');
-  if (!login || !login.ok) return [];
+/**
+ * The server's own login on a clear port (UseSSL false), checked on a connection of its own: does
+ * the TLS 1.0 that Twisted's STARTTLS/STLS offers get through, and which step sends the password in
+ * clear text. The tool's own session above uses current TLS; the server's does not.
+ */
+async function serverLoginStage(receiving: ReceivingSettings, clients: MailClients, opts: ConnectOptions, runner: StageRunner): Promise<LoginPlan | undefined> {
+  return runner.run(
+    'server-login',
+    async (s) => {
+      s.evidence.note = "Calendar Server's own login steps, on a separate connection; no password is sent";
+      const addresses = await resolveHost(receiving.server.trim(), s, `${CONFIG}.Server`);
+      const plan = await checkLoginPlan(receiving, clients, addresses, opts, s);
+      if (plan.tls10 === 'refused') {
+        const verb = receiving.protocol === 'pop3' ? 'STLS' : 'STARTTLS';
+        throw new StageError('tls10-refused', `the mail server refuses TLS 1.0, the only version Calendar Server offers after ${verb} with UseSSL false`, {
+          evidence: { steps: plan.steps },
+        });
+      }
+      return plan;
+    },
+    {
+      onTimeout: (ms) => new StageError('timeout', `${receiving.protocol === 'pop3' ? 'POP3' : 'IMAP'} login check timed out after ${Math.round(ms / 100) / 10} s`),
+    },
+  );
+}
+
+function cleartextFindings(receiving: ReceivingSettings, plan: LoginPlan | undefined): Finding[] {
+  if (!plan?.cleartext) return [];
   const where = `${receiving.server}:${receiving.port}`;
   return [
     {
-      id: 'mailbox.auth-cleartext',
+      id: 'mailbox.cleartext-password',
       severity: 'warning',
       path: `${CONFIG}.UseSSL`,
       message:
-        `With UseSSL false, Calendar Server logs in to ${where} with ${outcome.cleartextLogin} before any TLS, because the server offers it ` +
-        'in clear text (Twisted starts TLS only when none of its mechanisms is offered): the password crosses the network unencrypted.' +
-        (outcome.tls ? ' (This probe upgraded with STARTTLS before logging in.)' : ''),
-      evidence: { server: receiving.server, port: receiving.port, calendarServerLogin: outcome.cleartextLogin },
+        `With UseSSL false, Calendar Server logs in to ${where} with ${plan.cleartext}: the password crosses the network unencrypted. ` +
+        '(Twisted starts TLS only when none of its mechanisms is offered before TLS.)',
+      evidence: { server: receiving.server, port: receiving.port, calendarServerSteps: plan.steps },
       fix:
-        `Set ${CONFIG}.UseSSL to true with the IMAPS port (993), or make the server offer AUTH only after STARTTLS ` +
-        '(Dovecot: disable_plaintext_auth = yes; it exempts connections from localhost).',
+        `Set ${CONFIG}.UseSSL to true with the port that speaks TLS from the first byte (IMAPS 993, POP3S 995), or make the mail server offer ` +
+        'authentication only after STARTTLS (Dovecot: disable_plaintext_auth = yes; it exempts connections from localhost).',
     },
   ];
+}
+
+/**
+ * The certificate as the server's client judges it: the chain never (a warning: the password
+ * could be read); the name on 9.x with UseSSL true (an error: the connection breaks), a warning
+ * before. `stoppedBecause` is set when the tool stopped before its own login.
+ */
+function certificateFindings(receiving: ReceivingSettings, tls: TlsInfo | undefined, clients: MailClients, stoppedBecause?: string): Finding[] {
+  const where = `${receiving.server}:${receiving.port}`;
+  const out: Finding[] = [];
+  const ev = { server: receiving.server, port: receiving.port, useSSL: receiving.useSSL, protocol: receiving.protocol };
+  const checksName = receiving.useSSL && clients.imap.useSSL.context.certificate === 'host-name';
+  const isIp = /^[0-9.]+$|:/.test(receiving.server.trim());
+  // With UseSSL false the server's own STARTTLS/STLS never checks the name, in any release.
+  if (tls && !tls.nameMatches && receiving.useSSL) {
+    const names = tls.sans.length ? tls.sans.join(', ') : `CN=${tls.subjectCN ?? '?'}`;
+    out.push({
+      id: 'mailbox.certificate-name-mismatch',
+      severity: checksName ? 'error' : 'warning',
+      path: `${CONFIG}.Server`,
+      message: checksName
+        ? isIp
+          ? `Receiving.Server is the IP address ${receiving.server}, and this release checks the certificate against Server as a DNS name, which an address never matches: the TLS connection breaks whatever the certificate names (${names}) and no reply is read.`
+          : `The certificate of ${where} does not name ${receiving.server} (it names ${names}). This release checks the host name: the TLS connection breaks and no reply is read.`
+        : `The certificate of ${where} does not name ${receiving.server} (it names ${names}). This release does not check it, so replies are read, but from 9.0 on the connection breaks.`,
+      evidence: { ...ev, names: tls.sans, subjectCN: tls.subjectCN },
+      fix: `Set ${CONFIG}.Server to a host name the certificate names, or give the mail server a certificate for ${receiving.server}.`,
+    });
+  }
+  if (!tls || !tls.chainTrusted || (stoppedBecause && !out.length)) {
+    out.push({
+      id: 'mailbox.certificate-untrusted',
+      severity: 'warning',
+      path: `${CONFIG}.Server`,
+      message: `The certificate of ${where} is not trusted (${tls?.reason ?? stoppedBecause ?? 'it does not verify'}). Calendar Server does not check the chain and reads the mailbox anyway, so this never stops replies, but anyone on the network path could pose as the mail server and read the password.`,
+      evidence: { ...ev, ...(tls ? { certificate: { subjectCN: tls.subjectCN, issuer: tls.issuer, sans: tls.sans, verifyCode: tls.verifyCode } } : {}) },
+      fix: "Give the mail server a certificate from a CA the host trusts (for example Let's Encrypt).",
+    });
+  }
+  const serverBreaks = out.some((x) => x.severity === 'error');
+  if (stoppedBecause && !serverBreaks && out[0]) {
+    out[0] = {
+      ...out[0],
+      message:
+        `${out[0].message} This test stopped before sending the password: Calendar Server would go on and log in. ` +
+        'To test the login anyway, pass the CA that signed the certificate with --ca-file, or use --insecure (the output says so).',
+    };
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------

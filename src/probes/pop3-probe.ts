@@ -27,7 +27,7 @@ import {
 } from '../net/net-stage.js';
 import { Pop3Client, isPop3Error, type Capabilities, type TlsDetails } from '../clients/pop3/index.js';
 import type { MailboxSessionOutcome, SampledMessage } from './probe-report.js';
-import { isBasicAuthDisabled } from './smtp-probe.js';
+import { isBasicAuthDisabled } from './provider-auth.js';
 import { isCertificateErrorCode, tlsInfoFromParts, type TlsInfo } from '../net/tls-info.js';
 
 const CONFIG = 'Scheduling.iMIP.Receiving';

@@ -78,11 +78,13 @@ describe('imip test-mailbox', () => {
     noSecrets(r.stdout, passwords);
   });
 
-  it('reads POP3 over STLS', async () => {
+  it('POP3 over STLS on a server that refuses TLS 1.0: the server\'s own STLS (TLS 1.0 only) fails', async () => {
     const { path } = stackConfig({ receivingPort: getStack().ports.pop3, receivingSSL: false, type: 'pop' });
     const r = await runCli(['test-mailbox', '--config', path, '--ca-file', getStack().ca, '--json']);
-    expect(r.code).toBe(0);
-    expect(JSON.parse(r.stdout).target).toMatchObject({ protocol: 'pop3' });
+    expect(r.code).toBe(1);
+    const doc = JSON.parse(r.stdout);
+    expect(doc.target).toMatchObject({ protocol: 'pop3' });
+    expect(doc.findings.map((f: { id: string }) => f.id)).toEqual(['mailbox.tls10-refused']);
   });
 
   it('reports a wrong password without printing it', async () => {

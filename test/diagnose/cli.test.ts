@@ -22,12 +22,12 @@ beforeAll(async () => {
   cfgPath = writeConfig(
     config('9.2', {
       LogRoot: logRoot,
-      'Scheduling.iMIP.Sending.Server': '127.0.0.1',
+      'Scheduling.iMIP.Sending.Server': stack.host,
       'Scheduling.iMIP.Sending.Port': stack.ports.smtp,
       'Scheduling.iMIP.Sending.Address': `Calendar <${CAL.address}>`,
       'Scheduling.iMIP.Sending.Username': CAL.address,
       'Scheduling.iMIP.Sending.Password': CAL.password,
-      'Scheduling.iMIP.Receiving.Server': '127.0.0.1',
+      'Scheduling.iMIP.Receiving.Server': stack.host,
       'Scheduling.iMIP.Receiving.Port': stack.ports.imaps,
       'Scheduling.iMIP.Receiving.UseSSL': true,
       'Scheduling.iMIP.Receiving.Username': CAL.address,
@@ -58,8 +58,8 @@ describe('imip diagnose on a healthy setup', () => {
     expect(last).toMatch(/^- No problems found in what was tested \(examined config, mailbox \(1 message read-only \(0 \\Seen\)\), SMTP\), but not every area was tested: Plus addressing\./);
     expect(r.stdout).not.toMatch(/healthy/);
     expect(r.stdout).toMatch(/\[✓\] Config {11}no problems in /);
-    expect(r.stdout).toMatch(/\[✓\] Sending {10}SMTP test passed: 127\.0\.0\.1:\d+ \(STARTTLS\) \(connect, EHLO, STARTTLS, AUTH, QUIT; nothing sent\)/);
-    expect(r.stdout).toMatch(/\[✓\] Receiving {8}IMAP 127\.0\.0\.1:\d+ read-only: 1 message \(0 \\Seen\)/);
+    expect(r.stdout).toMatch(/\[✓\] Sending {10}SMTP test passed: localhost:\d+ \(STARTTLS\) \(connect, EHLO, STARTTLS, AUTH, QUIT; nothing sent\)/);
+    expect(r.stdout).toMatch(/\[✓\] Receiving {8}IMAP localhost:\d+ read-only: 1 message \(0 \\Seen\)/);
     expect(r.stdout).toMatch(/\[✓\] Replies {10}1 message examined, 0 without a usable token/);
     expect(r.stdout).toMatch(/\[-\] Plus addressing {2}not tested: "--probe plus-address"/);
     expect(r.stdout).toMatch(/log \S+error\.log \(not found\)/);

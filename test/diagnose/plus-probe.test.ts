@@ -36,13 +36,13 @@ function stackConfig(s: StackInfo, o: { protocol?: 'imap' | 'pop3'; receivingUse
   const recv = USERS.find((u) => u.address === (o.receivingUser ?? send.address))!;
   const pop = o.protocol === 'pop3';
   return config('9.2', {
-    'Scheduling.iMIP.Sending.Server': '127.0.0.1',
+    'Scheduling.iMIP.Sending.Server': s.host,
     'Scheduling.iMIP.Sending.Port': s.ports.smtp,
     'Scheduling.iMIP.Sending.UseSSL': true,
     'Scheduling.iMIP.Sending.Address': `Calendar <${send.address}>`,
     'Scheduling.iMIP.Sending.Username': send.address,
     'Scheduling.iMIP.Sending.Password': send.password,
-    'Scheduling.iMIP.Receiving.Server': '127.0.0.1',
+    'Scheduling.iMIP.Receiving.Server': s.host,
     'Scheduling.iMIP.Receiving.Port': pop ? s.ports.pop3s : s.ports.imaps,
     'Scheduling.iMIP.Receiving.UseSSL': true,
     'Scheduling.iMIP.Receiving.Type': pop ? 'pop' : 'imap',

@@ -129,6 +129,13 @@ async function main() {
   w(`  POP3S            ${host}:${env.MAILSTACK_POP3S_PORT}`);
   w(`  plus-addressing  ${env.MAILSTACK_PLUS === '1' ? 'on (user+token@domain)' : 'off'}`);
   w();
+  w('  How Calendar Server\'s own mail clients meet servers (variants):');
+  w(`  SMTP TLS 1.0     ${host}:${env.MAILSTACK_SMTP_TLS10_PORT}   submission that also accepts TLS 1.0 (the others refuse it)`);
+  w(`  SMTP CRAM-MD5    ${host}:${env.MAILSTACK_SMTP_CRAM_PORT}   lists CRAM-MD5; ${env.MAILSTACK_HASHED_USER.split(':')[0]} has a hashed password`);
+  w(`  SMTP other name  ${host}:${env.MAILSTACK_SMTP_OTHER_PORT}   certificate for other.example.test (${env.MAILSTACK_OTHER_CA})`);
+  w(`  IMAP/POP3        ${env.MAILSTACK_LEGACY_HOST}:${env.MAILSTACK_IMAP_PORT}/${env.MAILSTACK_POP3_PORT}   LOGINDISABLED before TLS, accepts TLS 1.0`);
+  w(`  IMAP/POP3        ${env.MAILSTACK_MODERN_REMOTE_HOST}:${env.MAILSTACK_IMAP_PORT}/${env.MAILSTACK_POP3_PORT}   LOGINDISABLED before TLS, TLS 1.2 at least`);
+  w();
   w(`CA certificate (verifies every TLS port): ${ca}`);
   w();
   w('Users:');

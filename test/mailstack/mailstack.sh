@@ -125,7 +125,8 @@ cmd_stop() {
   [[ -n $dir ]] || die "usage: mailstack.sh stop DIR"
   [[ -d $dir ]] || return 0
   dir=$(cd "$dir" && pwd)
-  stop_pids "$(read_pid "$dir/postfix/spool/pid/master.pid")" "$(read_pid "$dir/dovecot/run/master.pid")"
+  stop_pids "$(read_pid "$dir/postfix/spool/pid/master.pid")" "$(read_pid "$dir/dovecot/run/master.pid")" \
+    "$(read_pid "$dir/dovecot-cram/run/master.pid")"
 }
 
 # ---------------------------------------------------------------- start
@@ -366,6 +367,132 @@ EOF
 }
 
 # probe_plain PORT EXPECT_PREFIX: 0 when the banner starts with the prefix.
+# ---------------------------------------------------------------------------------------------
+# Client-behaviour variants (how Calendar Server's own mail clients connect): listeners that
+# differ from the defaults above in one respect each. Kept apart from the base config so that
+# other additions merge cleanly.
+#   SMTP_TLS10_PORT  submission, STARTTLS, accepts TLS 1.0 (OpenSSL security level lowered here only)
+#   SMTP_CRAM_PORT   submission, AUTH after STARTTLS, lists CRAM-MD5 (which the server's client
+#                    picks first) also for a user whose password is stored hashed and so cannot
+#                    answer CRAM-MD5
+#   SMTP_OTHER_PORT  submission whose certificate names another host (other.example.test)
+#   127.0.0.2:IMAP_PORT/POP3_PORT  not "secured" for Dovecot (another local address), so IMAP
+#                    says LOGINDISABLED before TLS; accepts TLS 1.0
+#   127.0.0.3:IMAP_PORT/POP3_PORT  the same, but TLS 1.2 at least (refuses the TLS 1.0 that the
+#                    server's STARTTLS/STLS offers)
+# The base listeners keep today's defaults: TLS 1.2 at least (so STARTTLS/STLS with TLS 1.0 is
+# refused), and on 127.0.0.1 Dovecot treats the connection as secured (AUTH=PLAIN before TLS).
+readonly HASHED_USER="hashed@example.test" HASHED_PASSWORD="Hashed-pw-5150-secret"
+
+setup_client_variants() {
+  local D=$1 out hash
+  if ! out=$(openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \
+      -subj "/CN=other.example.test" -addext "subjectAltName=DNS:other.example.test" \
+      -keyout "$D/tls/other-key.pem" -out "$D/tls/other-cert.pem" 2>&1); then
+    echo "$out" >>"$D/log/start.log"
+    die "openssl could not create the other-name certificate"
+  fi
+  chmod 0600 "$D/tls/other-key.pem"
+  chmod 0644 "$D/tls/other-cert.pem"
+  hash=$(doveadm pw -s SHA512-CRYPT -p "$HASHED_PASSWORD") || die "doveadm pw failed"
+  printf '%s:%s::::::\n' "$HASHED_USER" "$hash" >"$D/dovecot/hashed"
+  chown root:dovecot "$D/dovecot/hashed"
+  chmod 0640 "$D/dovecot/hashed"
+}
+
+write_postfix_variants() {
+  local D=$1 o='127.0.0.1' etc=$1/postfix/etc
+  cat >>"$etc/master.cf" <<EOF
+$o:$SMTP_TLS10_PORT inet n - n - - smtpd
+  -o syslog_name=postfix/submission-tls10
+  -o smtpd_sasl_auth_enable=yes
+  -o smtpd_tls_auth_only=yes
+  -o smtpd_tls_protocols=>=TLSv1
+  -o tls_medium_cipherlist=DEFAULT:@SECLEVEL=0
+$o:$SMTP_CRAM_PORT inet n - n - - smtpd
+  -o syslog_name=postfix/submission-cram
+  -o smtpd_sasl_auth_enable=yes
+  -o smtpd_tls_auth_only=yes
+  -o smtpd_sasl_path=$D/dovecot-cram/run/auth-postfix
+  -o smtpd_sasl_mechanism_filter=cram-md5,plain,login
+$o:$SMTP_OTHER_PORT inet n - n - - smtpd
+  -o syslog_name=postfix/submission-other
+  -o smtpd_sasl_auth_enable=yes
+  -o smtpd_tls_auth_only=yes
+  -o smtpd_tls_chain_files=$D/tls/other-key.pem,$D/tls/other-cert.pem
+EOF
+  # Today's default minimum on every other listener: TLS 1.2 (Debian's Postfix would still take
+  # TLS 1.0 from a client that lowers its security level).
+  printf '%s\n' 'smtpd_tls_protocols = >=TLSv1.2' 'smtpd_tls_mandatory_protocols = >=TLSv1.2' >>"$etc/main.cf"
+}
+
+write_dovecot_variants() {
+  local D=$1
+  cat >>"$D/dovecot/dovecot.conf" <<EOF
+service imap-login {
+  inet_listener imap_legacy {
+    address = 127.0.0.2
+    port = $IMAP_PORT
+  }
+}
+service pop3-login {
+  inet_listener pop3_legacy {
+    address = 127.0.0.2
+    port = $POP3_PORT
+  }
+  inet_listener pop3_modern {
+    address = 127.0.0.3
+    port = $POP3_PORT
+  }
+}
+service imap-login {
+  inet_listener imap_modern {
+    address = 127.0.0.3
+    port = $IMAP_PORT
+  }
+}
+local 127.0.0.2 {
+  ssl_min_protocol = TLSv1
+  ssl_cipher_list = DEFAULT:@SECLEVEL=0
+}
+EOF
+  # An auth-only Dovecot for the CRAM-MD5 relay: mechanisms are global to a Dovecot, and the
+  # main one must not list CRAM-MD5 (IMAP would use it before TLS).
+  mkdir -p "$D/dovecot-cram/run" "$D/dovecot-cram/state"
+  cat >"$D/dovecot-cram/dovecot.conf" <<EOF
+base_dir = $D/dovecot-cram/run
+state_dir = $D/dovecot-cram/state
+instance_name = $INSTANCE-cram
+log_path = $D/log/dovecot-cram.log
+protocols = none
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login cram-md5
+auth_failure_delay = 0
+auth_cache_size = 0
+passdb {
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u $D/dovecot/users
+}
+passdb {
+  driver = passwd-file
+  args = username_format=%u $D/dovecot/hashed
+}
+service auth {
+  unix_listener auth-postfix {
+    mode = 0600
+    user = postfix
+    group = postfix
+  }
+}
+service anvil {
+  unix_listener anvil-auth-penalty {
+    mode = 0
+  }
+}
+EOF
+}
+
 probe_plain() {
   local line=
   { exec 3<>"/dev/tcp/127.0.0.1/$1"; } 2>/dev/null || return 1
@@ -383,7 +510,8 @@ probe_tls() {
 wait_ready() {
   local deadline=$((SECONDS + 15)) pending spec port kind
   local specs=("$SMTP_PORT plain 220" "$MX_PORT plain 220" "$IMAP_PORT plain *"
-               "$POP3_PORT plain +OK" "$SMTPS_PORT tls" "$IMAPS_PORT tls" "$POP3S_PORT tls")
+               "$POP3_PORT plain +OK" "$SMTPS_PORT tls" "$IMAPS_PORT tls" "$POP3S_PORT tls"
+               "$SMTP_TLS10_PORT plain 220" "$SMTP_CRAM_PORT plain 220" "$SMTP_OTHER_PORT plain 220")
   while :; do
     pending=()
     for spec in "${specs[@]}"; do
@@ -407,7 +535,8 @@ on_start_exit() {
   local rc=$?
   ((rc == 0)) && return 0
   echo "mailstack: start failed (exit $rc); stopping what was started" >&2
-  stop_pids "$(read_pid "$STATE/postfix/spool/pid/master.pid")" "$(read_pid "$STATE/dovecot/run/master.pid")" || true
+  stop_pids "$(read_pid "$STATE/postfix/spool/pid/master.pid")" "$(read_pid "$STATE/dovecot/run/master.pid")" \
+    "$(read_pid "$STATE/dovecot-cram/run/master.pid")" || true
   local f
   for f in "$STATE/log/dovecot.log" "$STATE/log/postfix.log" "$STATE/log/start.log"; do
     [[ -s $f ]] || continue
@@ -436,7 +565,8 @@ cmd_start() {
   SMTP_PORT=$((2525 + offset)) SMTPS_PORT=$((2465 + offset)) MX_PORT=$((2500 + offset))
   IMAP_PORT=$((1143 + offset)) IMAPS_PORT=$((1993 + offset))
   POP3_PORT=$((1110 + offset)) POP3S_PORT=$((1995 + offset))
-  ((SMTP_PORT <= 65535)) || die "MAILSTACK_PORT_OFFSET too large: $offset"
+  SMTP_TLS10_PORT=$((2587 + offset)) SMTP_CRAM_PORT=$((2588 + offset)) SMTP_OTHER_PORT=$((2589 + offset))
+  ((SMTP_OTHER_PORT <= 65535)) || die "MAILSTACK_PORT_OFFSET too large: $offset"
   INSTANCE=mailstack-$(basename "$STATE")
 
   # Layout. The state root must be traversable by postfix, dovecot, dovenull and mail.
@@ -453,7 +583,7 @@ cmd_start() {
   local out
   if ! out=$(openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \
       -subj "/CN=mail.example.test" \
-      -addext "subjectAltName=DNS:localhost,DNS:mail.example.test,IP:127.0.0.1" \
+      -addext "subjectAltName=DNS:localhost,DNS:mail.example.test,IP:127.0.0.1,IP:127.0.0.2,IP:127.0.0.3" \
       -keyout "$STATE/tls/key.pem" -out "$STATE/tls/cert.pem" 2>&1); then
     echo "$out" >>"$STATE/log/start.log"
     die "openssl could not create the certificate"
@@ -494,6 +624,9 @@ cmd_start() {
   write_postfix_config "$STATE" "${domain_list//,/, }" "$plus"
   [[ ${MAILSTACK_STRIP_DETAIL:-0} != 1 ]] || write_strip_detail_config "$STATE"
   write_dovecot_config "$STATE" "$plus"
+  setup_client_variants "$STATE"
+  write_postfix_variants "$STATE"
+  write_dovecot_variants "$STATE"
   # Postfix re-reads a main.cf or map younger than ~2 s until it "cools down":
   # backdate them so the first postfix command does not stall.
   touch -d "@$(($(date +%s) - 60))" "$STATE/postfix/etc/"{main.cf,master.cf,vmailbox}
@@ -502,6 +635,7 @@ cmd_start() {
   # Dovecot first: Postfix needs its auth and lmtp sockets.
   MAILSTACK_PLAIN_REASON="Plaintext authentication disallowed on non-secure (SSL/TLS) connections." \
     dovecot -c "$STATE/dovecot/dovecot.conf" 2>>"$STATE/log/start.log"
+  dovecot -c "$STATE/dovecot-cram/dovecot.conf" 2>>"$STATE/log/start.log"
   postfix -c "$STATE/postfix/etc" start >>"$STATE/log/start.log" 2>&1
 
   wait_ready
@@ -515,7 +649,7 @@ cmd_start() {
   q() { local v=$1; if [[ $v =~ ^[A-Za-z0-9_./@:+,=-]*$ ]]; then printf '%s' "$v"; else printf "'%s'" "${v//\'/\'\\\'\'}"; fi; }
   {
     echo "MAILSTACK_DIR=$(q "$STATE")"
-    echo "MAILSTACK_HOST=127.0.0.1"
+    echo "MAILSTACK_HOST=localhost"
     echo "MAILSTACK_SMTP_PORT=$SMTP_PORT"
     echo "MAILSTACK_SMTPS_PORT=$SMTPS_PORT"
     echo "MAILSTACK_MX_PORT=$MX_PORT"
@@ -523,6 +657,13 @@ cmd_start() {
     echo "MAILSTACK_IMAPS_PORT=$IMAPS_PORT"
     echo "MAILSTACK_POP3_PORT=$POP3_PORT"
     echo "MAILSTACK_POP3S_PORT=$POP3S_PORT"
+    echo "MAILSTACK_SMTP_TLS10_PORT=$SMTP_TLS10_PORT"
+    echo "MAILSTACK_SMTP_CRAM_PORT=$SMTP_CRAM_PORT"
+    echo "MAILSTACK_SMTP_OTHER_PORT=$SMTP_OTHER_PORT"
+    echo "MAILSTACK_LEGACY_HOST=127.0.0.2"
+    echo "MAILSTACK_MODERN_REMOTE_HOST=127.0.0.3"
+    echo "MAILSTACK_OTHER_CA=$(q "$STATE/tls/other-cert.pem")"
+    echo "MAILSTACK_HASHED_USER=$(q "$HASHED_USER:$HASHED_PASSWORD")"
     echo "MAILSTACK_CA=$(q "$STATE/tls/cert.pem")"
     echo "MAILSTACK_USERS=$(q "$users")"
     echo "MAILSTACK_PLUS=$plus"

@@ -52,6 +52,28 @@ export interface StackInfo {
   /** Dovecot config for `doveadm -c`. */
   doveadmConf: string;
   pids: { postfix: number; dovecot: number };
+  /** Listeners that reproduce how Calendar Server's own mail clients meet real servers. */
+  clientVariants: ClientVariants;
+}
+
+/**
+ * Variants for the server's mail clients (see the "Client-behaviour variants" block of
+ * mailstack.sh). The base listeners refuse TLS 1.0 (today's default minimum).
+ */
+export interface ClientVariants {
+  /** Submission (STARTTLS, AUTH after TLS) that also accepts TLS 1.0. */
+  smtpTls10: number;
+  /** Submission listing CRAM-MD5 (AUTH after TLS); `hashedUser` cannot answer it. */
+  smtpCram: number;
+  /** Submission whose certificate names other.example.test (self-signed: `otherCa`). */
+  smtpOtherName: number;
+  otherCa: string;
+  /** A user whose password is stored hashed (SHA512-CRYPT): PLAIN and LOGIN work, CRAM-MD5 cannot. */
+  hashedUser: StackUser;
+  /** IMAP/POP3 on the base ports, not "secured" for Dovecot: LOGINDISABLED before TLS, TLS 1.0 accepted. */
+  legacyHost: string;
+  /** The same but TLS 1.2 at least: the server's STARTTLS/STLS with TLS 1.0 is refused. */
+  modernRemoteHost: string;
 }
 
 export interface StartOptions {
@@ -68,6 +90,9 @@ export interface StartOptions {
 /** Base ports; a stack listens on base + offset. */
 export const BASE_PORTS: Readonly<StackPorts> = { smtp: 2525, smtps: 2465, mx: 2500, imap: 1143, imaps: 1993, pop3: 1110, pop3s: 1995 };
 
+/** Base ports of the client-behaviour variants (submission accepting TLS 1.0, CRAM-MD5, another host's certificate). */
+export const VARIANT_BASE_PORTS = [2587, 2588, 2589] as const;
+
 function portFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const srv = net.createServer();
@@ -78,7 +103,7 @@ function portFree(port: number): Promise<boolean> {
 
 /** True when all 7 ports of a stack at this offset can be bound on 127.0.0.1 right now. */
 export async function portsFree(offset: number): Promise<boolean> {
-  const results = await Promise.all(Object.values(BASE_PORTS).map((p) => portFree(p + offset)));
+  const results = await Promise.all([...Object.values(BASE_PORTS), ...VARIANT_BASE_PORTS].map((p) => portFree(p + offset)));
   return results.every(Boolean);
 }
 
@@ -141,6 +166,15 @@ export function readStackInfo(dir: string): StackInfo {
     plus: env.MAILSTACK_PLUS === '1',
     doveadmConf: env.MAILSTACK_DOVECOT_CONF,
     pids: { postfix: num('MAILSTACK_POSTFIX_PID'), dovecot: num('MAILSTACK_DOVECOT_PID') },
+    clientVariants: {
+      smtpTls10: num('MAILSTACK_SMTP_TLS10_PORT'),
+      smtpCram: num('MAILSTACK_SMTP_CRAM_PORT'),
+      smtpOtherName: num('MAILSTACK_SMTP_OTHER_PORT'),
+      otherCa: env.MAILSTACK_OTHER_CA ?? '',
+      hashedUser: parseUsers(env.MAILSTACK_HASHED_USER ?? '')[0]!,
+      legacyHost: env.MAILSTACK_LEGACY_HOST ?? '127.0.0.2',
+      modernRemoteHost: env.MAILSTACK_MODERN_REMOTE_HOST ?? '127.0.0.3',
+    },
   };
 }
 

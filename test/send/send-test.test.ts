@@ -408,7 +408,7 @@ describe.concurrent('sending through the real Postfix', () => {
     const summary = uniqueSummary('human');
     const r = await sendTest(stackConfig(), ['--to', 'alice@example.test', '--summary', summary, '--no-color']);
     expect(r.code, r.stdout + r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/imip send-test {2}invitation to alice@example\.test, through SMTP 127\.0\.0\.1:\d+ \(STARTTLS required\)/);
+    expect(r.stdout).toMatch(/imip send-test {2}invitation to alice@example\.test, through SMTP (127\.0\.0\.1|localhost):\d+ \(STARTTLS required\)/);
     expect(r.stdout).toMatch(/✓ sent {10}250 2\.0\.0 Ok: queued as \w+/);
     expect(r.stdout).toMatch(/queue id \w+, STARTTLS, authenticated as calendar@example\.test/);
     expect(r.stdout).toMatch(/Message-ID {4}<[^>]+@cal\.example\.test>/);
@@ -422,11 +422,11 @@ describe.concurrent('sending through the real Postfix', () => {
     expect(q.stdout.trim().split('\n')).toHaveLength(1);
   });
 
-  it('UseSSL false: plain SMTP that still upgrades with STARTTLS when offered (the MX port, no AUTH)', async () => {
+  it('UseSSL false: STARTTLS when offered, TLS 1.0 only, as the server; the MX refuses TLS 1.0', async () => {
     const cfg = stackConfig({ [`${I}.Sending.Port`]: getStack().ports.mx, [`${I}.Sending.UseSSL`]: false, [`${I}.Sending.Username`]: '', [`${I}.Sending.Password`]: '' });
     const r = await sendTest(cfg, ['--to', 'alice@example.test', '--summary', uniqueSummary('plain'), '--json']);
-    expect(r.code, r.stdout + r.stderr).toBe(0);
-    expect(json(r).sent).toMatchObject({ authenticated: false, queueId: expect.any(String) });
+    expect(r.code, r.stdout + r.stderr).toBe(1);
+    expect(json(r).findings.map((f: { id: string }) => f.id)).toContain('smtp.tls10-refused');
   });
 
   it('a wrong SMTP password: exit 1, the server\'s refusal, and no password in any output', async () => {
@@ -436,7 +436,7 @@ describe.concurrent('sending through the real Postfix', () => {
       const r = await sendTest(cfg, ['--to', 'alice@example.test', ...extra]);
       expect(r.code).toBe(1);
       expect(r.stdout).toMatch(/smtp\.auth-failed/);
-      expect(r.stdout).toMatch(/refused the login as \\?"calendar@example\.test\\?"/);
+      expect(r.stdout).toMatch(/rejected the user name or password/);
       for (const pw of [wrong, Buffer.from(wrong).toString('base64').replace(/=+$/, ''), ...secrets()]) expect(r.stdout + r.stderr).not.toContain(pw);
     }
   });
@@ -446,9 +446,11 @@ describe.concurrent('sending through the real Postfix', () => {
     const stateDir = tempDir();
     const bad = await runCli(['send-test', '--config', cfg, '--state-dir', stateDir, '--to', 'alice@example.test', '--json', '--timeout', '10']);
     expect(bad.code).toBe(1);
+    // The server sends anyway (it never checks the chain): a warning; this test stopped before
+    // the password and says how to go on.
     const f = json(bad).findings.find((x: { id: string }) => x.id === 'smtp.certificate-untrusted');
-    expect(f.evidence.failure).toBe('certificate');
-    expect(f.fix).toMatch(/--ca-file/);
+    expect(f.severity).toBe('warning');
+    expect(f.message).toMatch(/would go on and log in.*--ca-file/);
     const ok = await runCli(['send-test', '--config', cfg, '--state-dir', stateDir, '--to', 'alice@example.test', '--insecure', '--verbose', '--summary', uniqueSummary('insecure')]);
     expect(ok.code, ok.stdout).toBe(0);
     expect(ok.stdout).toMatch(/SMTP transcript/);
@@ -557,7 +559,7 @@ describe.concurrent('--wait-reply on the real mailbox', () => {
     const { result } = await waitRun(null, { seconds: 3, args: ['--no-color'] });
     expect(result.code).toBe(1);
     expect(Date.now() - started).toBeGreaterThanOrEqual(3000);
-    expect(result.stdout).toMatch(/… waiting up to 3 s for the reply in IMAP 127\.0\.0\.1:\d+ \(IMAP EXAMINE INBOX \(read-only\)/);
+    expect(result.stdout).toMatch(/… waiting up to 3 s for the reply in IMAP (127\.0\.0\.1|localhost):\d+ \(IMAP EXAMINE INBOX \(read-only\)/);
     expect(result.stdout).toMatch(/✗ no-reply {6}nothing answering this invitation arrived within 3 s/);
     expect(result.stdout).toMatch(/send-test\.no-reply/);
     expect(result.stdout).toMatch(/reply: no-reply\n$/);

@@ -1,0 +1,42 @@
+/**
+ * 9.x checks the mail servers' certificates against `Sending.Server` / `Receiving.Server` as a
+ * DNS name; an IP address there never matches, so every TLS connection made with the server's
+ * checking context breaks (src/server/mail-clients.ts `ipServerBreaksTls`, verified in
+ * service_identity 16.0.0 `DNS_ID.__init__`, which refuses an IP address, and Twisted 16.6.0
+ * `_sslverify._tolerateErrors`, which drops the connection on that error).
+ * The checking context is used by the sender with `Sending.UseSSL` true (STARTTLS) and by the
+ * poller with `Receiving.UseSSL` true (TLS from the first byte); the STARTTLS/STLS that Twisted
+ * starts by itself with `UseSSL` false does not check names.
+ */
+import { isIP } from 'node:net';
+import { ipServerBreaksTls, mailClientsFor } from '../server/mail-clients.js';
+import { finding, IMIP, valueEvidence, type ConfigRule } from './rule.js';
+
+function rule(side: 'Sending' | 'Receiving'): ConfigRule {
+  const id = side === 'Sending' ? 'sending.server-ip-address' : 'receiving.server-ip-address';
+  const how = side === 'Sending' ? 'STARTTLS to the relay' : 'TLS to the mailbox';
+  return {
+    id,
+    severity: 'error',
+    lines: ['5.0+'],
+    summary: `9.x: ${side}.Server is an IP address and ${side}.UseSSL is true; the certificate check compares DNS names only, so TLS breaks whatever the certificate names.`,
+    check(ctx) {
+      const s = side === 'Sending' ? ctx.settings.sending : ctx.settings.receiving;
+      const server = s.server.trim();
+      if (!server || !isIP(server) || !s.useSSL || !ipServerBreaksTls(mailClientsFor(ctx.version))) return [];
+      return [
+        finding(
+          this,
+          `${IMIP}.${side}.Server`,
+          `${side}.Server is the IP address ${server}. Calendar Server ${ctx.version.text} checks the mail server's certificate against this value as a DNS name, which an address never matches, so ${how} breaks whatever the certificate names${side === 'Sending' ? ' and the server posts a MailCertificateAlert' : ''}`,
+          `Set ${side}.Server to the host name the mail server's certificate names, for example <string>mail.example.com</string>.`,
+          { ...valueEvidence(ctx, `${IMIP}.${side}.Server`), useSSL: true },
+        ),
+      ];
+    },
+  };
+}
+
+export const sendingServerIp = rule('Sending');
+export const receivingServerIp = rule('Receiving');
+export const serverAddressRules: ConfigRule[] = [sendingServerIp, receivingServerIp];

@@ -1,0 +1,185 @@
+/**
+ * Which TLS mode does a port speak? A sniff that races a plain greeting against a TLS handshake,
+ * used to explain `UseSSL` mismatches instead of running into the time limit.
+ */
+import net from 'node:net';
+import tls from 'node:tls';
+import type { StageError } from './errors.js';
+import type { Endpoint } from './connect.js';
+import { elapsed, type StageScope } from './stage.js';
+
+// ---------------------------------------------------------------------------------------------
+// Which TLS mode does a port speak?
+
+export type PortMode = 'implicit-tls' | 'plain' | 'silent' | 'unreachable';
+
+export interface PortModeResult {
+  /**
+   * `implicit-tls`: a TLS handshake succeeds from the first byte (993, 995, 465).
+   * `plain`: the server greets in plain text first (143, 110, 25, 587; STARTTLS ports).
+   * `silent`: it accepts connections but neither greets nor completes a handshake.
+   * `unreachable`: no TCP connection.
+   */
+  mode: PortMode;
+  /** The first line of a plain greeting (at most 200 characters). */
+  greeting?: string;
+  /** The TLS version of a successful implicit handshake. */
+  tlsProtocol?: string;
+  ms: number;
+}
+
+function looksLikeText(buf: Buffer): boolean {
+  if (!buf.length) return false;
+  // A TLS record starts with a content type byte 0x14-0x18; greetings start with a digit, '*' or '+'.
+  let printable = 0;
+  const n = Math.min(buf.length, 64);
+  for (let i = 0; i < n; i++) {
+    const b = buf[i]!;
+    if ((b >= 0x20 && b < 0x7f) || b === 0x0d || b === 0x0a || b === 0x09) printable++;
+  }
+  return printable / n > 0.9;
+}
+
+/**
+ * Tells whether `host:port` speaks TLS from the first byte or greets in plain text. Two
+ * connections race: one waits for a plain greeting, one attempts a TLS handshake (without
+ * certificate checks: only the mode matters). Whichever gets an answer first decides.
+ */
+export function detectImplicitTls(
+  host: string,
+  port: number,
+  opts: { timeoutMs?: number; address?: string; signal?: AbortSignal } = {},
+): Promise<PortModeResult> {
+  const timeoutMs = Math.max(200, opts.timeoutMs ?? 3000);
+  const target = opts.address ?? host;
+  const started = performance.now();
+  return new Promise((resolve) => {
+    let done = false;
+    let tcpOk = false;
+    let plainOver = false;
+    let tlsOver = false;
+    const sockets: net.Socket[] = [];
+    const finish = (r: Omit<PortModeResult, 'ms'>): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      // Destroyed on the next turn, outermost first: destroying a socket that a TLSSocket wraps
+      // from inside that TLSSocket's own 'secureConnect' handler crashes Node 20 (SIGSEGV).
+      setImmediate(() => {
+        for (const s of [...sockets].reverse()) s.destroy();
+      });
+      resolve({ ...r, ms: elapsed(started) });
+    };
+    const maybeOver = (): void => {
+      if (plainOver && tlsOver) finish({ mode: tcpOk ? 'silent' : 'unreachable' });
+    };
+    const timer = setTimeout(() => finish({ mode: tcpOk ? 'silent' : 'unreachable' }), timeoutMs);
+    if (opts.signal) {
+      if (opts.signal.aborted) return finish({ mode: 'silent' });
+      opts.signal.addEventListener('abort', () => finish({ mode: tcpOk ? 'silent' : 'unreachable' }), { once: true });
+    }
+
+    const plain = net.connect({ host: target, port });
+    sockets.push(plain);
+    let seen = Buffer.alloc(0);
+    plain.on('connect', () => {
+      tcpOk = true;
+    });
+    plain.on('data', (chunk: Buffer) => {
+      seen = Buffer.concat([seen, chunk]);
+      if (looksLikeText(seen)) {
+        const line = seen.toString('latin1').split(/\r?\n/)[0]!.slice(0, 200);
+        if (seen.includes(0x0a) || seen.length > 200) finish({ mode: 'plain', greeting: line });
+      } else {
+        plainOver = true;
+        maybeOver();
+      }
+    });
+    plain.on('error', () => {
+      plainOver = true;
+      maybeOver();
+    });
+    plain.on('close', () => {
+      plainOver = true;
+      maybeOver();
+    });
+
+    const raw = net.connect({ host: target, port });
+    sockets.push(raw);
+    raw.on('error', () => {
+      tlsOver = true;
+      maybeOver();
+    });
+    raw.on('connect', () => {
+      tcpOk = true;
+      const secure = tls.connect({
+        socket: raw,
+        rejectUnauthorized: false,
+        ...(net.isIP(host) ? {} : { servername: host }),
+      });
+      sockets.push(secure);
+      secure.on('secureConnect', () => finish({ mode: 'implicit-tls', tlsProtocol: secure.getProtocol() ?? undefined }));
+      secure.on('error', () => {
+        tlsOver = true;
+        maybeOver();
+      });
+      secure.on('close', () => {
+        tlsOver = true;
+        maybeOver();
+      });
+    });
+  });
+}
+
+/**
+ * Waits for `pending` (typically a greeting). If it has not arrived after `delayMs`, sniffs the
+ * port with `detectImplicitTls` in parallel: when the port turns out to speak the other TLS mode,
+ * the wait ends at once with `onMismatch`'s error instead of running into the time limit.
+ */
+export async function waitExplainingSilence<T>(
+  pending: Promise<T>,
+  opts: {
+    endpoint: Endpoint;
+    address?: string;
+    /** What the client expects the port to do first. */
+    expecting: 'plain' | 'implicit-tls';
+    delayMs: number;
+    scope: StageScope;
+    onMismatch: (probe: PortModeResult) => StageError;
+  },
+): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const stop = new AbortController();
+  const sniffed = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const budget = Math.max(200, opts.scope.remaining() - 100);
+      detectImplicitTls(opts.endpoint.host, opts.endpoint.port, {
+        timeoutMs: budget,
+        address: opts.address,
+        signal: stop.signal,
+      }).then(
+        (probe) => {
+          if (stop.signal.aborted) return;
+          opts.scope.evidence.portSpeaks = probe.mode;
+          if (probe.greeting) opts.scope.evidence.portGreeting = probe.greeting;
+          const other = opts.expecting === 'plain' ? 'implicit-tls' : 'plain';
+          if (probe.mode === other) reject(opts.onMismatch(probe));
+        },
+        () => undefined,
+      );
+    }, Math.max(0, opts.delayMs));
+  });
+  sniffed.catch(() => undefined);
+  try {
+    return await Promise.race([pending, sniffed]);
+  } finally {
+    clearTimeout(timer);
+    stop.abort();
+  }
+}
+
+/** The delay before a silent server is sniffed: soon, but not before a slow greeting could come. */
+export function sniffDelay(timeoutMs: number): number {
+  return Math.min(1500, Math.max(100, Math.floor(timeoutMs / 4)));
+}
+

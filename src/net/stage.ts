@@ -1,0 +1,194 @@
+/**
+ * The stage runner the SMTP, IMAP and POP3 probes share: named stages, each with its own time
+ * limit, failures turned into one sentence and a hint, secrets redacted from everything recorded.
+ */
+import type { StageResult } from '../config/settings.js';
+import { StageError, toStageError, type FailureKind } from './errors.js';
+
+/** What a stage function gets. */
+export interface StageScope {
+  /** Fill in what was seen; copied into the stage result (after redaction). */
+  readonly evidence: Record<string, unknown>;
+  /** Aborted when the stage runs out of time, with the StageError that ends it as the reason. */
+  readonly signal: AbortSignal;
+  /** `Date.now()` value at which the stage gives up. */
+  readonly deadline: number;
+  /** Milliseconds left before the stage gives up. */
+  remaining(): number;
+  /**
+   * Marks the moment the stage's event happened, when it is observed in a callback that runs
+   * before this stage's own continuation (so unrelated synchronous work is not timed).
+   */
+  markDone(): void;
+}
+
+export interface StageOptions {
+  /** Overrides the runner's per-stage limit. */
+  timeoutMs?: number;
+  /** What running out of time means at this stage. */
+  onTimeout?: (ms: number) => StageError;
+}
+
+/** The failing stage, as probes need it to write their findings. */
+export interface StageFailure {
+  stage: string;
+  kind: FailureKind;
+  error: string;
+  hint?: string;
+  evidence: Record<string, unknown>;
+}
+
+/**
+ * Removes secrets from everything that leaves a probe. Passwords are never put into evidence on
+ * purpose; this is the second line of defence for server and library texts that echo input.
+ */
+export class Redactor {
+  static readonly MASK = '<redacted>';
+  private readonly needles: string[];
+
+  constructor(secrets: ReadonlyArray<string | null | undefined>) {
+    const set = new Set<string>();
+    for (const s of secrets) {
+      // Very short secrets would mask ordinary text; they are never written anywhere anyway.
+      if (!s || s.length < 4) continue;
+      set.add(s);
+      set.add(Buffer.from(s, 'utf8').toString('base64').replace(/=+$/, ''));
+      const enc = encodeURIComponent(s);
+      if (enc !== s) set.add(enc);
+      const json = JSON.stringify(s).slice(1, -1);
+      if (json !== s) set.add(json);
+    }
+    // Longest first, so a secret that contains another is masked whole.
+    this.needles = [...set].filter((n) => n.length >= 4).sort((a, b) => b.length - a.length);
+  }
+
+  text(s: string): string {
+    let out = s;
+    for (const n of this.needles) if (out.includes(n)) out = out.split(n).join(Redactor.MASK);
+    return out;
+  }
+
+  /** A deep copy with every string scrubbed. */
+  deep<T>(value: T): T {
+    return this.walk(value, 0) as T;
+  }
+
+  private walk(v: unknown, depth: number): unknown {
+    if (typeof v === 'string') return this.text(v);
+    if (v === null || typeof v !== 'object' || depth > 12) return v;
+    if (Array.isArray(v)) return v.map((x) => this.walk(x, depth + 1));
+    if (v instanceof Date) return v;
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) out[this.text(k)] = this.walk(x, depth + 1);
+    return out;
+  }
+}
+
+/**
+ * Runs named stages in order. Each gets its own time limit; the first failure is recorded and
+ * every later stage is listed as skipped.
+ */
+export class StageRunner {
+  readonly stages: StageResult[] = [];
+  failure: StageFailure | null = null;
+
+  constructor(
+    readonly timeoutMs: number,
+    readonly redactor: Redactor = new Redactor([]),
+  ) {}
+
+  get failed(): boolean {
+    return this.failure !== null;
+  }
+
+  /** Records a stage that could not be attempted because an earlier one failed. */
+  skip(stage: string, evidence: Record<string, unknown> = {}): void {
+    this.stages.push({ stage, ok: false, ms: 0, evidence: this.redactor.deep(evidence), skipped: true });
+  }
+
+  /** Records a stage result computed elsewhere (a step that needs no time of its own). */
+  record(result: StageResult, kind?: FailureKind): void {
+    const r = this.redactor.deep(result);
+    this.stages.push(r);
+    if (!r.ok && !r.skipped && !this.failure) {
+      this.failure = { stage: r.stage, kind: kind ?? 'internal', error: r.error ?? 'failed', evidence: r.evidence, ...(r.hint ? { hint: r.hint } : {}) };
+    }
+  }
+
+  /**
+   * Runs one stage. Resolves to the stage function's value, or `undefined` when it failed,
+   * timed out, or an earlier stage had failed (then it is recorded as skipped).
+   */
+  async run<T>(stage: string, fn: (scope: StageScope) => Promise<T>, options: StageOptions = {}): Promise<T | undefined> {
+    if (this.failure) {
+      this.skip(stage);
+      return undefined;
+    }
+    const limit = Math.max(1, options.timeoutMs ?? this.timeoutMs);
+    const started = performance.now();
+    const deadline = Date.now() + limit;
+    const ac = new AbortController();
+    const evidence: Record<string, unknown> = {};
+    let doneAt: number | null = null;
+    const scope: StageScope = {
+      evidence,
+      signal: ac.signal,
+      deadline,
+      remaining: () => Math.max(0, deadline - Date.now()),
+      markDone: () => {
+        doneAt ??= performance.now();
+      },
+    };
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const err =
+          options.onTimeout?.(limit) ??
+          new StageError('timeout', `no answer within ${limit} ms`, {
+            hint: 'A firewall may be dropping the traffic, or the server is overloaded; raise --timeout to wait longer.',
+          });
+        reject(err);
+      }, limit);
+    });
+    let work: Promise<T>;
+    try {
+      work = fn(scope);
+    } catch (err) {
+      work = Promise.reject(err);
+    }
+    work.catch(() => undefined);
+    try {
+      const value = await Promise.race([work, timedOut]);
+      const ms = doneAt !== null ? Math.round(doneAt - started) : elapsed(started);
+      this.stages.push({ stage, ok: true, ms, evidence: this.redactor.deep(evidence) });
+      return value;
+    } catch (err) {
+      const se = toStageError(err);
+      if (!ac.signal.aborted) ac.abort(se);
+      const result: StageResult = {
+        stage,
+        ok: false,
+        ms: elapsed(started),
+        evidence: this.redactor.deep({ ...evidence, ...se.evidence }),
+        error: this.redactor.text(se.message),
+      };
+      if (se.hint) result.hint = this.redactor.text(se.hint);
+      this.stages.push(result);
+      this.failure = {
+        stage,
+        kind: se.kind,
+        error: result.error!,
+        evidence: result.evidence,
+        ...(result.hint ? { hint: result.hint } : {}),
+      };
+      return undefined;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+export function elapsed(started: number): number {
+  return Math.round(performance.now() - started);
+}
+

@@ -1,0 +1,213 @@
+/**
+ * TLS on a connected socket: the trust anchors, the secure contexts shared by a run, the
+ * handshake with the versions the server's client would offer, and the implicit-TLS stage.
+ */
+import { readFileSync } from 'node:fs';
+import net from 'node:net';
+import tls from 'node:tls';
+import type { ConnectOptions } from '../config/settings.js';
+import { StageError, errMessage, toStageError } from './errors.js';
+import type { Endpoint } from './connect.js';
+import { detectImplicitTls, type PortModeResult } from './port-mode.js';
+import type { StageScope } from './stage.js';
+import { tlsInfo, type TlsInfo } from './tls-info.js';
+
+// ---------------------------------------------------------------------------------------------
+// TLS
+
+const pemCache = new Map<string, string>();
+const caCache = new Map<string, string[]>();
+const contextCache = new Map<string, tls.SecureContext>();
+
+/** `--ca-file` (or `ca`) as PEM text, read once per run. */
+export function loadCaPem(opts: { ca?: string; caFile?: string }): string | undefined {
+  if (opts.ca) return opts.ca;
+  if (!opts.caFile) return undefined;
+  let pem = pemCache.get(opts.caFile);
+  if (pem === undefined) {
+    try {
+      pem = readFileSync(opts.caFile, 'utf8');
+    } catch (err) {
+      throw new StageError('config', `cannot read --ca-file ${opts.caFile}: ${errMessage(err)}`, {
+        hint: 'Give a readable PEM file with the CA certificate(s).',
+      });
+    }
+    pemCache.set(opts.caFile, pem);
+  }
+  return pem;
+}
+
+/**
+ * The trust anchors as a list, for libraries that take `ca` (nodemailer, imapflow): the system's
+ * plus `--ca-file`/`ca` when given (added, not replacing). Our own handshakes use
+ * {@link runContext} instead, which does not copy the root store.
+ */
+export function loadCa(opts: { ca?: string; caFile?: string }): string[] | undefined {
+  const pem = loadCaPem(opts);
+  if (!pem) return undefined;
+  let list = caCache.get(pem);
+  if (!list) {
+    list = [...tls.rootCertificates, pem];
+    caCache.set(pem, list);
+  }
+  return list;
+}
+
+/**
+ * Which TLS versions a handshake offers, as the server's client would (src/server/mail-clients.ts):
+ * `tls1.0-only` is Twisted's default context (`TLSv1_METHOD`). Node refuses TLS 1.0 at OpenSSL's
+ * default security level, so only such a context lowers it (`@SECLEVEL=0`); no other connection
+ * of the tool does.
+ */
+export type OfferedVersions = 'tls1.0-only' | 'negotiate';
+
+function versionOptions(versions: OfferedVersions): tls.SecureContextOptions {
+  return versions === 'tls1.0-only' ? { minVersion: 'TLSv1', maxVersion: 'TLSv1', ciphers: 'DEFAULT:@SECLEVEL=0' } : {};
+}
+
+/**
+ * One secure context per run for each (versions, extra CA) pair: the default context (which uses
+ * the system's root store as it is) plus `addCACert` for `--ca-file`, about 1 ms, instead of a copy
+ * of every root certificate per context.
+ */
+export function runContext(pem: string | undefined, versions: OfferedVersions = 'negotiate'): tls.SecureContext {
+  const key = `${versions}\0${pem ?? ''}`;
+  let ctx = contextCache.get(key);
+  if (!ctx) {
+    ctx = tls.createSecureContext(versionOptions(versions));
+    if (pem) (ctx.context as { addCACert(pem: string): void }).addCACert(pem);
+    contextCache.set(key, ctx);
+  }
+  return ctx;
+}
+
+/** A secure context for these trust anchors (a list from {@link loadCa}). */
+export function secureContextFor(ca: string[]): tls.SecureContext {
+  return runContext(ca[ca.length - 1]);
+}
+
+export interface HandshakeOptions {
+  /** The connected TCP socket to wrap. */
+  socket: net.Socket;
+  /** Name the certificate must carry (also SNI when it is not an IP literal). */
+  host: string;
+  /** Extra trust anchor (`--ca-file`), PEM. */
+  pem?: string;
+  /** @deprecated a list from {@link loadCa}; give `pem` instead. */
+  ca?: string[];
+  /** What the client offers; default the best version both sides support. */
+  versions?: OfferedVersions;
+  signal: AbortSignal;
+}
+
+/**
+ * A TLS handshake on a connected socket. Certificate checks are NOT enforced here: the caller
+ * judges with `tlsInfo()` so the evidence survives a certificate that does not verify.
+ */
+export function tlsHandshake(opts: HandshakeOptions): Promise<tls.TLSSocket> {
+  return new Promise((resolve, reject) => {
+    const options: tls.ConnectionOptions = {
+      socket: opts.socket,
+      host: opts.host,
+      rejectUnauthorized: false,
+      ...(net.isIP(opts.host) ? {} : { servername: opts.host }),
+      secureContext: runContext(opts.pem ?? opts.ca?.[opts.ca.length - 1], opts.versions),
+    };
+    let secure: tls.TLSSocket;
+    const onAbort = (): void => {
+      // Only the outer socket: destroying the wrapped one as well can crash Node 20.
+      if (secure) secure.destroy();
+      else opts.socket.destroy();
+      reject(opts.signal.reason instanceof Error ? opts.signal.reason : new StageError('timeout', 'aborted'));
+    };
+    if (opts.signal.aborted) return onAbort();
+    opts.signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      secure = tls.connect(options, () => {
+        opts.signal.removeEventListener('abort', onAbort);
+        secure.removeAllListeners('error');
+        secure.on('error', () => undefined);
+        resolve(secure);
+      });
+    } catch (err) {
+      opts.signal.removeEventListener('abort', onAbort);
+      reject(err);
+      return;
+    }
+    secure.once('error', (err) => {
+      opts.signal.removeEventListener('abort', onAbort);
+      secure.destroy();
+      reject(toStageError(err, { host: opts.host, during: 'the TLS handshake' }));
+    });
+    secure.once('close', () => {
+      opts.signal.removeEventListener('abort', onAbort);
+      reject(new StageError('closed', 'the server closed the connection during the TLS handshake', {
+        hint: 'The server refused the TLS session (protocol versions or ciphers), or the port does not speak TLS.',
+      }));
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// TLS stages shared by the probes
+
+/** Fails the stage when the certificate does not verify, unless `--insecure`. */
+export function enforceCertificate(info: TlsInfo, insecure: boolean): void {
+  if (!info.verified && !insecure) {
+    throw new StageError('certificate', `the server certificate is not trusted: ${info.reason ?? info.verifyCode ?? 'it does not verify'}`, {
+      ...(info.hint ? { hint: info.hint } : {}),
+    });
+  }
+}
+
+export interface ImplicitTlsOptions {
+  socket: net.Socket;
+  endpoint: Endpoint;
+  /** The address the socket is connected to (for the sniff). */
+  address?: string;
+  connect: ConnectOptions;
+  scope: StageScope;
+  /** The error for a port that turns out to greet in plain text. */
+  onPlain: (probe: PortModeResult) => StageError;
+}
+
+/**
+ * TLS from the first byte on a connected socket, with the certificate judged and, when the
+ * handshake fails, the port sniffed: a port that greets in plain text gets `onPlain`'s error
+ * (the `UseSSL` mismatch) instead of an OpenSSL message.
+ */
+export async function implicitTlsStage(o: ImplicitTlsOptions): Promise<{ secure: tls.TLSSocket; info: TlsInfo }> {
+  let secure: tls.TLSSocket;
+  const pem = loadCaPem(o.connect);
+  try {
+    secure = await tlsHandshake({ socket: o.socket, host: o.endpoint.host, ...(pem ? { pem } : {}), signal: o.scope.signal });
+  } catch (err) {
+    const se = toStageError(err, { ...o.endpoint, during: 'the TLS handshake' });
+    if (o.scope.signal.aborted || !['tls', 'closed', 'protocol', 'internal'].includes(se.kind)) throw se;
+    const probe = await detectImplicitTls(o.endpoint.host, o.endpoint.port, {
+      timeoutMs: Math.min(3000, Math.max(200, o.scope.remaining() - 100)),
+      address: o.address,
+      signal: o.scope.signal,
+    });
+    o.scope.evidence.portSpeaks = probe.mode;
+    if (probe.greeting) o.scope.evidence.portGreeting = probe.greeting;
+    if (probe.mode === 'plain') throw o.onPlain(probe);
+    throw se;
+  }
+  const info = tlsInfo(secure, { host: o.endpoint.host, insecure: o.connect.insecure, caGiven: !!(o.connect.ca || o.connect.caFile) });
+  o.scope.evidence.tls = info;
+  try {
+    enforceCertificate(info, o.connect.insecure);
+  } catch (err) {
+    secure.destroy();
+    throw err;
+  }
+  return { secure, info };
+}
+
+/** The error of a TLS handshake that never completes (shared by the mailbox probes). */
+export const tlsTimeout = (ms: number): StageError =>
+  new StageError('timeout', `the server accepted the connection but did not complete a TLS handshake within ${ms} ms`, {
+    hint: 'Something holds the connection (a proxy or firewall), or the server is overloaded; raise --timeout to wait longer.',
+  });
+

@@ -1,0 +1,159 @@
+/**
+ * How Calendar Server's own IMAP or POP3 client would log in on a clear receiving port
+ * (`Receiving.UseSSL` false), checked on a connection of its own before the mailbox session:
+ * which step sends the password in clear text, and whether the TLS 1.0 that Twisted's own
+ * STARTTLS/STLS offers is accepted. Sends no credentials.
+ *
+ * IMAP (src/server/mail-clients.ts, twisted imap4.py `IMAP4Client.__cbAuthenticate`,
+ * `__cbLoginCaps`): AUTHENTICATE with the first mechanism of the server's AUTH= list that Twisted
+ * knows, before TLS; none known: STARTTLS (TLS 1.0 only) and again; that failing: LOGIN, after
+ * STARTTLS when offered, else in clear text.
+ * POP3 (twisted pop3client.py `POP3Client._login`): APOP with a greeting challenge; else STLS
+ * (TLS 1.0 only) when offered, then USER/PASS; else no login at all.
+ */
+import type net from 'node:net';
+import type { ConnectOptions, ReceivingSettings } from '../config/settings.js';
+import { StageError, connectTcp, loadCaPem, tlsHandshake, toStageError, type ResolvedAddress, type StageScope } from '../net/net-stage.js';
+import type { MailClients } from '../server/mail-clients.js';
+
+export interface LoginPlan {
+  /** The steps the server's client takes here, in words. */
+  steps: string[];
+  /** The step that sends the password in clear text, if any. */
+  cleartext: string | null;
+  /** Whether the server's client starts TLS (1.0 only) itself, and how that went. */
+  tls10: 'not-used' | 'accepted' | 'refused';
+  /** POP3: no APOP, no STLS; the server refuses to log in. */
+  noLogin: boolean;
+}
+
+/** Reads CRLF lines from a socket. */
+function lineReader(socket: net.Socket, signal: AbortSignal): () => Promise<string> {
+  let buf = '';
+  const queue: string[] = [];
+  let waiter: ((l: string) => void) | null = null;
+  let failer: ((e: Error) => void) | null = null;
+  const fail = (e: Error): void => {
+    failer?.(e);
+    waiter = null;
+    failer = null;
+  };
+  socket.on('data', (d: Buffer) => {
+    buf += d.toString('latin1');
+    let i: number;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i).replace(/\r$/, '');
+      buf = buf.slice(i + 1);
+      if (waiter) {
+        const w = waiter;
+        waiter = null;
+        failer = null;
+        w(line);
+      } else queue.push(line);
+    }
+  });
+  socket.on('close', () => fail(new StageError('closed', 'the server closed the connection')));
+  signal.addEventListener('abort', () => fail(signal.reason instanceof Error ? signal.reason : new StageError('timeout', 'aborted')), { once: true });
+  return () => {
+    const q = queue.shift();
+    if (q !== undefined) return Promise.resolve(q);
+    return new Promise((resolve, reject) => {
+      waiter = resolve;
+      failer = reject;
+    });
+  };
+}
+
+async function untilTagged(read: () => Promise<string>, tag: string): Promise<{ untagged: string[]; done: string }> {
+  const untagged: string[] = [];
+  for (;;) {
+    const l = await read();
+    if (l.startsWith(`${tag} `)) return { untagged, done: l };
+    untagged.push(l);
+  }
+}
+
+async function upgrade10(socket: net.Socket, host: string, opts: ConnectOptions, scope: StageScope): Promise<'accepted' | 'refused'> {
+  socket.removeAllListeners('data');
+  socket.removeAllListeners('close');
+  const pem = loadCaPem(opts);
+  try {
+    const secure = await tlsHandshake({ socket, host, ...(pem ? { pem } : {}), versions: 'tls1.0-only', signal: scope.signal });
+    scope.evidence.tls10 = secure.getProtocol();
+    setImmediate(() => secure.destroy());
+    return 'accepted';
+  } catch (err) {
+    if (scope.signal.aborted) throw err;
+    scope.evidence.tls10Error = toStageError(err).message;
+    return 'refused';
+  }
+}
+
+export async function checkLoginPlan(
+  receiving: ReceivingSettings,
+  clients: MailClients,
+  addresses: ResolvedAddress[],
+  opts: ConnectOptions,
+  scope: StageScope,
+): Promise<LoginPlan> {
+  const host = receiving.server.trim();
+  const socket = await connectTcp({ host, port: receiving.port }, addresses, scope);
+  const read = lineReader(socket, scope.signal);
+  const send = (l: string): void => {
+    socket.write(`${l}\r\n`);
+  };
+  const plan: LoginPlan = { steps: [], cleartext: null, tls10: 'not-used', noLogin: false };
+  try {
+    if (receiving.protocol === 'pop3') {
+      const greeting = await read();
+      const apop = /<[^>]+@[^>]+>/.test(greeting);
+      send('CAPA');
+      const first = await read();
+      const caps: string[] = [];
+      if (first.startsWith('+OK')) for (let l = await read(); l !== '.'; l = await read()) caps.push(l.trim().toUpperCase());
+      scope.evidence.capabilities = caps;
+      if (apop) {
+        plan.steps.push('APOP (the password itself is not sent)');
+      } else if (caps.some((c) => c === 'STLS')) {
+        plan.steps.push(`STLS, offering ${clients.pop3.stls.versions === 'tls1.0-only' ? 'TLS 1.0 only' : 'current TLS'}`, 'USER/PASS over TLS');
+        send('STLS');
+        const ok = await read();
+        plan.tls10 = ok.startsWith('+OK') ? await upgrade10(socket, host, opts, scope) : 'refused';
+      } else {
+        plan.steps.push('no APOP and no STLS: Calendar Server refuses to send USER/PASS in clear text and does not log in');
+        plan.noLogin = true;
+      }
+    } else {
+      await read(); // greeting
+      send('a CAPABILITY');
+      const { untagged } = await untilTagged(read, 'a');
+      const capLine = untagged.find((l) => /^\* CAPABILITY /i.test(l)) ?? '';
+      const caps = capLine.replace(/^\* CAPABILITY /i, '').toUpperCase().split(/\s+/).filter(Boolean);
+      scope.evidence.capabilities = caps;
+      const auths = caps.filter((c) => c.startsWith('AUTH=')).map((c) => c.slice(5));
+      const known = auths.find((m) => (clients.imap.known as readonly string[]).includes(m));
+      if (known) {
+        plan.steps.push(`AUTHENTICATE ${known} before TLS`);
+        if (known !== 'CRAM-MD5') plan.cleartext = `AUTHENTICATE ${known} before TLS`;
+      } else if (caps.includes('STARTTLS')) {
+        plan.steps.push(
+          `no mechanism it knows in the server's list before TLS: STARTTLS, offering ${clients.imap.starttls.versions === 'tls1.0-only' ? 'TLS 1.0 only' : 'current TLS'}`,
+          'AUTHENTICATE (or LOGIN) over TLS',
+        );
+        send('b STARTTLS');
+        const { done } = await untilTagged(read, 'b');
+        plan.tls10 = /^b OK/i.test(done) ? await upgrade10(socket, host, opts, scope) : 'refused';
+      } else {
+        plan.steps.push('LOGIN in clear text (no STARTTLS offered)');
+        plan.cleartext = 'LOGIN without STARTTLS';
+      }
+    }
+  } finally {
+    if (plan.tls10 === 'not-used') {
+      socket.on('error', () => undefined);
+      socket.destroy();
+    }
+  }
+  scope.evidence.calendarServerSteps = plan.steps;
+  return plan;
+}

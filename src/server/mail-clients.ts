@@ -1,0 +1,271 @@
+/**
+ * How Calendar Server's own mail clients connect, log in and send, per release, as data.
+ * Probes (`test-smtp`, `test-mailbox`, `check-config --connect`), `send-test`, `poll` and
+ * `diagnose` carry out these rows; none of them decides on its own how a connection is made.
+ *
+ * Every client in every release is Twisted's: `ESMTPSender` (twisted/mail/smtp.py),
+ * `IMAP4Client` (twisted/mail/imap4.py) and `POP3Client` (twisted/mail/pop3client.py). The
+ * releases differ only in the TLS context they hand those clients:
+ *   - 2.x-8.x: `twisted.internet.ssl.ClientContextFactory()` (SSLv23 method, no verification):
+ *     CalendarServer-2.5 and -4.3.2 twistedcaldav/mail.py (`MailHandler.outbound` for SMTP,
+ *     the POP3/IMAP4 `MailGatewayService`-side `__init__`s that build
+ *     `internet.SSLClient(..., ssl.ClientContextFactory())`); CalendarServer-5.1 and -8.0
+ *     txdav/caldav/datastore/scheduling/imip/smtpsender.py `SMTPSender.sendMessage` and
+ *     imip/inbound.py `MailRetriever.__init__`.
+ *   - 9.x: `twext.internet.ssl.simpleClientContextFactory(Server)` (CalendarServer-9.2
+ *     imip/smtpsender.py `SMTPSender.sendMessage`, imip/inbound.py `MailRetriever.__init__`):
+ *     a `ChainingOpenSSLContextFactory` with SSLv23 method and VERIFY_NONE for the chain, plus
+ *     `_identityVerifyingInfoCallback`, which calls Twisted's `verifyHostname` at the end of
+ *     the handshake (ccs-twistedextensions twext/internet/ssl.py).
+ *
+ * The STARTTLS/STLS upgrades that Twisted starts on its own use its default context instead:
+ * `ESMTPSender._getContextFactory` (smtp.py), `IMAP4Client._getContextFactory` (imap4.py) and
+ * `POP3Client._getContextFactory` (pop3client.py) all build `ClientContextFactory()` with
+ * `method = SSL.TLSv1_METHOD`: TLS 1.0 only, no verification. Unchanged in twisted-12.0.0
+ * (shipped with 4.x), twisted-15.2.1 (7.0) and twisted-16.6.0 (9.2).
+ */
+
+/** How a session is protected. */
+export type TlsMode =
+  /** TLS from the first byte (`SSLClient` / `GAIEndpoint` with a context). */
+  | 'implicit'
+  /** STARTTLS must succeed, else the client gives up (`requireTransportSecurity`). */
+  | 'starttls-required'
+  /** STARTTLS whenever the server offers it; clear text only when it does not. */
+  | 'starttls-when-offered';
+
+/** Which TLS versions the client offers. */
+export type TlsVersions =
+  /** `SSL.TLSv1_METHOD`: TLS 1.0 and nothing else. */
+  | 'tls1.0-only'
+  /** `SSLv23_METHOD`: the best version both sides support. */
+  | 'negotiate';
+
+/** What the client checks of the server's certificate. */
+export type CertificatePolicy =
+  /** Nothing: self-signed, expired, unknown CA, another host's name all work. */
+  | 'none'
+  /** The chain is not checked; the certificate must name `Server` (DNS names only). */
+  | 'host-name';
+
+export interface TlsContext {
+  versions: TlsVersions;
+  certificate: CertificatePolicy;
+  /** Where this context comes from, for evidence and `--verbose`. */
+  source: string;
+}
+
+export type SmtpMechanism = 'CRAM-MD5' | 'LOGIN' | 'PLAIN';
+export type ImapMechanism = 'CRAM-MD5' | 'LOGIN' | 'PLAIN';
+
+export interface SmtpClient {
+  /** `Sending.UseSSL` true / false. */
+  useSSL: { mode: TlsMode; context: TlsContext };
+  noSSL: { mode: TlsMode; context: TlsContext };
+  /** Tried in this order; the first one the relay lists is used. */
+  authOrder: readonly SmtpMechanism[];
+  /** Whether another mechanism is tried after a refusal. */
+  authFallback: boolean;
+  /** AUTH only when `Password` is non-empty and the relay lists AUTH (at the stage reached). */
+  authWhen: 'password-and-offered';
+  /** HELO after a refused EHLO. */
+  heloFallback: boolean;
+  /** Mail goes out unauthenticated when AUTH does not happen (`requireAuthentication=False`). */
+  requireAuthentication: boolean;
+  /** Posts `MailCertificateAlert` when TLS breaks on a certificate. */
+  certificateAlert: boolean;
+}
+
+export interface ImapClient {
+  /** `Receiving.UseSSL` true: TLS from the first byte with this context. */
+  useSSL: { mode: 'implicit'; context: TlsContext };
+  /** STARTTLS started by Twisted itself (authenticate without a known mechanism; LOGIN). */
+  starttls: TlsContext;
+  /** Mechanisms Twisted has registered (CRAM-MD5, LOGIN, PLAIN); order does not matter. */
+  known: readonly ImapMechanism[];
+  /** Whose order decides: the server's `AUTH=` list, first known one wins. */
+  order: 'server-list';
+  /** The login sequence, step by step. */
+  steps: readonly string[];
+}
+
+export interface Pop3Client {
+  useSSL: { mode: 'implicit'; context: TlsContext };
+  /** STLS started by Twisted itself. */
+  stls: TlsContext;
+  /** APOP when the greeting has a challenge, else STLS then USER/PASS, never a cleartext USER/PASS. */
+  steps: readonly string[];
+  allowInsecureLogin: boolean;
+}
+
+export interface MailClients {
+  /** Releases this row covers, in words. */
+  releases: string;
+  /** Twisted release the server shipped with. */
+  twisted: string;
+  smtp: SmtpClient;
+  imap: ImapClient;
+  pop3: Pop3Client;
+}
+
+// --- TLS contexts -------------------------------------------------------------------------------
+
+/** twisted/internet/ssl.py `ClientContextFactory` (SSLv23_METHOD, no verify callback). */
+const PLAIN_CONTEXT: TlsContext = {
+  versions: 'negotiate',
+  certificate: 'none',
+  source: 'Twisted ClientContextFactory (no certificate checks)',
+};
+
+/**
+ * ccs-twistedextensions twext/internet/ssl.py `simpleClientContextFactory(hostname)`:
+ * `ChainingOpenSSLContextFactory(sslmethod=SSLv23_METHOD, peerName=hostname)`, VERIFY_NONE,
+ * `_identityVerifyingInfoCallback` → Twisted 16.6.0 `_sslverify.verifyHostname` →
+ * service_identity 16.0.0 (CalendarServer-9.2 requirements-twisted-default.txt)
+ * `pyopenssl.verify_hostname`, which compares `DNS_ID(hostname)` with the certificate's
+ * dNSName entries (the CN only when there is no subjectAltName).
+ */
+const HOST_NAME_CONTEXT: TlsContext = {
+  versions: 'negotiate',
+  certificate: 'host-name',
+  source: 'twext simpleClientContextFactory (host name checked, chain not)',
+};
+
+/**
+ * twisted/mail/smtp.py `ESMTPSender._getContextFactory`, imap4.py `IMAP4Client._getContextFactory`,
+ * pop3client.py `POP3Client._getContextFactory` (twisted-12.0.0, -15.2.1, -16.6.0):
+ * `ClientContextFactory()` with `context.method = ssl.SSL.TLSv1_METHOD`.
+ */
+const TLS10_DEFAULT_CONTEXT: TlsContext = {
+  versions: 'tls1.0-only',
+  certificate: 'none',
+  source: 'Twisted default context (TLSv1_METHOD: TLS 1.0 only, no certificate checks)',
+};
+
+// --- The clients --------------------------------------------------------------------------------
+
+function smtpClient(useSSLContext: TlsContext, certificateAlert: boolean): SmtpClient {
+  return {
+    // CalendarServer-2.5 twistedcaldav/mail.py `MailHandler.outbound`: `ESMTPSenderFactory(Username,
+    // Password, ..., contextFactory, requireAuthentication=False, requireTransportSecurity=UseSSL)`;
+    // the same call in 4.3.2 mail.py `outbound`, 5.1/8.0/9.2 imip/smtpsender.py `SMTPSender.sendMessage`.
+    // twisted smtp.py `ESMTPClient.tryTLS`: STARTTLS when `self.context` and 'STARTTLS' in the
+    // EHLO items; else `esmtpTLSRequired` when requireTransportSecurity.
+    useSSL: { mode: 'starttls-required', context: useSSLContext },
+    // UseSSL false passes contextFactory=None; `ESMTPSender.__init__` replaces None by
+    // `_getContextFactory()` (TLS 1.0 only), so `tryTLS` still starts TLS when offered.
+    noSSL: { mode: 'starttls-when-offered', context: TLS10_DEFAULT_CONTEXT },
+    // smtp.py `ESMTPSender._registerAuthenticators`: CramMD5, LOGIN, PLAIN in that order;
+    // `ESMTPClient.authenticate` walks them and uses the first the relay lists, then `return`s:
+    // a refusal goes to `esmtpAUTHDeclined` (AUTHDeclinedError), never to the next mechanism.
+    authOrder: ['CRAM-MD5', 'LOGIN', 'PLAIN'],
+    authFallback: false,
+    // smtp.py `ESMTPClient.authenticate`: `if self.secret and items.get('AUTH')`, else
+    // `smtpState_from` because requireAuthentication=False.
+    authWhen: 'password-and-offered',
+    // smtp.py `ESMTPSender.__init__` sets `heloFallback = 0` (ESMTPSenderFactory passes False):
+    // a refused EHLO ends the send (`esmtpEHLORequired`).
+    heloFallback: false,
+    requireAuthentication: false,
+    // 8.0 imip/smtpsender.py `SMTPSender.sendMessage._failure`: OpenSSL Error →
+    // `postAlert("MailCertificateAlert", ...)`; 9.2 the same through `AlertPoster.postAlert`.
+    certificateAlert,
+  };
+}
+
+const IMAP_STEPS = [
+  // CalendarServer-2.5/-4.3.2 twistedcaldav/mail.py and 5.1-9.2 imip/inbound.py
+  // `IMAP4DownloadProtocol.serverGreeting` → `authenticate(Password)`; `IMAP4DownloadFactory`
+  // registers CramMD5ClientAuthenticator, LOGINAuthenticator, PLAINAuthenticator.
+  // twisted imap4.py `IMAP4Client.__cbAuthenticate`: walk the server's AUTH= list in its
+  // order, AUTHENTICATE with the first known mechanism, before any TLS.
+  'AUTHENTICATE with the first of CRAM-MD5, LOGIN, PLAIN in the server\'s own AUTH= list, before TLS',
+  // `__cbAuthenticate` without a known mechanism: `startTLS()` (default context) then
+  // `__cbAuthTLS` with the capabilities after TLS.
+  'none known: STARTTLS (TLS 1.0 only) and try again with the list after TLS',
+  // `ebAuthenticateFailed` → `login(Username, Password)`; imap4.py `__cbLoginCaps`: STARTTLS
+  // first when offered and not yet in TLS, else LOGIN (in clear on a clear connection).
+  'that fails: LOGIN, after STARTTLS (TLS 1.0 only) when offered, else in clear text',
+];
+
+const POP3_STEPS = [
+  // twisted pop3client.py `POP3Client._login`: APOP when the greeting carried a challenge;
+  // else `startTLS()` when STLS is in CAPA, then `_plaintext` (USER/PASS); else, with
+  // `allowInsecureLogin` False (set by `POP3DownloadProtocol` in every release), fail with
+  // InsecureAuthenticationDisallowed.
+  'APOP when the greeting carries a challenge',
+  'else STLS (TLS 1.0 only) when offered, then USER/PASS',
+  'else refuse to log in (never USER/PASS in clear text)',
+];
+
+function imapClient(implicit: TlsContext): ImapClient {
+  return {
+    useSSL: { mode: 'implicit', context: implicit },
+    starttls: TLS10_DEFAULT_CONTEXT,
+    known: ['CRAM-MD5', 'LOGIN', 'PLAIN'],
+    order: 'server-list',
+    steps: IMAP_STEPS,
+  };
+}
+
+function pop3Client(implicit: TlsContext): Pop3Client {
+  return { useSSL: { mode: 'implicit', context: implicit }, stls: TLS10_DEFAULT_CONTEXT, steps: POP3_STEPS, allowInsecureLogin: false };
+}
+
+/** One row per stretch of releases whose clients behave alike. */
+export const MAIL_CLIENTS = {
+  /** CalendarServer-2.5, -4.3.2 (Twisted 12.0.0), -5.1, -8.0 (Twisted 15.2.1 from 7.0). */
+  unverified: {
+    releases: '2.x to 8.x',
+    twisted: '8.2 to 15.2.1',
+    smtp: smtpClient(PLAIN_CONTEXT, false),
+    imap: imapClient(PLAIN_CONTEXT),
+    pop3: pop3Client(PLAIN_CONTEXT),
+  },
+  /** CalendarServer-8.0: same clients, plus `MailCertificateAlert` on a TLS error. */
+  alerting: {
+    releases: '8.x',
+    twisted: '15.2.1',
+    smtp: smtpClient(PLAIN_CONTEXT, true),
+    imap: imapClient(PLAIN_CONTEXT),
+    pop3: pop3Client(PLAIN_CONTEXT),
+  },
+  /** CalendarServer-9.2 (Twisted 16.6.0, twext simpleClientContextFactory). */
+  hostNameChecked: {
+    releases: '9.x',
+    twisted: '16.6.0',
+    smtp: smtpClient(HOST_NAME_CONTEXT, true),
+    imap: imapClient(HOST_NAME_CONTEXT),
+    pop3: pop3Client(HOST_NAME_CONTEXT),
+  },
+} as const satisfies Record<string, MailClients>;
+
+/** The row for a release. */
+export function mailClientsFor(v: { major: number; minor: number }): MailClients {
+  if (v.major >= 9) return MAIL_CLIENTS.hostNameChecked;
+  if (v.major === 8) return MAIL_CLIENTS.alerting;
+  return MAIL_CLIENTS.unverified;
+}
+
+/** The TLS mode and context the SMTP client uses for this `UseSSL`. */
+export function smtpTransport(clients: MailClients, useSSL: boolean): { mode: TlsMode; context: TlsContext } {
+  return useSSL ? clients.smtp.useSSL : clients.smtp.noSSL;
+}
+
+/**
+ * service_identity 16.0.0 src/service_identity/_common.py `DNS_ID.__init__` raises
+ * ValueError("Invalid DNS-ID.") when `_is_ip_address(hostname)`; twext's
+ * `_identityVerifyingInfoCallback` catches only VerificationError, and Twisted 16.6.0
+ * `_sslverify._tolerateErrors` turns any other exception into `failVerification`, which drops the
+ * connection. So on 9.x (pyOpenSSL builds) a `Server` written as an IP address breaks every TLS
+ * connection whatever the certificate names. (On macOS 9.2 uses Apple's SecureTransport binding
+ * via `set_peer_name`, not service_identity; the finding says "probably" for that reason.)
+ */
+export function ipServerBreaksTls(clients: MailClients): boolean {
+  return clients.smtp.useSSL.context.certificate === 'host-name';
+}
+
+/** Plain words for a context, for messages. */
+export function describeVersions(v: TlsVersions): string {
+  return v === 'tls1.0-only' ? 'TLS 1.0 only' : 'the best TLS version both sides support';
+}
