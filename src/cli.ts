@@ -133,7 +133,8 @@ export function buildProgram(): Command {
         .option('--save <file.eml>', 'write the message to this file and send nothing')
         .option('--wait-reply <seconds>', 'watch the mailbox (read-only) this long for the attendee\'s reply')
         .option('--force', 'send even when AddressPatterns would not route the attendee to iMIP')
-        .option('--state-dir <dir>', 'where sent tokens are recorded (default: $XDG_STATE_HOME/imip)'),
+        .option('--state-dir <dir>', 'where sent tokens are recorded (default: $XDG_STATE_HOME/imip)')
+        .option('--token-store <path|url>', 'the server\'s token store: a mailgatewaytokens.sqlite file (2.x-4.x) or postgres://USER@HOST/DB (5.0+); default: from the config'),
     ),
   )
     .addHelpText(
@@ -154,7 +155,8 @@ export function buildProgram(): Command {
         .option('--once', 'run exactly one cycle (the only mode: the server itself polls every PollingSeconds)')
         .option('--apply', '2.x-4.x: inject handled replies into the server and delete only those messages')
         .option('--inject-url <url>', 'the server\'s /inbox/ URL for --apply (default: derived from the config as the gateway does)')
-        .option('--state-dir <dir>', 'where send-test recorded its tokens (default: $XDG_STATE_HOME/imip)'),
+        .option('--state-dir <dir>', 'where send-test recorded its tokens (default: $XDG_STATE_HOME/imip)')
+        .option('--token-store <path|url>', 'the server\'s token store: a mailgatewaytokens.sqlite file (2.x-4.x) or postgres://USER@HOST/DB (5.0+); default: from the config'),
     ),
   )
     .addHelpText(
@@ -176,7 +178,8 @@ export function buildProgram(): Command {
         .option('--log <file...>', 'Calendar Server log files, plain or gzip')
         .option('--directory <file>', 'the XML accounts file of the server\'s directory')
         .addOption(new Option('--probe <kind>', 'live probe: send to a plus address, or authenticate to /inbox').choices(['plus-address', 'injection', 'all']))
-        .option('--state-dir <dir>', 'where send-test recorded its tokens (default: $XDG_STATE_HOME/imip)'),
+        .option('--state-dir <dir>', 'where send-test recorded its tokens (default: $XDG_STATE_HOME/imip)')
+        .option('--token-store <path|url>', 'the server\'s token store: a mailgatewaytokens.sqlite file (2.x-4.x) or postgres://USER@HOST/DB (5.0+); default: from the config'),
     ),
   )
     .addHelpText(
@@ -189,6 +192,28 @@ export function buildProgram(): Command {
       ]),
     )
     .action(action(() => import('./commands/diagnose.js') as Promise<{ run: Runner }>));
+
+  shared(
+    program
+      .command('tokens')
+      .description('read the server\'s token store (read-only): what a token maps to, tokens per attendee, organizer or event, statistics')
+      .argument('[token]', 'a token (the part after "+" in the reply address)')
+      .option('--attendee <address>', 'list the tokens issued to this attendee')
+      .option('--organizer <cua>', 'list the tokens of this organizer (mailto:, urn:uuid:, urn:x-uid:)')
+      .option('--uid <uid>', 'list the tokens of this event')
+      .option('--timeout <seconds>', 'limit for connecting to and querying the database', '15')
+      .option('--token-store <path|url>', 'a mailgatewaytokens.sqlite file (2.x-4.x) or postgres://USER@HOST/DB (5.0+); default: from the config'),
+  )
+    .addHelpText(
+      'after',
+      examples([
+        'imip tokens',
+        'imip tokens 3f2b8c1e-6d4a-4f1e-9a7b-2c5d8e9f0a1b',
+        'imip tokens --attendee someone@example.org --json',
+        'imip tokens --server-version 4.3 --token-store /var/db/caldavd/Data/mailgatewaytokens.sqlite',
+      ]),
+    )
+    .action(action(() => import('./commands/tokens.js') as Promise<{ run: Runner }>));
 
   return program;
 }

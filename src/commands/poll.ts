@@ -22,6 +22,7 @@ export interface PollFlags extends SharedFlags, ConnectFlags {
   apply?: boolean;
   injectUrl?: string;
   stateDir?: string;
+  tokenStore?: string;
 }
 
 /**
@@ -76,16 +77,28 @@ export async function run(flags: PollFlags): Promise<number> {
     );
   }
 
-  const { loadTokenStore, deleteAllMailFor, runReadOnlyCycle, hasProblems, policyText } = await import('../poll/cycle.js');
-  const store = loadTokenStore(flags.stateDir);
+  const [{ deleteAllMailFor, runReadOnlyCycle, hasProblems, policyText }, { loadTokenLookup }] = await Promise.all([
+    import('../poll/cycle.js'),
+    import('../tokens/combine.js'),
+  ]);
+  // The server's token store, read with ONE query before the cycle; every message is then looked up in memory.
+  const tokens = await loadTokenLookup({
+    effective: ctx.config.effective,
+    version: ctx.version,
+    override: flags.tokenStore,
+    timeoutMs: conn.timeoutMs,
+    stateDir: flags.stateDir,
+  });
+  const store = { info: tokens.summary };
   const cycleCtx = {
     settings: ctx.settings,
     version: ctx.version,
     protocol,
     connect: conn,
     now: new Date(),
-    lookupToken: store.lookup,
-    tokenStore: store.info,
+    lookupToken: tokens.lookup,
+    tokenRow: tokens.row,
+    tokenStore: tokens.summary,
     deleteAllMail: deleteAllMailFor(ctx.settings, ctx.version),
   };
   const progress = progressReporter(Boolean(process.stderr.isTTY) && !out.json && !out.quiet);

@@ -13,6 +13,7 @@ import type { Finding } from '../report/finding.js';
 import { SERVER_ACTIONS, pollPolicy, shouldDeleteAllMail, type MailboxEffect, type ServerAction } from '../server/poll-policy.js';
 import { featuresOf, type ServerVersion } from '../server/release.js';
 import { readTokens, stateDir, tokenLookup, TOKENS_FILE } from '../state/tokens.js';
+import type { TokenRow, TokenStoreSummary } from '../tokens/combine.js';
 import { ImapReader } from '../mailbox/imap-reader.js';
 import type { OnMessage, OnProgress, ReaderInfo, ReadMessage, ReadStats } from '../mailbox/types.js';
 export type { MessageRef, OnMessage, OnProgress, ReaderInfo, ReadMessage, ReadStats } from '../mailbox/types.js';
@@ -43,6 +44,8 @@ export interface PollMessage {
   messageId: string | null;
   token: string | null;
   tokenStatus: Verdict['tokenStatus'];
+  /** What the token maps to (the server's store, else send-test's record); absent when neither has it. */
+  tokenRecord?: TokenRow;
   serverAction: ServerAction;
   mailboxEffect: MailboxEffect;
   /** False when an earlier message ends the server's cycle (§11): this one waits for the next poll. */
@@ -78,8 +81,8 @@ export interface PollReport {
   serverVersion: ServerVersion;
   protocol: MailboxProtocol;
   mailbox: Omit<ReaderInfo, 'commands'>;
-  /** Where the lookup came from; null records when the store file does not exist. */
-  tokenStore: { path: string; records: number | null };
+  /** Where tokens were looked up: the server's store (and whether it could be read), send-test's records. */
+  tokenStore: TokenStoreSummary | { path: string; records: number | null };
   /** Which messages the release reads and what it does to them (§4.2/§4.3). */
   policy: string;
   deleteAllMail: boolean;
@@ -102,7 +105,9 @@ export interface CycleContext {
   connect: ConnectOptions;
   now: Date;
   lookupToken: (token: string) => TokenRecord | null | undefined;
-  tokenStore: { path: string; records: number | null };
+  /** The row behind a token for the report (organizer, attendee, event UID). */
+  tokenRow?: (token: string) => TokenRow | null;
+  tokenStore: TokenStoreSummary | { path: string; records: number | null };
   deleteAllMail: boolean;
 }
 
@@ -229,7 +234,10 @@ export function hasProblems(report: PollReport): boolean {
 /** Classify one read message into a row. */
 export function classifyMessage(ctx: CycleContext, m: ReadMessage): { row: PollMessage; verdict: Verdict } {
   const verdict = classify(m.input, classifyContext(ctx, m.seen));
-  return { row: toRow(m, verdict), verdict };
+  const row = toRow(m, verdict);
+  const rec = verdict.token && ctx.tokenRow ? ctx.tokenRow(verdict.token) : null;
+  if (rec) row.tokenRecord = rec;
+  return { row, verdict };
 }
 
 // ---- the read-only cycle -------------------------------------------------------------------------
