@@ -14,6 +14,8 @@ const FAMILIES = [
   ['TLS', /^tls\./],
   ['Invitations (send-test)', /^(request|send-test)\./],
   ['Replies (poll, diagnose)', /^reply\./],
+  ['Token store (poll, diagnose, tokens)', /^token-store\./],
+  ['Unrecognized token (diagnose)', /^token\.unknown-/],
   ['Missing token (diagnose)', /^token\./],
   ['Plus addressing (diagnose --probe plus-address)', /^plus\./],
   ['Logs (diagnose)', /^log\./],

@@ -23,6 +23,7 @@ export interface DiagnoseFlags extends SharedFlags, ConnectFlags {
   directory?: string;
   probe?: ProbeKind;
   stateDir?: string;
+  tokenStore?: string;
 }
 
 export async function run(flags: DiagnoseFlags): Promise<number> {
@@ -53,6 +54,7 @@ export async function run(flags: DiagnoseFlags): Promise<number> {
     ...(flags.directory ? { directory: flags.directory } : {}),
     ...(flags.probe ? { probe: flags.probe } : {}),
     ...(flags.stateDir ? { stateDir: flags.stateDir } : {}),
+    ...(flags.tokenStore ? { tokenStore: flags.tokenStore } : {}),
     conn,
   });
 
