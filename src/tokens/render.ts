@@ -41,7 +41,8 @@ export function renderTokens(r: TokensReport, c: ChalkInstance, opts: { verbose:
   } else {
     const st = r.stats!;
     if (!opts.quiet) {
-      lines.push(`${st.rows} rows, ${st.tokens} tokens, ${st.organizers} organizers, ${st.attendees} attendees, ${st.events} events`);
+      const n = (k: number, w: string): string => `${k} ${w}${k === 1 ? '' : 's'}`;
+      lines.push([n(st.rows, 'row'), n(st.tokens, 'token'), n(st.organizers, 'organizer'), n(st.attendees, 'attendee'), n(st.events, 'event')].join(', '));
       if (st.duplicateTokens) lines.push(c.yellow(`${st.duplicateTokens} token${st.duplicateTokens === 1 ? '' : 's'} held by more than one row`));
       if (st.oldest) lines.push(c.dim(`last used: oldest ${st.oldest.slice(0, 10)}, newest ${st.newest?.slice(0, 10)}`));
       lines.push('', c.bold('Age (since the last invitation that used the token)'));

@@ -94,7 +94,7 @@ function tokenVerdict(token: string, store: StoreResult, version: ServerVersion,
     status: 'unknown',
     acceptedToday: false,
     serverAction: 'UNKNOWN_TOKEN',
-    explanation: `The store has no row with this exact token: the server logs "found a token but didn't recognize it" and the reply is lost.${oldRule}${near.length ? ' A stored token differs only by case or length: see the near matches.' : ''}`,
+    explanation: `The store has no row with this exact token: the server logs "found a token but didn't recognize it" and the reply is not applied.${oldRule}${near.length ? ' A stored token differs only by case or length: see the near matches.' : ''}`,
     rows,
     nearMatches: near,
   };

@@ -9,7 +9,8 @@ import { mkdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { PollReport } from '../../src/poll/cycle.js';
-import { purgeMailbox, seedMailbox, stopStack, type StackInfo } from '../mailstack/stack.js';
+import { startInboxDouble } from '../doubles/inbox-server.js';
+import { mailboxCount, purgeMailbox, seedMailbox, stopStack, type StackInfo } from '../mailstack/stack.js';
 import { tempDir } from '../helpers/plist.js';
 import { createImipDatabase, startPostgres, writeSqliteStore, type Row, type TestPostgres } from '../helpers/token-store.js';
 import { pollCore, startOwnStack, writePollPlist } from '../poll/helpers.js';
@@ -175,5 +176,38 @@ describe('poll --once with the server\'s token store', () => {
     expect(ts.server.error).toMatch(/no token store at .*mailgatewaytokens\.sqlite/);
     expect(ts.findings.map((f) => f.id)).toEqual(['token-store.unreadable']);
     expect(report.messages[0]!.tokenStatus).toBe('unchecked');
+  });
+});
+
+describe('poll --once --apply on 4.3 with the SQLite store', () => {
+  it("injects a real user's reply with the organizer and attendee from the store, and keeps the unknown one", async () => {
+    // A real invitation from alice (a user of this server), not one send-test recorded: no state dir records.
+    const REAL = '5e7d9c1b-3a2f-4e6d-8c0b-9a8f7e6d5c41';
+    const dataRoot = tempDir('imip-data-');
+    await writeSqliteStore(join(dataRoot, 'mailgatewaytokens.sqlite'), [
+      { token: REAL, organizer: 'urn:uuid:A11CE000-0000-4000-8000-00000000A11C', attendee: 'mailto:guest@remote.test', uid: 'EV-REAL', date: NOW.toISOString() },
+    ]);
+    const double = await startInboxDouble({ line: '3.x-4.x', secret: 'gateway-secret-3' });
+    try {
+      await seedMailbox(stack, USER.address, [
+        reply('real', REAL, 'guest@remote.test', 'EV-REAL', new Date(NOW.getTime() - HOUR)),
+        reply('stranger', T.unknown, 'guest@remote.test', 'EV-OTHER', new Date(NOW.getTime() - HOUR)),
+      ]);
+      const plist = writePollPlist(stack, { version: '4.3', protocol: 'imap', user: USER, changes: [['DataRoot', dataRoot]] });
+      const r = await pollCore(plist, { version: '4.3', caFile: stack.ca, now: NOW, apply: true, injectUrl: double.url, stateDir: tempDir('imip-state-'), serverStore: {} });
+      expect(r.error).toBeUndefined();
+      expect(r.messages.map((m) => [m.messageId, m.tokenStatus, m.serverAction, m.apply?.status, m.apply?.deleted])).toEqual([
+        ['<real@remote.test>', 'known', 'INJECTION_SUBMITTED', 'injected', true],
+        ['<stranger@remote.test>', 'unknown', 'UNKNOWN_TOKEN', 'skipped', false],
+      ]);
+      const posts = double.accepted();
+      expect(posts).toHaveLength(1);
+      // As the 4.x gateway: Originator = the token's attendee, Recipient = the token's organizer, ORGANIZER rewritten.
+      expect(posts[0]!.headers).toMatchObject({ originator: 'mailto:guest@remote.test', recipient: 'urn:uuid:A11CE000-0000-4000-8000-00000000A11C' });
+      expect(posts[0]!.body.replace(/\r\n[ \t]/g, '')).toMatch(/^ORGANIZER(;[^:]*)?:urn:uuid:A11CE000-0000-4000-8000-00000000A11C\r?$/m);
+      expect(await mailboxCount(stack, USER.address)).toBe(1);
+    } finally {
+      await double.close();
+    }
   });
 });
