@@ -61,6 +61,7 @@ export interface SendTestFlags extends SharedFlags, ConnectFlags {
   waitReply?: string;
   force?: boolean;
   stateDir?: string;
+  tokenStore?: string;
 }
 
 export const DEFAULT_SUMMARY = 'imip test invitation';
@@ -490,6 +491,12 @@ export async function run(flags: SendTestFlags): Promise<number> {
     await watcher.close();
   }
   findings.push(...replyFindings(reply, waitSeconds));
+  // Whether the server's own store holds the token (one read-only query).
+  const [{ loadServerStore }, { sentTokenState }] = await Promise.all([import('../tokens/load.js'), import('../tokens/sent-token.js')]);
+  const server = await loadServerStore({ effective: ctx.config.effective, version: ctx.version, override: flags.tokenStore, timeoutMs: conn?.timeoutMs ?? 15_000 });
+  const held = sentTokenState(inv.token, server, ctx.version);
+  findings.push(held.finding);
+  doc.serverStore = held.state;
   // The reply checks and token causes are listed once, in `findings`.
   const { findings: _listed, ...replyDoc } = reply;
   doc.reply = replyDoc;
