@@ -81,25 +81,36 @@ export async function run(flags: PollFlags): Promise<number> {
     import('../poll/cycle.js'),
     import('../tokens/combine.js'),
   ]);
-  // The server's token store, read with ONE query before the cycle; every message is then looked up in memory.
-  const tokens = await loadTokenLookup({
+  // The server's token store: ONE read-only query, made while the mailbox connection is opened;
+  // every message is then looked up in memory.
+  const tokensReady = loadTokenLookup({
     effective: ctx.config.effective,
     version: ctx.version,
     override: flags.tokenStore,
     timeoutMs: conn.timeoutMs,
     stateDir: flags.stateDir,
   });
-  const store = { info: tokens.summary };
-  const cycleCtx = {
+  let tokens: Awaited<typeof tokensReady> | null = null;
+  const ready = tokensReady.then((t) => {
+    tokens = t;
+    cycleCtx.tokenStore = t.summary;
+    store.info = t.summary;
+  });
+  // Awaited by the cycle; this branch only keeps an early failure from going unhandled.
+  ready.catch(() => undefined);
+  const pending = { path: '', records: null };
+  const store: { info: import('../tokens/combine.js').TokenStoreSummary | typeof pending } = { info: pending };
+  const cycleCtx: import('../poll/cycle.js').CycleContext = {
     settings: ctx.settings,
     version: ctx.version,
     protocol,
     connect: conn,
     now: new Date(),
-    lookupToken: tokens.lookup,
-    tokenRow: tokens.row,
-    tokenStore: tokens.summary,
+    lookupToken: (t: string) => tokens!.lookup(t),
+    tokenRow: (t: string) => tokens!.row(t),
+    tokenStore: pending,
     deleteAllMail: deleteAllMailFor(ctx.settings, ctx.version),
+    ready,
   };
   const progress = progressReporter(Boolean(process.stderr.isTTY) && !out.json && !out.quiet);
 
@@ -132,6 +143,7 @@ export async function run(flags: PollFlags): Promise<number> {
     };
     process.on('SIGINT', onSigint);
     try {
+      await ready;
       report = await runApply(cycleCtx, {
         target,
         stateDir: stateDir(flags.stateDir),

@@ -109,6 +109,11 @@ export interface CycleContext {
   tokenRow?: (token: string) => TokenRow | null;
   tokenStore: TokenStoreSummary | { path: string; records: number | null };
   deleteAllMail: boolean;
+  /**
+   * Settles when the token lookup is ready (the server's store is read while the mailbox connection
+   * is opened); awaited after connecting, before the first message is classified.
+   */
+  ready?: Promise<unknown>;
 }
 
 /** The token lookup `send-test`'s store allows; `null` records (unchecked) when it has no file. */
@@ -332,10 +337,14 @@ export function buildReport(ctx: CycleContext, info: ReaderInfo, read: CycleRead
 /** `poll --once` without --apply: IMAP EXAMINE + BODY.PEEK, POP3 without DELE. Nothing changes. */
 export async function runReadOnlyCycle(ctx: CycleContext, hooks: CycleHooks = {}): Promise<PollReport> {
   const started = Date.now();
-  const reader = await openReader(ctx, true);
-  hooks.onOpen?.(reader.info);
+  const reader = await openReader(ctx, true).catch(async (err: unknown) => {
+    await ctx.ready?.catch(() => undefined);
+    throw err;
+  });
   let read: CycleRead;
   try {
+    await ctx.ready;
+    hooks.onOpen?.(reader.info);
     read = await readCycle(ctx, reader, hooks);
   } finally {
     await reader.close();

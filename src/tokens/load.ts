@@ -105,11 +105,8 @@ export async function loadServerStore(o: LoadStoreOptions): Promise<StoreResult>
     }
   }
   if (snapshot && rules.lookup === 'exactly-one') {
-    const dups = snapshot.stats(new Date(), 0).duplicateTokens;
-    if (dups) {
-      const example = snapshot.rows.find((r) => snapshot.lookup(r.token).status === 'ambiguous')?.token ?? null;
-      findings.push(duplicatesFinding(dups, example));
-    }
+    const dups = snapshot.duplicates();
+    if (dups.count) findings.push(duplicatesFinding(dups.count, dups.example));
   }
   return { info, rules, rows, leftover, snapshot, findings, invitationDaysToLive: invitationDays(o.effective) };
 }

@@ -75,12 +75,6 @@ export function pgError(err: unknown, t: PgTarget): StoreReadError {
   }
 }
 
-function iso(v: unknown): string | null {
-  if (v instanceof Date) return Number.isNaN(v.getTime()) ? null : v.toISOString();
-  if (typeof v === 'string' && v) return v;
-  return null;
-}
-
 /** Read every IMIP_TOKENS row in one query. Throws {@link StoreReadError}. */
 export async function readPgStore(t: PgTarget, opts: PgReadOptions): Promise<StoreRow[]> {
   if (t.host.startsWith('/')) {
@@ -92,11 +86,6 @@ export async function readPgStore(t: PgTarget, opts: PgReadOptions): Promise<Sto
     }
   }
   const { default: pg } = await import('pg');
-  // ACCESSED is "timestamp" (without zone) holding UTC (utcNowSQL): read it as UTC, not local time.
-  const types = {
-    getTypeParser: (oid: number, format?: 'text' | 'binary') =>
-      oid === 1114 ? (s: string) => new Date(`${s.replace(' ', 'T')}Z`) : pg.types.getTypeParser(oid, format),
-  };
   const client = new pg.Client({
     host: t.host,
     port: t.port,
@@ -107,7 +96,6 @@ export async function readPgStore(t: PgTarget, opts: PgReadOptions): Promise<Sto
     connectionTimeoutMillis: opts.timeoutMs,
     query_timeout: opts.timeoutMs,
     application_name: 'imip tokens (read-only)',
-    types,
   } as ConstructorParameters<typeof pg.Client>[0]);
   client.on('error', () => undefined);
   try {
@@ -121,17 +109,13 @@ export async function readPgStore(t: PgTarget, opts: PgReadOptions): Promise<Sto
     try {
       await client.query('BEGIN TRANSACTION READ ONLY');
       await client.query(`SET LOCAL statement_timeout = ${STATEMENT_TIMEOUT_MS}`);
-      const res = await client.query<{ token: string; organizer: string; attendee: string; icaluid: string; accessed: unknown }>(
-        'SELECT token, organizer, attendee, icaluid, accessed FROM imip_tokens',
-      );
+      // Rows as arrays and ACCESSED as text (UTC, as the server writes it): no object or Date per row.
+      const res = await client.query<[string | null, string | null, string | null, string | null, string | null]>({
+        text: `SELECT token, organizer, attendee, icaluid, to_char(accessed, 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') FROM imip_tokens`,
+        rowMode: 'array',
+      });
       await client.query('ROLLBACK');
-      return res.rows.map((r) => ({
-        token: r.token ?? '',
-        organizer: r.organizer ?? '',
-        attendee: r.attendee ?? '',
-        uid: r.icaluid ?? '',
-        date: iso(r.accessed),
-      }));
+      return res.rows.map((r) => ({ token: r[0] ?? '', organizer: r[1] ?? '', attendee: r[2] ?? '', uid: r[3] ?? '', date: r[4] ?? null }));
     } catch (e) {
       const err = e as { message?: string; code?: string };
       if (!err.code && /timeout/i.test(err.message ?? '')) throw pgError({ code: 'TIMEOUT' }, t);

@@ -75,6 +75,19 @@ export class TokenSnapshot {
     }
   }
 
+  /** Tokens held by more than one row, and one of them. */
+  duplicates(): { count: number; example: string | null } {
+    let count = 0;
+    let example: string | null = null;
+    for (const [t, list] of this.byToken) {
+      if (list.length > 1) {
+        count++;
+        example ??= t;
+      }
+    }
+    return { count, example };
+  }
+
   /** The server's lookup: exact string, no case folding (`lookupByToken` / `imipLookupByToken`). */
   lookup(token: string): LookupResult {
     const rows = this.byToken.get(token);

@@ -82,9 +82,11 @@ export async function readSqliteStore(path: string): Promise<SqliteRead> {
     throw new StoreReadError(`${path} cannot be opened as SQLite: ${(e as Error).message}`, 'The file is damaged; the server would fail to start its mail gateway too. Restore it from a backup.', 'corrupt');
   }
   try {
-    let result;
+    // ONE query, stepped row by row (much faster in sql.js than exec(), which converts every value
+    // into a result table first).
+    let stmt;
     try {
-      result = db.exec('SELECT TOKEN, ORGANIZER, ATTENDEE, ICALUID, DATESTAMP FROM TOKENS');
+      stmt = db.prepare('SELECT TOKEN, ORGANIZER, ATTENDEE, ICALUID, DATESTAMP FROM TOKENS');
     } catch (e) {
       const msg = (e as Error).message;
       if (/no such table|no such column/i.test(msg)) {
@@ -96,14 +98,18 @@ export async function readSqliteStore(path: string): Promise<SqliteRead> {
       }
       throw new StoreReadError(`${path}: ${msg}`, 'The file is damaged; restore it from a backup.', 'corrupt');
     }
-    const values = result[0]?.values ?? [];
-    const rows: StoreRow[] = values.map((r) => ({
-      token: r[0] === null || r[0] === undefined ? '' : String(r[0]),
-      organizer: r[1] === null || r[1] === undefined ? '' : String(r[1]),
-      attendee: r[2] === null || r[2] === undefined ? '' : String(r[2]),
-      uid: r[3] === null || r[3] === undefined ? '' : String(r[3]),
-      date: isoDate(r[4]),
-    }));
+    const str = (v: unknown): string => (v === null || v === undefined ? '' : String(v));
+    const rows: StoreRow[] = [];
+    try {
+      while (stmt.step()) {
+        const r = stmt.get();
+        rows.push({ token: str(r[0]), organizer: str(r[1]), attendee: str(r[2]), uid: str(r[3]), date: isoDate(r[4]) });
+      }
+    } catch (e) {
+      throw new StoreReadError(`${path}: ${(e as Error).message}`, 'The file is damaged; restore it from a backup.', 'corrupt');
+    } finally {
+      stmt.free();
+    }
     return { rows, notes };
   } finally {
     db.close();
