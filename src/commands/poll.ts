@@ -73,7 +73,7 @@ export async function run(flags: PollFlags): Promise<number> {
   if (!protocol) {
     throw new CannotRunError(
       `Scheduling.iMIP.Receiving.Type "${ctx.settings.receiving.type}" is neither pop* nor imap*: the ${ctx.version.line} gateway logs ` +
-        '"Invalid iMIP type in configuration" and polls nothing (calendarserver-imip.md §1.3). Set Type to "imap" or "pop".',
+        '"Invalid iMIP type in configuration" and polls nothing. Set Type to "imap" or "pop".',
     );
   }
 
@@ -97,7 +97,7 @@ export async function run(flags: PollFlags): Promise<number> {
     store.info = t.summary;
   });
   // Awaited by the cycle; this branch only keeps an early failure from going unhandled.
-  ready.catch(() => undefined);
+  void ready.catch(() => undefined);
   const pending = { path: '', records: null };
   const store: { info: import('../tokens/combine.js').TokenStoreSummary | typeof pending } = { info: pending };
   const cycleCtx: import('../poll/cycle.js').CycleContext = {

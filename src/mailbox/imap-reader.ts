@@ -153,7 +153,7 @@ export class ImapReader {
   static async open(receiving: ReceivingSettings, connect: ConnectOptions, opts: ImapOpenOptions): Promise<ImapReader> {
     const host = receiving.server.trim();
     if (!host) throw new CannotRunError('Scheduling.iMIP.Receiving.Server is empty: there is no mailbox to poll');
-    if (!receiving.port) throw new CannotRunError('Scheduling.iMIP.Receiving.Port is 0: Calendar Server has no default and would connect to port 0 (§1.3)');
+    if (!receiving.port) throw new CannotRunError('Scheduling.iMIP.Receiving.Port is 0: Calendar Server has no default and would connect to port 0');
     const flowOptions = imapFlowOptions(receiving, connect);
     const client = new ImapFlow(flowOptions);
     client.on('error', () => undefined);

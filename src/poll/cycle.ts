@@ -191,7 +191,7 @@ export class Tally {
     if (this.stopped) {
       r.thisCycle = false;
       const at = this.stopped.uid !== undefined ? `UID ${this.stopped.uid}` : `message ${this.stopped.number}`;
-      r.notes = [...r.notes, `the server's cycle stops at ${at} (its calendar fails to parse, §11): this message waits for the next poll, when the verdict above applies`];
+      r.notes = [...r.notes, `the server's cycle stops at ${at} (its calendar fails to parse): this message waits for the next poll, when the verdict above applies`];
     } else if (r.stopsCycle) this.stopped = { ...r };
     this.messages++;
     this.byServerAction[r.serverAction]++;

@@ -103,7 +103,7 @@ export function renderRow(m: PollMessage, c: ChalkInstance, opts: { verbose: boo
     for (const n of m.notes) lines.push(`${PAD}${c.dim(`note: ${n}`)}`);
     for (const p of m.problems) lines.push(`${PAD}${c.yellow(`MIME: ${p}`)}`);
   } else if (!m.thisCycle) {
-    lines.push(`${PAD}${c.dim('waits for the next poll: an earlier message ends the server\'s cycle (§11)')}`);
+    lines.push(`${PAD}${c.dim('waits for the next poll: an earlier message ends the server\'s cycle')}`);
   }
   return lines;
 }

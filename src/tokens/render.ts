@@ -19,7 +19,7 @@ export function renderTokens(r: TokensReport, c: ChalkInstance, opts: { verbose:
     for (const n of s.notes ?? []) lines.push(c.dim(`note: ${n}`));
     lines.push('');
   }
-  let summary = '';
+  let summary: string;
   if (r.mode === 'token') {
     const t = r.token!;
     const head = t.acceptedToday ? c.green(`${GLYPH.ok} accepted today (${t.serverAction})`) : c.red(`${GLYPH.error} not recognized (${t.serverAction})`);

@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, runCli } from '../helpers/cli.js';
 import { baseConfig, tempDir, withChange, writePlist } from '../helpers/plist.js';
-import { createImipDatabase, startPostgres, writeSqliteStore, type Row, type TestPostgres } from '../helpers/token-store.js';
+import { createImipDatabase, startPostgres, type TestPostgres } from '../helpers/postgres.js';
+import { writeSqliteStore, type Row } from '../helpers/token-store.js';
 
 const DAY = 86_400_000;
 const day = (n: number) => new Date(Date.now() - n * DAY).toISOString();

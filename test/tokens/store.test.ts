@@ -13,7 +13,8 @@ import { readPgStore } from '../../src/tokens/postgres.js';
 import { readSqliteStore } from '../../src/tokens/sqlite.js';
 import { StoreReadError } from '../../src/tokens/types.js';
 import { tempDir } from '../helpers/plist.js';
-import { createImipDatabase, startPostgres, writeSqliteStore, type Row, type TestPostgres } from '../helpers/token-store.js';
+import { createImipDatabase, startPostgres, type TestPostgres } from '../helpers/postgres.js';
+import { writeSqliteStore, type Row } from '../helpers/token-store.js';
 
 const ROWS: Row[] = [
   { token: 'a1b2c3d4-0000-4000-8000-000000000001', organizer: 'mailto:org@example.test', attendee: 'mailto:one@remote.test', uid: 'EV-1', date: '2026-03-01T08:00:00Z' },

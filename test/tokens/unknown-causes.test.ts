@@ -91,7 +91,7 @@ describe('unknownTokenCauses', () => {
 describe('imip diagnose with the token store', () => {
   it('names why a saved reply\'s token is not recognized, with the evidence (4.3, SQLite)', async () => {
     const dataRoot = tempDir('imip-dr-');
-    await writeSqliteStore(join(dataRoot, 'mailgatewaytokens.sqlite'), [row(TOKEN, 'EV-1', new Date().toISOString())]);
+    await writeSqliteStore(join(dataRoot, 'mailgatewaytokens.sqlite'), [{ ...row(TOKEN, 'EV-1', ''), date: new Date().toISOString() }]);
     const cfg = writePlist(tempDir(), 'caldavd.plist', withChange(baseConfig('4.3'), 'DataRoot', dataRoot));
     const eml = join(tempDir(), 'reply.eml');
     writeFileSync(

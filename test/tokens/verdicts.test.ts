@@ -12,7 +12,8 @@ import type { PollReport } from '../../src/poll/cycle.js';
 import { startInboxDouble } from '../doubles/inbox-server.js';
 import { mailboxCount, purgeMailbox, seedMailbox, stopStack, type StackInfo } from '../mailstack/stack.js';
 import { tempDir } from '../helpers/plist.js';
-import { createImipDatabase, startPostgres, writeSqliteStore, type Row, type TestPostgres } from '../helpers/token-store.js';
+import { createImipDatabase, startPostgres, type TestPostgres } from '../helpers/postgres.js';
+import { writeSqliteStore, type Row } from '../helpers/token-store.js';
 import { pollCore, startOwnStack, writePollPlist } from '../poll/helpers.js';
 
 const USER = { address: 'tokenverdict@example.test', password: 'TokVerdict-pw-5512' };
