@@ -1,13 +1,15 @@
 /**
  * Reading the 2.x–4.x SQLite store (`mailgatewaytokens.sqlite`, table TOKENS) strictly read-only:
- * the file's bytes are copied into memory and opened there with sql.js (SQLite compiled to
- * WebAssembly), so the tool takes none of SQLite's file locks and can never write to the file.
+ * the file's bytes are copied into memory and scanned there by our own reader of the SQLite file
+ * format (`sqlite-file.ts`), so the tool takes none of SQLite's file locks and can never write.
  * Schema: CalendarServer-2.5/4.3.2 twistedcaldav/mail.py MailGatewayTokensDatabase._db_init_data_tables
  * (`TOKENS(TOKEN, ORGANIZER, ATTENDEE, ICALUID, DATESTAMP)`).
- * sql.js is loaded only when a SQLite store is read.
  */
 import { readFileSync, statSync } from 'node:fs';
+import { openSqlite, SqliteFormatError, type SqliteValue } from './sqlite-file.js';
 import { StoreReadError, type StoreRow } from './types.js';
+
+const COLUMNS = ['TOKEN', 'ORGANIZER', 'ATTENDEE', 'ICALUID', 'DATESTAMP'];
 
 /** The SQLite file header ("SQLite format 3\0"). */
 const MAGIC = 'SQLite format 3\u0000';
@@ -73,45 +75,28 @@ export async function readSqliteStore(path: string): Promise<SqliteRead> {
   if (bytes.subarray(0, 16).toString('latin1') !== MAGIC) {
     throw new StoreReadError(`${path} is not a SQLite database`, 'Give the mailgatewaytokens.sqlite file from the server\'s DataRoot.', 'corrupt');
   }
-  const { default: initSqlJs } = await import('sql.js');
-  const SQL = await initSqlJs();
-  let db;
+  let file;
+  let table: SqliteValue[][];
+  let idx: number[];
   try {
-    db = new SQL.Database(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    file = openSqlite(bytes);
+    const cols = (file.columns('TOKENS') ?? []).map((c) => c.toUpperCase());
+    idx = COLUMNS.map((c) => cols.indexOf(c));
+    if (idx.some((i) => i < 0)) {
+      throw new StoreReadError(
+        `${path} has no TOKENS table with ${COLUMNS.join(', ')}${cols.length ? ` (its TOKENS has ${cols.join(', ')})` : ''}`,
+        'This is not the mail gateway\'s token store: give the mailgatewaytokens.sqlite from the server\'s DataRoot.',
+        'schema',
+      );
+    }
+    table = file.rows('TOKENS');
   } catch (e) {
-    throw new StoreReadError(`${path} cannot be opened as SQLite: ${(e as Error).message}`, 'The file is damaged; the server would fail to start its mail gateway too. Restore it from a backup.', 'corrupt');
+    if (e instanceof StoreReadError) throw e;
+    if (!(e instanceof SqliteFormatError) && !(e instanceof RangeError)) throw e;
+    throw new StoreReadError(`${path} cannot be read as SQLite: ${e.message}`, 'The file is damaged; the gateway would fail on it too. Restore it from a backup.', 'corrupt');
   }
-  try {
-    // ONE query, stepped row by row (much faster in sql.js than exec(), which converts every value
-    // into a result table first).
-    let stmt;
-    try {
-      stmt = db.prepare('SELECT TOKEN, ORGANIZER, ATTENDEE, ICALUID, DATESTAMP FROM TOKENS');
-    } catch (e) {
-      const msg = (e as Error).message;
-      if (/no such table|no such column/i.test(msg)) {
-        throw new StoreReadError(
-          `${path} has no TOKENS table with TOKEN, ORGANIZER, ATTENDEE, ICALUID and DATESTAMP (${msg})`,
-          'This is not the mail gateway\'s token store: give the mailgatewaytokens.sqlite from the server\'s DataRoot.',
-          'schema',
-        );
-      }
-      throw new StoreReadError(`${path}: ${msg}`, 'The file is damaged; restore it from a backup.', 'corrupt');
-    }
-    const str = (v: unknown): string => (v === null || v === undefined ? '' : String(v));
-    const rows: StoreRow[] = [];
-    try {
-      while (stmt.step()) {
-        const r = stmt.get();
-        rows.push({ token: str(r[0]), organizer: str(r[1]), attendee: str(r[2]), uid: str(r[3]), date: isoDate(r[4]) });
-      }
-    } catch (e) {
-      throw new StoreReadError(`${path}: ${(e as Error).message}`, 'The file is damaged; restore it from a backup.', 'corrupt');
-    } finally {
-      stmt.free();
-    }
-    return { rows, notes };
-  } finally {
-    db.close();
-  }
+  if (file.wal) notes.push('the file is in WAL mode: changes not yet copied from its -wal file are not seen');
+  const str = (v: SqliteValue | undefined): string => (v === null || v === undefined ? '' : Buffer.isBuffer(v) ? v.toString('utf8') : String(v));
+  const rows: StoreRow[] = table.map((r) => ({ token: str(r[idx[0]!]), organizer: str(r[idx[1]!]), attendee: str(r[idx[2]!]), uid: str(r[idx[3]!]), date: isoDate(r[idx[4]!]) }));
+  return { rows, notes };
 }
