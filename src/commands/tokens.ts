@@ -24,7 +24,7 @@ export async function run(flags: TokensFlags, args: string[] = []): Promise<numb
   const seconds = flags.timeout === undefined ? 15 : Number(flags.timeout);
   if (!Number.isFinite(seconds) || seconds <= 0 || seconds > 3600) throw new CannotRunError(`--timeout: "${flags.timeout}" is not a number of seconds between 0 and 3600`);
   const out = outputOptions(flags);
-  const c = colours(out);
+  const c = await colours(out);
 
   let effective: PlistDict | null = null;
   let version: ServerVersion;
