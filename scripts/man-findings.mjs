@@ -13,6 +13,7 @@ const FAMILIES = [
   ['Mailbox (test-mailbox)', /^mailbox\./],
   ['TLS', /^tls\./],
   ['Invitations (send-test)', /^(request|send-test)\./],
+  ['Round trip (send-test --reply-from)', /^roundtrip\./],
   ['Replies (poll, diagnose)', /^reply\./],
   ['Token store (poll, diagnose, tokens)', /^token-store\./],
   ['Unrecognized token (diagnose)', /^token\.unknown-/],

@@ -59,7 +59,17 @@ function action(load: () => Promise<{ run: Runner }>): (...args: unknown[]) => P
     let code: number;
     try {
       const mod = await load();
-      code = await mod.run(flags, positional);
+      const monitoring = ['format', 'warning', 'critical', 'output'].some((k) => flags[k] !== undefined && !(k === 'format' && (flags[k] === 'human' || flags[k] === 'json')));
+      const monitor = monitoring ? await import('./commands/monitor-output.js') : null;
+      let format: import('./commands/monitor-output.js').MonitorFormat | null | undefined;
+      try {
+        format = monitor?.monitorFormat(flags);
+      } catch (e) {
+        if (!(monitor && flags.format === 'nagios' && e instanceof CannotRunError)) throw e;
+        process.exitCode = monitor.nagiosUnknown(cmd.name(), e.message);
+        return;
+      }
+      code = monitor && format ? await monitor.runMonitored(cmd.name(), format, flags, () => mod.run(flags, positional)) : await mod.run(flags, positional);
     } catch (err) {
       code = failure(err, Boolean(flags.verbose));
     }
@@ -134,7 +144,12 @@ export function buildProgram(): Command {
         .option('--wait-reply <seconds>', 'watch the mailbox (read-only) this long for the attendee\'s reply')
         .option('--force', 'send even when AddressPatterns would not route the attendee to iMIP')
         .option('--state-dir <dir>', 'where sent tokens are recorded (default: $XDG_STATE_HOME/imip)')
-        .option('--token-store <path|url>', 'the server\'s token store: a mailgatewaytokens.sqlite file (2.x-4.x) or postgres://USER@HOST/DB (5.0+); default: from the config'),
+        .option('--token-store <path|url>', 'the server\'s token store: a mailgatewaytokens.sqlite file (2.x-4.x) or postgres://USER@HOST/DB (5.0+); default: from the config')
+        .option('--reply-from <imaps-url>', 'round trip: the test attendee mailbox, imaps://USER@HOST[:PORT] (or imap:// with STARTTLS); password from $IMIP_REPLY_PASSWORD or --reply-password-file')
+        .option('--reply-submit <submission-url>', 'round trip: where the attendee sends from, submission://USER@HOST[:587] (default: the --reply-from user and host, port 587)')
+        .option('--reply-password-file <file>', 'round trip: read the attendee account password from the first line of this file')
+        .addOption(new Option('--client <name>', 'round trip: answer shaped as this client does').choices(['apple', 'outlook', 'gmail', 'thunderbird']))
+        .option('--keep-reply', 'round trip: leave the reply in the gateway mailbox after judging'),
     ),
   )
     .addHelpText(
@@ -143,6 +158,7 @@ export function buildProgram(): Command {
         'imip send-test --to someone@gmail.com --dry-run',
         'imip send-test --to someone@gmail.com --save invite.eml',
         'imip send-test --to someone@gmail.com --wait-reply 600',
+        'IMIP_REPLY_PASSWORD=… imip send-test --to probe@example.org --reply-from imaps://probe@example.org@imap.example.org --client outlook',
       ]),
     )
     .action(action(() => import('./commands/send-test.js') as Promise<{ run: Runner }>));
@@ -155,8 +171,10 @@ export function buildProgram(): Command {
         .option('--once', 'run exactly one cycle (the only mode: the server itself polls every PollingSeconds)')
         .option('--apply', '2.x-4.x: inject handled replies into the server and delete only those messages')
         .option('--inject-url <url>', 'the server\'s /inbox/ URL for --apply (default: derived from the config as the gateway does)')
-        .option('--state-dir <dir>', 'where send-test recorded its tokens (default: $XDG_STATE_HOME/imip)')
+        .option('--single-poller', 'POP3 --apply: only this host polls the mailbox (needed when the server does not lock the maildrop)')
+        .option('--state-dir <dir>', 'where send-test recorded its tokens; --apply keeps its journal and poller id there (default: $XDG_STATE_HOME/imip)')
         .option('--token-store <path|url>', 'the server\'s token store: a mailgatewaytokens.sqlite file (2.x-4.x) or postgres://USER@HOST/DB (5.0+); default: from the config'),
+
     ),
   )
     .addHelpText(
@@ -215,7 +233,30 @@ export function buildProgram(): Command {
     )
     .action(action(() => import('./commands/tokens.js') as Promise<{ run: Runner }>));
 
+  monitoringOptions(program);
   return program;
+}
+
+/** `--format`, `--warning`, `--critical`, `--output` on every command (see src/commands/monitor-output.ts). */
+function monitoringOptions(program: Command): void {
+  for (const cmd of program.commands) {
+    cmd
+      .addOption(new Option('--format <format>', 'output: human (default), json (as --json), nagios (one status line, exit 0-3), prometheus (text exposition format)').choices(['human', 'json', 'nagios', 'prometheus']))
+      .option('--warning <thresholds>', 'nagios: LABEL=RANGE[,...] on the perfdata, a bare RANGE for time (e.g. 30 or leg_reply-arrived=60)')
+      .option('--critical <thresholds>', 'nagios: as --warning, for CRITICAL')
+      .option('--output <file>', 'prometheus: write to this file atomically (for the node exporter\'s textfile collector)');
+    cmd.hook('preAction', (_this, action) => {
+      if (action.opts().format === 'json') action.setOptionValue('json', true);
+    });
+  }
+}
+
+/** The command and whether Nagios output was asked for, read from raw argv (for flags that did not parse). */
+function nagiosAsked(argv: string[]): string | null {
+  const i = argv.indexOf('--format=nagios');
+  const j = argv.indexOf('--format');
+  if (i < 0 && !(j >= 0 && argv[j + 1] === 'nagios')) return null;
+  return argv.slice(2).find((a) => !a.startsWith('-')) ?? 'imip';
 }
 
 export async function main(argv: string[]): Promise<void> {
@@ -224,7 +265,13 @@ export async function main(argv: string[]): Promise<void> {
     await program.parseAsync(argv);
   } catch (err) {
     if (err instanceof CommanderError) {
-      // Help and --version exit 0; every other parse error is a bad flag: exit 2.
+      // Help and --version exit 0; every other parse error is a bad flag: exit 2 (UNKNOWN, 3, in Nagios mode).
+      const nagios = err.exitCode === 0 ? null : nagiosAsked(argv);
+      if (nagios) {
+        const { nagiosUnknown } = await import('./commands/monitor-output.js');
+        process.exitCode = nagiosUnknown(nagios, err.message.replace(/^error: /, ''));
+        return;
+      }
       process.exitCode = err.exitCode === 0 ? 0 : EXIT_CANNOT_RUN;
       return;
     }

@@ -27,7 +27,8 @@ export interface ConnectFlags {
 
 export function outputOptions(flags: SharedFlags): OutputOptions {
   return {
-    json: Boolean(flags.json),
+    // A monitoring format takes the JSON document (see setDocSink); no human output then.
+    json: Boolean(flags.json) || docSink !== null,
     color: !flags.json && wantColor(flags.color),
     quiet: Boolean(flags.quiet),
     verbose: Boolean(flags.verbose),
@@ -105,6 +106,22 @@ export function connectOptions(flags: ConnectFlags): ConnectOptions {
   return { timeoutMs: seconds * 1000, ca, caFile: flags.caFile, insecure: Boolean(flags.insecure) };
 }
 
+/**
+ * Where the JSON document goes: stdout, unless a monitoring format (`--format nagios|prometheus`)
+ * takes it to build its output from the same data.
+ */
+let docSink: ((doc: unknown) => void) | null = null;
+
+export function setDocSink(sink: ((doc: unknown) => void) | null): void {
+  docSink = sink;
+}
+
+/** A monitoring format is collecting the document (commands that stream JSON build it whole then). */
+export function docSinkActive(): boolean {
+  return docSink !== null;
+}
+
 export function printJson(doc: unknown): void {
-  process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
+  if (docSink) docSink(doc);
+  else process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
 }

@@ -90,6 +90,11 @@ export interface SendTestDoc {
   serverStore?: SentTokenState;
   /** The wait's outcome; its findings are in `findings`. */
   reply: Omit<ReplyReport, 'findings'> | null;
+  /**
+   * With --reply-from: the round trip's legs, cleanup and what the server does if it takes the
+   * reply first (roundtrip/run.ts, which builds on this folder); its findings are in `findings`.
+   */
+  roundTrip?: object;
   /** The whole message (dry run only). */
   raw?: string;
   /** SMTP commands and replies, secrets redacted (--verbose only). */

@@ -114,6 +114,8 @@ export interface CoreOptions {
   leaseMs?: number;
   /** Read the server's token store as `poll` does: from the config, or this `--token-store` value. */
   serverStore?: { override?: string };
+  /** POP3 --apply: --single-poller. */
+  singlePoller?: boolean;
 }
 
 /** What `imip poll --once [--apply]` computes, without printing: the PollReport. */
@@ -143,7 +145,7 @@ export async function pollCore(config: string, o: CoreOptions): Promise<PollRepo
     stateDir: o.stateDir ?? tempDir('imip-state-'),
     inject: { timeoutMs: conn.timeoutMs, insecure: false },
     ...(o.signal ? { signal: o.signal } : {}),
-    ...(o.leaseMs !== undefined ? { leaseMs: o.leaseMs } : {}),
+    ...(o.singlePoller ? { singlePoller: true } : {}),
   });
 }
 
@@ -157,7 +159,8 @@ export class CutProxy {
   /** Cut automatically once this many bytes went to the client. */
   cutAfterBytes = Infinity;
 
-  constructor(private readonly target: { host: string; port: number }) {
+
+  constructor(target: { host: string; port: number }) {
     this.server = net.createServer((client) => {
       const upstream = net.connect(target.port, target.host);
       this.sockets.add(client).add(upstream);
