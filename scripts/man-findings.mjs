@@ -7,7 +7,7 @@ const { allConfigRuleMeta } = await import('../dist/checks/index.js');
 const { FINDING_CATALOG } = await import('../dist/catalog.js');
 
 const FAMILIES = [
-  ['Configuration (check-config)', /^(imip|key|sending|receiving|patterns|gateway|secrets|include)\./],
+  ['Configuration (check-config)', /^(imip|key|sending|receiving|patterns|gateway|secrets|include|config|plist)\./],
   ['Injection (check-config, diagnose)', /^injection\./],
   ['Sending path (test-smtp)', /^smtp\./],
   ['Mailbox (test-mailbox)', /^mailbox\./],

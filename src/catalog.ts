@@ -46,6 +46,8 @@ const PROBE_FINDINGS: RuleMeta[] = [
 /** poll and diagnose, per message (src/imip/classify.ts). */
 const MESSAGE_FINDINGS: RuleMeta[] = [
   meta('message.seen', 'warning', 'A message already marked \\Seen: 5.1 and later on IMAP never read it.', ['5.0+']),
+  meta('message.blocks-cycle', 'error', 'IMAP 2.x-5.0: the server fails on this message inside its processing and leaves it in the mailbox; every later poll meets it first and stops, so no message after it is ever processed (mailbox effect left-blocks-every-poll).'),
+  meta('message.stops-cycle', 'warning', 'IMAP 5.1+: the server fails on this message, the poll stops there (later unseen messages wait for the next poll) and the message stays \\Seen, never processed.', ['5.0+']),
 ];
 
 export const FINDING_CATALOG: RuleMeta[] = [

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { CannotRunError, EXIT_CANNOT_RUN } from './report/exit.js';
+import { endQuietlyOnClosedPipe, pipeClosed, EXIT_CLOSED_PIPE } from './report/closed-pipe.js';
 
 type Flags = Record<string, unknown>;
 type Runner = (flags: Flags, args: string[]) => Promise<number>;
@@ -17,9 +18,13 @@ function packageVersion(): string {
   }
 }
 
+const collect = (v: string, prev: string[]): string[] => [...prev, v];
+
 function shared(cmd: Command): Command {
   return cmd
+    .argument('[config]', 'caldavd.plist to read, as with --config')
     .option('--config <path>', 'caldavd.plist to read (default: $IMIP_CONFIG, then the platform default locations)')
+    .option('--set <key=value>', 'override a config key for this run only, e.g. Sending.Port=587 (repeatable; keys relative to Scheduling.iMIP)', collect, [])
     .option('--server-version <version>', 'Calendar Server release to judge by, e.g. 2.5, 4.3, 9.2 (default: inferred, else 5.0+)')
     .option('--json', 'machine-readable output on stdout')
     .option('--no-color', 'no colours (also when NO_COLOR is set or stdout is not a terminal)')
@@ -55,9 +60,16 @@ function action(load: () => Promise<{ run: Runner }>): (...args: unknown[]) => P
   return async (...args: unknown[]) => {
     const cmd = args[args.length - 1] as Command;
     const flags = cmd.opts() as Flags;
-    const positional = args.slice(0, -2).flat() as string[];
+    const positional = (args.slice(0, -2).flat() as Array<string | undefined>).filter((a): a is string => typeof a === 'string');
     let code: number;
     try {
+      // A config path as the one positional argument works like --config.
+      if (positional.length) {
+        if (flags.config !== undefined && flags.config !== positional[0]) {
+          throw new CannotRunError(`two configs given: ${positional[0]} and --config ${String(flags.config)}; give one`);
+        }
+        flags.config = positional[0];
+      }
       const mod = await load();
       const monitoring = ['format', 'warning', 'critical', 'output'].some((k) => flags[k] !== undefined && !(k === 'format' && (flags[k] === 'human' || flags[k] === 'json')));
       const monitor = monitoring ? await import('./commands/monitor-output.js') : null;
@@ -73,7 +85,7 @@ function action(load: () => Promise<{ run: Runner }>): (...args: unknown[]) => P
     } catch (err) {
       code = failure(err, Boolean(flags.verbose));
     }
-    process.exitCode = code;
+    process.exitCode = pipeClosed() ? EXIT_CLOSED_PIPE : code;
   };
 }
 
@@ -191,11 +203,12 @@ export function buildProgram(): Command {
     connection(
       program
         .command('diagnose')
-        .description('name the cause of "didn\'t find a token in message" and "iMIP injection principal not found"')
+        .description('doctor: test sending and the mailbox, and name the cause of "didn\'t find a token in message" and "iMIP injection principal not found"')
         .option('--message <file...>', 'saved messages (.eml) to examine; - reads one from stdin')
         .option('--log <file...>', 'Calendar Server log files, plain or gzip')
         .option('--directory <file>', 'the XML accounts file of the server\'s directory')
         .addOption(new Option('--probe <kind>', 'live probe: send to a plus address, or authenticate to /inbox').choices(['plus-address', 'injection', 'all']))
+        .option('--offline', 'no network: skip the SMTP test and the mailbox (Sending and Receiving show as not tested)')
         .option('--state-dir <dir>', 'where send-test recorded its tokens (default: $XDG_STATE_HOME/imip)')
         .option('--token-store <path|url>', 'the server\'s token store: a mailgatewaytokens.sqlite file (2.x-4.x) or postgres://USER@HOST/DB (5.0+); default: from the config'),
     ),
@@ -207,6 +220,7 @@ export function buildProgram(): Command {
         'imip diagnose --message reply.eml --log /var/log/caldavd/error.log',
         'imip diagnose --server-version 2.5 --directory /etc/caldavd/accounts.xml --probe injection',
         'imip diagnose --probe plus-address --ca-file ca.pem',
+        'imip diagnose --offline --message reply.eml',
       ]),
     )
     .action(action(() => import('./commands/diagnose.js') as Promise<{ run: Runner }>));
@@ -260,6 +274,8 @@ function nagiosAsked(argv: string[]): string | null {
 }
 
 export async function main(argv: string[]): Promise<void> {
+  // A closed pipe ends the run quietly; a run that changes the mailbox finishes its work first.
+  endQuietlyOnClosedPipe(() => argv.includes('--apply'));
   const program = buildProgram();
   try {
     await program.parseAsync(argv);

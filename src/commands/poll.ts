@@ -11,6 +11,8 @@ import {
   loadForCommand,
   outputOptions,
   docSinkActive,
+  overridesField,
+  overridesLine,
   printJson,
   versionJson,
   versionLine,
@@ -33,10 +35,14 @@ export interface PollFlags extends SharedFlags, ConnectFlags {
 const SIGNAL_EXIT: Record<string, number> = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143 };
 
 /**
- * A progress line on stderr for long cycles (after a second), only when stderr is a terminal,
- * never with --json or --quiet. `clear()` takes it off before a line goes to stdout, so rows
- * streamed to the same terminal are never garbled.
+ * A progress line on stderr for long cycles (after a second), whenever stderr is a terminal: also
+ * with --json or --quiet, whose stdout stays clean (the line is on stderr only). `clear()` takes it
+ * off before a line goes to stdout, so rows streamed to the same terminal are never garbled.
  */
+export function progressEnabled(stderr: { isTTY?: boolean }): boolean {
+  return Boolean(stderr.isTTY);
+}
+
 function progressReporter(enabled: boolean): { update: (done: number, total: number) => void; clear: () => void; end: () => void } {
   if (!enabled) return { update: () => undefined, clear: () => undefined, end: () => undefined };
   const started = Date.now();
@@ -60,15 +66,13 @@ function progressReporter(enabled: boolean): { update: (done: number, total: num
 }
 
 export async function run(flags: PollFlags): Promise<number> {
-  if (!flags.once) {
-    throw new CannotRunError('only one cycle is supported: run "imip poll --once" (Calendar Server itself polls every PollingSeconds)');
-  }
+  // One cycle is the only mode (the server itself polls every PollingSeconds): `poll` alone is `poll --once`.
   if (flags.injectUrl && !flags.apply) throw new CannotRunError('--inject-url is only used with --apply');
   if (flags.singlePoller && !flags.apply) throw new CannotRunError('--single-poller is only used with --apply');
   const out = outputOptions(flags);
   const c = await colours(out);
   const conn = connectOptions(flags);
-  const { ctx, configPath } = await loadForCommand(flags);
+  const { ctx, configPath, overrides } = await loadForCommand(flags);
 
   if (flags.apply && ctx.version.line === '5.0+') {
     throw new CannotRunError(
@@ -120,10 +124,17 @@ export async function run(flags: PollFlags): Promise<number> {
     deleteAllMail: deleteAllMailFor(ctx.settings, ctx.version),
     ready,
   };
-  const progress = progressReporter(Boolean(process.stderr.isTTY) && !out.json && !out.quiet);
+  const shown = progressReporter(progressEnabled(process.stderr));
+  // How far the cycle got, for the Ctrl-C message.
+  const got = { done: 0, total: 0 };
+  const progress = { ...shown, update: (done: number, total: number): void => {
+    got.done = done;
+    got.total = total;
+    shown.update(done, total);
+  } };
 
   const render = await import('../poll/render.js');
-  const title = [`${c.bold('imip poll --once')}${flags.apply ? c.bold(' --apply') : ''}  ${configPath}`, c.dim(versionLine(ctx.version))];
+  const title = [`${c.bold('imip poll --once')}${flags.apply ? c.bold(' --apply') : ''}  ${configPath}`, c.dim(versionLine(ctx.version)), ...overridesLine(overrides).map((l) => c.yellow(l))];
   // Output goes out in batches of about 64 KB: one write per message cost more than the message's
   // classification (a system call each), and the progress line is cleared once per batch.
   let pending: string[] = [];
@@ -195,7 +206,7 @@ export async function run(flags: PollFlags): Promise<number> {
     const code = report.error ? EXIT_CANNOT_RUN : hasProblems(report) || stop.signal.aborted ? EXIT_PROBLEMS : EXIT_OK;
     if (out.json) {
       const { command, serverVersion, protocol: proto, ...rest } = report;
-      printJson({ command, serverVersion: versionJson(serverVersion), protocol: proto, config: configPath, ...rest });
+      printJson({ command, serverVersion: versionJson(serverVersion), ...overridesField(overrides), protocol: proto, config: configPath, ...rest });
     } else {
       write(render.renderReport(report, c, { verbose: out.verbose, quiet: out.quiet, header: title }));
     }
@@ -215,18 +226,33 @@ export async function run(flags: PollFlags): Promise<number> {
     : out.json
     ? {
         onOpen: ({ commands: _c, ...mailbox }: ReaderInfo) =>
-          json.open({ command: 'poll', serverVersion: versionJson(ctx.version), protocol, config: configPath, mailbox, tokenStore: store.info, policy, deleteAllMail: cycleCtx.deleteAllMail }),
+          json.open({ command: 'poll', serverVersion: versionJson(ctx.version), ...overridesField(overrides), protocol, config: configPath, mailbox, tokenStore: store.info, policy, deleteAllMail: cycleCtx.deleteAllMail }),
         onRow: json.row,
       }
     : out.quiet
       ? {}
       : {
-          onOpen: ({ commands: _c, ...mailbox }: ReaderInfo) => write(`${render.renderHead({ title, policy, mailbox, tokenStore: store.info }, c, out).join('\n')}\n`),
+          // The head goes out at once: the admin sees where the cycle reads before the rows come.
+          onOpen: ({ commands: _c, ...mailbox }: ReaderInfo) => {
+            write(`${render.renderHead({ title, policy, mailbox, tokenStore: store.info }, c, out).join('\n')}\n`);
+            flush();
+          },
           onRow: (row: PollMessage) => write(`${render.renderRow(row, c, out).join('\n')}\n`),
         };
+  // Ctrl-C during a read-only cycle: say how far it got and that nothing changed, then exit 130.
+  const onSigint = (): void => {
+    // The rows classified so far are shown (a partial JSON document would be of no use).
+    if (!out.json) flush();
+    progress.clear();
+    const where = got.total ? `after ${got.done} of ${got.total} messages` : 'before the first message was classified';
+    process.stderr.write(`\nimip: interrupted ${where}; nothing on the server was changed (read-only: no flag, no delete)\n`);
+    process.exit(130);
+  };
+  process.on('SIGINT', onSigint);
   try {
     report = await runReadOnlyCycle(cycleCtx, { ...hooks, keepRows: false, onProgress: progress.update });
   } finally {
+    process.off('SIGINT', onSigint);
     flush();
     progress.end();
   }

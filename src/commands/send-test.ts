@@ -49,6 +49,8 @@ import {
   loadForCommand,
   outputOptions,
   printJson,
+  overridesField,
+  overridesLine,
   versionJson,
   versionLine,
   type ConnectFlags,
@@ -294,7 +296,7 @@ export async function run(flags: SendTestFlags): Promise<number> {
   const conn: ConnectOptions | null = offline ? null : connectOptions(flags);
 
   // --- the config, the message, the checks ---------------------------------------------------
-  const { ctx, configPath } = await loadForCommand(flags);
+  const { ctx, configPath, overrides } = await loadForCommand(flags);
   const s = ctx.settings;
   if (!serverAddress(s.sending.address)) {
     throw new CannotRunError(
@@ -323,7 +325,8 @@ export async function run(flags: SendTestFlags): Promise<number> {
   const mode: SendTestDoc['mode'] = flags.dryRun ? 'dry-run' : save !== undefined ? 'save' : 'send';
   const end = new Date(Math.floor(start.getTime() / 1000) * 1000 + duration * 60_000);
   const doc = buildDoc(ctx, configPath, inv, { mode, attendee, organizer, summary, start, end, timeZone, duration }, route.report, findings);
-  const vline = versionLine(ctx.version);
+  Object.assign(doc, overridesField(overrides));
+  const vline = [versionLine(ctx.version), ...overridesLine(overrides)].join('\n');
 
   if (save !== undefined) {
     const path = resolve(save);

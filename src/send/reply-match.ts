@@ -117,7 +117,25 @@ export interface Judgement {
 const lc = (s: string | null | undefined): string => (s ?? '').toLowerCase();
 
 /** What the server would do with this answer, in the terms of `--wait-reply`. */
-export function judge(input: MessageInput, target: ReplyTarget, ctx: JudgeContext, seen?: boolean): Judgement {
+/**
+ * A reply recognised as the answer to this invitation (by its event UID, In-Reply-To, References
+ * or Subject) is, by that very fact, an answer: `token.absent`'s general advice ("not an answer to
+ * an invitation from this server; delete it") would contradict the match, so it is said for this
+ * case instead.
+ */
+function absentForRecognised(f: Finding, matchedBy: readonly MatchReason[]): Finding {
+  const how = matchedBy.filter((r) => r !== 'token' && r !== 'token-elsewhere');
+  if (f.id !== 'token.absent' || !how.length) return f;
+  const words: Record<string, string> = { uid: 'its event UID', subject: 'its Subject', 'in-reply-to': 'In-Reply-To', references: 'References' };
+  return {
+    ...f,
+    message: `This is the answer to the test invitation (recognised by ${how.map((r) => words[r] ?? r).join(' and ')}), but the token is nowhere in it: no header and no attached calendar carries the plus address, so the server cannot link it to the event.`,
+    evidence: { ...f.evidence, recognisedBy: how },
+    fix: 'The attendee\'s client or mail provider dropped the plus address everywhere: ask them to answer with the Accept/Decline buttons of the invitation (which reply to the Reply-To address), and run "imip diagnose --probe plus-address" to see whether the mail system keeps plus addresses.',
+  };
+}
+
+export function judge(input: MessageInput, target: ReplyTarget, ctx: JudgeContext, seen?: boolean, matchedBy: readonly MatchReason[] = []): Judgement {
   const verdict = classify(input, {
     version: ctx.version,
     protocol: ctx.protocol,
@@ -141,7 +159,7 @@ export function judge(input: MessageInput, target: ReplyTarget, ctx: JudgeContex
     };
   }
   if (verdict.token !== target.token) {
-    const causes = tokenCauses(input, { sendingAddress: ctx.sendingAddress, version: ctx.version });
+    const causes = tokenCauses(input, { sendingAddress: ctx.sendingAddress, version: ctx.version }).map((f) => absentForRecognised(f, matchedBy));
     const first = causes[0];
     const reason = first
       ? `the server would not find this invitation's token in it: ${first.message}`

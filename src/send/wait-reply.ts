@@ -116,7 +116,7 @@ export async function waitForAnswer(watcher: MailboxWatcher, target: ReplyTarget
       const seen = seenMessage(m, matchedBy);
       opts.onMessage?.(seen);
       if (matchedBy.length === 0) continue;
-      const judgement = judge(m.input, target, ctx, m.seen);
+      const judgement = judge(m.input, target, ctx, m.seen, matchedBy);
       if (!best || judgement.decisive || rank(judgement) > rank(best.judgement)) best = { judgement, message: m, seen };
       if (judgement.decisive) break loop;
     }
