@@ -56,7 +56,8 @@ function failure(err: unknown, verbose: boolean): number {
   return EXIT_CANNOT_RUN;
 }
 
-function action(load: () => Promise<{ run: Runner }>): (...args: unknown[]) => Promise<void> {
+/** `configArg: false`: the command's positional argument is its own (imip tokens TOKEN), not a config path. */
+function action(load: () => Promise<{ run: Runner }>, opts: { configArg?: boolean } = {}): (...args: unknown[]) => Promise<void> {
   return async (...args: unknown[]) => {
     const cmd = args[args.length - 1] as Command;
     const flags = cmd.opts() as Flags;
@@ -64,7 +65,7 @@ function action(load: () => Promise<{ run: Runner }>): (...args: unknown[]) => P
     let code: number;
     try {
       // A config path as the one positional argument works like --config.
-      if (positional.length) {
+      if (positional.length && opts.configArg !== false) {
         if (flags.config !== undefined && flags.config !== positional[0]) {
           throw new CannotRunError(`two configs given: ${positional[0]} and --config ${String(flags.config)}; give one`);
         }
@@ -245,7 +246,7 @@ export function buildProgram(): Command {
         'imip tokens --server-version 4.3 --token-store /var/db/caldavd/Data/mailgatewaytokens.sqlite',
       ]),
     )
-    .action(action(() => import('./commands/tokens.js') as Promise<{ run: Runner }>));
+    .action(action(() => import('./commands/tokens.js') as Promise<{ run: Runner }>, { configArg: false }));
 
   monitoringOptions(program);
   return program;
