@@ -15,6 +15,8 @@ const FAMILIES = [
   ['Invitations (send-test)', /^(request|send-test)\./],
   ['Round trip (send-test --reply-from)', /^roundtrip\./],
   ['Replies (poll, diagnose)', /^reply\./],
+  ['Token store (poll, diagnose, tokens)', /^token-store\./],
+  ['Unrecognized token (diagnose)', /^token\.unknown-/],
   ['Missing token (diagnose)', /^token\./],
   ['Plus addressing (diagnose --probe plus-address)', /^plus\./],
   ['Logs (diagnose)', /^log\./],

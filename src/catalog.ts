@@ -11,6 +11,7 @@ import { REPLY_RULES } from './imip/reply-checks.js';
 import { TOKEN_CAUSES } from './imip/token-causes.js';
 import { SEND_TEST_FINDINGS } from './send/render.js';
 import { DIAGNOSE_FINDINGS } from './diagnose/findings.js';
+import { TOKEN_STORE_FINDINGS } from './tokens/findings.js';
 import { ROUNDTRIP_FINDINGS } from './roundtrip/findings.js';
 
 const ALL: readonly ReleaseLine[] = ['2.x', '3.x-4.x', '5.0+'];
@@ -62,6 +63,7 @@ export const FINDING_CATALOG: RuleMeta[] = [
   ...Object.entries(TOKEN_CAUSES).map(([id, text]) => meta(id, 'error', `${text}.`)),
   ...Object.values(SEND_TEST_FINDINGS).map((f) => meta(f.id, f.severity as RuleMeta['severity'], f.summary)),
   ...DIAGNOSE_FINDINGS,
+  ...TOKEN_STORE_FINDINGS,
   ...Object.values(ROUNDTRIP_FINDINGS).map((f) => meta(f.id, f.severity, f.summary)),
 ];
 

@@ -56,7 +56,8 @@ function failure(err: unknown, verbose: boolean): number {
   return EXIT_CANNOT_RUN;
 }
 
-function action(load: () => Promise<{ run: Runner }>): (...args: unknown[]) => Promise<void> {
+/** `configArg: false`: the command's positional argument is its own (imip tokens TOKEN), not a config path. */
+function action(load: () => Promise<{ run: Runner }>, opts: { configArg?: boolean } = {}): (...args: unknown[]) => Promise<void> {
   return async (...args: unknown[]) => {
     const cmd = args[args.length - 1] as Command;
     const flags = cmd.opts() as Flags;
@@ -64,7 +65,7 @@ function action(load: () => Promise<{ run: Runner }>): (...args: unknown[]) => P
     let code: number;
     try {
       // A config path as the one positional argument works like --config.
-      if (positional.length) {
+      if (positional.length && opts.configArg !== false) {
         if (flags.config !== undefined && flags.config !== positional[0]) {
           throw new CannotRunError(`two configs given: ${positional[0]} and --config ${String(flags.config)}; give one`);
         }
@@ -156,6 +157,7 @@ export function buildProgram(): Command {
         .option('--wait-reply <seconds>', 'watch the mailbox (read-only) this long for the attendee\'s reply')
         .option('--force', 'send even when AddressPatterns would not route the attendee to iMIP')
         .option('--state-dir <dir>', 'where sent tokens are recorded (default: $XDG_STATE_HOME/imip)')
+        .option('--token-store <path|url>', 'the server\'s token store: a mailgatewaytokens.sqlite file (2.x-4.x) or postgres://USER@HOST/DB (5.0+); default: from the config')
         .option('--reply-from <imaps-url>', 'round trip: the test attendee mailbox, imaps://USER@HOST[:PORT] (or imap:// with STARTTLS); password from $IMIP_REPLY_PASSWORD or --reply-password-file')
         .option('--reply-submit <submission-url>', 'round trip: where the attendee sends from, submission://USER@HOST[:587] (default: the --reply-from user and host, port 587)')
         .option('--reply-password-file <file>', 'round trip: read the attendee account password from the first line of this file')
@@ -183,7 +185,9 @@ export function buildProgram(): Command {
         .option('--apply', '2.x-4.x: inject handled replies into the server and delete only those messages')
         .option('--inject-url <url>', 'the server\'s /inbox/ URL for --apply (default: derived from the config as the gateway does)')
         .option('--single-poller', 'POP3 --apply: only this host polls the mailbox (needed when the server does not lock the maildrop)')
-        .option('--state-dir <dir>', 'where send-test recorded its tokens; --apply keeps its journal and poller id there (default: $XDG_STATE_HOME/imip)'),
+        .option('--state-dir <dir>', 'where send-test recorded its tokens; --apply keeps its journal and poller id there (default: $XDG_STATE_HOME/imip)')
+        .option('--token-store <path|url>', 'the server\'s token store: a mailgatewaytokens.sqlite file (2.x-4.x) or postgres://USER@HOST/DB (5.0+); default: from the config'),
+
     ),
   )
     .addHelpText(
@@ -206,7 +210,8 @@ export function buildProgram(): Command {
         .option('--directory <file>', 'the XML accounts file of the server\'s directory')
         .addOption(new Option('--probe <kind>', 'live probe: send to a plus address, or authenticate to /inbox').choices(['plus-address', 'injection', 'all']))
         .option('--offline', 'no network: skip the SMTP test and the mailbox (Sending and Receiving show as not tested)')
-        .option('--state-dir <dir>', 'where send-test recorded its tokens (default: $XDG_STATE_HOME/imip)'),
+        .option('--state-dir <dir>', 'where send-test recorded its tokens (default: $XDG_STATE_HOME/imip)')
+        .option('--token-store <path|url>', 'the server\'s token store: a mailgatewaytokens.sqlite file (2.x-4.x) or postgres://USER@HOST/DB (5.0+); default: from the config'),
     ),
   )
     .addHelpText(
@@ -220,6 +225,28 @@ export function buildProgram(): Command {
       ]),
     )
     .action(action(() => import('./commands/diagnose.js') as Promise<{ run: Runner }>));
+
+  shared(
+    program
+      .command('tokens')
+      .description('read the server\'s token store (read-only): what a token maps to, tokens per attendee, organizer or event, statistics')
+      .argument('[token]', 'a token (the part after "+" in the reply address)')
+      .option('--attendee <address>', 'list the tokens issued to this attendee')
+      .option('--organizer <cua>', 'list the tokens of this organizer (mailto:, urn:uuid:, urn:x-uid:)')
+      .option('--uid <uid>', 'list the tokens of this event')
+      .option('--timeout <seconds>', 'limit for connecting to and querying the database', '15')
+      .option('--token-store <path|url>', 'a mailgatewaytokens.sqlite file (2.x-4.x) or postgres://USER@HOST/DB (5.0+); default: from the config'),
+  )
+    .addHelpText(
+      'after',
+      examples([
+        'imip tokens',
+        'imip tokens 3f2b8c1e-6d4a-4f1e-9a7b-2c5d8e9f0a1b',
+        'imip tokens --attendee someone@example.org --json',
+        'imip tokens --server-version 4.3 --token-store /var/db/caldavd/Data/mailgatewaytokens.sqlite',
+      ]),
+    )
+    .action(action(() => import('./commands/tokens.js') as Promise<{ run: Runner }>, { configArg: false }));
 
   monitoringOptions(program);
   return program;

@@ -25,6 +25,7 @@ export interface DiagnoseFlags extends SharedFlags, ConnectFlags {
   directory?: string;
   probe?: ProbeKind;
   stateDir?: string;
+  tokenStore?: string;
   offline?: boolean;
 }
 
@@ -59,6 +60,7 @@ export async function run(flags: DiagnoseFlags): Promise<number> {
     ...(flags.directory ? { directory: flags.directory } : {}),
     ...(flags.probe ? { probe: flags.probe } : {}),
     ...(flags.stateDir ? { stateDir: flags.stateDir } : {}),
+    ...(flags.tokenStore ? { tokenStore: flags.tokenStore } : {}),
     offline: Boolean(flags.offline),
     conn,
   });

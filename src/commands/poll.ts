@@ -28,6 +28,7 @@ export interface PollFlags extends SharedFlags, ConnectFlags {
   apply?: boolean;
   injectUrl?: string;
   stateDir?: string;
+  tokenStore?: string;
   singlePoller?: boolean;
 }
 
@@ -88,17 +89,40 @@ export async function run(flags: PollFlags): Promise<number> {
     );
   }
 
-  const { loadTokenStore, deleteAllMailFor, runReadOnlyCycle, hasProblems, policyText } = await import('../poll/cycle.js');
-  const store = loadTokenStore(flags.stateDir);
-  const cycleCtx = {
+  const [{ deleteAllMailFor, runReadOnlyCycle, hasProblems, policyText }, { loadTokenLookup }] = await Promise.all([
+    import('../poll/cycle.js'),
+    import('../tokens/combine.js'),
+  ]);
+  // The server's token store: ONE read-only query, made while the mailbox connection is opened;
+  // every message is then looked up in memory.
+  const tokensReady = loadTokenLookup({
+    effective: ctx.config.effective,
+    version: ctx.version,
+    override: flags.tokenStore,
+    timeoutMs: conn.timeoutMs,
+    stateDir: flags.stateDir,
+  });
+  let tokens: Awaited<typeof tokensReady> | null = null;
+  const ready = tokensReady.then((t) => {
+    tokens = t;
+    cycleCtx.tokenStore = t.summary;
+    store.info = t.summary;
+  });
+  // Awaited by the cycle; this branch only keeps an early failure from going unhandled.
+  void ready.catch(() => undefined);
+  const unread = { path: '', records: null };
+  const store: { info: import('../tokens/combine.js').TokenStoreSummary | typeof unread } = { info: unread };
+  const cycleCtx: import('../poll/cycle.js').CycleContext = {
     settings: ctx.settings,
     version: ctx.version,
     protocol,
     connect: conn,
     now: new Date(),
-    lookupToken: store.lookup,
-    tokenStore: store.info,
+    lookupToken: (t: string) => tokens!.lookup(t),
+    tokenRow: (t: string) => tokens!.row(t),
+    tokenStore: unread,
     deleteAllMail: deleteAllMailFor(ctx.settings, ctx.version),
+    ready,
   };
   const shown = progressReporter(progressEnabled(process.stderr));
   // How far the cycle got, for the Ctrl-C message.
@@ -161,6 +185,7 @@ export async function run(flags: PollFlags): Promise<number> {
     const stopSignals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
     for (const sig of stopSignals) process.on(sig, onSignal);
     try {
+      await ready;
       report = await runApply(cycleCtx, {
         target,
         stateDir: stateDir(flags.stateDir),

@@ -68,6 +68,7 @@ export interface SendTestFlags extends SharedFlags, ConnectFlags {
   waitReply?: string;
   force?: boolean;
   stateDir?: string;
+  tokenStore?: string;
   replyFrom?: string;
   replySubmit?: string;
   replyPasswordFile?: string;
@@ -573,6 +574,12 @@ export async function run(flags: SendTestFlags): Promise<number> {
     const { findings: _listed, ...replyDoc } = reply;
     doc.reply = replyDoc;
   }
+  // Whether the server's own store holds the token (one read-only query).
+  const [{ loadServerStore }, { sentTokenState }] = await Promise.all([import('../tokens/load.js'), import('../tokens/sent-token.js')]);
+  const server = await loadServerStore({ effective: ctx.config.effective, version: ctx.version, override: flags.tokenStore, timeoutMs: conn?.timeoutMs ?? 15_000 });
+  const held = sentTokenState(inv.token, server, ctx.version);
+  findings.push(held.finding);
+  doc.serverStore = held.state;
   doc.ok = trip ? trip.ok && !hasErrors(findings) : reply?.outcome === 'accepted';
   if (trip) trip.exitCode = doc.ok ? EXIT_OK : EXIT_PROBLEMS;
   const tail: string[] = [];

@@ -51,6 +51,9 @@ export interface ExaminedMessage {
   findings: Finding[];
   notes: string[];
   problems: string[];
+  /** The reply calendar's UID and ATTENDEEs (for the token store's causes). */
+  calendarUid?: string | null;
+  calendarAttendees?: string[];
   /** Set when a "didn't find a token" log line names this Message-ID. */
   logged?: { count: number; last: string; file: string; line: number };
 }
@@ -84,6 +87,7 @@ export function examine(input: MessageInput, classifyCtx: ClassifyContext, where
     findings: [...causes, ...own].map(tag),
     notes: verdict.notes,
     problems: verdict.problems,
+    ...(verdict.calendar ? { calendarUid: verdict.calendar.uid, calendarAttendees: verdict.calendar.attendees } : {}),
   };
 }
 

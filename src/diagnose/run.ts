@@ -36,8 +36,35 @@ import type { PlusProbeResult } from './plus-address-probe.js';
 import { assessAreas, type AreaStatus, type ConnectionTest } from './areas.js';
 import type { ProbeReport } from '../probes/probe-report.js';
 import type { InputRecord } from './types.js';
+import type { StoreResult } from '../tokens/load.js';
+import { unknownTokenCauses } from '../tokens/unknown-causes.js';
 
 export type ProbeKind = 'plus-address' | 'injection' | 'all';
+
+const UNRECOGNIZED = new Set(['UNKNOWN_TOKEN', 'UNKNOWN_TOKEN_OLD']);
+
+/**
+ * Per message the server would answer with an unknown token, the causes the store shows (added to
+ * the message's findings); and the store's own findings. An unreadable store is reported only
+ * where it matters: a message or a log line with an unrecognized token.
+ */
+function tokenStoreDiagnosis(messages: ExaminedMessage[], store: StoreResult, scan: LogScanResult | null, sendingAddress: string, now: Date): DiagnoseFinding[] {
+  const ctx = { snapshot: store.snapshot, info: store.info, leftover: store.leftover, invitationDaysToLive: store.invitationDaysToLive, now };
+  let unrecognized = Boolean(scan?.entries.get('log.unknown-token'));
+  for (const m of messages) {
+    if (!m.token || !UNRECOGNIZED.has(m.serverAction)) continue;
+    unrecognized = true;
+    if (!store.snapshot) continue;
+    const causes = unknownTokenCauses(
+      { token: m.token, to: m.to, date: m.date, sendingAddress, uid: m.calendarUid ?? null, attendees: m.calendarAttendees ?? [] },
+      ctx,
+    );
+    m.findings.unshift(...causes.map((f) => ({ ...f, evidence: { message: m.label, ...f.evidence } })));
+  }
+  return store.findings
+    .filter((f) => unrecognized || (f.id !== 'token-store.unreadable' && f.id !== 'token-store.unsupported'))
+    .map((f) => withArea(f, 'token-store', 'replies'));
+}
 
 export interface DiagnoseOptions {
   /** The config as loaded by loadForCommand, or why it could not be. */
@@ -49,6 +76,8 @@ export interface DiagnoseOptions {
   directory?: string;
   probe?: ProbeKind;
   stateDir?: string;
+  /** `--token-store PATH|URL`: the server's token store instead of the one the config names. */
+  tokenStore?: string;
   conn: ConnectOptions;
   now?: Date;
   /** Where `--message -` reads from. */
@@ -274,18 +303,26 @@ export async function diagnose(o: DiagnoseOptions): Promise<DiagnoseReport> {
   const protocol = settings?.receiving.protocol ?? 'imap';
 
   // ---- the token lookup and classification context, as poll --once ------------------------------
-  const { loadTokenStore, deleteAllMailFor, classifyContext } = await import('../poll/cycle.js');
-  const store = loadTokenStore(o.stateDir);
+  const [{ deleteAllMailFor, classifyContext }, { loadTokenLookup }] = await Promise.all([import('../poll/cycle.js'), import('../tokens/combine.js')]);
+  // The server's token store, read once (read-only); send-test's records when it cannot be read.
+  const tokens = await loadTokenLookup({
+    effective: ctx?.config.effective ?? null,
+    version,
+    override: o.tokenStore,
+    timeoutMs: o.conn.timeoutMs,
+    stateDir: o.stateDir,
+  });
   const cycleCtx = {
     settings: settings ?? ({ sending: { address: '' }, receiving: {} } as never),
     version,
     protocol,
     connect: o.conn,
     now,
-    // Only send-test's own tokens are known here, not the server's: a token not found there is
-    // "unchecked", never "unknown" (the server may well know it).
-    lookupToken: (t: string) => store.lookup(t) ?? undefined,
-    tokenStore: store.info,
+    // The server's store decides known/unknown; without it only send-test's own tokens are known
+    // and any other token is "unchecked", never "unknown" (the server may well know it).
+    lookupToken: (t: string) => (tokens.store.snapshot ? tokens.lookup(t) : (tokens.lookup(t) ?? undefined)),
+    tokenRow: tokens.row,
+    tokenStore: tokens.summary,
     deleteAllMail: settings ? deleteAllMailFor(settings, version) : false,
   };
 
@@ -421,6 +458,9 @@ export async function diagnose(o: DiagnoseOptions): Promise<DiagnoseReport> {
     }
   }
 
+  // ---- "found a token but didn't recognize it": the causes, from the server's store --------------
+  const storeFindings = tokenStoreDiagnosis(messages, tokens.store, scan, sendingAddress, now);
+
   // ---- findings: config, messages, logs ---------------------------------------------------------
   const msgFindings: DiagnoseFinding[] = [];
   for (const m of messages) {
@@ -486,7 +526,7 @@ export async function diagnose(o: DiagnoseOptions): Promise<DiagnoseReport> {
 
   // Injection: the log's principal finding and the probe's may name the same cause; keep both
   // sources in one finding each (the log's first), most telling first.
-  findings.push(...configDiag, ...testFindings, ...(inj?.findings ?? []), ...probeFindings, ...msgFindings, ...logFindings);
+  findings.push(...configDiag, ...testFindings, ...(inj?.findings ?? []), ...probeFindings, ...storeFindings, ...msgFindings, ...logFindings);
 
   // ---- areas, summary, exit -------------------------------------------------------------------
   const mb = mailbox as MailboxRead | null;

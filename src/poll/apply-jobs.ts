@@ -79,8 +79,8 @@ export function notInjectable(row: PollMessage, verdict: Verdict, record: TokenR
   }
   if (!record) {
     return verdict.tokenStatus === 'unchecked'
-      ? "its token is not in this tool's token store (no send-test record), so the organizer and attendee the server would use are unknown"
-      : 'its token is unknown';
+      ? "the server's token store could not be read and send-test did not record this token, so the organizer and attendee the gateway would use are unknown"
+      : "its token is not in the server's token store";
   }
   if (!verdict.calendarPart && verdict.calendarPart !== '') return 'no calendar part';
   // A calendar cut at the parser's size cap (or not fetched) must not be injected half.

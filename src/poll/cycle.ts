@@ -14,6 +14,7 @@ import type { Finding } from '../report/finding.js';
 import { SERVER_ACTIONS, pollPolicy, shouldDeleteAllMail, type MailboxEffect, type ServerAction } from '../server/poll-policy.js';
 import { featuresOf, type ServerVersion } from '../server/release.js';
 import { readTokens, stateDir, tokenLookup, TOKENS_FILE } from '../state/tokens.js';
+import type { TokenRow, TokenStoreSummary } from '../tokens/combine.js';
 // Types only: each reader (and imapflow behind the IMAP one) is loaded when its protocol is used.
 import type { ImapReader } from '../mailbox/imap-reader.js';
 import type { OnMessage, OnProgress, ReaderInfo, ReadMessage, ReadStats } from '../mailbox/types.js';
@@ -46,6 +47,8 @@ export interface PollMessage {
   messageId: string | null;
   token: string | null;
   tokenStatus: Verdict['tokenStatus'];
+  /** What the token maps to (the server's store, else send-test's record); absent when neither has it. */
+  tokenRecord?: TokenRow;
   serverAction: ServerAction;
   mailboxEffect: MailboxEffect;
   /** False when an earlier message ends the server's cycle (§11): this one waits for the next poll. */
@@ -92,8 +95,8 @@ export interface PollReport {
   serverVersion: ServerVersion;
   protocol: MailboxProtocol;
   mailbox: Omit<ReaderInfo, 'commands'>;
-  /** Where the lookup came from; null records when the store file does not exist. */
-  tokenStore: { path: string; records: number | null };
+  /** Where tokens were looked up: the server's store (and whether it could be read), send-test's records. */
+  tokenStore: TokenStoreSummary | { path: string; records: number | null };
   /** Which messages the release reads and what it does to them (§4.2/§4.3). */
   policy: string;
   deleteAllMail: boolean;
@@ -116,8 +119,15 @@ export interface CycleContext {
   connect: ConnectOptions;
   now: Date;
   lookupToken: (token: string) => TokenRecord | null | undefined;
-  tokenStore: { path: string; records: number | null };
+  /** The row behind a token for the report (organizer, attendee, event UID). */
+  tokenRow?: (token: string) => TokenRow | null;
+  tokenStore: TokenStoreSummary | { path: string; records: number | null };
   deleteAllMail: boolean;
+  /**
+   * Settles when the token lookup is ready (the server's store is read while the mailbox connection
+   * is opened); awaited after connecting, before the first message is classified.
+   */
+  ready?: Promise<unknown>;
 }
 
 /** The token lookup `send-test`'s store allows; `null` records (unchecked) when it has no file. */
@@ -275,6 +285,8 @@ export function hasProblems(report: PollReport): boolean {
 export function classifyMessage(ctx: CycleContext, m: ReadMessage): { row: PollMessage; verdict: Verdict } {
   const verdict = classify(m.input, classifyContext(ctx, m.seen));
   const row = toRow(m, verdict);
+  const rec = verdict.token && ctx.tokenRow ? ctx.tokenRow(verdict.token) : null;
+  if (rec) row.tokenRecord = rec;
   // The same causes `imip diagnose` names, for the rows where the server had no usable token.
   if (TOKENLESS_ACTIONS.has(verdict.serverAction)) {
     row.tokenCauses = tokenCauses(m.input, { sendingAddress: ctx.settings.sending.address, version: ctx.version }).map((f) => f.id);
@@ -380,10 +392,14 @@ export function buildReport(ctx: CycleContext, info: ReaderInfo, read: CycleRead
 /** `poll --once` without --apply: IMAP EXAMINE + BODY.PEEK, POP3 without DELE. Nothing changes. */
 export async function runReadOnlyCycle(ctx: CycleContext, hooks: CycleHooks = {}): Promise<PollReport> {
   const started = Date.now();
-  const reader = await openReader(ctx, true);
-  hooks.onOpen?.(reader.info);
+  const reader = await openReader(ctx, true).catch(async (err: unknown) => {
+    await ctx.ready?.catch(() => undefined);
+    throw err;
+  });
   let read: CycleRead;
   try {
+    await ctx.ready;
+    hooks.onOpen?.(reader.info);
     read = await readCycle(ctx, reader, hooks);
   } finally {
     await reader.close();

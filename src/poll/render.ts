@@ -101,6 +101,11 @@ export function renderRow(m: PollMessage, c: ChalkInstance, opts: { verbose: boo
       m.thisCycle ? m.mailboxEffect : c.dim(`${m.mailboxEffect} (next poll)`),
     ].join('  '),
   );
+  if (m.tokenRecord) {
+    const t = m.tokenRecord;
+    const from = t.source === 'server' ? 'server store' : 'send-test record, not the server store';
+    lines.push(`${PAD}${c.dim(`token → organizer ${t.organizer}, attendee ${t.attendee}, event ${t.uid} (${from})`)}`);
+  }
   if (m.tokenCauses) {
     const [first, ...more] = m.tokenCauses;
     const text = first ? `${causeText(first)} (${first}${more.length ? `; also ${more.join(', ')}` : ''})` : 'no cause named (run "imip diagnose" on this message)';
@@ -150,20 +155,43 @@ export interface HeadInput {
   tokenStore: PollReport['tokenStore'];
 }
 
+/** Where tokens were looked up, and why they stay "unchecked" when the server's store cannot be read. */
+export function tokenStoreLines(ts: PollReport['tokenStore'], c: ChalkInstance, opts: { verbose: boolean }): string[] {
+  const lines: string[] = [];
+  const sent = ts.records === null ? 'no send-test records' : `${ts.records} send-test record${ts.records === 1 ? '' : 's'}`;
+  if (!('server' in ts)) {
+    lines.push(c.dim(`Token store ${ts.path}: ${sent}; the server's store was not read, so tokens are "unchecked"`));
+    return lines;
+  }
+  const sv = ts.server;
+  if (sv.readable) {
+    lines.push(c.dim(`Server token store ${sv.location} (${sv.how}): ${sv.rows} row${sv.rows === 1 ? '' : 's'} in ${sv.table}, read in ${sv.ms ?? 0} ms; lookup: ${sv.lookupRule}`));
+  } else {
+    lines.push(c.yellow(`${GLYPH.warning} Server token store${sv.location ? ` ${sv.location}` : ''} not read: ${sv.error ?? 'unknown'}. Tokens are "unchecked" (${sent} used instead).`));
+    if (sv.fix) lines.push(`  ${c.green('fix:')} ${sv.fix}`);
+  }
+  for (const n of sv.notes ?? []) lines.push(c.dim(`  note: ${n}`));
+  for (const f of ts.findings) {
+    if (f.id === 'token-store.unreadable' || f.id === 'token-store.unsupported') continue;
+    const col = f.severity === 'error' ? c.red : f.severity === 'warning' ? c.yellow : c.cyan;
+    lines.push(`${col(GLYPH[f.severity])} ${c.bold(f.id)}  ${f.message}`);
+    if (opts.verbose) {
+      const ev = formatEvidence(f.evidence);
+      if (ev) lines.push(`  ${c.dim('evidence:')} ${ev}`);
+    }
+    lines.push(`  ${c.green('fix:')} ${f.fix}`);
+  }
+  return lines;
+}
+
 /** What is known before the first message: command, release, what the release reads, where. */
-export function renderHead(h: HeadInput, c: ChalkInstance, _opts: { verbose: boolean }): string[] {
+export function renderHead(h: HeadInput, c: ChalkInstance, opts: { verbose: boolean }): string[] {
   const mb = h.mailbox;
   const lines = [...h.title, c.dim(`Reads: ${h.policy}`)];
   lines.push(
     c.dim(`${mb.protocol === 'imap' ? 'IMAP' : 'POP3'} ${mb.username}@${mb.server}:${mb.port} (TLS: ${mb.tls}; ${mb.readOnly ? 'read-only: nothing on the server changes' : 'read-write'})`),
   );
-  lines.push(
-    c.dim(
-      h.tokenStore.records === null
-        ? `Token store ${h.tokenStore.path}: none, so tokens are "unchecked" (the verdicts assume the server knows them)`
-        : `Token store ${h.tokenStore.path}: ${h.tokenStore.records} token${h.tokenStore.records === 1 ? '' : 's'}`,
-    ),
-  );
+  lines.push(...tokenStoreLines(h.tokenStore, c, opts));
   lines.push('', tableHead(mb.protocol, c));
   return lines;
 }

@@ -3,6 +3,7 @@
  * human rendering, piece by piece so the command can print what it sent before it waits.
  * Nothing here decides anything.
  */
+import type { SentTokenState } from '../tokens/sent-token.js';
 import type { ChalkInstance } from 'chalk';
 import type { Finding } from '../report/finding.js';
 import { renderFindings, summaryLine, insecureNotice } from '../report/render.js';
@@ -87,6 +88,8 @@ export interface SendTestDoc {
   recorded: string | null;
   saved: string | null;
   findings: Finding[];
+  /** --wait-reply: whether the server's token store holds the token sent (null: it could not be read). */
+  serverStore?: SentTokenState;
   /** The wait's outcome; its findings are in `findings`. */
   reply: Omit<ReplyReport, 'findings'> | null;
   /**

@@ -1,4 +1,4 @@
-/** `imip --help` stays instant: it must not load nodemailer, imapflow or ical.js. */
+/** `imip --help` stays instant: it must not load nodemailer, imapflow, ical.js or the database drivers (pg, sql.js). */
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,11 +17,11 @@ function loaded(args: string[]): string[] {
 }
 
 describe('startup', () => {
-  for (const args of [['--help'], ['--version'], ['check-config', '--help'], ['poll', '--help'], ['send-test', '--help']]) {
+  for (const args of [['--help'], ['--version'], ['check-config', '--help'], ['poll', '--help'], ['send-test', '--help'], ['tokens', '--help']]) {
     it(`imip ${args.join(' ')} loads no heavy module`, () => {
       const urls = loaded(args);
       expect(urls.some((u) => u.includes('/dist/cli.js'))).toBe(true);
-      for (const heavy of ['nodemailer', 'imapflow', 'ical.js', '/dist/commands/']) {
+      for (const heavy of ['nodemailer', 'imapflow', 'ical.js', '/node_modules/pg/', '/node_modules/sql.js/', '/dist/tokens/', '/dist/commands/']) {
         expect(urls.filter((u) => u.includes(heavy))).toEqual([]);
       }
     });

@@ -11,6 +11,7 @@ import { connectOptions, loadForCommand } from '../../src/commands/shared.js';
 import { runApply } from '../../src/poll/apply.js';
 import { deleteAllMailFor, loadTokenStore, runReadOnlyCycle, type CycleContext, type PollReport } from '../../src/poll/cycle.js';
 import { injectionTarget } from '../../src/poll/inject.js';
+import { loadTokenLookup } from '../../src/tokens/combine.js';
 import type { ServerAction } from '../../src/server/poll-policy.js';
 import { freePortOffset, startStack, type StackInfo } from '../mailstack/stack.js';
 import { baseConfig, tempDir, withChange, writePlist, type Obj } from '../helpers/plist.js';
@@ -110,6 +111,9 @@ export interface CoreOptions {
   timeoutSec?: number;
   now?: Date;
   signal?: AbortSignal;
+  leaseMs?: number;
+  /** Read the server's token store as `poll` does: from the config, or this `--token-store` value. */
+  serverStore?: { override?: string };
   /** POP3 --apply: --single-poller. */
   singlePoller?: boolean;
 }
@@ -118,7 +122,12 @@ export interface CoreOptions {
 export async function pollCore(config: string, o: CoreOptions): Promise<PollReport> {
   const { ctx } = await loadForCommand({ config, ...(o.version ? { serverVersion: o.version } : {}) });
   const conn = connectOptions({ caFile: o.caFile, timeout: String(o.timeoutSec ?? 10) });
-  const store = loadTokenStore(o.stateDir);
+  const store = o.serverStore
+    ? await (async () => {
+        const t = await loadTokenLookup({ effective: ctx.config.effective, version: ctx.version, override: o.serverStore!.override, timeoutMs: conn.timeoutMs, stateDir: o.stateDir ?? tempDir('imip-state-') });
+        return { lookup: t.lookup, row: t.row, info: t.summary };
+      })()
+    : { ...loadTokenStore(o.stateDir), row: undefined };
   const cycle: CycleContext = {
     settings: ctx.settings,
     version: ctx.version,
@@ -126,6 +135,7 @@ export async function pollCore(config: string, o: CoreOptions): Promise<PollRepo
     connect: conn,
     now: o.now ?? new Date(),
     lookupToken: store.lookup,
+    ...(store.row ? { tokenRow: store.row } : {}),
     tokenStore: store.info,
     deleteAllMail: deleteAllMailFor(ctx.settings, ctx.version),
   };

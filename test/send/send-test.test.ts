@@ -14,6 +14,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import ICAL from 'ical.js';
 import { ImapFlow } from 'imapflow';
+import { writeSqliteStore } from '../helpers/token-store.js';
 import { describe, expect, it } from 'vitest';
 import { parseMessage, leafParts, decodeWords } from '../../src/imip/mime.js';
 import { parseaddr } from '../../src/server/address.js';
@@ -472,7 +473,10 @@ interface WaitRun {
  * Run send-test --wait-reply; meanwhile read the delivered invitation from alice's INBOX and answer
  * it with `template` (or not at all), delivered over the MX port to the address the client uses.
  */
-async function waitRun(template: ReplyTemplate | null, opts: { receiving?: Receiving; seconds?: number; args?: string[] } = {}): Promise<WaitRun> {
+async function waitRun(
+  template: ReplyTemplate | null,
+  opts: { receiving?: Receiving; seconds?: number; args?: string[]; beforeReply?: (invitation: WaitRun['invitation']) => Promise<void> } = {},
+): Promise<WaitRun> {
   const summary = uniqueSummary(template ?? 'silence');
   const running = sendTest(stackConfig({}, opts.receiving ?? 'imaps'), ['--to', 'alice@example.test', '--summary', summary, '--wait-reply', String(opts.seconds ?? 30), ...(opts.args ?? ['--json'])], { timeoutMs: 90_000 });
   // The attendee's side: the invitation as delivered.
@@ -488,6 +492,7 @@ async function waitRun(template: ReplyTemplate | null, opts: { receiving?: Recei
     replyTo,
   };
   let reply: WaitRun['reply'] = null;
+  await opts.beforeReply?.(invitation);
   if (template) {
     const start = (ev.getFirstPropertyValue('dtstart') as ICAL.Time).toJSDate();
     const end = (ev.getFirstPropertyValue('dtend') as ICAL.Time).toJSDate();
@@ -572,6 +577,24 @@ describe.concurrent('--wait-reply on the real mailbox', () => {
     expect(result.stdout).toMatch(/✓ accepted {6}the token is intact in the first To address and the calendar is a REPLY from alice@example\.test with PARTSTAT=ACCEPTED/);
     expect(result.stdout).toMatch(/server: INJECTION_SUBMITTED, PARTSTAT=ACCEPTED, mailbox: deleted/);
     expect(result.stdout).toMatch(/reply: accepted\n$/);
+  });
+
+  it("says whether the server's token store holds the token sent, and what that means", async () => {
+    const dir = tempDir();
+    const store = join(dir, 'mailgatewaytokens.sqlite');
+    await writeSqliteStore(store, [{ token: '00000000-0000-4000-8000-000000000000', organizer: 'mailto:x@example.test', attendee: 'mailto:y@remote.test', uid: 'X', date: '2026-01-01' }]);
+    // Not in the store: a test invitation never passes through the server.
+    const absent = await waitRun('thunderbird', { args: ['--json', '--token-store', store] });
+    const doc = json(absent.result);
+    expect(doc.serverStore).toMatchObject({ holdsToken: false, store: { kind: 'sqlite', readable: true, rows: 1 } });
+    expect(doc.findings.find((f: { id: string }) => f.id === 'token.store-state').message).toMatch(/does not hold token .*mailed by imip, not by the server/);
+    // In the store (as if the server had issued it): the server recognizes the reply.
+    const held = await waitRun('thunderbird', {
+      args: ['--json', '--token-store', store],
+      beforeReply: (inv) => writeSqliteStore(store, [{ token: inv.token, organizer: 'mailto:calendar@example.test', attendee: 'mailto:alice@example.test', uid: inv.uid, date: '2026-01-01' }]).then(() => undefined),
+    });
+    expect(json(held.result).serverStore).toMatchObject({ holdsToken: true });
+    expect(json(held.result).findings.find((f: { id: string }) => f.id === 'token.store-state').message).toMatch(/holds token .*recognizes the reply/);
   });
 
   it('a mailbox that cannot be read: nothing is sent (exit 1)', async () => {

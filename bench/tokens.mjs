@@ -1,0 +1,270 @@
+#!/usr/bin/env node
+// What reading the server's token store adds to one `imip poll --once` cycle: the same mailbox of N
+// replies (default 5,000, each with its own token, half of them in the store) polled read-only
+// with the store (ONE query, then an in-memory lookup per message) and without it (the store's path
+// points nowhere, so every token stays "unchecked"). Stores: a SQLite mailgatewaytokens.sqlite
+// (judged as 4.3) and, when PostgreSQL's server binaries are installed, IMIP_TOKENS in a PostgreSQL
+// started here as an unprivileged user (judged as 9.2). The store holds N/2 + --extra-rows rows.
+// Needs root (the mail stack and PostgreSQL run as other users), the mail stack's Debian packages
+// and `npm run build`.
+//
+// Usage: node bench/tokens.mjs [--messages 5000] [--extra-rows 20000] [--runs 3] [--store sqlite|postgres|both] [--json]
+import { execFileSync, spawn } from 'node:child_process';
+import { accessSync, chmodSync, chownSync, closeSync, constants, existsSync, fchownSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const HARNESS = path.join(ROOT, 'test/mailstack/mailstack.sh');
+const USER = { address: 'benchtok@example.test', password: 'BenchTok-pw-2026' };
+
+const args = process.argv.slice(2);
+const opt = (name, dflt) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : dflt;
+};
+const N = Number(opt('messages', 5000));
+const EXTRA = Number(opt('extra-rows', 20000));
+const RUNS = Number(opt('runs', 3));
+const STORES = opt('store', 'both') === 'both' ? ['sqlite', 'postgres'] : [opt('store', 'both')];
+const JSON_OUT = args.includes('--json');
+if (!existsSync(path.join(ROOT, 'dist/cli.js'))) {
+  console.error('bench/tokens.mjs: build first (npm run build)');
+  process.exit(2);
+}
+
+const token = (i) => `b3c4d5e6-0000-4000-8000-${String(i).padStart(12, '0')}`;
+const uid = (i) => `BENCH-EVENT-${i}`;
+const rows = () => {
+  const out = [];
+  for (let i = 0; i < N; i += 2) out.push([token(i), 'mailto:organizer@example.test', 'mailto:attendee@remote.test', uid(i)]);
+  for (let i = 0; i < EXTRA; i++) out.push([token(1_000_000 + i), 'mailto:organizer@example.test', `mailto:guest${i}@remote.test`, `OTHER-${i}`]);
+  return out;
+};
+
+// ---------------------------------------------------------------- mail stack and mailbox
+
+function parseEnv(text) {
+  const env = {};
+  for (const line of text.split('\n')) {
+    const m = /^([A-Z0-9_]+)=(.*)$/.exec(line);
+    if (!m) continue;
+    let v = m[2];
+    if (v.length >= 2 && v.startsWith("'") && v.endsWith("'")) v = v.slice(1, -1).replace(/'\\''/g, "'");
+    env[m[1]] = v;
+  }
+  return env;
+}
+
+function startStack() {
+  let parent = tmpdir();
+  try {
+    accessSync('/dev/shm', constants.W_OK);
+    parent = '/dev/shm';
+  } catch {}
+  const dir = mkdtempSync(path.join(parent, 'ims.'));
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const offset = 36000 + ((process.pid + attempt) % 20) * 100;
+    try {
+      execFileSync('bash', [HARNESS, 'start', dir], {
+        env: { ...process.env, MAILSTACK_PORT_OFFSET: String(offset), MAILSTACK_USERS: `${USER.address}:${USER.password}` },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      const env = parseEnv(readFileSync(path.join(dir, 'env'), 'utf8'));
+      return { dir, env, conf: env.MAILSTACK_DOVECOT_CONF };
+    } catch (err) {
+      if (attempt === 4) throw err;
+    }
+  }
+}
+
+function seed(stack) {
+  const [local, domain] = USER.address.split('@');
+  const maildir = path.join(stack.dir, 'mail', domain, local, 'Maildir');
+  const sec = Math.floor(Date.now() / 1000);
+  const names = [];
+  for (let i = 0; i < N; i++) {
+    const raw = Buffer.from(
+      [
+        `Message-ID: <benchtok-${i}@remote.test>`,
+        'Date: Mon, 2 Mar 2026 10:00:00 +0000',
+        'From: Attendee Person <attendee@remote.test>',
+        `To: calendar+${token(i)}@example.test`,
+        `Subject: Accepted: bench ${i}`,
+        'MIME-Version: 1.0',
+        'Content-Type: text/calendar; method=REPLY; charset=UTF-8',
+        '',
+        'BEGIN:VCALENDAR',
+        'PRODID:-//Bench//EN',
+        'VERSION:2.0',
+        'METHOD:REPLY',
+        'BEGIN:VEVENT',
+        `ORGANIZER:mailto:calendar+${token(i)}@example.test`,
+        'ATTENDEE;PARTSTAT=ACCEPTED:mailto:attendee@remote.test',
+        `UID:${uid(i)}`,
+        'DTSTAMP:20260302T100000Z',
+        'DTSTART:20260305T100000Z',
+        'END:VEVENT',
+        'END:VCALENDAR',
+        '',
+      ].join('\r\n'),
+    );
+    const name = `${sec}.M${String(i).padStart(6, '0')}P${process.pid}.benchtok`;
+    const fd = openSync(path.join(maildir, 'tmp', name), 'wx', 0o600);
+    writeSync(fd, raw);
+    fchownSync(fd, 8, 8);
+    closeSync(fd);
+    names.push([name, raw.length]);
+  }
+  for (const [name, size] of names) renameSync(path.join(maildir, 'tmp', name), path.join(maildir, 'cur', `${name},S=${size}:2,`));
+  execFileSync('doveadm', ['-c', stack.conf, 'force-resync', '-u', USER.address, 'INBOX']);
+}
+
+// ---------------------------------------------------------------- stores
+
+async function sqliteStore(dir) {
+  const { default: initSqlJs } = await import(path.join(ROOT, 'node_modules/sql.js/dist/sql-wasm.js'));
+  const SQL = await initSqlJs();
+  const db = new SQL.Database();
+  db.run('create table TOKENS (TOKEN text, ORGANIZER text, ATTENDEE text, ICALUID text, DATESTAMP date)');
+  db.run('create index TOKENSINDEX on TOKENS (TOKEN)');
+  db.run('begin');
+  const ins = db.prepare('insert into TOKENS values (?, ?, ?, ?, ?)');
+  for (const r of rows()) ins.run([...r, '2026-03-01']);
+  ins.free();
+  db.run('commit');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(path.join(dir, 'mailgatewaytokens.sqlite'), Buffer.from(db.export()));
+  return { version: '4.3', store: path.join(dir, 'mailgatewaytokens.sqlite'), none: path.join(dir, 'absent.sqlite'), stop: () => undefined };
+}
+
+async function postgresStore() {
+  const root = '/usr/lib/postgresql';
+  const v = existsSync(root) ? readdirSync(root).filter((x) => existsSync(path.join(root, x, 'bin/initdb'))).sort((a, b) => b - a)[0] : null;
+  if (!v) return null;
+  const bin = path.join(root, v, 'bin');
+  const base = mkdtempSync('/tmp/imip-pgb-');
+  const data = path.join(base, 'data');
+  const sock = path.join(base, 'sock');
+  mkdirSync(data);
+  mkdirSync(sock);
+  const root_ = process.getuid() === 0;
+  if (root_) {
+    chmodSync(base, 0o755);
+    chownSync(data, 65534, 65534);
+    chownSync(sock, 65534, 65534);
+  }
+  const run = (cmd, a) => execFileSync(root_ ? 'runuser' : cmd, root_ ? ['-u', 'nobody', '--', cmd, ...a] : a, { cwd: base, stdio: 'ignore', env: { ...process.env, LC_ALL: 'C' } });
+  const port = 45000 + (process.pid % 1000);
+  run(path.join(bin, 'initdb'), ['-D', data, '-U', 'caldav', '--auth-local=trust', '--no-sync']);
+  run(path.join(bin, 'pg_ctl'), ['-D', data, '-l', path.join(data, 'log'), '-w', '-o', `-k ${sock} -p ${port} -c listen_addresses='' -c fsync=off`, 'start']);
+  const { default: pg } = await import(path.join(ROOT, 'node_modules/pg/lib/index.js'));
+  const c = new pg.Client({ host: sock, port, user: 'caldav', database: 'postgres' });
+  await c.connect();
+  await c.query(
+    "create table IMIP_TOKENS (TOKEN varchar(255) not null, ORGANIZER varchar(255) not null, ATTENDEE varchar(255) not null, ICALUID varchar(255) not null, ACCESSED timestamp default timezone('UTC', CURRENT_TIMESTAMP), primary key (ORGANIZER, ATTENDEE, ICALUID))",
+  );
+  await c.query('create index IMIP_TOKENS_TOKEN on IMIP_TOKENS(TOKEN)');
+  const all = rows();
+  for (let i = 0; i < all.length; i += 1000) {
+    const chunk = all.slice(i, i + 1000);
+    await c.query(`insert into IMIP_TOKENS (TOKEN, ORGANIZER, ATTENDEE, ICALUID) values ${chunk.map((_, j) => `($${j * 4 + 1}, $${j * 4 + 2}, $${j * 4 + 3}, $${j * 4 + 4})`).join(',')}`, chunk.flat());
+  }
+  await c.end();
+  return {
+    version: '9.2',
+    store: `postgres:///postgres?host=${sock}&port=${port}&user=caldav`,
+    none: `postgres:///postgres?host=${path.join(base, 'nowhere')}&port=${port}&user=caldav`,
+    stop: () => {
+      try {
+        run(path.join(bin, 'pg_ctl'), ['-D', data, '-m', 'immediate', '-w', 'stop']);
+      } catch {}
+      rmSync(base, { recursive: true, force: true });
+    },
+  };
+}
+
+// ---------------------------------------------------------------- measured runs
+
+function plist(stack) {
+  const file = path.join(stack.dir, 'benchtok.plist');
+  writeFileSync(
+    file,
+    `<?xml version="1.0" encoding="UTF-8"?>
+<plist version="1.0"><dict>
+<key>ServerHostName</key><string>cal.example.test</string>
+<key>Scheduling</key><dict><key>iMIP</key><dict>
+<key>Enabled</key><true/>
+<key>Sending</key><dict><key>Server</key><string>127.0.0.1</string><key>Port</key><integer>587</integer><key>Address</key><string>calendar@example.test</string></dict>
+<key>Receiving</key><dict><key>Server</key><string>127.0.0.1</string><key>Port</key><integer>${stack.env.MAILSTACK_IMAPS_PORT}</integer><key>UseSSL</key><true/><key>Type</key><string>imap</string><key>Username</key><string>${USER.address}</string><key>Password</key><string>${USER.password}</string></dict>
+</dict></dict></dict></plist>
+`,
+  );
+  return file;
+}
+
+function cycle(stack, version, store) {
+  return new Promise((resolve, reject) => {
+    const started = process.hrtime.bigint();
+    const c = spawn(
+      process.execPath,
+      [path.join(ROOT, 'bin/imip'), 'poll', '--once', '--json', '--server-version', version, '--config', plist(stack), '--ca-file', stack.env.MAILSTACK_CA, '--state-dir', path.join(stack.dir, 'state'), '--token-store', store, '--timeout', '120'],
+      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } },
+    );
+    let out = '';
+    let err = '';
+    c.stdout.on('data', (d) => (out += d));
+    c.stderr.on('data', (d) => (err += d));
+    c.on('error', reject);
+    c.on('close', (code) => {
+      if (code !== 0 && code !== 1) return reject(new Error(`poll exited ${code}: ${err.slice(0, 400)}`));
+      const doc = JSON.parse(out);
+      const known = doc.messages.filter((m) => m.tokenStatus === 'known').length;
+      resolve({ ms: Number(process.hrtime.bigint() - started) / 1e6, messages: doc.messages.length, known, storeMs: doc.tokenStore.server.ms ?? null, readable: doc.tokenStore.server.readable });
+    });
+  });
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+const stack = startStack();
+const results = [];
+try {
+  seed(stack);
+  for (const kind of STORES) {
+    const s = kind === 'sqlite' ? await sqliteStore(path.join(stack.dir, 'data')) : await postgresStore();
+    if (!s) {
+      console.error(`bench/tokens.mjs: no PostgreSQL server binaries (apt-get install -y postgresql); skipping the ${kind} store`);
+      continue;
+    }
+    try {
+      await cycle(stack, s.version, s.store); // warm the page cache and Dovecot's index
+      const withStore = [];
+      const without = [];
+      for (let r = 0; r < RUNS; r++) {
+        without.push(await cycle(stack, s.version, s.none));
+        withStore.push(await cycle(stack, s.version, s.store));
+      }
+      const a = median(without.map((x) => x.ms));
+      const b = median(withStore.map((x) => x.ms));
+      const last = withStore[withStore.length - 1];
+      results.push({ store: kind, version: s.version, messages: last.messages, known: last.known, storeRows: Math.ceil(N / 2) + EXTRA, withoutMs: Math.round(a), withMs: Math.round(b), storeQueryMs: median(withStore.map((x) => x.storeMs)), overheadPct: Math.round(((b - a) / a) * 1000) / 10, readableWithout: without[0].readable });
+    } finally {
+      s.stop();
+    }
+  }
+} finally {
+  execFileSync('bash', [HARNESS, 'stop', stack.dir], { stdio: 'ignore' });
+  rmSync(stack.dir, { recursive: true, force: true });
+}
+
+if (JSON_OUT) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
+else {
+  console.log(`poll --once over ${N} messages (IMAP), median of ${RUNS}; the store holds ${Math.ceil(N / 2) + EXTRA} rows`);
+  console.log('store     release  without store  with store  store query  overhead  known');
+  for (const r of results) {
+    console.log(`${r.store.padEnd(9)} ${r.version.padEnd(8)} ${`${r.withoutMs} ms`.padStart(13)}  ${`${r.withMs} ms`.padStart(10)}  ${`${r.storeQueryMs} ms`.padStart(11)}  ${`${r.overheadPct}%`.padStart(8)}  ${r.known}/${r.messages}`);
+  }
+}
+process.exitCode = results.every((r) => r.overheadPct < 10) ? 0 : 1;

@@ -1,0 +1,71 @@
+/**
+ * `imip tokens`: read the server's token store (read-only). Thin: flags → src/tokens (load, report)
+ * → src/tokens/render. Exit 0: the token is accepted / tokens matched / the store is sound;
+ * 1: not accepted, no match, store problems; 2: the store (or the config) could not be read.
+ */
+import { CannotRunError, EXIT_CANNOT_RUN } from '../report/exit.js';
+import { defaultServerVersion, parseServerVersion, type ServerVersion } from '../server/release.js';
+import { colours, loadForCommand, outputOptions, printJson, versionJson, versionLine, type SharedFlags } from './shared.js';
+import type { PlistDict } from '../config/plist-xml.js';
+
+export interface TokensFlags extends SharedFlags {
+  attendee?: string;
+  organizer?: string;
+  uid?: string;
+  timeout?: string;
+  tokenStore?: string;
+}
+
+export async function run(flags: TokensFlags, args: string[] = []): Promise<number> {
+  const token = args.find((a) => typeof a === 'string' && a.length > 0);
+  if (token && (flags.attendee || flags.organizer || flags.uid)) {
+    throw new CannotRunError('give either a TOKEN or --attendee/--organizer/--uid, not both');
+  }
+  const seconds = flags.timeout === undefined ? 15 : Number(flags.timeout);
+  if (!Number.isFinite(seconds) || seconds <= 0 || seconds > 3600) throw new CannotRunError(`--timeout: "${flags.timeout}" is not a number of seconds between 0 and 3600`);
+  const out = outputOptions(flags);
+  const c = await colours(out);
+
+  let effective: PlistDict | null = null;
+  let version: ServerVersion;
+  let configPath: string | null = null;
+  try {
+    const loaded = await loadForCommand(flags);
+    effective = loaded.ctx.config.effective;
+    version = loaded.ctx.version;
+    configPath = loaded.configPath;
+  } catch (e) {
+    // With --token-store the config is not needed to find the store.
+    if (!(e instanceof CannotRunError) || !flags.tokenStore) throw e;
+    version = flags.serverVersion ? parseServerVersion(flags.serverVersion) : defaultServerVersion();
+  }
+
+  const { loadServerStore } = await import('../tokens/load.js');
+  const store = await loadServerStore({ effective, version, override: flags.tokenStore, timeoutMs: seconds * 1000 });
+  const head = { command: 'tokens', serverVersion: versionJson(version), config: configPath };
+  if (!store.snapshot) {
+    if (out.json) printJson({ ...head, store: store.info, findings: store.findings });
+    else {
+      process.stderr.write(`imip: the token store could not be read: ${store.info.error ?? 'unknown error'}\n`);
+      if (store.info.fix) process.stderr.write(`imip: fix: ${store.info.fix}\n`);
+    }
+    return EXIT_CANNOT_RUN;
+  }
+  const { tokensReport, tokensExit } = await import('../tokens/report.js');
+  const query = {
+    ...(token ? { token } : {}),
+    ...(flags.attendee ? { attendee: flags.attendee } : {}),
+    ...(flags.organizer ? { organizer: flags.organizer } : {}),
+    ...(flags.uid ? { uid: flags.uid } : {}),
+  };
+  const report = tokensReport(query, store, version, new Date());
+  if (out.json) {
+    const { command: _c, ...rest } = report;
+    printJson({ ...head, ...rest });
+  } else {
+    const { renderTokens } = await import('../tokens/render.js');
+    const title = [`${c.bold('imip tokens')}  ${configPath ?? '(no config)'}`, c.dim(versionLine(version))];
+    process.stdout.write(renderTokens(report, c, { verbose: out.verbose, quiet: out.quiet, header: title }));
+  }
+  return tokensExit(report);
+}

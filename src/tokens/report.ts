@@ -1,0 +1,127 @@
+/**
+ * `imip tokens`: what a token maps to and whether the server accepts it today, the tokens of an
+ * attendee, organizer or event, or the store's statistics. Pure: builds the report from a read
+ * store; `render.ts` prints it, `--json` is this object.
+ */
+import type { Finding } from '../report/finding.js';
+import { featuresOf, type ServerVersion } from '../server/release.js';
+import type { StoreResult } from './load.js';
+import { ageDays, type StoreStats } from './snapshot.js';
+import type { ServerStoreInfo, StoreRow } from './types.js';
+
+export interface TokensQuery {
+  token?: string;
+  attendee?: string;
+  organizer?: string;
+  uid?: string;
+}
+
+export interface RowOut {
+  token: string;
+  organizer: string;
+  attendee: string;
+  uid: string;
+  /** Last time an invitation used the token. */
+  lastUsed: string | null;
+  ageDays: number | null;
+  /** 2.x–4.x: the next gateway start deletes this row. */
+  purgedAtNextGatewayStart?: boolean;
+}
+
+export interface TokenVerdict {
+  token: string;
+  status: 'known' | 'ambiguous' | 'unknown';
+  /** Would the server recognize a reply carrying this token today. */
+  acceptedToday: boolean;
+  /** The server's action for a reply with a calendar carrying this token. */
+  serverAction: 'INJECTION_SUBMITTED' | 'UNKNOWN_TOKEN';
+  explanation: string;
+  rows: RowOut[];
+  /** Stored tokens equal ignoring case, or of which this one is a cut. */
+  nearMatches: Array<RowOut & { how: 're-cased' | 'cut' }>;
+}
+
+export interface TokensReport {
+  command: 'tokens';
+  mode: 'token' | 'list' | 'stats';
+  store: ServerStoreInfo;
+  query: TokensQuery;
+  token?: TokenVerdict;
+  rows?: RowOut[];
+  stats?: StoreStats & { invitationDaysToLive: number };
+  findings: Finding[];
+}
+
+function out(r: StoreRow, store: StoreResult, now: Date): RowOut {
+  const row: RowOut = { token: r.token, organizer: r.organizer, attendee: r.attendee, uid: r.uid, lastUsed: r.date, ageDays: ageDays(r, now) };
+  if (store.rules.purgeAtGatewayStart && store.snapshot) row.purgedAtNextGatewayStart = store.snapshot.purgedNextStart(r, store.invitationDaysToLive, now);
+  return row;
+}
+
+function tokenVerdict(token: string, store: StoreResult, version: ServerVersion, now: Date): TokenVerdict {
+  const snap = store.snapshot!;
+  const res = snap.lookup(token);
+  const rows = res.rows.map((r) => out(r, store, now));
+  const near = res.status === 'known' ? [] : snap.nearMatches(token).map((n) => ({ ...out(n.row, store, now), how: n.how }));
+  const oldRule = featuresOf(version).unknownTokenAge ? ' From 7.0 such a mail is deleted once it is older than 72 hours (UNKNOWN_TOKEN_OLD).' : '';
+  if (res.status === 'known') {
+    const purge = rows[0]?.purgedAtNextGatewayStart
+      ? ` It was last used by an invitation more than InvitationDaysToLive (${store.invitationDaysToLive}) days ago, so the next start of the mail gateway deletes it.`
+      : '';
+    return {
+      token,
+      status: 'known',
+      acceptedToday: true,
+      serverAction: 'INJECTION_SUBMITTED',
+      explanation: `The server recognizes this token today: a reply carrying it is injected for organizer ${res.row.organizer} as attendee ${res.row.attendee} (event ${res.row.uid}).${purge}`,
+      rows,
+      nearMatches: near,
+    };
+  }
+  if (res.status === 'ambiguous') {
+    return {
+      token,
+      status: 'ambiguous',
+      acceptedToday: false,
+      serverAction: 'UNKNOWN_TOKEN',
+      explanation: `${res.rows.length} rows hold this token; the gateway recognizes a token only when exactly one row has it, so it logs "found a token but didn't recognize it".`,
+      rows,
+      nearMatches: near,
+    };
+  }
+  return {
+    token,
+    status: 'unknown',
+    acceptedToday: false,
+    serverAction: 'UNKNOWN_TOKEN',
+    explanation: `The store has no row with this exact token: the server logs "found a token but didn't recognize it" and the reply is not applied.${oldRule}${near.length ? ' A stored token differs only by case or length: see the near matches.' : ''}`,
+    rows,
+    nearMatches: near,
+  };
+}
+
+/** The report; `store.snapshot` must be present (the caller exits 2 otherwise). */
+export function tokensReport(q: TokensQuery, store: StoreResult, version: ServerVersion, now: Date): TokensReport {
+  const base = { command: 'tokens' as const, store: store.info, query: q, findings: store.findings };
+  const snap = store.snapshot!;
+  if (q.token) return { ...base, mode: 'token', token: tokenVerdict(q.token, store, version, now) };
+  if (q.attendee || q.organizer || q.uid) {
+    let rows: readonly StoreRow[] = snap.rows;
+    if (q.attendee) rows = snap.byAttendee(q.attendee);
+    if (q.organizer) {
+      const set = new Set(snap.byOrganizer(q.organizer));
+      rows = rows.filter((r) => set.has(r));
+    }
+    if (q.uid) rows = rows.filter((r) => r.uid === q.uid);
+    const sorted = [...rows].sort((a, b) => (b.date ?? '').localeCompare(a.date ?? ''));
+    return { ...base, mode: 'list', rows: sorted.map((r) => out(r, store, now)) };
+  }
+  return { ...base, mode: 'stats', stats: { ...snap.stats(now, store.invitationDaysToLive), invitationDaysToLive: store.invitationDaysToLive } };
+}
+
+/** 0: the token is accepted / something matched / a healthy store; 1: not accepted, nothing matched, store problems. */
+export function tokensExit(r: TokensReport): 0 | 1 {
+  if (r.mode === 'token') return r.token!.acceptedToday ? 0 : 1;
+  if (r.mode === 'list') return r.rows!.length ? 0 : 1;
+  return r.findings.some((f) => f.severity !== 'info') ? 1 : 0;
+}

@@ -1,0 +1,132 @@
+/**
+ * `imip tokens` as an admin runs it, on both stores: a SQLite file (4.3) and PostgreSQL (9.2,
+ * started by the test). What a token maps to and whether the server accepts it today, the tokens
+ * of an attendee, organizer or event, the statistics with the next purge; --json; exit 0/1/2.
+ */
+import { spawn } from 'node:child_process';
+import { chmodSync, chownSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BIN, runCli } from '../helpers/cli.js';
+import { baseConfig, tempDir, withChange, writePlist } from '../helpers/plist.js';
+import { createImipDatabase, startPostgres, type TestPostgres } from '../helpers/postgres.js';
+import { writeSqliteStore, type Row } from '../helpers/token-store.js';
+
+const DAY = 86_400_000;
+const day = (n: number) => new Date(Date.now() - n * DAY).toISOString();
+const ROWS: Row[] = [
+  { token: 'c0ffee00-1111-4222-8333-444455556661', organizer: 'mailto:boss@example.test', attendee: 'mailto:ann@remote.test', uid: 'EV-A', date: day(3) },
+  { token: 'c0ffee00-1111-4222-8333-444455556662', organizer: 'mailto:boss@example.test', attendee: 'mailto:ann@remote.test', uid: 'EV-B', date: day(120) },
+  { token: 'c0ffee00-1111-4222-8333-444455556663', organizer: 'urn:x-uid:9F8E', attendee: 'mailto:bob@remote.test', uid: 'EV-A', date: day(40) },
+];
+
+let pg: TestPostgres;
+let sqliteConfig: string;
+let pgConfig: string;
+let sqlitePath: string;
+
+beforeAll(async () => {
+  pg = await startPostgres();
+  await createImipDatabase(pg, 'caldav', ROWS);
+  const dataRoot = tempDir('imip-dr-');
+  sqlitePath = await writeSqliteStore(join(dataRoot, 'mailgatewaytokens.sqlite'), ROWS);
+  sqliteConfig = writePlist(tempDir(), 'caldavd.plist', withChange(baseConfig('4.3'), 'DataRoot', dataRoot));
+  let cfg = withChange(baseConfig('9.2'), 'DBType', 'postgres');
+  cfg = withChange(cfg, 'DatabaseConnection', { endpoint: `tcp:127.0.0.1:${pg.port}`, database: 'caldav', user: 'caldav', password: pg.password });
+  pgConfig = writePlist(tempDir(), 'caldavd.plist', cfg);
+}, 120_000);
+afterAll(async () => {
+  await pg?.stop();
+});
+
+const STORES = [
+  { name: 'SQLite (4.3)', args: () => ['--config', sqliteConfig, '--server-version', '4.3'] },
+  { name: 'PostgreSQL (9.2)', args: () => ['--config', pgConfig, '--server-version', '9.2'] },
+];
+
+describe.each(STORES)('imip tokens on $name', ({ name, args }) => {
+  it('TOKEN: what it maps to and whether the server accepts it today (exit 0), an unknown one exits 1', async () => {
+    const r = await runCli(['tokens', ROWS[0]!.token, ...args()]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('accepted today (INJECTION_SUBMITTED)');
+    expect(r.stdout).toContain('organizer mailto:boss@example.test');
+    expect(r.stdout).toContain('event     EV-A');
+    const unknown = await runCli(['tokens', 'C0FFEE00-1111-4222-8333-444455556661', ...args(), '--json']);
+    expect(unknown.code).toBe(1);
+    const doc = JSON.parse(unknown.stdout);
+    expect(doc.token).toMatchObject({ status: 'unknown', acceptedToday: false, serverAction: 'UNKNOWN_TOKEN' });
+    expect(doc.token.nearMatches).toEqual([expect.objectContaining({ token: ROWS[0]!.token, how: 're-cased' })]);
+  });
+
+  it('--attendee, --organizer, --uid list the matching tokens, newest first; no match exits 1', async () => {
+    const ann = JSON.parse((await runCli(['tokens', '--attendee', 'ANN@remote.test', ...args(), '--json'])).stdout);
+    expect(ann.rows.map((x: { uid: string }) => x.uid)).toEqual(['EV-A', 'EV-B']);
+    const byUid = JSON.parse((await runCli(['tokens', '--uid', 'EV-A', ...args(), '--json'])).stdout);
+    expect(byUid.rows).toHaveLength(2);
+    const byOrg = await runCli(['tokens', '--organizer', 'urn:x-uid:9F8E', ...args()]);
+    expect(byOrg.code).toBe(0);
+    expect(byOrg.stdout).toContain(ROWS[2]!.token);
+    const none = await runCli(['tokens', '--attendee', 'nobody@remote.test', ...args()]);
+    expect(none.code).toBe(1);
+    expect(none.stdout).toContain('no token for attendee nobody@remote.test');
+  });
+
+  it('no argument: counts, ages, and the next purge on 2.x-4.x only', async () => {
+    const r = await runCli(['tokens', ...args(), '--json']);
+    expect(r.code).toBe(0);
+    const doc = JSON.parse(r.stdout);
+    expect(doc.stats).toMatchObject({ rows: 3, tokens: 3, organizers: 2, attendees: 2, events: 2 });
+    expect(doc.stats.ages.find((a: { bucket: string }) => a.bucket === '91-365 days').rows).toBe(1);
+    if (name.startsWith('SQLite')) expect(doc.stats.nextPurge).toMatchObject({ days: 90, rows: 1, tokens: 1 });
+    else expect(doc.stats.nextPurge).toBeNull();
+    expect(r.stdout).not.toContain(pg.password);
+    const human = await runCli(['tokens', ...args()]);
+    expect(human.stdout).toMatch(name.startsWith('SQLite') ? /Next purge .*: 1 row/ : /never deletes tokens/);
+  });
+});
+
+describe('imip tokens: errors', () => {
+  it('a store that cannot be read exits 2 with the reason and the fix, never the password', async () => {
+    let cfg = withChange(baseConfig('9.2'), 'DBType', 'postgres');
+    cfg = withChange(cfg, 'DatabaseConnection', { endpoint: `tcp:127.0.0.1:${pg.port}`, database: 'caldav', user: 'caldav', password: 'not-the-password-41' });
+    const r = await runCli(['tokens', '--config', writePlist(tempDir(), 'caldavd.plist', cfg)]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/PostgreSQL refused user "caldav"/);
+    expect(r.stderr).toMatch(/fix: /);
+    expect(r.stdout + r.stderr).not.toContain('not-the-password-41');
+    const json = await runCli(['tokens', '--config', writePlist(tempDir(), 'caldavd.plist', cfg), '--json']);
+    expect(json.code).toBe(2);
+    expect(JSON.parse(json.stdout).store).toMatchObject({ readable: false });
+    expect(json.stdout).not.toContain('not-the-password-41');
+  });
+
+  it('--token-store works without a config; a TOKEN with a filter is a usage error (exit 2)', async () => {
+    const r = await runCli(['tokens', ROWS[1]!.token, '--token-store', sqlitePath, '--server-version', '4.3', '--json'], { env: { IMIP_CONFIG: '/nonexistent/caldavd.plist' } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).token.rows[0]).toMatchObject({ purgedAtNextGatewayStart: true });
+    const url = await runCli(['tokens', '--token-store', `postgres://caldav:${pg.password}@127.0.0.1:${pg.port}/caldav`, '--server-version', '9.2'], { env: { IMIP_CONFIG: '/nonexistent/caldavd.plist' } });
+    expect(url.code, url.stderr).toBe(0);
+    expect(url.stdout).toContain(`postgres://caldav:***@127.0.0.1:${pg.port}/caldav`);
+    expect(url.stdout).not.toContain(pg.password);
+    const both = await runCli(['tokens', ROWS[0]!.token, '--uid', 'EV-A', '--token-store', sqlitePath]);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toContain('either a TOKEN or');
+  });
+
+  it.runIf(process.getuid?.() === 0)('run as a user who may not read the SQLite file: permission denied, with the fix (exit 2)', async () => {
+    const dir = tempDir('imip-perm-');
+    chmodSync(dir, 0o755);
+    const path = await writeSqliteStore(join(dir, 'mailgatewaytokens.sqlite'), ROWS);
+    chmodSync(path, 0o600);
+    chownSync(path, 0, 0);
+    const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const child = spawn('runuser', ['-u', 'nobody', '--', process.execPath, BIN, 'tokens', '--token-store', path, '--server-version', '4.3'], { env: { ...process.env, IMIP_CONFIG: '/nonexistent' } });
+      let stderr = '';
+      child.stderr.on('data', (d) => (stderr += d));
+      child.on('close', (code) => resolve({ code, stderr }));
+    });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/permission denied reading/);
+    expect(r.stderr).toMatch(/Run as root or as the user the server runs as/);
+  });
+});
