@@ -599,8 +599,8 @@ async function probeServerLock(ctx: CycleContext): Promise<boolean | null> {
   }
   try {
     await client.login(r.username, r.password);
-    // QUIT without DELE: the probe changes nothing.
-    await client.quit().catch(() => undefined);
+    // The POP3 client's read-only end (RSET, QUIT): the probe changes nothing.
+    await client.endReadOnly().catch(() => undefined);
     return false;
   } catch (err) {
     client.close();

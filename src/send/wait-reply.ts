@@ -447,7 +447,7 @@ class Pop3Watcher implements MailboxWatcher {
   readonly host: string;
   readonly port: number;
   tls: 'implicit' | 'starttls' | 'none' | 'unknown' = 'unknown';
-  readonly method = 'POP3 sessions every 3 s: UIDL, LIST, TOP (no RETR), QUIT without DELE';
+  readonly method = 'POP3 sessions every 3 s: UIDL, LIST, TOP (no RETR), RSET and QUIT without DELE';
   private readonly known = new Set<string>();
   private readonly redactor: Redactor;
 
@@ -469,7 +469,8 @@ class Pop3Watcher implements MailboxWatcher {
       await client.login(this.receiving.username, this.receiving.password);
       if (this.tls === 'unknown') this.tls = this.receiving.useSSL ? 'implicit' : client.stlsUsed ? 'starttls' : 'none';
       const result = await fn(client);
-      await client.quit();
+      // RSET before QUIT: on QUIT alone Dovecot stores \Seen on every message TOP retrieved.
+      await client.endReadOnly();
       return result;
     } catch (e) {
       // Dropping the connection without QUIT: a POP3 server then forgets any DELE (there is none).
