@@ -28,6 +28,7 @@ import { neededParts } from '../imip/classify.js';
 import { CannotRunError } from '../report/exit.js';
 import type { OnMessage, OnProgress, ReaderInfo, ReadMessage, ReadStats } from './types.js';
 import { loadCa } from '../net/net-stage.js';
+import { ImapDeadline, isImapTimeout } from './imap-deadline.js';
 
 /** Header fields fetched for every message: what the verdict and the reply checks read. */
 export const HEADER_FIELDS = [
@@ -126,8 +127,14 @@ export function imapFlowOptions(receiving: ReceivingSettings, connect: ConnectOp
     tls: { rejectUnauthorized: !connect.insecure, ...(ca ? { ca } : {}) },
     auth: { user: receiving.username, pass: receiving.password },
     logger: false,
-    connectionTimeout: connect.timeoutMs,
-    greetingTimeout: connect.timeoutMs,
+    // imapflow's own connect and greeting limits sit 1 s behind ImapDeadline (./imap-deadline.ts),
+    // which bounds each step by --timeout and names the stage that stalled.
+    connectionTimeout: connect.timeoutMs + 1000,
+    greetingTimeout: connect.timeoutMs + 1000,
+    // Only a backstop for a session left quiet by the tool itself (a FETCH paused while the second
+    // session fetches parts, an injection under --apply): imapflow treats any quiet socket as dead
+    // after this. Every step the tool waits on is bounded by --timeout by ImapDeadline
+    // (./imap-deadline.ts), which also names the stage.
     socketTimeout: Math.max(connect.timeoutMs * 4, 60_000),
     disableAutoIdle: true,
     disableCompression: true,
@@ -139,6 +146,8 @@ export class ImapReader {
   readonly info: ReaderInfo;
   private constructor(
     readonly client: ImapFlow,
+    /** Bounds every step on `client` by --timeout and names the stage that stalled. */
+    readonly deadline: ImapDeadline,
     private readonly flowOptions: ConstructorParameters<typeof ImapFlow>[0],
     info: ReaderInfo,
     readonly uidValidity: string,
@@ -155,21 +164,26 @@ export class ImapReader {
     if (!host) throw new CannotRunError('Scheduling.iMIP.Receiving.Server is empty: there is no mailbox to poll');
     if (!receiving.port) throw new CannotRunError('Scheduling.iMIP.Receiving.Port is 0: Calendar Server has no default and would connect to port 0 (§1.3)');
     const flowOptions = imapFlowOptions(receiving, connect);
-    const client = new ImapFlow(flowOptions);
+    const deadline = new ImapDeadline(connect.timeoutMs, receiving.useSSL);
+    const client = new ImapFlow({ ...flowOptions, logger: deadline.logger });
+    deadline.attach(client);
     client.on('error', () => undefined);
     const where = `${host}:${receiving.port}`;
     try {
-      await client.connect();
+      await deadline.step(undefined, () => client.connect());
     } catch (err) {
       client.close();
+      if (isImapTimeout(err)) throw new CannotRunError(`${err.message} (${where})`);
       throw new CannotRunError(`IMAP ${where}: ${imapErrorText(err)}`);
     }
     let box;
+    const verb = opts.readOnly ? 'EXAMINE' : 'SELECT';
     try {
-      box = await client.mailboxOpen('INBOX', { readOnly: opts.readOnly });
+      box = await deadline.step(verb, () => client.mailboxOpen('INBOX', { readOnly: opts.readOnly }));
     } catch (err) {
-      await safeLogout(client);
-      throw new CannotRunError(`IMAP ${where}: INBOX could not be opened (${opts.readOnly ? 'EXAMINE' : 'SELECT'}): ${imapErrorText(err)}`);
+      await safeLogout(client, deadline);
+      if (isImapTimeout(err)) throw new CannotRunError(`${err.message} (${where})`);
+      throw new CannotRunError(`IMAP ${where}: INBOX could not be opened (${verb}): ${imapErrorText(err)}`);
     }
     const tls = receiving.useSSL ? 'implicit' : client.secureConnection ? 'starttls' : 'none';
     const info: ReaderInfo = {
@@ -182,7 +196,7 @@ export class ImapReader {
       commands: [opts.readOnly ? 'EXAMINE INBOX' : 'SELECT INBOX'],
     };
     const condstore = client.enabled.has('CONDSTORE') && !(box as { noModseq?: boolean }).noModseq;
-    return new ImapReader(client, flowOptions, info, String(box.uidValidity), box.exists, condstore, client.capabilities.has('UIDPLUS'));
+    return new ImapReader(client, deadline, flowOptions, info, String(box.uidValidity), box.exists, condstore, client.capabilities.has('UIDPLUS'));
   }
 
   /**
@@ -200,7 +214,7 @@ export class ImapReader {
     const windowSize = opts.window ?? READ_WINDOW;
     const stats: ReadStats = { exists: this.exists, selected: 0, seenSkipped: 0, vanished: 0, bytesIn: 0, bytesOut: 0, roundTrips: 0 };
     const before = socketBytes(c);
-    let helper: ImapFlow | null = null;
+    let helper: { client: ImapFlow; deadline: ImapDeadline } | null = null;
     let helperBytes = { in: 0, out: 0 };
     const finish = (): ReadStats => {
       const after = socketBytes(c);
@@ -214,7 +228,7 @@ export class ImapReader {
     let total = this.exists;
     if (opts.unseenOnly) {
       // §4.2 5.1+: SEARCH UNSEEN.
-      const found = await c.search({ seen: false }, { uid: true });
+      const found = await this.deadline.step('UID SEARCH', () => c.search({ seen: false }, { uid: true }));
       stats.roundTrips++;
       this.info.commands.push('UID SEARCH UNSEEN');
       const uids = Array.isArray(found) ? found : [];
@@ -227,7 +241,7 @@ export class ImapReader {
     let done = 0;
     let buffer: Pending[] = [];
     /** Fetch the window's parts (grouped), then hand the window over in UID order. */
-    const flush = async (via: ImapFlow): Promise<void> => {
+    const flush = async (via: { client: ImapFlow; deadline: ImapDeadline }): Promise<void> => {
       // UID order, the server's order (FETCH answers normally come that way already).
       const window = buffer.sort((a, b) => a.uid - b.uid);
       buffer = [];
@@ -246,7 +260,7 @@ export class ImapReader {
         const bodyParts = sample.parts.map((p) => ((partOf(sample.root, p)?.size ?? 0) > PART_FETCH_CAP ? { key: imapSection(p), maxLength: PART_FETCH_CAP } : imapSection(p)));
         stats.roundTrips++;
         if (stats.roundTrips <= 6) this.info.commands.push(`UID FETCH ${uidSet(group.map((r) => r.uid)).slice(0, 40)} (${sample.parts.map((p) => `BODY.PEEK[${imapSection(p)}]`).join(' ')})`);
-        for await (const msg of via.fetch(uidSet(group.map((r) => r.uid)), { uid: true, bodyParts }, { uid: true })) {
+        for await (const msg of via.deadline.each('UID FETCH', via.client.fetch(uidSet(group.map((r) => r.uid)), { uid: true, bodyParts }, { uid: true }))) {
           const rec = byUid.get(msg.uid);
           if (rec) bodies.set(rec.uid, decodeBodies(rec, msg));
         }
@@ -267,7 +281,7 @@ export class ImapReader {
     this.info.commands.push(`UID FETCH ${range.length > 40 ? `${range.slice(0, 40)}…` : range} (UID FLAGS RFC822.SIZE BODYSTRUCTURE${this.condstore ? ' MODSEQ' : ''} BODY.PEEK[HEADER.FIELDS (...)])`);
     stats.roundTrips++;
     try {
-      for await (const msg of c.fetch(range, { uid: true, flags: true, size: true, bodyStructure: true, headers: HEADER_FIELDS }, { uid: true })) {
+      for await (const msg of this.deadline.each('UID FETCH', c.fetch(range, { uid: true, flags: true, size: true, bodyStructure: true, headers: HEADER_FIELDS }, { uid: true }))) {
         stats.selected++;
         buffer.push(toPending(msg));
         if (buffer.length >= windowSize) {
@@ -278,24 +292,31 @@ export class ImapReader {
           await flush(helper);
         }
       }
-      await flush(c);
+      await flush({ client: c, deadline: this.deadline });
     } finally {
       if (helper) {
-        const h: ImapFlow = helper;
-        helperBytes = socketBytes(h);
-        await safeLogout(h);
+        const h: { client: ImapFlow; deadline: ImapDeadline } = helper;
+        helperBytes = socketBytes(h.client);
+        await safeLogout(h.client, h.deadline);
       }
     }
     return finish();
   }
 
   /** Another session of the same account with INBOX EXAMINEd (part fetches during the stream). */
-  private async openHelper(): Promise<ImapFlow> {
-    const h = new ImapFlow(this.flowOptions);
+  private async openHelper(): Promise<{ client: ImapFlow; deadline: ImapDeadline }> {
+    const deadline = new ImapDeadline(this.deadline.timeoutMs, this.flowOptions?.secure ?? false);
+    const h = new ImapFlow({ ...this.flowOptions, logger: deadline.logger });
+    deadline.attach(h);
     h.on('error', () => undefined);
-    await h.connect();
-    await h.mailboxOpen('INBOX', { readOnly: true });
-    return h;
+    try {
+      await deadline.step(undefined, () => h.connect());
+      await deadline.step('EXAMINE', () => h.mailboxOpen('INBOX', { readOnly: true }));
+    } catch (err) {
+      h.close();
+      throw err;
+    }
+    return { client: h, deadline };
   }
 
   /**
@@ -315,7 +336,7 @@ export class ImapReader {
         const size = partOf(group[0]!.root, p)?.size ?? 0;
         return size > PART_FETCH_CAP ? { key: imapSection(p), maxLength: PART_FETCH_CAP } : imapSection(p);
       });
-      for await (const msg of this.client.fetch(uidSet(group.map((g) => g.uid)), { uid: true, flags: true, bodyParts }, { uid: true })) {
+      for await (const msg of this.deadline.each('UID FETCH', this.client.fetch(uidSet(group.map((g) => g.uid)), { uid: true, flags: true, bodyParts }, { uid: true }))) {
         const it = byUid.get(msg.uid);
         if (!it) continue;
         const rec: Pending = { uid: it.uid, size: 0, seen: false, claimed: false, headers: new HeaderList(), root: it.root, parts: it.parts, problems: [] };
@@ -337,7 +358,7 @@ export class ImapReader {
    */
   async casKeyword(uid: number, op: '+' | '-', modseq: string): Promise<{ result: ClaimResult; modseq?: string; flags?: string[] }> {
     let fetched: { modseq?: string; flags?: string[] } | null = null;
-    const res = await (this.client as unknown as ImapExec).exec(
+    const res = await this.deadline.step('UID STORE', () => (this.client as unknown as ImapExec).exec(
       'UID STORE',
       [
         { type: 'SEQUENCE', value: String(uid) },
@@ -367,7 +388,7 @@ export class ImapReader {
           },
         },
       },
-    );
+    ));
     const attrs = (res.response?.attributes ?? []) as Array<{ section?: Array<{ value?: string }> }>;
     res.next();
     const modified = attrs.some((a) => a.section?.[0]?.value?.toUpperCase() === 'MODIFIED');
@@ -379,7 +400,7 @@ export class ImapReader {
 
   /** Take a claim off (no condition: only the run that holds it calls this). */
   async release(uid: number): Promise<void> {
-    const ok = await this.client.messageFlagsRemove(String(uid), [CLAIM_KEYWORD], { uid: true });
+    const ok = await this.deadline.step('UID STORE', () => this.client.messageFlagsRemove(String(uid), [CLAIM_KEYWORD], { uid: true }));
     if (!ok) throw new Error(`the server refused to remove ${CLAIM_KEYWORD} from UID ${uid}`);
   }
 
@@ -390,12 +411,12 @@ export class ImapReader {
   async remove(uids: number[]): Promise<void> {
     if (!uids.length) return;
     // imapflow: STORE +FLAGS (\Deleted), then UID EXPUNGE with UIDPLUS, plain EXPUNGE without.
-    const ok = await this.client.messageDelete(uidSet(uids), { uid: true });
+    const ok = await this.deadline.step('UID EXPUNGE', () => this.client.messageDelete(uidSet(uids), { uid: true }));
     if (!ok) throw new Error(`the server refused to delete UID ${uidSet(uids)}`);
   }
 
   async close(): Promise<void> {
-    await safeLogout(this.client);
+    await safeLogout(this.client, this.deadline);
   }
 
   /** Drop the connection without LOGOUT (fault paths). */
@@ -412,9 +433,10 @@ interface ImapExec {
   exec(command: string, attributes: unknown[], options?: unknown): Promise<{ response?: { attributes?: unknown[] }; next: () => void }>;
 }
 
-async function safeLogout(client: ImapFlow): Promise<void> {
+/** LOGOUT, bounded by --timeout (and never after a step timed out: the session is gone). */
+async function safeLogout(client: ImapFlow, deadline: ImapDeadline): Promise<void> {
   try {
-    await Promise.race([client.logout(), new Promise((resolve) => setTimeout(resolve, 3000).unref())]);
+    if (!deadline.timedOut) await deadline.step('LOGOUT', () => client.logout());
   } catch {
     // the connection is gone already
   }

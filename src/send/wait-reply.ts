@@ -312,6 +312,8 @@ class ImapWatcher implements MailboxWatcher {
   tls: 'implicit' | 'starttls' | 'none' | 'unknown' = 'unknown';
   readonly method = 'IMAP EXAMINE INBOX (read-only), BODY.PEEK; IDLE, else polling every 2 s';
   private client: ImapFlowLike | null = null;
+  /** Bounds each command of the current session by --timeout and names the stage that stalls. */
+  private deadline: import('../mailbox/imap-deadline.js').ImapDeadline | null = null;
   private next = 1;
   private readonly redactor: Redactor;
   private wake: (() => void) | null = null;
@@ -328,18 +330,23 @@ class ImapWatcher implements MailboxWatcher {
   private async open(): Promise<ImapFlowLike> {
     const { ImapFlow } = await import('imapflow');
     const { imapFlowOptions } = await import('../mailbox/imap-reader.js');
-    const client = new ImapFlow(imapFlowOptions(this.receiving, this.conn)) as unknown as ImapFlowLike;
+    const { ImapDeadline } = await import('../mailbox/imap-deadline.js');
+    const deadline = new ImapDeadline(this.conn.timeoutMs, this.receiving.useSSL);
+    const flow = new ImapFlow({ ...imapFlowOptions(this.receiving, this.conn), logger: deadline.logger });
+    deadline.attach(flow);
+    this.deadline = deadline;
+    const client = flow as unknown as ImapFlowLike;
     client.on('error', () => undefined);
     client.on('exists', () => this.wake?.());
     try {
-      await client.connect();
-      const box = await client.mailboxOpen('INBOX', { readOnly: true });
+      await deadline.step(undefined, () => client.connect());
+      const box = await deadline.step('EXAMINE', () => client.mailboxOpen('INBOX', { readOnly: true }));
       if (this.tls === 'unknown') this.tls = this.receiving.useSSL ? 'implicit' : client.secureConnection ? 'starttls' : 'none';
       if (this.next === 1) {
         this.next = Number(box.uidNext) || 0;
         if (!this.next) {
           // No UIDNEXT from the server: start after the highest UID there is.
-          const all = (await client.search({ all: true }, { uid: true })) || [];
+          const all = (await deadline.step('UID SEARCH', () => client.search({ all: true }, { uid: true }))) || [];
           this.next = all.length ? Math.max(...all) + 1 : 1;
         }
       }
@@ -358,20 +365,25 @@ class ImapWatcher implements MailboxWatcher {
     this.client = await this.open();
   }
 
+  /** One command, bounded by --timeout (the session's clock). */
+  private step<T>(stage: string, fn: () => Promise<T>): Promise<T> {
+    return this.deadline ? this.deadline.step(stage, fn) : fn();
+  }
+
   private async readOne(client: ImapFlowLike, uid: number): Promise<ReadMessage | null> {
-    const meta = await client.fetchOne(String(uid), { uid: true, flags: true, size: true }, { uid: true });
+    const meta = await this.step('UID FETCH', () => client.fetchOne(String(uid), { uid: true, flags: true, size: true }, { uid: true }));
     if (!meta) return null;
     const size = Number(meta.size) || 0;
     const flags = meta.flags instanceof Set ? (meta.flags as Set<string>) : new Set<string>();
     const seen = flags.has('\\Seen');
     if (size <= WHOLE_MESSAGE_LIMIT) {
-      const m = await client.fetchOne(String(uid), { uid: true, source: true }, { uid: true });
+      const m = await this.step('UID FETCH', () => client.fetchOne(String(uid), { uid: true, source: true }, { uid: true }));
       if (!m || !Buffer.isBuffer(m.source)) return null;
       const parsed = parseMessage(m.source, needsBody);
       return { id: String(uid), input: parsed, seen, size };
     }
     // A large message: header, structure, and only the parts a verdict needs.
-    const m = await client.fetchOne(String(uid), { uid: true, headers: true, bodyStructure: true }, { uid: true });
+    const m = await this.step('UID FETCH', () => client.fetchOne(String(uid), { uid: true, headers: true, bodyStructure: true }, { uid: true }));
     if (!m || !m.bodyStructure) return null;
     const problems: string[] = [];
     const headers = parseHeaderBlock(headerBytesToString(Buffer.isBuffer(m.headers) ? m.headers : Buffer.alloc(0)), problems);
@@ -388,7 +400,7 @@ class ImapWatcher implements MailboxWatcher {
     if (!this.client || this.client.usable === false) this.client = await this.open();
     const client = this.client;
     try {
-      const found = (await client.search({ uid: `${this.next}:*` }, { uid: true })) || [];
+      const found = (await this.step('UID SEARCH', () => client.search({ uid: `${this.next}:*` }, { uid: true }))) || [];
       const fresh = found.filter((u) => u >= this.next).sort((a, b) => a - b);
       const out: ReadMessage[] = [];
       for (const uid of fresh) {
@@ -430,7 +442,7 @@ class ImapWatcher implements MailboxWatcher {
     this.client = null;
     if (!client) return;
     try {
-      await Promise.race([client.logout(), sleep(2000)]);
+      if (!this.deadline?.timedOut) await this.step('LOGOUT', () => client.logout());
     } catch {
       // closing anyway
     }
@@ -608,7 +620,8 @@ export async function waitForReply(watcher: MailboxWatcher, target: ReplyTarget,
       // One failed read (a dropped connection) is retried after the pause; two in a row end the wait.
       error = (e as Error).message;
       hint = e instanceof MailboxError ? e.hint : null;
-      if (++failures >= 2 || Date.now() >= deadline) break;
+      // A server that stopped answering is not asked again: each retry would cost another --timeout.
+      if (++failures >= 2 || Date.now() >= deadline || (e instanceof MailboxError && e.kind === 'timeout')) break;
       await watcher.pause(Math.min(interval, Math.max(0, deadline - Date.now())));
       continue;
     }
