@@ -108,7 +108,11 @@ export function notAMessage(head: Buffer): string | null {
   const text = sample.toString('latin1');
   const first = text.split(/\r\n|\r|\n/, 1)[0] ?? '';
   if (!first.trim()) return 'not a mail message: it starts with an empty line, so it has no headers';
-  if (!isHeaderLine(first) || /^\s/.test(first)) return `not a mail message: the first line is not a header ("${capText(first, 60)}")`;
+  if (!isHeaderLine(first) || /^\s/.test(first)) {
+    // Named as binary only when it is not a message anyway: a NUL inside a message is examined.
+    if (sample.includes(0)) return 'binary data, not a mail message';
+    return `not a mail message: the first line is not a header ("${capText(first, 60)}")`;
+  }
   return null;
 }
 
