@@ -4,7 +4,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 
 const { allConfigRuleMeta } = await import('../dist/checks/index.js');
-const { FINDING_CATALOG } = await import('../dist/report/catalog.js');
+const { FINDING_CATALOG } = await import('../dist/catalog.js');
 
 const FAMILIES = [
   ['Configuration (check-config)', /^(imip|key|sending|receiving|patterns|gateway|secrets|include)\./],

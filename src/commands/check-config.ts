@@ -39,7 +39,7 @@ function notRun(name: ProbeSection['name'], reason: string): ProbeSection {
 
 export async function run(flags: CheckConfigFlags): Promise<number> {
   const out = outputOptions(flags);
-  const c = colours(out);
+  const c = await colours(out);
   if (flags.listChecks) return listChecks(out.json);
 
   const conn = flags.connect ? connectOptions(flags) : null;

@@ -27,7 +27,7 @@ export interface DiagnoseFlags extends SharedFlags, ConnectFlags {
 
 export async function run(flags: DiagnoseFlags): Promise<number> {
   const out = outputOptions(flags);
-  const c = colours(out);
+  const c = await colours(out);
   const conn = connectOptions(flags);
   const messages = flags.message ?? [];
   if (messages.filter((m) => m === '-').length > 1) throw new CannotRunError('--message -: stdin holds one message; give "-" once');

@@ -17,6 +17,9 @@ import {
   type SharedFlags,
 } from './shared.js';
 
+/** Characters of output gathered before one write to stdout. */
+const OUTPUT_BATCH_CHARS = 64 * 1024;
+
 export interface PollFlags extends SharedFlags, ConnectFlags {
   once?: boolean;
   apply?: boolean;
@@ -57,7 +60,7 @@ export async function run(flags: PollFlags): Promise<number> {
   }
   if (flags.injectUrl && !flags.apply) throw new CannotRunError('--inject-url is only used with --apply');
   const out = outputOptions(flags);
-  const c = colours(out);
+  const c = await colours(out);
   const conn = connectOptions(flags);
   const { ctx, configPath } = await loadForCommand(flags);
 
@@ -72,7 +75,7 @@ export async function run(flags: PollFlags): Promise<number> {
   if (!protocol) {
     throw new CannotRunError(
       `Scheduling.iMIP.Receiving.Type "${ctx.settings.receiving.type}" is neither pop* nor imap*: the ${ctx.version.line} gateway logs ` +
-        '"Invalid iMIP type in configuration" and polls nothing (calendarserver-imip.md §1.3). Set Type to "imap" or "pop".',
+        '"Invalid iMIP type in configuration" and polls nothing. Set Type to "imap" or "pop".',
     );
   }
 
@@ -92,9 +95,21 @@ export async function run(flags: PollFlags): Promise<number> {
 
   const render = await import('../poll/render.js');
   const title = [`${c.bold('imip poll --once')}${flags.apply ? c.bold(' --apply') : ''}  ${configPath}`, c.dim(versionLine(ctx.version))];
-  const write = (text: string): void => {
+  // Output goes out in batches of about 64 KB: one write per message cost more than the message's
+  // classification (a system call each), and the progress line is cleared once per batch.
+  let pending: string[] = [];
+  let pendingChars = 0;
+  const flush = (): void => {
+    if (!pendingChars) return;
     progress.clear();
-    process.stdout.write(text);
+    process.stdout.write(pending.join(''));
+    pending = [];
+    pendingChars = 0;
+  };
+  const write = (text: string): void => {
+    pending.push(text);
+    pendingChars += text.length;
+    if (pendingChars >= OUTPUT_BATCH_CHARS) flush();
   };
 
   let report;
@@ -137,6 +152,7 @@ export async function run(flags: PollFlags): Promise<number> {
     } else {
       write(render.renderReport(report, c, { verbose: out.verbose, quiet: out.quiet, header: title }));
     }
+    flush();
     return code;
   }
 
@@ -159,10 +175,12 @@ export async function run(flags: PollFlags): Promise<number> {
   try {
     report = await runReadOnlyCycle(cycleCtx, { ...hooks, keepRows: false, onProgress: progress.update });
   } finally {
+    flush();
     progress.end();
   }
   const code = report.error ? EXIT_CANNOT_RUN : hasProblems(report) ? EXIT_PROBLEMS : EXIT_OK;
   if (out.json) json.close({ summary: report.summary, ...(report.error ? { error: report.error } : {}), stats: report.stats, commands: report.commands });
   else write(`${render.renderFoot(report, c, out).join('\n')}\n`);
+  flush();
   return code;
 }

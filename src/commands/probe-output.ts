@@ -6,14 +6,14 @@ import type { OutputOptions } from '../report/style.js';
 import { colours, printJson, versionJson, versionLine } from './shared.js';
 import type { ServerVersion } from '../server/release.js';
 
-export function emitProbe(command: string, title: string, report: ProbeReport, version: ServerVersion, out: OutputOptions): number {
+export async function emitProbe(command: string, title: string, report: ProbeReport, version: ServerVersion, out: OutputOptions): Promise<number> {
   const code = report.ok ? EXIT_OK : EXIT_PROBLEMS;
   if (out.json) {
     const { transcript, ...rest } = report;
     printJson({ command, serverVersion: versionJson(version), ...rest, ...(out.verbose && transcript ? { transcript } : {}) });
     return code;
   }
-  const c = colours(out);
+  const c = await colours(out);
   const lines: string[] = [];
   const failed = report.stages.filter((s) => !s.ok && !s.skipped).length;
   if (!out.quiet) {

@@ -245,7 +245,7 @@ function emit(doc: SendTestDoc, out: ReturnType<typeof outputOptions>, lines: st
 
 export async function run(flags: SendTestFlags): Promise<number> {
   const out = outputOptions(flags);
-  const c = colours(out);
+  const c = await colours(out);
 
   // --- what the admin typed (exit 2 on anything unusable) ------------------------------------
   const attendee = validateAddress('--to', flags.to ?? '');

@@ -5,7 +5,7 @@ import { inferServerVersion, locateConfig, toSettings } from '../config/effectiv
 import { loadConfig } from '../config/load.js';
 import { preloadBinaryParser, readPlistFile } from '../config/plist-file.js';
 import { CannotRunError } from '../report/exit.js';
-import { palette, wantColor, type OutputOptions } from '../report/style.js';
+import { loadPalette, wantColor, type OutputOptions } from '../report/style.js';
 import type { ConfigContext } from '../checks/rule.js';
 import type { ConnectOptions } from '../config/settings.js';
 import { readFileSync } from 'node:fs';
@@ -34,8 +34,9 @@ export function outputOptions(flags: SharedFlags): OutputOptions {
   };
 }
 
+/** The palette for the output: chalk is loaded only when colour is on. */
 export function colours(out: OutputOptions) {
-  return palette(out.color);
+  return loadPalette(out.color);
 }
 
 function startsWithBplist(path: string): boolean {

@@ -13,7 +13,8 @@ export interface SendingSettings {
   suppressionDays: number | null;
 }
 
-export type MailboxProtocol = 'imap' | 'pop3';
+export type { MailboxProtocol } from '../server/protocol.js';
+import type { MailboxProtocol } from '../server/protocol.js';
 
 export interface ReceivingSettings {
   server: string;
@@ -63,17 +64,4 @@ export interface ConnectOptions {
 }
 
 /** One step of a connectivity probe: resolve, connect, greeting, EHLO, STARTTLS, AUTH, ... */
-export interface StageResult {
-  stage: string;
-  ok: boolean;
-  /** Milliseconds the stage took. */
-  ms: number;
-  /** What was seen: extensions, certificate details, counts. Never a password. */
-  evidence: Record<string, unknown>;
-  /** What went wrong, in one sentence, when not ok. */
-  error?: string;
-  /** What to do about it. */
-  hint?: string;
-  /** Stage not attempted because an earlier one failed. */
-  skipped?: boolean;
-}
+export type { StageResult } from '../report/stage.js';

@@ -123,7 +123,7 @@ function describe(area: AreaId, a: AreaInputs, errors: number, warnings: number)
     case 'injection': {
       const probe = a.probes.injection;
       if (a.version.line === '5.0+' && !bad) {
-        return { examined: false, summary: `not applicable: ${a.version.text} injects replies in-process, with no injection user and no /inbox/ (§5.3)` };
+        return { examined: false, summary: `not applicable: ${a.version.text} injects replies in-process, with no injection user and no /inbox/` };
       }
       const parts: string[] = [];
       if (bad) parts.push(bad);

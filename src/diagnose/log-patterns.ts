@@ -32,7 +32,7 @@ export interface LogPattern {
   /** What it means, in a sentence or two. */
   meaning: string;
   fix: string;
-  /** Section of calendarserver-imip.md. */
+  /** The server behaviour the row rests on, in words (user-visible: never a document section). */
   source: string;
 }
 
@@ -104,7 +104,7 @@ const ROWS: Row[] = [
     summary: 'The server found no token in the first To address of a reply ("didn\'t find a token in message"); the reply is not processed.',
     meaning: 'The first address of the reply\'s To header does not carry exactly one "+token": the attendee replied to the organizer\'s own address, used Reply All, a provider or list rewrote To, or Sending.Address itself holds a "+".',
     fix: 'The token.* findings name the cause for each message still in the mailbox (or given with --message), and for the To the log quotes; "imip diagnose --probe plus-address" checks that plus addresses survive.',
-    source: '§4.4 step 3, §9',
+    source: 'reply classification: token from the first To address',
   },
   {
     id: 'log.malformed-to',
@@ -116,7 +116,7 @@ const ROWS: Row[] = [
     summary: 'A reply whose To header is empty or unparsable ("couldn\'t parse To: address").',
     meaning: 'The To header is missing, empty, or only a group such as "undisclosed-recipients:;" (a Bcc reply): there is no address to read a token from.',
     fix: 'Ask the attendee to reply with the calendar address in To (plain Reply or the Accept/Decline buttons), not in Bcc.',
-    source: '§4.4 step 3, §9',
+    source: 'reply classification: token from the first To address',
   },
   {
     id: 'log.unknown-token',
@@ -128,7 +128,7 @@ const ROWS: Row[] = [
     summary: 'A token the server does not know ("found a token (…) but didn\'t recognize it"): purged, database reset, another pod\'s mail, or re-cased.',
     meaning: 'The address carried a "+token", but no token row matches it exactly: tokens purged after InvitationDaysToLive (2.x-4.x), a reset or migrated database, mail for another server or pod, or a token whose case was changed on the way.',
     fix: 'Compare the token with the invitation that was sent; if the event is still current, send the invitation again (a new token) and ask for a new answer.',
-    source: '§4.4 step 4, §9',
+    source: 'reply classification: token lookup',
   },
   {
     id: 'log.bad-date',
@@ -139,7 +139,7 @@ const ROWS: Row[] = [
     summary: '7.0+: the Date header of a mail with an unknown token could not be parsed.',
     meaning: 'The 72-hour rule for unknown tokens cannot tell the age of the mail, so it is kept as recent.',
     fix: 'Nothing to change on the server; the mail stays until a person removes it.',
-    source: '§4.4 step 4',
+    source: 'reply classification: token lookup',
   },
   {
     id: 'log.no-calendar',
@@ -150,7 +150,7 @@ const ROWS: Row[] = [
     summary: 'A reply without a text/calendar part ("didn\'t find an icalendar attachment"); 3.0+ forwards it to the organizer.',
     meaning: 'The attendee answered with plain text (or a client that drops the calendar): nothing can update the event.',
     fix: 'Ask the attendee to answer with the Accept/Decline buttons of an iMIP-aware client; with POP3 on 5.1+ the mail is forwarded again at every poll until removed (#500).',
-    source: '§4.4 step 5, §9',
+    source: 'reply classification: calendar attachment',
   },
   {
     id: 'log.forwarded-to-organizer',
@@ -161,7 +161,7 @@ const ROWS: Row[] = [
     summary: 'A reply without calendar was forwarded to the organizer (3.1+).',
     meaning: 'Context: the organizer got the attendee\'s text answer by mail.',
     fix: 'Nothing to do.',
-    source: '§4.4 step 5',
+    source: 'reply classification: calendar attachment',
   },
   {
     id: 'log.no-organizer-address',
@@ -172,7 +172,7 @@ const ROWS: Row[] = [
     summary: 'A reply without calendar could not be forwarded: the organizer has no e-mail address ("Don\'t have an email address for the organizer").',
     meaning: 'The organizer is a directory user (urn:uuid:/urn:x-uid:) whose record has no e-mail address, so the text reply is dropped.',
     fix: 'Give the organizer an e-mail address in the directory.',
-    source: '§4.4 step 5, §9',
+    source: 'reply classification: calendar attachment',
   },
   {
     id: 'log.no-organizer-in-reply',
@@ -183,7 +183,7 @@ const ROWS: Row[] = [
     summary: 'A REPLY without ORGANIZER; the server adds the token\'s organizer and goes on.',
     meaning: 'Context: some clients drop ORGANIZER from replies; the server repairs it.',
     fix: 'Nothing to do.',
-    source: '§4.4 step 6',
+    source: 'reply classification: calendar rewrite',
   },
   {
     id: 'log.dsn-no-token',
@@ -194,7 +194,7 @@ const ROWS: Row[] = [
     summary: 'A bounce whose returned invitation has no tokenized ORGANIZER ("can\'t find token in DSN").',
     meaning: 'A delivery failure came back, but the returned invitation does not carry the plus address: the organizer is not told.',
     fix: 'Look at the bounce by hand and tell the organizer which attendee address failed.',
-    source: '§4.4 step 1',
+    source: 'reply classification: delivery-status check',
   },
   {
     id: 'log.dsn-unprocessable',
@@ -205,7 +205,7 @@ const ROWS: Row[] = [
     summary: 'A bounce the server cannot use ("can\'t process DSN"): no Action: failed, or no returned calendar.',
     meaning: 'A delay notice, or a bounce without the original invitation: the organizer is not told about the failed delivery.',
     fix: 'Check the attendee address of the bounced invitation by hand.',
-    source: '§4.4 step 1, §9',
+    source: 'reply classification: delivery-status check',
   },
   {
     id: 'log.dsn-processed',
@@ -216,7 +216,7 @@ const ROWS: Row[] = [
     summary: 'A bounce was turned into a failed reply for the organizer ("processing DSN").',
     meaning: 'Context: an invitation could not be delivered; the organizer sees REQUEST-STATUS 5.1.',
     fix: 'Check the attendee address that bounced.',
-    source: '§4.4 step 1',
+    source: 'reply classification: delivery-status check',
   },
   {
     id: 'log.process-failed',
@@ -227,7 +227,7 @@ const ROWS: Row[] = [
     summary: 'An exception while handling a message ("Failed to process message: …"): bad iCalendar data, an odd DSN.',
     meaning: 'The message could not be handled at all (most often a calendar that does not parse, e.g. not UTF-8); 2.x-5.0 delete it anyway.',
     fix: 'Find the message by its time in the mailbox (or ask the attendee) and run "imip diagnose --message FILE" on it.',
-    source: '§4.4, §9, §11',
+    source: 'reply classification; a calendar that fails to parse ends the poll cycle',
   },
   {
     id: 'log.received',
@@ -239,7 +239,7 @@ const ROWS: Row[] = [
     summary: 'A reply was read from the mailbox ("received message … from … to …").',
     meaning: 'Context: the poll works and reads replies.',
     fix: 'Nothing to do.',
-    source: '§4.4 step 2',
+    source: 'reply classification: message received',
   },
   // ---- injection (§5) -----------------------------------------------------------------------
   {
@@ -254,7 +254,7 @@ const ROWS: Row[] = [
     summary: 'A reply reached the organizer ("successfully injected").',
     meaning: 'Context: replies are delivered; injection works.',
     fix: 'Nothing to do.',
-    source: '§5.1, §4.5',
+    source: '2.x injection over HTTP as a directory user; after injection, on the organizer\'s side',
   },
   {
     id: 'log.injection-principal-not-found',
@@ -266,7 +266,7 @@ const ROWS: Row[] = [
     summary: '2.x: the calendar server has no directory user named Scheduling.iMIP.Username ("iMIP injection principal not found: NAME"); every reply fails with 403.',
     meaning: 'The /inbox ACL names the injection user, and the server\'s directory has no `users` record with that short name, so every reply injection is refused with 403.',
     fix: 'Create that user in the server\'s directory (or set Username to an existing one) with the password in Scheduling.iMIP.Password, then restart the server; the injection.* findings say which user and why.',
-    source: '§5.1, §9',
+    source: '2.x injection over HTTP as a directory user',
   },
   {
     id: 'log.injection-auth-failed',
@@ -279,7 +279,7 @@ const ROWS: Row[] = [
     summary: '2.x-4.x: reply injection refused for credentials (2.x Digest user and password, 3.x-4.x the shared secret).',
     meaning: '2.x: the gateway\'s Username/Password do not authenticate against the calendar server\'s directory; 3.x-4.x: the x-calendarserver-internal secret (Scheduling.iMIP.Password) differs between the gateway and the calendar server (another config, a keychain copy, no restart).',
     fix: 'Make both processes read the same Scheduling.iMIP.Password (2.x: the directory user\'s password) and restart the server; "imip diagnose --probe injection" checks it.',
-    source: '§5.1, §5.2, §9',
+    source: '2.x injection over HTTP as a directory user; 3.x-4.x injection over HTTP with the shared-secret header',
   },
   {
     id: 'log.inject-failed',
@@ -291,7 +291,7 @@ const ROWS: Row[] = [
     summary: '2.x-4.x: a reply could not be posted to the calendar server\'s /inbox/ (connection refused, 403, 500…).',
     meaning: 'The gateway could not hand the reply to the calendar server: the injection URL (host from MailGatewayServer/ServerHostName, port from HTTPPort/SSLPort/EnableSSL) is wrong or down, or the server refused it.',
     fix: 'Check that the calendar server listens where the gateway posts (imip poll --once --apply shows the URL) and read the reason.',
-    source: '§5.1, §5.2',
+    source: '2.x injection over HTTP as a directory user; 3.x-4.x injection over HTTP with the shared-secret header',
   },
   {
     id: 'log.reply-work-failed',
@@ -305,7 +305,7 @@ const ROWS: Row[] = [
     summary: '5.0+: the queued reply could not be scheduled into the organizer\'s calendar.',
     meaning: 'The reply was accepted from the mailbox, but scheduling it failed (organizer not hosted here, event gone, bad data).',
     fix: 'Read the error; check that the organizer is a user of this server and the event still exists.',
-    source: '§4.5',
+    source: 'after injection, on the organizer\'s side',
   },
   {
     id: 'log.gateway-host-not-allowed',
@@ -317,7 +317,7 @@ const ROWS: Row[] = [
     summary: '2.x-4.x: the reply came from a host whose reverse DNS is not MailGatewayServer (403).',
     meaning: 'The calendar server reverse-resolves the gateway\'s IP and requires the name (or IP) to equal MailGatewayServer.',
     fix: 'Set MailGatewayServer to the name the gateway\'s address resolves to (or fix reverse DNS / /etc/hosts).',
-    source: '§4.5, §9',
+    source: 'after injection, on the organizer\'s side',
   },
   {
     id: 'log.originator-local',
@@ -328,7 +328,7 @@ const ROWS: Row[] = [
     summary: '2.x-4.x: the replying attendee is a user of this server, so the reply is refused (403).',
     meaning: 'An attendee with a local account was invited by mail (their address did not resolve to the directory record at invitation time).',
     fix: 'Invite local users by their directory address so they are scheduled internally.',
-    source: '§4.5',
+    source: 'after injection, on the organizer\'s side',
   },
   {
     id: 'log.organizer-server-unknown',
@@ -342,7 +342,7 @@ const ROWS: Row[] = [
     summary: '3.2+ with pods: the gateway cannot tell which server hosts the organizer.',
     meaning: 'The organizer\'s directory record has no server or partition the gateway knows.',
     fix: 'Check the organizer\'s augment record (server-id/partition-id).',
-    source: '§5.2',
+    source: '3.x-4.x injection over HTTP with the shared-secret header',
   },
   // ---- receiving (§4.1–§4.3) ----------------------------------------------------------------
   {
@@ -354,7 +354,7 @@ const ROWS: Row[] = [
     summary: '2.x-4.x: Receiving.Type is neither pop* nor imap*; the gateway does nothing (outbound too).',
     meaning: 'The gateway service was not started: no mail is polled and no invitation is sent.',
     fix: 'Set Scheduling.iMIP.Receiving.Type to "imap" or "pop" and restart.',
-    source: '§1.3, §9',
+    source: 'defaults filled in when the config loads',
   },
   {
     id: 'log.imap-login-failed',
@@ -366,7 +366,7 @@ const ROWS: Row[] = [
     summary: 'The IMAP server refused Receiving.Username/Password ("IMAP login failed for …").',
     meaning: 'Wrong credentials, a provider that turned password logins off (OAuth-only, app passwords), or an account locked after failures.',
     fix: 'Check Receiving.Username/Password (and the macOS keychain copy); "imip test-mailbox" tests the login stage by stage.',
-    source: '§4.2, §9',
+    source: 'IMAP poll cycle',
   },
   {
     id: 'log.imap-authenticate-fallback',
@@ -378,7 +378,7 @@ const ROWS: Row[] = [
     summary: 'Debug: SASL authentication failed and the server falls back to LOGIN.',
     meaning: 'Context only; a following "IMAP login failed" is the real failure.',
     fix: 'Nothing to do unless LOGIN fails too.',
-    source: '§4.2',
+    source: 'IMAP poll cycle',
   },
   {
     id: 'log.pop-login-failed',
@@ -391,7 +391,7 @@ const ROWS: Row[] = [
     summary: 'The POP3 server refused the login ("POP3 login failed for …"), or Twisted refused to send the password in clear.',
     meaning: 'Wrong credentials, or a server with neither APOP nor STLS (the gateway never sends a POP3 password without TLS).',
     fix: 'Check Receiving.Username/Password; use port 995 with UseSSL true, or a server offering STLS; "imip test-mailbox" shows the stage.',
-    source: '§4.3, §9, §11',
+    source: 'POP3 poll cycle; a calendar that fails to parse ends the poll cycle',
   },
   {
     id: 'log.imap-connect-failed',
@@ -404,7 +404,7 @@ const ROWS: Row[] = [
     summary: 'The gateway could not connect to the IMAP server ("IMAP factory connection failed").',
     meaning: 'Wrong Receiving.Server/Port (Port 0 is the default!), or UseSSL not matching the port (993 is TLS from the first byte, 143 is not).',
     fix: 'Check Receiving.Server, Port and UseSSL; "imip test-mailbox" names the mismatch.',
-    source: '§1.3, §9',
+    source: 'defaults filled in when the config loads',
   },
   {
     id: 'log.pop-connect-failed',
@@ -417,7 +417,7 @@ const ROWS: Row[] = [
     summary: 'The gateway could not connect to the POP3 server ("POP factory connection failed").',
     meaning: 'Wrong Receiving.Server/Port (Port 0 is the default!), or UseSSL not matching the port (995 vs 110).',
     fix: 'Check Receiving.Server, Port and UseSSL; "imip test-mailbox" names the mismatch.',
-    source: '§1.3, §9',
+    source: 'defaults filled in when the config loads',
   },
   {
     id: 'log.fetch-failed',
@@ -428,7 +428,7 @@ const ROWS: Row[] = [
     summary: '5.0+: a poll could not start ("Failed to fetch mail").',
     meaning: 'The connection to the mailbox failed before any message was read.',
     fix: 'Read the reason; "imip test-mailbox" tests the connection.',
-    source: '§4.1',
+    source: 'poll scheduling',
   },
   {
     id: 'log.imap-error',
@@ -437,9 +437,9 @@ const ROWS: Row[] = [
     lines: ['5.0+'],
     template: LOG.imapError(slot('err')).text,
     summary: '5.0+: an error ended the IMAP cycle ("IMAP Error: …"), often a reply whose calendar does not parse; later messages wait.',
-    meaning: 'The rest of that poll cycle stopped; the failing message stays \\Seen and is never looked at again (§11).',
+    meaning: 'The rest of that poll cycle stopped; the failing message stays \\Seen and is never looked at again.',
     fix: 'Find the message (imip poll --once shows which one stops the cycle) and run "imip diagnose --message FILE" on it.',
-    source: '§11',
+    source: 'a calendar that fails to parse ends the poll cycle',
   },
   {
     id: 'log.imap-empty-results',
@@ -450,7 +450,7 @@ const ROWS: Row[] = [
     summary: '5.1+: the IMAP server returned no RFC822 data for a message (a Twisted bug).',
     meaning: 'The message is skipped; replies may be lost.',
     fix: 'Apply the Twisted patch shipped with Calendar Server, or upgrade.',
-    source: '§4.2',
+    source: 'IMAP poll cycle',
   },
   // ---- sending (§2.6, §2.7) -----------------------------------------------------------------
   {
@@ -465,7 +465,7 @@ const ROWS: Row[] = [
     summary: 'An invitation could not be sent by SMTP ("failed to send message").',
     meaning: 'The SMTP relay refused or the connection failed; on 2.x-4.x the attendee gets SCHEDULE-STATUS 5.1. UseSSL means STARTTLS, never port 465.',
     fix: 'Read the reason; "imip test-smtp" tests the relay with the server\'s semantics.',
-    source: '§2.7, §9',
+    source: 'SMTP transport when sending',
   },
   {
     id: 'log.sent',
@@ -479,7 +479,7 @@ const ROWS: Row[] = [
     summary: 'An invitation left by SMTP.',
     meaning: 'Context: sending works.',
     fix: 'Nothing to do.',
-    source: '§2.7',
+    source: 'SMTP transport when sending',
   },
   {
     id: 'log.request-failed',
@@ -491,7 +491,7 @@ const ROWS: Row[] = [
     summary: '2.x-4.x: the calendar server could not hand an invitation to the mail gateway (attendee gets 5.1).',
     meaning: 'The POST to the gateway\'s /inbox failed: the gateway is down, MailGatewayServer/Port is wrong, or the secret differs (Authentication required).',
     fix: 'Check that the mail gateway process runs and that both processes read the same Scheduling.iMIP settings; restart.',
-    source: '§5.2',
+    source: '3.x-4.x injection over HTTP with the shared-secret header',
   },
   {
     id: 'log.unknown-calendar-user',
@@ -505,7 +505,7 @@ const ROWS: Row[] = [
     summary: 'An attendee no service claims: no AddressPatterns match (or iMIP is off), so no invitation mail and no token.',
     meaning: 'The attendee address did not match Scheduling.iMIP.AddressPatterns (matched with re.match, lower-cased from 4.0), so no mail was sent (SCHEDULE-STATUS 3.7).',
     fix: 'Add a pattern such as "mailto:.*" to AddressPatterns (lower case), and restart (patterns are cached in memcached).',
-    source: '§2.6, §9',
+    source: 'AddressPatterns',
   },
   {
     id: 'log.old-event-skipped',
@@ -516,7 +516,7 @@ const ROWS: Row[] = [
     summary: '4.1+: no mail for an event entirely older than SuppressionDays.',
     meaning: 'Context: by design.',
     fix: 'Lower Sending.SuppressionDays if mail for past events is wanted.',
-    source: '§2.5',
+    source: 'SuppressionDays',
   },
   // ---- config (§1) --------------------------------------------------------------------------
   {
@@ -530,7 +530,7 @@ const ROWS: Row[] = [
     summary: 'An AddressPatterns entry is not a valid Python regular expression; it is skipped.',
     meaning: 'Attendees the pattern was meant for get no invitation.',
     fix: 'Fix the pattern ("imip check-config" checks every pattern).',
-    source: '§2.6',
+    source: 'AddressPatterns',
   },
   {
     id: 'log.config-unknown-option',
@@ -542,7 +542,7 @@ const ROWS: Row[] = [
     summary: 'A top-level config key the release does not know is dropped (a top-level "iMIP" is never read).',
     meaning: 'The key has no effect; when it is "iMIP", the whole iMIP section is ignored (it belongs under Scheduling).',
     fix: 'Move or remove the key ("imip check-config" shows where the server reads it).',
-    source: '§1.1',
+    source: 'where the iMIP settings live',
   },
   {
     id: 'log.keychain-password-missing',
@@ -555,7 +555,7 @@ const ROWS: Row[] = [
     summary: 'macOS: no keychain copy of an iMIP password; the plist value is used.',
     meaning: 'Context: the plist password is what the server uses.',
     fix: 'Nothing to do if the plist holds the password.',
-    source: '§1.3',
+    source: 'defaults filled in when the config loads',
   },
 ];
 

@@ -1,9 +1,9 @@
 /**
  * `--log FILE…`: Calendar Server logs, plain or gzip, streamed with bounded memory (a 1 GB log is
  * never read whole): chunks of 1 MiB, a line longer than 1 MiB is skipped, and only matched lines
- * are ever turned into strings of their own. Each file is scanned once with one combined regular
- * expression of the {@link LOG_PATTERNS} needles; a hit is matched against the patterns that own
- * the needle. Per finding id the scan keeps the count, the first and last time, the latest line
+ * are ever turned into strings of their own. Each file is scanned once for all the
+ * {@link LOG_PATTERNS} needles at once, in the raw bytes (needle-search.ts); a hit's line is matched
+ * against the patterns that own the needle. Per finding id the scan keeps the count, the first and last time, the latest line
  * (the example) and a bounded set of captured values (Message-IDs of "didn't find a token" lines
  * with their To, principal names, users...), for the diagnosis to link and judge.
  *
@@ -17,6 +17,7 @@ import { open, stat } from 'node:fs/promises';
 import { createGunzip } from 'node:zlib';
 import type { Readable } from 'node:stream';
 import { LOG_PATTERNS, type LogPattern } from './log-patterns.js';
+import { NeedleSearch } from './needle-search.js';
 
 /** Bytes read per chunk. */
 const CHUNK = 1024 * 1024;
@@ -101,13 +102,10 @@ export interface LogScanResult {
 
 const emptyFormats = (): Record<LogFormat, number> => ({ 'twistd-gateway': 0, twistd: 0, namespaced: 0, other: 0 });
 
-function escapeRe(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
-
 /** Every needle, longest first (so the alternation prefers the most specific). */
 const NEEDLES = [...new Set(LOG_PATTERNS.flatMap((p) => p.needles))].sort((a, b) => b.length - a.length);
-const PREFILTER_SOURCE = NEEDLES.map(escapeRe).join('|');
+/** All needles at once, over raw bytes. */
+const SEARCH = new NeedleSearch(NEEDLES);
 
 const TS_RE = /(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2})(?:[.,](\d+))?\s?(Z|UTC|[+-]\d{2}:?\d{2})?/;
 const SYSLOG_TS_RE = /^([A-Z][a-z]{2} {1,2}\d{1,2} \d{2}:\d{2}:\d{2})/;
@@ -179,6 +177,24 @@ function fsError(err: unknown): string {
   }
 }
 
+/**
+ * A plain file in chunks of {@link CHUNK} bytes, all read into the same buffer: each chunk is only
+ * valid until the next one is asked for (the scan copies what it keeps: a partial last line).
+ */
+async function* reusedChunks(path: string): AsyncGenerator<Buffer> {
+  const fh = await open(path, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(CHUNK);
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, 0, CHUNK, null);
+      if (bytesRead === 0) return;
+      yield buf.subarray(0, bytesRead);
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
 export class LogScanner {
   readonly files: LogFileResult[] = [];
   readonly entries = new Map<string, LogEntry>();
@@ -207,26 +223,29 @@ export class LogScanner {
       result.ms = Date.now() - started;
       return result;
     }
-    const source = createReadStream(path, { highWaterMark: CHUNK });
-    const stream: Readable = result.gzip ? source.pipe(createGunzip({ chunkSize: CHUNK })) : source;
-    if (result.gzip) source.on('error', (err) => stream.destroy(err));
+    // Plain: one buffer, read into again and again (no garbage per chunk, so the peak stays at a
+    // few MB whatever the size). Gzip: the file streams through zlib in chunks of the same size.
+    const source = result.gzip ? createReadStream(path, { highWaterMark: CHUNK }) : null;
+    const stream: AsyncIterable<Buffer> = source ? source.pipe(createGunzip({ chunkSize: CHUNK })) : reusedChunks(path);
+    if (source) source.on('error', (err) => (stream as Readable).destroy(err));
     try {
       await this.scanStream(stream, result);
     } catch (err) {
       result.status = result.bytes > 0 && result.status !== 'error' ? 'partial' : 'error';
       result.error ??= fsError(err);
-      source.destroy();
-      stream.destroy();
+      source?.destroy();
+      if (source) (stream as Readable).destroy();
     }
     result.ms = Date.now() - started;
     return result;
   }
 
-  private async scanStream(stream: Readable, result: LogFileResult): Promise<void> {
+  private async scanStream(stream: AsyncIterable<Buffer>, result: LogFileResult): Promise<void> {
+    /** The start of a line that continues in the next chunk (copied: at most MAX_LINE bytes). */
     let carry: Buffer | null = null;
     let skipping = false;
     let sniffed = 0;
-    for await (const chunk of stream as AsyncIterable<Buffer>) {
+    for await (const chunk of stream) {
       // Binary data (an image, a database, a core file) is refused before anything is matched.
       if (sniffed < SNIFF_BYTES) {
         const piece = chunk.subarray(0, SNIFF_BYTES - sniffed);
@@ -238,55 +257,67 @@ export class LogScanner {
         }
       }
       result.bytes += chunk.length;
-      let data: Buffer = carry ? Buffer.concat([carry, chunk]) : chunk;
-      carry = null;
+      let from = 0;
       if (skipping) {
-        const nl = data.indexOf(10);
+        const nl = chunk.indexOf(10);
         if (nl < 0) continue;
-        data = data.subarray(nl + 1);
+        from = nl + 1;
         skipping = false;
         result.lines++;
       }
-      const lastNl = data.lastIndexOf(10);
-      if (lastNl < 0) {
-        if (data.length > MAX_LINE) {
-          skipping = true;
+      if (carry) {
+        const nl = chunk.indexOf(10, from);
+        if (nl < 0) {
+          if (carry.length + chunk.length - from > MAX_LINE) {
+            skipping = true;
+            result.longLines++;
+            carry = null;
+          } else carry = Buffer.concat([carry, chunk.subarray(from)]);
+          continue;
+        }
+        // Only the carried line is joined; the rest of the chunk is searched where it lies.
+        const line: Buffer = Buffer.concat([carry, chunk.subarray(from, nl + 1)]);
+        carry = null;
+        from = nl + 1;
+        if (line.length - 1 > MAX_LINE) {
           result.longLines++;
-        } else carry = Buffer.from(data);
-        continue;
+          result.lines++;
+        } else this.scanBlock(line, 0, line.length, result);
       }
-      this.scanBlock(data.subarray(0, lastNl + 1), result);
-      const rest = data.subarray(lastNl + 1);
-      if (rest.length > MAX_LINE) {
+      const lastNl = chunk.lastIndexOf(10);
+      if (lastNl >= from) {
+        this.scanBlock(chunk, from, lastNl + 1, result);
+        from = lastNl + 1;
+      }
+      const rest = chunk.length - from;
+      if (rest > MAX_LINE) {
         skipping = true;
         result.longLines++;
-      } else if (rest.length) carry = Buffer.from(rest);
+      } else if (rest) carry = Buffer.from(chunk.subarray(from));
     }
-    if (carry && carry.length) this.scanBlock(Buffer.concat([carry, Buffer.from('\n')]), result);
+    if (carry && carry.length) this.scanBlock(Buffer.concat([carry, Buffer.from('\n')]), 0, carry.length + 1, result);
     else if (skipping) result.lines++;
   }
 
-  /** A block of whole lines (ends with \n). */
-  private scanBlock(block: Buffer, result: LogFileResult): void {
-    const text = block.toString('latin1');
-    const pre = new RegExp(PREFILTER_SOURCE, 'g');
-    let counted = 0;
+  /**
+   * Whole lines `block[from, to)` (the last ends with \n): every server text is looked for in the
+   * raw bytes at once ({@link NeedleSearch}); only a line with a hit becomes a string. Newlines
+   * are counted natively (indexOf) for the line numbers and the file's line count.
+   */
+  private scanBlock(block: Buffer, from: number, to: number, result: LogFileResult): void {
     let lineNo = result.lines;
-    let m: RegExpExecArray | null;
-    while ((m = pre.exec(text))) {
-      const start = text.lastIndexOf('\n', m.index) + 1;
-      let end = text.indexOf('\n', m.index);
-      if (end < 0) end = text.length;
-      // Line number of this line: count the newlines up to its start.
-      for (let i = text.indexOf('\n', counted); i >= 0 && i < start; i = text.indexOf('\n', i + 1)) {
-        lineNo++;
-        counted = i + 1;
-      }
-      if (counted < start) counted = start;
-      this.matchLine(block, start, end, text.slice(start, end), lineNo + 1, result);
-      pre.lastIndex = end + 1;
-    }
-    for (let i = text.indexOf('\n', counted); i >= 0; i = text.indexOf('\n', i + 1)) lineNo++;
+    let counted = from;
+    SEARCH.scan(block, from, to, (at) => {
+      const start = at > from ? block.lastIndexOf(10, at - 1) + 1 : from;
+      const lineStart = start < from ? from : start;
+      let end = block.indexOf(10, at);
+      if (end < 0 || end >= to) end = to - 1;
+      for (let i = block.indexOf(10, counted); i >= 0 && i < lineStart; i = block.indexOf(10, i + 1)) lineNo++;
+      counted = lineStart;
+      this.matchLine(block, lineStart, end, block.toString('latin1', lineStart, end), lineNo + 1, result);
+      return end + 1;
+    });
+    for (let i = block.indexOf(10, counted); i >= 0 && i < to; i = block.indexOf(10, i + 1)) lineNo++;
     result.lines = lineNo;
   }
 

@@ -356,6 +356,6 @@ export function classify(input: MessageInput, ctx: ClassifyContext): Verdict {
       ? outcome.notes
       : [...outcome.notes, `IMAP ${ctx.version.text} reads UNSEEN messages only: this one is never processed`],
     problems: facts.problems,
-    policySource: read ? mailbox.source : `§4.2 ${pollEraOf(ctx.version)}: SEARCH UNSEEN`,
+    policySource: read ? mailbox.source : `IMAP on ${ctx.version.text} (${pollEraOf(ctx.version)}): SEARCH UNSEEN`,
   };
 }

@@ -9,7 +9,7 @@
  * `p` the number `p` even when it is not a multipart (IMAP numbers that body `p.1`), so numbers are
  * recomputed here with the rules in mime-part.ts rather than copied.
  */
-import { HeaderList } from './mime-headers.js';
+import { HeaderList, parseParams } from './mime-headers.js';
 import { childNumber, embeddedRootNumber, isMessageType, normaliseType, type MimePart } from './mime-part.js';
 
 /** imapflow `MessageAddressObject`. */
@@ -130,4 +130,128 @@ export function imapDownloadPart(part: string): string {
  */
 export function fromBodyStructure(bs: ImapBodyStructure): MimePart {
   return convert(bs, '', 0);
+}
+
+// ---- straight from the wire ------------------------------------------------------------------
+//
+// The poll's FETCH pipeline parses BODYSTRUCTURE itself (src/mailbox/imap-wire.ts) and builds the
+// part tree here in one pass, with only what the verdict reads: type, parameters, encoding, size,
+// disposition, children, and for message/rfc822 the envelope and the inner structure (RFC 3501
+// §7.4.2, §9 `body`). Parameters go through the raw parser's own `parseParams`, so RFC 2231
+// continuations and encoded words come out exactly as they do when the message is read whole.
+
+/** A value of the parsed IMAP response: atom/string, literal, NIL or list (imap-wire.ts). */
+export type WireBodyValue = string | Uint8Array | null | WireBodyValue[];
+
+function wStr(v: WireBodyValue | undefined): string | null {
+  if (typeof v === 'string') return v;
+  if (v instanceof Uint8Array) return Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('utf8');
+  return null;
+}
+
+function quoteParam(v: string): string {
+  return `"${v.replace(/(["\\])/g, '\\$1')}"`;
+}
+
+/** `("NAME" "value" ...)` → the parameters as the raw path's `parseParams` gives them. */
+function wireParams(v: WireBodyValue | undefined): Record<string, string> {
+  if (!Array.isArray(v) || v.length < 2) return {};
+  let header = 'x';
+  for (let i = 0; i + 1 < v.length; i += 2) {
+    const k = wStr(v[i]);
+    const val = wStr(v[i + 1]);
+    if (!k || val === null || /[\s;="]/.test(k)) continue;
+    header += `; ${k}=${quoteParam(val)}`;
+  }
+  return header === 'x' ? {} : parseParams(header).params;
+}
+
+/** ENVELOPE address list → `Name <mailbox@host>, ...` (group syntax: `Name:;`). */
+function wireAddresses(v: WireBodyValue | undefined): ImapAddress[] | undefined {
+  if (!Array.isArray(v) || !v.length) return undefined;
+  const out: ImapAddress[] = [];
+  for (const a of v) {
+    if (!Array.isArray(a)) continue;
+    const name = wStr(a[0]) ?? undefined;
+    const mailbox = wStr(a[2]) ?? '';
+    const host = wStr(a[3]);
+    if (!host) {
+      if (name || mailbox) out.push({ name: name || mailbox, address: '' });
+      continue;
+    }
+    out.push({ ...(name ? { name } : {}), address: `${mailbox}@${host}` });
+  }
+  return out.length ? out : undefined;
+}
+
+/** RFC 3501 envelope: date, subject, from, sender, reply-to, to, cc, bcc, in-reply-to, message-id. */
+function wireEnvelope(v: WireBodyValue | undefined): ImapEnvelope | undefined {
+  if (!Array.isArray(v)) return undefined;
+  const s = (i: number): string | undefined => wStr(v[i]) ?? undefined;
+  const env: ImapEnvelope = {};
+  const assign = <K extends keyof ImapEnvelope>(k: K, val: ImapEnvelope[K]): void => {
+    if (val !== undefined) env[k] = val;
+  };
+  assign('date', s(0));
+  assign('subject', s(1));
+  assign('from', wireAddresses(v[2]));
+  assign('sender', wireAddresses(v[3]));
+  assign('replyTo', wireAddresses(v[4]));
+  assign('to', wireAddresses(v[5]));
+  assign('cc', wireAddresses(v[6]));
+  assign('bcc', wireAddresses(v[7]));
+  assign('inReplyTo', s(8)?.trim());
+  assign('messageId', s(9)?.trim());
+  return env;
+}
+
+function wireDisposition(part: MimePart, v: WireBodyValue | undefined): void {
+  if (!Array.isArray(v) || !v.length) return;
+  const d = wStr(v[0]);
+  if (d) part.disposition = d.toLowerCase();
+  part.dispositionParams = wireParams(v[1]);
+}
+
+function wireConvert(node: WireBodyValue, number: string, depth: number): MimePart {
+  const part: MimePart = { part: number, type: 'text/plain', params: {}, disposition: null, dispositionParams: {}, encoding: '7bit', size: 0, children: [] };
+  if (!Array.isArray(node)) return part;
+  if (Array.isArray(node[0])) {
+    // body-type-mpart: 1*body SP media-subtype [SP body-ext-mpart]
+    let i = 0;
+    const kids: WireBodyValue[] = [];
+    while (Array.isArray(node[i])) kids.push(node[i++]!);
+    part.type = normaliseType(`multipart/${wStr(node[i++]) ?? ''}`, 'text/plain');
+    part.params = wireParams(node[i++]);
+    wireDisposition(part, node[i]);
+    if (depth < MAX_DEPTH && part.type.startsWith('multipart/')) part.children = kids.map((k, n) => wireConvert(k, childNumber(number, n + 1), depth + 1));
+    return part;
+  }
+  // body-type-1part: type subtype params id description encoding size [envelope body lines | lines] [ext]
+  part.type = normaliseType(`${wStr(node[0]) ?? ''}/${wStr(node[1]) ?? ''}`, 'text/plain');
+  part.params = wireParams(node[2]);
+  part.encoding = (wStr(node[5]) || '7bit').toLowerCase();
+  const size = Number(wStr(node[6]));
+  part.size = Number.isFinite(size) && size >= 0 ? size : 0;
+  let i = 7;
+  if (isMessageType(part.type) && Array.isArray(node[8])) {
+    const inner = node[8];
+    if (depth < MAX_DEPTH) {
+      const innerIsMultipart = Array.isArray(inner[0]);
+      const rootNumber = embeddedRootNumber(number, innerIsMultipart);
+      part.embedded = { headers: headersFromEnvelope(wireEnvelope(node[7])), root: wireConvert(inner, rootNumber, depth + 1) };
+    }
+    i = 10;
+  } else if (part.type.startsWith('text/')) {
+    // Line count; some servers leave it out (then the next field is already a list or missing).
+    if (!Array.isArray(node[i])) i++;
+  }
+  // body-ext-1part: md5 [disposition [language [location]]]
+  i++;
+  wireDisposition(part, node[i]);
+  return part;
+}
+
+/** A BODYSTRUCTURE as parsed from the wire → the {@link MimePart} tree (top-level entity `''`). */
+export function fromWireBodyStructure(node: WireBodyValue): MimePart {
+  return wireConvert(node, '', 0);
 }

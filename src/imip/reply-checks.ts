@@ -77,7 +77,7 @@ export function tnefParts(parts: MimePart[]): MimePart[] {
 const tnef: ReplyRule = {
   id: 'reply.tnef',
   appliesTo: '2.2 and later',
-  source: 'ecosystem.md §5 (Outlook RTF, MS KB 284392); calendarserver-imip.md §4.4 step 5',
+  source: 'Outlook rich-text mail (MS KB 284392); the server reads only a text/calendar part',
   severity: 'error',
   description: 'Outlook sent its meeting reply as TNEF (winmail.dat) instead of iCalendar',
   check(input) {
@@ -142,7 +142,7 @@ function noCalendarDraft(input: ReplyCheckInput): Draft {
 const noCalendar: ReplyRule = {
   id: 'reply.no-calendar',
   appliesTo: '2.2 and later',
-  source: 'calendarserver-imip.md §4.4 step 5, §4.3 (issue #500)',
+  source: 'the server forwards a reply without a calendar to the organizer (3.0+); over POP3 it is read again every poll',
   severity: 'warning',
   description: 'A reply without any text/calendar part (a human reply)',
   check: (input) => (input.calendarPart ? [] : [noCalendarDraft(input)]),
@@ -151,7 +151,7 @@ const noCalendar: ReplyRule = {
 const invalidICalendar: ReplyRule = {
   id: 'reply.invalid-icalendar',
   appliesTo: '2.2 and later',
-  source: 'calendarserver-imip.md §11 (UTF-8 only; parse failure)',
+  source: 'the server decodes the calendar as UTF-8 only; a parse failure ends the poll cycle',
   severity: 'error',
   description: 'The text/calendar part does not parse (syntax, or not UTF-8)',
   check(input) {
@@ -169,7 +169,7 @@ const invalidICalendar: ReplyRule = {
         evidence: base(input, { error: cal.error, reason: cal.reason, charset }),
         fix:
           (notUtf8
-            ? 'The attendee\'s client must send the calendar in UTF-8 (RFC 6047 §2.4); ask them to update it or answer from another client. '
+            ? 'The attendee\'s client must send the calendar in UTF-8 (RFC 6047 section 2.4); ask them to update it or answer from another client. '
             : 'Ask the attendee to answer again from another calendar client. ') +
           (stops
             ? 'This message stays \\Seen and is never retried; the poll that met it stopped, the messages after it wait for the next poll.'
@@ -182,9 +182,9 @@ const invalidICalendar: ReplyRule = {
 const methodMissing: ReplyRule = {
   id: 'reply.method-missing',
   appliesTo: '2.2 and later',
-  source: 'ecosystem.md §4 M1 (RFC 6047 §2.4)',
+  source: 'RFC 6047 section 2.4',
   severity: 'warning',
-  description: 'text/calendar part without a method parameter (RFC 6047 §2.4: not an iMIP part)',
+  description: 'text/calendar part without a method parameter (RFC 6047 section 2.4: not an iMIP part)',
   check(input) {
     const p = input.calendarPart;
     if (!p || p.params['method']) return [];
@@ -203,7 +203,7 @@ const methodMissing: ReplyRule = {
 const notReply: ReplyRule = {
   id: 'reply.not-reply',
   appliesTo: '2.2 and later',
-  source: 'ecosystem.md §4 I2; calendarserver-imip.md §4.4 step 6 (METHOD not checked)',
+  source: 'RFC 5546 (REPLY); the server does not check METHOD',
   severity: 'error',
   description: 'METHOD is not REPLY',
   check(input) {
@@ -224,9 +224,9 @@ const notReply: ReplyRule = {
 const attendeeCount: ReplyRule = {
   id: 'reply.attendee-count',
   appliesTo: '2.2 and later',
-  source: 'ecosystem.md §4 I4; calendarserver-imip.md §4.4 step 6',
+  source: 'RFC 5546 section 3.2.3; the server keeps only the token\'s attendee',
   severity: 'error',
-  description: 'A REPLY component must carry exactly one ATTENDEE (RFC 5546 §3.2.3)',
+  description: 'A REPLY component must carry exactly one ATTENDEE (RFC 5546 section 3.2.3)',
   check(input) {
     const out: Draft[] = [];
     for (const comp of parsedComponents(input)) {
@@ -257,7 +257,7 @@ const attendeeCount: ReplyRule = {
 const attendeeMismatch: ReplyRule = {
   id: 'reply.attendee-mismatch',
   appliesTo: '2.2 and later',
-  source: 'calendarserver-imip.md §4.4 step 6; ecosystem.md §4 M11',
+  source: 'the server keeps only the token\'s attendee; RFC 6047 section 2.2.1',
   severity: 'error',
   description: 'The ATTENDEE is not the invited one (token) or not the sender (From)',
   check(input) {
@@ -280,7 +280,7 @@ const attendeeMismatch: ReplyRule = {
           {
             severity: 'warning',
             path: 'message.headers.From',
-            message: `From ${input.fromAddress} is not the ATTENDEE ${kept.value}. Calendar Server does not compare them (it trusts the token); RFC 6047 §2.2.1 lets only the attendee answer for itself and other receivers reject this.`,
+            message: `From ${input.fromAddress} is not the ATTENDEE ${kept.value}. Calendar Server does not compare them (it trusts the token); RFC 6047 section 2.2.1 lets only the attendee answer for itself and other receivers reject this.`,
             evidence: base(input, { from: input.fromAddress, attendee: kept.value }),
             fix: 'Usually a delegate or a mail alias; nothing to change for Calendar Server.',
           },
@@ -294,7 +294,7 @@ const attendeeMismatch: ReplyRule = {
 const partstatMissing: ReplyRule = {
   id: 'reply.partstat-missing',
   appliesTo: '2.2 and later',
-  source: 'ecosystem.md §4 I12',
+  source: 'RFC 5546 (REPLY)',
   severity: 'error',
   description: 'The ATTENDEE has no PARTSTAT or NEEDS-ACTION: the reply answers nothing',
   check(input) {
@@ -317,7 +317,7 @@ const partstatMissing: ReplyRule = {
 const organizerMissing: ReplyRule = {
   id: 'reply.organizer-missing',
   appliesTo: '2.2 and later',
-  source: 'ecosystem.md §4 I6; calendarserver-imip.md §4.4 step 6',
+  source: 'RFC 5546 (REPLY); the server sets ORGANIZER from the token',
   severity: 'info',
   description: 'REPLY without ORGANIZER (Outlook/Exchange); the server adds it from the token',
   check(input) {
@@ -337,7 +337,7 @@ const organizerMissing: ReplyRule = {
 const valarm: ReplyRule = {
   id: 'reply.valarm',
   appliesTo: '2.2 and later',
-  source: 'ecosystem.md §4 I9',
+  source: 'RFC 5546 (REPLY)',
   severity: 'warning',
   description: 'VALARM inside a REPLY (Google Calendar, Outlook for Mac)',
   check(input) {
@@ -357,7 +357,7 @@ const valarm: ReplyRule = {
 const uidMissing: ReplyRule = {
   id: 'reply.uid-missing',
   appliesTo: '2.2 and later',
-  source: 'ecosystem.md §4 I3',
+  source: 'RFC 5546 (REPLY)',
   severity: 'error',
   description: 'A component without UID cannot be matched to the organizer\'s event',
   check(input) {

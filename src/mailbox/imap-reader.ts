@@ -20,10 +20,12 @@
 import net from 'node:net';
 import { ImapFlow, type FetchMessageObject } from 'imapflow';
 import type { ConnectOptions, ReceivingSettings } from '../config/settings.js';
-import { fromBodyStructure, type ImapBodyStructure } from '../imip/mime-bodystructure.js';
+import { fromBodyStructure, fromWireBodyStructure, type ImapBodyStructure } from '../imip/mime-bodystructure.js';
+import { RawSession } from './imap-raw-session.js';
+import type { WireValue } from './imap-wire.js';
 import { BodyCollector, createDecoder, MAX_BODY_BYTES } from '../imip/mime-decode.js';
 import { headerBytesToString, HeaderList, parseHeaderBlock } from '../imip/mime-headers.js';
-import { walkParts, type MimePart } from '../imip/mime-part.js';
+import type { MimePart } from '../imip/mime-part.js';
 import { neededParts } from '../imip/classify.js';
 import { CannotRunError } from '../report/exit.js';
 import type { OnMessage, OnProgress, ReaderInfo, ReadMessage, ReadStats } from './types.js';
@@ -67,6 +69,8 @@ interface Pending {
   root: MimePart;
   parts: string[];
   problems: string[];
+  /** The needed parts, decoded, once fetched (raw pipeline). */
+  bodies?: Map<string, Buffer>;
 }
 
 /** Compress sorted UIDs into an IMAP sequence set: 1:3,7,9:10. */
@@ -162,7 +166,7 @@ export class ImapReader {
   static async open(receiving: ReceivingSettings, connect: ConnectOptions, opts: ImapOpenOptions): Promise<ImapReader> {
     const host = receiving.server.trim();
     if (!host) throw new CannotRunError('Scheduling.iMIP.Receiving.Server is empty: there is no mailbox to poll');
-    if (!receiving.port) throw new CannotRunError('Scheduling.iMIP.Receiving.Port is 0: Calendar Server has no default and would connect to port 0 (§1.3)');
+    if (!receiving.port) throw new CannotRunError('Scheduling.iMIP.Receiving.Port is 0: Calendar Server has no default and would connect to port 0');
     const flowOptions = imapFlowOptions(receiving, connect);
     const deadline = new ImapDeadline(connect.timeoutMs, receiving.useSSL);
     const client = new ImapFlow({ ...flowOptions, logger: deadline.logger });
@@ -211,33 +215,50 @@ export class ImapReader {
    */
   async read(opts: { unseenOnly: boolean; onMessage: OnMessage; onProgress?: OnProgress; window?: number }): Promise<ReadStats> {
     const c = this.client;
-    const windowSize = opts.window ?? READ_WINDOW;
     const stats: ReadStats = { exists: this.exists, selected: 0, seenSkipped: 0, vanished: 0, bytesIn: 0, bytesOut: 0, roundTrips: 0 };
     const before = socketBytes(c);
-    let helper: { client: ImapFlow; deadline: ImapDeadline } | null = null;
-    let helperBytes = { in: 0, out: 0 };
-    const finish = (): ReadStats => {
-      const after = socketBytes(c);
-      stats.bytesIn = after.in - before.in + helperBytes.in;
-      stats.bytesOut = after.out - before.out + helperBytes.out;
-      return stats;
-    };
-    if (this.exists === 0) return finish();
+    if (this.exists === 0) return this.finishStats(stats, before);
 
-    let range = '1:*';
-    let total = this.exists;
-    if (opts.unseenOnly) {
-      // §4.2 5.1+: SEARCH UNSEEN.
-      const found = await this.deadline.step('UID SEARCH', () => c.search({ seen: false }, { uid: true }));
-      stats.roundTrips++;
-      this.info.commands.push('UID SEARCH UNSEEN');
-      const uids = Array.isArray(found) ? found : [];
-      stats.seenSkipped = this.exists - uids.length;
-      total = uids.length;
-      if (!uids.length) return finish();
-      range = uidSet(uids);
+    // The server reads every message up to 5.0 and SEARCH UNSEEN from 5.1 (CalendarServer-5.1
+    // inbound.py IMAP4DownloadProtocol.cbInboxSelected). The UIDs cut the range into windows.
+    const found = await this.deadline.step('UID SEARCH', () => c.search(opts.unseenOnly ? { seen: false } : { all: true }, { uid: true }));
+    stats.roundTrips++;
+    this.info.commands.push(opts.unseenOnly ? 'UID SEARCH UNSEEN' : 'UID SEARCH ALL');
+    const uids = (Array.isArray(found) ? found : []).sort((a, b) => a - b);
+    if (opts.unseenOnly) stats.seenSkipped = this.exists - uids.length;
+    if (!uids.length) return this.finishStats(stats, before);
+
+    const pipeline = new FetchPipeline(this, uids, stats, opts);
+    const raw = RawSession.borrow(c, (attrs) => pipeline.onFetch(attrs));
+    if (!raw) {
+      await this.readViaFlow(uidSet(uids), uids.length, stats, opts);
+      return this.finishStats(stats, before);
     }
+    try {
+      // Bounded like every step: no byte from the server for --timeout ends it, naming FETCH.
+      await this.deadline.step('UID FETCH', () => pipeline.run(raw));
+    } finally {
+      raw.release();
+    }
+    return this.finishStats(stats, before);
+  }
 
+  private finishStats(stats: ReadStats, before: { in: number; out: number }): ReadStats {
+    const after = socketBytes(this.client);
+    stats.bytesIn += after.in - before.in;
+    stats.bytesOut += after.out - before.out;
+    return stats;
+  }
+
+  /**
+   * The same read through imapflow's own FETCH (used only when the connection cannot be borrowed,
+   * e.g. imapflow compressing it): one structure FETCH streaming, part fetches per window over a
+   * second session.
+   */
+  private async readViaFlow(range: string, total: number, stats: ReadStats, opts: { onMessage: OnMessage; onProgress?: OnProgress; window?: number }): Promise<void> {
+    const c = this.client;
+    const windowSize = opts.window ?? READ_WINDOW;
+    let helper: { client: ImapFlow; deadline: ImapDeadline } | null = null;
     let done = 0;
     let buffer: Pending[] = [];
     /** Fetch the window's parts (grouped), then hand the window over in UID order. */
@@ -262,7 +283,7 @@ export class ImapReader {
         if (stats.roundTrips <= 6) this.info.commands.push(`UID FETCH ${uidSet(group.map((r) => r.uid)).slice(0, 40)} (${sample.parts.map((p) => `BODY.PEEK[${imapSection(p)}]`).join(' ')})`);
         for await (const msg of via.deadline.each('UID FETCH', via.client.fetch(uidSet(group.map((r) => r.uid)), { uid: true, bodyParts }, { uid: true }))) {
           const rec = byUid.get(msg.uid);
-          if (rec) bodies.set(rec.uid, decodeBodies(rec, msg));
+          if (rec) bodies.set(rec.uid, decodeFlowBodies(rec, msg));
         }
       }
       for (const rec of window) {
@@ -296,11 +317,12 @@ export class ImapReader {
     } finally {
       if (helper) {
         const h: { client: ImapFlow; deadline: ImapDeadline } = helper;
-        helperBytes = socketBytes(h.client);
+        const hb = socketBytes(h.client);
+        stats.bytesIn += hb.in;
+        stats.bytesOut += hb.out;
         await safeLogout(h.client, h.deadline);
       }
     }
-    return finish();
   }
 
   /** Another session of the same account with INBOX EXAMINEd (part fetches during the stream). */
@@ -341,7 +363,7 @@ export class ImapReader {
         if (!it) continue;
         const rec: Pending = { uid: it.uid, size: 0, seen: false, claimed: false, headers: new HeaderList(), root: it.root, parts: it.parts, problems: [] };
         out.set(msg.uid, {
-          bodies: decodeBodies(rec, msg),
+          bodies: decodeFlowBodies(rec, msg),
           claimed: msg.flags?.has(CLAIM_KEYWORD) ?? false,
           seen: msg.flags?.has('\\Seen') ?? false,
           ...(msg.modseq !== undefined ? { modseq: String(msg.modseq) } : {}),
@@ -429,6 +451,185 @@ export class ImapReader {
   }
 }
 
+/**
+ * The raw FETCH pipeline over a borrowed connection (imap-raw-session.ts), window by window of
+ * `READ_WINDOW` UIDs: the structure FETCH of window k+1 is sent before the part FETCHes of window k,
+ * so the server always has the next command while we classify, and no more than two windows of
+ * records are ever held. Each FETCH answer is filed by its UID: with a BODYSTRUCTURE it becomes a
+ * record, with BODY[...] sections its parts are decoded into the record at once (the raw bytes
+ * are never kept). After its parts have arrived a window is handed over in UID order and dropped.
+ */
+class FetchPipeline {
+  private readonly recs = new Map<number, Pending>();
+  private readonly windowSize: number;
+  private readonly structureItems: string;
+  private done = 0;
+  private partCommandsShown = 0;
+
+  constructor(
+    private readonly reader: ImapReader,
+    private readonly uids: number[],
+    private readonly stats: ReadStats,
+    private readonly opts: { onMessage: OnMessage; onProgress?: OnProgress; window?: number },
+  ) {
+    this.windowSize = Math.max(1, opts.window ?? READ_WINDOW);
+    this.structureItems = `(UID FLAGS RFC822.SIZE BODYSTRUCTURE${reader.condstore ? ' MODSEQ' : ''} BODY.PEEK[HEADER.FIELDS (${HEADER_FIELDS.join(' ')})])`;
+  }
+
+  onFetch(attrs: WireValue[]): void {
+    let uid = 0;
+    let structure: WireValue | undefined;
+    let hasStructure = false;
+    for (let i = 0; i + 1 < attrs.length; i += 2) {
+      const k = attrs[i];
+      if (k === 'UID') uid = Number(attrs[i + 1]);
+      else if (k === 'BODYSTRUCTURE') {
+        structure = attrs[i + 1];
+        hasStructure = true;
+      }
+    }
+    if (!uid) return;
+    if (hasStructure) {
+      this.stats.selected++;
+      this.recs.set(uid, pendingFromWire(uid, attrs, structure));
+      return;
+    }
+    const rec = this.recs.get(uid);
+    if (!rec) return;
+    for (let i = 0; i + 1 < attrs.length; i += 2) {
+      const k = attrs[i];
+      if (typeof k !== 'string' || !k.startsWith('BODY[')) continue;
+      const v = attrs[i + 1];
+      const section = k.slice(5, k.indexOf(']'));
+      const p = section === 'TEXT' ? '' : section;
+      if (!rec.parts.includes(p)) continue;
+      const bytes = Buffer.isBuffer(v) ? v : typeof v === 'string' ? Buffer.from(v, 'utf8') : Buffer.alloc(0);
+      (rec.bodies ??= new Map()).set(p, decodePart(rec.root, p, bytes));
+    }
+  }
+
+  async run(raw: RawSession): Promise<void> {
+    const { uids, windowSize, stats } = this;
+    const windows = Math.ceil(uids.length / windowSize);
+    const info = this.reader.info;
+    info.commands.push(`UID FETCH <${windowSize} UIDs at a time> ${this.structureItems.replace(/\(DATE[^)]*\)/, '(...)')}`);
+    // A command's promise may reject (connection cut) before it is awaited: never unhandled.
+    const track = (p: Promise<void>): { p: Promise<void>; settled: boolean } => {
+      const t = { p, settled: false };
+      p.then(
+        () => (t.settled = true),
+        () => (t.settled = true),
+      );
+      return t;
+    };
+    /** Wait for a command; a wait for an answer not yet there is a round trip. */
+    const wait = async (t: { p: Promise<void>; settled: boolean }): Promise<void> => {
+      if (!t.settled) stats.roundTrips++;
+      await t.p;
+    };
+    const structure = (k: number) => track(raw.command(`UID FETCH ${uidSet(uids.slice(k * windowSize, (k + 1) * windowSize))} ${this.structureItems}`));
+    let next = structure(0);
+    for (let k = 0; k < windows; k++) {
+      const current = next;
+      if (k + 1 < windows) next = structure(k + 1);
+      await wait(current);
+      const slice = uids.slice(k * windowSize, (k + 1) * windowSize);
+      const partFetches = this.partCommands(slice).map((cmd) => track(raw.command(cmd)));
+      let waited = false;
+      for (const t of partFetches) {
+        // Part fetches of one window go out together: one round trip for all of them.
+        if (!waited && !t.settled) {
+          stats.roundTrips++;
+          waited = true;
+        }
+        await t.p;
+      }
+      this.handOver(slice);
+    }
+  }
+
+  /** One `UID FETCH` per group of messages that need the same parts (cut or whole). */
+  private partCommands(slice: number[]): string[] {
+    const groups = new Map<string, { uids: number[]; items: string }>();
+    for (const uid of slice) {
+      const rec = this.recs.get(uid);
+      if (!rec || !rec.parts.length) continue;
+      let key = '';
+      let items = '';
+      for (const p of rec.parts) {
+        const cut = (partOf(rec.root, p)?.size ?? 0) > PART_FETCH_CAP;
+        key += `${p}:${cut ? 'c' : 'w'}|`;
+        items += `${items ? ' ' : ''}BODY.PEEK[${imapSection(p)}]${cut ? `<0.${PART_FETCH_CAP}>` : ''}`;
+      }
+      const g = groups.get(key);
+      if (g) g.uids.push(uid);
+      else groups.set(key, { uids: [uid], items });
+    }
+    const out: string[] = [];
+    for (const g of groups.values()) {
+      const cmd = `UID FETCH ${uidSet(g.uids)} (${g.items})`;
+      if (this.partCommandsShown++ < 6) this.reader.info.commands.push(cmd.length > 120 ? `${cmd.slice(0, 40)}… (${g.items})` : cmd);
+      out.push(cmd);
+    }
+    return out;
+  }
+
+  private handOver(slice: number[]): void {
+    const total = this.uids.length;
+    for (const uid of slice) {
+      const rec = this.recs.get(uid);
+      this.recs.delete(uid);
+      if (!rec || (rec.parts.length && !rec.bodies)) {
+        // Expunged by someone else since the SEARCH (or between the structure and the part fetch).
+        this.stats.vanished++;
+        continue;
+      }
+      this.opts.onMessage(toRead(rec, rec.bodies ?? new Map<string, Buffer>()));
+      this.opts.onProgress?.(++this.done, total);
+    }
+  }
+}
+
+function wireFlags(v: WireValue | undefined): { seen: boolean; claimed: boolean } {
+  let seen = false;
+  let claimed = false;
+  if (Array.isArray(v)) {
+    for (const f of v) {
+      if (typeof f !== 'string') continue;
+      if (f.toLowerCase() === '\\seen') seen = true;
+      else if (f === CLAIM_KEYWORD) claimed = true;
+    }
+  }
+  return { seen, claimed };
+}
+
+/** A structure FETCH answer as a compact record: flags, size, MODSEQ, header fields, part tree. */
+function pendingFromWire(uid: number, attrs: WireValue[], structure: WireValue | undefined): Pending {
+  const problems: string[] = [];
+  let size = 0;
+  let flags = { seen: false, claimed: false };
+  let modseq: string | undefined;
+  let headers: HeaderList | null = null;
+  for (let i = 0; i + 1 < attrs.length; i += 2) {
+    const k = attrs[i];
+    const v = attrs[i + 1];
+    if (k === 'RFC822.SIZE') size = Number(v) || 0;
+    else if (k === 'FLAGS') flags = wireFlags(v);
+    else if (k === 'MODSEQ') modseq = Array.isArray(v) && typeof v[0] === 'string' ? v[0] : undefined;
+    else if (typeof k === 'string' && k.startsWith('BODY[HEADER')) {
+      const bytes = Buffer.isBuffer(v) ? v : typeof v === 'string' ? Buffer.from(v, 'utf8') : null;
+      headers = bytes ? parseHeaderBlock(headerBytesToString(bytes), problems) : new HeaderList();
+    }
+  }
+  let root: MimePart;
+  if (Array.isArray(structure)) root = fromWireBodyStructure(structure);
+  else {
+    problems.push('the server sent no BODYSTRUCTURE for this message; it is judged as a plain-text message');
+    root = fromWireBodyStructure(null);
+  }
+  return { uid, size, seen: flags.seen, claimed: flags.claimed, ...(modseq !== undefined ? { modseq } : {}), headers: headers ?? new HeaderList(), root, parts: neededParts(root), problems };
+}
+
 interface ImapExec {
   exec(command: string, attributes: unknown[], options?: unknown): Promise<{ response?: { attributes?: unknown[] }; next: () => void }>;
 }
@@ -447,8 +648,14 @@ async function safeLogout(client: ImapFlow, deadline: ImapDeadline): Promise<voi
   }
 }
 
+/** The part numbered `number` (a plain depth-first walk: this runs for every needed part). */
 function partOf(root: MimePart, number: string): MimePart | undefined {
-  for (const p of walkParts(root)) if (p.part === number) return p;
+  const stack: MimePart[] = [root];
+  for (let p = stack.pop(); p; p = stack.pop()) {
+    if (p.part === number) return p;
+    if (p.embedded) stack.push(p.embedded.root);
+    for (let i = p.children.length - 1; i >= 0; i--) stack.push(p.children[i]!);
+  }
   return undefined;
 }
 
@@ -485,21 +692,25 @@ function toRead(rec: Pending, bodies: Map<string, Buffer>): ReadMessage {
   };
 }
 
-/** Undo the transfer encoding of each fetched part, as the raw parser would have. */
-function decodeBodies(rec: Pending, msg: FetchMessageObject): Map<string, Buffer> {
+/** Undo the transfer encoding of a fetched part, as the raw parser would have (the bytes are copied). */
+function decodePart(root: MimePart, p: string, raw: Uint8Array): Buffer {
+  const part = partOf(root, p);
+  const collector = new BodyCollector(MAX_BODY_BYTES);
+  const decoder = createDecoder(part?.encoding ?? '7bit', collector);
+  decoder.write(Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength));
+  decoder.end();
+  if (part && (collector.truncated || part.size > PART_FETCH_CAP)) part.truncated = true;
+  return collector.result();
+}
+
+/** imapflow's fetch result: each needed part decoded. */
+function decodeFlowBodies(rec: Pending, msg: FetchMessageObject): Map<string, Buffer> {
   const bodies = new Map<string, Buffer>();
   const got = new Map<string, Buffer>();
   for (const [k, v] of msg.bodyParts ?? new Map<string, Buffer>()) got.set(k.toLowerCase().replace(/\].*$/, ''), v);
   for (const p of rec.parts) {
     const raw = got.get(bodyKey(p));
-    if (!raw) continue;
-    const part = partOf(rec.root, p);
-    const collector = new BodyCollector(MAX_BODY_BYTES);
-    const decoder = createDecoder(part?.encoding ?? '7bit', collector);
-    decoder.write(raw);
-    decoder.end();
-    bodies.set(p, collector.result());
-    if (part && (collector.truncated || part.size > PART_FETCH_CAP)) part.truncated = true;
+    if (raw) bodies.set(p, decodePart(rec.root, p, raw));
   }
   return bodies;
 }

@@ -44,7 +44,7 @@ export function pop3ErrorText(err: unknown): string {
   if (isPop3Error(err)) {
     const e = err as Pop3Error;
     if (e.responseCode?.toUpperCase() === 'IN-USE') {
-      return `the maildrop is in use by another POP3 session (-ERR [IN-USE] ${e.serverText ?? ''}): another poll or a mail client holds the lock (RFC 1939 §8, RFC 2449 §8.1.1); try again when it has finished`.replace(/ \)/, ')');
+      return `the maildrop is in use by another POP3 session (-ERR [IN-USE] ${e.serverText ?? ''}): another poll or a mail client holds the lock (RFC 1939 section 8, RFC 2449 section 8.1.1); try again when it has finished`.replace(/ \)/, ')');
     }
     return e.message;
   }
@@ -74,7 +74,7 @@ export class Pop3Reader {
   static async open(receiving: ReceivingSettings, connect: ConnectOptions, opts: { readOnly: boolean }): Promise<Pop3Reader> {
     const host = receiving.server.trim();
     if (!host) throw new CannotRunError('Scheduling.iMIP.Receiving.Server is empty: there is no mailbox to poll');
-    if (!receiving.port) throw new CannotRunError('Scheduling.iMIP.Receiving.Port is 0: Calendar Server has no default and would connect to port 0 (§1.3)');
+    if (!receiving.port) throw new CannotRunError('Scheduling.iMIP.Receiving.Port is 0: Calendar Server has no default and would connect to port 0');
     const where = `${host}:${receiving.port}`;
     let client: Pop3Client;
     try {

@@ -314,7 +314,7 @@ function mailboxKey(ctx: CycleContext): string {
 // ---- the run ----------------------------------------------------------------------------------------
 
 export async function runApply(ctx: CycleContext, opts: ApplyOptions): Promise<PollReport> {
-  if (ctx.version.line === '5.0+') throw new CannotRunError('--apply is for 2.x–4.x: 5.0 and later inject in-process (§5.3)');
+  if (ctx.version.line === '5.0+') throw new CannotRunError('--apply is for 2.x–4.x: 5.0 and later inject replies in-process, with no /inbox/ to POST to');
   const run = randomBytes(6).toString('hex');
   activeRuns.add(run);
   try {

@@ -13,10 +13,12 @@ import type { Finding } from '../report/finding.js';
 import { SERVER_ACTIONS, pollPolicy, shouldDeleteAllMail, type MailboxEffect, type ServerAction } from '../server/poll-policy.js';
 import { featuresOf, type ServerVersion } from '../server/release.js';
 import { readTokens, stateDir, tokenLookup, TOKENS_FILE } from '../state/tokens.js';
-import { ImapReader } from '../mailbox/imap-reader.js';
+// Types only: each reader (and imapflow behind the IMAP one) is loaded when its protocol is used.
+import type { ImapReader } from '../mailbox/imap-reader.js';
 import type { OnMessage, OnProgress, ReaderInfo, ReadMessage, ReadStats } from '../mailbox/types.js';
 export type { MessageRef, OnMessage, OnProgress, ReaderInfo, ReadMessage, ReadStats } from '../mailbox/types.js';
-import { Pop3Reader } from '../mailbox/pop3-reader.js';
+import type { Pop3Reader } from '../mailbox/pop3-reader.js';
+import { heapKeeper } from './heap.js';
 
 // ---- the report --------------------------------------------------------------------------------
 
@@ -132,12 +134,13 @@ export function classifyContext(ctx: CycleContext, seen: boolean | undefined): C
 }
 
 /**
- * A verdict as one report row (the bodies and the parsed calendar are dropped here). The row is
- * a deep copy: its strings are slices of the message's header block, and a slice keeps the whole
- * block alive, so without the copy every row would hold its message's headers.
+ * A verdict as one report row (the bodies and the parsed calendar are dropped here). No copy:
+ * a streamed row is written and dropped at once. Only a kept row (see {@link Tally}) is copied,
+ * because its strings are slices of the message's header block and a slice keeps the whole
+ * block alive.
  */
 export function toRow(m: ReadMessage, v: Verdict): PollMessage {
-  return structuredClone<PollMessage>({
+  const row: PollMessage = {
     ...(m.ref.uid !== undefined ? { uid: m.ref.uid } : {}),
     ...(m.ref.number !== undefined ? { number: m.ref.number } : {}),
     ...(m.ref.uidl !== undefined ? { uidl: m.ref.uidl } : {}),
@@ -157,7 +160,8 @@ export function toRow(m: ReadMessage, v: Verdict): PollMessage {
     findings: v.findings,
     notes: v.notes,
     problems: v.problems,
-  });
+  };
+  return row;
 }
 
 /**
@@ -177,17 +181,21 @@ export class Tally {
     private readonly sink?: (row: PollMessage) => void,
   ) {}
 
-  add(r: PollMessage): void {
+  /** Count a row; returns the row to use from now on (a kept row is a detached copy). */
+  add(r: PollMessage): PollMessage {
     if (this.stopped) {
       r.thisCycle = false;
       const at = this.stopped.uid !== undefined ? `UID ${this.stopped.uid}` : `message ${this.stopped.number}`;
-      r.notes = [...r.notes, `the server's cycle stops at ${at} (its calendar fails to parse, §11): this message waits for the next poll, when the verdict above applies`];
+      r.notes = [...r.notes, `the server's cycle stops at ${at} (its calendar fails to parse): this message waits for the next poll, when the verdict above applies`];
     } else if (r.stopsCycle) this.stopped = { ...r };
     this.messages++;
     this.byServerAction[r.serverAction]++;
     this.errorFindings += r.findings.filter((f) => f.severity === 'error').length;
-    if (this.keep) this.rows.push(r);
-    this.sink?.(r);
+    // A kept row is detached from its message's header block (see toRow); a streamed one is not copied.
+    const out = this.keep ? structuredClone(r) : r;
+    if (this.keep) this.rows.push(out);
+    this.sink?.(out);
+    return out;
   }
 
   summary(stats: Pick<ReadStats, 'seenSkipped' | 'vanished'>): PollSummary {
@@ -238,9 +246,12 @@ export type Reader = ImapReader | Pop3Reader;
 
 /** Connect and log in as the server would (§4.1); IMAP EXAMINE unless `readOnly` is false. */
 export async function openReader(ctx: CycleContext, readOnly: boolean): Promise<Reader> {
-  return ctx.protocol === 'imap'
-    ? ImapReader.open(ctx.settings.receiving, ctx.connect, { readOnly })
-    : Pop3Reader.open(ctx.settings.receiving, ctx.connect, { readOnly });
+  if (ctx.protocol === 'imap') {
+    const { ImapReader } = await import('../mailbox/imap-reader.js');
+    return ImapReader.open(ctx.settings.receiving, ctx.connect, { readOnly });
+  }
+  const { Pop3Reader } = await import('../mailbox/pop3-reader.js');
+  return Pop3Reader.open(ctx.settings.receiving, ctx.connect, { readOnly });
 }
 
 export interface CycleHooks {
@@ -272,17 +283,20 @@ function errorText(err: unknown): string {
 /** Read the messages the release reads and classify each; a connection failure ends it early. */
 export async function readCycle(ctx: CycleContext, reader: Reader, hooks: CycleHooks = {}): Promise<CycleRead> {
   const tally = new Tally(hooks.keepRows ?? true, hooks.onRow);
+  // Streaming (nothing kept per message): keep the peak flat however long the cycle (heap.ts).
+  const tick = hooks.keepRows === false ? heapKeeper() : null;
   const onMessage: OnMessage = (m) => {
     const { row, verdict } = classifyMessage(ctx, m);
-    tally.add(row);
-    hooks.onClassified?.(m, row, verdict);
+    const kept = tally.add(row);
+    hooks.onClassified?.(m, kept, verdict);
+    tick?.();
   };
   const progress = hooks.onProgress ? { onProgress: hooks.onProgress } : {};
   try {
     const stats =
-      reader instanceof ImapReader
-        ? await reader.read({ unseenOnly: pollPolicy(ctx.version, 'imap').reads === 'unseen', onMessage, ...progress })
-        : await reader.read({ onMessage, ...progress });
+      reader.info.protocol === 'imap'
+        ? await (reader as ImapReader).read({ unseenOnly: pollPolicy(ctx.version, 'imap').reads === 'unseen', onMessage, ...progress })
+        : await (reader as Pop3Reader).read({ onMessage, ...progress });
     return { rows: tally.rows, stats, summary: tally.summary(stats) };
   } catch (err) {
     const stats: ReadStats = { exists: 0, selected: tally.messages, seenSkipped: 0, vanished: 0, bytesIn: 0, bytesOut: 0, roundTrips: 0 };

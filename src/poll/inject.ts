@@ -53,7 +53,7 @@ export function displayUrl(url: URL): string {
 
 /** §5.1/§5.2 `injectMessage`: where the gateway POSTs replies; `override` is `--inject-url`. */
 export function injectionTarget(settings: ImipSettings, version: ServerVersion, override?: string): InjectionTarget {
-  if (version.line === '5.0+') throw new CannotRunError('5.0 and later inject replies in-process (§5.3): there is no /inbox/ to POST to');
+  if (version.line === '5.0+') throw new CannotRunError('5.0 and later inject replies in-process: there is no /inbox/ to POST to');
   const auth: InjectionAuth = version.line === '2.x' ? 'digest-user' : 'shared-secret-header';
   const common = {
     auth,
@@ -90,7 +90,7 @@ export function injectionTarget(settings: ImipSettings, version: ServerVersion, 
     );
   }
   const url = new URL(`${useSsl ? 'https' : 'http'}://${host}:${port}/inbox/`);
-  return { ...common, url, derivedFrom: `${hostWhy}; ${portWhy} (§${version.line === '2.x' ? '5.1' : '5.2'})` };
+  return { ...common, url, derivedFrom: `${hostWhy}; ${portWhy} (as the ${version.line} mail gateway derives it)` };
 }
 
 // ---- the calendar the gateway injects -------------------------------------------------------

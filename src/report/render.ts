@@ -3,7 +3,7 @@
  * JSON.stringify by each command; nothing here decides anything.
  */
 import type { ChalkInstance } from 'chalk';
-import type { StageResult } from '../config/settings.js';
+import type { StageResult } from './stage.js';
 import { bySeverity, countBySeverity, type Finding, type Severity } from './finding.js';
 import { GLYPH } from './style.js';
 

@@ -1,5 +1,9 @@
-/** Colours for humans: only on a TTY, never with NO_COLOR or --no-color. */
-import { Chalk, type ChalkInstance } from 'chalk';
+/**
+ * Colours for humans: only on a TTY, never with NO_COLOR or --no-color. chalk is loaded only when
+ * colour is on ({@link loadPalette}); without colour every style is the identity, so a run whose
+ * output goes to a pipe or a file never loads it.
+ */
+import type { ChalkInstance } from 'chalk';
 
 export interface OutputOptions {
   json: boolean;
@@ -15,8 +19,29 @@ export function wantColor(flag: boolean | undefined, stream: NodeJS.WriteStream 
   return Boolean(stream.isTTY);
 }
 
+/**
+ * chalk's interface without colour: any style (chained or not) returns its arguments joined by a
+ * space, as chalk does at level 0.
+ */
+const PLAIN: ChalkInstance = new Proxy(function plain() {} as unknown as ChalkInstance, {
+  // Not a thenable (it is returned from an async function) and no symbol protocols: styles only.
+  get: (_target, key) => (key === 'level' ? 0 : key === 'then' || typeof key === 'symbol' ? undefined : PLAIN),
+  apply: (_target, _this, args: unknown[]) => args.join(' '),
+});
+
+let chalkModule: typeof import('chalk') | null = null;
+
+/** The palette for `color`; chalk is imported only when colour is on. */
+export async function loadPalette(color: boolean): Promise<ChalkInstance> {
+  if (!color) return PLAIN;
+  chalkModule ??= await import('chalk');
+  return new chalkModule.Chalk({ level: 1 });
+}
+
+/** The palette, synchronously: without colour always; with colour once {@link loadPalette} has run. */
 export function palette(color: boolean): ChalkInstance {
-  return new Chalk({ level: color ? 1 : 0 });
+  if (!color || !chalkModule) return PLAIN;
+  return new chalkModule.Chalk({ level: 1 });
 }
 
 export const GLYPH = { error: '✗', warning: '!', info: '•', ok: '✓', skipped: '-' } as const;

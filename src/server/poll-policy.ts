@@ -3,7 +3,7 @@
  * (calendarserver-imip.md §4.2 IMAP cycle, §4.3 POP3 cycle, §4.4 action codes, §11 parse failures).
  * Keyed by policy era (derived from release features) and protocol; callers never compare versions.
  */
-import type { MailboxProtocol } from '../config/settings.js';
+import type { MailboxProtocol } from './protocol.js';
 import { featuresOf, type ServerVersion } from './release.js';
 
 /** Era C `MailReceiver` action codes (§4.4), used as labels for every release line. */
@@ -66,7 +66,7 @@ export const POLL_POLICY: Record<PollEra, Record<MailboxProtocol, PollPolicy>> =
     imap: {
       era: 'delete-everything',
       protocol: 'imap',
-      source: '§4.2 Era A/B and 5.0: UID FETCH 1:*, every fetched message gets \\Deleted whatever the outcome',
+      source: 'IMAP on 2.x-5.0: UID FETCH 1:*, every fetched message gets \\Deleted whatever the outcome',
       reads: 'all',
       byAction: {},
       otherwise: 'deleted',
@@ -76,7 +76,7 @@ export const POLL_POLICY: Record<PollEra, Record<MailboxProtocol, PollPolicy>> =
     pop3: {
       era: 'delete-everything',
       protocol: 'pop3',
-      source: '§4.3 Era A/B and 5.0: DELE right after each RETR',
+      source: 'POP3 on 2.x-5.0: DELE right after each RETR',
       reads: 'all',
       byAction: {},
       otherwise: 'deleted',
@@ -88,7 +88,7 @@ export const POLL_POLICY: Record<PollEra, Record<MailboxProtocol, PollPolicy>> =
     imap: {
       era: 'selective',
       protocol: 'imap',
-      source: '§4.2 5.1+: SEARCH UNSEEN; INJECTION_SUBMITTED deleted, anything else left \\Seen; §11 parse failure',
+      source: 'IMAP on 5.1+: SEARCH UNSEEN; INJECTION_SUBMITTED deleted, anything else left \\Seen; a calendar that fails to parse ends the cycle',
       reads: 'unseen',
       byAction: { INJECTION_SUBMITTED: 'deleted' },
       otherwise: 'left-seen',
@@ -98,7 +98,7 @@ export const POLL_POLICY: Record<PollEra, Record<MailboxProtocol, PollPolicy>> =
     pop3: {
       era: 'selective',
       protocol: 'pop3',
-      source: '§4.3 5.1+: DELE only INJECTION_SUBMITTED (or deleteAllMail); the rest is read again every poll',
+      source: 'POP3 on 5.1+: DELE only INJECTION_SUBMITTED (or deleteAllMail); the rest is read again every poll',
       reads: 'all',
       byAction: { INJECTION_SUBMITTED: 'deleted' },
       otherwise: 'left-reread-every-poll',
@@ -111,7 +111,7 @@ export const POLL_POLICY: Record<PollEra, Record<MailboxProtocol, PollPolicy>> =
       era: 'selective-unknown-age',
       protocol: 'imap',
       source:
-        '§4.2 7.0+: INJECTION_SUBMITTED and UNKNOWN_TOKEN_OLD deleted, UNKNOWN_TOKEN gets -FLAGS \\Seen, the rest left \\Seen; §11',
+        'IMAP on 7.0+: INJECTION_SUBMITTED and UNKNOWN_TOKEN_OLD deleted, UNKNOWN_TOKEN gets -FLAGS \\Seen, the rest left \\Seen; a calendar that fails to parse ends the cycle',
       reads: 'unseen',
       byAction: { INJECTION_SUBMITTED: 'deleted', UNKNOWN_TOKEN: 'seen-removed', UNKNOWN_TOKEN_OLD: 'deleted' },
       otherwise: 'left-seen',
@@ -121,7 +121,7 @@ export const POLL_POLICY: Record<PollEra, Record<MailboxProtocol, PollPolicy>> =
     pop3: {
       era: 'selective-unknown-age',
       protocol: 'pop3',
-      source: '§4.3 7.0+: as 5.1; the 72-hour unknown-token cleanup is IMAP-only',
+      source: 'POP3 on 7.0+: as 5.1; the 72-hour unknown-token cleanup is IMAP-only',
       reads: 'all',
       byAction: { INJECTION_SUBMITTED: 'deleted' },
       otherwise: 'left-reread-every-poll',

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { buildProgram } from '../../src/cli.js';
 import { allConfigRuleMeta } from '../../src/checks/index.js';
-import { FINDING_CATALOG } from '../../src/report/catalog.js';
+import { FINDING_CATALOG } from '../../src/catalog.js';
 
 const MAN = readFileSync(new URL('../../man/imip.1', import.meta.url), 'utf8');
 const roff = (s: string) => s.replace(/-/g, '\\-');

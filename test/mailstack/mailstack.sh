@@ -16,7 +16,7 @@
 #
 # Needs root (both masters setuid to their service users) and Debian's packages:
 # postfix dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd.
-# Written from /work/shared/reference/mailstack.md; see the pitfalls there.
+# The pitfalls this script avoids are named in comments where they matter.
 set -euo pipefail
 
 readonly DEFAULT_USERS="calendar@example.test:Cal-pw-4412-secret alice@example.test:Alice-pw-9907-secret personal@example.test:Personal-pw-3301-secret"

@@ -17,7 +17,11 @@ declare module 'vitest' {
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const missing = await checkStack();
-  if (missing !== null) throw new Error(missing);
+  if (missing !== null) {
+    // One line naming what is missing, not vitest's stack of an unhandled error.
+    process.stderr.write(`imip tests: ${missing}\n`);
+    process.exit(1);
+  }
   // Port offset 20000 + (pid % 40) * 100 (20000..23900: the highest port,
   // 2525 + 23900, stays below the ephemeral range). If another run or anything
   // else holds those ports, take the next free slot; retry if we lose a race.

@@ -4,13 +4,13 @@
  * the man page is generated from; a test scans the source so no id is missing here.
  * Only the man page generator and tests load this module (it pulls in the message checks).
  */
-import type { RuleMeta } from '../checks/rule.js';
-import type { ReleaseLine } from '../server/release.js';
-import { REQUEST_RULES } from '../imip/checklist.js';
-import { REPLY_RULES } from '../imip/reply-checks.js';
-import { TOKEN_CAUSES } from '../imip/token-causes.js';
-import { SEND_TEST_FINDINGS } from '../send/render.js';
-import { DIAGNOSE_FINDINGS } from '../diagnose/findings.js';
+import type { RuleMeta } from './checks/rule.js';
+import type { ReleaseLine } from './server/release.js';
+import { REQUEST_RULES } from './imip/checklist.js';
+import { REPLY_RULES } from './imip/reply-checks.js';
+import { TOKEN_CAUSES } from './imip/token-causes.js';
+import { SEND_TEST_FINDINGS } from './send/render.js';
+import { DIAGNOSE_FINDINGS } from './diagnose/findings.js';
 
 const ALL: readonly ReleaseLine[] = ['2.x', '3.x-4.x', '5.0+'];
 const meta = (id: string, severity: RuleMeta['severity'], summary: string, lines: readonly ReleaseLine[] = ALL): RuleMeta => ({ id, severity, lines, summary });

@@ -1,0 +1,240 @@
+/**
+ * IMAP server responses, read straight from the bytes (RFC 3501 §7, §9 formal syntax), for the
+ * poll's FETCH pipeline. Small on purpose: it splits the byte stream into whole responses (a line,
+ * plus the literals `{n}` it announces, plus the rest of the line after each literal) and parses a
+ * FETCH response into plain values. Everything else (status lines, EXISTS...) is handed over as a
+ * tag and a line of text.
+ *
+ * Why not imapflow's parser: it builds a token tree for every response, then a generic message
+ * object (ENVELOPE, dates, decoded words), which was a third of the poll's CPU; the verdict only
+ * needs a few fields. Literals are sliced by their announced length, never scanned.
+ */
+
+/** A parsed value: atom or quoted string, literal bytes, NIL, or a parenthesised list. */
+export type WireValue = string | Buffer | null | WireValue[];
+
+/** One complete server response. */
+export interface WireResponse {
+  /** `*`, `+` or the command's tag. */
+  tag: string;
+  /** `* 12 FETCH (...)`: the message number; otherwise undefined. */
+  fetchSeq?: number;
+  /** FETCH: the attribute list, `[name, value, name, value, ...]` (names upper-cased). */
+  fetch?: WireValue[];
+  /** Anything else: the text after the tag (`OK [READ-ONLY] done`, `3 EXISTS`). */
+  text?: string;
+}
+
+const LF = 0x0a;
+const CR = 0x0d;
+const SP = 0x20;
+const LPAREN = 0x28;
+const RPAREN = 0x29;
+const DQUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const LBRACE = 0x7b;
+const RBRACE = 0x7d;
+const LBRACKET = 0x5b;
+const RBRACKET = 0x5d;
+const TILDE = 0x7e;
+
+/** Deepest list nesting accepted (a hostile BODYSTRUCTURE cannot blow the stack). */
+const MAX_LIST_DEPTH = 64;
+/** Largest literal accepted in one response (the part fetches are capped well below). */
+export const MAX_LITERAL = 64 * 1024 * 1024;
+
+export class WireError extends Error {}
+
+/**
+ * Splits a byte stream into responses. Chunks are only concatenated when a response spans them,
+ * and only once enough bytes for the awaited literal have arrived (no quadratic copying).
+ */
+export class ResponseSplitter {
+  private buf: Buffer = Buffer.alloc(0);
+  private pending: Buffer[] = [];
+  private pendingLength = 0;
+  /** Bytes (from the start of `buf`) needed before scanning again. */
+  private want = 1;
+  /** Where in `buf` to look for the next line end (after literals already skipped). */
+  private scan = 0;
+
+  constructor(private readonly onResponse: (raw: Buffer) => void) {}
+
+  push(chunk: Buffer): void {
+    this.pending.push(chunk);
+    this.pendingLength += chunk.length;
+    if (this.buf.length + this.pendingLength < this.want) return;
+    this.buf = this.buf.length === 0 && this.pending.length === 1 ? this.pending[0]! : Buffer.concat([this.buf, ...this.pending], this.buf.length + this.pendingLength);
+    this.pending = [];
+    this.pendingLength = 0;
+    this.drain();
+  }
+
+  private drain(): void {
+    const buf = this.buf;
+    let start = 0;
+    let scan = this.scan;
+    for (;;) {
+      const lf = buf.indexOf(LF, scan);
+      if (lf < 0) {
+        this.want = buf.length - start + 1;
+        break;
+      }
+      // A line ending in {n} (or {n+}, ~{n}) announces n bytes of literal after the CRLF.
+      let e = lf - 1;
+      if (e >= 0 && buf[e] === CR) e--;
+      if (e >= 0 && buf[e] === RBRACE) {
+        let d = e - 1;
+        if (buf[d] === 0x2b) d--; // LITERAL+
+        let n = 0;
+        let mul = 1;
+        let digits = 0;
+        while (d >= start && buf[d]! >= 0x30 && buf[d]! <= 0x39) {
+          n += (buf[d]! - 0x30) * mul;
+          mul *= 10;
+          d--;
+          digits++;
+        }
+        if (digits > 0 && buf[d] === LBRACE) {
+          if (n > MAX_LITERAL) throw new WireError(`the server announced a literal of ${n} bytes`);
+          const end = lf + 1 + n;
+          if (end > buf.length) {
+            this.want = end - start + 1;
+            break;
+          }
+          scan = end;
+          continue;
+        }
+      }
+      this.onResponse(buf.subarray(start, lf + 1));
+      start = lf + 1;
+      scan = start;
+    }
+    this.buf = start >= buf.length ? Buffer.alloc(0) : buf.subarray(start);
+    this.scan = scan - start;
+  }
+}
+
+/** Parse one response as the splitter gives it. */
+export function parseResponse(raw: Buffer): WireResponse {
+  let i = 0;
+  while (i < raw.length && raw[i] !== SP && raw[i] !== CR && raw[i] !== LF) i++;
+  const tag = raw.toString('latin1', 0, i);
+  if (tag === '*') {
+    // `* <n> FETCH (` ?
+    let j = i + 1;
+    let n = 0;
+    let digits = 0;
+    while (j < raw.length && raw[j]! >= 0x30 && raw[j]! <= 0x39) {
+      n = n * 10 + (raw[j]! - 0x30);
+      j++;
+      digits++;
+    }
+    if (digits && raw[j] === SP && (raw[j + 1]! | 0x20) === 0x66 && (raw[j + 2]! | 0x20) === 0x65 && (raw[j + 3]! | 0x20) === 0x74 && (raw[j + 4]! | 0x20) === 0x63 && (raw[j + 5]! | 0x20) === 0x68 && raw[j + 6] === SP) {
+      const p = new Parser(raw, j + 7);
+      const v = p.value(0);
+      if (!Array.isArray(v)) throw new WireError('a FETCH response without its attribute list');
+      for (let k = 0; k < v.length; k += 2) if (typeof v[k] === 'string') v[k] = (v[k] as string).toUpperCase();
+      return { tag, fetchSeq: n, fetch: v };
+    }
+  }
+  let end = raw.length;
+  while (end > i && (raw[end - 1] === LF || raw[end - 1] === CR)) end--;
+  return { tag, text: raw.toString('utf8', Math.min(i + 1, end), end) };
+}
+
+class Parser {
+  constructor(
+    private readonly b: Buffer,
+    private i: number,
+  ) {}
+
+  value(depth: number): WireValue {
+    const b = this.b;
+    while (b[this.i] === SP) this.i++;
+    const c = b[this.i];
+    if (c === undefined || c === CR || c === LF) throw new WireError('a FETCH response ended early');
+    if (c === LPAREN) {
+      if (depth >= MAX_LIST_DEPTH) throw new WireError('a FETCH response nested too deeply');
+      this.i++;
+      const list: WireValue[] = [];
+      for (;;) {
+        while (b[this.i] === SP) this.i++;
+        if (b[this.i] === RPAREN) {
+          this.i++;
+          return list;
+        }
+        list.push(this.value(depth + 1));
+      }
+    }
+    if (c === DQUOTE) return this.quoted();
+    if (c === LBRACE || (c === TILDE && b[this.i + 1] === LBRACE)) return this.literal();
+    return this.atom();
+  }
+
+  private quoted(): string {
+    const b = this.b;
+    const start = ++this.i;
+    let escaped = false;
+    for (; this.i < b.length; this.i++) {
+      const c = b[this.i];
+      if (c === BACKSLASH) {
+        escaped = true;
+        this.i++;
+        continue;
+      }
+      if (c === DQUOTE) break;
+      if (c === CR || c === LF) throw new WireError('a quoted string crosses a line end');
+    }
+    if (this.i >= b.length) throw new WireError('an unterminated quoted string');
+    let s = b.toString('utf8', start, this.i);
+    this.i++;
+    if (escaped) s = s.replace(/\\(.)/g, '$1');
+    return s;
+  }
+
+  private literal(): Buffer {
+    const b = this.b;
+    if (b[this.i] === TILDE) this.i++;
+    this.i++;
+    let n = 0;
+    while (b[this.i]! >= 0x30 && b[this.i]! <= 0x39) n = n * 10 + (b[this.i++]! - 0x30);
+    if (b[this.i] === 0x2b) this.i++;
+    if (b[this.i] !== RBRACE) throw new WireError('a malformed literal');
+    this.i++;
+    if (b[this.i] === CR) this.i++;
+    if (b[this.i] !== LF) throw new WireError('a malformed literal');
+    this.i++;
+    const start = this.i;
+    this.i += n;
+    if (this.i > b.length) throw new WireError('a literal longer than its response');
+    return b.subarray(start, this.i);
+  }
+
+  /** An atom, NIL, a number, or a section name such as `BODY[HEADER.FIELDS (DATE FROM)]<0>`. */
+  private atom(): string | null {
+    const b = this.b;
+    const start = this.i;
+    for (; this.i < b.length; this.i++) {
+      const c = b[this.i]!;
+      if (c === LBRACKET) {
+        const close = b.indexOf(RBRACKET, this.i);
+        if (close < 0) throw new WireError('an unterminated section name');
+        this.i = close;
+        continue;
+      }
+      if (c === SP || c === LPAREN || c === RPAREN || c === CR || c === LF) break;
+    }
+    if (this.i === start) throw new WireError(`an unexpected character "${String.fromCharCode(b[this.i]!)}"`);
+    const len = this.i - start;
+    if (len === 3 && (b[start]! | 0x20) === 0x6e && (b[start + 1]! | 0x20) === 0x69 && (b[start + 2]! | 0x20) === 0x6c) return null;
+    return b.toString('latin1', start, this.i);
+  }
+}
+
+/** A wire value as text (atoms, strings, literals); NIL and lists give null. */
+export function wireText(v: WireValue | undefined): string | null {
+  if (typeof v === 'string') return v;
+  if (Buffer.isBuffer(v)) return v.toString('utf8');
+  return null;
+}
