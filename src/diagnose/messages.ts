@@ -220,7 +220,7 @@ export async function readMailbox(ctx: CycleContext): Promise<MailboxRead> {
     }
     messages.push(ex);
   };
-  let exists = 0;
+  let exists: number;
   let error: string | undefined;
   try {
     const stats = reader instanceof ImapReader ? await reader.read({ unseenOnly: false, onMessage }) : await reader.read({ onMessage });

@@ -76,7 +76,7 @@ function pollVerdict(raw: Buffer) {
 
 const mutants: Array<{ name: string; raw: Buffer }> = [];
 for (let i = 0; i < COUNT; i++) {
-  let raw = bases[int(bases.length)]!;
+  let raw: Buffer = bases[int(bases.length)]!;
   const names: string[] = [];
   for (let k = 0, n = 1 + int(3); k < n; k++) {
     const [name, mutate] = MUTATIONS[int(MUTATIONS.length)]!;
