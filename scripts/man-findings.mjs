@@ -7,12 +7,13 @@ const { allConfigRuleMeta } = await import('../dist/checks/index.js');
 const { FINDING_CATALOG } = await import('../dist/catalog.js');
 
 const FAMILIES = [
-  ['Configuration (check-config)', /^(imip|key|sending|receiving|patterns|gateway|secrets|include)\./],
+  ['Configuration (check-config)', /^(imip|key|sending|receiving|patterns|gateway|secrets|include|config|plist)\./],
   ['Injection (check-config, diagnose)', /^injection\./],
   ['Sending path (test-smtp)', /^smtp\./],
   ['Mailbox (test-mailbox)', /^mailbox\./],
   ['TLS', /^tls\./],
   ['Invitations (send-test)', /^(request|send-test)\./],
+  ['Round trip (send-test --reply-from)', /^roundtrip\./],
   ['Replies (poll, diagnose)', /^reply\./],
   ['Missing token (diagnose)', /^token\./],
   ['Plus addressing (diagnose --probe plus-address)', /^plus\./],

@@ -19,6 +19,8 @@ declare -A NEED=(
   [/usr/lib/dovecot/lmtp]=dovecot-lmtpd
   [/usr/bin/openssl]=openssl
   [/usr/bin/python3]=python3
+  # promtool checks the --format prometheus output (test/helpers/monitoring.ts)
+  [/usr/bin/promtool]=prometheus
 )
 missing=()
 for bin in "${!NEED[@]}"; do [[ -x $bin ]] || missing+=("${NEED[$bin]}"); done

@@ -11,6 +11,7 @@ import { REPLY_RULES } from './imip/reply-checks.js';
 import { TOKEN_CAUSES } from './imip/token-causes.js';
 import { SEND_TEST_FINDINGS } from './send/render.js';
 import { DIAGNOSE_FINDINGS } from './diagnose/findings.js';
+import { ROUNDTRIP_FINDINGS } from './roundtrip/findings.js';
 
 const ALL: readonly ReleaseLine[] = ['2.x', '3.x-4.x', '5.0+'];
 const meta = (id: string, severity: RuleMeta['severity'], summary: string, lines: readonly ReleaseLine[] = ALL): RuleMeta => ({ id, severity, lines, summary });
@@ -44,6 +45,8 @@ const PROBE_FINDINGS: RuleMeta[] = [
 /** poll and diagnose, per message (src/imip/classify.ts). */
 const MESSAGE_FINDINGS: RuleMeta[] = [
   meta('message.seen', 'warning', 'A message already marked \\Seen: 5.1 and later on IMAP never read it.', ['5.0+']),
+  meta('message.blocks-cycle', 'error', 'IMAP 2.x-5.0: the server fails on this message inside its processing and leaves it in the mailbox; every later poll meets it first and stops, so no message after it is ever processed (mailbox effect left-blocks-every-poll).'),
+  meta('message.stops-cycle', 'warning', 'IMAP 5.1+: the server fails on this message, the poll stops there (later unseen messages wait for the next poll) and the message stays \\Seen, never processed.', ['5.0+']),
 ];
 
 export const FINDING_CATALOG: RuleMeta[] = [
@@ -54,6 +57,7 @@ export const FINDING_CATALOG: RuleMeta[] = [
   ...Object.entries(TOKEN_CAUSES).map(([id, text]) => meta(id, 'error', `${text}.`)),
   ...Object.values(SEND_TEST_FINDINGS).map((f) => meta(f.id, f.severity as RuleMeta['severity'], f.summary)),
   ...DIAGNOSE_FINDINGS,
+  ...Object.values(ROUNDTRIP_FINDINGS).map((f) => meta(f.id, f.severity, f.summary)),
 ];
 
 export function catalogIds(): Set<string> {

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { CannotRunError, EXIT_CANNOT_RUN } from './report/exit.js';
+import { endQuietlyOnClosedPipe, pipeClosed, EXIT_CLOSED_PIPE } from './report/closed-pipe.js';
 
 type Flags = Record<string, unknown>;
 type Runner = (flags: Flags, args: string[]) => Promise<number>;
@@ -17,9 +18,13 @@ function packageVersion(): string {
   }
 }
 
+const collect = (v: string, prev: string[]): string[] => [...prev, v];
+
 function shared(cmd: Command): Command {
   return cmd
+    .argument('[config]', 'caldavd.plist to read, as with --config')
     .option('--config <path>', 'caldavd.plist to read (default: $IMIP_CONFIG, then the platform default locations)')
+    .option('--set <key=value>', 'override a config key for this run only, e.g. Sending.Port=587 (repeatable; keys relative to Scheduling.iMIP)', collect, [])
     .option('--server-version <version>', 'Calendar Server release to judge by, e.g. 2.5, 4.3, 9.2 (default: inferred, else 5.0+)')
     .option('--json', 'machine-readable output on stdout')
     .option('--no-color', 'no colours (also when NO_COLOR is set or stdout is not a terminal)')
@@ -55,15 +60,32 @@ function action(load: () => Promise<{ run: Runner }>): (...args: unknown[]) => P
   return async (...args: unknown[]) => {
     const cmd = args[args.length - 1] as Command;
     const flags = cmd.opts() as Flags;
-    const positional = args.slice(0, -2).flat() as string[];
+    const positional = (args.slice(0, -2).flat() as Array<string | undefined>).filter((a): a is string => typeof a === 'string');
     let code: number;
     try {
+      // A config path as the one positional argument works like --config.
+      if (positional.length) {
+        if (flags.config !== undefined && flags.config !== positional[0]) {
+          throw new CannotRunError(`two configs given: ${positional[0]} and --config ${String(flags.config)}; give one`);
+        }
+        flags.config = positional[0];
+      }
       const mod = await load();
-      code = await mod.run(flags, positional);
+      const monitoring = ['format', 'warning', 'critical', 'output'].some((k) => flags[k] !== undefined && !(k === 'format' && (flags[k] === 'human' || flags[k] === 'json')));
+      const monitor = monitoring ? await import('./commands/monitor-output.js') : null;
+      let format: import('./commands/monitor-output.js').MonitorFormat | null | undefined;
+      try {
+        format = monitor?.monitorFormat(flags);
+      } catch (e) {
+        if (!(monitor && flags.format === 'nagios' && e instanceof CannotRunError)) throw e;
+        process.exitCode = monitor.nagiosUnknown(cmd.name(), e.message);
+        return;
+      }
+      code = monitor && format ? await monitor.runMonitored(cmd.name(), format, flags, () => mod.run(flags, positional)) : await mod.run(flags, positional);
     } catch (err) {
       code = failure(err, Boolean(flags.verbose));
     }
-    process.exitCode = code;
+    process.exitCode = pipeClosed() ? EXIT_CLOSED_PIPE : code;
   };
 }
 
@@ -133,7 +155,12 @@ export function buildProgram(): Command {
         .option('--save <file.eml>', 'write the message to this file and send nothing')
         .option('--wait-reply <seconds>', 'watch the mailbox (read-only) this long for the attendee\'s reply')
         .option('--force', 'send even when AddressPatterns would not route the attendee to iMIP')
-        .option('--state-dir <dir>', 'where sent tokens are recorded (default: $XDG_STATE_HOME/imip)'),
+        .option('--state-dir <dir>', 'where sent tokens are recorded (default: $XDG_STATE_HOME/imip)')
+        .option('--reply-from <imaps-url>', 'round trip: the test attendee mailbox, imaps://USER@HOST[:PORT] (or imap:// with STARTTLS); password from $IMIP_REPLY_PASSWORD or --reply-password-file')
+        .option('--reply-submit <submission-url>', 'round trip: where the attendee sends from, submission://USER@HOST[:587] (default: the --reply-from user and host, port 587)')
+        .option('--reply-password-file <file>', 'round trip: read the attendee account password from the first line of this file')
+        .addOption(new Option('--client <name>', 'round trip: answer shaped as this client does').choices(['apple', 'outlook', 'gmail', 'thunderbird']))
+        .option('--keep-reply', 'round trip: leave the reply in the gateway mailbox after judging'),
     ),
   )
     .addHelpText(
@@ -142,6 +169,7 @@ export function buildProgram(): Command {
         'imip send-test --to someone@gmail.com --dry-run',
         'imip send-test --to someone@gmail.com --save invite.eml',
         'imip send-test --to someone@gmail.com --wait-reply 600',
+        'IMIP_REPLY_PASSWORD=… imip send-test --to probe@example.org --reply-from imaps://probe@example.org@imap.example.org --client outlook',
       ]),
     )
     .action(action(() => import('./commands/send-test.js') as Promise<{ run: Runner }>));
@@ -154,7 +182,8 @@ export function buildProgram(): Command {
         .option('--once', 'run exactly one cycle (the only mode: the server itself polls every PollingSeconds)')
         .option('--apply', '2.x-4.x: inject handled replies into the server and delete only those messages')
         .option('--inject-url <url>', 'the server\'s /inbox/ URL for --apply (default: derived from the config as the gateway does)')
-        .option('--state-dir <dir>', 'where send-test recorded its tokens (default: $XDG_STATE_HOME/imip)'),
+        .option('--single-poller', 'POP3 --apply: only this host polls the mailbox (needed when the server does not lock the maildrop)')
+        .option('--state-dir <dir>', 'where send-test recorded its tokens; --apply keeps its journal and poller id there (default: $XDG_STATE_HOME/imip)'),
     ),
   )
     .addHelpText(
@@ -171,11 +200,12 @@ export function buildProgram(): Command {
     connection(
       program
         .command('diagnose')
-        .description('name the cause of "didn\'t find a token in message" and "iMIP injection principal not found"')
+        .description('doctor: test sending and the mailbox, and name the cause of "didn\'t find a token in message" and "iMIP injection principal not found"')
         .option('--message <file...>', 'saved messages (.eml) to examine; - reads one from stdin')
         .option('--log <file...>', 'Calendar Server log files, plain or gzip')
         .option('--directory <file>', 'the XML accounts file of the server\'s directory')
         .addOption(new Option('--probe <kind>', 'live probe: send to a plus address, or authenticate to /inbox').choices(['plus-address', 'injection', 'all']))
+        .option('--offline', 'no network: skip the SMTP test and the mailbox (Sending and Receiving show as not tested)')
         .option('--state-dir <dir>', 'where send-test recorded its tokens (default: $XDG_STATE_HOME/imip)'),
     ),
   )
@@ -186,20 +216,52 @@ export function buildProgram(): Command {
         'imip diagnose --message reply.eml --log /var/log/caldavd/error.log',
         'imip diagnose --server-version 2.5 --directory /etc/caldavd/accounts.xml --probe injection',
         'imip diagnose --probe plus-address --ca-file ca.pem',
+        'imip diagnose --offline --message reply.eml',
       ]),
     )
     .action(action(() => import('./commands/diagnose.js') as Promise<{ run: Runner }>));
 
+  monitoringOptions(program);
   return program;
 }
 
+/** `--format`, `--warning`, `--critical`, `--output` on every command (see src/commands/monitor-output.ts). */
+function monitoringOptions(program: Command): void {
+  for (const cmd of program.commands) {
+    cmd
+      .addOption(new Option('--format <format>', 'output: human (default), json (as --json), nagios (one status line, exit 0-3), prometheus (text exposition format)').choices(['human', 'json', 'nagios', 'prometheus']))
+      .option('--warning <thresholds>', 'nagios: LABEL=RANGE[,...] on the perfdata, a bare RANGE for time (e.g. 30 or leg_reply-arrived=60)')
+      .option('--critical <thresholds>', 'nagios: as --warning, for CRITICAL')
+      .option('--output <file>', 'prometheus: write to this file atomically (for the node exporter\'s textfile collector)');
+    cmd.hook('preAction', (_this, action) => {
+      if (action.opts().format === 'json') action.setOptionValue('json', true);
+    });
+  }
+}
+
+/** The command and whether Nagios output was asked for, read from raw argv (for flags that did not parse). */
+function nagiosAsked(argv: string[]): string | null {
+  const i = argv.indexOf('--format=nagios');
+  const j = argv.indexOf('--format');
+  if (i < 0 && !(j >= 0 && argv[j + 1] === 'nagios')) return null;
+  return argv.slice(2).find((a) => !a.startsWith('-')) ?? 'imip';
+}
+
 export async function main(argv: string[]): Promise<void> {
+  // A closed pipe ends the run quietly; a run that changes the mailbox finishes its work first.
+  endQuietlyOnClosedPipe(() => argv.includes('--apply'));
   const program = buildProgram();
   try {
     await program.parseAsync(argv);
   } catch (err) {
     if (err instanceof CommanderError) {
-      // Help and --version exit 0; every other parse error is a bad flag: exit 2.
+      // Help and --version exit 0; every other parse error is a bad flag: exit 2 (UNKNOWN, 3, in Nagios mode).
+      const nagios = err.exitCode === 0 ? null : nagiosAsked(argv);
+      if (nagios) {
+        const { nagiosUnknown } = await import('./commands/monitor-output.js');
+        process.exitCode = nagiosUnknown(nagios, err.message.replace(/^error: /, ''));
+        return;
+      }
       process.exitCode = err.exitCode === 0 ? 0 : EXIT_CANNOT_RUN;
       return;
     }

@@ -6,7 +6,8 @@ import type { Finding } from '../report/finding.js';
 import { bySeverity } from '../report/finding.js';
 import { ALL_LINES, imipConfigured, type ConfigContext, type ConfigRule, type RuleMeta } from './rule.js';
 import { presenceRules, disabled, misplaced } from './presence.js';
-import { keyRules } from './keys.js';
+import { keyRules, wrongType } from './keys.js';
+import { keyRange } from './structure.js';
 import { sendingRules } from './sending.js';
 import { receivingRules } from './receiving.js';
 import { patternRules } from './patterns.js';
@@ -16,6 +17,7 @@ import { secretRules } from './secrets.js';
 export const CONFIG_RULES: ConfigRule[] = [
   ...presenceRules,
   ...keyRules,
+  keyRange,
   ...sendingRules,
   ...receivingRules,
   ...patternRules,
@@ -29,6 +31,9 @@ export const LOADER_FINDINGS: RuleMeta[] = [
   { id: 'include.cycle', severity: 'error', lines: ['3.x-4.x', '5.0+'], summary: 'Includes that include each other.' },
   { id: 'include.unsupported', severity: 'warning', lines: ['2.x'], summary: '2.x has no Includes or ImportConfig: only the main file is read.' },
   { id: 'include.nested-ignored', severity: 'warning', lines: ['3.x-4.x', '5.0+'], summary: 'An include lists Includes of its own, which releases before 6.0 do not follow.' },
+  { id: 'include.no-server-root', severity: 'error', lines: ['3.x-4.x', '5.0+'], summary: 'A file that lists Includes (or ImportConfig) without defining ServerRoot and ConfigRoot itself: 3.x-4.x and 6.0+ stop loading with an AttributeError.' },
+  { id: 'config.binary-plist', severity: 'error', lines: ['2.x', '3.x-4.x', '5.0+'], summary: 'A binary plist (main file, include or ImportConfig): the server reads XML plists only and does not start; its settings are not judged.' },
+  { id: 'plist.key-without-value', severity: 'warning', lines: ['2.x', '3.x-4.x', '5.0+'], summary: 'A <key> with no value after it: the server drops the key silently and uses the default.' },
   { id: 'include.shallow-replace', severity: 'warning', lines: ['3.x-4.x'], summary: '3.x-4.x: an include that defines Scheduling replaces the main file\'s whole Scheduling dict.' },
 ];
 
@@ -39,8 +44,11 @@ export function allConfigRuleMeta(): RuleMeta[] {
 /** Run every rule that speaks for this release line, after the loader's findings. */
 export function runConfigChecks(ctx: ConfigContext): Finding[] {
   const findings: Finding[] = [...ctx.config.findings];
-  // An iMIP section that was never written: say it is off, not thirty things it lacks.
-  const rules = imipConfigured(ctx) || ctx.settings.enabled ? CONFIG_RULES : [disabled, misplaced, ...secretRules];
+  // A binary main file: the server cannot read it at all, so its contents are not judged.
+  if (ctx.config.files[0]?.format === 'binary') return findings.sort(bySeverity);
+  // An iMIP section that was never written: say it is off, not thirty things it lacks; the shape
+  // and range checks still run (a Scheduling array hides iMIP).
+  const rules = imipConfigured(ctx) || ctx.settings.enabled ? CONFIG_RULES : [disabled, misplaced, wrongType, keyRange, ...secretRules];
   for (const rule of rules) {
     if (!rule.lines.includes(ctx.version.line)) continue;
     findings.push(...rule.check(ctx));

@@ -9,6 +9,7 @@ import { atLeast } from '../server/release.js';
 import { closestKey, IMIP_KEYS, keyKnownIn, KEY_BY_NAME, type KeySpec } from '../server/keys.js';
 import { ALL_LINES, finding, IMIP, jsonValue, type ConfigContext, type ConfigRule } from './rule.js';
 import type { Finding } from '../report/finding.js';
+import { structureFindings } from './structure.js';
 
 function* walkImip(node: PlistValue | undefined, rel = ''): Generator<[string, PlistValue]> {
   if (!isDict(node)) return;
@@ -24,25 +25,68 @@ function siblings(rel: string): string[] {
   return IMIP_KEYS.filter((k) => k.key.startsWith(parent) && !k.key.slice(parent.length).includes('.')).map((k) => k.key.slice(parent.length));
 }
 
+/** Key names echoed in output are capped: a key can be any length. */
+const MAX_SHOWN_KEY = 64;
+function shownKey(path: string): string {
+  return path.length > MAX_SHOWN_KEY ? `${path.slice(0, MAX_SHOWN_KEY)}… (${path.length} characters, cut at ${MAX_SHOWN_KEY})` : path;
+}
+
+function sameValue(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/**
+ * What the typo costs: the intended key is not written anywhere, so the server uses its default,
+ * and the value written under the typo differs from that default. Null when harmless.
+ */
+function typoEffect(ctx: ConfigContext, rel: string, guess: string, written: PlistValue): { intended: string; effective: unknown } | null {
+  const parent = rel.includes('.') ? rel.slice(0, rel.lastIndexOf('.') + 1) : '';
+  const intended = `${parent}${guess}`;
+  const spec = KEY_BY_NAME.get(intended);
+  if (!spec || !keyKnownIn(spec, ctx.version) || spec.type === 'dict') return null;
+  if (getPath(ctx.config.merged, `${IMIP}.${intended}`) !== undefined) return null;
+  const def = spec.defaultValue(ctx.version);
+  if (sameValue(jsonValue(written), def)) return null;
+  return { intended, effective: spec.secret ? (def ? '(set)' : '(empty)') : def };
+}
+
 export const unknownKey: ConfigRule = {
   id: 'key.unknown',
   severity: 'warning',
   lines: ALL_LINES,
-  summary: 'A key under Scheduling.iMIP that no release knows (a typo such as SupressionDays): silently ignored.',
+  summary:
+    'A key under Scheduling.iMIP that no release knows (a typo such as SupressionDays): silently ignored. An error when the key it was meant to be is then left at a default that differs from the value written (UseSsl false leaves UseSSL true); a warning when harmless.',
   check(ctx) {
     const out: Finding[] = [];
-    for (const [rel] of walkImip(getPath(ctx.config.merged, IMIP))) {
+    for (const [rel, written] of walkImip(getPath(ctx.config.merged, IMIP))) {
       if (KEY_BY_NAME.has(rel)) continue;
       const name = rel.slice(rel.lastIndexOf('.') + 1);
       const guess = closestKey(name, siblings(rel));
       const path = `${IMIP}.${rel}`;
+      const effect = guess ? typoEffect(ctx, rel, guess, written) : null;
+      const secret = /Password|Secret/i.test(rel) || (guess !== null && /Password|Secret/i.test(guess));
+      const shownWritten = secret ? '(set)' : jsonValue(written);
+      const evidence = { key: shownKey(name), closest: guess, source: describeOrigin(originOf(ctx.config, path)) };
+      if (effect) {
+        out.push(
+          finding(
+            this,
+            path,
+            `${shownKey(path)} is not a key the server knows (did you mean ${guess}?): the server ignores it and uses the default ${effect.intended} = ${JSON.stringify(effect.effective)}, not the ${JSON.stringify(shownWritten)} written here`,
+            `Rename ${shownKey(name)} to ${guess}.`,
+            { ...evidence, written: shownWritten, effective: effect.effective },
+            'error',
+          ),
+        );
+        continue;
+      }
       out.push(
         finding(
           this,
           path,
-          `${path} is not a key the server knows; it is kept and never read${guess ? ` (did you mean ${guess}?)` : ''}`,
-          guess ? `Rename ${name} to ${guess}.` : `Remove ${name}, or move it where it belongs.`,
-          { key: name, closest: guess, source: describeOrigin(originOf(ctx.config, path)) },
+          `${shownKey(path)} is not a key the server knows; it is kept and never read${guess ? ` (did you mean ${guess}?)` : ''}`,
+          guess ? `Rename ${shownKey(name)} to ${guess}.` : `Remove ${shownKey(name)}, or move it where it belongs.`,
+          evidence,
         ),
       );
     }
@@ -107,7 +151,7 @@ export const wrongType: ConfigRule = {
   lines: ALL_LINES,
   summary: 'A value of the wrong type: a port as a string, UseSSL as the string "true", a pattern list that is not an array.',
   check(ctx) {
-    const out: Finding[] = [];
+    const out: Finding[] = structureFindings(this, ctx);
     for (const [rel, v] of walkImip(getPath(ctx.config.merged, IMIP))) {
       const spec = KEY_BY_NAME.get(rel);
       if (!spec || !keyKnownIn(spec, ctx.version)) continue;

@@ -1,6 +1,6 @@
 /** AddressPatterns (§2.6): which attendees are invited by mail at all. */
 import type { Finding } from '../report/finding.js';
-import { translatePythonPattern } from '../server/patterns.js';
+import { translatePythonPattern, canMatchMailto } from '../server/patterns.js';
 import { ALL_LINES, finding, IMIP, valueEvidence, type ConfigRule } from './rule.js';
 
 const P = `${IMIP}.AddressPatterns`;
@@ -61,7 +61,7 @@ export const uppercase: ConfigRule = {
   id: 'patterns.uppercase',
   severity: 'error',
   lines: ALL_LINES,
-  summary: 'Upper-case letters in a pattern: from 4.0 addresses are lower-cased before matching, so it never matches.',
+  summary: 'Upper-case letters in a pattern: from 3.0 addresses are lower-cased before matching, so it never matches.',
   check(ctx) {
     const out: Finding[] = [];
     ctx.settings.addressPatterns.forEach((pat, i) => {
@@ -75,7 +75,7 @@ export const uppercase: ConfigRule = {
           `${P}[${i}]`,
           lower
             ? `AddressPatterns item ${i} "${pat}" has upper-case letters (${letters.join(', ')}); ${ctx.version.text} lower-cases every address before matching, so this pattern never matches`
-            : `AddressPatterns item ${i} "${pat}" has upper-case letters (${letters.join(', ')}); 2.x matches case-sensitively, so it only matches addresses written exactly so, and stops matching on 4.0 and later`,
+            : `AddressPatterns item ${i} "${pat}" has upper-case letters (${letters.join(', ')}); 2.x matches case-sensitively, so it only matches addresses written exactly so, and stops matching on 3.0 and later`,
           `Write the pattern in lower case: "${pat.replace(/(\\.)|([A-Z])/g, (m, esc: string | undefined) => (esc ? m : m.toLowerCase()))}".`,
           { pattern: pat, letters, lowercasedBeforeMatch: lower },
           lower ? 'error' : 'warning',
@@ -96,21 +96,15 @@ export const noMailto: ConfigRule = {
     ctx.settings.addressPatterns.forEach((pat, i) => {
       const t = translatePythonPattern(pat);
       if (!t.regex) return;
-      // The literal text the pattern starts with, up to its first metacharacter.
-      const body = pat.replace(/^\(\?[aiLmsux]+\)/, '').replace(/^\^|^\\A/, '');
-      const m = /^[A-Za-z0-9:@._%+-]*/.exec(body.replace(/\\([.@:+-])/g, '$1'))![0];
-      let prefix = m;
-      // A quantifier after the last literal makes that character optional.
-      if (/^[*?{]/.test(body.slice(m.length)) && prefix.length) prefix = prefix.slice(0, -1);
-      const p = prefix.toLowerCase();
-      if ('mailto:'.startsWith(p) || p.startsWith('mailto:')) return;
+      // Simulated on the leading part of the pattern: can it get past "mailto:" at all?
+      if (canMatchMailto(pat) !== false) return;
       out.push(
         finding(
           this,
           `${P}[${i}]`,
-          `AddressPatterns item ${i} "${pat}" is matched from the start of the calendar user address, which is "mailto:user@domain"; it starts with "${prefix}", so it can never match`,
-          `Start the pattern with mailto:, for example "mailto:${pat.replace(/^\^/, '')}".`,
-          { pattern: pat, literalPrefix: prefix, example: 'mailto:attendee@example.com' },
+          `AddressPatterns item ${i} "${pat}" is matched from the start of the calendar user address, which is "mailto:user@domain"; it cannot match "mailto:" there, so it never matches any attendee`,
+          `Start the pattern with mailto:, for example "mailto:${pat.replace(/^\^/, '').replace(/^\(\?P<[^>]*>[^)]*\)/, '.*')}".`,
+          { pattern: pat, example: 'mailto:attendee@example.com' },
         ),
       );
     });

@@ -1,5 +1,4 @@
 /** The IMAP/POP side (§1.3, §4.1-§4.3): where replies are read, and what the server deletes. */
-import { hostname } from 'node:os';
 import { getPath } from '../config/load.js';
 import { parseaddr } from '../server/address.js';
 import { ALL_LINES, finding, IMIP, valueEvidence, type ConfigContext, type ConfigRule } from './rule.js';
@@ -24,7 +23,8 @@ export const portMissing: ConfigRule = {
   summary: 'Receiving.Port is 0 or absent: the server has no default and connects to port 0.',
   check(ctx) {
     const p = ctx.settings.receiving.port;
-    if (p > 0) return [];
+    // A negative port is key.range's.
+    if (p !== 0) return [];
     const proto = ctx.settings.receiving.protocol ?? 'imap';
     const suggest = proto === 'pop3' ? (ctx.settings.receiving.useSSL ? 995 : 110) : ctx.settings.receiving.useSSL ? 993 : 143;
     return [
@@ -200,7 +200,7 @@ export const mailboxMismatch: ConfigRule = {
 /** §4.2 `shouldDeleteAllMail`. */
 export function deletesAllMail(ctx: ConfigContext): boolean {
   const r = ctx.settings.receiving;
-  const host = ctx.settings.serverHostName || hostname();
+  const host = ctx.settings.serverHostName;
   return (r.server === host || r.server === 'localhost') && r.username === 'com.apple.calendarserver';
 }
 
@@ -231,7 +231,7 @@ export const deletesAll: ConfigRule = {
         `${R}.Username`,
         `Receiving.Server is this host (${r.server}) and Receiving.Username is com.apple.calendarserver: the server deletes EVERY message in that mailbox each poll, not only the replies it handled`,
         'Use a dedicated account other than com.apple.calendarserver, or make sure nothing else is ever delivered to it.',
-        { server: r.server, username: r.username, serverHostName: ctx.settings.serverHostName || `(empty: ${hostname()})` },
+        { server: r.server, username: r.username, serverHostName: ctx.settings.serverHostName, serverHostNameFromGetfqdn: !getPath(ctx.config.merged, 'ServerHostName') },
       ),
     ];
   },

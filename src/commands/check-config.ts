@@ -4,13 +4,15 @@ import { describeOrigin, originOf } from '../config/load.js';
 import { allConfigRuleMeta, runConfigChecks } from '../checks/index.js';
 import { EXIT_OK, EXIT_PROBLEMS } from '../report/exit.js';
 import { hasErrors, type Finding } from '../report/finding.js';
-import { renderFindings, renderStages, summaryLine } from '../report/render.js';
+import { insecureNotice, renderFindings, renderStages, summaryLine } from '../report/render.js';
 import type { StageResult } from '../config/settings.js';
 import {
   colours,
   connectOptions,
   loadForCommand,
   outputOptions,
+  overridesField,
+  overridesLine,
   printJson,
   versionJson,
   versionLine,
@@ -43,7 +45,7 @@ export async function run(flags: CheckConfigFlags): Promise<number> {
   if (flags.listChecks) return listChecks(out.json);
 
   const conn = flags.connect ? connectOptions(flags) : null;
-  const { ctx, configPath } = await loadForCommand(flags);
+  const { ctx, configPath, overrides } = await loadForCommand(flags);
   const findings: Finding[] = runConfigChecks(ctx);
   const probes: ProbeSection[] = [];
 
@@ -72,6 +74,7 @@ export async function run(flags: CheckConfigFlags): Promise<number> {
       command: 'check-config',
       ok,
       serverVersion: versionJson(ctx.version),
+      ...overridesField(overrides),
       config: configPath,
       files: ctx.config.files,
       settings: redactedSettings(ctx.settings),
@@ -84,23 +87,30 @@ export async function run(flags: CheckConfigFlags): Promise<number> {
   const lines: string[] = [];
   if (!out.quiet) {
     lines.push(`${c.bold('imip check-config')}  ${configPath}`);
-    lines.push(c.dim(versionLine(ctx.version)));
+    lines.push(c.dim(versionLine(ctx.version)), ...overridesLine(overrides).map((l) => c.yellow(l)));
     for (const f of ctx.config.files.slice(1)) {
       lines.push(c.dim(`  ${f.role} ${f.path}: ${f.status}${f.listedBy ? ` (listed by ${f.listedBy})` : ''}`));
     }
+    const { notice, rest } = insecureNotice(findings, c);
+    lines.push(...notice);
     if (out.verbose) lines.push('', ...settingsLines(ctx));
     lines.push('');
     for (const p of probes) {
       lines.push(c.bold(p.name === 'smtp' ? 'Sending (SMTP)' : 'Receiving (mailbox)'));
       if (p.notRun) lines.push(`  ${c.dim(`not run: ${p.notRun}`)}`);
-      else lines.push(...renderStages(p.stages, c, { verbose: out.verbose, indent: '  ' }));
+      else lines.push(...renderStages(p.stages, c, { verbose: out.verbose, indent: '  ', findings: rest }));
       lines.push('');
     }
-    lines.push(...renderFindings(findings, c, { verbose: out.verbose }));
+    lines.push(...renderFindings(rest, c, { verbose: out.verbose }));
   }
   const failed = probes.filter((p) => !p.ok && !p.notRun).length;
   const skipped = probes.filter((p) => p.notRun).length;
-  const extra = [failed ? `${failed} connection test${failed === 1 ? '' : 's'} failed` : '', skipped ? `${skipped} not run` : ''].filter(Boolean).join(', ');
+  const extra = [
+    failed ? `${failed} connection test${failed === 1 ? '' : 's'} failed` : '',
+    skipped ? `${skipped} not run` : '',
+    // With --quiet the overrides line is not printed: the summary still says the run was not the plist alone.
+    out.quiet && overrides.length ? `with --set ${overrides.map((o) => o.given).join(', ')}` : '',
+  ].filter(Boolean).join(', ');
   lines.push(summaryLine(findings, c, extra ? `; ${extra}` : ''));
   process.stdout.write(`${lines.join('\n')}\n`);
   return ok ? EXIT_OK : EXIT_PROBLEMS;

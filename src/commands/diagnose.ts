@@ -9,6 +9,8 @@ import {
   connectOptions,
   loadForCommand,
   outputOptions,
+  overridesField,
+  overridesLine,
   printJson,
   versionJson,
   versionLine,
@@ -23,6 +25,7 @@ export interface DiagnoseFlags extends SharedFlags, ConnectFlags {
   directory?: string;
   probe?: ProbeKind;
   stateDir?: string;
+  offline?: boolean;
 }
 
 export async function run(flags: DiagnoseFlags): Promise<number> {
@@ -31,15 +34,18 @@ export async function run(flags: DiagnoseFlags): Promise<number> {
   const conn = connectOptions(flags);
   const messages = flags.message ?? [];
   if (messages.filter((m) => m === '-').length > 1) throw new CannotRunError('--message -: stdin holds one message; give "-" once');
+  if (flags.offline && flags.probe) throw new CannotRunError('--probe connects to the mail and calendar servers; it cannot go with --offline');
   const explicit = messages.length > 0 || (flags.log?.length ?? 0) > 0 || Boolean(flags.directory);
 
   let config: Parameters<typeof import('../diagnose/run.js').diagnose>[0]['config'];
+  let overrides: Awaited<ReturnType<typeof loadForCommand>>['overrides'] = [];
   try {
     const loaded = await loadForCommand(flags);
     config = { ctx: loaded.ctx, path: loaded.configPath };
+    overrides = loaded.overrides;
   } catch (err) {
     // Without inputs of its own, diagnose needs the config: exit 2 as every command does.
-    if (!(err instanceof CannotRunError) || !explicit || /--server-version/.test(err.message)) throw err;
+    if (!(err instanceof CannotRunError) || !explicit || /--server-version|--set/.test(err.message)) throw err;
     config = { error: err.message, path: flags.config ?? process.env.IMIP_CONFIG ?? null };
   }
   if (flags.probe && !('ctx' in config)) throw new CannotRunError(`--probe needs the config: ${config.error}`);
@@ -53,14 +59,15 @@ export async function run(flags: DiagnoseFlags): Promise<number> {
     ...(flags.directory ? { directory: flags.directory } : {}),
     ...(flags.probe ? { probe: flags.probe } : {}),
     ...(flags.stateDir ? { stateDir: flags.stateDir } : {}),
+    offline: Boolean(flags.offline),
     conn,
   });
 
   if (out.json) {
-    printJson({ ...report, serverVersion: versionJson(report.serverVersion) });
+    printJson({ ...report, serverVersion: versionJson(report.serverVersion), ...overridesField(overrides) });
   } else {
     const { renderDiagnose } = await import('../diagnose/render.js');
-    process.stdout.write(renderDiagnose(report, c, { verbose: out.verbose, quiet: out.quiet }, versionLine(report.serverVersion)));
+    process.stdout.write(renderDiagnose(report, c, { verbose: out.verbose, quiet: out.quiet }, [versionLine(report.serverVersion), ...overridesLine(overrides)].join('\n')));
   }
   return report.exitCode;
 }

@@ -10,6 +10,9 @@ import {
   connectOptions,
   loadForCommand,
   outputOptions,
+  docSinkActive,
+  overridesField,
+  overridesLine,
   printJson,
   versionJson,
   versionLine,
@@ -25,13 +28,20 @@ export interface PollFlags extends SharedFlags, ConnectFlags {
   apply?: boolean;
   injectUrl?: string;
   stateDir?: string;
+  singlePoller?: boolean;
 }
 
+const SIGNAL_EXIT: Record<string, number> = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143 };
+
 /**
- * A progress line on stderr for long cycles (after a second), only when stderr is a terminal,
- * never with --json or --quiet. `clear()` takes it off before a line goes to stdout, so rows
- * streamed to the same terminal are never garbled.
+ * A progress line on stderr for long cycles (after a second), whenever stderr is a terminal: also
+ * with --json or --quiet, whose stdout stays clean (the line is on stderr only). `clear()` takes it
+ * off before a line goes to stdout, so rows streamed to the same terminal are never garbled.
  */
+export function progressEnabled(stderr: { isTTY?: boolean }): boolean {
+  return Boolean(stderr.isTTY);
+}
+
 function progressReporter(enabled: boolean): { update: (done: number, total: number) => void; clear: () => void; end: () => void } {
   if (!enabled) return { update: () => undefined, clear: () => undefined, end: () => undefined };
   const started = Date.now();
@@ -55,14 +65,13 @@ function progressReporter(enabled: boolean): { update: (done: number, total: num
 }
 
 export async function run(flags: PollFlags): Promise<number> {
-  if (!flags.once) {
-    throw new CannotRunError('only one cycle is supported: run "imip poll --once" (Calendar Server itself polls every PollingSeconds)');
-  }
+  // One cycle is the only mode (the server itself polls every PollingSeconds): `poll` alone is `poll --once`.
   if (flags.injectUrl && !flags.apply) throw new CannotRunError('--inject-url is only used with --apply');
+  if (flags.singlePoller && !flags.apply) throw new CannotRunError('--single-poller is only used with --apply');
   const out = outputOptions(flags);
   const c = await colours(out);
   const conn = connectOptions(flags);
-  const { ctx, configPath } = await loadForCommand(flags);
+  const { ctx, configPath, overrides } = await loadForCommand(flags);
 
   if (flags.apply && ctx.version.line === '5.0+') {
     throw new CannotRunError(
@@ -91,10 +100,17 @@ export async function run(flags: PollFlags): Promise<number> {
     tokenStore: store.info,
     deleteAllMail: deleteAllMailFor(ctx.settings, ctx.version),
   };
-  const progress = progressReporter(Boolean(process.stderr.isTTY) && !out.json && !out.quiet);
+  const shown = progressReporter(progressEnabled(process.stderr));
+  // How far the cycle got, for the Ctrl-C message.
+  const got = { done: 0, total: 0 };
+  const progress = { ...shown, update: (done: number, total: number): void => {
+    got.done = done;
+    got.total = total;
+    shown.update(done, total);
+  } };
 
   const render = await import('../poll/render.js');
-  const title = [`${c.bold('imip poll --once')}${flags.apply ? c.bold(' --apply') : ''}  ${configPath}`, c.dim(versionLine(ctx.version))];
+  const title = [`${c.bold('imip poll --once')}${flags.apply ? c.bold(' --apply') : ''}  ${configPath}`, c.dim(versionLine(ctx.version)), ...overridesLine(overrides).map((l) => c.yellow(l))];
   // Output goes out in batches of about 64 KB: one write per message cost more than the message's
   // classification (a system call each), and the progress line is cleared once per batch.
   let pending: string[] = [];
@@ -114,41 +130,58 @@ export async function run(flags: PollFlags): Promise<number> {
 
   let report;
   if (flags.apply) {
-    const [{ runApply }, { injectionTarget }, { stateDir }] = await Promise.all([
+    const [{ runApply }, { injectionTarget }, { stateDir }, { newStatus, statusText }] = await Promise.all([
       import('../poll/apply.js'),
       import('../poll/inject.js'),
       import('../state/tokens.js'),
+      import('../poll/apply-jobs.js'),
     ]);
     const target = injectionTarget(ctx.settings, ctx.version, flags.injectUrl);
-    const abort = new AbortController();
-    let interrupts = 0;
-    const onSigint = (): void => {
-      interrupts++;
-      if (interrupts === 1) {
-        process.stderr.write('\nimip: interrupted: finishing the message in hand, releasing claims, then stopping (Ctrl-C again to quit at once)\n');
-        abort.abort();
+    if (flags.singlePoller && protocol !== 'pop3') throw new CannotRunError('--single-poller is for POP3 mailboxes: over IMAP every message is claimed on the server, whatever the number of hosts');
+    // The first SIGINT, SIGTERM or SIGHUP asks for a stop: the POST in flight finishes and is
+    // recorded, nothing new starts, what was injected is deleted. A second one stops at once; the
+    // journal lets the next run finish (a reply whose POST was cut may then be POSTed twice).
+    const stop = new AbortController();
+    const status = newStatus();
+    let signals = 0;
+    const onSignal = (sig: NodeJS.Signals): void => {
+      signals++;
+      progress.clear();
+      if (signals === 1) {
+        process.stderr.write(
+          `\nimip: ${sig}: stopping after the step in hand (${statusText(status)}); nothing new is started. ` +
+            `Send it again to stop at once: the next run finishes the rest.\n`,
+        );
+        stop.abort(sig);
       } else {
-        // Claims left behind are recovered by the next run (see src/poll/apply.ts).
-        process.exit(130);
+        process.stderr.write(`\nimip: ${sig} again: stopping at once (${statusText(status)}). The next "imip poll --once --apply" finishes what this one left.\n`);
+        process.exit(SIGNAL_EXIT[sig] ?? 130);
       }
     };
-    process.on('SIGINT', onSigint);
+    const stopSignals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+    for (const sig of stopSignals) process.on(sig, onSignal);
     try {
       report = await runApply(cycleCtx, {
         target,
         stateDir: stateDir(flags.stateDir),
         inject: { timeoutMs: conn.timeoutMs, ...(conn.ca ? { ca: conn.ca } : {}), insecure: conn.insecure },
-        signal: abort.signal,
+        signal: stop.signal,
+        status,
+        singlePoller: Boolean(flags.singlePoller),
         onProgress: progress.update,
       });
     } finally {
-      process.off('SIGINT', onSigint);
+      for (const sig of stopSignals) process.off(sig, onSignal);
       progress.end();
     }
-    const code = report.error ? EXIT_CANNOT_RUN : hasProblems(report) ? EXIT_PROBLEMS : EXIT_OK;
+    if (stop.signal.aborted && !out.json) {
+      process.stderr.write(`imip: stopped on ${String(stop.signal.reason)}: ${statusText(status)}; the next run handles the rest.\n`);
+    }
+    // A run stopped by a signal did not do everything it could: 1 even when nothing else is wrong.
+    const code = report.error ? EXIT_CANNOT_RUN : hasProblems(report) || stop.signal.aborted ? EXIT_PROBLEMS : EXIT_OK;
     if (out.json) {
       const { command, serverVersion, protocol: proto, ...rest } = report;
-      printJson({ command, serverVersion: versionJson(serverVersion), protocol: proto, config: configPath, ...rest });
+      printJson({ command, serverVersion: versionJson(serverVersion), ...overridesField(overrides), protocol: proto, config: configPath, ...rest });
     } else {
       write(render.renderReport(report, c, { verbose: out.verbose, quiet: out.quiet, header: title }));
     }
@@ -160,26 +193,48 @@ export async function run(flags: PollFlags): Promise<number> {
   // size costs no memory per message (the JSON document is streamed the same way).
   const policy = policyText(ctx.version, protocol, cycleCtx.deleteAllMail);
   const json = render.jsonStream(write);
-  const hooks = out.json
+  // A monitoring format: no stream, one document at the end with the findings counted per severity.
+  const tally = { error: 0, warning: 0, info: 0 };
+  const monitored = docSinkActive();
+  const hooks = monitored
+    ? { onRow: (row: PollMessage) => row.findings.forEach((f) => tally[f.severity]++) }
+    : out.json
     ? {
         onOpen: ({ commands: _c, ...mailbox }: ReaderInfo) =>
-          json.open({ command: 'poll', serverVersion: versionJson(ctx.version), protocol, config: configPath, mailbox, tokenStore: store.info, policy, deleteAllMail: cycleCtx.deleteAllMail }),
+          json.open({ command: 'poll', serverVersion: versionJson(ctx.version), ...overridesField(overrides), protocol, config: configPath, mailbox, tokenStore: store.info, policy, deleteAllMail: cycleCtx.deleteAllMail }),
         onRow: json.row,
       }
     : out.quiet
       ? {}
       : {
-          onOpen: ({ commands: _c, ...mailbox }: ReaderInfo) => write(`${render.renderHead({ title, policy, mailbox, tokenStore: store.info }, c, out).join('\n')}\n`),
+          // The head goes out at once: the admin sees where the cycle reads before the rows come.
+          onOpen: ({ commands: _c, ...mailbox }: ReaderInfo) => {
+            write(`${render.renderHead({ title, policy, mailbox, tokenStore: store.info }, c, out).join('\n')}\n`);
+            flush();
+          },
           onRow: (row: PollMessage) => write(`${render.renderRow(row, c, out).join('\n')}\n`),
         };
+  // Ctrl-C during a read-only cycle: say how far it got and that nothing changed, then exit 130.
+  const onSigint = (): void => {
+    // The rows classified so far are shown (a partial JSON document would be of no use).
+    if (!out.json) flush();
+    progress.clear();
+    const where = got.total ? `after ${got.done} of ${got.total} messages` : 'before the first message was classified';
+    process.stderr.write(`\nimip: interrupted ${where}; nothing on the server was changed (read-only: no flag, no delete)\n`);
+    process.exit(130);
+  };
+  process.on('SIGINT', onSigint);
   try {
     report = await runReadOnlyCycle(cycleCtx, { ...hooks, keepRows: false, onProgress: progress.update });
   } finally {
+    process.off('SIGINT', onSigint);
     flush();
     progress.end();
   }
   const code = report.error ? EXIT_CANNOT_RUN : hasProblems(report) ? EXIT_PROBLEMS : EXIT_OK;
-  if (out.json) json.close({ summary: report.summary, ...(report.error ? { error: report.error } : {}), stats: report.stats, commands: report.commands });
+  if (monitored) {
+    printJson({ command: 'poll', ok: code === 0, serverVersion: versionJson(ctx.version), protocol, config: configPath, summary: report.summary, findingsBySeverity: tally, ...(report.error ? { error: report.error } : {}), stats: report.stats });
+  } else if (out.json) json.close({ summary: report.summary, ...(report.error ? { error: report.error } : {}), stats: report.stats, commands: report.commands });
   else write(`${render.renderFoot(report, c, out).join('\n')}\n`);
   flush();
   return code;

@@ -13,6 +13,7 @@ import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { implicitTlsPort } from '../checks/sending.js';
 import { checkOutgoingRequest } from '../imip/checklist.js';
+import { CLIENT_SHAPES, type ClientShape } from '../imip/client-replies.js';
 import { buildInvitation, newToken, type Invitation } from '../imip/invitation.js';
 import { decodeWords } from '../imip/mime.js';
 import { defaultStart, parseDuration, parseStart, validateAddress } from '../imip/input-validation.js';
@@ -37,13 +38,19 @@ import {
   type SendTestDoc,
 } from '../send/render.js';
 import type { SmtpFailureKind } from '../send/smtp-send.js';
-import type { MailboxFailureKind, ReplyReport, ReplyTarget } from '../send/wait-reply.js';
+import type { SeenMessage } from '../send/wait-reply.js';
+import { renderRoundTrip } from '../roundtrip/render.js';
+import type { MailboxFailureKind } from '../send/mailbox-error.js';
+import type { ReplyTarget } from '../send/reply-match.js';
+import type { ReplyReport } from '../send/wait-reply.js';
 import {
   colours,
   connectOptions,
   loadForCommand,
   outputOptions,
   printJson,
+  overridesField,
+  overridesLine,
   versionJson,
   versionLine,
   type ConnectFlags,
@@ -61,7 +68,15 @@ export interface SendTestFlags extends SharedFlags, ConnectFlags {
   waitReply?: string;
   force?: boolean;
   stateDir?: string;
+  replyFrom?: string;
+  replySubmit?: string;
+  replyPasswordFile?: string;
+  client?: string;
+  keepReply?: boolean;
 }
+
+/** `--reply-from` without `--wait-reply`: the whole round trip is bounded by this. */
+const DEFAULT_ROUND_TRIP_SECONDS = 300;
 
 export const DEFAULT_SUMMARY = 'imip test invitation';
 /** Longest `--wait-reply`: a day. */
@@ -95,6 +110,13 @@ const MAILBOX_IDS: Partial<Record<MailboxFailureKind, string>> = {
   timeout: 'mailbox.timeout',
   'cleartext-login': 'mailbox.pop-cleartext-login',
 };
+
+/** `--client`: the reply shape of the round trip (default apple). */
+function parseClient(value: string | undefined): ClientShape {
+  const v = (value ?? 'apple').trim().toLowerCase();
+  if (!(CLIENT_SHAPES as readonly string[]).includes(v)) throw new CannotRunError(`--client: ${JSON.stringify(value)} is not one of ${CLIENT_SHAPES.join(', ')}`);
+  return v as ClientShape;
+}
 
 /** `--wait-reply`: whole seconds, 1 to a day. */
 export function parseWaitSeconds(value: string): number {
@@ -260,14 +282,20 @@ export async function run(flags: SendTestFlags): Promise<number> {
   const save = flags.save !== undefined ? flags.save : undefined;
   if (save !== undefined && (!save.trim() || /[\0\r\n]/.test(save))) throw new CannotRunError(`--save: ${JSON.stringify(save)} is not a file name`);
   const offline = Boolean(flags.dryRun) || save !== undefined;
-  const waitSeconds = flags.waitReply !== undefined ? parseWaitSeconds(flags.waitReply) : null;
-  if (waitSeconds !== null && offline) {
-    throw new CannotRunError('--wait-reply waits for the answer to an invitation that was sent; it cannot go with --dry-run or --save, which send nothing');
+  const roundTrip = flags.replyFrom !== undefined;
+  for (const [given, name] of [[flags.replySubmit, '--reply-submit'], [flags.replyPasswordFile, '--reply-password-file'], [flags.client, '--client'], [flags.keepReply, '--keep-reply']] as const) {
+    if (given !== undefined && !roundTrip) throw new CannotRunError(`${name} belongs to the round trip: give --reply-from too`);
   }
+  const waitSeconds = flags.waitReply !== undefined ? parseWaitSeconds(flags.waitReply) : roundTrip ? DEFAULT_ROUND_TRIP_SECONDS : null;
+  if (waitSeconds !== null && offline) {
+    throw new CannotRunError(`${roundTrip ? '--reply-from' : '--wait-reply'} waits for the answer to an invitation that was sent; it cannot go with --dry-run or --save, which send nothing`);
+  }
+  const clientShape = roundTrip ? parseClient(flags.client) : null;
+  const account = roundTrip ? (await import('../roundtrip/account.js')).attendeeAccount({ replyFrom: flags.replyFrom!, ...(flags.replySubmit !== undefined ? { replySubmit: flags.replySubmit } : {}), ...(flags.replyPasswordFile !== undefined ? { replyPasswordFile: flags.replyPasswordFile } : {}) }) : null;
   const conn: ConnectOptions | null = offline ? null : connectOptions(flags);
 
   // --- the config, the message, the checks ---------------------------------------------------
-  const { ctx, configPath } = await loadForCommand(flags);
+  const { ctx, configPath, overrides } = await loadForCommand(flags);
   const s = ctx.settings;
   if (!serverAddress(s.sending.address)) {
     throw new CannotRunError(
@@ -296,7 +324,8 @@ export async function run(flags: SendTestFlags): Promise<number> {
   const mode: SendTestDoc['mode'] = flags.dryRun ? 'dry-run' : save !== undefined ? 'save' : 'send';
   const end = new Date(Math.floor(start.getTime() / 1000) * 1000 + duration * 60_000);
   const doc = buildDoc(ctx, configPath, inv, { mode, attendee, organizer, summary, start, end, timeZone, duration }, route.report, findings);
-  const vline = versionLine(ctx.version);
+  Object.assign(doc, overridesField(overrides));
+  const vline = [versionLine(ctx.version), ...overridesLine(overrides)].join('\n');
 
   if (save !== undefined) {
     const path = resolve(save);
@@ -356,8 +385,10 @@ export async function run(flags: SendTestFlags): Promise<number> {
   }
 
   // Watch from before the invitation leaves, so nothing that answers it can be missed.
-  const wait = waitSeconds !== null ? await import('../send/wait-reply.js') : null;
-  let watcher: import('../send/wait-reply.js').MailboxWatcher | null = null;
+  const wait = waitSeconds !== null
+    ? { ...(await import('../send/wait-reply.js')), ...(await import('../send/mailbox-watcher.js')), ...(await import('../send/mailbox-error.js')) }
+    : null;
+  let watcher: import('../send/watcher.js').MailboxWatcher | null = null;
   if (wait && conn) {
     if (!s.receiving.server.trim()) {
       throw new CannotRunError(`${I}.Receiving.Server is empty in ${configPath}: there is no mailbox to watch for the reply`);
@@ -379,8 +410,21 @@ export async function run(flags: SendTestFlags): Promise<number> {
       return refuse('the mailbox the reply would come back to cannot be read (below)');
     }
   }
+  let attendeeBox: import('../roundtrip/attendee-mailbox.js').AttendeeMailbox | null = null;
+  const rt = account && conn ? await import('../roundtrip/run.js') : null;
+  if (rt && account && conn) {
+    try {
+      attendeeBox = await rt.openAttendeeMailbox(account, conn);
+    } catch (e) {
+      await watcher?.close();
+      if (!(e instanceof Error) || e.name !== 'AttendeeMailboxError') throw e;
+      findings.push(rt.attendeeMailboxFinding(account, e.message));
+      return refuse('the test attendee mailbox cannot be opened (below)');
+    }
+  }
 
   const { sendRaw, SmtpSendError } = await import('../send/smtp-send.js');
+  const sendStarted = Date.now();
   try {
     const result = await sendRaw({
       sending: s.sending,
@@ -402,6 +446,7 @@ export async function run(flags: SendTestFlags): Promise<number> {
     if (out.verbose && result.transcript) doc.transcript = result.transcript;
   } catch (e) {
     await watcher?.close();
+    await attendeeBox?.close();
     if (!(e instanceof SmtpSendError)) throw e;
     findings.push({
       id: SMTP_IDS[e.kind],
@@ -450,7 +495,11 @@ export async function run(flags: SendTestFlags): Promise<number> {
 
   // --- waiting for the reply -----------------------------------------------------------------
   if (!out.json && !out.quiet) {
-    head.push(renderWaiting({ protocol: watcher.protocol, host: watcher.host, port: watcher.port, method: watcher.method }, waitSeconds, c));
+    head.push(
+      account
+        ? `\n${c.dim(`… round trip: waiting up to ${waitSeconds} s in all, first for the invitation at ${account.imap.url}, then for the reply in ${watcher.protocol.toUpperCase()} ${watcher.host}:${watcher.port}`)}`
+        : renderWaiting({ protocol: watcher.protocol, host: watcher.host, port: watcher.port, method: watcher.method }, waitSeconds, c),
+    );
     process.stdout.write(`${head.join('\n')}\n`);
   }
   let store: ReturnType<typeof tokenLookup>;
@@ -468,35 +517,62 @@ export async function run(flags: SendTestFlags): Promise<number> {
     attendee,
     record: { token: record.token, organizer: record.organizer, attendee: record.attendee, uid: record.uid, sentAt: record.sentAt },
   };
-  let reply: ReplyReport;
+  const judgeContext = {
+    version: ctx.version,
+    protocol: watcher.protocol,
+    sendingAddress: s.sending.address,
+    deleteAllMail: shouldDeleteAllMail(s.serverHostName, s.receiving.server, s.receiving.username),
+    lookupToken: (t: string) => store(t),
+    now: () => new Date(),
+  };
+  const waitOptions = (seconds: number) => ({
+    seconds,
+    ...(out.verbose && !out.json ? { onMessage: (m: SeenMessage) => process.stdout.write(`${renderSeen(m, c)}\n`) } : {}),
+  });
+  let reply: ReplyReport | null;
+  let trip: Omit<import('../roundtrip/run.js').RoundTripReport, 'findings'> | null = null;
   try {
-    reply = await wait.waitForReply(
-      watcher,
-      target,
-      {
-        version: ctx.version,
-        protocol: watcher.protocol,
+    if (rt && attendeeBox && account && clientShape) {
+      const result = await rt.runRoundTrip({
+        account,
+        attendeeMailbox: attendeeBox,
+        client: clientShape,
+        conn: conn!,
+        invitation: { raw: inv.raw, messageId: inv.messageId, plusAddress: inv.plusAddress, start, end },
+        target,
         sendingAddress: s.sending.address,
-        deleteAllMail: shouldDeleteAllMail(s.serverHostName, s.receiving.server, s.receiving.username),
-        lookupToken: (t) => store(t),
-        now: () => new Date(),
-      },
-      {
-        seconds: waitSeconds,
-        ...(out.verbose && !out.json ? { onMessage: (m) => process.stdout.write(`${renderSeen(m, c)}\n`) } : {}),
-      },
-    );
+        sentAt: sendStarted + (doc.sent?.ms ?? 0),
+        sentMs: doc.sent?.ms ?? 0,
+        watcher,
+        judgeContext,
+        receiving: s.receiving,
+        deadline: sendStarted + waitSeconds * 1000,
+        keepReply: Boolean(flags.keepReply),
+        waitForReply: (seconds) => wait.waitForAnswer(watcher!, target, judgeContext, waitOptions(seconds)),
+      });
+      reply = result.reply;
+      const { findings: tripFindings, ...tripDoc } = result.report;
+      findings.push(...tripFindings);
+      trip = tripDoc;
+      doc.roundTrip = tripDoc;
+    } else {
+      reply = await wait.waitForReply(watcher, target, judgeContext, waitOptions(waitSeconds));
+    }
   } finally {
     await watcher.close();
   }
-  findings.push(...replyFindings(reply, waitSeconds));
-  // The reply checks and token causes are listed once, in `findings`.
-  const { findings: _listed, ...replyDoc } = reply;
-  doc.reply = replyDoc;
-  doc.ok = reply.outcome === 'accepted';
+  if (reply) {
+    findings.push(...replyFindings(reply, waitSeconds));
+    // The reply checks and token causes are listed once, in `findings`.
+    const { findings: _listed, ...replyDoc } = reply;
+    doc.reply = replyDoc;
+  }
+  doc.ok = trip ? trip.ok && !hasErrors(findings) : reply?.outcome === 'accepted';
+  if (trip) trip.exitCode = doc.ok ? EXIT_OK : EXIT_PROBLEMS;
   const tail: string[] = [];
   if (!out.json) {
-    if (!out.quiet) tail.push(...renderReply(reply, c, out));
+    if (!out.quiet && trip) tail.push(...renderRoundTrip(trip, c, out));
+    else if (!out.quiet && reply) tail.push(...renderReply(reply, c, out));
     tail.push(...renderEnd(doc, c, out));
   }
   return emit(doc, out, tail);

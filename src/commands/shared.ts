@@ -1,14 +1,14 @@
 /** What every command does first: find the config, pick the release, load it as the server would. */
-import { openSync, readSync, closeSync } from 'node:fs';
 import { featuresOf, parseServerVersion, type ServerVersion } from '../server/release.js';
 import { inferServerVersion, locateConfig, toSettings } from '../config/effective.js';
 import { loadConfig } from '../config/load.js';
-import { preloadBinaryParser, readPlistFile } from '../config/plist-file.js';
+import { readPlistFile } from '../config/plist-file.js';
 import { CannotRunError } from '../report/exit.js';
 import { loadPalette, wantColor, type OutputOptions } from '../report/style.js';
 import type { ConfigContext } from '../checks/rule.js';
 import type { ConnectOptions } from '../config/settings.js';
 import { readFileSync } from 'node:fs';
+import { applyOverrides, overrideText, overridesJson, parseOverrides, type Override } from '../config/overrides.js';
 
 export interface SharedFlags {
   config?: string;
@@ -17,6 +17,8 @@ export interface SharedFlags {
   color?: boolean;
   quiet?: boolean;
   verbose?: boolean;
+  /** `--set KEY=VALUE`, repeatable. */
+  set?: string[];
 }
 
 export interface ConnectFlags {
@@ -27,7 +29,8 @@ export interface ConnectFlags {
 
 export function outputOptions(flags: SharedFlags): OutputOptions {
   return {
-    json: Boolean(flags.json),
+    // A monitoring format takes the JSON document (see setDocSink); no human output then.
+    json: Boolean(flags.json) || docSink !== null,
     color: !flags.json && wantColor(flags.color),
     quiet: Boolean(flags.quiet),
     verbose: Boolean(flags.verbose),
@@ -39,32 +42,19 @@ export function colours(out: OutputOptions) {
   return loadPalette(out.color);
 }
 
-function startsWithBplist(path: string): boolean {
-  try {
-    const fd = openSync(path, 'r');
-    try {
-      const b = Buffer.alloc(6);
-      readSync(fd, b, 0, 6, 0);
-      return b.toString('latin1') === 'bplist';
-    } finally {
-      closeSync(fd);
-    }
-  } catch {
-    return false;
-  }
-}
-
 export interface LoadedForCommand {
   ctx: ConfigContext;
   configPath: string;
   located: string;
+  /** `--set` overrides applied to the effective config, with the values they replaced. */
+  overrides: Override[];
 }
 
 /** Locate, read, pick the release (given, else inferred), load with includes and defaults. */
 export async function loadForCommand(flags: SharedFlags, platform: NodeJS.Platform = process.platform): Promise<LoadedForCommand> {
   const given: ServerVersion | null = flags.serverVersion ? parseServerVersion(flags.serverVersion) : null;
+  const wanted = parseOverrides(flags.set ?? []);
   const { path, how } = locateConfig(flags.config);
-  if (startsWithBplist(path)) await preloadBinaryParser();
   const main = readPlistFile(path);
   let version = given ?? inferServerVersion([main]);
   let config = loadConfig(path, version, {}, main);
@@ -75,8 +65,9 @@ export async function loadForCommand(flags: SharedFlags, platform: NodeJS.Platfo
       config = loadConfig(path, version, {}, main);
     }
   }
+  const overrides = applyOverrides(config, wanted);
   const ctx: ConfigContext = { config, settings: toSettings(config, version), version, features: featuresOf(version), platform };
-  return { ctx, configPath: path, located: how };
+  return { ctx, configPath: path, located: how, overrides };
 }
 
 export function versionJson(v: ServerVersion): Record<string, unknown> {
@@ -105,6 +96,33 @@ export function connectOptions(flags: ConnectFlags): ConnectOptions {
   return { timeoutMs: seconds * 1000, ca, caFile: flags.caFile, insecure: Boolean(flags.insecure) };
 }
 
+/**
+ * Where the JSON document goes: stdout, unless a monitoring format (`--format nagios|prometheus`)
+ * takes it to build its output from the same data.
+ */
+let docSink: ((doc: unknown) => void) | null = null;
+
+export function setDocSink(sink: ((doc: unknown) => void) | null): void {
+  docSink = sink;
+}
+
+/** A monitoring format is collecting the document (commands that stream JSON build it whole then). */
+export function docSinkActive(): boolean {
+  return docSink !== null;
+}
+
 export function printJson(doc: unknown): void {
-  process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
+  if (docSink) docSink(doc);
+  else process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
+}
+
+/** Human output: the `--set` overrides, one line, right under the release line (nothing when none). */
+export function overridesLine(list: readonly Override[]): string[] {
+  if (!list.length) return [];
+  return [`Overrides for this run only (--set): ${list.map(overrideText).join(', ')}`];
+}
+
+/** `--json`: `{ overrides: [...] }` when there are any. */
+export function overridesField(list: readonly Override[]): Record<string, unknown> {
+  return list.length ? { overrides: overridesJson(list) } : {};
 }

@@ -6,7 +6,7 @@ import { emitProbe } from './probe-output.js';
 export async function run(flags: SharedFlags & ConnectFlags): Promise<number> {
   const out = outputOptions(flags);
   const conn = connectOptions(flags);
-  const { ctx, configPath } = await loadForCommand(flags);
+  const { ctx, configPath, overrides } = await loadForCommand(flags);
   const r = ctx.settings.receiving;
   if (!r.server.trim()) {
     throw new CannotRunError(`Scheduling.iMIP.Receiving.Server is empty in ${configPath}: there is no mailbox to test (run "imip check-config")`);
@@ -18,5 +18,5 @@ export async function run(flags: SharedFlags & ConnectFlags): Promise<number> {
   }
   const { probeMailbox } = await import('../probes/mailbox-probe.js');
   const report = await probeMailbox(r, conn, ctx.version);
-  return emitProbe('test-mailbox', 'reading', report, ctx.version, out);
+  return emitProbe('test-mailbox', 'reading', report, ctx.version, out, overrides);
 }

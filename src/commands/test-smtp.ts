@@ -12,11 +12,11 @@ export async function run(flags: TestSmtpFlags): Promise<number> {
   const out = outputOptions(flags);
   const conn = connectOptions(flags);
   const sendTo = flags.sendTo ? validateAddress('--send-to', flags.sendTo) : undefined;
-  const { ctx, configPath } = await loadForCommand(flags);
+  const { ctx, configPath, overrides } = await loadForCommand(flags);
   if (!ctx.settings.sending.server.trim()) {
     throw new CannotRunError(`Scheduling.iMIP.Sending.Server is empty in ${configPath}: there is no SMTP server to test (run "imip check-config")`);
   }
   const { probeSmtp } = await import('../probes/smtp-probe.js');
   const report = await probeSmtp(ctx.settings.sending, { ...conn, ...(sendTo ? { sendTo } : {}) });
-  return emitProbe('test-smtp', 'sending through', report, ctx.version, out);
+  return emitProbe('test-smtp', 'sending through', report, ctx.version, out, overrides);
 }

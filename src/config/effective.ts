@@ -9,6 +9,7 @@ import type { ImipSettings, MailboxProtocol } from './settings.js';
 import { getPath, type LoadedConfig } from './load.js';
 import type { PlistFile } from './plist-file.js';
 import { isDict } from './plist-file.js';
+import { getfqdn } from './host.js';
 import type { PlistDict, PlistValue } from './plist-xml.js';
 
 /** `--config`, then `$IMIP_CONFIG`, then the platform's default locations (§1.4). */
@@ -100,7 +101,8 @@ export function toSettings(cfg: LoadedConfig, version: ServerVersion): ImipSetti
     password: gateway ? str(g('Password')) : null,
     header: version.line === '3.x-4.x' ? str(g('Header'), 'x-calendarserver-internal') : null,
     guid: version.line === '3.x-4.x' ? str(g('GUID')) : null,
-    serverHostName: str(e.ServerHostName),
+    // Empty: the server fills it with socket.getfqdn() (stdconfig.py `_updateHostName`).
+    serverHostName: str(e.ServerHostName) || getfqdn(),
     httpPort: num(e.HTTPPort, 0),
     sslPort: num(e.SSLPort, 0),
     enableSSL: truthy(e.EnableSSL, false),

@@ -4,13 +4,13 @@
  * includes, relative paths against ServerRoot/ConfigRoot, then the release's defaults.
  * Every effective value remembers the file (and line) it came from.
  */
-import { hostname, networkInterfaces } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
 import type { Finding } from '../report/finding.js';
+import { getfqdn, hostAddress } from './host.js';
 import { behaviourOf, featuresOf, type ServerVersion } from '../server/release.js';
 import { defaultsFor } from '../server/keys.js';
 import { isDict, PlistReadError, readPlistFile, type PlistFile } from './plist-file.js';
-import type { PlistDict, PlistValue } from './plist-xml.js';
+import { setKey, type PlistDict, type PlistValue } from './plist-xml.js';
 
 export interface Origin {
   /** A file path, or `default`. */
@@ -59,7 +59,7 @@ function clone(v: PlistValue): PlistValue {
   if (Array.isArray(v)) return v.map(clone);
   if (isDict(v)) {
     const out: PlistDict = {};
-    for (const [k, x] of Object.entries(v)) Object.defineProperty(out, k, { value: clone(x), enumerable: true, writable: true, configurable: true });
+    for (const [k, x] of Object.entries(v)) setKey(out, k, clone(x));
     return out;
   }
   return v;
@@ -73,8 +73,9 @@ function setWithOrigins(
   origins: Origins,
   origin: (path: string) => Origin,
 ): void {
-  clearOrigins(origins, path);
-  Object.defineProperty(target, key, { value: clone(value), enumerable: true, writable: true, configurable: true });
+  // Only a value that replaces another has stale origins below it (keeps loading linear).
+  if (Object.prototype.hasOwnProperty.call(target, key)) clearOrigins(origins, path);
+  setKey(target, key, clone(value));
   const mark = (v: PlistValue, p: string): void => {
     origins.set(p, origin(p));
     if (isDict(v)) for (const [k, x] of Object.entries(v)) mark(x, childPath(p, k));
@@ -109,13 +110,6 @@ function fileOrigin(pf: PlistFile): (path: string) => Origin {
   };
 }
 
-function localIPv4(): string {
-  for (const list of Object.values(networkInterfaces())) {
-    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
-  }
-  return '127.0.0.1';
-}
-
 export interface LoadOptions {
   /** Where relative paths of 5.0 (and `./` paths of 9.x) resolve: the server's working directory. */
   cwd?: string;
@@ -146,30 +140,97 @@ function stringList(v: PlistValue | undefined): string[] {
   return [];
 }
 
-/** §1.4: resolve an include path as the release does. */
-function resolveIncludePath(raw: string, state: PlistDict, ctx: Ctx): { path: string; note?: string } {
+/**
+ * Resolve an include (or ImportConfig) path as the release does. `listing` is the dict of the file
+ * that names it (6.0+: after its own ImportConfig merge), whose own ServerRoot/ConfigRoot count.
+ * - 3.0+: a path starting with "/" or "." is taken as written, "." relative to the server's working
+ *   directory (CalendarServer-3.2..9.2 twistedcaldav/config.py `fullServerPath`);
+ * - 5.0–5.3: every include as written (twistedcaldav/stdconfig.py `loadConfig`, `_expandPath(include)`);
+ * - else against ServerRoot/ConfigRoot of the listing file, which must define both
+ *   (`os.path.join(configDict.ServerRoot, configDict.ConfigRoot)`: AttributeError when absent).
+ * Returns `missingRoots` when the listing file lacks ServerRoot or ConfigRoot and the release needs them.
+ */
+function resolveIncludePath(raw: string, listing: PlistDict, ctx: Ctx): { path: string; note?: string; missingRoots?: string[] } {
   const f = featuresOf(ctx.version);
   let p = raw;
-  if (f.includePathExpansion) p = p.replace(/\$/g, hostname()).replace(/#/g, localIPv4());
-  if (isAbsolute(p)) return { path: p };
+  if (f.includePathExpansion) p = p.replace(/\$/g, getfqdn()).replace(/#/g, hostAddress());
   if (!f.includesRelativeToConfigRoot) {
-    return { path: resolve(ctx.cwd, p), note: '5.0 uses include paths as given: relative to the server process working directory' };
+    return { path: resolve(ctx.cwd, p), note: '5.0-5.3 take include paths as written: relative to the server process working directory' };
   }
-  if (ctx.version.major >= 9 && p.startsWith('.')) {
-    return { path: resolve(ctx.cwd, p), note: 'a path starting with "." is relative to the server process working directory' };
+  const missing = f.includeNeedsOwnRoots ? ['ServerRoot', 'ConfigRoot'].filter((k) => typeof listing[k] !== 'string') : [];
+  if (p.startsWith('/')) return missing.length ? { path: p, missingRoots: missing } : { path: p };
+  if (p.startsWith('.')) {
+    return { path: resolve(ctx.cwd, p), note: 'a path starting with "." is relative to the server process working directory', ...(missing.length ? { missingRoots: missing } : {}) };
   }
   const defaults = defaultsFor(ctx.version);
-  const serverRoot = typeof state.ServerRoot === 'string' ? state.ServerRoot : (defaults.ServerRoot as string);
-  const configRoot = typeof state.ConfigRoot === 'string' ? state.ConfigRoot : (defaults.ConfigRoot as string);
+  const serverRoot = typeof listing.ServerRoot === 'string' ? listing.ServerRoot : (defaults.ServerRoot as string);
+  const configRoot = typeof listing.ConfigRoot === 'string' ? listing.ConfigRoot : (defaults.ConfigRoot as string);
   const root = isAbsolute(configRoot) ? configRoot : resolve(serverRoot, configRoot);
-  return { path: resolve(root, p), note: `relative to ConfigRoot ${root}` };
+  return { path: resolve(root, p), note: `relative to ConfigRoot ${root}`, ...(missing.length ? { missingRoots: missing } : {}) };
 }
 
-function tryRead(path: string, role: ConfigFileInfo['role'], listedBy: string, ctx: Ctx): PlistFile | 'missing' | 'unreadable' {
+/** The listing file lacks ServerRoot/ConfigRoot: the server stops while loading (once per file). */
+function reportMissingRoots(listedBy: string, key: string, missing: string[], ctx: Ctx): void {
+  if (ctx.findings.some((f) => f.id === 'include.no-server-root' && f.evidence.file === listedBy)) return;
+  ctx.findings.push(
+    includeFinding(
+      'include.no-server-root',
+      'error',
+      key,
+      `${listedBy} lists ${key} but does not define ${missing.join(' and ')} itself: ${ctx.version.text} computes include paths from that file's own ServerRoot and ConfigRoot and stops loading with an AttributeError, so the server does not start`,
+      `Add <key>ServerRoot</key> and <key>ConfigRoot</key> to ${listedBy}, next to its ${key}.`,
+      { file: listedBy, missing, releaseLine: ctx.version.line },
+    ),
+  );
+}
+
+const BINARY_PROBLEM = 'a binary plist, which the server cannot read (it reads XML plists only)';
+
+/**
+ * A binary plist: every release reads its config with Python 2 `plistlib.readPlist`, XML only
+ * (CalendarServer-2.5..9.2 twistedcaldav/stdconfig.py `PListConfigProvider._parseConfigFromFile`,
+ * `NoUnicodePlistParser.parse`), so the server does not start. Its contents are not judged.
+ */
+function reportBinary(path: string, role: ConfigFileInfo['role'], ctx: Ctx): void {
+  ctx.findings.push(
+    includeFinding(
+      'config.binary-plist',
+      'error',
+      role === 'main' ? '' : role === 'import' ? 'ImportConfig' : 'Includes',
+      `${path} is a binary plist: the server reads XML plists only, so it fails to load its configuration and does not start; its settings are not judged here`,
+      `Convert it back to XML: plutil -convert xml1 ${path} (on Linux: python3 -c "import plistlib,sys; p=sys.argv[1]; d=plistlib.load(open(p,'rb')); plistlib.dump(d, open(p,'wb'))" ${path}).`,
+      { file: path, role },
+    ),
+  );
+}
+
+/** `<key>` with no value: plistlib drops it and the server starts without that setting. */
+function reportKeysWithoutValue(pf: PlistFile, ctx: Ctx): void {
+  for (const k of pf.keysWithoutValue) {
+    ctx.findings.push(
+      includeFinding(
+        'plist.key-without-value',
+        'warning',
+        k.path,
+        `${pf.path}:${k.line}: <key> ${k.path} has no value after it; the server drops the key and uses its default`,
+        'Add the value after the <key>, or remove the key.',
+        { file: pf.path, line: k.line },
+      ),
+    );
+  }
+}
+
+function tryRead(path: string, role: ConfigFileInfo['role'], listedBy: string, ctx: Ctx): PlistFile | 'missing' | 'unreadable' | 'binary' {
   try {
     const pf = readPlistFile(path);
+    if (pf.format === 'binary') {
+      ctx.files.push({ path, role, status: 'unreadable', format: 'binary', listedBy, problem: BINARY_PROBLEM });
+      reportBinary(path, role, ctx);
+      return 'binary';
+    }
     ctx.files.push({ path, role, status: 'read', format: pf.format, listedBy });
     ctx.parsed.push(pf);
+    reportKeysWithoutValue(pf, ctx);
     return pf;
   } catch (e) {
     if (!(e instanceof PlistReadError)) throw e;
@@ -180,13 +241,14 @@ function tryRead(path: string, role: ConfigFileInfo['role'], listedBy: string, c
 }
 
 function reportUnreachable(
-  kind: 'missing' | 'unreadable',
+  kind: 'missing' | 'unreadable' | 'binary',
   role: 'include' | 'import',
   path: string,
   listedBy: string,
   ctx: Ctx,
   note?: string,
 ): void {
+  if (kind === 'binary') return;
   const line = behaviourOf(ctx.version);
   const key = role === 'import' ? 'ImportConfig' : 'Includes';
   const fatal = role === 'import' || line.missingInclude === 'error' || kind === 'unreadable';
@@ -212,7 +274,8 @@ function loadDeep(pf: PlistFile, chain: string[], ctx: Ctx, result: PlistDict, o
   const f = featuresOf(ctx.version);
   const imp = pf.value.ImportConfig;
   if (f.importConfig && typeof imp === 'string' && imp !== '') {
-    const { path, note } = resolveIncludePath(imp, result, ctx);
+    const { path, note, missingRoots } = resolveIncludePath(imp, pf.value, ctx);
+    if (missingRoots && !imp.startsWith('.')) reportMissingRoots(pf.path, 'ImportConfig', missingRoots, ctx);
     if (chain.includes(path)) {
       reportCycle(path, pf.path, chain, ctx, 'ImportConfig');
     } else {
@@ -237,8 +300,11 @@ function loadDeep(pf: PlistFile, chain: string[], ctx: Ctx, result: PlistDict, o
     }
     return;
   }
+  // 6.0+ `_loadIncludes(parentDict)`: the main file after its ImportConfig merge, or the included file itself.
+  const listing = depth === 0 ? result : pf.value;
   for (const raw of stringList(pf.value.Includes)) {
-    const { path, note } = resolveIncludePath(raw, result, ctx);
+    const { path, note, missingRoots } = resolveIncludePath(raw, listing, ctx);
+    if (missingRoots) reportMissingRoots(pf.path, 'Includes', missingRoots, ctx);
     if (chain.includes(path)) {
       reportCycle(path, pf.path, chain, ctx, 'Includes');
       continue;
@@ -270,7 +336,8 @@ function reportCycle(path: string, listedBy: string, chain: string[], ctx: Ctx, 
 function loadShallow(main: PlistFile, ctx: Ctx, result: PlistDict, origins: Origins): void {
   deepMerge(result, main.value, origins, fileOrigin(main));
   for (const raw of stringList(main.value.Includes)) {
-    const { path, note } = resolveIncludePath(raw, result, ctx);
+    const { path, note, missingRoots } = resolveIncludePath(raw, main.value, ctx);
+    if (missingRoots) reportMissingRoots(main.path, 'Includes', missingRoots, ctx);
     if (path === main.path) {
       reportCycle(path, main.path, [main.path], ctx, 'Includes');
       continue;
@@ -323,8 +390,10 @@ function loadShallow(main: PlistFile, ctx: Ctx, result: PlistDict, origins: Orig
 export function loadConfig(mainPath: string, version: ServerVersion, opts: LoadOptions = {}, main?: PlistFile): LoadedConfig {
   const ctx: Ctx = { version, files: [], parsed: [], findings: [], cwd: opts.cwd ?? process.cwd() };
   const mainFile = main ?? readPlistFile(mainPath);
-  ctx.files.push({ path: mainFile.path, role: 'main', status: 'read', format: mainFile.format });
+  ctx.files.push({ path: mainFile.path, role: 'main', status: mainFile.format === 'binary' ? 'unreadable' : 'read', format: mainFile.format });
   ctx.parsed.push(mainFile);
+  if (mainFile.format === 'binary') reportBinary(mainFile.path, 'main', ctx);
+  else reportKeysWithoutValue(mainFile, ctx);
   const merged: PlistDict = {};
   const origins: Origins = new Map();
   const line = behaviourOf(version);

@@ -1,10 +1,12 @@
 /**
- * Reading one plist file from disk, XML or binary (`bplist00`), with a one-line error that names
- * the file (and the line where known) for every way it can fail.
+ * Reading one plist file from disk, with a one-line error that names the file, the line where
+ * known and the kind of problem (never an excerpt of the file) for every way it can fail. A binary
+ * plist (`bplist00`) is recognised but not read: the server cannot read one.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { closeSync, constants as fsConstants, fstatSync, openSync, readSync, statSync, type Stats } from 'node:fs';
 import { CannotRunError } from '../report/exit.js';
 import { parseXmlPlist, PlistSyntaxError, type PlistDict, type PlistValue } from './plist-xml.js';
+import { decodeXmlBytes, XmlSyntaxError } from './xml-tokens.js';
 
 /** caldavd.plist files are a few kilobytes; anything this large is not one. */
 export const MAX_PLIST_BYTES = 8 * 1024 * 1024;
@@ -13,9 +15,11 @@ export interface PlistFile {
   path: string;
   format: 'xml' | 'binary';
   value: PlistDict;
-  /** Dotted key path to line (XML only). */
+  /** Dotted key path to line (XML only). A binary plist has an empty `value`: it is not read. */
   lines: Map<string, number>;
   duplicates: { path: string; line: number; firstLine: number }[];
+  /** Keys with no value (the server drops them). */
+  keysWithoutValue: { path: string; line: number }[];
   /** File mode bits, for the secrets check. */
   mode: number;
 }
@@ -49,69 +53,90 @@ export function describeFsError(e: NodeJS.ErrnoException): string {
   }
 }
 
+/** What a path is, when it is not a regular file. */
+function notRegular(st: Stats): string | null {
+  if (st.isFile()) return null;
+  if (st.isDirectory()) return 'is a directory, not a plist file';
+  if (st.isFIFO()) return 'is a named pipe (FIFO), not a plist file; it is not read';
+  if (st.isCharacterDevice() || st.isBlockDevice()) return 'is a device, not a plist file; it is not read';
+  if (st.isSocket()) return 'is a socket, not a plist file; it is not read';
+  return 'is not a regular file; it is not read';
+}
+
+/**
+ * Read the bytes of a config file: regular files only (a FIFO or /dev/zero would hang or grow
+ * without end), at most {@link MAX_PLIST_BYTES}. The file is opened without blocking and checked
+ * on the open descriptor, so it cannot be swapped for a pipe in between.
+ */
+function readBounded(path: string): { buf: Buffer; mode: number } {
+  const pre = statSync(path);
+  const why = notRegular(pre);
+  if (why) throw new PlistReadError(path, why);
+  const fd = openSync(path, fsConstants.O_RDONLY | (fsConstants.O_NONBLOCK ?? 0));
+  try {
+    const st = fstatSync(fd);
+    const again = notRegular(st);
+    if (again) throw new PlistReadError(path, again);
+    if (st.size > MAX_PLIST_BYTES) throw tooLarge(path, st.size);
+    const buf = Buffer.alloc(Math.min(st.size, MAX_PLIST_BYTES) + 1);
+    let n = 0;
+    for (;;) {
+      const got = readSync(fd, buf, n, buf.length - n, null);
+      if (got === 0) break;
+      n += got;
+      if (n >= buf.length) throw tooLarge(path, n);
+    }
+    return { buf: buf.subarray(0, n), mode: st.mode };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function tooLarge(path: string, size: number): PlistReadError {
+  return new PlistReadError(
+    path,
+    `is larger than ${MAX_PLIST_BYTES / 1024 / 1024} MiB (${(size / 1e6).toFixed(1)} MB); a caldavd.plist is a few kilobytes, so this is not one`,
+  );
+}
+
 export function readPlistFile(path: string): PlistFile {
-  let mode = 0;
+  let mode: number;
   let buf: Buffer;
   try {
-    const st = statSync(path);
-    if (st.isDirectory()) throw new PlistReadError(path, 'is a directory, not a plist file');
-    if (st.size > MAX_PLIST_BYTES) {
-      throw new PlistReadError(
-        path,
-        `is ${(st.size / 1e6).toFixed(1)} MB; a caldavd.plist is a few kilobytes, so this is not one (limit ${MAX_PLIST_BYTES / 1024 / 1024} MiB)`,
-      );
-    }
-    mode = st.mode;
-    buf = readFileSync(path);
+    ({ buf, mode } = readBounded(path));
   } catch (e) {
     if (e instanceof PlistReadError) throw e;
     throw new PlistReadError(path, describeFsError(e as NodeJS.ErrnoException));
   }
   if (buf.length === 0) throw new PlistReadError(path, 'is empty');
-  if (buf.subarray(0, 6).toString('latin1') === 'bplist') return readBinary(path, buf, mode);
-  if (buf.includes(0)) throw new PlistReadError(path, 'is a binary file but not a binary plist (no bplist00 header)');
+  // The server reads its config with Python 2 plistlib.readPlist, which knows XML only
+  // (every tag; CalendarServer-2.5..9.2 twistedcaldav/config.py / twistedcaldav/stdconfig.py
+  // `PListConfigProvider.loadConfig` -> `plistlib.readPlist`): a binary plist is not judged, the
+  // loader reports it (config.binary-plist).
+  if (buf.subarray(0, 6).toString('latin1') === 'bplist') {
+    return { path, format: 'binary', value: {}, lines: new Map(), duplicates: [], keysWithoutValue: [], mode };
+  }
+  if (buf.includes(0)) throw new PlistReadError(path, 'is a binary file, not an XML plist');
   let parsed;
   try {
-    parsed = parseXmlPlist(buf.toString('utf8'));
+    parsed = parseXmlPlist(decodeXmlBytes(buf));
   } catch (e) {
-    if (e instanceof PlistSyntaxError) throw new PlistReadError(path, `not a valid XML plist: ${e.message}`, e.line);
+    if (e instanceof PlistSyntaxError || e instanceof XmlSyntaxError) {
+      const problem = e instanceof XmlSyntaxError ? e.problem : e.message;
+      throw new PlistReadError(path, `not a valid XML plist (the server cannot read it either): ${problem}`, e.line);
+    }
     throw e;
   }
   if (!isDict(parsed.value)) throw new PlistReadError(path, 'the top level of the plist is not a <dict>');
-  return { path, format: 'xml', value: parsed.value, lines: parsed.lines, duplicates: parsed.duplicates, mode };
-}
-
-async function loadBinaryParser(): Promise<(b: Uint8Array) => unknown> {
-  const mod = await import('plist');
-  return mod.parseBinary as (b: Uint8Array) => unknown;
-}
-// Binary plists are rare; the parser is tiny but loaded only when needed.
-let binaryParser: ((b: Uint8Array) => unknown) | null = null;
-export async function preloadBinaryParser(): Promise<void> {
-  binaryParser ??= await loadBinaryParser();
-}
-
-function readBinary(path: string, buf: Buffer, mode: number): PlistFile {
-  if (buf.subarray(0, 8).toString('latin1') !== 'bplist00') {
-    throw new PlistReadError(path, `binary plist version "${buf.subarray(0, 8).toString('latin1')}" is not supported (only bplist00)`);
-  }
-  if (buf.length < 40) throw new PlistReadError(path, 'binary plist is truncated (shorter than its 32-byte trailer)');
-  if (!binaryParser) throw new Error('binary plist parser not loaded: call preloadBinaryParser() first');
-  // The trailer's counts must fit in the file, or the parser would walk off the end.
-  const objects = Number(buf.readBigUInt64BE(buf.length - 24));
-  const tableOffset = Number(buf.readBigUInt64BE(buf.length - 8));
-  const offsetSize = buf[buf.length - 26]!;
-  if (objects <= 0 || offsetSize === 0 || tableOffset + objects * offsetSize > buf.length - 32) {
-    throw new PlistReadError(path, 'binary plist is corrupt (its trailer points outside the file)');
-  }
-  let value: unknown;
-  try {
-    value = binaryParser(new Uint8Array(buf.buffer, buf.byteOffset, buf.length));
-  } catch (e) {
-    throw new PlistReadError(path, `binary plist is corrupt (${(e as Error).message})`);
-  }
-  if (!isDict(value as PlistValue)) throw new PlistReadError(path, 'the top level of the plist is not a dictionary');
-  return { path, format: 'binary', value: value as PlistDict, lines: new Map(), duplicates: [], mode };
+  return {
+    path,
+    format: 'xml',
+    value: parsed.value,
+    lines: parsed.lines,
+    duplicates: parsed.duplicates,
+    keysWithoutValue: parsed.keysWithoutValue,
+    mode,
+  };
 }
 
 export function isDict(v: PlistValue | undefined): v is PlistDict {

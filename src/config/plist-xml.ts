@@ -1,8 +1,20 @@
 /**
- * A strict reader for XML property lists that remembers the line of every dictionary key, so a
- * finding can point at `caldavd.plist:42`. Python's plistlib (what the server uses) rejects what
- * this rejects: unclosed tags, an `<integer>` that is not a number, a `<key>` without a value.
+ * A reader for XML property lists that accepts and rejects what the server's reader does, and
+ * remembers the line of every dictionary key, so a finding can point at `caldavd.plist:42`.
+ *
+ * The server (every release, Python 2.7) reads its config with `plistlib.readPlist`: expat for the
+ * XML (our `xml-tokens.ts` checks the same well-formedness rules) and `plistlib.PlistParser` for
+ * the values (CPython 2.7 `Lib/plistlib.py`, `PlistParser.handleBeginElement`/`handleEndElement`,
+ * `addObject`, `end_integer`, `end_real`, `end_date`, `end_data`). Its rules, followed here:
+ * - elements it has no handler for (including `<plist>` itself) are ignored;
+ * - `<integer>` is Python 2 `int()`: decimal digits with an optional sign and spaces, nothing else
+ *   (Python 3's plistlib also takes `0x1F` and `1_000`; the server does not);
+ * - `<real>` is `float()` (`nan` and `inf` included), `<date>` must match `YYYY-MM-DD[THH[:MM[:SS]]]Z`;
+ * - a `<key>` whose value never comes is dropped without an error (Python 3 rejects it), so the
+ *   server starts without that setting: reported in `keysWithoutValue`;
+ * - a value without a key inside `<dict>`, or a `<key>` inside `<array>`, is an error.
  */
+import { XmlSyntaxError, XmlTokenizer } from './xml-tokens.js';
 
 export type PlistValue = string | number | boolean | Date | Uint8Array | PlistValue[] | PlistDict;
 export interface PlistDict {
@@ -11,6 +23,7 @@ export interface PlistDict {
 
 export class PlistSyntaxError extends Error {
   constructor(
+    /** The kind of problem; never the file's text. */
     message: string,
     readonly line: number,
   ) {
@@ -25,228 +38,176 @@ export interface ParsedPlist {
   lines: Map<string, number>;
   /** Keys written twice in one dict: the later value wins, as in plistlib. */
   duplicates: { path: string; line: number; firstLine: number }[];
-}
-
-interface Tag {
-  kind: 'open' | 'close' | 'empty';
-  name: string;
-  line: number;
-}
-
-const ENTITIES: Record<string, string> = { lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" };
-
-class Scanner {
-  private pos = 0;
-  private line = 1;
-  constructor(private readonly text: string) {}
-
-  get lineNo(): number {
-    return this.line;
-  }
-
-  private advance(to: number): void {
-    for (let i = this.pos; i < to; i++) if (this.text.charCodeAt(i) === 10) this.line++;
-    this.pos = to;
-  }
-
-  /** Text up to the next tag, with entities and CDATA decoded; comments skipped. */
-  readText(): string {
-    let out = '';
-    for (;;) {
-      const lt = this.text.indexOf('<', this.pos);
-      const end = lt < 0 ? this.text.length : lt;
-      out += this.decode(this.text.slice(this.pos, end));
-      this.advance(end);
-      if (lt < 0) return out;
-      if (this.text.startsWith('<![CDATA[', this.pos)) {
-        const close = this.text.indexOf(']]>', this.pos);
-        if (close < 0) throw new PlistSyntaxError('unterminated CDATA section', this.line);
-        out += this.text.slice(this.pos + 9, close);
-        this.advance(close + 3);
-        continue;
-      }
-      if (this.text.startsWith('<!--', this.pos)) {
-        this.skipComment();
-        continue;
-      }
-      return out;
-    }
-  }
-
-  private skipComment(): void {
-    const close = this.text.indexOf('-->', this.pos);
-    if (close < 0) throw new PlistSyntaxError('unterminated comment', this.line);
-    this.advance(close + 3);
-  }
-
-  private decode(raw: string): string {
-    if (!raw.includes('&')) return raw;
-    return raw.replace(/&(#x[0-9a-fA-F]+|#[0-9]+|[a-zA-Z]+);/g, (whole, ent: string) => {
-      if (ent.startsWith('#x')) return String.fromCodePoint(parseInt(ent.slice(2), 16));
-      if (ent.startsWith('#')) return String.fromCodePoint(parseInt(ent.slice(1), 10));
-      const v = ENTITIES[ent];
-      if (v === undefined) throw new PlistSyntaxError(`unknown entity ${whole}`, this.line);
-      return v;
-    });
-  }
-
-  /** The next tag, skipping whitespace, comments, the XML declaration and the DOCTYPE. */
-  nextTag(): Tag | null {
-    for (;;) {
-      const startLine = this.line;
-      const text = this.readText();
-      if (text.trim() !== '') {
-        const lead = text.slice(0, text.length - text.trimStart().length);
-        const line = startLine + (lead.match(/\n/g)?.length ?? 0);
-        throw new PlistSyntaxError(`unexpected text "${text.trim().slice(0, 40)}"`, line);
-      }
-      if (this.pos >= this.text.length) return null;
-      if (this.text.startsWith('<?', this.pos)) {
-        const close = this.text.indexOf('?>', this.pos);
-        if (close < 0) throw new PlistSyntaxError('unterminated <? ... ?>', this.line);
-        this.advance(close + 2);
-        continue;
-      }
-      if (this.text.startsWith('<!', this.pos)) {
-        const close = this.text.indexOf('>', this.pos);
-        if (close < 0) throw new PlistSyntaxError('unterminated <!DOCTYPE', this.line);
-        this.advance(close + 1);
-        continue;
-      }
-      return this.readTag();
-    }
-  }
-
-  /** Called with pos at '<'. */
-  readTag(): Tag {
-    const line = this.line;
-    const close = this.text.indexOf('>', this.pos);
-    if (close < 0) throw new PlistSyntaxError('unterminated tag', line);
-    const inner = this.text.slice(this.pos + 1, close);
-    this.advance(close + 1);
-    const m = /^(\/?)\s*([A-Za-z_][\w.-]*)([^>]*?)(\/?)\s*$/s.exec(inner);
-    if (!m) throw new PlistSyntaxError(`malformed tag <${inner.slice(0, 40)}>`, line);
-    const kind = m[1] ? 'close' : m[4] ? 'empty' : 'open';
-    return { kind, name: m[2]!, line };
-  }
-
-  expectClose(name: string): void {
-    const tag = this.nextTag();
-    if (!tag) throw new PlistSyntaxError(`the file ends inside <${name}>`, this.line);
-    if (tag.kind !== 'close' || tag.name !== name) {
-      throw new PlistSyntaxError(`expected </${name}>, found <${tag.kind === 'close' ? '/' : ''}${tag.name}>`, tag.line);
-    }
-  }
-
-  /** Text content of a simple element and its closing tag. */
-  readSimple(name: string): string {
-    const text = this.readText();
-    if (this.pos >= this.text.length) throw new PlistSyntaxError(`the file ends inside <${name}>`, this.line);
-    this.expectClose(name);
-    return text;
-  }
-
-  atEnd(): boolean {
-    return this.pos >= this.text.length;
-  }
+  /** Keys with no value after them: the server drops them silently. */
+  keysWithoutValue: { path: string; line: number }[];
 }
 
 const MAX_DEPTH = 64;
+const INTEGER = /^[ \t\n\r\f\v]*[+-]?[0-9]+[ \t\n\r\f\v]*$/;
+const REAL = /^[ \t\n\r\f\v]*[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|inf(?:inity)?|nan)[ \t\n\r\f\v]*$/i;
+const DATE = /^(\d\d\d\d)(?:-(\d\d)(?:-(\d\d)(?:T(\d\d)(?::(\d\d)(?::(\d\d))?)?)?)?)?Z/;
+
+function parseReal(raw: string): number | null {
+  if (!REAL.test(raw)) return null;
+  const s = raw.trim().toLowerCase().replace(/^\+/, '');
+  if (/^-?inf/.test(s)) return s.startsWith('-') ? -Infinity : Infinity;
+  if (/^-?nan$/.test(s)) return NaN;
+  return Number(s);
+}
+
+function parseDate(raw: string): Date | null {
+  const m = DATE.exec(raw);
+  // `datetime.datetime(*fields)` needs at least year, month and day (2.7 `_dateFromString`).
+  if (!m || m[3] === undefined) return null;
+  const [y, mo, d, h, mi, s] = [m[1], m[2] ?? '1', m[3] ?? '1', m[4] ?? '0', m[5] ?? '0', m[6] ?? '0'].map(Number) as [number, number, number, number, number, number];
+  const date = new Date(Date.UTC(y, mo - 1, d, h, mi, s));
+  if (y < 1 || mo < 1 || mo > 12 || h > 23 || mi > 59 || s > 59 || date.getUTCDate() !== d) return null;
+  date.setUTCFullYear(y);
+  return date;
+}
+
+/** `binascii.a2b_base64`: characters outside the alphabet are skipped; bad padding is an error. */
+function parseData(raw: string): Uint8Array | null {
+  const clean = raw.replace(/[^A-Za-z0-9+/=]/g, '');
+  const body = clean.replace(/=.*$/s, '');
+  if (body.length % 4 === 1) return null;
+  if (body.length % 4 !== 0 && clean.length - body.length < (4 - (body.length % 4)) % 4) return null;
+  return new Uint8Array(Buffer.from(body, 'base64'));
+}
+
+type Container = { value: PlistDict | PlistValue[]; path: string };
 
 /** Parse the text of an XML plist. Throws PlistSyntaxError with a line number. */
 export function parseXmlPlist(text: string): ParsedPlist {
-  const s = new Scanner(text.replace(/^\uFEFF/, ''));
+  const tok = new XmlTokenizer(text);
   const lines = new Map<string, number>();
   const duplicates: ParsedPlist['duplicates'] = [];
+  const keysWithoutValue: ParsedPlist['keysWithoutValue'] = [];
+  const stack: Container[] = [];
+  const st: { key: { key: string; line: number; parent: Container } | null } = { key: null };
+  let root: PlistValue | undefined;
+  let data = '';
+  /** Start-tag lines of the scalar elements open now. */
+  const open: number[] = [];
 
-  const readValue = (tag: Tag, path: string, depth: number): PlistValue => {
-    if (depth > MAX_DEPTH) throw new PlistSyntaxError('nesting deeper than 64 levels', tag.line);
-    if (tag.kind === 'close') throw new PlistSyntaxError(`unexpected </${tag.name}>`, tag.line);
-    const empty = tag.kind === 'empty';
-    switch (tag.name) {
-      case 'true':
-      case 'false':
-        if (!empty) s.expectClose(tag.name);
-        return tag.name === 'true';
-      case 'string':
-        return empty ? '' : s.readSimple('string');
-      case 'integer': {
-        const raw = empty ? '' : s.readSimple('integer').trim();
-        if (!/^[+-]?(\d+|0x[0-9a-fA-F]+)$/.test(raw)) {
-          throw new PlistSyntaxError(`<integer> holds "${raw}", not a whole number`, tag.line);
-        }
-        return Number(raw);
-      }
-      case 'real': {
-        const raw = empty ? '' : s.readSimple('real').trim();
-        const n = Number(raw);
-        if (raw === '' || Number.isNaN(n)) throw new PlistSyntaxError(`<real> holds "${raw}", not a number`, tag.line);
-        return n;
-      }
-      case 'date': {
-        const raw = empty ? '' : s.readSimple('date').trim();
-        const d = new Date(raw);
-        if (Number.isNaN(d.getTime())) throw new PlistSyntaxError(`<date> holds "${raw}", not an ISO 8601 date`, tag.line);
-        return d;
-      }
-      case 'data': {
-        const raw = empty ? '' : s.readSimple('data').replace(/\s+/g, '');
-        return new Uint8Array(Buffer.from(raw, 'base64'));
-      }
-      case 'array': {
-        const arr: PlistValue[] = [];
-        if (empty) return arr;
-        for (;;) {
-          const t = s.nextTag();
-          if (!t) throw new PlistSyntaxError('the file ends inside <array>', s.lineNo);
-          if (t.kind === 'close' && t.name === 'array') return arr;
-          arr.push(readValue(t, `${path}[${arr.length}]`, depth + 1));
-        }
-      }
-      case 'dict': {
-        const dict: PlistDict = {};
-        if (empty) return dict;
-        for (;;) {
-          const t = s.nextTag();
-          if (!t) throw new PlistSyntaxError('the file ends inside <dict>', s.lineNo);
-          if (t.kind === 'close' && t.name === 'dict') return dict;
-          if (t.name !== 'key' || t.kind === 'close') {
-            throw new PlistSyntaxError(`expected <key> inside <dict>, found <${t.name}>`, t.line);
-          }
-          const key = t.kind === 'empty' ? '' : s.readSimple('key');
-          const child = path ? `${path}.${key}` : key;
-          const vt = s.nextTag();
-          if (!vt || (vt.kind === 'close' && vt.name === 'dict')) {
-            throw new PlistSyntaxError(`<key>${key}</key> has no value`, t.line);
-          }
-          if (Object.prototype.hasOwnProperty.call(dict, key)) {
-            duplicates.push({ path: child, line: t.line, firstLine: lines.get(child) ?? t.line });
-          }
-          lines.set(child, t.line);
-          Object.defineProperty(dict, key, {
-            value: readValue(vt, child, depth + 1),
-            enumerable: true,
-            writable: true,
-            configurable: true,
-          });
-        }
-      }
-      default:
-        throw new PlistSyntaxError(`<${tag.name}> is not a property list element`, tag.line);
+  const add = (v: PlistValue, line: number): string => {
+    const top = stack[stack.length - 1];
+    if (st.key !== null) {
+      const { key, parent } = st.key;
+      if (!top) throw new PlistSyntaxError('a <key> outside any <dict>', line);
+      if (Array.isArray(top.value)) throw new PlistSyntaxError('a <key> inside an <array>', st.key.line);
+      // A key left without a value in an inner dict takes the next value of the outer one, as in plistlib.
+      void parent;
+      const path = keyPath(top.path, key);
+      const dict = top.value;
+      if (Object.prototype.hasOwnProperty.call(dict, key)) duplicates.push({ path, line: st.key.line, firstLine: lines.get(path) ?? st.key.line });
+      lines.set(path, st.key.line);
+      setKey(dict, key, v);
+      st.key = null;
+      return path;
     }
+    if (!top) {
+      root = v;
+      return '';
+    }
+    if (!Array.isArray(top.value)) throw new PlistSyntaxError('a value without a <key> inside a <dict>', line);
+    top.value.push(v);
+    return `${top.path}[${top.value.length - 1}]`;
   };
 
-  const root = s.nextTag();
-  if (!root) throw new PlistSyntaxError('no <plist> element: the file is not a property list', 1);
-  if (root.name !== 'plist' || root.kind === 'close') {
-    throw new PlistSyntaxError(`the document starts with <${root.name}>, not <plist>: not a property list`, root.line);
+  try {
+    for (let t = tok.next(); t; t = tok.next()) {
+      if (t.kind === 'text') {
+        data += t.text;
+        continue;
+      }
+      if (t.kind === 'open') {
+        data = '';
+        if (t.name === 'dict' || t.name === 'array') {
+          if (stack.length >= MAX_DEPTH) throw new PlistSyntaxError(`nesting deeper than ${MAX_DEPTH} levels`, t.line);
+          const value: PlistDict | PlistValue[] = t.name === 'dict' ? {} : [];
+          const path = add(value, t.line);
+          stack.push({ value, path });
+          if (t.empty) stack.pop();
+          continue;
+        }
+        if (t.empty) endElement(t.name, t.line);
+        else open.push(t.line);
+        continue;
+      }
+      if (t.name === 'dict' || t.name === 'array') {
+        const top = stack[stack.length - 1];
+        if (st.key && st.key.parent === top && t.name === 'dict') {
+          keysWithoutValue.push({ path: keyPath(top.path, st.key.key), line: st.key.line });
+        }
+        stack.pop();
+        continue;
+      }
+      endElement(t.name, open.pop() ?? t.line);
+    }
+  } catch (e) {
+    if (e instanceof XmlSyntaxError) throw new PlistSyntaxError(e.problem, e.line);
+    throw e;
   }
-  if (root.kind === 'empty') throw new PlistSyntaxError('<plist/> is empty', root.line);
-  const first = s.nextTag();
-  if (!first) throw new PlistSyntaxError('the file ends inside <plist>', s.lineNo);
-  const value = readValue(first, '', 0);
-  s.expectClose('plist');
-  const trailing = s.nextTag();
-  if (trailing) throw new PlistSyntaxError(`content after </plist>: <${trailing.name}>`, trailing.line);
-  return { value, lines, duplicates };
+  if (st.key) keysWithoutValue.push({ path: keyPath(st.key.parent.path, st.key.key), line: st.key.line });
+  if (root === undefined) throw new PlistSyntaxError('no value in the property list', tok.line);
+  return { value: root, lines, duplicates, keysWithoutValue };
+
+  // ---- plistlib's end_* handlers -------------------------------------------------------------
+  // (hoisted; `line` is the line of the element's start tag)
+  function endElement(name: string, line: number): void {
+    const raw = data;
+    data = '';
+    switch (name) {
+      case 'key': {
+        const top = stack[stack.length - 1];
+        st.key = { key: raw, line, parent: top ?? { value: [], path: '' } };
+        return;
+      }
+      case 'string':
+        add(raw, line);
+        return;
+      case 'true':
+      case 'false':
+        add(name === 'true', line);
+        return;
+      case 'integer':
+        if (!INTEGER.test(raw)) throw new PlistSyntaxError('an <integer> that is not a whole number', line);
+        add(Number(raw.trim()), line);
+        return;
+      case 'real': {
+        const n = parseReal(raw);
+        if (n === null) throw new PlistSyntaxError('a <real> that is not a number', line);
+        add(n, line);
+        return;
+      }
+      case 'date': {
+        const d = parseDate(raw);
+        if (!d) throw new PlistSyntaxError('a <date> that is not YYYY-MM-DDTHH:MM:SSZ', line);
+        add(d, line);
+        return;
+      }
+      case 'data': {
+        const b = parseData(raw);
+        if (!b) throw new PlistSyntaxError('a <data> block that is not valid base64', line);
+        add(b, line);
+        return;
+      }
+      default:
+      // plistlib has no handler: the element is ignored.
+    }
+  }
+}
+
+function keyPath(parent: string, key: string): string {
+  return parent ? `${parent}.${key}` : key;
+}
+
+/**
+ * Set a key of a parsed dict. Plain assignment (defining thousands of properties one by one is
+ * quadratic in V8); only `__proto__`, which assignment would not store as a key, is defined.
+ */
+export function setKey(dict: PlistDict, key: string, value: PlistValue): void {
+  if (key === '__proto__') Object.defineProperty(dict, key, { value, enumerable: true, writable: true, configurable: true });
+  else dict[key] = value;
 }

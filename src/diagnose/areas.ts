@@ -1,7 +1,9 @@
 /**
- * One status per area, as a doctor prints it: the worst finding decides the glyph; the sentence
- * says what was examined and what it showed. `skipped` means nothing in the area was examined
- * (a probe not asked for, a release line the area does not apply to).
+ * One status per area, as a doctor prints it. A ✓ is earned: an area is `ok` only when something
+ * in it was actually tested (a connection made, a mailbox read, a message or log judged, a probe
+ * run) and showed no problem. An area nothing tested is `not-tested`, with the reason and the
+ * way to test it; an area the release line does not have is `not-applicable`. The worst finding
+ * decides between `warning` and `error`.
  */
 import type { ConfigContext } from '../checks/rule.js';
 import type { ServerVersion } from '../server/release.js';
@@ -12,16 +14,27 @@ import type { InjectionProbeResult } from './injection-probe.js';
 import type { PlusProbeResult } from './plus-address-probe.js';
 import type { InputRecord } from './types.js';
 
-export type AreaState = 'ok' | 'warning' | 'error' | 'skipped';
+export type AreaState = 'ok' | 'warning' | 'error' | 'not-tested' | 'not-applicable';
 
 export interface AreaStatus {
   area: AreaId;
   title: string;
   status: AreaState;
+  /** Whether anything in the area was actually tested. */
+  tested: boolean;
   /** One sentence. */
   summary: string;
   /** Ids of the area's error and warning findings, distinct, in report order. */
   causes: string[];
+}
+
+/** The connection tests diagnose ran itself (not with --offline): their outcome in a line. */
+export interface ConnectionTest {
+  ok: boolean;
+  /** `smtp.example.com:587 (STARTTLS)`. */
+  target: string;
+  /** The stage that failed, with its error, when not ok. */
+  failed?: string;
 }
 
 export interface AreaInputs {
@@ -34,6 +47,12 @@ export interface AreaInputs {
   probes: { plusAddress?: PlusProbeResult; injection?: InjectionProbeResult };
   notes: Partial<Record<AreaId, string[]>>;
   inputs: InputRecord[];
+  /** `--offline`: no network test ran. */
+  offline: boolean;
+  /** The SMTP test (connect, EHLO, STARTTLS, AUTH, QUIT; nothing sent), when it ran. */
+  smtp: ConnectionTest | null;
+  /** The read-only mailbox test, when it ran instead of reading the mailbox (with --message). */
+  mailboxTest: ConnectionTest | null;
 }
 
 const plural = (n: number, w: string): string => `${n} ${w}${n === 1 ? '' : 's'}`;
@@ -49,10 +68,11 @@ export function assessAreas(a: AreaInputs): AreaStatus[] {
     const errors = own.filter((f) => f.severity === 'error');
     const warnings = own.filter((f) => f.severity === 'warning');
     const causes = [...new Set([...errors, ...warnings].map((f) => f.id))];
-    const { examined, summary } = describe(area, a, errors.length, warnings.length);
-    const status: AreaState = errors.length ? 'error' : warnings.length ? 'warning' : examined ? 'ok' : 'skipped';
+    const { examined, summary, notApplicable } = describe(area, a, errors.length, warnings.length);
+    const status: AreaState = errors.length ? 'error' : warnings.length ? 'warning' : notApplicable ? 'not-applicable' : examined ? 'ok' : 'not-tested';
     const extra = a.notes[area]?.length ? `; ${a.notes[area]!.join('; ')}` : '';
-    out.push({ area, title: AREA_TITLES[area], status, summary: `${summary}${extra}`, causes });
+    const text = status === 'not-tested' && !summary.startsWith('not tested') ? `not tested: ${summary}` : summary;
+    out.push({ area, title: AREA_TITLES[area], status, tested: examined, summary: `${text}${extra}`, causes });
   }
   return out;
 }
@@ -64,9 +84,10 @@ function problems(errors: number, warnings: number): string {
   return parts.join(', ');
 }
 
-function describe(area: AreaId, a: AreaInputs, errors: number, warnings: number): { examined: boolean; summary: string } {
+function describe(area: AreaId, a: AreaInputs, errors: number, warnings: number): { examined: boolean; summary: string; notApplicable?: boolean } {
   const bad = problems(errors, warnings);
   const s = a.ctx?.settings;
+  const offline = '--offline: no connection was made';
   switch (area) {
     case 'config': {
       const own = a.findings.filter((f) => f.area === 'config');
@@ -83,12 +104,17 @@ function describe(area: AreaId, a: AreaInputs, errors: number, warnings: number)
       const failed = logCount(a.scan, 'log.send-failed');
       const plus = a.probes.plusAddress;
       const parts: string[] = [];
-      if (s) parts.push(s.sending.server ? `${s.sending.server}:${s.sending.port}${s.sending.useSSL ? ' (STARTTLS required)' : ''}` : 'no Sending.Server');
+      if (a.smtp) parts.push(a.smtp.ok ? `SMTP test passed: ${a.smtp.target} (connect, EHLO, STARTTLS, AUTH, QUIT; nothing sent)` : `SMTP test failed: ${a.smtp.target}${a.smtp.failed ? `: ${a.smtp.failed}` : ''}`);
       if (plus?.smtp.accepted) parts.push('the probe was accepted');
       else if (plus?.smtp.error) parts.push(`the probe could not be sent: ${plus.smtp.error}`);
       if (a.scan && (sent || failed)) parts.push(`log: ${sent} sent, ${failed} failed`);
       if (bad) parts.unshift(bad);
-      return { examined: Boolean(s) || sent + failed > 0, summary: parts.join('; ') || 'nothing examined' };
+      const tested = Boolean(a.smtp) || Boolean(plus?.smtp.accepted);
+      if (!tested && !bad) {
+        const why = !s ? 'the config could not be read' : a.offline ? offline : !s.sending.server.trim() ? 'Sending.Server is empty' : 'the SMTP test did not run';
+        parts.unshift(`not tested: ${why}`);
+      }
+      return { examined: tested, summary: parts.join('; ') };
     }
     case 'receiving': {
       const mb = a.mailbox;
@@ -98,16 +124,26 @@ function describe(area: AreaId, a: AreaInputs, errors: number, warnings: number)
         parts.push(
           `${mb.info.protocol === 'imap' ? 'IMAP' : 'POP3'} ${mb.info.server}:${mb.info.port} read-only: ${plural(mb.messages.length, 'message')}${mb.info.protocol === 'imap' ? ` (${mb.seen} \\Seen)` : ''}`,
         );
-      } else if (a.inputs.some((i) => i.kind === 'message' && i.status === 'read')) parts.push('saved messages examined instead of the mailbox');
+      } else if (a.mailboxTest) {
+        parts.push(a.mailboxTest.ok ? `mailbox test passed: ${a.mailboxTest.target} (read-only)` : `mailbox test failed: ${a.mailboxTest.target}${a.mailboxTest.failed ? `: ${a.mailboxTest.failed}` : ''}`);
+      }
+      const savedInstead = a.inputs.some((i) => i.kind === 'message' && i.status === 'read');
+      if (!mb?.info && savedInstead) parts.push('saved messages examined instead of the mailbox');
       const logins = logCount(a.scan, 'log.imap-login-failed') + logCount(a.scan, 'log.pop-login-failed');
       if (logins) parts.push(`log: ${plural(logins, 'failed login')}`);
-      return { examined: Boolean(mb?.info) || Boolean(s), summary: parts.join('; ') || 'mailbox not read' };
+      const tested = Boolean(mb?.info) || Boolean(a.mailboxTest);
+      if (!tested && !bad) {
+        const r = s?.receiving;
+        const why = !s ? 'the config could not be read' : a.offline ? offline : !r?.server.trim() || !r.port || !r.protocol ? 'Receiving.Server, Port or Type is not usable' : 'the mailbox was not read';
+        parts.unshift(`not tested: ${why}`);
+      }
+      return { examined: tested, summary: parts.join('; ') };
     }
     case 'plus': {
       const p = a.probes.plusAddress;
-      if (p) return { examined: true, summary: bad && p.outcome === 'kept' ? `${bad}; ${p.summary}` : p.summary };
+      if (p) return { examined: p.outcome === 'kept', summary: bad && p.outcome === 'kept' ? `${bad}; ${p.summary}` : p.summary };
       if (bad) return { examined: true, summary: bad };
-      return { examined: false, summary: 'not probed ("--probe plus-address" sends one probe and removes it)' };
+      return { examined: false, summary: 'not tested: "--probe plus-address" sends one probe and removes it' };
     }
     case 'replies': {
       const msgs = a.messages;
@@ -118,12 +154,14 @@ function describe(area: AreaId, a: AreaInputs, errors: number, warnings: number)
       const injected = logCount(a.scan, 'log.injected');
       if (a.scan) parts.push(`log: ${noToken} "didn't find a token", ${injected} injected`);
       if (bad) parts.unshift(bad);
-      return { examined: msgs.length > 0 || Boolean(a.scan), summary: parts.join('; ') || 'no messages and no log examined' };
+      const tested = msgs.length > 0 || Boolean(a.scan);
+      if (!tested && !bad) parts.unshift(a.mailbox?.info ? 'not tested: the mailbox holds no messages and no log was read' : 'not tested: no message and no log was examined');
+      return { examined: tested, summary: parts.join('; ') };
     }
     case 'injection': {
       const probe = a.probes.injection;
       if (a.version.line === '5.0+' && !bad) {
-        return { examined: false, summary: `not applicable: ${a.version.text} injects replies in-process, with no injection user and no /inbox/` };
+        return { examined: false, notApplicable: true, summary: `not applicable: ${a.version.text} injects replies in-process, with no injection user and no /inbox/` };
       }
       const parts: string[] = [];
       if (bad) parts.push(bad);
@@ -131,7 +169,9 @@ function describe(area: AreaId, a: AreaInputs, errors: number, warnings: number)
       const principal = logCount(a.scan, 'log.injection-principal-not-found');
       if (a.scan && a.version.line !== '5.0+') parts.push(`log: ${principal} "injection principal not found", ${logCount(a.scan, 'log.injected')} injected`);
       if (s && a.version.line === '2.x') parts.push(`injects as "${s.username || '(empty)'}"`);
-      return { examined: Boolean(a.ctx) || Boolean(a.scan), summary: parts.join('; ') || 'nothing examined' };
+      const tested = probe?.outcome === 'ok' || Boolean(a.scan);
+      if (!tested && !bad) parts.unshift('not tested: "--probe injection" authenticates to the server\'s /inbox/');
+      return { examined: tested, summary: parts.join('; ') };
     }
   }
 }

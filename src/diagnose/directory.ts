@@ -16,6 +16,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
 import { getPath, type LoadedConfig } from '../config/load.js';
 import type { PlistValue } from '../config/plist-xml.js';
+import { XmlSyntaxError, XmlTokenizer } from '../config/xml-tokens.js';
 import { defaultsFor } from '../server/keys.js';
 import type { ServerVersion } from '../server/release.js';
 
@@ -96,7 +97,7 @@ export function directoryOf(cfg: LoadedConfig, version: ServerVersion): Director
 
 /** The shell command that checks a user on a directory that cannot be read offline. */
 export function lookupCommand(ref: DirectoryRef, name: string): string | null {
-  const q = (s: string): string => (/^[\w.@+\/:=,-]+$/.test(s) ? s : `'${s.replace(/'/g, "'\\''")}'`);
+  const q = (s: string): string => (/^[\w.@+/:=,-]+$/.test(s) ? s : `'${s.replace(/'/g, "'\\''")}'`);
   if (ref.kind === 'opendirectory') return `dscl ${q(ref.node ?? '/Search')} -read /Users/${q(name)}`;
   if (ref.kind === 'ldap' && ref.ldap) {
     const base = ref.ldap.usersRdn.includes('=') ? `${ref.ldap.usersRdn},${ref.ldap.base}` : ref.ldap.base;
@@ -115,90 +116,33 @@ interface XmlElement {
   line: number;
 }
 
-const ENTITIES: Record<string, string> = { lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" };
-
-function decodeEntities(s: string, line: number): string {
-  return s.replace(/&(#x[0-9a-f]+|#\d+|\w+);/gi, (all, e: string) => {
-    if (e[0] === '#') {
-      const n = e[1] === 'x' || e[1] === 'X' ? parseInt(e.slice(2), 16) : parseInt(e.slice(1), 10);
-      return Number.isFinite(n) && n <= 0x10ffff ? String.fromCodePoint(n) : all;
-    }
-    const v = ENTITIES[e];
-    if (v === undefined) throw new DirectoryReadError(`not well-formed XML: unknown entity &${e}; at line ${line}`);
-    return v;
-  });
-}
-
-/** Elements, attributes, text, comments, CDATA, processing instructions, DOCTYPE; nothing else. */
+/**
+ * The accounts file as an element tree, on the same tokenizer as the plist reader (expat's
+ * well-formedness rules: the server reads this file with Python's XML parser too).
+ */
 export function parseXml(text: string): XmlElement {
-  let pos = 0;
-  let line = 1;
-  const advance = (to: number): void => {
-    for (let i = pos; i < to; i++) if (text.charCodeAt(i) === 10) line++;
-    pos = to;
-  };
+  const tok = new XmlTokenizer(text);
   const stack: XmlElement[] = [];
   let root: XmlElement | null = null;
-  const fail = (why: string): never => {
-    throw new DirectoryReadError(`not well-formed XML: ${why} at line ${line}`);
-  };
-  if (text.charCodeAt(0) === 0xfeff) pos = 1;
-  while (pos < text.length) {
-    const lt = text.indexOf('<', pos);
-    const chunk = text.slice(pos, lt < 0 ? text.length : lt);
-    if (stack.length) stack[stack.length - 1]!.text += decodeEntities(chunk, line);
-    else if (chunk.trim()) fail(root ? 'text after the root element' : 'text before the root element');
-    advance(lt < 0 ? text.length : lt);
-    if (lt < 0) break;
-    if (text.startsWith('<!--', pos)) {
-      const end = text.indexOf('-->', pos + 4);
-      if (end < 0) fail('unclosed comment');
-      advance(end + 3);
-    } else if (text.startsWith('<![CDATA[', pos)) {
-      const end = text.indexOf(']]>', pos + 9);
-      if (end < 0) fail('unclosed CDATA section');
-      if (!stack.length) fail('CDATA outside the root element');
-      stack[stack.length - 1]!.text += text.slice(pos + 9, end);
-      advance(end + 3);
-    } else if (text.startsWith('<?', pos)) {
-      const end = text.indexOf('?>', pos + 2);
-      if (end < 0) fail('unclosed processing instruction');
-      advance(end + 2);
-    } else if (text.startsWith('<!', pos)) {
-      // DOCTYPE, possibly with an internal subset.
-      let depth = 0;
-      let i = pos + 2;
-      for (; i < text.length; i++) {
-        const c = text[i];
-        if (c === '[') depth++;
-        else if (c === ']') depth--;
-        else if (c === '>' && depth <= 0) break;
+  try {
+    for (let t = tok.next(); t; t = tok.next()) {
+      if (t.kind === 'text') {
+        if (stack.length) stack[stack.length - 1]!.text += t.text;
+      } else if (t.kind === 'open') {
+        const el: XmlElement = { name: t.name, attrs: t.attrs, children: [], text: '', line: t.line };
+        if (stack.length) stack[stack.length - 1]!.children.push(el);
+        else root = el;
+        if (!t.empty) stack.push(el);
+      } else {
+        stack.pop();
       }
-      if (i >= text.length) fail('unclosed declaration');
-      advance(i + 1);
-    } else if (text[pos + 1] === '/') {
-      const m = /^<\/([A-Za-z_][\w.:-]*)\s*>/.exec(text.slice(pos, pos + 300));
-      if (!m) fail('bad closing tag');
-      const open = stack.pop();
-      if (!open) fail(`closing tag </${m![1]}> without an opening tag`);
-      if (open!.name !== m![1]) fail(`</${m![1]}> closes <${open!.name}>`);
-      advance(pos + m![0].length);
-    } else {
-      const m = /^<([A-Za-z_][\w.:-]*)((?:\s+[A-Za-z_][\w.:-]*\s*=\s*(?:"[^"]*"|'[^']*'))*)\s*(\/?)>/.exec(text.slice(pos, pos + 64 * 1024));
-      if (!m) fail('bad tag');
-      const attrs: Record<string, string> = {};
-      for (const a of m![2]!.matchAll(/([A-Za-z_][\w.:-]*)\s*=\s*(?:"([^"]*)"|'([^']*)')/g)) attrs[a[1]!] = decodeEntities(a[2] ?? a[3] ?? '', line);
-      const el: XmlElement = { name: m![1]!, attrs, children: [], text: '', line };
-      if (stack.length) stack[stack.length - 1]!.children.push(el);
-      else if (root) fail('a second root element');
-      else root = el;
-      if (!m![3]) stack.push(el);
-      advance(pos + m![0].length);
     }
+  } catch (e) {
+    if (e instanceof XmlSyntaxError) throw new DirectoryReadError(`not well-formed XML: ${e.problem} at line ${e.line}`);
+    throw e;
   }
-  if (stack.length) fail(`<${stack[stack.length - 1]!.name}> is never closed`);
-  if (!root) fail('no root element');
-  return root!;
+  if (!root) throw new DirectoryReadError('not well-formed XML: no root element');
+  return root;
 }
 
 /** `user%02d` with n → `user07` (Python %-formatting of the 2.x accounts file). */

@@ -1,18 +1,18 @@
 /**
- * Human output of `imip diagnose`, like a doctor (ecosystem.md §1.7): what was examined, one
+ * Human output of `imip diagnose`, like a doctor (`brew doctor`): what was examined, one
  * status line per area, then each area's findings (cause, evidence, fix; findings of the same id
  * over several messages are shown once, with the others listed), then one summary line. JSON
  * output is the DiagnoseReport itself; nothing here decides anything.
  */
 import type { ChalkInstance } from 'chalk';
-import { briefEvidence, formatEvidence } from '../report/render.js';
+import { evidenceLine, insecureNotice } from '../report/render.js';
 import { GLYPH } from '../report/style.js';
 import { SEVERITY_ORDER } from '../report/finding.js';
 import { AREAS, AREA_TITLES, type DiagnoseFinding } from './findings.js';
 import type { AreaState } from './areas.js';
 import type { DiagnoseReport } from './run.js';
 
-const STATE_GLYPH: Record<AreaState, string> = { ok: GLYPH.ok, warning: GLYPH.warning, error: GLYPH.error, skipped: GLYPH.skipped };
+const STATE_GLYPH: Record<AreaState, string> = { ok: GLYPH.ok, warning: GLYPH.warning, error: GLYPH.error, 'not-tested': GLYPH.skipped, 'not-applicable': GLYPH.skipped };
 
 /** Evidence keys shown in the fix or too long for a line. */
 const HIDDEN_EVIDENCE = new Set(['record', 'plistKeys']);
@@ -34,8 +34,9 @@ export interface RenderOptions {
 
 export function renderDiagnose(r: DiagnoseReport, c: ChalkInstance, o: RenderOptions, versionLine: string): string {
   const lines: string[] = [];
-  const summaryColour = r.exitCode === 0 ? c.green : r.exitCode === 1 ? c.red : c.red;
-  const summaryGlyph = r.exitCode === 0 ? GLYPH.ok : GLYPH.error;
+  // A ✓ only for a clean bill of health: every area tested (or not applicable) and passed.
+  const summaryColour = r.summary.healthy ? c.green : r.exitCode === 0 ? c.yellow : c.red;
+  const summaryGlyph = r.summary.healthy ? GLYPH.ok : r.exitCode === 0 ? GLYPH.skipped : GLYPH.error;
   if (o.quiet) return `${summaryColour(`${summaryGlyph} ${r.summary.line}`)}\n`;
 
   lines.push(`${c.bold('imip diagnose')}  ${r.config ?? '(no config)'}`);
@@ -45,16 +46,19 @@ export function renderDiagnose(r: DiagnoseReport, c: ChalkInstance, o: RenderOpt
     const text = `  ${i.kind} ${i.path}${status}${i.detail ? `: ${i.detail}` : ''}${i.error ? ` — ${i.error}` : ''}`;
     lines.push(i.status === 'error' ? c.red(text) : c.dim(text));
   }
+  // --insecure is said before the results it concerns, once.
+  const { notice } = insecureNotice(r.findings, c);
+  lines.push(...notice);
   lines.push('');
 
   const width = Math.max(...AREAS.map((a) => AREA_TITLES[a].length)) + 2;
   for (const a of r.areas) {
     const col = stateColour(c, a.status);
-    lines.push(`${col(`[${STATE_GLYPH[a.status]}]`)} ${c.bold(a.title.padEnd(width))}${a.status === 'skipped' ? c.dim(a.summary) : a.summary}`);
+    lines.push(`${col(`[${STATE_GLYPH[a.status]}]`)} ${c.bold(a.title.padEnd(width))}${a.status === 'not-tested' || a.status === 'not-applicable' ? c.dim(a.summary) : a.summary}`);
   }
 
   for (const area of AREAS) {
-    const own = r.findings.filter((f) => f.area === area && (f.severity !== 'info' || o.verbose || f.source === 'directory' || f.source === 'probe'));
+    const own = r.findings.filter((f) => f.area === area && f.id !== 'tls.insecure' && (f.severity !== 'info' || o.verbose || f.source === 'directory' || f.source === 'probe'));
     if (!own.length) continue;
     lines.push('', c.bold(AREA_TITLES[area]));
     // Group by id (the same cause over several messages), errors first, report order otherwise.
@@ -76,7 +80,7 @@ export function renderDiagnose(r: DiagnoseReport, c: ChalkInstance, o: RenderOpt
         if (!o.verbose && f.source === 'log' && f.id.startsWith('log.') && LOG_EVIDENCE_IN_MESSAGE.has(k)) continue;
         ev[k] = v;
       }
-      const evText = formatEvidence(o.verbose ? ev : briefEvidence(ev));
+      const evText = evidenceLine(ev, o.verbose, [f.message, f.fix, where], { listsAsJson: true });
       if (evText) lines.push(`    ${c.dim('evidence:')} ${c.dim(evText)}`);
       const [firstFix, ...restFix] = f.fix.split('\n');
       lines.push(`    ${c.green('fix:')} ${firstFix}`);

@@ -6,8 +6,13 @@
  * read-only (as `poll --once` without --apply, \Seen messages included), and the log and
  * directory files the config names (ErrorLogFile under LogRoot; DirectoryService's xmlFile).
  * With `--message`, the saved messages replace the mailbox; `--log` and `--directory` replace the
- * files the config names. An input that cannot be examined is a `diagnose.input-unreadable`
- * finding and the rest still runs; only when nothing at all could be examined is it exit 2.
+ * files the config names. Unless `--offline`, it also runs the SMTP test (connect, EHLO,
+ * STARTTLS, AUTH, QUIT; nothing is sent) and, when saved messages replace the mailbox, the
+ * read-only mailbox test, so that Sending and Receiving are tested, not assumed.
+ *
+ * An input that cannot be examined is a `diagnose.input-unreadable` finding and the rest still
+ * runs; like grep, an input named on the command line that could not be read makes the exit code
+ * 2, after everything else has been examined and reported.
  */
 import { existsSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
@@ -28,7 +33,8 @@ import { LogScanner, topValues, type LogEntry, type LogFileResult, type LogScanR
 import { examine, MessageReadError, readMailbox, readMessage, type ExaminedMessage, type MailboxRead } from './messages.js';
 import type { InjectionProbeResult } from './injection-probe.js';
 import type { PlusProbeResult } from './plus-address-probe.js';
-import { assessAreas, type AreaStatus } from './areas.js';
+import { assessAreas, type AreaStatus, type ConnectionTest } from './areas.js';
+import type { ProbeReport } from '../probes/probe-report.js';
 import type { InputRecord } from './types.js';
 
 export type ProbeKind = 'plus-address' | 'injection' | 'all';
@@ -49,6 +55,8 @@ export interface DiagnoseOptions {
   stdin?: NodeJS.ReadableStream;
   /** Plus probe: wait override (tests). */
   probeWaitMs?: number;
+  /** `--offline`: no SMTP test, no mailbox, no probe. */
+  offline?: boolean;
 }
 
 export type { InputRecord } from './types.js';
@@ -102,7 +110,31 @@ export interface DiagnoseReport {
   logs: { files: LogFileResult[]; entries: LogEntryJson[] } | null;
   mailbox: { server: string; port: number; protocol: string; username: string; readOnly: boolean; exists: number; seen: number; examined: number; error?: string } | null;
   probes: { plusAddress?: PlusProbeResult; injection?: InjectionProbeResult };
-  summary: { line: string; errors: number; warnings: number; notes: number; areasWithProblems: string[]; inputsExamined: number; inputErrors: number };
+  /** The connection tests diagnose ran itself: SMTP always unless --offline; the mailbox test when --message replaced the mailbox. */
+  tests: { smtp: (ConnectionTest & { stages: ProbeReport['stages'] }) | null; mailbox: (ConnectionTest & { stages: ProbeReport['stages'] }) | null };
+  summary: {
+    line: string;
+    /** Every area tested (or not applicable) and none with a problem: the only case that says "healthy". */
+    healthy: boolean;
+    errors: number;
+    warnings: number;
+    notes: number;
+    areasWithProblems: string[];
+    areasNotTested: string[];
+    inputsExamined: number;
+    inputErrors: number;
+  };
+}
+
+function connectionTest(r: ProbeReport): ConnectionTest & { stages: ProbeReport['stages'] } {
+  const tls = r.target.tls === 'starttls' ? 'STARTTLS' : r.target.tls === 'implicit' ? 'TLS' : 'no TLS';
+  const bad = r.stages.find((st) => !st.ok && !st.skipped);
+  return {
+    ok: r.ok,
+    target: `${r.target.host}:${r.target.port} (${tls})`,
+    ...(bad ? { failed: `${bad.stage}${bad.error ? `: ${bad.error}` : ''}` } : {}),
+    stages: r.stages,
+  };
 }
 
 /** §1.3/stdconfig: ErrorLogFile ("error.log" under LogRoot /var/log/caldavd; 2.x an absolute default). */
@@ -233,7 +265,8 @@ export async function diagnose(o: DiagnoseOptions): Promise<DiagnoseReport> {
     configFindings = runConfigChecks(ctx);
   } else {
     const err = (o.config as { error: string }).error;
-    inputs.push({ kind: 'config', path: o.config.path ?? '(none)', how: 'given', status: 'error', error: err });
+    // Named (--config, IMIP_CONFIG) and unreadable is exit 2 at the end; none found at all is not.
+    inputs.push({ kind: 'config', path: o.config.path ?? '(none)', how: o.config.path ? 'given' : 'default', status: 'error', error: err });
     findings.push(inputFinding('config', o.config.path ?? '(no config)', err, 'config'));
   }
   const settings = ctx?.settings ?? null;
@@ -295,7 +328,7 @@ export async function diagnose(o: DiagnoseOptions): Promise<DiagnoseReport> {
       }
       return;
     }
-    if (!settings) return;
+    if (!settings || o.offline) return;
     const r = settings.receiving;
     if (!r.protocol || !r.server.trim() || !r.port) {
       note('receiving', 'mailbox not read: Receiving.Server, Port or Type is not usable (see the config findings)');
@@ -341,7 +374,29 @@ export async function diagnose(o: DiagnoseOptions): Promise<DiagnoseReport> {
     }
   })();
 
-  const [scan] = await Promise.all([logScan, readMessages, readDir]);
+  // ---- connection tests: SMTP (nothing sent), and the mailbox when saved messages replace it -----
+  let smtpReport: ProbeReport | null = null;
+  let mailboxReport: ProbeReport | null = null;
+  const connTests = (async (): Promise<void> => {
+    if (o.offline || !settings) return;
+    const jobs: Array<Promise<void>> = [];
+    if (settings.sending.server.trim()) {
+      jobs.push(import('../probes/smtp-probe.js').then(async (m) => void (smtpReport = await m.probeSmtp(settings.sending, o.conn))));
+    }
+    const r = settings.receiving;
+    if (o.messages.length && r.protocol && r.server.trim() && r.port) {
+      jobs.push(import('../probes/mailbox-probe.js').then(async (m) => void (mailboxReport = await m.probeMailbox(r, o.conn, version))));
+    }
+    await Promise.all(jobs);
+  })();
+
+  const [scan] = await Promise.all([logScan, readMessages, readDir, connTests]);
+  const smtpDone = smtpReport as ProbeReport | null;
+  const mailboxDone = mailboxReport as ProbeReport | null;
+  const testFindings: DiagnoseFinding[] = [
+    ...(smtpDone?.findings ?? []).map((f) => withArea(f, 'probe', 'sending')),
+    ...(mailboxDone?.findings ?? []).map((f) => withArea(f, 'probe', 'receiving')),
+  ];
   // Inputs in a stable order: config, mailbox, messages, logs, directory (each in the order given).
   const KIND_ORDER: InputRecord['kind'][] = ['config', 'mailbox', 'message', 'log', 'directory'];
   inputs.sort((a, b) => KIND_ORDER.indexOf(a.kind) - KIND_ORDER.indexOf(b.kind));
@@ -432,7 +487,7 @@ export async function diagnose(o: DiagnoseOptions): Promise<DiagnoseReport> {
 
   // Injection: the log's principal finding and the probe's may name the same cause; keep both
   // sources in one finding each (the log's first), most telling first.
-  findings.push(...configDiag, ...(inj?.findings ?? []), ...probeFindings, ...msgFindings, ...logFindings);
+  findings.push(...configDiag, ...testFindings, ...(inj?.findings ?? []), ...probeFindings, ...msgFindings, ...logFindings);
 
   // ---- areas, summary, exit -------------------------------------------------------------------
   const mb = mailbox as MailboxRead | null;
@@ -447,25 +502,36 @@ export async function diagnose(o: DiagnoseOptions): Promise<DiagnoseReport> {
     probes,
     notes,
     inputs,
+    offline: Boolean(o.offline),
+    smtp: smtpDone ? connectionTest(smtpDone) : null,
+    mailboxTest: mailboxDone ? connectionTest(mailboxDone) : null,
   });
   const count = (s: string): number => findings.filter((f) => f.severity === s).length;
   const errors = count('error');
   const warnings = count('warning');
   const problems = areas.filter((a) => a.status === 'error' || a.status === 'warning').map((a) => a.title);
   const inputErrors = findings.filter((f) => f.id === 'diagnose.input-unreadable').length;
-  const exitCode = examined === 0 ? EXIT_CANNOT_RUN : errors + warnings > 0 ? EXIT_PROBLEMS : EXIT_OK;
+  // Like grep: an input named on the command line that could not be read is exit 2, after the rest.
+  const givenUnreadable = inputs.filter((i) => i.how === 'given' && i.status === 'error').length;
+  const exitCode = examined === 0 || givenUnreadable ? EXIT_CANNOT_RUN : errors + warnings > 0 ? EXIT_PROBLEMS : EXIT_OK;
+  const notTested = areas.filter((a) => a.status === 'not-tested').map((a) => a.title);
+  const healthy = exitCode === EXIT_OK && notTested.length === 0;
   const plural = (n: number, w: string): string => `${n} ${w}${n === 1 ? '' : 's'}`;
   const what = inputs
     .filter((i) => i.status === 'read' || i.status === 'partial')
     .map((i) => (i.kind === 'mailbox' ? `mailbox (${i.detail})` : i.kind))
     .filter((v, i, a) => a.indexOf(v) === i)
     .join(', ');
+  const tested = [smtpReport ? 'SMTP' : '', mailboxReport ? 'mailbox test' : ''].filter(Boolean);
+  const examinedText = `${what || 'nothing'}${tested.length ? `, ${tested.join(', ')}` : ''}`;
   const line =
-    exitCode === EXIT_CANNOT_RUN
+    examined === 0
       ? `Nothing could be examined: ${findings.filter((f) => f.id === 'diagnose.input-unreadable').map((f) => f.message).join(' ')}`
-      : exitCode === EXIT_OK
-        ? `No problems found: iMIP looks healthy (examined ${what || 'nothing'}${probes.plusAddress ? '; plus addresses kept' : ''}${probes.injection?.outcome === 'ok' ? '; injection credentials accepted' : ''}).`
-        : `Found ${plural(errors, 'error')} and ${plural(warnings, 'warning')} in ${plural(problems.length, 'area')} (${problems.join(', ')})${inputErrors ? `; ${plural(inputErrors, 'input')} could not be examined` : ''}.`;
+      : errors + warnings > 0 || givenUnreadable
+        ? `Found ${plural(errors, 'error')} and ${plural(warnings, 'warning')} in ${plural(problems.length, 'area')} (${problems.join(', ')})${inputErrors ? `; ${plural(inputErrors, 'input')} could not be examined` : ''}${notTested.length ? `; not tested: ${notTested.join(', ')}` : ''}.`
+        : healthy
+          ? `No problems found: iMIP looks healthy (examined ${examinedText}${probes.plusAddress ? '; plus addresses kept' : ''}${probes.injection?.outcome === 'ok' ? '; injection credentials accepted' : ''}).`
+          : `No problems found in what was tested (examined ${examinedText}), but not every area was tested: ${notTested.join(', ')}. Not a clean bill of health; see each area for how to test it.`;
 
   const rows: MessageRow[] = messages.map((m) => ({
     source: m.source,
@@ -512,6 +578,7 @@ export async function diagnose(o: DiagnoseOptions): Promise<DiagnoseReport> {
           }
         : null,
     probes,
-    summary: { line, errors, warnings, notes: count('info'), areasWithProblems: problems, inputsExamined: examined, inputErrors },
+    tests: { smtp: smtpDone ? connectionTest(smtpDone) : null, mailbox: mailboxDone ? connectionTest(mailboxDone) : null },
+    summary: { line, healthy, errors, warnings, notes: count('info'), areasWithProblems: problems, areasNotTested: notTested, inputsExamined: examined, inputErrors },
   };
 }

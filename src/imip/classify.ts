@@ -7,7 +7,7 @@
  */
 import { parseaddr, extractToken, TOKEN_RE } from '../server/address.js';
 import { mailboxOutcome, pollEraOf, pollReads, type ServerAction } from '../server/poll-policy.js';
-import { featuresOf, type ServerVersion } from '../server/release.js';
+import { atLeast, featuresOf, type ServerVersion } from '../server/release.js';
 import type { Finding } from '../report/finding.js';
 import { parseCalendar, type CalendarParse } from './reply-calendar.js';
 import type {
@@ -19,7 +19,7 @@ import type {
   Verdict,
 } from './classify-types.js';
 import { checkDsn } from './dsn.js';
-import { parseMailDate, UNKNOWN_TOKEN_MAX_AGE_MS } from './mail-date.js';
+import { dateIsNaive, parseMailDate, UNKNOWN_TOKEN_MAX_AGE_MS } from './mail-date.js';
 import { walkParts, type MimePart } from './mime-part.js';
 import { keptAttendee, replyFindings } from './reply-checks.js';
 import { isEraC, LOG, type LogEntry } from './inbound-log.js';
@@ -115,23 +115,41 @@ function lookup(token: string, ctx: ClassifyContext, notes: string[]): Lookup {
   return { status: 'unchecked', record: undefined };
 }
 
-/** The failure of a calendar parse, as each release line reports it (§4.4, §11). */
-function parseFailure(ctx: ClassifyContext, error: string, base: Omit<Outcome, 'action' | 'asyncFailure'>): Outcome {
+/**
+ * A failure inside the processing of one message, as each release line meets it.
+ * - 2.x–4.x: the work is synchronous inside `inbound()`'s catch-all: "Failed to process message: …",
+ *   and the poll deletes the message as usual (CalendarServer-2.5/4.3.2 twistedcaldav/mail.py
+ *   `MailHandler.inbound`).
+ * - 5.0+: `processReply`/`processDSN` are `@inlineCallbacks`, so the exception fails their
+ *   Deferred: no action code (UNKNOWN_FAILURE is the toolkit's label). 5.0 IMAP: nothing handles
+ *   it (an unhandled error in the Deferred) and the message blocks every later poll; 5.1+ IMAP:
+ *   `cbGotMessage` yields it, `ebLogError` logs "IMAP Error" and the cycle stops; POP3: the
+ *   Deferred is dropped (5.0) or fails `cbDownloaded` (5.1+)
+ *   (CalendarServer-5.0..9.2 inbound.py `IMAP4DownloadProtocol.cbGotMessage`, `POP3DownloadProtocol.cbDownloaded`).
+ */
+function processingFailure(ctx: ClassifyContext, error: string, base: Omit<Outcome, 'action' | 'asyncFailure'>, note: string): Outcome {
   const log = [...base.log];
-  const notes = [...base.notes];
+  const notes = [...base.notes, note];
   if (!isEraC(ctx.version)) {
     log.push(LOG.failedToProcess(error));
-    notes.push('the exception text is the toolkit parser\'s, not pycalendar\'s');
     return { ...base, log, notes, action: 'UNKNOWN_FAILURE', asyncFailure: false };
   }
-  log.push(ctx.protocol === 'imap' ? LOG.imapError(error) : LOG.unhandledDeferred(error));
-  notes.push(
-    'the parse error is raised inside the asynchronous reply processing: no action code is returned (UNKNOWN_FAILURE is the toolkit\'s label); the exception text is the toolkit parser\'s',
-  );
-  if (ctx.protocol === 'imap' && featuresOf(ctx.version).selectiveDelete) {
-    notes.push('the IMAP cycle ends here without EXPUNGE: the unseen messages after this one, and deletions flagged earlier in the cycle, wait for the next poll');
+  const era = pollEraOf(ctx.version);
+  log.push(ctx.protocol === 'imap' && era !== 'delete-everything' ? LOG.imapError(error) : LOG.unhandledDeferred(error));
+  notes.push('the error is raised inside the asynchronous reply processing: no action code is returned (UNKNOWN_FAILURE is the toolkit\'s label)');
+  if (ctx.protocol === 'imap') {
+    notes.push(
+      era === 'delete-everything'
+        ? 'the \\Deleted store never runs and the IMAP cycle stops here; the next poll fetches this message first again, so no message after it is ever processed'
+        : 'the IMAP cycle ends here without EXPUNGE: the unseen messages after this one, and deletions flagged earlier in the cycle, wait for the next poll',
+    );
   }
   return { ...base, log, notes, action: 'UNKNOWN_FAILURE', asyncFailure: true };
+}
+
+/** A calendar that fails to parse. */
+function parseFailure(ctx: ClassifyContext, error: string, base: Omit<Outcome, 'action' | 'asyncFailure'>): Outcome {
+  return processingFailure(ctx, error, base, 'the exception text is the toolkit parser\'s, not the server\'s calendar parser\'s');
 }
 
 function injected(ctx: ClassifyContext, facts: Facts, record: TokenRecord | null | undefined, log: LogEntry[]): LogEntry[] {
@@ -164,7 +182,13 @@ function classifyDsn(
   const calendar = readCalendar(calPart, input, facts);
   const base = { ...none, log: [] as LogEntry[], calendar };
   if (calendar && !calendar.ok) return parseFailure(ctx, calendar.error, base);
-  const organizer = calendar?.ok ? (calendar.facts.components.find((c) => c.organizer)?.organizer ?? '') : null;
+  const withOrganizer = calendar?.ok ? calendar.facts.components.find((c) => c.organizer !== null) : undefined;
+  if (calendar?.ok && !withOrganizer) {
+    // `calendar.getOrganizer()` is None and `_extractToken(None)` raises AttributeError, which its
+    // `except ValueError` does not catch (CalendarServer-2.5..9.2 `processDSN`, `_extractToken`).
+    return processingFailure(ctx, "'NoneType' object has no attribute 'split'", base, 'the returned calendar has no ORGANIZER, so the server fails while looking for the token in it');
+  }
+  const organizer = calendar?.ok ? (withOrganizer?.organizer ?? '') : null;
   if (organizer === null) {
     base.notes.push('the returned calendar was not available: assuming its ORGANIZER carries a usable token');
   }
@@ -189,21 +213,31 @@ function classifyDsn(
 
 // ---- replies (§4.4 steps 2–7) ---------------------------------------------------------------
 
-/** 7.0+ 72-hour rule for unknown tokens (§4.4 step 4). */
-function unknownToken(ctx: ClassifyContext, facts: Facts, token: string, log: LogEntry[]): Step {
+/**
+ * 7.0+ 72-hour rule for unknown tokens (CalendarServer-7.0..9.2 inbound.py `processReply`):
+ * `dateutil.parser.parse(Date)`; unparsable → UNKNOWN_TOKEN; a naive result (no zone) compared
+ * with the aware "now − 72 h" raises TypeError: `naive` tells the caller to fail the message.
+ */
+function unknownToken(ctx: ClassifyContext, facts: Facts, token: string, log: LogEntry[]): Step & { naive?: boolean } {
   const out = [...log, LOG.unknownToken(ctx.version, token, facts.messageId)];
   if (!featuresOf(ctx.version).unknownTokenAge || facts.date === null) return { action: 'UNKNOWN_TOKEN', log: out };
   const sent = parseMailDate(facts.date);
   if (!sent) return { action: 'UNKNOWN_TOKEN', log: [...out, LOG.badDate(facts.date, 'unknown string format')] };
+  if (dateIsNaive(facts.date)) return { action: 'UNKNOWN_FAILURE', log: out, naive: true };
   const old = sent.getTime() < ctx.now.getTime() - UNKNOWN_TOKEN_MAX_AGE_MS;
   return { action: old ? 'UNKNOWN_TOKEN_OLD' : 'UNKNOWN_TOKEN', log: out };
 }
 
-/** Where the server would forward a reply without calendar (§4.4 step 5); undefined = not known. */
+/**
+ * Where the server would forward a reply without calendar; undefined = not known. A directory
+ * organizer is looked up by `urn:uuid:` from 3.1 through 5.3 (CalendarServer-3.2/4.3.2 mail.py,
+ * 5.0 inbound.py `processReply`: `recordWithGUID`), by `urn:x-uid:` from 6.0 (6.0..9.2 inbound.py
+ * `recordWithUID`); 2.x and 3.0 forward to `mailto:` organizers only.
+ */
 function organizerMailAddress(record: TokenRecord | undefined, v: ServerVersion): string | null | undefined {
   if (!record) return undefined;
   if (record.organizer.startsWith('mailto:')) return record.organizer.slice(7);
-  const directoryScheme = v.major >= 5 ? 'urn:x-uid:' : v.major === 4 ? 'urn:uuid:' : null;
+  const directoryScheme = v.major >= 6 ? 'urn:x-uid:' : atLeast(v, 3, 1) ? 'urn:uuid:' : null;
   if (directoryScheme && record.organizer.startsWith(directoryScheme)) return record.organizerEmail || null;
   return null;
 }
@@ -244,7 +278,20 @@ function classifyReply(input: MessageInput, ctx: ClassifyContext, facts: Facts):
     );
     return { ...out, action: 'NO_ORGANIZER_ADDRESS', log: [...out.log, LOG.noAttachment(ctx.version, facts.messageId)] };
   }
-  if (status === 'unknown') return { ...out, ...unknownToken(ctx, facts, token, out.log) };
+  if (status === 'unknown') {
+    // 2.x parses the calendar before the token lookup (CalendarServer-2.5 mail.py `processReply`).
+    if (features.attachmentBeforeLookup && out.calendar && !out.calendar.ok) return parseFailure(ctx, out.calendar.error, out);
+    const step = unknownToken(ctx, facts, token, out.log);
+    if (step.naive) {
+      return processingFailure(
+        ctx,
+        "can't compare offset-naive and offset-aware datetimes",
+        { ...out, log: step.log },
+        `the Date header "${facts.date}" has no time zone the server understands: comparing it with the 72-hour limit raises TypeError`,
+      );
+    }
+    return { ...out, action: step.action, log: step.log };
+  }
   if (!calPart) {
     const log = [...out.log, LOG.noAttachment(ctx.version, facts.messageId)];
     return { ...out, ...noCalendar(ctx, record ?? undefined, log, out.notes) };
@@ -299,6 +346,31 @@ function seenFinding(facts: Facts): Finding {
 }
 
 /**
+ * A message the server's poll stops at: with `left-blocks-every-poll` (IMAP 2.x–5.0) it stays
+ * first in line for every later poll, so it is the reason later messages are never processed.
+ */
+function cycleFinding(facts: Facts, effect: string, ctx: ClassifyContext): Finding {
+  if (effect === 'left-blocks-every-poll') {
+    return {
+      id: 'message.blocks-cycle',
+      severity: 'error',
+      path: 'message',
+      message: `The server fails on this message and leaves it in the mailbox; ${ctx.version.text} fetches it first again at every poll and stops there, so no message after it is ever processed.`,
+      evidence: { messageId: facts.messageId, mailboxEffect: effect },
+      fix: 'Remove this message from the mailbox by hand (or move it to another folder); the messages behind it are processed at the next poll.',
+    };
+  }
+  return {
+    id: 'message.stops-cycle',
+    severity: 'warning',
+    path: 'message',
+    message: `The server fails on this message: the poll stops here, the unseen messages after it wait for the next poll, and this one stays \\Seen and is never processed.`,
+    evidence: { messageId: facts.messageId, mailboxEffect: effect },
+    fix: 'Ask the sender to answer again; delete this message once you have read it.',
+  };
+}
+
+/**
  * Classify one message as the configured release would (§4.4), with what the poll then does to
  * it (§4.2/§4.3) and the reply findings.
  */
@@ -330,6 +402,7 @@ export function classify(input: MessageInput, ctx: ClassifyContext): Verdict {
         deleteAllMail: ctx.deleteAllMail,
       });
   if (!read) findings.unshift(seenFinding(facts));
+  else if (mailbox.stopsCycle) findings.unshift(cycleFinding(facts, mailbox.effect, ctx));
   const logLines = read ? outcome.log : [];
   const calendar = summarise(outcome);
   return {
@@ -356,6 +429,6 @@ export function classify(input: MessageInput, ctx: ClassifyContext): Verdict {
       ? outcome.notes
       : [...outcome.notes, `IMAP ${ctx.version.text} reads UNSEEN messages only: this one is never processed`],
     problems: facts.problems,
-    policySource: read ? mailbox.source : `IMAP on ${ctx.version.text} (${pollEraOf(ctx.version)}): SEARCH UNSEEN`,
+    policySource: read ? mailbox.source : `${ctx.version.text} IMAP searches UNSEEN messages only`,
   };
 }

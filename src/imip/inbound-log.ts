@@ -74,10 +74,14 @@ export const LOG = {
     level: 'error',
     text: `Mail gateway found a token (${token}) but didn't recognize it in ${isEraC(v) ? 'message' : 'DSN'} ${py(id)}`,
   }),
-  /** 4.x adds the injection server (§4.4 step 1); its URL is not known here. */
-  processingDsn: (v: Pick<ServerVersion, 'major'>, id: string | null): LogEntry => ({
+  /**
+   * 3.2–4.x add the injection server (CalendarServer-3.2/4.3.2 twistedcaldav/mail.py `processDSN`:
+   * "Mail gateway processing DSN %s to server %s"); 2.x and 5.0+ write the id only. The URL is not
+   * known here.
+   */
+  processingDsn: (v: Pick<ServerVersion, 'major' | 'minor'>, id: string | null): LogEntry => ({
     level: 'warn',
-    text: `Mail gateway processing DSN ${py(id)}${v.major === 4 ? ' to server <injection URL>' : ''}`,
+    text: `Mail gateway processing DSN ${py(id)}${(v.major === 3 && v.minor >= 2) || v.major === 4 ? ' to server <injection URL>' : ''}`,
   }),
   cantProcessDsn: (id: string | null): LogEntry => ({
     level: 'error',
@@ -85,8 +89,8 @@ export const LOG = {
   }),
   /** Era A/B: the calendar is parsed synchronously inside `inbound()`'s catch-all (§4.4). */
   failedToProcess: (err: string): LogEntry => ({ level: 'error', text: `Failed to process message: ${err}` }),
-  /** Era C IMAP: the failure reaches `ebLogError` and the cycle stops (§11). */
+  /** 5.1+ IMAP: the failure reaches `ebLogError` and the cycle stops (inbound.py `cbGotMessage`). */
   imapError: (err: string): LogEntry => ({ level: 'error', text: `IMAP Error: ${err}` }),
-  /** Era C POP3: nothing handles the failed Deferred; Twisted reports it when collected. */
+  /** 5.0 IMAP and 5.0+ POP3: nothing handles the failed Deferred; Twisted reports it when collected. */
   unhandledDeferred: (err: string): LogEntry => ({ level: 'error', text: `Unhandled error in Deferred: ${err}` }),
 };

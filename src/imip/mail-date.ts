@@ -56,3 +56,20 @@ export function parseMailDate(value: string | null | undefined): Date | null {
 
 /** 7.0+: an unknown token in a mail sent more than 72 hours ago is deleted (§4.4 step 4). */
 export const UNKNOWN_TOKEN_MAX_AGE_MS = 72 * 3600 * 1000;
+
+/**
+ * Whether `dateutil.parser.parse` gives a naive datetime for this `Date:` value (7.0+ reads the
+ * header with it; CalendarServer-7.0..9.2 inbound.py `MailReceiver.processReply`): no numeric
+ * offset and no UTC/GMT/Z zone name. A zone abbreviation such as EST is naive too (dateutil does
+ * not know it) unless it happens to be the server host's own local zone name; that case is not
+ * knowable from here and is judged naive. A naive datetime compared with the aware "now − 72 h"
+ * raises TypeError inside the reply processing.
+ */
+export function dateIsNaive(value: string): boolean {
+  const text = value.replace(/\([^)]*\)/g, ' ');
+  // A numeric offset after the time: +0000, -05:00, +01.
+  if (/\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:[A-Za-z]{1,5}\s*)?[+-]\d{2}(?::?\d{2})?\b/.test(text)) return false;
+  if (/\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?[+-]\d{2}(?::?\d{2})?\b/.test(text)) return false;
+  if (/(?:^|[\s\d])(UTC|GMT|Z|z)(?=\s|$)/.test(text)) return false;
+  return true;
+}

@@ -155,8 +155,6 @@ export function decodeCharset(bytes: Uint8Array, charset: string): string | null
   }
 }
 
-const ENCODED_WORD = /=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=/g;
-
 function decodeQ(text: string): Buffer {
   const bytes: number[] = [];
   for (let i = 0; i < text.length; i++) {
@@ -170,29 +168,86 @@ function decodeQ(text: string): Buffer {
   return Buffer.from(bytes);
 }
 
-function decodeWord(charset: string, enc: string, text: string): string | null {
-  const bytes = enc.toLowerCase() === 'b' ? Buffer.from(text, 'base64') : decodeQ(text);
-  return decodeCharset(bytes, charset);
+/**
+ * Python 2.7's `email.header.decode_header` (CPython 2.7 `Lib/email/header.py`): the encoded-word
+ * pattern `ecre` (charset up to the first `?`, B or Q, text up to the first `?=`, then white space
+ * or the end: Python 3 drops that last condition), line by line; unencoded text stripped and joined
+ * with one space; adjacent encoded words of one charset joined as BYTES before any decoding, so a
+ * UTF-8 character split across two words survives. Returns byte chunks with their charset
+ * (`null` for unencoded text, kept as a string).
+ */
+const ECRE = /=\?([^?]*?)\?([qb])\?(.*?)\?=(?=[ \t]|$)/gim;
+
+export type HeaderChunk = { text: string; charset: null } | { bytes: Buffer; charset: string; raw: string };
+
+export function decodeHeader(header: string): HeaderChunk[] {
+  ECRE.lastIndex = 0;
+  if (!ECRE.test(header)) return [{ text: header, charset: null }];
+  const out: HeaderChunk[] = [];
+  for (const line of header.split(/\r\n|\r|\n/)) {
+    ECRE.lastIndex = 0;
+    if (!ECRE.test(line)) {
+      out.push({ text: line, charset: null });
+      continue;
+    }
+    let last = 0;
+    const addPlain = (raw: string): void => {
+      const unenc = raw.trim();
+      if (!unenc) return;
+      const prev = out[out.length - 1];
+      if (prev && prev.charset === null) prev.text += ` ${unenc}`;
+      else out.push({ text: unenc, charset: null });
+    };
+    ECRE.lastIndex = 0;
+    for (const m of line.matchAll(ECRE)) {
+      addPlain(line.slice(last, m.index));
+      last = m.index + m[0].length;
+      const charset = m[1]!.toLowerCase();
+      let encoded = m[3]!;
+      let dec: Buffer;
+      if (m[2]!.toLowerCase() === 'q') dec = decodeQ(encoded);
+      else {
+        const pad = encoded.length % 4;
+        if (pad) encoded += '==='.slice(0, 4 - pad);
+        dec = Buffer.from(encoded, 'base64');
+      }
+      const prev = out[out.length - 1];
+      if (prev && prev.charset === charset) {
+        prev.bytes = Buffer.concat([prev.bytes, dec]);
+        prev.raw += ` ${m[0]}`;
+      } else out.push({ bytes: dec, charset, raw: m[0] });
+    }
+    addPlain(line.slice(last));
+  }
+  return out;
 }
 
 /**
- * RFC 2047: decode `=?charset?B|Q?...?=` words (B and Q; any charset TextDecoder knows, at
- * least utf-8, iso-8859-1, windows-1252, us-ascii). White space between two encoded words is
- * dropped; an encoded word in an unknown charset is left as it is.
+ * A header's text as Python 2.7 gives it: `unicode(make_header(decode_header(value)))`, a space
+ * added where encoded and unencoded chunks meet (`Header.__unicode__`). A chunk in a charset this
+ * cannot decode is left as written (Python 2.7 raises LookupError there). Bounded by the header's own length.
  */
 export function decodeWords(text: string): string {
+  if (!text.includes('=?')) return text;
   let out = '';
-  let last = 0;
-  let prevWasWord = false;
-  for (const m of text.matchAll(ENCODED_WORD)) {
-    const between = text.slice(last, m.index);
-    const decoded = decodeWord(m[1]!, m[2]!, m[3]!);
-    if (!(prevWasWord && decoded !== null && /^[ \t\r\n]*$/.test(between))) out += between;
-    out += decoded ?? m[0];
-    prevWasWord = decoded !== null;
-    last = m.index + m[0].length;
+  let lastcs: string | null = null;
+  let first = true;
+  for (const chunk of decodeHeader(text)) {
+    let nextcs: string | null = chunk.charset;
+    const plain = nextcs === null || nextcs === 'us-ascii';
+    if (!first) {
+      if (lastcs !== null && lastcs !== 'us-ascii') {
+        if (plain) {
+          out += ' ';
+          nextcs = null;
+        }
+      } else if (!plain) out += ' ';
+    }
+    first = false;
+    lastcs = nextcs;
+    out += chunk.charset === null ? chunk.text : (decodeCharset(chunk.bytes, chunk.charset) ?? chunk.raw);
   }
-  return out + text.slice(last);
+  return out;
 }
 
 export interface ParsedParams {

@@ -98,9 +98,39 @@ const tnef: ReplyRule = {
   },
 };
 
+/**
+ * Actions at which the server stops before it looks at the calendar: the token is read (step 3)
+ * and looked up (step 4) before the attachment (step 5). CalendarServer-9.2
+ * txdav/caldav/datastore/scheduling/imip/inbound.py MailReceiver.inbound; CalendarServer-2.5
+ * twistedcaldav/mail.py MailHandler.processReply (2.x too extracts the token first; it finds and
+ * parses the calendar before the lookup, but rewrites and injects only after it, so for
+ * UNKNOWN_TOKEN the steps the reply rules describe are not reached either).
+ */
+const STOPS_BEFORE_CALENDAR: ReadonlySet<ServerAction> = new Set(['NO_TOKEN', 'UNKNOWN_TOKEN', 'UNKNOWN_TOKEN_OLD', 'MALFORMED_TO_ADDRESS']);
+
+/** What the server did instead of reading the calendar, in words. */
+function stoppedAt(action: ServerAction): string {
+  return action === 'NO_TOKEN'
+    ? 'the server found no token in the first To address (NO_TOKEN) and stopped there'
+    : action === 'MALFORMED_TO_ADDRESS'
+      ? 'the server could not parse the To address (MALFORMED_TO_ADDRESS) and stopped there'
+      : `the server did not recognise the token (${action}) and stopped there`;
+}
+
 function noCalendarDraft(input: ReplyCheckInput): Draft {
   const evidence = base(input, { parts: input.parts.map((p) => `${p.part || '(message)'} ${p.type}`) });
   const era = pollEraOf(input.version);
+  if (STOPS_BEFORE_CALENDAR.has(input.action)) {
+    // The verdict beside this finding is a token failure: the server never reaches the step that
+    // forwards human replies, so saying it forwards this one would contradict it.
+    return {
+      severity: 'info',
+      path: 'message.body',
+      message: `No text/calendar part either: this looks like a mail written by hand. ${stoppedAt(input.action)}, so it is not forwarded to the organizer and nobody sees it.`,
+      evidence,
+      fix: 'If the attendee meant to answer the invitation, ask them to use its Accept/Decline buttons, which reply to the address with the token; tell the organizer about a note written to the calendar address.',
+    };
+  }
   if (!featuresOf(input.version).forwardsHumanReplies) {
     return {
       path: 'message.body',
@@ -215,7 +245,14 @@ const notReply: ReplyRule = {
         path: 'message.calendar.METHOD',
         message: `METHOD is ${method ?? 'missing'}, not REPLY. The server does not check METHOD and injects it anyway; the organizer's event is not updated with an answer.`,
         evidence: base(input, { method, contentTypeMethod: input.calendarPart?.params['method'] ?? null }),
-        fix: 'The attendee sent the invitation back (forwarded it or used "send again"); ask them to answer with the Accept/Decline buttons of the invitation.',
+        // Only a REQUEST (or another organizer method) means the invitation came back; a calendar
+        // without METHOD was written by a client that does not speak iMIP (an export, a file attached by hand).
+        fix:
+          method === null
+            ? 'The calendar has no METHOD at all: it was attached as a plain calendar file (an export or an .ics added by hand), not sent as an answer. Ask the attendee to answer with the Accept/Decline buttons of the invitation.'
+            : method === 'REQUEST' || method === 'PUBLISH' || method === 'ADD' || method === 'CANCEL'
+              ? `A ${method} is what an organizer sends: the attendee sent the invitation back (forwarded it or used "send again"). Ask them to answer with the Accept/Decline buttons of the invitation.`
+              : `METHOD:${method} is not an answer to an invitation; ask the attendee to answer with the Accept/Decline buttons of the invitation.`,
       },
     ];
   },
@@ -389,9 +426,19 @@ export const REPLY_RULES: readonly ReplyRule[] = [
   valarm,
 ];
 
-/** Run every reply rule. */
+/**
+ * Run every reply rule. Each finding agrees with the verdict beside it: when the server stops at
+ * the token (NO_TOKEN, UNKNOWN_TOKEN, MALFORMED_TO_ADDRESS) it never reads the calendar, so what a
+ * rule says the server does with the calendar becomes a note on what would follow once the token
+ * reaches it (severity info: the token finding is the problem to fix).
+ */
 export function replyFindings(input: ReplyCheckInput): Finding[] {
+  const stopped = STOPS_BEFORE_CALENDAR.has(input.action);
   return REPLY_RULES.flatMap((rule) =>
-    rule.check(input).map(({ severity, ...d }) => ({ id: rule.id, severity: severity ?? rule.severity, ...d })),
+    rule.check(input).map(({ severity, ...d }) => {
+      const f: Finding = { id: rule.id, severity: severity ?? rule.severity, ...d };
+      if (!stopped || rule.id === 'reply.no-calendar') return f;
+      return { ...f, severity: 'info' as const, message: `Not reached this time (${stoppedAt(input.action)}); once replies carry a token the server recognises: ${f.message}` };
+    }),
   );
 }

@@ -56,7 +56,14 @@ export const READ_WINDOW = 500;
 /** Transfer-encoded bytes fetched per part at most: enough for MAX_BODY_BYTES decoded base64. */
 const PART_FETCH_CAP = Math.ceil((MAX_BODY_BYTES * 4) / 3) + 4096;
 
-export type ClaimResult = 'won' | 'lost' | 'gone';
+/** What the --apply path reads again right before a claim. */
+export interface ApplyFetch {
+  bodies: Map<string, Buffer>;
+  flags: string[];
+  claimed: boolean;
+  seen: boolean;
+  modseq?: string;
+}
 
 /** A compact record of a message between the structure fetch and the body fetch. */
 interface Pending {
@@ -344,9 +351,11 @@ export class ImapReader {
   /**
    * Fetch fresh flags, MODSEQ and the given parts of some messages (the --apply path re-reads
    * the calendar right before injecting it). Parts are decoded as the classifier saw them.
+   * Unsolicited FETCH responses (flag changes by another session, which the server may report in
+   * the middle of this command) update flags and MODSEQ only when newer, never the bodies.
    */
-  async fetchForApply(items: Array<{ uid: number; parts: string[]; root: MimePart }>): Promise<Map<number, { bodies: Map<string, Buffer>; claimed: boolean; seen: boolean; modseq?: string }>> {
-    const out = new Map<number, { bodies: Map<string, Buffer>; claimed: boolean; seen: boolean; modseq?: string }>();
+  async fetchForApply(items: Array<{ uid: number; parts: string[]; root: MimePart }>): Promise<Map<number, ApplyFetch>> {
+    const out = new Map<number, ApplyFetch>();
     const groups = new Map<string, typeof items>();
     for (const it of items) {
       const key = it.parts.join('|');
@@ -361,69 +370,22 @@ export class ImapReader {
       for await (const msg of this.deadline.each('UID FETCH', this.client.fetch(uidSet(group.map((g) => g.uid)), { uid: true, flags: true, bodyParts }, { uid: true }))) {
         const it = byUid.get(msg.uid);
         if (!it) continue;
+        const prev = out.get(msg.uid);
+        const modseq = msg.modseq !== undefined ? String(msg.modseq) : undefined;
+        const newer = !prev || prev.modseq === undefined || modseq === undefined || BigInt(modseq) >= BigInt(prev.modseq);
+        const flags = newer && msg.flags ? [...msg.flags] : (prev?.flags ?? []);
         const rec: Pending = { uid: it.uid, size: 0, seen: false, claimed: false, headers: new HeaderList(), root: it.root, parts: it.parts, problems: [] };
+        const bodies = msg.bodyParts?.size ? decodeFlowBodies(rec, msg) : (prev?.bodies ?? new Map<string, Buffer>());
         out.set(msg.uid, {
-          bodies: decodeFlowBodies(rec, msg),
-          claimed: msg.flags?.has(CLAIM_KEYWORD) ?? false,
-          seen: msg.flags?.has('\\Seen') ?? false,
-          ...(msg.modseq !== undefined ? { modseq: String(msg.modseq) } : {}),
+          bodies,
+          flags,
+          claimed: flags.includes(CLAIM_KEYWORD),
+          seen: flags.includes('\\Seen'),
+          ...(newer ? (modseq !== undefined ? { modseq } : {}) : prev?.modseq !== undefined ? { modseq: prev.modseq } : {}),
         });
       }
     }
     return out;
-  }
-
-  /**
-   * Compare-and-set a keyword (RFC 7162 `UNCHANGEDSINCE`): exactly one of several concurrent
-   * sessions wins for the same MODSEQ. `won` carries the new MODSEQ; `lost` when the message
-   * changed since `modseq` (another run claimed it); `gone` when it no longer exists.
-   */
-  async casKeyword(uid: number, op: '+' | '-', modseq: string): Promise<{ result: ClaimResult; modseq?: string; flags?: string[] }> {
-    let fetched: { modseq?: string; flags?: string[] } | null = null;
-    const res = await this.deadline.step('UID STORE', () => (this.client as unknown as ImapExec).exec(
-      'UID STORE',
-      [
-        { type: 'SEQUENCE', value: String(uid) },
-        [
-          { type: 'ATOM', value: 'UNCHANGEDSINCE' },
-          { type: 'ATOM', value: modseq },
-        ],
-        { type: 'ATOM', value: `${op}FLAGS` },
-        [{ type: 'ATOM', value: CLAIM_KEYWORD }],
-      ],
-      {
-        untagged: {
-          FETCH: async (untagged: { attributes?: unknown[] }) => {
-            const attrs = (untagged.attributes?.[1] ?? []) as Array<{ value?: string } | Array<{ value?: string }>>;
-            const map = new Map<string, unknown>();
-            for (let i = 0; i + 1 < attrs.length; i += 2) {
-              const k = (attrs[i] as { value?: string }).value;
-              if (k) map.set(k.toUpperCase(), attrs[i + 1]);
-            }
-            if (Number((map.get('UID') as { value?: string } | undefined)?.value) !== uid) return;
-            const ms = map.get('MODSEQ') as Array<{ value?: string }> | undefined;
-            const fl = map.get('FLAGS') as Array<{ value?: string }> | undefined;
-            fetched = {
-              ...(ms?.[0]?.value ? { modseq: ms[0].value } : {}),
-              ...(fl ? { flags: fl.map((f) => String(f.value)) } : {}),
-            };
-          },
-        },
-      },
-    ));
-    const attrs = (res.response?.attributes ?? []) as Array<{ section?: Array<{ value?: string }> }>;
-    res.next();
-    const modified = attrs.some((a) => a.section?.[0]?.value?.toUpperCase() === 'MODIFIED');
-    if (modified) return { result: 'lost' };
-    if (!fetched) return { result: 'gone' };
-    const f = fetched as { modseq?: string; flags?: string[] };
-    return { result: 'won', ...(f.modseq ? { modseq: f.modseq } : {}), ...(f.flags ? { flags: f.flags } : {}) };
-  }
-
-  /** Take a claim off (no condition: only the run that holds it calls this). */
-  async release(uid: number): Promise<void> {
-    const ok = await this.deadline.step('UID STORE', () => this.client.messageFlagsRemove(String(uid), [CLAIM_KEYWORD], { uid: true }));
-    if (!ok) throw new Error(`the server refused to remove ${CLAIM_KEYWORD} from UID ${uid}`);
   }
 
   /**
@@ -628,10 +590,6 @@ function pendingFromWire(uid: number, attrs: WireValue[], structure: WireValue |
     root = fromWireBodyStructure(null);
   }
   return { uid, size, seen: flags.seen, claimed: flags.claimed, ...(modseq !== undefined ? { modseq } : {}), headers: headers ?? new HeaderList(), root, parts: neededParts(root), problems };
-}
-
-interface ImapExec {
-  exec(command: string, attributes: unknown[], options?: unknown): Promise<{ response?: { attributes?: unknown[] }; next: () => void }>;
 }
 
 /** LOGOUT, bounded by --timeout (and never after a step timed out: the session is gone). */

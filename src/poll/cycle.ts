@@ -9,6 +9,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ConnectOptions, ImipSettings, MailboxProtocol } from '../config/settings.js';
 import { classify, type ClassifyContext, type TokenRecord, type Verdict } from '../imip/classify.js';
+import { tokenCauses } from '../imip/token-causes.js';
 import type { Finding } from '../report/finding.js';
 import { SERVER_ACTIONS, pollPolicy, shouldDeleteAllMail, type MailboxEffect, type ServerAction } from '../server/poll-policy.js';
 import { featuresOf, type ServerVersion } from '../server/release.js';
@@ -57,8 +58,17 @@ export interface PollMessage {
   findings: Finding[];
   notes: string[];
   problems: string[];
+  /**
+   * When the server had no usable token (NO_TOKEN, MALFORMED_TO_ADDRESS, UNKNOWN_TOKEN*): why,
+   * most specific first, as the ids `imip diagnose` reports (`token.to-bare-address`, ...).
+   * Absent on other rows; empty when no cause could be named.
+   */
+  tokenCauses?: string[];
   apply?: ApplyOutcome;
 }
+
+/** Actions where the server had no usable token: the rows that carry `tokenCauses`. */
+export const TOKENLESS_ACTIONS: ReadonlySet<ServerAction> = new Set(['NO_TOKEN', 'MALFORMED_TO_ADDRESS', 'UNKNOWN_TOKEN', 'UNKNOWN_TOKEN_OLD']);
 
 export type ActionCounts = Record<ServerAction, number>;
 
@@ -69,6 +79,8 @@ export interface PollSummary {
   seenNotRead: number;
   vanished: number;
   errorFindings: number;
+  /** Per tokenless serverAction, rows per first token cause (`(none named)` when there is none). */
+  byTokenCause: Partial<Record<ServerAction, Record<string, number>>>;
   /** With --apply. */
   injected?: number;
   deleted?: number;
@@ -172,6 +184,7 @@ export function toRow(m: ReadMessage, v: Verdict): PollMessage {
 export class Tally {
   readonly rows: PollMessage[] = [];
   readonly byServerAction = emptyCounts();
+  readonly byTokenCause: PollSummary['byTokenCause'] = {};
   messages = 0;
   errorFindings = 0;
   private stopped: PollMessage | null = null;
@@ -186,10 +199,16 @@ export class Tally {
     if (this.stopped) {
       r.thisCycle = false;
       const at = this.stopped.uid !== undefined ? `UID ${this.stopped.uid}` : `message ${this.stopped.number}`;
-      r.notes = [...r.notes, `the server's cycle stops at ${at} (its calendar fails to parse): this message waits for the next poll, when the verdict above applies`];
+      r.notes = [
+        ...r.notes,
+        this.stopped.mailboxEffect === 'left-blocks-every-poll'
+          ? `never processed: the server's poll stops at ${at} every time (it fails on that message and leaves it in the mailbox); remove ${at} and the next poll reaches this one`
+          : `the server's cycle stops at ${at} (it fails on that message): this message waits for the next poll, when the verdict above applies`,
+      ];
     } else if (r.stopsCycle) this.stopped = { ...r };
     this.messages++;
     this.byServerAction[r.serverAction]++;
+    countCause(this.byTokenCause, r);
     this.errorFindings += r.findings.filter((f) => f.severity === 'error').length;
     // A kept row is detached from its message's header block (see toRow); a streamed one is not copied.
     const out = this.keep ? structuredClone(r) : r;
@@ -199,8 +218,24 @@ export class Tally {
   }
 
   summary(stats: Pick<ReadStats, 'seenSkipped' | 'vanished'>): PollSummary {
-    return { messages: this.messages, byServerAction: { ...this.byServerAction }, seenNotRead: stats.seenSkipped, vanished: stats.vanished, errorFindings: this.errorFindings };
+    return {
+      messages: this.messages,
+      byServerAction: { ...this.byServerAction },
+      byTokenCause: structuredClone(this.byTokenCause),
+      seenNotRead: stats.seenSkipped,
+      vanished: stats.vanished,
+      errorFindings: this.errorFindings,
+    };
   }
+}
+
+export const NO_CAUSE_NAMED = '(none named)';
+
+function countCause(into: PollSummary['byTokenCause'], r: PollMessage): void {
+  if (!r.tokenCauses) return;
+  const per = (into[r.serverAction] ??= {});
+  const cause = r.tokenCauses[0] ?? NO_CAUSE_NAMED;
+  per[cause] = (per[cause] ?? 0) + 1;
 }
 
 export function emptyCounts(): ActionCounts {
@@ -209,12 +244,14 @@ export function emptyCounts(): ActionCounts {
 
 export function summarise(rows: PollMessage[], stats: Pick<ReadStats, 'seenSkipped' | 'vanished'>): PollSummary {
   const byServerAction = emptyCounts();
+  const byTokenCause: PollSummary['byTokenCause'] = {};
   let errorFindings = 0;
   for (const r of rows) {
     byServerAction[r.serverAction]++;
+    countCause(byTokenCause, r);
     errorFindings += r.findings.filter((f) => f.severity === 'error').length;
   }
-  const summary: PollSummary = { messages: rows.length, byServerAction, seenNotRead: stats.seenSkipped, vanished: stats.vanished, errorFindings };
+  const summary: PollSummary = { messages: rows.length, byServerAction, byTokenCause, seenNotRead: stats.seenSkipped, vanished: stats.vanished, errorFindings };
   if (rows.some((r) => r.apply)) {
     summary.injected = rows.filter((r) => r.apply?.status === 'injected' || r.apply?.status === 'injected-not-deleted').length;
     summary.deleted = rows.filter((r) => r.apply?.deleted).length;
@@ -237,7 +274,12 @@ export function hasProblems(report: PollReport): boolean {
 /** Classify one read message into a row. */
 export function classifyMessage(ctx: CycleContext, m: ReadMessage): { row: PollMessage; verdict: Verdict } {
   const verdict = classify(m.input, classifyContext(ctx, m.seen));
-  return { row: toRow(m, verdict), verdict };
+  const row = toRow(m, verdict);
+  // The same causes `imip diagnose` names, for the rows where the server had no usable token.
+  if (TOKENLESS_ACTIONS.has(verdict.serverAction)) {
+    row.tokenCauses = tokenCauses(m.input, { sendingAddress: ctx.settings.sending.address, version: ctx.version }).map((f) => f.id);
+  }
+  return { row, verdict };
 }
 
 // ---- the read-only cycle -------------------------------------------------------------------------

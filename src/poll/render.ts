@@ -1,14 +1,34 @@
 /**
- * Human output of `imip poll --once`: one table row per message in the server's order, then the
- * findings of the messages that have any, then one summary line counting messages per
- * serverAction. JSON output is the PollReport itself; nothing here decides anything.
+ * Human output of `imip poll --once`: one table row per message in the server's order (a row the
+ * server has no usable token for says why, inline, with the causes `imip diagnose` names), the
+ * findings of the messages that have any, then a summary grouped by serverAction and, for the
+ * tokenless ones, by cause, and one summary line with the counts and the error count. JSON
+ * output is the PollReport itself; nothing here decides anything. Every function returns lines
+ * for one row or one block, so the caller can write them in large batches.
  */
 import type { ChalkInstance } from 'chalk';
 import { bySeverity } from '../report/finding.js';
 import { formatEvidence } from '../report/render.js';
 import { GLYPH } from '../report/style.js';
 import type { ServerAction } from '../server/poll-policy.js';
-import type { PollMessage, PollReport, PollSummary, ReaderInfo } from './cycle.js';
+import { NO_CAUSE_NAMED, type PollMessage, type PollReport, type PollSummary, type ReaderInfo } from './cycle.js';
+
+/** The token causes in a few words, for the row and the summary (the ids are those of `imip diagnose`). */
+export const TOKEN_CAUSE_SHORT: Record<string, string> = {
+  'token.malformed': 'token mangled on the way (re-cased, truncated, encoded)',
+  'token.extra-plus': 'two "+" in the To address',
+  'token.not-first-recipient': 'Reply All: the token address is not first in To',
+  'token.in-other-header': 'token only in Cc, Delivered-To or the like',
+  'token.only-in-calendar': '"+token" stripped from To; only the calendar has it',
+  'token.to-bare-address': 'sent to the bare Sending.Address, no "+token"',
+  'token.other-recipient': 'sent to another address altogether',
+  'token.absent': 'no trace of a token anywhere',
+  [NO_CAUSE_NAMED]: 'no cause named',
+};
+
+export function causeText(id: string): string {
+  return TOKEN_CAUSE_SHORT[id] ?? id;
+}
 
 const OK_ACTIONS = new Set<ServerAction>(['INJECTION_SUBMITTED']);
 
@@ -81,6 +101,11 @@ export function renderRow(m: PollMessage, c: ChalkInstance, opts: { verbose: boo
       m.thisCycle ? m.mailboxEffect : c.dim(`${m.mailboxEffect} (next poll)`),
     ].join('  '),
   );
+  if (m.tokenCauses) {
+    const [first, ...more] = m.tokenCauses;
+    const text = first ? `${causeText(first)} (${first}${more.length ? `; also ${more.join(', ')}` : ''})` : 'no cause named (run "imip diagnose" on this message)';
+    lines.push(`${PAD}${c.dim('why:')} ${text}`);
+  }
   if (m.apply) lines.push(`${PAD}${c.dim('--apply:')} ${m.apply.status === 'failed' ? c.red(applyText(m)) : applyText(m)}`);
   for (const f of [...m.findings].sort(bySeverity)) {
     const col = f.severity === 'error' ? c.red : f.severity === 'warning' ? c.yellow : c.cyan;
@@ -112,6 +137,7 @@ export function pollSummaryLine(summary: PollSummary, c: ChalkInstance, extra = 
   if (summary.seenNotRead) text += `; ${summary.seenNotRead} \\Seen not read by the server`;
   if (summary.vanished) text += `; ${summary.vanished} vanished during the cycle`;
   if (summary.injected !== undefined) text += `; --apply: ${summary.injected} injected, ${summary.deleted ?? 0} deleted, ${summary.failed ?? 0} failed`;
+  if (summary.errorFindings) text += `; ${summary.errorFindings} error finding${summary.errorFindings === 1 ? '' : 's'}`;
   text += extra;
   const bad = Object.entries(summary.byServerAction).some(([a, n]) => n > 0 && !OK_ACTIONS.has(a as ServerAction)) || (summary.failed ?? 0) > 0;
   return bad ? c.red(text) : summary.errorFindings ? c.yellow(text) : c.green(text);
@@ -125,7 +151,7 @@ export interface HeadInput {
 }
 
 /** What is known before the first message: command, release, what the release reads, where. */
-export function renderHead(h: HeadInput, c: ChalkInstance, opts: { verbose: boolean }): string[] {
+export function renderHead(h: HeadInput, c: ChalkInstance, _opts: { verbose: boolean }): string[] {
   const mb = h.mailbox;
   const lines = [...h.title, c.dim(`Reads: ${h.policy}`)];
   lines.push(
@@ -142,11 +168,29 @@ export function renderHead(h: HeadInput, c: ChalkInstance, opts: { verbose: bool
   return lines;
 }
 
+/** Messages per serverAction, most first; under each tokenless action, its rows per cause. */
+export function renderGroupedSummary(summary: PollSummary, c: ChalkInstance): string[] {
+  const actions = Object.entries(summary.byServerAction)
+    .filter(([, n]) => n > 0)
+    .sort((a, b) => b[1] - a[1]);
+  if (!actions.length) return [];
+  const width = String(Math.max(...actions.map(([, n]) => n))).length;
+  const lines = [c.bold('Summary')];
+  for (const [action, n] of actions) {
+    const col = OK_ACTIONS.has(action as ServerAction) ? c.green : c.red;
+    lines.push(`  ${String(n).padStart(width)}  ${col(action)}`);
+    const causes = Object.entries(summary.byTokenCause?.[action as ServerAction] ?? {}).sort((a, b) => b[1] - a[1]);
+    for (const [cause, k] of causes) lines.push(`  ${' '.repeat(width)}    ${String(k).padStart(width)}  ${causeText(cause)}${cause === NO_CAUSE_NAMED ? '' : c.dim(` (${cause})`)}`);
+  }
+  return lines;
+}
+
 /** After the last message: the counts, what --apply did, an early end, the summary line. */
 export function renderFoot(report: PollReport, c: ChalkInstance, opts: { verbose: boolean; quiet: boolean }): string[] {
   const lines: string[] = [];
   if (!opts.quiet) {
     if (!report.summary.messages) lines.push(c.dim('(no message to read)'));
+    else lines.push('', ...renderGroupedSummary(report.summary, c));
     lines.push('');
     lines.push(c.dim(`${report.stats.selected} of ${report.stats.exists} messages read in ${report.stats.ms} ms, ${report.stats.roundTrips} round trips, ${(report.stats.bytesIn / 1024).toFixed(0)} KiB received`));
     if (opts.verbose) for (const cmd of report.commands) lines.push(c.dim(`  ${cmd}`));

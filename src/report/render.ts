@@ -26,6 +26,54 @@ export function formatEvidence(evidence: Record<string, unknown>): string {
     .join(', ');
 }
 
+/** Longest evidence value shown without --verbose; longer ones stay in --verbose and --json. */
+export const BRIEF_VALUE_MAX = 100;
+
+/**
+ * Evidence for human output, said once: without --verbose, short `key=value` pairs only (see
+ * briefEvidence), leaving out every value the surrounding text (message, stage error, hint, fix)
+ * already says, and values longer than {@link BRIEF_VALUE_MAX}.
+ */
+export function evidenceLine(
+  evidence: Record<string, unknown>,
+  verbose: boolean,
+  saidAlready: readonly string[] = [],
+  /** Findings keep a short list exact (`patterns=["a","b"]`); stages list words (`addresses=a b`). */
+  opts: { listsAsJson?: boolean } = {},
+): string {
+  if (verbose) return formatEvidence(evidence);
+  const said = saidAlready.join('\n').toLowerCase();
+  const out: Record<string, unknown> = {};
+  let long = 0;
+  for (const [k, v] of Object.entries(briefEvidence(evidence))) {
+    const raw = evidence[k];
+    if (raw && typeof raw === 'object' && !Array.isArray(raw) && ('protocol' in raw || 'subjectCN' in raw)) {
+      // The certificate in one line; why it is not trusted is the error's or the message's to say.
+      out[k] = tlsSummary({ ...(raw as TlsLike), reason: undefined } as TlsLike);
+      continue;
+    }
+    const value = opts.listsAsJson && Array.isArray(raw) && raw.length > 0 && raw.length <= 8 && raw.every((x) => typeof x !== 'object') ? raw : v;
+    const text = formatValue(value);
+    if (typeof v === 'string' && text.length >= 12 && said.includes(text.toLowerCase())) continue;
+    if (text.length > BRIEF_VALUE_MAX) {
+      long++;
+      continue;
+    }
+    out[k] = value;
+  }
+  const line = formatEvidence(out);
+  return long ? `${line}${line ? ', ' : ''}(${long} long value${long === 1 ? '' : 's'}: --verbose)` : line;
+}
+
+/**
+ * `--insecure` is said before the results it concerns: the `tls.insecure` findings as one notice
+ * line each, to print above the stages, and the other findings to print as usual.
+ */
+export function insecureNotice(findings: readonly Finding[], c: ChalkInstance): { notice: string[]; rest: Finding[] } {
+  const notice = findings.filter((f) => f.id === 'tls.insecure').map((f) => `${c.yellow(GLYPH.warning)} ${c.bold(f.id)}  ${f.message.replace(/ below /, ' that follow ')}`);
+  return { notice: [...new Set(notice)], rest: findings.filter((f) => f.id !== 'tls.insecure') };
+}
+
 /** Findings grouped by severity, each with its fix. */
 export function renderFindings(findings: readonly Finding[], c: ChalkInstance, opts: { verbose: boolean; indent?: string }): string[] {
   const ind = opts.indent ?? '';
@@ -40,7 +88,7 @@ export function renderFindings(findings: readonly Finding[], c: ChalkInstance, o
       lines.push(`${ind}  ${col(GLYPH[sev])} ${c.bold(f.id)}  ${c.dim(f.path)}`);
       lines.push(`${ind}    ${f.message}`);
       if (sev !== 'info' || opts.verbose) {
-        const ev = formatEvidence(f.evidence);
+        const ev = evidenceLine(f.evidence, opts.verbose, [f.message, f.fix, f.path], { listsAsJson: true });
         if (ev) lines.push(`${ind}    ${c.dim('evidence:')} ${ev}`);
       }
       lines.push(`${ind}    ${c.green('fix:')} ${f.fix}`);
@@ -58,7 +106,12 @@ export function summaryLine(findings: readonly Finding[], c: ChalkInstance, extr
 }
 
 /** One line per stage: glyph, name, milliseconds, the key evidence or the error and hint. */
-export function renderStages(stages: readonly StageResult[], c: ChalkInstance, opts: { verbose: boolean; indent?: string }): string[] {
+export function renderStages(
+  stages: readonly StageResult[],
+  c: ChalkInstance,
+  opts: { verbose: boolean; indent?: string; /** The findings printed after the stages: a hint one of them gives as its fix is not repeated here. */ findings?: readonly Finding[] },
+): string[] {
+  const fixes = new Set((opts.findings ?? []).map((f) => f.fix.trim()));
   const ind = opts.indent ?? '';
   const lines: string[] = [];
   for (const s of stages) {
@@ -66,8 +119,8 @@ export function renderStages(stages: readonly StageResult[], c: ChalkInstance, o
     const ms = s.skipped ? c.dim('skipped') : c.dim(`${Math.round(s.ms)} ms`);
     lines.push(`${ind}${glyph} ${s.stage.padEnd(12)} ${ms}`);
     if (s.error) lines.push(`${ind}    ${c.red(s.error)}`);
-    if (s.hint) lines.push(`${ind}    ${c.green('hint:')} ${s.hint}`);
-    const ev = opts.verbose ? formatEvidence(s.evidence) : formatEvidence(briefEvidence(s.evidence));
+    if (s.hint && (opts.verbose || !fixes.has(s.hint.trim()))) lines.push(`${ind}    ${c.green('hint:')} ${s.hint}`);
+    const ev = evidenceLine(s.evidence, opts.verbose, [s.error ?? '', s.hint ?? '']);
     if (ev) lines.push(`${ind}    ${c.dim(ev)}`);
   }
   return lines;

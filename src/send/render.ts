@@ -5,7 +5,7 @@
  */
 import type { ChalkInstance } from 'chalk';
 import type { Finding } from '../report/finding.js';
-import { renderFindings, summaryLine } from '../report/render.js';
+import { renderFindings, summaryLine, insecureNotice } from '../report/render.js';
 import { GLYPH, type OutputOptions } from '../report/style.js';
 import type { ReplyReport, SeenMessage } from './wait-reply.js';
 
@@ -66,6 +66,8 @@ export interface SentReport {
 export interface SendTestDoc {
   command: 'send-test';
   serverVersion: Record<string, unknown>;
+  /** `--set` overrides of this run, when any. */
+  overrides?: Array<Record<string, unknown>>;
   ok: boolean;
   mode: SendTestMode;
   config: string;
@@ -87,6 +89,11 @@ export interface SendTestDoc {
   findings: Finding[];
   /** The wait's outcome; its findings are in `findings`. */
   reply: Omit<ReplyReport, 'findings'> | null;
+  /**
+   * With --reply-from: the round trip's legs, cleanup and what the server does if it takes the
+   * reply first (roundtrip/run.ts, which builds on this folder); its findings are in `findings`.
+   */
+  roundTrip?: object;
   /** The whole message (dry run only). */
   raw?: string;
   /** SMTP commands and replies, secrets redacted (--verbose only). */
@@ -125,7 +132,7 @@ export function renderPlan(doc: SendTestDoc, c: ChalkInstance, versionLine: stri
         : doc.smtp
           ? `through SMTP ${doc.smtp.host}:${doc.smtp.port} (${tlsText(doc.smtp.tls)})`
           : '';
-  const lines = [`${c.bold('imip send-test')}  invitation to ${doc.attendee}${title ? `, ${title}` : ''}`, c.dim(versionLine), ''];
+  const lines = [`${c.bold('imip send-test')}  invitation to ${doc.attendee}${title ? `, ${title}` : ''}`, c.dim(versionLine), ...insecureNotice(doc.findings, c).notice, ''];
   const r = doc.routing;
   const routing = !r.enabled
     ? 'iMIP is disabled (Scheduling.iMIP.Enabled)'
@@ -145,8 +152,51 @@ export function renderPlan(doc: SendTestDoc, c: ChalkInstance, versionLine: stri
 }
 
 /** The message itself, for --dry-run. */
+/**
+ * The message for reading (`--dry-run`): every base64 text part (the calendar, the plain and HTML
+ * bodies) decoded, each marked as decoded, so the admin reads the iCalendar instead of base64.
+ * The headers are left as sent; `--save` writes the exact bytes.
+ */
+export function decodeForReading(raw: string, mark: (s: string) => string = (s) => s): { text: string; decoded: number } {
+  const lines = raw.replace(/\r\n$/, '').split('\r\n');
+  const out: string[] = [];
+  let decoded = 0;
+  let i = 0;
+  while (i < lines.length) {
+    const line = lines[i]!;
+    out.push(line);
+    i++;
+    if (!line.startsWith('--')) continue;
+    // A part's header block follows a boundary line.
+    const headers: string[] = [];
+    while (i < lines.length && lines[i] !== '') {
+      headers.push(lines[i]!);
+      out.push(lines[i]!);
+      i++;
+    }
+    const unfolded = headers.join('\n').replace(/\n[ \t]+/g, ' ');
+    const type = /^content-type:\s*([^;\s]+)/im.exec(unfolded)?.[1]?.toLowerCase() ?? '';
+    const base64 = /^content-transfer-encoding:\s*base64\s*$/im.test(unfolded);
+    if (!type.startsWith('text/') || !base64 || i >= lines.length) continue;
+    out.push(lines[i]!); // the blank line
+    i++;
+    const body: string[] = [];
+    while (i < lines.length && !lines[i]!.startsWith('--')) body.push(lines[i++]!);
+    const trailingBlank = body.length && body[body.length - 1] === '' ? 1 : 0;
+    const text = Buffer.from(body.join(''), 'base64').toString('utf8').replace(/\r\n/g, '\n').replace(/\n$/, '');
+    out.push(mark(`[${type} part decoded from base64 for reading; the message carries it in base64, --save writes the exact bytes]`));
+    out.push(...text.split('\n'));
+    out.push(mark(`[end of decoded ${type} part]`));
+    if (trailingBlank) out.push('');
+    decoded++;
+  }
+  return { text: out.join('\n'), decoded };
+}
+
 export function renderRaw(raw: string, c: ChalkInstance): string[] {
-  return ['', c.dim(`----- message (${Buffer.byteLength(raw, 'utf8')} bytes) -----`), raw.replace(/\r\n$/, ''), c.dim('----- end of message -----')];
+  const { text, decoded } = decodeForReading(raw, (s) => c.cyan(s));
+  const note = decoded ? `, ${decoded} base64 part${decoded === 1 ? '' : 's'} shown decoded` : '';
+  return ['', c.dim(`----- message (${Buffer.byteLength(raw, 'utf8')} bytes${note}) -----`), text, c.dim('----- end of message -----')];
 }
 
 /** The SMTP outcome. */
@@ -206,7 +256,8 @@ export function renderEnd(doc: SendTestDoc, c: ChalkInstance, out: OutputOptions
   const lines: string[] = [];
   if (!out.quiet) {
     lines.push('');
-    if (doc.findings.length) lines.push(...renderFindings(doc.findings, c, { verbose: out.verbose }));
+    const rest = insecureNotice(doc.findings, c).rest;
+    if (rest.length) lines.push(...renderFindings(rest, c, { verbose: out.verbose }));
   }
   lines.push(summaryLine(doc.findings, c, summaryExtra(doc)));
   return lines;

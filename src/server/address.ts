@@ -1,7 +1,6 @@
 /**
- * Addresses as Calendar Server handles them (shared reference calendarserver-imip.md §2.3, §4.4).
- * Python's `email.utils.parseaddr` is emulated: it yields the FIRST address of a list, the
- * display name dropped, and `''` when nothing parses.
+ * Addresses as Calendar Server handles them: Python 2.7's `email.utils.parseaddr` (the FIRST
+ * address of a list, `''` when nothing parses), the token split, the plus address.
  */
 
 export interface ParsedAddress {
@@ -9,110 +8,225 @@ export interface ParsedAddress {
   address: string;
 }
 
-/** Split a header value into its addresses, honouring quotes, comments, angle brackets and groups. */
-export function splitAddressList(value: string): ParsedAddress[] {
-  const out: ParsedAddress[] = [];
-  let name = '';
-  let angle: string | null = null;
-  let bare = '';
-  let depth = 0; // comment nesting
-  let inQuote = false;
-  let inAngle = false;
-  const flush = (): void => {
-    const address = (angle ?? bare).trim();
-    const display = angle !== null ? name.trim().replace(/^"|"$/g, '') : '';
-    if (address || display) out.push({ name: display, address: address.replace(/\s+/g, '') });
-    name = '';
-    angle = null;
-    bare = '';
-  };
-  // Runs of ordinary characters are taken whole (a slice, not one character at a time): a 1 MB
-  // header costs one pass and no pile of intermediate strings.
-  const plainRun = /[^"(<,:;]+/y;
-  const quotedRun = /[^"\\]+/y;
-  for (let i = 0; i < value.length; i++) {
-    const c = value[i]!;
-    if (inQuote && c !== '"' && c !== '\\') {
-      quotedRun.lastIndex = i;
-      const run = quotedRun.exec(value)![0];
-      name += run;
-      bare += run;
-      i += run.length - 1;
-      continue;
-    }
-    if (inAngle && c !== '>') {
-      const j = value.indexOf('>', i);
-      const end = j < 0 ? value.length : j;
-      angle = (angle ?? '') + value.slice(i, end);
-      i = end - 1;
-      continue;
-    }
-    if (!inQuote && !inAngle && depth === 0 && !'"(<,:;'.includes(c)) {
-      plainRun.lastIndex = i;
-      const run = plainRun.exec(value)![0];
-      name += run;
-      bare += run;
-      i += run.length - 1;
-      continue;
-    }
-    if (inQuote) {
-      if (c === '\\' && i + 1 < value.length) {
-        name += value[++i];
-        continue;
-      }
-      if (c === '"') inQuote = false;
-      name += c;
-      bare += c;
-      continue;
-    }
-    if (depth > 0) {
-      if (c === '(') depth++;
-      else if (c === ')') depth--;
-      continue;
-    }
-    if (inAngle) {
-      if (c === '>') inAngle = false;
-      else angle = (angle ?? '') + c;
-      continue;
-    }
-    switch (c) {
-      case '"':
-        inQuote = true;
-        name += c;
-        bare += c;
-        break;
-      case '(':
-        depth = 1;
-        break;
-      case '<':
-        inAngle = true;
-        angle = '';
-        break;
-      case ',':
-        flush();
-        break;
-      case ':':
-        // A group "name: a@b, c@d;" - the group name is not an address.
-        name = '';
-        bare = '';
-        break;
-      case ';':
-        flush();
-        break;
-      default:
-        name += c;
-        bare += c;
+/**
+ * Python 2.7's `email._parseaddr.AddrlistClass`, the parser behind `email.utils.parseaddr` and
+ * `getaddresses` in the Python every Calendar Server release runs (CPython 2.7
+ * `Lib/email/_parseaddr.py`), step for step. Python 3 differs in places and the server does not
+ * follow it: 3.x keeps the spaces inside an unquoted local part (`John Doe cal+tok@y` gives
+ * `John Doe cal+tok@y`, 2.7 gives `JohnDoecal+tok@y`), and 3.13 (and security releases of 3.11
+ * and 3.12) add a strict mode that returns `('', '')` for malformed input.
+ */
+class AddrlistClass {
+  private pos = 0;
+  private commentlist: string[] = [];
+  private static readonly SPECIALS = '()<>@,:;."[]';
+  private static readonly LWS = ' \t';
+  private static readonly FWS = ' \t\r\n';
+  private static readonly ATOMENDS = '()<>@,:;."[] \t\r\n';
+  private static readonly PHRASEENDS = '()<>@,:;"[] \t\r\n';
+
+  constructor(private readonly field: string) {}
+
+  private at(): string {
+    return this.field[this.pos]!;
+  }
+
+  private gotonext(): void {
+    while (this.pos < this.field.length) {
+      const c = this.at();
+      if (' \t\n\r'.includes(c)) this.pos++;
+      else if (c === '(') this.commentlist.push(this.getcomment());
+      else break;
     }
   }
-  flush();
-  return out.filter((a) => a.address !== '' || a.name === '');
+
+  getaddrlist(): ParsedAddress[] {
+    const result: ParsedAddress[] = [];
+    while (this.pos < this.field.length) {
+      const ad = this.getaddress();
+      if (ad.length) result.push(...ad);
+      else result.push({ name: '', address: '' });
+    }
+    return result;
+  }
+
+  private getaddress(): ParsedAddress[] {
+    this.commentlist = [];
+    this.gotonext();
+    const oldpos = this.pos;
+    const oldcl = this.commentlist;
+    const plist = this.getphraselist();
+    this.gotonext();
+    let returnlist: ParsedAddress[] = [];
+    const len = this.field.length;
+    if (this.pos >= len) {
+      if (plist.length) returnlist = [{ name: this.commentlist.join(' '), address: plist[0]! }];
+    } else if ('.@'.includes(this.at())) {
+      this.pos = oldpos;
+      this.commentlist = oldcl;
+      const addrspec = this.getaddrspec();
+      returnlist = [{ name: this.commentlist.join(' '), address: addrspec }];
+    } else if (this.at() === ':') {
+      returnlist = [];
+      this.pos++;
+      while (this.pos < len) {
+        this.gotonext();
+        if (this.pos < len && this.at() === ';') {
+          this.pos++;
+          break;
+        }
+        returnlist = returnlist.concat(this.getaddress());
+      }
+    } else if (this.at() === '<') {
+      const routeaddr = this.getrouteaddr();
+      returnlist = this.commentlist.length
+        ? [{ name: `${plist.join(' ')} (${this.commentlist.join(' ')})`, address: routeaddr }]
+        : [{ name: plist.join(' '), address: routeaddr }];
+    } else if (plist.length) {
+      returnlist = [{ name: this.commentlist.join(' '), address: plist[0]! }];
+    } else if (AddrlistClass.SPECIALS.includes(this.at())) {
+      this.pos++;
+    }
+    this.gotonext();
+    if (this.pos < len && this.at() === ',') this.pos++;
+    return returnlist;
+  }
+
+  private getrouteaddr(): string {
+    if (this.at() !== '<') return '';
+    let expectroute = false;
+    this.pos++;
+    this.gotonext();
+    let adlist = '';
+    while (this.pos < this.field.length) {
+      if (expectroute) {
+        this.getdomain();
+        expectroute = false;
+      } else if (this.at() === '>') {
+        this.pos++;
+        break;
+      } else if (this.at() === '@') {
+        this.pos++;
+        expectroute = true;
+      } else if (this.at() === ':') {
+        this.pos++;
+      } else {
+        adlist = this.getaddrspec();
+        this.pos++;
+        break;
+      }
+      this.gotonext();
+    }
+    return adlist;
+  }
+
+  private getaddrspec(): string {
+    const aslist: string[] = [];
+    this.gotonext();
+    while (this.pos < this.field.length) {
+      const c = this.at();
+      if (c === '.') {
+        aslist.push('.');
+        this.pos++;
+      } else if (c === '"') {
+        aslist.push(`"${this.getquote().replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`);
+      } else if (AddrlistClass.ATOMENDS.includes(c)) {
+        break;
+      } else {
+        aslist.push(this.getatom(AddrlistClass.ATOMENDS));
+      }
+      this.gotonext();
+    }
+    if (this.pos >= this.field.length || this.at() !== '@') return aslist.join('');
+    aslist.push('@');
+    this.pos++;
+    this.gotonext();
+    const domain = this.getdomain();
+    if (!domain) return '';
+    return aslist.join('') + domain;
+  }
+
+  private getdomain(): string {
+    const sdlist: string[] = [];
+    while (this.pos < this.field.length) {
+      const c = this.at();
+      if (AddrlistClass.LWS.includes(c)) this.pos++;
+      else if (c === '(') this.commentlist.push(this.getcomment());
+      else if (c === '[') sdlist.push(`[${this.getdelimited('[', ']\r', false)}]`);
+      else if (c === '.') {
+        this.pos++;
+        sdlist.push('.');
+      } else if (c === '@') return '';
+      else if (AddrlistClass.ATOMENDS.includes(c)) break;
+      else sdlist.push(this.getatom(AddrlistClass.ATOMENDS));
+    }
+    return sdlist.join('');
+  }
+
+  private getdelimited(beginchar: string, endchars: string, allowcomments: boolean): string {
+    if (this.at() !== beginchar) return '';
+    let out = '';
+    let quote = false;
+    this.pos++;
+    while (this.pos < this.field.length) {
+      const c = this.at();
+      if (quote) {
+        out += c;
+        quote = false;
+      } else if (endchars.includes(c)) {
+        this.pos++;
+        break;
+      } else if (allowcomments && c === '(') {
+        out += this.getcomment();
+        continue;
+      } else if (c === '\\') {
+        quote = true;
+      } else {
+        out += c;
+      }
+      this.pos++;
+    }
+    return out;
+  }
+
+  private getquote(): string {
+    return this.getdelimited('"', '"\r', false);
+  }
+
+  private getcomment(): string {
+    return this.getdelimited('(', ')\r', true);
+  }
+
+  private getatom(atomends: string): string {
+    const start = this.pos;
+    while (this.pos < this.field.length && !atomends.includes(this.at())) this.pos++;
+    return this.field.slice(start, this.pos);
+  }
+
+  private getphraselist(): string[] {
+    const plist: string[] = [];
+    while (this.pos < this.field.length) {
+      const c = this.at();
+      if (AddrlistClass.FWS.includes(c)) this.pos++;
+      else if (c === '"') plist.push(this.getquote());
+      else if (c === '(') this.commentlist.push(this.getcomment());
+      else if (AddrlistClass.PHRASEENDS.includes(c)) break;
+      else plist.push(this.getatom(AddrlistClass.PHRASEENDS));
+    }
+    return plist;
+  }
 }
 
-/** `email.utils.parseaddr`: the first address of the header, or empty strings. */
+/** `email.utils.getaddresses([value])` of Python 2.7: every address of the header, empty ones dropped. */
+export function splitAddressList(value: string): ParsedAddress[] {
+  if (!value) return [];
+  return new AddrlistClass(value).getaddrlist().filter((a) => a.address !== '' || a.name !== '');
+}
+
+/** `email.utils.parseaddr` of Python 2.7: the first entry of the address list, or empty strings. */
 export function parseaddr(value: string | undefined | null): ParsedAddress {
   if (!value) return { name: '', address: '' };
-  const first = splitAddressList(value)[0];
-  return first ?? { name: '', address: '' };
+  return new AddrlistClass(value).getaddrlist()[0] ?? { name: '', address: '' };
 }
 
 /** The lower-case UUID the server puts in the plus address (`str(uuid.uuid4())`). */

@@ -107,31 +107,44 @@ export function defaultsFor(v: ServerVersion): Record<string, unknown> {
   return top;
 }
 
-/** Levenshtein distance, for "did you mean". */
+/** Keys longer than this get no "did you mean": no key the server knows is anywhere near as long. */
+export const MAX_GUESS_KEY_LENGTH = 64;
+
+/** Levenshtein distance, for "did you mean" (a case difference costs half). Two rows: O(n) memory. */
 export function editDistance(a: string, b: string): number {
-  const m = a.length;
   const n = b.length;
-  const d = Array.from({ length: m + 1 }, (_, i) => [i, ...new Array<number>(n).fill(0)]);
-  for (let j = 1; j <= n; j++) d[0]![j] = j;
-  for (let i = 1; i <= m; i++) {
+  let prev = Array.from({ length: n + 1 }, (_, j) => j);
+  let cur = new Array<number>(n + 1).fill(0);
+  for (let i = 1; i <= a.length; i++) {
+    cur[0] = i;
+    const ca = a[i - 1]!;
     for (let j = 1; j <= n; j++) {
-      const cost = a[i - 1]!.toLowerCase() === b[j - 1]!.toLowerCase() ? (a[i - 1] === b[j - 1] ? 0 : 0.5) : 1;
-      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      const cb = b[j - 1]!;
+      const cost = ca === cb ? 0 : ca.toLowerCase() === cb.toLowerCase() ? 0.5 : 1;
+      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + cost);
     }
+    [prev, cur] = [cur, prev];
   }
-  return d[m]![n]!;
+  return prev[n]!;
 }
 
-/** The closest key that exists at the same level, if it is close enough to be a typo. */
+/**
+ * The closest key that exists at the same level, if it is close enough to be a typo. Bounded: a
+ * key longer than {@link MAX_GUESS_KEY_LENGTH}, or a candidate whose length differs by more than
+ * the allowed distance, is not compared at all.
+ */
 export function closestKey(key: string, candidates: readonly string[]): string | null {
+  if (key.length > MAX_GUESS_KEY_LENGTH) return null;
+  const limit = Math.max(2, Math.floor(key.length / 4));
   let best: string | null = null;
   let bestDist = Infinity;
   for (const c of candidates) {
+    if (Math.abs(c.length - key.length) > limit) continue;
     const dist = editDistance(key, c);
     if (dist < bestDist) {
       bestDist = dist;
       best = c;
     }
   }
-  return best !== null && bestDist <= Math.max(2, Math.floor(key.length / 4)) ? best : null;
+  return best !== null && bestDist <= limit ? best : null;
 }

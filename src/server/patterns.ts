@@ -1,6 +1,6 @@
 /**
  * AddressPatterns as the server applies them (calendarserver-imip.md §2.6): `re.match(pattern,
- * cuaddr)`, anchored at the start only, no flags; from 4.0 the address is lower-cased first.
+ * cuaddr)`, anchored at the start only, no flags; from 3.0 the address is lower-cased first (CalendarServer-3.2 twistedcaldav/scheduling/delivery.py `matchCalendarUserAddress`).
  * Patterns are Python regular expressions; what JavaScript spells differently is translated.
  */
 
@@ -153,7 +153,7 @@ export function pythonMatch(p: TranslatedPattern, address: string): boolean {
 }
 
 export interface PatternVerdict {
-  /** The address the server compares (lower-cased from 4.0). */
+  /** The address the server compares (lower-cased from 3.0). */
   compared: string;
   matched: string | null;
   invalid: string[];
@@ -172,4 +172,203 @@ export function matchAddressPatterns(patterns: readonly string[], cuaddr: string
     if (pythonMatch(p, compared)) return { compared, matched: source, invalid };
   }
   return { compared, matched: null, invalid };
+}
+
+interface Atom {
+  test: (ch: string) => boolean;
+  min: number;
+  max: number;
+}
+
+/** Index of the `)` closing the group that opens at `open`, or -1. */
+function groupEnd(src: string, open: number): number {
+  let depth = 0;
+  let inClass = false;
+  for (let i = open; i < src.length; i++) {
+    const c = src[i];
+    if (c === '\\') {
+      i++;
+      continue;
+    }
+    if (inClass) {
+      if (c === ']') inClass = false;
+      continue;
+    }
+    if (c === '[') {
+      inClass = true;
+      if (src[i + 1] === '^') i++;
+      if (src[i + 1] === ']') i++;
+    } else if (c === '(') depth++;
+    else if (c === ')' && --depth === 0) return i;
+  }
+  return -1;
+}
+
+/** Whether a group's own top level has a `|`. */
+function hasTopLevelAlternation(body: string): boolean {
+  let depth = 0;
+  let inClass = false;
+  for (let i = 0; i < body.length; i++) {
+    const c = body[i];
+    if (c === '\\') {
+      i++;
+      continue;
+    }
+    if (inClass) {
+      if (c === ']') inClass = false;
+      continue;
+    }
+    if (c === '[') inClass = true;
+    else if (c === '(') depth++;
+    else if (c === ')') depth--;
+    else if (c === '|' && depth === 0) return true;
+  }
+  return false;
+}
+
+/**
+ * The leading atoms of a pattern as a flat list, or null when the pattern uses something this
+ * simple reading does not follow (alternation, a quantified group, lookaround, back-reference,
+ * anchors other than a leading `^`/`\A`).
+ */
+function leadingAtoms(src: string, ignoreCase: boolean): Atom[] | null {
+  const atoms: Atom[] = [];
+  let i = 0;
+  if (src.startsWith('^')) i = 1;
+  else if (src.startsWith('\\A')) i = 2;
+  const flat = (s: string): string | null => {
+    // Inline groups that are neither quantified nor alternations: (..), (?:..), (?P<n>..).
+    let out = '';
+    for (let k = 0; k < s.length; k++) {
+      const c = s[k]!;
+      if (c === '\\') {
+        out += c + (s[k + 1] ?? '');
+        k++;
+        continue;
+      }
+      if (c === '[') {
+        const end = s.indexOf(']', k + (s[k + 1] === '^' ? 3 : 2));
+        if (end < 0) return null;
+        out += s.slice(k, end + 1);
+        k = end;
+        continue;
+      }
+      if (c === '(') {
+        const end = groupEnd(s, k);
+        if (end < 0) return null;
+        const head = /^\((\?:|\?P<[^>]*>)?/.exec(s.slice(k))![0];
+        if (s[k + 1] === '?' && head.length === 1) return null;
+        const body = s.slice(k + head.length, end);
+        if (hasTopLevelAlternation(body) || /^[*+?{]/.test(s.slice(end + 1))) return null;
+        const inner = flat(body);
+        if (inner === null) return null;
+        out += inner;
+        k = end;
+        continue;
+      }
+      if (c === '|' || c === ')') return null;
+      out += c;
+    }
+    return out;
+  };
+  const body = flat(src.slice(i));
+  if (body === null) return null;
+  const fold = (ch: string): string => (ignoreCase ? ch.toLowerCase() : ch);
+  for (let k = 0; k < body.length; ) {
+    const c = body[k]!;
+    let test: (ch: string) => boolean;
+    if (c === '\\') {
+      const n = body[k + 1] ?? '';
+      const cls: Record<string, RegExp> = { w: /\w/, d: /\d/, s: /\s/, W: /\W/, D: /\D/, S: /\S/ };
+      if (cls[n]) test = (ch) => cls[n]!.test(ch);
+      else if (/[A-Za-z0-9]/.test(n)) return null;
+      else test = (ch) => fold(ch) === fold(n);
+      k += 2;
+    } else if (c === '[') {
+      const end = body.indexOf(']', k + (body[k + 1] === '^' ? 3 : 2));
+      let re: RegExp;
+      try {
+        re = new RegExp(body.slice(k, end + 1), ignoreCase ? 'i' : '');
+      } catch {
+        return null;
+      }
+      test = (ch) => re.test(ch);
+      k = end + 1;
+    } else if (c === '.') {
+      test = (ch) => ch !== '\n';
+      k++;
+    } else if ('^$'.includes(c)) {
+      // `$` inside the scheme can never hold: the address goes on after it.
+      if (c === '$') test = () => false;
+      else return null;
+      k++;
+    } else if ('*+?{'.includes(c)) return null;
+    else {
+      test = (ch) => fold(ch) === fold(c);
+      k++;
+    }
+    let min = 1;
+    let max = 1;
+    const qm = /^(\*|\+|\?|\{(\d*)(,(\d*))?\})\??/.exec(body.slice(k));
+    if (qm) {
+      if (qm[1] === '*') [min, max] = [0, Infinity];
+      else if (qm[1] === '+') [min, max] = [1, Infinity];
+      else if (qm[1] === '?') [min, max] = [0, 1];
+      else {
+        min = qm[2] ? Number(qm[2]) : 0;
+        max = qm[3] === undefined ? min : qm[4] ? Number(qm[4]) : Infinity;
+      }
+      k += qm[0].length;
+    }
+    atoms.push({ test, min, max });
+  }
+  return atoms;
+}
+
+/**
+ * Can the pattern match at the start of any "mailto:…" address (re.match)? False only when it
+ * surely cannot; null when the pattern is beyond this reading (then it is given the benefit of the
+ * doubt). The scheme is compared as the server compares it: lower-cased from 3.0.
+ */
+export function canMatchMailto(pattern: string): boolean | null {
+  let src = pattern;
+  let ignoreCase = false;
+  const inline = /^\(\?([aiLmsux]+)\)/.exec(src);
+  if (inline) {
+    if (inline[1]!.includes('x')) return null;
+    ignoreCase = inline[1]!.includes('i');
+    src = src.slice(inline[0].length);
+  }
+  if (/\(\?[aiLmsux]+\)/.test(src)) return null;
+  const atoms = leadingAtoms(src, ignoreCase);
+  if (!atoms) return null;
+  // States: [atom index, times matched so far (capped at min)].
+  const closure = (states: Array<[number, number]>): Array<[number, number]> => {
+    const seen = new Set<string>();
+    const out: Array<[number, number]> = [];
+    const stack = [...states];
+    while (stack.length) {
+      const [i, n] = stack.pop()!;
+      const key = `${i}:${n}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      out.push([i, n]);
+      if (i < atoms.length && n >= atoms[i]!.min) stack.push([i + 1, 0]);
+    }
+    return out;
+  };
+  let states = closure([[0, 0]]);
+  for (const ch of 'mailto:') {
+    if (states.some(([i]) => i === atoms.length)) return true;
+    const next: Array<[number, number]> = [];
+    for (const [i, n] of states) {
+      const a = atoms[i];
+      if (!a || !a.test(ch)) continue;
+      if (n + 1 <= a.max) next.push([i, Math.min(n + 1, a.min)]);
+      if (n + 1 >= a.min && n + 1 <= a.max) next.push([i + 1, 0]);
+    }
+    states = closure(next);
+    if (!states.length) return false;
+  }
+  return true;
 }

@@ -1,7 +1,10 @@
 /**
- * What one poll does to a message in the server's mailbox, as data
- * (calendarserver-imip.md §4.2 IMAP cycle, §4.3 POP3 cycle, §4.4 action codes, §11 parse failures).
- * Keyed by policy era (derived from release features) and protocol; callers never compare versions.
+ * What one poll does to a message in the server's mailbox, as data, keyed by policy era (derived
+ * from release features) and protocol; callers never compare versions. Sources per row: the
+ * IMAP4DownloadProtocol / POP3DownloadProtocol classes of CalendarServer-2.5 and 4.3.2
+ * `twistedcaldav/mail.py`, and of CalendarServer-5.0..9.2
+ * `txdav/caldav/datastore/scheduling/imip/inbound.py`. Every `source` text is shown to admins:
+ * releases and server functions in words, no document references.
  */
 import type { MailboxProtocol } from './protocol.js';
 import { featuresOf, type ServerVersion } from './release.js';
@@ -35,9 +38,16 @@ export const SERVER_ACTIONS: readonly ServerAction[] = [
  * - `left-seen`: IMAP, stays in the mailbox flagged `\Seen`; 5.1+ never reads it again.
  * - `seen-removed`: IMAP 7.0+, `\Seen` taken off so another pod (or the next poll) reads it again.
  * - `left-reread-every-poll`: POP3, not deleted, so downloaded and processed again at every poll.
- * - `deleted-all-mail`: deleted only because `shouldDeleteAllMail` holds (§4.2).
+ * - `deleted-all-mail`: deleted only because `shouldDeleteAllMail` holds (5.1+).
+ * - `left-blocks-every-poll`: IMAP 2.x–5.0, the processing failed inside its Deferred, so the
+ *   `\Deleted` store (a callback of that Deferred) never runs and the fetch chain stops: the
+ *   message stays, the next poll fetches `1:*` and meets it first again, so no message after it is
+ *   ever processed (CalendarServer-5.0 inbound.py `IMAP4DownloadProtocol.cbGotMessage`,
+ *   CalendarServer-4.3.2 mail.py `cbGotMessage`).
  */
-export type MailboxEffect = 'deleted' | 'left-seen' | 'seen-removed' | 'left-reread-every-poll' | 'deleted-all-mail';
+export type MailboxEffect = 'deleted' | 'left-seen' | 'seen-removed' | 'left-reread-every-poll' | 'deleted-all-mail' | 'left-blocks-every-poll';
+
+export const MAILBOX_EFFECTS: readonly MailboxEffect[] = ['deleted', 'left-seen', 'seen-removed', 'left-reread-every-poll', 'deleted-all-mail', 'left-blocks-every-poll'];
 
 /** Releases that behave alike for polling. */
 export type PollEra = 'delete-everything' | 'selective' | 'selective-unknown-age';
@@ -45,8 +55,14 @@ export type PollEra = 'delete-everything' | 'selective' | 'selective-unknown-age
 export interface PollPolicy {
   era: PollEra;
   protocol: MailboxProtocol;
-  /** Section of calendarserver-imip.md the row comes from. */
+  /** Where the row comes from, in words an admin can read (release, server function). */
   source: string;
+  /**
+   * IMAP, after the last message of a cycle: 2.x–6.x EXPUNGE and search again (`1:*` up to 5.0,
+   * UNSEEN from 5.1) until nothing is left to read, so mail that arrives meanwhile is handled in
+   * the same cycle; 7.0+ EXPUNGE only (`fetchNextMessage` → `cbInboxSelected`). POP3: QUIT.
+   */
+  afterLastMessage: 'expunge-and-search-again' | 'expunge' | 'quit';
   /** Which messages a poll reads. */
   reads: 'all' | 'unseen';
   /** Outcome per action code; actions not listed get `otherwise`. */
@@ -55,8 +71,9 @@ export interface PollPolicy {
   /** `shouldDeleteAllMail` is consulted (5.1+). */
   deleteAllMail: boolean;
   /**
-   * A calendar that fails to parse raises inside the asynchronous reply processing: no action
-   * code, no delete even with deleteAllMail (§11).
+   * A failure inside the asynchronous processing (5.0+: a calendar that fails to parse, a DSN
+   * calendar without ORGANIZER, an unknown token with a zone-less Date on 7.0+): no action code,
+   * no delete even with deleteAllMail.
    */
   asyncFailure: { effect: MailboxEffect; stopsCycle: boolean };
 }
@@ -66,44 +83,50 @@ export const POLL_POLICY: Record<PollEra, Record<MailboxProtocol, PollPolicy>> =
     imap: {
       era: 'delete-everything',
       protocol: 'imap',
-      source: 'IMAP on 2.x-5.0: UID FETCH 1:*, every fetched message gets \\Deleted whatever the outcome',
+      source:
+        '2.x-5.0 IMAP (mail.py / inbound.py cbGotMessage): every message of 1:* is fetched and gets \\Deleted after its processing, whatever the action; a processing failure inside its Deferred skips the delete and stops the cycle',
       reads: 'all',
       byAction: {},
       otherwise: 'deleted',
       deleteAllMail: false,
-      asyncFailure: { effect: 'deleted', stopsCycle: false },
+      asyncFailure: { effect: 'left-blocks-every-poll', stopsCycle: true },
+      afterLastMessage: 'expunge-and-search-again',
     },
     pop3: {
       era: 'delete-everything',
       protocol: 'pop3',
-      source: 'POP3 on 2.x-5.0: DELE right after each RETR',
+      source: '2.x-5.0 POP3 (mail.py / inbound.py cbDownloaded): DELE right after each RETR, whatever the processing does',
       reads: 'all',
       byAction: {},
       otherwise: 'deleted',
       deleteAllMail: false,
       asyncFailure: { effect: 'deleted', stopsCycle: false },
+      afterLastMessage: 'quit',
     },
   },
   selective: {
     imap: {
       era: 'selective',
       protocol: 'imap',
-      source: 'IMAP on 5.1+: SEARCH UNSEEN; INJECTION_SUBMITTED deleted, anything else left \\Seen; a calendar that fails to parse ends the cycle',
+      source:
+        '5.1-6.x IMAP (inbound.py cbGotMessage): SEARCH UNSEEN; INJECTION_SUBMITTED deleted, anything else left \\Seen; a processing failure stops the cycle; after the last message EXPUNGE and SEARCH UNSEEN again',
       reads: 'unseen',
       byAction: { INJECTION_SUBMITTED: 'deleted' },
       otherwise: 'left-seen',
       deleteAllMail: true,
       asyncFailure: { effect: 'left-seen', stopsCycle: true },
+      afterLastMessage: 'expunge-and-search-again',
     },
     pop3: {
       era: 'selective',
       protocol: 'pop3',
-      source: 'POP3 on 5.1+: DELE only INJECTION_SUBMITTED (or deleteAllMail); the rest is read again every poll',
+      source: '5.1-6.x POP3 (inbound.py cbDownloaded): DELE only after INJECTION_SUBMITTED (or when shouldDeleteAllMail holds); the rest is downloaded again every poll',
       reads: 'all',
       byAction: { INJECTION_SUBMITTED: 'deleted' },
       otherwise: 'left-reread-every-poll',
       deleteAllMail: true,
       asyncFailure: { effect: 'left-reread-every-poll', stopsCycle: false },
+      afterLastMessage: 'quit',
     },
   },
   'selective-unknown-age': {
@@ -111,27 +134,29 @@ export const POLL_POLICY: Record<PollEra, Record<MailboxProtocol, PollPolicy>> =
       era: 'selective-unknown-age',
       protocol: 'imap',
       source:
-        'IMAP on 7.0+: INJECTION_SUBMITTED and UNKNOWN_TOKEN_OLD deleted, UNKNOWN_TOKEN gets -FLAGS \\Seen, the rest left \\Seen; a calendar that fails to parse ends the cycle',
+        '7.0+ IMAP (inbound.py cbGotMessage): SEARCH UNSEEN; INJECTION_SUBMITTED and UNKNOWN_TOKEN_OLD deleted, UNKNOWN_TOKEN gets -FLAGS \\Seen, the rest left \\Seen; a processing failure stops the cycle; after the last message EXPUNGE only',
       reads: 'unseen',
       byAction: { INJECTION_SUBMITTED: 'deleted', UNKNOWN_TOKEN: 'seen-removed', UNKNOWN_TOKEN_OLD: 'deleted' },
       otherwise: 'left-seen',
       deleteAllMail: true,
       asyncFailure: { effect: 'left-seen', stopsCycle: true },
+      afterLastMessage: 'expunge',
     },
     pop3: {
       era: 'selective-unknown-age',
       protocol: 'pop3',
-      source: 'POP3 on 7.0+: as 5.1; the 72-hour unknown-token cleanup is IMAP-only',
+      source: '7.0+ POP3 (inbound.py cbDownloaded): as 5.1, DELE only after INJECTION_SUBMITTED; the 72-hour unknown-token cleanup is IMAP-only',
       reads: 'all',
       byAction: { INJECTION_SUBMITTED: 'deleted' },
       otherwise: 'left-reread-every-poll',
       deleteAllMail: true,
       asyncFailure: { effect: 'left-reread-every-poll', stopsCycle: false },
+      afterLastMessage: 'quit',
     },
   },
 };
 
-/** The poll era of a release (§4.2: 5.1 selective delete, 7.0 unknown-token age). */
+/** The poll era of a release (5.1 selective delete, 7.0 unknown-token age). */
 export function pollEraOf(v: Pick<ServerVersion, 'major' | 'minor'>): PollEra {
   const f = featuresOf(v);
   if (!f.selectiveDelete) return 'delete-everything';
@@ -142,15 +167,16 @@ export function pollPolicy(v: Pick<ServerVersion, 'major' | 'minor'>, protocol: 
   return POLL_POLICY[pollEraOf(v)][protocol];
 }
 
-/** 2.x–5.0 delete every message a poll fetches (§4.2, §4.3). */
+/** 2.x–5.0 delete every message a poll fetches, unless its processing fails inside a Deferred (IMAP). */
 export function deletesEveryMessage(v: Pick<ServerVersion, 'major' | 'minor'>): boolean {
   return pollEraOf(v) === 'delete-everything';
 }
 
 /**
- * §4.2 `shouldDeleteAllMail`: `Receiving.Server in (ServerHostName, "localhost") and
- * Receiving.Username == "com.apple.calendarserver"` (exact, case-sensitive comparisons). Read by
- * 5.1 and later only.
+ * `shouldDeleteAllMail` (CalendarServer-5.1..9.2 inbound.py): `Receiving.Server in (ServerHostName,
+ * "localhost") and Receiving.Username == "com.apple.calendarserver"` (exact, case-sensitive
+ * comparisons); ServerHostName is `socket.getfqdn()` when the config leaves it empty. Read by 5.1
+ * and later only.
  */
 export function shouldDeleteAllMail(serverHostName: string, receivingServer: string, receivingUsername: string): boolean {
   return (receivingServer === serverHostName || receivingServer === 'localhost') && receivingUsername === 'com.apple.calendarserver';
@@ -158,14 +184,14 @@ export function shouldDeleteAllMail(serverHostName: string, receivingServer: str
 
 export interface MailboxOutcome {
   effect: MailboxEffect;
-  /** IMAP 5.1+: the rest of this poll cycle does not happen (§11). */
+  /** IMAP: the rest of this poll cycle does not happen (5.0: and every later poll stops here again). */
   stopsCycle: boolean;
   source: string;
 }
 
 /**
  * What the poll does to the message after classifying it. `asyncFailure`: the action is
- * UNKNOWN_FAILURE because a calendar failed to parse inside the asynchronous processing (§11).
+ * UNKNOWN_FAILURE because the processing failed inside its Deferred.
  */
 export function mailboxOutcome(input: {
   version: Pick<ServerVersion, 'major' | 'minor'>;

@@ -130,9 +130,24 @@ export interface Features {
   importConfig: boolean;
   /** §1.4: `$` and `#` expanded in include paths (3.2+). */
   includePathExpansion: boolean;
-  /** §1.4: relative include paths resolved against ServerRoot/ConfigRoot (all but 5.0). */
+  /**
+   * Relative include paths resolved against the listing file's ServerRoot/ConfigRoot; 5.0–5.3
+   * take them as written (CalendarServer-5.0..5.3 twistedcaldav/stdconfig.py
+   * `PListConfigProvider.loadConfig`: "Includes are not relative to ConfigRoot", `_expandPath(include)`).
+   */
   includesRelativeToConfigRoot: boolean;
-  /** §2.6: the address is lower-cased before AddressPatterns are matched (4.0+). */
+  /**
+   * The file that lists Includes must define ServerRoot and ConfigRoot itself, or loading fails
+   * with AttributeError (3.x–4.x: the main file, `os.path.join(configDict.ServerRoot,
+   * configDict.ConfigRoot)`; 6.0+: every file with Includes, `_loadIncludes(parentDict)`;
+   * CalendarServer-3.2/4.3.2/6.0/9.2 twistedcaldav/stdconfig.py `PListConfigProvider.loadConfig`).
+   */
+  includeNeedsOwnRoots: boolean;
+  /**
+   * The address is lower-cased before AddressPatterns are matched (3.0+): CalendarServer-3.2
+   * twistedcaldav/scheduling/delivery.py `matchCalendarUserAddress` (`cuaddr.lower()`); 2.x
+   * (CalendarServer-2.5 twistedcaldav/scheduling/delivery.py) matches as written.
+   */
   patternsLowercase: boolean;
   /** §1.2: `Sending.SuppressionDays` is read (4.1+). */
   suppressionDays: boolean;
@@ -170,8 +185,9 @@ export function featuresOf(v: Pick<ServerVersion, 'major' | 'minor'>): Features 
     recursiveIncludes: atLeast(v, 6),
     importConfig: atLeast(v, 6),
     includePathExpansion: atLeast(v, 3, 2),
-    includesRelativeToConfigRoot: !(v.major === 5 && v.minor === 0),
-    patternsLowercase: atLeast(v, 4),
+    includesRelativeToConfigRoot: v.major !== 5,
+    includeNeedsOwnRoots: v.major !== 5 && atLeast(v, 3),
+    patternsLowercase: atLeast(v, 3),
     suppressionDays: atLeast(v, 4, 1),
     mailIcons: !atLeast(v, 4, 2),
     imapUnseenOnly: atLeast(v, 5, 1),

@@ -50,7 +50,7 @@ describe('finding ids in the source', () => {
     };
     walk(root);
     const known = new Set([...allConfigRuleMeta(), ...FINDING_CATALOG].map((m) => m.id));
-    const families = /['`](?:id: )?((?:imip|key|sending|receiving|patterns|gateway|secrets|include|injection|smtp|mailbox|tls|reply|token|message|log|plus|diagnose|send-test|request)\.[a-z][a-z-]*)['`]/g;
+    const families = /['`](?:id: )?((?:imip|key|sending|receiving|patterns|gateway|secrets|include|injection|smtp|mailbox|tls|reply|token|message|log|plus|diagnose|send-test|request|roundtrip)\.[a-z][a-z-]*)['`]/g;
     const missing = new Set<string>();
     const seen = new Set<string>();
     for (const f of files) {

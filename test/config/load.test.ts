@@ -5,7 +5,9 @@ import { describe, expect, it } from 'vitest';
 import { buildBinary } from 'plist';
 import { loadConfig, getPath, describeOrigin, originOf } from '../../src/config/load.js';
 import { parseServerVersion } from '../../src/server/release.js';
-import { describeFsError, preloadBinaryParser, readPlistFile } from '../../src/config/plist-file.js';
+import { describeFsError, readPlistFile } from '../../src/config/plist-file.js';
+import { runConfigChecks } from '../../src/checks/index.js';
+import { execFileSync } from 'node:child_process';
 import { loadForCommand } from '../../src/commands/shared.js';
 import { CannotRunError } from '../../src/report/exit.js';
 import { baseConfig, tempDir, writePlist, type Obj } from '../helpers/plist.js';
@@ -66,8 +68,9 @@ describe('Includes', () => {
 
   it('detects include cycles (6.0+ follows includes inside includes)', () => {
     const dir = tempDir();
-    writePlist(dir, 'a.plist', { Includes: ['b.plist'], Scheduling: { iMIP: { Enabled: true } } });
-    writePlist(dir, 'b.plist', { Includes: ['a.plist'] });
+    // 6.0+ resolve each file's Includes against that file's own ServerRoot/ConfigRoot.
+    writePlist(dir, 'a.plist', { ServerRoot: dir, ConfigRoot: dir, Includes: ['b.plist'], Scheduling: { iMIP: { Enabled: true } } });
+    writePlist(dir, 'b.plist', { ServerRoot: dir, ConfigRoot: dir, Includes: ['a.plist'] });
     const path = writePlist(dir, 'caldavd.plist', { ServerRoot: dir, ConfigRoot: dir, Includes: ['a.plist'] });
     const cfg = loadConfig(path, v('9.2'));
     const cycle = cfg.findings.find((f) => f.id === 'include.cycle')!;
@@ -78,9 +81,10 @@ describe('Includes', () => {
 
   it('5.x does not follow nested includes and says so', () => {
     const dir = tempDir();
-    writePlist(dir, 'a.plist', { Includes: ['b.plist'] });
+    // 5.0-5.3 take include paths as written: absolute here.
+    writePlist(dir, 'a.plist', { Includes: [join(dir, 'b.plist')] });
     writePlist(dir, 'b.plist', { Scheduling: { iMIP: { Enabled: true } } });
-    const path = writePlist(dir, 'caldavd.plist', { ServerRoot: dir, ConfigRoot: dir, Includes: ['a.plist'] });
+    const path = writePlist(dir, 'caldavd.plist', { ServerRoot: dir, ConfigRoot: dir, Includes: [join(dir, 'a.plist')] });
     const cfg = loadConfig(path, v('5.1'));
     expect(getPath(cfg.effective, 'Scheduling.iMIP.Enabled')).toBe(false);
     expect(cfg.findings.map((f) => f.id)).toContain('include.nested-ignored');
@@ -120,35 +124,52 @@ describe('the release to judge by', () => {
 });
 
 describe('reading files', () => {
-  it('reads binary plists', async () => {
-    await preloadBinaryParser();
+  it('does not judge a binary plist: the server cannot read one (config.binary-plist)', async () => {
+    // Source: CalendarServer-2.5..9.2 twistedcaldav/stdconfig.py PListConfigProvider._parseConfigFromFile
+    // (NoUnicodePlistParser, Python 2 plistlib: XML only).
     const dir = tempDir();
     const path = join(dir, 'caldavd.plist');
     writeFileSync(path, buildBinary(baseConfig('9.2') as never));
     const pf = readPlistFile(path);
     expect(pf.format).toBe('binary');
-    expect(getPath(pf.value, 'Scheduling.iMIP.Sending.Port')).toBe(587);
+    expect(pf.value).toEqual({});
+    const { ctx } = await loadForCommand({ config: path });
+    const ids = runConfigChecks(ctx).map((f) => f.id);
+    expect(ids).toEqual(['config.binary-plist']);
+    // As an include on 9.2 it is an error too.
+    const inc = join(dir, 'inc.plist');
+    writeFileSync(inc, buildBinary({ Scheduling: { iMIP: { Enabled: true } } } as never));
+    const main = writePlist(dir, 'main.plist', { ServerRoot: dir, ConfigRoot: dir, Includes: ['inc.plist'] });
+    const cfg = loadConfig(main, v('9.2'));
+    expect(cfg.findings.find((f) => f.id === 'config.binary-plist')).toMatchObject({ severity: 'error', path: 'Includes' });
+    expect(getPath(cfg.effective, 'Scheduling.iMIP.Enabled')).toBe(false);
   });
 
+  const fifo = (d: string): string => {
+    const p = join(d, 'fifo.plist');
+    execFileSync('mkfifo', [p]);
+    return p;
+  };
   const bad: [string, (dir: string) => string, RegExp][] = [
     ['a missing file', (d) => join(d, 'nope.plist'), /nope\.plist: no such file/],
     ['a directory', (d) => d, /is a directory/],
     ['an empty file', (d) => (writeFileSync(join(d, 'e.plist'), ''), join(d, 'e.plist')), /is empty/],
-    ['not a plist', (d) => (writeFileSync(join(d, 'x.plist'), 'Hello, world\n'), join(d, 'x.plist')), /x\.plist:1: not a valid XML plist/],
-    ['HTML', (d) => (writeFileSync(join(d, 'h.plist'), '<html><body/></html>'), join(d, 'h.plist')), /not <plist>/],
+    ['not a plist', (d) => (writeFileSync(join(d, 'x.plist'), 'Hello, world\n'), join(d, 'x.plist')), /x\.plist:1: not a valid XML plist .*text before the root element/],
+    ['HTML', (d) => (writeFileSync(join(d, 'h.plist'), '<html><body/></html>'), join(d, 'h.plist')), /h\.plist:1: not a valid XML plist .*no value/],
     [
       'truncated XML',
       (d) => (writeFileSync(join(d, 't.plist'), '<?xml version="1.0"?>\n<plist version="1.0">\n<dict>\n<key>A</key>\n<string>x'), join(d, 't.plist')),
-      /t\.plist:5: not a valid XML plist: the file ends inside <string>/,
+      /t\.plist:5: not a valid XML plist .*the file ends inside <string>/,
     ],
     ['a bad integer', (d) => (writeFileSync(join(d, 'i.plist'), '<plist><dict>\n<key>P</key>\n<integer>58 7</integer></dict></plist>'), join(d, 'i.plist')), /i\.plist:3: .*not a whole number/],
-    ['a corrupt binary plist', (d) => (writeFileSync(join(d, 'b.plist'), Buffer.concat([Buffer.from('bplist00'), Buffer.alloc(60, 0xff)])), join(d, 'b.plist')), /binary plist is corrupt/],
-    ['a 50 MB file', (d) => (writeFileSync(join(d, 'big.plist'), Buffer.alloc(50 * 1024 * 1024, 0x20)), join(d, 'big.plist')), /52\.4 MB; a caldavd\.plist is a few kilobytes/],
+    ['a 50 MB file', (d) => (writeFileSync(join(d, 'big.plist'), Buffer.alloc(50 * 1024 * 1024, 0x20)), join(d, 'big.plist')), /is larger than 8 MiB \(52\.4 MB\); a caldavd\.plist is a few kilobytes/],
     ['a symlink loop', (d) => (symlinkSync(join(d, 'l2'), join(d, 'l1')), symlinkSync(join(d, 'l1'), join(d, 'l2')), join(d, 'l1')), /too many levels of symbolic links/],
+    ['a FIFO', fifo, /fifo\.plist: is a named pipe \(FIFO\), not a plist file/],
+    ['/dev/zero', () => '/dev/zero', /\/dev\/zero: is a device, not a plist file/],
+    ['/dev/urandom', () => '/dev/urandom', /\/dev\/urandom: is a device, not a plist file/],
   ];
   for (const [name, make, message] of bad) {
-    it(`rejects ${name} with one line naming the file`, async () => {
-      await preloadBinaryParser();
+    it(`rejects ${name} with one line naming the file`, () => {
       const dir = tempDir();
       const path = make(dir);
       let err: unknown;
@@ -162,6 +183,19 @@ describe('reading files', () => {
       expect((err as Error).message).not.toContain('\n');
     });
   }
+
+  it('refuses a FIFO, a device or an oversized file as an include or ImportConfig, without hanging', () => {
+    const dir = tempDir();
+    const f = fifo(dir);
+    writeFileSync(join(dir, 'big.plist'), Buffer.alloc(9 * 1024 * 1024, 0x20));
+    const main = writePlist(dir, 'caldavd.plist', { ServerRoot: dir, ConfigRoot: dir, ImportConfig: '/dev/zero', Includes: [f, '/dev/urandom', join(dir, 'big.plist')] });
+    const cfg = loadConfig(main, v('9.2'));
+    const problems = cfg.files.filter((x) => x.status === 'unreadable').map((x) => x.problem);
+    expect(problems).toHaveLength(4);
+    expect(problems.join('\n')).toMatch(/named pipe/);
+    expect(problems.join('\n')).toMatch(/device/);
+    expect(problems.join('\n')).toMatch(/larger than 8 MiB/);
+  });
 
   it('words file-system errors for an admin', () => {
     const err = (code: string) => Object.assign(new Error(`${code}: raw text`), { code });

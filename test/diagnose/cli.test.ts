@@ -48,29 +48,64 @@ const run = (args: string[], input?: string) =>
 const fixture = (name: string, dir = MESSAGES): string => readFileSync(join(dir, name), 'utf8').replace(/calendar(\+|@)/g, 'cal-cli$1');
 
 describe('imip diagnose on a healthy setup', () => {
-  it('no inputs: exit 0, and one line says so', async () => {
+  it('no inputs: the SMTP test and the mailbox run; exit 0, but no "healthy" while plus addressing is untested', async () => {
     await purgeMailbox(stack, CAL.address);
     await seedMailbox(stack, CAL.address, [fixture('thunderbird-reply.eml')]);
     const r = await run([]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const last = r.stdout.trim().split('\n').pop()!;
-    expect(last).toMatch(/^✓ No problems found: iMIP looks healthy \(examined config, mailbox \(1 message read-only \(0 \\Seen\)\)\)\.$/);
+    expect(last).toMatch(/^- No problems found in what was tested \(examined config, mailbox \(1 message read-only \(0 \\Seen\)\), SMTP\), but not every area was tested: Plus addressing\./);
+    expect(r.stdout).not.toMatch(/healthy/);
     expect(r.stdout).toMatch(/\[✓\] Config {11}no problems in /);
+    expect(r.stdout).toMatch(/\[✓\] Sending {10}SMTP test passed: 127\.0\.0\.1:\d+ \(STARTTLS\) \(connect, EHLO, STARTTLS, AUTH, QUIT; nothing sent\)/);
     expect(r.stdout).toMatch(/\[✓\] Receiving {8}IMAP 127\.0\.0\.1:\d+ read-only: 1 message \(0 \\Seen\)/);
     expect(r.stdout).toMatch(/\[✓\] Replies {10}1 message examined, 0 without a usable token/);
-    expect(r.stdout).toMatch(/\[-\] Plus addressing  not probed/);
+    expect(r.stdout).toMatch(/\[-\] Plus addressing {2}not tested: "--probe plus-address"/);
     expect(r.stdout).toMatch(/log \S+error\.log \(not found\)/);
     const q = await run(['--quiet']);
     expect(q.code).toBe(0);
     expect(q.stdout.trim().split('\n')).toHaveLength(1);
   });
 
+  it('issue: Sending is never ✓ untested: nothing listening, the SMTPS port, a wrong password each fail the Sending area', async () => {
+    await purgeMailbox(stack, CAL.address);
+    await seedMailbox(stack, CAL.address, [fixture('thunderbird-reply.eml')]);
+    const closed = await run(['--set', 'Sending.Port=1', '--timeout', '3']);
+    expect(closed.code).toBe(1);
+    expect(closed.stdout).toMatch(/\[✗\] Sending {10}.*SMTP test failed: 127\.0\.0\.1:1 /);
+    expect(closed.stdout).toMatch(/Overrides for this run only \(--set\): Sending\.Port=1 \(instead of \d+\)/);
+    const smtps = await run(['--set', `Sending.Port=${stack.ports.smtps}`, '--timeout', '3']);
+    expect(smtps.code).toBe(1);
+    expect(smtps.stdout).toMatch(/\[✗\] Sending /);
+    const wrong = await run(['--set', 'Sending.Password=not-the-password', '--json']);
+    expect(wrong.code).toBe(1);
+    const doc = JSON.parse(wrong.stdout);
+    expect(doc.areas.find((x: { area: string }) => x.area === 'sending')).toMatchObject({ status: 'error', tested: true });
+    expect(doc.tests.smtp).toMatchObject({ ok: false });
+    expect(doc.overrides).toEqual([{ key: 'Scheduling.iMIP.Sending.Password', value: '(set)', was: '(set)' }]);
+    expect(wrong.stdout).not.toContain('not-the-password');
+    expect(doc.summary.healthy).toBe(false);
+  });
+
+  it('--offline: no connection; Sending and Receiving say "not tested", never ✓', async () => {
+    const r = await run(['--offline', '--message', '-'], fixture('thunderbird-reply.eml'));
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/\[-\] Sending {10}not tested: --offline: no connection was made/);
+    expect(r.stdout).toMatch(/\[-\] Receiving {8}not tested: --offline/);
+    expect(r.stdout).not.toMatch(/\[✓\] (Sending|Receiving)/);
+    expect(r.stdout).not.toMatch(/healthy/);
+    expect((await run(['--offline', '--probe', 'all'])).code).toBe(2);
+  });
+
   it('--probe all on the healthy stack: plus addresses kept; injection not applicable on 9.2', async () => {
     await purgeMailbox(stack, CAL.address);
+    await seedMailbox(stack, CAL.address, [fixture('thunderbird-reply.eml')]);
     const r = await run(['--probe', 'all', '--json']);
     expect(r.code).toBe(0);
     const doc = JSON.parse(r.stdout);
+    expect(doc.summary).toMatchObject({ healthy: true, areasNotTested: [] });
+    expect(doc.tests.smtp).toMatchObject({ ok: true });
     expect(doc.probes.plusAddress).toMatchObject({ outcome: 'kept', sighting: { removed: 'expunged' } });
     expect(doc.probes.injection).toMatchObject({ outcome: 'not-applicable' });
     expect(doc.summary.line).toMatch(/plus addresses kept/);
@@ -92,11 +127,11 @@ describe('imip diagnose with replies the server could not use', () => {
     expect(r.code).toBe(1);
     const doc = JSON.parse(r.stdout);
     expect(Object.keys(doc)).toEqual([
-      'command', 'ok', 'exitCode', 'serverVersion', 'config', 'inputs', 'areas', 'findings', 'messages', 'logs', 'mailbox', 'probes', 'summary',
+      'command', 'ok', 'exitCode', 'serverVersion', 'config', 'inputs', 'areas', 'findings', 'messages', 'logs', 'mailbox', 'probes', 'tests', 'summary',
     ]);
     expect(doc).toMatchObject({ command: 'diagnose', ok: false, exitCode: 1, serverVersion: { version: '9.2', line: '5.0+', source: 'default' } });
     expect(doc.areas.map((a: { area: string; status: string }) => `${a.area}:${a.status}`)).toEqual([
-      'config:ok', 'sending:error', 'receiving:error', 'plus:skipped', 'replies:error', 'injection:skipped',
+      'config:ok', 'sending:error', 'receiving:error', 'plus:not-tested', 'replies:error', 'injection:not-applicable',
     ]);
     expect(doc.mailbox).toMatchObject({ protocol: 'imap', readOnly: true, exists: 3, seen: 1, examined: 3 });
     const byUid = Object.fromEntries(doc.messages.map((m: { uid: number }) => [m.uid, m]));
@@ -129,9 +164,12 @@ describe('imip diagnose with replies the server could not use', () => {
     expect(doc.messages).toMatchObject([{ source: 'stdin', causes: ['token.extra-plus'] }]);
   });
 
-  it('bad input: a clear error for that input, the rest still runs; exit 2 only when nothing could be examined', async () => {
+  it('bad input: a clear error for that input, the rest still runs and is reported, then exit 2 as grep does', async () => {
     const r = await run(['--message', join(MSGS, 'binary.png'), join(MESSAGES, 'extra-plus.eml'), '--log', join(MSGS, 'binary.png')]);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2);
+    const missing = await run(['--message', '/nonexistent/reply.eml', join(MESSAGES, 'extra-plus.eml')]);
+    expect(missing.code).toBe(2);
+    expect(missing.stdout).toMatch(/token\.extra-plus/);
     expect(r.stdout).toMatch(/message \S+binary\.png \(could not be examined\) — binary data, not a mail message/);
     expect(r.stdout).toMatch(/log \S+binary\.png \(could not be examined\) — binary data, not a text log/);
     expect(r.stdout).toMatch(/token\.extra-plus/);

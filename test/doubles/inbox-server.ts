@@ -32,6 +32,13 @@ export interface InboxDoubleOptions {
   /** Failure mode applied to POSTs; `failFirst` limits it to the first N POSTs. */
   failure?: FailureMode;
   failFirst?: number;
+  /**
+   * A slow calendar server: every POST that would be accepted is processed (recorded as accepted)
+   * at once and answered only after this many milliseconds. The reply is in the calendar
+   * whatever happens to the answer, as with the real server, whose scheduler has already
+   * delivered it when the response is written.
+   */
+  delayMs?: number;
   /** Called when a POST arrives (before it is answered); may be async. */
   onPost?: (req: ReceivedRequest) => void | Promise<void>;
 }
@@ -57,6 +64,8 @@ export interface InboxDouble {
   /** The calendar server's error log lines (e.g. "iMIP injection principal not found: NAME"). */
   log: string[];
   setFailure(mode: FailureMode, first?: number): void;
+  /** Answer accepted POSTs after this many milliseconds (0: at once). */
+  setDelay(ms: number): void;
   close(): Promise<void>;
 }
 
@@ -79,6 +88,7 @@ export async function startInboxDouble(opts: InboxDoubleOptions): Promise<InboxD
   const nonces = new Set<string>();
   let failure: FailureMode = opts.failure ?? 'none';
   let failLeft = opts.failFirst ?? Infinity;
+  let delayMs = opts.delayMs ?? 0;
   const hanging = new Set<http.ServerResponse>();
 
   /** §5.1: the calendar server forces Digest for /inbox (AuthenticationWrapper overrides). */
@@ -189,7 +199,15 @@ export async function startInboxDouble(opts: InboxDoubleOptions): Promise<InboxD
           hanging.add(res);
           return;
         }
-        // The scheduler's answer to a successful delivery (200, a schedule-response).
+        // The scheduler's answer to a successful delivery (200, a schedule-response). With a delay
+        // the reply is delivered (counted as accepted) before the answer is written.
+        if (delayMs > 0) {
+          rec.status = 200;
+          hanging.add(res);
+          await new Promise((r) => setTimeout(r, delayMs));
+          hanging.delete(res);
+          if (res.destroyed || req.socket.destroyed) return;
+        }
         answer(200, '<?xml version="1.0" encoding="utf-8"?><schedule-response xmlns="urn:ietf:params:xml:ns:caldav"/>', {
           'Content-Type': 'text/xml; charset=utf-8',
         });
@@ -207,6 +225,9 @@ export async function startInboxDouble(opts: InboxDoubleOptions): Promise<InboxD
     setFailure(mode, first) {
       failure = mode;
       failLeft = first ?? Infinity;
+    },
+    setDelay(ms) {
+      delayMs = ms;
     },
     close: () =>
       new Promise<void>((resolve) => {

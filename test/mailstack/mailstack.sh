@@ -13,6 +13,7 @@
 #   MAILSTACK_PORT_OFFSET  added to every base port (default 0)
 #   MAILSTACK_PLUS         1 (default) enables recipient_delimiter = +; 0 disables it
 #   MAILSTACK_USERS        "user@dom:pw user2@dom:pw2 ..." (passwords without ':' or spaces)
+#   MAILSTACK_STRIP_DETAIL 1: a relay that strips "+detail" (see write_strip_detail_config)
 #
 # Needs root (both masters setuid to their service users) and Debian's packages:
 # postfix dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd.
@@ -231,6 +232,22 @@ lmtp       unix  - - n - - lmtp
 anvil      unix  - - n - 1 anvil
 scache     unix  - - n - 1 scache
 postlog    unix-dgram n - n - 1 postlogd
+EOF
+}
+
+# A relay that strips "+detail" from recipients, as some forwarders and "address normalising"
+# gateways do: local+anything@domain is accepted (virtual alias to local@domain) and cleanup
+# rewrites the recipient headers (To, Cc) the same way. Used with MAILSTACK_PLUS=0.
+write_strip_detail_config() {
+  local D=$1
+  local etc=$D/postfix/etc
+  printf '%s\n' '/^([^+@]+)\+[^@]*@(.+)$/ ${1}@${2}' >"$etc/strip-detail"
+  cat >>"$etc/main.cf" <<EOF
+
+# MAILSTACK_STRIP_DETAIL=1: strip +detail (envelope and recipient headers).
+virtual_alias_maps = regexp:$etc/strip-detail
+recipient_canonical_maps = regexp:$etc/strip-detail
+recipient_canonical_classes = envelope_recipient, header_recipient
 EOF
 }
 
@@ -475,10 +492,12 @@ cmd_start() {
   local domain_list
   domain_list=$(IFS=,; echo "${domains[*]}")
   write_postfix_config "$STATE" "${domain_list//,/, }" "$plus"
+  [[ ${MAILSTACK_STRIP_DETAIL:-0} != 1 ]] || write_strip_detail_config "$STATE"
   write_dovecot_config "$STATE" "$plus"
   # Postfix re-reads a main.cf or map younger than ~2 s until it "cools down":
   # backdate them so the first postfix command does not stall.
   touch -d "@$(($(date +%s) - 60))" "$STATE/postfix/etc/"{main.cf,master.cf,vmailbox}
+  [[ ! -e $STATE/postfix/etc/strip-detail ]] || touch -d "@$(($(date +%s) - 60))" "$STATE/postfix/etc/strip-detail"
 
   # Dovecot first: Postfix needs its auth and lmtp sockets.
   MAILSTACK_PLAIN_REASON="Plaintext authentication disallowed on non-secure (SSL/TLS) connections." \

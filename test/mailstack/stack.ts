@@ -527,3 +527,31 @@ export async function deliver(info: StackInfo, opts: DeliverOptions): Promise<st
     await new Promise((r) => setTimeout(r, 15));
   }
 }
+
+// ---------------------------------------------------------------- round trip: a second domain
+
+/**
+ * The round trip's stack variant (`send-test --reply-from`): the organizer's domain example.test
+ * (the calendar mailbox, and a second mailbox that is not the calendar's) and an "outside
+ * provider", remote.test, with its own test attendee mailbox, on the same Postfix and Dovecot. The
+ * attendee reads over IMAP and sends through the same submission port, so the reply crosses the
+ * same relay as mail between providers would. `plus: false` turns the recipient delimiter off.
+ */
+export const ROUND_TRIP_USERS = {
+  calendar: { address: 'cal-rt@example.test', password: 'Cal-rt-pw-6620' },
+  other: { address: 'other-rt@example.test', password: 'Other-rt-pw-1184' },
+  attendee: { address: 'probe@remote.test', password: 'Probe-rt-pw-4471' },
+} as const;
+
+export async function startRoundTripStack(opts: { plus?: boolean; stripDetail?: boolean; base: number }): Promise<StackInfo> {
+  const offset = await freePortOffset(opts.base, process.pid % 20, 20);
+  const previous = process.env.MAILSTACK_STRIP_DETAIL;
+  // mailstack.sh reads MAILSTACK_STRIP_DETAIL from the environment startStack passes on.
+  if (opts.stripDetail) process.env.MAILSTACK_STRIP_DETAIL = '1';
+  try {
+    return await startStack({ portOffset: offset, plus: opts.plus !== false && !opts.stripDetail, users: Object.values(ROUND_TRIP_USERS) });
+  } finally {
+    if (previous === undefined) delete process.env.MAILSTACK_STRIP_DETAIL;
+    else process.env.MAILSTACK_STRIP_DETAIL = previous;
+  }
+}

@@ -4,7 +4,8 @@
  * injection endpoints, connections cut mid-cycle (a proxy, or Dovecot kicking the session),
  * Ctrl-C, and two runs at once. A mail stack of this file's own (users applyimap@, applypop@).
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import tls from 'node:tls';
 import { appendFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFile } from 'node:child_process';
@@ -68,6 +69,61 @@ async function claimedUids(user: string): Promise<number[]> {
 /** How many times the double accepted each Message-ID's reply (by the calendar's UID). */
 function acceptedUids(d: InboxDouble): string[] {
   return d.accepted().map((r) => /^UID:(.*)$/m.exec(r.body)?.[1]?.trim() ?? '?');
+}
+
+const BIN = fileURLToPath(new URL('../../bin/imip', import.meta.url));
+
+/** Run the real CLI; `onSpawn` gets the child (to signal it). */
+function runCli(
+  args: string[],
+  env: Record<string, string> = {},
+  onSpawn?: (c: ChildProcess) => void,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const c = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    onSpawn?.(c);
+    let stdout = '';
+    let stderr = '';
+    c.stdout.on('data', (d) => (stdout += d));
+    c.stderr.on('data', (d) => (stderr += d));
+    c.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+}
+
+/** IMAPS in front of the stack's IMAPS port that rewrites what the server says (the stack's own certificate). */
+async function startRewritingTlsProxy(info: StackInfo, rewrite: (text: string) => string): Promise<{ port: number; close: () => Promise<void> }> {
+  const sockets = new Set<import('node:net').Socket>();
+  const server = tls.createServer({ cert: readFileSync(join(info.dir, 'tls', 'cert.pem')), key: readFileSync(join(info.dir, 'tls', 'key.pem')) }, (client) => {
+    const upstream = tls.connect({ host: info.host, port: info.ports.imaps, ca: info.caPem });
+    sockets.add(client).add(upstream);
+    const drop = (): void => {
+      client.destroy();
+      upstream.destroy();
+    };
+    for (const s of [client, upstream]) {
+      s.on('error', drop);
+      s.on('close', drop);
+    }
+    client.on('data', (d) => upstream.write(d));
+    let pending = '';
+    upstream.on('data', (d: Buffer) => {
+      // Whole lines only, so that a response code is never split across two rewrites.
+      pending += d.toString('latin1');
+      const cut = pending.lastIndexOf('\n') + 1;
+      if (!cut) return;
+      client.write(Buffer.from(rewrite(pending.slice(0, cut)), 'latin1'));
+      pending = pending.slice(cut);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as import('node:net').AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
 }
 
 function statuses(r: PollReport): Array<[string | null, string | undefined, boolean | undefined]> {
@@ -233,52 +289,142 @@ describe('--apply over IMAP', () => {
     expect(await mailboxCount(stack, IMAP_USER.address)).toBe(0);
   });
 
-  it('a stale claim (its run is gone) is taken over; a claim nobody here knows is left alone, with the fix', async () => {
+  it('claims: a bare $ImipClaimed (an earlier version, or two claimers that gave up) is taken; another poller\'s claim is left alone, with the fix', async () => {
     double = await startInboxDouble({ line: '3.x-4.x', secret: GW_SECRET });
     const [u1, u2] = await seedMailbox(stack, IMAP_USER.address, [fixture('thunderbird-reply'), fixture('outlook-reply')]);
-    for (const uid of [u1, u2]) await execFileP('doveadm', ['-c', stack.doveadmConf, 'flags', 'add', '-u', IMAP_USER.address, '$ImipClaimed', 'mailbox', 'INBOX', 'uid', String(uid)]);
-    const state = tokenStateDir();
-    // A first pass to learn the journal's mailbox key (it includes UIDVALIDITY).
+    await execFileP('doveadm', ['-c', stack.doveadmConf, 'flags', 'add', '-u', IMAP_USER.address, '$ImipClaimed', 'mailbox', 'INBOX', 'uid', String(u1)]);
+    await execFileP('doveadm', ['-c', stack.doveadmConf, 'flags', 'add', '-u', IMAP_USER.address, '$ImipClaimed $ImipClaimedBy-0123456789', 'mailbox', 'INBOX', 'uid', String(u2)]);
     const plist = writePollPlist(stack, { version: '4.3', protocol: 'imap', user: IMAP_USER });
-    const first = await pollCore(plist, { version: '4.3', caFile: stack.ca, stateDir: state, apply: true, injectUrl: double.url, now: NOW });
-    expect(first.messages.map((m) => m.apply?.status)).toEqual(['claimed-elsewhere', 'claimed-elsewhere']);
-    expect(first.messages[0]!.apply!.reason).toMatch(/doveadm flags remove .*\$ImipClaimed/);
-    expect(double.requests).toHaveLength(0);
-    // Now say in the journal that a run which no longer exists claimed the first one.
-    const key = `imap://${IMAP_USER.address}@${stack.host}/INBOX;`;
-    const validity = (await execFileP('doveadm', ['-c', stack.doveadmConf, 'mailbox', 'status', '-u', IMAP_USER.address, 'uidvalidity', 'INBOX'])).stdout.match(/uidvalidity=(\d+)/)![1];
-    appendFileSync(
-      join(state, 'poll-journal.jsonl'),
-      `${JSON.stringify({ at: new Date().toISOString(), mailbox: `${key}${validity}`, id: `uid ${u1}`, state: 'claimed', run: 'gone', pid: 2 ** 22 + 12345, host: (await import('node:os')).hostname() })}\n`,
-    );
-    const second = await pollCore(plist, { version: '4.3', caFile: stack.ca, stateDir: state, apply: true, injectUrl: double.url, now: NOW });
-    expect(second.messages.map((m) => m.apply?.status)).toEqual(['injected', 'claimed-elsewhere']);
+    const r = await pollCore(plist, { version: '4.3', caFile: stack.ca, stateDir: tokenStateDir(), apply: true, injectUrl: double.url, now: NOW });
+    expect(r.messages.map((m) => m.apply?.status)).toEqual(['injected', 'claimed-elsewhere']);
+    expect(r.messages[1]!.apply!.reason).toMatch(/another poller \(\$ImipClaimedBy-0123456789\).*doveadm flags remove -u applyimap@example.test '\$ImipClaimed \$ImipClaimedBy-0123456789' mailbox INBOX uid/);
+    expect(double.accepted()).toHaveLength(1);
     expect(await claimedUids(IMAP_USER.address)).toEqual([u2]);
   });
 
-  it('Ctrl-C while an injection hangs: the claim is released, nothing is deleted', async () => {
-    double = await startInboxDouble({ line: '3.x-4.x', secret: GW_SECRET, failure: 'hang' });
+  it('the server says a conditional STORE succeeded although another poller had claimed the message: the read-back gives it up', async () => {
+    // A TLS proxy turns Dovecot's "OK [MODIFIED n] Conditional store failed." into a plain OK:
+    // the answer two sessions got from Dovecot when both claimed one message at the same moment.
+    const proxy = await startRewritingTlsProxy(stack, (text) => text.replace(/OK \[MODIFIED [0-9:,]+\] Conditional store failed[^\r\n]*/g, 'OK Store completed.'));
+    const [, u2] = await seedMailbox(stack, IMAP_USER.address, [fixture('thunderbird-reply'), fixture('outlook-reply')]);
+    double = await startInboxDouble({
+      line: '3.x-4.x',
+      secret: GW_SECRET,
+      // While the first reply is POSTed, another poller claims the second (after this run read it).
+      onPost: async () => {
+        if (double!.requests.length === 1) await execFileP('doveadm', ['-c', stack.doveadmConf, 'flags', 'add', '-u', IMAP_USER.address, '$ImipClaimed $ImipClaimedBy-aaaaaaaaaa', 'mailbox', 'INBOX', 'uid', String(u2)]);
+      },
+    });
+    const plist = writePollPlist(stack, { version: '4.3', protocol: 'imap', user: IMAP_USER, changes: [['Scheduling.iMIP.Receiving.Port', proxy.port]] });
+    const r = await pollCore(plist, { version: '4.3', caFile: stack.ca, stateDir: tokenStateDir(), apply: true, injectUrl: double.url, now: NOW });
+    await proxy.close();
+    expect(r.messages.map((m) => m.apply?.status)).toEqual(['injected', 'claimed-elsewhere']);
+    expect(r.messages[1]!.apply!.reason).toMatch(/another poller claimed it at the same moment/);
+    expect(double.accepted()).toHaveLength(1);
+    const flags = await mailboxFlags(stack, IMAP_USER.address);
+    expect(flags.get(u2!)!.filter((f) => f.startsWith('$Imip')).sort()).toEqual(['$ImipClaimed', '$ImipClaimedBy-aaaaaaaaaa']);
+  });
+
+  it('a claim left by a killed run of this state directory is its own: the next run injects it, once', async () => {
+    double = await startInboxDouble({ line: '3.x-4.x', secret: GW_SECRET });
+    await seedMailbox(stack, IMAP_USER.address, MIXED.map(fixture));
+    const state = tokenStateDir();
+    const plist = writePollPlist(stack, { version: '4.3', protocol: 'imap', user: IMAP_USER });
+    const killed = await runCli(['poll', '--once', '--apply', '--json', '--config', plist, '--server-version', '4.3', '--ca-file', stack.ca, '--state-dir', state, '--inject-url', double.url], { IMIP_FAULT_INJECT: 'imap:claimed' });
+    expect(killed.signal).toBe('SIGKILL');
+    const left = await claimedUids(IMAP_USER.address);
+    expect(left).toHaveLength(1);
+    const own = readFileSync(join(state, 'poller-id'), 'utf8').trim();
+    expect((await mailboxFlags(stack, IMAP_USER.address)).get(left[0]!)).toContain(`$ImipClaimedBy-${own}`);
+    const next = await pollCore(plist, { version: '4.3', caFile: stack.ca, stateDir: state, apply: true, injectUrl: double.url, now: NOW });
+    expect(next.summary).toMatchObject({ injected: 3, deleted: 3 });
+    expect(double.accepted()).toHaveLength(3);
+    expect(await claimedUids(IMAP_USER.address)).toEqual([]);
+  });
+
+  it('two runs of one state directory at once: the second is refused (they would share the poller id)', async () => {
+    double = await startInboxDouble({ line: '3.x-4.x', secret: GW_SECRET, delayMs: 300 });
     await seedMailbox(stack, IMAP_USER.address, MIXED.map(fixture));
     const plist = writePollPlist(stack, { version: '4.3', protocol: 'imap', user: IMAP_USER });
-    const bin = fileURLToPath(new URL('../../bin/imip', import.meta.url));
-    const child = spawn(process.execPath, [bin, 'poll', '--once', '--apply', '--json', '--config', plist, '--server-version', '4.3', '--ca-file', stack.ca, '--state-dir', tokenStateDir(), '--inject-url', double.url, '--timeout', '60'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
+    const state = tokenStateDir();
+    const [a, b] = await Promise.allSettled([
+      pollCore(plist, { version: '4.3', caFile: stack.ca, stateDir: state, apply: true, injectUrl: double.url, now: NOW }),
+      pollCore(plist, { version: '4.3', caFile: stack.ca, stateDir: state, apply: true, injectUrl: double.url, now: NOW }),
+    ]);
+    expect(a.status).toBe('fulfilled');
+    expect(String((b as PromiseRejectedResult).reason?.message)).toMatch(/another "imip poll --apply" .* IMAP mailbox with the same state directory/);
+    expect(double.accepted()).toHaveLength(3);
+  });
+});
+
+describe('--apply and signals (a slow calendar server)', () => {
+  const cases: Array<['imap' | 'pop3', NodeJS.Signals]> = [
+    ['imap', 'SIGINT'],
+    ['imap', 'SIGTERM'],
+    ['imap', 'SIGHUP'],
+    ['pop3', 'SIGINT'],
+    ['pop3', 'SIGTERM'],
+  ];
+  for (const [protocol, sig] of cases) {
+    it(`${protocol}: ${sig} while a reply is being POSTed: that POST finishes and is recorded, nothing new starts, the next run does the rest, each reply once`, async () => {
+      const user = protocol === 'imap' ? IMAP_USER : POP_USER;
+      let child: ChildProcess | null = null;
+      double = await startInboxDouble({ line: '3.x-4.x', secret: GW_SECRET, delayMs: 1500, onPost: () => void (double!.requests.length === 1 && child?.kill(sig)) });
+      await seedMailbox(stack, user.address, MIXED.map(fixture));
+      const plist = writePollPlist(stack, { version: '4.3', protocol, user });
+      const state = tokenStateDir();
+      const args = ['poll', '--once', '--apply', '--json', '--config', plist, '--server-version', '4.3', '--ca-file', stack.ca, '--state-dir', state, '--inject-url', double.url, ...(protocol === 'pop3' ? ['--single-poller'] : [])];
+      const first = await runCli(args, {}, (c) => (child = c));
+      expect(first.stderr).toMatch(new RegExp(`${sig}: stopping after the step in hand \\(0 of 3 replies injected, 0 deleted; the injection of <7e3f.* is in flight\\)`));
+      expect(first.code).toBe(1);
+      const doc = JSON.parse(first.stdout);
+      expect(doc.messages[0].apply).toMatchObject({ status: 'injected', deleted: true });
+      expect(doc.messages.filter((m: { apply?: { reason?: string } }) => /asked to stop/.test(m.apply?.reason ?? ''))).toHaveLength(2);
+      expect(doc.apply.notes.join('\n')).toMatch(new RegExp(`Stopped on ${sig}: 1 of 3 replies injected and 1 deleted; .* 2 not started`));
+      expect(await remainingIds(user.address)).toHaveLength(4);
+      if (protocol === 'imap') expect(await claimedUids(user.address)).toEqual([]);
+
+      double.setDelay(0);
+      const second = await runCli(args.filter((a) => a !== '--json'));
+      // 1: the two messages the server would not inject have findings.
+      expect(second.code).toBe(1);
+      expect(acceptedUids(double).sort()).toEqual([...new Set(acceptedUids(double))].sort());
+      expect(acceptedUids(double)).toHaveLength(3);
+      expect(await remainingIds(user.address)).toHaveLength(2);
     });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    // Wait until the first POST is hanging at the double, then interrupt.
-    for (let i = 0; i < 200 && double.requests.length === 0; i++) await new Promise((r) => setTimeout(r, 25));
-    expect(double.requests).toHaveLength(1);
-    child.kill('SIGINT');
-    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-    expect(stderr).toMatch(/interrupted/);
-    expect(code).toBe(1);
-    const doc = JSON.parse(stdout);
-    expect(doc.messages[0].apply).toMatchObject({ status: 'failed', reason: expect.stringMatching(/interrupted/), deleted: false });
-    expect(doc.messages.filter((m: { apply?: { status: string } }) => m.apply?.status === 'skipped').length).toBeGreaterThanOrEqual(4);
-    expect(await mailboxCount(stack, IMAP_USER.address)).toBe(5);
+  }
+
+  it('a second signal stops at once; the next run finishes, nothing is lost', async () => {
+    let child: ChildProcess | null = null;
+    let postAt = 0;
+    double = await startInboxDouble({
+      line: '3.x-4.x',
+      secret: GW_SECRET,
+      delayMs: 5000,
+      onPost: () => {
+        if (double!.requests.length !== 1) return;
+        postAt = Date.now();
+        child?.kill('SIGINT');
+        setTimeout(() => child?.kill('SIGINT'), 300);
+      },
+    });
+    await seedMailbox(stack, IMAP_USER.address, MIXED.map(fixture));
+    const plist = writePollPlist(stack, { version: '4.3', protocol: 'imap', user: IMAP_USER });
+    const args = ['poll', '--once', '--apply', '--config', plist, '--server-version', '4.3', '--ca-file', stack.ca, '--state-dir', tokenStateDir(), '--inject-url', double.url];
+    const first = await runCli(args, {}, (c) => (child = c));
+    expect(first.code).toBe(130);
+    // It did not wait for the calendar server's answer (5 s after the POST).
+    expect(Date.now() - postAt).toBeLessThan(4000);
+    expect(first.stderr).toMatch(/SIGINT again: stopping at once/);
+    double.setDelay(0);
+    const second = await runCli(args);
+    expect(second.code).toBe(1);
+    // The reply whose POST was cut may be there twice (the documented case); the others once.
+    const counts = new Map<string, number>();
+    for (const u of acceptedUids(double)) counts.set(u, (counts.get(u) ?? 0) + 1);
+    expect(counts.size).toBe(3);
+    expect([...counts.values()].filter((n) => n > 1).length).toBeLessThanOrEqual(1);
+    expect(await remainingIds(IMAP_USER.address)).toHaveLength(2);
     expect(await claimedUids(IMAP_USER.address)).toEqual([]);
   });
 });
@@ -296,13 +442,21 @@ describe('--apply over POP3', () => {
     double = await startInboxDouble({ line: '3.x-4.x', secret: GW_SECRET });
     await seedMailbox(stack, POP_USER.address, MIXED.map(fixture));
     const plist = writePollPlist(stack, { version: '4.3', protocol: 'pop3', user: POP_USER });
-    const r = await pollCore(plist, { version: '4.3', caFile: stack.ca, stateDir: tokenStateDir(), apply: true, injectUrl: double.url, now: NOW });
+    const refused = await pollCore(plist, { version: '4.3', caFile: stack.ca, stateDir: tokenStateDir(), apply: true, injectUrl: double.url, now: NOW }).then(
+      () => null,
+      (e: Error) => e,
+    );
+    // Dovecot's default (pop3_lock_session = no) does not lock the maildrop: refused, nothing changed.
+    expect(refused?.name).toBe('CannotRunError');
+    expect(refused?.message).toMatch(/does not lock the maildrop .*nothing was changed.*--single-poller/);
+    expect(double.requests).toHaveLength(0);
+    expect(await popCount()).toBe(5);
+    const r = await pollCore(plist, { version: '4.3', caFile: stack.ca, stateDir: tokenStateDir(), apply: true, injectUrl: double.url, now: NOW, singlePoller: true });
     expect(r.error).toBeUndefined();
     expect(r.summary).toMatchObject({ injected: 3, deleted: 3, failed: 0 });
     expect(await popCount()).toBe(2);
     expect(await remainingIds(POP_USER.address)).toEqual(['<CAF=human-0001@mail.remote.test>', '<AM0PR02MB5555BARE0001@AM0PR02MB5555.eurprd02.prod.outlook.com>']);
-    // Dovecot's default (pop3_lock_session = no) does not lock the maildrop: said in the report.
-    expect((r.apply as { serverLocksMaildrop: boolean | null }).serverLocksMaildrop).toBe(false);
+    expect(r.apply).toMatchObject({ serverLocksMaildrop: false, singlePoller: true });
   });
 
   it('the connection is cut before QUIT: nothing is deleted; the next run deletes without injecting again', async () => {
@@ -311,12 +465,12 @@ describe('--apply over POP3', () => {
     await seedMailbox(stack, POP_USER.address, MIXED.map(fixture));
     const state = tokenStateDir();
     const viaProxy = writePollPlist(stack, { version: '4.3', protocol: 'pop3', user: POP_USER, changes: [['Scheduling.iMIP.Receiving.Port', proxy.port]] });
-    const cut = await pollCore(viaProxy, { version: '4.3', caFile: stack.ca, stateDir: state, apply: true, injectUrl: double.url, now: NOW });
+    const cut = await pollCore(viaProxy, { version: '4.3', caFile: stack.ca, stateDir: state, apply: true, injectUrl: double.url, now: NOW, singlePoller: true });
     await proxy.close();
     expect(cut.error).toMatch(/ended early/);
     expect(await popCount()).toBe(5);
     const direct = writePollPlist(stack, { version: '4.3', protocol: 'pop3', user: POP_USER });
-    const next = await pollCore(direct, { version: '4.3', caFile: stack.ca, stateDir: state, apply: true, injectUrl: double.url, now: NOW });
+    const next = await pollCore(direct, { version: '4.3', caFile: stack.ca, stateDir: state, apply: true, injectUrl: double.url, now: NOW, singlePoller: true });
     expect(next.error).toBeUndefined();
     expect(next.messages.map((m) => m.apply?.status)).toEqual(['deleted-earlier-injection', 'skipped', 'deleted-earlier-injection', 'skipped', 'injected']);
     expect(acceptedUids(double)).toHaveLength(3);
@@ -330,8 +484,8 @@ describe('--apply over POP3', () => {
     const plist = writePollPlist(stack, { version: '4.3', protocol: 'pop3', user: POP_USER });
     const state = tokenStateDir();
     const [a, b] = await Promise.allSettled([
-      pollCore(plist, { version: '4.3', caFile: stack.ca, stateDir: state, apply: true, injectUrl: double.url, now: NOW }),
-      pollCore(plist, { version: '4.3', caFile: stack.ca, stateDir: state, apply: true, injectUrl: double.url, now: NOW }),
+      pollCore(plist, { version: '4.3', caFile: stack.ca, stateDir: state, apply: true, injectUrl: double.url, now: NOW, singlePoller: true }),
+      pollCore(plist, { version: '4.3', caFile: stack.ca, stateDir: state, apply: true, injectUrl: double.url, now: NOW, singlePoller: true }),
     ]);
     expect(a.status).toBe('fulfilled');
     expect(b.status).toBe('rejected');

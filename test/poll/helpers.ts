@@ -110,7 +110,8 @@ export interface CoreOptions {
   timeoutSec?: number;
   now?: Date;
   signal?: AbortSignal;
-  leaseMs?: number;
+  /** POP3 --apply: --single-poller. */
+  singlePoller?: boolean;
 }
 
 /** What `imip poll --once [--apply]` computes, without printing: the PollReport. */
@@ -134,7 +135,7 @@ export async function pollCore(config: string, o: CoreOptions): Promise<PollRepo
     stateDir: o.stateDir ?? tempDir('imip-state-'),
     inject: { timeoutMs: conn.timeoutMs, insecure: false },
     ...(o.signal ? { signal: o.signal } : {}),
-    ...(o.leaseMs !== undefined ? { leaseMs: o.leaseMs } : {}),
+    ...(o.singlePoller ? { singlePoller: true } : {}),
   });
 }
 
@@ -148,7 +149,8 @@ export class CutProxy {
   /** Cut automatically once this many bytes went to the client. */
   cutAfterBytes = Infinity;
 
-  constructor(private readonly target: { host: string; port: number }) {
+
+  constructor(target: { host: string; port: number }) {
     this.server = net.createServer((client) => {
       const upstream = net.connect(target.port, target.host);
       this.sockets.add(client).add(upstream);

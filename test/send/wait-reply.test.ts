@@ -11,15 +11,10 @@ import { needsBody } from '../../src/imip/classify.js';
 import { buildInvitation, newToken } from '../../src/imip/invitation.js';
 import { parseMessage } from '../../src/imip/mime.js';
 import { parseServerVersion } from '../../src/server/release.js';
-import {
-  judge,
-  MailboxError,
-  mailboxWatcher,
-  recognise,
-  waitForReply,
-  type JudgeContext,
-  type ReplyTarget,
-} from '../../src/send/wait-reply.js';
+import { MailboxError } from '../../src/send/mailbox-error.js';
+import { mailboxWatcher } from '../../src/send/mailbox-watcher.js';
+import { judge, recognise, type JudgeContext, type ReplyTarget } from '../../src/send/reply-match.js';
+import { waitForReply } from '../../src/send/wait-reply.js';
 import { deliver } from '../mailstack/stack.js';
 import { getStack } from '../helpers/stack.js';
 import { REPLY_TEMPLATES, renderReplyTemplate, replyVars, type ReplyTemplate } from '../fixtures/replies/templates.js';

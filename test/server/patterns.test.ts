@@ -47,17 +47,20 @@ describe('anchoring: re.match anchors at the start only', () => {
   });
 });
 
-describe('lower-casing from 4.0', () => {
-  it('is off on 2.x and 3.x, on from 4.0', () => {
+describe('lower-casing from 3.0', () => {
+  // Source: CalendarServer-3.2 twistedcaldav/scheduling/delivery.py matchCalendarUserAddress
+  // (`cuaddr.lower()` before re.match); CalendarServer-2.5 delivery.py matches as written.
+  it('is off on 2.x, on from 3.0', () => {
     expect(lower('2.5')).toBe(false);
-    expect(lower('3.2')).toBe(false);
+    expect(lower('3.0')).toBe(true);
+    expect(lower('3.2')).toBe(true);
     expect(lower('4.0')).toBe(true);
     expect(lower('4.3')).toBe(true);
     expect(lower('9.2')).toBe(true);
   });
 
-  it('a pattern with upper-case letters never matches on 4.x and later', () => {
-    for (const v of ['4.0', '4.3', '5.0', '9.2']) {
+  it('a pattern with upper-case letters never matches on 3.x and later', () => {
+    for (const v of ['3.0', '3.2', '4.0', '4.3', '5.0', '9.2']) {
       for (const addr of ['mailto:a@Example.com', 'mailto:a@example.com', 'MAILTO:A@EXAMPLE.COM']) {
         const r = matchAddressPatterns(['mailto:.*@Example\\.com'], addr, lower(v));
         expect(r.matched, `${v} ${addr}`).toBeNull();

@@ -1,0 +1,118 @@
+/**
+ * `--format nagios|prometheus` on every command: run the command with its JSON document taken
+ * (not printed), then render the monitoring format from that document alone.
+ *
+ * Nagios: one line on stdout, exit 0/1/2/3. Prometheus: the exposition text on stdout, or with
+ * `--output FILE` written atomically (a temporary file in the same directory, then rename), and
+ * the command's own exit code (0/1/2).
+ */
+import { readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { CannotRunError, EXIT_CANNOT_RUN } from '../report/exit.js';
+import { cannotRunSample, sampleFromDoc, type MonitorSample } from '../report/monitoring.js';
+import { NAGIOS_EXIT, parseThresholds, renderNagios } from '../report/nagios.js';
+import { renderPrometheus } from '../report/prometheus.js';
+import { setDocSink } from './shared.js';
+
+export type MonitorFormat = 'nagios' | 'prometheus';
+
+export interface MonitorFlags {
+  format?: string;
+  warning?: string;
+  critical?: string;
+  output?: string;
+  json?: boolean;
+}
+
+/** The monitoring format asked for, or null for human/json output. Flag mistakes: exit 2. */
+export function monitorFormat(flags: MonitorFlags): MonitorFormat | null {
+  const f = flags.format;
+  const monitor = f === 'nagios' || f === 'prometheus' ? f : null;
+  if (monitor && flags.json) throw new CannotRunError(`--json and --format ${f} are two outputs; give one`);
+  if ((flags.warning !== undefined || flags.critical !== undefined) && monitor !== 'nagios') {
+    throw new CannotRunError('--warning and --critical are thresholds for --format nagios');
+  }
+  if (flags.output !== undefined && monitor !== 'prometheus') throw new CannotRunError('--output writes the --format prometheus text to a file; give --format prometheus');
+  if (flags.output !== undefined && (!flags.output.trim() || /[\0\r\n]/.test(flags.output))) throw new CannotRunError(`--output: ${JSON.stringify(flags.output)} is not a file name`);
+  return monitor;
+}
+
+/** Write a file so that a reader sees the old or the new content, never a part. */
+export function writeAtomically(path: string, text: string): void {
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
+  try {
+    writeFileSync(tmp, text, { mode: 0o644 });
+    renameSync(tmp, path);
+  } catch (e) {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // not created
+    }
+    throw new CannotRunError(`--output ${path}: ${(e as Error).message}`);
+  }
+}
+
+function readPrevious(path: string | undefined): string | null {
+  if (!path) return null;
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return null;
+  }
+}
+
+/** Run a command under a monitoring format; returns the exit code. */
+export async function runMonitored(command: string, format: MonitorFormat, flags: MonitorFlags, run: () => Promise<number>): Promise<number> {
+  // Threshold mistakes are the user's: UNKNOWN in Nagios mode, like any bad flag.
+  let warn = new Map();
+  let crit = new Map();
+  const started = process.hrtime.bigint();
+  const elapsed = (): number => Number(process.hrtime.bigint() - started) / 1e9;
+  let sample: MonitorSample;
+  try {
+    if (format === 'nagios') {
+      warn = parseThresholds('--warning', flags.warning);
+      crit = parseThresholds('--critical', flags.critical);
+    }
+    let doc: unknown = undefined;
+    setDocSink((d) => {
+      doc = d;
+    });
+    let code: number;
+    try {
+      code = await run();
+    } finally {
+      setDocSink(null);
+    }
+    sample = doc === undefined ? cannotRunSample(command, 'the command produced no result', code, elapsed()) : sampleFromDoc(command, doc, code, elapsed());
+  } catch (e) {
+    const message = e instanceof CannotRunError ? e.message : `internal error: ${(e as Error)?.message ?? String(e)}`;
+    sample = cannotRunSample(command, message, EXIT_CANNOT_RUN, elapsed());
+  }
+  if (format === 'nagios') {
+    const r = renderNagios(sample, warn, crit);
+    process.stdout.write(`${r.line}\n`);
+    return r.exitCode;
+  }
+  const text = renderPrometheus(sample, { now: new Date(), previous: readPrevious(flags.output) });
+  if (flags.output) {
+    try {
+      writeAtomically(flags.output, text);
+    } catch (e) {
+      process.stderr.write(`imip: ${(e as Error).message}\n`);
+      return EXIT_CANNOT_RUN;
+    }
+  } else {
+    process.stdout.write(text);
+  }
+  if (sample.cannotRun !== null) process.stderr.write(`imip: ${sample.cannotRun}\n`);
+  return sample.exitCode;
+}
+
+/** Nagios mode asked for on a command line that did not parse: UNKNOWN, exit 3. */
+export function nagiosUnknown(command: string, message: string): number {
+  const r = renderNagios(cannotRunSample(command, message, EXIT_CANNOT_RUN, 0), new Map(), new Map());
+  process.stdout.write(`${r.line}\n`);
+  return NAGIOS_EXIT.UNKNOWN;
+}

@@ -1,0 +1,293 @@
+/**
+ * The unattended round trip of `send-test --reply-from`: after the invitation left (send-test sent
+ * it through Sending.*, as the server does), wait for it in the test attendee's mailbox and check
+ * what the attendee's client sees; answer as a real client would, through the attendee account's
+ * own submission server; wait for that answer in the gateway mailbox (read-only, the watcher
+ * started before the invitation left) and judge it with the poll classifier; then remove what the
+ * run created: the invitation in the attendee mailbox, and the reply in the gateway mailbox unless
+ * --keep-reply.
+ *
+ * Every leg has its latency and verdict; the whole run is bounded by one deadline.
+ */
+import { classify } from '../imip/classify.js';
+import { clientReply, type ClientShape } from '../imip/client-replies.js';
+import { parseMessage } from '../imip/mime.js';
+import { replyVars } from '../imip/reply-template.js';
+import type { ConnectOptions, ReceivingSettings } from '../config/settings.js';
+import type { Finding } from '../report/finding.js';
+import { serverAddress } from '../server/address.js';
+import type { JudgeContext, ReplyTarget } from '../send/reply-match.js';
+import type { MessageInput } from '../imip/classify.js';
+import type { ReplyReport } from '../send/wait-reply.js';
+import type { MailboxWatcher } from '../send/watcher.js';
+import type { AttendeeAccount } from './account.js';
+import { AttendeeMailbox, AttendeeMailboxError } from './attendee-mailbox.js';
+import { ROUNDTRIP_FINDINGS as F } from './findings.js';
+import { removeGatewayReply, type GatewayRemoval } from './gateway-cleanup.js';
+import { checkReceivedInvitation, type ReceivedInvitation } from './invitation-checks.js';
+
+export type LegName = 'sent' | 'delivered' | 'reply-sent' | 'reply-arrived' | 'token' | 'server-action';
+
+export interface RoundTripLeg {
+  leg: LegName;
+  /** null: the leg was not reached. */
+  ok: boolean | null;
+  /** Latency of the leg; null for a verdict without a duration (token, server action) or not reached. */
+  seconds: number | null;
+  verdict: string;
+}
+
+export interface RoundTripReport {
+  client: ClientShape;
+  account: { imap: string; submission: string; password: string };
+  /** The overall result: every leg passed and the server would accept the reply. */
+  ok: boolean;
+  /** The command's exit code for this result (set by send-test, which knows every finding). */
+  exitCode: number;
+  totalSeconds: number;
+  legs: RoundTripLeg[];
+  invitation: (Omit<ReceivedInvitation, 'findings'> & { uid: number }) | null;
+  reply: { messageId: string; to: string; smtpReply: string | null } | null;
+  cleanup: {
+    attendee: { removed: string; note?: string } | null;
+    gateway: (GatewayRemoval & { kept?: boolean }) | null;
+  };
+  /** If Calendar Server polls the gateway mailbox, it may take the reply before imip removes it: what it then does. */
+  serverMayTakeIt: { serverAction: string; logLine: string | null; mailboxEffect: string } | null;
+  findings: Finding[];
+}
+
+export interface RoundTripInput {
+  account: AttendeeAccount;
+  attendeeMailbox: AttendeeMailbox;
+  client: ClientShape;
+  conn: ConnectOptions;
+  invitation: { raw: string; messageId: string; plusAddress: string; start: Date; end: Date };
+  target: ReplyTarget;
+  sendingAddress: string;
+  /** When the invitation left, and how long sending it took. */
+  sentAt: number;
+  sentMs: number;
+  /** The gateway watcher (started before the invitation left) and how to judge. */
+  watcher: MailboxWatcher;
+  judgeContext: JudgeContext;
+  receiving: ReceivingSettings;
+  deadline: number;
+  keepReply: boolean;
+  waitForReply(seconds: number): Promise<{ report: ReplyReport; input: MessageInput | null }>;
+}
+
+const secs = (ms: number): number => Math.round(ms / 100) / 10;
+
+function finding(def: { id: string; severity: Finding['severity'] }, path: string, message: string, evidence: Record<string, unknown>, fix: string): Finding {
+  return { id: def.id, severity: def.severity, path, message, evidence, fix };
+}
+
+/** Open the attendee mailbox before the invitation leaves, so a wrong account stops the run early. */
+export async function openAttendeeMailbox(account: AttendeeAccount, conn: ConnectOptions): Promise<AttendeeMailbox> {
+  const box = new AttendeeMailbox(account.imap, account.password, conn);
+  await box.open();
+  return box;
+}
+
+export function attendeeMailboxFinding(account: AttendeeAccount, message: string): Finding {
+  return finding(
+    F.attendeeMailboxFailed,
+    'reply-from',
+    `The test attendee mailbox ${account.imap.url} cannot be used: ${message}`,
+    { url: account.imap.url, password: account.passwordFrom },
+    `Check the URL given with --reply-from and the password in ${account.passwordFrom}; the account must allow IMAP logins with a password (an app password at providers that require one).`,
+  );
+}
+
+export async function runRoundTrip(o: RoundTripInput): Promise<{ report: RoundTripReport; reply: ReplyReport | null }> {
+  const legs: RoundTripLeg[] = [{ leg: 'sent', ok: true, seconds: secs(o.sentMs), verdict: 'sent' }];
+  const findings: Finding[] = [];
+  const report: RoundTripReport = {
+    client: o.client,
+    account: { imap: o.account.imap.url, submission: o.account.submission.url, password: o.account.passwordFrom },
+    ok: false,
+    exitCode: 1,
+    totalSeconds: 0,
+    legs,
+    invitation: null,
+    reply: null,
+    cleanup: { attendee: null, gateway: null },
+    serverMayTakeIt: null,
+    findings,
+  };
+  const notReached = (...names: LegName[]): void => {
+    for (const leg of names) legs.push({ leg, ok: null, seconds: null, verdict: 'not reached' });
+  };
+  let replyReport: ReplyReport | null = null;
+  let judgedInput: MessageInput | null = null;
+  const created: number[] = [];
+  try {
+    // --- delivered to the attendee ---------------------------------------------------------
+    let found: Awaited<ReturnType<AttendeeMailbox['waitFor']>> = null;
+    try {
+      found = await o.attendeeMailbox.waitFor(o.invitation.messageId, o.deadline);
+    } catch (e) {
+      if (!(e instanceof AttendeeMailboxError)) throw e;
+      findings.push(attendeeMailboxFinding(o.account, e.message));
+      legs.push({ leg: 'delivered', ok: false, seconds: null, verdict: 'mailbox unreadable' });
+      notReached('reply-sent', 'reply-arrived', 'token', 'server-action');
+      return { report, reply: null };
+    }
+    if (!found) {
+      const waited = secs(Date.now() - o.sentAt);
+      findings.push(
+        finding(
+          F.notDelivered,
+          'invitation',
+          `The invitation did not reach ${o.account.imap.url} within ${waited} s of leaving (Message-ID ${o.invitation.messageId}).`,
+          { messageId: o.invitation.messageId, waitedSeconds: waited },
+          'Look in the attendee account\'s spam folder and in the outgoing relay\'s log for the Message-ID; raise --wait-reply if delivery is merely slow.',
+        ),
+      );
+      legs.push({ leg: 'delivered', ok: false, seconds: waited, verdict: 'not delivered' });
+      notReached('reply-sent', 'reply-arrived', 'token', 'server-action');
+      return { report, reply: null };
+    }
+    created.push(found.uid);
+    const seen = checkReceivedInvitation(o.invitation.raw, found.raw, o.invitation.plusAddress);
+    const { findings: mangled, ...facts } = seen;
+    findings.push(...mangled);
+    report.invitation = { ...facts, uid: found.uid };
+    const intact = mangled.every((f) => f.severity !== 'error');
+    legs.push({ leg: 'delivered', ok: intact, seconds: secs(Date.now() - o.sentAt), verdict: intact ? (mangled.length ? 'delivered, altered' : 'delivered intact') : 'delivered, mangled' });
+    if (seen.calendar === 'missing') {
+      notReached('reply-sent', 'reply-arrived', 'token', 'server-action');
+      return { report, reply: null };
+    }
+
+    // --- the client's reply ----------------------------------------------------------------
+    const attendee = o.target.attendee;
+    const organizerBare = serverAddress(o.sendingAddress)?.address ?? o.sendingAddress;
+    const raw = clientReply(
+      o.client,
+      replyVars({
+        TOKEN: o.target.token,
+        UID: o.target.uid,
+        ATTENDEE: attendee,
+        ORGANIZER: o.invitation.plusAddress,
+        ORGANIZER_BARE: organizerBare,
+        SUMMARY: o.target.summary,
+        IN_REPLY_TO: o.invitation.messageId,
+        start: o.invitation.start,
+        end: o.invitation.end,
+      }),
+    );
+    const replyMessageId = parseMessage(Buffer.from(raw, 'utf8'), () => false).headers.get('Message-ID') ?? '';
+    report.reply = { messageId: replyMessageId, to: o.invitation.plusAddress, smtpReply: null };
+    const { sendRaw, SmtpSendError } = await import('../send/smtp-send.js');
+    const sub = o.account.submission;
+    const replyStarted = Date.now();
+    try {
+      const r = await sendRaw({
+        sending: { server: sub.host, port: sub.port, useSSL: true, address: attendee, username: sub.username, password: o.account.password, suppressionDays: null },
+        conn: o.conn,
+        envelope: { from: attendee, to: [o.invitation.plusAddress] },
+        raw,
+      });
+      report.reply.smtpReply = r.reply;
+      if (r.rejected.length) throw new SmtpSendError('rejected', `the recipient ${r.rejected.join(', ')} was refused`, '', r.reply);
+      legs.push({ leg: 'reply-sent', ok: true, seconds: secs(Date.now() - replyStarted), verdict: `sent as ${o.client}` });
+    } catch (e) {
+      if (!(e instanceof SmtpSendError)) throw e;
+      const text = e.reply ?? e.message;
+      const plusRefused = e.kind === 'rejected' && (text.includes(o.invitation.plusAddress) || /recipient|RCPT|user unknown|mailbox unavailable|5\.1\.[0-9]/i.test(text));
+      report.reply.smtpReply = e.reply;
+      findings.push(
+        plusRefused
+          ? finding(
+              F.plusRejected,
+              'Scheduling.iMIP.Sending.Address',
+              `The reply to ${o.invitation.plusAddress} was refused by ${sub.host}:${sub.port}: ${text}. Mail to "+detail" addresses of ${organizerBare} does not get through, so every attendee reply bounces and never reaches the server.`,
+              { to: o.invitation.plusAddress, reply: text, submission: sub.url },
+              'Turn plus addressing on for the calendar mailbox (Postfix recipient_delimiter = +, and the same in Dovecot; Exchange Online: allow plus addressing), or point Sending.Address at a mailbox on a system that keeps "+detail".',
+            )
+          : finding(
+              F.replyNotSent,
+              'reply-submit',
+              `The attendee account's submission server ${sub.url} did not take the reply: ${e.message}`,
+              { failure: e.kind, reply: e.reply, submission: sub.url },
+              `Check --reply-submit (STARTTLS and a password login are required) and the password in ${o.account.passwordFrom}.`,
+            ),
+      );
+      legs.push({ leg: 'reply-sent', ok: false, seconds: secs(Date.now() - replyStarted), verdict: plusRefused ? 'plus address refused' : 'not sent' });
+      notReached('reply-arrived', 'token', 'server-action');
+      return { report, reply: null };
+    }
+
+    // --- judged in the gateway mailbox -----------------------------------------------------
+    const left = Math.max(1, Math.ceil((o.deadline - Date.now()) / 1000));
+    const answer = await o.waitForReply(left);
+    replyReport = answer.report;
+    judgedInput = answer.input;
+    const arrived = replyReport.message !== null;
+    legs.push({ leg: 'reply-arrived', ok: arrived, seconds: arrived ? replyReport.waitedSeconds : secs(Date.now() - replyStarted), verdict: arrived ? 'arrived' : replyReport.outcome });
+    if (arrived) {
+      const firstTo = (replyReport.message?.to ?? '').split(',')[0]?.trim().toLowerCase() ?? '';
+      const plus = o.invitation.plusAddress.toLowerCase();
+      if (firstTo !== plus && firstTo === plus.replace(/\+[^@]*@/, '@')) {
+        findings.push(
+          finding(
+            F.detailStripped,
+            'Scheduling.iMIP.Sending.Address',
+            `The reply left ${sub.host} addressed to ${o.invitation.plusAddress} and arrived in the gateway mailbox addressed to ${firstTo}: a relay between the attendee's provider and the calendar mailbox strips "+detail" from the recipient, so the server finds no token in any reply.`,
+            { sentTo: o.invitation.plusAddress, arrivedTo: replyReport.message?.to ?? null },
+            'Find the hop that rewrites recipients (address normalisation, a forwarder, "canonical" or alias maps that drop the extension) and let "+detail" through to the calendar mailbox unchanged, in the To header too.',
+          ),
+        );
+      }
+      const tokenOk = replyReport.token === o.target.token;
+      legs.push({ leg: 'token', ok: tokenOk, seconds: null, verdict: tokenOk ? 'intact' : replyReport.token ? `another token (${replyReport.token})` : 'missing' });
+      legs.push({ leg: 'server-action', ok: replyReport.outcome === 'accepted', seconds: null, verdict: replyReport.serverAction ?? replyReport.outcome });
+    } else {
+      notReached('token', 'server-action');
+    }
+    report.ok = replyReport.outcome === 'accepted' && findings.every((f) => f.severity !== 'error');
+    return { report, reply: replyReport };
+  } finally {
+    // --- clean up what this run created ----------------------------------------------------
+    if (created.length) report.cleanup.attendee = await o.attendeeMailbox.remove(created);
+    await o.attendeeMailbox.close();
+    const judged = replyReport?.message;
+    if (judged) {
+      report.serverMayTakeIt = judgedInput ? serverView(o, judgedInput) : null;
+      if (o.keepReply) report.cleanup.gateway = { removed: 'not-removed', kept: true, note: 'kept because of --keep-reply' };
+      else report.cleanup.gateway = await removeGatewayReply(o.receiving, o.conn, judged.id, judged.messageId);
+    }
+    const left = [report.cleanup.attendee, report.cleanup.gateway].filter((c) => c && !(c as { kept?: boolean }).kept && (c.removed === 'not-removed' || c.removed === 'flagged-deleted'));
+    if (left.length) {
+      findings.push(
+        finding(
+          F.cleanupIncomplete,
+          'cleanup',
+          `Not everything the run created could be removed: ${left.map((c) => c!.note ?? c!.removed).join('; ')}.`,
+          { attendee: report.cleanup.attendee, gateway: report.cleanup.gateway },
+          'Delete the test invitation (subject "Event invitation: …") from the attendee mailbox and the test reply from the gateway mailbox by hand.',
+        ),
+      );
+    }
+    report.totalSeconds = secs(Date.now() - o.sentAt + o.sentMs);
+  }
+}
+
+/**
+ * What Calendar Server does if it polls the gateway mailbox and takes the reply before imip removes
+ * it: the token was made by imip, not recorded by the server, so the server judges it by its own
+ * store, where it is unknown.
+ */
+function serverView(o: RoundTripInput, input: MessageInput): RoundTripReport['serverMayTakeIt'] {
+  const v = classify(input, {
+    version: o.judgeContext.version,
+    protocol: o.judgeContext.protocol,
+    sendingAddress: o.judgeContext.sendingAddress,
+    deleteAllMail: o.judgeContext.deleteAllMail,
+    lookupToken: () => null,
+    now: o.judgeContext.now(),
+  });
+  return { serverAction: v.serverAction, logLine: v.logLine || null, mailboxEffect: v.mailboxEffect };
+}

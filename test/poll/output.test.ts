@@ -1,0 +1,113 @@
+/**
+ * What `imip poll --once` tells an admin (issue "output an admin can trust"): the reason for each
+ * NO_TOKEN row inline, with the causes `imip diagnose` names; a summary grouped by action, then by
+ * cause, with counts; the error count in human mode; and Ctrl-C says how far the read-only cycle
+ * got and that nothing changed. Own stack, own user.
+ */
+import net from 'node:net';
+import { spawn } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePortOffset, purgeMailbox, seedMailbox, startStack, stopStack, type StackInfo } from '../mailstack/stack.js';
+import { BIN, runCli } from '../helpers/cli.js';
+import { fixture, tokenStateDir, writePollPlist } from './helpers.js';
+import { progressEnabled } from '../../src/commands/poll.js';
+
+const USER = { address: 'calendar@example.test', password: 'PollOut-pw-5521' };
+let stack: StackInfo;
+let plist: string;
+let state: string;
+
+beforeAll(async () => {
+  stack = await startStack({ portOffset: await freePortOffset(26000, (process.pid + 7) % 20, 20), users: [USER] });
+  plist = writePollPlist(stack, { version: '9.2', protocol: 'imap', user: USER });
+  state = tokenStateDir();
+  await purgeMailbox(stack, USER.address);
+  await seedMailbox(stack, USER.address, [
+    fixture('thunderbird-reply'),
+    fixture('reply-to-bare-address'),
+    fixture('reply-all-other-first'),
+    fixture('winmail-reply'),
+    fixture('token-uppercase'),
+  ]);
+}, 60_000);
+
+afterAll(async () => {
+  if (stack) await stopStack(stack, { remove: true });
+}, 60_000);
+
+describe('poll --once output', () => {
+  it('each NO_TOKEN row says why inline; the summary groups by action, then cause; the error count is in human mode', async () => {
+    const r = await runCli(['poll', '--once', plist, '--ca-file', stack.ca, '--state-dir', state, '--no-color']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(1);
+    const lines = r.stdout.split('\n');
+    const bare = lines.findIndex((l) => /NO_TOKEN/.test(l) && /calendar@example\.test/.test(l));
+    expect(bare).toBeGreaterThan(0);
+    expect(lines.slice(bare + 1, bare + 3).join('\n')).toMatch(/why: sent to the bare Sending\.Address, no "\+token" \(token\.to-bare-address/);
+    expect(r.stdout).toMatch(/why: Reply All: the token address is not first in To \(token\.not-first-recipient/);
+    // Grouped: action with its count, then its causes with theirs.
+    expect(r.stdout).toMatch(/\nSummary\n(?:.*\n)*? +2 {2}NO_TOKEN\n +1 {2}(sent to the bare|Reply All)[^\n]*\n +1 {2}(sent to the bare|Reply All)/);
+    const last = lines.filter(Boolean).pop()!;
+    expect(last).toMatch(/^5 messages: .*2 NO_TOKEN.*; [1-9]\d* error findings?$/);
+  });
+
+  it('--json carries the causes per row and the grouped counts', async () => {
+    const r = await runCli(['poll', '--once', plist, '--ca-file', stack.ca, '--state-dir', state, '--json']);
+    const doc = JSON.parse(r.stdout);
+    const noToken = doc.messages.filter((m: { serverAction: string }) => m.serverAction === 'NO_TOKEN');
+    expect(noToken.map((m: { tokenCauses: string[] }) => m.tokenCauses[0]).sort()).toEqual(['token.not-first-recipient', 'token.to-bare-address']);
+    expect(doc.messages.find((m: { serverAction: string }) => m.serverAction === 'INJECTION_SUBMITTED').tokenCauses).toBeUndefined();
+    expect(doc.summary.byTokenCause.NO_TOKEN).toEqual({ 'token.to-bare-address': 1, 'token.not-first-recipient': 1 });
+  });
+
+  it('progress goes to stderr whenever stderr is a terminal, also with --json and --quiet', () => {
+    expect(progressEnabled({ isTTY: true })).toBe(true);
+    expect(progressEnabled({ isTTY: false })).toBe(false);
+  });
+
+  it('Ctrl-C during a read-only cycle says how far it got and that nothing changed; exit 130', async () => {
+    // A slow link (every answer 150 ms late) that stops answering altogether once the head is
+    // printed: the cycle is certainly still running when the interrupt comes.
+    let hold = false;
+    const server = net.createServer((client) => {
+      const up = net.connect(stack.ports.imaps, stack.host);
+      client.on('data', (d) => up.write(d));
+      up.on('data', (d) => {
+        setTimeout(() => {
+          if (!hold && !client.destroyed) client.write(d);
+        }, 150);
+      });
+      const drop = (): void => {
+        client.destroy();
+        up.destroy();
+      };
+      client.on('error', drop);
+      up.on('error', drop);
+      client.on('close', drop);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as net.AddressInfo).port;
+    try {
+      const child = spawn(process.execPath, [BIN, 'poll', plist, '--set', `Receiving.Port=${port}`, '--ca-file', stack.ca, '--no-color', '--timeout', '30'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      let err = '';
+      child.stderr.on('data', (d) => (err += d));
+      const code = await new Promise<number | null>((resolve) => {
+        child.stdout.on('data', (d) => {
+          out += d;
+          // The head is written once the mailbox is open; then interrupt.
+          if (/Token store/.test(out) && !hold) {
+            hold = true;
+            setTimeout(() => child.kill('SIGINT'), 200);
+          }
+        });
+        child.on('close', (c) => resolve(c));
+      });
+      expect(code).toBe(130);
+      expect(err).toMatch(/imip: interrupted (after \d+ of \d+ messages|before the first message was classified); nothing on the server was changed/);
+      expect(err).not.toMatch(/at .*\.js:\d+/);
+    } finally {
+      server.close();
+    }
+  }, 60_000);
+});

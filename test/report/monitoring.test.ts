@@ -1,0 +1,123 @@
+/**
+ * The monitoring formats from a sample: Nagios ranges, thresholds, states and exit codes; the
+ * Prometheus text as a parser and promtool read it. The samples are built from documents shaped as
+ * the commands' --json documents.
+ */
+import { describe, expect, it } from 'vitest';
+import { sampleFromDoc, cannotRunSample } from '../../src/report/monitoring.js';
+import { alerts, parseRange, parseThresholds, renderNagios } from '../../src/report/nagios.js';
+import { previousLastSuccess, renderPrometheus } from '../../src/report/prometheus.js';
+import { checkNagios, checkPrometheus, sample } from '../helpers/monitoring.js';
+
+const probeDoc = {
+  command: 'test-smtp',
+  ok: true,
+  target: { protocol: 'smtp', host: 'h', port: 587, tls: 'starttls' },
+  stages: [
+    { stage: 'connect', ok: true, ms: 12, evidence: {} },
+    { stage: 'starttls', ok: true, ms: 40, evidence: {} },
+    { stage: 'auth', ok: false, ms: 0, evidence: {}, skipped: true },
+  ],
+  findings: [{ id: 'tls.insecure', severity: 'info', message: 'x', path: '', evidence: {}, fix: '' }],
+};
+
+const roundTripDoc = {
+  command: 'send-test',
+  ok: false,
+  sent: { ms: 80 },
+  findings: [{ id: 'send-test.no-reply', severity: 'error', message: 'No reply | arrived', path: 'reply', evidence: {}, fix: '' }],
+  reply: { outcome: 'no-reply', waitedSeconds: 8 },
+  roundTrip: {
+    totalSeconds: 9.5,
+    legs: [
+      { leg: 'sent', ok: true, seconds: 0.1, verdict: 'sent' },
+      { leg: 'delivered', ok: true, seconds: 1.2, verdict: 'delivered intact' },
+      { leg: 'reply-sent', ok: true, seconds: 0.2, verdict: 'sent as apple' },
+      { leg: 'reply-arrived', ok: false, seconds: 8, verdict: 'no-reply' },
+      { leg: 'token', ok: null, seconds: null, verdict: 'not reached' },
+      { leg: 'server-action', ok: null, seconds: null, verdict: 'not reached' },
+    ],
+  },
+};
+
+const pollDoc = {
+  command: 'poll',
+  ok: true,
+  summary: { messages: 4, byServerAction: { INJECTION_SUBMITTED: 3, NO_TOKEN: 1 } },
+  findingsBySeverity: { error: 0, warning: 2, info: 1 },
+  stats: { ms: 310 },
+};
+
+describe('Nagios ranges (plugin guidelines)', () => {
+  const table: [string, number, boolean][] = [
+    ['10', 11, true], ['10', 10, false], ['10', -1, true],
+    ['10:', 9, true], ['10:', 100, false],
+    ['~:10', 11, true], ['~:10', -100, false],
+    ['10:20', 15, false], ['10:20', 21, true],
+    ['@10:20', 15, true], ['@10:20', 21, false],
+  ];
+  for (const [range, v, alert] of table) it(`${range} with ${v}: ${alert ? 'alert' : 'no alert'}`, () => expect(alerts(parseRange(range)!, v)).toBe(alert));
+  it('bad ranges and labels are refused', () => {
+    for (const bad of ['abc', '20:10', '1:2:3', '']) expect(parseRange(bad)).toBeNull();
+    expect(() => parseThresholds('--warning', 'time=x')).toThrow(/--warning/);
+    expect([...parseThresholds('--warning', '30,leg_reply-arrived=60').keys()]).toEqual(['time', 'leg_reply-arrived']);
+  });
+});
+
+describe('Nagios output', () => {
+  it('OK with stage timings as perfdata; skipped stages left out', () => {
+    const r = renderNagios(sampleFromDoc('test-smtp', probeDoc, 0, 0.5), new Map(), new Map());
+    const n = checkNagios(`${r.line}\n`, r.exitCode);
+    expect(n.state).toBe('OK');
+    expect(n.perf.get('smtp_starttls')).toBe('0.04s;;;0');
+    expect(n.perf.has('smtp_auth')).toBe(false);
+  });
+  it('an error finding is CRITICAL (exit 2); the text cannot break the perfdata', () => {
+    const r = renderNagios(sampleFromDoc('send-test', roundTripDoc, 1, 9.7), new Map(), new Map());
+    const n = checkNagios(`${r.line}\n`, r.exitCode);
+    expect(n.state).toBe('CRITICAL');
+    expect(n.text).toMatch(/send-test\.no-reply: No reply \/ arrived/);
+    expect(n.perf.get('leg_reply-arrived')).toBe('8s;;;0');
+    expect(n.perf.get('roundtrip')).toBe('9.5s;;;0');
+    expect(n.perf.has('leg_token')).toBe(false);
+  });
+  it('warning findings are WARNING; thresholds raise the state and appear in the perfdata', () => {
+    const warn = renderNagios(sampleFromDoc('poll', pollDoc, 0, 0.4), new Map(), new Map());
+    expect(checkNagios(`${warn.line}\n`, warn.exitCode).perf.get('messages_no_token')).toBe('1;;;0');
+    expect(warn.exitCode).toBe(1);
+    const crit = renderNagios(sampleFromDoc('test-smtp', probeDoc, 0, 0.5), parseThresholds('--warning', '0.1'), parseThresholds('--critical', 'smtp_starttls=0.01'));
+    const n = checkNagios(`${crit.line}\n`, crit.exitCode);
+    expect(n.state).toBe('CRITICAL');
+    expect(n.text).toMatch(/smtp_starttls 0\.04s outside 0\.01/);
+    expect(n.perf.get('time')).toBe('0.5s;0.1;;0');
+    expect(n.perf.get('smtp_starttls')).toBe('0.04s;;0.01;0');
+  });
+  it('could not run: UNKNOWN, exit 3', () => {
+    const r = renderNagios(cannotRunSample('poll', 'no such file', 2, 0), new Map(), new Map());
+    expect(checkNagios(`${r.line}\n`, r.exitCode).state).toBe('UNKNOWN');
+  });
+});
+
+describe('Prometheus output', () => {
+  const now = new Date('2026-12-04T02:00:00Z');
+  it('a failed round trip: imip_up 0, legs, findings per severity; parses and lints', () => {
+    const text = renderPrometheus(sampleFromDoc('send-test', roundTripDoc, 1, 9.7), { now });
+    const f = checkPrometheus(text);
+    expect(sample(f, 'imip_up', { command: 'send-test' })).toBe(0);
+    expect(sample(f, 'imip_roundtrip_leg_duration_seconds', { leg: 'delivered' })).toBe(1.2);
+    expect(sample(f, 'imip_roundtrip_leg_success', { leg: 'reply-arrived' })).toBe(0);
+    expect(sample(f, 'imip_roundtrip_leg_success', { leg: 'token' })).toBe(0);
+    expect(sample(f, 'imip_findings', { command: 'send-test', severity: 'error' })).toBe(1);
+    expect(sample(f, 'imip_last_success_timestamp_seconds')).toBeUndefined();
+  });
+  it('poll: messages per action; a success stamps the time, a failure carries the previous stamp over', () => {
+    const ok = renderPrometheus(sampleFromDoc('poll', pollDoc, 0, 0.4), { now });
+    const f = checkPrometheus(ok);
+    expect(sample(f, 'imip_poll_messages', { action: 'INJECTION_SUBMITTED' })).toBe(3);
+    expect(sample(f, 'imip_stage_duration_seconds', { probe: 'poll', stage: 'cycle' })).toBe(0.31);
+    expect(sample(f, 'imip_last_success_timestamp_seconds', { command: 'poll' })).toBe(now.getTime() / 1000);
+    expect(previousLastSuccess(ok, 'poll')).toBe(now.getTime() / 1000);
+    const failed = renderPrometheus(sampleFromDoc('poll', { ...pollDoc, error: 'cut' }, 2, 0.4), { now: new Date(now.getTime() + 60_000), previous: ok });
+    expect(sample(checkPrometheus(failed), 'imip_last_success_timestamp_seconds', { command: 'poll' })).toBe(now.getTime() / 1000);
+  });
+});

@@ -1,0 +1,289 @@
+/**
+ * The server model against the tagged sources of apple/ccs-calendarserver: one test per point
+ * that a second reading of the sources corrected, each naming its tag, file and function. The
+ * list of verified claims is docs/server-model.md.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadConfig, getPath } from '../../src/config/load.js';
+import { toSettings } from '../../src/config/effective.js';
+import { getfqdn } from '../../src/config/host.js';
+import { classify } from '../../src/imip/classify.js';
+import { LOG } from '../../src/imip/inbound-log.js';
+import { parseMessage } from '../../src/imip/mime.js';
+import { Tally, toRow } from '../../src/poll/cycle.js';
+import { pollPolicy } from '../../src/server/poll-policy.js';
+import { featuresOf, parseServerVersion } from '../../src/server/release.js';
+import { tempDir, writePlist } from '../helpers/plist.js';
+import { context, fixture, parseFixture } from '../imip/message-fixtures.js';
+
+const v = (s: string) => parseServerVersion(s);
+const ids = (findings: { id: string }[]) => findings.map((f) => f.id);
+
+describe('include paths per release', () => {
+  // CalendarServer-5.0, -5.1, -5.2, -5.3 twistedcaldav/stdconfig.py PListConfigProvider.loadConfig:
+  // "Includes are not relative to ConfigRoot", path = _expandPath(include).
+  it('5.0 through 5.3 take a relative include as written (the working directory); 4.x and 6.0+ use ConfigRoot', () => {
+    const dir = tempDir();
+    const cwd = join(dir, 'cwd');
+    mkdirSync(cwd);
+    mkdirSync(join(dir, 'Config'));
+    writePlist(cwd, 'user.plist', { Scheduling: { iMIP: { Sending: { Port: 1001 } } } });
+    writePlist(join(dir, 'Config'), 'user.plist', { Scheduling: { iMIP: { Sending: { Port: 2002 } } } });
+    const main = writePlist(dir, 'caldavd.plist', { ServerRoot: dir, ConfigRoot: 'Config', Includes: ['user.plist'] });
+    for (const [release, port] of [['5.0', 1001], ['5.3', 1001], ['4.3', 2002], ['6.0', 2002], ['9.2', 2002]] as const) {
+      expect(getPath(loadConfig(main, v(release), { cwd }).effective, 'Scheduling.iMIP.Sending.Port'), release).toBe(port);
+    }
+  });
+
+  // CalendarServer-3.2..9.2 twistedcaldav/config.py fullServerPath: a path starting with "/" or "."
+  // is returned unchanged, so "./x.plist" is relative to the working directory from 3.0 on.
+  it('a path beginning with "." is relative to the working directory from 3.0 on, not to ConfigRoot', () => {
+    const dir = tempDir();
+    const cwd = join(dir, 'cwd');
+    mkdirSync(cwd);
+    writePlist(cwd, 'x.plist', { Scheduling: { iMIP: { Sending: { Port: 3003 } } } });
+    const main = writePlist(dir, 'caldavd.plist', { ServerRoot: dir, ConfigRoot: dir, Includes: ['./x.plist'] });
+    for (const release of ['3.2', '4.3', '6.0', '9.2']) {
+      const cfg = loadConfig(main, v(release), { cwd });
+      expect(cfg.files.find((f) => f.role === 'include')?.path, release).toBe(join(cwd, 'x.plist'));
+    }
+  });
+});
+
+describe('Includes without their own ServerRoot/ConfigRoot', () => {
+  // CalendarServer-3.2/4.3.2 twistedcaldav/stdconfig.py PListConfigProvider.loadConfig:
+  // os.path.join(configDict.ServerRoot, configDict.ConfigRoot) -> AttributeError when absent;
+  // CalendarServer-6.0/9.2 `_loadIncludes(parentDict)` does the same for every file with Includes.
+  it('is fatal on 3.x-4.x and 6.0+, not on 5.0-5.3', () => {
+    const dir = tempDir();
+    writePlist(dir, 'user.plist', {});
+    const main = writePlist(dir, 'caldavd.plist', { Includes: [join(dir, 'user.plist')] });
+    for (const [release, fatal] of [['3.2', true], ['4.3', true], ['5.0', false], ['5.3', false], ['6.0', true], ['9.2', true]] as const) {
+      const f = loadConfig(main, v(release)).findings.find((x) => x.id === 'include.no-server-root');
+      expect(Boolean(f), release).toBe(fatal);
+      if (f) expect(f.severity).toBe('error');
+    }
+  });
+
+  it('6.0+: also for an included file that lists Includes of its own', () => {
+    const dir = tempDir();
+    writePlist(dir, 'b.plist', {});
+    writePlist(dir, 'a.plist', { Includes: [join(dir, 'b.plist')] });
+    const main = writePlist(dir, 'caldavd.plist', { ServerRoot: dir, ConfigRoot: dir, Includes: ['a.plist'] });
+    const f = loadConfig(main, v('9.2')).findings.find((x) => x.id === 'include.no-server-root');
+    expect(f?.evidence.file).toBe(join(dir, 'a.plist'));
+    expect(loadConfig(main, v('4.3')).findings.find((x) => x.id === 'include.no-server-root')).toBeUndefined();
+  });
+});
+
+describe('unreadable includes', () => {
+  // CalendarServer-5.0..9.2 twistedcaldav/stdconfig.py: os.path.exists(path) holds, then
+  // _parseConfigFromFile -> open() fails -> ConfigurationError: the server does not start.
+  it('an include that exists but cannot be read is fatal on 5.0+ (a missing one only a warning)', () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, 'dir.plist'));
+    const main = writePlist(dir, 'caldavd.plist', { ServerRoot: dir, ConfigRoot: dir, Includes: ['dir.plist', 'missing.plist'] });
+    const found = loadConfig(main, v('9.2')).findings.filter((f) => f.id === 'include.missing');
+    expect(found.map((f) => [f.evidence.include, f.severity])).toEqual([
+      [join(dir, 'dir.plist'), 'error'],
+      [join(dir, 'missing.plist'), 'warning'],
+    ]);
+  });
+});
+
+describe('binary plists', () => {
+  // Every release: Python 2 plistlib (XML only) in twistedcaldav/stdconfig.py _parseConfigFromFile.
+  it('are not read: config.binary-plist, and nothing else is judged (see test/config/load.test.ts)', () => {
+    const dir = tempDir();
+    const path = join(dir, 'caldavd.plist');
+    writeFileSync(path, Buffer.concat([Buffer.from('bplist00'), Buffer.alloc(40)]));
+    const cfg = loadConfig(path, v('9.2'));
+    expect(ids(cfg.findings)).toEqual(['config.binary-plist']);
+    expect(cfg.files[0]).toMatchObject({ status: 'unreadable', format: 'binary' });
+  });
+});
+
+describe('lower-casing before AddressPatterns', () => {
+  // CalendarServer-3.2 twistedcaldav/scheduling/delivery.py matchCalendarUserAddress: cuaddr.lower().
+  it('starts at 3.0 (2.x matches as written)', () => {
+    expect(featuresOf(v('2.5')).patternsLowercase).toBe(false);
+    expect(featuresOf(v('3.0')).patternsLowercase).toBe(true);
+    expect(featuresOf(v('3.2')).patternsLowercase).toBe(true);
+  });
+});
+
+describe('failures that keep a message and block the cycle (2.x-5.0)', () => {
+  // CalendarServer-5.0 txdav/caldav/datastore/scheduling/imip/inbound.py
+  // IMAP4DownloadProtocol.cbGotMessage: d.addCallback(self.cbFlagDeleted, ...) with no errback.
+  it('5.0 IMAP: a failing message is left, every later poll stops at it, and poll says so on the rows after it', () => {
+    const ctx = context('5.0', 'imap');
+    const bad = classify(parseFixture('unparsable-calendar'), ctx);
+    expect([bad.serverAction, bad.mailboxEffect, bad.stopsCycle]).toEqual(['UNKNOWN_FAILURE', 'left-blocks-every-poll', true]);
+    expect(bad.findings[0]).toMatchObject({ id: 'message.blocks-cycle', severity: 'error' });
+    expect(bad.findings[0]!.message).toMatch(/no message after it is ever processed/);
+    // 5.0 leaves the failure unhandled (no "IMAP Error" line).
+    expect(bad.logLine).toMatch(/^Unhandled error in Deferred: /);
+    const good = classify(parseFixture('thunderbird-reply'), ctx);
+    const tally = new Tally(true);
+    const ref = (uid: number) => ({ ref: { uid }, size: 1 }) as never;
+    tally.add(toRow(ref(7), bad));
+    tally.add(toRow(ref(8), good));
+    expect(tally.rows[1]!.thisCycle).toBe(false);
+    expect(tally.rows[1]!.notes.at(-1)).toMatch(/never processed: the server's poll stops at UID 7 every time/);
+  });
+
+  it('5.0 POP3 deletes it anyway (DELE after every RETR); 4.x parse failures are caught and deleted', () => {
+    expect(classify(parseFixture('unparsable-calendar'), context('5.0', 'pop3')).mailboxEffect).toBe('deleted');
+    const a = classify(parseFixture('unparsable-calendar'), context('4.3', 'imap'));
+    expect([a.mailboxEffect, a.stopsCycle]).toEqual(['deleted', false]);
+    expect(a.logLine).toMatch(/^Failed to process message: /);
+  });
+
+  it('5.1+ IMAP: the cycle stops but the message is \\Seen and skipped later (message.stops-cycle)', () => {
+    const c = classify(parseFixture('unparsable-calendar'), context('9.2', 'imap'));
+    expect([c.mailboxEffect, c.findings[0]!.id]).toEqual(['left-seen', 'message.stops-cycle']);
+  });
+});
+
+/** dsn-with-invitation with the ORGANIZER line taken out of its returned calendar. */
+function dsnWithoutOrganizer(): Buffer {
+  const text = fixture('dsn-with-invitation').toString('latin1');
+  const at = text.indexOf('Content-Type: text/calendar');
+  const start = text.indexOf('\n\n', at) >= 0 ? text.indexOf('\n\n', at) + 2 : text.indexOf('\r\n\r\n', at) + 4;
+  const end = text.indexOf('\n--', start);
+  const b64 = text.slice(start, end);
+  const cal = Buffer.from(b64.replace(/\s+/g, ''), 'base64').toString('utf8');
+  const stripped = cal.replace(/^ORGANIZER[^\n]*\n(?:[ \t][^\n]*\n)*/gm, '');
+  expect(stripped).not.toMatch(/ORGANIZER/);
+  const encoded = Buffer.from(stripped, 'utf8').toString('base64').replace(/.{76}/g, '$&\n');
+  return Buffer.from(text.slice(0, start) + encoded + text.slice(end), 'latin1');
+}
+
+describe('a DSN whose returned calendar has no ORGANIZER', () => {
+  // processDSN: calendar.getOrganizer() is None, _extractToken(None) raises AttributeError, which
+  // `except ValueError` does not catch (CalendarServer-2.5/4.3.2 twistedcaldav/mail.py,
+  // CalendarServer-5.0..9.2 inbound.py MailReceiver.processDSN / _extractToken).
+  it('fails the message: "Failed to process message" on 2.x-4.x, a failed Deferred on 5.0+; never NO_TOKEN', () => {
+    const msg = dsnWithoutOrganizer();
+    const old = classify(parseMessage(msg), context('4.3', 'imap'));
+    expect([old.serverAction, old.mailboxEffect]).toEqual(['UNKNOWN_FAILURE', 'deleted']);
+    expect(old.logLine).toBe("Failed to process message: 'NoneType' object has no attribute 'split'");
+    const c = classify(parseMessage(msg), context('9.2', 'imap'));
+    expect([c.serverAction, c.mailboxEffect, c.stopsCycle]).toEqual(['UNKNOWN_FAILURE', 'left-seen', true]);
+    expect(classify(parseMessage(msg), context('5.0', 'imap')).mailboxEffect).toBe('left-blocks-every-poll');
+    // With its ORGANIZER the same bounce is processed.
+    expect(classify(parseFixture('dsn-with-invitation'), context('9.2', 'imap')).serverAction).not.toBe('UNKNOWN_FAILURE');
+  });
+});
+
+describe('an unknown token with a Date that has no zone (7.0+)', () => {
+  // CalendarServer-7.0..9.2 inbound.py MailReceiver.processReply: dateutil.parser.parse(Date) is
+  // naive, `dateSent < now - timedelta(hours=72)` with an aware now raises TypeError.
+  const withDate = (date: string) =>
+    parseMessage(Buffer.from(fixture('token-uppercase').toString('latin1').replace(/^Date: .*$/m, `Date: ${date}\r`), 'latin1'));
+  it('fails the message on 7.0+, not UNKNOWN_TOKEN / UNKNOWN_TOKEN_OLD', () => {
+    for (const date of ['Mon, 2 Mar 2026 10:40:00', 'Mon, 2 Mar 2026 10:40:00 EST']) {
+      const c = classify(withDate(date), context('9.2', 'imap'));
+      expect([c.serverAction, c.mailboxEffect], date).toEqual(['UNKNOWN_FAILURE', 'left-seen']);
+      expect(c.logLine).toBe("IMAP Error: can't compare offset-naive and offset-aware datetimes");
+    }
+    for (const date of ['Mon, 2 Mar 2026 10:40:00 +0000', 'Mon, 2 Mar 2026 10:40:00 GMT', 'Mon, 2 Mar 2026 10:40:00 -0500 (EST)']) {
+      expect(classify(withDate(date), context('9.2', 'imap')).serverAction, date).toBe('UNKNOWN_TOKEN');
+    }
+    // Before 7.0 the Date is not read.
+    expect(classify(withDate('Mon, 2 Mar 2026 10:40:00'), context('5.1', 'imap')).serverAction).toBe('UNKNOWN_TOKEN');
+  });
+});
+
+describe('forwarding a calendar-less reply: the organizer lookup', () => {
+  // urn:uuid: from 3.1 through 5.3 (CalendarServer-3.2/4.3.2 mail.py, 5.0 inbound.py processReply,
+  // recordWithGUID); urn:x-uid: from 6.0 (CalendarServer-6.0..9.2 inbound.py processReply).
+  const token = '4a8c2e6f-0b1d-4c3e-a5f7-9b1d3f5a7c80';
+  const withOrganizer = (release: string, organizer: string) =>
+    classify(
+      parseFixture('human-reply'),
+      context(release, 'imap', {
+        lookupToken: (t) => (t === token ? { token, organizer, attendee: 'mailto:attendee@remote.test', uid: 'u', organizerEmail: 'organizer@example.test' } : null),
+      }),
+    ).serverAction;
+  it('uses urn:uuid: on 3.2-5.x and urn:x-uid: on 6.0+', () => {
+    expect(withOrganizer('3.2', 'urn:uuid:ABC')).toBe('REPLY_FORWARDED_TO_ORGANIZER');
+    expect(withOrganizer('5.0', 'urn:uuid:ABC')).toBe('REPLY_FORWARDED_TO_ORGANIZER');
+    expect(withOrganizer('5.1', 'urn:x-uid:ABC')).toBe('NO_ORGANIZER_ADDRESS');
+    expect(withOrganizer('6.0', 'urn:x-uid:ABC')).toBe('REPLY_FORWARDED_TO_ORGANIZER');
+    expect(withOrganizer('9.2', 'urn:uuid:ABC')).toBe('NO_ORGANIZER_ADDRESS');
+  });
+});
+
+describe('the DSN log text', () => {
+  // CalendarServer-3.2 twistedcaldav/mail.py processDSN: "Mail gateway processing DSN %s to server %s";
+  // CalendarServer-2.5 mail.py: "Mail gateway processing DSN %s".
+  it('names the server from 3.2 through 4.x', () => {
+    expect(LOG.processingDsn(v('2.5'), '<x>').text).toBe('Mail gateway processing DSN <x>');
+    expect(LOG.processingDsn(v('3.2'), '<x>').text).toMatch(/^Mail gateway processing DSN <x> to server /);
+    expect(LOG.processingDsn(v('4.3'), '<x>').text).toMatch(/ to server /);
+    expect(LOG.processingDsn(v('5.0'), '<x>').text).toBe('Mail gateway processing DSN <x>');
+  });
+});
+
+describe('the IMAP cycle after its last message', () => {
+  // CalendarServer-5.1/6.0 inbound.py fetchNextMessage: expunge().addCallback(self.cbInboxSelected)
+  // (SEARCH UNSEEN again); CalendarServer-7.0/9.2: expunge() only.
+  it('5.1-6.x loop (EXPUNGE, SEARCH UNSEEN again); 7.0+ only EXPUNGE', () => {
+    expect(pollPolicy(v('5.1'), 'imap').afterLastMessage).toBe('expunge-and-search-again');
+    expect(pollPolicy(v('6.0'), 'imap').afterLastMessage).toBe('expunge-and-search-again');
+    expect(pollPolicy(v('7.0'), 'imap').afterLastMessage).toBe('expunge');
+    expect(pollPolicy(v('9.2'), 'pop3').afterLastMessage).toBe('quit');
+  });
+});
+
+describe('ServerHostName', () => {
+  // CalendarServer-4.3.2..9.2 twistedcaldav/stdconfig.py _updateHostName: empty -> socket.getfqdn().
+  it('is getfqdn() when the config leaves it empty, and shouldDeleteAllMail compares with that', () => {
+    const dir = tempDir();
+    const main = writePlist(dir, 'caldavd.plist', { Scheduling: { iMIP: { Enabled: true } } });
+    const s = toSettings(loadConfig(main, v('9.2')), v('9.2'));
+    expect(s.serverHostName).toBe(getfqdn());
+    const named = writePlist(dir, 'n.plist', { ServerHostName: 'cal.example.test' });
+    expect(toSettings(loadConfig(named, v('9.2')), v('9.2')).serverHostName).toBe('cal.example.test');
+  });
+});
+
+describe('keys and defaults per release', () => {
+  // CalendarServer-2.5 twistedcaldav/config.py DEFAULT_CONFIG["Scheduling"]["iMIP"];
+  // CalendarServer-4.3.2 and -9.2 twistedcaldav/stdconfig.py DEFAULT_CONFIG["Scheduling"]["iMIP"].
+  it('match the DEFAULT_CONFIG of 2.5, 4.3.2 and 9.2', async () => {
+    const { defaultsFor } = await import('../../src/server/keys.js');
+    const imip = (r: string) => (defaultsFor(v(r)).Scheduling as { iMIP: Record<string, unknown> }).iMIP;
+    for (const r of ['2.5', '4.3', '9.2']) {
+      expect(imip(r), r).toMatchObject({
+        Enabled: false,
+        Sending: { Server: '', Port: 587, Address: '', UseSSL: true, Username: '', Password: '' },
+        Receiving: { Server: '', Port: 0, UseSSL: true, Type: '', PollingSeconds: 30, Username: '', Password: '' },
+        AddressPatterns: [],
+        InvitationDaysToLive: 90,
+      });
+    }
+    expect(imip('2.5')).toMatchObject({ MailGatewayServer: 'localhost', MailGatewayPort: 62310, Username: 'com.apple.calendarserver', Password: '' });
+    expect(imip('2.5')).not.toHaveProperty('GUID');
+    expect((imip('2.5').Sending as object)).not.toHaveProperty('SuppressionDays');
+    expect(imip('4.3')).toMatchObject({ GUID: 'B86ED9D3-49BD-44F8-8F5E-C89D08753DAC', Header: 'x-calendarserver-internal', Sending: { SuppressionDays: 7 } });
+    expect(imip('9.2')).not.toHaveProperty('MailGatewayServer');
+    expect(imip('9.2')).toMatchObject({ Sending: { SuppressionDays: 7 } });
+  });
+});
+
+describe('a blocking message in diagnose', () => {
+  // The same verdict as poll: on 5.0 IMAP the message that fails stays first in line for every poll.
+  it('names it as the reason later messages are never processed', async () => {
+    const { runDiagnose, MESSAGES } = await import('../fixtures/diagnose/helpers.js');
+    const cfg = (await import('../fixtures/diagnose/helpers.js')).config('5.0');
+    const r = await runDiagnose({ version: '5.0', cfg, messages: [join(MESSAGES, 'unparsable-calendar.eml')] });
+    const f = r.findings.find((x) => x.id === 'message.blocks-cycle');
+    expect(f, r.findings.map((x) => x.id).join(', ')).toBeDefined();
+    expect(f!.severity).toBe('error');
+    expect(f!.message).toMatch(/no message after it is ever processed/);
+  });
+});
