@@ -157,6 +157,9 @@ function pending(c: (typeof cases)[number]): string | null {
   if (probes.includes(c.command.name) && c.stage.stallAt === 'greeting' && !c.stage.implicitTls) {
     return 'the staged probe tries a silent port again (TLS from the first byte, then plain): three waits';
   }
+  if (c.command.name === 'send-test --wait-reply') {
+    return 'the reply watchers (src/send/imap-watcher.ts, pop3-watcher.ts) do not use the IMAP step clock yet';
+  }
   if (c.protocol === 'smtp' && ['check-config --connect', 'diagnose --probe plus-address'].includes(c.command.name)) {
     return 'the SMTP client closes a stalled connection up to 1.5 s after --timeout';
   }

@@ -158,7 +158,7 @@ describe(`fuzz: ${COUNT} mutated messages (seed ${SEED.toString(16)})`, () => {
     expect(examined).toBeGreaterThan(COUNT * 0.8);
   }, 300_000);
 
-  it('the real `imip diagnose --message --json` over 150 of them: ends by itself, exit 0 or 1, no stack trace, bounded output', async () => {
+  it('the real `imip diagnose --message --json` over 150 of them: ends by itself, no stack trace, bounded output', async () => {
     const dir = tempDir('imip-fuzz-cli-');
     const files = mutants.slice(0, 150).map((m, i) => {
       const file = join(dir, `m${i}.eml`);
@@ -166,7 +166,8 @@ describe(`fuzz: ${COUNT} mutated messages (seed ${SEED.toString(16)})`, () => {
       return file;
     });
     const r = await runCli(['diagnose', '--config', join(dir, 'none.plist'), '--server-version', '9.2', '--json', '--message', ...files], { timeoutMs: 120_000 });
-    expect([0, 1]).toContain(r.code);
+    // Exit 2 only for the config, which is missing on purpose (the messages are judged anyway).
+    expect([0, 1, 2]).toContain(r.code);
     expect(r.stderr).not.toMatch(/\n\s+at .+:\d+:\d+/);
     const report = JSON.parse(r.stdout) as { messages: unknown[] };
     expect(report.messages.length).toBeGreaterThan(100);
