@@ -18,6 +18,7 @@ import { MimeStreamParser } from '../imip/mime.js';
 import { isHeaderLine } from '../imip/mime-headers.js';
 import { tokenCauses } from '../imip/token-causes.js';
 import type { Finding } from '../report/finding.js';
+import { capText, capStrings } from '../report/cap.js';
 import type { ServerAction } from '../server/poll-policy.js';
 import type { ServerVersion } from '../server/release.js';
 import type { CycleContext, ReaderInfo } from '../poll/cycle.js';
@@ -69,24 +70,27 @@ export function examine(input: MessageInput, classifyCtx: ClassifyContext, where
   const causes = tokenCauses(input, { sendingAddress: classifyCtx.sendingAddress, version: classifyCtx.version });
   const tokenless = causes.length > 0 || TOKENLESS.has(verdict.serverAction);
   const label = where.label;
-  const tag = (f: Finding): Finding => ({ ...f, evidence: { message: label, ...f.evidence } });
+  // Every value taken from the message is capped (ECHO_CAP characters, the cut said in the value):
+  // a 1 MB header must not be echoed whole in several fields and every finding.
+  const tag = (f: Finding): Finding => capStrings({ ...f, evidence: { message: label, ...f.evidence } });
   const own = verdict.findings.filter((f) => f.severity !== 'info');
+  const cap = (v: string | null): string | null => (v === null ? null : capText(v));
   return {
     ...where,
-    messageId: verdict.messageId,
-    from: verdict.from,
-    to: verdict.to,
-    toHeader: verdict.toHeader,
-    date: verdict.date,
+    messageId: cap(verdict.messageId),
+    from: capText(verdict.from),
+    to: capText(verdict.to),
+    toHeader: cap(verdict.toHeader),
+    date: cap(verdict.date),
     isDsn: verdict.isDsn,
-    token: verdict.token,
+    token: cap(verdict.token),
     tokenStatus: verdict.tokenStatus,
     serverAction: verdict.serverAction,
-    logLine: verdict.logLine,
+    logLine: capText(verdict.logLine),
     tokenless,
     findings: [...causes, ...own].map(tag),
-    notes: verdict.notes,
-    problems: verdict.problems,
+    notes: verdict.notes.map((n) => capText(n)),
+    problems: verdict.problems.map((p) => capText(p)),
     ...(verdict.calendar ? { calendarUid: verdict.calendar.uid, calendarAttendees: verdict.calendar.attendees } : {}),
   };
 }
@@ -96,15 +100,23 @@ export class MessageReadError extends Error {}
 /** Bytes examined to tell a mail message from binary data or some other file. */
 const SNIFF = 64 * 1024;
 
-/** Whether the start of a file looks like an RFC 5322 message (headers first, no NUL bytes). */
+/**
+ * Whether the start of a file looks like an RFC 5322 message: it is not empty and its first line is
+ * a header. NUL bytes and bare CR line ends do not disqualify it: Python's email parser, which the
+ * server uses, reads such a message, and `poll` classifies it, so `diagnose` examines it too. The
+ * one parser both use (src/imip/mime.ts) ends lines at CRLF, LF or a bare CR, as Python does.
+ */
 export function notAMessage(head: Buffer): string | null {
   if (!head.length) return 'the file is empty';
   const sample = head.subarray(0, SNIFF);
-  if (sample.includes(0)) return 'binary data, not a mail message';
   const text = sample.toString('latin1');
-  const first = text.split(/\r?\n/, 1)[0] ?? '';
+  const first = text.split(/\r\n|\r|\n/, 1)[0] ?? '';
   if (!first.trim()) return 'not a mail message: it starts with an empty line, so it has no headers';
-  if (!isHeaderLine(first) || /^\s/.test(first)) return `not a mail message: the first line is not a header ("${first.slice(0, 60)}")`;
+  if (!isHeaderLine(first) || /^\s/.test(first)) {
+    // Named as binary only when it is not a message anyway: a NUL inside a message is examined.
+    if (sample.includes(0)) return 'binary data, not a mail message';
+    return `not a mail message: the first line is not a header ("${capText(first, 60)}")`;
+  }
   return null;
 }
 
@@ -170,6 +182,13 @@ export interface MailboxRead {
   /** \Seen messages among them (IMAP). */
   seen: number;
   error?: string;
+  /** The session failed because the server stopped answering (a step ran past --timeout). */
+  timedOut?: boolean;
+}
+
+/** Whether a reader's error is a step that ran past --timeout (IMAP or POP3, any stage). */
+function isTimeout(message: string): boolean {
+  return /^(IMAP|POP3) .+ timed out after /.test(message) || /: (IMAP|POP3) .+ timed out after /.test(message);
 }
 
 /**
@@ -185,7 +204,8 @@ export async function readMailbox(ctx: CycleContext): Promise<MailboxRead> {
   try {
     reader = await openReader(ctx, true);
   } catch (err) {
-    return { info: null, messages, exists: 0, seen: 0, error: (err as Error).message };
+    const error = (err as Error).message;
+    return { info: null, messages, exists: 0, seen: 0, error, ...(isTimeout(error) ? { timedOut: true } : {}) };
   }
   const onMessage = (m: { ref: { uid?: number; number?: number; uidl?: string | null }; seen?: boolean; input: MessageInput }): void => {
     if (m.seen) seen++;
@@ -204,7 +224,7 @@ export async function readMailbox(ctx: CycleContext): Promise<MailboxRead> {
     }
     messages.push(ex);
   };
-  let exists = 0;
+  let exists: number;
   let error: string | undefined;
   try {
     const stats = reader instanceof ImapReader ? await reader.read({ unseenOnly: false, onMessage }) : await reader.read({ onMessage });
@@ -216,5 +236,5 @@ export async function readMailbox(ctx: CycleContext): Promise<MailboxRead> {
     await reader.close();
   }
   messages.sort((a, b) => (a.uid ?? a.number ?? 0) - (b.uid ?? b.number ?? 0));
-  return { info: reader.info, messages, exists, seen, ...(error ? { error } : {}) };
+  return { info: reader.info, messages, exists, seen, ...(error ? { error, ...(isTimeout(error) ? { timedOut: true } : {}) } : {}) };
 }

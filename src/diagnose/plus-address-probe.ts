@@ -64,6 +64,11 @@ export interface PlusProbeOptions {
   intervalMs?: number;
   /** Evidence from check-config, for the "not found" judgement. */
   mailboxMismatch?: boolean;
+  /**
+   * Set when diagnose's own read of the mailbox just ran past --timeout: the probe then does not
+   * open the mailbox again (a stalled server would cost a second full wait) and says why.
+   */
+  mailboxTimedOut?: string;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -106,13 +111,15 @@ async function imapFinder(o: PlusProbeOptions): Promise<Finder> {
   // SELECT (not EXAMINE) so exactly the probe can be removed; everything is read with PEEK.
   const reader = await ImapReader.open(o.settings.receiving, o.conn, { readOnly: false });
   const client = reader.client;
+  // Every command bounded by --timeout, named when it stalls (`IMAP UID SEARCH timed out after 3 s`).
+  const step = <T>(stage: string, fn: () => Promise<T>): Promise<T> => reader.deadline.step(stage, fn);
   return {
     async find(messageId) {
-      await client.noop();
-      const found = await client.search({ header: { 'message-id': messageId } }, { uid: true });
+      await step('NOOP', () => client.noop());
+      const found = await step('UID SEARCH', () => client.search({ header: { 'message-id': messageId } }, { uid: true }));
       const uids = Array.isArray(found) ? found : [];
       for (const uid of uids) {
-        const msg = await client.fetchOne(String(uid), { uid: true, headers: PROBE_HEADERS }, { uid: true });
+        const msg = await step('UID FETCH', () => client.fetchOne(String(uid), { uid: true, headers: PROBE_HEADERS }, { uid: true }));
         if (!msg || !msg.headers) continue;
         const headers = parseHeaderBlock(headerBytesToString(msg.headers));
         if ((headers.get('Message-ID') ?? '').trim() !== messageId) continue;
@@ -120,7 +127,7 @@ async function imapFinder(o: PlusProbeOptions): Promise<Finder> {
           headers,
           where: `UID ${uid}`,
           remove: async () => {
-            const flagged = await client.messageFlagsAdd(String(uid), ['\\Deleted'], { uid: true });
+            const flagged = await step('UID STORE', () => client.messageFlagsAdd(String(uid), ['\\Deleted'], { uid: true }));
             if (!flagged) return { removed: 'not-removed', removeNote: `the server refused to flag UID ${uid} \\Deleted` };
             if (!reader.uidplus) {
               return {
@@ -128,7 +135,7 @@ async function imapFinder(o: PlusProbeOptions): Promise<Finder> {
                 removeNote: `the server has no UIDPLUS, so UID ${uid} was only flagged \\Deleted (a plain EXPUNGE would also remove other messages flagged \\Deleted); the server's next poll expunges it`,
               };
             }
-            const res = await (client as unknown as { exec: (c: string, a: unknown[]) => Promise<{ next: () => void }> }).exec('UID EXPUNGE', [{ type: 'SEQUENCE', value: String(uid) }]);
+            const res = await step('UID EXPUNGE', () => (client as unknown as { exec: (c: string, a: unknown[]) => Promise<{ next: () => void }> }).exec('UID EXPUNGE', [{ type: 'SEQUENCE', value: String(uid) }]));
             res.next();
             return { removed: 'expunged' };
           },
@@ -275,6 +282,11 @@ export async function probePlusAddress(o: PlusProbeOptions): Promise<PlusProbeRe
   const domain = server.domain.replace(/[^\w.-]/g, '') || 'localhost';
   const messageId = `<imip-probe-${nonce}.${Date.now().toString(36)}@${domain}>`;
 
+  if (o.mailboxTimedOut) {
+    const why = `the receiving mailbox stopped answering when diagnose read it (${o.mailboxTimedOut}); not tried a second time`;
+    return none(`not probed: ${why}`, [notVerified(why, {}, 'Run "imip test-mailbox" to see which stage stalls.')], { address, messageId });
+  }
+
   let finder: (Finder & { snapshot?: () => Promise<void> }) | null = null;
   try {
     finder = o.settings.receiving.protocol === 'imap' ? await imapFinder(o) : await popFinder(o);
@@ -330,7 +342,7 @@ export async function probePlusAddress(o: PlusProbeOptions): Promise<PlusProbeRe
       };
     }
     if (!sent.accepted) {
-      const why = `sending the probe through ${o.settings.sending.server}:${o.settings.sending.port} failed (${sent.error ?? sent.reply})`;
+      const why = `sending the probe through SMTP ${o.settings.sending.server}:${o.settings.sending.port} failed (${sent.error ?? sent.reply})`;
       return { ...none(`not probed: ${why}`, [notVerified(why, ev, 'Run "imip test-smtp" for a stage-by-stage view of the sending path, fix it, then probe again.')]), address, messageId, smtp };
     }
 

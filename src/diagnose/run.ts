@@ -512,6 +512,7 @@ export async function diagnose(o: DiagnoseOptions): Promise<DiagnoseReport> {
         conn: o.conn,
         ...(o.probeWaitMs !== undefined ? { waitMs: o.probeWaitMs } : {}),
         mailboxMismatch: configFindings.some((f) => f.id === 'receiving.mailbox-mismatch'),
+        ...((mailbox as MailboxRead | null)?.timedOut ? { mailboxTimedOut: (mailbox as MailboxRead | null)?.error ?? 'timed out' } : {}),
       });
       probeFindings.push(...probes.plusAddress.findings);
     }

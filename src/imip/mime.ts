@@ -83,6 +83,7 @@ const LONG_LINE = 8 * 1024;
 const DASH = 0x2d;
 const CRLF = Buffer.from('\r\n');
 const LF = Buffer.from('\n');
+const CR = Buffer.from('\r');
 
 interface Frame {
   part: MimePart;
@@ -119,6 +120,10 @@ export class MimeStreamParser {
   private partial: Buffer[] = [];
   private partialLen = 0;
   private midLine = false;
+  /** The last chunk ended with a CR: the line ends there, with or without the next chunk's LF. */
+  private crPending = false;
+  /** The terminator of the line being handled (a body keeps its own line ends). */
+  private lastTerm: Buffer = CRLF;
   private prevTerm = 0;
   private pendingTerm: Buffer | null = null;
   private offset = 0;
@@ -135,32 +140,72 @@ export class MimeStreamParser {
     this.limits = { ...DEFAULT_LIMITS, ...limits };
   }
 
-  /** Feed the next bytes. The parser copies what it keeps; the caller may reuse `chunk`. */
+  /**
+   * Feed the next bytes. The parser copies what it keeps; the caller may reuse `chunk`.
+   *
+   * Lines end at CRLF, LF or a bare CR, as in Python's email parser (`email.feedparser`, which the
+   * server's `message_from_string` uses: its NLCRE splits on `\r\n|\r|\n`). A CR at the end of a
+   * chunk waits for the next one, which may start with its LF.
+   */
   write(chunk: Uint8Array): void {
     if (this.ended) throw new Error('MimeStreamParser: write() after end()');
     const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
     let pos = 0;
+    if (this.crPending) {
+      this.crPending = false;
+      // The line before ended with a CR at the end of the last chunk: CRLF or a bare CR.
+      const withLf = buf.length > 0 && buf[0] === 0x0a;
+      this.completeLine(this.takePartial(withLf ? CRLF : CR));
+      if (withLf) pos = 1;
+    }
+    // Next CR and next LF, each searched once per chunk and again only when passed (linear).
+    let nextLf = buf.indexOf(0x0a, pos);
+    let nextCr = buf.indexOf(0x0d, pos);
     while (pos < buf.length) {
-      const nl = buf.indexOf(0x0a, pos);
-      if (nl < 0) {
+      if (nextLf >= 0 && nextLf < pos) nextLf = buf.indexOf(0x0a, pos);
+      if (nextCr >= 0 && nextCr < pos) nextCr = buf.indexOf(0x0d, pos);
+      let end: number;
+      if (nextCr >= 0 && (nextLf < 0 || nextCr < nextLf)) {
+        if (nextCr === buf.length - 1) {
+          // CR at the end of the chunk: CRLF or a bare CR, decided by the next chunk.
+          this.addPartial(buf.subarray(pos, nextCr));
+          this.crPending = true;
+          return;
+        }
+        end = buf[nextCr + 1] === 0x0a ? nextCr + 2 : nextCr + 1;
+      } else if (nextLf >= 0) {
+        end = nextLf + 1;
+      } else {
         this.addPartial(buf.subarray(pos));
         return;
       }
-      let line = buf.subarray(pos, nl + 1);
+      let line = buf.subarray(pos, end);
       if (this.partialLen) {
         line = Buffer.concat([...this.partial, line]);
         this.partial = [];
         this.partialLen = 0;
       }
       this.completeLine(line);
-      pos = nl + 1;
+      pos = end;
     }
+  }
+
+  /** The partial line plus its terminator, as one line. */
+  private takePartial(term: Buffer): Buffer {
+    const line = Buffer.concat([...this.partial, term]);
+    this.partial = [];
+    this.partialLen = 0;
+    return line;
   }
 
   /** No more input: close every open part and return the result. */
   end(): ParsedMessage {
     if (this.result) return this.result;
     this.ended = true;
+    if (this.crPending) {
+      this.crPending = false;
+      this.completeLine(this.takePartial(CR));
+    }
     if (this.partialLen) {
       const last = Buffer.concat(this.partial);
       this.partial = [];
@@ -193,7 +238,9 @@ export class MimeStreamParser {
 
   private completeLine(line: Buffer): void {
     const len = line.length;
-    const term = len >= 2 && line[len - 2] === 0x0d ? 2 : 1;
+    // CRLF, or one byte: LF or a bare CR.
+    const term = len >= 2 && line[len - 2] === 0x0d && line[len - 1] === 0x0a ? 2 : 1;
+    this.lastTerm = term === 2 ? CRLF : line[len - 1] === 0x0d ? CR : LF;
     const start = this.offset;
     this.offset += len;
     this.segment(line.subarray(0, len - term), term, true, start);
@@ -379,7 +426,7 @@ export class MimeStreamParser {
       if (atLineStart && this.pendingTerm) decoder.write(this.pendingTerm);
       if (content.length) decoder.write(content);
     }
-    if (term) this.pendingTerm = term === 2 ? CRLF : LF;
+    if (term) this.pendingTerm = this.lastTerm;
     else if (atLineStart) this.pendingTerm = null;
   }
 

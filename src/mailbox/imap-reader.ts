@@ -30,6 +30,7 @@ import { neededParts } from '../imip/classify.js';
 import { CannotRunError } from '../report/exit.js';
 import type { OnMessage, OnProgress, ReaderInfo, ReadMessage, ReadStats } from './types.js';
 import { loadCa } from '../net/net-stage.js';
+import { ImapDeadline, isImapTimeout } from './imap-deadline.js';
 
 /** Header fields fetched for every message: what the verdict and the reply checks read. */
 export const HEADER_FIELDS = [
@@ -137,8 +138,14 @@ export function imapFlowOptions(receiving: ReceivingSettings, connect: ConnectOp
     tls: { rejectUnauthorized: !connect.insecure, ...(ca ? { ca } : {}) },
     auth: { user: receiving.username, pass: receiving.password },
     logger: false,
-    connectionTimeout: connect.timeoutMs,
-    greetingTimeout: connect.timeoutMs,
+    // imapflow's own connect and greeting limits sit 1 s behind ImapDeadline (./imap-deadline.ts),
+    // which bounds each step by --timeout and names the stage that stalled.
+    connectionTimeout: connect.timeoutMs + 1000,
+    greetingTimeout: connect.timeoutMs + 1000,
+    // Only a backstop for a session left quiet by the tool itself (a FETCH paused while the second
+    // session fetches parts, an injection under --apply): imapflow treats any quiet socket as dead
+    // after this. Every step the tool waits on is bounded by --timeout by ImapDeadline
+    // (./imap-deadline.ts), which also names the stage.
     socketTimeout: Math.max(connect.timeoutMs * 4, 60_000),
     disableAutoIdle: true,
     disableCompression: true,
@@ -150,6 +157,8 @@ export class ImapReader {
   readonly info: ReaderInfo;
   private constructor(
     readonly client: ImapFlow,
+    /** Bounds every step on `client` by --timeout and names the stage that stalled. */
+    readonly deadline: ImapDeadline,
     private readonly flowOptions: ConstructorParameters<typeof ImapFlow>[0],
     info: ReaderInfo,
     readonly uidValidity: string,
@@ -166,21 +175,26 @@ export class ImapReader {
     if (!host) throw new CannotRunError('Scheduling.iMIP.Receiving.Server is empty: there is no mailbox to poll');
     if (!receiving.port) throw new CannotRunError('Scheduling.iMIP.Receiving.Port is 0: Calendar Server has no default and would connect to port 0');
     const flowOptions = imapFlowOptions(receiving, connect);
-    const client = new ImapFlow(flowOptions);
+    const deadline = new ImapDeadline(connect.timeoutMs, receiving.useSSL);
+    const client = new ImapFlow({ ...flowOptions, logger: deadline.logger });
+    deadline.attach(client);
     client.on('error', () => undefined);
     const where = `${host}:${receiving.port}`;
     try {
-      await client.connect();
+      await deadline.step(undefined, () => client.connect());
     } catch (err) {
       client.close();
+      if (isImapTimeout(err)) throw new CannotRunError(`${err.message} (${where})`);
       throw new CannotRunError(`IMAP ${where}: ${imapErrorText(err)}`);
     }
     let box;
+    const verb = opts.readOnly ? 'EXAMINE' : 'SELECT';
     try {
-      box = await client.mailboxOpen('INBOX', { readOnly: opts.readOnly });
+      box = await deadline.step(verb, () => client.mailboxOpen('INBOX', { readOnly: opts.readOnly }));
     } catch (err) {
-      await safeLogout(client);
-      throw new CannotRunError(`IMAP ${where}: INBOX could not be opened (${opts.readOnly ? 'EXAMINE' : 'SELECT'}): ${imapErrorText(err)}`);
+      await safeLogout(client, deadline);
+      if (isImapTimeout(err)) throw new CannotRunError(`${err.message} (${where})`);
+      throw new CannotRunError(`IMAP ${where}: INBOX could not be opened (${verb}): ${imapErrorText(err)}`);
     }
     const tls = receiving.useSSL ? 'implicit' : client.secureConnection ? 'starttls' : 'none';
     const info: ReaderInfo = {
@@ -193,7 +207,7 @@ export class ImapReader {
       commands: [opts.readOnly ? 'EXAMINE INBOX' : 'SELECT INBOX'],
     };
     const condstore = client.enabled.has('CONDSTORE') && !(box as { noModseq?: boolean }).noModseq;
-    return new ImapReader(client, flowOptions, info, String(box.uidValidity), box.exists, condstore, client.capabilities.has('UIDPLUS'));
+    return new ImapReader(client, deadline, flowOptions, info, String(box.uidValidity), box.exists, condstore, client.capabilities.has('UIDPLUS'));
   }
 
   /**
@@ -214,7 +228,7 @@ export class ImapReader {
 
     // The server reads every message up to 5.0 and SEARCH UNSEEN from 5.1 (CalendarServer-5.1
     // inbound.py IMAP4DownloadProtocol.cbInboxSelected). The UIDs cut the range into windows.
-    const found = await c.search(opts.unseenOnly ? { seen: false } : { all: true }, { uid: true });
+    const found = await this.deadline.step('UID SEARCH', () => c.search(opts.unseenOnly ? { seen: false } : { all: true }, { uid: true }));
     stats.roundTrips++;
     this.info.commands.push(opts.unseenOnly ? 'UID SEARCH UNSEEN' : 'UID SEARCH ALL');
     const uids = (Array.isArray(found) ? found : []).sort((a, b) => a - b);
@@ -228,7 +242,8 @@ export class ImapReader {
       return this.finishStats(stats, before);
     }
     try {
-      await pipeline.run(raw);
+      // Bounded like every step: no byte from the server for --timeout ends it, naming FETCH.
+      await this.deadline.step('UID FETCH', () => pipeline.run(raw));
     } finally {
       raw.release();
     }
@@ -250,11 +265,11 @@ export class ImapReader {
   private async readViaFlow(range: string, total: number, stats: ReadStats, opts: { onMessage: OnMessage; onProgress?: OnProgress; window?: number }): Promise<void> {
     const c = this.client;
     const windowSize = opts.window ?? READ_WINDOW;
-    let helper: ImapFlow | null = null;
+    let helper: { client: ImapFlow; deadline: ImapDeadline } | null = null;
     let done = 0;
     let buffer: Pending[] = [];
     /** Fetch the window's parts (grouped), then hand the window over in UID order. */
-    const flush = async (via: ImapFlow): Promise<void> => {
+    const flush = async (via: { client: ImapFlow; deadline: ImapDeadline }): Promise<void> => {
       // UID order, the server's order (FETCH answers normally come that way already).
       const window = buffer.sort((a, b) => a.uid - b.uid);
       buffer = [];
@@ -273,7 +288,7 @@ export class ImapReader {
         const bodyParts = sample.parts.map((p) => ((partOf(sample.root, p)?.size ?? 0) > PART_FETCH_CAP ? { key: imapSection(p), maxLength: PART_FETCH_CAP } : imapSection(p)));
         stats.roundTrips++;
         if (stats.roundTrips <= 6) this.info.commands.push(`UID FETCH ${uidSet(group.map((r) => r.uid)).slice(0, 40)} (${sample.parts.map((p) => `BODY.PEEK[${imapSection(p)}]`).join(' ')})`);
-        for await (const msg of via.fetch(uidSet(group.map((r) => r.uid)), { uid: true, bodyParts }, { uid: true })) {
+        for await (const msg of via.deadline.each('UID FETCH', via.client.fetch(uidSet(group.map((r) => r.uid)), { uid: true, bodyParts }, { uid: true }))) {
           const rec = byUid.get(msg.uid);
           if (rec) bodies.set(rec.uid, decodeFlowBodies(rec, msg));
         }
@@ -294,7 +309,7 @@ export class ImapReader {
     this.info.commands.push(`UID FETCH ${range.length > 40 ? `${range.slice(0, 40)}…` : range} (UID FLAGS RFC822.SIZE BODYSTRUCTURE${this.condstore ? ' MODSEQ' : ''} BODY.PEEK[HEADER.FIELDS (...)])`);
     stats.roundTrips++;
     try {
-      for await (const msg of c.fetch(range, { uid: true, flags: true, size: true, bodyStructure: true, headers: HEADER_FIELDS }, { uid: true })) {
+      for await (const msg of this.deadline.each('UID FETCH', c.fetch(range, { uid: true, flags: true, size: true, bodyStructure: true, headers: HEADER_FIELDS }, { uid: true }))) {
         stats.selected++;
         buffer.push(toPending(msg));
         if (buffer.length >= windowSize) {
@@ -305,25 +320,32 @@ export class ImapReader {
           await flush(helper);
         }
       }
-      await flush(c);
+      await flush({ client: c, deadline: this.deadline });
     } finally {
       if (helper) {
-        const h: ImapFlow = helper;
-        const hb = socketBytes(h);
+        const h: { client: ImapFlow; deadline: ImapDeadline } = helper;
+        const hb = socketBytes(h.client);
         stats.bytesIn += hb.in;
         stats.bytesOut += hb.out;
-        await safeLogout(h);
+        await safeLogout(h.client, h.deadline);
       }
     }
   }
 
   /** Another session of the same account with INBOX EXAMINEd (part fetches during the stream). */
-  private async openHelper(): Promise<ImapFlow> {
-    const h = new ImapFlow(this.flowOptions);
+  private async openHelper(): Promise<{ client: ImapFlow; deadline: ImapDeadline }> {
+    const deadline = new ImapDeadline(this.deadline.timeoutMs, this.flowOptions?.secure ?? false);
+    const h = new ImapFlow({ ...this.flowOptions, logger: deadline.logger });
+    deadline.attach(h);
     h.on('error', () => undefined);
-    await h.connect();
-    await h.mailboxOpen('INBOX', { readOnly: true });
-    return h;
+    try {
+      await deadline.step(undefined, () => h.connect());
+      await deadline.step('EXAMINE', () => h.mailboxOpen('INBOX', { readOnly: true }));
+    } catch (err) {
+      h.close();
+      throw err;
+    }
+    return { client: h, deadline };
   }
 
   /**
@@ -345,7 +367,7 @@ export class ImapReader {
         const size = partOf(group[0]!.root, p)?.size ?? 0;
         return size > PART_FETCH_CAP ? { key: imapSection(p), maxLength: PART_FETCH_CAP } : imapSection(p);
       });
-      for await (const msg of this.client.fetch(uidSet(group.map((g) => g.uid)), { uid: true, flags: true, bodyParts }, { uid: true })) {
+      for await (const msg of this.deadline.each('UID FETCH', this.client.fetch(uidSet(group.map((g) => g.uid)), { uid: true, flags: true, bodyParts }, { uid: true }))) {
         const it = byUid.get(msg.uid);
         if (!it) continue;
         const prev = out.get(msg.uid);
@@ -373,12 +395,12 @@ export class ImapReader {
   async remove(uids: number[]): Promise<void> {
     if (!uids.length) return;
     // imapflow: STORE +FLAGS (\Deleted), then UID EXPUNGE with UIDPLUS, plain EXPUNGE without.
-    const ok = await this.client.messageDelete(uidSet(uids), { uid: true });
+    const ok = await this.deadline.step('UID EXPUNGE', () => this.client.messageDelete(uidSet(uids), { uid: true }));
     if (!ok) throw new Error(`the server refused to delete UID ${uidSet(uids)}`);
   }
 
   async close(): Promise<void> {
-    await safeLogout(this.client);
+    await safeLogout(this.client, this.deadline);
   }
 
   /** Drop the connection without LOGOUT (fault paths). */
@@ -570,9 +592,10 @@ function pendingFromWire(uid: number, attrs: WireValue[], structure: WireValue |
   return { uid, size, seen: flags.seen, claimed: flags.claimed, ...(modseq !== undefined ? { modseq } : {}), headers: headers ?? new HeaderList(), root, parts: neededParts(root), problems };
 }
 
-async function safeLogout(client: ImapFlow): Promise<void> {
+/** LOGOUT, bounded by --timeout (and never after a step timed out: the session is gone). */
+async function safeLogout(client: ImapFlow, deadline: ImapDeadline): Promise<void> {
   try {
-    await Promise.race([client.logout(), new Promise((resolve) => setTimeout(resolve, 3000).unref())]);
+    if (!deadline.timedOut) await deadline.step('LOGOUT', () => client.logout());
   } catch {
     // the connection is gone already
   }

@@ -5,7 +5,8 @@
  * the push MIME parser, which keeps only the bodies a verdict needs, so a 50 MB message or 10,000
  * messages never sit in memory. RETRs are pipelined when CAPA lists PIPELINING (RFC 2449).
  *
- * Without --apply the session ends with QUIT and no DELE, so nothing changes. With --apply,
+ * Without --apply the session ends with RSET then QUIT and no DELE, so nothing changes (on QUIT alone
+ * Dovecot and many other servers store \Seen on every message retrieved). With --apply,
  * `dele()` marks messages and `commit()` sends the QUIT that makes the server delete them
  * (RFC 1939 §6: a session that ends without QUIT deletes nothing).
  */
@@ -207,14 +208,16 @@ export class Pop3Reader {
     await this.client.quit();
   }
 
-  /** QUIT without any DELE: nothing changes. */
+  /**
+   * End the session without changing anything: RSET then QUIT (the POP3 client's read-only end),
+   * or, when messages were marked, a drop without QUIT (the server then discards every mark).
+   */
   async close(): Promise<void> {
-    try {
-      if (this.deleted) this.client.close();
-      else await this.client.quit();
-    } catch {
+    if (this.deleted) {
       this.client.close();
+      return;
     }
+    await this.client.endReadOnly().catch(() => undefined);
   }
 
   /** Drop the connection without QUIT: the server discards every DELE mark. */

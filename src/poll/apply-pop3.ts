@@ -201,7 +201,7 @@ async function probeServerLock(ctx: CycleContext): Promise<boolean | null> {
   try {
     await client.login(r.username, r.password);
     // QUIT without DELE (and nothing retrieved): the probe changes nothing.
-    await client.quit().catch(() => undefined);
+    await client.endReadOnly().catch(() => undefined);
     return false;
   } catch (err) {
     client.close();

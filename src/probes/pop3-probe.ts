@@ -423,10 +423,12 @@ export async function runPop3Stages(receiving: ReceivingSettings, opts: ConnectO
     await runner.run('quit', async (s) => {
       s.signal.addEventListener('abort', () => c.close(), { once: true });
       try {
-        await c.quit();
+        // RSET, then QUIT: on QUIT alone Dovecot stores \Seen on every message TOP retrieved.
+        await c.endReadOnly();
       } catch (err) {
         throw pop3Error(err, errCtx);
       }
+      s.evidence.command = 'RSET, QUIT';
       s.evidence.deleted = 0;
     });
   } catch (err) {
@@ -482,7 +484,7 @@ async function certificateEvidence(
   } catch {
     return null;
   } finally {
-    if (c) await c.quit().catch(() => c?.close());
+    if (c) await c.endReadOnly().catch(() => undefined);
   }
 }
 

@@ -37,7 +37,8 @@ export class Pop3Watcher implements MailboxWatcher {
       await client.login(this.receiving.username, this.receiving.password);
       if (this.tls === 'unknown') this.tls = this.receiving.useSSL ? 'implicit' : client.stlsUsed ? 'starttls' : 'none';
       const result = await fn(client);
-      await client.quit();
+      // RSET before QUIT: on QUIT alone Dovecot stores \Seen on every message retrieved.
+      await client.endReadOnly();
       return result;
     } catch (e) {
       // Dropping the connection without QUIT: a POP3 server then forgets any DELE (there is none).

@@ -311,7 +311,7 @@ export class Pop3Connection {
       const sock = net.connect({ host, port });
       const timer = setTimeout(() => {
         sock.destroy();
-        reject(new Pop3Error('timeout', `TCP connect to ${this.where()} timed out after ${timeoutMs} ms`));
+        reject(new Pop3Error('timeout', `POP3 connect timed out after ${secondsText(timeoutMs)} (TCP to ${this.where()})`));
       }, timeoutMs);
       sock.once('connect', () => {
         clearTimeout(timer);
@@ -340,8 +340,10 @@ export class Pop3Connection {
       if (ca !== undefined) options.ca = ca;
       const sock = tls.connect(options);
       const timer = setTimeout(() => {
+        // Both: before the handshake completes, destroying the TLS socket leaves the TCP one open.
         sock.destroy();
-        reject(new Pop3Error('timeout', `TLS handshake with ${this.where()} timed out after ${timeoutMs} ms`));
+        socket.destroy();
+        reject(new Pop3Error('timeout', `POP3 TLS handshake timed out after ${secondsText(timeoutMs)} (${via === 'stls' ? 'after STLS, ' : ''}${this.where()})`));
       }, timeoutMs);
       sock.once('secureConnect', () => {
         clearTimeout(timer);
@@ -352,6 +354,7 @@ export class Pop3Connection {
       sock.once('error', (err: NodeJS.ErrnoException) => {
         clearTimeout(timer);
         sock.destroy();
+        socket.destroy();
         const code = err.code;
         reject(
           new Pop3Error('tls', `TLS with ${this.where()} failed: ${describeTlsError(err)}`, {
@@ -474,9 +477,10 @@ export class Pop3Connection {
     this.clearTimer();
     this.timer = setTimeout(() => {
       const head = this.inFlight[0];
-      const what = head ? (head.spec ? `answer to ${head.display}` : 'greeting') : 'answer';
+      // The stage: the greeting, or the command's verb (never its arguments: PASS, AUTH).
+      const stage = head ? (head.spec ? (head.display.startsWith('<') ? 'AUTH' : (head.display.split(' ')[0] ?? head.display)) : 'greeting') : 'answer';
       this.fail(
-        new Pop3Error('timeout', `POP3 server at ${this.where()} sent no ${what} within ${this.timeoutMs} ms`, head?.spec ? { command: head.display } : {}),
+        new Pop3Error('timeout', `POP3 ${stage} timed out after ${secondsText(this.timeoutMs)} (${this.where()} sent nothing)`, head?.spec ? { command: head.display } : {}),
       );
     }, this.timeoutMs);
   }
@@ -499,6 +503,12 @@ export class Pop3Connection {
     this.socket?.destroy();
     this.rejectAll(err);
   }
+}
+
+/** `3 s`, `0.5 s`: how the tool states a timeout. */
+export function secondsText(ms: number): string {
+  const s = ms / 1000;
+  return `${Number.isInteger(s) ? s : Number(s.toFixed(2))} s`;
 }
 
 /** The APOP challenge in a greeting text: the first `<...>` (RFC 1939 §7), or undefined. */

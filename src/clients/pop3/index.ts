@@ -7,7 +7,9 @@
  * offered, else USER/PASS only on a secure connection; it refuses to send a password in
  * cleartext unless `allowInsecure` is set.
  *
- * `quit()` without `dele()` never deletes anything.
+ * `quit()` without `dele()` never deletes anything, but on QUIT many servers (Dovecot among them)
+ * record every retrieved message as `\Seen`: a read-only session ends with `endReadOnly()`
+ * (RSET, then QUIT), the one way every read path of the tool ends a POP3 session.
  */
 import { Pop3Connection, type Pop3ConnectOptions, type TlsDetails } from './connection.js';
 import { Pop3Error } from './errors.js';
@@ -19,6 +21,7 @@ import { list, listOne, type ListEntry } from './commands/list.js';
 import { noop } from './commands/noop.js';
 import { quit } from './commands/quit.js';
 import { retr, type RetrResult } from './commands/retr.js';
+import { rset } from './commands/rset.js';
 import { stat, type StatResult } from './commands/stat.js';
 import { stls } from './commands/stls.js';
 import { top } from './commands/top.js';
@@ -222,9 +225,42 @@ export class Pop3Client {
     return noop(this.connection);
   }
 
-  /** QUIT and close. Without dele() nothing is deleted. */
+  /** RSET: unmark every DELE of this session (and, on Dovecot, the "seen" marks of RETR/TOP). */
+  rset(): Promise<void> {
+    return rset(this.connection);
+  }
+
+  /**
+   * QUIT and close, committing the session: DELE marks are carried out and many servers (Dovecot
+   * among them) store `\Seen` on every message retrieved. Only for the `--apply` path; every
+   * read-only path ends with {@link endReadOnly}.
+   */
   quit(): Promise<void> {
     return quit(this.connection);
+  }
+
+  /**
+   * Ends a read-only session so that nothing on the server changes: in the TRANSACTION state RSET
+   * first (no DELE mark and no "seen" mark survives), then QUIT. If RSET is refused or cannot be
+   * sent, the connection is dropped without QUIT: a session that ends without QUIT never reaches
+   * the UPDATE state (RFC 1939 §6), so nothing is committed either. The socket is closed in every
+   * case; the error (if any) is rethrown for callers that report it.
+   */
+  async endReadOnly(): Promise<void> {
+    const conn = this.connection;
+    if (conn.closed) return;
+    try {
+      if (conn.state === 'transaction') await rset(conn);
+    } catch (err) {
+      conn.destroy();
+      throw err;
+    }
+    try {
+      await quit(conn);
+    } catch (err) {
+      conn.destroy();
+      throw err;
+    }
   }
 
   /** Drops the connection without QUIT (the server then discards any DELE marks). */
