@@ -213,7 +213,6 @@ function foldTokens(name: string, tokens: string[], limit: number): string {
 }
 
 function needsEncoding(text: string): boolean {
-  // eslint-disable-next-line no-control-regex
   return /[^\x20-\x7e]/.test(text) || text.includes('=?');
 }
 

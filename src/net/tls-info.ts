@@ -232,7 +232,7 @@ export function certificateNamesHost(host: string, sans: readonly string[], cn: 
 
 /** Everything worth showing about a TLS session, with the verdict on the certificate. */
 export function tlsInfo(socket: TLSSocket, opts: TlsInfoOptions): TlsInfo {
-  let cert: DetailedPeerCertificate | null = null;
+  let cert: DetailedPeerCertificate | null;
   try {
     const c = socket.getPeerCertificate(true);
     cert = c && Object.keys(c).length ? c : null;

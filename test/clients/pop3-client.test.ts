@@ -46,7 +46,7 @@ function stuff(text: string): string {
 
 function defaultAnswer(line: string, capa: string[] | null): Reply | undefined {
   const [verb, arg, arg2] = line.split(' ');
-  switch (verb.toUpperCase()) {
+  switch ((verb ?? '').toUpperCase()) {
     case 'CAPA':
       return capa ? ['+OK', ...capa, '.'] : '-ERR unknown command';
     case 'USER':
@@ -289,7 +289,7 @@ describe('streaming RETR', () => {
     );
     expect(err.kind).toBe('protocol');
     expect(err.message).toMatch(/disk full/);
-    expect(await client.stat()).toEqual({ count: 2, size: MESSAGES[0].length + MESSAGES[1].length });
+    expect(await client.stat()).toEqual({ count: 2, size: MESSAGES[0]!.length + MESSAGES[1]!.length });
     await client.quit();
   });
 });

@@ -231,8 +231,7 @@ describe('ResponseReader', () => {
 
   test('handlers may queue the next expectation (re-entrant)', () => {
     const got: string[] = [];
-    let reader!: ResponseReader;
-    reader = new ResponseReader({
+    const reader: ResponseReader = new ResponseReader({
       onResponse: (res) => {
         got.push(res.status.raw);
         if (got.length < 3) reader.expect({ multiline: true });
@@ -344,7 +343,7 @@ describe('ResponseReader', () => {
     });
     // Wire: every 7th line starts with a dot (stuffed on the wire).
     let pending: Buffer[] = [b('+OK huge\r\n')];
-    let pendingLen = pending[0].length;
+    let pendingLen = pending[0]!.length;
     const CHUNK = 65521;
     const flush = (all: boolean) => {
       while (pendingLen >= CHUNK || (all && pendingLen > 0)) {

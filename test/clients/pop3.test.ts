@@ -214,7 +214,7 @@ describe('reading the maildrop', () => {
 
     const header = (r: string) => r.slice(0, r.indexOf('\r\n\r\n') + 4);
     expect((await client.top(2, 0)).toString()).toBe(header(DOTTED));
-    expect((await client.top(3, 1)).toString()).toBe(`${header(raws[2])}Body of message 2.\r\n`);
+    expect((await client.top(3, 1)).toString()).toBe(`${header(raws[2]!)}Body of message 2.\r\n`);
 
     for (let n = 1; n <= 3; n++) {
       const chunks: Buffer[] = [];

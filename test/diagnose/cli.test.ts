@@ -73,7 +73,7 @@ describe('imip diagnose on a healthy setup', () => {
     await seedMailbox(stack, CAL.address, [fixture('thunderbird-reply.eml')]);
     const closed = await run(['--set', 'Sending.Port=1', '--timeout', '3']);
     expect(closed.code).toBe(1);
-    expect(closed.stdout).toMatch(/\[✗\] Sending {10}.*SMTP test failed: 127\.0\.0\.1:1 /);
+    expect(closed.stdout).toMatch(/\[✗\] Sending {10}.*SMTP test failed: localhost:1 /);
     expect(closed.stdout).toMatch(/Overrides for this run only \(--set\): Sending\.Port=1 \(instead of \d+\)/);
     const smtps = await run(['--set', `Sending.Port=${stack.ports.smtps}`, '--timeout', '3']);
     expect(smtps.code).toBe(1);

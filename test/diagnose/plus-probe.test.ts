@@ -78,8 +78,8 @@ describe('plus addressing on', () => {
     expect(r.summary).toMatch(/kept in To and Delivered-To/);
     const flags = await mailboxFlags(on, 'cal-diag@example.test');
     expect([...flags.keys()]).toEqual([keep, flagged]);
-    expect(flags.get(keep)).toEqual([]);
-    expect(flags.get(flagged)).toEqual(['\\Deleted']);
+    expect(flags.get(keep!)).toEqual([]);
+    expect(flags.get(flagged!)).toEqual(['\\Deleted']);
   });
 
   it('POP3: found by UIDL and Message-ID, removed with DELE of exactly that message', async () => {

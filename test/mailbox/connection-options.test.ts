@@ -28,7 +28,7 @@ describe('mailbox connection options', () => {
 
   it('IMAP does the same', () => {
     const o = imapFlowOptions(receiving(), { timeoutMs: 5000, ca: PEM, insecure: false });
-    const ca = (o.tls as { ca: string[] }).ca;
+    const ca = (o!.tls as { ca: string[] }).ca;
     expect(ca).toContain(PEM);
     expect(ca).toContain(tls.rootCertificates[0]);
   });
@@ -39,7 +39,7 @@ describe('mailbox connection options', () => {
     expect(p.ca).toBeUndefined();
     expect(p.servername).toBeUndefined();
     const i = imapFlowOptions(receiving({ useSSL: false }), { timeoutMs: 1000, insecure: true });
-    expect(i.tls).toEqual({ rejectUnauthorized: false });
-    expect(i.secure).toBe(false);
+    expect(i!.tls).toEqual({ rejectUnauthorized: false });
+    expect(i!.secure).toBe(false);
   });
 });

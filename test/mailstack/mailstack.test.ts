@@ -270,7 +270,7 @@ describe.concurrent('mail stack', () => {
         .slice(1)
         .map((l) => l.trim().split(/\s+/))
         .filter((f) => f[3] === '0A')
-        .map((f) => ({ addr: f[1].split(':')[0], port: parseInt(f[1].split(':')[1], 16) }));
+        .map((f) => ({ addr: f[1]!.split(':')[0], port: parseInt(f[1]!.split(':')[1]!, 16) }));
     // The client-behaviour variants add IMAP and POP3 on 127.0.0.2 and 127.0.0.3 (other loopback
     // addresses, so Dovecot does not treat them as secured); everything stays on loopback.
     const v4 = listening('/proc/net/tcp').filter((s) => ports.includes(s.port));
@@ -312,13 +312,13 @@ describe.concurrent('mail stack', () => {
         '-c', second.doveadmConf, '-f', 'tab', 'fetch', '-u', 'personal@example.test',
         'uid hdr.subject', 'mailbox', 'INBOX', 'all',
       ]);
-      const subjects = stdout.trim().split('\n').slice(1).map((l) => l.split('\t')[1].trim());
+      const subjects = stdout.trim().split('\n').slice(1).map((l) => (l.split('\t')[1] ?? '').trim());
       expect(subjects).toEqual(raws.map((_, i) => `seed ${i}`));
       await markSeen(second, 'personal', uids[5]);
       let flags = await mailboxFlags(second, 'personal');
       expect(flags.size).toBe(300);
-      expect(flags.get(uids[5])).toEqual(['\\Seen']);
-      expect(flags.get(uids[6])).toEqual([]);
+      expect(flags.get(uids[5]!)).toEqual(['\\Seen']);
+      expect(flags.get(uids[6]!)).toEqual([]);
       await markSeen(second, 'personal');
       flags = await mailboxFlags(second, 'personal');
       expect([...flags.values()].every((f) => f.includes('\\Seen'))).toBe(true);

@@ -125,9 +125,10 @@ export function parseEnvFile(text: string): Record<string, string> {
   for (const line of text.split('\n')) {
     const m = /^([A-Z0-9_]+)=(.*)$/.exec(line);
     if (!m) continue;
-    let v = m[2];
+    const key = m[1] as string;
+    let v = m[2] as string;
     if (v.startsWith("'") && v.endsWith("'") && v.length >= 2) v = v.slice(1, -1).replace(/'\\''/g, "'");
-    env[m[1]] = v;
+    env[key] = v;
   }
   return env;
 }
@@ -148,9 +149,10 @@ export function parseUsers(spec: string): StackUser[] {
 export function readStackInfo(dir: string): StackInfo {
   const env = parseEnvFile(readFileSync(path.join(dir, 'env'), 'utf8'));
   const num = (k: string) => Number(env[k]);
+  const str = (k: string): string => env[k] ?? '';
   return {
-    dir: env.MAILSTACK_DIR,
-    host: env.MAILSTACK_HOST,
+    dir: str('MAILSTACK_DIR'),
+    host: str('MAILSTACK_HOST'),
     ports: {
       smtp: num('MAILSTACK_SMTP_PORT'),
       smtps: num('MAILSTACK_SMTPS_PORT'),
@@ -160,11 +162,11 @@ export function readStackInfo(dir: string): StackInfo {
       pop3: num('MAILSTACK_POP3_PORT'),
       pop3s: num('MAILSTACK_POP3S_PORT'),
     },
-    ca: env.MAILSTACK_CA,
-    caPem: readFileSync(env.MAILSTACK_CA, 'utf8'),
-    users: parseUsers(env.MAILSTACK_USERS),
+    ca: str('MAILSTACK_CA'),
+    caPem: readFileSync(str('MAILSTACK_CA'), 'utf8'),
+    users: parseUsers(str('MAILSTACK_USERS')),
     plus: env.MAILSTACK_PLUS === '1',
-    doveadmConf: env.MAILSTACK_DOVECOT_CONF,
+    doveadmConf: str('MAILSTACK_DOVECOT_CONF'),
     pids: { postfix: num('MAILSTACK_POSTFIX_PID'), dovecot: num('MAILSTACK_DOVECOT_PID') },
     clientVariants: {
       smtpTls10: num('MAILSTACK_SMTP_TLS10_PORT'),
@@ -369,9 +371,10 @@ export async function seedMailbox(
   });
   const sizes: number[] = new Array(raws.length);
   for (let i = 0; i < raws.length; i++) {
-    const raw = raws[i];
+    const raw = raws[i] as string | Buffer;
+    const name = names[i] as string;
     const body = toCrlfless(typeof raw === 'string' ? Buffer.from(raw, 'utf8') : raw);
-    const fd = openSync(path.join(maildir, 'tmp', names[i]), 'wx', 0o600);
+    const fd = openSync(path.join(maildir, 'tmp', name), 'wx', 0o600);
     try {
       writeSync(fd, body);
       fchownSync(fd, MAIL_UID, MAIL_GID);
@@ -383,7 +386,7 @@ export async function seedMailbox(
   // Move into cur/ one by one, in order: even if Dovecot syncs the mailbox in
   // the middle (a delivery, an IMAP session), UIDs still follow `raws`.
   for (let i = 0; i < raws.length; i++) {
-    renameSync(path.join(maildir, 'tmp', names[i]), path.join(maildir, 'cur', `${names[i]},S=${sizes[i]}:2,`));
+    renameSync(path.join(maildir, 'tmp', names[i] as string), path.join(maildir, 'cur', `${names[i]},S=${sizes[i]}:2,`));
   }
   await doveadm(info, ['force-resync', '-u', u.address, 'INBOX']);
   if (raws.length === 0) return [];
@@ -459,7 +462,7 @@ class SmtpConversation {
       lines.push(line);
       if (!/^\d{3}-/.test(line)) break;
     }
-    return { code: Number(lines[lines.length - 1].slice(0, 3)), text: lines.join('\n') };
+    return { code: Number((lines[lines.length - 1] ?? '').slice(0, 3)), text: lines.join('\n') };
   }
 
   async expect(what: string, cmd: string | Buffer | null): Promise<{ code: number; text: string }> {

@@ -35,6 +35,7 @@ async function snapshot(): Promise<{ messages: number; unseen: number; highestMo
   await c.connect();
   try {
     const st = await c.status('INBOX', { messages: true, unseen: true, highestModseq: true });
+    if (!st) throw new Error('STATUS INBOX failed');
     const flags: Record<number, string[]> = {};
     if (st.messages) {
       await c.mailboxOpen('INBOX', { readOnly: true });

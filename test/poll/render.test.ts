@@ -50,7 +50,7 @@ describe('rows and the summary line', () => {
       c,
       { verbose: false },
     );
-    expect(lines[0]).toMatch(/^\s+7  2026-03-02 09:15Z  attendee@remote\.test\s+calendar\+3f2b8c1e…@example\.test\s+known\s+INJECTION_SUBMITTED\s+deleted$/);
+    expect(lines[0]).toMatch(/^\s+7 {2}2026-03-02 09:15Z {2}attendee@remote\.test\s+calendar\+3f2b8c1e…@example\.test\s+known\s+INJECTION_SUBMITTED\s+deleted$/);
     expect(lines.slice(1)).toEqual(['        ! reply.valarm  VALARM in a REPLY.', '          fix: Nothing to change.']);
   });
 

@@ -77,6 +77,7 @@ function sendTest(config: string, args: string[], opts: { timeoutMs?: number } =
   }).then((r) => ({ ...r, stateDir }));
 }
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the JSON document of any send-test run, asserted field by field
 function json(r: CliResult): Record<string, any> {
   try {
     return JSON.parse(r.stdout);
