@@ -53,7 +53,8 @@ export function runConfigChecks(ctx: ConfigContext): Finding[] {
   const rules = imipConfigured(ctx) || ctx.settings.enabled ? CONFIG_RULES : [disabled, misplaced, wrongType, keyRange, ...secretRules];
   for (const rule of rules) {
     if (!rule.lines.includes(ctx.version.line)) continue;
-    findings.push(...rule.check(ctx));
+    // One at a time: a spread of a rule's findings overflows the stack on a file with 100,000s of keys.
+    for (const f of rule.check(ctx)) findings.push(f);
   }
   return findings.sort(bySeverity);
 }

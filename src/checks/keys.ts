@@ -50,6 +50,9 @@ function typoEffect(ctx: ConfigContext, rel: string, guess: string, written: Pli
   return { intended, effective: spec.secret ? (def ? '(set)' : '(empty)') : def };
 }
 
+/** How many harmless unknown keys are listed one by one. */
+const UNKNOWN_LISTED = 50;
+
 export const unknownKey: ConfigRule = {
   id: 'key.unknown',
   severity: 'warning',
@@ -58,6 +61,11 @@ export const unknownKey: ConfigRule = {
     'A key under Scheduling.iMIP that no release knows (a typo such as SupressionDays): silently ignored. An error when the key it was meant to be is then left at a default that differs from the value written (UseSsl false leaves UseSSL true); a warning when harmless.',
   check(ctx) {
     const out: Finding[] = [];
+    // Harmless unknown keys are listed one by one up to a limit, then counted in one finding, so a
+    // file with 100,000s of stray keys costs no more than its size; the ones that change what
+    // the server does (errors) are always listed.
+    let harmless = 0;
+    let notListed = 0;
     for (const [rel, written] of walkImip(getPath(ctx.config.merged, IMIP))) {
       if (KEY_BY_NAME.has(rel)) continue;
       const name = rel.slice(rel.lastIndexOf('.') + 1);
@@ -80,6 +88,10 @@ export const unknownKey: ConfigRule = {
         );
         continue;
       }
+      if (++harmless > UNKNOWN_LISTED) {
+        notListed++;
+        continue;
+      }
       out.push(
         finding(
           this,
@@ -87,6 +99,17 @@ export const unknownKey: ConfigRule = {
           `${shownKey(path)} is not a key the server knows; it is kept and never read${guess ? ` (did you mean ${guess}?)` : ''}`,
           guess ? `Rename ${shownKey(name)} to ${guess}.` : `Remove ${shownKey(name)}, or move it where it belongs.`,
           evidence,
+        ),
+      );
+    }
+    if (notListed > 0) {
+      out.push(
+        finding(
+          this,
+          IMIP,
+          `${notListed} more keys under ${IMIP} are not keys the server knows (kept and never read); only the first ${UNKNOWN_LISTED} are listed`,
+          'Remove the keys the server does not read; a caldavd.plist needs only the keys it sets.',
+          { notListed, listed: UNKNOWN_LISTED },
         ),
       );
     }

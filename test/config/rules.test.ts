@@ -157,6 +157,16 @@ describe('config rules', () => {
     expect(fs.find((f) => f.id === 'key.unknown')!.evidence.closest).toBe('PollingSeconds');
   });
 
+  it('lists harmless unknown keys up to 50, then counts the rest in one finding; a typo that matters is always listed', async () => {
+    let cfg = baseConfig('9.2');
+    for (let i = 0; i < 300; i++) cfg = withChange(cfg, `${I}.Stray${i}`, i);
+    cfg = withChange(set(`${I}.Receiving.UseSSL`, undefined)(cfg), `${I}.Receiving.UseSsl`, false);
+    const unknown = (await check(cfg, '9.2')).filter((f) => f.id === 'key.unknown');
+    expect(unknown.filter((f) => f.severity === 'error').map((f) => f.path)).toEqual([`${I}.Receiving.UseSsl`]);
+    expect(unknown.filter((f) => f.severity === 'warning')).toHaveLength(51);
+    expect(unknown.at(-1)!.message).toMatch(/^250 more keys under Scheduling\.iMIP are not keys the server knows/);
+  });
+
   it('points at the file and line the value came from', async () => {
     const fs = await check(withChange(baseConfig('9.2'), `${I}.Sending.Port`, 465), '9.2');
     expect(String(fs.find((f) => f.id === 'sending.implicit-tls-port')!.evidence.source)).toMatch(/caldavd\.plist:\d+$/);
