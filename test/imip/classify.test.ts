@@ -278,7 +278,7 @@ describe('verdict details', () => {
   });
 
   it('From differing from the kept ATTENDEE is a warning', () => {
-    const raw = fixture('iphone-reply').toString('latin1').replace(/^From: .*$/m, 'From: Assistant <assistant@remote.test>\r');
+    const raw = fixture('iphone-reply').toString('latin1').replace(/^From: .*$/m, 'From: Assistant <assistant@remote.test>');
     const v = classify(parseMessage(Buffer.from(raw, 'latin1')), context('9.2', 'imap'));
     expect(v.findings.map((f) => `${f.id}:${f.severity}:${f.path}`)).toEqual(['reply.attendee-mismatch:warning:message.headers.From']);
   });

@@ -96,7 +96,7 @@ describe('poll --once output', () => {
         child.stdout.on('data', (d) => {
           out += d;
           // The head is written once the mailbox is open; then interrupt.
-          if (/Token store/.test(out) && !hold) {
+          if (/token store/i.test(out) && !hold) {
             hold = true;
             setTimeout(() => child.kill('SIGINT'), 200);
           }

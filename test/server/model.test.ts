@@ -182,7 +182,7 @@ describe('an unknown token with a Date that has no zone (7.0+)', () => {
   // CalendarServer-7.0..9.2 inbound.py MailReceiver.processReply: dateutil.parser.parse(Date) is
   // naive, `dateSent < now - timedelta(hours=72)` with an aware now raises TypeError.
   const withDate = (date: string) =>
-    parseMessage(Buffer.from(fixture('token-uppercase').toString('latin1').replace(/^Date: .*$/m, `Date: ${date}\r`), 'latin1'));
+    parseMessage(Buffer.from(fixture('token-uppercase').toString('latin1').replace(/^Date: .*$/m, `Date: ${date}`), 'latin1'));
   it('fails the message on 7.0+, not UNKNOWN_TOKEN / UNKNOWN_TOKEN_OLD', () => {
     for (const date of ['Mon, 2 Mar 2026 10:40:00', 'Mon, 2 Mar 2026 10:40:00 EST']) {
       const c = classify(withDate(date), context('9.2', 'imap'));
