@@ -69,6 +69,11 @@ export interface PlusProbeOptions {
    * open the mailbox again (a stalled server would cost a second full wait) and says why.
    */
   mailboxTimedOut?: string;
+  /**
+   * Set when diagnose's own SMTP test just ran past --timeout: the probe then does not connect to
+   * the relay again (a stalled server would cost a second full wait) and says why.
+   */
+  smtpTimedOut?: string;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -285,6 +290,10 @@ export async function probePlusAddress(o: PlusProbeOptions): Promise<PlusProbeRe
   if (o.mailboxTimedOut) {
     const why = `the receiving mailbox stopped answering when diagnose read it (${o.mailboxTimedOut}); not tried a second time`;
     return none(`not probed: ${why}`, [notVerified(why, {}, 'Run "imip test-mailbox" to see which stage stalls.')], { address, messageId });
+  }
+  if (o.smtpTimedOut) {
+    const why = `the SMTP server stopped answering when diagnose tested it (${o.smtpTimedOut}); not tried a second time`;
+    return none(`not probed: ${why}`, [notVerified(why, {}, 'Run "imip test-smtp" to see which stage stalls.')], { address, messageId });
   }
 
   let finder: (Finder & { snapshot?: () => Promise<void> }) | null = null;

@@ -430,6 +430,8 @@ export async function diagnose(o: DiagnoseOptions): Promise<DiagnoseReport> {
   const [scan] = await Promise.all([logScan, readMessages, readDir, connTests]);
   const smtpDone = smtpReport as ProbeReport | null;
   const mailboxDone = mailboxReport as ProbeReport | null;
+  // The SMTP test's stage that ran past --timeout, if one did: the plus-address probe does not wait on it again.
+  const smtpTimeout = smtpDone?.stages.find((st) => st.ok === false && /timed out/i.test(st.error ?? ''))?.error ?? null;
   const testFindings: DiagnoseFinding[] = [
     ...(smtpDone?.findings ?? []).map((f) => withArea(f, 'probe', 'sending')),
     ...(mailboxDone?.findings ?? []).map((f) => withArea(f, 'probe', 'receiving')),
@@ -513,6 +515,7 @@ export async function diagnose(o: DiagnoseOptions): Promise<DiagnoseReport> {
         ...(o.probeWaitMs !== undefined ? { waitMs: o.probeWaitMs } : {}),
         mailboxMismatch: configFindings.some((f) => f.id === 'receiving.mailbox-mismatch'),
         ...((mailbox as MailboxRead | null)?.timedOut ? { mailboxTimedOut: (mailbox as MailboxRead | null)?.error ?? 'timed out' } : {}),
+        ...(smtpTimeout ? { smtpTimedOut: smtpTimeout } : {}),
       });
       probeFindings.push(...probes.plusAddress.findings);
     }

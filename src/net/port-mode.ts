@@ -48,7 +48,7 @@ function looksLikeText(buf: Buffer): boolean {
 export function detectImplicitTls(
   host: string,
   port: number,
-  opts: { timeoutMs?: number; address?: string; signal?: AbortSignal } = {},
+  opts: { timeoutMs?: number; address?: string; signal?: AbortSignal; only?: 'plain' | 'implicit-tls' } = {},
 ): Promise<PortModeResult> {
   const timeoutMs = Math.max(200, opts.timeoutMs ?? 3000);
   const target = opts.address ?? host;
@@ -79,7 +79,12 @@ export function detectImplicitTls(
       opts.signal.addEventListener('abort', () => finish({ mode: tcpOk ? 'silent' : 'unreachable' }), { once: true });
     }
 
-    const plain = net.connect({ host: target, port });
+    // `only`: one leg, when the caller's own connection already is the other (no second
+    // connection waiting on the same silence).
+    if (opts.only === 'implicit-tls') plainOver = true;
+    if (opts.only === 'plain') tlsOver = true;
+    const plain = opts.only === 'implicit-tls' ? null : net.connect({ host: target, port });
+    if (plain) {
     sockets.push(plain);
     let seen = Buffer.alloc(0);
     plain.on('connect', () => {
@@ -103,6 +108,8 @@ export function detectImplicitTls(
       plainOver = true;
       maybeOver();
     });
+    }
+    if (opts.only === 'plain') return;
 
     const raw = net.connect({ host: target, port });
     sockets.push(raw);
@@ -131,6 +138,9 @@ export function detectImplicitTls(
   });
 }
 
+/** The longest the other-mode check of a silent port may take. */
+const SNIFF_MAX_MS = 1000;
+
 /**
  * Waits for `pending` (typically a greeting). If it has not arrived after `delayMs`, sniffs the
  * port with `detectImplicitTls` in parallel: when the port turns out to speak the other TLS mode,
@@ -152,17 +162,22 @@ export async function waitExplainingSilence<T>(
   const stop = new AbortController();
   const sniffed = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
-      const budget = Math.max(200, opts.scope.remaining() - 100);
+      // One short check of the other mode only: the client's own connection already waits for
+      // what it expects, and a second connection waiting as long on a silent port would double
+      // the wait a stalled server costs. A port that really speaks the other mode answers in far
+      // less than a second.
+      const budget = Math.max(200, Math.min(SNIFF_MAX_MS, opts.scope.remaining() - 100));
+      const other = opts.expecting === 'plain' ? 'implicit-tls' : 'plain';
       detectImplicitTls(opts.endpoint.host, opts.endpoint.port, {
         timeoutMs: budget,
         address: opts.address,
         signal: stop.signal,
+        only: other,
       }).then(
         (probe) => {
           if (stop.signal.aborted) return;
           opts.scope.evidence.portSpeaks = probe.mode;
           if (probe.greeting) opts.scope.evidence.portGreeting = probe.greeting;
-          const other = opts.expecting === 'plain' ? 'implicit-tls' : 'plain';
           if (probe.mode === other) reject(opts.onMismatch(probe));
         },
         () => undefined,

@@ -4,6 +4,7 @@ import type { ConnectOptions, ReceivingSettings } from '../config/settings.js';
 import { needsBody, neededParts } from '../imip/classify.js';
 import { fromBodyStructure, imapDownloadPart, MAX_BODY_BYTES, parseHeaderBlock, parseMessage, type ImapBodyStructure } from '../imip/mime.js';
 import { headerBytesToString } from '../imip/mime-headers.js';
+import type { ImapDeadline } from '../mailbox/imap-deadline.js';
 import { Redactor } from '../net/net-stage.js';
 import { describeMailboxError } from './mailbox-error.js';
 import { WHOLE_MESSAGE_LIMIT, type MailboxWatcher, type ReadMessage } from './watcher.js';
@@ -45,6 +46,8 @@ export class ImapWatcher implements MailboxWatcher {
   tls: 'implicit' | 'starttls' | 'none' | 'unknown' = 'unknown';
   readonly method = 'IMAP EXAMINE INBOX (read-only), BODY.PEEK; IDLE, else polling every 2 s';
   private client: ImapFlowLike | null = null;
+  /** The step clock of the open session (../mailbox/imap-deadline.ts, as the poll's reader uses it). */
+  private deadline: ImapDeadline | null = null;
   private next = 1;
   private readonly redactor: Redactor;
   private wake: (() => void) | null = null;
@@ -58,21 +61,25 @@ export class ImapWatcher implements MailboxWatcher {
     this.redactor = new Redactor([receiving.password]);
   }
 
-  private async open(): Promise<ImapFlowLike> {
+  private async open(): Promise<{ client: ImapFlowLike; deadline: ImapDeadline }> {
     const { ImapFlow } = await import('imapflow');
     const { imapFlowOptions } = await import('../mailbox/imap-reader.js');
-    const client = new ImapFlow(imapFlowOptions(this.receiving, this.conn)) as unknown as ImapFlowLike;
+    const { ImapDeadline } = await import('../mailbox/imap-deadline.js');
+    const deadline = new ImapDeadline(this.conn.timeoutMs, this.receiving.useSSL);
+    const flow = new ImapFlow({ ...imapFlowOptions(this.receiving, this.conn), logger: deadline.logger });
+    deadline.attach(flow);
+    const client = flow as unknown as ImapFlowLike;
     client.on('error', () => undefined);
     client.on('exists', () => this.wake?.());
     try {
-      await client.connect();
-      const box = await client.mailboxOpen('INBOX', { readOnly: true });
+      await deadline.step(undefined, () => client.connect());
+      const box = await deadline.step('EXAMINE', () => client.mailboxOpen('INBOX', { readOnly: true }));
       if (this.tls === 'unknown') this.tls = this.receiving.useSSL ? 'implicit' : client.secureConnection ? 'starttls' : 'none';
       if (this.next === 1) {
         this.next = Number(box.uidNext) || 0;
         if (!this.next) {
           // No UIDNEXT from the server: start after the highest UID there is.
-          const all = (await client.search({ all: true }, { uid: true })) || [];
+          const all = (await deadline.step('UID SEARCH', () => client.search({ all: true }, { uid: true }))) || [];
           this.next = all.length ? Math.max(...all) + 1 : 1;
         }
       }
@@ -84,54 +91,66 @@ export class ImapWatcher implements MailboxWatcher {
       }
       throw describeMailboxError(e, this.receiving, this.conn, this.redactor, 'imap');
     }
-    return client;
+    return { client, deadline };
+  }
+
+  private async reopen(): Promise<void> {
+    const { client, deadline } = await this.open();
+    this.client = client;
+    this.deadline = deadline;
   }
 
   async start(): Promise<void> {
-    this.client = await this.open();
+    await this.reopen();
   }
 
-  private async readOne(client: ImapFlowLike, uid: number): Promise<ReadMessage | null> {
-    const meta = await client.fetchOne(String(uid), { uid: true, flags: true, size: true }, { uid: true });
+  private async readOne(client: ImapFlowLike, deadline: ImapDeadline, uid: number): Promise<ReadMessage | null> {
+    const fetchOne = (q: Record<string, unknown>): Promise<Record<string, unknown> | false> => deadline.step('UID FETCH', () => client.fetchOne(String(uid), q, { uid: true }));
+    const meta = await fetchOne({ uid: true, flags: true, size: true });
     if (!meta) return null;
     const size = Number(meta.size) || 0;
     const flags = meta.flags instanceof Set ? (meta.flags as Set<string>) : new Set<string>();
     const seen = flags.has('\\Seen');
     if (size <= WHOLE_MESSAGE_LIMIT) {
-      const m = await client.fetchOne(String(uid), { uid: true, source: true }, { uid: true });
+      const m = await fetchOne({ uid: true, source: true });
       if (!m || !Buffer.isBuffer(m.source)) return null;
       const parsed = parseMessage(m.source, needsBody);
       return { id: String(uid), input: parsed, seen, size };
     }
     // A large message: header, structure, and only the parts a verdict needs.
-    const m = await client.fetchOne(String(uid), { uid: true, headers: true, bodyStructure: true }, { uid: true });
+    const m = await fetchOne({ uid: true, headers: true, bodyStructure: true });
     if (!m || !m.bodyStructure) return null;
     const problems: string[] = [];
     const headers = parseHeaderBlock(headerBytesToString(Buffer.isBuffer(m.headers) ? m.headers : Buffer.alloc(0)), problems);
     const root = fromBodyStructure(m.bodyStructure as ImapBodyStructure);
     const bodies = new Map<string, Buffer>();
     for (const part of neededParts(root)) {
-      const d = await client.download(String(uid), imapDownloadPart(part), { uid: true, decodeText: false });
-      bodies.set(part, await readCapped(d.content, MAX_BODY_BYTES));
+      const body = await deadline.step('UID FETCH', async () => {
+        const d = await client.download(String(uid), imapDownloadPart(part), { uid: true, decodeText: false });
+        return readCapped(d.content, MAX_BODY_BYTES);
+      });
+      bodies.set(part, body);
     }
     return { id: String(uid), input: { headers, root, bodies, problems }, seen, size };
   }
 
   async poll(): Promise<ReadMessage[]> {
-    if (!this.client || this.client.usable === false) this.client = await this.open();
-    const client = this.client;
+    if (!this.client || !this.deadline || this.client.usable === false) await this.reopen();
+    const client = this.client!;
+    const deadline = this.deadline!;
     try {
-      const found = (await client.search({ uid: `${this.next}:*` }, { uid: true })) || [];
+      const found = (await deadline.step('UID SEARCH', () => client.search({ uid: `${this.next}:*` }, { uid: true }))) || [];
       const fresh = found.filter((u) => u >= this.next).sort((a, b) => a - b);
       const out: ReadMessage[] = [];
       for (const uid of fresh) {
-        const m = await this.readOne(client, uid);
+        const m = await this.readOne(client, deadline, uid);
         if (m) out.push(m);
         this.next = Math.max(this.next, uid + 1);
       }
       return out;
     } catch (e) {
       this.client = null;
+      this.deadline = null;
       try {
         client.close();
       } catch {
@@ -160,10 +179,12 @@ export class ImapWatcher implements MailboxWatcher {
 
   async close(): Promise<void> {
     const client = this.client;
+    const deadline = this.deadline;
     this.client = null;
+    this.deadline = null;
     if (!client) return;
     try {
-      await Promise.race([client.logout(), sleep(2000)]);
+      if (deadline && !deadline.timedOut) await deadline.step('LOGOUT', () => client.logout());
     } catch {
       // closing anyway
     }

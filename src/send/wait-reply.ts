@@ -102,8 +102,11 @@ export async function waitForAnswer(watcher: MailboxWatcher, target: ReplyTarget
       failures = 0;
     } catch (e) {
       // One failed read (a dropped connection) is retried after the pause; two in a row end the wait.
+      // A timeout ends it at once: a stalled server is not waited on a second time, so the step
+      // costs at most --timeout.
       error = (e as Error).message;
       hint = e instanceof MailboxError ? e.hint : null;
+      if (e instanceof MailboxError && e.kind === 'timeout') break;
       if (++failures >= 2 || Date.now() >= deadline) break;
       await watcher.pause(Math.min(interval, Math.max(0, deadline - Date.now())));
       continue;
