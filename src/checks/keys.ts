@@ -20,9 +20,15 @@ function* walkImip(node: PlistValue | undefined, rel = ''): Generator<[string, P
   }
 }
 
+const SIBLINGS = new Map<string, string[]>();
 function siblings(rel: string): string[] {
   const parent = rel.includes('.') ? rel.slice(0, rel.lastIndexOf('.') + 1) : '';
-  return IMIP_KEYS.filter((k) => k.key.startsWith(parent) && !k.key.slice(parent.length).includes('.')).map((k) => k.key.slice(parent.length));
+  let list = SIBLINGS.get(parent);
+  if (!list) {
+    list = IMIP_KEYS.filter((k) => k.key.startsWith(parent) && !k.key.slice(parent.length).includes('.')).map((k) => k.key.slice(parent.length));
+    SIBLINGS.set(parent, list);
+  }
+  return list;
 }
 
 /** Key names echoed in output are capped: a key can be any length. */
@@ -70,8 +76,12 @@ export const unknownKey: ConfigRule = {
       if (KEY_BY_NAME.has(rel)) continue;
       const name = rel.slice(rel.lastIndexOf('.') + 1);
       const guess = closestKey(name, siblings(rel));
-      const path = `${IMIP}.${rel}`;
       const effect = guess ? typoEffect(ctx, rel, guess, written) : null;
+      if (!effect && ++harmless > UNKNOWN_LISTED) {
+        notListed++;
+        continue;
+      }
+      const path = `${IMIP}.${rel}`;
       const secret = /Password|Secret/i.test(rel) || (guess !== null && /Password|Secret/i.test(guess));
       const shownWritten = secret ? '(set)' : jsonValue(written);
       const evidence = { key: shownKey(name), closest: guess, source: describeOrigin(originOf(ctx.config, path)) };
@@ -86,10 +96,6 @@ export const unknownKey: ConfigRule = {
             'error',
           ),
         );
-        continue;
-      }
-      if (++harmless > UNKNOWN_LISTED) {
-        notListed++;
         continue;
       }
       out.push(

@@ -110,19 +110,30 @@ export function defaultsFor(v: ServerVersion): Record<string, unknown> {
 /** Keys longer than this get no "did you mean": no key the server knows is anywhere near as long. */
 export const MAX_GUESS_KEY_LENGTH = 64;
 
-/** Levenshtein distance, for "did you mean" (a case difference costs half). Two rows: O(n) memory. */
-export function editDistance(a: string, b: string): number {
+/**
+ * Levenshtein distance, for "did you mean" (a case difference costs half). Two rows: O(n) memory.
+ * With `limit`, stops as soon as every cell of a row exceeds it and returns `Infinity`.
+ */
+export function editDistance(a: string, b: string, limit = Infinity): number {
   const n = b.length;
-  let prev = Array.from({ length: n + 1 }, (_, j) => j);
-  let cur = new Array<number>(n + 1).fill(0);
+  // Lower-cased once; where lower-casing changes a length (a few non-ASCII letters), no half cost.
+  const al = a.toLowerCase().length === a.length ? a.toLowerCase() : a;
+  const bl = b.toLowerCase().length === b.length ? b.toLowerCase() : b;
+  let prev = new Float64Array(n + 1);
+  let cur = new Float64Array(n + 1);
+  for (let j = 0; j <= n; j++) prev[j] = j;
   for (let i = 1; i <= a.length; i++) {
     cur[0] = i;
-    const ca = a[i - 1]!;
+    let rowMin = i;
+    const ca = a.charCodeAt(i - 1);
+    const cal = al.charCodeAt(i - 1);
     for (let j = 1; j <= n; j++) {
-      const cb = b[j - 1]!;
-      const cost = ca === cb ? 0 : ca.toLowerCase() === cb.toLowerCase() ? 0.5 : 1;
-      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + cost);
+      const cost = ca === b.charCodeAt(j - 1) ? 0 : cal === bl.charCodeAt(j - 1) ? 0.5 : 1;
+      const v = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + cost);
+      cur[j] = v;
+      if (v < rowMin) rowMin = v;
     }
+    if (rowMin > limit) return Infinity;
     [prev, cur] = [cur, prev];
   }
   return prev[n]!;
@@ -133,14 +144,35 @@ export function editDistance(a: string, b: string): number {
  * key longer than {@link MAX_GUESS_KEY_LENGTH}, or a candidate whose length differs by more than
  * the allowed distance, is not compared at all.
  */
+const COUNTS = new Map<string, Map<string, number>>();
+/** How often each (lower-cased) character occurs; memoised for the known keys. */
+function charCounts(s: string, memoise = false): Map<string, number> {
+  const memo = COUNTS.get(s);
+  if (memo) return memo;
+  const m = new Map<string, number>();
+  for (const ch of s.toLowerCase()) m.set(ch, (m.get(ch) ?? 0) + 1);
+  if (memoise && COUNTS.size < 1000) COUNTS.set(s, m);
+  return m;
+}
+
+function countDistance(a: Map<string, number>, b: Map<string, number>): number {
+  let d = 0;
+  for (const [ch, n] of a) d += Math.abs(n - (b.get(ch) ?? 0));
+  for (const [ch, n] of b) if (!a.has(ch)) d += n;
+  return d;
+}
+
 export function closestKey(key: string, candidates: readonly string[]): string | null {
   if (key.length > MAX_GUESS_KEY_LENGTH) return null;
   const limit = Math.max(2, Math.floor(key.length / 4));
   let best: string | null = null;
   let bestDist = Infinity;
+  const counts = charCounts(key);
   for (const c of candidates) {
     if (Math.abs(c.length - key.length) > limit) continue;
-    const dist = editDistance(key, c);
+    // Each edit changes the letter counts by at most 2: half their difference is a lower bound.
+    if (countDistance(counts, charCounts(c, true)) / 2 > limit) continue;
+    const dist = editDistance(key, c, limit);
     if (dist < bestDist) {
       bestDist = dist;
       best = c;
