@@ -10,7 +10,7 @@ import { getfqdn, hostAddress } from './host.js';
 import { behaviourOf, featuresOf, type ServerVersion } from '../server/release.js';
 import { defaultsFor } from '../server/keys.js';
 import { isDict, PlistReadError, readPlistFile, type PlistFile } from './plist-file.js';
-import { setKey, type PlistDict, type PlistValue } from './plist-xml.js';
+import { resolvePath, setKey, type PlistDict, type PlistValue } from './plist-xml.js';
 
 export interface Origin {
   /** A file path, or `default`. */
@@ -37,77 +37,84 @@ export interface LoadedConfig {
   merged: PlistDict;
   /** Defaults ← merged. */
   effective: PlistDict;
-  /** Dotted path → where the effective value came from. */
-  origins: Map<string, Origin>;
+  /** Dotted path → where the effective value came from (use {@link originOf}). */
+  origins: OriginIndex;
   /** Problems found while loading: include.missing, include.cycle, ... */
   findings: Finding[];
 }
 
-type Origins = Map<string, Origin>;
-
-function childPath(prefix: string, key: string): string {
-  return prefix ? `${prefix}.${key}` : key;
+/** Where each effective value came from, answered per path when a finding asks. */
+export interface OriginIndex {
+  get(path: string): Origin | undefined;
+  /** An origin that overrides the files' (`--set`). */
+  set(path: string, origin: Origin): void;
+  /**
+   * The value at `path` (not a dict, or absent) is about to be replaced by a dict made to hold an
+   * override: it keeps the origin it has now, and what is below it has none of its own.
+   */
+  replacedByDict(path: string): void;
 }
 
-function clearOrigins(origins: Origins, path: string): void {
-  for (const k of [...origins.keys()]) {
-    if (k === path || k.startsWith(`${path}.`) || k.startsWith(`${path}[`)) origins.delete(k);
+/**
+ * Dicts the loader made itself: the merged tree's, and copies. Only these are changed in place.
+ * Every other dict belongs to a parsed file and is shared by reference (a file's subtree is not
+ * copied key by key), so a merge that must change one copies it first, one level at a time.
+ */
+const owned = new WeakSet<PlistDict>();
+
+function ownDict(): PlistDict {
+  const d: PlistDict = {};
+  owned.add(d);
+  return d;
+}
+
+/** A dict that may be changed in place: `d` itself if the loader made it, else a shallow copy. */
+export function writableDict(d: PlistDict): PlistDict {
+  if (owned.has(d)) return d;
+  const out = ownDict();
+  for (const k of Object.keys(d)) setKey(out, k, d[k]!);
+  return out;
+}
+
+/**
+ * Which file set a key of the merged tree: recorded where a value was placed whole (the key of an
+ * owned dict); everything below it came from the same file, unless a later file merged into it,
+ * which records its own keys deeper down. A replaced dict takes its records with it.
+ */
+type SetPoints = WeakMap<PlistDict, Map<string, PlistFile>>;
+
+function recordSetPoint(points: SetPoints, target: PlistDict, key: string, pf: PlistFile): void {
+  let m = points.get(target);
+  if (!m) {
+    m = new Map();
+    points.set(target, m);
   }
+  m.set(key, pf);
 }
 
-function clone(v: PlistValue): PlistValue {
-  if (Array.isArray(v)) return v.map(clone);
-  if (isDict(v)) {
-    const out: PlistDict = {};
-    for (const [k, x] of Object.entries(v)) setKey(out, k, clone(x));
-    return out;
-  }
-  return v;
+function setValue(target: PlistDict, key: string, value: PlistValue, points: SetPoints | null, pf: PlistFile | null): void {
+  setKey(target, key, value);
+  if (points && pf) recordSetPoint(points, target, key, pf);
 }
 
-function setWithOrigins(
-  target: PlistDict,
-  key: string,
-  value: PlistValue,
-  path: string,
-  origins: Origins,
-  origin: (path: string) => Origin,
-): void {
-  // Only a value that replaces another has stale origins below it (keeps loading linear).
-  if (Object.prototype.hasOwnProperty.call(target, key)) clearOrigins(origins, path);
-  setKey(target, key, clone(value));
-  const mark = (v: PlistValue, p: string): void => {
-    origins.set(p, origin(p));
-    if (isDict(v)) for (const [k, x] of Object.entries(v)) mark(x, childPath(p, k));
-  };
-  mark(value, path);
-}
+const hasOwn = (o: object, k: string): boolean => Object.prototype.hasOwnProperty.call(o, k);
 
-/** `mergeData`: dicts merge recursively; lists and scalars replace wholesale. */
-export function deepMerge(
-  target: PlistDict,
-  source: PlistDict,
-  origins: Origins,
-  origin: (path: string) => Origin,
-  prefix = '',
-): void {
-  for (const [k, v] of Object.entries(source)) {
-    const path = childPath(prefix, k);
-    const existing = Object.prototype.hasOwnProperty.call(target, k) ? target[k] : undefined;
+/**
+ * `mergeData`: dicts merge recursively; lists and scalars replace wholesale. `target` must be
+ * owned (see {@link writableDict}); a dict of the target that a merge goes into is made writable first.
+ */
+export function deepMerge(target: PlistDict, source: PlistDict, points: SetPoints | null = null, pf: PlistFile | null = null): void {
+  for (const k of Object.keys(source)) {
+    const v = source[k]!;
+    const existing = hasOwn(target, k) ? target[k] : undefined;
     if (isDict(v) && isDict(existing)) {
-      if (!origins.has(path)) origins.set(path, origin(path));
-      deepMerge(existing, v, origins, origin, path);
+      const into = writableDict(existing);
+      if (into !== existing) setKey(target, k, into);
+      deepMerge(into, v, points, pf);
     } else {
-      setWithOrigins(target, k, v, path, origins, origin);
+      setValue(target, k, v, points, pf);
     }
   }
-}
-
-function fileOrigin(pf: PlistFile): (path: string) => Origin {
-  return (path) => {
-    const line = pf.lines.get(path);
-    return line ? { file: pf.path, line } : { file: pf.path };
-  };
 }
 
 export interface LoadOptions {
@@ -270,7 +277,7 @@ function reportUnreachable(
 }
 
 /** 5.0+: ImportConfig first (6.0+), the file on top, then its Includes (recursively from 6.0). */
-function loadDeep(pf: PlistFile, chain: string[], ctx: Ctx, result: PlistDict, origins: Origins, depth: number): void {
+function loadDeep(pf: PlistFile, chain: string[], ctx: Ctx, result: PlistDict, points: SetPoints, depth: number): void {
   const f = featuresOf(ctx.version);
   const imp = pf.value.ImportConfig;
   if (f.importConfig && typeof imp === 'string' && imp !== '') {
@@ -281,10 +288,10 @@ function loadDeep(pf: PlistFile, chain: string[], ctx: Ctx, result: PlistDict, o
     } else {
       const base = tryRead(path, 'import', pf.path, ctx);
       if (typeof base === 'string') reportUnreachable(base, 'import', path, pf.path, ctx, note);
-      else loadDeep(base, [...chain, path], ctx, result, origins, depth + 1);
+      else loadDeep(base, [...chain, path], ctx, result, points, depth + 1);
     }
   }
-  deepMerge(result, pf.value, origins, fileOrigin(pf));
+  deepMerge(result, pf.value, points, pf);
   if (depth > 0 && !f.recursiveIncludes) {
     if (stringList(pf.value.Includes).length) {
       ctx.findings.push(
@@ -314,7 +321,7 @@ function loadDeep(pf: PlistFile, chain: string[], ctx: Ctx, result: PlistDict, o
       reportUnreachable(inc, 'include', path, pf.path, ctx, note);
       continue;
     }
-    loadDeep(inc, [...chain, path], ctx, result, origins, depth + 1);
+    loadDeep(inc, [...chain, path], ctx, result, points, depth + 1);
   }
 }
 
@@ -333,8 +340,8 @@ function reportCycle(path: string, listedBy: string, chain: string[], ctx: Ctx, 
 }
 
 /** 3.x-4.x: each include replaces whole top-level keys of the main file (`dict.update`). */
-function loadShallow(main: PlistFile, ctx: Ctx, result: PlistDict, origins: Origins): void {
-  deepMerge(result, main.value, origins, fileOrigin(main));
+function loadShallow(main: PlistFile, ctx: Ctx, result: PlistDict, points: SetPoints): void {
+  deepMerge(result, main.value, points, main);
   for (const raw of stringList(main.value.Includes)) {
     const { path, note, missingRoots } = resolveIncludePath(raw, main.value, ctx);
     if (missingRoots) reportMissingRoots(main.path, 'Includes', missingRoots, ctx);
@@ -347,7 +354,8 @@ function loadShallow(main: PlistFile, ctx: Ctx, result: PlistDict, origins: Orig
       reportUnreachable(inc, 'include', path, main.path, ctx, note);
       continue;
     }
-    for (const [k, v] of Object.entries(inc.value)) {
+    for (const k of Object.keys(inc.value)) {
+      const v = inc.value[k]!;
       const before = result[k];
       if (k === 'Scheduling' && isDict(before) && isDict(v)) {
         const lost = Object.keys(before).filter((x) => !Object.prototype.hasOwnProperty.call(v, x));
@@ -366,7 +374,7 @@ function loadShallow(main: PlistFile, ctx: Ctx, result: PlistDict, origins: Orig
         }
       }
       if (inc.value.Includes !== undefined && k === 'Includes') continue;
-      setWithOrigins(result, k, v, k, origins, fileOrigin(inc));
+      setValue(result, k, v, points, inc);
     }
     if (stringList(inc.value.Includes).length) {
       ctx.findings.push(
@@ -394,11 +402,11 @@ export function loadConfig(mainPath: string, version: ServerVersion, opts: LoadO
   ctx.parsed.push(mainFile);
   if (mainFile.format === 'binary') reportBinary(mainFile.path, 'main', ctx);
   else reportKeysWithoutValue(mainFile, ctx);
-  const merged: PlistDict = {};
-  const origins: Origins = new Map();
+  const merged = ownDict();
+  const points: SetPoints = new WeakMap();
   const line = behaviourOf(version);
   if (line.includeMerge === 'unsupported') {
-    deepMerge(merged, mainFile.value, origins, fileOrigin(mainFile));
+    deepMerge(merged, mainFile.value, points, mainFile);
     const listed = [...stringList(mainFile.value.Includes), ...stringList(mainFile.value.ImportConfig)];
     if (listed.length) {
       ctx.findings.push(
@@ -413,20 +421,95 @@ export function loadConfig(mainPath: string, version: ServerVersion, opts: LoadO
       );
     }
   } else if (line.includeMerge === 'shallow') {
-    loadShallow(mainFile, ctx, merged, origins);
+    loadShallow(mainFile, ctx, merged, points);
   } else {
-    loadDeep(mainFile, [mainFile.path], ctx, merged, origins, 0);
+    loadDeep(mainFile, [mainFile.path], ctx, merged, points, 0);
   }
 
-  const effective = defaultsFor(version) as PlistDict;
-  const allOrigins: Origins = new Map();
-  const markDefaults = (v: PlistValue, p: string): void => {
-    allOrigins.set(p, { file: 'default' });
-    if (isDict(v)) for (const [k, x] of Object.entries(v)) markDefaults(x, childPath(p, k));
-  };
-  for (const [k, v] of Object.entries(effective)) markDefaults(v, k);
-  deepMerge(effective, merged, allOrigins, (p) => origins.get(p) ?? { file: mainFile.path });
-  return { mainPath: mainFile.path, files: ctx.files, parsed: ctx.parsed, merged, effective, origins: allOrigins, findings: ctx.findings };
+  // Defaults, then what the files say. The defaults tree is fresh (owned); the files' subtrees
+  // are shared, not copied.
+  const effective = writableTree(defaultsFor(version) as PlistDict);
+  deepMerge(effective, merged);
+  const origins = new EffectiveOrigins(effective, merged, defaultsFor(version) as PlistDict, points, mainFile.path);
+  return { mainPath: mainFile.path, files: ctx.files, parsed: ctx.parsed, merged, effective, origins, findings: ctx.findings };
+}
+
+/** Mark a tree the loader built itself (the defaults) as owned, dict by dict. */
+function writableTree(d: PlistDict): PlistDict {
+  owned.add(d);
+  for (const k of Object.keys(d)) {
+    const v = d[k];
+    if (isDict(v)) writableTree(v);
+  }
+  return d;
+}
+
+/**
+ * The origin of every effective value, worked out when asked rather than recorded per key (a file
+ * can hold 100,000s of keys, and only findings ask). The rules are those of the merges above:
+ * - a dict that is a dict both in the defaults and in the files keeps the defaults' origin;
+ * - anything else the files wrote comes from the file that set it last (its set point), at the
+ *   line of its `<key>` in that file;
+ * - the rest is a default; `--set` overrides are recorded as given.
+ */
+class EffectiveOrigins implements OriginIndex {
+  private readonly explicit = new Map<string, Origin>();
+
+  constructor(
+    private readonly effective: PlistDict,
+    private readonly merged: PlistDict,
+    /** Untouched defaults of the release. */
+    private readonly defaults: PlistDict,
+    private readonly points: SetPoints,
+    private readonly mainPath: string,
+  ) {}
+
+  /** Dicts made for overrides, with the origin of what they replaced. */
+  private readonly made = new Map<string, Origin | undefined>();
+
+  set(path: string, origin: Origin): void {
+    this.explicit.set(path, origin);
+  }
+
+  replacedByDict(path: string): void {
+    if (!this.made.has(path)) this.made.set(path, this.get(path));
+  }
+
+  get(path: string): Origin | undefined {
+    const given = this.explicit.get(path);
+    if (given) return given;
+    if (this.made.size) {
+      if (this.made.has(path)) return this.made.get(path);
+      for (const m of this.made.keys()) if (path.startsWith(`${m}.`)) return undefined;
+    }
+    const steps = resolvePath(this.effective, path);
+    // Origins are kept for values reached through dicts only (not inside arrays).
+    if (!steps || steps.some((s) => typeof s.key !== 'string')) return undefined;
+    const keys = steps.map((s) => s.key as string);
+    let m: PlistValue | undefined = this.merged;
+    let d: PlistValue | undefined = this.defaults;
+    for (const key of keys) {
+      m = isDict(m) && hasOwn(m, key) ? m[key] : undefined;
+      d = isDict(d) && hasOwn(d, key) ? d[key] : undefined;
+      if (isDict(m) && isDict(d)) continue;
+      return m === undefined ? { file: 'default' } : this.fromFiles(keys, path);
+    }
+    return { file: 'default' };
+  }
+
+  /** The file that set the value last: the deepest set point on the way down the merged tree. */
+  private fromFiles(keys: string[], path: string): Origin {
+    let setBy: PlistFile | null = null;
+    let x: PlistValue | undefined = this.merged;
+    for (const k of keys) {
+      if (!isDict(x) || !hasOwn(x, k)) break;
+      setBy = this.points.get(x)?.get(k) ?? setBy;
+      x = x[k];
+    }
+    if (!setBy) return { file: this.mainPath };
+    const line = setBy.lines.get(path);
+    return line ? { file: setBy.path, line } : { file: setBy.path };
+  }
 }
 
 /** The value at a dotted path, or undefined. */
@@ -448,10 +531,11 @@ export function describeOrigin(o: Origin | undefined): string {
 
 export function originOf(cfg: LoadedConfig, path: string): Origin | undefined {
   let p = path;
-  for (;;) {
+  // Nesting stops at 64 levels; a key with thousands of dots is not walked up dot by dot.
+  for (let steps = 0; ; steps++) {
     const o = cfg.origins.get(p);
     if (o) return o;
-    const dot = p.lastIndexOf('.');
+    const dot = steps < 70 ? p.lastIndexOf('.') : p.indexOf('.');
     if (dot < 0) return undefined;
     p = p.slice(0, dot);
   }

@@ -11,7 +11,7 @@ import { CannotRunError } from '../report/exit.js';
 import { closestKey, IMIP_KEYS, KEY_BY_NAME, TOP_LEVEL_DEFAULTS, type KeyType } from '../server/keys.js';
 import { isDict } from './plist-file.js';
 import type { PlistDict, PlistValue } from './plist-xml.js';
-import { getPath, type LoadedConfig } from './load.js';
+import { getPath, writableDict, type LoadedConfig } from './load.js';
 
 export const OVERRIDE_ORIGIN = '--set';
 const IMIP = 'Scheduling.iMIP';
@@ -104,16 +104,18 @@ export function parseOverrides(items: readonly string[]): Override[] {
   return out;
 }
 
+/**
+ * Set a value at a dotted path. The dicts on the way are made writable first: the loaded tree
+ * shares the files' own dicts, which must keep what the files say.
+ */
 function setAt(root: PlistDict, path: string, value: PlistValue): void {
   const parts = path.split('.');
   let node: PlistDict = root;
   for (const p of parts.slice(0, -1)) {
     const next = Object.prototype.hasOwnProperty.call(node, p) ? node[p] : undefined;
-    if (!isDict(next)) {
-      const d: PlistDict = {};
-      Object.defineProperty(node, p, { value: d, enumerable: true, writable: true, configurable: true });
-      node = d;
-    } else node = next;
+    const d = writableDict(isDict(next) ? next : {});
+    if (d !== next) Object.defineProperty(node, p, { value: d, enumerable: true, writable: true, configurable: true });
+    node = d;
   }
   Object.defineProperty(node, parts[parts.length - 1]!, { value, enumerable: true, writable: true, configurable: true });
 }
@@ -125,6 +127,14 @@ function setAt(root: PlistDict, path: string, value: PlistValue): void {
 export function applyOverrides(cfg: LoadedConfig, overrides: readonly Override[]): Override[] {
   return overrides.map((o) => {
     const was = getPath(cfg.effective, o.path);
+    const parts = o.path.split('.');
+    for (let i = 1; i < parts.length; i++) {
+      const prefix = parts.slice(0, i).join('.');
+      if (!isDict(getPath(cfg.effective, prefix))) {
+        cfg.origins.replacedByDict(prefix);
+        break;
+      }
+    }
     setAt(cfg.merged, o.path, o.value);
     setAt(cfg.effective, o.path, o.value);
     cfg.origins.set(o.path, { file: OVERRIDE_ORIGIN });

@@ -16,7 +16,7 @@ export interface PlistFile {
   format: 'xml' | 'binary';
   value: PlistDict;
   /** Dotted key path to line (XML only). A binary plist has an empty `value`: it is not read. */
-  lines: Map<string, number>;
+  lines: { get(path: string): number | undefined };
   duplicates: { path: string; line: number; firstLine: number }[];
   /** Keys with no value (the server drops them). */
   keysWithoutValue: { path: string; line: number }[];

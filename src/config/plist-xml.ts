@@ -35,7 +35,7 @@ export class PlistSyntaxError extends Error {
 export interface ParsedPlist {
   value: PlistValue;
   /** Dotted key path (`Scheduling.iMIP.Sending.Port`) to the line of its `<key>`. */
-  lines: Map<string, number>;
+  lines: KeyLines;
   /** Keys written twice in one dict: the later value wins, as in plistlib. */
   duplicates: { path: string; line: number; firstLine: number }[];
   /** Keys with no value after them: the server drops them silently. */
@@ -75,44 +75,138 @@ function parseData(raw: string): Uint8Array | null {
   return new Uint8Array(Buffer.from(body, 'base64'));
 }
 
-type Container = { value: PlistDict | PlistValue[]; path: string };
+/**
+ * An open `<dict>` or `<array>`. Its dotted path is built only when a message needs it (a
+ * duplicate key, a key without value): building one per key cost more than the parse.
+ */
+type Container = { value: PlistDict | PlistValue[]; parent: Container | null; key: string | number | null; lines: Map<string, number> | null };
+
+function pathOf(c: Container | null): string {
+  if (!c || c.key === null) return '';
+  const parent = pathOf(c.parent);
+  return typeof c.key === 'number' ? `${parent}[${c.key}]` : keyPath(parent, c.key);
+}
+
+/**
+ * The line of every `<key>`, kept per dict (a map from key to line for each dict object), and
+ * looked up by dotted path (`Scheduling.iMIP.Sending.Port`, `Includes`, `A[0].B`) only when a
+ * finding asks: no path string is built per key.
+ */
+export class KeyLines {
+  constructor(
+    private readonly root: PlistValue | undefined,
+    private readonly byDict: WeakMap<PlistDict, Map<string, number>>,
+  ) {}
+
+  get(path: string): number | undefined {
+    const last = resolvePath(this.root, path)?.at(-1);
+    return last && typeof last.key === 'string' && !Array.isArray(last.parent) ? this.byDict.get(last.parent)?.get(last.key) : undefined;
+  }
+}
+
+/** Every dict value and array of a parsed plist is a plain object or an Array. */
+function isPlainDict(v: unknown): v is PlistDict {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Date) && !(v instanceof Uint8Array);
+}
+
+const hasOwn = (o: object, k: string): boolean => Object.prototype.hasOwnProperty.call(o, k);
+
+/** One step of a resolved path: the dict (or array) and the key (or index) taken in it. */
+export interface PathStep {
+  parent: PlistDict | PlistValue[];
+  key: string | number;
+}
+
+/** Characters of key candidates a path lookup may compare before it gives up (a key can be megabytes). */
+const RESOLVE_BUDGET = 4_000_000;
+
+/**
+ * Where a dotted path (`a.b`, `a[2].b`) leads in a tree of dicts and arrays: the steps taken, the
+ * last one naming the value. A key may itself hold dots or brackets: the whole rest is tried as one
+ * key first, then each split point from the left. Undefined when the path leads nowhere (or the
+ * lookup would cost more than {@link RESOLVE_BUDGET}).
+ */
+export function resolvePath(root: PlistValue | undefined, path: string): PathStep[] | undefined {
+  let budget = RESOLVE_BUDGET;
+  const steps: PathStep[] = [];
+  const walk = (node: PlistValue | undefined, rest: string): boolean => {
+    if (Array.isArray(node)) {
+      const m = /^\[(\d+)\]/.exec(rest);
+      if (!m) return false;
+      const i = Number(m[1]);
+      if (i >= node.length) return false;
+      const after = rest.slice(m[0].length);
+      steps.push({ parent: node, key: i });
+      if (after === '') return true;
+      if ((after[0] === '.' && walk(node[i], after.slice(1))) || (after[0] === '[' && walk(node[i], after))) return true;
+      steps.pop();
+      return false;
+    }
+    if (!isPlainDict(node) || rest === '') return false;
+    budget -= rest.length;
+    if (budget < 0) return false;
+    if (hasOwn(node, rest)) {
+      steps.push({ parent: node, key: rest });
+      return true;
+    }
+    for (let i = 0; i < rest.length; i++) {
+      const c = rest.charCodeAt(i);
+      if (c !== 0x2e && c !== 0x5b) continue; // '.' or '['
+      budget -= i;
+      if (budget < 0) return false;
+      const k = rest.slice(0, i);
+      if (!hasOwn(node, k)) continue;
+      steps.push({ parent: node, key: k });
+      if (walk(node[k], c === 0x2e ? rest.slice(i + 1) : rest.slice(i))) return true;
+      steps.pop();
+    }
+    return false;
+  };
+  return walk(root, path) ? steps : undefined;
+}
 
 /** Parse the text of an XML plist. Throws PlistSyntaxError with a line number. */
 export function parseXmlPlist(text: string): ParsedPlist {
   const tok = new XmlTokenizer(text);
-  const lines = new Map<string, number>();
+  const byDict = new WeakMap<PlistDict, Map<string, number>>();
   const duplicates: ParsedPlist['duplicates'] = [];
   const keysWithoutValue: ParsedPlist['keysWithoutValue'] = [];
   const stack: Container[] = [];
-  const st: { key: { key: string; line: number; parent: Container } | null } = { key: null };
+  const st: { key: { key: string; line: number; parent: Container | null } | null } = { key: null };
   let root: PlistValue | undefined;
   let data = '';
   /** Start-tag lines of the scalar elements open now. */
   const open: number[] = [];
 
-  const add = (v: PlistValue, line: number): string => {
+  /** Add a value where it goes; returns the key (or index) it went under, null for the root. */
+  const add = (v: PlistValue, line: number): string | number | null => {
     const top = stack[stack.length - 1];
     if (st.key !== null) {
-      const { key, parent } = st.key;
+      const { key } = st.key;
       if (!top) throw new PlistSyntaxError('a <key> outside any <dict>', line);
       if (Array.isArray(top.value)) throw new PlistSyntaxError('a <key> inside an <array>', st.key.line);
       // A key left without a value in an inner dict takes the next value of the outer one, as in plistlib.
-      void parent;
-      const path = keyPath(top.path, key);
       const dict = top.value;
-      if (Object.prototype.hasOwnProperty.call(dict, key)) duplicates.push({ path, line: st.key.line, firstLine: lines.get(path) ?? st.key.line });
-      lines.set(path, st.key.line);
+      let lines = top.lines;
+      if (!lines) {
+        lines = new Map();
+        top.lines = lines;
+        byDict.set(dict, lines);
+      }
+      const first = lines.get(key);
+      if (first !== undefined) duplicates.push({ path: keyPath(pathOf(top), key), line: st.key.line, firstLine: first });
+      lines.set(key, st.key.line);
       setKey(dict, key, v);
       st.key = null;
-      return path;
+      return key;
     }
     if (!top) {
       root = v;
-      return '';
+      return null;
     }
     if (!Array.isArray(top.value)) throw new PlistSyntaxError('a value without a <key> inside a <dict>', line);
     top.value.push(v);
-    return `${top.path}[${top.value.length - 1}]`;
+    return top.value.length - 1;
   };
 
   try {
@@ -126,9 +220,9 @@ export function parseXmlPlist(text: string): ParsedPlist {
         if (t.name === 'dict' || t.name === 'array') {
           if (stack.length >= MAX_DEPTH) throw new PlistSyntaxError(`nesting deeper than ${MAX_DEPTH} levels`, t.line);
           const value: PlistDict | PlistValue[] = t.name === 'dict' ? {} : [];
-          const path = add(value, t.line);
-          stack.push({ value, path });
-          if (t.empty) stack.pop();
+          const parent = stack[stack.length - 1] ?? null;
+          const key = add(value, t.line);
+          if (!t.empty) stack.push({ value, parent, key, lines: null });
           continue;
         }
         if (t.empty) endElement(t.name, t.line);
@@ -138,7 +232,7 @@ export function parseXmlPlist(text: string): ParsedPlist {
       if (t.name === 'dict' || t.name === 'array') {
         const top = stack[stack.length - 1];
         if (st.key && st.key.parent === top && t.name === 'dict') {
-          keysWithoutValue.push({ path: keyPath(top.path, st.key.key), line: st.key.line });
+          keysWithoutValue.push({ path: keyPath(pathOf(top ?? null), st.key.key), line: st.key.line });
         }
         stack.pop();
         continue;
@@ -149,9 +243,9 @@ export function parseXmlPlist(text: string): ParsedPlist {
     if (e instanceof XmlSyntaxError) throw new PlistSyntaxError(e.problem, e.line);
     throw e;
   }
-  if (st.key) keysWithoutValue.push({ path: keyPath(st.key.parent.path, st.key.key), line: st.key.line });
+  if (st.key) keysWithoutValue.push({ path: keyPath(pathOf(st.key.parent), st.key.key), line: st.key.line });
   if (root === undefined) throw new PlistSyntaxError('no value in the property list', tok.line);
-  return { value: root, lines, duplicates, keysWithoutValue };
+  return { value: root, lines: new KeyLines(root, byDict), duplicates, keysWithoutValue };
 
   // ---- plistlib's end_* handlers -------------------------------------------------------------
   // (hoisted; `line` is the line of the element's start tag)
@@ -161,7 +255,7 @@ export function parseXmlPlist(text: string): ParsedPlist {
     switch (name) {
       case 'key': {
         const top = stack[stack.length - 1];
-        st.key = { key: raw, line, parent: top ?? { value: [], path: '' } };
+        st.key = { key: raw, line, parent: top ?? null };
         return;
       }
       case 'string':
