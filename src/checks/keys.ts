@@ -7,18 +7,9 @@ import { isDict } from '../config/plist-file.js';
 import type { PlistValue } from '../config/plist-xml.js';
 import { atLeast } from '../server/release.js';
 import { closestKey, IMIP_KEYS, keyKnownIn, KEY_BY_NAME, type KeySpec } from '../server/keys.js';
-import { ALL_LINES, finding, IMIP, jsonValue, type ConfigContext, type ConfigRule } from './rule.js';
+import { ALL_LINES, finding, IMIP, imipEntries, jsonValue, type ConfigContext, type ConfigRule } from './rule.js';
 import type { Finding } from '../report/finding.js';
 import { structureFindings } from './structure.js';
-
-function* walkImip(node: PlistValue | undefined, rel = ''): Generator<[string, PlistValue]> {
-  if (!isDict(node)) return;
-  for (const [k, v] of Object.entries(node)) {
-    const path = rel ? `${rel}.${k}` : k;
-    yield [path, v];
-    if (isDict(v) && (path === 'Sending' || path === 'Receiving')) yield* walkImip(v, path);
-  }
-}
 
 const SIBLINGS = new Map<string, string[]>();
 function siblings(rel: string): string[] {
@@ -72,8 +63,11 @@ export const unknownKey: ConfigRule = {
     // the server does (errors) are always listed.
     let harmless = 0;
     let notListed = 0;
-    for (const [rel, written] of walkImip(getPath(ctx.config.merged, IMIP))) {
+    const { rels, values } = imipEntries(ctx);
+    for (let i = 0; i < rels.length; i++) {
+      const rel = rels[i]!;
       if (KEY_BY_NAME.has(rel)) continue;
+      const written = values[i]!;
       const name = rel.slice(rel.lastIndexOf('.') + 1);
       const guess = closestKey(name, siblings(rel));
       const effect = guess ? typoEffect(ctx, rel, guess, written) : null;
@@ -181,9 +175,12 @@ export const wrongType: ConfigRule = {
   summary: 'A value of the wrong type: a port as a string, UseSSL as the string "true", a pattern list that is not an array.',
   check(ctx) {
     const out: Finding[] = structureFindings(this, ctx);
-    for (const [rel, v] of walkImip(getPath(ctx.config.merged, IMIP))) {
+    const { rels, values } = imipEntries(ctx);
+    for (let i = 0; i < rels.length; i++) {
+      const rel = rels[i]!;
       const spec = KEY_BY_NAME.get(rel);
       if (!spec || !keyKnownIn(spec, ctx.version)) continue;
+      const v = values[i]!;
       const problem = typeProblem(spec, v);
       if (!problem) continue;
       const path = `${IMIP}.${rel}`;
@@ -207,7 +204,7 @@ export const unusedKey: ConfigRule = {
   summary: 'A key this release does not read (MailGatewayServer on 5.0+, SuppressionDays before 4.1, GUID on 2.x).',
   check(ctx) {
     const out: Finding[] = [];
-    for (const [rel] of walkImip(getPath(ctx.config.merged, IMIP))) {
+    for (const rel of imipEntries(ctx).rels) {
       const spec = KEY_BY_NAME.get(rel);
       if (!spec) continue;
       const path = `${IMIP}.${rel}`;

@@ -2,7 +2,7 @@
 import { getPath } from '../config/load.js';
 import { isDict } from '../config/plist-file.js';
 import type { PlistValue } from '../config/plist-xml.js';
-import { ALL_LINES, finding, IMIP, valueEvidence, type ConfigRule } from './rule.js';
+import { ALL_LINES, finding, IMIP, keysOf, valueEvidence, type ConfigRule } from './rule.js';
 
 export const disabled: ConfigRule = {
   id: 'imip.disabled',
@@ -24,10 +24,12 @@ export const disabled: ConfigRule = {
   },
 };
 
-/** Every place an `iMIP` key appears other than Scheduling.iMIP. */
+/** Every place an `iMIP` key appears other than Scheduling.iMIP (paths are built only where the walk goes on). */
 function misplacedPaths(node: PlistValue, path: string, out: string[], depth = 0): void {
   if (!isDict(node) || depth > 8) return;
-  for (const [k, v] of Object.entries(node)) {
+  for (const k of keysOf(node)) {
+    const v = node[k]!;
+    if (k !== 'iMIP' && !isDict(v)) continue;
     const p = path ? `${path}.${k}` : k;
     if (k === 'iMIP' && p !== IMIP) out.push(p);
     misplacedPaths(v, p, out, depth + 1);

@@ -7,7 +7,8 @@ import type { Finding, Severity } from '../report/finding.js';
 import type { Features, ReleaseLine, ServerVersion } from '../server/release.js';
 import type { ImipSettings } from '../config/settings.js';
 import { describeOrigin, getPath, originOf, type LoadedConfig } from '../config/load.js';
-import type { PlistValue } from '../config/plist-xml.js';
+import type { PlistDict, PlistValue } from '../config/plist-xml.js';
+import { isDict } from '../config/plist-file.js';
 
 export interface RuleMeta {
   id: string;
@@ -64,5 +65,55 @@ export function finding(
 /** Was anything under Scheduling.iMIP written in a file (not just defaults)? */
 export function imipConfigured(ctx: ConfigContext): boolean {
   const v = getPath(ctx.config.merged, IMIP);
+  if (isDict(v)) return keysOf(v).length > 0;
   return typeof v === 'object' && v !== null && Object.keys(v).length > 0;
+}
+
+const KEYS = new WeakMap<PlistDict, string[]>();
+
+/**
+ * The keys of a dict, in the file's order, listed once for every rule: a dict can hold 100,000s
+ * of keys, and listing them is the costly part of a walk. The config does not change while the
+ * rules run (they are pure).
+ */
+export function keysOf(d: PlistDict): string[] {
+  let keys = KEYS.get(d);
+  if (!keys) {
+    keys = Object.keys(d);
+    KEYS.set(d, keys);
+  }
+  return keys;
+}
+
+/** Every key of the iMIP tree that rules judge, relative to Scheduling.iMIP (`Sending.Port`), with its value. */
+export interface ImipEntries {
+  rels: string[];
+  values: PlistValue[];
+}
+
+const ENTRIES = new WeakMap<PlistDict, ImipEntries>();
+
+/**
+ * The keys directly under Scheduling.iMIP and under its Sending and Receiving dicts, in the file's
+ * order (each dict before its own keys), walked once for all the key rules.
+ */
+export function imipEntries(ctx: ConfigContext): ImipEntries {
+  const imip = getPath(ctx.config.merged, IMIP);
+  const empty: ImipEntries = { rels: [], values: [] };
+  if (!isDict(imip)) return empty;
+  let e = ENTRIES.get(imip);
+  if (e) return e;
+  e = empty;
+  const walk = (node: PlistDict, rel: string): void => {
+    for (const k of keysOf(node)) {
+      const v = node[k]!;
+      const path = rel ? `${rel}.${k}` : k;
+      e!.rels.push(path);
+      e!.values.push(v);
+      if (isDict(v) && (path === 'Sending' || path === 'Receiving')) walk(v, path);
+    }
+  };
+  walk(imip, '');
+  ENTRIES.set(imip, e);
+  return e;
 }

@@ -2,13 +2,16 @@
 import { isDict } from '../config/plist-file.js';
 import type { PlistValue } from '../config/plist-xml.js';
 import type { Finding } from '../report/finding.js';
-import { ALL_LINES, finding, IMIP, type ConfigRule } from './rule.js';
+import { ALL_LINES, finding, IMIP, keysOf, type ConfigRule } from './rule.js';
 
 function passwordKeys(node: PlistValue | undefined, path: string, out: string[]): void {
   if (!isDict(node)) return;
-  for (const [k, v] of Object.entries(node)) {
+  for (const k of keysOf(node)) {
+    const v = node[k]!;
+    const password = k.endsWith('Password') && typeof v === 'string' && v !== '';
+    if (!password && !isDict(v)) continue;
     const p = path ? `${path}.${k}` : k;
-    if (/Password$/.test(k) && typeof v === 'string' && v) out.push(p);
+    if (password) out.push(p);
     else passwordKeys(v, p, out);
   }
 }

@@ -162,16 +162,42 @@ function countDistance(a: Map<string, number>, b: Map<string, number>): number {
   return d;
 }
 
+/** Per character code below 128: scratch counts for {@link asciiCountDistance}, left all zero. */
+const SCRATCH = new Int32Array(128);
+
+const isAscii = (s: string): boolean => /^[\x00-\x7f]*$/.test(s);
+const lowerAscii = (c: number): number => (c >= 0x41 && c <= 0x5a ? c | 0x20 : c);
+
+/** {@link countDistance} for two ASCII strings, without building maps (one unknown key of 100,000s). */
+function asciiCountDistance(a: string, b: string): number {
+  for (let i = 0; i < a.length; i++) SCRATCH[lowerAscii(a.charCodeAt(i))]!++;
+  for (let i = 0; i < b.length; i++) SCRATCH[lowerAscii(b.charCodeAt(i))]!--;
+  let d = 0;
+  for (let i = 0; i < a.length; i++) {
+    const c = lowerAscii(a.charCodeAt(i));
+    d += Math.abs(SCRATCH[c]!);
+    SCRATCH[c] = 0;
+  }
+  for (let i = 0; i < b.length; i++) {
+    const c = lowerAscii(b.charCodeAt(i));
+    d += Math.abs(SCRATCH[c]!);
+    SCRATCH[c] = 0;
+  }
+  return d;
+}
+
 export function closestKey(key: string, candidates: readonly string[]): string | null {
   if (key.length > MAX_GUESS_KEY_LENGTH) return null;
   const limit = Math.max(2, Math.floor(key.length / 4));
   let best: string | null = null;
   let bestDist = Infinity;
-  const counts = charCounts(key);
+  const ascii = isAscii(key);
+  let counts: Map<string, number> | null = null;
   for (const c of candidates) {
     if (Math.abs(c.length - key.length) > limit) continue;
     // Each edit changes the letter counts by at most 2: half their difference is a lower bound.
-    if (countDistance(counts, charCounts(c, true)) / 2 > limit) continue;
+    const lower = ascii && isAscii(c) ? asciiCountDistance(key, c) : countDistance((counts ??= charCounts(key)), charCounts(c, true));
+    if (lower / 2 > limit) continue;
     const dist = editDistance(key, c, limit);
     if (dist < bestDist) {
       bestDist = dist;
