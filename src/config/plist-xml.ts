@@ -79,12 +79,42 @@ function parseData(raw: string): Uint8Array | null {
  * An open `<dict>` or `<array>`. Its dotted path is built only when a message needs it (a
  * duplicate key, a key without value): building one per key cost more than the parse.
  */
-type Container = { value: PlistDict | PlistValue[]; parent: Container | null; key: string | number | null; lines: Map<string, number> | null };
+type Container = { value: PlistDict | PlistValue[]; parent: Container | null; key: string | number | null; lines: DictLines | null };
 
 function pathOf(c: Container | null): string {
   if (!c || c.key === null) return '';
   const parent = pathOf(c.parent);
   return typeof c.key === 'number' ? `${parent}[${c.key}]` : keyPath(parent, c.key);
+}
+
+/**
+ * The lines of the keys of one dict, in the order written. Searched in that order (the last of
+ * duplicates wins), and through a map once a large dict is asked often: most dicts are never
+ * asked at all, so no map is built per key while parsing.
+ */
+class DictLines {
+  private readonly keys: string[] = [];
+  private readonly lines: number[] = [];
+  private map: Map<string, number> | null = null;
+  private asked = 0;
+  /** A key was written twice: search from the end. */
+  duplicated = false;
+
+  add(key: string, line: number): void {
+    this.keys.push(key);
+    this.lines.push(line);
+    this.map?.set(key, line);
+  }
+
+  get(key: string): number | undefined {
+    if (!this.map && ++this.asked > 16 && this.keys.length > 256) {
+      this.map = new Map();
+      for (let i = 0; i < this.keys.length; i++) this.map.set(this.keys[i]!, this.lines[i]!);
+    }
+    if (this.map) return this.map.get(key);
+    const i = this.duplicated ? this.keys.lastIndexOf(key) : this.keys.indexOf(key);
+    return i < 0 ? undefined : this.lines[i];
+  }
 }
 
 /**
@@ -95,7 +125,7 @@ function pathOf(c: Container | null): string {
 export class KeyLines {
   constructor(
     private readonly root: PlistValue | undefined,
-    private readonly byDict: WeakMap<PlistDict, Map<string, number>>,
+    private readonly byDict: WeakMap<PlistDict, DictLines>,
   ) {}
 
   get(path: string): number | undefined {
@@ -168,7 +198,7 @@ export function resolvePath(root: PlistValue | undefined, path: string): PathSte
 /** Parse the text of an XML plist. Throws PlistSyntaxError with a line number. */
 export function parseXmlPlist(text: string): ParsedPlist {
   const tok = new XmlTokenizer(text);
-  const byDict = new WeakMap<PlistDict, Map<string, number>>();
+  const byDict = new WeakMap<PlistDict, DictLines>();
   const duplicates: ParsedPlist['duplicates'] = [];
   const keysWithoutValue: ParsedPlist['keysWithoutValue'] = [];
   const stack: Container[] = [];
@@ -189,13 +219,15 @@ export function parseXmlPlist(text: string): ParsedPlist {
       const dict = top.value;
       let lines = top.lines;
       if (!lines) {
-        lines = new Map();
+        lines = new DictLines();
         top.lines = lines;
         byDict.set(dict, lines);
       }
-      const first = lines.get(key);
-      if (first !== undefined) duplicates.push({ path: keyPath(pathOf(top), key), line: st.key.line, firstLine: first });
-      lines.set(key, st.key.line);
+      if (hasOwn(dict, key)) {
+        duplicates.push({ path: keyPath(pathOf(top), key), line: st.key.line, firstLine: lines.get(key) ?? st.key.line });
+        lines.duplicated = true;
+      }
+      lines.add(key, st.key.line);
       setKey(dict, key, v);
       st.key = null;
       return key;

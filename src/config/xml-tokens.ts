@@ -40,7 +40,8 @@ const PREDEFINED: Record<string, string> = { lt: '<', gt: '>', amp: '&', quot: '
 const BAD_CHAR = /[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/u;
 const NAME = /[A-Za-z_:\u00C0-\uFFFF][\w.:\u00B7\u00C0-\uFFFF-]*/y;
 const SPACE = /[ \t\r\n]*/y;
-const REF_ALL = /&(?:#x([0-9a-fA-F]+);|#([0-9]+);|([A-Za-z_:][\w.:-]*);)?/g;
+/** One reference, at a given '&' (sticky): `&#xH;`, `&#N;`, `&name;`, or a bare '&' (the group is optional). */
+const REF_AT = /&(?:#x([0-9a-fA-F]+);|#([0-9]+);|([A-Za-z_:][\w.:-]*);)?/y;
 
 /** A name shown in a message: element names only, short, nothing that could be a secret's text. */
 export function shownName(name: string): string {
@@ -95,20 +96,37 @@ export class XmlTokenizer {
       const cdataEnd = raw.indexOf(']]>');
       if (cdataEnd >= 0) this.fail('"]]>" in text (write "]]&gt;")', line + countLines(raw, cdataEnd));
     }
-    if (!raw.includes('&')) return raw;
-    return raw.replace(REF_ALL, (whole: string, hex: string | undefined, dec: string | undefined, name: string | undefined, offset: number) => {
-      if (whole.length === 1) this.fail('a bare "&" that does not start an entity (write "&amp;")', line + countLines(raw, offset));
-      if (name !== undefined) {
-        const v = PREDEFINED[name];
-        if (v !== undefined) return v;
-        if (!this.externalDtd || where === 'attribute') this.fail(`the undefined entity "&${shownName(name)};"`, line + countLines(raw, offset));
-        return '';
-      }
-      const code = hex !== undefined ? parseInt(hex, 16) : parseInt(dec!, 10);
-      const ch = code <= 0x10ffff ? String.fromCodePoint(code) : '';
-      if (!ch || BAD_CHAR.test(ch) || (code >= 0xd800 && code <= 0xdfff)) this.fail('a reference to a character number XML does not allow', line + countLines(raw, offset));
-      return ch;
-    });
+    let amp = raw.indexOf('&');
+    if (amp < 0) return raw;
+    // One reference at a time, from one '&' to the next (a replace with a callback per
+    // reference cost more than the rest of the tokenizer on a file of 100,000s of them).
+    let out = '';
+    let from = 0;
+    while (amp >= 0) {
+      REF_AT.lastIndex = amp;
+      const m = REF_AT.exec(raw)!;
+      out += raw.slice(from, amp) + this.reference(m, raw, amp, line, where);
+      from = amp + m[0].length;
+      amp = raw.indexOf('&', from);
+    }
+    return out + raw.slice(from);
+  }
+
+  /** The text of one reference (`m` matched {@link REF_AT} at `offset`). */
+  private reference(m: RegExpExecArray, raw: string, offset: number, line: number, where: 'text' | 'attribute'): string {
+    const [whole, hex, dec, name] = m;
+    if (whole.length === 1) this.fail('a bare "&" that does not start an entity (write "&amp;")', line + countLines(raw, offset));
+    if (name !== undefined) {
+      // Own keys only: `&constructor;` is an undefined entity, not Object's constructor.
+      const v = Object.prototype.hasOwnProperty.call(PREDEFINED, name) ? PREDEFINED[name] : undefined;
+      if (v !== undefined) return v;
+      if (!this.externalDtd || where === 'attribute') this.fail(`the undefined entity "&${shownName(name)};"`, line + countLines(raw, offset));
+      return '';
+    }
+    const code = hex !== undefined ? parseInt(hex, 16) : parseInt(dec!, 10);
+    const ch = code <= 0x10ffff ? String.fromCodePoint(code) : '';
+    if (!ch || BAD_CHAR.test(ch) || (code >= 0xd800 && code <= 0xdfff)) this.fail('a reference to a character number XML does not allow', line + countLines(raw, offset));
+    return ch;
   }
 
   /** Put a token back (one only). */
