@@ -3,7 +3,7 @@
  * `--list-checks` and the man page come from one list.
  */
 import type { Finding } from '../report/finding.js';
-import { bySeverity } from '../report/finding.js';
+import { bySeverity, SEVERITY_ORDER } from '../report/finding.js';
 import { ALL_LINES, imipConfigured, type ConfigContext, type ConfigRule, type RuleMeta } from './rule.js';
 import { presenceRules, disabled, misplaced } from './presence.js';
 import { keyRules, wrongType } from './keys.js';
@@ -43,11 +43,66 @@ export function allConfigRuleMeta(): RuleMeta[] {
   return [...CONFIG_RULES.map(({ id, severity, lines, summary }) => ({ id, severity, lines, summary })), ...LOADER_FINDINGS];
 }
 
+/** Findings of one id listed one by one; past that, one finding counts the rest. */
+export const LISTED_PER_ID = 100;
+
+/**
+ * At most {@link LISTED_PER_ID} findings of each id, in the order found, then one finding per id
+ * that counts the rest (at the worst severity among them), so a file with 100,000s of bad entries
+ * gives a report of bounded size. Rules with their own summary (key.unknown) stay under the limit.
+ */
+export function capFindings(findings: readonly Finding[]): Finding[] {
+  const seen = new Map<string, number>();
+  const rest = new Map<string, Finding[]>();
+  const out: Finding[] = [];
+  for (const f of findings) {
+    const n = (seen.get(f.id) ?? 0) + 1;
+    seen.set(f.id, n);
+    if (n <= LISTED_PER_ID) out.push(f);
+    else {
+      let r = rest.get(f.id);
+      if (!r) rest.set(f.id, (r = []));
+      r.push(f);
+    }
+  }
+  for (const [id, more] of rest) {
+    const worst = more.reduce((s, f) => (SEVERITY_ORDER[f.severity] < SEVERITY_ORDER[s] ? f.severity : s), more[0]!.severity);
+    out.push({
+      id,
+      severity: worst,
+      path: commonPath(more.map((f) => f.path)),
+      message: `${more.length} more ${id} findings are not listed; only the first ${LISTED_PER_ID} are (the rest are of the same kind)`,
+      fix: more[0]!.fix,
+      evidence: { notListed: more.length, listed: LISTED_PER_ID },
+    });
+  }
+  return out;
+}
+
+/** The longest dotted prefix the paths share ('' when none). */
+function commonPath(paths: string[]): string {
+  let parts = paths[0]!.split('.');
+  for (const p of paths) {
+    const q = p.split('.');
+    let i = 0;
+    while (i < parts.length && i < q.length && parts[i] === q[i]) i++;
+    parts = parts.slice(0, i);
+    if (!parts.length) break;
+  }
+  return parts.join('.');
+}
+
 /** Run every rule that speaks for this release line, after the loader's findings. */
 export function runConfigChecks(ctx: ConfigContext): Finding[] {
-  const findings: Finding[] = [...ctx.config.findings];
+  return capFindings(allFindings(ctx)).sort(bySeverity);
+}
+
+function allFindings(ctx: ConfigContext): Finding[] {
+  const findings: Finding[] = [];
+  // One at a time: a spread of 100,000s of findings overflows the stack.
+  for (const f of ctx.config.findings) findings.push(f);
   // A binary main file: the server cannot read it at all, so its contents are not judged.
-  if (ctx.config.files[0]?.format === 'binary') return findings.sort(bySeverity);
+  if (ctx.config.files[0]?.format === 'binary') return findings;
   // An iMIP section that was never written: say it is off, not thirty things it lacks; the shape
   // and range checks still run (a Scheduling array hides iMIP).
   const rules = imipConfigured(ctx) || ctx.settings.enabled ? CONFIG_RULES : [disabled, misplaced, wrongType, keyRange, ...secretRules];
@@ -56,7 +111,7 @@ export function runConfigChecks(ctx: ConfigContext): Finding[] {
     // One at a time: a spread of a rule's findings overflows the stack on a file with 100,000s of keys.
     for (const f of rule.check(ctx)) findings.push(f);
   }
-  return findings.sort(bySeverity);
+  return findings;
 }
 
 export { ALL_LINES };

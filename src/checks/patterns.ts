@@ -1,9 +1,28 @@
 /** AddressPatterns (§2.6): which attendees are invited by mail at all. */
 import type { Finding } from '../report/finding.js';
-import { translatePythonPattern, canMatchMailto } from '../server/patterns.js';
-import { ALL_LINES, finding, IMIP, valueEvidence, type ConfigRule } from './rule.js';
+import { translatePythonPattern, canMatchMailto, type TranslatedPattern } from '../server/patterns.js';
+import { ALL_LINES, capped, finding, IMIP, valueEvidence, type ConfigContext, type ConfigRule } from './rule.js';
 
 const P = `${IMIP}.AddressPatterns`;
+
+/** The compiler's message quotes the whole translated pattern: cut that part, keep the reason. */
+function cappedError(error: string): string {
+  const m = /^\/([\s\S]*)\/([a-z]*): ([^/]*)$/.exec(error);
+  return m && m[1]!.length > 200 ? `/${capped(m[1]!)}/${m[2]}: ${m[3]}` : capped(error, 400);
+}
+
+const TRANSLATED = new WeakMap<readonly string[], TranslatedPattern[]>();
+
+/** Each pattern translated once for the three rules that need it (a list can hold 100,000s). */
+function translated(ctx: ConfigContext): TranslatedPattern[] {
+  const list = ctx.settings.addressPatterns;
+  let t = TRANSLATED.get(list);
+  if (!t) {
+    t = list.map((p) => translatePythonPattern(p));
+    TRANSLATED.set(list, t);
+  }
+  return t;
+}
 
 export const empty: ConfigRule = {
   id: 'patterns.empty',
@@ -31,16 +50,17 @@ export const invalid: ConfigRule = {
   summary: 'A pattern that does not compile as a Python regular expression: the server skips it.',
   check(ctx) {
     const out: Finding[] = [];
+    const all = translated(ctx);
     ctx.settings.addressPatterns.forEach((pat, i) => {
-      const t = translatePythonPattern(pat);
+      const t = all[i]!;
       if (t.regex) return;
       out.push(
         finding(
           this,
           `${P}[${i}]`,
-          `AddressPatterns item ${i} "${pat}" is not a valid Python regular expression (${t.error}); the server logs "Invalid regular expression for Scheduling configuration 'iMIP/LocalAddresses'" and skips it`,
+          `AddressPatterns item ${i} "${capped(pat)}" is not a valid Python regular expression (${cappedError(t.error ?? '')}); the server logs "Invalid regular expression for Scheduling configuration 'iMIP/LocalAddresses'" and skips it`,
           'Fix the pattern; remember it is a Python regular expression matched from the start of "mailto:user@domain".',
-          { pattern: pat, error: t.error, source: valueEvidence(ctx, P).source },
+          { pattern: capped(pat), error: t.error === null ? null : cappedError(t.error), source: valueEvidence(ctx, P).source },
         ),
       );
     });
@@ -64,20 +84,21 @@ export const uppercase: ConfigRule = {
   summary: 'Upper-case letters in a pattern: from 3.0 addresses are lower-cased before matching, so it never matches.',
   check(ctx) {
     const out: Finding[] = [];
+    const all = translated(ctx);
     ctx.settings.addressPatterns.forEach((pat, i) => {
       if (/^\(\?[aiLmsux]*i[aiLmsux]*\)/.test(pat)) return;
       const letters = literalUppercase(pat);
-      if (!letters.length || !translatePythonPattern(pat).regex) return;
+      if (!letters.length || !all[i]!.regex) return;
       const lower = ctx.features.patternsLowercase;
       out.push(
         finding(
           this,
           `${P}[${i}]`,
           lower
-            ? `AddressPatterns item ${i} "${pat}" has upper-case letters (${letters.join(', ')}); ${ctx.version.text} lower-cases every address before matching, so this pattern never matches`
-            : `AddressPatterns item ${i} "${pat}" has upper-case letters (${letters.join(', ')}); 2.x matches case-sensitively, so it only matches addresses written exactly so, and stops matching on 3.0 and later`,
-          `Write the pattern in lower case: "${pat.replace(/(\\.)|([A-Z])/g, (m, esc: string | undefined) => (esc ? m : m.toLowerCase()))}".`,
-          { pattern: pat, letters, lowercasedBeforeMatch: lower },
+            ? `AddressPatterns item ${i} "${capped(pat)}" has upper-case letters (${letters.join(', ')}); ${ctx.version.text} lower-cases every address before matching, so this pattern never matches`
+            : `AddressPatterns item ${i} "${capped(pat)}" has upper-case letters (${letters.join(', ')}); 2.x matches case-sensitively, so it only matches addresses written exactly so, and stops matching on 3.0 and later`,
+          `Write the pattern in lower case: "${capped(pat.replace(/(\\.)|([A-Z])/g, (m, esc: string | undefined) => (esc ? m : m.toLowerCase())))}".`,
+          { pattern: capped(pat), letters, lowercasedBeforeMatch: lower },
           lower ? 'error' : 'warning',
         ),
       );
@@ -93,18 +114,18 @@ export const noMailto: ConfigRule = {
   summary: 'A pattern that cannot match an address of the form mailto:user@domain.',
   check(ctx) {
     const out: Finding[] = [];
+    const all = translated(ctx);
     ctx.settings.addressPatterns.forEach((pat, i) => {
-      const t = translatePythonPattern(pat);
-      if (!t.regex) return;
+      if (!all[i]!.regex) return;
       // Simulated on the leading part of the pattern: can it get past "mailto:" at all?
       if (canMatchMailto(pat) !== false) return;
       out.push(
         finding(
           this,
           `${P}[${i}]`,
-          `AddressPatterns item ${i} "${pat}" is matched from the start of the calendar user address, which is "mailto:user@domain"; it cannot match "mailto:" there, so it never matches any attendee`,
-          `Start the pattern with mailto:, for example "mailto:${pat.replace(/^\^/, '').replace(/^\(\?P<[^>]*>[^)]*\)/, '.*')}".`,
-          { pattern: pat, example: 'mailto:attendee@example.com' },
+          `AddressPatterns item ${i} "${capped(pat)}" is matched from the start of the calendar user address, which is "mailto:user@domain"; it cannot match "mailto:" there, so it never matches any attendee`,
+          `Start the pattern with mailto:, for example "mailto:${capped(pat.replace(/^\^/, '').replace(/^\(\?P<[^>]*>[^)]*\)/, '.*'))}".`,
+          { pattern: capped(pat), example: 'mailto:attendee@example.com' },
         ),
       );
     });

@@ -117,3 +117,8 @@ export function imipEntries(ctx: ConfigContext): ImipEntries {
   ENTRIES.set(imip, e);
   return e;
 }
+
+/** A value echoed in a message or evidence, cut when long (a pattern or string can be megabytes), with the cut noted. */
+export function capped(text: string, max = 200): string {
+  return text.length > max ? `${text.slice(0, max)}… (${text.length} characters, cut at ${max})` : text;
+}

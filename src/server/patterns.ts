@@ -16,6 +16,9 @@ export interface TranslatedPattern {
 
 const FLAG_LETTERS: Record<string, string> = { i: 'i', m: 'm', s: 's', x: 'x', u: '', a: '', L: '' };
 
+/** A flag group such as `(?i)` at a given position (sticky). */
+const MID_FLAGS = /\(\?([aiLmsux]+)\)/y;
+
 /** Translate one Python pattern into a JavaScript RegExp. */
 export function translatePythonPattern(pattern: string): TranslatedPattern {
   const notes: string[] = [];
@@ -41,8 +44,31 @@ export function translatePythonPattern(pattern: string): TranslatedPattern {
 
   let out = '';
   let inClass = false;
+  /**
+   * Start of a run of characters copied as written, or -1. A run is appended in one piece: a
+   * string grown one character at a time is a chain of millions of pieces on a long pattern.
+   */
+  let plain = -1;
   for (let i = 0; i < src.length; i++) {
     const c = src[i]!;
+    if (c === '\\' && i + 1 < src.length && (inClass || (src[i + 1] !== 'Z' && src[i + 1] !== 'A'))) {
+      // An escape other than \Z and \A is copied as written.
+      if (plain < 0) plain = i;
+      i++;
+      continue;
+    }
+    const copied = inClass
+      ? c !== '\\'
+      : !(c === '\\' || c === '[' || c === '(' || c === '$' || c === '{' || (verbose && (c === '#' || /\s/.test(c))));
+    if (copied) {
+      if (inClass && c === ']') inClass = false;
+      if (plain < 0) plain = i;
+      continue;
+    }
+    if (plain >= 0) {
+      out += src.slice(plain, i);
+      plain = -1;
+    }
     if (c === '\\') {
       const n = src[i + 1];
       if (n === undefined) {
@@ -113,7 +139,8 @@ export function translatePythonPattern(pattern: string): TranslatedPattern {
       notes.push('(?#comment)');
       continue;
     }
-    const midFlags = c === '(' ? /^\(\?([aiLmsux]+)\)/.exec(src.slice(i)) : null;
+    MID_FLAGS.lastIndex = i;
+    const midFlags = c === '(' ? MID_FLAGS.exec(src) : null;
     if (midFlags) {
       // Python 2.7 (every Calendar Server release runs on it) applies a flag group anywhere in
       // the pattern to the whole pattern.
@@ -137,6 +164,7 @@ export function translatePythonPattern(pattern: string): TranslatedPattern {
     }
     out += c;
   }
+  if (plain >= 0) out += src.slice(plain);
   try {
     const regex = new RegExp(out, flags + 'y');
     return { source: pattern, regex, error: null, translated: notes };
