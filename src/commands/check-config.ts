@@ -34,6 +34,9 @@ interface ProbeSection {
   notRun?: string;
 }
 
+/** Included files named one by one in the human output. */
+const FILES_LISTED = 100;
+
 /** A connection test the config rules out; the static finding says why, once. */
 function notRun(name: ProbeSection['name'], reason: string): ProbeSection {
   return { name, target: null, stages: [], ok: false, notRun: reason };
@@ -88,9 +91,12 @@ export async function run(flags: CheckConfigFlags): Promise<number> {
   if (!out.quiet) {
     lines.push(`${c.bold('imip check-config')}  ${configPath}`);
     lines.push(c.dim(versionLine(ctx.version)), ...overridesLine(overrides).map((l) => c.yellow(l)));
-    for (const f of ctx.config.files.slice(1)) {
+    // The files listed one by one up to a limit (--json has them all).
+    const others = ctx.config.files.slice(1);
+    for (const f of others.slice(0, FILES_LISTED)) {
       lines.push(c.dim(`  ${f.role} ${f.path}: ${f.status}${f.listedBy ? ` (listed by ${f.listedBy})` : ''}`));
     }
+    if (others.length > FILES_LISTED) lines.push(c.dim(`  … and ${others.length - FILES_LISTED} more included files (--json lists them all)`));
     const { notice, rest } = insecureNotice(findings, c);
     lines.push(...notice);
     if (out.verbose) lines.push('', ...settingsLines(ctx));

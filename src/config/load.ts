@@ -4,12 +4,13 @@
  * includes, relative paths against ServerRoot/ConfigRoot, then the release's defaults.
  * Every effective value remembers the file (and line) it came from.
  */
+import { statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import type { Finding } from '../report/finding.js';
 import { getfqdn, hostAddress } from './host.js';
 import { behaviourOf, featuresOf, type ServerVersion } from '../server/release.js';
 import { defaultsFor } from '../server/keys.js';
-import { isDict, PlistReadError, readPlistFile, type PlistFile } from './plist-file.js';
+import { isDict, PlistReadError, readPlistFile, readProblem, type PlistFile } from './plist-file.js';
 import { resolvePath, setKey, type PlistDict, type PlistValue } from './plist-xml.js';
 
 export interface Origin {
@@ -128,6 +129,8 @@ interface Ctx {
   parsed: PlistFile[];
   findings: Finding[];
   cwd: string;
+  fqdn?: string;
+  address?: string;
 }
 
 function includeFinding(
@@ -160,7 +163,11 @@ function stringList(v: PlistValue | undefined): string[] {
 function resolveIncludePath(raw: string, listing: PlistDict, ctx: Ctx): { path: string; note?: string; missingRoots?: string[] } {
   const f = featuresOf(ctx.version);
   let p = raw;
-  if (f.includePathExpansion) p = p.replace(/\$/g, getfqdn()).replace(/#/g, hostAddress());
+  if (f.includePathExpansion) {
+    // Looked up only for a path that needs them, once per load (a file can list 100,000s of includes).
+    if (p.includes('$')) p = p.replace(/\$/g, (ctx.fqdn ??= getfqdn()));
+    if (p.includes('#')) p = p.replace(/#/g, (ctx.address ??= hostAddress()));
+  }
   if (!f.includesRelativeToConfigRoot) {
     return { path: resolve(ctx.cwd, p), note: '5.0-5.3 take include paths as written: relative to the server process working directory' };
   }
@@ -228,6 +235,11 @@ function reportKeysWithoutValue(pf: PlistFile, ctx: Ctx): void {
 }
 
 function tryRead(path: string, role: ConfigFileInfo['role'], listedBy: string, ctx: Ctx): PlistFile | 'missing' | 'unreadable' | 'binary' {
+  // A missing file is told without an exception (a file can list 100,000s of missing includes).
+  if (noSuchFile(path)) {
+    ctx.files.push({ path, role, status: 'missing', listedBy, problem: readProblem(path, 'no such file') });
+    return 'missing';
+  }
   try {
     const pf = readPlistFile(path);
     if (pf.format === 'binary') {
@@ -244,6 +256,15 @@ function tryRead(path: string, role: ConfigFileInfo['role'], listedBy: string, c
     const missing = e.problem === 'no such file';
     ctx.files.push({ path, role, status: missing ? 'missing' : 'unreadable', listedBy, problem: e.message });
     return missing ? 'missing' : 'unreadable';
+  }
+}
+
+/** Nothing at `path` (other problems, such as a parent that cannot be searched, are left to the read). */
+function noSuchFile(path: string): boolean {
+  try {
+    return statSync(path, { throwIfNoEntry: false }) === undefined;
+  } catch {
+    return false;
   }
 }
 

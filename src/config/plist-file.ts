@@ -24,6 +24,11 @@ export interface PlistFile {
   mode: number;
 }
 
+/** The one line that tells why a file could not be read: `path[:line]: problem`. */
+export function readProblem(path: string, problem: string, line?: number): string {
+  return `${path}${line ? `:${line}` : ''}: ${problem}`;
+}
+
 /** Why a file could not be read; `problem` has no file name in it. */
 export class PlistReadError extends CannotRunError {
   constructor(
@@ -31,7 +36,7 @@ export class PlistReadError extends CannotRunError {
     readonly problem: string,
     readonly line?: number,
   ) {
-    super(`${path}${line ? `:${line}` : ''}: ${problem}`);
+    super(readProblem(path, problem, line));
     this.name = 'PlistReadError';
   }
 }
