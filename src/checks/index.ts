@@ -4,7 +4,7 @@
  */
 import type { Finding } from '../report/finding.js';
 import { bySeverity, SEVERITY_ORDER } from '../report/finding.js';
-import { ALL_LINES, imipConfigured, type ConfigContext, type ConfigRule, type RuleMeta } from './rule.js';
+import { ALL_LINES, imipConfigured, LISTED_PER_ID, type ConfigContext, type ConfigRule, type RuleMeta } from './rule.js';
 import { presenceRules, disabled, misplaced } from './presence.js';
 import { keyRules, wrongType } from './keys.js';
 import { keyRange } from './structure.js';
@@ -42,9 +42,6 @@ export const LOADER_FINDINGS: RuleMeta[] = [
 export function allConfigRuleMeta(): RuleMeta[] {
   return [...CONFIG_RULES.map(({ id, severity, lines, summary }) => ({ id, severity, lines, summary })), ...LOADER_FINDINGS];
 }
-
-/** Findings of one id listed one by one; past that, one finding counts the rest. */
-export const LISTED_PER_ID = 100;
 
 /**
  * At most {@link LISTED_PER_ID} findings of each id, in the order found, then one finding per id
@@ -114,4 +111,4 @@ function allFindings(ctx: ConfigContext): Finding[] {
   return findings;
 }
 
-export { ALL_LINES };
+export { ALL_LINES, LISTED_PER_ID };

@@ -2,7 +2,7 @@
 import { getPath } from '../config/load.js';
 import { isDict } from '../config/plist-file.js';
 import type { PlistValue } from '../config/plist-xml.js';
-import { ALL_LINES, finding, IMIP, keysOf, valueEvidence, type ConfigRule } from './rule.js';
+import { ALL_LINES, cappedList, finding, IMIP, keysOf, LISTED_PER_ID, valueEvidence, type ConfigRule } from './rule.js';
 
 export const disabled: ConfigRule = {
   id: 'imip.disabled',
@@ -44,17 +44,21 @@ export const misplaced: ConfigRule = {
   check(ctx) {
     const paths: string[] = [];
     misplacedPaths(ctx.config.merged, '', paths);
-    return paths.map((p) =>
-      finding(
+    const fix = 'Move the iMIP dict inside the Scheduling dict (Scheduling → iMIP), merging it with any iMIP dict already there.';
+    return paths.map((p, i) => {
+      // Past the listed ones only counted (checks/index.ts): no message or evidence built for them.
+      if (i >= LISTED_PER_ID) return finding(this, p, '', fix, {});
+      const keys = Object.keys((getPath(ctx.config.merged, p) as object) ?? {});
+      return finding(
         this,
         p,
         p === 'iMIP'
           ? 'iMIP is a top-level key: the server logs "Ignoring unknown configuration option: \'iMIP\'" and drops it; it reads only Scheduling → iMIP'
           : `an iMIP dict at ${p} is never read; the server reads only Scheduling → iMIP`,
-        'Move the iMIP dict inside the Scheduling dict (Scheduling → iMIP), merging it with any iMIP dict already there.',
-        { ...valueEvidence(ctx, p, 'keys'), keys: Object.keys((getPath(ctx.config.merged, p) as object) ?? {}) },
-      ),
-    );
+        fix,
+        { keys: cappedList(keys), source: valueEvidence(ctx, p, 'keys').source, ...(keys.length > 100 ? { keyCount: keys.length } : {}) },
+      );
+    });
   },
 };
 

@@ -122,3 +122,11 @@ export function imipEntries(ctx: ConfigContext): ImipEntries {
 export function capped(text: string, max = 200): string {
   return text.length > max ? `${text.slice(0, max)}… (${text.length} characters, cut at ${max})` : text;
 }
+
+/** Findings of one id listed one by one; past that, one finding counts the rest (checks/index.ts). */
+export const LISTED_PER_ID = 100;
+
+/** A list echoed in evidence: at most `max` items (the count says how many there are). */
+export function cappedList<T>(items: readonly T[], max = 100): T[] {
+  return items.length > max ? items.slice(0, max) : [...items];
+}

@@ -2,7 +2,7 @@
 import { isDict } from '../config/plist-file.js';
 import type { PlistValue } from '../config/plist-xml.js';
 import type { Finding } from '../report/finding.js';
-import { ALL_LINES, finding, IMIP, keysOf, type ConfigRule } from './rule.js';
+import { ALL_LINES, cappedList, finding, IMIP, keysOf, type ConfigRule } from './rule.js';
 
 function passwordKeys(node: PlistValue | undefined, path: string, out: string[]): void {
   if (!isDict(node)) return;
@@ -32,9 +32,9 @@ export const fileReadable: ConfigRule = {
         finding(
           this,
           keys[0]!,
-          `${pf.path} holds ${keys.length === 1 ? 'a password' : `${keys.length} passwords`} (${keys.join(', ')}) and is readable by ${pf.mode & 0o004 ? 'every user' : 'its group'} (mode ${mode})`,
+          `${pf.path} holds ${keys.length === 1 ? 'a password' : `${keys.length} passwords`} (${keys.slice(0, 10).join(', ')}${keys.length > 10 ? ', …' : ''}) and is readable by ${pf.mode & 0o004 ? 'every user' : 'its group'} (mode ${mode})`,
           `chmod 600 ${pf.path} (or 640 with the group the server runs as).`,
-          { file: pf.path, mode, keys },
+          { file: pf.path, mode, keys: cappedList(keys), ...(keys.length > 100 ? { keyCount: keys.length } : {}) },
         ),
       );
     }
