@@ -79,7 +79,11 @@ function parseData(raw: string): Uint8Array | null {
  * An open `<dict>` or `<array>`. Its dotted path is built only when a message needs it (a
  * duplicate key, a key without value): building one per key cost more than the parse.
  */
-type Container = { value: PlistDict | PlistValue[]; parent: Container | null; key: string | number | null; lines: DictLines | null };
+/** `lines`: the line of the dict's only key so far, or the lines of its keys once it has two. */
+type Container = { value: PlistDict | PlistValue[]; parent: Container | null; key: string | number | null; lines: KeyLine | null };
+
+/** The line of a dict's only key (no list kept for the most common dict), or the lines of all its keys. */
+type KeyLine = number | DictLines;
 
 function pathOf(c: Container | null): string {
   if (!c || c.key === null) return '';
@@ -125,12 +129,15 @@ class DictLines {
 export class KeyLines {
   constructor(
     private readonly root: PlistValue | undefined,
-    private readonly byDict: WeakMap<PlistDict, DictLines>,
+    private readonly byDict: Map<PlistDict, KeyLine>,
   ) {}
 
   get(path: string): number | undefined {
     const last = resolvePath(this.root, path)?.at(-1);
-    return last && typeof last.key === 'string' && !Array.isArray(last.parent) ? this.byDict.get(last.parent)?.get(last.key) : undefined;
+    if (!last || typeof last.key !== 'string' || Array.isArray(last.parent)) return undefined;
+    const lines = this.byDict.get(last.parent);
+    // A single line: the dict has one key, the one just found.
+    return typeof lines === 'number' ? lines : lines?.get(last.key);
   }
 }
 
@@ -198,7 +205,7 @@ export function resolvePath(root: PlistValue | undefined, path: string): PathSte
 /** Parse the text of an XML plist. Throws PlistSyntaxError with a line number. */
 export function parseXmlPlist(text: string): ParsedPlist {
   const tok = new XmlTokenizer(text);
-  const byDict = new WeakMap<PlistDict, DictLines>();
+  const byDict = new Map<PlistDict, KeyLine>();
   const duplicates: ParsedPlist['duplicates'] = [];
   const keysWithoutValue: ParsedPlist['keysWithoutValue'] = [];
   const stack: Container[] = [];
@@ -217,17 +224,27 @@ export function parseXmlPlist(text: string): ParsedPlist {
       if (Array.isArray(top.value)) throw new PlistSyntaxError('a <key> inside an <array>', st.key.line);
       // A key left without a value in an inner dict takes the next value of the outer one, as in plistlib.
       const dict = top.value;
-      let lines = top.lines;
-      if (!lines) {
-        lines = new DictLines();
-        top.lines = lines;
-        byDict.set(dict, lines);
+      const lines = top.lines;
+      const twice = hasOwn(dict, key);
+      if (twice) {
+        const firstLine = typeof lines === 'number' ? lines : lines?.get(key);
+        duplicates.push({ path: keyPath(pathOf(top), key), line: st.key.line, firstLine: firstLine ?? st.key.line });
       }
-      if (hasOwn(dict, key)) {
-        duplicates.push({ path: keyPath(pathOf(top), key), line: st.key.line, firstLine: lines.get(key) ?? st.key.line });
-        lines.duplicated = true;
+      if (lines === null) {
+        top.lines = st.key.line;
+        byDict.set(dict, st.key.line);
+      } else {
+        let list = lines;
+        if (typeof list === 'number') {
+          // A second key: from now on a list (the first key is the dict's only one so far).
+          list = new DictLines();
+          list.add(Object.keys(dict)[0]!, lines as number);
+          top.lines = list;
+          byDict.set(dict, list);
+        }
+        if (twice) list.duplicated = true;
+        list.add(key, st.key.line);
       }
-      lines.add(key, st.key.line);
       setKey(dict, key, v);
       st.key = null;
       return key;
