@@ -110,14 +110,24 @@ class DictLines {
     this.map?.set(key, line);
   }
 
+  /** Where the last search ended: findings ask in file order, so the next key is usually further on. */
+  private cursor = 0;
+
   get(key: string): number | undefined {
-    if (!this.map && ++this.asked > 16 && this.keys.length > 256) {
+    if (!this.map && (this.duplicated || ++this.asked > 256) && this.keys.length > 256) {
       this.map = new Map();
       for (let i = 0; i < this.keys.length; i++) this.map.set(this.keys[i]!, this.lines[i]!);
     }
     if (this.map) return this.map.get(key);
-    const i = this.duplicated ? this.keys.lastIndexOf(key) : this.keys.indexOf(key);
-    return i < 0 ? undefined : this.lines[i];
+    if (this.duplicated) {
+      const last = this.keys.lastIndexOf(key);
+      return last < 0 ? undefined : this.lines[last];
+    }
+    let i = this.keys.indexOf(key, this.cursor);
+    if (i < 0) i = this.keys.indexOf(key);
+    if (i < 0) return undefined;
+    this.cursor = i;
+    return this.lines[i];
   }
 }
 

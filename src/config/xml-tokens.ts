@@ -35,6 +35,8 @@ export type XmlToken =
   /** Character data between tags, references decoded, CDATA included. */
   | { kind: 'text'; text: string; line: number };
 
+/** The attributes of a tag that has none: one shared object, not one per tag (read only). */
+const NO_ATTRS: Record<string, string> = Object.freeze({});
 const PREDEFINED: Record<string, string> = { lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" };
 // XML 1.0 `Char`: what may appear as a character, raw or by reference.
 const BAD_CHAR = /[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/u;
@@ -240,7 +242,7 @@ export class XmlTokenizer {
     if (!m || m.index !== this.pos + 1) this.fail('a "<" that does not start a tag (write "&lt;")');
     if (this.rootClosed || (!this.stack.length && this.rootSeen)) this.fail('a second root element');
     const name = m[0];
-    const attrs: Record<string, string> = {};
+    let attrs: Record<string, string> | null = null;
     let i = NAME.lastIndex;
     for (;;) {
       SPACE.lastIndex = i;
@@ -254,7 +256,7 @@ export class XmlTokenizer {
         this.rootSeen = true;
         if (!empty) this.stack.push(name);
         else if (!this.stack.length) this.rootClosed = true;
-        return { kind: 'open', name, attrs, empty, line };
+        return { kind: 'open', name, attrs: attrs ?? NO_ATTRS, empty, line };
       }
       if (c === undefined) this.fail(`the tag <${shownName(name)}> is never closed`);
       if (!spaced) this.fail(`a malformed tag <${shownName(name)}>`);
@@ -272,6 +274,7 @@ export class XmlTokenizer {
       if (close < 0) this.fail(`an attribute value that is never closed in <${shownName(name)}>`);
       const raw = t.slice(SPACE.lastIndex + 1, close);
       if (raw.includes('<')) this.fail(`a "<" inside an attribute value in <${shownName(name)}>`);
+      attrs ??= {};
       if (Object.prototype.hasOwnProperty.call(attrs, a[0])) this.fail(`an attribute written twice in <${shownName(name)}>`);
       attrs[a[0]] = this.decode(raw, this.lineNo + countLines(t.slice(this.pos, SPACE.lastIndex), SPACE.lastIndex - this.pos), 'attribute')
         .replace(/[\t\n\r]/g, ' ');
