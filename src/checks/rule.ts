@@ -8,7 +8,9 @@ import type { Features, ReleaseLine, ServerVersion } from '../server/release.js'
 import type { ImipSettings } from '../config/settings.js';
 import { describeOrigin, getPath, originOf, type LoadedConfig } from '../config/load.js';
 import type { PlistDict, PlistValue } from '../config/plist-xml.js';
-import { isDict } from '../config/plist-file.js';
+import { isDict, keysOf } from '../config/plist-file.js';
+
+export { keysOf };
 
 export interface RuleMeta {
   id: string;
@@ -67,22 +69,6 @@ export function imipConfigured(ctx: ConfigContext): boolean {
   const v = getPath(ctx.config.merged, IMIP);
   if (isDict(v)) return keysOf(v).length > 0;
   return typeof v === 'object' && v !== null && Object.keys(v).length > 0;
-}
-
-const KEYS = new WeakMap<PlistDict, string[]>();
-
-/**
- * The keys of a dict, in the file's order, listed once for every rule: a dict can hold 100,000s
- * of keys, and listing them is the costly part of a walk. The config does not change while the
- * rules run (they are pure).
- */
-export function keysOf(d: PlistDict): string[] {
-  let keys = KEYS.get(d);
-  if (!keys) {
-    keys = Object.keys(d);
-    KEYS.set(d, keys);
-  }
-  return keys;
 }
 
 /** Every key of the iMIP tree that rules judge, relative to Scheduling.iMIP (`Sending.Port`), with its value. */

@@ -10,7 +10,7 @@ import type { Finding } from '../report/finding.js';
 import { getfqdn, hostAddress } from './host.js';
 import { behaviourOf, featuresOf, type ServerVersion } from '../server/release.js';
 import { defaultsFor } from '../server/keys.js';
-import { isDict, PlistReadError, readPlistFile, readProblem, type PlistFile } from './plist-file.js';
+import { isDict, keysOf, PlistReadError, readPlistFile, readProblem, type PlistFile } from './plist-file.js';
 import { resolvePath, setKey, type PlistDict, type PlistValue } from './plist-xml.js';
 
 export interface Origin {
@@ -105,7 +105,8 @@ const hasOwn = (o: object, k: string): boolean => Object.prototype.hasOwnPropert
  * owned (see {@link writableDict}); a dict of the target that a merge goes into is made writable first.
  */
 export function deepMerge(target: PlistDict, source: PlistDict, points: SetPoints | null = null, pf: PlistFile | null = null): void {
-  for (const k of Object.keys(source)) {
+  // A file's dict never changes: its keys are listed once however often it is merged.
+  for (const k of owned.has(source) ? Object.keys(source) : keysOf(source)) {
     const v = source[k]!;
     const existing = hasOwn(target, k) ? target[k] : undefined;
     if (isDict(v) && isDict(existing)) {
@@ -131,6 +132,8 @@ interface Ctx {
   cwd: string;
   fqdn?: string;
   address?: string;
+  /** Every file read in this load, by path (or why it could not be). */
+  read: Map<string, PlistFile | PlistReadError>;
 }
 
 function includeFinding(
@@ -240,8 +243,20 @@ function tryRead(path: string, role: ConfigFileInfo['role'], listedBy: string, c
     ctx.files.push({ path, role, status: 'missing', listedBy, problem: readProblem(path, 'no such file') });
     return 'missing';
   }
+  // A file listed again (the same include 100 times) is read and parsed once per load.
+  let got = ctx.read.get(path);
+  if (!got) {
+    try {
+      got = readPlistFile(path);
+    } catch (e) {
+      if (!(e instanceof PlistReadError)) throw e;
+      got = e;
+    }
+    ctx.read.set(path, got);
+  }
   try {
-    const pf = readPlistFile(path);
+    if (got instanceof PlistReadError) throw got;
+    const pf = got;
     if (pf.format === 'binary') {
       ctx.files.push({ path, role, status: 'unreadable', format: 'binary', listedBy, problem: BINARY_PROBLEM });
       reportBinary(path, role, ctx);
@@ -417,7 +432,7 @@ function loadShallow(main: PlistFile, ctx: Ctx, result: PlistDict, points: SetPo
  * Throws PlistReadError (exit 2) when the main file itself cannot be used.
  */
 export function loadConfig(mainPath: string, version: ServerVersion, opts: LoadOptions = {}, main?: PlistFile): LoadedConfig {
-  const ctx: Ctx = { version, files: [], parsed: [], findings: [], cwd: opts.cwd ?? process.cwd() };
+  const ctx: Ctx = { version, files: [], parsed: [], findings: [], cwd: opts.cwd ?? process.cwd(), read: new Map() };
   const mainFile = main ?? readPlistFile(mainPath);
   ctx.files.push({ path: mainFile.path, role: 'main', status: mainFile.format === 'binary' ? 'unreadable' : 'read', format: mainFile.format });
   ctx.parsed.push(mainFile);

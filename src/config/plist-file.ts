@@ -147,3 +147,19 @@ export function readPlistFile(path: string): PlistFile {
 export function isDict(v: PlistValue | undefined): v is PlistDict {
   return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Date) && !(v instanceof Uint8Array);
 }
+
+const KEYS = new WeakMap<PlistDict, string[]>();
+
+/**
+ * The keys of a dict, in the file's order, listed once and remembered: a dict can hold 100,000s
+ * of keys, and listing them is the costly part of a walk. Only for dicts that no longer change:
+ * a file's own dicts, and the loaded tree once loading and `--set` are done (the rules).
+ */
+export function keysOf(d: PlistDict): string[] {
+  let keys = KEYS.get(d);
+  if (!keys) {
+    keys = Object.keys(d);
+    KEYS.set(d, keys);
+  }
+  return keys;
+}
