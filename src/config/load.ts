@@ -4,8 +4,8 @@
  * includes, relative paths against ServerRoot/ConfigRoot, then the release's defaults.
  * Every effective value remembers the file (and line) it came from.
  */
-import { statSync } from 'node:fs';
-import { isAbsolute, resolve } from 'node:path';
+import { readdirSync, statSync } from 'node:fs';
+import { basename, dirname, isAbsolute, resolve } from 'node:path';
 import type { Finding } from '../report/finding.js';
 import { getfqdn, hostAddress } from './host.js';
 import { behaviourOf, featuresOf, type ServerVersion } from '../server/release.js';
@@ -80,22 +80,41 @@ export function writableDict(d: PlistDict): PlistDict {
 /**
  * Which file set a key of the merged tree: recorded where a value was placed whole (the key of an
  * owned dict); everything below it came from the same file, unless a later file merged into it,
- * which records its own keys deeper down. A replaced dict takes its records with it.
+ * which records its own keys deeper down. A replaced dict takes its records with it. A dict that
+ * was empty when a file was merged into it records that file once for all its keys (the first
+ * file merged into the empty root sets every top-level key: 100,000s of them in a large file).
  */
-type SetPoints = WeakMap<PlistDict, Map<string, PlistFile>>;
+class SetPoints {
+  private readonly byKey = new WeakMap<PlistDict, Map<string, PlistFile>>();
+  private readonly whole = new WeakMap<PlistDict, PlistFile>();
 
-function recordSetPoint(points: SetPoints, target: PlistDict, key: string, pf: PlistFile): void {
-  let m = points.get(target);
-  if (!m) {
-    m = new Map();
-    points.set(target, m);
+  record(target: PlistDict, key: string, pf: PlistFile): void {
+    let m = this.byKey.get(target);
+    if (!m) {
+      m = new Map();
+      this.byKey.set(target, m);
+    }
+    m.set(key, pf);
   }
-  m.set(key, pf);
+
+  recordWhole(target: PlistDict, pf: PlistFile): void {
+    this.whole.set(target, pf);
+  }
+
+  /** The file that set `target[key]`, if recorded at this level. */
+  get(target: PlistDict, key: string): PlistFile | undefined {
+    return this.byKey.get(target)?.get(key) ?? this.whole.get(target);
+  }
 }
 
 function setValue(target: PlistDict, key: string, value: PlistValue, points: SetPoints | null, pf: PlistFile | null): void {
   setKey(target, key, value);
-  if (points && pf) recordSetPoint(points, target, key, pf);
+  if (points && pf) points.record(target, key, pf);
+}
+
+function isEmpty(d: PlistDict): boolean {
+  for (const k in d) if (hasOwn(d, k)) return false;
+  return true;
 }
 
 const hasOwn = (o: object, k: string): boolean => Object.prototype.hasOwnProperty.call(o, k);
@@ -105,6 +124,11 @@ const hasOwn = (o: object, k: string): boolean => Object.prototype.hasOwnPropert
  * owned (see {@link writableDict}); a dict of the target that a merge goes into is made writable first.
  */
 export function deepMerge(target: PlistDict, source: PlistDict, points: SetPoints | null = null, pf: PlistFile | null = null): void {
+  // Into an empty dict every key is set whole from this file: recorded once for the dict.
+  if (points && pf && isEmpty(target)) {
+    points.recordWhole(target, pf);
+    points = null;
+  }
   // A file's dict never changes: its keys are listed once however often it is merged.
   for (const k of owned.has(source) ? Object.keys(source) : keysOf(source)) {
     const v = source[k]!;
@@ -134,6 +158,9 @@ interface Ctx {
   address?: string;
   /** Every file read in this load, by path (or why it could not be). */
   read: Map<string, PlistFile | PlistReadError>;
+  /** Files looked for so far; past a few, the names of each directory (null: cannot be listed). */
+  lookups: number;
+  dirs: Map<string, Set<string> | null>;
 }
 
 function includeFinding(
@@ -239,7 +266,7 @@ function reportKeysWithoutValue(pf: PlistFile, ctx: Ctx): void {
 
 function tryRead(path: string, role: ConfigFileInfo['role'], listedBy: string, ctx: Ctx): PlistFile | 'missing' | 'unreadable' | 'binary' {
   // A missing file is told without an exception (a file can list 100,000s of missing includes).
-  if (noSuchFile(path)) {
+  if (noSuchFile(path, ctx)) {
     ctx.files.push({ path, role, status: 'missing', listedBy, problem: readProblem(path, 'no such file') });
     return 'missing';
   }
@@ -274,8 +301,27 @@ function tryRead(path: string, role: ConfigFileInfo['role'], listedBy: string, c
   }
 }
 
-/** Nothing at `path` (other problems, such as a parent that cannot be searched, are left to the read). */
-function noSuchFile(path: string): boolean {
+const foldName = (name: string): string => name.normalize('NFC').toLowerCase();
+
+/**
+ * Nothing at `path` (other problems, such as a parent that cannot be searched, are left to the
+ * read). With many includes the names in each directory are listed once, not one stat per include.
+ */
+function noSuchFile(path: string, ctx: Ctx): boolean {
+  if (ctx.lookups++ >= 64) {
+    const dir = dirname(path);
+    let names = ctx.dirs.get(dir);
+    if (names === undefined) {
+      try {
+        // Compared without case and Unicode form: a macOS file system may match names so.
+        names = new Set(readdirSync(dir).map(foldName));
+      } catch {
+        names = null;
+      }
+      ctx.dirs.set(dir, names);
+    }
+    if (names && !names.has(foldName(basename(path)))) return true;
+  }
   try {
     return statSync(path, { throwIfNoEntry: false }) === undefined;
   } catch {
@@ -432,14 +478,14 @@ function loadShallow(main: PlistFile, ctx: Ctx, result: PlistDict, points: SetPo
  * Throws PlistReadError (exit 2) when the main file itself cannot be used.
  */
 export function loadConfig(mainPath: string, version: ServerVersion, opts: LoadOptions = {}, main?: PlistFile): LoadedConfig {
-  const ctx: Ctx = { version, files: [], parsed: [], findings: [], cwd: opts.cwd ?? process.cwd(), read: new Map() };
+  const ctx: Ctx = { version, files: [], parsed: [], findings: [], cwd: opts.cwd ?? process.cwd(), read: new Map(), lookups: 0, dirs: new Map() };
   const mainFile = main ?? readPlistFile(mainPath);
   ctx.files.push({ path: mainFile.path, role: 'main', status: mainFile.format === 'binary' ? 'unreadable' : 'read', format: mainFile.format });
   ctx.parsed.push(mainFile);
   if (mainFile.format === 'binary') reportBinary(mainFile.path, 'main', ctx);
   else reportKeysWithoutValue(mainFile, ctx);
   const merged = ownDict();
-  const points: SetPoints = new WeakMap();
+  const points = new SetPoints();
   const line = behaviourOf(version);
   if (line.includeMerge === 'unsupported') {
     deepMerge(merged, mainFile.value, points, mainFile);
@@ -539,7 +585,7 @@ class EffectiveOrigins implements OriginIndex {
     let x: PlistValue | undefined = this.merged;
     for (const k of keys) {
       if (!isDict(x) || !hasOwn(x, k)) break;
-      setBy = this.points.get(x)?.get(k) ?? setBy;
+      setBy = this.points.get(x, k) ?? setBy;
       x = x[k];
     }
     if (!setBy) return { file: this.mainPath };
