@@ -167,6 +167,45 @@ describe('large single inputs', () => {
     expect(cfg.parsed[0]!.lines.get('k9999')).toBe(10_000);
   });
 
+  it('10,000 nested dicts: one line naming the file, the line and the nesting, exit 2, no crash', async () => {
+    const dir = tempDir();
+    const path = join(dir, 'deep.plist');
+    writeFileSync(path, `<?xml version="1.0"?>\n<plist version="1.0"><dict><key>X</key>${'<dict><key>a</key>'.repeat(10_000)}<true/>${'</dict>'.repeat(10_000)}</dict></plist>\n`);
+    const r = await runCli(['check-config', '--config', path]);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split('\n')).toEqual([`imip: ${path}:2: not a valid XML plist (the server cannot read it either): nesting deeper than 64 levels`]);
+  });
+
+  it('130,000 findings of one kind: the first 100 listed, the rest counted in one finding, human and --json', { timeout: 60_000 }, async () => {
+    const dir = tempDir();
+    const path = join(dir, 'dups.plist');
+    const c = cleanConfig();
+    // Every D key written twice: 130,000 key.duplicate findings.
+    const twice = Array.from({ length: 130_000 }, (_, i) => `<key>D${i}</key><true/><key>D${i}</key><false/>`).join('');
+    writeFileSync(path, build(c as never).replace('<key>Enabled</key>', `${twice}<key>Enabled</key>`));
+    const human = await runCli(['check-config', '--config', path]);
+    expect(human.stderr).toBe('');
+    expect(human.code).toBe(0); // duplicates are warnings
+    expect(human.stdout).toMatch(/129,?900 more key\.duplicate findings are not listed; only the first 100 are/);
+    const json = await runCli(['check-config', '--config', path, '--json']);
+    const dups = (JSON.parse(json.stdout) as { findings: { id: string; evidence: Record<string, unknown> }[] }).findings.filter((f) => f.id === 'key.duplicate');
+    expect(dups).toHaveLength(101);
+    expect(dups.find((f) => f.evidence.notListed)?.evidence).toEqual({ notListed: 129_900, listed: 100 });
+  });
+
+  it('a 7 MB pattern is cut at 200 characters wherever a finding echoes it', async () => {
+    const dir = tempDir();
+    const path = join(dir, 'pattern.plist');
+    const c = cleanConfig();
+    (c.Scheduling as { iMIP: Record<string, unknown> }).iMIP.AddressPatterns = ['mailto:(a|b)*c?'.repeat(400_000) + '['];
+    writeFileSync(path, build(c as never));
+    const r = await runCli(['check-config', '--config', path, '--json']);
+    const f = (JSON.parse(r.stdout) as { findings: { id: string; message: string; evidence: { pattern: string } }[] }).findings.find((x) => x.id === 'patterns.invalid')!;
+    expect(f.message.length).toBeLessThan(1000);
+    expect(f.message).toMatch(/\(6000001 characters, cut at 200\)/);
+    expect(f.evidence.pattern.length).toBeLessThan(300);
+  });
+
   it('a 10 MB file is refused by its size before it is read', () => {
     const dir = tempDir();
     const path = join(dir, 'huge.plist');
