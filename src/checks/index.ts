@@ -78,15 +78,17 @@ export function capFindings(findings: readonly Finding[]): Finding[] {
 
 /** The longest dotted prefix the paths share ('' when none). */
 function commonPath(paths: string[]): string {
-  let parts = paths[0]!.split('.');
-  for (const p of paths) {
-    const q = p.split('.');
+  let p = paths[0]!;
+  for (const q of paths) {
     let i = 0;
-    while (i < parts.length && i < q.length && parts[i] === q[i]) i++;
-    parts = parts.slice(0, i);
-    if (!parts.length) break;
+    while (i < p.length && i < q.length && p.charCodeAt(i) === q.charCodeAt(i)) i++;
+    if (i < p.length) p = p.slice(0, i);
+    if (!p) return '';
   }
-  return parts.join('.');
+  // Whole segments only: the prefix ends where every path ends or has a dot.
+  if (paths.every((q) => q.length === p.length || q[p.length] === '.')) return p;
+  const dot = p.lastIndexOf('.');
+  return dot < 0 ? '' : p.slice(0, dot);
 }
 
 /** Run every rule that speaks for this release line, after the loader's findings. */

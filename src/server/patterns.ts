@@ -165,11 +165,16 @@ export function translatePythonPattern(pattern: string): TranslatedPattern {
     out += c;
   }
   if (plain >= 0) out += src.slice(plain);
+  // No stack trace is kept for a pattern that does not compile (a list can hold 100,000 of them).
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
   try {
     const regex = new RegExp(out, flags + 'y');
     return { source: pattern, regex, error: null, translated: notes };
   } catch (e) {
     return { source: pattern, regex: null, error: (e as Error).message.replace(/^Invalid regular expression: /, ''), translated: notes };
+  } finally {
+    Error.stackTraceLimit = limit;
   }
 }
 
