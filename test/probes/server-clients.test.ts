@@ -102,3 +102,21 @@ describe('the same verdict from test-smtp, check-config --connect and send-test,
     }
   }
 });
+
+describe('a login over the TLS 1.0 that the server offers with UseSSL false', () => {
+  it('test-smtp and send-test start TLS 1.0, log in and send, as Twisted\'s ESMTPSender would', async () => {
+    const row: Row = { name: '', useSSL: false, relay: 'tls10', expect: same(0, []) };
+    const path = config(row);
+    const common = ['--config', path, '--ca-file', getStack().ca, '--server-version', '4.3', '--timeout', '5', '--json'];
+    const smtp = await runCli(['test-smtp', ...common]);
+    const doc = JSON.parse(smtp.stdout) as { stages: { stage: string; ok: boolean; evidence: Record<string, unknown> }[] };
+    const stage = (name: string) => doc.stages.find((s) => s.stage === name)!;
+    expect(JSON.stringify(stage('starttls').evidence)).toMatch(/"TLSv1"/);
+    expect(stage('auth')).toMatchObject({ ok: true, evidence: { overTls: true } });
+    expect(String(stage('auth').evidence.reply)).toMatch(/^235 /);
+
+    const send = await runCli(['send-test', ...common, '--to', 'alice@example.test', '--state-dir', tempDir()]);
+    expect(send.code).toBe(0);
+    expect(JSON.parse(send.stdout).sent).toMatchObject({ encrypted: true, authenticated: true });
+  });
+});
