@@ -17,6 +17,8 @@ interface Row {
   relay: Relay;
   /** Extra flags (besides the stack CA). */
   flags?: string[];
+  /** Sending.Password empty: the server's client never sends AUTH. */
+  noPassword?: boolean;
   /** Per release: exit code and the smtp.* ids (sorted) with their severity. */
   expect: Record<'2.5' | '4.3' | '9.2', { code: 0 | 1 | 2; ids: string[] }>;
 }
@@ -50,6 +52,13 @@ const ROWS: Row[] = [
     },
   },
   { name: 'UseSSL true on the SMTPS port: the server never speaks TLS first', useSSL: true, relay: 'smtps', expect: same(1, ['error:smtp.implicit-tls-port']) },
+  {
+    name: 'Password empty: no AUTH, the mail goes out unauthenticated and the relay refuses it at RCPT',
+    useSSL: true,
+    relay: 'submission',
+    noPassword: true,
+    expect: same(1, ['error:smtp.auth-skipped']),
+  },
 ];
 
 function config(row: Row): string {
@@ -63,7 +72,7 @@ function config(row: Row): string {
     Scheduling: {
       iMIP: {
         Enabled: true,
-        Sending: { Server: s.host, Port: port, UseSSL: row.useSSL, Address: cal.address, Username: user.address, Password: user.password },
+        Sending: { Server: s.host, Port: port, UseSSL: row.useSSL, Address: cal.address, Username: user.address, Password: row.noPassword ? '' : user.password },
         Receiving: { Server: s.host, Port: s.ports.imaps, UseSSL: true, Type: 'imap', Username: cal.address, Password: cal.password, PollingSeconds: 30 },
         AddressPatterns: ['mailto:.*'],
       },
