@@ -165,7 +165,11 @@ function countDistance(a: Map<string, number>, b: Map<string, number>): number {
 /** Per character code below 128: scratch counts for {@link asciiCountDistance}, left all zero. */
 const SCRATCH = new Int32Array(128);
 
-const isAscii = (s: string): boolean => /^[\x00-\x7f]*$/.test(s);
+/** Every code unit below 128. */
+function isAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return false;
+  return true;
+}
 const lowerAscii = (c: number): number => (c >= 0x41 && c <= 0x5a ? c | 0x20 : c);
 
 /** {@link countDistance} for two ASCII strings, without building maps (one unknown key of 100,000s). */
