@@ -190,17 +190,40 @@ function asciiCountDistance(a: string, b: string): number {
   return d;
 }
 
+const MASKS = new Map<string, number>();
+
+/** One bit per (lower-cased) character present, characters folded onto 32 bits; memoised for the known keys. */
+function letterMask(s: string, memoise = false): number {
+  const memo = MASKS.get(s);
+  if (memo !== undefined) return memo;
+  let m = 0;
+  for (let i = 0; i < s.length; i++) m |= 1 << (lowerAscii(s.charCodeAt(i)) & 31);
+  if (memoise && MASKS.size < 1000) MASKS.set(s, m);
+  return m;
+}
+
+function bitCount(n: number): number {
+  let c = 0;
+  for (let x = n >>> 0; x; x &= x - 1) c++;
+  return c;
+}
+
 export function closestKey(key: string, candidates: readonly string[]): string | null {
   if (key.length > MAX_GUESS_KEY_LENGTH) return null;
   const limit = Math.max(2, Math.floor(key.length / 4));
   let best: string | null = null;
   let bestDist = Infinity;
   const ascii = isAscii(key);
+  const mask = ascii ? letterMask(key) : 0;
   let counts: Map<string, number> | null = null;
   for (const c of candidates) {
     if (Math.abs(c.length - key.length) > limit) continue;
+    const both = ascii && isAscii(c);
+    // Each character present in one and not the other adds at least 1 to the count difference
+    // below: the bits of the masks that differ are a cheaper lower bound of it.
+    if (both && bitCount(mask ^ letterMask(c, true)) / 2 > limit) continue;
     // Each edit changes the letter counts by at most 2: half their difference is a lower bound.
-    const lower = ascii && isAscii(c) ? asciiCountDistance(key, c) : countDistance((counts ??= charCounts(key)), charCounts(c, true));
+    const lower = both ? asciiCountDistance(key, c) : countDistance((counts ??= charCounts(key)), charCounts(c, true));
     if (lower / 2 > limit) continue;
     const dist = editDistance(key, c, limit);
     if (dist < bestDist) {
