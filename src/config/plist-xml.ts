@@ -164,7 +164,7 @@ export interface PathStep {
   key: string | number;
 }
 
-/** Characters of key candidates a path lookup may compare before it gives up (a key can be megabytes). */
+/** Characters of split keys a path lookup may try before it gives up (a key can be megabytes of dots). */
 const RESOLVE_BUDGET = 4_000_000;
 
 /**
@@ -190,8 +190,7 @@ export function resolvePath(root: PlistValue | undefined, path: string): PathSte
       return false;
     }
     if (!isPlainDict(node) || rest === '') return false;
-    budget -= rest.length;
-    if (budget < 0) return false;
+    // The whole rest as one key: once per level reached (at most the nesting depth).
     if (hasOwn(node, rest)) {
       steps.push({ parent: node, key: rest });
       return true;
