@@ -159,7 +159,8 @@ export function keysOf(d: PlistDict): string[] {
   let keys = KEYS.get(d);
   if (!keys) {
     keys = Object.keys(d);
-    KEYS.set(d, keys);
+    // Small dicts are listed again: remembering them would cost more than it saves.
+    if (keys.length > 64) KEYS.set(d, keys);
   }
   return keys;
 }
