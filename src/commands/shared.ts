@@ -113,43 +113,7 @@ export function docSinkActive(): boolean {
 
 export function printJson(doc: unknown): void {
   if (docSink) docSink(doc);
-  else writeJson(doc, (s) => process.stdout.write(s));
-}
-
-/**
- * `JSON.stringify(doc, null, 2)` and a newline, byte for byte, written in pieces of about 1 MB:
- * the items of the document's top-level arrays are serialised one at a time, so a report with
- * 100,000 files or findings never exists as one string (nor as one buffer).
- */
-export function writeJson(doc: unknown, write: (s: string) => void): void {
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc) || typeof (doc as { toJSON?: unknown }).toJSON === 'function') {
-    write(`${JSON.stringify(doc, null, 2)}\n`);
-    return;
-  }
-  let buf = '';
-  const put = (s: string): void => {
-    buf += s;
-    if (buf.length >= 1 << 20) {
-      write(buf);
-      buf = '';
-    }
-  };
-  const indent = (s: string, pad: string): string => s.replace(/\n/g, `\n${pad}`);
-  let first = true;
-  for (const [k, v] of Object.entries(doc)) {
-    if (Array.isArray(v) && v.length > 0) {
-      put(`${first ? '{' : ','}\n  ${JSON.stringify(k)}: [`);
-      v.forEach((item: unknown, i) => put(`${i ? ',' : ''}\n    ${indent(JSON.stringify(item, null, 2) ?? 'null', '    ')}`));
-      put('\n  ]');
-    } else {
-      const json = JSON.stringify(v, null, 2);
-      if (json === undefined) continue; // undefined, a function: left out, as JSON.stringify does
-      put(`${first ? '{' : ','}\n  ${JSON.stringify(k)}: ${indent(json, '  ')}`);
-    }
-    first = false;
-  }
-  put(first ? '{}\n' : '\n}\n');
-  if (buf) write(buf);
+  else process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
 }
 
 /** Human output: the `--set` overrides, one line, right under the release line (nothing when none). */
