@@ -109,8 +109,7 @@ export function capped(text: string, max = 200): string {
   return text.length > max ? `${text.slice(0, max)}… (${text.length} characters, cut at ${max})` : text;
 }
 
-/** Findings of one id listed one by one; past that, one finding counts the rest (checks/index.ts). */
-export const LISTED_PER_ID = 100;
+export { LISTED_PER_ID } from '../report/finding.js';
 
 /** A list echoed in evidence: at most `max` items (the count says how many there are). */
 export function cappedList<T>(items: readonly T[], max = 100): T[] {

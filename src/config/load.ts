@@ -6,7 +6,7 @@
  */
 import { readdirSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, resolve } from 'node:path';
-import type { Finding } from '../report/finding.js';
+import { LISTED_PER_ID, type Finding } from '../report/finding.js';
 import { getfqdn, hostAddress } from './host.js';
 import { behaviourOf, featuresOf, type ServerVersion } from '../server/release.js';
 import { defaultsFor } from '../server/keys.js';
@@ -161,6 +161,8 @@ interface Ctx {
   /** Files looked for so far; past a few, the names of each directory (null: cannot be listed). */
   lookups: number;
   dirs: Map<string, Set<string> | null>;
+  /** include.missing findings so far. */
+  unreachable: number;
 }
 
 function includeFinding(
@@ -342,6 +344,11 @@ function reportUnreachable(
   const key = role === 'import' ? 'ImportConfig' : 'Includes';
   const fatal = role === 'import' || line.missingInclude === 'error' || kind === 'unreadable';
   const problem = ctx.files[ctx.files.length - 1]?.problem ?? '';
+  // Past the ones listed, only counted (checks/index.ts): no message or evidence kept for them.
+  if (++ctx.unreachable > LISTED_PER_ID) {
+    ctx.findings.push(includeFinding('include.missing', fatal ? 'error' : 'warning', key, '', kind === 'missing' ? `Create ${path}, or remove it from ${key} in ${listedBy}.` : `Fix or remove ${path}.`, {}));
+    return;
+  }
   ctx.findings.push(
     includeFinding(
       'include.missing',
@@ -478,7 +485,7 @@ function loadShallow(main: PlistFile, ctx: Ctx, result: PlistDict, points: SetPo
  * Throws PlistReadError (exit 2) when the main file itself cannot be used.
  */
 export function loadConfig(mainPath: string, version: ServerVersion, opts: LoadOptions = {}, main?: PlistFile): LoadedConfig {
-  const ctx: Ctx = { version, files: [], parsed: [], findings: [], cwd: opts.cwd ?? process.cwd(), read: new Map(), lookups: 0, dirs: new Map() };
+  const ctx: Ctx = { version, files: [], parsed: [], findings: [], cwd: opts.cwd ?? process.cwd(), read: new Map(), lookups: 0, dirs: new Map(), unreachable: 0 };
   const mainFile = main ?? readPlistFile(mainPath);
   ctx.files.push({ path: mainFile.path, role: 'main', status: mainFile.format === 'binary' ? 'unreadable' : 'read', format: mainFile.format });
   ctx.parsed.push(mainFile);

@@ -32,3 +32,6 @@ export function countBySeverity(findings: readonly Finding[]): Record<Severity, 
   for (const f of findings) counts[f.severity]++;
   return counts;
 }
+
+/** Findings of one id listed one by one; past that, one finding counts the rest (checks/index.ts). */
+export const LISTED_PER_ID = 100;
