@@ -91,7 +91,7 @@ export async function run(flags: PollFlags): Promise<number> {
     );
   }
 
-  const [{ deleteAllMailFor, runReadOnlyCycle, hasProblems, policyText }, { loadTokenLookup }] = await Promise.all([
+  const [{ deleteAllMailFor, runReadOnlyCycle, hasProblems, policyText, checkAccess, serverLoginReport, accessStops, stoppedText }, { loadTokenLookup }] = await Promise.all([
     import('../poll/cycle.js'),
     import('../tokens/combine.js'),
   ]);
@@ -126,6 +126,36 @@ export async function run(flags: PollFlags): Promise<number> {
     deleteAllMail: deleteAllMailFor(ctx.settings, ctx.version),
     ready,
   };
+  // How Calendar Server's own client connects and logs in here; the reader then connects the same
+  // way. Where the server cannot log in, or the tool stops before its login, nothing is read.
+  const access = await checkAccess(cycleCtx).catch(async (err: unknown) => {
+    await ready.catch(() => undefined);
+    throw err;
+  });
+  const serverLogin = serverLoginReport(cycleCtx, access);
+  const connFindings = access.findings;
+  if (accessStops(access)) {
+    await ready.catch(() => undefined);
+    const render = await import('../poll/render.js');
+    const doc = {
+      command: 'poll',
+      ok: false,
+      serverVersion: versionJson(ctx.version),
+      ...overridesField(overrides),
+      protocol,
+      config: configPath,
+      serverLogin,
+      findings: connFindings,
+      messages: [],
+      error: stoppedText(serverLogin.stopped, connFindings),
+    };
+    if (out.json || docSinkActive()) printJson(doc);
+    else {
+      const title = [`${c.bold('imip poll --once')}${flags.apply ? c.bold(' --apply') : ''}  ${configPath}`, c.dim(versionLine(ctx.version)), ...overridesLine(overrides).map((l) => c.yellow(l))];
+      process.stdout.write(render.renderStopped(title, serverLogin, connFindings, c, out));
+    }
+    return EXIT_PROBLEMS;
+  }
   const shown = progressReporter(progressEnabled(process.stderr));
   // How far the cycle got, for the Ctrl-C message.
   const got = { done: 0, total: 0 };
@@ -204,6 +234,8 @@ export async function run(flags: PollFlags): Promise<number> {
     if (stop.signal.aborted && !out.json) {
       process.stderr.write(`imip: stopped on ${String(stop.signal.reason)}: ${statusText(status)}; the next run handles the rest.\n`);
     }
+    report.serverLogin = serverLogin;
+    report.findings = connFindings;
     // A run stopped by a signal did not do everything it could: 1 even when nothing else is wrong.
     const code = report.error ? EXIT_CANNOT_RUN : hasProblems(report) || stop.signal.aborted ? EXIT_PROBLEMS : EXIT_OK;
     if (out.json) {
@@ -228,7 +260,19 @@ export async function run(flags: PollFlags): Promise<number> {
     : out.json
     ? {
         onOpen: ({ commands: _c, ...mailbox }: ReaderInfo) =>
-          json.open({ command: 'poll', serverVersion: versionJson(ctx.version), ...overridesField(overrides), protocol, config: configPath, mailbox, tokenStore: store.info, policy, deleteAllMail: cycleCtx.deleteAllMail }),
+          json.open({
+            command: 'poll',
+            serverVersion: versionJson(ctx.version),
+            ...overridesField(overrides),
+            protocol,
+            config: configPath,
+            mailbox,
+            serverLogin,
+            findings: connFindings,
+            tokenStore: store.info,
+            policy,
+            deleteAllMail: cycleCtx.deleteAllMail,
+          }),
         onRow: json.row,
       }
     : out.quiet
@@ -236,7 +280,7 @@ export async function run(flags: PollFlags): Promise<number> {
       : {
           // The head goes out at once: the admin sees where the cycle reads before the rows come.
           onOpen: ({ commands: _c, ...mailbox }: ReaderInfo) => {
-            write(`${render.renderHead({ title, policy, mailbox, tokenStore: store.info }, c, out).join('\n')}\n`);
+            write(`${render.renderHead({ title, policy, mailbox, tokenStore: store.info, serverLogin, findings: connFindings }, c, out).join('\n')}\n`);
             flush();
           },
           onRow: (row: PollMessage) => write(`${render.renderRow(row, c, out).join('\n')}\n`),
@@ -260,7 +304,7 @@ export async function run(flags: PollFlags): Promise<number> {
   }
   const code = report.error ? EXIT_CANNOT_RUN : hasProblems(report) ? EXIT_PROBLEMS : EXIT_OK;
   if (monitored) {
-    printJson({ command: 'poll', ok: code === 0, serverVersion: versionJson(ctx.version), protocol, config: configPath, summary: report.summary, findingsBySeverity: tally, ...(report.error ? { error: report.error } : {}), stats: report.stats });
+    printJson({ command: 'poll', ok: code === 0, serverVersion: versionJson(ctx.version), protocol, config: configPath, serverLogin, findings: connFindings, summary: report.summary, findingsBySeverity: tally, ...(report.error ? { error: report.error } : {}), stats: report.stats });
   } else if (out.json) json.close({ summary: report.summary, ...(report.error ? { error: report.error } : {}), stats: report.stats, commands: report.commands });
   else write(`${render.renderFoot(report, c, out).join('\n')}\n`);
   flush();

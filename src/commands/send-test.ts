@@ -394,8 +394,30 @@ export async function run(flags: SendTestFlags): Promise<number> {
     if (!s.receiving.server.trim()) {
       throw new CannotRunError(`${I}.Receiving.Server is empty in ${configPath}: there is no mailbox to watch for the reply`);
     }
+    // How Calendar Server's own client connects to that mailbox: where it cannot log in it would
+    // never read the reply; the watcher then connects as it does (its STARTTLS/STLS versions).
+    const { checkServerAccess, ServerAccessError } = await import('../probes/server-access.js');
+    let access: import('../probes/server-access.js').ServerAccess;
     try {
-      watcher = wait.mailboxWatcher(s.receiving, conn);
+      access = await checkServerAccess(s.receiving, conn, ctx.version);
+    } catch (e) {
+      if (!(e instanceof ServerAccessError)) throw e;
+      findings.push({
+        id: F.mailboxFailed.id,
+        severity: 'error',
+        path: `${I}.Receiving`,
+        message: `The mailbox the reply comes back to cannot be read, so nothing was sent: ${e.message}`,
+        evidence: { server: s.receiving.server, port: s.receiving.port, useSSL: s.receiving.useSSL, type: s.receiving.type },
+        fix: 'Run "imip test-mailbox" to see which stage fails, fix it, and send again.',
+      });
+      return refuse('the mailbox the reply would come back to cannot be read (below)');
+    }
+    // --insecure is already said once for the whole run.
+    findings.push(...access.findings.filter((f) => f.id !== 'tls.insecure'));
+    if (access.serverBlocked) return refuse('Calendar Server itself cannot log in to the mailbox the reply comes back to, so it would never read the reply (below)');
+    if (access.toolStopped) return refuse('the certificate of the mailbox the reply comes back to did not verify for this tool, which stopped before sending the password (below)');
+    try {
+      watcher = wait.mailboxWatcher(s.receiving, { ...conn, mailboxUpgrade: access.upgrade });
       await watcher.start();
     } catch (e) {
       if (!(e instanceof wait.MailboxError)) throw e;

@@ -61,6 +61,12 @@ export interface ConnectOptions {
   caFile?: string;
   /** `--insecure`: certificate checks off, said in the output. */
   insecure: boolean;
+  /**
+   * What a mailbox session's STARTTLS/STLS offers: `tls1.0-only` where Calendar Server's own client
+   * starts TLS itself (Twisted's default context), as decided by src/probes/server-access.ts.
+   * Unset: the best version both sides support.
+   */
+  mailboxUpgrade?: 'tls1.0-only' | 'negotiate';
 }
 
 /** One step of a connectivity probe: resolve, connect, greeting, EHLO, STARTTLS, AUTH, ... */

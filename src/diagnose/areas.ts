@@ -124,6 +124,9 @@ function describe(area: AreaId, a: AreaInputs, errors: number, warnings: number)
         parts.push(
           `${mb.info.protocol === 'imap' ? 'IMAP' : 'POP3'} ${mb.info.server}:${mb.info.port} read-only: ${plural(mb.messages.length, 'message')}${mb.info.protocol === 'imap' ? ` (${mb.seen} \\Seen)` : ''}`,
         );
+      } else if (mb?.stopped) {
+        // Not read on purpose: the server's own client cannot log in, or the tool stopped before its login.
+        parts.push(`mailbox not read: ${mb.stopped.replace(/^No message was read: /, '').replace(/\. .*$/s, '')}`);
       } else if (a.mailboxTest) {
         parts.push(a.mailboxTest.ok ? `mailbox test passed: ${a.mailboxTest.target} (read-only)` : `mailbox test failed: ${a.mailboxTest.target}${a.mailboxTest.failed ? `: ${a.mailboxTest.failed}` : ''}`);
       }

@@ -436,7 +436,10 @@ const ROWS: Row[] = [
     severity: 'error',
     lines: ['5.0+'],
     template: LOG.imapError(slot('err')).text,
-    summary: '5.0+: an error ended the IMAP cycle ("IMAP Error: …"), often a reply whose calendar does not parse; later messages wait.',
+    // CalendarServer-5.1 to -9.2 imip/inbound.py `fetchNextMessage`: cbGotMessage's failure reaches
+    // `ebLogError`. CalendarServer-5.0 `cbGotMessage` drops handleMessage's Deferred, so there the same
+    // failure is Twisted's "Unhandled error in Deferred" instead.
+    summary: '5.1 and later: an error ended the IMAP cycle ("IMAP Error: …"), often a reply whose calendar does not parse; later messages wait (5.0 logs the same failure as "Unhandled error in Deferred").',
     meaning: 'The rest of that poll cycle stopped; the failing message stays \\Seen and is never looked at again.',
     fix: 'Find the message (imip poll --once shows which one stops the cycle) and run "imip diagnose --message FILE" on it.',
     source: 'a calendar that fails to parse ends the poll cycle',

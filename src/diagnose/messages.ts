@@ -184,6 +184,10 @@ export interface MailboxRead {
   error?: string;
   /** The session failed because the server stopped answering (a step ran past --timeout). */
   timedOut?: boolean;
+  /** How Calendar Server's own client connects here (checked before reading), and what was found. */
+  access?: import('../probes/server-access.js').ServerAccess;
+  /** Nothing was read because of that check: why, in one sentence. */
+  stopped?: string;
 }
 
 /** Whether a reader's error is a step that ran past --timeout (IMAP or POP3, any stage). */
@@ -196,16 +200,25 @@ function isTimeout(message: string): boolean {
  * included, and judge each message as the server did when it first read it.
  */
 export async function readMailbox(ctx: CycleContext): Promise<MailboxRead> {
-  const { openReader, classifyContext } = await import('../poll/cycle.js');
-  const { ImapReader } = await import('../mailbox/imap-reader.js');
+  const { openReader, classifyContext, checkAccess, accessStops, serverLoginReport, stoppedText } = await import('../poll/cycle.js');
   const messages: ExaminedMessage[] = [];
   let seen = 0;
+  // As the server's own client connects (the reader then connects the same way); where it cannot
+  // log in, or the tool stops before its login, nothing is read.
+  let access;
+  try {
+    access = await checkAccess(ctx);
+  } catch (err) {
+    const error = (err as Error).message;
+    return { info: null, messages, exists: 0, seen: 0, error, ...(isTimeout(error) ? { timedOut: true } : {}) };
+  }
+  if (accessStops(access)) return { info: null, messages, exists: 0, seen: 0, access, stopped: stoppedText(serverLoginReport(ctx, access).stopped, access.findings) };
   let reader;
   try {
     reader = await openReader(ctx, true);
   } catch (err) {
     const error = (err as Error).message;
-    return { info: null, messages, exists: 0, seen: 0, error, ...(isTimeout(error) ? { timedOut: true } : {}) };
+    return { info: null, messages, exists: 0, seen: 0, access, error, ...(isTimeout(error) ? { timedOut: true } : {}) };
   }
   const onMessage = (m: { ref: { uid?: number; number?: number; uidl?: string | null }; seen?: boolean; input: MessageInput }): void => {
     if (m.seen) seen++;
@@ -227,7 +240,10 @@ export async function readMailbox(ctx: CycleContext): Promise<MailboxRead> {
   let exists: number;
   let error: string | undefined;
   try {
-    const stats = reader instanceof ImapReader ? await reader.read({ unseenOnly: false, onMessage }) : await reader.read({ onMessage });
+    const stats =
+      reader.info.protocol === 'imap'
+        ? await (reader as import('../mailbox/imap-reader.js').ImapReader).read({ unseenOnly: false, onMessage })
+        : await (reader as import('../mailbox/pop3-reader.js').Pop3Reader).read({ onMessage });
     exists = stats.exists;
   } catch (err) {
     error = `the ${ctx.protocol === 'imap' ? 'IMAP' : 'POP3'} session ended early after ${messages.length} message${messages.length === 1 ? '' : 's'}: ${(err as Error).message}`;
@@ -236,5 +252,5 @@ export async function readMailbox(ctx: CycleContext): Promise<MailboxRead> {
     await reader.close();
   }
   messages.sort((a, b) => (a.uid ?? a.number ?? 0) - (b.uid ?? b.number ?? 0));
-  return { info: reader.info, messages, exists, seen, ...(error ? { error, ...(isTimeout(error) ? { timedOut: true } : {}) } : {}) };
+  return { info: reader.info, messages, exists, seen, access, ...(error ? { error, ...(isTimeout(error) ? { timedOut: true } : {}) } : {}) };
 }

@@ -70,6 +70,11 @@ export interface PlusProbeOptions {
    */
   mailboxTimedOut?: string;
   /**
+   * Set when diagnose's own read did not open the mailbox on purpose (Calendar Server's client
+   * cannot log in there, or the certificate did not verify for the tool): the probe does not either.
+   */
+  mailboxStopped?: string;
+  /**
    * Set when diagnose's own SMTP test just ran past --timeout: the probe then does not connect to
    * the relay again (a stalled server would cost a second full wait) and says why.
    */
@@ -290,6 +295,10 @@ export async function probePlusAddress(o: PlusProbeOptions): Promise<PlusProbeRe
   if (o.mailboxTimedOut) {
     const why = `the receiving mailbox stopped answering when diagnose read it (${o.mailboxTimedOut}); not tried a second time`;
     return none(`not probed: ${why}`, [notVerified(why, {}, 'Run "imip test-mailbox" to see which stage stalls.')], { address, messageId });
+  }
+  if (o.mailboxStopped) {
+    const why = `the receiving mailbox was not opened: ${o.mailboxStopped.replace(/^No message was read: /, '')}`;
+    return none(`not probed: ${why}`, [notVerified(why, {}, 'Fix the Receiving findings first ("imip test-mailbox" shows each stage), then probe again.')], { address, messageId });
   }
   if (o.smtpTimedOut) {
     const why = `the SMTP server stopped answering when diagnose tested it (${o.smtpTimedOut}); not tried a second time`;

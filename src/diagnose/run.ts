@@ -373,6 +373,12 @@ export async function diagnose(o: DiagnoseOptions): Promise<DiagnoseReport> {
     }
     mailbox = await readMailbox({ ...cycleCtx, settings, protocol: r.protocol });
     const where = `${r.protocol === 'imap' ? 'imap' : 'pop'}://${r.username ? `${encodeURIComponent(r.username)}@` : ''}${r.server}:${r.port}/INBOX`;
+    // How the server's own client connects here: its findings, as test-mailbox gives them.
+    for (const f of mailbox.access?.findings ?? []) findings.push(withArea(f, 'probe', 'receiving'));
+    if (mailbox.stopped) {
+      inputs.push({ kind: 'mailbox', path: where, how: 'config', status: 'error', error: mailbox.stopped });
+      return;
+    }
     if (!mailbox.info && mailbox.error) {
       inputs.push({ kind: 'mailbox', path: where, how: 'config', status: 'error', error: mailbox.error });
       findings.push(inputFinding('mailbox', where, mailbox.error, 'receiving'));
@@ -511,7 +517,9 @@ export async function diagnose(o: DiagnoseOptions): Promise<DiagnoseReport> {
       probes.plusAddress = await probePlusAddress({
         settings,
         version,
-        conn: o.conn,
+        // The mailbox is opened as the server's own client connects (what the access check found).
+        conn: (mailbox as MailboxRead | null)?.access ? { ...o.conn, mailboxUpgrade: (mailbox as MailboxRead | null)!.access!.upgrade } : o.conn,
+        ...((mailbox as MailboxRead | null)?.stopped ? { mailboxStopped: (mailbox as MailboxRead | null)!.stopped! } : {}),
         ...(o.probeWaitMs !== undefined ? { waitMs: o.probeWaitMs } : {}),
         mailboxMismatch: configFindings.some((f) => f.id === 'receiving.mailbox-mismatch'),
         ...((mailbox as MailboxRead | null)?.timedOut ? { mailboxTimedOut: (mailbox as MailboxRead | null)?.error ?? 'timed out' } : {}),

@@ -29,7 +29,7 @@ import type { MimePart } from '../imip/mime-part.js';
 import { neededParts } from '../imip/classify.js';
 import { CannotRunError } from '../report/exit.js';
 import type { OnMessage, OnProgress, ReaderInfo, ReadMessage, ReadStats } from './types.js';
-import { loadCa } from '../net/net-stage.js';
+import { loadCa, versionOptions } from '../net/net-stage.js';
 import { ImapDeadline, isImapTimeout } from './imap-deadline.js';
 
 /** Header fields fetched for every message: what the verdict and the reply checks read. */
@@ -115,6 +115,13 @@ export function imapErrorText(err: unknown): string {
   return e.code && !text.includes(e.code) ? `${text} (${e.code})` : text;
 }
 
+/** The negotiated TLS version of imapflow's socket, when it is a TLS socket. */
+function tlsVersionOf(client: ImapFlow): { tlsVersion?: string } {
+  const s = (client as unknown as { socket?: { getProtocol?: () => string | null } }).socket;
+  const v = typeof s?.getProtocol === 'function' ? s.getProtocol() : null;
+  return v ? { tlsVersion: v } : {};
+}
+
 export interface ImapOpenOptions {
   /** EXAMINE (true) or SELECT (false, --apply only). */
   readOnly: boolean;
@@ -135,7 +142,13 @@ export function imapFlowOptions(receiving: ReceivingSettings, connect: ConnectOp
     // Twisted's IMAP client with UseSSL false: STARTTLS when offered, clear text otherwise (§4.1).
     doSTARTTLS: undefined,
     ...(net.isIP(host) ? {} : { servername: host }),
-    tls: { rejectUnauthorized: !connect.insecure, ...(ca ? { ca } : {}) },
+    // With UseSSL false the only TLS is the STARTTLS upgrade: TLS 1.0 only where the server's own
+    // client starts TLS itself (twisted imap4.py `IMAP4Client._getContextFactory`, TLSv1_METHOD).
+    tls: {
+      rejectUnauthorized: !connect.insecure,
+      ...(ca ? { ca } : {}),
+      ...(!receiving.useSSL && connect.mailboxUpgrade === 'tls1.0-only' ? versionOptions('tls1.0-only') : {}),
+    },
     auth: { user: receiving.username, pass: receiving.password },
     logger: false,
     // imapflow's own connect and greeting limits sit 1 s behind ImapDeadline (./imap-deadline.ts),
@@ -203,6 +216,7 @@ export class ImapReader {
       port: receiving.port,
       username: receiving.username,
       tls,
+      ...tlsVersionOf(client),
       readOnly: opts.readOnly,
       commands: [opts.readOnly ? 'EXAMINE INBOX' : 'SELECT INBOX'],
     };

@@ -37,6 +37,9 @@ export function pop3ClientOptions(receiving: ReceivingSettings, connect: Connect
     ...(ca ? { ca: ca.join('\n') } : {}),
     rejectUnauthorized: !connect.insecure,
     timeoutMs: connect.timeoutMs,
+    // twisted pop3client.py `POP3Client._getContextFactory`: STLS with TLS 1.0 only, where the
+    // server's own client starts TLS itself (src/probes/server-access.ts decides).
+    ...(!receiving.useSSL && connect.mailboxUpgrade === 'tls1.0-only' ? { stlsTls10Only: true } : {}),
   };
 }
 
@@ -97,6 +100,7 @@ export class Pop3Reader {
       port: receiving.port,
       username: receiving.username,
       tls,
+      ...(client.tls?.protocol ? { tlsVersion: client.tls.protocol } : {}),
       readOnly: opts.readOnly,
       commands: [`login (${method})`],
     };

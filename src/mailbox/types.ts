@@ -37,6 +37,8 @@ export interface ReaderInfo {
   username: string;
   /** `implicit`, `starttls`, `stls`, `apop` or `none`. */
   tls: string;
+  /** The TLS version the session negotiated (`TLSv1`, `TLSv1.3`), when it uses TLS. */
+  tlsVersion?: string;
   /** IMAP EXAMINE (true) or SELECT; POP3: true unless DELE may be sent. */
   readOnly: boolean;
   /** What the reader asked the server, in words (for --verbose). */

@@ -8,6 +8,7 @@ export { Redactor, StageRunner, elapsed, type StageFailure, type StageOptions, t
 export { checkPort, connectTcp, resolveHost, type Endpoint, type ResolvedAddress } from './connect.js';
 export { detectImplicitTls, sniffDelay, waitExplainingSilence, type PortMode, type PortModeResult } from './port-mode.js';
 export {
+  versionOptions,
   enforceCertificate,
   implicitTlsStage,
   loadCa,

@@ -61,7 +61,7 @@ export function loadCa(opts: { ca?: string; caFile?: string }): string[] | undef
  */
 export type OfferedVersions = 'tls1.0-only' | 'negotiate';
 
-function versionOptions(versions: OfferedVersions): tls.SecureContextOptions {
+export function versionOptions(versions: OfferedVersions): tls.SecureContextOptions {
   return versions === 'tls1.0-only' ? { minVersion: 'TLSv1', maxVersion: 'TLSv1', ciphers: 'DEFAULT:@SECLEVEL=0' } : {};
 }
 

@@ -20,6 +20,8 @@ import type { ImapReader } from '../mailbox/imap-reader.js';
 import type { OnMessage, OnProgress, ReaderInfo, ReadMessage, ReadStats } from '../mailbox/types.js';
 export type { MessageRef, OnMessage, OnProgress, ReaderInfo, ReadMessage, ReadStats } from '../mailbox/types.js';
 import type { Pop3Reader } from '../mailbox/pop3-reader.js';
+import type { ServerAccess } from '../probes/server-access.js';
+import { CannotRunError } from '../report/exit.js';
 import { heapKeeper } from './heap.js';
 
 // ---- the report --------------------------------------------------------------------------------
@@ -108,6 +110,19 @@ export interface PollReport {
   /** What was asked of the mailbox server, in words. */
   commands: string[];
   apply?: Record<string, unknown>;
+  /** How Calendar Server's own client connects and logs in here, and what that check found. */
+  serverLogin?: ServerLoginReport;
+  /** Findings about the connection itself (`mailbox.*`, `tls.insecure`); the messages carry their own. */
+  findings?: Finding[];
+}
+
+export interface ServerLoginReport {
+  /** The steps the server's client takes, in words. */
+  steps: string[];
+  /** What the tool's STARTTLS/STLS offered to connect as the server does (null: TLS from the first byte). */
+  tlsUpgrade: 'tls1.0-only' | 'negotiate' | null;
+  /** Nothing was read: the server's own client cannot log in here, or the tool stopped before its login. */
+  stopped: 'server-cannot-log-in' | 'certificate-not-verified' | null;
 }
 
 // ---- context -----------------------------------------------------------------------------------
@@ -292,6 +307,52 @@ export function classifyMessage(ctx: CycleContext, m: ReadMessage): { row: PollM
     row.tokenCauses = tokenCauses(m.input, { sendingAddress: ctx.settings.sending.address, version: ctx.version }).map((f) => f.id);
   }
   return { row, verdict };
+}
+
+// ---- how the server's client connects --------------------------------------------------------------
+
+/**
+ * Before reading: how Calendar Server's own IMAP/POP3 client would connect and log in here
+ * (src/probes/server-access.ts, the release's row of src/server/mail-clients.ts). The reader then
+ * connects the same way: `ctx.connect.mailboxUpgrade` is set to what the server's STARTTLS/STLS
+ * offers. A server that cannot be reached or stalls is a CannotRunError naming the stage.
+ */
+export async function checkAccess(ctx: CycleContext): Promise<ServerAccess> {
+  const r = ctx.settings.receiving;
+  if (!r.server.trim()) throw new CannotRunError('Scheduling.iMIP.Receiving.Server is empty: there is no mailbox to poll');
+  if (!r.port) throw new CannotRunError('Scheduling.iMIP.Receiving.Port is 0: Calendar Server has no default and would connect to port 0');
+  const { checkServerAccess, ServerAccessError } = await import('../probes/server-access.js');
+  let access: ServerAccess;
+  try {
+    access = await checkServerAccess(r, ctx.connect, ctx.version);
+  } catch (err) {
+    if (err instanceof ServerAccessError) throw new CannotRunError(err.message);
+    throw err;
+  }
+  ctx.connect = { ...ctx.connect, mailboxUpgrade: access.upgrade };
+  return access;
+}
+
+/** The access check as the report shows it. */
+export function serverLoginReport(ctx: CycleContext, access: ServerAccess): ServerLoginReport {
+  return {
+    steps: access.steps,
+    tlsUpgrade: ctx.settings.receiving.useSSL ? null : access.upgrade,
+    stopped: access.serverBlocked ? 'server-cannot-log-in' : access.toolStopped ? 'certificate-not-verified' : null,
+  };
+}
+
+/** Whether the cycle must not read: the server cannot log in, or the tool stopped before its login. */
+export function accessStops(access: ServerAccess): boolean {
+  return access.serverBlocked || access.toolStopped;
+}
+
+/** The sentence said when nothing was read because of the access check. */
+export function stoppedText(stopped: ServerLoginReport['stopped'], findings: readonly Finding[] = []): string {
+  const ids = [...new Set(findings.filter((f) => f.severity === 'error').map((f) => f.id))];
+  return stopped === 'server-cannot-log-in'
+    ? `No message was read: Calendar Server itself cannot log in to this mailbox${ids.length ? ` (${ids.join(', ')})` : ''}, so it reads none either. Fix that first.`
+    : 'No message was read: the certificate did not verify for this tool, so it stopped before sending the password. Calendar Server would log in and read them; run again with --ca-file (the CA that signed the certificate) or --insecure to see them.';
 }
 
 // ---- the read-only cycle -------------------------------------------------------------------------

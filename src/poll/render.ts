@@ -8,10 +8,11 @@
  */
 import type { ChalkInstance } from 'chalk';
 import { bySeverity } from '../report/finding.js';
-import { formatEvidence } from '../report/render.js';
+import type { Finding } from '../report/finding.js';
+import { formatEvidence, insecureNotice, renderFindings } from '../report/render.js';
 import { GLYPH } from '../report/style.js';
 import type { ServerAction } from '../server/poll-policy.js';
-import { NO_CAUSE_NAMED, type PollMessage, type PollReport, type PollSummary, type ReaderInfo } from './cycle.js';
+import { NO_CAUSE_NAMED, stoppedText, type PollMessage, type PollReport, type PollSummary, type ReaderInfo, type ServerLoginReport } from './cycle.js';
 
 /** The token causes in a few words, for the row and the summary (the ids are those of `imip diagnose`). */
 export const TOKEN_CAUSE_SHORT: Record<string, string> = {
@@ -153,6 +154,31 @@ export interface HeadInput {
   policy: string;
   mailbox: Omit<ReaderInfo, 'commands'>;
   tokenStore: PollReport['tokenStore'];
+  /** How the server's own client connects here, and what that check found. */
+  serverLogin?: ServerLoginReport;
+  findings?: readonly Finding[];
+}
+
+/** The server's login steps (with --verbose) and the connection findings, `--insecure` first. */
+export function serverLoginLines(serverLogin: ServerLoginReport | undefined, findings: readonly Finding[], c: ChalkInstance, opts: { verbose: boolean }): string[] {
+  const lines: string[] = [];
+  const { notice, rest } = insecureNotice(findings, c);
+  lines.push(...notice);
+  if (serverLogin && opts.verbose) {
+    lines.push(c.dim(`Calendar Server's own login here: ${serverLogin.steps.join('; ')}`));
+    if (serverLogin.tlsUpgrade === 'tls1.0-only') lines.push(c.dim('This session offered TLS 1.0 only on STARTTLS/STLS, as the server\'s client does.'));
+  }
+  if (rest.length) lines.push('', ...renderFindings(rest, c, opts));
+  return lines;
+}
+
+/** Nothing was read because of the access check: the findings and why. */
+export function renderStopped(title: string[], serverLogin: ServerLoginReport, findings: readonly Finding[], c: ChalkInstance, opts: { verbose: boolean }): string {
+  const lines = [...title, ...serverLoginLines(serverLogin, findings, c, opts)];
+  if (lines[lines.length - 1] !== '') lines.push('');
+  const text = `${GLYPH[serverLogin.stopped === 'server-cannot-log-in' ? 'error' : 'warning']} ${stoppedText(serverLogin.stopped, findings)}`;
+  lines.push(serverLogin.stopped === 'server-cannot-log-in' ? c.red(text) : c.yellow(text));
+  return `${lines.join('\n')}\n`;
 }
 
 /** Where tokens were looked up, and why they stay "unchecked" when the server's store cannot be read. */
@@ -189,8 +215,9 @@ export function renderHead(h: HeadInput, c: ChalkInstance, opts: { verbose: bool
   const mb = h.mailbox;
   const lines = [...h.title, c.dim(`Reads: ${h.policy}`)];
   lines.push(
-    c.dim(`${mb.protocol === 'imap' ? 'IMAP' : 'POP3'} ${mb.username}@${mb.server}:${mb.port} (TLS: ${mb.tls}; ${mb.readOnly ? 'read-only: nothing on the server changes' : 'read-write'})`),
+    c.dim(`${mb.protocol === 'imap' ? 'IMAP' : 'POP3'} ${mb.username}@${mb.server}:${mb.port} (TLS: ${mb.tls}${mb.tlsVersion ? `, ${mb.tlsVersion}` : ''}; ${mb.readOnly ? 'read-only: nothing on the server changes' : 'read-write'})`),
   );
+  lines.push(...serverLoginLines(h.serverLogin, h.findings ?? [], c, opts));
   lines.push(...tokenStoreLines(h.tokenStore, c, opts));
   lines.push('', tableHead(mb.protocol, c));
   return lines;
@@ -239,7 +266,20 @@ export function renderFoot(report: PollReport, c: ChalkInstance, opts: { verbose
 export function renderReport(report: PollReport, c: ChalkInstance, opts: { verbose: boolean; quiet: boolean; header: string[] }): string {
   const lines: string[] = [];
   if (!opts.quiet) {
-    lines.push(...renderHead({ title: opts.header, policy: report.policy, mailbox: report.mailbox, tokenStore: report.tokenStore }, c, opts));
+    lines.push(
+      ...renderHead(
+        {
+          title: opts.header,
+          policy: report.policy,
+          mailbox: report.mailbox,
+          tokenStore: report.tokenStore,
+          ...(report.serverLogin ? { serverLogin: report.serverLogin } : {}),
+          ...(report.findings ? { findings: report.findings } : {}),
+        },
+        c,
+        opts,
+      ),
+    );
     for (const m of report.messages) lines.push(...renderRow(m, c, opts));
   }
   lines.push(...renderFoot(report, c, opts));

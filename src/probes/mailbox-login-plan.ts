@@ -15,6 +15,7 @@ import type net from 'node:net';
 import type { ConnectOptions, ReceivingSettings } from '../config/settings.js';
 import { StageError, connectTcp, loadCaPem, tlsHandshake, toStageError, type ResolvedAddress, type StageScope } from '../net/net-stage.js';
 import type { MailClients } from '../server/mail-clients.js';
+import { tlsInfo, type TlsInfo } from '../net/tls-info.js';
 
 export interface LoginPlan {
   /** The steps the server's client takes here, in words. */
@@ -25,6 +26,8 @@ export interface LoginPlan {
   tls10: 'not-used' | 'accepted' | 'refused';
   /** POP3: no APOP, no STLS; the server refuses to log in. */
   noLogin: boolean;
+  /** The certificate seen on the server's own TLS 1.0 upgrade, when it got through. */
+  tls?: TlsInfo;
 }
 
 /** Reads CRLF lines from a socket. */
@@ -73,13 +76,14 @@ async function untilTagged(read: () => Promise<string>, tag: string): Promise<{ 
   }
 }
 
-async function upgrade10(socket: net.Socket, host: string, opts: ConnectOptions, scope: StageScope): Promise<'accepted' | 'refused'> {
+async function upgrade10(socket: net.Socket, host: string, opts: ConnectOptions, scope: StageScope, plan: LoginPlan): Promise<'accepted' | 'refused'> {
   socket.removeAllListeners('data');
   socket.removeAllListeners('close');
   const pem = loadCaPem(opts);
   try {
     const secure = await tlsHandshake({ socket, host, ...(pem ? { pem } : {}), versions: 'tls1.0-only', signal: scope.signal });
     scope.evidence.tls10 = secure.getProtocol();
+    plan.tls = tlsInfo(secure, { host, insecure: opts.insecure, caGiven: !!(opts.ca || opts.caFile) });
     setImmediate(() => secure.destroy());
     return 'accepted';
   } catch (err) {
@@ -118,7 +122,7 @@ export async function checkLoginPlan(
         plan.steps.push(`STLS, offering ${clients.pop3.stls.versions === 'tls1.0-only' ? 'TLS 1.0 only' : 'current TLS'}`, 'USER/PASS over TLS');
         send('STLS');
         const ok = await read();
-        plan.tls10 = ok.startsWith('+OK') ? await upgrade10(socket, host, opts, scope) : 'refused';
+        plan.tls10 = ok.startsWith('+OK') ? await upgrade10(socket, host, opts, scope, plan) : 'refused';
       } else {
         plan.steps.push('no APOP and no STLS: Calendar Server refuses to send USER/PASS in clear text and does not log in');
         plan.noLogin = true;
@@ -142,7 +146,7 @@ export async function checkLoginPlan(
         );
         send('b STARTTLS');
         const { done } = await untilTagged(read, 'b');
-        plan.tls10 = /^b OK/i.test(done) ? await upgrade10(socket, host, opts, scope) : 'refused';
+        plan.tls10 = /^b OK/i.test(done) ? await upgrade10(socket, host, opts, scope, plan) : 'refused';
       } else {
         plan.steps.push('LOGIN in clear text (no STARTTLS offered)');
         plan.cleartext = 'LOGIN without STARTTLS';

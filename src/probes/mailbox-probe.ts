@@ -15,7 +15,7 @@ import { featuresOf, type ServerVersion } from '../server/release.js';
 import { Redactor, StageError, StageRunner, resolveHost, type StageFailure } from '../net/net-stage.js';
 import { mailClientsFor, type MailClients } from '../server/mail-clients.js';
 import { checkLoginPlan, type LoginPlan } from './mailbox-login-plan.js';
-import type { TlsInfo } from '../net/tls-info.js';
+import { certificateFindings, cleartextFindings, popNoLoginFinding, tls10RefusedFinding } from './mailbox-findings.js';
 import {
   finishReport,
   maybeInsecure,
@@ -166,15 +166,7 @@ function failureFindings(receiving: ReceivingSettings, f: StageFailure, outcome:
     case 'certificate':
       return certificateFindings(receiving, outcome.tls, clients, f.error);
     case 'tls10-refused':
-      return [
-        err(
-          'mailbox.tls10-refused',
-          `${CONFIG}.UseSSL`,
-          `${where} refuses TLS 1.0. With UseSSL false Calendar Server starts TLS itself (${receiving.protocol === 'pop3' ? 'STLS' : 'STARTTLS'}) offering TLS 1.0 only, so its login fails and no reply is read`,
-          `Set ${CONFIG}.UseSSL to true with the port that speaks TLS from the first byte (${receiving.protocol === 'pop3' ? 'POP3S 995' : 'IMAPS 993'}): Calendar Server then negotiates current TLS.`,
-          { calendarServerSteps: f.evidence.steps },
-        ),
-      ];
+      return [tls10RefusedFinding(receiving, ev, f.evidence.steps)];
     case 'auth':
     case 'basic-auth-disabled':
       return [
@@ -187,15 +179,7 @@ function failureFindings(receiving: ReceivingSettings, f: StageFailure, outcome:
         ),
       ];
     case 'cleartext-login':
-      return [
-        err(
-          'mailbox.pop-cleartext-login',
-          `${CONFIG}.UseSSL`,
-          `${where} offers neither an APOP challenge nor STLS, and Calendar Server refuses to send a POP3 password in clear text: it never logs in, so no reply is ever processed.`,
-          f.hint ?? `Set ${CONFIG}.UseSSL to true with port 995.`,
-          pick(f.evidence, ['apopChallenge', 'stls']),
-        ),
-      ];
+      return [popNoLoginFinding(receiving, { ...ev, ...pick(f.evidence, ['apopChallenge', 'stls']) }, f.hint)];
     default:
       return [];
   }
@@ -228,74 +212,6 @@ async function serverLoginStage(receiving: ReceivingSettings, clients: MailClien
       onTimeout: (ms) => new StageError('timeout', `${receiving.protocol === 'pop3' ? 'POP3' : 'IMAP'} login check timed out after ${Math.round(ms / 100) / 10} s`),
     },
   );
-}
-
-function cleartextFindings(receiving: ReceivingSettings, plan: LoginPlan | undefined): Finding[] {
-  if (!plan?.cleartext) return [];
-  const where = `${receiving.server}:${receiving.port}`;
-  return [
-    {
-      id: 'mailbox.cleartext-password',
-      severity: 'warning',
-      path: `${CONFIG}.UseSSL`,
-      message:
-        `With UseSSL false, Calendar Server logs in to ${where} with ${plan.cleartext}: the password crosses the network unencrypted. ` +
-        '(Twisted starts TLS only when none of its mechanisms is offered before TLS.)',
-      evidence: { server: receiving.server, port: receiving.port, calendarServerSteps: plan.steps },
-      fix:
-        `Set ${CONFIG}.UseSSL to true with the port that speaks TLS from the first byte (IMAPS 993, POP3S 995), or make the mail server offer ` +
-        'authentication only after STARTTLS (Dovecot: disable_plaintext_auth = yes; it exempts connections from localhost).',
-    },
-  ];
-}
-
-/**
- * The certificate as the server's client judges it: the chain never (a warning: the password
- * could be read); the name on 9.x with UseSSL true (an error: the connection breaks), a warning
- * before. `stoppedBecause` is set when the tool stopped before its own login.
- */
-function certificateFindings(receiving: ReceivingSettings, tls: TlsInfo | undefined, clients: MailClients, stoppedBecause?: string): Finding[] {
-  const where = `${receiving.server}:${receiving.port}`;
-  const out: Finding[] = [];
-  const ev = { server: receiving.server, port: receiving.port, useSSL: receiving.useSSL, protocol: receiving.protocol };
-  const checksName = receiving.useSSL && clients.imap.useSSL.context.certificate === 'host-name';
-  const isIp = /^[0-9.]+$|:/.test(receiving.server.trim());
-  // With UseSSL false the server's own STARTTLS/STLS never checks the name, in any release.
-  if (tls && !tls.nameMatches && receiving.useSSL) {
-    const names = tls.sans.length ? tls.sans.join(', ') : `CN=${tls.subjectCN ?? '?'}`;
-    out.push({
-      id: 'mailbox.certificate-name-mismatch',
-      severity: checksName ? 'error' : 'warning',
-      path: `${CONFIG}.Server`,
-      message: checksName
-        ? isIp
-          ? `Receiving.Server is the IP address ${receiving.server}, and this release checks the certificate against Server as a DNS name, which an address never matches: the TLS connection breaks whatever the certificate names (${names}) and no reply is read.`
-          : `The certificate of ${where} does not name ${receiving.server} (it names ${names}). This release checks the host name: the TLS connection breaks and no reply is read.`
-        : `The certificate of ${where} does not name ${receiving.server} (it names ${names}). This release does not check it, so replies are read, but from 9.0 on the connection breaks.`,
-      evidence: { ...ev, names: tls.sans, subjectCN: tls.subjectCN },
-      fix: `Set ${CONFIG}.Server to a host name the certificate names, or give the mail server a certificate for ${receiving.server}.`,
-    });
-  }
-  if (!tls || !tls.chainTrusted || (stoppedBecause && !out.length)) {
-    out.push({
-      id: 'mailbox.certificate-untrusted',
-      severity: 'warning',
-      path: `${CONFIG}.Server`,
-      message: `The certificate of ${where} is not trusted (${tls?.reason ?? stoppedBecause ?? 'it does not verify'}). Calendar Server does not check the chain and reads the mailbox anyway, so this never stops replies, but anyone on the network path could pose as the mail server and read the password.`,
-      evidence: { ...ev, ...(tls ? { certificate: { subjectCN: tls.subjectCN, issuer: tls.issuer, sans: tls.sans, verifyCode: tls.verifyCode } } : {}) },
-      fix: "Give the mail server a certificate from a CA the host trusts (for example Let's Encrypt).",
-    });
-  }
-  const serverBreaks = out.some((x) => x.severity === 'error');
-  if (stoppedBecause && !serverBreaks && out[0]) {
-    out[0] = {
-      ...out[0],
-      message:
-        `${out[0].message} This test stopped before sending the password: Calendar Server would go on and log in. ` +
-        'To test the login anyway, pass the CA that signed the certificate with --ca-file, or use --insecure (the output says so).',
-    };
-  }
-  return out;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -119,7 +119,9 @@ function cfgFor(o: { smtp: { port: number; host?: string }; mailbox: { protocol:
       'Scheduling.iMIP.Sending.Address': 'Calendar <calendar@example.test>',
       'Scheduling.iMIP.Sending.Username': 'calendar@example.test',
       'Scheduling.iMIP.Sending.Password': 'Stall-pw-1234',
-      'Scheduling.iMIP.Receiving.Server': '127.0.0.1',
+      // By a name its certificate carries, as SMTP below: on 9.2 an address never matches, and the
+      // server's own client (so the tool too) would not read the mailbox at all.
+      'Scheduling.iMIP.Receiving.Server': 'localhost',
       'Scheduling.iMIP.Receiving.Port': o.mailbox.port || 1,
       'Scheduling.iMIP.Receiving.UseSSL': o.mailbox.implicit,
       'Scheduling.iMIP.Receiving.Type': o.mailbox.protocol === 'imap' ? 'imap' : 'pop',

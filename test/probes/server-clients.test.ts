@@ -17,6 +17,8 @@ interface Row {
   relay: Relay;
   /** Extra flags (besides the stack CA). */
   flags?: string[];
+  /** Sending.Password empty: the server's client never sends AUTH. */
+  noPassword?: boolean;
   /** Per release: exit code and the smtp.* ids (sorted) with their severity. */
   expect: Record<'2.5' | '4.3' | '9.2', { code: 0 | 1 | 2; ids: string[] }>;
 }
@@ -50,6 +52,13 @@ const ROWS: Row[] = [
     },
   },
   { name: 'UseSSL true on the SMTPS port: the server never speaks TLS first', useSSL: true, relay: 'smtps', expect: same(1, ['error:smtp.implicit-tls-port']) },
+  {
+    name: 'Password empty: no AUTH, the mail goes out unauthenticated and the relay refuses it at RCPT',
+    useSSL: true,
+    relay: 'submission',
+    noPassword: true,
+    expect: same(1, ['error:smtp.auth-skipped']),
+  },
 ];
 
 function config(row: Row): string {
@@ -63,7 +72,7 @@ function config(row: Row): string {
     Scheduling: {
       iMIP: {
         Enabled: true,
-        Sending: { Server: s.host, Port: port, UseSSL: row.useSSL, Address: cal.address, Username: user.address, Password: user.password },
+        Sending: { Server: s.host, Port: port, UseSSL: row.useSSL, Address: cal.address, Username: user.address, Password: row.noPassword ? '' : user.password },
         Receiving: { Server: s.host, Port: s.ports.imaps, UseSSL: true, Type: 'imap', Username: cal.address, Password: cal.password, PollingSeconds: 30 },
         AddressPatterns: ['mailto:.*'],
       },
@@ -101,4 +110,22 @@ describe('the same verdict from test-smtp, check-config --connect and send-test,
       });
     }
   }
+});
+
+describe('a login over the TLS 1.0 that the server offers with UseSSL false', () => {
+  it('test-smtp and send-test start TLS 1.0, log in and send, as Twisted\'s ESMTPSender would', async () => {
+    const row: Row = { name: '', useSSL: false, relay: 'tls10', expect: same(0, []) };
+    const path = config(row);
+    const common = ['--config', path, '--ca-file', getStack().ca, '--server-version', '4.3', '--timeout', '5', '--json'];
+    const smtp = await runCli(['test-smtp', ...common]);
+    const doc = JSON.parse(smtp.stdout) as { stages: { stage: string; ok: boolean; evidence: Record<string, unknown> }[] };
+    const stage = (name: string) => doc.stages.find((s) => s.stage === name)!;
+    expect(JSON.stringify(stage('starttls').evidence)).toMatch(/"TLSv1"/);
+    expect(stage('auth')).toMatchObject({ ok: true, evidence: { overTls: true } });
+    expect(String(stage('auth').evidence.reply)).toMatch(/^235 /);
+
+    const send = await runCli(['send-test', ...common, '--to', 'alice@example.test', '--state-dir', tempDir()]);
+    expect(send.code).toBe(0);
+    expect(JSON.parse(send.stdout).sent).toMatchObject({ encrypted: true, authenticated: true });
+  });
 });

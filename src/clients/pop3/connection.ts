@@ -34,6 +34,11 @@ export interface Pop3ConnectOptions {
   rejectUnauthorized: boolean;
   /** Bound for each network step: connect, TLS handshake, greeting, each answer. */
   timeoutMs: number;
+  /**
+   * STLS offers TLS 1.0 only, as Calendar Server's Twisted client does (`TLSv1_METHOD`). Node
+   * refuses TLS 1.0 at OpenSSL's default security level, so only this connection lowers it.
+   */
+  stlsTls10Only?: boolean;
   /** Most commands in flight at once when pipelining (default 64). */
   pipelineWindow?: number;
   /** Receives each command (secrets redacted) and each status line; never bodies or passwords. */
@@ -338,6 +343,7 @@ export class Pop3Connection {
       const options: tls.ConnectionOptions = { socket, host, rejectUnauthorized };
       if (servername !== undefined) options.servername = servername;
       if (ca !== undefined) options.ca = ca;
+      if (via === 'stls' && this.opts.stlsTls10Only) Object.assign(options, { minVersion: 'TLSv1', maxVersion: 'TLSv1', ciphers: 'DEFAULT:@SECLEVEL=0' });
       const sock = tls.connect(options);
       const timer = setTimeout(() => {
         // Both: before the handshake completes, destroying the TLS socket leaves the TCP one open.
