@@ -2,7 +2,7 @@
 import { CannotRunError } from '../report/exit.js';
 import { connectOptions, loadForCommand, outputOptions, type ConnectFlags, type SharedFlags } from './shared.js';
 import { emitProbe } from './probe-output.js';
-import { validateAddress } from '../imip/input-validation.js';
+import { validateAddress } from '../imip/address-input.js';
 
 export interface TestSmtpFlags extends SharedFlags, ConnectFlags {
   sendTo?: string;
