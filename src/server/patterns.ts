@@ -207,10 +207,34 @@ export function matchAddressPatterns(patterns: readonly string[], cuaddr: string
   return { compared, matched: null, invalid };
 }
 
+/**
+ * One leading atom, as data (no closure per atom: a list of 100,000 patterns makes millions):
+ * a character (folded when case is ignored), a regular expression for one character, any
+ * character but a newline, or nothing at all.
+ */
 interface Atom {
-  test: (ch: string) => boolean;
+  kind: 'char' | 're' | 'any' | 'never';
+  ch: string;
+  re: RegExp | null;
+  ignoreCase: boolean;
   min: number;
   max: number;
+}
+
+/** The one-character classes `\w \d \s \W \D \S`. */
+const CLASS_RE: Record<string, RegExp> = { w: /\w/, d: /\d/, s: /\s/, W: /\W/, D: /\D/, S: /\S/ };
+
+function atomMatches(a: Atom, ch: string): boolean {
+  switch (a.kind) {
+    case 'char':
+      return (a.ignoreCase ? ch.toLowerCase() : ch) === a.ch;
+    case 're':
+      return a.re!.test(ch);
+    case 'any':
+      return ch !== '\n';
+    case 'never':
+      return false;
+  }
 }
 
 /** Index of the `)` closing the group that opens at `open`, or -1. */
@@ -306,38 +330,41 @@ function leadingAtoms(src: string, ignoreCase: boolean): Atom[] | null {
   };
   const body = flat(src.slice(i));
   if (body === null) return null;
-  const fold = (ch: string): string => (ignoreCase ? ch.toLowerCase() : ch);
   for (let k = 0; k < body.length; ) {
     const c = body[k]!;
-    let test: (ch: string) => boolean;
+    // One shape for every atom, built at one place below.
+    let kind: Atom['kind'] = 'char';
+    let ch = '';
+    let re: RegExp | null = null;
     if (c === '\\') {
       const n = body[k + 1] ?? '';
-      const cls: Record<string, RegExp> = { w: /\w/, d: /\d/, s: /\s/, W: /\W/, D: /\D/, S: /\S/ };
-      if (cls[n]) test = (ch) => cls[n]!.test(ch);
-      else if (/[A-Za-z0-9]/.test(n)) return null;
-      else test = (ch) => fold(ch) === fold(n);
+      const cls = Object.prototype.hasOwnProperty.call(CLASS_RE, n) ? CLASS_RE[n]! : null;
+      if (cls) {
+        kind = 're';
+        re = cls;
+      } else if (/[A-Za-z0-9]/.test(n)) return null;
+      else ch = ignoreCase ? n.toLowerCase() : n;
       k += 2;
     } else if (c === '[') {
       const end = body.indexOf(']', k + (body[k + 1] === '^' ? 3 : 2));
-      let re: RegExp;
       try {
         re = new RegExp(body.slice(k, end + 1), ignoreCase ? 'i' : '');
       } catch {
         return null;
       }
-      test = (ch) => re.test(ch);
+      kind = 're';
       k = end + 1;
     } else if (c === '.') {
-      test = (ch) => ch !== '\n';
+      kind = 'any';
       k++;
     } else if ('^$'.includes(c)) {
       // `$` inside the scheme can never hold: the address goes on after it.
-      if (c === '$') test = () => false;
+      if (c === '$') kind = 'never';
       else return null;
       k++;
     } else if ('*+?{'.includes(c)) return null;
     else {
-      test = (ch) => fold(ch) === fold(c);
+      ch = ignoreCase ? c.toLowerCase() : c;
       k++;
     }
     let min = 1;
@@ -353,7 +380,7 @@ function leadingAtoms(src: string, ignoreCase: boolean): Atom[] | null {
       }
       k += qm[0].length;
     }
-    atoms.push({ test, min, max });
+    atoms.push({ kind, ch, re, ignoreCase, min, max });
   }
   return atoms;
 }
@@ -396,7 +423,7 @@ export function canMatchMailto(pattern: string): boolean | null {
     const next: Array<[number, number]> = [];
     for (const [i, n] of states) {
       const a = atoms[i];
-      if (!a || !a.test(ch)) continue;
+      if (!a || !atomMatches(a, ch)) continue;
       if (n + 1 <= a.max) next.push([i, Math.min(n + 1, a.min)]);
       if (n + 1 >= a.min && n + 1 <= a.max) next.push([i + 1, 0]);
     }
