@@ -34,6 +34,8 @@ interface ProbeSection {
   notRun?: string;
 }
 
+/** Files (the main one first) listed in the JSON document; past this, only their number (`filesNotListed`). */
+const FILES_IN_JSON = 1000;
 /** Included files named one by one in the human output. */
 const FILES_LISTED = 100;
 
@@ -79,7 +81,8 @@ export async function run(flags: CheckConfigFlags): Promise<number> {
       serverVersion: versionJson(ctx.version),
       ...overridesField(overrides),
       config: configPath,
-      files: ctx.config.files,
+      files: ctx.config.files.length > FILES_IN_JSON ? ctx.config.files.slice(0, FILES_IN_JSON) : ctx.config.files,
+      ...(ctx.config.files.length > FILES_IN_JSON ? { filesNotListed: ctx.config.files.length - FILES_IN_JSON } : {}),
       settings: redactedSettings(ctx.settings),
       ...(conn ? { probes } : {}),
       findings,
@@ -96,7 +99,7 @@ export async function run(flags: CheckConfigFlags): Promise<number> {
     for (const f of others.slice(0, FILES_LISTED)) {
       lines.push(c.dim(`  ${f.role} ${f.path}: ${f.status}${f.listedBy ? ` (listed by ${f.listedBy})` : ''}`));
     }
-    if (others.length > FILES_LISTED) lines.push(c.dim(`  … and ${others.length - FILES_LISTED} more included files (--json lists them all)`));
+    if (others.length > FILES_LISTED) lines.push(c.dim(`  … and ${others.length - FILES_LISTED} more included files (--json lists up to ${FILES_IN_JSON.toLocaleString('en-US')})`));
     const { notice, rest } = insecureNotice(findings, c);
     lines.push(...notice);
     if (out.verbose) lines.push('', ...settingsLines(ctx));

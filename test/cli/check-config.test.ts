@@ -25,6 +25,19 @@ describe('imip check-config', () => {
     expect(r.stdout).toMatch(/Judging as Calendar Server 9\.2 \(5\.0\+\)/);
   });
 
+  it('lists at most 1,000 files in the JSON document and counts the rest', async () => {
+    const dir = tempDir();
+    const includes = Array.from({ length: 2500 }, (_, i) => join(dir, `missing-${i}.plist`));
+    const path = writePlist(dir, 'caldavd.plist', withChange(baseConfig('9.2'), 'Includes', includes));
+    const r = await runCli(['check-config', '--config', path, '--server-version', '9.2', '--json']);
+    const doc = JSON.parse(r.stdout) as { files: { path: string }[]; filesNotListed?: number };
+    expect(doc.files).toHaveLength(1000);
+    expect(doc.files[0]!.path).toBe(path);
+    expect(doc.filesNotListed).toBe(1501);
+    const human = await runCli(['check-config', '--config', path, '--server-version', '9.2']);
+    expect(human.stdout).toMatch(/and 2400 more included files \(--json lists up to 1,000\)/);
+  });
+
   it('prints the documented JSON document', async () => {
     const path = writePlist(tempDir(), 'caldavd.plist', withChange(baseConfig('4.3'), 'Scheduling.iMIP.Sending.Port', 465));
     const r = await runCli(['check-config', '--config', path, '--server-version', '4.3', '--json']);
