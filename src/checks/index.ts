@@ -4,6 +4,7 @@
  */
 import type { Finding } from '../report/finding.js';
 import { bySeverity, SEVERITY_ORDER } from '../report/finding.js';
+import { capStrings, capText, ECHO_CAP } from '../report/cap.js';
 import { ALL_LINES, imipConfigured, LISTED_PER_ID, type ConfigContext, type ConfigRule, type RuleMeta } from './rule.js';
 import { presenceRules, disabled, misplaced } from './presence.js';
 import { keyRules, wrongType } from './keys.js';
@@ -48,6 +49,16 @@ export function allConfigRuleMeta(): RuleMeta[] {
  * that counts the rest (at the worst severity among them), so a file with 100,000s of bad entries
  * gives a report of bounded size. Rules with their own summary (key.unknown) stay under the limit.
  */
+/**
+ * A finding whose echoed values stay short: a 1 MB key name or pattern is cut in the path, the
+ * message, the fix and the evidence, and the cut is said in the value itself (../report/cap.ts).
+ */
+function capEchoes(f: Finding): Finding {
+  const long = (t: string): boolean => t.length > ECHO_CAP;
+  if (!long(f.path) && !long(f.message) && !long(f.fix) && JSON.stringify(f.evidence).length <= ECHO_CAP) return f;
+  return { ...f, path: capText(f.path), message: capText(f.message), fix: capText(f.fix), evidence: capStrings(f.evidence) };
+}
+
 export function capFindings(findings: readonly Finding[]): Finding[] {
   const seen = new Map<string, number>();
   const rest = new Map<string, Finding[]>();
@@ -55,7 +66,7 @@ export function capFindings(findings: readonly Finding[]): Finding[] {
   for (const f of findings) {
     const n = (seen.get(f.id) ?? 0) + 1;
     seen.set(f.id, n);
-    if (n <= LISTED_PER_ID) out.push(f);
+    if (n <= LISTED_PER_ID) out.push(capEchoes(f));
     else {
       let r = rest.get(f.id);
       if (!r) rest.set(f.id, (r = []));

@@ -1,4 +1,5 @@
 /** `imip check-config`: the config as the server will read it, judged rule by rule. */
+import { capStrings } from '../report/cap.js';
 import { redactedSettings } from '../config/effective.js';
 import { describeOrigin, originOf } from '../config/load.js';
 import { allConfigRuleMeta, runConfigChecks } from '../checks/index.js';
@@ -83,7 +84,7 @@ export async function run(flags: CheckConfigFlags): Promise<number> {
       config: configPath,
       files: ctx.config.files.length > FILES_IN_JSON ? ctx.config.files.slice(0, FILES_IN_JSON) : ctx.config.files,
       ...(ctx.config.files.length > FILES_IN_JSON ? { filesNotListed: ctx.config.files.length - FILES_IN_JSON } : {}),
-      settings: redactedSettings(ctx.settings),
+      settings: capStrings(redactedSettings(ctx.settings)),
       ...(conn ? { probes } : {}),
       findings,
     });
@@ -137,7 +138,7 @@ function settingsLines(ctx: Awaited<ReturnType<typeof loadForCommand>>['ctx']): 
       else lines.push(`  ${path} = ${JSON.stringify(v)}  (${describeOrigin(originOf(ctx.config, path))})`);
     }
   };
-  walk(redactedSettings(ctx.settings), 'Scheduling.iMIP');
+  walk(capStrings(redactedSettings(ctx.settings)), 'Scheduling.iMIP');
   return lines;
 }
 

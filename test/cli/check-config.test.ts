@@ -25,6 +25,26 @@ describe('imip check-config', () => {
     expect(r.stdout).toMatch(/Judging as Calendar Server 9\.2 \(5\.0\+\)/);
   });
 
+  it('cuts a 1 MB key name and a 1 MB pattern wherever they are echoed, and says so', async () => {
+    const dir = tempDir();
+    let cfg = withChange(baseConfig('9.2'), `Scheduling.iMIP.${'K'.repeat(1_000_000)}`, 'v');
+    cfg = withChange(cfg, 'Scheduling.iMIP.AddressPatterns', ['a'.repeat(1_000_000)]);
+    const path = writePlist(dir, 'caldavd.plist', cfg);
+    const r = await runCli(['check-config', '--config', path, '--server-version', '9.2', '--json']);
+    const long: string[] = [];
+    const walk = (v: unknown, at: string): void => {
+      if (typeof v === 'string') {
+        if (v.length > 2100) long.push(`${at}: ${v.length}`);
+      } else if (Array.isArray(v)) v.forEach((x, i) => walk(x, `${at}[${i}]`));
+      else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) walk(x, `${at}.${k}`);
+    };
+    walk(JSON.parse(r.stdout), '');
+    expect(long).toEqual([]);
+    expect(r.stdout).toMatch(/\[cut: 1000000 characters, first 2000 shown\]/);
+    const human = await runCli(['check-config', '--config', path, '--server-version', '9.2', '--verbose']);
+    expect(human.stdout.length).toBeLessThan(50_000);
+  });
+
   it('lists at most 1,000 files in the JSON document and counts the rest', async () => {
     const dir = tempDir();
     const includes = Array.from({ length: 2500 }, (_, i) => join(dir, `missing-${i}.plist`));
