@@ -17,6 +17,7 @@
 import type net from 'node:net';
 import type tls from 'node:tls';
 import type { ImapFlow } from 'imapflow';
+import { secondsText } from '../net/errors.js';
 
 /** How often the clock looks for incoming bytes (the bound is `timeoutMs` plus at most this). */
 const TICK_MS = 200;
@@ -28,7 +29,7 @@ export class ImapTimeoutError extends Error {
     readonly stage: string,
     readonly timeoutMs: number,
   ) {
-    super(`IMAP ${stage} timed out after ${seconds(timeoutMs)}`);
+    super(`IMAP ${stage} timed out after ${secondsText(timeoutMs)}`);
   }
 }
 
@@ -36,10 +37,6 @@ export function isImapTimeout(err: unknown): err is ImapTimeoutError {
   return err instanceof ImapTimeoutError;
 }
 
-function seconds(ms: number): string {
-  const s = ms / 1000;
-  return `${Number.isInteger(s) ? s : s.toFixed(1)} s`;
-}
 
 type Logged = { src?: string; msg?: unknown };
 

@@ -4,6 +4,15 @@
  */
 import { describeCertificateProblem, isCertificateErrorCode } from './tls-info.js';
 
+/**
+ * `3 s`, `0.5 s`: how the tool states a timeout, the same in every protocol's message
+ * (`IMAP FETCH timed out after 3 s`). The POP3 client, which imports nothing of ours, has its own copy.
+ */
+export function secondsText(ms: number): string {
+  const s = ms / 1000;
+  return `${Number.isInteger(s) ? s : Number(s.toFixed(2))} s`;
+}
+
 /** What went wrong, coarse enough for a probe to pick its finding. */
 export type FailureKind =
   | 'config'

@@ -3,7 +3,7 @@
  * words (errors.ts), resolve and connect (connect.ts), TLS (tls-handshake.ts) and the sniff of a
  * port's TLS mode (port-mode.ts).
  */
-export { StageError, isStageError, toStageError, type FailureKind } from './errors.js';
+export { StageError, isStageError, secondsText, toStageError, type FailureKind } from './errors.js';
 export { Redactor, StageRunner, elapsed, type StageFailure, type StageOptions, type StageScope } from './stage.js';
 export { checkPort, connectTcp, resolveHost, type Endpoint, type ResolvedAddress } from './connect.js';
 export { detectImplicitTls, sniffDelay, waitExplainingSilence, type PortMode, type PortModeResult } from './port-mode.js';

@@ -12,7 +12,7 @@ import type { ConnectOptions, ReceivingSettings } from '../config/settings.js';
 import type { Finding } from '../report/finding.js';
 import { splitAddressList } from '../server/address.js';
 import { featuresOf, type ServerVersion } from '../server/release.js';
-import { Redactor, StageError, StageRunner, resolveHost, type StageFailure } from '../net/net-stage.js';
+import { Redactor, StageError, StageRunner, resolveHost, secondsText, type StageFailure } from '../net/net-stage.js';
 import { mailClientsFor, type MailClients } from '../server/mail-clients.js';
 import { checkLoginPlan, type LoginPlan } from './mailbox-login-plan.js';
 import { certificateFindings, cleartextFindings, popNoLoginFinding, tls10RefusedFinding } from './mailbox-findings.js';
@@ -209,7 +209,7 @@ async function serverLoginStage(receiving: ReceivingSettings, clients: MailClien
       return plan;
     },
     {
-      onTimeout: (ms) => new StageError('timeout', `${receiving.protocol === 'pop3' ? 'POP3' : 'IMAP'} login check timed out after ${Math.round(ms / 100) / 10} s`),
+      onTimeout: (ms) => new StageError('timeout', `${receiving.protocol === 'pop3' ? 'POP3' : 'IMAP'} login check timed out after ${secondsText(ms)}`),
     },
   );
 }

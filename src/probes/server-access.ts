@@ -19,7 +19,7 @@
  * its login and says how to go on (`--ca-file`, `--insecure`).
  */
 import type { ConnectOptions, ReceivingSettings } from '../config/settings.js';
-import { Redactor, StageError, StageRunner, connectTcp, implicitTlsStage, resolveHost, type ResolvedAddress } from '../net/net-stage.js';
+import { Redactor, StageError, StageRunner, connectTcp, implicitTlsStage, resolveHost, secondsText, type ResolvedAddress } from '../net/net-stage.js';
 import type { OfferedVersions } from '../net/tls-handshake.js';
 import type { TlsInfo } from '../net/tls-info.js';
 import type { Finding } from '../report/finding.js';
@@ -54,10 +54,6 @@ export class ServerAccessError extends Error {
   }
 }
 
-function seconds(ms: number): string {
-  return `${Math.round(ms / 100) / 10} s`;
-}
-
 /**
  * Checks how the server's client would connect to the receiving mailbox. Throws
  * {@link ServerAccessError} when the mail server cannot be reached or stops answering (the message
@@ -76,7 +72,7 @@ export async function checkServerAccess(receiving: ReceivingSettings, connect: C
   };
 
   const addresses = await runner.run('resolve', (s) => resolveHost(host, s, `${CONFIG}.Server`), {
-    onTimeout: (ms) => new StageError('timeout', `${proto} name lookup timed out after ${seconds(ms)}`),
+    onTimeout: (ms) => new StageError('timeout', `${proto} name lookup timed out after ${secondsText(ms)}`),
   });
   if (!addresses) return fail();
 
@@ -84,7 +80,7 @@ export async function checkServerAccess(receiving: ReceivingSettings, connect: C
   if (receiving.useSSL) access = await implicitAccess(receiving, connect, clients, runner, endpoint, addresses, proto, fail);
   else {
     const plan = await runner.run('server-login', (s) => checkLoginPlan(receiving, clients, addresses, connect, s), {
-      onTimeout: (ms) => new StageError('timeout', `${proto} login check timed out after ${seconds(ms)}`),
+      onTimeout: (ms) => new StageError('timeout', `${proto} login check timed out after ${secondsText(ms)}`),
     });
     if (!plan) return fail();
     access = clearPortAccess(receiving, connect, clients, plan);
@@ -105,7 +101,7 @@ async function implicitAccess(
   fail: () => never,
 ): Promise<ServerAccess> {
   const socket = await runner.run('connect', (s) => connectTcp(endpoint, addresses, s), {
-    onTimeout: (ms) => new StageError('timeout', `${proto} connect timed out after ${seconds(ms)}`),
+    onTimeout: (ms) => new StageError('timeout', `${proto} connect timed out after ${secondsText(ms)}`),
   });
   if (!socket) return fail();
   const done = await runner.run(
@@ -120,7 +116,7 @@ async function implicitAccess(
         // The tool's reader reports a UseSSL that does not match the port in its own words.
         onPlain: () => new StageError('tls-mismatch', `port ${endpoint.port} greets in plain text, but UseSSL true starts TLS from the first byte`),
       }),
-    { onTimeout: (ms) => new StageError('timeout', `${proto} TLS handshake timed out after ${seconds(ms)}`) },
+    { onTimeout: (ms) => new StageError('timeout', `${proto} TLS handshake timed out after ${secondsText(ms)}`) },
   );
   const steps = [`TLS from the first byte (${clients.imap.useSSL.context.source})`, 'then the login over TLS'];
   if (done) {

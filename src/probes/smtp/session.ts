@@ -21,6 +21,7 @@ import {
   connectTcp,
   loadCaPem,
   resolveHost,
+  secondsText,
   sniffDelay,
   tlsHandshake,
   toStageError,
@@ -169,7 +170,7 @@ export async function runSmtpSession(sending: SendingSettings, opts: SmtpSession
       },
       {
         onTimeout: (ms) =>
-          new StageError('timeout', `SMTP greeting timed out after ${seconds(ms)}: the server accepted the connection but sent no greeting`, {
+          new StageError('timeout', `SMTP greeting timed out after ${secondsText(ms)}: the server accepted the connection but sent no greeting`, {
             hint: 'The server is overloaded, or something in between (a proxy, a firewall doing inspection) holds the connection; raise --timeout to wait longer.',
           }),
       },
@@ -382,14 +383,11 @@ export async function runSmtpSession(sending: SendingSettings, opts: SmtpSession
   return res;
 }
 
-function seconds(ms: number): string {
-  return ms % 1000 === 0 ? `${ms / 1000} s` : `${(ms / 1000).toFixed(1)} s`;
-}
 
 /** `SMTP EHLO timed out after 3 s`: protocol and step in the words of every time-out. */
 function timeoutIn(step: string): (ms: number) => StageError {
   return (ms) =>
-    new StageError('timeout', `SMTP ${step} timed out after ${seconds(ms)}`, {
+    new StageError('timeout', `SMTP ${step} timed out after ${secondsText(ms)}`, {
       hint: 'The server or something in between holds the connection; raise --timeout to wait longer.',
     });
 }
