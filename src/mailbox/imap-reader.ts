@@ -28,6 +28,7 @@ import { headerBytesToString, HeaderList, parseHeaderBlock } from '../imip/mime-
 import type { MimePart } from '../imip/mime-part.js';
 import { neededParts } from '../imip/classify.js';
 import { CannotRunError } from '../report/exit.js';
+import { mailboxHost } from './target.js';
 import type { OnMessage, OnProgress, ReaderInfo, ReadMessage, ReadStats } from './types.js';
 import { loadCa, versionOptions } from '../net/net-stage.js';
 import { ImapDeadline, isImapTimeout } from './imap-deadline.js';
@@ -184,9 +185,7 @@ export class ImapReader {
 
   /** Connect, log in and open INBOX (EXAMINE unless `readOnly` is false). Failures are CannotRunError. */
   static async open(receiving: ReceivingSettings, connect: ConnectOptions, opts: ImapOpenOptions): Promise<ImapReader> {
-    const host = receiving.server.trim();
-    if (!host) throw new CannotRunError('Scheduling.iMIP.Receiving.Server is empty: there is no mailbox to poll');
-    if (!receiving.port) throw new CannotRunError('Scheduling.iMIP.Receiving.Port is 0: Calendar Server has no default and would connect to port 0');
+    const host = mailboxHost(receiving);
     const flowOptions = imapFlowOptions(receiving, connect);
     const deadline = new ImapDeadline(connect.timeoutMs, receiving.useSSL);
     const client = new ImapFlow({ ...flowOptions, logger: deadline.logger });

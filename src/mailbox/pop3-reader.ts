@@ -17,6 +17,7 @@ import { Pop3Client, isPop3Error, type Pop3ClientOptions, type Pop3Error } from 
 import { loadCa } from '../net/net-stage.js';
 import type { ConnectOptions, ReceivingSettings } from '../config/settings.js';
 import { CannotRunError } from '../report/exit.js';
+import { mailboxHost } from './target.js';
 import type { OnMessage, OnProgress, ReaderInfo, ReadStats } from './types.js';
 
 /** Why a POP3 session could not start, in one sentence; IN-USE (RFC 2449) said plainly. */
@@ -75,9 +76,7 @@ export class Pop3Reader {
   }
 
   static async open(receiving: ReceivingSettings, connect: ConnectOptions, opts: { readOnly: boolean }): Promise<Pop3Reader> {
-    const host = receiving.server.trim();
-    if (!host) throw new CannotRunError('Scheduling.iMIP.Receiving.Server is empty: there is no mailbox to poll');
-    if (!receiving.port) throw new CannotRunError('Scheduling.iMIP.Receiving.Port is 0: Calendar Server has no default and would connect to port 0');
+    const host = mailboxHost(receiving);
     const where = `${host}:${receiving.port}`;
     let client: Pop3Client;
     try {

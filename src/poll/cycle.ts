@@ -22,6 +22,7 @@ export type { MessageRef, OnMessage, OnProgress, ReaderInfo, ReadMessage, ReadSt
 import type { Pop3Reader } from '../mailbox/pop3-reader.js';
 import type { ServerAccess } from '../probes/server-access.js';
 import { CannotRunError } from '../report/exit.js';
+import { mailboxHost } from '../mailbox/target.js';
 import { heapKeeper } from './heap.js';
 
 // ---- the report --------------------------------------------------------------------------------
@@ -319,8 +320,7 @@ export function classifyMessage(ctx: CycleContext, m: ReadMessage): { row: PollM
  */
 export async function checkAccess(ctx: CycleContext): Promise<ServerAccess> {
   const r = ctx.settings.receiving;
-  if (!r.server.trim()) throw new CannotRunError('Scheduling.iMIP.Receiving.Server is empty: there is no mailbox to poll');
-  if (!r.port) throw new CannotRunError('Scheduling.iMIP.Receiving.Port is 0: Calendar Server has no default and would connect to port 0');
+  mailboxHost(r);
   const { checkServerAccess, ServerAccessError } = await import('../probes/server-access.js');
   let access: ServerAccess;
   try {

@@ -1,0 +1,11 @@
+/** The receiving mailbox a reader connects to, checked once before any connection is tried. */
+import type { ReceivingSettings } from '../config/settings.js';
+import { CannotRunError } from '../report/exit.js';
+
+/** `Receiving.Server` trimmed; throws when it is empty or `Port` is 0 (the server has no default). */
+export function mailboxHost(receiving: ReceivingSettings): string {
+  const host = receiving.server.trim();
+  if (!host) throw new CannotRunError('Scheduling.iMIP.Receiving.Server is empty: there is no mailbox to poll');
+  if (!receiving.port) throw new CannotRunError('Scheduling.iMIP.Receiving.Port is 0: Calendar Server has no default and would connect to port 0');
+  return host;
+}
