@@ -14,7 +14,7 @@ import { needsBody } from '../imip/classify.js';
 import { MimeStreamParser } from '../imip/mime.js';
 import net from 'node:net';
 import { Pop3Client, isPop3Error, type Pop3ClientOptions, type Pop3Error } from '../clients/pop3/index.js';
-import { loadCa } from '../net/net-stage.js';
+import { loadCa, versionOptions } from '../net/net-stage.js';
 import type { ConnectOptions, ReceivingSettings } from '../config/settings.js';
 import { CannotRunError } from '../report/exit.js';
 import { mailboxHost } from './target.js';
@@ -40,7 +40,7 @@ export function pop3ClientOptions(receiving: ReceivingSettings, connect: Connect
     timeoutMs: connect.timeoutMs,
     // twisted pop3client.py `POP3Client._getContextFactory`: STLS with TLS 1.0 only, where the
     // server's own client starts TLS itself (src/probes/server-access.ts decides).
-    ...(!receiving.useSSL && connect.mailboxUpgrade === 'tls1.0-only' ? { stlsTls10Only: true } : {}),
+    ...(!receiving.useSSL && connect.mailboxUpgrade === 'tls1.0-only' ? { stlsOptions: versionOptions('tls1.0-only') } : {}),
   };
 }
 

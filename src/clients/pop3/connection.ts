@@ -35,10 +35,10 @@ export interface Pop3ConnectOptions {
   /** Bound for each network step: connect, TLS handshake, greeting, each answer. */
   timeoutMs: number;
   /**
-   * STLS offers TLS 1.0 only, as Calendar Server's Twisted client does (`TLSv1_METHOD`). Node
-   * refuses TLS 1.0 at OpenSSL's default security level, so only this connection lowers it.
+   * Extra TLS options for the STLS upgrade only: the versions and ciphers Calendar Server's own
+   * client offers there, chosen by the caller (its Twisted client offers TLS 1.0 only).
    */
-  stlsTls10Only?: boolean;
+  stlsOptions?: Pick<tls.ConnectionOptions, 'minVersion' | 'maxVersion' | 'ciphers'>;
   /** Most commands in flight at once when pipelining (default 64). */
   pipelineWindow?: number;
   /** Receives each command (secrets redacted) and each status line; never bodies or passwords. */
@@ -343,7 +343,7 @@ export class Pop3Connection {
       const options: tls.ConnectionOptions = { socket, host, rejectUnauthorized };
       if (servername !== undefined) options.servername = servername;
       if (ca !== undefined) options.ca = ca;
-      if (via === 'stls' && this.opts.stlsTls10Only) Object.assign(options, { minVersion: 'TLSv1', maxVersion: 'TLSv1', ciphers: 'DEFAULT:@SECLEVEL=0' });
+      if (via === 'stls' && this.opts.stlsOptions) Object.assign(options, this.opts.stlsOptions);
       const sock = tls.connect(options);
       const timer = setTimeout(() => {
         // Both: before the handshake completes, destroying the TLS socket leaves the TCP one open.
