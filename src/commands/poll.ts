@@ -126,6 +126,8 @@ export async function run(flags: PollFlags): Promise<number> {
     deleteAllMail: deleteAllMailFor(ctx.settings, ctx.version),
     ready,
   };
+  const render = await import('../poll/render.js');
+  const title = [`${c.bold('imip poll --once')}${flags.apply ? c.bold(' --apply') : ''}  ${configPath}`, c.dim(versionLine(ctx.version)), ...overridesLine(overrides).map((l) => c.yellow(l))];
   // How Calendar Server's own client connects and logs in here; the reader then connects the same
   // way. Where the server cannot log in, or the tool stops before its login, nothing is read.
   const access = await checkAccess(cycleCtx).catch(async (err: unknown) => {
@@ -136,7 +138,6 @@ export async function run(flags: PollFlags): Promise<number> {
   const connFindings = access.findings;
   if (accessStops(access)) {
     await ready.catch(() => undefined);
-    const render = await import('../poll/render.js');
     const doc = {
       command: 'poll',
       ok: false,
@@ -151,7 +152,6 @@ export async function run(flags: PollFlags): Promise<number> {
     };
     if (out.json || docSinkActive()) printJson(doc);
     else {
-      const title = [`${c.bold('imip poll --once')}${flags.apply ? c.bold(' --apply') : ''}  ${configPath}`, c.dim(versionLine(ctx.version)), ...overridesLine(overrides).map((l) => c.yellow(l))];
       process.stdout.write(render.renderStopped(title, serverLogin, connFindings, c, out));
     }
     return EXIT_PROBLEMS;
@@ -165,8 +165,6 @@ export async function run(flags: PollFlags): Promise<number> {
     shown.update(done, total);
   } };
 
-  const render = await import('../poll/render.js');
-  const title = [`${c.bold('imip poll --once')}${flags.apply ? c.bold(' --apply') : ''}  ${configPath}`, c.dim(versionLine(ctx.version)), ...overridesLine(overrides).map((l) => c.yellow(l))];
   // Output goes out in batches of about 64 KB: one write per message cost more than the message's
   // classification (a system call each), and the progress line is cleared once per batch.
   let pending: string[] = [];

@@ -44,14 +44,14 @@ export function popNoLoginFinding(receiving: ReceivingSettings, evidence: Record
 
 export function cleartextFindings(receiving: ReceivingSettings, plan: LoginPlan | undefined): Finding[] {
   if (!plan?.cleartext) return [];
-  const where = `${receiving.server}:${receiving.port}`;
+  const at = where(receiving);
   return [
     {
       id: 'mailbox.cleartext-password',
       severity: 'warning',
       path: `${CONFIG}.UseSSL`,
       message:
-        `With UseSSL false, Calendar Server logs in to ${where} with ${plan.cleartext}: the password crosses the network unencrypted. ` +
+        `With UseSSL false, Calendar Server logs in to ${at} with ${plan.cleartext}: the password crosses the network unencrypted. ` +
         '(Twisted starts TLS only when none of its mechanisms is offered before TLS.)',
       evidence: { server: receiving.server, port: receiving.port, calendarServerSteps: plan.steps },
       fix:
@@ -74,7 +74,7 @@ export function certificateFindings(
   /** Who stopped, for the message: `This test` (test-mailbox) or `This run` (poll, diagnose, send-test). */
   who = 'This test',
 ): Finding[] {
-  const where = `${receiving.server}:${receiving.port}`;
+  const at = where(receiving);
   const out: Finding[] = [];
   const ev = { server: receiving.server, port: receiving.port, useSSL: receiving.useSSL, protocol: receiving.protocol };
   const checksName = receiving.useSSL && clients.imap.useSSL.context.certificate === 'host-name';
@@ -89,8 +89,8 @@ export function certificateFindings(
       message: checksName
         ? isIp
           ? `Receiving.Server is the IP address ${receiving.server}, and this release checks the certificate against Server as a DNS name, which an address never matches: the TLS connection breaks whatever the certificate names (${names}) and no reply is read.`
-          : `The certificate of ${where} does not name ${receiving.server} (it names ${names}). This release checks the host name: the TLS connection breaks and no reply is read.`
-        : `The certificate of ${where} does not name ${receiving.server} (it names ${names}). This release does not check it, so replies are read, but from 9.0 on the connection breaks.`,
+          : `The certificate of ${at} does not name ${receiving.server} (it names ${names}). This release checks the host name: the TLS connection breaks and no reply is read.`
+        : `The certificate of ${at} does not name ${receiving.server} (it names ${names}). This release does not check it, so replies are read, but from 9.0 on the connection breaks.`,
       evidence: { ...ev, names: tls.sans, subjectCN: tls.subjectCN },
       fix: `Set ${CONFIG}.Server to a host name the certificate names, or give the mail server a certificate for ${receiving.server}.`,
     });
@@ -100,7 +100,7 @@ export function certificateFindings(
       id: 'mailbox.certificate-untrusted',
       severity: 'warning',
       path: `${CONFIG}.Server`,
-      message: `The certificate of ${where} is not trusted (${tls?.reason ?? stoppedBecause ?? 'it does not verify'}). Calendar Server does not check the chain and reads the mailbox anyway, so this never stops replies, but anyone on the network path could pose as the mail server and read the password.`,
+      message: `The certificate of ${at} is not trusted (${tls?.reason ?? stoppedBecause ?? 'it does not verify'}). Calendar Server does not check the chain and reads the mailbox anyway, so this never stops replies, but anyone on the network path could pose as the mail server and read the password.`,
       evidence: { ...ev, ...(tls ? { certificate: { subjectCN: tls.subjectCN, issuer: tls.issuer, sans: tls.sans, verifyCode: tls.verifyCode } } : {}) },
       fix: "Give the mail server a certificate from a CA the host trusts (for example Let's Encrypt).",
     });
