@@ -5,31 +5,17 @@
 import { describe, expect, it } from 'vitest';
 import { getStack } from '../helpers/stack.js';
 import { runCli } from '../helpers/cli.js';
-import { tempDir, writePlist, type Obj } from '../helpers/plist.js';
+import { tempDir, writePlist } from '../helpers/plist.js';
+import { writeStackConfig } from '../helpers/stack-config.js';
 
 function stackConfig(over: { sendingPort?: number; receivingPort?: number; receivingSSL?: boolean; type?: string; recvPassword?: string } = {}): { path: string; passwords: string[] } {
   const s = getStack();
   const cal = s.users.find((u) => u.local === 'calendar')!;
-  const cfg: Obj = {
-    ServerHostName: 'cal.example.test',
-    Scheduling: {
-      iMIP: {
-        Enabled: true,
-        Sending: { Server: s.host, Port: over.sendingPort ?? s.ports.smtp, UseSSL: true, Address: cal.address, Username: cal.address, Password: cal.password },
-        Receiving: {
-          Server: s.host,
-          Port: over.receivingPort ?? s.ports.imaps,
-          UseSSL: over.receivingSSL ?? true,
-          Type: over.type ?? 'imap',
-          Username: cal.address,
-          Password: over.recvPassword ?? cal.password,
-          PollingSeconds: 30,
-        },
-        AddressPatterns: ['mailto:.*'],
-      },
-    },
-  };
-  return { path: writePlist(tempDir(), 'caldavd.plist', cfg), passwords: [cal.password, over.recvPassword ?? cal.password] };
+  const path = writeStackConfig({
+    sending: { Port: over.sendingPort ?? s.ports.smtp },
+    receiving: { Port: over.receivingPort ?? s.ports.imaps, UseSSL: over.receivingSSL ?? true, Type: over.type ?? 'imap', Password: over.recvPassword ?? cal.password },
+  });
+  return { path, passwords: [cal.password, over.recvPassword ?? cal.password] };
 }
 
 const noSecrets = (text: string, passwords: string[]) => {

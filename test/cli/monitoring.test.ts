@@ -8,26 +8,14 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { getStack } from '../helpers/stack.js';
 import { runCli } from '../helpers/cli.js';
-import { tempDir, writePlist, type Obj } from '../helpers/plist.js';
+import { tempDir } from '../helpers/plist.js';
+import { writeStackConfig } from '../helpers/stack-config.js';
 import { checkNagios, checkPrometheus, sample } from '../helpers/monitoring.js';
 
 function stackConfig(): string {
-  const s = getStack();
-  const cal = s.users.find((u) => u.local === 'calendar')!;
-  const personal = s.users.find((u) => u.local === 'personal')!;
-  const cfg: Obj = {
-    ServerHostName: 'cal.example.test',
-    Scheduling: {
-      iMIP: {
-        Enabled: true,
-        Sending: { Server: s.host, Port: s.ports.smtp, UseSSL: true, Address: cal.address, Username: cal.address, Password: cal.password },
-        // A mailbox no other test writes to: the poll reads it read-only.
-        Receiving: { Server: s.host, Port: s.ports.imaps, UseSSL: true, Type: 'imap', Username: personal.address, Password: personal.password, PollingSeconds: 30 },
-        AddressPatterns: ['mailto:.*'],
-      },
-    },
-  };
-  return writePlist(tempDir('imip-mon-'), 'caldavd.plist', cfg);
+  const personal = getStack().users.find((u) => u.local === 'personal')!;
+  // A mailbox no other test writes to: the poll reads it read-only.
+  return writeStackConfig({ receiving: { Username: personal.address, Password: personal.password }, prefix: 'imip-mon-' });
 }
 
 const COMMANDS: { name: string; args: (cfg: string) => string[]; stage?: [string, string] }[] = [

@@ -16,9 +16,10 @@
 import { describe, expect, it } from 'vitest';
 import { getStack } from '../helpers/stack.js';
 import { runCli } from '../helpers/cli.js';
-import { tempDir, writePlist, type Obj } from '../helpers/plist.js';
+import { tempDir } from '../helpers/plist.js';
+import { writeStackConfig } from '../helpers/stack-config.js';
 
-type Listener = 'imaps' | 'imap-local' | 'imap-legacy' | 'imap-modern' | 'pop3s' | 'pop3-local' | 'pop3-legacy' | 'pop3-modern' | 'imaps-ip';
+type Listener = 'imaps' | 'imap-local' | 'imap-legacy' | 'imap-modern' | 'pop3s' | 'pop3-legacy' | 'pop3-modern' | 'imaps-ip';
 type Release = '2.5' | '4.3' | '9.2';
 
 interface Row {
@@ -86,7 +87,6 @@ function ids(list: unknown): string[] {
 function config(row: Row): string {
   const s = getStack();
   const v = s.clientVariants;
-  const cal = s.users.find((u) => u.local === 'calendar')!;
   const at: Record<Listener, { host: string; port: number; useSSL: boolean; type: 'imap' | 'pop' }> = {
     imaps: { host: s.host, port: s.ports.imaps, useSSL: true, type: 'imap' },
     'imaps-ip': { host: '127.0.0.1', port: s.ports.imaps, useSSL: true, type: 'imap' },
@@ -94,23 +94,11 @@ function config(row: Row): string {
     'imap-legacy': { host: v.legacyHost, port: s.ports.imap, useSSL: false, type: 'imap' },
     'imap-modern': { host: v.modernRemoteHost, port: s.ports.imap, useSSL: false, type: 'imap' },
     pop3s: { host: s.host, port: s.ports.pop3s, useSSL: true, type: 'pop' },
-    'pop3-local': { host: '127.0.0.1', port: s.ports.pop3, useSSL: false, type: 'pop' },
     'pop3-legacy': { host: v.legacyHost, port: s.ports.pop3, useSSL: false, type: 'pop' },
     'pop3-modern': { host: v.modernRemoteHost, port: s.ports.pop3, useSSL: false, type: 'pop' },
   };
   const r = at[row.listener];
-  const cfg: Obj = {
-    ServerHostName: 'cal.example.test',
-    Scheduling: {
-      iMIP: {
-        Enabled: true,
-        Sending: { Server: s.host, Port: s.ports.smtp, UseSSL: true, Address: cal.address, Username: cal.address, Password: cal.password },
-        Receiving: { Server: r.host, Port: r.port, UseSSL: r.useSSL, Type: r.type, Username: cal.address, Password: cal.password, PollingSeconds: 30 },
-        AddressPatterns: ['mailto:.*'],
-      },
-    },
-  };
-  return writePlist(tempDir(), 'caldavd.plist', cfg);
+  return writeStackConfig({ receiving: { Server: r.host, Port: r.port, UseSSL: r.useSSL, Type: r.type } });
 }
 
 describe.concurrent("the same receiving verdict from test-mailbox, check-config --connect, poll and diagnose, and it is the server's", () => {

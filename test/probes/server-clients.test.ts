@@ -8,7 +8,8 @@
 import { describe, expect, it } from 'vitest';
 import { getStack } from '../helpers/stack.js';
 import { runCli } from '../helpers/cli.js';
-import { tempDir, writePlist, type Obj } from '../helpers/plist.js';
+import { tempDir } from '../helpers/plist.js';
+import { writeStackConfig } from '../helpers/stack-config.js';
 
 type Relay = 'submission' | 'tls10' | 'cram-hashed' | 'other-name' | 'smtps';
 interface Row {
@@ -64,21 +65,9 @@ const ROWS: Row[] = [
 function config(row: Row): string {
   const s = getStack();
   const v = s.clientVariants;
-  const cal = s.users.find((u) => u.local === 'calendar')!;
-  const user = row.relay === 'cram-hashed' ? v.hashedUser : cal;
+  const user = row.relay === 'cram-hashed' ? v.hashedUser : s.users.find((u) => u.local === 'calendar')!;
   const port = { submission: s.ports.smtp, tls10: v.smtpTls10, 'cram-hashed': v.smtpCram, 'other-name': v.smtpOtherName, smtps: s.ports.smtps }[row.relay];
-  const cfg: Obj = {
-    ServerHostName: 'cal.example.test',
-    Scheduling: {
-      iMIP: {
-        Enabled: true,
-        Sending: { Server: s.host, Port: port, UseSSL: row.useSSL, Address: cal.address, Username: user.address, Password: row.noPassword ? '' : user.password },
-        Receiving: { Server: s.host, Port: s.ports.imaps, UseSSL: true, Type: 'imap', Username: cal.address, Password: cal.password, PollingSeconds: 30 },
-        AddressPatterns: ['mailto:.*'],
-      },
-    },
-  };
-  return writePlist(tempDir(), 'caldavd.plist', cfg);
+  return writeStackConfig({ sending: { Port: port, UseSSL: row.useSSL, Username: user.address, Password: row.noPassword ? '' : user.password } });
 }
 
 function smtpIds(doc: { findings: { id: string; severity: string }[] }): string[] {
