@@ -45,11 +45,6 @@ export function allConfigRuleMeta(): RuleMeta[] {
 }
 
 /**
- * At most {@link LISTED_PER_ID} findings of each id, in the order found, then one finding per id
- * that counts the rest (at the worst severity among them), so a file with 100,000s of bad entries
- * gives a report of bounded size. Rules with their own summary (key.unknown) stay under the limit.
- */
-/**
  * A finding whose echoed values stay short: a 1 MB key name or pattern is cut in the path, the
  * message, the fix and the evidence, and the cut is said in the value itself (../report/cap.ts).
  */
@@ -59,6 +54,11 @@ function capEchoes(f: Finding): Finding {
   return { ...f, path: capText(f.path), message: capText(f.message), fix: capText(f.fix), evidence: capStrings(f.evidence) };
 }
 
+/**
+ * At most {@link LISTED_PER_ID} findings of each id, in the order found, then one finding per id
+ * that counts the rest (at the worst severity among them), so a file with 100,000s of bad entries
+ * gives a report of bounded size. Rules with their own summary (key.unknown) stay under the limit.
+ */
 export function capFindings(findings: readonly Finding[]): Finding[] {
   const seen = new Map<string, number>();
   const rest = new Map<string, Finding[]>();
