@@ -8,16 +8,21 @@
  * poller with `Receiving.UseSSL` true (TLS from the first byte); the STARTTLS/STLS that Twisted
  * starts by itself with `UseSSL` false does not check names.
  */
-import { isIPv4, isIPv6 } from 'node:net';
+import { createRequire } from 'node:module';
 import { ipServerBreaksTls, mailClientsFor } from '../server/mail-clients.js';
 import { finding, IMIP, valueEvidence, type ConfigRule } from './rule.js';
 
+/** Node's own IPv4 test (lib/internal/net.js, `IPv4Reg`): four decimal octets, no leading zeros. */
+const IPV4 = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]\d|\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]\d|\d)$/;
+
 /**
- * `net.isIP` without its start-up cost: Node's IPv6 test is one large regular expression whose
- * first use costs about 15 ms, paid by every `check-config` for a host name. An IPv6 address
- * always holds a colon, so a name without one never reaches it; the answer is the same.
+ * `net.isIP` without its start-up cost. Loading node:net brings in Node's stream and socket
+ * modules, and its IPv6 test is one large regular expression whose first use costs about 15 ms;
+ * `check-config` pays neither for a host name. An IPv6 address always holds a colon, so only such
+ * a value loads node:net; the answer is the same as `net.isIP`'s.
  */
-const isIpAddress = (s: string): boolean => isIPv4(s) || (s.includes(':') && isIPv6(s));
+const isIpAddress = (s: string): boolean =>
+  IPV4.test(s) || (s.includes(':') && (createRequire(import.meta.url)('node:net') as typeof import('node:net')).isIPv6(s));
 
 function rule(side: 'Sending' | 'Receiving'): ConfigRule {
   const id = side === 'Sending' ? 'sending.server-ip-address' : 'receiving.server-ip-address';

@@ -15,6 +15,7 @@ import {
   overridesField,
   overridesLine,
   printJson,
+  writeWhole,
   versionJson,
   versionLine,
   type ConnectFlags,
@@ -87,7 +88,7 @@ export async function run(flags: CheckConfigFlags): Promise<number> {
       settings: capStrings(redactedSettings(ctx.settings)),
       ...(conn ? { probes } : {}),
       findings,
-    });
+    }, writeWhole);
     return ok ? EXIT_OK : EXIT_PROBLEMS;
   }
 
@@ -125,7 +126,7 @@ export async function run(flags: CheckConfigFlags): Promise<number> {
     out.quiet && overrides.length ? `with --set ${overrides.map((o) => o.given).join(', ')}` : '',
   ].filter(Boolean).join(', ');
   lines.push(summaryLine(findings, c, extra ? `; ${extra}` : ''));
-  process.stdout.write(`${lines.join('\n')}\n`);
+  writeWhole(`${lines.join('\n')}\n`);
   return ok ? EXIT_OK : EXIT_PROBLEMS;
 }
 
@@ -145,9 +146,9 @@ function settingsLines(ctx: Awaited<ReturnType<typeof loadForCommand>>['ctx']): 
 function listChecks(json: boolean): number {
   const meta = allConfigRuleMeta();
   if (json) {
-    printJson({ command: 'check-config', checks: meta });
+    printJson({ command: 'check-config', checks: meta }, writeWhole);
     return EXIT_OK;
   }
-  for (const m of meta) process.stdout.write(`${m.id.padEnd(30)} ${m.severity.padEnd(8)} ${m.lines.join(', ').padEnd(22)} ${m.summary}\n`);
+  writeWhole(meta.map((m) => `${m.id.padEnd(30)} ${m.severity.padEnd(8)} ${m.lines.join(', ').padEnd(22)} ${m.summary}\n`).join(''));
   return EXIT_OK;
 }

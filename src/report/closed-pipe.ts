@@ -28,16 +28,36 @@ function silence(stream: NodeJS.WriteStream): void {
 /**
  * Install the handlers on stdout and stderr. `finishWork` says whether the run must finish its
  * work before exiting (it changes state, e.g. `--apply`).
+ *
+ * Each handler is attached when the program first uses that stream, not before: creating
+ * `process.stdout` loads Node's stream modules (and net, for a pipe), which a command that writes
+ * its output with one synchronous write (`check-config`) never needs.
  */
 export function endQuietlyOnClosedPipe(finishWork: () => boolean = () => false): void {
-  for (const stream of [process.stdout, process.stderr]) {
-    stream.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code !== 'EPIPE' && err.code !== 'ERR_STREAM_DESTROYED') throw err;
-      closed = true;
-      silence(process.stdout);
-      silence(process.stderr);
-      process.exitCode = EXIT_CLOSED_PIPE;
-      if (!finishWork()) process.exit(EXIT_CLOSED_PIPE);
+  const onError = (err: NodeJS.ErrnoException): void => {
+    if (err.code !== 'EPIPE' && err.code !== 'ERR_STREAM_DESTROYED') throw err;
+    closed = true;
+    silence(process.stdout);
+    silence(process.stderr);
+    process.exitCode = EXIT_CLOSED_PIPE;
+    if (!finishWork()) process.exit(EXIT_CLOSED_PIPE);
+  };
+  for (const name of ['stdout', 'stderr'] as const) {
+    const own = Object.getOwnPropertyDescriptor(process, name);
+    const getter = own?.get;
+    if (!getter || !own.configurable) {
+      process[name].on('error', onError);
+      continue;
+    }
+    Object.defineProperty(process, name, {
+      configurable: true,
+      enumerable: own.enumerable,
+      get() {
+        const stream = getter.call(process) as NodeJS.WriteStream;
+        Object.defineProperty(process, name, { configurable: true, enumerable: own.enumerable, get: () => stream });
+        stream.on('error', onError);
+        return stream;
+      },
     });
   }
 }

@@ -4,6 +4,8 @@
  * output goes to a pipe or a file never loads it.
  */
 import type { ChalkInstance } from 'chalk';
+import { fstatSync } from 'node:fs';
+import { createRequire } from 'node:module';
 
 export interface OutputOptions {
   json: boolean;
@@ -12,11 +14,25 @@ export interface OutputOptions {
   verbose: boolean;
 }
 
-export function wantColor(flag: boolean | undefined, stream: NodeJS.WriteStream = process.stdout, env = process.env): boolean {
+/**
+ * Colour on or off. `stream` is the output to judge; without it, stdout, judged by its descriptor:
+ * only a character device can be a terminal, so output to a pipe or a file is settled without
+ * creating `process.stdout` or loading node:tty (both load Node's stream and net modules).
+ */
+export function wantColor(flag: boolean | undefined, stream?: { isTTY?: boolean }, env = process.env): boolean {
   if (flag === false) return false;
   if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') return false;
   if (env.FORCE_COLOR !== undefined && env.FORCE_COLOR !== '0') return true;
-  return Boolean(stream.isTTY);
+  return stream ? Boolean(stream.isTTY) : stdoutIsTerminal();
+}
+
+function stdoutIsTerminal(): boolean {
+  try {
+    if (!fstatSync(1).isCharacterDevice()) return false;
+  } catch {
+    return false;
+  }
+  return (createRequire(import.meta.url)('node:tty') as typeof import('node:tty')).isatty(1);
 }
 
 /**
