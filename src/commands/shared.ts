@@ -4,6 +4,7 @@ import { inferServerVersion, locateConfig, toSettings } from '../config/effectiv
 import { loadConfig } from '../config/load.js';
 import { readPlistFile } from '../config/plist-file.js';
 import { CannotRunError } from '../report/exit.js';
+import { readerGone } from '../report/closed-pipe.js';
 import { loadPalette, wantColor, type OutputOptions } from '../report/style.js';
 import type { ConfigContext } from '../checks/rule.js';
 import type { ConnectOptions } from '../config/settings.js';
@@ -126,7 +127,8 @@ export function printJson(doc: unknown, write: (text: string) => void = (t) => p
  * Node's own start-up, which `check-config` would pay for one write. Only for a command whose
  * output is this one call: a later `process.stdout.write` could not overtake it, but an earlier
  * one still queued could be overtaken. Where the descriptor is non-blocking and full (EAGAIN),
- * the rest goes through `process.stdout`, which waits; a reader that has gone (EPIPE) ends it.
+ * the rest goes through `process.stdout`, which waits; a reader that has gone (EPIPE) ends it
+ * with the closed-pipe status, as the streams do.
  */
 export function writeWhole(text: string): void {
   const buf = Buffer.from(text);
@@ -134,7 +136,7 @@ export function writeWhole(text: string): void {
   try {
     while (done < buf.length) done += writeSync(1, buf, done);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EPIPE') return;
+    if ((err as NodeJS.ErrnoException).code === 'EPIPE') return readerGone();
     process.stdout.write(buf.subarray(done));
   }
 }

@@ -16,6 +16,11 @@ export function pipeClosed(): boolean {
   return closed;
 }
 
+/** A synchronous write to stdout found the reader gone (EPIPE): the run ends as for the streams. */
+export function readerGone(): void {
+  closed = true;
+}
+
 function silence(stream: NodeJS.WriteStream): void {
   // Drop whatever is still written: the reader is gone.
   stream.write = ((_chunk: unknown, enc?: unknown, cb?: unknown) => {

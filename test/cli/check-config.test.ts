@@ -1,8 +1,9 @@
 /** `imip check-config` run as a person runs it: exit codes, JSON, human output, bad input. */
+import { spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runCli } from '../helpers/cli.js';
+import { BIN, runCli } from '../helpers/cli.js';
 import { baseConfig, tempDir, withChange, writePlist } from '../helpers/plist.js';
 
 const EXAMPLE = new URL('../../examples/caldavd.plist', import.meta.url).pathname;
@@ -103,6 +104,20 @@ describe('imip check-config', () => {
     expect(noColor.stdout).not.toContain('\x1b[');
     const flag = await runCli(['check-config', '--config', EXAMPLE, '--no-color'], { env: { FORCE_COLOR: '1' } });
     expect(flag.stdout).not.toContain('\x1b[');
+  });
+
+  // util-linux `script` gives the command a pseudo-terminal as stdout (Debian: bsdutils, always installed).
+  const hasScript = spawnSync('script', ['--version']).status === 0;
+  it.skipIf(!hasScript)('uses colour on a terminal, and not when NO_COLOR is set there', () => {
+    const onTerminal = (env: NodeJS.ProcessEnv) =>
+      spawnSync('script', ['-qec', `"${process.execPath}" "${BIN}" check-config --config "${EXAMPLE}"`, '/dev/null'], {
+        encoding: 'utf8',
+        env: { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'FORCE_COLOR' && k !== 'NO_COLOR')), ...env },
+      }).stdout;
+    const tty = onTerminal({});
+    expect(tty).toContain('imip check-config');
+    expect(tty).toContain('\x1b[');
+    expect(onTerminal({ NO_COLOR: '1' })).not.toContain('\x1b[');
   });
 
   it('reads $IMIP_CONFIG when --config is not given', async () => {

@@ -1,6 +1,12 @@
 // Preloaded with `node --import`: records every module URL the program loads into
-// $IMIP_TRACE_FILE, so a test can prove what `imip --help` does not load.
-import { register } from 'node:module';
+// $IMIP_TRACE_FILE, so a test can prove what `imip --help` does not load. dist/ is CommonJS, so
+// both loaders are watched: ES module resolution (npm packages loaded with import()) and
+// require() (our own modules, commander, the CommonJS packages).
+import { appendFileSync } from 'node:fs';
+import { createRequire, register } from 'node:module';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+
 register(
   'data:text/javascript,' +
     encodeURIComponent(`
@@ -11,3 +17,11 @@ register(
         return r;
       }`),
 );
+
+const Module = createRequire(import.meta.url)('node:module');
+const resolveFilename = Module._resolveFilename;
+Module._resolveFilename = function (...args) {
+  const file = resolveFilename.apply(this, args);
+  if (process.env.IMIP_TRACE_FILE && path.isAbsolute(file)) appendFileSync(process.env.IMIP_TRACE_FILE, `${pathToFileURL(file).href}\n`);
+  return file;
+};
