@@ -6,7 +6,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { StageError } from './errors.js';
 import type { Endpoint } from './connect.js';
-import { elapsed, type StageScope } from './stage.js';
+import { elapsed, nowMs, type StageScope } from './stage.js';
 
 // ---------------------------------------------------------------------------------------------
 // Which TLS mode does a port speak?
@@ -52,7 +52,7 @@ export function detectImplicitTls(
 ): Promise<PortModeResult> {
   const timeoutMs = Math.max(200, opts.timeoutMs ?? 3000);
   const target = opts.address ?? host;
-  const started = performance.now();
+  const started = nowMs();
   return new Promise((resolve) => {
     let done = false;
     let tcpOk = false;

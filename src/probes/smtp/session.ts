@@ -29,6 +29,7 @@ import {
   type ResolvedAddress,
   type StageScope,
 } from '../../net/net-stage.js';
+import { nowMs } from '../../net/stage.js';
 import { tlsInfo, type TlsInfo } from '../../net/tls-info.js';
 import { describeVersions, smtpTransport, type MailClients, type SmtpMechanism, type TlsContext, type TlsMode } from '../../server/mail-clients.js';
 import { authExchange, authFailure, firstOffered } from './auth.js';
@@ -101,7 +102,7 @@ function rejected(step: string, r: SmtpReply, hint?: string): StageError {
 }
 
 export async function runSmtpSession(sending: SendingSettings, opts: SmtpSessionOptions): Promise<SmtpSessionResult> {
-  const started = performance.now();
+  const started = nowMs();
   const redactor = new Redactor([sending.password]);
   const runner = new StageRunner(opts.timeoutMs, redactor);
   const transcript: string[] = [];
@@ -379,7 +380,7 @@ export async function runSmtpSession(sending: SendingSettings, opts: SmtpSession
       wire.close();
     }
   }
-  res.ms = performance.now() - started;
+  res.ms = nowMs() - started;
   return res;
 }
 
