@@ -68,6 +68,9 @@ await build({
   external: Object.keys(JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')).dependencies).filter((d) => d !== 'commander'),
   chunkNames: 'chunks/[name]-[hash]',
   plugins: [lazyChildProcess],
+  // Names stay as written (a class's or function's .name: commander names its errors after
+  // their class), also where bundling renames a top-level name that two modules share.
+  keepNames: true,
   logLevel: 'warning',
 });
 
@@ -88,10 +91,9 @@ for (const file of files(ESM)) {
     target: 'node20',
     define: usesUrl ? { 'import.meta.url': '__imipModuleUrl' } : {},
     banner: usesUrl ? 'const __imipModuleUrl = require("node:url").pathToFileURL(__filename).href;' : '',
-    // Names stay as written (a class's or function's .name: commander names its errors after
-    // their class); only whitespace goes.
+    // Only whitespace goes; no name changes here (the bundle kept the names as written), so
+    // stack traces stay readable.
     minifyWhitespace: true,
-    keepNames: true,
     logLevel: 'warning',
   });
   const target = path.join(OUT, path.relative(ESM, file));
