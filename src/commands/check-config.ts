@@ -1,5 +1,6 @@
 /** `imip check-config`: the config as the server will read it, judged rule by rule. */
 import { capStrings } from '../report/cap.js';
+import { writeWhole } from '../report/closed-pipe.js';
 import { redactedSettings } from '../config/effective.js';
 import { describeOrigin, originOf } from '../config/load.js';
 import { allConfigRuleMeta, runConfigChecks } from '../checks/index.js';
@@ -15,7 +16,6 @@ import {
   overridesField,
   overridesLine,
   printJson,
-  writeWhole,
   versionJson,
   versionLine,
   type ConnectFlags,

@@ -4,11 +4,10 @@ import { inferServerVersion, locateConfig, toSettings } from '../config/effectiv
 import { loadConfig } from '../config/load.js';
 import { readPlistFile } from '../config/plist-file.js';
 import { CannotRunError } from '../report/exit.js';
-import { readerGone } from '../report/closed-pipe.js';
 import { loadPalette, wantColor, type OutputOptions } from '../report/style.js';
 import type { ConfigContext } from '../checks/rule.js';
 import type { ConnectOptions } from '../config/settings.js';
-import { readFileSync, writeSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { applyOverrides, overrideText, overridesJson, parseOverrides, type Override } from '../config/overrides.js';
 
 export interface SharedFlags {
@@ -113,32 +112,12 @@ export function docSinkActive(): boolean {
 }
 
 /**
- * `write` is how the text reaches stdout: `process.stdout.write` by default; {@link writeWhole}
- * for a command that writes nothing else to stdout.
+ * `write` is how the text reaches stdout: `process.stdout.write` by default; `writeWhole`
+ * (report/closed-pipe.ts) for a command that writes nothing else to stdout.
  */
 export function printJson(doc: unknown, write: (text: string) => void = (t) => process.stdout.write(t)): void {
   if (docSink) docSink(doc);
   else write(`${JSON.stringify(doc, null, 2)}\n`);
-}
-
-/**
- * Writes a command's whole output to stdout with one synchronous write, without creating
- * `process.stdout`: that stream loads Node's stream modules (and net for a pipe), about 2% of
- * Node's own start-up, which `check-config` would pay for one write. Only for a command whose
- * output is this one call: a later `process.stdout.write` could not overtake it, but an earlier
- * one still queued could be overtaken. Where the descriptor is non-blocking and full (EAGAIN),
- * the rest goes through `process.stdout`, which waits; a reader that has gone (EPIPE) ends it
- * with the closed-pipe status, as the streams do.
- */
-export function writeWhole(text: string): void {
-  const buf = Buffer.from(text);
-  let done = 0;
-  try {
-    while (done < buf.length) done += writeSync(1, buf, done);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EPIPE') return readerGone();
-    process.stdout.write(buf.subarray(done));
-  }
 }
 
 /** Human output: the `--set` overrides, one line, right under the release line (nothing when none). */

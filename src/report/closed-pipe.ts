@@ -7,6 +7,8 @@
  * A run that changes something (`poll --once --apply`) is not cut short by a closed pipe: its
  * output is dropped and it finishes its work (so no message is left half-handled), then exits 141.
  */
+import { writeSync } from 'node:fs';
+
 export const EXIT_CLOSED_PIPE = 141;
 
 let closed = false;
@@ -16,9 +18,24 @@ export function pipeClosed(): boolean {
   return closed;
 }
 
-/** A synchronous write to stdout found the reader gone (EPIPE): the run ends as for the streams. */
-export function readerGone(): void {
-  closed = true;
+/**
+ * Writes a command's whole output to stdout with one synchronous write, without creating
+ * `process.stdout`: that stream loads Node's stream modules (and net for a pipe), about 2% of
+ * Node's own start-up, which `check-config` would pay for one write. Only for a command whose
+ * output is this one call: a later `process.stdout.write` could not overtake it, but an earlier
+ * one still queued could be overtaken. Where the descriptor is non-blocking and full (EAGAIN),
+ * the rest goes through `process.stdout`, which waits; a reader that has gone (EPIPE) ends the
+ * run with the closed-pipe status, as for the streams.
+ */
+export function writeWhole(text: string): void {
+  const buf = Buffer.from(text);
+  let done = 0;
+  try {
+    while (done < buf.length) done += writeSync(1, buf, done);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EPIPE') closed = true;
+    else process.stdout.write(buf.subarray(done));
+  }
 }
 
 function silence(stream: NodeJS.WriteStream): void {
