@@ -15,15 +15,15 @@ export interface OutputOptions {
 }
 
 /**
- * Colour on or off. `stream` is the output to judge; without it, stdout, judged by its descriptor:
- * only a character device can be a terminal, so output to a pipe or a file is settled without
- * creating `process.stdout` or loading node:tty (both load Node's stream and net modules).
+ * Colour on or off for stdout. Whether stdout is a terminal is judged by its descriptor: only a
+ * character device can be one, so output to a pipe or a file is settled without creating
+ * `process.stdout` or loading node:tty (both load Node's stream and net modules).
  */
-export function wantColor(flag: boolean | undefined, stream?: { isTTY?: boolean }, env = process.env): boolean {
+export function wantColor(flag: boolean | undefined, env = process.env): boolean {
   if (flag === false) return false;
   if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') return false;
   if (env.FORCE_COLOR !== undefined && env.FORCE_COLOR !== '0') return true;
-  return stream ? Boolean(stream.isTTY) : stdoutIsTerminal();
+  return stdoutIsTerminal();
 }
 
 function stdoutIsTerminal(): boolean {
