@@ -29,10 +29,13 @@ function files(dir) {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(path.join(dir, e.name)) : e.name.endsWith('.js') ? [path.join(dir, e.name)] : []));
 }
 
+/** A lazy import of one of our own files, `import('./x.js')`: the quote, then the path. */
+const LAZY_IMPORT = /\bimport\(\s*(['"])(\.{1,2}\/[^'"]+)\1\s*\)/g;
+
 // The targets of the lazy imports: each stays a file, so loading it stays lazy.
 const entries = new Set(ENTRIES.map((e) => path.join(STAGE, e)));
 for (const f of files(STAGE)) {
-  for (const m of readFileSync(f, 'utf8').matchAll(/\bimport\(\s*['"](\.{1,2}\/[^'"]+)['"]\s*\)/g)) entries.add(path.resolve(path.dirname(f), m[1]));
+  for (const m of readFileSync(f, 'utf8').matchAll(LAZY_IMPORT)) entries.add(path.resolve(path.dirname(f), m[2]));
 }
 
 // commander requires node:child_process when it loads, for executable subcommands, which imip
@@ -83,7 +86,7 @@ await build({
 rmSync(OUT, { recursive: true, force: true });
 for (const file of files(ESM)) {
   let code = readFileSync(file, 'utf8');
-  code = code.replace(/\bimport\((["'])(\.{1,2}\/[^"']+)\1\)/g, (_, q, spec) => `Promise.resolve().then(() => require(${q}${spec}${q}))`);
+  code = code.replace(LAZY_IMPORT, (_, q, spec) => `Promise.resolve().then(() => require(${q}${spec}${q}))`);
   const usesUrl = code.includes('import.meta.url');
   const out = await transform(code, {
     format: 'cjs',
