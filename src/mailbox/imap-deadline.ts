@@ -37,7 +37,6 @@ export function isImapTimeout(err: unknown): err is ImapTimeoutError {
   return err instanceof ImapTimeoutError;
 }
 
-
 type Logged = { src?: string; msg?: unknown };
 
 export class ImapDeadline {

@@ -4,7 +4,7 @@
  * port's TLS mode (port-mode.ts).
  */
 export { StageError, isStageError, secondsText, toStageError, type FailureKind } from './errors.js';
-export { Redactor, StageRunner, elapsed, type StageFailure, type StageOptions, type StageScope } from './stage.js';
+export { Redactor, StageRunner, elapsed, nowMs, type StageFailure, type StageOptions, type StageScope } from './stage.js';
 export { checkPort, connectTcp, resolveHost, type Endpoint, type ResolvedAddress } from './connect.js';
 export { detectImplicitTls, sniffDelay, waitExplainingSilence, type PortMode, type PortModeResult } from './port-mode.js';
 export {

@@ -20,6 +20,7 @@ import {
   checkPort,
   connectTcp,
   loadCaPem,
+  nowMs,
   resolveHost,
   secondsText,
   sniffDelay,
@@ -29,7 +30,6 @@ import {
   type ResolvedAddress,
   type StageScope,
 } from '../../net/net-stage.js';
-import { nowMs } from '../../net/stage.js';
 import { tlsInfo, type TlsInfo } from '../../net/tls-info.js';
 import { describeVersions, smtpTransport, type MailClients, type SmtpMechanism, type TlsContext, type TlsMode } from '../../server/mail-clients.js';
 import { authExchange, authFailure, firstOffered } from './auth.js';
