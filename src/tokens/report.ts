@@ -113,7 +113,13 @@ export function tokensReport(q: TokensQuery, store: StoreResult, version: Server
       rows = rows.filter((r) => set.has(r));
     }
     if (q.uid) rows = rows.filter((r) => r.uid === q.uid);
-    const sorted = [...rows].sort((a, b) => (b.date ?? '').localeCompare(a.date ?? ''));
+    // Newest first. The dates are the store's own text (ISO-like), compared by code unit: a
+    // locale's collation could reorder digits and separators, and costs far more.
+    const sorted = [...rows].sort((a, b) => {
+      const x = a.date ?? '';
+      const y = b.date ?? '';
+      return x < y ? 1 : x > y ? -1 : 0;
+    });
     return { ...base, mode: 'list', rows: sorted.map((r) => out(r, store, now)) };
   }
   return { ...base, mode: 'stats', stats: { ...snap.stats(now, store.invitationDaysToLive), invitationDaysToLive: store.invitationDaysToLive } };
