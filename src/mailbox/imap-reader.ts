@@ -18,7 +18,8 @@
  * is TLS from the first byte; UseSSL false is plain, upgraded with STARTTLS when offered.
  */
 import net from 'node:net';
-import { ImapFlow, type FetchMessageObject } from 'imapflow';
+import type { FetchMessageObject } from 'imapflow';
+import { ImapFlow } from './imapflow-module.js';
 import type { ConnectOptions, ReceivingSettings } from '../config/settings.js';
 import { fromBodyStructure, fromWireBodyStructure, type ImapBodyStructure } from '../imip/mime-bodystructure.js';
 import { RawSession } from './imap-raw-session.js';

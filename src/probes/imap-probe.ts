@@ -12,7 +12,8 @@
  */
 import net from 'node:net';
 import tls from 'node:tls';
-import { ImapFlow, type FetchMessageObject, type ImapTransport, type ImapTransportSocket, type MessageStructureObject } from 'imapflow';
+import type { FetchMessageObject, ImapTransport, ImapTransportSocket, MessageStructureObject } from 'imapflow';
+import { ImapFlow } from '../mailbox/imapflow-module.js';
 import type { ConnectOptions, ReceivingSettings } from '../config/settings.js';
 import {
   StageError,

@@ -56,7 +56,7 @@ export class AttendeeMailbox {
 
   /** Connect, log in, open INBOX. */
   async open(): Promise<void> {
-    const { ImapFlow } = await import('imapflow');
+    const { ImapFlow } = await import('../mailbox/imapflow-module.js');
     const options = imapFlowOptions(
       { server: this.endpoint.host, port: this.endpoint.port, useSSL: this.endpoint.tls === 'implicit', type: 'imap', protocol: 'imap', username: this.endpoint.username, password: this.password, pollingSeconds: 0 },
       this.conn,

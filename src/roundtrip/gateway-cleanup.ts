@@ -16,7 +16,7 @@ export interface GatewayRemoval {
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, Math.max(0, ms)));
 
 async function removeImap(receiving: ReceivingSettings, conn: ConnectOptions, uid: string, messageId: string | null): Promise<GatewayRemoval> {
-  const { ImapFlow } = await import('imapflow');
+  const { ImapFlow } = await import('../mailbox/imapflow-module.js');
   const { imapFlowOptions } = await import('../mailbox/imap-reader.js');
   const client = new ImapFlow(imapFlowOptions(receiving, conn));
   client.on('error', () => undefined);

@@ -62,7 +62,7 @@ export class ImapWatcher implements MailboxWatcher {
   }
 
   private async open(): Promise<{ client: ImapFlowLike; deadline: ImapDeadline }> {
-    const { ImapFlow } = await import('imapflow');
+    const { ImapFlow } = await import('../mailbox/imapflow-module.js');
     const { imapFlowOptions } = await import('../mailbox/imap-reader.js');
     const { ImapDeadline } = await import('../mailbox/imap-deadline.js');
     const deadline = new ImapDeadline(this.conn.timeoutMs, this.receiving.useSSL);

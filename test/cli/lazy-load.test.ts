@@ -52,9 +52,7 @@ describe('POP3 commands never load imapflow', () => {
     expect(imapflow(r.urls)).toEqual([]);
   });
 
-  // Skipped until the mailbox probe loads the IMAP probe only for IMAP (it imports it statically
-  // today, which loads imapflow); the change that makes it lazy un-skips this.
-  it.skip('test-mailbox over POP3', async () => {
+  it('test-mailbox over POP3', async () => {
     const r = await traced(['test-mailbox', '--json', '--config', pop3, '--ca-file', stack.ca]);
     expect([0, 1]).toContain(r.code);
     expect(imapflow(r.urls)).toEqual([]);

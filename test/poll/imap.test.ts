@@ -3,6 +3,9 @@
  * pollimap@example.test: nobody else seeds, purges or counts it). The mailbox is seeded with the
  * fixtures; every read-only cycle must leave it exactly as it was, seen from a second session.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ImapFlow } from 'imapflow';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { classify, type ServerAction } from '../../src/imip/classify.js';
@@ -10,9 +13,12 @@ import type { MailboxEffect } from '../../src/server/poll-policy.js';
 import type { PollMessage } from '../../src/poll/cycle.js';
 import { markSeen, purgeMailbox, seedMailbox, stopStack, type StackInfo } from '../mailstack/stack.js';
 import { runCli } from '../helpers/cli.js';
+import { tempDir } from '../helpers/plist.js';
+import { DEFERRED_DEPENDENCIES } from '../../src/mailbox/imapflow-module.js';
 import { context, parseFixture } from '../imip/message-fixtures.js';
 import { bigMessage, CASES, CutProxy, fixture, NOW, pollCore, smallReply, startOwnStack, TOKENS, tokenStateDir, writePollPlist } from './helpers.js';
 
+const TRACE = fileURLToPath(new URL('../helpers/trace-imports.mjs', import.meta.url));
 const USER = { address: 'pollimap@example.test', password: 'PollImap-pw-7781' };
 let stack: StackInfo;
 
@@ -205,6 +211,22 @@ describe('imip poll (the command)', () => {
     );
     expect(doc.summary.byServerAction).toMatchObject({ INJECTION_SUBMITTED: 1, NO_TOKEN: 1 });
     expect(r.stdout).not.toContain(USER.password);
+  });
+
+  it("judges every fixture without loading imapflow's optional packages (logger, proxy, MIME decoding)", async () => {
+    await seedMailbox(stack, USER.address, CASES.map((c) => fixture(c.fixture)));
+    const plist = writePollPlist(stack, { version: '4.3', protocol: 'imap', user: USER });
+    const trace = join(tempDir(), 'trace');
+    const r = await runCli(['poll', '--once', '--json', '--config', plist, '--server-version', '4.3', '--ca-file', stack.ca, '--state-dir', tokenStateDir()], {
+      env: { IMIP_TRACE_FILE: trace },
+      nodeArgs: ['--import', TRACE],
+    });
+    expect(r.stderr).toBe('');
+    const doc = JSON.parse(r.stdout);
+    expect(doc.messages.map((m: PollMessage) => m.serverAction)).toEqual(CASES.map((c) => c.by?.['4.3'] ?? c.action));
+    const packages = new Set(readFileSync(trace, 'utf8').split('\n').flatMap((u) => /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(u)?.[1] ?? []));
+    expect(packages.has('imapflow')).toBe(true);
+    expect([...DEFERRED_DEPENDENCIES.keys()].map((d) => d.split('/').slice(0, d.startsWith('@') ? 2 : 1).join('/')).filter((d) => packages.has(d))).toEqual([]);
   });
 
   it('human output: a table row per message and the summary line; exit 0 when all are injected', async () => {
