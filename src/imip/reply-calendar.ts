@@ -54,21 +54,41 @@ function paramText(v: unknown): string | null {
   return (Array.isArray(v) ? v.join(',') : String(v)).toUpperCase();
 }
 
-function componentFacts(comp: ICAL.Component): ComponentFacts {
-  const value = (name: string): string | null => {
-    const v = comp.getFirstPropertyValue(name);
+/** A jCal component: `[name, properties, subcomponents]`; a property: `[name, params, type, ...values]`. */
+type JCalProperty = [string, Record<string, unknown>, string, ...unknown[]];
+type JCalComponent = [string, JCalProperty[], JCalComponent[]];
+
+/**
+ * A property's first value, as ical.js's `Property.getFirstValue()` gives it: the parsed value
+ * itself, or for the types ical.js wraps (dates, durations, recurrence rules...) its wrapper.
+ */
+function firstValue(prop: JCalProperty): unknown {
+  if (prop.length <= 3) return null;
+  const type = ICAL.design.icalendar.value[prop[2]] as object | undefined;
+  return type && 'decorate' in type ? new ICAL.Property(prop as unknown as unknown[]).getFirstValue() : prop[3];
+}
+
+function firstPropertyValue(comp: JCalComponent, name: string): string | null {
+  for (const p of comp[1]) {
+    if (p[0] !== name) continue;
+    const v = firstValue(p);
     return v === null || v === undefined ? null : String(v);
-  };
-  return {
-    name: comp.name.toUpperCase(),
-    uid: value('uid'),
-    organizer: value('organizer'),
-    attendees: comp.getAllProperties('attendee').map((p) => ({
-      value: String(p.getFirstValue() ?? ''),
-      partstat: paramText(p.getParameter('partstat')),
-    })),
-    valarms: comp.getAllSubcomponents('valarm').length,
-  };
+  }
+  return null;
+}
+
+/**
+ * The facts of one component, read from ical.js's parse (jCal) directly: what `ICAL.Component`'s
+ * getters return, without a wrapper object per component and property.
+ */
+function componentFacts(comp: JCalComponent): ComponentFacts {
+  const attendees: AttendeeFacts[] = [];
+  for (const p of comp[1]) {
+    if (p[0] === 'attendee') attendees.push({ value: String(firstValue(p) ?? ''), partstat: paramText(p[1].partstat) });
+  }
+  let valarms = 0;
+  for (const c of comp[2]) if (c[0] === 'valarm') valarms++;
+  return { name: comp[0].toUpperCase(), uid: firstPropertyValue(comp, 'uid'), organizer: firstPropertyValue(comp, 'organizer'), attendees, valarms };
 }
 
 /**
@@ -96,20 +116,14 @@ export function parseCalendar(bytes: Uint8Array): CalendarParse {
     return { ok: false, reason: 'not-vcalendar', error: 'no VCALENDAR object in the calendar data' };
   }
   try {
-    const vcal = new ICAL.Component(first as unknown[]);
-    const components = vcal
-      .getAllSubcomponents()
-      .filter((c) => c.name.toLowerCase() !== 'vtimezone')
-      .map(componentFacts);
+    const vcal = first as JCalComponent;
+    const components: ComponentFacts[] = [];
+    for (const c of vcal[2]) if (c[0].toLowerCase() !== 'vtimezone') components.push(componentFacts(c));
     if (components.length === 0) {
       return { ok: false, reason: 'no-component', error: 'VCALENDAR without a VEVENT, VTODO or other main component' };
     }
-    const method = vcal.getFirstPropertyValue('method');
-    return {
-      ok: true,
-      text,
-      facts: { method: method === null || method === undefined ? null : String(method).toUpperCase(), components },
-    };
+    const method = firstPropertyValue(vcal, 'method');
+    return { ok: true, text, facts: { method: method === null ? null : method.toUpperCase(), components } };
   } catch (err) {
     return { ok: false, reason: 'syntax', error: (err as Error).message };
   }

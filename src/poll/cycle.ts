@@ -178,27 +178,28 @@ export function classifyContext(ctx: CycleContext, seen: boolean | undefined): C
  * block alive.
  */
 export function toRow(m: ReadMessage, v: Verdict): PollMessage {
-  const row: PollMessage = {
-    ...(m.ref.uid !== undefined ? { uid: m.ref.uid } : {}),
-    ...(m.ref.number !== undefined ? { number: m.ref.number } : {}),
-    ...(m.ref.uidl !== undefined ? { uidl: m.ref.uidl } : {}),
-    size: m.size,
-    date: v.date,
-    from: v.from,
-    to: v.to,
-    messageId: v.messageId,
-    token: v.token,
-    tokenStatus: v.tokenStatus,
-    serverAction: v.serverAction,
-    mailboxEffect: v.mailboxEffect,
-    thisCycle: true,
-    stopsCycle: v.stopsCycle,
-    isDsn: v.isDsn,
-    logLine: v.logLine,
-    findings: v.findings,
-    notes: v.notes,
-    problems: v.problems,
-  };
+  // Built by assignment, in the order the JSON shows (the reference first), rather than by
+  // spreading optional parts: one object shape for every row, and no temporary objects.
+  const row = {} as PollMessage;
+  if (m.ref.uid !== undefined) row.uid = m.ref.uid;
+  if (m.ref.number !== undefined) row.number = m.ref.number;
+  if (m.ref.uidl !== undefined) row.uidl = m.ref.uidl;
+  row.size = m.size;
+  row.date = v.date;
+  row.from = v.from;
+  row.to = v.to;
+  row.messageId = v.messageId;
+  row.token = v.token;
+  row.tokenStatus = v.tokenStatus;
+  row.serverAction = v.serverAction;
+  row.mailboxEffect = v.mailboxEffect;
+  row.thisCycle = true;
+  row.stopsCycle = v.stopsCycle;
+  row.isDsn = v.isDsn;
+  row.logLine = v.logLine;
+  row.findings = v.findings;
+  row.notes = v.notes;
+  row.problems = v.problems;
   return row;
 }
 

@@ -1,0 +1,93 @@
+/**
+ * The calendar facts (METHOD, each component's UID, ORGANIZER, ATTENDEEs with PARTSTAT, VALARMs)
+ * are read from ical.js's parse directly (src/imip/reply-calendar.ts). They must be exactly what
+ * ical.js's own Component and Property getters give, which the verdicts were written against: the
+ * oracle below is those getters, run on every fixture's calendar and on shapes the fixtures lack.
+ */
+import ICAL from 'ical.js';
+import { describe, expect, it } from 'vitest';
+import type { MimePart } from '../../src/imip/mime-part.js';
+import { parseCalendar, type CalendarFacts } from '../../src/imip/reply-calendar.js';
+import { parseFixture } from './message-fixtures.js';
+
+function oracle(text: string): CalendarFacts {
+  const vcal = new ICAL.Component(ICAL.parse(text) as unknown[]);
+  const str = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
+  const components = vcal
+    .getAllSubcomponents()
+    .filter((c) => c.name.toLowerCase() !== 'vtimezone')
+    .map((comp) => ({
+      name: comp.name.toUpperCase(),
+      uid: str(comp.getFirstPropertyValue('uid')),
+      organizer: str(comp.getFirstPropertyValue('organizer')),
+      attendees: comp.getAllProperties('attendee').map((p) => {
+        const ps = p.getParameter('partstat') as unknown;
+        return { value: String(p.getFirstValue() ?? ''), partstat: ps === null || ps === undefined ? null : (Array.isArray(ps) ? ps.join(',') : String(ps)).toUpperCase() };
+      }),
+      valarms: comp.getAllSubcomponents('valarm').length,
+    }));
+  const method = vcal.getFirstPropertyValue('method');
+  return { method: method === null || method === undefined ? null : String(method).toUpperCase(), components };
+}
+
+function calendarParts(root: MimePart): MimePart[] {
+  const out: MimePart[] = [];
+  const walk = (p: MimePart): void => {
+    if (p.type === 'text/calendar') out.push(p);
+    p.children.forEach(walk);
+    if (p.embedded) walk(p.embedded.root);
+  };
+  walk(root);
+  return out;
+}
+
+const FIXTURES = [
+  'apple-mail-reply', 'attendee-mismatch', 'dsn-with-invitation', 'gmail-reply', 'iphone-reply', 'outlook-reply',
+  'outlook-reply-no-organizer', 'thunderbird-reply', 'token-only-in-calendar', 'token-uppercase', 'extra-plus',
+];
+
+const cal = (...lines: string[]): string => ['BEGIN:VCALENDAR', 'VERSION:2.0', 'PRODID:-//t//t//EN', ...lines, 'END:VCALENDAR', ''].join('\r\n');
+const SHAPES: Record<string, string> = {
+  'no METHOD, a VTIMEZONE first, a VALARM': cal(
+    'BEGIN:VTIMEZONE', 'TZID:Europe/Paris', 'BEGIN:STANDARD', 'DTSTART:19701025T030000', 'TZOFFSETFROM:+0200', 'TZOFFSETTO:+0100', 'END:STANDARD', 'END:VTIMEZONE',
+    'BEGIN:VEVENT', 'UID:a1', 'DTSTART;TZID=Europe/Paris:20261204T100000', 'ORGANIZER:mailto:calendar+2d8f7d1e-0000-4000-8000-000000000001@example.com',
+    'ATTENDEE;PARTSTAT=accepted:mailto:bob@example.org', 'BEGIN:VALARM', 'ACTION:DISPLAY', 'TRIGGER:-PT15M', 'END:VALARM', 'END:VEVENT',
+  ),
+  'ORGANIZER typed as a recurrence rule, ATTENDEE without PARTSTAT, two PARTSTAT values': cal(
+    'METHOD:reply', 'BEGIN:VEVENT', 'UID:a2', 'ORGANIZER;VALUE=RECUR:FREQ=DAILY;COUNT=2', 'ATTENDEE:mailto:a@example.org',
+    'ATTENDEE;PARTSTAT=ACCEPTED,DECLINED:mailto:b@example.org', 'ATTENDEE;VALUE=URI:', 'END:VEVENT',
+  ),
+  'two components (VTODO, X-COMP), no UID, ORGANIZER twice': cal(
+    'METHOD:REPLY', 'BEGIN:VTODO', 'ORGANIZER:mailto:first@example.com', 'ORGANIZER:mailto:second@example.com', 'END:VTODO',
+    'BEGIN:X-THING', 'UID:x', 'END:X-THING',
+  ),
+  'METHOD with parameters, UID typed as an integer': cal('METHOD;X-A=1:REPLY', 'BEGIN:VEVENT', 'UID;VALUE=INTEGER:42', 'END:VEVENT'),
+};
+
+describe('calendar facts read from the parse equal ical.js getters', () => {
+  for (const name of FIXTURES) {
+    it(`fixture ${name}`, () => {
+      const parsed = parseFixture(name);
+      const parts = calendarParts(parsed.root);
+      expect(parts.length).toBeGreaterThan(0);
+      for (const part of parts) {
+        const body = parsed.bodies.get(part.part);
+        if (!body) continue;
+        const r = parseCalendar(body);
+        expect(r.ok).toBe(true);
+        if (r.ok) expect(r.facts).toEqual(oracle(r.text));
+      }
+    });
+  }
+  for (const [label, text] of Object.entries(SHAPES)) {
+    it(label, () => {
+      const r = parseCalendar(Buffer.from(text));
+      expect(r.ok).toBe(true);
+      if (r.ok) expect(r.facts).toEqual(oracle(text));
+    });
+  }
+  it('an ORGANIZER typed as a recurrence rule is the rule as ical.js writes it, not its parsed form', () => {
+    const r = parseCalendar(Buffer.from(SHAPES['ORGANIZER typed as a recurrence rule, ATTENDEE without PARTSTAT, two PARTSTAT values']!));
+    expect(r.ok && r.facts.components[0]!.organizer).toBe('FREQ=DAILY;COUNT=2');
+  });
+});
