@@ -14,7 +14,7 @@ import { needsBody } from '../imip/classify.js';
 import { MimeStreamParser } from '../imip/mime.js';
 import net from 'node:net';
 import { Pop3Client, isPop3Error, type Pop3ClientOptions, type Pop3Error } from '../clients/pop3/index.js';
-import { loadCa, versionOptions } from '../net/net-stage.js';
+import { loadCaPem, runContext, type OfferedVersions } from '../net/net-stage.js';
 import type { ConnectOptions, ReceivingSettings } from '../config/settings.js';
 import { CannotRunError } from '../report/exit.js';
 import { mailboxHost } from './target.js';
@@ -29,18 +29,19 @@ import type { OnMessage, OnProgress, ReaderInfo, ReadStats } from './types.js';
  */
 export function pop3ClientOptions(receiving: ReceivingSettings, connect: ConnectOptions): Pop3ClientOptions {
   const host = receiving.server.trim();
-  const ca = loadCa(connect);
+  const pem = loadCaPem(connect);
+  // twisted pop3client.py `POP3Client._getContextFactory`: STLS with TLS 1.0 only, where the
+  // server's own client starts TLS itself (src/probes/server-access.ts decides).
+  const stls: OfferedVersions = !receiving.useSSL && connect.mailboxUpgrade === 'tls1.0-only' ? 'tls1.0-only' : 'negotiate';
   return {
     host,
     port: receiving.port,
     implicitTls: receiving.useSSL,
     ...(net.isIP(host) ? {} : { servername: host }),
-    ...(ca ? { ca: ca.join('\n') } : {}),
+    // One context per run (the system roots plus --ca-file), shared by every connection.
+    secureContext: (via) => runContext(pem, via === 'stls' ? stls : 'negotiate'),
     rejectUnauthorized: !connect.insecure,
     timeoutMs: connect.timeoutMs,
-    // twisted pop3client.py `POP3Client._getContextFactory`: STLS with TLS 1.0 only, where the
-    // server's own client starts TLS itself (src/probes/server-access.ts decides).
-    ...(!receiving.useSSL && connect.mailboxUpgrade === 'tls1.0-only' ? { stlsOptions: versionOptions('tls1.0-only') } : {}),
   };
 }
 

@@ -14,8 +14,9 @@ import {
   StageError,
   checkPort,
   detectImplicitTls,
-  loadCa,
+  loadCaPem,
   resolveHost,
+  runContext,
   sniffDelay,
   tlsTimeout,
   toStageError,
@@ -175,10 +176,10 @@ export async function runPop3Stages(receiving: ReceivingSettings, opts: ConnectO
     };
 
     // Built before the stage clock starts (the system roots take a while to load the first time).
-    let caText: string | undefined;
+    let caPem: string | undefined;
     let caProblem: unknown = null;
     try {
-      caText = loadCa(opts)?.join('\n');
+      caPem = loadCaPem(opts);
     } catch (err) {
       caProblem = err;
     }
@@ -198,7 +199,8 @@ export async function runPop3Stages(receiving: ReceivingSettings, opts: ConnectO
           port,
           implicitTls: receiving.useSSL,
           ...(net.isIP(host) ? {} : { servername: host }),
-          ...(caText ? { ca: caText } : {}),
+          // One context per run, the system roots plus --ca-file (no copy of the root store).
+          secureContext: () => runContext(caPem),
           rejectUnauthorized: !opts.insecure,
           timeoutMs: opts.timeoutMs + SLACK_MS,
           onTranscript,
@@ -469,13 +471,13 @@ async function certificateEvidence(
   const budget = Math.max(200, Math.min(3000, s.remaining() - 100));
   let c: Pop3Client | null = null;
   try {
-    const ca = loadCa(opts);
+    const pem = loadCaPem(opts);
     c = await Pop3Client.connect({
       host: address,
       port: receiving.port,
       implicitTls: implicit,
       ...(net.isIP(host) ? {} : { servername: host }),
-      ...(ca ? { ca: ca.join('\n') } : {}),
+      secureContext: () => runContext(pem),
       rejectUnauthorized: false,
       timeoutMs: budget,
     });

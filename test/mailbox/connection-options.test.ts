@@ -1,5 +1,15 @@
-/** --ca-file means "trust this too" on every mailbox connection, IMAP and POP3 alike. */
+/**
+ * --ca-file means "trust this too" on every mailbox connection, IMAP and POP3 alike, through one
+ * secure context per run (the system store plus that CA) rather than a copy of the store per
+ * connection. Checked with real handshakes against local TLS servers.
+ */
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import tls from 'node:tls';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { imapFlowOptions } from '../../src/mailbox/imap-reader.js';
 import { pop3ClientOptions } from '../../src/mailbox/pop3-reader.js';
@@ -16,21 +26,70 @@ const receiving = (over: Partial<ReceivingSettings> = {}): ReceivingSettings => 
   pollingSeconds: 30,
   ...over,
 });
-const PEM = '-----BEGIN CERTIFICATE-----\nMIIBprivateCA\n-----END CERTIFICATE-----\n';
+
+/** A self-signed certificate for 127.0.0.1 (it is its own CA), made with openssl. */
+function selfSigned(dir: string, name: string): { key: string; cert: string; file: string } {
+  const key = join(dir, `${name}.key`);
+  const file = join(dir, `${name}.pem`);
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2', '-subj', `/CN=${name}`, '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', file], { stdio: 'ignore' });
+  return { key: readFileSync(key, 'utf8'), cert: readFileSync(file, 'utf8'), file };
+}
+
+function serve(c: { key: string; cert: string }): Promise<tls.Server> {
+  return new Promise((resolve) => {
+    const srv = tls.createServer({ key: c.key, cert: c.cert }, (s) => s.end());
+    srv.listen(0, '127.0.0.1', () => resolve(srv));
+  });
+}
+
+const DIST = fileURLToPath(new URL('../../dist/mailbox/', import.meta.url));
+
+// In a process of its own whose system store is `system` (Node reading OpenSSL's store,
+// --use-openssl-ca, from SSL_CERT_FILE): handshakes with the options each reader builds for
+// --ca-file `extra`.
+const CHILD = `
+const tls = require('node:tls');
+const { pop3ClientOptions } = require(process.env.DIST + 'pop3-reader.js');
+const { imapFlowOptions } = require(process.env.DIST + 'imap-reader.js');
+const [extra, ...ports] = JSON.parse(process.argv[1]);
+const r = (over) => ({ server: '127.0.0.1', port: 1, useSSL: true, type: 'imap', protocol: 'imap', username: 'u', password: 'p', pollingSeconds: 30, ...over });
+const connect = { timeoutMs: 5000, ca: extra, insecure: false };
+const pop = pop3ClientOptions(r({ protocol: 'pop3' }), connect);
+const imap = imapFlowOptions(r(), connect);
+const contexts = { pop3: pop.secureContext('implicit'), imap: imap.tls.secureContext };
+const tryOne = (ctx, port) => new Promise((res) => {
+  const s = tls.connect({ host: '127.0.0.1', port, secureContext: ctx, rejectUnauthorized: true }, () => { res('verified'); s.destroy(); });
+  s.on('error', (e) => res(e.code || e.message));
+});
+(async () => {
+  const out = { shared: contexts.pop3 === contexts.imap && pop.secureContext('implicit') === contexts.pop3 };
+  for (const [name, ctx] of Object.entries(contexts)) out[name] = await Promise.all(ports.map((p) => tryOne(ctx, p)));
+  process.stdout.write(JSON.stringify(out));
+})();
+`;
 
 describe('mailbox connection options', () => {
-  it('POP3 adds --ca-file to the system roots instead of replacing them', () => {
-    const o = pop3ClientOptions(receiving({ port: 995, protocol: 'pop3' }), { timeoutMs: 5000, ca: PEM, insecure: false });
-    expect(o.ca).toContain(PEM.trim());
-    expect(o.ca).toContain(tls.rootCertificates[0]!.trim());
-    expect(o).toMatchObject({ implicitTls: true, rejectUnauthorized: true, servername: 'imap.example.test', timeoutMs: 5000 });
-  });
-
-  it('IMAP does the same', () => {
-    const o = imapFlowOptions(receiving(), { timeoutMs: 5000, ca: PEM, insecure: false });
-    const ca = (o!.tls as { ca: string[] }).ca;
-    expect(ca).toContain(PEM);
-    expect(ca).toContain(tls.rootCertificates[0]);
+  it('--ca-file is trusted in addition to the system store, by one context shared by IMAP and POP3', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'imip-ca-'));
+    const system = selfSigned(dir, 'system-root');
+    const extra = selfSigned(dir, 'ca-file');
+    const stranger = selfSigned(dir, 'stranger');
+    const servers = await Promise.all([system, extra, stranger].map(serve));
+    try {
+      const ports = servers.map((s) => (s.address() as AddressInfo).port);
+      const out = await new Promise<string>((resolve, reject) => {
+        execFile(process.execPath, ['--use-openssl-ca', '-e', CHILD, JSON.stringify([extra.cert, ...ports])], { env: { ...process.env, DIST, SSL_CERT_FILE: system.file, SSL_CERT_DIR: mkdtempSync(join(tmpdir(), 'imip-empty-')) } }, (err, stdout, stderr) =>
+          err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout),
+        );
+      });
+      expect(JSON.parse(out)).toEqual({
+        shared: true,
+        pop3: ['verified', 'verified', 'DEPTH_ZERO_SELF_SIGNED_CERT'],
+        imap: ['verified', 'verified', 'DEPTH_ZERO_SELF_SIGNED_CERT'],
+      });
+    } finally {
+      for (const s of servers) s.close();
+    }
   });
 
   it('--insecure turns checks off on both; no --ca-file leaves the system roots alone', () => {

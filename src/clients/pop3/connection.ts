@@ -30,6 +30,12 @@ export interface Pop3ConnectOptions {
   servername?: string;
   /** PEM trust anchor(s) replacing the system store. */
   ca?: string;
+  /**
+   * The secure context for each handshake, instead of `ca` and `stlsOptions`: a caller that
+   * connects more than once shares one context rather than building (and copying the trust store
+   * into) a new one per connection.
+   */
+  secureContext?: (via: 'implicit' | 'stls') => tls.SecureContext;
   /** Certificate checks; false only when the caller explicitly asked for an insecure connection. */
   rejectUnauthorized: boolean;
   /** Bound for each network step: connect, TLS handshake, greeting, each answer. */
@@ -342,8 +348,11 @@ export class Pop3Connection {
     return new Promise((resolve, reject) => {
       const options: tls.ConnectionOptions = { socket, host, rejectUnauthorized };
       if (servername !== undefined) options.servername = servername;
-      if (ca !== undefined) options.ca = ca;
-      if (via === 'stls' && this.opts.stlsOptions) Object.assign(options, this.opts.stlsOptions);
+      if (this.opts.secureContext) options.secureContext = this.opts.secureContext(via);
+      else {
+        if (ca !== undefined) options.ca = ca;
+        if (via === 'stls' && this.opts.stlsOptions) Object.assign(options, this.opts.stlsOptions);
+      }
       const sock = tls.connect(options);
       const timer = setTimeout(() => {
         // Both: before the handshake completes, destroying the TLS socket leaves the TCP one open.
