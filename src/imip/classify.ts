@@ -51,7 +51,7 @@ export function needsBody(part: MimePart): boolean {
 
 /** The leaf parts whose bodies the verdict needs (IMAP path: fetch exactly these). */
 export function neededParts(root: MimePart): string[] {
-  return [...walkParts(root)].filter((p) => !p.children.length && !p.embedded && needsBody(p)).map((p) => p.part);
+  return walkParts(root).filter((p) => !p.children.length && !p.embedded && needsBody(p)).map((p) => p.part);
 }
 
 interface Outcome {
@@ -328,7 +328,7 @@ function gatherFacts(input: MessageInput): Facts {
     toHeader,
     to: parseaddr(toHeader).address,
     date: h.get('Date') ?? null,
-    parts: [...walkParts(input.root)],
+    parts: walkParts(input.root),
     problems: [...(input.problems ?? [])],
   };
 }
