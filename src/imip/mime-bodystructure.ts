@@ -9,7 +9,7 @@
  * `p` the number `p` even when it is not a multipart (IMAP numbers that body `p.1`), so numbers are
  * recomputed here with the rules in mime-part.ts rather than copied.
  */
-import { HeaderList, parseParams } from './mime-headers.js';
+import { HeaderList, paramsFromPairs } from './mime-headers.js';
 import { childNumber, embeddedRootNumber, isMessageType, normaliseType, type MimePart } from './mime-part.js';
 
 /** imapflow `MessageAddressObject`. */
@@ -137,8 +137,9 @@ export function fromBodyStructure(bs: ImapBodyStructure): MimePart {
 // The poll's FETCH pipeline parses BODYSTRUCTURE itself (src/mailbox/imap-wire.ts) and builds the
 // part tree here in one pass, with only what the verdict reads: type, parameters, encoding, size,
 // disposition, children, and for message/rfc822 the envelope and the inner structure (RFC 3501
-// §7.4.2, §9 `body`). Parameters go through the raw parser's own `parseParams`, so RFC 2231
-// continuations and encoded words come out exactly as they do when the message is read whole.
+// §7.4.2, §9 `body`). Parameters go through the raw parser's own rules (`paramsFromPairs`, the
+// core of `parseParams`), so RFC 2231 continuations and encoded words come out exactly as they do
+// when the message is read whole.
 
 /** A value of the parsed IMAP response: atom/string, literal, NIL or list (imap-wire.ts). */
 export type WireBodyValue = string | Uint8Array | null | WireBodyValue[];
@@ -149,21 +150,18 @@ function wStr(v: WireBodyValue | undefined): string | null {
   return null;
 }
 
-function quoteParam(v: string): string {
-  return `"${v.replace(/(["\\])/g, '\\$1')}"`;
-}
-
 /** `("NAME" "value" ...)` → the parameters as the raw path's `parseParams` gives them. */
 function wireParams(v: WireBodyValue | undefined): Record<string, string> {
   if (!Array.isArray(v) || v.length < 2) return {};
-  let header = 'x';
+  const pairs: Array<[string, string]> = [];
   for (let i = 0; i + 1 < v.length; i += 2) {
     const k = wStr(v[i]);
     const val = wStr(v[i + 1]);
+    // A name a header could not carry is dropped, as the raw path would never see it.
     if (!k || val === null || /[\s;="]/.test(k)) continue;
-    header += `; ${k}=${quoteParam(val)}`;
+    pairs.push([k, val]);
   }
-  return header === 'x' ? {} : parseParams(header).params;
+  return pairs.length ? paramsFromPairs(pairs) : {};
 }
 
 /** ENVELOPE address list → `Name <mailbox@host>, ...` (group syntax: `Name:;`). */

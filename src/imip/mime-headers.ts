@@ -335,26 +335,50 @@ function joinSegments(segments: Segment[]): string {
  */
 export function parseParams(header: string): ParsedParams {
   const [first = '', ...rest] = splitSemicolons(header);
-  const plain: Record<string, string> = {};
-  const segmented = new Map<string, Segment[]>();
+  const acc = new ParamAccumulator();
   for (const item of rest) {
     const eq = item.indexOf('=');
     if (eq <= 0) continue;
-    const rawName = item.slice(0, eq).trim().toLowerCase();
-    const text = unquote(item.slice(eq + 1));
-    const m = /^([^*]+)\*(?:(\d{1,3})(\*)?)?$/.exec(rawName);
+    acc.add(item.slice(0, eq).trim().toLowerCase(), unquote(item.slice(eq + 1)));
+  }
+  return { value: first.trim(), params: acc.result() };
+}
+
+/**
+ * Parameters already split into names and (unquoted) values, such as an IMAP BODYSTRUCTURE's
+ * lists: the same result as {@link parseParams} on a header that quotes each value, without
+ * writing and re-reading that header.
+ */
+export function paramsFromPairs(pairs: ReadonlyArray<readonly [string, string]>): Record<string, string> {
+  const acc = new ParamAccumulator();
+  for (const [name, value] of pairs) acc.add(name.toLowerCase(), value);
+  return acc.result();
+}
+
+/** One parameter at a time: the first plain value of a name wins; RFC 2231 segments are joined at the end. */
+class ParamAccumulator {
+  private readonly plain: Record<string, string> = {};
+  private segmented: Map<string, Segment[]> | null = null;
+
+  add(rawName: string, text: string): void {
+    const star = rawName.indexOf('*');
+    const m = star < 0 ? null : /^([^*]+)\*(?:(\d{1,3})(\*)?)?$/.exec(rawName);
     const base = m ? m[1]! : rawName;
-    if (!base || UNSAFE_KEYS.has(base)) continue;
+    if (!base || UNSAFE_KEYS.has(base)) return;
     if (m) {
       const index = m[2] === undefined ? 0 : Number(m[2]);
       const extended = m[2] === undefined ? true : m[3] === '*';
-      const list = segmented.get(base) ?? [];
+      this.segmented ??= new Map();
+      const list = this.segmented.get(base) ?? [];
       list.push({ index, extended, text });
-      segmented.set(base, list);
-    } else if (!Object.hasOwn(plain, base)) {
-      plain[base] = decodeWords(text);
+      this.segmented.set(base, list);
+    } else if (!Object.hasOwn(this.plain, base)) {
+      this.plain[base] = decodeWords(text);
     }
   }
-  for (const [name, segments] of segmented) plain[name] = joinSegments(segments);
-  return { value: first.trim(), params: plain };
+
+  result(): Record<string, string> {
+    if (this.segmented) for (const [name, segments] of this.segmented) this.plain[name] = joinSegments(segments);
+    return this.plain;
+  }
 }

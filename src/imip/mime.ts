@@ -24,6 +24,7 @@ export {
   decodeWords,
   decodeCharset,
   parseParams,
+  paramsFromPairs,
   MAX_HEADER_BYTES,
   type ParsedParams,
 } from './mime-headers.js';

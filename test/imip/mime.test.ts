@@ -8,6 +8,7 @@ import {
   MimeStreamParser,
   parseHeaderBlock,
   parseMessage,
+  paramsFromPairs,
   parseParams,
   walkParts,
   type ImapBodyStructure,
@@ -107,6 +108,29 @@ describe('headers', () => {
     ).toBe('réunion.ics');
     expect(parseParams('attachment; filename="=?UTF-8?B?w6kuaWNz?="').params['filename']).toBe('é.ics');
     expect(parseParams('x; __proto__=evil; =novalue; junk').params).toEqual({});
+  });
+
+  it('paramsFromPairs (BODYSTRUCTURE parameter lists) equals parseParams on a header quoting each value', () => {
+    const quote = (v: string): string => `"${v.replace(/(["\\])/g, '\\$1')}"`;
+    const viaHeader = (pairs: Array<[string, string]>): Record<string, string> => parseParams(`x${pairs.map(([k, v]) => `; ${k}=${quote(v)}`).join('')}`).params;
+    const fixed: Array<Array<[string, string]>> = [
+      [['NAME', 'a;b.ics'], ['charset', 'UTF-8'], ['Name', 'second wins not']],
+      [['filename*0*', "iso-8859-1'fr'r%E9"], ['filename*1', 'union'], ['FILENAME*2*', '%2Eics'], ['filename', 'plain first']],
+      [['filename*', "utf-8''r%C3%A9union.ics"]],
+      [['name', '=?UTF-8?B?w6kuaWNz?='], ['__proto__', 'evil'], ['constructor', 'x']],
+      [['name', 'back\\slash "quoted" \\'], ['x-empty', ''], ['method', '  REPLY  ']],
+    ];
+    for (const pairs of fixed) expect(paramsFromPairs(pairs)).toEqual(viaHeader(pairs));
+    // Generated lists (fixed seed) from an alphabet of the characters that matter to quoting.
+    let seed = 20261204;
+    const rnd = (n: number): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+    const names = ['name', 'NAME', 'charset', 'filename', 'filename*', 'filename*0', 'filename*0*', 'filename*1', 'filename*1*', 'x*', 'a*b', '*', 'method'];
+    const chars = ['a', 'Z', ' ', '"', '\\', ';', '=', "'", '%', 'E9', '%C3%A9', '=?UTF-8?Q?=C3=A9?=', '\t', 'é'];
+    for (let n = 0; n < 500; n++) {
+      const pairs: Array<[string, string]> = [];
+      for (let i = rnd(5); i >= 0; i--) pairs.push([names[rnd(names.length)]!, Array.from({ length: rnd(6) }, () => chars[rnd(chars.length)]).join('')]);
+      expect(paramsFromPairs(pairs), JSON.stringify(pairs)).toEqual(viaHeader(pairs));
+    }
   });
 });
 
