@@ -104,7 +104,10 @@ export function parseCalendar(bytes: Uint8Array): CalendarParse {
       error: `'utf8' codec can't decode byte 0x${bytes[bad]!.toString(16).padStart(2, '0')} in position ${bad}`,
     };
   }
-  const text = Buffer.from(bytes).toString('utf8').replace(/^\uFEFF/, '');
+  // A view of the bytes, not a copy.
+  const view = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let text = view.toString('utf8');
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   let jcal: unknown;
   try {
     jcal = ICAL.parse(text);

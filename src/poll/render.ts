@@ -293,14 +293,20 @@ export function renderReport(report: PollReport, c: ChalkInstance, opts: { verbo
  */
 export function jsonStream(write: (text: string) => void): { open: (head: Record<string, unknown>) => void; row: (row: PollMessage) => void; close: (tail: Record<string, unknown>) => void } {
   let rows = 0;
-  // split/join: cheaper than a global replace on every row of a long cycle.
-  const indent = (text: string, by: string): string => text.split('\n').join(`\n${by}`);
+  // A row is written at the depth it has in the document by stringifying it inside a wrapper of
+  // that depth and cutting the wrapper off: no pass over its lines to indent them afterwards.
+  const WRAP_HEAD = '{\n  "m": [\n    '.length;
+  const WRAP_TAIL = '\n  ]\n}'.length;
+  const atDepth = (row: PollMessage): string => {
+    const text = JSON.stringify({ m: [row] }, null, 2);
+    return text.slice(WRAP_HEAD, text.length - WRAP_TAIL);
+  };
   return {
     open(head) {
       write(`${JSON.stringify(head, null, 2).replace(/\n}$/, '')},\n  "messages": [`);
     },
     row(row) {
-      write(`${rows++ ? ',' : ''}\n    ${indent(JSON.stringify(row, null, 2), '    ')}`);
+      write(`${rows++ ? ',' : ''}\n    ${atDepth(row)}`);
     },
     close(tail) {
       write(`${rows ? '\n  ' : ''}],\n  ${JSON.stringify(tail, null, 2).slice(1, -1).trim()}\n}\n`);

@@ -34,7 +34,9 @@ describe('jsonStream', () => {
     let out = '';
     const s = jsonStream((t) => (out += t));
     const head = { command: 'poll', serverVersion: { version: '9.2' }, protocol: 'imap' };
-    const rows = Array.from({ length: n }, (_, i) => row({ uid: i + 1 }));
+    const rows = Array.from({ length: n }, (_, i) =>
+      row({ uid: i + 1, notes: i % 2 ? ['a line\nbreak "quoted" \\ é', ''] : [], problems: i % 2 ? [] : ['x'], tokenCauses: i ? ['token.to-bare-address'] : [] }),
+    );
     const tail = { summary: { messages: n }, stats: { ms: 1 } };
     s.open(head);
     rows.forEach(s.row);
