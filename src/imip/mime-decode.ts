@@ -33,6 +33,20 @@ export class BodyCollector {
     this.size += take.length;
   }
 
+  /** Like {@link push}, for a buffer nobody else will write to: kept without a copy. */
+  pushOwned(buf: Buffer): void {
+    if (buf.length === 0) return;
+    const room = this.cap - this.size;
+    if (room <= 0) {
+      this.truncated = true;
+      return;
+    }
+    const take = buf.length <= room ? buf : buf.subarray(0, room);
+    if (take.length < buf.length) this.truncated = true;
+    this.chunks.push(take);
+    this.size += take.length;
+  }
+
   result(): Buffer {
     return Buffer.concat(this.chunks, this.size);
   }
@@ -76,27 +90,44 @@ class Base64Decoder implements BodyDecoder {
 
 const LINE_BUFFER_LIMIT = 64 * 1024;
 
-function isHex(c: number): boolean {
-  return (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66);
-}
+/** The value of a hex digit byte, or -1. */
+const HEX = new Int8Array(256).fill(-1);
+for (let i = 0; i < 10; i++) HEX[0x30 + i] = i;
+for (let i = 0; i < 6; i++) HEX[0x41 + i] = HEX[0x61 + i] = 10 + i;
 
-/** Decode `=XX` escapes; an `=` not followed by two hex digits is kept, as quopri does. */
-function decodeQpText(line: Uint8Array): Buffer {
-  const out = Buffer.allocUnsafe(line.length);
-  let n = 0;
+/**
+ * Decode `=XX` escapes of `line` into `out` at `at`; an `=` not followed by two hex digits is kept,
+ * as quopri does. Returns the new end. The output is never longer than the line.
+ */
+function decodeQpInto(line: Uint8Array, out: Uint8Array, at: number): number {
+  let n = at;
   for (let i = 0; i < line.length; i++) {
     const c = line[i]!;
-    if (c === 0x3d && i + 2 < line.length && isHex(line[i + 1]!) && isHex(line[i + 2]!)) {
-      out[n++] = parseInt(String.fromCharCode(line[i + 1]!, line[i + 2]!), 16);
-      i += 2;
-    } else out[n++] = c;
+    if (c === 0x3d && i + 2 < line.length) {
+      const hi = HEX[line[i + 1]!]!;
+      const lo = HEX[line[i + 2]!]!;
+      if (hi >= 0 && lo >= 0) {
+        out[n++] = (hi << 4) | lo;
+        i += 2;
+        continue;
+      }
+    }
+    out[n++] = c;
   }
-  return out.subarray(0, n);
+  return n;
+}
+
+function decodeQpText(line: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafe(line.length);
+  return out.subarray(0, decodeQpInto(line, out, 0));
 }
 
 /**
  * Quoted-printable, line by line: trailing white space is dropped, `=` at the end of a line is a
  * soft break, the line break itself is kept as received (CRLF or LF).
+ *
+ * A line that arrives whole in one write is decoded where it lies, into one output buffer per
+ * write; only a line split across writes is gathered first.
  */
 class QuotedPrintableDecoder implements BodyDecoder {
   private line: Buffer[] = [];
@@ -104,17 +135,31 @@ class QuotedPrintableDecoder implements BodyDecoder {
   constructor(private readonly out: BodyCollector) {}
 
   write(raw: Uint8Array): void {
+    // Each line's output is at most its bytes plus its line break: this holds the whole write.
+    let sink = Buffer.allocUnsafe(raw.length + this.lineLen);
+    let at = 0;
+    const flush = (): void => {
+      if (at) this.out.pushOwned(sink.subarray(0, at));
+      sink = sink.subarray(at);
+      at = 0;
+    };
     let pos = 0;
     while (pos < raw.length) {
       const nl = raw.indexOf(0x0a, pos);
       if (nl < 0) {
+        flush();
         this.append(raw.subarray(pos));
         return;
       }
-      this.append(raw.subarray(pos, nl));
-      this.finishLine(true);
+      if (this.lineLen === 0 && nl - pos <= LINE_BUFFER_LIMIT) at = this.decodeLine(raw.subarray(pos, nl), true, sink, at);
+      else {
+        flush();
+        this.append(raw.subarray(pos, nl));
+        this.finishLine(true);
+      }
       pos = nl + 1;
     }
+    flush();
   }
 
   end(): void {
@@ -134,22 +179,31 @@ class QuotedPrintableDecoder implements BodyDecoder {
     }
   }
 
+  /** The gathered line, decoded and handed over. */
   private finishLine(hadBreak: boolean): void {
-    let text = Buffer.concat(this.line);
+    const text = Buffer.concat(this.line);
     this.line = [];
     this.lineLen = 0;
+    const sink = Buffer.allocUnsafe(text.length + 1);
+    const at = this.decodeLine(text, hadBreak, sink, 0);
+    if (at) this.out.pushOwned(sink.subarray(0, at));
+  }
+
+  /** One line (without its LF) decoded into `sink` at `at`, its line break after it; the new end. */
+  private decodeLine(text: Uint8Array, hadBreak: boolean, sink: Uint8Array, at: number): number {
     const cr = text.length > 0 && text[text.length - 1] === 0x0d;
     let end = text.length - (cr ? 1 : 0);
     while (end > 0 && (text[end - 1] === 0x20 || text[end - 1] === 0x09)) end--;
-    text = text.subarray(0, end);
-    const soft = text.length > 0 && text[text.length - 1] === 0x3d;
-    this.out.push(decodeQpText(soft ? text.subarray(0, text.length - 1) : text));
-    if (hadBreak && !soft) this.out.push(cr ? CRLF : LF);
+    const soft = end > 0 && text[end - 1] === 0x3d;
+    let n = decodeQpInto(text.subarray(0, soft ? end - 1 : end), sink, at);
+    if (hadBreak && !soft) {
+      if (cr) sink[n++] = 0x0d;
+      sink[n++] = 0x0a;
+    }
+    return n;
   }
 }
 
-const CRLF = Buffer.from('\r\n');
-const LF = Buffer.from('\n');
 
 /** The decoder for a lower-case Content-Transfer-Encoding; unknown encodings are kept as is. */
 export function createDecoder(encoding: string, out: BodyCollector): BodyDecoder {
