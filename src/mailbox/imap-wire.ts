@@ -64,10 +64,26 @@ export class ResponseSplitter {
     this.pending.push(chunk);
     this.pendingLength += chunk.length;
     if (this.buf.length + this.pendingLength < this.want) return;
-    this.buf = this.buf.length === 0 && this.pending.length === 1 ? this.pending[0]! : Buffer.concat([this.buf, ...this.pending], this.buf.length + this.pendingLength);
+    const rest = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingLength);
     this.pending = [];
     this.pendingLength = 0;
-    this.drain();
+    // A response cut by the previous chunk is completed with as few of the new bytes as will do
+    // (up to a line end past what it still needs), so only that response is copied; the rest of
+    // the chunk is read where it lies. Copying the leftover and the whole chunk together cost a
+    // copy of every byte of a long FETCH.
+    let from = 0;
+    while (this.buf.length > 0 && from < rest.length) {
+      const need = Math.max(1, this.want - this.buf.length);
+      const lf = rest.indexOf(LF, from + need - 1);
+      const upto = lf < 0 ? rest.length : lf + 1;
+      this.buf = Buffer.concat([this.buf, rest.subarray(from, upto)], this.buf.length + upto - from);
+      from = upto;
+      this.drain();
+    }
+    if (from < rest.length) {
+      this.buf = from === 0 ? rest : rest.subarray(from);
+      this.drain();
+    }
   }
 
   private drain(): void {

@@ -34,6 +34,19 @@ describe('ResponseSplitter', () => {
     // One byte at a time.
     expect(split([...bytes].map((b) => Buffer.from([b]))).map((b) => b.toString('utf8'))).toEqual(whole);
   });
+
+  it('a long stream cut at random into many chunks: every response whole, in order', () => {
+    const bytes = Buffer.from(STREAM.repeat(40), 'utf8');
+    const whole = split([bytes]).map((b) => b.toString('utf8'));
+    expect(whole).toHaveLength(160);
+    let seed = 99;
+    const rnd = (n: number): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+    for (let round = 0; round < 300; round++) {
+      const cuts = [0, ...Array.from({ length: 1 + rnd(60) }, () => rnd(bytes.length)).sort((a, b) => a - b), bytes.length];
+      const chunks = cuts.slice(1).map((end, i) => bytes.subarray(cuts[i], end));
+      expect(split(chunks).map((b) => b.toString('utf8'))).toEqual(whole);
+    }
+  });
 });
 
 describe('parseResponse', () => {
