@@ -66,9 +66,19 @@ class IdentityDecoder implements BodyDecoder {
   end(): void {}
 }
 
-/** Lenient base64: characters outside the alphabet are skipped, as binascii does. */
+/** The value of a base64 alphabet byte, or -1. */
+const B64 = new Int8Array(256).fill(-1);
+'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'.split('').forEach((ch, i) => (B64[ch.charCodeAt(0)] = i));
+
+/**
+ * Lenient base64: characters outside the alphabet (line breaks, `=`, junk) are skipped, as binascii
+ * does; four characters make three bytes, and a tail of two or three characters one or two more.
+ * Decoded byte by byte from the raw bytes, with no string in between.
+ */
 class Base64Decoder implements BodyDecoder {
-  private carry = '';
+  /** Characters held (0–3) and their bits. */
+  private held = 0;
+  private bits = 0;
   constructor(private readonly out: BodyCollector) {}
 
   write(raw: Uint8Array): void {
@@ -76,15 +86,32 @@ class Base64Decoder implements BodyDecoder {
       this.out.push(raw.subarray(0, 1)); // marks truncation
       return;
     }
-    const text = this.carry + Buffer.from(raw).toString('latin1').replace(/[^A-Za-z0-9+/]/g, '');
-    const whole = text.length - (text.length % 4);
-    this.carry = text.slice(whole);
-    if (whole) this.out.push(Buffer.from(text.slice(0, whole), 'base64'));
+    const out = Buffer.allocUnsafe(Math.floor(((this.held + raw.length) * 3) / 4));
+    let n = 0;
+    let held = this.held;
+    let bits = this.bits;
+    for (let i = 0; i < raw.length; i++) {
+      const v = B64[raw[i]!]!;
+      if (v < 0) continue;
+      bits = (bits << 6) | v;
+      if (++held === 4) {
+        out[n++] = (bits >> 16) & 0xff;
+        out[n++] = (bits >> 8) & 0xff;
+        out[n++] = bits & 0xff;
+        held = 0;
+        bits = 0;
+      }
+    }
+    this.held = held;
+    this.bits = bits;
+    if (n) this.out.pushOwned(out.subarray(0, n));
   }
 
   end(): void {
-    if (this.carry.length >= 2) this.out.push(Buffer.from(this.carry, 'base64'));
-    this.carry = '';
+    if (this.held === 2) this.out.pushOwned(Buffer.from([(this.bits >> 4) & 0xff]));
+    else if (this.held === 3) this.out.pushOwned(Buffer.from([(this.bits >> 10) & 0xff, (this.bits >> 2) & 0xff]));
+    this.held = 0;
+    this.bits = 0;
   }
 }
 

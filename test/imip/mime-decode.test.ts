@@ -1,6 +1,8 @@
 /**
- * The quoted-printable decoder decodes whole lines where they lie (src/imip/mime-decode.ts). Its
- * output must not depend on that: the oracle below is the line-gathering decoder it replaced,
+ * The transfer decoders work on bytes where they lie (src/imip/mime-decode.ts): quoted-printable
+ * decodes whole lines in place, base64 decodes byte by byte. Their output must not depend on that.
+ * The base64 oracle is the string-based lenient decoder it replaced (binascii's rule: anything
+ * outside the alphabet skipped). The quoted-printable oracle is the line-gathering decoder it replaced,
  * byte for byte the rules of Python's quopri as the server decodes (trailing white space dropped,
  * `=` at a line end a soft break, the line break kept as received, a bad escape kept), run on
  * generated bodies cut into writes at random places.
@@ -8,7 +10,30 @@
 import { describe, expect, it } from 'vitest';
 import { BodyCollector, createDecoder } from '../../src/imip/mime-decode.js';
 
-// ---- the previous decoder, as the oracle
+// ---- the previous decoders, as the oracles
+/** Lenient base64: characters outside the alphabet are skipped, as binascii does. */
+class OracleBase64 {
+  private carry = '';
+  constructor(private readonly out: { push(b: Uint8Array): void; full: boolean }) {}
+
+  write(raw: Uint8Array): void {
+    if (this.out.full) {
+      this.out.push(raw.subarray(0, 1)); // marks truncation
+      return;
+    }
+    const text = this.carry + Buffer.from(raw).toString('latin1').replace(/[^A-Za-z0-9+/]/g, '');
+    const whole = text.length - (text.length % 4);
+    this.carry = text.slice(whole);
+    if (whole) this.out.push(Buffer.from(text.slice(0, whole), 'base64'));
+  }
+
+  end(): void {
+    if (this.carry.length >= 2) this.out.push(Buffer.from(this.carry, 'base64'));
+    this.carry = '';
+  }
+}
+
+
 const LINE_BUFFER_LIMIT = 64 * 1024;
 
 function isHex(c: number): boolean {
@@ -94,9 +119,17 @@ function oracle(writes: Uint8Array[]): Buffer {
   return Buffer.concat(chunks);
 }
 
-function decoded(writes: Uint8Array[], cap?: number): { bytes: Buffer; truncated: boolean } {
+function oracleBase64(writes: Uint8Array[]): Buffer {
+  const chunks: Buffer[] = [];
+  const d = new OracleBase64({ push: (b) => b.length && chunks.push(Buffer.from(b)), full: false });
+  for (const w of writes) d.write(w);
+  d.end();
+  return Buffer.concat(chunks);
+}
+
+function decoded(writes: Uint8Array[], cap?: number, encoding = 'quoted-printable'): { bytes: Buffer; truncated: boolean } {
   const out = new BodyCollector(cap);
-  const d = createDecoder('quoted-printable', out);
+  const d = createDecoder(encoding, out);
   for (const w of writes) d.write(w);
   d.end();
   return { bytes: out.result(), truncated: out.truncated };
@@ -121,6 +154,20 @@ describe('quoted-printable decoding', () => {
     for (const writes of [[long], [long.subarray(0, 70001), long.subarray(70001)], [long.subarray(0, 3), long.subarray(3)]]) {
       expect(decoded(writes).bytes.equals(oracle(writes))).toBe(true);
     }
+  });
+
+  it('base64: equals the string-based lenient decoder on 2,000 generated bodies cut at random', () => {
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+    const junk = ['\r\n', '\n', '=', '==', ' ', '*', '-', '_', 'é'];
+    for (let n = 0; n < 2000; n++) {
+      const text = Array.from({ length: rnd(80) }, () => (rnd(6) ? alphabet[rnd(64)] : junk[rnd(junk.length)])).join('');
+      const body = Buffer.from(text);
+      const cuts = [0, ...Array.from({ length: rnd(4) }, () => rnd(body.length + 1)).sort((a, b) => a - b), body.length];
+      const writes = cuts.slice(1).map((end, i) => body.subarray(cuts[i], end));
+      expect(decoded(writes, undefined, 'base64').bytes.toString('hex'), JSON.stringify(text)).toBe(oracleBase64(writes).toString('hex'));
+    }
+    const real = Buffer.from('BEGIN:VCALENDAR\r\nMETHOD:REPLY\r\nEND:VCALENDAR\r\n').toString('base64').replace(/.{10}/g, '$&\r\n');
+    expect(decoded([Buffer.from(real)], undefined, 'base64').bytes.toString()).toBe('BEGIN:VCALENDAR\r\nMETHOD:REPLY\r\nEND:VCALENDAR\r\n');
   });
 
   it('the cap cuts the output and says so', () => {
