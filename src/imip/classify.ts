@@ -387,11 +387,12 @@ export function classify(input: MessageInput, ctx: ClassifyContext): Verdict {
     asyncFailure: outcome.asyncFailure,
   });
   const read = pollReads(ctx.version, ctx.protocol, ctx.seen === true);
+  const fromAddress = parseaddr(facts.fromHeader).address;
   const findings: Finding[] = dsn.isDsn
     ? []
     : replyFindings({
         messageId: facts.messageId,
-        fromAddress: parseaddr(facts.fromHeader).address,
+        fromAddress,
         parts: facts.parts,
         calendarPart: outcome.calendarPart,
         calendar: outcome.calendar,
@@ -407,7 +408,7 @@ export function classify(input: MessageInput, ctx: ClassifyContext): Verdict {
   const calendar = summarise(outcome);
   return {
     date: facts.date,
-    from: parseaddr(facts.fromHeader).address,
+    from: fromAddress,
     fromHeader: facts.fromHeader,
     to: facts.to,
     toHeader: facts.toHeader,

@@ -4,28 +4,45 @@
  * `email.message_from_string`, `msg['To']` is the first `To` field, raw).
  * No dependencies; defensive against hostile input (bounded size, NUL bytes, bare LF).
  */
+import { isUtf8 } from 'node:buffer';
 
 /** Largest header block kept, per entity (message or body part). */
 export const MAX_HEADER_BYTES = 1024 * 1024;
 
 /** An ordered list of header fields; names compare case-insensitively, values are unfolded and raw. */
 export class HeaderList {
-  private readonly fields: ReadonlyArray<readonly [string, string]>;
+  private fields: ReadonlyArray<readonly [string, string]>;
+  /** The names in lower case, made on the first lookup. */
+  private lower: string[] | undefined;
 
   constructor(fields: Iterable<readonly [string, string]> = []) {
     this.fields = [...fields].map(([n, v]) => [n, v] as const);
   }
 
+  /** A list over fields nobody else holds (the parser's own): kept as they are, not copied. */
+  static adopt(fields: Array<readonly [string, string]>): HeaderList {
+    const list = new HeaderList();
+    list.fields = fields;
+    return list;
+  }
+
+  private names(): string[] {
+    return (this.lower ??= this.fields.map(([n]) => n.toLowerCase()));
+  }
+
   /** The first field's value, as Python's `msg[name]` gives it (encoded words left as sent). */
   get(name: string): string | undefined {
-    const key = name.toLowerCase();
-    return this.fields.find(([n]) => n.toLowerCase() === key)?.[1];
+    const i = this.names().indexOf(name.toLowerCase());
+    return i < 0 ? undefined : this.fields[i]![1];
   }
 
   /** Every value of the field, in message order. */
   getAll(name: string): string[] {
     const key = name.toLowerCase();
-    return this.fields.filter(([n]) => n.toLowerCase() === key).map(([, v]) => v);
+    const names = this.names();
+    const out: string[] = [];
+    for (let i = 0; i < names.length; i++) if (names[i] === key) out.push(this.fields[i]![1]);
+    return out;
   }
 
   has(name: string): boolean {
@@ -111,17 +128,20 @@ export function parseHeaderLines(text: string, problems: string[] = [], maxBytes
     }
     fields.push([line.slice(0, colon).trimEnd(), line.slice(colon + 1).replace(/^[ \t]+/, '')]);
   }
-  for (const f of fields) f[1] = f[1].replace(/[\r\n]+$/, '');
-  return { headers: new HeaderList(fields), stoppedAt };
+  for (const f of fields) {
+    const last = f[1].charCodeAt(f[1].length - 1);
+    if (last === 0x0d || last === 0x0a) f[1] = f[1].replace(/[\r\n]+$/, '');
+  }
+  return { headers: HeaderList.adopt(fields), stoppedAt };
 }
 
 /** Decode header bytes: UTF-8 when valid (RFC 6532), otherwise ISO-8859-1, never throwing. */
 export function headerBytesToString(bytes: Uint8Array): string {
-  try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-  } catch {
-    return Buffer.from(bytes).toString('latin1');
-  }
+  const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (!isUtf8(view)) return view.toString('latin1');
+  // As a UTF-8 TextDecoder reads it: a leading byte order mark is not part of the text.
+  const start = view.length >= 3 && view[0] === 0xef && view[1] === 0xbb && view[2] === 0xbf ? 3 : 0;
+  return view.toString('utf8', start);
 }
 
 /** windows-1252 code points for 0x80–0x9F (undefined bytes keep their latin-1 value). */

@@ -19,6 +19,7 @@ import {
 
 export {
   HeaderList,
+  headerBytesToString,
   parseHeaderBlock,
   parseHeaderLines,
   decodeWords,

@@ -4,6 +4,7 @@ import {
   decodeWords,
   fromBodyStructure,
   HeaderList,
+  headerBytesToString,
   leafParts,
   MimeStreamParser,
   parseHeaderBlock,
@@ -108,6 +109,22 @@ describe('headers', () => {
     ).toBe('réunion.ics');
     expect(parseParams('attachment; filename="=?UTF-8?B?w6kuaWNz?="').params['filename']).toBe('é.ics');
     expect(parseParams('x; __proto__=evil; =novalue; junk').params).toEqual({});
+  });
+
+  it('headerBytesToString: UTF-8 when valid (a leading byte order mark dropped, as a UTF-8 decoder does), otherwise ISO-8859-1', () => {
+    expect(headerBytesToString(Buffer.from('Subject: caf\u00e9\r\n'))).toBe('Subject: caf\u00e9\r\n');
+    expect(headerBytesToString(Buffer.from('\ufeffTo: a@b\r\n'))).toBe('To: a@b\r\n');
+    expect(headerBytesToString(Buffer.from([0x54, 0x6f, 0x3a, 0x20, 0xe9, 0x0d, 0x0a]))).toBe('To: \u00e9\r\n');
+    expect(headerBytesToString(Buffer.from([0xed, 0xa0, 0x80]))).toBe('\u00ed\u00a0\u0080'); // an encoded surrogate is not UTF-8
+    for (const bytes of [Buffer.from('x\u20ac\ud83d\ude00'), Buffer.from([0xc3]), Buffer.from([0xef, 0xbb, 0xbf]), Buffer.alloc(0)]) {
+      let want: string;
+      try {
+        want = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+      } catch {
+        want = bytes.toString('latin1');
+      }
+      expect(headerBytesToString(bytes)).toBe(want);
+    }
   });
 
   it('paramsFromPairs (BODYSTRUCTURE parameter lists) equals parseParams on a header quoting each value', () => {
