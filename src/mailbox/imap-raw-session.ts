@@ -40,6 +40,8 @@ export class RawSession {
   private readonly splitter: ResponseSplitter;
   private readonly waiting = new Map<string, Waiting>();
   private seq = 0;
+  /** Where the UIDs of untagged SEARCH answers go while a SEARCH runs. */
+  private searchSink: number[] | null = null;
   private failed: Error | null = null;
   private released = false;
   private readonly onData = (chunk: Buffer): void => {
@@ -88,6 +90,21 @@ export class RawSession {
     });
   }
 
+  /**
+   * `UID SEARCH <criteria>`: the UIDs of every untagged SEARCH answer (RFC 3501 §7.2.5), read
+   * straight from the bytes.
+   */
+  async search(criteria: string): Promise<number[]> {
+    const found: number[] = [];
+    this.searchSink = found;
+    try {
+      await this.command(`UID SEARCH ${criteria}`);
+    } finally {
+      this.searchSink = null;
+    }
+    return found;
+  }
+
   /** Give the connection back to imapflow (every command sent has completed). */
   release(): void {
     if (this.released) return;
@@ -105,6 +122,10 @@ export class RawSession {
   }
 
   private onResponse(raw: Buffer): void {
+    if (this.searchSink && isSearchAnswer(raw)) {
+      searchNumbers(raw, this.searchSink);
+      return;
+    }
     const r = parseResponse(raw);
     if (r.fetch) {
       this.onFetch(r.fetch);
@@ -122,4 +143,29 @@ export class RawSession {
     if (/^OK\b/i.test(text)) w.resolve();
     else w.reject(new RawSessionError(`the server refused ${w.command.split(' (')[0]}: ${text}`, text));
   }
+}
+
+const SEARCH_PREFIX = Buffer.from('* SEARCH');
+
+/** `* SEARCH` followed by a space or the line end (any case). */
+function isSearchAnswer(raw: Buffer): boolean {
+  if (raw.length < SEARCH_PREFIX.length) return false;
+  for (let i = 0; i < SEARCH_PREFIX.length; i++) if ((raw[i]! | (i > 1 ? 0x20 : 0)) !== (SEARCH_PREFIX[i]! | (i > 1 ? 0x20 : 0))) return false;
+  const next = raw[SEARCH_PREFIX.length];
+  return next === 0x20 || next === 0x0d || next === 0x0a;
+}
+
+/** The numbers of a `* SEARCH n n n` line; stops at anything else (a `(MODSEQ n)` suffix). */
+function searchNumbers(raw: Buffer, out: number[]): void {
+  let n = -1;
+  for (let i = SEARCH_PREFIX.length; i < raw.length; i++) {
+    const c = raw[i]!;
+    if (c >= 0x30 && c <= 0x39) n = (n < 0 ? 0 : n * 10) + (c - 0x30);
+    else {
+      if (n >= 0) out.push(n);
+      n = -1;
+      if (c !== 0x20) break;
+    }
+  }
+  if (n >= 0) out.push(n);
 }

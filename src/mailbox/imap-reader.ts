@@ -250,22 +250,41 @@ export class ImapReader {
 
     // The server reads every message up to 5.0 and SEARCH UNSEEN from 5.1 (CalendarServer-5.1
     // inbound.py IMAP4DownloadProtocol.cbInboxSelected). The UIDs cut the range into windows.
-    const found = await this.deadline.step('UID SEARCH', () => c.search(opts.unseenOnly ? { seen: false } : { all: true }, { uid: true }));
+    const criteria = opts.unseenOnly ? 'UNSEEN' : 'ALL';
+    let pipeline: FetchPipeline | null = null;
+    const raw = RawSession.borrow(c, (attrs) => pipeline?.onFetch(attrs));
+    let found: number[];
+    if (raw) {
+      // Our own SEARCH too: imapflow's parser made an object per UID of the answer, the one
+      // part of a long cycle's peak memory that grew with the mailbox.
+      try {
+        found = await this.deadline.step('UID SEARCH', () => raw.search(criteria));
+      } catch (err) {
+        raw.release();
+        throw err;
+      }
+    } else {
+      const r = await this.deadline.step('UID SEARCH', () => c.search(opts.unseenOnly ? { seen: false } : { all: true }, { uid: true }));
+      found = Array.isArray(r) ? r : [];
+    }
     stats.roundTrips++;
-    this.info.commands.push(opts.unseenOnly ? 'UID SEARCH UNSEEN' : 'UID SEARCH ALL');
-    const uids = (Array.isArray(found) ? found : []).sort((a, b) => a - b);
+    this.info.commands.push(`UID SEARCH ${criteria}`);
+    const uids = found.sort((a, b) => a - b);
     if (opts.unseenOnly) stats.seenSkipped = this.exists - uids.length;
-    if (!uids.length) return this.finishStats(stats, before);
+    if (!uids.length) {
+      raw?.release();
+      return this.finishStats(stats, before);
+    }
 
-    const pipeline = new FetchPipeline(this, uids, stats, opts);
-    const raw = RawSession.borrow(c, (attrs) => pipeline.onFetch(attrs));
     if (!raw) {
       await this.readViaFlow(uidSet(uids), uids.length, stats, opts);
       return this.finishStats(stats, before);
     }
+    const run = new FetchPipeline(this, uids, stats, opts);
+    pipeline = run;
     try {
       // Bounded like every step: no byte from the server for --timeout ends it, naming FETCH.
-      await this.deadline.step('UID FETCH', () => pipeline.run(raw));
+      await this.deadline.step('UID FETCH', () => run.run(raw));
     } finally {
       raw.release();
     }
