@@ -21,30 +21,28 @@ export class BodyCollector {
 
   /** Copies: callers may reuse their buffers. */
   push(buf: Uint8Array): void {
-    if (buf.length === 0) return;
-    const room = this.cap - this.size;
-    if (room <= 0) {
-      this.truncated = true;
-      return;
-    }
-    const take = buf.length <= room ? buf : buf.subarray(0, room);
-    if (take.length < buf.length) this.truncated = true;
-    this.chunks.push(Buffer.from(take));
-    this.size += take.length;
+    const take = this.fit(buf);
+    if (take) this.keep(Buffer.from(take));
   }
 
   /** Like {@link push}, for a buffer nobody else will write to: kept without a copy. */
   pushOwned(buf: Buffer): void {
-    if (buf.length === 0) return;
+    const take = this.fit(buf);
+    if (take) this.keep(take);
+  }
+
+  /** The part of `buf` that fits under the cap (null when none does); notes a cut. */
+  private fit<T extends Uint8Array>(buf: T): T | null {
+    if (buf.length === 0) return null;
     const room = this.cap - this.size;
-    if (room <= 0) {
-      this.truncated = true;
-      return;
-    }
-    const take = buf.length <= room ? buf : buf.subarray(0, room);
-    if (take.length < buf.length) this.truncated = true;
-    this.chunks.push(take);
-    this.size += take.length;
+    if (buf.length > room) this.truncated = true;
+    if (room <= 0) return null;
+    return buf.length <= room ? buf : (buf.subarray(0, room) as T);
+  }
+
+  private keep(buf: Buffer): void {
+    this.chunks.push(buf);
+    this.size += buf.length;
   }
 
   result(): Buffer {
