@@ -14,7 +14,6 @@ export {
   loadCa,
   loadCaPem,
   runContext,
-  secureContextFor,
   tlsHandshake,
   tlsTimeout,
   type HandshakeOptions,

@@ -38,9 +38,9 @@ export function loadCaPem(opts: { ca?: string; caFile?: string }): string | unde
 }
 
 /**
- * The trust anchors as a list, for libraries that take `ca` (nodemailer, imapflow): the system's
- * plus `--ca-file`/`ca` when given (added, not replacing). Our own handshakes use
- * {@link runContext} instead, which does not copy the root store.
+ * The trust anchors as a list, for a library that takes only `ca` (the HTTPS request to the
+ * server's `/inbox/`): the system's plus `--ca-file`/`ca` when given (added, not replacing). Every
+ * mail connection uses {@link runContext} instead, which does not copy the root store.
  */
 export function loadCa(opts: { ca?: string; caFile?: string }): string[] | undefined {
   const pem = loadCaPem(opts);
@@ -81,11 +81,6 @@ export function runContext(pem: string | undefined, versions: OfferedVersions = 
   return ctx;
 }
 
-/** A secure context for these trust anchors (a list from {@link loadCa}). */
-export function secureContextFor(ca: string[]): tls.SecureContext {
-  return runContext(ca[ca.length - 1]);
-}
-
 export interface HandshakeOptions {
   /** The connected TCP socket to wrap. */
   socket: net.Socket;
@@ -93,8 +88,6 @@ export interface HandshakeOptions {
   host: string;
   /** Extra trust anchor (`--ca-file`), PEM. */
   pem?: string;
-  /** @deprecated a list from {@link loadCa}; give `pem` instead. */
-  ca?: string[];
   /** What the client offers; default the best version both sides support. */
   versions?: OfferedVersions;
   signal: AbortSignal;
@@ -123,7 +116,7 @@ export function tlsHandshake(opts: HandshakeOptions): Promise<tls.TLSSocket> {
       host: opts.host,
       rejectUnauthorized: false,
       ...(net.isIP(opts.host) ? {} : { servername: opts.host }),
-      secureContext: runContext(opts.pem ?? opts.ca?.[opts.ca.length - 1], opts.versions),
+      secureContext: runContext(opts.pem, opts.versions),
     };
     let secure: tls.TLSSocket;
     let settled = false;

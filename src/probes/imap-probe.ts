@@ -20,9 +20,9 @@ import {
   checkPort,
   connectTcp,
   implicitTlsStage,
-  loadCa,
+  loadCaPem,
   resolveHost,
-  secureContextFor,
+  runContext,
   sniffDelay,
   tlsTimeout,
   toStageError,
@@ -257,13 +257,13 @@ export async function runImapStages(receiving: ReceivingSettings, opts: ConnectO
         milestones.reach('capabilities');
       },
       upgrade(plain, _options, onSecure): ImapTransportSocket {
-        const ca = loadCa(opts); // a --ca-file that cannot be read fails the starttls stage
+        const pem = loadCaPem(opts); // a --ca-file that cannot be read fails the starttls stage
         const secure = tls.connect({
           socket: plain as unknown as net.Socket,
           host,
           rejectUnauthorized: false,
           ...(net.isIP(host) ? {} : { servername: host }),
-          ...(ca ? { secureContext: secureContextFor(ca) } : {}),
+          secureContext: runContext(pem),
         });
         secure.once('secureConnect', () => {
           const info = tlsInfo(secure, { host, insecure: opts.insecure, caGiven: !!(opts.ca || opts.caFile) });

@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { imapFlowOptions } from '../../src/mailbox/imap-reader.js';
 import { pop3ClientOptions } from '../../src/mailbox/pop3-reader.js';
+import { runContext } from '../../src/net/tls-handshake.js';
 import type { ReceivingSettings } from '../../src/config/settings.js';
 
 const receiving = (over: Partial<ReceivingSettings> = {}): ReceivingSettings => ({
@@ -95,7 +96,9 @@ describe('mailbox connection options', () => {
   it('--insecure turns checks off on both; no --ca-file leaves the system roots alone', () => {
     const p = pop3ClientOptions(receiving({ server: '127.0.0.1', useSSL: false }), { timeoutMs: 1000, insecure: true });
     expect(p).toMatchObject({ rejectUnauthorized: false, implicitTls: false });
-    expect(p.ca).toBeUndefined();
+    // Without --ca-file both handshakes get Node's default context: the system store as it is.
+    expect(p.secureContext?.('implicit')).toBe(runContext(undefined));
+    expect(p.secureContext?.('stls')).toBe(runContext(undefined));
     expect(p.servername).toBeUndefined();
     const i = imapFlowOptions(receiving({ useSSL: false }), { timeoutMs: 1000, insecure: true });
     expect(i!.tls).toEqual({ rejectUnauthorized: false });

@@ -31,20 +31,15 @@ export interface Pop3ConnectOptions {
   /** PEM trust anchor(s) replacing the system store. */
   ca?: string;
   /**
-   * The secure context for each handshake, instead of `ca` and `stlsOptions`: a caller that
-   * connects more than once shares one context rather than building (and copying the trust store
-   * into) a new one per connection.
+   * The secure context for each handshake (implicit TLS or the STLS upgrade), instead of `ca`: a
+   * caller that connects more than once shares one context rather than building (and copying the
+   * trust store into) a new one per connection, and chooses the versions each handshake offers.
    */
   secureContext?: (via: 'implicit' | 'stls') => tls.SecureContext;
   /** Certificate checks; false only when the caller explicitly asked for an insecure connection. */
   rejectUnauthorized: boolean;
   /** Bound for each network step: connect, TLS handshake, greeting, each answer. */
   timeoutMs: number;
-  /**
-   * Extra TLS options for the STLS upgrade only: the versions and ciphers Calendar Server's own
-   * client offers there, chosen by the caller (its Twisted client offers TLS 1.0 only).
-   */
-  stlsOptions?: Pick<tls.ConnectionOptions, 'minVersion' | 'maxVersion' | 'ciphers'>;
   /** Most commands in flight at once when pipelining (default 64). */
   pipelineWindow?: number;
   /** Receives each command (secrets redacted) and each status line; never bodies or passwords. */
@@ -349,10 +344,7 @@ export class Pop3Connection {
       const options: tls.ConnectionOptions = { socket, host, rejectUnauthorized };
       if (servername !== undefined) options.servername = servername;
       if (this.opts.secureContext) options.secureContext = this.opts.secureContext(via);
-      else {
-        if (ca !== undefined) options.ca = ca;
-        if (via === 'stls' && this.opts.stlsOptions) Object.assign(options, this.opts.stlsOptions);
-      }
+      else if (ca !== undefined) options.ca = ca;
       const sock = tls.connect(options);
       const timer = setTimeout(() => {
         // Both: before the handshake completes, destroying the TLS socket leaves the TCP one open.
