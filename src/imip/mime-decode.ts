@@ -1,7 +1,7 @@
 /**
- * Content-Transfer-Encoding decoders that work on a stream of body bytes (RFC 2045 §6), as
- * Python's `get_payload(decode=True)` decodes them (calendarserver-imip.md §4.4 step 5):
- * base64 and quoted-printable leniently, everything else as is. Output is capped.
+ * Content-Transfer-Encoding decoders that work on a stream of body bytes (RFC 2045 §6), as the
+ * server's Python 2 `get_payload(decode=True)` decodes them (calendarserver-imip.md §4.4 step 5):
+ * base64 and quoted-printable by binascii's rules, everything else as is. Output is capped.
  */
 
 /** Largest decoded body kept per part. */
@@ -12,8 +12,10 @@ export class BodyCollector {
   private readonly chunks: Buffer[] = [];
   private size = 0;
   truncated = false;
+  /** A base64 part with incorrect padding: these are its bytes undecoded, as the server takes them. */
+  undecoded = false;
 
-  constructor(private readonly cap: number = MAX_BODY_BYTES) {}
+  constructor(readonly cap: number = MAX_BODY_BYTES) {}
 
   get full(): boolean {
     return this.size >= this.cap;
@@ -48,6 +50,19 @@ export class BodyCollector {
   result(): Buffer {
     return Buffer.concat(this.chunks, this.size);
   }
+
+  /** Forget what was collected (a decoder that hands over the undecoded bytes instead). */
+  clear(): void {
+    this.chunks.length = 0;
+    this.size = 0;
+    this.truncated = false;
+    this.undecoded = false;
+  }
+}
+
+/** The problem noted for a part whose base64 could not be decoded. */
+export function undecodedProblem(part: string): string {
+  return `part ${part || '(message)'}: its base64 has incorrect padding, so the server's Python (get_payload) takes it undecoded`;
 }
 
 /** Receives the exact body bytes of one part (transfer-encoded), in order. */
@@ -64,173 +79,188 @@ class IdentityDecoder implements BodyDecoder {
   end(): void {}
 }
 
-/** The value of a base64 alphabet byte, or -1. */
+/** The value of a base64 alphabet byte, or -1 (`=` is handled before this table is read). */
 const B64 = new Int8Array(256).fill(-1);
 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'.split('').forEach((ch, i) => (B64[ch.charCodeAt(0)] = i));
+const PAD = 0x3d;
 
 /**
- * Lenient base64: characters outside the alphabet (line breaks, `=`, junk) are skipped, as binascii
- * does; four characters make three bytes, and a tail of two or three characters one or two more.
- * Decoded byte by byte from the raw bytes, with no string in between.
+ * base64 as the server's Python 2 decodes a part: `Message.get_payload(decode=True)` calls
+ * `binascii.a2b_base64` and, when that raises "Incorrect padding", returns the payload undecoded
+ * (Python 2.7 Lib/email/message.py `Message.get_payload`, Modules/binascii.c
+ * `binascii_a2b_base64`; checked against Python 2.7.18, test/imip/mime-decode.test.ts):
+ * - bytes outside the alphabet (line breaks, spaces, junk, anything above 0x7f) are skipped;
+ * - `=` is skipped at the first or second character of a quad; at the third it ends the input
+ *   when the next alphabet character (or `=`) is another `=`, else it is skipped; at the fourth
+ *   it ends the input. Whatever follows the end is ignored;
+ * - input that ends inside a quad (not at its end, and not ended by `=`) is "Incorrect padding":
+ *   the part is then the undecoded bytes, which is what the server parses as the calendar.
+ * Decoded byte by byte from the raw bytes, with no string in between. The raw bytes are kept (up
+ * to the cap) for that last case.
  */
 class Base64Decoder implements BodyDecoder {
-  /** Characters held (0–3) and their bits. */
-  private held = 0;
-  private bits = 0;
-  constructor(private readonly out: BodyCollector) {}
+  private leftchar = 0;
+  private leftbits = 0;
+  private quadPos = 0;
+  /** A `=` at the third character of a quad: the next alphabet character decides. */
+  private padPending = false;
+  /** A pad sequence ended the input; the rest is ignored. */
+  private done = false;
+  private readonly raw: BodyCollector;
+  constructor(private readonly out: BodyCollector) {
+    this.raw = new BodyCollector(out.cap);
+  }
 
   write(raw: Uint8Array): void {
+    this.raw.push(raw);
+    if (this.done) return;
     if (this.out.full) {
       this.out.push(raw.subarray(0, 1)); // marks truncation
       return;
     }
-    const out = Buffer.allocUnsafe(Math.floor(((this.held + raw.length) * 3) / 4));
+    const out = Buffer.allocUnsafe(Math.floor(((this.leftbits >> 1) + raw.length * 6) / 8) + 1);
     let n = 0;
-    let held = this.held;
-    let bits = this.bits;
+    let { leftchar, leftbits, quadPos, padPending } = this;
     for (let i = 0; i < raw.length; i++) {
-      const v = B64[raw[i]!]!;
+      const c = raw[i]!;
+      if (c === PAD) {
+        if (padPending || quadPos === 3) {
+          // A pad sequence: no more input (binascii resets the bits of the open quad).
+          this.done = true;
+          leftbits = 0;
+          leftchar = 0;
+          break;
+        }
+        if (quadPos === 2) padPending = true;
+        continue;
+      }
+      const v = B64[c]!;
       if (v < 0) continue;
-      bits = (bits << 6) | v;
-      if (++held === 4) {
-        out[n++] = (bits >> 16) & 0xff;
-        out[n++] = (bits >> 8) & 0xff;
-        out[n++] = bits & 0xff;
-        held = 0;
-        bits = 0;
+      // The `=` at the third character was not followed by another: it is skipped.
+      padPending = false;
+      quadPos = (quadPos + 1) & 3;
+      leftchar = ((leftchar << 6) | v) & 0xffff;
+      leftbits += 6;
+      if (leftbits >= 8) {
+        leftbits -= 8;
+        out[n++] = (leftchar >> leftbits) & 0xff;
+        leftchar &= (1 << leftbits) - 1;
       }
     }
-    this.held = held;
-    this.bits = bits;
+    this.leftchar = leftchar;
+    this.leftbits = leftbits;
+    this.quadPos = quadPos;
+    this.padPending = padPending;
     if (n) this.out.pushOwned(out.subarray(0, n));
   }
 
   end(): void {
-    if (this.held === 2) this.out.pushOwned(Buffer.from([(this.bits >> 4) & 0xff]));
-    else if (this.held === 3) this.out.pushOwned(Buffer.from([(this.bits >> 10) & 0xff, (this.bits >> 2) & 0xff]));
-    this.held = 0;
-    this.bits = 0;
+    // Incorrect padding: the server's part is the undecoded payload. Not for a part whose output
+    // was cut at the cap: decoding stopped there, so how its input ends is not known.
+    if (!this.done && this.leftbits !== 0 && !this.out.truncated) {
+      this.out.clear();
+      this.out.pushOwned(this.raw.result());
+      this.out.undecoded = true;
+      if (this.raw.truncated) this.out.truncated = true;
+    }
   }
 }
-
-const LINE_BUFFER_LIMIT = 64 * 1024;
 
 /** The value of a hex digit byte, or -1. */
 const HEX = new Int8Array(256).fill(-1);
 for (let i = 0; i < 10; i++) HEX[0x30 + i] = i;
 for (let i = 0; i < 6; i++) HEX[0x41 + i] = HEX[0x61 + i] = 10 + i;
 
-/**
- * Decode `=XX` escapes of `line` into `out` at `at`; an `=` not followed by two hex digits is kept,
- * as quopri does. Returns the new end. The output is never longer than the line.
- */
-function decodeQpInto(line: Uint8Array, out: Uint8Array, at: number): number {
-  let n = at;
-  for (let i = 0; i < line.length; i++) {
-    const c = line[i]!;
-    if (c === 0x3d && i + 2 < line.length) {
-      const hi = HEX[line[i + 1]!]!;
-      const lo = HEX[line[i + 2]!]!;
-      if (hi >= 0 && lo >= 0) {
-        out[n++] = (hi << 4) | lo;
-        i += 2;
-        continue;
-      }
-    }
-    out[n++] = c;
-  }
-  return n;
-}
+const EQ = 0x3d;
+const LF = 0x0a;
+const CR = 0x0d;
 
-function decodeQpText(line: Uint8Array): Buffer {
-  const out = Buffer.allocUnsafe(line.length);
-  return out.subarray(0, decodeQpInto(line, out, 0));
+/** Where the quoted-printable decoder is between two writes. */
+const enum Qp {
+  Text,
+  /** After `=`. */
+  Equals,
+  /** After `=` and one hex digit (kept in `hex`). */
+  EqualsHex,
+  /** After `=` CR: everything up to and including the next LF is dropped. */
+  SoftBreak,
 }
 
 /**
- * Quoted-printable, line by line: trailing white space is dropped, `=` at the end of a line is a
- * soft break, the line break itself is kept as received (CRLF or LF).
- *
- * A line that arrives whole in one write is decoded where it lies, into one output buffer per
- * write; only a line split across writes is gathered first.
+ * quoted-printable as the server's Python 2 decodes a part: `get_payload(decode=True)` calls
+ * `quopri.decodestring`, which is `binascii.a2b_qp` (Python 2.7 Lib/email/utils.py `_qdecode`,
+ * Lib/quopri.py `decodestring`, Modules/binascii.c `binascii_a2b_qp`; checked against Python
+ * 2.7.18, test/imip/mime-decode.test.ts):
+ * - `=XX` with two hex digits (either case) is that byte; `==` is one `=`;
+ * - `=` LF is a soft break; `=` CR drops everything up to and including the next LF;
+ * - any other `=` is kept as it is, and so is a `=` with one hex digit before the end; a `=` that
+ *   is the last byte is dropped;
+ * - everything else, trailing white space and line breaks included, is kept as received.
+ * A byte machine, so a write may cut the input anywhere.
  */
 class QuotedPrintableDecoder implements BodyDecoder {
-  private line: Buffer[] = [];
-  private lineLen = 0;
+  private state = Qp.Text;
+  private hex = 0;
   constructor(private readonly out: BodyCollector) {}
 
   write(raw: Uint8Array): void {
-    // Each line's output is at most its bytes plus its line break: this holds the whole write.
-    let sink = Buffer.allocUnsafe(raw.length + this.lineLen);
-    let at = 0;
-    const flush = (): void => {
-      if (at) this.out.pushOwned(sink.subarray(0, at));
-      sink = sink.subarray(at);
-      at = 0;
-    };
-    let pos = 0;
-    while (pos < raw.length) {
-      const nl = raw.indexOf(0x0a, pos);
-      if (nl < 0) {
-        flush();
-        this.append(raw.subarray(pos));
-        return;
+    // At most every byte, plus the `=` and digit held from the last write.
+    const sink = Buffer.allocUnsafe(raw.length + 2);
+    let n = 0;
+    let state = this.state;
+    for (let i = 0; i < raw.length; i++) {
+      const c = raw[i]!;
+      switch (state) {
+        case Qp.Text:
+          if (c === EQ) state = Qp.Equals;
+          else sink[n++] = c;
+          break;
+        case Qp.Equals:
+          if (c === LF) state = Qp.Text;
+          else if (c === CR) state = Qp.SoftBreak;
+          else if (c === EQ) {
+            sink[n++] = EQ;
+            state = Qp.Text;
+          } else if (HEX[c]! >= 0) {
+            this.hex = c;
+            state = Qp.EqualsHex;
+          } else {
+            sink[n++] = EQ;
+            sink[n++] = c;
+            state = Qp.Text;
+          }
+          break;
+        case Qp.EqualsHex:
+          if (HEX[c]! >= 0) {
+            sink[n++] = (HEX[this.hex]! << 4) | HEX[c]!;
+            state = Qp.Text;
+          } else {
+            // Not an escape: the `=` and the digit as they are, then this byte from the start.
+            sink[n++] = EQ;
+            sink[n++] = this.hex;
+            if (c === EQ) state = Qp.Equals;
+            else {
+              sink[n++] = c;
+              state = Qp.Text;
+            }
+          }
+          break;
+        case Qp.SoftBreak:
+          if (c === LF) state = Qp.Text;
+          break;
       }
-      if (this.lineLen === 0 && nl - pos <= LINE_BUFFER_LIMIT) at = this.decodeLine(raw.subarray(pos, nl), true, sink, at);
-      else {
-        flush();
-        this.append(raw.subarray(pos, nl));
-        this.finishLine(true);
-      }
-      pos = nl + 1;
     }
-    flush();
+    this.state = state;
+    if (n) this.out.pushOwned(sink.subarray(0, n));
   }
 
   end(): void {
-    this.finishLine(false);
-  }
-
-  private append(part: Uint8Array): void {
-    if (!part.length) return;
-    this.line.push(Buffer.from(part));
-    this.lineLen += part.length;
-    if (this.lineLen > LINE_BUFFER_LIMIT) {
-      // A hostile line without breaks: decode all but the last two bytes (an escape may straddle).
-      const all = Buffer.concat(this.line);
-      this.out.push(decodeQpText(all.subarray(0, all.length - 2)));
-      this.line = [all.subarray(all.length - 2)];
-      this.lineLen = 2;
-    }
-  }
-
-  /** The gathered line, decoded and handed over. */
-  private finishLine(hadBreak: boolean): void {
-    const text = Buffer.concat(this.line);
-    this.line = [];
-    this.lineLen = 0;
-    const sink = Buffer.allocUnsafe(text.length + 1);
-    const at = this.decodeLine(text, hadBreak, sink, 0);
-    if (at) this.out.pushOwned(sink.subarray(0, at));
-  }
-
-  /** One line (without its LF) decoded into `sink` at `at`, its line break after it; the new end. */
-  private decodeLine(text: Uint8Array, hadBreak: boolean, sink: Uint8Array, at: number): number {
-    const cr = text.length > 0 && text[text.length - 1] === 0x0d;
-    let end = text.length - (cr ? 1 : 0);
-    while (end > 0 && (text[end - 1] === 0x20 || text[end - 1] === 0x09)) end--;
-    const soft = end > 0 && text[end - 1] === 0x3d;
-    let n = decodeQpInto(text.subarray(0, soft ? end - 1 : end), sink, at);
-    if (hadBreak && !soft) {
-      if (cr) sink[n++] = 0x0d;
-      sink[n++] = 0x0a;
-    }
-    return n;
+    // A last `=` is dropped; a last `=` and one digit are kept as they are.
+    if (this.state === Qp.EqualsHex) this.out.pushOwned(Buffer.from([EQ, this.hex]));
+    this.state = Qp.Text;
   }
 }
 
-
-/** The decoder for a lower-case Content-Transfer-Encoding; unknown encodings are kept as is. */
 export function createDecoder(encoding: string, out: BodyCollector): BodyDecoder {
   switch (encoding) {
     case 'base64':

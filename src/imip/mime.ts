@@ -7,7 +7,7 @@
  * closing boundary runs to the end, a line that is not a header ends a header block.
  * No dependencies. Hostile input yields `problems`, never an exception.
  */
-import { BodyCollector, createDecoder, MAX_BODY_BYTES, type BodyDecoder } from './mime-decode.js';
+import { BodyCollector, createDecoder, MAX_BODY_BYTES, undecodedProblem, type BodyDecoder } from './mime-decode.js';
 import { headerBytesToString, HeaderList, isHeaderLine, MAX_HEADER_BYTES, parseHeaderLines } from './mime-headers.js';
 import {
   childNumber,
@@ -466,6 +466,7 @@ export class MimeStreamParser {
     if (frame.decoder && frame.collector) {
       frame.decoder.end();
       this.bodies.set(frame.part.part, frame.collector.result());
+      if (frame.collector.undecoded) this.problems.push(undecodedProblem(frame.part.part));
       if (frame.collector.truncated) {
         frame.part.truncated = true;
         this.problems.push(`part ${frame.part.part || '(message)'}: body longer than ${this.limits.maxBodyBytes} bytes; kept the first ${this.limits.maxBodyBytes}`);

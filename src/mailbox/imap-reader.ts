@@ -24,7 +24,7 @@ import type { ConnectOptions, ReceivingSettings } from '../config/settings.js';
 import { fromBodyStructure, fromWireBodyStructure, type ImapBodyStructure } from '../imip/mime-bodystructure.js';
 import { RawSession } from './imap-raw-session.js';
 import type { WireValue } from './imap-wire.js';
-import { BodyCollector, createDecoder, MAX_BODY_BYTES } from '../imip/mime-decode.js';
+import { BodyCollector, createDecoder, MAX_BODY_BYTES, undecodedProblem } from '../imip/mime-decode.js';
 import { headerBytesToString, HeaderList, parseHeaderBlock } from '../imip/mime-headers.js';
 import type { MimePart } from '../imip/mime-part.js';
 import { neededParts } from '../imip/classify.js';
@@ -507,7 +507,7 @@ class FetchPipeline {
       const p = section === 'TEXT' ? '' : section;
       if (!rec.parts.includes(p)) continue;
       const bytes = Buffer.isBuffer(v) ? v : typeof v === 'string' ? Buffer.from(v, 'utf8') : Buffer.alloc(0);
-      (rec.bodies ??= new Map()).set(p, decodePart(rec.root, p, bytes));
+      (rec.bodies ??= new Map()).set(p, decodePart(rec.root, p, bytes, rec.problems));
     }
   }
 
@@ -691,14 +691,18 @@ function toRead(rec: Pending, bodies: Map<string, Buffer>): ReadMessage {
   };
 }
 
-/** Undo the transfer encoding of a fetched part, as the raw parser would have (the bytes are copied). */
-function decodePart(root: MimePart, p: string, raw: Uint8Array): Buffer {
+/**
+ * Undo the transfer encoding of a fetched part, as the raw parser would have (the bytes are
+ * copied); a base64 part the server takes undecoded is noted in `problems`, as the raw parser does.
+ */
+function decodePart(root: MimePart, p: string, raw: Uint8Array, problems: string[]): Buffer {
   const part = partOf(root, p);
   const collector = new BodyCollector(MAX_BODY_BYTES);
   const decoder = createDecoder(part?.encoding ?? '7bit', collector);
   decoder.write(Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength));
   decoder.end();
   if (part && (collector.truncated || part.size > PART_FETCH_CAP)) part.truncated = true;
+  if (collector.undecoded) problems.push(undecodedProblem(p));
   return collector.result();
 }
 
@@ -709,7 +713,7 @@ function decodeFlowBodies(rec: Pending, msg: FetchMessageObject): Map<string, Bu
   for (const [k, v] of msg.bodyParts ?? new Map<string, Buffer>()) got.set(k.toLowerCase().replace(/\].*$/, ''), v);
   for (const p of rec.parts) {
     const raw = got.get(bodyKey(p));
-    if (raw) bodies.set(p, decodePart(rec.root, p, raw));
+    if (raw) bodies.set(p, decodePart(rec.root, p, raw, rec.problems));
   }
   return bodies;
 }

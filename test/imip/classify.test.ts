@@ -54,6 +54,8 @@ const TABLE: Row[] = [
   { fixture: 'broken-mime', action: 'INJECTION_SUBMITTED', findings: [] },
   { fixture: 'unparsable-calendar', action: 'UNKNOWN_FAILURE', findings: ['reply.invalid-icalendar'] },
   { fixture: 'non-utf8-calendar', action: 'UNKNOWN_FAILURE', findings: ['reply.invalid-icalendar'] },
+  // Incorrect base64 padding: Python 2's get_payload hands over the text undecoded.
+  { fixture: 'base64-bad-padding', action: 'UNKNOWN_FAILURE', findings: ['reply.invalid-icalendar'] },
   { fixture: 'token-in-delivered-to-only', action: 'MALFORMED_TO_ADDRESS', findings: [] },
   { fixture: 'token-uppercase', action: 'UNKNOWN_TOKEN', findings: [], token: 'unknown' },
   { fixture: 'extra-plus', action: 'NO_TOKEN', findings: [] },
@@ -173,6 +175,18 @@ describe('verdict details', () => {
     const pop = classify(parseFixture('unparsable-calendar'), context('9.2', 'pop3', { deleteAllMail: true }));
     expect(pop.mailboxEffect).toBe('left-reread-every-poll');
     expect(pop.logLine).toMatch(/^Unhandled error in Deferred: invalid line/);
+  });
+
+  it('base64 with incorrect padding: the server parses the undecoded text, and the row says why', () => {
+    // Python 2's get_payload(decode=True) returns the payload as it is when binascii raises
+    // "Incorrect padding" (Python 2.7 email/message.py Message.get_payload). The fixture is
+    // outlook-reply with one base64 character more at the end.
+    expect(classify(parseFixture('outlook-reply'), context('4.3', 'imap')).serverAction).toBe('INJECTION_SUBMITTED');
+    const parsed = parseFixture('base64-bad-padding');
+    expect(parsed.problems).toContain("part 3: its base64 has incorrect padding, so the server's Python (get_payload) takes it undecoded");
+    const v = classify(parsed, context('4.3', 'imap'));
+    expect(v.logLine).toMatch(/^Failed to process message: invalid line .*"QkVHSU46VkNBTEVOREFS/);
+    expect(classify(parsed, context('9.2', 'imap')).stopsCycle).toBe(true);
   });
 
   it('7.0+: an unknown token in a mail older than 72 h is UNKNOWN_TOKEN_OLD and deleted (IMAP only)', () => {

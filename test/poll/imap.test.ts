@@ -140,6 +140,15 @@ describe('poll --once over IMAP (read-only)', () => {
     expect(r43.messages.every((m) => m.thisCycle)).toBe(true);
   });
 
+  it('a base64 calendar part with incorrect padding: undecoded, as the server takes it, with the same verdict as the raw parser', async () => {
+    const uids = await seedMailbox(stack, USER.address, [fixture('base64-bad-padding')]);
+    const plist = writePollPlist(stack, { version: '4.3', protocol: 'imap', user: USER });
+    const r = await pollCore(plist, { version: '4.3', caFile: stack.ca, stateDir: tokenStateDir(), now: NOW });
+    const oracle = classify(parseFixture('base64-bad-padding'), context('4.3', 'imap', { lookupToken: (t) => (TOKENS[t] ? { token: t, ...TOKENS[t]! } : null) }));
+    expect(r.messages.map((m) => [m.uid, m.serverAction, m.logLine])).toEqual([[uids[0], 'UNKNOWN_FAILURE', oracle.logLine]]);
+    expect(r.messages[0]!.problems).toContain("part 3: its base64 has incorrect padding, so the server's Python (get_payload) takes it undecoded");
+  });
+
   it('UseSSL false: plain port upgraded with STARTTLS, as the server does', async () => {
     await seedMailbox(stack, USER.address, [fixture('thunderbird-reply')]);
     const plist = writePollPlist(stack, { version: '9.2', protocol: 'imap', tls: 'starttls', user: USER });
