@@ -60,14 +60,15 @@ export class HeaderList {
 }
 
 /**
- * Python's feedparser `headerRE`: `^(From |[\041-\071\073-\176]*:|[\t ])`. A line that does not
+ * Python 2.7's feedparser `headerRE`: `^(From |[\041-\071\073-\176]{1,}:|[\t ])`. A line that does not
  * match ends the header block (it becomes the first body line, with a defect).
  */
 export function isHeaderLine(line: string): boolean {
   if (line.startsWith('From ') || line.startsWith(' ') || line.startsWith('\t')) return true;
   for (let i = 0; i < line.length; i++) {
     const c = line.charCodeAt(i);
-    if (c === 0x3a) return true;
+    // Python 2.7's headerRE wants at least one name character before the colon (3.x takes none).
+    if (c === 0x3a) return i > 0;
     if (c < 0x21 || c > 0x7e) return false;
   }
   return false;
@@ -353,6 +354,56 @@ function joinSegments(segments: Segment[]): string {
  * Parse `value; name=token; name="quoted"; name*=utf-8''%E2%82%AC; name*0*=...` into the value and
  * its parameters. Never throws; garbage parameters are skipped.
  */
+/** Python 2's `str.strip()` / `rstrip()`: ASCII white space only. */
+function pyStrip(s: string): string {
+  return s.replace(/^[ \t\n\r\v\f]+|[ \t\n\r\v\f]+$/g, '');
+}
+
+/** Python 2.7 `email.utils.unquote`: one pair of `"..."` (with `\\` and `\"` undone) or `<...>`. */
+function pyUnquote(s: string): string {
+  if (s.length > 1) {
+    if (s.startsWith('"') && s.endsWith('"')) return s.slice(1, -1).replace(/\\\\/g, '\\').replace(/\\"/g, '"');
+    if (s.startsWith('<') && s.endsWith('>')) return s.slice(1, -1);
+  }
+  return s;
+}
+
+function countIn(s: string, what: string, end: number): number {
+  let n = 0;
+  for (let i = s.indexOf(what); i >= 0 && i + what.length <= end; i = s.indexOf(what, i + what.length)) n++;
+  return n;
+}
+
+/**
+ * The multipart boundary as the server's Python 2.7 reads it from a Content-Type value
+ * (`Message.get_boundary`): the parameters split by `_parseparam` (a `;` inside an odd number of
+ * quotes does not split), the first plain `boundary` wins, its value unquoted by
+ * `get_param` and again by `collapse_rfc2231_value` (an unterminated quote stays, `<b>` is
+ * `b`), then trailing white space stripped. `undefined` when there is no plain `boundary`
+ * parameter (an RFC 2231 `boundary*` is left to {@link parseParams}).
+ */
+export function pythonBoundary(contentType: string): string | undefined {
+  let s = `;${contentType}`;
+  let first = true;
+  while (s.startsWith(';')) {
+    s = s.slice(1);
+    let end = s.indexOf(';');
+    while (end > 0 && (countIn(s, '"', end) - countIn(s, '\\"', end)) % 2) end = s.indexOf(';', end + 1);
+    if (end < 0) end = s.length;
+    const f = s.slice(0, end);
+    s = s.slice(end);
+    if (first) {
+      first = false; // the type itself
+      continue;
+    }
+    const eq = f.indexOf('=');
+    if (eq < 0) continue;
+    if (pyStrip(f.slice(0, eq)).replace(/[A-Z]+/g, (m) => m.toLowerCase()) !== 'boundary') continue;
+    return pyUnquote(pyUnquote(pyStrip(f.slice(eq + 1)))).replace(/[ \t\n\r\v\f]+$/, '');
+  }
+  return undefined;
+}
+
 export function parseParams(header: string): ParsedParams {
   const [first = '', ...rest] = splitSemicolons(header);
   const acc = new ParamAccumulator();
@@ -361,7 +412,8 @@ export function parseParams(header: string): ParsedParams {
     if (eq <= 0) continue;
     acc.add(item.slice(0, eq).trim().toLowerCase(), unquote(item.slice(eq + 1)));
   }
-  return { value: first.trim(), params: acc.result() };
+  // Python 2's str.strip(): ASCII white space only (a no-break space stays part of the value).
+  return { value: first.replace(/^[ \t\n\r\v\f]+|[ \t\n\r\v\f]+$/g, ''), params: acc.result() };
 }
 
 /**

@@ -4,7 +4,7 @@
  * `p.2`...; the root of a message/rfc822 part `p` is `p` when it is a multipart, else `p.1`.
  * The top-level entity is `''` (fetch it as `TEXT`, or `1`, from IMAP).
  */
-import { HeaderList, parseParams } from './mime-headers.js';
+import { HeaderList, parseParams, pythonBoundary } from './mime-headers.js';
 
 export interface MimePart {
   /** IMAP part number: `'1'`, `'1.2'`; `''` for the top-level entity. */
@@ -15,7 +15,13 @@ export interface MimePart {
   params: Record<string, string>;
   disposition: string | null;
   dispositionParams: Record<string, string>;
-  /** Lower-case Content-Transfer-Encoding, default `7bit`. */
+  /**
+   * Lower-case Content-Transfer-Encoding, default `7bit`. From a raw message it is the header
+   * value as the server's Python compares it (`self.get('content-transfer-encoding', '').lower()`
+   * in `Message.get_payload`): leading white space is gone but trailing white space stays, so
+   * `base64 ` is not base64 and the part is taken undecoded, as the server takes it. From IMAP it
+   * is the server's BODYSTRUCTURE token.
+   */
   encoding: string;
   /** Encoded octets of the body. */
   size: number;
@@ -37,10 +43,14 @@ export function embeddedRootNumber(parent: string, rootIsMultipart: boolean): st
   return rootIsMultipart ? parent : childNumber(parent, 1);
 }
 
-/** `get_content_type()`: the value lower-cased and trimmed; not exactly one `/` → `text/plain`. */
+/**
+ * `get_content_type()`: the value stripped and lower-cased as Python 2 does both (ASCII white
+ * space and A-Z only: a trailing no-break space stays, and `text/calendar\u00a0` is not a
+ * calendar); not exactly one `/` → `text/plain`.
+ */
 export function normaliseType(value: string | undefined, fallback: string): string {
   if (value === undefined) return fallback;
-  const t = value.trim().toLowerCase();
+  const t = asciiLower(value.replace(/^[ \t\n\r\v\f]+|[ \t\n\r\v\f]+$/g, ''));
   return t.split('/').length === 2 ? t : 'text/plain';
 }
 
@@ -53,16 +63,21 @@ export function isMessageType(type: string): boolean {
 export function partFromHeaders(headers: HeaderList, part: string, defaultType: string): MimePart {
   const ct = headers.get('Content-Type');
   const parsed = ct === undefined ? { value: '', params: {} } : parseParams(ct);
+  // The boundary decides the structure: read as the server's Python reads it.
+  const boundary = ct === undefined ? undefined : pythonBoundary(ct);
+  if (boundary !== undefined) parsed.params['boundary'] = boundary;
   const cd = headers.get('Content-Disposition');
   const disp = cd === undefined ? null : parseParams(cd);
   const cte = headers.get('Content-Transfer-Encoding');
   return {
     part,
-    type: ct === undefined ? defaultType : normaliseType(parsed.value, defaultType),
+    // `_splitparam`: the type is what comes before the first `;`, quotes or not.
+    type: ct === undefined ? defaultType : normaliseType(ct.split(';', 1)[0], defaultType),
     params: parsed.params,
     disposition: disp ? disp.value.toLowerCase() || null : null,
     dispositionParams: disp ? disp.params : {},
-    encoding: cte?.trim().toLowerCase() || '7bit',
+    // Python 2 lower-cases byte strings in ASCII only.
+    encoding: (cte === undefined ? '' : asciiLower(cte.replace(/^[ \t\n\r\v\f]+/, ''))) || '7bit',
     size: 0,
     children: [],
   };
@@ -94,4 +109,9 @@ export function leafParts(root: MimePart): MimePart[] {
 /** The file name a client gave the part, from Content-Disposition or Content-Type. */
 export function fileName(p: MimePart): string | null {
   return p.dispositionParams['filename'] ?? p.params['name'] ?? null;
+}
+
+/** Lower-case A-Z only, as Python 2's `str.lower()` does. */
+function asciiLower(s: string): string {
+  return s.replace(/[A-Z]+/g, (m) => m.toLowerCase());
 }

@@ -218,9 +218,14 @@ export class MimeStreamParser {
     }
     if (this.offset === 0) this.problems.push('empty message');
     if (this.mode === 'header') this.finishHeaders(this.offset, true);
-    // At the end of input the last line break belongs to the innermost body (no boundary follows).
+    // At the end of input no boundary follows, yet Python's parser still takes the last line break
+    // from a part that is a child of a multipart (feedparser `_parsegen`: the "newline preceding
+    // the boundary" is cut from the last subpart whenever its parse ends); a top-level body, or
+    // the body of an encapsulated message, keeps it.
     const top = this.stack[this.stack.length - 1];
-    if (top?.decoder && this.pendingTerm) top.decoder.write(this.pendingTerm);
+    const parent = this.stack[this.stack.length - 2];
+    const childOfMultipart = parent !== undefined && parent.part.type.startsWith('multipart/');
+    if (top?.decoder && this.pendingTerm && !childOfMultipart) top.decoder.write(this.pendingTerm);
     this.pendingTerm = null;
     while (this.stack.length) this.closeFrame(this.stack.pop()!, this.offset);
     if (!this.root) {
@@ -270,6 +275,13 @@ export class MimeStreamParser {
     if (atLineStart && complete && content.length >= 2 && content[0] === DASH && content[1] === DASH) {
       const hit = this.matchBoundary(content);
       if (hit) {
+        // Boundary lines of the same multipart right after a separator, closing or not, are
+        // consumed before the part starts (Python 2.7 feedparser `_parsegen`: "Consume any
+        // multiple boundary lines that may be following").
+        if (this.mode === 'header' && this.target.kind === 'child' && this.headerLen === 0 && !this.headerOverflow && this.stack[hit.index] === this.target.parent) {
+          this.prevTerm = term;
+          return;
+        }
         if (this.mode === 'header') this.finishHeaders(start, true);
         this.onBoundary(hit.index, hit.close, start);
         this.prevTerm = term;
@@ -390,7 +402,7 @@ export class MimeStreamParser {
       return;
     }
     if (part.type.startsWith('multipart/')) this.openMultipart(frame);
-    else if (isMessageType(part.type) && ['7bit', '8bit', 'binary'].includes(part.encoding)) {
+    else if (isMessageType(part.type) && ['7bit', '8bit', 'binary'].includes(part.encoding.trim())) {
       if (!noBody) {
         this.mode = 'header';
         this.target = { kind: 'embedded', parent: frame };
@@ -432,9 +444,15 @@ export class MimeStreamParser {
     else if (atLineStart) this.pendingTerm = null;
   }
 
-  /** Innermost open multipart whose delimiter the line is: `--b`, `--b--`, then only white space. */
+  /**
+   * The open multipart whose delimiter the line is: `--b`, `--b--`, then only white space. The
+   * outermost one when several share a boundary: Python's feedparser checks a line against the
+   * boundary of every enclosing multipart before the innermost reads it (`BufferedSubFile.readline`,
+   * its stack of false-EOF matchers), so a repeated boundary ends the nested parts and belongs to
+   * the outer one. With distinct boundaries, as RFC 2046 requires, only one can match.
+   */
   private matchBoundary(line: Buffer): { index: number; close: boolean } | null {
-    for (let i = this.stack.length - 1; i >= 0; i--) {
+    for (let i = 0; i < this.stack.length; i++) {
       const d = this.stack[i]!.delimiter;
       if (!d || this.stack[i]!.closed || line.length < d.length) continue;
       if (line.compare(d, 0, d.length, 0, d.length) !== 0) continue;

@@ -293,7 +293,8 @@ describe('hostile input yields problems, not exceptions', () => {
     expect(noBoundary.problems.join()).toMatch(/without a boundary/);
     const open = parseMessage(Buffer.from(`${head}Content-Type: multipart/mixed; boundary=q\r\n\r\n--q\r\nContent-Type: text/calendar\r\n\r\nBEGIN:VCALENDAR\r\n`));
     expect(open.problems.join()).toMatch(/no closing boundary/);
-    expect(open.bodies.get('1')!.toString()).toBe('BEGIN:VCALENDAR\r\n');
+    // Python 2.7 cuts the last line break of a multipart's child even when the input ends there.
+    expect(open.bodies.get('1')!.toString()).toBe('BEGIN:VCALENDAR');
     const empty = parseMessage(Buffer.alloc(0));
     expect(empty.problems).toContain('empty message');
     const garbage = Buffer.alloc(200_000);
