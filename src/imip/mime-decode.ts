@@ -261,6 +261,10 @@ class QuotedPrintableDecoder implements BodyDecoder {
   }
 }
 
+/**
+ * The decoder for a part's Content-Transfer-Encoding as Python compares it (lower-cased, exactly
+ * `base64` or `quoted-printable`); anything else is kept as is.
+ */
 export function createDecoder(encoding: string, out: BodyCollector): BodyDecoder {
   switch (encoding) {
     case 'base64':

@@ -350,13 +350,19 @@ function joinSegments(segments: Segment[]): string {
   return decodeCharset(buf, charset) ?? buf.toString('latin1');
 }
 
-/**
- * Parse `value; name=token; name="quoted"; name*=utf-8''%E2%82%AC; name*0*=...` into the value and
- * its parameters. Never throws; garbage parameters are skipped.
- */
-/** Python 2's `str.strip()` / `rstrip()`: ASCII white space only. */
-function pyStrip(s: string): string {
+/** Python 2's `str.strip()`: ASCII white space only (a no-break space is not white space to it). */
+export function pyStrip(s: string): string {
   return s.replace(/^[ \t\n\r\v\f]+|[ \t\n\r\v\f]+$/g, '');
+}
+
+/** Python 2's `str.lstrip()`. */
+export function pyLstrip(s: string): string {
+  return s.replace(/^[ \t\n\r\v\f]+/, '');
+}
+
+/** Python 2's `str.lower()`: A-Z only. */
+export function pyLower(s: string): string {
+  return s.replace(/[A-Z]+/g, (m) => m.toLowerCase());
 }
 
 /** Python 2.7 `email.utils.unquote`: one pair of `"..."` (with `\\` and `\"` undone) or `<...>`. */
@@ -368,12 +374,6 @@ function pyUnquote(s: string): string {
   return s;
 }
 
-function countIn(s: string, what: string, end: number): number {
-  let n = 0;
-  for (let i = s.indexOf(what); i >= 0 && i + what.length <= end; i = s.indexOf(what, i + what.length)) n++;
-  return n;
-}
-
 /**
  * The multipart boundary as the server's Python 2.7 reads it from a Content-Type value
  * (`Message.get_boundary`): the parameters split by `_parseparam` (a `;` inside an odd number of
@@ -383,27 +383,44 @@ function countIn(s: string, what: string, end: number): number {
  * parameter (an RFC 2231 `boundary*` is left to {@link parseParams}).
  */
 export function pythonBoundary(contentType: string): string | undefined {
-  let s = `;${contentType}`;
+  const s = `;${contentType}`;
   let first = true;
-  while (s.startsWith(';')) {
-    s = s.slice(1);
-    let end = s.indexOf(';');
-    while (end > 0 && (countIn(s, '"', end) - countIn(s, '\\"', end)) % 2) end = s.indexOf(';', end + 1);
+  // `_parseparam` slices the rest after each `;` and counts quotes from its start; the counts are
+  // kept as the end moves instead (Python's recount is quadratic on a hostile header).
+  for (let at = 0; s.charCodeAt(at) === 0x3b; ) {
+    const from = at + 1;
+    let quotes = 0;
+    let escaped = 0;
+    let scanned = from;
+    const oddQuotes = (end: number): boolean => {
+      for (; scanned < end; scanned++) {
+        if (s.charCodeAt(scanned) !== 0x22) continue;
+        quotes++;
+        if (scanned > from && s.charCodeAt(scanned - 1) === 0x5c) escaped++;
+      }
+      return (quotes - escaped) % 2 === 1;
+    };
+    let end = s.indexOf(';', from);
+    while (end > from && oddQuotes(end)) end = s.indexOf(';', end + 1);
     if (end < 0) end = s.length;
-    const f = s.slice(0, end);
-    s = s.slice(end);
+    const f = s.slice(from, end);
+    at = end;
     if (first) {
       first = false; // the type itself
       continue;
     }
     const eq = f.indexOf('=');
     if (eq < 0) continue;
-    if (pyStrip(f.slice(0, eq)).replace(/[A-Z]+/g, (m) => m.toLowerCase()) !== 'boundary') continue;
+    if (pyLower(pyStrip(f.slice(0, eq))) !== 'boundary') continue;
     return pyUnquote(pyUnquote(pyStrip(f.slice(eq + 1)))).replace(/[ \t\n\r\v\f]+$/, '');
   }
   return undefined;
 }
 
+/**
+ * Parse `value; name=token; name="quoted"; name*=utf-8''%E2%82%AC; name*0*=...` into the value and
+ * its parameters. Never throws; garbage parameters are skipped.
+ */
 export function parseParams(header: string): ParsedParams {
   const [first = '', ...rest] = splitSemicolons(header);
   const acc = new ParamAccumulator();
@@ -412,8 +429,7 @@ export function parseParams(header: string): ParsedParams {
     if (eq <= 0) continue;
     acc.add(item.slice(0, eq).trim().toLowerCase(), unquote(item.slice(eq + 1)));
   }
-  // Python 2's str.strip(): ASCII white space only (a no-break space stays part of the value).
-  return { value: first.replace(/^[ \t\n\r\v\f]+|[ \t\n\r\v\f]+$/g, ''), params: acc.result() };
+  return { value: pyStrip(first), params: acc.result() };
 }
 
 /**

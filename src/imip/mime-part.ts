@@ -4,7 +4,7 @@
  * `p.2`...; the root of a message/rfc822 part `p` is `p` when it is a multipart, else `p.1`.
  * The top-level entity is `''` (fetch it as `TEXT`, or `1`, from IMAP).
  */
-import { HeaderList, parseParams, pythonBoundary } from './mime-headers.js';
+import { HeaderList, parseParams, pyLower, pyLstrip, pyStrip, pythonBoundary } from './mime-headers.js';
 
 export interface MimePart {
   /** IMAP part number: `'1'`, `'1.2'`; `''` for the top-level entity. */
@@ -50,7 +50,7 @@ export function embeddedRootNumber(parent: string, rootIsMultipart: boolean): st
  */
 export function normaliseType(value: string | undefined, fallback: string): string {
   if (value === undefined) return fallback;
-  const t = asciiLower(value.replace(/^[ \t\n\r\v\f]+|[ \t\n\r\v\f]+$/g, ''));
+  const t = pyLower(pyStrip(value));
   return t.split('/').length === 2 ? t : 'text/plain';
 }
 
@@ -76,8 +76,7 @@ export function partFromHeaders(headers: HeaderList, part: string, defaultType: 
     params: parsed.params,
     disposition: disp ? disp.value.toLowerCase() || null : null,
     dispositionParams: disp ? disp.params : {},
-    // Python 2 lower-cases byte strings in ASCII only.
-    encoding: (cte === undefined ? '' : asciiLower(cte.replace(/^[ \t\n\r\v\f]+/, ''))) || '7bit',
+    encoding: (cte === undefined ? '' : pyLower(pyLstrip(cte))) || '7bit',
     size: 0,
     children: [],
   };
@@ -109,9 +108,4 @@ export function leafParts(root: MimePart): MimePart[] {
 /** The file name a client gave the part, from Content-Disposition or Content-Type. */
 export function fileName(p: MimePart): string | null {
   return p.dispositionParams['filename'] ?? p.params['name'] ?? null;
-}
-
-/** Lower-case A-Z only, as Python 2's `str.lower()` does. */
-function asciiLower(s: string): string {
-  return s.replace(/[A-Z]+/g, (m) => m.toLowerCase());
 }
