@@ -31,6 +31,8 @@ export interface MimePart {
   embedded?: { headers: HeaderList; root: MimePart };
   /** Set when the kept body was cut at the size cap. */
   truncated?: boolean;
+  /** Set when the body is base64 with incorrect padding, kept undecoded as the server's Python keeps it. */
+  undecoded?: boolean;
 }
 
 /** The IMAP number of the n-th (1-based) child of `parent`. */

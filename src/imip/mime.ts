@@ -484,7 +484,10 @@ export class MimeStreamParser {
     if (frame.decoder && frame.collector) {
       frame.decoder.end();
       this.bodies.set(frame.part.part, frame.collector.result());
-      if (frame.collector.undecoded) this.problems.push(undecodedProblem(frame.part.part));
+      if (frame.collector.undecoded) {
+        frame.part.undecoded = true;
+        this.problems.push(undecodedProblem(frame.part.part));
+      }
       if (frame.collector.truncated) {
         frame.part.truncated = true;
         this.problems.push(`part ${frame.part.part || '(message)'}: body longer than ${this.limits.maxBodyBytes} bytes; kept the first ${this.limits.maxBodyBytes}`);

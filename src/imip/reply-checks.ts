@@ -195,7 +195,9 @@ const invalidICalendar: ReplyRule = {
         path: 'message.calendar',
         message: notUtf8
           ? `The calendar is not UTF-8 (charset=${charset ?? 'none'}); Calendar Server reads calendar data as UTF-8 only, so parsing fails: ${cal.error}.`
-          : `The calendar does not parse: ${cal.error}.`,
+          : input.calendarPart?.undecoded
+            ? `The calendar does not parse: its base64 has incorrect padding, so Calendar Server's Python takes the part as it is, undecoded, and fails on it: ${cal.error}.`
+            : `The calendar does not parse: ${cal.error}.`,
         evidence: base(input, { error: cal.error, reason: cal.reason, charset }),
         fix:
           (notUtf8

@@ -702,7 +702,10 @@ function decodePart(root: MimePart, p: string, raw: Uint8Array, problems: string
   decoder.write(Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength));
   decoder.end();
   if (part && (collector.truncated || part.size > PART_FETCH_CAP)) part.truncated = true;
-  if (collector.undecoded) problems.push(undecodedProblem(p));
+  if (collector.undecoded) {
+    if (part) part.undecoded = true;
+    problems.push(undecodedProblem(p));
+  }
   return collector.result();
 }
 

@@ -188,6 +188,7 @@ describe('verdict details', () => {
     expect(parsed.problems).toContain("part 3: its base64 has incorrect padding, so the server's Python (get_payload) takes it undecoded");
     const v = classify(parsed, context('4.3', 'imap'));
     expect(v.logLine).toMatch(/^Failed to process message: invalid line .*"QkVHSU46VkNBTEVOREFS/);
+    expect(v.findings.find((f) => f.id === 'reply.invalid-icalendar')!.message).toMatch(/^The calendar does not parse: its base64 has incorrect padding, so Calendar Server's Python takes the part as it is, undecoded/);
     expect(classify(parsed, context('9.2', 'imap')).stopsCycle).toBe(true);
   });
 

@@ -147,6 +147,8 @@ describe('poll --once over IMAP (read-only)', () => {
     const oracle = classify(parseFixture('base64-bad-padding'), context('4.3', 'imap', { lookupToken: (t) => (TOKENS[t] ? { token: t, ...TOKENS[t]! } : null) }));
     expect(r.messages.map((m) => [m.uid, m.serverAction, m.logLine])).toEqual([[uids[0], 'UNKNOWN_FAILURE', oracle.logLine]]);
     expect(r.messages[0]!.problems).toContain("part 3: its base64 has incorrect padding, so the server's Python (get_payload) takes it undecoded");
+    expect(r.messages[0]!.findings.map((f) => f.message)).toEqual(oracle.findings.map((f) => f.message));
+    expect(r.messages[0]!.findings.find((f) => f.id === 'reply.invalid-icalendar')!.message).toMatch(/incorrect padding/);
   });
 
   it('UseSSL false: plain port upgraded with STARTTLS, as the server does', async () => {
