@@ -92,7 +92,7 @@ describe.skipIf(!PYTHON2)('the calendar part against Python 2.7, on the fixtures
     ];
     const cases = bases.map((b) => latin(b));
     for (let i = 0; i < 3000; i++) {
-      let m = r.pick(bases);
+      let m: Buffer = r.pick(bases);
       for (let k = 0, n = 1 + r.int(2); k < n; k++) m = r.pick(mutations)(m);
       cases.push(latin(m));
     }
