@@ -31,7 +31,7 @@ import { neededParts } from '../imip/classify.js';
 import { CannotRunError } from '../report/exit.js';
 import { mailboxHost } from './target.js';
 import type { OnMessage, OnProgress, ReaderInfo, ReadMessage, ReadStats } from './types.js';
-import { loadCaPem, runContext, versionOptions } from '../net/net-stage.js';
+import { loadCaPem, runContext } from '../net/net-stage.js';
 import { ImapDeadline, isImapTimeout } from './imap-deadline.js';
 
 /** Header fields fetched for every message: what the verdict and the reply checks read. */
@@ -152,12 +152,12 @@ export function imapFlowOptions(receiving: ReceivingSettings, connect: ConnectOp
     ...(net.isIP(host) ? {} : { servername: host }),
     // With UseSSL false the only TLS is the STARTTLS upgrade: TLS 1.0 only where the server's own
     // client starts TLS itself (twisted imap4.py `IMAP4Client._getContextFactory`, TLSv1_METHOD).
-    // With --ca-file, one secure context per run (the system roots plus that CA, versions
-    // included) shared by every connection, instead of a context built from a copy of the whole
-    // root store for each.
+    // One secure context per run (the system roots, plus --ca-file when given, versions
+    // included) shared by every connection, as the POP3 reader does, instead of a context built
+    // from a copy of the whole root store for each.
     tls: {
       rejectUnauthorized: !connect.insecure,
-      ...(pem ? { secureContext: runContext(pem, tls10 ? 'tls1.0-only' : 'negotiate') } : tls10 ? versionOptions('tls1.0-only') : {}),
+      secureContext: runContext(pem, tls10 ? 'tls1.0-only' : 'negotiate'),
     },
     auth: { user: receiving.username, pass: receiving.password },
     logger: false,

@@ -96,12 +96,16 @@ describe('mailbox connection options', () => {
   it('--insecure turns checks off on both; no --ca-file leaves the system roots alone', () => {
     const p = pop3ClientOptions(receiving({ server: '127.0.0.1', useSSL: false }), { timeoutMs: 1000, insecure: true });
     expect(p).toMatchObject({ rejectUnauthorized: false, implicitTls: false });
-    // Without --ca-file both handshakes get Node's default context: the system store as it is.
+    // Without --ca-file every handshake gets the run's context over the system store as it is.
     expect(p.secureContext?.('implicit')).toBe(runContext(undefined));
     expect(p.secureContext?.('stls')).toBe(runContext(undefined));
     expect(p.servername).toBeUndefined();
     const i = imapFlowOptions(receiving({ useSSL: false }), { timeoutMs: 1000, insecure: true });
-    expect(i!.tls).toEqual({ rejectUnauthorized: false });
+    expect(i!.tls).toEqual({ rejectUnauthorized: false, secureContext: runContext(undefined) });
     expect(i!.secure).toBe(false);
+    // Where the server's client starts TLS itself, STARTTLS offers TLS 1.0 only, on both.
+    const old = { timeoutMs: 1000, insecure: false, mailboxUpgrade: 'tls1.0-only' as const };
+    expect(imapFlowOptions(receiving({ useSSL: false }), old)!.tls!.secureContext).toBe(runContext(undefined, 'tls1.0-only'));
+    expect(pop3ClientOptions(receiving({ useSSL: false }), old).secureContext?.('stls')).toBe(runContext(undefined, 'tls1.0-only'));
   });
 });
