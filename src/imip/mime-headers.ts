@@ -360,6 +360,11 @@ export function pyLstrip(s: string): string {
   return s.replace(/^[ \t\n\r\v\f]+/, '');
 }
 
+/** Python 2's `str.rstrip()`. */
+function pyRstrip(s: string): string {
+  return s.replace(/[ \t\n\r\v\f]+$/, '');
+}
+
 /** Python 2's `str.lower()`: A-Z only. */
 export function pyLower(s: string): string {
   return s.replace(/[A-Z]+/g, (m) => m.toLowerCase());
@@ -412,7 +417,7 @@ export function pythonBoundary(contentType: string): string | undefined {
     const eq = f.indexOf('=');
     if (eq < 0) continue;
     if (pyLower(pyStrip(f.slice(0, eq))) !== 'boundary') continue;
-    return pyUnquote(pyUnquote(pyStrip(f.slice(eq + 1)))).replace(/[ \t\n\r\v\f]+$/, '');
+    return pyRstrip(pyUnquote(pyUnquote(pyStrip(f.slice(eq + 1)))));
   }
   return undefined;
 }
