@@ -6,7 +6,7 @@
  */
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
-import { DEFERRED_DEPENDENCIES, ImapFlow, loadImapflow } from '../../src/mailbox/imapflow-module.js';
+import { DEFERRED_DEPENDENCIES, ImapFlow } from '../../src/mailbox/imapflow-module.js';
 
 const fromImapflow = createRequire(createRequire(import.meta.url).resolve('imapflow'));
 
@@ -18,9 +18,7 @@ describe('imapflow with deferred packages', () => {
     });
   }
 
-  it('is the same library: ImapFlow constructs, and one load serves every caller', () => {
-    expect(loadImapflow()).toBe(loadImapflow());
-    expect(loadImapflow().ImapFlow).toBe(ImapFlow);
+  it('ImapFlow, loaded around the stand-ins, constructs and has its methods', () => {
     const client = new ImapFlow({ host: '127.0.0.1', port: 1, secure: true, auth: { user: 'u', pass: 'p' }, logger: false });
     expect(typeof client.connect).toBe('function');
   });
