@@ -21,9 +21,6 @@ import {
   type SharedFlags,
 } from './shared.js';
 
-/** Characters of output gathered before one write to stdout. */
-const OUTPUT_BATCH_CHARS = 64 * 1024;
-
 export interface PollFlags extends SharedFlags, ConnectFlags {
   once?: boolean;
   apply?: boolean;
@@ -32,6 +29,9 @@ export interface PollFlags extends SharedFlags, ConnectFlags {
   tokenStore?: string;
   singlePoller?: boolean;
 }
+
+/** Characters of output gathered before one write to stdout. */
+const OUTPUT_BATCH_CHARS = 64 * 1024;
 
 const SIGNAL_EXIT: Record<string, number> = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143 };
 
@@ -91,7 +91,12 @@ export async function run(flags: PollFlags): Promise<number> {
     );
   }
 
-  const [{ deleteAllMailFor, runReadOnlyCycle, hasProblems, policyText, checkAccess, serverLoginReport, accessStops, stoppedText }, { loadTokenLookup }] = await Promise.all([
+  // The mailbox first: the access check (and, read-only, the reader's session) connect now, and
+  // the classifier, ical.js and the token store load while the mail server answers (connect.ts).
+  const { checkAccess, openForReading } = await import('../poll/connect.js');
+  const mailboxCtx: import('../poll/connect.js').MailboxContext = { settings: ctx.settings, version: ctx.version, protocol, connect: conn };
+  const opening = flags.apply ? null : await openForReading(mailboxCtx);
+  const [{ deleteAllMailFor, runReadOnlyCycle, hasProblems, policyText, serverLoginReport, accessStops, stoppedText }, { loadTokenLookup }] = await Promise.all([
     import('../poll/cycle.js'),
     import('../tokens/combine.js'),
   ]);
@@ -114,29 +119,28 @@ export async function run(flags: PollFlags): Promise<number> {
   void ready.catch(() => undefined);
   const unread = { path: '', records: null };
   const store: { info: import('../tokens/combine.js').TokenStoreSummary | typeof unread } = { info: unread };
-  const cycleCtx: import('../poll/cycle.js').CycleContext = {
-    settings: ctx.settings,
-    version: ctx.version,
-    protocol,
-    connect: conn,
+  // The same object as the mailbox's context: the access check sets how the reader connects.
+  const cycleCtx: import('../poll/cycle.js').CycleContext = Object.assign(mailboxCtx, {
     now: new Date(),
     lookupToken: (t: string) => tokens!.lookup(t),
     tokenRow: (t: string) => tokens!.row(t),
     tokenStore: unread,
     deleteAllMail: deleteAllMailFor(ctx.settings, ctx.version),
     ready,
-  };
+  });
   const render = await import('../poll/render.js');
   const title = [`${c.bold('imip poll --once')}${flags.apply ? c.bold(' --apply') : ''}  ${configPath}`, c.dim(versionLine(ctx.version)), ...overridesLine(overrides).map((l) => c.yellow(l))];
   // How Calendar Server's own client connects and logs in here; the reader then connects the same
   // way. Where the server cannot log in, or the tool stops before its login, nothing is read.
-  const access = await checkAccess(cycleCtx).catch(async (err: unknown) => {
+  const access = await (opening ? opening.access : checkAccess(cycleCtx)).catch(async (err: unknown) => {
+    await opening?.abandon();
     await ready.catch(() => undefined);
     throw err;
   });
   const serverLogin = serverLoginReport(cycleCtx, access);
   const connFindings = access.findings;
   if (accessStops(access)) {
+    await opening?.abandon();
     await ready.catch(() => undefined);
     const doc = {
       command: 'poll',
@@ -294,7 +298,7 @@ export async function run(flags: PollFlags): Promise<number> {
   };
   process.on('SIGINT', onSigint);
   try {
-    report = await runReadOnlyCycle(cycleCtx, { ...hooks, keepRows: false, onProgress: progress.update });
+    report = await runReadOnlyCycle(cycleCtx, { ...hooks, keepRows: false, onProgress: progress.update }, opening?.reader);
   } finally {
     process.off('SIGINT', onSigint);
     flush();

@@ -7,7 +7,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ConnectOptions, ImipSettings, MailboxProtocol } from '../config/settings.js';
+import type { ImipSettings, MailboxProtocol } from '../config/settings.js';
 import { classify, type ClassifyContext, type TokenRecord, type Verdict } from '../imip/classify.js';
 import { tokenCauses } from '../imip/token-causes.js';
 import type { Finding } from '../report/finding.js';
@@ -21,8 +21,7 @@ import type { OnMessage, OnProgress, ReaderInfo, ReadMessage, ReadStats } from '
 export type { MessageRef, OnMessage, OnProgress, ReaderInfo, ReadMessage, ReadStats } from '../mailbox/types.js';
 import type { Pop3Reader } from '../mailbox/pop3-reader.js';
 import type { ServerAccess } from '../probes/server-access.js';
-import { CannotRunError } from '../report/exit.js';
-import { mailboxHost } from '../mailbox/target.js';
+import { openReader, type MailboxContext, type Reader } from './connect.js';
 import { heapKeeper } from './heap.js';
 
 // ---- the report --------------------------------------------------------------------------------
@@ -128,11 +127,7 @@ export interface ServerLoginReport {
 
 // ---- context -----------------------------------------------------------------------------------
 
-export interface CycleContext {
-  settings: ImipSettings;
-  version: ServerVersion;
-  protocol: MailboxProtocol;
-  connect: ConnectOptions;
+export interface CycleContext extends MailboxContext {
   now: Date;
   lookupToken: (token: string) => TokenRecord | null | undefined;
   /** The row behind a token for the report (organizer, attendee, event UID). */
@@ -313,26 +308,8 @@ export function classifyMessage(ctx: CycleContext, m: ReadMessage): { row: PollM
 
 // ---- how the server's client connects --------------------------------------------------------------
 
-/**
- * Before reading: how Calendar Server's own IMAP/POP3 client would connect and log in here
- * (src/probes/server-access.ts, the release's row of src/server/mail-clients.ts). The reader then
- * connects the same way: `ctx.connect.mailboxUpgrade` is set to what the server's STARTTLS/STLS
- * offers. A server that cannot be reached or stalls is a CannotRunError naming the stage.
- */
-export async function checkAccess(ctx: CycleContext): Promise<ServerAccess> {
-  const r = ctx.settings.receiving;
-  mailboxHost(r);
-  const { checkServerAccess, ServerAccessError } = await import('../probes/server-access.js');
-  let access: ServerAccess;
-  try {
-    access = await checkServerAccess(r, ctx.connect, ctx.version);
-  } catch (err) {
-    if (err instanceof ServerAccessError) throw new CannotRunError(err.message);
-    throw err;
-  }
-  ctx.connect = { ...ctx.connect, mailboxUpgrade: access.upgrade };
-  return access;
-}
+// Opening the mailbox lives in ./connect.ts, light enough to start before the classifier loads.
+export { checkAccess, openReader, type Reader } from './connect.js';
 
 /** The access check as the report shows it. */
 export function serverLoginReport(ctx: CycleContext, access: ServerAccess): ServerLoginReport {
@@ -357,18 +334,6 @@ export function stoppedText(stopped: ServerLoginReport['stopped'], findings: rea
 }
 
 // ---- the read-only cycle -------------------------------------------------------------------------
-
-export type Reader = ImapReader | Pop3Reader;
-
-/** Connect and log in as the server would (§4.1); IMAP EXAMINE unless `readOnly` is false. */
-export async function openReader(ctx: CycleContext, readOnly: boolean): Promise<Reader> {
-  if (ctx.protocol === 'imap') {
-    const { ImapReader } = await import('../mailbox/imap-reader.js');
-    return ImapReader.open(ctx.settings.receiving, ctx.connect, { readOnly });
-  }
-  const { Pop3Reader } = await import('../mailbox/pop3-reader.js');
-  return Pop3Reader.open(ctx.settings.receiving, ctx.connect, { readOnly });
-}
 
 export interface CycleHooks {
   onProgress?: OnProgress;
@@ -451,10 +416,13 @@ export function buildReport(ctx: CycleContext, info: ReaderInfo, read: CycleRead
   return report;
 }
 
-/** `poll --once` without --apply: IMAP EXAMINE + BODY.PEEK, POP3 without DELE. Nothing changes. */
-export async function runReadOnlyCycle(ctx: CycleContext, hooks: CycleHooks = {}): Promise<PollReport> {
+/**
+ * `poll --once` without --apply: IMAP EXAMINE + BODY.PEEK, POP3 without DELE. Nothing changes.
+ * `open` gives the read-only reader: by default one opened now, or one already opening (./connect.ts).
+ */
+export async function runReadOnlyCycle(ctx: CycleContext, hooks: CycleHooks = {}, open: () => Promise<Reader> = () => openReader(ctx, true)): Promise<PollReport> {
   const started = Date.now();
-  const reader = await openReader(ctx, true).catch(async (err: unknown) => {
+  const reader = await open().catch(async (err: unknown) => {
     await ctx.ready?.catch(() => undefined);
     throw err;
   });

@@ -158,10 +158,15 @@ export class CutProxy {
   downstream = 0;
   /** Cut automatically once this many bytes went to the client. */
   cutAfterBytes = Infinity;
+  /** When each client connection was accepted (performance.now()). */
+  readonly accepted: number[] = [];
+  private readonly clients = new Set<net.Socket>();
 
 
   constructor(target: { host: string; port: number }) {
     this.server = net.createServer((client) => {
+      this.accepted.push(performance.now());
+      this.clients.add(client);
       const upstream = net.connect(target.port, target.host);
       this.sockets.add(client).add(upstream);
       const drop = (): void => {
@@ -185,6 +190,11 @@ export class CutProxy {
     await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
     this.port = (this.server.address() as net.AddressInfo).port;
     return this;
+  }
+
+  /** Client connections still open. */
+  get open(): number {
+    return [...this.clients].filter((s) => !s.destroyed).length;
   }
 
   cut(): void {

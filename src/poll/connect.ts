@@ -1,0 +1,113 @@
+/**
+ * Opening the receiving mailbox: first how Calendar Server's own client would connect and log in
+ * (the access check, src/probes/server-access.ts), then the tool's own session (the reader).
+ *
+ * Light on purpose: it loads neither the classifier nor ical.js, so `poll` can start both
+ * connections before it loads them and let the module loading fill the time the mail server
+ * takes to answer (see {@link openForReading}).
+ */
+import type { ConnectOptions, ImipSettings, MailboxProtocol } from '../config/settings.js';
+// Types only: each reader (and imapflow behind the IMAP one) is loaded when its protocol is used.
+import type { ImapReader } from '../mailbox/imap-reader.js';
+import type { Pop3Reader } from '../mailbox/pop3-reader.js';
+import type { ServerAccess } from '../probes/server-access.js';
+import type { ServerVersion } from '../server/release.js';
+import { CannotRunError } from '../report/exit.js';
+import { mailboxHost } from '../mailbox/target.js';
+
+/** What opening the mailbox needs to know (a part of the cycle's context). */
+export interface MailboxContext {
+  settings: ImipSettings;
+  version: ServerVersion;
+  protocol: MailboxProtocol;
+  connect: ConnectOptions;
+}
+
+export type Reader = ImapReader | Pop3Reader;
+
+/**
+ * Before reading: how Calendar Server's own IMAP/POP3 client would connect and log in here
+ * (src/probes/server-access.ts, the release's row of src/server/mail-clients.ts). The reader then
+ * connects the same way: `ctx.connect.mailboxUpgrade` is set to what the server's STARTTLS/STLS
+ * offers. A server that cannot be reached or stalls is a CannotRunError naming the stage.
+ */
+export async function checkAccess(ctx: MailboxContext): Promise<ServerAccess> {
+  const r = ctx.settings.receiving;
+  mailboxHost(r);
+  const { checkServerAccess, ServerAccessError } = await import('../probes/server-access.js');
+  let access: ServerAccess;
+  try {
+    access = await checkServerAccess(r, ctx.connect, ctx.version);
+  } catch (err) {
+    if (err instanceof ServerAccessError) throw new CannotRunError(err.message);
+    throw err;
+  }
+  ctx.connect = { ...ctx.connect, mailboxUpgrade: access.upgrade };
+  return access;
+}
+
+/** Connect and log in as the server would (§4.1); IMAP EXAMINE unless `readOnly` is false. */
+export async function openReader(ctx: MailboxContext, readOnly: boolean): Promise<Reader> {
+  if (ctx.protocol === 'imap') {
+    const { ImapReader } = await import('../mailbox/imap-reader.js');
+    return ImapReader.open(ctx.settings.receiving, ctx.connect, { readOnly });
+  }
+  const { Pop3Reader } = await import('../mailbox/pop3-reader.js');
+  return Pop3Reader.open(ctx.settings.receiving, ctx.connect, { readOnly });
+}
+
+/** One turn of the event loop: what the sockets have to do (a TLS hello to send) gets done. */
+export function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/** The access check under way, and the read-only reader's session when it opens at the same time. */
+export interface MailboxOpening {
+  /** The access check; rejects with a CannotRunError when the mail server cannot be reached. */
+  access: Promise<ServerAccess>;
+  /** The read-only reader: the one opened with the check, or one opened now. Call once the check allows reading. */
+  reader(): Promise<Reader>;
+  /** The check stopped the cycle or failed: a reader opened with it is logged out unused. */
+  abandon(): Promise<void>;
+}
+
+/**
+ * Start opening the mailbox for a read-only cycle.
+ *
+ * With UseSSL true the tool's session connects the same way whatever the access check finds (TLS
+ * from the first byte, the certificate checked by the tool before its login), so it is opened
+ * while the check runs: the two handshakes overlap instead of following each other. It is used
+ * only if the check lets the cycle read; otherwise it is logged out unread. No password goes
+ * anywhere it would not have gone: the session sends it only after its own certificate check,
+ * exactly as when it opens after the check.
+ *
+ * With UseSSL false the session must upgrade as the check finds the server's client would (TLS 1.0
+ * only, or negotiated), so it opens after the check, as before.
+ *
+ * Resolves after the check's first bytes have gone out and, when the session opens now, after
+ * its module is loaded and its connection started: whatever the caller loads next fills the time
+ * the mail server takes to answer.
+ */
+export async function openForReading(ctx: MailboxContext): Promise<MailboxOpening> {
+  const access = checkAccess(ctx);
+  // Never unhandled: the caller awaits `access` itself.
+  access.catch(() => undefined);
+  let early: Promise<Reader> | null = null;
+  if (ctx.settings.receiving.useSSL) {
+    // Let the check's connection and TLS hello go out before loading the reader (imapflow is the
+    // longest load of the cycle); then start the session and let its hello go out too.
+    await nextTurn();
+    early = openReader(ctx, true);
+    early.catch(() => undefined);
+    await nextTurn();
+  }
+  return {
+    access,
+    reader: () => early ?? openReader(ctx, true),
+    abandon: async () => {
+      if (!early) return;
+      const r = await early.catch(() => null);
+      await r?.close();
+    },
+  };
+}
