@@ -6,6 +6,7 @@
 import { EXIT_CANNOT_RUN, EXIT_OK, EXIT_PROBLEMS, CannotRunError } from '../report/exit.js';
 import type { PollMessage, ReaderInfo } from '../poll/cycle.js';
 import { holdYoungGeneration } from '../poll/heap.js';
+import { OutputBatch } from '../report/output-batch.js';
 import {
   colours,
   connectOptions,
@@ -29,9 +30,6 @@ export interface PollFlags extends SharedFlags, ConnectFlags {
   tokenStore?: string;
   singlePoller?: boolean;
 }
-
-/** Characters of output gathered before one write to stdout. */
-const OUTPUT_BATCH_CHARS = 64 * 1024;
 
 const SIGNAL_EXIT: Record<string, number> = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143 };
 
@@ -169,22 +167,14 @@ export async function run(flags: PollFlags): Promise<number> {
     shown.update(done, total);
   } };
 
-  // Output goes out in batches of about 64 KB: one write per message cost more than the message's
-  // classification (a system call each), and the progress line is cleared once per batch.
-  let pending: string[] = [];
-  let pendingChars = 0;
-  const flush = (): void => {
-    if (!pendingChars) return;
+  // Output goes out in batches of about 64 KB (output-batch.ts); the progress line is cleared once
+  // per batch.
+  const batch = new OutputBatch((bytes) => {
     progress.clear();
-    process.stdout.write(pending.join(''));
-    pending = [];
-    pendingChars = 0;
-  };
-  const write = (text: string): void => {
-    pending.push(text);
-    pendingChars += text.length;
-    if (pendingChars >= OUTPUT_BATCH_CHARS) flush();
-  };
+    process.stdout.write(bytes);
+  });
+  const flush = (): void => batch.flush();
+  const write = (text: string): void => batch.write(text);
 
   let report;
   if (flags.apply) {
