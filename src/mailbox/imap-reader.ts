@@ -79,7 +79,12 @@ interface Pending {
   seen: boolean;
   claimed: boolean;
   modseq?: string;
-  headers: HeaderList;
+  /**
+   * The header fields as fetched, parsed only when the message is handed over: a window's records
+   * live long enough to be promoted out of V8's young generation, and parsed fields promoted with
+   * them made each young collection copy them (the bytes are a view of the read buffer instead).
+   */
+  headerBytes: Buffer | null;
   root: MimePart;
   parts: string[];
   problems: string[];
@@ -415,7 +420,7 @@ export class ImapReader {
         const modseq = msg.modseq !== undefined ? String(msg.modseq) : undefined;
         const newer = !prev || prev.modseq === undefined || modseq === undefined || BigInt(modseq) >= BigInt(prev.modseq);
         const flags = newer && msg.flags ? [...msg.flags] : (prev?.flags ?? []);
-        const rec: Pending = { uid: it.uid, size: 0, seen: false, claimed: false, headers: new HeaderList(), root: it.root, parts: it.parts, problems: [] };
+        const rec: Pending = { uid: it.uid, size: 0, seen: false, claimed: false, headerBytes: null, root: it.root, parts: it.parts, problems: [] };
         const bodies = msg.bodyParts?.size ? decodeFlowBodies(rec, msg) : (prev?.bodies ?? new Map<string, Buffer>());
         out.set(msg.uid, {
           bodies,
@@ -612,7 +617,7 @@ function pendingFromWire(uid: number, attrs: WireValue[], structure: WireValue |
   let size = 0;
   let flags = { seen: false, claimed: false };
   let modseq: string | undefined;
-  let headers: HeaderList | null = null;
+  let headerBytes: Buffer | null = null;
   for (let i = 0; i + 1 < attrs.length; i += 2) {
     const k = attrs[i];
     const v = attrs[i + 1];
@@ -620,8 +625,7 @@ function pendingFromWire(uid: number, attrs: WireValue[], structure: WireValue |
     else if (k === 'FLAGS') flags = wireFlags(v);
     else if (k === 'MODSEQ') modseq = Array.isArray(v) && typeof v[0] === 'string' ? v[0] : undefined;
     else if (typeof k === 'string' && k.startsWith('BODY[HEADER')) {
-      const bytes = Buffer.isBuffer(v) ? v : typeof v === 'string' ? Buffer.from(v, 'utf8') : null;
-      headers = bytes ? parseHeaderBlock(headerBytesToString(bytes), problems) : new HeaderList();
+      headerBytes = Buffer.isBuffer(v) ? v : typeof v === 'string' ? Buffer.from(v, 'utf8') : null;
     }
   }
   let root: MimePart;
@@ -630,7 +634,7 @@ function pendingFromWire(uid: number, attrs: WireValue[], structure: WireValue |
     problems.push('the server sent no BODYSTRUCTURE for this message; it is judged as a plain-text message');
     root = fromWireBodyStructure(null);
   }
-  return { uid, size, seen: flags.seen, claimed: flags.claimed, ...(modseq !== undefined ? { modseq } : {}), headers: headers ?? new HeaderList(), root, parts: neededParts(root), problems };
+  return { uid, size, seen: flags.seen, claimed: flags.claimed, ...(modseq !== undefined ? { modseq } : {}), headerBytes, root, parts: neededParts(root), problems };
 }
 
 /** LOGOUT, bounded by --timeout (and never after a step timed out: the session is gone). */
@@ -660,7 +664,6 @@ function partOf(root: MimePart, number: string): MimePart | undefined {
 
 function toPending(msg: FetchMessageObject): Pending {
   const problems: string[] = [];
-  const headers = msg.headers ? parseHeaderBlock(headerBytesToString(msg.headers), problems) : new HeaderList();
   let root: MimePart;
   if (msg.bodyStructure) root = fromBodyStructure(msg.bodyStructure as unknown as ImapBodyStructure);
   else {
@@ -673,7 +676,7 @@ function toPending(msg: FetchMessageObject): Pending {
     seen: msg.flags?.has('\\Seen') ?? false,
     claimed: msg.flags?.has(CLAIM_KEYWORD) ?? false,
     ...(msg.modseq !== undefined ? { modseq: String(msg.modseq) } : {}),
-    headers,
+    headerBytes: msg.headers ?? null,
     root,
     parts: neededParts(root),
     problems,
@@ -681,13 +684,17 @@ function toPending(msg: FetchMessageObject): Pending {
 }
 
 function toRead(rec: Pending, bodies: Map<string, Buffer>): ReadMessage {
+  // The header block's problems come first, as when it was read first.
+  const headerProblems: string[] = [];
+  const headers = rec.headerBytes ? parseHeaderBlock(headerBytesToString(rec.headerBytes), headerProblems) : new HeaderList();
+  if (headerProblems.length) rec.problems.unshift(...headerProblems);
   return {
     ref: { uid: rec.uid },
     size: rec.size,
     seen: rec.seen,
     claimed: rec.claimed,
     ...(rec.modseq !== undefined ? { modseq: rec.modseq } : {}),
-    input: { headers: rec.headers, root: rec.root, bodies, problems: rec.problems },
+    input: { headers, root: rec.root, bodies, problems: rec.problems },
   };
 }
 
