@@ -48,6 +48,8 @@ export class BodyCollector {
   }
 
   result(): Buffer {
+    // One chunk is already the collector's own (a copy, or a buffer nobody else writes to).
+    if (this.chunks.length === 1) return this.chunks[0]!;
     return Buffer.concat(this.chunks, this.size);
   }
 
@@ -71,10 +73,19 @@ export interface BodyDecoder {
   end(): void;
 }
 
+/** A view of `raw` as a Buffer, without a copy. */
+function bufferView(raw: Uint8Array): Buffer {
+  return Buffer.isBuffer(raw) ? raw : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
+}
+
 class IdentityDecoder implements BodyDecoder {
-  constructor(private readonly out: BodyCollector) {}
+  constructor(
+    private readonly out: BodyCollector,
+    private readonly owned: boolean,
+  ) {}
   write(raw: Uint8Array): void {
-    this.out.push(raw);
+    if (this.owned) this.out.pushOwned(bufferView(raw));
+    else this.out.push(raw);
   }
   end(): void {}
 }
@@ -107,12 +118,16 @@ class Base64Decoder implements BodyDecoder {
   /** A pad sequence ended the input; the rest is ignored. */
   private done = false;
   private readonly raw: BodyCollector;
-  constructor(private readonly out: BodyCollector) {
+  constructor(
+    private readonly out: BodyCollector,
+    private readonly owned: boolean,
+  ) {
     this.raw = new BodyCollector(out.cap);
   }
 
   write(raw: Uint8Array): void {
-    this.raw.push(raw);
+    if (this.owned) this.raw.pushOwned(bufferView(raw));
+    else this.raw.push(raw);
     if (this.done) return;
     if (this.out.full) {
       this.out.push(raw.subarray(0, 1)); // marks truncation
@@ -263,15 +278,17 @@ class QuotedPrintableDecoder implements BodyDecoder {
 
 /**
  * The decoder for a part's Content-Transfer-Encoding as Python compares it (lower-cased, exactly
- * `base64` or `quoted-printable`); anything else is kept as is.
+ * `base64` or `quoted-printable`); anything else is kept as is. `owned`: the bytes written are
+ * never changed afterwards (a fetched literal), so they are kept without a copy.
  */
-export function createDecoder(encoding: string, out: BodyCollector): BodyDecoder {
+export function createDecoder(encoding: string, out: BodyCollector, opts: { owned?: boolean } = {}): BodyDecoder {
+  const owned = opts.owned ?? false;
   switch (encoding) {
     case 'base64':
-      return new Base64Decoder(out);
+      return new Base64Decoder(out, owned);
     case 'quoted-printable':
       return new QuotedPrintableDecoder(out);
     default:
-      return new IdentityDecoder(out);
+      return new IdentityDecoder(out, owned);
   }
 }

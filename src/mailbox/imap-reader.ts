@@ -705,7 +705,8 @@ function toRead(rec: Pending, bodies: Map<string, Buffer>): ReadMessage {
 function decodePart(root: MimePart, p: string, raw: Uint8Array, problems: string[]): Buffer {
   const part = partOf(root, p);
   const collector = new BodyCollector(MAX_BODY_BYTES);
-  const decoder = createDecoder(part?.encoding ?? '7bit', collector);
+  // A fetched literal is never written to again: kept without a copy.
+  const decoder = createDecoder(part?.encoding ?? '7bit', collector, { owned: true });
   decoder.write(Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength));
   decoder.end();
   if (part && (collector.truncated || part.size > PART_FETCH_CAP)) part.truncated = true;

@@ -15,9 +15,9 @@ import { describe, expect, it } from 'vitest';
 import { BodyCollector, createDecoder } from '../../src/imip/mime-decode.js';
 import { NO_PYTHON_REASON, PYTHON2, PYTHON3, rng, runPython } from '../helpers/python.js';
 
-function decoded(writes: Uint8Array[], encoding: string, cap?: number): { bytes: Buffer; truncated: boolean } {
+function decoded(writes: Uint8Array[], encoding: string, cap?: number, owned = false): { bytes: Buffer; truncated: boolean } {
   const out = new BodyCollector(cap);
-  const d = createDecoder(encoding, out);
+  const d = createDecoder(encoding, out, { owned });
   for (const w of writes) d.write(w);
   d.end();
   return { bytes: out.result(), truncated: out.truncated };
@@ -67,6 +67,19 @@ describe('transfer decoding as the server decodes a part', () => {
     for (const [cte, body, answer] of PYTHON27_ANSWERS) {
       for (const writes of everyCut(Buffer.from(body, 'latin1'))) {
         expect(decoded(writes, cte).bytes.toString('latin1'), `${cte} ${JSON.stringify(body)} in ${writes.length} writes`).toBe(answer);
+      }
+    }
+  });
+
+  it('the same answers from fetched literals, kept without a copy (and the literal is left as it was)', () => {
+    for (const cte of ['base64', 'quoted-printable', '7bit']) {
+      for (const [c, body, answer] of PYTHON27_ANSWERS) {
+        if (c !== cte && cte !== '7bit') continue;
+        const literal = Buffer.from(body, 'latin1');
+        const before = Buffer.from(literal);
+        const want = cte === '7bit' ? body : answer;
+        expect(decoded([literal], cte, undefined, true).bytes.toString('latin1'), `${cte} ${JSON.stringify(body)}`).toBe(want);
+        expect(literal.equals(before)).toBe(true);
       }
     }
   });
