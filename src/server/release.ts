@@ -179,7 +179,18 @@ export interface Features {
   tokenKeyLowercase: boolean;
 }
 
-export function featuresOf(v: Pick<ServerVersion, 'major' | 'minor'>): Features {
+/** One frozen table per release: the classifier asks for it several times per message. */
+const FEATURES = new Map<number, Readonly<Features>>();
+
+export function featuresOf(v: Pick<ServerVersion, 'major' | 'minor'>): Readonly<Features> {
+  if (!Number.isInteger(v.major) || !Number.isInteger(v.minor) || v.minor < 0 || v.minor >= 1000) return computeFeatures(v);
+  const key = v.major * 1000 + v.minor;
+  let f = FEATURES.get(key);
+  if (!f) FEATURES.set(key, (f = Object.freeze(computeFeatures(v))));
+  return f;
+}
+
+function computeFeatures(v: Pick<ServerVersion, 'major' | 'minor'>): Features {
   return {
     includes: atLeast(v, 3),
     recursiveIncludes: atLeast(v, 6),
