@@ -46,8 +46,10 @@ export interface StallingServer {
   /** When the last connection so far was closed (by either side), or null. */
   lastCloseAt: number | null;
   /**
-   * Milliseconds the clients spent on stalled connections: from the moment each connection went
-   * silent to its close, summed over connections (a second try at the same stall adds up).
+   * Milliseconds the clients spent waiting on stalled connections: from the moment each connection
+   * went silent to its close, over all connections as one timeline (a second try after the first
+   * adds up; two sessions stalled at the same time, such as `poll`'s access check and its own
+   * session with UseSSL true, cost the wait once).
    */
   stalledMs(): number;
   close(): Promise<void>;
@@ -330,7 +332,17 @@ export async function startStallingServer(o: StallOptions): Promise<StallingServ
     get lastCloseAt() {
       return state.lastClose;
     },
-    stalledMs: () => [...stalls.values()].reduce((sum, st) => sum + ((st.to ?? Date.now()) - st.from), 0),
+    stalledMs: () => {
+      const spans = [...stalls.values()].map((st) => [st.from, st.to ?? Date.now()] as const).sort((a, b) => a[0] - b[0]);
+      let total = 0;
+      let end = -Infinity;
+      for (const [from, to] of spans) {
+        if (to <= end) continue;
+        total += to - Math.max(from, end);
+        end = to;
+      }
+      return total;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();
