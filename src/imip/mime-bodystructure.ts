@@ -9,6 +9,7 @@
  * `p` the number `p` even when it is not a multipart (IMAP numbers that body `p.1`), so numbers are
  * recomputed here with the rules in mime-part.ts rather than copied.
  */
+import { bufferView } from './bytes.js';
 import { HeaderList, paramsFromPairs } from './mime-headers.js';
 import { childNumber, embeddedRootNumber, isMessageType, normaliseType, type MimePart } from './mime-part.js';
 
@@ -146,7 +147,7 @@ export type WireBodyValue = string | Uint8Array | null | WireBodyValue[];
 
 function wStr(v: WireBodyValue | undefined): string | null {
   if (typeof v === 'string') return v;
-  if (v instanceof Uint8Array) return Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('utf8');
+  if (v instanceof Uint8Array) return bufferView(v).toString('utf8');
   return null;
 }
 

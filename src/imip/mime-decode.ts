@@ -4,6 +4,8 @@
  * base64 and quoted-printable by binascii's rules, everything else as is. Output is capped.
  */
 
+import { bufferView } from './bytes.js';
+
 /** Largest decoded body kept per part. */
 export const MAX_BODY_BYTES = 2 * 1024 * 1024;
 
@@ -71,11 +73,6 @@ export function undecodedProblem(part: string): string {
 export interface BodyDecoder {
   write(raw: Uint8Array): void;
   end(): void;
-}
-
-/** A view of `raw` as a Buffer, without a copy. */
-function bufferView(raw: Uint8Array): Buffer {
-  return Buffer.isBuffer(raw) ? raw : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
 }
 
 class IdentityDecoder implements BodyDecoder {

@@ -5,6 +5,7 @@
  * No dependencies; defensive against hostile input (bounded size, NUL bytes, bare LF).
  */
 import { isUtf8 } from 'node:buffer';
+import { bufferView } from './bytes.js';
 
 /** Largest header block kept, per entity (message or body part). */
 export const MAX_HEADER_BYTES = 1024 * 1024;
@@ -138,7 +139,7 @@ export function parseHeaderLines(text: string, problems: string[] = [], maxBytes
 
 /** Decode header bytes: UTF-8 when valid (RFC 6532), otherwise ISO-8859-1, never throwing. */
 export function headerBytesToString(bytes: Uint8Array): string {
-  const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const view = bufferView(bytes);
   if (!isUtf8(view)) return view.toString('latin1');
   // As a UTF-8 TextDecoder reads it: a leading byte order mark is not part of the text.
   const start = view.length >= 3 && view[0] === 0xef && view[1] === 0xbb && view[2] === 0xbf ? 3 : 0;

@@ -7,6 +7,7 @@
  * closing boundary runs to the end, a line that is not a header ends a header block.
  * No dependencies. Hostile input yields `problems`, never an exception.
  */
+import { bufferView } from './bytes.js';
 import { BodyCollector, createDecoder, MAX_BODY_BYTES, undecodedProblem, type BodyDecoder } from './mime-decode.js';
 import { headerBytesToString, HeaderList, isHeaderLine, MAX_HEADER_BYTES, parseHeaderLines } from './mime-headers.js';
 import {
@@ -151,7 +152,7 @@ export class MimeStreamParser {
    */
   write(chunk: Uint8Array): void {
     if (this.ended) throw new Error('MimeStreamParser: write() after end()');
-    const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
+    const buf = bufferView(chunk);
     let pos = 0;
     if (this.crPending) {
       this.crPending = false;

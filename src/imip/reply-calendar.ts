@@ -5,6 +5,7 @@
  * the verdict and the reply checks need are extracted.
  */
 import ICAL from 'ical.js';
+import { bufferView } from './bytes.js';
 
 export interface AttendeeFacts {
   /** The property value as written (`mailto:...`, any case). */
@@ -105,7 +106,7 @@ export function parseCalendar(bytes: Uint8Array): CalendarParse {
     };
   }
   // A view of the bytes, not a copy.
-  const view = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const view = bufferView(bytes);
   let text = view.toString('utf8');
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   let jcal: unknown;

@@ -699,15 +699,15 @@ function toRead(rec: Pending, bodies: Map<string, Buffer>): ReadMessage {
 }
 
 /**
- * Undo the transfer encoding of a fetched part, as the raw parser would have (the bytes are
- * copied); a base64 part the server takes undecoded is noted in `problems`, as the raw parser does.
+ * Undo the transfer encoding of a fetched part, as the raw parser would have; a base64 part the
+ * server takes undecoded is noted in `problems`, as the raw parser does. A fetched literal is
+ * never written to again, so it is read without a copy.
  */
 function decodePart(root: MimePart, p: string, raw: Uint8Array, problems: string[]): Buffer {
   const part = partOf(root, p);
   const collector = new BodyCollector(MAX_BODY_BYTES);
-  // A fetched literal is never written to again: kept without a copy.
   const decoder = createDecoder(part?.encoding ?? '7bit', collector, { owned: true });
-  decoder.write(Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength));
+  decoder.write(raw);
   decoder.end();
   if (part && (collector.truncated || part.size > PART_FETCH_CAP)) part.truncated = true;
   if (collector.undecoded) {
