@@ -57,7 +57,7 @@ export async function openReader(ctx: MailboxContext, readOnly: boolean): Promis
 }
 
 /** One turn of the event loop: what the sockets have to do (a TLS hello to send) gets done. */
-export function nextTurn(): Promise<void> {
+function nextTurn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
