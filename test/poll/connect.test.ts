@@ -54,7 +54,6 @@ describe('opening the mailbox for a read-only poll', () => {
     const opening = await openForReading(ctx);
     await opening.access;
     expect(proxy.accepted).toHaveLength(1);
-    expect(ctx.connect.mailboxUpgrade).toBeDefined();
     const reader = await opening.reader();
     expect(proxy.accepted).toHaveLength(2);
     expect(reader.info.tls).toBe('starttls');
