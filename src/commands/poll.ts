@@ -5,7 +5,7 @@
  */
 import { EXIT_CANNOT_RUN, EXIT_OK, EXIT_PROBLEMS, CannotRunError } from '../report/exit.js';
 import type { PollMessage, ReaderInfo } from '../poll/cycle.js';
-import { holdYoungGeneration } from '../poll/heap.js';
+import { keepHeapFlat } from '../poll/heap.js';
 import { OutputBatch } from '../report/output-batch.js';
 import {
   colours,
@@ -65,7 +65,7 @@ function progressReporter(enabled: boolean): { update: (done: number, total: num
 }
 
 export async function run(flags: PollFlags): Promise<number> {
-  holdYoungGeneration();
+  keepHeapFlat();
   // One cycle is the only mode (the server itself polls every PollingSeconds): `poll` alone is `poll --once`.
   if (flags.injectUrl && !flags.apply) throw new CannotRunError('--inject-url is only used with --apply');
   if (flags.singlePoller && !flags.apply) throw new CannotRunError('--single-poller is only used with --apply');

@@ -22,7 +22,6 @@ export type { MessageRef, OnMessage, OnProgress, ReaderInfo, ReadMessage, ReadSt
 import type { Pop3Reader } from '../mailbox/pop3-reader.js';
 import type { ServerAccess } from '../probes/server-access.js';
 import { openReader, type MailboxContext, type Reader } from './connect.js';
-import { heapKeeper } from './heap.js';
 
 // ---- the report --------------------------------------------------------------------------------
 
@@ -364,13 +363,10 @@ function errorText(err: unknown): string {
 /** Read the messages the release reads and classify each; a connection failure ends it early. */
 export async function readCycle(ctx: CycleContext, reader: Reader, hooks: CycleHooks = {}): Promise<CycleRead> {
   const tally = new Tally(hooks.keepRows ?? true, hooks.onRow);
-  // Streaming (nothing kept per message): keep the peak flat however long the cycle (heap.ts).
-  const tick = hooks.keepRows === false ? heapKeeper() : null;
   const onMessage: OnMessage = (m) => {
     const { row, verdict } = classifyMessage(ctx, m);
     const kept = tally.add(row);
     hooks.onClassified?.(m, kept, verdict);
-    tick?.();
   };
   const progress = hooks.onProgress ? { onProgress: hooks.onProgress } : {};
   try {
