@@ -147,6 +147,36 @@ function processingFailure(ctx: ClassifyContext, error: string, base: Omit<Outco
   return { ...base, log, notes, action: 'UNKNOWN_FAILURE', asyncFailure: true };
 }
 
+/**
+ * A text/calendar part whose transfer decoding raises (uuencode with an illegal character: the
+ * `binascii.Error` that `get_payload(decode=True)` does not catch). Every release decodes every
+ * text/calendar part in `checkDSN`, the first step of `inbound()`, so this message fails there,
+ * before its token is looked at, inside `inbound()`'s own catch-all: "Failed to process message:
+ * …", synchronously, with UNKNOWN_FAILURE as the action from 5.1 (2.x–4.x have no action codes and
+ * 5.0 returns None; UNKNOWN_FAILURE is then the toolkit's label)
+ * (CalendarServer-2.5/4.3 twistedcaldav/mail.py `MailHandler.inbound` and `checkDSN`;
+ * CalendarServer-5.0..9.2 txdav/caldav/datastore/scheduling/imip/inbound.py `MailReceiver.inbound`
+ * and `checkDSN`).
+ */
+function decodeFailure(ctx: ClassifyContext, part: MimePart, error: string): Outcome {
+  const notes = [
+    `part ${part.part || '(message)'} (text/calendar, Content-Transfer-Encoding ${part.encoding}) raises "${error}" when the server decodes it; ` +
+      'every release decodes each text/calendar part while it checks for a delivery report, before it reads the token',
+  ];
+  if (ctx.version.major === 5 && ctx.version.minor === 0) notes.push('5.0 returns no action code here (None): UNKNOWN_FAILURE is the toolkit\'s label');
+  return {
+    action: 'UNKNOWN_FAILURE',
+    token: null,
+    tokenStatus: 'unchecked',
+    record: undefined,
+    log: [LOG.failedToProcess(error)],
+    asyncFailure: false,
+    calendarPart: part,
+    calendar: null,
+    notes,
+  };
+}
+
 /** A calendar that fails to parse. */
 function parseFailure(ctx: ClassifyContext, error: string, base: Omit<Outcome, 'action' | 'asyncFailure'>): Outcome {
   return processingFailure(ctx, error, base, 'the exception text is the toolkit parser\'s, not the server\'s calendar parser\'s');
@@ -378,7 +408,12 @@ export function classify(input: MessageInput, ctx: ClassifyContext): Verdict {
   const facts = gatherFacts(input);
   const dsn = checkDsn(input.root, input.bodies);
   if (dsn.missingBody) facts.problems.push('message/delivery-status body was not supplied; DSN action unknown');
-  const outcome = dsn.isDsn ? classifyDsn(input, ctx, facts, dsn.calendarPart, dsn.action) : classifyReply(input, ctx, facts);
+  const raising = facts.parts.find((p) => p.type === 'text/calendar' && p.decodeError !== undefined);
+  const outcome = raising
+    ? decodeFailure(ctx, raising, raising.decodeError!)
+    : dsn.isDsn
+      ? classifyDsn(input, ctx, facts, dsn.calendarPart, dsn.action)
+      : classifyReply(input, ctx, facts);
   const mailbox = mailboxOutcome({
     version: ctx.version,
     protocol: ctx.protocol,

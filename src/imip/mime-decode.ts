@@ -1,7 +1,8 @@
 /**
  * Content-Transfer-Encoding decoders that work on a stream of body bytes (RFC 2045 §6), as the
  * server's Python 2 `get_payload(decode=True)` decodes them (calendarserver-imip.md §4.4 step 5):
- * base64 and quoted-printable by binascii's rules, everything else as is. Output is capped.
+ * base64 and quoted-printable by binascii's rules, uuencode by the `uu` module's, everything else
+ * as is. Output is capped.
  */
 
 import { bufferView } from './bytes.js';
@@ -14,8 +15,18 @@ export class BodyCollector {
   private readonly chunks: Buffer[] = [];
   private size = 0;
   truncated = false;
-  /** A base64 part with incorrect padding: these are its bytes undecoded, as the server takes them. */
+  /**
+   * The part's encoding failed in a way Python's `get_payload` absorbs (base64 with incorrect
+   * padding, uuencode without its begin or end line): these are its bytes undecoded, as the
+   * server takes them, and `undecodedWhy` says why.
+   */
   undecoded = false;
+  undecodedWhy = '';
+  /**
+   * The decoding raised an exception that `get_payload` lets through (uuencode with an illegal
+   * character): its text, as Python prints it. Nothing was collected.
+   */
+  decodeError: string | null = null;
 
   constructor(readonly cap: number = MAX_BODY_BYTES) {}
 
@@ -61,12 +72,28 @@ export class BodyCollector {
     this.size = 0;
     this.truncated = false;
     this.undecoded = false;
+    this.undecodedWhy = '';
+    this.decodeError = null;
+  }
+
+  /** Hand over the undecoded payload instead of what was decoded. */
+  takeUndecoded(raw: BodyCollector, why: string): void {
+    this.clear();
+    this.pushOwned(raw.result());
+    this.undecoded = true;
+    this.undecodedWhy = why;
+    if (raw.truncated) this.truncated = true;
   }
 }
 
-/** The problem noted for a part whose base64 could not be decoded. */
-export function undecodedProblem(part: string): string {
-  return `part ${part || '(message)'}: its base64 has incorrect padding, so the server's Python (get_payload) takes it undecoded`;
+/** The problem noted for a part the server takes undecoded. */
+export function undecodedProblem(part: string, why: string): string {
+  return `part ${part || '(message)'}: ${why}, so the server's Python (get_payload) takes it undecoded`;
+}
+
+/** The problem noted for a part whose decoding raises inside the server's `get_payload`. */
+export function decodeErrorProblem(part: string, error: string): string {
+  return `part ${part || '(message)'}: decoding it raises "${error}" inside the server's Python (get_payload)`;
 }
 
 /** Receives the exact body bytes of one part (transfer-encoded), in order. */
@@ -169,12 +196,7 @@ class Base64Decoder implements BodyDecoder {
   end(): void {
     // Incorrect padding: the server's part is the undecoded payload. Not for a part whose output
     // was cut at the cap: decoding stopped there, so how its input ends is not known.
-    if (!this.done && this.leftbits !== 0 && !this.out.truncated) {
-      this.out.clear();
-      this.out.pushOwned(this.raw.result());
-      this.out.undecoded = true;
-      if (this.raw.truncated) this.out.truncated = true;
-    }
+    if (!this.done && this.leftbits !== 0 && !this.out.truncated) this.out.takeUndecoded(this.raw, 'its base64 has incorrect padding');
   }
 }
 
@@ -273,9 +295,147 @@ class QuotedPrintableDecoder implements BodyDecoder {
   }
 }
 
+/** The Content-Transfer-Encodings Python 2's `get_payload` decodes with the `uu` module. */
+const UU_ENCODINGS: ReadonlySet<string> = new Set(['x-uuencode', 'uuencode', 'uue', 'x-uue']);
+
+/**
+ * `binascii.a2b_uu` on one line, `line[start, end)` (Python 2.7 Modules/binascii.c
+ * `binascii_a2b_uu`): the first byte gives the length (as `(c - 32) & 63`, never checked), the
+ * characters after it are read as 6-bit groups; a line break, or the end of the line, reads as 0,
+ * so a short line is padded with NUL bytes; any other byte outside `' '..'`'` is "Illegal char";
+ * after the data only spaces, backticks and line breaks may follow, else "Trailing garbage".
+ * Returns the bytes, or the error text.
+ */
+function a2bUu(line: Buffer, start: number, end: number): Buffer | string {
+  let i = start;
+  let len = end - start;
+  const binLen = ((len > 0 ? line[i]! : 0) - 0x20) & 0x3f;
+  i++;
+  len--;
+  const out = Buffer.alloc(binLen);
+  let o = 0;
+  let leftchar = 0;
+  let leftbits = 0;
+  for (let remaining = binLen; remaining > 0; len--, i++) {
+    let ch = len > 0 ? line[i]! : 0;
+    if (ch === 0x0a || ch === 0x0d || len <= 0) ch = 0;
+    else {
+      if (ch < 0x20 || ch > 0x60) return 'Illegal char';
+      ch = (ch - 0x20) & 0x3f;
+    }
+    leftchar = (leftchar << 6) | ch;
+    leftbits += 6;
+    if (leftbits >= 8) {
+      leftbits -= 8;
+      out[o++] = (leftchar >> leftbits) & 0xff;
+      leftchar &= (1 << leftbits) - 1;
+      remaining--;
+    }
+  }
+  while (len-- > 0) {
+    const ch = line[i++]!;
+    if (ch !== 0x20 && ch !== 0x60 && ch !== 0x0a && ch !== 0x0d) return 'Trailing garbage';
+  }
+  return out;
+}
+
+/** Python 2's `int(s, 8)` accepts this (white space around and after the sign, `0o`). */
+const PY_OCTAL = /^[ \t\n\v\f\r]*[+-]?[ \t\n\v\f\r]*(?:0[oO])?[0-7]+[ \t\n\v\f\r]*$/;
+/** Python 2's `str.strip()` white space. */
+const isPySpace = (b: number): boolean => b === 0x20 || (b >= 0x09 && b <= 0x0d);
+
+export type UuOutcome = { bytes: Buffer } | { missing: 'begin' | 'end' } | { error: string };
+
+/**
+ * What `get_payload(decode=True)` makes of a uuencoded payload (Python 2.7 Lib/email/message.py
+ * `Message.get_payload`, Lib/uu.py `decode` with `quiet=True`; checked against Python 2.7.18,
+ * test/imip/mime-decode.test.ts). The payload plus a line break is read line by line (a line ends
+ * after `\n`):
+ * - the first line that starts with `begin` and splits on single spaces into `begin`, an octal
+ *   number as `int(…, 8)` reads it, and a name, starts the data; none: uu.Error ("No valid begin
+ *   line"), and `get_payload` returns the payload undecoded (`missing: 'begin'`);
+ * - each line up to one that is `end` once stripped is decoded with `a2b_uu`; the input running
+ *   out first is uu.Error ("Truncated input file"): undecoded again (`missing: 'end'`);
+ * - a line `a2b_uu` refuses is decoded again cut to the length its first byte announces (uu.py's
+ *   "workaround for broken uuencoders"); if that fails too, binascii.Error is not caught by
+ *   `get_payload` and reaches the server's code (`error`).
+ */
+export function pyUuDecode(payload: Buffer): UuOutcome {
+  const data = Buffer.concat([payload, Buffer.from('\n')]);
+  let pos = 0;
+  let start = 0;
+  let end = 0;
+  const readline = (): boolean => {
+    if (pos >= data.length) return false;
+    const nl = data.indexOf(0x0a, pos);
+    start = pos;
+    end = pos = nl < 0 ? data.length : nl + 1;
+    return true;
+  };
+  for (;;) {
+    if (!readline()) return { missing: 'begin' };
+    if (end - start < 5 || data.toString('latin1', start, start + 5) !== 'begin') continue;
+    // hdr.split(' ', 2): three fields, the first exactly `begin`, the second an octal number.
+    if (data[start + 5] !== 0x20) continue;
+    const second = data.indexOf(0x20, start + 6);
+    if (second < 0 || second >= end) continue;
+    if (PY_OCTAL.test(data.toString('latin1', start + 6, second))) break;
+  }
+  const chunks: Buffer[] = [];
+  for (;;) {
+    if (!readline()) return { missing: 'end' };
+    let a = start;
+    let b = end;
+    while (a < b && isPySpace(data[a]!)) a++;
+    while (b > a && isPySpace(data[b - 1]!)) b--;
+    if (b - a === 3 && data.toString('latin1', a, b) === 'end') break;
+    let line = a2bUu(data, start, end);
+    if (typeof line === 'string') {
+      const nbytes = Math.floor((((data[start]! - 0x20) & 0x3f) * 4 + 5) / 3);
+      line = a2bUu(data, start, Math.min(end, start + nbytes));
+      if (typeof line === 'string') return { error: line };
+    }
+    chunks.push(line);
+  }
+  return { bytes: Buffer.concat(chunks) };
+}
+
+/**
+ * uuencode as the server's Python 2 decodes a part ({@link pyUuDecode}). The whole payload is
+ * needed before anything is known, so it is collected (up to the cap) and decoded at the end. A
+ * payload cut at the cap is handed over as it is, marked truncated: its end line is not known.
+ */
+class UuDecoder implements BodyDecoder {
+  private readonly raw: BodyCollector;
+  constructor(
+    private readonly out: BodyCollector,
+    private readonly owned: boolean,
+  ) {
+    this.raw = new BodyCollector(out.cap);
+  }
+
+  write(raw: Uint8Array): void {
+    if (this.owned) this.raw.pushOwned(bufferView(raw));
+    else this.raw.push(raw);
+  }
+
+  end(): void {
+    const payload = this.raw.result();
+    if (this.raw.truncated) {
+      this.out.pushOwned(payload);
+      this.out.truncated = true;
+      return;
+    }
+    const r = pyUuDecode(payload);
+    if ('bytes' in r) this.out.pushOwned(r.bytes);
+    else if ('error' in r) this.out.decodeError = r.error;
+    else this.out.takeUndecoded(this.raw, r.missing === 'begin' ? 'its uuencoded data has no begin line' : 'its uuencoded data has no end line');
+  }
+}
+
 /**
  * The decoder for a part's Content-Transfer-Encoding as Python compares it (lower-cased, exactly
- * `base64` or `quoted-printable`); anything else is kept as is. `owned`: the bytes written are
+ * `base64`, `quoted-printable` or one of the uuencode names); anything else is kept as is. `owned`: the bytes written are
  * never changed afterwards (a fetched literal), so they are kept without a copy.
  */
 export function createDecoder(encoding: string, out: BodyCollector, opts: { owned?: boolean } = {}): BodyDecoder {
@@ -286,6 +446,6 @@ export function createDecoder(encoding: string, out: BodyCollector, opts: { owne
     case 'quoted-printable':
       return new QuotedPrintableDecoder(out);
     default:
-      return new IdentityDecoder(out, owned);
+      return UU_ENCODINGS.has(encoding) ? new UuDecoder(out, owned) : new IdentityDecoder(out, owned);
   }
 }

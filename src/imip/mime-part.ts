@@ -31,8 +31,18 @@ export interface MimePart {
   embedded?: { headers: HeaderList; root: MimePart };
   /** Set when the kept body was cut at the size cap. */
   truncated?: boolean;
-  /** Set when the body is base64 with incorrect padding, kept undecoded as the server's Python keeps it. */
+  /**
+   * Set when the server's Python keeps the body undecoded (base64 with incorrect padding,
+   * uuencode without its begin or end line); the kept body is then the transfer-encoded text.
+   */
   undecoded?: boolean;
+  /** Why the body is undecoded, in words ("its base64 has incorrect padding"). */
+  undecodedWhy?: string;
+  /**
+   * Set when decoding the body raises inside the server's `get_payload` (uuencode with an
+   * illegal character): the exception's text. No body is kept.
+   */
+  decodeError?: string;
 }
 
 /** The IMAP number of the n-th (1-based) child of `parent`. */

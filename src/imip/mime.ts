@@ -8,7 +8,7 @@
  * No dependencies. Hostile input yields `problems`, never an exception.
  */
 import { bufferView } from './bytes.js';
-import { BodyCollector, createDecoder, MAX_BODY_BYTES, undecodedProblem, type BodyDecoder } from './mime-decode.js';
+import { BodyCollector, createDecoder, decodeErrorProblem, MAX_BODY_BYTES, undecodedProblem, type BodyDecoder } from './mime-decode.js';
 import { headerBytesToString, HeaderList, isHeaderLine, MAX_HEADER_BYTES, parseHeaderLines } from './mime-headers.js';
 import {
   childNumber,
@@ -487,7 +487,12 @@ export class MimeStreamParser {
       this.bodies.set(frame.part.part, frame.collector.result());
       if (frame.collector.undecoded) {
         frame.part.undecoded = true;
-        this.problems.push(undecodedProblem(frame.part.part));
+        frame.part.undecodedWhy = frame.collector.undecodedWhy;
+        this.problems.push(undecodedProblem(frame.part.part, frame.collector.undecodedWhy));
+      }
+      if (frame.collector.decodeError !== null) {
+        frame.part.decodeError = frame.collector.decodeError;
+        this.problems.push(decodeErrorProblem(frame.part.part, frame.collector.decodeError));
       }
       if (frame.collector.truncated) {
         frame.part.truncated = true;

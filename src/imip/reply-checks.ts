@@ -196,7 +196,7 @@ const invalidICalendar: ReplyRule = {
         message: notUtf8
           ? `The calendar is not UTF-8 (charset=${charset ?? 'none'}); Calendar Server reads calendar data as UTF-8 only, so parsing fails: ${cal.error}.`
           : input.calendarPart?.undecoded
-            ? `The calendar does not parse: its base64 has incorrect padding, so Calendar Server's Python takes the part as it is, undecoded, and fails on it: ${cal.error}.`
+            ? `The calendar does not parse: ${input.calendarPart.undecodedWhy ?? 'its transfer encoding does not decode'}, so Calendar Server's Python takes the part as it is, undecoded, and fails on it: ${cal.error}.`
             : `The calendar does not parse: ${cal.error}.`,
         evidence: base(input, { error: cal.error, reason: cal.reason, charset }),
         fix:
@@ -206,6 +206,28 @@ const invalidICalendar: ReplyRule = {
           (stops
             ? 'This message stays \\Seen and is never retried; the poll that met it stopped, the messages after it wait for the next poll.'
             : ''),
+      },
+    ];
+  },
+};
+
+const undecodableCalendar: ReplyRule = {
+  id: 'reply.undecodable-calendar',
+  appliesTo: '2.2 and later',
+  source: "the server decodes every text/calendar part with Python's get_payload, which lets uuencode errors through",
+  severity: 'error',
+  description: 'A text/calendar part whose transfer encoding raises an error when the server decodes it (uuencode)',
+  check(input) {
+    const p = input.calendarPart;
+    if (!p?.decodeError) return [];
+    return [
+      {
+        path: 'message.calendar.Content-Transfer-Encoding',
+        message:
+          `The text/calendar part ${p.part || '(message)'} is sent as ${p.encoding} and does not decode: Python raises "${p.decodeError}" when Calendar Server decodes it. ` +
+          'The server decodes every text/calendar part before it reads the token, so it fails on this message ("Failed to process message") and never reads the reply.',
+        evidence: base(input, { part: p.part, contentTransferEncoding: p.encoding, error: p.decodeError }),
+        fix: 'Ask the attendee to answer again from another calendar client; RFC 6047 asks for base64 or quoted-printable, which the server always decodes.',
       },
     ];
   },
@@ -418,6 +440,7 @@ export const REPLY_RULES: readonly ReplyRule[] = [
   tnef,
   noCalendar,
   invalidICalendar,
+  undecodableCalendar,
   methodMissing,
   notReply,
   attendeeCount,

@@ -58,6 +58,8 @@ const TABLE: Row[] = [
   { fixture: 'base64-bad-padding', action: 'UNKNOWN_FAILURE', findings: ['reply.invalid-icalendar'] },
   // `Content-Transfer-Encoding: base64 ` (trailing space) is not base64 to Python: undecoded too.
   { fixture: 'cte-trailing-space', action: 'UNKNOWN_FAILURE', findings: ['reply.invalid-icalendar'] },
+  // x-uuencode: Python 2's get_payload decodes it with the uu module, so the reply goes through.
+  { fixture: 'uuencode-calendar', action: 'INJECTION_SUBMITTED', findings: [], token: 'known' },
   { fixture: 'token-in-delivered-to-only', action: 'MALFORMED_TO_ADDRESS', findings: [] },
   { fixture: 'token-uppercase', action: 'UNKNOWN_TOKEN', findings: [], token: 'unknown' },
   { fixture: 'extra-plus', action: 'NO_TOKEN', findings: [] },
@@ -190,6 +192,36 @@ describe('verdict details', () => {
     expect(v.logLine).toMatch(/^Failed to process message: invalid line .*"QkVHSU46VkNBTEVOREFS/);
     expect(v.findings.find((f) => f.id === 'reply.invalid-icalendar')!.message).toMatch(/^The calendar does not parse: its base64 has incorrect padding, so Calendar Server's Python takes the part as it is, undecoded/);
     expect(classify(parsed, context('9.2', 'imap')).stopsCycle).toBe(true);
+  });
+
+  it('a uuencoded calendar that raises: every release fails in checkDSN, synchronously, before the token', () => {
+    // One data line carries a control character: binascii.a2b_uu raises "Illegal char" twice and
+    // get_payload lets it through. checkDSN decodes every text/calendar part, inside inbound()'s
+    // catch-all (CalendarServer-2.5 twistedcaldav/mail.py, CalendarServer-9.2 inbound.py).
+    const parsed = parseFixture('uuencode-illegal-char');
+    expect(parsed.problems).toContain(`part 3: decoding it raises "Illegal char" inside the server's Python (get_payload)`);
+    for (const release of RELEASES) {
+      for (const protocol of ['imap', 'pop3'] as const) {
+        const v = classify(parsed, context(release, protocol));
+        const at = `${release} ${protocol}`;
+        expect(v.serverAction, at).toBe('UNKNOWN_FAILURE');
+        expect(v.logLines.map((l) => l.text), at).toEqual(['Failed to process message: Illegal char']);
+        expect(v.token, at).toBeNull();
+        expect([v.mailboxEffect, v.stopsCycle], at).toEqual([effect(release, protocol, 'UNKNOWN_FAILURE'), false]);
+        expect(ids(v), at).toEqual(['reply.undecodable-calendar']);
+        expect(v.notes.some((n) => n.includes('5.0 returns no action code')), at).toBe(release === '5.0');
+      }
+    }
+  });
+
+  it('a second text/calendar part that raises fails the message too, though the server reads the first', () => {
+    const good = fixture('thunderbird-reply').toString('latin1');
+    const boundary = /boundary="([^"]+)"/.exec(good)![1]!;
+    const broken = `Content-Type: text/calendar; method=REPLY\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\nbegin 644 x.ics\r\n#86\u0001C\r\n\`\r\nend\r\n`;
+    const raw = good.replace(`--${boundary}--`, `--${boundary}\r\n${broken}\r\n--${boundary}--`);
+    const v = classify(parseMessage(Buffer.from(raw, 'latin1')), context('9.2', 'pop3'));
+    expect([v.serverAction, v.logLine]).toEqual(['UNKNOWN_FAILURE', 'Failed to process message: Illegal char']);
+    expect(classify(parseFixture('thunderbird-reply'), context('9.2', 'pop3')).serverAction).toBe('INJECTION_SUBMITTED');
   });
 
   it('7.0+: an unknown token in a mail older than 72 h is UNKNOWN_TOKEN_OLD and deleted (IMAP only)', () => {

@@ -29,7 +29,9 @@ function ours(raw: Buffer): { types: string[]; calendar: string | null } {
   const parsed = parseMessage(raw);
   const parts = walkParts(parsed.root);
   const cal = parts.find((p) => p.type === 'text/calendar');
-  return { types: parts.map((p) => p.type), calendar: cal ? (parsed.bodies.get(cal.part)?.toString('latin1') ?? null) : null };
+  // A part whose decoding raises (uuencode) shows as the error, as WALK below reports it.
+  const calendar = cal ? (cal.decodeError !== undefined ? `!raises ${cal.decodeError}` : (parsed.bodies.get(cal.part)?.toString('latin1') ?? null)) : null;
+  return { types: parts.map((p) => p.type), calendar };
 }
 
 // [what, raw message, Python 2.7.18's walk() types, its first calendar payload]
@@ -45,6 +47,8 @@ const PYTHON27: Array<[string, string, string[], string | null]> = [
   ["close boundary right after a separator is consumed", "From: a@remote.test\r\nTo: calendar+tok@example.test\r\nSubject: x\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\n--b--\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b\r\nContent-Type: text/calendar\r\n\r\nBEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n--b--\r\n", ["multipart/mixed","text/plain","text/calendar"], "BEGIN:VCALENDAR\r\nEND:VCALENDAR"],
   ["Content-Transfer-Encoding in capitals is decoded", "From: a@remote.test\r\nTo: calendar+tok@example.test\r\nSubject: x\r\nMIME-Version: 1.0\r\nContent-Type: text/calendar\r\nContent-Transfer-Encoding: BASE64\r\n\r\nQkVHSU46VkNBTEVOREFSDQpFTkQ6VkNBTEVOREFSDQo=\r\n", ["text/calendar"], "BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n"],
   ["a repeated boundary belongs to the outer multipart", "From: a@remote.test\r\nTo: calendar+tok@example.test\r\nSubject: x\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: multipart/alternative; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b--\r\nafter\r\n--b\r\nContent-Type: text/calendar\r\n\r\nBEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n--b--\r\n", ["multipart/mixed","multipart/alternative","text/plain"], null],
+  ["a uuencoded calendar is decoded", "From: a@remote.test\r\nTo: calendar+tok@example.test\r\nSubject: x\r\nMIME-Version: 1.0\r\nContent-Type: text/calendar\r\nContent-Transfer-Encoding: X-UUencode\r\n\r\nbegin 644 reply.ics\r\n#86)C\r\n`\r\nend\r\n", ["text/calendar"], "abc"],
+  ["a uuencoded calendar with an illegal character raises", "From: a@remote.test\r\nTo: calendar+tok@example.test\r\nSubject: x\r\nMIME-Version: 1.0\r\nContent-Type: text/calendar\r\nContent-Transfer-Encoding: uue\r\n\r\nbegin 644 reply.ics\r\n#86\x01C\r\n`\r\nend\r\n", ["text/calendar"], "!raises Illegal char"],
   ["a part that ends the input loses its last line break", "From: a@remote.test\r\nTo: calendar+tok@example.test\r\nSubject: x\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/calendar\r\n\r\nBEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n", ["multipart/mixed","text/calendar"], "BEGIN:VCALENDAR\r\nEND:VCALENDAR"],
 ];
 
@@ -69,8 +73,11 @@ for s in json.loads(sys.stdin.read()):
     for p in m.walk():
         types.append(p.get_content_type().decode('latin1'))
         if p.get_content_type() == 'text/calendar' and first is None:
-            pl = p.get_payload(decode=True)
-            first = pl.decode('latin1') if pl is not None else None
+            try:
+                pl = p.get_payload(decode=True)
+                first = pl.decode('latin1') if pl is not None else None
+            except Exception as e:
+                first = '!raises ' + str(e)
     print(json.dumps([types, first]))
 `;
 

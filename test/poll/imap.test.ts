@@ -11,6 +11,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { classify, type ServerAction } from '../../src/imip/classify.js';
 import type { MailboxEffect } from '../../src/server/poll-policy.js';
 import type { PollMessage } from '../../src/poll/cycle.js';
+import type { TokenRecord } from '../../src/imip/classify-types.js';
 import { markSeen, purgeMailbox, seedMailbox, stopStack, type StackInfo } from '../mailstack/stack.js';
 import { runCli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/plist.js';
@@ -149,6 +150,19 @@ describe('poll --once over IMAP (read-only)', () => {
     expect(r.messages[0]!.problems).toContain("part 3: its base64 has incorrect padding, so the server's Python (get_payload) takes it undecoded");
     expect(r.messages[0]!.findings.map((f) => f.message)).toEqual(oracle.findings.map((f) => f.message));
     expect(r.messages[0]!.findings.find((f) => f.id === 'reply.invalid-icalendar')!.message).toMatch(/incorrect padding/);
+  });
+
+  it('uuencoded calendar parts over IMAP: decoded, or failing, as the raw parser and the server have it', async () => {
+    const names = ['uuencode-calendar', 'uuencode-illegal-char'];
+    const uids = await seedMailbox(stack, USER.address, names.map((n) => fixture(n)));
+    const plist = writePollPlist(stack, { version: '9.2', protocol: 'imap', user: USER });
+    const r = await pollCore(plist, { version: '9.2', caFile: stack.ca, stateDir: tokenStateDir(), now: NOW });
+    const lookup = (t: string): TokenRecord | null => (TOKENS[t] ? { token: t, ...TOKENS[t]! } : null);
+    const oracles = names.map((n) => classify(parseFixture(n), context('9.2', 'imap', { lookupToken: lookup })));
+    expect(r.messages.map((m) => [m.uid, m.serverAction, m.logLine])).toEqual(oracles.map((o, i) => [uids[i], o.serverAction, o.logLine]));
+    expect(r.messages.map((m) => m.serverAction)).toEqual(['INJECTION_SUBMITTED', 'UNKNOWN_FAILURE']);
+    expect(r.messages[1]!.logLine).toBe('Failed to process message: Illegal char');
+    expect(r.messages[1]!.findings.map((f) => f.id)).toEqual(['reply.undecodable-calendar']);
   });
 
   it('UseSSL false: plain port upgraded with STARTTLS, as the server does', async () => {
