@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { CannotRunError, EXIT_CANNOT_RUN } from './report/exit.js';
 import { endQuietlyOnClosedPipe, pipeClosed, EXIT_CLOSED_PIPE } from './report/closed-pipe.js';
+import { printable } from './report/terminal-text.js';
 
 type Flags = Record<string, unknown>;
 type Runner = (flags: Flags, args: string[]) => Promise<number>;
@@ -46,11 +47,11 @@ function examples(lines: string[]): string {
 /** Map a thrown error to an exit code; a user's mistake never shows a stack trace. */
 function failure(err: unknown, verbose: boolean): number {
   if (err instanceof CannotRunError) {
-    process.stderr.write(`imip: ${err.message}\n`);
+    process.stderr.write(`imip: ${printable(err.message)}\n`);
     return err.exitCode;
   }
   const e = err as Error;
-  process.stderr.write(`imip: internal error: ${e?.message ?? String(err)}\n`);
+  process.stderr.write(`imip: internal error: ${printable(e?.message ?? String(err))}\n`);
   if (verbose && e?.stack) process.stderr.write(`${e.stack}\n`);
   else process.stderr.write('imip: run again with --verbose for details, and report it as a bug\n');
   return EXIT_CANNOT_RUN;

@@ -11,6 +11,7 @@ import { SEVERITY_ORDER } from '../report/finding.js';
 import { AREAS, AREA_TITLES, type DiagnoseFinding } from './findings.js';
 import type { AreaState } from './areas.js';
 import type { DiagnoseReport } from './run.js';
+import { forTerminal } from '../report/terminal-text.js';
 
 const STATE_GLYPH: Record<AreaState, string> = { ok: GLYPH.ok, warning: GLYPH.warning, error: GLYPH.error, 'not-tested': GLYPH.skipped, 'not-applicable': GLYPH.skipped };
 
@@ -33,6 +34,7 @@ export interface RenderOptions {
 }
 
 export function renderDiagnose(r: DiagnoseReport, c: ChalkInstance, o: RenderOptions, versionLine: string): string {
+  r = forTerminal(r);
   const lines: string[] = [];
   // A ✓ only for a clean bill of health: every area tested (or not applicable) and passed.
   const summaryColour = r.summary.healthy ? c.green : r.exitCode === 0 ? c.yellow : c.red;

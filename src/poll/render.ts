@@ -13,6 +13,7 @@ import { formatEvidence, insecureNotice, renderFindings } from '../report/render
 import { GLYPH } from '../report/style.js';
 import type { ServerAction } from '../server/poll-policy.js';
 import { NO_CAUSE_NAMED, stoppedText, type PollMessage, type PollReport, type PollSummary, type ReaderInfo, type ServerLoginReport } from './cycle.js';
+import { forTerminal } from '../report/terminal-text.js';
 
 /** The token causes in a few words, for the row and the summary (the ids are those of `imip diagnose`). */
 export const TOKEN_CAUSE_SHORT: Record<string, string> = {
@@ -89,6 +90,7 @@ export function tableHead(protocol: string, c: ChalkInstance): string {
 
 /** One message: its table row, then (indented) what --apply did, its findings, and with --verbose the details. */
 export function renderRow(m: PollMessage, c: ChalkInstance, opts: { verbose: boolean }): string[] {
+  m = forTerminal(m);
   const lines: string[] = [];
   const action = OK_ACTIONS.has(m.serverAction) ? c.green(clip(m.serverAction, 28)) : c.red(clip(m.serverAction, 28));
   lines.push(
@@ -174,6 +176,7 @@ export function serverLoginLines(serverLogin: ServerLoginReport | undefined, fin
 
 /** Nothing was read because of the access check: the findings and why. */
 export function renderStopped(title: string[], serverLogin: ServerLoginReport, findings: readonly Finding[], c: ChalkInstance, opts: { verbose: boolean }): string {
+  [title, serverLogin, findings] = forTerminal([title, serverLogin, findings] as const);
   const lines = [...title, ...serverLoginLines(serverLogin, findings, c, opts)];
   if (lines[lines.length - 1] !== '') lines.push('');
   const text = `${GLYPH[serverLogin.stopped === 'server-cannot-log-in' ? 'error' : 'warning']} ${stoppedText(serverLogin.stopped, findings)}`;
@@ -212,6 +215,7 @@ export function tokenStoreLines(ts: PollReport['tokenStore'], c: ChalkInstance, 
 
 /** What is known before the first message: command, release, what the release reads, where. */
 export function renderHead(h: HeadInput, c: ChalkInstance, opts: { verbose: boolean }): string[] {
+  h = forTerminal(h);
   const mb = h.mailbox;
   const lines = [...h.title, c.dim(`Reads: ${h.policy}`)];
   lines.push(
@@ -264,6 +268,7 @@ export function renderFoot(report: PollReport, c: ChalkInstance, opts: { verbose
 
 /** The whole human report at once (the --apply path, and tests). */
 export function renderReport(report: PollReport, c: ChalkInstance, opts: { verbose: boolean; quiet: boolean; header: string[] }): string {
+  report = forTerminal(report);
   const lines: string[] = [];
   if (!opts.quiet) {
     lines.push(

@@ -15,6 +15,7 @@
  */
 import { CannotRunError } from './exit.js';
 import type { MonitorSample } from './monitoring.js';
+import { forTerminal } from './terminal-text.js';
 
 export type NagiosState = 'OK' | 'WARNING' | 'CRITICAL' | 'UNKNOWN';
 export const NAGIOS_EXIT: Record<NagiosState, number> = { OK: 0, WARNING: 1, CRITICAL: 2, UNKNOWN: 3 };
@@ -108,6 +109,7 @@ export interface NagiosResult {
 }
 
 export function renderNagios(s: MonitorSample, warn: Thresholds, crit: Thresholds): NagiosResult {
+  s = forTerminal(s);
   const values = perfValues(s);
   const crossed = (t: Thresholds): string[] =>
     values.filter((v) => t.has(v.label) && alerts(t.get(v.label)!, v.value)).map((v) => `${v.label} ${v.value}${v.uom} outside ${t.get(v.label)!.text}`);

@@ -6,6 +6,7 @@ import type { ChalkInstance } from 'chalk';
 import type { StageResult } from './stage.js';
 import { bySeverity, countBySeverity, type Finding, type Severity } from './finding.js';
 import { GLYPH } from './style.js';
+import { forTerminal } from './terminal-text.js';
 
 const HEADINGS: Record<Severity, string> = { error: 'Errors', warning: 'Warnings', info: 'Notes' };
 
@@ -76,6 +77,7 @@ export function insecureNotice(findings: readonly Finding[], c: ChalkInstance): 
 
 /** Findings grouped by severity, each with its fix. */
 export function renderFindings(findings: readonly Finding[], c: ChalkInstance, opts: { verbose: boolean; indent?: string }): string[] {
+  findings = forTerminal(findings);
   const ind = opts.indent ?? '';
   const lines: string[] = [];
   const sorted = [...findings].sort(bySeverity);
@@ -111,6 +113,7 @@ export function renderStages(
   c: ChalkInstance,
   opts: { verbose: boolean; indent?: string; /** The findings printed after the stages: a hint one of them gives as its fix is not repeated here. */ findings?: readonly Finding[] },
 ): string[] {
+  stages = forTerminal(stages);
   const fixes = new Set((opts.findings ?? []).map((f) => f.fix.trim()));
   const ind = opts.indent ?? '';
   const lines: string[] = [];

@@ -2,6 +2,7 @@
 import type { ChalkInstance } from 'chalk';
 import { GLYPH, type OutputOptions } from '../report/style.js';
 import type { LegName, RoundTripReport } from './run.js';
+import { forTerminal } from '../report/terminal-text.js';
 
 const LEG_TEXT: Record<LegName, string> = {
   sent: 'sent',
@@ -13,6 +14,7 @@ const LEG_TEXT: Record<LegName, string> = {
 };
 
 export function renderRoundTrip(r: Omit<RoundTripReport, 'findings'>, c: ChalkInstance, out: OutputOptions): string[] {
+  r = forTerminal(r);
   const lines = ['', c.bold(`Round trip as ${r.client} via ${r.account.imap} (sending through ${r.account.submission})`)];
   for (const leg of r.legs) {
     const glyph = leg.ok === null ? c.dim(GLYPH.skipped) : leg.ok ? c.green(GLYPH.ok) : c.red(GLYPH.error);

@@ -9,6 +9,7 @@ import type { Finding } from '../report/finding.js';
 import { renderFindings, summaryLine, insecureNotice } from '../report/render.js';
 import { GLYPH, type OutputOptions } from '../report/style.js';
 import type { ReplyReport, SeenMessage } from './wait-reply.js';
+import { forTerminal, printable } from '../report/terminal-text.js';
 
 export type SendTestMode = 'send' | 'dry-run' | 'save';
 
@@ -127,6 +128,7 @@ function tlsText(tls: string): string {
 
 /** Title, release, and what is (or would be) sent. */
 export function renderPlan(doc: SendTestDoc, c: ChalkInstance, versionLine: string): string[] {
+  doc = forTerminal(doc);
   const title =
     doc.mode === 'dry-run'
       ? 'dry run: nothing is sent'
@@ -197,6 +199,7 @@ export function decodeForReading(raw: string, mark: (s: string) => string = (s) 
 }
 
 export function renderRaw(raw: string, c: ChalkInstance): string[] {
+  raw = printable(raw);
   const { text, decoded } = decodeForReading(raw, (s) => c.cyan(s));
   const note = decoded ? `, ${decoded} base64 part${decoded === 1 ? '' : 's'} shown decoded` : '';
   return ['', c.dim(`----- message (${Buffer.byteLength(raw, 'utf8')} bytes${note}) -----`), text, c.dim('----- end of message -----')];
@@ -204,6 +207,7 @@ export function renderRaw(raw: string, c: ChalkInstance): string[] {
 
 /** The SMTP outcome. */
 export function renderSent(doc: SendTestDoc, c: ChalkInstance, out: OutputOptions): string[] {
+  doc = forTerminal(doc);
   const s = doc.sent;
   if (!s) return [];
   const lines = ['', `${c.green(GLYPH.ok)} ${c.bold('sent')}          ${s.reply}`];
@@ -220,11 +224,13 @@ export function renderSent(doc: SendTestDoc, c: ChalkInstance, out: OutputOption
 }
 
 export function renderWaiting(mailbox: { protocol: string; host: string; port: number; method: string }, seconds: number, c: ChalkInstance): string {
+  mailbox = forTerminal(mailbox);
   return `\n${c.dim(`… waiting up to ${seconds} s for the reply in ${mailbox.protocol.toUpperCase()} ${mailbox.host}:${mailbox.port} (${mailbox.method})`)}`;
 }
 
 /** One line per message looked at while waiting (--verbose). */
 export function renderSeen(m: SeenMessage, c: ChalkInstance): string {
+  m = forTerminal(m);
   const what = m.matchedBy.length ? `answers this invitation (${m.matchedBy.join(', ')})` : 'not about this invitation';
   return c.dim(`    ${GLYPH.info} new message ${m.messageId ?? '(no Message-ID)'} from ${m.from || '?'} to ${m.to || '?'}: ${what}`);
 }
@@ -238,6 +244,7 @@ const OUTCOME_TEXT: Record<ReplyReport['outcome'], string> = {
 
 /** The verdict on the wait. */
 export function renderReply(r: Omit<ReplyReport, 'findings'>, c: ChalkInstance, out: OutputOptions): string[] {
+  r = forTerminal(r);
   const ok = r.outcome === 'accepted';
   const glyph = ok ? c.green(GLYPH.ok) : c.red(GLYPH.error);
   const lines = ['', `${glyph} ${c.bold(OUTCOME_TEXT[r.outcome].padEnd(14))}${r.reason}`];
@@ -256,6 +263,7 @@ export function renderReply(r: Omit<ReplyReport, 'findings'>, c: ChalkInstance, 
 
 /** Findings, then the summary line. */
 export function renderEnd(doc: SendTestDoc, c: ChalkInstance, out: OutputOptions): string[] {
+  doc = forTerminal(doc);
   const lines: string[] = [];
   if (!out.quiet) {
     lines.push('');

@@ -3,6 +3,7 @@ import type { ChalkInstance } from 'chalk';
 import { formatEvidence } from '../report/render.js';
 import { GLYPH } from '../report/style.js';
 import type { RowOut, TokensReport } from './report.js';
+import { forTerminal } from '../report/terminal-text.js';
 
 function rowLines(r: RowOut, c: ChalkInstance): string[] {
   const age = r.ageDays === null ? 'no date' : `last used ${r.lastUsed?.slice(0, 10)} (${r.ageDays} day${r.ageDays === 1 ? '' : 's'} ago)`;
@@ -11,6 +12,7 @@ function rowLines(r: RowOut, c: ChalkInstance): string[] {
 }
 
 export function renderTokens(r: TokensReport, c: ChalkInstance, opts: { verbose: boolean; quiet: boolean; header: string[] }): string {
+  r = forTerminal(r);
   const lines: string[] = [];
   const s = r.store;
   if (!opts.quiet) {

@@ -14,6 +14,7 @@ import type { PollMessage } from '../../src/poll/cycle.js';
 import type { TokenRecord } from '../../src/imip/classify-types.js';
 import { markSeen, purgeMailbox, seedMailbox, stopStack, type StackInfo } from '../mailstack/stack.js';
 import { runCli } from '../helpers/cli.js';
+import { foreignControls, hasColour } from '../helpers/terminal.js';
 import { tempDir } from '../helpers/plist.js';
 import { DEFERRED_DEPENDENCIES } from '../../src/mailbox/imapflow-module.js';
 import { READ_WINDOW } from '../../src/mailbox/imap-reader.js';
@@ -268,6 +269,22 @@ describe('imip poll (the command)', () => {
     expect(r.stderr).toBe('');
     const q = await runCli(['poll', '--once', '--quiet', '--config', plist, '--server-version', '9.2', '--ca-file', stack.ca, '--state-dir', tokenStateDir()]);
     expect(q.stdout.trim()).toBe('1 message: 1 INJECTION_SUBMITTED');
+  });
+
+  it('human output with colour: escape sequences in a reply\'s headers are shown as text, only the colours are real', async () => {
+    const hostile = Buffer.from(
+      fixture('thunderbird-reply')
+        .toString('latin1')
+        .replace(/^From: .*$/m, 'From: "Mallory\x1b]0;owned\x07" <attendee\x1b[8m@remote.test>')
+        .replace(/^Message-ID: .*$/im, 'Message-ID: <x\x1b[2J\r@remote.test>'),
+      'latin1',
+    );
+    await seedMailbox(stack, USER.address, [hostile]);
+    const plist = writePollPlist(stack, { version: '9.2', protocol: 'imap', user: USER });
+    const r = await runCli(['poll', '--once', '--verbose', '--config', plist, '--server-version', '9.2', '--ca-file', stack.ca, '--state-dir', tokenStateDir()], { env: { FORCE_COLOR: '1' } });
+    expect(foreignControls(r.stdout + r.stderr)).toEqual([]);
+    expect(hasColour(r.stdout)).toBe(true);
+    expect(r.stdout).toContain('\\x1b[2J\\r');
   });
 
   it('poll alone is poll --once (the config as a positional argument); --apply on 5.0+ is exit 2 with the reason', async () => {
