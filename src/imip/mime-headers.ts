@@ -84,7 +84,7 @@ export interface HeaderBlock {
 /**
  * Parse a header block (text up to, not including, the empty line). Folded lines are unfolded
  * (the CRLF before the white space removed); a leading mbox `From ` line is skipped; NUL bytes are
- * dropped; text beyond `maxBytes` is ignored. Anything odd is appended to `problems`.
+ * kept; text beyond `maxBytes` is ignored. Anything odd is appended to `problems`.
  */
 export function parseHeaderBlock(text: string, problems: string[] = [], maxBytes = MAX_HEADER_BYTES): HeaderList {
   return parseHeaderLines(text, problems, maxBytes).headers;
@@ -97,10 +97,10 @@ export function parseHeaderLines(text: string, problems: string[] = [], maxBytes
     problems.push(`header block is larger than ${maxBytes} bytes; the rest was ignored`);
     src = src.slice(0, maxBytes);
   }
-  if (src.includes('\0')) {
-    problems.push('NUL bytes in the header block were removed');
-    src = src.replace(/\0/g, '');
-  }
+  // Python's feedparser keeps NUL bytes in header values, and so does this parser: a NUL inside
+  // the To address or the Content-Type changes the token or the type the server sees. Shown in
+  // human output as an escape (src/report/terminal-text.ts).
+  if (src.includes('\0')) problems.push('NUL bytes in the header block (kept, as the server\'s Python keeps them)');
   const lines = src.split(/\r?\n/);
   if (lines.length && lines[lines.length - 1] === '') lines.pop();
   const fields: Array<[string, string]> = [];

@@ -214,6 +214,17 @@ describe('verdict details', () => {
     }
   });
 
+  it('a NUL byte inside the token: the server looks up the token with it, as Python keeps it, and does not know it', () => {
+    // Python 2.7: email.message_from_string keeps the NUL in the To value and parseaddr keeps it in
+    // the address, so the token the server extracts is not the one it issued.
+    const raw = fixture('outlook-reply').toString('latin1').replace(/^To: (.*)$/m, (line) => line.replace(/calendar\+9a7e4c2d/g, 'calendar+9a7e\0' + '4c2d'));
+    const parsed = parseMessage(Buffer.from(raw, 'latin1'));
+    expect(parsed.problems.join()).toMatch(/NUL bytes in the header block \(kept/);
+    const v = classify(parsed, context('9.2', 'imap'));
+    expect([v.serverAction, v.tokenStatus, v.token]).toEqual(['UNKNOWN_TOKEN', 'unknown', '9a7e\x004c2d-1b3f-4d8e-9c6a-2e5f7b8d1c43']);
+    expect(classify(parseFixture('outlook-reply'), context('9.2', 'imap')).serverAction).toBe('INJECTION_SUBMITTED');
+  });
+
   it('a second text/calendar part that raises fails the message too, though the server reads the first', () => {
     const good = fixture('thunderbird-reply').toString('latin1');
     const boundary = /boundary="([^"]+)"/.exec(good)![1]!;
