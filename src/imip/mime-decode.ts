@@ -6,6 +6,7 @@
  */
 
 import { bufferView } from './bytes.js';
+import type { MimePart } from './mime-part.js';
 
 /** Largest decoded body kept per part. */
 export const MAX_BODY_BYTES = 2 * 1024 * 1024;
@@ -86,14 +87,24 @@ export class BodyCollector {
   }
 }
 
-/** The problem noted for a part the server takes undecoded. */
-export function undecodedProblem(part: string, why: string): string {
-  return `part ${part || '(message)'}: ${why}, so the server's Python (get_payload) takes it undecoded`;
-}
-
-/** The problem noted for a part whose decoding raises inside the server's `get_payload`. */
-export function decodeErrorProblem(part: string, error: string): string {
-  return `part ${part || '(message)'}: decoding it raises "${error}" inside the server's Python (get_payload)`;
+/**
+ * After a part's body went through its decoder: mark on the part (when known) what the server's
+ * `get_payload` makes of it, undecoded or raising, and say so in `problems`. The raw parser and
+ * the IMAP reader both end a part's decoding here.
+ */
+export function noteDecoding(part: MimePart | undefined, label: string, collector: BodyCollector, problems: string[]): void {
+  const where = `part ${label || '(message)'}`;
+  if (collector.undecoded) {
+    if (part) {
+      part.undecoded = true;
+      part.undecodedWhy = collector.undecodedWhy;
+    }
+    problems.push(`${where}: ${collector.undecodedWhy}, so the server's Python (get_payload) takes it undecoded`);
+  }
+  if (collector.decodeError !== null) {
+    if (part) part.decodeError = collector.decodeError;
+    problems.push(`${where}: decoding it raises "${collector.decodeError}" inside the server's Python (get_payload)`);
+  }
 }
 
 /** Receives the exact body bytes of one part (transfer-encoded), in order. */

@@ -8,7 +8,7 @@
  * No dependencies. Hostile input yields `problems`, never an exception.
  */
 import { bufferView } from './bytes.js';
-import { BodyCollector, createDecoder, decodeErrorProblem, MAX_BODY_BYTES, undecodedProblem, type BodyDecoder } from './mime-decode.js';
+import { BodyCollector, createDecoder, MAX_BODY_BYTES, noteDecoding, type BodyDecoder } from './mime-decode.js';
 import { headerBytesToString, HeaderList, isHeaderLine, MAX_HEADER_BYTES, parseHeaderLines } from './mime-headers.js';
 import {
   childNumber,
@@ -485,15 +485,7 @@ export class MimeStreamParser {
     if (frame.decoder && frame.collector) {
       frame.decoder.end();
       this.bodies.set(frame.part.part, frame.collector.result());
-      if (frame.collector.undecoded) {
-        frame.part.undecoded = true;
-        frame.part.undecodedWhy = frame.collector.undecodedWhy;
-        this.problems.push(undecodedProblem(frame.part.part, frame.collector.undecodedWhy));
-      }
-      if (frame.collector.decodeError !== null) {
-        frame.part.decodeError = frame.collector.decodeError;
-        this.problems.push(decodeErrorProblem(frame.part.part, frame.collector.decodeError));
-      }
+      noteDecoding(frame.part, frame.part.part, frame.collector, this.problems);
       if (frame.collector.truncated) {
         frame.part.truncated = true;
         this.problems.push(`part ${frame.part.part || '(message)'}: body longer than ${this.limits.maxBodyBytes} bytes; kept the first ${this.limits.maxBodyBytes}`);

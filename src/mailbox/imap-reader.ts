@@ -24,7 +24,7 @@ import type { ConnectOptions, ReceivingSettings } from '../config/settings.js';
 import { fromBodyStructure, fromWireBodyStructure, type ImapBodyStructure } from '../imip/mime-bodystructure.js';
 import { RawSession } from './imap-raw-session.js';
 import type { WireValue } from './imap-wire.js';
-import { BodyCollector, createDecoder, decodeErrorProblem, MAX_BODY_BYTES, undecodedProblem } from '../imip/mime-decode.js';
+import { BodyCollector, createDecoder, MAX_BODY_BYTES, noteDecoding } from '../imip/mime-decode.js';
 import { headerBytesToString, HeaderList, parseHeaderBlock } from '../imip/mime-headers.js';
 import type { MimePart } from '../imip/mime-part.js';
 import { neededParts } from '../imip/classify.js';
@@ -700,8 +700,8 @@ function toRead(rec: Pending, bodies: Map<string, Buffer>): ReadMessage {
 
 /**
  * Undo the transfer encoding of a fetched part, as the raw parser would have; a part the server
- * takes undecoded, or whose decoding raises, is noted in `problems`, as the raw parser does. A fetched literal is
- * never written to again, so it is read without a copy.
+ * takes undecoded, or whose decoding raises, is noted in `problems`, as the raw parser does. A
+ * fetched literal is never written to again, so it is read without a copy.
  */
 function decodePart(root: MimePart, p: string, raw: Uint8Array, problems: string[]): Buffer {
   const part = partOf(root, p);
@@ -710,17 +710,7 @@ function decodePart(root: MimePart, p: string, raw: Uint8Array, problems: string
   decoder.write(raw);
   decoder.end();
   if (part && (collector.truncated || part.size > PART_FETCH_CAP)) part.truncated = true;
-  if (collector.undecoded) {
-    if (part) {
-      part.undecoded = true;
-      part.undecodedWhy = collector.undecodedWhy;
-    }
-    problems.push(undecodedProblem(p, collector.undecodedWhy));
-  }
-  if (collector.decodeError !== null) {
-    if (part) part.decodeError = collector.decodeError;
-    problems.push(decodeErrorProblem(p, collector.decodeError));
-  }
+  noteDecoding(part, p, collector, problems);
   return collector.result();
 }
 
