@@ -89,6 +89,8 @@ export interface PollSummary {
   injected?: number;
   deleted?: number;
   failed?: number;
+  /** With --apply: replies the server would inject that this run left in the mailbox uninjected. */
+  notInjected?: number;
 }
 
 export interface PollReport {
@@ -277,6 +279,7 @@ export function summarise(rows: PollMessage[], stats: Pick<ReadStats, 'seenSkipp
     summary.injected = rows.filter((r) => r.apply?.status === 'injected' || r.apply?.status === 'injected-not-deleted').length;
     summary.deleted = rows.filter((r) => r.apply?.deleted).length;
     summary.failed = rows.filter((r) => r.apply?.status === 'failed').length;
+    summary.notInjected = rows.filter((r) => r.serverAction === 'INJECTION_SUBMITTED' && r.apply?.status === 'skipped').length;
   }
   return summary;
 }
@@ -286,10 +289,14 @@ export function policyText(version: ServerVersion, protocol: MailboxProtocol, de
   return `${p.source}${deleteAllMail ? '; shouldDeleteAllMail holds, so every message read is deleted' : ''}`;
 }
 
-/** Whether the run found problems (exit 1): a message the server would not inject, an error finding, a failed injection. */
+/**
+ * Whether the run found problems (exit 1): a message the server would not inject, an error
+ * finding, a failed injection, or (with --apply) a reply the server would inject that this run
+ * left in the mailbox without injecting it (its organizer and attendee unknown, the endpoint down).
+ */
 export function hasProblems(report: PollReport): boolean {
   const s = report.summary;
-  return s.messages - s.byServerAction.INJECTION_SUBMITTED > 0 || s.errorFindings > 0 || (s.failed ?? 0) > 0;
+  return s.messages - s.byServerAction.INJECTION_SUBMITTED > 0 || s.errorFindings > 0 || (s.failed ?? 0) > 0 || (s.notInjected ?? 0) > 0;
 }
 
 /** Classify one read message into a row. */

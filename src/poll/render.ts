@@ -144,10 +144,13 @@ export function pollSummaryLine(summary: PollSummary, c: ChalkInstance, extra = 
   let text = `${summary.messages} message${summary.messages === 1 ? '' : 's'}${counts.length ? `: ${counts.join(', ')}` : ''}`;
   if (summary.seenNotRead) text += `; ${summary.seenNotRead} \\Seen not read by the server`;
   if (summary.vanished) text += `; ${summary.vanished} vanished during the cycle`;
-  if (summary.injected !== undefined) text += `; --apply: ${summary.injected} injected, ${summary.deleted ?? 0} deleted, ${summary.failed ?? 0} failed`;
+  if (summary.injected !== undefined) {
+    text += `; --apply: ${summary.injected} injected, ${summary.deleted ?? 0} deleted, ${summary.failed ?? 0} failed`;
+    if (summary.notInjected) text += `, ${summary.notInjected} not injected (still in the mailbox)`;
+  }
   if (summary.errorFindings) text += `; ${summary.errorFindings} error finding${summary.errorFindings === 1 ? '' : 's'}`;
   text += extra;
-  const bad = Object.entries(summary.byServerAction).some(([a, n]) => n > 0 && !OK_ACTIONS.has(a as ServerAction)) || (summary.failed ?? 0) > 0;
+  const bad = Object.entries(summary.byServerAction).some(([a, n]) => n > 0 && !OK_ACTIONS.has(a as ServerAction)) || (summary.failed ?? 0) > 0 || (summary.notInjected ?? 0) > 0;
   return bad ? c.red(text) : summary.errorFindings ? c.yellow(text) : c.green(text);
 }
 

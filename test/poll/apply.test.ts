@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Pop3Client } from '../../src/clients/pop3/index.js';
-import type { PollReport } from '../../src/poll/cycle.js';
+import { hasProblems, type PollReport } from '../../src/poll/cycle.js';
 import { mailboxCount, mailboxFlags, purgeMailbox, seedMailbox, stopStack, type StackInfo } from '../mailstack/stack.js';
 import { startInboxDouble, type InboxDouble } from '../doubles/inbox-server.js';
 import { CutProxy, fixture, NOW, pollCore, startOwnStack, tokenStateDir, writePollPlist } from './helpers.js';
@@ -145,7 +145,7 @@ describe('--apply over IMAP', () => {
       ['<AM0PR02MB5555BARE0001@AM0PR02MB5555.eurprd02.prod.outlook.com>', 'skipped', false],
       [INJECTABLE_IDS[2], 'injected', true],
     ]);
-    expect(r.summary).toMatchObject({ injected: 3, deleted: 3, failed: 0 });
+    expect(r.summary).toMatchObject({ injected: 3, deleted: 3, failed: 0, notInjected: 0 });
     // What the gateway POSTs (§5.2): token attendee → Originator, token organizer → Recipient.
     const posts = double.accepted();
     expect(posts).toHaveLength(3);
@@ -157,6 +157,17 @@ describe('--apply over IMAP', () => {
     expect(posts[1]!.body).toMatch(/^REQUEST-STATUS:5\.1;Service unavailable/m);
     expect(await remainingIds(IMAP_USER.address)).toEqual(['<CAF=human-0001@mail.remote.test>', '<AM0PR02MB5555BARE0001@AM0PR02MB5555.eurprd02.prod.outlook.com>']);
     expect(await claimedUids(IMAP_USER.address)).toEqual([]);
+  });
+
+  it('replies the server would inject but this run cannot (no token store to name the organizer): left in the mailbox, and the run says so (exit 1)', async () => {
+    double = await startInboxDouble({ line: '3.x-4.x', secret: GW_SECRET });
+    await seedMailbox(stack, IMAP_USER.address, MIXED.map(fixture));
+    const plist = writePollPlist(stack, { version: '4.3', protocol: 'imap', user: IMAP_USER });
+    const r = await pollCore(plist, { version: '4.3', caFile: stack.ca, stateDir: '/nonexistent/imip-state', apply: true, injectUrl: double.url, now: NOW });
+    expect(r.summary).toMatchObject({ injected: 0, deleted: 0, failed: 0, notInjected: 3 });
+    expect(double.accepted()).toEqual([]);
+    expect(await mailboxCount(stack, IMAP_USER.address)).toBe(MIXED.length);
+    expect(hasProblems(r)).toBe(true);
   });
 
   it('2.5: URL derived from the config; Digest as Scheduling.iMIP.Username', async () => {

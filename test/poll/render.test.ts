@@ -1,6 +1,6 @@
 /** Output of `poll --once` (src/poll/render.ts): the streamed JSON document, rows, the summary line. */
 import { describe, expect, it } from 'vitest';
-import { Tally, type PollMessage } from '../../src/poll/cycle.js';
+import { summarise, Tally, type PollMessage } from '../../src/poll/cycle.js';
 import { jsonStream, pollSummaryLine, renderRow, shortDate } from '../../src/poll/render.js';
 import { palette } from '../../src/report/style.js';
 
@@ -61,6 +61,17 @@ describe('rows and the summary line', () => {
     t.add(row());
     t.add(row({ uid: 8, serverAction: 'NO_TOKEN', mailboxEffect: 'left-seen' }));
     expect(pollSummaryLine(t.summary({ seenSkipped: 2, vanished: 0 }), c)).toBe('2 messages: 1 INJECTION_SUBMITTED, 1 NO_TOKEN; 2 \\Seen not read by the server');
+  });
+
+  it('--apply: replies left uninjected are counted in the line, which then reads as a problem', () => {
+    const rows = [
+      row({ uid: 1, apply: { status: 'injected', deleted: true } }),
+      row({ uid: 2, apply: { status: 'skipped', deleted: false, reason: 'the organizer and attendee are unknown' } }),
+      row({ uid: 3, serverAction: 'NO_TOKEN', apply: { status: 'skipped', deleted: false, reason: 'no token' } }),
+    ];
+    const summary = summarise(rows, { seenSkipped: 0, vanished: 0 });
+    expect(summary).toMatchObject({ injected: 1, deleted: 1, failed: 0, notInjected: 1 });
+    expect(pollSummaryLine(summary, c)).toBe('3 messages: 2 INJECTION_SUBMITTED, 1 NO_TOKEN; --apply: 1 injected, 1 deleted, 0 failed, 1 not injected (still in the mailbox)');
   });
 
   it('after a message that stops the cycle, later rows wait for the next poll', () => {
