@@ -162,8 +162,9 @@ export function renderPlan(doc: SendTestDoc, c: ChalkInstance, versionLine: stri
  * bodies) decoded, each marked as decoded, so the admin reads the iCalendar instead of base64.
  * The headers are left as sent; `--save` writes the exact bytes.
  */
-export function decodeForReading(raw: string, mark: (s: string) => string = (s) => s): { text: string; decoded: number } {
-  const lines = raw.replace(/\r\n$/, '').split('\r\n');
+export function decodeForReading(raw: string, mark: (s: string) => string = (s) => s, shown: (s: string) => string = (s) => s): { text: string; decoded: number } {
+  // Line by line: `shown` (the terminal's escapes for control characters) never meets a CRLF or a mark.
+  const lines = raw.replace(/\r\n$/, '').split('\r\n').map(shown);
   const out: string[] = [];
   let decoded = 0;
   let i = 0;
@@ -190,7 +191,7 @@ export function decodeForReading(raw: string, mark: (s: string) => string = (s) 
     const trailingBlank = body.length && body[body.length - 1] === '' ? 1 : 0;
     const text = Buffer.from(body.join(''), 'base64').toString('utf8').replace(/\r\n/g, '\n').replace(/\n$/, '');
     out.push(mark(`[${type} part decoded from base64 for reading; the message carries it in base64, --save writes the exact bytes]`));
-    out.push(...text.split('\n'));
+    out.push(...text.split('\n').map(shown));
     out.push(mark(`[end of decoded ${type} part]`));
     if (trailingBlank) out.push('');
     decoded++;
@@ -199,8 +200,7 @@ export function decodeForReading(raw: string, mark: (s: string) => string = (s) 
 }
 
 export function renderRaw(raw: string, c: ChalkInstance): string[] {
-  raw = printable(raw);
-  const { text, decoded } = decodeForReading(raw, (s) => c.cyan(s));
+  const { text, decoded } = decodeForReading(raw, (s) => c.cyan(s), printable);
   const note = decoded ? `, ${decoded} base64 part${decoded === 1 ? '' : 's'} shown decoded` : '';
   return ['', c.dim(`----- message (${Buffer.byteLength(raw, 'utf8')} bytes${note}) -----`), text, c.dim('----- end of message -----')];
 }
