@@ -13,6 +13,7 @@ import { cannotRunSample, sampleFromDoc, type MonitorSample } from '../report/mo
 import { NAGIOS_EXIT, parseThresholds, renderNagios } from '../report/nagios.js';
 import { renderPrometheus } from '../report/prometheus.js';
 import { setDocSink } from './shared.js';
+import { printable } from '../report/terminal-text.js';
 
 export type MonitorFormat = 'nagios' | 'prometheus';
 
@@ -100,13 +101,13 @@ export async function runMonitored(command: string, format: MonitorFormat, flags
     try {
       writeAtomically(flags.output, text);
     } catch (e) {
-      process.stderr.write(`imip: ${(e as Error).message}\n`);
+      process.stderr.write(`imip: ${printable((e as Error).message)}\n`);
       return EXIT_CANNOT_RUN;
     }
   } else {
     process.stdout.write(text);
   }
-  if (sample.cannotRun !== null) process.stderr.write(`imip: ${sample.cannotRun}\n`);
+  if (sample.cannotRun !== null) process.stderr.write(`imip: ${printable(sample.cannotRun)}\n`);
   return sample.exitCode;
 }
 

@@ -7,6 +7,7 @@ import { CannotRunError, EXIT_CANNOT_RUN } from '../report/exit.js';
 import { defaultServerVersion, parseServerVersion, type ServerVersion } from '../server/release.js';
 import { colours, loadForCommand, outputOptions, printJson, versionJson, versionLine, type SharedFlags } from './shared.js';
 import type { PlistDict } from '../config/plist-xml.js';
+import { printable } from '../report/terminal-text.js';
 
 export interface TokensFlags extends SharedFlags {
   attendee?: string;
@@ -46,8 +47,8 @@ export async function run(flags: TokensFlags, args: string[] = []): Promise<numb
   if (!store.snapshot) {
     if (out.json) printJson({ ...head, store: store.info, findings: store.findings });
     else {
-      process.stderr.write(`imip: the token store could not be read: ${store.info.error ?? 'unknown error'}\n`);
-      if (store.info.fix) process.stderr.write(`imip: fix: ${store.info.fix}\n`);
+      process.stderr.write(`imip: the token store could not be read: ${printable(store.info.error ?? 'unknown error')}\n`);
+      if (store.info.fix) process.stderr.write(`imip: fix: ${printable(store.info.fix)}\n`);
     }
     return EXIT_CANNOT_RUN;
   }
