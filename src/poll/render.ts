@@ -179,7 +179,8 @@ export function serverLoginLines(serverLogin: ServerLoginReport | undefined, fin
 
 /** Nothing was read because of the access check: the findings and why. */
 export function renderStopped(title: string[], serverLogin: ServerLoginReport, findings: readonly Finding[], c: ChalkInstance, opts: { verbose: boolean }): string {
-  [title, serverLogin, findings] = forTerminal([title, serverLogin, findings] as const);
+  // The title is ours, already coloured; only what came from the server is made printable.
+  [serverLogin, findings] = forTerminal([serverLogin, findings] as const);
   const lines = [...title, ...serverLoginLines(serverLogin, findings, c, opts)];
   if (lines[lines.length - 1] !== '') lines.push('');
   const text = `${GLYPH[serverLogin.stopped === 'server-cannot-log-in' ? 'error' : 'warning']} ${stoppedText(serverLogin.stopped, findings)}`;
@@ -218,7 +219,8 @@ export function tokenStoreLines(ts: PollReport['tokenStore'], c: ChalkInstance, 
 
 /** What is known before the first message: command, release, what the release reads, where. */
 export function renderHead(h: HeadInput, c: ChalkInstance, opts: { verbose: boolean }): string[] {
-  h = forTerminal(h);
+  // The title is ours, already coloured; only what came from the server is made printable.
+  h = { ...forTerminal({ ...h, title: [] }), title: h.title };
   const mb = h.mailbox;
   const lines = [...h.title, c.dim(`Reads: ${h.policy}`)];
   lines.push(

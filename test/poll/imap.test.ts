@@ -284,6 +284,8 @@ describe('imip poll (the command)', () => {
     const r = await runCli(['poll', '--once', '--verbose', '--config', plist, '--server-version', '9.2', '--ca-file', stack.ca, '--state-dir', tokenStateDir()], { env: { FORCE_COLOR: '1' } });
     expect(foreignControls(r.stdout + r.stderr)).toEqual([]);
     expect(hasColour(r.stdout)).toBe(true);
+    // The tool's own colours stay colours: its title is not shown as escapes.
+    expect(r.stdout.startsWith('\x1b[1mimip poll --once\x1b[22m')).toBe(true);
     expect(r.stdout).toContain('\\x1b[2J\\r');
   });
 
