@@ -47,6 +47,12 @@ export class BodyCollector {
     if (take) this.keep(take);
   }
 
+  /** The bytes as a decoder was handed them: kept as they are when `owned`, else copied. */
+  pushAs(bytes: Uint8Array, owned: boolean): void {
+    if (owned) this.pushOwned(bufferView(bytes));
+    else this.push(bytes);
+  }
+
   /** The part of `buf` that fits under the cap (null when none does); notes a cut. */
   private fit<T extends Uint8Array>(buf: T): T | null {
     if (buf.length === 0) return null;
@@ -119,8 +125,7 @@ class IdentityDecoder implements BodyDecoder {
     private readonly owned: boolean,
   ) {}
   write(raw: Uint8Array): void {
-    if (this.owned) this.out.pushOwned(bufferView(raw));
-    else this.out.push(raw);
+    this.out.pushAs(raw, this.owned);
   }
   end(): void {}
 }
@@ -161,8 +166,7 @@ class Base64Decoder implements BodyDecoder {
   }
 
   write(raw: Uint8Array): void {
-    if (this.owned) this.raw.pushOwned(bufferView(raw));
-    else this.raw.push(raw);
+    this.raw.pushAs(raw, this.owned);
     if (this.done) return;
     if (this.out.full) {
       this.out.push(raw.subarray(0, 1)); // marks truncation
@@ -426,8 +430,7 @@ class UuDecoder implements BodyDecoder {
   }
 
   write(raw: Uint8Array): void {
-    if (this.owned) this.raw.pushOwned(bufferView(raw));
-    else this.raw.push(raw);
+    this.raw.pushAs(raw, this.owned);
   }
 
   end(): void {
