@@ -251,6 +251,8 @@ export function renderGroupedSummary(summary: PollSummary, c: ChalkInstance): st
 
 /** After the last message: the counts, what --apply did, an early end, the summary line. */
 export function renderFoot(report: PollReport, c: ChalkInstance, opts: { verbose: boolean; quiet: boolean }): string[] {
+  // What it prints of the report (the error, the notes) made printable; the rows are not its part.
+  report = { ...forTerminal({ ...report, messages: [] }), messages: report.messages };
   const lines: string[] = [];
   if (!opts.quiet) {
     if (!report.summary.messages) lines.push(c.dim('(no message to read)'));
@@ -273,7 +275,7 @@ export function renderFoot(report: PollReport, c: ChalkInstance, opts: { verbose
 
 /** The whole human report at once (the --apply path, and tests). */
 export function renderReport(report: PollReport, c: ChalkInstance, opts: { verbose: boolean; quiet: boolean; header: string[] }): string {
-  report = forTerminal(report);
+  // Each part makes what it prints printable (renderHead, renderRow, renderFoot): no row is walked twice.
   const lines: string[] = [];
   if (!opts.quiet) {
     lines.push(

@@ -1,7 +1,8 @@
 /** Output of `poll --once` (src/poll/render.ts): the streamed JSON document, rows, the summary line. */
 import { describe, expect, it } from 'vitest';
-import { summarise, Tally, type PollMessage } from '../../src/poll/cycle.js';
-import { jsonStream, pollSummaryLine, renderRow, shortDate } from '../../src/poll/render.js';
+import { summarise, Tally, type PollMessage, type PollReport } from '../../src/poll/cycle.js';
+import { jsonStream, pollSummaryLine, renderFoot, renderRow, shortDate } from '../../src/poll/render.js';
+import { foreignControls } from '../helpers/terminal.js';
 import { palette } from '../../src/report/style.js';
 
 const c = palette(false);
@@ -72,6 +73,20 @@ describe('rows and the summary line', () => {
     const summary = summarise(rows, { seenSkipped: 0, vanished: 0 });
     expect(summary).toMatchObject({ injected: 1, deleted: 1, failed: 0, notInjected: 1 });
     expect(pollSummaryLine(summary, c)).toBe('3 messages: 2 INJECTION_SUBMITTED, 1 NO_TOKEN; --apply: 1 injected, 1 deleted, 0 failed, 1 not injected (still in the mailbox)');
+  });
+
+  it("the foot shows a server's error text as text (the streamed poll prints the foot on its own)", () => {
+    const report = {
+      summary: summarise([row()], { seenSkipped: 0, vanished: 0 }),
+      stats: { selected: 1, exists: 1, ms: 5, roundTrips: 2, bytesIn: 2048 },
+      commands: [],
+      mailbox: { readOnly: true },
+      messages: [],
+      error: 'IMAP UID FETCH failed: NO \x1b[2J\x1b]0;owned\x07',
+    } as unknown as PollReport;
+    const text = renderFoot(report, palette(true), { verbose: false, quiet: false }).join('\n');
+    expect(foreignControls(text)).toEqual([]);
+    expect(text).toContain('NO \\x1b[2J\\x1b]0;owned\\x07. Nothing on the server was changed.');
   });
 
   it('after a message that stops the cycle, later rows wait for the next poll', () => {
