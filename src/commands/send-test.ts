@@ -56,6 +56,7 @@ import {
   type ConnectFlags,
   type SharedFlags,
 } from './shared.js';
+import { printable } from '../report/terminal-text.js';
 
 export interface SendTestFlags extends SharedFlags, ConnectFlags {
   to?: string;
@@ -376,7 +377,7 @@ export async function run(flags: SendTestFlags): Promise<number> {
   const refuse = (why: string): number => {
     doc.ok = false;
     const lines: string[] = [];
-    if (!out.json && !out.quiet) lines.push(...renderPlan(doc, c, vline), '', `${c.red('✗')} ${c.bold('not sent'.padEnd(14))}${why}`);
+    if (!out.json && !out.quiet) lines.push(...renderPlan(doc, c, vline), '', `${c.red('✗')} ${c.bold('not sent'.padEnd(14))}${printable(why)}`);
     if (!out.json) lines.push(...renderEnd(doc, c, out));
     return emit(doc, out, lines);
   };
