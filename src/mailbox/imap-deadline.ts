@@ -85,10 +85,12 @@ export class ImapDeadline {
     if (this.expired) throw this.expired;
     const client = this.client;
     let timer: NodeJS.Timeout | undefined;
+    let confirm: NodeJS.Immediate | undefined;
     const expiry = new Promise<never>((_, reject) => {
       let bytes = this.bytesRead();
       let last = Date.now();
-      timer = setInterval(() => {
+      let confirming = false;
+      const check = (): void => {
         const now = Date.now();
         const b = this.bytesRead();
         if (b !== bytes) {
@@ -97,6 +99,17 @@ export class ImapDeadline {
           return;
         }
         if (now - last < this.timeoutMs) return;
+        if (!confirming) {
+          // Look again once the I/O that has arrived is handled: bytes that came while this
+          // process was busy are an answer in time, not a stall (../clients/deadline.ts).
+          confirming = true;
+          confirm = setImmediate(() => {
+            confirm = undefined;
+            check();
+            confirming = false;
+          });
+          return;
+        }
         clearInterval(timer);
         this.expired = new ImapTimeoutError(stage ?? this.connectStage(), this.timeoutMs);
         try {
@@ -105,7 +118,8 @@ export class ImapDeadline {
           // closed already
         }
         reject(this.expired);
-      }, TICK_MS);
+      };
+      timer = setInterval(check, TICK_MS);
       timer.unref?.();
     });
     const work = fn();
@@ -116,6 +130,7 @@ export class ImapDeadline {
       throw this.expired ?? err;
     } finally {
       clearInterval(timer);
+      if (confirm) clearImmediate(confirm);
       work.catch(() => undefined);
     }
   }

@@ -4,6 +4,7 @@
  */
 import net from 'node:net';
 import tls from 'node:tls';
+import { startDeadline } from '../clients/deadline.js';
 import type { StageError } from './errors.js';
 import type { Endpoint } from './connect.js';
 import { elapsed, nowMs, type StageScope } from './stage.js';
@@ -62,7 +63,7 @@ export function detectImplicitTls(
     const finish = (r: Omit<PortModeResult, 'ms'>): void => {
       if (done) return;
       done = true;
-      clearTimeout(timer);
+      timer.clear();
       // Destroyed on the next turn, outermost first: destroying a socket that a TLSSocket wraps
       // from inside that TLSSocket's own 'secureConnect' handler crashes Node 20 (SIGSEGV).
       setImmediate(() => {
@@ -73,7 +74,8 @@ export function detectImplicitTls(
     const maybeOver = (): void => {
       if (plainOver && tlsOver) finish({ mode: tcpOk ? 'silent' : 'unreachable' });
     };
-    const timer = setTimeout(() => finish({ mode: tcpOk ? 'silent' : 'unreachable' }), timeoutMs);
+    // A greeting that arrived while this process was busy still counts (../clients/deadline.ts).
+    const timer = startDeadline(timeoutMs, () => finish({ mode: tcpOk ? 'silent' : 'unreachable' }));
     if (opts.signal) {
       if (opts.signal.aborted) return finish({ mode: 'silent' });
       opts.signal.addEventListener('abort', () => finish({ mode: tcpOk ? 'silent' : 'unreachable' }), { once: true });

@@ -3,6 +3,7 @@
  * limit, failures turned into one sentence and a hint, secrets redacted from everything recorded.
  */
 import type { StageResult } from '../config/settings.js';
+import { startDeadline, type Deadline } from '../clients/deadline.js';
 import { StageError, toStageError, type FailureKind } from './errors.js';
 
 /** What a stage function gets. */
@@ -139,16 +140,17 @@ export class StageRunner {
         doneAt ??= nowMs();
       },
     };
-    let timer: NodeJS.Timeout | undefined;
+    let timer: Deadline | undefined;
+    // An answer that arrived while this process was busy is not a timeout (../clients/deadline.ts).
     const timedOut = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
+      timer = startDeadline(limit, () => {
         const err =
           options.onTimeout?.(limit) ??
           new StageError('timeout', `no answer within ${limit} ms`, {
             hint: 'A firewall may be dropping the traffic, or the server is overloaded; raise --timeout to wait longer.',
           });
         reject(err);
-      }, limit);
+      });
     });
     let work: Promise<T>;
     try {
@@ -183,7 +185,7 @@ export class StageRunner {
       };
       return undefined;
     } finally {
-      clearTimeout(timer);
+      timer?.clear();
     }
   }
 }

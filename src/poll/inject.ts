@@ -23,6 +23,7 @@ import http from 'node:http';
 import https from 'node:https';
 import ICAL from 'ical.js';
 import type { ImipSettings } from '../config/settings.js';
+import { startDeadline } from '../clients/deadline.js';
 import { CannotRunError } from '../report/exit.js';
 import type { ServerVersion } from '../server/release.js';
 import { featuresOf } from '../server/release.js';
@@ -256,13 +257,14 @@ function post(url: URL, headers: Record<string, string>, body: Buffer, opts: Inj
         res.on('aborted', () => fail(new RequestFailure('the answer was cut', true)));
       },
     );
-    const timer = setTimeout(() => {
+    // An answer that arrived while this process was busy is not a lost one (../clients/deadline.ts).
+    const timer = startDeadline(opts.timeoutMs, () => {
       fail(new RequestFailure(`no answer within ${Math.round(opts.timeoutMs / 1000)} s`, sent));
-    }, opts.timeoutMs);
+    });
     const onAbort = (): void => fail(new RequestFailure('interrupted', sent));
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     function cleanup(): void {
-      clearTimeout(timer);
+      timer.clear();
       opts.signal?.removeEventListener('abort', onAbort);
     }
     function fail(err: RequestFailure): void {

@@ -13,6 +13,7 @@
  */
 import net from 'node:net';
 import tls from 'node:tls';
+import { startDeadline, type Deadline } from '../deadline.js';
 import { Pop3Error, type Pop3ErrorKind } from './errors.js';
 import {
   ResponseReader,
@@ -115,7 +116,7 @@ export class Pop3Connection {
   private readonly reader: ResponseReader<Pending>;
   private readonly waiting: Pending[] = [];
   private readonly inFlight: Pending[] = [];
-  private timer: NodeJS.Timeout | undefined;
+  private timer: Deadline | undefined;
   private closedError: Pop3Error | undefined;
   private paused = false;
   private upgrading = false;
@@ -247,13 +248,16 @@ export class Pop3Connection {
     this.rejectAll(new Pop3Error('closed', 'POP3 connection closed by the client'));
     if (!sock || sock.destroyed) return;
     await new Promise<void>((resolve) => {
-      const t = setTimeout(() => {
-        sock.destroy();
-        resolve();
-      }, this.timeoutMs);
-      t.unref();
+      const t = startDeadline(
+        this.timeoutMs,
+        () => {
+          sock.destroy();
+          resolve();
+        },
+        { unref: true },
+      );
       sock.once('close', () => {
-        clearTimeout(t);
+        t.clear();
         resolve();
       });
       sock.end();
@@ -315,17 +319,17 @@ export class Pop3Connection {
     const { host, port, timeoutMs } = this.opts;
     return new Promise((resolve, reject) => {
       const sock = net.connect({ host, port });
-      const timer = setTimeout(() => {
+      const timer = startDeadline(timeoutMs, () => {
         sock.destroy();
         reject(new Pop3Error('timeout', `POP3 connect timed out after ${secondsText(timeoutMs)} (TCP to ${this.where()})`));
-      }, timeoutMs);
+      });
       sock.once('connect', () => {
-        clearTimeout(timer);
+        timer.clear();
         sock.removeAllListeners('error');
         resolve(sock);
       });
       sock.once('error', (err: NodeJS.ErrnoException) => {
-        clearTimeout(timer);
+        timer.clear();
         sock.destroy();
         reject(
           new Pop3Error('connect', `cannot connect to ${this.where()}: ${err.code ?? err.message}`, {
@@ -346,20 +350,20 @@ export class Pop3Connection {
       if (this.opts.secureContext) options.secureContext = this.opts.secureContext(via);
       else if (ca !== undefined) options.ca = ca;
       const sock = tls.connect(options);
-      const timer = setTimeout(() => {
+      const timer = startDeadline(timeoutMs, () => {
         // Both: before the handshake completes, destroying the TLS socket leaves the TCP one open.
         sock.destroy();
         socket.destroy();
         reject(new Pop3Error('timeout', `POP3 TLS handshake timed out after ${secondsText(timeoutMs)} (${via === 'stls' ? 'after STLS, ' : ''}${this.where()})`));
-      }, timeoutMs);
+      });
       sock.once('secureConnect', () => {
-        clearTimeout(timer);
+        timer.clear();
         sock.removeAllListeners('error');
         this.tlsInfo = tlsDetails(sock, servername, via);
         resolve(sock);
       });
       sock.once('error', (err: NodeJS.ErrnoException) => {
-        clearTimeout(timer);
+        timer.clear();
         sock.destroy();
         socket.destroy();
         const code = err.code;
@@ -482,18 +486,18 @@ export class Pop3Connection {
 
   private armTimer(): void {
     this.clearTimer();
-    this.timer = setTimeout(() => {
+    this.timer = startDeadline(this.timeoutMs, () => {
       const head = this.inFlight[0];
       // The stage: the greeting, or the command's verb (never its arguments: PASS, AUTH).
       const stage = head ? (head.spec ? (head.display.startsWith('<') ? 'AUTH' : (head.display.split(' ')[0] ?? head.display)) : 'greeting') : 'answer';
       this.fail(
         new Pop3Error('timeout', `POP3 ${stage} timed out after ${secondsText(this.timeoutMs)} (${this.where()} sent nothing)`, head?.spec ? { command: head.display } : {}),
       );
-    }, this.timeoutMs);
+    });
   }
 
   private clearTimer(): void {
-    if (this.timer) clearTimeout(this.timer);
+    this.timer?.clear();
     this.timer = undefined;
   }
 

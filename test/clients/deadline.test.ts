@@ -1,0 +1,162 @@
+// Time limits that do not blame the server for this process's own delays. When the process is
+// busy past a step's limit (a loaded machine, modules loading while a connection opens), the
+// server's answer is already waiting by the time the clock is looked at: the step must succeed.
+// A server that really stays silent must still time out.
+//
+// Each case makes the answer arrive in the kernel while this process blocks its event loop, the
+// way a busy process sees it: the server's bytes are written synchronously to a loopback socket
+// (or the kernel completes a TCP handshake by itself), then the loop is blocked past the limit.
+import net from 'node:net';
+import { once } from 'node:events';
+import { afterEach, describe, expect, test } from 'vitest';
+import { startDeadline } from '../../src/clients/deadline.js';
+import { Pop3Client } from '../../src/clients/pop3/index.js';
+import { ImapDeadline } from '../../src/mailbox/imap-deadline.js';
+import { StageRunner } from '../../src/net/stage.js';
+import { StageError } from '../../src/net/errors.js';
+import type { ImapFlow } from 'imapflow';
+
+const cleanup: Array<() => void> = [];
+afterEach(() => {
+  for (const f of cleanup.splice(0)) f();
+});
+
+/** Keep the event loop from running for `ms`, as a busy process does. */
+function busy(ms: number): void {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    // spin
+  }
+}
+
+/**
+ * Run `start` from the check phase of the event loop (a setImmediate callback), so that the next
+ * thing the loop does is its timers phase: a limit that has passed is looked at before any I/O,
+ * which is the order in which a plain timer blames the server.
+ */
+function fromCheckPhase<T>(start: () => T): Promise<T> {
+  return new Promise((resolve) => setImmediate(() => resolve(start())));
+}
+
+/** A connected pair on 127.0.0.1: the client socket and the server's side of it. */
+async function pair(): Promise<{ client: net.Socket; server: net.Socket }> {
+  const srv = net.createServer();
+  srv.listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  const port = (srv.address() as net.AddressInfo).port;
+  const client = net.connect(port, '127.0.0.1');
+  const [server] = (await once(srv, 'connection')) as [net.Socket];
+  if (client.connecting) await once(client, 'connect');
+  cleanup.push(() => {
+    client.destroy();
+    server.destroy();
+    srv.close();
+  });
+  return { client, server };
+}
+
+describe('startDeadline', () => {
+  test('expires when nothing arrives, and never after clear()', async () => {
+    let fired = 0;
+    const kept = startDeadline(20, () => fired++);
+    const cleared = startDeadline(20, () => fired++);
+    cleared.clear();
+    await new Promise((r) => setTimeout(r, 80));
+    expect(fired).toBe(1);
+    kept.clear();
+  });
+
+  test('an answer that arrived while the process was busy wins over the limit', async () => {
+    const { client, server } = await pair();
+    let expired = false;
+    const answered = new Promise<string>((resolve) => client.once('data', (d) => resolve(String(d))));
+    const limit = await fromCheckPhase(() => {
+      const l = startDeadline(30, () => {
+        expired = true;
+      });
+      server.write('* OK ready\r\n');
+      busy(150);
+      return l;
+    });
+    client.once('data', () => limit.clear());
+    await answered;
+    limit.clear();
+    expect(expired).toBe(false);
+  });
+});
+
+describe('StageRunner', () => {
+  test('a greeting waiting in the socket when the limit passes is a success, not "timed out"', async () => {
+    const { client, server } = await pair();
+    const runner = new StageRunner(50);
+    const [greeting] = await fromCheckPhase(() => {
+      const g = runner.run('greeting', () => once(client, 'data').then(([d]) => String(d)), {
+        onTimeout: (ms) => new StageError('timeout', `IMAP greeting timed out after ${ms} ms`),
+      });
+      server.write('* OK ready\r\n');
+      busy(200);
+      return [g];
+    });
+    expect(await greeting).toBe('* OK ready\r\n');
+    expect(runner.failure).toBeNull();
+  });
+
+  test('a server that stays silent still times out, with the stage named', async () => {
+    const { client } = await pair();
+    const runner = new StageRunner(50);
+    const greeting = await runner.run('greeting', () => once(client, 'data'), {
+      onTimeout: (ms) => new StageError('timeout', `IMAP greeting timed out after ${ms} ms`),
+    });
+    expect(greeting).toBeUndefined();
+    expect(runner.failure).toMatchObject({ stage: 'greeting', kind: 'timeout', error: 'IMAP greeting timed out after 50 ms' });
+  });
+});
+
+describe('ImapDeadline (the IMAP session clock)', () => {
+  test('bytes that arrived while the process was busy are an answer in time', async () => {
+    const { client, server } = await pair();
+    const deadline = new ImapDeadline(50, false);
+    deadline.attach({ socket: client, close: () => client.destroy() } as unknown as ImapFlow);
+    const [step] = await fromCheckPhase(() => {
+      const st = deadline.step('FETCH', () => once(client, 'data').then(([d]) => String(d)));
+      server.write('* 1 FETCH (UID 7)\r\n');
+      // Past the limit and past the clock's next tick (it looks every 200 ms).
+      busy(400);
+      return [st];
+    });
+    expect(await step).toBe('* 1 FETCH (UID 7)\r\n');
+    expect(deadline.timedOut).toBeNull();
+  });
+
+  test('a silent server still times out, naming the stage', async () => {
+    const { client } = await pair();
+    const deadline = new ImapDeadline(50, false);
+    deadline.attach({ socket: client, close: () => client.destroy() } as unknown as ImapFlow);
+    await expect(deadline.step('FETCH', () => once(client, 'data'))).rejects.toThrow('IMAP FETCH timed out after 0.05 s');
+  });
+});
+
+describe('the POP3 client', () => {
+  test('a TCP connect the kernel completed while the process was busy is not "connect timed out"', async () => {
+    const srv = net.createServer((sock) => {
+      sock.on('data', (d) => {
+        const verb = String(d).trim().split(' ')[0]!.toUpperCase();
+        sock.write(verb === 'CAPA' ? '+OK\r\nUSER\r\n.\r\n' : verb === 'QUIT' ? '+OK bye\r\n' : '-ERR no\r\n');
+      });
+      sock.on('error', () => undefined);
+      sock.write('+OK POP3 ready\r\n');
+    });
+    srv.listen(0, '127.0.0.1');
+    await once(srv, 'listening');
+    cleanup.push(() => srv.close());
+    const port = (srv.address() as net.AddressInfo).port;
+    const [connecting] = await fromCheckPhase(() => {
+      const c = Pop3Client.connect({ host: '127.0.0.1', port, implicitTls: false, rejectUnauthorized: true, timeoutMs: 50 });
+      busy(200);
+      return [c];
+    });
+    const client = await connecting;
+    await client.quit().catch(() => undefined);
+    client.close();
+  });
+});
