@@ -28,3 +28,16 @@ export function runCli(args: string[], opts: { env?: Record<string, string | und
     child.stdin.end(opts.input ?? '');
   });
 }
+
+/**
+ * stdout of a `--json` run as a document. When it is not JSON (a crash, a kill), the error says
+ * what the run did instead: its exit code or signal and the end of its stderr.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a test reads the document field by field
+export function jsonOf(r: CliResult, label = 'imip'): any {
+  try {
+    return JSON.parse(r.stdout);
+  } catch {
+    throw new Error(`${label}: stdout is not JSON (exit ${r.code}); stdout ${JSON.stringify(r.stdout.slice(0, 200))}; stderr: ${r.stderr.slice(-2000)}`);
+  }
+}

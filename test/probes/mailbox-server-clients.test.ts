@@ -15,7 +15,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { getStack } from '../helpers/stack.js';
-import { runCli } from '../helpers/cli.js';
+import { jsonOf, runCli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/plist.js';
 import { writeStackConfig } from '../helpers/stack-config.js';
 
@@ -117,14 +117,14 @@ describe.concurrent("the same receiving verdict from test-mailbox, check-config 
           runCli(['diagnose', ...common, '--state-dir', state]),
         ]);
 
-        const probeDoc = JSON.parse(probe.stdout);
+        const probeDoc = jsonOf(probe, 'test-mailbox');
         expect(ids(probeDoc.findings), 'test-mailbox').toEqual(want.ids);
         // A mail server the server's client cannot log in to, or a stop before the password, is a problem (1).
         if (!want.serverReads || row.noCa) expect(probe.code).toBe(1);
-        expect(ids(JSON.parse(check.stdout).findings), 'check-config --connect').toEqual(want.ids);
+        expect(ids(jsonOf(check, 'check-config --connect').findings), 'check-config --connect').toEqual(want.ids);
         if (!want.serverReads) expect(check.code).toBe(1);
 
-        const pollDoc = JSON.parse(poll.stdout);
+        const pollDoc = jsonOf(poll, 'poll');
         expect(ids(pollDoc.findings), `poll: ${poll.stderr}`).toEqual(want.ids);
         const stopped = want.serverReads ? (row.noCa ? 'certificate-not-verified' : null) : 'server-cannot-log-in';
         expect(pollDoc.serverLogin.stopped).toBe(stopped);
@@ -136,7 +136,7 @@ describe.concurrent("the same receiving verdict from test-mailbox, check-config 
           expect(pollDoc.error).toBeUndefined();
         }
 
-        const diagDoc = JSON.parse(diag.stdout);
+        const diagDoc = jsonOf(diag, 'diagnose');
         expect(ids(diagDoc.findings), 'diagnose').toEqual(want.ids);
         if (!want.serverReads) expect(diag.code).toBe(1);
       });
