@@ -4,7 +4,9 @@
  * Thin: flags → src/poll (cycle, apply) → src/poll/render.
  */
 import { EXIT_CANNOT_RUN, EXIT_OK, EXIT_PROBLEMS, CannotRunError } from '../report/exit.js';
-import type { PollMessage, ReaderInfo } from '../poll/cycle.js';
+import type { PollMessage, ReaderInfo, ServerLoginReport } from '../poll/cycle.js';
+import type { Finding } from '../report/finding.js';
+import { isMailboxOpenError } from '../mailbox/open-error.js';
 import { keepHeapFlat } from '../poll/heap.js';
 import { OutputBatch } from '../report/output-batch.js';
 import {
@@ -130,16 +132,8 @@ export async function run(flags: PollFlags): Promise<number> {
   const title = [`${c.bold('imip poll --once')}${flags.apply ? c.bold(' --apply') : ''}  ${configPath}`, c.dim(versionLine(ctx.version)), ...overridesLine(overrides).map((l) => c.yellow(l))];
   // How Calendar Server's own client connects and logs in here; the reader then connects the same
   // way. Where the server cannot log in, or the tool stops before its login, nothing is read.
-  const access = await (opening ? opening.access : checkAccess(cycleCtx)).catch(async (err: unknown) => {
-    await opening?.abandon();
-    await ready.catch(() => undefined);
-    throw err;
-  });
-  const serverLogin = serverLoginReport(cycleCtx, access);
-  const connFindings = access.findings;
-  if (accessStops(access)) {
-    await opening?.abandon();
-    await ready.catch(() => undefined);
+  // Nothing is read: the report says why, with its findings, and the exit code is 1.
+  const stop = (login: ServerLoginReport, findings: Finding[], detail?: string): number => {
     const doc = {
       command: 'poll',
       ok: false,
@@ -147,16 +141,36 @@ export async function run(flags: PollFlags): Promise<number> {
       ...overridesField(overrides),
       protocol,
       config: configPath,
-      serverLogin,
-      findings: connFindings,
+      serverLogin: login,
+      findings,
       messages: [],
-      error: stoppedText(serverLogin.stopped, connFindings),
+      error: stoppedText(login.stopped, findings, detail),
     };
     if (out.json || docSinkActive()) printJson(doc);
-    else {
-      process.stdout.write(render.renderStopped(title, serverLogin, connFindings, c, out));
-    }
+    else process.stdout.write(render.renderStopped(title, login, findings, c, out, detail));
     return EXIT_PROBLEMS;
+  };
+  // A mailbox that cannot be opened (not reached, no answer in time, login or INBOX refused) is a
+  // problem found, not a mistake on the command line: the same findings as `test-mailbox`.
+  const notOpened = async (err: unknown, login: ServerLoginReport | null, earlier: Finding[]): Promise<number> => {
+    if (!isMailboxOpenError(err)) throw err;
+    const { mailboxOpenFindings } = await import('../probes/mailbox-open-findings.js');
+    const { findings } = mailboxOpenFindings(ctx.settings.receiving, ctx.version, err);
+    return stop({ steps: login?.steps ?? [], tlsUpgrade: login?.tlsUpgrade ?? null, stopped: 'mailbox-not-opened' }, [...earlier, ...findings], err.message);
+  };
+  const access = await (opening ? opening.access : checkAccess(cycleCtx)).catch(async (err: unknown) => {
+    await opening?.abandon();
+    await ready.catch(() => undefined);
+    if (isMailboxOpenError(err)) return err;
+    throw err;
+  });
+  if (isMailboxOpenError(access)) return notOpened(access, null, []);
+  const serverLogin = serverLoginReport(cycleCtx, access);
+  const connFindings = access.findings;
+  if (accessStops(access)) {
+    await opening?.abandon();
+    await ready.catch(() => undefined);
+    return stop(serverLogin, connFindings);
   }
   const shown = progressReporter(progressEnabled(process.stderr));
   // How far the cycle got, for the Ctrl-C message.
@@ -219,6 +233,10 @@ export async function run(flags: PollFlags): Promise<number> {
         singlePoller: Boolean(flags.singlePoller),
         onProgress: progress.update,
       });
+    } catch (err) {
+      // The reader opens its session before anything is claimed, posted or deleted.
+      if (isMailboxOpenError(err)) return notOpened(err, serverLogin, connFindings);
+      throw err;
     } finally {
       for (const sig of stopSignals) process.off(sig, onSignal);
       progress.end();
@@ -289,6 +307,9 @@ export async function run(flags: PollFlags): Promise<number> {
   process.on('SIGINT', onSigint);
   try {
     report = await runReadOnlyCycle(cycleCtx, { ...hooks, keepRows: false, onProgress: progress.update }, opening?.reader);
+  } catch (err) {
+    if (isMailboxOpenError(err)) return notOpened(err, serverLogin, connFindings);
+    throw err;
   } finally {
     process.off('SIGINT', onSigint);
     flush();

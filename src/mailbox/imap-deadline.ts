@@ -111,7 +111,7 @@ export class ImapDeadline {
           return;
         }
         clearInterval(timer);
-        this.expired = new ImapTimeoutError(stage ?? this.connectStage(), this.timeoutMs);
+        this.expired = new ImapTimeoutError(stage ?? this.stage(), this.timeoutMs);
         try {
           client?.close();
         } catch {
@@ -158,7 +158,7 @@ export class ImapDeadline {
   }
 
   /** Where a connect stands: TCP, TLS, the greeting, or the last command sent. */
-  private connectStage(): string {
+  stage(): string {
     const s = this.socket();
     if (!s || s.connecting) return 'connect';
     if (this.implicitTls && typeof s.getProtocol === 'function' && !s.getProtocol()) return 'TLS handshake';

@@ -28,7 +28,7 @@ import { BodyCollector, createDecoder, MAX_BODY_BYTES, noteDecoding } from '../i
 import { headerBytesToString, HeaderList, parseHeaderBlock } from '../imip/mime-headers.js';
 import type { MimePart } from '../imip/mime-part.js';
 import { neededParts } from '../imip/classify.js';
-import { CannotRunError } from '../report/exit.js';
+import { MailboxOpenError, probeStage } from './open-error.js';
 import { mailboxHost } from './target.js';
 import type { OnMessage, OnProgress, ReaderInfo, ReadMessage, ReadStats } from './types.js';
 import { loadCaPem, runContext } from '../net/net-stage.js';
@@ -197,7 +197,7 @@ export class ImapReader {
     this.info = info;
   }
 
-  /** Connect, log in and open INBOX (EXAMINE unless `readOnly` is false). Failures are CannotRunError. */
+  /** Connect, log in and open INBOX (EXAMINE unless `readOnly` is false). Failures are MailboxOpenError. */
   static async open(receiving: ReceivingSettings, connect: ConnectOptions, opts: ImapOpenOptions): Promise<ImapReader> {
     const host = mailboxHost(receiving);
     const flowOptions = imapFlowOptions(receiving, connect);
@@ -209,9 +209,10 @@ export class ImapReader {
     try {
       await deadline.step(undefined, () => client.connect());
     } catch (err) {
+      const stage = probeStage(isImapTimeout(err) ? err.stage : deadline.stage());
       client.close();
-      if (isImapTimeout(err)) throw new CannotRunError(`${err.message} (${where})`);
-      throw new CannotRunError(`IMAP ${where}: ${imapErrorText(err)}`);
+      if (isImapTimeout(err)) throw new MailboxOpenError(`${err.message} (${where})`, { protocol: 'imap', stage, cause: err });
+      throw new MailboxOpenError(`IMAP ${where}: ${imapErrorText(err)}`, { protocol: 'imap', stage, cause: err });
     }
     let box;
     const verb = opts.readOnly ? 'EXAMINE' : 'SELECT';
@@ -219,8 +220,8 @@ export class ImapReader {
       box = await deadline.step(verb, () => client.mailboxOpen('INBOX', { readOnly: opts.readOnly }));
     } catch (err) {
       await safeLogout(client, deadline);
-      if (isImapTimeout(err)) throw new CannotRunError(`${err.message} (${where})`);
-      throw new CannotRunError(`IMAP ${where}: INBOX could not be opened (${verb}): ${imapErrorText(err)}`);
+      if (isImapTimeout(err)) throw new MailboxOpenError(`${err.message} (${where})`, { protocol: 'imap', stage: 'inbox', cause: err });
+      throw new MailboxOpenError(`IMAP ${where}: INBOX could not be opened (${verb}): ${imapErrorText(err)}`, { protocol: 'imap', stage: 'inbox', cause: err });
     }
     const tls = receiving.useSSL ? 'implicit' : client.secureConnection ? 'starttls' : 'none';
     const info: ReaderInfo = {

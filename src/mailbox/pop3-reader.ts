@@ -17,10 +17,9 @@ import { Pop3Client, isPop3Error, type Pop3ClientOptions, type Pop3Error } from 
 import { loadCaPem, runContext, type OfferedVersions } from '../net/net-stage.js';
 import type { ConnectOptions, ReceivingSettings } from '../config/settings.js';
 import { CannotRunError } from '../report/exit.js';
+import { MailboxOpenError, probeStage } from './open-error.js';
 import { mailboxHost } from './target.js';
 import type { OnMessage, OnProgress, ReaderInfo, ReadStats } from './types.js';
-
-/** Why a POP3 session could not start, in one sentence; IN-USE (RFC 2449) said plainly. */
 
 /**
  * POP3 connection options with the server's receiving semantics: `UseSSL` is TLS from the first
@@ -45,6 +44,7 @@ export function pop3ClientOptions(receiving: ReceivingSettings, connect: Connect
   };
 }
 
+/** Why a POP3 session could not start, in one sentence; IN-USE (RFC 2449) said plainly. */
 export function pop3ErrorText(err: unknown): string {
   if (isPop3Error(err)) {
     const e = err as Pop3Error;
@@ -62,6 +62,16 @@ export function isInUse(err: unknown): boolean {
 
 /** RETR commands queued at most at once when pipelining (the connection sends up to 64 of them). */
 const RETR_WINDOW = 128;
+
+/** The stage a POP3 client error stopped at, in `test-mailbox`'s words. */
+function pop3Stage(err: unknown, otherwise: 'connect' | 'login'): string {
+  if (!isPop3Error(err)) return otherwise;
+  if (err.kind === 'tls') return /STLS/.test(err.message) ? 'starttls' : 'tls';
+  if (err.kind === 'auth') return 'login';
+  const timedOut = /^POP3 (.+?) timed out after /.exec(err.message);
+  if (timedOut) return probeStage(timedOut[1]!);
+  return err.kind === 'connect' && otherwise === 'connect' ? 'connect' : otherwise;
+}
 
 export class Pop3Reader {
   readonly info: ReaderInfo;
@@ -83,7 +93,7 @@ export class Pop3Reader {
     try {
       client = await Pop3Client.connect(pop3ClientOptions(receiving, connect));
     } catch (err) {
-      throw new CannotRunError(`POP3 ${where}: ${pop3ErrorText(err)}`);
+      throw new MailboxOpenError(`POP3 ${where}: ${pop3ErrorText(err)}`, { protocol: 'pop3', stage: pop3Stage(err, 'connect'), cause: err });
     }
     let method: string;
     try {
@@ -91,7 +101,10 @@ export class Pop3Reader {
       method = await client.login(receiving.username, receiving.password);
     } catch (err) {
       client.close();
-      throw new CannotRunError(`POP3 ${where}: ${pop3ErrorText(err)}`);
+      // A maildrop held by another session (the gateway, a mail client) is no fault of the
+      // mailbox or its settings: the run cannot go on now, and says why.
+      if (isInUse(err)) throw new CannotRunError(`POP3 ${where}: ${pop3ErrorText(err)}`);
+      throw new MailboxOpenError(`POP3 ${where}: ${pop3ErrorText(err)}`, { protocol: 'pop3', stage: pop3Stage(err, 'login'), cause: err });
     }
     const tls = receiving.useSSL ? 'implicit' : client.stlsUsed ? 'stls' : method === 'APOP' ? 'apop' : 'none';
     const info: ReaderInfo = {

@@ -12,7 +12,7 @@ import type { ImapReader } from '../mailbox/imap-reader.js';
 import type { Pop3Reader } from '../mailbox/pop3-reader.js';
 import type { ServerAccess } from '../probes/server-access.js';
 import type { ServerVersion } from '../server/release.js';
-import { CannotRunError } from '../report/exit.js';
+import { MailboxOpenError } from '../mailbox/open-error.js';
 import { mailboxHost } from '../mailbox/target.js';
 
 /** What opening the mailbox needs to know (a part of the cycle's context). */
@@ -29,7 +29,7 @@ export type Reader = ImapReader | Pop3Reader;
  * Before reading: how Calendar Server's own IMAP/POP3 client would connect and log in here
  * (src/probes/server-access.ts, the release's row of src/server/mail-clients.ts). The reader then
  * connects the same way: `ctx.connect.mailboxUpgrade` is set to what the server's STARTTLS/STLS
- * offers. A server that cannot be reached or stalls is a CannotRunError naming the stage.
+ * offers. A server that cannot be reached or stalls is a MailboxOpenError naming the stage.
  */
 export async function checkAccess(ctx: MailboxContext): Promise<ServerAccess> {
   const r = ctx.settings.receiving;
@@ -39,7 +39,9 @@ export async function checkAccess(ctx: MailboxContext): Promise<ServerAccess> {
   try {
     access = await checkServerAccess(r, ctx.connect, ctx.version);
   } catch (err) {
-    if (err instanceof ServerAccessError) throw new CannotRunError(err.message);
+    if (err instanceof ServerAccessError) {
+      throw new MailboxOpenError(err.message, { protocol: ctx.protocol, stage: err.failure.stage, failure: err.failure });
+    }
     throw err;
   }
   ctx.connect = { ...ctx.connect, mailboxUpgrade: access.upgrade };
@@ -63,7 +65,7 @@ function nextTurn(): Promise<void> {
 
 /** The access check under way, and the read-only reader's session when it opens at the same time. */
 export interface MailboxOpening {
-  /** The access check; rejects with a CannotRunError when the mail server cannot be reached. */
+  /** The access check; rejects with a MailboxOpenError when the mail server cannot be reached. */
   access: Promise<ServerAccess>;
   /** The read-only reader: the one opened with the check, or one opened now. Call once the check allows reading. */
   reader(): Promise<Reader>;

@@ -122,8 +122,12 @@ export interface ServerLoginReport {
   steps: string[];
   /** What the tool's STARTTLS/STLS offered to connect as the server does (null: TLS from the first byte). */
   tlsUpgrade: 'tls1.0-only' | 'negotiate' | null;
-  /** Nothing was read: the server's own client cannot log in here, or the tool stopped before its login. */
-  stopped: 'server-cannot-log-in' | 'certificate-not-verified' | null;
+  /**
+   * Nothing was read: the server's own client cannot log in here, the tool stopped before its
+   * login, or the mailbox could not be opened at all (not reached, no answer in time, login or
+   * INBOX refused: the findings are those `test-mailbox` gives).
+   */
+  stopped: 'server-cannot-log-in' | 'certificate-not-verified' | 'mailbox-not-opened' | null;
 }
 
 // ---- context -----------------------------------------------------------------------------------
@@ -332,8 +336,13 @@ export function accessStops(access: ServerAccess): boolean {
 }
 
 /** The sentence said when nothing was read because of the access check. */
-export function stoppedText(stopped: ServerLoginReport['stopped'], findings: readonly Finding[] = []): string {
+export function stoppedText(stopped: ServerLoginReport['stopped'], findings: readonly Finding[] = [], detail?: string): string {
   const ids = [...new Set(findings.filter((f) => f.severity === 'error').map((f) => f.id))];
+  if (stopped === 'mailbox-not-opened') {
+    // The finding says what failed; without one (INBOX refused, a protocol error) the error does.
+    const why = ids.length ? ids.join(', ') : (detail ?? 'see the error above');
+    return `No message was read: the mailbox could not be opened (${why}). Calendar Server's poll connects and logs in with the same settings, so fix that first.`;
+  }
   return stopped === 'server-cannot-log-in'
     ? `No message was read: Calendar Server itself cannot log in to this mailbox${ids.length ? ` (${ids.join(', ')})` : ''}, so it reads none either. Fix that first.`
     : 'No message was read: the certificate did not verify for this tool, so it stopped before sending the password. Calendar Server would log in and read them; run again with --ca-file (the CA that signed the certificate) or --insecure to see them.';

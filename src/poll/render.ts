@@ -13,7 +13,7 @@ import { formatEvidence, insecureNotice, renderFindings } from '../report/render
 import { GLYPH } from '../report/style.js';
 import type { ServerAction } from '../server/poll-policy.js';
 import { NO_CAUSE_NAMED, stoppedText, type PollMessage, type PollReport, type PollSummary, type ReaderInfo, type ServerLoginReport } from './cycle.js';
-import { forTerminal } from '../report/terminal-text.js';
+import { forTerminal, printable } from '../report/terminal-text.js';
 
 /** The token causes in a few words, for the row and the summary (the ids are those of `imip diagnose`). */
 export const TOKEN_CAUSE_SHORT: Record<string, string> = {
@@ -177,14 +177,25 @@ export function serverLoginLines(serverLogin: ServerLoginReport | undefined, fin
   return lines;
 }
 
-/** Nothing was read because of the access check: the findings and why. */
-export function renderStopped(title: string[], serverLogin: ServerLoginReport, findings: readonly Finding[], c: ChalkInstance, opts: { verbose: boolean }): string {
+/** Nothing was read because of the access check, or the mailbox could not be opened: the findings and why. */
+export function renderStopped(
+  title: string[],
+  serverLogin: ServerLoginReport,
+  findings: readonly Finding[],
+  c: ChalkInstance,
+  opts: { verbose: boolean; quiet?: boolean },
+  detail?: string,
+): string {
   // The title is ours, already coloured; only what came from the server is made printable.
   [serverLogin, findings] = forTerminal([serverLogin, findings] as const);
+  const serious = serverLogin.stopped !== 'certificate-not-verified';
+  const text = `${GLYPH[serious ? 'error' : 'warning']} ${stoppedText(serverLogin.stopped, findings, detail === undefined ? undefined : printable(detail))}`;
+  const last = serious ? c.red(text) : c.yellow(text);
+  // --quiet: the summary line only.
+  if (opts.quiet) return `${last}\n`;
   const lines = [...title, ...serverLoginLines(serverLogin, findings, c, opts)];
   if (lines[lines.length - 1] !== '') lines.push('');
-  const text = `${GLYPH[serverLogin.stopped === 'server-cannot-log-in' ? 'error' : 'warning']} ${stoppedText(serverLogin.stopped, findings)}`;
-  lines.push(serverLogin.stopped === 'server-cannot-log-in' ? c.red(text) : c.yellow(text));
+  lines.push(last);
   return `${lines.join('\n')}\n`;
 }
 

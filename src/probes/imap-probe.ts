@@ -32,7 +32,7 @@ import {
   type StageRunner,
 } from '../net/net-stage.js';
 import type { MailboxCounts, MailboxSessionOutcome, SampledMessage } from './probe-report.js';
-import { isBasicAuthDisabled } from './provider-auth.js';
+import { imapError } from './mailbox-errors.js';
 import { tlsInfo } from '../net/tls-info.js';
 
 const CONFIG = 'Scheduling.iMIP.Receiving';
@@ -109,50 +109,6 @@ function serverLoginPlan(caps: string[]): string[] {
   // first mechanism it has; on failure it falls back to the LOGIN command.
   const first = authMechanisms(caps).find((m) => SERVER_SASL.includes(m));
   return first ? [`AUTHENTICATE ${first}`, 'LOGIN'] : ['LOGIN'];
-}
-
-/** imapflow's errors, as stage errors; server texts are kept (the redactor runs over them later). */
-function imapError(err: unknown, ctx: { user: string; certificate: StageError | null }): StageError {
-  if (err instanceof StageError) return err;
-  const e = (err ?? {}) as { message?: string; code?: string; response?: string; authenticationFailed?: boolean; tlsFailed?: boolean; serverResponseCode?: string };
-  if (e.tlsFailed && ctx.certificate) return ctx.certificate;
-  if (e.authenticationFailed) {
-    const text = String(e.response ?? e.message ?? 'authentication failed');
-    if (/login is disabled/i.test(String(e.message))) {
-      return new StageError('auth', 'the server refuses logins without TLS (LOGINDISABLED) and the connection is not encrypted', {
-        hint: `Set ${CONFIG}.UseSSL to true with the IMAPS port (993), or enable STARTTLS on the server.`,
-      });
-    }
-    if (isBasicAuthDisabled(text)) {
-      return new StageError('basic-auth-disabled', `the provider refused password login for ${ctx.user}: ${text}`, {
-        hint:
-          'The provider has turned off password ("basic") authentication, and Calendar Server cannot do OAuth2. Use an app password, ' +
-          'a mailbox on a server that accepts passwords, or a local OAuth proxy such as email-oauth2-proxy.',
-        evidence: { reply: text, ...(e.serverResponseCode ? { responseCode: e.serverResponseCode } : {}) },
-      });
-    }
-    return new StageError('auth', `the server rejected the login for ${ctx.user}: ${text}`, {
-      hint: `Check ${CONFIG}.Username and ${CONFIG}.Password (often the full address is the user name). On macOS, Calendar Server may read the password from the keychain account "<Username>@<Server>".`,
-      evidence: { reply: text, ...(e.serverResponseCode ? { responseCode: e.serverResponseCode } : {}) },
-    });
-  }
-  switch (e.code) {
-    case 'GREETING_TIMEOUT':
-    case 'ETIMEOUT':
-    case 'CONNECT_TIMEOUT':
-    case 'UPGRADE_TIMEOUT':
-      return new StageError('timeout', `the server did not answer in time (${e.code})`);
-    case 'NoConnection':
-    case 'EConnectionClosed':
-    case 'ClosedAfterConnect':
-      return new StageError('closed', 'the server closed the connection', { evidence: { code: e.code } });
-    default:
-      break;
-  }
-  if (e.tlsFailed) return toStageError(err, { during: 'the STARTTLS handshake' });
-  const se = toStageError(err);
-  if (se.kind === 'internal' && e.response) return new StageError('rejected', `the server refused: ${e.response}`, { evidence: { code: e.code } });
-  return se;
 }
 
 function hasCalendarPart(node: MessageStructureObject | undefined, depth = 0): boolean {

@@ -88,7 +88,8 @@ function defaultPorts(receiving: ReceivingSettings): { implicit: number; plain: 
   return receiving.protocol === 'pop3' ? { implicit: 995, plain: 110, name: 'POP3' } : { implicit: 993, plain: 143, name: 'IMAP' };
 }
 
-function failureFindings(receiving: ReceivingSettings, f: StageFailure, outcome: MailboxSessionOutcome, clients: MailClients): Finding[] {
+/** The findings of the stage where the mailbox session failed (also used by `poll`, whose reader fails at the same stages). */
+export function failureFindings(receiving: ReceivingSettings, f: StageFailure, outcome: MailboxSessionOutcome, clients: MailClients): Finding[] {
   const where = `${receiving.server}:${receiving.port}`;
   const ports = defaultPorts(receiving);
   const ev: Record<string, unknown> = {

@@ -28,8 +28,8 @@ import {
 } from '../net/net-stage.js';
 import { Pop3Client, isPop3Error, type Capabilities, type TlsDetails } from '../clients/pop3/index.js';
 import type { MailboxSessionOutcome, SampledMessage } from './probe-report.js';
-import { isBasicAuthDisabled } from './provider-auth.js';
-import { isCertificateErrorCode, tlsInfoFromParts, type TlsInfo } from '../net/tls-info.js';
+import { pop3Error } from './mailbox-errors.js';
+import { tlsInfoFromParts, type TlsInfo } from '../net/tls-info.js';
 
 const CONFIG = 'Scheduling.iMIP.Receiving';
 
@@ -55,51 +55,6 @@ function capaEvidence(caps: Capabilities | null): Record<string, unknown> {
   };
 }
 
-/** The POP3 client's errors as stage errors. */
-function pop3Error(err: unknown, ctx: { user: string; host: string; port: number }): StageError {
-  if (err instanceof StageError) return err;
-  if (!isPop3Error(err)) return toStageError(err, ctx);
-  const evidence: Record<string, unknown> = {};
-  if (err.code) evidence.code = err.code;
-  if (err.serverText) evidence.reply = err.serverText;
-  if (err.responseCode) evidence.responseCode = err.responseCode;
-  switch (err.kind) {
-    case 'timeout':
-      return new StageError('timeout', err.message, { evidence });
-    case 'connect':
-      if (err.code) return toStageError(err, ctx);
-      return new StageError('rejected', err.message, { evidence });
-    case 'tls': {
-      if (isCertificateErrorCode(err.code)) return toStageError(err, { host: ctx.host, port: ctx.port });
-      const se = err.code ? toStageError(err, { host: ctx.host, port: ctx.port, during: 'the TLS handshake' }) : null;
-      if (se && se.kind !== 'internal') return se;
-      return new StageError('tls', err.message, { evidence });
-    }
-    case 'auth': {
-      const text = err.serverText ?? err.message;
-      if (isBasicAuthDisabled(text)) {
-        return new StageError('basic-auth-disabled', `the provider refused password login for ${ctx.user}: ${text}`, {
-          hint:
-            'The provider has turned off password ("basic") authentication, and Calendar Server cannot do OAuth2. Use an app password, ' +
-            'a mailbox on a server that accepts passwords, or a local OAuth proxy such as email-oauth2-proxy.',
-          evidence,
-        });
-      }
-      return new StageError('auth', `the server rejected the login for ${ctx.user} (${err.command ?? 'login'}: ${text})`, {
-        hint: `Check ${CONFIG}.Username and ${CONFIG}.Password. On macOS, Calendar Server may read the password from the keychain account "<Username>@<Server>".`,
-        evidence,
-      });
-    }
-    case 'protocol':
-      return new StageError('protocol', err.message, {
-        hint: 'Check Receiving.Port and Receiving.Type: this port may not speak POP3.',
-        evidence,
-      });
-    case 'closed':
-    default:
-      return new StageError('closed', err.message, { evidence });
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Headers of the sample

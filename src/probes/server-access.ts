@@ -19,7 +19,7 @@
  * its login and says how to go on (`--ca-file`, `--insecure`).
  */
 import type { ConnectOptions, ReceivingSettings } from '../config/settings.js';
-import { Redactor, StageError, StageRunner, connectTcp, implicitTlsStage, resolveHost, secondsText, type ResolvedAddress } from '../net/net-stage.js';
+import { Redactor, StageError, StageRunner, connectTcp, implicitTlsStage, resolveHost, secondsText, type ResolvedAddress, type StageFailure } from '../net/net-stage.js';
 import type { OfferedVersions } from '../net/tls-handshake.js';
 import type { TlsInfo } from '../net/tls-info.js';
 import type { Finding } from '../report/finding.js';
@@ -48,7 +48,11 @@ export interface ServerAccess {
 
 /** A failure of the check itself (the server could not be reached, or stalled): the command cannot run. */
 export class ServerAccessError extends Error {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    /** The failing stage as the probes judge it (the same kinds as `test-mailbox`). */
+    readonly failure: StageFailure,
+  ) {
     super(message);
     this.name = 'ServerAccessError';
   }
@@ -68,7 +72,7 @@ export async function checkServerAccess(receiving: ReceivingSettings, connect: C
   const runner = new StageRunner(connect.timeoutMs, new Redactor([receiving.password]));
   const fail = (): never => {
     const f = runner.failure!;
-    throw new ServerAccessError(/timed out after/.test(f.error) ? `${f.error} (${where})` : `${proto} ${where}: ${f.error}`);
+    throw new ServerAccessError(/timed out after/.test(f.error) ? `${f.error} (${where})` : `${proto} ${where}: ${f.error}`, f);
   };
 
   const addresses = await runner.run('resolve', (s) => resolveHost(host, s, `${CONFIG}.Server`), {

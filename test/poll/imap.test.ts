@@ -301,11 +301,14 @@ describe('imip poll (the command)', () => {
     expect(b.stderr).toMatch(/--apply is for Calendar Server 2\.x–4\.x.*in-process/s);
   });
 
-  it('a wrong password is exit 2 with the server\'s answer, never the password', async () => {
+  it('a wrong password is a problem found (exit 1, mailbox.login-failed) with the server\'s answer, never the password', async () => {
     const plist = writePollPlist(stack, { version: '9.2', protocol: 'imap', user: { address: USER.address, password: 'wrong-Secret-123' } });
-    const r = await runCli(['poll', '--once', '--config', plist, '--ca-file', stack.ca]);
-    expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/IMAP .*rejected the login|AUTHENTICATIONFAILED|Authentication failed/i);
-    expect(r.stderr).not.toContain('wrong-Secret-123');
+    const r = await runCli(['poll', '--once', '--config', plist, '--ca-file', stack.ca, '--no-color']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toContain('mailbox.login-failed');
+    expect(r.stdout).toMatch(/AUTHENTICATIONFAILED|Authentication failed/i);
+    expect(r.stdout).toContain('No message was read: the mailbox could not be opened');
+    expect(r.stdout + r.stderr).not.toContain('wrong-Secret-123');
   });
 });

@@ -13,6 +13,8 @@
  * connection as secured (AUTH=PLAIN offered before TLS), the legacy host says LOGINDISABLED and
  * accepts TLS 1.0, the modern remote host says LOGINDISABLED and refuses TLS 1.0.
  */
+import net from 'node:net';
+import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { getStack } from '../helpers/stack.js';
 import { jsonOf, runCli } from '../helpers/cli.js';
@@ -154,5 +156,70 @@ describe.concurrent("the same receiving verdict from test-mailbox, check-config 
     // Before TLS the server authenticates in clear text; the tool does not, and upgrades with current TLS.
     expect(localImap).toMatch(/^TLSv1\.[23]$/);
     expect(imaps).toMatch(/^TLSv1\.[23]$/);
+  });
+});
+
+/** A port on 127.0.0.1 where nothing listens: bound by the system, then closed. */
+async function closedPort(): Promise<number> {
+  const srv = net.createServer().listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  const { port } = srv.address() as net.AddressInfo;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+const WRONG = 'Wrong-pw-5521-secret';
+
+// A mailbox that cannot be opened is a problem found, not a command that could not run: `poll`
+// says so with the finding `test-mailbox` gives, exit 1, a JSON document, and CRITICAL for
+// monitoring (before, it was exit 2 with one line on stderr and "UNKNOWN").
+describe.concurrent('a mailbox that cannot be opened: poll gives the finding test-mailbox gives, and exit 1', () => {
+  const CASES: Array<{ name: string; id: string; receiving: () => Promise<Record<string, unknown>> }> = [
+    { name: 'IMAP, a wrong password', id: 'mailbox.login-failed', receiving: async () => ({ Password: WRONG }) },
+    { name: 'POP3, a wrong password', id: 'mailbox.login-failed', receiving: async () => ({ Port: getStack().ports.pop3s, Type: 'pop', Password: WRONG }) },
+    { name: 'IMAP, nothing listens on the port', id: 'mailbox.connect-failed', receiving: async () => ({ Server: '127.0.0.1', Port: await closedPort() }) },
+    { name: 'POP3, nothing listens on the port', id: 'mailbox.connect-failed', receiving: async () => ({ Server: '127.0.0.1', Port: await closedPort(), Type: 'pop' }) },
+  ];
+  for (const c of CASES) {
+    for (const version of ['4.3', '9.2'] as const) {
+      it(`${c.name} — ${version}`, async () => {
+        const path = writeStackConfig({ receiving: await c.receiving() });
+        const common = ['--config', path, '--ca-file', getStack().ca, '--server-version', version, '--timeout', '5'];
+        const [probe, poll, human, nagios] = await Promise.all([
+          runCli(['test-mailbox', ...common, '--json']),
+          runCli(['poll', '--once', ...common, '--json', '--state-dir', tempDir()]),
+          runCli(['poll', '--once', ...common, '--no-color', '--state-dir', tempDir()]),
+          runCli(['poll', '--once', ...common, '--format', 'nagios', '--state-dir', tempDir()]),
+        ]);
+        const errorsOf = (doc: { findings: Array<{ id: string; severity: string }> }): string[] => doc.findings.filter((f) => f.severity === 'error').map((f) => f.id);
+        expect(errorsOf(jsonOf(probe, 'test-mailbox'))).toEqual([c.id]);
+        expect(probe.code).toBe(1);
+
+        const doc = jsonOf(poll, 'poll');
+        expect(poll.code, poll.stderr).toBe(1);
+        expect(poll.stderr).toBe('');
+        expect(errorsOf(doc)).toEqual([c.id]);
+        expect(doc.serverLogin.stopped).toBe('mailbox-not-opened');
+        expect(doc.messages).toEqual([]);
+        expect(doc.error).toContain(`the mailbox could not be opened (${c.id})`);
+
+        expect(human.code).toBe(1);
+        expect(human.stdout).toContain(c.id);
+        expect(human.stdout).toMatch(/No message was read: the mailbox could not be opened/);
+        expect(nagios.stdout).toMatch(new RegExp(`^IMIP CRITICAL - poll: ${c.id.replace('.', '\\.')}`));
+        expect(nagios.code).toBe(2);
+        for (const r of [probe, poll, human, nagios]) expect(r.stdout + r.stderr).not.toContain(WRONG);
+      });
+    }
+  }
+
+  it('--apply (4.3) with a wrong password: the same finding, exit 1, nothing changed', async () => {
+    const path = writeStackConfig({ receiving: { Password: WRONG } });
+    const r = await runCli(['poll', '--once', '--apply', '--inject-url', 'http://127.0.0.1:9/inbox/', '--config', path, '--ca-file', getStack().ca, '--server-version', '4.3', '--json', '--state-dir', tempDir()]);
+    const doc = jsonOf(r, 'poll --apply');
+    expect(r.code, r.stderr).toBe(1);
+    expect(doc.findings.map((f: { id: string }) => f.id)).toContain('mailbox.login-failed');
+    expect(doc.serverLogin.stopped).toBe('mailbox-not-opened');
+    expect(r.stdout + r.stderr).not.toContain(WRONG);
   });
 });

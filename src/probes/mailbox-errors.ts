@@ -1,0 +1,101 @@
+/**
+ * The IMAP and POP3 libraries' errors as stage errors: one sentence, a hint, and the kind a
+ * finding is chosen by. Shared by `test-mailbox`'s stages and by `poll`, whose reader reports a
+ * mailbox it cannot open with the same findings.
+ */
+import { StageError, toStageError } from '../net/net-stage.js';
+import { isCertificateErrorCode } from '../net/tls-info.js';
+import { isPop3Error } from '../clients/pop3/index.js';
+import { isBasicAuthDisabled } from './provider-auth.js';
+
+const CONFIG = 'Scheduling.iMIP.Receiving';
+
+/** imapflow's errors, as stage errors; server texts are kept (the redactor runs over them later). */
+export function imapError(err: unknown, ctx: { user: string; certificate: StageError | null }): StageError {
+  if (err instanceof StageError) return err;
+  const e = (err ?? {}) as { message?: string; code?: string; response?: string; authenticationFailed?: boolean; tlsFailed?: boolean; serverResponseCode?: string };
+  if (e.tlsFailed && ctx.certificate) return ctx.certificate;
+  if (e.authenticationFailed) {
+    const text = String(e.response ?? e.message ?? 'authentication failed');
+    if (/login is disabled/i.test(String(e.message))) {
+      return new StageError('auth', 'the server refuses logins without TLS (LOGINDISABLED) and the connection is not encrypted', {
+        hint: `Set ${CONFIG}.UseSSL to true with the IMAPS port (993), or enable STARTTLS on the server.`,
+      });
+    }
+    if (isBasicAuthDisabled(text)) {
+      return new StageError('basic-auth-disabled', `the provider refused password login for ${ctx.user}: ${text}`, {
+        hint:
+          'The provider has turned off password ("basic") authentication, and Calendar Server cannot do OAuth2. Use an app password, ' +
+          'a mailbox on a server that accepts passwords, or a local OAuth proxy such as email-oauth2-proxy.',
+        evidence: { reply: text, ...(e.serverResponseCode ? { responseCode: e.serverResponseCode } : {}) },
+      });
+    }
+    return new StageError('auth', `the server rejected the login for ${ctx.user}: ${text}`, {
+      hint: `Check ${CONFIG}.Username and ${CONFIG}.Password (often the full address is the user name). On macOS, Calendar Server may read the password from the keychain account "<Username>@<Server>".`,
+      evidence: { reply: text, ...(e.serverResponseCode ? { responseCode: e.serverResponseCode } : {}) },
+    });
+  }
+  switch (e.code) {
+    case 'GREETING_TIMEOUT':
+    case 'ETIMEOUT':
+    case 'CONNECT_TIMEOUT':
+    case 'UPGRADE_TIMEOUT':
+      return new StageError('timeout', `the server did not answer in time (${e.code})`);
+    case 'NoConnection':
+    case 'EConnectionClosed':
+    case 'ClosedAfterConnect':
+      return new StageError('closed', 'the server closed the connection', { evidence: { code: e.code } });
+    default:
+      break;
+  }
+  if (e.tlsFailed) return toStageError(err, { during: 'the STARTTLS handshake' });
+  const se = toStageError(err);
+  if (se.kind === 'internal' && e.response) return new StageError('rejected', `the server refused: ${e.response}`, { evidence: { code: e.code } });
+  return se;
+}
+
+/** The POP3 client's errors as stage errors. */
+export function pop3Error(err: unknown, ctx: { user: string; host: string; port: number }): StageError {
+  if (err instanceof StageError) return err;
+  if (!isPop3Error(err)) return toStageError(err, ctx);
+  const evidence: Record<string, unknown> = {};
+  if (err.code) evidence.code = err.code;
+  if (err.serverText) evidence.reply = err.serverText;
+  if (err.responseCode) evidence.responseCode = err.responseCode;
+  switch (err.kind) {
+    case 'timeout':
+      return new StageError('timeout', err.message, { evidence });
+    case 'connect':
+      if (err.code) return toStageError(err, ctx);
+      return new StageError('rejected', err.message, { evidence });
+    case 'tls': {
+      if (isCertificateErrorCode(err.code)) return toStageError(err, { host: ctx.host, port: ctx.port });
+      const se = err.code ? toStageError(err, { host: ctx.host, port: ctx.port, during: 'the TLS handshake' }) : null;
+      if (se && se.kind !== 'internal') return se;
+      return new StageError('tls', err.message, { evidence });
+    }
+    case 'auth': {
+      const text = err.serverText ?? err.message;
+      if (isBasicAuthDisabled(text)) {
+        return new StageError('basic-auth-disabled', `the provider refused password login for ${ctx.user}: ${text}`, {
+          hint:
+            'The provider has turned off password ("basic") authentication, and Calendar Server cannot do OAuth2. Use an app password, ' +
+            'a mailbox on a server that accepts passwords, or a local OAuth proxy such as email-oauth2-proxy.',
+          evidence,
+        });
+      }
+      return new StageError('auth', `the server rejected the login for ${ctx.user} (${err.command ?? 'login'}: ${text})`, {
+        hint: `Check ${CONFIG}.Username and ${CONFIG}.Password. On macOS, Calendar Server may read the password from the keychain account "<Username>@<Server>".`,
+        evidence,
+      });
+    }
+    case 'protocol':
+      return new StageError('protocol', err.message, {
+        hint: 'Check Receiving.Port and Receiving.Type: this port may not speak POP3.',
+        evidence,
+      });
+    case 'closed':
+    default:
+      return new StageError('closed', err.message, { evidence });
+  }
+}
