@@ -22,6 +22,7 @@ import { capText, capStrings } from '../report/cap.js';
 import type { ServerAction } from '../server/poll-policy.js';
 import type { ServerVersion } from '../server/release.js';
 import type { CycleContext, ReaderInfo } from '../poll/cycle.js';
+import { isMailboxOpenError } from '../mailbox/open-error.js';
 
 /** Actions that mean "the server had no usable token". */
 const TOKENLESS: ReadonlySet<ServerAction> = new Set(['NO_TOKEN', 'MALFORMED_TO_ADDRESS', 'UNKNOWN_TOKEN', 'UNKNOWN_TOKEN_OLD']);
@@ -188,6 +189,18 @@ export interface MailboxRead {
   access?: import('../probes/server-access.js').ServerAccess;
   /** Nothing was read because of that check: why, in one sentence. */
   stopped?: string;
+  /** The mailbox could not be opened: the findings `test-mailbox` gives for that failure. */
+  openFindings?: Finding[];
+}
+
+/** The findings for a mailbox that could not be opened, when the error says which stage failed. */
+async function openFailure(ctx: CycleContext, err: unknown): Promise<Pick<MailboxRead, 'error' | 'timedOut' | 'openFindings'>> {
+  const error = (err as Error).message;
+  const base = { error, ...(isTimeout(error) ? { timedOut: true } : {}) };
+  if (!isMailboxOpenError(err)) return base;
+  const { mailboxOpenFindings } = await import('../probes/mailbox-open-findings.js');
+  const { findings } = mailboxOpenFindings(ctx.settings.receiving, ctx.version, err);
+  return findings.length ? { ...base, openFindings: findings } : base;
 }
 
 /** Whether a reader's error is a step that ran past --timeout (IMAP or POP3, any stage). */
@@ -209,16 +222,14 @@ export async function readMailbox(ctx: CycleContext): Promise<MailboxRead> {
   try {
     access = await checkAccess(ctx);
   } catch (err) {
-    const error = (err as Error).message;
-    return { info: null, messages, exists: 0, seen: 0, error, ...(isTimeout(error) ? { timedOut: true } : {}) };
+    return { info: null, messages, exists: 0, seen: 0, ...(await openFailure(ctx, err)) };
   }
   if (accessStops(access)) return { info: null, messages, exists: 0, seen: 0, access, stopped: stoppedText(serverLoginReport(ctx, access).stopped, access.findings) };
   let reader;
   try {
     reader = await openReader(ctx, true);
   } catch (err) {
-    const error = (err as Error).message;
-    return { info: null, messages, exists: 0, seen: 0, access, error, ...(isTimeout(error) ? { timedOut: true } : {}) };
+    return { info: null, messages, exists: 0, seen: 0, access, ...(await openFailure(ctx, err)) };
   }
   const onMessage = (m: { ref: { uid?: number; number?: number; uidl?: string | null }; seen?: boolean; input: MessageInput }): void => {
     if (m.seen) seen++;

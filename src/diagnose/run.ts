@@ -381,7 +381,10 @@ export async function diagnose(o: DiagnoseOptions): Promise<DiagnoseReport> {
     }
     if (!mailbox.info && mailbox.error) {
       inputs.push({ kind: 'mailbox', path: where, how: 'config', status: 'error', error: mailbox.error });
-      findings.push(inputFinding('mailbox', where, mailbox.error, 'receiving'));
+      // The finding test-mailbox gives for the stage that failed (mailbox.login-failed, ...),
+      // else the mailbox as an input that could not be examined.
+      if (mailbox.openFindings) findings.push(...mailbox.openFindings.map((f) => withArea(f, 'probe', 'receiving')));
+      else findings.push(inputFinding('mailbox', where, mailbox.error, 'receiving'));
       return;
     }
     inputs.push({

@@ -173,7 +173,7 @@ const WRONG = 'Wrong-pw-5521-secret';
 // A mailbox that cannot be opened is a problem found, not a command that could not run: `poll`
 // says so with the finding `test-mailbox` gives, exit 1, a JSON document, and CRITICAL for
 // monitoring (before, it was exit 2 with one line on stderr and "UNKNOWN").
-describe.concurrent('a mailbox that cannot be opened: poll gives the finding test-mailbox gives, and exit 1', () => {
+describe.concurrent('a mailbox that cannot be opened: poll and diagnose give the finding test-mailbox gives, and exit 1', () => {
   const CASES: Array<{ name: string; id: string; receiving: () => Promise<Record<string, unknown>> }> = [
     { name: 'IMAP, a wrong password', id: 'mailbox.login-failed', receiving: async () => ({ Password: WRONG }) },
     { name: 'POP3, a wrong password', id: 'mailbox.login-failed', receiving: async () => ({ Port: getStack().ports.pop3s, Type: 'pop', Password: WRONG }) },
@@ -185,11 +185,12 @@ describe.concurrent('a mailbox that cannot be opened: poll gives the finding tes
       it(`${c.name} — ${version}`, async () => {
         const path = writeStackConfig({ receiving: await c.receiving() });
         const common = ['--config', path, '--ca-file', getStack().ca, '--server-version', version, '--timeout', '5'];
-        const [probe, poll, human, nagios] = await Promise.all([
+        const [probe, poll, human, nagios, diag] = await Promise.all([
           runCli(['test-mailbox', ...common, '--json']),
           runCli(['poll', '--once', ...common, '--json', '--state-dir', tempDir()]),
           runCli(['poll', '--once', ...common, '--no-color', '--state-dir', tempDir()]),
           runCli(['poll', '--once', ...common, '--format', 'nagios', '--state-dir', tempDir()]),
+          runCli(['diagnose', ...common, '--json', '--state-dir', tempDir()]),
         ]);
         const errorsOf = (doc: { findings: Array<{ id: string; severity: string }> }): string[] => doc.findings.filter((f) => f.severity === 'error').map((f) => f.id);
         expect(errorsOf(jsonOf(probe, 'test-mailbox'))).toEqual([c.id]);
@@ -208,7 +209,11 @@ describe.concurrent('a mailbox that cannot be opened: poll gives the finding tes
         expect(human.stdout).toMatch(/No message was read: the mailbox could not be opened/);
         expect(nagios.stdout).toMatch(new RegExp(`^IMIP CRITICAL - poll: ${c.id.replace('.', '\\.')}`));
         expect(nagios.code).toBe(2);
-        for (const r of [probe, poll, human, nagios]) expect(r.stdout + r.stderr).not.toContain(WRONG);
+        // diagnose names the same cause for the receiving side (not only "could not be examined").
+        const receiving = jsonOf(diag, 'diagnose').findings.filter((f: { id: string }) => f.id.startsWith('mailbox.') || f.id === 'diagnose.input-unreadable');
+        expect(receiving.map((f: { id: string }) => f.id)).toEqual([c.id]);
+        expect(diag.code).toBe(1);
+        for (const r of [probe, poll, human, nagios, diag]) expect(r.stdout + r.stderr).not.toContain(WRONG);
       });
     }
   }
