@@ -42,6 +42,7 @@ const PROBE_FINDINGS: RuleMeta[] = [
   meta('mailbox.tls10-refused', 'error', 'A clear receiving port where the server starts TLS itself (IMAP STARTTLS, POP3 STLS) with TLS 1.0 only, and the mail server refuses TLS 1.0: no login.'),
   meta('mailbox.cleartext-password', 'warning', 'A step of the server\'s login would send the mailbox password in clear text (AUTHENTICATE PLAIN or LOGIN before TLS, LOGIN without STARTTLS).'),
   meta('mailbox.login-failed', 'error', 'The mailbox rejected Receiving.Username and Receiving.Password.'),
+  meta('mailbox.in-use', 'error', 'POP3 -ERR [IN-USE]: the login was accepted, but another session holds the maildrop; while it does, the server reads nothing.'),
   meta('mailbox.pop-cleartext-login', 'error', 'POP3 without TLS and without APOP: the gateway refuses to log in.'),
   meta('mailbox.seen-messages', 'warning', '5.1 and later read only unseen IMAP messages: messages already marked read are never processed.', ['5.0+']),
   meta('mailbox.not-dedicated', 'warning', 'The mailbox holds mail that is plainly not iMIP traffic; the server deletes what it processes.'),

@@ -31,6 +31,8 @@ export type FailureKind =
   | 'basic-auth-disabled'
   | 'auth-not-offered'
   | 'cleartext-login'
+  /** POP3 `-ERR [IN-USE]` (RFC 2449): the login was accepted, another session holds the maildrop. */
+  | 'in-use'
   /** The server's client offers TLS 1.0 only here, and the server refused it. */
   | 'tls10-refused'
   /** The server's client checks the host name (9.x) and the certificate does not name it. */

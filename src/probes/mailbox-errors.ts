@@ -76,6 +76,14 @@ export function pop3Error(err: unknown, ctx: { user: string; host: string; port:
     }
     case 'auth': {
       const text = err.serverText ?? err.message;
+      // RFC 2449 section 8.1.1: IN-USE comes after a successful authentication, when the maildrop
+      // is locked by another session (Dovecot: pop3_lock_session = yes). The password is right.
+      if (err.responseCode?.toUpperCase() === 'IN-USE') {
+        return new StageError('in-use', `the server accepted the login for ${ctx.user}, but another POP3 session holds the maildrop (${err.command ?? 'login'}: -ERR [IN-USE] ${text})`, {
+          hint: 'Find and close the other session on this mailbox (a mail client left open, a second Calendar Server host, another poller; Dovecot lists them with "doveadm who"). A mailbox for Calendar Server should be read by Calendar Server alone.',
+          evidence,
+        });
+      }
       if (isBasicAuthDisabled(text)) {
         return new StageError('basic-auth-disabled', `the provider refused password login for ${ctx.user}: ${text}`, {
           hint:

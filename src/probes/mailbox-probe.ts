@@ -179,6 +179,16 @@ export function failureFindings(receiving: ReceivingSettings, f: StageFailure, o
           { username: receiving.username, ...(f.kind === 'basic-auth-disabled' ? { basicAuthDisabled: true } : {}) },
         ),
       ];
+    case 'in-use':
+      return [
+        err(
+          'mailbox.in-use',
+          `${CONFIG}.Username`,
+          `The POP3 maildrop of ${receiving.username} is locked by another session: ${f.error}. While that session stays, Calendar Server's poll gets the same answer and reads nothing.`,
+          f.hint ?? 'Close the other session on this mailbox.',
+          { username: receiving.username },
+        ),
+      ];
     case 'cleartext-login':
       return [popNoLoginFinding(receiving, { ...ev, ...pick(f.evidence, ['apopChallenge', 'stls']) }, f.hint)];
     default:

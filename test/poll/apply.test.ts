@@ -526,10 +526,19 @@ describe('--apply over POP3', () => {
       holder = await Pop3Client.connect({ host: stack.host, port: stack.ports.pop3s, implicitTls: true, ca: stack.caPem, rejectUnauthorized: true, timeoutMs: 30_000 });
       await holder.login(POP_USER.address, POP_USER.password);
       const started = Date.now();
-      const err = await pollCore(plist, { version: '4.3', caFile: stack.ca, stateDir: tokenStateDir(), apply: true, injectUrl: double.url, now: NOW, timeoutSec: 20 }).then(
-        () => null,
-        (e: Error) => e,
-      );
+      // test-mailbox meanwhile: the password is right (RFC 2449: IN-USE comes after a successful
+      // login), so the verdict is the lock, never "login failed, check the password".
+      const [err, probe] = await Promise.all([
+        pollCore(plist, { version: '4.3', caFile: stack.ca, stateDir: tokenStateDir(), apply: true, injectUrl: double.url, now: NOW, timeoutSec: 20 }).then(
+          () => null,
+          (e: Error) => e,
+        ),
+        runCli(['test-mailbox', '--config', plist, '--ca-file', stack.ca, '--server-version', '4.3', '--timeout', '20', '--json']),
+      ]);
+      const probeIds = (JSON.parse(probe.stdout) as { findings: Array<{ id: string }> }).findings.map((f) => f.id);
+      expect(probeIds).toContain('mailbox.in-use');
+      expect(probeIds).not.toContain('mailbox.login-failed');
+      expect(probe.code).toBe(1);
       expect(err?.name).toBe('CannotRunError');
       expect(err?.message).toMatch(/-ERR \[IN-USE\] Mailbox is locked by another POP3 session.*another poll or a mail client/);
       expect(Date.now() - started).toBeGreaterThan(5000);

@@ -510,3 +510,26 @@ describe('sample classification', () => {
   });
 
 });
+
+describe('POP3 -ERR [IN-USE] at login', () => {
+  // RFC 2449 section 8.1.1: IN-USE is the answer to a successful authentication when the maildrop
+  // is locked. The verdict is the lock, with the password named right, never "login failed".
+  test('is mailbox.in-use, not mailbox.login-failed', async () => {
+    const { Pop3Error } = await import('../../src/clients/pop3/index.js');
+    const { pop3Error } = await import('../../src/probes/mailbox-errors.js');
+    const { failureFindings } = await import('../../src/probes/mailbox-probe.js');
+    const { mailClientsFor } = await import('../../src/server/mail-clients.js');
+    const locked = new Pop3Error('auth', 'POP3 login failed at PASS: [IN-USE] Mailbox is locked by another POP3 session', {
+      command: 'PASS',
+      responseCode: 'IN-USE',
+      serverText: 'Mailbox is locked by another POP3 session',
+    });
+    const se = pop3Error(locked, { user: 'calendar@example.test', host: 'mail.example.test', port: 995 });
+    expect(se.kind).toBe('in-use');
+    const receiving = { server: 'mail.example.test', port: 995, useSSL: true, protocol: 'pop3', type: 'pop', username: 'calendar@example.test', password: 'pw-123456' } as unknown as ReceivingSettings;
+    const findings = failureFindings(receiving, { stage: 'login', kind: se.kind, error: se.message, evidence: se.evidence, ...(se.hint ? { hint: se.hint } : {}) }, { tlsMode: 'implicit' }, mailClientsFor(parseServerVersion('4.3')));
+    expect(findings.map((f) => f.id)).toEqual(['mailbox.in-use']);
+    expect(findings[0]!.message).toMatch(/accepted the login.*IN-USE/);
+    expect(findings[0]!.fix).toMatch(/close the other session/i);
+  });
+});
