@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BIN, runCli } from '../helpers/cli.js';
+import { BIN, runCli, jsonOf } from '../helpers/cli.js';
 import { baseConfig, tempDir, withChange, writePlist } from '../helpers/plist.js';
 
 const EXAMPLE = new URL('../../examples/caldavd.plist', import.meta.url).pathname;
@@ -39,7 +39,7 @@ describe('imip check-config', () => {
       } else if (Array.isArray(v)) v.forEach((x, i) => walk(x, `${at}[${i}]`));
       else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) walk(x, `${at}.${k}`);
     };
-    walk(JSON.parse(r.stdout), '');
+    walk(jsonOf(r), '');
     expect(long).toEqual([]);
     expect(r.stdout).toMatch(/\[cut: 1000000 characters, first 2000 shown\]/);
     const human = await runCli(['check-config', '--config', path, '--server-version', '9.2', '--verbose']);
@@ -51,7 +51,7 @@ describe('imip check-config', () => {
     const includes = Array.from({ length: 2500 }, (_, i) => join(dir, `missing-${i}.plist`));
     const path = writePlist(dir, 'caldavd.plist', withChange(baseConfig('9.2'), 'Includes', includes));
     const r = await runCli(['check-config', '--config', path, '--server-version', '9.2', '--json']);
-    const doc = JSON.parse(r.stdout) as { files: { path: string }[]; filesNotListed?: number };
+    const doc = jsonOf(r) as { files: { path: string }[]; filesNotListed?: number };
     expect(doc.files).toHaveLength(1000);
     expect(doc.files[0]!.path).toBe(path);
     expect(doc.filesNotListed).toBe(1501);
@@ -63,7 +63,7 @@ describe('imip check-config', () => {
     const path = writePlist(tempDir(), 'caldavd.plist', withChange(baseConfig('4.3'), 'Scheduling.iMIP.Sending.Port', 465));
     const r = await runCli(['check-config', '--config', path, '--server-version', '4.3', '--json']);
     expect(r.code).toBe(1);
-    const doc = JSON.parse(r.stdout);
+    const doc = jsonOf(r);
     expect(Object.keys(doc)).toEqual(expect.arrayContaining(['command', 'ok', 'serverVersion', 'files', 'settings', 'findings']));
     expect(doc).toMatchObject({ command: 'check-config', ok: false, serverVersion: { version: '4.3', line: '3.x-4.x', source: 'flag' } });
     expect(doc.files[0]).toMatchObject({ path, role: 'main', status: 'read', format: 'xml' });
@@ -123,7 +123,7 @@ describe('imip check-config', () => {
   it('reads $IMIP_CONFIG when --config is not given', async () => {
     const path = writePlist(tempDir(), 'caldavd.plist', baseConfig('9.2'));
     const r = await runCli(['check-config', '--json'], { env: { IMIP_CONFIG: path } });
-    expect(JSON.parse(r.stdout).config).toBe(path);
+    expect(jsonOf(r).config).toBe(path);
   });
 
   // On a machine with a real install the default location exists, and there is nothing to prove.
@@ -136,7 +136,7 @@ describe('imip check-config', () => {
   it('lists every check', async () => {
     const r = await runCli(['check-config', '--list-checks', '--json']);
     expect(r.code).toBe(0);
-    const ids = JSON.parse(r.stdout).checks.map((c: { id: string }) => c.id);
+    const ids = jsonOf(r).checks.map((c: { id: string }) => c.id);
     expect(ids).toEqual(expect.arrayContaining(['imip.disabled', 'patterns.no-mailto', 'include.cycle', 'secrets.file-readable']));
   });
 

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { getStack } from '../helpers/stack.js';
-import { runCli } from '../helpers/cli.js';
+import { runCli, jsonOf } from '../helpers/cli.js';
 import { tempDir, writePlist } from '../helpers/plist.js';
 import { writeStackConfig } from '../helpers/stack-config.js';
 
@@ -30,7 +30,7 @@ describe('imip test-smtp', () => {
     const { path, passwords } = stackConfig();
     const r = await runCli(['test-smtp', '--config', path, '--ca-file', getStack().ca, '--json']);
     expect(r.code).toBe(0);
-    const doc = JSON.parse(r.stdout);
+    const doc = jsonOf(r);
     expect(doc).toMatchObject({ command: 'test-smtp', ok: true, target: { port: getStack().ports.smtp, tls: 'starttls' } });
     const names = doc.stages.map((s: { stage: string }) => s.stage);
     expect(names).toEqual(expect.arrayContaining(['resolve', 'connect', 'greeting', 'ehlo', 'starttls', 'ehlo-tls', 'auth', 'quit']));
@@ -49,7 +49,7 @@ describe('imip test-smtp', () => {
     const { path } = stackConfig();
     const r = await runCli(['test-smtp', '--config', path, '--json']);
     expect(r.code).toBe(1);
-    expect(JSON.parse(r.stdout).findings.map((f: { id: string }) => f.id)).toContain('smtp.certificate-untrusted');
+    expect(jsonOf(r).findings.map((f: { id: string }) => f.id)).toContain('smtp.certificate-untrusted');
   });
 });
 
@@ -58,7 +58,7 @@ describe('imip test-mailbox', () => {
     const { path, passwords } = stackConfig();
     const r = await runCli(['test-mailbox', '--config', path, '--ca-file', getStack().ca, '--json']);
     expect(r.code).toBe(0);
-    const doc = JSON.parse(r.stdout);
+    const doc = jsonOf(r);
     expect(doc.target).toMatchObject({ protocol: 'imap', tls: 'implicit' });
     expect(doc.stages.map((s: { stage: string }) => s.stage)).toEqual(expect.arrayContaining(['login', 'inbox', 'logout']));
     noSecrets(r.stdout, passwords);
@@ -68,7 +68,7 @@ describe('imip test-mailbox', () => {
     const { path } = stackConfig({ receivingPort: getStack().ports.pop3, receivingSSL: false, type: 'pop' });
     const r = await runCli(['test-mailbox', '--config', path, '--ca-file', getStack().ca, '--json']);
     expect(r.code).toBe(1);
-    const doc = JSON.parse(r.stdout);
+    const doc = jsonOf(r);
     expect(doc.target).toMatchObject({ protocol: 'pop3' });
     expect(doc.findings.map((f: { id: string }) => f.id)).toEqual(['mailbox.tls10-refused']);
   });
@@ -103,7 +103,7 @@ describe('imip check-config --connect', () => {
   it('merges the static checks and both tests into one JSON document', async () => {
     const { path, passwords } = stackConfig({ receivingPort: getStack().ports.imap });
     const r = await runCli(['check-config', '--config', path, '--connect', '--ca-file', getStack().ca, '--json']);
-    const doc = JSON.parse(r.stdout);
+    const doc = jsonOf(r);
     expect(doc.probes.map((p: { name: string }) => p.name)).toEqual(['smtp', 'mailbox']);
     const ids = doc.findings.map((f: { id: string }) => f.id);
     // UseSSL true on the STARTTLS IMAP port: the static rule (well-known port only) stays
@@ -119,7 +119,7 @@ describe('imip check-config --connect', () => {
     const text = readFileSync(path, 'utf8').replace(/(<key>Receiving<\/key>\s*<dict>\s*<key>Server<\/key>\s*)<string>[^<]*<\/string>/, '$1<string></string>');
     writeFileSync(path, text);
     const r = await runCli(['check-config', '--config', path, '--connect', '--ca-file', getStack().ca, '--json']);
-    const doc = JSON.parse(r.stdout);
+    const doc = jsonOf(r);
     expect(doc.probes[0]).toMatchObject({ name: 'smtp', ok: true });
     expect(doc.probes[1]).toMatchObject({ name: 'mailbox', stages: [], notRun: expect.stringContaining('receiving.server-missing') });
     const ids = doc.findings.map((f: { id: string }) => f.id);

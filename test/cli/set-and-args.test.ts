@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { runCli } from '../helpers/cli.js';
+import { runCli, jsonOf } from '../helpers/cli.js';
 import { getStack } from '../helpers/stack.js';
 import { parseOverrides } from '../../src/config/overrides.js';
 
@@ -30,7 +30,7 @@ describe('--set KEY=VALUE', () => {
 
   it('evidence that cites an overridden value says source=--set', async () => {
     const r = await runCli(['check-config', EXAMPLE, '--set', 'Sending.Port=465', '--set', 'Sending.UseSSL=false', '--json']);
-    const f = JSON.parse(r.stdout).findings.find((x: { path: string }) => x.path === 'Scheduling.iMIP.Sending.Port');
+    const f = jsonOf(r).findings.find((x: { path: string }) => x.path === 'Scheduling.iMIP.Sending.Port');
     expect(f.evidence.source).toBe('--set');
   });
 
@@ -70,7 +70,7 @@ describe('the config as a positional argument', () => {
     const a = await runCli(['check-config', EXAMPLE, '--json']);
     const b = await runCli(['check-config', '--config', EXAMPLE, '--json']);
     expect(a.code).toBe(1);
-    expect(JSON.parse(a.stdout).findings).toEqual(JSON.parse(b.stdout).findings);
+    expect(jsonOf(a).findings).toEqual(jsonOf(b).findings);
     const both = await runCli(['check-config', EXAMPLE, '--config', '/etc/other.plist']);
     expect(both.code).toBe(2);
     expect(both.stderr).toMatch(/two configs given/);

@@ -13,7 +13,7 @@ import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
 import { readPlistFile } from '../../src/config/plist-file.js';
 import { parseServerVersion } from '../../src/server/release.js';
-import { runCli } from '../helpers/cli.js';
+import { runCli, jsonOf } from '../helpers/cli.js';
 import { baseConfig, tempDir } from '../helpers/plist.js';
 import { rng } from '../helpers/python.js';
 
@@ -188,7 +188,7 @@ describe('large single inputs', () => {
     expect(human.code).toBe(0); // duplicates are warnings
     expect(human.stdout).toMatch(/129,?900 more key\.duplicate findings are not listed; only the first 100 are/);
     const json = await runCli(['check-config', '--config', path, '--json']);
-    const dups = (JSON.parse(json.stdout) as { findings: { id: string; evidence: Record<string, unknown> }[] }).findings.filter((f) => f.id === 'key.duplicate');
+    const dups = (jsonOf(json) as { findings: { id: string; evidence: Record<string, unknown> }[] }).findings.filter((f) => f.id === 'key.duplicate');
     expect(dups).toHaveLength(101);
     expect(dups.find((f) => f.evidence.notListed)?.evidence).toEqual({ notListed: 129_900, listed: 100 });
   });
@@ -200,7 +200,7 @@ describe('large single inputs', () => {
     (c.Scheduling as { iMIP: Record<string, unknown> }).iMIP.AddressPatterns = ['mailto:(a|b)*c?'.repeat(400_000) + '['];
     writeFileSync(path, build(c as never));
     const r = await runCli(['check-config', '--config', path, '--json']);
-    const f = (JSON.parse(r.stdout) as { findings: { id: string; message: string; evidence: { pattern: string } }[] }).findings.find((x) => x.id === 'patterns.invalid')!;
+    const f = (jsonOf(r) as { findings: { id: string; message: string; evidence: { pattern: string } }[] }).findings.find((x) => x.id === 'patterns.invalid')!;
     expect(f.message.length).toBeLessThan(1000);
     expect(f.message).toMatch(/\(6000001 characters, cut at 200\)/);
     expect(f.evidence.pattern.length).toBeLessThan(300);

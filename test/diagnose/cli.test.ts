@@ -7,7 +7,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePortOffset, mailboxFlags, markSeen, purgeMailbox, seedMailbox, startStack, stopStack, type StackInfo } from '../mailstack/stack.js';
-import { runCli } from '../helpers/cli.js';
+import { runCli, jsonOf } from '../helpers/cli.js';
 import { tempDir } from '../helpers/plist.js';
 import { config, LOGS, MESSAGES, MSGS, writeConfig } from '../fixtures/diagnose/helpers.js';
 
@@ -80,7 +80,7 @@ describe('imip diagnose on a healthy setup', () => {
     expect(smtps.stdout).toMatch(/\[✗\] Sending /);
     const wrong = await run(['--set', 'Sending.Password=not-the-password', '--json']);
     expect(wrong.code).toBe(1);
-    const doc = JSON.parse(wrong.stdout);
+    const doc = jsonOf(wrong);
     expect(doc.areas.find((x: { area: string }) => x.area === 'sending')).toMatchObject({ status: 'error', tested: true });
     expect(doc.tests.smtp).toMatchObject({ ok: false });
     expect(doc.overrides).toEqual([{ key: 'Scheduling.iMIP.Sending.Password', value: '(set)', was: '(set)' }]);
@@ -103,7 +103,7 @@ describe('imip diagnose on a healthy setup', () => {
     await seedMailbox(stack, CAL.address, [fixture('thunderbird-reply.eml')]);
     const r = await run(['--probe', 'all', '--json']);
     expect(r.code).toBe(0);
-    const doc = JSON.parse(r.stdout);
+    const doc = jsonOf(r);
     expect(doc.summary).toMatchObject({ healthy: true, areasNotTested: [] });
     expect(doc.tests.smtp).toMatchObject({ ok: true });
     expect(doc.probes.plusAddress).toMatchObject({ outcome: 'kept', sighting: { removed: 'expunged' } });
@@ -125,7 +125,7 @@ describe('imip diagnose with replies the server could not use', () => {
     const r = await run(['--log', log, '--json']);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(1);
-    const doc = JSON.parse(r.stdout);
+    const doc = jsonOf(r);
     expect(Object.keys(doc)).toEqual([
       'command', 'ok', 'exitCode', 'serverVersion', 'config', 'inputs', 'areas', 'findings', 'messages', 'logs', 'mailbox', 'probes', 'tests', 'summary',
     ]);
@@ -159,7 +159,7 @@ describe('imip diagnose with replies the server could not use', () => {
   it('--message - reads one message from stdin; the mailbox is then not read', async () => {
     const r = await run(['--message', '-', '--json'], fixture('extra-plus.eml'));
     expect(r.code).toBe(1);
-    const doc = JSON.parse(r.stdout);
+    const doc = jsonOf(r);
     expect(doc.mailbox).toBeNull();
     expect(doc.messages).toMatchObject([{ source: 'stdin', causes: ['token.extra-plus'] }]);
   });

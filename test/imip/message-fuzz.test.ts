@@ -19,7 +19,7 @@ import { examine, MessageReadError, readMessage } from '../../src/diagnose/messa
 import { capMaybe, capText } from '../../src/report/cap.js';
 import { context, FIXTURE_DIR } from './message-fixtures.js';
 import { tempDir } from '../helpers/plist.js';
-import { runCli } from '../helpers/cli.js';
+import { runCli, jsonOf } from '../helpers/cli.js';
 
 const SEED = 0x1d2f00d;
 const COUNT = 1200;
@@ -169,7 +169,7 @@ describe(`fuzz: ${COUNT} mutated messages (seed ${SEED.toString(16)})`, () => {
     // Exit 2 only for the config, which is missing on purpose (the messages are judged anyway).
     expect([0, 1, 2]).toContain(r.code);
     expect(r.stderr).not.toMatch(/\n\s+at .+:\d+:\d+/);
-    const report = JSON.parse(r.stdout) as { messages: unknown[] };
+    const report = jsonOf(r) as { messages: unknown[] };
     expect(report.messages.length).toBeGreaterThan(100);
     expect(r.stdout.length).toBeLessThan(150 * 64 * 1024);
   }, 180_000);

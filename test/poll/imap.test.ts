@@ -13,7 +13,7 @@ import type { MailboxEffect } from '../../src/server/poll-policy.js';
 import type { PollMessage } from '../../src/poll/cycle.js';
 import type { TokenRecord } from '../../src/imip/classify-types.js';
 import { markSeen, purgeMailbox, seedMailbox, stopStack, type StackInfo } from '../mailstack/stack.js';
-import { runCli } from '../helpers/cli.js';
+import { runCli, jsonOf } from '../helpers/cli.js';
 import { foreignControls, hasColour } from '../helpers/terminal.js';
 import { tempDir } from '../helpers/plist.js';
 import { DEFERRED_DEPENDENCIES } from '../../src/mailbox/imapflow-module.js';
@@ -231,7 +231,7 @@ describe('imip poll (the command)', () => {
     const r = await runCli(['poll', '--once', '--json', '--config', plist, '--server-version', '9.2', '--ca-file', stack.ca, '--state-dir', tokenStateDir()]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(1);
-    const doc = JSON.parse(r.stdout);
+    const doc = jsonOf(r);
     expect(doc).toMatchObject({ command: 'poll', serverVersion: { version: '9.2', line: '5.0+' }, protocol: 'imap' });
     expect(Object.keys(doc)).toEqual(expect.arrayContaining(['command', 'serverVersion', 'protocol', 'messages', 'summary']));
     const m: PollMessage = doc.messages[0];
@@ -251,7 +251,7 @@ describe('imip poll (the command)', () => {
       nodeArgs: ['--import', TRACE],
     });
     expect(r.stderr).toBe('');
-    const doc = JSON.parse(r.stdout);
+    const doc = jsonOf(r);
     expect(doc.messages.map((m: PollMessage) => m.serverAction)).toEqual(CASES.map((c) => c.by?.['4.3'] ?? c.action));
     const packages = new Set(readFileSync(trace, 'utf8').split('\n').flatMap((u) => /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(u)?.[1] ?? []));
     expect(packages.has('imapflow')).toBe(true);

@@ -8,7 +8,7 @@ import net from 'node:net';
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePortOffset, purgeMailbox, seedMailbox, startStack, stopStack, type StackInfo } from '../mailstack/stack.js';
-import { BIN, runCli } from '../helpers/cli.js';
+import { BIN, runCli, jsonOf } from '../helpers/cli.js';
 import { fixture, tokenStateDir, writePollPlist } from './helpers.js';
 import { progressEnabled } from '../../src/commands/poll.js';
 
@@ -53,7 +53,7 @@ describe('poll --once output', () => {
 
   it('--json carries the causes per row and the grouped counts', async () => {
     const r = await runCli(['poll', '--once', plist, '--ca-file', stack.ca, '--state-dir', state, '--json']);
-    const doc = JSON.parse(r.stdout);
+    const doc = jsonOf(r);
     const noToken = doc.messages.filter((m: { serverAction: string }) => m.serverAction === 'NO_TOKEN');
     expect(noToken.map((m: { tokenCauses: string[] }) => m.tokenCauses[0]).sort()).toEqual(['token.not-first-recipient', 'token.to-bare-address']);
     expect(doc.messages.find((m: { serverAction: string }) => m.serverAction === 'INJECTION_SUBMITTED').tokenCauses).toBeUndefined();

@@ -148,7 +148,7 @@ describe.concurrent("the same receiving verdict from test-mailbox, check-config 
   it("the poll's own session offers TLS 1.0 where the server's STARTTLS/STLS does, and current TLS elsewhere", async () => {
     const run = async (listener: Listener): Promise<string | undefined> => {
       const r = await runCli(['poll', '--once', '--config', config({ name: '', listener, expect: same([], true) }), '--ca-file', getStack().ca, '--server-version', '4.3', '--json', '--state-dir', tempDir()]);
-      return JSON.parse(r.stdout).mailbox?.tlsVersion;
+      return jsonOf(r).mailbox?.tlsVersion;
     };
     const [legacyImap, legacyPop, localImap, imaps] = await Promise.all([run('imap-legacy'), run('pop3-legacy'), run('imap-local'), run('imaps')]);
     expect(legacyImap).toBe('TLSv1');

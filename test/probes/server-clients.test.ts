@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { getStack } from '../helpers/stack.js';
-import { runCli } from '../helpers/cli.js';
+import { runCli, jsonOf } from '../helpers/cli.js';
 import { tempDir } from '../helpers/plist.js';
 import { writeStackConfig } from '../helpers/stack-config.js';
 
@@ -84,17 +84,17 @@ describe('the same verdict from test-smtp, check-config --connect and send-test,
         const want = row.expect[version];
 
         const smtp = await runCli(['test-smtp', ...common]);
-        expect({ code: smtp.code, ids: smtpIds(JSON.parse(smtp.stdout)) }).toEqual(want);
+        expect({ code: smtp.code, ids: smtpIds(jsonOf(smtp)) }).toEqual(want);
 
         const check = await runCli(['check-config', '--connect', ...common]);
-        const checkDoc = JSON.parse(check.stdout);
+        const checkDoc = jsonOf(check);
         expect(smtpIds(checkDoc)).toEqual(want.ids);
         // check-config also judges the config and the mailbox; its exit code is 1 whenever the SMTP verdict is.
         if (want.code === 1) expect(check.code).toBe(1);
 
         const state = tempDir();
         const send = await runCli(['send-test', ...common, '--to', 'alice@example.test', '--state-dir', state]);
-        const sendDoc = JSON.parse(send.stdout);
+        const sendDoc = jsonOf(send);
         expect({ code: send.code, ids: smtpIds(sendDoc) }).toEqual(want);
       });
     }
@@ -107,7 +107,7 @@ describe('a login over the TLS 1.0 that the server offers with UseSSL false', ()
     const path = config(row);
     const common = ['--config', path, '--ca-file', getStack().ca, '--server-version', '4.3', '--timeout', '5', '--json'];
     const smtp = await runCli(['test-smtp', ...common]);
-    const doc = JSON.parse(smtp.stdout) as { stages: { stage: string; ok: boolean; evidence: Record<string, unknown> }[] };
+    const doc = jsonOf(smtp) as { stages: { stage: string; ok: boolean; evidence: Record<string, unknown> }[] };
     const stage = (name: string) => doc.stages.find((s) => s.stage === name)!;
     expect(JSON.stringify(stage('starttls').evidence)).toMatch(/"TLSv1"/);
     expect(stage('auth')).toMatchObject({ ok: true, evidence: { overTls: true } });
@@ -115,6 +115,6 @@ describe('a login over the TLS 1.0 that the server offers with UseSSL false', ()
 
     const send = await runCli(['send-test', ...common, '--to', 'alice@example.test', '--state-dir', tempDir()]);
     expect(send.code).toBe(0);
-    expect(JSON.parse(send.stdout).sent).toMatchObject({ encrypted: true, authenticated: true });
+    expect(jsonOf(send).sent).toMatchObject({ encrypted: true, authenticated: true });
   });
 });

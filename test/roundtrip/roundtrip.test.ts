@@ -8,7 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mailboxCount, purgeMailbox, ROUND_TRIP_USERS as U, startRoundTripStack, stopStack, type StackInfo } from '../mailstack/stack.js';
-import { runCli } from '../helpers/cli.js';
+import { runCli, jsonOf } from '../helpers/cli.js';
 import { baseConfig, tempDir, withChange, writePlist, type Obj } from '../helpers/plist.js';
 import { CLIENT_SHAPES } from '../../src/imip/client-replies.js';
 
@@ -75,7 +75,7 @@ describe('the round trip on a stack with plus addressing', () => {
       await Promise.all([purgeMailbox(on, U.attendee.address), purgeMailbox(on, U.calendar.address)]);
       const r = await roundTrip(on, ['--client', client, '--json', '--wait-reply', '60']);
       expect(r.stderr).toBe('');
-      const doc = JSON.parse(r.stdout);
+      const doc = jsonOf(r);
       expect(doc.findings.filter((f: { severity: string }) => f.severity === 'error')).toEqual([]);
       expect(r.code).toBe(0);
       expect(doc.ok).toBe(true);
@@ -138,7 +138,7 @@ describe('the round trip through a relay without plus addressing', () => {
     await Promise.all([purgeMailbox(off, U.attendee.address), purgeMailbox(off, U.calendar.address)]);
     const r = await roundTrip(off, ['--json', '--wait-reply', '30']);
     expect(r.code).toBe(1);
-    const doc = JSON.parse(r.stdout);
+    const doc = jsonOf(r);
     expect(doc.findings.map((f: { id: string }) => f.id)).toContain('roundtrip.plus-address-rejected');
     const legs = Object.fromEntries(doc.roundTrip.legs.map((l: Leg) => [l.leg, l]));
     expect(legs['delivered']).toMatchObject({ ok: true });
@@ -153,7 +153,7 @@ describe('the round trip through a relay that strips "+detail"', () => {
     await Promise.all([purgeMailbox(strip, U.attendee.address), purgeMailbox(strip, U.calendar.address)]);
     const r = await roundTrip(strip, ['--json', '--wait-reply', '30', '--client', 'thunderbird']);
     expect(r.code).toBe(1);
-    const doc = JSON.parse(r.stdout);
+    const doc = jsonOf(r);
     const ids = doc.findings.map((f: { id: string }) => f.id);
     expect(ids).toContain('roundtrip.plus-detail-stripped');
     expect(ids).toContain('token.to-bare-address');
@@ -192,7 +192,7 @@ describe('the attendee account on the command line', () => {
       { env: { IMIP_REPLY_PASSWORD: undefined } },
     );
     expect(r.code).toBe(1);
-    const doc = JSON.parse(r.stdout);
+    const doc = jsonOf(r);
     expect(doc.sent).toBeNull();
     expect(doc.findings.map((f: { id: string }) => f.id)).toContain('roundtrip.attendee-mailbox-failed');
     expect(r.stdout).not.toContain('Wrong-pw-9911');

@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { matchAddressPatterns } from '../../src/server/patterns.js';
 import { featuresOf, parseServerVersion } from '../../src/server/release.js';
-import { runCli } from '../helpers/cli.js';
+import { runCli, jsonOf } from '../helpers/cli.js';
 import { baseConfig, tempDir, withChange, writePlist } from '../helpers/plist.js';
 
 interface Case {
@@ -62,7 +62,7 @@ describe('AddressPatterns through the CLI (dry run)', () => {
   async function dryRun(patterns: string[], attendee: string, release: string, extra: string[] = []) {
     const cfg = writePlist(tempDir(), 'caldavd.plist', withChange(baseConfig(release), 'Scheduling.iMIP.AddressPatterns', patterns));
     const r = await runCli(['send-test', '--config', cfg, '--to', attendee, '--dry-run', '--json', '--server-version', release, ...extra]);
-    return { code: r.code, doc: JSON.parse(r.stdout) };
+    return { code: r.code, doc: jsonOf(r) };
   }
 
   it('the same upper-case pattern routes on 2.5 and refuses on 9.2', async () => {

@@ -19,7 +19,7 @@ import { describe, expect, it } from 'vitest';
 import { parseMessage, leafParts, decodeWords } from '../../src/imip/mime.js';
 import { parseaddr } from '../../src/server/address.js';
 import { deliver } from '../mailstack/stack.js';
-import { BIN, runCli, type CliResult } from '../helpers/cli.js';
+import { BIN, runCli, type CliResult, jsonOf } from '../helpers/cli.js';
 import { baseConfig, tempDir, withChange, writePlist, type Obj } from '../helpers/plist.js';
 import { getStack, type StackUser } from '../helpers/stack.js';
 import { REPLY_TEMPLATES, renderReplyTemplate, replyVars, type ReplyTemplate } from '../fixtures/replies/templates.js';
@@ -80,7 +80,7 @@ function sendTest(config: string, args: string[], opts: { timeoutMs?: number } =
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the JSON document of any send-test run, asserted field by field
 function json(r: CliResult): Record<string, any> {
   try {
-    return JSON.parse(r.stdout);
+    return jsonOf(r);
   } catch {
     throw new Error(`not JSON (exit ${r.code}): ${r.stdout}\n${r.stderr}`);
   }

@@ -7,7 +7,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, runCli } from '../helpers/cli.js';
+import { BIN, runCli, jsonOf } from '../helpers/cli.js';
 import { baseConfig, tempDir, withChange, writePlist } from '../helpers/plist.js';
 import { createImipDatabase, startPostgres, type TestPostgres } from '../helpers/postgres.js';
 import { writeSqliteStore, type Row } from '../helpers/token-store.js';
@@ -53,7 +53,7 @@ describe.each(STORES)('imip tokens on $name', ({ name, args }) => {
     expect(r.stdout).toContain('event     EV-A');
     const unknown = await runCli(['tokens', 'C0FFEE00-1111-4222-8333-444455556661', ...args(), '--json']);
     expect(unknown.code).toBe(1);
-    const doc = JSON.parse(unknown.stdout);
+    const doc = jsonOf(unknown);
     expect(doc.token).toMatchObject({ status: 'unknown', acceptedToday: false, serverAction: 'UNKNOWN_TOKEN' });
     expect(doc.token.nearMatches).toEqual([expect.objectContaining({ token: ROWS[0]!.token, how: 're-cased' })]);
   });
@@ -74,7 +74,7 @@ describe.each(STORES)('imip tokens on $name', ({ name, args }) => {
   it('no argument: counts, ages, and the next purge on 2.x-4.x only', async () => {
     const r = await runCli(['tokens', ...args(), '--json']);
     expect(r.code).toBe(0);
-    const doc = JSON.parse(r.stdout);
+    const doc = jsonOf(r);
     expect(doc.stats).toMatchObject({ rows: 3, tokens: 3, organizers: 2, attendees: 2, events: 2 });
     expect(doc.stats.ages.find((a: { bucket: string }) => a.bucket === '91-365 days').rows).toBe(1);
     if (name.startsWith('SQLite')) expect(doc.stats.nextPurge).toMatchObject({ days: 90, rows: 1, tokens: 1 });
@@ -96,14 +96,14 @@ describe('imip tokens: errors', () => {
     expect(r.stdout + r.stderr).not.toContain('not-the-password-41');
     const json = await runCli(['tokens', '--config', writePlist(tempDir(), 'caldavd.plist', cfg), '--json']);
     expect(json.code).toBe(2);
-    expect(JSON.parse(json.stdout).store).toMatchObject({ readable: false });
+    expect(jsonOf(json).store).toMatchObject({ readable: false });
     expect(json.stdout).not.toContain('not-the-password-41');
   });
 
   it('--token-store works without a config; a TOKEN with a filter is a usage error (exit 2)', async () => {
     const r = await runCli(['tokens', ROWS[1]!.token, '--token-store', sqlitePath, '--server-version', '4.3', '--json'], { env: { IMIP_CONFIG: '/nonexistent/caldavd.plist' } });
     expect(r.code, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout).token.rows[0]).toMatchObject({ purgedAtNextGatewayStart: true });
+    expect(jsonOf(r).token.rows[0]).toMatchObject({ purgedAtNextGatewayStart: true });
     const url = await runCli(['tokens', '--token-store', `postgres://caldav:${pg.password}@127.0.0.1:${pg.port}/caldav`, '--server-version', '9.2'], { env: { IMIP_CONFIG: '/nonexistent/caldavd.plist' } });
     expect(url.code, url.stderr).toBe(0);
     expect(url.stdout).toContain(`postgres://caldav:***@127.0.0.1:${pg.port}/caldav`);

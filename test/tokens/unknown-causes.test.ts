@@ -10,7 +10,7 @@ import { parseServerVersion } from '../../src/server/release.js';
 import { TokenSnapshot } from '../../src/tokens/snapshot.js';
 import type { ServerStoreInfo, StoreRow } from '../../src/tokens/types.js';
 import { unknownTokenCauses, type UnknownTokenFacts } from '../../src/tokens/unknown-causes.js';
-import { runCli } from '../helpers/cli.js';
+import { runCli, jsonOf } from '../helpers/cli.js';
 import { baseConfig, tempDir, withChange, writePlist } from '../helpers/plist.js';
 import { writeSqliteStore } from '../helpers/token-store.js';
 import { writeFileSync } from 'node:fs';
@@ -111,7 +111,7 @@ describe('imip diagnose with the token store', () => {
     );
     const r = await runCli(['diagnose', '--config', cfg, '--server-version', '4.3', '--message', eml, '--json']);
     expect(r.code).toBe(1);
-    const doc = JSON.parse(r.stdout);
+    const doc = jsonOf(r);
     const f = doc.findings.find((x: { id: string }) => x.id === 'token.unknown-altered');
     expect(f).toMatchObject({ area: 'replies', evidence: { storedToken: TOKEN, how: 're-cased', message: eml } });
     expect(doc.messages[0]).toMatchObject({ serverAction: 'UNKNOWN_TOKEN', causes: expect.arrayContaining(['token.unknown-altered']) });
