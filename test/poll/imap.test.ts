@@ -7,10 +7,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ImapFlow } from 'imapflow';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { classify, type ServerAction } from '../../src/imip/classify.js';
 import type { MailboxEffect } from '../../src/server/poll-policy.js';
-import type { PollMessage } from '../../src/poll/cycle.js';
+import type { PollMessage, PollReport } from '../../src/poll/cycle.js';
+import { RawSession } from '../../src/mailbox/imap-raw-session.js';
 import type { TokenRecord } from '../../src/imip/classify-types.js';
 import { markSeen, purgeMailbox, seedMailbox, stopStack, type StackInfo } from '../mailstack/stack.js';
 import { runCli, jsonOf } from '../helpers/cli.js';
@@ -204,6 +205,31 @@ describe('poll --once over IMAP (read-only)', () => {
     // group of equal part lists, pipelined: at most two waits per window, whatever the message count.
     expect(r.stats.roundTrips).toBeLessThanOrEqual(1 + 2 * Math.ceil(n / READ_WINDOW));
     expect(r.stats.roundTrips).toBeLessThan(n / 50);
+  });
+
+  // The reader borrows imapflow's connection for its own pipelined FETCH. Where it cannot (an
+  // imapflow whose internals changed, a compressed connection), it reads through imapflow's own
+  // FETCH instead: the same rows, message for message, and the mailbox untouched.
+  it.each(['4.3', '7.0'])('read through imapflow when the connection cannot be borrowed: the same rows on %s', async (release) => {
+    const token = '3f2b8c1e-7d4a-4e9b-a6c2-5b1d9e0f7a21';
+    await seedMailbox(stack, USER.address, [...CASES.map((c) => fixture(c.fixture)), ...Array.from({ length: READ_WINDOW + 5 }, (_, i) => smallReply(i, token, TOKENS[token]!.uid))]);
+    const before = await snapshot();
+    const plist = writePollPlist(stack, { version: release, protocol: 'imap', user: USER });
+    const run = (): Promise<PollReport> => pollCore(plist, { version: release, caFile: stack.ca, stateDir: tokenStateDir(), now: NOW });
+    const borrowed = await run();
+    const borrow = vi.spyOn(RawSession, 'borrow').mockReturnValue(null);
+    let viaFlow: PollReport;
+    try {
+      viaFlow = await run();
+      expect(borrow).toHaveBeenCalled();
+    } finally {
+      borrow.mockRestore();
+    }
+    expect(viaFlow.error).toBeUndefined();
+    expect(viaFlow.messages).toHaveLength(CASES.length + READ_WINDOW + 5);
+    expect(viaFlow.messages).toEqual(borrowed.messages);
+    expect(viaFlow.summary).toEqual(borrowed.summary);
+    expect(await snapshot()).toEqual(before);
   });
 
   it('the connection is cut mid-cycle: a partial report that says so, the mailbox untouched', async () => {
