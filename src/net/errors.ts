@@ -13,6 +13,9 @@ export function secondsText(ms: number): string {
   return `${Number.isInteger(s) ? s : Number(s.toFixed(2))} s`;
 }
 
+/** A name lookup that ran out of time: this machine's resolver is at fault, not the mail server or a firewall. */
+export const RESOLVER_TIMEOUT_HINT = "Check this machine's resolver (/etc/resolv.conf and the DNS servers it names); raise --timeout if it is only slow.";
+
 /** What went wrong, coarse enough for a probe to pick its finding. */
 export type FailureKind =
   | 'config'

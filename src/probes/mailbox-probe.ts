@@ -13,6 +13,7 @@ import type { Finding } from '../report/finding.js';
 import { splitAddressList } from '../server/address.js';
 import { featuresOf, type ServerVersion } from '../server/release.js';
 import { Redactor, StageError, StageRunner, resolveHost, secondsText, type StageFailure } from '../net/net-stage.js';
+import { RESOLVER_TIMEOUT_HINT } from '../net/errors.js';
 import { mailClientsFor, type MailClients } from '../server/mail-clients.js';
 import { checkLoginPlan, type LoginPlan } from './mailbox-login-plan.js';
 import { certificateFindings, cleartextFindings, popNoLoginFinding, tls10RefusedFinding } from './mailbox-findings.js';
@@ -145,6 +146,17 @@ export function failureFindings(receiving: ReceivingSettings, f: StageFailure, o
       }
       return [];
     case 'timeout':
+      // Before any connection, only this machine's resolver was waited for, not the mail server.
+      if (f.stage === 'resolve') {
+        return [
+          err(
+            'mailbox.timeout',
+            `${CONFIG}.Server`,
+            `The name ${receiving.server} did not resolve in time: ${f.error}.`,
+            RESOLVER_TIMEOUT_HINT,
+          ),
+        ];
+      }
       return [
         err(
           'mailbox.timeout',

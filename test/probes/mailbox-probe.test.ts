@@ -533,3 +533,20 @@ describe('POP3 -ERR [IN-USE] at login', () => {
     expect(findings[0]!.fix).toMatch(/close the other session/i);
   });
 });
+
+describe('a time-out before any connection', () => {
+  // Only this machine's resolver was waited for: the finding says so, and does not send the admin
+  // to the mail server's firewall.
+  test('names the resolver, not the mail server', async () => {
+    const { failureFindings } = await import('../../src/probes/mailbox-probe.js');
+    const { mailClientsFor } = await import('../../src/server/mail-clients.js');
+    const receiving = { server: 'mail.example.test', port: 993, useSSL: true, protocol: 'imap', type: 'imap', username: 'calendar@example.test', password: 'pw-123456' } as unknown as ReceivingSettings;
+    const clients = mailClientsFor(parseServerVersion('9.2'));
+    const [lookup] = failureFindings(receiving, { stage: 'resolve', kind: 'timeout', error: 'IMAP name lookup timed out after 5 s', evidence: {} }, { tlsMode: 'implicit' }, clients);
+    expect(lookup).toMatchObject({ id: 'mailbox.timeout', message: 'The name mail.example.test did not resolve in time: IMAP name lookup timed out after 5 s.' });
+    expect(lookup!.fix).toMatch(/resolver/);
+    const [greeting] = failureFindings(receiving, { stage: 'greeting', kind: 'timeout', error: 'IMAP greeting timed out after 5 s', evidence: {} }, { tlsMode: 'implicit' }, clients);
+    expect(greeting!.message).toBe('The IMAP server mail.example.test:993 did not answer in time at the greeting stage: IMAP greeting timed out after 5 s.');
+    expect(greeting!.fix).toMatch(/firewalls/);
+  });
+});

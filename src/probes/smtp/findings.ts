@@ -6,6 +6,7 @@
 import type { SendingSettings } from '../../config/settings.js';
 import type { Finding } from '../../report/finding.js';
 import type { TlsInfo } from '../../net/tls-info.js';
+import { RESOLVER_TIMEOUT_HINT } from '../../net/errors.js';
 import { OAUTH_ONLY_HINT } from '../provider-auth.js';
 import { CONFIG, type SmtpSessionResult } from './session.js';
 
@@ -55,7 +56,9 @@ export function smtpFindings(sending: SendingSettings, res: SmtpSessionResult): 
         }
         break;
       case 'timeout':
-        err('smtp.timeout', `${CONFIG}.Server`, `The SMTP server ${where} did not answer in time: ${f.error}`, f.hint ?? 'Check firewalls and the port; raise --timeout for a slow server.');
+        // Before any connection, only this machine's resolver was waited for.
+        if (f.stage === 'resolve') err('smtp.timeout', `${CONFIG}.Server`, `The name ${sending.server} did not resolve in time: ${f.error}`, RESOLVER_TIMEOUT_HINT);
+        else err('smtp.timeout', `${CONFIG}.Server`, `The SMTP server ${where} did not answer in time: ${f.error}`, f.hint ?? 'Check firewalls and the port; raise --timeout for a slow server.');
         break;
       case 'tls-mismatch':
         err(
