@@ -169,7 +169,7 @@ export function serverLoginLines(serverLogin: ServerLoginReport | undefined, fin
   const lines: string[] = [];
   const { notice, rest } = insecureNotice(findings, c);
   lines.push(...notice);
-  if (serverLogin && opts.verbose) {
+  if (serverLogin && opts.verbose && serverLogin.steps.length) {
     lines.push(c.dim(`Calendar Server's own login here: ${serverLogin.steps.join('; ')}`));
     if (serverLogin.tlsUpgrade === 'tls1.0-only') lines.push(c.dim('This session offered TLS 1.0 only on STARTTLS/STLS, as the server\'s client does.'));
   }
