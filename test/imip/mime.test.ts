@@ -1,5 +1,3 @@
-import v8 from 'node:v8';
-import vm from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { classify, needsBody, neededParts } from '../../src/imip/classify.js';
 import {
@@ -18,6 +16,7 @@ import {
   type MimePart,
 } from '../../src/imip/mime.js';
 import { bigMessage, context, fixture, parseChunked, parseFixture, rechunk, TOKENS } from './message-fixtures.js';
+import { heldBytes } from '../helpers/memory.js';
 
 const FIXTURES = [
   'thunderbird-reply',
@@ -327,23 +326,11 @@ describe('hostile input yields problems, not exceptions', () => {
   });
 });
 
-/** V8's full collection, made callable for this test (as `node --expose-gc` would). */
-function fullCollection(): () => void {
-  v8.setFlagsFromString('--expose-gc');
-  return vm.runInNewContext('gc') as () => void;
-}
-
 describe('a 50 MB message streamed in 64 KiB chunks', () => {
   it('keeps only the calendar body, stays within memory and gets the verdict right', () => {
     const token = '3f2b8c1e-7d4a-4e9b-a6c2-5b1d9e0f7a21';
-    // What the parser holds on to, measured after a full collection: the resident set before a
-    // collection also counts garbage, which the collector may let grow past the message's size.
-    const gc = fullCollection();
-    const held = (): number => {
-      gc();
-      const u = process.memoryUsage();
-      return u.heapUsed + u.arrayBuffers;
-    };
+    // What the parser holds on to, measured after a full collection (test/helpers/memory.ts).
+    const held = heldBytes;
     const before = held();
     let peak = before;
     let chunks = 0;
