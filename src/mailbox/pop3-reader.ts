@@ -16,7 +16,6 @@ import net from 'node:net';
 import { Pop3Client, isPop3Error, type Pop3ClientOptions, type Pop3Error } from '../clients/pop3/index.js';
 import { loadCaPem, runContext, type OfferedVersions } from '../net/net-stage.js';
 import type { ConnectOptions, ReceivingSettings } from '../config/settings.js';
-import { CannotRunError } from '../report/exit.js';
 import { MailboxOpenError, probeStage } from './open-error.js';
 import { mailboxHost } from './target.js';
 import type { OnMessage, OnProgress, ReaderInfo, ReadStats } from './types.js';
@@ -101,9 +100,8 @@ export class Pop3Reader {
       method = await client.login(receiving.username, receiving.password);
     } catch (err) {
       client.close();
-      // A maildrop held by another session (the gateway, a mail client) is no fault of the
-      // mailbox or its settings: the run cannot go on now, and says why.
-      if (isInUse(err)) throw new CannotRunError(`POP3 ${where}: ${pop3ErrorText(err)}`);
+      // A maildrop held by another session (-ERR [IN-USE]) is judged like any other failure to
+      // open: mailbox.in-use, as test-mailbox says it.
       throw new MailboxOpenError(`POP3 ${where}: ${pop3ErrorText(err)}`, { protocol: 'pop3', stage: pop3Stage(err, 'login'), cause: err });
     }
     const tls = receiving.useSSL ? 'implicit' : client.stlsUsed ? 'stls' : method === 'APOP' ? 'apop' : 'none';

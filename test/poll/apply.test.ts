@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Pop3Client } from '../../src/clients/pop3/index.js';
 import { hasProblems, type PollReport } from '../../src/poll/cycle.js';
+import { CannotRunError } from '../../src/report/exit.js';
 import { mailboxCount, mailboxFlags, purgeMailbox, seedMailbox, stopStack, type StackInfo } from '../mailstack/stack.js';
 import { startInboxDouble, type InboxDouble } from '../doubles/inbox-server.js';
 import { CutProxy, fixture, NOW, pollCore, startOwnStack, tokenStateDir, writePollPlist } from './helpers.js';
@@ -521,25 +522,29 @@ describe('--apply over POP3', () => {
       expect((alone.apply as { serverLocksMaildrop: boolean | null }).serverLocksMaildrop).toBe(true);
 
       // Another session (a mail client, the real gateway) holds the maildrop: Dovecot holds our
-      // login for about 10 s, then answers -ERR [IN-USE]; the run stops, exit 2, nothing changed.
+      // login for about 10 s, then answers -ERR [IN-USE]; the run stops with mailbox.in-use (exit 1), nothing changed.
       await seedMailbox(stack, POP_USER.address, [fixture('thunderbird-reply')]);
       holder = await Pop3Client.connect({ host: stack.host, port: stack.ports.pop3s, implicitTls: true, ca: stack.caPem, rejectUnauthorized: true, timeoutMs: 30_000 });
       await holder.login(POP_USER.address, POP_USER.password);
       const started = Date.now();
       // test-mailbox meanwhile: the password is right (RFC 2449: IN-USE comes after a successful
       // login), so the verdict is the lock, never "login failed, check the password".
-      const [err, probe] = await Promise.all([
+      // poll (read-only) says the same, exit 1.
+      const [err, probe, poll] = await Promise.all([
         pollCore(plist, { version: '4.3', caFile: stack.ca, stateDir: tokenStateDir(), apply: true, injectUrl: double.url, now: NOW, timeoutSec: 20 }).then(
           () => null,
           (e: Error) => e,
         ),
         runCli(['test-mailbox', '--config', plist, '--ca-file', stack.ca, '--server-version', '4.3', '--timeout', '20', '--json']),
+        runCli(['poll', '--once', '--config', plist, '--ca-file', stack.ca, '--server-version', '4.3', '--timeout', '20', '--json', '--state-dir', tokenStateDir()]),
       ]);
-      const probeIds = (JSON.parse(probe.stdout) as { findings: Array<{ id: string }> }).findings.map((f) => f.id);
-      expect(probeIds).toContain('mailbox.in-use');
-      expect(probeIds).not.toContain('mailbox.login-failed');
-      expect(probe.code).toBe(1);
-      expect(err?.name).toBe('CannotRunError');
+      for (const [name, r] of [['test-mailbox', probe], ['poll', poll]] as const) {
+        const ids = (JSON.parse(r.stdout) as { findings: Array<{ id: string }> }).findings.map((f) => f.id);
+        expect(ids, name).toContain('mailbox.in-use');
+        expect(ids, name).not.toContain('mailbox.login-failed');
+        expect(r.code, name).toBe(1);
+      }
+      expect(err).toBeInstanceOf(CannotRunError);
       expect(err?.message).toMatch(/-ERR \[IN-USE\] Mailbox is locked by another POP3 session.*another poll or a mail client/);
       expect(Date.now() - started).toBeGreaterThan(5000);
       expect(double.accepted()).toHaveLength(2);
