@@ -166,10 +166,12 @@ export function imapFlowOptions(receiving: ReceivingSettings, connect: ConnectOp
     },
     auth: { user: receiving.username, pass: receiving.password },
     logger: false,
-    // imapflow's own connect and greeting limits sit 1 s behind ImapDeadline (./imap-deadline.ts),
-    // which bounds each step by --timeout and names the stage that stalled.
-    connectionTimeout: connect.timeoutMs + 1000,
-    greetingTimeout: connect.timeoutMs + 1000,
+    // imapflow's own connect and greeting limits are only backstops, well behind ImapDeadline
+    // (./imap-deadline.ts), which bounds each step by --timeout and names the stage that stalled.
+    // Not just 1 s behind: a plain timer that comes due while this process is busy fires before
+    // the answer already waiting is read, which ImapDeadline takes care not to do.
+    connectionTimeout: connect.timeoutMs * 2 + 1000,
+    greetingTimeout: connect.timeoutMs * 2 + 1000,
     // Only a backstop for a session left quiet by the tool itself (a FETCH paused while the second
     // session fetches parts, an injection under --apply): imapflow treats any quiet socket as dead
     // after this. Every step the tool waits on is bounded by --timeout by ImapDeadline
