@@ -247,8 +247,10 @@ export async function runImapStages(receiving: ReceivingSettings, opts: ConnectO
       transport,
       auth: { user: receiving.username, pass: receiving.password },
       logger: false,
-      connectionTimeout: opts.timeoutMs + slack,
-      greetingTimeout: opts.timeoutMs + slack,
+      // Backstops only, well behind the stages: a plain timer that comes due while the process is
+      // busy fires before an answer that is already waiting (../clients/deadline.ts).
+      connectionTimeout: opts.timeoutMs * 2 + slack,
+      greetingTimeout: opts.timeoutMs * 2 + slack,
       socketTimeout: opts.timeoutMs * 3 + slack,
       disableAutoIdle: true,
       disableCompression: true,
