@@ -133,7 +133,7 @@ export async function run(flags: PollFlags): Promise<number> {
   // How Calendar Server's own client connects and logs in here; the reader then connects the same
   // way. Where the server cannot log in, or the tool stops before its login, nothing is read.
   // Nothing is read: the report says why, with its findings, and the exit code is 1.
-  const stop = (login: ServerLoginReport, findings: Finding[], detail?: string): number => {
+  const reportUnread = (login: ServerLoginReport, findings: Finding[], detail?: string): number => {
     const doc = {
       command: 'poll',
       ok: false,
@@ -156,7 +156,7 @@ export async function run(flags: PollFlags): Promise<number> {
     if (!isMailboxOpenError(err)) throw err;
     const { mailboxOpenFindings } = await import('../probes/mailbox-open-findings.js');
     const { findings } = mailboxOpenFindings(ctx.settings.receiving, ctx.version, err);
-    return stop({ steps: login?.steps ?? [], tlsUpgrade: login?.tlsUpgrade ?? null, stopped: 'mailbox-not-opened' }, [...earlier, ...findings], err.message);
+    return reportUnread({ steps: login?.steps ?? [], tlsUpgrade: login?.tlsUpgrade ?? null, stopped: 'mailbox-not-opened' }, [...earlier, ...findings], err.message);
   };
   const access = await (opening ? opening.access : checkAccess(cycleCtx)).catch(async (err: unknown) => {
     await opening?.abandon();
@@ -170,7 +170,7 @@ export async function run(flags: PollFlags): Promise<number> {
   if (accessStops(access)) {
     await opening?.abandon();
     await ready.catch(() => undefined);
-    return stop(serverLogin, connFindings);
+    return reportUnread(serverLogin, connFindings);
   }
   const shown = progressReporter(progressEnabled(process.stderr));
   // How far the cycle got, for the Ctrl-C message.
