@@ -11,7 +11,7 @@ import { CannotRunError } from '../report/exit.js';
 /** What failed and where, before it is judged (the caller maps `cause` to a stage failure). */
 export interface MailboxOpenFailure {
   protocol: 'imap' | 'pop3';
-  /** The step: `connect`, `TLS handshake`, `greeting`, `LOGIN`, `EXAMINE`, ... */
+  /** The stage in `test-mailbox`'s words: `resolve`, `connect`, `tls`, `greeting`, `starttls`, `login`, `inbox` ({@link probeStage}). */
   stage: string;
   /** The library's error as it was thrown. */
   cause?: unknown;
