@@ -83,13 +83,20 @@ function readBounded(path: string): { buf: Buffer; mode: number } {
     const again = notRegular(st);
     if (again) throw new PlistReadError(path, again);
     if (st.size > MAX_PLIST_BYTES) throw tooLarge(path, st.size);
-    const buf = Buffer.alloc(Math.min(st.size, MAX_PLIST_BYTES) + 1);
+    let buf = Buffer.alloc(Math.min(st.size, MAX_PLIST_BYTES) + 1);
     let n = 0;
     for (;;) {
+      if (n === buf.length) {
+        if (n > MAX_PLIST_BYTES) throw tooLarge(path, n);
+        // More than its size said: a file written at this moment, or one whose size the system
+        // does not know (/proc). Read on, up to the limit.
+        const bigger = Buffer.alloc(Math.min(buf.length * 2 + 64 * 1024, MAX_PLIST_BYTES + 1));
+        buf.copy(bigger, 0, 0, n);
+        buf = bigger;
+      }
       const got = readSync(fd, buf, n, buf.length - n, null);
       if (got === 0) break;
       n += got;
-      if (n >= buf.length) throw tooLarge(path, n);
     }
     return { buf: buf.subarray(0, n), mode: st.mode };
   } finally {
