@@ -130,6 +130,28 @@ class IdentityDecoder implements BodyDecoder {
   end(): void {}
 }
 
+/**
+ * A decoder that also keeps the payload as it came (up to the cap), for the parts the server's
+ * Python takes undecoded when their encoding fails in a way `get_payload` absorbs.
+ */
+abstract class PayloadKeepingDecoder implements BodyDecoder {
+  protected readonly raw: BodyCollector;
+  constructor(
+    protected readonly out: BodyCollector,
+    private readonly owned: boolean,
+  ) {
+    this.raw = new BodyCollector(out.cap);
+  }
+
+  /** Keep the bytes as written (without a copy when they are owned). */
+  protected keep(raw: Uint8Array): void {
+    this.raw.pushAs(raw, this.owned);
+  }
+
+  abstract write(raw: Uint8Array): void;
+  abstract end(): void;
+}
+
 /** The value of a base64 alphabet byte, or -1 (`=` is handled before this table is read). */
 const B64 = new Int8Array(256).fill(-1);
 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'.split('').forEach((ch, i) => (B64[ch.charCodeAt(0)] = i));
@@ -149,7 +171,7 @@ const PAD = 0x3d;
  * Decoded byte by byte from the raw bytes, with no string in between. The raw bytes are kept (up
  * to the cap) for that last case.
  */
-class Base64Decoder implements BodyDecoder {
+class Base64Decoder extends PayloadKeepingDecoder {
   private leftchar = 0;
   private leftbits = 0;
   private quadPos = 0;
@@ -157,16 +179,9 @@ class Base64Decoder implements BodyDecoder {
   private padPending = false;
   /** A pad sequence ended the input; the rest is ignored. */
   private done = false;
-  private readonly raw: BodyCollector;
-  constructor(
-    private readonly out: BodyCollector,
-    private readonly owned: boolean,
-  ) {
-    this.raw = new BodyCollector(out.cap);
-  }
 
   write(raw: Uint8Array): void {
-    this.raw.pushAs(raw, this.owned);
+    this.keep(raw);
     if (this.done) return;
     if (this.out.full) {
       this.out.push(raw.subarray(0, 1)); // marks truncation
@@ -420,17 +435,9 @@ export function pyUuDecode(payload: Buffer): UuOutcome {
  * needed before anything is known, so it is collected (up to the cap) and decoded at the end. A
  * payload cut at the cap is handed over as it is, marked truncated: its end line is not known.
  */
-class UuDecoder implements BodyDecoder {
-  private readonly raw: BodyCollector;
-  constructor(
-    private readonly out: BodyCollector,
-    private readonly owned: boolean,
-  ) {
-    this.raw = new BodyCollector(out.cap);
-  }
-
+class UuDecoder extends PayloadKeepingDecoder {
   write(raw: Uint8Array): void {
-    this.raw.pushAs(raw, this.owned);
+    this.keep(raw);
   }
 
   end(): void {
