@@ -57,6 +57,7 @@ import {
   type SharedFlags,
 } from './shared.js';
 import { printable } from '../report/terminal-text.js';
+import { isMailboxOpenError } from '../mailbox/open-error.js';
 
 export interface SendTestFlags extends SharedFlags, ConnectFlags {
   to?: string;
@@ -397,12 +398,12 @@ export async function run(flags: SendTestFlags): Promise<number> {
     }
     // How Calendar Server's own client connects to that mailbox: where it cannot log in it would
     // never read the reply; the watcher then connects as it does (its STARTTLS/STLS versions).
-    const { checkServerAccess, ServerAccessError } = await import('../probes/server-access.js');
+    const { checkServerAccess } = await import('../probes/server-access.js');
     let access: import('../probes/server-access.js').ServerAccess;
     try {
       access = await checkServerAccess(s.receiving, conn, ctx.version);
     } catch (e) {
-      if (!(e instanceof ServerAccessError)) throw e;
+      if (!isMailboxOpenError(e)) throw e;
       findings.push({
         id: F.mailboxFailed.id,
         severity: 'error',

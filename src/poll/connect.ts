@@ -12,7 +12,6 @@ import type { ImapReader } from '../mailbox/imap-reader.js';
 import type { Pop3Reader } from '../mailbox/pop3-reader.js';
 import type { ServerAccess } from '../probes/server-access.js';
 import type { ServerVersion } from '../server/release.js';
-import { MailboxOpenError } from '../mailbox/open-error.js';
 import { mailboxHost } from '../mailbox/target.js';
 
 /** What opening the mailbox needs to know (a part of the cycle's context). */
@@ -34,16 +33,8 @@ export type Reader = ImapReader | Pop3Reader;
 export async function checkAccess(ctx: MailboxContext): Promise<ServerAccess> {
   const r = ctx.settings.receiving;
   mailboxHost(r);
-  const { checkServerAccess, ServerAccessError } = await import('../probes/server-access.js');
-  let access: ServerAccess;
-  try {
-    access = await checkServerAccess(r, ctx.connect, ctx.version);
-  } catch (err) {
-    if (err instanceof ServerAccessError) {
-      throw new MailboxOpenError(err.message, { protocol: ctx.protocol, stage: err.failure.stage, failure: err.failure });
-    }
-    throw err;
-  }
+  const { checkServerAccess } = await import('../probes/server-access.js');
+  const access = await checkServerAccess(r, ctx.connect, ctx.version);
   ctx.connect = { ...ctx.connect, mailboxUpgrade: access.upgrade };
   return access;
 }

@@ -19,7 +19,8 @@
  * its login and says how to go on (`--ca-file`, `--insecure`).
  */
 import type { ConnectOptions, ReceivingSettings } from '../config/settings.js';
-import { Redactor, StageError, StageRunner, connectTcp, implicitTlsStage, resolveHost, secondsText, type ResolvedAddress, type StageFailure } from '../net/net-stage.js';
+import { Redactor, StageError, StageRunner, connectTcp, implicitTlsStage, resolveHost, secondsText, type ResolvedAddress } from '../net/net-stage.js';
+import { MailboxOpenError } from '../mailbox/open-error.js';
 import type { OfferedVersions } from '../net/tls-handshake.js';
 import type { TlsInfo } from '../net/tls-info.js';
 import type { Finding } from '../report/finding.js';
@@ -46,22 +47,11 @@ export interface ServerAccess {
   tls?: TlsInfo;
 }
 
-/** A failure of the check itself (the server could not be reached, or stalled): the command cannot run. */
-export class ServerAccessError extends Error {
-  constructor(
-    message: string,
-    /** The failing stage as the probes judge it (the same kinds as `test-mailbox`). */
-    readonly failure: StageFailure,
-  ) {
-    super(message);
-    this.name = 'ServerAccessError';
-  }
-}
-
 /**
- * Checks how the server's client would connect to the receiving mailbox. Throws
- * {@link ServerAccessError} when the mail server cannot be reached or stops answering (the message
- * names the protocol and the stage, as every reader error does).
+ * Checks how the server's client would connect to the receiving mailbox. Throws a
+ * MailboxOpenError, as the readers do, when the mail server cannot be reached or stops answering:
+ * its message names the protocol and the stage, and it carries the failing stage as the probes
+ * judge it.
  */
 export async function checkServerAccess(receiving: ReceivingSettings, connect: ConnectOptions, version: ServerVersion): Promise<ServerAccess> {
   const clients = mailClientsFor(version);
@@ -72,7 +62,8 @@ export async function checkServerAccess(receiving: ReceivingSettings, connect: C
   const runner = new StageRunner(connect.timeoutMs, new Redactor([receiving.password]));
   const fail = (): never => {
     const f = runner.failure!;
-    throw new ServerAccessError(/timed out after/.test(f.error) ? `${f.error} (${where})` : `${proto} ${where}: ${f.error}`, f);
+    const message = /timed out after/.test(f.error) ? `${f.error} (${where})` : `${proto} ${where}: ${f.error}`;
+    throw new MailboxOpenError(message, { protocol: receiving.protocol === 'pop3' ? 'pop3' : 'imap', stage: f.stage, failure: f });
   };
 
   const addresses = await runner.run('resolve', (s) => resolveHost(host, s, `${CONFIG}.Server`), {
