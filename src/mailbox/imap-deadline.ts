@@ -89,8 +89,8 @@ export class ImapDeadline {
     const expiry = new Promise<never>((_, reject) => {
       let bytes = this.bytesRead();
       let last = Date.now();
-      let confirming = false;
-      const check = (): void => {
+      /** `afterIo`: this look comes after the I/O that had arrived was handled. */
+      const check = (afterIo = false): void => {
         const now = Date.now();
         const b = this.bytesRead();
         if (b !== bytes) {
@@ -99,14 +99,12 @@ export class ImapDeadline {
           return;
         }
         if (now - last < this.timeoutMs) return;
-        if (!confirming) {
+        if (!afterIo) {
           // Look again once the I/O that has arrived is handled: bytes that came while this
           // process was busy are an answer in time, not a stall (../clients/deadline.ts).
-          confirming = true;
-          confirm = setImmediate(() => {
+          confirm ??= setImmediate(() => {
             confirm = undefined;
-            check();
-            confirming = false;
+            check(true);
           });
           return;
         }
@@ -119,7 +117,7 @@ export class ImapDeadline {
         }
         reject(this.expired);
       };
-      timer = setInterval(check, TICK_MS);
+      timer = setInterval(() => check(), TICK_MS);
       timer.unref?.();
     });
     const work = fn();
