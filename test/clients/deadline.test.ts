@@ -38,6 +38,23 @@ function fromCheckPhase<T>(start: () => T): Promise<T> {
   return new Promise((resolve) => setImmediate(() => resolve(start())));
 }
 
+/**
+ * From the check phase: start a step, let its answer arrive (`answer` writes it from the server's
+ * side; nothing to write when the kernel answers, as for a TCP connect), and keep the process busy
+ * for `ms`, past the step's limit. The loop then meets the limit before the answer. Returns what
+ * `start` returned.
+ */
+async function answeredWhileBusy<T>(start: () => T, answer: () => void, ms: number): Promise<T> {
+  // In a tuple, so that a promise from `start` is not awaited here.
+  const [step] = await fromCheckPhase(() => {
+    const s = start();
+    answer();
+    busy(ms);
+    return [s] as const;
+  });
+  return step;
+}
+
 /** A connected pair on 127.0.0.1: the client socket and the server's side of it. */
 async function pair(): Promise<{ client: net.Socket; server: net.Socket }> {
   const srv = net.createServer();
@@ -69,16 +86,9 @@ describe('startDeadline', () => {
   test('an answer that arrived while the process was busy wins over the limit', async () => {
     const { client, server } = await pair();
     let expired = false;
-    const answered = new Promise<string>((resolve) => client.once('data', (d) => resolve(String(d))));
-    const limit = await fromCheckPhase(() => {
-      const l = startDeadline(30, () => {
-        expired = true;
-      });
-      server.write('* OK ready\r\n');
-      busy(150);
-      return l;
-    });
-    client.once('data', () => limit.clear());
+    const answered = once(client, 'data');
+    const limit = await answeredWhileBusy(() => startDeadline(30, () => (expired = true)), () => server.write('* OK ready\r\n'), 150);
+    // The answer is handled before the expiry, and stops the limit.
     await answered;
     limit.clear();
     expect(expired).toBe(false);
@@ -89,14 +99,14 @@ describe('StageRunner', () => {
   test('a greeting waiting in the socket when the limit passes is a success, not "timed out"', async () => {
     const { client, server } = await pair();
     const runner = new StageRunner(50);
-    const [greeting] = await fromCheckPhase(() => {
-      const g = runner.run('greeting', () => once(client, 'data').then(([d]) => String(d)), {
-        onTimeout: (ms) => new StageError('timeout', `IMAP greeting timed out after ${ms} ms`),
-      });
-      server.write('* OK ready\r\n');
-      busy(200);
-      return [g];
-    });
+    const greeting = answeredWhileBusy(
+      () =>
+        runner.run('greeting', () => once(client, 'data').then(([d]) => String(d)), {
+          onTimeout: (ms) => new StageError('timeout', `IMAP greeting timed out after ${ms} ms`),
+        }),
+      () => server.write('* OK ready\r\n'),
+      200,
+    );
     expect(await greeting).toBe('* OK ready\r\n');
     expect(runner.failure).toBeNull();
   });
@@ -117,13 +127,8 @@ describe('ImapDeadline (the IMAP session clock)', () => {
     const { client, server } = await pair();
     const deadline = new ImapDeadline(50, false);
     deadline.attach({ socket: client, close: () => client.destroy() } as unknown as ImapFlow);
-    const [step] = await fromCheckPhase(() => {
-      const st = deadline.step('FETCH', () => once(client, 'data').then(([d]) => String(d)));
-      server.write('* 1 FETCH (UID 7)\r\n');
-      // Past the limit and past the clock's next tick (it looks every 200 ms).
-      busy(400);
-      return [st];
-    });
+    // Busy past the limit and past the clock's next tick (it looks every 200 ms).
+    const step = answeredWhileBusy(() => deadline.step('FETCH', () => once(client, 'data').then(([d]) => String(d))), () => server.write('* 1 FETCH (UID 7)\r\n'), 400);
     expect(await step).toBe('* 1 FETCH (UID 7)\r\n');
     expect(deadline.timedOut).toBeNull();
   });
@@ -150,12 +155,7 @@ describe('the POP3 client', () => {
     await once(srv, 'listening');
     cleanup.push(() => srv.close());
     const port = (srv.address() as net.AddressInfo).port;
-    const [connecting] = await fromCheckPhase(() => {
-      const c = Pop3Client.connect({ host: '127.0.0.1', port, implicitTls: false, rejectUnauthorized: true, timeoutMs: 50 });
-      busy(200);
-      return [c];
-    });
-    const client = await connecting;
+    const client = await answeredWhileBusy(() => Pop3Client.connect({ host: '127.0.0.1', port, implicitTls: false, rejectUnauthorized: true, timeoutMs: 50 }), () => undefined, 200);
     await client.quit().catch(() => undefined);
     client.close();
   });
