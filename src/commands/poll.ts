@@ -155,7 +155,7 @@ export async function run(flags: PollFlags): Promise<number> {
   const notOpened = async (err: unknown, login: ServerLoginReport | null, earlier: Finding[]): Promise<number> => {
     if (!isMailboxOpenError(err)) throw err;
     const { mailboxOpenFindings } = await import('../probes/mailbox-open-findings.js');
-    const { findings } = mailboxOpenFindings(ctx.settings.receiving, ctx.version, err);
+    const findings = mailboxOpenFindings(ctx.settings.receiving, ctx.version, err);
     return reportUnread({ steps: login?.steps ?? [], tlsUpgrade: login?.tlsUpgrade ?? null, stopped: 'mailbox-not-opened' }, [...earlier, ...findings], err.message);
   };
   const access = await (opening ? opening.access : checkAccess(cycleCtx)).catch(async (err: unknown) => {

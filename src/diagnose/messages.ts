@@ -199,7 +199,7 @@ async function openFailure(ctx: CycleContext, err: unknown): Promise<Pick<Mailbo
   const base = { error, ...(isTimeout(error) ? { timedOut: true } : {}) };
   if (!isMailboxOpenError(err)) return base;
   const { mailboxOpenFindings } = await import('../probes/mailbox-open-findings.js');
-  const { findings } = mailboxOpenFindings(ctx.settings.receiving, ctx.version, err);
+  const findings = mailboxOpenFindings(ctx.settings.receiving, ctx.version, err);
   return findings.length ? { ...base, openFindings: findings } : base;
 }
 

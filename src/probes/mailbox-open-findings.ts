@@ -1,29 +1,25 @@
 /**
  * A receiving mailbox that `poll` could not open, judged as `test-mailbox` judges it: the same
  * stage names, the same failure kinds, the same finding ids (`mailbox.login-failed`,
- * `mailbox.connect-failed`, `mailbox.timeout`, `mailbox.dns`, ...). Secrets are masked in
- * everything it returns, as the stage runner masks them.
+ * `mailbox.connect-failed`, `mailbox.timeout`, `mailbox.dns`, ...). The library's error is masked
+ * for secrets, as the stage runner masks what it records.
  */
 import type { ReceivingSettings } from '../config/settings.js';
 import type { MailboxOpenError } from '../mailbox/open-error.js';
-import { Redactor, StageError, type StageFailure } from '../net/net-stage.js';
+import { Redactor, StageError } from '../net/net-stage.js';
 import type { Finding } from '../report/finding.js';
 import { mailClientsFor } from '../server/mail-clients.js';
 import type { ServerVersion } from '../server/release.js';
 import { imapError, pop3Error } from './mailbox-errors.js';
 import { failureFindings } from './mailbox-probe.js';
 
-export interface MailboxOpenVerdict {
-  /** The failing stage, as `test-mailbox` would report it. */
-  failure: StageFailure;
-  findings: Finding[];
-}
-
-export function mailboxOpenFindings(receiving: ReceivingSettings, version: ServerVersion, err: MailboxOpenError): MailboxOpenVerdict {
-  const redactor = new Redactor([receiving.password]);
+/** The findings `test-mailbox` gives for the stage where opening the mailbox failed. */
+export function mailboxOpenFindings(receiving: ReceivingSettings, version: ServerVersion, err: MailboxOpenError): Finding[] {
   const d = err.detail;
   let failure = d.failure;
   if (!failure) {
+    // Judged here, not by a stage runner: masked here as the runner masks what it records.
+    const redactor = new Redactor([receiving.password]);
     const host = receiving.server.trim();
     const se =
       // The tool's own time-outs already say the protocol, the step and the limit.
@@ -40,6 +36,6 @@ export function mailboxOpenFindings(receiving: ReceivingSettings, version: Serve
       ...(se.hint ? { hint: redactor.text(se.hint) } : {}),
     };
   }
-  const findings = failureFindings(receiving, failure, { tlsMode: receiving.useSSL ? 'implicit' : 'starttls' }, mailClientsFor(version));
-  return { failure, findings: redactor.deep(findings) };
+  // The findings hold only that failure and the settings' names, never the password.
+  return failureFindings(receiving, failure, { tlsMode: receiving.useSSL ? 'implicit' : 'starttls' }, mailClientsFor(version));
 }
