@@ -67,8 +67,7 @@ function pop3Stage(err: unknown, otherwise: 'connect' | 'login'): string {
   if (!isPop3Error(err)) return otherwise;
   if (err.kind === 'tls') return /STLS/.test(err.message) ? 'starttls' : 'tls';
   if (err.kind === 'auth') return 'login';
-  const timedOut = /^POP3 (.+?) timed out after /.exec(err.message);
-  if (timedOut) return probeStage(timedOut[1]!);
+  if (err.step) return probeStage(err.step);
   return err.kind === 'connect' && otherwise === 'connect' ? 'connect' : otherwise;
 }
 

@@ -321,7 +321,7 @@ export class Pop3Connection {
       const sock = net.connect({ host, port });
       const timer = startDeadline(timeoutMs, () => {
         sock.destroy();
-        reject(new Pop3Error('timeout', `POP3 connect timed out after ${secondsText(timeoutMs)} (TCP to ${this.where()})`));
+        reject(new Pop3Error('timeout', `POP3 connect timed out after ${secondsText(timeoutMs)} (TCP to ${this.where()})`, { step: 'connect' }));
       });
       sock.once('connect', () => {
         timer.clear();
@@ -354,7 +354,11 @@ export class Pop3Connection {
         // Both: before the handshake completes, destroying the TLS socket leaves the TCP one open.
         sock.destroy();
         socket.destroy();
-        reject(new Pop3Error('timeout', `POP3 TLS handshake timed out after ${secondsText(timeoutMs)} (${via === 'stls' ? 'after STLS, ' : ''}${this.where()})`));
+        reject(
+          new Pop3Error('timeout', `POP3 TLS handshake timed out after ${secondsText(timeoutMs)} (${via === 'stls' ? 'after STLS, ' : ''}${this.where()})`, {
+            step: via === 'stls' ? 'STLS' : 'TLS handshake',
+          }),
+        );
       });
       sock.once('secureConnect', () => {
         timer.clear();
@@ -491,7 +495,7 @@ export class Pop3Connection {
       // The stage: the greeting, or the command's verb (never its arguments: PASS, AUTH).
       const stage = head ? (head.spec ? (head.display.startsWith('<') ? 'AUTH' : (head.display.split(' ')[0] ?? head.display)) : 'greeting') : 'answer';
       this.fail(
-        new Pop3Error('timeout', `POP3 ${stage} timed out after ${secondsText(this.timeoutMs)} (${this.where()} sent nothing)`, head?.spec ? { command: head.display } : {}),
+        new Pop3Error('timeout', `POP3 ${stage} timed out after ${secondsText(this.timeoutMs)} (${this.where()} sent nothing)`, { step: stage, ...(head?.spec ? { command: head.display } : {}) }),
       );
     });
   }

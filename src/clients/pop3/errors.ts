@@ -14,6 +14,8 @@ export interface Pop3ErrorDetails {
   serverText?: string;
   /** RFC 2449 response code, such as `AUTH`, `IN-USE`, `SYS/TEMP`. */
   responseCode?: string;
+  /** For a time-out, the step that went silent: `connect`, `TLS handshake`, `greeting`, or the command's verb. */
+  step?: string;
   /** Node's error code for socket and TLS failures, such as `ECONNREFUSED` or `DEPTH_ZERO_SELF_SIGNED_CERT`. */
   code?: string;
   cause?: unknown;
@@ -26,6 +28,7 @@ export class Pop3Error extends Error {
   readonly serverText?: string;
   readonly responseCode?: string;
   readonly code?: string;
+  readonly step?: string;
 
   constructor(kind: Pop3ErrorKind, message: string, details: Pop3ErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
@@ -34,6 +37,7 @@ export class Pop3Error extends Error {
     if (details.serverText !== undefined) this.serverText = details.serverText;
     if (details.responseCode !== undefined) this.responseCode = details.responseCode;
     if (details.code !== undefined) this.code = details.code;
+    if (details.step !== undefined) this.step = details.step;
   }
 }
 
