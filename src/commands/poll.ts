@@ -6,7 +6,7 @@
 import { EXIT_CANNOT_RUN, EXIT_OK, EXIT_PROBLEMS, CannotRunError } from '../report/exit.js';
 import type { PollMessage, ReaderInfo, ServerLoginReport } from '../poll/cycle.js';
 import type { Finding } from '../report/finding.js';
-import { isMailboxOpenError } from '../mailbox/open-error.js';
+import { isMailboxOpenError, type MailboxOpenError } from '../mailbox/open-error.js';
 import { keepHeapFlat } from '../poll/heap.js';
 import { OutputBatch } from '../report/output-batch.js';
 import {
@@ -152,8 +152,7 @@ export async function run(flags: PollFlags): Promise<number> {
   };
   // A mailbox that cannot be opened (not reached, no answer in time, login or INBOX refused) is a
   // problem found, not a mistake on the command line: the same findings as `test-mailbox`.
-  const notOpened = async (err: unknown, login: ServerLoginReport | null, earlier: Finding[]): Promise<number> => {
-    if (!isMailboxOpenError(err)) throw err;
+  const notOpened = async (err: MailboxOpenError, login: ServerLoginReport | null, earlier: Finding[]): Promise<number> => {
     const { mailboxOpenFindings } = await import('../probes/mailbox-open-findings.js');
     const findings = mailboxOpenFindings(ctx.settings.receiving, ctx.version, err);
     return reportUnread({ steps: login?.steps ?? [], tlsUpgrade: login?.tlsUpgrade ?? null, stopped: 'mailbox-not-opened' }, [...earlier, ...findings], err.message);
