@@ -159,10 +159,32 @@ function processingFailure(ctx: ClassifyContext, error: string, base: Omit<Outco
  * and `checkDSN`).
  */
 function decodeFailure(ctx: ClassifyContext, part: MimePart, error: string): Outcome {
-  const notes = [
+  return checkFailure(
+    ctx,
+    part,
+    error,
     `part ${part.part || '(message)'} (text/calendar, Content-Transfer-Encoding ${part.encoding}) raises "${error}" when the server decodes it; ` +
       'every release decodes each text/calendar part while it checks for a delivery report, before it reads the token',
-  ];
+  );
+}
+
+/**
+ * A delivery report whose status part has a line starting `Action:` with no space in it, outside
+ * the report fields: `lower.split(' ')[1]` raises in `checkDSN` (CalendarServer-2.5..9.2).
+ */
+function actionFailure(ctx: ClassifyContext, status: MimePart, calendar: MimePart | null, error: string): Outcome {
+  return checkFailure(
+    ctx,
+    calendar,
+    error,
+    `part ${status.part || '(message)'} (message/delivery-status) has a line starting "Action:" with no space in it, outside the report fields; ` +
+      `the server raises "${error}" on it while it checks for a delivery report`,
+  );
+}
+
+/** The server's check for a delivery report raises: the message fails before its token is read. */
+function checkFailure(ctx: ClassifyContext, part: MimePart | null, error: string, why: string): Outcome {
+  const notes = [why];
   if (ctx.version.major === 5 && ctx.version.minor === 0) notes.push('5.0 returns no action code here (None): UNKNOWN_FAILURE is the toolkit\'s label');
   return {
     action: 'UNKNOWN_FAILURE',
@@ -411,7 +433,9 @@ export function classify(input: MessageInput, ctx: ClassifyContext): Verdict {
   const raising = facts.parts.find((p) => p.type === 'text/calendar' && p.decodeError !== undefined);
   const outcome = raising
     ? decodeFailure(ctx, raising, raising.decodeError!)
-    : dsn.isDsn
+    : dsn.actionRaises !== undefined
+      ? actionFailure(ctx, dsn.deliveryStatusPart!, dsn.calendarPart, dsn.actionRaises)
+      : dsn.isDsn
       ? classifyDsn(input, ctx, facts, dsn.calendarPart, dsn.action)
       : classifyReply(input, ctx, facts);
   const mailbox = mailboxOutcome({

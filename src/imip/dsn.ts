@@ -1,40 +1,24 @@
 /**
  * The server's `checkDSN` (calendarserver-imip.md §4.4 step 1, §11): a message is a DSN iff some
- * part is `multipart/report` and some part is `message/delivery-status`; the action is the first
- * `action:` line of the delivery-status part, `lower.split(' ')[1]` after Python re-serialises it
- * as `Name: value` (so `Action:failed` works too); the calendar is the LAST `text/calendar` part
- * anywhere, usually inside the returned original.
+ * part is `multipart/report` and some part is `message/delivery-status` (the last one); the action
+ * is the word after the first `action:` line of that part as Python writes it back
+ * (./dsn-action.ts); the calendar is the LAST `text/calendar` part anywhere, usually inside the
+ * returned original.
  */
-import { parseHeaderLines } from './mime-headers.js';
+import { statusAction, type StatusAction } from './dsn-action.js';
 import { walkParts, type MimePart } from './mime-part.js';
 
 export interface DsnCheck {
   isDsn: boolean;
   /** Lower-case action word (`failed`, `delayed`...), `''` for an empty value, null when none. */
   action: string | null;
+  /** The server's check raises while it reads the action: the exception's text. */
+  actionRaises?: string;
   deliveryStatusPart: MimePart | null;
   /** The last text/calendar part anywhere in the message. */
   calendarPart: MimePart | null;
   /** The delivery-status body was needed and not supplied (IMAP path). */
   missingBody: boolean;
-}
-
-/** Python's `lower.split(' ')[1]` on the re-serialised line `Name: value`. */
-function actionWord(name: string, value: string): string {
-  const line = `${name}: ${value}`.toLowerCase();
-  return line.split(' ')[1] ?? '';
-}
-
-/** First `Action` field over the status blocks (per-message block, then per-recipient blocks). */
-export function dsnAction(body: string): string | null {
-  const blocks = body.split(/\r?\n[ \t]*\r?\n/);
-  for (const block of blocks) {
-    const { headers } = parseHeaderLines(block.replace(/^\s*\r?\n/, ''), []);
-    for (const [name, value] of headers.entries()) {
-      if (name.toLowerCase() === 'action') return actionWord(name, value);
-    }
-  }
-  return null;
 }
 
 /** `checkDSN` over a parsed structure and the bodies fetched for it. */
@@ -51,9 +35,11 @@ export function checkDsn(root: MimePart, bodies: ReadonlyMap<string, Buffer>): D
     return { isDsn: false, action: null, deliveryStatusPart: null, calendarPart: null, missingBody: false };
   }
   const body = bodies.get(status.part);
+  const read: StatusAction = body ? statusAction(body.toString('latin1')) : { action: null };
   return {
     isDsn: true,
-    action: body ? dsnAction(body.toString('latin1')) : null,
+    action: read.action,
+    ...(read.raises !== undefined ? { actionRaises: read.raises } : {}),
     deliveryStatusPart: status,
     calendarPart: calendar,
     missingBody: !body,

@@ -384,6 +384,30 @@ describe('verdict details', () => {
     const noSpace = classify(parseMessage(Buffer.from(raw.replace('Action: failed', 'Action:failed'), 'latin1')), context('9.2', 'imap'));
     expect(noSpace.serverAction).toBe('INJECTION_SUBMITTED');
   });
+
+  it('the DSN action is the word Python writes back, not the field as sent', () => {
+    const raw = fixture('dsn-with-invitation').toString('latin1');
+    const dsn = (from: string, to: string, release: Release = '9.2'): Verdict =>
+      classify(parseMessage(Buffer.from(raw.replace(from, to), 'latin1')), context(release, 'imap'));
+    // A folded value is unfolded when written back: the server processes the report.
+    const folded = dsn('Action: failed', 'Action:\r\n failed');
+    expect([folded.serverAction, folded.dsnAction]).toEqual(['INJECTION_SUBMITTED', 'failed']);
+    // A line that is not a field ends the fields; what follows is written back as it came, CR
+    // included, so "failed\r" is not "failed" and the report cannot be processed.
+    const afterJunk = dsn('Final-Recipient: rfc822; attendee@remote.test', 'Final-Recipient: rfc822; attendee@remote.test\r\nsee below');
+    expect([afterJunk.serverAction, afterJunk.dsnAction, afterJunk.logLine]).toEqual([
+      'INCOMPLETE_DSN',
+      'failed\r',
+      "Mail gateway can't process DSN <20260302090001.4B3C21A0F2@mail.example.test>",
+    ]);
+    // There, `split(' ')[1]` of a line without a space raises: the message fails on every release.
+    for (const release of ['2.5', '4.3', '9.2'] as const) {
+      const raises = dsn('Final-Recipient: rfc822; attendee@remote.test\r\nOriginal-Recipient: rfc822;attendee@remote.test\r\nAction: failed', 'Final-Recipient: rfc822; attendee@remote.test\r\nsee below\r\nAction:failed', release);
+      expect([raises.serverAction, raises.logLine], release).toEqual(['UNKNOWN_FAILURE', 'Failed to process message: list index out of range']);
+      expect(raises.notes.join(' ')).toMatch(/no space in it/);
+      expect(raises.mailboxEffect).toBe(effect(release, 'imap', 'UNKNOWN_FAILURE'));
+    }
+  });
 });
 
 describe('poll policy (src/server/poll-policy.ts)', () => {
