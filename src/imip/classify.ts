@@ -82,7 +82,7 @@ function firstCalendarPart(parts: MimePart[]): MimePart | null {
 }
 
 /** Parse the calendar the server would parse; null when its body was not supplied or was cut. */
-function readCalendar(part: MimePart, input: MessageInput, facts: Facts): CalendarParse | null {
+function readCalendar(part: MimePart, input: MessageInput, facts: Facts, ctx: ClassifyContext): CalendarParse | null {
   const body = input.bodies.get(part.part);
   if (!body) {
     facts.problems.push(`body of calendar part ${part.part || '(message)'} was not supplied; calendar checks skipped`);
@@ -92,7 +92,8 @@ function readCalendar(part: MimePart, input: MessageInput, facts: Facts): Calend
     facts.problems.push(`calendar part ${part.part || '(message)'} was cut at the size cap; calendar checks skipped`);
     return null;
   }
-  return parseCalendar(body);
+  const { calendarParser, calendarServerValueTypes } = featuresOf(ctx.version);
+  return parseCalendar(body, calendarParser === 'vobject' ? null : calendarParser, calendarServerValueTypes);
 }
 
 /** Look a token up; tokens that are not lower-case UUIDs cannot be in the store (§2.2). */
@@ -201,7 +202,11 @@ function checkFailure(ctx: ClassifyContext, part: MimePart | null, error: string
 
 /** A calendar that fails to parse. */
 function parseFailure(ctx: ClassifyContext, error: string, base: Omit<Outcome, 'action' | 'asyncFailure'>): Outcome {
-  return processingFailure(ctx, error, base, 'the exception text is the toolkit parser\'s, not the server\'s calendar parser\'s');
+  const why =
+    featuresOf(ctx.version).calendarParser === 'vobject'
+      ? 'the exception text is the toolkit parser\'s, not that of vobject, the 2.x calendar parser'
+      : 'the exception text is pycalendar\'s, the server\'s calendar parser; the server\'s own message also carries the calendar text';
+  return processingFailure(ctx, error, base, why);
 }
 
 function injected(ctx: ClassifyContext, facts: Facts, record: TokenRecord | null | undefined, log: LogEntry[]): LogEntry[] {
@@ -231,7 +236,7 @@ function classifyDsn(
   };
   const body = calPart ? input.bodies.get(calPart.part) : undefined;
   if (action !== 'failed' || !calPart || (body && body.length === 0)) return none;
-  const calendar = readCalendar(calPart, input, facts);
+  const calendar = readCalendar(calPart, input, facts, ctx);
   const base = { ...none, log: [] as LogEntry[], calendar };
   if (calendar && !calendar.ok) return parseFailure(ctx, calendar.error, base);
   const withOrganizer = calendar?.ok ? calendar.facts.components.find((c) => c.organizer !== null) : undefined;
@@ -314,7 +319,7 @@ function classifyReply(input: MessageInput, ctx: ClassifyContext, facts: Facts):
     log: [LOG.received(facts.messageId, facts.fromHeader, facts.toHeader)],
     asyncFailure: false,
     calendarPart: calPart,
-    calendar: calPart ? readCalendar(calPart, input, facts) : null,
+    calendar: calPart ? readCalendar(calPart, input, facts, ctx) : null,
     notes: [],
   };
   if (!facts.to) {

@@ -1,11 +1,15 @@
 /**
  * Reading the iCalendar body of a reply the way the server must be able to
  * (calendarserver-imip.md §4.4 step 6, §11): the decoded `text/calendar` bytes are read as UTF-8
- * whatever the declared charset, then parsed (ical.js stands in for pycalendar). Only the facts
- * the verdict and the reply checks need are extracted.
+ * whatever the declared charset, then parsed as the release's own parser parses them: pycalendar
+ * from 3.0 (./pycalendar/, a port checked against it), vobject on 2.x (ical.js stands in). Only
+ * the facts the verdict and the reply checks need are extracted.
  */
 import ICAL from 'ical.js';
 import { bufferView } from './bytes.js';
+import { parsePyCalendar, type PyComponent } from './pycalendar/calendar.js';
+import { PyCalendarError, type PyCalendarEra } from './pycalendar/errors.js';
+import type { ParsedProperty } from './pycalendar/property.js';
 
 export interface AttendeeFacts {
   /** The property value as written (`mailto:...`, any case). */
@@ -93,10 +97,12 @@ function componentFacts(comp: JCalComponent): ComponentFacts {
 }
 
 /**
- * Parse a decoded `text/calendar` body as the server would (§11: UTF-8 only). A failure is what
- * the toolkit calls UNKNOWN_FAILURE.
+ * Parse a decoded `text/calendar` body as the server would (§11: UTF-8 only), with pycalendar's
+ * rules for `era` (with CalendarServer's own value types unless `serverTypes` is false), or
+ * ical.js standing in for 2.x's vobject when `era` is null. A failure is what the toolkit calls
+ * UNKNOWN_FAILURE.
  */
-export function parseCalendar(bytes: Uint8Array): CalendarParse {
+export function parseCalendar(bytes: Uint8Array, era: PyCalendarEra | null = 'pycalendar-2016', serverTypes = true): CalendarParse {
   const bad = firstInvalidUtf8(bytes);
   if (bad >= 0) {
     return {
@@ -109,6 +115,7 @@ export function parseCalendar(bytes: Uint8Array): CalendarParse {
   const view = bufferView(bytes);
   let text = view.toString('utf8');
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  if (era !== null) return fromPyCalendar(text, era, serverTypes);
   let jcal: unknown;
   try {
     jcal = ICAL.parse(text);
@@ -131,6 +138,48 @@ export function parseCalendar(bytes: Uint8Array): CalendarParse {
   } catch (err) {
     return { ok: false, reason: 'syntax', error: (err as Error).message };
   }
+}
+
+/** pycalendar's parse of `text`, and the facts of the tree it builds. */
+function fromPyCalendar(text: string, era: PyCalendarEra, serverTypes: boolean): CalendarParse {
+  let vcal: PyComponent;
+  try {
+    vcal = parsePyCalendar(text, era, serverTypes);
+  } catch (err) {
+    if (!(err instanceof PyCalendarError)) throw err;
+    return { ok: false, reason: 'syntax', error: err.message };
+  }
+  const components = vcal.children.filter((c) => c.name.toUpperCase() !== 'VTIMEZONE').map(pyComponentFacts);
+  if (components.length === 0) {
+    return { ok: false, reason: 'no-component', error: 'VCALENDAR without a VEVENT, VTODO or other main component' };
+  }
+  const method = pyFirst(vcal, 'METHOD');
+  return { ok: true, text, facts: { method: method === null ? null : pyText(method).toUpperCase(), components } };
+}
+
+/** The first property of that name (names compare upper-cased, as pycalendar keys them). */
+function pyFirst(comp: PyComponent, name: string): ParsedProperty | null {
+  return comp.properties.find((p) => p.name.toUpperCase() === name) ?? null;
+}
+
+/** A TEXT value with pycalendar's unescaping (`\\`, `\;`, `\,`, `\n`, and the `\:` it fixes). */
+function pyText(prop: ParsedProperty): string {
+  return prop.value.replace(/\\([\\;,nN:])/g, (_m, c: string) => (c === 'n' || c === 'N' ? '\n' : c));
+}
+
+function pyComponentFacts(comp: PyComponent): ComponentFacts {
+  const attendees: AttendeeFacts[] = comp.properties
+    .filter((p) => p.name.toUpperCase() === 'ATTENDEE')
+    .map((p) => ({ value: p.value, partstat: p.params.get('PARTSTAT')?.join(',').toUpperCase() ?? null }));
+  const uid = pyFirst(comp, 'UID');
+  const organizer = pyFirst(comp, 'ORGANIZER');
+  return {
+    name: comp.name.toUpperCase(),
+    uid: uid ? pyText(uid) : null,
+    organizer: organizer ? organizer.value : null,
+    attendees,
+    valarms: comp.children.filter((c) => c.name.toUpperCase() === 'VALARM').length,
+  };
 }
 
 /** Unfold content lines (RFC 5545 §3.1), tolerating bare LF. */

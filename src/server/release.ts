@@ -175,6 +175,13 @@ export interface Features {
   alwaysTimezones: boolean;
   /** §4.4 step 4: 2.x looked for the attachment before the token lookup. */
   attachmentBeforeLookup: boolean;
+  /**
+   * The calendar parser behind `Component.fromString` (twistedcaldav/ical.py): vobject on 2.x,
+   * PyCalendar's server branch on 3.x–5.x, pycalendar's `icalendar` package from 6.0.
+   */
+  calendarParser: 'vobject' | 'pycalendar-2013' | 'pycalendar-2016';
+  /** twistedcaldav/__init__.py registers the X-CALENDARSERVER-*-COMMENT value types (4.2+). */
+  calendarServerValueTypes: boolean;
   /** §2.2: recipient lower-cased in the token key (3.2+). */
   tokenKeyLowercase: boolean;
 }
@@ -212,6 +219,8 @@ function computeFeatures(v: Pick<ServerVersion, 'major' | 'minor'>): Features {
     messageIdServerHostName: atLeast(v, 7),
     alwaysTimezones: atLeast(v, 6),
     attachmentBeforeLookup: !atLeast(v, 3),
+    calendarParser: atLeast(v, 6) ? 'pycalendar-2016' : atLeast(v, 3) ? 'pycalendar-2013' : 'vobject',
+    calendarServerValueTypes: atLeast(v, 4, 2),
     tokenKeyLowercase: atLeast(v, 3, 2),
   };
 }

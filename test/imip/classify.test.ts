@@ -178,7 +178,25 @@ describe('verdict details', () => {
     expect(c.findings[1]!.fix).toMatch(/UTF-8/);
     const pop = classify(parseFixture('unparsable-calendar'), context('9.2', 'pop3', { deleteAllMail: true }));
     expect(pop.mailboxEffect).toBe('left-reread-every-poll');
-    expect(pop.logLine).toMatch(/^Unhandled error in Deferred: invalid line/);
+    expect(pop.logLine).toMatch(/^Unhandled error in Deferred: Invalid property: 'invalid literal for int\(\) with base 10: '3-'': DTSTAMP:2026-03-02T10:20:00Z$/);
+  });
+
+  it("the calendar parser is the release's own: what one line does differs between 5.x and 6.0", () => {
+    // A line with no colon: PyCalendar (3.x-5.x) raises "Invalid property"; pycalendar 6.0+
+    // takes it as a property without a value; ical.js, standing in for 2.x's vobject, refuses it.
+    const raw = fixture('thunderbird-reply').toString('latin1').replace(/^SUMMARY:.*$/m, 'Thanks, see you there');
+    const on = (release: Release): Verdict => classify(parseMessage(Buffer.from(raw, 'latin1')), context(release, 'imap'));
+    expect(on('5.0').serverAction).toBe('UNKNOWN_FAILURE');
+    expect(on('5.0').logLine).toBe('Unhandled error in Deferred: Invalid property: Thanks, see you there');
+    expect(on('4.3').notes[0]).toMatch(/pycalendar/);
+    expect(on('9.2').serverAction).toBe('INJECTION_SUBMITTED');
+    expect(on('2.5').serverAction).toBe('UNKNOWN_FAILURE');
+    // A calendar without VERSION parses in ical.js but not in pycalendar, on every release from 3.0.
+    const noVersion = fixture('thunderbird-reply').toString('latin1').replace(/^VERSION:2\.0\r?\n/m, '');
+    for (const release of ['4.3', '5.0', '9.2'] as const) {
+      const v = classify(parseMessage(Buffer.from(noVersion, 'latin1')), context(release, 'imap'));
+      expect([v.serverAction, v.logLine.replace(/^.*: iCalendar/, 'iCalendar')], release).toEqual(['UNKNOWN_FAILURE', 'iCalendar missing VERSION']);
+    }
   });
 
   it('base64 with incorrect padding: the server parses the undecoded text, and the row says why', () => {
@@ -189,7 +207,7 @@ describe('verdict details', () => {
     const parsed = parseFixture('base64-bad-padding');
     expect(parsed.problems).toContain("part 3: its base64 has incorrect padding, so the server's Python (get_payload) takes it undecoded");
     const v = classify(parsed, context('4.3', 'imap'));
-    expect(v.logLine).toMatch(/^Failed to process message: invalid line .*"QkVHSU46VkNBTEVOREFS/);
+    expect(v.logLine).toMatch(/^Failed to process message: iCalendar data not recognized: QkVHSU46VkNBTEVOREFS/);
     expect(v.findings.find((f) => f.id === 'reply.invalid-icalendar')!.message).toMatch(/^The calendar does not parse: its base64 has incorrect padding, so Calendar Server's Python takes the part as it is, undecoded/);
     expect(classify(parsed, context('9.2', 'imap')).stopsCycle).toBe(true);
   });

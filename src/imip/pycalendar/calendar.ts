@@ -1,0 +1,174 @@
+/**
+ * Whether the server's calendar parser takes a reply's calendar, and the tree it builds: a port of
+ * pycalendar's text parse as twistedcaldav's `Component.fromString` calls it (3.x–5.x
+ * `PyCalendar().parse(stream)`, 6.0+ `Calendar.parseData(data)`; both after the UTF-8 check and
+ * the BOM strip, which the caller does).
+ *
+ * - Lines come from `readFoldedLine` (utils.py): the byte string is read with `readline()`, so
+ *   only LF ends a line; one CR before it is dropped, a lone CR at the end too; a line whose
+ *   first character is white space continues the previous one, less that character.
+ * - `ContainerBase.parse` (2016) / `PyCalendar.parse` (2013): before `BEGIN:VCALENDAR` only
+ *   blank lines are allowed ("iCalendar data not recognized"); `BEGIN:` (case as written)
+ *   opens a component whose end is `END:` plus its name as written; `END:VCALENDAR` closes the
+ *   calendar even inside a component (which is then dropped); blank lines are skipped
+ *   (BLANK_LINES_IN_DATA is "fix"); every other line is a property (./property.ts). On the
+ *   calendar itself `VERSION` must be the text `2.0` and `CALSCALE` `GREGORIAN`, compared as
+ *   written ("Invalid property"). At the end: "iCalendar data not complete" when the calendar
+ *   is still open, "iCalendar missing VERSION" without one; no `BEGIN:VCALENDAR` at all returns
+ *   nothing, which twistedcaldav raises as "Unknown".
+ * - A known component takes only its own kinds of sub-component (`addComponent`: VALARM in VEVENT
+ *   and VTODO, STANDARD and DAYLIGHT in VTIMEZONE...); another raises ValueError.
+ * - `finalise()` of a recurring component (VEVENT, VTODO, VJOURNAL, AVAILABLE) reads
+ *   `RECURRENCE-ID` as a date-time and calls `getText()` on it: one whose VALUE names another type
+ *   raises AttributeError.
+ *
+ * Checked against pycalendar itself under Python 2.7 (test/oracle/pycalendar.test.ts).
+ */
+import { PyCalendarError, type PyCalendarEra } from './errors.js';
+import { parseProperty, type ParsedProperty } from './property.js';
+
+export interface PyComponent {
+  /** The name as written after `BEGIN:`. */
+  name: string;
+  properties: ParsedProperty[];
+  children: PyComponent[];
+}
+
+/** `readFoldedLine` over `text`: the unfolded lines, blank lines as `''`. */
+export function foldedLines(text: string): string[] {
+  // `readline()` on the byte string: LF ends a line; one CR before it (or at the very end) goes.
+  const pieces = text.split('\n');
+  const physical: string[] = [];
+  for (let k = 0; k < pieces.length; k++) {
+    const piece = pieces[k]!;
+    if (k === pieces.length - 1 && piece === '') break; // readline() returned '': the end
+    physical.push(piece.endsWith('\r') ? piece.slice(0, -1) : piece);
+  }
+  const out: string[] = [];
+  let i = 0;
+  let pending: string | null = null; // `lines[1]`, read ahead
+  for (;;) {
+    let line: string;
+    if (pending !== null) line = pending;
+    else if (i < physical.length) line = physical[i++]!;
+    else return out;
+    pending = null;
+    // Look ahead: a line starting with white space is folded in; a blank line stops the lookahead
+    // (`if not lines[1]: return True`), so it comes out as a line of its own.
+    while (i < physical.length) {
+      const next = physical[i++]!;
+      if (next !== '' && isPySpace(next[0]!)) {
+        line += next.slice(1);
+        continue;
+      }
+      pending = next;
+      break;
+    }
+    out.push(line);
+  }
+}
+
+/** Python 2's `str.isspace()` for one character. */
+function isPySpace(c: string): boolean {
+  return c === ' ' || c === '\t' || c === '\n' || c === '\r' || c === '\v' || c === '\f';
+}
+
+/** The ComponentRecur kinds whose `finalise()` reads RECURRENCE-ID as a date-time. */
+const RECURRING = new Set(['VEVENT', 'VTODO', 'VJOURNAL', 'AVAILABLE']);
+
+/** VALUE names pycalendar maps to a type (`sValueTypeMap`); any other keeps the default. */
+const VALUE_TYPES = new Set(['BINARY', 'BOOLEAN', 'CAL-ADDRESS', 'DATE', 'DATE-TIME', 'DURATION', 'FLOAT', 'INTEGER', 'PERIOD', 'RECUR', 'TEXT', 'TIME', 'URI', 'UTC-OFFSET']);
+
+function finalise(comp: PyComponent): void {
+  if (!RECURRING.has(comp.name)) return;
+  const rid = comp.properties.find((p) => p.name.toUpperCase() === 'RECURRENCE-ID');
+  const value = rid?.params.get('VALUE')?.[0]?.toUpperCase();
+  if (rid && value !== undefined && VALUE_TYPES.has(value) && value !== 'DATE' && value !== 'DATE-TIME') {
+    throw new PyCalendarError("'NoneType' object has no attribute 'getText'", '', 'AttributeError');
+  }
+}
+
+/**
+ * The sub-components a known component takes (its `addComponent`): VEVENT and VTODO only VALARM,
+ * VTIMEZONE only STANDARD and DAYLIGHT, VAVAILABILITY only AVAILABLE, and from 2016 VVOTER only
+ * VOTE. Anything else raises ValueError (with no message in 2013).
+ */
+const ALLOWED_CHILDREN: Record<string, { only: string[]; since2016?: boolean }> = {
+  VEVENT: { only: ['VALARM'] },
+  VTODO: { only: ['VALARM'] },
+  VTIMEZONE: { only: ['STANDARD', 'DAYLIGHT'] },
+  VAVAILABILITY: { only: ['AVAILABLE'] },
+  VVOTER: { only: ['VOTE'], since2016: true },
+};
+
+function checkNesting(parent: string, child: string, era: PyCalendarEra): void {
+  const rule = ALLOWED_CHILDREN[parent];
+  if (!rule || (rule.since2016 && era !== 'pycalendar-2016') || rule.only.includes(child)) return;
+  const message = era === 'pycalendar-2016' ? `Only ${rule.only.map((n) => `'${n}'`).join(' or ')} components allowed in '${parent}'` : '';
+  throw new PyCalendarError(message, '', 'ValueError');
+}
+
+/**
+ * Parse as the era's pycalendar does: the VCALENDAR, or a PyCalendarError with pycalendar's
+ * reason (or the Python exception) when the server's parse raises. `serverTypes` false for
+ * 3.x–4.1, which do not register CalendarServer's own value types.
+ */
+export function parsePyCalendar(text: string, era: PyCalendarEra, serverTypes = true): PyComponent {
+  const calendar: PyComponent = { name: 'VCALENDAR', properties: [], children: [] };
+  let open = false;
+  let seen = false;
+  const stack: PyComponent[] = [];
+  for (const line of foldedLines(text)) {
+    if (!open) {
+      if (line === 'BEGIN:VCALENDAR') {
+        open = true;
+        seen = true;
+      } else if (line !== '') {
+        throw new PyCalendarError('iCalendar data not recognized', line);
+      }
+      continue;
+    }
+    const current = stack[stack.length - 1];
+    if (line.startsWith('BEGIN:')) {
+      stack.push({ name: line.slice(6), properties: [], children: [] });
+    } else if (line === 'END:VCALENDAR') {
+      // Components still open are dropped: they were never added to a parent.
+      stack.length = 0;
+      open = false;
+    } else if (current && line === `END:${current.name}`) {
+      finalise(current);
+      stack.pop();
+      const parent = stack[stack.length - 1];
+      if (parent) checkNesting(parent.name, current.name, era);
+      (parent ?? calendar).children.push(current);
+    } else if (line === '') {
+      // BLANK_LINES_IN_DATA: skipped.
+    } else {
+      const prop = parseProperty(line, era, serverTypes);
+      if (!current) {
+        if (!validOnCalendar(prop)) throw new PyCalendarError('Invalid property', line);
+        calendar.properties.push(prop);
+      } else {
+        current.properties.push(prop);
+      }
+    }
+  }
+  if (open) throw new PyCalendarError('iCalendar data not complete');
+  if (!seen) throw new PyCalendarError('Unknown');
+  if (!calendar.properties.some((p) => p.name.toUpperCase() === 'VERSION')) throw new PyCalendarError('iCalendar missing VERSION');
+  return calendar;
+}
+
+/** `Calendar.validProperty`: `VERSION` (as written) must be `2.0`, `CALSCALE` `GREGORIAN`. */
+function validOnCalendar(prop: ParsedProperty): boolean {
+  if (prop.name === 'VERSION') return textValue(prop) === '2.0';
+  if (prop.name === 'CALSCALE') return textValue(prop) === 'GREGORIAN';
+  return true;
+}
+
+/** A TEXT value as pycalendar unescapes it, or null when VALUE makes it another type. */
+function textValue(prop: ParsedProperty): string | null {
+  const value = prop.params.get('VALUE')?.[0]?.toUpperCase();
+  if (value !== undefined && VALUE_TYPES.has(value) && value !== 'TEXT') return null;
+  return prop.value.replace(/\\([\\;,nN:])/g, (_m, c: string) => (c === 'n' || c === 'N' ? '\n' : c));
+}
