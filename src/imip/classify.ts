@@ -235,7 +235,11 @@ function classifyDsn(
     notes: [],
   };
   const body = calPart ? input.bodies.get(calPart.part) : undefined;
-  if (action !== 'failed' || !calPart || (body && body.length === 0)) return none;
+  if (action !== 'failed') {
+    const read = action === null ? 'no line starting "Action:"' : `the Action as ${JSON.stringify(action)}`;
+    return { ...none, notes: [`the server read ${read} in the delivery status; it processes only "failed"`] };
+  }
+  if (!calPart || (body && body.length === 0)) return none;
   const calendar = readCalendar(calPart, input, facts, ctx);
   const base = { ...none, log: [] as LogEntry[], calendar };
   if (calendar && !calendar.ok) return parseFailure(ctx, calendar.error, base);

@@ -455,6 +455,15 @@ class UuDecoder extends PayloadKeepingDecoder {
 }
 
 /**
+ * The transfer encoding the server's Python undoes for this part. A message/delivery-status part
+ * is parsed from its raw lines into status blocks (feedparser) and `checkDSN` reads it back as
+ * written, so its Content-Transfer-Encoding is never undone.
+ */
+export function transferEncodingRead(part: MimePart): string {
+  return part.type === 'message/delivery-status' ? '7bit' : part.encoding;
+}
+
+/**
  * The decoder for a part's Content-Transfer-Encoding as Python compares it (lower-cased, exactly
  * `base64`, `quoted-printable` or one of the uuencode names); anything else is kept as is. `owned`: the bytes written are
  * never changed afterwards (a fetched literal), so they are kept without a copy.

@@ -8,7 +8,7 @@
  * No dependencies. Hostile input yields `problems`, never an exception.
  */
 import { bufferView } from './bytes.js';
-import { BodyCollector, createDecoder, MAX_BODY_BYTES, noteDecoding, type BodyDecoder } from './mime-decode.js';
+import { BodyCollector, createDecoder, MAX_BODY_BYTES, noteDecoding, transferEncodingRead, type BodyDecoder } from './mime-decode.js';
 import { headerBytesToString, HeaderList, isHeaderLine, MAX_HEADER_BYTES, parseHeaderLines } from './mime-headers.js';
 import {
   childNumber,
@@ -429,7 +429,7 @@ export class MimeStreamParser {
     }
     if (!want) return;
     frame.collector = new BodyCollector(this.limits.maxBodyBytes);
-    frame.decoder = createDecoder(frame.part.encoding, frame.collector);
+    frame.decoder = createDecoder(transferEncodingRead(frame.part), frame.collector);
   }
 
   // ---- bodies and boundaries -------------------------------------------------------------

@@ -24,7 +24,7 @@ import type { ConnectOptions, ReceivingSettings } from '../config/settings.js';
 import { fromBodyStructure, fromWireBodyStructure, type ImapBodyStructure } from '../imip/mime-bodystructure.js';
 import { RawSession } from './imap-raw-session.js';
 import type { WireValue } from './imap-wire.js';
-import { BodyCollector, createDecoder, MAX_BODY_BYTES, noteDecoding } from '../imip/mime-decode.js';
+import { BodyCollector, createDecoder, MAX_BODY_BYTES, noteDecoding, transferEncodingRead } from '../imip/mime-decode.js';
 import { headerBytesToString, HeaderList, parseHeaderBlock } from '../imip/mime-headers.js';
 import type { MimePart } from '../imip/mime-part.js';
 import { neededParts } from '../imip/classify.js';
@@ -709,7 +709,7 @@ function toRead(rec: Pending, bodies: Map<string, Buffer>): ReadMessage {
 function decodePart(root: MimePart, p: string, raw: Uint8Array, problems: string[]): Buffer {
   const part = partOf(root, p);
   const collector = new BodyCollector(MAX_BODY_BYTES);
-  const decoder = createDecoder(part?.encoding ?? '7bit', collector, { owned: true });
+  const decoder = createDecoder(part ? transferEncodingRead(part) : '7bit', collector, { owned: true });
   decoder.write(raw);
   decoder.end();
   if (part && (collector.truncated || part.size > PART_FETCH_CAP)) part.truncated = true;

@@ -57,6 +57,11 @@ export interface PollMessage {
   /** The message's calendar fails to parse and the IMAP 5.1+ cycle stops here (§11). */
   stopsCycle: boolean;
   isDsn: boolean;
+  /**
+   * A delivery report's Action word as the server reads it (`failed` is the one it processes);
+   * absent for other messages and for a report with no Action line.
+   */
+  dsnAction?: string;
   /** The decisive line the server logs for it. */
   logLine: string;
   findings: Finding[];
@@ -196,6 +201,7 @@ export function toRow(m: ReadMessage, v: Verdict): PollMessage {
   row.thisCycle = true;
   row.stopsCycle = v.stopsCycle;
   row.isDsn = v.isDsn;
+  if (v.dsnAction !== undefined) row.dsnAction = v.dsnAction;
   row.logLine = v.logLine;
   row.findings = v.findings;
   row.notes = v.notes;

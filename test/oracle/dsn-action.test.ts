@@ -66,6 +66,13 @@ describe('the DSN action word as Python 2.7 writes the status part back', () => 
     const [isDsn, word] = ours(report(status));
     expect(isDsn === 'raises' ? `!raises ${word}` : word).toBe(action);
   });
+
+  it("keeps the status part's transfer encoding: Python parses its raw lines (2.7.18: None, then 'fa=')", () => {
+    const encoded = (cte: string, body: string): string => report(body).replace('Content-Type: message/delivery-status\r\n', `Content-Type: message/delivery-status\r\nContent-Transfer-Encoding: ${cte}\r\n`);
+    const base64 = Buffer.from('Reporting-MTA: dns; mx\r\n\r\nAction: failed\r\nStatus: 5.1.1\r\n').toString('base64');
+    expect(ours(encoded('base64', base64))[1]).toBeNull();
+    expect(ours(encoded('quoted-printable', 'Reporting-MTA: dns; mx\r\n\r\nAction: fa=\r\niled\r\n'))[1]).toBe('fa=');
+  });
 });
 
 const CHECK_DSN = String.raw`
@@ -129,6 +136,7 @@ describe.skipIf(!PYTHON2)('the DSN verdict against Python 2.7, on the DSN fixtur
       (s) => s.replace('Reporting-MTA', r.pick(['Action: delayed\r\nReporting-MTA', 'garbage\r\nAction: delivered\r\nReporting-MTA'])),
       (s) => s.replace(/\r?\n/g, r.pick(['\n', '\r\n'])),
       (s) => s.replace('Status: 5.1.1', r.pick(['Action: expanded', 'Status: 5.1.1\r\n'])),
+      (s) => s.replace('Content-Type: message/delivery-status', `Content-Type: message/delivery-status\r\nContent-Transfer-Encoding: ${r.pick(['quoted-printable', 'base64', '8bit'])}`).replace('Action: failed', r.pick(['Action: fa=\r\niled', 'Action: failed', 'Action: =66ailed'])),
       (s) => {
         // Noise inside the status body only: after its header's blank line, before the boundary.
         const blank = /\r?\n\r?\n/.exec(s.slice(s.indexOf('message/delivery-status')))!;

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { ImapFlow } from 'imapflow';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { classify, type ServerAction } from '../../src/imip/classify.js';
+import { parseMessage } from '../../src/imip/mime.js';
 import type { MailboxEffect } from '../../src/server/poll-policy.js';
 import type { PollMessage, PollReport } from '../../src/poll/cycle.js';
 import { RawSession } from '../../src/mailbox/imap-raw-session.js';
@@ -165,6 +166,26 @@ describe('poll --once over IMAP (read-only)', () => {
     expect(r.messages.map((m) => m.serverAction)).toEqual(['INJECTION_SUBMITTED', 'UNKNOWN_FAILURE']);
     expect(r.messages[1]!.logLine).toBe('Failed to process message: Illegal char');
     expect(r.messages[1]!.findings.map((f) => f.id)).toEqual(['reply.undecodable-calendar']);
+  });
+
+  it('a delivery report read over IMAP as the server reads it: folded Action, and a status part whose transfer encoding is not undone', async () => {
+    // checkDSN reads the delivery-status part as Python writes it back (CalendarServer-2.5..9.2):
+    // folding undone, and the raw lines, so a base64 or quoted-printable status part has no
+    // usable Action. The IMAP path must give what the raw parser gives.
+    const raw = fixture('dsn-with-invitation').toString('latin1');
+    const folded = raw.replace('Action: failed', 'Action:\r\n failed');
+    const qp = raw.replace('Content-Type: message/delivery-status', 'Content-Type: message/delivery-status\r\nContent-Transfer-Encoding: quoted-printable').replace('Action: failed', 'Action: fa=\r\niled');
+    const messages = [folded, qp].map((m) => Buffer.from(m, 'latin1'));
+    const uids = await seedMailbox(stack, USER.address, messages);
+    const plist = writePollPlist(stack, { version: '4.3', protocol: 'imap', user: USER });
+    const r = await pollCore(plist, { version: '4.3', caFile: stack.ca, stateDir: tokenStateDir(), now: NOW });
+    const lookup = (t: string): TokenRecord | null => (TOKENS[t] ? { token: t, ...TOKENS[t]! } : null);
+    const oracles = messages.map((m) => classify(parseMessage(m), context('4.3', 'imap', { lookupToken: lookup })));
+    expect(r.messages.map((m) => [m.uid, m.serverAction, m.dsnAction])).toEqual([
+      [uids[0], 'INJECTION_SUBMITTED', 'failed'],
+      [uids[1], 'INCOMPLETE_DSN', 'fa='],
+    ]);
+    expect(r.messages.map((m) => m.logLine)).toEqual(oracles.map((o) => o.logLine));
   });
 
   it('UseSSL false: plain port upgraded with STARTTLS, as the server does', async () => {
