@@ -9,7 +9,7 @@ import { parseaddr, extractToken, TOKEN_RE } from '../server/address.js';
 import { mailboxOutcome, pollEraOf, pollReads, type ServerAction } from '../server/poll-policy.js';
 import { atLeast, featuresOf, type ServerVersion } from '../server/release.js';
 import type { Finding } from '../report/finding.js';
-import { parseCalendar, type CalendarParse } from './reply-calendar.js';
+import { parseCalendar, serverOrganizer, type CalendarParse } from './reply-calendar.js';
 import type {
   CalendarSummary,
   ClassifyContext,
@@ -243,13 +243,13 @@ function classifyDsn(
   const calendar = readCalendar(calPart, input, facts, ctx);
   const base = { ...none, log: [] as LogEntry[], calendar };
   if (calendar && !calendar.ok) return parseFailure(ctx, calendar.error, base);
-  const withOrganizer = calendar?.ok ? calendar.facts.components.find((c) => c.organizer !== null) : undefined;
-  if (calendar?.ok && !withOrganizer) {
+  const serverOrg = calendar?.ok ? serverOrganizer(calendar.facts).value : null;
+  if (calendar?.ok && serverOrg === null) {
     // `calendar.getOrganizer()` is None and `_extractToken(None)` raises AttributeError, which its
     // `except ValueError` does not catch (CalendarServer-2.5..9.2 `processDSN`, `_extractToken`).
     return processingFailure(ctx, "'NoneType' object has no attribute 'split'", base, 'the returned calendar has no ORGANIZER, so the server fails while looking for the token in it');
   }
-  const organizer = calendar?.ok ? (withOrganizer?.organizer ?? '') : null;
+  const organizer = calendar?.ok ? serverOrg : null;
   if (organizer === null) {
     base.notes.push('the returned calendar was not available: assuming its ORGANIZER carries a usable token');
   }
@@ -359,7 +359,7 @@ function classifyReply(input: MessageInput, ctx: ClassifyContext, facts: Facts):
   }
   if (out.calendar && !out.calendar.ok) return parseFailure(ctx, out.calendar.error, out);
   const log = [...out.log];
-  const noOrganizer = out.calendar?.ok && out.calendar.facts.components.some((c) => !c.organizer);
+  const noOrganizer = out.calendar?.ok && serverOrganizer(out.calendar.facts).value === null;
   if (noOrganizer) log.push(LOG.noOrganizerInReply(facts.messageId));
   return { ...out, log: injected(ctx, facts, record, log) };
 }

@@ -23,6 +23,8 @@ export interface ComponentFacts {
   name: string;
   uid: string | null;
   organizer: string | null;
+  /** How many ORGANIZER properties it has (the server takes none when there is more than one). */
+  organizers: number;
   attendees: AttendeeFacts[];
   valarms: number;
 }
@@ -37,6 +39,17 @@ export interface CalendarFacts {
 export type CalendarParse =
   | { ok: true; facts: CalendarFacts; text: string }
   | { ok: false; reason: 'not-utf8' | 'syntax' | 'not-vcalendar' | 'no-component'; error: string };
+
+/**
+ * The ORGANIZER the server takes from a calendar (twistedcaldav/ical.py `getOrganizer` and
+ * `getOrganizerProperty`, 2.5..9.2): that of the first component that is not a VTIMEZONE, and
+ * only when it has exactly one (`getProperty` raises on two, and the caller takes that as none).
+ * Null when the server finds none; the component it looked at comes with it.
+ */
+export function serverOrganizer(facts: CalendarFacts): { component: ComponentFacts | null; value: string | null } {
+  const component = facts.components[0] ?? null;
+  return { component, value: component && component.organizers === 1 ? component.organizer : null };
+}
 
 /** Offset of the first byte that breaks UTF-8, or -1. */
 export function firstInvalidUtf8(bytes: Uint8Array): number {
@@ -93,7 +106,8 @@ function componentFacts(comp: JCalComponent): ComponentFacts {
   }
   let valarms = 0;
   for (const c of comp[2]) if (c[0] === 'valarm') valarms++;
-  return { name: comp[0].toUpperCase(), uid: firstPropertyValue(comp, 'uid'), organizer: firstPropertyValue(comp, 'organizer'), attendees, valarms };
+  const organizers = comp[1].filter((p) => p[0] === 'organizer').length;
+  return { name: comp[0].toUpperCase(), uid: firstPropertyValue(comp, 'uid'), organizer: firstPropertyValue(comp, 'organizer'), organizers, attendees, valarms };
 }
 
 /**
@@ -177,6 +191,7 @@ function pyComponentFacts(comp: PyComponent): ComponentFacts {
     name: comp.name.toUpperCase(),
     uid: uid ? pyText(uid) : null,
     organizer: organizer ? organizer.value : null,
+    organizers: comp.properties.filter((p) => p.name.toUpperCase() === 'ORGANIZER').length,
     attendees,
     valarms: comp.children.filter((c) => c.name.toUpperCase() === 'VALARM').length,
   };

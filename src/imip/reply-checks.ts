@@ -9,7 +9,7 @@ import type { Finding, Severity } from '../report/finding.js';
 import { stripMailto } from '../server/address.js';
 import { pollEraOf, type ServerAction } from '../server/poll-policy.js';
 import { featuresOf, type ServerVersion } from '../server/release.js';
-import type { AttendeeFacts, CalendarParse, ComponentFacts } from './reply-calendar.js';
+import { serverOrganizer, type AttendeeFacts, type CalendarParse, type ComponentFacts } from './reply-calendar.js';
 import type { TokenRecord } from './classify-types.js';
 import { fileName, type MimePart } from './mime-part.js';
 
@@ -382,12 +382,14 @@ const organizerMissing: ReplyRule = {
   severity: 'info',
   description: 'REPLY without ORGANIZER (Outlook/Exchange); the server adds it from the token',
   check(input) {
-    const comp = parsedComponents(input).find((c) => !c.organizer);
-    if (!comp) return [];
+    if (!input.calendar?.ok) return [];
+    const { component: comp, value } = serverOrganizer(input.calendar.facts);
+    if (!comp || value !== null) return [];
+    const what = comp.organizers > 1 ? `${comp.name} has ${comp.organizers} ORGANIZER properties, which the server takes as none` : `${comp.name} has no ORGANIZER (Outlook and Exchange send replies this way)`;
     return [
       {
         path: 'message.calendar.ORGANIZER',
-        message: `${comp.name} has no ORGANIZER (Outlook and Exchange send replies this way); the server logs "didn't find an ORGANIZER in REPLY" and adds the token's organizer.`,
+        message: `${what}; the server logs "didn't find an ORGANIZER in REPLY" and adds the token's organizer.`,
         evidence: base(input, { component: comp.name, uid: comp.uid }),
         fix: 'Nothing to change for Calendar Server; RFC 5546 requires ORGANIZER, so other receivers may reject such replies.',
       },

@@ -403,6 +403,18 @@ describe('verdict details', () => {
     expect(noSpace.serverAction).toBe('INJECTION_SUBMITTED');
   });
 
+  it('the ORGANIZER the server takes is the first component\'s only one (twistedcaldav getOrganizerProperty)', () => {
+    const raw = fixture('thunderbird-reply').toString('latin1');
+    const organizer = /^ORGANIZER.*$/m.exec(raw)![0];
+    // Two ORGANIZER lines: getProperty raises, the caller takes none, and the server adds its own.
+    const twice = classify(parseMessage(Buffer.from(raw.replace(organizer, `${organizer}\r\n${organizer}`), 'latin1')), context('9.2', 'imap'));
+    expect(twice.serverAction).toBe('INJECTION_SUBMITTED');
+    expect(twice.logLines.map((l) => l.text).join('\n')).toMatch(/didn't find an ORGANIZER in REPLY/);
+    expect(twice.findings.find((f) => f.id === 'reply.organizer-missing')?.message).toMatch(/has 2 ORGANIZER properties, which the server takes as none/);
+    const once = classify(parseFixture('thunderbird-reply'), context('9.2', 'imap'));
+    expect(once.logLines.map((l) => l.text).join('\n')).not.toMatch(/didn't find an ORGANIZER/);
+  });
+
   it('the DSN action is the word Python writes back, not the field as sent', () => {
     const raw = fixture('dsn-with-invitation').toString('latin1');
     const dsn = (from: string, to: string, release: Release = '9.2'): Verdict =>
