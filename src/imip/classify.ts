@@ -19,7 +19,7 @@ import type {
   Verdict,
 } from './classify-types.js';
 import { checkDsn } from './dsn.js';
-import { dateIsNaive, parseMailDate, UNKNOWN_TOKEN_MAX_AGE_MS } from './mail-date.js';
+import { dateutilParse, type DateutilVersion } from './dateutil-parse.js';
 import { walkParts, type MimePart } from './mime-part.js';
 import { keptAttendee, replyFindings } from './reply-checks.js';
 import { isEraC, LOG, type LogEntry } from './inbound-log.js';
@@ -274,18 +274,40 @@ function classifyDsn(
 
 // ---- replies (§4.4 steps 2–7) ---------------------------------------------------------------
 
+/** 7.0+: an unknown token in a mail sent more than 72 hours ago is deleted (§4.4 step 4). */
+const UNKNOWN_TOKEN_MAX_AGE_MS = 72 * 3600 * 1000;
+
+/**
+ * The python-dateutil each release pinned: 1.5 on 7.x (its Python 2 parser is what 2.1 ported, so
+ * 2.1 stands in), 2.4.2 on 8.0-9.0, 2.6.0 on 9.1 and later (requirements-stable.txt,
+ * requirements-cs.txt).
+ */
+function dateutilOf(v: ServerVersion): DateutilVersion {
+  return atLeast(v, 9, 1) ? '2.6.0' : atLeast(v, 8) ? '2.4.2' : '2.1';
+}
+
 /**
  * 7.0+ 72-hour rule for unknown tokens (CalendarServer-7.0..9.2 inbound.py `processReply`):
- * `dateutil.parser.parse(Date)`; unparsable → UNKNOWN_TOKEN; a naive result (no zone) compared
- * with the aware "now − 72 h" raises TypeError: `naive` tells the caller to fail the message.
+ * `dateutil.parser.parse(Date)` (./dateutil-parse.ts, a port checked against it); an exception
+ * → UNKNOWN_TOKEN, logged with its text; a naive result (no zone it knows) compared with the
+ * aware "now − 72 h" raises TypeError, and so does an offset of a day or more (`utcoffset()`
+ * raises ValueError): `fails` tells the caller to fail the message. The server host is taken to
+ * run in UTC (a zone name the host uses locally would be aware there).
  */
-function unknownToken(ctx: ClassifyContext, facts: Facts, token: string, log: LogEntry[]): Step & { naive?: boolean } {
+function unknownToken(ctx: ClassifyContext, facts: Facts, token: string, log: LogEntry[]): Step & { fails?: { error: string; why: string } } {
   const out = [...log, LOG.unknownToken(ctx.version, token, facts.messageId)];
   if (!featuresOf(ctx.version).unknownTokenAge || facts.date === null) return { action: 'UNKNOWN_TOKEN', log: out };
-  const sent = parseMailDate(facts.date);
-  if (!sent) return { action: 'UNKNOWN_TOKEN', log: [...out, LOG.badDate(facts.date, 'unknown string format')] };
-  if (dateIsNaive(facts.date)) return { action: 'UNKNOWN_FAILURE', log: out, naive: true };
-  const old = sent.getTime() < ctx.now.getTime() - UNKNOWN_TOKEN_MAX_AGE_MS;
+  const sent = dateutilParse(facts.date, dateutilOf(ctx.version), ctx.now);
+  if (!sent.ok) return { action: 'UNKNOWN_TOKEN', log: [...out, LOG.badDate(facts.date, sent.error.replace(/^[A-Za-z]+: ?/, ''))] };
+  if (sent.naive) {
+    const why = `the Date header "${facts.date}" has no time zone the server understands: comparing it with the 72-hour limit raises TypeError`;
+    return { action: 'UNKNOWN_FAILURE', log: out, fails: { error: "can't compare offset-naive and offset-aware datetimes", why } };
+  }
+  if (sent.utcoffsetError !== undefined) {
+    const why = `the Date header "${facts.date}" has an offset of a day or more: comparing it with the 72-hour limit raises`;
+    return { action: 'UNKNOWN_FAILURE', log: out, fails: { error: sent.utcoffsetError.replace(/^[A-Za-z]+: ?/, ''), why } };
+  }
+  const old = sent.epochMs < ctx.now.getTime() - UNKNOWN_TOKEN_MAX_AGE_MS;
   return { action: old ? 'UNKNOWN_TOKEN_OLD' : 'UNKNOWN_TOKEN', log: out };
 }
 
@@ -343,14 +365,7 @@ function classifyReply(input: MessageInput, ctx: ClassifyContext, facts: Facts):
     // 2.x parses the calendar before the token lookup (CalendarServer-2.5 mail.py `processReply`).
     if (features.attachmentBeforeLookup && out.calendar && !out.calendar.ok) return parseFailure(ctx, out.calendar.error, out);
     const step = unknownToken(ctx, facts, token, out.log);
-    if (step.naive) {
-      return processingFailure(
-        ctx,
-        "can't compare offset-naive and offset-aware datetimes",
-        { ...out, log: step.log },
-        `the Date header "${facts.date}" has no time zone the server understands: comparing it with the 72-hour limit raises TypeError`,
-      );
-    }
+    if (step.fails) return processingFailure(ctx, step.fails.error, { ...out, log: step.log }, step.fails.why);
     return { ...out, action: step.action, log: step.log };
   }
   if (!calPart) {

@@ -16,8 +16,14 @@
  * catches (IndexError, ValueError, AssertionError → "Unknown string format") and the ones it lets
  * through (OverflowError, TypeError), and `datetime.replace`'s C-int conversion and range checks.
  *
- * Integers are JavaScript numbers: values beyond 2^53 lose digits (they only ever reach an
- * error, whose text may then name a slightly different number).
+ * Integers are JavaScript numbers; the year, month and day also keep their digits, so the C-long
+ * limit and the error texts that name them are exact however long the number (a value past 2^53
+ * only ever ends in an error).
+ *
+ * Map to the source: `timelexSplit`/`finishToken` = `_timelex.get_token`; the tables and
+ * `convertyear`/`validate` = `parserinfo`; `parseTokens`/`numberToken` = `parser._parse`;
+ * `resolveYmdInline` = the year/month/day block of 2.1/2.4.2 `_parse`, `resolveYmd260` = 2.6.0
+ * `_ymd.resolve_ymd`; `parseOrThrow` = `parser.parse` (default, replace, weekday, tzinfo).
  */
 
 export type DateutilVersion = '2.1' | '2.4.2' | '2.6.0';
@@ -94,8 +100,11 @@ const LONG_LIMIT = 2 ** 63;
 /** Python truthiness of a float (NaN is true). */
 const truthy = (x: number): boolean => x !== 0;
 
-/** `repr()` of a Python 2 int: a long (beyond 64 bits) gets an L. */
-const pyRepr = (n: number): string => (Math.abs(n) >= LONG_LIMIT ? `${BigInt(n)}L` : String(n));
+/** An int's decimal digits (no sign occurs) past a 64-bit C long: Python 2 makes it a long. */
+const beyondLong = (d: string): boolean => d.length > 19 || (d.length === 19 && d > '9223372036854775807');
+
+/** `repr()` of a Python 2 int from its digits: a long gets an L. */
+const longRepr = (d: string): string => (beyondLong(d) ? `${d}L` : d);
 
 /** `_parsems` (all versions): "SS[.ffffff]" → seconds, microseconds. */
 function parsems(value: string): [number, number] {
@@ -131,7 +140,7 @@ type LexState = 'a' | '0' | 'a.' | '0.';
  * reads them, so they are dropped first and every token is a slice of what remains; the one
  * character `get_token` reads past a token (its `charstack`) is simply not consumed here.
  */
-export function timelexSplit(raw: string, version: DateutilVersion): string[] {
+function timelexSplit(raw: string, version: DateutilVersion): string[] {
   const { isWord, isSpace } = charClasses(version);
   const input = raw.includes('\x00') ? raw.replaceAll('\x00', '') : raw;
   const n = input.length;
@@ -291,30 +300,38 @@ interface Res {
   tzoffset: number | null;
   ampm: number | null; // 2.4.2+
   centurySpecified: boolean; // 2.6.0
+  exact: Partial<Record<'year' | 'month' | 'day', string>>; // their digits, from the ymd list
 }
 
 /** The year/month/day list: 2.6.0's `_ymd` remembers whether a century was written. */
 class Ymd {
   readonly values: number[] = [];
+  /** Each value's decimal digits, all of them (the numbers lose some past 2^53). */
+  readonly digits: string[] = [];
   centurySpecified = false;
   constructor(private readonly version: DateutilVersion) {}
   get length(): number {
     return this.values.length;
   }
+  /** `exact`: the digits when the value came from a string (a float's are its own). */
+  push(n: number, exact?: string): void {
+    this.values.push(n);
+    this.digits.push(exact === undefined ? BigInt(n).toString() : exact.replace(/^0+(?=\d)/, ''));
+  }
   /** 2.6.0 `_ymd.append`: a digit string longer than 2 or a number over 100 sets the flag. */
   append(val: string | number): void {
     if (typeof val === 'string') {
       if (/^\d+$/.test(val) && val.length > 2) this.centurySpecified = true;
-      this.values.push(pyIntStr(val));
+      this.push(pyIntStr(val), val);
     } else {
       if (val > 100) this.centurySpecified = true;
-      this.values.push(pyIntFloat(val));
+      this.push(pyIntFloat(val));
     }
   }
   /** A token as it is appended: 2.6.0 hands `_ymd.append` the string, older versions `int(...)`. */
   appendToken(tok: string): void {
     if (this.version === '2.6.0') this.append(tok);
-    else this.values.push(pyIntStr(tok));
+    else this.push(pyIntStr(tok), tok);
   }
 }
 
@@ -331,7 +348,7 @@ interface Ctx {
 /** `parser._parse(timestr)` with dayfirst=yearfirst=fuzzy=False: the result, or null for None. */
 function parseTokens(ctx: Ctx): Res | null {
   const { version } = ctx;
-  const res: Res = { year: null, month: null, day: null, weekday: null, hour: null, minute: null, second: null, microsecond: null, tzname: null, tzoffset: null, ampm: null, centurySpecified: false };
+  const res: Res = { year: null, month: null, day: null, weekday: null, hour: null, minute: null, second: null, microsecond: null, tzname: null, tzoffset: null, ampm: null, centurySpecified: false, exact: {} };
   const l = timelexSplit(ctx.timestr, version);
   try {
     const ymd = new Ymd(version);
@@ -359,7 +376,7 @@ function parseTokens(ctx: Ctx): Res | null {
       // Check month name
       const mo = monthOf(l[i]!);
       if (mo !== null) {
-        ymd.values.push(mo);
+        ymd.push(mo);
         assert(mstridx === -1);
         mstridx = ymd.length - 1;
         i += 1;
@@ -382,7 +399,7 @@ function parseTokens(ctx: Ctx): Res | null {
             if (y !== null) {
               const converted = convertyear(y, ctx.thisYear);
               if (version === '2.6.0') ymd.append(String(converted));
-              else ymd.values.push(converted);
+              else ymd.push(converted);
             }
             i += 4;
           }
@@ -462,11 +479,18 @@ function parseTokens(ctx: Ctx): Res | null {
     const [year, month, day] = version === '2.6.0' ? resolveYmd260(ymd, mstridx, ctx) : resolveYmdInline(ymd.values, mstridx);
     if (year === undefined) return null;
     if (year !== null) {
-      res.year = year;
+      res.year = ymd.values[year]!;
+      res.exact.year = ymd.digits[year]!;
       res.centurySpecified = ymd.centurySpecified;
     }
-    if (month !== null) res.month = month;
-    if (day !== null) res.day = day;
+    if (month !== null) {
+      res.month = ymd.values[month]!;
+      res.exact.month = ymd.digits[month]!;
+    }
+    if (day !== null) {
+      res.day = ymd.values[day]!;
+      res.exact.day = ymd.digits[day]!;
+    }
   } catch (e) {
     if (e instanceof PyError && (e.pyType === 'IndexError' || e.pyType === 'ValueError' || e.pyType === 'AssertionError')) return null;
     throw e;
@@ -501,9 +525,9 @@ function numberToken(ctx: Ctx, l: string[], i0: number, value0: number, res: Res
         ymd.append(cur.slice(2, 4));
         ymd.append(cur.slice(4));
       } else {
-        ymd.values.push(convertyear(pyIntStr(cur.slice(0, 2)), ctx.thisYear));
-        ymd.values.push(pyIntStr(cur.slice(2, 4)));
-        ymd.values.push(pyIntStr(cur.slice(4)));
+        ymd.push(convertyear(pyIntStr(cur.slice(0, 2)), ctx.thisYear));
+        ymd.push(pyIntStr(cur.slice(2, 4)));
+        ymd.push(pyIntStr(cur.slice(4)));
       }
     } else {
       // 19990101T235959[.59]
@@ -575,7 +599,7 @@ function numberToken(ctx: Ctx, l: string[], i0: number, value0: number, res: Res
     const sep = l[i];
     // 2.6.0 appends the token as written (so "12.5-" is a ValueError), older versions int(value).
     if (version === '2.6.0') ymd.append(valueRepr);
-    else ymd.values.push(pyIntFloat(value));
+    else ymd.push(pyIntFloat(value));
     i += 1;
     if (i < lenL && !jump(l[i]!)) {
       const n = tryIntStr(l[i]!);
@@ -586,7 +610,7 @@ function numberToken(ctx: Ctx, l: string[], i0: number, value0: number, res: Res
         // 01-Jan[-01]
         const m = monthOf(l[i]!);
         if (m === null) return null;
-        ymd.values.push(m);
+        ymd.push(m);
         assert(mstridx === -1);
         mstridx = ymd.length - 1;
       }
@@ -597,7 +621,7 @@ function numberToken(ctx: Ctx, l: string[], i0: number, value0: number, res: Res
         const m = monthOf(at(l, i));
         if (m !== null) {
           // All versions set mstridx before asserting it is -1: "01-01-Jan" always fails.
-          ymd.values.push(m);
+          ymd.push(m);
           mstridx = ymd.length - 1;
           assert(mstridx === -1);
         } else ymd.appendToken(l[i]!);
@@ -612,7 +636,7 @@ function numberToken(ctx: Ctx, l: string[], i0: number, value0: number, res: Res
     } else if (version === '2.6.0') {
       // Year, month or day (2.6.0 appends the float)
       ymd.append(value);
-    } else ymd.values.push(pyIntFloat(value));
+    } else ymd.push(pyIntFloat(value));
     i += 1;
   } else if (ampm(l[i]!) !== null) {
     // 12am
@@ -629,44 +653,39 @@ function twelveHour(hour: number, ap: number): number {
   return hour;
 }
 
+/** Which member of the list is the year, the month and the day (positions; null: not given). */
 type Ymd3 = [number | null, number | null, number | null] | [undefined, null, null];
 
-/** 2.1 / 2.4.2: the year/month/day resolution inline in `_parse` (dayfirst=yearfirst=False). */
-function resolveYmdInline(ymdIn: readonly number[], mstridx: number): Ymd3 {
-  const ymd = [...ymdIn];
-  const len = ymd.length;
-  let year: number | null = null;
-  let month: number | null = null;
-  let day: number | null = null;
+/**
+ * 2.1 / 2.4.2: the year/month/day resolution inline in `_parse` (dayfirst=yearfirst=False), as
+ * positions in the list so that a value keeps its exact digits.
+ */
+function resolveYmdInline(v: readonly number[], mstridx: number): Ymd3 {
+  const len = v.length;
   if (len > 3) return [undefined, null, null]; // More than three members!?
   if (len === 1 || (mstridx !== -1 && len === 2)) {
-    // One member, or two members with a month string
-    if (mstridx !== -1) {
-      month = ymd[mstridx]!;
-      ymd.splice(mstridx, 1);
-    }
+    // One member, or two members with a month string (`del ymd[mstridx]`, then `ymd[0]`)
+    const month = mstridx !== -1 ? mstridx : null;
     if (len > 1 || mstridx === -1) {
-      if (ymd[0]! > 31) year = ymd[0]!;
-      else day = ymd[0]!;
+      const first = mstridx === 0 ? 1 : 0;
+      return v[first]! > 31 ? [first, month, null] : [null, month, first];
     }
-  } else if (len === 2) {
-    if (ymd[0]! > 31) [year, month] = ymd as [number, number]; // 99-01
-    else if (ymd[1]! > 31) [month, year] = ymd as [number, number]; // 01-99
-    else [month, day] = ymd as [number, number]; // 01-13
-  } else if (len === 3) {
-    const [a, b, c] = ymd as [number, number, number];
-    if (mstridx === 0) [month, day, year] = [a, b, c];
-    else if (mstridx === 1) {
-      if (a > 31) [year, month, day] = [a, b, c]; // 99-Jan-01
-      else [day, month, year] = [a, b, c]; // 01-Jan-01
-    } else if (mstridx === 2) {
-      if (b > 31) [day, year, month] = [a, b, c]; // 01-99-Jan
-      else [year, day, month] = [a, b, c]; // 99-01-Jan
-    } else if (a > 31) [year, month, day] = [a, b, c]; // 99-01-01
-    else if (a > 12) [day, month, year] = [a, b, c]; // 13-01-01
-    else [month, day, year] = [a, b, c]; // 01-13-01
+    return [null, month, null];
   }
-  return [year, month, day];
+  if (len === 2) {
+    if (v[0]! > 31) return [0, 1, null]; // 99-01
+    if (v[1]! > 31) return [1, 0, null]; // 01-99
+    return [null, 0, 1]; // 01-13
+  }
+  if (len === 3) {
+    if (mstridx === 0) return [2, 0, 1]; // month, day, year
+    if (mstridx === 1) return v[0]! > 31 ? [0, 1, 2] : [2, 1, 0]; // 99-Jan-01 / 01-Jan-01
+    if (mstridx === 2) return v[1]! > 31 ? [1, 2, 0] : [0, 2, 1]; // 01-99-Jan / 99-01-Jan
+    if (v[0]! > 31) return [0, 1, 2]; // 99-01-01
+    if (v[0]! > 12) return [2, 1, 0]; // 13-01-01
+    return [2, 0, 1]; // 01-13-01
+  }
+  return [null, null, null];
 }
 
 /**
@@ -677,12 +696,7 @@ function resolveYmdInline(ymdIn: readonly number[], mstridx: number): Ymd3 {
 function resolveYmd260(ymd: Ymd, mstridx: number, ctx: Ctx): Ymd3 {
   const v = ymd.values;
   if (v.length > 3) raise('ValueError', 'More than three YMD values');
-  if (v.length === 3 && mstridx === -1) {
-    const [a, b, c] = v as [number, number, number];
-    if (a > 31 || findProbableYearIndex(v, timelexSplit(ctx.timestr, ctx.version)) === 0) return [a, b, c]; // 99-01-01
-    if (a > 12) return [c, b, a]; // 13-01-01
-    return [c, a, b]; // 01-13-01
-  }
+  if (v.length === 3 && mstridx === -1 && v[0]! <= 31 && findProbableYearIndex(v, timelexSplit(ctx.timestr, ctx.version)) === 0) return [0, 1, 2]; // 99-01-01
   return resolveYmdInline(v, mstridx);
 }
 
@@ -696,7 +710,10 @@ function findProbableYearIndex(ymd: readonly number[], tokens: readonly string[]
 
 /** `parserinfo.validate`: the two-digit year, and Z / UTC / GMT as offset 0. */
 function validate(res: Res, ctx: Ctx): void {
-  if (res.year !== null) res.year = convertyear(res.year, ctx.thisYear, ctx.version === '2.6.0' && res.centurySpecified);
+  if (res.year !== null) {
+    res.year = convertyear(res.year, ctx.thisYear, ctx.version === '2.6.0' && res.centurySpecified);
+    if (Number.isSafeInteger(res.year)) res.exact.year = String(res.year); // two-digit years change
+  }
   if ((res.tzoffset === 0 && !res.tzname) || res.tzname === 'Z') {
     res.tzname = 'UTC';
     res.tzoffset = 0;
@@ -743,9 +760,9 @@ function civilFromDays(z0: number): [number, number, number] {
   return [yoe + era * 400 + (m <= 2 ? 1 : 0), m, d];
 }
 
-/** `PyArg_ParseTuple` "i": a Python int to a C int (64-bit long first). */
-function cInt(v: number): number {
-  if (v >= LONG_LIMIT || v < -LONG_LIMIT) raise('OverflowError', 'Python int too large to convert to C long');
+/** `PyArg_ParseTuple` "i": a Python int to a C int (64-bit long first); `digits` when known exactly. */
+function cInt(v: number, digits?: string): number {
+  if (digits !== undefined ? beyondLong(digits) : v >= LONG_LIMIT || v < -LONG_LIMIT) raise('OverflowError', 'Python int too large to convert to C long');
   if (v > 2147483647) raise('OverflowError', 'signed integer is greater than maximum');
   if (v < -2147483648) raise('OverflowError', 'signed integer is less than minimum');
   return v;
@@ -758,10 +775,10 @@ function checkDate(y: number, m: number, d: number): void {
 }
 
 /** `datetime.replace(**repl)`: C-int conversion in argument order, then the range checks. */
-function datetimeReplace(base: PyDateTime, repl: Partial<PyDateTime>): PyDateTime {
+function datetimeReplace(base: PyDateTime, repl: Partial<PyDateTime>, exact: Res['exact']): PyDateTime {
   const order = ['year', 'month', 'day', 'hour', 'minute', 'second', 'microsecond'] as const;
   const out = { ...base };
-  for (const k of order) if (repl[k] !== undefined) out[k] = cInt(repl[k]);
+  for (const k of order) if (repl[k] !== undefined) out[k] = cInt(repl[k], k === 'year' || k === 'month' || k === 'day' ? exact[k] : undefined);
   checkDate(out.year, out.month, out.day);
   if (out.hour < 0 || out.hour > 23) raise('ValueError', 'hour must be in 0..23');
   if (out.minute < 0 || out.minute > 59) raise('ValueError', 'minute must be in 0..59');
@@ -771,9 +788,9 @@ function datetimeReplace(base: PyDateTime, repl: Partial<PyDateTime>): PyDateTim
 }
 
 /** `calendar.monthrange(year, month)[1]` (Python 2.7: IllegalMonthError, then `datetime.date`). */
-function monthrangeDays(year: number, month: number): number {
-  if (!(month >= 1 && month <= 12)) raise('IllegalMonthError', `bad month number ${pyRepr(month)}; must be 1-12`);
-  checkDate(cInt(year), month, 1);
+function monthrangeDays(year: number, month: number, exact: Res['exact']): number {
+  if (!(month >= 1 && month <= 12)) raise('IllegalMonthError', `bad month number ${longRepr(exact.month ?? String(month))}; must be 1-12`);
+  checkDate(cInt(year, exact.year), month, 1);
   return daysInMonth(year, month);
 }
 
@@ -855,10 +872,10 @@ function parseOrThrow(s: string, version: DateutilVersion, today: Date, localZon
   for (const k of ['year', 'month', 'day', 'hour', 'minute', 'second', 'microsecond'] as const) if (r[k] !== null) repl[k] = r[k];
   if (version === '2.6.0' && repl.day === undefined) {
     // 2.6.0: a default day past the end of the month falls back to the month's last day.
-    const last = monthrangeDays(r.year ?? base.year, r.month ?? base.month);
+    const last = monthrangeDays(r.year ?? base.year, r.month ?? base.month, r.exact);
     if (base.day > last) repl.day = last;
   }
-  let ret = datetimeReplace(base, repl);
+  let ret = datetimeReplace(base, repl, r.exact);
   if (r.weekday !== null && !r.day) ret = addWeekday(ret, r.weekday);
 
   // tzinfo (tzinfos=None): tzlocal for a name in time.tzname, tzutc for offset 0, tzoffset for

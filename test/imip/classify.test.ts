@@ -269,7 +269,27 @@ describe('verdict details', () => {
     const raw = fixture('token-uppercase').toString('latin1').replace(/^Date: .*$/m, 'Date: sometime last week');
     const v = classify(parseMessage(Buffer.from(raw, 'latin1')), context('9.2', 'imap', { now: new Date('2030-01-01') }));
     expect(v.serverAction).toBe('UNKNOWN_TOKEN');
-    expect(v.logLine).toBe("Could not parse date in IMIP email 'sometime last week' (unknown string format)");
+    expect(v.logLine).toBe("Could not parse date in IMIP email 'sometime last week' (Unknown string format)");
+  });
+
+  it("7.0+: the Date header read with the dateutil each release pinned (1.5, 2.4.2, 2.6.0)", () => {
+    const now = new Date('2026-03-10T12:00:00Z');
+    const withDate = (date: string, release: Release): Verdict => {
+      const raw = fixture('token-uppercase').toString('latin1').replace(/^Date: .*$/m, `Date: ${date}`);
+      return classify(parseMessage(Buffer.from(raw, 'latin1')), context(release, 'imap', { now }));
+    };
+    // dateutil reads "GMT+2" as two hours behind UTC (the POSIX sign): 8 days old either way.
+    expect(withDate('Mon, 2 Mar 2026 09:15:00 GMT+2', '9.2').serverAction).toBe('UNKNOWN_TOKEN_OLD');
+    // "UT" and "CET" are not zones dateutil knows: a naive datetime, which the comparison refuses.
+    for (const zone of ['UT', 'CET']) {
+      const v = withDate(`Mon, 9 Mar 2026 09:15:00 ${zone}`, '9.2');
+      expect([v.serverAction, v.logLine], zone).toEqual(['UNKNOWN_FAILURE', "IMAP Error: can't compare offset-naive and offset-aware datetimes"]);
+    }
+    // A day that does not exist is an exception of the parse: the message is kept.
+    expect(withDate('Sun, 29 Feb 2026 09:15:00 +0000', '8.0').logLine).toBe("Could not parse date in IMIP email 'Sun, 29 Feb 2026 09:15:00 +0000' (day is out of range for month)");
+    // An empty Date: 2.6.0 refuses it; 2.4.2 gives today, naive, and the message fails.
+    expect(withDate('', '9.2').serverAction).toBe('UNKNOWN_TOKEN');
+    expect(withDate('', '8.0').serverAction).toBe('UNKNOWN_FAILURE');
   });
 
   it('2.x looks for the attachment before the token: an unknown token without calendar is dropped', () => {
