@@ -12,6 +12,7 @@ import { featuresOf, type ServerVersion } from '../server/release.js';
 import { serverOrganizer, type AttendeeFacts, type CalendarParse, type ComponentFacts } from './reply-calendar.js';
 import type { TokenRecord } from './classify-types.js';
 import { fileName, type MimePart } from './mime-part.js';
+import { pyLower } from './mime-headers.js';
 
 export interface ReplyCheckInput {
   messageId: string | null;
@@ -62,9 +63,16 @@ function parsedComponents(input: ReplyCheckInput): ComponentFacts[] {
   return input.calendar?.ok ? input.calendar.facts.components : [];
 }
 
-/** The ATTENDEE the server keeps: the token's attendee; without a record, the only one. */
+/**
+ * The ATTENDEE the server keeps: the token's attendee, compared as `removeAllButOneAttendee` does
+ * (twistedcaldav/ical.py, 2.5..9.2: `p.value().lower() != attendee.lower()`, the whole value,
+ * `mailto:` and white space included, ASCII letters only); without a record, the only one.
+ */
 export function keptAttendee(comp: ComponentFacts, record: TokenRecord | null | undefined): AttendeeFacts | null {
-  if (record) return comp.attendees.find((a) => norm(a.value) === norm(record.attendee)) ?? null;
+  if (record) {
+    const wanted = pyLower(record.attendee);
+    return comp.attendees.find((a) => pyLower(a.value) === wanted) ?? null;
+  }
   return comp.attendees.length === 1 ? comp.attendees[0]! : null;
 }
 

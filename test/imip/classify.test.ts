@@ -435,6 +435,16 @@ describe('verdict details', () => {
     expect(once.logLines.map((l) => l.text).join('\n')).not.toMatch(/didn't find an ORGANIZER/);
   });
 
+  it('the ATTENDEE kept is compared as removeAllButOneAttendee compares: the whole value, case aside', () => {
+    const raw = fixture('thunderbird-reply').toString('latin1');
+    const attendee = /^ATTENDEE.*:(mailto:[^\r\n]+)$/m.exec(raw)!;
+    const withValue = (value: string): Verdict => classify(parseMessage(Buffer.from(raw.replace(attendee[1]!, value), 'latin1')), context('9.2', 'imap'));
+    expect(withValue(attendee[1]!.toUpperCase().replace('MAILTO:', 'MAILTO:')).findings.map((f) => f.id)).not.toContain('reply.attendee-mismatch');
+    // Without "mailto:" the value is not the token's attendee: the server removes it and adds its own.
+    const bare = withValue(attendee[1]!.replace(/^mailto:/, ''));
+    expect(bare.findings.find((f) => f.id === 'reply.attendee-mismatch')?.message).toMatch(/SCHEDULE-STATUS=5\.1/);
+  });
+
   it('the DSN action is the word Python writes back, not the field as sent', () => {
     const raw = fixture('dsn-with-invitation').toString('latin1');
     const dsn = (from: string, to: string, release: Release = '9.2'): Verdict =>
