@@ -44,36 +44,34 @@ const KEPT = new Set(['METHOD', 'VERSION', 'CALSCALE', 'UID', 'ORGANIZER', 'ATTE
 
 /** `readFoldedLine` over `text`: the unfolded lines, blank lines as `''`. */
 export function foldedLines(text: string): string[] {
-  // `readline()` on the byte string: LF ends a line; one CR before it (or at the very end) goes.
-  const pieces = text.split('\n');
-  const physical: string[] = [];
-  for (let k = 0; k < pieces.length; k++) {
-    const piece = pieces[k]!;
-    if (k === pieces.length - 1 && piece === '') break; // readline() returned '': the end
-    physical.push(piece.endsWith('\r') ? piece.slice(0, -1) : piece);
-  }
   const out: string[] = [];
-  let i = 0;
-  let pending: string | null = null; // `lines[1]`, read ahead
-  for (;;) {
-    let line: string;
-    if (pending !== null) line = pending;
-    else if (i < physical.length) line = physical[i++]!;
-    else return out;
+  let pos = 0;
+  /** The next physical line: `readline()` on the byte string, LF ends a line, one CR before it goes. */
+  const next = (): string | null => {
+    if (pos >= text.length) return null; // readline() returned '': the end
+    const nl = text.indexOf('\n', pos);
+    const end = nl < 0 ? text.length : nl;
+    const line = text.charCodeAt(end - 1) === 13 && end > pos ? text.slice(pos, end - 1) : text.slice(pos, end);
+    pos = nl < 0 ? text.length : nl + 1;
+    return line;
+  };
+  let pending = next(); // `lines[1]`, read ahead
+  while (pending !== null) {
+    let line = pending;
     pending = null;
     // Look ahead: a line starting with white space is folded in; a blank line stops the lookahead
     // (`if not lines[1]: return True`), so it comes out as a line of its own.
-    while (i < physical.length) {
-      const next = physical[i++]!;
-      if (next !== '' && isPySpace(next[0]!)) {
-        line += next.slice(1);
+    for (let ahead = next(); ahead !== null; ahead = next()) {
+      if (ahead !== '' && isPySpace(ahead[0]!)) {
+        line += ahead.slice(1);
         continue;
       }
-      pending = next;
+      pending = ahead;
       break;
     }
     out.push(line);
   }
+  return out;
 }
 
 /** Python 2's `str.isspace()` for one character. */

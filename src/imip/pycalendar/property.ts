@@ -25,7 +25,7 @@ export interface ParsedProperty {
   /** The name as written (case kept), without a group prefix. */
   name: string;
   /** Parameters, keys upper-cased, values as pycalendar decodes them (^-escapes, quotes removed), in order. */
-  params: Map<string, string[]>;
+  params: ReadonlyMap<string, readonly string[]>;
   /** The value text as it came after the value separator ('' when none), not unescaped. */
   value: string;
 }
@@ -390,11 +390,57 @@ const NON_ASCII = /[\u0080-\uffff]/;
 const toBytes = (s: string): string => (NON_ASCII.test(s) ? Buffer.from(s, 'utf8').toString('latin1') : s);
 const fromBytes = (s: string): string => (NON_ASCII.test(s) ? Buffer.from(s, 'latin1').toString('utf8') : s);
 
+const NO_PARAMS: RawParams = { all: new Map(), first: new Map() };
+const BASIC_DATE_TIME = /^\d{8}(?:T\d{6}Z?)?$/;
+
+/**
+ * The lines most calendars are made of, answered without the general machinery (and its
+ * allocations): a name of letters, digits and hyphens, no parameter, and a value its type takes
+ * as it is in both eras (unknown and address types any text; TEXT and URI without a backslash,
+ * which is what their parse looks at; a date or a basic date-time). Null when the line needs the
+ * full parse. The differential tests run every line through here, so both paths are checked.
+ */
+function simpleLine(line: string, era: PyCalendarEra, serverTypes: boolean): ParsedProperty | null {
+  let colon = 0;
+  for (; colon < line.length; colon++) {
+    const c = line.charCodeAt(colon);
+    // A-Z a-z 0-9 and '-' make the name; ':' ends it; anything else needs the full parse.
+    if (c === 58) break;
+    if (!((c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 45)) return null;
+  }
+  if (colon === 0 || colon === line.length) return null;
+  const name = line.slice(0, colon);
+  const upper = name.toUpperCase();
+  if (MULTI_VALUES[era].has(upper)) return null;
+  const value = line.slice(name.length + 1);
+  switch (valueType(upper, NO_PARAMS, era, serverTypes)) {
+    case 'UNKNOWN':
+    case 'CALADDRESS':
+    case 'BINARY':
+    case 'BOOLEAN':
+    case 'TIME':
+      break;
+    case 'TEXT':
+    case 'URI':
+      if (value.includes('\\')) return null;
+      break;
+    case 'DATE':
+    case 'DATETIME':
+      if (!BASIC_DATE_TIME.test(value)) return null;
+      break;
+    default:
+      return null;
+  }
+  return { name, params: NO_PARAMS.all, value };
+}
+
 /**
  * Throws PyCalendarError exactly when pycalendar's parse of this line raises (any exception).
  * `serverTypes` false: without the value types CalendarServer registers (3.x–4.1).
  */
 export function parseProperty(line: string, era: PyCalendarEra, serverTypes = true): ParsedProperty {
+  const simple = simpleLine(line, era, serverTypes);
+  if (simple) return simple;
   const data = toBytes(line);
   let parsed: [string, RawParams, string | null];
   try {
@@ -405,7 +451,10 @@ export function parseProperty(line: string, era: PyCalendarEra, serverTypes = tr
     throw e;
   }
   const [name, raw, value] = parsed;
-  const params = new Map<string, string[]>();
-  for (const [k, vs] of raw.all) params.set(fromBytes(k), vs.map(fromBytes));
+  let params = NO_PARAMS.all;
+  if (raw.all.size) {
+    params = new Map<string, string[]>();
+    for (const [k, vs] of raw.all) params.set(fromBytes(k), vs.map(fromBytes));
+  }
   return { name: fromBytes(name), params, value: fromBytes(value ?? '') };
 }
