@@ -274,7 +274,7 @@ describe('verdict details', () => {
 
   it("7.0+: the Date header read with the dateutil each release pinned (1.5, 2.4.2, 2.6.0)", () => {
     const now = new Date('2026-03-10T12:00:00Z');
-    const withDate = (date: string, release: Release): Verdict => {
+    const withDate = (date: string, release: string): Verdict => {
       const raw = fixture('token-uppercase').toString('latin1').replace(/^Date: .*$/m, `Date: ${date}`);
       return classify(parseMessage(Buffer.from(raw, 'latin1')), context(release, 'imap', { now }));
     };
@@ -286,10 +286,11 @@ describe('verdict details', () => {
       expect([v.serverAction, v.logLine], zone).toEqual(['UNKNOWN_FAILURE', "IMAP Error: can't compare offset-naive and offset-aware datetimes"]);
     }
     // A day that does not exist is an exception of the parse: the message is kept.
-    expect(withDate('Sun, 29 Feb 2026 09:15:00 +0000', '8.0').logLine).toBe("Could not parse date in IMIP email 'Sun, 29 Feb 2026 09:15:00 +0000' (day is out of range for month)");
-    // An empty Date: 2.6.0 refuses it; 2.4.2 gives today, naive, and the message fails.
+    expect(withDate('Sun, 29 Feb 2026 09:15:00 +0000', '7.0').logLine).toBe("Could not parse date in IMIP email 'Sun, 29 Feb 2026 09:15:00 +0000' (day is out of range for month)");
+    // An empty Date: 2.6.0 refuses it; the older versions give today, naive, and the message fails.
     expect(withDate('', '9.2').serverAction).toBe('UNKNOWN_TOKEN');
     expect(withDate('', '8.0').serverAction).toBe('UNKNOWN_FAILURE');
+    expect(withDate('', '7.0').serverAction).toBe('UNKNOWN_FAILURE');
   });
 
   it('2.x looks for the attachment before the token: an unknown token without calendar is dropped', () => {

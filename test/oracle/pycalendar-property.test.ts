@@ -20,7 +20,7 @@ import { parseProperty } from '../../src/imip/pycalendar/property.js';
 import { PYTHON2, rng, runPython } from '../helpers/python.js';
 
 /** What a parse gives: the name and parameters, or the exception as Python shows it. */
-type Answer = { name: string; params: Array<[string, string[]]> } | { type: string; reason: string; data: string };
+type Answer = { name: string; params: Array<[string, readonly string[]]> } | { type: string; reason: string; data: string };
 
 function ours(line: string, era: PyCalendarEra): Answer {
   try {
