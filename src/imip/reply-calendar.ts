@@ -7,7 +7,7 @@
  */
 import ICAL from 'ical.js';
 import { bufferView } from './bytes.js';
-import { parsePyCalendar, type PyComponent } from './pycalendar/calendar.js';
+import { parsePyCalendar, pyUpper, type PyComponent } from './pycalendar/calendar.js';
 import { PyCalendarError, type PyCalendarEra } from './pycalendar/errors.js';
 import type { ParsedProperty } from './pycalendar/property.js';
 
@@ -163,7 +163,8 @@ function fromPyCalendar(text: string, era: PyCalendarEra, serverTypes: boolean):
     if (!(err instanceof PyCalendarError)) throw err;
     return { ok: false, reason: 'syntax', error: err.message };
   }
-  const components = vcal.children.filter((c) => c.name.toUpperCase() !== 'VTIMEZONE').map(pyComponentFacts);
+  // twistedcaldav's `ignoredComponents` compare pycalendar's type, the name as written.
+  const components = vcal.children.filter((c) => c.name !== 'VTIMEZONE').map(pyComponentFacts);
   if (components.length === 0) {
     return { ok: false, reason: 'no-component', error: 'VCALENDAR without a VEVENT, VTODO or other main component' };
   }
@@ -173,7 +174,7 @@ function fromPyCalendar(text: string, era: PyCalendarEra, serverTypes: boolean):
 
 /** The first property of that name (names compare upper-cased, as pycalendar keys them). */
 function pyFirst(comp: PyComponent, name: string): ParsedProperty | null {
-  return comp.properties.find((p) => p.name.toUpperCase() === name) ?? null;
+  return comp.properties.find((p) => pyUpper(p.name) === name) ?? null;
 }
 
 /** A TEXT value with pycalendar's unescaping (`\\`, `\;`, `\,`, `\n`, and the `\:` it fixes). */
@@ -183,7 +184,7 @@ function pyText(prop: ParsedProperty): string {
 
 function pyComponentFacts(comp: PyComponent): ComponentFacts {
   const attendees: AttendeeFacts[] = comp.properties
-    .filter((p) => p.name.toUpperCase() === 'ATTENDEE')
+    .filter((p) => pyUpper(p.name) === 'ATTENDEE')
     .map((p) => ({ value: p.value, partstat: p.params.get('PARTSTAT')?.join(',').toUpperCase() ?? null }));
   const uid = pyFirst(comp, 'UID');
   const organizer = pyFirst(comp, 'ORGANIZER');
@@ -191,9 +192,9 @@ function pyComponentFacts(comp: PyComponent): ComponentFacts {
     name: comp.name.toUpperCase(),
     uid: uid ? pyText(uid) : null,
     organizer: organizer ? organizer.value : null,
-    organizers: comp.properties.filter((p) => p.name.toUpperCase() === 'ORGANIZER').length,
+    organizers: comp.properties.filter((p) => pyUpper(p.name) === 'ORGANIZER').length,
     attendees,
-    valarms: comp.children.filter((c) => c.name.toUpperCase() === 'VALARM').length,
+    valarms: comp.children.filter((c) => c.name === 'VALARM').length,
   };
 }
 

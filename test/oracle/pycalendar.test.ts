@@ -57,6 +57,8 @@ const PYCALENDAR: Array<[string, string, string, string]> = [
   ['a second calendar after the first', cal('BEGIN:VCALENDAR', 'VERSION:2.0', 'END:VCALENDAR', 'BEGIN:VCALENDAR', ...EVENT, 'END:VCALENDAR'), 'ok', 'ok'],
   ['text after END:VCALENDAR', cal('BEGIN:VCALENDAR', 'VERSION:2.0', ...EVENT, 'END:VCALENDAR', 'thanks'), 'iCalendar data not recognized', 'iCalendar data not recognized'],
   ['RECURRENCE-ID given as text', cal('BEGIN:VCALENDAR', 'VERSION:2.0', 'BEGIN:VEVENT', 'UID:u1', 'RECURRENCE-ID;VALUE=TEXT:x', 'END:VEVENT', 'END:VCALENDAR'), "AttributeError: 'NoneType' object has no attribute 'getText'", "AttributeError: 'NoneType' object has no attribute 'getText'"],
+  ['RECURRENCE-ID with VALUE=text in lower case is still a date-time', cal('BEGIN:VCALENDAR', 'VERSION:2.0', 'BEGIN:VEVENT', 'UID:u1', 'RECURRENCE-ID;VALUE=text:20260302T100000Z', 'END:VEVENT', 'END:VCALENDAR'), 'ok', 'ok'],
+  ['a VEVENT inside a VTIMEZONE', cal('BEGIN:VCALENDAR', 'VERSION:2.0', 'BEGIN:VTIMEZONE', 'TZID:x', 'BEGIN:VEVENT', 'UID:u', 'END:VEVENT', 'END:VTIMEZONE', 'END:VCALENDAR'), 'ValueError: ', "ValueError: Only 'STANDARD' or 'DAYLIGHT' components allowed in 'VTIMEZONE'"],
   ['an unknown component', cal('BEGIN:VCALENDAR', 'VERSION:2.0', 'BEGIN:X-THING', 'X-A:b', 'END:X-THING', ...EVENT, 'END:VCALENDAR'), 'ok', 'ok'],
   ['a bad date-time in the event', cal('BEGIN:VCALENDAR', 'VERSION:2.0', 'BEGIN:VEVENT', 'UID:u1', 'DTSTAMP:20260302t091500z', 'END:VEVENT', 'END:VCALENDAR'), 'Invalid property value', "Invalid property: 'DateTime: no 'T' after date'"],
 ];
@@ -136,7 +138,7 @@ describe.skipIf(!PYTHON2 || !SOURCES['pycalendar-2013'] || !SOURCES['pycalendar-
     }
   }
   const r = rng(5545);
-  const inserted = ['', ' ', 'X-FOO:bar', 'x-foo;a=b:c', 'NOCOLON', 'SUMMARY:a\\xb', 'DESCRIPTION:ok\\, fine\\; yes\\n', 'DTSTART:20260302', 'DTSTART:20260302T1000', 'BEGIN:VALARM', 'END:VALARM', 'END:VEVENT', 'BEGIN:X-THING', 'END:X-THING', 'RECURRENCE-ID;VALUE=TEXT:x', 'RECURRENCE-ID:20260302T100000Z', 'VERSION:2.0', 'CALSCALE:GREGORIAN', 'calscale:x', 'END:VCALENDAR', 'BEGIN:VCALENDAR', 'DURATION:PT1H', 'TZOFFSETTO:+0100', 'TZOFFSETFROM:x'];
+  const inserted = ['RECURRENCE-ID;VALUE=text:20260302T100000Z', 'RECURRENCE-ID;VALUE=PERIOD:20260302T100000Z/PT1H', 'VERSION;VALUE=text:2.0', 'uid:lower', 'BEGIN:vtimezone', 'END:vtimezone', '', ' ', 'X-FOO:bar', 'x-foo;a=b:c', 'NOCOLON', 'SUMMARY:a\\xb', 'DESCRIPTION:ok\\, fine\\; yes\\n', 'DTSTART:20260302', 'DTSTART:20260302T1000', 'BEGIN:VALARM', 'END:VALARM', 'END:VEVENT', 'BEGIN:X-THING', 'END:X-THING', 'RECURRENCE-ID;VALUE=TEXT:x', 'RECURRENCE-ID:20260302T100000Z', 'VERSION:2.0', 'CALSCALE:GREGORIAN', 'calscale:x', 'END:VCALENDAR', 'BEGIN:VCALENDAR', 'DURATION:PT1H', 'TZOFFSETTO:+0100', 'TZOFFSETFROM:x'];
   const mutations: Array<(s: string) => string> = [
     (s) => s.replace(/\r\n/g, '\n'),
     (s) => { const ls = s.split('\r\n'); ls.splice(1 + r.int(Math.max(1, ls.length - 2)), 1); return ls.join('\r\n'); },

@@ -42,6 +42,11 @@ export interface PyComponent {
  */
 const KEPT = new Set(['METHOD', 'VERSION', 'CALSCALE', 'UID', 'ORGANIZER', 'ATTENDEE', 'RECURRENCE-ID']);
 
+/** Python 2's `str.upper()` on the UTF-8 bytes: ASCII letters only (pycalendar keys properties so). */
+export function pyUpper(s: string): string {
+  return /[^\x00-\x7f]/.test(s) ? s.replace(/[a-z]+/g, (m) => m.toUpperCase()) : s.toUpperCase();
+}
+
 /** `readFoldedLine` over `text`: the unfolded lines, blank lines as `''`. */
 export function foldedLines(text: string): string[] {
   const out: string[] = [];
@@ -87,9 +92,10 @@ const VALUE_TYPES = new Set(['BINARY', 'BOOLEAN', 'CAL-ADDRESS', 'DATE', 'DATE-T
 
 function finalise(comp: PyComponent): void {
   if (!RECURRING.has(comp.name)) return;
-  const rid = comp.properties.find((p) => p.name.toUpperCase() === 'RECURRENCE-ID');
-  const value = rid?.params.get('VALUE')?.[0]?.toUpperCase();
-  if (rid && value !== undefined && VALUE_TYPES.has(value) && value !== 'DATE' && value !== 'DATE-TIME') {
+  const rid = comp.properties.find((p) => pyUpper(p.name) === 'RECURRENCE-ID');
+  // `sValueTypeMap.get(attr, …)`: the VALUE parameter as written, not upper-cased.
+  const type = rid?.params.get('VALUE')?.[0];
+  if (rid && type !== undefined && VALUE_TYPES.has(type) && type !== 'DATE' && type !== 'DATE-TIME') {
     throw new PyCalendarError("'NoneType' object has no attribute 'getText'", '', 'AttributeError');
   }
 }
@@ -152,12 +158,12 @@ export function parsePyCalendar(text: string, era: PyCalendarEra, serverTypes = 
     } else {
       const prop = parseProperty(line, era, serverTypes);
       if (!current && !validOnCalendar(prop)) throw new PyCalendarError('Invalid property', line);
-      if (KEPT.has(prop.name.toUpperCase())) (current ?? calendar).properties.push(prop);
+      if (KEPT.has(pyUpper(prop.name))) (current ?? calendar).properties.push(prop);
     }
   }
   if (open) throw new PyCalendarError('iCalendar data not complete');
   if (!seen) throw new PyCalendarError('Unknown');
-  if (!calendar.properties.some((p) => p.name.toUpperCase() === 'VERSION')) throw new PyCalendarError('iCalendar missing VERSION');
+  if (!calendar.properties.some((p) => pyUpper(p.name) === 'VERSION')) throw new PyCalendarError('iCalendar missing VERSION');
   return calendar;
 }
 
@@ -170,7 +176,7 @@ function validOnCalendar(prop: ParsedProperty): boolean {
 
 /** A TEXT value as pycalendar unescapes it, or null when VALUE makes it another type. */
 function textValue(prop: ParsedProperty): string | null {
-  const value = prop.params.get('VALUE')?.[0]?.toUpperCase();
+  const value = prop.params.get('VALUE')?.[0]; // as written, as `sValueTypeMap.get` takes it
   if (value !== undefined && VALUE_TYPES.has(value) && value !== 'TEXT') return null;
   return prop.value.replace(/\\([\\;,nN:])/g, (_m, c: string) => (c === 'n' || c === 'N' ? '\n' : c));
 }
