@@ -44,7 +44,7 @@ const KEPT = new Set(['METHOD', 'VERSION', 'CALSCALE', 'UID', 'ORGANIZER', 'ATTE
 
 /** Python 2's `str.upper()` on the UTF-8 bytes: ASCII letters only (pycalendar keys properties so). */
 export function pyUpper(s: string): string {
-  return /[^\x00-\x7f]/.test(s) ? s.replace(/[a-z]+/g, (m) => m.toUpperCase()) : s.toUpperCase();
+  return /[\u0080-\uffff]/.test(s) ? s.replace(/[a-z]+/g, (m) => m.toUpperCase()) : s.toUpperCase();
 }
 
 /** `readFoldedLine` over `text`: the unfolded lines, blank lines as `''`. */
