@@ -25,7 +25,7 @@
  * delivery-status part's own MIME header, which Python writes first, are not read: an `Action`
  * field there is not a report field, and no MTA writes one.
  */
-import { pyLower, pyLstrip } from './mime-headers.js';
+import { isHeaderLine, pyLower, pyLstrip } from './mime-headers.js';
 
 export type StatusAction =
   /** `action` is the lower-case word, `''` for none after the space; null when no line matches. */
@@ -41,11 +41,6 @@ function pyLinesKeepEnds(s: string): string[] {
 /** Python 2's `str.splitlines()`. */
 function pySplitLines(s: string): string[] {
   return pyLinesKeepEnds(s).map((l) => l.replace(/(?:\r\n|\r|\n)$/, ''));
-}
-
-/** feedparser's `headerRE`: `^(From |[\041-\071\073-\176]{1,}:|[\t ])`. */
-function isFieldLine(line: string): boolean {
-  return /^(?:From |[\x21-\x39\x3b-\x7e]+:|[\t ])/.test(line);
 }
 
 /** feedparser's `NLCRE.match`: a blank line, the end of a status block. */
@@ -94,7 +89,7 @@ function statusBlocks(body: string): Block[] {
   let i = 0;
   for (;;) {
     const fieldLines: string[] = [];
-    while (i < lines.length && !isBlank(lines[i]!) && isFieldLine(lines[i]!)) fieldLines.push(lines[i++]!);
+    while (i < lines.length && !isBlank(lines[i]!) && isHeaderLine(lines[i]!)) fieldLines.push(lines[i++]!);
     const { fields, unread } = parseFields(fieldLines);
     const bodyLines = unread === null ? [] : [unread];
     while (i < lines.length && !isBlank(lines[i]!)) bodyLines.push(lines[i++]!);
