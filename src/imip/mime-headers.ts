@@ -366,6 +366,11 @@ function pyRstrip(s: string): string {
   return s.replace(/[ \t\n\r\v\f]+$/, '');
 }
 
+/** Python 2's `str.upper()`: a-z only (the other bytes, UTF-8 pieces, stay as they are). */
+export function pyUpper(s: string): string {
+  return /[\u0080-\uffff]/.test(s) ? s.replace(/[a-z]+/g, (m) => m.toUpperCase()) : s.toUpperCase();
+}
+
 /** Python 2's `str.lower()`: A-Z only. */
 export function pyLower(s: string): string {
   return s.replace(/[A-Z]+/g, (m) => m.toLowerCase());

@@ -7,7 +7,8 @@
  */
 import ICAL from 'ical.js';
 import { bufferView } from './bytes.js';
-import { parsePyCalendar, pyUpper, type PyComponent } from './pycalendar/calendar.js';
+import { pyUpper } from './mime-headers.js';
+import { parsePyCalendar, unescapeText, type PyComponent } from './pycalendar/calendar.js';
 import { PyCalendarError, type PyCalendarEra } from './pycalendar/errors.js';
 import type { ParsedProperty } from './pycalendar/property.js';
 
@@ -177,9 +178,9 @@ function pyFirst(comp: PyComponent, name: string): ParsedProperty | null {
   return comp.properties.find((p) => pyUpper(p.name) === name) ?? null;
 }
 
-/** A TEXT value with pycalendar's unescaping (`\\`, `\;`, `\,`, `\n`, and the `\:` it fixes). */
+/** A TEXT value with pycalendar's unescaping. */
 function pyText(prop: ParsedProperty): string {
-  return prop.value.replace(/\\([\\;,nN:])/g, (_m, c: string) => (c === 'n' || c === 'N' ? '\n' : c));
+  return unescapeText(prop.value);
 }
 
 function pyComponentFacts(comp: PyComponent): ComponentFacts {

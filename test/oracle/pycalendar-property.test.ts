@@ -229,7 +229,19 @@ describe('a property line as pycalendar parses it (answers from Python 2.7.18)',
       ['RSVP', ['TRUE']],
     ]);
     expect(p.value).toBe('mailto:jane@example.test');
-    expect(parseProperty('X-FOO', 'pycalendar-2016')).toEqual({ name: 'X-FOO', params: new Map(), value: '' });
+    expect(p.valueClass).toBe('CALADDRESS');
+    expect(parseProperty('X-FOO', 'pycalendar-2016')).toEqual({ name: 'X-FOO', params: new Map(), value: '', valueClass: 'UNKNOWN' });
+    // The value class pycalendar builds: VALUE names it, an unregistered type is unknown, a
+    // multi-valued property is MULTI; the quick path for plain lines says the same.
+    const cls = (line: string, era: PyCalendarEra = 'pycalendar-2016'): string => parseProperty(line, era).valueClass;
+    expect([cls('DTSTAMP:20260302T100000Z'), cls('DTSTAMP;X=1:20260302T100000Z'), cls('UID;VALUE=TIME:x'), cls('EXDATE:20260302'), cls('GEO:1;2', 'pycalendar-2013'), cls('SUMMARY:a')]).toEqual([
+      'DATETIME',
+      'DATETIME',
+      'UNKNOWN',
+      'MULTI',
+      'UNKNOWN',
+      'TEXT',
+    ]);
   });
 
   it('reads a long line without backtracking (the test time-out is the bound)', () => {

@@ -50,6 +50,8 @@ const PYCALENDAR: Array<[string, string, string, string]> = [
   ['no VERSION', cal('BEGIN:VCALENDAR', 'METHOD:REPLY', ...EVENT, 'END:VCALENDAR'), 'iCalendar missing VERSION', 'iCalendar missing VERSION'],
   ['VERSION:1.0', cal('BEGIN:VCALENDAR', 'VERSION:1.0', ...EVENT, 'END:VCALENDAR'), 'Invalid property', 'Invalid property'],
   ['version:1.0 in lower case is not checked', cal('BEGIN:VCALENDAR', 'version:1.0', ...EVENT, 'END:VCALENDAR'), 'ok', 'ok'],
+  ['VERSION typed as a URI is still plain text, as an integer it is not', cal('BEGIN:VCALENDAR', 'VERSION;VALUE=URI:2.0', 'CALSCALE;VALUE=CAL-ADDRESS:GREGORIAN', 'END:VCALENDAR'), 'ok', 'ok'],
+  ['VERSION typed as an integer', cal('BEGIN:VCALENDAR', 'VERSION;VALUE=INTEGER:2', 'END:VCALENDAR'), 'Invalid property', 'Invalid property'],
   ['CALSCALE:gregorian', cal('BEGIN:VCALENDAR', 'VERSION:2.0', 'CALSCALE:gregorian', ...EVENT, 'END:VCALENDAR'), 'Invalid property', 'Invalid property'],
   ['a line without a colon', cal('BEGIN:VCALENDAR', 'VERSION:2.0', 'BEGIN:VEVENT', 'UID:u1', 'this line has no colon', 'END:VEVENT', 'END:VCALENDAR'), 'Invalid property', 'ok'],
   ['END:VEVENT missing before END:VCALENDAR', cal('BEGIN:VCALENDAR', 'VERSION:2.0', 'BEGIN:VEVENT', 'UID:u1', 'END:VCALENDAR'), 'ok', 'ok'],
@@ -138,7 +140,7 @@ describe.skipIf(!PYTHON2 || !SOURCES['pycalendar-2013'] || !SOURCES['pycalendar-
     }
   }
   const r = rng(5545);
-  const inserted = ['RECURRENCE-ID;VALUE=text:20260302T100000Z', 'RECURRENCE-ID;VALUE=PERIOD:20260302T100000Z/PT1H', 'VERSION;VALUE=text:2.0', 'uid:lower', 'BEGIN:vtimezone', 'END:vtimezone', '', ' ', 'X-FOO:bar', 'x-foo;a=b:c', 'NOCOLON', 'SUMMARY:a\\xb', 'DESCRIPTION:ok\\, fine\\; yes\\n', 'DTSTART:20260302', 'DTSTART:20260302T1000', 'BEGIN:VALARM', 'END:VALARM', 'END:VEVENT', 'BEGIN:X-THING', 'END:X-THING', 'RECURRENCE-ID;VALUE=TEXT:x', 'RECURRENCE-ID:20260302T100000Z', 'VERSION:2.0', 'CALSCALE:GREGORIAN', 'calscale:x', 'END:VCALENDAR', 'BEGIN:VCALENDAR', 'DURATION:PT1H', 'TZOFFSETTO:+0100', 'TZOFFSETFROM:x'];
+  const inserted = ['VERSION;VALUE=URI:2.0', 'VERSION;VALUE=INTEGER:2', 'CALSCALE;VALUE=UNKNOWN-X:GREGORIAN', 'RECURRENCE-ID;VALUE=text:20260302T100000Z', 'RECURRENCE-ID;VALUE=PERIOD:20260302T100000Z/PT1H', 'VERSION;VALUE=text:2.0', 'uid:lower', 'BEGIN:vtimezone', 'END:vtimezone', '', ' ', 'X-FOO:bar', 'x-foo;a=b:c', 'NOCOLON', 'SUMMARY:a\\xb', 'DESCRIPTION:ok\\, fine\\; yes\\n', 'DTSTART:20260302', 'DTSTART:20260302T1000', 'BEGIN:VALARM', 'END:VALARM', 'END:VEVENT', 'BEGIN:X-THING', 'END:X-THING', 'RECURRENCE-ID;VALUE=TEXT:x', 'RECURRENCE-ID:20260302T100000Z', 'VERSION:2.0', 'CALSCALE:GREGORIAN', 'calscale:x', 'END:VCALENDAR', 'BEGIN:VCALENDAR', 'DURATION:PT1H', 'TZOFFSETTO:+0100', 'TZOFFSETFROM:x'];
   const mutations: Array<(s: string) => string> = [
     (s) => s.replace(/\r\n/g, '\n'),
     (s) => { const ls = s.split('\r\n'); ls.splice(1 + r.int(Math.max(1, ls.length - 2)), 1); return ls.join('\r\n'); },

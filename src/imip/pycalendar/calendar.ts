@@ -24,8 +24,10 @@
  *
  * Checked against pycalendar itself under Python 2.7 (test/oracle/pycalendar.test.ts).
  */
+import { pyUpper } from '../mime-headers.js';
 import { PyCalendarError, type PyCalendarEra } from './errors.js';
 import { parseProperty, type ParsedProperty } from './property.js';
+import { isPySpace } from './values.js';
 
 export interface PyComponent {
   /** The name as written after `BEGIN:`. */
@@ -41,11 +43,6 @@ export interface PyComponent {
  * otherwise hold 300,000 objects for the collector to copy.
  */
 const KEPT = new Set(['METHOD', 'VERSION', 'CALSCALE', 'UID', 'ORGANIZER', 'ATTENDEE', 'RECURRENCE-ID']);
-
-/** Python 2's `str.upper()` on the UTF-8 bytes: ASCII letters only (pycalendar keys properties so). */
-export function pyUpper(s: string): string {
-  return /[\u0080-\uffff]/.test(s) ? s.replace(/[a-z]+/g, (m) => m.toUpperCase()) : s.toUpperCase();
-}
 
 /** `readFoldedLine` over `text`: the unfolded lines, blank lines as `''`. */
 export function foldedLines(text: string): string[] {
@@ -79,23 +76,14 @@ export function foldedLines(text: string): string[] {
   return out;
 }
 
-/** Python 2's `str.isspace()` for one character. */
-function isPySpace(c: string): boolean {
-  return c === ' ' || c === '\t' || c === '\n' || c === '\r' || c === '\v' || c === '\f';
-}
-
 /** The ComponentRecur kinds whose `finalise()` reads RECURRENCE-ID as a date-time. */
 const RECURRING = new Set(['VEVENT', 'VTODO', 'VJOURNAL', 'AVAILABLE']);
-
-/** VALUE names pycalendar maps to a type (`sValueTypeMap`); any other keeps the default. */
-const VALUE_TYPES = new Set(['BINARY', 'BOOLEAN', 'CAL-ADDRESS', 'DATE', 'DATE-TIME', 'DURATION', 'FLOAT', 'INTEGER', 'PERIOD', 'RECUR', 'TEXT', 'TIME', 'URI', 'UTC-OFFSET']);
 
 function finalise(comp: PyComponent): void {
   if (!RECURRING.has(comp.name)) return;
   const rid = comp.properties.find((p) => pyUpper(p.name) === 'RECURRENCE-ID');
-  // `sValueTypeMap.get(attr, …)`: the VALUE parameter as written, not upper-cased.
-  const type = rid?.params.get('VALUE')?.[0];
-  if (rid && type !== undefined && VALUE_TYPES.has(type) && type !== 'DATE' && type !== 'DATE-TIME') {
+  // `getDateTimeValue()` is None unless the value is a DateTimeValue (DATE and DATE-TIME).
+  if (rid && rid.valueClass !== 'DATE' && rid.valueClass !== 'DATETIME') {
     throw new PyCalendarError("'NoneType' object has no attribute 'getText'", '', 'AttributeError');
   }
 }
@@ -169,14 +157,30 @@ export function parsePyCalendar(text: string, era: PyCalendarEra, serverTypes = 
 
 /** `Calendar.validProperty`: `VERSION` (as written) must be `2.0`, `CALSCALE` `GREGORIAN`. */
 function validOnCalendar(prop: ParsedProperty): boolean {
-  if (prop.name === 'VERSION') return textValue(prop) === '2.0';
-  if (prop.name === 'CALSCALE') return textValue(prop) === 'GREGORIAN';
+  if (prop.name === 'VERSION') return plainTextValue(prop) === '2.0';
+  if (prop.name === 'CALSCALE') return plainTextValue(prop) === 'GREGORIAN';
   return true;
 }
 
-/** A TEXT value as pycalendar unescapes it, or null when VALUE makes it another type. */
-function textValue(prop: ParsedProperty): string | null {
-  const value = prop.params.get('VALUE')?.[0]; // as written, as `sValueTypeMap.get` takes it
-  if (value !== undefined && VALUE_TYPES.has(value) && value !== 'TEXT') return null;
-  return prop.value.replace(/\\([\\;,nN:])/g, (_m, c: string) => (c === 'n' || c === 'N' ? '\n' : c));
+/** `utils.decodeTextValue` on a value that parsed: `\\`, `\;`, `\,`, `\n` and the `\:` it fixes. */
+export function unescapeText(value: string): string {
+  return value.replace(/\\([\\;,nN:])/g, (_m, c: string) => (c === 'n' || c === 'N' ? '\n' : c));
+}
+
+/**
+ * `getTextValue().getValue()`: any PlainTextValue (TEXT, URI, CAL-ADDRESS, BINARY, unknown) has
+ * one, TEXT and URI decoded as text, the others as they came; null for other value classes.
+ */
+function plainTextValue(prop: ParsedProperty): string | null {
+  switch (prop.valueClass) {
+    case 'TEXT':
+    case 'URI':
+      return unescapeText(prop.value);
+    case 'CALADDRESS':
+    case 'BINARY':
+    case 'UNKNOWN':
+      return prop.value;
+    default:
+      return null;
+  }
 }

@@ -19,7 +19,8 @@
  * The line is worked on as its UTF-8 bytes (a byte string, see values.ts): Python 2 sees bytes.
  */
 import { PyCalendarError, type PyCalendarEra } from './errors.js';
-import { PyExc, at, parseMultiValue, parseValue, pyLstrip, type ValueType } from './values.js';
+import { pyLstrip, pyUpper } from '../mime-headers.js';
+import { PyExc, at, parseMultiValue, parseValue, valueClass, type ValueType } from './values.js';
 
 export interface ParsedProperty {
   /** The name as written (case kept), without a group prefix. */
@@ -28,7 +29,14 @@ export interface ParsedProperty {
   params: ReadonlyMap<string, readonly string[]>;
   /** The value text as it came after the value separator ('' when none), not unescaped. */
   value: string;
+  /**
+   * The value object pycalendar built: its class as a value type (`Value.createFromType`, so an
+   * unregistered type is UNKNOWN), or MULTI for a multi-valued property.
+   */
+  valueClass: ValueType | 'MULTI';
 }
+
+type Parsed = [name: string, params: RawParams, value: string | null, valueClass: ParsedProperty['valueClass']];
 
 // --- Value types (icalendar/property.py 2016, property.py 2013) ------------------------------
 
@@ -163,8 +171,6 @@ const MULTI_VALUES: Record<PyCalendarEra, Set<string>> = {
   'pycalendar-2016': new Set(['CATEGORIES', 'RESOURCES', 'FREEBUSY', 'EXDATE', 'RDATE', 'POLL-PROPERTIES']),
 };
 
-/** Python 2 `str.upper()`: ASCII letters only (the other bytes are UTF-8 pieces). */
-const asciiUpper = (s: string): string => (/[\x80-\xff]/.test(s) ? s.replace(/[a-z]+/g, (m) => m.toUpperCase()) : s.toUpperCase());
 
 /**
  * 2016 `determineValueType` (2013 `createValue` inlines the first two steps): the default type
@@ -256,7 +262,7 @@ interface RawParams {
 }
 
 function addParam(params: RawParams, name: string, value: string): string[] {
-  const key = asciiUpper(name);
+  const key = pyUpper(name);
   const values = params.all.get(key) ?? [];
   params.all.set(key, values);
   values.push(value);
@@ -311,18 +317,19 @@ function parseParameters2016(input: string, data: string, params: RawParams): st
   }
 }
 
-function parse2016(data: string): [string, RawParams, string | null] {
+function parse2016(data: string): Parsed {
   const params: RawParams = { all: new Map(), first: new Map() };
   try {
     const [name, rest] = strduptokenstr2016(data, ';:');
     if (!name) throw new InvalidProperty('Invalid property: empty name', data);
     const value = parseParameters2016(rest, data, params);
-    const upper = asciiUpper(name);
+    const upper = pyUpper(name);
     const type = valueType(upper, params, 'pycalendar-2016');
-    if (MULTI_VALUES['pycalendar-2016'].has(upper)) parseMultiValue(type, value, 'pycalendar-2016');
+    const multi = MULTI_VALUES['pycalendar-2016'].has(upper);
+    if (multi) parseMultiValue(type, value, 'pycalendar-2016');
     else parseValue(type, value, 'pycalendar-2016');
     // _postCreateValue only sets the TZID on date-times: it cannot raise.
-    return [name, params, value];
+    return [name, params, value, multi ? 'MULTI' : valueClass(type, 'pycalendar-2016')];
   } catch (e) {
     if (e instanceof PyExc) throw new InvalidProperty(`Invalid property: '${e.text}'`, data);
     throw e;
@@ -332,24 +339,29 @@ function parse2016(data: string): [string, RawParams, string | null] {
 // --- pycalendar 2013 --------------------------------------------------------------------------
 
 /** 2013 property.py `createValue`: a ValueError of the value parser is "Invalid property value". */
-function createValue2013(name: string, params: RawParams, value: string, serverTypes: boolean): void {
-  const upper = asciiUpper(name);
+function createValue2013(name: string, params: RawParams, value: string, serverTypes: boolean): ParsedProperty['valueClass'] {
+  const upper = pyUpper(name);
   const type = valueType(upper, params, 'pycalendar-2013', serverTypes);
   try {
-    if (MULTI_VALUES['pycalendar-2013'].has(upper)) parseMultiValue(type, value, 'pycalendar-2013');
-    else parseValue(type, value, 'pycalendar-2013');
+    if (MULTI_VALUES['pycalendar-2013'].has(upper)) {
+      parseMultiValue(type, value, 'pycalendar-2013');
+      return 'MULTI';
+    }
+    parseValue(type, value, 'pycalendar-2013');
+    return valueClass(type, 'pycalendar-2013');
   } catch (e) {
     if (e instanceof PyExc && e.pyType === 'ValueError') throw new InvalidProperty('Invalid property value', value);
     throw e;
   }
 }
 
-function parse2013(data: string, serverTypes: boolean): [string, RawParams, string | null] {
+function parse2013(data: string, serverTypes: boolean): Parsed {
   const params: RawParams = { all: new Map(), first: new Map() };
   const [name, rest] = strduptokenstr2013(data, ';:');
   if (!name) throw new InvalidProperty('Invalid property', data);
   let txt: string | null = rest;
   let value: string | null = null;
+  let cls: ParsedProperty['valueClass'] = 'UNKNOWN';
   try {
     while (txt) {
       if (txt[0] === ';') {
@@ -367,7 +379,7 @@ function parse2013(data: string, serverTypes: boolean): [string, RawParams, stri
         }
       } else if (txt[0] === ':') {
         value = txt.slice(1);
-        createValue2013(name, params, value, serverTypes);
+        cls = createValue2013(name, params, value, serverTypes);
         txt = null;
       } else {
         throw new InvalidProperty('Invalid property', data);
@@ -379,7 +391,7 @@ function parse2013(data: string, serverTypes: boolean): [string, RawParams, stri
   }
   // "We must have a value of some kind"
   if (value === null) throw new InvalidProperty('Invalid property', data);
-  return [name, params, value];
+  return [name, params, value, cls];
 }
 
 // --- Entry point ------------------------------------------------------------------------------
@@ -413,7 +425,8 @@ function simpleLine(line: string, era: PyCalendarEra, serverTypes: boolean): Par
   const upper = name.toUpperCase();
   if (MULTI_VALUES[era].has(upper)) return null;
   const value = line.slice(name.length + 1);
-  switch (valueType(upper, NO_PARAMS, era, serverTypes)) {
+  const type = valueType(upper, NO_PARAMS, era, serverTypes);
+  switch (type) {
     case 'UNKNOWN':
     case 'CALADDRESS':
     case 'BINARY':
@@ -431,7 +444,7 @@ function simpleLine(line: string, era: PyCalendarEra, serverTypes: boolean): Par
     default:
       return null;
   }
-  return { name, params: NO_PARAMS.all, value };
+  return { name, params: NO_PARAMS.all, value, valueClass: valueClass(type, era) };
 }
 
 /**
@@ -442,7 +455,7 @@ export function parseProperty(line: string, era: PyCalendarEra, serverTypes = tr
   const simple = simpleLine(line, era, serverTypes);
   if (simple) return simple;
   const data = toBytes(line);
-  let parsed: [string, RawParams, string | null];
+  let parsed: Parsed;
   try {
     parsed = era === 'pycalendar-2016' ? parse2016(data) : parse2013(data, serverTypes);
   } catch (e) {
@@ -450,11 +463,11 @@ export function parseProperty(line: string, era: PyCalendarEra, serverTypes = tr
     if (e instanceof PyExc) throw new PyCalendarError(fromBytes(e.text), '', e.pyType);
     throw e;
   }
-  const [name, raw, value] = parsed;
+  const [name, raw, value, cls] = parsed;
   let params = NO_PARAMS.all;
   if (raw.all.size) {
     params = new Map<string, string[]>();
     for (const [k, vs] of raw.all) params.set(fromBytes(k), vs.map(fromBytes));
   }
-  return { name: fromBytes(name), params, value: fromBytes(value ?? '') };
+  return { name: fromBytes(name), params, value: fromBytes(value ?? ''), valueClass: cls };
 }

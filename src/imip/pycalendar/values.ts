@@ -39,12 +39,6 @@ export function isPySpace(c: string | undefined): boolean {
   return c === ' ' || (c !== undefined && c >= '\t' && c <= '\r');
 }
 
-/** `str.lstrip()` with no argument. */
-export function pyLstrip(s: string): string {
-  let i = 0;
-  while (isPySpace(s[i])) i++;
-  return s.slice(i);
-}
 
 const isDigit = (c: string | undefined): boolean => c !== undefined && c >= '0' && c <= '9';
 
@@ -458,7 +452,7 @@ export type ValueType =
  * (`Value.registerType`): BOOLEAN and TIME in both versions; FLOAT and GEO in 2013, which has no
  * floatvalue.py / geovalue.py. An unknown value takes any text, even none.
  */
-function registered(type: ValueType, era: PyCalendarEra): ValueType {
+export function valueClass(type: ValueType, era: PyCalendarEra): ValueType {
   if (type === 'BOOLEAN' || type === 'TIME') return 'UNKNOWN';
   if (era === 'pycalendar-2013' && (type === 'FLOAT' || type === 'GEO')) return 'UNKNOWN';
   return type;
@@ -469,7 +463,7 @@ function registered(type: ValueType, era: PyCalendarEra): ValueType {
  * parser `None` (a line with no value separator), which most parsers trip over.
  */
 export function parseValue(type: ValueType, data: string | null, era: PyCalendarEra): void {
-  switch (registered(type, era)) {
+  switch (valueClass(type, era)) {
     case 'TEXT': // textvalue.py TextValue.parse
     case 'URI': // urivalue.py URIValue.parse: BACKSLASH_IN_URI_VALUE = PARSER_FIX decodes as text
       return decodeTextValue(data);
