@@ -17,6 +17,7 @@
 import { describe, expect, it } from 'vitest';
 import { PyCalendarError, type PyCalendarEra } from '../../src/imip/pycalendar/errors.js';
 import { parseProperty } from '../../src/imip/pycalendar/property.js';
+import { PYCALENDAR_ORACLE_READY, pycalendarPrelude } from '../helpers/pycalendar-oracle.js';
 import { PYTHON2, rng, runPython } from '../helpers/python.js';
 
 /** What a parse gives: the name and parameters, or the exception as Python shows it. */
@@ -252,32 +253,16 @@ describe('a property line as pycalendar parses it (answers from Python 2.7.18)',
 
 // --- Against the real pycalendar -----------------------------------------------------------
 
+/** After the prelude: each line parsed as a property, the name and parameters or the exception. */
 const ORACLE = String.raw`
-import sys, json
-sys.path.insert(0, SRC)
-if ERA == 'pycalendar-2016':
-    from pycalendar.icalendar.property import Property
-    from pycalendar.value import Value
-    import pycalendar.icalendar.calendar
-    # CalendarServer 6.0 and later, twistedcaldav/__init__.py
-    Property.registerDefaultValue("X-CALENDARSERVER-PRIVATE-COMMENT", Value.VALUETYPE_TEXT)
-    Property.registerDefaultValue("X-CALENDARSERVER-ATTENDEE-COMMENT", Value.VALUETYPE_TEXT)
-    Property.registerDefaultValue("X-APPLE-TRAVEL-DURATION", Value.VALUETYPE_DURATION, always_write_value=True)
-    Property.registerDefaultValue("X-APPLE-TRAVEL-START", Value.VALUETYPE_URI, always_write_value=True)
-    Property.registerDefaultValue("X-APPLE-TRAVEL-RETURN-DURATION", Value.VALUETYPE_DURATION, always_write_value=True)
-    Property.registerDefaultValue("X-APPLE-TRAVEL-RETURN", Value.VALUETYPE_URI, always_write_value=True)
+import json
+if hasattr(Property, 'parseText'):
     def parse(line):
         p = Property.parseText(line)
         return p.mName, p.mParameters
 else:
-    from pycalendar.property import PyCalendarProperty
-    from pycalendar.value import PyCalendarValue
-    import pycalendar.calendar
-    # CalendarServer 4.2 to 5.x, twistedcaldav/__init__.py
-    PyCalendarProperty.registerDefaultValue("X-CALENDARSERVER-PRIVATE-COMMENT", PyCalendarValue.VALUETYPE_TEXT)
-    PyCalendarProperty.registerDefaultValue("X-CALENDARSERVER-ATTENDEE-COMMENT", PyCalendarValue.VALUETYPE_TEXT)
     def parse(line):
-        p = PyCalendarProperty()
+        p = Property()
         p.parse(line)
         return p.mName, p.mAttributes
 
@@ -433,16 +418,11 @@ function randomValues(n: number, seed: number): string[] {
   return out;
 }
 
-const SOURCES: Record<PyCalendarEra, string | undefined> = {
-  'pycalendar-2013': process.env.IMIP_PYCALENDAR_2013,
-  'pycalendar-2016': process.env.IMIP_PYCALENDAR_2016,
-};
-const ORACLE_READY = Boolean(PYTHON2 && SOURCES['pycalendar-2013'] && SOURCES['pycalendar-2016']);
 
-describe.skipIf(!ORACLE_READY)('a property line against the real pycalendar, on 9,000 generated lines', () => {
+describe.skipIf(!PYCALENDAR_ORACLE_READY)('a property line against the real pycalendar, on 9,000 generated lines', () => {
   const lines = [...BASES, ...PYCALENDAR.map(([l]) => l), ...mutants(6000, 5545), ...randomValues(3000, 6868)];
   it.each(['pycalendar-2013', 'pycalendar-2016'] as const)('%s: the same raise or not, the same exception, the same parameters', (era) => {
-    const script = `ERA = ${JSON.stringify(era)}\nSRC = ${JSON.stringify(SOURCES[era])}\n${ORACLE}`;
+    const script = `${pycalendarPrelude(era)}${ORACLE}`;
     const answers = runPython<Answer>(PYTHON2!, script, lines);
     const show = (a: Answer): string => JSON.stringify('name' in a ? [a.name, a.params] : [a.type, a.reason, a.data]);
     const raised = (a: Answer): boolean => !('name' in a);
@@ -455,6 +435,6 @@ describe.skipIf(!ORACLE_READY)('a property line against the real pycalendar, on 
   });
 });
 
-if (!ORACLE_READY) describe('a property line against the real pycalendar', () => {
+if (!PYCALENDAR_ORACLE_READY) describe('a property line against the real pycalendar', () => {
   it.skip('needs IMIP_PYCALENDAR_2013 and IMIP_PYCALENDAR_2016 (folders holding the pycalendar package) and a Python 2.7: the generated cases are skipped', () => {});
 });

@@ -19,6 +19,7 @@ import { parseMessage, walkParts } from '../../src/imip/mime.js';
 import { parsePyCalendar } from '../../src/imip/pycalendar/calendar.js';
 import { PyCalendarError, type PyCalendarEra } from '../../src/imip/pycalendar/errors.js';
 import { FIXTURE_DIR } from '../imip/message-fixtures.js';
+import { PYCALENDAR_ORACLE_READY, pycalendarPrelude } from '../helpers/pycalendar-oracle.js';
 import { PYTHON2, rng, runPython } from '../helpers/python.js';
 
 const ERAS: PyCalendarEra[] = ['pycalendar-2013', 'pycalendar-2016'];
@@ -83,41 +84,15 @@ describe('a reply calendar as the server parses it', () => {
   });
 });
 
-const SOURCES: Record<PyCalendarEra, string | undefined> = {
-  'pycalendar-2013': process.env.IMIP_PYCALENDAR_2013,
-  'pycalendar-2016': process.env.IMIP_PYCALENDAR_2016,
-};
-
+/** After the prelude: each calendar as twistedcaldav hands it to pycalendar (3.x-5.x a fresh `PyCalendar().parse(stream)`, 6.0+ `Calendar.parseData`). */
 const ORACLE = String.raw`
-import sys, json, codecs, StringIO
-sys.path.insert(0, SRC)
-if ERA == 'pycalendar-2016':
-    from pycalendar.icalendar.calendar import Calendar
-    from pycalendar.icalendar.property import Property
-    from pycalendar.exceptions import ErrorBase
-    from pycalendar.value import Value
-    # CalendarServer 6.0 and later, twistedcaldav/__init__.py
-    for name, vt in (
-        ("X-CALENDARSERVER-PRIVATE-COMMENT", Value.VALUETYPE_TEXT),
-        ("X-CALENDARSERVER-ATTENDEE-COMMENT", Value.VALUETYPE_TEXT),
-        ("X-APPLE-TRAVEL-DURATION", Value.VALUETYPE_DURATION),
-        ("X-APPLE-TRAVEL-START", Value.VALUETYPE_URI),
-        ("X-APPLE-TRAVEL-RETURN-DURATION", Value.VALUETYPE_DURATION),
-        ("X-APPLE-TRAVEL-RETURN", Value.VALUETYPE_URI),
-    ):
-        Property.registerDefaultValue(name, vt, always_write_value=True)
+import json, StringIO
+if hasattr(Calendar, 'parseData'):
     def parse(data):
         return Calendar.parseData(data)
 else:
-    from pycalendar.calendar import PyCalendar
-    from pycalendar.property import PyCalendarProperty
-    from pycalendar.value import PyCalendarValue
-    from pycalendar.exceptions import PyCalendarError as ErrorBase
-    # CalendarServer 4.2 to 5.x, twistedcaldav/__init__.py
-    PyCalendarProperty.registerDefaultValue("X-CALENDARSERVER-PRIVATE-COMMENT", PyCalendarValue.VALUETYPE_TEXT)
-    PyCalendarProperty.registerDefaultValue("X-CALENDARSERVER-ATTENDEE-COMMENT", PyCalendarValue.VALUETYPE_TEXT)
     def parse(data):
-        cal = PyCalendar()
+        cal = Calendar()
         return cal if cal.parse(StringIO.StringIO(data)) else None
 for s in json.loads(sys.stdin.read()):
     data = s.encode('utf-8')
@@ -130,7 +105,7 @@ for s in json.loads(sys.stdin.read()):
         print(json.dumps(type(e).__name__ + ': ' + str(e)))
 `;
 
-describe.skipIf(!PYTHON2 || !SOURCES['pycalendar-2013'] || !SOURCES['pycalendar-2016'])('reply calendars against the real pycalendar, fixtures and mutants', () => {
+describe.skipIf(!PYCALENDAR_ORACLE_READY)('reply calendars against the real pycalendar, fixtures and mutants', () => {
   const calendars: string[] = [];
   for (const f of readdirSync(FIXTURE_DIR).filter((n) => n.endsWith('.eml')).sort()) {
     const parsed = parseMessage(readFileSync(join(FIXTURE_DIR, f)));
@@ -159,7 +134,7 @@ describe.skipIf(!PYTHON2 || !SOURCES['pycalendar-2013'] || !SOURCES['pycalendar-
   }
 
   it.each(ERAS)('%s: raise or not agrees on every calendar', (era) => {
-    const script = `SRC = ${JSON.stringify(SOURCES[era])}\nERA = ${JSON.stringify(era)}\n${ORACLE}`;
+    const script = `${pycalendarPrelude(era)}${ORACLE}`;
     const answers = runPython<string>(PYTHON2!, script, cases);
     const wrong = cases.flatMap((text, i) => ((outcome(text, era) === 'ok') === (answers[i] === 'ok') ? [] : [{ i, theirs: answers[i], ours: outcome(text, era), text: text.slice(0, 300) }]));
     expect(wrong.slice(0, 5)).toEqual([]);
