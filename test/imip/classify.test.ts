@@ -440,7 +440,7 @@ describe('verdict details', () => {
     const raw = fixture('thunderbird-reply').toString('latin1');
     const attendee = /^ATTENDEE.*:(mailto:[^\r\n]+)$/m.exec(raw)!;
     const withValue = (value: string): Verdict => classify(parseMessage(Buffer.from(raw.replace(attendee[1]!, value), 'latin1')), context('9.2', 'imap'));
-    expect(withValue(attendee[1]!.toUpperCase().replace('MAILTO:', 'MAILTO:')).findings.map((f) => f.id)).not.toContain('reply.attendee-mismatch');
+    expect(withValue(attendee[1]!.toUpperCase()).findings.map((f) => f.id)).not.toContain('reply.attendee-mismatch');
     // Without "mailto:" the value is not the token's attendee: the server removes it and adds its own.
     const bare = withValue(attendee[1]!.replace(/^mailto:/, ''));
     expect(bare.findings.find((f) => f.id === 'reply.attendee-mismatch')?.message).toMatch(/SCHEDULE-STATUS=5\.1/);
