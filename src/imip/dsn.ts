@@ -21,8 +21,8 @@ export interface DsnCheck {
   missingBody: boolean;
 }
 
-/** `checkDSN` over a parsed structure and the bodies fetched for it. */
-export function checkDsn(root: MimePart, bodies: ReadonlyMap<string, Buffer>): DsnCheck {
+/** The parts `checkDSN` looks for; a delivery report has a report and a status part. */
+function reportParts(root: MimePart): { report: boolean; status: MimePart | null; calendar: MimePart | null } {
   let report = false;
   let status: MimePart | null = null;
   let calendar: MimePart | null = null;
@@ -31,6 +31,18 @@ export function checkDsn(root: MimePart, bodies: ReadonlyMap<string, Buffer>): D
     else if (p.type === 'message/delivery-status') status = p;
     else if (p.type === 'text/calendar') calendar = p;
   }
+  return { report, status, calendar };
+}
+
+/** Whether `checkDSN` takes the message for a delivery report, without reading its Action. */
+export function isDeliveryReport(root: MimePart): boolean {
+  const { report, status } = reportParts(root);
+  return report && status !== null;
+}
+
+/** `checkDSN` over a parsed structure and the bodies fetched for it. */
+export function checkDsn(root: MimePart, bodies: ReadonlyMap<string, Buffer>): DsnCheck {
+  const { report, status, calendar } = reportParts(root);
   if (!report || !status) {
     return { isDsn: false, action: null, deliveryStatusPart: null, calendarPart: null, missingBody: false };
   }

@@ -7,7 +7,7 @@
 import type { Finding, Severity } from '../report/finding.js';
 import { extractToken, parseaddr, serverAddress, splitAddressList, stripMailto, TOKEN_RE } from '../server/address.js';
 import type { ServerVersion } from '../server/release.js';
-import { checkDsn } from './dsn.js';
+import { isDeliveryReport } from './dsn.js';
 import { propertyValues } from './reply-calendar.js';
 import type { MessageInput } from './classify-types.js';
 import { walkParts } from './mime-part.js';
@@ -309,7 +309,7 @@ function absent(s: Scan, causes: Cause[]): Cause[] {
  * ORGANIZER, §4.4 step 1, not a header).
  */
 export function tokenCauses(input: MessageInput, ctx: TokenCauseContext): Finding[] {
-  if (checkDsn(input.root, input.bodies).isDsn) return [];
+  if (isDeliveryReport(input.root)) return [];
   const s = scan(input, ctx);
   if (s.firstTokenized && TOKEN_RE.test(s.firstTokenized.suffix) && extractToken(s.first) === s.firstTokenized.suffix) return [];
   const causes: Cause[] = [
