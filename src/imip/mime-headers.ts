@@ -366,14 +366,20 @@ function pyRstrip(s: string): string {
   return s.replace(/[ \t\n\r\v\f]+$/, '');
 }
 
+/** Whether every character of `s` is ASCII: then JavaScript's case mapping is Python 2's. */
+export function isAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return false;
+  return true;
+}
+
 /** Python 2's `str.upper()`: a-z only (the other bytes, UTF-8 pieces, stay as they are). */
 export function pyUpper(s: string): string {
-  return /[\u0080-\uffff]/.test(s) ? s.replace(/[a-z]+/g, (m) => m.toUpperCase()) : s.toUpperCase();
+  return isAscii(s) ? s.toUpperCase() : s.replace(/[a-z]+/g, (m) => m.toUpperCase());
 }
 
 /** Python 2's `str.lower()`: A-Z only. */
 export function pyLower(s: string): string {
-  return s.replace(/[A-Z]+/g, (m) => m.toLowerCase());
+  return isAscii(s) ? s.toLowerCase() : s.replace(/[A-Z]+/g, (m) => m.toLowerCase());
 }
 
 /** Python 2.7 `email.utils.unquote`: one pair of `"..."` (with `\\` and `\"` undone) or `<...>`. */

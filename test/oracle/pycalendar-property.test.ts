@@ -231,7 +231,7 @@ describe('a property line as pycalendar parses it (answers from Python 2.7.18)',
     ]);
     expect(p.value).toBe('mailto:jane@example.test');
     expect(p.valueClass).toBe('CALADDRESS');
-    expect(parseProperty('X-FOO', 'pycalendar-2016')).toEqual({ name: 'X-FOO', params: new Map(), value: '', valueClass: 'UNKNOWN' });
+    expect(parseProperty('X-FOO', 'pycalendar-2016')).toEqual({ name: 'X-FOO', key: 'X-FOO', params: new Map(), value: '', valueClass: 'UNKNOWN' });
     // The value class pycalendar builds: VALUE names it, an unregistered type is unknown, a
     // multi-valued property is MULTI; the quick path for plain lines says the same.
     const cls = (line: string, era: PyCalendarEra = 'pycalendar-2016'): string => parseProperty(line, era).valueClass;

@@ -24,7 +24,6 @@
  *
  * Checked against pycalendar itself under Python 2.7 (test/oracle/pycalendar.test.ts).
  */
-import { pyUpper } from '../mime-headers.js';
 import { PyCalendarError, type PyCalendarEra } from './errors.js';
 import { parseProperty, type ParsedProperty } from './property.js';
 import { isPySpace } from './values.js';
@@ -81,7 +80,7 @@ const RECURRING = new Set(['VEVENT', 'VTODO', 'VJOURNAL', 'AVAILABLE']);
 
 function finalise(comp: PyComponent): void {
   if (!RECURRING.has(comp.name)) return;
-  const rid = comp.properties.find((p) => pyUpper(p.name) === 'RECURRENCE-ID');
+  const rid = comp.properties.find((p) => p.key === 'RECURRENCE-ID');
   // `getDateTimeValue()` is None unless the value is a DateTimeValue (DATE and DATE-TIME).
   if (rid && rid.valueClass !== 'DATE' && rid.valueClass !== 'DATETIME') {
     throw new PyCalendarError("'NoneType' object has no attribute 'getText'", '', 'AttributeError');
@@ -106,6 +105,11 @@ function checkNesting(parent: string, child: string, era: PyCalendarEra): void {
   if (!rule || (rule.since2016 && era !== 'pycalendar-2016') || rule.only.includes(child)) return;
   const message = era === 'pycalendar-2016' ? `Only ${rule.only.map((n) => `'${n}'`).join(' or ')} components allowed in '${parent}'` : '';
   throw new PyCalendarError(message, '', 'ValueError');
+}
+
+/** `line == "END:" + name`, without building that string for every line. */
+function isEnd(line: string, name: string): boolean {
+  return line.length === name.length + 4 && line.startsWith('END:') && line.endsWith(name);
 }
 
 /**
@@ -135,7 +139,7 @@ export function parsePyCalendar(text: string, era: PyCalendarEra, serverTypes = 
       // Components still open are dropped: they were never added to a parent.
       stack.length = 0;
       open = false;
-    } else if (current && line === `END:${current.name}`) {
+    } else if (current && isEnd(line, current.name)) {
       finalise(current);
       stack.pop();
       const parent = stack[stack.length - 1];
@@ -146,12 +150,12 @@ export function parsePyCalendar(text: string, era: PyCalendarEra, serverTypes = 
     } else {
       const prop = parseProperty(line, era, serverTypes);
       if (!current && !validOnCalendar(prop)) throw new PyCalendarError('Invalid property', line);
-      if (KEPT.has(pyUpper(prop.name))) (current ?? calendar).properties.push(prop);
+      if (KEPT.has(prop.key)) (current ?? calendar).properties.push(prop);
     }
   }
   if (open) throw new PyCalendarError('iCalendar data not complete');
   if (!seen) throw new PyCalendarError('Unknown');
-  if (!calendar.properties.some((p) => pyUpper(p.name) === 'VERSION')) throw new PyCalendarError('iCalendar missing VERSION');
+  if (!calendar.properties.some((p) => p.key === 'VERSION')) throw new PyCalendarError('iCalendar missing VERSION');
   return calendar;
 }
 

@@ -19,12 +19,14 @@
  * The line is worked on as its UTF-8 bytes (a byte string, see values.ts): Python 2 sees bytes.
  */
 import { PyCalendarError, type PyCalendarEra } from './errors.js';
-import { pyLstrip, pyUpper } from '../mime-headers.js';
+import { isAscii, pyLstrip, pyUpper } from '../mime-headers.js';
 import { PyExc, at, parseMultiValue, parseValue, valueClass, type ValueType } from './values.js';
 
 export interface ParsedProperty {
   /** The name as written (case kept), without a group prefix. */
   name: string;
+  /** The name as pycalendar keys it: upper-cased as Python 2 does (ASCII letters only). */
+  key: string;
   /** Parameters, keys upper-cased, values as pycalendar decodes them (^-escapes, quotes removed), in order. */
   params: ReadonlyMap<string, readonly string[]>;
   /** The value text as it came after the value separator ('' when none), not unescaped. */
@@ -179,7 +181,7 @@ const MULTI_VALUES: Record<PyCalendarEra, Set<string>> = {
 function valueType(upperName: string, params: RawParams, era: PyCalendarEra, serverTypes = true): ValueType {
   const defaults = DEFAULT_TYPES[era];
   const fallback = (serverTypes || !SERVER_REGISTERED.has(upperName) ? defaults.get(upperName) : undefined) ?? 'UNKNOWN';
-  const valueParam = params.first.get('VALUE');
+  const valueParam = params.get('VALUE')?.[0];
   let type = (valueParam !== undefined ? VALUE_TYPES.get(valueParam) : undefined) ?? fallback;
   const special = era === 'pycalendar-2016' ? SPECIAL_VARIANTS.get(upperName) : undefined;
   if (special && type === fallback) type = special;
@@ -255,18 +257,17 @@ function decodeParameterValue(value: string): string {
   return last === '^' ? `${out}^` : out;
 }
 
-/** Parameters as read: all values per upper-cased name, and the first `Parameter`'s first value. */
-interface RawParams {
-  all: Map<string, string[]>;
-  first: Map<string, string>;
-}
+/**
+ * Parameters as read: all values per upper-cased name, in order. The first value of a name is
+ * its first `Parameter`'s first value, which is what `VALUE` is read from.
+ */
+type RawParams = Map<string, string[]>;
 
 function addParam(params: RawParams, name: string, value: string): string[] {
   const key = pyUpper(name);
-  const values = params.all.get(key) ?? [];
-  params.all.set(key, values);
+  let values = params.get(key);
+  if (!values) params.set(key, (values = []));
   values.push(value);
-  if (!params.first.has(key)) params.first.set(key, value);
   return values;
 }
 
@@ -318,7 +319,7 @@ function parseParameters2016(input: string, data: string, params: RawParams): st
 }
 
 function parse2016(data: string): Parsed {
-  const params: RawParams = { all: new Map(), first: new Map() };
+  const params: RawParams = new Map();
   try {
     const [name, rest] = strduptokenstr2016(data, ';:');
     if (!name) throw new InvalidProperty('Invalid property: empty name', data);
@@ -356,7 +357,7 @@ function createValue2013(name: string, params: RawParams, value: string, serverT
 }
 
 function parse2013(data: string, serverTypes: boolean): Parsed {
-  const params: RawParams = { all: new Map(), first: new Map() };
+  const params: RawParams = new Map();
   const [name, rest] = strduptokenstr2013(data, ';:');
   if (!name) throw new InvalidProperty('Invalid property', data);
   let txt: string | null = rest;
@@ -396,21 +397,24 @@ function parse2013(data: string, serverTypes: boolean): Parsed {
 
 // --- Entry point ------------------------------------------------------------------------------
 
-/** Non-ASCII text (most lines are ASCII, and then the bytes are the characters). */
-const NON_ASCII = /[\u0080-\uffff]/;
-/** The UTF-8 bytes of `s` as a byte string, and back (a broken sequence decodes to U+FFFD). */
-const toBytes = (s: string): string => (NON_ASCII.test(s) ? Buffer.from(s, 'utf8').toString('latin1') : s);
-const fromBytes = (s: string): string => (NON_ASCII.test(s) ? Buffer.from(s, 'latin1').toString('utf8') : s);
+/**
+ * The UTF-8 bytes of `s` as a byte string, and back (a broken sequence decodes to U+FFFD). Most
+ * lines are ASCII, and then the bytes are the characters.
+ */
+const toBytes = (s: string): string => (isAscii(s) ? s : Buffer.from(s, 'utf8').toString('latin1'));
+const fromBytes = (s: string): string => (isAscii(s) ? s : Buffer.from(s, 'latin1').toString('utf8'));
 
-const NO_PARAMS: RawParams = { all: new Map(), first: new Map() };
+const NO_PARAMS: RawParams = new Map();
 const BASIC_DATE_TIME = /^\d{8}(?:T\d{6}Z?)?$/;
+const DIGITS = /^\d+$/;
 
 /**
  * The lines most calendars are made of, answered without the general machinery (and its
  * allocations): a name of letters, digits and hyphens, no parameter, and a value its type takes
  * as it is in both eras (unknown and address types any text; TEXT and URI without a backslash,
- * which is what their parse looks at; a date or a basic date-time). Null when the line needs the
- * full parse. The differential tests run every line through here, so both paths are checked.
+ * which is what their parse looks at; a date or a basic date-time; an integer of digits only).
+ * Null when the line needs the full parse. The differential tests run every line through here,
+ * so both paths are checked.
  */
 function simpleLine(line: string, era: PyCalendarEra, serverTypes: boolean): ParsedProperty | null {
   let colon = 0;
@@ -422,10 +426,11 @@ function simpleLine(line: string, era: PyCalendarEra, serverTypes: boolean): Par
   }
   if (colon === 0 || colon === line.length) return null;
   const name = line.slice(0, colon);
-  const upper = name.toUpperCase();
-  if (MULTI_VALUES[era].has(upper)) return null;
-  const value = line.slice(name.length + 1);
-  const type = valueType(upper, NO_PARAMS, era, serverTypes);
+  // ASCII letters only, so this is Python 2's upper().
+  const key = name.toUpperCase();
+  if (MULTI_VALUES[era].has(key)) return null;
+  const value = line.slice(colon + 1);
+  const type = valueType(key, NO_PARAMS, era, serverTypes);
   switch (type) {
     case 'UNKNOWN':
     case 'CALADDRESS':
@@ -441,10 +446,13 @@ function simpleLine(line: string, era: PyCalendarEra, serverTypes: boolean): Par
     case 'DATETIME':
       if (!BASIC_DATE_TIME.test(value)) return null;
       break;
+    case 'INTEGER':
+      if (!DIGITS.test(value)) return null;
+      break;
     default:
       return null;
   }
-  return { name, params: NO_PARAMS.all, value, valueClass: valueClass(type, era) };
+  return { name, key, params: NO_PARAMS, value, valueClass: valueClass(type, era) };
 }
 
 /**
@@ -463,11 +471,14 @@ export function parseProperty(line: string, era: PyCalendarEra, serverTypes = tr
     if (e instanceof PyExc) throw new PyCalendarError(fromBytes(e.text), '', e.pyType);
     throw e;
   }
-  const [name, raw, value, cls] = parsed;
-  let params = NO_PARAMS.all;
-  if (raw.all.size) {
+  const [rawName, raw, rawValue, cls] = parsed;
+  // An ASCII line is its own bytes: nothing to turn back.
+  if (data === line) return { name: rawName, key: pyUpper(rawName), params: raw, value: rawValue ?? '', valueClass: cls };
+  let params = raw;
+  if (raw.size) {
     params = new Map<string, string[]>();
-    for (const [k, vs] of raw.all) params.set(fromBytes(k), vs.map(fromBytes));
+    for (const [k, vs] of raw) params.set(fromBytes(k), vs.map(fromBytes));
   }
-  return { name: fromBytes(name), params, value: fromBytes(value ?? ''), valueClass: cls };
+  const name = fromBytes(rawName);
+  return { name, key: pyUpper(name), params, value: fromBytes(rawValue ?? ''), valueClass: cls };
 }
