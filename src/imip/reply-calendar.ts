@@ -5,7 +5,8 @@
  * from 3.0 (./pycalendar/, a port checked against it), vobject on 2.x (ical.js stands in). Only
  * the facts the verdict and the reply checks need are extracted.
  */
-import ICAL from 'ical.js';
+import { createRequire } from 'node:module';
+import type ICALNamespace from 'ical.js';
 import { bufferView } from './bytes.js';
 import { pyUpper } from './mime-headers.js';
 import { parsePyCalendar, unescapeText, type PyComponent } from './pycalendar/calendar.js';
@@ -68,6 +69,16 @@ export function firstInvalidUtf8(bytes: Uint8Array): number {
   return -1;
 }
 
+let ical: typeof ICALNamespace | undefined;
+
+/**
+ * ical.js, which stands in for 2.x's vobject only: loaded on first use, so that a poll judged by
+ * 3.0 or later (pycalendar) never compiles its 320 KB.
+ */
+function icalJs(): typeof ICALNamespace {
+  return (ical ??= createRequire(import.meta.url)('ical.js') as typeof ICALNamespace);
+}
+
 function paramText(v: unknown): string | null {
   if (v === null || v === undefined) return null;
   return (Array.isArray(v) ? v.join(',') : String(v)).toUpperCase();
@@ -83,6 +94,7 @@ type JCalComponent = [string, JCalProperty[], JCalComponent[]];
  */
 function firstValue(prop: JCalProperty): unknown {
   if (prop.length <= 3) return null;
+  const ICAL = icalJs();
   const type = ICAL.design.icalendar.value[prop[2]] as object | undefined;
   return type && 'decorate' in type ? new ICAL.Property(prop as unknown as unknown[]).getFirstValue() : prop[3];
 }
@@ -133,7 +145,7 @@ export function parseCalendar(bytes: Uint8Array, era: PyCalendarEra | null = 'py
   if (era !== null) return fromPyCalendar(text, era, serverTypes);
   let jcal: unknown;
   try {
-    jcal = ICAL.parse(text);
+    jcal = icalJs().parse(text);
   } catch (err) {
     return { ok: false, reason: 'syntax', error: (err as Error).message };
   }
@@ -175,7 +187,7 @@ function fromPyCalendar(text: string, era: PyCalendarEra, serverTypes: boolean):
 
 /** The first property of that name (names compare upper-cased, as pycalendar keys them). */
 function pyFirst(comp: PyComponent, name: string): ParsedProperty | null {
-  return comp.properties.find((p) => pyUpper(p.name) === name) ?? null;
+  return comp.properties.find((p) => p.key === name) ?? null;
 }
 
 /** A TEXT value with pycalendar's unescaping. */
@@ -184,18 +196,27 @@ function pyText(prop: ParsedProperty): string {
 }
 
 function pyComponentFacts(comp: PyComponent): ComponentFacts {
-  const attendees: AttendeeFacts[] = comp.properties
-    .filter((p) => pyUpper(p.name) === 'ATTENDEE')
-    .map((p) => ({ value: p.value, partstat: p.params.get('PARTSTAT')?.join(',').toUpperCase() ?? null }));
-  const uid = pyFirst(comp, 'UID');
-  const organizer = pyFirst(comp, 'ORGANIZER');
+  const attendees: AttendeeFacts[] = [];
+  let uid: ParsedProperty | null = null;
+  let organizer: ParsedProperty | null = null;
+  let organizers = 0;
+  for (const p of comp.properties) {
+    if (p.key === 'ATTENDEE') attendees.push({ value: p.value, partstat: p.params.get('PARTSTAT')?.join(',').toUpperCase() ?? null });
+    else if (p.key === 'UID') uid ??= p;
+    else if (p.key === 'ORGANIZER') {
+      organizer ??= p;
+      organizers++;
+    }
+  }
+  let valarms = 0;
+  for (const c of comp.children) if (c.name === 'VALARM') valarms++;
   return {
-    name: comp.name.toUpperCase(),
+    name: pyUpper(comp.name),
     uid: uid ? pyText(uid) : null,
     organizer: organizer ? organizer.value : null,
-    organizers: comp.properties.filter((p) => pyUpper(p.name) === 'ORGANIZER').length,
+    organizers,
     attendees,
-    valarms: comp.children.filter((c) => c.name === 'VALARM').length,
+    valarms,
   };
 }
 
