@@ -408,29 +408,74 @@ const NO_PARAMS: RawParams = new Map();
 const BASIC_DATE_TIME = /^\d{8}(?:T\d{6}Z?)?$/;
 const DIGITS = /^\d+$/;
 
+/** A-Z a-z 0-9 and '-': what the quick path takes in a property or parameter name. */
+function isNameChar(c: number): boolean {
+  return (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 45;
+}
+
 /**
  * The lines most calendars are made of, answered without the general machinery (and its
- * allocations): a name of letters, digits and hyphens, no parameter, and a value its type takes
- * as it is in both eras (unknown and address types any text; TEXT and URI without a backslash,
- * which is what their parse looks at; a date or a basic date-time; an integer of digits only).
- * Null when the line needs the full parse. The differential tests run every line through here,
- * so both paths are checked.
+ * allocations): a name of letters, digits and hyphens; parameters of such names, each with one
+ * value that is either quoted (without a backslash or caret inside, and followed by `;` or `:`)
+ * or plain (not empty, not starting with white space, and without a comma, quote, backslash or
+ * caret), which both eras read as written; and a value its type takes as it is in both eras
+ * (unknown and address types any text; TEXT and URI without a backslash, which is what their
+ * parse looks at; a date or a basic date-time; an integer of digits only). Null when the line
+ * needs the full parse. The differential tests run every line through here, so both paths are
+ * checked.
  */
 function simpleLine(line: string, era: PyCalendarEra, serverTypes: boolean): ParsedProperty | null {
-  let colon = 0;
-  for (; colon < line.length; colon++) {
-    const c = line.charCodeAt(colon);
-    // A-Z a-z 0-9 and '-' make the name; ':' ends it; anything else needs the full parse.
-    if (c === 58) break;
-    if (!((c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 45)) return null;
+  let i = 0;
+  for (; i < line.length; i++) {
+    const c = line.charCodeAt(i);
+    if (c === 58 || c === 59) break; // ':' or ';'
+    if (!isNameChar(c)) return null;
   }
-  if (colon === 0 || colon === line.length) return null;
-  const name = line.slice(0, colon);
-  // ASCII letters only, so this is Python 2's upper().
+  if (i === 0 || i === line.length) return null;
+  const name = line.slice(0, i);
+  let params = NO_PARAMS;
+  while (line.charCodeAt(i) === 59) {
+    const nameStart = ++i;
+    for (; i < line.length; i++) {
+      const c = line.charCodeAt(i);
+      if (c === 61) break; // '='
+      if (!isNameChar(c)) return null;
+    }
+    if (i === nameStart || i === line.length) return null;
+    // ASCII letters only, so this is Python 2's upper().
+    const pname = line.slice(nameStart, i).toUpperCase();
+    i++;
+    let pvalue: string;
+    if (line.charCodeAt(i) === 34) {
+      // '"': up to the next quote, then ';' or ':' must follow.
+      const close = line.indexOf('"', i + 1);
+      if (close < 0) return null;
+      const next = line.charCodeAt(close + 1);
+      if (next !== 58 && next !== 59) return null;
+      pvalue = line.slice(i + 1, close);
+      if (pvalue.includes('\\') || pvalue.includes('^')) return null;
+      i = close + 1;
+    } else {
+      const valueStart = i;
+      for (; i < line.length; i++) {
+        const c = line.charCodeAt(i);
+        if (c === 58 || c === 59) break;
+        // ',' (more values), '"', '\\', '^' (escapes), and white space or controls first.
+        if (c === 44 || c === 34 || c === 92 || c === 94 || (i === valueStart && c <= 32)) return null;
+      }
+      if (i === valueStart || i === line.length) return null;
+      pvalue = line.slice(valueStart, i);
+    }
+    if (params === NO_PARAMS) params = new Map();
+    const values = params.get(pname);
+    if (values) values.push(pvalue);
+    else params.set(pname, [pvalue]);
+  }
+  // Python 2's upper() on ASCII letters.
   const key = name.toUpperCase();
   if (MULTI_VALUES[era].has(key)) return null;
-  const value = line.slice(colon + 1);
-  const type = valueType(key, NO_PARAMS, era, serverTypes);
+  const value = line.slice(i + 1);
+  const type = valueType(key, params, era, serverTypes);
   switch (type) {
     case 'UNKNOWN':
     case 'CALADDRESS':
@@ -452,7 +497,7 @@ function simpleLine(line: string, era: PyCalendarEra, serverTypes: boolean): Par
     default:
       return null;
   }
-  return { name, key, params: NO_PARAMS, value, valueClass: valueClass(type, era) };
+  return { name, key, params, value, valueClass: valueClass(type, era) };
 }
 
 /**
