@@ -1,0 +1,63 @@
+// The build's last step (scripts/build.mjs): V8 code caches for dist/ (see src/code-cache.ts).
+//
+//   node scripts/code-cache.mjs           make them: runs the training below in a child process
+//   node scripts/code-cache.mjs --train   (the child) record, run, write at exit
+//
+// The training runs what needs no network and no state: `check-config` on the bundled example
+// (human, --json, --verbose), `--help` and `--version`, each in the same process, then loads every
+// other file of dist/ (their top level only), so each cache holds the functions those runs
+// compiled. Their output goes nowhere. A failure here leaves dist/ without caches, which only
+// makes start-up slower: the build goes on.
+import { spawnSync } from 'node:child_process';
+import { readdirSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const DIST = path.join(ROOT, 'dist');
+const CACHE_DIR = path.join(DIST, 'code-cache');
+const EXAMPLE = path.join(ROOT, 'examples', 'caldavd.plist');
+
+/** Every .js file under dir, but the caches' own folder. */
+function files(dir) {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) return p === CACHE_DIR ? [] : files(p);
+    return e.name.endsWith('.js') ? [p] : [];
+  });
+}
+
+if (process.argv[2] === '--train') {
+  const require = createRequire(import.meta.url);
+  const recorded = require(path.join(DIST, 'code-cache.js')).recordCodeCache();
+  const { main } = require(path.join(DIST, 'cli.js'));
+  const runs = [
+    ['check-config', EXAMPLE],
+    ['check-config', '--json', EXAMPLE],
+    ['check-config', '--verbose', EXAMPLE],
+    ['check-config', '--list-checks'],
+    ['--help'],
+    ['check-config', '--help'],
+    ['--version'],
+  ];
+  for (const argv of runs) await main(['node', 'imip', ...argv]);
+  for (const f of files(DIST)) {
+    if (f !== path.join(DIST, 'code-cache.js')) require(f);
+  }
+  process.exitCode = 0;
+  process.stderr.write(`code cache: ${recorded()} files\n`);
+} else {
+  rmSync(CACHE_DIR, { recursive: true, force: true });
+  const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--train'], {
+    cwd: ROOT,
+    env: { ...process.env, NO_COLOR: '1', IMIP_CONFIG: EXAMPLE },
+    stdio: ['ignore', 'ignore', 'pipe'],
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  if (r.status !== 0) {
+    rmSync(CACHE_DIR, { recursive: true, force: true });
+    process.stderr.write(`build: no code cache (the training run ${r.error ? r.error.message : `exited ${r.status}`}): start-up will be slower\n${r.stderr ?? ''}`);
+  }
+}

@@ -1,0 +1,121 @@
+/**
+ * V8 code for the program's own files, compiled when the package is built rather than at every
+ * start (README, Decisions: "Compiled code shipped with the build").
+ *
+ * Compiling the JavaScript a command loads is one of the largest parts of its start-up
+ * (`check-config` reads and compiles about 240 KB before it does anything). V8 can serialise what
+ * it compiled and take it back instead of compiling again, but a cache written right after
+ * loading covers only each file's top level: most functions are compiled lazily, on their first
+ * call. So the build runs the commands that can run without a network (scripts/code-cache.mjs:
+ * `check-config` on the bundled example, `--help`, `--version`) in one process with
+ * {@link recordCodeCache}, and writes each file's cache when that process ends, functions compiled
+ * on the way included. Nothing is written when the program runs: the tool is often run as root,
+ * and code it wrote one day would be executed the next.
+ *
+ * {@link useCodeCache} (called by bin/imip before anything else loads) compiles each file of
+ * dist/ with its cache. A cache is used only for the file it was made from: its header holds that
+ * file's size and modification time, as Python's own byte-code files do (V8 itself compares only
+ * the length of the source, its own version and its flags, and refuses the rest). A file that
+ * changed, a cache V8 refuses, a missing or unreadable cache: the file is compiled from its source
+ * as usual. `IMIP_CODE_CACHE=off` turns it off.
+ */
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import Module from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import vm from 'node:vm';
+
+/** Where the caches live: dist/code-cache/<path of the file in dist>.bin. */
+const DIST = path.dirname(fileURLToPath(import.meta.url));
+const CACHE_DIR = path.join(DIST, 'code-cache');
+/**
+ * Header: the source file's size and modification time (ms), two float64 values. The time must
+ * match within a millisecond: a copy that keeps timestamps may keep no finer.
+ */
+const HEADER = 16;
+
+type Compile = (this: NodeModule, content: string, filename: string, format?: string) => unknown;
+interface ModuleInternals {
+  prototype: { _compile: Compile };
+  wrap(content: string): string;
+}
+
+function cacheFile(filename: string): string {
+  return path.join(CACHE_DIR, `${path.relative(DIST, filename)}.bin`);
+}
+
+/** Whether `filename` is one of the program's own compiled files (not a cache, not a package). */
+function ours(filename: string): boolean {
+  return filename.startsWith(DIST + path.sep) && !filename.startsWith(CACHE_DIR + path.sep) && filename.endsWith('.js');
+}
+
+/** The cached data for `filename` when it was made from the file as it is now, else undefined. */
+function validCache(filename: string): Buffer | undefined {
+  try {
+    const data = readFileSync(cacheFile(filename));
+    if (data.length <= HEADER) return undefined;
+    const st = statSync(filename);
+    if (data.readDoubleLE(0) !== st.size || !(Math.abs(data.readDoubleLE(8) - st.mtimeMs) < 1)) return undefined;
+    return data.subarray(HEADER);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Install the compile hook. `onScript` sees each script compiled (the build keeps them to write
+ * their caches); `cachedData` supplies a file's cache (none when recording).
+ */
+function hook(cachedData: (filename: string) => Buffer | undefined, onScript?: (filename: string, script: vm.Script) => void): void {
+  const M = Module as unknown as ModuleInternals;
+  const original = M.prototype._compile;
+  if (typeof original !== 'function' || typeof M.wrap !== 'function') return;
+  M.prototype._compile = function (this: NodeModule, content: string, filename: string, format?: string): unknown {
+    // A file with an `import()` (chalk, pg: ES modules and optional packages) is left to Node: a
+    // script compiled here has no loader for it.
+    if (!ours(filename) || (format !== undefined && format !== 'commonjs') || content.includes('import(')) return original.call(this, content, filename, format);
+    // The function Node itself wraps a CommonJS file in, compiled as a script so that V8 can take
+    // and give its code.
+    const script = new vm.Script(M.wrap(content), { filename, cachedData: cachedData(filename) });
+    onScript?.(filename, script);
+    const fn = script.runInThisContext({ displayErrors: true }) as (...args: unknown[]) => unknown;
+    const require = Module.createRequire(filename);
+    return fn.call(this.exports, this.exports, require, this, filename, path.dirname(filename));
+  };
+}
+
+/** Compile the program's files with the caches the build made (bin/imip calls this first). */
+export function useCodeCache(): void {
+  if (process.env.IMIP_CODE_CACHE === 'off') return;
+  try {
+    statSync(CACHE_DIR);
+  } catch {
+    return; // built without caches
+  }
+  hook(validCache);
+}
+
+/**
+ * The build's side: compile every file loaded from now on without a cache and, when the process
+ * exits, write each one's cache (with whatever was compiled while it ran). Returns how many files
+ * were recorded so far, for the build's message.
+ */
+export function recordCodeCache(): () => number {
+  const scripts = new Map<string, vm.Script>();
+  hook(
+    () => undefined,
+    (filename, script) => scripts.set(filename, script),
+  );
+  process.on('exit', () => {
+    for (const [filename, script] of scripts) {
+      const st = statSync(filename);
+      const header = Buffer.alloc(HEADER);
+      header.writeDoubleLE(st.size, 0);
+      header.writeDoubleLE(st.mtimeMs, 8);
+      const target = cacheFile(filename);
+      mkdirSync(path.dirname(target), { recursive: true });
+      writeFileSync(target, Buffer.concat([header, script.createCachedData()]));
+    }
+  });
+  return () => scripts.size;
+}

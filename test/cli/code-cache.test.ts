@@ -1,0 +1,104 @@
+/**
+ * The V8 code the build ships for dist/ (src/code-cache.ts): the program behaves the same with
+ * it, V8 takes it, and a file changed after the build runs as it is now, never as the cache
+ * remembers it.
+ */
+import { spawnSync } from 'node:child_process';
+import { cpSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/cli.js';
+import { tempDir } from '../helpers/plist.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const EXAMPLE = join(ROOT, 'examples', 'caldavd.plist');
+
+/** Preloaded with -r: counts the dist/ scripts compiled with a cache and those V8 refused. */
+function counter(): string {
+  const file = join(tempDir(), 'count-caches.cjs');
+  writeFileSync(
+    file,
+    `const vm = require('node:vm');
+const Script = vm.Script;
+const seen = { cached: 0, rejected: 0 };
+vm.Script = class extends Script {
+  constructor(source, options) {
+    super(source, options);
+    if (options && options.cachedData) this.cachedDataRejected ? seen.rejected++ : seen.cached++;
+  }
+};
+process.on('exit', () => process.stderr.write('CACHES ' + JSON.stringify(seen) + '\\n'));
+`,
+  );
+  return file;
+}
+
+/** This environment without IMIP_CODE_CACHE (whatever the suite was started with). */
+function withoutSwitch(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  delete env.IMIP_CODE_CACHE;
+  return env;
+}
+
+const counted = (stderr: string): { cached: number; rejected: number } => JSON.parse(/CACHES (.*)/.exec(stderr)![1]!);
+
+/** A copy of the built program (bin, dist with its caches, timestamps kept) using this checkout's packages. */
+function copyOfProgram(): string {
+  const dir = tempDir();
+  for (const part of ['bin', 'dist', 'examples']) cpSync(join(ROOT, part), join(dir, part), { recursive: true, preserveTimestamps: true });
+  cpSync(join(ROOT, 'package.json'), join(dir, 'package.json'), { preserveTimestamps: true });
+  symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
+  mkdirSync(join(dir, 'state'));
+  return dir;
+}
+
+describe('the compiled code the build ships', () => {
+  it('gives the same report as compiling from source', async () => {
+    const withCache = await runCli(['check-config', '--json', EXAMPLE], { env: { IMIP_CODE_CACHE: undefined } });
+    const without = await runCli(['check-config', '--json', EXAMPLE], { env: { IMIP_CODE_CACHE: 'off' } });
+    expect(withCache.code).toBe(1);
+    expect(without.code).toBe(1);
+    expect(withCache.stdout).toBe(without.stdout);
+    expect(withCache.stderr).toBe(without.stderr);
+  });
+
+  it('is taken by V8 for every file check-config loads, and not used when turned off', async () => {
+    const on = await runCli(['check-config', EXAMPLE], { nodeArgs: ['-r', counter()], env: { IMIP_CODE_CACHE: undefined } });
+    const seen = counted(on.stderr);
+    expect(seen.rejected).toBe(0);
+    expect(seen.cached).toBeGreaterThan(5);
+    const off = await runCli(['check-config', EXAMPLE], { nodeArgs: ['-r', counter()], env: { IMIP_CODE_CACHE: 'off' } });
+    expect(counted(off.stderr)).toEqual({ cached: 0, rejected: 0 });
+  });
+
+  it('is not used for a file changed after the build, even one of the same length', async () => {
+    const dir = copyOfProgram();
+    const bin = join(dir, 'bin', 'imip');
+    const cli = join(dir, 'dist', 'cli.js');
+    // The copy, as built, runs on its caches.
+    const run = (): { stdout: string; stderr: string } => spawnSync(process.execPath, ['-r', counter(), bin, '--help'], { encoding: 'utf8', env: withoutSwitch() });
+    const asBuilt = run();
+    expect(asBuilt.stdout).toContain('the way the server reads it');
+    expect(counted(asBuilt.stderr).cached).toBeGreaterThan(0);
+    // Edited in place, same length: V8 alone would take the old code (it compares lengths).
+    const source = readFileSync(cli, 'utf8');
+    expect(source).toContain('the way the server reads it');
+    writeFileSync(cli, source.replace('the way the server reads it', 'THE WAY THE SERVER READS IT'));
+    const edited = run();
+    expect(edited.stdout).toContain('THE WAY THE SERVER READS IT');
+    expect(edited.stdout).not.toContain('the way the server reads it');
+  });
+
+  it('is ignored when damaged: the program runs from source', async () => {
+    const dir = copyOfProgram();
+    const cache = join(dir, 'dist', 'code-cache', 'cli.js.bin');
+    const data = readFileSync(cache);
+    // Keep the header (the stamp still matches), break what follows.
+    writeFileSync(cache, Buffer.concat([data.subarray(0, 16), Buffer.alloc(data.length - 16, 0x5a)]));
+    const r = spawnSync(process.execPath, ['-r', counter(), join(dir, 'bin', 'imip'), 'check-config', '--json', join(dir, 'examples', 'caldavd.plist')], { encoding: 'utf8', env: withoutSwitch() });
+    expect(r.status).toBe(1);
+    expect(JSON.parse(r.stdout).command).toBe('check-config');
+    expect(counted(r.stderr), r.stderr).toEqual(expect.objectContaining({ rejected: 1 }));
+  });
+});
