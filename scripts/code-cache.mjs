@@ -30,7 +30,7 @@ function files(dir) {
 
 if (process.argv[2] === '--train') {
   const require = createRequire(import.meta.url);
-  const recorded = require(path.join(DIST, 'code-cache.js')).recordCodeCache();
+  const recorded = require(path.join(DIST, 'code-cache.js')).recordCodeCache(DIST);
   const { main } = require(path.join(DIST, 'cli.js'));
   const runs = [
     ['check-config', EXAMPLE],

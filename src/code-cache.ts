@@ -22,17 +22,27 @@
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import Module from 'node:module';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import vm from 'node:vm';
 
-/** Where the caches live: dist/code-cache/<path of the file in dist>.bin. */
-const DIST = path.dirname(fileURLToPath(import.meta.url));
-const CACHE_DIR = path.join(DIST, 'code-cache');
+/**
+ * The program's folder (dist/, given by bin/imip and the build: this module's own file may be a
+ * shared chunk) and where the caches live: dist/code-cache/<path of the file in dist>.bin.
+ */
+let DIST = '';
+let CACHE_DIR = '';
+
+function setDist(dist: string): void {
+  DIST = path.resolve(dist);
+  CACHE_DIR = path.join(DIST, 'code-cache');
+}
 /**
  * Header: the source file's size and modification time (ms), two float64 values. The time must
  * match within a millisecond: a copy that keeps timestamps may keep no finer.
  */
 const HEADER = 16;
+
+/** False once V8's flags changed: V8 refuses a cache made under other flags. */
+let active = true;
 
 type Compile = (this: NodeModule, content: string, filename: string, format?: string) => unknown;
 interface ModuleInternals {
@@ -73,7 +83,7 @@ function hook(cachedData: (filename: string) => Buffer | undefined, onScript?: (
   M.prototype._compile = function (this: NodeModule, content: string, filename: string, format?: string): unknown {
     // A file with an `import()` (chalk, pg: ES modules and optional packages) is left to Node: a
     // script compiled here has no loader for it.
-    if (!ours(filename) || (format !== undefined && format !== 'commonjs') || content.includes('import(')) return original.call(this, content, filename, format);
+    if (!active || !ours(filename) || (format !== undefined && format !== 'commonjs') || content.includes('import(')) return original.call(this, content, filename, format);
     // The function Node itself wraps a CommonJS file in, compiled as a script so that V8 can take
     // and give its code.
     const script = new vm.Script(M.wrap(content), { filename, cachedData: cachedData(filename) });
@@ -84,9 +94,10 @@ function hook(cachedData: (filename: string) => Buffer | undefined, onScript?: (
   };
 }
 
-/** Compile the program's files with the caches the build made (bin/imip calls this first). */
-export function useCodeCache(): void {
+/** Compile the program's files in `dist` with the caches the build made (bin/imip calls this first). */
+export function useCodeCache(dist: string): void {
   if (process.env.IMIP_CODE_CACHE === 'off') return;
+  setDist(dist);
   try {
     statSync(CACHE_DIR);
   } catch {
@@ -96,11 +107,21 @@ export function useCodeCache(): void {
 }
 
 /**
+ * After V8's flags were changed at run time (`poll` sets its heap flags, src/poll/heap.ts): V8
+ * compares the flags a cache was made under and would refuse every cache from here on, so the
+ * files are compiled from source without reading them.
+ */
+export function stopCodeCache(): void {
+  active = false;
+}
+
+/**
  * The build's side: compile every file loaded from now on without a cache and, when the process
  * exits, write each one's cache (with whatever was compiled while it ran). Returns how many files
  * were recorded so far, for the build's message.
  */
-export function recordCodeCache(): () => number {
+export function recordCodeCache(dist: string): () => number {
+  setDist(dist);
   const scripts = new Map<string, vm.Script>();
   hook(
     () => undefined,
