@@ -89,8 +89,10 @@ const tnef: ReplyRule = {
   severity: 'error',
   description: 'Outlook sent its meeting reply as TNEF (winmail.dat) instead of iCalendar',
   check(input) {
+    // With a calendar part the server has what it reads: nothing to say about TNEF.
+    if (input.calendarPart) return [];
     const found = tnefParts(input.parts);
-    if (!found.length || input.calendarPart) return [];
+    if (!found.length) return [];
     return [
       {
         path: 'message.attachments',

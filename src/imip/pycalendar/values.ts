@@ -349,28 +349,30 @@ const RECUR_LISTS = new Map<string, [number | null, number | null, boolean]>([
 ]);
 const RECUR_PARTS = new Set(['FREQ', 'UNTIL', 'COUNT', 'INTERVAL', 'BYDAY', 'WKST', ...RECUR_LISTS.keys()]);
 
-/** recurrence.py `Recurrence.parseList`: `int()` of each comma item (its own message), bounds. */
-function parseRecurList(txt: string, [min, max, allowNegative]: [number | null, number | null, boolean], errmsg: string): void {
+/** recurrence.py `Recurrence.parseList`: `int()` of each comma item (raising its own message); false when one is out of bounds. */
+function recurListValid(txt: string, [min, max, allowNegative]: [number | null, number | null, boolean]): boolean {
   for (const token of txt.split(',')) {
     const value = pyInt(token);
-    if (!allowNegative && value < 0) throw valueError(errmsg);
+    if (!allowNegative && value < 0) return false;
     const a = Math.abs(value);
-    if ((min !== null && a < min) || (max !== null && a > max)) throw valueError(errmsg);
+    if ((min !== null && a < min) || (max !== null && a > max)) return false;
   }
+  return true;
 }
 
 /** recurrence.py `Recurrence.parseListDW`: `[+-n]DD` items, the number read up to the day. */
-function parseRecurDays(txt: string, errmsg: string): void {
+function recurDaysValid(txt: string): boolean {
   for (let token of txt.split(',')) {
     if (token.length > 0 && '+-1234567890'.includes(token[0]!)) {
       let offset = 0;
       while (offset < token.length && '+-1234567890'.includes(token[offset]!)) offset++;
       const num = Math.abs(pyInt(token.slice(0, offset)));
       token = token.slice(offset);
-      if (num < 1 || num > 53) throw valueError(errmsg);
+      if (num < 1 || num > 53) return false;
     }
-    if (!RECUR_WEEKDAY.has(token)) throw valueError(errmsg);
+    if (!RECUR_WEEKDAY.has(token)) return false;
   }
+  return true;
 }
 
 /**
@@ -418,9 +420,8 @@ function parseRecurrence(data: string | null, era: PyCalendarEra): void {
     } else {
       if (seen.has(name)) throw fail(`Only one ${name} allowed`);
       seen.add(name);
-      const errmsg = `${prefix}: Invalid ${name} value`;
-      if (name === 'BYDAY') parseRecurDays(value, errmsg);
-      else parseRecurList(value, RECUR_LISTS.get(name)!, errmsg);
+      const ok = name === 'BYDAY' ? recurDaysValid(value) : recurListValid(value, RECUR_LISTS.get(name)!);
+      if (!ok) throw fail(`Invalid ${name} value`);
     }
   }
 }
