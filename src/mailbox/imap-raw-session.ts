@@ -91,6 +91,21 @@ export class RawSession {
   }
 
   /**
+   * Send several commands in one write (one TLS record and one system call rather than one per
+   * command; on loopback each call also does the receiving side's work). Each promise is as
+   * {@link command}'s.
+   */
+  commands(texts: readonly string[]): Promise<void>[] {
+    if (texts.length < 2) return texts.map((t) => this.command(t));
+    this.socket.cork();
+    try {
+      return texts.map((t) => this.command(t));
+    } finally {
+      this.socket.uncork();
+    }
+  }
+
+  /**
    * `UID SEARCH <criteria>`: the UIDs of every untagged SEARCH answer (RFC 3501 §7.2.5), read
    * straight from the bytes.
    */

@@ -538,14 +538,16 @@ class FetchPipeline {
       if (!t.settled) stats.roundTrips++;
       await t.p;
     };
-    const structure = (k: number) => track(raw.command(`UID FETCH ${uidSet(uids.slice(k * windowSize, (k + 1) * windowSize))} ${this.structureItems}`));
-    let next = structure(0);
+    const structure = (k: number): string => `UID FETCH ${uidSet(uids.slice(k * windowSize, (k + 1) * windowSize))} ${this.structureItems}`;
+    let next = track(raw.command(structure(0)));
     for (let k = 0; k < windows; k++) {
-      const current = next;
-      if (k + 1 < windows) next = structure(k + 1);
-      await wait(current);
+      await wait(next);
       const slice = uids.slice(k * windowSize, (k + 1) * windowSize);
-      const partFetches = this.partCommands(slice).map((cmd) => track(raw.command(cmd)));
+      // The next window's structure FETCH, then this window's part FETCHes, in one write.
+      const more = k + 1 < windows;
+      const sent = raw.commands(more ? [structure(k + 1), ...this.partCommands(slice)] : this.partCommands(slice)).map(track);
+      if (more) next = sent.shift()!;
+      const partFetches = sent;
       let waited = false;
       for (const t of partFetches) {
         // Part fetches of one window go out together: one round trip for all of them.
