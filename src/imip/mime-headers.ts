@@ -351,19 +351,32 @@ function joinSegments(segments: Segment[]): string {
   return decodeCharset(buf, charset) ?? buf.toString('latin1');
 }
 
+/** Python 2's white space for `strip()`: space, \t, \n, \v, \f, \r (a no-break space is not). */
+function isStripSpace(c: number): boolean {
+  return c === 32 || (c >= 9 && c <= 13);
+}
+
 /** Python 2's `str.strip()`: ASCII white space only (a no-break space is not white space to it). */
 export function pyStrip(s: string): string {
-  return s.replace(/^[ \t\n\r\v\f]+|[ \t\n\r\v\f]+$/g, '');
+  let start = 0;
+  let end = s.length;
+  while (start < end && isStripSpace(s.charCodeAt(start))) start++;
+  while (end > start && isStripSpace(s.charCodeAt(end - 1))) end--;
+  return start === 0 && end === s.length ? s : s.slice(start, end);
 }
 
 /** Python 2's `str.lstrip()`. */
 export function pyLstrip(s: string): string {
-  return s.replace(/^[ \t\n\r\v\f]+/, '');
+  let start = 0;
+  while (start < s.length && isStripSpace(s.charCodeAt(start))) start++;
+  return start === 0 ? s : s.slice(start);
 }
 
 /** Python 2's `str.rstrip()`. */
 function pyRstrip(s: string): string {
-  return s.replace(/[ \t\n\r\v\f]+$/, '');
+  let end = s.length;
+  while (end > 0 && isStripSpace(s.charCodeAt(end - 1))) end--;
+  return end === s.length ? s : s.slice(0, end);
 }
 
 /** Whether every character of `s` is ASCII: then JavaScript's case mapping is Python 2's. */

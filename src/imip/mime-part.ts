@@ -63,7 +63,9 @@ export function embeddedRootNumber(parent: string, rootIsMultipart: boolean): st
 export function normaliseType(value: string | undefined, fallback: string): string {
   if (value === undefined) return fallback;
   const t = pyLower(pyStrip(value));
-  return t.split('/').length === 2 ? t : 'text/plain';
+  // Exactly one '/' (Python: len(ctype.split('/')) == 2).
+  const slash = t.indexOf('/');
+  return slash >= 0 && t.indexOf('/', slash + 1) < 0 ? t : 'text/plain';
 }
 
 /** Whether a part holds an encapsulated message whose structure is parsed. */
