@@ -9,7 +9,7 @@ import { parseaddr, extractToken, TOKEN_RE } from '../server/address.js';
 import { mailboxOutcome, pollEraOf, pollReads, type ServerAction } from '../server/poll-policy.js';
 import { atLeast, featuresOf, type ServerVersion } from '../server/release.js';
 import type { Finding } from '../report/finding.js';
-import { parseCalendar, serverOrganizer, type CalendarParse } from './reply-calendar.js';
+import { parseCalendar, serverOrganizer, type CalendarFacts, type CalendarParse } from './reply-calendar.js';
 import type {
   CalendarSummary,
   ClassifyContext,
@@ -209,6 +209,45 @@ function parseFailure(ctx: ClassifyContext, error: string, base: Omit<Outcome, '
   return processingFailure(ctx, error, base, why);
 }
 
+/** What Python calls the value pycalendar 2016 gives for METHOD of each value class that is not text. */
+const PYTHON_VALUE_TYPE: Readonly<Record<string, string>> = {
+  INTEGER: 'int',
+  UTC_OFFSET: 'int',
+  FLOAT: 'float',
+  DATE: 'DateTime',
+  DATETIME: 'DateTime',
+  DURATION: 'Duration',
+  PERIOD: 'Period',
+  RECUR: 'Recurrence',
+};
+
+/**
+ * Whether `sanitizeCalendar` (7.0+, right after the calendar parses and before the attendee and
+ * ORGANIZER are set; CalendarServer-7.0..9.2 inbound.py) raises, and with what: two METHOD
+ * properties make `getProperty("METHOD")` raise InvalidICalendarDataError (twistedcaldav/ical.py
+ * `Component.getProperty`; its message carries the whole calendar as the server writes it,
+ * shortened here); from 8.0 it upper-cases METHOD's value, which raises AttributeError when
+ * a VALUE parameter made it anything but text (`METHOD;VALUE=INTEGER:1`).
+ */
+function sanitizeFailure(ctx: ClassifyContext, facts: CalendarFacts): { error: string; why: string } | null {
+  const features = featuresOf(ctx.version);
+  if (!features.sanitizeCalendar) return null;
+  if (facts.methods > 1) {
+    return {
+      error: `More than one METHOD property in component <Component: …>`,
+      why: `the calendar has ${facts.methods} METHOD properties: sanitizeCalendar (7.0 and later) asks for the one METHOD and twistedcaldav raises; the server's message then carries the whole calendar`,
+    };
+  }
+  const pyType = features.sanitizeUpperMethod && facts.methodClass !== null ? PYTHON_VALUE_TYPE[facts.methodClass] : undefined;
+  if (pyType) {
+    return {
+      error: `'${pyType}' object has no attribute 'upper'`,
+      why: `METHOD's VALUE parameter makes its value a ${pyType}, not text: sanitizeCalendar (8.0 and later) upper-cases METHOD and Python raises`,
+    };
+  }
+  return null;
+}
+
 function injected(ctx: ClassifyContext, facts: Facts, record: TokenRecord | null | undefined, log: LogEntry[]): LogEntry[] {
   if (!isEraC(ctx.version)) return [...log, LOG.injectedHttp(facts.messageId)];
   return [...log, LOG.injectedWork(record?.attendee ?? '<token attendee>', record?.organizer ?? '<token organizer>')];
@@ -373,6 +412,8 @@ function classifyReply(input: MessageInput, ctx: ClassifyContext, facts: Facts):
     return { ...out, ...noCalendar(ctx, record ?? undefined, log, out.notes) };
   }
   if (out.calendar && !out.calendar.ok) return parseFailure(ctx, out.calendar.error, out);
+  const sanitizeError = out.calendar?.ok ? sanitizeFailure(ctx, out.calendar.facts) : null;
+  if (sanitizeError) return processingFailure(ctx, sanitizeError.error, out, sanitizeError.why);
   const log = [...out.log];
   const noOrganizer = out.calendar?.ok && serverOrganizer(out.calendar.facts).value === null;
   if (noOrganizer) log.push(LOG.noOrganizerInReply(facts.messageId));

@@ -34,6 +34,13 @@ export interface ComponentFacts {
 export interface CalendarFacts {
   /** Upper-case METHOD, or null. */
   method: string | null;
+  /** How many METHOD properties the VCALENDAR has (pycalendar only; ical.js: 0 or 1). */
+  methods: number;
+  /**
+   * The class of the first METHOD's value as pycalendar built it (TEXT unless a VALUE parameter
+   * names another type), null without METHOD or on 2.x.
+   */
+  methodClass: string | null;
   /** Every top-level component that is not a VTIMEZONE (the server's `mainComponent()` is the first). */
   components: ComponentFacts[];
 }
@@ -161,7 +168,7 @@ export function parseCalendar(bytes: Uint8Array, era: PyCalendarEra | null = 'py
       return { ok: false, reason: 'no-component', error: 'VCALENDAR without a VEVENT, VTODO or other main component' };
     }
     const method = firstPropertyValue(vcal, 'method');
-    return { ok: true, text, facts: { method: method === null ? null : method.toUpperCase(), components } };
+    return { ok: true, text, facts: { method: method === null ? null : method.toUpperCase(), methods: method === null ? 0 : 1, methodClass: null, components } };
   } catch (err) {
     return { ok: false, reason: 'syntax', error: (err as Error).message };
   }
@@ -182,7 +189,8 @@ function fromPyCalendar(text: string, era: PyCalendarEra, serverTypes: boolean):
     return { ok: false, reason: 'no-component', error: 'VCALENDAR without a VEVENT, VTODO or other main component' };
   }
   const method = pyFirst(vcal, 'METHOD');
-  return { ok: true, text, facts: { method: method === null ? null : pyText(method).toUpperCase(), components } };
+  const methods = vcal.properties.filter((p) => p.key === 'METHOD').length;
+  return { ok: true, text, facts: { method: method === null ? null : pyText(method).toUpperCase(), methods, methodClass: method?.valueClass ?? null, components } };
 }
 
 /** The first property of that name (names compare upper-cased, as pycalendar keys them). */

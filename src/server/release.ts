@@ -161,8 +161,16 @@ export interface Features {
   unknownTokenAge: boolean;
   /** §4.4 step 5: a reply without calendar is forwarded to the organizer (3.0+). */
   forwardsHumanReplies: boolean;
-  /** §4.4 step 6: sanitizeCalendar (7.0+). */
+  /**
+   * §4.4 step 6: sanitizeCalendar (7.0+), which takes the calendar's METHOD with
+   * `getProperty("METHOD")` (raises InvalidICalendarDataError on two).
+   */
   sanitizeCalendar: boolean;
+  /**
+   * sanitizeCalendar upper-cases METHOD (8.0+: `methodProperty.value().upper()`, which raises
+   * AttributeError for a value that is not text; CalendarServer-8.0 inbound.py `sanitizeCalendar`).
+   */
+  sanitizeUpperMethod: boolean;
   /** §1.3: keychain consulted only when the plist password is empty (8.0+). */
   keychainOnlyIfEmpty: boolean;
   /** §2.4: header order From, Subject, Reply-To, To, Date, Message-ID (3.2+). */
@@ -213,6 +221,7 @@ function computeFeatures(v: Pick<ServerVersion, 'major' | 'minor'>): Features {
     unknownTokenAge: atLeast(v, 7),
     forwardsHumanReplies: atLeast(v, 3),
     sanitizeCalendar: atLeast(v, 7),
+    sanitizeUpperMethod: atLeast(v, 8),
     keychainOnlyIfEmpty: atLeast(v, 8),
     subjectSecondHeader: atLeast(v, 3, 2),
     fromUsesEmailParam: atLeast(v, 3, 1),

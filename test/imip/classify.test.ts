@@ -199,6 +199,30 @@ describe('verdict details', () => {
     }
   });
 
+  it("sanitizeCalendar (7.0+) fails on two METHODs, and from 8.0 on a METHOD that is not text", () => {
+    // CalendarServer-7.0..9.2 inbound.py sanitizeCalendar: getProperty("METHOD") raises on two
+    // (twistedcaldav/ical.py Component.getProperty); 8.0+ calls .upper() on METHOD's value.
+    const reply = fixture('thunderbird-reply').toString('latin1');
+    const twoMethods = reply.replace(/^METHOD:REPLY\r?\n/m, (m) => `${m}METHOD:REPLY\r\n`);
+    const intMethod = reply.replace(/^METHOD:REPLY$/m, 'METHOD;VALUE=INTEGER:1');
+    const on = (raw: string, release: string): Verdict => classify(parseMessage(Buffer.from(raw, 'latin1')), context(release, 'imap'));
+    expect(on(twoMethods, '5.1').serverAction).toBe('INJECTION_SUBMITTED');
+    for (const release of ['7.0', '9.2']) {
+      const v = on(twoMethods, release);
+      expect([v.serverAction, v.logLine], release).toEqual(['UNKNOWN_FAILURE', 'IMAP Error: More than one METHOD property in component <Component: …>']);
+      expect(v.notes.join(' '), release).toMatch(/2 METHOD properties: sanitizeCalendar/);
+    }
+    expect(on(intMethod, '7.0').serverAction).toBe('INJECTION_SUBMITTED');
+    for (const release of ['8.0', '9.2']) {
+      const v = on(intMethod, release);
+      expect([v.serverAction, v.logLine], release).toEqual(['UNKNOWN_FAILURE', "IMAP Error: 'int' object has no attribute 'upper'"]);
+    }
+    expect(on(reply.replace(/^METHOD:REPLY$/m, 'METHOD;VALUE=DATE:20260302'), '9.2').logLine).toBe("IMAP Error: 'DateTime' object has no attribute 'upper'");
+    // Text-like values (URI, an unregistered BOOLEAN) have upper(): nothing raises.
+    expect(on(reply.replace(/^METHOD:REPLY$/m, 'METHOD;VALUE=URI:REPLY'), '9.2').serverAction).toBe('INJECTION_SUBMITTED');
+    expect(on(reply.replace(/^METHOD:REPLY$/m, 'METHOD;VALUE=BOOLEAN:REPLY'), '9.2').serverAction).toBe('INJECTION_SUBMITTED');
+  });
+
   it('base64 with incorrect padding: the server parses the undecoded text, and the row says why', () => {
     // Python 2's get_payload(decode=True) returns the payload as it is when binascii raises
     // "Incorrect padding" (Python 2.7 email/message.py Message.get_payload). The fixture is
