@@ -7,7 +7,8 @@
  * it compiled and take it back instead of compiling again, but a cache written right after
  * loading covers only each file's top level: most functions are compiled lazily, on their first
  * call. So the build runs the commands that can run without a network (scripts/code-cache.mjs:
- * `check-config` on the bundled example, `--help`, `--version`) in one process with
+ * `check-config` on the bundled example, `--help`, `--version`, `diagnose --offline` on saved
+ * replies) in one process with
  * {@link recordCodeCache}, and writes each file's cache when that process ends, functions compiled
  * on the way included. Nothing is written when the program runs: the tool is often run as root,
  * and code it wrote one day would be executed the next.
@@ -84,9 +85,12 @@ function hook(cachedData: (filename: string) => Buffer | undefined, onScript?: (
     // A file with an `import()` (chalk, pg: ES modules and optional packages) is left to Node: a
     // script compiled here has no loader for it.
     if (!active || !ours(filename) || (format !== undefined && format !== 'commonjs') || content.includes('import(')) return original.call(this, content, filename, format);
+    // Without a cache to take (and none to record), Node compiles the file as it always does.
+    const data = cachedData(filename);
+    if (!data && !onScript) return original.call(this, content, filename, format);
     // The function Node itself wraps a CommonJS file in, compiled as a script so that V8 can take
     // and give its code.
-    const script = new vm.Script(M.wrap(content), { filename, cachedData: cachedData(filename) });
+    const script = new vm.Script(M.wrap(content), { filename, cachedData: data });
     onScript?.(filename, script);
     const fn = script.runInThisContext({ displayErrors: true }) as (...args: unknown[]) => unknown;
     const require = Module.createRequire(filename);
