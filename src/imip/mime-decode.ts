@@ -6,6 +6,7 @@
  */
 
 import { bufferView } from './bytes.js';
+import { isPySpaceCode } from './mime-headers.js';
 import type { MimePart } from './mime-part.js';
 
 /** Largest decoded body kept per part. */
@@ -371,8 +372,6 @@ function a2bUu(line: Buffer, start: number, end: number): Buffer | string {
 
 /** Python 2's `int(s, 8)` accepts this (white space around and after the sign, `0o`). */
 const PY_OCTAL = /^[ \t\n\v\f\r]*[+-]?[ \t\n\v\f\r]*(?:0[oO])?[0-7]+[ \t\n\v\f\r]*$/;
-/** Python 2's `str.strip()` white space. */
-const isPySpace = (b: number): boolean => b === 0x20 || (b >= 0x09 && b <= 0x0d);
 
 export type UuOutcome = { bytes: Buffer } | { missing: 'begin' | 'end' } | { error: string };
 
@@ -416,8 +415,8 @@ export function pyUuDecode(payload: Buffer): UuOutcome {
     if (!readline()) return { missing: 'end' };
     let a = start;
     let b = end;
-    while (a < b && isPySpace(data[a]!)) a++;
-    while (b > a && isPySpace(data[b - 1]!)) b--;
+    while (a < b && isPySpaceCode(data[a]!)) a++;
+    while (b > a && isPySpaceCode(data[b - 1]!)) b--;
     if (b - a === 3 && data.toString('latin1', a, b) === 'end') break;
     let line = a2bUu(data, start, end);
     if (typeof line === 'string') {

@@ -351,8 +351,11 @@ function joinSegments(segments: Segment[]): string {
   return decodeCharset(buf, charset) ?? buf.toString('latin1');
 }
 
-/** Python 2's white space for `strip()`: space, \t, \n, \v, \f, \r (a no-break space is not). */
-function isStripSpace(c: number): boolean {
+/**
+ * C `isspace` in the C locale, Python 2's white space for `strip()`, `split()`, `int()` on a byte
+ * string: space, \t, \n, \v, \f, \r (a no-break space is not), as a character code or byte.
+ */
+export function isPySpaceCode(c: number): boolean {
   return c === 32 || (c >= 9 && c <= 13);
 }
 
@@ -360,22 +363,22 @@ function isStripSpace(c: number): boolean {
 export function pyStrip(s: string): string {
   let start = 0;
   let end = s.length;
-  while (start < end && isStripSpace(s.charCodeAt(start))) start++;
-  while (end > start && isStripSpace(s.charCodeAt(end - 1))) end--;
+  while (start < end && isPySpaceCode(s.charCodeAt(start))) start++;
+  while (end > start && isPySpaceCode(s.charCodeAt(end - 1))) end--;
   return start === 0 && end === s.length ? s : s.slice(start, end);
 }
 
 /** Python 2's `str.lstrip()`. */
 export function pyLstrip(s: string): string {
   let start = 0;
-  while (start < s.length && isStripSpace(s.charCodeAt(start))) start++;
+  while (start < s.length && isPySpaceCode(s.charCodeAt(start))) start++;
   return start === 0 ? s : s.slice(start);
 }
 
 /** Python 2's `str.rstrip()`. */
 function pyRstrip(s: string): string {
   let end = s.length;
-  while (end > 0 && isStripSpace(s.charCodeAt(end - 1))) end--;
+  while (end > 0 && isPySpaceCode(s.charCodeAt(end - 1))) end--;
   return end === s.length ? s : s.slice(0, end);
 }
 

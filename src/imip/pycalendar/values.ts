@@ -11,6 +11,7 @@
  * value" for those) and the few places the two versions differ.
  */
 import type { PyCalendarEra } from './errors.js';
+import { isPySpaceCode } from '../mime-headers.js';
 
 /** A Python exception on its way out: its type name and `str(e)` (a byte string). */
 export class PyExc extends Error {
@@ -34,11 +35,10 @@ export function at(s: string, i: number): string {
 
 // --- Python 2 builtins on byte strings ------------------------------------------------------
 
-/** C `isspace` in the C locale, which `str.lstrip()`, `int()` and `float()` use. */
+/** C `isspace` in the C locale, which `str.lstrip()`, `int()` and `float()` use, for one character. */
 export function isPySpace(c: string | undefined): boolean {
-  return c === ' ' || (c !== undefined && c >= '\t' && c <= '\r');
+  return c !== undefined && isPySpaceCode(c.charCodeAt(0));
 }
-
 
 const isDigit = (c: string | undefined): boolean => c !== undefined && c >= '0' && c <= '9';
 
