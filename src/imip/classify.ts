@@ -10,6 +10,7 @@ import { mailboxOutcome, pollEraOf, pollReads, type ServerAction } from '../serv
 import { atLeast, featuresOf, type ServerVersion } from '../server/release.js';
 import type { Finding } from '../report/finding.js';
 import { parseCalendar, serverOrganizer, type CalendarFacts, type CalendarParse } from './reply-calendar.js';
+import type { ParsedProperty } from './pycalendar/property.js';
 import type {
   CalendarSummary,
   ClassifyContext,
@@ -210,7 +211,7 @@ function parseFailure(ctx: ClassifyContext, error: string, base: Omit<Outcome, '
 }
 
 /** What Python calls the value pycalendar 2016 gives for METHOD of each value class that is not text. */
-const PYTHON_VALUE_TYPE: Readonly<Record<string, string>> = {
+const PYTHON_VALUE_TYPE: Readonly<Partial<Record<ParsedProperty['valueClass'], string>>> = {
   INTEGER: 'int',
   UTC_OFFSET: 'int',
   FLOAT: 'float',

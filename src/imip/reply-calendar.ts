@@ -40,7 +40,7 @@ export interface CalendarFacts {
    * The class of the first METHOD's value as pycalendar built it (TEXT unless a VALUE parameter
    * names another type), null without METHOD or on 2.x.
    */
-  methodClass: string | null;
+  methodClass: ParsedProperty['valueClass'] | null;
   /** Every top-level component that is not a VTIMEZONE (the server's `mainComponent()` is the first). */
   components: ComponentFacts[];
 }
@@ -188,14 +188,14 @@ function fromPyCalendar(text: string, era: PyCalendarEra, serverTypes: boolean):
   if (components.length === 0) {
     return { ok: false, reason: 'no-component', error: 'VCALENDAR without a VEVENT, VTODO or other main component' };
   }
-  const method = pyFirst(vcal, 'METHOD');
-  const methods = vcal.properties.filter((p) => p.key === 'METHOD').length;
-  return { ok: true, text, facts: { method: method === null ? null : pyText(method).toUpperCase(), methods, methodClass: method?.valueClass ?? null, components } };
-}
-
-/** The first property of that name (names compare upper-cased, as pycalendar keys them). */
-function pyFirst(comp: PyComponent, name: string): ParsedProperty | null {
-  return comp.properties.find((p) => p.key === name) ?? null;
+  let method: ParsedProperty | null = null;
+  let methods = 0;
+  for (const p of vcal.properties) {
+    if (p.key !== 'METHOD') continue;
+    method ??= p;
+    methods++;
+  }
+  return { ok: true, text, facts: { method: method === null ? null : pyUpper(pyText(method)), methods, methodClass: method?.valueClass ?? null, components } };
 }
 
 /** A TEXT value with pycalendar's unescaping. */

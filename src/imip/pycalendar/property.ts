@@ -38,7 +38,7 @@ export interface ParsedProperty {
   valueClass: ValueType | 'MULTI';
 }
 
-type Parsed = [name: string, params: RawParams, value: string | null, valueClass: ParsedProperty['valueClass']];
+type Parsed = [name: string, key: string, params: RawParams, value: string | null, valueClass: ParsedProperty['valueClass']];
 
 // --- Value types (icalendar/property.py 2016, property.py 2013) ------------------------------
 
@@ -172,7 +172,6 @@ const MULTI_VALUES: Record<PyCalendarEra, Set<string>> = {
   'pycalendar-2013': new Set(['CATEGORIES', 'RESOURCES', 'FREEBUSY', 'EXDATE', 'RDATE']),
   'pycalendar-2016': new Set(['CATEGORIES', 'RESOURCES', 'FREEBUSY', 'EXDATE', 'RDATE', 'POLL-PROPERTIES']),
 };
-
 
 /**
  * 2016 `determineValueType` (2013 `createValue` inlines the first two steps): the default type
@@ -330,7 +329,7 @@ function parse2016(data: string): Parsed {
     if (multi) parseMultiValue(type, value, 'pycalendar-2016');
     else parseValue(type, value, 'pycalendar-2016');
     // _postCreateValue only sets the TZID on date-times: it cannot raise.
-    return [name, params, value, multi ? 'MULTI' : valueClass(type, 'pycalendar-2016')];
+    return [name, upper, params, value, multi ? 'MULTI' : valueClass(type, 'pycalendar-2016')];
   } catch (e) {
     if (e instanceof PyExc) throw new InvalidProperty(`Invalid property: '${e.text}'`, data);
     throw e;
@@ -340,8 +339,7 @@ function parse2016(data: string): Parsed {
 // --- pycalendar 2013 --------------------------------------------------------------------------
 
 /** 2013 property.py `createValue`: a ValueError of the value parser is "Invalid property value". */
-function createValue2013(name: string, params: RawParams, value: string, serverTypes: boolean): ParsedProperty['valueClass'] {
-  const upper = pyUpper(name);
+function createValue2013(upper: string, params: RawParams, value: string, serverTypes: boolean): ParsedProperty['valueClass'] {
   const type = valueType(upper, params, 'pycalendar-2013', serverTypes);
   try {
     if (MULTI_VALUES['pycalendar-2013'].has(upper)) {
@@ -360,6 +358,7 @@ function parse2013(data: string, serverTypes: boolean): Parsed {
   const params: RawParams = new Map();
   const [name, rest] = strduptokenstr2013(data, ';:');
   if (!name) throw new InvalidProperty('Invalid property', data);
+  const key = pyUpper(name);
   let txt: string | null = rest;
   let value: string | null = null;
   let cls: ParsedProperty['valueClass'] = 'UNKNOWN';
@@ -380,7 +379,7 @@ function parse2013(data: string, serverTypes: boolean): Parsed {
         }
       } else if (txt[0] === ':') {
         value = txt.slice(1);
-        cls = createValue2013(name, params, value, serverTypes);
+        cls = createValue2013(key, params, value, serverTypes);
         txt = null;
       } else {
         throw new InvalidProperty('Invalid property', data);
@@ -392,7 +391,7 @@ function parse2013(data: string, serverTypes: boolean): Parsed {
   }
   // "We must have a value of some kind"
   if (value === null) throw new InvalidProperty('Invalid property', data);
-  return [name, params, value, cls];
+  return [name, key, params, value, cls];
 }
 
 // --- Entry point ------------------------------------------------------------------------------
@@ -516,14 +515,14 @@ export function parseProperty(line: string, era: PyCalendarEra, serverTypes = tr
     if (e instanceof PyExc) throw new PyCalendarError(fromBytes(e.text), '', e.pyType);
     throw e;
   }
-  const [rawName, raw, rawValue, cls] = parsed;
+  const [rawName, rawKey, raw, rawValue, cls] = parsed;
   // An ASCII line is its own bytes: nothing to turn back.
-  if (data === line) return { name: rawName, key: pyUpper(rawName), params: raw, value: rawValue ?? '', valueClass: cls };
+  if (data === line) return { name: rawName, key: rawKey, params: raw, value: rawValue ?? '', valueClass: cls };
   let params = raw;
   if (raw.size) {
     params = new Map<string, string[]>();
     for (const [k, vs] of raw) params.set(fromBytes(k), vs.map(fromBytes));
   }
-  const name = fromBytes(rawName);
-  return { name, key: pyUpper(name), params, value: fromBytes(rawValue ?? ''), valueClass: cls };
+  // upper() touches ASCII letters only, never a UTF-8 piece: the key decodes like the name.
+  return { name: fromBytes(rawName), key: fromBytes(rawKey), params, value: fromBytes(rawValue ?? ''), valueClass: cls };
 }
