@@ -538,16 +538,16 @@ class FetchPipeline {
       if (!t.settled) stats.roundTrips++;
       await t.p;
     };
-    const structure = (k: number): string => `UID FETCH ${uidSet(uids.slice(k * windowSize, (k + 1) * windowSize))} ${this.structureItems}`;
+    const windowOf = (k: number): number[] => uids.slice(k * windowSize, (k + 1) * windowSize);
+    const structure = (k: number): string => `UID FETCH ${uidSet(windowOf(k))} ${this.structureItems}`;
     let next = track(raw.command(structure(0)));
     for (let k = 0; k < windows; k++) {
       await wait(next);
-      const slice = uids.slice(k * windowSize, (k + 1) * windowSize);
+      const slice = windowOf(k);
       // The next window's structure FETCH, then this window's part FETCHes, in one write.
       const more = k + 1 < windows;
-      const sent = raw.commands(more ? [structure(k + 1), ...this.partCommands(slice)] : this.partCommands(slice)).map(track);
-      if (more) next = sent.shift()!;
-      const partFetches = sent;
+      const partFetches = raw.commands(more ? [structure(k + 1), ...this.partCommands(slice)] : this.partCommands(slice)).map(track);
+      if (more) next = partFetches.shift()!;
       let waited = false;
       for (const t of partFetches) {
         // Part fetches of one window go out together: one round trip for all of them.

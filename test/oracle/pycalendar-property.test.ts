@@ -418,7 +418,6 @@ function randomValues(n: number, seed: number): string[] {
   return out;
 }
 
-
 describe.skipIf(!PYCALENDAR_ORACLE_READY)('a property line against the real pycalendar, on 9,000 generated lines', () => {
   const lines = [...BASES, ...PYCALENDAR.map(([l]) => l), ...mutants(6000, 5545), ...randomValues(3000, 6868)];
   it.each(['pycalendar-2013', 'pycalendar-2016'] as const)('%s: the same raise or not, the same exception, the same parameters', (era) => {
