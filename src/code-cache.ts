@@ -47,8 +47,11 @@ let active = true;
 
 type Compile = (this: NodeModule, content: string, filename: string, format?: string) => unknown;
 interface ModuleInternals {
+  new (id: string, parent?: NodeModule): NodeModule & { _compile: Compile; paths: string[] };
   prototype: { _compile: Compile };
   wrap(content: string): string;
+  _cache: Record<string, NodeModule | undefined>;
+  _nodeModulePaths(dir: string): string[];
 }
 
 function cacheFile(filename: string): string {
@@ -93,9 +96,54 @@ function hook(cachedData: (filename: string) => Buffer | undefined, onScript?: (
     const script = new vm.Script(M.wrap(content), { filename, cachedData: data });
     onScript?.(filename, script);
     const fn = script.runInThisContext({ displayErrors: true }) as (...args: unknown[]) => unknown;
-    const require = Module.createRequire(filename);
-    return fn.call(this.exports, this.exports, require, this, filename, path.dirname(filename));
+    return fn.call(this.exports, this.exports, ownRequire(this, filename), this, filename, path.dirname(filename));
   };
+}
+
+/**
+ * The `require` of one of the program's files. Its requests for the program's other files
+ * (`./chunks/chunk-….js`, `../commands/poll.js`: relative, written by the build) are the path
+ * itself: the file is loaded as Node would load it, without Node's search for it (the file's
+ * status, its real path, the package.json files above it), which costs more than compiling a
+ * small file from its cache. Anything else (node:fs, a package, a path that is not a file of
+ * dist/) goes to Node's own `require`.
+ */
+function ownRequire(parent: NodeModule, filename: string): NodeJS.Require {
+  const M = Module as unknown as ModuleInternals;
+  const dir = path.dirname(filename);
+  let node: NodeJS.Require | undefined;
+  const nodeRequire = (): NodeJS.Require => (node ??= Module.createRequire(filename));
+  const require = function (request: string): unknown {
+    if ((request.startsWith('./') || request.startsWith('../')) && request.endsWith('.js')) {
+      const target = path.join(dir, request);
+      const cached = M._cache[target];
+      if (cached) return cached.exports;
+      if (ours(target)) {
+        let source: string;
+        try {
+          source = readFileSync(target, 'utf8');
+        } catch {
+          return nodeRequire()(request); // Node's own error for a missing file
+        }
+        const module = new M(target, parent);
+        module.filename = target;
+        module.paths = M._nodeModulePaths(path.dirname(target));
+        M._cache[target] = module;
+        try {
+          module._compile(source, target);
+        } catch (err) {
+          delete M._cache[target];
+          throw err;
+        }
+        module.loaded = true;
+        return module.exports;
+      }
+    }
+    return nodeRequire()(request);
+  } as NodeJS.Require;
+  require.resolve = ((request: string, options?: { paths?: string[] }) => nodeRequire().resolve(request, options)) as NodeJS.RequireResolve;
+  require.cache = M._cache as NodeJS.Require['cache'];
+  return require;
 }
 
 /** Compile the program's files in `dist` with the caches the build made (bin/imip calls this first). */

@@ -4,7 +4,7 @@
  * remembers it.
  */
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -70,6 +70,31 @@ describe('the compiled code the build ships', () => {
     expect(seen.cached).toBeGreaterThan(5);
     const off = await runCli(['check-config', EXAMPLE], { nodeArgs: ['-r', counter()], env: { IMIP_CODE_CACHE: 'off' } });
     expect(counted(off.stderr)).toEqual({ cached: 0, rejected: 0 });
+  });
+
+  it('loads each file once, so an error of one file is known to another (a user mistake exits 2 with its message)', async () => {
+    // The error class lives in one shared file; the config loader throws it and the command line
+    // recognises it: a second copy of that file would make the mistake an internal error.
+    const args = ['check-config', '--config', join(tempDir(), 'missing.plist')];
+    const withCache = await runCli(args, { env: { IMIP_CODE_CACHE: undefined } });
+    const without = await runCli(args, { env: { IMIP_CODE_CACHE: 'off' } });
+    expect(withCache.code).toBe(2);
+    expect(withCache.stderr).toMatch(/^imip: .*missing\.plist/);
+    expect(withCache.stderr).not.toContain('internal error');
+    expect(withCache.stderr).toBe(without.stderr);
+  });
+
+  it('reports a file missing from dist/ as Node does, without a stack trace', () => {
+    const dir = copyOfProgram();
+    rmSync(join(dir, 'dist', 'commands', 'check-config.js'));
+    for (const IMIP_CODE_CACHE of [undefined, 'off']) {
+      const env = withoutSwitch();
+      if (IMIP_CODE_CACHE) env.IMIP_CODE_CACHE = IMIP_CODE_CACHE;
+      const r = spawnSync(process.execPath, [join(dir, 'bin', 'imip'), 'check-config', join(dir, 'examples', 'caldavd.plist')], { encoding: 'utf8', env });
+      expect(r.status).toBe(2);
+      expect(r.stderr).toContain("Cannot find module './commands/check-config.js'");
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+    }
   });
 
   it('is not used for a file changed after the build, even one of the same length', async () => {
