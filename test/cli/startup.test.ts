@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { buildProgram } from '../../src/cli.js';
 import { BIN } from '../helpers/cli.js';
 import { tempDir } from '../helpers/plist.js';
 
@@ -26,4 +27,25 @@ describe('startup', () => {
       }
     });
   }
+});
+
+describe('a run builds only the command it names', () => {
+  // The help a command prints is its whole definition: built alone, as `imip CMD` builds it, it
+  // is the same as in the program with every command.
+  const all = buildProgram();
+  for (const cmd of all.commands) {
+    it(`imip ${cmd.name()} has the same flags, arguments and help as in the whole program`, () => {
+      const alone = buildProgram(['node', 'imip', cmd.name()]);
+      expect(alone.commands.map((c) => c.name())).toEqual([cmd.name()]);
+      expect(alone.commands[0]!.helpInformation()).toBe(cmd.helpInformation());
+    });
+  }
+
+  it('builds every command for the program\'s own help and for a name it does not know', () => {
+    const names = all.commands.map((c) => c.name());
+    expect(names.length).toBeGreaterThan(5);
+    for (const argv of [['node', 'imip'], ['node', 'imip', '--help'], ['node', 'imip', 'help', 'poll'], ['node', 'imip', 'check-confg']]) {
+      expect(buildProgram(argv).commands.map((c) => c.name())).toEqual(names);
+    }
+  });
 });
