@@ -19,7 +19,11 @@ const OUT = path.join(ROOT, 'dist');
 
 // Modules imported from dist/ by name outside src/: the CLI itself, scripts/man-findings.mjs,
 // bench/run.mjs and bench/lib/bulk.mjs, test/state/tokens.test.ts.
-const ENTRIES = ['cli.js', 'code-cache.js', 'catalog.js', 'checks/index.js', 'clients/pop3/index.js', 'diagnose/log-patterns.js', 'state/tokens.js'];
+const ENTRIES = ['cli.js', 'catalog.js', 'checks/index.js', 'clients/pop3/index.js', 'diagnose/log-patterns.js', 'state/tokens.js'];
+// bin/imip loads this one first, before the code caches it installs can apply: it is a file of its
+// own, with Node's modules only, not a part of the shared chunks (which would be three files to
+// find and compile from source at every start).
+const STANDALONE = 'code-cache.js';
 
 rmSync(STAGE, { recursive: true, force: true });
 execFileSync(process.execPath, [path.join(ROOT, 'node_modules/typescript7/bin/tsc'), '-p', path.join(ROOT, 'tsconfig.json'), '--outDir', STAGE], { stdio: 'inherit' });
@@ -35,7 +39,12 @@ const LAZY_IMPORT = /\bimport\(\s*(['"])(\.{1,2}\/[^'"]+)\1\s*\)/g;
 // The targets of the lazy imports: each stays a file, so loading it stays lazy.
 const entries = new Set(ENTRIES.map((e) => path.join(STAGE, e)));
 for (const f of files(STAGE)) {
-  for (const m of readFileSync(f, 'utf8').matchAll(LAZY_IMPORT)) entries.add(path.resolve(path.dirname(f), m[2]));
+  const code = readFileSync(f, 'utf8');
+  for (const m of code.matchAll(LAZY_IMPORT)) entries.add(path.resolve(path.dirname(f), m[2]));
+  // A second copy of it, bundled into a chunk, would have state of its own.
+  if (new RegExp(`(['"])\\.{1,2}/(?:[^'"]*/)?${STANDALONE.replace('.', '\\.')}\\1`).test(code)) {
+    throw new Error(`build: ${path.relative(STAGE, f)} imports ${STANDALONE}, which must stay a file of its own`);
+  }
 }
 
 // commander requires node:child_process when it loads, for executable subcommands, which imip
@@ -103,6 +112,16 @@ for (const file of files(ESM)) {
   mkdirSync(path.dirname(target), { recursive: true });
   writeFileSync(target, out.code);
 }
+await build({
+  entryPoints: [path.join(STAGE, STANDALONE)],
+  outfile: path.join(OUT, STANDALONE),
+  bundle: true,
+  format: 'cjs',
+  platform: 'node',
+  target: 'node20',
+  minifyWhitespace: true,
+  logLevel: 'warning',
+});
 writeFileSync(path.join(OUT, 'package.json'), `${JSON.stringify({ type: 'commonjs' }, null, 2)}\n`);
 rmSync(STAGE, { recursive: true, force: true });
 

@@ -42,7 +42,12 @@ function setDist(dist: string): void {
  */
 const HEADER = 16;
 
-/** False once V8's flags changed: V8 refuses a cache made under other flags. */
+/**
+ * False once V8 refused a cache. It compares the flags a cache was made under with its own, so
+ * after `poll` set its heap flags (src/poll/heap.ts) it would refuse every one: the files loaded
+ * from then on (and after any other refusal: another Node, a damaged file) compile from source,
+ * without reading their caches.
+ */
 let active = true;
 
 type Compile = (this: NodeModule, content: string, filename: string, format?: string) => unknown;
@@ -94,6 +99,7 @@ function hook(cachedData: (filename: string) => Buffer | undefined, onScript?: (
     // The function Node itself wraps a CommonJS file in, compiled as a script so that V8 can take
     // and give its code.
     const script = new vm.Script(M.wrap(content), { filename, cachedData: data });
+    if (data && script.cachedDataRejected) active = false;
     onScript?.(filename, script);
     const fn = script.runInThisContext({ displayErrors: true }) as (...args: unknown[]) => unknown;
     return fn.call(this.exports, this.exports, ownRequire(this, filename), this, filename, path.dirname(filename));
@@ -156,15 +162,6 @@ export function useCodeCache(dist: string): void {
     return; // built without caches
   }
   hook(validCache);
-}
-
-/**
- * After V8's flags were changed at run time (`poll` sets its heap flags, src/poll/heap.ts): V8
- * compares the flags a cache was made under and would refuse every cache from here on, so the
- * files are compiled from source without reading them.
- */
-export function stopCodeCache(): void {
-  active = false;
 }
 
 /**

@@ -32,11 +32,10 @@
  * If V8 refuses a flag, only the peak or the time grows.
  */
 import { setFlagsFromString } from 'node:v8';
-import { stopCodeCache } from '../code-cache.js';
 
 export function keepHeapFlat(): void {
-  // V8 refuses code caches made under other flags: the files loaded from here on compile from source.
-  stopCodeCache();
+  // V8 refuses code caches made under other flags: the files loaded from here on compile from
+  // source (src/code-cache.ts stops reading them at the first refusal).
   for (const flag of ['--semi-space-growth-factor=1', '--heap-growing-percent=10', '--no-parallel-scavenge']) {
     try {
       setFlagsFromString(flag);

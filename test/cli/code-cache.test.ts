@@ -115,7 +115,7 @@ describe('the compiled code the build ships', () => {
     expect(edited.stdout).not.toContain('the way the server reads it');
   });
 
-  it('is ignored when damaged: the program runs from source', async () => {
+  it('is ignored when damaged: the program runs from source, and reads no other cache', async () => {
     const dir = copyOfProgram();
     const cache = join(dir, 'dist', 'code-cache', 'cli.js.bin');
     const data = readFileSync(cache);
@@ -124,6 +124,8 @@ describe('the compiled code the build ships', () => {
     const r = spawnSync(process.execPath, ['-r', counter(), join(dir, 'bin', 'imip'), 'check-config', '--json', join(dir, 'examples', 'caldavd.plist')], { encoding: 'utf8', env: withoutSwitch() });
     expect(r.status).toBe(1);
     expect(JSON.parse(r.stdout).command).toBe('check-config');
-    expect(counted(r.stderr), r.stderr).toEqual(expect.objectContaining({ rejected: 1 }));
+    // cli.js is the first file with a cache; after V8 refused it, no other cache is read (as after
+    // the poll sets V8 flags of its own, which makes V8 refuse them all).
+    expect(counted(r.stderr), r.stderr).toEqual({ cached: 0, rejected: 1 });
   });
 });
