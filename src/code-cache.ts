@@ -90,12 +90,14 @@ function hook(cachedData: (filename: string) => Buffer | undefined, onScript?: (
   const original = M.prototype._compile;
   if (typeof original !== 'function' || typeof M.wrap !== 'function') return;
   M.prototype._compile = function (this: NodeModule, content: string, filename: string, format?: string): unknown {
-    // A file with an `import()` (chalk, pg: ES modules and optional packages) is left to Node: a
-    // script compiled here has no loader for it.
-    if (!active || !ours(filename) || (format !== undefined && format !== 'commonjs') || content.includes('import(')) return original.call(this, content, filename, format);
+    if (!active || !ours(filename) || (format !== undefined && format !== 'commonjs')) return original.call(this, content, filename, format);
     // Without a cache to take (and none to record), Node compiles the file as it always does.
     const data = cachedData(filename);
     if (!data && !onScript) return original.call(this, content, filename, format);
+    // A file with an `import()` (chalk, pg: ES modules and optional packages) is left to Node: a
+    // script compiled here has no loader for it. So it is never recorded, and a file with a cache
+    // is the file that was recorded.
+    if (onScript && content.includes('import(')) return original.call(this, content, filename, format);
     // The function Node itself wraps a CommonJS file in, compiled as a script so that V8 can take
     // and give its code.
     const script = new vm.Script(M.wrap(content), { filename, cachedData: data });

@@ -50,7 +50,7 @@ let chalkModule: typeof import('chalk') | null = null;
 /** The palette for `color`; chalk is imported only when colour is on. */
 export async function loadPalette(color: boolean): Promise<ChalkInstance> {
   if (!color) return PLAIN;
-  chalkModule ??= await import('chalk');
+  chalkModule ??= await (await import('./chalk.js')).importChalk();
   return new chalkModule.Chalk({ level: 1 });
 }
 
