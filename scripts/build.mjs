@@ -79,6 +79,9 @@ await build({
   // loaded only by the commands that need them and stay in node_modules.
   external: Object.keys(JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')).dependencies).filter((d) => d !== 'commander'),
   chunkNames: 'chunks/[name]-[hash]',
+  // The version `imip --version` prints, written into the program (src/cli.ts): no package.json
+  // to read at every start.
+  define: { __IMIP_VERSION__: JSON.stringify(JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version) },
   plugins: [lazyChildProcess],
   // No `keepNames`: it re-sets the .name of every function and class at load (about 300 calls
   // for check-config, 3 million instructions and a scavenge's worth of garbage) where bundling
@@ -104,10 +107,11 @@ for (const file of files(ESM)) {
     format: 'cjs',
     platform: 'node',
     target: 'node20',
-    define: usesUrl ? { 'import.meta.url': '__imipModuleUrl' } : {},
-    banner: usesUrl ? 'const __imipModuleUrl = require("node:url").pathToFileURL(__filename).href;' : '',
-    // Only whitespace goes; no name changes here (the bundle kept the names as written), so
-    // stack traces stay readable.
+    // The file's URL, worked out when it is first asked for (most of its uses are in functions
+    // that a run may never call), not when the file loads.
+    define: usesUrl ? { 'import.meta.url': '__imipModule.url' } : {},
+    banner: usesUrl ? 'const __imipModule = { get url() { return require("node:url").pathToFileURL(__filename).href; } };' : '',
+    // Only whitespace goes; no name changes here, so stack traces stay readable.
     minifyWhitespace: true,
     logLevel: 'warning',
   });

@@ -11,7 +11,11 @@ import { printable } from './report/terminal-text.js';
 type Flags = Record<string, unknown>;
 type Runner = (flags: Flags, args: string[]) => Promise<number>;
 
+/** The package's version, written into the program by the build (scripts/build.mjs). */
+declare const __IMIP_VERSION__: string | undefined;
+
 function packageVersion(): string {
+  if (typeof __IMIP_VERSION__ === 'string') return __IMIP_VERSION__;
   try {
     return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
   } catch {
