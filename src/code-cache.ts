@@ -59,8 +59,9 @@ interface ModuleInternals {
   _nodeModulePaths(dir: string): string[];
 }
 
+/** The cache of one of the program's files (`filename` is in DIST: {@link ours}). */
 function cacheFile(filename: string): string {
-  return path.join(CACHE_DIR, `${path.relative(DIST, filename)}.bin`);
+  return `${CACHE_DIR}${filename.slice(DIST.length)}.bin`;
 }
 
 /** Whether `filename` is one of the program's own compiled files (not a cache, not a package). */
