@@ -75,9 +75,11 @@ await build({
   platform: 'node',
   target: 'node20',
   // commander is bundled: every command parses its arguments with it, and loading it from
-  // node_modules as a CommonJS package costs more than the code itself. The other packages are
-  // loaded only by the commands that need them and stay in node_modules.
-  external: Object.keys(JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')).dependencies).filter((d) => d !== 'commander'),
+  // node_modules as a CommonJS package costs more than the code itself. chalk is bundled into
+  // the module that loads it when colour is on (src/report/chalk.ts): from node_modules, an ES
+  // module, it started Node's ES module loader. The other packages are loaded only by the
+  // commands that need them and stay in node_modules.
+  external: Object.keys(JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')).dependencies).filter((d) => d !== 'commander' && d !== 'chalk'),
   chunkNames: 'chunks/[name]-[hash]',
   // The version `imip --version` prints, written into the program (src/cli.ts): no package.json
   // to read at every start.

@@ -95,7 +95,7 @@ function hook(cachedData: (filename: string) => Buffer | undefined, onScript?: (
     // Without a cache to take (and none to record), Node compiles the file as it always does.
     const data = cachedData(filename);
     if (!data && !onScript) return original.call(this, content, filename, format);
-    // A file with an `import()` (chalk, pg: ES modules and optional packages) is left to Node: a
+    // A file with an `import()` (the PostgreSQL driver, loaded only by the 5.0+ token store) is left to Node: a
     // script compiled here has no loader for it. So it is never recorded, and a file with a cache
     // is the file that was recorded.
     if (onScript && content.includes('import(')) return original.call(this, content, filename, format);

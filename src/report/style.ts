@@ -45,19 +45,19 @@ const PLAIN: ChalkInstance = new Proxy(function plain() {} as unknown as ChalkIn
   apply: (_target, _this, args: unknown[]) => args.join(' '),
 });
 
-let chalkModule: typeof import('chalk') | null = null;
+let makeChalk: (() => ChalkInstance) | null = null;
 
-/** The palette for `color`; chalk is imported only when colour is on. */
+/** The palette for `color`; chalk is loaded only when colour is on. */
 export async function loadPalette(color: boolean): Promise<ChalkInstance> {
   if (!color) return PLAIN;
-  chalkModule ??= await (await import('./chalk.js')).importChalk();
-  return new chalkModule.Chalk({ level: 1 });
+  makeChalk ??= (await import('./chalk.js')).newChalk;
+  return makeChalk();
 }
 
 /** The palette, synchronously: without colour always; with colour once {@link loadPalette} has run. */
 export function palette(color: boolean): ChalkInstance {
-  if (!color || !chalkModule) return PLAIN;
-  return new chalkModule.Chalk({ level: 1 });
+  if (!color || !makeChalk) return PLAIN;
+  return makeChalk();
 }
 
 export const GLYPH = { error: '✗', warning: '!', info: '•', ok: '✓', skipped: '-' } as const;
