@@ -95,9 +95,9 @@ function hook(cachedData: (filename: string) => Buffer | undefined, onScript?: (
     // Without a cache to take (and none to record), Node compiles the file as it always does.
     const data = cachedData(filename);
     if (!data && !onScript) return original.call(this, content, filename, format);
-    // A file with an `import()` (the PostgreSQL driver, loaded only by the 5.0+ token store) is left to Node: a
-    // script compiled here has no loader for it. So it is never recorded, and a file with a cache
-    // is the file that was recorded.
+    // A file with an `import()` (of the PostgreSQL driver, for the 5.0+ token store) is left to
+    // Node: a script compiled here has no loader for it. So it is never recorded, and a file with
+    // a cache is the file that was recorded.
     if (onScript && content.includes('import(')) return original.call(this, content, filename, format);
     // The function Node itself wraps a CommonJS file in, compiled as a script so that V8 can take
     // and give its code.
