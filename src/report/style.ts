@@ -4,7 +4,7 @@
  * output goes to a pipe or a file never loads it.
  */
 import type { ChalkInstance } from 'chalk';
-import { fstatSync } from 'node:fs';
+import { fstatSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
 export interface OutputOptions {
@@ -16,8 +16,9 @@ export interface OutputOptions {
 
 /**
  * Colour on or off for stdout. Whether stdout is a terminal is judged by its descriptor: only a
- * character device can be one, so output to a pipe or a file is settled without creating
- * `process.stdout` or loading node:tty (both load Node's stream and net modules).
+ * character device other than the null device can be one, so output to a pipe, a file or
+ * /dev/null is settled without creating `process.stdout` or loading node:tty (both load Node's
+ * stream and net modules).
  */
 export function wantColor(flag: boolean | undefined, env = process.env): boolean {
   if (flag === false) return false;
@@ -27,12 +28,24 @@ export function wantColor(flag: boolean | undefined, env = process.env): boolean
 }
 
 function stdoutIsTerminal(): boolean {
+  let out;
   try {
-    if (!fstatSync(1).isCharacterDevice()) return false;
+    out = fstatSync(1);
   } catch {
     return false;
   }
+  if (!out.isCharacterDevice()) return false;
+  // The null device (`> /dev/null`, as from cron) is a character device too, never a terminal.
+  if (isNullDevice(out.rdev)) return false;
   return (createRequire(import.meta.url)('node:tty') as typeof import('node:tty')).isatty(1);
+}
+
+function isNullDevice(rdev: number): boolean {
+  try {
+    return statSync('/dev/null').rdev === rdev;
+  } catch {
+    return false;
+  }
 }
 
 /**

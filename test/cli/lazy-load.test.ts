@@ -3,8 +3,8 @@
  * library), and chalk is loaded only when the output is coloured. Proved on the real mail stack
  * by recording every module the process loads.
  */
-import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -73,6 +73,18 @@ describe('chalk only when colour is on', () => {
     const r = await traced(['check-config', '--config', EXAMPLE]);
     expect(r.code).toBe(1);
     expect(chalk(r.urls)).toEqual([]);
+  });
+
+  it('check-config into /dev/null (a character device, never a terminal) loads neither chalk nor node:tty', () => {
+    const log = join(tempDir(), 'builtins');
+    const hook = join(tempDir(), 'hook.cjs');
+    writeFileSync(hook, `const M = require('node:module'); const fs = require('node:fs'); const load = M._load;
+M._load = function (request, ...rest) { if (request === 'tty' || request === 'node:tty') fs.appendFileSync(${JSON.stringify(log)}, request + '\\n'); return load.call(this, request, ...rest); };`);
+    const out = openSync('/dev/null', 'w');
+    const r = spawnSync(process.execPath, ['-r', hook, BIN, 'check-config', '--config', EXAMPLE], { env: { ...process.env, NO_COLOR: undefined, FORCE_COLOR: undefined }, stdio: ['ignore', out, 'pipe'] });
+    closeSync(out);
+    expect(r.status).toBe(1);
+    expect(existsSync(log) ? readFileSync(log, 'utf8') : '').toBe('');
   });
 
   it('check-config with FORCE_COLOR loads it', async () => {
