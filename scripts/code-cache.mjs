@@ -6,9 +6,9 @@
 // The training runs what needs no network, in one process: `check-config` on the bundled example
 // (human, --json, --verbose), `--help` and `--version`, and `diagnose --offline` on saved replies
 // (the bundled one, and the client replies of the test fixtures in a clone; a 3.x-5.x and a 6.0+
-// release). Then it loads every other file of dist/ (their top level only), so each cache holds the
-// functions those runs compiled. Their output goes nowhere; the state directory is a temporary
-// one. A failure here leaves dist/ without caches, which only makes start-up slower: the build
+// release), and `send-test --dry-run` (the invitation, printed). Then it loads every other file
+// of dist/ (their top level only), so each cache holds the functions those runs compiled. Their
+// output goes nowhere; the state directory is a temporary one. A failure here leaves dist/ without caches, which only makes start-up slower: the build
 // goes on.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, rmSync } from 'node:fs';
@@ -51,6 +51,7 @@ function runs() {
     ['--version'],
     diagnose('4.3'),
     diagnose('9.2'),
+    ['send-test', '--config', EXAMPLE, '--to', 'attendee@example.org', '--dry-run'],
   ];
 }
 

@@ -8,7 +8,7 @@
  * loading covers only each file's top level: most functions are compiled lazily, on their first
  * call. So the build runs the commands that can run without a network (scripts/code-cache.mjs:
  * `check-config` on the bundled example, `--help`, `--version`, `diagnose --offline` on saved
- * replies) in one process with
+ * replies, `send-test --dry-run`) in one process with
  * {@link recordCodeCache}, and writes each file's cache when that process ends, functions compiled
  * on the way included. Nothing is written when the program runs: the tool is often run as root,
  * and code it wrote one day would be executed the next.
