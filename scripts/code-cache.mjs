@@ -8,8 +8,8 @@
 // (the bundled one, and the client replies of the test fixtures in a clone; a 3.x-5.x and a 6.0+
 // release), and `send-test --dry-run` (the invitation, printed). Then it loads every other file
 // of dist/ (their top level only), so each cache holds the functions those runs compiled. Their
-// output goes nowhere; the state directory is a temporary one. A failure here leaves dist/ without caches, which only makes start-up slower: the build
-// goes on.
+// output goes nowhere; the state directory is a temporary one. A failure here leaves dist/
+// without caches, which only makes start-up slower: the build goes on.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
