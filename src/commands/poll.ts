@@ -67,7 +67,6 @@ function progressReporter(enabled: boolean): { update: (done: number, total: num
 }
 
 export async function run(flags: PollFlags): Promise<number> {
-  keepHeapFlat();
   // One cycle is the only mode (the server itself polls every PollingSeconds): `poll` alone is `poll --once`.
   if (flags.injectUrl && !flags.apply) throw new CannotRunError('--inject-url is only used with --apply');
   if (flags.singlePoller && !flags.apply) throw new CannotRunError('--single-poller is only used with --apply');
@@ -223,6 +222,7 @@ export async function run(flags: PollFlags): Promise<number> {
     for (const sig of stopSignals) process.on(sig, onSignal);
     try {
       await ready;
+      keepHeapFlat();
       report = await runApply(cycleCtx, {
         target,
         stateDir: stateDir(flags.stateDir),
@@ -305,7 +305,12 @@ export async function run(flags: PollFlags): Promise<number> {
   };
   process.on('SIGINT', onSigint);
   try {
-    report = await runReadOnlyCycle(cycleCtx, { ...hooks, keepRows: false, onProgress: progress.update }, opening?.reader);
+    // The heap flags go in once the mailbox is open (src/poll/heap.ts), when what the cycle runs is loaded.
+    const onOpen = (info: ReaderInfo): void => {
+      keepHeapFlat();
+      hooks.onOpen?.(info);
+    };
+    report = await runReadOnlyCycle(cycleCtx, { ...hooks, onOpen, keepRows: false, onProgress: progress.update }, opening?.reader);
   } catch (err) {
     if (isMailboxOpenError(err)) return notOpened(err, serverLogin, connFindings);
     throw err;

@@ -29,13 +29,21 @@
  * kept the peak as flat, but each forced collection cost far more than its own pause (about
  * 0.1 s of CPU each, for a 30,000-reply poll 8.2 s against 4.8 s without them).
  *
+ * The flags are set once the mailbox is open, not when `poll` starts. V8 compares the flags a
+ * compiled file was made under with its own and refuses it under any other: both the code the
+ * build ships for dist/ (src/code-cache.ts) and Node's own for its modules (TLS, streams, net).
+ * Set at the start, they made a poll compile all of that, and imapflow, from source: a poll of
+ * one message took about 40 ms longer (9%), one of 5,000 replies about 4%. By the time the
+ * mailbox is open every module of the read-only cycle is loaded; the young generation may have
+ * grown a step while loading (the peak is 2 to 3 MB higher), and is held there.
+ *
  * If V8 refuses a flag, only the peak or the time grows.
  */
 import { setFlagsFromString } from 'node:v8';
 
 export function keepHeapFlat(): void {
-  // V8 refuses code caches made under other flags: the files loaded from here on compile from
-  // source (src/code-cache.ts stops reading them at the first refusal).
+  // Files loaded from here on compile from source (src/code-cache.ts stops reading caches at the
+  // first refusal).
   for (const flag of ['--semi-space-growth-factor=1', '--heap-growing-percent=10', '--no-parallel-scavenge']) {
     try {
       setFlagsFromString(flag);
