@@ -260,8 +260,9 @@ const COMMANDS: ReadonlyArray<readonly [string, (program: Command) => void]> = [
 
 /**
  * The program with its commands. Given the command a run names (`imip check-config …`), only that
- * one is built: its help, its flags and its errors are its own, and building the other seven cost
- * a few milliseconds of every start. `--help`, `help`, an unknown or no command: all of them.
+ * one is built: its help, its flags and its errors are its own, and building the other six cost
+ * a few milliseconds of every start. `imip --version` alone builds none; `--help`, `help`, an
+ * unknown or no command: all of them.
  */
 export function buildProgram(argv: readonly string[] = []): Command {
   const program = new Command('imip')
@@ -272,7 +273,9 @@ export function buildProgram(argv: readonly string[] = []): Command {
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
   const named = COMMANDS.find(([name]) => name === argv[2]);
-  for (const [, add] of named ? [named] : COMMANDS) add(program);
+  // `imip --version` prints the version and nothing else: no command is needed for it.
+  const versionOnly = argv.length === 3 && (argv[2] === '--version' || argv[2] === '-V');
+  for (const [, add] of versionOnly ? [] : named ? [named] : COMMANDS) add(program);
   monitoringOptions(program);
   return program;
 }

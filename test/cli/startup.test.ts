@@ -41,6 +41,11 @@ describe('a run builds only the command it names', () => {
     });
   }
 
+  it('builds no command for imip --version alone', () => {
+    expect(buildProgram(['node', 'imip', '--version']).commands).toEqual([]);
+    expect(buildProgram(['node', 'imip', '-V']).commands).toEqual([]);
+  });
+
   it('builds every command for the program\'s own help and for a name it does not know', () => {
     const names = all.commands.map((c) => c.name());
     expect(names.length).toBeGreaterThan(5);
