@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { CannotRunError, EXIT_CANNOT_RUN } from './report/exit.js';
-import { endQuietlyOnClosedPipe, pipeClosed, EXIT_CLOSED_PIPE } from './report/closed-pipe.js';
+import { endQuietlyOnClosedPipe, exitStatus, writeWhole } from './report/closed-pipe.js';
 import { printable } from './report/terminal-text.js';
 
 type Flags = Record<string, unknown>;
@@ -91,7 +91,7 @@ function action(load: () => Promise<{ run: Runner }>, opts: { configArg?: boolea
     } catch (err) {
       code = failure(err, Boolean(flags.verbose));
     }
-    process.exitCode = pipeClosed() ? EXIT_CLOSED_PIPE : code;
+    process.exitCode = exitStatus(code);
   };
 }
 
@@ -270,7 +270,9 @@ export function buildProgram(argv: readonly string[] = []): Command {
     .version(packageVersion(), '-V, --version')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+    // Help and the version go out in one synchronous write, without creating `process.stdout`
+    // (which loads Node's stream modules, and net for a pipe).
+    .configureOutput({ writeOut: (s) => writeWhole(s), writeErr: (s) => process.stderr.write(s) });
 
   const named = COMMANDS.find(([name]) => name === argv[2]);
   // `imip --version` prints the version and nothing else: no command is needed for it.

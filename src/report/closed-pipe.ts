@@ -4,18 +4,54 @@
  * reports EPIPE, further output is dropped and the process exits with 141 (128 + SIGPIPE), the
  * status a shell reports for a writer whose pipe closed (what `set -o pipefail` sees for `cat`).
  *
- * A run that changes something (`poll --once --apply`) is not cut short by a closed pipe: its
- * output is dropped and it finishes its work (so no message is left half-handled), then exits 141.
+ * Output that cannot be written for another reason (a full disk: `> /dev/full`, ENOSPC; a
+ * quota; an I/O error) is said in one line on stderr and the run exits 2: it could not do its
+ * job. Before, Node's own dump of the exception ended it with status 1, "problems found".
+ *
+ * A run that changes something (`poll --once --apply`) is not cut short by either: its output is
+ * dropped and it finishes its work (so no message is left half-handled), then exits 141 or 2.
  */
 import { writeSync } from 'node:fs';
+import { EXIT_CANNOT_RUN } from './exit.js';
 
 export const EXIT_CLOSED_PIPE = 141;
 
 let closed = false;
+let failed = false;
+/** Whether the run must finish its work before exiting (set by {@link endQuietlyOnClosedPipe}). */
+let mustFinish: () => boolean = () => false;
 
-/** True once stdout or stderr reported a closed pipe. */
-export function pipeClosed(): boolean {
-  return closed;
+/** The exit status of a run that would end with `code`: 141 after a closed pipe, 2 after output that could not be written. */
+export function exitStatus(code: number): number {
+  return closed ? EXIT_CLOSED_PIPE : failed ? EXIT_CANNOT_RUN : code;
+}
+
+/** A write to stdout or stderr failed with `err`: a closed pipe, or output that cannot be written. */
+function outputError(err: NodeJS.ErrnoException): void {
+  if (err.code === 'EPIPE' || err.code === 'ERR_STREAM_DESTROYED') {
+    if (closed) return;
+    closed = true;
+    dropOutput();
+    process.exitCode = EXIT_CLOSED_PIPE;
+  } else {
+    if (failed || closed) return;
+    failed = true;
+    dropOutput();
+    try {
+      writeSync(2, `imip: cannot write the output: ${err.message}\n`);
+    } catch {
+      // stderr is gone as well
+    }
+    process.exitCode = EXIT_CANNOT_RUN;
+  }
+  if (!mustFinish()) process.exit(process.exitCode);
+}
+
+/** Whether `err` is a failed write (a system call's error, or a destroyed stream), not a bug in what was written. */
+function isWriteError(err: unknown): err is NodeJS.ErrnoException {
+  if (!(err instanceof Error)) return false;
+  const e = err as NodeJS.ErrnoException;
+  return (typeof e.errno === 'number' && typeof e.syscall === 'string') || e.code === 'ERR_STREAM_DESTROYED';
 }
 
 /**
@@ -28,23 +64,34 @@ export function pipeClosed(): boolean {
  * run with the closed-pipe status, as for the streams.
  */
 export function writeWhole(text: string): void {
+  if (closed || failed) return;
   const buf = Buffer.from(text);
   let done = 0;
   try {
     while (done < buf.length) done += writeSync(1, buf, done);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EPIPE') closed = true;
-    else process.stdout.write(buf.subarray(done));
+    if ((err as NodeJS.ErrnoException).code === 'EAGAIN') process.stdout.write(buf.subarray(done));
+    else outputError(err as NodeJS.ErrnoException);
   }
 }
 
 function silence(stream: NodeJS.WriteStream): void {
-  // Drop whatever is still written: the reader is gone.
+  // Drop whatever is still written: the reader is gone, or the output cannot be written.
   stream.write = ((_chunk: unknown, enc?: unknown, cb?: unknown) => {
     const done = typeof enc === 'function' ? enc : cb;
     if (typeof done === 'function') queueMicrotask(() => (done as () => void)());
     return true;
   }) as typeof stream.write;
+}
+
+/** Silence both streams (each only once it exists: creating one here would load its modules for nothing). */
+const silenced = new Set<'stdout' | 'stderr'>();
+function dropOutput(): void {
+  for (const name of ['stdout', 'stderr'] as const) {
+    silenced.add(name);
+    const own = Object.getOwnPropertyDescriptor(process, name);
+    if (own && 'value' in own) silence(own.value as NodeJS.WriteStream);
+  }
 }
 
 /**
@@ -56,28 +103,37 @@ function silence(stream: NodeJS.WriteStream): void {
  * its output with one synchronous write (`check-config`) never needs.
  */
 export function endQuietlyOnClosedPipe(finishWork: () => boolean = () => false): void {
-  const onError = (err: NodeJS.ErrnoException): void => {
-    if (err.code !== 'EPIPE' && err.code !== 'ERR_STREAM_DESTROYED') throw err;
-    closed = true;
-    silence(process.stdout);
-    silence(process.stderr);
-    process.exitCode = EXIT_CLOSED_PIPE;
-    if (!finishWork()) process.exit(EXIT_CLOSED_PIPE);
+  mustFinish = finishWork;
+  const watch = (stream: NodeJS.WriteStream, name: 'stdout' | 'stderr'): NodeJS.WriteStream => {
+    // Pipes and sockets report a failed write as an 'error' event; files and devices (a
+    // synchronous stream) throw it from write() itself.
+    stream.on('error', outputError);
+    const write = stream.write;
+    stream.write = function (this: NodeJS.WriteStream, ...args: unknown[]): boolean {
+      try {
+        return (write as (...a: unknown[]) => boolean).apply(this, args);
+      } catch (err) {
+        if (!isWriteError(err)) throw err;
+        outputError(err);
+        return true;
+      }
+    } as typeof stream.write;
+    if (silenced.has(name)) silence(stream);
+    return stream;
   };
   for (const name of ['stdout', 'stderr'] as const) {
     const own = Object.getOwnPropertyDescriptor(process, name);
     const getter = own?.get;
     if (!getter || !own.configurable) {
-      process[name].on('error', onError);
+      watch(process[name], name);
       continue;
     }
     Object.defineProperty(process, name, {
       configurable: true,
       enumerable: own.enumerable,
       get() {
-        const stream = getter.call(process) as NodeJS.WriteStream;
-        Object.defineProperty(process, name, { configurable: true, enumerable: own.enumerable, get: () => stream });
-        stream.on('error', onError);
+        const stream = watch(getter.call(process) as NodeJS.WriteStream, name);
+        Object.defineProperty(process, name, { configurable: true, enumerable: own.enumerable, value: stream, writable: true });
         return stream;
       },
     });
