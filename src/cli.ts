@@ -95,168 +95,174 @@ function action(load: () => Promise<{ run: Runner }>, opts: { configArg?: boolea
   };
 }
 
-/**
- * Every command, in the order `--help` lists them: each adds itself, with its flags, to the program.
- */
-const COMMANDS: ReadonlyArray<readonly [string, (program: Command) => void]> = [
-  ['check-config', (program) => {
-    shared(
-      connection(
-        program
-          .command('check-config')
-          .description('validate Scheduling → iMIP in caldavd.plist the way the server reads it')
-          .option('--connect', 'also test SMTP and the IMAP/POP mailbox, in one report')
-          .option('--list-checks', 'list every finding id with its severity and release lines'),
-      ),
-    )
-      .addHelpText(
-        'after',
-        examples([
-          'imip check-config --config /etc/caldavd/caldavd.plist',
-          'imip check-config --config caldavd.plist --server-version 4.3 --json',
-          'imip check-config --connect --ca-file /etc/ssl/mail-ca.pem',
-          'imip check-config --list-checks',
-        ]),
-      )
-      .action(action(() => import('./commands/check-config.js') as Promise<{ run: Runner }>));
-  }],
-  ['test-smtp', (program) => {
-    shared(
-      connection(
-        program
-          .command('test-smtp')
-          .description('test the SMTP path stage by stage, with the server\'s STARTTLS semantics')
-          .option('--send-to <address>', 'also send a short plain message to this address and report the final reply'),
-      ),
-    )
-      .addHelpText(
-        'after',
-        examples([
-          'imip test-smtp --config /etc/caldavd/caldavd.plist',
-          'imip test-smtp --ca-file ca.pem --send-to me@example.com',
-          'imip test-smtp --json --timeout 5',
-        ]),
-      )
-      .action(action(() => import('./commands/test-smtp.js') as Promise<{ run: Runner }>));
-  }],
-  ['test-mailbox', (program) => {
-    shared(
-      connection(program.command('test-mailbox').description('test the IMAP or POP3 mailbox stage by stage, read-only')),
-    )
-      .addHelpText('after', examples(['imip test-mailbox --config /etc/caldavd/caldavd.plist', 'imip test-mailbox --ca-file ca.pem --json']))
-      .action(action(() => import('./commands/test-mailbox.js') as Promise<{ run: Runner }>));
-  }],
-  ['send-test', (program) => {
-    shared(
-      connection(
-        program
-          .command('send-test')
-          .description('send a real test invitation built exactly as Calendar Server builds it')
-          .requiredOption('--to <attendee>', 'the attendee to invite (an address outside the server)')
-          .option('--organizer <address>', 'organizer address shown in From (default: Sending.Address)')
-          .option('--summary <text>', 'event summary', 'imip test invitation')
-          .option('--start <iso-8601>', 'event start (default: tomorrow 10:00 local time)')
-          .option('--duration <minutes>', 'event length in minutes', '30')
-          .option('--dry-run', 'print the message; send nothing')
-          .option('--save <file.eml>', 'write the message to this file and send nothing')
-          .option('--wait-reply <seconds>', 'watch the mailbox (read-only) this long for the attendee\'s reply')
-          .option('--force', 'send even when AddressPatterns would not route the attendee to iMIP')
-          .option('--state-dir <dir>', 'where sent tokens are recorded (default: $XDG_STATE_HOME/imip)')
-          .option('--token-store <path|url>', 'the server\'s token store: a mailgatewaytokens.sqlite file (2.x-4.x) or postgres://USER@HOST/DB (5.0+); default: from the config')
-          .option('--reply-from <imaps-url>', 'round trip: the test attendee mailbox, imaps://USER@HOST[:PORT] (or imap:// with STARTTLS); password from $IMIP_REPLY_PASSWORD or --reply-password-file')
-          .option('--reply-submit <submission-url>', 'round trip: where the attendee sends from, submission://USER@HOST[:587] (default: the --reply-from user and host, port 587)')
-          .option('--reply-password-file <file>', 'round trip: read the attendee account password from the first line of this file')
-          .addOption(new Option('--client <name>', 'round trip: answer shaped as this client does').choices(['apple', 'outlook', 'gmail', 'thunderbird']))
-          .option('--keep-reply', 'round trip: leave the reply in the gateway mailbox after judging'),
-      ),
-    )
-      .addHelpText(
-        'after',
-        examples([
-          'imip send-test --to someone@gmail.com --dry-run',
-          'imip send-test --to someone@gmail.com --save invite.eml',
-          'imip send-test --to someone@gmail.com --wait-reply 600',
-          'IMIP_REPLY_PASSWORD=… imip send-test --to probe@example.org --reply-from imaps://probe@example.org@imap.example.org --client outlook',
-        ]),
-      )
-      .action(action(() => import('./commands/send-test.js') as Promise<{ run: Runner }>));
-  }],
-  ['poll', (program) => {
-    shared(
-      connection(
-        program
-          .command('poll')
-          .description('run one poll cycle over the receiving mailbox and show what the server does with each message')
-          .option('--once', 'run exactly one cycle (the only mode: the server itself polls every PollingSeconds)')
-          .option('--apply', '2.x-4.x: inject handled replies into the server and delete only those messages')
-          .option('--inject-url <url>', 'the server\'s /inbox/ URL for --apply (default: derived from the config as the gateway does)')
-          .option('--single-poller', 'POP3 --apply: only this host polls the mailbox (needed when the server does not lock the maildrop)')
-          .option('--state-dir <dir>', 'where send-test recorded its tokens; --apply keeps its journal and poller id there (default: $XDG_STATE_HOME/imip)')
-          .option('--token-store <path|url>', 'the server\'s token store: a mailgatewaytokens.sqlite file (2.x-4.x) or postgres://USER@HOST/DB (5.0+); default: from the config'),
+/** One command: its name, its flags (given the bare command), examples for its help, and its code. */
+interface CommandSpec {
+  name: string;
+  flags: (cmd: Command) => Command;
+  examples: string[];
+  load: () => Promise<{ run: Runner }>;
+  /** `false`: the positional argument is the command's own (imip tokens TOKEN), not a config path. */
+  configArg?: false;
+}
 
+/** Every command, in the order `--help` lists them. */
+const COMMANDS: readonly CommandSpec[] = [
+  {
+    name: 'check-config',
+    flags: (cmd) =>
+      shared(
+        connection(
+          cmd
+            .description('validate Scheduling → iMIP in caldavd.plist the way the server reads it')
+            .option('--connect', 'also test SMTP and the IMAP/POP mailbox, in one report')
+            .option('--list-checks', 'list every finding id with its severity and release lines'),
+        ),
       ),
-    )
-      .addHelpText(
-        'after',
-        examples([
-          'imip poll --once',
-          'imip poll --once --json | jq \'.summary\'',
-          'imip poll --once --server-version 4.3 --apply',
-        ]),
-      )
-      .action(action(() => import('./commands/poll.js') as Promise<{ run: Runner }>));
-  }],
-  ['diagnose', (program) => {
-    shared(
-      connection(
-        program
-          .command('diagnose')
-          .description('doctor: test sending and the mailbox, and name the cause of "didn\'t find a token in message" and "iMIP injection principal not found"')
-          .option('--message <file...>', 'saved messages (.eml) to examine; - reads one from stdin')
-          .option('--log <file...>', 'Calendar Server log files, plain or gzip')
-          .option('--directory <file>', 'the XML accounts file of the server\'s directory')
-          .addOption(new Option('--probe <kind>', 'live probe: send to a plus address, or authenticate to /inbox').choices(['plus-address', 'injection', 'all']))
-          .option('--offline', 'no network: skip the SMTP test and the mailbox (Sending and Receiving show as not tested)')
-          .option('--state-dir <dir>', 'where send-test recorded its tokens (default: $XDG_STATE_HOME/imip)')
-          .option('--token-store <path|url>', 'the server\'s token store: a mailgatewaytokens.sqlite file (2.x-4.x) or postgres://USER@HOST/DB (5.0+); default: from the config'),
+    examples: [
+      'imip check-config --config /etc/caldavd/caldavd.plist',
+      'imip check-config --config caldavd.plist --server-version 4.3 --json',
+      'imip check-config --connect --ca-file /etc/ssl/mail-ca.pem',
+      'imip check-config --list-checks',
+    ],
+    load: () => import('./commands/check-config.js') as Promise<{ run: Runner }>,
+  },
+  {
+    name: 'test-smtp',
+    flags: (cmd) =>
+      shared(
+        connection(
+          cmd
+            .description('test the SMTP path stage by stage, with the server\'s STARTTLS semantics')
+            .option('--send-to <address>', 'also send a short plain message to this address and report the final reply'),
+        ),
       ),
-    )
-      .addHelpText(
-        'after',
-        examples([
-          'imip diagnose',
-          'imip diagnose --message reply.eml --log /var/log/caldavd/error.log',
-          'imip diagnose --server-version 2.5 --directory /etc/caldavd/accounts.xml --probe injection',
-          'imip diagnose --probe plus-address --ca-file ca.pem',
-          'imip diagnose --offline --message reply.eml',
-        ]),
-      )
-      .action(action(() => import('./commands/diagnose.js') as Promise<{ run: Runner }>));
-  }],
-  ['tokens', (program) => {
-    shared(
-      program
-        .command('tokens')
-        .description('read the server\'s token store (read-only): what a token maps to, tokens per attendee, organizer or event, statistics')
-        .argument('[token]', 'a token (the part after "+" in the reply address)')
-        .option('--attendee <address>', 'list the tokens issued to this attendee')
-        .option('--organizer <cua>', 'list the tokens of this organizer (mailto:, urn:uuid:, urn:x-uid:)')
-        .option('--uid <uid>', 'list the tokens of this event')
-        .option('--timeout <seconds>', 'limit for connecting to and querying the database', '15')
-        .option('--token-store <path|url>', 'a mailgatewaytokens.sqlite file (2.x-4.x) or postgres://USER@HOST/DB (5.0+); default: from the config'),
-    )
-      .addHelpText(
-        'after',
-        examples([
-          'imip tokens',
-          'imip tokens 3f2b8c1e-6d4a-4f1e-9a7b-2c5d8e9f0a1b',
-          'imip tokens --attendee someone@example.org --json',
-          'imip tokens --server-version 4.3 --token-store /var/db/caldavd/Data/mailgatewaytokens.sqlite',
-        ]),
-      )
-      .action(action(() => import('./commands/tokens.js') as Promise<{ run: Runner }>, { configArg: false }));
-  }],
+    examples: [
+      'imip test-smtp --config /etc/caldavd/caldavd.plist',
+      'imip test-smtp --ca-file ca.pem --send-to me@example.com',
+      'imip test-smtp --json --timeout 5',
+    ],
+    load: () => import('./commands/test-smtp.js') as Promise<{ run: Runner }>,
+  },
+  {
+    name: 'test-mailbox',
+    flags: (cmd) => shared(connection(cmd.description('test the IMAP or POP3 mailbox stage by stage, read-only'))),
+    examples: [
+      'imip test-mailbox --config /etc/caldavd/caldavd.plist',
+      'imip test-mailbox --ca-file ca.pem --json',
+    ],
+    load: () => import('./commands/test-mailbox.js') as Promise<{ run: Runner }>,
+  },
+  {
+    name: 'send-test',
+    flags: (cmd) =>
+      shared(
+        connection(
+          cmd
+            .description('send a real test invitation built exactly as Calendar Server builds it')
+            .requiredOption('--to <attendee>', 'the attendee to invite (an address outside the server)')
+            .option('--organizer <address>', 'organizer address shown in From (default: Sending.Address)')
+            .option('--summary <text>', 'event summary', 'imip test invitation')
+            .option('--start <iso-8601>', 'event start (default: tomorrow 10:00 local time)')
+            .option('--duration <minutes>', 'event length in minutes', '30')
+            .option('--dry-run', 'print the message; send nothing')
+            .option('--save <file.eml>', 'write the message to this file and send nothing')
+            .option('--wait-reply <seconds>', 'watch the mailbox (read-only) this long for the attendee\'s reply')
+            .option('--force', 'send even when AddressPatterns would not route the attendee to iMIP')
+            .option('--state-dir <dir>', 'where sent tokens are recorded (default: $XDG_STATE_HOME/imip)')
+            .option('--token-store <path|url>', 'the server\'s token store: a mailgatewaytokens.sqlite file (2.x-4.x) or postgres://USER@HOST/DB (5.0+); default: from the config')
+            .option('--reply-from <imaps-url>', 'round trip: the test attendee mailbox, imaps://USER@HOST[:PORT] (or imap:// with STARTTLS); password from $IMIP_REPLY_PASSWORD or --reply-password-file')
+            .option('--reply-submit <submission-url>', 'round trip: where the attendee sends from, submission://USER@HOST[:587] (default: the --reply-from user and host, port 587)')
+            .option('--reply-password-file <file>', 'round trip: read the attendee account password from the first line of this file')
+            .addOption(new Option('--client <name>', 'round trip: answer shaped as this client does').choices(['apple', 'outlook', 'gmail', 'thunderbird']))
+            .option('--keep-reply', 'round trip: leave the reply in the gateway mailbox after judging'),
+        ),
+      ),
+    examples: [
+      'imip send-test --to someone@gmail.com --dry-run',
+      'imip send-test --to someone@gmail.com --save invite.eml',
+      'imip send-test --to someone@gmail.com --wait-reply 600',
+      'IMIP_REPLY_PASSWORD=… imip send-test --to probe@example.org --reply-from imaps://probe@example.org@imap.example.org --client outlook',
+    ],
+    load: () => import('./commands/send-test.js') as Promise<{ run: Runner }>,
+  },
+  {
+    name: 'poll',
+    flags: (cmd) =>
+      shared(
+        connection(
+          cmd
+            .description('run one poll cycle over the receiving mailbox and show what the server does with each message')
+            .option('--once', 'run exactly one cycle (the only mode: the server itself polls every PollingSeconds)')
+            .option('--apply', '2.x-4.x: inject handled replies into the server and delete only those messages')
+            .option('--inject-url <url>', 'the server\'s /inbox/ URL for --apply (default: derived from the config as the gateway does)')
+            .option('--single-poller', 'POP3 --apply: only this host polls the mailbox (needed when the server does not lock the maildrop)')
+            .option('--state-dir <dir>', 'where send-test recorded its tokens; --apply keeps its journal and poller id there (default: $XDG_STATE_HOME/imip)')
+            .option('--token-store <path|url>', 'the server\'s token store: a mailgatewaytokens.sqlite file (2.x-4.x) or postgres://USER@HOST/DB (5.0+); default: from the config'),
+        ),
+      ),
+    examples: [
+      'imip poll --once',
+      'imip poll --once --json | jq \'.summary\'',
+      'imip poll --once --server-version 4.3 --apply',
+    ],
+    load: () => import('./commands/poll.js') as Promise<{ run: Runner }>,
+  },
+  {
+    name: 'diagnose',
+    flags: (cmd) =>
+      shared(
+        connection(
+          cmd
+            .description('doctor: test sending and the mailbox, and name the cause of "didn\'t find a token in message" and "iMIP injection principal not found"')
+            .option('--message <file...>', 'saved messages (.eml) to examine; - reads one from stdin')
+            .option('--log <file...>', 'Calendar Server log files, plain or gzip')
+            .option('--directory <file>', 'the XML accounts file of the server\'s directory')
+            .addOption(new Option('--probe <kind>', 'live probe: send to a plus address, or authenticate to /inbox').choices(['plus-address', 'injection', 'all']))
+            .option('--offline', 'no network: skip the SMTP test and the mailbox (Sending and Receiving show as not tested)')
+            .option('--state-dir <dir>', 'where send-test recorded its tokens (default: $XDG_STATE_HOME/imip)')
+            .option('--token-store <path|url>', 'the server\'s token store: a mailgatewaytokens.sqlite file (2.x-4.x) or postgres://USER@HOST/DB (5.0+); default: from the config'),
+        ),
+      ),
+    examples: [
+      'imip diagnose',
+      'imip diagnose --message reply.eml --log /var/log/caldavd/error.log',
+      'imip diagnose --server-version 2.5 --directory /etc/caldavd/accounts.xml --probe injection',
+      'imip diagnose --probe plus-address --ca-file ca.pem',
+      'imip diagnose --offline --message reply.eml',
+    ],
+    load: () => import('./commands/diagnose.js') as Promise<{ run: Runner }>,
+  },
+  {
+    name: 'tokens',
+    flags: (cmd) =>
+      shared(
+        cmd
+          .description('read the server\'s token store (read-only): what a token maps to, tokens per attendee, organizer or event, statistics')
+          .argument('[token]', 'a token (the part after "+" in the reply address)')
+          .option('--attendee <address>', 'list the tokens issued to this attendee')
+          .option('--organizer <cua>', 'list the tokens of this organizer (mailto:, urn:uuid:, urn:x-uid:)')
+          .option('--uid <uid>', 'list the tokens of this event')
+          .option('--timeout <seconds>', 'limit for connecting to and querying the database', '15')
+          .option('--token-store <path|url>', 'a mailgatewaytokens.sqlite file (2.x-4.x) or postgres://USER@HOST/DB (5.0+); default: from the config'),
+      ),
+    examples: [
+      'imip tokens',
+      'imip tokens 3f2b8c1e-6d4a-4f1e-9a7b-2c5d8e9f0a1b',
+      'imip tokens --attendee someone@example.org --json',
+      'imip tokens --server-version 4.3 --token-store /var/db/caldavd/Data/mailgatewaytokens.sqlite',
+    ],
+    load: () => import('./commands/tokens.js') as Promise<{ run: Runner }>,
+    configArg: false,
+  },
 ];
+
+/** Add one command to the program: its flags, its examples after the help, its action. */
+function addCommand(program: Command, spec: CommandSpec): void {
+  spec
+    .flags(program.command(spec.name))
+    .addHelpText('after', examples(spec.examples))
+    .action(action(spec.load, spec));
+}
 
 /**
  * The program with its commands. Given the command a run names (`imip check-config …`), only that
@@ -274,10 +280,10 @@ export function buildProgram(argv: readonly string[] = []): Command {
     // (which loads Node's stream modules, and net for a pipe).
     .configureOutput({ writeOut: (s) => writeWhole(s), writeErr: (s) => process.stderr.write(s) });
 
-  const named = COMMANDS.find(([name]) => name === argv[2]);
+  const named = COMMANDS.find((spec) => spec.name === argv[2]);
   // `imip --version` prints the version and nothing else: no command is needed for it.
   const versionOnly = argv.length === 3 && (argv[2] === '--version' || argv[2] === '-V');
-  for (const [, add] of versionOnly ? [] : named ? [named] : COMMANDS) add(program);
+  for (const spec of versionOnly ? [] : named ? [named] : COMMANDS) addCommand(program, spec);
   monitoringOptions(program);
   return program;
 }
