@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { build, transform } from 'esbuild';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const PKG = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
 const STAGE = path.join(ROOT, 'build');
 const OUT = path.join(ROOT, 'dist');
 
@@ -79,11 +80,11 @@ await build({
   // the module that loads it when colour is on (src/report/chalk.ts): from node_modules, an ES
   // module, it started Node's ES module loader. The other packages are loaded only by the
   // commands that need them and stay in node_modules.
-  external: Object.keys(JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')).dependencies).filter((d) => d !== 'commander' && d !== 'chalk'),
+  external: Object.keys(PKG.dependencies).filter((d) => d !== 'commander' && d !== 'chalk'),
   chunkNames: 'chunks/[name]-[hash]',
   // The version `imip --version` prints, written into the program (src/cli.ts): no package.json
   // to read at every start.
-  define: { __IMIP_VERSION__: JSON.stringify(JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version) },
+  define: { __IMIP_VERSION__: JSON.stringify(PKG.version) },
   plugins: [lazyChildProcess],
   // No `keepNames`: it re-sets the .name of every function and class at load (about 300 calls
   // for check-config, 3 million instructions and a scavenge's worth of garbage) where bundling

@@ -105,7 +105,8 @@ function hook(cachedData: (filename: string) => Buffer | undefined, onScript?: (
     if (data && script.cachedDataRejected) active = false;
     onScript?.(filename, script);
     const fn = script.runInThisContext({ displayErrors: true }) as (...args: unknown[]) => unknown;
-    return fn.call(this.exports, this.exports, ownRequire(this, filename), this, filename, path.dirname(filename));
+    const dir = path.dirname(filename);
+    return fn.call(this.exports, this.exports, ownRequire(this, filename, dir), this, filename, dir);
   };
 }
 
@@ -117,9 +118,8 @@ function hook(cachedData: (filename: string) => Buffer | undefined, onScript?: (
  * small file from its cache. Anything else (node:fs, a package, a path that is not a file of
  * dist/) goes to Node's own `require`.
  */
-function ownRequire(parent: NodeModule, filename: string): NodeJS.Require {
+function ownRequire(parent: NodeModule, filename: string, dir: string): NodeJS.Require {
   const M = Module as unknown as ModuleInternals;
-  const dir = path.dirname(filename);
   let node: NodeJS.Require | undefined;
   const nodeRequire = (): NodeJS.Require => (node ??= Module.createRequire(filename));
   const require = function (request: string): unknown {

@@ -84,11 +84,12 @@ function silence(stream: NodeJS.WriteStream): void {
   }) as typeof stream.write;
 }
 
-/** Silence both streams (each only once it exists: creating one here would load its modules for nothing). */
-const silenced = new Set<'stdout' | 'stderr'>();
+/**
+ * Silence both streams that exist; one created later is silenced then ({@link endQuietlyOnClosedPipe}):
+ * creating it here would load its modules for nothing.
+ */
 function dropOutput(): void {
   for (const name of ['stdout', 'stderr'] as const) {
-    silenced.add(name);
     const own = Object.getOwnPropertyDescriptor(process, name);
     if (own && 'value' in own) silence(own.value as NodeJS.WriteStream);
   }
@@ -104,7 +105,7 @@ function dropOutput(): void {
  */
 export function endQuietlyOnClosedPipe(finishWork: () => boolean = () => false): void {
   mustFinish = finishWork;
-  const watch = (stream: NodeJS.WriteStream, name: 'stdout' | 'stderr'): NodeJS.WriteStream => {
+  const watch = (stream: NodeJS.WriteStream): NodeJS.WriteStream => {
     // Pipes and sockets report a failed write as an 'error' event; files and devices (a
     // synchronous stream) throw it from write() itself.
     stream.on('error', outputError);
@@ -118,21 +119,21 @@ export function endQuietlyOnClosedPipe(finishWork: () => boolean = () => false):
         return true;
       }
     } as typeof stream.write;
-    if (silenced.has(name)) silence(stream);
+    if (closed || failed) silence(stream);
     return stream;
   };
   for (const name of ['stdout', 'stderr'] as const) {
     const own = Object.getOwnPropertyDescriptor(process, name);
     const getter = own?.get;
     if (!getter || !own.configurable) {
-      watch(process[name], name);
+      watch(process[name]);
       continue;
     }
     Object.defineProperty(process, name, {
       configurable: true,
       enumerable: own.enumerable,
       get() {
-        const stream = watch(getter.call(process) as NodeJS.WriteStream, name);
+        const stream = watch(getter.call(process) as NodeJS.WriteStream);
         Object.defineProperty(process, name, { configurable: true, enumerable: own.enumerable, value: stream, writable: true });
         return stream;
       },
