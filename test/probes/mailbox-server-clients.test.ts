@@ -79,6 +79,12 @@ const CONNECTION_IDS = new Set([
   'mailbox.tls-mismatch',
 ]);
 
+/** Every finding id and every failed stage, for the message of an assertion that fails. */
+function why(doc: { findings?: Array<{ id: string; message: string }>; stages?: Array<{ stage: string; ok: boolean; error?: string | null }> }): string {
+  const failed = (doc.stages ?? []).filter((s) => !s.ok && s.error).map((s) => `${s.stage}: ${s.error}`);
+  return JSON.stringify({ findings: (doc.findings ?? []).map((f) => `${f.id}: ${f.message}`), failedStages: failed });
+}
+
 function ids(list: unknown): string[] {
   return ((list as { id: string; severity: string }[]) ?? [])
     .filter((f) => CONNECTION_IDS.has(f.id))
@@ -109,7 +115,9 @@ describe.concurrent("the same receiving verdict from test-mailbox, check-config 
       it(`${row.name} — ${version}`, async () => {
         const path = config(row);
         const want = row.expect[version];
-        const common = ['--config', path, ...(row.noCa ? [] : ['--ca-file', getStack().ca]), '--server-version', version, '--timeout', '5', '--json'];
+        // The verdicts here do not depend on time; four commands run at once in each of several
+        // tests, so a stage may wait on a busy machine (a 5-second limit once ran out in CI).
+        const common = ['--config', path, ...(row.noCa ? [] : ['--ca-file', getStack().ca]), '--server-version', version, '--timeout', '15', '--json'];
         const state = tempDir();
 
         const [probe, check, poll, diag] = await Promise.all([
@@ -120,14 +128,15 @@ describe.concurrent("the same receiving verdict from test-mailbox, check-config 
         ]);
 
         const probeDoc = jsonOf(probe, 'test-mailbox');
-        expect(ids(probeDoc.findings), 'test-mailbox').toEqual(want.ids);
+        expect(ids(probeDoc.findings), `test-mailbox: ${why(probeDoc)}`).toEqual(want.ids);
         // A mail server the server's client cannot log in to, or a stop before the password, is a problem (1).
         if (!want.serverReads || row.noCa) expect(probe.code).toBe(1);
-        expect(ids(jsonOf(check, 'check-config --connect').findings), 'check-config --connect').toEqual(want.ids);
+        const checkDoc = jsonOf(check, 'check-config --connect');
+        expect(ids(checkDoc.findings), `check-config --connect: ${why(checkDoc)}`).toEqual(want.ids);
         if (!want.serverReads) expect(check.code).toBe(1);
 
         const pollDoc = jsonOf(poll, 'poll');
-        expect(ids(pollDoc.findings), `poll: ${poll.stderr}`).toEqual(want.ids);
+        expect(ids(pollDoc.findings), `poll: ${why(pollDoc)} ${poll.stderr}`).toEqual(want.ids);
         const stopped = want.serverReads ? (row.noCa ? 'certificate-not-verified' : null) : 'server-cannot-log-in';
         expect(pollDoc.serverLogin.stopped).toBe(stopped);
         if (stopped) {
@@ -139,7 +148,7 @@ describe.concurrent("the same receiving verdict from test-mailbox, check-config 
         }
 
         const diagDoc = jsonOf(diag, 'diagnose');
-        expect(ids(diagDoc.findings), 'diagnose').toEqual(want.ids);
+        expect(ids(diagDoc.findings), `diagnose: ${why(diagDoc)}`).toEqual(want.ids);
         if (!want.serverReads) expect(diag.code).toBe(1);
       });
     }
