@@ -41,6 +41,7 @@ const PROBE_FINDINGS: RuleMeta[] = [
   meta('mailbox.certificate-name-mismatch', 'error', 'The IMAP/POP certificate does not name Receiving.Server (or Server is an IP address): the connection breaks on 9.x; a warning before 9.x.'),
   meta('mailbox.tls10-refused', 'error', 'A clear receiving port where the server starts TLS itself (IMAP STARTTLS, POP3 STLS) with TLS 1.0 only, and the mail server refuses TLS 1.0: no login.'),
   meta('mailbox.cleartext-password', 'warning', 'A step of the server\'s login would send the mailbox password in clear text (AUTHENTICATE PLAIN or LOGIN before TLS, LOGIN without STARTTLS).'),
+  meta('mailbox.session-failed', 'error', 'The IMAP/POP session failed after the connection (the server closed it, refused a command such as EXAMINE INBOX, or answered out of protocol) at a stage no other finding names.'),
   meta('mailbox.login-failed', 'error', 'The mailbox rejected Receiving.Username and Receiving.Password.'),
   meta('mailbox.in-use', 'error', 'POP3 -ERR [IN-USE]: the login was accepted, but another session holds the maildrop; while it does, the server reads nothing.'),
   meta('mailbox.pop-cleartext-login', 'error', 'POP3 without TLS and without APOP: the gateway refuses to log in.'),

@@ -33,6 +33,7 @@ import {
 } from '../net/net-stage.js';
 import type { MailboxCounts, MailboxSessionOutcome, SampledMessage } from './probe-report.js';
 import { imapError } from './mailbox-errors.js';
+import { upgradeRefused } from './upgrade-refused.js';
 import { tlsInfo } from '../net/tls-info.js';
 
 const CONFIG = 'Scheduling.iMIP.Receiving';
@@ -333,6 +334,8 @@ export async function runImapStages(receiving: ReceivingSettings, opts: ConnectO
           if (out.tls) s.evidence.tls = out.tls;
           throw mapErr(err);
         }
+        // imapflow goes on in clear text when STARTTLS is answered NO or BAD; Calendar Server's client does not.
+        if (!c.secureConnection) throw upgradeRefused('STARTTLS');
         s.evidence.tls = out.tls;
         s.evidence.capabilities = state.loginCaps;
         s.evidence.authMechanisms = authMechanisms(state.loginCaps);

@@ -7,6 +7,7 @@ import { StageError, toStageError } from '../net/net-stage.js';
 import { isCertificateErrorCode } from '../net/tls-info.js';
 import { isPop3Error } from '../clients/pop3/index.js';
 import { isBasicAuthDisabled } from './provider-auth.js';
+import { upgradeRefused } from './upgrade-refused.js';
 
 const CONFIG = 'Scheduling.iMIP.Receiving';
 
@@ -44,6 +45,8 @@ export function imapError(err: unknown, ctx: { user: string; certificate: StageE
     case 'NoConnection':
     case 'EConnectionClosed':
     case 'ClosedAfterConnect':
+    case 'ClosedAfterConnectText': // imapflow: closed after a plain-text greeting,
+    case 'ClosedAfterConnectTLS': // or after TLS
       return new StageError('closed', 'the server closed the connection', { evidence: { code: e.code } });
     default:
       break;
@@ -69,6 +72,8 @@ export function pop3Error(err: unknown, ctx: { user: string; host: string; port:
       if (err.code) return toStageError(err, ctx);
       return new StageError('rejected', err.message, { evidence });
     case 'tls': {
+      // STLS answered -ERR: no handshake was tried.
+      if (err.command === 'STLS' && err.serverText !== undefined) return upgradeRefused('STLS', `-ERR ${err.serverText}`);
       if (isCertificateErrorCode(err.code)) return toStageError(err, { host: ctx.host, port: ctx.port });
       const se = err.code ? toStageError(err, { host: ctx.host, port: ctx.port, during: 'the TLS handshake' }) : null;
       if (se && se.kind !== 'internal') return se;

@@ -16,6 +16,7 @@ import type { ConnectOptions, ReceivingSettings } from '../config/settings.js';
 import { StageError, connectTcp, loadCaPem, tlsHandshake, toStageError, type ResolvedAddress, type StageScope } from '../net/net-stage.js';
 import type { MailClients } from '../server/mail-clients.js';
 import { tlsInfo, type TlsInfo } from '../net/tls-info.js';
+import { upgradeRefused } from './upgrade-refused.js';
 
 export interface LoginPlan {
   /** The steps the server's client takes here, in words. */
@@ -122,7 +123,8 @@ export async function checkLoginPlan(
         plan.steps.push(`STLS, offering ${clients.pop3.stls.versions === 'tls1.0-only' ? 'TLS 1.0 only' : 'current TLS'}`, 'USER/PASS over TLS');
         send('STLS');
         const ok = await read();
-        plan.tls10 = ok.startsWith('+OK') ? await upgrade10(socket, host, opts, scope, plan) : 'refused';
+        if (!ok.startsWith('+OK')) throw upgradeRefused('STLS', ok, { steps: plan.steps });
+        plan.tls10 = await upgrade10(socket, host, opts, scope, plan);
       } else {
         plan.steps.push('no APOP and no STLS: Calendar Server refuses to send USER/PASS in clear text and does not log in');
         plan.noLogin = true;
@@ -146,14 +148,17 @@ export async function checkLoginPlan(
         );
         send('b STARTTLS');
         const { done } = await untilTagged(read, 'b');
-        plan.tls10 = /^b OK/i.test(done) ? await upgrade10(socket, host, opts, scope, plan) : 'refused';
+        if (!/^b OK/i.test(done)) throw upgradeRefused('STARTTLS', done.replace(/^b /, ''), { steps: plan.steps });
+        plan.tls10 = await upgrade10(socket, host, opts, scope, plan);
       } else {
         plan.steps.push('LOGIN in clear text (no STARTTLS offered)');
         plan.cleartext = 'LOGIN without STARTTLS';
       }
     }
   } finally {
-    if (plan.tls10 === 'not-used') {
+    // Closed here unless the TLS upgrade went through (its TLS socket is closed then): a server that
+    // keeps the connection open after a failed step would otherwise keep the process alive.
+    if (plan.tls10 !== 'accepted') {
       socket.on('error', () => undefined);
       socket.destroy();
     }

@@ -144,7 +144,7 @@ export function failureFindings(receiving: ReceivingSettings, f: StageFailure, o
           ),
         ];
       }
-      return [];
+      return [sessionFailed(receiving, f, err)];
     case 'timeout':
       // Before any connection, only this machine's resolver was waited for, not the mail server.
       if (f.stage === 'resolve') {
@@ -204,8 +204,30 @@ export function failureFindings(receiving: ReceivingSettings, f: StageFailure, o
     case 'cleartext-login':
       return [popNoLoginFinding(receiving, { ...ev, ...pick(f.evidence, ['apopChallenge', 'stls']) }, f.hint)];
     default:
-      return [];
+      // Any other failure still ends the session before the mailbox is read: it gets a finding
+      // (the stage alone said it, and poll's JSON, its monitoring line and diagnose had none).
+      return [sessionFailed(receiving, f, err)];
   }
+}
+
+/** A stage of the session failed after the connection was made, in a way no finding above names. */
+function sessionFailed(receiving: ReceivingSettings, f: StageFailure, err: (id: string, path: string, message: string, fix: string) => Finding): Finding {
+  const ports = defaultPorts(receiving);
+  const where = `${receiving.server}:${receiving.port}`;
+  const what =
+    f.stage === 'server-login'
+      ? `Checking Calendar Server's own login steps with ${where} (a connection of its own) failed: ${f.error}.`
+      : f.stage === 'internal'
+        ? `The ${ports.name} session with ${where} stopped on an unexpected error: ${f.error}.`
+        : `The ${ports.name} session with ${where} failed at the ${f.stage} stage: ${f.error}.`;
+  // Before INBOX is open, the server's own poll cannot get further than this either.
+  const beforeRead = ['server-login', 'connect', 'tls', 'greeting', 'starttls', 'login', 'inbox'].includes(f.stage);
+  return err(
+    'mailbox.session-failed',
+    `${CONFIG}.Server`,
+    beforeRead ? `${what} Calendar Server's poll stops at the same point and reads nothing.` : what,
+    f.hint ?? `Run imip test-mailbox --verbose to see the exchange, and look in the mail server's log for this connection.`,
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
