@@ -103,15 +103,18 @@ export function smtpFindings(sending: SendingSettings, res: SmtpSessionResult): 
       case 'basic-auth-disabled':
         err('smtp.basic-auth-disabled', `${CONFIG}.Username`, `The provider does not accept password logins for ${sending.username} (${f.error}); Calendar Server cannot do OAuth2`, OAUTH_ONLY_HINT);
         break;
-      case 'rejected':
-      case 'protocol':
-        // A refusal at MAIL FROM, RCPT TO or DATA shows in its stage (send-test names it as its
-        // own finding); before that it means the relay does not speak to this client.
-        if (f.stage !== 'mail-from' && f.stage !== 'rcpt-to' && f.stage !== 'data' && f.stage !== 'relay-check') {
-          err('smtp.connect-failed', `${CONFIG}.Server`, `The SMTP exchange with ${where} failed at the ${f.stage} stage: ${f.error}`, f.hint ?? "Read the relay's reply.");
-        }
+      case 'certificate':
+        // Judged below from the certificate seen, as the server's client judges it.
+        if (!res.tls) err('smtp.connect-failed', `${CONFIG}.Server`, `The TLS handshake with ${where} failed: ${f.error}`, f.hint ?? 'Check the certificate the relay presents.');
         break;
       default:
+        // A refusal at MAIL FROM, RCPT TO or DATA shows in its stage (send-test names it as its
+        // own finding); before that, any other failure means the relay does not speak to this
+        // client, and it gets a finding: the failed stage alone is no id to act on.
+        if (f.stage !== 'mail-from' && f.stage !== 'rcpt-to' && f.stage !== 'data' && f.stage !== 'relay-check') {
+          const what = f.stage === 'internal' ? 'stopped on an unexpected error' : `failed at the ${f.stage} stage`;
+          err('smtp.connect-failed', `${CONFIG}.Server`, `The SMTP exchange with ${where} ${what}: ${f.error}`, f.hint ?? "Read the relay's reply.");
+        }
         break;
     }
   }
