@@ -21,6 +21,11 @@ export interface StageScope {
    * before this stage's own continuation (so unrelated synchronous work is not timed).
    */
   markDone(): void;
+  /**
+   * The server answered: the limit starts again from now. A stage of several round trips calls it
+   * on each answer, so its limit bounds each step (the silence of the server), not their sum.
+   */
+  progress(): void;
 }
 
 export interface StageOptions {
@@ -92,6 +97,8 @@ export class Redactor {
 export class StageRunner {
   readonly stages: StageResult[] = [];
   failure: StageFailure | null = null;
+  /** The running stage's `progress`, while one runs. */
+  private active: (() => void) | null = null;
 
   constructor(
     readonly timeoutMs: number,
@@ -127,30 +134,42 @@ export class StageRunner {
     }
     const limit = Math.max(1, options.timeoutMs ?? this.timeoutMs);
     const started = nowMs();
-    const deadline = Date.now() + limit;
+    let deadline = Date.now() + limit;
     const ac = new AbortController();
     const evidence: Record<string, unknown> = {};
     let doneAt: number | null = null;
+    let timer: Deadline | undefined;
+    let expire: () => void = () => undefined;
+    this.active = () => scope.progress();
     const scope: StageScope = {
       evidence,
       signal: ac.signal,
-      deadline,
+      get deadline() {
+        return deadline;
+      },
       remaining: () => Math.max(0, deadline - Date.now()),
       markDone: () => {
         doneAt ??= nowMs();
       },
+      progress: () => {
+        // Only while the stage is still waiting: not after its end or its time-out.
+        if (!timer || ac.signal.aborted) return;
+        timer.clear();
+        deadline = Date.now() + limit;
+        timer = startDeadline(limit, expire);
+      },
     };
-    let timer: Deadline | undefined;
     // An answer that arrived while this process was busy is not a timeout (../clients/deadline.ts).
     const timedOut = new Promise<never>((_, reject) => {
-      timer = startDeadline(limit, () => {
+      expire = () => {
         const err =
           options.onTimeout?.(limit) ??
           new StageError('timeout', `no answer within ${limit} ms`, {
             hint: 'A firewall may be dropping the traffic, or the server is overloaded; raise --timeout to wait longer.',
           });
         reject(err);
-      });
+      };
+      timer = startDeadline(limit, expire);
     });
     let work: Promise<T>;
     try {
@@ -186,7 +205,14 @@ export class StageRunner {
       return undefined;
     } finally {
       timer?.clear();
+      timer = undefined;
+      this.active = null;
     }
+  }
+
+  /** {@link StageScope.progress} of the stage running now, for a wire that serves every stage. */
+  progress(): void {
+    this.active?.();
   }
 }
 

@@ -31,8 +31,8 @@ export interface LoginPlan {
   tls?: TlsInfo;
 }
 
-/** Reads CRLF lines from a socket. */
-function lineReader(socket: net.Socket, signal: AbortSignal): () => Promise<string> {
+/** Reads CRLF lines from a socket; `onLine` hears of each as it arrives. */
+function lineReader(socket: net.Socket, signal: AbortSignal, onLine: () => void): () => Promise<string> {
   let buf = '';
   const queue: string[] = [];
   let waiter: ((l: string) => void) | null = null;
@@ -48,6 +48,7 @@ function lineReader(socket: net.Socket, signal: AbortSignal): () => Promise<stri
     while ((i = buf.indexOf('\n')) >= 0) {
       const line = buf.slice(0, i).replace(/\r$/, '');
       buf = buf.slice(i + 1);
+      onLine();
       if (waiter) {
         const w = waiter;
         waiter = null;
@@ -103,7 +104,10 @@ export async function checkLoginPlan(
 ): Promise<LoginPlan> {
   const host = receiving.server.trim();
   const socket = await connectTcp({ host, port: receiving.port }, addresses, scope);
-  const read = lineReader(socket, scope.signal);
+  // Several round trips in one stage: the limit bounds each answer (the server's silence), as on
+  // every other step, not their sum.
+  scope.progress();
+  const read = lineReader(socket, scope.signal, () => scope.progress());
   const send = (l: string): void => {
     socket.write(`${l}\r\n`);
   };

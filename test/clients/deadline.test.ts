@@ -120,6 +120,36 @@ describe('StageRunner', () => {
     expect(greeting).toBeUndefined();
     expect(runner.failure).toMatchObject({ stage: 'greeting', kind: 'timeout', error: 'IMAP greeting timed out after 50 ms' });
   });
+
+  test('a stage of several round trips: each answer starts the limit again (progress), their sum may exceed it', async () => {
+    const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+    const steps = async (s: { progress(): void }, report: boolean): Promise<string> => {
+      for (let i = 0; i < 4; i++) {
+        await sleep(60); // each answer comes after 60% of the limit
+        if (report) s.progress();
+      }
+      return 'done';
+    };
+    const paced = new StageRunner(100);
+    expect(await paced.run('server-login', (s) => steps(s, true))).toBe('done');
+    expect(paced.failure).toBeNull();
+    // Without progress the same stage times out: the limit is not reset by itself.
+    const unpaced = new StageRunner(100);
+    expect(await unpaced.run('server-login', (s) => steps(s, false))).toBeUndefined();
+    expect(unpaced.failure).toMatchObject({ stage: 'server-login', kind: 'timeout' });
+    // A server that goes silent after an answer still times out, one limit after that answer.
+    const silent = new StageRunner(100);
+    const started = Date.now();
+    expect(
+      await silent.run('server-login', async (s) => {
+        await sleep(60);
+        s.progress();
+        await new Promise(() => undefined);
+      }),
+    ).toBeUndefined();
+    expect(silent.failure).toMatchObject({ kind: 'timeout' });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(155);
+  });
 });
 
 describe('ImapDeadline (the IMAP session clock)', () => {

@@ -96,10 +96,14 @@ describe('every failure of a receiving session is a finding', () => {
 // resets it), or by answering it with an error (a server whose TLS certificate cannot be loaded).
 type Failure = 'close' | 'refuse';
 
-async function brokenServer(protocol: 'imap' | 'pop3', failure: Failure): Promise<net.Server> {
+/** `delayMs`: each answer is sent that long after the command (a slow server that does answer). */
+async function brokenServer(protocol: 'imap' | 'pop3', failure: Failure, delayMs = 0): Promise<net.Server> {
   const server = net.createServer((s) => {
     s.on('error', () => undefined);
-    s.write(protocol === 'imap' ? '* OK IMAP4rev1 ready\r\n' : '+OK POP3 ready\r\n');
+    const answer = (text: string | null): void => {
+      setTimeout(() => (text === null ? s.destroy() : s.write(text)), delayMs);
+    };
+    answer(protocol === 'imap' ? '* OK IMAP4rev1 ready\r\n' : '+OK POP3 ready\r\n');
     let buf = '';
     s.on('data', (d: Buffer) => {
       buf += d.toString('latin1');
@@ -108,12 +112,12 @@ async function brokenServer(protocol: 'imap' | 'pop3', failure: Failure): Promis
         buf = buf.slice(i + 1);
         if (protocol === 'imap') {
           const [tag, command] = words;
-          if (/^CAPABILITY$/i.test(command ?? '')) s.write(`* CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED\r\n${tag} OK CAPABILITY completed\r\n`);
-          else if (failure === 'refuse' && /^STARTTLS$/i.test(command ?? '')) s.write(`${tag} NO [UNAVAILABLE] TLS is not available\r\n`);
-          else s.destroy();
-        } else if (/^CAPA$/i.test(words[0] ?? '')) s.write('+OK\r\nUSER\r\nSTLS\r\n.\r\n');
-        else if (failure === 'refuse' && /^STLS$/i.test(words[0] ?? '')) s.write('-ERR TLS is not available\r\n');
-        else s.destroy();
+          if (/^CAPABILITY$/i.test(command ?? '')) answer(`* CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED\r\n${tag} OK CAPABILITY completed\r\n`);
+          else if (failure === 'refuse' && /^STARTTLS$/i.test(command ?? '')) answer(`${tag} NO [UNAVAILABLE] TLS is not available\r\n`);
+          else answer(null);
+        } else if (/^CAPA$/i.test(words[0] ?? '')) answer('+OK\r\nUSER\r\nSTLS\r\n.\r\n');
+        else if (failure === 'refuse' && /^STLS$/i.test(words[0] ?? '')) answer('-ERR TLS is not available\r\n');
+        else answer(null);
       }
     });
   });
@@ -204,5 +208,18 @@ describe('a mail server that fails the upgrade to TLS', () => {
     expect(mailboxIds(probeDoc), JSON.stringify(probeDoc.findings)).toEqual(['mailbox.session-failed']);
     expect(probeDoc.findings[0].evidence.stage).toBe('starttls');
     expect(probe.code).toBe(1);
+  });
+
+  // --timeout bounds each step, as the README says: the check of the server's own login takes
+  // three answers here (greeting, CAPABILITY, STARTTLS), each 0.7 s apart, 2.1 s in all, within a
+  // 1-second limit per answer. Before, the limit bounded the whole check: mailbox.timeout.
+  it('IMAP, a slow server that answers every step within --timeout: the verdict, not a time-out', async () => {
+    const server = await brokenServer('imap', 'refuse', 700);
+    servers.push(server);
+    const { port } = server.address() as net.AddressInfo;
+    const poll = await runCli(['poll', '--once', '--config', configFor('imap', port), '--server-version', '9.2', '--timeout', '1', '--json', '--state-dir', tempDir()]);
+    const doc = jsonOf(poll, 'poll');
+    expect(mailboxIds(doc), JSON.stringify(doc.findings)).toEqual(['mailbox.session-failed']);
+    expect(doc.findings[0].message).toContain('answered it with "NO [UNAVAILABLE] TLS is not available"');
   });
 });

@@ -148,7 +148,11 @@ export async function runSmtpSession(sending: SendingSettings, opts: SmtpSession
       connectedTo = sock.remoteAddress;
       return sock;
     });
-    if (socket) wire = new SmtpWire(socket, transcript);
+    if (socket) {
+      wire = new SmtpWire(socket, transcript);
+      // A stage of several round trips (AUTH LOGIN, DATA): --timeout bounds each answer, not their sum.
+      wire.onAnswer = () => runner.progress();
+    }
 
     await runner.run(
       'greeting',

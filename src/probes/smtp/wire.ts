@@ -27,6 +27,8 @@ export class SmtpWire {
   private readonly replies: SmtpReply[] = [];
   private waiter: { resolve: (r: SmtpReply) => void; reject: (e: Error) => void } | null = null;
   private broken: StageError | null = null;
+  /** Called on every chunk the server sends: the stage's limit then counts the server's silence. */
+  onAnswer: (() => void) | null = null;
 
   constructor(
     socket: net.Socket,
@@ -37,6 +39,7 @@ export class SmtpWire {
   }
 
   private readonly onData = (chunk: Buffer): void => {
+    this.onAnswer?.();
     if (!this.buf && !this.replies.length && !this.partial.length && chunk.length && !looksTextual(chunk)) {
       this.fail(
         new StageError('protocol', 'the server answered with binary data, not an SMTP greeting', {
