@@ -77,6 +77,10 @@ class Milestones {
     return this.entry(name).promise;
   }
 
+  has(name: string): boolean {
+    return this.reached.has(name);
+  }
+
   fail(err: unknown): void {
     if (this.failure !== null) return;
     this.failure = err ?? new Error('connection failed');
@@ -203,12 +207,22 @@ export async function runImapStages(receiving: ReceivingSettings, opts: ConnectO
       startTlsBegun: false,
     };
     const open = sessionSocket;
+    // Every chunk from the server restarts the running stage's limit: a stage of several round
+    // trips (greeting then CAPABILITY, EXAMINE then SEARCH) is bounded answer by answer. Listened to
+    // only once imapflow has piped the socket (its onConnect and onSecure do so at once), so the
+    // listener never starts the flow of data before imapflow reads it.
+    const progress = (): void => runner.progress();
     const transport: ImapTransport = {
       connect(_options, onConnect): ImapTransportSocket {
-        setImmediate(onConnect);
+        setImmediate(() => {
+          onConnect();
+          open.on('data', progress);
+        });
         return open as unknown as ImapTransportSocket;
       },
       prepareUpgrade(): void {
+        // The TLS socket takes the connection over; it gets its own listener.
+        open.off('data', progress);
         state.startTlsBegun = true;
         state.preTlsCaps = client ? capabilityList(client) : [];
         milestones.reach('capabilities');
@@ -233,6 +247,7 @@ export async function runImapStages(receiving: ReceivingSettings, opts: ConnectO
             return;
           }
           onSecure();
+          secure.on('data', progress);
         });
         return secure as unknown as ImapTransportSocket;
       },
@@ -320,9 +335,13 @@ export async function runImapStages(receiving: ReceivingSettings, opts: ConnectO
       },
       {
         onTimeout: (ms) =>
-          new StageError('timeout', `the server accepted the connection but sent no IMAP greeting within ${ms} ms`, {
-            hint: 'The server is overloaded, or something in between holds the connection; raise --timeout to wait longer.',
-          }),
+          new StageError(
+            'timeout',
+            milestones.has('greeting')
+              ? `the server sent its greeting, then did not answer CAPABILITY within ${ms} ms`
+              : `the server accepted the connection but sent no IMAP greeting within ${ms} ms`,
+            { hint: 'The server is overloaded, or something in between holds the connection; raise --timeout to wait longer.' },
+          ),
       },
     );
 
@@ -373,6 +392,8 @@ export async function runImapStages(receiving: ReceivingSettings, opts: ConnectO
           hint: 'The account may have no INBOX, or the server refuses EXAMINE; Calendar Server needs to SELECT INBOX.',
         });
       }
+      // EXAMINE answered: the SEARCH that follows gets the limit afresh (--timeout bounds each answer).
+      s.progress();
       s.evidence.command = 'EXAMINE INBOX';
       s.evidence.readOnly = box.readOnly !== false;
       s.evidence.uidValidity = String(box.uidValidity);

@@ -123,6 +123,8 @@ export async function runPop3Stages(receiving: ReceivingSettings, opts: ConnectO
     let greetingAt: (() => void) | null = null;
     const onTranscript = (e: { direction: 'client' | 'server'; text: string }): void => {
       transcript.push(`${e.direction === 'client' ? 'C' : 'S'}: ${e.text}`);
+      // Each answer restarts the stage's limit (USER then PASS, RSET then QUIT, pipelined TOPs).
+      if (e.direction === 'server') runner.progress();
       if (e.direction === 'server' && greetingSeen) {
         greetingAt?.();
         greetingSeen();

@@ -223,3 +223,88 @@ describe('a mail server that fails the upgrade to TLS', () => {
     expect(doc.findings[0].message).toContain('answered it with "NO [UNAVAILABLE] TLS is not available"');
   });
 });
+
+// The same for POP3: a server that greets with an APOP challenge (RFC 1939 section 7) and answers
+// every command 0.7 s later, with a 1-second limit. RSET then QUIT (the read-only end) are two
+// answers in one stage, 1.4 s in all.
+describe('a slow POP3 server that answers every step within --timeout', () => {
+  it('test-mailbox reads it to the end; no time-out', async () => {
+    const server = net.createServer((s) => {
+      s.on('error', () => undefined);
+      const answer = (text: string): void => {
+        setTimeout(() => s.write(text), 700);
+      };
+      answer('+OK POP3 ready <1896.697170952@pop.example.test>\r\n');
+      let buf = '';
+      s.on('data', (d: Buffer) => {
+        buf += d.toString('latin1');
+        for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+          const verb = buf.slice(0, i).trim().split(' ')[0]!.toUpperCase();
+          buf = buf.slice(i + 1);
+          if (verb === 'CAPA') answer('+OK\r\nTOP\r\nUIDL\r\n.\r\n');
+          else if (verb === 'APOP') answer('+OK maildrop has 0 messages\r\n');
+          else if (verb === 'STAT') answer('+OK 0 0\r\n');
+          else if (verb === 'UIDL') answer('+OK\r\n.\r\n');
+          else if (verb === 'RSET') answer('+OK\r\n');
+          else if (verb === 'QUIT') answer('+OK bye\r\n');
+          else answer('-ERR unknown command\r\n');
+        }
+      });
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    try {
+      const { port } = server.address() as net.AddressInfo;
+      const r = await runCli(['test-mailbox', '--config', configFor('pop3', port), '--server-version', '4.3', '--timeout', '1', '--json']);
+      const doc = jsonOf(r, 'test-mailbox');
+      expect(mailboxIds(doc), JSON.stringify(doc.stages)).not.toContain('mailbox.timeout');
+      const quit = doc.stages.find((st: { stage: string }) => st.stage === 'quit');
+      expect(quit, JSON.stringify(doc.stages)).toMatchObject({ ok: true });
+      expect(quit.ms).toBeGreaterThan(1000);
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+});
+
+// And IMAP: a server that answers every command 0.7 s later (RFC 3501: greeting without
+// capabilities, LOGIN, EXAMINE), with a 1-second limit. The greeting stage waits for the greeting
+// and the CAPABILITY answer, 1.4 s in all.
+describe('a slow IMAP server that answers every step within --timeout', () => {
+  it('test-mailbox reads it to the end; no time-out', async () => {
+    const server = net.createServer((s) => {
+      s.on('error', () => undefined);
+      const answer = (text: string): void => {
+        setTimeout(() => s.write(text), 700);
+      };
+      answer('* OK IMAP4rev1 ready\r\n');
+      let buf = '';
+      s.on('data', (d: Buffer) => {
+        buf += d.toString('latin1');
+        for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+          const [tag, command] = buf.slice(0, i).trim().split(' ');
+          buf = buf.slice(i + 1);
+          const verb = (command ?? '').toUpperCase();
+          if (verb === 'CAPABILITY') answer(`* CAPABILITY IMAP4rev1\r\n${tag} OK CAPABILITY completed\r\n`);
+          else if (verb === 'EXAMINE') answer(`* 0 EXISTS\r\n* OK [UIDVALIDITY 1] UIDs valid\r\n* OK [UIDNEXT 1] Predicted next UID\r\n${tag} OK [READ-ONLY] EXAMINE completed\r\n`);
+          else if (verb === 'LOGOUT') answer(`* BYE Logging out\r\n${tag} OK LOGOUT completed\r\n`);
+          else answer(`${tag} OK ${verb} completed\r\n`);
+        }
+      });
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    try {
+      const { port } = server.address() as net.AddressInfo;
+      const r = await runCli(['test-mailbox', '--config', configFor('imap', port), '--server-version', '9.2', '--timeout', '1', '--json']);
+      const doc = jsonOf(r, 'test-mailbox');
+      expect(mailboxIds(doc), JSON.stringify(doc.stages)).not.toContain('mailbox.timeout');
+      const greeting = doc.stages.find((st: { stage: string }) => st.stage === 'greeting');
+      expect(greeting, JSON.stringify(doc.stages)).toMatchObject({ ok: true });
+      expect(greeting.ms).toBeGreaterThan(1000);
+      expect(doc.stages.find((st: { stage: string }) => st.stage === 'inbox')).toMatchObject({ ok: true });
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+});
