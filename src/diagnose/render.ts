@@ -103,6 +103,7 @@ export function renderDiagnose(r: DiagnoseReport, c: ChalkInstance, o: RenderOpt
         lines.push(`  ${flag} ${m.label}  ${m.messageId ?? '(no Message-ID)'}  ${m.serverAction}${m.seen ? ' \\Seen' : ''}`);
         lines.push(c.dim(`      To ${m.to || '(none)'}; server logs: ${m.logLine || '(nothing)'}`));
         if (m.causes.length) lines.push(c.dim(`      causes: ${m.causes.join(', ')}`));
+        for (const p of m.problems) lines.push(`      ${c.yellow(`MIME: ${p}`)}`);
       }
     }
     if (r.logs?.entries.length) {

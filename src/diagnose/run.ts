@@ -106,6 +106,8 @@ export interface MessageRow {
   tokenless: boolean;
   logLine: string;
   causes: string[];
+  /** What could not be read as the server reads it (MIME), as poll lists it: checks that were skipped. */
+  problems: string[];
   logged?: ExaminedMessage['logged'];
 }
 
@@ -603,6 +605,7 @@ export async function diagnose(o: DiagnoseOptions): Promise<DiagnoseReport> {
     tokenless: m.tokenless,
     logLine: m.logLine,
     causes: m.findings.map((f) => f.id),
+    problems: m.problems,
     ...(m.logged ? { logged: m.logged } : {}),
   }));
   const r = settings?.receiving;

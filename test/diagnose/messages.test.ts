@@ -163,3 +163,33 @@ describe('linking "didn\'t find a token" log lines to messages', () => {
     expect(noToken.evidence).toMatchObject({ count: 2, linkedMessages: 1, stillAtHand: ['<reply-all-0002@remote.test>'] });
   });
 });
+
+describe('what could not be checked is said', () => {
+  // A calendar part past the 2 MB cap is kept cut, and its calendar is not judged; poll lists that
+  // with the message, and diagnose now does too (it said nothing, and gave the verdict as if checked).
+  it('a uuencoded calendar past the size cap: the message row says its calendar checks were skipped', async () => {
+    const uu = (data: Buffer): string => {
+      const enc = (n: number): string => String.fromCharCode(n === 0 ? 96 : n + 32);
+      const lines = ['begin 644 invite.ics'];
+      for (let i = 0; i < data.length; i += 45) {
+        const chunk = data.subarray(i, i + 45);
+        let line = enc(chunk.length);
+        for (let j = 0; j < chunk.length; j += 3) {
+          const [a = 0, b = 0, c = 0] = [chunk[j], chunk[j + 1], chunk[j + 2]];
+          line += enc(a >> 2) + enc(((a << 4) | (b >> 4)) & 63) + enc(((b << 2) | (c >> 6)) & 63) + enc(c & 63);
+        }
+        lines.push(line);
+      }
+      return [...lines, '`', 'end'].join('\r\n');
+    };
+    const calendar = Buffer.from(`BEGIN:VCALENDAR\r\nVERSION:2.0\r\nMETHOD:REPLY\r\nBEGIN:VEVENT\r\nUID:big\r\nDESCRIPTION:${'a'.repeat(3_000_000)}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n`);
+    const file = join(tempDir(), 'big.eml');
+    writeFileSync(
+      file,
+      'From: attendee@example.org\r\nTo: calendar+3a1e0f1c-7a5b-4c2e-9d3f-1b2c3d4e5f60@example.com\r\nSubject: Accepted\r\nMIME-Version: 1.0\r\n' +
+        `Content-Type: text/calendar; method=REPLY\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\n${uu(calendar)}\r\n`,
+    );
+    const r = await runDiagnose({ version: '4.3', messages: [file] });
+    expect(r.messages[0]!.problems).toContain('calendar part (message) was cut at the size cap; calendar checks skipped');
+  });
+});
