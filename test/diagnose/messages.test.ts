@@ -167,7 +167,7 @@ describe('linking "didn\'t find a token" log lines to messages', () => {
 describe('what could not be checked is said', () => {
   // A calendar part past the 2 MB cap is kept cut, and its calendar is not judged; poll lists that
   // with the message, and diagnose now does too (it said nothing, and gave the verdict as if checked).
-  it('a uuencoded calendar past the size cap: the message row says its calendar checks were skipped', async () => {
+  it('a uuencoded calendar past the size cap: a warning, and the message row says its calendar checks were skipped', async () => {
     const uu = (data: Buffer): string => {
       const enc = (n: number): string => String.fromCharCode(n === 0 ? 96 : n + 32);
       const lines = ['begin 644 invite.ics'];
@@ -191,5 +191,9 @@ describe('what could not be checked is said', () => {
     );
     const r = await runDiagnose({ version: '4.3', messages: [file] });
     expect(r.messages[0]!.problems).toContain('calendar part (message) was cut at the size cap; calendar checks skipped');
+    // The verdict beside it was not checked: a warning under Replies says so, with the sizes.
+    const f = r.findings.find((x) => x.id === 'reply.calendar-not-checked');
+    expect(f).toMatchObject({ severity: 'warning', area: 'replies', evidence: { contentTransferEncoding: 'x-uuencode', keptBytes: 2 * 1024 * 1024 } });
+    expect(f!.message).toMatch(/^The text\/calendar body of the message is 4\.0 MB as sent, more than the 2\.0 MB this tool keeps of a part, so its calendar was not checked\./);
   });
 });

@@ -204,6 +204,20 @@ describe('poll --once over IMAP (read-only)', () => {
     expect(r.messages[0]).toMatchObject({ tokenStatus: 'unchecked', serverAction: 'INJECTION_SUBMITTED' });
   });
 
+  it('a calendar part past the 2 MB the cycle keeps: not judged, and the row says so with a warning', async () => {
+    const token = '3f2b8c1e-7d4a-4e9b-a6c2-5b1d9e0f7a21';
+    const big = smallReply(1, token, 'big-calendar').replace('DTSTAMP:20260302T100000Z\r\n', `DTSTAMP:20260302T100000Z\r\nDESCRIPTION:${'x'.repeat(3 * 1024 * 1024)}\r\n`);
+    expect(big.length).toBeGreaterThan(3 * 1024 * 1024);
+    await seedMailbox(stack, USER.address, [big]);
+    const plist = writePollPlist(stack, { version: '9.2', protocol: 'imap', user: USER });
+    const r = await pollCore(plist, { version: '9.2', caFile: stack.ca, stateDir: tokenStateDir(), now: NOW });
+    const row = r.messages[0]!;
+    expect(row.findings.map((f) => [f.id, f.severity])).toContainEqual(['reply.calendar-not-checked', 'warning']);
+    expect(row.problems).toContain('calendar part (message) was cut at the size cap; calendar checks skipped');
+    // The cycle fetched no more of it than it keeps.
+    expect(r.stats.bytesIn).toBeLessThan(3 * 1024 * 1024);
+  });
+
   it('a 50 MB message: the verdict comes from the calendar part; the attachment is never fetched', async () => {
     const token = '3f2b8c1e-7d4a-4e9b-a6c2-5b1d9e0f7a21';
     await seedMailbox(stack, USER.address, [Buffer.concat([...bigMessage(token)])]);
