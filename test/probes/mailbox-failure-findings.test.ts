@@ -4,41 +4,16 @@
  * INBOX that could not be opened, an answer out of protocol): `test-mailbox` listed the stage,
  * but `poll --json`, its monitoring line and `diagnose` had no finding and no id to act on.
  */
-import net from 'node:net';
-import { once } from 'node:events';
+import type net from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ReceivingSettings } from '../../src/config/settings.js';
-import type { FailureKind } from '../../src/net/errors.js';
 import { failureFindings } from '../../src/probes/mailbox-probe.js';
 import { mailClientsFor } from '../../src/server/mail-clients.js';
 import { parseServerVersion } from '../../src/server/release.js';
 import { jsonOf, runCli } from '../helpers/cli.js';
 import { tempDir, writePlist } from '../helpers/plist.js';
-
-// Every kind, checked by the compiler: a kind added later must be listed here.
-const KINDS: Record<FailureKind, true> = {
-  config: true,
-  dns: true,
-  refused: true,
-  unreachable: true,
-  timeout: true,
-  closed: true,
-  tls: true,
-  certificate: true,
-  'tls-mismatch': true,
-  'starttls-missing': true,
-  protocol: true,
-  rejected: true,
-  auth: true,
-  'basic-auth-disabled': true,
-  'auth-not-offered': true,
-  'cleartext-login': true,
-  'in-use': true,
-  'tls10-refused': true,
-  'certificate-name': true,
-  'auth-mechanism': true,
-  internal: true,
-};
+import { FAILURE_KINDS } from '../helpers/failure-kinds.js';
+import { closeServer, lineServer, portOf } from '../helpers/line-server.js';
 
 const STAGES = ['connect', 'tls', 'greeting', 'starttls', 'login', 'inbox', 'sample', 'logout', 'server-login', 'internal'];
 
@@ -58,7 +33,7 @@ describe('every failure of a receiving session is a finding', () => {
   const clients = mailClientsFor(parseServerVersion('9.2'));
   // A configuration problem (no port, no server, a Type the release does not poll) is judged by
   // check-config; its stage says it here.
-  const kinds = (Object.keys(KINDS) as FailureKind[]).filter((k) => k !== 'config');
+  const kinds = FAILURE_KINDS.filter((k) => k !== 'config');
 
   it.each(['imap', 'pop3'] as const)('%s: each kind at each stage gives a finding', (protocol) => {
     const missing: string[] = [];
@@ -97,33 +72,22 @@ describe('every failure of a receiving session is a finding', () => {
 type Failure = 'close' | 'refuse';
 
 /** `delayMs`: each answer is sent that long after the command (a slow server that does answer). */
-async function brokenServer(protocol: 'imap' | 'pop3', failure: Failure, delayMs = 0): Promise<net.Server> {
-  const server = net.createServer((s) => {
-    s.on('error', () => undefined);
-    const answer = (text: string | null): void => {
-      setTimeout(() => (text === null ? s.destroy() : s.write(text)), delayMs);
-    };
-    answer(protocol === 'imap' ? '* OK IMAP4rev1 ready\r\n' : '+OK POP3 ready\r\n');
-    let buf = '';
-    s.on('data', (d: Buffer) => {
-      buf += d.toString('latin1');
-      for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
-        const words = buf.slice(0, i).trim().split(' ');
-        buf = buf.slice(i + 1);
-        if (protocol === 'imap') {
-          const [tag, command] = words;
-          if (/^CAPABILITY$/i.test(command ?? '')) answer(`* CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED\r\n${tag} OK CAPABILITY completed\r\n`);
-          else if (failure === 'refuse' && /^STARTTLS$/i.test(command ?? '')) answer(`${tag} NO [UNAVAILABLE] TLS is not available\r\n`);
-          else answer(null);
-        } else if (/^CAPA$/i.test(words[0] ?? '')) answer('+OK\r\nUSER\r\nSTLS\r\n.\r\n');
-        else if (failure === 'refuse' && /^STLS$/i.test(words[0] ?? '')) answer('-ERR TLS is not available\r\n');
-        else answer(null);
+function brokenServer(protocol: 'imap' | 'pop3', failure: Failure, delayMs = 0): Promise<net.Server> {
+  return lineServer({
+    greeting: protocol === 'imap' ? '* OK IMAP4rev1 ready\r\n' : '+OK POP3 ready\r\n',
+    delayMs,
+    answer: (line) => {
+      const [first, second] = line.split(' ');
+      if (protocol === 'imap') {
+        if (/^CAPABILITY$/i.test(second ?? '')) return `* CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED\r\n${first} OK CAPABILITY completed\r\n`;
+        if (failure === 'refuse' && /^STARTTLS$/i.test(second ?? '')) return `${first} NO [UNAVAILABLE] TLS is not available\r\n`;
+        return null;
       }
-    });
+      if (/^CAPA$/i.test(first ?? '')) return '+OK\r\nUSER\r\nSTLS\r\n.\r\n';
+      if (failure === 'refuse' && /^STLS$/i.test(first ?? '')) return '-ERR TLS is not available\r\n';
+      return null;
+    },
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return server;
 }
 
 const PASSWORD = 'Pw-7731-secret';
@@ -144,13 +108,13 @@ const mailboxIds = (doc: { findings: Array<{ id: string }> }): string[] => doc.f
 
 describe('a mail server that fails the upgrade to TLS', () => {
   const servers: net.Server[] = [];
-  afterAll(() => Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r())))));
+  afterAll(() => Promise.all(servers.map(closeServer)));
   const common = (config: string): string[] => ['--config', config, '--server-version', '9.2', '--timeout', '10', '--json'];
 
   it('IMAP, the connection closed at STARTTLS: poll, diagnose and test-mailbox each name it in a finding, and exit 1', async () => {
     const server = await brokenServer('imap', 'close');
     servers.push(server);
-    const { port } = server.address() as net.AddressInfo;
+    const port = portOf(server);
     const config = configFor('imap', port);
     const [poll, diag, probe] = await Promise.all([
       runCli(['poll', '--once', ...common(config), '--state-dir', tempDir()]),
@@ -184,7 +148,7 @@ describe('a mail server that fails the upgrade to TLS', () => {
   ] as const)('%s, the upgrade answered with an error: the refusal, not a TLS 1.0 refusal', async (protocol, command, reply) => {
     const server = await brokenServer(protocol, 'refuse');
     servers.push(server);
-    const { port } = server.address() as net.AddressInfo;
+    const port = portOf(server);
     const config = configFor(protocol, port);
     const [poll, diag, probe, check] = await Promise.all([
       runCli(['poll', '--once', ...common(config), '--state-dir', tempDir()]),
@@ -216,7 +180,7 @@ describe('a mail server that fails the upgrade to TLS', () => {
   it('IMAP, a slow server that answers every step within --timeout: the verdict, not a time-out', async () => {
     const server = await brokenServer('imap', 'refuse', 700);
     servers.push(server);
-    const { port } = server.address() as net.AddressInfo;
+    const port = portOf(server);
     const poll = await runCli(['poll', '--once', '--config', configFor('imap', port), '--server-version', '9.2', '--timeout', '1', '--json', '--state-dir', tempDir()]);
     const doc = jsonOf(poll, 'poll');
     expect(mailboxIds(doc), JSON.stringify(doc.findings)).toEqual(['mailbox.session-failed']);
@@ -229,32 +193,21 @@ describe('a mail server that fails the upgrade to TLS', () => {
 // answers in one stage, 1.4 s in all.
 describe('a slow POP3 server that answers every step within --timeout', () => {
   it('test-mailbox reads it to the end; no time-out', async () => {
-    const server = net.createServer((s) => {
-      s.on('error', () => undefined);
-      const answer = (text: string): void => {
-        setTimeout(() => s.write(text), 700);
-      };
-      answer('+OK POP3 ready <1896.697170952@pop.example.test>\r\n');
-      let buf = '';
-      s.on('data', (d: Buffer) => {
-        buf += d.toString('latin1');
-        for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
-          const verb = buf.slice(0, i).trim().split(' ')[0]!.toUpperCase();
-          buf = buf.slice(i + 1);
-          if (verb === 'CAPA') answer('+OK\r\nTOP\r\nUIDL\r\n.\r\n');
-          else if (verb === 'APOP') answer('+OK maildrop has 0 messages\r\n');
-          else if (verb === 'STAT') answer('+OK 0 0\r\n');
-          else if (verb === 'UIDL') answer('+OK\r\n.\r\n');
-          else if (verb === 'RSET') answer('+OK\r\n');
-          else if (verb === 'QUIT') answer('+OK bye\r\n');
-          else answer('-ERR unknown command\r\n');
-        }
-      });
+    const POP3: Record<string, string> = {
+      CAPA: '+OK\r\nTOP\r\nUIDL\r\n.\r\n',
+      APOP: '+OK maildrop has 0 messages\r\n',
+      STAT: '+OK 0 0\r\n',
+      UIDL: '+OK\r\n.\r\n',
+      RSET: '+OK\r\n',
+      QUIT: '+OK bye\r\n',
+    };
+    const server = await lineServer({
+      greeting: '+OK POP3 ready <1896.697170952@pop.example.test>\r\n',
+      delayMs: 700,
+      answer: (line) => POP3[line.split(' ')[0]!.toUpperCase()] ?? '-ERR unknown command\r\n',
     });
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
     try {
-      const { port } = server.address() as net.AddressInfo;
+      const port = portOf(server);
       const r = await runCli(['test-mailbox', '--config', configFor('pop3', port), '--server-version', '4.3', '--timeout', '1', '--json']);
       const doc = jsonOf(r, 'test-mailbox');
       expect(mailboxIds(doc), JSON.stringify(doc.stages)).not.toContain('mailbox.timeout');
@@ -262,7 +215,7 @@ describe('a slow POP3 server that answers every step within --timeout', () => {
       expect(quit, JSON.stringify(doc.stages)).toMatchObject({ ok: true });
       expect(quit.ms).toBeGreaterThan(1000);
     } finally {
-      await new Promise<void>((r) => server.close(() => r()));
+      await closeServer(server);
     }
   });
 });
@@ -272,30 +225,20 @@ describe('a slow POP3 server that answers every step within --timeout', () => {
 // and the CAPABILITY answer, 1.4 s in all.
 describe('a slow IMAP server that answers every step within --timeout', () => {
   it('test-mailbox reads it to the end; no time-out', async () => {
-    const server = net.createServer((s) => {
-      s.on('error', () => undefined);
-      const answer = (text: string): void => {
-        setTimeout(() => s.write(text), 700);
-      };
-      answer('* OK IMAP4rev1 ready\r\n');
-      let buf = '';
-      s.on('data', (d: Buffer) => {
-        buf += d.toString('latin1');
-        for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
-          const [tag, command] = buf.slice(0, i).trim().split(' ');
-          buf = buf.slice(i + 1);
-          const verb = (command ?? '').toUpperCase();
-          if (verb === 'CAPABILITY') answer(`* CAPABILITY IMAP4rev1\r\n${tag} OK CAPABILITY completed\r\n`);
-          else if (verb === 'EXAMINE') answer(`* 0 EXISTS\r\n* OK [UIDVALIDITY 1] UIDs valid\r\n* OK [UIDNEXT 1] Predicted next UID\r\n${tag} OK [READ-ONLY] EXAMINE completed\r\n`);
-          else if (verb === 'LOGOUT') answer(`* BYE Logging out\r\n${tag} OK LOGOUT completed\r\n`);
-          else answer(`${tag} OK ${verb} completed\r\n`);
-        }
-      });
+    const server = await lineServer({
+      greeting: '* OK IMAP4rev1 ready\r\n',
+      delayMs: 700,
+      answer: (line) => {
+        const [tag, command] = line.split(' ');
+        const verb = (command ?? '').toUpperCase();
+        if (verb === 'CAPABILITY') return `* CAPABILITY IMAP4rev1\r\n${tag} OK CAPABILITY completed\r\n`;
+        if (verb === 'EXAMINE') return `* 0 EXISTS\r\n* OK [UIDVALIDITY 1] UIDs valid\r\n* OK [UIDNEXT 1] Predicted next UID\r\n${tag} OK [READ-ONLY] EXAMINE completed\r\n`;
+        if (verb === 'LOGOUT') return `* BYE Logging out\r\n${tag} OK LOGOUT completed\r\n`;
+        return `${tag} OK ${verb} completed\r\n`;
+      },
     });
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
     try {
-      const { port } = server.address() as net.AddressInfo;
+      const port = portOf(server);
       const r = await runCli(['test-mailbox', '--config', configFor('imap', port), '--server-version', '9.2', '--timeout', '1', '--json']);
       const doc = jsonOf(r, 'test-mailbox');
       expect(mailboxIds(doc), JSON.stringify(doc.stages)).not.toContain('mailbox.timeout');
@@ -304,7 +247,7 @@ describe('a slow IMAP server that answers every step within --timeout', () => {
       expect(greeting.ms).toBeGreaterThan(1000);
       expect(doc.stages.find((st: { stage: string }) => st.stage === 'inbox')).toMatchObject({ ok: true });
     } finally {
-      await new Promise<void>((r) => server.close(() => r()));
+      await closeServer(server);
     }
   });
 });

@@ -3,41 +3,16 @@
  * before, a failure of a kind the findings did not list (an unexpected error, a certificate
  * failure before any certificate was seen) left only the failed stage, with no id to act on.
  */
-import net from 'node:net';
-import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import type { SendingSettings } from '../../src/config/settings.js';
 import type { FailureKind } from '../../src/net/errors.js';
 import { Redactor, StageRunner } from '../../src/net/net-stage.js';
 import { smtpFindings } from '../../src/probes/smtp/findings.js';
-import type { SmtpSessionResult } from '../../src/probes/smtp/session.js';
+import { newSmtpResult, type SmtpSessionResult } from '../../src/probes/smtp/session.js';
 import { jsonOf, runCli } from '../helpers/cli.js';
 import { tempDir, writePlist } from '../helpers/plist.js';
-
-// Every kind, checked by the compiler: a kind added later must be listed here.
-const KINDS: Record<FailureKind, true> = {
-  config: true,
-  dns: true,
-  refused: true,
-  unreachable: true,
-  timeout: true,
-  closed: true,
-  tls: true,
-  certificate: true,
-  'tls-mismatch': true,
-  'starttls-missing': true,
-  protocol: true,
-  rejected: true,
-  auth: true,
-  'basic-auth-disabled': true,
-  'auth-not-offered': true,
-  'cleartext-login': true,
-  'in-use': true,
-  'tls10-refused': true,
-  'certificate-name': true,
-  'auth-mechanism': true,
-  internal: true,
-};
+import { FAILURE_KINDS } from '../helpers/failure-kinds.js';
+import { closeServer, lineServer, portOf } from '../helpers/line-server.js';
 
 // The stages before any mail is given to the relay; a refusal from MAIL FROM on is send-test's own finding.
 const STAGES = ['resolve', 'connect', 'greeting', 'ehlo', 'starttls', 'ehlo-tls', 'auth', 'quit', 'internal'];
@@ -47,36 +22,14 @@ const sending = { server: 'smtp.example.test', port: 587, useSSL: true, username
 function result(stage: string, kind: FailureKind): SmtpSessionResult {
   const runner = new StageRunner(5000, new Redactor([]));
   runner.record({ stage, ok: false, ms: 1, evidence: {}, error: 'the server closed the connection' }, kind);
-  return {
-    runner,
-    redactor: new Redactor([]),
-    transcript: [],
-    host: sending.server,
-    port: sending.port,
-    mode: 'starttls-required',
-    context: { versions: 'tls1.0-only', certificate: 'none', source: 'test' },
-    tls: null,
-    starttlsOffered: null,
-    authBeforeTls: null,
-    authAfterTls: null,
-    authenticated: false,
-    mechanism: null,
-    authSkipped: null,
-    authInClear: false,
-    stoppedForCertificate: false,
-    relayCheck: null,
-    final: null,
-    queueId: null,
-    accepted: [],
-    rejected: [],
-    ms: 1,
-  } as unknown as SmtpSessionResult;
+  const transport = { mode: 'starttls-required', context: { versions: 'tls1.0-only', certificate: 'none', source: 'test' } } as const;
+  return newSmtpResult({ runner, redactor: new Redactor([]), transcript: [], host: sending.server, port: sending.port, transport });
 }
 
 describe('every failure of an SMTP session before the mail is a finding', () => {
   it('each kind at each stage gives an error finding', () => {
     const missing: string[] = [];
-    for (const kind of Object.keys(KINDS) as FailureKind[]) {
+    for (const kind of FAILURE_KINDS) {
       for (const stage of STAGES) {
         const findings = smtpFindings(sending, result(stage, kind));
         if (!findings.some((f) => f.severity === 'error')) missing.push(`${kind} at ${stage}`);
@@ -98,38 +51,29 @@ describe('every failure of an SMTP session before the mail is a finding', () => 
 // auth stage takes about 2.1 s in all. Before, the limit bounded the whole stage: smtp.timeout.
 describe('a slow relay that answers every step within --timeout', () => {
   it('test-smtp logs in; no time-out', async () => {
-    const server = net.createServer((s) => {
-      s.on('error', () => undefined);
-      const answer = (text: string): void => {
-        setTimeout(() => s.write(text), 700);
-      };
-      answer('220 relay.example.test ESMTP\r\n');
-      let buf = '';
-      let step = 'command';
-      s.on('data', (d: Buffer) => {
-        buf += d.toString('latin1');
-        for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
-          const line = buf.slice(0, i).trim();
-          buf = buf.slice(i + 1);
-          if (step === 'user') {
-            step = 'pass';
-            answer('334 UGFzc3dvcmQ6\r\n');
-          } else if (step === 'pass') {
-            step = 'command';
-            answer('235 2.7.0 Authentication successful\r\n');
-          } else if (/^EHLO /i.test(line)) answer('250-relay.example.test\r\n250 AUTH LOGIN\r\n');
-          else if (/^AUTH LOGIN$/i.test(line)) {
-            step = 'user';
-            answer('334 VXNlcm5hbWU6\r\n');
-          } else if (/^QUIT$/i.test(line)) answer('221 2.0.0 Bye\r\n');
-          else answer('502 5.5.2 Error: command not recognized\r\n');
+    const server = await lineServer({
+      greeting: '220 relay.example.test ESMTP\r\n',
+      delayMs: 700,
+      answer: (line, conn) => {
+        if (conn.step === 'user') {
+          conn.step = 'pass';
+          return '334 UGFzc3dvcmQ6\r\n';
         }
-      });
+        if (conn.step === 'pass') {
+          conn.step = 'command';
+          return '235 2.7.0 Authentication successful\r\n';
+        }
+        if (/^EHLO /i.test(line)) return '250-relay.example.test\r\n250 AUTH LOGIN\r\n';
+        if (/^AUTH LOGIN$/i.test(line)) {
+          conn.step = 'user';
+          return '334 VXNlcm5hbWU6\r\n';
+        }
+        if (/^QUIT$/i.test(line)) return '221 2.0.0 Bye\r\n';
+        return '502 5.5.2 Error: command not recognized\r\n';
+      },
     });
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
     try {
-      const { port } = server.address() as net.AddressInfo;
+      const port = portOf(server);
       const config = writePlist(tempDir(), 'caldavd.plist', {
         ServerHostName: 'cal.example.test',
         Scheduling: { iMIP: { Enabled: true, Sending: { Server: '127.0.0.1', Port: port, UseSSL: false, Address: 'calendar@example.test', Username: 'calendar@example.test', Password: 'Pw-6612-secret' } } },
@@ -142,7 +86,7 @@ describe('a slow relay that answers every step within --timeout', () => {
       expect(auth, JSON.stringify(doc.stages)).toMatchObject({ ok: true });
       expect(auth.ms).toBeGreaterThan(1000);
     } finally {
-      await new Promise<void>((r) => server.close(() => r()));
+      await closeServer(server);
     }
   });
 });

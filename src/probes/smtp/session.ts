@@ -101,24 +101,23 @@ function rejected(step: string, r: SmtpReply, hint?: string): StageError {
   });
 }
 
-export async function runSmtpSession(sending: SendingSettings, opts: SmtpSessionOptions): Promise<SmtpSessionResult> {
-  const started = nowMs();
-  const redactor = new Redactor([sending.password]);
-  const runner = new StageRunner(opts.timeoutMs, redactor);
-  const transcript: string[] = [];
-  const host = sending.server.trim();
-  const port = sending.port;
-  const endpoint = { host, port };
-  const helo = opts.heloName?.trim() || hostname() || 'localhost';
-  const transport = smtpTransport(opts.clients, sending.useSSL);
-  const res: SmtpSessionResult = {
-    runner,
-    redactor,
-    transcript,
-    host,
-    port,
-    mode: transport.mode,
-    context: transport.context,
+/** A session's result before its first stage: nothing seen, nothing sent. */
+export function newSmtpResult(o: {
+  runner: StageRunner;
+  redactor: Redactor;
+  transcript: string[];
+  host: string;
+  port: number;
+  transport: Pick<SmtpSessionResult, 'mode' | 'context'>;
+}): SmtpSessionResult {
+  return {
+    runner: o.runner,
+    redactor: o.redactor,
+    transcript: o.transcript,
+    host: o.host,
+    port: o.port,
+    mode: o.transport.mode,
+    context: o.transport.context,
     tls: null,
     starttlsOffered: null,
     authBeforeTls: null,
@@ -135,6 +134,19 @@ export async function runSmtpSession(sending: SendingSettings, opts: SmtpSession
     rejected: [],
     ms: 0,
   };
+}
+
+export async function runSmtpSession(sending: SendingSettings, opts: SmtpSessionOptions): Promise<SmtpSessionResult> {
+  const started = nowMs();
+  const redactor = new Redactor([sending.password]);
+  const runner = new StageRunner(opts.timeoutMs, redactor);
+  const transcript: string[] = [];
+  const host = sending.server.trim();
+  const port = sending.port;
+  const endpoint = { host, port };
+  const helo = opts.heloName?.trim() || hostname() || 'localhost';
+  const transport = smtpTransport(opts.clients, sending.useSSL);
+  const res = newSmtpResult({ runner, redactor, transcript, host, port, transport });
   let wire: SmtpWire | null = null;
   let addresses: ResolvedAddress[] | undefined;
   let connectedTo: string | undefined;
