@@ -9,8 +9,27 @@ import { bufferView } from './bytes.js';
 import { isPySpaceCode } from './mime-headers.js';
 import type { MimePart } from './mime-part.js';
 
-/** Largest decoded body kept per part. */
+/** Largest decoded body kept per part (a text/calendar part may keep more: {@link bodyCap}). */
 export const MAX_BODY_BYTES = 2 * 1024 * 1024;
+
+/**
+ * Decoded bytes kept of the text/calendar parts of one message together. The server reads the
+ * whole calendar part, whatever its size (`get_payload(decode=True)`, then the parser: 2.5
+ * twistedcaldav/mail.py and 4.3 `MailHandler.processReply`, 5.0-9.2 txdav/caldav/datastore/
+ * scheduling/imip/inbound.py `MailReceiver.processReply`), and a calendar it cannot parse is a
+ * different verdict: so a calendar is kept whole up to this size, which is past what mail
+ * systems commonly accept in one message (Postfix's default `message_size_limit` is 10 MB).
+ */
+export const MAX_CALENDAR_BYTES = 32 * 1024 * 1024;
+
+/**
+ * The cap on a part's kept body: MAX_BODY_BYTES, except for a text/calendar part, which gets
+ * what is left of the message's MAX_CALENDAR_BYTES after the calendar parts before it
+ * (`calendarKept` bytes), and never less than MAX_BODY_BYTES.
+ */
+export function bodyCap(type: string, calendarKept: number, base = MAX_BODY_BYTES, calendarBudget = MAX_CALENDAR_BYTES): number {
+  return type === 'text/calendar' ? Math.max(base, calendarBudget - calendarKept) : base;
+}
 
 /** Collects decoded bytes up to a cap; past the cap it only remembers that it was truncated. */
 export class BodyCollector {
@@ -34,6 +53,11 @@ export class BodyCollector {
 
   get full(): boolean {
     return this.size >= this.cap;
+  }
+
+  /** Bytes kept so far. */
+  get kept(): number {
+    return this.size;
   }
 
   /** Copies: callers may reuse their buffers. */
@@ -467,6 +491,11 @@ export function transferEncodingRead(part: MimePart): string {
  * `base64`, `quoted-printable` or one of the uuencode names); anything else is kept as is. `owned`: the bytes written are
  * never changed afterwards (a fetched literal), so they are kept without a copy.
  */
+/** Whether a part of this Content-Transfer-Encoding is taken as it is (no decoder of {@link createDecoder}'s applies). */
+export function keptAsSent(encoding: string): boolean {
+  return encoding !== 'base64' && encoding !== 'quoted-printable' && !UU_ENCODINGS.has(encoding);
+}
+
 export function createDecoder(encoding: string, out: BodyCollector, opts: { owned?: boolean } = {}): BodyDecoder {
   const owned = opts.owned ?? false;
   switch (encoding) {

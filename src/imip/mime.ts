@@ -8,7 +8,7 @@
  * No dependencies. Hostile input yields `problems`, never an exception.
  */
 import { bufferView } from './bytes.js';
-import { BodyCollector, createDecoder, MAX_BODY_BYTES, noteDecoding, transferEncodingRead, type BodyDecoder } from './mime-decode.js';
+import { BodyCollector, bodyCap, createDecoder, MAX_BODY_BYTES, MAX_CALENDAR_BYTES, noteDecoding, transferEncodingRead, type BodyDecoder } from './mime-decode.js';
 import { headerBytesToString, HeaderList, isHeaderLine, MAX_HEADER_BYTES, parseHeaderLines } from './mime-headers.js';
 import {
   childNumber,
@@ -30,7 +30,7 @@ export {
   MAX_HEADER_BYTES,
   type ParsedParams,
 } from './mime-headers.js';
-export { MAX_BODY_BYTES } from './mime-decode.js';
+export { MAX_BODY_BYTES, MAX_CALENDAR_BYTES } from './mime-decode.js';
 export {
   walkParts,
   leafParts,
@@ -54,6 +54,8 @@ export interface MimeLimits {
   maxDepth: number;
   /** Decoded bytes kept per wanted part. */
   maxBodyBytes: number;
+  /** Decoded bytes kept of the wanted text/calendar parts together (each keeps maxBodyBytes at least). */
+  maxCalendarBytes: number;
   /** Parts in the whole message; past it the rest of the message is only counted. */
   maxParts: number;
   /** Header bytes kept for all encapsulated messages together; past it they are kept empty. */
@@ -64,6 +66,7 @@ export const DEFAULT_LIMITS: MimeLimits = {
   maxHeaderBytes: MAX_HEADER_BYTES,
   maxDepth: 50,
   maxBodyBytes: MAX_BODY_BYTES,
+  maxCalendarBytes: MAX_CALENDAR_BYTES,
   maxParts: 10_000,
   maxEmbeddedHeaderBytes: 4 * MAX_HEADER_BYTES,
 };
@@ -133,6 +136,8 @@ export class MimeStreamParser {
   private parts = 0;
   private depthReported = false;
   private embeddedHeaderBytes = 0;
+  /** Decoded bytes kept of the text/calendar parts so far (they share maxCalendarBytes). */
+  private calendarKept = 0;
   private ended = false;
   private result: ParsedMessage | null = null;
 
@@ -428,7 +433,7 @@ export class MimeStreamParser {
       this.problems.push(`wantBody failed for part ${frame.part.part}: ${(err as Error).message}`);
     }
     if (!want) return;
-    frame.collector = new BodyCollector(this.limits.maxBodyBytes);
+    frame.collector = new BodyCollector(bodyCap(frame.part.type, this.calendarKept, this.limits.maxBodyBytes, this.limits.maxCalendarBytes));
     frame.decoder = createDecoder(transferEncodingRead(frame.part), frame.collector);
   }
 
@@ -485,10 +490,11 @@ export class MimeStreamParser {
     if (frame.decoder && frame.collector) {
       frame.decoder.end();
       this.bodies.set(frame.part.part, frame.collector.result());
+      if (frame.part.type === 'text/calendar') this.calendarKept += frame.collector.kept;
       noteDecoding(frame.part, frame.part.part, frame.collector, this.problems);
       if (frame.collector.truncated) {
         frame.part.truncated = true;
-        this.problems.push(`part ${frame.part.part || '(message)'}: body longer than ${this.limits.maxBodyBytes} bytes; kept the first ${this.limits.maxBodyBytes}`);
+        this.problems.push(`part ${frame.part.part || '(message)'}: body longer than ${frame.collector.cap} bytes; kept the first ${frame.collector.cap}`);
       }
     }
     if (frame.delimiter && !frame.closed) {

@@ -13,7 +13,7 @@ import { serverOrganizer, type AttendeeFacts, type CalendarParse, type Component
 import type { TokenRecord } from './classify-types.js';
 import { fileName, type MimePart } from './mime-part.js';
 import { pyLower } from './mime-headers.js';
-import { MAX_BODY_BYTES } from './mime-decode.js';
+import { MAX_CALENDAR_BYTES } from './mime-decode.js';
 
 export interface ReplyCheckInput {
   messageId: string | null;
@@ -451,10 +451,10 @@ const uidMissing: ReplyRule = {
 const calendarNotChecked: ReplyRule = {
   id: 'reply.calendar-not-checked',
   appliesTo: '2.2 and later',
-  source: 'the server parses the whole text/calendar part; this tool keeps at most 2 MB of a part',
+  source: 'the server parses the whole text/calendar part; this tool keeps at most 32 MB of the calendars of one message',
   // A warning, not a note: the verdict beside it was not checked, and diagnose lists warnings.
   severity: 'warning',
-  description: 'The text/calendar part is larger than the 2 MB this tool keeps of a part: its calendar was not checked, and the verdict assumes it parses',
+  description: 'The text/calendar part is larger than the 32 MB this tool keeps of the calendars of one message: its calendar was not checked, and the verdict assumes it parses',
   check(input) {
     const p = input.calendarPart;
     if (!p?.truncated || input.calendar) return [];
@@ -463,10 +463,10 @@ const calendarNotChecked: ReplyRule = {
       {
         path: 'message.calendar',
         message:
-          `${p.part ? `The text/calendar part ${p.part}` : 'The text/calendar body of the message'} is ${mb(p.size)} as sent, more than the ${mb(MAX_BODY_BYTES)} this tool keeps of a part, so its calendar was not checked. ` +
+          `${p.part ? `The text/calendar part ${p.part}` : 'The text/calendar body of the message'} is ${mb(p.size)} as sent, more than the ${mb(MAX_CALENDAR_BYTES)} this tool keeps of the calendars of one message, so its calendar was not checked. ` +
           'Calendar Server parses all of it: the action shown is what it does if the calendar parses.',
-        evidence: base(input, { part: p.part, size: p.size, contentTransferEncoding: p.encoding, keptBytes: MAX_BODY_BYTES }),
-        fix: 'A reply this large is unusual (an attachment inlined in the calendar?): look at the message itself; if its calendar does not parse, the server logs an invalid-calendar error for it.',
+        evidence: base(input, { part: p.part, size: p.size, contentTransferEncoding: p.encoding, keptBytes: MAX_CALENDAR_BYTES }),
+        fix: 'A reply this large is unusual (attachments inlined in the calendar?): look at the message itself; if its calendar does not parse, the server logs an invalid-calendar error for it.',
       },
     ];
   },

@@ -24,7 +24,7 @@ import type { ConnectOptions, ReceivingSettings } from '../config/settings.js';
 import { fromBodyStructure, fromWireBodyStructure, type ImapBodyStructure } from '../imip/mime-bodystructure.js';
 import { RawSession } from './imap-raw-session.js';
 import type { WireValue } from './imap-wire.js';
-import { BodyCollector, createDecoder, MAX_BODY_BYTES, noteDecoding, transferEncodingRead } from '../imip/mime-decode.js';
+import { BodyCollector, bodyCap, createDecoder, keptAsSent, MAX_BODY_BYTES, noteDecoding, transferEncodingRead } from '../imip/mime-decode.js';
 import { headerBytesToString, HeaderList, parseHeaderBlock } from '../imip/mime-headers.js';
 import type { MimePart } from '../imip/mime-part.js';
 import { neededParts } from '../imip/classify.js';
@@ -60,8 +60,41 @@ export const CLAIM_KEYWORD = '$ImipClaimed';
  * per 250 messages.
  */
 export const READ_WINDOW = 250;
-/** Transfer-encoded bytes fetched per part at most: enough for MAX_BODY_BYTES decoded base64. */
-const PART_FETCH_CAP = Math.ceil((MAX_BODY_BYTES * 4) / 3) + 4096;
+/**
+ * Bytes to fetch of a part, as sent, for `decoded` bytes of it decoded: as many (and a margin) for
+ * a part taken as it is, four thirds for every encoding (enough for base64).
+ */
+function fetchCapFor(decoded: number, part: MimePart | undefined): number {
+  return (keptAsSent(part ? transferEncodingRead(part) : '7bit') ? decoded : Math.ceil((decoded * 4) / 3)) + 4096;
+}
+
+/**
+ * The decoded cap of needed part `i` of a message, as the raw parser gives it (`bodyCap`):
+ * MAX_BODY_BYTES, or for a text/calendar part what is left of the message's calendar budget.
+ * The calendar parts before it count at what they decode to at most: their size as sent, three
+ * quarters of it for base64. Every part but a text/calendar one returns at once (the poll's path).
+ */
+function decodedCap(root: MimePart, parts: readonly string[], i: number, part = partOf(root, parts[i]!)): number {
+  if (part?.type !== 'text/calendar') return MAX_BODY_BYTES;
+  let kept = 0;
+  for (let j = 0; j < i; j++) {
+    const q = partOf(root, parts[j]!);
+    if (q?.type !== 'text/calendar') continue;
+    const decoded = transferEncodingRead(q) === 'base64' ? Math.floor((q.size * 3) / 4) : q.size;
+    kept += Math.min(decoded, bodyCap('text/calendar', kept));
+  }
+  return bodyCap('text/calendar', kept);
+}
+
+/** How needed part `i` is fetched: whole, or its first `cut` bytes as sent (enough for its decoded cap). */
+function fetchOf(root: MimePart, parts: readonly string[], i: number): { section: string; cut: number | null } {
+  const part = partOf(root, parts[i]!);
+  const cap = fetchCapFor(decodedCap(root, parts, i, part), part);
+  return { section: imapSection(parts[i]!), cut: (part?.size ?? 0) > cap ? cap : null };
+}
+
+/** The same, as imapflow's `bodyParts` item. */
+const flowItem = (f: { section: string; cut: number | null }): string | { key: string; maxLength: number } => (f.cut === null ? f.section : { key: f.section, maxLength: f.cut });
 
 /** What the --apply path reads again right before a claim. */
 export interface ApplyFetch {
@@ -326,7 +359,7 @@ export class ImapReader {
       const groups = new Map<string, Pending[]>();
       for (const rec of window) {
         if (!rec.parts.length) continue;
-        const key = rec.parts.map((p) => `${p}:${(partOf(rec.root, p)?.size ?? 0) > PART_FETCH_CAP ? 'cut' : 'whole'}`).join('|');
+        const key = rec.parts.map((p, i) => `${p}:${fetchOf(rec.root, rec.parts, i).cut ?? 'whole'}`).join('|');
         const list = groups.get(key) ?? [];
         list.push(rec);
         groups.set(key, list);
@@ -334,7 +367,7 @@ export class ImapReader {
       for (const group of groups.values()) {
         const sample = group[0]!;
         const byUid = new Map(group.map((r) => [r.uid, r]));
-        const bodyParts = sample.parts.map((p) => ((partOf(sample.root, p)?.size ?? 0) > PART_FETCH_CAP ? { key: imapSection(p), maxLength: PART_FETCH_CAP } : imapSection(p)));
+        const bodyParts = sample.parts.map((_, i) => flowItem(fetchOf(sample.root, sample.parts, i)));
         stats.roundTrips++;
         if (stats.roundTrips <= 6) this.info.commands.push(`UID FETCH ${uidSet(group.map((r) => r.uid)).slice(0, 40)} (${sample.parts.map((p) => `BODY.PEEK[${imapSection(p)}]`).join(' ')})`);
         for await (const msg of via.deadline.each('UID FETCH', via.client.fetch(uidSet(group.map((r) => r.uid)), { uid: true, bodyParts }, { uid: true }))) {
@@ -407,15 +440,13 @@ export class ImapReader {
     const out = new Map<number, ApplyFetch>();
     const groups = new Map<string, typeof items>();
     for (const it of items) {
-      const key = it.parts.join('|');
+      // The same parts, each fetched whole or cut at the same length.
+      const key = it.parts.map((p, i) => `${p}:${fetchOf(it.root, it.parts, i).cut ?? 'whole'}`).join('|');
       groups.set(key, [...(groups.get(key) ?? []), it]);
     }
     for (const group of groups.values()) {
       const byUid = new Map(group.map((g) => [g.uid, g]));
-      const bodyParts = group[0]!.parts.map((p) => {
-        const size = partOf(group[0]!.root, p)?.size ?? 0;
-        return size > PART_FETCH_CAP ? { key: imapSection(p), maxLength: PART_FETCH_CAP } : imapSection(p);
-      });
+      const bodyParts = group[0]!.parts.map((_, i) => flowItem(fetchOf(group[0]!.root, group[0]!.parts, i)));
       for await (const msg of this.deadline.each('UID FETCH', this.client.fetch(uidSet(group.map((g) => g.uid)), { uid: true, flags: true, bodyParts }, { uid: true }))) {
         const it = byUid.get(msg.uid);
         if (!it) continue;
@@ -515,7 +546,7 @@ class FetchPipeline {
       const p = section === 'TEXT' ? '' : section;
       if (!rec.parts.includes(p)) continue;
       const bytes = Buffer.isBuffer(v) ? v : typeof v === 'string' ? Buffer.from(v, 'utf8') : Buffer.alloc(0);
-      (rec.bodies ??= new Map()).set(p, decodePart(rec.root, p, bytes, rec.problems));
+      (rec.bodies ??= new Map()).set(p, decodePart(rec.root, rec.parts, p, bytes, rec.problems));
     }
   }
 
@@ -569,10 +600,10 @@ class FetchPipeline {
       if (!rec || !rec.parts.length) continue;
       let key = '';
       let items = '';
-      for (const p of rec.parts) {
-        const cut = (partOf(rec.root, p)?.size ?? 0) > PART_FETCH_CAP;
-        key += `${p}:${cut ? 'c' : 'w'}|`;
-        items += `${items ? ' ' : ''}BODY.PEEK[${imapSection(p)}]${cut ? `<0.${PART_FETCH_CAP}>` : ''}`;
+      for (let i = 0; i < rec.parts.length; i++) {
+        const { section, cut } = fetchOf(rec.root, rec.parts, i);
+        key += `${rec.parts[i]}:${cut ?? 'w'}|`;
+        items += `${items ? ' ' : ''}BODY.PEEK[${section}]${cut !== null ? `<0.${cut}>` : ''}`;
       }
       const g = groups.get(key);
       if (g) g.uids.push(uid);
@@ -708,13 +739,14 @@ function toRead(rec: Pending, bodies: Map<string, Buffer>): ReadMessage {
  * takes undecoded, or whose decoding raises, is noted in `problems`, as the raw parser does. A
  * fetched literal is never written to again, so it is read without a copy.
  */
-function decodePart(root: MimePart, p: string, raw: Uint8Array, problems: string[]): Buffer {
+function decodePart(root: MimePart, parts: readonly string[], p: string, raw: Uint8Array, problems: string[]): Buffer {
   const part = partOf(root, p);
-  const collector = new BodyCollector(MAX_BODY_BYTES);
+  const cap = decodedCap(root, parts, parts.indexOf(p), part);
+  const collector = new BodyCollector(cap);
   const decoder = createDecoder(part ? transferEncodingRead(part) : '7bit', collector, { owned: true });
   decoder.write(raw);
   decoder.end();
-  if (part && (collector.truncated || part.size > PART_FETCH_CAP)) part.truncated = true;
+  if (part && (collector.truncated || part.size > fetchCapFor(cap, part))) part.truncated = true;
   noteDecoding(part, p, collector, problems);
   return collector.result();
 }
@@ -726,7 +758,7 @@ function decodeFlowBodies(rec: Pending, msg: FetchMessageObject): Map<string, Bu
   for (const [k, v] of msg.bodyParts ?? new Map<string, Buffer>()) got.set(k.toLowerCase().replace(/\].*$/, ''), v);
   for (const p of rec.parts) {
     const raw = got.get(bodyKey(p));
-    if (raw) bodies.set(p, decodePart(rec.root, p, raw, rec.problems));
+    if (raw) bodies.set(p, decodePart(rec.root, rec.parts, p, raw, rec.problems));
   }
   return bodies;
 }

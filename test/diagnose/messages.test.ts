@@ -164,36 +164,52 @@ describe('linking "didn\'t find a token" log lines to messages', () => {
   });
 });
 
-describe('what could not be checked is said', () => {
-  // A calendar part past the 2 MB cap is kept cut, and its calendar is not judged; poll lists that
-  // with the message, and diagnose now does too (it said nothing, and gave the verdict as if checked).
-  it('a uuencoded calendar past the size cap: a warning, and the message row says its calendar checks were skipped', async () => {
-    const uu = (data: Buffer): string => {
-      const enc = (n: number): string => String.fromCharCode(n === 0 ? 96 : n + 32);
-      const lines = ['begin 644 invite.ics'];
-      for (let i = 0; i < data.length; i += 45) {
-        const chunk = data.subarray(i, i + 45);
-        let line = enc(chunk.length);
-        for (let j = 0; j < chunk.length; j += 3) {
-          const [a = 0, b = 0, c = 0] = [chunk[j], chunk[j + 1], chunk[j + 2]];
-          line += enc(a >> 2) + enc(((a << 4) | (b >> 4)) & 63) + enc(((b << 2) | (c >> 6)) & 63) + enc(c & 63);
-        }
-        lines.push(line);
+describe('big calendars are judged as the server parses them', () => {
+  const uu = (data: Buffer): string => {
+    const enc = (n: number): string => String.fromCharCode(n === 0 ? 96 : n + 32);
+    const lines = ['begin 644 invite.ics'];
+    for (let i = 0; i < data.length; i += 45) {
+      const chunk = data.subarray(i, i + 45);
+      let line = enc(chunk.length);
+      for (let j = 0; j < chunk.length; j += 3) {
+        const [a = 0, b = 0, c = 0] = [chunk[j], chunk[j + 1], chunk[j + 2]];
+        line += enc(a >> 2) + enc(((a << 4) | (b >> 4)) & 63) + enc(((b << 2) | (c >> 6)) & 63) + enc(c & 63);
       }
-      return [...lines, '`', 'end'].join('\r\n');
-    };
-    const calendar = Buffer.from(`BEGIN:VCALENDAR\r\nVERSION:2.0\r\nMETHOD:REPLY\r\nBEGIN:VEVENT\r\nUID:big\r\nDESCRIPTION:${'a'.repeat(3_000_000)}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n`);
-    const file = join(tempDir(), 'big.eml');
-    writeFileSync(
-      file,
-      'From: attendee@example.org\r\nTo: calendar+3a1e0f1c-7a5b-4c2e-9d3f-1b2c3d4e5f60@example.com\r\nSubject: Accepted\r\nMIME-Version: 1.0\r\n' +
-        `Content-Type: text/calendar; method=REPLY\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\n${uu(calendar)}\r\n`,
-    );
+      lines.push(line);
+    }
+    return [...lines, '`', 'end'].join('\r\n');
+  };
+  const calendar = (padding: number, extra = ''): Buffer =>
+    Buffer.from(`BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//x//y//EN\r\nMETHOD:REPLY\r\nBEGIN:VEVENT\r\nUID:big\r\nDTSTAMP:20260302T100000Z\r\nDESCRIPTION:${'a'.repeat(padding)}\r\n${extra}ORGANIZER:mailto:organizer@example.com\r\nATTENDEE;PARTSTAT=ACCEPTED:mailto:attendee@example.org\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n`);
+  const message = (body: string, encoding: string): string =>
+    'From: attendee@example.org\r\nTo: calendar+3a1e0f1c-7a5b-4c2e-9d3f-1b2c3d4e5f60@example.com\r\nSubject: Accepted\r\nMIME-Version: 1.0\r\n' +
+    `Content-Type: text/calendar; method=REPLY\r\nContent-Transfer-Encoding: ${encoding}\r\n\r\n${body}\r\n`;
+
+  // The server parses the whole calendar part; the tool kept 2 MB of it, and gave a broken 4 MB
+  // calendar the verdict of one that parses.
+  it('a uuencoded 4 MB calendar is decoded whole and judged: a broken line past the first 2 MB is found', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'good.eml'), message(uu(calendar(3_000_000)), 'x-uuencode'));
+    writeFileSync(join(dir, 'broken.eml'), message(uu(calendar(3_000_000, 'DTSTART:notadate\r\n')), 'x-uuencode'));
+    const r = await runDiagnose({ version: '4.3', messages: [join(dir, 'good.eml'), join(dir, 'broken.eml')] });
+    const [good, broken] = r.messages;
+    expect(good!.problems).toEqual([]);
+    expect(broken!.problems).toEqual([]);
+    expect(r.findings.map((f) => f.id)).not.toContain('reply.calendar-not-checked');
+    expect(broken!.serverAction).toBe('UNKNOWN_FAILURE');
+    expect(r.findings.find((f) => f.id === 'reply.invalid-icalendar')?.message).toMatch(/notadate/);
+    expect(good!.serverAction).toBe('INJECTION_SUBMITTED');
+  });
+
+  // Past the 32 MB the tool keeps of a message's calendars, the calendar is not judged, and the
+  // verdict beside it is said to assume that it parses.
+  it('a 33 MB calendar: a warning, and the message row says its calendar checks were skipped', async () => {
+    const file = join(tempDir(), 'huge.eml');
+    writeFileSync(file, message(calendar(33 * 1024 * 1024).toString(), '7bit'));
     const r = await runDiagnose({ version: '4.3', messages: [file] });
     expect(r.messages[0]!.problems).toContain('calendar part (message) was cut at the size cap; calendar checks skipped');
-    // The verdict beside it was not checked: a warning under Replies says so, with the sizes.
     const f = r.findings.find((x) => x.id === 'reply.calendar-not-checked');
-    expect(f).toMatchObject({ severity: 'warning', area: 'replies', evidence: { contentTransferEncoding: 'x-uuencode', keptBytes: 2 * 1024 * 1024 } });
-    expect(f!.message).toMatch(/^The text\/calendar body of the message is 4\.0 MB as sent, more than the 2\.0 MB this tool keeps of a part, so its calendar was not checked\./);
+    expect(f).toMatchObject({ severity: 'warning', area: 'replies', evidence: { contentTransferEncoding: '7bit', keptBytes: 32 * 1024 * 1024 } });
+    expect(f!.message).toMatch(/^The text\/calendar body of the message is 33\.0 MB as sent, more than the 32\.0 MB this tool keeps of the calendars of one message, so its calendar was not checked\./);
   });
 });

@@ -311,11 +311,30 @@ describe('hostile input yields problems, not exceptions', () => {
   });
 
   it('a kept body over the cap is truncated and marked', () => {
-    const cal = `BEGIN:VCALENDAR\r\n${'X-PAD:0123456789abcdef\r\n'.repeat(200_000)}END:VCALENDAR\r\n`;
-    const m = parseMessage(Buffer.from(`${head}Content-Type: text/calendar\r\n\r\n${cal}`), needsBody);
+    const text = 'x'.repeat(76).concat('\r\n').repeat(40_000);
+    const m = parseMessage(Buffer.from(`${head}Content-Type: text/plain\r\n\r\n${text}`), () => true);
     expect(m.bodies.get('')!.length).toBe(2 * 1024 * 1024);
     expect(m.root.truncated).toBe(true);
-    expect(m.problems.join()).toMatch(/kept the first/);
+    expect(m.problems.join()).toMatch(/body longer than 2097152 bytes; kept the first 2097152/);
+  });
+
+  // The server parses the whole calendar part: a calendar is kept whole up to 32 MB.
+  it('a text/calendar body is kept whole past the 2 MB of other parts', () => {
+    const cal = `BEGIN:VCALENDAR\r\n${'X-PAD:0123456789abcdef\r\n'.repeat(200_000)}END:VCALENDAR\r\n`;
+    const m = parseMessage(Buffer.from(`${head}Content-Type: text/calendar\r\n\r\n${cal}`), needsBody);
+    expect(m.bodies.get('')!.toString()).toBe(cal);
+    expect(m.root.truncated).toBeFalsy();
+    expect(m.problems).toEqual([]);
+  });
+
+  it('the calendar parts of one message share their budget, and each keeps 2 MB at least', () => {
+    const mb = 1024 * 1024;
+    const part = (n: number): string => `--b\r\nContent-Type: text/calendar\r\n\r\n${'c'.repeat(n)}\r\n`;
+    const raw = `${head}Content-Type: multipart/mixed; boundary=b\r\n\r\n${part(3 * mb)}${part(3 * mb)}${part(3 * mb)}--b--\r\n`;
+    const m = parseMessage(Buffer.from(raw), needsBody, { maxCalendarBytes: 5 * mb });
+    expect(['1', '2', '3'].map((p) => m.bodies.get(p)!.length)).toEqual([3 * mb, 2 * mb, 2 * mb]);
+    expect(m.root.children.map((c) => Boolean(c.truncated))).toEqual([false, true, true]);
+    expect(m.problems).toEqual([`part 2: body longer than ${2 * mb} bytes; kept the first ${2 * mb}`, `part 3: body longer than ${2 * mb} bytes; kept the first ${2 * mb}`]);
   });
 
   it('wantBody that throws is a problem', () => {

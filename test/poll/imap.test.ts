@@ -204,18 +204,46 @@ describe('poll --once over IMAP (read-only)', () => {
     expect(r.messages[0]).toMatchObject({ tokenStatus: 'unchecked', serverAction: 'INJECTION_SUBMITTED' });
   });
 
-  it('a calendar part past the 2 MB the cycle keeps: not judged, and the row says so with a warning', async () => {
+  // The server parses the whole calendar part, whatever its size; a 2 MB cap on it (this tool's
+  // until it kept 32 MB of a message's calendars) gave a broken 3 MB calendar the verdict of one
+  // that parses.
+  it('a 3 MB calendar part is read whole and judged, broken or not, plain or base64 in a multipart', async () => {
     const token = '3f2b8c1e-7d4a-4e9b-a6c2-5b1d9e0f7a21';
-    const big = smallReply(1, token, 'big-calendar').replace('DTSTAMP:20260302T100000Z\r\n', `DTSTAMP:20260302T100000Z\r\nDESCRIPTION:${'x'.repeat(3 * 1024 * 1024)}\r\n`);
-    expect(big.length).toBeGreaterThan(3 * 1024 * 1024);
+    const pad = `DESCRIPTION:${'x'.repeat(3 * 1024 * 1024)}\r\n`;
+    const good = smallReply(1, token, 'big-good').replace('DTSTAMP:20260302T100000Z\r\n', `DTSTAMP:20260302T100000Z\r\n${pad}`);
+    // The broken line is past the first 2 MB: only a calendar read whole shows it.
+    const broken = smallReply(2, token, 'big-broken').replace('DTSTAMP:20260302T100000Z\r\n', `DTSTAMP:20260302T100000Z\r\n${pad}DTSTART:notadate\r\n`);
+    const [head, cal] = [good.slice(0, good.indexOf('Content-Type:')), good.slice(good.indexOf('\r\n\r\n') + 4)];
+    const multipart =
+      `${head.replace('bulk-1@', 'bulk-3@')}Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nAccepted.\r\n` +
+      `--b\r\nContent-Type: text/calendar; method=REPLY; charset=UTF-8\r\nContent-Transfer-Encoding: base64\r\n\r\n${Buffer.from(cal).toString('base64').replace(/.{76}/g, '$&\r\n')}\r\n--b--\r\n`;
+    expect(good.length).toBeGreaterThan(3 * 1024 * 1024);
+    await seedMailbox(stack, USER.address, [good, broken, multipart]);
+    const plist = writePollPlist(stack, { version: '9.2', protocol: 'imap', user: USER });
+    const r = await pollCore(plist, { version: '9.2', caFile: stack.ca, stateDir: tokenStateDir(), now: NOW });
+    const [a, b, c] = r.messages;
+    for (const row of [a!, b!, c!]) {
+      expect(row.findings.map((f) => f.id)).not.toContain('reply.calendar-not-checked');
+      expect(row.problems.join('\n')).not.toMatch(/size cap|kept the first/);
+    }
+    expect(a!.serverAction).toBe('INJECTION_SUBMITTED');
+    expect(c!.serverAction).toBe('INJECTION_SUBMITTED');
+    // What the server makes of the broken one: its parser raises on the date, deep in the part.
+    expect(b!.serverAction).toBe('UNKNOWN_FAILURE');
+    expect(b!.findings.find((f) => f.id === 'reply.invalid-icalendar')?.message).toMatch(/notadate/);
+  });
+
+  it('a calendar part past the 32 MB the cycle keeps of a message: not judged, and the row says so with a warning', async () => {
+    const token = '3f2b8c1e-7d4a-4e9b-a6c2-5b1d9e0f7a21';
+    const big = smallReply(1, token, 'big-calendar').replace('DTSTAMP:20260302T100000Z\r\n', `DTSTAMP:20260302T100000Z\r\nDESCRIPTION:${'x'.repeat(33 * 1024 * 1024)}\r\n`);
     await seedMailbox(stack, USER.address, [big]);
     const plist = writePollPlist(stack, { version: '9.2', protocol: 'imap', user: USER });
     const r = await pollCore(plist, { version: '9.2', caFile: stack.ca, stateDir: tokenStateDir(), now: NOW });
     const row = r.messages[0]!;
     expect(row.findings.map((f) => [f.id, f.severity])).toContainEqual(['reply.calendar-not-checked', 'warning']);
     expect(row.problems).toContain('calendar part (message) was cut at the size cap; calendar checks skipped');
-    // The cycle fetched no more of it than it keeps.
-    expect(r.stats.bytesIn).toBeLessThan(3 * 1024 * 1024);
+    // The cycle fetched no more of it than it keeps (32 MB, plus the base64 margin it allows).
+    expect(r.stats.bytesIn).toBeLessThan(33 * 1024 * 1024);
   });
 
   it('a 50 MB message: the verdict comes from the calendar part; the attachment is never fetched', async () => {

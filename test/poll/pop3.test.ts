@@ -84,6 +84,21 @@ describe('poll --once over POP3 (read-only)', () => {
     expect(r.messages[0]!.serverAction).toBe('INJECTION_SUBMITTED');
   });
 
+  // The server parses the whole calendar part; so does the cycle, up to 32 MB of a message's
+  // calendars (it kept 2 MB, and judged a broken 3 MB calendar as one that parses).
+  it('a 3 MB calendar part is read whole: a broken line past the first 2 MB gives the verdict IMAP gives', async () => {
+    const token = '3f2b8c1e-7d4a-4e9b-a6c2-5b1d9e0f7a21';
+    const pad = `DESCRIPTION:${'x'.repeat(3 * 1024 * 1024)}\r\n`;
+    const broken = smallReply(2, token, 'big-broken').replace('DTSTAMP:20260302T100000Z\r\n', `DTSTAMP:20260302T100000Z\r\n${pad}DTSTART:notadate\r\n`);
+    await seedMailbox(stack, USER.address, [broken]);
+    const plist = writePollPlist(stack, { version: '9.2', protocol: 'pop3', user: USER });
+    const r = await pollCore(plist, { version: '9.2', caFile: stack.ca, stateDir: tokenStateDir(), now: NOW });
+    const row = r.messages[0]!;
+    expect(row.findings.map((f) => f.id)).toContain('reply.invalid-icalendar');
+    expect(row.findings.map((f) => f.id)).not.toContain('reply.calendar-not-checked');
+    expect(row.serverAction).toBe('UNKNOWN_FAILURE');
+  });
+
   it('pipelines RETR when CAPA offers PIPELINING', async () => {
     const token = '3f2b8c1e-7d4a-4e9b-a6c2-5b1d9e0f7a21';
     const n = 300;
