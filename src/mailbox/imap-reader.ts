@@ -93,6 +93,17 @@ function fetchOf(root: MimePart, parts: readonly string[], i: number): { section
   return { section: imapSection(parts[i]!), cut: (part?.size ?? 0) > cap ? cap : null };
 }
 
+/**
+ * Whether needed part `i` is fetched on its own when its message is handed over, not with its
+ * window: a text/calendar part larger than every other part is fetched (the server parses all of
+ * it, up to 32 MB is kept). A window's parts are held together until the window is handed over;
+ * these are held one message at a time.
+ */
+function fetchedAlone(root: MimePart, parts: readonly string[], i: number): boolean {
+  const part = partOf(root, parts[i]!);
+  return part?.type === 'text/calendar' && part.size > fetchCapFor(MAX_BODY_BYTES, part);
+}
+
 /** The same, as imapflow's `bodyParts` item. */
 const flowItem = (f: { section: string; cut: number | null }): string | { key: string; maxLength: number } => (f.cut === null ? f.section : { key: f.section, maxLength: f.cut });
 
@@ -358,8 +369,8 @@ export class ImapReader {
       const bodies = new Map<number, Map<string, Buffer>>();
       const groups = new Map<string, Pending[]>();
       for (const rec of window) {
-        if (!rec.parts.length) continue;
-        const key = rec.parts.map((p, i) => `${p}:${fetchOf(rec.root, rec.parts, i).cut ?? 'whole'}`).join('|');
+        if (!rec.parts.some((_, i) => !fetchedAlone(rec.root, rec.parts, i))) continue;
+        const key = rec.parts.map((p, i) => (fetchedAlone(rec.root, rec.parts, i) ? '' : `${p}:${fetchOf(rec.root, rec.parts, i).cut ?? 'whole'}`)).join('|');
         const list = groups.get(key) ?? [];
         list.push(rec);
         groups.set(key, list);
@@ -367,7 +378,7 @@ export class ImapReader {
       for (const group of groups.values()) {
         const sample = group[0]!;
         const byUid = new Map(group.map((r) => [r.uid, r]));
-        const bodyParts = sample.parts.map((_, i) => flowItem(fetchOf(sample.root, sample.parts, i)));
+        const bodyParts = sample.parts.flatMap((_, i) => (fetchedAlone(sample.root, sample.parts, i) ? [] : [flowItem(fetchOf(sample.root, sample.parts, i))]));
         stats.roundTrips++;
         if (stats.roundTrips <= 6) this.info.commands.push(`UID FETCH ${uidSet(group.map((r) => r.uid)).slice(0, 40)} (${sample.parts.map((p) => `BODY.PEEK[${imapSection(p)}]`).join(' ')})`);
         for await (const msg of via.deadline.each('UID FETCH', via.client.fetch(uidSet(group.map((r) => r.uid)), { uid: true, bodyParts }, { uid: true }))) {
@@ -376,6 +387,18 @@ export class ImapReader {
         }
       }
       for (const rec of window) {
+        const alone = rec.parts.flatMap((_, i) => (fetchedAlone(rec.root, rec.parts, i) ? [flowItem(fetchOf(rec.root, rec.parts, i))] : []));
+        if (alone.length) {
+          // One message at a time (fetchedAlone): merged with what its window fetched.
+          stats.roundTrips++;
+          for await (const msg of via.deadline.each('UID FETCH', via.client.fetch(String(rec.uid), { uid: true, bodyParts: alone }, { uid: true }))) {
+            if (msg.uid !== rec.uid) continue;
+            const got = decodeFlowBodies(rec, msg);
+            const had = bodies.get(rec.uid);
+            if (had) for (const [k, v] of got) had.set(k, v);
+            else bodies.set(rec.uid, got);
+          }
+        }
         const b = rec.parts.length ? bodies.get(rec.uid) : new Map<string, Buffer>();
         if (!b) {
           // Expunged by someone else between the structure fetch and the part fetch.
@@ -503,6 +526,8 @@ export class ImapReader {
  */
 class FetchPipeline {
   private readonly recs = new Map<number, Pending>();
+  /** Messages of the window with parts fetched on their own when handed over. */
+  private readonly alone = new Set<number>();
   private readonly windowSize: number;
   private readonly structureItems: string;
   private done = 0;
@@ -588,8 +613,22 @@ class FetchPipeline {
         }
         await t.p;
       }
-      this.handOver(slice);
+      await this.handOver(slice, raw);
     }
+  }
+
+  /** The parts of a message that are fetched on their own ({@link fetchedAlone}): one round trip. */
+  private async fetchAlone(rec: Pending, raw: RawSession): Promise<void> {
+    let items = '';
+    for (let i = 0; i < rec.parts.length; i++) {
+      if (!fetchedAlone(rec.root, rec.parts, i)) continue;
+      const { section, cut } = fetchOf(rec.root, rec.parts, i);
+      items += `${items ? ' ' : ''}BODY.PEEK[${section}]${cut !== null ? `<0.${cut}>` : ''}`;
+    }
+    const cmd = `UID FETCH ${rec.uid} (${items})`;
+    if (this.partCommandsShown++ < 6) this.reader.info.commands.push(cmd);
+    this.stats.roundTrips++;
+    await raw.command(cmd);
   }
 
   /** One `UID FETCH` per group of messages that need the same parts (cut or whole). */
@@ -601,10 +640,15 @@ class FetchPipeline {
       let key = '';
       let items = '';
       for (let i = 0; i < rec.parts.length; i++) {
+        if (fetchedAlone(rec.root, rec.parts, i)) {
+          this.alone.add(uid);
+          continue;
+        }
         const { section, cut } = fetchOf(rec.root, rec.parts, i);
         key += `${rec.parts[i]}:${cut ?? 'w'}|`;
         items += `${items ? ' ' : ''}BODY.PEEK[${section}]${cut !== null ? `<0.${cut}>` : ''}`;
       }
+      if (!items) continue;
       const g = groups.get(key);
       if (g) g.uids.push(uid);
       else groups.set(key, { uids: [uid], items });
@@ -618,10 +662,11 @@ class FetchPipeline {
     return out;
   }
 
-  private handOver(slice: number[]): void {
+  private async handOver(slice: number[], raw: RawSession): Promise<void> {
     const total = this.uids.length;
     for (const uid of slice) {
       const rec = this.recs.get(uid);
+      if (rec && this.alone.delete(uid)) await this.fetchAlone(rec, raw);
       this.recs.delete(uid);
       if (!rec || (rec.parts.length && !rec.bodies)) {
         // Expunged by someone else since the SEARCH (or between the structure and the part fetch).

@@ -233,6 +233,21 @@ describe('poll --once over IMAP (read-only)', () => {
     expect(b!.findings.find((f) => f.id === 'reply.invalid-icalendar')?.message).toMatch(/notadate/);
   });
 
+  // A window's parts are held until the window is handed over; a big calendar is fetched when its
+  // message's turn comes, so a mailbox of big calendars is held one calendar at a time.
+  it('calendars past 2 MB are fetched one message at a time, between small replies, in UID order', async () => {
+    const token = '3f2b8c1e-7d4a-4e9b-a6c2-5b1d9e0f7a21';
+    const big = (i: number): string => smallReply(i, token, `big-${i}`).replace('DTSTAMP:20260302T100000Z\r\n', `DTSTAMP:20260302T100000Z\r\nDESCRIPTION:${'x'.repeat(3 * 1024 * 1024)}\r\n`);
+    const raws = [smallReply(0, token, 'small-0'), big(1), smallReply(2, token, 'small-2'), big(3), big(4), smallReply(5, token, 'small-5')];
+    const uids = await seedMailbox(stack, USER.address, raws);
+    const plist = writePollPlist(stack, { version: '9.2', protocol: 'imap', user: USER });
+    const r = await pollCore(plist, { version: '9.2', caFile: stack.ca, stateDir: tokenStateDir(), now: NOW });
+    expect(r.messages.map((m) => [m.uid, m.serverAction])).toEqual(uids.map((uid) => [uid, 'INJECTION_SUBMITTED']));
+    expect(r.messages.flatMap((m) => m.findings.map((f) => f.id))).not.toContain('reply.calendar-not-checked');
+    for (const i of [1, 3, 4]) expect(r.commands).toContain(`UID FETCH ${uids[i]} (BODY.PEEK[TEXT])`);
+    expect(r.commands.filter((c) => c.includes('BODY.PEEK[TEXT]') && !/^UID FETCH \d+ \(/.test(c)).join()).toContain(`${uids[0]}`);
+  });
+
   it('a calendar part past the 32 MB the cycle keeps of a message: not judged, and the row says so with a warning', async () => {
     const token = '3f2b8c1e-7d4a-4e9b-a6c2-5b1d9e0f7a21';
     const big = smallReply(1, token, 'big-calendar').replace('DTSTAMP:20260302T100000Z\r\n', `DTSTAMP:20260302T100000Z\r\nDESCRIPTION:${'x'.repeat(33 * 1024 * 1024)}\r\n`);
@@ -275,7 +290,9 @@ describe('poll --once over IMAP (read-only)', () => {
   // FETCH instead: the same rows, message for message, and the mailbox untouched.
   it.each(['4.3', '7.0'])('read through imapflow when the connection cannot be borrowed: the same rows on %s', async (release) => {
     const token = '3f2b8c1e-7d4a-4e9b-a6c2-5b1d9e0f7a21';
-    await seedMailbox(stack, USER.address, [...CASES.map((c) => fixture(c.fixture)), ...Array.from({ length: READ_WINDOW + 5 }, (_, i) => smallReply(i, token, TOKENS[token]!.uid))]);
+    // Two calendars past 2 MB (one broken past its first 2 MB), fetched on their own in both.
+    const big = (i: number, extra: string): string => smallReply(i, token, `big-${i}`).replace('DTSTAMP:20260302T100000Z\r\n', `DTSTAMP:20260302T100000Z\r\nDESCRIPTION:${'x'.repeat(3 * 1024 * 1024)}\r\n${extra}`);
+    await seedMailbox(stack, USER.address, [...CASES.map((c) => fixture(c.fixture)), big(900, ''), big(901, 'DTSTART:notadate\r\n'), ...Array.from({ length: READ_WINDOW + 5 }, (_, i) => smallReply(i, token, TOKENS[token]!.uid))]);
     const before = await snapshot();
     const plist = writePollPlist(stack, { version: release, protocol: 'imap', user: USER });
     const run = (): Promise<PollReport> => pollCore(plist, { version: release, caFile: stack.ca, stateDir: tokenStateDir(), now: NOW });
@@ -289,8 +306,9 @@ describe('poll --once over IMAP (read-only)', () => {
       borrow.mockRestore();
     }
     expect(viaFlow.error).toBeUndefined();
-    expect(viaFlow.messages).toHaveLength(CASES.length + READ_WINDOW + 5);
+    expect(viaFlow.messages).toHaveLength(CASES.length + 2 + READ_WINDOW + 5);
     expect(viaFlow.messages).toEqual(borrowed.messages);
+    expect(viaFlow.messages.filter((m) => m.findings.some((f) => f.id === 'reply.invalid-icalendar' && /notadate/.test(f.message)))).toHaveLength(1);
     expect(viaFlow.summary).toEqual(borrowed.summary);
     expect(await snapshot()).toEqual(before);
   });
