@@ -486,16 +486,16 @@ export function transferEncodingRead(part: MimePart): string {
   return part.type === 'message/delivery-status' ? '7bit' : part.encoding;
 }
 
-/**
- * The decoder for a part's Content-Transfer-Encoding as Python compares it (lower-cased, exactly
- * `base64`, `quoted-printable` or one of the uuencode names); anything else is kept as is. `owned`: the bytes written are
- * never changed afterwards (a fetched literal), so they are kept without a copy.
- */
 /** Whether a part of this Content-Transfer-Encoding is taken as it is (no decoder of {@link createDecoder}'s applies). */
 export function keptAsSent(encoding: string): boolean {
   return encoding !== 'base64' && encoding !== 'quoted-printable' && !UU_ENCODINGS.has(encoding);
 }
 
+/**
+ * The decoder for a part's Content-Transfer-Encoding as Python compares it (lower-cased, exactly
+ * `base64`, `quoted-printable` or one of the uuencode names); anything else is kept as is. `owned`: the bytes written are
+ * never changed afterwards (a fetched literal), so they are kept without a copy.
+ */
 export function createDecoder(encoding: string, out: BodyCollector, opts: { owned?: boolean } = {}): BodyDecoder {
   const owned = opts.owned ?? false;
   switch (encoding) {

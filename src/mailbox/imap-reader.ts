@@ -95,9 +95,9 @@ function fetchOf(root: MimePart, parts: readonly string[], i: number): { section
 
 /**
  * Whether needed part `i` is fetched on its own when its message is handed over, not with its
- * window: a text/calendar part larger than every other part is fetched (the server parses all of
- * it, up to 32 MB is kept). A window's parts are held together until the window is handed over;
- * these are held one message at a time.
+ * window: a text/calendar part past the 2 MB kept of every other part (the server parses all of
+ * it, and up to 32 MB is kept). A window's parts are held together until the window is handed
+ * over; these are held one message at a time.
  */
 function fetchedAlone(root: MimePart, parts: readonly string[], i: number): boolean {
   const part = partOf(root, parts[i]!);
@@ -380,7 +380,7 @@ export class ImapReader {
         const byUid = new Map(group.map((r) => [r.uid, r]));
         const bodyParts = sample.parts.flatMap((_, i) => (fetchedAlone(sample.root, sample.parts, i) ? [] : [flowItem(fetchOf(sample.root, sample.parts, i))]));
         stats.roundTrips++;
-        if (stats.roundTrips <= 6) this.info.commands.push(`UID FETCH ${uidSet(group.map((r) => r.uid)).slice(0, 40)} (${sample.parts.map((p) => `BODY.PEEK[${imapSection(p)}]`).join(' ')})`);
+        if (stats.roundTrips <= 6) this.info.commands.push(`UID FETCH ${uidSet(group.map((r) => r.uid)).slice(0, 40)} (${bodyParts.map((b) => `BODY.PEEK[${typeof b === 'string' ? b : b.key}]`).join(' ')})`);
         for await (const msg of via.deadline.each('UID FETCH', via.client.fetch(uidSet(group.map((r) => r.uid)), { uid: true, bodyParts }, { uid: true }))) {
           const rec = byUid.get(msg.uid);
           if (rec) bodies.set(rec.uid, decodeFlowBodies(rec, msg));
