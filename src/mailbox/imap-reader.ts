@@ -462,14 +462,24 @@ export class ImapReader {
   async fetchForApply(items: Array<{ uid: number; parts: string[]; root: MimePart }>): Promise<Map<number, ApplyFetch>> {
     const out = new Map<number, ApplyFetch>();
     const groups = new Map<string, typeof items>();
+    // Each part capped as the cycle's read capped it: among all the parts the verdict needs.
+    const partsOf = (it: (typeof items)[number]): string[] => {
+      const all = neededParts(it.root);
+      for (const p of it.parts) if (!all.includes(p)) all.push(p);
+      return all;
+    };
+    const fetchItems = (it: (typeof items)[number]): Array<{ section: string; cut: number | null }> => {
+      const all = partsOf(it);
+      return it.parts.map((p) => fetchOf(it.root, all, all.indexOf(p)));
+    };
     for (const it of items) {
       // The same parts, each fetched whole or cut at the same length.
-      const key = it.parts.map((p, i) => `${p}:${fetchOf(it.root, it.parts, i).cut ?? 'whole'}`).join('|');
+      const key = fetchItems(it).map((f) => `${f.section}:${f.cut ?? 'whole'}`).join('|');
       groups.set(key, [...(groups.get(key) ?? []), it]);
     }
     for (const group of groups.values()) {
       const byUid = new Map(group.map((g) => [g.uid, g]));
-      const bodyParts = group[0]!.parts.map((_, i) => flowItem(fetchOf(group[0]!.root, group[0]!.parts, i)));
+      const bodyParts = fetchItems(group[0]!).map(flowItem);
       for await (const msg of this.deadline.each('UID FETCH', this.client.fetch(uidSet(group.map((g) => g.uid)), { uid: true, flags: true, bodyParts }, { uid: true }))) {
         const it = byUid.get(msg.uid);
         if (!it) continue;
@@ -477,7 +487,7 @@ export class ImapReader {
         const modseq = msg.modseq !== undefined ? String(msg.modseq) : undefined;
         const newer = !prev || prev.modseq === undefined || modseq === undefined || BigInt(modseq) >= BigInt(prev.modseq);
         const flags = newer && msg.flags ? [...msg.flags] : (prev?.flags ?? []);
-        const rec: Pending = { uid: it.uid, size: 0, seen: false, claimed: false, headerBytes: null, root: it.root, parts: it.parts, problems: [] };
+        const rec: Pending = { uid: it.uid, size: 0, seen: false, claimed: false, headerBytes: null, root: it.root, parts: partsOf(it), problems: [] };
         const bodies = msg.bodyParts?.size ? decodeFlowBodies(rec, msg) : (prev?.bodies ?? new Map<string, Buffer>());
         out.set(msg.uid, {
           bodies,

@@ -11,7 +11,7 @@
  * (RFC 1939 §6: a session that ends without QUIT deletes nothing).
  */
 import { needsBody } from '../imip/classify.js';
-import { MimeStreamParser } from '../imip/mime.js';
+import { MimeStreamParser, walkParts } from '../imip/mime.js';
 import net from 'node:net';
 import { Pop3Client, isPop3Error, type Pop3ClientOptions, type Pop3Error } from '../clients/pop3/index.js';
 import { loadCaPem, runContext, type OfferedVersions } from '../net/net-stage.js';
@@ -209,6 +209,18 @@ export class Pop3Reader {
     });
     if (fatal) throw fatal instanceof Error ? fatal : new Error(String(fatal));
     return stats;
+  }
+
+  /**
+   * RETR message `n` again (a message number stays the same for the whole session) and return
+   * the decoded body of part `part` as the read gave it, or null when it is not there whole.
+   */
+  async reread(n: number, part: string): Promise<Buffer | null> {
+    const parser = new MimeStreamParser(needsBody);
+    await this.client.retr(n, (chunk) => parser.write(chunk));
+    const parsed = parser.end();
+    const found = walkParts(parsed.root).find((p) => p.part === part);
+    return found && !found.truncated ? (parsed.bodies.get(part) ?? null) : null;
   }
 
   /** Mark a message for deletion (takes effect only at {@link commit}). */

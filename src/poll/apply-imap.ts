@@ -32,6 +32,7 @@ import { readFlags, storeKeywords } from '../mailbox/imap-claim.js';
 import { CannotRunError } from '../report/exit.js';
 import { buildReport, openReader, readCycle, type CycleContext, type CycleRead, type PollMessage, type PollReport, type ReadMessage } from './cycle.js';
 import { displayUrl } from './inject.js';
+import { walkParts } from '../imip/mime-part.js';
 import { Journal } from './journal.js';
 import { pollerId, takeRunLock } from './lock.js';
 import { checkpoint } from './fault.js';
@@ -181,8 +182,8 @@ export async function applyImap(ctx: CycleContext, opts: ApplyOptions, status: A
 
       const window = opts.window ?? 50;
       let endpointDown: string | null = null;
-      for (let i = 0; i < jobs.length && !failure; i += window) {
-        const slice = jobs.slice(i, i + window);
+      for (let i = 0; i < jobs.length && !failure; ) {
+        const slice = jobs.slice(i, (i = applySliceEnd(jobs, i, window)));
         if (notStarted(opts, endpointDown)) {
           for (const j of slice) outcome(j.row, { status: 'skipped', reason: notStarted(opts, endpointDown)!, deleted: false });
           continue;
@@ -269,4 +270,25 @@ export async function applyImap(ctx: CycleContext, opts: ApplyOptions, status: A
   } finally {
     unlock();
   }
+}
+
+/**
+ * Calendar bytes (as sent) read again in one window at most. A window is 50 messages, fewer when
+ * their calendars are big (a calendar is read whole up to 32 MB, as the server reads it): the
+ * calendars of a window are held until it is injected. One message at least.
+ */
+const APPLY_WINDOW_BYTES = 64 * 1024 * 1024;
+
+/** Where the window that starts at `start` ends. */
+export function applySliceEnd(jobs: ReadonlyArray<Pick<Job, 'root' | 'calendarPart'>>, start: number, window: number): number {
+  const sizeOf = (j: Pick<Job, 'root' | 'calendarPart'>): number => (j.root ? (walkParts(j.root).find((p) => p.part === j.calendarPart)?.size ?? 0) : 0);
+  let end = start + 1;
+  let bytes = sizeOf(jobs[start]!);
+  while (end < jobs.length && end - start < window) {
+    const next = sizeOf(jobs[end]!);
+    if (bytes + next > APPLY_WINDOW_BYTES) break;
+    bytes += next;
+    end++;
+  }
+  return end;
 }

@@ -65,6 +65,8 @@ export interface Job {
   root?: MimePart;
   /** POP3: the decoded calendar, kept from the read; the message number. */
   calendar?: Buffer;
+  /** POP3: a big calendar not kept from the read, retrieved again when it is injected. */
+  reread?: boolean;
   number?: number;
 }
 

@@ -19,6 +19,7 @@ import { Pop3Client, isPop3Error } from '../clients/pop3/index.js';
 import { CannotRunError } from '../report/exit.js';
 import { buildReport, openReader, readCycle, type CycleContext, type PollMessage, type PollReport } from './cycle.js';
 import { displayUrl } from './inject.js';
+import { MAX_BODY_BYTES } from '../imip/mime-decode.js';
 import { Journal } from './journal.js';
 import { takeRunLock } from './lock.js';
 import { checkpoint } from './fault.js';
@@ -35,6 +36,13 @@ import {
   type ApplyStatus,
   type Job,
 } from './apply-jobs.js';
+
+/**
+ * Decoded calendars past 2 MB kept from the read until they are injected, together. A calendar is
+ * read whole up to 32 MB (the server parses all of it); past this, a job's calendar is retrieved
+ * again when its turn comes, so a maildrop of big calendars is not held in memory at once.
+ */
+const KEEP_BYTES = 64 * 1024 * 1024;
 
 export async function applyPop3(ctx: CycleContext, opts: ApplyOptions, status: ApplyStatus): Promise<PollReport> {
   const started = Date.now();
@@ -68,6 +76,7 @@ export async function applyPop3(ctx: CycleContext, opts: ApplyOptions, status: A
         : `The POP3 server does not lock the maildrop${serverLocks === null ? ' (or it could not be told)' : ''}; --single-poller states that only this host polls it. Runs on this host are kept apart by a lock file in the state directory.`,
     );
     const jobs: Job[] = [];
+    let keptBig = 0;
     const earlier: Array<{ row: PollMessage; number: number; id: string }> = [];
     const r = reader;
     status.phase = 'reading';
@@ -87,7 +96,15 @@ export async function applyPop3(ctx: CycleContext, opts: ApplyOptions, status: A
           outcome(row, { status: 'skipped', reason: why, deleted: false });
           return;
         }
-        const body = m.input.bodies.get(verdict.calendarPart!);
+        // Kept until injected; past KEEP_BYTES of big calendars, retrieved again when injected.
+        let body = m.input.bodies.get(verdict.calendarPart!);
+        let reread = false;
+        if (body && body.length > MAX_BODY_BYTES) {
+          if (keptBig + body.length > KEEP_BYTES) {
+            body = undefined;
+            reread = true;
+          } else keptBig += body.length;
+        }
         jobs.push({
           row,
           id,
@@ -96,6 +113,7 @@ export async function applyPop3(ctx: CycleContext, opts: ApplyOptions, status: A
           calendarPart: verdict.calendarPart!,
           number: m.ref.number!,
           ...(body ? { calendar: body } : {}),
+          ...(reread ? { reread } : {}),
           ...(j?.state === 'posting' ? { reposting: true } : {}),
         });
       },
@@ -118,10 +136,12 @@ export async function applyPop3(ctx: CycleContext, opts: ApplyOptions, status: A
             continue;
           }
           status.started++;
+          // Before the journal says "posting": a session cut here has posted nothing.
+          const calendar = job.calendar ?? (job.reread ? ((await r.reread(job.number!, job.calendarPart)) ?? undefined) : undefined);
           journal.record(job.id, 'posting', job.row.messageId);
           status.inFlight = job.row.messageId ?? `message ${job.number}`;
           checkpoint('pop3:posting');
-          const res = await injectJob(job, job.calendar, ctx, opts);
+          const res = await injectJob(job, calendar, ctx, opts);
           status.inFlight = null;
           checkpoint('pop3:posted');
           job.calendar = undefined;

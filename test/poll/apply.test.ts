@@ -127,6 +127,22 @@ async function startRewritingTlsProxy(info: StackInfo, rewrite: (text: string) =
   };
 }
 
+/**
+ * Thunderbird's reply with a calendar of about `mb` MB (a long DESCRIPTION in its text/calendar
+ * part), under its own Message-ID. The server parses the whole part, so it injects it whole.
+ */
+function bigReply(i: number, mb: number): string {
+  return fixture('thunderbird-reply')
+    .toString('utf8')
+    .replace('<7e3f1c2a-9b4d-4e8f-a1c6-2d5b8e0f3a7c@remote.test>', `<big-${i}@remote.test>`)
+    .replace('DTSTAMP:20260302T091500Z', `DTSTAMP:20260302T091500Z\r\nDESCRIPTION:${String(i).repeat(mb * 1024 * 1024)}`);
+}
+
+/** The DESCRIPTION lengths of the calendars the double accepted (unfolded). */
+function acceptedDescriptions(d: InboxDouble): number[] {
+  return d.accepted().map((r) => /^DESCRIPTION:(.*)$/m.exec(r.body.replace(/\r?\n[ \t]/g, ''))?.[1]?.trim().length ?? 0);
+}
+
 function statuses(r: PollReport): Array<[string | null, string | undefined, boolean | undefined]> {
   return r.messages.map((m) => [m.messageId, m.apply?.status, m.apply?.deleted]);
 }
@@ -158,6 +174,19 @@ describe('--apply over IMAP', () => {
     expect(posts[1]!.body).toMatch(/^REQUEST-STATUS:5\.1;Service unavailable/m);
     expect(await remainingIds(IMAP_USER.address)).toEqual(['<CAF=human-0001@mail.remote.test>', '<AM0PR02MB5555BARE0001@AM0PR02MB5555.eurprd02.prod.outlook.com>']);
     expect(await claimedUids(IMAP_USER.address)).toEqual([]);
+  });
+
+  // The server parses a calendar whole, so it injects it whole: a calendar past 2 MB was left in the
+  // mailbox ("could not be read whole") before the cycle read calendars whole, up to 32 MB.
+  it('calendars of 22 MB are injected whole and deleted (read again in windows of 64 MB at most: two, then one)', { timeout: 120_000 }, async () => {
+    double = await startInboxDouble({ line: '3.x-4.x', secret: GW_SECRET });
+    await seedMailbox(stack, IMAP_USER.address, [bigReply(1, 22), bigReply(2, 22), bigReply(3, 22)]);
+    const plist = writePollPlist(stack, { version: '4.3', protocol: 'imap', user: IMAP_USER });
+    const r = await pollCore(plist, { version: '4.3', caFile: stack.ca, stateDir: tokenStateDir(), apply: true, injectUrl: double.url, now: NOW });
+    expect(r.error).toBeUndefined();
+    expect(r.summary).toMatchObject({ injected: 3, deleted: 3, failed: 0 });
+    expect(acceptedDescriptions(double)).toEqual([22 * 1024 * 1024, 22 * 1024 * 1024, 22 * 1024 * 1024]);
+    expect(await remainingIds(IMAP_USER.address)).toEqual([]);
   });
 
   it('replies the server would inject but this run cannot (no token store to name the organizer): left in the mailbox, and the run says so (exit 1)', async () => {
@@ -469,6 +498,18 @@ describe('--apply over POP3', () => {
     expect(await popCount()).toBe(2);
     expect(await remainingIds(POP_USER.address)).toEqual(['<CAF=human-0001@mail.remote.test>', '<AM0PR02MB5555BARE0001@AM0PR02MB5555.eurprd02.prod.outlook.com>']);
     expect(r.apply).toMatchObject({ serverLocksMaildrop: false, singlePoller: true });
+  });
+
+  // Past 64 MB of big calendars kept from the read, a calendar is retrieved again when injected.
+  it('calendars of 22 MB are injected whole, the third retrieved again when its turn comes (past 64 MB kept)', { timeout: 120_000 }, async () => {
+    double = await startInboxDouble({ line: '3.x-4.x', secret: GW_SECRET });
+    await seedMailbox(stack, POP_USER.address, [bigReply(1, 22), bigReply(2, 22), bigReply(3, 22)]);
+    const plist = writePollPlist(stack, { version: '4.3', protocol: 'pop3', user: POP_USER });
+    const r = await pollCore(plist, { version: '4.3', caFile: stack.ca, stateDir: tokenStateDir(), apply: true, injectUrl: double.url, now: NOW, singlePoller: true });
+    expect(r.error).toBeUndefined();
+    expect(r.summary).toMatchObject({ injected: 3, deleted: 3, failed: 0 });
+    expect(acceptedDescriptions(double)).toEqual([22 * 1024 * 1024, 22 * 1024 * 1024, 22 * 1024 * 1024]);
+    expect(await popCount()).toBe(0);
   });
 
   it('the connection is cut before QUIT: nothing is deleted; the next run deletes without injecting again', async () => {

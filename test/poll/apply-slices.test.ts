@@ -1,0 +1,47 @@
+/**
+ * The windows `--apply` over IMAP reads calendars again in: 50 messages, fewer when their
+ * calendars are big, so that a window never holds more than 64 MB of calendars as sent (a
+ * calendar is read whole up to 32 MB, as the server parses it). One message at least.
+ */
+import { describe, expect, it } from 'vitest';
+import { applySliceEnd } from '../../src/poll/apply-imap.js';
+import type { MimePart } from '../../src/imip/mime-part.js';
+
+const MB = 1024 * 1024;
+
+/** A job whose calendar is part 2 of a multipart, `mb` MB as sent. */
+function job(mb: number): { root: MimePart; calendarPart: string } {
+  const leaf = (part: string, type: string, size: number): MimePart => ({ part, type, size, children: [] }) as unknown as MimePart;
+  const root = { ...leaf('', 'multipart/mixed', 0), children: [leaf('1', 'text/plain', 100), leaf('2', 'text/calendar', mb * MB)] } as unknown as MimePart;
+  return { root, calendarPart: '2' };
+}
+
+function windows(sizes: number[], window = 50): number[][] {
+  const jobs = sizes.map(job);
+  const out: number[][] = [];
+  for (let i = 0; i < jobs.length; ) {
+    const end = applySliceEnd(jobs, i, window);
+    out.push(sizes.slice(i, end));
+    i = end;
+  }
+  return out;
+}
+
+describe('--apply over IMAP: the windows calendars are read again in', () => {
+  it('small calendars: windows of 50', () => {
+    expect(windows(Array.from({ length: 120 }, () => 0.01)).map((w) => w.length)).toEqual([50, 50, 20]);
+  });
+
+  it('big calendars: a window closes before it would pass 64 MB', () => {
+    expect(windows([1, 1, 1, 30, 30, 10, 1])).toEqual([[1, 1, 1, 30, 30], [10, 1]]);
+    expect(windows([30, 30, 30])).toEqual([[30, 30], [30]]);
+  });
+
+  it('a calendar past 64 MB (cut at 32 MB when read) still gets a window of its own', () => {
+    expect(windows([1, 70, 1])).toEqual([[1], [70], [1]]);
+  });
+
+  it('the count limit still holds', () => {
+    expect(windows([1, 1, 1], 2)).toEqual([[1, 1], [1]]);
+  });
+});
