@@ -10,13 +10,12 @@
 //
 // Usage: node bench/tokens.mjs [--messages 5000] [--extra-rows 20000] [--runs 3] [--store sqlite|postgres|both] [--json]
 import { execFileSync, spawn } from 'node:child_process';
-import { accessSync, chmodSync, chownSync, closeSync, constants, existsSync, fchownSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { fillInbox, startStack, stopStack } from './lib/stack.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const HARNESS = path.join(ROOT, 'test/mailstack/mailstack.sh');
 const USER = { address: 'benchtok@example.test', password: 'BenchTok-pw-2026' };
 
 const args = process.argv.slice(2);
@@ -45,80 +44,38 @@ const rows = () => {
 
 // ---------------------------------------------------------------- mail stack and mailbox
 
-function parseEnv(text) {
-  const env = {};
-  for (const line of text.split('\n')) {
-    const m = /^([A-Z0-9_]+)=(.*)$/.exec(line);
-    if (!m) continue;
-    let v = m[2];
-    if (v.length >= 2 && v.startsWith("'") && v.endsWith("'")) v = v.slice(1, -1).replace(/'\\''/g, "'");
-    env[m[1]] = v;
-  }
-  return env;
-}
-
-function startStack() {
-  let parent = tmpdir();
-  try {
-    accessSync('/dev/shm', constants.W_OK);
-    parent = '/dev/shm';
-  } catch {}
-  const dir = mkdtempSync(path.join(parent, 'ims.'));
-  for (let attempt = 0; attempt < 5; attempt++) {
-    const offset = 36000 + ((process.pid + attempt) % 20) * 100;
-    try {
-      execFileSync('bash', [HARNESS, 'start', dir], {
-        env: { ...process.env, MAILSTACK_PORT_OFFSET: String(offset), MAILSTACK_USERS: `${USER.address}:${USER.password}` },
-        stdio: ['ignore', 'ignore', 'pipe'],
-      });
-      const env = parseEnv(readFileSync(path.join(dir, 'env'), 'utf8'));
-      return { dir, env, conf: env.MAILSTACK_DOVECOT_CONF };
-    } catch (err) {
-      if (attempt === 4) throw err;
+/** The INBOX: N replies, each with its own token. */
+function seed(stack) {
+  function* raws() {
+    for (let i = 0; i < N; i++) {
+      yield Buffer.from(
+        [
+          `Message-ID: <benchtok-${i}@remote.test>`,
+          'Date: Mon, 2 Mar 2026 10:00:00 +0000',
+          'From: Attendee Person <attendee@remote.test>',
+          `To: calendar+${token(i)}@example.test`,
+          `Subject: Accepted: bench ${i}`,
+          'MIME-Version: 1.0',
+          'Content-Type: text/calendar; method=REPLY; charset=UTF-8',
+          '',
+          'BEGIN:VCALENDAR',
+          'PRODID:-//Bench//EN',
+          'VERSION:2.0',
+          'METHOD:REPLY',
+          'BEGIN:VEVENT',
+          `ORGANIZER:mailto:calendar+${token(i)}@example.test`,
+          'ATTENDEE;PARTSTAT=ACCEPTED:mailto:attendee@remote.test',
+          `UID:${uid(i)}`,
+          'DTSTAMP:20260302T100000Z',
+          'DTSTART:20260305T100000Z',
+          'END:VEVENT',
+          'END:VCALENDAR',
+          '',
+        ].join('\r\n'),
+      );
     }
   }
-}
-
-function seed(stack) {
-  const [local, domain] = USER.address.split('@');
-  const maildir = path.join(stack.dir, 'mail', domain, local, 'Maildir');
-  const sec = Math.floor(Date.now() / 1000);
-  const names = [];
-  for (let i = 0; i < N; i++) {
-    const raw = Buffer.from(
-      [
-        `Message-ID: <benchtok-${i}@remote.test>`,
-        'Date: Mon, 2 Mar 2026 10:00:00 +0000',
-        'From: Attendee Person <attendee@remote.test>',
-        `To: calendar+${token(i)}@example.test`,
-        `Subject: Accepted: bench ${i}`,
-        'MIME-Version: 1.0',
-        'Content-Type: text/calendar; method=REPLY; charset=UTF-8',
-        '',
-        'BEGIN:VCALENDAR',
-        'PRODID:-//Bench//EN',
-        'VERSION:2.0',
-        'METHOD:REPLY',
-        'BEGIN:VEVENT',
-        `ORGANIZER:mailto:calendar+${token(i)}@example.test`,
-        'ATTENDEE;PARTSTAT=ACCEPTED:mailto:attendee@remote.test',
-        `UID:${uid(i)}`,
-        'DTSTAMP:20260302T100000Z',
-        'DTSTART:20260305T100000Z',
-        'END:VEVENT',
-        'END:VCALENDAR',
-        '',
-      ].join('\r\n'),
-    );
-    const name = `${sec}.M${String(i).padStart(6, '0')}P${process.pid}.benchtok`;
-    const fd = openSync(path.join(maildir, 'tmp', name), 'wx', 0o600);
-    writeSync(fd, raw);
-    fchownSync(fd, 8, 8);
-    closeSync(fd);
-    names.push([name, raw.length]);
-  }
-  for (const [name, size] of names) renameSync(path.join(maildir, 'tmp', name), path.join(maildir, 'cur', `${name},S=${size}:2,`));
-  execFileSync('doveadm', ['-c', stack.conf, 'force-resync', '-u', USER.address, 'INBOX']);
+  fillInbox(stack, raws(), USER);
 }
 
 // ---------------------------------------------------------------- stores
@@ -228,7 +185,7 @@ function cycle(stack, version, store) {
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-const stack = startStack();
+const stack = startStack({ portBase: 36000, user: USER });
 const results = [];
 try {
   seed(stack);
@@ -255,8 +212,7 @@ try {
     }
   }
 } finally {
-  execFileSync('bash', [HARNESS, 'stop', stack.dir], { stdio: 'ignore' });
-  rmSync(stack.dir, { recursive: true, force: true });
+  stopStack(stack);
 }
 
 if (JSON_OUT) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);

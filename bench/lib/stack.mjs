@@ -6,6 +6,7 @@ import { accessSync, closeSync, constants, existsSync, fchownSync, mkdirSync, mk
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseEnv } from '../../test/mailstack/env.mjs';
 import { message, tokenStoreLines } from './mailbox.mjs';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -21,25 +22,14 @@ function stackParent() {
   }
 }
 
-function parseEnv(text) {
-  const env = {};
-  for (const line of text.split('\n')) {
-    const m = /^([A-Z0-9_]+)=(.*)$/.exec(line);
-    if (!m) continue;
-    let v = m[2];
-    if (v.length >= 2 && v.startsWith("'") && v.endsWith("'")) v = v.slice(1, -1).replace(/'\\''/g, "'");
-    env[m[1]] = v;
-  }
-  return env;
-}
-
-export function startStack() {
+/** `portBase`: where its ports start (the benchmarks use bases of their own, to run side by side). */
+export function startStack({ portBase = 34000, user = USER } = {}) {
   const dir = mkdtempSync(path.join(stackParent(), 'ims.'));
   for (let attempt = 0; attempt < 5; attempt++) {
-    const offset = 34000 + ((process.pid + attempt) % 20) * 100;
+    const offset = portBase + ((process.pid + attempt) % 20) * 100;
     try {
       execFileSync('bash', [HARNESS, 'start', dir], {
-        env: { ...process.env, MAILSTACK_PORT_OFFSET: String(offset), MAILSTACK_USERS: `${USER.address}:${USER.password}` },
+        env: { ...process.env, MAILSTACK_PORT_OFFSET: String(offset), MAILSTACK_USERS: `${user.address}:${user.password}` },
         stdio: ['ignore', 'ignore', 'pipe'],
       });
       const env = parseEnv(readFileSync(path.join(dir, 'env'), 'utf8'));
@@ -58,28 +48,26 @@ export function stopStack(stack, keep = false) {
   if (!keep) rmSync(stack.dir, { recursive: true, force: true });
 }
 
-function maildir(stack) {
-  const [local, domain] = USER.address.split('@');
+function maildir(stack, user = USER) {
+  const [local, domain] = user.address.split('@');
   return path.join(stack.dir, 'mail', domain, local, 'Maildir');
 }
 
 /**
- * Replace the INBOX with `n` messages of bench/lib/mailbox.mjs (files straight into the Maildir,
- * then one `doveadm force-resync`, as test/mailstack/stack.ts seedMailbox does).
+ * Replace the user's INBOX with `raws` (Buffers, in order): files straight into the Maildir, then
+ * one `doveadm force-resync`, as test/mailstack/stack.ts seedMailbox does. Returns the bytes written.
  */
-export function seed(stack, n, opts = {}) {
-  const dir = maildir(stack);
+export function fillInbox(stack, raws, user = USER) {
+  const dir = maildir(stack, user);
   for (const sub of ['cur', 'new', 'tmp']) for (const f of existsSync(path.join(dir, sub)) ? readdirSync(path.join(dir, sub)) : []) unlinkSync(path.join(dir, sub, f));
   for (const f of readdirSync(dir)) if (f.startsWith('dovecot')) rmSync(path.join(dir, f), { recursive: true, force: true });
   const sec = Math.floor(Date.now() / 1000);
   let total = 0;
-  const kinds = {};
+  let i = 0;
   const names = [];
-  for (let i = 0; i < n; i++) {
-    const { kind, raw } = message(i, opts);
-    kinds[kind] = (kinds[kind] ?? 0) + 1;
+  for (const raw of raws) {
     total += raw.length;
-    const name = `${sec}.M${String(i).padStart(6, '0')}P${process.pid}.bench`;
+    const name = `${sec}.M${String(i++).padStart(6, '0')}P${process.pid}.bench`;
     const fd = openSync(path.join(dir, 'tmp', name), 'wx', 0o600);
     writeSync(fd, raw);
     fchownSync(fd, 8, 8);
@@ -87,7 +75,21 @@ export function seed(stack, n, opts = {}) {
     names.push([name, raw.length]);
   }
   for (const [name, size] of names) renameSync(path.join(dir, 'tmp', name), path.join(dir, 'cur', `${name},S=${size}:2,`));
-  execFileSync('doveadm', ['-c', stack.conf, 'force-resync', '-u', USER.address, 'INBOX']);
+  execFileSync('doveadm', ['-c', stack.conf, 'force-resync', '-u', user.address, 'INBOX']);
+  return total;
+}
+
+/** Replace the INBOX with `n` messages of bench/lib/mailbox.mjs; their bytes and kinds. */
+export function seed(stack, n, opts = {}) {
+  const kinds = {};
+  function* raws() {
+    for (let i = 0; i < n; i++) {
+      const { kind, raw } = message(i, opts);
+      kinds[kind] = (kinds[kind] ?? 0) + 1;
+      yield raw;
+    }
+  }
+  const total = fillInbox(stack, raws());
   return { total, kinds };
 }
 

@@ -10,6 +10,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseEnv } from './env.mjs';
 
 const SH = path.join(path.dirname(fileURLToPath(import.meta.url)), 'mailstack.sh');
 
@@ -19,18 +20,6 @@ function harness(args) {
     child.on('close', (code) => resolve(code ?? 1));
     child.on('error', () => resolve(1));
   });
-}
-
-function parseEnv(text) {
-  const env = {};
-  for (const line of text.split('\n')) {
-    const m = /^([A-Z0-9_]+)=(.*)$/.exec(line);
-    if (!m) continue;
-    let v = m[2];
-    if (v.length >= 2 && v.startsWith("'") && v.endsWith("'")) v = v.slice(1, -1).replace(/'\\''/g, "'");
-    env[m[1]] = v;
-  }
-  return env;
 }
 
 function xml(s) {
