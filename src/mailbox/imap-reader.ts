@@ -26,7 +26,7 @@ import { RawSession } from './imap-raw-session.js';
 import type { WireValue } from './imap-wire.js';
 import { BodyCollector, bodyCap, createDecoder, keptAsSent, MAX_BODY_BYTES, noteDecoding, transferEncodingRead } from '../imip/mime-decode.js';
 import { headerBytesToString, HeaderList, parseHeaderBlock } from '../imip/mime-headers.js';
-import type { MimePart } from '../imip/mime-part.js';
+import { walkParts, type MimePart } from '../imip/mime-part.js';
 import { neededParts } from '../imip/classify.js';
 import { MailboxOpenError, probeStage } from './open-error.js';
 import { mailboxHost } from './target.js';
@@ -68,44 +68,116 @@ function fetchCapFor(decoded: number, part: MimePart | undefined): number {
   return (keptAsSent(part ? transferEncodingRead(part) : '7bit') ? decoded : Math.ceil((decoded * 4) / 3)) + 4096;
 }
 
+/** How one needed part of a message is fetched and decoded. */
+interface PartFetch {
+  part: MimePart | undefined;
+  section: string;
+  /** Decoded bytes kept: MAX_BODY_BYTES, or for a text/calendar part its share of the budget. */
+  cap: number;
+  /** Fetch only the first `cut` bytes as sent (enough for `cap` decoded), or null: all of it. */
+  cut: number | null;
+  /**
+   * Fetched on its own when its message is handed over, not with its window: a text/calendar
+   * part past the 2 MB kept of every other part (the server parses all of it, and up to 32 MB is
+   * kept). A window's parts are held together until it is handed over; these, one at a time.
+   */
+  alone: boolean;
+}
+
+interface FetchPlan {
+  parts: readonly string[];
+  fetches: PartFetch[];
+  /** Part number to its index in `parts` (messages of many parts only; others use indexOf). */
+  index: Map<string, number> | null;
+}
+
+/** The plan of each message's needed parts, made once per message (its root) and parts list. */
+const plans = new WeakMap<MimePart, FetchPlan>();
+
 /**
- * The decoded cap of needed part `i` of a message, as the raw parser gives it (`bodyCap`):
- * MAX_BODY_BYTES, or for a text/calendar part what is left of the message's calendar budget.
- * The calendar parts before it count at what they decode to at most: their size as sent, three
- * quarters of it for base64. Every part but a text/calendar one returns at once (the poll's path).
+ * How each needed part of a message is fetched, in one pass over its structure: linear in its
+ * parts whatever their number (a hostile message can have thousands). The caps are the raw
+ * parser's (`bodyCap`): a text/calendar part gets what is left of the message's calendar budget,
+ * the calendar parts before it counted at what they decode to at most: their size as sent, three
+ * quarters of it for base64.
  */
-function decodedCap(root: MimePart, parts: readonly string[], i: number, part = partOf(root, parts[i]!)): number {
-  if (part?.type !== 'text/calendar') return MAX_BODY_BYTES;
-  let kept = 0;
-  for (let j = 0; j < i; j++) {
-    const q = partOf(root, parts[j]!);
-    if (q?.type !== 'text/calendar') continue;
-    const decoded = transferEncodingRead(q) === 'base64' ? Math.floor((q.size * 3) / 4) : q.size;
-    kept += Math.min(decoded, bodyCap('text/calendar', kept));
+function fetchPlan(root: MimePart, parts: readonly string[]): FetchPlan {
+  const known = plans.get(root);
+  if (known && known.parts === parts) return known;
+  let nodes: Array<MimePart | undefined>;
+  if (parts.length === 1) nodes = [partOf(root, parts[0]!)];
+  else {
+    const byNumber = new Map<string, MimePart>();
+    for (const q of walkParts(root)) if (!byNumber.has(q.part)) byNumber.set(q.part, q);
+    nodes = parts.map((p) => byNumber.get(p));
   }
-  return bodyCap('text/calendar', kept);
+  let kept = 0;
+  const fetches = nodes.map((part, i): PartFetch => {
+    let cap = MAX_BODY_BYTES;
+    let alone = false;
+    if (part?.type === 'text/calendar') {
+      cap = bodyCap('text/calendar', kept);
+      kept += Math.min(transferEncodingRead(part) === 'base64' ? Math.floor((part.size * 3) / 4) : part.size, cap);
+      alone = part.size > fetchCapFor(MAX_BODY_BYTES, part);
+    }
+    const fetchCap = fetchCapFor(cap, part);
+    return { part, section: imapSection(parts[i]!), cap, cut: (part?.size ?? 0) > fetchCap ? fetchCap : null, alone };
+  });
+  const plan: FetchPlan = { parts, fetches, index: parts.length > 8 ? new Map(parts.map((p, i) => [p, i])) : null };
+  plans.set(root, plan);
+  return plan;
 }
 
-/** How needed part `i` is fetched: whole, or its first `cut` bytes as sent (enough for its decoded cap). */
-function fetchOf(root: MimePart, parts: readonly string[], i: number): { section: string; cut: number | null } {
-  const part = partOf(root, parts[i]!);
-  const cap = fetchCapFor(decodedCap(root, parts, i, part), part);
-  return { section: imapSection(parts[i]!), cut: (part?.size ?? 0) > cap ? cap : null };
-}
-
-/**
- * Whether needed part `i` is fetched on its own when its message is handed over, not with its
- * window: a text/calendar part past the 2 MB kept of every other part (the server parses all of
- * it, and up to 32 MB is kept). A window's parts are held together until the window is handed
- * over; these are held one message at a time.
- */
-function fetchedAlone(root: MimePart, parts: readonly string[], i: number): boolean {
-  const part = partOf(root, parts[i]!);
-  return part?.type === 'text/calendar' && part.size > fetchCapFor(MAX_BODY_BYTES, part);
+/** The plan of part `p` of a message. */
+function fetchOfPart(root: MimePart, parts: readonly string[], p: string): PartFetch | undefined {
+  const plan = fetchPlan(root, parts);
+  return plan.fetches[plan.index ? (plan.index.get(p) ?? -1) : parts.indexOf(p)];
 }
 
 /** The same, as imapflow's `bodyParts` item. */
-const flowItem = (f: { section: string; cut: number | null }): string | { key: string; maxLength: number } => (f.cut === null ? f.section : { key: f.section, maxLength: f.cut });
+const flowItem = (f: PartFetch): string | { key: string; maxLength: number } => (f.cut === null ? f.section : { key: f.section, maxLength: f.cut });
+
+/**
+ * Characters of FETCH items per command at most. Servers refuse longer command lines (Dovecot's
+ * `imap_max_line_length` is 64 KB; RFC 7162 §4 asks clients to stay within 8,192 octets), and a
+ * message of thousands of parts needs thousands of items; they go out in several commands.
+ */
+const MAX_ITEMS_CHARS = 6000;
+
+/** Space-separated FETCH items, in commands of at most MAX_ITEMS_CHARS (one item at least each). */
+function itemChunks(items: string): string[] {
+  if (items.length <= MAX_ITEMS_CHARS) return [items];
+  const out: string[] = [];
+  let cur = '';
+  for (const item of items.split(' ')) {
+    if (cur && cur.length + 1 + item.length > MAX_ITEMS_CHARS) {
+      out.push(cur);
+      cur = '';
+    }
+    cur += `${cur ? ' ' : ''}${item}`;
+  }
+  if (cur) out.push(cur);
+  return out;
+}
+
+/** imapflow `bodyParts` items, in chunks as {@link itemChunks} cuts them. */
+function flowChunks<T extends string | { key: string }>(items: T[]): T[][] {
+  const out: T[][] = [];
+  let cur: T[] = [];
+  let chars = 0;
+  for (const item of items) {
+    const n = (typeof item === 'string' ? item : item.key).length + 24;
+    if (cur.length && chars + n > MAX_ITEMS_CHARS) {
+      out.push(cur);
+      cur = [];
+      chars = 0;
+    }
+    cur.push(item);
+    chars += n;
+  }
+  if (cur.length) out.push(cur);
+  return out;
+}
 
 /** What the --apply path reads again right before a claim. */
 export interface ApplyFetch {
@@ -369,8 +441,9 @@ export class ImapReader {
       const bodies = new Map<number, Map<string, Buffer>>();
       const groups = new Map<string, Pending[]>();
       for (const rec of window) {
-        if (!rec.parts.some((_, i) => !fetchedAlone(rec.root, rec.parts, i))) continue;
-        const key = rec.parts.map((p, i) => (fetchedAlone(rec.root, rec.parts, i) ? '' : `${p}:${fetchOf(rec.root, rec.parts, i).cut ?? 'whole'}`)).join('|');
+        const { fetches } = fetchPlan(rec.root, rec.parts);
+        if (fetches.every((f) => f.alone)) continue;
+        const key = fetches.map((f) => (f.alone ? '' : `${f.section}:${f.cut ?? 'whole'}`)).join('|');
         const list = groups.get(key) ?? [];
         list.push(rec);
         groups.set(key, list);
@@ -378,25 +451,21 @@ export class ImapReader {
       for (const group of groups.values()) {
         const sample = group[0]!;
         const byUid = new Map(group.map((r) => [r.uid, r]));
-        const bodyParts = sample.parts.flatMap((_, i) => (fetchedAlone(sample.root, sample.parts, i) ? [] : [flowItem(fetchOf(sample.root, sample.parts, i))]));
-        stats.roundTrips++;
-        if (stats.roundTrips <= 6) this.info.commands.push(`UID FETCH ${uidSet(group.map((r) => r.uid)).slice(0, 40)} (${bodyParts.map((b) => `BODY.PEEK[${typeof b === 'string' ? b : b.key}]`).join(' ')})`);
-        for await (const msg of via.deadline.each('UID FETCH', via.client.fetch(uidSet(group.map((r) => r.uid)), { uid: true, bodyParts }, { uid: true }))) {
-          const rec = byUid.get(msg.uid);
-          if (rec) bodies.set(rec.uid, decodeFlowBodies(rec, msg));
+        for (const bodyParts of flowChunks(fetchPlan(sample.root, sample.parts).fetches.flatMap((f) => (f.alone ? [] : [flowItem(f)])))) {
+          stats.roundTrips++;
+          if (stats.roundTrips <= 6) this.info.commands.push(`UID FETCH ${uidSet(group.map((r) => r.uid)).slice(0, 40)} (${bodyParts.map((b) => `BODY.PEEK[${typeof b === 'string' ? b : b.key}]`).join(' ')})`);
+          for await (const msg of via.deadline.each('UID FETCH', via.client.fetch(uidSet(group.map((r) => r.uid)), { uid: true, bodyParts }, { uid: true }))) {
+            const rec = byUid.get(msg.uid);
+            if (rec) mergeBodies(bodies, rec.uid, decodeFlowBodies(rec, msg));
+          }
         }
       }
       for (const rec of window) {
-        const alone = rec.parts.flatMap((_, i) => (fetchedAlone(rec.root, rec.parts, i) ? [flowItem(fetchOf(rec.root, rec.parts, i))] : []));
-        if (alone.length) {
-          // One message at a time (fetchedAlone): merged with what its window fetched.
+        // One message at a time (PartFetch.alone): merged with what its window fetched.
+        for (const alone of flowChunks(fetchPlan(rec.root, rec.parts).fetches.flatMap((f) => (f.alone ? [flowItem(f)] : [])))) {
           stats.roundTrips++;
           for await (const msg of via.deadline.each('UID FETCH', via.client.fetch(String(rec.uid), { uid: true, bodyParts: alone }, { uid: true }))) {
-            if (msg.uid !== rec.uid) continue;
-            const got = decodeFlowBodies(rec, msg);
-            const had = bodies.get(rec.uid);
-            if (had) for (const [k, v] of got) had.set(k, v);
-            else bodies.set(rec.uid, got);
+            if (msg.uid === rec.uid) mergeBodies(bodies, rec.uid, decodeFlowBodies(rec, msg));
           }
         }
         const b = rec.parts.length ? bodies.get(rec.uid) : new Map<string, Buffer>();
@@ -462,16 +531,19 @@ export class ImapReader {
   async fetchForApply(items: Array<{ uid: number; parts: string[]; root: MimePart }>): Promise<Map<number, ApplyFetch>> {
     const out = new Map<number, ApplyFetch>();
     const groups = new Map<string, typeof items>();
-    // Each part capped as the cycle's read capped it: among all the parts the verdict needs.
+    // Each part capped as the cycle's read capped it: among all the parts the verdict needs (one
+    // list per message, so that its plan is made once).
+    const allParts = new Map<number, string[]>();
     const partsOf = (it: (typeof items)[number]): string[] => {
-      const all = neededParts(it.root);
-      for (const p of it.parts) if (!all.includes(p)) all.push(p);
+      let all = allParts.get(it.uid);
+      if (!all) {
+        all = neededParts(it.root);
+        for (const p of it.parts) if (!all.includes(p)) all.push(p);
+        allParts.set(it.uid, all);
+      }
       return all;
     };
-    const fetchItems = (it: (typeof items)[number]): Array<{ section: string; cut: number | null }> => {
-      const all = partsOf(it);
-      return it.parts.map((p) => fetchOf(it.root, all, all.indexOf(p)));
-    };
+    const fetchItems = (it: (typeof items)[number]): PartFetch[] => it.parts.map((p) => fetchOfPart(it.root, partsOf(it), p)!);
     for (const it of items) {
       // The same parts, each fetched whole or cut at the same length.
       const key = fetchItems(it).map((f) => `${f.section}:${f.cut ?? 'whole'}`).join('|');
@@ -627,18 +699,18 @@ class FetchPipeline {
     }
   }
 
-  /** The parts of a message that are fetched on their own ({@link fetchedAlone}): one round trip. */
+  /** The parts of a message that are fetched on their own (`PartFetch.alone`): one round trip. */
   private async fetchAlone(rec: Pending, raw: RawSession): Promise<void> {
     let items = '';
-    for (let i = 0; i < rec.parts.length; i++) {
-      if (!fetchedAlone(rec.root, rec.parts, i)) continue;
-      const { section, cut } = fetchOf(rec.root, rec.parts, i);
-      items += `${items ? ' ' : ''}BODY.PEEK[${section}]${cut !== null ? `<0.${cut}>` : ''}`;
+    for (const { alone, section, cut } of fetchPlan(rec.root, rec.parts).fetches) {
+      if (alone) items += `${items ? ' ' : ''}BODY.PEEK[${section}]${cut !== null ? `<0.${cut}>` : ''}`;
     }
-    const cmd = `UID FETCH ${rec.uid} (${items})`;
-    if (this.partCommandsShown++ < 6) this.reader.info.commands.push(cmd);
-    this.stats.roundTrips++;
-    await raw.command(cmd);
+    for (const chunk of itemChunks(items)) {
+      const cmd = `UID FETCH ${rec.uid} (${chunk})`;
+      if (this.partCommandsShown++ < 6) this.reader.info.commands.push(cmd);
+      this.stats.roundTrips++;
+      await raw.command(cmd);
+    }
   }
 
   /** One `UID FETCH` per group of messages that need the same parts (cut or whole). */
@@ -649,13 +721,12 @@ class FetchPipeline {
       if (!rec || !rec.parts.length) continue;
       let key = '';
       let items = '';
-      for (let i = 0; i < rec.parts.length; i++) {
-        if (fetchedAlone(rec.root, rec.parts, i)) {
+      for (const { alone, section, cut } of fetchPlan(rec.root, rec.parts).fetches) {
+        if (alone) {
           this.alone.add(uid);
           continue;
         }
-        const { section, cut } = fetchOf(rec.root, rec.parts, i);
-        key += `${rec.parts[i]}:${cut ?? 'w'}|`;
+        key += `${section}:${cut ?? 'w'}|`;
         items += `${items ? ' ' : ''}BODY.PEEK[${section}]${cut !== null ? `<0.${cut}>` : ''}`;
       }
       if (!items) continue;
@@ -665,9 +736,12 @@ class FetchPipeline {
     }
     const out: string[] = [];
     for (const g of groups.values()) {
-      const cmd = `UID FETCH ${uidSet(g.uids)} (${g.items})`;
-      if (this.partCommandsShown++ < 6) this.reader.info.commands.push(cmd.length > 120 ? `${cmd.slice(0, 40)}… (${g.items})` : cmd);
-      out.push(cmd);
+      const set = uidSet(g.uids);
+      for (const items of itemChunks(g.items)) {
+        const cmd = `UID FETCH ${set} (${items})`;
+        if (this.partCommandsShown++ < 6) this.reader.info.commands.push(cmd.length > 120 ? `${cmd.slice(0, 40)}… (${items.length > 80 ? `${items.slice(0, 80)}…` : items})` : cmd);
+        out.push(cmd);
+      }
     }
     return out;
   }
@@ -795,8 +869,9 @@ function toRead(rec: Pending, bodies: Map<string, Buffer>): ReadMessage {
  * fetched literal is never written to again, so it is read without a copy.
  */
 function decodePart(root: MimePart, parts: readonly string[], p: string, raw: Uint8Array, problems: string[]): Buffer {
-  const part = partOf(root, p);
-  const cap = decodedCap(root, parts, parts.indexOf(p), part);
+  const plan = fetchOfPart(root, parts, p);
+  const part = plan ? plan.part : partOf(root, p);
+  const cap = plan?.cap ?? MAX_BODY_BYTES;
   const collector = new BodyCollector(cap);
   const decoder = createDecoder(part ? transferEncodingRead(part) : '7bit', collector, { owned: true });
   decoder.write(raw);
@@ -804,6 +879,13 @@ function decodePart(root: MimePart, parts: readonly string[], p: string, raw: Ui
   if (part && (collector.truncated || part.size > fetchCapFor(cap, part))) part.truncated = true;
   noteDecoding(part, p, collector, problems);
   return collector.result();
+}
+
+/** Add a message's decoded parts to what was fetched of it before (a message's parts may come in several FETCHes). */
+function mergeBodies(bodies: Map<number, Map<string, Buffer>>, uid: number, got: Map<string, Buffer>): void {
+  const had = bodies.get(uid);
+  if (had) for (const [k, v] of got) had.set(k, v);
+  else bodies.set(uid, got);
 }
 
 /** imapflow's fetch result: each needed part decoded. */

@@ -248,6 +248,27 @@ describe('poll --once over IMAP (read-only)', () => {
     expect(r.commands.filter((c) => c.includes('BODY.PEEK[TEXT]') && !/^UID FETCH \d+ \(/.test(c)).join()).toContain(`${uids[0]}`);
   });
 
+  // A hostile message: 5,000 tiny calendar parts (390 KB). The server reads it whole and parses its
+  // first calendar; the cycle asks for its parts in several FETCHes (one would be a command line
+  // past what Dovecot accepts, 64 KB), and plans them in one pass over the structure.
+  it('a message of 5,000 calendar parts: the verdict, as over POP3, in FETCH commands of bounded length', async () => {
+    const parts = Array.from({ length: 5000 }, (_, i) => `--b\r\nContent-Type: text/calendar\r\n\r\nBEGIN:VCALENDAR\r\nX-N:${i}\r\nEND:VCALENDAR\r\n`).join('');
+    const raw = `Message-ID: <many-parts@remote.test>\r\nFrom: attendee@remote.test\r\nTo: calendar+3f2b8c1e-7d4a-4e9b-a6c2-5b1d9e0f7a21@example.test\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n${parts}--b--\r\n`;
+    await seedMailbox(stack, USER.address, [raw]);
+    const plist = writePollPlist(stack, { version: '4.3', protocol: 'imap', user: USER });
+    const r = await pollCore(plist, { version: '4.3', caFile: stack.ca, stateDir: tokenStateDir(), now: NOW });
+    expect(r.error).toBeUndefined();
+    const row = r.messages[0]!;
+    // As the raw parser (POP3) has it: the first calendar has no component, the server's parse fails.
+    const lookup = (t: string): TokenRecord | null => (TOKENS[t] ? { token: t, ...TOKENS[t]! } : null);
+    const viaRaw = classify(parseMessage(Buffer.from(raw)), context('4.3', 'imap', { lookupToken: lookup }));
+    expect(row.serverAction).toBe(viaRaw.serverAction);
+    expect(row.findings.map((f) => f.id)).toEqual(viaRaw.findings.map((f) => f.id));
+    expect(row.findings.map((f) => f.id)).toContain('reply.invalid-icalendar');
+    const partFetches = r.commands.filter((c) => c.startsWith(`UID FETCH ${row.uid} (BODY.PEEK[`));
+    expect(partFetches.length).toBeGreaterThan(1);
+  });
+
   it('a calendar part past the 32 MB the cycle keeps of a message: not judged, and the row says so with a warning', async () => {
     const token = '3f2b8c1e-7d4a-4e9b-a6c2-5b1d9e0f7a21';
     const big = smallReply(1, token, 'big-calendar').replace('DTSTAMP:20260302T100000Z\r\n', `DTSTAMP:20260302T100000Z\r\nDESCRIPTION:${'x'.repeat(33 * 1024 * 1024)}\r\n`);
