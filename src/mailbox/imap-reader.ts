@@ -91,9 +91,6 @@ interface FetchPlan {
   index: Map<string, number> | null;
 }
 
-/** The plan of each message's needed parts, made once per message (its root) and parts list. */
-const plans = new WeakMap<MimePart, FetchPlan>();
-
 /**
  * How each needed part of a message is fetched, in one pass over its structure: linear in its
  * parts whatever their number (a hostile message can have thousands). The caps are the raw
@@ -102,17 +99,16 @@ const plans = new WeakMap<MimePart, FetchPlan>();
  * quarters of it for base64.
  */
 function fetchPlan(root: MimePart, parts: readonly string[]): FetchPlan {
-  const known = plans.get(root);
-  if (known && known.parts === parts) return known;
-  let nodes: Array<MimePart | undefined>;
-  if (parts.length === 1) nodes = [partOf(root, parts[0]!)];
-  else {
-    const byNumber = new Map<string, MimePart>();
+  // One part (most replies): found directly; several: indexed by number in one walk.
+  let byNumber: Map<string, MimePart> | null = null;
+  if (parts.length > 1) {
+    byNumber = new Map();
     for (const q of walkParts(root)) if (!byNumber.has(q.part)) byNumber.set(q.part, q);
-    nodes = parts.map((p) => byNumber.get(p));
   }
   let kept = 0;
-  const fetches = nodes.map((part, i): PartFetch => {
+  const fetches: PartFetch[] = [];
+  for (const number of parts) {
+    const part = byNumber ? byNumber.get(number) : partOf(root, number);
     let cap = MAX_BODY_BYTES;
     let alone = false;
     if (part?.type === 'text/calendar') {
@@ -121,17 +117,19 @@ function fetchPlan(root: MimePart, parts: readonly string[]): FetchPlan {
       alone = part.size > fetchCapFor(MAX_BODY_BYTES, part);
     }
     const fetchCap = fetchCapFor(cap, part);
-    return { part, section: imapSection(parts[i]!), cap, cut: (part?.size ?? 0) > fetchCap ? fetchCap : null, alone };
-  });
-  const plan: FetchPlan = { parts, fetches, index: parts.length > 8 ? new Map(parts.map((p, i) => [p, i])) : null };
-  plans.set(root, plan);
-  return plan;
+    fetches.push({ part, section: imapSection(number), cap, cut: (part?.size ?? 0) > fetchCap ? fetchCap : null, alone });
+  }
+  return { parts, fetches, index: parts.length > 8 ? new Map(parts.map((p, i) => [p, i])) : null };
+}
+
+/** A message's plan, made the first time it is needed and kept with its record. */
+function planOf(rec: Pending): FetchPlan {
+  return (rec.plan ??= fetchPlan(rec.root, rec.parts));
 }
 
 /** The plan of part `p` of a message. */
-function fetchOfPart(root: MimePart, parts: readonly string[], p: string): PartFetch | undefined {
-  const plan = fetchPlan(root, parts);
-  return plan.fetches[plan.index ? (plan.index.get(p) ?? -1) : parts.indexOf(p)];
+function fetchOfPart(plan: FetchPlan, p: string): PartFetch | undefined {
+  return plan.fetches[plan.index ? (plan.index.get(p) ?? -1) : plan.parts.indexOf(p)];
 }
 
 /** The same, as imapflow's `bodyParts` item. */
@@ -203,6 +201,8 @@ interface Pending {
   headerBytes: Buffer | null;
   root: MimePart;
   parts: string[];
+  /** How its parts are fetched (made when first needed). */
+  plan: FetchPlan | null;
   problems: string[];
   /** The needed parts, decoded, once fetched (raw pipeline). */
   bodies?: Map<string, Buffer>;
@@ -441,7 +441,7 @@ export class ImapReader {
       const bodies = new Map<number, Map<string, Buffer>>();
       const groups = new Map<string, Pending[]>();
       for (const rec of window) {
-        const { fetches } = fetchPlan(rec.root, rec.parts);
+        const { fetches } = planOf(rec);
         if (fetches.every((f) => f.alone)) continue;
         const key = fetches.map((f) => (f.alone ? '' : `${f.section}:${f.cut ?? 'whole'}`)).join('|');
         const list = groups.get(key) ?? [];
@@ -451,7 +451,7 @@ export class ImapReader {
       for (const group of groups.values()) {
         const sample = group[0]!;
         const byUid = new Map(group.map((r) => [r.uid, r]));
-        for (const bodyParts of flowChunks(fetchPlan(sample.root, sample.parts).fetches.flatMap((f) => (f.alone ? [] : [flowItem(f)])))) {
+        for (const bodyParts of flowChunks(planOf(sample).fetches.flatMap((f) => (f.alone ? [] : [flowItem(f)])))) {
           stats.roundTrips++;
           if (stats.roundTrips <= 6) this.info.commands.push(`UID FETCH ${uidSet(group.map((r) => r.uid)).slice(0, 40)} (${bodyParts.map((b) => `BODY.PEEK[${typeof b === 'string' ? b : b.key}]`).join(' ')})`);
           for await (const msg of via.deadline.each('UID FETCH', via.client.fetch(uidSet(group.map((r) => r.uid)), { uid: true, bodyParts }, { uid: true }))) {
@@ -462,7 +462,7 @@ export class ImapReader {
       }
       for (const rec of window) {
         // One message at a time (PartFetch.alone): merged with what its window fetched.
-        for (const alone of flowChunks(fetchPlan(rec.root, rec.parts).fetches.flatMap((f) => (f.alone ? [flowItem(f)] : [])))) {
+        for (const alone of flowChunks(planOf(rec).fetches.flatMap((f) => (f.alone ? [flowItem(f)] : [])))) {
           stats.roundTrips++;
           for await (const msg of via.deadline.each('UID FETCH', via.client.fetch(String(rec.uid), { uid: true, bodyParts: alone }, { uid: true }))) {
             if (msg.uid === rec.uid) mergeBodies(bodies, rec.uid, decodeFlowBodies(rec, msg));
@@ -543,7 +543,13 @@ export class ImapReader {
       }
       return all;
     };
-    const fetchItems = (it: (typeof items)[number]): PartFetch[] => it.parts.map((p) => fetchOfPart(it.root, partsOf(it), p)!);
+    const itemPlans = new Map<number, FetchPlan>();
+    const planFor = (it: (typeof items)[number]): FetchPlan => {
+      let plan = itemPlans.get(it.uid);
+      if (!plan) itemPlans.set(it.uid, (plan = fetchPlan(it.root, partsOf(it))));
+      return plan;
+    };
+    const fetchItems = (it: (typeof items)[number]): PartFetch[] => it.parts.map((p) => fetchOfPart(planFor(it), p)!);
     for (const it of items) {
       // The same parts, each fetched whole or cut at the same length.
       const key = fetchItems(it).map((f) => `${f.section}:${f.cut ?? 'whole'}`).join('|');
@@ -559,7 +565,7 @@ export class ImapReader {
         const modseq = msg.modseq !== undefined ? String(msg.modseq) : undefined;
         const newer = !prev || prev.modseq === undefined || modseq === undefined || BigInt(modseq) >= BigInt(prev.modseq);
         const flags = newer && msg.flags ? [...msg.flags] : (prev?.flags ?? []);
-        const rec: Pending = { uid: it.uid, size: 0, seen: false, claimed: false, headerBytes: null, root: it.root, parts: partsOf(it), problems: [] };
+        const rec: Pending = { uid: it.uid, size: 0, seen: false, claimed: false, headerBytes: null, root: it.root, parts: partsOf(it), plan: planFor(it), problems: [] };
         const bodies = msg.bodyParts?.size ? decodeFlowBodies(rec, msg) : (prev?.bodies ?? new Map<string, Buffer>());
         out.set(msg.uid, {
           bodies,
@@ -653,7 +659,7 @@ class FetchPipeline {
       const p = section === 'TEXT' ? '' : section;
       if (!rec.parts.includes(p)) continue;
       const bytes = Buffer.isBuffer(v) ? v : typeof v === 'string' ? Buffer.from(v, 'utf8') : Buffer.alloc(0);
-      (rec.bodies ??= new Map()).set(p, decodePart(rec.root, rec.parts, p, bytes, rec.problems));
+      (rec.bodies ??= new Map()).set(p, decodePart(rec, p, bytes));
     }
   }
 
@@ -702,7 +708,7 @@ class FetchPipeline {
   /** The parts of a message that are fetched on their own (`PartFetch.alone`): one round trip. */
   private async fetchAlone(rec: Pending, raw: RawSession): Promise<void> {
     let items = '';
-    for (const { alone, section, cut } of fetchPlan(rec.root, rec.parts).fetches) {
+    for (const { alone, section, cut } of planOf(rec).fetches) {
       if (alone) items += `${items ? ' ' : ''}BODY.PEEK[${section}]${cut !== null ? `<0.${cut}>` : ''}`;
     }
     for (const chunk of itemChunks(items)) {
@@ -721,7 +727,7 @@ class FetchPipeline {
       if (!rec || !rec.parts.length) continue;
       let key = '';
       let items = '';
-      for (const { alone, section, cut } of fetchPlan(rec.root, rec.parts).fetches) {
+      for (const { alone, section, cut } of planOf(rec).fetches) {
         if (alone) {
           this.alone.add(uid);
           continue;
@@ -799,7 +805,7 @@ function pendingFromWire(uid: number, attrs: WireValue[], structure: WireValue |
     problems.push('the server sent no BODYSTRUCTURE for this message; it is judged as a plain-text message');
     root = fromWireBodyStructure(null);
   }
-  return { uid, size, seen: flags.seen, claimed: flags.claimed, ...(modseq !== undefined ? { modseq } : {}), headerBytes, root, parts: neededParts(root), problems };
+  return { uid, size, seen: flags.seen, claimed: flags.claimed, ...(modseq !== undefined ? { modseq } : {}), headerBytes, root, parts: neededParts(root), plan: null, problems };
 }
 
 /** LOGOUT, bounded by --timeout (and never after a step timed out: the session is gone). */
@@ -844,6 +850,7 @@ function toPending(msg: FetchMessageObject): Pending {
     headerBytes: msg.headers ?? null,
     root,
     parts: neededParts(root),
+    plan: null,
     problems,
   };
 }
@@ -868,9 +875,10 @@ function toRead(rec: Pending, bodies: Map<string, Buffer>): ReadMessage {
  * takes undecoded, or whose decoding raises, is noted in `problems`, as the raw parser does. A
  * fetched literal is never written to again, so it is read without a copy.
  */
-function decodePart(root: MimePart, parts: readonly string[], p: string, raw: Uint8Array, problems: string[]): Buffer {
-  const plan = fetchOfPart(root, parts, p);
-  const part = plan ? plan.part : partOf(root, p);
+function decodePart(rec: Pending, p: string, raw: Uint8Array): Buffer {
+  const problems = rec.problems;
+  const plan = fetchOfPart(planOf(rec), p);
+  const part = plan ? plan.part : partOf(rec.root, p);
   const cap = plan?.cap ?? MAX_BODY_BYTES;
   const collector = new BodyCollector(cap);
   const decoder = createDecoder(part ? transferEncodingRead(part) : '7bit', collector, { owned: true });
@@ -895,7 +903,7 @@ function decodeFlowBodies(rec: Pending, msg: FetchMessageObject): Map<string, Bu
   for (const [k, v] of msg.bodyParts ?? new Map<string, Buffer>()) got.set(k.toLowerCase().replace(/\].*$/, ''), v);
   for (const p of rec.parts) {
     const raw = got.get(bodyKey(p));
-    if (raw) bodies.set(p, decodePart(rec.root, rec.parts, p, raw, rec.problems));
+    if (raw) bodies.set(p, decodePart(rec, p, raw));
   }
   return bodies;
 }
