@@ -114,6 +114,17 @@ export function walkParts(root: MimePart): MimePart[] {
   return out;
 }
 
+/** The first part numbered `number` in {@link walkParts} order, found without building the list. */
+export function partByNumber(root: MimePart, number: string): MimePart | undefined {
+  const stack: MimePart[] = [root];
+  for (let p = stack.pop(); p; p = stack.pop()) {
+    if (p.part === number) return p;
+    if (p.embedded) stack.push(p.embedded.root);
+    for (let i = p.children.length - 1; i >= 0; i--) stack.push(p.children[i]!);
+  }
+  return undefined;
+}
+
 /** Leaf parts only (no multipart container, no message/rfc822 wrapper). */
 export function leafParts(root: MimePart): MimePart[] {
   return walkParts(root).filter((p) => !p.type.startsWith('multipart/') && !p.embedded);

@@ -26,7 +26,7 @@ import { RawSession } from './imap-raw-session.js';
 import type { WireValue } from './imap-wire.js';
 import { BodyCollector, bodyCap, createDecoder, keptAsSent, MAX_BODY_BYTES, noteDecoding, transferEncodingRead } from '../imip/mime-decode.js';
 import { headerBytesToString, HeaderList, parseHeaderBlock } from '../imip/mime-headers.js';
-import { walkParts, type MimePart } from '../imip/mime-part.js';
+import { partByNumber, walkParts, type MimePart } from '../imip/mime-part.js';
 import { neededParts } from '../imip/classify.js';
 import { MailboxOpenError, probeStage } from './open-error.js';
 import { mailboxHost } from './target.js';
@@ -108,7 +108,7 @@ function fetchPlan(root: MimePart, parts: readonly string[]): FetchPlan {
   let kept = 0;
   const fetches: PartFetch[] = [];
   for (const number of parts) {
-    const part = byNumber ? byNumber.get(number) : partOf(root, number);
+    const part = byNumber ? byNumber.get(number) : partByNumber(root, number);
     let cap = MAX_BODY_BYTES;
     let alone = false;
     if (part?.type === 'text/calendar') {
@@ -200,7 +200,7 @@ interface Pending {
    */
   headerBytes: Buffer | null;
   root: MimePart;
-  parts: string[];
+  parts: readonly string[];
   /** How its parts are fetched (made when first needed). */
   plan: FetchPlan | null;
   problems: string[];
@@ -531,22 +531,16 @@ export class ImapReader {
   async fetchForApply(items: Array<{ uid: number; parts: string[]; root: MimePart }>): Promise<Map<number, ApplyFetch>> {
     const out = new Map<number, ApplyFetch>();
     const groups = new Map<string, typeof items>();
-    // Each part capped as the cycle's read capped it: among all the parts the verdict needs (one
-    // list per message, so that its plan is made once).
-    const allParts = new Map<number, string[]>();
-    const partsOf = (it: (typeof items)[number]): string[] => {
-      let all = allParts.get(it.uid);
-      if (!all) {
-        all = neededParts(it.root);
-        for (const p of it.parts) if (!all.includes(p)) all.push(p);
-        allParts.set(it.uid, all);
-      }
-      return all;
-    };
+    // Each part capped as the cycle's read capped it: planned among all the parts the verdict
+    // needs, once per message.
     const itemPlans = new Map<number, FetchPlan>();
     const planFor = (it: (typeof items)[number]): FetchPlan => {
       let plan = itemPlans.get(it.uid);
-      if (!plan) itemPlans.set(it.uid, (plan = fetchPlan(it.root, partsOf(it))));
+      if (!plan) {
+        const all = neededParts(it.root);
+        for (const p of it.parts) if (!all.includes(p)) all.push(p);
+        itemPlans.set(it.uid, (plan = fetchPlan(it.root, all)));
+      }
       return plan;
     };
     const fetchItems = (it: (typeof items)[number]): PartFetch[] => it.parts.map((p) => fetchOfPart(planFor(it), p)!);
@@ -565,7 +559,8 @@ export class ImapReader {
         const modseq = msg.modseq !== undefined ? String(msg.modseq) : undefined;
         const newer = !prev || prev.modseq === undefined || modseq === undefined || BigInt(modseq) >= BigInt(prev.modseq);
         const flags = newer && msg.flags ? [...msg.flags] : (prev?.flags ?? []);
-        const rec: Pending = { uid: it.uid, size: 0, seen: false, claimed: false, headerBytes: null, root: it.root, parts: partsOf(it), plan: planFor(it), problems: [] };
+        const plan = planFor(it);
+        const rec: Pending = { uid: it.uid, size: 0, seen: false, claimed: false, headerBytes: null, root: it.root, parts: plan.parts, plan, problems: [] };
         const bodies = msg.bodyParts?.size ? decodeFlowBodies(rec, msg) : (prev?.bodies ?? new Map<string, Buffer>());
         out.set(msg.uid, {
           bodies,
@@ -822,17 +817,6 @@ async function safeLogout(client: ImapFlow, deadline: ImapDeadline): Promise<voi
   }
 }
 
-/** The part numbered `number` (a plain depth-first walk: this runs for every needed part). */
-function partOf(root: MimePart, number: string): MimePart | undefined {
-  const stack: MimePart[] = [root];
-  for (let p = stack.pop(); p; p = stack.pop()) {
-    if (p.part === number) return p;
-    if (p.embedded) stack.push(p.embedded.root);
-    for (let i = p.children.length - 1; i >= 0; i--) stack.push(p.children[i]!);
-  }
-  return undefined;
-}
-
 function toPending(msg: FetchMessageObject): Pending {
   const problems: string[] = [];
   let root: MimePart;
@@ -878,7 +862,7 @@ function toRead(rec: Pending, bodies: Map<string, Buffer>): ReadMessage {
 function decodePart(rec: Pending, p: string, raw: Uint8Array): Buffer {
   const problems = rec.problems;
   const plan = fetchOfPart(planOf(rec), p);
-  const part = plan ? plan.part : partOf(rec.root, p);
+  const part = plan ? plan.part : partByNumber(rec.root, p);
   const cap = plan?.cap ?? MAX_BODY_BYTES;
   const collector = new BodyCollector(cap);
   const decoder = createDecoder(part ? transferEncodingRead(part) : '7bit', collector, { owned: true });

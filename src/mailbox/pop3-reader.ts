@@ -11,7 +11,8 @@
  * (RFC 1939 §6: a session that ends without QUIT deletes nothing).
  */
 import { needsBody } from '../imip/classify.js';
-import { MimeStreamParser, walkParts } from '../imip/mime.js';
+import { MimeStreamParser } from '../imip/mime.js';
+import { partByNumber } from '../imip/mime-part.js';
 import net from 'node:net';
 import { Pop3Client, isPop3Error, type Pop3ClientOptions, type Pop3Error } from '../clients/pop3/index.js';
 import { loadCaPem, runContext, type OfferedVersions } from '../net/net-stage.js';
@@ -219,7 +220,7 @@ export class Pop3Reader {
     const parser = new MimeStreamParser(needsBody);
     await this.client.retr(n, (chunk) => parser.write(chunk));
     const parsed = parser.end();
-    const found = walkParts(parsed.root).find((p) => p.part === part);
+    const found = partByNumber(parsed.root, part);
     return found && !found.truncated ? (parsed.bodies.get(part) ?? null) : null;
   }
 

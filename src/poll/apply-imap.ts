@@ -32,12 +32,13 @@ import { readFlags, storeKeywords } from '../mailbox/imap-claim.js';
 import { CannotRunError } from '../report/exit.js';
 import { buildReport, openReader, readCycle, type CycleContext, type CycleRead, type PollMessage, type PollReport, type ReadMessage } from './cycle.js';
 import { displayUrl } from './inject.js';
-import { walkParts } from '../imip/mime-part.js';
+import { partByNumber } from '../imip/mime-part.js';
 import { Journal } from './journal.js';
 import { pollerId, takeRunLock } from './lock.js';
 import { checkpoint } from './fault.js';
 import {
   baseNotes,
+  HELD_CALENDAR_BYTES,
   injectJob,
   interruptedNote,
   mailboxKey,
@@ -182,8 +183,10 @@ export async function applyImap(ctx: CycleContext, opts: ApplyOptions, status: A
 
       const window = opts.window ?? 50;
       let endpointDown: string | null = null;
+      // Each job's calendar size as sent, for the windows' byte bound.
+      const sizes = jobs.map((j) => (j.root ? (partByNumber(j.root, j.calendarPart)?.size ?? 0) : 0));
       for (let i = 0; i < jobs.length && !failure; ) {
-        const slice = jobs.slice(i, (i = applySliceEnd(jobs, i, window)));
+        const slice = jobs.slice(i, (i = applySliceEnd(sizes, i, window)));
         if (notStarted(opts, endpointDown)) {
           for (const j of slice) outcome(j.row, { status: 'skipped', reason: notStarted(opts, endpointDown)!, deleted: false });
           continue;
@@ -273,22 +276,13 @@ export async function applyImap(ctx: CycleContext, opts: ApplyOptions, status: A
 }
 
 /**
- * Calendar bytes (as sent) read again in one window at most. A window is 50 messages, fewer when
- * their calendars are big (a calendar is read whole up to 32 MB, as the server reads it): the
- * calendars of a window are held until it is injected. One message at least.
+ * Where the window that starts at `start` ends, given each job's calendar size: `window` jobs at
+ * most, fewer when their calendars together would pass HELD_CALENDAR_BYTES (the calendars of a
+ * window are held until it is injected). One job at least.
  */
-const APPLY_WINDOW_BYTES = 64 * 1024 * 1024;
-
-/** Where the window that starts at `start` ends. */
-export function applySliceEnd(jobs: ReadonlyArray<Pick<Job, 'root' | 'calendarPart'>>, start: number, window: number): number {
-  const sizeOf = (j: Pick<Job, 'root' | 'calendarPart'>): number => (j.root ? (walkParts(j.root).find((p) => p.part === j.calendarPart)?.size ?? 0) : 0);
+export function applySliceEnd(sizes: readonly number[], start: number, window: number): number {
   let end = start + 1;
-  let bytes = sizeOf(jobs[start]!);
-  while (end < jobs.length && end - start < window) {
-    const next = sizeOf(jobs[end]!);
-    if (bytes + next > APPLY_WINDOW_BYTES) break;
-    bytes += next;
-    end++;
-  }
+  let bytes = sizes[start]!;
+  while (end < sizes.length && end - start < window && bytes + sizes[end]! <= HELD_CALENDAR_BYTES) bytes += sizes[end++]!;
   return end;
 }

@@ -51,6 +51,14 @@ export function statusText(s: ApplyStatus): string {
   return s.inFlight ? `${done}; the injection of ${s.inFlight} is in flight` : done;
 }
 
+/**
+ * Calendar bytes `--apply` holds at once for injection, at most: the calendars of one IMAP window
+ * read again (as sent), or the big POP3 calendars kept from the read (decoded). A calendar is read
+ * whole up to 32 MB, as the server reads it, so without a bound a mailbox of big calendars would
+ * be held all together.
+ */
+export const HELD_CALENDAR_BYTES = 64 * 1024 * 1024;
+
 export interface Job {
   row: PollMessage;
   /** Journal key: `uid N` (IMAP) or `uidl X` (POP3). */

@@ -25,6 +25,7 @@ import { takeRunLock } from './lock.js';
 import { checkpoint } from './fault.js';
 import {
   baseNotes,
+  HELD_CALENDAR_BYTES,
   injectJob,
   interruptedNote,
   mailboxKey,
@@ -36,13 +37,6 @@ import {
   type ApplyStatus,
   type Job,
 } from './apply-jobs.js';
-
-/**
- * Decoded calendars past 2 MB kept from the read until they are injected, together. A calendar is
- * read whole up to 32 MB (the server parses all of it); past this, a job's calendar is retrieved
- * again when its turn comes, so a maildrop of big calendars is not held in memory at once.
- */
-const KEEP_BYTES = 64 * 1024 * 1024;
 
 export async function applyPop3(ctx: CycleContext, opts: ApplyOptions, status: ApplyStatus): Promise<PollReport> {
   const started = Date.now();
@@ -96,11 +90,11 @@ export async function applyPop3(ctx: CycleContext, opts: ApplyOptions, status: A
           outcome(row, { status: 'skipped', reason: why, deleted: false });
           return;
         }
-        // Kept until injected; past KEEP_BYTES of big calendars, retrieved again when injected.
+        // Kept until injected; a big calendar past HELD_CALENDAR_BYTES of them is retrieved again then.
         let body = m.input.bodies.get(verdict.calendarPart!);
         let reread = false;
         if (body && body.length > MAX_BODY_BYTES) {
-          if (keptBig + body.length > KEEP_BYTES) {
+          if (keptBig + body.length > HELD_CALENDAR_BYTES) {
             body = undefined;
             reread = true;
           } else keptBig += body.length;

@@ -5,22 +5,15 @@
  */
 import { describe, expect, it } from 'vitest';
 import { applySliceEnd } from '../../src/poll/apply-imap.js';
-import type { MimePart } from '../../src/imip/mime-part.js';
 
 const MB = 1024 * 1024;
 
-/** A job whose calendar is part 2 of a multipart, `mb` MB as sent. */
-function job(mb: number): { root: MimePart; calendarPart: string } {
-  const leaf = (part: string, type: string, size: number): MimePart => ({ part, type, size, children: [] }) as unknown as MimePart;
-  const root = { ...leaf('', 'multipart/mixed', 0), children: [leaf('1', 'text/plain', 100), leaf('2', 'text/calendar', mb * MB)] } as unknown as MimePart;
-  return { root, calendarPart: '2' };
-}
-
+/** The windows of jobs whose calendars are `sizes` MB as sent. */
 function windows(sizes: number[], window = 50): number[][] {
-  const jobs = sizes.map(job);
+  const bytes = sizes.map((mb) => mb * MB);
   const out: number[][] = [];
-  for (let i = 0; i < jobs.length; ) {
-    const end = applySliceEnd(jobs, i, window);
+  for (let i = 0; i < sizes.length; ) {
+    const end = applySliceEnd(bytes, i, window);
     out.push(sizes.slice(i, end));
     i = end;
   }
