@@ -31,8 +31,9 @@ let ipTestCompiled = false;
  * every connection test to a relay given by name (5% of a `test-smtp`). Here both compiles are
  * done with the optimiser off, under 2 ms; what the expression matches is the same.
  *
- * The flag goes back on at once: the expressions the poll runs on every message are worth
- * optimising.
+ * The flag goes back on at once, before anything else runs: V8 refuses a code cache made under
+ * other flags (Node's own for its modules, and the one the build ships for ours), and a poll
+ * loads most of its files after it has connected.
  */
 export function ipFamily(host: string): number {
   if (ipTestCompiled) return net.isIP(host);

@@ -8,31 +8,12 @@ import { cpSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } f
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { cacheCounter, countedCaches } from '../helpers/cache-counter.js';
 import { runCli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/plist.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const EXAMPLE = join(ROOT, 'examples', 'caldavd.plist');
-
-/** Preloaded with -r: counts the dist/ scripts compiled with a cache and those V8 refused. */
-function counter(): string {
-  const file = join(tempDir(), 'count-caches.cjs');
-  writeFileSync(
-    file,
-    `const vm = require('node:vm');
-const Script = vm.Script;
-const seen = { cached: 0, rejected: 0 };
-vm.Script = class extends Script {
-  constructor(source, options) {
-    super(source, options);
-    if (options && options.cachedData) this.cachedDataRejected ? seen.rejected++ : seen.cached++;
-  }
-};
-process.on('exit', () => process.stderr.write('CACHES ' + JSON.stringify(seen) + '\\n'));
-`,
-  );
-  return file;
-}
 
 /** This environment without IMIP_CODE_CACHE (whatever the suite was started with). */
 function withoutSwitch(): NodeJS.ProcessEnv {
@@ -40,8 +21,6 @@ function withoutSwitch(): NodeJS.ProcessEnv {
   delete env.IMIP_CODE_CACHE;
   return env;
 }
-
-const counted = (stderr: string): { cached: number; rejected: number } => JSON.parse(/CACHES (.*)/.exec(stderr)![1]!);
 
 /** A copy of the built program (bin, dist with its caches, timestamps kept) using this checkout's packages. */
 function copyOfProgram(): string {
@@ -64,12 +43,12 @@ describe('the compiled code the build ships', () => {
   });
 
   it('is taken by V8 for the files check-config loads (none refused), and not used when turned off', async () => {
-    const on = await runCli(['check-config', EXAMPLE], { nodeArgs: ['-r', counter()], env: { IMIP_CODE_CACHE: undefined } });
-    const seen = counted(on.stderr);
+    const on = await runCli(['check-config', EXAMPLE], { nodeArgs: ['-r', cacheCounter()], env: { IMIP_CODE_CACHE: undefined } });
+    const seen = countedCaches(on.stderr);
     expect(seen.rejected).toBe(0);
     expect(seen.cached).toBeGreaterThan(5);
-    const off = await runCli(['check-config', EXAMPLE], { nodeArgs: ['-r', counter()], env: { IMIP_CODE_CACHE: 'off' } });
-    expect(counted(off.stderr)).toEqual({ cached: 0, rejected: 0 });
+    const off = await runCli(['check-config', EXAMPLE], { nodeArgs: ['-r', cacheCounter()], env: { IMIP_CODE_CACHE: 'off' } });
+    expect(countedCaches(off.stderr)).toEqual({ cached: 0, rejected: 0 });
   });
 
   it('loads each file once, so an error of one file is known to another (a user mistake exits 2 with its message)', async () => {
@@ -102,10 +81,10 @@ describe('the compiled code the build ships', () => {
     const bin = join(dir, 'bin', 'imip');
     const cli = join(dir, 'dist', 'cli.js');
     // The copy, as built, runs on its caches.
-    const run = (): { stdout: string; stderr: string } => spawnSync(process.execPath, ['-r', counter(), bin, '--help'], { encoding: 'utf8', env: withoutSwitch() });
+    const run = (): { stdout: string; stderr: string } => spawnSync(process.execPath, ['-r', cacheCounter(), bin, '--help'], { encoding: 'utf8', env: withoutSwitch() });
     const asBuilt = run();
     expect(asBuilt.stdout).toContain('the way the server reads it');
-    expect(counted(asBuilt.stderr).cached).toBeGreaterThan(0);
+    expect(countedCaches(asBuilt.stderr).cached).toBeGreaterThan(0);
     // Edited in place, same length: V8 alone would take the old code (it compares lengths).
     const source = readFileSync(cli, 'utf8');
     expect(source).toContain('the way the server reads it');
@@ -121,11 +100,11 @@ describe('the compiled code the build ships', () => {
     const data = readFileSync(cache);
     // Keep the header (the stamp still matches), break what follows.
     writeFileSync(cache, Buffer.concat([data.subarray(0, 16), Buffer.alloc(data.length - 16, 0x5a)]));
-    const r = spawnSync(process.execPath, ['-r', counter(), join(dir, 'bin', 'imip'), 'check-config', '--json', join(dir, 'examples', 'caldavd.plist')], { encoding: 'utf8', env: withoutSwitch() });
+    const r = spawnSync(process.execPath, ['-r', cacheCounter(), join(dir, 'bin', 'imip'), 'check-config', '--json', join(dir, 'examples', 'caldavd.plist')], { encoding: 'utf8', env: withoutSwitch() });
     expect(r.status).toBe(1);
     expect(JSON.parse(r.stdout).command).toBe('check-config');
     // cli.js is the first file with a cache; after V8 refused it, no other cache is read (as after
     // the poll sets V8 flags of its own, which makes V8 refuse them all).
-    expect(counted(r.stderr), r.stderr).toEqual({ cached: 0, rejected: 1 });
+    expect(countedCaches(r.stderr), r.stderr).toEqual({ cached: 0, rejected: 1 });
   });
 });

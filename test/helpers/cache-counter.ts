@@ -1,0 +1,30 @@
+/**
+ * Counts, in a run of the CLI, the dist/ scripts V8 compiled with the code the build ships and
+ * those whose code it refused (src/code-cache.ts): preload the file with `-r`, read the stderr.
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tempDir } from './plist.js';
+
+/** The file to preload with -r. */
+export function cacheCounter(): string {
+  const file = join(tempDir(), 'count-caches.cjs');
+  writeFileSync(
+    file,
+    `const vm = require('node:vm');
+const Script = vm.Script;
+const seen = { cached: 0, rejected: 0 };
+vm.Script = class extends Script {
+  constructor(source, options) {
+    super(source, options);
+    if (options && options.cachedData) this.cachedDataRejected ? seen.rejected++ : seen.cached++;
+  }
+};
+process.on('exit', () => process.stderr.write('CACHES ' + JSON.stringify(seen) + '\\n'));
+`,
+  );
+  return file;
+}
+
+/** What the preloaded counter saw. */
+export const countedCaches = (stderr: string): { cached: number; rejected: number } => JSON.parse(/CACHES (.*)/.exec(stderr)![1]!);
