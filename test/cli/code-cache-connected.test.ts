@@ -11,7 +11,7 @@ import { tempDir } from '../helpers/plist.js';
 import { getStack } from '../helpers/stack.js';
 import { writeStackConfig } from '../helpers/stack-config.js';
 
-const counted = async (args: string[]): Promise<{ code: number; cached: number; rejected: number }> => {
+const counted = async (args: string[]): Promise<{ code: number | null; cached: number; rejected: number }> => {
   const r = await runCli([...args, '--config', writeStackConfig(), '--ca-file', getStack().ca], { nodeArgs: ['-r', cacheCounter()], env: { IMIP_CODE_CACHE: undefined } });
   return { code: r.code, ...countedCaches(r.stderr) };
 };
@@ -19,7 +19,7 @@ const counted = async (args: string[]): Promise<{ code: number; cached: number; 
 describe('the compiled code the build ships, in the commands that connect', () => {
   it('is taken for every file poll --once loads, before and after it connects', async () => {
     const seen = await counted(['poll', '--once', '--json', '--state-dir', tempDir()]);
-    expect(seen.code).toBeLessThan(2);
+    expect([0, 1]).toContain(seen.code);
     expect(seen.rejected).toBe(0);
     expect(seen.cached).toBeGreaterThan(30);
   });
