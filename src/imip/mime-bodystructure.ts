@@ -184,7 +184,8 @@ function wireAddresses(v: WireBodyValue | undefined): ImapAddress[] | undefined 
 }
 
 /** RFC 3501 envelope: date, subject, from, sender, reply-to, to, cc, bcc, in-reply-to, message-id. */
-function wireEnvelope(v: WireBodyValue | undefined): ImapEnvelope | undefined {
+/** An ENVELOPE as parsed from the wire; names and subject as sent (RFC 2047 words not decoded). */
+export function wireEnvelope(v: WireBodyValue | undefined): ImapEnvelope | undefined {
   if (!Array.isArray(v)) return undefined;
   const s = (i: number): string | undefined => wStr(v[i]) ?? undefined;
   const env: ImapEnvelope = {};

@@ -12,7 +12,7 @@
  */
 import net from 'node:net';
 import tls from 'node:tls';
-import type { FetchMessageObject, ImapTransport, ImapTransportSocket, MessageStructureObject } from 'imapflow';
+import type { ImapTransport, ImapTransportSocket } from 'imapflow';
 import { ImapFlow } from '../mailbox/imapflow-module.js';
 import type { ConnectOptions, ReceivingSettings } from '../config/settings.js';
 import {
@@ -31,7 +31,8 @@ import {
   type ResolvedAddress,
   type StageRunner,
 } from '../net/net-stage.js';
-import type { MailboxCounts, MailboxSessionOutcome, SampledMessage } from './probe-report.js';
+import type { MailboxCounts, MailboxSessionOutcome } from './probe-report.js';
+import { readSample, SAMPLE_ITEMS } from './imap-sample.js';
 import { imapError } from './mailbox-errors.js';
 import { upgradeRefused } from './upgrade-refused.js';
 import { tlsInfo } from '../net/tls-info.js';
@@ -42,7 +43,6 @@ const CONFIG = 'Scheduling.iMIP.Receiving';
 export const IMAP_SAMPLE_SIZE = 50;
 /** Twisted's IMAP4Client registers these SASL mechanisms, in this order, then falls back to LOGIN. */
 const SERVER_SASL = ['CRAM-MD5', 'LOGIN', 'PLAIN'];
-const SAMPLE_HEADERS = ['to', 'delivered-to', 'content-type', 'list-id', 'list-unsubscribe', 'precedence', 'auto-submitted', 'return-path'];
 
 /** Promises that stage boundaries inside imapflow's connect() settle. */
 class Milestones {
@@ -114,32 +114,6 @@ function serverLoginPlan(caps: string[]): string[] {
   // first mechanism it has; on failure it falls back to the LOGIN command.
   const first = authMechanisms(caps).find((m) => SERVER_SASL.includes(m));
   return first ? [`AUTHENTICATE ${first}`, 'LOGIN'] : ['LOGIN'];
-}
-
-function hasCalendarPart(node: MessageStructureObject | undefined, depth = 0): boolean {
-  if (!node || depth > 20) return false;
-  const type = (node.type ?? '').toLowerCase();
-  if (type === 'text/calendar' || type === 'application/ics') return true;
-  if (/\.ics$/i.test(node.dispositionParameters?.filename ?? node.parameters?.name ?? '')) return true;
-  return (node.childNodes ?? []).some((c) => hasCalendarPart(c, depth + 1));
-}
-
-function addr(a: { name?: string; address?: string } | undefined): string {
-  if (!a) return '';
-  return a.name && a.address ? `${a.name} <${a.address}>` : a.address ?? a.name ?? '';
-}
-
-function toSample(m: FetchMessageObject): SampledMessage {
-  return {
-    id: `uid ${m.uid}`,
-    headers: m.headers ? m.headers.toString('utf8') : '',
-    from: addr(m.envelope?.from?.[0]),
-    subject: m.envelope?.subject ?? '',
-    to: (m.envelope?.to ?? []).map((a) => a.address ?? '').filter(Boolean),
-    calendarPart: m.bodyStructure ? hasCalendarPart(m.bodyStructure) : null,
-    seen: m.flags ? m.flags.has('\\Seen') : undefined,
-    ...(m.bodyStructure ? { contentType: m.bodyStructure.type } : {}),
-  };
 }
 
 export interface ImapStageContext {
@@ -418,11 +392,10 @@ export async function runImapStages(receiving: ReceivingSettings, opts: ConnectO
       }
       const first = Math.max(1, total - IMAP_SAMPLE_SIZE + 1);
       const range = `${first}:${total}`;
-      const messages = await c.fetchAll(range, { uid: true, flags: true, envelope: true, bodyStructure: true, headers: SAMPLE_HEADERS });
-      out.sample = messages.map(toSample);
+      out.sample = await readSample(c, range);
       s.evidence.range = range;
       s.evidence.sampled = out.sample.length;
-      s.evidence.fetched = 'UID FLAGS ENVELOPE BODYSTRUCTURE BODY.PEEK[HEADER.FIELDS (...)]';
+      s.evidence.fetched = SAMPLE_ITEMS;
     });
 
     await runner.run('logout', async (s) => {

@@ -2,14 +2,22 @@
 // POP3/STLS, POP3S) and a local silent listener. The seeded mailbox is personal@example.test;
 // every probe on it is checked to leave counts and flags exactly as they were. Every report is
 // kept and searched for passwords at the end.
+import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
-import { afterAll, beforeEach, describe, expect, test } from 'vitest';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeEach, describe, expect, test, vi } from 'vitest';
 import type { ConnectOptions, ReceivingSettings } from '../../src/config/settings.js';
 import { probeMailbox, sampleKind } from '../../src/probes/mailbox-probe.js';
 import type { ProbeReport } from '../../src/probes/probe-report.js';
 import { parseServerVersion } from '../../src/server/release.js';
+import { RawSession } from '../../src/mailbox/imap-raw-session.js';
+import { BIN } from '../helpers/cli.js';
+import { tempDir } from '../helpers/plist.js';
 import { getStack } from '../helpers/stack.js';
+import { writeStackConfig } from '../helpers/stack-config.js';
 import { mailboxCount, mailboxFlags, markSeen, purgeMailbox, seedMailbox } from '../mailstack/stack.js';
 
 const TIMEOUT = 4000;
@@ -103,6 +111,71 @@ function personal(subject: string): string {
     'Content-Type: text/plain; charset=utf-8',
     '',
     'Are you coming on Sunday?',
+    '',
+  ].join('\r\n');
+}
+
+/** A newsletter whose sender name and subject are in ISO-2022-JP (RFC 2047). */
+function legacyNewsletter(): string {
+  return [
+    'From: =?iso-2022-jp?B?GyRCJTclZyVDJVcbKEI=?= <news@shop.example>',
+    'To: personal@example.test',
+    'Subject: =?iso-2022-jp?B?GyRCJTshPCVrGyhC?= #7',
+    `Message-ID: <legacy-${randomUUID()}@shop.example>`,
+    `Date: ${date}`,
+    'List-Id: Shop news <news.shop.example>',
+    'MIME-Version: 1.0',
+    'Content-Type: text/plain; charset=iso-2022-jp',
+    '',
+    'Sale.',
+    '',
+  ].join('\r\n');
+}
+
+/** Personal mail whose sender name and subject are in windows-1252. */
+function legacyPersonal(): string {
+  return [
+    'From: =?windows-1252?Q?Ren=E9?= <rene@family.example>',
+    'To: personal@example.test',
+    'Subject: =?windows-1252?Q?Caf=E9=3F?=',
+    `Message-ID: <legacy-${randomUUID()}@family.example>`,
+    `Date: ${date}`,
+    'MIME-Version: 1.0',
+    'Content-Type: text/plain; charset=windows-1252',
+    '',
+    'Coffee?',
+    '',
+  ].join('\r\n');
+}
+
+/** An invitation forwarded as an attachment: its calendar is inside a message/rfc822 part. */
+function forwardedInvitation(): string {
+  return [
+    'From: Alice <alice@remote.example>',
+    'To: personal@example.test',
+    'Subject: Fwd: Invitation',
+    `Message-ID: <fwd-${randomUUID()}@remote.example>`,
+    `Date: ${date}`,
+    'MIME-Version: 1.0',
+    'Content-Type: multipart/mixed; boundary="f1"',
+    '',
+    '--f1',
+    'Content-Type: text/plain; charset=utf-8',
+    '',
+    'See below.',
+    '--f1',
+    'Content-Type: message/rfc822',
+    '',
+    'From: Carol <carol@remote.example>',
+    'Subject: Invitation',
+    'MIME-Version: 1.0',
+    'Content-Type: text/calendar; charset=utf-8; method=REQUEST',
+    '',
+    'BEGIN:VCALENDAR',
+    'VERSION:2.0',
+    'METHOD:REQUEST',
+    'END:VCALENDAR',
+    '--f1--',
     '',
   ].join('\r\n');
 }
@@ -404,6 +477,44 @@ describe('probeMailbox: what the mailbox holds', () => {
     }
     const old = await probeUnchanged(receiving('imaps'), options(), V43);
     expect(old.findings[0]!.message).toMatch(/deletes every message it fetches/);
+  });
+
+  test('names and subjects in legacy charsets are decoded, the same through imapflow\'s FETCH, and the CLI loads no charset tables', async () => {
+    await reset([imipReply(), legacyNewsletter(), legacyPersonal(), forwardedInvitation(), bounce()]);
+    const seen = await probeUnchanged(receiving('imaps'), options(), V92);
+    const borrow = vi.spyOn(RawSession, 'borrow').mockReturnValue(null);
+    let viaFlow: ProbeReport;
+    try {
+      viaFlow = await probeUnchanged(receiving('imaps'), options(), V92);
+      expect(borrow).toHaveBeenCalled();
+    } finally {
+      borrow.mockRestore();
+    }
+    expect(ids(seen)).toEqual(['mailbox.not-dedicated']);
+    const f = seen.findings[0]!;
+    // The forwarded invitation's calendar is inside a message/rfc822 part: iMIP traffic.
+    expect(f.evidence).toMatchObject({ sampled: 5, notImip: 2, kinds: { imip: 2, newsletter: 1, personal: 1, dsn: 1 } });
+    expect(f.evidence.examples).toEqual([
+      { id: expect.stringMatching(/^uid \d+$/), from: 'ショップ <news@shop.example>', subject: 'セール #7', why: expect.any(String) },
+      { id: expect.stringMatching(/^uid \d+$/), from: 'René <rene@family.example>', subject: 'Café?', why: expect.any(String) },
+    ]);
+    expect(viaFlow!.findings).toEqual(seen.findings);
+    expect(stage(viaFlow!, 'sample').evidence).toEqual(stage(seen, 'sample').evidence);
+
+    // The command as admins run it: the same finding, and neither libmime nor a charset table loaded.
+    const personalUser = user();
+    const trace = join(tempDir(), 'trace');
+    const cli = spawnSync(
+      process.execPath,
+      ['--import', fileURLToPath(new URL('../helpers/trace-imports.mjs', import.meta.url)), BIN, 'test-mailbox', '--json', '--server-version', '9.2', '--ca-file', getStack().ca,
+        '--config', writeStackConfig({ receiving: { Username: personalUser.address, Password: personalUser.password } })],
+      { env: { ...process.env, IMIP_TRACE_FILE: trace }, encoding: 'utf8' },
+    );
+    expect(cli.status).toBe(0);
+    expect(JSON.parse(cli.stdout).findings.find((x: { id: string }) => x.id === 'mailbox.not-dedicated').evidence.examples).toEqual(f.evidence.examples);
+    const loaded = readFileSync(trace, 'utf8').split('\n');
+    expect(loaded.some((u) => u.includes('/node_modules/imapflow/'))).toBe(true);
+    expect(loaded.filter((u) => /\/node_modules\/(libmime|iconv-lite|encoding-japanese)\//.test(u))).toEqual([]);
   });
 
   test('a mailbox with only iMIP traffic (replies, token mail, bounces) is not flagged', async () => {
