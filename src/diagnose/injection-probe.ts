@@ -21,7 +21,7 @@
 import type { ConnectOptions, ImipSettings } from '../config/settings.js';
 import type { ServerVersion } from '../server/release.js';
 import { CannotRunError } from '../report/exit.js';
-import { loadCa } from '../net/net-stage.js';
+import { loadCaPem } from '../net/net-stage.js';
 import type { DiagnoseFinding } from './findings.js';
 
 export type InjectionProbeOutcome = 'ok' | 'credentials' | 'principal-not-found' | 'forbidden' | 'no-endpoint' | 'unreachable' | 'unexpected' | 'not-applicable';
@@ -79,7 +79,7 @@ export async function probeInjection(settings: ImipSettings, version: ServerVers
     };
   }
   const url = displayUrl(target.url);
-  const ca = loadCa({ ca: conn.ca, caFile: conn.caFile });
+  const ca = loadCaPem(conn);
   const res = await injectCalendar(target, { organizer: '', attendee: '' }, '', {
     timeoutMs: conn.timeoutMs,
     ...(ca ? { ca } : {}),

@@ -11,7 +11,6 @@ export {
   versionOptions,
   enforceCertificate,
   implicitTlsStage,
-  loadCa,
   loadCaPem,
   runContext,
   tlsHandshake,

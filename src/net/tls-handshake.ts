@@ -16,7 +16,6 @@ import { tlsInfo, type TlsInfo } from './tls-info.js';
 // TLS
 
 const pemCache = new Map<string, string>();
-const caCache = new Map<string, string[]>();
 const contextCache = new Map<string, tls.SecureContext>();
 
 /** `--ca-file` (or `ca`) as PEM text, read once per run. */
@@ -35,22 +34,6 @@ export function loadCaPem(opts: { ca?: string; caFile?: string }): string | unde
     pemCache.set(opts.caFile, pem);
   }
   return pem;
-}
-
-/**
- * The trust anchors as a list, for a library that takes only `ca` (the HTTPS request to the
- * server's `/inbox/`): the system's plus `--ca-file`/`ca` when given (added, not replacing). Every
- * mail connection uses {@link runContext} instead, which does not copy the root store.
- */
-export function loadCa(opts: { ca?: string; caFile?: string }): string[] | undefined {
-  const pem = loadCaPem(opts);
-  if (!pem) return undefined;
-  let list = caCache.get(pem);
-  if (!list) {
-    list = [...tls.rootCertificates, pem];
-    caCache.set(pem, list);
-  }
-  return list;
 }
 
 /**

@@ -24,6 +24,7 @@ import https from 'node:https';
 import ICAL from 'ical.js';
 import type { ImipSettings } from '../config/settings.js';
 import { startDeadline } from '../clients/deadline.js';
+import { runContext } from '../net/tls-handshake.js';
 import { CannotRunError } from '../report/exit.js';
 import type { ServerVersion } from '../server/release.js';
 import { featuresOf } from '../server/release.js';
@@ -191,8 +192,11 @@ export function rewriteDsn(text: string, token: TokenParty): string {
 
 export interface InjectOptions {
   timeoutMs: number;
-  /** PEM trust anchors for https (`--ca-file`). */
-  ca?: string | string[];
+  /**
+   * `--ca-file` as PEM text: trusted for https in addition to the system's store (with
+   * `NODE_EXTRA_CA_CERTS`), as on every mail connection of the run (one shared context).
+   */
+  ca?: string;
   insecure?: boolean;
   signal?: AbortSignal;
 }
@@ -240,7 +244,7 @@ function post(url: URL, headers: Record<string, string>, body: Buffer, opts: Inj
         method: 'POST',
         headers: { ...headers, 'Content-Length': String(body.length) },
         agent: false,
-        ...(url.protocol === 'https:' ? { ca: opts.ca, rejectUnauthorized: !opts.insecure } : {}),
+        ...(url.protocol === 'https:' ? { secureContext: runContext(opts.ca), rejectUnauthorized: !opts.insecure } : {}),
       },
       (res) => {
         const chunks: Buffer[] = [];

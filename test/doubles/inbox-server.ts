@@ -6,6 +6,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 
 export type DoubleLine = '2.x' | '3.x-4.x';
@@ -41,6 +42,11 @@ export interface InboxDoubleOptions {
   delayMs?: number;
   /** Called when a POST arrives (before it is answered); may be async. */
   onPost?: (req: ReceivedRequest) => void | Promise<void>;
+  /**
+   * Serve https with this certificate and key (PEM), as a server with EnableSSL (3.x–4.x) or an
+   * SSLPort (2.x) does; the URL then names `localhost`, which the test stack's certificate carries.
+   */
+  tls?: { cert: string; key: string };
 }
 
 export interface ReceivedRequest {
@@ -122,7 +128,7 @@ export async function startInboxDouble(opts: InboxDoubleOptions): Promise<InboxD
     return expected === p.response ? user : null;
   };
 
-  const server = http.createServer((req, res) => {
+  const handler: http.RequestListener = (req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -213,11 +219,12 @@ export async function startInboxDouble(opts: InboxDoubleOptions): Promise<InboxD
         });
       })();
     });
-  });
+  };
+  const server = opts.tls ? https.createServer(opts.tls, handler) : http.createServer(handler);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
   return {
-    url: `http://127.0.0.1:${port}/inbox/`,
+    url: opts.tls ? `https://localhost:${port}/inbox/` : `http://127.0.0.1:${port}/inbox/`,
     port,
     requests,
     log,
