@@ -51,7 +51,12 @@ export function versionOptions(versions: OfferedVersions): tls.SecureContextOpti
 /**
  * One secure context per run for each (versions, extra CA) pair: the default context (which uses
  * the system's root store as it is) plus `addCACert` for `--ca-file`, about 1 ms, instead of a copy
- * of every root certificate per context.
+ * of every root certificate per context. Every connection of the run uses it: the mail servers'
+ * and the calendar server's https (src/poll/inject.ts).
+ *
+ * `addCACert` gives the context a store of its own. Node 20 builds it from its bundled roots alone,
+ * so `NODE_EXTRA_CA_CERTS` is then not trusted on it; Node 22 and later copy those too (checked
+ * with 20.20, 22.23 and 24.21; test/diagnose/injection-https.test.ts).
  */
 export function runContext(pem: string | undefined, versions: OfferedVersions = 'negotiate'): tls.SecureContext {
   const key = `${versions}\0${pem ?? ''}`;

@@ -193,8 +193,10 @@ export function rewriteDsn(text: string, token: TokenParty): string {
 export interface InjectOptions {
   timeoutMs: number;
   /**
-   * `--ca-file` as PEM text: trusted for https in addition to the system's store (with
-   * `NODE_EXTRA_CA_CERTS`), as on every mail connection of the run (one shared context).
+   * `--ca-file` as PEM text: trusted for https in addition to Node's default store, through the
+   * secure context every mail connection of the run shares (../net/tls-handshake.ts runContext;
+   * on Node 20 that context leaves out `NODE_EXTRA_CA_CERTS`, as Node does for any context given
+   * a CA).
    */
   ca?: string;
   insecure?: boolean;
