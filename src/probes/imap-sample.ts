@@ -10,11 +10,11 @@
  * took 460 ms that way and takes 323 ms this way (2-core machine). Where the connection cannot be
  * borrowed (COMPRESS in use), imapflow's FETCH reads the same items.
  */
-import type { FetchMessageObject, MessageStructureObject } from 'imapflow';
+import type { FetchMessageObject } from 'imapflow';
 import type { ImapFlow } from '../mailbox/imapflow-module.js';
 import { RawSession } from '../mailbox/imap-raw-session.js';
 import { wireText, type WireValue } from '../mailbox/imap-wire.js';
-import { fromWireBodyStructure, wireEnvelope, type ImapAddress, type ImapEnvelope } from '../imip/mime-bodystructure.js';
+import { fromBodyStructure, fromWireBodyStructure, wireEnvelope, type ImapAddress, type ImapEnvelope } from '../imip/mime-bodystructure.js';
 import { decodeWords } from '../imip/mime-headers.js';
 import type { MimePart } from '../imip/mime-part.js';
 import type { SampledMessage } from './probe-report.js';
@@ -27,24 +27,22 @@ export const SAMPLE_ITEMS = 'UID FLAGS ENVELOPE BODYSTRUCTURE BODY.PEEK[HEADER.F
 
 /** The sampled messages of `range` (message sequence numbers), oldest first. */
 export async function readSample(client: ImapFlow, range: string): Promise<SampledMessage[]> {
-  const byUid = new Map<number, WireFetch>();
+  const byUid = new Map<number, Fetched>();
   const raw = RawSession.borrow(client, (attrs) => collect(byUid, attrs));
   if (!raw) {
     const messages = await client.fetchAll(range, { uid: true, flags: true, envelope: true, bodyStructure: true, headers: SAMPLE_HEADERS });
-    return messages.map(sampleFromFlow);
+    return messages.map((m) => toSample(fromFlow(m), true));
   }
   try {
     await raw.command(`FETCH ${range} (UID FLAGS ENVELOPE BODYSTRUCTURE BODY.PEEK[HEADER.FIELDS (${SAMPLE_HEADERS.join(' ').toUpperCase()})])`);
   } finally {
     raw.release();
   }
-  return [...byUid.values()].filter((m) => m.structure || m.envelope || m.headers !== undefined).sort((a, b) => a.uid - b.uid).map(sampleFromWire);
+  return [...byUid.values()].filter((m) => m.structure || m.envelope || m.headers !== undefined).sort((a, b) => a.uid - b.uid).map((m) => toSample(m, false));
 }
 
-// ---------------------------------------------------------------------------------------------
-// Our own FETCH
-
-interface WireFetch {
+/** One message's answer, from either FETCH. */
+interface Fetched {
   uid: number;
   flags?: string[];
   envelope?: ImapEnvelope;
@@ -57,7 +55,7 @@ interface WireFetch {
  * answers (RFC 3501 §7.4.2); an answer without a UID (another session changing flags) is not
  * about this FETCH.
  */
-function collect(byUid: Map<number, WireFetch>, attrs: WireValue[]): void {
+function collect(byUid: Map<number, Fetched>, attrs: WireValue[]): void {
   let uid: number | undefined;
   for (let k = 0; k + 1 < attrs.length; k += 2) if (attrs[k] === 'UID') uid = Number(wireText(attrs[k + 1]));
   if (uid === undefined || !Number.isSafeInteger(uid)) return;
@@ -73,6 +71,17 @@ function collect(byUid: Map<number, WireFetch>, attrs: WireValue[]): void {
   }
 }
 
+/** imapflow's answer in the same form; its structure goes through the poll's own converter. */
+function fromFlow(m: FetchMessageObject): Fetched {
+  return {
+    uid: m.uid,
+    ...(m.flags ? { flags: [...m.flags] } : {}),
+    ...(m.envelope ? { envelope: m.envelope } : {}),
+    ...(m.bodyStructure ? { structure: fromBodyStructure(m.bodyStructure) } : {}),
+    ...(m.headers ? { headers: m.headers.toString('utf8') } : {}),
+  };
+}
+
 function partHasCalendar(part: MimePart, depth = 0): boolean {
   if (depth > 20) return false;
   if (part.type === 'text/calendar' || part.type === 'application/ics') return true;
@@ -81,13 +90,14 @@ function partHasCalendar(part: MimePart, depth = 0): boolean {
   return part.children.some((c) => partHasCalendar(c, depth + 1));
 }
 
-function sampleFromWire(m: WireFetch): SampledMessage {
+/** `decoded`: imapflow's ENVELOPE comes with names and subject decoded; ours as sent. */
+function toSample(m: Fetched, decoded: boolean): SampledMessage {
   const env = m.envelope;
   return {
     id: `uid ${m.uid}`,
     headers: m.headers ?? '',
-    from: addressText(env?.from?.[0], true),
-    subject: decodeWords(env?.subject ?? ''),
+    from: addressText(env?.from?.[0], decoded),
+    subject: decoded ? (env?.subject ?? '') : decodeWords(env?.subject ?? ''),
     to: (env?.to ?? []).map((a) => a.address ?? '').filter(Boolean),
     calendarPart: m.structure ? partHasCalendar(m.structure) : null,
     seen: m.flags ? m.flags.some((f) => f.toLowerCase() === '\\seen') : undefined,
@@ -95,33 +105,9 @@ function sampleFromWire(m: WireFetch): SampledMessage {
   };
 }
 
-// ---------------------------------------------------------------------------------------------
-// imapflow's FETCH
-
-function structureHasCalendar(node: MessageStructureObject | undefined, depth = 0): boolean {
-  if (!node || depth > 20) return false;
-  const type = (node.type ?? '').toLowerCase();
-  if (type === 'text/calendar' || type === 'application/ics') return true;
-  if (/\.ics$/i.test(node.dispositionParameters?.filename ?? node.parameters?.name ?? '')) return true;
-  return (node.childNodes ?? []).some((c) => structureHasCalendar(c, depth + 1));
-}
-
-function sampleFromFlow(m: FetchMessageObject): SampledMessage {
-  return {
-    id: `uid ${m.uid}`,
-    headers: m.headers ? m.headers.toString('utf8') : '',
-    from: addressText(m.envelope?.from?.[0], false),
-    subject: m.envelope?.subject ?? '',
-    to: (m.envelope?.to ?? []).map((a) => a.address ?? '').filter(Boolean),
-    calendarPart: m.bodyStructure ? structureHasCalendar(m.bodyStructure) : null,
-    seen: m.flags ? m.flags.has('\\Seen') : undefined,
-    ...(m.bodyStructure ? { contentType: m.bodyStructure.type } : {}),
-  };
-}
-
-/** `Name <address>`, or whichever of the two there is; the name decoded when it comes raw. */
-function addressText(a: ImapAddress | undefined, decode: boolean): string {
+/** `Name <address>`, or whichever of the two there is. */
+function addressText(a: ImapAddress | undefined, decoded: boolean): string {
   if (!a) return '';
-  const name = a.name && decode ? decodeWords(a.name) : a.name;
+  const name = a.name && !decoded ? decodeWords(a.name) : a.name;
   return name && a.address ? `${name} <${a.address}>` : a.address || name || '';
 }
