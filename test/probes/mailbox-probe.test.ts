@@ -82,33 +82,40 @@ const stage = (r: ProbeReport, name: string) => r.stages.find((s) => s.stage ===
 
 const date = 'Tue, 24 Nov 2026 10:00:00 +0000';
 
-function newsletter(n: number): string {
+/** Sender name and subject as written in the header (RFC 2047 words allowed), and the body's charset. */
+interface Written {
+  from?: string;
+  subject?: string;
+  charset?: string;
+}
+
+function newsletter(n: number, w: Written = {}): string {
   return [
-    'From: "Shop Deals" <news@shop.example>',
+    `From: ${w.from ?? '"Shop Deals"'} <news@shop.example>`,
     'To: personal@example.test',
-    `Subject: Black Friday deals #${n}`,
+    `Subject: ${w.subject ?? `Black Friday deals #${n}`}`,
     `Message-ID: <news-${n}-${randomUUID()}@shop.example>`,
     `Date: ${date}`,
     'List-Id: Shop news <news.shop.example>',
     'List-Unsubscribe: <mailto:unsubscribe@shop.example>',
     'Precedence: bulk',
     'MIME-Version: 1.0',
-    'Content-Type: text/html; charset=utf-8',
+    `Content-Type: text/html; charset=${w.charset ?? 'utf-8'}`,
     '',
     '<p>Everything must go.</p>',
     '',
   ].join('\r\n');
 }
 
-function personal(subject: string): string {
+function personal(subject: string, w: Omit<Written, 'subject'> = {}): string {
   return [
-    'From: =?utf-8?Q?M=C3=BCm?= <mum@family.example>',
+    `From: ${w.from ?? '=?utf-8?Q?M=C3=BCm?= <mum@family.example>'}`,
     'To: personal@example.test',
     `Subject: ${subject}`,
     `Message-ID: <p-${randomUUID()}@family.example>`,
     `Date: ${date}`,
     'MIME-Version: 1.0',
-    'Content-Type: text/plain; charset=utf-8',
+    `Content-Type: text/plain; charset=${w.charset ?? 'utf-8'}`,
     '',
     'Are you coming on Sunday?',
     '',
@@ -116,37 +123,12 @@ function personal(subject: string): string {
 }
 
 /** A newsletter whose sender name and subject are in ISO-2022-JP (RFC 2047). */
-function legacyNewsletter(): string {
-  return [
-    'From: =?iso-2022-jp?B?GyRCJTclZyVDJVcbKEI=?= <news@shop.example>',
-    'To: personal@example.test',
-    'Subject: =?iso-2022-jp?B?GyRCJTshPCVrGyhC?= #7',
-    `Message-ID: <legacy-${randomUUID()}@shop.example>`,
-    `Date: ${date}`,
-    'List-Id: Shop news <news.shop.example>',
-    'MIME-Version: 1.0',
-    'Content-Type: text/plain; charset=iso-2022-jp',
-    '',
-    'Sale.',
-    '',
-  ].join('\r\n');
-}
+const legacyNewsletter = (): string =>
+  newsletter(7, { from: '=?iso-2022-jp?B?GyRCJTclZyVDJVcbKEI=?=', subject: '=?iso-2022-jp?B?GyRCJTshPCVrGyhC?= #7', charset: 'iso-2022-jp' });
 
 /** Personal mail whose sender name and subject are in windows-1252. */
-function legacyPersonal(): string {
-  return [
-    'From: =?windows-1252?Q?Ren=E9?= <rene@family.example>',
-    'To: personal@example.test',
-    'Subject: =?windows-1252?Q?Caf=E9=3F?=',
-    `Message-ID: <legacy-${randomUUID()}@family.example>`,
-    `Date: ${date}`,
-    'MIME-Version: 1.0',
-    'Content-Type: text/plain; charset=windows-1252',
-    '',
-    'Coffee?',
-    '',
-  ].join('\r\n');
-}
+const legacyPersonal = (): string =>
+  personal('=?windows-1252?Q?Caf=E9=3F?=', { from: '=?windows-1252?Q?Ren=E9?= <rene@family.example>', charset: 'windows-1252' });
 
 /** An invitation forwarded as an attachment: its calendar is inside a message/rfc822 part. */
 function forwardedInvitation(): string {
