@@ -6,12 +6,20 @@
 // The training runs what needs no network, in one process: `check-config` on the bundled example
 // (human, --json, --verbose), `--help` and `--version`, and `diagnose --offline` on saved replies
 // (the bundled one, and the client replies of the test fixtures in a clone; a 3.x-5.x and a 6.0+
-// release), and `send-test --dry-run` (the invitation, printed). Then it loads every other file
-// of dist/ (their top level only), so each cache holds the functions those runs compiled. Their
-// output goes nowhere; the state directory is a temporary one. A failure here leaves dist/
+// release), and `send-test --dry-run` (the invitation, printed). Then `test-smtp` and
+// `test-mailbox` over IMAP and POP3, against servers of the training's own on 127.0.0.1
+// (scripts/training-servers.mjs), so that what those commands run once connected is compiled too,
+// imapflow's files among it (src/code-cache.ts): in clear text, and with TLS (STARTTLS for SMTP)
+// when openssl can make a throwaway certificate for them (deleted with the state directory). Then
+// it loads every other file of dist/ (their top level only), so each cache holds the functions
+// those runs compiled. Their output goes nowhere; the state directory is a temporary one. Where
+// no port can be opened on 127.0.0.1 the connected runs are left out. A failure here leaves dist/
 // without caches, which only makes start-up slower: the build goes on.
-import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+//
+// `poll` is not trained: it sets V8 flags once the mailbox is open (src/poll/heap.ts), and every
+// cache written after that would carry them, so that V8 refused each one at the next start.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,6 +46,44 @@ function messages() {
   return [...found, ...readdirSync(path.join(ROOT, 'examples')).filter((f) => f.endsWith('.eml')).map((f) => path.join(ROOT, 'examples', f))];
 }
 
+/**
+ * The connected runs, against the training servers: the bundled example with its Server, Port and
+ * UseSSL pointed at them; with TLS (`ca`: the servers' certificate) by the name the certificate
+ * has, as an admin's configuration would be.
+ */
+function connectedRuns(ports, ca) {
+  const common = ['--config', EXAMPLE, '--server-version', '9.2', '--timeout', '5'];
+  const at = (key, host, port, ssl) => ['--set', `${key}.Server=${host}`, '--set', `${key}.Port=${port}`, '--set', `${key}.UseSSL=${ssl}`];
+  const runs = [
+    ['test-smtp', ...common, ...at('Sending', '127.0.0.1', ports.smtp, false)],
+    ['test-mailbox', ...common, ...at('Receiving', '127.0.0.1', ports.imap, false), '--set', 'Receiving.Type=imap'],
+    ['test-mailbox', ...common, ...at('Receiving', '127.0.0.1', ports.imap, false), '--set', 'Receiving.Type=imap', '--json'],
+    ['test-mailbox', ...common, ...at('Receiving', '127.0.0.1', ports.pop3, false), '--set', 'Receiving.Type=pop'],
+  ];
+  if (!ca) return runs;
+  // As an admin runs them: the release inferred, the CA given.
+  const secure = ['--config', EXAMPLE, '--timeout', '5', '--ca-file', ca];
+  return [
+    ['test-smtp', ...secure, ...at('Sending', 'localhost', ports.submission, true)],
+    ['test-mailbox', ...secure, ...at('Receiving', 'localhost', ports.imaps, true), '--set', 'Receiving.Type=imap'],
+    ['test-mailbox', ...secure, ...at('Receiving', 'localhost', ports.pop3s, true), '--set', 'Receiving.Type=pop'],
+    ...runs,
+  ];
+}
+
+/** A throwaway key and self-signed certificate for localhost in `dir`, or null without openssl. */
+function throwawayCertificate(dir) {
+  const key = path.join(dir, 'training-key.pem');
+  const cert = path.join(dir, 'training-cert.pem');
+  try {
+    mkdirSync(dir, { recursive: true });
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost'], { stdio: 'ignore', timeout: 10_000 });
+    return { key: readFileSync(key), cert: readFileSync(cert), certFile: cert };
+  } catch {
+    return null;
+  }
+}
+
 /** What the training runs. */
 function runs() {
   const diagnose = (version) => ['diagnose', '--offline', '--server-version', version, '--config', EXAMPLE, '--message', ...messages()];
@@ -60,6 +106,21 @@ if (process.argv[2] === '--train') {
   const recorded = require(path.join(DIST, 'code-cache.js')).recordCodeCache(DIST);
   const { main } = require(path.join(DIST, 'cli.js'));
   for (const argv of runs()) await main(['node', 'imip', ...argv]);
+  // The training's state directory (XDG_STATE_HOME), which the parent deletes.
+  const secure = throwawayCertificate(path.join(process.env.XDG_STATE_HOME, 'tls'));
+  let servers = null;
+  try {
+    servers = await (await import('./training-servers.mjs')).startTrainingServers(secure);
+  } catch (err) {
+    process.stderr.write(`code cache: no servers on 127.0.0.1 (${err.message}): test-smtp and test-mailbox not trained\n`);
+  }
+  if (servers) {
+    try {
+      for (const argv of connectedRuns(servers.ports, secure?.certFile)) await main(['node', 'imip', ...argv]);
+    } finally {
+      servers.close();
+    }
+  }
   for (const f of files(DIST)) {
     if (f !== path.join(DIST, 'code-cache.js')) require(f);
   }

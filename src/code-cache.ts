@@ -13,8 +13,13 @@
  * on the way included. Nothing is written when the program runs: the tool is often run as root,
  * and code it wrote one day would be executed the next.
  *
+ * The same goes for the files of imapflow, which every IMAP command loads (about 17 ms of
+ * compiling in a `test-mailbox`), and for the functions the connection tests and the IMAP and POP3
+ * readers compile once they are connected: the training also runs `test-smtp` and `test-mailbox`
+ * over IMAP and POP3 against servers of its own on 127.0.0.1 (scripts/code-cache.mjs).
+ *
  * {@link useCodeCache} (called by bin/imip before anything else loads) compiles each file of
- * dist/ with its cache. A cache is used only for the file it was made from: its header holds that
+ * dist/, and of those packages, with its cache. A cache is used only for the file it was made from: its header holds that
  * file's size and modification time, as Python's own byte-code files do (V8 itself compares only
  * the length of the source, its own version and its flags, and refuses the rest). A file that
  * changed, a cache V8 refuses, a missing or unreadable cache: the file is compiled from its source
@@ -27,7 +32,8 @@ import vm from 'node:vm';
 
 /**
  * The program's folder (dist/, given by bin/imip and the build: this module's own file may be a
- * shared chunk) and where the caches live: dist/code-cache/<path of the file in dist>.bin.
+ * shared chunk) and where the caches live: dist/code-cache/<path of the file in dist>.bin, and
+ * dist/code-cache/node_modules/<package>/<path of the file in it>.bin for a package's file.
  */
 let DIST = '';
 let CACHE_DIR = '';
@@ -37,10 +43,20 @@ function setDist(dist: string): void {
   CACHE_DIR = path.join(DIST, 'code-cache');
 }
 /**
- * Header: the source file's size and modification time (ms), two float64 values. The time must
- * match within a millisecond: a copy that keeps timestamps may keep no finer.
+ * Header: the source file's size and a time (ms), two float64 values. The time must match within
+ * a millisecond: a copy that keeps timestamps may keep no finer.
+ *
+ * For the program's files the time is the modification time, which every build changes. A
+ * package's files keep whatever modification time their installer gave them (a tarball's own, or
+ * a fixed one), so another version of a file with the same size could pass: for those the time is
+ * the status change time, which changes whenever the file is written and which no tool sets back.
  */
 const HEADER = 16;
+
+/** The time a cache's header holds for `filename` (see {@link HEADER}). */
+function stamp(filename: string, st: { mtimeMs: number; ctimeMs: number }): number {
+  return ours(filename) ? st.mtimeMs : st.ctimeMs;
+}
 
 /**
  * False once V8 refused a cache. It compares the flags a cache was made under with its own, so
@@ -56,17 +72,45 @@ interface ModuleInternals {
   prototype: { _compile: Compile };
   wrap(content: string): string;
   _cache: Record<string, NodeModule | undefined>;
+  _extensions: Record<string, unknown>;
   _nodeModulePaths(dir: string): string[];
+  _resolveFilename(request: string, parent: NodeModule, isMain: boolean, options?: { paths?: string[] }): string;
+  _resolveLookupPaths(request: string, parent: NodeModule): string[] | null;
 }
 
-/** The cache of one of the program's files (`filename` is in DIST: {@link ours}). */
+/**
+ * The packages whose CommonJS files get caches too: those the network commands load before their
+ * first byte goes out. nodemailer loads only to send (`send-test`), after its checks; ical.js is
+ * an ES module, which Node compiles without this hook.
+ */
+const PACKAGES = ['imapflow'];
+const NODE_MODULES = `${path.sep}node_modules${path.sep}`;
+
+/**
+ * Where `filename` sits in one of {@link PACKAGES} (`imapflow/dist/cjs/imap-flow.js`), from its
+ * innermost node_modules folder; null for any other file.
+ */
+function packagePath(filename: string): string | null {
+  const at = filename.lastIndexOf(NODE_MODULES);
+  if (at < 0 || !filename.endsWith('.js')) return null;
+  const rel = filename.slice(at + NODE_MODULES.length);
+  return PACKAGES.some((p) => rel.startsWith(p + path.sep)) ? rel : null;
+}
+
+/** The cache of a file that has one ({@link cached}). */
 function cacheFile(filename: string): string {
-  return `${CACHE_DIR}${filename.slice(DIST.length)}.bin`;
+  if (filename.startsWith(DIST + path.sep)) return `${CACHE_DIR}${filename.slice(DIST.length)}.bin`;
+  return `${CACHE_DIR}${NODE_MODULES}${packagePath(filename)}.bin`;
 }
 
 /** Whether `filename` is one of the program's own compiled files (not a cache, not a package). */
 function ours(filename: string): boolean {
   return filename.startsWith(DIST + path.sep) && !filename.startsWith(CACHE_DIR + path.sep) && filename.endsWith('.js');
+}
+
+/** Whether `filename` is compiled with a cache: the program's own files and those of {@link PACKAGES}. */
+function cached(filename: string): boolean {
+  return ours(filename) || packagePath(filename) !== null;
 }
 
 /** The cached data for `filename` when it was made from the file as it is now, else undefined. */
@@ -75,7 +119,7 @@ function validCache(filename: string): Buffer | undefined {
     const data = readFileSync(cacheFile(filename));
     if (data.length <= HEADER) return undefined;
     const st = statSync(filename);
-    if (data.readDoubleLE(0) !== st.size || !(Math.abs(data.readDoubleLE(8) - st.mtimeMs) < 1)) return undefined;
+    if (data.readDoubleLE(0) !== st.size || !(Math.abs(data.readDoubleLE(8) - stamp(filename, st)) < 1)) return undefined;
     return data.subarray(HEADER);
   } catch {
     return undefined;
@@ -91,7 +135,7 @@ function hook(cachedData: (filename: string) => Buffer | undefined, onScript?: (
   const original = M.prototype._compile;
   if (typeof original !== 'function' || typeof M.wrap !== 'function') return;
   M.prototype._compile = function (this: NodeModule, content: string, filename: string, format?: string): unknown {
-    if (!active || !ours(filename) || (format !== undefined && format !== 'commonjs')) return original.call(this, content, filename, format);
+    if (!active || !cached(filename) || (format !== undefined && format !== 'commonjs')) return original.call(this, content, filename, format);
     // Without a cache to take (and none to record), Node compiles the file as it always does.
     const data = cachedData(filename);
     if (!data && !onScript) return original.call(this, content, filename, format);
@@ -106,8 +150,26 @@ function hook(cachedData: (filename: string) => Buffer | undefined, onScript?: (
     onScript?.(filename, script);
     const fn = script.runInThisContext({ displayErrors: true }) as (...args: unknown[]) => unknown;
     const dir = path.dirname(filename);
-    return fn.call(this.exports, this.exports, ownRequire(this, filename, dir), this, filename, dir);
+    const require = ours(filename) ? ownRequire(this, filename, dir) : moduleRequire(this);
+    return fn.call(this.exports, this.exports, require, this, filename, dir);
   };
+}
+
+/**
+ * The `require` Node gives a package's file (its `makeRequireFunction`): every request goes
+ * through `Module._load` with the file's module as the parent, as if Node had compiled it.
+ */
+function moduleRequire(mod: NodeModule): NodeJS.Require {
+  const M = Module as unknown as ModuleInternals;
+  const require = function (request: string): unknown {
+    return mod.require(request);
+  } as NodeJS.Require;
+  require.resolve = ((request: string, options?: { paths?: string[] }) => M._resolveFilename(request, mod, false, options)) as NodeJS.RequireResolve;
+  require.resolve.paths = (request: string) => M._resolveLookupPaths(request, mod);
+  require.main = process.mainModule;
+  require.extensions = M._extensions as NodeJS.Require['extensions'];
+  require.cache = M._cache as NodeJS.Require['cache'];
+  return require;
 }
 
 /**
@@ -220,7 +282,7 @@ export function recordCodeCache(dist: string): () => number {
       const st = statSync(filename);
       const header = Buffer.alloc(HEADER);
       header.writeDoubleLE(st.size, 0);
-      header.writeDoubleLE(st.mtimeMs, 8);
+      header.writeDoubleLE(stamp(filename, st), 8);
       const target = cacheFile(filename);
       mkdirSync(path.dirname(target), { recursive: true });
       writeFileSync(target, Buffer.concat([header, script.createCachedData()]));
