@@ -145,9 +145,13 @@ export function applyOverrides(cfg: LoadedConfig, overrides: readonly Override[]
 const show = (o: Override, v: PlistValue | null | undefined): string =>
   o.secret ? (typeof v === 'string' && v ? '(set)' : '(empty)') : v === null || v === undefined ? '(not set)' : JSON.stringify(v);
 
-/** One line per override for human output: `Sending.Port=587 (the config gives 465)`. */
+/**
+ * One line per override for human output: `Sending.Port=587 (instead of 465)`, or `(the config
+ * gives the same)` when it does. A password never says which.
+ */
 export function overrideText(o: Override): string {
-  return `${o.given}=${show(o, o.value)} (instead of ${show(o, o.was)})`;
+  const same = !o.secret && JSON.stringify(o.value) === JSON.stringify(o.was ?? null);
+  return `${o.given}=${show(o, o.value)} (${same ? 'the config gives the same' : `instead of ${show(o, o.was)}`})`;
 }
 
 /** The overrides for `--json`: never a password. */

@@ -28,6 +28,11 @@ describe('--set KEY=VALUE', () => {
     expect(q.stdout).toMatch(/with --set Sending\.Port/);
   });
 
+  it('says so when the config already gives the value (never for a password)', async () => {
+    const r = await runCli(['check-config', EXAMPLE, '--set', 'Sending.Port=465', '--set', 'Receiving.Type=imap', '--set', 'Sending.UseSSL=false', '--no-color']);
+    expect(r.stdout).toMatch(/^Overrides for this run only \(--set\): Sending\.Port=465 \(the config gives the same\), Receiving\.Type="imap" \(the config gives the same\), Sending\.UseSSL=false \(instead of true\)$/m);
+  });
+
   it('evidence that cites an overridden value says source=--set', async () => {
     const r = await runCli(['check-config', EXAMPLE, '--set', 'Sending.Port=465', '--set', 'Sending.UseSSL=false', '--json']);
     const f = jsonOf(r).findings.find((x: { path: string }) => x.path === 'Scheduling.iMIP.Sending.Port');
