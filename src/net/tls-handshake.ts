@@ -54,9 +54,12 @@ export function versionOptions(versions: OfferedVersions): tls.SecureContextOpti
  * of every root certificate per context. Every connection of the run uses it: the mail servers'
  * and the calendar server's https (src/poll/inject.ts).
  *
- * `addCACert` gives the context a store of its own. Node 20 builds it from its bundled roots alone,
- * so `NODE_EXTRA_CA_CERTS` is then not trusted on it; Node 22 and later copy those too (checked
- * with 20.20, 22.23 and 24.21; test/diagnose/injection-https.test.ts).
+ * `addCACert` gives the context a store of its own. Node 20, 21 and 22 before 22.7 build it from
+ * their bundled roots alone, so `NODE_EXTRA_CA_CERTS` is then not trusted on it; 22.7 and later
+ * copy those too (checked with 20.20, 21.7, 22.0, 22.6, 22.7, 22.8, 22.9, 22.23, 23.0 and 24.21;
+ * test/diagnose/injection-https.test.ts). Adding them here ourselves would cost about 9 ms on
+ * those versions whenever both are set (the certificates of the file that Node's bundled roots
+ * lack, 22 with Debian's bundle), so it is left to Node.
  */
 export function runContext(pem: string | undefined, versions: OfferedVersions = 'negotiate'): tls.SecureContext {
   const key = `${versions}\0${pem ?? ''}`;
