@@ -106,8 +106,9 @@ if (process.argv[2] === '--train') {
   const recorded = require(path.join(DIST, 'code-cache.js')).recordCodeCache(DIST);
   const { main } = require(path.join(DIST, 'cli.js'));
   for (const argv of runs()) await main(['node', 'imip', ...argv]);
-  // The training's state directory (XDG_STATE_HOME), which the parent deletes.
-  const secure = throwawayCertificate(path.join(process.env.XDG_STATE_HOME, 'tls'));
+  // In the training's state directory (XDG_STATE_HOME), which the parent deletes.
+  const state = process.env.XDG_STATE_HOME;
+  const secure = state ? throwawayCertificate(path.join(state, 'tls')) : null;
   let servers = null;
   try {
     servers = await (await import('./training-servers.mjs')).startTrainingServers(secure);

@@ -14,16 +14,16 @@
  * and code it wrote one day would be executed the next.
  *
  * The same goes for the files of imapflow, which every IMAP command loads (about 17 ms of
- * compiling in a `test-mailbox`), and for the functions the connection tests and the IMAP and POP3
- * readers compile once they are connected: the training also runs `test-smtp` and `test-mailbox`
- * over IMAP and POP3 against servers of its own on 127.0.0.1 (scripts/code-cache.mjs).
+ * compiling in a `test-mailbox`), and for what the connection tests run once they are connected:
+ * the training also runs `test-smtp` and `test-mailbox` over IMAP and POP3 against servers of its
+ * own on 127.0.0.1 (scripts/code-cache.mjs).
  *
  * {@link useCodeCache} (called by bin/imip before anything else loads) compiles each file of
- * dist/, and of those packages, with its cache. A cache is used only for the file it was made from: its header holds that
- * file's size and modification time, as Python's own byte-code files do (V8 itself compares only
- * the length of the source, its own version and its flags, and refuses the rest). A file that
- * changed, a cache V8 refuses, a missing or unreadable cache: the file is compiled from its source
- * as usual. `IMIP_CODE_CACHE=off` turns it off.
+ * dist/, and of those packages, with its cache. A cache is used only for the file it was made
+ * from: its header holds that file's size and a time ({@link HEADER}), as Python's own byte-code
+ * files do (V8 itself compares only the length of the source, its own version and its flags, and
+ * refuses the rest). A file that changed, a cache V8 refuses, a missing or unreadable cache: the
+ * file is compiled from its source as usual. `IMIP_CODE_CACHE=off` turns it off.
  */
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import Module from 'node:module';
