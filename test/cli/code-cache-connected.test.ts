@@ -11,7 +11,7 @@
  * the cache of the one before.
  */
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -31,7 +31,7 @@ const imapflowFiles = (files: string[]): string[] => files.filter((f) => f.inclu
  * A copy of the program with a copy of imapflow of its own (the other packages linked), built
  * caches and all: its training run made again there, as `npm install` makes it.
  */
-function programWithOwnImapflow(): string {
+function programWithOwnImapflow(env: NodeJS.ProcessEnv = process.env): { dir: string; build: string } {
   const dir = tempDir();
   for (const part of ['bin', 'dist', 'examples', 'scripts']) cpSync(join(ROOT, part), join(dir, part), { recursive: true, preserveTimestamps: true });
   cpSync(join(ROOT, 'package.json'), join(dir, 'package.json'));
@@ -40,9 +40,9 @@ function programWithOwnImapflow(): string {
     if (name === 'imapflow') cpSync(join(ROOT, 'node_modules', name), join(dir, 'node_modules', name), { recursive: true, preserveTimestamps: true });
     else symlinkSync(join(ROOT, 'node_modules', name), join(dir, 'node_modules', name));
   }
-  const r = spawnSync(process.execPath, [join(dir, 'scripts', 'code-cache.mjs')], { encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [join(dir, 'scripts', 'code-cache.mjs')], { encoding: 'utf8', env });
   expect(r.status, r.stderr).toBe(0);
-  return dir;
+  return { dir, build: r.stderr };
 }
 
 const counted = async (args: string[]): Promise<{ code: number | null; cached: number; rejected: number }> => {
@@ -68,7 +68,8 @@ describe('the compiled code the build ships, in the commands that connect', () =
   });
 
   it('is not taken for a file of imapflow replaced after the build with one of the same size and modification time', () => {
-    const dir = programWithOwnImapflow();
+    const { dir, build } = programWithOwnImapflow();
+    expect(build).toMatch(/^code cache: \d+ files; 7 connected runs, in clear text and with TLS$/m);
     const run = (): { status: number | null; stdout: string; stderr: string } =>
       spawnSync(process.execPath, ['-r', cacheCounter(), join(dir, 'bin', 'imip'), 'test-mailbox', '--config', writeStackConfig(), '--ca-file', getStack().ca], { encoding: 'utf8', env: { ...process.env, IMIP_CODE_CACHE: '', NO_COLOR: '1' } });
     const asBuilt = run();
@@ -89,5 +90,12 @@ describe('the compiled code the build ships, in the commands that connect', () =
     const files = imapflowFiles(cachedFiles(replaced.stderr));
     expect(files).not.toContain('dist/cjs/imap-flow.js');
     expect(files.length).toBeGreaterThan(20);
+  });
+
+  it('is made without openssl too: the training then connects in clear text only', () => {
+    // A PATH without openssl: no throwaway certificate, so no TLS servers.
+    const { dir, build } = programWithOwnImapflow({ ...process.env, PATH: tempDir() });
+    expect(build).toMatch(/^code cache: \d+ files; 4 connected runs, in clear text only \(no openssl for a certificate\)$/m);
+    expect(existsSync(join(dir, 'dist', 'code-cache', 'node_modules', 'imapflow', 'dist', 'cjs', 'imap-flow.js.bin'))).toBe(true);
   });
 });
