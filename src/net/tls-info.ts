@@ -134,6 +134,17 @@ export interface CertificateVerdict {
 }
 
 /** The plain-words reason and the advice for a verification failure. */
+/**
+ * Whether this Node.js leaves out the CAs of `NODE_EXTRA_CA_CERTS` on a connection given
+ * `--ca-file` (src/net/tls-handshake.ts `runContext`): 20.x, 21.x and 22 before 22.7 build such a
+ * context from their bundled roots alone; 22.7 and later keep those CAs. Only when the variable is set.
+ */
+export function extraCaCertsHidden(env: NodeJS.ProcessEnv = process.env, version: string = process.versions.node): boolean {
+  if (!env.NODE_EXTRA_CA_CERTS) return false;
+  const [major = 0, minor = 0] = version.split('.').map(Number);
+  return major < 22 || (major === 22 && minor < 7);
+}
+
 export function describeCertificateProblem(
   code: string,
   ctx: { host: string; subjectCN?: string | null; sans?: string[]; issuer?: string | null; validTo?: string | null; caGiven?: boolean },
@@ -143,12 +154,17 @@ export function describeCertificateProblem(
   const caAdvice = ctx.caGiven
     ? 'the --ca-file given does not vouch for it either: check that it holds the CA that issued this certificate'
     : 'if you trust it, pass the CA (or the certificate itself) with --ca-file';
+  // An admin who trusts the issuer through NODE_EXTRA_CA_CERTS would otherwise chase the server.
+  const hidden =
+    ctx.caGiven && extraCaCertsHidden()
+      ? ` Node.js ${process.versions.node} leaves out NODE_EXTRA_CA_CERTS when --ca-file is given (22.7 and later keep it): if the issuer is there, add it to the --ca-file.`
+      : '';
   switch (problem) {
     case 'self-signed':
       return {
         problem,
         reason: `the certificate is self-signed${ctx.subjectCN ? ` (${ctx.subjectCN})` : ''}, so nothing vouches for it`,
-        hint: `${cap(caAdvice)}, ${fixCert}.`,
+        hint: `${cap(caAdvice)}, ${fixCert}.${hidden}`,
       };
     case 'expired':
       return {
@@ -175,7 +191,7 @@ export function describeCertificateProblem(
       return {
         problem,
         reason: `the certificate was issued by ${ctx.issuer ?? 'an issuer'} that is not trusted here (unknown CA, or the server does not send its intermediate certificates)`,
-        hint: `${cap(caAdvice)}, or fix the certificate chain on the server (send the intermediate certificates).`,
+        hint: `${cap(caAdvice)}, or fix the certificate chain on the server (send the intermediate certificates).${hidden}`,
       };
     case 'revoked':
       return { problem, reason: 'the certificate has been revoked', hint: 'Install a new certificate on the mail server.' };
@@ -183,7 +199,7 @@ export function describeCertificateProblem(
       return {
         problem,
         reason: `the certificate does not verify (${code})`,
-        hint: `${cap(caAdvice)}, or fix the certificate on the server.`,
+        hint: `${cap(caAdvice)}, or fix the certificate on the server.${hidden}`,
       };
   }
 }

@@ -6,7 +6,7 @@ import { afterAll, describe, expect, test } from 'vitest';
 import type { SendingSettings } from '../../src/config/settings.js';
 import type { ProbeReport } from '../../src/probes/probe-report.js';
 import { isBasicAuthDisabled, parseEhlo, probeSmtp, queueIdOf, testMessage, type SmtpProbeOptions } from '../../src/probes/smtp-probe.js';
-import { classifyVerifyCode, describeCertificateProblem, tlsInfoFromParts } from '../../src/net/tls-info.js';
+import { classifyVerifyCode, describeCertificateProblem, extraCaCertsHidden, tlsInfoFromParts } from '../../src/net/tls-info.js';
 import { Redactor } from '../../src/net/net-stage.js';
 import { getStack } from '../helpers/stack.js';
 
@@ -405,6 +405,31 @@ describe('certificate verdicts', () => {
     });
     expect(v.reason).toMatch(reason);
     expect(v.hint).toMatch(problem === 'expired' ? /Renew/ : /--ca-file|certificate/);
+  });
+
+  test('NODE_EXTRA_CA_CERTS beside --ca-file: the hint says when this Node.js leaves those CAs out', () => {
+    const extra = { NODE_EXTRA_CA_CERTS: '/etc/extra.pem' };
+    expect(extraCaCertsHidden(extra, '20.20.2')).toBe(true);
+    expect(extraCaCertsHidden(extra, '21.7.3')).toBe(true);
+    expect(extraCaCertsHidden(extra, '22.6.0')).toBe(true);
+    expect(extraCaCertsHidden(extra, '22.7.0')).toBe(false);
+    expect(extraCaCertsHidden(extra, '24.21.0')).toBe(false);
+    expect(extraCaCertsHidden({}, '20.20.2')).toBe(false);
+    const saved = process.env.NODE_EXTRA_CA_CERTS;
+    try {
+      process.env.NODE_EXTRA_CA_CERTS = '/etc/extra.pem';
+      const withCa = describeCertificateProblem('SELF_SIGNED_CERT_IN_CHAIN', { host: 'smtp.example.org', issuer: 'Example CA', caGiven: true });
+      const mentions = /leaves out NODE_EXTRA_CA_CERTS when --ca-file is given \(22\.7 and later keep it\): if the issuer is there, add it to the --ca-file\./;
+      if (extraCaCertsHidden()) expect(withCa.hint).toMatch(mentions);
+      else expect(withCa.hint).not.toMatch(mentions);
+      // Without --ca-file every CA of NODE_EXTRA_CA_CERTS is trusted: nothing to say.
+      expect(describeCertificateProblem('SELF_SIGNED_CERT_IN_CHAIN', { host: 'smtp.example.org', caGiven: false }).hint).not.toMatch(/NODE_EXTRA_CA_CERTS/);
+      delete process.env.NODE_EXTRA_CA_CERTS;
+      expect(describeCertificateProblem('SELF_SIGNED_CERT_IN_CHAIN', { host: 'smtp.example.org', caGiven: true }).hint).not.toMatch(/NODE_EXTRA_CA_CERTS/);
+    } finally {
+      if (saved === undefined) delete process.env.NODE_EXTRA_CA_CERTS;
+      else process.env.NODE_EXTRA_CA_CERTS = saved;
+    }
   });
 
   test('evidence from another client: days left, expired and self-signed together', () => {
