@@ -133,7 +133,6 @@ export interface CertificateVerdict {
   hint: string;
 }
 
-/** The plain-words reason and the advice for a verification failure. */
 /**
  * Whether this Node.js leaves out the CAs of `NODE_EXTRA_CA_CERTS` on a connection given
  * `--ca-file` (src/net/tls-handshake.ts `runContext`): 20.x, 21.x and 22 before 22.7 build such a
@@ -145,6 +144,7 @@ export function extraCaCertsHidden(env: NodeJS.ProcessEnv = process.env, version
   return major < 22 || (major === 22 && minor < 7);
 }
 
+/** The plain-words reason and the advice for a verification failure. */
 export function describeCertificateProblem(
   code: string,
   ctx: { host: string; subjectCN?: string | null; sans?: string[]; issuer?: string | null; validTo?: string | null; caGiven?: boolean },

@@ -195,8 +195,8 @@ export interface InjectOptions {
   /**
    * `--ca-file` as PEM text: trusted for https in addition to Node's default store, through the
    * secure context every mail connection of the run shares (../net/tls-handshake.ts runContext;
-   * on Node 20 that context leaves out `NODE_EXTRA_CA_CERTS`, as Node does for any context given
-   * a CA).
+   * on Node before 22.7 that context leaves out `NODE_EXTRA_CA_CERTS`, as Node does for any
+   * context given a CA).
    */
   ca?: string;
   insecure?: boolean;
