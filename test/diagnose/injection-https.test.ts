@@ -10,15 +10,15 @@ import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadForCommand } from '../../src/commands/shared.js';
 import { probeInjection } from '../../src/diagnose/injection-probe.js';
+import { extraCaCertsHidden } from '../../src/net/tls-info.js';
 import { runCli } from '../helpers/cli.js';
 import { getStack } from '../helpers/stack.js';
 import { startInboxDouble, type InboxDouble } from '../doubles/inbox-server.js';
 import { config, writeConfig } from '../fixtures/diagnose/helpers.js';
 
 const SECRET = 'gateway-secret-3'; // baseConfig's Scheduling.iMIP.Password
-// Node before 22.7 builds a context given a CA of its own without NODE_EXTRA_CA_CERTS.
-const [MAJOR = 0, MINOR = 0] = process.versions.node.split('.').map(Number);
-const DROPS_EXTRA_CERTS = MAJOR < 22 || (MAJOR === 22 && MINOR < 7);
+// Whether this Node builds a context given a CA of its own without NODE_EXTRA_CA_CERTS (the runs below set it).
+const DROPS_EXTRA_CERTS = extraCaCertsHidden({ NODE_EXTRA_CA_CERTS: 'set below' });
 let double: InboxDouble;
 let plist: string;
 
