@@ -60,7 +60,7 @@ const MESSAGE_FINDINGS: RuleMeta[] = [
 export const FINDING_CATALOG: RuleMeta[] = [
   ...PROBE_FINDINGS,
   ...Object.values(REQUEST_RULES).map((r) => meta(r.id, r.severity, r.description)),
-  ...REPLY_RULES.map((r) => meta(r.id, r.severity, r.description)),
+  ...REPLY_RULES.map((r) => meta(r.id, r.severity, r.description, r.lines)),
   ...MESSAGE_FINDINGS,
   ...Object.entries(TOKEN_CAUSES).map(([id, text]) => meta(id, 'error', `${text}.`)),
   ...Object.values(SEND_TEST_FINDINGS).map((f) => meta(f.id, f.severity as RuleMeta['severity'], f.summary)),

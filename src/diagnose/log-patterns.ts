@@ -219,6 +219,19 @@ const ROWS: Row[] = [
     source: 'reply classification: delivery-status check',
   },
   {
+    // Before log.process-failed: the first row that matches a line takes it.
+    id: 'log.multiple-components',
+    area: 'replies',
+    severity: 'error',
+    lines: ['3.x-4.x', '5.0+'],
+    template: `Calendar contains more than one primary component: ${slot('err')}`,
+    summary: '3.0 to 5.0: a reply with more than one main component failed ("Calendar contains more than one primary component"), most often an answer to a whole repeating event with a changed occurrence.',
+    meaning:
+      "The server takes one main component from a reply's calendar and fails on more; an answer to a repeating event with a changed occurrence carries the master and that occurrence, so the attendee's answer was not recorded (3.x-4.x delete the message; 5.0 over IMAP stops at it at every poll).",
+    fix: 'Tell the organizer what the attendee answered; 5.1 and later take the master and accept such replies. "imip diagnose --message FILE" on the message names its components.',
+    source: "reply processing: the reply's main component, one only before 5.1",
+  },
+  {
     id: 'log.process-failed',
     area: 'replies',
     severity: 'error',

@@ -9,7 +9,7 @@ import { parseaddr, extractToken, TOKEN_RE } from '../server/address.js';
 import { mailboxOutcome, pollEraOf, pollReads, type ServerAction } from '../server/poll-policy.js';
 import { atLeast, featuresOf, type ServerVersion } from '../server/release.js';
 import type { Finding } from '../report/finding.js';
-import { parseCalendar, serverOrganizer, type CalendarFacts, type CalendarParse } from './reply-calendar.js';
+import { mainComponent, parseCalendar, serverOrganizer, type CalendarFacts, type CalendarParse } from './reply-calendar.js';
 import type { ParsedProperty } from './pycalendar/property.js';
 import type {
   CalendarSummary,
@@ -249,6 +249,24 @@ function sanitizeFailure(ctx: ClassifyContext, facts: CalendarFacts): { error: s
   return null;
 }
 
+/**
+ * Whether `processReply` fails at `event = calendar.mainComponent()` (3.0–5.0, which take one main
+ * component only; release.ts `singleMainComponent`): a reply with a changed occurrence of a
+ * repeating event carries the master and the override, or several overrides. The message is
+ * InvalidICalendarDataError's, with the calendar the server writes shortened as for METHOD.
+ */
+function mainComponentFailure(ctx: ClassifyContext, facts: CalendarFacts): { error: string; why: string } | null {
+  if (!featuresOf(ctx.version).singleMainComponent || facts.components.length < 2) return null;
+  const overrides = facts.components.filter((c) => c.recurrenceId).length;
+  const names = [...new Set(facts.components.map((c) => c.name))].join(', ');
+  return {
+    error: 'Calendar contains more than one primary component: <Component: …>',
+    why:
+      `the calendar has ${facts.components.length} ${names} components (${overrides} with RECURRENCE-ID): ${ctx.version.text} takes the reply's one main component (twistedcaldav's mainComponent), ` +
+      'raises on more than one, and the server\'s message then carries the whole calendar; 5.1 and later take the master',
+  };
+}
+
 function injected(ctx: ClassifyContext, facts: Facts, record: TokenRecord | null | undefined, log: LogEntry[]): LogEntry[] {
   if (!isEraC(ctx.version)) return [...log, LOG.injectedHttp(facts.messageId)];
   return [...log, LOG.injectedWork(record?.attendee ?? '<token attendee>', record?.organizer ?? '<token organizer>')];
@@ -413,8 +431,8 @@ function classifyReply(input: MessageInput, ctx: ClassifyContext, facts: Facts):
     return { ...out, ...noCalendar(ctx, record ?? undefined, log, out.notes) };
   }
   if (out.calendar && !out.calendar.ok) return parseFailure(ctx, out.calendar.error, out);
-  const sanitizeError = out.calendar?.ok ? sanitizeFailure(ctx, out.calendar.facts) : null;
-  if (sanitizeError) return processingFailure(ctx, sanitizeError.error, out, sanitizeError.why);
+  const stepError = out.calendar?.ok ? (mainComponentFailure(ctx, out.calendar.facts) ?? sanitizeFailure(ctx, out.calendar.facts)) : null;
+  if (stepError) return processingFailure(ctx, stepError.error, out, stepError.why);
   const log = [...out.log];
   const noOrganizer = out.calendar?.ok && serverOrganizer(out.calendar.facts).value === null;
   if (noOrganizer) log.push(LOG.noOrganizerInReply(facts.messageId));
@@ -426,7 +444,7 @@ function classifyReply(input: MessageInput, ctx: ClassifyContext, facts: Facts):
 function summarise(outcome: Outcome): CalendarSummary | undefined {
   const cal = outcome.calendar;
   if (!cal?.ok) return undefined;
-  const main = cal.facts.components[0]!;
+  const main = mainComponent(cal.facts);
   const attendees = [...new Set(cal.facts.components.flatMap((c) => c.attendees.map((a) => a.value)))];
   return {
     method: cal.facts.method,

@@ -29,6 +29,8 @@ export interface ComponentFacts {
   organizers: number;
   attendees: AttendeeFacts[];
   valarms: number;
+  /** It has a RECURRENCE-ID: an override (a changed occurrence), not the master. */
+  recurrenceId: boolean;
 }
 
 export interface CalendarFacts {
@@ -41,7 +43,10 @@ export interface CalendarFacts {
    * names another type), null without METHOD or on 2.x.
    */
   methodClass: ParsedProperty['valueClass'] | null;
-  /** Every top-level component that is not a VTIMEZONE (the server's `mainComponent()` is the first). */
+  /**
+   * Every top-level component twistedcaldav does not ignore: all but VTIMEZONE, and from 3.0 also
+   * X-CALENDARSERVER-PERUSER (ical.py `ignoredComponents`), in order.
+   */
   components: ComponentFacts[];
 }
 
@@ -127,7 +132,8 @@ function componentFacts(comp: JCalComponent): ComponentFacts {
   let valarms = 0;
   for (const c of comp[2]) if (c[0] === 'valarm') valarms++;
   const organizers = comp[1].filter((p) => p[0] === 'organizer').length;
-  return { name: comp[0].toUpperCase(), uid: firstPropertyValue(comp, 'uid'), organizer: firstPropertyValue(comp, 'organizer'), organizers, attendees, valarms };
+  const recurrenceId = comp[1].some((p) => p[0] === 'recurrence-id');
+  return { name: comp[0].toUpperCase(), uid: firstPropertyValue(comp, 'uid'), organizer: firstPropertyValue(comp, 'organizer'), organizers, attendees, valarms, recurrenceId };
 }
 
 /**
@@ -183,8 +189,9 @@ function fromPyCalendar(text: string, era: PyCalendarEra, serverTypes: boolean):
     if (!(err instanceof PyCalendarError)) throw err;
     return { ok: false, reason: 'syntax', error: err.message };
   }
-  // twistedcaldav's `ignoredComponents` compare pycalendar's type, the name as written.
-  const components = vcal.children.filter((c) => c.name !== 'VTIMEZONE').map(pyComponentFacts);
+  // twistedcaldav's `ignoredComponents` (3.0..9.2 ical.py: VTIMEZONE, X-CALENDARSERVER-PERUSER)
+  // compare pycalendar's type, the name as written.
+  const components = vcal.children.filter((c) => !IGNORED_COMPONENTS.has(c.name)).map(pyComponentFacts);
   if (components.length === 0) {
     return { ok: false, reason: 'no-component', error: 'VCALENDAR without a VEVENT, VTODO or other main component' };
   }
@@ -198,6 +205,19 @@ function fromPyCalendar(text: string, era: PyCalendarEra, serverTypes: boolean):
   return { ok: true, text, facts: { method: method === null ? null : pyUpper(pyText(method)), methods, methodClass: method?.valueClass ?? null, components } };
 }
 
+/** twistedcaldav's `ignoredComponents` (CalendarServer-3.0..9.2 twistedcaldav/ical.py). */
+const IGNORED_COMPONENTS: ReadonlySet<string> = new Set(['VTIMEZONE', 'X-CALENDARSERVER-PERUSER']);
+
+/**
+ * The component twistedcaldav's `mainComponent()` returns from 5.1: the master (no RECURRENCE-ID),
+ * or else the first override (CalendarServer-5.1..9.2 twistedcaldav/ical.py). The row's summary
+ * shows it on every release: 3.0–5.0 fail on a reply with more than one (classify.ts), and 2.x's
+ * gateway never asks.
+ */
+export function mainComponent(facts: CalendarFacts): ComponentFacts {
+  return facts.components.find((c) => !c.recurrenceId) ?? facts.components[0]!;
+}
+
 /** A TEXT value with pycalendar's unescaping. */
 function pyText(prop: ParsedProperty): string {
   return unescapeText(prop.value);
@@ -208,13 +228,14 @@ function pyComponentFacts(comp: PyComponent): ComponentFacts {
   let uid: ParsedProperty | null = null;
   let organizer: ParsedProperty | null = null;
   let organizers = 0;
+  let recurrenceId = false;
   for (const p of comp.properties) {
     if (p.key === 'ATTENDEE') attendees.push({ value: p.value, partstat: p.params.get('PARTSTAT')?.join(',').toUpperCase() ?? null });
     else if (p.key === 'UID') uid ??= p;
     else if (p.key === 'ORGANIZER') {
       organizer ??= p;
       organizers++;
-    }
+    } else if (p.key === 'RECURRENCE-ID') recurrenceId = true;
   }
   let valarms = 0;
   for (const c of comp.children) if (c.name === 'VALARM') valarms++;
@@ -225,6 +246,7 @@ function pyComponentFacts(comp: PyComponent): ComponentFacts {
     organizers,
     attendees,
     valarms,
+    recurrenceId,
   };
 }
 

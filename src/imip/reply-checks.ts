@@ -8,7 +8,7 @@ import type { MailboxProtocol } from '../config/settings.js';
 import type { Finding, Severity } from '../report/finding.js';
 import { stripMailto } from '../server/address.js';
 import { pollEraOf, type ServerAction } from '../server/poll-policy.js';
-import { featuresOf, type ServerVersion } from '../server/release.js';
+import { featuresOf, type ReleaseLine, type ServerVersion } from '../server/release.js';
 import { serverOrganizer, type AttendeeFacts, type CalendarParse, type ComponentFacts } from './reply-calendar.js';
 import type { TokenRecord } from './classify-types.js';
 import { fileName, type MimePart } from './mime-part.js';
@@ -44,6 +44,8 @@ export interface ReplyRule {
   /** Where the rule comes from. */
   source: string;
   description: string;
+  /** The release lines whose servers it describes, when not all (the man page shows them). */
+  lines?: readonly ReleaseLine[];
   check(input: ReplyCheckInput): Draft[];
 }
 
@@ -217,6 +219,43 @@ const invalidICalendar: ReplyRule = {
           (stops
             ? 'This message stays \\Seen and is never retried; the poll that met it stopped, the messages after it wait for the next poll.'
             : ''),
+      },
+    ];
+  },
+};
+
+/**
+ * 3.0–5.0 take one main component from a reply (release.ts `singleMainComponent`): an answer for a
+ * repeating event with changed occurrences carries the master and the overrides, and the server
+ * fails on it (classify.ts gives that verdict; this says why and what to do).
+ */
+const multipleComponents: ReplyRule = {
+  id: 'reply.multiple-components',
+  appliesTo: '3.0 to 5.0',
+  source: "twistedcaldav's mainComponent() in 3.0 to 5.0 raises on more than one main component",
+  severity: 'error',
+  description: '3.0 to 5.0: a reply with more than one main component (an answer for a repeating event with changed occurrences) fails in the server',
+  lines: ['3.x-4.x', '5.0+'],
+  check(input) {
+    if (!input.calendar?.ok || !featuresOf(input.version).singleMainComponent) return [];
+    const comps = input.calendar.facts.components;
+    if (comps.length < 2) return [];
+    const overrides = comps.filter((c) => c.recurrenceId).length;
+    const names = [...new Set(comps.map((c) => c.name))].join(', ');
+    const shape =
+      overrides > 0
+        ? `${comps.length} ${names} components, ${overrides} of them for a changed occurrence (RECURRENCE-ID): an answer for a repeating event`
+        : `${comps.length} ${names} components`;
+    return [
+      {
+        path: 'message.calendar',
+        message:
+          `The calendar has ${shape}. Calendar Server ${input.version.text} takes one main component from a reply and fails on more ` +
+          '("Calendar contains more than one primary component"), so this answer is not recorded. 5.1 and later take the master and accept it.',
+        evidence: base(input, { components: comps.map((c) => ({ name: c.name, uid: c.uid, recurrenceId: c.recurrenceId })) }),
+        fix:
+          'Tell the organizer what the attendee answered. Answers to a single occurrence carry one component and go through; ' +
+          'upgrading to Calendar Server 5.1 or later ends this for whole series.',
       },
     ];
   },
@@ -477,6 +516,7 @@ export const REPLY_RULES: readonly ReplyRule[] = [
   tnef,
   noCalendar,
   invalidICalendar,
+  multipleComponents,
   undecodableCalendar,
   calendarNotChecked,
   methodMissing,

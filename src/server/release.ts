@@ -171,6 +171,18 @@ export interface Features {
    * AttributeError for a value that is not text; CalendarServer-8.0 inbound.py `sanitizeCalendar`).
    */
   sanitizeUpperMethod: boolean;
+  /**
+   * `processReply` takes the reply's main component with `event = calendar.mainComponent()`, and
+   * twistedcaldav's `mainComponent()` raises InvalidICalendarDataError ("Calendar contains more
+   * than one primary component: <Component: …>") when the calendar has more than one component
+   * besides VTIMEZONE and X-CALENDARSERVER-PERUSER: a reply with a changed occurrence of a
+   * repeating event fails (3.0–5.0: CalendarServer-3.0..4.3.2 twistedcaldav/mail.py and 5.0
+   * txdav/caldav/datastore/scheduling/imip/inbound.py `processReply`; CalendarServer-3.0..5.0
+   * twistedcaldav/ical.py `Component.mainComponent(allow_multiple=False)`). From 5.1 it returns
+   * the master, or else the first override (CalendarServer-5.1..9.2 ical.py); 2.x's `processReply`
+   * does not call it (CalendarServer-2.2..2.5 mail.py).
+   */
+  singleMainComponent: boolean;
   /** §1.3: keychain consulted only when the plist password is empty (8.0+). */
   keychainOnlyIfEmpty: boolean;
   /** §2.4: header order From, Subject, Reply-To, To, Date, Message-ID (3.2+). */
@@ -222,6 +234,7 @@ function computeFeatures(v: Pick<ServerVersion, 'major' | 'minor'>): Features {
     forwardsHumanReplies: atLeast(v, 3),
     sanitizeCalendar: atLeast(v, 7),
     sanitizeUpperMethod: atLeast(v, 8),
+    singleMainComponent: atLeast(v, 3) && !atLeast(v, 5, 1),
     keychainOnlyIfEmpty: atLeast(v, 8),
     subjectSecondHeader: atLeast(v, 3, 2),
     fromUsesEmailParam: atLeast(v, 3, 1),

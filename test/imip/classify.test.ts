@@ -24,6 +24,8 @@ interface Row {
   /** Releases where the action differs. */
   actionBy?: Partial<Record<Release, ServerAction>>;
   findings: string[];
+  /** Releases where the findings differ. */
+  findingsBy?: Partial<Record<Release, string[]>>;
   dsn?: boolean;
   token?: 'known' | 'unknown' | 'unchecked';
 }
@@ -70,6 +72,16 @@ const TABLE: Row[] = [
     findings: ['reply.not-reply', 'reply.attendee-count', 'reply.partstat-missing'],
   },
   { fixture: 'attendee-mismatch', action: 'INJECTION_SUBMITTED', findings: ['reply.attendee-mismatch'] },
+  // macOS Calendar accepting a weekly series with one moved occurrence: the master and the
+  // override. 3.0-5.0 take one main component and fail (twistedcaldav/ical.py mainComponent).
+  {
+    fixture: 'recurring-reply-with-exception',
+    action: 'INJECTION_SUBMITTED',
+    actionBy: { '4.3': 'UNKNOWN_FAILURE', '5.0': 'UNKNOWN_FAILURE' },
+    findings: [],
+    findingsBy: { '4.3': ['reply.multiple-components'], '5.0': ['reply.multiple-components'] },
+    token: 'known',
+  },
 ];
 
 const cases = TABLE.flatMap((row) =>
@@ -79,7 +91,8 @@ const cases = TABLE.flatMap((row) =>
 const ids = (v: Verdict): string[] => v.findings.map((f) => f.id);
 
 describe('classify: fixture × release × protocol', () => {
-  it.each(cases)('$fixture on $release $protocol', ({ fixture: name, release, protocol, action, actionBy, findings, dsn, token }) => {
+  it.each(cases)('$fixture on $release $protocol', ({ fixture: name, release, protocol, action, actionBy, findings: all, findingsBy, dsn, token }) => {
+    const findings = findingsBy?.[release] ?? all;
     const v = classify(parseFixture(name), context(release, protocol));
     const expected = actionBy?.[release] ?? action;
     // 5.0+ fail inside the reply's Deferred; on 5.0 IMAP the message then blocks every later poll
@@ -221,6 +234,47 @@ describe('verdict details', () => {
     // Text-like values (URI, an unregistered BOOLEAN) have upper(): nothing raises.
     expect(on(reply.replace(/^METHOD:REPLY$/m, 'METHOD;VALUE=URI:REPLY'), '9.2').serverAction).toBe('INJECTION_SUBMITTED');
     expect(on(reply.replace(/^METHOD:REPLY$/m, 'METHOD;VALUE=BOOLEAN:REPLY'), '9.2').serverAction).toBe('INJECTION_SUBMITTED');
+  });
+
+  it('a reply with a changed occurrence: 3.0 to 5.0 fail in mainComponent(), 5.1 and later take the master', () => {
+    // CalendarServer-3.0..5.0 twistedcaldav/ical.py mainComponent(allow_multiple=False) raises
+    // InvalidICalendarDataError; processReply calls it (3.x-4.x mail.py, 5.0 inbound.py). 5.1+
+    // return the master, else the first override; 2.x's processReply never calls it.
+    const raw = fixture('recurring-reply-with-exception');
+    const on = (release: string, protocol: Protocol = 'imap'): Verdict => classify(parseMessage(raw), context(release, protocol));
+    expect(on('3.0').logLine).toBe('Failed to process message: Calendar contains more than one primary component: <Component: …>');
+    expect(on('4.3', 'pop3').serverAction).toBe('UNKNOWN_FAILURE');
+    expect(on('5.0').logLine).toBe('Unhandled error in Deferred: Calendar contains more than one primary component: <Component: …>');
+    expect(on('5.0').notes.join(' ')).toMatch(/2 VEVENT components \(1 with RECURRENCE-ID\): 5\.0 takes the reply's one main component/);
+    const finding = on('4.3').findings.find((f) => f.id === 'reply.multiple-components')!;
+    expect(finding.severity).toBe('error');
+    expect(finding.message).toMatch(/^The calendar has 2 VEVENT components, 1 of them for a changed occurrence \(RECURRENCE-ID\): an answer for a repeating event\. Calendar Server 4\.3 takes one main component/);
+    for (const release of ['2.5', '5.1', '9.2']) {
+      const v = on(release);
+      expect([v.serverAction, ids(v)], release).toEqual(['INJECTION_SUBMITTED', []]);
+    }
+    // The row shows the master's answer, as 5.1 and later take it, even when the override comes first.
+    const text = raw.toString('latin1');
+    const start = text.indexOf('.ics\r\n\r\n') + 8;
+    const end = text.indexOf('\r\n--Apple-Mail=', start);
+    const body = Buffer.from(text.slice(start, end), 'base64').toString('utf8');
+    const [head, master, override, tail] = body.split(/(?=BEGIN:VEVENT)|(?<=END:VEVENT\r\n)(?!BEGIN:VEVENT)|(?<=END:VEVENT\r\n)(?=BEGIN:VEVENT)/);
+    expect([master, override].map((c) => c!.includes('RECURRENCE-ID'))).toEqual([false, true]);
+    const swapped = head! + override!.replace('PARTSTAT=ACCEPTED', 'PARTSTAT=DECLINED') + master! + tail!;
+    const reordered = text.slice(0, start) + Buffer.from(swapped).toString('base64') + text.slice(end);
+    const v = classify(parseMessage(Buffer.from(reordered, 'latin1')), context('9.2', 'imap'));
+    expect(v.serverAction).toBe('INJECTION_SUBMITTED');
+    expect(v.calendar?.partstat).toBe('ACCEPTED');
+  });
+
+  it('X-CALENDARSERVER-PERUSER is not a main component from 3.0, as twistedcaldav ignores it', () => {
+    const reply = fixture('thunderbird-reply').toString('latin1');
+    const first = reply.indexOf('END:VCALENDAR');
+    const peruser = reply.slice(0, first) + 'BEGIN:X-CALENDARSERVER-PERUSER\r\nUID:x\r\nEND:X-CALENDARSERVER-PERUSER\r\n' + reply.slice(first);
+    const v = classify(parseMessage(Buffer.from(peruser, 'latin1')), context('4.3', 'imap'));
+    expect([v.serverAction, ids(v)]).toEqual(['INJECTION_SUBMITTED', []]);
+    const other = peruser.replace(/X-CALENDARSERVER-PERUSER/g, 'X-OTHER');
+    expect(classify(parseMessage(Buffer.from(other, 'latin1')), context('4.3', 'imap')).serverAction).toBe('UNKNOWN_FAILURE');
   });
 
   it('base64 with incorrect padding: the server parses the undecoded text, and the row says why', () => {

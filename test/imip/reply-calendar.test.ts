@@ -28,6 +28,7 @@ function oracle(text: string): CalendarFacts {
         return { value: String(p.getFirstValue() ?? ''), partstat: ps === null || ps === undefined ? null : (Array.isArray(ps) ? ps.join(',') : String(ps)).toUpperCase() };
       }),
       valarms: comp.getAllSubcomponents('valarm').length,
+      recurrenceId: comp.getFirstProperty('recurrence-id') !== null,
     }));
   const method = vcal.getFirstPropertyValue('method');
   const none = method === null || method === undefined;
