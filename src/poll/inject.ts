@@ -28,6 +28,7 @@ import { runContext } from '../net/tls-handshake.js';
 import { CannotRunError } from '../report/exit.js';
 import type { ServerVersion } from '../server/release.js';
 import { featuresOf } from '../server/release.js';
+import { pyLower } from '../imip/mime-headers.js';
 
 export type InjectionAuth = 'digest-user' | 'shared-secret-header';
 
@@ -102,26 +103,41 @@ export interface TokenParty {
   attendee: string;
 }
 
-function mainComponents(vcal: ICAL.Component): ICAL.Component[] {
-  return vcal.getAllSubcomponents().filter((c) => c.name.toLowerCase() !== 'vtimezone');
+/**
+ * The components twistedcaldav does not skip: all but VTIMEZONE, and from 3.0 also
+ * X-CALENDARSERVER-PERUSER (ical.py `ignoredComponents`; CalendarServer-2.5 ical.py skips
+ * VTIMEZONE only).
+ */
+function mainComponents(vcal: ICAL.Component, version?: Pick<ServerVersion, 'major'>): ICAL.Component[] {
+  const peruser = version === undefined || version.major >= 3;
+  return vcal.getAllSubcomponents().filter((c) => {
+    const name = c.name.toLowerCase();
+    return name !== 'vtimezone' && !(peruser && name === 'x-calendarserver-peruser');
+  });
 }
 
-/** `removeAllButOneAttendee`: case-insensitive compare in every release (twistedcaldav/ical.py). */
-function keepOnlyAttendee(vcal: ICAL.Component, attendee: string): void {
-  const want = attendee.toLowerCase();
-  for (const comp of mainComponents(vcal)) {
+/**
+ * `removeAllButOneAttendee`: every main component keeps only the ATTENDEEs whose whole value
+ * equals the token's, compared after Python 2's `lower()` (ASCII letters only; twistedcaldav/ical.py
+ * in every release).
+ */
+function keepOnlyAttendee(vcal: ICAL.Component, attendee: string, version?: Pick<ServerVersion, 'major'>): void {
+  const want = pyLower(attendee);
+  for (const comp of mainComponents(vcal, version)) {
     for (const p of comp.getAllProperties('attendee')) {
-      if (String(p.getFirstValue() ?? '').toLowerCase() !== want) comp.removeProperty(p);
+      if (pyLower(String(p.getFirstValue() ?? '')) !== want) comp.removeProperty(p);
     }
   }
 }
 
-function firstOrganizer(vcal: ICAL.Component): ICAL.Property | null {
-  for (const comp of mainComponents(vcal)) {
-    const p = comp.getFirstProperty('organizer');
-    if (p) return p;
-  }
-  return null;
+/**
+ * `getOrganizerProperty()` on the calendar: the ORGANIZER of the first main component, and none
+ * when it has two (`getProperty` raises, which the method takes as none), even if a later
+ * component has one (CalendarServer-2.5..4.3.2 twistedcaldav/ical.py).
+ */
+function serverOrganizerProperty(vcal: ICAL.Component, version?: Pick<ServerVersion, 'major'>): ICAL.Property | null {
+  const organizers = mainComponents(vcal, version)[0]?.getAllProperties('organizer') ?? [];
+  return organizers.length === 1 ? organizers[0]! : null;
 }
 
 function parseVcalendar(text: string): ICAL.Component {
@@ -145,20 +161,24 @@ function sanitize(vcal: ICAL.Component): void {
 }
 
 /**
- * §4.4 step 6 (`processReply`): keep only the token's attendee, set (or add) ORGANIZER to the
- * token's organizer, 3.0+ re-add the attendee with SCHEDULE-STATUS 5.1 when none is left,
- * 7.0+ sanitize first. Throws when the calendar does not parse (the server fails the same way).
+ * §4.4 step 6 (`processReply`): keep only the token's attendee, set the ORGANIZER the server finds
+ * to the token's organizer or add one (2.x on the VCALENDAR itself), 3.0+ re-add the attendee
+ * with SCHEDULE-STATUS 5.1 when none is left, 7.0+ sanitize first. Throws when the calendar does
+ * not parse (the server fails the same way).
  */
 export function rewriteReply(text: string, token: TokenParty, version: Pick<ServerVersion, 'major' | 'minor'>): string {
   const vcal = parseVcalendar(text);
   if (featuresOf(version).sanitizeCalendar) sanitize(vcal);
-  const main = mainComponents(vcal)[0]!;
-  keepOnlyAttendee(vcal, token.attendee);
-  const org = firstOrganizer(vcal);
+  // 3.0+: `mainComponent()`, the only one (more fail before this: classify.ts).
+  const main = mainComponents(vcal, version)[0]!;
+  keepOnlyAttendee(vcal, token.attendee, version);
+  const org = serverOrganizerProperty(vcal, version);
   if (org) org.setValue(token.organizer);
-  else main.addPropertyWithValue('organizer', token.organizer);
-  const anyAttendee = mainComponents(vcal).some((c) => c.getFirstProperty('attendee'));
-  if (!anyAttendee && version.major >= 3) {
+  // 2.x adds it to the calendar itself, not to an event (CalendarServer-2.2..2.5 mail.py
+  // `processReply`: `calendar.addProperty`); 3.0+ to the main component (`event.addProperty`).
+  else (version.major < 3 ? vcal : main).addPropertyWithValue('organizer', token.organizer);
+  // `if not calendar.getAttendees()`: the main component's.
+  if (!main.getFirstProperty('attendee') && version.major >= 3) {
     const p = new ICAL.Property('attendee');
     p.setValue(token.attendee);
     // iTIPRequestStatus.SERVICE_UNAVAILABLE: the organizer sees that the reply failed.
@@ -176,7 +196,7 @@ export function rewriteReply(text: string, token: TokenParty, version: Pick<Serv
 export function rewriteDsn(text: string, token: TokenParty): string {
   const vcal = parseVcalendar(text);
   keepOnlyAttendee(vcal, token.attendee);
-  const org = firstOrganizer(vcal);
+  const org = serverOrganizerProperty(vcal);
   if (org) org.setValue(token.organizer);
   const vevent = vcal.getFirstSubcomponent('vevent');
   if (vevent) {

@@ -118,6 +118,25 @@ describe('the calendar the gateway injects (§4.4 step 6, processDSN)', () => {
     expect(parse(rewriteReply(noOrg, PARTY, parseServerVersion('2.5'))).getFirstSubcomponent('vevent')!.getAllProperties('attendee')).toHaveLength(0);
   });
 
+  it('2.x adds a missing ORGANIZER to the calendar itself, as its gateway does', () => {
+    // CalendarServer-2.2..2.5 twistedcaldav/mail.py processReply: calendar.addProperty(...).
+    const noOrg = REPLY.replace(/ORGANIZER:[^\r]*\r\n/, '');
+    const out = parse(rewriteReply(noOrg, PARTY, parseServerVersion('2.5')));
+    expect(out.getFirstPropertyValue('organizer')).toBe('mailto:organizer@example.test');
+    expect(out.getFirstSubcomponent('vevent')!.getFirstProperty('organizer')).toBeNull();
+  });
+
+  it('the ORGANIZER the server sets is the first component\'s only one; otherwise it adds one', () => {
+    // twistedcaldav/ical.py getOrganizerProperty: the first main component, getProperty raising on two.
+    const two = REPLY.replace(/(ORGANIZER:[^\r]*\r\n)/, '$1ORGANIZER:mailto:other@example.test\r\n');
+    const organizers = parse(rewriteReply(two, PARTY, parseServerVersion('3.2'))).getFirstSubcomponent('vevent')!.getAllProperties('organizer');
+    expect(organizers.map((p) => p.getFirstValue())).toEqual([expect.stringMatching(/^mailto:calendar\+/), 'mailto:other@example.test', 'mailto:organizer@example.test']);
+    // Python 2 lower-cases ASCII letters only: an attendee spelt with another É is not the token's.
+    const accented = REPLY.replace(/ATTENDEE;PARTSTAT=ACCEPTED:[^\r]*/, 'ATTENDEE;PARTSTAT=ACCEPTED:mailto:ÉVA@remote.test');
+    const ev = parse(rewriteReply(accented, { ...PARTY, attendee: 'mailto:éva@remote.test' }, parseServerVersion('4.3'))).getFirstSubcomponent('vevent')!;
+    expect(ev.getAllProperties('attendee').map((p) => [p.getFirstValue(), p.getParameter('schedule-status')])).toEqual([['mailto:éva@remote.test', '5.1']]);
+  });
+
   it('7.0+ sanitises: PRODID, upper-case METHOD, no STATUS in a REPLY', () => {
     const out = parse(rewriteReply(REPLY, PARTY, parseServerVersion('7.0')));
     expect(out.getFirstPropertyValue('prodid')).toBe('Unknown');
