@@ -436,6 +436,12 @@ function classifyReply(input: MessageInput, ctx: ClassifyContext, facts: Facts):
   const log = [...out.log];
   const noOrganizer = out.calendar?.ok && serverOrganizer(out.calendar.facts).value === null;
   if (noOrganizer) log.push(LOG.noOrganizerInReply(facts.messageId));
+  if (out.calendar?.ok && out.calendar.facts.components.length === 0) {
+    // 3.0+: no main component, so `event` is None, and `event.addProperty(ORGANIZER)` raises
+    // (CalendarServer-3.0..9.2 processReply; mainComponent() returns None for none).
+    const why = 'the calendar has no VEVENT, VTODO or other main component: the server finds no ORGANIZER and fails adding one to the main component it does not have';
+    return processingFailure(ctx, "'NoneType' object has no attribute 'addProperty'", { ...out, log }, why);
+  }
   return { ...out, log: injected(ctx, facts, record, log) };
 }
 
@@ -448,10 +454,10 @@ function summarise(outcome: Outcome): CalendarSummary | undefined {
   const attendees = [...new Set(cal.facts.components.flatMap((c) => c.attendees.map((a) => a.value)))];
   return {
     method: cal.facts.method,
-    uid: main.uid,
+    uid: main?.uid ?? null,
     attendees,
-    partstat: keptAttendee(main, outcome.record)?.partstat ?? null,
-    organizer: main.organizer,
+    partstat: (main && keptAttendee(main, outcome.record)?.partstat) ?? null,
+    organizer: main?.organizer ?? null,
   };
 }
 

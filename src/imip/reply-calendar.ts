@@ -45,7 +45,8 @@ export interface CalendarFacts {
   methodClass: ParsedProperty['valueClass'] | null;
   /**
    * Every top-level component twistedcaldav does not ignore: all but VTIMEZONE, and from 3.0 also
-   * X-CALENDARSERVER-PERUSER (ical.py `ignoredComponents`), in order.
+   * X-CALENDARSERVER-PERUSER (ical.py `ignoredComponents`), in order. Empty only from 3.0 (2.x:
+   * `no-component`, below).
    */
   components: ComponentFacts[];
 }
@@ -191,10 +192,8 @@ function fromPyCalendar(text: string, era: PyCalendarEra, serverTypes: boolean):
   }
   // twistedcaldav's `ignoredComponents` (3.0..9.2 ical.py: VTIMEZONE, X-CALENDARSERVER-PERUSER)
   // compare pycalendar's type, the name as written.
+  // None at all still parses: the server fails later, when it adds the ORGANIZER (classify.ts).
   const components = vcal.children.filter((c) => !IGNORED_COMPONENTS.has(c.name)).map(pyComponentFacts);
-  if (components.length === 0) {
-    return { ok: false, reason: 'no-component', error: 'VCALENDAR without a VEVENT, VTODO or other main component' };
-  }
   let method: ParsedProperty | null = null;
   let methods = 0;
   for (const p of vcal.properties) {
@@ -214,8 +213,8 @@ const IGNORED_COMPONENTS: ReadonlySet<string> = new Set(['VTIMEZONE', 'X-CALENDA
  * shows it on every release: 3.0–5.0 fail on a reply with more than one (classify.ts), and 2.x's
  * gateway never asks.
  */
-export function mainComponent(facts: CalendarFacts): ComponentFacts {
-  return facts.components.find((c) => !c.recurrenceId) ?? facts.components[0]!;
+export function mainComponent(facts: CalendarFacts): ComponentFacts | undefined {
+  return facts.components.find((c) => !c.recurrenceId) ?? facts.components[0];
 }
 
 /** A TEXT value with pycalendar's unescaping. */

@@ -191,14 +191,27 @@ const noCalendar: ReplyRule = {
   check: (input) => (input.calendarPart ? [] : [noCalendarDraft(input)]),
 };
 
+/** 3.0+: a calendar that parses with no main component; the server fails when it adds the ORGANIZER. */
+function noComponentDraft(input: ReplyCheckInput): Draft {
+  return {
+    path: 'message.calendar',
+    message:
+      'The calendar has no VEVENT, VTODO or other main component. Calendar Server parses it, finds no ORGANIZER, and fails when it adds one ' +
+      `("'NoneType' object has no attribute 'addProperty'"), so the answer is not recorded.`,
+    evidence: base(input, { components: 0 }),
+    fix: 'Ask the attendee to answer again with the Accept/Decline buttons of the invitation, or from another calendar client.',
+  };
+}
+
 const invalidICalendar: ReplyRule = {
   id: 'reply.invalid-icalendar',
   appliesTo: '2.2 and later',
   source: 'the server decodes the calendar as UTF-8 only; a parse failure ends the poll cycle',
   severity: 'error',
-  description: 'The text/calendar part does not parse (syntax, or not UTF-8)',
+  description: 'The text/calendar part does not parse (syntax, or not UTF-8), or from 3.0 has no main component, on which the server fails as well',
   check(input) {
     const cal = input.calendar;
+    if (cal?.ok && cal.facts.components.length === 0) return [noComponentDraft(input)];
     if (!cal || cal.ok) return [];
     const charset = input.calendarPart?.params['charset'] ?? null;
     const notUtf8 = cal.reason === 'not-utf8';

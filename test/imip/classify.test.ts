@@ -267,6 +267,22 @@ describe('verdict details', () => {
     expect(v.calendar?.partstat).toBe('ACCEPTED');
   });
 
+  it('a calendar with no main component parses from 3.0; the server fails when it adds the ORGANIZER', () => {
+    // CalendarServer-3.0..9.2 processReply: mainComponent() is None, getOrganizerProperty() None,
+    // then event.addProperty(...) raises AttributeError.
+    const reply = fixture('thunderbird-reply').toString('latin1');
+    const empty = reply.replace(/BEGIN:VEVENT[\s\S]*?END:VEVENT\r?\n/g, '');
+    const on = (release: string): Verdict => classify(parseMessage(Buffer.from(empty, 'latin1')), context(release, 'imap'));
+    expect(on('4.3').logLines.map((l) => l.text).slice(1)).toEqual([
+      `Mail gateway didn't find an ORGANIZER in REPLY ${on('4.3').messageId}`,
+      "Failed to process message: 'NoneType' object has no attribute 'addProperty'",
+    ]);
+    const v = on('9.2');
+    expect([v.serverAction, v.logLine]).toEqual(['UNKNOWN_FAILURE', "IMAP Error: 'NoneType' object has no attribute 'addProperty'"]);
+    expect(v.findings.find((f) => f.id === 'reply.invalid-icalendar')!.message).toMatch(/^The calendar has no VEVENT, VTODO or other main component\. Calendar Server parses it/);
+    expect(v.calendar).toMatchObject({ method: 'REPLY', uid: null, partstat: null });
+  });
+
   it('X-CALENDARSERVER-PERUSER is not a main component from 3.0, as twistedcaldav ignores it', () => {
     const reply = fixture('thunderbird-reply').toString('latin1');
     const first = reply.indexOf('END:VCALENDAR');
