@@ -9,7 +9,7 @@ import { parseaddr, extractToken, TOKEN_RE } from '../server/address.js';
 import { mailboxOutcome, pollEraOf, pollReads, type ServerAction } from '../server/poll-policy.js';
 import { atLeast, featuresOf, type ServerVersion } from '../server/release.js';
 import type { Finding } from '../report/finding.js';
-import { mainComponent, parseCalendar, serverOrganizer, type CalendarFacts, type CalendarParse } from './reply-calendar.js';
+import { componentsShape, mainComponent, parseCalendar, serverOrganizer, type CalendarFacts, type CalendarParse } from './reply-calendar.js';
 import type { ParsedProperty } from './pycalendar/property.js';
 import type {
   CalendarSummary,
@@ -257,8 +257,7 @@ function sanitizeFailure(ctx: ClassifyContext, facts: CalendarFacts): { error: s
  */
 function mainComponentFailure(ctx: ClassifyContext, facts: CalendarFacts): { error: string; why: string } | null {
   if (!featuresOf(ctx.version).singleMainComponent || facts.components.length < 2) return null;
-  const overrides = facts.components.filter((c) => c.recurrenceId).length;
-  const names = [...new Set(facts.components.map((c) => c.name))].join(', ');
+  const { names, overrides } = componentsShape(facts);
   return {
     error: 'Calendar contains more than one primary component: <Component: …>',
     why:

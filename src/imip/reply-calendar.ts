@@ -217,6 +217,11 @@ export function mainComponent(facts: CalendarFacts): ComponentFacts | undefined 
   return facts.components.find((c) => !c.recurrenceId) ?? facts.components[0];
 }
 
+/** What the main components are, for the texts: their names once each, and how many are overrides. */
+export function componentsShape(facts: CalendarFacts): { names: string; overrides: number } {
+  return { names: [...new Set(facts.components.map((c) => c.name))].join(', '), overrides: facts.components.filter((c) => c.recurrenceId).length };
+}
+
 /** A TEXT value with pycalendar's unescaping. */
 function pyText(prop: ParsedProperty): string {
   return unescapeText(prop.value);

@@ -9,7 +9,7 @@ import type { Finding, Severity } from '../report/finding.js';
 import { stripMailto } from '../server/address.js';
 import { pollEraOf, type ServerAction } from '../server/poll-policy.js';
 import { featuresOf, type ReleaseLine, type ServerVersion } from '../server/release.js';
-import { serverOrganizer, type AttendeeFacts, type CalendarParse, type ComponentFacts } from './reply-calendar.js';
+import { componentsShape, serverOrganizer, type AttendeeFacts, type CalendarParse, type ComponentFacts } from './reply-calendar.js';
 import type { TokenRecord } from './classify-types.js';
 import { fileName, type MimePart } from './mime-part.js';
 import { pyLower } from './mime-headers.js';
@@ -253,8 +253,7 @@ const multipleComponents: ReplyRule = {
     if (!input.calendar?.ok || !featuresOf(input.version).singleMainComponent) return [];
     const comps = input.calendar.facts.components;
     if (comps.length < 2) return [];
-    const overrides = comps.filter((c) => c.recurrenceId).length;
-    const names = [...new Set(comps.map((c) => c.name))].join(', ');
+    const { names, overrides } = componentsShape(input.calendar.facts);
     const shape =
       overrides > 0
         ? `${comps.length} ${names} components, ${overrides} of them for a changed occurrence (RECURRENCE-ID): an answer for a repeating event`
