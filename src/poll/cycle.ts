@@ -54,6 +54,12 @@ export interface PollMessage {
   mailboxEffect: MailboxEffect;
   /** False when an earlier message ends the server's cycle (§11): this one waits for the next poll. */
   thisCycle: boolean;
+  /**
+   * When `thisCycle` is false: the message the server's cycle stops at, and whether it stops there
+   * at every poll (IMAP 2.x–5.0 leave that message and fetch it first again), so that this one is
+   * never reached while that message stays.
+   */
+  waitsBehind?: { uid?: number; number?: number; everyPoll: boolean };
   /** The message's calendar fails to parse and the IMAP 5.1+ cycle stops here (§11). */
   stopsCycle: boolean;
   isDsn: boolean;
@@ -231,10 +237,12 @@ export class Tally {
   add(r: PollMessage): PollMessage {
     if (this.stopped) {
       r.thisCycle = false;
-      const at = this.stopped.uid !== undefined ? `UID ${this.stopped.uid}` : `message ${this.stopped.number}`;
+      const everyPoll = this.stopped.mailboxEffect === 'left-blocks-every-poll';
+      r.waitsBehind = this.stopped.uid !== undefined ? { uid: this.stopped.uid, everyPoll } : { number: this.stopped.number!, everyPoll };
+      const at = messageName(this.stopped);
       r.notes = [
         ...r.notes,
-        this.stopped.mailboxEffect === 'left-blocks-every-poll'
+        everyPoll
           ? `never processed: the server's poll stops at ${at} every time (it fails on that message and leaves it in the mailbox); remove ${at} and the next poll reaches this one`
           : `the server's cycle stops at ${at} (it fails on that message): this message waits for the next poll, when the verdict above applies`,
       ];
@@ -260,6 +268,11 @@ export class Tally {
       errorFindings: this.errorFindings,
     };
   }
+}
+
+/** `UID 7` (IMAP) or `message 3` (POP3). */
+export function messageName(m: { uid?: number; number?: number }): string {
+  return m.uid !== undefined ? `UID ${m.uid}` : `message ${m.number}`;
 }
 
 export const NO_CAUSE_NAMED = '(none named)';

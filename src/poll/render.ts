@@ -12,7 +12,7 @@ import type { Finding } from '../report/finding.js';
 import { formatEvidence, insecureNotice, renderFindings } from '../report/render.js';
 import { GLYPH } from '../report/style.js';
 import type { ServerAction } from '../server/poll-policy.js';
-import { NO_CAUSE_NAMED, stoppedText, type PollMessage, type PollReport, type PollSummary, type ReaderInfo, type ServerLoginReport } from './cycle.js';
+import { messageName, NO_CAUSE_NAMED, stoppedText, type PollMessage, type PollReport, type PollSummary, type ReaderInfo, type ServerLoginReport } from './cycle.js';
 import { forTerminal, printable } from '../report/terminal-text.js';
 
 /** The token causes in a few words, for the row and the summary (the ids are those of `imip diagnose`). */
@@ -101,7 +101,7 @@ export function renderRow(m: PollMessage, c: ChalkInstance, opts: { verbose: boo
       shortAddress(m.to || '(none)', 32).padEnd(32),
       clip(m.tokenStatus === 'unchecked' && !m.token ? '-' : m.tokenStatus, 9),
       action,
-      m.thisCycle ? m.mailboxEffect : c.dim(`${m.mailboxEffect} (next poll)`),
+      m.thisCycle ? m.mailboxEffect : c.dim(m.waitsBehind?.everyPoll ? 'never reached' : `${m.mailboxEffect} (next poll)`),
     ].join('  '),
   );
   if (m.tokenRecord) {
@@ -131,7 +131,14 @@ export function renderRow(m: PollMessage, c: ChalkInstance, opts: { verbose: boo
     for (const n of m.notes) lines.push(`${PAD}${c.dim(`note: ${n}`)}`);
     for (const p of m.problems) lines.push(`${PAD}${c.yellow(`MIME: ${p}`)}`);
   } else if (!m.thisCycle) {
-    lines.push(`${PAD}${c.dim('waits for the next poll: an earlier message ends the server\'s cycle')}`);
+    const at = m.waitsBehind ? messageName(m.waitsBehind) : 'an earlier message';
+    lines.push(
+      `${PAD}${c.dim(
+        m.waitsBehind?.everyPoll
+          ? `never processed while ${at} stays: the server's poll stops there every time; remove ${at} and the next poll reaches this one`
+          : `waits for the next poll: ${at} ends the server's cycle`,
+      )}`,
+    );
   }
   return lines;
 }

@@ -94,7 +94,17 @@ describe('rows and the summary line', () => {
     t.add(row({ uid: 1, serverAction: 'UNKNOWN_FAILURE', stopsCycle: true }));
     t.add(row({ uid: 2 }));
     expect(t.rows.map((r) => r.thisCycle)).toEqual([true, false]);
-    expect(renderRow(t.rows[1]!, c, { verbose: false }).join('\n')).toMatch(/deleted \(next poll\)[\s\S]*waits for the next poll/);
+    expect(renderRow(t.rows[1]!, c, { verbose: false }).join('\n')).toMatch(/deleted \(next poll\)[\s\S]*waits for the next poll: UID 1 ends the server's cycle/);
+  });
+
+  it('behind a message the server stops at every poll (IMAP 2.x-5.0), later rows are never reached', () => {
+    const t = new Tally(true);
+    t.add(row({ uid: 7, serverAction: 'UNKNOWN_FAILURE', stopsCycle: true, mailboxEffect: 'left-blocks-every-poll' }));
+    t.add(row({ uid: 8 }));
+    expect(t.rows[1]!.waitsBehind).toEqual({ uid: 7, everyPoll: true });
+    const text = renderRow(t.rows[1]!, c, { verbose: false }).join('\n');
+    expect(text).toMatch(/never reached\n.*never processed while UID 7 stays: the server's poll stops there every time; remove UID 7/);
+    expect(text).not.toMatch(/next poll\)/);
   });
 
   it('dates in UTC, unparsable ones as given', () => {
