@@ -21,6 +21,9 @@ export default defineConfig({
   test: {
     testTimeout: 30000,
     hookTimeout: 60000,
+    // The server host's time zone is read from TZ (src/server/host-zone.ts): one zone for every
+    // machine the suite runs on; tests that need another set it themselves.
+    env: { TZ: 'UTC' },
     projects: [
       { extends: true, test: { name: 'unit', include: ['test/**/*.test.ts'], exclude: integration } },
       { extends: true, test: { name: 'integration', include: integration, globalSetup: ['test/setup/mailstack.global.ts'] } },

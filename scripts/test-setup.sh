@@ -26,6 +26,8 @@ missing=()
 for bin in "${!NEED[@]}"; do [[ -x $bin ]] || missing+=("${NEED[$bin]}"); done
 # PostgreSQL: any major Debian ships.
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
+# The zone files the server host's time zone is read from (test/server/host-zone.test.ts).
+[[ -e /usr/share/zoneinfo/Europe/Paris ]] || missing+=(tzdata)
 
 say() { echo "imip tests: $*" >&2; }
 

@@ -5,6 +5,7 @@
 import type { MailboxProtocol } from '../config/settings.js';
 import type { Finding } from '../report/finding.js';
 import type { MailboxEffect, ServerAction } from '../server/poll-policy.js';
+import type { HostZone } from '../server/host-zone.js';
 import type { ServerVersion } from '../server/release.js';
 import type { HeaderList } from './mime-headers.js';
 import type { MimePart } from './mime-part.js';
@@ -45,6 +46,8 @@ export interface ClassifyContext {
   /** Exact-match token lookup: a record, `null` when unknown, `undefined` when it cannot be checked. */
   lookupToken(token: string): TokenRecord | null | undefined;
   now: Date;
+  /** The server host's time zone, for the `Date` header (7.0+ unknown tokens); a UTC host when absent. */
+  hostZone?: HostZone;
   /** IMAP: the message carries `\Seen`. */
   seen?: boolean;
 }

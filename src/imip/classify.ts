@@ -7,6 +7,7 @@
  */
 import { parseaddr, extractToken, TOKEN_RE } from '../server/address.js';
 import { mailboxOutcome, pollEraOf, pollReads, type ServerAction } from '../server/poll-policy.js';
+import { UTC_HOST } from '../server/host-zone.js';
 import { atLeast, featuresOf, type ServerVersion } from '../server/release.js';
 import type { Finding } from '../report/finding.js';
 import { componentsShape, mainComponent, parseCalendar, serverOrganizer, type CalendarFacts, type CalendarParse } from './reply-calendar.js';
@@ -348,16 +349,19 @@ function dateutilOf(v: ServerVersion): DateutilVersion {
  * `dateutil.parser.parse(Date)` (./dateutil-parse.ts, a port checked against it); an exception
  * → UNKNOWN_TOKEN, logged with its text; a naive result (no zone it knows) compared with the
  * aware "now − 72 h" raises TypeError, and so does an offset of a day or more (`utcoffset()`
- * raises ValueError): `fails` tells the caller to fail the message. The server host is taken to
- * run in UTC (a zone name the host uses locally would be aware there).
+ * raises ValueError): `fails` tells the caller to fail the message. A zone name the server host
+ * uses itself is aware there: the host's zone is `ctx.hostZone` (this machine's in the commands,
+ * ../server/host-zone.ts), a UTC host when absent.
  */
 function unknownToken(ctx: ClassifyContext, facts: Facts, token: string, log: LogEntry[]): Step & { fails?: { error: string; why: string } } {
   const out = [...log, LOG.unknownToken(ctx.version, token, facts.messageId)];
   if (!featuresOf(ctx.version).unknownTokenAge || facts.date === null) return { action: 'UNKNOWN_TOKEN', log: out };
-  const sent = dateutilParse(facts.date, dateutilOf(ctx.version), ctx.now);
+  const zone = ctx.hostZone ?? UTC_HOST;
+  const sent = dateutilParse(facts.date, dateutilOf(ctx.version), zone.wallNow(ctx.now), zone.names, (wall) => zone.offsetAtWall(wall));
   if (!sent.ok) return { action: 'UNKNOWN_TOKEN', log: [...out, LOG.badDate(facts.date, sent.error.replace(/^[A-Za-z]+: ?/, ''))] };
   if (sent.naive) {
-    const why = `the Date header "${facts.date}" has no time zone the server understands: comparing it with the 72-hour limit raises TypeError`;
+    const own = [...new Set(zone.names)].join('/');
+    const why = `the Date header "${facts.date}" has no time zone the server understands (a zone name counts only when it is the server host's own: ${own}, from ${zone.source}): comparing it with the 72-hour limit raises TypeError`;
     return { action: 'UNKNOWN_FAILURE', log: out, fails: { error: "can't compare offset-naive and offset-aware datetimes", why } };
   }
   if (sent.utcoffsetError !== undefined) {

@@ -812,7 +812,7 @@ export type DateutilDatetime =
       wall: PyDateTime;
       /** None (naive), `tz.tzlocal()` (name in time.tzname), `tz.tzutc()`, `tz.tzoffset(name, s)`. */
       tzinfo: null | 'tzlocal' | 'tzutc' | 'tzoffset';
-      /** The offset east of UTC in seconds (tzlocal: 0, the host taken to run in UTC); null when naive. */
+      /** The offset east of UTC in seconds (tzlocal: the host's at that wall-clock time); null when naive. */
       offsetSeconds: number | null;
     };
 
@@ -822,12 +822,18 @@ export type DateutilDatetime =
  * time zeroed for missing fields) and for the two-digit-year window (`parserinfo._year`, which
  * dateutil takes from the clock when the module is imported). Its UTC fields are read as that
  * local date-time. `localZoneNames` is Python's time.tzname on the server host (a zone name
- * listed there becomes tzlocal(), i.e. aware); assume the host runs in UTC unless told: pass
- * ['UTC','UTC'] by default. A tzlocal() result's instant is computed with the host at UTC+0
- * (exact for a UTC host; otherwise off by the host's offset, though aware all the same).
+ * listed there becomes tzlocal(), i.e. aware), and `localOffset` the offset tzlocal() gives a
+ * wall-clock time there (seconds east of UTC, the time as UTC fields in ms); both default to a
+ * host that runs in UTC (../server/host-zone.ts).
  */
-export function dateutilParse(s: string, version: DateutilVersion, today: Date, localZoneNames: readonly [string, string] = ['UTC', 'UTC']): DateutilResult {
-  const r = dateutilParseDatetime(s, version, today, localZoneNames);
+export function dateutilParse(
+  s: string,
+  version: DateutilVersion,
+  today: Date,
+  localZoneNames: readonly [string, string] = ['UTC', 'UTC'],
+  localOffset: (wallMs: number) => number = () => 0,
+): DateutilResult {
+  const r = dateutilParseDatetime(s, version, today, localZoneNames, localOffset);
   if (!r.ok) return r;
   const offset = r.offsetSeconds;
   if (offset === null) return { ok: true, naive: true };
@@ -843,16 +849,22 @@ export function dateutilParse(s: string, version: DateutilVersion, today: Date, 
 }
 
 /** As `dateutilParse`, with the datetime itself: its fields and which tzinfo it got. */
-export function dateutilParseDatetime(s: string, version: DateutilVersion, today: Date, localZoneNames: readonly [string, string] = ['UTC', 'UTC']): DateutilDatetime {
+export function dateutilParseDatetime(
+  s: string,
+  version: DateutilVersion,
+  today: Date,
+  localZoneNames: readonly [string, string] = ['UTC', 'UTC'],
+  localOffset: (wallMs: number) => number = () => 0,
+): DateutilDatetime {
   try {
-    return parseOrThrow(s, version, today, localZoneNames);
+    return parseOrThrow(s, version, today, localZoneNames, localOffset);
   } catch (e) {
     if (e instanceof PyError) return { ok: false, error: e.message };
     throw e;
   }
 }
 
-function parseOrThrow(s: string, version: DateutilVersion, today: Date, localZoneNames: readonly [string, string]): DateutilDatetime {
+function parseOrThrow(s: string, version: DateutilVersion, today: Date, localZoneNames: readonly [string, string], localOffset: (wallMs: number) => number): DateutilDatetime {
   // Python 2 hands a byte str; 2.1/2.4.2 `parse()` and 2.6.0 `_timelex` call `.decode()` (ASCII).
   for (let k = 0; k < s.length; k++) {
     const c = s.charCodeAt(k);
@@ -880,7 +892,10 @@ function parseOrThrow(s: string, version: DateutilVersion, today: Date, localZon
 
   // tzinfo (tzinfos=None): tzlocal for a name in time.tzname, tzutc for offset 0, tzoffset for
   // another offset; a name with no offset (EST, UT, CET...) stays naive in all three versions.
-  if (r.tzname && localZoneNames.includes(r.tzname)) return { ok: true, wall: ret, tzinfo: 'tzlocal', offsetSeconds: 0 };
+  if (r.tzname && localZoneNames.includes(r.tzname)) {
+    const wallMs = daysFromCivil(ret.year, ret.month, ret.day) * 86400000 + ret.hour * 3600000 + ret.minute * 60000 + ret.second * 1000;
+    return { ok: true, wall: ret, tzinfo: 'tzlocal', offsetSeconds: localOffset(wallMs) };
+  }
   if (r.tzoffset === 0) return { ok: true, wall: ret, tzinfo: 'tzutc', offsetSeconds: 0 };
   if (r.tzoffset) {
     checkTimedeltaSeconds(r.tzoffset);

@@ -11,6 +11,7 @@ import type { ImipSettings, MailboxProtocol } from '../config/settings.js';
 import { classify, type ClassifyContext, type TokenRecord, type Verdict } from '../imip/classify.js';
 import { tokenCauses } from '../imip/token-causes.js';
 import type { Finding } from '../report/finding.js';
+import { thisMachineZone, type HostZone } from '../server/host-zone.js';
 import { SERVER_ACTIONS, pollPolicy, shouldDeleteAllMail, type MailboxEffect, type ServerAction } from '../server/poll-policy.js';
 import { featuresOf, type ServerVersion } from '../server/release.js';
 import { readTokens, stateDir, tokenLookup, TOKENS_FILE } from '../state/tokens.js';
@@ -145,6 +146,8 @@ export interface ServerLoginReport {
 
 export interface CycleContext extends MailboxContext {
   now: Date;
+  /** The server host's time zone (the `Date` header of 7.0+ unknown tokens); this machine's when absent. */
+  hostZone?: HostZone;
   lookupToken: (token: string) => TokenRecord | null | undefined;
   /** The row behind a token for the report (organizer, attendee, event UID). */
   tokenRow?: (token: string) => TokenRow | null;
@@ -178,6 +181,7 @@ export function classifyContext(ctx: CycleContext, seen: boolean | undefined): C
     deleteAllMail: ctx.deleteAllMail,
     lookupToken: ctx.lookupToken,
     now: ctx.now,
+    hostZone: ctx.hostZone ?? thisMachineZone(),
     ...(seen === undefined ? {} : { seen }),
   };
 }

@@ -25,6 +25,7 @@ import { AttendeeMailbox, AttendeeMailboxError } from './attendee-mailbox.js';
 import { ROUNDTRIP_FINDINGS as F } from './findings.js';
 import { removeGatewayReply, type GatewayRemoval } from './gateway-cleanup.js';
 import { checkReceivedInvitation, type ReceivedInvitation } from './invitation-checks.js';
+import { thisMachineZone } from '../server/host-zone.js';
 
 export type LegName = 'sent' | 'delivered' | 'reply-sent' | 'reply-arrived' | 'token' | 'server-action';
 
@@ -288,6 +289,7 @@ function serverView(o: RoundTripInput, input: MessageInput): RoundTripReport['se
     deleteAllMail: o.judgeContext.deleteAllMail,
     lookupToken: () => null,
     now: o.judgeContext.now(),
+    hostZone: thisMachineZone(),
   });
   return { serverAction: v.serverAction, logLine: v.logLine || null, mailboxEffect: v.mailboxEffect };
 }

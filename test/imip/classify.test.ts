@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { classify, neededParts, type ServerAction, type Verdict } from '../../src/imip/classify.js';
 import { parseMessage } from '../../src/imip/mime.js';
+import type { HostZone } from '../../src/server/host-zone.js';
 import { REPLY_RULES } from '../../src/imip/reply-checks.js';
 import { mailboxOutcome, POLL_POLICY, shouldDeleteAllMail, type MailboxEffect } from '../../src/server/poll-policy.js';
 import { context, fixture, lookupToken, NOW, parseFixture, RELEASES, type Release } from './message-fixtures.js';
@@ -385,6 +386,26 @@ describe('verdict details', () => {
     expect(withDate('', '9.2').serverAction).toBe('UNKNOWN_TOKEN');
     expect(withDate('', '8.0').serverAction).toBe('UNKNOWN_FAILURE');
     expect(withDate('', '7.0').serverAction).toBe('UNKNOWN_FAILURE');
+  });
+
+  it("7.0+: a zone name in the Date is the server host's own time when the host uses it (tzlocal)", () => {
+    // python-dateutil parser.parse: a name in time.tzname becomes tz.tzlocal(), aware; another
+    // name without an offset stays naive and the 72-hour comparison raises.
+    const withDate = (date: string, hostZone?: HostZone): Verdict => {
+      const raw = fixture('token-uppercase').toString('latin1').replace(/^Date: .*$/m, `Date: ${date}`);
+      return classify(parseMessage(Buffer.from(raw, 'latin1')), context('9.2', 'imap', { now: new Date('2026-03-10T12:00:00Z'), ...(hostZone ? { hostZone } : {}) }));
+    };
+    // A Pacific host: PST is 8 hours behind UTC in March before the change to PDT.
+    const pacific: HostZone = { names: ['PST', 'PDT'], source: 'TZ=America/Los_Angeles', offsetAtWall: () => -8 * 3600, wallNow: (now) => new Date(now.getTime() - 8 * 3600e3) };
+    expect(withDate('Mon, 2 Mar 2026 09:15:00 PST', pacific).serverAction).toBe('UNKNOWN_TOKEN_OLD');
+    // Read as UTC, 06:00 would be 78 hours before "now"; at the host's -8 hours it is 70: kept.
+    expect(withDate('Sat, 7 Mar 2026 06:00:00 PST', pacific).serverAction).toBe('UNKNOWN_TOKEN');
+    expect(withDate('Sat, 7 Mar 2026 03:00:00 PST', pacific).serverAction).toBe('UNKNOWN_TOKEN_OLD');
+    // On a UTC host the same name is unknown: naive, and the message fails; the row says which names count.
+    const utc = withDate('Mon, 2 Mar 2026 09:15:00 PST');
+    expect(utc.serverAction).toBe('UNKNOWN_FAILURE');
+    expect(utc.notes.join(' ')).toMatch(/the server host's own: UTC, from UTC/);
+    expect(withDate('Mon, 2 Mar 2026 09:15:00 CET', pacific).notes.join(' ')).toMatch(/the server host's own: PST\/PDT, from TZ=America\/Los_Angeles/);
   });
 
   it('2.x looks for the attachment before the token: an unknown token without calendar is dropped', () => {
