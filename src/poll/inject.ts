@@ -27,7 +27,6 @@ import { startDeadline } from '../clients/deadline.js';
 import { runContext } from '../net/tls-handshake.js';
 import { CannotRunError } from '../report/exit.js';
 import type { ServerVersion } from '../server/release.js';
-import { featuresOf } from '../server/release.js';
 import { pyLower } from '../imip/mime-headers.js';
 
 export type InjectionAuth = 'digest-user' | 'shared-secret-header';
@@ -149,26 +148,14 @@ function parseVcalendar(text: string): ICAL.Component {
   return vcal;
 }
 
-/** 7.0+ `sanitizeCalendar` (§4.4 step 6): PRODID, upper-case METHOD, no STATUS in a REPLY. */
-function sanitize(vcal: ICAL.Component): void {
-  if (!vcal.getFirstProperty('prodid')) vcal.addPropertyWithValue('prodid', 'Unknown');
-  const method = vcal.getFirstProperty('method');
-  if (method) {
-    const v = String(method.getFirstValue() ?? '').toUpperCase();
-    method.setValue(v);
-    if (v === 'REPLY') for (const comp of mainComponents(vcal)) comp.removeAllProperties('status');
-  }
-}
-
 /**
- * §4.4 step 6 (`processReply`): keep only the token's attendee, set the ORGANIZER the server finds
- * to the token's organizer or add one (2.x on the VCALENDAR itself), 3.0+ re-add the attendee
- * with SCHEDULE-STATUS 5.1 when none is left, 7.0+ sanitize first. Throws when the calendar does
- * not parse (the server fails the same way).
+ * §4.4 step 6 (`processReply`) of the 2.x–4.x gateway, the only ones that POST to /inbox/: keep
+ * only the token's attendee, set the ORGANIZER the server finds to the token's organizer or add
+ * one (2.x on the VCALENDAR itself), 3.0+ re-add the attendee with SCHEDULE-STATUS 5.1 when none
+ * is left. Throws when the calendar does not parse (the server fails the same way).
  */
 export function rewriteReply(text: string, token: TokenParty, version: Pick<ServerVersion, 'major' | 'minor'>): string {
   const vcal = parseVcalendar(text);
-  if (featuresOf(version).sanitizeCalendar) sanitize(vcal);
   // 3.0+: `mainComponent()`, the only one (more fail before this: classify.ts).
   const main = mainComponents(vcal, version)[0]!;
   keepOnlyAttendee(vcal, token.attendee, version);
