@@ -19,7 +19,7 @@
  */
 import net from 'node:net';
 import type { FetchMessageObject } from 'imapflow';
-import { ImapFlow } from './imapflow-module.js';
+import { ImapFlow, openInbox } from './imapflow-module.js';
 import type { ConnectOptions, ReceivingSettings } from '../config/settings.js';
 import { fromBodyStructure, fromWireBodyStructure, type ImapBodyStructure } from '../imip/mime-bodystructure.js';
 import { RawSession } from './imap-raw-session.js';
@@ -335,7 +335,7 @@ export class ImapReader {
     let box;
     const verb = opts.readOnly ? 'EXAMINE' : 'SELECT';
     try {
-      box = await deadline.step(verb, () => client.mailboxOpen('INBOX', { readOnly: opts.readOnly }));
+      box = await deadline.step(verb, () => openInbox(client, opts.readOnly));
     } catch (err) {
       await safeLogout(client, deadline);
       if (isImapTimeout(err)) throw new MailboxOpenError(`${err.message} (${where})`, { protocol: 'imap', stage: 'inbox', cause: err });
@@ -514,7 +514,7 @@ export class ImapReader {
     h.on('error', () => undefined);
     try {
       await deadline.step(undefined, () => h.connect());
-      await deadline.step('EXAMINE', () => h.mailboxOpen('INBOX', { readOnly: true }));
+      await deadline.step('EXAMINE', () => openInbox(h, true));
     } catch (err) {
       h.close();
       throw err;

@@ -73,3 +73,19 @@ export function loadImapflow(): typeof Imapflow {
 
 export const ImapFlow: typeof Imapflow.ImapFlow = loadImapflow().ImapFlow;
 export type ImapFlow = Imapflow.ImapFlow;
+
+/**
+ * Open INBOX with the SELECT or EXAMINE alone, as Calendar Server's Twisted client does
+ * (`self.select("Inbox")` once logged in: CalendarServer-2.5 and 4.3 twistedcaldav/mail.py,
+ * 5.0..9.2 txdav/caldav/datastore/scheduling/imip/inbound.py `IMAP4DownloadProtocol.cbLoggedIn`).
+ * Before it opens a mailbox it has not listed, imapflow sends `LIST "" INBOX` and `LSUB "" INBOX`
+ * for its delimiter and flags (imapflow commands/select.js): two round trips the server never
+ * makes, and a server that refuses that LIST would fail a mailbox the server reads. INBOX is
+ * marked as listed first, so imapflow goes straight to the open; nothing of the mailbox object
+ * the tool reads comes from LIST.
+ */
+export function openInbox(client: ImapFlow, readOnly: boolean): ReturnType<ImapFlow['mailboxOpen']> {
+  const folders = (client as unknown as { folders?: unknown }).folders;
+  if (folders instanceof Map && !folders.has('INBOX')) folders.set('INBOX', { path: 'INBOX', listed: true });
+  return client.mailboxOpen('INBOX', { readOnly });
+}

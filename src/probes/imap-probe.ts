@@ -13,7 +13,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import type { ImapTransport, ImapTransportSocket } from 'imapflow';
-import { ImapFlow } from '../mailbox/imapflow-module.js';
+import { ImapFlow, openInbox } from '../mailbox/imapflow-module.js';
 import type { ConnectOptions, ReceivingSettings } from '../config/settings.js';
 import {
   StageError,
@@ -360,7 +360,7 @@ export async function runImapStages(receiving: ReceivingSettings, opts: ConnectO
     await runner.run('inbox', async (s) => {
       let box;
       try {
-        box = await c.mailboxOpen('INBOX', { readOnly: true });
+        box = await openInbox(c, true);
       } catch (err) {
         throw new StageError('rejected', `INBOX could not be opened read-only (EXAMINE): ${mapErr(err).message}`, {
           hint: 'The account may have no INBOX, or the server refuses EXAMINE; Calendar Server needs to SELECT INBOX.',
