@@ -225,6 +225,9 @@ const ROWS: Row[] = [
     severity: 'error',
     lines: ['3.x-4.x', '5.0+'],
     template: `Calendar contains more than one primary component: ${slot('err')}`,
+    // The pre-filter's first bytes decide how far the search may jump: "Calendar co" shares its
+    // three-byte pieces with everyday text and made the whole scan 8% slower; these share few.
+    needles: ['than one primary'],
     summary: '3.0 to 5.0: a reply with more than one main component failed ("Calendar contains more than one primary component"), most often an answer to a whole repeating event with a changed occurrence.',
     meaning:
       "The server takes one main component from a reply's calendar and fails on more; an answer to a repeating event with a changed occurrence carries the master and that occurrence, so the attendee's answer was not recorded (3.x-4.x delete the message; 5.0 over IMAP stops at it at every poll).",
@@ -448,7 +451,11 @@ const ROWS: Row[] = [
     area: 'receiving',
     severity: 'error',
     lines: ['5.0+'],
-    template: LOG.imapError(slot('err')).text,
+    // What `ebLogError` writes: a Twisted Failure (src/imip/inbound-log.ts `imapError`). The pre-
+    // filter takes the Failure's opening too: the shortest text sets how far the search may jump,
+    // and eleven bytes ("IMAP Error:") cost a quarter of the time of a scan.
+    template: `IMAP Error: [Failure instance: ${slot('err')}`,
+    needles: ['IMAP Error: [Failure'],
     // CalendarServer-5.1 to -9.2 imip/inbound.py `fetchNextMessage`: cbGotMessage's failure reaches
     // `ebLogError`. CalendarServer-5.0 `cbGotMessage` drops handleMessage's Deferred, so there the same
     // failure is Twisted's "Unhandled error in Deferred" instead.

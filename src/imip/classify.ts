@@ -10,7 +10,7 @@ import { mailboxOutcome, pollEraOf, pollReads, type ServerAction } from '../serv
 import { UTC_HOST } from '../server/host-zone.js';
 import { atLeast, featuresOf, type ServerVersion } from '../server/release.js';
 import type { Finding } from '../report/finding.js';
-import { componentsShape, mainComponent, parseCalendar, serverOrganizer, type CalendarFacts, type CalendarParse } from './reply-calendar.js';
+import { componentsShape, mainComponent, parseCalendar, serverOrganizer, type CalendarFacts, type CalendarParse, type PythonException } from './reply-calendar.js';
 import type { ParsedProperty } from './pycalendar/property.js';
 import type {
   CalendarSummary,
@@ -130,15 +130,16 @@ function lookup(token: string, ctx: ClassifyContext, notes: string[]): Lookup {
  *   Deferred is dropped (5.0) or fails `cbDownloaded` (5.1+)
  *   (CalendarServer-5.0..9.2 inbound.py `IMAP4DownloadProtocol.cbGotMessage`, `POP3DownloadProtocol.cbDownloaded`).
  */
-function processingFailure(ctx: ClassifyContext, error: string, base: Omit<Outcome, 'action' | 'asyncFailure'>, note: string): Outcome {
+function processingFailure(ctx: ClassifyContext, raised: PythonException, base: Omit<Outcome, 'action' | 'asyncFailure'>, note: string, shown = raised.text): Outcome {
   const log = [...base.log];
   const notes = [...base.notes, note];
   if (!isEraC(ctx.version)) {
-    log.push(LOG.failedToProcess(error));
+    // `"Failed to process message: %s" % (e,)`: the exception's str() alone.
+    log.push(LOG.failedToProcess(raised.text));
     return { ...base, log, notes, action: 'UNKNOWN_FAILURE', asyncFailure: false };
   }
   const era = pollEraOf(ctx.version);
-  log.push(ctx.protocol === 'imap' && era !== 'delete-everything' ? LOG.imapError(error) : LOG.unhandledDeferred(error));
+  log.push(ctx.protocol === 'imap' && era !== 'delete-everything' ? LOG.imapError(raised) : LOG.unhandledDeferred(shown));
   notes.push('the error is raised inside the asynchronous reply processing: no action code is returned (UNKNOWN_FAILURE is the toolkit\'s label)');
   if (ctx.protocol === 'imap') {
     notes.push(
@@ -203,12 +204,12 @@ function checkFailure(ctx: ClassifyContext, part: MimePart | null, error: string
 }
 
 /** A calendar that fails to parse. */
-function parseFailure(ctx: ClassifyContext, error: string, base: Omit<Outcome, 'action' | 'asyncFailure'>): Outcome {
+function parseFailure(ctx: ClassifyContext, failure: Extract<CalendarParse, { ok: false }>, base: Omit<Outcome, 'action' | 'asyncFailure'>): Outcome {
   const why =
     featuresOf(ctx.version).calendarParser === 'vobject'
       ? 'the exception text is the toolkit parser\'s, not that of vobject, the 2.x calendar parser'
       : 'the exception text is pycalendar\'s, the server\'s calendar parser; the server\'s own message also carries the calendar text';
-  return processingFailure(ctx, error, base, why);
+  return processingFailure(ctx, failure.raised, base, why, failure.error);
 }
 
 /** What Python calls the value pycalendar 2016 gives for METHOD of each value class that is not text. */
@@ -231,19 +232,19 @@ const PYTHON_VALUE_TYPE: Readonly<Partial<Record<ParsedProperty['valueClass'], s
  * shortened here); from 8.0 it upper-cases METHOD's value, which raises AttributeError when
  * a VALUE parameter made it anything but text (`METHOD;VALUE=INTEGER:1`).
  */
-function sanitizeFailure(ctx: ClassifyContext, facts: CalendarFacts): { error: string; why: string } | null {
+function sanitizeFailure(ctx: ClassifyContext, facts: CalendarFacts): { raised: PythonException; why: string } | null {
   const features = featuresOf(ctx.version);
   if (!features.sanitizeCalendar) return null;
   if (facts.methods > 1) {
     return {
-      error: `More than one METHOD property in component <Component: …>`,
+      raised: { type: 'InvalidICalendarDataError', text: `More than one METHOD property in component <Component: …>` },
       why: `the calendar has ${facts.methods} METHOD properties: sanitizeCalendar (7.0 and later) asks for the one METHOD and twistedcaldav raises; the server's message then carries the whole calendar`,
     };
   }
   const pyType = features.sanitizeUpperMethod && facts.methodClass !== null ? PYTHON_VALUE_TYPE[facts.methodClass] : undefined;
   if (pyType) {
     return {
-      error: `'${pyType}' object has no attribute 'upper'`,
+      raised: { type: 'AttributeError', text: `'${pyType}' object has no attribute 'upper'` },
       why: `METHOD's VALUE parameter makes its value a ${pyType}, not text: sanitizeCalendar (8.0 and later) upper-cases METHOD and Python raises`,
     };
   }
@@ -256,11 +257,11 @@ function sanitizeFailure(ctx: ClassifyContext, facts: CalendarFacts): { error: s
  * repeating event carries the master and the override, or several overrides. The message is
  * InvalidICalendarDataError's, with the calendar the server writes shortened as for METHOD.
  */
-function mainComponentFailure(ctx: ClassifyContext, facts: CalendarFacts): { error: string; why: string } | null {
+function mainComponentFailure(ctx: ClassifyContext, facts: CalendarFacts): { raised: PythonException; why: string } | null {
   if (!featuresOf(ctx.version).singleMainComponent || facts.components.length < 2) return null;
   const { names, overrides } = componentsShape(facts);
   return {
-    error: 'Calendar contains more than one primary component: <Component: …>',
+    raised: { type: 'InvalidICalendarDataError', text: 'Calendar contains more than one primary component: <Component: …>' },
     why:
       `the calendar has ${facts.components.length} ${names} components (${overrides} with RECURRENCE-ID): ${ctx.version.text} takes the reply's one main component (twistedcaldav's mainComponent), ` +
       'raises on more than one, and the server\'s message then carries the whole calendar; 5.1 and later take the master',
@@ -300,12 +301,12 @@ function classifyDsn(
   if (!calPart || (body && body.length === 0)) return none;
   const calendar = readCalendar(calPart, input, facts, ctx);
   const base = { ...none, log: [] as LogEntry[], calendar };
-  if (calendar && !calendar.ok) return parseFailure(ctx, calendar.error, base);
+  if (calendar && !calendar.ok) return parseFailure(ctx, calendar, base);
   const serverOrg = calendar?.ok ? serverOrganizer(calendar.facts).value : null;
   if (calendar?.ok && serverOrg === null) {
     // `calendar.getOrganizer()` is None and `_extractToken(None)` raises AttributeError, which its
     // `except ValueError` does not catch (CalendarServer-2.5..9.2 `processDSN`, `_extractToken`).
-    return processingFailure(ctx, "'NoneType' object has no attribute 'split'", base, 'the returned calendar has no ORGANIZER, so the server fails while looking for the token in it');
+    return processingFailure(ctx, { type: 'AttributeError', text: "'NoneType' object has no attribute 'split'" }, base, 'the returned calendar has no ORGANIZER, so the server fails while looking for the token in it');
   }
   const organizer = calendar?.ok ? serverOrg : null;
   if (organizer === null) {
@@ -353,7 +354,7 @@ function dateutilOf(v: ServerVersion): DateutilVersion {
  * uses itself is aware there: the host's zone is `ctx.hostZone` (this machine's in the commands,
  * ../server/host-zone.ts), a UTC host when absent.
  */
-function unknownToken(ctx: ClassifyContext, facts: Facts, token: string, log: LogEntry[]): Step & { fails?: { error: string; why: string } } {
+function unknownToken(ctx: ClassifyContext, facts: Facts, token: string, log: LogEntry[]): Step & { fails?: { raised: PythonException; why: string } } {
   const out = [...log, LOG.unknownToken(ctx.version, token, facts.messageId)];
   if (!featuresOf(ctx.version).unknownTokenAge || facts.date === null) return { action: 'UNKNOWN_TOKEN', log: out };
   const zone = ctx.hostZone ?? UTC_HOST;
@@ -362,11 +363,11 @@ function unknownToken(ctx: ClassifyContext, facts: Facts, token: string, log: Lo
   if (sent.naive) {
     const own = [...new Set(zone.names)].join('/');
     const why = `the Date header "${facts.date}" has no time zone the server understands (a zone name counts only when it is the server host's own: ${own}, from ${zone.source}): comparing it with the 72-hour limit raises TypeError`;
-    return { action: 'UNKNOWN_FAILURE', log: out, fails: { error: "can't compare offset-naive and offset-aware datetimes", why } };
+    return { action: 'UNKNOWN_FAILURE', log: out, fails: { raised: { type: 'TypeError', text: "can't compare offset-naive and offset-aware datetimes" }, why } };
   }
   if (sent.utcoffsetError !== undefined) {
     const why = `the Date header "${facts.date}" has an offset of a day or more: comparing it with the 72-hour limit raises`;
-    return { action: 'UNKNOWN_FAILURE', log: out, fails: { error: sent.utcoffsetError.replace(/^[A-Za-z]+: ?/, ''), why } };
+    return { action: 'UNKNOWN_FAILURE', log: out, fails: { raised: { type: 'ValueError', text: sent.utcoffsetError.replace(/^[A-Za-z]+: ?/, '') }, why } };
   }
   const old = sent.epochMs < ctx.now.getTime() - UNKNOWN_TOKEN_MAX_AGE_MS;
   return { action: old ? 'UNKNOWN_TOKEN_OLD' : 'UNKNOWN_TOKEN', log: out };
@@ -424,18 +425,18 @@ function classifyReply(input: MessageInput, ctx: ClassifyContext, facts: Facts):
   }
   if (status === 'unknown') {
     // 2.x parses the calendar before the token lookup (CalendarServer-2.5 mail.py `processReply`).
-    if (features.attachmentBeforeLookup && out.calendar && !out.calendar.ok) return parseFailure(ctx, out.calendar.error, out);
+    if (features.attachmentBeforeLookup && out.calendar && !out.calendar.ok) return parseFailure(ctx, out.calendar, out);
     const step = unknownToken(ctx, facts, token, out.log);
-    if (step.fails) return processingFailure(ctx, step.fails.error, { ...out, log: step.log }, step.fails.why);
+    if (step.fails) return processingFailure(ctx, step.fails.raised, { ...out, log: step.log }, step.fails.why);
     return { ...out, action: step.action, log: step.log };
   }
   if (!calPart) {
     const log = [...out.log, LOG.noAttachment(ctx.version, facts.messageId)];
     return { ...out, ...noCalendar(ctx, record ?? undefined, log, out.notes) };
   }
-  if (out.calendar && !out.calendar.ok) return parseFailure(ctx, out.calendar.error, out);
+  if (out.calendar && !out.calendar.ok) return parseFailure(ctx, out.calendar, out);
   const stepError = out.calendar?.ok ? (mainComponentFailure(ctx, out.calendar.facts) ?? sanitizeFailure(ctx, out.calendar.facts)) : null;
-  if (stepError) return processingFailure(ctx, stepError.error, out, stepError.why);
+  if (stepError) return processingFailure(ctx, stepError.raised, out, stepError.why);
   const log = [...out.log];
   const noOrganizer = out.calendar?.ok && serverOrganizer(out.calendar.facts).value === null;
   if (noOrganizer) log.push(LOG.noOrganizerInReply(facts.messageId));
@@ -443,7 +444,7 @@ function classifyReply(input: MessageInput, ctx: ClassifyContext, facts: Facts):
     // 3.0+: no main component, so `event` is None, and `event.addProperty(ORGANIZER)` raises
     // (CalendarServer-3.0..9.2 processReply; mainComponent() returns None for none).
     const why = 'the calendar has no VEVENT, VTODO or other main component: the server finds no ORGANIZER and fails adding one to the main component it does not have';
-    return processingFailure(ctx, "'NoneType' object has no attribute 'addProperty'", { ...out, log }, why);
+    return processingFailure(ctx, { type: 'AttributeError', text: "'NoneType' object has no attribute 'addProperty'" }, { ...out, log }, why);
   }
   return { ...out, log: injected(ctx, facts, record, log) };
 }

@@ -4,6 +4,7 @@
  * Python's `%s` of a missing header prints `None`; so do these.
  */
 import type { ServerVersion } from '../server/release.js';
+import type { PythonException } from './reply-calendar.js';
 
 export type LogLevel = 'error' | 'warn' | 'info';
 
@@ -17,6 +18,14 @@ const py = (v: string | null | undefined): string => (v === null || v === undefi
 /** Era A/B (2.x–4.x) run the separate gateway and inject over HTTP; Era C (5.0+) in-process. */
 export function isEraC(v: Pick<ServerVersion, 'major'>): boolean {
   return v.major >= 5;
+}
+
+/**
+ * `str()` of a Python 2 exception class: `<type 'exceptions.TypeError'>` for a built-in one,
+ * `<class '…'>` for twistedcaldav's InvalidICalendarDataError (a ValueError subclass).
+ */
+function pythonClass(type: string): string {
+  return type === 'InvalidICalendarDataError' ? "<class 'twistedcaldav.ical.InvalidICalendarDataError'>" : `<type 'exceptions.${type}'>`;
 }
 
 export const LOG = {
@@ -89,8 +98,14 @@ export const LOG = {
   }),
   /** Era A/B: the calendar is parsed synchronously inside `inbound()`'s catch-all (§4.4). */
   failedToProcess: (err: string): LogEntry => ({ level: 'error', text: `Failed to process message: ${err}` }),
-  /** 5.1+ IMAP: the failure reaches `ebLogError` and the cycle stops (inbound.py `cbGotMessage`). */
-  imapError: (err: string): LogEntry => ({ level: 'error', text: `IMAP Error: ${err}` }),
+  /**
+   * 5.1+ IMAP: the failure reaches `ebLogError` and the cycle stops (inbound.py `cbGotMessage`).
+   * `ebLogError` is an errback, so `{err}` is a Twisted Failure, which writes itself as
+   * `[Failure instance: ` and its brief traceback: `Traceback: <class>: <str>`, then one line per
+   * frame (twisted/python/failure.py `Failure.__str__`, `printTraceback(detail='brief')`). The
+   * first line is the one given.
+   */
+  imapError: (raised: PythonException): LogEntry => ({ level: 'error', text: `IMAP Error: [Failure instance: Traceback: ${pythonClass(raised.type)}: ${raised.text}` }),
   /** 5.0 IMAP and 5.0+ POP3: nothing handles the failed Deferred; Twisted reports it when collected. */
   unhandledDeferred: (err: string): LogEntry => ({ level: 'error', text: `Unhandled error in Deferred: ${err}` }),
 };

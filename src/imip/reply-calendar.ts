@@ -51,9 +51,26 @@ export interface CalendarFacts {
   components: ComponentFacts[];
 }
 
+/**
+ * The exception the server's Python raises: its class name (`InvalidICalendarDataError`, which
+ * twistedcaldav's `Component.fromString` raises for what pycalendar refuses, or a built-in one
+ * such as `AttributeError`) and its `str()`, the first line of it.
+ */
+export interface PythonException {
+  type: string;
+  text: string;
+}
+
 export type CalendarParse =
   | { ok: true; facts: CalendarFacts; text: string }
-  | { ok: false; reason: 'not-utf8' | 'syntax' | 'not-vcalendar' | 'no-component'; error: string };
+  | {
+      ok: false;
+      reason: 'not-utf8' | 'syntax' | 'not-vcalendar' | 'no-component';
+      /** What went wrong, for the reader (a Python exception other than the parse error names its class). */
+      error: string;
+      /** What the server raises there (3.0+; on 2.x, whose parser ical.js stands in for, its message). */
+      raised: PythonException;
+    };
 
 /**
  * The ORGANIZER the server takes from a calendar (twistedcaldav/ical.py `getOrganizer` and
@@ -146,11 +163,9 @@ function componentFacts(comp: JCalComponent): ComponentFacts {
 export function parseCalendar(bytes: Uint8Array, era: PyCalendarEra | null = 'pycalendar-2016', serverTypes = true): CalendarParse {
   const bad = firstInvalidUtf8(bytes);
   if (bad >= 0) {
-    return {
-      ok: false,
-      reason: 'not-utf8',
-      error: `'utf8' codec can't decode byte 0x${bytes[bad]!.toString(16).padStart(2, '0')} in position ${bad}`,
-    };
+    const error = `'utf8' codec can't decode byte 0x${bytes[bad]!.toString(16).padStart(2, '0')} in position ${bad}`;
+    // `Component.fromString`: `string.decode("utf-8")`.
+    return { ok: false, reason: 'not-utf8', error, raised: { type: 'UnicodeDecodeError', text: error } };
   }
   // A view of the bytes, not a copy.
   const view = bufferView(bytes);
@@ -161,24 +176,29 @@ export function parseCalendar(bytes: Uint8Array, era: PyCalendarEra | null = 'py
   try {
     jcal = icalJs().parse(text);
   } catch (err) {
-    return { ok: false, reason: 'syntax', error: (err as Error).message };
+    return parseError('syntax', (err as Error).message);
   }
   const first = Array.isArray(jcal) && Array.isArray(jcal[0]) ? jcal[0] : jcal;
   if (!Array.isArray(first) || String(first[0]).toLowerCase() !== 'vcalendar') {
-    return { ok: false, reason: 'not-vcalendar', error: 'no VCALENDAR object in the calendar data' };
+    return parseError('not-vcalendar', 'no VCALENDAR object in the calendar data');
   }
   try {
     const vcal = first as JCalComponent;
     const components: ComponentFacts[] = [];
     for (const c of vcal[2]) if (c[0].toLowerCase() !== 'vtimezone') components.push(componentFacts(c));
     if (components.length === 0) {
-      return { ok: false, reason: 'no-component', error: 'VCALENDAR without a VEVENT, VTODO or other main component' };
+      return parseError('no-component', 'VCALENDAR without a VEVENT, VTODO or other main component');
     }
     const method = firstPropertyValue(vcal, 'method');
     return { ok: true, text, facts: { method: method === null ? null : method.toUpperCase(), methods: method === null ? 0 : 1, methodClass: null, components } };
   } catch (err) {
-    return { ok: false, reason: 'syntax', error: (err as Error).message };
+    return parseError('syntax', (err as Error).message);
   }
+}
+
+/** A calendar that does not parse: twistedcaldav raises InvalidICalendarDataError with `error`. */
+function parseError(reason: 'syntax' | 'not-vcalendar' | 'no-component', error: string): CalendarParse {
+  return { ok: false, reason, error, raised: { type: 'InvalidICalendarDataError', text: error } };
 }
 
 /** pycalendar's parse of `text`, and the facts of the tree it builds. */
@@ -188,7 +208,10 @@ function fromPyCalendar(text: string, era: PyCalendarEra, serverTypes: boolean):
     vcal = parsePyCalendar(text, era, serverTypes);
   } catch (err) {
     if (!(err instanceof PyCalendarError)) throw err;
-    return { ok: false, reason: 'syntax', error: err.message };
+    // pycalendar's own errors become InvalidICalendarDataError (`Component.fromString`); another
+    // Python exception raised inside the parse goes through as it is.
+    if (err.pythonType) return { ok: false, reason: 'syntax', error: err.message, raised: { type: err.pythonType, text: err.reason } };
+    return parseError('syntax', err.message);
   }
   // twistedcaldav's `ignoredComponents` (3.0..9.2 ical.py: VTIMEZONE, X-CALENDARSERVER-PERUSER)
   // compare pycalendar's type, the name as written.

@@ -185,7 +185,7 @@ describe('verdict details', () => {
     const a = classify(parseFixture('non-utf8-calendar'), context('4.3', 'imap'));
     expect(a.logLine).toMatch(/^Failed to process message: 'utf8' codec can't decode byte 0xe9 in position \d+$/);
     const c = classify(parseFixture('non-utf8-calendar'), context('9.2', 'imap'));
-    expect(c.logLine).toMatch(/^IMAP Error: 'utf8' codec/);
+    expect(c.logLine).toMatch(/^IMAP Error: \[Failure instance: Traceback: <type 'exceptions\.UnicodeDecodeError'>: 'utf8' codec/);
     expect(c.stopsCycle).toBe(true);
     expect(c.findings[0]!.id).toBe('message.stops-cycle');
     expect(c.findings[1]!.message).toMatch(/charset=ISO-8859-1/);
@@ -223,15 +223,15 @@ describe('verdict details', () => {
     expect(on(twoMethods, '5.1').serverAction).toBe('INJECTION_SUBMITTED');
     for (const release of ['7.0', '9.2']) {
       const v = on(twoMethods, release);
-      expect([v.serverAction, v.logLine], release).toEqual(['UNKNOWN_FAILURE', 'IMAP Error: More than one METHOD property in component <Component: …>']);
+      expect([v.serverAction, v.logLine], release).toEqual(['UNKNOWN_FAILURE', "IMAP Error: [Failure instance: Traceback: <class 'twistedcaldav.ical.InvalidICalendarDataError'>: More than one METHOD property in component <Component: …>"]);
       expect(v.notes.join(' '), release).toMatch(/2 METHOD properties: sanitizeCalendar/);
     }
     expect(on(intMethod, '7.0').serverAction).toBe('INJECTION_SUBMITTED');
     for (const release of ['8.0', '9.2']) {
       const v = on(intMethod, release);
-      expect([v.serverAction, v.logLine], release).toEqual(['UNKNOWN_FAILURE', "IMAP Error: 'int' object has no attribute 'upper'"]);
+      expect([v.serverAction, v.logLine], release).toEqual(['UNKNOWN_FAILURE', "IMAP Error: [Failure instance: Traceback: <type 'exceptions.AttributeError'>: 'int' object has no attribute 'upper'"]);
     }
-    expect(on(reply.replace(/^METHOD:REPLY$/m, 'METHOD;VALUE=DATE:20260302'), '9.2').logLine).toBe("IMAP Error: 'DateTime' object has no attribute 'upper'");
+    expect(on(reply.replace(/^METHOD:REPLY$/m, 'METHOD;VALUE=DATE:20260302'), '9.2').logLine).toBe("IMAP Error: [Failure instance: Traceback: <type 'exceptions.AttributeError'>: 'DateTime' object has no attribute 'upper'");
     // Text-like values (URI, an unregistered BOOLEAN) have upper(): nothing raises.
     expect(on(reply.replace(/^METHOD:REPLY$/m, 'METHOD;VALUE=URI:REPLY'), '9.2').serverAction).toBe('INJECTION_SUBMITTED');
     expect(on(reply.replace(/^METHOD:REPLY$/m, 'METHOD;VALUE=BOOLEAN:REPLY'), '9.2').serverAction).toBe('INJECTION_SUBMITTED');
@@ -279,7 +279,7 @@ describe('verdict details', () => {
       "Failed to process message: 'NoneType' object has no attribute 'addProperty'",
     ]);
     const v = on('9.2');
-    expect([v.serverAction, v.logLine]).toEqual(['UNKNOWN_FAILURE', "IMAP Error: 'NoneType' object has no attribute 'addProperty'"]);
+    expect([v.serverAction, v.logLine]).toEqual(['UNKNOWN_FAILURE', "IMAP Error: [Failure instance: Traceback: <type 'exceptions.AttributeError'>: 'NoneType' object has no attribute 'addProperty'"]);
     expect(v.findings.find((f) => f.id === 'reply.invalid-icalendar')!.message).toMatch(/^The calendar has no VEVENT, VTODO or other main component\. Calendar Server parses it/);
     expect(v.calendar).toMatchObject({ method: 'REPLY', uid: null, partstat: null });
   });
@@ -378,7 +378,7 @@ describe('verdict details', () => {
     // "UT" and "CET" are not zones dateutil knows: a naive datetime, which the comparison refuses.
     for (const zone of ['UT', 'CET']) {
       const v = withDate(`Mon, 9 Mar 2026 09:15:00 ${zone}`, '9.2');
-      expect([v.serverAction, v.logLine], zone).toEqual(['UNKNOWN_FAILURE', "IMAP Error: can't compare offset-naive and offset-aware datetimes"]);
+      expect([v.serverAction, v.logLine], zone).toEqual(['UNKNOWN_FAILURE', "IMAP Error: [Failure instance: Traceback: <type 'exceptions.TypeError'>: can't compare offset-naive and offset-aware datetimes"]);
     }
     // A day that does not exist is an exception of the parse: the message is kept.
     expect(withDate('Sun, 29 Feb 2026 09:15:00 +0000', '7.0').logLine).toBe("Could not parse date in IMIP email 'Sun, 29 Feb 2026 09:15:00 +0000' (day is out of range for month)");

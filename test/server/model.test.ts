@@ -187,7 +187,7 @@ describe('an unknown token with a Date that has no zone (7.0+)', () => {
     for (const date of ['Mon, 2 Mar 2026 10:40:00', 'Mon, 2 Mar 2026 10:40:00 EST']) {
       const c = classify(withDate(date), context('9.2', 'imap'));
       expect([c.serverAction, c.mailboxEffect], date).toEqual(['UNKNOWN_FAILURE', 'left-seen']);
-      expect(c.logLine).toBe("IMAP Error: can't compare offset-naive and offset-aware datetimes");
+      expect(c.logLine).toBe("IMAP Error: [Failure instance: Traceback: <type 'exceptions.TypeError'>: can't compare offset-naive and offset-aware datetimes");
     }
     for (const date of ['Mon, 2 Mar 2026 10:40:00 +0000', 'Mon, 2 Mar 2026 10:40:00 GMT', 'Mon, 2 Mar 2026 10:40:00 -0500 (EST)']) {
       expect(classify(withDate(date), context('9.2', 'imap')).serverAction, date).toBe('UNKNOWN_TOKEN');
