@@ -37,7 +37,7 @@ const ZONEINFO = '/usr/share/zoneinfo';
 
 /**
  * The standard and daylight names of a POSIX TZ rule (`CET-1CEST,M3.5.0,M10.5.0/3`, `<-03>3`,
- * `JST-9`), the daylight one repeated when there is none; null when `rule` is not one.
+ * `JST-9`), the standard one twice when the rule has no daylight time; null when `rule` is not one.
  */
 export function ruleNames(rule: string): [string, string] | null {
   const m = /^(<[^>]+>|[A-Za-z]{3,})[-+]?\d{1,2}(?::\d{1,2}){0,2}(<[^>]+>|[A-Za-z]{3,})?/.exec(rule.trim());
