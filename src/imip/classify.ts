@@ -358,7 +358,7 @@ function unknownToken(ctx: ClassifyContext, facts: Facts, token: string, log: Lo
   const out = [...log, LOG.unknownToken(ctx.version, token, facts.messageId)];
   if (!featuresOf(ctx.version).unknownTokenAge || facts.date === null) return { action: 'UNKNOWN_TOKEN', log: out };
   const zone = ctx.hostZone ?? UTC_HOST;
-  const sent = dateutilParse(facts.date, dateutilOf(ctx.version), zone.wallNow(ctx.now), zone.names, (wall) => zone.offsetAtWall(wall));
+  const sent = dateutilParse(facts.date, dateutilOf(ctx.version), zone.wallNow(ctx.now), zone);
   if (!sent.ok) return { action: 'UNKNOWN_TOKEN', log: [...out, LOG.badDate(facts.date, sent.error.replace(/^[A-Za-z]+: ?/, ''))] };
   if (sent.naive) {
     const own = [...new Set(zone.names)].join('/');

@@ -804,6 +804,21 @@ function checkTimedeltaSeconds(offset: number): void {
 // ---------------------------------------------------------------------------------------------
 // parser.parse
 
+/** What dateutil asks of the host's zone: its names (time.tzname) and tzlocal()'s offset. */
+export interface LocalZone {
+  names: readonly [string, string];
+  /** Seconds east of UTC for a wall-clock time given as UTC fields (ms). */
+  offsetAtWall(wallMs: number): number;
+}
+
+/** A host that runs in UTC. */
+const UTC_ZONE: LocalZone = { names: ['UTC', 'UTC'], offsetAtWall: () => 0 };
+
+/** The wall-clock fields as if they were UTC, in ms, to the second. */
+function wallMs(w: PyDateTime): number {
+  return daysFromCivil(w.year, w.month, w.day) * 86400000 + w.hour * 3600000 + w.minute * 60000 + w.second * 1000;
+}
+
 /** The datetime `parse` returns: its wall-clock fields and its tzinfo. */
 export type DateutilDatetime =
   | { ok: false; error: string }
@@ -821,25 +836,16 @@ export type DateutilDatetime =
  * server's current local date-time, used for `default` (dateutil takes datetime.now() with the
  * time zeroed for missing fields) and for the two-digit-year window (`parserinfo._year`, which
  * dateutil takes from the clock when the module is imported). Its UTC fields are read as that
- * local date-time. `localZoneNames` is Python's time.tzname on the server host (a zone name
- * listed there becomes tzlocal(), i.e. aware), and `localOffset` the offset tzlocal() gives a
- * wall-clock time there (seconds east of UTC, the time as UTC fields in ms); both default to a
- * host that runs in UTC (../server/host-zone.ts).
+ * local date-time. `local` is the server host's zone (../server/host-zone.ts): `names` is
+ * Python's time.tzname there (a zone name listed there becomes tzlocal(), i.e. aware), and
+ * `offsetAtWall` the offset tzlocal() gives a wall-clock time there; a host in UTC by default.
  */
-export function dateutilParse(
-  s: string,
-  version: DateutilVersion,
-  today: Date,
-  localZoneNames: readonly [string, string] = ['UTC', 'UTC'],
-  localOffset: (wallMs: number) => number = () => 0,
-): DateutilResult {
-  const r = dateutilParseDatetime(s, version, today, localZoneNames, localOffset);
+export function dateutilParse(s: string, version: DateutilVersion, today: Date, local: LocalZone = UTC_ZONE): DateutilResult {
+  const r = dateutilParseDatetime(s, version, today, local);
   if (!r.ok) return r;
   const offset = r.offsetSeconds;
   if (offset === null) return { ok: true, naive: true };
-  const w = r.wall;
-  const days = daysFromCivil(w.year, w.month, w.day);
-  const epochMs = days * 86400000 + w.hour * 3600000 + w.minute * 60000 + w.second * 1000 - offset * 1000 + w.microsecond / 1000;
+  const epochMs = wallMs(r.wall) - offset * 1000 + r.wall.microsecond / 1000;
   const out: DateutilResult = { ok: true, naive: false, epochMs };
   // CPython 2.7 `call_utc_tzinfo_method`: a timedelta of days < -1 or > 0 counts as 1440
   // minutes; exactly -1 day is -1440 minutes. Both are out of -1439..1439.
@@ -849,22 +855,16 @@ export function dateutilParse(
 }
 
 /** As `dateutilParse`, with the datetime itself: its fields and which tzinfo it got. */
-export function dateutilParseDatetime(
-  s: string,
-  version: DateutilVersion,
-  today: Date,
-  localZoneNames: readonly [string, string] = ['UTC', 'UTC'],
-  localOffset: (wallMs: number) => number = () => 0,
-): DateutilDatetime {
+export function dateutilParseDatetime(s: string, version: DateutilVersion, today: Date, local: LocalZone = UTC_ZONE): DateutilDatetime {
   try {
-    return parseOrThrow(s, version, today, localZoneNames, localOffset);
+    return parseOrThrow(s, version, today, local);
   } catch (e) {
     if (e instanceof PyError) return { ok: false, error: e.message };
     throw e;
   }
 }
 
-function parseOrThrow(s: string, version: DateutilVersion, today: Date, localZoneNames: readonly [string, string], localOffset: (wallMs: number) => number): DateutilDatetime {
+function parseOrThrow(s: string, version: DateutilVersion, today: Date, local: LocalZone): DateutilDatetime {
   // Python 2 hands a byte str; 2.1/2.4.2 `parse()` and 2.6.0 `_timelex` call `.decode()` (ASCII).
   for (let k = 0; k < s.length; k++) {
     const c = s.charCodeAt(k);
@@ -892,10 +892,7 @@ function parseOrThrow(s: string, version: DateutilVersion, today: Date, localZon
 
   // tzinfo (tzinfos=None): tzlocal for a name in time.tzname, tzutc for offset 0, tzoffset for
   // another offset; a name with no offset (EST, UT, CET...) stays naive in all three versions.
-  if (r.tzname && localZoneNames.includes(r.tzname)) {
-    const wallMs = daysFromCivil(ret.year, ret.month, ret.day) * 86400000 + ret.hour * 3600000 + ret.minute * 60000 + ret.second * 1000;
-    return { ok: true, wall: ret, tzinfo: 'tzlocal', offsetSeconds: localOffset(wallMs) };
-  }
+  if (r.tzname && local.names.includes(r.tzname)) return { ok: true, wall: ret, tzinfo: 'tzlocal', offsetSeconds: local.offsetAtWall(wallMs(ret)) };
   if (r.tzoffset === 0) return { ok: true, wall: ret, tzinfo: 'tzutc', offsetSeconds: 0 };
   if (r.tzoffset) {
     checkTimedeltaSeconds(r.tzoffset);

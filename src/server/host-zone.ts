@@ -18,14 +18,12 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import type { LocalZone } from '../imip/dateutil-parse.js';
 
-export interface HostZone {
-  /** Python's `time.tzname`: the names dateutil takes as the host's own zone. */
-  names: readonly [string, string];
-  /** Where they came from, in words (`TZ=America/Los_Angeles`, `/etc/localtime`). */
+/** `names` is Python's `time.tzname`; `offsetAtWall` is `tz.tzlocal().utcoffset(dt)`. */
+export interface HostZone extends LocalZone {
+  /** Where the names came from, in words (`TZ=America/Los_Angeles`, `/etc/localtime`). */
   source: string;
-  /** `tz.tzlocal().utcoffset(dt)` in seconds east of UTC, for a wall-clock time given as UTC fields (ms). */
-  offsetAtWall(wallMs: number): number;
   /** `datetime.now()` on the host: its wall-clock time, as UTC fields. */
   wallNow(now: Date): Date;
 }

@@ -65,8 +65,8 @@ function isoformat(w: PyDateTime): string {
 
 /** Our answer in the oracle's shape. */
 function ours(s: string, v: DateutilVersion, today = TODAY): Answer {
-  const r = dateutilParse(s, v, today, ['UTC', 'UTC']);
-  const d = dateutilParseDatetime(s, v, today, ['UTC', 'UTC']);
+  const r = dateutilParse(s, v, today);
+  const d = dateutilParseDatetime(s, v, today);
   return d.ok ? { ...r, wall: isoformat(d.wall), tz: d.tzinfo, offset: d.offsetSeconds } : r;
 }
 
