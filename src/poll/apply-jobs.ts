@@ -104,7 +104,7 @@ export async function injectJob(job: Job, body: Buffer | undefined, ctx: CycleCo
   const party: TokenParty = { organizer: job.record.organizer, attendee: job.record.attendee };
   let text: string;
   try {
-    text = job.isDsn ? rewriteDsn(body.toString('utf8'), party) : rewriteReply(body.toString('utf8'), party, ctx.version);
+    text = job.isDsn ? rewriteDsn(body.toString('utf8'), party, ctx.version) : rewriteReply(body.toString('utf8'), party, ctx.version);
   } catch (err) {
     return { ok: false, status: 'failed', deleted: false, reason: `the calendar does not parse: ${(err as Error).message}` };
   }

@@ -107,8 +107,8 @@ export interface TokenParty {
  * X-CALENDARSERVER-PERUSER (ical.py `ignoredComponents`; CalendarServer-2.5 ical.py skips
  * VTIMEZONE only).
  */
-function mainComponents(vcal: ICAL.Component, version?: Pick<ServerVersion, 'major'>): ICAL.Component[] {
-  const peruser = version === undefined || version.major >= 3;
+function mainComponents(vcal: ICAL.Component, version: Pick<ServerVersion, 'major'>): ICAL.Component[] {
+  const peruser = version.major >= 3;
   return vcal.getAllSubcomponents().filter((c) => {
     const name = c.name.toLowerCase();
     return name !== 'vtimezone' && !(peruser && name === 'x-calendarserver-peruser');
@@ -120,7 +120,7 @@ function mainComponents(vcal: ICAL.Component, version?: Pick<ServerVersion, 'maj
  * equals the token's, compared after Python 2's `lower()` (ASCII letters only; twistedcaldav/ical.py
  * in every release).
  */
-function keepOnlyAttendee(vcal: ICAL.Component, attendee: string, version?: Pick<ServerVersion, 'major'>): void {
+function keepOnlyAttendee(vcal: ICAL.Component, attendee: string, version: Pick<ServerVersion, 'major'>): void {
   const want = pyLower(attendee);
   for (const comp of mainComponents(vcal, version)) {
     for (const p of comp.getAllProperties('attendee')) {
@@ -134,17 +134,17 @@ function keepOnlyAttendee(vcal: ICAL.Component, attendee: string, version?: Pick
  * when it has two (`getProperty` raises, which the method takes as none), even if a later
  * component has one (CalendarServer-2.5..4.3.2 twistedcaldav/ical.py).
  */
-function serverOrganizerProperty(vcal: ICAL.Component, version?: Pick<ServerVersion, 'major'>): ICAL.Property | null {
+function serverOrganizerProperty(vcal: ICAL.Component, version: Pick<ServerVersion, 'major'>): ICAL.Property | null {
   const organizers = mainComponents(vcal, version)[0]?.getAllProperties('organizer') ?? [];
   return organizers.length === 1 ? organizers[0]! : null;
 }
 
-function parseVcalendar(text: string): ICAL.Component {
+function parseVcalendar(text: string, version: Pick<ServerVersion, 'major'>): ICAL.Component {
   const jcal = ICAL.parse(text.replace(/^\uFEFF/, ''));
   const first = Array.isArray(jcal) && Array.isArray(jcal[0]) ? jcal[0] : jcal;
   const vcal = new ICAL.Component(first as unknown[]);
   if (vcal.name.toLowerCase() !== 'vcalendar') throw new Error('no VCALENDAR object in the calendar data');
-  if (!mainComponents(vcal).length) throw new Error('VCALENDAR without a main component');
+  if (!mainComponents(vcal, version).length) throw new Error('VCALENDAR without a main component');
   return vcal;
 }
 
@@ -155,7 +155,7 @@ function parseVcalendar(text: string): ICAL.Component {
  * is left. Throws when the calendar does not parse (the server fails the same way).
  */
 export function rewriteReply(text: string, token: TokenParty, version: Pick<ServerVersion, 'major' | 'minor'>): string {
-  const vcal = parseVcalendar(text);
+  const vcal = parseVcalendar(text, version);
   // 3.0+: `mainComponent()`, the only one (more fail before this: classify.ts).
   const main = mainComponents(vcal, version)[0]!;
   keepOnlyAttendee(vcal, token.attendee, version);
@@ -180,10 +180,10 @@ export function rewriteReply(text: string, token: TokenParty, version: Pick<Serv
  * to the token's organizer, and `REQUEST-STATUS:5.1;Service unavailable` on the first VEVENT.
  * METHOD is left as it was (the gateway does not change it).
  */
-export function rewriteDsn(text: string, token: TokenParty): string {
-  const vcal = parseVcalendar(text);
-  keepOnlyAttendee(vcal, token.attendee);
-  const org = serverOrganizerProperty(vcal);
+export function rewriteDsn(text: string, token: TokenParty, version: Pick<ServerVersion, 'major'>): string {
+  const vcal = parseVcalendar(text, version);
+  keepOnlyAttendee(vcal, token.attendee, version);
+  const org = serverOrganizerProperty(vcal, version);
   if (org) org.setValue(token.organizer);
   const vevent = vcal.getFirstSubcomponent('vevent');
   if (vevent) {

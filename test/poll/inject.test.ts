@@ -139,7 +139,7 @@ describe('the calendar the gateway injects (§4.4 step 6, processDSN)', () => {
 
   it('a DSN: REQUEST-STATUS 5.1 on the first VEVENT, token attendee only, token organizer', () => {
     const req = REPLY.replace('METHOD:reply', 'METHOD:REQUEST');
-    const text = rewriteDsn(req, PARTY);
+    const text = rewriteDsn(req, PARTY, parseServerVersion('4.3'));
     expect(text).toMatch(/^REQUEST-STATUS:5\.1;Service unavailable\r$/m);
     const ev = parse(text).getFirstSubcomponent('vevent')!;
     expect(ev.getAllProperties('attendee')).toHaveLength(1);
