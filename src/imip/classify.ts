@@ -130,7 +130,7 @@ function lookup(token: string, ctx: ClassifyContext, notes: string[]): Lookup {
  *   Deferred is dropped (5.0) or fails `cbDownloaded` (5.1+)
  *   (CalendarServer-5.0..9.2 inbound.py `IMAP4DownloadProtocol.cbGotMessage`, `POP3DownloadProtocol.cbDownloaded`).
  */
-function processingFailure(ctx: ClassifyContext, raised: PythonException, base: Omit<Outcome, 'action' | 'asyncFailure'>, note: string, shown = raised.text): Outcome {
+function processingFailure(ctx: ClassifyContext, raised: PythonException, base: Omit<Outcome, 'action' | 'asyncFailure'>, note: string): Outcome {
   const log = [...base.log];
   const notes = [...base.notes, note];
   if (!isEraC(ctx.version)) {
@@ -139,7 +139,7 @@ function processingFailure(ctx: ClassifyContext, raised: PythonException, base: 
     return { ...base, log, notes, action: 'UNKNOWN_FAILURE', asyncFailure: false };
   }
   const era = pollEraOf(ctx.version);
-  log.push(ctx.protocol === 'imap' && era !== 'delete-everything' ? LOG.imapError(raised) : LOG.unhandledDeferred(shown));
+  log.push(ctx.protocol === 'imap' && era !== 'delete-everything' ? LOG.imapError(raised) : LOG.unhandledDeferred(raised.text));
   notes.push('the error is raised inside the asynchronous reply processing: no action code is returned (UNKNOWN_FAILURE is the toolkit\'s label)');
   if (ctx.protocol === 'imap') {
     notes.push(
@@ -209,7 +209,7 @@ function parseFailure(ctx: ClassifyContext, failure: Extract<CalendarParse, { ok
     featuresOf(ctx.version).calendarParser === 'vobject'
       ? 'the exception text is the toolkit parser\'s, not that of vobject, the 2.x calendar parser'
       : 'the exception text is pycalendar\'s, the server\'s calendar parser; the server\'s own message also carries the calendar text';
-  return processingFailure(ctx, failure.raised, base, why, failure.error);
+  return processingFailure(ctx, failure.raised, base, why);
 }
 
 /** What Python calls the value pycalendar 2016 gives for METHOD of each value class that is not text. */
