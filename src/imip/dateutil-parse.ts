@@ -25,6 +25,7 @@
  * `resolveYmdInline` = the year/month/day block of 2.1/2.4.2 `_parse`, `resolveYmd260` = 2.6.0
  * `_ymd.resolve_ymd`; `parseOrThrow` = `parser.parse` (default, replace, weekday, tzinfo).
  */
+import type { LocalZone } from '../server/host-zone.js';
 
 export type DateutilVersion = '2.1' | '2.4.2' | '2.6.0';
 
@@ -803,13 +804,6 @@ function checkTimedeltaSeconds(offset: number): void {
 
 // ---------------------------------------------------------------------------------------------
 // parser.parse
-
-/** What dateutil asks of the host's zone: its names (time.tzname) and tzlocal()'s offset. */
-export interface LocalZone {
-  names: readonly [string, string];
-  /** Seconds east of UTC for a wall-clock time given as UTC fields (ms). */
-  offsetAtWall(wallMs: number): number;
-}
 
 /** A host that runs in UTC. */
 const UTC_ZONE: LocalZone = { names: ['UTC', 'UTC'], offsetAtWall: () => 0 };

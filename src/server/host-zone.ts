@@ -18,9 +18,15 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { LocalZone } from '../imip/dateutil-parse.js';
 
-/** `names` is Python's `time.tzname`; `offsetAtWall` is `tz.tzlocal().utcoffset(dt)`. */
+/** What python-dateutil asks of the host's zone (../imip/dateutil-parse.ts). */
+export interface LocalZone {
+  /** Python's `time.tzname`: the names dateutil takes as the host's own zone. */
+  names: readonly [string, string];
+  /** `tz.tzlocal().utcoffset(dt)` in seconds east of UTC, for a wall-clock time given as UTC fields (ms). */
+  offsetAtWall(wallMs: number): number;
+}
+
 export interface HostZone extends LocalZone {
   /** Where the names came from, in words (`TZ=America/Los_Angeles`, `/etc/localtime`). */
   source: string;
