@@ -278,7 +278,8 @@ function tryRead(path: string, role: ConfigFileInfo['role'], listedBy: string, c
     try {
       got = readPlistFile(path);
     } catch (e) {
-      if (!(e instanceof PlistReadError)) throw e;
+      // imip's own limit: the server reads this include, so the merged config cannot be judged.
+      if (!(e instanceof PlistReadError) || e.ownLimit) throw e;
       got = e;
     }
     ctx.read.set(path, got);

@@ -35,6 +35,8 @@ export class PlistReadError extends CannotRunError {
     readonly path: string,
     readonly problem: string,
     readonly line?: number,
+    /** A limit of imip's reader: the server reads the file, so no finding can be made from it. */
+    readonly ownLimit = false,
   ) {
     super(readProblem(path, problem, line));
     this.name = 'PlistReadError';
@@ -135,6 +137,9 @@ export function readPlistFile(path: string): PlistFile {
   } catch (e) {
     if (e instanceof PlistSyntaxError || e instanceof XmlSyntaxError) {
       const problem = e instanceof XmlSyntaxError ? e.problem : e.message;
+      if (e.ownLimit) {
+        throw new PlistReadError(path, `imip cannot judge this plist: ${problem}. Calendar Server reads it (its plistlib has no such limit), so this says nothing about the file`, e.line, true);
+      }
       throw new PlistReadError(path, `not a valid XML plist (the server cannot read it either): ${problem}`, e.line);
     }
     throw e;

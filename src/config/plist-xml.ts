@@ -26,6 +26,8 @@ export class PlistSyntaxError extends Error {
     /** The kind of problem; never the file's text. */
     message: string,
     readonly line: number,
+    /** A limit of imip's own reader (see XmlSyntaxError.ownLimit), not a file the server fails on. */
+    readonly ownLimit = false,
   ) {
     super(message);
     this.name = 'PlistSyntaxError';
@@ -42,6 +44,11 @@ export interface ParsedPlist {
   keysWithoutValue: { path: string; line: number }[];
 }
 
+/**
+ * imip's own bound on nesting (each level is a frame of work and a path to build). Python's
+ * plistlib keeps its open containers in a list and has none, so past it the file is refused as
+ * imip's limit, not as one the server fails on. A caldavd.plist is a few levels deep.
+ */
 const MAX_DEPTH = 64;
 const INTEGER = /^[ \t\n\r\f\v]*[+-]?[0-9]+[ \t\n\r\f\v]*$/;
 const REAL = /^[ \t\n\r\f\v]*[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|inf(?:inity)?|nan)[ \t\n\r\f\v]*$/i;
@@ -276,7 +283,7 @@ export function parseXmlPlist(text: string): ParsedPlist {
       if (t.kind === 'open') {
         data = '';
         if (t.name === 'dict' || t.name === 'array') {
-          if (stack.length >= MAX_DEPTH) throw new PlistSyntaxError(`nesting deeper than ${MAX_DEPTH} levels`, t.line);
+          if (stack.length >= MAX_DEPTH) throw new PlistSyntaxError(`nesting deeper than ${MAX_DEPTH} levels`, t.line, true);
           const value: PlistDict | PlistValue[] = t.name === 'dict' ? {} : [];
           const parent = stack[stack.length - 1] ?? null;
           const key = add(value, t.line);
@@ -298,7 +305,7 @@ export function parseXmlPlist(text: string): ParsedPlist {
       endElement(t.name, open.pop() ?? t.line);
     }
   } catch (e) {
-    if (e instanceof XmlSyntaxError) throw new PlistSyntaxError(e.problem, e.line);
+    if (e instanceof XmlSyntaxError) throw new PlistSyntaxError(e.problem, e.line, e.ownLimit);
     throw e;
   }
   if (st.key) keysWithoutValue.push({ path: keyPath(pathOf(st.key.parent), st.key.key), line: st.key.line });

@@ -23,6 +23,8 @@ export class XmlSyntaxError extends Error {
     /** The kind of problem, without any of the file's text. */
     readonly problem: string,
     readonly line: number,
+    /** A limit of imip's own reader, not an XML error: Python's expat (the server's plistlib) reads it. */
+    readonly ownLimit = false,
   ) {
     super(`${problem} (line ${line})`);
     this.name = 'XmlSyntaxError';
@@ -211,7 +213,8 @@ export class XmlTokenizer {
         }
         if (i >= t.length) this.fail('a DOCTYPE that is never closed');
         const decl = t.slice(this.pos, i + 1);
-        if (/<!ENTITY/.test(decl)) this.fail('an entity declaration in the DOCTYPE (not supported here)');
+        // expat expands internal entities, so plistlib reads such a file; this reader does not.
+        if (/<!ENTITY/.test(decl)) throw new XmlSyntaxError('an entity declaration in the DOCTYPE', this.lineNo, true);
         this.externalDtd = /^<!DOCTYPE\s+[^\s[>]+\s+(SYSTEM|PUBLIC)\b/.test(decl);
         this.advance(i + 1);
         continue;

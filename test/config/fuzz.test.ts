@@ -167,13 +167,40 @@ describe('large single inputs', () => {
     expect(cfg.parsed[0]!.lines.get('k9999')).toBe(10_000);
   });
 
-  it('10,000 nested dicts: one line naming the file, the line and the nesting, exit 2, no crash', async () => {
+  // Python 2's plistlib keeps its open containers in a list, with no bound: the limit is imip's
+  // own, and the message must not say the server fails on the file.
+  it('10,000 nested dicts: one line naming the file, the line and imip\'s own limit, exit 2, no crash', async () => {
     const dir = tempDir();
     const path = join(dir, 'deep.plist');
     writeFileSync(path, `<?xml version="1.0"?>\n<plist version="1.0"><dict><key>X</key>${'<dict><key>a</key>'.repeat(10_000)}<true/>${'</dict>'.repeat(10_000)}</dict></plist>\n`);
     const r = await runCli(['check-config', '--config', path]);
     expect(r.code).toBe(2);
-    expect(r.stderr.trim().split('\n')).toEqual([`imip: ${path}:2: not a valid XML plist (the server cannot read it either): nesting deeper than 64 levels`]);
+    expect(r.stderr.trim().split('\n')).toEqual([
+      `imip: ${path}:2: imip cannot judge this plist: nesting deeper than 64 levels. Calendar Server reads it (its plistlib has no such limit), so this says nothing about the file`,
+    ]);
+  });
+
+  // expat, under plistlib, expands an internal entity: the server reads the file.
+  it('an entity declaration in the DOCTYPE is imip\'s limit, not a broken file', async () => {
+    const dir = tempDir();
+    const path = join(dir, 'entity.plist');
+    writeFileSync(path, `<?xml version="1.0"?>\n<!DOCTYPE plist [<!ENTITY host "mail.example.com">]>\n<plist version="1.0"><dict><key>ServerHostName</key><string>&host;</string></dict></plist>\n`);
+    const r = await runCli(['check-config', '--config', path]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('imip cannot judge this plist: an entity declaration in the DOCTYPE. Calendar Server reads it');
+    expect(r.stderr).not.toContain('the server cannot read it either');
+  });
+
+  it('an include past imip\'s nesting limit stops the run (exit 2) instead of becoming a finding about the server', async () => {
+    const dir = tempDir();
+    const inc = join(dir, 'deep-include.plist');
+    writeFileSync(inc, `<?xml version="1.0"?>\n<plist version="1.0"><dict><key>X</key>${'<dict><key>a</key>'.repeat(100)}<true/>${'</dict>'.repeat(100)}</dict></plist>\n`);
+    const path = join(dir, 'main.plist');
+    writeFileSync(path, build(cleanConfig() as never).replace('<key>Scheduling</key>', `<key>Includes</key><array><string>${inc}</string></array><key>Scheduling</key>`));
+    const r = await runCli(['check-config', '--config', path, '--server-version', '9.2']);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim()).toBe(`imip: ${inc}:2: imip cannot judge this plist: nesting deeper than 64 levels. Calendar Server reads it (its plistlib has no such limit), so this says nothing about the file`);
+    expect(r.stdout).not.toContain('include.missing');
   });
 
   it('130,000 findings of one kind: the first 100 listed, the rest counted in one finding, human and --json', { timeout: 60_000 }, async () => {
