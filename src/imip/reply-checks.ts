@@ -51,11 +51,39 @@ export interface ReplyRule {
 
 const norm = (v: string): string => stripMailto(v).trim().toLowerCase();
 
-/** §4.4 step 6: from 3.0 a REPLY left without ATTENDEE gets the token's, with SCHEDULE-STATUS 5.1. */
-function whatServerDoesWithoutAttendee(v: ServerVersion, attendee: string): string {
-  return v.major >= 3
-    ? `the server adds ${attendee} with SCHEDULE-STATUS=5.1, so the organizer sees a failed reply`
-    : 'a 2.x server injects the REPLY without any ATTENDEE, so the organizer\'s event is not updated';
+/**
+ * What `processReply` does with a component that keeps no ATTENDEE of the token's attendee.
+ * - 2.x: nothing; the REPLY is injected without one.
+ * - 3.0+: `removeAllButOneAttendee` runs on every component, then `if not calendar.getAttendees()`
+ *   reads the FIRST component only (CalendarServer-3.0..6.x twistedcaldav/ical.py `getAttendees`,
+ *   7.0..9.2 `getRecipientProperties`: the first component that is not VTIMEZONE or
+ *   X-CALENDARSERVER-PERUSER). When that one has none, the attendee goes back, with
+ *   SCHEDULE-STATUS 5.1 and no PARTSTAT, onto `event`: `mainComponent()`, the master or else the
+ *   first override. 3.0–5.0 fail before this on more than one component (reply.multiple-components),
+ *   so the first and the main one differ only from 5.1.
+ * - The organizer's side (5.1..9.2 txdav/caldav/datastore/scheduling/itip.py
+ *   `updateAttendeeData(FromReply)`) takes nothing from a component without exactly one ATTENDEE
+ *   and logs "There must be one and only one ATTENDEE property in a REPLY".
+ */
+function withoutAttendee(input: ReplyCheckInput, comp: ComponentFacts, attendee: string): string {
+  const v = input.version;
+  if (v.major < 3) return "a 2.x server injects the REPLY without any ATTENDEE, so the organizer's event is not updated";
+  const all = parsedComponents(input);
+  if (all.length > 1 && featuresOf(v).singleMainComponent) {
+    return 'this release fails on a calendar with more than one component before it looks at ATTENDEEs (reply.multiple-components)';
+  }
+  const first = all[0];
+  const main = all.find((c) => !c.recurrenceId) ?? first;
+  const firstHasOne = !!first && (input.record ? !!keptAttendee(first, input.record) : first.attendees.length > 0);
+  if (!firstHasOne && comp === main) return `the server adds ${attendee} back with SCHEDULE-STATUS=5.1 and no PARTSTAT, so the attendee's answer is lost`;
+  const what = comp.recurrenceId ? 'this occurrence' : `this ${comp.name}`;
+  const log = '(the server logs "There must be one and only one ATTENDEE property in a REPLY")';
+  if (firstHasOne) return `the server adds one back only when the first component has none, so ${what} reaches the organizer without an ATTENDEE and its answer is lost ${log}`;
+  // The first component has none, and the main one (the master) is another: the attendee goes there.
+  const twice = !!main && !!input.record && !!keptAttendee(main, input.record);
+  return twice
+    ? `the server adds ${attendee} to the master instead, which then has it twice: neither the master nor ${what} has exactly one ATTENDEE, so the answer of neither is taken ${log}`
+    : `the server adds ${attendee} to the master instead, with SCHEDULE-STATUS=5.1 and no PARTSTAT, so the master's answer is lost and ${what} reaches the organizer without an ATTENDEE ${log}`;
 }
 
 function base(input: ReplyCheckInput, extra: Record<string, unknown> = {}): Record<string, unknown> {
@@ -359,7 +387,7 @@ const attendeeCount: ReplyRule = {
       if (n === 0) {
         out.push({
           path: 'message.calendar.ATTENDEE',
-          message: `${comp.name} has no ATTENDEE: ${whatServerDoesWithoutAttendee(input.version, 'the invited attendee')}.`,
+          message: `${comp.name} has no ATTENDEE: ${withoutAttendee(input, comp, 'the invited attendee')}.`,
           evidence,
           fix: 'Ask the attendee to answer with the Accept/Decline buttons of the invitation; their client dropped the ATTENDEE line.',
         });
@@ -391,7 +419,7 @@ const attendeeMismatch: ReplyRule = {
         return [
           {
             path: 'message.calendar.ATTENDEE',
-            message: `ATTENDEE ${values.join(', ')} is not the invited ${input.record.attendee}: the server removes it; ${whatServerDoesWithoutAttendee(input.version, input.record.attendee)}.`,
+            message: `ATTENDEE ${values.join(', ')} is not the invited ${input.record.attendee}: the server removes it; ${withoutAttendee(input, comp, input.record.attendee)}.`,
             evidence: base(input, { attendees: values, tokenAttendee: input.record.attendee, from: input.fromAddress }),
             fix: `The attendee answered from another address (an alias or a second account). Ask them to answer from ${stripMailto(input.record.attendee)}, or invite the address they really use.`,
           },

@@ -9,6 +9,7 @@
  */
 import { classify, type MessageInput, type TokenRecord, type Verdict } from '../imip/classify.js';
 import { decodeWords, HeaderList, walkParts } from '../imip/mime.js';
+import { pyLower } from '../imip/mime-headers.js';
 import { propertyValues } from '../imip/reply-calendar.js';
 import { tokenCauses } from '../imip/token-causes.js';
 import type { Finding } from '../report/finding.js';
@@ -169,11 +170,12 @@ export function judge(input: MessageInput, target: ReplyTarget, ctx: JudgeContex
     return { outcome: 'token-missing', reason, decisive: hasCalendar, verdict, causes };
   }
   const cal = verdict.calendar;
-  const attendeeMatches = (cal?.attendees ?? []).some((a) => lc(a) === lc(target.record.attendee));
+  // Compared as removeAllButOneAttendee compares (Python 2's ASCII lower()).
+  const attendeeMatches = (cal?.attendees ?? []).some((a) => pyLower(a) === pyLower(target.record.attendee));
   const problems: string[] = [];
   if (verdict.serverAction !== 'INJECTION_SUBMITTED') problems.push(`the server would not inject it (${verdict.serverAction}${verdict.logLine ? `: "${verdict.logLine}"` : ''})`);
   else if (lc(cal?.method) !== 'reply') problems.push(`its calendar is METHOD:${cal?.method ?? '(none)'}, not REPLY`);
-  else if (!attendeeMatches) problems.push(`its calendar does not answer for ${target.record.attendee} (ATTENDEE: ${(cal?.attendees ?? []).join(', ') || 'none'}); the server would mark the reply failed (SCHEDULE-STATUS 5.1)`);
+  else if (!attendeeMatches) problems.push(`its calendar does not answer for ${target.record.attendee} (ATTENDEE: ${(cal?.attendees ?? []).join(', ') || 'none'}); ${ctx.version.major >= 3 ? 'the server would add the attendee back with SCHEDULE-STATUS 5.1 and no PARTSTAT, so the answer is lost' : "a 2.x server injects it without any ATTENDEE, so the organizer's event is not updated"}`);
   else if (!cal?.partstat) problems.push(`the ATTENDEE ${target.record.attendee} has no PARTSTAT, so the reply says nothing`);
   if (!verdict.read) problems.push('it is marked \\Seen (someone read the mailbox with a mail client), and this release polls UNSEEN messages only, so the server will never process it');
   if (problems.length === 0) {

@@ -268,6 +268,33 @@ describe('verdict details', () => {
     expect(v.calendar?.partstat).toBe('ACCEPTED');
   });
 
+  it('5.1+: the attendee goes back only when the first component has none, and onto the master', () => {
+    // CalendarServer-5.1..9.2 processReply: `if not calendar.getAttendees()` reads the first
+    // component; the attendee is added to `event` (mainComponent(): the master). The organizer's
+    // side takes nothing from a component without exactly one ATTENDEE (itip.py updateAttendeeData).
+    const raw = fixture('recurring-reply-with-exception').toString('latin1');
+    const start = raw.indexOf('.ics\r\n\r\n') + 8;
+    const end = raw.indexOf('\r\n--Apple-Mail=', start);
+    const body = Buffer.from(raw.slice(start, end), 'base64').toString('utf8');
+    const [head, master, override, tail] = body.split(/(?=BEGIN:VEVENT)|(?<=END:VEVENT\r\n)(?!BEGIN:VEVENT)|(?<=END:VEVENT\r\n)(?=BEGIN:VEVENT)/);
+    const alias = (c: string): string => c.replace(/(ATTENDEE[^:\r\n]*(?:\r\n [^\r\n]*)*:mailto:)[^\r\n]+/, '$1someone.else@remote.test');
+    const verdictOf = (cal: string, release = '9.2'): Verdict => classify(parseMessage(Buffer.from(raw.slice(0, start) + Buffer.from(cal).toString('base64') + raw.slice(end), 'latin1')), context(release, 'imap'));
+    const mismatch = (v: Verdict): string => v.findings.find((f) => f.id === 'reply.attendee-mismatch')?.message ?? '';
+    expect(alias(override!)).not.toBe(override);
+
+    // The master (first) keeps the attendee, the override does not: nothing is added back.
+    const overrideOnly = verdictOf(head! + master! + alias(override!) + tail!);
+    expect(overrideOnly.serverAction).toBe('INJECTION_SUBMITTED');
+    expect(mismatch(overrideOnly)).toMatch(/adds one back only when the first component has none, so this occurrence reaches the organizer without an ATTENDEE and its answer is lost/);
+    expect(mismatch(overrideOnly)).toMatch(/There must be one and only one ATTENDEE property in a REPLY/);
+    // The master (first and main) has none: it gets the attendee back, without an answer.
+    expect(mismatch(verdictOf(head! + alias(master!) + override! + tail!))).toMatch(/adds mailto:\S+ back with SCHEDULE-STATUS=5\.1 and no PARTSTAT, so the attendee's answer is lost/);
+    // The override comes first and has none; the master keeps its own: the attendee goes onto the master a second time.
+    expect(mismatch(verdictOf(head! + alias(override!) + master! + tail!))).toMatch(/adds mailto:\S+ to the master instead, which then has it twice: neither the master nor this occurrence has exactly one ATTENDEE/);
+    // 3.0-5.0 never get this far with two components.
+    expect(mismatch(verdictOf(head! + master! + alias(override!) + tail!, '4.3'))).toMatch(/fails on a calendar with more than one component before it looks at ATTENDEEs/);
+  });
+
   it('a calendar with no main component parses from 3.0; the server fails when it adds the ORGANIZER', () => {
     // CalendarServer-3.0..9.2 processReply: mainComponent() is None, getOrganizerProperty() None,
     // then event.addProperty(...) raises AttributeError.
