@@ -465,6 +465,23 @@ const ROWS: Row[] = [
     source: 'a calendar that fails to parse ends the poll cycle',
   },
   {
+    id: 'log.unhandled-deferred',
+    area: 'receiving',
+    severity: 'warning',
+    lines: ['5.0+'],
+    // The first of Twisted's two events for a failed Deferred nothing handled (src/imip/inbound-log.ts
+    // `unhandledDeferred`): CalendarServer-5.0 drops handleMessage's Deferred (IMAP `cbGotMessage`,
+    // POP3 `cbDownloaded`); 5.1 to 9.2 POP3 `cbDownloaded` fails inside the DeferredList of
+    // `cbGotMessageSizes`, which does not consume errors. The traceback follows on the next lines.
+    template: LOG.unhandledDeferred({ type: 'ValueError', text: '' })[0]!.text,
+    needles: ['Unhandled error in Deferred'],
+    summary: '5.0 and later: a failure nothing handled ("Unhandled error in Deferred"); from the mail gateway, a message it failed on over POP3, or over IMAP on 5.0.',
+    meaning:
+      'Twisted writes this when a failed operation had no error handler; the traceback after it names the error. When that traceback runs through the mail gateway (imip/inbound.py), a message failed while it was processed, often a reply whose calendar does not parse: over POP3 from 5.1 it stays in the mailbox and fails again at every poll (5.0 deletes it), and on 5.0 over IMAP it stops every later poll at that message.',
+    fix: 'Read the traceback\'s last line; "imip poll --once" shows which message fails, and "imip diagnose --message FILE" says why.',
+    source: "the mail gateway's POP3 reader, and 5.0's IMAP reader, leave a failed message's error unhandled",
+  },
+  {
     id: 'log.imap-empty-results',
     area: 'receiving',
     severity: 'warning',

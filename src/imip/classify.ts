@@ -139,7 +139,8 @@ function processingFailure(ctx: ClassifyContext, raised: PythonException, base: 
     return { ...base, log, notes, action: 'UNKNOWN_FAILURE', asyncFailure: false };
   }
   const era = pollEraOf(ctx.version);
-  log.push(ctx.protocol === 'imap' && era !== 'delete-everything' ? LOG.imapError(raised) : LOG.unhandledDeferred(raised.text));
+  if (ctx.protocol === 'imap' && era !== 'delete-everything') log.push(LOG.imapError(raised));
+  else log.push(...LOG.unhandledDeferred(raised));
   notes.push('the error is raised inside the asynchronous reply processing: no action code is returned (UNKNOWN_FAILURE is the toolkit\'s label)');
   if (ctx.protocol === 'imap') {
     notes.push(

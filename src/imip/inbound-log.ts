@@ -20,12 +20,25 @@ export function isEraC(v: Pick<ServerVersion, 'major'>): boolean {
   return v.major >= 5;
 }
 
+/** Where the exceptions that fail a reply are defined when not built in. */
+const EXCEPTION_MODULES: Readonly<Record<string, string>> = {
+  InvalidICalendarDataError: 'twistedcaldav.ical',
+};
+
+/**
+ * Twisted's `reflect.qual` of a Python 2 exception class: `exceptions.TypeError` for a built-in
+ * one, `twistedcaldav.ical.InvalidICalendarDataError`.
+ */
+function pythonQual(type: string): string {
+  return `${EXCEPTION_MODULES[type] ?? 'exceptions'}.${type}`;
+}
+
 /**
  * `str()` of a Python 2 exception class: `<type 'exceptions.TypeError'>` for a built-in one,
  * `<class '…'>` for twistedcaldav's InvalidICalendarDataError (a ValueError subclass).
  */
 function pythonClass(type: string): string {
-  return type === 'InvalidICalendarDataError' ? "<class 'twistedcaldav.ical.InvalidICalendarDataError'>" : `<type 'exceptions.${type}'>`;
+  return type in EXCEPTION_MODULES ? `<class '${pythonQual(type)}'>` : `<type '${pythonQual(type)}'>`;
 }
 
 export const LOG = {
@@ -106,6 +119,15 @@ export const LOG = {
    * first line is the one given.
    */
   imapError: (raised: PythonException): LogEntry => ({ level: 'error', text: `IMAP Error: [Failure instance: Traceback: ${pythonClass(raised.type)}: ${raised.text}` }),
-  /** 5.0 IMAP and 5.0+ POP3: nothing handles the failed Deferred; Twisted reports it when collected. */
-  unhandledDeferred: (err: string): LogEntry => ({ level: 'error', text: `Unhandled error in Deferred: ${err}` }),
+  /**
+   * 5.0 IMAP and 5.0+ POP3: nothing handles the failed Deferred, and Twisted reports it when the
+   * Deferred is collected, as two log events (twisted-12.3.0 .. 16.6.0 internet/defer.py
+   * `_DebugInfo.__del__`): "Unhandled error in Deferred:", then the Failure with its traceback
+   * (`log.err`; from 15.2 `log.failure`), whose last line is `reflect.qual(type): str(value)`
+   * (python/failure.py `printTraceback`, detail "default"). The frames between are not modelled.
+   */
+  unhandledDeferred: (raised: PythonException): LogEntry[] => [
+    { level: 'error', text: 'Unhandled error in Deferred:' },
+    { level: 'error', text: `${pythonQual(raised.type)}: ${raised.text}` },
+  ],
 };

@@ -149,6 +149,28 @@ describe('scanning the fixture logs of each release line', () => {
     expect(f.formats[format as 'namespaced']).toBeGreaterThan(0);
   });
 
+  it('a POP3 reply the 9.x server failed on: Twisted\'s unhandled-Deferred report is found, with its namespace', async () => {
+    // Twisted 16.6 internet/defer.py `_DebugInfo.__del__`: log.critical("Unhandled error in
+    // Deferred:"), then log.failure with the traceback (its last line: reflect.qual: str).
+    const dir = tmp();
+    const path = join(dir, 'pop3-failure.log');
+    writeFileSync(
+      path,
+      [
+        '2016-03-02 10:00:07+0000 [-] [caldav-1]  [-] [txdav.caldav.datastore.scheduling.imip.inbound#info] Mail gateway received message <m1@remote.test> from attendee@remote.test to calendar+abc@example.test',
+        '2016-03-02 10:00:07+0000 [-] [caldav-1]  [-] [twisted.internet.defer#critical] Unhandled error in Deferred:',
+        '2016-03-02 10:00:07+0000 [-] [caldav-1]  [-] [twisted.internet.defer#critical] ',
+        '\tTraceback (most recent call last):',
+        '\t  File "/usr/lib/python2.7/site-packages/txdav/caldav/datastore/scheduling/imip/inbound.py", line 599, in cbDownloaded',
+        '\ttwistedcaldav.ical.InvalidICalendarDataError: Invalid property: DTSTAMP:2026-03-02T10:20:00Z',
+        '',
+      ].join('\n'),
+    );
+    const r = await scan(path);
+    expect(counts(r)).toEqual({ 'log.received': 1, 'log.unhandled-deferred': 1 });
+    expect(r.entries.get('log.unhandled-deferred')).toMatchObject({ namespace: 'twisted.internet.defer', level: 'critical' });
+  });
+
   it('keeps count, first and last time, the latest line, and the values the diagnosis links', async () => {
     const r = await scan(join(LOGS, 'error-2x.log'));
     const e = r.entries.get('log.injection-principal-not-found')!;

@@ -192,7 +192,22 @@ describe('verdict details', () => {
     expect(c.findings[1]!.fix).toMatch(/UTF-8/);
     const pop = classify(parseFixture('unparsable-calendar'), context('9.2', 'pop3', { deleteAllMail: true }));
     expect(pop.mailboxEffect).toBe('left-reread-every-poll');
-    expect(pop.logLine).toMatch(/^Unhandled error in Deferred: Invalid property: 'invalid literal for int\(\) with base 10: '3-'': DTSTAMP:2026-03-02T10:20:00Z$/);
+    // Twisted reports the unhandled failure as two events: the notice, then the traceback, whose
+    // last line is the exception's qualified name and str().
+    expect(pop.logLines.slice(-2).map((l) => l.text)).toEqual([
+      'Unhandled error in Deferred:',
+      "twistedcaldav.ical.InvalidICalendarDataError: Invalid property: 'invalid literal for int() with base 10: '3-'': DTSTAMP:2026-03-02T10:20:00Z",
+    ]);
+    // A built-in exception is qualified by Python 2's `exceptions` module.
+    expect(classify(parseFixture('non-utf8-calendar'), context('9.2', 'pop3')).logLine).toMatch(/^exceptions\.UnicodeDecodeError: 'utf8' codec can't decode byte 0xe9 in position \d+$/);
+  });
+
+  it('a built-in exception is written with its Python 2 module: exceptions.TypeError (Twisted reflect.qual)', () => {
+    // 7.0+: a Date without a zone is naive, and comparing it with the aware "now" raises TypeError.
+    const raw = fixture('thunderbird-reply').toString('latin1').replace(/^Date: .*$/m, 'Date: Mon, 2 Mar 2026 10:00:00');
+    const unknown = (protocol: Protocol): Verdict => classify(parseMessage(Buffer.from(raw, 'latin1')), context('9.2', protocol, { lookupToken: () => null }));
+    expect(unknown('imap').logLine).toBe("IMAP Error: [Failure instance: Traceback: <type 'exceptions.TypeError'>: can't compare offset-naive and offset-aware datetimes");
+    expect(unknown('pop3').logLines.slice(-2).map((l) => l.text)).toEqual(['Unhandled error in Deferred:', "exceptions.TypeError: can't compare offset-naive and offset-aware datetimes"]);
   });
 
   it("the calendar parser is the release's own: what one line does differs between 5.x and 6.0", () => {
@@ -201,7 +216,7 @@ describe('verdict details', () => {
     const raw = fixture('thunderbird-reply').toString('latin1').replace(/^SUMMARY:.*$/m, 'Thanks, see you there');
     const on = (release: Release): Verdict => classify(parseMessage(Buffer.from(raw, 'latin1')), context(release, 'imap'));
     expect(on('5.0').serverAction).toBe('UNKNOWN_FAILURE');
-    expect(on('5.0').logLine).toBe('Unhandled error in Deferred: Invalid property: Thanks, see you there');
+    expect(on('5.0').logLine).toBe('twistedcaldav.ical.InvalidICalendarDataError: Invalid property: Thanks, see you there');
     expect(on('4.3').notes[0]).toMatch(/pycalendar/);
     expect(on('9.2').serverAction).toBe('INJECTION_SUBMITTED');
     expect(on('2.5').serverAction).toBe('UNKNOWN_FAILURE');
@@ -245,7 +260,7 @@ describe('verdict details', () => {
     const on = (release: string, protocol: Protocol = 'imap'): Verdict => classify(parseMessage(raw), context(release, protocol));
     expect(on('3.0').logLine).toBe('Failed to process message: Calendar contains more than one primary component: <Component: …>');
     expect(on('4.3', 'pop3').serverAction).toBe('UNKNOWN_FAILURE');
-    expect(on('5.0').logLine).toBe('Unhandled error in Deferred: Calendar contains more than one primary component: <Component: …>');
+    expect(on('5.0').logLines.slice(-2).map((l) => l.text)).toEqual(['Unhandled error in Deferred:', 'twistedcaldav.ical.InvalidICalendarDataError: Calendar contains more than one primary component: <Component: …>']);
     expect(on('5.0').notes.join(' ')).toMatch(/2 VEVENT components \(1 with RECURRENCE-ID\): 5\.0 takes the reply's one main component/);
     const finding = on('4.3').findings.find((f) => f.id === 'reply.multiple-components')!;
     expect(finding.severity).toBe('error');
