@@ -83,20 +83,56 @@ export function serverOrganizer(facts: CalendarFacts): { component: ComponentFac
   return { component, value: component && component.organizers === 1 ? component.organizer : null };
 }
 
-/** Offset of the first byte that breaks UTF-8, or -1. */
-export function firstInvalidUtf8(bytes: Uint8Array): number {
+/**
+ * The first error of Python 2.7's strict UTF-8 decoder (`str.decode("utf-8")`,
+ * Objects/unicodeobject.c `PyUnicode_DecodeUTF8Stateful`), or null. Its rules, pinned by 2.7's
+ * test_unicode.py (`test_utf8_decode_invalid_sequences`, `test_issue8271`): 0x80-0xC1 and
+ * 0xF5-0xFF never start a sequence; E0 needs a second byte of A0 or more, F0 one of 90 or more,
+ * F4 one of 8F or less; encoded surrogates (ED A0-BF) decode, as Python 2 allows them. A sequence
+ * cut by the end of the data is "unexpected end of data" before its bytes are looked at; the
+ * bytes blamed are the start byte and the continuation bytes that were valid.
+ */
+export function utf8DecodeError(bytes: Uint8Array): { start: number; end: number; reason: string } | null {
+  const n = bytes.length;
+  const cont = (b: number | undefined): boolean => b !== undefined && (b & 0xc0) === 0x80;
   let i = 0;
-  while (i < bytes.length) {
+  while (i < n) {
     const b = bytes[i]!;
-    const need = b < 0x80 ? 0 : b >= 0xc2 && b <= 0xdf ? 1 : b >= 0xe0 && b <= 0xef ? 2 : b >= 0xf0 && b <= 0xf4 ? 3 : -1;
-    if (need < 0) return i;
-    for (let k = 1; k <= need; k++) {
-      const c = bytes[i + k];
-      if (c === undefined || (c & 0xc0) !== 0x80) return i;
+    if (b < 0x80) {
+      i++;
+      continue;
     }
-    i += need + 1;
+    const len = b < 0xc2 ? 0 : b < 0xe0 ? 2 : b < 0xf0 ? 3 : b < 0xf5 ? 4 : 0;
+    if (len === 0) return { start: i, end: i + 1, reason: 'invalid start byte' };
+    if (i + len > n) {
+      let end = i + 1;
+      while (end < n && cont(bytes[end])) end++;
+      return { start: i, end, reason: 'unexpected end of data' };
+    }
+    const c1 = bytes[i + 1]!;
+    const c2 = bytes[i + 2];
+    let bad = !cont(c1);
+    if (len === 3) bad ||= !cont(c2) || (b === 0xe0 && c1 < 0xa0);
+    if (len === 4) bad ||= !cont(c2) || !cont(bytes[i + 3]) || (b === 0xf0 && c1 < 0x90) || (b === 0xf4 && c1 > 0x8f);
+    if (bad) {
+      // The start byte, then each leading continuation byte in form (a 2-byte sequence blames its start only).
+      let end = i + 1;
+      if (len >= 3 && cont(c1)) {
+        end++;
+        if (len === 4 && cont(c2)) end++;
+      }
+      return { start: i, end, reason: 'invalid continuation byte' };
+    }
+    i += len;
   }
-  return -1;
+  return null;
+}
+
+/** `str(UnicodeDecodeError)` in Python 2.7 (Objects/exceptions.c `UnicodeDecodeError_str`). */
+function utf8ErrorText(bytes: Uint8Array, e: { start: number; end: number; reason: string }): string {
+  return e.end === e.start + 1
+    ? `'utf8' codec can't decode byte 0x${bytes[e.start]!.toString(16).padStart(2, '0')} in position ${e.start}: ${e.reason}`
+    : `'utf8' codec can't decode bytes in position ${e.start}-${e.end - 1}: ${e.reason}`;
 }
 
 let ical: typeof ICALNamespace | undefined;
@@ -161,9 +197,9 @@ function componentFacts(comp: JCalComponent): ComponentFacts {
  * UNKNOWN_FAILURE.
  */
 export function parseCalendar(bytes: Uint8Array, era: PyCalendarEra | null = 'pycalendar-2016', serverTypes = true): CalendarParse {
-  const bad = firstInvalidUtf8(bytes);
-  if (bad >= 0) {
-    const error = `'utf8' codec can't decode byte 0x${bytes[bad]!.toString(16).padStart(2, '0')} in position ${bad}`;
+  const bad = utf8DecodeError(bytes);
+  if (bad) {
+    const error = utf8ErrorText(bytes, bad);
     // `Component.fromString`: `string.decode("utf-8")`.
     return { ok: false, reason: 'not-utf8', error, raised: { type: 'UnicodeDecodeError', text: error } };
   }

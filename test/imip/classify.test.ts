@@ -183,7 +183,7 @@ describe('verdict details', () => {
 
   it('a calendar that fails to parse: Era A/B catch-all, Era C asynchronous failure', () => {
     const a = classify(parseFixture('non-utf8-calendar'), context('4.3', 'imap'));
-    expect(a.logLine).toMatch(/^Failed to process message: 'utf8' codec can't decode byte 0xe9 in position \d+$/);
+    expect(a.logLine).toMatch(/^Failed to process message: 'utf8' codec can't decode byte 0xe9 in position \d+: invalid continuation byte$/);
     const c = classify(parseFixture('non-utf8-calendar'), context('9.2', 'imap'));
     expect(c.logLine).toMatch(/^IMAP Error: \[Failure instance: Traceback: <type 'exceptions\.UnicodeDecodeError'>: 'utf8' codec/);
     expect(c.stopsCycle).toBe(true);
@@ -199,7 +199,7 @@ describe('verdict details', () => {
       "twistedcaldav.ical.InvalidICalendarDataError: Invalid property: 'invalid literal for int() with base 10: '3-'': DTSTAMP:2026-03-02T10:20:00Z",
     ]);
     // A built-in exception is qualified by Python 2's `exceptions` module.
-    expect(classify(parseFixture('non-utf8-calendar'), context('9.2', 'pop3')).logLine).toMatch(/^exceptions\.UnicodeDecodeError: 'utf8' codec can't decode byte 0xe9 in position \d+$/);
+    expect(classify(parseFixture('non-utf8-calendar'), context('9.2', 'pop3')).logLine).toMatch(/^exceptions\.UnicodeDecodeError: 'utf8' codec can't decode byte 0xe9 in position \d+: invalid continuation byte$/);
   });
 
   it('a built-in exception is written with its Python 2 module: exceptions.TypeError (Twisted reflect.qual)', () => {

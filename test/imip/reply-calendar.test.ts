@@ -9,7 +9,7 @@
 import ICAL from 'ical.js';
 import { describe, expect, it } from 'vitest';
 import { walkParts } from '../../src/imip/mime-part.js';
-import { parseCalendar, serverOrganizer, type CalendarFacts } from '../../src/imip/reply-calendar.js';
+import { parseCalendar, serverOrganizer, utf8DecodeError, type CalendarFacts } from '../../src/imip/reply-calendar.js';
 import { parseFixture } from './message-fixtures.js';
 
 function oracle(text: string): CalendarFacts {
@@ -97,5 +97,46 @@ describe('calendar facts read from the parse equal ical.js getters', () => {
     const override = cal('BEGIN:VEVENT', 'UID:u', 'END:VEVENT', 'BEGIN:VEVENT', 'UID:u', 'RECURRENCE-ID:20260302T100000Z', 'ORGANIZER:mailto:o@example.com', 'END:VEVENT');
     const r = parseCalendar(Buffer.from(override), 'pycalendar-2016');
     expect(r.ok && serverOrganizer(r.facts).value).toBeNull();
+  });
+});
+
+describe("Python 2.7's strict UTF-8 decoder (the calendar's str.decode('utf-8'))", () => {
+  // Cases from CPython 2.7 Lib/test/test_unicode.py (test_utf8_decode_invalid_sequences,
+  // test_issue8271: the replacement output there pins which bytes each error covers).
+  const bytes = (hex: string): Uint8Array => Uint8Array.from(hex.split(' ').map((h) => parseInt(h, 16)));
+  it.each([
+    ['80', [0, 1, 'invalid start byte']],
+    ['c0 80', [0, 1, 'invalid start byte']],
+    ['61 f5 80 80 80', [1, 2, 'invalid start byte']],
+    ['c2', [0, 1, 'unexpected end of data']],
+    ['c2 41', [0, 1, 'invalid continuation byte']],
+    ['e1 80', [0, 2, 'unexpected end of data']],
+    // Cut by the end before its bytes are looked at: 41 is not blamed.
+    ['e1 41', [0, 1, 'unexpected end of data']],
+    ['e1 80 41', [0, 2, 'invalid continuation byte']],
+    ['e1 41 80', [0, 1, 'invalid continuation byte']],
+    ['f1 80 80 41', [0, 3, 'invalid continuation byte']],
+    ['f1 80 41 41', [0, 2, 'invalid continuation byte']],
+    // Overlong forms and code points past U+10FFFF.
+    ['e0 80 80', [0, 2, 'invalid continuation byte']],
+    ['e0 9f bf', [0, 2, 'invalid continuation byte']],
+    ['f0 8f bf bf', [0, 3, 'invalid continuation byte']],
+    ['f4 90 80 80', [0, 3, 'invalid continuation byte']],
+  ] as const)('%s', (hex, [start, end, reason]) => {
+    expect(utf8DecodeError(bytes(hex))).toEqual({ start, end, reason });
+  });
+
+  it('takes what Python 2 takes, encoded surrogates included', () => {
+    for (const hex of ['e0 a0 80', 'ed 9f bf', 'ed a0 80', 'ed bf bf', 'ef bf bf', 'f0 90 80 80', 'f4 8f bf bf', 'c2 80 df bf']) {
+      expect(utf8DecodeError(bytes(hex)), hex).toBeNull();
+    }
+  });
+
+  it('writes the error as str(UnicodeDecodeError) does: one byte, or a range of bytes', () => {
+    const cal = (tail: number[]): Uint8Array => Uint8Array.from([...Buffer.from('BEGIN:VCALENDAR\r\nX:'), ...tail, 0x0d, 0x0a]);
+    const one = parseCalendar(cal([0xe9, 0x74, 0xe9]));
+    expect(one.ok ? null : one.error).toBe("'utf8' codec can't decode byte 0xe9 in position 19: invalid continuation byte");
+    const overlong = parseCalendar(cal([0xe0, 0x80, 0x80]));
+    expect(overlong.ok ? null : [overlong.reason, overlong.error]).toEqual(['not-utf8', "'utf8' codec can't decode bytes in position 19-20: invalid continuation byte"]);
   });
 });
