@@ -231,6 +231,9 @@ export class Tally {
   messages = 0;
   errorFindings = 0;
   private stopped: PollMessage | null = null;
+  /** The first and the latest row counted, for naming the rows before a blocking message. */
+  private first: string | null = null;
+  private last: string | null = null;
 
   constructor(
     private readonly keep: boolean,
@@ -250,7 +253,12 @@ export class Tally {
           ? `never processed: the server's poll stops at ${at} every time (it fails on that message and leaves it in the mailbox); remove ${at} and the next poll reaches this one`
           : `the server's cycle stops at ${at} (it fails on that message): this message waits for the next poll, when the verdict above applies`,
       ];
-    } else if (r.stopsCycle) this.stopped = { ...r };
+    } else if (r.stopsCycle) {
+      if (r.mailboxEffect === 'left-blocks-every-poll' && this.messages > 0) r.findings = r.findings.map((f) => (f.id === 'message.blocks-cycle' ? this.handledAgain(f) : f));
+      this.stopped = { ...r };
+    }
+    this.first ??= messageName(r);
+    this.last = messageName(r);
     this.messages++;
     this.byServerAction[r.serverAction]++;
     countCause(this.byTokenCause, r);
@@ -260,6 +268,28 @@ export class Tally {
     if (this.keep) this.rows.push(out);
     this.sink?.(out);
     return out;
+  }
+
+  /**
+   * 2.x–5.0 IMAP fetch `1:*` and expunge only after the last message (CalendarServer-5.0
+   * inbound.py `IMAP4DownloadProtocol.fetchNextMessage`, `cbInboxSelected`). The messages before
+   * one that blocks every poll get `\Deleted` but are never expunged, and `1:*` includes them:
+   * every poll handles them again, with all that their verdict does (the counts so far are theirs).
+   */
+  private handledAgain(f: Finding): Finding {
+    const n = this.messages;
+    const c = this.byServerAction;
+    const effects = [
+      c.INJECTION_SUBMITTED ? `${c.INJECTION_SUBMITTED} injected again` : '',
+      c.REPLY_FORWARDED_TO_ORGANIZER ? `${c.REPLY_FORWARDED_TO_ORGANIZER} forwarded to the organizer again` : '',
+    ].filter(Boolean);
+    const which = n === 1 ? `the message before it (${this.first})` : `the ${n} messages before it (${this.first} to ${this.last})`;
+    return {
+      ...f,
+      message: `${f.message} And ${which} ${n === 1 ? 'is' : 'are'} flagged \\Deleted but never expunged, since the cycle stops before its EXPUNGE: every poll handles ${n === 1 ? 'it' : 'them'} again (${[...effects, 'each logged again'].join(', ')}).`,
+      evidence: { ...f.evidence, handledAgainEveryPoll: n, handledAgainFrom: this.first, handledAgainTo: this.last },
+      fix: `${f.fix} That poll also handles the ${n === 1 ? 'message' : 'messages'} before it one last time, then expunges ${n === 1 ? 'it' : 'them'}.`,
+    };
   }
 
   summary(stats: Pick<ReadStats, 'seenSkipped' | 'vanished'>): PollSummary {

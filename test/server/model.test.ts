@@ -132,6 +132,28 @@ describe('failures that keep a message and block the cycle (2.x-5.0)', () => {
     tally.add(toRow(ref(8), good));
     expect(tally.rows[1]!.thisCycle).toBe(false);
     expect(tally.rows[1]!.notes.at(-1)).toMatch(/never processed: the server's poll stops at UID 7 every time/);
+    // Nothing before it: nothing handled again.
+    expect(tally.rows[0]!.findings[0]!.evidence).not.toHaveProperty('handledAgainEveryPoll');
+  });
+
+  it('5.0 IMAP: the messages before a blocking one are flagged \\Deleted, never expunged, and handled again at every poll', () => {
+    // CalendarServer-5.0 inbound.py: fetchUID(1:*) in cbInboxSelected; EXPUNGE only in
+    // fetchNextMessage after the last UID, which a failed message's Deferred never reaches.
+    const ctx = context('5.0', 'imap');
+    const ref = (uid: number) => ({ ref: { uid }, size: 1 }) as never;
+    const tally = new Tally(true);
+    tally.add(toRow(ref(3), classify(parseFixture('thunderbird-reply'), ctx)));
+    tally.add(toRow(ref(4), classify(parseFixture('reply-to-bare-address'), ctx)));
+    tally.add(toRow(ref(9), classify(parseFixture('unparsable-calendar'), ctx)));
+    const f = tally.rows[2]!.findings.find((x) => x.id === 'message.blocks-cycle')!;
+    expect(f.message).toMatch(/And the 2 messages before it \(UID 3 to UID 4\) are flagged \\Deleted but never expunged, since the cycle stops before its EXPUNGE: every poll handles them again \(1 injected again, each logged again\)\.$/);
+    expect(f.evidence).toMatchObject({ handledAgainEveryPoll: 2, handledAgainFrom: 'UID 3', handledAgainTo: 'UID 4' });
+    expect(f.fix).toMatch(/That poll also handles the messages before it one last time, then expunges them\.$/);
+    // 5.1+ read UNSEEN and leave a failed message \Seen: nothing is handled twice.
+    const later = new Tally(true);
+    later.add(toRow(ref(3), classify(parseFixture('thunderbird-reply'), context('9.2', 'imap'))));
+    later.add(toRow(ref(9), classify(parseFixture('unparsable-calendar'), context('9.2', 'imap'))));
+    expect(later.rows[1]!.findings.map((x) => x.message).join(' ')).not.toMatch(/handles them again|handles it again/);
   });
 
   it('5.0 POP3 deletes it anyway (DELE after every RETR); 4.x parse failures are caught and deleted', () => {
