@@ -70,7 +70,7 @@ function withoutAttendee(input: ReplyCheckInput, comp: ComponentFacts, attendee:
   if (v.major < 3) return "a 2.x server injects the REPLY without any ATTENDEE, so the organizer's event is not updated";
   const all = parsedComponents(input);
   if (all.length > 1 && featuresOf(v).singleMainComponent) {
-    return 'this release fails on a calendar with more than one component before it looks at ATTENDEEs (reply.multiple-components)';
+    return `Calendar Server ${v.text} fails on a calendar with more than one component before it looks at ATTENDEEs (reply.multiple-components)`;
   }
   const first = all[0];
   const main = all.find((c) => !c.recurrenceId) ?? first;
