@@ -502,7 +502,9 @@ function cycleFinding(facts: Facts, effect: string, ctx: ClassifyContext): Findi
       id: 'message.blocks-cycle',
       severity: 'error',
       path: 'message',
-      message: `The server fails on this message and leaves it in the mailbox; ${ctx.version.text} fetches it first again at every poll and stops there, so no message after it is ever processed.`,
+      // Twisted's IMAP4Client has no time limit (twisted-12.3.0 mail/imap4.py `timeout = 0`) and
+      // nothing logs out after the failure, so the session stays open until the IMAP server drops it.
+      message: `The server fails on this message and leaves it in the mailbox; ${ctx.version.text} fetches it first again at every poll and stops there, so no message after it is ever processed. Each of those polls also leaves its IMAP session open until the IMAP server drops it as idle; where the IMAP server limits sessions per user (Dovecot: mail_max_userip_connections, 10 by default), later polls fail at login ("IMAP login failed") with the right password.`,
       evidence: { messageId: facts.messageId, mailboxEffect: effect },
       fix: 'Remove this message from the mailbox by hand (or move it to another folder); the messages behind it are processed at the next poll.',
     };

@@ -283,10 +283,10 @@ export class Tally {
       c.INJECTION_SUBMITTED ? `${c.INJECTION_SUBMITTED} injected again` : '',
       c.REPLY_FORWARDED_TO_ORGANIZER ? `${c.REPLY_FORWARDED_TO_ORGANIZER} forwarded to the organizer again` : '',
     ].filter(Boolean);
-    const which = n === 1 ? `the message before it (${this.first})` : `the ${n} messages before it (${this.first} to ${this.last})`;
+    const which = n === 1 ? `The message before it (${this.first})` : `The ${n} messages before it (${this.first} to ${this.last})`;
     return {
       ...f,
-      message: `${f.message} And ${which} ${n === 1 ? 'is' : 'are'} flagged \\Deleted but never expunged, since the cycle stops before its EXPUNGE: every poll handles ${n === 1 ? 'it' : 'them'} again (${[...effects, 'each logged again'].join(', ')}).`,
+      message: `${f.message} ${which} ${n === 1 ? 'is' : 'are'} flagged \\Deleted but never expunged, since the cycle stops before its EXPUNGE: every poll handles ${n === 1 ? 'it' : 'them'} again (${[...effects, 'each logged again'].join(', ')}).`,
       evidence: { ...f.evidence, handledAgainEveryPoll: n, handledAgainFrom: this.first, handledAgainTo: this.last },
       fix: `${f.fix} That poll also handles the ${n === 1 ? 'message' : 'messages'} before it one last time, then expunges ${n === 1 ? 'it' : 'them'}.`,
     };
