@@ -381,8 +381,8 @@ const ROWS: Row[] = [
     re: /IMAP login failed for (?<user>.*)/,
     summary: 'The IMAP server refused Receiving.Username/Password ("IMAP login failed for …").',
     meaning:
-      'Wrong credentials, a provider that turned password logins off (OAuth-only, app passwords), or an account locked after failures. On 5.0 it can also follow "Unhandled error in Deferred": a poll that stops at a failing message never logs out, and once the IMAP server\'s limit of sessions per user is reached (Dovecot: mail_max_userip_connections, 10 by default), logins fail with the right password.',
-    fix: 'Check Receiving.Username/Password (and the macOS keychain copy); "imip test-mailbox" tests the login stage by stage. If it logs in, look for a message that stops every poll ("imip poll --once").',
+      'Wrong credentials, a provider that turned password logins off (OAuth-only, app passwords), or an account locked after failures. From 5.0 it can also be too many open sessions: 7.0 and later never log out after a poll that read mail, and a poll that stops at a failing message stays open too, so once the IMAP server\'s limit of sessions per user is reached (Dovecot: mail_max_userip_connections, 10 by default), logins fail with the right password.',
+    fix: 'Check Receiving.Username/Password (and the macOS keychain copy); "imip test-mailbox" tests the login stage by stage and tells a refused password from a full session limit.',
     source: 'IMAP poll cycle',
   },
   {

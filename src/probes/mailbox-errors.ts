@@ -11,6 +11,28 @@ import { upgradeRefused } from './upgrade-refused.js';
 
 const CONFIG = 'Scheduling.iMIP.Receiving';
 
+/**
+ * A login refused because the account has too many sessions open from this address, not for its
+ * password: RFC 5530's LIMIT response code, or the text Dovecot (`mail_max_userip_connections`)
+ * and other servers give ("Maximum number of connections from user+IP exceeded").
+ */
+function sessionLimit(text: string, responseCode: string | undefined): boolean {
+  return responseCode?.toUpperCase() === 'LIMIT' || /maximum number of connections|too many (?:simultaneous |concurrent )?(?:connections|sessions)/i.test(text);
+}
+
+/**
+ * Calendar Server's IMAP client never logs out of some polls (CalendarServer-7.0..9.2 inbound.py
+ * `fetchNextMessage`: after the last message only `self.expunge()`; 5.0..9.2: nothing after a
+ * failed message), and Twisted's IMAP4Client has no time limit (twisted-12.3.0..16.6.0
+ * mail/imap4.py `timeout = 0`), so those sessions stay until the IMAP server drops them as idle,
+ * which RFC 3501 section 5.4 lets it do after 30 minutes at the earliest.
+ */
+const IMAP_SESSION_LIMIT_HINT =
+  'The IMAP server refuses another session for this account from this address; the password was not the problem. Calendar Server itself leaves sessions open: ' +
+  'from 7.0 after every poll that read mail (it expunges and never logs out), and from 5.0 after a poll that stopped at a failing message; ' +
+  'each stays until the IMAP server drops it as idle, after 30 minutes at the earliest. Allow this account one session per poll for that long ' +
+  '(60 with PollingSeconds 30; Dovecot: mail_max_userip_connections, 10 by default), and see who holds them with "doveadm who".';
+
 /** imapflow's errors, as stage errors; server texts are kept (the redactor runs over them later). */
 export function imapError(err: unknown, ctx: { user: string; certificate: StageError | null }): StageError {
   if (err instanceof StageError) return err;
@@ -29,6 +51,12 @@ export function imapError(err: unknown, ctx: { user: string; certificate: StageE
           'The provider has turned off password ("basic") authentication, and Calendar Server cannot do OAuth2. Use an app password, ' +
           'a mailbox on a server that accepts passwords, or a local OAuth proxy such as email-oauth2-proxy.',
         evidence: { reply: text, ...(e.serverResponseCode ? { responseCode: e.serverResponseCode } : {}) },
+      });
+    }
+    if (sessionLimit(text, e.serverResponseCode)) {
+      return new StageError('auth', `the server refused another session for ${ctx.user} (too many open, not the password): ${text}`, {
+        hint: IMAP_SESSION_LIMIT_HINT,
+        evidence: { reply: text, sessionLimit: true, ...(e.serverResponseCode ? { responseCode: e.serverResponseCode } : {}) },
       });
     }
     return new StageError('auth', `the server rejected the login for ${ctx.user}: ${text}`, {
@@ -95,6 +123,13 @@ export function pop3Error(err: unknown, ctx: { user: string; host: string; port:
             'The provider has turned off password ("basic") authentication, and Calendar Server cannot do OAuth2. Use an app password, ' +
             'a mailbox on a server that accepts passwords, or a local OAuth proxy such as email-oauth2-proxy.',
           evidence,
+        });
+      }
+      // Calendar Server's POP3 client always ends with QUIT: the other sessions are someone else's.
+      if (sessionLimit(text, err.responseCode)) {
+        return new StageError('auth', `the server refused another session for ${ctx.user} (too many open, not the password): ${err.command ?? 'login'}: ${text}`, {
+          hint: 'The POP3 server refuses another session for this account from this address; the password was not the problem. Find and close the other sessions (Dovecot lists them with "doveadm who"), or raise the limit for this account (Dovecot: mail_max_userip_connections).',
+          evidence: { ...evidence, sessionLimit: true },
         });
       }
       return new StageError('auth', `the server rejected the login for ${ctx.user} (${err.command ?? 'login'}: ${text})`, {

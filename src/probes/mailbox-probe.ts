@@ -185,10 +185,11 @@ export function failureFindings(receiving: ReceivingSettings, f: StageFailure, o
       return [
         err(
           'mailbox.login-failed',
-          `${CONFIG}.Password`,
+          // Too many sessions open: the account, not its password (mailbox-errors.ts `sessionLimit`).
+          f.evidence.sessionLimit ? `${CONFIG}.Username` : `${CONFIG}.Password`,
           `${ports.name} login as ${receiving.username} failed: ${f.error}.`,
           f.hint ?? `Check ${CONFIG}.Username and ${CONFIG}.Password.`,
-          { username: receiving.username, ...(f.kind === 'basic-auth-disabled' ? { basicAuthDisabled: true } : {}) },
+          { username: receiving.username, ...(f.kind === 'basic-auth-disabled' ? { basicAuthDisabled: true } : {}), ...(f.evidence.sessionLimit ? { sessionLimit: true } : {}) },
         ),
       ];
     case 'in-use':

@@ -14,6 +14,7 @@
 #   MAILSTACK_PLUS         1 (default) enables recipient_delimiter = +; 0 disables it
 #   MAILSTACK_USERS        "user@dom:pw user2@dom:pw2 ..." (passwords without ':' or spaces)
 #   MAILSTACK_STRIP_DETAIL 1: a relay that strips "+detail" (see write_strip_detail_config)
+#   MAILSTACK_MAX_USERIP   Dovecot mail_max_userip_connections (default 200; Dovecot's own is 10)
 #
 # Needs root (both masters setuid to their service users) and Debian's packages:
 # postfix dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd.
@@ -287,7 +288,7 @@ last_valid_gid = $MAIL_GID
 mail_location = maildir:~/Maildir
 # A throwaway test stack: no fsync on save (faster LMTP deliveries and saves).
 mail_fsync = never
-mail_max_userip_connections = 200
+mail_max_userip_connections = ${MAILSTACK_MAX_USERIP:-200}
 recipient_delimiter = $DELIM
 lmtp_save_to_detail_mailbox = no
 lmtp_hdr_delivery_address = final
@@ -358,10 +359,10 @@ service anvil {
   }
 }
 protocol imap {
-  mail_max_userip_connections = 200
+  mail_max_userip_connections = ${MAILSTACK_MAX_USERIP:-200}
 }
 protocol pop3 {
-  mail_max_userip_connections = 200
+  mail_max_userip_connections = ${MAILSTACK_MAX_USERIP:-200}
 }
 EOF
 }

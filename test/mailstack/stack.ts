@@ -85,6 +85,8 @@ export interface StartOptions {
   plus?: boolean;
   /** "user@dom:pw user2@dom:pw2" or a list; default DEFAULT_USERS. */
   users?: string | { address: string; password: string }[];
+  /** Dovecot's sessions per user and address (mail_max_userip_connections); default 200. */
+  maxUserIp?: number;
 }
 
 /** Base ports; a stack listens on base + offset. */
@@ -222,6 +224,8 @@ export function stackTmpDir(): string {
 export async function startStack(opts: StartOptions = {}): Promise<StackInfo> {
   const env: NodeJS.ProcessEnv = { ...process.env, MAILSTACK_PORT_OFFSET: String(opts.portOffset ?? 0) };
   env.MAILSTACK_PLUS = opts.plus === false ? '0' : '1';
+  if (opts.maxUserIp !== undefined) env.MAILSTACK_MAX_USERIP = String(opts.maxUserIp);
+  else delete env.MAILSTACK_MAX_USERIP;
   if (opts.users === undefined) {
     delete env.MAILSTACK_USERS;
   } else if (typeof opts.users === 'string') {

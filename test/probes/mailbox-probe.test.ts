@@ -627,6 +627,26 @@ describe('POP3 -ERR [IN-USE] at login', () => {
   });
 });
 
+describe('a login refused for too many open sessions', () => {
+  // Not the password: Dovecot's mail_max_userip_connections answers after a successful
+  // authentication. Calendar Server's POP3 client always ends with QUIT, so the hint looks elsewhere.
+  test('POP3: mailbox.login-failed on the account, with the sessions named', async () => {
+    const { Pop3Error } = await import('../../src/clients/pop3/index.js');
+    const { pop3Error } = await import('../../src/probes/mailbox-errors.js');
+    const { failureFindings } = await import('../../src/probes/mailbox-probe.js');
+    const { mailClientsFor } = await import('../../src/server/mail-clients.js');
+    const text = 'Maximum number of connections from user+IP exceeded (mail_max_userip_connections=10)';
+    const full = new Pop3Error('auth', `POP3 login failed at PASS: [SYS/TEMP] ${text}`, { command: 'PASS', responseCode: 'SYS/TEMP', serverText: text });
+    const se = pop3Error(full, { user: 'calendar@example.test', host: 'mail.example.test', port: 995 });
+    const receiving = { server: 'mail.example.test', port: 995, useSSL: true, protocol: 'pop3', type: 'pop', username: 'calendar@example.test', password: 'pw-123456' } as unknown as ReceivingSettings;
+    const [f] = failureFindings(receiving, { stage: 'login', kind: se.kind, error: se.message, evidence: se.evidence, ...(se.hint ? { hint: se.hint } : {}) }, { tlsMode: 'implicit' }, mailClientsFor(parseServerVersion('9.2')));
+    expect(f).toMatchObject({ id: 'mailbox.login-failed', path: 'Scheduling.iMIP.Receiving.Username', evidence: { sessionLimit: true } });
+    expect(f!.message).toMatch(/refused another session for calendar@example\.test \(too many open, not the password\)/);
+    expect(f!.fix).toMatch(/close the other sessions .*doveadm who/);
+    expect(f!.fix).not.toMatch(/Password/);
+  });
+});
+
 describe('a time-out before any connection', () => {
   // Only this machine's resolver was waited for: the finding says so, and does not send the admin
   // to the mail server's firewall.
