@@ -1,6 +1,7 @@
 /** The IMAP/POP side (§1.3, §4.1-§4.3): where replies are read, and what the server deletes. */
 import { getPath } from '../config/load.js';
 import { parseaddr } from '../server/address.js';
+import { pollPolicy } from '../server/poll-policy.js';
 import { ALL_LINES, finding, IMIP, valueEvidence, type ConfigContext, type ConfigRule } from './rule.js';
 
 const R = `${IMIP}.Receiving`;
@@ -237,6 +238,37 @@ export const deletesAll: ConfigRule = {
   },
 };
 
+/**
+ * 7.0+ IMAP: after the last message of a poll `fetchNextMessage` sends EXPUNGE and nothing more
+ * (CalendarServer-7.0..9.2 inbound.py; only a poll that finds nothing unseen reaches `cbClosed`
+ * and LOGOUT), and Twisted's IMAP4Client has no time limit (twisted-15.2.1/16.6.0 mail/imap4.py
+ * `timeout = 0`). So every poll that read mail leaves its session open until the IMAP server drops
+ * it as idle, which RFC 3501 section 5.4 allows after 30 minutes at the earliest.
+ */
+const IDLE_MINIMUM_SECONDS = 30 * 60;
+
+export const sessionsLeftOpen: ConfigRule = {
+  id: 'receiving.sessions-left-open',
+  severity: 'info',
+  lines: ['5.0+'],
+  summary: '7.0 and later never log out of an IMAP poll that read mail: the account needs one session per poll for as long as the IMAP server keeps an idle one.',
+  check(ctx) {
+    const r = ctx.settings.receiving;
+    if (r.protocol !== 'imap' || !r.server.trim() || pollPolicy(ctx.version, 'imap').afterLastMessage !== 'expunge') return [];
+    const seconds = r.pollingSeconds > 0 ? r.pollingSeconds : 30;
+    const sessions = Math.ceil(IDLE_MINIMUM_SECONDS / seconds);
+    return [
+      finding(
+        this,
+        `${R}.Username`,
+        `${ctx.version.text} ends an IMAP poll that read mail with EXPUNGE and never logs out, so each such poll leaves a session open until the IMAP server drops it as idle (after 30 minutes at the earliest): with PollingSeconds ${seconds}, up to ${sessions} sessions for ${r.username || 'the account'} at once`,
+        `Let the IMAP server allow ${r.username || 'this account'} ${sessions} or more sessions from the Calendar Server host (Dovecot: mail_max_userip_connections, 10 by default), or its logins fail as "IMAP login failed" while the password is right.`,
+        { pollingSeconds: seconds, sessionsAtOnce: sessions },
+      ),
+    ];
+  },
+};
+
 export const receivingRules: ConfigRule[] = [
   serverMissing,
   portMissing,
@@ -247,4 +279,5 @@ export const receivingRules: ConfigRule[] = [
   pollingInvalid,
   mailboxMismatch,
   deletesAll,
+  sessionsLeftOpen,
 ];

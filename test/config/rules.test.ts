@@ -100,6 +100,14 @@ const ROWS: Row[] = [
     trigger: (c) => set(`${I}.Receiving.Server`, 'cal.example.test')(set(`${I}.Receiving.Username`, 'com.apple.calendarserver')(c)),
   },
   { id: 'receiving.deletes-all-mail', versions: ['2.5', '4.3', '5.0'], trigger: (c) => c, severity: 'info' },
+  // CalendarServer-7.0..9.2 inbound.py fetchNextMessage: EXPUNGE after the last message, no LOGOUT.
+  {
+    id: 'receiving.sessions-left-open',
+    versions: ['7.0', '9.2'],
+    trigger: set(`${I}.Receiving.Type`, 'imap'),
+    quiet: (c) => set(`${I}.Receiving.Type`, 'pop')(set(`${I}.Receiving.Port`, 995)(c)),
+    severity: 'info',
+  },
   { id: 'patterns.empty', versions: ['2.5', '9.2'], trigger: set(`${I}.AddressPatterns`, []), severity: 'error' },
   { id: 'patterns.invalid', versions: ['9.2'], trigger: set(`${I}.AddressPatterns`, ['mailto:(.*']), quiet: set(`${I}.AddressPatterns`, ['mailto:(?P<user>[a-z.]+)@example\\.test\\Z']), severity: 'error' },
   { id: 'patterns.invalid', versions: ['9.2'], trigger: set(`${I}.AddressPatterns`, ['mailto:(?<user>.*)']) },
@@ -141,6 +149,15 @@ describe('config rules', () => {
       });
     }
   }
+
+  it('receiving.sessions-left-open: 7.0 and later only (earlier releases log out), with the sessions PollingSeconds implies', async () => {
+    const imap = (v: string, seconds: number) => withChange(withChange(baseConfig(v), `${I}.Receiving.Type`, 'imap'), `${I}.Receiving.PollingSeconds`, seconds);
+    for (const v of ['2.5', '4.3', '5.0', '5.1', '6.2']) expect(ids(await check(imap(v, 30), v)), v).not.toContain('receiving.sessions-left-open');
+    const f = (await check(imap('8.0', 300), '8.0')).find((x) => x.id === 'receiving.sessions-left-open')!;
+    expect(f.message).toMatch(/with PollingSeconds 300, up to 6 sessions for /);
+    expect(f.evidence).toMatchObject({ pollingSeconds: 300, sessionsAtOnce: 6 });
+    expect(f.fix).toMatch(/mail_max_userip_connections, 10 by default/);
+  });
 
   it('does not run 2.x-4.x injection rules on 5.0+', async () => {
     const fs = await check(withChange(baseConfig('9.2'), `${I}.Password`, ''), '9.2');
