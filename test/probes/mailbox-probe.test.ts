@@ -12,6 +12,7 @@ import { afterAll, beforeEach, describe, expect, test, vi } from 'vitest';
 import type { ConnectOptions, ReceivingSettings } from '../../src/config/settings.js';
 import { probeMailbox, sampleKind } from '../../src/probes/mailbox-probe.js';
 import type { ProbeReport } from '../../src/probes/probe-report.js';
+import type { Finding } from '../../src/report/finding.js';
 import { parseServerVersion } from '../../src/server/release.js';
 import { RawSession } from '../../src/mailbox/imap-raw-session.js';
 import { BIN } from '../helpers/cli.js';
@@ -604,23 +605,25 @@ describe('sample classification', () => {
 
 });
 
+/** The findings a POP3 login error gets, as test-mailbox and poll build them. */
+async function pop3LoginFindings(serverText: string, responseCode: string, release: string): Promise<{ kind: string; findings: Finding[] }> {
+  const { Pop3Error } = await import('../../src/clients/pop3/index.js');
+  const { pop3Error } = await import('../../src/probes/mailbox-errors.js');
+  const { failureFindings } = await import('../../src/probes/mailbox-probe.js');
+  const { mailClientsFor } = await import('../../src/server/mail-clients.js');
+  const e = new Pop3Error('auth', `POP3 login failed at PASS: [${responseCode}] ${serverText}`, { command: 'PASS', responseCode, serverText });
+  const se = pop3Error(e, { user: 'calendar@example.test', host: 'mail.example.test', port: 995 });
+  const receiving = { server: 'mail.example.test', port: 995, useSSL: true, protocol: 'pop3', type: 'pop', username: 'calendar@example.test', password: 'pw-123456' } as unknown as ReceivingSettings;
+  const failure = { stage: 'login', kind: se.kind, error: se.message, evidence: se.evidence, ...(se.hint ? { hint: se.hint } : {}) };
+  return { kind: se.kind, findings: failureFindings(receiving, failure, { tlsMode: 'implicit' }, mailClientsFor(parseServerVersion(release))) };
+}
+
 describe('POP3 -ERR [IN-USE] at login', () => {
   // RFC 2449 section 8.1.1: IN-USE is the answer to a successful authentication when the maildrop
   // is locked. The verdict is the lock, with the password named right, never "login failed".
   test('is mailbox.in-use, not mailbox.login-failed', async () => {
-    const { Pop3Error } = await import('../../src/clients/pop3/index.js');
-    const { pop3Error } = await import('../../src/probes/mailbox-errors.js');
-    const { failureFindings } = await import('../../src/probes/mailbox-probe.js');
-    const { mailClientsFor } = await import('../../src/server/mail-clients.js');
-    const locked = new Pop3Error('auth', 'POP3 login failed at PASS: [IN-USE] Mailbox is locked by another POP3 session', {
-      command: 'PASS',
-      responseCode: 'IN-USE',
-      serverText: 'Mailbox is locked by another POP3 session',
-    });
-    const se = pop3Error(locked, { user: 'calendar@example.test', host: 'mail.example.test', port: 995 });
-    expect(se.kind).toBe('in-use');
-    const receiving = { server: 'mail.example.test', port: 995, useSSL: true, protocol: 'pop3', type: 'pop', username: 'calendar@example.test', password: 'pw-123456' } as unknown as ReceivingSettings;
-    const findings = failureFindings(receiving, { stage: 'login', kind: se.kind, error: se.message, evidence: se.evidence, ...(se.hint ? { hint: se.hint } : {}) }, { tlsMode: 'implicit' }, mailClientsFor(parseServerVersion('4.3')));
+    const { kind, findings } = await pop3LoginFindings('Mailbox is locked by another POP3 session', 'IN-USE', '4.3');
+    expect(kind).toBe('in-use');
     expect(findings.map((f) => f.id)).toEqual(['mailbox.in-use']);
     expect(findings[0]!.message).toMatch(/accepted the login.*IN-USE/);
     expect(findings[0]!.fix).toMatch(/close the other session/i);
@@ -631,15 +634,8 @@ describe('a login refused for too many open sessions', () => {
   // Not the password: Dovecot's mail_max_userip_connections answers after a successful
   // authentication. Calendar Server's POP3 client always ends with QUIT, so the hint looks elsewhere.
   test('POP3: mailbox.login-failed on the account, with the sessions named', async () => {
-    const { Pop3Error } = await import('../../src/clients/pop3/index.js');
-    const { pop3Error } = await import('../../src/probes/mailbox-errors.js');
-    const { failureFindings } = await import('../../src/probes/mailbox-probe.js');
-    const { mailClientsFor } = await import('../../src/server/mail-clients.js');
-    const text = 'Maximum number of connections from user+IP exceeded (mail_max_userip_connections=10)';
-    const full = new Pop3Error('auth', `POP3 login failed at PASS: [SYS/TEMP] ${text}`, { command: 'PASS', responseCode: 'SYS/TEMP', serverText: text });
-    const se = pop3Error(full, { user: 'calendar@example.test', host: 'mail.example.test', port: 995 });
-    const receiving = { server: 'mail.example.test', port: 995, useSSL: true, protocol: 'pop3', type: 'pop', username: 'calendar@example.test', password: 'pw-123456' } as unknown as ReceivingSettings;
-    const [f] = failureFindings(receiving, { stage: 'login', kind: se.kind, error: se.message, evidence: se.evidence, ...(se.hint ? { hint: se.hint } : {}) }, { tlsMode: 'implicit' }, mailClientsFor(parseServerVersion('9.2')));
+    const { findings } = await pop3LoginFindings('Maximum number of connections from user+IP exceeded (mail_max_userip_connections=10)', 'SYS/TEMP', '9.2');
+    const [f] = findings;
     expect(f).toMatchObject({ id: 'mailbox.login-failed', path: 'Scheduling.iMIP.Receiving.Username', evidence: { sessionLimit: true } });
     expect(f!.message).toMatch(/refused another session for calendar@example\.test \(too many open, not the password\)/);
     expect(f!.fix).toMatch(/close the other sessions .*doveadm who/);
