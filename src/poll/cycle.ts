@@ -231,9 +231,9 @@ export class Tally {
   messages = 0;
   errorFindings = 0;
   private stopped: PollMessage | null = null;
-  /** The first and the latest row counted, for naming the rows before a blocking message. */
-  private first: string | null = null;
-  private last: string | null = null;
+  /** The first and the latest row counted, for naming the rows before a blocking message (no string built per row). */
+  private first: Pick<PollMessage, 'uid' | 'number'> | null = null;
+  private last: Pick<PollMessage, 'uid' | 'number'> | null = null;
 
   constructor(
     private readonly keep: boolean,
@@ -257,8 +257,8 @@ export class Tally {
       if (r.mailboxEffect === 'left-blocks-every-poll' && this.messages > 0) r.findings = r.findings.map((f) => (f.id === 'message.blocks-cycle' ? this.handledAgain(f) : f));
       this.stopped = { ...r };
     }
-    this.first ??= messageName(r);
-    this.last = messageName(r);
+    this.first ??= r;
+    this.last = r;
     this.messages++;
     this.byServerAction[r.serverAction]++;
     countCause(this.byTokenCause, r);
@@ -283,11 +283,13 @@ export class Tally {
       c.INJECTION_SUBMITTED ? `${c.INJECTION_SUBMITTED} injected again` : '',
       c.REPLY_FORWARDED_TO_ORGANIZER ? `${c.REPLY_FORWARDED_TO_ORGANIZER} forwarded to the organizer again` : '',
     ].filter(Boolean);
-    const which = n === 1 ? `The message before it (${this.first})` : `The ${n} messages before it (${this.first} to ${this.last})`;
+    const first = messageName(this.first!);
+    const last = messageName(this.last!);
+    const which = n === 1 ? `The message before it (${first})` : `The ${n} messages before it (${first} to ${last})`;
     return {
       ...f,
       message: `${f.message} ${which} ${n === 1 ? 'is' : 'are'} flagged \\Deleted but never expunged, since the cycle stops before its EXPUNGE: every poll handles ${n === 1 ? 'it' : 'them'} again (${[...effects, 'each logged again'].join(', ')}).`,
-      evidence: { ...f.evidence, handledAgainEveryPoll: n, handledAgainFrom: this.first, handledAgainTo: this.last },
+      evidence: { ...f.evidence, handledAgainEveryPoll: n, handledAgainFrom: first, handledAgainTo: last },
       fix: `${f.fix} That poll also handles the ${n === 1 ? 'message' : 'messages'} before it one last time, then expunges ${n === 1 ? 'it' : 'them'}.`,
     };
   }
