@@ -261,7 +261,7 @@ export const sessionsLeftOpen: ConfigRule = {
       finding(
         this,
         `${R}.Username`,
-        `${ctx.version.text} ends an IMAP poll that read mail with EXPUNGE and never logs out, so each such poll leaves a session open until the IMAP server drops it as idle (after 30 minutes at the earliest): with PollingSeconds ${seconds}, up to ${sessions} sessions for ${r.username || 'the account'} at once`,
+        `${ctx.version.text} ends an IMAP poll that read mail with EXPUNGE and never logs out, so each such poll leaves a session open until the IMAP server drops it as idle (after 30 minutes at the earliest): with PollingSeconds ${seconds}, ${sessions} sessions or more for ${r.username || 'the account'} at once when mail arrives at every poll`,
         `Let the IMAP server allow ${r.username || 'this account'} ${sessions} or more sessions from the Calendar Server host (Dovecot: mail_max_userip_connections, 10 by default), or its logins fail as "IMAP login failed" while the password is right.`,
         { pollingSeconds: seconds, sessionsAtOnce: sessions },
       ),

@@ -154,7 +154,7 @@ describe('config rules', () => {
     const imap = (v: string, seconds: number) => withChange(withChange(baseConfig(v), `${I}.Receiving.Type`, 'imap'), `${I}.Receiving.PollingSeconds`, seconds);
     for (const v of ['2.5', '4.3', '5.0', '5.1', '6.2']) expect(ids(await check(imap(v, 30), v)), v).not.toContain('receiving.sessions-left-open');
     const f = (await check(imap('8.0', 300), '8.0')).find((x) => x.id === 'receiving.sessions-left-open')!;
-    expect(f.message).toMatch(/with PollingSeconds 300, up to 6 sessions for /);
+    expect(f.message).toMatch(/with PollingSeconds 300, 6 sessions or more for .* at once when mail arrives at every poll$/);
     expect(f.evidence).toMatchObject({ pollingSeconds: 300, sessionsAtOnce: 6 });
     expect(f.fix).toMatch(/mail_max_userip_connections, 10 by default/);
   });
