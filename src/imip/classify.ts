@@ -10,7 +10,7 @@ import { mailboxOutcome, pollEraOf, pollReads, type ServerAction } from '../serv
 import { UTC_HOST } from '../server/host-zone.js';
 import { atLeast, featuresOf, type ServerVersion } from '../server/release.js';
 import type { Finding } from '../report/finding.js';
-import { componentsShape, mainComponent, parseCalendar, serverOrganizer, type CalendarFacts, type CalendarParse, type PythonException } from './reply-calendar.js';
+import { componentsShape, mainComponent, mainComponentRaises, parseCalendar, serverOrganizer, type CalendarFacts, type CalendarParse, type PythonException } from './reply-calendar.js';
 import type { ParsedProperty } from './pycalendar/property.js';
 import type {
   CalendarSummary,
@@ -259,7 +259,7 @@ function sanitizeFailure(ctx: ClassifyContext, facts: CalendarFacts): { raised: 
  * InvalidICalendarDataError's, with the calendar the server writes shortened as for METHOD.
  */
 function mainComponentFailure(ctx: ClassifyContext, facts: CalendarFacts): { raised: PythonException; why: string } | null {
-  if (!featuresOf(ctx.version).singleMainComponent || facts.components.length < 2) return null;
+  if (!mainComponentRaises(facts, ctx.version)) return null;
   const { names, overrides } = componentsShape(facts);
   return {
     raised: { type: 'InvalidICalendarDataError', text: 'Calendar contains more than one primary component: <Component: …>' },

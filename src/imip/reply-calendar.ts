@@ -12,6 +12,7 @@ import { pyUpper } from './mime-headers.js';
 import { parsePyCalendar, unescapeText, type PyComponent } from './pycalendar/calendar.js';
 import { PyCalendarError, type PyCalendarEra } from './pycalendar/errors.js';
 import type { ParsedProperty } from './pycalendar/property.js';
+import { featuresOf, type ServerVersion } from '../server/release.js';
 
 export interface AttendeeFacts {
   /** The property value as written (`mailto:...`, any case). */
@@ -274,6 +275,14 @@ const IGNORED_COMPONENTS: ReadonlySet<string> = new Set(['VTIMEZONE', 'X-CALENDA
  */
 export function mainComponent(facts: CalendarFacts): ComponentFacts | undefined {
   return facts.components.find((c) => !c.recurrenceId) ?? facts.components[0];
+}
+
+/**
+ * 3.0–5.0 (release.ts `singleMainComponent`): twistedcaldav's `mainComponent(allow_multiple=False)`
+ * raises InvalidICalendarDataError on a calendar with more than one main component.
+ */
+export function mainComponentRaises(facts: CalendarFacts, v: Pick<ServerVersion, 'major' | 'minor'>): boolean {
+  return facts.components.length > 1 && featuresOf(v).singleMainComponent;
 }
 
 /** What the main components are, for the texts: their names once each, and how many are overrides. */

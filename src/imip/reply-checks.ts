@@ -9,7 +9,7 @@ import type { Finding, Severity } from '../report/finding.js';
 import { stripMailto } from '../server/address.js';
 import { pollEraOf, type ServerAction } from '../server/poll-policy.js';
 import { featuresOf, type ReleaseLine, type ServerVersion } from '../server/release.js';
-import { componentsShape, serverOrganizer, type AttendeeFacts, type CalendarParse, type ComponentFacts } from './reply-calendar.js';
+import { componentsShape, mainComponent, mainComponentRaises, serverOrganizer, type AttendeeFacts, type CalendarParse, type ComponentFacts } from './reply-calendar.js';
 import type { TokenRecord } from './classify-types.js';
 import { fileName, type MimePart } from './mime-part.js';
 import { pyLower } from './mime-headers.js';
@@ -68,12 +68,13 @@ const norm = (v: string): string => stripMailto(v).trim().toLowerCase();
 function withoutAttendee(input: ReplyCheckInput, comp: ComponentFacts, attendee: string): string {
   const v = input.version;
   if (v.major < 3) return "a 2.x server injects the REPLY without any ATTENDEE, so the organizer's event is not updated";
-  const all = parsedComponents(input);
-  if (all.length > 1 && featuresOf(v).singleMainComponent) {
+  if (!input.calendar?.ok) return '';
+  const facts = input.calendar.facts;
+  if (mainComponentRaises(facts, v)) {
     return `Calendar Server ${v.text} fails on a calendar with more than one component before it looks at ATTENDEEs (reply.multiple-components)`;
   }
-  const first = all[0];
-  const main = all.find((c) => !c.recurrenceId) ?? first;
+  const first = facts.components[0];
+  const main = mainComponent(facts);
   const firstHasOne = !!first && (input.record ? !!keptAttendee(first, input.record) : first.attendees.length > 0);
   if (!firstHasOne && comp === main) return `the server adds ${attendee} back with SCHEDULE-STATUS=5.1 and no PARTSTAT, so the attendee's answer is lost`;
   const what = comp.recurrenceId ? 'this occurrence' : `this ${comp.name}`;
@@ -278,9 +279,8 @@ const multipleComponents: ReplyRule = {
   description: '3.0 to 5.0: a reply with more than one main component (an answer for a repeating event with changed occurrences) fails in the server',
   lines: ['3.x-4.x', '5.0+'],
   check(input) {
-    if (!input.calendar?.ok || !featuresOf(input.version).singleMainComponent) return [];
+    if (!input.calendar?.ok || !mainComponentRaises(input.calendar.facts, input.version)) return [];
     const comps = input.calendar.facts.components;
-    if (comps.length < 2) return [];
     const { names, overrides } = componentsShape(input.calendar.facts);
     const shape =
       overrides > 0
