@@ -25,7 +25,7 @@
  * `resolveYmdInline` = the year/month/day block of 2.1/2.4.2 `_parse`, `resolveYmd260` = 2.6.0
  * `_ymd.resolve_ymd`; `parseOrThrow` = `parser.parse` (default, replace, weekday, tzinfo).
  */
-import type { LocalZone } from '../server/host-zone.js';
+import { UTC_HOST, type LocalZone } from '../server/host-zone.js';
 
 export type DateutilVersion = '2.1' | '2.4.2' | '2.6.0';
 
@@ -805,9 +805,6 @@ function checkTimedeltaSeconds(offset: number): void {
 // ---------------------------------------------------------------------------------------------
 // parser.parse
 
-/** A host that runs in UTC. */
-const UTC_ZONE: LocalZone = { names: ['UTC', 'UTC'], offsetAtWall: () => 0 };
-
 /** The wall-clock fields as if they were UTC, in ms, to the second. */
 function wallMs(w: PyDateTime): number {
   return daysFromCivil(w.year, w.month, w.day) * 86400000 + w.hour * 3600000 + w.minute * 60000 + w.second * 1000;
@@ -834,7 +831,7 @@ export type DateutilDatetime =
  * Python's time.tzname there (a zone name listed there becomes tzlocal(), i.e. aware), and
  * `offsetAtWall` the offset tzlocal() gives a wall-clock time there; a host in UTC by default.
  */
-export function dateutilParse(s: string, version: DateutilVersion, today: Date, local: LocalZone = UTC_ZONE): DateutilResult {
+export function dateutilParse(s: string, version: DateutilVersion, today: Date, local: LocalZone = UTC_HOST): DateutilResult {
   const r = dateutilParseDatetime(s, version, today, local);
   if (!r.ok) return r;
   const offset = r.offsetSeconds;
@@ -849,7 +846,7 @@ export function dateutilParse(s: string, version: DateutilVersion, today: Date, 
 }
 
 /** As `dateutilParse`, with the datetime itself: its fields and which tzinfo it got. */
-export function dateutilParseDatetime(s: string, version: DateutilVersion, today: Date, local: LocalZone = UTC_ZONE): DateutilDatetime {
+export function dateutilParseDatetime(s: string, version: DateutilVersion, today: Date, local: LocalZone = UTC_HOST): DateutilDatetime {
   try {
     return parseOrThrow(s, version, today, local);
   } catch (e) {
