@@ -1,7 +1,7 @@
 /** The IMAP/POP side (§1.3, §4.1-§4.3): where replies are read, and what the server deletes. */
 import { getPath } from '../config/load.js';
 import { parseaddr } from '../server/address.js';
-import { pollPolicy } from '../server/poll-policy.js';
+import { IMAP_IDLE_MINIMUM_SECONDS, leavesImapSessionOpen } from '../server/poll-policy.js';
 import { ALL_LINES, finding, IMIP, valueEvidence, type ConfigContext, type ConfigRule } from './rule.js';
 
 const R = `${IMIP}.Receiving`;
@@ -238,15 +238,6 @@ export const deletesAll: ConfigRule = {
   },
 };
 
-/**
- * 7.0+ IMAP: after the last message of a poll `fetchNextMessage` sends EXPUNGE and nothing more
- * (CalendarServer-7.0..9.2 inbound.py; only a poll that finds nothing unseen reaches `cbClosed`
- * and LOGOUT), and Twisted's IMAP4Client has no time limit (twisted-15.2.1/16.6.0 mail/imap4.py
- * `timeout = 0`). So every poll that read mail leaves its session open until the IMAP server drops
- * it as idle, which RFC 3501 section 5.4 allows after 30 minutes at the earliest.
- */
-const IDLE_MINIMUM_SECONDS = 30 * 60;
-
 export const sessionsLeftOpen: ConfigRule = {
   id: 'receiving.sessions-left-open',
   severity: 'info',
@@ -254,9 +245,10 @@ export const sessionsLeftOpen: ConfigRule = {
   summary: '7.0 and later never log out of an IMAP poll that read mail: the account needs one session per poll for as long as the IMAP server keeps an idle one.',
   check(ctx) {
     const r = ctx.settings.receiving;
-    if (r.protocol !== 'imap' || !r.server.trim() || pollPolicy(ctx.version, 'imap').afterLastMessage !== 'expunge') return [];
+    // poll-policy.ts `leavesImapSessionOpen`: one session per poll that read mail, for as long as the IMAP server keeps it.
+    if (r.protocol !== 'imap' || !r.server.trim() || !leavesImapSessionOpen(ctx.version)) return [];
     const seconds = r.pollingSeconds > 0 ? r.pollingSeconds : 30;
-    const sessions = Math.ceil(IDLE_MINIMUM_SECONDS / seconds);
+    const sessions = Math.ceil(IMAP_IDLE_MINIMUM_SECONDS / seconds);
     return [
       finding(
         this,

@@ -20,13 +20,7 @@ function sessionLimit(text: string, responseCode: string | undefined): boolean {
   return responseCode?.toUpperCase() === 'LIMIT' || /maximum number of connections|too many (?:simultaneous |concurrent )?(?:connections|sessions)/i.test(text);
 }
 
-/**
- * Calendar Server's IMAP client never logs out of some polls (CalendarServer-7.0..9.2 inbound.py
- * `fetchNextMessage`: after the last message only `self.expunge()`; 5.0..9.2: nothing after a
- * failed message), and Twisted's IMAP4Client has no time limit (twisted-12.3.0..16.6.0
- * mail/imap4.py `timeout = 0`), so those sessions stay until the IMAP server drops them as idle,
- * which RFC 3501 section 5.4 lets it do after 30 minutes at the earliest.
- */
+/** The sessions Calendar Server leaves open: ../server/poll-policy.ts `leavesImapSessionOpen`. */
 const IMAP_SESSION_LIMIT_HINT =
   'The IMAP server refuses another session for this account from this address; the password was not the problem. Calendar Server itself leaves sessions open: ' +
   'from 7.0 after every poll that read mail (it expunges and never logs out), and from 5.0 after a poll that stopped at a failing message; ' +

@@ -167,6 +167,24 @@ export function pollPolicy(v: Pick<ServerVersion, 'major' | 'minor'>, protocol: 
   return POLL_POLICY[pollEraOf(v)][protocol];
 }
 
+/**
+ * The shortest time an IMAP server may keep an idle session before it logs it out (RFC 3501
+ * section 5.4: an autologout timer, if any, of at least 30 minutes).
+ */
+export const IMAP_IDLE_MINIMUM_SECONDS = 30 * 60;
+
+/**
+ * 7.0+ IMAP (`afterLastMessage: 'expunge'`): after the last message of a poll `fetchNextMessage`
+ * sends EXPUNGE and nothing more (CalendarServer-7.0..9.2 inbound.py; only a poll that finds
+ * nothing unseen reaches `cbClosed` and LOGOUT), and Twisted's IMAP4Client has no time limit
+ * (twisted-12.3.0..16.6.0 mail/imap4.py `timeout = 0`). So every poll that read mail leaves its
+ * session open until the IMAP server drops it as idle. From 5.0, a poll that stops at a failing
+ * message stays open the same way.
+ */
+export function leavesImapSessionOpen(v: Pick<ServerVersion, 'major' | 'minor'>): boolean {
+  return pollPolicy(v, 'imap').afterLastMessage === 'expunge';
+}
+
 /** 2.x–5.0 delete every message a poll fetches, unless its processing fails inside a Deferred (IMAP). */
 export function deletesEveryMessage(v: Pick<ServerVersion, 'major' | 'minor'>): boolean {
   return pollEraOf(v) === 'delete-everything';
