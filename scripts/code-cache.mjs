@@ -16,6 +16,12 @@
 // no port can be opened on 127.0.0.1 the connected runs are left out. A failure here leaves dist/
 // without caches, which only makes start-up slower: the build goes on.
 //
+// Those are the shared caches, which every command can take. Then each command the training runs
+// is trained again alone, in a process of its own, into caches of its own
+// (dist/code-cache/by-command/<command>/), which a run of that command takes first: a cache holds
+// everything its file compiled in the training, and V8 takes all of it back at every load.
+//   node scripts/code-cache.mjs --train check-config   (the child) that command's runs only
+//
 // `poll` is not trained: it sets V8 flags once the mailbox is open (src/poll/heap.ts), and every
 // cache written after that would carry them, so that V8 refused each one at the next start.
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -84,7 +90,7 @@ function throwawayCertificate(dir) {
   }
 }
 
-/** What the training runs. */
+/** What the training runs (each command's own training takes its part of it, {@link ownRuns}). */
 function runs() {
   const diagnose = (version) => ['diagnose', '--offline', '--server-version', version, '--config', EXAMPLE, '--message', ...messages()];
   return [
@@ -101,49 +107,92 @@ function runs() {
   ];
 }
 
+/**
+ * The commands trained alone as well, each in a process of its own, into caches of their own
+ * (dist/code-cache/by-command/<command>/, src/code-cache.ts `COMMAND_DIR`): a run of one of them
+ * then takes back only the code that command ran, not what every other command compiled in the
+ * files they share.
+ */
+const OWN = ['check-config', 'diagnose', 'send-test', 'test-smtp', 'test-mailbox'];
+
+/**
+ * The runs of `command` in its own training: its runs above, without the help and the listing
+ * (`check-config --help`, `--list-checks`), which run code of their own that its reports never do
+ * and which take the shared caches for what they need.
+ */
+function ownRuns(list, command) {
+  return list.filter((argv) => argv[0] === command && !argv.includes('--help') && !argv.includes('--list-checks'));
+}
+
 if (process.argv[2] === '--train') {
+  // `--train`: every run, the shared caches; `--train <command>`: that command's runs, its own.
+  const command = process.argv[3];
   const require = createRequire(import.meta.url);
-  const recorded = require(path.join(DIST, 'code-cache.js')).recordCodeCache(DIST);
+  const recorded = require(path.join(DIST, 'code-cache.js')).recordCodeCache(DIST, command);
   const { main } = require(path.join(DIST, 'cli.js'));
-  for (const argv of runs()) await main(['node', 'imip', ...argv]);
+  for (const argv of command ? ownRuns(runs(), command) : runs()) await main(['node', 'imip', ...argv]);
   // In the training's state directory (XDG_STATE_HOME), which the parent deletes.
   const state = process.env.XDG_STATE_HOME;
-  const secure = state ? throwawayCertificate(path.join(state, 'tls')) : null;
+  // (Only the runs' command names are read here: no ports yet.)
+  const wantsServers = !command || connectedRuns({}, null).some((argv) => argv[0] === command);
+  const secure = state && wantsServers ? throwawayCertificate(path.join(state, 'tls')) : null;
   let servers = null;
   let connected = 'no connected runs (no port on 127.0.0.1)';
   try {
-    servers = await (await import('./training-servers.mjs')).startTrainingServers(secure);
+    if (wantsServers) servers = await (await import('./training-servers.mjs')).startTrainingServers(secure);
   } catch {
     // The connection tests compile from source at their first run, as before.
   }
   if (servers) {
     try {
-      const list = connectedRuns(servers.ports, secure?.certFile);
+      const all = connectedRuns(servers.ports, secure?.certFile);
+      const list = command ? ownRuns(all, command) : all;
       for (const argv of list) await main(['node', 'imip', ...argv]);
       connected = `${list.length} connected runs, ${secure ? 'in clear text and with TLS' : 'in clear text only (no openssl for a certificate)'}`;
     } finally {
       servers.close();
     }
   }
-  for (const f of files(DIST)) {
-    if (f !== path.join(DIST, 'code-cache.js')) require(f);
+  if (!command) {
+    for (const f of files(DIST)) {
+      if (f !== path.join(DIST, 'code-cache.js')) require(f);
+    }
   }
   process.exitCode = 0;
   process.stderr.write(`code cache: ${recorded()} files; ${connected}\n`);
 } else {
   rmSync(CACHE_DIR, { recursive: true, force: true });
   const state = path.join(DIST, '.training-state');
-  const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--train'], {
-    cwd: ROOT,
-    env: { ...process.env, NO_COLOR: '1', IMIP_CONFIG: EXAMPLE, XDG_STATE_HOME: state },
-    stdio: ['ignore', 'ignore', 'pipe'],
-    encoding: 'utf8',
-    timeout: 60_000,
-  });
-  rmSync(state, { recursive: true, force: true });
+  /** One training process (`--train`, or `--train <command>`). */
+  const train = (...args) => {
+    const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--train', ...args], {
+      cwd: ROOT,
+      env: { ...process.env, NO_COLOR: '1', IMIP_CONFIG: EXAMPLE, XDG_STATE_HOME: state },
+      stdio: ['ignore', 'ignore', 'pipe'],
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    rmSync(state, { recursive: true, force: true });
+    return r;
+  };
+  const r = train();
   if (r.status === 0) {
     // One line: how many files, and whether the connection tests were trained.
     process.stderr.write(/^code cache: .*\n/m.exec(r.stderr)?.[0] ?? '');
+    const failed = [];
+    for (const command of OWN) {
+      const own = train(command);
+      if (own.status !== 0) {
+        // That command takes the shared caches, as every command did before.
+        rmSync(path.join(CACHE_DIR, 'by-command', command), { recursive: true, force: true });
+        failed.push(`${command} (${own.error ? own.error.message : `exited ${own.status}`})`);
+      }
+    }
+    process.stderr.write(
+      failed.length
+        ? `code cache: no caches of their own for ${failed.join(', ')}: they take the shared ones\n`
+        : `code cache: ${OWN.join(', ')} also trained alone, each with caches of its own\n`,
+    );
   } else {
     rmSync(CACHE_DIR, { recursive: true, force: true });
     process.stderr.write(`build: no code cache (the training run ${r.error ? r.error.message : `exited ${r.status}`}): start-up will be slower\n${r.stderr ?? ''}`);

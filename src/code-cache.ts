@@ -37,10 +37,40 @@ import vm from 'node:vm';
  */
 let DIST = '';
 let CACHE_DIR = '';
+/**
+ * The caches of the command this run names, when the build made them:
+ * dist/code-cache/by-command/<command>/, laid out as dist/code-cache/ is. Empty otherwise.
+ *
+ * A file's cache holds every function the training compiled in it, and V8 takes all of it back
+ * when the file loads, used or not. Trained on every command, the caches of the files all
+ * commands share (cli.js with commander, the config reader, the checks) held commander's help,
+ * the offline diagnosis and the invitation too: `check-config` read 413 KB of caches and took
+ * back code it never ran (354 KB with its own). So the build also trains each command alone
+ * (scripts/code-cache.mjs), and a run of that command takes its files' caches from there: 3-5%
+ * less wall time for `check-config` on the bundled example (README, Decisions). A file the
+ * command's training never loaded (another path of it) takes the shared cache, as before.
+ */
+let COMMAND_DIR = '';
 
 function setDist(dist: string): void {
   DIST = path.resolve(dist);
   CACHE_DIR = path.join(DIST, 'code-cache');
+  COMMAND_DIR = '';
+}
+
+/** Where the caches of `command` live (see {@link COMMAND_DIR}). */
+function commandDir(command: string): string {
+  return path.join(CACHE_DIR, 'by-command', command);
+}
+
+/**
+ * The command whose caches a run takes: the command it names (`imip check-config …`), unless it
+ * asks for help, which runs commander's help code and no command. Null for anything else.
+ */
+export function cachedCommand(argv: readonly string[]): string | null {
+  const name = argv[2];
+  if (!name || !/^[a-z][a-z-]*$/.test(name)) return null;
+  return argv.includes('--help') || argv.includes('-h') ? null : name;
 }
 /**
  * Header: the source file's size and a time (ms), two float64 values. The time must match within
@@ -97,10 +127,10 @@ function packagePath(filename: string): string | null {
   return PACKAGES.some((p) => rel.startsWith(p + path.sep)) ? rel : null;
 }
 
-/** The cache of a file that has one ({@link cached}). */
-function cacheFile(filename: string): string {
-  if (filename.startsWith(DIST + path.sep)) return `${CACHE_DIR}${filename.slice(DIST.length)}.bin`;
-  return `${CACHE_DIR}${NODE_MODULES}${packagePath(filename)}.bin`;
+/** The cache of a file that has one ({@link cached}), in the folder of caches `dir`. */
+function cacheFile(filename: string, dir: string): string {
+  if (filename.startsWith(DIST + path.sep)) return `${dir}${filename.slice(DIST.length)}.bin`;
+  return `${dir}${NODE_MODULES}${packagePath(filename)}.bin`;
 }
 
 /** Whether `filename` is one of the program's own compiled files (not a cache, not a package). */
@@ -113,10 +143,17 @@ function cached(filename: string): boolean {
   return ours(filename) || packagePath(filename) !== null;
 }
 
-/** The cached data for `filename` when it was made from the file as it is now, else undefined. */
+/**
+ * The cached data for `filename` when it was made from the file as it is now, else undefined:
+ * the command's own ({@link COMMAND_DIR}) when it has one, else the shared one.
+ */
 function validCache(filename: string): Buffer | undefined {
+  return (COMMAND_DIR ? cacheIn(COMMAND_DIR, filename) : undefined) ?? cacheIn(CACHE_DIR, filename);
+}
+
+function cacheIn(dir: string, filename: string): Buffer | undefined {
   try {
-    const data = readFileSync(cacheFile(filename));
+    const data = readFileSync(cacheFile(filename, dir));
     if (data.length <= HEADER) return undefined;
     const st = statSync(filename);
     if (data.readDoubleLE(0) !== st.size || !(Math.abs(data.readDoubleLE(8) - stamp(filename, st)) < 1)) return undefined;
@@ -253,14 +290,25 @@ function modulePaths(filename: string): string[] {
   return list;
 }
 
-/** Compile the program's files in `dist` with the caches the build made (bin/imip calls this first). */
-export function useCodeCache(dist: string): void {
+/**
+ * Compile the program's files in `dist` with the caches the build made (bin/imip calls this
+ * first, with the run's arguments: the command they name picks its own caches, {@link COMMAND_DIR}).
+ */
+export function useCodeCache(dist: string, argv: readonly string[] = []): void {
   if (process.env.IMIP_CODE_CACHE === 'off') return;
   setDist(dist);
   try {
     statSync(CACHE_DIR);
   } catch {
     return; // built without caches
+  }
+  const command = cachedCommand(argv);
+  if (command) {
+    try {
+      if (statSync(commandDir(command)).isDirectory()) COMMAND_DIR = commandDir(command);
+    } catch {
+      // No training of its own (poll, help): the shared caches.
+    }
   }
   hook(validCache);
 }
@@ -270,8 +318,10 @@ export function useCodeCache(dist: string): void {
  * exits, write each one's cache (with whatever was compiled while it ran). Returns how many files
  * were recorded so far, for the build's message.
  */
-export function recordCodeCache(dist: string): () => number {
+export function recordCodeCache(dist: string, command?: string): () => number {
   setDist(dist);
+  // The training of one command writes that command's caches (scripts/code-cache.mjs).
+  const into = command ? commandDir(command) : CACHE_DIR;
   const scripts = new Map<string, vm.Script>();
   hook(
     () => undefined,
@@ -283,7 +333,7 @@ export function recordCodeCache(dist: string): () => number {
       const header = Buffer.alloc(HEADER);
       header.writeDoubleLE(st.size, 0);
       header.writeDoubleLE(stamp(filename, st), 8);
-      const target = cacheFile(filename);
+      const target = cacheFile(filename, into);
       mkdirSync(path.dirname(target), { recursive: true });
       writeFileSync(target, Buffer.concat([header, script.createCachedData()]));
     }

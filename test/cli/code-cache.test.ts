@@ -4,11 +4,11 @@
  * remembers it.
  */
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { cacheCounter, countedCaches } from '../helpers/cache-counter.js';
+import { cacheCounter, cachedFiles, countedCaches } from '../helpers/cache-counter.js';
 import { runCli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/plist.js';
 
@@ -96,10 +96,9 @@ describe('the compiled code the build ships', () => {
 
   it('is ignored when damaged: the program runs from source, and reads no other cache', async () => {
     const dir = copyOfProgram();
-    const cache = join(dir, 'dist', 'code-cache', 'cli.js.bin');
-    const data = readFileSync(cache);
-    // Keep the header (the stamp still matches), break what follows.
-    writeFileSync(cache, Buffer.concat([data.subarray(0, 16), Buffer.alloc(data.length - 16, 0x5a)]));
+    // check-config takes the caches of its own training (see below).
+    const cache = join(dir, 'dist', 'code-cache', 'by-command', 'check-config', 'cli.js.bin');
+    damage(cache);
     const r = spawnSync(process.execPath, ['-r', cacheCounter(), join(dir, 'bin', 'imip'), 'check-config', '--json', join(dir, 'examples', 'caldavd.plist')], { encoding: 'utf8', env: withoutSwitch() });
     expect(r.status).toBe(1);
     expect(JSON.parse(r.stdout).command).toBe('check-config');
@@ -107,4 +106,39 @@ describe('the compiled code the build ships', () => {
     // the poll sets V8 flags of its own, which makes V8 refuse them all).
     expect(countedCaches(r.stderr), r.stderr).toEqual({ cached: 0, rejected: 1 });
   });
+
+  it("is the command's own where the build trained it alone, the shared one for a file it lacks, and the shared one for help", () => {
+    const dir = copyOfProgram();
+    const own = join(dir, 'dist', 'code-cache', 'by-command', 'check-config');
+    const run = (...args: string[]): { status: number | null; stdout: string; stderr: string } =>
+      spawnSync(process.execPath, ['-r', cacheCounter(), join(dir, 'bin', 'imip'), ...args], { encoding: 'utf8', env: withoutSwitch() });
+    const example = join(dir, 'examples', 'caldavd.plist');
+    const asBuilt = run('check-config', example);
+    expect(asBuilt.status).toBe(1);
+    const files = cachedFiles(asBuilt.stderr);
+    expect(countedCaches(asBuilt.stderr).rejected).toBe(0);
+    // Every file it loads has a cache of its own training.
+    for (const f of files) expect(existsSync(join(own, `${relative(join(dir, 'dist'), f)}.bin`)), f).toBe(true);
+
+    // One of them gone from its own: that file takes the shared cache, and the run is the same.
+    rmSync(join(own, 'commands', 'check-config.js.bin'));
+    const partly = run('check-config', example);
+    expect(partly.stdout).toBe(asBuilt.stdout);
+    expect(cachedFiles(partly.stderr).sort()).toEqual([...files].sort());
+
+    // Its own cli.js cache damaged: check-config's runs refuse it; its help, which runs commander's
+    // help and not the command, takes the shared caches and refuses none.
+    damage(join(own, 'cli.js.bin'));
+    expect(countedCaches(run('check-config', example).stderr)).toEqual({ cached: 0, rejected: 1 });
+    const help = run('check-config', '--help');
+    expect(help.stdout).toContain('--config');
+    expect(countedCaches(help.stderr).rejected).toBe(0);
+    expect(countedCaches(help.stderr).cached).toBeGreaterThan(0);
+  });
 });
+
+/** Keep a cache's header (the stamp still matches), break what follows. */
+function damage(cache: string): void {
+  const data = readFileSync(cache);
+  writeFileSync(cache, Buffer.concat([data.subarray(0, 16), Buffer.alloc(data.length - 16, 0x5a)]));
+}
