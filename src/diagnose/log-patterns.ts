@@ -305,7 +305,7 @@ const ROWS: Row[] = [
     template: `Mail gateway failed to inject message ${slot('id')} (Reason: ${slot('reason')})`,
     re: /Mail gateway failed to inject message (?<id>\S+) \(Reason: (?<reason>.*)\)/,
     summary: '2.x-4.x: a reply could not be posted to the calendar server\'s /inbox/ (connection refused, 403, 500…).',
-    meaning: 'The gateway could not hand the reply to the calendar server: the injection URL (host from MailGatewayServer/ServerHostName, port from HTTPPort/SSLPort/EnableSSL) is wrong or down, or the server refused it.',
+    meaning: 'The gateway could not hand the reply to the calendar server: the injection URL (host from MailGatewayServer/ServerHostName, port from HTTPPort/SSLPort/EnableSSL) is wrong or down, or the server refused it (403 also when the reply itself is not a calendar it takes: on 2.x one without a VEVENT or other component).',
     fix: 'Check that the calendar server listens where the gateway posts (imip poll --once --apply shows the URL) and read the reason.',
     source: '2.x injection over HTTP as a directory user; 3.x-4.x injection over HTTP with the shared-secret header',
   },

@@ -442,12 +442,40 @@ function classifyReply(input: MessageInput, ctx: ClassifyContext, facts: Facts):
   const noOrganizer = out.calendar?.ok && serverOrganizer(out.calendar.facts).value === null;
   if (noOrganizer) log.push(LOG.noOrganizerInReply(facts.messageId));
   if (out.calendar?.ok && out.calendar.facts.components.length === 0) {
+    if (featuresOf(ctx.version).organizerOnCalendar) return { ...out, ...postedWithoutComponent(facts, out.calendar.facts, log, out.notes) };
     // 3.0+: no main component, so `event` is None, and `event.addProperty(ORGANIZER)` raises
     // (CalendarServer-3.0..9.2 processReply; mainComponent() returns None for none).
     const why = 'the calendar has no VEVENT, VTODO or other main component: the server finds no ORGANIZER and fails adding one to the main component it does not have';
     return processingFailure(ctx, { type: 'AttributeError', text: "'NoneType' object has no attribute 'addProperty'" }, { ...out, log }, why);
   }
   return { ...out, log: injected(ctx, facts, record, log) };
+}
+
+/**
+ * 2.x, a reply whose calendar has no main component: `processReply` finds no ORGANIZER, adds one
+ * to the VCALENDAR itself and POSTs the calendar to /inbox/ (CalendarServer-2.2..2.5
+ * twistedcaldav/mail.py `processReply`, `injectMessage`); the mail is deleted, as every 2.x poll
+ * deletes what it read. The inbox's scheduler checks the calendar first
+ * (CalendarServer-2.5 twistedcaldav/scheduling/scheduler.py `checkCalendarData`):
+ * `validCalendarForCalDAV` asks `resourceType()`, which raises ValueError ("No component type found
+ * for calendar component") when there is no component at all, and the POST gets 403 Forbidden
+ * (CalDAV valid-calendar-data), which the gateway logs. With a VTIMEZONE the resource type is
+ * VTIMEZONE, the calendar checks pass and what the scheduler does next is not modelled.
+ */
+function postedWithoutComponent(facts: Facts, cal: CalendarFacts, log: LogEntry[], notes: string[]): Pick<Outcome, 'action' | 'log' | 'notes'> {
+  const posted = '2.x reads a calendar without a VEVENT, VTODO or other main component, adds the ORGANIZER to the VCALENDAR itself and POSTs it to the inbox';
+  if (cal.timezones > 0) {
+    return {
+      action: 'INJECTION_SUBMITTED',
+      log,
+      notes: [...notes, `${posted}; with only a VTIMEZONE in it, what the calendar server then does with it is not modelled, but no event can take an answer from it`],
+    };
+  }
+  return {
+    action: 'INJECTION_SUBMITTED',
+    log: [...log, LOG.injectFailed(facts.messageId, '403 Forbidden')],
+    notes: [...notes, `${posted}, which refuses it (403 Forbidden: no component to schedule): the answer is lost and the mail deleted`],
+  };
 }
 
 // ---- assembling the verdict ----------------------------------------------------------------

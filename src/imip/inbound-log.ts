@@ -82,6 +82,15 @@ export const LOG = {
     level: 'info',
     text: `Mail gateway successfully injected message ${py(id)}`,
   }),
+  /**
+   * Era A/B, when the POST to /inbox/ fails: `failure.getErrorMessage()`, which for an HTTP
+   * answer other than 2xx is Twisted's `web.error.Error` as text, "403 Forbidden"
+   * (CalendarServer-2.5 twistedcaldav/mail.py `injectMessage._failure`).
+   */
+  injectFailed: (id: string | null, reason: string): LogEntry => ({
+    level: 'error',
+    text: `Mail gateway failed to inject message ${py(id)} (Reason: ${reason})`,
+  }),
   /** Era C, written later by the IMIPReplyWork item (§4.5). */
   injectedWork: (attendee: string, organizer: string): LogEntry => ({
     level: 'info',

@@ -46,10 +46,12 @@ export interface CalendarFacts {
   methodClass: ParsedProperty['valueClass'] | null;
   /**
    * Every top-level component twistedcaldav does not ignore: all but VTIMEZONE, and from 3.0 also
-   * X-CALENDARSERVER-PERUSER (ical.py `ignoredComponents`), in order. Empty only from 3.0 (2.x:
-   * `no-component`, below).
+   * X-CALENDARSERVER-PERUSER (ical.py `ignoredComponents`), in order. May be empty: every
+   * release's parser reads a VCALENDAR without a main component (classify.ts says what follows).
    */
   components: ComponentFacts[];
+  /** How many VTIMEZONE components the VCALENDAR has. */
+  timezones: number;
 }
 
 /**
@@ -66,7 +68,7 @@ export type CalendarParse =
   | { ok: true; facts: CalendarFacts; text: string }
   | {
       ok: false;
-      reason: 'not-utf8' | 'syntax' | 'not-vcalendar' | 'no-component';
+      reason: 'not-utf8' | 'syntax' | 'not-vcalendar';
       /** What went wrong, for the reader (a Python exception other than the parse error names its class). */
       error: string;
       /** What the server raises there (3.0+; on 2.x, whose parser ical.js stands in for, its message). */
@@ -222,19 +224,22 @@ export function parseCalendar(bytes: Uint8Array, era: PyCalendarEra | null = 'py
   try {
     const vcal = first as JCalComponent;
     const components: ComponentFacts[] = [];
-    for (const c of vcal[2]) if (c[0].toLowerCase() !== 'vtimezone') components.push(componentFacts(c));
-    if (components.length === 0) {
-      return parseError('no-component', 'VCALENDAR without a VEVENT, VTODO or other main component');
+    let timezones = 0;
+    // vobject reads a VCALENDAR with no component in it too (CalendarServer-2.5 ical.py
+    // `fromStream`: `readComponents(...).next()`, no validation on reading).
+    for (const c of vcal[2]) {
+      if (c[0].toLowerCase() === 'vtimezone') timezones++;
+      else components.push(componentFacts(c));
     }
     const method = firstPropertyValue(vcal, 'method');
-    return { ok: true, text, facts: { method: method === null ? null : method.toUpperCase(), methods: method === null ? 0 : 1, methodClass: null, components } };
+    return { ok: true, text, facts: { method: method === null ? null : method.toUpperCase(), methods: method === null ? 0 : 1, methodClass: null, components, timezones } };
   } catch (err) {
     return parseError('syntax', (err as Error).message);
   }
 }
 
 /** A calendar that does not parse: twistedcaldav raises InvalidICalendarDataError with `error`. */
-function parseError(reason: 'syntax' | 'not-vcalendar' | 'no-component', error: string): CalendarParse {
+function parseError(reason: 'syntax' | 'not-vcalendar', error: string): CalendarParse {
   return { ok: false, reason, error, raised: { type: 'InvalidICalendarDataError', text: error } };
 }
 
@@ -254,6 +259,7 @@ function fromPyCalendar(text: string, era: PyCalendarEra, serverTypes: boolean):
   // compare pycalendar's type, the name as written.
   // None at all still parses: the server fails later, when it adds the ORGANIZER (classify.ts).
   const components = vcal.children.filter((c) => !IGNORED_COMPONENTS.has(c.name)).map(pyComponentFacts);
+  const timezones = vcal.children.filter((c) => c.name === 'VTIMEZONE').length;
   let method: ParsedProperty | null = null;
   let methods = 0;
   for (const p of vcal.properties) {
@@ -261,7 +267,7 @@ function fromPyCalendar(text: string, era: PyCalendarEra, serverTypes: boolean):
     method ??= p;
     methods++;
   }
-  return { ok: true, text, facts: { method: method === null ? null : pyUpper(pyText(method)), methods, methodClass: method?.valueClass ?? null, components } };
+  return { ok: true, text, facts: { method: method === null ? null : pyUpper(pyText(method)), methods, methodClass: method?.valueClass ?? null, components, timezones } };
 }
 
 /** twistedcaldav's `ignoredComponents` (CalendarServer-3.0..9.2 twistedcaldav/ical.py). */

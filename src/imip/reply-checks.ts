@@ -220,14 +220,22 @@ const noCalendar: ReplyRule = {
   check: (input) => (input.calendarPart ? [] : [noCalendarDraft(input)]),
 };
 
-/** 3.0+: a calendar that parses with no main component; the server fails when it adds the ORGANIZER. */
-function noComponentDraft(input: ReplyCheckInput): Draft {
+/**
+ * A calendar that parses with no main component. 3.0+ fail when they add the ORGANIZER; 2.x adds
+ * it to the VCALENDAR and POSTs it to the inbox, which refuses it (classify.ts `postedWithoutComponent`).
+ */
+function noComponentDraft(input: ReplyCheckInput, timezones: number): Draft {
+  const onCalendar = featuresOf(input.version).organizerOnCalendar;
   return {
     path: 'message.calendar',
-    message:
-      'The calendar has no VEVENT, VTODO or other main component. Calendar Server parses it, finds no ORGANIZER, and fails when it adds one ' +
-      `("'NoneType' object has no attribute 'addProperty'"), so the answer is not recorded.`,
-    evidence: base(input, { components: 0 }),
+    message: onCalendar
+      ? `The calendar has no VEVENT, VTODO or other main component. Calendar Server ${input.version.text} reads it, adds the ORGANIZER to the calendar itself and posts it to the organizer's inbox, ` +
+        (timezones > 0
+          ? 'where no event can take an answer from it, so the answer is not recorded.'
+          : 'which refuses it: the log says "Mail gateway failed to inject message … (Reason: 403 Forbidden)" and the answer is not recorded.')
+      : 'The calendar has no VEVENT, VTODO or other main component. Calendar Server parses it, finds no ORGANIZER, and fails when it adds one ' +
+        `("'NoneType' object has no attribute 'addProperty'"), so the answer is not recorded.`,
+    evidence: base(input, { components: 0, ...(onCalendar ? { timezones } : {}) }),
     fix: 'Ask the attendee to answer again with the Accept/Decline buttons of the invitation, or from another calendar client.',
   };
 }
@@ -237,10 +245,10 @@ const invalidICalendar: ReplyRule = {
   appliesTo: '2.2 and later',
   source: 'the server decodes the calendar as UTF-8 only; a parse failure ends the poll cycle',
   severity: 'error',
-  description: 'The text/calendar part does not parse (syntax, or not UTF-8), or from 3.0 has no main component, on which the server fails as well',
+  description: 'The text/calendar part does not parse (syntax, or not UTF-8), or has no main component: the server fails on it as well (2.x: its inbox refuses it)',
   check(input) {
     const cal = input.calendar;
-    if (cal?.ok && cal.facts.components.length === 0) return [noComponentDraft(input)];
+    if (cal?.ok && cal.facts.components.length === 0) return [noComponentDraft(input, cal.facts.timezones)];
     if (!cal || cal.ok) return [];
     const charset = input.calendarPart?.params['charset'] ?? null;
     const notUtf8 = cal.reason === 'not-utf8';

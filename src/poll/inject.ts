@@ -26,7 +26,7 @@ import type { ImipSettings } from '../config/settings.js';
 import { startDeadline } from '../clients/deadline.js';
 import { runContext } from '../net/tls-handshake.js';
 import { CannotRunError } from '../report/exit.js';
-import type { ServerVersion } from '../server/release.js';
+import { featuresOf, type ServerVersion } from '../server/release.js';
 import { pyLower } from '../imip/mime-headers.js';
 
 export type InjectionAuth = 'digest-user' | 'shared-secret-header';
@@ -139,12 +139,12 @@ function serverOrganizerProperty(vcal: ICAL.Component, version: Pick<ServerVersi
   return organizers.length === 1 ? organizers[0]! : null;
 }
 
-function parseVcalendar(text: string, version: Pick<ServerVersion, 'major'>): ICAL.Component {
+function parseVcalendar(text: string, version: Pick<ServerVersion, 'major'>, needsMain = true): ICAL.Component {
   const jcal = ICAL.parse(text.replace(/^\uFEFF/, ''));
   const first = Array.isArray(jcal) && Array.isArray(jcal[0]) ? jcal[0] : jcal;
   const vcal = new ICAL.Component(first as unknown[]);
   if (vcal.name.toLowerCase() !== 'vcalendar') throw new Error('no VCALENDAR object in the calendar data');
-  if (!mainComponents(vcal, version).length) throw new Error('VCALENDAR without a main component');
+  if (needsMain && !mainComponents(vcal, version).length) throw new Error('VCALENDAR without a main component');
   return vcal;
 }
 
@@ -155,17 +155,20 @@ function parseVcalendar(text: string, version: Pick<ServerVersion, 'major'>): IC
  * is left. Throws when the calendar does not parse (the server fails the same way).
  */
 export function rewriteReply(text: string, token: TokenParty, version: Pick<ServerVersion, 'major' | 'minor'>): string {
-  const vcal = parseVcalendar(text, version);
+  // 2.x adds a missing ORGANIZER to the calendar itself, not to an event (CalendarServer-2.2..2.5
+  // mail.py `processReply`: `calendar.addProperty`), so it POSTs a calendar without a main
+  // component too, which the calendar server then refuses (classify.ts `postedWithoutComponent`);
+  // 3.0+ add it to the main component (`event.addProperty`) and fail without one.
+  const onCalendar = featuresOf(version).organizerOnCalendar;
+  const vcal = parseVcalendar(text, version, !onCalendar);
   // 3.0+: `mainComponent()`, the only one (more fail before this: classify.ts).
-  const main = mainComponents(vcal, version)[0]!;
+  const main = mainComponents(vcal, version)[0];
   keepOnlyAttendee(vcal, token.attendee, version);
   const org = serverOrganizerProperty(vcal, version);
   if (org) org.setValue(token.organizer);
-  // 2.x adds it to the calendar itself, not to an event (CalendarServer-2.2..2.5 mail.py
-  // `processReply`: `calendar.addProperty`); 3.0+ to the main component (`event.addProperty`).
-  else (version.major < 3 ? vcal : main).addPropertyWithValue('organizer', token.organizer);
+  else (onCalendar ? vcal : main!).addPropertyWithValue('organizer', token.organizer);
   // `if not calendar.getAttendees()`: the main component's.
-  if (!main.getFirstProperty('attendee') && version.major >= 3) {
+  if (main && !main.getFirstProperty('attendee') && version.major >= 3) {
     const p = new ICAL.Property('attendee');
     p.setValue(token.attendee);
     // iTIPRequestStatus.SERVICE_UNAVAILABLE: the organizer sees that the reply failed.

@@ -183,6 +183,13 @@ export interface Features {
    * does not call it (CalendarServer-2.2..2.5 mail.py).
    */
   singleMainComponent: boolean;
+  /**
+   * `processReply` adds a missing ORGANIZER to the VCALENDAR itself on 2.x
+   * (`calendar.addProperty(Property("ORGANIZER", organizer))`, CalendarServer-2.2..2.5
+   * twistedcaldav/mail.py), so a reply without a main component still goes to the inbox; from
+   * 3.0 to the main component (`event.addProperty`), which fails when there is none.
+   */
+  organizerOnCalendar: boolean;
   /** §1.3: keychain consulted only when the plist password is empty (8.0+). */
   keychainOnlyIfEmpty: boolean;
   /** §2.4: header order From, Subject, Reply-To, To, Date, Message-ID (3.2+). */
@@ -235,6 +242,7 @@ function computeFeatures(v: Pick<ServerVersion, 'major' | 'minor'>): Features {
     sanitizeCalendar: atLeast(v, 7),
     sanitizeUpperMethod: atLeast(v, 8),
     singleMainComponent: atLeast(v, 3) && !atLeast(v, 5, 1),
+    organizerOnCalendar: !atLeast(v, 3),
     keychainOnlyIfEmpty: atLeast(v, 8),
     subjectSecondHeader: atLeast(v, 3, 2),
     fromUsesEmailParam: atLeast(v, 3, 1),

@@ -205,6 +205,17 @@ export async function startInboxDouble(opts: InboxDoubleOptions): Promise<InboxD
           hanging.add(res);
           return;
         }
+        // The scheduler checks the calendar before anything is delivered: a VCALENDAR with no
+        // component at all (not even a VTIMEZONE) has no resource type, and `resourceType()`
+        // raises ValueError, which `checkCalendarData` answers with 403 (CalDAV
+        // valid-calendar-data) (CalendarServer-2.5 twistedcaldav/scheduling/scheduler.py
+        // `Scheduler.checkCalendarData`, twistedcaldav/ical.py `validCalendarForCalDAV` and
+        // `resourceType`). Only 2.x's gateway POSTs such a calendar (it adds a missing ORGANIZER to
+        // the VCALENDAR itself); the double's other checks of that kind are not modelled.
+        if (!/^BEGIN:(?!VCALENDAR\b)/im.test(rec.body)) {
+          log.push('POST request calendar component is not valid:No component type found for calendar component');
+          return answer(403, 'Forbidden');
+        }
         // The scheduler's answer to a successful delivery (200, a schedule-response). With a delay
         // the reply is delivered (counted as accepted) before the answer is written.
         if (delayMs > 0) {

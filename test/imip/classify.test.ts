@@ -326,6 +326,30 @@ describe('verdict details', () => {
     expect(v.calendar).toMatchObject({ method: 'REPLY', uid: null, partstat: null });
   });
 
+  it('2.x posts a calendar with no main component to the inbox, which refuses it; the mail is deleted', () => {
+    // CalendarServer-2.5 mail.py processReply: getOrganizerProperty() is None, so the ORGANIZER
+    // goes onto the VCALENDAR and injectMessage POSTs it; scheduler.py checkCalendarData answers
+    // 403, which injectMessage's errback logs.
+    const reply = fixture('thunderbird-reply').toString('latin1');
+    const empty = reply.replace(/BEGIN:VEVENT[\s\S]*?END:VEVENT\r?\n/g, '');
+    const v = classify(parseMessage(Buffer.from(empty, 'latin1')), context('2.5', 'imap'));
+    expect(v.serverAction).toBe('INJECTION_SUBMITTED');
+    expect(v.logLines.slice(1)).toEqual([
+      { level: 'warn', text: `Mail gateway didn't find an ORGANIZER in REPLY ${v.messageId}` },
+      { level: 'error', text: `Mail gateway failed to inject message ${v.messageId} (Reason: 403 Forbidden)` },
+    ]);
+    expect(v.mailboxEffect).toBe('deleted');
+    const finding = v.findings.find((f) => f.id === 'reply.invalid-icalendar')!;
+    expect(finding.message).toMatch(/^The calendar has no VEVENT, VTODO or other main component\. Calendar Server 2\.5 reads it, adds the ORGANIZER to the calendar itself and posts it to the organizer's inbox, which refuses it/);
+    expect(finding.evidence).toMatchObject({ components: 0, timezones: 0 });
+    // With a VTIMEZONE the inbox takes it past its calendar checks: no answer is claimed.
+    const tz = empty.replace(/END:VCALENDAR/, 'BEGIN:VTIMEZONE\r\nTZID:Europe/Paris\r\nBEGIN:STANDARD\r\nDTSTART:19701025T030000\r\nTZOFFSETFROM:+0200\r\nTZOFFSETTO:+0100\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\nEND:VCALENDAR');
+    const withTz = classify(parseMessage(Buffer.from(tz, 'latin1')), context('2.5', 'imap'));
+    expect(withTz.serverAction).toBe('INJECTION_SUBMITTED');
+    expect(withTz.logLines.slice(1).map((l) => l.text)).toEqual([`Mail gateway didn't find an ORGANIZER in REPLY ${withTz.messageId}`]);
+    expect(withTz.notes.join(' ')).toMatch(/with only a VTIMEZONE in it, what the calendar server then does with it is not modelled/);
+  });
+
   it('X-CALENDARSERVER-PERUSER is not a main component from 3.0, as twistedcaldav ignores it', () => {
     const reply = fixture('thunderbird-reply').toString('latin1');
     const first = reply.indexOf('END:VCALENDAR');

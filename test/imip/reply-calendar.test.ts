@@ -32,7 +32,8 @@ function oracle(text: string): CalendarFacts {
     }));
   const method = vcal.getFirstPropertyValue('method');
   const none = method === null || method === undefined;
-  return { method: none ? null : String(method).toUpperCase(), methods: none ? 0 : 1, methodClass: null, components };
+  const timezones = vcal.getAllSubcomponents('vtimezone').length;
+  return { method: none ? null : String(method).toUpperCase(), methods: none ? 0 : 1, methodClass: null, components, timezones };
 }
 
 const FIXTURES = [
@@ -56,6 +57,11 @@ const SHAPES: Record<string, string> = {
     'BEGIN:X-THING', 'UID:x', 'END:X-THING',
   ),
   'METHOD with parameters, UID typed as an integer': cal('METHOD;X-A=1:REPLY', 'BEGIN:VEVENT', 'UID;VALUE=INTEGER:42', 'END:VEVENT'),
+  // vobject (2.x) reads a VCALENDAR without a component too; the classifier says what follows.
+  'no component at all': cal('METHOD:REPLY'),
+  'a VTIMEZONE and no main component': cal(
+    'METHOD:REPLY', 'BEGIN:VTIMEZONE', 'TZID:Europe/Paris', 'BEGIN:STANDARD', 'DTSTART:19701025T030000', 'TZOFFSETFROM:+0200', 'TZOFFSETTO:+0100', 'END:STANDARD', 'END:VTIMEZONE',
+  ),
 };
 
 describe('calendar facts read from the parse equal ical.js getters', () => {

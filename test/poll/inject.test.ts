@@ -146,6 +146,16 @@ describe('the calendar the gateway injects (§4.4 step 6, processDSN)', () => {
     expect(ev.getFirstPropertyValue('organizer')).toBe('mailto:organizer@example.test');
   });
 
+  it('2.x injects a calendar without a main component, with the ORGANIZER on the calendar; 3.0+ never get there', () => {
+    // CalendarServer-2.5 mail.py processReply: getOrganizerProperty() finds no component, so
+    // calendar.addProperty puts the ORGANIZER on the VCALENDAR; 3.0+ fail at event.addProperty.
+    const empty = REPLY.replace(/BEGIN:VEVENT[\s\S]*?END:VEVENT\r\n/, '');
+    const out = parse(rewriteReply(empty, PARTY, parseServerVersion('2.5')));
+    expect(out.getFirstPropertyValue('organizer')).toBe('mailto:organizer@example.test');
+    expect(out.getAllSubcomponents()).toHaveLength(0);
+    expect(() => rewriteReply(empty, PARTY, parseServerVersion('3.2'))).toThrow(/without a main component/);
+  });
+
   it('a calendar that does not parse throws (the server fails the same way)', () => {
     expect(() => rewriteReply('BEGIN:VCALENDAR\r\nnonsense', PARTY, parseServerVersion('4.3'))).toThrow();
   });
@@ -206,6 +216,15 @@ describe('injectCalendar against the /inbox/ double', () => {
     const r = await injectCalendar(targetFor(double, '2.x'), PARTY, REPLY, { timeoutMs: 3000 });
     expect(r).toMatchObject({ ok: false, status: 403 });
     expect(double.log).toContain('iMIP injection principal not found: com.apple.calendarserver');
+  });
+
+  it('2.x: a calendar without any component is refused with 403 by the scheduler\'s calendar check', async () => {
+    double = await startInboxDouble({ line: '2.x', directory: { 'com.apple.calendarserver': 'Gw-secret-77' } });
+    const empty = REPLY.replace(/BEGIN:VEVENT[\s\S]*?END:VEVENT\r\n/, '');
+    const r = await injectCalendar(targetFor(double, '2.x'), PARTY, empty, { timeoutMs: 3000 });
+    expect(r).toMatchObject({ ok: false, status: 403 });
+    expect(double.accepted()).toHaveLength(0);
+    expect(double.log.join('\n')).toContain('No component type found for calendar component');
   });
 
   it('3.x–4.x: the shared-secret header, no challenge round', async () => {
