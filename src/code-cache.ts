@@ -67,7 +67,7 @@ function commandDir(command: string): string {
  * The command whose caches a run takes: the command it names (`imip check-config …`), unless it
  * asks for help, which runs commander's help code and no command. Null for anything else.
  */
-export function cachedCommand(argv: readonly string[]): string | null {
+function cachedCommand(argv: readonly string[]): string | null {
   const name = argv[2];
   if (!name || !/^[a-z][a-z-]*$/.test(name)) return null;
   return argv.includes('--help') || argv.includes('-h') ? null : name;
