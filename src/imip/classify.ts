@@ -21,6 +21,7 @@ import type {
   Verdict,
 } from './classify-types.js';
 import { checkDsn } from './dsn.js';
+import { SCHEDULER_REFUSAL_TEXT, schedulerRefusal } from './scheduler-check.js';
 import { dateutilParse, type DateutilVersion } from './dateutil-parse.js';
 import { walkParts, type MimePart } from './mime-part.js';
 import { keptAttendee, replyFindings } from './reply-checks.js';
@@ -269,9 +270,33 @@ function mainComponentFailure(ctx: ClassifyContext, facts: CalendarFacts): { rai
   };
 }
 
-function injected(ctx: ClassifyContext, facts: Facts, record: TokenRecord | null | undefined, log: LogEntry[]): LogEntry[] {
-  if (!isEraC(ctx.version)) return [...log, LOG.injectedHttp(facts.messageId)];
-  return [...log, LOG.injectedWork(record?.attendee ?? '<token attendee>', record?.organizer ?? '<token organizer>')];
+/**
+ * The end of a reply's (or a bounce's) way: the calendar server's scheduler delivers it, or
+ * refuses it (./scheduler-check.ts). 2.x–4.x: the gateway's POST to /inbox/ gets the 403 and logs
+ * it; 5.0+: the IMIPReplyWork item, after the mail is gone, logs `injectMessage`'s failure (7.0+
+ * also "Unable to process reply", where doWork catches it).
+ */
+function injected(
+  ctx: ClassifyContext,
+  facts: Facts,
+  record: TokenRecord | null | undefined,
+  log: LogEntry[],
+  calendar: CalendarFacts | null,
+  notes: string[],
+): { log: LogEntry[]; notes: string[] } {
+  const refusal = calendar ? schedulerRefusal(calendar, ctx.version) : null;
+  if (refusal) {
+    const later = refusal.laterReleases ? ` (${refusal.laterReleases})` : '';
+    const refused = [
+      ...notes,
+      `the calendar server's scheduler refuses it, 403 "${refusal.description}": ${refusal.why}${later}; the answer never reaches the organizer, and the mail is gone as after any submitted reply`,
+    ];
+    if (!isEraC(ctx.version)) return { log: [...log, LOG.injectFailed(facts.messageId, '403 Forbidden')], notes: refused };
+    const work = [LOG.replyWorkFailed(SCHEDULER_REFUSAL_TEXT), ...(atLeast(ctx.version, 7) ? [LOG.unableToProcessReply()] : [])];
+    return { log: [...log, ...work], notes: refused };
+  }
+  if (!isEraC(ctx.version)) return { log: [...log, LOG.injectedHttp(facts.messageId)], notes };
+  return { log: [...log, LOG.injectedWork(record?.attendee ?? '<token attendee>', record?.organizer ?? '<token organizer>')], notes };
 }
 
 // ---- DSN (§4.4 step 1) ----------------------------------------------------------------------
@@ -328,8 +353,8 @@ function classifyDsn(
     const log = [LOG.unknownTokenInDsn(ctx.version, token, facts.messageId)];
     return { ...base, action: 'UNKNOWN_TOKEN', token, tokenStatus: status, record, notes, log };
   }
-  const log = injected(ctx, facts, record, [LOG.processingDsn(ctx.version, facts.messageId)]);
-  return { ...base, action: 'INJECTION_SUBMITTED', token, tokenStatus: status, record, notes, log };
+  const done = injected(ctx, facts, record, [LOG.processingDsn(ctx.version, facts.messageId)], calendar?.ok ? calendar.facts : null, notes);
+  return { ...base, action: 'INJECTION_SUBMITTED', token, tokenStatus: status, record, notes: done.notes, log: done.log };
 }
 
 // ---- replies (§4.4 steps 2–7) ---------------------------------------------------------------
@@ -448,7 +473,7 @@ function classifyReply(input: MessageInput, ctx: ClassifyContext, facts: Facts):
     const why = 'the calendar has no VEVENT, VTODO or other main component: the server finds no ORGANIZER and fails adding one to the main component it does not have';
     return processingFailure(ctx, { type: 'AttributeError', text: "'NoneType' object has no attribute 'addProperty'" }, { ...out, log }, why);
   }
-  return { ...out, log: injected(ctx, facts, record, log) };
+  return { ...out, ...injected(ctx, facts, record, log, out.calendar?.ok ? out.calendar.facts : null, out.notes) };
 }
 
 /**

@@ -91,6 +91,17 @@ export const LOG = {
     level: 'error',
     text: `Mail gateway failed to inject message ${py(id)} (Reason: ${reason})`,
   }),
+  /**
+   * Era C, when the IMIPReplyWork item's `injectMessage` fails: `str(e)`, for the scheduler's
+   * HTTPError the repr of its ErrorResponse (CalendarServer-5.0..9.2 inbound.py `injectMessage`;
+   * txweb2/dav/http.py `ErrorResponse.__repr__`).
+   */
+  replyWorkFailed: (error: string): LogEntry => ({
+    level: 'error',
+    text: `Failed to inject iMIP response (${error})`,
+  }),
+  /** 7.0+: IMIPReplyWork.doWork catches what `injectMessage` re-raised (CalendarServer-7.0..9.2 inbound.py). */
+  unableToProcessReply: (): LogEntry => ({ level: 'error', text: 'Unable to process reply' }),
   /** Era C, written later by the IMIPReplyWork item (§4.5). */
   injectedWork: (attendee: string, organizer: string): LogEntry => ({
     level: 'info',

@@ -37,6 +37,10 @@ export interface ComponentFacts {
 export interface CalendarFacts {
   /** Upper-case METHOD, or null. */
   method: string | null;
+  /** The first METHOD's value as written (its text, unescaped), or null: what the scheduler compares. */
+  methodText: string | null;
+  /** How many PRODID properties the VCALENDAR has. */
+  prodids: number;
   /** How many METHOD properties the VCALENDAR has (pycalendar only; ical.js: 0 or 1). */
   methods: number;
   /**
@@ -232,7 +236,12 @@ export function parseCalendar(bytes: Uint8Array, era: PyCalendarEra | null = 'py
       else components.push(componentFacts(c));
     }
     const method = firstPropertyValue(vcal, 'method');
-    return { ok: true, text, facts: { method: method === null ? null : method.toUpperCase(), methods: method === null ? 0 : 1, methodClass: null, components, timezones } };
+    const prodids = vcal[1].filter((p) => p[0] === 'prodid').length;
+    return {
+      ok: true,
+      text,
+      facts: { method: method === null ? null : method.toUpperCase(), methodText: method, prodids, methods: method === null ? 0 : 1, methodClass: null, components, timezones },
+    };
   } catch (err) {
     return parseError('syntax', (err as Error).message);
   }
@@ -262,12 +271,19 @@ function fromPyCalendar(text: string, era: PyCalendarEra, serverTypes: boolean):
   const timezones = vcal.children.filter((c) => c.name === 'VTIMEZONE').length;
   let method: ParsedProperty | null = null;
   let methods = 0;
+  let prodids = 0;
   for (const p of vcal.properties) {
+    if (p.key === 'PRODID') prodids++;
     if (p.key !== 'METHOD') continue;
     method ??= p;
     methods++;
   }
-  return { ok: true, text, facts: { method: method === null ? null : pyUpper(pyText(method)), methods, methodClass: method?.valueClass ?? null, components, timezones } };
+  const methodText = method === null ? null : pyText(method);
+  return {
+    ok: true,
+    text,
+    facts: { method: methodText === null ? null : pyUpper(methodText), methodText, prodids, methods, methodClass: method?.valueClass ?? null, components, timezones },
+  };
 }
 
 /** twistedcaldav's `ignoredComponents` (CalendarServer-3.0..9.2 twistedcaldav/ical.py). */

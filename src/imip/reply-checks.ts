@@ -9,6 +9,8 @@ import type { Finding, Severity } from '../report/finding.js';
 import { stripMailto } from '../server/address.js';
 import { pollEraOf, type ServerAction } from '../server/poll-policy.js';
 import { featuresOf, type ReleaseLine, type ServerVersion } from '../server/release.js';
+import { isEraC } from './inbound-log.js';
+import { schedulerRefusal } from './scheduler-check.js';
 import { componentsShape, mainComponent, mainComponentRaises, serverOrganizer, type AttendeeFacts, type CalendarParse, type ComponentFacts } from './reply-calendar.js';
 import type { TokenRecord } from './classify-types.js';
 import { fileName, type MimePart } from './mime-part.js';
@@ -352,20 +354,59 @@ const methodMissing: ReplyRule = {
   },
 };
 
+/**
+ * The scheduler refuses the reply (./scheduler-check.ts): found where the verdict submits it, or
+ * would once the token is known; not where the server fails before (UNKNOWN_FAILURE).
+ */
+const schedulerRefuses: ReplyRule = {
+  id: 'reply.scheduler-refuses',
+  appliesTo: '2.2 and later',
+  source: "the calendar server's scheduler (checkCalendarData): an iTIP METHOD in upper case (8.0+ upper-case it), from 3.1 exactly one PRODID (7.0+ add a missing one)",
+  severity: 'error',
+  description: "The calendar server's scheduler refuses the reply (403): no or no valid METHOD, or no PRODID",
+  check(input) {
+    const cal = input.calendar;
+    if (!cal?.ok || cal.facts.components.length === 0 || input.action === 'UNKNOWN_FAILURE') return [];
+    const refusal = schedulerRefusal(cal.facts, input.version);
+    if (!refusal) return [];
+    const later = refusal.laterReleases ? ` (${refusal.laterReleases})` : '';
+    const log = !isEraC(input.version) ? 'the gateway logs "Mail gateway failed to inject message … (Reason: 403 Forbidden)"' : 'the server logs "Failed to inject iMIP response (…valid-calendar-data…)"';
+    const fix =
+      refusal.check === 'prodid'
+        ? refusal.laterReleases
+          ? "The attendee's client (or a server on the way) writes calendars without PRODID: ask them to answer from another client; Calendar Server 7.0 and later accept it."
+          : 'The calendar names its product more than once: ask the attendee to answer from another client.'
+        : refusal.laterReleases
+          ? "The attendee's client writes METHOD in lower case: ask them to answer from another client, or move to Calendar Server 8.0 or later, which upper-cases it."
+          : 'Ask the attendee to answer with the Accept/Decline buttons of the invitation: a calendar attached by hand (an export) has no iTIP METHOD.';
+    return [
+      {
+        path: refusal.check === 'prodid' ? 'message.calendar.PRODID' : 'message.calendar.METHOD',
+        message: `Calendar Server ${input.version.text} hands the answer to its scheduler, which refuses it (403, "${refusal.description}"): ${refusal.why}${later}. The answer never reaches the organizer; ${log}.`,
+        evidence: base(input, { method: cal.facts.methodText, methods: cal.facts.methods, prodids: cal.facts.prodids, description: refusal.description }),
+        fix,
+      },
+    ];
+  },
+};
+
 const notReply: ReplyRule = {
   id: 'reply.not-reply',
   appliesTo: '2.2 and later',
-  source: 'RFC 5546 (REPLY); the server does not check METHOD',
+  source: 'RFC 5546 (REPLY); the scheduler takes any iTIP METHOD',
   severity: 'error',
   description: 'METHOD is not REPLY',
   check(input) {
     if (!input.calendar?.ok) return [];
     const method = input.calendar.facts.method;
     if (method === 'REPLY') return [];
+    // Without a main component the server never gets that far (reply.invalid-icalendar); a METHOD
+    // the scheduler refuses is reply.scheduler-refuses.
+    if (input.calendar.facts.components.length === 0 || schedulerRefusal(input.calendar.facts, input.version)?.check === 'method') return [];
     return [
       {
         path: 'message.calendar.METHOD',
-        message: `METHOD is ${method ?? 'missing'}, not REPLY. The server does not check METHOD and injects it anyway; the organizer's event is not updated with an answer.`,
+        message: `METHOD is ${method ?? 'missing'}, not REPLY. The server's scheduler takes any iTIP method and delivers it as such; the organizer's event is not updated with an answer.`,
         evidence: base(input, { method, contentTypeMethod: input.calendarPart?.params['method'] ?? null }),
         // Only a REQUEST (or another organizer method) means the invitation came back; a calendar
         // without METHOD was written by a client that does not speak iMIP (an export, a file attached by hand).
@@ -568,6 +609,7 @@ export const REPLY_RULES: readonly ReplyRule[] = [
   undecodableCalendar,
   calendarNotChecked,
   methodMissing,
+  schedulerRefuses,
   notReply,
   attendeeCount,
   attendeeMismatch,

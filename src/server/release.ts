@@ -190,6 +190,15 @@ export interface Features {
    * 3.0 to the main component (`event.addProperty`), which fails when there is none.
    */
   organizerOnCalendar: boolean;
+  /**
+   * The scheduler's `checkCalendarData` validates the reply with pycalendar (`validCalendarData`,
+   * 3.1+), which wants exactly one PRODID and at most one METHOD on the VCALENDAR
+   * (CalendarServer-3.1..9.2 twistedcaldav/scheduling/scheduler.py and, from 5.0,
+   * txdav/caldav/datastore/scheduling/scheduler.py `checkCalendarData`; pycalendar
+   * `propertyCardinality_1`, from its first `validate`, apple/ccs-pycalendar 8334398). 2.x and 3.0
+   * check only that the calendar is one (`validCalendarForCalDAV`).
+   */
+  schedulerValidatesCalendar: boolean;
   /** §1.3: keychain consulted only when the plist password is empty (8.0+). */
   keychainOnlyIfEmpty: boolean;
   /** §2.4: header order From, Subject, Reply-To, To, Date, Message-ID (3.2+). */
@@ -243,6 +252,7 @@ function computeFeatures(v: Pick<ServerVersion, 'major' | 'minor'>): Features {
     sanitizeUpperMethod: atLeast(v, 8),
     singleMainComponent: atLeast(v, 3) && !atLeast(v, 5, 1),
     organizerOnCalendar: !atLeast(v, 3),
+    schedulerValidatesCalendar: atLeast(v, 3, 1),
     keychainOnlyIfEmpty: atLeast(v, 8),
     subjectSecondHeader: atLeast(v, 3, 2),
     fromUsesEmailParam: atLeast(v, 3, 1),

@@ -211,9 +211,33 @@ export async function startInboxDouble(opts: InboxDoubleOptions): Promise<InboxD
         // valid-calendar-data) (CalendarServer-2.5 twistedcaldav/scheduling/scheduler.py
         // `Scheduler.checkCalendarData`, twistedcaldav/ical.py `validCalendarForCalDAV` and
         // `resourceType`). Only 2.x's gateway POSTs such a calendar (it adds a missing ORGANIZER to
-        // the VCALENDAR itself); the double's other checks of that kind are not modelled.
+        // the VCALENDAR itself).
         if (!/^BEGIN:(?!VCALENDAR\b)/im.test(rec.body)) {
           log.push('POST request calendar component is not valid:No component type found for calendar component');
+          return answer(403, 'Forbidden');
+        }
+        // From 3.1 `validCalendarData` (pycalendar's validation) wants exactly one PRODID on the
+        // VCALENDAR ("Missing or too many required property: PRODID"); the 3.x-4.x double stands
+        // for 3.1 and later. Then `isValidMethod`: METHOD must be an iTIP method, compared as
+        // written (CalendarServer-2.5..4.3.2 twistedcaldav/ical.py `isValidMethod`). Both answer 403.
+        const calendarLines = rec.body.split(/\r?\n/).filter((l) => !/^[ \t]/.test(l));
+        const depth0 = (name: string): string[] => {
+          let depth = 0;
+          const out: string[] = [];
+          for (const l of calendarLines) {
+            if (/^BEGIN:/i.test(l)) depth++;
+            else if (/^END:/i.test(l)) depth--;
+            else if (depth === 1 && l.toUpperCase().startsWith(`${name}:`)) out.push(l.slice(name.length + 1));
+          }
+          return out;
+        };
+        if (opts.line === '3.x-4.x' && depth0('PRODID').length !== 1) {
+          log.push('POST request calendar component is not valid:Calendar data had unfixable problems: [VCALENDAR] Missing or too many required property: PRODID');
+          return answer(403, 'Forbidden');
+        }
+        const methods = depth0('METHOD');
+        if (methods.length !== 1 || !['PUBLISH', 'REQUEST', 'REPLY', 'ADD', 'CANCEL', 'REFRESH', 'COUNTER', 'DECLINECOUNTER'].includes(methods[0]!)) {
+          log.push('POST request must have valid METHOD property in calendar component');
           return answer(403, 'Forbidden');
         }
         // The scheduler's answer to a successful delivery (200, a schedule-response). With a delay

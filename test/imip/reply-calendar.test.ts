@@ -33,7 +33,8 @@ function oracle(text: string): CalendarFacts {
   const method = vcal.getFirstPropertyValue('method');
   const none = method === null || method === undefined;
   const timezones = vcal.getAllSubcomponents('vtimezone').length;
-  return { method: none ? null : String(method).toUpperCase(), methods: none ? 0 : 1, methodClass: null, components, timezones };
+  const prodids = vcal.getAllProperties('prodid').length;
+  return { method: none ? null : String(method).toUpperCase(), methodText: none ? null : String(method), prodids, methods: none ? 0 : 1, methodClass: null, components, timezones };
 }
 
 const FIXTURES = [

@@ -4,7 +4,8 @@
  *   1. mail to the bare address is NO_TOKEN, yet reply.no-calendar said the server forwards it;
  *   2. in --wait-reply, a reply recognised by its event UID and Subject also got token.absent
  *      with "not an answer to an invitation from this server… delete it";
- *   3. with METHOD missing, reply.not-reply's fix said the attendee forwarded the invitation.
+ *   3. with METHOD missing, reply.not-reply's fix said the attendee forwarded the invitation (the
+ *      scheduler refuses such a calendar: reply.scheduler-refuses now says so).
  */
 import { describe, expect, it } from 'vitest';
 import { classify, needsBody } from '../../src/imip/classify.js';
@@ -71,9 +72,9 @@ END:VCALENDAR
 `;
     const v = classify(parse(noMethod), context('9.2', 'imap'));
     expect(v.serverAction).toBe('NO_TOKEN');
-    const notReply = v.findings.find((f) => f.id === 'reply.not-reply')!;
-    expect(notReply.severity).toBe('info');
-    expect(notReply.message).toMatch(/^Not reached this time \(the server found no token/);
+    const refused = v.findings.find((f) => f.id === 'reply.scheduler-refuses')!;
+    expect(refused.severity).toBe('info');
+    expect(refused.message).toMatch(/^Not reached this time \(the server found no token/);
   });
 
   it('2. --wait-reply: a reply recognised by event UID and Subject is never told it is "not an answer… delete it"', () => {
@@ -157,11 +158,13 @@ ATTENDEE;PARTSTAT=ACCEPTED:mailto:attendee@remote.test
 END:VEVENT
 END:VCALENDAR
 `;
+    // Without METHOD the scheduler refuses it (reply.scheduler-refuses), which says so once.
     const none = classify(parse(cal(null)), context('9.2', 'imap', { lookupToken }));
-    const f = none.findings.find((x) => x.id === 'reply.not-reply')!;
-    expect(f.message).toMatch(/METHOD is missing/);
+    expect(none.findings.find((x) => x.id === 'reply.not-reply')).toBeUndefined();
+    const f = none.findings.find((x) => x.id === 'reply.scheduler-refuses')!;
+    expect(f.message).toMatch(/the calendar has no METHOD/);
     expect(f.fix).not.toMatch(/forwarded|sent the invitation back/);
-    expect(f.fix).toMatch(/no METHOD at all/);
+    expect(f.fix).toMatch(/has no iTIP METHOD/);
     const request = classify(parse(cal('REQUEST')), context('9.2', 'imap', { lookupToken }));
     expect(request.findings.find((x) => x.id === 'reply.not-reply')!.fix).toMatch(/sent the invitation back/);
   });

@@ -36,7 +36,8 @@ function settings(over: Partial<ImipSettings> = {}): ImipSettings {
 const REPLY = [
   'BEGIN:VCALENDAR',
   'VERSION:2.0',
-  'METHOD:reply',
+  'PRODID:-//Remote//Client//EN',
+  'METHOD:REPLY',
   'BEGIN:VEVENT',
   'UID:u1',
   'DTSTAMP:20260302T100000Z',
@@ -103,7 +104,7 @@ describe('the calendar the gateway injects (§4.4 step 6, processDSN)', () => {
     expect(ev.getAllProperties('attendee').map((p) => p.getFirstValue())).toEqual(['MAILTO:Attendee@Remote.test']);
     expect(ev.getFirstPropertyValue('organizer')).toBe('mailto:organizer@example.test');
     // The 2.x-4.x gateway sanitises nothing (sanitizeCalendar came with 7.0, which injects in-process).
-    expect(out.getFirstPropertyValue('method')).toBe('reply');
+    expect(parse(rewriteReply(REPLY.replace('METHOD:REPLY', 'METHOD:reply'), PARTY, parseServerVersion('4.3'))).getFirstPropertyValue('method')).toBe('reply');
     expect(ev.getFirstPropertyValue('status')).toBe('CONFIRMED');
   });
 
@@ -225,6 +226,20 @@ describe('injectCalendar against the /inbox/ double', () => {
     expect(r).toMatchObject({ ok: false, status: 403 });
     expect(double.accepted()).toHaveLength(0);
     expect(double.log.join('\n')).toContain('No component type found for calendar component');
+  });
+
+  it("the scheduler's calendar check: a METHOD in lower case, and on 3.x-4.x a missing PRODID, are refused with 403", async () => {
+    double = await startInboxDouble({ line: '3.x-4.x', secret: 'Gw-secret-77' });
+    const lower = await injectCalendar(targetFor(double, '3.x-4.x'), PARTY, REPLY.replace('METHOD:REPLY', 'METHOD:reply'), { timeoutMs: 3000 });
+    expect(lower).toMatchObject({ ok: false, status: 403 });
+    const noProdid = await injectCalendar(targetFor(double, '3.x-4.x'), PARTY, REPLY.replace(/PRODID:[^\r]*\r\n/, ''), { timeoutMs: 3000 });
+    expect(noProdid).toMatchObject({ ok: false, status: 403 });
+    expect(double.log).toEqual([
+      'POST request must have valid METHOD property in calendar component',
+      'POST request calendar component is not valid:Calendar data had unfixable problems: [VCALENDAR] Missing or too many required property: PRODID',
+    ]);
+    expect(double.accepted()).toHaveLength(0);
+    expect(await injectCalendar(targetFor(double, '3.x-4.x'), PARTY, REPLY, { timeoutMs: 3000 })).toMatchObject({ ok: true, status: 200 });
   });
 
   it('3.x–4.x: the shared-secret header, no challenge round', async () => {
