@@ -4,7 +4,7 @@
  * remembers it.
  */
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -46,7 +46,8 @@ describe('the compiled code the build ships', () => {
     const on = await runCli(['check-config', EXAMPLE], { nodeArgs: ['-r', cacheCounter()], env: { IMIP_CODE_CACHE: undefined } });
     const seen = countedCaches(on.stderr);
     expect(seen.rejected).toBe(0);
-    expect(seen.cached).toBeGreaterThan(5);
+    // The command line, and the command's pack with every other file it loads.
+    expect(cachedFiles(on.stderr).map((f) => relative(join(ROOT, 'dist'), f)).sort()).toEqual(['cli.js', join('packs', 'check-config.js')]);
     const off = await runCli(['check-config', EXAMPLE], { nodeArgs: ['-r', cacheCounter()], env: { IMIP_CODE_CACHE: 'off' } });
     expect(countedCaches(off.stderr)).toEqual({ cached: 0, rejected: 0 });
   });
@@ -96,14 +97,13 @@ describe('the compiled code the build ships', () => {
 
   it('is ignored when damaged: the program runs from source, and reads no other cache', async () => {
     const dir = copyOfProgram();
-    // check-config takes the caches of its own training (see below).
-    const cache = join(dir, 'dist', 'code-cache', 'by-command', 'check-config', 'cli.js.bin');
-    damage(cache);
+    // check-config takes the caches of its own training (see below), its pack's first.
+    damage(join(dir, 'dist', 'code-cache', 'by-command', 'check-config', 'packs', 'check-config.js.bin'));
     const r = spawnSync(process.execPath, ['-r', cacheCounter(), join(dir, 'bin', 'imip'), 'check-config', '--json', join(dir, 'examples', 'caldavd.plist')], { encoding: 'utf8', env: withoutSwitch() });
     expect(r.status).toBe(1);
     expect(JSON.parse(r.stdout).command).toBe('check-config');
-    // cli.js is the first file with a cache; after V8 refused it, no other cache is read (as after
-    // the poll sets V8 flags of its own, which makes V8 refuse them all).
+    // The pack is the first file with a cache; after V8 refused it, no other cache is read (as
+    // after the poll sets V8 flags of its own, which makes V8 refuse them all).
     expect(countedCaches(r.stderr), r.stderr).toEqual({ cached: 0, rejected: 1 });
   });
 
@@ -121,19 +121,42 @@ describe('the compiled code the build ships', () => {
     for (const f of files) expect(existsSync(join(own, `${relative(join(dir, 'dist'), f)}.bin`)), f).toBe(true);
 
     // One of them gone from its own: that file takes the shared cache, and the run is the same.
-    rmSync(join(own, 'commands', 'check-config.js.bin'));
+    rmSync(join(own, 'cli.js.bin'));
     const partly = run('check-config', example);
     expect(partly.stdout).toBe(asBuilt.stdout);
     expect(cachedFiles(partly.stderr).sort()).toEqual([...files].sort());
 
-    // Its own cli.js cache damaged: check-config's runs refuse it; its help, which runs commander's
-    // help and not the command, takes the shared caches and refuses none.
-    damage(join(own, 'cli.js.bin'));
+    // Its own pack's cache damaged: check-config's runs refuse it; its help, which runs
+    // commander's help and not the command, takes the shared caches and refuses none.
+    damage(join(own, 'packs', 'check-config.js.bin'));
     expect(countedCaches(run('check-config', example).stderr)).toEqual({ cached: 0, rejected: 1 });
     const help = run('check-config', '--help');
     expect(help.stdout).toContain('--config');
     expect(countedCaches(help.stderr).rejected).toBe(0);
     expect(countedCaches(help.stderr).cached).toBeGreaterThan(0);
+  });
+});
+
+describe("a command's pack (its files in one, dist/packs/<command>.js)", () => {
+  it('gives the same report without it, and never a file as it was when the file changed since', () => {
+    const dir = copyOfProgram();
+    const run = (): { status: number | null; stdout: string } =>
+      spawnSync(process.execPath, [join(dir, 'bin', 'imip'), 'check-config', join(dir, 'examples', 'caldavd.plist')], { encoding: 'utf8', env: withoutSwitch() });
+    const asBuilt = run();
+    expect(asBuilt.status).toBe(1);
+    expect(asBuilt.stdout).toContain('is not a key the server knows');
+    // A file the pack holds, edited in place with the same length: the run takes the file.
+    const chunk = readdirSync(join(dir, 'dist', 'chunks'))
+      .map((f) => join(dir, 'dist', 'chunks', f))
+      .find((f) => readFileSync(f, 'utf8').includes('is not a key the server knows'))!;
+    expect(readFileSync(join(dir, 'dist', 'packs', 'check-config.js'), 'utf8')).toContain('is not a key the server knows');
+    writeFileSync(chunk, readFileSync(chunk, 'utf8').replaceAll('is not a key the server knows', 'IS NOT A KEY THE SERVER KNOWS'));
+    const edited = run();
+    expect(edited.stdout).toContain('IS NOT A KEY THE SERVER KNOWS');
+    expect(edited.stdout).not.toContain('is not a key the server knows');
+    // No pack at all: each file loads by itself, and the report is the same.
+    rmSync(join(dir, 'dist', 'packs'), { recursive: true });
+    expect(run().stdout).toBe(edited.stdout);
   });
 });
 
