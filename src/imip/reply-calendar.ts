@@ -25,6 +25,9 @@ export interface ComponentFacts {
   /** Upper-case component name (VEVENT, VTODO...). */
   name: string;
   uid: string | null;
+  /** How many UID and DTSTAMP properties it has (the scheduler's validation wants one of each). */
+  uids: number;
+  dtstamps: number;
   organizer: string | null;
   /** How many ORGANIZER properties it has (the server takes none when there is more than one). */
   organizers: number;
@@ -192,9 +195,19 @@ function componentFacts(comp: JCalComponent): ComponentFacts {
   }
   let valarms = 0;
   for (const c of comp[2]) if (c[0] === 'valarm') valarms++;
-  const organizers = comp[1].filter((p) => p[0] === 'organizer').length;
+  const count = (name: string): number => comp[1].filter((p) => p[0] === name).length;
   const recurrenceId = comp[1].some((p) => p[0] === 'recurrence-id');
-  return { name: comp[0].toUpperCase(), uid: firstPropertyValue(comp, 'uid'), organizer: firstPropertyValue(comp, 'organizer'), organizers, attendees, valarms, recurrenceId };
+  return {
+    name: comp[0].toUpperCase(),
+    uid: firstPropertyValue(comp, 'uid'),
+    uids: count('uid'),
+    dtstamps: count('dtstamp'),
+    organizer: firstPropertyValue(comp, 'organizer'),
+    organizers: count('organizer'),
+    attendees,
+    valarms,
+    recurrenceId,
+  };
 }
 
 /**
@@ -322,10 +335,15 @@ function pyComponentFacts(comp: PyComponent): ComponentFacts {
   let uid: ParsedProperty | null = null;
   let organizer: ParsedProperty | null = null;
   let organizers = 0;
+  let uids = 0;
+  let dtstamps = 0;
   let recurrenceId = false;
   for (const p of comp.properties) {
     if (p.key === 'ATTENDEE') attendees.push({ value: p.value, partstat: p.params.get('PARTSTAT')?.join(',').toUpperCase() ?? null });
-    else if (p.key === 'UID') uid ??= p;
+    else if (p.key === 'UID') {
+      uid ??= p;
+      uids++;
+    } else if (p.key === 'DTSTAMP') dtstamps++;
     else if (p.key === 'ORGANIZER') {
       organizer ??= p;
       organizers++;
@@ -336,6 +354,8 @@ function pyComponentFacts(comp: PyComponent): ComponentFacts {
   return {
     name: pyUpper(comp.name),
     uid: uid ? pyText(uid) : null,
+    uids,
+    dtstamps,
     organizer: organizer ? organizer.value : null,
     organizers,
     attendees,

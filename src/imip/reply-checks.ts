@@ -361,9 +361,9 @@ const methodMissing: ReplyRule = {
 const schedulerRefuses: ReplyRule = {
   id: 'reply.scheduler-refuses',
   appliesTo: '2.2 and later',
-  source: "the calendar server's scheduler (checkCalendarData): an iTIP METHOD in upper case (8.0+ upper-case it), from 3.1 exactly one PRODID (7.0+ add a missing one)",
+  source: "the calendar server's scheduler (checkCalendarData): an iTIP METHOD in upper case (8.0+ upper-case it); from 3.1 exactly one PRODID (7.0+ add a missing one), and one DTSTAMP, one UID and at most one ORGANIZER per event",
   severity: 'error',
-  description: "The calendar server's scheduler refuses the reply (403): no or no valid METHOD, or no PRODID",
+  description: "The calendar server's scheduler refuses the reply (403): no or no valid METHOD, no PRODID, or an event without one DTSTAMP and one UID or with several ORGANIZERs",
   check(input) {
     const cal = input.calendar;
     if (!cal?.ok || cal.facts.components.length === 0 || input.action === 'UNKNOWN_FAILURE') return [];
@@ -372,7 +372,9 @@ const schedulerRefuses: ReplyRule = {
     const later = refusal.laterReleases ? ` (${refusal.laterReleases})` : '';
     const log = !isEraC(input.version) ? 'the gateway logs "Mail gateway failed to inject message … (Reason: 403 Forbidden)"' : 'the server logs "Failed to inject iMIP response (…valid-calendar-data…)"';
     const fix =
-      refusal.check === 'prodid'
+      refusal.check === 'component'
+        ? "Ask the attendee to answer from another client: this one writes a calendar that the server's scheduler refuses."
+        : refusal.check === 'prodid'
         ? refusal.laterReleases
           ? "The attendee's client (or a server on the way) writes calendars without PRODID: ask them to answer from another client; Calendar Server 7.0 and later accept it."
           : 'The calendar names its product more than once: ask the attendee to answer from another client.'
@@ -381,7 +383,7 @@ const schedulerRefuses: ReplyRule = {
           : 'Ask the attendee to answer with the Accept/Decline buttons of the invitation: a calendar attached by hand (an export) has no iTIP METHOD.';
     return [
       {
-        path: refusal.check === 'prodid' ? 'message.calendar.PRODID' : 'message.calendar.METHOD',
+        path: refusal.check === 'prodid' ? 'message.calendar.PRODID' : refusal.check === 'method' ? 'message.calendar.METHOD' : 'message.calendar',
         message: `Calendar Server ${input.version.text} hands the answer to its scheduler, which refuses it (403, "${refusal.description}"): ${refusal.why}${later}. The answer never reaches the organizer; ${log}.`,
         evidence: base(input, { method: cal.facts.methodText, methods: cal.facts.methods, prodids: cal.facts.prodids, description: refusal.description }),
         fix,

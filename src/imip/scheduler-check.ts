@@ -10,22 +10,25 @@
  * and 8.0 added `sanitizeCalendar` for ("issues seen in the wild from third party IMIP capable
  * servers"; CalendarServer-7.0/8.0 inbound.py):
  * - `validCalendarData` (3.1+, release.ts `schedulerValidatesCalendar`): pycalendar's
- *   `validate` wants exactly one PRODID and at most one METHOD on the VCALENDAR; 7.0+ add a
- *   missing PRODID first.
+ *   `validate` wants exactly one PRODID and at most one METHOD on the VCALENDAR (7.0+ add a
+ *   missing PRODID first), and in each VEVENT, VTODO and VJOURNAL exactly one DTSTAMP and one UID
+ *   and at most one ORGANIZER, counted after the gateway added one where it found none it could
+ *   use (`propertyCardinality_1`, `_0_1` of vevent.py, vtodo.py, vjournal.py: the same in
+ *   apple/ccs-pycalendar 8334398, 2fc49de, 4a50392 and master).
  * - `isValidMethod`: METHOD must be one of the iTIP methods, compared as written, upper case
  *   (twistedcaldav/ical.py `isValidMethod` in every release); 8.0+ upper-case it first.
  * The rest of pycalendar's validation (each component's required properties) is not modelled.
  */
 import { featuresOf, type ServerVersion } from '../server/release.js';
 import { pyUpper } from './mime-headers.js';
-import type { CalendarFacts } from './reply-calendar.js';
+import { mainComponent, serverOrganizer, type CalendarFacts } from './reply-calendar.js';
 
 /** twistedcaldav/ical.py `isValidMethod` (2.5..9.2). */
 const ITIP_METHODS: ReadonlySet<string> = new Set(['PUBLISH', 'REQUEST', 'REPLY', 'ADD', 'CANCEL', 'REFRESH', 'COUNTER', 'DECLINECOUNTER']);
 
 export interface SchedulerRefusal {
   /** Which check refuses it. */
-  check: 'prodid' | 'method';
+  check: 'prodid' | 'method' | 'component';
   /** The scheduler's description in its 403 answer. */
   description: 'Calendar component is not valid' | 'Must have valid METHOD property';
   /** What is wrong, for the admin. */
@@ -61,6 +64,8 @@ export function schedulerRefusal(facts: CalendarFacts, v: Pick<ServerVersion, 'm
     if (facts.methods > 1) {
       return { check: 'method', description: 'Calendar component is not valid', why: `the calendar has ${facts.methods} METHOD properties, and the scheduler's validation allows one`, laterReleases: null };
     }
+    const why = componentProblem(facts);
+    if (why) return { check: 'component', description: 'Calendar component is not valid', why, laterReleases: null };
   }
   if (facts.methods === 0 || facts.methodText === null) {
     return { check: 'method', description: 'Must have valid METHOD property', why: 'the calendar has no METHOD, and the scheduler takes only iTIP messages', laterReleases: null };
@@ -86,4 +91,31 @@ export function schedulerRefusal(facts: CalendarFacts, v: Pick<ServerVersion, 'm
     };
   }
   return { check: 'method', description: 'Must have valid METHOD property', why: `METHOD is "${compared}", which is not an iTIP method`, laterReleases: null };
+}
+
+/** The components pycalendar validates with those cardinalities. */
+const VALIDATED: ReadonlySet<string> = new Set(['VEVENT', 'VTODO', 'VJOURNAL']);
+
+/**
+ * A VEVENT, VTODO or VJOURNAL without exactly one DTSTAMP and one UID, or with more than one
+ * ORGANIZER once the gateway is done: from 3.0 `processReply` adds an ORGANIZER to the main
+ * component when the first one has none it can use (`getOrganizerProperty()` is None: none, or
+ * several), so the main component can end with two or three.
+ */
+function componentProblem(facts: CalendarFacts): string | null {
+  const gotOrganizer = serverOrganizer(facts).value === null ? mainComponent(facts) : undefined;
+  for (const c of facts.components) {
+    if (!VALIDATED.has(c.name)) continue;
+    if (c.dtstamps !== 1) {
+      return `the ${c.name} has ${c.dtstamps === 0 ? 'no DTSTAMP' : `${c.dtstamps} DTSTAMP properties`}, and the scheduler's validation wants exactly one`;
+    }
+    if (c.uids !== 1) return `the ${c.name} has ${c.uids === 0 ? 'no UID' : `${c.uids} UID properties`}, and the scheduler's validation wants exactly one`;
+    const organizers = c.organizers + (c === gotOrganizer ? 1 : 0);
+    if (organizers > 1) {
+      return c === gotOrganizer
+        ? `the ${c.name} ends up with ${organizers} ORGANIZER properties: the server found none it could use in the reply's first component and added one, and the scheduler's validation allows one`
+        : `the ${c.name} has ${organizers} ORGANIZER properties, and the scheduler's validation allows one`;
+    }
+  }
+  return null;
 }

@@ -220,6 +220,8 @@ export async function startInboxDouble(opts: InboxDoubleOptions): Promise<InboxD
         // VCALENDAR ("Missing or too many required property: PRODID"); the 3.x-4.x double stands
         // for 3.1 and later. Then `isValidMethod`: METHOD must be an iTIP method, compared as
         // written (CalendarServer-2.5..4.3.2 twistedcaldav/ical.py `isValidMethod`). Both answer 403.
+        // pycalendar's checks of each component (one DTSTAMP and one UID, at most one ORGANIZER)
+        // are not modelled here; the classifier's are (src/imip/scheduler-check.ts).
         const calendarLines = rec.body.split(/\r?\n/).filter((l) => !/^[ \t]/.test(l));
         const depth0 = (name: string): string[] => {
           let depth = 0;

@@ -571,7 +571,8 @@ describe('verdict details', () => {
     const noAttendee = classify(parseMessage(msg('UID:u\r\nORGANIZER:mailto:o@x\r\nDTSTAMP:20260302T000000Z\r\n')), context('9.2', 'imap'));
     expect(noAttendee.findings.map((f) => `${f.id}:${f.severity}`)).toEqual(['reply.attendee-count:error']);
     const noUid = classify(parseMessage(msg('ORGANIZER:mailto:o@x\r\nATTENDEE:mailto:attendee@remote.test\r\n')), context('9.2', 'imap'));
-    expect(noUid.findings.map((f) => f.id)).toEqual(['reply.partstat-missing', 'reply.uid-missing']);
+    // Without UID (and DTSTAMP) the scheduler's validation refuses it too (scheduler-check.test.ts).
+    expect(noUid.findings.map((f) => f.id)).toEqual(['reply.scheduler-refuses', 'reply.partstat-missing', 'reply.uid-missing']);
     const noComponent = classify(parseMessage(Buffer.from(msg('').toString().replace('BEGIN:VEVENT\r\nEND:VEVENT\r\n', ''))), context('9.2', 'imap'));
     expect(noComponent.serverAction).toBe('UNKNOWN_FAILURE');
   });

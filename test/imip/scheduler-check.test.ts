@@ -68,6 +68,21 @@ describe("the scheduler's check of the calendar it is handed", () => {
     expect(refusal(on(two, '3.0'))).toBeUndefined();
   });
 
+  it('from 3.1 an event needs one DTSTAMP and one UID and at most one ORGANIZER, counted after the gateway adds one', () => {
+    const noDtstamp = reply((c) => c.replace(/^DTSTAMP:[^\n]*\n/m, ''));
+    for (const release of ['3.1', '4.3', '5.1', '9.2']) {
+      expect(refusal(on(noDtstamp, release))?.message, release).toMatch(/"Calendar component is not valid"\): the VEVENT has no DTSTAMP, and the scheduler's validation wants exactly one\./);
+    }
+    for (const release of ['2.5', '3.0']) expect(refusal(on(noDtstamp, release)), release).toBeUndefined();
+    const twoUids = reply((c) => c.replace(/^(UID:[^\n]*\n)/m, '$1UID:other\r\n'));
+    expect(refusal(on(twoUids, '9.2'))!.message).toMatch(/the VEVENT has 2 UID properties/);
+    // Two ORGANIZERs: the server takes neither, adds its own to the event, which then has three.
+    const twoOrganizers = reply((c) => c.replace(/^(ORGANIZER[^\n]*\n)/m, '$1ORGANIZER:mailto:someone@example.test\r\n'));
+    const v = on(twoOrganizers, '9.2');
+    expect(refusal(v)!.message).toMatch(/the VEVENT ends up with 3 ORGANIZER properties: the server found none it could use in the reply's first component and added one/);
+    expect(texts(v).slice(-2)).toEqual([WORK_FAILED, 'Unable to process reply']);
+  });
+
   it('no METHOD, or one that is not an iTIP method: refused by every release, and reply.not-reply stays quiet', () => {
     const none = reply((c) => c.replace(/^METHOD:REPLY\r?\n/m, ''));
     const other = reply((c) => c.replace(/^METHOD:REPLY/m, 'METHOD:X-ANSWER'));

@@ -41,7 +41,7 @@ export interface PyComponent {
  * server's parse raises), but only these are kept: a 2 MB calendar of 300,000 lines would
  * otherwise hold 300,000 objects for the collector to copy.
  */
-const KEPT = new Set(['METHOD', 'VERSION', 'CALSCALE', 'PRODID', 'UID', 'ORGANIZER', 'ATTENDEE', 'RECURRENCE-ID']);
+const KEPT = new Set(['METHOD', 'VERSION', 'CALSCALE', 'PRODID', 'UID', 'DTSTAMP', 'ORGANIZER', 'ATTENDEE', 'RECURRENCE-ID']);
 
 /** `readFoldedLine` over `text`: the unfolded lines, blank lines as `''`. */
 export function foldedLines(text: string): string[] {
