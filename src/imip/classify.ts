@@ -21,7 +21,7 @@ import type {
   Verdict,
 } from './classify-types.js';
 import { checkDsn } from './dsn.js';
-import { SCHEDULER_REFUSAL_TEXT, schedulerRefusal } from './scheduler-check.js';
+import { refusalLog, schedulerRefusal } from './scheduler-check.js';
 import { dateutilParse, type DateutilVersion } from './dateutil-parse.js';
 import { walkParts, type MimePart } from './mime-part.js';
 import { keptAttendee, replyFindings } from './reply-checks.js';
@@ -291,9 +291,7 @@ function injected(
       ...notes,
       `the calendar server's scheduler refuses it, 403 "${refusal.description}": ${refusal.why}${later}; the answer never reaches the organizer, and the mail is gone as after any submitted reply`,
     ];
-    if (!isEraC(ctx.version)) return { log: [...log, LOG.injectFailed(facts.messageId, '403 Forbidden')], notes: refused };
-    const work = [LOG.replyWorkFailed(SCHEDULER_REFUSAL_TEXT), ...(atLeast(ctx.version, 7) ? [LOG.unableToProcessReply()] : [])];
-    return { log: [...log, ...work], notes: refused };
+    return { log: [...log, ...refusalLog(ctx.version, facts.messageId)], notes: refused };
   }
   if (!isEraC(ctx.version)) return { log: [...log, LOG.injectedHttp(facts.messageId)], notes };
   return { log: [...log, LOG.injectedWork(record?.attendee ?? '<token attendee>', record?.organizer ?? '<token organizer>')], notes };
@@ -467,7 +465,7 @@ function classifyReply(input: MessageInput, ctx: ClassifyContext, facts: Facts):
   const noOrganizer = out.calendar?.ok && serverOrganizer(out.calendar.facts).value === null;
   if (noOrganizer) log.push(LOG.noOrganizerInReply(facts.messageId));
   if (out.calendar?.ok && out.calendar.facts.components.length === 0) {
-    if (featuresOf(ctx.version).organizerOnCalendar) return { ...out, ...postedWithoutComponent(facts, out.calendar.facts, log, out.notes) };
+    if (featuresOf(ctx.version).organizerOnCalendar) return { ...out, ...postedWithoutComponent(ctx, facts, out.calendar.facts, log, out.notes) };
     // 3.0+: no main component, so `event` is None, and `event.addProperty(ORGANIZER)` raises
     // (CalendarServer-3.0..9.2 processReply; mainComponent() returns None for none).
     const why = 'the calendar has no VEVENT, VTODO or other main component: the server finds no ORGANIZER and fails adding one to the main component it does not have';
@@ -487,7 +485,7 @@ function classifyReply(input: MessageInput, ctx: ClassifyContext, facts: Facts):
  * (CalDAV valid-calendar-data), which the gateway logs. With a VTIMEZONE the resource type is
  * VTIMEZONE, the calendar checks pass and what the scheduler does next is not modelled.
  */
-function postedWithoutComponent(facts: Facts, cal: CalendarFacts, log: LogEntry[], notes: string[]): Pick<Outcome, 'action' | 'log' | 'notes'> {
+function postedWithoutComponent(ctx: ClassifyContext, facts: Facts, cal: CalendarFacts, log: LogEntry[], notes: string[]): Pick<Outcome, 'action' | 'log' | 'notes'> {
   const posted = '2.x reads a calendar without a VEVENT, VTODO or other main component, adds the ORGANIZER to the VCALENDAR itself and POSTs it to the inbox';
   if (cal.timezones > 0) {
     return {
@@ -498,7 +496,7 @@ function postedWithoutComponent(facts: Facts, cal: CalendarFacts, log: LogEntry[
   }
   return {
     action: 'INJECTION_SUBMITTED',
-    log: [...log, LOG.injectFailed(facts.messageId, '403 Forbidden')],
+    log: [...log, ...refusalLog(ctx.version, facts.messageId)],
     notes: [...notes, `${posted}, which refuses it (403 Forbidden: no component to schedule): the answer is lost and the mail deleted`],
   };
 }

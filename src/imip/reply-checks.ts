@@ -10,7 +10,7 @@ import { stripMailto } from '../server/address.js';
 import { pollEraOf, type ServerAction } from '../server/poll-policy.js';
 import { featuresOf, type ReleaseLine, type ServerVersion } from '../server/release.js';
 import { isEraC } from './inbound-log.js';
-import { schedulerRefusal } from './scheduler-check.js';
+import { refusalLog, schedulerRefusal, type SchedulerRefusal } from './scheduler-check.js';
 import { componentsShape, mainComponent, mainComponentRaises, serverOrganizer, type AttendeeFacts, type CalendarParse, type ComponentFacts } from './reply-calendar.js';
 import type { TokenRecord } from './classify-types.js';
 import { fileName, type MimePart } from './mime-part.js';
@@ -234,7 +234,7 @@ function noComponentDraft(input: ReplyCheckInput, timezones: number): Draft {
       ? `The calendar has no VEVENT, VTODO or other main component. Calendar Server ${input.version.text} reads it, adds the ORGANIZER to the calendar itself and posts it to the organizer's inbox, ` +
         (timezones > 0
           ? 'where no event can take an answer from it, so the answer is not recorded.'
-          : 'which refuses it: the log says "Mail gateway failed to inject message … (Reason: 403 Forbidden)" and the answer is not recorded.')
+          : `which refuses it: the log says "${refusalLog(input.version, '…')[0]!.text}" and the answer is not recorded.`)
       : 'The calendar has no VEVENT, VTODO or other main component. Calendar Server parses it, finds no ORGANIZER, and fails when it adds one ' +
         `("'NoneType' object has no attribute 'addProperty'"), so the answer is not recorded.`,
     evidence: base(input, { components: 0, ...(onCalendar ? { timezones } : {}) }),
@@ -354,6 +354,15 @@ const methodMissing: ReplyRule = {
   },
 };
 
+/** The scheduler's answer to a message's calendar, worked out once for the rules that read it. */
+const refusals = new WeakMap<ReplyCheckInput, SchedulerRefusal | null>();
+function refusalOf(input: ReplyCheckInput): SchedulerRefusal | null {
+  if (!input.calendar?.ok) return null;
+  let r = refusals.get(input);
+  if (r === undefined) refusals.set(input, (r = schedulerRefusal(input.calendar.facts, input.version)));
+  return r;
+}
+
 /**
  * The scheduler refuses the reply (./scheduler-check.ts): found where the verdict submits it, or
  * would once the token is known; not where the server fails before (UNKNOWN_FAILURE).
@@ -367,10 +376,10 @@ const schedulerRefuses: ReplyRule = {
   check(input) {
     const cal = input.calendar;
     if (!cal?.ok || cal.facts.components.length === 0 || input.action === 'UNKNOWN_FAILURE') return [];
-    const refusal = schedulerRefusal(cal.facts, input.version);
+    const refusal = refusalOf(input);
     if (!refusal) return [];
     const later = refusal.laterReleases ? ` (${refusal.laterReleases})` : '';
-    const log = !isEraC(input.version) ? 'the gateway logs "Mail gateway failed to inject message … (Reason: 403 Forbidden)"' : 'the server logs "Failed to inject iMIP response (…valid-calendar-data…)"';
+    const log = `${isEraC(input.version) ? 'the server' : 'the gateway'} logs "${refusalLog(input.version, '…')[0]!.text}"`;
     const fix =
       refusal.check === 'component'
         ? "Ask the attendee to answer from another client: this one writes a calendar that the server's scheduler refuses."
@@ -404,7 +413,7 @@ const notReply: ReplyRule = {
     if (method === 'REPLY') return [];
     // Without a main component the server never gets that far (reply.invalid-icalendar); a METHOD
     // the scheduler refuses is reply.scheduler-refuses.
-    if (input.calendar.facts.components.length === 0 || schedulerRefusal(input.calendar.facts, input.version)?.check === 'method') return [];
+    if (input.calendar.facts.components.length === 0 || refusalOf(input)?.check === 'method') return [];
     return [
       {
         path: 'message.calendar.METHOD',

@@ -19,7 +19,8 @@
  *   (twistedcaldav/ical.py `isValidMethod` in every release); 8.0+ upper-case it first.
  * The rest of pycalendar's validation (each component's required properties) is not modelled.
  */
-import { featuresOf, type ServerVersion } from '../server/release.js';
+import { atLeast, featuresOf, type ServerVersion } from '../server/release.js';
+import { isEraC, LOG, type LogEntry } from './inbound-log.js';
 import { pyUpper } from './mime-headers.js';
 import { mainComponent, serverOrganizer, type CalendarFacts } from './reply-calendar.js';
 
@@ -38,7 +39,18 @@ export interface SchedulerRefusal {
 }
 
 /** `str()` of the scheduler's HTTPError, as 5.0+ log it ("Failed to inject iMIP response (%s)"). */
-export const SCHEDULER_REFUSAL_TEXT = '<ErrorResponse 403 {urn:ietf:params:xml:ns:caldav}valid-calendar-data>';
+const SCHEDULER_REFUSAL_TEXT = '<ErrorResponse 403 {urn:ietf:params:xml:ns:caldav}valid-calendar-data>';
+
+/**
+ * What the server logs when its scheduler refuses a reply: on 2.x–4.x the gateway, whose POST to
+ * /inbox/ got the 403 ("Reason: 403 Forbidden", Twisted's `web.error.Error` as text); from 5.0 the
+ * IMIPReplyWork item, whose `injectMessage` logs the HTTPError, which from 7.0 `doWork` catches
+ * ("Unable to process reply").
+ */
+export function refusalLog(v: Pick<ServerVersion, 'major' | 'minor'>, messageId: string | null): LogEntry[] {
+  if (!isEraC(v)) return [LOG.injectFailed(messageId, '403 Forbidden')];
+  return [LOG.replyWorkFailed(SCHEDULER_REFUSAL_TEXT), ...(atLeast(v, 7) ? [LOG.unableToProcessReply()] : [])];
+}
 
 /**
  * Whether the scheduler refuses this calendar, and why. `facts` is the reply as the gateway hands
