@@ -1,7 +1,7 @@
 /** The IMAP/POP side (§1.3, §4.1-§4.3): where replies are read, and what the server deletes. */
 import { getPath } from '../config/load.js';
 import { parseaddr } from '../server/address.js';
-import { IMAP_IDLE_MINIMUM_SECONDS, leavesImapSessionOpen } from '../server/poll-policy.js';
+import { IMAP_IDLE_MINIMUM_TEXT, leavesImapSessionOpen, sessionsHeldOpen } from '../server/poll-policy.js';
 import { ALL_LINES, finding, IMIP, valueEvidence, type ConfigContext, type ConfigRule } from './rule.js';
 
 const R = `${IMIP}.Receiving`;
@@ -248,12 +248,12 @@ export const sessionsLeftOpen: ConfigRule = {
     // poll-policy.ts `leavesImapSessionOpen`: one session per poll that read mail, for as long as the IMAP server keeps it.
     if (r.protocol !== 'imap' || !r.server.trim() || !leavesImapSessionOpen(ctx.version)) return [];
     const seconds = r.pollingSeconds > 0 ? r.pollingSeconds : 30;
-    const sessions = Math.ceil(IMAP_IDLE_MINIMUM_SECONDS / seconds);
+    const sessions = sessionsHeldOpen(seconds);
     return [
       finding(
         this,
         `${R}.Username`,
-        `${ctx.version.text} ends an IMAP poll that read mail with EXPUNGE and never logs out, so each such poll leaves a session open until the IMAP server drops it as idle (after 30 minutes at the earliest): with PollingSeconds ${seconds}, ${sessions} sessions or more for ${r.username || 'the account'} at once when mail arrives at every poll`,
+        `${ctx.version.text} ends an IMAP poll that read mail with EXPUNGE and never logs out, so each such poll leaves a session open until the IMAP server drops it as idle (after ${IMAP_IDLE_MINIMUM_TEXT} at the earliest): with PollingSeconds ${seconds}, ${sessions} sessions or more for ${r.username || 'the account'} at once when mail arrives at every poll`,
         `Let the IMAP server allow ${r.username || 'this account'} ${sessions} or more sessions from the Calendar Server host (Dovecot: mail_max_userip_connections, 10 by default), or its logins fail as "IMAP login failed" while the password is right.`,
         { pollingSeconds: seconds, sessionsAtOnce: sessions },
       ),

@@ -7,6 +7,7 @@ import { StageError, toStageError } from '../net/net-stage.js';
 import { isCertificateErrorCode } from '../net/tls-info.js';
 import { isPop3Error } from '../clients/pop3/index.js';
 import { isBasicAuthDisabled } from './provider-auth.js';
+import { IMAP_IDLE_MINIMUM_TEXT, sessionsHeldOpen } from '../server/poll-policy.js';
 import { upgradeRefused } from './upgrade-refused.js';
 
 const CONFIG = 'Scheduling.iMIP.Receiving';
@@ -24,8 +25,8 @@ function sessionLimit(text: string, responseCode: string | undefined): boolean {
 const IMAP_SESSION_LIMIT_HINT =
   'The IMAP server refuses another session for this account from this address; the password was not the problem. Calendar Server itself leaves sessions open: ' +
   'from 7.0 after every poll that read mail (it expunges and never logs out), and from 5.0 after a poll that stopped at a failing message; ' +
-  'each stays until the IMAP server drops it as idle, after 30 minutes at the earliest. Allow this account one session per poll for that long ' +
-  '(60 with PollingSeconds 30; Dovecot: mail_max_userip_connections, 10 by default), and see who holds them with "doveadm who".';
+  `each stays until the IMAP server drops it as idle, after ${IMAP_IDLE_MINIMUM_TEXT} at the earliest. Allow this account one session per poll for that long ` +
+  `(${sessionsHeldOpen(30)} with PollingSeconds 30; Dovecot: mail_max_userip_connections, 10 by default), and see who holds them with "doveadm who".`;
 
 /** imapflow's errors, as stage errors; server texts are kept (the redactor runs over them later). */
 export function imapError(err: unknown, ctx: { user: string; certificate: StageError | null }): StageError {

@@ -173,6 +173,18 @@ export function pollPolicy(v: Pick<ServerVersion, 'major' | 'minor'>, protocol: 
  */
 export const IMAP_IDLE_MINIMUM_SECONDS = 30 * 60;
 
+/** The same, in words for the texts: "30 minutes". */
+export const IMAP_IDLE_MINIMUM_TEXT = `${IMAP_IDLE_MINIMUM_SECONDS / 60} minutes`;
+
+/**
+ * How many sessions a 7.0+ server polling every `pollingSeconds` can hold open at once when mail
+ * arrives at every poll ({@link leavesImapSessionOpen}): one per poll for as long as an IMAP
+ * server may keep an idle one.
+ */
+export function sessionsHeldOpen(pollingSeconds: number): number {
+  return Math.ceil(IMAP_IDLE_MINIMUM_SECONDS / pollingSeconds);
+}
+
 /**
  * 7.0+ IMAP (`afterLastMessage: 'expunge'`): after the last message of a poll `fetchNextMessage`
  * sends EXPUNGE and nothing more (CalendarServer-7.0..9.2 inbound.py; only a poll that finds
