@@ -9,7 +9,8 @@ import { createRequire } from 'node:module';
 import type ICALNamespace from 'ical.js';
 import { bufferView } from './bytes.js';
 import { pyUpper } from './mime-headers.js';
-import { parsePyCalendar, unescapeText, type PyComponent } from './pycalendar/calendar.js';
+import { parsePyCalendar, type PyComponent } from './pycalendar/calendar.js';
+import { unescapeText } from './pycalendar/values.js';
 import { PyCalendarError, type PyCalendarEra } from './pycalendar/errors.js';
 import type { ParsedProperty } from './pycalendar/property.js';
 import { featuresOf, type ServerVersion } from '../server/release.js';
@@ -35,6 +36,8 @@ export interface ComponentFacts {
   valarms: number;
   /** It has a RECURRENCE-ID: an override (a changed occurrence), not the master. */
   recurrenceId: boolean;
+  /** The component in pycalendar's tree (null on 2.x), for the scheduler's validation. */
+  node: PyComponent | null;
 }
 
 export interface CalendarFacts {
@@ -59,6 +62,8 @@ export interface CalendarFacts {
   components: ComponentFacts[];
   /** How many VTIMEZONE components the VCALENDAR has. */
   timezones: number;
+  /** pycalendar's tree of the whole calendar (null on 2.x), for the scheduler's validation. */
+  tree: PyComponent | null;
 }
 
 /**
@@ -207,6 +212,7 @@ function componentFacts(comp: JCalComponent): ComponentFacts {
     attendees,
     valarms,
     recurrenceId,
+    node: null,
   };
 }
 
@@ -253,7 +259,7 @@ export function parseCalendar(bytes: Uint8Array, era: PyCalendarEra | null = 'py
     return {
       ok: true,
       text,
-      facts: { method: method === null ? null : method.toUpperCase(), methodText: method, prodids, methods: method === null ? 0 : 1, methodClass: null, components, timezones },
+      facts: { method: method === null ? null : method.toUpperCase(), methodText: method, prodids, methods: method === null ? 0 : 1, methodClass: null, components, timezones, tree: null },
     };
   } catch (err) {
     return parseError('syntax', (err as Error).message);
@@ -295,7 +301,7 @@ function fromPyCalendar(text: string, era: PyCalendarEra, serverTypes: boolean):
   return {
     ok: true,
     text,
-    facts: { method: methodText === null ? null : pyUpper(methodText), methodText, prodids, methods, methodClass: method?.valueClass ?? null, components, timezones },
+    facts: { method: methodText === null ? null : pyUpper(methodText), methodText, prodids, methods, methodClass: method?.valueClass ?? null, components, timezones, tree: vcal },
   };
 }
 
@@ -361,6 +367,7 @@ function pyComponentFacts(comp: PyComponent): ComponentFacts {
     attendees,
     valarms,
     recurrenceId,
+    node: comp,
   };
 }
 

@@ -370,9 +370,9 @@ function refusalOf(input: ReplyCheckInput): SchedulerRefusal | null {
 const schedulerRefuses: ReplyRule = {
   id: 'reply.scheduler-refuses',
   appliesTo: '2.2 and later',
-  source: "the calendar server's scheduler (checkCalendarData): an iTIP METHOD in upper case (8.0+ upper-case it); from 3.1 exactly one PRODID (7.0+ add a missing one), and one DTSTAMP, one UID and at most one ORGANIZER per event",
+  source: "the calendar server's scheduler (checkCalendarData): an iTIP METHOD in upper case (8.0+ upper-case it); from 3.1 pycalendar's validation with its fixes: exactly one PRODID (7.0+ add a missing one) and VERSION, each component's required and at-most-once properties, UTC stamps, PRIORITY and SEQUENCE in range, complete alarms and time zones",
   severity: 'error',
-  description: "The calendar server's scheduler refuses the reply (403): no or no valid METHOD, no PRODID, or an event without one DTSTAMP and one UID or with several ORGANIZERs",
+  description: "The calendar server's scheduler refuses the reply (403): no or no valid METHOD, or (3.1 and later) a calendar its validation finds wrong: no PRODID, an event without one DTSTAMP and one UID, a property repeated, a stamp not in UTC, an incomplete alarm or time zone",
   check(input) {
     const cal = input.calendar;
     if (!cal?.ok || cal.facts.components.length === 0 || input.action === 'UNKNOWN_FAILURE') return [];
@@ -394,7 +394,7 @@ const schedulerRefuses: ReplyRule = {
       {
         path: refusal.check === 'prodid' ? 'message.calendar.PRODID' : refusal.check === 'method' ? 'message.calendar.METHOD' : 'message.calendar',
         message: `Calendar Server ${input.version.text} hands the answer to its scheduler, which refuses it (403, "${refusal.description}"): ${refusal.why}${later}. The answer never reaches the organizer; ${log}.`,
-        evidence: base(input, { method: cal.facts.methodText, methods: cal.facts.methods, prodids: cal.facts.prodids, description: refusal.description }),
+        evidence: base(input, { method: cal.facts.methodText, methods: cal.facts.methods, prodids: cal.facts.prodids, description: refusal.description, problems: refusal.problems }),
         fix,
       },
     ];
@@ -411,9 +411,9 @@ const notReply: ReplyRule = {
     if (!input.calendar?.ok) return [];
     const method = input.calendar.facts.method;
     if (method === 'REPLY') return [];
-    // Without a main component the server never gets that far (reply.invalid-icalendar); a METHOD
+    // Without a main component the server never gets that far (reply.invalid-icalendar); a reply
     // the scheduler refuses is reply.scheduler-refuses.
-    if (input.calendar.facts.components.length === 0 || refusalOf(input)?.check === 'method') return [];
+    if (input.calendar.facts.components.length === 0 || refusalOf(input)) return [];
     return [
       {
         path: 'message.calendar.METHOD',

@@ -6,22 +6,24 @@
  * 5.0 in the IMIPReplyWork item (`injectMessage` → `doSchedulingDirectly`, not an internal
  * request, so the checks run). A refusal is a 403 with the CalDAV valid-calendar-data element.
  *
- * Two of its checks are modelled, those that a reply from a working client fails, and that 7.0
- * and 8.0 added `sanitizeCalendar` for ("issues seen in the wild from third party IMIP capable
- * servers"; CalendarServer-7.0/8.0 inbound.py):
- * - `validCalendarData` (3.1+, release.ts `schedulerValidatesCalendar`): pycalendar's
- *   `validate` wants exactly one PRODID and at most one METHOD on the VCALENDAR (7.0+ add a
- *   missing PRODID first), and in each VEVENT, VTODO and VJOURNAL exactly one DTSTAMP and one UID
- *   and at most one ORGANIZER, counted after the gateway added one where it found none it could
- *   use (`propertyCardinality_1`, `_0_1` of vevent.py, vtodo.py, vjournal.py: the same in
- *   apple/ccs-pycalendar 8334398, 2fc49de, 4a50392 and master).
+ * Its first two checks are modelled:
+ * - `validCalendarData` (3.1+, release.ts `schedulerValidatesCalendar`): pycalendar's `validate`
+ *   with its fixes (./pycalendar/validate.ts): exactly one PRODID and VERSION and at most one
+ *   METHOD on the VCALENDAR, each component's required and at-most-once properties, UTC stamps,
+ *   PRIORITY and SEQUENCE in range, complete alarms and time zones. It sees the calendar as the
+ *   gateway hands it on: with the ORGANIZER the gateway added where it found none it could use,
+ *   and on 7.0 and later after `sanitizeCalendar` ("issues seen in the wild from third party IMIP
+ *   capable servers"; CalendarServer-7.0/8.0 inbound.py) added a missing PRODID and removed STATUS
+ *   from a METHOD:REPLY.
  * - `isValidMethod`: METHOD must be one of the iTIP methods, compared as written, upper case
  *   (twistedcaldav/ical.py `isValidMethod` in every release); 8.0+ upper-case it first.
- * The rest of pycalendar's validation (each component's required properties) is not modelled.
+ * `isValidITIP` (one kind of component, one UID, time zones referenced) is not modelled.
  */
 import { atLeast, featuresOf, type ServerVersion } from '../server/release.js';
 import { isEraC, LOG, type LogEntry } from './inbound-log.js';
 import { pyUpper } from './mime-headers.js';
+import type { PyComponent } from './pycalendar/calendar.js';
+import { validatePyCalendar } from './pycalendar/validate.js';
 import { mainComponent, serverOrganizer, type CalendarFacts } from './reply-calendar.js';
 
 /** twistedcaldav/ical.py `isValidMethod` (2.5..9.2). */
@@ -36,6 +38,8 @@ export interface SchedulerRefusal {
   why: string;
   /** What a fixed release does instead, when one does (null: every release refuses it). */
   laterReleases: string | null;
+  /** What pycalendar's validation left unfixed, in its words (empty for the METHOD check). */
+  problems: string[];
 }
 
 /** `str()` of the scheduler's HTTPError, as 5.0+ log it ("Failed to inject iMIP response (%s)"). */
@@ -53,44 +57,27 @@ export function refusalLog(v: Pick<ServerVersion, 'major' | 'minor'>, messageId:
 }
 
 /**
- * Whether the scheduler refuses this calendar, and why. `facts` is the reply as the gateway hands
- * it on (it changes the ATTENDEEs and the ORGANIZER, neither of which these checks read).
+ * Whether the scheduler refuses this calendar, and why. `facts` is the reply as the gateway read
+ * it; what the gateway changes before it hands it on is applied here.
  */
 export function schedulerRefusal(facts: CalendarFacts, v: Pick<ServerVersion, 'major' | 'minor'>): SchedulerRefusal | null {
   const f = featuresOf(v);
-  if (f.schedulerValidatesCalendar) {
-    // 7.0+ `sanitizeCalendar`: "Don't let a missing PRODID prevent the reply from being processed".
-    const prodids = f.sanitizeCalendar && facts.prodids === 0 ? 1 : facts.prodids;
-    if (prodids !== 1) {
-      return {
-        check: 'prodid',
-        description: 'Calendar component is not valid',
-        why:
-          prodids === 0
-            ? 'the calendar has no PRODID, and the scheduler\'s validation wants exactly one'
-            : `the calendar has ${prodids} PRODID properties, and the scheduler's validation wants exactly one`,
-        laterReleases: prodids === 0 ? '7.0 and later add a missing PRODID first' : null,
-      };
-    }
-    // pycalendar `propertyCardinality_0_1`; 7.0+ fail on two METHODs earlier, in sanitizeCalendar.
-    if (facts.methods > 1) {
-      return { check: 'method', description: 'Calendar component is not valid', why: `the calendar has ${facts.methods} METHOD properties, and the scheduler's validation allows one`, laterReleases: null };
-    }
-    const why = componentProblem(facts);
-    if (why) return { check: 'component', description: 'Calendar component is not valid', why, laterReleases: null };
+  if (f.schedulerValidatesCalendar && facts.tree && f.calendarParser !== 'vobject') {
+    const refused = validationRefusal(facts, facts.tree, v);
+    if (refused) return refused;
   }
   if (facts.methods === 0 || facts.methodText === null) {
-    return { check: 'method', description: 'Must have valid METHOD property', why: 'the calendar has no METHOD, and the scheduler takes only iTIP messages', laterReleases: null };
+    return { check: 'method', description: 'Must have valid METHOD property', why: 'the calendar has no METHOD, and the scheduler takes only iTIP messages', laterReleases: null, problems: [] };
   }
   // 3.0 and 2.x: `propertyValue("METHOD")` raises on two, which `isValidMethod` takes as invalid
   // (2.x's stand-in parser sees one at most).
   if (facts.methods > 1) {
-    return { check: 'method', description: 'Must have valid METHOD property', why: `the calendar has ${facts.methods} METHOD properties`, laterReleases: null };
+    return { check: 'method', description: 'Must have valid METHOD property', why: `the calendar has ${facts.methods} METHOD properties`, laterReleases: null, problems: [] };
   }
   // A VALUE parameter that makes the value anything but text never equals a method's name (8.0+
   // fail on it earlier, when sanitizeCalendar upper-cases it).
   if (facts.methodClass !== null && facts.methodClass !== 'TEXT') {
-    return { check: 'method', description: 'Must have valid METHOD property', why: `METHOD's VALUE parameter makes its value a ${facts.methodClass}, not the name of a method`, laterReleases: null };
+    return { check: 'method', description: 'Must have valid METHOD property', why: `METHOD's VALUE parameter makes its value a ${facts.methodClass}, not the name of a method`, laterReleases: null, problems: [] };
   }
   const compared = f.sanitizeUpperMethod ? pyUpper(facts.methodText) : facts.methodText;
   if (ITIP_METHODS.has(compared)) return null;
@@ -100,34 +87,57 @@ export function schedulerRefusal(facts: CalendarFacts, v: Pick<ServerVersion, 'm
       description: 'Must have valid METHOD property',
       why: `METHOD is "${compared}", and the scheduler compares it with the iTIP methods as written, in upper case`,
       laterReleases: '8.0 and later upper-case METHOD first',
+      problems: [],
     };
   }
-  return { check: 'method', description: 'Must have valid METHOD property', why: `METHOD is "${compared}", which is not an iTIP method`, laterReleases: null };
+  return { check: 'method', description: 'Must have valid METHOD property', why: `METHOD is "${compared}", which is not an iTIP method`, laterReleases: null, problems: [] };
 }
 
-/** The components pycalendar validates with those cardinalities. */
-const VALIDATED: ReadonlySet<string> = new Set(['VEVENT', 'VTODO', 'VJOURNAL']);
-
 /**
- * A VEVENT, VTODO or VJOURNAL without exactly one DTSTAMP and one UID, or with more than one
- * ORGANIZER once the gateway is done: from 3.0 `processReply` adds an ORGANIZER to the main
- * component when the first one has none it can use (`getOrganizerProperty()` is None: none, or
- * several), so the main component can end with two or three.
+ * `validCalendarData` (3.1+): pycalendar's validation of the calendar as the gateway hands it on,
+ * after it added an ORGANIZER to the main component where it found none it could use in the first
+ * one (3.0+ `processReply`: `getOrganizerProperty()` is None for none or several), and on 7.0 and
+ * later after `sanitizeCalendar` added a missing PRODID and removed every STATUS from a
+ * METHOD:REPLY (8.0+ compare the upper-cased METHOD).
  */
-function componentProblem(facts: CalendarFacts): string | null {
-  const gotOrganizer = serverOrganizer(facts).value === null ? mainComponent(facts) : undefined;
-  for (const c of facts.components) {
-    if (!VALIDATED.has(c.name)) continue;
-    if (c.dtstamps !== 1) {
-      return `the ${c.name} has ${c.dtstamps === 0 ? 'no DTSTAMP' : `${c.dtstamps} DTSTAMP properties`}, and the scheduler's validation wants exactly one`;
-    }
-    if (c.uids !== 1) return `the ${c.name} has ${c.uids === 0 ? 'no UID' : `${c.uids} UID properties`}, and the scheduler's validation wants exactly one`;
-    const organizers = c.organizers + (c === gotOrganizer ? 1 : 0);
-    if (organizers > 1) {
-      return c === gotOrganizer
-        ? `the ${c.name} ends up with ${organizers} ORGANIZER properties: the server found none it could use in the reply's first component and added one, and the scheduler's validation allows one`
-        : `the ${c.name} has ${organizers} ORGANIZER properties, and the scheduler's validation allows one`;
-    }
+function validationRefusal(facts: CalendarFacts, tree: PyComponent, v: Pick<ServerVersion, 'major' | 'minor'>): SchedulerRefusal | null {
+  const f = featuresOf(v);
+  const main = serverOrganizer(facts).value === null ? mainComponent(facts) : undefined;
+  const method = facts.methodText === null ? null : f.sanitizeUpperMethod ? pyUpper(facts.methodText) : facts.methodText;
+  const problems = validatePyCalendar(tree, f.calendarParser === 'pycalendar-2016' ? 'pycalendar-2016' : 'pycalendar-2013', {
+    organizerAddedTo: main?.node ?? null,
+    prodidAdded: f.sanitizeCalendar,
+    statusRemoved: f.sanitizeCalendar && method === 'REPLY',
+    statusAtMostOne: v.major === 3 && v.minor === 1,
+  });
+  const first = problems[0];
+  if (!first) return null;
+  const texts = problems.map((p) => p.text);
+  const base = { description: 'Calendar component is not valid' as const, problems: texts };
+  if (first.node === tree && first.property === 'PRODID') {
+    const prodids = facts.prodids;
+    return {
+      ...base,
+      check: 'prodid',
+      why: prodids === 0 ? "the calendar has no PRODID, and the scheduler's validation wants exactly one" : `the calendar has ${prodids} PRODID properties, and the scheduler's validation wants exactly one`,
+      laterReleases: prodids === 0 ? '7.0 and later add a missing PRODID first' : null,
+    };
   }
-  return null;
+  // Without METHOD a VEVENT must have DTSTART; the METHOD is what is wrong with a reply.
+  if (facts.methods === 0 && first.property === 'DTSTART' && first.text.endsWith('Missing required property: DTSTART')) {
+    return { ...base, check: 'method', why: `the calendar has no METHOD, and the scheduler takes only iTIP messages (its validation also wants a DTSTART in the ${first.component} of a calendar without METHOD)`, laterReleases: null };
+  }
+  if (first.node === tree && first.property === 'METHOD') {
+    return { ...base, check: 'method', why: `the calendar has ${facts.methods} METHOD properties, and the scheduler's validation allows one`, laterReleases: null };
+  }
+  const added = main && first.node === main.node && first.property === 'ORGANIZER' ? main : null;
+  const status = first.property === 'STATUS' && !f.sanitizeCalendar && method === 'REPLY';
+  return {
+    ...base,
+    check: 'component',
+    why: added
+      ? `the ${added.name} ends up with ${added.organizers + 1} ORGANIZER properties: the server found none it could use in the reply's first component and added one, and the scheduler's validation allows one`
+      : first.why,
+    laterReleases: status ? '7.0 and later remove STATUS from a reply first' : null,
+  };
 }

@@ -83,6 +83,52 @@ describe("the scheduler's check of the calendar it is handed", () => {
     expect(texts(v).slice(-2)).toEqual([WORK_FAILED, 'Unable to process reply']);
   });
 
+  it("from 3.1 the rest of pycalendar's validation: a stamp not in UTC, values out of range, a property twice, a broken alarm or time zone", () => {
+    const cases: Array<[string, (c: string) => string, RegExp, string]> = [
+      ['DTSTAMP without Z', (c) => c.replace(/^DTSTAMP:(\d{8}T\d{6})Z/m, 'DTSTAMP:$1'), /the VEVENT has DTSTAMP:20260302T091500, whose value must be a date-time in UTC/, '[VEVENT] Property value incorrect: DTSTAMP'],
+      ['DTSTAMP with a TZID', (c) => c.replace(/^DTSTAMP:/m, 'DTSTAMP;TZID=Europe/Paris:'), /whose value must be a date-time in UTC/, '[VEVENT] Property value incorrect: DTSTAMP'],
+      ['PRIORITY 10', (c) => c.replace(/^(SEQUENCE:0)/m, '$1\r\nPRIORITY:10'), /the VEVENT has PRIORITY:10, whose value must be an integer from 0 to 9/, '[VEVENT] Property value incorrect: PRIORITY'],
+      ['SEQUENCE -1', (c) => c.replace(/^SEQUENCE:0/m, 'SEQUENCE:-1'), /whose value must be an integer of 0 or more/, '[VEVENT] Property value incorrect: SEQUENCE'],
+      ['two SUMMARYs', (c) => c.replace(/^(SUMMARY:[^\n]*\n)/m, '$1SUMMARY:again\r\n'), /the VEVENT has 2 SUMMARY properties, and the scheduler's validation allows one/, '[VEVENT] Too many properties present: SUMMARY'],
+      ['two VERSIONs', (c) => c.replace(/^(VERSION:2\.0\r?\n)/m, '$1$1'), /the VCALENDAR has 2 VERSION properties, and the scheduler's validation wants exactly one/, '[VCALENDAR] Missing or too many required property: VERSION'],
+      ['an alarm without TRIGGER', (c) => c.replace(/^END:VEVENT/m, 'BEGIN:VALARM\r\nACTION:DISPLAY\r\nEND:VALARM\r\nEND:VEVENT'), /the VALARM has no TRIGGER/, '[VALARM] Missing or too many required property: TRIGGER'],
+      ['a VTIMEZONE with only a TZID', (c) => c.replace(/^BEGIN:VEVENT/m, 'BEGIN:VTIMEZONE\r\nTZID:Europe/Paris\r\nEND:VTIMEZONE\r\nBEGIN:VEVENT'), /the VTIMEZONE has neither a STANDARD nor a DAYLIGHT component/, '[VTIMEZONE] At least one component must be present: STANDARD or DAYLIGHT'],
+    ];
+    for (const [what, edit, why, problem] of cases) {
+      const message = reply(edit);
+      for (const release of ['3.1', '4.3', '5.1', '6.0', '7.0', '9.2']) {
+        const v = on(message, release);
+        expect(refusal(v)?.message, `${what} on ${release}`).toMatch(why);
+        expect(refusal(v)?.evidence.problems, `${what} on ${release}`).toEqual([problem]);
+        expect(v.serverAction).toBe('INJECTION_SUBMITTED');
+      }
+      expect(texts(on(message, '9.2')).slice(-2), what).toEqual([WORK_FAILED, 'Unable to process reply']);
+      expect(on(message, '4.3').logLines.at(-1)?.text, what).toMatch(/Reason: 403 Forbidden/);
+      // 3.0 and 2.x do not validate.
+      for (const release of ['2.5', '3.0']) expect(refusal(on(message, release)), `${what} on ${release}`).toBeUndefined();
+    }
+    // What the validation mends passes: DTEND beside DURATION, an alarm without DESCRIPTION.
+    const mended = reply((c) => c.replace(/^END:VEVENT/m, 'DURATION:PT1H\r\nBEGIN:VALARM\r\nACTION:DISPLAY\r\nTRIGGER:-PT5M\r\nEND:VALARM\r\nEND:VEVENT'));
+    expect(refusal(on(mended, '9.2'))).toBeUndefined();
+    expect(texts(on(mended, '9.2')).at(-1)).toMatch(/^Successfully injected iMIP response from /);
+  });
+
+  it('two STATUS: refused on 3.1 even with one CANCELLED, on 3.2-6.x unless one is CANCELLED; 7.0 and later remove STATUS from a reply', () => {
+    const both = (second: string) => reply((c) => c.replace(/^(SEQUENCE:0)/m, `$1\r\nSTATUS:CONFIRMED\r\n${second}`));
+    const twoConfirmed = both('STATUS:TENTATIVE');
+    for (const release of ['3.1', '3.2', '5.1', '6.0']) {
+      expect(refusal(on(twoConfirmed, release))?.message, release).toMatch(/the VEVENT has 2 STATUS properties.*\(7\.0 and later remove STATUS from a reply first\)/);
+    }
+    for (const release of ['7.0', '8.0', '9.2']) expect(refusal(on(twoConfirmed, release)), release).toBeUndefined();
+    const cancelled = both('STATUS:CANCELLED');
+    expect(refusal(on(cancelled, '3.1'))?.evidence.problems).toEqual(['[VEVENT] Too many properties present: STATUS']);
+    for (const release of ['3.2', '4.3', '6.0', '9.2']) expect(refusal(on(cancelled, release)), release).toBeUndefined();
+    // 7.0 compares METHOD as written before it removes STATUS; 8.0 upper-cases it first.
+    const lower = reply((c) => c.replace(/^METHOD:REPLY/m, 'METHOD:reply').replace(/^(SEQUENCE:0)/m, '$1\r\nSTATUS:CONFIRMED\r\nSTATUS:TENTATIVE'));
+    expect(refusal(on(lower, '7.0'))?.evidence.problems).toEqual(['[VEVENT] Too many properties: STATUS']);
+    expect(refusal(on(lower, '8.0'))).toBeUndefined();
+  });
+
   it('no METHOD, or one that is not an iTIP method: refused by every release, and reply.not-reply stays quiet', () => {
     const none = reply((c) => c.replace(/^METHOD:REPLY\r?\n/m, ''));
     const other = reply((c) => c.replace(/^METHOD:REPLY/m, 'METHOD:X-ANSWER'));

@@ -26,13 +26,16 @@
  */
 import { PyCalendarError, type PyCalendarEra } from './errors.js';
 import { parseProperty, type ParsedProperty } from './property.js';
-import { isPySpace } from './values.js';
+import { VALIDATION_READS } from './validate.js';
+import { isPySpace, plainTextValue } from './values.js';
 
 export interface PyComponent {
   /** The name as written after `BEGIN:`. */
   name: string;
   /** The properties the verdict reads ({@link KEPT}), in order; every other one is parsed, then dropped. */
   properties: ParsedProperty[];
+  /** How many properties of each name (as pycalendar keys them) it has, every one counted. */
+  counts: Map<string, number>;
   children: PyComponent[];
 }
 
@@ -41,7 +44,7 @@ export interface PyComponent {
  * server's parse raises), but only these are kept: a 2 MB calendar of 300,000 lines would
  * otherwise hold 300,000 objects for the collector to copy.
  */
-const KEPT = new Set(['METHOD', 'VERSION', 'CALSCALE', 'PRODID', 'UID', 'DTSTAMP', 'ORGANIZER', 'ATTENDEE', 'RECURRENCE-ID']);
+const KEPT = new Set(['METHOD', 'PRODID', 'UID', 'ORGANIZER', 'ATTENDEE', 'RECURRENCE-ID', ...VALIDATION_READS]);
 
 /** `readFoldedLine` over `text`: the unfolded lines, blank lines as `''`. */
 export function foldedLines(text: string): string[] {
@@ -118,7 +121,7 @@ function isEnd(line: string, name: string): boolean {
  * 3.x–4.1, which do not register CalendarServer's own value types.
  */
 export function parsePyCalendar(text: string, era: PyCalendarEra, serverTypes = true): PyComponent {
-  const calendar: PyComponent = { name: 'VCALENDAR', properties: [], children: [] };
+  const calendar: PyComponent = { name: 'VCALENDAR', properties: [], counts: new Map(), children: [] };
   let open = false;
   let seen = false;
   const stack: PyComponent[] = [];
@@ -134,7 +137,7 @@ export function parsePyCalendar(text: string, era: PyCalendarEra, serverTypes = 
     }
     const current = stack[stack.length - 1];
     if (line.startsWith('BEGIN:')) {
-      stack.push({ name: line.slice(6), properties: [], children: [] });
+      stack.push({ name: line.slice(6), properties: [], counts: new Map(), children: [] });
     } else if (line === 'END:VCALENDAR') {
       // Components still open are dropped: they were never added to a parent.
       stack.length = 0;
@@ -150,7 +153,9 @@ export function parsePyCalendar(text: string, era: PyCalendarEra, serverTypes = 
     } else {
       const prop = parseProperty(line, era, serverTypes);
       if (!current && !validOnCalendar(prop)) throw new PyCalendarError('Invalid property', line);
-      if (KEPT.has(prop.key)) (current ?? calendar).properties.push(prop);
+      const into = current ?? calendar;
+      into.counts.set(prop.key, (into.counts.get(prop.key) ?? 0) + 1);
+      if (KEPT.has(prop.key)) into.properties.push(prop);
     }
   }
   if (open) throw new PyCalendarError('iCalendar data not complete');
@@ -164,27 +169,4 @@ function validOnCalendar(prop: ParsedProperty): boolean {
   if (prop.name === 'VERSION') return plainTextValue(prop) === '2.0';
   if (prop.name === 'CALSCALE') return plainTextValue(prop) === 'GREGORIAN';
   return true;
-}
-
-/** `utils.decodeTextValue` on a value that parsed: `\\`, `\;`, `\,`, `\n` and the `\:` it fixes. */
-export function unescapeText(value: string): string {
-  return value.replace(/\\([\\;,nN:])/g, (_m, c: string) => (c === 'n' || c === 'N' ? '\n' : c));
-}
-
-/**
- * `getTextValue().getValue()`: any PlainTextValue (TEXT, URI, CAL-ADDRESS, BINARY, unknown) has
- * one, TEXT and URI decoded as text, the others as they came; null for other value classes.
- */
-function plainTextValue(prop: ParsedProperty): string | null {
-  switch (prop.valueClass) {
-    case 'TEXT':
-    case 'URI':
-      return unescapeText(prop.value);
-    case 'CALADDRESS':
-    case 'BINARY':
-    case 'UNKNOWN':
-      return prop.value;
-    default:
-      return null;
-  }
 }

@@ -10,6 +10,7 @@
  * messages (pycalendar 2013 raises bare `ValueError`s; the server only sees "Invalid property
  * value" for those) and the few places the two versions differ.
  */
+import type { ParsedProperty } from './property.js';
 import type { PyCalendarEra } from './errors.js';
 import { isPySpaceCode } from '../mime-headers.js';
 
@@ -502,4 +503,27 @@ export function parseValue(type: ValueType, data: string | null, era: PyCalendar
 export function parseMultiValue(type: ValueType, data: string | null, era: PyCalendarEra): void {
   if (data === null) throw new PyExc('TypeError', "argument of type 'NoneType' is not iterable");
   for (const token of data.split(',')) parseValue(type, token, era);
+}
+
+/** `utils.decodeTextValue` on a value that parsed: `\\`, `\;`, `\,`, `\n` and the `\:` it fixes. */
+export function unescapeText(value: string): string {
+  return value.replace(/\\([\\;,nN:])/g, (_m, c: string) => (c === 'n' || c === 'N' ? '\n' : c));
+}
+
+/**
+ * `getTextValue().getValue()`: any PlainTextValue (TEXT, URI, CAL-ADDRESS, BINARY, unknown) has
+ * one, TEXT and URI decoded as text, the others as they came; null for other value classes.
+ */
+export function plainTextValue(prop: ParsedProperty): string | null {
+  switch (prop.valueClass) {
+    case 'TEXT':
+    case 'URI':
+      return unescapeText(prop.value);
+    case 'CALADDRESS':
+    case 'BINARY':
+    case 'UNKNOWN':
+      return prop.value;
+    default:
+      return null;
+  }
 }
