@@ -4,7 +4,7 @@
  */
 import { existsSync } from 'node:fs';
 import { CannotRunError } from '../report/exit.js';
-import { candidateConfigFiles, defaultServerVersion, lineOf, LINES, type ServerVersion } from '../server/release.js';
+import { atLeast, candidateConfigFiles, defaultServerVersion, lineOf, LINES, type ServerVersion } from '../server/release.js';
 import type { ImipSettings, MailboxProtocol } from './settings.js';
 import { getPath, type LoadedConfig } from './load.js';
 import type { PlistFile } from './plist-file.js';
@@ -106,6 +106,8 @@ export function toSettings(cfg: LoadedConfig, version: ServerVersion): ImipSetti
     httpPort: num(e.HTTPPort, 0),
     sslPort: num(e.SSLPort, 0),
     enableSSL: truthy(e.EnableSSL, false),
+    // stdconfig.py: False in 3.1–5.x, True from 6.0; twistedcaldav/ical.py tests it as Python does.
+    timezonesByReference: atLeast(version, 3, 1) ? truthy(e.EnableTimezonesByReference, atLeast(version, 6)) : null,
   };
 }
 

@@ -22,6 +22,7 @@ const TOP_LEVEL_TYPES: Record<string, KeyType> = {
   HTTPPort: 'int',
   SSLPort: 'int',
   EnableSSL: 'bool',
+  EnableTimezonesByReference: 'bool',
   ServerRoot: 'string',
   ConfigRoot: 'string',
   DataRoot: 'string',

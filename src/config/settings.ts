@@ -50,6 +50,11 @@ export interface ImipSettings {
   httpPort: number;
   sslPort: number;
   enableSSL: boolean;
+  /**
+   * `EnableTimezonesByReference` (3.1+; default false up to 5.x, true from 6.0): when true the
+   * scheduler accepts a TZID without its VTIMEZONE. Null on 2.x and 3.0, which always want it.
+   */
+  timezonesByReference: boolean | null;
 }
 
 /** TLS and timeout options every network step takes. */

@@ -50,6 +50,8 @@ export interface ClassifyContext {
   hostZone?: HostZone;
   /** IMAP: the message carries `\Seen`. */
   seen?: boolean;
+  /** The configured `EnableTimezonesByReference` (3.1+); the release's default when absent. */
+  timezonesByReference?: boolean | null;
 }
 
 export type TokenStatus = 'known' | 'unknown' | 'unchecked';

@@ -284,7 +284,7 @@ function injected(
   calendar: CalendarFacts | null,
   notes: string[],
 ): { log: LogEntry[]; notes: string[] } {
-  const refusal = calendar ? schedulerRefusal(calendar, ctx.version) : null;
+  const refusal = calendar ? schedulerRefusal(calendar, ctx.version, { timezonesByReference: ctx.timezonesByReference }) : null;
   if (refusal) {
     const later = refusal.laterReleases ? ` (${refusal.laterReleases})` : '';
     const refused = [
@@ -608,6 +608,7 @@ export function classify(input: MessageInput, ctx: ClassifyContext): Verdict {
         version: ctx.version,
         protocol: ctx.protocol,
         deleteAllMail: ctx.deleteAllMail,
+        timezonesByReference: ctx.timezonesByReference,
       });
   if (!read) findings.unshift(seenFinding(facts));
   else if (mailbox.stopsCycle) findings.unshift(cycleFinding(facts, mailbox.effect, ctx));

@@ -8,7 +8,7 @@ import type { MailboxProtocol } from '../config/settings.js';
 import type { Finding, Severity } from '../report/finding.js';
 import { stripMailto } from '../server/address.js';
 import { pollEraOf, type ServerAction } from '../server/poll-policy.js';
-import { featuresOf, type ReleaseLine, type ServerVersion } from '../server/release.js';
+import { atLeast, featuresOf, type ReleaseLine, type ServerVersion } from '../server/release.js';
 import { isEraC } from './inbound-log.js';
 import { refusalLog, schedulerRefusal, type SchedulerRefusal } from './scheduler-check.js';
 import { componentsShape, mainComponent, mainComponentRaises, serverOrganizer, type AttendeeFacts, type CalendarParse, type ComponentFacts } from './reply-calendar.js';
@@ -33,6 +33,8 @@ export interface ReplyCheckInput {
   version: ServerVersion;
   protocol: MailboxProtocol;
   deleteAllMail: boolean;
+  /** The configured `EnableTimezonesByReference` (3.1+); the release's default when absent. */
+  timezonesByReference?: boolean | null;
 }
 
 type Draft = Omit<Finding, 'id' | 'severity'> & { severity?: Severity };
@@ -359,7 +361,7 @@ const refusals = new WeakMap<ReplyCheckInput, SchedulerRefusal | null>();
 function refusalOf(input: ReplyCheckInput): SchedulerRefusal | null {
   if (!input.calendar?.ok) return null;
   let r = refusals.get(input);
-  if (r === undefined) refusals.set(input, (r = schedulerRefusal(input.calendar.facts, input.version)));
+  if (r === undefined) refusals.set(input, (r = schedulerRefusal(input.calendar.facts, input.version, { timezonesByReference: input.timezonesByReference })));
   return r;
 }
 
@@ -370,9 +372,9 @@ function refusalOf(input: ReplyCheckInput): SchedulerRefusal | null {
 const schedulerRefuses: ReplyRule = {
   id: 'reply.scheduler-refuses',
   appliesTo: '2.2 and later',
-  source: "the calendar server's scheduler (checkCalendarData): an iTIP METHOD in upper case (8.0+ upper-case it); from 3.1 pycalendar's validation with its fixes: exactly one PRODID (7.0+ add a missing one) and VERSION, each component's required and at-most-once properties, UTC stamps, PRIORITY and SEQUENCE in range, complete alarms and time zones",
+  source: "the calendar server's scheduler (checkCalendarData): an iTIP METHOD in upper case (8.0+ upper-case it); from 3.1 pycalendar's validation with its fixes: exactly one PRODID (7.0+ add a missing one) and VERSION, each component's required and at-most-once properties, UTC stamps, PRIORITY and SEQUENCE in range, complete alarms and time zones; from 3.0 its iTIP check (isValidITIP): one type of component, one UID, one master, distinct RECURRENCE-IDs, every TZID defined unless EnableTimezonesByReference (3.1+, on from 6.0), no control characters",
   severity: 'error',
-  description: "The calendar server's scheduler refuses the reply (403): no or no valid METHOD, or (3.1 and later) a calendar its validation finds wrong: no PRODID, an event without one DTSTAMP and one UID, a property repeated, a stamp not in UTC, an incomplete alarm or time zone",
+  description: "The calendar server's scheduler refuses the reply (403): no or no valid METHOD; (3.1 and later) a calendar its validation finds wrong: no PRODID, an event without one DTSTAMP and one UID, a property repeated, a stamp not in UTC, an incomplete alarm or time zone; (3.0 and later) components that differ in type or UID, a time zone named but not defined, a control character",
   check(input) {
     const cal = input.calendar;
     if (!cal?.ok || cal.facts.components.length === 0 || input.action === 'UNKNOWN_FAILURE') return [];
@@ -381,7 +383,11 @@ const schedulerRefuses: ReplyRule = {
     const later = refusal.laterReleases ? ` (${refusal.laterReleases})` : '';
     const log = `${isEraC(input.version) ? 'the server' : 'the gateway'} logs "${refusalLog(input.version, '…')[0]!.text}"`;
     const fix =
-      refusal.check === 'component'
+      refusal.check === 'timezone'
+        ? atLeast(input.version, 3, 1)
+          ? "Set EnableTimezonesByReference to true in caldavd.plist (the default from 6.0), so that the server takes a time zone by its name; or ask the attendee to answer from a client that includes the VTIMEZONE."
+          : 'Ask the attendee to answer from a client that includes the VTIMEZONE of each time zone it names.'
+        : refusal.check === 'component' || refusal.check === 'itip'
         ? "Ask the attendee to answer from another client: this one writes a calendar that the server's scheduler refuses."
         : refusal.check === 'prodid'
         ? refusal.laterReleases

@@ -24,6 +24,7 @@ import { isEraC, LOG, type LogEntry } from './inbound-log.js';
 import { pyUpper } from './mime-headers.js';
 import type { PyComponent } from './pycalendar/calendar.js';
 import { validatePyCalendar } from './pycalendar/validate.js';
+import { unescapeText } from './pycalendar/values.js';
 import { mainComponent, serverOrganizer, type CalendarFacts } from './reply-calendar.js';
 
 /** twistedcaldav/ical.py `isValidMethod` (2.5..9.2). */
@@ -31,15 +32,20 @@ const ITIP_METHODS: ReadonlySet<string> = new Set(['PUBLISH', 'REQUEST', 'REPLY'
 
 export interface SchedulerRefusal {
   /** Which check refuses it. */
-  check: 'prodid' | 'method' | 'component';
+  check: 'prodid' | 'method' | 'component' | 'timezone' | 'itip';
   /** The scheduler's description in its 403 answer. */
-  description: 'Calendar component is not valid' | 'Must have valid METHOD property';
+  description: 'Calendar component is not valid' | 'Must have valid METHOD property' | typeof ITIP_DESCRIPTION;
   /** What is wrong, for the admin. */
   why: string;
   /** What a fixed release does instead, when one does (null: every release refuses it). */
   laterReleases: string | null;
-  /** What pycalendar's validation left unfixed, in its words (empty for the METHOD check). */
+  /** What pycalendar's validation left unfixed, or what the iTIP check raised, in the server's words (empty for the METHOD check). */
   problems: string[];
+}
+
+export interface SchedulerOptions {
+  /** The configured `EnableTimezonesByReference` (3.1+); the release's default when absent or null. */
+  timezonesByReference?: boolean | null;
 }
 
 /** `str()` of the scheduler's HTTPError, as 5.0+ log it ("Failed to inject iMIP response (%s)"). */
@@ -60,7 +66,7 @@ export function refusalLog(v: Pick<ServerVersion, 'major' | 'minor'>, messageId:
  * Whether the scheduler refuses this calendar, and why. `facts` is the reply as the gateway read
  * it; what the gateway changes before it hands it on is applied here.
  */
-export function schedulerRefusal(facts: CalendarFacts, v: Pick<ServerVersion, 'major' | 'minor'>): SchedulerRefusal | null {
+export function schedulerRefusal(facts: CalendarFacts, v: Pick<ServerVersion, 'major' | 'minor'>, options: SchedulerOptions = {}): SchedulerRefusal | null {
   const f = featuresOf(v);
   if (f.schedulerValidatesCalendar && facts.tree && f.calendarParser !== 'vobject') {
     const refused = validationRefusal(facts, facts.tree, v);
@@ -80,7 +86,7 @@ export function schedulerRefusal(facts: CalendarFacts, v: Pick<ServerVersion, 'm
     return { check: 'method', description: 'Must have valid METHOD property', why: `METHOD's VALUE parameter makes its value a ${facts.methodClass}, not the name of a method`, laterReleases: null, problems: [] };
   }
   const compared = f.sanitizeUpperMethod ? pyUpper(facts.methodText) : facts.methodText;
-  if (ITIP_METHODS.has(compared)) return null;
+  if (ITIP_METHODS.has(compared)) return facts.tree ? itipRefusal(facts.tree, v, options) : null;
   if (ITIP_METHODS.has(pyUpper(compared))) {
     return {
       check: 'method',
@@ -140,4 +146,93 @@ function validationRefusal(facts: CalendarFacts, tree: PyComponent, v: Pick<Serv
       : first.why,
     laterReleases: status ? '7.0 and later remove STATUS from a reply first' : null,
   };
+}
+
+const ITIP_DESCRIPTION = 'Must have a calendar component that satisfies iTIP requirements';
+
+/**
+ * The component types a reply may hold: twistedcaldav/ical.py `allowedComponents` (3.0–5.x VEVENT,
+ * VTODO, VTIMEZONE, VFREEBUSY; 6.0+ the configured SupportedComponents, VEVENT and VTODO by
+ * default, with VFREEBUSY and VTIMEZONE). A configured SupportedComponents is not read.
+ */
+const ALLOWED_COMPONENTS: ReadonlySet<string> = new Set(['VEVENT', 'VTODO', 'VFREEBUSY', 'VTIMEZONE']);
+
+/**
+ * `isValidITIP` (3.0+; 2.x, whose parser was vobject, is not modelled): after the METHOD,
+ * `validCalendarForCalDAV(methodAllowed=True)` (3.1+; `validateComponentsForCalDAV(True)` in 3.0,
+ * the same checks) raises, and the scheduler answers 403 "Must have a calendar component that
+ * satisfies iTIP requirements", for:
+ * - components of more than one type besides VTIMEZONE and X-CALENDARSERVER-PERUSER (names as
+ *   written), or of a type not allowed;
+ * - a component without UID, or with two (`propertyValue` raises), or with another UID than the
+ *   first; two components without RECURRENCE-ID, or two with the same one (compared as written
+ *   with its TZID here; the server compares them in UTC);
+ * - a TZID no VTIMEZONE defines, unless `EnableTimezonesByReference` (3.1+) is on. The server
+ *   takes one TZID per component, the first it meets in Python's dict order of its properties
+ *   (`timezoneIDs()`, with `break`): a component whose TZIDs are some defined and some not is
+ *   not refused here, as which one the server meets is not known. From 6.0 a TZID without its
+ *   VTIMEZONE must be in the server's own time zone database (`hasTZ`), which is not modelled;
+ * - a control character other than tab, CR and LF anywhere in the calendar.
+ */
+function itipRefusal(tree: PyComponent, v: Pick<ServerVersion, 'major' | 'minor'>, options: SchedulerOptions): SchedulerRefusal | null {
+  const refuse = (check: 'itip' | 'timezone', why: string, raised: string): SchedulerRefusal => ({ check, description: ITIP_DESCRIPTION, why, laterReleases: null, problems: [raised] });
+  let type: string | null = null;
+  let uid: string | null = null;
+  let master = false;
+  const rids = new Set<string>();
+  const zones = new Set<string>();
+  const refs: PyComponent[] = [];
+  for (const c of tree.children) {
+    if (c.name === 'VTIMEZONE') {
+      const tzid = c.properties.find((p) => p.key === 'TZID');
+      if ((c.counts.get('TZID') ?? 0) > 1) return refuse('itip', 'a VTIMEZONE has two TZID properties', 'More than one TZID property in component');
+      if (tzid) zones.add(unescapeText(tzid.value));
+      continue;
+    }
+    if (c.name === 'X-CALENDARSERVER-PERUSER') continue;
+    if (type === null) type = c.name;
+    else if (type !== c.name) {
+      return refuse('itip', `the calendar holds a ${type} and a ${c.name}, and the scheduler takes one type of component`, `Calendar resources may not contain more than one type of calendar component (${type} and ${c.name} found)`);
+    }
+    if (!ALLOWED_COMPONENTS.has(type)) return refuse('itip', `the scheduler takes no ${type} component`, `Component type: ${type} not allowed`);
+    const uids = c.properties.filter((p) => p.key === 'UID');
+    if (uids.length === 0) return refuse('itip', `the ${c.name} has no UID`, 'All components must have UIDs');
+    if (uids.length > 1) return refuse('itip', `the ${c.name} has ${uids.length} UID properties`, 'More than one UID property in component');
+    const ridProps = c.properties.filter((p) => p.key === 'RECURRENCE-ID');
+    if (ridProps.length > 1) return refuse('itip', `the ${c.name} has ${ridProps.length} RECURRENCE-ID properties`, 'More than one RECURRENCE-ID property in component');
+    const value = unescapeText(uids[0]!.value);
+    if (uid === null) uid = value;
+    else if (uid !== value) {
+      return refuse('itip', `its components have different UIDs (${uid} and ${value})`, `Calendar resources may not contain components with different UIDs (${uid} and ${value} found)`);
+    }
+    const rid = ridProps[0];
+    if (!rid) {
+      if (master) return refuse('itip', 'it holds two components for the whole event (no RECURRENCE-ID)', `Calendar resources may not contain components with the same UIDs and no Recurrence-IDs (${uid} and ${value} found)`);
+      master = true;
+    } else {
+      const key = `${rid.params.get('TZID')?.[0] ?? ''}|${rid.value}`;
+      if (rids.has(key)) return refuse('itip', `two of its components have the same RECURRENCE-ID (${rid.value})`, `Calendar resources may not contain components with the same Recurrence-IDs (${rid.value})`);
+      rids.add(key);
+    }
+    refs.push(c);
+  }
+  // 3.0 has no switch; 3.1–5.x default to false, 6.0 and later to true (stdconfig.py).
+  const byReference = atLeast(v, 3, 1) && (options.timezonesByReference ?? atLeast(v, 6));
+  if (!byReference) {
+    for (const c of refs) {
+      if (c.tzids.length === 0 || c.tzids.some((t) => zones.has(t))) continue;
+      const tzid = c.tzids[0]!;
+      return refuse(
+        'timezone',
+        `the ${c.name} refers to the time zone "${tzid}", which no VTIMEZONE in the reply defines, and ${atLeast(v, 3, 1) ? 'EnableTimezonesByReference is off' : 'this release wants every time zone defined'}`,
+        `Timezone ID ${tzid} is referenced but not defined`,
+      );
+    }
+  }
+  if (hasControl(tree)) return refuse('itip', 'it holds a control character (other than tab, CR and LF), which the scheduler refuses', 'iCalendar contains illegal control character');
+  return null;
+}
+
+function hasControl(c: PyComponent): boolean {
+  return c.control || c.children.some(hasControl);
 }

@@ -182,6 +182,7 @@ export function classifyContext(ctx: CycleContext, seen: boolean | undefined): C
     lookupToken: ctx.lookupToken,
     now: ctx.now,
     hostZone: ctx.hostZone ?? thisMachineZone(),
+    timezonesByReference: ctx.settings.timezonesByReference,
     ...(seen === undefined ? {} : { seen }),
   };
 }

@@ -25,6 +25,9 @@ const on = (message: Buffer, release: string): Verdict => classify(parseMessage(
 const texts = (v: Verdict): string[] => v.logLines.map((l) => l.text);
 const refusal = (v: Verdict) => v.findings.find((f) => f.id === 'reply.scheduler-refuses');
 
+const PARIS = ['BEGIN:VTIMEZONE', 'TZID:Europe/Paris', 'BEGIN:STANDARD', 'DTSTART:19701025T030000', 'TZOFFSETFROM:+0200', 'TZOFFSETTO:+0100', 'END:STANDARD', 'END:VTIMEZONE'].join('\r\n');
+const ITIP = 'Must have a calendar component that satisfies iTIP requirements';
+
 const WORK_FAILED = 'Failed to inject iMIP response (<ErrorResponse 403 {urn:ietf:params:xml:ns:caldav}valid-calendar-data>)';
 
 describe("the scheduler's check of the calendar it is handed", () => {
@@ -86,7 +89,7 @@ describe("the scheduler's check of the calendar it is handed", () => {
   it("from 3.1 the rest of pycalendar's validation: a stamp not in UTC, values out of range, a property twice, a broken alarm or time zone", () => {
     const cases: Array<[string, (c: string) => string, RegExp, string]> = [
       ['DTSTAMP without Z', (c) => c.replace(/^DTSTAMP:(\d{8}T\d{6})Z/m, 'DTSTAMP:$1'), /the VEVENT has DTSTAMP:20260302T091500, whose value must be a date-time in UTC/, '[VEVENT] Property value incorrect: DTSTAMP'],
-      ['DTSTAMP with a TZID', (c) => c.replace(/^DTSTAMP:/m, 'DTSTAMP;TZID=Europe/Paris:'), /whose value must be a date-time in UTC/, '[VEVENT] Property value incorrect: DTSTAMP'],
+      ['DTSTAMP with a TZID', (c) => c.replace(/^DTSTAMP:/m, 'DTSTAMP;TZID=Europe/Paris:').replace(/^BEGIN:VEVENT/m, `${PARIS}\r\nBEGIN:VEVENT`), /whose value must be a date-time in UTC/, '[VEVENT] Property value incorrect: DTSTAMP'],
       ['PRIORITY 10', (c) => c.replace(/^(SEQUENCE:0)/m, '$1\r\nPRIORITY:10'), /the VEVENT has PRIORITY:10, whose value must be an integer from 0 to 9/, '[VEVENT] Property value incorrect: PRIORITY'],
       ['SEQUENCE -1', (c) => c.replace(/^SEQUENCE:0/m, 'SEQUENCE:-1'), /whose value must be an integer of 0 or more/, '[VEVENT] Property value incorrect: SEQUENCE'],
       ['two SUMMARYs', (c) => c.replace(/^(SUMMARY:[^\n]*\n)/m, '$1SUMMARY:again\r\n'), /the VEVENT has 2 SUMMARY properties, and the scheduler's validation allows one/, '[VEVENT] Too many properties present: SUMMARY'],
@@ -127,6 +130,48 @@ describe("the scheduler's check of the calendar it is handed", () => {
     const lower = reply((c) => c.replace(/^METHOD:REPLY/m, 'METHOD:reply').replace(/^(SEQUENCE:0)/m, '$1\r\nSTATUS:CONFIRMED\r\nSTATUS:TENTATIVE'));
     expect(refusal(on(lower, '7.0'))?.evidence.problems).toEqual(['[VEVENT] Too many properties: STATUS']);
     expect(refusal(on(lower, '8.0'))).toBeUndefined();
+  });
+
+  it('from 3.0 the iTIP check: a TZID without its VTIMEZONE, unless EnableTimezonesByReference (3.1+, on by default from 6.0)', () => {
+    const named = reply((c) => c.replace(/^DTSTART:(\d{8}T\d{6})Z/m, 'DTSTART;TZID=Europe/Paris:$1').replace(/^DTEND:(\d{8}T\d{6})Z/m, 'DTEND;TZID=Europe/Paris:$1'));
+    for (const release of ['3.0', '3.2', '4.3', '5.1']) {
+      const v = on(named, release);
+      expect(refusal(v)?.message, release).toContain(`(403, "${ITIP}"): the VEVENT refers to the time zone "Europe/Paris", which no VTIMEZONE in the reply defines`);
+      expect(refusal(v)?.evidence.problems, release).toEqual(['Timezone ID Europe/Paris is referenced but not defined']);
+    }
+    expect(refusal(on(named, '3.2'))?.fix).toMatch(/Set EnableTimezonesByReference to true in caldavd\.plist/);
+    expect(refusal(on(named, '3.0'))?.fix).toMatch(/includes the VTIMEZONE/);
+    // Switched on in the configuration (3.1+), or by default from 6.0: taken.
+    const byRef = (release: string, on_: boolean | null) => classify(parseMessage(named, needsBody), context(release, 'imap', { timezonesByReference: on_ }));
+    expect(refusal(byRef('4.3', true))).toBeUndefined();
+    expect(refusal(byRef('3.0', true))).toBeDefined();
+    for (const release of ['6.0', '9.2']) expect(refusal(on(named, release)), release).toBeUndefined();
+    expect(texts(byRef('9.2', false)).slice(-2)).toEqual([WORK_FAILED, 'Unable to process reply']);
+    // With the VTIMEZONE, or a TZID that only an ignored component names, it passes.
+    const defined = reply((c) => c.replace(/^DTSTART:(\d{8}T\d{6})Z/m, 'DTSTART;TZID=Europe/Paris:$1').replace(/^BEGIN:VEVENT/m, `${PARIS}\r\nBEGIN:VEVENT`));
+    expect(refusal(on(defined, '4.3'))).toBeUndefined();
+  });
+
+  it('from 3.0 the iTIP check: two types of component, two UIDs, two masters, a control character', () => {
+    const master = (uid: string, extra = '') => `BEGIN:VEVENT\r\nUID:${uid}\r\nDTSTAMP:20260302T091500Z\r\nDTSTART:20260305T100000Z\r\n${extra}END:VEVENT`;
+    const cases: Array<[string, (c: string) => string, RegExp, string]> = [
+      ['a VTODO beside the VEVENT', (c) => c.replace(/^END:VCALENDAR/m, 'BEGIN:VTODO\r\nUID:t\r\nDTSTAMP:20260302T091500Z\r\nEND:VTODO\r\nEND:VCALENDAR'), /the calendar holds a VEVENT and a VTODO/, 'Calendar resources may not contain more than one type of calendar component (VEVENT and VTODO found)'],
+      ['an override with another UID', (c) => c.replace(/^END:VCALENDAR/m, `${master('other', 'RECURRENCE-ID:20260306T100000Z\r\n')}\r\nEND:VCALENDAR`), /its components have different UIDs/, 'Calendar resources may not contain components with different UIDs (6F1C2A3B-4000-4C5D-9E8F-000000000001 and other found)'],
+      ['two masters', (c) => c.replace(/^END:VCALENDAR/m, `${master('6F1C2A3B-4000-4C5D-9E8F-000000000001')}\r\nEND:VCALENDAR`), /two components for the whole event/, 'Calendar resources may not contain components with the same UIDs and no Recurrence-IDs (6F1C2A3B-4000-4C5D-9E8F-000000000001 and 6F1C2A3B-4000-4C5D-9E8F-000000000001 found)'],
+      ['a vertical tab in SUMMARY', (c) => c.replace(/^SUMMARY:/m, 'SUMMARY:\x0b'), /holds a control character/, 'iCalendar contains illegal control character'],
+    ];
+    for (const [what, edit, why, raised] of cases) {
+      const message = reply(edit);
+      // 3.0–5.0 fail on two main components before the scheduler; 5.1 and later take the master.
+      const releases = what === 'a vertical tab in SUMMARY' ? ['3.0', '3.2', '5.1', '9.2'] : ['5.1', '7.0', '9.2'];
+      for (const release of releases) {
+        const v = on(message, release);
+        expect(refusal(v)?.message, `${what} on ${release}`).toMatch(why);
+        expect(refusal(v)?.evidence, `${what} on ${release}`).toMatchObject({ description: ITIP, problems: [raised] });
+      }
+      // 2.x, whose parser was vobject, is not modelled.
+      expect(refusal(on(message, '2.5')), what).toBeUndefined();
+    }
   });
 
   it('no METHOD, or one that is not an iTIP method: refused by every release, and reply.not-reply stays quiet', () => {

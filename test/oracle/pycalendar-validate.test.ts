@@ -14,7 +14,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseMessage, walkParts } from '../../src/imip/mime.js';
-import { parsePyCalendar } from '../../src/imip/pycalendar/calendar.js';
+import { parsePyCalendar, type PyComponent } from '../../src/imip/pycalendar/calendar.js';
 import { PyCalendarError, type PyCalendarEra } from '../../src/imip/pycalendar/errors.js';
 import { validatePyCalendar } from '../../src/imip/pycalendar/validate.js';
 import { FIXTURE_DIR } from '../imip/message-fixtures.js';
@@ -22,6 +22,11 @@ import { PYCALENDAR_ORACLE_READY, pycalendarPrelude } from '../helpers/pycalenda
 import { PYTHON2, rng, runPython } from '../helpers/python.js';
 
 const ERAS: PyCalendarEra[] = ['pycalendar-2013', 'pycalendar-2016'];
+
+/** A control character the iTIP check refuses, anywhere in the tree. */
+function control(c: PyComponent): boolean {
+  return c.control || c.children.some(control);
+}
 
 /** The unfixed problems, sorted (pycalendar checks values in dict order), or null when the parse raises. */
 function unfixed(text: string, era: PyCalendarEra): string[] | null {
@@ -69,9 +74,14 @@ describe("pycalendar's validation of a reply, as the scheduler runs it", () => {
   });
 });
 
-/** After the prelude: each calendar parsed as twistedcaldav does, then `validate(doFix=True)`. */
+/**
+ * After the prelude: each calendar parsed as twistedcaldav does, then `validate(doFix=True)`, and
+ * whether the calendar written back holds a control character the iTIP check refuses.
+ */
 const ORACLE = String.raw`
 import json, StringIO
+# twistedcaldav/ical.py validCalendarForCalDAV (3.0+): the control characters it refuses in str(calendar).
+CONTROL = "\x00\x01\x02\x03\x04\x05\x06\x07\x08\x0B\x0C\x0E\x0F\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1A\x1B\x1C\x1D\x1E\x1F"
 if hasattr(Calendar, 'parseData'):
     def parse(data):
         return Calendar.parseData(data)
@@ -87,9 +97,11 @@ for s in json.loads(sys.stdin.read()):
     if cal is None:
         print(json.dumps(None))
         continue
+    text = str(cal)
+    control = len(text.translate(None, CONTROL)) != len(text)
     try:
         fixed, problems = cal.validate(doFix=True)
-        print(json.dumps(sorted(problems)))
+        print(json.dumps([sorted(problems), control]))
     except Exception as e:
         print(json.dumps('raised ' + type(e).__name__))
 `;
@@ -114,6 +126,7 @@ describe.skipIf(!PYCALENDAR_ORACLE_READY)('validation against the real pycalenda
     'RECURRENCE-ID:20260302T100000Z', 'TZID:X', 'TZURL:http://x', 'TZOFFSETTO:+0100', 'TZOFFSETFROM:+0000', 'CONTACT:x', 'BUSYTYPE:BUSY',
     'ACTION:DISPLAY', 'ACTION:EMAIL', 'ACTION:AUDIO', 'ACTION:URI', 'ACTION:NONE', 'ACTION:PROCEDURE', 'ACTION:display', 'ACTION;VALUE=URI:EMAIL',
     'TRIGGER:-PT5M', 'ATTENDEE:mailto:a@example.test', 'ATTACH:http://x', 'VOTER:mailto:v@example.test', 'POLL-ITEM-ID:1', 'RESPONSE:50',
+    'SUMMARY:a\x0bb', 'DESCRIPTION:tab\there', 'X-FOO;X-P="a\x01":b', 'COMMENT:bell\x07', 'LOCATION:cr\rhere', 'X-A:\x1f',
   ];
   const blocks = [
     ['BEGIN:VALARM', 'ACTION:DISPLAY', 'TRIGGER:-PT5M', 'END:VALARM'],
@@ -153,13 +166,14 @@ describe.skipIf(!PYCALENDAR_ORACLE_READY)('validation against the real pycalenda
     cases.push(ls.join('\r\n'));
   }
 
-  it.each(ERAS)('%s: the same unfixed problems on every calendar both parse', (era) => {
-    const answers = runPython<string[] | string | null>(PYTHON2!, `${pycalendarPrelude(era)}${ORACLE}`, cases);
+  it.each(ERAS)('%s: the same unfixed problems and control characters on every calendar both parse', (era) => {
+    const answers = runPython<[string[], boolean] | string | null>(PYTHON2!, `${pycalendarPrelude(era)}${ORACLE}`, cases);
     let compared = 0;
     const wrong = cases.flatMap((text, i) => {
       const theirs = answers[i];
-      const ours = unfixed(text, era);
-      if (theirs === null || ours === null) return [];
+      const problems = unfixed(text, era);
+      if (theirs === null || problems === null) return [];
+      const ours = [problems, control(parsePyCalendar(text, era))];
       compared++;
       return JSON.stringify(theirs) === JSON.stringify(ours) ? [] : [{ i, theirs, ours, text: text.slice(0, 600) }];
     });

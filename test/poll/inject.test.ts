@@ -29,6 +29,7 @@ function settings(over: Partial<ImipSettings> = {}): ImipSettings {
     httpPort: 8008,
     sslPort: 8443,
     enableSSL: false,
+    timezonesByReference: false,
     ...over,
   };
 }

@@ -275,6 +275,20 @@ describe('ServerHostName', () => {
   });
 });
 
+describe('EnableTimezonesByReference', () => {
+  // CalendarServer-3.1..5.0 twistedcaldav/stdconfig.py: False; 6.0..9.2: True; 3.0 and 2.x have no
+  // such key (3.0 ical.py validateComponentsForCalDAV always wants every TZID defined).
+  it('is the release default unless the config sets it, and absent before 3.1', () => {
+    const dir = tempDir();
+    const plain = writePlist(dir, 'caldavd.plist', { Scheduling: { iMIP: { Enabled: true } } });
+    const set = writePlist(dir, 'set.plist', { EnableTimezonesByReference: true, Scheduling: { iMIP: { Enabled: true } } });
+    const off = writePlist(dir, 'off.plist', { EnableTimezonesByReference: false, Scheduling: { iMIP: { Enabled: true } } });
+    const tz = (file: string, r: string) => toSettings(loadConfig(file, v(r)), v(r)).timezonesByReference;
+    expect([tz(plain, '3.0'), tz(plain, '3.1'), tz(plain, '5.1'), tz(plain, '6.0'), tz(plain, '9.2')]).toEqual([null, false, false, true, true]);
+    expect([tz(set, '3.0'), tz(set, '4.3'), tz(off, '9.2')]).toEqual([null, true, false]);
+  });
+});
+
 describe('keys and defaults per release', () => {
   // CalendarServer-2.5 twistedcaldav/config.py DEFAULT_CONFIG["Scheduling"]["iMIP"];
   // CalendarServer-4.3.2 and -9.2 twistedcaldav/stdconfig.py DEFAULT_CONFIG["Scheduling"]["iMIP"].

@@ -36,6 +36,10 @@ export interface PyComponent {
   properties: ParsedProperty[];
   /** How many properties of each name (as pycalendar keys them) it has, every one counted. */
   counts: Map<string, number>;
+  /** The TZID parameters of its properties (the first value of each), distinct, in order. */
+  tzids: string[];
+  /** One of its property lines holds a control character other than tab (0x00-0x08, 0x0B, 0x0C, 0x0E-0x1F). */
+  control: boolean;
   children: PyComponent[];
 }
 
@@ -44,7 +48,15 @@ export interface PyComponent {
  * server's parse raises), but only these are kept: a 2 MB calendar of 300,000 lines would
  * otherwise hold 300,000 objects for the collector to copy.
  */
-const KEPT = new Set(['METHOD', 'PRODID', 'UID', 'ORGANIZER', 'ATTENDEE', 'RECURRENCE-ID', ...VALIDATION_READS]);
+const KEPT = new Set(['METHOD', 'PRODID', 'UID', 'ORGANIZER', 'ATTENDEE', 'RECURRENCE-ID', 'TZID', ...VALIDATION_READS]);
+
+/** What twistedcaldav's control-character check refuses (3.0+ ical.py `validCalendarForCalDAV`). */
+// eslint-disable-next-line no-control-regex -- the control characters are what it looks for
+const CONTROL = /[\x00-\x08\x0b\x0c\x0e-\x1f]/;
+
+function component(name: string): PyComponent {
+  return { name, properties: [], counts: new Map(), tzids: [], control: false, children: [] };
+}
 
 /** `readFoldedLine` over `text`: the unfolded lines, blank lines as `''`. */
 export function foldedLines(text: string): string[] {
@@ -121,7 +133,7 @@ function isEnd(line: string, name: string): boolean {
  * 3.x–4.1, which do not register CalendarServer's own value types.
  */
 export function parsePyCalendar(text: string, era: PyCalendarEra, serverTypes = true): PyComponent {
-  const calendar: PyComponent = { name: 'VCALENDAR', properties: [], counts: new Map(), children: [] };
+  const calendar = component('VCALENDAR');
   let open = false;
   let seen = false;
   const stack: PyComponent[] = [];
@@ -137,7 +149,7 @@ export function parsePyCalendar(text: string, era: PyCalendarEra, serverTypes = 
     }
     const current = stack[stack.length - 1];
     if (line.startsWith('BEGIN:')) {
-      stack.push({ name: line.slice(6), properties: [], counts: new Map(), children: [] });
+      stack.push(component(line.slice(6)));
     } else if (line === 'END:VCALENDAR') {
       // Components still open are dropped: they were never added to a parent.
       stack.length = 0;
@@ -155,6 +167,9 @@ export function parsePyCalendar(text: string, era: PyCalendarEra, serverTypes = 
       if (!current && !validOnCalendar(prop)) throw new PyCalendarError('Invalid property', line);
       const into = current ?? calendar;
       into.counts.set(prop.key, (into.counts.get(prop.key) ?? 0) + 1);
+      const tzid = prop.params.get('TZID')?.[0];
+      if (tzid !== undefined && !into.tzids.includes(tzid)) into.tzids.push(tzid);
+      if (CONTROL.test(line)) into.control = true;
       if (KEPT.has(prop.key)) into.properties.push(prop);
     }
   }
