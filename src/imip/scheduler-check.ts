@@ -22,7 +22,7 @@
 import { atLeast, featuresOf, type ServerVersion } from '../server/release.js';
 import { isEraC, LOG, type LogEntry } from './inbound-log.js';
 import { pyUpper } from './mime-headers.js';
-import type { PyComponent } from './pycalendar/calendar.js';
+import type { PyComponent } from './pycalendar/tree.js';
 import { validatePyCalendar } from './pycalendar/validate.js';
 import { unescapeText } from './pycalendar/values.js';
 import { mainComponent, serverOrganizer, type CalendarFacts } from './reply-calendar.js';

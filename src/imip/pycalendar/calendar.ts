@@ -26,22 +26,10 @@
  */
 import { PyCalendarError, type PyCalendarEra } from './errors.js';
 import { parseProperty, type ParsedProperty } from './property.js';
+import type { PyComponent } from './tree.js';
 import { VALIDATION_READS } from './validate.js';
 import { isPySpace, plainTextValue } from './values.js';
 
-export interface PyComponent {
-  /** The name as written after `BEGIN:`. */
-  name: string;
-  /** The properties the verdict reads ({@link KEPT}), in order; every other one is parsed, then dropped. */
-  properties: ParsedProperty[];
-  /** How many properties of each name (as pycalendar keys them) it has, every one counted. */
-  counts: Map<string, number>;
-  /** The TZID parameters of its properties (the first value of each), distinct, in order. */
-  tzids: string[];
-  /** One of its property lines holds a control character other than tab (0x00-0x08, 0x0B, 0x0C, 0x0E-0x1F). */
-  control: boolean;
-  children: PyComponent[];
-}
 
 /**
  * The properties the verdict and the checks read. Every line is parsed (that decides whether the

@@ -27,7 +27,7 @@
  *
  * Checked against pycalendar under Python 2.7 (test/oracle/pycalendar-validate.test.ts).
  */
-import type { PyComponent } from './calendar.js';
+import type { PyComponent } from './tree.js';
 import type { PyCalendarEra } from './errors.js';
 import type { ParsedProperty } from './property.js';
 import { pyUpper } from '../mime-headers.js';

@@ -10,7 +10,6 @@
  * messages (pycalendar 2013 raises bare `ValueError`s; the server only sees "Invalid property
  * value" for those) and the few places the two versions differ.
  */
-import type { ParsedProperty } from './property.js';
 import type { PyCalendarEra } from './errors.js';
 import { isPySpaceCode } from '../mime-headers.js';
 
@@ -514,7 +513,7 @@ export function unescapeText(value: string): string {
  * `getTextValue().getValue()`: any PlainTextValue (TEXT, URI, CAL-ADDRESS, BINARY, unknown) has
  * one, TEXT and URI decoded as text, the others as they came; null for other value classes.
  */
-export function plainTextValue(prop: ParsedProperty): string | null {
+export function plainTextValue(prop: { valueClass: string; value: string }): string | null {
   switch (prop.valueClass) {
     case 'TEXT':
     case 'URI':
