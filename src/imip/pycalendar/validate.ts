@@ -219,19 +219,30 @@ function rulesFor(c: PyComponent, era: PyCalendarEra): Rules | null {
 
 /** The problems pycalendar's `validate(doFix=True)` leaves unfixed, in its order. */
 export function validatePyCalendar(calendar: PyComponent, era: PyCalendarEra, adjust: Adjustments = {}): Problem[] {
-  const ctx: Context = { ...adjust, era, hasMethod: count(calendar, 'METHOD') > 0 };
+  const ctx: Context = {
+    era,
+    hasMethod: count(calendar, 'METHOD') > 0,
+    organizerAddedTo: adjust.organizerAddedTo ?? null,
+    prodidAdded: adjust.prodidAdded ?? false,
+    statusRemoved: adjust.statusRemoved ?? false,
+    statusAtMostOne: adjust.statusAtMostOne ?? false,
+  };
   const problems: Problem[] = [];
   validate(calendar, problems, ctx);
   return problems;
 }
 
+/** How many `key` properties `c` has once the server's changes are made. */
+function countAfter(c: PyComponent, key: string, ctx: Context): number {
+  if (ctx.statusRemoved && key === 'STATUS') return 0;
+  const n = count(c, key);
+  if (key === 'PRODID' && ctx.prodidAdded && n === 0 && c.name === 'VCALENDAR') return 1;
+  return key === 'ORGANIZER' && c === ctx.organizerAddedTo ? n + 1 : n;
+}
+
 function validate(c: PyComponent, problems: Problem[], ctx: Context): void {
   const rules = rulesFor(c, ctx.era);
-  const counted = (key: string): number => {
-    if (ctx.statusRemoved && key === 'STATUS') return 0;
-    if (key === 'PRODID' && c.name === 'VCALENDAR' && ctx.prodidAdded && count(c, key) === 0) return 1;
-    return count(c, key) + (key === 'ORGANIZER' && c === ctx.organizerAddedTo ? 1 : 0);
-  };
+  const counted = (key: string): number => countAfter(c, key, ctx);
   if (rules) {
     for (const key of rules.one ?? []) {
       const n = counted(key);

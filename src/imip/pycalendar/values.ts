@@ -506,6 +506,7 @@ export function parseMultiValue(type: ValueType, data: string | null, era: PyCal
 
 /** `utils.decodeTextValue` on a value that parsed: `\\`, `\;`, `\,`, `\n` and the `\:` it fixes. */
 export function unescapeText(value: string): string {
+  if (!value.includes('\\')) return value;
   return value.replace(/\\([\\;,nN:])/g, (_m, c: string) => (c === 'n' || c === 'N' ? '\n' : c));
 }
 
