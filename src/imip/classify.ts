@@ -22,6 +22,7 @@ import type {
 } from './classify-types.js';
 import { checkDsn } from './dsn.js';
 import { refusalLog, schedulerRefusal } from './scheduler-check.js';
+import { vobjectSerializeError } from './vobject-serialize.js';
 import { dateutilParse, type DateutilVersion } from './dateutil-parse.js';
 import { walkParts, type MimePart } from './mime-part.js';
 import { keptAttendee, replyFindings } from './reply-checks.js';
@@ -464,6 +465,12 @@ function classifyReply(input: MessageInput, ctx: ClassifyContext, facts: Facts):
   const log = [...out.log];
   const noOrganizer = out.calendar?.ok && serverOrganizer(out.calendar.facts).value === null;
   if (noOrganizer) log.push(LOG.noOrganizerInReply(facts.messageId));
+  // 2.x writes the calendar back (vobject) before it POSTs it, and vobject validates as it writes.
+  const unwritable = out.calendar?.ok && out.calendar.facts.vobject ? vobjectSerializeError(out.calendar.facts.vobject, out.calendar.facts.lastVersion) : null;
+  if (unwritable) {
+    const why = `the gateway writes the calendar back before it posts it to /inbox/, and vobject refuses to write it (${unwritable.type}: ${unwritable.text}); nothing is posted`;
+    return processingFailure(ctx, unwritable, { ...out, log }, why);
+  }
   if (out.calendar?.ok && out.calendar.facts.components.length === 0) {
     if (featuresOf(ctx.version).organizerOnCalendar) return { ...out, ...postedWithoutComponent(ctx, facts, out.calendar.facts, log, out.notes) };
     // 3.0+: no main component, so `event` is None, and `event.addProperty(ORGANIZER)` raises

@@ -41,6 +41,13 @@ export interface ComponentFacts {
   node: PyComponent | null;
 }
 
+/** 2.x: a component as vobject holds it: its name and its property counts, upper-cased, and its components. */
+export interface VComponent {
+  name: string;
+  counts: Map<string, number>;
+  children: VComponent[];
+}
+
 export interface CalendarFacts {
   /** Upper-case METHOD, or null. */
   method: string | null;
@@ -65,6 +72,10 @@ export interface CalendarFacts {
   timezones: number;
   /** pycalendar's tree of the whole calendar (null on 2.x), for the scheduler's validation. */
   tree: PyComponent | null;
+  /** 2.x: the calendar as vobject holds it (null from 3.0), for the gateway's writing it back. */
+  vobject: VComponent | null;
+  /** 2.x: the value of the calendar's last VERSION line, at any depth (null when none or from 3.0). */
+  lastVersion: string | null;
 }
 
 /**
@@ -260,11 +271,21 @@ export function parseCalendar(bytes: Uint8Array, era: PyCalendarEra | null = 'py
     return {
       ok: true,
       text,
-      facts: { method: method === null ? null : method.toUpperCase(), methodText: method, prodids, methods: method === null ? 0 : 1, methodClass: null, components, timezones, tree: null },
+      facts: { method: method === null ? null : method.toUpperCase(), methodText: method, prodids, methods: method === null ? 0 : 1, methodClass: null, components, timezones, tree: null, vobject: vobjectTree(vcal), lastVersion: propertyValues(text, 'VERSION').at(-1) ?? null },
     };
   } catch (err) {
     return parseError('syntax', (err as Error).message);
   }
+}
+
+/** The calendar as 2.x's vobject holds it, from ical.js's parse: names and property counts, upper-cased. */
+function vobjectTree(comp: JCalComponent): VComponent {
+  const counts = new Map<string, number>();
+  for (const p of comp[1]) {
+    const key = p[0].toUpperCase();
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  return { name: comp[0].toUpperCase(), counts, children: comp[2].map(vobjectTree) };
 }
 
 /** A calendar that does not parse: twistedcaldav raises InvalidICalendarDataError with `error`. */
@@ -302,7 +323,7 @@ function fromPyCalendar(text: string, era: PyCalendarEra, serverTypes: boolean):
   return {
     ok: true,
     text,
-    facts: { method: methodText === null ? null : pyUpper(methodText), methodText, prodids, methods, methodClass: method?.valueClass ?? null, components, timezones, tree: vcal },
+    facts: { method: methodText === null ? null : pyUpper(methodText), methodText, prodids, methods, methodClass: method?.valueClass ?? null, components, timezones, tree: vcal, vobject: null, lastVersion: null },
   };
 }
 

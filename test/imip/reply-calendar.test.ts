@@ -37,12 +37,12 @@ function oracle(text: string): CalendarFacts {
   const none = method === null || method === undefined;
   const timezones = vcal.getAllSubcomponents('vtimezone').length;
   const prodids = vcal.getAllProperties('prodid').length;
-  return { method: none ? null : String(method).toUpperCase(), methodText: none ? null : String(method), prodids, methods: none ? 0 : 1, methodClass: null, components, timezones, tree: null };
+  return { method: none ? null : String(method).toUpperCase(), methodText: none ? null : String(method), prodids, methods: none ? 0 : 1, methodClass: null, components, timezones, tree: null, vobject: null, lastVersion: null };
 }
 
 /** The facts without pycalendar's tree, which only the pycalendar parse has. */
 function withoutTree(facts: CalendarFacts): CalendarFacts {
-  return { ...facts, tree: null, components: facts.components.map((c) => ({ ...c, node: null })) };
+  return { ...facts, tree: null, vobject: null, lastVersion: null, components: facts.components.map((c) => ({ ...c, node: null })) };
 }
 
 const FIXTURES = [
@@ -84,12 +84,12 @@ describe('calendar facts read from the parse equal ical.js getters', () => {
         expect(body).toBeDefined();
         const r = parseCalendar(body!, null);
         expect(r.ok).toBe(true);
-        if (r.ok) expect(r.facts).toEqual(oracle(r.text));
+        if (r.ok) expect(withoutTree(r.facts)).toEqual(oracle(r.text));
         for (const era of ['pycalendar-2013', 'pycalendar-2016'] as const) {
           const py = parseCalendar(body!, era);
           // The same facts; only pycalendar knows the class of METHOD's value (TEXT here).
           expect(py.ok && py.facts.methodClass, era).toBe(r.ok && r.facts.method !== null ? 'TEXT' : null);
-          expect(py.ok && { ...withoutTree(py.facts), methodClass: null }, era).toEqual(r.ok && r.facts);
+          expect(py.ok && { ...withoutTree(py.facts), methodClass: null }, era).toEqual(r.ok && withoutTree(r.facts));
         }
       }
     });
@@ -98,7 +98,7 @@ describe('calendar facts read from the parse equal ical.js getters', () => {
     it(label, () => {
       const r = parseCalendar(Buffer.from(text), null);
       expect(r.ok).toBe(true);
-      if (r.ok) expect(r.facts).toEqual(oracle(text));
+      if (r.ok) expect(withoutTree(r.facts)).toEqual(oracle(text));
     });
   }
   it('an ORGANIZER typed as a recurrence rule is the rule as ical.js writes it, not its parsed form', () => {
