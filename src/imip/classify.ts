@@ -10,7 +10,7 @@ import { mailboxOutcome, pollEraOf, pollReads, type ServerAction } from '../serv
 import { UTC_HOST } from '../server/host-zone.js';
 import { atLeast, featuresOf, type ServerVersion } from '../server/release.js';
 import type { Finding } from '../report/finding.js';
-import { componentsShape, mainComponent, mainComponentRaises, parseCalendar, serverOrganizer, type CalendarFacts, type CalendarParse, type PythonException } from './reply-calendar.js';
+import { componentsShape, mainComponent, mainComponentRaises, parseCalendar, serverOrganizer, uidNotTokens, type CalendarFacts, type CalendarParse, type PythonException } from './reply-calendar.js';
 import type { ParsedProperty } from './pycalendar/property.js';
 import type {
   CalendarSummary,
@@ -294,8 +294,15 @@ function injected(
     ];
     return { log: [...log, ...refusalLog(ctx.version, facts.messageId)], notes: refused };
   }
-  if (!isEraC(ctx.version)) return { log: [...log, LOG.injectedHttp(facts.messageId)], notes };
-  return { log: [...log, LOG.injectedWork(record?.attendee ?? '<token attendee>', record?.organizer ?? '<token organizer>')], notes };
+  const other = calendar ? uidNotTokens(calendar, record?.uid) : null;
+  const done = other
+    ? [
+        ...notes,
+        `its UID (${other.uid}) is not that of the event the token was issued for (${other.tokenUid}): the scheduler looks the organizer's event up by UID, finds none unless the organizer has another event with that UID, and drops the answer without an error (only debug logging says "organizer has no copy")`,
+      ]
+    : notes;
+  if (!isEraC(ctx.version)) return { log: [...log, LOG.injectedHttp(facts.messageId)], notes: done };
+  return { log: [...log, LOG.injectedWork(record?.attendee ?? '<token attendee>', record?.organizer ?? '<token organizer>')], notes: done };
 }
 
 // ---- DSN (§4.4 step 1) ----------------------------------------------------------------------

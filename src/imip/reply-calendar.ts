@@ -331,6 +331,26 @@ function fromPyCalendar(text: string, era: PyCalendarEra, serverTypes: boolean):
 const IGNORED_COMPONENTS: ReadonlySet<string> = new Set(['VTIMEZONE', 'X-CALENDARSERVER-PERUSER']);
 
 /**
+ * The UID the scheduler's processing looks the organizer's event up by (`resourceUID()`: the first
+ * component's), or null without one.
+ */
+export function resourceUid(facts: CalendarFacts): string | null {
+  return facts.components[0]?.uid ?? null;
+}
+
+/**
+ * The token was issued for another event than the one the calendar is about: the scheduler looks
+ * the organizer's copy up by the calendar's UID (`ImplicitProcessor.doImplicitOrganizer` →
+ * `getRecipientsCopy`, CalendarServer-2.5/4.3.2 twistedcaldav/scheduling/processing.py, 5.0..9.2
+ * txdav/caldav/datastore/scheduling/processing.py), finds none, and returns success with a debug
+ * log only ("ignoring UID: … - organizer has no copy"). Null when they agree or cannot be compared.
+ */
+export function uidNotTokens(facts: CalendarFacts, tokenUid: string | null | undefined): { uid: string; tokenUid: string } | null {
+  const uid = resourceUid(facts);
+  return tokenUid && uid !== null && uid !== tokenUid ? { uid, tokenUid } : null;
+}
+
+/**
  * The component twistedcaldav's `mainComponent()` returns from 5.1: the master (no RECURRENCE-ID),
  * or else the first override (CalendarServer-5.1..9.2 twistedcaldav/ical.py). The row's summary
  * shows it on every release: 3.0–5.0 fail on a reply with more than one (classify.ts), and 2.x's

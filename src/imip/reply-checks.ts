@@ -11,7 +11,7 @@ import { pollEraOf, type ServerAction } from '../server/poll-policy.js';
 import { atLeast, featuresOf, type ReleaseLine, type ServerVersion } from '../server/release.js';
 import { isEraC } from './inbound-log.js';
 import { refusalLog, schedulerRefusal, type SchedulerRefusal } from './scheduler-check.js';
-import { componentsShape, mainComponent, mainComponentRaises, serverOrganizer, type AttendeeFacts, type CalendarParse, type ComponentFacts } from './reply-calendar.js';
+import { componentsShape, mainComponent, mainComponentRaises, serverOrganizer, uidNotTokens, type AttendeeFacts, type CalendarParse, type ComponentFacts } from './reply-calendar.js';
 import type { TokenRecord } from './classify-types.js';
 import { fileName, type MimePart } from './mime-part.js';
 import { pyLower } from './mime-headers.js';
@@ -593,6 +593,32 @@ const uidMissing: ReplyRule = {
   },
 };
 
+/**
+ * The reply is about another event than the one its token was issued for: the scheduler drops it
+ * without an error (reply-calendar.ts `uidNotTokens`). Only where the reply reaches the scheduler.
+ */
+const uidNotToken: ReplyRule = {
+  id: 'reply.uid-not-token',
+  appliesTo: '2.2 and later',
+  source: "the scheduler looks the organizer's event up by the reply's UID (ImplicitProcessor.doImplicitOrganizer) and ignores a reply for an event it does not find",
+  severity: 'error',
+  description: "The reply's UID is not that of the event its token was issued for: the organizer's server finds no such event and drops the answer, logging success",
+  check(input) {
+    const cal = input.calendar;
+    if (!cal?.ok || input.action !== 'INJECTION_SUBMITTED' || refusalOf(input)) return [];
+    const other = uidNotTokens(cal.facts, input.record?.uid);
+    if (!other) return [];
+    return [
+      {
+        path: 'message.calendar.UID',
+        message: `The reply answers the event with UID ${other.uid}, but its token was issued for the event with UID ${other.tokenUid}. Calendar Server looks the organizer's event up by the reply's UID, finds none (unless the organizer has another event with that UID), and drops the answer without an error: the log says it was injected, and only debug logging shows "organizer has no copy".`,
+        evidence: base(input, { uid: other.uid, tokenUid: other.tokenUid }),
+        fix: "Ask the attendee to answer from the invitation itself: their client changed the event's UID, or answered with another event's calendar.",
+      },
+    ];
+  },
+};
+
 const calendarNotChecked: ReplyRule = {
   id: 'reply.calendar-not-checked',
   appliesTo: '2.2 and later',
@@ -632,6 +658,7 @@ export const REPLY_RULES: readonly ReplyRule[] = [
   attendeeMismatch,
   partstatMissing,
   uidMissing,
+  uidNotToken,
   organizerMissing,
   valarm,
 ];

@@ -568,7 +568,7 @@ describe('verdict details', () => {
       Buffer.from(
         `To: calendar+3f2b8c1e-7d4a-4e9b-a6c2-5b1d9e0f7a21@example.test\r\nFrom: attendee@remote.test\r\nMessage-ID: <x@y>\r\nContent-Type: text/calendar; method=REPLY\r\n\r\nBEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\nMETHOD:REPLY\r\nBEGIN:VEVENT\r\n${event}END:VEVENT\r\nEND:VCALENDAR\r\n`,
       );
-    const noAttendee = classify(parseMessage(msg('UID:u\r\nORGANIZER:mailto:o@x\r\nDTSTAMP:20260302T000000Z\r\n')), context('9.2', 'imap'));
+    const noAttendee = classify(parseMessage(msg('UID:6F1C2A3B-4000-4C5D-9E8F-000000000001\r\nORGANIZER:mailto:o@x\r\nDTSTAMP:20260302T000000Z\r\n')), context('9.2', 'imap'));
     expect(noAttendee.findings.map((f) => `${f.id}:${f.severity}`)).toEqual(['reply.attendee-count:error']);
     const noUid = classify(parseMessage(msg('ORGANIZER:mailto:o@x\r\nATTENDEE:mailto:attendee@remote.test\r\n')), context('9.2', 'imap'));
     // Without UID (and DTSTAMP) the scheduler's validation refuses it too (scheduler-check.test.ts).

@@ -188,3 +188,26 @@ describe("the scheduler's check of the calendar it is handed", () => {
     expect(request.findings.map((f) => f.id)).toContain('reply.not-reply');
   });
 });
+
+describe("the scheduler's processing after its checks", () => {
+  it("a reply for another event than its token's: the organizer's copy is looked up by the reply's UID, and the answer is dropped with success logged", () => {
+    const other = reply((c) => c.replace(/^UID:[^\r\n]*/m, 'UID:some-other-event'));
+    for (const release of ['2.5', '4.3', '5.1', '9.2']) {
+      const v = on(other, release);
+      expect(v.serverAction, release).toBe('INJECTION_SUBMITTED');
+      // The server's log says it went well.
+      expect(texts(v).at(-1), release).toMatch(/successfully injected|Successfully injected/);
+      expect(v.notes.join('\n'), release).toMatch(/its UID \(some-other-event\) is not that of the event the token was issued for \(6F1C2A3B-4000-4C5D-9E8F-000000000001\)/);
+      const f = v.findings.find((x) => x.id === 'reply.uid-not-token');
+      expect(f?.message, release).toMatch(/answers the event with UID some-other-event, but its token was issued for the event with UID 6F1C2A3B-4000-4C5D-9E8F-000000000001/);
+      expect(f?.evidence, release).toMatchObject({ uid: 'some-other-event', tokenUid: '6F1C2A3B-4000-4C5D-9E8F-000000000001' });
+    }
+    // The token's own event: nothing said.
+    const same = on(reply((c) => c), '9.2');
+    expect(same.findings.map((x) => x.id)).not.toContain('reply.uid-not-token');
+    expect(same.notes.join('\n')).not.toMatch(/not that of the event the token was issued for/);
+    // Without the token store there is nothing to compare with.
+    const unchecked = classify(parseMessage(other, needsBody), context('9.2', 'imap', { lookupToken: () => undefined }));
+    expect(unchecked.findings.map((x) => x.id)).not.toContain('reply.uid-not-token');
+  });
+});
