@@ -565,7 +565,7 @@ const valarm: ReplyRule = {
     return [
       {
         path: 'message.calendar.VALARM',
-        message: `${comp.name} carries ${comp.valarms} VALARM; RFC 5546 does not allow alarms in a REPLY. Calendar Server injects it anyway.`,
+        message: `${comp.name} carries ${comp.valarms} VALARM; RFC 5546 does not allow alarms in a REPLY. Calendar Server does not refuse a reply for carrying one.`,
         evidence: base(input, { component: comp.name, valarms: comp.valarms }),
         fix: 'Nothing to change for Calendar Server; Google Calendar and Outlook for Mac do this.',
       },
