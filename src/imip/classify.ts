@@ -369,12 +369,11 @@ function classifyDsn(
 const UNKNOWN_TOKEN_MAX_AGE_MS = 72 * 3600 * 1000;
 
 /**
- * The python-dateutil each release pinned: 1.5 on 7.x (its Python 2 parser is what 2.1 ported, so
- * 2.1 stands in), 2.4.2 on 8.0-9.0, 2.6.0 on 9.1 and later (requirements-stable.txt,
- * requirements-cs.txt).
+ * The python-dateutil each release pinned: 1.5 on 7.x, 2.4.2 on 8.0-9.0, 2.6.0 on 9.1 and later
+ * (requirements-stable.txt, requirements-cs.txt).
  */
 function dateutilOf(v: ServerVersion): DateutilVersion {
-  return atLeast(v, 9, 1) ? '2.6.0' : atLeast(v, 8) ? '2.4.2' : '2.1';
+  return atLeast(v, 9, 1) ? '2.6.0' : atLeast(v, 8) ? '2.4.2' : '1.5';
 }
 
 /**

@@ -4,15 +4,14 @@
  * it for the 72-hour unknown-token rule (CalendarServer-7.0..9.2 inbound.py
  * `MailReceiver.processReply`).
  *
- * Versions (CalendarServer's pins): 7.x → 1.5, 8.0–9.0 → 2.4.2, 9.1–9.2 → 2.6.0. Tag 1.5 is not
- * in the dateutil repository; '2.1' (the Python 3 port of 1.5, the closest available) stands for
- * it here and is what this file ports. Where 2.1 is known to differ from 1.5 it is said below:
- * 2.1 decodes a byte string as ASCII before parsing (1.5 parsed the bytes and counted Latin-1
- * letters as word characters), so a header with a byte ≥ 0x80 raises UnicodeDecodeError here.
+ * Versions (CalendarServer's pins): 7.x → 1.5 (dateutil/dateutil 30af002, "Preparing for 1.5"),
+ * 8.0–9.0 → 2.4.2, 9.1–9.2 → 2.6.0. 1.5 reads the header's bytes as they are and counts the
+ * Latin-1 letters as word characters; 2.4.2 and 2.6.0 decode it as ASCII first, so a header with
+ * a byte ≥ 0x80 raises UnicodeDecodeError there.
  *
  * Python is followed in its corners too: `float()` of a token (so "nan", "inf", "Infinity" are
  * numbers), `int()` of a float (OverflowError for infinity), Python 2's `None < 12` being true
- * (2.1's "pm" without an hour raises TypeError), negative list indexes, the exceptions `_parse`
+ * (1.5's "pm" without an hour raises TypeError), negative list indexes, the exceptions `_parse`
  * catches (IndexError, ValueError, AssertionError → "Unknown string format") and the ones it lets
  * through (OverflowError, TypeError), and `datetime.replace`'s C-int conversion and range checks.
  *
@@ -22,12 +21,12 @@
  *
  * Map to the source: `timelexSplit`/`finishToken` = `_timelex.get_token`; the tables and
  * `convertyear`/`validate` = `parserinfo`; `parseTokens`/`numberToken` = `parser._parse`;
- * `resolveYmdInline` = the year/month/day block of 2.1/2.4.2 `_parse`, `resolveYmd260` = 2.6.0
+ * `resolveYmdInline` = the year/month/day block of 1.5/2.4.2 `_parse`, `resolveYmd260` = 2.6.0
  * `_ymd.resolve_ymd`; `parseOrThrow` = `parser.parse` (default, replace, weekday, tzinfo).
  */
 import { UTC_HOST, type LocalZone } from '../server/host-zone.js';
 
-export type DateutilVersion = '2.1' | '2.4.2' | '2.6.0';
+export type DateutilVersion = '1.5' | '2.4.2' | '2.6.0';
 
 export type DateutilResult =
   | { ok: false; error: string }
@@ -125,13 +124,15 @@ const DOT = 0x2e;
 const COMMA = 0x2c;
 
 /**
- * 2.1/2.4.2: `wordchars` is a-z, A-Z, '_' and Latin-1 letters (unreachable here: the input was
- * decoded as ASCII), `whitespace` is ' \t\r\n'. 2.6.0: `str.isalpha()`, `isdigit()`, `isspace()`
- * on the unicode character, which for ASCII adds \v \f and \x1c-\x1f to the spaces and drops '_'.
+ * 1.5/2.4.2: `wordchars` is a-z, A-Z, '_' and the Latin-1 letters (bytes 0xC0-0xFF but 0xD7 and
+ * 0xF7: 1.5 reads the header's bytes; 2.4.2 decoded it as ASCII first, so it never meets them),
+ * `whitespace` is ' \t\r\n'. 2.6.0: `str.isalpha()`, `isdigit()`, `isspace()` on the unicode
+ * character, which for ASCII adds \v \f and \x1c-\x1f to the spaces and drops '_'.
  */
 function charClasses(version: DateutilVersion): { isWord: (c: number) => boolean; isSpace: (c: number) => boolean } {
   if (version === '2.6.0') return { isWord: isAsciiAlpha, isSpace: (c) => c === 0x20 || (c >= 0x09 && c <= 0x0d) || (c >= 0x1c && c <= 0x1f) };
-  return { isWord: (c) => isAsciiAlpha(c) || c === 0x5f, isSpace: (c) => c === 0x20 || c === 0x09 || c === 0x0d || c === 0x0a };
+  const latin1Letter = (c: number): boolean => c >= 0xc0 && c <= 0xff && c !== 0xd7 && c !== 0xf7;
+  return { isWord: (c) => isAsciiAlpha(c) || c === 0x5f || latin1Letter(c), isSpace: (c) => c === 0x20 || c === 0x09 || c === 0x0d || c === 0x0a };
 }
 
 type LexState = 'a' | '0' | 'a.' | '0.';
@@ -197,7 +198,7 @@ function timelexSplit(raw: string, version: DateutilVersion): string[] {
 
 /**
  * The end of `get_token`: a dotted token with letters, two dots or a final dot is broken up
- * (2.1/2.4.2: `token.split('.')`, a '.' token between the pieces; 2.6.0: `re.split('([.,])')`,
+ * (1.5/2.4.2: `token.split('.')`, a '.' token between the pieces; 2.6.0: `re.split('([.,])')`,
  * commas too); 2.6.0 then reads a remaining "12,5" as "12.5".
  */
 function finishToken(token: string, state: LexState, seenletters: boolean, version: DateutilVersion, out: string[]): void {
@@ -230,7 +231,7 @@ function countChar(s: string, c: string): number {
 }
 
 // ---------------------------------------------------------------------------------------------
-// parserinfo: the word tables (identical in 2.1, 2.4.2 and 2.6.0).
+// parserinfo: the word tables (identical in 1.5, 2.4.2 and 2.6.0, but for 1.5's missing "Sept").
 
 function table(lst: ReadonlyArray<string | readonly string[]>): Map<string, number> {
   const m = new Map<string, number>();
@@ -262,7 +263,12 @@ const PERTAIN = table(['of']);
 
 const jump = (name: string): boolean => JUMP.has(name.toLowerCase());
 const weekdayOf = (name: string): number | null => (name.length >= 3 ? (WEEKDAYS.get(name.toLowerCase()) ?? null) : null);
-const monthOf = (name: string): number | null => (name.length >= 3 && MONTHS.has(name.toLowerCase()) ? MONTHS.get(name.toLowerCase())! + 1 : null);
+/** `parserinfo.month`: 1.5 has no "Sept" (added in 2.1). */
+const monthOf = (name: string, version: DateutilVersion): number | null => {
+  const key = name.toLowerCase();
+  if (name.length < 3 || !MONTHS.has(key) || (version === '1.5' && key === 'sept')) return null;
+  return MONTHS.get(key)! + 1;
+};
 const hms = (name: string): number | null => HMS.get(name.toLowerCase()) ?? null;
 const ampm = (name: string): number | null => AMPM.get(name.toLowerCase()) ?? null;
 const pertain = (name: string): boolean => PERTAIN.has(name.toLowerCase());
@@ -375,7 +381,7 @@ function parseTokens(ctx: Ctx): Res | null {
       }
 
       // Check month name
-      const mo = monthOf(l[i]!);
+      const mo = monthOf(l[i]!, version);
       if (mo !== null) {
         ymd.push(mo);
         assert(mstridx === -1);
@@ -411,8 +417,8 @@ function parseTokens(ctx: Ctx): Res | null {
       // Check am/pm
       const ap = ampm(l[i]!);
       if (ap !== null) {
-        if (version === '2.1') {
-          // 2.1 (as 1.5): no check. Python 2 orders None below every int, so "pm" before any
+        if (version === '1.5') {
+          // 1.5: no check. Python 2 orders None below every int, so "pm" before any
           // hour tries None + 12.
           if (ap === 1 && (res.hour === null || res.hour < 12)) {
             if (res.hour === null) raise('TypeError', "unsupported operand type(s) for +=: 'NoneType' and 'int'");
@@ -514,7 +520,7 @@ function numberToken(ctx: Ctx, l: string[], i0: number, value0: number, res: Res
   const lenLi = l[i]!.length;
   i += 1;
   const cur = l[i - 1]!;
-  if (ymd.length === 3 && (lenLi === 2 || lenLi === 4) && (version === '2.1' || res.hour === null) && (i >= lenL || (l[i] !== ':' && hms(l[i]!) === null))) {
+  if (ymd.length === 3 && (lenLi === 2 || lenLi === 4) && (version === '1.5' || res.hour === null) && (i >= lenL || (l[i] !== ':' && hms(l[i]!) === null))) {
     // 19990101T23[59] (2.4.2+: only while no hour is known)
     res.hour = pyIntStr(cur.slice(0, 2));
     if (lenLi === 4) res.minute = pyIntStr(cur.slice(2));
@@ -574,9 +580,9 @@ function numberToken(ctx: Ctx, l: string[], i0: number, value0: number, res: Res
         if (newidx !== null) idx = newidx;
       }
     }
-  } else if (i === lenL && at(l, i - 2) === ' ' && hms(at(l, i - 3)) !== null) {
-    // X h MM or X m SS. Only "h" has an effect: the SS case sits under `if value%1` in the
-    // source (all versions), where it can never run.
+  } else if (ctx.version !== '1.5' && i === lenL && at(l, i - 2) === ' ' && hms(at(l, i - 3)) !== null) {
+    // X h MM or X m SS (2.1 and later). Only "h" has an effect: the SS case sits under
+    // `if value%1` in the source (all versions), where it can never run.
     const idx = hms(at(l, i - 3))! + 1;
     if (idx === 1) {
       res.minute = pyIntFloat(value);
@@ -609,7 +615,7 @@ function numberToken(ctx: Ctx, l: string[], i0: number, value0: number, res: Res
         ymd.appendToken(l[i]!);
       } else {
         // 01-Jan[-01]
-        const m = monthOf(l[i]!);
+        const m = monthOf(l[i]!, ctx.version);
         if (m === null) return null;
         ymd.push(m);
         assert(mstridx === -1);
@@ -619,7 +625,7 @@ function numberToken(ctx: Ctx, l: string[], i0: number, value0: number, res: Res
       if (i < lenL && l[i] === sep) {
         // We have three members
         i += 1;
-        const m = monthOf(at(l, i));
+        const m = monthOf(at(l, i), ctx.version);
         if (m !== null) {
           // All versions set mstridx before asserting it is -1: "01-01-Jan" always fails.
           ymd.push(m);
@@ -658,7 +664,7 @@ function twelveHour(hour: number, ap: number): number {
 type Ymd3 = [number | null, number | null, number | null] | [undefined, null, null];
 
 /**
- * 2.1 / 2.4.2: the year/month/day resolution inline in `_parse` (dayfirst=yearfirst=False), as
+ * 1.5 / 2.4.2: the year/month/day resolution inline in `_parse` (dayfirst=yearfirst=False), as
  * positions in the list so that a value keeps its exact digits.
  */
 function resolveYmdInline(v: readonly number[], mstridx: number): Ymd3 {
@@ -856,14 +862,15 @@ export function dateutilParseDatetime(s: string, version: DateutilVersion, today
 }
 
 function parseOrThrow(s: string, version: DateutilVersion, today: Date, local: LocalZone): DateutilDatetime {
-  // Python 2 hands a byte str; 2.1/2.4.2 `parse()` and 2.6.0 `_timelex` call `.decode()` (ASCII).
-  for (let k = 0; k < s.length; k++) {
+  // Python 2 hands a byte str; 2.4.2 `parse()` and 2.6.0 `_timelex` call `.decode()` (ASCII), 1.5
+  // reads the bytes as they are.
+  for (let k = 0; version !== '1.5' && k < s.length; k++) {
     const c = s.charCodeAt(k);
     if (c > 0x7f) raise('UnicodeDecodeError', `'ascii' codec can't decode byte 0x${(c & 0xff).toString(16).padStart(2, '0')} in position ${k}: ordinal not in range(128)`);
   }
   const ctx: Ctx = { version, thisYear: today.getUTCFullYear(), timestr: s };
   const res = parseTokens(ctx);
-  if (res === null) raise('ValueError', version === '2.1' ? 'unknown string format' : 'Unknown string format');
+  if (res === null) raise('ValueError', version === '1.5' ? 'unknown string format' : 'Unknown string format');
   const r = res!;
   if (version === '2.6.0') {
     // 2.6.0 `_resultbase.__len__`: no attribute set at all.
