@@ -6,7 +6,7 @@
  * 5.0 in the IMIPReplyWork item (`injectMessage` → `doSchedulingDirectly`, not an internal
  * request, so the checks run). A refusal is a 403 with the CalDAV valid-calendar-data element.
  *
- * Its first two checks are modelled:
+ * Its first three checks are modelled:
  * - `validCalendarData` (3.1+, release.ts `schedulerValidatesCalendar`): pycalendar's `validate`
  *   with its fixes (./pycalendar/validate.ts): exactly one PRODID and VERSION and at most one
  *   METHOD on the VCALENDAR, each component's required and at-most-once properties, UTC stamps,
@@ -17,7 +17,11 @@
  *   from a METHOD:REPLY.
  * - `isValidMethod`: METHOD must be one of the iTIP methods, compared as written, upper case
  *   (twistedcaldav/ical.py `isValidMethod` in every release); 8.0+ upper-case it first.
- * `isValidITIP` (one kind of component, one UID, time zones referenced) is not modelled.
+ * - `isValidITIP` (3.0+; {@link itipRefusal}): one type of component, one UID, one master,
+ *   distinct RECURRENCE-IDs, every TZID defined unless `EnableTimezonesByReference`, no control
+ *   characters.
+ * What follows them (X-CALENDARSERVER-ACCESS, originator and recipient checks) does not depend on
+ * the reply's calendar in ways a mail client controls, and is not modelled.
  */
 import { atLeast, featuresOf, type ServerVersion } from '../server/release.js';
 import { isEraC, LOG, type LogEntry } from './inbound-log.js';
