@@ -292,7 +292,7 @@ function injected(
       ...notes,
       `the calendar server's scheduler refuses it, 403 "${refusal.description}": ${refusal.why}${later}; the answer never reaches the organizer, and the mail is gone as after any submitted reply`,
     ];
-    return { log: [...log, ...refusalLog(ctx.version, facts.messageId)], notes: refused };
+    return { log: [...log, ...refusalLog(ctx.version, facts.messageId, refusal.element)], notes: refused };
   }
   const other = calendar ? uidNotTokens(calendar, record?.uid) : null;
   const done = other

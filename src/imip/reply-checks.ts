@@ -372,21 +372,23 @@ function refusalOf(input: ReplyCheckInput): SchedulerRefusal | null {
 const schedulerRefuses: ReplyRule = {
   id: 'reply.scheduler-refuses',
   appliesTo: '2.2 and later',
-  source: "the calendar server's scheduler (checkCalendarData): an iTIP METHOD in upper case (8.0+ upper-case it); from 3.1 pycalendar's validation with its fixes: exactly one PRODID (7.0+ add a missing one) and VERSION, each component's required and at-most-once properties, UTC stamps, PRIORITY and SEQUENCE in range, complete alarms and time zones; from 3.0 its iTIP check (isValidITIP): one type of component, one UID, one master, distinct RECURRENCE-IDs, every TZID defined unless EnableTimezonesByReference (3.1+, on from 6.0), no control characters",
+  source: "the calendar server's scheduler (checkCalendarData): an iTIP METHOD in upper case (8.0+ upper-case it); from 3.1 pycalendar's validation with its fixes: exactly one PRODID (7.0+ add a missing one) and VERSION, each component's required and at-most-once properties, UTC stamps, PRIORITY and SEQUENCE in range, complete alarms and time zones; from 3.0 its iTIP check (isValidITIP): one type of component, one UID, one master, distinct RECURRENCE-IDs, every TZID defined unless EnableTimezonesByReference (3.1+, on from 6.0), no control characters; no X-CALENDARSERVER-ACCESS (every release)",
   severity: 'error',
-  description: "The calendar server's scheduler refuses the reply (403): no or no valid METHOD; (3.1 and later) a calendar its validation finds wrong: no PRODID, an event without one DTSTAMP and one UID, a property repeated, a stamp not in UTC, an incomplete alarm or time zone; (3.0 and later) components that differ in type or UID, a time zone named but not defined, a control character",
+  description: "The calendar server's scheduler refuses the reply (403): no or no valid METHOD; (3.1 and later) a calendar its validation finds wrong: no PRODID, an event without one DTSTAMP and one UID, a property repeated, a stamp not in UTC, an incomplete alarm or time zone; (3.0 and later) components that differ in type or UID, a time zone named but not defined, a control character; a private event (X-CALENDARSERVER-ACCESS)",
   check(input) {
     const cal = input.calendar;
     if (!cal?.ok || cal.facts.components.length === 0 || input.action === 'UNKNOWN_FAILURE') return [];
     const refusal = refusalOf(input);
     if (!refusal) return [];
     const later = refusal.laterReleases ? ` (${refusal.laterReleases})` : '';
-    const log = `${isEraC(input.version) ? 'the server' : 'the gateway'} logs "${refusalLog(input.version, '…')[0]!.text}"`;
+    const log = `${isEraC(input.version) ? 'the server' : 'the gateway'} logs "${refusalLog(input.version, '…', refusal.element)[0]!.text}"`;
     const fix =
       refusal.check === 'timezone'
         ? atLeast(input.version, 3, 1)
           ? "Set EnableTimezonesByReference to true in caldavd.plist (the default from 6.0), so that the server takes a time zone by its name; or ask the attendee to answer from a client that includes the VTIMEZONE."
           : 'Ask the attendee to answer from a client that includes the VTIMEZONE of each time zone it names.'
+        : refusal.check === 'access'
+        ? 'Ask the attendee to answer from a client that does not mark the event private (Apple Calendar writes X-CALENDARSERVER-ACCESS for a private event), or to make the event public on their side before answering.'
         : refusal.check === 'component' || refusal.check === 'itip'
         ? "Ask the attendee to answer from another client: this one writes a calendar that the server's scheduler refuses."
         : refusal.check === 'prodid'

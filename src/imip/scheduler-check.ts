@@ -36,9 +36,11 @@ const ITIP_METHODS: ReadonlySet<string> = new Set(['PUBLISH', 'REQUEST', 'REPLY'
 
 export interface SchedulerRefusal {
   /** Which check refuses it. */
-  check: 'prodid' | 'method' | 'component' | 'timezone' | 'itip';
+  check: 'prodid' | 'method' | 'component' | 'timezone' | 'itip' | 'access';
   /** The scheduler's description in its 403 answer. */
-  description: 'Calendar component is not valid' | 'Must have valid METHOD property' | typeof ITIP_DESCRIPTION;
+  description: 'Calendar component is not valid' | 'Must have valid METHOD property' | typeof ITIP_DESCRIPTION | typeof ACCESS_DESCRIPTION;
+  /** The error element of the 403, when not valid-calendar-data (it shows in the 5.0+ log line). */
+  element?: string;
   /** What is wrong, for the admin. */
   why: string;
   /** What a fixed release does instead, when one does (null: every release refuses it). */
@@ -52,8 +54,8 @@ export interface SchedulerOptions {
   timezonesByReference?: boolean | null;
 }
 
-/** `str()` of the scheduler's HTTPError, as 5.0+ log it ("Failed to inject iMIP response (%s)"). */
-const SCHEDULER_REFUSAL_TEXT = '<ErrorResponse 403 {urn:ietf:params:xml:ns:caldav}valid-calendar-data>';
+/** The error element of most refusals: CalDAV's valid-calendar-data. */
+const VALID_CALENDAR_DATA = '{urn:ietf:params:xml:ns:caldav}valid-calendar-data';
 
 /**
  * What the server logs when its scheduler refuses a reply: on 2.x–4.x the gateway, whose POST to
@@ -61,9 +63,10 @@ const SCHEDULER_REFUSAL_TEXT = '<ErrorResponse 403 {urn:ietf:params:xml:ns:calda
  * IMIPReplyWork item, whose `injectMessage` logs the HTTPError, which from 7.0 `doWork` catches
  * ("Unable to process reply").
  */
-export function refusalLog(v: Pick<ServerVersion, 'major' | 'minor'>, messageId: string | null): LogEntry[] {
+export function refusalLog(v: Pick<ServerVersion, 'major' | 'minor'>, messageId: string | null, element = VALID_CALENDAR_DATA): LogEntry[] {
   if (!isEraC(v)) return [LOG.injectFailed(messageId, '403 Forbidden')];
-  return [LOG.replyWorkFailed(SCHEDULER_REFUSAL_TEXT), ...(atLeast(v, 7) ? [LOG.unableToProcessReply()] : [])];
+  // `str()` of the HTTPError: txweb2 `ErrorResponse.__repr__`, "<%s %s %s>" with the element's sname().
+  return [LOG.replyWorkFailed(`<ErrorResponse 403 ${element}>`), ...(atLeast(v, 7) ? [LOG.unableToProcessReply()] : [])];
 }
 
 /**
@@ -90,7 +93,7 @@ export function schedulerRefusal(facts: CalendarFacts, v: Pick<ServerVersion, 'm
     return { check: 'method', description: 'Must have valid METHOD property', why: `METHOD's VALUE parameter makes its value a ${facts.methodClass}, not the name of a method`, laterReleases: null, problems: [] };
   }
   const compared = f.sanitizeUpperMethod ? pyUpper(facts.methodText) : facts.methodText;
-  if (ITIP_METHODS.has(compared)) return facts.tree ? itipRefusal(facts.tree, v, options) : null;
+  if (ITIP_METHODS.has(compared)) return (facts.tree ? itipRefusal(facts.tree, v, options) : null) ?? accessRefusal(facts);
   if (ITIP_METHODS.has(pyUpper(compared))) {
     return {
       check: 'method',
@@ -239,4 +242,25 @@ function itipRefusal(tree: PyComponent, v: Pick<ServerVersion, 'major' | 'minor'
 
 function hasControl(c: PyComponent): boolean {
   return c.control || c.children.some(hasControl);
+}
+
+const ACCESS_DESCRIPTION = 'Private events cannot be scheduled';
+
+/**
+ * The scheduler's last calendar check (every release; CalendarServer-2.5..4.3.2
+ * twistedcaldav/scheduling/scheduler.py, 5.0..9.2 txdav/caldav/datastore/scheduling/scheduler.py
+ * `checkCalendarData`): X-CALENDARSERVER-ACCESS on the VCALENDAR, which Apple's clients write for a
+ * private event, is a 403 with calendarserver.org's no-access-restrictions.
+ */
+function accessRefusal(facts: CalendarFacts): SchedulerRefusal | null {
+  const counts = facts.tree?.counts ?? facts.vobject?.counts;
+  if (!counts?.get('X-CALENDARSERVER-ACCESS')) return null;
+  return {
+    check: 'access',
+    description: ACCESS_DESCRIPTION,
+    element: '{http://calendarserver.org/ns/}no-access-restrictions',
+    why: 'the calendar carries X-CALENDARSERVER-ACCESS (a private event, as Apple\'s clients mark one), and the scheduler refuses to schedule private events',
+    laterReleases: null,
+    problems: [],
+  };
 }

@@ -174,6 +174,23 @@ describe("the scheduler's check of the calendar it is handed", () => {
     }
   });
 
+  it('X-CALENDARSERVER-ACCESS on the calendar (a private event): refused by every release, with its own error element', () => {
+    const access = reply((c) => c.replace(/^METHOD:REPLY/m, 'METHOD:REPLY\r\nX-CALENDARSERVER-ACCESS:PRIVATE'));
+    for (const release of ['2.5', '3.0', '4.3', '5.1', '7.0', '9.2']) {
+      const v = on(access, release);
+      expect(refusal(v)?.message, release).toMatch(/refuses it \(403, "Private events cannot be scheduled"\): the calendar carries X-CALENDARSERVER-ACCESS/);
+      expect(v.serverAction, release).toBe('INJECTION_SUBMITTED');
+    }
+    const element = 'Failed to inject iMIP response (<ErrorResponse 403 {http://calendarserver.org/ns/}no-access-restrictions>)';
+    expect(texts(on(access, '5.1')).at(-1)).toBe(element);
+    expect(texts(on(access, '9.2')).slice(-2)).toEqual([element, 'Unable to process reply']);
+    expect(refusal(on(access, '9.2'))!.message).toContain(element);
+    expect(on(access, '4.3').logLines.at(-1)?.text).toMatch(/Reason: 403 Forbidden/);
+    // Only the calendar's own property counts: in the event it is nothing to the scheduler.
+    const inEvent = reply((c) => c.replace(/^END:VEVENT/m, 'X-CALENDARSERVER-ACCESS:PRIVATE\r\nEND:VEVENT'));
+    expect(refusal(on(inEvent, '9.2'))).toBeUndefined();
+  });
+
   it('no METHOD, or one that is not an iTIP method: refused by every release, and reply.not-reply stays quiet', () => {
     const none = reply((c) => c.replace(/^METHOD:REPLY\r?\n/m, ''));
     const other = reply((c) => c.replace(/^METHOD:REPLY/m, 'METHOD:X-ANSWER'));
