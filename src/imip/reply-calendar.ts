@@ -278,14 +278,17 @@ export function parseCalendar(bytes: Uint8Array, era: PyCalendarEra | null = 'py
   }
 }
 
-/** The calendar as 2.x's vobject holds it, from ical.js's parse: names and property counts, upper-cased. */
-function vobjectTree(comp: JCalComponent): VComponent {
+/**
+ * The calendar as 2.x's vobject holds it, from ical.js's parse: names and property counts,
+ * upper-cased, to the depth vobject's checks reach (VCALENDAR, VTIMEZONE, STANDARD, none below).
+ */
+function vobjectTree(comp: JCalComponent, depth = 0): VComponent {
   const counts = new Map<string, number>();
   for (const p of comp[1]) {
     const key = p[0].toUpperCase();
     counts.set(key, (counts.get(key) ?? 0) + 1);
   }
-  return { name: comp[0].toUpperCase(), counts, children: comp[2].map(vobjectTree) };
+  return { name: comp[0].toUpperCase(), counts, children: depth < 3 ? comp[2].map((c) => vobjectTree(c, depth + 1)) : [] };
 }
 
 /** A calendar that does not parse: twistedcaldav raises InvalidICalendarDataError with `error`. */

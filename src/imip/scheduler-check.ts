@@ -240,8 +240,14 @@ function itipRefusal(tree: PyComponent, v: Pick<ServerVersion, 'major' | 'minor'
   return null;
 }
 
-function hasControl(c: PyComponent): boolean {
-  return c.control || c.children.some(hasControl);
+/** A control character in any component, walked without recursion (a calendar may nest deep). */
+function hasControl(root: PyComponent): boolean {
+  const stack = [root];
+  for (let c = stack.pop(); c; c = stack.pop()) {
+    if (c.control) return true;
+    for (const child of c.children) stack.push(child);
+  }
+  return false;
 }
 
 const ACCESS_DESCRIPTION = 'Private events cannot be scheduled';

@@ -100,7 +100,7 @@ export function vobjectSerializeError(calendar: VComponent, version: string | nu
   return null;
 }
 
-function validate(c: VComponent, top: boolean, generated = false): void {
+function validate(c: VComponent, top: boolean, generated = false, depth = 0): void {
   // VALARM checks nothing.
   if (!(c.name in KNOWN)) return;
   const has = (key: string): boolean => count(c, key) > 0;
@@ -112,7 +112,8 @@ function validate(c: VComponent, top: boolean, generated = false): void {
       throw new ValidateError('VTIMEZONE components must contain a STANDARD or a DAYLIGHT                     component');
     }
   }
-  for (const child of c.children) if (CHILDREN[c.name]?.includes(child.name)) validate(child, false, top && GETS_UID.has(child.name));
+  // Behaviours reach three levels at most (VCALENDAR, VTIMEZONE, STANDARD): deeper is never checked.
+  if (depth < 3) for (const child of c.children) if (CHILDREN[c.name]?.includes(child.name)) validate(child, false, top && GETS_UID.has(child.name), depth + 1);
   for (const [key, min, max] of KNOWN[c.name]!) {
     let n = count(c, key);
     if (top && (key === 'PRODID' || key === 'VERSION') && n === 0) n = 1;

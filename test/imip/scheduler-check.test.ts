@@ -228,3 +228,19 @@ describe("the scheduler's processing after its checks", () => {
     expect(unchecked.findings.map((x) => x.id)).not.toContain('reply.uid-not-token');
   });
 });
+
+describe('a calendar nested without end', () => {
+  it('is judged without exhausting the stack, on every parser', () => {
+    // 100,000 components inside one another, and 100,000 side by side.
+    const deep = reply((c) => c.replace(/^END:VCALENDAR/m, `${'BEGIN:X-A\r\n'.repeat(100_000)}${'END:X-A\r\n'.repeat(100_000)}END:VCALENDAR`));
+    const wide = reply((c) => c.replace(/^END:VCALENDAR/m, `${'BEGIN:VTIMEZONE\r\nTZID:Z\r\nEND:VTIMEZONE\r\n'.repeat(100_000)}END:VCALENDAR`));
+    for (const message of [deep, wide]) {
+      for (const release of ['2.5', '3.0', '4.3', '9.2']) {
+        const v = on(message, release);
+        expect(v.serverAction, release).toBeDefined();
+      }
+    }
+    // 5.1 and later take the VEVENT as the main component; the X-A beside it is a second type.
+    expect(refusal(on(deep, '9.2'))?.message).toMatch(/holds a VEVENT and a X-A/);
+  });
+});

@@ -240,7 +240,14 @@ function countAfter(c: PyComponent, key: string, ctx: Context): number {
   return key === 'ORGANIZER' && c === ctx.organizerAddedTo ? n + 1 : n;
 }
 
-function validate(c: PyComponent, problems: Problem[], ctx: Context): void {
+/**
+ * How deep the walk goes. pycalendar's `validate` recurses, as does the server's writing the
+ * calendar back; far below this depth Python would exceed its recursion limit of 1000, which is not
+ * modelled. The walk stops here so that no calendar, however deep, exhausts this process's stack.
+ */
+export const MAX_NESTING = 200;
+
+function validate(c: PyComponent, problems: Problem[], ctx: Context, depth = 0): void {
   const rules = rulesFor(c, ctx.era);
   const counted = (key: string): number => countAfter(c, key, ctx);
   if (rules) {
@@ -274,7 +281,7 @@ function validate(c: PyComponent, problems: Problem[], ctx: Context): void {
     const shown = p.value.length > 40 ? `${p.value.slice(0, 40)}…` : p.value;
     problems.push(problem(c, `Property value incorrect: ${p.key}`, `has ${p.key}:${shown}, whose value ${check.must}`, p.key));
   }
-  for (const child of c.children) validate(child, problems, ctx);
+  if (depth < MAX_NESTING) for (const child of c.children) validate(child, problems, ctx, depth + 1);
   if (rules?.extra) rules.extra(c, problems, ctx);
   if (c.name === 'VALARM' && (counted('DURATION') > 0) !== (counted('REPEAT') > 0)) {
     problems.push(problem(c, 'Properties must be present together: DURATION, REPEAT', `has ${counted('DURATION') > 0 ? 'DURATION without REPEAT' : 'REPEAT without DURATION'}, and the scheduler's validation wants both or neither`));
