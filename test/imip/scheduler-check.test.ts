@@ -244,3 +244,13 @@ describe('a calendar nested without end', () => {
     expect(refusal(on(deep, '9.2'))?.message).toMatch(/holds a VEVENT and a X-A/);
   });
 });
+
+describe('a calendar with a fault in every one of many events', () => {
+  it('names the first fault and lists at most 20 in the evidence', () => {
+    const override = (n: number) => `BEGIN:VEVENT\r\nUID:6F1C2A3B-4000-4C5D-9E8F-000000000001\r\nRECURRENCE-ID:${2030 + n}0301T100000Z\r\nDTSTAMP:20260302T091500Z\r\nPRIORITY:99\r\nEND:VEVENT\r\n`;
+    const many = reply((c) => c.replace(/^END:VCALENDAR/m, `${Array.from({ length: 5000 }, (_, n) => override(n)).join('')}END:VCALENDAR`));
+    const f = refusal(on(many, '9.2'))!;
+    expect(f.message).toMatch(/the VEVENT has PRIORITY:99, whose value must be an integer from 0 to 9/);
+    expect(f.evidence.problems).toHaveLength(20);
+  });
+});

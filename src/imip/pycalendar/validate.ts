@@ -229,8 +229,14 @@ export function validatePyCalendar(calendar: PyComponent, era: PyCalendarEra, ad
   };
   const problems: Problem[] = [];
   validate(calendar, problems, ctx);
-  return problems;
+  return problems.slice(0, MAX_PROBLEMS);
 }
+
+/**
+ * The problems kept: the first is what the verdict names, and the finding's evidence lists these.
+ * A calendar of 100,000 faulty events would otherwise carry 100,000 texts into the report.
+ */
+export const MAX_PROBLEMS = 20;
 
 /** How many `key` properties `c` has once the server's changes are made. */
 function countAfter(c: PyComponent, key: string, ctx: Context): number {
@@ -248,6 +254,7 @@ function countAfter(c: PyComponent, key: string, ctx: Context): number {
 export const MAX_NESTING = 200;
 
 function validate(c: PyComponent, problems: Problem[], ctx: Context, depth = 0): void {
+  if (problems.length >= MAX_PROBLEMS) return;
   const rules = rulesFor(c, ctx.era);
   const counted = (key: string): number => countAfter(c, key, ctx);
   if (rules) {
