@@ -27,9 +27,6 @@ export interface ComponentFacts {
   /** Upper-case component name (VEVENT, VTODO...). */
   name: string;
   uid: string | null;
-  /** How many UID and DTSTAMP properties it has (the scheduler's validation wants one of each). */
-  uids: number;
-  dtstamps: number;
   organizer: string | null;
   /** How many ORGANIZER properties it has (the server takes none when there is more than one). */
   organizers: number;
@@ -217,8 +214,6 @@ function componentFacts(comp: JCalComponent): ComponentFacts {
   return {
     name: comp[0].toUpperCase(),
     uid: firstPropertyValue(comp, 'uid'),
-    uids: count('uid'),
-    dtstamps: count('dtstamp'),
     organizer: firstPropertyValue(comp, 'organizer'),
     organizers: count('organizer'),
     attendees,
@@ -386,15 +381,10 @@ function pyComponentFacts(comp: PyComponent): ComponentFacts {
   let uid: ParsedProperty | null = null;
   let organizer: ParsedProperty | null = null;
   let organizers = 0;
-  let uids = 0;
-  let dtstamps = 0;
   let recurrenceId = false;
   for (const p of comp.properties) {
     if (p.key === 'ATTENDEE') attendees.push({ value: p.value, partstat: p.params.get('PARTSTAT')?.join(',').toUpperCase() ?? null });
-    else if (p.key === 'UID') {
-      uid ??= p;
-      uids++;
-    } else if (p.key === 'DTSTAMP') dtstamps++;
+    else if (p.key === 'UID') uid ??= p;
     else if (p.key === 'ORGANIZER') {
       organizer ??= p;
       organizers++;
@@ -405,8 +395,6 @@ function pyComponentFacts(comp: PyComponent): ComponentFacts {
   return {
     name: pyUpper(comp.name),
     uid: uid ? pyText(uid) : null,
-    uids,
-    dtstamps,
     organizer: organizer ? organizer.value : null,
     organizers,
     attendees,

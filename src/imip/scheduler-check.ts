@@ -138,7 +138,7 @@ function validationRefusal(facts: CalendarFacts, tree: PyComponent, v: Pick<Serv
   }
   // Without METHOD a VEVENT must have DTSTART; the METHOD is what is wrong with a reply.
   if (facts.methods === 0 && first.property === 'DTSTART' && first.text.endsWith('Missing required property: DTSTART')) {
-    return { ...base, check: 'method', why: `the calendar has no METHOD, and the scheduler takes only iTIP messages (its validation also wants a DTSTART in the ${first.component} of a calendar without METHOD)`, laterReleases: null };
+    return { ...base, check: 'method', why: `the calendar has no METHOD, and the scheduler takes only iTIP messages (its validation also wants a DTSTART in the ${first.node.name} of a calendar without METHOD)`, laterReleases: null };
   }
   if (first.node === tree && first.property === 'METHOD') {
     return { ...base, check: 'method', why: `the calendar has ${facts.methods} METHOD properties, and the scheduler's validation allows one`, laterReleases: null };

@@ -21,8 +21,6 @@ function oracle(text: string): CalendarFacts {
     .map((comp) => ({
       name: comp.name.toUpperCase(),
       uid: str(comp.getFirstPropertyValue('uid')),
-      uids: comp.getAllProperties('uid').length,
-      dtstamps: comp.getAllProperties('dtstamp').length,
       organizer: str(comp.getFirstPropertyValue('organizer')),
       organizers: comp.getAllProperties('organizer').length,
       attendees: comp.getAllProperties('attendee').map((p) => {

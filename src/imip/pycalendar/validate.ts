@@ -45,9 +45,8 @@ interface Rules {
 }
 
 export interface Problem {
-  /** The component, and its name as written. */
+  /** The component (its name as written is `node.name`). */
   node: PyComponent;
-  component: string;
   /** The property the problem is about, when it is about one. */
   property: string | null;
   /** pycalendar's text, as the server's debug log has it. */
@@ -199,7 +198,7 @@ function count(c: PyComponent, key: string): number {
 }
 
 function problem(c: PyComponent, text: string, why: string, property: string | null = null): Problem {
-  return { node: c, component: c.name, property, text: `[${c.name}] ${text}`, why: `the ${c.name} ${why}` };
+  return { node: c, property, text: `[${c.name}] ${text}`, why: `the ${c.name} ${why}` };
 }
 
 function several(n: number, key: string): string {
