@@ -356,13 +356,9 @@ const methodMissing: ReplyRule = {
   },
 };
 
-/** The scheduler's answer to a message's calendar, worked out once for the rules that read it. */
-const refusals = new WeakMap<ReplyCheckInput, SchedulerRefusal | null>();
+/** The scheduler's answer to a message's calendar (worked out once per calendar: scheduler-check.ts). */
 function refusalOf(input: ReplyCheckInput): SchedulerRefusal | null {
-  if (!input.calendar?.ok) return null;
-  let r = refusals.get(input);
-  if (r === undefined) refusals.set(input, (r = schedulerRefusal(input.calendar.facts, input.version, { timezonesByReference: input.timezonesByReference })));
-  return r;
+  return input.calendar?.ok ? schedulerRefusal(input.calendar.facts, input.version, { timezonesByReference: input.timezonesByReference }) : null;
 }
 
 /**

@@ -74,6 +74,19 @@ export function refusalLog(v: Pick<ServerVersion, 'major' | 'minor'>, messageId:
  * it; what the gateway changes before it hands it on is applied here.
  */
 export function schedulerRefusal(facts: CalendarFacts, v: Pick<ServerVersion, 'major' | 'minor'>, options: SchedulerOptions = {}): SchedulerRefusal | null {
+  // The verdict and the reply rules each ask for the same calendar: the answer is worked out once.
+  const key = `${v.major}.${v.minor}/${options.timezonesByReference ?? ''}`;
+  let known = answers.get(facts);
+  if (!known) answers.set(facts, (known = new Map()));
+  let answer = known.get(key);
+  if (answer === undefined) known.set(key, (answer = refusalFor(facts, v, options)));
+  return answer;
+}
+
+/** The answers given, per calendar, per release and setting. */
+const answers = new WeakMap<CalendarFacts, Map<string, SchedulerRefusal | null>>();
+
+function refusalFor(facts: CalendarFacts, v: Pick<ServerVersion, 'major' | 'minor'>, options: SchedulerOptions): SchedulerRefusal | null {
   const f = featuresOf(v);
   if (f.schedulerValidatesCalendar && facts.tree && f.calendarParser !== 'vobject') {
     const refused = validationRefusal(facts, facts.tree, v);
