@@ -4,14 +4,28 @@
  * attendee mailto:attendee@remote.test), their token store, contexts per release and a lazy
  * generator for a 50 MB message (never written to disk).
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { needsBody, type ClassifyContext, type TokenRecord } from '../../src/imip/classify.js';
-import { MimeStreamParser, type ParsedMessage, type WantBody } from '../../src/imip/mime.js';
+import { MimeStreamParser, parseMessage, walkParts, type ParsedMessage, type WantBody } from '../../src/imip/mime.js';
 import { parseServerVersion } from '../../src/server/release.js';
 
 export const FIXTURE_DIR = fileURLToPath(new URL('../fixtures/messages/', import.meta.url));
 export const SENDING_ADDRESS = 'calendar@example.test';
+
+/** The body of every text/calendar part of every fixture, as UTF-8 text, fixtures in name order. */
+export function fixtureCalendars(): string[] {
+  const calendars: string[] = [];
+  for (const f of readdirSync(FIXTURE_DIR).filter((n) => n.endsWith('.eml')).sort()) {
+    const parsed = parseMessage(readFileSync(join(FIXTURE_DIR, f)));
+    for (const part of walkParts(parsed.root)) {
+      const body = part.type === 'text/calendar' ? parsed.bodies.get(part.part) : undefined;
+      if (body?.length) calendars.push(body.toString('utf8'));
+    }
+  }
+  return calendars;
+}
 /** All fixture dates are Monday 2 March 2026, 09:00–11:00 UTC. */
 export const NOW = new Date('2026-03-02T12:00:00Z');
 export const RELEASES = ['2.5', '4.3', '5.0', '5.1', '7.0', '9.2'] as const;

@@ -10,17 +10,15 @@
  *   with properties, alarms, time zones and components added, removed and repeated; for every
  *   calendar both parse, the problems must be the same.
  */
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseMessage, walkParts } from '../../src/imip/mime.js';
 import { parsePyCalendar } from '../../src/imip/pycalendar/calendar.js';
 import type { PyComponent } from '../../src/imip/pycalendar/tree.js';
 import { PyCalendarError, type PyCalendarEra } from '../../src/imip/pycalendar/errors.js';
 import { validatePyCalendar } from '../../src/imip/pycalendar/validate.js';
-import { FIXTURE_DIR } from '../imip/message-fixtures.js';
+import { fixtureCalendars } from '../imip/message-fixtures.js';
+import { lineMutants } from '../helpers/calendar-mutants.js';
 import { PYCALENDAR_ORACLE_READY, pycalendarPrelude } from '../helpers/pycalendar-oracle.js';
-import { PYTHON2, rng, runPython } from '../helpers/python.js';
+import { PYTHON2, runPython } from '../helpers/python.js';
 
 const ERAS: PyCalendarEra[] = ['pycalendar-2013', 'pycalendar-2016'];
 
@@ -108,15 +106,6 @@ for s in json.loads(sys.stdin.read()):
 `;
 
 describe.skipIf(!PYCALENDAR_ORACLE_READY)('validation against the real pycalendar, fixtures and mutants', () => {
-  const calendars: string[] = [];
-  for (const f of readdirSync(FIXTURE_DIR).filter((n) => n.endsWith('.eml')).sort()) {
-    const parsed = parseMessage(readFileSync(join(FIXTURE_DIR, f)));
-    for (const part of walkParts(parsed.root)) {
-      const body = part.type === 'text/calendar' ? parsed.bodies.get(part.part) : undefined;
-      if (body?.length) calendars.push(body.toString('utf8'));
-    }
-  }
-  const r = rng(5546);
   const lines = [
     'PRIORITY:10', 'PRIORITY:5', 'PRIORITY;VALUE=TEXT:1', 'PRIORITY: 3', 'SEQUENCE:-1', 'SEQUENCE:2', 'PERCENT-COMPLETE:101', 'REPEAT:-1', 'REPEAT:2',
     'DTSTAMP:20260302T091500', 'DTSTAMP;TZID=Europe/Paris:20260302T091500Z', 'DTSTAMP;VALUE=DATE:20260302', 'DTSTAMP;VALUE=DATE:20260302T091500Z', 'DTSTAMP;TZID=X;VALUE=DATE:20260302',
@@ -144,28 +133,7 @@ describe.skipIf(!PYCALENDAR_ORACLE_READY)('validation against the real pycalenda
     ['BEGIN:VPOLL', 'UID:p', 'DTSTAMP:20260302T091500Z', 'BEGIN:VVOTER', 'END:VVOTER', 'END:VPOLL'],
     ['BEGIN:X-THING', 'PRIORITY:99', 'END:X-THING'],
   ];
-  const split = (s: string): string[] => s.split(/\r?\n/);
-  /** A line index inside the calendar (after BEGIN:VCALENDAR, before its END). */
-  const inside = (ls: string[]): number => {
-    const end = ls.lastIndexOf('END:VCALENDAR');
-    return 1 + r.int(Math.max(1, (end < 1 ? ls.length : end) - 1));
-  };
-  const mutations: Array<(ls: string[]) => void> = [
-    (ls) => void ls.splice(inside(ls), 0, r.pick(lines)),
-    (ls) => void ls.splice(inside(ls), 0, r.pick(lines)),
-    (ls) => void ls.splice(inside(ls), 0, ...r.pick(blocks)),
-    (ls) => void ls.splice(inside(ls), 1),
-    (ls) => {
-      const i = inside(ls);
-      if (ls[i] && !/^(BEGIN|END):/.test(ls[i]!)) ls.splice(i, 0, ls[i]!);
-    },
-  ];
-  const cases = [...calendars];
-  for (let i = 0; i < 4000; i++) {
-    const ls = split(r.pick(calendars));
-    for (let k = 0, n = 1 + r.int(4); k < n; k++) r.pick(mutations)(ls);
-    cases.push(ls.join('\r\n'));
-  }
+  const cases = lineMutants(fixtureCalendars(), { seed: 5546, count: 4000, maxEdits: 4, lines, blocks });
 
   it.each(ERAS)('%s: the same unfixed problems and control characters on every calendar both parse', (era) => {
     const answers = runPython<[string[], boolean] | string | null>(PYTHON2!, `${pycalendarPrelude(era)}${ORACLE}`, cases);

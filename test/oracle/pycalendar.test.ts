@@ -12,13 +12,10 @@
  *   and 9.2 shipped it) and a Python 2.7 is found: the calendars of the reply fixtures and 3,000
  *   mutants of them (fixed seed); raise or not must agree for each era.
  */
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseMessage, walkParts } from '../../src/imip/mime.js';
 import { parsePyCalendar } from '../../src/imip/pycalendar/calendar.js';
 import { PyCalendarError, type PyCalendarEra } from '../../src/imip/pycalendar/errors.js';
-import { FIXTURE_DIR } from '../imip/message-fixtures.js';
+import { fixtureCalendars } from '../imip/message-fixtures.js';
 import { PYCALENDAR_ORACLE_READY, pycalendarPrelude } from '../helpers/pycalendar-oracle.js';
 import { PYTHON2, rng, runPython } from '../helpers/python.js';
 
@@ -106,14 +103,7 @@ for s in json.loads(sys.stdin.read()):
 `;
 
 describe.skipIf(!PYCALENDAR_ORACLE_READY)('reply calendars against the real pycalendar, fixtures and mutants', () => {
-  const calendars: string[] = [];
-  for (const f of readdirSync(FIXTURE_DIR).filter((n) => n.endsWith('.eml')).sort()) {
-    const parsed = parseMessage(readFileSync(join(FIXTURE_DIR, f)));
-    for (const part of walkParts(parsed.root)) {
-      const body = part.type === 'text/calendar' ? parsed.bodies.get(part.part) : undefined;
-      if (body?.length) calendars.push(body.toString('utf8'));
-    }
-  }
+  const calendars = fixtureCalendars();
   const r = rng(5545);
   const inserted = ['VERSION;VALUE=URI:2.0', 'VERSION;VALUE=INTEGER:2', 'CALSCALE;VALUE=UNKNOWN-X:GREGORIAN', 'RECURRENCE-ID;VALUE=text:20260302T100000Z', 'RECURRENCE-ID;VALUE=PERIOD:20260302T100000Z/PT1H', 'VERSION;VALUE=text:2.0', 'uid:lower', 'BEGIN:vtimezone', 'END:vtimezone', '', ' ', 'X-FOO:bar', 'x-foo;a=b:c', 'NOCOLON', 'SUMMARY:a\\xb', 'DESCRIPTION:ok\\, fine\\; yes\\n', 'DTSTART:20260302', 'DTSTART:20260302T1000', 'BEGIN:VALARM', 'END:VALARM', 'END:VEVENT', 'BEGIN:X-THING', 'END:X-THING', 'RECURRENCE-ID;VALUE=TEXT:x', 'RECURRENCE-ID:20260302T100000Z', 'VERSION:2.0', 'CALSCALE:GREGORIAN', 'calscale:x', 'END:VCALENDAR', 'BEGIN:VCALENDAR', 'DURATION:PT1H', 'TZOFFSETTO:+0100', 'TZOFFSETFROM:x'];
   const mutations: Array<(s: string) => string> = [

@@ -10,15 +10,14 @@
  *   (fixed seed); for every calendar both parse, and that names no time zone it does not define,
  *   the outcome must be the same.
  */
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { classify, needsBody } from '../../src/imip/classify.js';
-import { parseMessage, walkParts } from '../../src/imip/mime.js';
+import { parseMessage } from '../../src/imip/mime.js';
 import { parseCalendar } from '../../src/imip/reply-calendar.js';
 import { vobjectSerializeError } from '../../src/imip/vobject-serialize.js';
-import { context, fixture, FIXTURE_DIR } from '../imip/message-fixtures.js';
-import { PYTHON2, rng, runPython } from '../helpers/python.js';
+import { context, fixture, fixtureCalendars } from '../imip/message-fixtures.js';
+import { lineMutants } from '../helpers/calendar-mutants.js';
+import { PYTHON2, runPython } from '../helpers/python.js';
 
 const VOBJECT = process.env.IMIP_VOBJECT;
 
@@ -108,15 +107,6 @@ function undefinedZone(text: string): boolean {
 }
 
 describe.skipIf(!(PYTHON2 && VOBJECT))('writing back against vobject r212, fixtures and mutants', () => {
-  const calendars: string[] = [];
-  for (const f of readdirSync(FIXTURE_DIR).filter((n) => n.endsWith('.eml')).sort()) {
-    const parsed = parseMessage(readFileSync(join(FIXTURE_DIR, f)));
-    for (const part of walkParts(parsed.root)) {
-      const body = part.type === 'text/calendar' ? parsed.bodies.get(part.part) : undefined;
-      if (body?.length) calendars.push(body.toString('utf8'));
-    }
-  }
-  const r = rng(212);
   const lines = [
     'SUMMARY:x', 'DESCRIPTION:x', 'ORGANIZER:mailto:x@example.test', 'UID:dup', 'DTSTAMP:20260302T091500Z', 'SEQUENCE:1', 'PRIORITY:1', 'STATUS:CONFIRMED',
     'DTEND:20260302T110000Z', 'DURATION:PT1H', 'DUE:20260302T110000Z', 'DTSTART:20260302T100000Z', 'RECURRENCE-ID:20260302T100000Z', 'CLASS:PUBLIC',
@@ -134,26 +124,7 @@ describe.skipIf(!(PYTHON2 && VOBJECT))('writing back against vobject r212, fixtu
     ['BEGIN:VFREEBUSY', 'UID:f', 'DTSTAMP:20260302T091500Z', 'END:VFREEBUSY'],
     ['BEGIN:X-THING', 'SUMMARY:a', 'SUMMARY:b', 'END:X-THING'],
   ];
-  const inside = (ls: string[]): number => {
-    const end = ls.lastIndexOf('END:VCALENDAR');
-    return 1 + r.int(Math.max(1, (end < 1 ? ls.length : end) - 1));
-  };
-  const mutations: Array<(ls: string[]) => void> = [
-    (ls) => void ls.splice(inside(ls), 0, r.pick(lines)),
-    (ls) => void ls.splice(inside(ls), 0, r.pick(lines)),
-    (ls) => void ls.splice(inside(ls), 0, ...r.pick(blocks)),
-    (ls) => void ls.splice(inside(ls), 1),
-    (ls) => {
-      const i = inside(ls);
-      if (ls[i] && !/^(BEGIN|END):/.test(ls[i]!)) ls.splice(i, 0, ls[i]!);
-    },
-  ];
-  const cases = [...calendars];
-  for (let i = 0; i < 4000; i++) {
-    const ls = r.pick(calendars).split(/\r?\n/);
-    for (let k = 0, n = 1 + r.int(3); k < n; k++) r.pick(mutations)(ls);
-    cases.push(ls.join('\r\n'));
-  }
+  const cases = lineMutants(fixtureCalendars(), { seed: 212, count: 4000, maxEdits: 3, lines, blocks });
 
   it('the same outcome on every calendar both parse', () => {
     const answers = runPython<string | null>(PYTHON2!, `import sys\nsys.path.insert(0, ${JSON.stringify(VOBJECT)})\n${ORACLE}`, cases);
