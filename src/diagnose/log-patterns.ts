@@ -159,9 +159,28 @@ const ROWS: Row[] = [
     lines: ['3.x-4.x', '5.0+'],
     template: LOG.forwarding().text,
     summary: 'A reply without calendar was forwarded to the organizer (3.1+).',
-    meaning: 'Context: the organizer got the attendee\'s text answer by mail.',
+    meaning: 'Context: the organizer got the attendee\'s text answer by mail (except on 5.0 to 6.0, where the forward then fails: log.forward-failed).',
     fix: 'Nothing to do.',
     source: 'reply classification: calendar attachment',
+  },
+  {
+    id: 'log.forward-failed',
+    area: 'replies',
+    severity: 'error',
+    lines: ['5.0+'],
+    // CalendarServer-5.0..6.0 imip/inbound.py processReply hands smtpsender.py sendMessage the
+    // parsed email.message.Message, whose .replace() does not exist: AttributeError inside the
+    // reply's Deferred, which 5.1+ IMAP log as "IMAP Error: [Failure instance: Traceback: <type
+    // 'exceptions.AttributeError'>: …" and 5.0 (and POP3) as the last line of an unhandled
+    // Deferred's traceback. Before log.imap-error and log.unhandled-deferred: the first row wins.
+    template: "AttributeError: Message instance has no attribute 'replace'",
+    re: /AttributeError'?>?: Message instance has no attribute 'replace'/,
+    needles: ["Message instance has no attribute 'replace'"],
+    summary: '5.0 to 6.0: forwarding a reply without calendar to the organizer failed (its mail sender was handed the parsed message instead of its text).',
+    meaning:
+      'A human reply reached the gateway, which tried to forward it to the organizer and failed before sending anything: the organizer never gets it. The failure also ends that IMAP poll cycle, and the message stays (\\Seen on 5.1+ IMAP; on 5.0 IMAP it stops every later poll; over POP3 from 5.1 it fails again at every poll).',
+    fix: 'Move such mails out of the mailbox and tell the organizers; 6.1 and later forward them. "imip poll --once" shows which messages are calendar-less replies.',
+    source: 'the 5.0 to 6.0 mail gateway passes the parsed message where its mail sender wants text',
   },
   {
     id: 'log.no-organizer-address',
@@ -319,7 +338,7 @@ const ROWS: Row[] = [
     needles: ['Failed to inject iMIP response', 'Unable to process reply'],
     text: 'Failed to inject iMIP response (<err>) | Unable to process reply',
     summary: '5.0+: the queued reply could not be scheduled into the organizer\'s calendar.',
-    meaning: 'The reply was accepted from the mailbox, but scheduling it failed (organizer not hosted here, event gone, bad data; "ErrorResponse 403 …valid-calendar-data" is the scheduler refusing the calendar itself, a METHOD not in upper case before 8.0 or no PRODID before 7.0: reply.scheduler-refuses names the message).',
+    meaning: 'The reply was accepted from the mailbox, but scheduling it failed (organizer not hosted here, event gone, bad data; "ErrorResponse 403 …valid-calendar-data" is the scheduler refusing the calendar itself, a METHOD not in upper case before 8.0 or no PRODID before 6.1: reply.scheduler-refuses names the message).',
     fix: 'Read the error; check that the organizer is a user of this server and the event still exists.',
     source: 'after injection, on the organizer\'s side',
   },

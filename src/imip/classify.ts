@@ -107,6 +107,8 @@ interface Lookup {
 }
 
 type Step = { action: ServerAction; log: LogEntry[] };
+/** A step that raises inside the processing: `fails` tells the caller to fail the message. */
+type FailingStep = Step & { fails?: { raised: PythonException; why: string } };
 
 function lookup(token: string, ctx: ClassifyContext, notes: string[]): Lookup {
   const record = ctx.lookupToken(token);
@@ -385,7 +387,7 @@ function dateutilOf(v: ServerVersion): DateutilVersion {
  * uses itself is aware there: the host's zone is `ctx.hostZone` (this machine's in the commands,
  * ../server/host-zone.ts), a UTC host when absent.
  */
-function unknownToken(ctx: ClassifyContext, facts: Facts, token: string, log: LogEntry[]): Step & { fails?: { raised: PythonException; why: string } } {
+function unknownToken(ctx: ClassifyContext, facts: Facts, token: string, log: LogEntry[]): FailingStep {
   const out = [...log, LOG.unknownToken(ctx.version, token, facts.messageId)];
   if (!featuresOf(ctx.version).unknownTokenAge || facts.date === null) return { action: 'UNKNOWN_TOKEN', log: out };
   const zone = ctx.hostZone ?? UTC_HOST;
@@ -418,13 +420,21 @@ function organizerMailAddress(record: TokenRecord | undefined, v: ServerVersion)
   return null;
 }
 
-function noCalendar(ctx: ClassifyContext, record: TokenRecord | undefined, log: LogEntry[], notes: string[]): Step {
+function noCalendar(ctx: ClassifyContext, record: TokenRecord | undefined, log: LogEntry[], notes: string[]): FailingStep {
   const address = organizerMailAddress(record, ctx.version);
   if (address === undefined) notes.push('token not checked: assuming the organizer has an e-mail address to forward to');
   if (address === null) return { action: 'NO_ORGANIZER_ADDRESS', log: [...log, LOG.noOrganizerAddress()] };
   const v = ctx.version;
   const logsForward = v.major > 3 || (v.major === 3 && v.minor >= 1);
-  return { action: 'REPLY_FORWARDED_TO_ORGANIZER', log: logsForward ? [...log, LOG.forwarding()] : log };
+  const forwarding = logsForward ? [...log, LOG.forwarding()] : log;
+  if (featuresOf(v).forwardRaises) {
+    // CalendarServer-5.0..6.0 inbound.py processReply: sendMessage(..., msg), and smtpsender.py
+    // sendMessage does message.replace("\r\n", "\n") on it: Python 2's email Message is an
+    // old-style class, hence "Message instance has no attribute".
+    const why = `${v.text} forwards it to the organizer by handing its mail sender the parsed message instead of its text, which fails before anything is sent (6.1 and later send the text)`;
+    return { action: 'UNKNOWN_FAILURE', log: forwarding, fails: { raised: { type: 'AttributeError', text: "Message instance has no attribute 'replace'" }, why } };
+  }
+  return { action: 'REPLY_FORWARDED_TO_ORGANIZER', log: forwarding };
 }
 
 function classifyReply(input: MessageInput, ctx: ClassifyContext, facts: Facts): Outcome {
@@ -463,7 +473,9 @@ function classifyReply(input: MessageInput, ctx: ClassifyContext, facts: Facts):
   }
   if (!calPart) {
     const log = [...out.log, LOG.noAttachment(ctx.version, facts.messageId)];
-    return { ...out, ...noCalendar(ctx, record ?? undefined, log, out.notes) };
+    const step = noCalendar(ctx, record ?? undefined, log, out.notes);
+    if (step.fails) return processingFailure(ctx, step.fails.raised, { ...out, log: step.log }, step.fails.why);
+    return { ...out, action: step.action, log: step.log };
   }
   if (out.calendar && !out.calendar.ok) return parseFailure(ctx, out.calendar, out);
   const stepError = out.calendar?.ok ? (mainComponentFailure(ctx, out.calendar.facts) ?? sanitizeFailure(ctx, out.calendar.facts)) : null;

@@ -195,6 +195,17 @@ function noCalendarDraft(input: ReplyCheckInput): Draft {
       fix: 'Give the organizer an e-mail address in the directory, and ask the attendee to answer with the Accept/Decline buttons of the invitation.',
     };
   }
+  if (featuresOf(input.version).forwardRaises && input.action === 'UNKNOWN_FAILURE') {
+    // CalendarServer-5.0..6.0 inbound.py processReply hands sendMessage the parsed message, whose
+    // .replace() does not exist (smtpsender.py); 6.1 passes msg.as_string().
+    return {
+      severity: 'error',
+      path: 'message.body',
+      message: `No text/calendar part: Calendar Server ${input.version.text} tries to forward this mail to the organizer and fails before anything is sent (its mail sender is handed the parsed message instead of its text: "Message instance has no attribute 'replace'"), so the organizer never sees it.`,
+      evidence,
+      fix: 'Tell the organizer about this mail yourself, and ask attendees to answer with the Accept/Decline buttons of the invitation; 6.1 and later forward such mail.',
+    };
+  }
   const rereads = era !== 'delete-everything' && input.protocol === 'pop3' && !input.deleteAllMail;
   if (rereads) {
     return {
@@ -218,7 +229,7 @@ function noCalendarDraft(input: ReplyCheckInput): Draft {
 const noCalendar: ReplyRule = {
   id: 'reply.no-calendar',
   appliesTo: '2.2 and later',
-  source: 'the server forwards a reply without a calendar to the organizer (3.0+); over POP3 it is read again every poll',
+  source: 'the server forwards a reply without a calendar to the organizer (3.0+; on 5.0–6.0 the forward fails); over POP3 it is read again every poll',
   severity: 'warning',
   description: 'A reply without any text/calendar part (a human reply)',
   check: (input) => (input.calendarPart ? [] : [noCalendarDraft(input)]),
@@ -368,7 +379,7 @@ function refusalOf(input: ReplyCheckInput): SchedulerRefusal | null {
 const schedulerRefuses: ReplyRule = {
   id: 'reply.scheduler-refuses',
   appliesTo: '2.2 and later',
-  source: "the calendar server's scheduler (checkCalendarData): an iTIP METHOD in upper case (8.0+ upper-case it); from 3.1 pycalendar's validation with its fixes: exactly one PRODID (7.0+ add a missing one) and VERSION, each component's required and at-most-once properties, UTC stamps, PRIORITY and SEQUENCE in range, complete alarms and time zones; from 3.0 its iTIP check (isValidITIP): one type of component, one UID, one master, distinct RECURRENCE-IDs, every TZID defined unless EnableTimezonesByReference (3.1+, on from 6.0), no control characters; no X-CALENDARSERVER-ACCESS (every release)",
+  source: "the calendar server's scheduler (checkCalendarData): an iTIP METHOD in upper case (8.0+ upper-case it); from 3.1 pycalendar's validation with its fixes: exactly one PRODID (6.1+ add a missing one) and VERSION, each component's required and at-most-once properties, UTC stamps, PRIORITY and SEQUENCE in range, complete alarms and time zones; from 3.0 its iTIP check (isValidITIP): one type of component, one UID, one master, distinct RECURRENCE-IDs, every TZID defined unless EnableTimezonesByReference (3.1+, on from 6.0), no control characters; no X-CALENDARSERVER-ACCESS (every release)",
   severity: 'error',
   description: "The calendar server's scheduler refuses the reply (403): no or no valid METHOD; (3.1 and later) a calendar its validation finds wrong: no PRODID, an event without one DTSTAMP and one UID, a property repeated, a stamp not in UTC, an incomplete alarm or time zone; (3.0 and later) components that differ in type or UID, a time zone named but not defined, a control character; a private event (X-CALENDARSERVER-ACCESS)",
   check(input) {

@@ -12,9 +12,10 @@
  *   METHOD on the VCALENDAR, each component's required and at-most-once properties, UTC stamps,
  *   PRIORITY and SEQUENCE in range, complete alarms and time zones. It sees the calendar as the
  *   gateway hands it on: with the ORGANIZER the gateway added where it found none it could use,
- *   and on 7.0 and later after `sanitizeCalendar` ("issues seen in the wild from third party IMIP
- *   capable servers"; CalendarServer-7.0/8.0 inbound.py) added a missing PRODID and removed STATUS
- *   from a METHOD:REPLY.
+ *   from 6.1 with the PRODID it added where there was none (6.1–6.2 `processReply`, 7.0+
+ *   `sanitizeCalendar`), and on 7.0 and later after `sanitizeCalendar` ("issues seen in the wild
+ *   from third party IMIP capable servers"; CalendarServer-7.0/8.0 inbound.py) removed STATUS from
+ *   a METHOD:REPLY.
  * - `isValidMethod`: METHOD must be one of the iTIP methods, compared as written, upper case
  *   (twistedcaldav/ical.py `isValidMethod` in every release); 8.0+ upper-case it first.
  * - `isValidITIP` (3.0+; {@link itipRefusal}): one type of component, one UID, one master,
@@ -60,13 +61,18 @@ const VALID_CALENDAR_DATA = '{urn:ietf:params:xml:ns:caldav}valid-calendar-data'
 /**
  * What the server logs when its scheduler refuses a reply: on 2.x–4.x the gateway, whose POST to
  * /inbox/ got the 403 ("Reason: 403 Forbidden", Twisted's `web.error.Error` as text); from 5.0 the
- * IMIPReplyWork item, whose `injectMessage` logs the HTTPError, which from 7.0 `doWork` catches
+ * IMIPReplyWork item, whose `injectMessage` logs the HTTPError, which from 6.1 `doWork` catches
  * ("Unable to process reply").
  */
 export function refusalLog(v: Pick<ServerVersion, 'major' | 'minor'>, messageId: string | null, element = VALID_CALENDAR_DATA): LogEntry[] {
   if (!isEraC(v)) return [LOG.injectFailed(messageId, '403 Forbidden')];
   // `str()` of the HTTPError: txweb2 `ErrorResponse.__repr__`, "<%s %s %s>" with the element's sname().
-  return [LOG.replyWorkFailed(`<ErrorResponse 403 ${element}>`), ...(atLeast(v, 7) ? [LOG.unableToProcessReply()] : [])];
+  return replyWorkLog(v, `<ErrorResponse 403 ${element}>`);
+}
+
+/** 5.0+: what the IMIPReplyWork item logs when `injectMessage` raises (6.1+ `doWork` catches it). */
+export function replyWorkLog(v: Pick<ServerVersion, 'major' | 'minor'>, error: string): LogEntry[] {
+  return [LOG.replyWorkFailed(error), ...(featuresOf(v).replyWorkCatches ? [LOG.unableToProcessReply()] : [])];
 }
 
 /**
@@ -122,9 +128,9 @@ function refusalFor(facts: CalendarFacts, v: Pick<ServerVersion, 'major' | 'mino
 /**
  * `validCalendarData` (3.1+): pycalendar's validation of the calendar as the gateway hands it on,
  * after it added an ORGANIZER to the main component where it found none it could use in the first
- * one (3.0+ `processReply`: `getOrganizerProperty()` is None for none or several), and on 7.0 and
- * later after `sanitizeCalendar` added a missing PRODID and removed every STATUS from a
- * METHOD:REPLY (8.0+ compare the upper-cased METHOD).
+ * one (3.0+ `processReply`: `getOrganizerProperty()` is None for none or several), from 6.1 after
+ * it added a missing PRODID, and on 7.0 and later after `sanitizeCalendar` removed every STATUS
+ * from a METHOD:REPLY (8.0+ compare the upper-cased METHOD).
  */
 function validationRefusal(facts: CalendarFacts, tree: PyComponent, v: Pick<ServerVersion, 'major' | 'minor'>): SchedulerRefusal | null {
   const f = featuresOf(v);
@@ -132,7 +138,7 @@ function validationRefusal(facts: CalendarFacts, tree: PyComponent, v: Pick<Serv
   const method = facts.methodText === null ? null : f.sanitizeUpperMethod ? pyUpper(facts.methodText) : facts.methodText;
   const problems = validatePyCalendar(tree, f.calendarParser === 'pycalendar-2016' ? 'pycalendar-2016' : 'pycalendar-2013', {
     organizerAddedTo: main?.node ?? null,
-    prodidAdded: f.sanitizeCalendar,
+    prodidAdded: f.addsMissingProdid,
     statusRemoved: f.sanitizeCalendar && method === 'REPLY',
     statusAtMostOne: v.major === 3 && v.minor === 1,
   });
@@ -146,7 +152,7 @@ function validationRefusal(facts: CalendarFacts, tree: PyComponent, v: Pick<Serv
       ...base,
       check: 'prodid',
       why: prodids === 0 ? "the calendar has no PRODID, and the scheduler's validation wants exactly one" : `the calendar has ${prodids} PRODID properties, and the scheduler's validation wants exactly one`,
-      laterReleases: prodids === 0 ? '7.0 and later add a missing PRODID first' : null,
+      laterReleases: prodids === 0 ? '6.1 and later add a missing PRODID first' : null,
     };
   }
   // Without METHOD a VEVENT must have DTSTART; the METHOD is what is wrong with a reply.

@@ -162,8 +162,30 @@ export interface Features {
   /** §4.4 step 5: a reply without calendar is forwarded to the organizer (3.0+). */
   forwardsHumanReplies: boolean;
   /**
+   * The forward fails (5.0–6.0): `processReply` hands `SMTPSender.sendMessage` the parsed
+   * `email.message.Message`, whose `message.replace("\r\n", "\n")` raises AttributeError
+   * ("Message instance has no attribute 'replace'") before anything is sent
+   * (CalendarServer-5.0..6.0 txdav/caldav/datastore/scheduling/imip/inbound.py `processReply`,
+   * smtpsender.py `sendMessage`). 6.1 passes `msg.as_string()` (206b87d, "Fix for use with latest
+   * Twisted"); 3.x–4.x's mail.py wrote the text itself.
+   */
+  forwardRaises: boolean;
+  /**
+   * `processReply` adds `PRODID:Unknown` to a reply without one before the scheduler validates it
+   * (6.1–6.2 in `processReply` itself, a2da9a0 "don't fail on missing PRODID in reply"; 7.0+ in
+   * `sanitizeCalendar`).
+   */
+  addsMissingProdid: boolean;
+  /**
+   * `IMIPReplyWork.doWork` catches what `injectMessage` re-raised and logs "Unable to process
+   * reply" (6.1+, a2da9a0 "Don't endlessly retry imip reply processing"); 5.0–6.0 let it fail the
+   * work item.
+   */
+  replyWorkCatches: boolean;
+  /**
    * §4.4 step 6: sanitizeCalendar (7.0+), which takes the calendar's METHOD with
-   * `getProperty("METHOD")` (raises InvalidICalendarDataError on two).
+   * `getProperty("METHOD")` (raises InvalidICalendarDataError on two), adds a missing PRODID (as
+   * 6.1–6.2 did, {@link addsMissingProdid}) and removes STATUS from a METHOD:REPLY.
    */
   sanitizeCalendar: boolean;
   /**
@@ -248,6 +270,9 @@ function computeFeatures(v: Pick<ServerVersion, 'major' | 'minor'>): Features {
     selectiveDelete: atLeast(v, 5, 1),
     unknownTokenAge: atLeast(v, 7),
     forwardsHumanReplies: atLeast(v, 3),
+    forwardRaises: v.major === 5 || (v.major === 6 && v.minor === 0),
+    addsMissingProdid: atLeast(v, 6, 1),
+    replyWorkCatches: atLeast(v, 6, 1),
     sanitizeCalendar: atLeast(v, 7),
     sanitizeUpperMethod: atLeast(v, 8),
     singleMainComponent: atLeast(v, 3) && !atLeast(v, 5, 1),

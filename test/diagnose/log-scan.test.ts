@@ -171,6 +171,27 @@ describe('scanning the fixture logs of each release line', () => {
     expect(r.entries.get('log.unhandled-deferred')).toMatchObject({ namespace: 'twisted.internet.defer', level: 'critical' });
   });
 
+  it("5.0 to 6.0: a failed forward of a calendar-less reply is told apart from other IMAP errors", async () => {
+    // CalendarServer-5.0..6.0 inbound.py processReply hands sendMessage the parsed Message
+    // (smtpsender.py: message.replace raises). 5.1+ IMAP: ebLogError's "IMAP Error"; 5.0: the
+    // unhandled Deferred's traceback, whose last line is reflect.qual(type): str(value).
+    const dir = tmp();
+    const path = join(dir, 'forward-failed.log');
+    const ns = (level: string, text: string) => `2015-01-12 10:00:07+0000 [-] [caldav-1]  [-] [txdav.caldav.datastore.scheduling.imip.inbound#${level}] ${text}`;
+    writeFileSync(
+      path,
+      [
+        ns('warn', 'Mail gateway forwarding reply back to organizer'),
+        ns('error', "IMAP Error: [Failure instance: Traceback: <type 'exceptions.AttributeError'>: Message instance has no attribute 'replace'"),
+        ns('error', "IMAP Error: [Failure instance: Traceback: <class 'twistedcaldav.ical.InvalidICalendarDataError'>: Invalid property"),
+        '2015-01-12 10:00:09+0000 [-] [caldav-1]  [-] [twisted.internet.defer#critical] Unhandled error in Deferred:',
+        "\texceptions.AttributeError: Message instance has no attribute 'replace'",
+        '',
+      ].join('\n'),
+    );
+    expect(counts(await scan(path))).toEqual({ 'log.forwarded-to-organizer': 1, 'log.forward-failed': 2, 'log.imap-error': 1, 'log.unhandled-deferred': 1 });
+  });
+
   it('keeps count, first and last time, the latest line, and the values the diagnosis links', async () => {
     const r = await scan(join(LOGS, 'error-2x.log'));
     const e = r.entries.get('log.injection-principal-not-found')!;

@@ -2,8 +2,8 @@
  * The calendar server's scheduler checks a reply before it delivers it (src/imip/scheduler-check.ts):
  * `checkCalendarData` refuses a METHOD that is not an iTIP method in upper case (every release;
  * 8.0+ upper-case it first, CalendarServer-8.0 inbound.py `sanitizeCalendar`), and from 3.1 a
- * VCALENDAR without exactly one PRODID (pycalendar's validation; 7.0+ add a missing one,
- * CalendarServer-7.0 inbound.py `sanitizeCalendar`). What the admin sees depends on the release:
+ * VCALENDAR without exactly one PRODID (pycalendar's validation; 6.1+ add a missing one,
+ * CalendarServer-6.1 inbound.py `processReply`, 7.0+ `sanitizeCalendar`). What the admin sees depends on the release:
  * 2.x–4.x the gateway's POST gets 403 and logs it; 5.0+ the reply work item logs its failure.
  */
 import { describe, expect, it } from 'vitest';
@@ -40,9 +40,11 @@ describe("the scheduler's check of the calendar it is handed", () => {
       expect(texts(v).join('\n')).not.toContain('successfully injected');
       expect(refusal(v)!.message, release).toMatch(/refuses it \(403, "Must have valid METHOD property"\): METHOD is "reply", and the scheduler compares it with the iTIP methods as written, in upper case \(8\.0 and later upper-case METHOD first\)/);
     }
-    // 5.0-6.x: the work item's injectMessage logs the HTTPError and re-raises; 7.0 also catches it.
+    // 5.0-6.0: the work item's injectMessage logs the HTTPError and re-raises; from 6.1 doWork
+    // also catches it (CalendarServer-6.1 inbound.py IMIPReplyWork.doWork, a2da9a0).
     expect(texts(on(lower, '5.1')).slice(-1)).toEqual([WORK_FAILED]);
     expect(texts(on(lower, '6.0')).slice(-1)).toEqual([WORK_FAILED]);
+    expect(texts(on(lower, '6.1')).slice(-2)).toEqual([WORK_FAILED, 'Unable to process reply']);
     expect(texts(on(lower, '7.0')).slice(-2)).toEqual([WORK_FAILED, 'Unable to process reply']);
     expect(on(lower, '5.1').mailboxEffect).toBe('deleted');
     for (const release of ['8.0', '9.2']) {
@@ -52,14 +54,15 @@ describe("the scheduler's check of the calendar it is handed", () => {
     }
   });
 
-  it('no PRODID: refused from 3.1 through 6.x; 2.x and 3.0 do not validate, 7.0 and later add one', () => {
+  it('no PRODID: refused from 3.1 through 6.0; 2.x and 3.0 do not validate, 6.1 and later add one', () => {
     const noProdid = reply((c) => c.replace(/^PRODID:[^\n]*\n/m, ''));
-    for (const release of ['3.1', '4.3', '5.1', '6.0']) {
+    for (const release of ['3.1', '4.3', '5.1', '5.3', '6.0']) {
       const v = on(noProdid, release);
-      expect(refusal(v)?.message, release).toMatch(/refuses it \(403, "Calendar component is not valid"\): the calendar has no PRODID, and the scheduler's validation wants exactly one \(7\.0 and later add a missing PRODID first\)/);
+      expect(refusal(v)?.message, release).toMatch(/refuses it \(403, "Calendar component is not valid"\): the calendar has no PRODID, and the scheduler's validation wants exactly one \(6\.1 and later add a missing PRODID first\)/);
       expect(refusal(v)?.evidence).toMatchObject({ prodids: 0, method: 'REPLY' });
     }
-    for (const release of ['2.5', '3.0', '7.0', '9.2']) {
+    // 6.1-6.2 add PRODID:Unknown in processReply (a2da9a0), 7.0+ in sanitizeCalendar.
+    for (const release of ['2.5', '3.0', '6.1', '6.2', '7.0', '9.2']) {
       const v = on(noProdid, release);
       expect(refusal(v), release).toBeUndefined();
       expect(texts(v).at(-1), release).toMatch(/successfully injected|Successfully injected/);

@@ -233,11 +233,41 @@ describe('forwarding a calendar-less reply: the organizer lookup', () => {
       }),
     ).serverAction;
   it('uses urn:uuid: on 3.2-5.x and urn:x-uid: on 6.0+', () => {
+    // Found: the forward is tried (and on 5.0-6.0 fails, below); not found: NO_ORGANIZER_ADDRESS.
     expect(withOrganizer('3.2', 'urn:uuid:ABC')).toBe('REPLY_FORWARDED_TO_ORGANIZER');
-    expect(withOrganizer('5.0', 'urn:uuid:ABC')).toBe('REPLY_FORWARDED_TO_ORGANIZER');
+    expect(withOrganizer('5.0', 'urn:uuid:ABC')).toBe('UNKNOWN_FAILURE');
     expect(withOrganizer('5.1', 'urn:x-uid:ABC')).toBe('NO_ORGANIZER_ADDRESS');
-    expect(withOrganizer('6.0', 'urn:x-uid:ABC')).toBe('REPLY_FORWARDED_TO_ORGANIZER');
+    expect(withOrganizer('6.0', 'urn:x-uid:ABC')).toBe('UNKNOWN_FAILURE');
+    expect(withOrganizer('6.1', 'urn:x-uid:ABC')).toBe('REPLY_FORWARDED_TO_ORGANIZER');
     expect(withOrganizer('9.2', 'urn:uuid:ABC')).toBe('NO_ORGANIZER_ADDRESS');
+  });
+
+  // CalendarServer-5.0..6.0 inbound.py processReply: `smtpSender.sendMessage(fromAddr, toAddr,
+  // messageid(), msg)` with the parsed email.message.Message, and smtpsender.py sendMessage does
+  // `StringIO(message.replace("\r\n", "\n"))`: AttributeError before anything is sent, inside the
+  // @inlineCallbacks processReply. 6.1 passes msg.as_string() (206b87d); 3.x-4.x mail.py wrote
+  // msg.as_string() itself.
+  it('fails on 5.0 through 6.0, where the mail sender is handed the parsed message', () => {
+    const human = (release: string, protocol: 'imap' | 'pop3' = 'imap') => classify(parseFixture('human-reply'), context(release, protocol));
+    for (const release of ['5.0', '5.1', '5.3', '6.0']) {
+      const verdict = human(release);
+      expect(verdict.serverAction, release).toBe('UNKNOWN_FAILURE');
+      const texts = verdict.logLines.map((l) => l.text);
+      expect(texts, release).toContain('Mail gateway forwarding reply back to organizer');
+      expect(texts.at(-1), release).toMatch(/AttributeError.*: Message instance has no attribute 'replace'$/);
+      const finding = verdict.findings.find((f) => f.id === 'reply.no-calendar')!;
+      expect(finding.severity, release).toBe('error');
+      expect(finding.message, release).toMatch(/tries to forward this mail to the organizer and fails before anything is sent/);
+    }
+    // 5.1+ IMAP: the cycle stops there and the message stays \Seen; 5.0 IMAP: it blocks every poll.
+    expect([human('5.1').mailboxEffect, human('5.1').stopsCycle]).toEqual(['left-seen', true]);
+    expect(human('5.0').mailboxEffect).toBe('left-blocks-every-poll');
+    expect(human('6.0', 'pop3').mailboxEffect).toBe('left-reread-every-poll');
+    for (const release of ['3.2', '4.3', '6.1', '6.2', '7.0', '9.2']) {
+      const verdict = human(release);
+      expect(verdict.serverAction, release).toBe('REPLY_FORWARDED_TO_ORGANIZER');
+      expect(verdict.logLine, release).toBe('Mail gateway forwarding reply back to organizer');
+    }
   });
 });
 

@@ -59,7 +59,7 @@ export interface Problem {
 export interface Adjustments {
   /** A component the gateway added an ORGANIZER to. */
   organizerAddedTo?: PyComponent | null;
-  /** 7.0+ `sanitizeCalendar`: a missing PRODID added. */
+  /** A missing PRODID added (6.1–6.2 `processReply`, 7.0+ `sanitizeCalendar`). */
   prodidAdded?: boolean;
   /** 7.0+ `sanitizeCalendar`: every STATUS removed from a METHOD:REPLY. */
   statusRemoved?: boolean;
