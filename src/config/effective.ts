@@ -106,8 +106,8 @@ export function toSettings(cfg: LoadedConfig, version: ServerVersion): ImipSetti
     httpPort: num(e.HTTPPort, 0),
     sslPort: num(e.SSLPort, 0),
     enableSSL: truthy(e.EnableSSL, false),
-    // stdconfig.py: False in 3.1–5.x, True from 6.0; twistedcaldav/ical.py tests it as Python does.
-    timezonesByReference: atLeast(version, 3, 1) ? truthy(e.EnableTimezonesByReference, atLeast(version, 6)) : null,
+    // stdconfig.py: False in 3.1–5.1, True from 5.2 (CalendarServer-5.1/5.2); twistedcaldav/ical.py tests it as Python does.
+    timezonesByReference: atLeast(version, 3, 1) ? truthy(e.EnableTimezonesByReference, atLeast(version, 5, 2)) : null,
   };
 }
 

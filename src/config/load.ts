@@ -187,7 +187,7 @@ function stringList(v: PlistValue | undefined): string[] {
  * that names it (6.0+: after its own ImportConfig merge), whose own ServerRoot/ConfigRoot count.
  * - 3.0+: a path starting with "/" or "." is taken as written, "." relative to the server's working
  *   directory (CalendarServer-3.2..9.2 twistedcaldav/config.py `fullServerPath`);
- * - 5.0–5.3: every include as written (twistedcaldav/stdconfig.py `loadConfig`, `_expandPath(include)`);
+ * - 5.0–5.1: every include as written (twistedcaldav/stdconfig.py `loadConfig`, `_expandPath(include)`);
  * - else against ServerRoot/ConfigRoot of the listing file, which must define both
  *   (`os.path.join(configDict.ServerRoot, configDict.ConfigRoot)`: AttributeError when absent).
  * Returns `missingRoots` when the listing file lacks ServerRoot or ConfigRoot and the release needs them.
@@ -197,11 +197,12 @@ function resolveIncludePath(raw: string, listing: PlistDict, ctx: Ctx): { path: 
   let p = raw;
   if (f.includePathExpansion) {
     // Looked up only for a path that needs them, once per load (a file can list 100,000s of includes).
+    // stdconfig.py `_expandPath`: `$` if there is one, else `#`; never both (CalendarServer-3.1..9.2).
     if (p.includes('$')) p = p.replace(/\$/g, (ctx.fqdn ??= getfqdn()));
-    if (p.includes('#')) p = p.replace(/#/g, (ctx.address ??= hostAddress()));
+    else if (p.includes('#')) p = p.replace(/#/g, (ctx.address ??= hostAddress()));
   }
   if (!f.includesRelativeToConfigRoot) {
-    return { path: resolve(ctx.cwd, p), note: '5.0-5.3 take include paths as written: relative to the server process working directory' };
+    return { path: resolve(ctx.cwd, p), note: '5.0 and 5.1 take include paths as written: relative to the server process working directory' };
   }
   const missing = f.includeNeedsOwnRoots ? ['ServerRoot', 'ConfigRoot'].filter((k) => typeof listing[k] !== 'string') : [];
   if (p.startsWith('/')) return missing.length ? { path: p, missingRoots: missing } : { path: p };

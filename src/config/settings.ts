@@ -51,7 +51,7 @@ export interface ImipSettings {
   sslPort: number;
   enableSSL: boolean;
   /**
-   * `EnableTimezonesByReference` (3.1+; default false up to 5.x, true from 6.0): when true the
+   * `EnableTimezonesByReference` (3.1+; default false up to 5.1, true from 5.2): when true the
    * scheduler accepts a TZID without its VTIMEZONE. Null on 2.x and 3.0, which always want it.
    */
   timezonesByReference: boolean | null;

@@ -62,7 +62,7 @@ const str = (v: PlistValue | undefined): string | undefined => (typeof v === 'st
 /** Which directory the config names (2.x–4.x and 5.0+ types alike). */
 export function directoryOf(cfg: LoadedConfig, version: ServerVersion): DirectoryRef {
   const written = getPath(cfg.effective, 'DirectoryService.type');
-  const type = str(written) ?? (version.major >= 7 ? 'xml' : 'twistedcaldav.directory.xmlfile.XMLDirectoryService');
+  const type = str(written) ?? (version.major >= 6 ? 'xml' : 'twistedcaldav.directory.xmlfile.XMLDirectoryService');
   const how = written === undefined ? 'DirectoryService not set: the release\'s default XML directory' : 'DirectoryService.type';
   const t = type.toLowerCase();
   const params = (p: string): PlistValue | undefined => getPath(cfg.effective, `DirectoryService.params.${p}`);

@@ -21,7 +21,7 @@ import type {
   Verdict,
 } from './classify-types.js';
 import { checkDsn } from './dsn.js';
-import { refusalLog, schedulerRefusal } from './scheduler-check.js';
+import { refusalLog, refusalWords, schedulerLog, schedulerRefusal } from './scheduler-check.js';
 import { vobjectSerializeError } from './vobject-serialize.js';
 import { dateutilParse, type DateutilVersion } from './dateutil-parse.js';
 import { walkParts, type MimePart } from './mime-part.js';
@@ -292,9 +292,9 @@ function injected(
     const later = refusal.laterReleases ? ` (${refusal.laterReleases})` : '';
     const refused = [
       ...notes,
-      `the calendar server's scheduler refuses it, 403 "${refusal.description}": ${refusal.why}${later}; the answer never reaches the organizer, and the mail is gone as after any submitted reply`,
+      `the calendar server's scheduler ${refusalWords(refusal)}: ${refusal.why}${later}; the answer never reaches the organizer, and the mail is gone as after any submitted reply`,
     ];
-    return { log: [...log, ...refusalLog(ctx.version, facts.messageId, refusal.element)], notes: refused };
+    return { log: [...log, ...schedulerLog(ctx.version, facts.messageId, refusal)], notes: refused };
   }
   const other = calendar ? uidNotTokens(calendar, record?.uid) : null;
   const done = other

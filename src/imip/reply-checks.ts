@@ -10,7 +10,7 @@ import { stripMailto } from '../server/address.js';
 import { pollEraOf, type ServerAction } from '../server/poll-policy.js';
 import { atLeast, featuresOf, type ReleaseLine, type ServerVersion } from '../server/release.js';
 import { isEraC } from './inbound-log.js';
-import { refusalLog, schedulerRefusal, type SchedulerRefusal } from './scheduler-check.js';
+import { refusalLog, refusalWords, schedulerLog, schedulerRefusal, type SchedulerRefusal } from './scheduler-check.js';
 import { componentsShape, mainComponent, mainComponentRaises, serverOrganizer, uidNotTokens, type AttendeeFacts, type CalendarParse, type ComponentFacts } from './reply-calendar.js';
 import type { TokenRecord } from './classify-types.js';
 import { fileName, type MimePart } from './mime-part.js';
@@ -379,20 +379,22 @@ function refusalOf(input: ReplyCheckInput): SchedulerRefusal | null {
 const schedulerRefuses: ReplyRule = {
   id: 'reply.scheduler-refuses',
   appliesTo: '2.2 and later',
-  source: "the calendar server's scheduler (checkCalendarData): an iTIP METHOD in upper case (8.0+ upper-case it); from 3.1 pycalendar's validation with its fixes: exactly one PRODID (6.1+ add a missing one) and VERSION, each component's required and at-most-once properties, UTC stamps, PRIORITY and SEQUENCE in range, complete alarms and time zones; from 3.0 its iTIP check (isValidITIP): one type of component, one UID, one master, distinct RECURRENCE-IDs, every TZID defined unless EnableTimezonesByReference (3.1+, on from 6.0), no control characters; no X-CALENDARSERVER-ACCESS (every release)",
+  source: "the calendar server's scheduler (checkCalendarData): an iTIP METHOD in upper case (8.0+ upper-case it); from 3.1 pycalendar's validation with its fixes: exactly one PRODID (6.1+ add a missing one) and VERSION, each component's required and at-most-once properties, UTC stamps, PRIORITY and SEQUENCE in range, complete alarms and time zones; from 3.0 its iTIP check (isValidITIP): one type of component, one UID, one master, distinct RECURRENCE-IDs, every TZID defined unless EnableTimezonesByReference (3.1+, on from 5.2), from 6.0 a TZID without VTIMEZONE among the zones the server ships, no control characters; no X-CALENDARSERVER-ACCESS (every release)",
   severity: 'error',
-  description: "The calendar server's scheduler refuses the reply (403): no or no valid METHOD; (3.1 and later) a calendar its validation finds wrong: no PRODID, an event without one DTSTAMP and one UID, a property repeated, a stamp not in UTC, an incomplete alarm or time zone; (3.0 and later) components that differ in type or UID, a time zone named but not defined, a control character; a private event (X-CALENDARSERVER-ACCESS)",
+  description: "The calendar server's scheduler refuses the reply (403): no or no valid METHOD; (3.1 and later) a calendar its validation finds wrong: no PRODID, an event without one DTSTAMP and one UID, a property repeated, a stamp not in UTC, an incomplete alarm or time zone; (3.0 and later) components that differ in type or UID, a time zone named but not defined (6.0 and later: not defined and not among the zones the server ships, which it fails on rather than refuses), a control character; a private event (X-CALENDARSERVER-ACCESS)",
   check(input) {
     const cal = input.calendar;
     if (!cal?.ok || cal.facts.components.length === 0 || input.action === 'UNKNOWN_FAILURE') return [];
     const refusal = refusalOf(input);
     if (!refusal) return [];
     const later = refusal.laterReleases ? ` (${refusal.laterReleases})` : '';
-    const log = `${isEraC(input.version) ? 'the server' : 'the gateway'} logs "${refusalLog(input.version, '…', refusal.element)[0]!.text}"`;
+    const log = `${isEraC(input.version) ? 'the server' : 'the gateway'} logs "${schedulerLog(input.version, '…', refusal)[0]!.text}"`;
     const fix =
-      refusal.check === 'timezone'
+      refusal.check === 'unknown-timezone'
+        ? `Ask the attendee to answer from a client that includes the VTIMEZONE of each time zone it names${refusal.laterReleases ? `; Calendar Server ${refusal.laterReleases.replace(/ ship it$/, '')} knows this zone` : ''}. Newer zone names come with a refresh of the server's time zone database from IANA ("calendarserver_manage_timezones -f caldavd.plist --refresh", then a restart), which this judgement does not see.`
+        : refusal.check === 'timezone'
         ? atLeast(input.version, 3, 1)
-          ? "Set EnableTimezonesByReference to true in caldavd.plist (the default from 6.0), so that the server takes a time zone by its name; or ask the attendee to answer from a client that includes the VTIMEZONE."
+          ? "Set EnableTimezonesByReference to true in caldavd.plist (the default from 5.2), so that the server takes a time zone by its name; or ask the attendee to answer from a client that includes the VTIMEZONE."
           : 'Ask the attendee to answer from a client that includes the VTIMEZONE of each time zone it names.'
         : refusal.check === 'access'
         ? 'Ask the attendee to answer from a client that does not mark the event private (Apple Calendar writes X-CALENDARSERVER-ACCESS for a private event), or to make the event public on their side before answering.'
@@ -400,7 +402,7 @@ const schedulerRefuses: ReplyRule = {
         ? "Ask the attendee to answer from another client: this one writes a calendar that the server's scheduler refuses."
         : refusal.check === 'prodid'
         ? refusal.laterReleases
-          ? "The attendee's client (or a server on the way) writes calendars without PRODID: ask them to answer from another client; Calendar Server 7.0 and later accept it."
+          ? "The attendee's client (or a server on the way) writes calendars without PRODID: ask them to answer from another client; Calendar Server 6.1 and later accept it."
           : 'The calendar names its product more than once: ask the attendee to answer from another client.'
         : refusal.laterReleases
           ? "The attendee's client writes METHOD in lower case: ask them to answer from another client, or move to Calendar Server 8.0 or later, which upper-cases it."
@@ -408,7 +410,7 @@ const schedulerRefuses: ReplyRule = {
     return [
       {
         path: refusal.check === 'prodid' ? 'message.calendar.PRODID' : refusal.check === 'method' ? 'message.calendar.METHOD' : 'message.calendar',
-        message: `Calendar Server ${input.version.text} hands the answer to its scheduler, which refuses it (403, "${refusal.description}"): ${refusal.why}${later}. The answer never reaches the organizer; ${log}.`,
+        message: `Calendar Server ${input.version.text} hands the answer to its scheduler, which ${refusalWords(refusal)}: ${refusal.why}${later}. The answer never reaches the organizer; ${log}.`,
         evidence: base(input, { method: cal.facts.methodText, methods: cal.facts.methods, prodids: cal.facts.prodids, description: refusal.description, problems: refusal.problems }),
         fix,
       },

@@ -31,15 +31,18 @@ import type { PyComponent } from './pycalendar/tree.js';
 import { validatePyCalendar } from './pycalendar/validate.js';
 import { unescapeText } from './pycalendar/values.js';
 import { mainComponent, serverOrganizer, type CalendarFacts } from './reply-calendar.js';
+import { SERVER_ZONE_ADDITIONS } from './server-timezones.js';
 
 /** twistedcaldav/ical.py `isValidMethod` (2.5..9.2). */
 const ITIP_METHODS: ReadonlySet<string> = new Set(['PUBLISH', 'REQUEST', 'REPLY', 'ADD', 'CANCEL', 'REFRESH', 'COUNTER', 'DECLINECOUNTER']);
 
 export interface SchedulerRefusal {
   /** Which check refuses it. */
-  check: 'prodid' | 'method' | 'component' | 'timezone' | 'itip' | 'access';
-  /** The scheduler's description in its 403 answer. */
-  description: 'Calendar component is not valid' | 'Must have valid METHOD property' | typeof ITIP_DESCRIPTION | typeof ACCESS_DESCRIPTION;
+  check: 'prodid' | 'method' | 'component' | 'timezone' | 'unknown-timezone' | 'itip' | 'access';
+  /** The scheduler's description in its 403 answer; null when it raises instead ({@link raised}). */
+  description: 'Calendar component is not valid' | 'Must have valid METHOD property' | typeof ITIP_DESCRIPTION | typeof ACCESS_DESCRIPTION | null;
+  /** What the scheduler raises instead of answering 403 (6.0+: TimezoneException "Unknown time zone: …"). */
+  raised?: string;
   /** The error element of the 403, when not valid-calendar-data (it shows in the 5.0+ log line). */
   element?: string;
   /** What is wrong, for the admin. */
@@ -68,6 +71,16 @@ export function refusalLog(v: Pick<ServerVersion, 'major' | 'minor'>, messageId:
   if (!isEraC(v)) return [LOG.injectFailed(messageId, '403 Forbidden')];
   // `str()` of the HTTPError: txweb2 `ErrorResponse.__repr__`, "<%s %s %s>" with the element's sname().
   return replyWorkLog(v, `<ErrorResponse 403 ${element}>`);
+}
+
+/** What the server logs when its scheduler refuses this reply or fails on it. */
+export function schedulerLog(v: Pick<ServerVersion, 'major' | 'minor'>, messageId: string | null, refusal: SchedulerRefusal): LogEntry[] {
+  return refusal.raised === undefined ? refusalLog(v, messageId, refusal.element) : replyWorkLog(v, refusal.raised);
+}
+
+/** How the scheduler turns the reply down, in words: its 403, or what it raises. */
+export function refusalWords(refusal: SchedulerRefusal): string {
+  return refusal.raised === undefined ? `refuses it (403, "${refusal.description}")` : `fails on it ("${refusal.raised}")`;
 }
 
 /** 5.0+: what the IMIPReplyWork item logs when `injectMessage` raises (6.1+ `doWork` catches it). */
@@ -196,8 +209,9 @@ const ALLOWED_COMPONENTS: ReadonlySet<string> = new Set(['VEVENT', 'VTODO', 'VFR
  * - a TZID no VTIMEZONE defines, unless `EnableTimezonesByReference` (3.1+) is on. The server
  *   takes one TZID per component, the first it meets in Python's dict order of its properties
  *   (`timezoneIDs()`, with `break`): a component whose TZIDs are some defined and some not is
- *   not refused here, as which one the server meets is not known. From 6.0 a TZID without its
- *   VTIMEZONE must be in the server's own time zone database (`hasTZ`), which is not modelled;
+ *   not refused here, as which one the server meets is not known;
+ * - 6.0+: a TZID without its VTIMEZONE that is not in the server's own time zone database
+ *   ({@link unknownZoneFailure});
  * - a control character other than tab, CR and LF anywhere in the calendar.
  */
 function itipRefusal(tree: PyComponent, v: Pick<ServerVersion, 'major' | 'minor'>, options: SchedulerOptions): SchedulerRefusal | null {
@@ -242,8 +256,8 @@ function itipRefusal(tree: PyComponent, v: Pick<ServerVersion, 'major' | 'minor'
     }
     refs.push(c);
   }
-  // 3.0 has no switch; 3.1–5.x default to false, 6.0 and later to true (stdconfig.py).
-  const byReference = atLeast(v, 3, 1) && (options.timezonesByReference ?? atLeast(v, 6));
+  // 3.0 has no switch; 3.1–5.1 default to false, 5.2 and later to true (CalendarServer-5.1/5.2 stdconfig.py).
+  const byReference = atLeast(v, 3, 1) && (options.timezonesByReference ?? atLeast(v, 5, 2));
   if (!byReference) {
     for (const c of refs) {
       if (c.tzids.length === 0 || c.tzids.some((t) => zones.has(t))) continue;
@@ -255,8 +269,56 @@ function itipRefusal(tree: PyComponent, v: Pick<ServerVersion, 'major' | 'minor'
       );
     }
   }
+  const unknown = atLeast(v, 6) ? unknownZoneFailure(refs, zones, v) : null;
+  if (unknown) return unknown;
   if (hasControl(tree)) return refuse('itip', 'it holds a control character (other than tab, CR and LF), which the scheduler refuses', 'iCalendar contains illegal control character');
   return null;
+}
+
+/**
+ * 6.0+ `validCalendarForCalDAV`: "TZIDs without a VTIMEZONE must be available in the server's TZ
+ * database": `hasTZ(tzid)` for each (twistedcaldav/timezones.py `readVTZ` → pycalendar
+ * `TimezoneDatabase.getTimezoneInCalendar`, which reads `<zoneinfo>/<TZID>.ics` and compares the
+ * TZID exactly) raises TimezoneException("Unknown time zone: %s"). That is no
+ * InvalidICalendarDataError, so `isValidITIP` does not catch it and no 403 is answered: it leaves
+ * `doSchedulingDirectly`, and `injectMessage` logs it (CalendarServer-6.0..9.2 twistedcaldav/ical.py,
+ * inbound.py `injectMessage`). The zones are those the release ships (./server-timezones.ts).
+ * Not known here: zones the server process met in a VTIMEZONE since it started, which pycalendar
+ * keeps in memory and finds first (`mergeTimezones`), and a TimezoneService.BasePath database.
+ * One TZID per component, as in the check above: only a component whose TZIDs are all unknown is
+ * certain to fail; of several unknown ones the server names the first of its set, here the first
+ * written.
+ */
+function unknownZoneFailure(refs: PyComponent[], zones: ReadonlySet<string>, v: Pick<ServerVersion, 'major' | 'minor'>): SchedulerRefusal | null {
+  const shipped = serverZones(v);
+  for (const c of refs) {
+    if (c.tzids.length === 0 || !c.tzids.every((t) => !zones.has(t) && !shipped.has(t))) continue;
+    const tzid = c.tzids[0]!;
+    const later = SERVER_ZONE_ADDITIONS.find(([major, minor, , names]) => (major > v.major || (major === v.major && minor > v.minor)) && names.split('\n').includes(tzid));
+    const registry = SERVER_ZONE_ADDITIONS.filter(([major, minor]) => major < v.major || (major === v.major && minor <= v.minor)).at(-1)![2];
+    const raised = `Unknown time zone: ${tzid}`;
+    return {
+      check: 'unknown-timezone',
+      description: null,
+      raised,
+      why: `the ${c.name} names the time zone "${tzid}" without its VTIMEZONE, and that name is not among the zones the server ships (${registry.replace(/^IANA Timezone Registry: /, 'IANA ')}, with Windows names), so its look-up raises (unless the server read a VTIMEZONE of that name since it started)`,
+      laterReleases: later ? `${later[0]}.${later[1]} and later ship it` : null,
+      problems: [raised],
+    };
+  }
+  return null;
+}
+
+/** The zones a release ships, per release asked for. */
+const zoneSets = new Map<string, ReadonlySet<string>>();
+function serverZones(v: Pick<ServerVersion, 'major' | 'minor'>): ReadonlySet<string> {
+  const key = `${v.major}.${v.minor}`;
+  let set = zoneSets.get(key);
+  if (!set) {
+    const names = SERVER_ZONE_ADDITIONS.filter(([major, minor]) => major < v.major || (major === v.major && minor <= v.minor)).flatMap(([, , , list]) => list.split('\n'));
+    zoneSets.set(key, (set = new Set(names)));
+  }
+  return set;
 }
 
 /** A control character in any component, walked without recursion (a calendar may nest deep). */

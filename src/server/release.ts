@@ -128,19 +128,23 @@ export interface Features {
   recursiveIncludes: boolean;
   /** §1.4: `ImportConfig` (6.0+). */
   importConfig: boolean;
-  /** §1.4: `$` and `#` expanded in include paths (3.2+). */
+  /**
+   * `$` and `#` expanded in include paths (3.1+: CalendarServer-3.1 twistedcaldav/stdconfig.py
+   * `_expandPath`, `loadConfig`; 3.0 reads `fullServerPath(configRoot, include)` as it is).
+   */
   includePathExpansion: boolean;
   /**
-   * Relative include paths resolved against the listing file's ServerRoot/ConfigRoot; 5.0–5.3
-   * take them as written (CalendarServer-5.0..5.3 twistedcaldav/stdconfig.py
+   * Relative include paths resolved against the listing file's ServerRoot/ConfigRoot; 5.0–5.1
+   * take them as written (CalendarServer-5.0/5.1 twistedcaldav/stdconfig.py
    * `PListConfigProvider.loadConfig`: "Includes are not relative to ConfigRoot", `_expandPath(include)`).
+   * 5.2 went back to `fullServerPath(configRoot, include)`, the comment left in place.
    */
   includesRelativeToConfigRoot: boolean;
   /**
    * The file that lists Includes must define ServerRoot and ConfigRoot itself, or loading fails
-   * with AttributeError (3.x–4.x: the main file, `os.path.join(configDict.ServerRoot,
+   * with AttributeError (3.x–4.x and 5.2–5.3: the main file, `os.path.join(configDict.ServerRoot,
    * configDict.ConfigRoot)`; 6.0+: every file with Includes, `_loadIncludes(parentDict)`;
-   * CalendarServer-3.2/4.3.2/6.0/9.2 twistedcaldav/stdconfig.py `PListConfigProvider.loadConfig`).
+   * CalendarServer-3.2/4.3.2/5.2/6.0/9.2 twistedcaldav/stdconfig.py `PListConfigProvider.loadConfig`).
    */
   includeNeedsOwnRoots: boolean;
   /**
@@ -229,8 +233,6 @@ export interface Features {
   fromUsesEmailParam: boolean;
   /** §2.4: Message-ID domain is ServerHostName (7.0+). */
   messageIdServerHostName: boolean;
-  /** §2.3: the attached calendar always carries VTIMEZONEs (6.0+). */
-  alwaysTimezones: boolean;
   /** §4.4 step 4: 2.x looked for the attachment before the token lookup. */
   attachmentBeforeLookup: boolean;
   /**
@@ -238,10 +240,11 @@ export interface Features {
    * PyCalendar's server branch on 3.x–5.x, pycalendar's `icalendar` package from 6.0.
    */
   calendarParser: 'vobject' | 'pycalendar-2013' | 'pycalendar-2016';
-  /** twistedcaldav/__init__.py registers the X-CALENDARSERVER-*-COMMENT value types (4.2+). */
+  /**
+   * twistedcaldav/__init__.py makes the X-CALENDARSERVER-*-COMMENT properties text (4.1+:
+   * CalendarServer-4.1 `sDefaultValueTypeMap[...] = VALUETYPE_TEXT`, 4.2+ `registerDefaultValue`).
+   */
   calendarServerValueTypes: boolean;
-  /** §2.2: recipient lower-cased in the token key (3.2+). */
-  tokenKeyLowercase: boolean;
 }
 
 /** One frozen table per release: the classifier asks for it several times per message. */
@@ -260,9 +263,9 @@ function computeFeatures(v: Pick<ServerVersion, 'major' | 'minor'>): Features {
     includes: atLeast(v, 3),
     recursiveIncludes: atLeast(v, 6),
     importConfig: atLeast(v, 6),
-    includePathExpansion: atLeast(v, 3, 2),
-    includesRelativeToConfigRoot: v.major !== 5,
-    includeNeedsOwnRoots: v.major !== 5 && atLeast(v, 3),
+    includePathExpansion: atLeast(v, 3, 1),
+    includesRelativeToConfigRoot: !(v.major === 5 && v.minor < 2),
+    includeNeedsOwnRoots: atLeast(v, 3) && !(v.major === 5 && v.minor < 2),
     patternsLowercase: atLeast(v, 3),
     suppressionDays: atLeast(v, 4, 1),
     mailIcons: !atLeast(v, 4, 2),
@@ -282,11 +285,9 @@ function computeFeatures(v: Pick<ServerVersion, 'major' | 'minor'>): Features {
     subjectSecondHeader: atLeast(v, 3, 2),
     fromUsesEmailParam: atLeast(v, 3, 1),
     messageIdServerHostName: atLeast(v, 7),
-    alwaysTimezones: atLeast(v, 6),
     attachmentBeforeLookup: !atLeast(v, 3),
     calendarParser: atLeast(v, 6) ? 'pycalendar-2016' : atLeast(v, 3) ? 'pycalendar-2013' : 'vobject',
-    calendarServerValueTypes: atLeast(v, 4, 2),
-    tokenKeyLowercase: atLeast(v, 3, 2),
+    calendarServerValueTypes: atLeast(v, 4, 1),
   };
 }
 

@@ -6,8 +6,8 @@
 import type { ServerVersion } from './release.js';
 
 export interface TokenStoreRules {
-  /** First release (major) the row covers; rows are matched newest first. */
-  sinceMajor: number;
+  /** First release (major, minor) the row covers; rows are matched newest first. */
+  since: readonly [number, number];
   kind: 'sqlite' | 'postgres';
   /** Table the tokens live in. */
   table: 'TOKENS' | 'IMIP_TOKENS';
@@ -36,7 +36,7 @@ export const TOKEN_STORE_RULES: readonly TokenStoreRules[] = [
     // CalendarServer-7.0 twistedcaldav/stdconfig.py DatabaseConnection {endpoint, database, user, password};
     // txdav/base/datastore/dbapiclient.py DBAPIParameters (endpoint "unix:/dir[:port]" or "tcp:host[:port]");
     // txdav/caldav/datastore/scheduling/imip/inbound.py MailReceiver.processReply: records[0].
-    sinceMajor: 7,
+    since: [7, 0],
     kind: 'postgres',
     table: 'IMIP_TOKENS',
     dateColumn: 'ACCESSED',
@@ -47,10 +47,11 @@ export const TOKEN_STORE_RULES: readonly TokenStoreRules[] = [
     source: 'CalendarServer-7.0..9.2 stdconfig.py, dbapiclient.py DBAPIParameters, subpostgres.py PostgresService.__init__, sql_imip.py imipLookupByToken',
   },
   {
-    // CalendarServer-6.0 txdav/base/datastore/subpostgres.py PostgresService.__init__: socketDir =
+    // CalendarServer-5.2..6.2 txdav/base/datastore/subpostgres.py PostgresService.__init__: socketDir =
     // Postgres.SocketDirectory or "/tmp/ccs_postgres_" + md5(DatabaseRoot); calendarserver/tap/util.py
-    // pgConnectorFromConfig: DBAPIConnector(pgdb, ..., config.DSN).
-    sinceMajor: 6,
+    // pgServiceFromConfig (socketDir=config.Postgres.SocketDirectory from 5.2), pgConnectorFromConfig:
+    // DBAPIConnector(pgdb, ..., config.DSN).
+    since: [5, 2],
     kind: 'postgres',
     table: 'IMIP_TOKENS',
     dateColumn: 'ACCESSED',
@@ -58,14 +59,14 @@ export const TOKEN_STORE_RULES: readonly TokenStoreRules[] = [
     purgeAtGatewayStart: false,
     spawnedSocket: 'socket-directory',
     external: 'DSN',
-    source: 'CalendarServer-6.0 subpostgres.py PostgresService.__init__, tap/util.py pgServiceFromConfig and pgConnectorFromConfig',
+    source: 'CalendarServer-5.2/6.0 subpostgres.py PostgresService.__init__, tap/util.py pgServiceFromConfig and pgConnectorFromConfig',
   },
   {
     // CalendarServer-5.0/5.1 calendarserver/tap/util.py pgServiceFromConfig: socketDir=config.RunRoot;
     // subpostgres.py PostgresService.__init__: "<RunRoot>/ccs_postgres_<md5(DatabaseRoot)>/", /tmp
     // instead when that path is longer than 64 characters; txdav/common/datastore/sql.py
     // imipLookupByToken, imip/inbound.py MailReceiver.processReply: result[0].
-    sinceMajor: 5,
+    since: [5, 0],
     kind: 'postgres',
     table: 'IMIP_TOKENS',
     dateColumn: 'ACCESSED',
@@ -78,7 +79,7 @@ export const TOKEN_STORE_RULES: readonly TokenStoreRules[] = [
   {
     // CalendarServer-3.2/4.3.2 twistedcaldav/mail.py MailGatewayTokensDatabase.lookupByToken
     // ("if len(results) != 1: return None"); MailGatewayService.startService → purgeOldTokens(today − InvitationDaysToLive).
-    sinceMajor: 3,
+    since: [3, 0],
     kind: 'sqlite',
     table: 'TOKENS',
     dateColumn: 'DATESTAMP',
@@ -91,7 +92,7 @@ export const TOKEN_STORE_RULES: readonly TokenStoreRules[] = [
   {
     // CalendarServer-2.5 twistedcaldav/mail.py MailGatewayTokensDatabase.lookupByToken; MailHandler.__init__
     // purges rows with DATESTAMP < today − InvitationDaysToLive.
-    sinceMajor: 0,
+    since: [0, 0],
     kind: 'sqlite',
     table: 'TOKENS',
     dateColumn: 'DATESTAMP',
@@ -103,8 +104,8 @@ export const TOKEN_STORE_RULES: readonly TokenStoreRules[] = [
   },
 ];
 
-export function tokenStoreRules(v: Pick<ServerVersion, 'major'>): TokenStoreRules {
-  return TOKEN_STORE_RULES.find((r) => v.major >= r.sinceMajor) ?? TOKEN_STORE_RULES[TOKEN_STORE_RULES.length - 1]!;
+export function tokenStoreRules(v: Pick<ServerVersion, 'major' | 'minor'>): TokenStoreRules {
+  return TOKEN_STORE_RULES.find((r) => v.major > r.since[0] || (v.major === r.since[0] && v.minor >= r.since[1])) ?? TOKEN_STORE_RULES[TOKEN_STORE_RULES.length - 1]!;
 }
 
 /**

@@ -135,7 +135,8 @@ describe("the scheduler's check of the calendar it is handed", () => {
     expect(refusal(on(lower, '8.0'))).toBeUndefined();
   });
 
-  it('from 3.0 the iTIP check: a TZID without its VTIMEZONE, unless EnableTimezonesByReference (3.1+, on by default from 6.0)', () => {
+  // CalendarServer-5.1 twistedcaldav/stdconfig.py "EnableTimezonesByReference": False; 5.2: True.
+  it('from 3.0 the iTIP check: a TZID without its VTIMEZONE, unless EnableTimezonesByReference (3.1+, on by default from 5.2)', () => {
     const named = reply((c) => c.replace(/^DTSTART:(\d{8}T\d{6})Z/m, 'DTSTART;TZID=Europe/Paris:$1').replace(/^DTEND:(\d{8}T\d{6})Z/m, 'DTEND;TZID=Europe/Paris:$1'));
     for (const release of ['3.0', '3.2', '4.3', '5.1']) {
       const v = on(named, release);
@@ -148,11 +149,53 @@ describe("the scheduler's check of the calendar it is handed", () => {
     const byRef = (release: string, on_: boolean | null) => classify(parseMessage(named, needsBody), context(release, 'imap', { timezonesByReference: on_ }));
     expect(refusal(byRef('4.3', true))).toBeUndefined();
     expect(refusal(byRef('3.0', true))).toBeDefined();
-    for (const release of ['6.0', '9.2']) expect(refusal(on(named, release)), release).toBeUndefined();
+    for (const release of ['5.2', '5.3', '6.0', '9.2']) expect(refusal(on(named, release)), release).toBeUndefined();
     expect(texts(byRef('9.2', false)).slice(-2)).toEqual([WORK_FAILED, 'Unable to process reply']);
     // With the VTIMEZONE, or a TZID that only an ignored component names, it passes.
     const defined = reply((c) => c.replace(/^DTSTART:(\d{8}T\d{6})Z/m, 'DTSTART;TZID=Europe/Paris:$1').replace(/^BEGIN:VEVENT/m, `${PARIS}\r\nBEGIN:VEVENT`));
     expect(refusal(on(defined, '4.3'))).toBeUndefined();
+  });
+
+  // CalendarServer-6.0..9.2 twistedcaldav/ical.py validCalendarForCalDAV: hasTZ(tzid) for each TZID
+  // without a VTIMEZONE; timezones.py readVTZ raises TimezoneException("Unknown time zone: %s"),
+  // which isValidITIP does not catch (no 403), and inbound.py injectMessage logs it. The zones are
+  // the release's twistedcaldav/zoneinfo/<TZID>.ics files (Europe/Kyiv came with IANA 2022b).
+  it('from 6.0 a TZID without its VTIMEZONE must be one of the zones the server ships, or the scheduler fails', () => {
+    const zone = (tzid: string) => reply((c) => c.replace(/^DTSTART:(\d{8}T\d{6})Z/m, `DTSTART;TZID=${tzid}:$1`).replace(/^DTEND:(\d{8}T\d{6})Z/m, `DTEND;TZID=${tzid}:$1`));
+    const kyiv = zone('Europe/Kyiv');
+    for (const release of ['6.0', '6.1', '7.0', '8.0', '9.2']) {
+      const v = on(kyiv, release);
+      const f = refusal(v);
+      expect(f?.message, release).toContain('hands the answer to its scheduler, which fails on it ("Unknown time zone: Europe/Kyiv"): the VEVENT names the time zone "Europe/Kyiv" without its VTIMEZONE');
+      expect(f?.evidence, release).toMatchObject({ description: null, problems: ['Unknown time zone: Europe/Kyiv'] });
+      expect(f?.fix, release).toMatch(/includes the VTIMEZONE of each time zone it names\. Newer zone names come with a refresh .*--refresh/);
+      expect(v.serverAction, release).toBe('INJECTION_SUBMITTED');
+      expect(v.mailboxEffect, release).toBe('deleted');
+    }
+    // 6.0 lets the work item fail; 6.1 and later catch it.
+    expect(texts(on(kyiv, '6.0')).slice(-1)).toEqual(['Failed to inject iMIP response (Unknown time zone: Europe/Kyiv)']);
+    expect(texts(on(kyiv, '9.2')).slice(-2)).toEqual(['Failed to inject iMIP response (Unknown time zone: Europe/Kyiv)', 'Unable to process reply']);
+    // Before 6.0 nothing looks the zone up (by reference on: taken).
+    const byRef = (message: Buffer, release: string) => classify(parseMessage(message, needsBody), context(release, 'imap', { timezonesByReference: true }));
+    expect(refusal(byRef(kyiv, '5.1'))).toBeUndefined();
+    // Shipped zones pass: IANA names, old aliases and Windows names, compared exactly.
+    for (const tzid of ['Europe/Kiev', 'US/Eastern', 'UTC', 'W. Europe Standard Time']) {
+      expect(refusal(on(zone(tzid), '6.0')), tzid).toBeUndefined();
+      expect(texts(on(zone(tzid), '9.2')).at(-1), tzid).toMatch(/^Successfully injected iMIP response from /);
+    }
+    expect(refusal(on(zone('europe/paris'), '9.2'))?.evidence.problems).toEqual(['Unknown time zone: europe/paris']);
+    // A zone a later release ships: Asia/Yangon came with 9.1 (IANA 2016g), Pacific/Bougainville with 6.1.
+    expect(refusal(on(zone('Asia/Yangon'), '9.0'))?.message).toContain('(9.1 and later ship it)');
+    expect(refusal(on(zone('Asia/Yangon'), '9.0'))?.fix).toMatch(/; Calendar Server 9\.1 and later knows this zone\. /);
+    expect(refusal(on(zone('Asia/Yangon'), '9.1'))).toBeUndefined();
+    expect(refusal(on(zone('Pacific/Bougainville'), '6.0'))?.message).toContain('(6.1 and later ship it)');
+    expect(refusal(on(zone('Pacific/Bougainville'), '6.1'))).toBeUndefined();
+    // Defined by a VTIMEZONE in the reply: not looked up.
+    const defined = reply((c) => c.replace(/^DTSTART:(\d{8}T\d{6})Z/m, 'DTSTART;TZID=Europe/Kyiv:$1').replace(/^BEGIN:VEVENT/m, `${PARIS.replace('Europe/Paris', 'Europe/Kyiv')}\r\nBEGIN:VEVENT`));
+    expect(refusal(on(defined, '9.2'))).toBeUndefined();
+    // Off in the configuration: the 403 of the check before it comes first.
+    const off = classify(parseMessage(kyiv, needsBody), context('9.2', 'imap', { timezonesByReference: false }));
+    expect(refusal(off)?.evidence.problems).toEqual(['Timezone ID Europe/Kyiv is referenced but not defined']);
   });
 
   it('from 3.0 the iTIP check: two types of component, two UIDs, two masters, a control character', () => {

@@ -22,9 +22,10 @@ const v = (s: string) => parseServerVersion(s);
 const ids = (findings: { id: string }[]) => findings.map((f) => f.id);
 
 describe('include paths per release', () => {
-  // CalendarServer-5.0, -5.1, -5.2, -5.3 twistedcaldav/stdconfig.py PListConfigProvider.loadConfig:
-  // "Includes are not relative to ConfigRoot", path = _expandPath(include).
-  it('5.0 through 5.3 take a relative include as written (the working directory); 4.x and 6.0+ use ConfigRoot', () => {
+  // CalendarServer-5.0, -5.1 twistedcaldav/stdconfig.py PListConfigProvider.loadConfig:
+  // "Includes are not relative to ConfigRoot", path = _expandPath(include). CalendarServer-5.2, -5.3
+  // keep the comment but read _expandPath(fullServerPath(configRoot, include)).
+  it('5.0 and 5.1 take a relative include as written (the working directory); 4.x, 5.2+ use ConfigRoot', () => {
     const dir = tempDir();
     const cwd = join(dir, 'cwd');
     mkdirSync(cwd);
@@ -32,9 +33,19 @@ describe('include paths per release', () => {
     writePlist(cwd, 'user.plist', { Scheduling: { iMIP: { Sending: { Port: 1001 } } } });
     writePlist(join(dir, 'Config'), 'user.plist', { Scheduling: { iMIP: { Sending: { Port: 2002 } } } });
     const main = writePlist(dir, 'caldavd.plist', { ServerRoot: dir, ConfigRoot: 'Config', Includes: ['user.plist'] });
-    for (const [release, port] of [['5.0', 1001], ['5.3', 1001], ['4.3', 2002], ['6.0', 2002], ['9.2', 2002]] as const) {
+    for (const [release, port] of [['5.0', 1001], ['5.1', 1001], ['5.2', 2002], ['5.3', 2002], ['4.3', 2002], ['6.0', 2002], ['9.2', 2002]] as const) {
       expect(getPath(loadConfig(main, v(release), { cwd }).effective, 'Scheduling.iMIP.Sending.Port'), release).toBe(port);
     }
+  });
+
+  // CalendarServer-3.1..9.2 twistedcaldav/stdconfig.py _expandPath: "$" is the host's FQDN, else "#"
+  // its address (never both); CalendarServer-3.0 loadConfig reads fullServerPath(configRoot, include).
+  it('expands "$" in an include path from 3.1 (3.0 takes it as written), and then leaves "#" alone', () => {
+    const dir = tempDir();
+    const main = writePlist(dir, 'caldavd.plist', { ServerRoot: dir, ConfigRoot: dir, Includes: [join(dir, 'host-$-#.plist')] });
+    const included = (release: string) => loadConfig(main, v(release)).files.find((f) => f.role === 'include')?.path;
+    expect(included('3.0')).toBe(join(dir, 'host-$-#.plist'));
+    for (const release of ['3.1', '4.3', '9.2']) expect(included(release), release).toBe(join(dir, `host-${getfqdn()}-#.plist`));
   });
 
   // CalendarServer-3.2..9.2 twistedcaldav/config.py fullServerPath: a path starting with "/" or "."
@@ -53,14 +64,14 @@ describe('include paths per release', () => {
 });
 
 describe('Includes without their own ServerRoot/ConfigRoot', () => {
-  // CalendarServer-3.2/4.3.2 twistedcaldav/stdconfig.py PListConfigProvider.loadConfig:
+  // CalendarServer-3.2/4.3.2/5.2/5.3 twistedcaldav/stdconfig.py PListConfigProvider.loadConfig:
   // os.path.join(configDict.ServerRoot, configDict.ConfigRoot) -> AttributeError when absent;
   // CalendarServer-6.0/9.2 `_loadIncludes(parentDict)` does the same for every file with Includes.
-  it('is fatal on 3.x-4.x and 6.0+, not on 5.0-5.3', () => {
+  it('is fatal on 3.x-4.x, 5.2-5.3 and 6.0+, not on 5.0-5.1', () => {
     const dir = tempDir();
     writePlist(dir, 'user.plist', {});
     const main = writePlist(dir, 'caldavd.plist', { Includes: [join(dir, 'user.plist')] });
-    for (const [release, fatal] of [['3.2', true], ['4.3', true], ['5.0', false], ['5.3', false], ['6.0', true], ['9.2', true]] as const) {
+    for (const [release, fatal] of [['3.2', true], ['4.3', true], ['5.0', false], ['5.1', false], ['5.2', true], ['5.3', true], ['6.0', true], ['9.2', true]] as const) {
       const f = loadConfig(main, v(release)).findings.find((x) => x.id === 'include.no-server-root');
       expect(Boolean(f), release).toBe(fatal);
       if (f) expect(f.severity).toBe('error');

@@ -14,14 +14,18 @@ describe('locateStore', () => {
     expect(locateStore({}, v('2.5'))).toMatchObject({ kind: 'sqlite', path: '/Library/CalendarServer/Data/mailgatewaytokens.sqlite' });
   });
 
-  it('5.x, DBType empty: RunRoot/ccs_postgres_<md5 of DatabaseRoot>, /tmp when that path is too long', () => {
+  it('5.0-5.1, DBType empty: RunRoot/ccs_postgres_<md5 of DatabaseRoot>, /tmp when that path is too long', () => {
     const loc = locateStore({ ServerRoot: '/srv/cal', RunRoot: '/run/cd' }, v('5.1'));
     expect(loc).toMatchObject({ kind: 'postgres', target: { host: `/run/cd/ccs_postgres_${md5('/srv/cal/Data/Database')}`, port: 5432, database: 'caldav', user: 'caldav' } });
     const long = locateStore({ RunRoot: '/a/very/long/run/root/directory/for/the/server' }, v('5.0'));
     expect(long).toMatchObject({ target: { host: `/tmp/ccs_postgres_${md5('/var/db/caldavd/Data/Database')}` } });
   });
 
-  it('6.0+, DBType empty: Postgres.SocketDirectory, else /tmp/ccs_postgres_<md5>; user SpawnedDBUser, database Postgres.DatabaseName', () => {
+  // CalendarServer-5.2 calendarserver/tap/util.py pgServiceFromConfig: socketDir=config.Postgres.SocketDirectory;
+  // txdav/base/datastore/subpostgres.py: "/tmp/ccs_postgres_" + md5(DatabaseRoot) when empty (5.1: RunRoot).
+  it('5.2+, DBType empty: Postgres.SocketDirectory, else /tmp/ccs_postgres_<md5>; user SpawnedDBUser, database Postgres.DatabaseName', () => {
+    expect(locateStore({ ServerRoot: '/srv/cal', RunRoot: '/run/cd' }, v('5.2'))).toMatchObject({ target: { host: `/tmp/ccs_postgres_${md5('/srv/cal/Data/Database')}` } });
+    expect(locateStore({ Postgres: { SocketDirectory: '/var/run/pg' } }, v('5.3'))).toMatchObject({ target: { host: '/var/run/pg' } });
     expect(locateStore({ Postgres: { SocketDirectory: '/var/run/caldavd/PostgresSocket', DatabaseName: 'cal' }, SpawnedDBUser: 'svc' }, v('9.2'))).toMatchObject({
       target: { host: '/var/run/caldavd/PostgresSocket', database: 'cal', user: 'svc' },
     });

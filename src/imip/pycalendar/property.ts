@@ -13,7 +13,7 @@
  * The ParserContext defaults are the server's (it never changes them), and so are the default
  * value types CalendarServer registers at start-up (`Property.registerDefaultValue` in
  * twistedcaldav/__init__.py): X-CALENDARSERVER-PRIVATE-COMMENT and -ATTENDEE-COMMENT are TEXT
- * (4.2 and later), X-APPLE-TRAVEL-(RETURN-)DURATION DURATION and X-APPLE-TRAVEL-START/RETURN URI
+ * (4.1 and later), X-APPLE-TRAVEL-(RETURN-)DURATION DURATION and X-APPLE-TRAVEL-START/RETURN URI
  * (6.0 and later).
  *
  * The line is worked on as its UTF-8 bytes (a byte string, see values.ts): Python 2 sees bytes.
