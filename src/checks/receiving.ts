@@ -1,6 +1,7 @@
 /** The IMAP/POP side (§1.3, §4.1-§4.3): where replies are read, and what the server deletes. */
 import { getPath } from '../config/load.js';
 import { parseaddr } from '../server/address.js';
+import { pop3NeverLogsInText } from '../server/mail-clients.js';
 import { IMAP_IDLE_MINIMUM_TEXT, leavesImapSessionOpen, sessionsHeldOpen } from '../server/poll-policy.js';
 import { ALL_LINES, finding, IMIP, valueEvidence, type ConfigContext, type ConfigRule } from './rule.js';
 
@@ -238,6 +239,19 @@ export const deletesAll: ConfigRule = {
   },
 };
 
+export const pop3NeverLogsIn: ConfigRule = {
+  id: 'receiving.pop3-never-logs-in',
+  severity: 'error',
+  lines: ['5.0+'],
+  summary: '5.0 only: the POP3 reader fails at every greeting and never logs in, so no reply is ever read.',
+  check(ctx) {
+    const r = ctx.settings.receiving;
+    if (r.protocol !== 'pop3' || !r.server.trim() || !ctx.features.pop3NeverLogsIn) return [];
+    const { message, fix } = pop3NeverLogsInText(ctx.version.text);
+    return [finding(this, `${R}.Type`, message, fix, { type: r.type, serverVersion: ctx.version.text })];
+  },
+};
+
 export const sessionsLeftOpen: ConfigRule = {
   id: 'receiving.sessions-left-open',
   severity: 'info',
@@ -272,4 +286,5 @@ export const receivingRules: ConfigRule[] = [
   mailboxMismatch,
   deletesAll,
   sessionsLeftOpen,
+  pop3NeverLogsIn,
 ];

@@ -72,7 +72,9 @@ export async function run(flags: CheckConfigFlags): Promise<number> {
     ]);
     probes.push(smtp ? { name: 'smtp', target: smtp.target, stages: smtp.stages, ok: smtp.ok } : notRun('smtp', smtpBlocked!));
     probes.push(mailbox ? { name: 'mailbox', target: mailbox.target, stages: mailbox.stages, ok: mailbox.ok } : notRun('mailbox', mailboxBlocked!));
-    findings.push(...(smtp?.findings ?? []), ...(mailbox?.findings ?? []));
+    // A probe finding a config rule already gave (5.0's POP3 reader, say) is said once.
+    const said = new Set(findings.map((f) => `${f.id} ${f.path}`));
+    findings.push(...[...(smtp?.findings ?? []), ...(mailbox?.findings ?? [])].filter((f) => !said.has(`${f.id} ${f.path}`)));
   }
 
   const ok = !hasErrors(findings) && probes.every((p) => p.ok);

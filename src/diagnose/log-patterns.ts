@@ -12,6 +12,7 @@
 import type { Severity } from '../report/finding.js';
 import type { ReleaseLine } from '../server/release.js';
 import { LOG } from '../imip/inbound-log.js';
+import { POP3_GREETING_ERROR } from '../server/mail-clients.js';
 import type { AreaId } from './types.js';
 
 export interface LogPattern {
@@ -428,6 +429,21 @@ const ROWS: Row[] = [
     meaning: 'Wrong credentials, or a server with neither APOP nor STLS (the gateway never sends a POP3 password without TLS).',
     fix: 'Check Receiving.Username/Password; use port 995 with UseSSL true, or a server offering STLS; "imip test-mailbox" shows the stage.',
     source: 'POP3 poll cycle; a calendar that fails to parse ends the poll cycle',
+  },
+  {
+    id: 'log.pop3-no-settings',
+    area: 'receiving',
+    severity: 'error',
+    lines: ['5.0+'],
+    // CalendarServer-5.0 imip/inbound.py: POP3DownloadFactory keeps no settings, and
+    // POP3DownloadProtocol.serverGreeting reads self.factory.settings: the last line of the
+    // traceback Twisted logs for the failed greeting (mail-clients.ts POP3_GREETING_ERROR).
+    template: POP3_GREETING_ERROR,
+    needles: ["'POP3DownloadFactory' object has no attribute 'settings'"],
+    summary: '5.0 over POP3: the mail gateway fails at every greeting and never logs in.',
+    meaning: "Calendar Server 5.0's POP3 reader does not keep its settings: no reply is ever read or deleted, whatever the mailbox and password.",
+    fix: 'Read replies over IMAP (Receiving.Type imap), or move to 5.1 or later.',
+    source: "5.0's POP3 reader",
   },
   {
     id: 'log.imap-connect-failed',

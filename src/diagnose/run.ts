@@ -544,6 +544,12 @@ export async function diagnose(o: DiagnoseOptions): Promise<DiagnoseReport> {
   // Injection: the log's principal finding and the probe's may name the same cause; keep both
   // sources in one finding each (the log's first), most telling first.
   findings.push(...configDiag, ...testFindings, ...(inj?.findings ?? []), ...probeFindings, ...storeFindings, ...msgFindings, ...logFindings);
+  // What a config rule says, a connection test may say again (5.0's POP3 reader, say): once.
+  const configSaid = new Set(configDiag.map((f) => `${f.id} ${f.path}`));
+  for (let i = findings.length - 1; i >= 0; i--) {
+    const f = findings[i]!;
+    if (f.source !== 'config' && configSaid.has(`${f.id} ${f.path}`)) findings.splice(i, 1);
+  }
 
   // ---- areas, summary, exit -------------------------------------------------------------------
   const mb = mailbox as MailboxRead | null;

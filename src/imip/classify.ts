@@ -276,7 +276,7 @@ function mainComponentFailure(ctx: ClassifyContext, facts: CalendarFacts): { rai
 /**
  * The end of a reply's (or a bounce's) way: the calendar server's scheduler delivers it, or
  * refuses it (./scheduler-check.ts). 2.x–4.x: the gateway's POST to /inbox/ gets the 403 and logs
- * it; 5.0+: the IMIPReplyWork item, after the mail is gone, logs `injectMessage`'s failure (7.0+
+ * it; 5.0+: the IMIPReplyWork item, after the mail is gone, logs `injectMessage`'s failure (6.1+
  * also "Unable to process reply", where doWork catches it).
  */
 function injected(

@@ -100,7 +100,7 @@ export const LOG = {
     level: 'error',
     text: `Failed to inject iMIP response (${error})`,
   }),
-  /** 7.0+: IMIPReplyWork.doWork catches what `injectMessage` re-raised (CalendarServer-7.0..9.2 inbound.py). */
+  /** 6.1+: IMIPReplyWork.doWork catches what `injectMessage` re-raised (CalendarServer-6.1..9.2 inbound.py, a2da9a0). */
   unableToProcessReply: (): LogEntry => ({ level: 'error', text: 'Unable to process reply' }),
   /** Era C, written later by the IMIPReplyWork item (§4.5). */
   injectedWork: (attendee: string, organizer: string): LogEntry => ({

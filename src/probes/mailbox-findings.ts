@@ -7,7 +7,7 @@
  */
 import type { ReceivingSettings } from '../config/settings.js';
 import type { Finding } from '../report/finding.js';
-import type { MailClients } from '../server/mail-clients.js';
+import { pop3NeverLogsInText, type MailClients } from '../server/mail-clients.js';
 import type { TlsInfo } from '../net/tls-info.js';
 import type { LoginPlan } from './mailbox-login-plan.js';
 
@@ -40,6 +40,12 @@ export function popNoLoginFinding(receiving: ReceivingSettings, evidence: Record
     evidence,
     fix: hint ?? `Set ${CONFIG}.UseSSL to true with port 995.`,
   };
+}
+
+/** 5.0 over POP3: the server's reader fails at the greeting, whatever the mail server does (release.ts `pop3NeverLogsIn`). */
+export function pop3NeverLogsInFinding(receiving: ReceivingSettings, versionText: string): Finding {
+  const { message, fix } = pop3NeverLogsInText(versionText);
+  return { id: 'receiving.pop3-never-logs-in', severity: 'error', path: `${CONFIG}.Type`, message: `${message}.`, evidence: { server: receiving.server, port: receiving.port, serverVersion: versionText }, fix };
 }
 
 export function cleartextFindings(receiving: ReceivingSettings, plan: LoginPlan | undefined): Finding[] {

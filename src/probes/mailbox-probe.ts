@@ -16,7 +16,7 @@ import { Redactor, StageError, StageRunner, resolveHost, secondsText, type Stage
 import { RESOLVER_TIMEOUT_HINT } from '../net/errors.js';
 import { mailClientsFor, type MailClients } from '../server/mail-clients.js';
 import { checkLoginPlan, type LoginPlan } from './mailbox-login-plan.js';
-import { certificateFindings, cleartextFindings, popNoLoginFinding, tls10RefusedFinding } from './mailbox-findings.js';
+import { certificateFindings, cleartextFindings, pop3NeverLogsInFinding, popNoLoginFinding, tls10RefusedFinding } from './mailbox-findings.js';
 import {
   finishReport,
   maybeInsecure,
@@ -68,6 +68,10 @@ export async function probeMailbox(receiving: ReceivingSettings, opts: ConnectOp
     findings.push(...certificateFindings(receiving, outcome.tls, clients));
   }
   findings.push(...cleartextFindings(receiving, plan));
+  if (protocol === 'pop3' && featuresOf(version).pop3NeverLogsIn) {
+    // The mailbox may work for this tool; the server's own POP3 reader never gets to log in.
+    findings.push(pop3NeverLogsInFinding(receiving, version.text));
+  }
   findings.push(...seenFindings(receiving, version, outcome));
   findings.push(...dedicatedFindings(receiving, version, outcome));
 

@@ -25,10 +25,10 @@ import type { OfferedVersions } from '../net/tls-handshake.js';
 import type { TlsInfo } from '../net/tls-info.js';
 import type { Finding } from '../report/finding.js';
 import { mailClientsFor } from '../server/mail-clients.js';
-import type { ServerVersion } from '../server/release.js';
+import { featuresOf, type ServerVersion } from '../server/release.js';
 import { checkLoginPlan, type LoginPlan } from './mailbox-login-plan.js';
 import { maybeInsecure } from './probe-report.js';
-import { certificateFindings, cleartextFindings, popNoLoginFinding, tls10RefusedFinding } from './mailbox-findings.js';
+import { certificateFindings, cleartextFindings, pop3NeverLogsInFinding, popNoLoginFinding, tls10RefusedFinding } from './mailbox-findings.js';
 
 const CONFIG = 'Scheduling.iMIP.Receiving';
 
@@ -55,6 +55,10 @@ export interface ServerAccess {
  */
 export async function checkServerAccess(receiving: ReceivingSettings, connect: ConnectOptions, version: ServerVersion): Promise<ServerAccess> {
   const clients = mailClientsFor(version);
+  if (receiving.protocol === 'pop3' && featuresOf(version).pop3NeverLogsIn) {
+    // Whatever the mail server does: the server's reader fails at its greeting (release.ts).
+    return { findings: [pop3NeverLogsInFinding(receiving, version.text)], serverBlocked: true, toolStopped: false, upgrade: 'negotiate', steps: ['the greeting, then AttributeError before USER'] };
+  }
   const proto = receiving.protocol === 'pop3' ? 'POP3' : 'IMAP';
   const host = receiving.server.trim();
   const endpoint = { host, port: receiving.port };

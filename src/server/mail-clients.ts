@@ -269,3 +269,13 @@ export function ipServerBreaksTls(clients: MailClients): boolean {
 export function describeVersions(v: TlsVersions): string {
   return v === 'tls1.0-only' ? 'TLS 1.0 only' : 'the best TLS version both sides support';
 }
+
+export const POP3_GREETING_ERROR = "AttributeError: 'POP3DownloadFactory' object has no attribute 'settings'";
+
+/** The sentence and fix for 5.0 over POP3 (release.ts `pop3NeverLogsIn`), shared with the mailbox checks. */
+export function pop3NeverLogsInText(versionText: string): { message: string; fix: string } {
+  return {
+    message: `Calendar Server ${versionText} never logs in to a POP3 mailbox: its POP3 reader does not keep the settings it is given, so the server's greeting ends every poll with "${POP3_GREETING_ERROR}" (logged as an unhandled error) before the user name is sent. No reply is read or deleted, and "POP3 login failed" never appears`,
+    fix: 'Read replies over IMAP (Receiving.Type imap, port 993 with UseSSL true), or move to 5.1 or later, whose POP3 reader works.',
+  };
+}

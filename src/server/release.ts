@@ -157,6 +157,13 @@ export interface Features {
   suppressionDays: boolean;
   /** §1.2: `MailIconsDirectory` is read (up to 4.1). */
   mailIcons: boolean;
+  /**
+   * 5.0's POP3 reader never logs in: `POP3DownloadFactory.__init__` does not keep its settings, and
+   * `POP3DownloadProtocol.serverGreeting` reads `self.factory.settings["Username"]`, which raises
+   * AttributeError at every greeting; Twisted logs it and drops the connection (CalendarServer-5.0
+   * txdav/caldav/datastore/scheduling/imip/inbound.py; 5.1 adds `self.settings = settings`).
+   */
+  pop3NeverLogsIn: boolean;
   /** §4.2: IMAP reads only UNSEEN messages and deletes selectively (5.1+). */
   imapUnseenOnly: boolean;
   /** §4.2/§4.3: only handled messages are deleted (5.1+); before, every fetched message is. */
@@ -269,6 +276,7 @@ function computeFeatures(v: Pick<ServerVersion, 'major' | 'minor'>): Features {
     patternsLowercase: atLeast(v, 3),
     suppressionDays: atLeast(v, 4, 1),
     mailIcons: !atLeast(v, 4, 2),
+    pop3NeverLogsIn: v.major === 5 && v.minor === 0,
     imapUnseenOnly: atLeast(v, 5, 1),
     selectiveDelete: atLeast(v, 5, 1),
     unknownTokenAge: atLeast(v, 7),

@@ -171,7 +171,7 @@ describe('scanning the fixture logs of each release line', () => {
     expect(r.entries.get('log.unhandled-deferred')).toMatchObject({ namespace: 'twisted.internet.defer', level: 'critical' });
   });
 
-  it("5.0 to 6.0: a failed forward of a calendar-less reply is told apart from other IMAP errors", async () => {
+  it("5.0 to 6.0: a failed forward of a calendar-less reply, and 5.0's POP3 greeting, are told apart from other errors", async () => {
     // CalendarServer-5.0..6.0 inbound.py processReply hands sendMessage the parsed Message
     // (smtpsender.py: message.replace raises). 5.1+ IMAP: ebLogError's "IMAP Error"; 5.0: the
     // unhandled Deferred's traceback, whose last line is reflect.qual(type): str(value).
@@ -186,10 +186,11 @@ describe('scanning the fixture logs of each release line', () => {
         ns('error', "IMAP Error: [Failure instance: Traceback: <class 'twistedcaldav.ical.InvalidICalendarDataError'>: Invalid property"),
         '2015-01-12 10:00:09+0000 [-] [caldav-1]  [-] [twisted.internet.defer#critical] Unhandled error in Deferred:',
         "\texceptions.AttributeError: Message instance has no attribute 'replace'",
+        "\texceptions.AttributeError: 'POP3DownloadFactory' object has no attribute 'settings'",
         '',
       ].join('\n'),
     );
-    expect(counts(await scan(path))).toEqual({ 'log.forwarded-to-organizer': 1, 'log.forward-failed': 2, 'log.imap-error': 1, 'log.unhandled-deferred': 1 });
+    expect(counts(await scan(path))).toEqual({ 'log.forwarded-to-organizer': 1, 'log.forward-failed': 2, 'log.imap-error': 1, 'log.unhandled-deferred': 1, 'log.pop3-no-settings': 1 });
   });
 
   it('keeps count, first and last time, the latest line, and the values the diagnosis links', async () => {

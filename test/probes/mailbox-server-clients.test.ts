@@ -154,6 +154,32 @@ describe.concurrent("the same receiving verdict from test-mailbox, check-config 
     }
   }
 
+  // CalendarServer-5.0 inbound.py: POP3DownloadFactory.__init__ keeps no settings, and
+  // POP3DownloadProtocol.serverGreeting reads self.factory.settings["Username"] (5.1 keeps them).
+  it('5.0 over POP3: every command says the server never logs in, whatever the mailbox; 5.1 reads it', async () => {
+    const path = config({ name: '', listener: 'pop3s', expect: same([], true) });
+    const run = (version: string, command: string[]) => runCli([...command, '--config', path, '--ca-file', getStack().ca, '--server-version', version, '--timeout', '15', '--json']);
+    const commands = [['test-mailbox'], ['check-config', '--connect'], ['poll', '--once', '--state-dir', tempDir()], ['diagnose', '--state-dir', tempDir()]];
+    const on50 = await Promise.all(commands.map((c) => run('5.0', c)));
+    on50.forEach((r, i) => {
+      const doc = jsonOf(r, commands[i]!.join(' '));
+      const said = (doc.findings as Array<{ id: string; severity: string; message: string }>).filter((x) => x.id === 'receiving.pop3-never-logs-in');
+      expect(said.length, `said once by ${commands[i]!.join(' ')}`).toBe(1);
+      const f = said[0];
+      expect(f?.severity, `${commands[i]!.join(' ')}: ${why(doc)}`).toBe('error');
+      expect(f!.message).toMatch(/'POP3DownloadFactory' object has no attribute 'settings'/);
+      expect(r.code, commands[i]!.join(' ')).toBe(1);
+    });
+    const pollDoc = jsonOf(on50[2]!, 'poll');
+    expect(pollDoc.serverLogin.stopped).toBe('server-cannot-log-in');
+    expect(pollDoc.messages).toEqual([]);
+    const on51 = await Promise.all(commands.map((c) => run('5.1', c)));
+    on51.forEach((r, i) => {
+      const doc = jsonOf(r, commands[i]!.join(' '));
+      expect((doc.findings as Array<{ id: string }>).map((x) => x.id), commands[i]!.join(' ')).not.toContain('receiving.pop3-never-logs-in');
+    });
+  });
+
   it("the poll's own session offers TLS 1.0 where the server's STARTTLS/STLS does, and current TLS elsewhere", async () => {
     const run = async (listener: Listener): Promise<string | undefined> => {
       const r = await runCli(['poll', '--once', '--config', config({ name: '', listener, expect: same([], true) }), '--ca-file', getStack().ca, '--server-version', '4.3', '--json', '--state-dir', tempDir()]);
