@@ -240,7 +240,7 @@ export const deletesAll: ConfigRule = {
 };
 
 export const pop3NeverLogsIn: ConfigRule = {
-  id: 'receiving.pop3-never-logs-in',
+  id: 'receiving.pop-never-logs-in',
   severity: 'error',
   lines: ['5.0+'],
   summary: '5.0 only: the POP3 reader fails at every greeting and never logs in, so no reply is ever read.',

@@ -338,7 +338,7 @@ const ROWS: Row[] = [
     re: /Failed to inject iMIP response \((?<err>.*)\)|Unable to process reply/,
     needles: ['Failed to inject iMIP response', 'Unable to process reply'],
     text: 'Failed to inject iMIP response (<err>) | Unable to process reply',
-    summary: '5.0+: the queued reply could not be scheduled into the organizer\'s calendar.',
+    summary: '5.0+: the queued reply could not be scheduled into the organizer\'s calendar (5.0-6.0 retry it, so one reply can write this again and again).',
     meaning: 'The reply was accepted from the mailbox, but scheduling it failed (organizer not hosted here, event gone, bad data; "ErrorResponse 403 …valid-calendar-data" is the scheduler refusing the calendar itself, a METHOD not in upper case before 8.0 or no PRODID before 6.1: reply.scheduler-refuses names the message).',
     fix: 'Read the error; check that the organizer is a user of this server and the event still exists.',
     source: 'after injection, on the organizer\'s side',
@@ -431,7 +431,7 @@ const ROWS: Row[] = [
     source: 'POP3 poll cycle; a calendar that fails to parse ends the poll cycle',
   },
   {
-    id: 'log.pop3-no-settings',
+    id: 'log.pop-no-settings',
     area: 'receiving',
     severity: 'error',
     lines: ['5.0+'],

@@ -21,7 +21,7 @@ import type {
   Verdict,
 } from './classify-types.js';
 import { checkDsn } from './dsn.js';
-import { refusalLog, refusalWords, schedulerLog, schedulerRefusal } from './scheduler-check.js';
+import { refusalLog, refusalWords, replyWorkRetried, schedulerLog, schedulerRefusal } from './scheduler-check.js';
 import { vobjectSerializeError } from './vobject-serialize.js';
 import { dateutilParse, type DateutilVersion } from './dateutil-parse.js';
 import { walkParts, type MimePart } from './mime-part.js';
@@ -290,9 +290,11 @@ function injected(
   const refusal = calendar ? schedulerRefusal(calendar, ctx.version, { timezonesByReference: ctx.timezonesByReference }) : null;
   if (refusal) {
     const later = refusal.laterReleases ? ` (${refusal.laterReleases})` : '';
+    const retried = replyWorkRetried(ctx.version);
     const refused = [
       ...notes,
       `the calendar server's scheduler ${refusalWords(refusal)}: ${refusal.why}${later}; the answer never reaches the organizer, and the mail is gone as after any submitted reply`,
+      ...(retried ? [`on ${ctx.version.text} ${retried}`] : []),
     ];
     return { log: [...log, ...schedulerLog(ctx.version, facts.messageId, refusal)], notes: refused };
   }

@@ -10,7 +10,7 @@ import { stripMailto } from '../server/address.js';
 import { pollEraOf, type ServerAction } from '../server/poll-policy.js';
 import { atLeast, featuresOf, type ReleaseLine, type ServerVersion } from '../server/release.js';
 import { isEraC } from './inbound-log.js';
-import { refusalLog, refusalWords, schedulerLog, schedulerRefusal, type SchedulerRefusal } from './scheduler-check.js';
+import { refusalLog, refusalWords, replyWorkRetried, schedulerLog, schedulerRefusal, type SchedulerRefusal } from './scheduler-check.js';
 import { componentsShape, mainComponent, mainComponentRaises, serverOrganizer, uidNotTokens, type AttendeeFacts, type CalendarParse, type ComponentFacts } from './reply-calendar.js';
 import type { TokenRecord } from './classify-types.js';
 import { fileName, type MimePart } from './mime-part.js';
@@ -389,6 +389,7 @@ const schedulerRefuses: ReplyRule = {
     if (!refusal) return [];
     const later = refusal.laterReleases ? ` (${refusal.laterReleases})` : '';
     const log = `${isEraC(input.version) ? 'the server' : 'the gateway'} logs "${schedulerLog(input.version, '…', refusal)[0]!.text}"`;
+    const retried = replyWorkRetried(input.version);
     const fix =
       refusal.check === 'unknown-timezone'
         ? `Ask the attendee to answer from a client that includes the VTIMEZONE of each time zone it names${refusal.laterReleases ? `; Calendar Server ${refusal.laterReleases.replace(/ ship it$/, '')} knows this zone` : ''}. Newer zone names come with a refresh of the server's time zone database from IANA ("calendarserver_manage_timezones -f caldavd.plist --refresh", then a restart), which this judgement does not see.`
@@ -410,7 +411,7 @@ const schedulerRefuses: ReplyRule = {
     return [
       {
         path: refusal.check === 'prodid' ? 'message.calendar.PRODID' : refusal.check === 'method' ? 'message.calendar.METHOD' : 'message.calendar',
-        message: `Calendar Server ${input.version.text} hands the answer to its scheduler, which ${refusalWords(refusal)}: ${refusal.why}${later}. The answer never reaches the organizer; ${log}.`,
+        message: `Calendar Server ${input.version.text} hands the answer to its scheduler, which ${refusalWords(refusal)}: ${refusal.why}${later}. The answer never reaches the organizer; ${log}${retried ? `, and ${retried}` : ''}.`,
         evidence: base(input, { method: cal.facts.methodText, methods: cal.facts.methods, prodids: cal.facts.prodids, description: refusal.description, problems: refusal.problems }),
         fix,
       },

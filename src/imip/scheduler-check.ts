@@ -83,6 +83,24 @@ export function refusalWords(refusal: SchedulerRefusal): string {
   return refusal.raised === undefined ? `refuses it (403, "${refusal.description}")` : `fails on it ("${refusal.raised}")`;
 }
 
+/**
+ * 5.0–6.0: a reply work item that fails is not dropped. 5.x: `ultimatelyPerform` deletes the row
+ * and runs `doWork` in one transaction, which the failure aborts, so the row comes back, and the
+ * lost-work check runs it again once it is ten minutes overdue, then every 60 seconds
+ * (CalendarServer-5.0..5.3 twext/enterprise/queue.py `ultimatelyPerform`, `inTransaction`,
+ * `_periodicLostWorkCheck`, queueProcessTimeout 600, queueDelayedProcessInterval 60). 6.0: the job
+ * stays, and `JobItem.failedToRun` runs it again after failureRescheduleInterval (60 s) times the
+ * failures so far (ccs-twistedextensions a0df9dc, trunk@14035, twext/enterprise/jobqueue.py).
+ * 6.1 catches the failure in `doWork` (a2da9a0), so the item succeeds and is gone. Null when the
+ * release does not retry.
+ */
+export function replyWorkRetried(v: Pick<ServerVersion, 'major' | 'minor'>): string | null {
+  if (!isEraC(v) || featuresOf(v).replyWorkCatches) return null;
+  return v.major === 5
+    ? 'the failed work item is rolled back and run again, ten minutes later and then about every minute, so the same failure is logged again and again until the item is removed from the server\'s database (table IMIP_REPLY_WORK)'
+    : 'the failed work item is kept and run again after a delay that grows by a minute with each failure, so the same failure is logged again and again until the item is removed from the server\'s database (table IMIP_REPLY_WORK and its JOB row)';
+}
+
 /** 5.0+: what the IMIPReplyWork item logs when `injectMessage` raises (6.1+ `doWork` catches it). */
 export function replyWorkLog(v: Pick<ServerVersion, 'major' | 'minor'>, error: string): LogEntry[] {
   return [LOG.replyWorkFailed(error), ...(featuresOf(v).replyWorkCatches ? [LOG.unableToProcessReply()] : [])];

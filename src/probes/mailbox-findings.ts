@@ -45,7 +45,7 @@ export function popNoLoginFinding(receiving: ReceivingSettings, evidence: Record
 /** 5.0 over POP3: the server's reader fails at the greeting, whatever the mail server does (release.ts `pop3NeverLogsIn`). */
 export function pop3NeverLogsInFinding(receiving: ReceivingSettings, versionText: string): Finding {
   const { message, fix } = pop3NeverLogsInText(versionText);
-  return { id: 'receiving.pop3-never-logs-in', severity: 'error', path: `${CONFIG}.Type`, message: `${message}.`, evidence: { server: receiving.server, port: receiving.port, serverVersion: versionText }, fix };
+  return { id: 'receiving.pop-never-logs-in', severity: 'error', path: `${CONFIG}.Type`, message: `${message}.`, evidence: { server: receiving.server, port: receiving.port, serverVersion: versionText }, fix };
 }
 
 export function cleartextFindings(receiving: ReceivingSettings, plan: LoginPlan | undefined): Finding[] {

@@ -110,7 +110,7 @@ const ROWS: Row[] = [
   },
   // CalendarServer-5.0 inbound.py: POP3DownloadFactory keeps no settings; serverGreeting reads them.
   {
-    id: 'receiving.pop3-never-logs-in',
+    id: 'receiving.pop-never-logs-in',
     versions: ['5.0'],
     trigger: (c) => set(`${I}.Receiving.Type`, 'pop')(set(`${I}.Receiving.Port`, 995)(c)),
     quiet: set(`${I}.Receiving.Type`, 'imap'),
@@ -167,10 +167,10 @@ describe('config rules', () => {
     expect(f.fix).toMatch(/mail_max_userip_connections, 10 by default/);
   });
 
-  it('receiving.pop3-never-logs-in: 5.0 only (5.1 keeps the POP3 settings; 4.x and 6.0+ too)', async () => {
+  it('receiving.pop-never-logs-in: 5.0 only (5.1 keeps the POP3 settings; 4.x and 6.0+ too)', async () => {
     const pop = (v: string) => withChange(withChange(baseConfig(v), `${I}.Receiving.Type`, 'pop'), `${I}.Receiving.Port`, 995);
-    for (const v of ['2.5', '4.3', '5.1', '6.0', '9.2']) expect(ids(await check(pop(v), v)), v).not.toContain('receiving.pop3-never-logs-in');
-    const f = (await check(pop('5.0'), '5.0')).find((x) => x.id === 'receiving.pop3-never-logs-in')!;
+    for (const v of ['2.5', '4.3', '5.1', '6.0', '9.2']) expect(ids(await check(pop(v), v)), v).not.toContain('receiving.pop-never-logs-in');
+    const f = (await check(pop('5.0'), '5.0')).find((x) => x.id === 'receiving.pop-never-logs-in')!;
     expect(f.message).toMatch(/never logs in to a POP3 mailbox: .*"AttributeError: 'POP3DownloadFactory' object has no attribute 'settings'"/);
     expect(f.fix).toMatch(/IMAP .* or move to 5\.1 or later/);
   });

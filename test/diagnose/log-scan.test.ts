@@ -190,7 +190,7 @@ describe('scanning the fixture logs of each release line', () => {
         '',
       ].join('\n'),
     );
-    expect(counts(await scan(path))).toEqual({ 'log.forwarded-to-organizer': 1, 'log.forward-failed': 2, 'log.imap-error': 1, 'log.unhandled-deferred': 1, 'log.pop3-no-settings': 1 });
+    expect(counts(await scan(path))).toEqual({ 'log.forwarded-to-organizer': 1, 'log.forward-failed': 2, 'log.imap-error': 1, 'log.unhandled-deferred': 1, 'log.pop-no-settings': 1 });
   });
 
   it('keeps count, first and last time, the latest line, and the values the diagnosis links', async () => {

@@ -47,6 +47,13 @@ describe("the scheduler's check of the calendar it is handed", () => {
     expect(texts(on(lower, '6.1')).slice(-2)).toEqual([WORK_FAILED, 'Unable to process reply']);
     expect(texts(on(lower, '7.0')).slice(-2)).toEqual([WORK_FAILED, 'Unable to process reply']);
     expect(on(lower, '5.1').mailboxEffect).toBe('deleted');
+    // 5.0-6.0 do not drop the failed work item: the same failure comes back (CalendarServer-5.1
+    // twext/enterprise/queue.py ultimatelyPerform in one aborted transaction; 6.0 twext jobqueue.py
+    // JobItem.failedToRun); 6.1 catches it in doWork.
+    expect(refusal(on(lower, '5.1'))!.message).toMatch(/and the failed work item is rolled back and run again, ten minutes later and then about every minute, .* \(table IMIP_REPLY_WORK\)\.$/);
+    expect(on(lower, '5.1').notes.join(' ')).toMatch(/on 5\.1 the failed work item is rolled back and run again/);
+    expect(refusal(on(lower, '6.0'))!.message).toMatch(/the failed work item is kept and run again after a delay that grows by a minute with each failure/);
+    for (const release of ['4.3', '6.1', '7.0']) expect(refusal(on(lower, release))!.message, release).not.toMatch(/run again/);
     for (const release of ['8.0', '9.2']) {
       const v = on(lower, release);
       expect(texts(v).at(-1), release).toMatch(/^Successfully injected iMIP response from /);

@@ -163,7 +163,7 @@ describe.concurrent("the same receiving verdict from test-mailbox, check-config 
     const on50 = await Promise.all(commands.map((c) => run('5.0', c)));
     on50.forEach((r, i) => {
       const doc = jsonOf(r, commands[i]!.join(' '));
-      const said = (doc.findings as Array<{ id: string; severity: string; message: string }>).filter((x) => x.id === 'receiving.pop3-never-logs-in');
+      const said = (doc.findings as Array<{ id: string; severity: string; message: string }>).filter((x) => x.id === 'receiving.pop-never-logs-in');
       expect(said.length, `said once by ${commands[i]!.join(' ')}`).toBe(1);
       const f = said[0];
       expect(f?.severity, `${commands[i]!.join(' ')}: ${why(doc)}`).toBe('error');
@@ -176,7 +176,7 @@ describe.concurrent("the same receiving verdict from test-mailbox, check-config 
     const on51 = await Promise.all(commands.map((c) => run('5.1', c)));
     on51.forEach((r, i) => {
       const doc = jsonOf(r, commands[i]!.join(' '));
-      expect((doc.findings as Array<{ id: string }>).map((x) => x.id), commands[i]!.join(' ')).not.toContain('receiving.pop3-never-logs-in');
+      expect((doc.findings as Array<{ id: string }>).map((x) => x.id), commands[i]!.join(' ')).not.toContain('receiving.pop-never-logs-in');
     });
   });
 
