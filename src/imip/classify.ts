@@ -10,7 +10,7 @@ import { mailboxOutcome, pollEraOf, pollReads, type ServerAction } from '../serv
 import { UTC_HOST } from '../server/host-zone.js';
 import { atLeast, featuresOf, type ServerVersion } from '../server/release.js';
 import type { Finding } from '../report/finding.js';
-import { componentsShape, mainComponent, mainComponentRaises, parseCalendar, serverOrganizer, uidNotTokens, type CalendarFacts, type CalendarParse, type PythonException } from './reply-calendar.js';
+import { componentsShape, mainComponent, mainComponentRaises, parseCalendar, serverOrganizer, uidNotTokens, utf8DecodeError, utf8ErrorText, type CalendarFacts, type CalendarParse, type PythonException } from './reply-calendar.js';
 import type { ParsedProperty } from './pycalendar/property.js';
 import type {
   CalendarSummary,
@@ -189,6 +189,42 @@ function actionFailure(ctx: ClassifyContext, status: MimePart, calendar: MimePar
     `part ${status.part || '(message)'} (message/delivery-status) has a line starting "Action:" with no space in it, outside the report fields; ` +
       `the server raises "${error}" on it while it checks for a delivery report`,
   );
+}
+
+/**
+ * 8.0 and later (release.ts `loggerDecodesUtf8`): `inbound()` logs the Message-ID, From and To of
+ * every message that is not a delivery report ("Mail gateway received message {msgid} from
+ * {fromAddr} to {toAddr}"), and the Message-ID of a report it cannot use ("Mail gateway can't
+ * process DSN {msgid}"), inside its catch-all; twext decodes each value as UTF-8 first, in Python
+ * 2's dict order of the keywords (msgid, toAddr, fromAddr), so a header whose bytes are not UTF-8
+ * raises UnicodeDecodeError there: "Failed to process message: …", UNKNOWN_FAILURE, before the
+ * token is read (CalendarServer-8.0..9.2 inbound.py `MailReceiver.inbound`). A usable delivery
+ * report goes to `processDSN`, whose own log calls are not modelled here.
+ */
+function loggedHeaderFailure(ctx: ClassifyContext, input: MessageInput, facts: Facts, dsn: ReturnType<typeof checkDsn>): { outcome: Outcome; finding: Finding } | null {
+  if (!input.headers.latin1 || !featuresOf(ctx.version).loggerDecodesUtf8) return null;
+  if (dsn.isDsn && dsn.action === 'failed' && dsn.calendarPart) return null;
+  const logged: Array<[string, string | null]> = dsn.isDsn ? [['Message-ID', facts.messageId]] : [['Message-ID', facts.messageId], ['To', facts.toHeader], ['From', facts.fromHeader]];
+  for (const [name, value] of logged) {
+    if (value === null) continue;
+    const bytes = Buffer.from(value, 'latin1');
+    const bad = utf8DecodeError(bytes);
+    if (!bad) continue;
+    const error = utf8ErrorText(bytes, bad);
+    const why = `the ${name} header holds bytes that are not UTF-8 (raw 8-bit text, not RFC 2047 encoded): ${ctx.version.text} decodes every value it logs as UTF-8, and its log call for this message raises "${error}" before the token is read`;
+    const outcome = checkFailure(ctx, null, error, why);
+    const stays = ctx.protocol === 'imap' ? 'it stays in the mailbox, \\Seen, and is never read again' : 'it stays in the maildrop and fails again at every poll';
+    const finding: Finding = {
+      id: 'message.header-not-utf8',
+      severity: 'error',
+      path: `message.headers.${name}`,
+      message: `The ${name} header holds bytes that are not UTF-8 (${JSON.stringify(value.length > 120 ? `${value.slice(0, 120)}…` : value)}). Calendar Server ${ctx.version.text} decodes every value it logs as UTF-8, so logging this message fails ("Failed to process message: ${error}") and the server never reads the reply: ${stays}.`,
+      evidence: { messageId: facts.messageId, header: name, error },
+      fix: "The sender's mail client wrote 8-bit text into a header without encoding it (RFC 2047): ask them to answer from another client, and remove this message from the mailbox.",
+    };
+    return { outcome, finding };
+  }
+  return null;
 }
 
 /** The server's check for a delivery report raises: the message fails before its token is read. */
@@ -606,10 +642,13 @@ export function classify(input: MessageInput, ctx: ClassifyContext): Verdict {
   const dsn = checkDsn(input.root, input.bodies);
   if (dsn.missingBody) facts.problems.push('message/delivery-status body was not supplied; DSN action unknown');
   const raising = facts.parts.find((p) => p.type === 'text/calendar' && p.decodeError !== undefined);
+  const unloggable = raising || dsn.actionRaises !== undefined ? null : loggedHeaderFailure(ctx, input, facts, dsn);
   const outcome = raising
     ? decodeFailure(ctx, raising, raising.decodeError!)
     : dsn.actionRaises !== undefined
       ? actionFailure(ctx, dsn.deliveryStatusPart!, dsn.calendarPart, dsn.actionRaises)
+      : unloggable
+      ? unloggable.outcome
       : dsn.isDsn
       ? classifyDsn(input, ctx, facts, dsn.calendarPart, dsn.action)
       : classifyReply(input, ctx, facts);
@@ -622,7 +661,9 @@ export function classify(input: MessageInput, ctx: ClassifyContext): Verdict {
   });
   const read = pollReads(ctx.version, ctx.protocol, ctx.seen === true);
   const fromAddress = parseaddr(facts.fromHeader).address;
-  const findings: Finding[] = dsn.isDsn
+  const findings: Finding[] = unloggable
+    ? [unloggable.finding]
+    : dsn.isDsn
     ? []
     : replyFindings({
         messageId: facts.messageId,

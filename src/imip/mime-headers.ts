@@ -12,6 +12,11 @@ export const MAX_HEADER_BYTES = 1024 * 1024;
 
 /** An ordered list of header fields; names compare case-insensitively, values are unfolded and raw. */
 export class HeaderList {
+  /**
+   * The block was not UTF-8, so every value holds its bytes one per character (ISO-8859-1), as
+   * Python 2's `msg[name]` holds them; set by whoever decoded the block.
+   */
+  latin1 = false;
   private fields: ReadonlyArray<readonly [string, string]>;
   /** The names in lower case, made on the first lookup. */
   private lower: string[] | undefined;
@@ -139,11 +144,16 @@ export function parseHeaderLines(text: string, problems: string[] = [], maxBytes
 
 /** Decode header bytes: UTF-8 when valid (RFC 6532), otherwise ISO-8859-1, never throwing. */
 export function headerBytesToString(bytes: Uint8Array): string {
+  return decodeHeaderBytes(bytes).text;
+}
+
+/** {@link headerBytesToString}, saying whether the bytes were taken as ISO-8859-1 (not UTF-8). */
+export function decodeHeaderBytes(bytes: Uint8Array): { text: string; latin1: boolean } {
   const view = bufferView(bytes);
-  if (!isUtf8(view)) return view.toString('latin1');
+  if (!isUtf8(view)) return { text: view.toString('latin1'), latin1: true };
   // As a UTF-8 TextDecoder reads it: a leading byte order mark is not part of the text.
   const start = view.length >= 3 && view[0] === 0xef && view[1] === 0xbb && view[2] === 0xbf ? 3 : 0;
-  return view.toString('utf8', start);
+  return { text: view.toString('utf8', start), latin1: false };
 }
 
 /** windows-1252 code points for 0x80–0x9F (undefined bytes keep their latin-1 value). */

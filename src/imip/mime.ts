@@ -9,7 +9,7 @@
  */
 import { bufferView } from './bytes.js';
 import { BodyCollector, bodyCap, createDecoder, MAX_BODY_BYTES, MAX_CALENDAR_BYTES, noteDecoding, transferEncodingRead, type BodyDecoder } from './mime-decode.js';
-import { headerBytesToString, HeaderList, isHeaderLine, MAX_HEADER_BYTES, parseHeaderLines } from './mime-headers.js';
+import { decodeHeaderBytes, HeaderList, isHeaderLine, MAX_HEADER_BYTES, parseHeaderLines } from './mime-headers.js';
 import {
   childNumber,
   embeddedRootNumber,
@@ -339,12 +339,13 @@ export class MimeStreamParser {
 
   /** The header block is complete; create the part and open it. `noBody`: a boundary or the end followed. */
   private finishHeaders(bodyStart: number, noBody: boolean): void {
-    const text = headerBytesToString(Buffer.concat(this.headerChunks));
+    const { text, latin1 } = decodeHeaderBytes(Buffer.concat(this.headerChunks));
     this.headerChunks = [];
     this.headerLen = 0;
     this.headerOverflow = false;
     const problems: string[] = [];
     const { headers } = parseHeaderLines(text, problems, Number.MAX_SAFE_INTEGER);
+    headers.latin1 = latin1;
     const label = this.targetLabel();
     for (const p of problems) if (!p.startsWith('header block ended')) this.problems.push(`${label}: ${p}`);
     const target = this.target;

@@ -153,7 +153,7 @@ export function utf8DecodeError(bytes: Uint8Array): { start: number; end: number
 }
 
 /** `str(UnicodeDecodeError)` in Python 2.7 (Objects/exceptions.c `UnicodeDecodeError_str`). */
-function utf8ErrorText(bytes: Uint8Array, e: { start: number; end: number; reason: string }): string {
+export function utf8ErrorText(bytes: Uint8Array, e: { start: number; end: number; reason: string }): string {
   return e.end === e.start + 1
     ? `'utf8' codec can't decode byte 0x${bytes[e.start]!.toString(16).padStart(2, '0')} in position ${e.start}: ${e.reason}`
     : `'utf8' codec can't decode bytes in position ${e.start}-${e.end - 1}: ${e.reason}`;

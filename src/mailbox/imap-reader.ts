@@ -25,7 +25,7 @@ import { fromBodyStructure, fromWireBodyStructure, type ImapBodyStructure } from
 import { RawSession } from './imap-raw-session.js';
 import type { WireValue } from './imap-wire.js';
 import { BodyCollector, bodyCap, createDecoder, keptAsSent, MAX_BODY_BYTES, noteDecoding, transferEncodingRead } from '../imip/mime-decode.js';
-import { headerBytesToString, HeaderList, parseHeaderBlock } from '../imip/mime-headers.js';
+import { decodeHeaderBytes, HeaderList, parseHeaderBlock } from '../imip/mime-headers.js';
 import { partByNumber, walkParts, type MimePart } from '../imip/mime-part.js';
 import { neededParts } from '../imip/classify.js';
 import { MailboxOpenError, probeStage } from './open-error.js';
@@ -842,7 +842,9 @@ function toPending(msg: FetchMessageObject): Pending {
 function toRead(rec: Pending, bodies: Map<string, Buffer>): ReadMessage {
   // The header block's problems come first, as when it was read first.
   const headerProblems: string[] = [];
-  const headers = rec.headerBytes ? parseHeaderBlock(headerBytesToString(rec.headerBytes), headerProblems) : new HeaderList();
+  const decoded = rec.headerBytes ? decodeHeaderBytes(rec.headerBytes) : null;
+  const headers = decoded ? parseHeaderBlock(decoded.text, headerProblems) : new HeaderList();
+  headers.latin1 = decoded?.latin1 ?? false;
   if (headerProblems.length) rec.problems.unshift(...headerProblems);
   return {
     ref: { uid: rec.uid },

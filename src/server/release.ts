@@ -232,6 +232,13 @@ export interface Features {
    * check only that the calendar is one (`validCalendarForCalDAV`).
    */
   schedulerValidatesCalendar: boolean;
+  /**
+   * twext's `Logger.emit` decodes every byte-string value it is given as UTF-8 before anything
+   * else (ccs-twistedextensions 961d7a7, trunk@15283 "Always process Logger strings as utf-8
+   * encoded"; 8.0 pins trunk@15423, 9.x later commits), so logging a header whose bytes are not
+   * UTF-8 raises UnicodeDecodeError (8.0+).
+   */
+  loggerDecodesUtf8: boolean;
   /** §1.3: keychain consulted only when the plist password is empty (8.0+). */
   keychainOnlyIfEmpty: boolean;
   /** §2.4: header order From, Subject, Reply-To, To, Date, Message-ID (3.2+). */
@@ -289,6 +296,7 @@ function computeFeatures(v: Pick<ServerVersion, 'major' | 'minor'>): Features {
     singleMainComponent: atLeast(v, 3) && !atLeast(v, 5, 1),
     organizerOnCalendar: !atLeast(v, 3),
     schedulerValidatesCalendar: atLeast(v, 3, 1),
+    loggerDecodesUtf8: atLeast(v, 8),
     keychainOnlyIfEmpty: atLeast(v, 8),
     subjectSecondHeader: atLeast(v, 3, 2),
     fromUsesEmailParam: atLeast(v, 3, 1),

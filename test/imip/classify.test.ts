@@ -685,3 +685,42 @@ describe('poll policy (src/server/poll-policy.ts)', () => {
     for (const r of REPLY_RULES) expect(r.description.length).toBeGreaterThan(10);
   });
 });
+
+// CalendarServer-8.0..9.2 inbound.py MailReceiver.inbound logs "Mail gateway received message
+// {msgid} from {fromAddr} to {toAddr}" inside its catch-all, and twext's Logger.emit decodes every
+// bytes value as UTF-8 first (ccs-twistedextensions 961d7a7; 8.0 pins trunk@15423), in Python 2's
+// dict order msgid, toAddr, fromAddr. 7.x's twext did not decode.
+describe('8.0 and later: a header whose bytes are not UTF-8', () => {
+  const withHeader = (name: string, value: string): Buffer => {
+    const raw = fixture('thunderbird-reply').toString('latin1');
+    return Buffer.from(raw.replace(new RegExp(`^${name}: [^\\r\\n]*`, 'm'), `${name}: ${value}`), 'latin1');
+  };
+  const latin1From = withHeader('From', 'J\xe9r\xf4me Attendee <attendee@remote.test>');
+  it('fails the message while logging it, before the token is read', () => {
+    for (const release of ['8.0', '9.2']) {
+      const v = classify(parseMessage(latin1From), context(release, 'imap'));
+      expect(v.serverAction, release).toBe('UNKNOWN_FAILURE');
+      expect(v.logLines, release).toEqual([{ level: 'error', text: "Failed to process message: 'utf8' codec can't decode byte 0xe9 in position 1: invalid continuation byte" }]);
+      expect(v.tokenStatus).toBe('unchecked');
+      expect(v.findings.map((f) => f.id), release).toEqual(['message.header-not-utf8']);
+      expect(v.findings[0]!.message).toMatch(/^The From header holds bytes that are not UTF-8 \("J.r.me Attendee <attendee@remote\.test>"\)\. Calendar Server .* never reads the reply: it stays in the mailbox, \\Seen, and is never read again\.$/);
+      expect(v.mailboxEffect).toBe('left-seen');
+      expect(v.stopsCycle).toBe(false);
+    }
+    expect(classify(parseMessage(latin1From), context('9.2', 'pop3')).mailboxEffect).toBe('left-reread-every-poll');
+    // 7.0 logs it as it is, and the reply goes on.
+    const seven = classify(parseMessage(latin1From), context('7.0', 'imap'));
+    expect(seven.serverAction).toBe('INJECTION_SUBMITTED');
+    expect(seven.findings.map((f) => f.id)).not.toContain('message.header-not-utf8');
+  });
+
+  it('takes UTF-8 and RFC 2047 as they are, and blames To before From (the dict order)', () => {
+    for (const ok of [withHeader('From', 'J\xc3\xa9r\xc3\xb4me <attendee@remote.test>'), withHeader('From', '=?iso-8859-1?q?J=E9r=F4me?= <attendee@remote.test>')]) {
+      expect(classify(parseMessage(ok), context('9.2', 'imap')).serverAction).toBe('INJECTION_SUBMITTED');
+    }
+    const raw = latin1From.toString('latin1').replace(/^To: ([^\r\n]*)/m, 'To: Calendrier \xc9quipe <$1>');
+    const both = classify(parseMessage(Buffer.from(raw, 'latin1')), context('9.2', 'imap'));
+    expect(both.findings[0]).toMatchObject({ id: 'message.header-not-utf8', path: 'message.headers.To', evidence: { header: 'To' } });
+    expect(both.logLine).toMatch(/can't decode byte 0xc9 in position 11: invalid continuation byte$/);
+  });
+});
