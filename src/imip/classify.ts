@@ -77,6 +77,8 @@ interface Facts {
   toHeader: string | null;
   to: string;
   date: string | null;
+  /** The header block was not UTF-8: each value holds its bytes one per character. */
+  headersLatin1: boolean;
   parts: MimePart[];
   problems: string[];
 }
@@ -430,7 +432,17 @@ function unknownToken(ctx: ClassifyContext, facts: Facts, token: string, log: Lo
   if (!featuresOf(ctx.version).unknownTokenAge || facts.date === null) return { action: 'UNKNOWN_TOKEN', log: out };
   const zone = ctx.hostZone ?? UTC_HOST;
   const sent = dateutilParse(facts.date, dateutilOf(ctx.version), zone.wallNow(ctx.now), zone);
-  if (!sent.ok) return { action: 'UNKNOWN_TOKEN', log: [...out, LOG.badDate(facts.date, sent.error.replace(/^[A-Za-z]+: ?/, ''))] };
+  if (!sent.ok) {
+    // 8.0+: the log call names the Date, which twext decodes as UTF-8 first; it raises inside
+    // processReply's `except` (CalendarServer-8.0..9.2 inbound.py), so the reply's Deferred fails.
+    const bytes = facts.headersLatin1 && featuresOf(ctx.version).loggerDecodesUtf8 ? Buffer.from(facts.date, 'latin1') : null;
+    const bad = bytes ? utf8DecodeError(bytes) : null;
+    if (bad) {
+      const why = `the Date header "${facts.date}" does not parse, and logging it fails: its bytes are not UTF-8, and ${ctx.version.text} decodes every value it logs as UTF-8`;
+      return { action: 'UNKNOWN_FAILURE', log: out, fails: { raised: { type: 'UnicodeDecodeError', text: utf8ErrorText(bytes!, bad) }, why } };
+    }
+    return { action: 'UNKNOWN_TOKEN', log: [...out, LOG.badDate(facts.date, sent.error.replace(/^[A-Za-z]+: ?/, ''))] };
+  }
   if (sent.naive) {
     const own = [...new Set(zone.names)].join('/');
     const why = `the Date header "${facts.date}" has no time zone the server understands (a zone name counts only when it is the server host's own: ${own}, from ${zone.source}): comparing it with the 72-hour limit raises TypeError`;
@@ -589,6 +601,7 @@ function gatherFacts(input: MessageInput): Facts {
     toHeader,
     to: parseaddr(toHeader).address,
     date: h.get('Date') ?? null,
+    headersLatin1: h.latin1,
     parts: walkParts(input.root),
     problems: [...(input.problems ?? [])],
   };

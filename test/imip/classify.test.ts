@@ -723,4 +723,22 @@ describe('8.0 and later: a header whose bytes are not UTF-8', () => {
     expect(both.findings[0]).toMatchObject({ id: 'message.header-not-utf8', path: 'message.headers.To', evidence: { header: 'To' } });
     expect(both.logLine).toMatch(/can't decode byte 0xc9 in position 11: invalid continuation byte$/);
   });
+
+  // CalendarServer-8.0..9.2 inbound.py processReply: an unknown token's Date that dateutil cannot
+  // read is logged ("Could not parse date in IMIP email '{date}' ({ex})") inside `except`, where
+  // the decode raises: the reply's Deferred fails (5.1+ IMAP: "IMAP Error", the cycle stops).
+  it("an unknown token's Date that does not parse and is not UTF-8 fails the reply on 8.0 and later", () => {
+    const raw = fixture('token-uppercase').toString('latin1').replace(/^Date: [^\r\n]*/m, 'Date: lun., 2 f\xe9vr. 2026 10:40:00 +0100');
+    const message = Buffer.from(raw, 'latin1');
+    const v = classify(parseMessage(message), context('9.2', 'imap'));
+    expect(v.serverAction).toBe('UNKNOWN_FAILURE');
+    expect(v.stopsCycle).toBe(true);
+    expect(v.logLine).toBe("IMAP Error: [Failure instance: Traceback: <type 'exceptions.UnicodeDecodeError'>: 'utf8' codec can't decode byte 0xe9 in position 9: invalid continuation byte");
+    // UTF-8 bytes log as they are: the token stays unknown, the mail stays.
+    const utf8 = classify(parseMessage(Buffer.from(raw.replace('f\xe9vr', 'f\xc3\xa9vr'), 'latin1')), context('9.2', 'imap'));
+    expect(utf8.serverAction).toBe('UNKNOWN_TOKEN');
+    expect(utf8.logLine).toMatch(/^Could not parse date in IMIP email /);
+    // 7.x's twext logs bytes as they are.
+    expect(classify(parseMessage(message), context('7.0', 'imap')).serverAction).toBe('UNKNOWN_TOKEN');
+  });
 });
