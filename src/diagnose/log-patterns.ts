@@ -112,9 +112,11 @@ const ROWS: Row[] = [
     area: 'replies',
     severity: 'error',
     lines: ALL,
-    template: LOG.malformedTo(slot('to'), slot('id')).text,
-    re: /Mail gateway couldn't parse To: address \((?<to>.*)\) in message (?<id>\S+)/,
-    summary: 'A reply whose To header is empty or unparsable ("couldn\'t parse To: address").',
+    template: LOG.malformedTo(V9, slot('to'), slot('id')).text,
+    // 8.0–9.0 log the event unformatted ("Unable to format event {…}: 'tp'", src/imip/inbound-log.ts):
+    // the format is in it, with no To or Message-ID to take.
+    re: /Mail gateway couldn't parse To: address (?:\(\{tp\}\) in message \{msgid\}|\((?<to>.*)\) in message (?<id>\S+))/,
+    summary: 'A reply whose To header is empty or unparsable ("couldn\'t parse To: address"; on 8.0 to 9.0 inside Twisted\'s "Unable to format event").',
     meaning: 'The To header is missing, empty, or only a group such as "undisclosed-recipients:;" (a Bcc reply): there is no address to read a token from.',
     fix: 'Ask the attendee to reply with the calendar address in To (plain Reply or the Accept/Decline buttons), not in Bcc.',
     source: 'reply classification: token from the first To address',

@@ -502,7 +502,7 @@ function classifyReply(input: MessageInput, ctx: ClassifyContext, facts: Facts):
     notes: [],
   };
   if (!facts.to) {
-    return { ...out, action: 'MALFORMED_TO_ADDRESS', log: [...out.log, LOG.malformedTo(facts.toHeader, facts.messageId)] };
+    return { ...out, action: 'MALFORMED_TO_ADDRESS', log: [...out.log, LOG.malformedTo(ctx.version, facts.toHeader, facts.messageId)] };
   }
   const token = extractToken(facts.to);
   if (!token) return { ...out, action: 'NO_TOKEN', log: [...out.log, LOG.noToken(facts.messageId, facts.toHeader)] };

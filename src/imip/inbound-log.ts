@@ -46,9 +46,19 @@ export const LOG = {
     level: 'info',
     text: `Mail gateway received message ${py(id)} from ${py(from)} to ${py(to)}`,
   }),
-  malformedTo: (to: string | null, id: string | null): LogEntry => ({
+  /**
+   * 8.0–9.0 write the format with `{tp}` but pass `to=` (CalendarServer-8.0..9.0 inbound.py
+   * `processReply`; 9.1 fixed it, d181df72e): Twisted's `formatEvent` meets a KeyError and writes
+   * `formatUnformattableEvent`'s "Unable to format event {event!r}: {error}" instead (twisted-15.4.0
+   * logger/_format.py). The event's repr, whose order and object addresses vary, is shortened to
+   * its format; the To and Message-ID are in it too.
+   */
+  malformedTo: (v: Pick<ServerVersion, 'major' | 'minor'>, to: string | null, id: string | null): LogEntry => ({
     level: 'error',
-    text: `Mail gateway couldn't parse To: address (${py(to)}) in message ${py(id)}`,
+    text:
+      v.major === 8 || (v.major === 9 && v.minor === 0)
+        ? `Unable to format event {… 'log_format': u"Mail gateway couldn't parse To: address ({tp}) in message {msgid}", …}: 'tp'`
+        : `Mail gateway couldn't parse To: address (${py(to)}) in message ${py(id)}`,
   }),
   noToken: (id: string | null, to: string | null): LogEntry => ({
     level: 'error',

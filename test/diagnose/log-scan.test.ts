@@ -193,6 +193,18 @@ describe('scanning the fixture logs of each release line', () => {
     expect(counts(await scan(path))).toEqual({ 'log.forwarded-to-organizer': 1, 'log.forward-failed': 2, 'log.imap-error': 1, 'log.unhandled-deferred': 1, 'log.pop-no-settings': 1 });
   });
 
+  it("8.0 to 9.0: the malformed-To line Twisted could not format is still log.malformed-to, with no To taken from it", async () => {
+    const dir = tmp();
+    const path = join(dir, 'malformed.log');
+    writeFileSync(
+      path,
+      `2016-03-02 10:00:07+0000 [-] [caldav-1]  [-] [txdav.caldav.datastore.scheduling.imip.inbound#error] Unable to format event {'log_namespace': 'txdav.caldav.datastore.scheduling.imip.inbound', 'to': u'undisclosed-recipients:;', 'msgid': u'<m1@remote.test>', 'log_format': u"Mail gateway couldn't parse To: address ({tp}) in message {msgid}", 'log_source': None}: 'tp'\n`,
+    );
+    const r = await scan(path);
+    expect(counts(r)).toEqual({ 'log.malformed-to': 1 });
+    expect([...(r.entries.get('log.malformed-to')!.values.keys())]).toEqual([]);
+  });
+
   it('keeps count, first and last time, the latest line, and the values the diagnosis links', async () => {
     const r = await scan(join(LOGS, 'error-2x.log'));
     const e = r.entries.get('log.injection-principal-not-found')!;

@@ -742,3 +742,20 @@ describe('8.0 and later: a header whose bytes are not UTF-8', () => {
     expect(classify(parseMessage(message), context('7.0', 'imap')).serverAction).toBe('UNKNOWN_TOKEN');
   });
 });
+
+// CalendarServer-8.0..9.0 inbound.py processReply: log.error("... To: address ({tp}) in message
+// {msgid}", to=..., msgid=...): the KeyError makes Twisted write "Unable to format event {...}:
+// 'tp'" (twisted-15.4.0 logger/_format.py formatUnformattableEvent); 9.1 names it {to}.
+describe("the malformed-To log line of 8.0 to 9.0", () => {
+  it('is Twisted\'s "Unable to format event", not the server\'s text', () => {
+    for (const release of ['8.0', '9.0']) {
+      const v = classify(parseFixture('token-in-delivered-to-only'), context(release, 'imap'));
+      expect(v.serverAction).toBe('MALFORMED_TO_ADDRESS');
+      expect(v.logLine, release).toBe(`Unable to format event {… 'log_format': u"Mail gateway couldn't parse To: address ({tp}) in message {msgid}", …}: 'tp'`);
+    }
+    for (const release of ['7.0', '9.1', '9.2']) {
+      expect(classify(parseFixture('token-in-delivered-to-only'), context(release, 'imap')).logLine, release).toMatch(/^Mail gateway couldn't parse To: address \(.*\) in message </);
+    }
+  });
+});
+
