@@ -33,13 +33,27 @@ export const portMissing: ConfigRule = {
       finding(
         this,
         `${R}.Port`,
-        `Receiving.Port is ${getPath(ctx.config.merged, `${R}.Port`) === undefined ? 'not set' : p}; the server picks no default port, connects to port 0 and logs "${proto === 'pop3' ? 'POP' : 'IMAP'} factory connection failed" every poll`,
+        `Receiving.Port is ${getPath(ctx.config.merged, `${R}.Port`) === undefined ? 'not set' : p}; the server picks no default port and connects to port 0: ${connectFailureLog(ctx, proto)}`,
         `Set Receiving.Port, for example <integer>${suggest}</integer> for ${proto.toUpperCase()} with UseSSL ${ctx.settings.receiving.useSSL}.`,
         valueEvidence(ctx, `${R}.Port`),
       ),
     ];
   },
 };
+
+/**
+ * What a poll that cannot connect leaves in the log. 2.x–4.x: the factory's `clientConnectionFailed`
+ * ("IMAP factory connection failed", mail.py). From 5.0 the connection goes through an endpoint
+ * (twext GAIEndpoint), whose wrapping factory does not call the gateway's: 5.0–5.3 log
+ * "Failed to fetch mail (Failure with multiple causes.)" (inbound.py `IMAPPollingWork.doWork`,
+ * twext/internet/gaiendpoint.py `MultiFailure`); 6.0 dropped that catch, so the poll's work item
+ * itself fails and the job queue runs it again (CalendarServer-6.0..9.2 inbound.py).
+ */
+function connectFailureLog(ctx: ConfigContext, proto: 'imap' | 'pop3'): string {
+  if (ctx.version.line !== '5.0+') return `it logs "${proto === 'pop3' ? 'POP' : 'IMAP'} factory connection failed" every poll`;
+  if (ctx.version.major === 5) return 'it logs "Failed to fetch mail (Failure with multiple causes.)" every poll';
+  return 'every poll fails inside the job queue, with no line of the mail gateway\'s own in the log';
+}
 
 export const typeInvalid: ConfigRule = {
   id: 'receiving.type-invalid',

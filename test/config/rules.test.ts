@@ -175,6 +175,17 @@ describe('config rules', () => {
     expect(f.fix).toMatch(/IMAP .* or move to 5\.1 or later/);
   });
 
+  // 2.x-4.x mail.py: the factory's clientConnectionFailed logs "IMAP factory connection failed";
+  // 5.0+ connect through twext's GAIEndpoint, whose wrapping factory does not call it: 5.0-5.3
+  // IMIPPollingWork.doWork logs "Failed to fetch mail (...)", 6.0+ has no such catch.
+  it('receiving.port-missing names the log line each release writes', async () => {
+    const noPort = (v: string) => withChange(baseConfig(v), `${I}.Receiving.Port`, 0);
+    const message = async (v: string) => (await check(noPort(v), v)).find((x) => x.id === 'receiving.port-missing')!.message;
+    expect(await message('4.3')).toMatch(/logs "IMAP factory connection failed" every poll$/);
+    expect(await message('5.1')).toMatch(/logs "Failed to fetch mail \(Failure with multiple causes\.\)" every poll$/);
+    expect(await message('9.2')).toMatch(/every poll fails inside the job queue, with no line of the mail gateway's own in the log$/);
+  });
+
   it('does not run 2.x-4.x injection rules on 5.0+', async () => {
     const fs = await check(withChange(baseConfig('9.2'), `${I}.Password`, ''), '9.2');
     expect(ids(fs)).not.toContain('injection.password-missing');
