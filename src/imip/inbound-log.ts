@@ -127,13 +127,14 @@ export const LOG = {
     text: `Mail gateway found a token (${token}) but didn't recognize it in ${isEraC(v) ? 'message' : 'DSN'} ${py(id)}`,
   }),
   /**
-   * 3.2–4.x add the injection server (CalendarServer-3.2/4.3.2 twistedcaldav/mail.py `processDSN`:
-   * "Mail gateway processing DSN %s to server %s"); 2.x and 5.0+ write the id only. The URL is not
-   * known here.
+   * 3.2–4.x add the organizer's server (CalendarServer-3.2/4.3.2 twistedcaldav/mail.py `processDSN`:
+   * "Mail gateway processing DSN %s to server %s" with `serverForOrganizer`, which is None for an
+   * organizer hosted here, and always without `Servers` (pods) enabled: directory.py
+   * `DirectoryRecord.server`); 2.x and 5.0+ write the id only.
    */
   processingDsn: (v: Pick<ServerVersion, 'major' | 'minor'>, id: string | null): LogEntry => ({
     level: 'warn',
-    text: `Mail gateway processing DSN ${py(id)}${(v.major === 3 && v.minor >= 2) || v.major === 4 ? ' to server <injection URL>' : ''}`,
+    text: `Mail gateway processing DSN ${py(id)}${(v.major === 3 && v.minor >= 2) || v.major === 4 ? ' to server None' : ''}`,
   }),
   cantProcessDsn: (id: string | null): LogEntry => ({
     level: 'error',

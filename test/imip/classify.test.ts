@@ -177,7 +177,7 @@ describe('verdict details', () => {
     );
     const dsn43 = classify(parseFixture('dsn-with-invitation'), context('4.3', 'imap'));
     expect(dsn43.logLines[0]!.text).toBe(
-      'Mail gateway processing DSN <20260302090001.4B3C21A0F2@mail.example.test> to server <injection URL>',
+      'Mail gateway processing DSN <20260302090001.4B3C21A0F2@mail.example.test> to server None',
     );
     expect(dsn43.dsnAction).toBe('failed');
     expect(dsn43.token).toBe('b5d7f9a1-2c4e-4a6b-8d0f-3e5a7c9b1d02');
