@@ -108,6 +108,8 @@ export function toSettings(cfg: LoadedConfig, version: ServerVersion): ImipSetti
     enableSSL: truthy(e.EnableSSL, false),
     // stdconfig.py: False in 3.1–5.1, True from 5.2 (CalendarServer-5.1/5.2); twistedcaldav/ical.py tests it as Python does.
     timezonesByReference: atLeast(version, 3, 1) ? truthy(e.EnableTimezonesByReference, atLeast(version, 5, 2)) : null,
+    // `tuple(configDict.SupportedComponents)`: a list as it is, a string letter by letter (CalendarServer-6.0..9.2 stdconfig.py).
+    supportedComponents: atLeast(version, 6) ? pyTuple(e.SupportedComponents) : null,
   };
 }
 
@@ -141,4 +143,14 @@ export function redactedSettings(s: ImipSettings): Record<string, unknown> {
       : {}),
     ...(s.header !== null ? { Header: s.header, GUID: s.guid } : {}),
   };
+}
+
+/** Python's `tuple()` of a plist value, as far as component names go: strings kept, a string split into letters. */
+function pyTuple(v: PlistValue | undefined): string[] {
+  if (v === undefined) return ['VEVENT', 'VTODO'];
+  if (typeof v === 'string') return [...v];
+  if (Array.isArray(v)) return v.filter((x): x is string => typeof x === 'string');
+  // A dict iterates over its keys.
+  if (isDict(v)) return Object.keys(v);
+  return [];
 }

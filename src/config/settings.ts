@@ -55,6 +55,12 @@ export interface ImipSettings {
    * scheduler accepts a TZID without its VTIMEZONE. Null on 2.x and 3.0, which always want it.
    */
   timezonesByReference: boolean | null;
+  /**
+   * `SupportedComponents` (6.0+; VEVENT and VTODO by default): with VFREEBUSY and VTIMEZONE, the
+   * component types the scheduler takes (twistedcaldav/stdconfig.py `_updateICalendar` →
+   * ical.py `_updateAllowedComponents`, `tuple(...)` of the value). Null before 6.0, whose list is fixed.
+   */
+  supportedComponents: string[] | null;
 }
 
 /** TLS and timeout options every network step takes. */

@@ -52,6 +52,8 @@ export interface ClassifyContext {
   seen?: boolean;
   /** The configured `EnableTimezonesByReference` (3.1+); the release's default when absent. */
   timezonesByReference?: boolean | null;
+  /** The configured `SupportedComponents` (6.0+); the default (VEVENT, VTODO) when absent or null. */
+  supportedComponents?: readonly string[] | null;
 }
 
 export type TokenStatus = 'known' | 'unknown' | 'unchecked';

@@ -325,7 +325,7 @@ function injected(
   calendar: CalendarFacts | null,
   notes: string[],
 ): { log: LogEntry[]; notes: string[] } {
-  const refusal = calendar ? schedulerRefusal(calendar, ctx.version, { timezonesByReference: ctx.timezonesByReference }) : null;
+  const refusal = calendar ? schedulerRefusal(calendar, ctx.version, { timezonesByReference: ctx.timezonesByReference, supportedComponents: ctx.supportedComponents }) : null;
   if (refusal) {
     const later = refusal.laterReleases ? ` (${refusal.laterReleases})` : '';
     const retried = replyWorkRetried(ctx.version);
@@ -690,6 +690,7 @@ export function classify(input: MessageInput, ctx: ClassifyContext): Verdict {
         protocol: ctx.protocol,
         deleteAllMail: ctx.deleteAllMail,
         timezonesByReference: ctx.timezonesByReference,
+        supportedComponents: ctx.supportedComponents,
       });
   if (!read) findings.unshift(seenFinding(facts));
   else if (mailbox.stopsCycle) findings.unshift(cycleFinding(facts, mailbox.effect, ctx));

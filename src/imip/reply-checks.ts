@@ -35,6 +35,8 @@ export interface ReplyCheckInput {
   deleteAllMail: boolean;
   /** The configured `EnableTimezonesByReference` (3.1+); the release's default when absent. */
   timezonesByReference?: boolean | null;
+  /** The configured `SupportedComponents` (6.0+). */
+  supportedComponents?: readonly string[] | null;
 }
 
 type Draft = Omit<Finding, 'id' | 'severity'> & { severity?: Severity };
@@ -369,7 +371,7 @@ const methodMissing: ReplyRule = {
 
 /** The scheduler's answer to a message's calendar (worked out once per calendar: scheduler-check.ts). */
 function refusalOf(input: ReplyCheckInput): SchedulerRefusal | null {
-  return input.calendar?.ok ? schedulerRefusal(input.calendar.facts, input.version, { timezonesByReference: input.timezonesByReference }) : null;
+  return input.calendar?.ok ? schedulerRefusal(input.calendar.facts, input.version, { timezonesByReference: input.timezonesByReference, supportedComponents: input.supportedComponents }) : null;
 }
 
 /**

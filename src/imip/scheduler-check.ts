@@ -56,6 +56,8 @@ export interface SchedulerRefusal {
 export interface SchedulerOptions {
   /** The configured `EnableTimezonesByReference` (3.1+); the release's default when absent or null. */
   timezonesByReference?: boolean | null;
+  /** The configured `SupportedComponents` (6.0+); VEVENT and VTODO when absent or null. */
+  supportedComponents?: readonly string[] | null;
 }
 
 /** The error element of most refusals: CalDAV's valid-calendar-data. */
@@ -112,7 +114,7 @@ export function replyWorkLog(v: Pick<ServerVersion, 'major' | 'minor'>, error: s
  */
 export function schedulerRefusal(facts: CalendarFacts, v: Pick<ServerVersion, 'major' | 'minor'>, options: SchedulerOptions = {}): SchedulerRefusal | null {
   // The verdict and the reply rules each ask for the same calendar: the answer is worked out once.
-  const key = `${v.major}.${v.minor}/${options.timezonesByReference ?? ''}`;
+  const key = `${v.major}.${v.minor}/${options.timezonesByReference ?? ''}/${options.supportedComponents?.join(',') ?? ''}`;
   let known = answers.get(facts);
   if (!known) answers.set(facts, (known = new Map()));
   let answer = known.get(key);
@@ -208,11 +210,16 @@ function validationRefusal(facts: CalendarFacts, tree: PyComponent, v: Pick<Serv
 const ITIP_DESCRIPTION = 'Must have a calendar component that satisfies iTIP requirements';
 
 /**
- * The component types a reply may hold: twistedcaldav/ical.py `allowedComponents` (3.0–5.x VEVENT,
- * VTODO, VTIMEZONE, VFREEBUSY; 6.0+ the configured SupportedComponents, VEVENT and VTODO by
- * default, with VFREEBUSY and VTIMEZONE). A configured SupportedComponents is not read.
+ * The component types a reply may hold: twistedcaldav/ical.py `allowedComponents`: 3.0–5.x VEVENT,
+ * VTODO, VTIMEZONE, VFREEBUSY; 6.0+ the configured SupportedComponents (VEVENT and VTODO by
+ * default) with VFREEBUSY and VTIMEZONE (CalendarServer-6.0..9.2 ical.py `_updateAllowedComponents`).
  */
 const ALLOWED_COMPONENTS: ReadonlySet<string> = new Set(['VEVENT', 'VTODO', 'VFREEBUSY', 'VTIMEZONE']);
+
+function allowedComponents(v: Pick<ServerVersion, 'major' | 'minor'>, supported: readonly string[] | null | undefined): ReadonlySet<string> {
+  if (!atLeast(v, 6) || !supported) return ALLOWED_COMPONENTS;
+  return new Set([...supported, 'VFREEBUSY', 'VTIMEZONE']);
+}
 
 /**
  * `isValidITIP` (3.0+; 2.x, whose parser was vobject, is not modelled): after the METHOD,
@@ -240,6 +247,7 @@ function itipRefusal(tree: PyComponent, v: Pick<ServerVersion, 'major' | 'minor'
   const rids = new Set<string>();
   const zones = new Set<string>();
   const refs: PyComponent[] = [];
+  const allowed = allowedComponents(v, options.supportedComponents);
   for (const c of tree.children) {
     if (c.name === 'VTIMEZONE') {
       const tzid = c.properties.find((p) => p.key === 'TZID');
@@ -252,7 +260,10 @@ function itipRefusal(tree: PyComponent, v: Pick<ServerVersion, 'major' | 'minor'
     else if (type !== c.name) {
       return refuse('itip', `the calendar holds a ${type} and a ${c.name}, and the scheduler takes one type of component`, `Calendar resources may not contain more than one type of calendar component (${type} and ${c.name} found)`);
     }
-    if (!ALLOWED_COMPONENTS.has(type)) return refuse('itip', `the scheduler takes no ${type} component`, `Component type: ${type} not allowed`);
+    if (!allowed.has(type)) {
+      const configured = allowed !== ALLOWED_COMPONENTS ? ` (SupportedComponents is ${options.supportedComponents!.join(', ') || 'empty'})` : '';
+      return refuse('itip', `the scheduler takes no ${type} component${configured}`, `Component type: ${type} not allowed`);
+    }
     const uids = c.properties.filter((p) => p.key === 'UID');
     if (uids.length === 0) return refuse('itip', `the ${c.name} has no UID`, 'All components must have UIDs');
     if (uids.length > 1) return refuse('itip', `the ${c.name} has ${uids.length} UID properties`, 'More than one UID property in component');

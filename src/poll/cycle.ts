@@ -183,6 +183,7 @@ export function classifyContext(ctx: CycleContext, seen: boolean | undefined): C
     now: ctx.now,
     hostZone: ctx.hostZone ?? thisMachineZone(),
     timezonesByReference: ctx.settings.timezonesByReference,
+    supportedComponents: ctx.settings.supportedComponents,
     ...(seen === undefined ? {} : { seen }),
   };
 }

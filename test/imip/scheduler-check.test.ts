@@ -205,6 +205,23 @@ describe("the scheduler's check of the calendar it is handed", () => {
     expect(refusal(off)?.evidence.problems).toEqual(['Timezone ID Europe/Kyiv is referenced but not defined']);
   });
 
+  // CalendarServer-6.0..9.2 twistedcaldav/stdconfig.py _updateICalendar:
+  // ical._updateAllowedComponents(tuple(configDict.SupportedComponents)) (VEVENT, VTODO by default),
+  // with VFREEBUSY and VTIMEZONE added; 3.0-5.x ical.py allowedComponents is fixed.
+  it('from 6.0 the component types are the configured SupportedComponents (with VFREEBUSY and VTIMEZONE)', () => {
+    const todo = reply((c) => c.replace(/BEGIN:VEVENT/g, 'BEGIN:VTODO').replace(/END:VEVENT/g, 'END:VTODO').replace(/^DTEND[^\n]*\n/m, ''));
+    const judged = (release: string, supported: string[] | null) => classify(parseMessage(todo, needsBody), context(release, 'imap', { supportedComponents: supported }));
+    for (const release of ['6.0', '9.2']) {
+      expect(refusal(judged(release, null)), release).toBeUndefined();
+      expect(refusal(judged(release, ['VEVENT', 'VTODO'])), release).toBeUndefined();
+      const f = refusal(judged(release, ['VEVENT']))!;
+      expect(f.message, release).toContain(`(403, "${ITIP}"): the scheduler takes no VTODO component (SupportedComponents is VEVENT)`);
+      expect(f.evidence.problems).toEqual(['Component type: VTODO not allowed']);
+    }
+    // 5.x has no such setting: a VTODO is taken whatever the configuration says.
+    expect(refusal(judged('5.1', ['VEVENT']))).toBeUndefined();
+  });
+
   it('from 3.0 the iTIP check: two types of component, two UIDs, two masters, a control character', () => {
     const master = (uid: string, extra = '') => `BEGIN:VEVENT\r\nUID:${uid}\r\nDTSTAMP:20260302T091500Z\r\nDTSTART:20260305T100000Z\r\n${extra}END:VEVENT`;
     const cases: Array<[string, (c: string) => string, RegExp, string]> = [

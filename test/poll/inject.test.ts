@@ -30,6 +30,7 @@ function settings(over: Partial<ImipSettings> = {}): ImipSettings {
     sslPort: 8443,
     enableSSL: false,
     timezonesByReference: false,
+    supportedComponents: null,
     ...over,
   };
 }

@@ -319,7 +319,7 @@ describe('ServerHostName', () => {
 });
 
 describe('EnableTimezonesByReference', () => {
-  // CalendarServer-3.1..5.0 twistedcaldav/stdconfig.py: False; 6.0..9.2: True; 3.0 and 2.x have no
+  // CalendarServer-3.1..5.1 twistedcaldav/stdconfig.py: False; 5.2..9.2: True; 3.0 and 2.x have no
   // such key (3.0 ical.py validateComponentsForCalDAV always wants every TZID defined).
   it('is the release default unless the config sets it, and absent before 3.1', () => {
     const dir = tempDir();
@@ -327,8 +327,21 @@ describe('EnableTimezonesByReference', () => {
     const set = writePlist(dir, 'set.plist', { EnableTimezonesByReference: true, Scheduling: { iMIP: { Enabled: true } } });
     const off = writePlist(dir, 'off.plist', { EnableTimezonesByReference: false, Scheduling: { iMIP: { Enabled: true } } });
     const tz = (file: string, r: string) => toSettings(loadConfig(file, v(r)), v(r)).timezonesByReference;
-    expect([tz(plain, '3.0'), tz(plain, '3.1'), tz(plain, '5.1'), tz(plain, '6.0'), tz(plain, '9.2')]).toEqual([null, false, false, true, true]);
+    expect([tz(plain, '3.0'), tz(plain, '3.1'), tz(plain, '5.1'), tz(plain, '5.2'), tz(plain, '6.0'), tz(plain, '9.2')]).toEqual([null, false, false, true, true, true]);
     expect([tz(set, '3.0'), tz(set, '4.3'), tz(off, '9.2')]).toEqual([null, true, false]);
+  });
+});
+
+describe('SupportedComponents', () => {
+  // CalendarServer-6.0..9.2 twistedcaldav/stdconfig.py: ["VEVENT", "VTODO"] by default,
+  // _updateICalendar takes tuple(configDict.SupportedComponents); 5.x has no such key.
+  it('is read from 6.0, as Python takes tuple() of it', () => {
+    const dir = tempDir();
+    const sc = (value: unknown, r: string) => toSettings(loadConfig(writePlist(dir, `sc-${r}-${typeof value}.plist`, value === undefined ? {} : { SupportedComponents: value }), v(r)), v(r)).supportedComponents;
+    expect(sc(undefined, '9.2')).toEqual(['VEVENT', 'VTODO']);
+    expect(sc(['VEVENT'], '6.0')).toEqual(['VEVENT']);
+    expect(sc('VEVENT', '9.2')).toEqual(['V', 'E', 'V', 'E', 'N', 'T']);
+    expect(sc(['VEVENT'], '5.3')).toBeNull();
   });
 });
 
