@@ -224,8 +224,24 @@ function noCalendarDraft(input: ReplyCheckInput): Draft {
     message:
       'No text/calendar part: the server treats it as a human reply and forwards it to the organizer by mail; the event itself is not updated.',
     evidence,
-    fix: 'Nothing to fix if the attendee meant to write a note; to record an answer, ask them to use the Accept/Decline buttons of the invitation.',
+    fix: `Nothing to fix if the attendee meant to write a note; to record an answer, ask them to use the Accept/Decline buttons of the invitation. ${forwardSenderHint(input.version)}`,
   };
+}
+
+/**
+ * The forward's envelope sender is the attendee's address (`fromAddr = attendee[7:]`, MAIL FROM
+ * through Sending.Server with the calendar account; CalendarServer-3.2/4.3.2 mail.py and 6.1..9.2
+ * inbound.py `processReply`). A relay that lets an account send only as itself refuses it: 6.1+
+ * log "Failed to send IMIP message … (Reason: …)" and go on (smtpsender.py `_failure`); 3.x–4.x
+ * return the sender's Deferred without an errback, so over IMAP the fetch chain stops there and the
+ * session stays open (`cbGotMessage` adds only `cbFlagDeleted`), and the next poll waits for the
+ * connection to close.
+ */
+function forwardSenderHint(v: ServerVersion): string {
+  const consequence = isEraC(v)
+    ? 'the server logs "Failed to send IMIP message … (Reason: …)" and the mail is lost'
+    : 'over IMAP the poll stops at this message with its session left open, and the next poll waits until the IMAP server drops it';
+  return `If organizers do not get these mails, the SMTP relay (Sending.Server) may refuse the forward's envelope sender, which is the attendee's own address: ${consequence}.`;
 }
 
 const noCalendar: ReplyRule = {

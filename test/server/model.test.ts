@@ -279,6 +279,12 @@ describe('forwarding a calendar-less reply: the organizer lookup', () => {
       expect(verdict.serverAction, release).toBe('REPLY_FORWARDED_TO_ORGANIZER');
       expect(verdict.logLine, release).toBe('Mail gateway forwarding reply back to organizer');
     }
+    // The forward's MAIL FROM is the attendee (fromAddr = attendee[7:]); what a refusing relay
+    // does: 6.1+ smtpsender.py _failure logs and returns False; 3.x-4.x mail.py returns the
+    // sender's Deferred, which cbGotMessage never errbacks.
+    const fix = (release: string) => human(release).findings.find((f) => f.id === 'reply.no-calendar')!.fix;
+    expect(fix('9.2')).toMatch(/envelope sender, which is the attendee's own address: the server logs "Failed to send IMIP message … \(Reason: …\)" and the mail is lost\.$/);
+    expect(fix('4.3')).toMatch(/over IMAP the poll stops at this message with its session left open/);
   });
 });
 
