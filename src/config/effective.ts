@@ -10,6 +10,9 @@ import { getPath, type LoadedConfig } from './load.js';
 import type { PlistFile } from './plist-file.js';
 import { isDict } from './plist-file.js';
 import { getfqdn } from './host.js';
+import { fullServerPath } from './paths.js';
+import { defaultsFor } from '../server/keys.js';
+import { join } from 'node:path';
 import type { PlistDict, PlistValue } from './plist-xml.js';
 
 /** `--config`, then `$IMIP_CONFIG`, then the platform's default locations (§1.4). */
@@ -110,6 +113,7 @@ export function toSettings(cfg: LoadedConfig, version: ServerVersion): ImipSetti
     timezonesByReference: atLeast(version, 3, 1) ? truthy(e.EnableTimezonesByReference, atLeast(version, 5, 2)) : null,
     // `tuple(configDict.SupportedComponents)`: a list as it is, a string letter by letter (CalendarServer-6.0..9.2 stdconfig.py).
     supportedComponents: atLeast(version, 6) ? pyTuple(e.SupportedComponents) : null,
+    zoneDatabase: atLeast(version, 6) ? zoneDatabaseOf(e, version) : null,
   };
 }
 
@@ -143,6 +147,23 @@ export function redactedSettings(s: ImipSettings): Record<string, unknown> {
       : {}),
     ...(s.header !== null ? { Header: s.header, GUID: s.guid } : {}),
   };
+}
+
+/**
+ * CalendarServer-6.0..9.2 twistedcaldav/timezones.py `TimezoneCache.getDBPath`; BasePath is
+ * relative to DataRoot (stdconfig.py RELATIVE_PATHS), DataRoot to ServerRoot. The package's
+ * directory (the zones the release ships) is null.
+ */
+function zoneDatabaseOf(e: PlistDict, version: ServerVersion): string | null {
+  const d = defaultsFor(version);
+  const serverRoot = str(e.ServerRoot) || String(d.ServerRoot);
+  const dataRoot = fullServerPath(serverRoot, str(e.DataRoot) || String(d.DataRoot), version);
+  const service = isDict(e.TimezoneService) ? e.TimezoneService : {};
+  // TimezoneService.Enabled is True by default (6.0..9.2 stdconfig.py).
+  const basePath = str(service.BasePath);
+  if (truthy(service.Enabled, true) && basePath) return fullServerPath(dataRoot, basePath, version);
+  if (truthy(e.UsePackageTimezones, false) || !existsSync(dataRoot)) return null;
+  return join(dataRoot, 'zoneinfo');
 }
 
 /** Python's `tuple()` of a plist value, as far as component names go: strings kept, a string split into letters. */

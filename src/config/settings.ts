@@ -61,6 +61,13 @@ export interface ImipSettings {
    * ical.py `_updateAllowedComponents`, `tuple(...)` of the value). Null before 6.0, whose list is fixed.
    */
   supportedComponents: string[] | null;
+  /**
+   * 6.0+: the directory the server looks up a time zone it is not given in, when it is not the
+   * zones the release ships (null: those, or before 6.0). twistedcaldav/timezones.py
+   * `TimezoneCache.getDBPath`: TimezoneService.BasePath when the service is on and the path is set,
+   * else DataRoot/zoneinfo unless UsePackageTimezones or DataRoot does not exist.
+   */
+  zoneDatabase: string | null;
 }
 
 /** TLS and timeout options every network step takes. */

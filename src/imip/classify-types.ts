@@ -9,6 +9,7 @@ import type { HostZone } from '../server/host-zone.js';
 import type { ServerVersion } from '../server/release.js';
 import type { HeaderList } from './mime-headers.js';
 import type { MimePart } from './mime-part.js';
+import type { ZoneSource } from './scheduler-check.js';
 
 export type { MailboxEffect, ServerAction } from '../server/poll-policy.js';
 
@@ -54,6 +55,8 @@ export interface ClassifyContext {
   timezonesByReference?: boolean | null;
   /** The configured `SupportedComponents` (6.0+); the default (VEVENT, VTODO) when absent or null. */
   supportedComponents?: readonly string[] | null;
+  /** 6.0+: the server's own zone database, when it can be read here (else the zones the release ships). */
+  zones?: ZoneSource | null;
 }
 
 export type TokenStatus = 'known' | 'unknown' | 'unchecked';

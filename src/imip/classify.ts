@@ -325,7 +325,7 @@ function injected(
   calendar: CalendarFacts | null,
   notes: string[],
 ): { log: LogEntry[]; notes: string[] } {
-  const refusal = calendar ? schedulerRefusal(calendar, ctx.version, { timezonesByReference: ctx.timezonesByReference, supportedComponents: ctx.supportedComponents }) : null;
+  const refusal = calendar ? schedulerRefusal(calendar, ctx.version, { timezonesByReference: ctx.timezonesByReference, supportedComponents: ctx.supportedComponents, zones: ctx.zones }) : null;
   if (refusal) {
     const later = refusal.laterReleases ? ` (${refusal.laterReleases})` : '';
     const retried = replyWorkRetried(ctx.version);
@@ -691,6 +691,7 @@ export function classify(input: MessageInput, ctx: ClassifyContext): Verdict {
         deleteAllMail: ctx.deleteAllMail,
         timezonesByReference: ctx.timezonesByReference,
         supportedComponents: ctx.supportedComponents,
+        zones: ctx.zones,
       });
   if (!read) findings.unshift(seenFinding(facts));
   else if (mailbox.stopsCycle) findings.unshift(cycleFinding(facts, mailbox.effect, ctx));

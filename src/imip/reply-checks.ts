@@ -10,7 +10,7 @@ import { stripMailto } from '../server/address.js';
 import { pollEraOf, type ServerAction } from '../server/poll-policy.js';
 import { atLeast, featuresOf, type ReleaseLine, type ServerVersion } from '../server/release.js';
 import { isEraC } from './inbound-log.js';
-import { refusalLog, refusalWords, replyWorkRetried, schedulerLog, schedulerRefusal, type SchedulerRefusal } from './scheduler-check.js';
+import { refusalLog, refusalWords, replyWorkRetried, schedulerLog, schedulerRefusal, type SchedulerRefusal, type ZoneSource } from './scheduler-check.js';
 import { componentsShape, mainComponent, mainComponentRaises, serverOrganizer, uidNotTokens, type AttendeeFacts, type CalendarParse, type ComponentFacts } from './reply-calendar.js';
 import type { TokenRecord } from './classify-types.js';
 import { fileName, type MimePart } from './mime-part.js';
@@ -37,6 +37,8 @@ export interface ReplyCheckInput {
   timezonesByReference?: boolean | null;
   /** The configured `SupportedComponents` (6.0+). */
   supportedComponents?: readonly string[] | null;
+  /** 6.0+: the server's own zone database. */
+  zones?: ZoneSource | null;
 }
 
 type Draft = Omit<Finding, 'id' | 'severity'> & { severity?: Severity };
@@ -387,7 +389,7 @@ const methodMissing: ReplyRule = {
 
 /** The scheduler's answer to a message's calendar (worked out once per calendar: scheduler-check.ts). */
 function refusalOf(input: ReplyCheckInput): SchedulerRefusal | null {
-  return input.calendar?.ok ? schedulerRefusal(input.calendar.facts, input.version, { timezonesByReference: input.timezonesByReference, supportedComponents: input.supportedComponents }) : null;
+  return input.calendar?.ok ? schedulerRefusal(input.calendar.facts, input.version, { timezonesByReference: input.timezonesByReference, supportedComponents: input.supportedComponents, zones: input.zones }) : null;
 }
 
 /**
@@ -410,7 +412,9 @@ const schedulerRefuses: ReplyRule = {
     const retried = replyWorkRetried(input.version);
     const fix =
       refusal.check === 'unknown-timezone'
-        ? `Ask the attendee to answer from a client that includes the VTIMEZONE of each time zone it names${refusal.laterReleases ? `; Calendar Server ${refusal.laterReleases.replace(/ ship it$/, '')} knows this zone` : ''}. Newer zone names come with a refresh of the server's time zone database from IANA ("calendarserver_manage_timezones -f caldavd.plist --refresh", then a restart), which this judgement does not see.`
+        ? refusal.zoneDatabase
+          ? 'Ask the attendee to answer from a client that includes the VTIMEZONE of each time zone it names, or bring newer zone names into the server\'s database by refreshing it from IANA ("calendarserver_manage_timezones -f caldavd.plist --refresh", then a restart).'
+          : `Ask the attendee to answer from a client that includes the VTIMEZONE of each time zone it names${refusal.laterReleases ? `; Calendar Server ${refusal.laterReleases.replace(/ ship it$/, '')} knows this zone` : ''}. Newer zone names come with a refresh of the server's time zone database from IANA ("calendarserver_manage_timezones -f caldavd.plist --refresh", then a restart); judged here by the zones the release ships, as the server's database (DataRoot/zoneinfo) could not be read.`
         : refusal.check === 'timezone'
         ? atLeast(input.version, 3, 1)
           ? "Set EnableTimezonesByReference to true in caldavd.plist (the default from 5.2), so that the server takes a time zone by its name; or ask the attendee to answer from a client that includes the VTIMEZONE."

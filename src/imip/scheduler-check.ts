@@ -43,6 +43,8 @@ export interface SchedulerRefusal {
   description: 'Calendar component is not valid' | 'Must have valid METHOD property' | typeof ITIP_DESCRIPTION | typeof ACCESS_DESCRIPTION | null;
   /** What the scheduler raises instead of answering 403 (6.0+: TimezoneException "Unknown time zone: …"). */
   raised?: string;
+  /** The server's own zone database the time zone was looked up in, when it was read here. */
+  zoneDatabase?: string;
   /** The error element of the 403, when not valid-calendar-data (it shows in the 5.0+ log line). */
   element?: string;
   /** What is wrong, for the admin. */
@@ -58,6 +60,14 @@ export interface SchedulerOptions {
   timezonesByReference?: boolean | null;
   /** The configured `SupportedComponents` (6.0+); VEVENT and VTODO when absent or null. */
   supportedComponents?: readonly string[] | null;
+  /** 6.0+: the server's own zone database, when it can be read here; else the zones the release ships. */
+  zones?: ZoneSource | null;
+}
+
+/** A server's zone database: where it is, and its zone names (null when it cannot be read). */
+export interface ZoneSource {
+  path: string;
+  names(): ReadonlySet<string> | null;
 }
 
 /** The error element of most refusals: CalDAV's valid-calendar-data. */
@@ -114,7 +124,7 @@ export function replyWorkLog(v: Pick<ServerVersion, 'major' | 'minor'>, error: s
  */
 export function schedulerRefusal(facts: CalendarFacts, v: Pick<ServerVersion, 'major' | 'minor'>, options: SchedulerOptions = {}): SchedulerRefusal | null {
   // The verdict and the reply rules each ask for the same calendar: the answer is worked out once.
-  const key = `${v.major}.${v.minor}/${options.timezonesByReference ?? ''}/${options.supportedComponents?.join(',') ?? ''}`;
+  const key = `${v.major}.${v.minor}/${options.timezonesByReference ?? ''}/${options.supportedComponents?.join(',') ?? ''}/${options.zones?.path ?? ''}`;
   let known = answers.get(facts);
   if (!known) answers.set(facts, (known = new Map()));
   let answer = known.get(key);
@@ -298,7 +308,7 @@ function itipRefusal(tree: PyComponent, v: Pick<ServerVersion, 'major' | 'minor'
       );
     }
   }
-  const unknown = atLeast(v, 6) ? unknownZoneFailure(refs, zones, v) : null;
+  const unknown = atLeast(v, 6) ? unknownZoneFailure(refs, zones, v, options.zones) : null;
   if (unknown) return unknown;
   if (hasControl(tree)) return refuse('itip', 'it holds a control character (other than tab, CR and LF), which the scheduler refuses', 'iCalendar contains illegal control character');
   return null;
@@ -311,26 +321,44 @@ function itipRefusal(tree: PyComponent, v: Pick<ServerVersion, 'major' | 'minor'
  * TZID exactly) raises TimezoneException("Unknown time zone: %s"). That is no
  * InvalidICalendarDataError, so `isValidITIP` does not catch it and no 403 is answered: it leaves
  * `doSchedulingDirectly`, and `injectMessage` logs it (CalendarServer-6.0..9.2 twistedcaldav/ical.py,
- * inbound.py `injectMessage`). The zones are those the release ships (./server-timezones.ts).
+ * inbound.py `injectMessage`). The zones are those of the server's own database when it can be
+ * read here (DataRoot/zoneinfo, a copy of the release's, refreshed from IANA by
+ * calendarserver_manage_timezones), else those the release ships (./server-timezones.ts).
  * Not known here: zones the server process met in a VTIMEZONE since it started, which pycalendar
- * keeps in memory and finds first (`mergeTimezones`), and a TimezoneService.BasePath database.
+ * keeps in memory and finds first (`mergeTimezones`).
  * One TZID per component, as in the check above: only a component whose TZIDs are all unknown is
  * certain to fail; of several unknown ones the server names the first of its set, here the first
  * written.
  */
-function unknownZoneFailure(refs: PyComponent[], zones: ReadonlySet<string>, v: Pick<ServerVersion, 'major' | 'minor'>): SchedulerRefusal | null {
-  const shipped = serverZones(v);
+function unknownZoneFailure(refs: PyComponent[], zones: ReadonlySet<string>, v: Pick<ServerVersion, 'major' | 'minor'>, source: ZoneSource | null | undefined): SchedulerRefusal | null {
+  let known: ReadonlySet<string> | null | undefined;
   for (const c of refs) {
-    if (c.tzids.length === 0 || !c.tzids.every((t) => !zones.has(t) && !shipped.has(t))) continue;
+    if (c.tzids.length === 0 || c.tzids.some((t) => zones.has(t))) continue;
+    // Read only when a TZID has no VTIMEZONE: most replies carry theirs.
+    const own = known === undefined ? (known = source?.names() ?? null) : known;
+    const names = own ?? serverZones(v);
+    if (c.tzids.some((t) => names.has(t))) continue;
     const tzid = c.tzids[0]!;
-    const later = SERVER_ZONE_ADDITIONS.find(([major, minor, , names]) => (major > v.major || (major === v.major && minor > v.minor)) && names.split('\n').includes(tzid));
-    const registry = SERVER_ZONE_ADDITIONS.filter(([major, minor]) => major < v.major || (major === v.major && minor <= v.minor)).at(-1)![2];
     const raised = `Unknown time zone: ${tzid}`;
+    const unless = '(unless the server read a VTIMEZONE of that name since it started)';
+    if (own) {
+      return {
+        check: 'unknown-timezone',
+        description: null,
+        raised,
+        why: `the ${c.name} names the time zone "${tzid}" without its VTIMEZONE, and that name is not among the ${own.size} zone${own.size === 1 ? '' : 's'} of the server's time zone database (${source!.path}), so its look-up raises ${unless}`,
+        laterReleases: null,
+        problems: [raised],
+        zoneDatabase: source!.path,
+      };
+    }
+    const later = SERVER_ZONE_ADDITIONS.find(([major, minor, , list]) => (major > v.major || (major === v.major && minor > v.minor)) && list.split('\n').includes(tzid));
+    const registry = SERVER_ZONE_ADDITIONS.filter(([major, minor]) => major < v.major || (major === v.major && minor <= v.minor)).at(-1)![2];
     return {
       check: 'unknown-timezone',
       description: null,
       raised,
-      why: `the ${c.name} names the time zone "${tzid}" without its VTIMEZONE, and that name is not among the zones the server ships (${registry.replace(/^IANA Timezone Registry: /, 'IANA ')}, with Windows names), so its look-up raises (unless the server read a VTIMEZONE of that name since it started)`,
+      why: `the ${c.name} names the time zone "${tzid}" without its VTIMEZONE, and that name is not among the zones the server ships (${registry.replace(/^IANA Timezone Registry: /, 'IANA ')}, with Windows names), so its look-up raises ${unless}`,
       laterReleases: later ? `${later[0]}.${later[1]} and later ship it` : null,
       problems: [raised],
     };

@@ -9,6 +9,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ImipSettings, MailboxProtocol } from '../config/settings.js';
 import { classify, type ClassifyContext, type TokenRecord, type Verdict } from '../imip/classify.js';
+import type { ZoneSource } from '../imip/scheduler-check.js';
+import { zoneNames } from '../config/zoneinfo.js';
 import { tokenCauses } from '../imip/token-causes.js';
 import type { Finding } from '../report/finding.js';
 import { thisMachineZone, type HostZone } from '../server/host-zone.js';
@@ -173,6 +175,11 @@ export function deleteAllMailFor(settings: ImipSettings, version: ServerVersion)
   return featuresOf(version).selectiveDelete && shouldDeleteAllMail(settings.serverHostName, settings.receiving.server, settings.receiving.username);
 }
 
+/** The server's own zone database, read on first need (src/config/zoneinfo.ts). */
+function zoneSource(path: string | null): ZoneSource | null {
+  return path === null ? null : { path, names: () => zoneNames(path) };
+}
+
 export function classifyContext(ctx: CycleContext, seen: boolean | undefined): ClassifyContext {
   return {
     version: ctx.version,
@@ -184,6 +191,7 @@ export function classifyContext(ctx: CycleContext, seen: boolean | undefined): C
     hostZone: ctx.hostZone ?? thisMachineZone(),
     timezonesByReference: ctx.settings.timezonesByReference,
     supportedComponents: ctx.settings.supportedComponents,
+    zones: zoneSource(ctx.settings.zoneDatabase),
     ...(seen === undefined ? {} : { seen }),
   };
 }

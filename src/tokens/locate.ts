@@ -5,8 +5,9 @@
  */
 import { createHash } from 'node:crypto';
 import { statSync } from 'node:fs';
-import { isAbsolute, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { getPath } from '../config/load.js';
+import { fullServerPath } from '../config/paths.js';
 import type { PlistDict, PlistValue } from '../config/plist-xml.js';
 import { defaultsFor } from '../server/keys.js';
 import type { ServerVersion } from '../server/release.js';
@@ -15,15 +16,6 @@ import type { PgTarget, StoreLocation } from './types.js';
 
 const str = (v: PlistValue | undefined): string | undefined => (typeof v === 'string' ? v : undefined);
 
-/**
- * `twistedcaldav/config.py` fullServerPath (3.0+): a path starting with "/" or "." is taken as
- * written, anything else is joined to its base. 2.x has no relative roots: taken as written.
- */
-export function fullServerPath(base: string, path: string, v: ServerVersion): string {
-  if (!path) return base;
-  if (v.major < 3 || path.startsWith('/') || path.startsWith('.')) return isAbsolute(path) ? path : resolve(path);
-  return join(base, path);
-}
 
 export interface StoreRoots {
   serverRoot: string;

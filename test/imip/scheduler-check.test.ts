@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { classify, needsBody, type Verdict } from '../../src/imip/classify.js';
 import { parseMessage } from '../../src/imip/mime.js';
 import { context, fixture } from './message-fixtures.js';
+import type { ZoneSource } from '../../src/imip/scheduler-check.js';
 
 /** thunderbird-reply (METHOD:REPLY, a PRODID, a known token) with its calendar changed by `edit`. */
 function reply(edit: (calendar: string) => string): Buffer {
@@ -220,6 +221,23 @@ describe("the scheduler's check of the calendar it is handed", () => {
     }
     // 5.x has no such setting: a VTODO is taken whatever the configuration says.
     expect(refusal(judged('5.1', ['VEVENT']))).toBeUndefined();
+  });
+
+  // twistedcaldav/timezones.py TimezoneCache.getDBPath: the server reads DataRoot/zoneinfo (a copy of
+  // the release's zones, which calendarserver_manage_timezones --refresh brings up to date).
+  it("from 6.0 the server's own zone database decides, when it can be read", () => {
+    const kyiv = reply((c) => c.replace(/^DTSTART:(\d{8}T\d{6})Z/m, 'DTSTART;TZID=Europe/Kyiv:$1'));
+    const paris = reply((c) => c.replace(/^DTSTART:(\d{8}T\d{6})Z/m, 'DTSTART;TZID=Europe/Paris:$1'));
+    const refreshed = { path: '/srv/caldavd/Data/zoneinfo', names: () => new Set(['Europe/Kyiv', 'UTC']) };
+    const judged = (m: Buffer, zones: ZoneSource | null) => classify(parseMessage(m, needsBody), context('9.2', 'imap', { zones }));
+    expect(refusal(judged(kyiv, refreshed))).toBeUndefined();
+    const f = refusal(judged(paris, refreshed))!;
+    expect(f.message).toContain('that name is not among the 2 zones of the server\'s time zone database (/srv/caldavd/Data/zoneinfo), so its look-up raises');
+    expect(f.fix).toMatch(/or bring newer zone names into the server's database by refreshing it from IANA/);
+    // A database that cannot be read: the zones the release ships, and the fix says so.
+    const unread = { path: '/nowhere/zoneinfo', names: () => null };
+    expect(refusal(judged(kyiv, unread))?.fix).toMatch(/judged here by the zones the release ships, as the server's database \(DataRoot\/zoneinfo\) could not be read\.$/);
+    expect(refusal(judged(paris, unread))).toBeUndefined();
   });
 
   it('from 3.0 the iTIP check: two types of component, two UIDs, two masters, a control character', () => {

@@ -31,6 +31,7 @@ function settings(over: Partial<ImipSettings> = {}): ImipSettings {
     enableSSL: false,
     timezonesByReference: false,
     supportedComponents: null,
+    zoneDatabase: null,
     ...over,
   };
 }

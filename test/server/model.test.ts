@@ -338,6 +338,33 @@ describe('EnableTimezonesByReference', () => {
   });
 });
 
+describe("the server's time zone database (6.0+)", () => {
+  // CalendarServer-6.0..9.2 twistedcaldav/timezones.py TimezoneCache.getDBPath: TimezoneService
+  // BasePath (relative to DataRoot) when the service is on, else DataRoot/zoneinfo unless
+  // UsePackageTimezones or DataRoot does not exist (then the package's zones: null here).
+  it('is DataRoot/zoneinfo, a BasePath of the time zone service, or the zones the release ships', () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, 'Data'));
+    const db = (name: string, extra: Record<string, unknown>, r = '9.2') =>
+      toSettings(loadConfig(writePlist(dir, `${name}.plist`, { ServerRoot: dir, DataRoot: 'Data', ...extra }), v(r)), v(r)).zoneDatabase;
+    expect(db('plain', {})).toBe(join(dir, 'Data', 'zoneinfo'));
+    expect(db('package', { UsePackageTimezones: true })).toBeNull();
+    expect(db('service', { TimezoneService: { Enabled: true, BasePath: 'tz' } })).toBe(join(dir, 'Data', 'tz'));
+    expect(db('off', { TimezoneService: { Enabled: false, BasePath: 'tz' } })).toBe(join(dir, 'Data', 'zoneinfo'));
+    expect(db('missing', { DataRoot: 'Nowhere' })).toBeNull();
+    expect(db('old', {}, '5.3')).toBeNull();
+  });
+
+  it('lists every <TZID>.ics under it, by its path', async () => {
+    const { zoneNames } = await import('../../src/config/zoneinfo.js');
+    const dir = tempDir();
+    mkdirSync(join(dir, 'America'));
+    for (const f of ['America/New_York.ics', 'UTC.ics', 'W. Europe Standard Time.ics', 'links.txt', '.hidden.ics']) writeFileSync(join(dir, f), 'BEGIN:VCALENDAR\r\n');
+    expect([...zoneNames(dir)!].sort()).toEqual(['America/New_York', 'UTC', 'W. Europe Standard Time']);
+    expect(zoneNames(join(dir, 'absent'))).toBeNull();
+  });
+});
+
 describe('SupportedComponents', () => {
   // CalendarServer-6.0..9.2 twistedcaldav/stdconfig.py: ["VEVENT", "VTODO"] by default,
   // _updateICalendar takes tuple(configDict.SupportedComponents); 5.x has no such key.
