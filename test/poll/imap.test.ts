@@ -155,6 +155,18 @@ describe('poll --once over IMAP (read-only)', () => {
     expect(r.messages[0]!.findings.find((f) => f.id === 'reply.invalid-icalendar')!.message).toMatch(/incorrect padding/);
   });
 
+  // 8.0+ decode every logged header value as UTF-8 (twext Logger.emit): the IMAP path reads the
+  // header block's bytes as the raw parser does, so a Latin-1 From fails the message the same way.
+  it('8.0+: a From in raw Latin-1 fails the message over IMAP as in the raw parser', async () => {
+    const raw = Buffer.from(fixture('thunderbird-reply').toString('latin1').replace(/^From: [^\r\n]*/m, 'From: J\xe9r\xf4me <attendee@remote.test>'), 'latin1');
+    const uids = await seedMailbox(stack, USER.address, [raw]);
+    const plist = writePollPlist(stack, { version: '9.2', protocol: 'imap', user: USER });
+    const r = await pollCore(plist, { version: '9.2', caFile: stack.ca, stateDir: tokenStateDir(), now: NOW });
+    const oracle = classify(parseMessage(raw), context('9.2', 'imap', { lookupToken: (t) => (TOKENS[t] ? { token: t, ...TOKENS[t]! } : null) }));
+    expect(oracle.serverAction).toBe('UNKNOWN_FAILURE');
+    expect(r.messages.map((m) => [m.uid, m.serverAction, m.logLine, m.findings.map((f) => f.id)])).toEqual([[uids[0], 'UNKNOWN_FAILURE', oracle.logLine, ['message.header-not-utf8']]]);
+  });
+
   it('uuencoded calendar parts over IMAP: decoded, or failing, as the raw parser and the server have it', async () => {
     const names = ['uuencode-calendar', 'uuencode-illegal-char'];
     const uids = await seedMailbox(stack, USER.address, names.map((n) => fixture(n)));
