@@ -10,6 +10,7 @@ import { mailboxOutcome, pollEraOf, pollReads, type ServerAction } from '../serv
 import { UTC_HOST } from '../server/host-zone.js';
 import { atLeast, featuresOf, type ServerVersion } from '../server/release.js';
 import type { Finding } from '../report/finding.js';
+import { withArticle } from '../report/words.js';
 import { componentsShape, mainComponent, mainComponentRaises, parseCalendar, serverOrganizer, uidNotTokens, utf8DecodeError, utf8ErrorText, type CalendarFacts, type CalendarParse, type PythonException } from './reply-calendar.js';
 import type { ParsedProperty } from './pycalendar/property.js';
 import type {
@@ -288,7 +289,7 @@ function sanitizeFailure(ctx: ClassifyContext, facts: CalendarFacts): { raised: 
   if (pyType) {
     return {
       raised: { type: 'AttributeError', text: `'${pyType}' object has no attribute 'upper'` },
-      why: `METHOD's VALUE parameter makes its value a ${pyType}, not text: sanitizeCalendar (8.0 and later) upper-cases METHOD and Python raises`,
+      why: `METHOD's VALUE parameter makes its value ${withArticle(pyType)}, not text: sanitizeCalendar (8.0 and later) upper-cases METHOD and Python raises`,
     };
   }
   return null;

@@ -24,6 +24,7 @@
  * What follows them (X-CALENDARSERVER-ACCESS, originator and recipient checks) does not depend on
  * the reply's calendar in ways a mail client controls, and is not modelled.
  */
+import { withArticle } from '../report/words.js';
 import { atLeast, featuresOf, type ServerVersion } from '../server/release.js';
 import { isEraC, LOG, type LogEntry } from './inbound-log.js';
 import { pyUpper } from './mime-headers.js';
@@ -152,7 +153,7 @@ function refusalFor(facts: CalendarFacts, v: Pick<ServerVersion, 'major' | 'mino
   // A VALUE parameter that makes the value anything but text never equals a method's name (8.0+
   // fail on it earlier, when sanitizeCalendar upper-cases it).
   if (facts.methodClass !== null && facts.methodClass !== 'TEXT') {
-    return { check: 'method', description: 'Must have valid METHOD property', why: `METHOD's VALUE parameter makes its value a ${facts.methodClass}, not the name of a method`, laterReleases: null, problems: [] };
+    return { check: 'method', description: 'Must have valid METHOD property', why: `METHOD's VALUE parameter makes its value ${withArticle(facts.methodClass)}, not the name of a method`, laterReleases: null, problems: [] };
   }
   const compared = f.sanitizeUpperMethod ? pyUpper(facts.methodText) : facts.methodText;
   if (ITIP_METHODS.has(compared)) return (facts.tree ? itipRefusal(facts.tree, v, options) : null) ?? accessRefusal(facts);
@@ -268,7 +269,7 @@ function itipRefusal(tree: PyComponent, v: Pick<ServerVersion, 'major' | 'minor'
     if (c.name === 'X-CALENDARSERVER-PERUSER') continue;
     if (type === null) type = c.name;
     else if (type !== c.name) {
-      return refuse('itip', `the calendar holds a ${type} and a ${c.name}, and the scheduler takes one type of component`, `Calendar resources may not contain more than one type of calendar component (${type} and ${c.name} found)`);
+      return refuse('itip', `the calendar holds ${withArticle(type)} and ${withArticle(c.name)}, and the scheduler takes one type of component`, `Calendar resources may not contain more than one type of calendar component (${type} and ${c.name} found)`);
     }
     if (!allowed.has(type)) {
       const configured = allowed !== ALLOWED_COMPONENTS ? ` (SupportedComponents is ${options.supportedComponents!.join(', ') || 'empty'})` : '';

@@ -214,26 +214,30 @@ function pop3Client(implicit: TlsContext): Pop3Client {
 
 /** One row per stretch of releases whose clients behave alike. */
 export const MAIL_CLIENTS = {
-  /** CalendarServer-2.5, -4.3.2 (Twisted 12.0.0), -5.1, -8.0 (Twisted 15.2.1 from 7.0). */
+  /** CalendarServer-2.5, -4.3.2 (Twisted 12.0.0), -5.1, -7.1 (Twisted 15.2.1 from 7.0). */
   unverified: {
-    releases: '2.x to 8.x',
+    releases: '2.x to 7.x',
     twisted: '8.2 to 15.2.1',
     smtp: smtpClient(PLAIN_CONTEXT, false),
     imap: imapClient(PLAIN_CONTEXT),
     pop3: pop3Client(PLAIN_CONTEXT),
   },
-  /** CalendarServer-8.0: same clients, plus `MailCertificateAlert` on a TLS error. */
+  /** CalendarServer-8.0, -8.1 (Twisted 15.4.0, setup.py): same clients, plus `MailCertificateAlert` on a TLS error. */
   alerting: {
     releases: '8.x',
-    twisted: '15.2.1',
+    twisted: '15.4.0',
     smtp: smtpClient(PLAIN_CONTEXT, true),
     imap: imapClient(PLAIN_CONTEXT),
     pop3: pop3Client(PLAIN_CONTEXT),
   },
-  /** CalendarServer-9.2 (Twisted 16.6.0, twext simpleClientContextFactory). */
+  /**
+   * CalendarServer-9.0 (Twisted 15.4.0, service_identity 14.0.0) and 9.1, 9.2 (Twisted 16.6.0,
+   * service_identity 16.0.0): twext `simpleClientContextFactory` with Twisted's `_tolerateErrors`,
+   * and `DNS_ID` refusing an IP address, in both.
+   */
   hostNameChecked: {
     releases: '9.x',
-    twisted: '16.6.0',
+    twisted: '15.4.0 (9.0), 16.6.0 (9.1 and later)',
     smtp: smtpClient(HOST_NAME_CONTEXT, true),
     imap: imapClient(HOST_NAME_CONTEXT),
     pop3: pop3Client(HOST_NAME_CONTEXT),

@@ -329,7 +329,7 @@ describe('a calendar nested without end', () => {
       }
     }
     // 5.1 and later take the VEVENT as the main component; the X-A beside it is a second type.
-    expect(refusal(on(deep, '9.2'))?.message).toMatch(/holds a VEVENT and a X-A/);
+    expect(refusal(on(deep, '9.2'))?.message).toMatch(/holds a VEVENT and an X-A/);
   });
 });
 
