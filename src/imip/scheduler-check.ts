@@ -156,7 +156,7 @@ function refusalFor(facts: CalendarFacts, v: Pick<ServerVersion, 'major' | 'mino
     return { check: 'method', description: 'Must have valid METHOD property', why: `METHOD's VALUE parameter makes its value ${withArticle(facts.methodClass)}, not the name of a method`, laterReleases: null, problems: [] };
   }
   const compared = f.sanitizeUpperMethod ? pyUpper(facts.methodText) : facts.methodText;
-  if (ITIP_METHODS.has(compared)) return (facts.tree ? itipRefusal(facts.tree, v, options) : null) ?? accessRefusal(facts);
+  if (ITIP_METHODS.has(compared)) return (facts.tree ? itipRefusal(facts.tree, v, options) : facts.vobject ? vobjectItipRefusal(facts) : null) ?? accessRefusal(facts);
   if (ITIP_METHODS.has(pyUpper(compared))) {
     return {
       check: 'method',
@@ -233,7 +233,7 @@ function allowedComponents(v: Pick<ServerVersion, 'major' | 'minor'>, supported:
 }
 
 /**
- * `isValidITIP` (3.0+; 2.x, whose parser was vobject, is not modelled): after the METHOD,
+ * `isValidITIP` (3.0+; 2.x: {@link vobjectItipRefusal}): after the METHOD,
  * `validCalendarForCalDAV(methodAllowed=True)` (3.1+; `validateComponentsForCalDAV(True)` in 3.0,
  * the same checks) raises, and the scheduler answers 403 "Must have a calendar component that
  * satisfies iTIP requirements", for:
@@ -377,6 +377,41 @@ function serverZones(v: Pick<ServerVersion, 'major' | 'minor'>): ReadonlySet<str
     zoneSets.set(key, (set = new Set(names)));
   }
   return set;
+}
+
+/** 2.x `allowedComponents` (CalendarServer-2.2..2.5 twistedcaldav/ical.py): VJOURNAL too. */
+const ALLOWED_COMPONENTS_2X: ReadonlySet<string> = new Set(['VEVENT', 'VTODO', 'VTIMEZONE', 'VJOURNAL', 'VFREEBUSY']);
+
+/**
+ * 2.x `isValidITIP` → `validateComponentsForCalDAV(True)` (CalendarServer-2.5 twistedcaldav/ical.py)
+ * on the calendar as the server reads the gateway's POST, which vobject wrote: every component but
+ * VTIMEZONE counts (no component is ignored on 2.x), each must be of one type and allowed, with one
+ * UID (vobject made up a UID where there was none, a new one for each component) and one master.
+ * Not modelled: duplicate RECURRENCE-IDs and TZIDs without their VTIMEZONE, which depend on how
+ * vobject turned the dates into Python's (and on the zones the gateway process met before).
+ */
+function vobjectItipRefusal(facts: CalendarFacts): SchedulerRefusal | null {
+  const refuse = (why: string, raised: string): SchedulerRefusal => ({ check: 'itip', description: ITIP_DESCRIPTION, why, laterReleases: null, problems: [raised] });
+  let type: string | null = null;
+  let uid: string | null | undefined;
+  let master = false;
+  for (const c of facts.components) {
+    if (type === null) type = c.name;
+    else if (type !== c.name) {
+      return refuse(`the calendar holds ${withArticle(type)} and ${withArticle(c.name)}, and the scheduler takes one type of component`, `Calendar resources may not contain more than one type of calendar component (${type} and ${c.name} found)`);
+    }
+    if (!ALLOWED_COMPONENTS_2X.has(type)) return refuse(`the scheduler takes no ${type} component`, `Component type: ${type} not allowed`);
+    if (uid === undefined) uid = c.uid;
+    else if (uid === null || c.uid === null || uid !== c.uid) {
+      const made = uid === null || c.uid === null ? ' (the gateway made up a UID for a component without one)' : '';
+      return refuse(`its components have different UIDs${made}`, `Calendar resources may not contain components with different UIDs (${uid ?? '<made up>'} and ${c.uid ?? '<made up>'} found)`);
+    }
+    if (!c.recurrenceId) {
+      if (master) return refuse('it holds two components for the whole event (no RECURRENCE-ID)', `Calendar resources may not contain components with the same UIDs and no Recurrence-IDs (${uid ?? '<made up>'} and ${c.uid ?? '<made up>'} found)`);
+      master = true;
+    }
+  }
+  return null;
 }
 
 /** A control character in any component, walked without recursion (a calendar may nest deep). */

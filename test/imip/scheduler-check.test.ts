@@ -240,6 +240,29 @@ describe("the scheduler's check of the calendar it is handed", () => {
     expect(refusal(judged(paris, unread))).toBeUndefined();
   });
 
+  // CalendarServer-2.5 twistedcaldav/scheduling/scheduler.py checkCalendarData → ical.py isValidITIP →
+  // validateComponentsForCalDAV(True): no component is ignored, VJOURNAL is allowed; the POST body is
+  // what vobject wrote (a missing UID made up).
+  it('2.x: the iTIP check on the calendar vobject wrote', () => {
+    const cases: Array<[string, (c: string) => string, RegExp, string]> = [
+      ['a VTODO beside the VEVENT', (c) => c.replace(/^END:VCALENDAR/m, 'BEGIN:VTODO\r\nUID:t\r\nDTSTAMP:20260302T091500Z\r\nEND:VTODO\r\nEND:VCALENDAR'), /the calendar holds a VEVENT and a VTODO/, 'Calendar resources may not contain more than one type of calendar component (VEVENT and VTODO found)'],
+      ['an X- component beside the VEVENT', (c) => c.replace(/^END:VCALENDAR/m, 'BEGIN:X-FOO\r\nUID:x\r\nEND:X-FOO\r\nEND:VCALENDAR'), /the calendar holds a VEVENT and an X-FOO/, 'Calendar resources may not contain more than one type of calendar component (VEVENT and X-FOO found)'],
+      ['a second master', (c) => c.replace(/^END:VCALENDAR/m, (c.match(/BEGIN:VEVENT[\s\S]*?END:VEVENT\r?\n/)?.[0] ?? '') + 'END:VCALENDAR'), /two components for the whole event/, ''],
+    ];
+    for (const [what, edit, why, problem] of cases) {
+      const v = on(reply(edit), '2.5');
+      const f = refusal(v);
+      expect(f?.message, what).toMatch(why);
+      expect(f?.message, what).toContain(`(403, "${ITIP}")`);
+      if (problem) expect(f?.evidence.problems, what).toEqual([problem]);
+      expect(v.logLines.at(-1)?.text, what).toMatch(/Reason: 403 Forbidden\)$/);
+    }
+    // A VJOURNAL is taken on 2.x; 3.0 and later refuse the type.
+    const journal = reply((c) => c.replace(/BEGIN:VEVENT/g, 'BEGIN:VJOURNAL').replace(/END:VEVENT/g, 'END:VJOURNAL').replace(/^DTEND[^\n]*\n/m, ''));
+    expect(refusal(on(journal, '2.5'))).toBeUndefined();
+    expect(refusal(on(journal, '4.3'))?.evidence.problems).toEqual(['Component type: VJOURNAL not allowed']);
+  });
+
   it('from 3.0 the iTIP check: two types of component, two UIDs, two masters, a control character', () => {
     const master = (uid: string, extra = '') => `BEGIN:VEVENT\r\nUID:${uid}\r\nDTSTAMP:20260302T091500Z\r\nDTSTART:20260305T100000Z\r\n${extra}END:VEVENT`;
     const cases: Array<[string, (c: string) => string, RegExp, string]> = [
@@ -257,8 +280,9 @@ describe("the scheduler's check of the calendar it is handed", () => {
         expect(refusal(v)?.message, `${what} on ${release}`).toMatch(why);
         expect(refusal(v)?.evidence, `${what} on ${release}`).toMatchObject({ description: ITIP, problems: [raised] });
       }
-      // 2.x, whose parser was vobject, is not modelled.
-      expect(refusal(on(message, '2.5')), what).toBeUndefined();
+      // 2.x checks the components too (no control characters), with vobject's reading.
+      if (what === 'a vertical tab in SUMMARY') expect(refusal(on(message, '2.5')), what).toBeUndefined();
+      else expect(refusal(on(message, '2.5'))?.message, what).toMatch(why);
     }
   });
 
