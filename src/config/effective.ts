@@ -10,8 +10,7 @@ import { getPath, type LoadedConfig } from './load.js';
 import type { PlistFile } from './plist-file.js';
 import { isDict } from './plist-file.js';
 import { getfqdn } from './host.js';
-import { fullServerPath } from './paths.js';
-import { defaultsFor } from '../server/keys.js';
+import { fullServerPath, serverRoots } from './paths.js';
 import { join } from 'node:path';
 import type { PlistDict, PlistValue } from './plist-xml.js';
 
@@ -155,9 +154,7 @@ export function redactedSettings(s: ImipSettings): Record<string, unknown> {
  * directory (the zones the release ships) is null.
  */
 function zoneDatabaseOf(e: PlistDict, version: ServerVersion): string | null {
-  const d = defaultsFor(version);
-  const serverRoot = str(e.ServerRoot) || String(d.ServerRoot);
-  const dataRoot = fullServerPath(serverRoot, str(e.DataRoot) || String(d.DataRoot), version);
+  const { dataRoot } = serverRoots(e, version);
   const service = isDict(e.TimezoneService) ? e.TimezoneService : {};
   // TimezoneService.Enabled is True by default (6.0..9.2 stdconfig.py).
   const basePath = str(service.BasePath);

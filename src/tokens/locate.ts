@@ -7,9 +7,8 @@ import { createHash } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { getPath } from '../config/load.js';
-import { fullServerPath } from '../config/paths.js';
+import { fullServerPath, serverRoots } from '../config/paths.js';
 import type { PlistDict, PlistValue } from '../config/plist-xml.js';
-import { defaultsFor } from '../server/keys.js';
 import type { ServerVersion } from '../server/release.js';
 import { SQLITE_FILE, STORE_CONFIG_DEFAULTS, tokenStoreRules } from '../server/token-store.js';
 import type { PgTarget, StoreLocation } from './types.js';
@@ -26,9 +25,7 @@ export interface StoreRoots {
 
 /** ServerRoot, DataRoot (under ServerRoot), DatabaseRoot (under DataRoot), RunRoot (under ServerRoot). */
 export function storeRoots(eff: PlistDict, v: ServerVersion): StoreRoots {
-  const d = defaultsFor(v);
-  const serverRoot = str(getPath(eff, 'ServerRoot')) || String(d.ServerRoot);
-  const dataRoot = fullServerPath(serverRoot, str(getPath(eff, 'DataRoot')) || String(d.DataRoot), v);
+  const { serverRoot, dataRoot } = serverRoots(eff, v);
   const databaseRoot = fullServerPath(dataRoot, str(getPath(eff, 'DatabaseRoot')) || STORE_CONFIG_DEFAULTS.DatabaseRoot, v);
   const runRoot = fullServerPath(serverRoot, str(getPath(eff, 'RunRoot')) || STORE_CONFIG_DEFAULTS.RunRoot, v);
   return { serverRoot, dataRoot, databaseRoot, runRoot };
