@@ -204,16 +204,12 @@ function actionFailure(ctx: ClassifyContext, status: MimePart, calendar: MimePar
  * token is read (CalendarServer-8.0..9.2 inbound.py `MailReceiver.inbound`). A usable delivery
  * report goes to `processDSN`, whose own log calls are not modelled here.
  */
-function loggedHeaderFailure(ctx: ClassifyContext, input: MessageInput, facts: Facts, dsn: ReturnType<typeof checkDsn>): { outcome: Outcome; finding: Finding } | null {
-  if (!input.headers.latin1 || !featuresOf(ctx.version).loggerDecodesUtf8) return null;
+function loggedHeaderFailure(ctx: ClassifyContext, facts: Facts, dsn: ReturnType<typeof checkDsn>): { outcome: Outcome; finding: Finding } | null {
   if (dsn.isDsn && dsn.action === 'failed' && dsn.calendarPart) return null;
   const logged: Array<[string, string | null]> = dsn.isDsn ? [['Message-ID', facts.messageId]] : [['Message-ID', facts.messageId], ['To', facts.toHeader], ['From', facts.fromHeader]];
   for (const [name, value] of logged) {
-    if (value === null) continue;
-    const bytes = Buffer.from(value, 'latin1');
-    const bad = utf8DecodeError(bytes);
-    if (!bad) continue;
-    const error = utf8ErrorText(bytes, bad);
+    const error = unloggableValue(ctx, facts, value);
+    if (error === null || value === null) continue;
     const why = `the ${name} header holds bytes that are not UTF-8 (raw 8-bit text, not RFC 2047 encoded): ${ctx.version.text} decodes every value it logs as UTF-8, and its log call for this message raises "${error}" before the token is read`;
     const outcome = checkFailure(ctx, null, error, why);
     const stays = ctx.protocol === 'imap' ? 'it stays in the mailbox, \\Seen, and is never read again' : 'it stays in the maildrop and fails again at every poll';
@@ -228,6 +224,18 @@ function loggedHeaderFailure(ctx: ClassifyContext, input: MessageInput, facts: F
     return { outcome, finding };
   }
   return null;
+}
+
+/**
+ * What twext raises when it logs this header value (release.ts `loggerDecodesUtf8`, 8.0+): the
+ * text of Python 2's UnicodeDecodeError, or null when it logs it. Only a header block that was not
+ * UTF-8 can hold such a value; its values hold their bytes one per character.
+ */
+function unloggableValue(ctx: ClassifyContext, facts: Facts, value: string | null): string | null {
+  if (value === null || !facts.headersLatin1 || !featuresOf(ctx.version).loggerDecodesUtf8) return null;
+  const bytes = Buffer.from(value, 'latin1');
+  const bad = utf8DecodeError(bytes);
+  return bad ? utf8ErrorText(bytes, bad) : null;
 }
 
 /** The server's check for a delivery report raises: the message fails before its token is read. */
@@ -436,11 +444,10 @@ function unknownToken(ctx: ClassifyContext, facts: Facts, token: string, log: Lo
   if (!sent.ok) {
     // 8.0+: the log call names the Date, which twext decodes as UTF-8 first; it raises inside
     // processReply's `except` (CalendarServer-8.0..9.2 inbound.py), so the reply's Deferred fails.
-    const bytes = facts.headersLatin1 && featuresOf(ctx.version).loggerDecodesUtf8 ? Buffer.from(facts.date, 'latin1') : null;
-    const bad = bytes ? utf8DecodeError(bytes) : null;
-    if (bad) {
+    const unloggable = unloggableValue(ctx, facts, facts.date);
+    if (unloggable !== null) {
       const why = `the Date header "${facts.date}" does not parse, and logging it fails: its bytes are not UTF-8, and ${ctx.version.text} decodes every value it logs as UTF-8`;
-      return { action: 'UNKNOWN_FAILURE', log: out, fails: { raised: { type: 'UnicodeDecodeError', text: utf8ErrorText(bytes!, bad) }, why } };
+      return { action: 'UNKNOWN_FAILURE', log: out, fails: { raised: { type: 'UnicodeDecodeError', text: unloggable }, why } };
     }
     return { action: 'UNKNOWN_TOKEN', log: [...out, LOG.badDate(facts.date, sent.error.replace(/^[A-Za-z]+: ?/, ''))] };
   }
@@ -656,7 +663,7 @@ export function classify(input: MessageInput, ctx: ClassifyContext): Verdict {
   const dsn = checkDsn(input.root, input.bodies);
   if (dsn.missingBody) facts.problems.push('message/delivery-status body was not supplied; DSN action unknown');
   const raising = facts.parts.find((p) => p.type === 'text/calendar' && p.decodeError !== undefined);
-  const unloggable = raising || dsn.actionRaises !== undefined ? null : loggedHeaderFailure(ctx, input, facts, dsn);
+  const unloggable = raising || dsn.actionRaises !== undefined ? null : loggedHeaderFailure(ctx, facts, dsn);
   const outcome = raising
     ? decodeFailure(ctx, raising, raising.decodeError!)
     : dsn.actionRaises !== undefined
