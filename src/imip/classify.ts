@@ -22,7 +22,7 @@ import type {
   Verdict,
 } from './classify-types.js';
 import { checkDsn } from './dsn.js';
-import { refusalLog, refusalWords, replyWorkRetried, schedulerLog, schedulerRefusal } from './scheduler-check.js';
+import { refusalLog, refusalWords, replyWorkRetried, schedulerLog, schedulerRefusal, type SchedulerOptions } from './scheduler-check.js';
 import { vobjectSerializeError } from './vobject-serialize.js';
 import { dateutilParse, type DateutilVersion } from './dateutil-parse.js';
 import { walkParts, type MimePart } from './mime-part.js';
@@ -238,6 +238,11 @@ function unloggableValue(ctx: ClassifyContext, facts: Facts, value: string | nul
   return bad ? utf8ErrorText(bytes, bad) : null;
 }
 
+/** What the scheduler's checks read from the configuration, for the verdict and the reply rules alike. */
+function schedulerOptions(ctx: ClassifyContext): SchedulerOptions {
+  return { timezonesByReference: ctx.timezonesByReference, supportedComponents: ctx.supportedComponents, zones: ctx.zones };
+}
+
 /** The server's check for a delivery report raises: the message fails before its token is read. */
 function checkFailure(ctx: ClassifyContext, part: MimePart | null, error: string, why: string): Outcome {
   const notes = [why];
@@ -334,7 +339,7 @@ function injected(
   calendar: CalendarFacts | null,
   notes: string[],
 ): { log: LogEntry[]; notes: string[] } {
-  const refusal = calendar ? schedulerRefusal(calendar, ctx.version, { timezonesByReference: ctx.timezonesByReference, supportedComponents: ctx.supportedComponents, zones: ctx.zones }) : null;
+  const refusal = calendar ? schedulerRefusal(calendar, ctx.version, schedulerOptions(ctx)) : null;
   if (refusal) {
     const later = refusal.laterReleases ? ` (${refusal.laterReleases})` : '';
     const retried = replyWorkRetried(ctx.version);
@@ -697,9 +702,7 @@ export function classify(input: MessageInput, ctx: ClassifyContext): Verdict {
         version: ctx.version,
         protocol: ctx.protocol,
         deleteAllMail: ctx.deleteAllMail,
-        timezonesByReference: ctx.timezonesByReference,
-        supportedComponents: ctx.supportedComponents,
-        zones: ctx.zones,
+        scheduler: schedulerOptions(ctx),
       });
   if (!read) findings.unshift(seenFinding(facts));
   else if (mailbox.stopsCycle) findings.unshift(cycleFinding(facts, mailbox.effect, ctx));

@@ -10,7 +10,7 @@ import { stripMailto } from '../server/address.js';
 import { pollEraOf, type ServerAction } from '../server/poll-policy.js';
 import { atLeast, featuresOf, type ReleaseLine, type ServerVersion } from '../server/release.js';
 import { isEraC } from './inbound-log.js';
-import { refusalLog, refusalWords, replyWorkRetried, schedulerLog, schedulerRefusal, type SchedulerRefusal, type ZoneSource } from './scheduler-check.js';
+import { refusalLog, refusalWords, replyWorkRetried, schedulerLog, schedulerRefusal, type SchedulerOptions, type SchedulerRefusal } from './scheduler-check.js';
 import { componentsShape, mainComponent, mainComponentRaises, serverOrganizer, uidNotTokens, type AttendeeFacts, type CalendarParse, type ComponentFacts } from './reply-calendar.js';
 import type { TokenRecord } from './classify-types.js';
 import { fileName, type MimePart } from './mime-part.js';
@@ -33,12 +33,8 @@ export interface ReplyCheckInput {
   version: ServerVersion;
   protocol: MailboxProtocol;
   deleteAllMail: boolean;
-  /** The configured `EnableTimezonesByReference` (3.1+); the release's default when absent. */
-  timezonesByReference?: boolean | null;
-  /** The configured `SupportedComponents` (6.0+). */
-  supportedComponents?: readonly string[] | null;
-  /** 6.0+: the server's own zone database. */
-  zones?: ZoneSource | null;
+  /** What the scheduler's checks read from the configuration (scheduler-check.ts). */
+  scheduler?: SchedulerOptions;
 }
 
 type Draft = Omit<Finding, 'id' | 'severity'> & { severity?: Severity };
@@ -389,7 +385,7 @@ const methodMissing: ReplyRule = {
 
 /** The scheduler's answer to a message's calendar (worked out once per calendar: scheduler-check.ts). */
 function refusalOf(input: ReplyCheckInput): SchedulerRefusal | null {
-  return input.calendar?.ok ? schedulerRefusal(input.calendar.facts, input.version, { timezonesByReference: input.timezonesByReference, supportedComponents: input.supportedComponents, zones: input.zones }) : null;
+  return input.calendar?.ok ? schedulerRefusal(input.calendar.facts, input.version, input.scheduler) : null;
 }
 
 /**
