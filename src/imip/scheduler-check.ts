@@ -250,8 +250,24 @@ function allowedComponents(v: Pick<ServerVersion, 'major' | 'minor'>, supported:
  *   ({@link unknownZoneFailure});
  * - a control character other than tab, CR and LF anywhere in the calendar.
  */
+/** A refusal by the iTIP check, with what it raised (the same texts from 2.x to 9.2). */
+function itipRefused(why: string, raised: string, check: 'itip' | 'timezone' = 'itip'): SchedulerRefusal {
+  return { check, description: ITIP_DESCRIPTION, why, laterReleases: null, problems: [raised] };
+}
+
+/** The checks of `validateComponentsForCalDAV` / `validCalendarForCalDAV` that 2.x shares with 3.0 and later. */
+const ITIP = {
+  twoTypes: (type: string, other: string): SchedulerRefusal =>
+    itipRefused(`the calendar holds ${withArticle(type)} and ${withArticle(other)}, and the scheduler takes one type of component`, `Calendar resources may not contain more than one type of calendar component (${type} and ${other} found)`),
+  notAllowed: (type: string, configured = ''): SchedulerRefusal => itipRefused(`the scheduler takes no ${type} component${configured}`, `Component type: ${type} not allowed`),
+  differentUids: (uid: string, other: string, made = ''): SchedulerRefusal =>
+    itipRefused(`its components have different UIDs (${uid} and ${other})${made}`, `Calendar resources may not contain components with different UIDs (${uid} and ${other} found)`),
+  twoMasters: (uid: string, other: string): SchedulerRefusal =>
+    itipRefused('it holds two components for the whole event (no RECURRENCE-ID)', `Calendar resources may not contain components with the same UIDs and no Recurrence-IDs (${uid} and ${other} found)`),
+};
+
 function itipRefusal(tree: PyComponent, v: Pick<ServerVersion, 'major' | 'minor'>, options: SchedulerOptions): SchedulerRefusal | null {
-  const refuse = (check: 'itip' | 'timezone', why: string, raised: string): SchedulerRefusal => ({ check, description: ITIP_DESCRIPTION, why, laterReleases: null, problems: [raised] });
+  const refuse = (check: 'itip' | 'timezone', why: string, raised: string): SchedulerRefusal => itipRefused(why, raised, check);
   let type: string | null = null;
   let uid: string | null = null;
   let master = false;
@@ -268,13 +284,8 @@ function itipRefusal(tree: PyComponent, v: Pick<ServerVersion, 'major' | 'minor'
     }
     if (c.name === 'X-CALENDARSERVER-PERUSER') continue;
     if (type === null) type = c.name;
-    else if (type !== c.name) {
-      return refuse('itip', `the calendar holds ${withArticle(type)} and ${withArticle(c.name)}, and the scheduler takes one type of component`, `Calendar resources may not contain more than one type of calendar component (${type} and ${c.name} found)`);
-    }
-    if (!allowed.has(type)) {
-      const configured = allowed !== ALLOWED_COMPONENTS ? ` (SupportedComponents is ${options.supportedComponents!.join(', ') || 'empty'})` : '';
-      return refuse('itip', `the scheduler takes no ${type} component${configured}`, `Component type: ${type} not allowed`);
-    }
+    else if (type !== c.name) return ITIP.twoTypes(type, c.name);
+    if (!allowed.has(type)) return ITIP.notAllowed(type, allowed !== ALLOWED_COMPONENTS ? ` (SupportedComponents is ${options.supportedComponents!.join(', ') || 'empty'})` : '');
     const uids = c.properties.filter((p) => p.key === 'UID');
     if (uids.length === 0) return refuse('itip', `the ${c.name} has no UID`, 'All components must have UIDs');
     if (uids.length > 1) return refuse('itip', `the ${c.name} has ${uids.length} UID properties`, 'More than one UID property in component');
@@ -282,12 +293,10 @@ function itipRefusal(tree: PyComponent, v: Pick<ServerVersion, 'major' | 'minor'
     if (ridProps.length > 1) return refuse('itip', `the ${c.name} has ${ridProps.length} RECURRENCE-ID properties`, 'More than one RECURRENCE-ID property in component');
     const value = unescapeText(uids[0]!.value);
     if (uid === null) uid = value;
-    else if (uid !== value) {
-      return refuse('itip', `its components have different UIDs (${uid} and ${value})`, `Calendar resources may not contain components with different UIDs (${uid} and ${value} found)`);
-    }
+    else if (uid !== value) return ITIP.differentUids(uid, value);
     const rid = ridProps[0];
     if (!rid) {
-      if (master) return refuse('itip', 'it holds two components for the whole event (no RECURRENCE-ID)', `Calendar resources may not contain components with the same UIDs and no Recurrence-IDs (${uid} and ${value} found)`);
+      if (master) return ITIP.twoMasters(uid, value);
       master = true;
     } else {
       const key = `${rid.params.get('TZID')?.[0] ?? ''}|${rid.value}`;
@@ -391,23 +400,20 @@ const ALLOWED_COMPONENTS_2X: ReadonlySet<string> = new Set(['VEVENT', 'VTODO', '
  * vobject turned the dates into Python's (and on the zones the gateway process met before).
  */
 function vobjectItipRefusal(facts: CalendarFacts): SchedulerRefusal | null {
-  const refuse = (why: string, raised: string): SchedulerRefusal => ({ check: 'itip', description: ITIP_DESCRIPTION, why, laterReleases: null, problems: [raised] });
+  const MADE = '<made up>';
   let type: string | null = null;
   let uid: string | null | undefined;
   let master = false;
   for (const c of facts.components) {
     if (type === null) type = c.name;
-    else if (type !== c.name) {
-      return refuse(`the calendar holds ${withArticle(type)} and ${withArticle(c.name)}, and the scheduler takes one type of component`, `Calendar resources may not contain more than one type of calendar component (${type} and ${c.name} found)`);
-    }
-    if (!ALLOWED_COMPONENTS_2X.has(type)) return refuse(`the scheduler takes no ${type} component`, `Component type: ${type} not allowed`);
+    else if (type !== c.name) return ITIP.twoTypes(type, c.name);
+    if (!ALLOWED_COMPONENTS_2X.has(type)) return ITIP.notAllowed(type);
     if (uid === undefined) uid = c.uid;
     else if (uid === null || c.uid === null || uid !== c.uid) {
-      const made = uid === null || c.uid === null ? ' (the gateway made up a UID for a component without one)' : '';
-      return refuse(`its components have different UIDs${made}`, `Calendar resources may not contain components with different UIDs (${uid ?? '<made up>'} and ${c.uid ?? '<made up>'} found)`);
+      return ITIP.differentUids(uid ?? MADE, c.uid ?? MADE, uid === null || c.uid === null ? ', the gateway having made up a UID for a component without one' : '');
     }
     if (!c.recurrenceId) {
-      if (master) return refuse('it holds two components for the whole event (no RECURRENCE-ID)', `Calendar resources may not contain components with the same UIDs and no Recurrence-IDs (${uid ?? '<made up>'} and ${c.uid ?? '<made up>'} found)`);
+      if (master) return ITIP.twoMasters(uid ?? MADE, c.uid ?? MADE);
       master = true;
     }
   }
