@@ -5,7 +5,7 @@ import { redactedSettings } from '../config/effective.js';
 import { describeOrigin, originOf } from '../config/load.js';
 import { allConfigRuleMeta, runConfigChecks } from '../checks/index.js';
 import { EXIT_OK, EXIT_PROBLEMS } from '../report/exit.js';
-import { hasErrors, type Finding } from '../report/finding.js';
+import { hasErrors, notSaidBy, type Finding } from '../report/finding.js';
 import { insecureNotice, renderFindings, renderStages, summaryLine } from '../report/render.js';
 import type { StageResult } from '../config/settings.js';
 import {
@@ -72,9 +72,7 @@ export async function run(flags: CheckConfigFlags): Promise<number> {
     ]);
     probes.push(smtp ? { name: 'smtp', target: smtp.target, stages: smtp.stages, ok: smtp.ok } : notRun('smtp', smtpBlocked!));
     probes.push(mailbox ? { name: 'mailbox', target: mailbox.target, stages: mailbox.stages, ok: mailbox.ok } : notRun('mailbox', mailboxBlocked!));
-    // A probe finding a config rule already gave (5.0's POP3 reader, say) is said once.
-    const said = new Set(findings.map((f) => `${f.id} ${f.path}`));
-    findings.push(...[...(smtp?.findings ?? []), ...(mailbox?.findings ?? [])].filter((f) => !said.has(`${f.id} ${f.path}`)));
+    findings.push(...[...(smtp?.findings ?? []), ...(mailbox?.findings ?? [])].filter(notSaidBy(findings)));
   }
 
   const ok = !hasErrors(findings) && probes.every((p) => p.ok);

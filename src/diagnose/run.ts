@@ -24,7 +24,7 @@ import { HeaderList } from '../imip/mime-headers.js';
 import type { MessageInput } from '../imip/classify.js';
 import { tokenCauses } from '../imip/token-causes.js';
 import { EXIT_CANNOT_RUN, EXIT_OK, EXIT_PROBLEMS } from '../report/exit.js';
-import type { Finding } from '../report/finding.js';
+import { notSaidBy, type Finding } from '../report/finding.js';
 import { defaultServerVersion, parseServerVersion, type ServerVersion } from '../server/release.js';
 import { areaOf, withArea, type AreaId, type DiagnoseFinding } from './findings.js';
 import { directoryOf, DirectoryReadError, readDirectoryFile, userCount, type DirectoryFile, type DirectoryRef } from './directory.js';
@@ -543,13 +543,10 @@ export async function diagnose(o: DiagnoseOptions): Promise<DiagnoseReport> {
 
   // Injection: the log's principal finding and the probe's may name the same cause; keep both
   // sources in one finding each (the log's first), most telling first.
-  findings.push(...configDiag, ...testFindings, ...(inj?.findings ?? []), ...probeFindings, ...storeFindings, ...msgFindings, ...logFindings);
-  // What a config rule says, a connection test may say again (5.0's POP3 reader, say): once.
-  const configSaid = new Set(configDiag.map((f) => `${f.id} ${f.path}`));
-  for (let i = findings.length - 1; i >= 0; i--) {
-    const f = findings[i]!;
-    if (f.source !== 'config' && configSaid.has(`${f.id} ${f.path}`)) findings.splice(i, 1);
-  }
+  // What a config rule says, the mailbox checks may say again (5.0's POP3 reader, say): once.
+  const fresh = notSaidBy(configDiag);
+  const earlier = findings.splice(0).filter(fresh);
+  findings.push(...earlier, ...configDiag, ...testFindings.filter(fresh), ...(inj?.findings ?? []), ...probeFindings, ...storeFindings, ...msgFindings, ...logFindings);
 
   // ---- areas, summary, exit -------------------------------------------------------------------
   const mb = mailbox as MailboxRead | null;

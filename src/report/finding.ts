@@ -23,6 +23,15 @@ export function bySeverity(a: Finding, b: Finding): number {
   return SEVERITY_ORDER[a.severity] - SEVERITY_ORDER[b.severity] || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 }
 
+/**
+ * A test that says again what a config rule said (the same id about the same setting, such as
+ * 5.0's POP3 reader from both check-config and the mailbox checks): kept only where said first.
+ */
+export function notSaidBy(said: readonly Finding[]): (f: Finding) => boolean {
+  const keys = new Set(said.map((f) => `${f.id} ${f.path}`));
+  return (f) => !keys.has(`${f.id} ${f.path}`);
+}
+
 export function hasErrors(findings: readonly Finding[]): boolean {
   return findings.some((f) => f.severity === 'error');
 }
