@@ -229,8 +229,14 @@ const ALLOWED_COMPONENTS: ReadonlySet<string> = new Set(['VEVENT', 'VTODO', 'VFR
 
 function allowedComponents(v: Pick<ServerVersion, 'major' | 'minor'>, supported: readonly string[] | null | undefined): ReadonlySet<string> {
   if (!atLeast(v, 6) || !supported) return ALLOWED_COMPONENTS;
-  return new Set([...supported, 'VFREEBUSY', 'VTIMEZONE']);
+  // One configuration per run: the set is made once, not per message.
+  const key = supported.join('\n');
+  let set = configuredSets.get(key);
+  if (!set) configuredSets.set(key, (set = new Set([...supported, 'VFREEBUSY', 'VTIMEZONE'])));
+  return set;
 }
+
+const configuredSets = new Map<string, ReadonlySet<string>>();
 
 /**
  * `isValidITIP` (3.0+; 2.x: {@link vobjectItipRefusal}): after the METHOD,
