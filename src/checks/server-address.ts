@@ -1,4 +1,11 @@
 /**
+ * What a mail server's address as `Server` does to the release's own clients.
+ *
+ * 2.x-4.x connect over IPv4 only (src/server/mail-clients.ts `Addressing`: Twisted's TCP client
+ * before 12.1 looks any `Server` that is not a dotted quad up with `gethostbyname`, and twext's
+ * `GAIEndpoint` on 4.x hands each result to that same client), so an IPv6 address there is never
+ * reached: the lookup of it as a host name fails.
+ *
  * 9.x checks the mail servers' certificates against `Sending.Server` / `Receiving.Server` as a
  * DNS name; an IP address there never matches, so every TLS connection made with the server's
  * checking context breaks (src/server/mail-clients.ts `ipServerBreaksTls`, verified in
@@ -9,8 +16,8 @@
  * starts by itself with `UseSSL` false does not check names.
  */
 import { createRequire } from 'node:module';
-import { ipServerBreaksTls, mailClientsFor } from '../server/mail-clients.js';
-import { finding, IMIP, valueEvidence, type ConfigRule } from './rule.js';
+import { ipServerBreaksTls, ipv6ServerText, mailClientsFor } from '../server/mail-clients.js';
+import { finding, GATEWAY_LINES, IMIP, valueEvidence, type ConfigRule } from './rule.js';
 
 /** Node's own IPv4 test (lib/internal/net.js, `IPv4Reg`): four decimal octets, no leading zeros. */
 const IPV4 = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]\d|\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]\d|\d)$/;
@@ -49,6 +56,25 @@ function rule(side: 'Sending' | 'Receiving'): ConfigRule {
   };
 }
 
+function ipv6Rule(side: 'Sending' | 'Receiving'): ConfigRule {
+  const id = side === 'Sending' ? 'sending.server-ipv6-address' : 'receiving.server-ipv6-address';
+  return {
+    id,
+    severity: 'error',
+    lines: GATEWAY_LINES,
+    summary: `2.x-4.x: ${side}.Server is an IPv6 address; these releases connect over IPv4 only, and their lookup of the address as a host name fails.`,
+    check(ctx) {
+      const s = side === 'Sending' ? ctx.settings.sending : ctx.settings.receiving;
+      const server = s.server.trim();
+      if (!server.includes(':') || !isIpAddress(server)) return [];
+      const clients = mailClientsFor(ctx.version);
+      if (clients.addressing[side === 'Sending' ? 'sending' : 'receiving'] === 'any') return [];
+      const { message, fix } = ipv6ServerText(side, server, ctx.version.text);
+      return [finding(this, `${IMIP}.${side}.Server`, message, fix, { ...valueEvidence(ctx, `${IMIP}.${side}.Server`), twisted: clients.twisted })];
+    },
+  };
+}
+
 export const sendingServerIp = rule('Sending');
 export const receivingServerIp = rule('Receiving');
-export const serverAddressRules: ConfigRule[] = [sendingServerIp, receivingServerIp];
+export const serverAddressRules: ConfigRule[] = [sendingServerIp, receivingServerIp, ipv6Rule('Sending'), ipv6Rule('Receiving')];

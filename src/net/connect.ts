@@ -5,6 +5,7 @@
 import { lookup } from 'node:dns/promises';
 import net from 'node:net';
 import { setFlagsFromString } from 'node:v8';
+import type { Addressing } from '../server/mail-clients.js';
 import { StageError, errCode, errMessage, toStageError } from './errors.js';
 import type { StageScope } from './stage.js';
 
@@ -48,8 +49,27 @@ export function ipFamily(host: string): number {
   }
 }
 
-/** `dns.lookup` (the system resolver, as Calendar Server's GAIEndpoint uses), all addresses. */
-export async function resolveHost(host: string, scope: StageScope, configPath?: string): Promise<ResolvedAddress[]> {
+/** How the release's client picks its addresses (src/server/mail-clients.ts `Addressing`). */
+export interface AddressRule {
+  addressing: Addressing;
+  /** The releases that connect so, in words ("2.x to 3.x"), for messages. */
+  releases: string;
+}
+
+/** What the release's client connects to, of what the resolver gave (in the resolver's order). */
+export function usableAddresses(all: readonly ResolvedAddress[], addressing: Addressing): ResolvedAddress[] {
+  if (addressing === 'any') return [...all];
+  const v4 = all.filter((a) => a.family === 4);
+  return addressing === 'first-ipv4' ? v4.slice(0, 1) : v4;
+}
+
+/**
+ * The system resolver, all addresses (`dns.lookup`, as Calendar Server's GAIEndpoint and
+ * `gethostbyname` use), narrowed to those the release's client connects to: its connect stage
+ * then succeeds or fails where the server's would. The resolver's whole answer stays in the
+ * evidence.
+ */
+export async function resolveHost(host: string, scope: StageScope, configPath?: string, rule?: AddressRule): Promise<ResolvedAddress[]> {
   if (!host.trim()) {
     throw new StageError('config', `no server name is configured${configPath ? ` (${configPath} is empty)` : ''}`, {
       hint: configPath ? `Set ${configPath} to the mail server's host name.` : 'Set the mail server\'s host name.',
@@ -57,19 +77,39 @@ export async function resolveHost(host: string, scope: StageScope, configPath?: 
   }
   scope.evidence.host = host;
   const family = ipFamily(host);
+  let all: ResolvedAddress[];
   if (family) {
     scope.evidence.addresses = [host];
     scope.evidence.literal = true;
-    return [{ address: host, family }];
+    all = [{ address: host, family }];
+  } else {
+    try {
+      all = (await lookup(host, { all: true, verbatim: true })).map((a) => ({ address: a.address, family: a.family }));
+      scope.evidence.addresses = all.map((a) => a.address);
+      if (!all.length) throw Object.assign(new Error('no address'), { code: 'ENODATA' });
+    } catch (err) {
+      throw toStageError(err, { host });
+    }
   }
-  try {
-    const all = await lookup(host, { all: true, verbatim: true });
-    scope.evidence.addresses = all.map((a) => a.address);
-    if (!all.length) throw Object.assign(new Error('no address'), { code: 'ENODATA' });
-    return all.map((a) => ({ address: a.address, family: a.family }));
-  } catch (err) {
-    throw toStageError(err, { host });
+  if (!rule || rule.addressing === 'any') return all;
+  const used = usableAddresses(all, rule.addressing);
+  if (!used.length) {
+    const why = family
+      ? `${host} is an IPv6 address, and Calendar Server ${rule.releases} connects over IPv4 only: it looks ${host} up as a host name, which fails`
+      : `${host} has only IPv6 addresses (${all.map((a) => a.address).join(', ')}), and Calendar Server ${rule.releases} connects over IPv4 only`;
+    throw new StageError('dns', why, {
+      hint: `Give ${configPath ?? 'Server'} a host name with an IPv4 address (an A record), or the IPv4 address itself; Calendar Server 5.0 and later connect over IPv6 as well.`,
+      evidence: { ipv4Only: true, releases: rule.releases },
+    });
   }
+  if (used.length < all.length) {
+    scope.evidence.serverConnectsTo = used.map((a) => a.address);
+    scope.evidence.addressing =
+      rule.addressing === 'first-ipv4'
+        ? `Calendar Server ${rule.releases} connects to the first IPv4 address only (gethostbyname) and tries no other`
+        : `Calendar Server ${rule.releases} connects over IPv4 only`;
+  }
+  return used;
 }
 
 /** Checks a port number the way the configuration means it (0 = not set). */

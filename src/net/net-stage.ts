@@ -5,7 +5,7 @@
  */
 export { StageError, isStageError, secondsText, toStageError, type FailureKind } from './errors.js';
 export { Redactor, StageRunner, elapsed, nowMs, type StageFailure, type StageOptions, type StageScope } from './stage.js';
-export { checkPort, connectTcp, resolveHost, type Endpoint, type ResolvedAddress } from './connect.js';
+export { checkPort, connectTcp, resolveHost, usableAddresses, type AddressRule, type Endpoint, type ResolvedAddress } from './connect.js';
 export { detectImplicitTls, sniffDelay, waitExplainingSilence, type PortMode, type PortModeResult } from './port-mode.js';
 export {
   versionOptions,

@@ -28,6 +28,7 @@ import {
   toStageError,
   waitExplainingSilence,
   type PortModeResult,
+  type AddressRule,
   type ResolvedAddress,
   type StageRunner,
 } from '../net/net-stage.js';
@@ -118,6 +119,8 @@ function serverLoginPlan(caps: string[]): string[] {
 
 export interface ImapStageContext {
   runner: StageRunner;
+  /** The addresses the release's poller connects to (src/server/mail-clients.ts). */
+  addressRule?: AddressRule;
 }
 
 /** Runs the IMAP stages into `ctx.runner`; returns what the findings need. */
@@ -147,7 +150,7 @@ export async function runImapStages(receiving: ReceivingSettings, opts: ConnectO
   };
 
   try {
-    addresses = await runner.run('resolve', (s) => resolveHost(host, s, `${CONFIG}.Server`));
+    addresses = await runner.run('resolve', (s) => resolveHost(host, s, `${CONFIG}.Server`, ctx.addressRule));
     socket = await runner.run('connect', async (s) => {
       checkPort(port, `${CONFIG}.Port`, 'Calendar Server has no default; use 993 for IMAP with UseSSL true, 143 with UseSSL false');
       return connectTcp(endpoint, addresses!, s);

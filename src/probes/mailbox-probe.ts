@@ -14,7 +14,7 @@ import { splitAddressList } from '../server/address.js';
 import { featuresOf, type ServerVersion } from '../server/release.js';
 import { Redactor, StageError, StageRunner, resolveHost, secondsText, type StageFailure } from '../net/net-stage.js';
 import { RESOLVER_TIMEOUT_HINT } from '../net/errors.js';
-import { mailClientsFor, type MailClients } from '../server/mail-clients.js';
+import { addressRule, ipv6ServerText, mailClientsFor, type MailClients } from '../server/mail-clients.js';
 import { checkLoginPlan, type LoginPlan } from './mailbox-login-plan.js';
 import { certificateFindings, cleartextFindings, pop3NeverLogsInFinding, popNoLoginFinding, tls10RefusedFinding } from './mailbox-findings.js';
 import {
@@ -40,10 +40,10 @@ export async function probeMailbox(receiving: ReceivingSettings, opts: ConnectOp
   // Only the protocol tested is loaded: POP3 never loads imapflow.
   if (protocol === 'imap') {
     const { runImapStages } = await import('./imap-probe.js');
-    outcome = await runImapStages(receiving, opts, { runner });
+    outcome = await runImapStages(receiving, opts, { runner, addressRule: addressRule(clients, 'receiving') });
   } else if (protocol === 'pop3') {
     const { runPop3Stages } = await import('./pop3-probe.js');
-    outcome = await runPop3Stages(receiving, opts, { runner, transcript });
+    outcome = await runPop3Stages(receiving, opts, { runner, transcript, addressRule: addressRule(clients, 'receiving') });
   } else {
     runner.record(
       {
@@ -131,6 +131,11 @@ export function failureFindings(receiving: ReceivingSettings, f: StageFailure, o
       }
       return [];
     case 'dns':
+      if (f.evidence.ipv4Only && f.evidence.literal) {
+        // The config rule's own finding (checks/server-address.ts), so check-config --connect says it once.
+        const t = ipv6ServerText('Receiving', receiving.server.trim(), String(f.evidence.releases));
+        return [err('receiving.server-ipv6-address', `${CONFIG}.Server`, t.message, t.fix)];
+      }
       return [err('mailbox.dns', `${CONFIG}.Server`, `The mailbox server name does not resolve: ${f.error}.`, f.hint ?? `Fix ${CONFIG}.Server.`)];
     case 'refused':
     case 'unreachable':
@@ -248,7 +253,7 @@ async function serverLoginStage(receiving: ReceivingSettings, clients: MailClien
     'server-login',
     async (s) => {
       s.evidence.note = "Calendar Server's own login steps, on a separate connection; no password is sent";
-      const addresses = await resolveHost(receiving.server.trim(), s, `${CONFIG}.Server`);
+      const addresses = await resolveHost(receiving.server.trim(), s, `${CONFIG}.Server`, addressRule(clients, 'receiving'));
       const plan = await checkLoginPlan(receiving, clients, addresses, opts, s);
       if (plan.tls10 === 'refused') {
         const verb = receiving.protocol === 'pop3' ? 'STLS' : 'STARTTLS';

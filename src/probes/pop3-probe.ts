@@ -22,6 +22,7 @@ import {
   toStageError,
   waitExplainingSilence,
   type PortModeResult,
+  type AddressRule,
   type ResolvedAddress,
   type StageRunner,
   type StageScope,
@@ -84,6 +85,8 @@ function sampleFromTop(n: number, raw: Buffer): SampledMessage {
 export interface Pop3StageContext {
   runner: StageRunner;
   transcript: string[];
+  /** The addresses the release's poller connects to (src/server/mail-clients.ts). */
+  addressRule?: AddressRule;
 }
 
 export async function runPop3Stages(receiving: ReceivingSettings, opts: ConnectOptions, ctx: Pop3StageContext): Promise<MailboxSessionOutcome> {
@@ -113,7 +116,7 @@ export async function runPop3Stages(receiving: ReceivingSettings, opts: ConnectO
   };
 
   try {
-    const addresses: ResolvedAddress[] | undefined = await runner.run('resolve', (s) => resolveHost(host, s, `${CONFIG}.Server`));
+    const addresses: ResolvedAddress[] | undefined = await runner.run('resolve', (s) => resolveHost(host, s, `${CONFIG}.Server`, ctx.addressRule));
 
     // The POP3 client opens its own socket; the diagnostics channel hands us that socket so the
     // TCP connect is a stage of its own. (Everything up to net.connect() runs synchronously.)

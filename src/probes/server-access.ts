@@ -24,7 +24,7 @@ import { MailboxOpenError } from '../mailbox/open-error.js';
 import type { OfferedVersions } from '../net/tls-handshake.js';
 import type { TlsInfo } from '../net/tls-info.js';
 import type { Finding } from '../report/finding.js';
-import { mailClientsFor } from '../server/mail-clients.js';
+import { addressRule, mailClientsFor } from '../server/mail-clients.js';
 import { featuresOf, type ServerVersion } from '../server/release.js';
 import { checkLoginPlan, type LoginPlan } from './mailbox-login-plan.js';
 import { maybeInsecure } from './probe-report.js';
@@ -70,7 +70,7 @@ export async function checkServerAccess(receiving: ReceivingSettings, connect: C
     throw new MailboxOpenError(message, { protocol: receiving.protocol === 'pop3' ? 'pop3' : 'imap', stage: f.stage, failure: f });
   };
 
-  const addresses = await runner.run('resolve', (s) => resolveHost(host, s, `${CONFIG}.Server`), {
+  const addresses = await runner.run('resolve', (s) => resolveHost(host, s, `${CONFIG}.Server`, addressRule(clients, 'receiving')), {
     onTimeout: (ms) => new StageError('timeout', `${proto} name lookup timed out after ${secondsText(ms)}`),
   });
   if (!addresses) return fail();

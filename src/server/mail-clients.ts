@@ -98,11 +98,44 @@ export interface Pop3Client {
   allowInsecureLogin: boolean;
 }
 
+/**
+ * How a client turns `Server` into the addresses it connects to.
+ *
+ * Twisted's TCP client before 12.1 (`tcp.Client.resolveAddress`, twisted-8.2.0 to -12.0.0) takes
+ * a dotted-quad `Server` as it is and looks anything else up with `reactor.resolve`, which is
+ * `socket.gethostbyname`: one IPv4 address, the first the resolver gives. Its socket is AF_INET.
+ * An IPv6 address as `Server` is looked up as a name, and the lookup fails (DNSLookupError).
+ * twext's `GAIEndpoint` (4.1 and later) calls `getaddrinfo(Server, Port, AF_UNSPEC)` instead and
+ * starts a `TCP4ClientEndpoint` for every result, a moment apart, the first to connect winning;
+ * on Twisted 12.0.0 (4.x) each of those goes through the same `tcp.Client`, so the IPv6 results
+ * fail and only the IPv4 ones can connect. Twisted 12.1 taught `tcp.Client` IPv6 literals
+ * (`_resolveIPv6`), so from 5.0 (Twisted 12.3.0 and later) every result can.
+ */
+export type Addressing =
+  /** `gethostbyname`: the first IPv4 address only; no IPv6. */
+  | 'first-ipv4'
+  /** `getaddrinfo`, every IPv4 address in its order; the IPv6 ones fail. */
+  | 'ipv4'
+  /** `getaddrinfo`, every address, IPv6 and IPv4, in its order. */
+  | 'any';
+
 export interface MailClients {
   /** Releases this row covers, in words. */
   releases: string;
   /** Twisted release the server shipped with. */
   twisted: string;
+  /**
+   * How the sender and the poller find the mail server's addresses.
+   * - SMTP: 2.x-3.x `reactor.connectTCP(Server, Port, factory)` (CalendarServer-2.5 and -3.3
+   *   twistedcaldav/mail.py `MailHandler.outbound`/`sendMail`); 4.1-4.3.2
+   *   `connect(GAIEndpoint(_reactor, Server, Port), factory)` (mail.py, twext adaptendpoint);
+   *   5.0+ `GAIEndpoint` (imip/smtpsender.py `SMTPSender.sendMessage`).
+   * - IMAP/POP3: 2.x-4.x `internet.SSLClient`/`internet.TCPClient(Server, Port, ...)`, which is
+   *   `reactor.connectSSL`/`connectTCP` (CalendarServer-2.5, -3.3, -4.3.2 mail.py, the
+   *   `POP3Service`/`IMAP4Service` `__init__`s); 5.0+ `GAIEndpoint` (imip/inbound.py
+   *   `MailRetriever.__init__`/`fetchMail`).
+   */
+  addressing: { sending: Addressing; receiving: Addressing };
   smtp: SmtpClient;
   imap: ImapClient;
   pop3: Pop3Client;
@@ -214,10 +247,29 @@ function pop3Client(implicit: TlsContext): Pop3Client {
 
 /** One row per stretch of releases whose clients behave alike. */
 export const MAIL_CLIENTS = {
-  /** CalendarServer-2.5, -4.3.2 (Twisted 12.0.0), -5.1, -7.1 (Twisted 15.2.1 from 7.0). */
+  /** CalendarServer-2.5 (Twisted 8.2 branch), -3.0 (10.1.0), -3.1 to -3.3 (11.0.0): IPv4 through gethostbyname. */
+  gethostbyname: {
+    releases: '2.x to 3.x',
+    twisted: '8.2 to 11.0.0',
+    addressing: { sending: 'first-ipv4', receiving: 'first-ipv4' },
+    smtp: smtpClient(PLAIN_CONTEXT, false),
+    imap: imapClient(PLAIN_CONTEXT),
+    pop3: pop3Client(PLAIN_CONTEXT),
+  },
+  /** CalendarServer-4.1 to -4.3.2 (Twisted 12.0.0): the sender through GAIEndpoint, IPv4 only; the poller as 3.x. */
+  ipv4Only: {
+    releases: '4.x',
+    twisted: '12.0.0',
+    addressing: { sending: 'ipv4', receiving: 'first-ipv4' },
+    smtp: smtpClient(PLAIN_CONTEXT, false),
+    imap: imapClient(PLAIN_CONTEXT),
+    pop3: pop3Client(PLAIN_CONTEXT),
+  },
+  /** CalendarServer-5.0 (Twisted 12.3.0), -5.1, -6.x (13.2.0 and later), -7.0, -7.1 (15.2.1). */
   unverified: {
-    releases: '2.x to 7.x',
-    twisted: '8.2 to 15.2.1',
+    releases: '5.x to 7.x',
+    twisted: '12.3.0 to 15.2.1',
+    addressing: { sending: 'any', receiving: 'any' },
     smtp: smtpClient(PLAIN_CONTEXT, false),
     imap: imapClient(PLAIN_CONTEXT),
     pop3: pop3Client(PLAIN_CONTEXT),
@@ -226,6 +278,7 @@ export const MAIL_CLIENTS = {
   alerting: {
     releases: '8.x',
     twisted: '15.4.0',
+    addressing: { sending: 'any', receiving: 'any' },
     smtp: smtpClient(PLAIN_CONTEXT, true),
     imap: imapClient(PLAIN_CONTEXT),
     pop3: pop3Client(PLAIN_CONTEXT),
@@ -238,6 +291,7 @@ export const MAIL_CLIENTS = {
   hostNameChecked: {
     releases: '9.x',
     twisted: '15.4.0 (9.0), 16.6.0 (9.1 and later)',
+    addressing: { sending: 'any', receiving: 'any' },
     smtp: smtpClient(HOST_NAME_CONTEXT, true),
     imap: imapClient(HOST_NAME_CONTEXT),
     pop3: pop3Client(HOST_NAME_CONTEXT),
@@ -248,7 +302,26 @@ export const MAIL_CLIENTS = {
 export function mailClientsFor(v: { major: number; minor: number }): MailClients {
   if (v.major >= 9) return MAIL_CLIENTS.hostNameChecked;
   if (v.major === 8) return MAIL_CLIENTS.alerting;
-  return MAIL_CLIENTS.unverified;
+  if (v.major >= 5) return MAIL_CLIENTS.unverified;
+  if (v.major === 4) return MAIL_CLIENTS.ipv4Only;
+  return MAIL_CLIENTS.gethostbyname;
+}
+
+/** How the sender's or the poller's client finds its addresses, with the releases it covers (for the resolve stage). */
+export function addressRule(clients: MailClients, side: 'sending' | 'receiving'): { addressing: Addressing; releases: string } {
+  return { addressing: clients.addressing[side], releases: clients.releases };
+}
+
+/**
+ * The sentence and fix for an IPv6 address as `Server` on a release whose client connects over
+ * IPv4 only (`Addressing` other than 'any'), shared by check-config and the connection tests.
+ */
+export function ipv6ServerText(side: 'Sending' | 'Receiving', server: string, release: string): { message: string; fix: string } {
+  const lost = side === 'Sending' ? 'no invitation goes out' : 'no reply is read';
+  return {
+    message: `${side}.Server is the IPv6 address ${server}. Calendar Server ${release} connects to mail servers over IPv4 only: it looks ${server} up as a host name, the lookup fails, and ${lost}`,
+    fix: `Set ${side}.Server to a host name with an IPv4 address (an A record), or to the server's IPv4 address; Calendar Server 5.0 and later connect over IPv6 as well.`,
+  };
 }
 
 /** The TLS mode and context the SMTP client uses for this `UseSSL`. */

@@ -73,6 +73,10 @@ const ROWS: Row[] = [
   { id: 'sending.implicit-tls-port', versions: ['2.5', '4.3', '9.2'], trigger: set(`${I}.Sending.Port`, 465), quiet: set(`${I}.Sending.Port`, 25), severity: 'error' },
   { id: 'sending.cleartext-auth', versions: ['9.2'], trigger: set(`${I}.Sending.UseSSL`, false), quiet: (c) => set(`${I}.Sending.Username`, '')(set(`${I}.Sending.UseSSL`, false)(c)), severity: 'warning' },
   { id: 'receiving.server-missing', versions: ['2.5', '9.2'], trigger: set(`${I}.Receiving.Server`, ''), severity: 'error' },
+  { id: 'sending.server-ip-address', versions: ['9.0', '9.2'], trigger: set(`${I}.Sending.Server`, '192.0.2.25'), quiet: set(`${I}.Sending.Server`, 'mail.example.test'), severity: 'error' },
+  { id: 'receiving.server-ip-address', versions: ['9.2'], trigger: set(`${I}.Receiving.Server`, '2001:db8::25'), quiet: (c) => set(`${I}.Receiving.UseSSL`, false)(set(`${I}.Receiving.Port`, 143)(set(`${I}.Receiving.Server`, '2001:db8::25')(c))), severity: 'error' },
+  { id: 'sending.server-ipv6-address', versions: ['2.5', '3.2', '4.3'], trigger: set(`${I}.Sending.Server`, '2001:db8::25'), quiet: set(`${I}.Sending.Server`, '192.0.2.25'), severity: 'error' },
+  { id: 'receiving.server-ipv6-address', versions: ['2.5', '4.3'], trigger: set(`${I}.Receiving.Server`, '::1'), quiet: set(`${I}.Receiving.Server`, 'mail.example.test'), severity: 'error' },
   { id: 'receiving.port-missing', versions: ['2.5', '9.2'], trigger: set(`${I}.Receiving.Port`, undefined), quiet: set(`${I}.Receiving.Port`, 1993) },
   { id: 'receiving.port-missing', versions: ['9.2'], trigger: set(`${I}.Receiving.Port`, 0) },
   { id: 'receiving.type-invalid', versions: ['2.5', '4.3'], trigger: set(`${I}.Receiving.Type`, 'exchange'), quiet: set(`${I}.Receiving.Type`, 'IMAP4'), severity: 'error' },
@@ -157,6 +161,25 @@ describe('config rules', () => {
       });
     }
   }
+
+  it('an IPv6 address as Server: 2.x-4.x never reach it (IPv4-only clients), 5.0 and later do', async () => {
+    const v6 = (v: string) => withChange(withChange(baseConfig(v), `${I}.Sending.Server`, '2001:db8::25'), `${I}.Receiving.Server`, '2001:db8::143');
+    for (const v of ['5.0', '6.2', '8.1']) {
+      const found = ids(await check(v6(v), v));
+      expect(found, v).not.toContain('sending.server-ipv6-address');
+      expect(found, v).not.toContain('receiving.server-ipv6-address');
+    }
+    const fs = await check(v6('4.3'), '4.3');
+    const send = fs.find((f) => f.id === 'sending.server-ipv6-address')!;
+    expect(send.path).toBe(`${I}.Sending.Server`);
+    expect(send.message).toBe(
+      'Sending.Server is the IPv6 address 2001:db8::25. Calendar Server 4.3 connects to mail servers over IPv4 only: it looks 2001:db8::25 up as a host name, the lookup fails, and no invitation goes out',
+    );
+    expect(send.evidence).toMatchObject({ value: '2001:db8::25', twisted: '12.0.0' });
+    expect(fs.find((f) => f.id === 'receiving.server-ipv6-address')!.message).toMatch(/2001:db8::143 .* no reply is read$/);
+    // A host name with a colon is no address: nothing to say without a lookup.
+    expect(ids(await check(withChange(baseConfig('4.3'), `${I}.Sending.Server`, 'mail.example.test:25'), '4.3'))).not.toContain('sending.server-ipv6-address');
+  });
 
   it('receiving.sessions-left-open: 7.0 and later only (earlier releases log out), with the sessions PollingSeconds implies', async () => {
     const imap = (v: string, seconds: number) => withChange(withChange(baseConfig(v), `${I}.Receiving.Type`, 'imap'), `${I}.Receiving.PollingSeconds`, seconds);

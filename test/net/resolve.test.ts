@@ -4,7 +4,10 @@
  * own (src/net/connect.ts ipFamily), so this file starts with an IPv6 literal.
  */
 import { describe, expect, it } from 'vitest';
-import { ipFamily, resolveHost } from '../../src/net/connect.js';
+import { ipFamily, resolveHost, usableAddresses } from '../../src/net/connect.js';
+import { StageError } from '../../src/net/errors.js';
+import { addressRule, mailClientsFor } from '../../src/server/mail-clients.js';
+import { parseServerVersion } from '../../src/server/release.js';
 import type { StageScope } from '../../src/net/stage.js';
 
 function scope(): StageScope {
@@ -29,6 +32,44 @@ describe('resolveHost', () => {
     expect(all.length).toBeGreaterThan(0);
     for (const a of all) expect(['127.0.0.1', '::1']).toContain(a.address);
     expect(s.evidence.literal).toBeUndefined();
+  });
+});
+
+describe('the addresses each release connects to', () => {
+  const rule = (v: string, side: 'sending' | 'receiving') => addressRule(mailClientsFor(parseServerVersion(v)), side);
+  const answer = [
+    { address: '2001:db8::1', family: 6 },
+    { address: '192.0.2.1', family: 4 },
+    { address: '192.0.2.2', family: 4 },
+  ];
+
+  it('2.x-3.x: gethostbyname, the first IPv4 address only, for both clients', () => {
+    for (const v of ['2.5', '3.0', '3.3']) {
+      for (const side of ['sending', 'receiving'] as const) expect(usableAddresses(answer, rule(v, side).addressing), `${v} ${side}`).toEqual([answer[1]]);
+    }
+  });
+
+  it('4.x: the sender tries every IPv4 address (GAIEndpoint on an IPv4-only Twisted), the poller only the first', () => {
+    expect(usableAddresses(answer, rule('4.3', 'sending').addressing)).toEqual([answer[1], answer[2]]);
+    expect(usableAddresses(answer, rule('4.1', 'receiving').addressing)).toEqual([answer[1]]);
+  });
+
+  it('5.0 and later: every address, IPv6 first when the resolver says so', () => {
+    for (const v of ['5.0', '7.1', '9.2']) for (const side of ['sending', 'receiving'] as const) expect(usableAddresses(answer, rule(v, side).addressing)).toEqual(answer);
+  });
+
+  it('an IPv6 address as Server fails the resolve stage on 2.x-4.x, naming why; 5.0 connects to it', async () => {
+    const s = scope();
+    const err = await resolveHost('::1', s, 'Scheduling.iMIP.Sending.Server', rule('4.3', 'sending')).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StageError);
+    expect((err as StageError).kind).toBe('dns');
+    expect((err as StageError).message).toBe('::1 is an IPv6 address, and Calendar Server 4.x connects over IPv4 only: it looks ::1 up as a host name, which fails');
+    expect((err as StageError).hint).toMatch(/^Give Scheduling\.iMIP\.Sending\.Server a host name with an IPv4 address/);
+    expect(await resolveHost('::1', scope(), 'x', rule('5.0', 'sending'))).toEqual([{ address: '::1', family: 6 }]);
+  });
+
+  it('an IPv4 address is used as it is on every release', async () => {
+    for (const v of ['2.5', '4.3', '9.2']) expect(await resolveHost('127.0.0.1', scope(), 'x', rule(v, 'receiving'))).toEqual([{ address: '127.0.0.1', family: 4 }]);
   });
 });
 

@@ -7,6 +7,7 @@ import type { SendingSettings } from '../../config/settings.js';
 import type { Finding } from '../../report/finding.js';
 import type { TlsInfo } from '../../net/tls-info.js';
 import { RESOLVER_TIMEOUT_HINT } from '../../net/errors.js';
+import { ipv6ServerText } from '../../server/mail-clients.js';
 import { OAUTH_ONLY_HINT } from '../provider-auth.js';
 import { CONFIG, type SmtpSessionResult } from './session.js';
 
@@ -37,6 +38,12 @@ export function smtpFindings(sending: SendingSettings, res: SmtpSessionResult): 
     };
     switch (f.kind) {
       case 'dns':
+        if (f.evidence.ipv4Only && f.evidence.literal) {
+          // The config rule's own finding (checks/server-address.ts), so check-config --connect says it once.
+          const t = ipv6ServerText('Sending', sending.server.trim(), String(f.evidence.releases));
+          err('sending.server-ipv6-address', `${CONFIG}.Server`, t.message, t.fix);
+          break;
+        }
         err('smtp.dns', `${CONFIG}.Server`, `The SMTP server name does not resolve: ${f.error}`, f.hint ?? `Fix ${CONFIG}.Server.`);
         break;
       case 'config':

@@ -31,7 +31,7 @@ import {
   type StageScope,
 } from '../../net/net-stage.js';
 import { tlsInfo, type TlsInfo } from '../../net/tls-info.js';
-import { describeVersions, smtpTransport, type MailClients, type SmtpMechanism, type TlsContext, type TlsMode } from '../../server/mail-clients.js';
+import { addressRule, describeVersions, smtpTransport, type MailClients, type SmtpMechanism, type TlsContext, type TlsMode } from '../../server/mail-clients.js';
 import { authExchange, authFailure, firstOffered } from './auth.js';
 import { extensionEvidence, parseEhlo, type SmtpExtensions } from './extensions.js';
 import { queueIdOf } from './message.js';
@@ -152,7 +152,7 @@ export async function runSmtpSession(sending: SendingSettings, opts: SmtpSession
   let connectedTo: string | undefined;
 
   try {
-    addresses = await runner.run('resolve', (s) => resolveHost(host, s, `${CONFIG}.Server`));
+    addresses = await runner.run('resolve', (s) => resolveHost(host, s, `${CONFIG}.Server`, addressRule(opts.clients, 'sending')));
 
     const socket = await runner.run('connect', async (s) => {
       checkPort(port, `${CONFIG}.Port`, 'usually 587 (submission with STARTTLS) or 25');
