@@ -150,28 +150,79 @@ function connectOnce(address: string, port: number, signal: AbortSignal): Promis
 }
 
 /**
- * The TCP connect stage: tries the resolved addresses in order (as getaddrinfo-based clients do)
- * until one accepts. The socket is handed on to the protocol stages.
+ * The TCP connect stage, as twext's `GAIEndpoint.connect` does it (CalendarServer-4.1 and later;
+ * ccs-twistedextensions twext/internet/gaiendpoint.py): one attempt per address, in the
+ * resolver's order, each started a turn of the event loop after the one before (its LoopingCall
+ * at interval 0) and left running; the first to connect wins and the others are cancelled. So an
+ * address that drops packets does not hold up the next, for the server or for this stage. When
+ * every attempt fails the stage reports the failure of the last address, with every attempt in
+ * the evidence. (2.x-3.x and the 4.x poller have one address here: resolveHost keeps only the
+ * one `gethostbyname` gives.) The socket is handed on to the protocol stages.
  */
 export async function connectTcp(endpoint: Endpoint, addresses: ResolvedAddress[], scope: StageScope): Promise<net.Socket> {
-  const tried: Array<{ address: string; error?: string }> = [];
   scope.evidence.port = endpoint.port;
-  let last: unknown;
-  for (const a of addresses) {
+  if (addresses.length === 1) {
     try {
-      const socket = await connectOnce(a.address, endpoint.port, scope.signal);
-      tried.push({ address: a.address });
-      scope.evidence.address = a.address;
+      const socket = await connectOnce(addresses[0]!.address, endpoint.port, scope.signal);
+      scope.evidence.address = addresses[0]!.address;
       scope.evidence.localPort = socket.localPort;
-      if (tried.length > 1) scope.evidence.tried = tried;
       return socket;
     } catch (err) {
       if (scope.signal.aborted) throw err;
-      last = err;
-      tried.push({ address: a.address, error: errCode(err) ?? errMessage(err) });
+      throw toStageError(err, { host: endpoint.host, port: endpoint.port });
     }
   }
-  if (tried.length > 1) scope.evidence.tried = tried;
-  throw toStageError(last, { host: endpoint.host, port: endpoint.port });
+  const tried: Array<{ address: string; error?: string; cancelled?: true }> = addresses.map((a) => ({ address: a.address }));
+  const errors: unknown[] = addresses.map(() => undefined);
+  const controllers = addresses.map(() => new AbortController());
+  const cancelAll = (): void => {
+    for (const c of controllers) c.abort(new StageError('timeout', 'cancelled'));
+  };
+  scope.signal.addEventListener('abort', cancelAll, { once: true });
+  let won = -1;
+  try {
+    const socket = await new Promise<net.Socket>((resolve, reject) => {
+      let pending = addresses.length;
+      const settle = (): void => {
+        if (--pending === 0 && won < 0) reject(errors[errors.length - 1]);
+      };
+      const start = (i: number): void => {
+        if (won >= 0 || scope.signal.aborted) {
+          tried[i]!.cancelled = true;
+          return settle();
+        }
+        connectOnce(addresses[i]!.address, endpoint.port, controllers[i]!.signal).then(
+          (sock) => {
+            if (won >= 0) {
+              sock.destroy();
+              tried[i]!.cancelled = true;
+            } else {
+              won = i;
+              for (const [j, c] of controllers.entries()) if (j !== i) c.abort(new StageError('timeout', 'cancelled'));
+              resolve(sock);
+            }
+            settle();
+          },
+          (err: unknown) => {
+            if (won >= 0 || scope.signal.aborted) tried[i]!.cancelled = true;
+            else tried[i]!.error = errCode(err) ?? errMessage(err);
+            errors[i] = err;
+            settle();
+          },
+        );
+        if (i + 1 < addresses.length) setImmediate(() => start(i + 1));
+      };
+      start(0);
+    });
+    scope.evidence.address = addresses[won]!.address;
+    scope.evidence.localPort = socket.localPort;
+    scope.evidence.tried = tried.map((t, i) => (i === won ? { address: t.address } : t));
+    return socket;
+  } catch (err) {
+    scope.evidence.tried = tried;
+    if (scope.signal.aborted) throw scope.signal.reason instanceof Error ? scope.signal.reason : err;
+    throw toStageError(err, { host: endpoint.host, port: endpoint.port });
+  } finally {
+    scope.signal.removeEventListener('abort', cancelAll);
+  }
 }
-

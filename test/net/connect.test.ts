@@ -1,0 +1,91 @@
+/**
+ * The connect stage tries the addresses the way twext's GAIEndpoint does (src/net/connect.ts):
+ * one attempt per address, a turn apart, the first to connect wins. On 127.0.0.1 only: a port
+ * with no listener refuses at once, a listening one accepts.
+ */
+import { spawn } from 'node:child_process';
+import net from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectTcp } from '../../src/net/connect.js';
+import { StageRunner } from '../../src/net/stage.js';
+
+let server: net.Server;
+let open = 0;
+let closed = 0;
+
+beforeAll(async () => {
+  server = net.createServer((s) => s.destroy());
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  open = (server.address() as net.AddressInfo).port;
+  // A port that was open a moment ago and is not now: refused.
+  const probe = net.createServer();
+  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+  closed = (probe.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => probe.close(() => r()));
+});
+afterAll(() => new Promise<void>((r) => server.close(() => r())));
+
+describe('connectTcp', () => {
+  it('connects through a later address when an earlier one refuses, and lists both', async () => {
+    const runner = new StageRunner(5000);
+    // 127.0.0.2 is loopback too, with nothing listening on this port: refused at once.
+    const sock = await runner.run('connect', (s) =>
+      connectTcp({ host: 'mail.example.test', port: open }, [{ address: '127.0.0.2', family: 4 }, { address: '127.0.0.1', family: 4 }], s),
+    );
+    expect(sock?.remoteAddress).toBe('127.0.0.1');
+    sock?.destroy();
+    expect(runner.stages[0]!.evidence).toMatchObject({
+      address: '127.0.0.1',
+      tried: [{ address: '127.0.0.2', error: 'ECONNREFUSED' }, { address: '127.0.0.1' }],
+    });
+  });
+
+  it('is not held up by an address that never answers: the next one connects within the stage', async () => {
+    // A listener that never accepts, with a backlog of 0: once its queue is full the kernel
+    // drops further SYNs, so a connection there neither succeeds nor fails (a black hole).
+    const py = spawn('python3', ['-c', 'import socket,time\ns=socket.socket()\ns.bind(("127.0.0.1",0))\ns.listen(0)\nprint(s.getsockname()[1],flush=True)\ntime.sleep(60)']);
+    try {
+      const port = await new Promise<number>((r) => py.stdout.once('data', (d) => r(Number(String(d).trim()))));
+      const fillers: net.Socket[] = [];
+      let holed = false;
+      for (let i = 0; i < 8 && !holed; i++) {
+        const f = net.connect({ host: '127.0.0.1', port });
+        fillers.push(f);
+        f.on('error', () => undefined);
+        holed = await new Promise<boolean>((r) => {
+          f.once('connect', () => r(false));
+          setTimeout(() => r(true), 300);
+        });
+      }
+      expect(holed, 'the queue of a listener that never accepts fills up').toBe(true);
+      const other = net.createServer((s) => s.destroy());
+      await new Promise<void>((r) => other.listen(port, '127.0.0.2', r));
+      try {
+        const runner = new StageRunner(3000);
+        const sock = await runner.run('connect', (s) =>
+          connectTcp({ host: 'mail.example.test', port }, [{ address: '127.0.0.1', family: 4 }, { address: '127.0.0.2', family: 4 }], s),
+        );
+        expect(runner.failure).toBeNull();
+        expect(sock?.remoteAddress).toBe('127.0.0.2');
+        sock?.destroy();
+        expect(runner.stages[0]!.evidence.tried).toEqual([{ address: '127.0.0.1', cancelled: true }, { address: '127.0.0.2' }]);
+      } finally {
+        await new Promise<void>((r) => other.close(() => r()));
+        for (const f of fillers) f.destroy();
+      }
+    } finally {
+      py.kill();
+    }
+  });
+
+  it('fails with the last address\'s error when none connects, every attempt in the evidence', async () => {
+    const runner = new StageRunner(5000);
+    const sock = await runner.run('connect', (s) => connectTcp({ host: 'mail.example.test', port: closed }, [{ address: '127.0.0.1', family: 4 }, { address: '127.0.0.1', family: 4 }], s));
+    expect(sock).toBeUndefined();
+    expect(runner.failure).toMatchObject({ stage: 'connect', kind: 'refused' });
+    expect(runner.failure!.evidence.tried).toEqual([
+      { address: '127.0.0.1', error: 'ECONNREFUSED' },
+      { address: '127.0.0.1', error: 'ECONNREFUSED' },
+    ]);
+  });
+});
