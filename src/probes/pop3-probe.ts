@@ -7,12 +7,12 @@
  * resolve → connect → tls (UseSSL true) → greeting (and CAPA) → starttls → login → stat → uidl →
  * sample (TOP, when offered) → quit. Never DELE: the mailbox is left exactly as it was.
  */
-import dc from 'node:diagnostics_channel';
 import net from 'node:net';
 import type { ConnectOptions, ReceivingSettings } from '../config/settings.js';
 import {
   StageError,
   checkPort,
+  connectTcp,
   detectImplicitTls,
   loadCaPem,
   resolveHost,
@@ -118,8 +118,6 @@ export async function runPop3Stages(receiving: ReceivingSettings, opts: ConnectO
   try {
     const addresses: ResolvedAddress[] | undefined = await runner.run('resolve', (s) => resolveHost(host, s, `${CONFIG}.Server`, ctx.addressRule));
 
-    // The POP3 client opens its own socket; the diagnostics channel hands us that socket so the
-    // TCP connect is a stage of its own. (Everything up to net.connect() runs synchronously.)
     let tcp: net.Socket | undefined;
     let greetingSeen: (() => void) | null = null;
     const greetingArrived = new Promise<void>((resolve) => (greetingSeen = resolve));
@@ -146,43 +144,23 @@ export async function runPop3Stages(receiving: ReceivingSettings, opts: ConnectO
     const connected = await runner.run('connect', async (s) => {
       if (caProblem) throw caProblem;
       checkPort(port, `${CONFIG}.Port`, 'Calendar Server has no default; use 995 for POP3 with UseSSL true, 110 with UseSSL false');
-      const address = addresses![0]!.address;
-      s.evidence.port = port;
-      s.evidence.address = address;
-      const capture = (msg: unknown): void => {
-        tcp ??= (msg as { socket?: net.Socket }).socket;
-      };
-      dc.subscribe('net.client.socket', capture);
-      try {
-        pending = Pop3Client.connect({
-          host: address,
-          port,
-          implicitTls: receiving.useSSL,
-          ...(net.isIP(host) ? {} : { servername: host }),
-          // One context per run, the system roots plus --ca-file (no copy of the root store).
-          secureContext: () => runContext(caPem),
-          rejectUnauthorized: !opts.insecure,
-          timeoutMs: opts.timeoutMs + SLACK_MS,
-          onTranscript,
-        });
-      } finally {
-        dc.unsubscribe('net.client.socket', capture);
-      }
+      // The TCP connection is the shared connect stage's (every address, as the server's client
+      // tries them); the POP3 client takes it from there.
+      const sock = await connectTcp(endpoint, addresses!, s);
+      tcp = sock;
+      pending = Pop3Client.connect({
+        host: sock.remoteAddress ?? addresses![0]!.address,
+        port,
+        socket: sock,
+        implicitTls: receiving.useSSL,
+        ...(net.isIP(host) ? {} : { servername: host }),
+        // One context per run, the system roots plus --ca-file (no copy of the root store).
+        secureContext: () => runContext(caPem),
+        rejectUnauthorized: !opts.insecure,
+        timeoutMs: opts.timeoutMs + SLACK_MS,
+        onTranscript,
+      });
       pending.catch(() => undefined);
-      const sock = tcp as net.Socket | undefined;
-      const tcpUp = new Promise<void>((resolve, reject) => {
-        if (!sock) return resolve(); // no socket seen: the session promise tells
-        if (!sock.connecting && !sock.destroyed) return resolve();
-        sock.once('connect', () => {
-          s.markDone();
-          resolve();
-        });
-        s.signal.addEventListener('abort', () => reject(s.signal.reason), { once: true });
-      });
-      await Promise.race([tcpUp, pending.then(() => undefined)]).catch((err: unknown) => {
-        throw pop3Error(err, errCtx);
-      });
-      if (sock?.localPort) s.evidence.localPort = sock.localPort;
       return true;
     });
     if (!connected || !pending) {

@@ -27,6 +27,8 @@ export interface Pop3ConnectOptions {
   port: number;
   /** TLS from the first byte (POP3S, usually port 995); otherwise plain, perhaps upgraded by STLS. */
   implicitTls: boolean;
+  /** A TCP connection to the server already made by the caller (`host` still names the server for TLS). */
+  socket?: net.Socket;
   /** SNI and the name the certificate must match; defaults to `host` unless it is an IP address. */
   servername?: string;
   /** PEM trust anchor(s) replacing the system store. */
@@ -317,6 +319,7 @@ export class Pop3Connection {
 
   private tcpConnect(): Promise<net.Socket> {
     const { host, port, timeoutMs } = this.opts;
+    if (this.opts.socket) return Promise.resolve(this.opts.socket);
     return new Promise((resolve, reject) => {
       const sock = net.connect({ host, port });
       const timer = startDeadline(timeoutMs, () => {
