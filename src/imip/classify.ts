@@ -704,8 +704,11 @@ export function classify(input: MessageInput, ctx: ClassifyContext): Verdict {
         deleteAllMail: ctx.deleteAllMail,
         scheduler: schedulerOptions(ctx),
       });
-  if (!read) findings.unshift(seenFinding(facts));
-  else if (mailbox.stopsCycle) findings.unshift(cycleFinding(facts, mailbox.effect, ctx));
+  // Not read: IMAP 5.1+ and a \Seen message (a finding on the message), or POP3 5.0, which reads
+  // no message at all (the configuration's finding, receiving.pop-never-logs-in, says why).
+  const neverLogsIn = !read && ctx.protocol === 'pop3';
+  if (!read && !neverLogsIn) findings.unshift(seenFinding(facts));
+  else if (mailbox.stopsCycle && read) findings.unshift(cycleFinding(facts, mailbox.effect, ctx));
   const logLines = read ? outcome.log : [];
   const calendar = summarise(outcome);
   return {
@@ -718,7 +721,7 @@ export function classify(input: MessageInput, ctx: ClassifyContext): Verdict {
     token: outcome.token,
     tokenStatus: outcome.tokenStatus,
     serverAction: outcome.action,
-    mailboxEffect: read ? mailbox.effect : 'left-seen',
+    mailboxEffect: read ? mailbox.effect : neverLogsIn ? 'never-read' : 'left-seen',
     stopsCycle: read && mailbox.stopsCycle,
     read,
     logLine: logLines.length ? logLines[logLines.length - 1]!.text : '',
@@ -730,8 +733,14 @@ export function classify(input: MessageInput, ctx: ClassifyContext): Verdict {
     ...(outcome.calendarPart ? { calendarPart: outcome.calendarPart.part } : {}),
     notes: read
       ? outcome.notes
-      : [...outcome.notes, `IMAP ${ctx.version.text} reads UNSEEN messages only: this one is never processed`],
+      : neverLogsIn
+        ? [...outcome.notes, `POP3 ${ctx.version.text} never logs in, so this message is never downloaded; the server action shown is what a POP3 reader that logs in (5.1 and later) would do`]
+        : [...outcome.notes, `IMAP ${ctx.version.text} reads UNSEEN messages only: this one is never processed`],
     problems: facts.problems,
-    policySource: read ? mailbox.source : `${ctx.version.text} IMAP searches UNSEEN messages only`,
+    policySource: read
+      ? mailbox.source
+      : neverLogsIn
+        ? `${ctx.version.text} POP3 reader fails at the server's greeting (POP3DownloadFactory keeps no settings)`
+        : `${ctx.version.text} IMAP searches UNSEEN messages only`,
   };
 }

@@ -44,10 +44,14 @@ export const SERVER_ACTIONS: readonly ServerAction[] = [
  *   message stays, the next poll fetches `1:*` and meets it first again, so no message after it is
  *   ever processed (CalendarServer-5.0 inbound.py `IMAP4DownloadProtocol.cbGotMessage`,
  *   CalendarServer-4.3.2 mail.py `cbGotMessage`).
+ * - `never-read`: POP3 5.0, whose reader fails at the server's greeting before it logs in
+ *   (CalendarServer-5.0 inbound.py `POP3DownloadProtocol.serverGreeting` reads
+ *   `self.factory.settings`, which `POP3DownloadFactory` never sets): no message is downloaded, so
+ *   every one stays in the maildrop untouched.
  */
-export type MailboxEffect = 'deleted' | 'left-seen' | 'seen-removed' | 'left-reread-every-poll' | 'deleted-all-mail' | 'left-blocks-every-poll';
+export type MailboxEffect = 'deleted' | 'left-seen' | 'seen-removed' | 'left-reread-every-poll' | 'deleted-all-mail' | 'left-blocks-every-poll' | 'never-read';
 
-export const MAILBOX_EFFECTS: readonly MailboxEffect[] = ['deleted', 'left-seen', 'seen-removed', 'left-reread-every-poll', 'deleted-all-mail', 'left-blocks-every-poll'];
+export const MAILBOX_EFFECTS: readonly MailboxEffect[] = ['deleted', 'left-seen', 'seen-removed', 'left-reread-every-poll', 'deleted-all-mail', 'left-blocks-every-poll', 'never-read'];
 
 /** Releases that behave alike for polling. */
 export type PollEra = 'delete-everything' | 'selective' | 'selective-unknown-age';
@@ -239,7 +243,11 @@ export function mailboxOutcome(input: {
   return { effect, stopsCycle: false, source: row.source };
 }
 
-/** IMAP 5.1+ reads only UNSEEN messages: a `\Seen` message is never processed (§4.2). */
+/**
+ * Whether a poll reads the message at all: IMAP 5.1+ reads only UNSEEN messages, so a `\Seen`
+ * message is never processed (§4.2); POP3 5.0 reads nothing (`never-read`).
+ */
 export function pollReads(v: Pick<ServerVersion, 'major' | 'minor'>, protocol: MailboxProtocol, seen: boolean): boolean {
+  if (protocol === 'pop3' && featuresOf(v).pop3NeverLogsIn) return false;
   return pollPolicy(v, protocol).reads === 'all' || !seen;
 }

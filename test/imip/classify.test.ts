@@ -103,13 +103,20 @@ describe('classify: fixture × release × protocol', () => {
     const async = expected === 'UNKNOWN_FAILURE' && !['2.5', '4.3'].includes(release);
     const imap = protocol === 'imap';
     expect(v.serverAction).toBe(expected);
-    const asyncEffect = release === '5.0' ? (imap ? 'left-blocks-every-poll' : 'deleted') : imap ? 'left-seen' : 'left-reread-every-poll';
+    expect(v.isDsn).toBe(dsn === true);
+    if (token) expect(v.tokenStatus).toBe(token);
+    if (release === '5.0' && !imap) {
+      // 5.0's POP3 reader fails at the greeting (CalendarServer-5.0 inbound.py
+      // POP3DownloadProtocol.serverGreeting): the message is never downloaded, nothing is logged.
+      expect([v.read, v.mailboxEffect, v.stopsCycle, v.logLine, v.logLines]).toEqual([false, 'never-read', false, '', []]);
+      expect(ids(v)).toEqual(findings);
+      return;
+    }
+    const asyncEffect = release === '5.0' ? 'left-blocks-every-poll' : imap ? 'left-seen' : 'left-reread-every-poll';
     expect(v.mailboxEffect).toBe(async ? asyncEffect : effect(release, protocol, expected));
     expect(v.stopsCycle).toBe(async && imap);
     const cycle = async && imap ? [release === '5.0' ? 'message.blocks-cycle' : 'message.stops-cycle'] : [];
     expect(ids(v)).toEqual([...cycle, ...findings]);
-    expect(v.isDsn).toBe(dsn === true);
-    if (token) expect(v.tokenStatus).toBe(token);
     expect(v.read).toBe(true);
     expect(v.logLine).toBe(v.logLines[v.logLines.length - 1]!.text);
   });
@@ -385,10 +392,12 @@ describe('verdict details', () => {
       for (const protocol of ['imap', 'pop3'] as const) {
         const v = classify(parsed, context(release, protocol));
         const at = `${release} ${protocol}`;
+        // 5.0's POP3 reader never logs in: nothing is downloaded, nothing logged.
+        const unread = release === '5.0' && protocol === 'pop3';
         expect(v.serverAction, at).toBe('UNKNOWN_FAILURE');
-        expect(v.logLines.map((l) => l.text), at).toEqual(['Failed to process message: Illegal char']);
+        expect(v.logLines.map((l) => l.text), at).toEqual(unread ? [] : ['Failed to process message: Illegal char']);
         expect(v.token, at).toBeNull();
-        expect([v.mailboxEffect, v.stopsCycle], at).toEqual([effect(release, protocol, 'UNKNOWN_FAILURE'), false]);
+        expect([v.mailboxEffect, v.stopsCycle], at).toEqual([unread ? 'never-read' : effect(release, protocol, 'UNKNOWN_FAILURE'), false]);
         expect(ids(v), at).toEqual(['reply.undecodable-calendar']);
         expect(v.notes.some((n) => n.includes('5.0 returns no action code')), at).toBe(release === '5.0');
       }
@@ -539,6 +548,15 @@ describe('verdict details', () => {
     expect(seen.findings[0]!.id).toBe('message.seen');
     expect(classify(parseFixture('thunderbird-reply'), context('5.0', 'imap', { seen: true })).mailboxEffect).toBe('deleted');
     expect(classify(parseFixture('thunderbird-reply'), context('9.2', 'pop3', { seen: true })).read).toBe(true);
+  });
+
+  it('POP3 5.0 reads no message at all: never-read, no log line, a note that says why', () => {
+    const v = classify(parseFixture('thunderbird-reply'), context('5.0', 'pop3'));
+    expect([v.read, v.mailboxEffect, v.logLine, v.serverAction]).toEqual([false, 'never-read', '', 'INJECTION_SUBMITTED']);
+    expect(v.findings.map((f) => f.id)).not.toContain('message.seen');
+    expect(v.notes.at(-1)).toBe('POP3 5.0 never logs in, so this message is never downloaded; the server action shown is what a POP3 reader that logs in (5.1 and later) would do');
+    expect(v.policySource).toMatch(/POP3 reader fails at the server's greeting/);
+    expect(classify(parseFixture('thunderbird-reply'), context('5.1', 'pop3')).read).toBe(true);
   });
 
   it('findings carry evidence with the Message-ID and a fix', () => {

@@ -13,7 +13,7 @@ import { classify } from '../../src/imip/classify.js';
 import { LOG } from '../../src/imip/inbound-log.js';
 import { parseMessage } from '../../src/imip/mime.js';
 import { Tally, toRow } from '../../src/poll/cycle.js';
-import { pollPolicy } from '../../src/server/poll-policy.js';
+import { mailboxOutcome, pollPolicy } from '../../src/server/poll-policy.js';
 import { featuresOf, parseServerVersion } from '../../src/server/release.js';
 import { tempDir, writePlist } from '../helpers/plist.js';
 import { context, fixture, parseFixture } from '../imip/message-fixtures.js';
@@ -169,8 +169,9 @@ describe('failures that keep a message and block the cycle (2.x-5.0)', () => {
     expect(later.rows[1]!.findings.map((x) => x.message).join(' ')).not.toMatch(/handles them again|handles it again/);
   });
 
-  it('5.0 POP3 deletes it anyway (DELE after every RETR); 4.x parse failures are caught and deleted', () => {
-    expect(classify(parseFixture('unparsable-calendar'), context('5.0', 'pop3')).mailboxEffect).toBe('deleted');
+  it('5.0 POP3 would delete it anyway (DELE after every RETR), but never logs in; 4.x parse failures are caught and deleted', () => {
+    expect(mailboxOutcome({ version: { major: 5, minor: 0 }, protocol: 'pop3', action: 'UNKNOWN_FAILURE', deleteAllMail: false, asyncFailure: true }).effect).toBe('deleted');
+    expect(classify(parseFixture('unparsable-calendar'), context('5.0', 'pop3')).mailboxEffect).toBe('never-read');
     const a = classify(parseFixture('unparsable-calendar'), context('4.3', 'imap'));
     expect([a.mailboxEffect, a.stopsCycle]).toEqual(['deleted', false]);
     expect(a.logLine).toMatch(/^Failed to process message: /);
