@@ -403,7 +403,7 @@ const ROWS: Row[] = [
     re: /IMAP login failed for (?<user>.*)/,
     summary: 'The IMAP server refused Receiving.Username/Password ("IMAP login failed for …").',
     meaning:
-      'Wrong credentials, a provider that turned password logins off (OAuth-only, app passwords), or an account locked after failures. From 5.0 it can also be too many open sessions: 7.0 and later never log out after a poll that read mail, and a poll that stops at a failing message stays open too, so once the IMAP server\'s limit of sessions per user is reached (Dovecot: mail_max_userip_connections, 10 by default), logins fail with the right password.',
+      'Wrong credentials, a provider that turned password logins off (OAuth-only, app passwords), or an account locked after failures. From 5.0 it can also be too many open sessions: 7.0 and later never log out after a poll that read mail, and a poll that stops at a failing message stays open too, so once the IMAP server\'s limit of sessions per user is reached (Dovecot: mail_max_userip_connections, 10 by default), logins fail with the right password. On 4.1, 4.1.1 and 5.0 with UseSSL false, a server that offers no STARTTLS and no mechanism Twisted knows gets no LOGIN at all: those releases\' IMAP logger raises just before it.',
     fix: 'Check Receiving.Username/Password (and the macOS keychain copy); "imip test-mailbox" tests the login stage by stage and tells a refused password from a full session limit.',
     source: 'IMAP poll cycle',
   },

@@ -48,6 +48,24 @@ export function pop3NeverLogsInFinding(receiving: ReceivingSettings, versionText
   return { id: 'receiving.pop-never-logs-in', severity: 'error', path: `${CONFIG}.Type`, message: `${message}.`, evidence: { server: receiving.server, port: receiving.port, serverVersion: versionText }, fix };
 }
 
+/**
+ * IMAP on 4.1, 4.1.1 and 5.0 with UseSSL false and no STARTTLS: the only login left is LOGIN in
+ * clear text, which these releases never send (release.ts `imapCleartextLoginRaises`).
+ */
+export function imapLoginNeverSentFinding(receiving: ReceivingSettings, versionText: string, steps: string[]): Finding {
+  return {
+    id: 'mailbox.imap-login-never-sent',
+    severity: 'error',
+    path: `${CONFIG}.UseSSL`,
+    message:
+      `${where(receiving)} offers no STARTTLS and no login mechanism Calendar Server knows, so with UseSSL false its only way in is LOGIN in clear text. ` +
+      `Calendar Server ${versionText} never sends it: its IMAP logger raises on Twisted's notice "Server has no TLS support. logging in over cleartext!", ` +
+      `so every poll ends with "IMAP login failed for ${receiving.username}" while the password is right, and no reply is read.`,
+    evidence: { server: receiving.server, port: receiving.port, useSSL: false, serverVersion: versionText, calendarServerSteps: steps },
+    fix: `Set ${CONFIG}.UseSSL to true with port 993, or offer STARTTLS on this port; 4.2 and 5.1 and later send the LOGIN.`,
+  };
+}
+
 export function cleartextFindings(receiving: ReceivingSettings, plan: LoginPlan | undefined): Finding[] {
   if (!plan?.cleartext) return [];
   const at = where(receiving);

@@ -15,6 +15,7 @@ import type net from 'node:net';
 import type { ConnectOptions, ReceivingSettings } from '../config/settings.js';
 import { StageError, connectTcp, loadCaPem, tlsHandshake, toStageError, type ResolvedAddress, type StageScope } from '../net/net-stage.js';
 import type { MailClients } from '../server/mail-clients.js';
+import { featuresOf, type ServerVersion } from '../server/release.js';
 import { tlsInfo, type TlsInfo } from '../net/tls-info.js';
 import { upgradeRefused } from './upgrade-refused.js';
 
@@ -27,6 +28,11 @@ export interface LoginPlan {
   tls10: 'not-used' | 'accepted' | 'refused';
   /** POP3: no APOP, no STLS; the server refuses to log in. */
   noLogin: boolean;
+  /**
+   * IMAP on 4.1, 4.1.1 and 5.0 (release.ts `imapCleartextLoginRaises`): the server's only way in
+   * here is LOGIN in clear text, which those releases never send.
+   */
+  loginNeverSent: boolean;
   /** The certificate seen on the server's own TLS 1.0 upgrade, when it got through. */
   tls?: TlsInfo;
 }
@@ -98,6 +104,7 @@ async function upgrade10(socket: net.Socket, host: string, opts: ConnectOptions,
 export async function checkLoginPlan(
   receiving: ReceivingSettings,
   clients: MailClients,
+  version: ServerVersion,
   addresses: ResolvedAddress[],
   opts: ConnectOptions,
   scope: StageScope,
@@ -111,7 +118,8 @@ export async function checkLoginPlan(
   const send = (l: string): void => {
     socket.write(`${l}\r\n`);
   };
-  const plan: LoginPlan = { steps: [], cleartext: null, tls10: 'not-used', noLogin: false };
+  const plan: LoginPlan = { steps: [], cleartext: null, tls10: 'not-used', noLogin: false, loginNeverSent: false };
+  const loginRaises = featuresOf(version).imapCleartextLoginRaises;
   try {
     if (receiving.protocol === 'pop3') {
       const greeting = await read();
@@ -145,6 +153,9 @@ export async function checkLoginPlan(
       if (known) {
         plan.steps.push(`AUTHENTICATE ${known} before TLS`);
         if (known !== 'CRAM-MD5') plan.cleartext = `AUTHENTICATE ${known} before TLS`;
+        if (loginRaises && !caps.includes('STARTTLS')) {
+          plan.steps.push(`if AUTHENTICATE is refused, the LOGIN that follows is never sent (${version.text}'s IMAP logger raises first)`);
+        }
       } else if (caps.includes('STARTTLS')) {
         plan.steps.push(
           `no mechanism it knows in the server's list before TLS: STARTTLS, offering ${clients.imap.starttls.versions === 'tls1.0-only' ? 'TLS 1.0 only' : 'current TLS'}`,
@@ -154,6 +165,12 @@ export async function checkLoginPlan(
         const { done } = await untilTagged(read, 'b');
         if (!/^b OK/i.test(done)) throw upgradeRefused('STARTTLS', done.replace(/^b /, ''), { steps: plan.steps });
         plan.tls10 = await upgrade10(socket, host, opts, scope, plan);
+      } else if (loginRaises) {
+        plan.steps.push(
+          'LOGIN in clear text (no STARTTLS offered)',
+          `never sent: ${version.text}'s IMAP logger raises on Twisted's notice "Server has no TLS support. logging in over cleartext!"`,
+        );
+        plan.loginNeverSent = true;
       } else {
         plan.steps.push('LOGIN in clear text (no STARTTLS offered)');
         plan.cleartext = 'LOGIN without STARTTLS';

@@ -16,7 +16,7 @@ import { Redactor, StageError, StageRunner, resolveHost, secondsText, type Stage
 import { RESOLVER_TIMEOUT_HINT } from '../net/errors.js';
 import { addressRule, ipv6ServerText, mailClientsFor, type MailClients } from '../server/mail-clients.js';
 import { checkLoginPlan, type LoginPlan } from './mailbox-login-plan.js';
-import { certificateFindings, cleartextFindings, pop3NeverLogsInFinding, popNoLoginFinding, tls10RefusedFinding } from './mailbox-findings.js';
+import { certificateFindings, cleartextFindings, imapLoginNeverSentFinding, pop3NeverLogsInFinding, popNoLoginFinding, tls10RefusedFinding } from './mailbox-findings.js';
 import {
   finishReport,
   maybeInsecure,
@@ -59,7 +59,7 @@ export async function probeMailbox(receiving: ReceivingSettings, opts: ConnectOp
   }
 
   let plan: LoginPlan | undefined;
-  if (protocol && !receiving.useSSL && !runner.failed) plan = await serverLoginStage(receiving, clients, opts, runner);
+  if (protocol && !receiving.useSSL && !runner.failed) plan = await serverLoginStage(receiving, clients, version, opts, runner);
 
   // --insecure is said first, before the results it concerns.
   findings.push(...maybeInsecure(opts, `${CONFIG}.Server`, outcome.tls ?? null));
@@ -68,6 +68,7 @@ export async function probeMailbox(receiving: ReceivingSettings, opts: ConnectOp
     findings.push(...certificateFindings(receiving, outcome.tls, clients));
   }
   findings.push(...cleartextFindings(receiving, plan));
+  if (plan?.loginNeverSent) findings.push(imapLoginNeverSentFinding(receiving, version.text, plan.steps));
   if (protocol === 'pop3' && featuresOf(version).pop3NeverLogsIn) {
     // The mailbox may work for this tool; the server's own POP3 reader never gets to log in.
     findings.push(pop3NeverLogsInFinding(receiving, version.text));
@@ -248,13 +249,13 @@ function sessionFailed(receiving: ReceivingSettings, f: StageFailure, err: (id: 
  * the TLS 1.0 that Twisted's STARTTLS/STLS offers get through, and which step sends the password in
  * clear text. The tool's own session above uses current TLS; the server's does not.
  */
-async function serverLoginStage(receiving: ReceivingSettings, clients: MailClients, opts: ConnectOptions, runner: StageRunner): Promise<LoginPlan | undefined> {
+async function serverLoginStage(receiving: ReceivingSettings, clients: MailClients, version: ServerVersion, opts: ConnectOptions, runner: StageRunner): Promise<LoginPlan | undefined> {
   return runner.run(
     'server-login',
     async (s) => {
       s.evidence.note = "Calendar Server's own login steps, on a separate connection; no password is sent";
       const addresses = await resolveHost(receiving.server.trim(), s, `${CONFIG}.Server`, addressRule(clients, 'receiving'));
-      const plan = await checkLoginPlan(receiving, clients, addresses, opts, s);
+      const plan = await checkLoginPlan(receiving, clients, version, addresses, opts, s);
       if (plan.tls10 === 'refused') {
         const verb = receiving.protocol === 'pop3' ? 'STLS' : 'STARTTLS';
         throw new StageError('tls10-refused', `the mail server refuses TLS 1.0, the only version Calendar Server offers after ${verb} with UseSSL false`, {

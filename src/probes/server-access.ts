@@ -28,7 +28,7 @@ import { addressRule, mailClientsFor } from '../server/mail-clients.js';
 import { featuresOf, type ServerVersion } from '../server/release.js';
 import { checkLoginPlan, type LoginPlan } from './mailbox-login-plan.js';
 import { maybeInsecure } from './probe-report.js';
-import { certificateFindings, cleartextFindings, pop3NeverLogsInFinding, popNoLoginFinding, tls10RefusedFinding } from './mailbox-findings.js';
+import { certificateFindings, cleartextFindings, imapLoginNeverSentFinding, pop3NeverLogsInFinding, popNoLoginFinding, tls10RefusedFinding } from './mailbox-findings.js';
 
 const CONFIG = 'Scheduling.iMIP.Receiving';
 
@@ -78,11 +78,11 @@ export async function checkServerAccess(receiving: ReceivingSettings, connect: C
   let access: ServerAccess;
   if (receiving.useSSL) access = await implicitAccess(receiving, connect, clients, runner, endpoint, addresses, proto, fail);
   else {
-    const plan = await runner.run('server-login', (s) => checkLoginPlan(receiving, clients, addresses, connect, s), {
+    const plan = await runner.run('server-login', (s) => checkLoginPlan(receiving, clients, version, addresses, connect, s), {
       onTimeout: (ms) => new StageError('timeout', `${proto} login check timed out after ${secondsText(ms)}`),
     });
     if (!plan) return fail();
-    access = clearPortAccess(receiving, connect, clients, plan);
+    access = clearPortAccess(receiving, connect, clients, version, plan);
   }
   // --insecure is said first, before the results it concerns.
   access.findings.unshift(...maybeInsecure(connect, `${CONFIG}.Server`, access.tls ?? null));
@@ -145,10 +145,11 @@ function judgeCertificate(
   return { findings, serverBlocked, toolStopped: !serverBlocked && stoppedBecause !== undefined, upgrade: 'negotiate', steps, ...(info ? { tls: info } : {}) };
 }
 
-function clearPortAccess(receiving: ReceivingSettings, connect: ConnectOptions, clients: ReturnType<typeof mailClientsFor>, plan: LoginPlan): ServerAccess {
+function clearPortAccess(receiving: ReceivingSettings, connect: ConnectOptions, clients: ReturnType<typeof mailClientsFor>, version: ServerVersion, plan: LoginPlan): ServerAccess {
   const ev = { server: receiving.server, port: receiving.port, useSSL: receiving.useSSL, protocol: receiving.protocol };
   const base = { steps: plan.steps, toolStopped: false, ...(plan.tls ? { tls: plan.tls } : {}) };
   if (plan.noLogin) return { ...base, findings: [popNoLoginFinding(receiving, ev)], serverBlocked: true, upgrade: 'negotiate' };
+  if (plan.loginNeverSent) return { ...base, findings: [imapLoginNeverSentFinding(receiving, version.text, plan.steps)], serverBlocked: true, upgrade: 'negotiate' };
   if (plan.tls10 === 'refused') return { ...base, findings: [tls10RefusedFinding(receiving, ev, plan.steps)], serverBlocked: true, upgrade: 'negotiate' };
   const findings = cleartextFindings(receiving, plan);
   if (plan.tls10 === 'accepted') {

@@ -164,6 +164,17 @@ export interface Features {
    * txdav/caldav/datastore/scheduling/imip/inbound.py; 5.1 adds `self.settings = settings`).
    */
   pop3NeverLogsIn: boolean;
+  /**
+   * 4.1, 4.1.1 and 5.0 never send an IMAP LOGIN in clear text. Twisted's `IMAP4Client.__cbLoginCaps`
+   * calls `log.msg("Server has no TLS support. logging in over cleartext!")` just before it,
+   * on a clear connection without STARTTLS, and these releases replace Twisted's `imap4.log` with
+   * an `IMAPLogger` whose `emit` raises: 4.1/4.1.1 twistedcaldav/mail.py calls
+   * `super(Logger, self).emit`, which `object` lacks (AttributeError); 5.0
+   * txdav/caldav/datastore/scheduling/imip/inbound.py passes `self` twice to
+   * `TwistedCompatibleLogger.emit` (TypeError). The login's Deferred fails instead, and
+   * `ebLoginFailed` logs "IMAP login failed for <Username>". 4.2 and 5.1 mended the logger.
+   */
+  imapCleartextLoginRaises: boolean;
   /** §4.2: IMAP reads only UNSEEN messages and deletes selectively (5.1+). */
   imapUnseenOnly: boolean;
   /** §4.2/§4.3: only handled messages are deleted (5.1+); before, every fetched message is. */
@@ -284,6 +295,7 @@ function computeFeatures(v: Pick<ServerVersion, 'major' | 'minor'>): Features {
     suppressionDays: atLeast(v, 4, 1),
     mailIcons: !atLeast(v, 4, 2),
     pop3NeverLogsIn: v.major === 5 && v.minor === 0,
+    imapCleartextLoginRaises: (v.major === 4 && v.minor === 1) || (v.major === 5 && v.minor === 0),
     imapUnseenOnly: atLeast(v, 5, 1),
     selectiveDelete: atLeast(v, 5, 1),
     unknownTokenAge: atLeast(v, 7),
