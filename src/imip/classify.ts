@@ -70,6 +70,8 @@ interface Outcome {
   calendarPart: MimePart | null;
   calendar: CalendarParse | null;
   notes: string[];
+  /** A finding the outcome itself brings (a delivery report whose Message-ID cannot be logged). */
+  finding?: Finding;
 }
 
 interface Facts {
@@ -212,18 +214,23 @@ function loggedHeaderFailure(ctx: ClassifyContext, facts: Facts, dsn: ReturnType
     if (error === null || value === null) continue;
     const why = `the ${name} header holds bytes that are not UTF-8 (raw 8-bit text, not RFC 2047 encoded): ${ctx.version.text} decodes every value it logs as UTF-8, and its log call for this message raises "${error}" before the token is read`;
     const outcome = checkFailure(ctx, null, error, why);
-    const stays = ctx.protocol === 'imap' ? 'it stays in the mailbox, \\Seen, and is never read again' : 'it stays in the maildrop and fails again at every poll';
-    const finding: Finding = {
-      id: 'message.header-not-utf8',
-      severity: 'error',
-      path: `message.headers.${name}`,
-      message: `The ${name} header holds bytes that are not UTF-8 (${JSON.stringify(value.length > 120 ? `${value.slice(0, 120)}…` : value)}). Calendar Server ${ctx.version.text} decodes every value it logs as UTF-8, so logging this message fails ("Failed to process message: ${error}") and the server never reads the reply: ${stays}.`,
-      evidence: { messageId: facts.messageId, header: name, error },
-      fix: "The sender's mail client wrote 8-bit text into a header without encoding it (RFC 2047): ask them to answer from another client, and remove this message from the mailbox.",
-    };
-    return { outcome, finding };
+    return { outcome, finding: notUtf8Finding(ctx, facts, { name, value, error }, `"Failed to process message: ${error}"`, dsn.isDsn ? 'bounce' : 'reply') };
   }
   return null;
+}
+
+/** `message.header-not-utf8`: a logged header value that 8.0+ cannot log; `failure` is how the server's log shows it. */
+function notUtf8Finding(ctx: ClassifyContext, facts: Facts, header: { name: string; value: string; error: string }, failure: string, what: 'reply' | 'bounce'): Finding {
+  const { name, value, error } = header;
+  const stays = ctx.protocol === 'imap' ? 'it stays in the mailbox, \\Seen, and is never read again' : 'it stays in the maildrop and fails again at every poll';
+  return {
+    id: 'message.header-not-utf8',
+    severity: 'error',
+    path: `message.headers.${name}`,
+    message: `The ${name} header holds bytes that are not UTF-8 (${JSON.stringify(value.length > 120 ? `${value.slice(0, 120)}…` : value)}). Calendar Server ${ctx.version.text} decodes every value it logs as UTF-8, so logging this message fails (${failure}) and the server never reads the ${what}: ${stays}.`,
+    evidence: { messageId: facts.messageId, header: name, error },
+    fix: "The sender's mail client wrote 8-bit text into a header without encoding it (RFC 2047): ask them to answer from another client, and remove this message from the mailbox.",
+  };
 }
 
 /**
@@ -395,6 +402,16 @@ function classifyDsn(
     // `calendar.getOrganizer()` is None and `_extractToken(None)` raises AttributeError, which its
     // `except ValueError` does not catch (CalendarServer-2.5..9.2 `processDSN`, `_extractToken`).
     return processingFailure(ctx, { type: 'AttributeError', text: "'NoneType' object has no attribute 'split'" }, base, 'the returned calendar has no ORGANIZER, so the server fails while looking for the token in it');
+  }
+  // 8.0+: every way through processDSN logs the Message-ID (no token, unknown token, "processing
+  // DSN"), inside its inlineCallbacks generator, so a value twext cannot decode fails the Deferred
+  // there (CalendarServer-8.0..9.2 inbound.py `processDSN`; twext `Logger.emit`).
+  const unloggable = unloggableValue(ctx, facts, facts.messageId);
+  if (unloggable !== null && facts.messageId !== null) {
+    const raised = { type: 'UnicodeDecodeError', text: unloggable };
+    const failed = processingFailure(ctx, raised, base, `the Message-ID holds bytes that are not UTF-8: ${ctx.version.text} logs it while it processes the bounce, and the log call raises "${unloggable}"`);
+    const shown = failed.log[failed.log.length - 1]!.text;
+    return { ...failed, finding: notUtf8Finding(ctx, facts, { name: 'Message-ID', value: facts.messageId, error: unloggable }, `"${shown}"`, 'bounce') };
   }
   const organizer = calendar?.ok ? serverOrg : null;
   if (organizer === null) {
@@ -690,7 +707,7 @@ export function classify(input: MessageInput, ctx: ClassifyContext): Verdict {
   const findings: Finding[] = unloggable
     ? [unloggable.finding]
     : dsn.isDsn
-    ? []
+    ? outcome.finding ? [outcome.finding] : []
     : replyFindings({
         messageId: facts.messageId,
         fromAddress,

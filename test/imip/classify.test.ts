@@ -761,6 +761,35 @@ describe('8.0 and later: a header whose bytes are not UTF-8', () => {
   });
 });
 
+// CalendarServer-8.0..9.2 inbound.py processDSN logs the Message-ID on every way through it ("can't
+// find token in DSN {msgid}", "found a token ({token}) but didn't recognize it in message {msgid}",
+// "processing DSN {msgid}"), inside its inlineCallbacks generator: the decode raises there, so the
+// bounce's Deferred fails (5.1+ IMAP: "IMAP Error", the cycle stops; POP3: "Unhandled error in Deferred").
+describe('8.0 and later: a bounce whose Message-ID is not UTF-8', () => {
+  const raw = fixture('dsn-with-invitation').toString('latin1').replace(/^Message-ID: [^\r\n]*/im, 'Message-ID: <r\xe9ponse-42@mx.remote.test>');
+  const bounce = Buffer.from(raw, 'latin1');
+  it('fails inside the bounce processing, before anything is queued', () => {
+    const v = classify(parseMessage(bounce), context('9.2', 'imap'));
+    expect(v.isDsn).toBe(true);
+    expect([v.serverAction, v.stopsCycle, v.mailboxEffect]).toEqual(['UNKNOWN_FAILURE', true, 'left-seen']);
+    expect(v.logLine).toBe("IMAP Error: [Failure instance: Traceback: <type 'exceptions.UnicodeDecodeError'>: 'utf8' codec can't decode byte 0xe9 in position 2: invalid continuation byte");
+    expect(v.findings.map((f) => [f.id, f.path])).toEqual([['message.stops-cycle', 'message'], ['message.header-not-utf8', 'message.headers.Message-ID']]);
+    expect(v.findings[1]!.message).toMatch(/never reads the bounce: it stays in the mailbox, \\Seen, and is never read again\.$/);
+    const pop = classify(parseMessage(bounce), context('8.0', 'pop3'));
+    expect([pop.serverAction, pop.mailboxEffect, pop.logLines.map((l) => l.text)]).toEqual([
+      'UNKNOWN_FAILURE',
+      'left-reread-every-poll',
+      ['Unhandled error in Deferred:', "exceptions.UnicodeDecodeError: 'utf8' codec can't decode byte 0xe9 in position 2: invalid continuation byte"],
+    ]);
+  });
+
+  it('7.x logs the Message-ID as it is and processes the bounce', () => {
+    const v = classify(parseMessage(bounce), context('7.0', 'imap'));
+    expect(v.serverAction).not.toBe('UNKNOWN_FAILURE');
+    expect(v.findings.map((f) => f.id)).not.toContain('message.header-not-utf8');
+  });
+});
+
 // CalendarServer-8.0..9.0 inbound.py processReply: log.error("... To: address ({tp}) in message
 // {msgid}", to=..., msgid=...): the KeyError makes Twisted write "Unable to format event {...}:
 // 'tp'" (twisted-15.4.0 logger/_format.py formatUnformattableEvent); 9.1 names it {to}.
