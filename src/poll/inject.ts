@@ -248,6 +248,14 @@ class RequestFailure extends Error {
 
 function post(url: URL, headers: Record<string, string>, body: Buffer, opts: InjectOptions): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
+    // Only 2.x-4.x inject over HTTP, and they connect over IPv4 only: 2.x-3.x through
+    // `reactor.connectTCP`, which looks the host up with gethostbyname (CalendarServer-2.5 and -3.3
+    // twistedcaldav/mail.py `injectMessage`), 4.x through GAIEndpoint on Twisted 12.0.0, whose TCP
+    // client cannot take an IPv6 address (CalendarServer-4.3.2 mail.py; src/server/mail-clients.ts).
+    if (url.hostname.startsWith('[')) {
+      reject(new RequestFailure(`${url.hostname} is an IPv6 address, and Calendar Server 2.x to 4.x connect over IPv4 only: the gateway's lookup of it fails`, false));
+      return;
+    }
     const mod = url.protocol === 'https:' ? https : http;
     let sent = false;
     const req = mod.request(
@@ -256,6 +264,7 @@ function post(url: URL, headers: Record<string, string>, body: Buffer, opts: Inj
         method: 'POST',
         headers: { ...headers, 'Content-Length': String(body.length) },
         agent: false,
+        family: 4,
         ...(url.protocol === 'https:' ? { secureContext: runContext(opts.ca), rejectUnauthorized: !opts.insecure } : {}),
       },
       (res) => {

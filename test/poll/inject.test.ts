@@ -288,6 +288,17 @@ describe('injectCalendar against the /inbox/ double', () => {
     expect(r).toMatchObject({ ok: false, reason: 'interrupted' });
   });
 
+  it('an IPv6 address is never reached: 2.x-4.x inject over IPv4 only', async () => {
+    const r = await injectCalendar(
+      { url: new URL('http://[::1]:8008/inbox/'), auth: 'shared-secret-header', username: null, password: 'x', header: 'x-calendarserver-internal', derivedFrom: '' },
+      PARTY,
+      REPLY,
+      { timeoutMs: 2000 },
+    );
+    expect(r).toMatchObject({ ok: false, status: null, reason: "[::1] is an IPv6 address, and Calendar Server 2.x to 4.x connect over IPv4 only: the gateway's lookup of it fails" });
+    expect(r.uncertain).toBeFalsy();
+  });
+
   it('nothing listening: refused, certainly not delivered', async () => {
     const r = await injectCalendar(
       { url: new URL('http://127.0.0.1:9/inbox/'), auth: 'shared-secret-header', username: null, password: 'x', header: 'x-calendarserver-internal', derivedFrom: '' },
