@@ -162,9 +162,10 @@ function connectOnce(address: string, port: number, signal: AbortSignal): Promis
 export async function connectTcp(endpoint: Endpoint, addresses: ResolvedAddress[], scope: StageScope): Promise<net.Socket> {
   scope.evidence.port = endpoint.port;
   if (addresses.length === 1) {
+    // Recorded before the attempt, so a stage that times out still names the address it waited on.
+    scope.evidence.address = addresses[0]!.address;
     try {
       const socket = await connectOnce(addresses[0]!.address, endpoint.port, scope.signal);
-      scope.evidence.address = addresses[0]!.address;
       scope.evidence.localPort = socket.localPort;
       return socket;
     } catch (err) {
@@ -172,11 +173,22 @@ export async function connectTcp(endpoint: Endpoint, addresses: ResolvedAddress[
       throw toStageError(err, { host: endpoint.host, port: endpoint.port });
     }
   }
-  const tried: Array<{ address: string; error?: string; cancelled?: true }> = addresses.map((a) => ({ address: a.address }));
+  return race(endpoint, addresses, scope);
+}
+
+/** What became of one address in the race, as the evidence shows it. */
+type Attempt = { address: string; error?: string; cancelled?: true; notTried?: true };
+
+async function race(endpoint: Endpoint, addresses: ResolvedAddress[], scope: StageScope): Promise<net.Socket> {
+  // In the evidence from the start and kept up to date, so a stage that times out shows each
+  // attempt as it stood: "no answer" for those still waiting, `notTried` for those not yet begun.
+  const tried: Attempt[] = addresses.map((a) => ({ address: a.address, notTried: true }));
+  scope.evidence.tried = tried;
   const errors: unknown[] = addresses.map(() => undefined);
   const controllers = addresses.map(() => new AbortController());
+  const cancelled = (): StageError => new StageError('timeout', 'cancelled');
   const cancelAll = (): void => {
-    for (const c of controllers) c.abort(new StageError('timeout', 'cancelled'));
+    for (const c of controllers) c.abort(cancelled());
   };
   scope.signal.addEventListener('abort', cancelAll, { once: true });
   let won = -1;
@@ -184,29 +196,37 @@ export async function connectTcp(endpoint: Endpoint, addresses: ResolvedAddress[
     const socket = await new Promise<net.Socket>((resolve, reject) => {
       let pending = addresses.length;
       const settle = (): void => {
-        if (--pending === 0 && won < 0) reject(errors[errors.length - 1]);
+        if (--pending > 0 || won >= 0) return;
+        // Every attempt failed (or the stage ended): the failure of the last address that has one.
+        const last = [...errors].reverse().find((e) => e !== undefined);
+        reject(last ?? (scope.signal.reason instanceof Error ? scope.signal.reason : cancelled()));
       };
       const start = (i: number): void => {
         if (won >= 0 || scope.signal.aborted) {
-          tried[i]!.cancelled = true;
-          return settle();
+          // Nothing more is begun: this address and every later one are settled as never tried.
+          for (let j = i; j < addresses.length; j++) {
+            tried[j] = { address: addresses[j]!.address, notTried: true };
+            settle();
+          }
+          return;
         }
+        tried[i] = { address: addresses[i]!.address, error: 'no answer' };
         connectOnce(addresses[i]!.address, endpoint.port, controllers[i]!.signal).then(
           (sock) => {
             if (won >= 0) {
               sock.destroy();
-              tried[i]!.cancelled = true;
+              tried[i] = { address: addresses[i]!.address, cancelled: true };
             } else {
               won = i;
-              for (const [j, c] of controllers.entries()) if (j !== i) c.abort(new StageError('timeout', 'cancelled'));
+              tried[i] = { address: addresses[i]!.address };
+              for (const [j, c] of controllers.entries()) if (j !== i) c.abort(cancelled());
               resolve(sock);
             }
             settle();
           },
           (err: unknown) => {
-            if (won >= 0 || scope.signal.aborted) tried[i]!.cancelled = true;
-            else tried[i]!.error = errCode(err) ?? errMessage(err);
             errors[i] = err;
+            tried[i] = won >= 0 || scope.signal.aborted ? { address: addresses[i]!.address, cancelled: true } : { address: addresses[i]!.address, error: errCode(err) ?? errMessage(err) };
             settle();
           },
         );
@@ -216,10 +236,8 @@ export async function connectTcp(endpoint: Endpoint, addresses: ResolvedAddress[
     });
     scope.evidence.address = addresses[won]!.address;
     scope.evidence.localPort = socket.localPort;
-    scope.evidence.tried = tried.map((t, i) => (i === won ? { address: t.address } : t));
     return socket;
   } catch (err) {
-    scope.evidence.tried = tried;
     if (scope.signal.aborted) throw scope.signal.reason instanceof Error ? scope.signal.reason : err;
     throw toStageError(err, { host: endpoint.host, port: endpoint.port });
   } finally {

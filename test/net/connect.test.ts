@@ -88,4 +88,54 @@ describe('connectTcp', () => {
       { address: '127.0.0.1', error: 'ECONNREFUSED' },
     ]);
   });
+
+  it('an address after the winner is never tried, and says so', async () => {
+    const runner = new StageRunner(5000);
+    const addresses = [1, 2, 3, 4, 5].map(() => ({ address: '127.0.0.1', family: 4 }));
+    const sock = await runner.run('connect', (s) => connectTcp({ host: 'mail.example.test', port: open }, addresses, s));
+    sock?.destroy();
+    const tried = runner.stages[0]!.evidence.tried as Array<Record<string, unknown>>;
+    expect(tried[0]).toEqual({ address: '127.0.0.1' });
+    // Started a turn apart: the first connects before the later ones begin, or they are cancelled.
+    for (const t of tried.slice(1)) expect(t.notTried === true || t.cancelled === true, JSON.stringify(t)).toBe(true);
+  });
+
+  it('a stage that has already ended settles at once, trying nothing', async () => {
+    const ac = new AbortController();
+    ac.abort(new Error('stage over'));
+    const scope = { evidence: {}, signal: ac.signal } as unknown as Parameters<typeof connectTcp>[2];
+    const three = [1, 2, 3].map(() => ({ address: '127.0.0.1', family: 4 }));
+    await expect(connectTcp({ host: 'mail.example.test', port: open }, three, scope)).rejects.toThrow('stage over');
+    expect((scope.evidence as Record<string, unknown>).tried).toEqual(three.map(() => ({ address: '127.0.0.1', notTried: true })));
+  });
+
+  it('a stage that times out mid-race shows each attempt as it stood', async () => {
+    const py = spawn('python3', ['-c', 'import socket,time\ns=socket.socket()\ns.bind(("127.0.0.1",0))\ns.listen(0)\nprint(s.getsockname()[1],flush=True)\ntime.sleep(60)']);
+    const fillers: net.Socket[] = [];
+    try {
+      const port = await new Promise<number>((r) => py.stdout.once('data', (d) => r(Number(String(d).trim()))));
+      let holed = false;
+      for (let i = 0; i < 8 && !holed; i++) {
+        const f = net.connect({ host: '127.0.0.1', port });
+        fillers.push(f);
+        f.on('error', () => undefined);
+        holed = await new Promise<boolean>((r) => {
+          f.once('connect', () => r(false));
+          setTimeout(() => r(true), 300);
+        });
+      }
+      expect(holed).toBe(true);
+      const runner = new StageRunner(500);
+      const sock = await runner.run('connect', (s) => connectTcp({ host: 'mail.example.test', port }, [{ address: '127.0.0.1', family: 4 }, { address: '127.0.0.1', family: 4 }], s));
+      expect(sock).toBeUndefined();
+      expect(runner.failure?.kind).toBe('timeout');
+      expect(runner.failure!.evidence.tried).toEqual([
+        { address: '127.0.0.1', error: 'no answer' },
+        { address: '127.0.0.1', error: 'no answer' },
+      ]);
+    } finally {
+      for (const f of fillers) f.destroy();
+      py.kill();
+    }
+  });
 });
