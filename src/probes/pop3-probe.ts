@@ -119,6 +119,8 @@ export async function runPop3Stages(receiving: ReceivingSettings, opts: ConnectO
     const addresses: ResolvedAddress[] | undefined = await runner.run('resolve', (s) => resolveHost(host, s, `${CONFIG}.Server`, ctx.addressRule));
 
     let tcp: net.Socket | undefined;
+    // The address the connect stage reached: later checks (certificate, TLS mode) go to the same one.
+    let connectedTo = '';
     let greetingSeen: (() => void) | null = null;
     const greetingArrived = new Promise<void>((resolve) => (greetingSeen = resolve));
     let greetingAt: (() => void) | null = null;
@@ -148,8 +150,9 @@ export async function runPop3Stages(receiving: ReceivingSettings, opts: ConnectO
       // tries them); the POP3 client takes it from there.
       const sock = await connectTcp(endpoint, addresses!, s);
       tcp = sock;
+      connectedTo = sock.remoteAddress ?? addresses![0]!.address;
       pending = Pop3Client.connect({
-        host: sock.remoteAddress ?? addresses![0]!.address,
+        host: connectedTo,
         port,
         socket: sock,
         implicitTls: receiving.useSSL,
@@ -182,7 +185,7 @@ export async function runPop3Stages(receiving: ReceivingSettings, opts: ConnectO
         } catch (err) {
           const se = pop3Error(err, errCtx);
           if (se.kind === 'certificate') {
-            const info = await certificateEvidence(receiving, opts, addresses![0]!.address, true, s);
+            const info = await certificateEvidence(receiving, opts, connectedTo, true, s);
             if (info) {
               s.evidence.tls = info;
               out.tls = info;
@@ -191,7 +194,7 @@ export async function runPop3Stages(receiving: ReceivingSettings, opts: ConnectO
             throw se;
           }
           if (['tls', 'closed', 'protocol'].includes(se.kind) && !s.signal.aborted) {
-            const probe = await detectImplicitTls(host, port, { timeoutMs: Math.min(3000, Math.max(200, s.remaining() - 100)), address: addresses![0]!.address, signal: s.signal });
+            const probe = await detectImplicitTls(host, port, { timeoutMs: Math.min(3000, Math.max(200, s.remaining() - 100)), address: connectedTo, signal: s.signal });
             s.evidence.portSpeaks = probe.mode;
             if (probe.mode === 'plain') throw mismatch(probe);
           }
@@ -212,7 +215,7 @@ export async function runPop3Stages(receiving: ReceivingSettings, opts: ConnectO
             ? await session
             : await waitExplainingSilence(session, {
                 endpoint,
-                address: addresses![0]!.address,
+                address: connectedTo,
                 expecting: 'plain',
                 delayMs: sniffDelay(opts.timeoutMs),
                 scope: s,
@@ -255,7 +258,7 @@ export async function runPop3Stages(receiving: ReceivingSettings, opts: ConnectO
         } catch (err) {
           const se = pop3Error(err, errCtx);
           if (se.kind === 'certificate') {
-            const info = await certificateEvidence(receiving, opts, addresses![0]!.address, false, s);
+            const info = await certificateEvidence(receiving, opts, connectedTo, false, s);
             if (info) {
               s.evidence.tls = info;
               out.tls = info;
