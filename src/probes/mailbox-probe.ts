@@ -137,6 +137,8 @@ export function failureFindings(receiving: ReceivingSettings, f: StageFailure, o
         const t = ipv6ServerText('Receiving', receiving.server.trim(), String(f.evidence.releases));
         return [err('receiving.server-ipv6-address', `${CONFIG}.Server`, t.message, t.fix)];
       }
+      // The name resolves, to IPv6 addresses only: the release's lookup finds nothing it can use.
+      if (f.evidence.ipv4Only) return [err('mailbox.dns', `${CONFIG}.Server`, `${f.error}, so no reply is read.`, f.hint ?? `Fix ${CONFIG}.Server.`)];
       return [err('mailbox.dns', `${CONFIG}.Server`, `The mailbox server name does not resolve: ${f.error}.`, f.hint ?? `Fix ${CONFIG}.Server.`)];
     case 'refused':
     case 'unreachable':

@@ -45,6 +45,29 @@ describe('every failure of an SMTP session before the mail is a finding', () => 
   });
 });
 
+// 2.x-4.x connect over IPv4 only (src/net/connect.ts resolveHost): a name with only AAAA records
+// resolves, but to nothing the release can use; an IPv6 address is the config rule's own finding.
+describe('a relay the release cannot reach over IPv4', () => {
+  const failed = (evidence: Record<string, unknown>, error: string): SmtpSessionResult => {
+    const runner = new StageRunner(5000, new Redactor([]));
+    runner.record({ stage: 'resolve', ok: false, ms: 1, evidence, error }, 'dns');
+    const transport = { mode: 'starttls-required', context: { versions: 'negotiate', certificate: 'none', source: 'test' } } as const;
+    return newSmtpResult({ runner, redactor: new Redactor([]), transcript: [], host: sending.server, port: sending.port, transport });
+  };
+
+  it('a name with only IPv6 addresses: smtp.dns, said without "does not resolve"', () => {
+    const [f] = smtpFindings(sending, failed({ ipv4Only: true, releases: '4.x', addresses: ['2001:db8::25'] }, 'smtp.example.test has only IPv6 addresses (2001:db8::25), and Calendar Server 4.x connects over IPv4 only'));
+    expect(f).toMatchObject({ id: 'smtp.dns', severity: 'error' });
+    expect(f!.message).toBe('smtp.example.test has only IPv6 addresses (2001:db8::25), and Calendar Server 4.x connects over IPv4 only, so no invitation goes out.');
+  });
+
+  it('an IPv6 address: the config rule\'s id, with its words', () => {
+    const [f] = smtpFindings({ ...sending, server: '2001:db8::25' }, failed({ ipv4Only: true, literal: true, releases: '2.x to 3.x' }, 'x'));
+    expect(f).toMatchObject({ id: 'sending.server-ipv6-address', path: 'Scheduling.iMIP.Sending.Server' });
+    expect(f!.message).toMatch(/^Sending\.Server is the IPv6 address 2001:db8::25\. Calendar Server 2\.x to 3\.x connects to mail servers over IPv4 only/);
+  });
+});
+
 // --timeout bounds each answer, as the README says, also within a stage of several round trips.
 // Postfix cannot be slowed on demand: this relay answers as RFC 5321 and RFC 4954 say (AUTH LOGIN
 // with its two 334 challenges), each answer 0.7 s after the command, with a 1-second limit: the

@@ -44,6 +44,11 @@ export function smtpFindings(sending: SendingSettings, res: SmtpSessionResult): 
           err('sending.server-ipv6-address', `${CONFIG}.Server`, t.message, t.fix);
           break;
         }
+        if (f.evidence.ipv4Only) {
+          // The name resolves, to IPv6 addresses only: the release's lookup finds nothing it can use.
+          err('smtp.dns', `${CONFIG}.Server`, `${f.error}, so no invitation goes out`, f.hint ?? `Fix ${CONFIG}.Server.`);
+          break;
+        }
         err('smtp.dns', `${CONFIG}.Server`, `The SMTP server name does not resolve: ${f.error}`, f.hint ?? `Fix ${CONFIG}.Server.`);
         break;
       case 'config':
