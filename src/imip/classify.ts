@@ -204,7 +204,8 @@ function actionFailure(ctx: ClassifyContext, status: MimePart, calendar: MimePar
  * 2's dict order of the keywords (msgid, toAddr, fromAddr), so a header whose bytes are not UTF-8
  * raises UnicodeDecodeError there: "Failed to process message: …", UNKNOWN_FAILURE, before the
  * token is read (CalendarServer-8.0..9.2 inbound.py `MailReceiver.inbound`). A usable delivery
- * report goes to `processDSN`, whose own log calls are not modelled here.
+ * report goes to `processDSN`, which logs its Message-ID later, inside its own Deferred
+ * (`classifyDsn`).
  */
 function loggedHeaderFailure(ctx: ClassifyContext, facts: Facts, dsn: ReturnType<typeof checkDsn>): { outcome: Outcome; finding: Finding } | null {
   if (dsn.isDsn && dsn.action === 'failed' && dsn.calendarPart) return null;

@@ -19,6 +19,7 @@
  * results, errors or URLs shown to the user.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import http from 'node:http';
 import https from 'node:https';
 import ICAL from 'ical.js';
@@ -27,6 +28,7 @@ import { startDeadline } from '../clients/deadline.js';
 import { runContext } from '../net/tls-handshake.js';
 import { CannotRunError } from '../report/exit.js';
 import { featuresOf, type ServerVersion } from '../server/release.js';
+import { mailClientsFor, type Addressing } from '../server/mail-clients.js';
 import { pyLower } from '../imip/mime-headers.js';
 
 export type InjectionAuth = 'digest-user' | 'shared-secret-header';
@@ -43,6 +45,12 @@ export interface InjectionTarget {
   header: string | null;
   /** How the URL was chosen, in words (for the report). */
   derivedFrom: string;
+  /**
+   * Which addresses of the host the gateway connects to (src/server/mail-clients.ts `Addressing`,
+   * as its SMTP sender: the same Twisted calls): 2.x-3.x the first IPv4 address, 4.x every IPv4
+   * one. Unset: the first.
+   */
+  addressing?: Addressing;
 }
 
 /** The URL as shown to people: no user info, ever. */
@@ -58,6 +66,7 @@ export function injectionTarget(settings: ImipSettings, version: ServerVersion, 
   if (version.line === '5.0+') throw new CannotRunError('5.0 and later inject replies in-process: there is no /inbox/ to POST to');
   const auth: InjectionAuth = version.line === '2.x' ? 'digest-user' : 'shared-secret-header';
   const common = {
+    addressing: mailClientsFor(version).addressing.sending,
     auth,
     username: auth === 'digest-user' ? settings.username || null : null,
     password: settings.password ?? null,
@@ -246,12 +255,26 @@ class RequestFailure extends Error {
   }
 }
 
-function post(url: URL, headers: Record<string, string>, body: Buffer, opts: InjectOptions): Promise<RawResponse> {
+/**
+ * 4.x: GAIEndpoint tries every IPv4 address a moment apart, the first to connect winning. Node
+ * does the like with `autoSelectFamily` when its lookup gives every address: this one gives the
+ * IPv4 ones only.
+ */
+function everyIpv4(hostname: string, options: object, callback: (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void): void {
+  dnsLookup(hostname, { all: true, family: 4 }, (err, addresses) => {
+    if (err) return callback(err, []);
+    if ((options as { all?: boolean }).all) return callback(null, addresses);
+    callback(null, addresses[0]!.address, 4);
+  });
+}
+
+function post(url: URL, headers: Record<string, string>, body: Buffer, opts: InjectOptions, addressing: Addressing = 'first-ipv4'): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     // Only 2.x-4.x inject over HTTP, and they connect over IPv4 only: 2.x-3.x through
-    // `reactor.connectTCP`, which looks the host up with gethostbyname (CalendarServer-2.5 and -3.3
-    // twistedcaldav/mail.py `injectMessage`), 4.x through GAIEndpoint on Twisted 12.0.0, whose TCP
-    // client cannot take an IPv6 address (CalendarServer-4.3.2 mail.py; src/server/mail-clients.ts).
+    // `reactor.connectTCP`, which looks the host up with gethostbyname and takes its first IPv4
+    // address (CalendarServer-2.5 and -3.3 twistedcaldav/mail.py `injectMessage`), 4.x through
+    // GAIEndpoint on Twisted 12.0.0, which tries every IPv4 address and whose TCP client cannot
+    // take an IPv6 one (CalendarServer-4.3.2 mail.py; src/server/mail-clients.ts).
     if (url.hostname.startsWith('[')) {
       reject(new RequestFailure(`${url.hostname} is an IPv6 address, and Calendar Server 2.x to 4.x connect over IPv4 only: the gateway's lookup of it fails`, false));
       return;
@@ -264,7 +287,7 @@ function post(url: URL, headers: Record<string, string>, body: Buffer, opts: Inj
         method: 'POST',
         headers: { ...headers, 'Content-Length': String(body.length) },
         agent: false,
-        family: 4,
+        ...(addressing === 'ipv4' ? { autoSelectFamily: true, lookup: everyIpv4 } : { family: 4 }),
         ...(url.protocol === 'https:' ? { secureContext: runContext(opts.ca), rejectUnauthorized: !opts.insecure } : {}),
       },
       (res) => {
@@ -409,7 +432,7 @@ export async function injectCalendar(
   const done = (r: Omit<InjectResult, 'attempts' | 'ms'>): InjectResult => ({ ...r, attempts, ms: Date.now() - started });
   const send = async (auth: string, extra: Record<string, string>): Promise<RawResponse> => {
     try {
-      const res = await post(target.url, { ...headers, ...extra }, body, opts);
+      const res = await post(target.url, { ...headers, ...extra }, body, opts, target.addressing);
       attempts.push({ auth, status: res.status });
       return res;
     } catch (err) {

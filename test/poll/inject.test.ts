@@ -288,6 +288,18 @@ describe('injectCalendar against the /inbox/ double', () => {
     expect(r).toMatchObject({ ok: false, reason: 'interrupted' });
   });
 
+  it('by host name over IPv4: the first address on 2.x-3.x, every IPv4 address on 4.x', async () => {
+    double = await startInboxDouble({ line: '3.x-4.x', secret: 'Gw-secret-77' });
+    const byName = new URL(double.url);
+    byName.hostname = 'localhost';
+    expect(injectionTarget(settings(), parseServerVersion('3.2')).addressing).toBe('first-ipv4');
+    expect(injectionTarget(settings(), parseServerVersion('4.3')).addressing).toBe('ipv4');
+    for (const addressing of ['first-ipv4', 'ipv4'] as const) {
+      const r = await injectCalendar(targetFor(double, '3.x-4.x', { url: byName, addressing }), PARTY, REPLY, { timeoutMs: 5000 });
+      expect(r, addressing).toMatchObject({ ok: true, status: 200 });
+    }
+  });
+
   it('an IPv6 address is never reached: 2.x-4.x inject over IPv4 only', async () => {
     const r = await injectCalendar(
       { url: new URL('http://[::1]:8008/inbox/'), auth: 'shared-secret-header', username: null, password: 'x', header: 'x-calendarserver-internal', derivedFrom: '' },
