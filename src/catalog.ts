@@ -45,6 +45,7 @@ const PROBE_FINDINGS: RuleMeta[] = [
   meta('mailbox.login-failed', 'error', 'The mailbox rejected Receiving.Username and Receiving.Password.'),
   meta('mailbox.in-use', 'error', 'POP3 -ERR [IN-USE]: the login was accepted, but another session holds the maildrop; while it does, the server reads nothing.'),
   meta('mailbox.imap-login-never-sent', 'error', 'IMAP on 4.1, 4.1.1 and 5.0 with UseSSL false, no STARTTLS and no known login mechanism: the server\'s logger raises before its clear-text LOGIN, so it never logs in ("IMAP login failed").', ['3.x-4.x', '5.0+']),
+  meta('mailbox.imap-login-disabled', 'error', 'IMAP with UseSSL false on a server that says LOGINDISABLED and offers neither STARTTLS nor a mechanism Twisted knows: the server sends LOGIN anyway, in clear text, and is refused ("IMAP login failed").'),
   meta('mailbox.pop-cleartext-login', 'error', 'POP3 without TLS and without APOP: the gateway refuses to log in.'),
   meta('mailbox.seen-messages', 'warning', '5.1 and later read only unseen IMAP messages: messages already marked read are never processed.', ['5.0+']),
   meta('mailbox.not-dedicated', 'warning', 'The mailbox holds mail that is plainly not iMIP traffic; the server deletes what it processes.'),

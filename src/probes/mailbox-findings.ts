@@ -66,6 +66,23 @@ export function imapLoginNeverSentFinding(receiving: ReceivingSettings, versionT
   };
 }
 
+/**
+ * IMAP with UseSSL false, a server that says LOGINDISABLED and offers neither STARTTLS nor a
+ * mechanism Twisted knows: the server's client sends LOGIN anyway, in clear text, and is refused.
+ */
+export function imapLoginDisabledFinding(receiving: ReceivingSettings, versionText: string, steps: string[]): Finding {
+  return {
+    id: 'mailbox.imap-login-disabled',
+    severity: 'error',
+    path: `${CONFIG}.UseSSL`,
+    message:
+      `${where(receiving)} says LOGINDISABLED and offers no STARTTLS and no login mechanism Calendar Server knows. With UseSSL false, Calendar Server ${versionText} ` +
+      `sends LOGIN anyway, with the password in clear text, and the server refuses it: every poll ends with "IMAP login failed for ${receiving.username}" while the password is right, and no reply is read.`,
+    evidence: { server: receiving.server, port: receiving.port, useSSL: false, serverVersion: versionText, calendarServerSteps: steps },
+    fix: `Set ${CONFIG}.UseSSL to true with port 993, or offer STARTTLS on this port.`,
+  };
+}
+
 export function cleartextFindings(receiving: ReceivingSettings, plan: LoginPlan | undefined): Finding[] {
   if (!plan?.cleartext) return [];
   const at = where(receiving);

@@ -33,6 +33,11 @@ export interface LoginPlan {
    * here is LOGIN in clear text, which those releases never send.
    */
   loginNeverSent: boolean;
+  /**
+   * IMAP: the server's only way in here is LOGIN in clear text, and the server says LOGINDISABLED
+   * (RFC 3501 7.2.1): Twisted's `__cbLoginCaps` sends it anyway and it is refused.
+   */
+  loginRefused: boolean;
   /** The certificate seen on the server's own TLS 1.0 upgrade, when it got through. */
   tls?: TlsInfo;
 }
@@ -118,7 +123,7 @@ export async function checkLoginPlan(
   const send = (l: string): void => {
     socket.write(`${l}\r\n`);
   };
-  const plan: LoginPlan = { steps: [], cleartext: null, tls10: 'not-used', noLogin: false, loginNeverSent: false };
+  const plan: LoginPlan = { steps: [], cleartext: null, tls10: 'not-used', noLogin: false, loginNeverSent: false, loginRefused: false };
   const loginRaises = featuresOf(version).imapCleartextLoginRaises;
   try {
     if (receiving.protocol === 'pop3') {
@@ -171,6 +176,11 @@ export async function checkLoginPlan(
           `never sent: ${version.text}'s IMAP logger raises on Twisted's notice "Server has no TLS support. logging in over cleartext!"`,
         );
         plan.loginNeverSent = true;
+      } else if (caps.includes('LOGINDISABLED')) {
+        // twisted imap4.py `__cbLoginCaps` does not look at LOGINDISABLED: the LOGIN goes, in clear.
+        // Its finding says the password goes in clear: no second one for that.
+        plan.steps.push('LOGIN in clear text (no STARTTLS offered)', 'refused: the server says LOGINDISABLED');
+        plan.loginRefused = true;
       } else {
         plan.steps.push('LOGIN in clear text (no STARTTLS offered)');
         plan.cleartext = 'LOGIN without STARTTLS';

@@ -16,7 +16,7 @@ import { Redactor, StageError, StageRunner, resolveHost, secondsText, type Stage
 import { RESOLVER_TIMEOUT_HINT } from '../net/errors.js';
 import { addressRule, ipv6ServerText, mailClientsFor, type MailClients } from '../server/mail-clients.js';
 import { checkLoginPlan, type LoginPlan } from './mailbox-login-plan.js';
-import { certificateFindings, cleartextFindings, imapLoginNeverSentFinding, pop3NeverLogsInFinding, popNoLoginFinding, tls10RefusedFinding } from './mailbox-findings.js';
+import { certificateFindings, cleartextFindings, imapLoginDisabledFinding, imapLoginNeverSentFinding, pop3NeverLogsInFinding, popNoLoginFinding, tls10RefusedFinding } from './mailbox-findings.js';
 import {
   finishReport,
   maybeInsecure,
@@ -60,15 +60,25 @@ export async function probeMailbox(receiving: ReceivingSettings, opts: ConnectOp
 
   let plan: LoginPlan | undefined;
   if (protocol && !receiving.useSSL && !runner.failed) plan = await serverLoginStage(receiving, clients, version, opts, runner);
+  else if (protocol === 'imap' && !receiving.useSSL && runner.failure?.stage === 'login') {
+    // The tool's own login failed on a clear port: the server's own steps tell whether its client
+    // can log in there at all (LOGINDISABLED without STARTTLS; 4.1, 4.1.1 and 5.0 without STARTTLS).
+    const aside = new StageRunner(opts.timeoutMs, redactor);
+    plan = await serverLoginStage(receiving, clients, version, opts, aside);
+    runner.stages.push(...aside.stages);
+  }
+  // Such a plan is the reason the login failed: said once, as the server's verdict.
+  const loginExplained = runner.failure?.stage === 'login' && (plan?.loginRefused || plan?.loginNeverSent);
 
   // --insecure is said first, before the results it concerns.
   findings.push(...maybeInsecure(opts, `${CONFIG}.Server`, outcome.tls ?? null));
-  if (runner.failure) findings.push(...failureFindings(receiving, runner.failure, outcome, clients));
+  if (runner.failure && !loginExplained) findings.push(...failureFindings(receiving, runner.failure, outcome, clients));
   if (runner.failure?.kind !== 'certificate' && outcome.tls && (!outcome.tls.chainTrusted || !outcome.tls.nameMatches)) {
     findings.push(...certificateFindings(receiving, outcome.tls, clients));
   }
   findings.push(...cleartextFindings(receiving, plan));
   if (plan?.loginNeverSent) findings.push(imapLoginNeverSentFinding(receiving, version.text, plan.steps));
+  else if (plan?.loginRefused) findings.push(imapLoginDisabledFinding(receiving, version.text, plan.steps));
   if (protocol === 'pop3' && featuresOf(version).pop3NeverLogsIn) {
     // The mailbox may work for this tool; the server's own POP3 reader never gets to log in.
     findings.push(pop3NeverLogsInFinding(receiving, version.text));

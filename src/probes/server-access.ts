@@ -28,7 +28,7 @@ import { addressRule, mailClientsFor } from '../server/mail-clients.js';
 import { featuresOf, type ServerVersion } from '../server/release.js';
 import { checkLoginPlan, type LoginPlan } from './mailbox-login-plan.js';
 import { maybeInsecure } from './probe-report.js';
-import { certificateFindings, cleartextFindings, imapLoginNeverSentFinding, pop3NeverLogsInFinding, popNoLoginFinding, tls10RefusedFinding } from './mailbox-findings.js';
+import { certificateFindings, cleartextFindings, imapLoginDisabledFinding, imapLoginNeverSentFinding, pop3NeverLogsInFinding, popNoLoginFinding, tls10RefusedFinding } from './mailbox-findings.js';
 
 const CONFIG = 'Scheduling.iMIP.Receiving';
 
@@ -150,6 +150,7 @@ function clearPortAccess(receiving: ReceivingSettings, connect: ConnectOptions, 
   const base = { steps: plan.steps, toolStopped: false, ...(plan.tls ? { tls: plan.tls } : {}) };
   if (plan.noLogin) return { ...base, findings: [popNoLoginFinding(receiving, ev)], serverBlocked: true, upgrade: 'negotiate' };
   if (plan.loginNeverSent) return { ...base, findings: [imapLoginNeverSentFinding(receiving, version.text, plan.steps)], serverBlocked: true, upgrade: 'negotiate' };
+  if (plan.loginRefused) return { ...base, findings: [imapLoginDisabledFinding(receiving, version.text, plan.steps)], serverBlocked: true, upgrade: 'negotiate' };
   if (plan.tls10 === 'refused') return { ...base, findings: [tls10RefusedFinding(receiving, ev, plan.steps)], serverBlocked: true, upgrade: 'negotiate' };
   const findings = cleartextFindings(receiving, plan);
   if (plan.tls10 === 'accepted') {

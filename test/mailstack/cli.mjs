@@ -124,6 +124,7 @@ async function main() {
   w(`  SMTP other name  ${host}:${env.MAILSTACK_SMTP_OTHER_PORT}   certificate for other.example.test (${env.MAILSTACK_OTHER_CA})`);
   w(`  IMAP/POP3        ${env.MAILSTACK_LEGACY_HOST}:${env.MAILSTACK_IMAP_PORT}/${env.MAILSTACK_POP3_PORT}   LOGINDISABLED before TLS, accepts TLS 1.0`);
   w(`  IMAP/POP3        ${env.MAILSTACK_MODERN_REMOTE_HOST}:${env.MAILSTACK_IMAP_PORT}/${env.MAILSTACK_POP3_PORT}   LOGINDISABLED before TLS, TLS 1.2 at least`);
+  w(`  IMAP             ${env.MAILSTACK_NOTLS_HOST}:${env.MAILSTACK_IMAP_PORT}         no STARTTLS, LOGINDISABLED: no way to log in`);
   w();
   w(`CA certificate (verifies every TLS port): ${ca}`);
   w();

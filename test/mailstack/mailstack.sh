@@ -381,6 +381,8 @@ EOF
 #                    says LOGINDISABLED before TLS; accepts TLS 1.0
 #   127.0.0.3:IMAP_PORT/POP3_PORT  the same, but TLS 1.2 at least (refuses the TLS 1.0 that the
 #                    server's STARTTLS/STLS offers)
+#   127.0.0.4:IMAP_PORT  no TLS at all (no STARTTLS), and LOGINDISABLED: the server's client sends
+#                    LOGIN in clear text anyway and is refused
 # The base listeners keep today's defaults: TLS 1.2 at least (so STARTTLS/STLS with TLS 1.0 is
 # refused), and on 127.0.0.1 Dovecot treats the connection as secured (AUTH=PLAIN before TLS).
 readonly HASHED_USER="hashed@example.test" HASHED_PASSWORD="Hashed-pw-5150-secret"
@@ -451,10 +453,17 @@ service imap-login {
     address = 127.0.0.3
     port = $IMAP_PORT
   }
+  inet_listener imap_notls {
+    address = 127.0.0.4
+    port = $IMAP_PORT
+  }
 }
 local 127.0.0.2 {
   ssl_min_protocol = TLSv1
   ssl_cipher_list = DEFAULT:@SECLEVEL=0
+}
+local 127.0.0.4 {
+  ssl = no
 }
 EOF
   # An auth-only Dovecot for the CRAM-MD5 relay: mechanisms are global to a Dovecot, and the
@@ -663,6 +672,7 @@ cmd_start() {
     echo "MAILSTACK_SMTP_OTHER_PORT=$SMTP_OTHER_PORT"
     echo "MAILSTACK_LEGACY_HOST=127.0.0.2"
     echo "MAILSTACK_MODERN_REMOTE_HOST=127.0.0.3"
+    echo "MAILSTACK_NOTLS_HOST=127.0.0.4"
     echo "MAILSTACK_OTHER_CA=$(q "$STATE/tls/other-cert.pem")"
     echo "MAILSTACK_HASHED_USER=$(q "$HASHED_USER:$HASHED_PASSWORD")"
     echo "MAILSTACK_CA=$(q "$STATE/tls/cert.pem")"

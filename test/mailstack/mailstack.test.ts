@@ -271,12 +271,13 @@ describe.concurrent('mail stack', () => {
         .map((l) => l.trim().split(/\s+/))
         .filter((f) => f[3] === '0A')
         .map((f) => ({ addr: f[1]!.split(':')[0], port: parseInt(f[1]!.split(':')[1]!, 16) }));
-    // The client-behaviour variants add IMAP and POP3 on 127.0.0.2 and 127.0.0.3 (other loopback
-    // addresses, so Dovecot does not treat them as secured); everything stays on loopback.
+    // The client-behaviour variants add IMAP and POP3 on 127.0.0.2 and 127.0.0.3, and IMAP on
+    // 127.0.0.4 (other loopback addresses, so Dovecot does not treat them as secured); everything
+    // stays on loopback.
     const v4 = listening('/proc/net/tcp').filter((s) => ports.includes(s.port));
     const on127001 = v4.filter((s) => s.addr === '0100007F');
     expect(on127001.map((s) => s.port).sort()).toEqual([...ports].sort());
-    for (const s of v4) expect(['0100007F', '0200007F', '0300007F']).toContain(s.addr);
+    for (const s of v4) expect(['0100007F', '0200007F', '0300007F', '0400007F']).toContain(s.addr);
     const v6 = listening('/proc/net/tcp6').filter((s) => ports.includes(s.port));
     expect(v6).toEqual([]);
   });

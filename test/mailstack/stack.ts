@@ -74,6 +74,8 @@ export interface ClientVariants {
   legacyHost: string;
   /** The same but TLS 1.2 at least: the server's STARTTLS/STLS with TLS 1.0 is refused. */
   modernRemoteHost: string;
+  /** IMAP on the base port with no TLS at all (no STARTTLS) and LOGINDISABLED: no way to log in. */
+  noTlsHost: string;
 }
 
 export interface StartOptions {
@@ -178,6 +180,7 @@ export function readStackInfo(dir: string): StackInfo {
       hashedUser: parseUsers(env.MAILSTACK_HASHED_USER ?? '')[0]!,
       legacyHost: env.MAILSTACK_LEGACY_HOST ?? '127.0.0.2',
       modernRemoteHost: env.MAILSTACK_MODERN_REMOTE_HOST ?? '127.0.0.3',
+      noTlsHost: env.MAILSTACK_NOTLS_HOST ?? '127.0.0.4',
     },
   };
 }

@@ -9,7 +9,8 @@
  * AUTH=PLAIN wherever it would take a clear-text LOGIN, and hides both (LOGINDISABLED) where it
  * would not; its mechanisms cannot be set per address. Servers that take LOGIN without listing any
  * AUTH= (Courier without authmodulelist, some appliances) exist elsewhere. It answers as RFC 3501
- * says: a greeting, then CAPABILITY with no STARTTLS and no AUTH=, and LOGOUT.
+ * says: a greeting, then CAPABILITY with no STARTTLS and no AUTH=, and LOGOUT. (A server that
+ * also says LOGINDISABLED is the real stack's no-TLS listener: test/probes/mailbox-server-clients.test.ts.)
  */
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -24,9 +25,10 @@ let server: net.Server;
 let port = 0;
 const received: string[] = [];
 
-beforeAll(async () => {
-  server = net.createServer((s) => {
-    s.write('* OK [CAPABILITY IMAP4rev1 IDLE] ready\r\n');
+/** A server whose CAPABILITY lists `caps`: no STARTTLS, no AUTH=. */
+function imapDouble(caps: string): net.Server {
+  return net.createServer((s) => {
+    s.write(`* OK [CAPABILITY ${caps}] ready\r\n`);
     let buf = '';
     s.on('data', (d) => {
       buf += d.toString('latin1');
@@ -36,26 +38,30 @@ beforeAll(async () => {
         buf = buf.slice(i + 2);
         received.push(line);
         const [tag, verb] = line.split(' ');
-        if (/^capability$/i.test(verb ?? '')) s.write(`* CAPABILITY IMAP4rev1 IDLE\r\n${tag} OK done\r\n`);
+        if (/^capability$/i.test(verb ?? '')) s.write(`* CAPABILITY ${caps}\r\n${tag} OK done\r\n`);
         else if (/^logout$/i.test(verb ?? '')) s.end(`* BYE\r\n${tag} OK bye\r\n`);
         else s.write(`${tag} BAD unexpected\r\n`);
       }
     });
     s.on('error', () => undefined);
   });
+}
+
+beforeAll(async () => {
+  server = imapDouble('IMAP4rev1 IDLE');
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   port = (server.address() as net.AddressInfo).port;
 });
 afterAll(() => new Promise<void>((r) => server.close(() => r())));
 
-function receiving(): ReceivingSettings {
-  return { server: '127.0.0.1', port, useSSL: false, type: 'imap', protocol: 'imap', username: 'calendar@example.test', password: 'Pw-9917-never-sent', pollingSeconds: 30 };
+function receiving(at = port): ReceivingSettings {
+  return { server: '127.0.0.1', port: at, useSSL: false, type: 'imap', protocol: 'imap', username: 'calendar@example.test', password: 'Pw-9917-never-sent', pollingSeconds: 30 };
 }
 
-async function plan(release: string) {
+async function plan(release: string, at = port) {
   const v = parseServerVersion(release);
   const runner = new StageRunner(5000);
-  const out = await runner.run('server-login', (s) => checkLoginPlan(receiving(), mailClientsFor(v), v, [{ address: '127.0.0.1', family: 4 }], { timeoutMs: 5000, insecure: false }, s));
+  const out = await runner.run('server-login', (s) => checkLoginPlan(receiving(at), mailClientsFor(v), v, [{ address: '127.0.0.1', family: 4 }], { timeoutMs: 5000, insecure: false }, s));
   expect(runner.failure).toBeNull();
   return out!;
 }

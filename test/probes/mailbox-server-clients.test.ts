@@ -11,7 +11,10 @@
  *
  * The mail servers are the real stack's Dovecot listeners: on 127.0.0.1 Dovecot treats the
  * connection as secured (AUTH=PLAIN offered before TLS), the legacy host says LOGINDISABLED and
- * accepts TLS 1.0, the modern remote host says LOGINDISABLED and refuses TLS 1.0.
+ * accepts TLS 1.0, the modern remote host says LOGINDISABLED and refuses TLS 1.0, and the no-TLS
+ * host offers no STARTTLS and says LOGINDISABLED: Twisted's `__cbLoginCaps` sends LOGIN anyway
+ * (in clear text) and Dovecot refuses it; 4.1, 4.1.1 and 5.0 never send it (their IMAPLogger
+ * raises on the notice before it).
  */
 import net from 'node:net';
 import { once } from 'node:events';
@@ -21,7 +24,7 @@ import { jsonOf, runCli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/plist.js';
 import { writeStackConfig } from '../helpers/stack-config.js';
 
-type Listener = 'imaps' | 'imap-local' | 'imap-legacy' | 'imap-modern' | 'pop3s' | 'pop3-legacy' | 'pop3-modern' | 'imaps-ip';
+type Listener = 'imaps' | 'imap-local' | 'imap-legacy' | 'imap-modern' | 'imap-notls' | 'pop3s' | 'pop3-legacy' | 'pop3-modern' | 'imaps-ip';
 type Release = '2.5' | '4.3' | '9.2';
 
 interface Row {
@@ -47,6 +50,11 @@ const ROWS: Row[] = [
     name: 'IMAP, UseSSL false, LOGINDISABLED, TLS 1.0 refused: the server\'s STARTTLS fails',
     listener: 'imap-modern',
     expect: same(['error:mailbox.tls10-refused'], false),
+  },
+  {
+    name: 'IMAP, UseSSL false, no STARTTLS and LOGINDISABLED: the server sends LOGIN in clear text and is refused',
+    listener: 'imap-notls',
+    expect: same(['error:mailbox.imap-login-disabled'], false),
   },
   { name: 'POP3, UseSSL true on POP3S', listener: 'pop3s', expect: same([], true) },
   { name: 'POP3, UseSSL false, STLS with TLS 1.0 accepted', listener: 'pop3-legacy', expect: same([], true) },
@@ -77,6 +85,8 @@ const CONNECTION_IDS = new Set([
   'mailbox.pop-cleartext-login',
   'mailbox.login-failed',
   'mailbox.tls-mismatch',
+  'mailbox.imap-login-disabled',
+  'mailbox.imap-login-never-sent',
 ]);
 
 /** Every finding id and every failed stage, for the message of an assertion that fails. */
@@ -101,6 +111,7 @@ function config(row: Row): string {
     'imap-local': { host: '127.0.0.1', port: s.ports.imap, useSSL: false, type: 'imap' },
     'imap-legacy': { host: v.legacyHost, port: s.ports.imap, useSSL: false, type: 'imap' },
     'imap-modern': { host: v.modernRemoteHost, port: s.ports.imap, useSSL: false, type: 'imap' },
+    'imap-notls': { host: v.noTlsHost, port: s.ports.imap, useSSL: false, type: 'imap' },
     pop3s: { host: s.host, port: s.ports.pop3s, useSSL: true, type: 'pop' },
     'pop3-legacy': { host: v.legacyHost, port: s.ports.pop3, useSSL: false, type: 'pop' },
     'pop3-modern': { host: v.modernRemoteHost, port: s.ports.pop3, useSSL: false, type: 'pop' },
@@ -178,6 +189,20 @@ describe.concurrent("the same receiving verdict from test-mailbox, check-config 
       const doc = jsonOf(r, commands[i]!.join(' '));
       expect((doc.findings as Array<{ id: string }>).map((x) => x.id), commands[i]!.join(' ')).not.toContain('receiving.pop-never-logs-in');
     });
+  });
+
+  it('4.1 and 5.0 never send that LOGIN at all: every command says so, as the server logs "IMAP login failed"', async () => {
+    const path = config({ name: '', listener: 'imap-notls', expect: same([], false) });
+    for (const version of ['4.1', '5.0']) {
+      const common = ['--config', path, '--ca-file', getStack().ca, '--server-version', version, '--timeout', '15', '--json'];
+      const runs = await Promise.all([runCli(['test-mailbox', ...common]), runCli(['poll', '--once', ...common, '--state-dir', tempDir()])]);
+      for (const r of runs) {
+        const doc = jsonOf(r);
+        expect(ids(doc.findings), `${version}: ${why(doc)}`).toEqual(['error:mailbox.imap-login-never-sent']);
+        expect(r.code).toBe(1);
+      }
+      expect(jsonOf(runs[1]!).serverLogin.stopped).toBe('server-cannot-log-in');
+    }
   });
 
   it("the poll's own session offers TLS 1.0 where the server's STARTTLS/STLS does, and current TLS elsewhere", async () => {
