@@ -46,12 +46,14 @@ const UNRECOGNIZED = new Set(['UNKNOWN_TOKEN', 'UNKNOWN_TOKEN_OLD']);
 /**
  * Per message the server would answer with an unknown token, the causes the store shows (added to
  * the message's findings); and the store's own findings. An unreadable store is reported only
- * where it matters: a message or a log line with an unrecognized token.
+ * where it matters: a message or a log line with an unrecognized token, or a message whose token
+ * could not be checked (its verdict then assumes the server knows the token).
  */
 function tokenStoreDiagnosis(messages: ExaminedMessage[], store: StoreResult, scan: LogScanResult | null, sendingAddress: string, now: Date): DiagnoseFinding[] {
   const ctx = { snapshot: store.snapshot, info: store.info, leftover: store.leftover, invitationDaysToLive: store.invitationDaysToLive, now };
   let unrecognized = Boolean(scan?.entries.get('log.unknown-token'));
   for (const m of messages) {
+    if (m.token && m.tokenStatus === 'unchecked') unrecognized = true;
     if (!m.token || !UNRECOGNIZED.has(m.serverAction)) continue;
     unrecognized = true;
     if (!store.snapshot) continue;

@@ -77,13 +77,17 @@ export function parsePgUrl(text: string): PgTarget | null {
   return { host, port, database, user, ...(password ? { password } : {}), ...(sslmode && sslmode !== 'disable' ? { ssl: true } : {}) };
 }
 
-/** The store as a line an admin can read: never a password. */
+/**
+ * The store as a line an admin can read, never a password: a URL `--token-store` takes as it is
+ * (a Unix socket as libpq writes it, its directory in `host=`).
+ */
 export function describeLocation(loc: StoreLocation): string {
   if (loc.kind === 'sqlite') return loc.path;
   if (loc.kind === 'unsupported') return '(unsupported)';
   const t = loc.target;
-  const where = t.host.startsWith('/') ? `socket ${t.host}/.s.PGSQL.${t.port}` : `${t.host}:${t.port}`;
-  return `postgres://${t.user ? `${t.user}${t.password ? ':***' : ''}@` : ''}${where}/${t.database}`;
+  const user = t.user ? `${t.user}${t.password ? ':***' : ''}@` : '';
+  if (t.host.startsWith('/')) return `postgres:///${t.database}?host=${t.host}${t.port !== 5432 ? `&port=${t.port}` : ''}${t.user ? `&user=${t.user}` : ''}`;
+  return `postgres://${user}${t.host}:${t.port}/${t.database}`;
 }
 
 /** `--token-store`: a SQLite file (or the directory holding mailgatewaytokens.sqlite), or a PostgreSQL URL. */

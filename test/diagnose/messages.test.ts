@@ -43,6 +43,15 @@ describe('missing token: a fixture for each cause', () => {
     expect(r.messages[0]).toMatchObject({ tokenless: false, serverAction: 'INJECTION_SUBMITTED', token: expect.stringMatching(/^[0-9a-f-]{36}$/) });
   });
 
+  it('a token the server\'s store could not check: the Replies area says so, no clean pass', async () => {
+    // baseConfig on 9.2 names the spawned PostgreSQL's socket, which is not there: unreadable.
+    const r = await runDiagnose({ version: '9.2', messages: [join(MESSAGES, 'thunderbird-reply.eml')] });
+    expect(r.messages[0]).toMatchObject({ serverAction: 'INJECTION_SUBMITTED' });
+    const store = r.findings.find((f) => f.id === 'token-store.unreadable');
+    expect(store).toMatchObject({ severity: 'warning', area: 'replies' });
+    expect(store!.message).toMatch(/a reply may be judged INJECTION_SUBMITTED although the server does not know its token/);
+  });
+
   it('reads one message from stdin with "-"', async () => {
     const { readFileSync } = await import('node:fs');
     const r = await runDiagnose({ version: '9.2', messages: ['-'], stdinText: readFileSync(join(MESSAGES, 'extra-plus.eml'), 'utf8') });

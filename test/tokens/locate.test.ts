@@ -55,6 +55,10 @@ describe('locateStore', () => {
     const url = locateOverride('postgres://caldav:pw%40x@db.example.com:5433/caldav');
     expect(url).toMatchObject({ kind: 'postgres', target: { host: 'db.example.com', port: 5433, user: 'caldav', password: 'pw@x' } });
     expect(describeLocation(url)).toBe('postgres://caldav:***@db.example.com:5433/caldav');
+    // A socket: the URL --token-store takes back as it is, no space, the directory in host=.
+    const socket = locateOverride('postgres:///caldav?host=/tmp/ccs_postgres_ab12&user=caldav');
+    expect(describeLocation(socket)).toBe('postgres:///caldav?host=/tmp/ccs_postgres_ab12&user=caldav');
+    expect(describeLocation(locateOverride(describeLocation(socket)))).toBe(describeLocation(socket));
     expect(parsePgUrl('postgresql:///caldav?host=/tmp/ccs_postgres_ab&user=caldav')).toMatchObject({ host: '/tmp/ccs_postgres_ab', database: 'caldav', user: 'caldav' });
     expect(locateOverride('/tmp')).toMatchObject({ kind: 'sqlite', path: '/tmp/mailgatewaytokens.sqlite' });
     expect(parseDsn('/tmp/ccs_postgres_ab:dbname=caldav:caldav')).toMatchObject({ host: '/tmp/ccs_postgres_ab', database: 'caldav', user: 'caldav' });
