@@ -60,11 +60,15 @@ export function imapError(err: unknown, ctx: { user: string; certificate: StageE
     });
   }
   switch (e.code) {
+    // imapflow's own backstop limits: said in words, the code kept in the evidence.
     case 'GREETING_TIMEOUT':
-    case 'ETIMEOUT':
+      return new StageError('timeout', 'the server sent no complete greeting in time', { evidence: { code: e.code } });
     case 'CONNECT_TIMEOUT':
+      return new StageError('timeout', 'the connection was not made in time', { evidence: { code: e.code } });
     case 'UPGRADE_TIMEOUT':
-      return new StageError('timeout', `the server did not answer in time (${e.code})`);
+      return new StageError('timeout', 'the TLS upgrade did not finish in time', { evidence: { code: e.code } });
+    case 'ETIMEOUT':
+      return new StageError('timeout', 'the server did not answer in time', { evidence: { code: e.code } });
     case 'NoConnection':
     case 'EConnectionClosed':
     case 'ClosedAfterConnect':

@@ -3,6 +3,8 @@
  * before, a failure of a kind the findings did not list (an unexpected error, a certificate
  * failure before any certificate was seen) left only the failed stage, with no id to act on.
  */
+import net from 'node:net';
+import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import type { SendingSettings } from '../../src/config/settings.js';
 import type { FailureKind } from '../../src/net/errors.js';
@@ -113,3 +115,35 @@ describe('a slow relay that answers every step within --timeout', () => {
     }
   });
 });
+
+// --timeout bounds each line of an answer: a relay that sends its greeting a byte at a time and
+// never ends the line does not hold test-smtp open (Postfix cannot be made to do this: a server
+// of our own, on 127.0.0.1, that writes one byte every 200 ms).
+describe('a relay that trickles its greeting and never finishes the line', () => {
+  it('test-smtp stops at --timeout, saying the greeting was begun, not finished', async () => {
+    const server = net.createServer((sock) => {
+      sock.on('error', () => undefined);
+      const timer = setInterval(() => sock.write('2'), 200);
+      sock.on('close', () => clearInterval(timer));
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    try {
+      const config = writePlist(tempDir(), 'caldavd.plist', {
+        ServerHostName: 'cal.example.test',
+        Scheduling: { iMIP: { Enabled: true, Sending: { Server: '127.0.0.1', Port: portOf(server), UseSSL: false, Address: 'calendar@example.test', Username: '', Password: '' } } },
+      });
+      // Before, every byte restarted the limit: the run went on as long as the server did.
+      const r = await runCli(['test-smtp', '--config', config, '--timeout', '1', '--json'], { timeoutMs: 20_000 });
+      const doc = jsonOf(r, 'test-smtp');
+      expect(r.code).toBe(1);
+      expect(doc.findings.map((f: { id: string }) => f.id)).toContain('smtp.timeout');
+      const greeting = doc.stages.find((st: { stage: string }) => st.stage === 'greeting');
+      expect(greeting).toMatchObject({ ok: false });
+      expect(greeting.error).toMatch(/began its greeting but did not finish the line/);
+    } finally {
+      await closeServer(server);
+    }
+  });
+});
+

@@ -17,6 +17,8 @@ export interface SmtpReply {
 }
 
 const MAX_LINE = 8192;
+/** Lines in one reply: an EHLO answer has a few dozen; past this the server is not answering. */
+const MAX_REPLY_LINES = 1000;
 
 /** Reads replies from whichever socket carries the session; writes commands; keeps a transcript. */
 export class SmtpWire {
@@ -27,7 +29,11 @@ export class SmtpWire {
   private readonly replies: SmtpReply[] = [];
   private waiter: { resolve: (r: SmtpReply) => void; reject: (e: Error) => void } | null = null;
   private broken: StageError | null = null;
-  /** Called on every chunk the server sends: the stage's limit then counts the server's silence. */
+  /**
+   * Called on every chunk that completes a line: the stage's limit then bounds each line of an
+   * answer. A server that sends a byte now and then without ending its line does not hold the
+   * stage open past --timeout.
+   */
   onAnswer: (() => void) | null = null;
 
   constructor(
@@ -39,7 +45,6 @@ export class SmtpWire {
   }
 
   private readonly onData = (chunk: Buffer): void => {
-    this.onAnswer?.();
     if (!this.buf && !this.replies.length && !this.partial.length && chunk.length && !looksTextual(chunk)) {
       this.fail(
         new StageError('protocol', 'the server answered with binary data, not an SMTP greeting', {
@@ -49,6 +54,7 @@ export class SmtpWire {
       return;
     }
     this.buf += chunk.toString('latin1');
+    if (chunk.includes(0x0a)) this.onAnswer?.();
     let nl: number;
     while ((nl = this.buf.indexOf('\n')) >= 0) {
       const line = this.buf.slice(0, nl).replace(/\r$/, '');
@@ -80,6 +86,10 @@ export class SmtpWire {
     }
     this.partialCode = code;
     this.partial.push(m[3] ?? '');
+    if (this.partial.length > MAX_REPLY_LINES) {
+      this.fail(new StageError('protocol', `the server sent a reply of more than ${MAX_REPLY_LINES} lines`));
+      return;
+    }
     if (m[2] !== '-') {
       const lines = this.partial;
       this.partial = [];
