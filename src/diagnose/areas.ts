@@ -97,7 +97,18 @@ function describe(area: AreaId, a: AreaInputs, errors: number, warnings: number)
       const path = a.ctx.config.mainPath;
       const fromConfig = own.filter((f) => f.source === 'config');
       const inFile = problems(fromConfig.filter((f) => f.severity === 'error').length, fromConfig.filter((f) => f.severity === 'warning').length);
-      return { examined: true, summary: `${inFile ? `${inFile} in ${path}` : `no problems in ${path} (judged as ${a.version.text}, ${a.version.line})`}${inputs}` };
+      // The config's findings about one area are listed under it (Injection, Receiving...): the
+      // config's own line says where, so it never reads as a clean file when check-config is not.
+      const moved = a.findings.filter((f) => f.source === 'config' && f.area !== 'config');
+      const movedProblems = problems(moved.filter((f) => f.severity === 'error').length, moved.filter((f) => f.severity === 'warning').length);
+      const where = [...new Set(moved.filter((f) => f.severity !== 'info').map((f) => AREA_TITLES[f.area]))].join(', ');
+      const judged = `(judged as ${a.version.text}, ${a.version.line})`;
+      const summary = inFile
+        ? `${inFile} in ${path}${movedProblems ? `; ${movedProblems} more under ${where}` : ''}`
+        : movedProblems
+          ? `no other problems in ${path}: its ${movedProblems} ${movedProblems.includes(',') || !/^1 /.test(movedProblems) ? 'are' : 'is'} under ${where} ${judged}`
+          : `no problems in ${path} ${judged}`;
+      return { examined: true, summary: `${summary}${inputs}` };
     }
     case 'sending': {
       const sent = logCount(a.scan, 'log.sent');

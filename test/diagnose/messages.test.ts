@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { TOKEN_CAUSE_IDS } from '../../src/imip/token-causes.js';
 import { tempDir } from '../helpers/plist.js';
-import { ids, LOGS, MESSAGES, MSGS, runDiagnose } from '../fixtures/diagnose/helpers.js';
+import { config, ids, LOGS, MESSAGES, MSGS, runDiagnose } from '../fixtures/diagnose/helpers.js';
 
 /** Fixture → token causes expected, most specific first (as tokenCauses orders them). */
 const TOKEN_TABLE: Array<[string, string, string[]]> = [
@@ -50,6 +50,14 @@ describe('missing token: a fixture for each cause', () => {
     const store = r.findings.find((f) => f.id === 'token-store.unreadable');
     expect(store).toMatchObject({ severity: 'warning', area: 'replies' });
     expect(store!.message).toMatch(/a reply may be judged INJECTION_SUBMITTED although the server does not know its token/);
+  });
+
+  it('the Config line never reads as a clean file when a config finding is listed under another area', async () => {
+    const r = await runDiagnose({ version: '4.3', cfg: config('4.3', { 'Scheduling.iMIP.Password': '' }), offline: true });
+    expect(r.findings.find((f) => f.id === 'injection.password-missing')).toMatchObject({ area: 'injection', severity: 'error' });
+    const line = r.areas.find((a) => a.area === 'config')!.summary;
+    expect(line).not.toMatch(/^no problems/);
+    expect(line).toMatch(/^no other problems in .*caldavd\.plist: its 1 error is under Injection \(judged as 4\.3, 3\.x-4\.x\)/);
   });
 
   it('reads one message from stdin with "-"', async () => {
