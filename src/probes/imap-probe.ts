@@ -34,7 +34,7 @@ import {
 } from '../net/net-stage.js';
 import type { MailboxCounts, MailboxSessionOutcome } from './probe-report.js';
 import { readSample, SAMPLE_ITEMS } from './imap-sample.js';
-import { imapError } from './mailbox-errors.js';
+import { imapError, missingCredentials } from './mailbox-errors.js';
 import { upgradeRefused } from './upgrade-refused.js';
 import { tlsInfo } from '../net/tls-info.js';
 
@@ -342,6 +342,8 @@ export async function runImapStages(receiving: ReceivingSettings, opts: ConnectO
 
     await runner.run('login', async (s) => {
       s.evidence.username = receiving.username;
+      const missing = missingCredentials(receiving);
+      if (missing) throw missing;
       try {
         await session;
       } catch (err) {

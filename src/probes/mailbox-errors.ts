@@ -28,6 +28,19 @@ const IMAP_SESSION_LIMIT_HINT =
   `each stays until the IMAP server drops it as idle, after ${IMAP_IDLE_MINIMUM_TEXT} at the earliest. Allow this account one session per poll for that long ` +
   `(${sessionsHeldOpen(30)} with PollingSeconds 30; Dovecot: mail_max_userip_connections, 10 by default), and see who holds them with "doveadm who".`;
 
+/**
+ * An empty Receiving.Username or Receiving.Password: the login stage sends nothing, and says so
+ * (the server's client cannot log in either; on macOS it may take the password from the keychain).
+ */
+export function missingCredentials(receiving: { username: string; password: string }): StageError | null {
+  if (receiving.username && receiving.password) return null;
+  const which = !receiving.username && !receiving.password ? 'Receiving.Username and Receiving.Password are' : !receiving.username ? 'Receiving.Username is' : 'Receiving.Password is';
+  return new StageError('config', `${which} empty, so nothing was sent`, {
+    hint: 'Set Receiving.Username and Receiving.Password to the dedicated mailbox account.',
+    evidence: { missing: !receiving.username ? 'Username' : 'Password' },
+  });
+}
+
 /** imapflow's errors, as stage errors; server texts are kept (the redactor runs over them later). */
 export function imapError(err: unknown, ctx: { user: string; certificate: StageError | null }): StageError {
   if (err instanceof StageError) return err;

@@ -10,7 +10,7 @@ import { Redactor, StageError } from '../net/net-stage.js';
 import type { Finding } from '../report/finding.js';
 import { mailClientsFor } from '../server/mail-clients.js';
 import type { ServerVersion } from '../server/release.js';
-import { imapError, pop3Error } from './mailbox-errors.js';
+import { imapError, missingCredentials, pop3Error } from './mailbox-errors.js';
 import { failureFindings } from './mailbox-probe.js';
 
 /** The findings `test-mailbox` gives for the stage where opening the mailbox failed. */
@@ -21,8 +21,11 @@ export function mailboxOpenFindings(receiving: ReceivingSettings, version: Serve
     // Judged here, not by a stage runner: masked here as the runner masks what it records.
     const redactor = new Redactor([receiving.password]);
     const host = receiving.server.trim();
-    const se =
-      // The tool's own time-outs already say the protocol, the step and the limit.
+    // An empty user name or password: the login sent nothing (the library refuses it first).
+    const missing = d.stage === 'login' ? missingCredentials(receiving) : null;
+    const se = missing
+      ? missing
+      : // The tool's own time-outs already say the protocol, the step and the limit.
       d.cause instanceof Error && / timed out after /.test(d.cause.message)
         ? new StageError('timeout', d.cause.message)
         : d.protocol === 'imap'

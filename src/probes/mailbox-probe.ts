@@ -140,6 +140,17 @@ export function failureFindings(receiving: ReceivingSettings, f: StageFailure, o
       if (f.stage === 'resolve') {
         return [err('mailbox.dns', `${CONFIG}.Server`, `No mailbox server is configured: ${f.error}.`, f.hint ?? `Set ${CONFIG}.Server.`)];
       }
+      if (f.stage === 'login' && f.evidence.missing) {
+        // The config rule's own finding (checks/receiving.ts), so check-config --connect and diagnose say it once.
+        return [
+          err(
+            'receiving.credentials-missing',
+            `${CONFIG}.${String(f.evidence.missing)}`,
+            `${f.error}: Calendar Server cannot log in to the mailbox ("${receiving.protocol === 'pop3' ? 'POP3' : 'IMAP'} login failed") and no reply is read.`,
+            f.hint ?? 'Set Receiving.Username and Receiving.Password.',
+          ),
+        ];
+      }
       return [];
     case 'dns':
       if (f.evidence.ipv4Only && f.evidence.literal) {

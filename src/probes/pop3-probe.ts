@@ -29,7 +29,7 @@ import {
 } from '../net/net-stage.js';
 import { Pop3Client, isPop3Error, type Capabilities, type TlsDetails } from '../clients/pop3/index.js';
 import type { MailboxSessionOutcome, SampledMessage } from './probe-report.js';
-import { pop3Error } from './mailbox-errors.js';
+import { missingCredentials, pop3Error } from './mailbox-errors.js';
 import { tlsInfoFromParts, type TlsInfo } from '../net/tls-info.js';
 
 const CONFIG = 'Scheduling.iMIP.Receiving';
@@ -290,6 +290,8 @@ export async function runPop3Stages(receiving: ReceivingSettings, opts: ConnectO
           },
         );
       }
+      const missing = missingCredentials(receiving);
+      if (missing) throw missing;
       const method = useApop ? 'apop' : 'user';
       s.evidence.method = useApop ? 'APOP (the greeting has a challenge)' : 'USER/PASS over TLS';
       try {

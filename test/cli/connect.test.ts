@@ -73,6 +73,17 @@ describe('imip test-mailbox', () => {
     expect(doc.findings.map((f: { id: string }) => f.id)).toEqual(['mailbox.tls10-refused']);
   });
 
+  it('an empty password: nothing is sent, the config rule\'s finding, said once by check-config --connect', async () => {
+    const { path } = stackConfig({ recvPassword: '' });
+    const r = await runCli(['test-mailbox', '--config', path, '--ca-file', getStack().ca, '--json']);
+    expect(r.code).toBe(1);
+    const doc = jsonOf(r);
+    expect(doc.findings.map((f: { id: string; path: string }) => [f.id, f.path])).toEqual([['receiving.credentials-missing', 'Scheduling.iMIP.Receiving.Password']]);
+    expect(doc.findings[0].message).toMatch(/^Receiving\.Password is empty, so nothing was sent/);
+    const both = await runCli(['check-config', '--connect', '--config', path, '--ca-file', getStack().ca, '--json']);
+    expect(jsonOf(both).findings.filter((f: { id: string }) => f.id === 'receiving.credentials-missing')).toHaveLength(1);
+  });
+
   it('reports a wrong password without printing it', async () => {
     const { path, passwords } = stackConfig({ recvPassword: 'Wrong-pw-5150-zz' });
     for (const mode of [[], ['--json'], ['--verbose']]) {
