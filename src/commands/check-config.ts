@@ -5,7 +5,7 @@ import { redactedSettings } from '../config/effective.js';
 import { describeOrigin, originOf } from '../config/load.js';
 import { allConfigRuleMeta, runConfigChecks } from '../checks/index.js';
 import { EXIT_OK, EXIT_PROBLEMS } from '../report/exit.js';
-import { hasErrors, notSaidBy, type Finding } from '../report/finding.js';
+import { hasErrors, notSaidBy, notSupersededBy, type Finding } from '../report/finding.js';
 import { insecureNotice, renderFindings, renderStages, summaryLine } from '../report/render.js';
 import type { StageResult } from '../config/settings.js';
 import {
@@ -72,7 +72,9 @@ export async function run(flags: CheckConfigFlags): Promise<number> {
     ]);
     probes.push(smtp ? { name: 'smtp', target: smtp.target, stages: smtp.stages, ok: smtp.ok } : notRun('smtp', smtpBlocked!));
     probes.push(mailbox ? { name: 'mailbox', target: mailbox.target, stages: mailbox.stages, ok: mailbox.ok } : notRun('mailbox', mailboxBlocked!));
-    findings.push(...[...(smtp?.findings ?? []), ...(mailbox?.findings ?? [])].filter(notSaidBy(findings)));
+    const tests = [...(smtp?.findings ?? []), ...(mailbox?.findings ?? [])];
+    const kept = findings.splice(0).filter(notSupersededBy(tests));
+    findings.push(...kept, ...tests.filter(notSaidBy(kept)));
   }
 
   const ok = !hasErrors(findings) && probes.every((p) => p.ok);
@@ -120,7 +122,7 @@ export async function run(flags: CheckConfigFlags): Promise<number> {
   const failed = probes.filter((p) => !p.ok && !p.notRun).length;
   const skipped = probes.filter((p) => p.notRun).length;
   const extra = [
-    failed ? `${failed} connection test${failed === 1 ? '' : 's'} failed` : '',
+    failed ? `${failed} connection test${failed === 1 ? '' : 's'} with errors` : '',
     skipped ? `${skipped} not run` : '',
     // With --quiet the overrides line is not printed: the summary still says the run was not the plist alone.
     out.quiet && overrides.length ? `with --set ${overrides.map((o) => o.given).join(', ')}` : '',

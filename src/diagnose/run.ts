@@ -24,7 +24,7 @@ import { HeaderList } from '../imip/mime-headers.js';
 import type { MessageInput } from '../imip/classify.js';
 import { tokenCauses } from '../imip/token-causes.js';
 import { EXIT_CANNOT_RUN, EXIT_OK, EXIT_PROBLEMS } from '../report/exit.js';
-import { notSaidBy, type Finding } from '../report/finding.js';
+import { notSaidBy, notSupersededBy, type Finding } from '../report/finding.js';
 import { defaultServerVersion, parseServerVersion, type ServerVersion } from '../server/release.js';
 import { areaOf, withArea, type AreaId, type DiagnoseFinding } from './findings.js';
 import { directoryOf, DirectoryReadError, readDirectoryFile, userCount, type DirectoryFile, type DirectoryRef } from './directory.js';
@@ -548,7 +548,9 @@ export async function diagnose(o: DiagnoseOptions): Promise<DiagnoseReport> {
   // What a config rule says, the mailbox checks may say again (5.0's POP3 reader, say): once.
   const fresh = notSaidBy(configDiag);
   const earlier = findings.splice(0).filter(fresh);
-  findings.push(...earlier, ...configDiag, ...testFindings.filter(fresh), ...(inj?.findings ?? []), ...probeFindings, ...storeFindings, ...msgFindings, ...logFindings);
+  // ...and what a connection test states with what it saw, the config rule does not say again.
+  const configKept = configDiag.filter(notSupersededBy(testFindings));
+  findings.push(...earlier, ...configKept, ...testFindings.filter(fresh), ...(inj?.findings ?? []), ...probeFindings, ...storeFindings, ...msgFindings, ...logFindings);
 
   // ---- areas, summary, exit -------------------------------------------------------------------
   const mb = mailbox as MailboxRead | null;

@@ -367,3 +367,9 @@ export function tlsInfoFromParts(parts: TlsParts, opts: TlsInfoOptions): TlsInfo
   }
   return info;
 }
+
+/** The DNS names among a certificate's subjectAltName entries, as ` (a, b)` for a message, or ''. */
+export function dnsNames(sans: readonly string[]): string {
+  const names = sans.filter((s) => s.startsWith('DNS:')).map((s) => s.slice(4));
+  return names.length ? ` (${names.join(', ')})` : '';
+}

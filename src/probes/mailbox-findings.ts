@@ -8,7 +8,7 @@
 import type { ReceivingSettings } from '../config/settings.js';
 import type { Finding } from '../report/finding.js';
 import { pop3NeverLogsInText, type MailClients } from '../server/mail-clients.js';
-import type { TlsInfo } from '../net/tls-info.js';
+import { dnsNames, type TlsInfo } from '../net/tls-info.js';
 import type { LoginPlan } from './mailbox-login-plan.js';
 
 const CONFIG = 'Scheduling.iMIP.Receiving';
@@ -133,7 +133,10 @@ export function certificateFindings(
           : `The certificate of ${at} does not name ${receiving.server} (it names ${names}). This release checks the host name: the TLS connection breaks and no reply is read.`
         : `The certificate of ${at} does not name ${receiving.server} (it names ${names}). This release does not check it, so replies are read, but from 9.0 on the connection breaks.`,
       evidence: { ...ev, names: tls.sans, subjectCN: tls.subjectCN },
-      fix: `Set ${CONFIG}.Server to a host name the certificate names, or give the mail server a certificate for ${receiving.server}.`,
+      fix:
+        checksName && isIp
+          ? `Set ${CONFIG}.Server to a host name the certificate names as a DNS name${dnsNames(tls.sans)}; a certificate cannot help while Server is an address.`
+          : `Set ${CONFIG}.Server to a host name the certificate names, or give the mail server a certificate for ${receiving.server}.`,
     });
   }
   if (!tls || !tls.chainTrusted || (stoppedBecause && !out.length)) {

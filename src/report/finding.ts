@@ -32,6 +32,24 @@ export function notSaidBy(said: readonly Finding[]): (f: Finding) => boolean {
   return (f) => !keys.has(`${f.id} ${f.path}`);
 }
 
+/**
+ * Config rules whose cause a connection test states with what it saw: 9.x's IP address as Server
+ * (`*.server-ip-address`) and the test's `*.certificate-name-mismatch` on the same Server, which
+ * names the certificate's names too. Where the test said it, the rule's finding is left out.
+ */
+const SAID_BY_TEST: Readonly<Record<string, string>> = {
+  'sending.server-ip-address': 'smtp.certificate-name-mismatch',
+  'receiving.server-ip-address': 'mailbox.certificate-name-mismatch',
+};
+
+export function notSupersededBy(tests: readonly Finding[]): (f: Finding) => boolean {
+  const keys = new Set(tests.map((f) => `${f.id} ${f.path}`));
+  return (f) => {
+    const by = SAID_BY_TEST[f.id];
+    return !by || !keys.has(`${by} ${f.path}`);
+  };
+}
+
 export function hasErrors(findings: readonly Finding[]): boolean {
   return findings.some((f) => f.severity === 'error');
 }

@@ -53,6 +53,27 @@ describe('imip test-smtp', () => {
   });
 });
 
+describe('imip check-config --connect', () => {
+  it('9.x with an IP address as Server: the connection tests\' certificate findings, not the config rules\' as well', async () => {
+    const s = getStack();
+    const cal = s.users.find((u) => u.local === 'calendar')!;
+    const path = writeStackConfig({
+      sending: { Server: '127.0.0.1', Port: s.ports.smtp },
+      receiving: { Server: '127.0.0.1', Port: s.ports.imaps, UseSSL: true, Type: 'imap', Password: cal.password },
+    });
+    const offline = jsonOf(await runCli(['check-config', '--config', path, '--server-version', '9.2', '--json']));
+    expect(offline.findings.map((f: { id: string }) => f.id)).toEqual(expect.arrayContaining(['sending.server-ip-address', 'receiving.server-ip-address']));
+    const r = await runCli(['check-config', '--connect', '--config', path, '--ca-file', s.ca, '--server-version', '9.2', '--json']);
+    expect(r.code).toBe(1);
+    const found = jsonOf(r).findings.map((f: { id: string }) => f.id);
+    expect(found).toEqual(expect.arrayContaining(['smtp.certificate-name-mismatch', 'mailbox.certificate-name-mismatch']));
+    expect(found).not.toContain('sending.server-ip-address');
+    expect(found).not.toContain('receiving.server-ip-address');
+    const fix = jsonOf(r).findings.find((f: { id: string }) => f.id === 'mailbox.certificate-name-mismatch').fix;
+    expect(fix).toMatch(/a host name the certificate names as a DNS name \(.*mail\.example\.test.*\); a certificate cannot help while Server is an address/);
+  });
+});
+
 describe('imip test-mailbox', () => {
   it('opens the IMAPS inbox read-only and counts it', async () => {
     const { path, passwords } = stackConfig();

@@ -5,7 +5,7 @@
  */
 import type { SendingSettings } from '../../config/settings.js';
 import type { Finding } from '../../report/finding.js';
-import type { TlsInfo } from '../../net/tls-info.js';
+import { dnsNames, type TlsInfo } from '../../net/tls-info.js';
 import { RESOLVER_TIMEOUT_HINT } from '../../net/errors.js';
 import { ipv6ServerText } from '../../server/mail-clients.js';
 import { OAUTH_ONLY_HINT } from '../provider-auth.js';
@@ -189,7 +189,9 @@ function nameMismatch(sending: SendingSettings, res: SmtpSessionResult, severity
     `${CONFIG}.Server`,
     message,
     { server: sending.server, port: sending.port, names: tls?.sans ?? [], subjectCN: tls?.subjectCN ?? null },
-    `Set ${CONFIG}.Server to a host name the certificate names, or give the relay a certificate for ${sending.server}.`,
+    isIp && severity === 'error'
+      ? `Set ${CONFIG}.Server to a host name the certificate names as a DNS name${dnsNames(tls?.sans ?? [])}; a certificate cannot help while Server is an address.`
+      : `Set ${CONFIG}.Server to a host name the certificate names, or give the relay a certificate for ${sending.server}.`,
   );
 }
 
