@@ -43,6 +43,7 @@ const OWN: DiagnoseMeta[] = [
   meta('plus.delivered-to-stripped', 'plus', 'info', 'The probe arrived with +detail in To, but Delivered-To/X-Original-To show the base address: harmless for the server, which reads To only.'),
   meta('plus.not-verified', 'plus', 'warning', 'The plus-address probe could not run to the end (sending failed for another reason, or the mailbox could not be read); nothing is known about plus addresses.'),
   meta('plus.probe-left', 'plus', 'warning', 'The probe message could not be removed exactly (no UIDPLUS, or the server refused): it is left in the mailbox, flagged \\Deleted where possible.'),
+  meta('diagnose.not-a-reply', 'replies', 'warning', 'A saved message is an invitation as the server sends it (a METHOD other than REPLY, the tokenized address as ORGANIZER), not an attendee\'s reply: its token causes are not judged.'),
   meta('diagnose.input-unreadable', 'config', 'error', 'An input given or named by the config could not be examined: missing, unreadable, binary, not a mail message, not XML; the rest of the diagnosis still runs.'),
 ];
 

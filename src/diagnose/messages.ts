@@ -68,7 +68,23 @@ export interface TokenContext {
 /** Judge one message: the classifier's verdict, then the token causes when the token is not usable. */
 export function examine(input: MessageInput, classifyCtx: ClassifyContext, where: Pick<ExaminedMessage, 'source' | 'label'> & Partial<ExaminedMessage>): ExaminedMessage {
   const verdict = classify(input, classifyCtx);
-  const causes = tokenCauses(input, { sendingAddress: classifyCtx.sendingAddress, version: classifyCtx.version });
+  let causes: Finding[] = tokenCauses(input, { sendingAddress: classifyCtx.sendingAddress, version: classifyCtx.version });
+  // An invitation the server sent (REQUEST, CANCEL...), saved from the attendee's side: the token is
+  // in its ORGANIZER, as it should be, and no header of a reply exists to judge.
+  const method = verdict.calendar?.method?.toUpperCase() ?? null;
+  const inOrganizer = causes.find((c) => c.id === 'token.only-in-calendar');
+  if (method && method !== 'REPLY' && inOrganizer) {
+    causes = [
+      {
+        id: 'diagnose.not-a-reply',
+        severity: 'warning',
+        path: 'message.calendar.METHOD',
+        message: `This is an invitation (METHOD:${method}) whose ORGANIZER is the tokenized ${String(inOrganizer.evidence.ORGANIZER).replace(/^mailto:/i, '')}, as Calendar Server sends it to an attendee, not an attendee's reply: its headers say nothing about why a reply lost its token.`,
+        evidence: { messageId: verdict.messageId, method, To: verdict.toHeader },
+        fix: "Give --message the attendee's reply as it arrived in the calendar mailbox (saved there with its headers), or as it left the attendee's Sent folder.",
+      },
+    ];
+  }
   const tokenless = causes.length > 0 || TOKENLESS.has(verdict.serverAction);
   const label = where.label;
   // Every value taken from the message is capped (ECHO_CAP characters, the cut said in the value):

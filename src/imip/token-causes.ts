@@ -248,13 +248,20 @@ function inOtherHeader(s: Scan): Cause[] {
 function onlyInCalendar(s: Scan): Cause[] {
   if (!s.calendarOrganizers.length || s.firstTokenized || s.laterInTo.length || s.otherHeaders.length) return [];
   const org = s.calendarOrganizers[0]!;
+  const rescue = `to rescue this answer, resend the mail to ${stripMailto(org.organizer)} with that address as the only To.`;
+  // Where the reply went says why: the bare calendar address lost its "+token" on the way
+  // (token.to-bare-address says how); any other address is what the client took from From.
+  const fix =
+    s.server && s.first && isBare(s.first, s.server)
+      ? `The reply went to the calendar address without "+token" (token.to-bare-address names the ways that happens). Ask the attendee to answer with the Accept/Decline buttons; ${rescue}`
+      : `The attendee's client replied to the invitation's From (the organizer's own address) rather than to the ORGANIZER/Reply-To. Ask them to answer with the Accept/Decline buttons; ${rescue}`;
   return [
     {
       id: 'token.only-in-calendar',
       path: 'message.calendar.ORGANIZER',
       message: `The attached calendar's ORGANIZER is the tokenized ${stripMailto(org.organizer)}, but no header carries it: the reply was addressed to ${s.first || 'nobody'} instead.`,
       evidence: { messageId: s.messageId, To: s.toHeader, ORGANIZER: org.organizer, part: org.part },
-      fix: `The attendee's client replied to the invitation's From (the organizer's own address) rather than to the ORGANIZER/Reply-To. Ask them to answer with the Accept/Decline buttons; to rescue this answer, resend the mail to ${stripMailto(org.organizer)} with that address as the only To.`,
+      fix,
     },
   ];
 }

@@ -1,5 +1,5 @@
 /** Missing-token causes for saved messages: one fixture per cause (a table), stdin, bad input, log links. */
-import { copyFileSync, chmodSync, writeFileSync } from 'node:fs';
+import { copyFileSync, chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { TOKEN_CAUSE_IDS } from '../../src/imip/token-causes.js';
@@ -58,6 +58,20 @@ describe('missing token: a fixture for each cause', () => {
     const line = r.areas.find((a) => a.area === 'config')!.summary;
     expect(line).not.toMatch(/^no problems/);
     expect(line).toMatch(/^no other problems in .*caldavd\.plist: its 1 error is under Injection \(judged as 4\.3, 3\.x-4\.x\)/);
+  });
+
+  it('an invitation as the server sends it is not judged as a reply that lost its token', async () => {
+    const reply = readFileSync(join(MESSAGES, 'token-only-in-calendar.eml'), 'latin1');
+    const invitation = reply.replace(/METHOD:REPLY/g, 'METHOD:REQUEST').replace(/method=REPLY/gi, 'method=REQUEST');
+    expect(invitation).not.toBe(reply);
+    const r = await runDiagnose({ version: '9.2', messages: ['-'], stdinText: invitation });
+    expect(ids(r, 'token.')).toEqual([]);
+    const f = r.findings.find((x) => x.id === 'diagnose.not-a-reply');
+    expect(f).toMatchObject({ severity: 'warning', area: 'replies' });
+    expect(f!.message).toMatch(/^This is an invitation \(METHOD:REQUEST\) whose ORGANIZER is the tokenized calendar\+/);
+    // The reply itself still gets its causes.
+    const asReply = await runDiagnose({ version: '9.2', messages: [join(MESSAGES, 'token-only-in-calendar.eml')] });
+    expect(ids(asReply, 'token.')).toContain('token.only-in-calendar');
   });
 
   it('reads one message from stdin with "-"', async () => {

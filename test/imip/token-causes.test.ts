@@ -94,6 +94,16 @@ describe('tokenCauses on crafted messages', () => {
     if (pattern) expect(JSON.stringify(found[0])).toMatch(pattern);
   });
 
+  it('calendar only, the reply to the bare calendar address: the fixes agree on where it went', () => {
+    const found = tokenCauses(message('To: calendar@example.test', `mailto:calendar+${T}@example.test`), ctx);
+    expect(found.map((f) => f.id)).toEqual(['token.only-in-calendar', 'token.to-bare-address']);
+    expect(found[0]!.fix).toMatch(/^The reply went to the calendar address without "\+token"/);
+    expect(found[0]!.fix).not.toMatch(/organizer's own address/);
+    // To another address, it is the client's Reply to From.
+    const other = tokenCauses(message('To: organizer@example.test', `mailto:calendar+${T}@example.test`), ctx);
+    expect(other[0]!.fix).toMatch(/replied to the invitation's From \(the organizer's own address\)/);
+  });
+
   it('reports in the documented order', () => {
     const order = [...TOKEN_CAUSE_IDS];
     const found = tokenCauses(message('To: someone@elsewhere.test'), ctx).map((f) => order.indexOf(f.id as (typeof order)[number]));
