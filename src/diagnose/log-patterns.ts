@@ -101,7 +101,8 @@ const ROWS: Row[] = [
     severity: 'error',
     lines: ALL,
     template: LOG.noToken(slot('id'), slot('to')).text,
-    re: /Mail gateway didn't find a token in message (?<id>\S+) \((?<to>.*)\)/,
+    // The quoted To is optional: a line cut short, or pasted from the FAQ, is still this line.
+    re: /Mail gateway didn't find a token in message (?<id>\S+)(?: \((?<to>.*)\))?/,
     summary: 'The server found no token in the first To address of a reply ("didn\'t find a token in message"); the reply is not processed.',
     meaning: 'The first address of the reply\'s To header does not carry exactly one "+token": the attendee replied to the organizer\'s own address, used Reply All, a provider or list rewrote To, or Sending.Address itself holds a "+".',
     fix: 'The token.* findings name the cause for each message still in the mailbox (or given with --message), and for the To the log quotes; "imip diagnose --probe plus-address" checks that plus addresses survive.',

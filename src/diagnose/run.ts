@@ -343,7 +343,7 @@ export async function diagnose(o: DiagnoseOptions): Promise<DiagnoseReport> {
     for (const l of logPaths) {
       const r = await scanner.scanFile(l.path);
       const mb = (r.bytes / 1024 / 1024).toFixed(r.bytes < 10 * 1024 * 1024 ? 1 : 0);
-      const detail = `${r.gzip ? 'gzip, ' : ''}${mb} MB, ${r.lines.toLocaleString('en-US')} lines, ${r.recognised.toLocaleString('en-US')} recognised`;
+      const detail = `${r.gzip ? 'gzip, ' : ''}${mb} MB, ${r.lines.toLocaleString('en-US')} line${r.lines === 1 ? '' : 's'}, ${r.recognised.toLocaleString('en-US')} recognised`;
       inputs.push({ kind: 'log', path: l.path, how: l.how, status: r.status, ...(r.error ? { error: r.error } : {}), ...(r.status === 'error' ? {} : { detail }) });
       if (r.status !== 'read') findings.push(inputFinding('log', l.path, r.status === 'partial' ? `${r.error} (read up to ${mb} MB; the part before was scanned)` : r.error ?? 'unreadable', 'config'));
     }

@@ -57,6 +57,16 @@ function sample(id: string, text: string): string {
   });
 }
 
+describe('a "didn\'t find a token" line without its quoted To', () => {
+  it('is still that line: counted, with its Message-ID', async () => {
+    const d = tmp();
+    writeFileSync(join(d, 'short.log'), "Mail gateway didn't find a token in message <x@y>\n");
+    const r = await scan(join(d, 'short.log'));
+    expect(counts(r)['log.no-token']).toBe(1);
+    expect(r.noToken.get('<x@y>')).toMatchObject({ messageId: '<x@y>', to: '' });
+  });
+});
+
 describe('the log-pattern table', () => {
   it('has stable, unique log.<short-name> ids, each with meaning, fix and release lines', () => {
     expect(new Set(LOG_FINDING_IDS).size).toBe(LOG_FINDING_IDS.length);
