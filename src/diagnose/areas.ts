@@ -104,7 +104,7 @@ function describe(area: AreaId, a: AreaInputs, errors: number, warnings: number)
       const where = [...new Set(moved.filter((f) => f.severity !== 'info').map((f) => AREA_TITLES[f.area]))].join(', ');
       const judged = `(judged as ${a.version.text}, ${a.version.line})`;
       const summary = inFile
-        ? `${inFile} in ${path}${movedProblems ? `; ${movedProblems} more under ${where}` : ''}`
+        ? `${inFile} in ${path}${movedProblems ? `, and ${movedProblems} under ${where}` : ''}`
         : movedProblems
           ? `no other problems in ${path}: its ${movedProblems} ${movedProblems.includes(',') || !/^1 /.test(movedProblems) ? 'are' : 'is'} under ${where} ${judged}`
           : `no problems in ${path} ${judged}`;

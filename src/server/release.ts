@@ -102,7 +102,11 @@ export function parseServerVersion(text: string): ServerVersion {
     );
   }
   const line = lineOf(major);
-  return { major, minor, text: text.trim(), line, source: 'flag', reason: `given with --server-version ${text.trim()}` };
+  // A later release than the last one published is taken at its word, and judged as 9.2 behaves:
+  // every feature switch here is "from release X on".
+  const later = major > 9 || (major === 9 && minor > 2);
+  const reason = `given with --server-version ${text.trim()}${later ? '; no release after 9.2 is published, so it is judged as 9.2 behaves' : ''}`;
+  return { major, minor, text: text.trim(), line, source: 'flag', reason };
 }
 
 /** The version used when nothing says otherwise: the newest release line. */
@@ -113,7 +117,7 @@ export function defaultServerVersion(): ServerVersion {
     text: '9.2',
     line: '5.0+',
     source: 'default',
-    reason: 'no --server-version given and the config does not show the release; judging as 5.0 and later (9.2)',
+    reason: 'no --server-version given and the config does not show the release, so the newest release',
   };
 }
 

@@ -14,12 +14,21 @@ import { LOG } from '../../src/imip/inbound-log.js';
 import { parseMessage } from '../../src/imip/mime.js';
 import { Tally, toRow } from '../../src/poll/cycle.js';
 import { mailboxOutcome, pollPolicy } from '../../src/server/poll-policy.js';
-import { featuresOf, parseServerVersion } from '../../src/server/release.js';
+import { defaultServerVersion, featuresOf, parseServerVersion } from '../../src/server/release.js';
 import { tempDir, writePlist } from '../helpers/plist.js';
 import { context, fixture, parseFixture } from '../imip/message-fixtures.js';
 
 const v = (s: string) => parseServerVersion(s);
 const ids = (findings: { id: string }[]) => findings.map((f) => f.id);
+
+describe('--server-version', () => {
+  it('a release after 9.2 is taken, and its reason says it is judged as 9.2 behaves; the default says it is the newest', () => {
+    for (const t of ['9.3', '10.0', '11']) expect(v(t).reason, t).toMatch(/no release after 9\.2 is published, so it is judged as 9\.2 behaves$/);
+    for (const t of ['9.2', '4.3.2']) expect(v(t).reason, t).toBe(`given with --server-version ${t}`);
+    expect(() => v('99')).toThrow(/outside the releases with iMIP/);
+    expect(defaultServerVersion().reason).toMatch(/, so the newest release$/);
+  });
+});
 
 describe('include paths per release', () => {
   // CalendarServer-5.0, -5.1 twistedcaldav/stdconfig.py PListConfigProvider.loadConfig:
