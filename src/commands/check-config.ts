@@ -137,8 +137,15 @@ function settingsLines(ctx: Awaited<ReturnType<typeof loadForCommand>>['ctx']): 
   const walk = (obj: Record<string, unknown>, prefix: string): void => {
     for (const [k, v] of Object.entries(obj)) {
       const path = `${prefix}.${k}`;
+      // Protocol is no key: what the release makes of Type, said on Type's line.
+      if (path === 'Scheduling.iMIP.Receiving.Protocol') continue;
       if (v && typeof v === 'object' && !Array.isArray(v)) walk(v as Record<string, unknown>, path);
-      else lines.push(`  ${path} = ${JSON.stringify(v)}  (${describeOrigin(originOf(ctx.config, path))})`);
+      else {
+        // A password shows whether it is set, never its value, and not as if "(set)" were the value.
+        const shown = /\.Password$/.test(path) ? String(v) : JSON.stringify(v);
+        const read = path === 'Scheduling.iMIP.Receiving.Type' ? `; read as ${ctx.settings.receiving.protocol === 'pop3' ? 'POP3' : ctx.settings.receiving.protocol === 'imap' ? 'IMAP' : 'neither IMAP nor POP3'}` : '';
+        lines.push(`  ${path} = ${shown}  (${describeOrigin(originOf(ctx.config, path))}${read})`);
+      }
     }
   };
   walk(capStrings(redactedSettings(ctx.settings)), 'Scheduling.iMIP');

@@ -151,7 +151,12 @@ const show = (o: Override, v: PlistValue | null | undefined): string =>
  * gives the same)` when it does. A password never says which.
  */
 export function overrideText(o: Override): string {
-  const same = !o.secret && JSON.stringify(o.value) === JSON.stringify(o.was ?? null);
+  if (o.secret) {
+    // Whether the two differ is not said: that would tell something of the password.
+    const had = typeof o.was === 'string' && o.was ? "instead of the config's" : 'the config has none';
+    return `${o.given}=${show(o, o.value)} (${had})`;
+  }
+  const same = JSON.stringify(o.value) === JSON.stringify(o.was ?? null);
   return `${o.given}=${show(o, o.value)} (${same ? 'the config gives the same' : `instead of ${show(o, o.was)}`})`;
 }
 

@@ -9,6 +9,13 @@ import { baseConfig, tempDir, withChange, writePlist } from '../helpers/plist.js
 const EXAMPLE = new URL('../../examples/caldavd.plist', import.meta.url).pathname;
 
 describe('imip check-config', () => {
+  it('--verbose lists the keys the server reads: Type says how it is read, a password only whether it is set', async () => {
+    const r = await runCli(['check-config', '--config', EXAMPLE, '--verbose']);
+    expect(r.stdout).toMatch(/Scheduling\.iMIP\.Receiving\.Type = "imap"  \(.*caldavd\.plist:\d+; read as IMAP\)/);
+    expect(r.stdout).not.toMatch(/Receiving\.Protocol/);
+    expect(r.stdout).toMatch(/Scheduling\.iMIP\.Receiving\.Password = \(set\)  \(/);
+  });
+
   it('exits 0 on a clean config and says so', async () => {
     const path = writePlist(tempDir(), 'caldavd.plist', baseConfig('9.2'));
     const r = await runCli(['check-config', '--config', path]);

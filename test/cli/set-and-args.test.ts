@@ -66,7 +66,7 @@ describe('--set KEY=VALUE', () => {
     const r = await runCli(['check-config', EXAMPLE, '--set', 'Sending.Password=Very-Secret-991', '--verbose', '--no-color']);
     const j = await runCli(['check-config', EXAMPLE, '--set', 'Sending.Password=Very-Secret-991', '--json']);
     expect(`${r.stdout}${r.stderr}${j.stdout}`).not.toContain('Very-Secret-991');
-    expect(r.stdout).toMatch(/Sending\.Password=\(set\) \(instead of \(set\)\)/);
+    expect(r.stdout).toMatch(/Sending\.Password=\(set\) \(instead of the config's\)/);
   });
 });
 
