@@ -90,6 +90,12 @@ function action(load: () => Promise<{ run: Runner }>, opts: { configArg?: boolea
       code = monitor && format ? await monitor.runMonitored(cmd.name(), format, flags, () => mod.run(flags, positional)) : await mod.run(flags, positional);
     } catch (err) {
       code = failure(err, Boolean(flags.verbose));
+      // --json: a script reading stdout gets a document that says the run could not be made, not
+      // empty input (the message is on stderr as always).
+      if (flags.json === true) {
+        const message = err instanceof Error ? err.message : String(err);
+        process.stdout.write(`${JSON.stringify({ command: cmd.name(), ok: false, exitCode: code, error: printable(message) })}\n`);
+      }
     }
     process.exitCode = exitStatus(code);
   };

@@ -9,6 +9,16 @@ import { baseConfig, tempDir, withChange, writePlist } from '../helpers/plist.js
 const EXAMPLE = new URL('../../examples/caldavd.plist', import.meta.url).pathname;
 
 describe('imip check-config', () => {
+  it('--json on a config that cannot be read: exit 2, and a document on stdout that says so', async () => {
+    const dir = tempDir();
+    const bad = join(dir, 'caldavd.plist');
+    writeFileSync(bad, '<?xml version="1.0"?>\n<plist version="1.0">\n<dict>\n<key>A</key>\n</dic>\n</plist>\n');
+    const r = await runCli(['check-config', '--config', bad, '--json']);
+    expect(r.code).toBe(2);
+    expect(JSON.parse(r.stdout)).toEqual({ command: 'check-config', ok: false, exitCode: 2, error: expect.stringMatching(/not a valid XML plist/) });
+    expect(r.stderr).toMatch(/^imip: .*not a valid XML plist/);
+  });
+
   it('--verbose lists the keys the server reads: Type says how it is read, a password only whether it is set', async () => {
     const r = await runCli(['check-config', '--config', EXAMPLE, '--verbose']);
     expect(r.stdout).toMatch(/Scheduling\.iMIP\.Receiving\.Type = "imap"  \(.*caldavd\.plist:\d+; read as IMAP\)/);
