@@ -144,7 +144,7 @@ export function certificateFindings(
       id: 'mailbox.certificate-untrusted',
       severity: 'warning',
       path: `${CONFIG}.Server`,
-      message: `The certificate of ${at} is not trusted (${tls?.reason ?? stoppedBecause ?? 'it does not verify'}). Calendar Server does not check the chain and reads the mailbox anyway, so this never stops replies, but anyone on the network path could pose as the mail server and read the password.`,
+      message: `The certificate of ${at} is not trusted (${tls?.reason ?? stoppedBecause?.replace(/^the server certificate is not trusted: /, '') ?? 'it does not verify'}). Calendar Server does not check the chain and reads the mailbox anyway, so this never stops replies, but anyone on the network path could pose as the mail server and read the password.`,
       evidence: { ...ev, ...(tls ? { certificate: { subjectCN: tls.subjectCN, issuer: tls.issuer, sans: tls.sans, verifyCode: tls.verifyCode } } : {}) },
       fix: "Give the mail server a certificate from a CA the host trusts (for example Let's Encrypt).",
     });
