@@ -46,14 +46,16 @@ const UNRECOGNIZED = new Set(['UNKNOWN_TOKEN', 'UNKNOWN_TOKEN_OLD']);
 /**
  * Per message the server would answer with an unknown token, the causes the store shows (added to
  * the message's findings); and the store's own findings. An unreadable store is reported only
- * where it matters: a message or a log line with an unrecognized token, or a message whose token
- * could not be checked (its verdict then assumes the server knows the token).
+ * where it matters: a message or a log line with an unrecognized token (a warning: that token's
+ * cause cannot be told), or a message whose token could not be checked (a note: its verdict
+ * assumes the server knows the token, and the Replies area is not counted as tested).
  */
 function tokenStoreDiagnosis(messages: ExaminedMessage[], store: StoreResult, scan: LogScanResult | null, sendingAddress: string, now: Date): DiagnoseFinding[] {
   const ctx = { snapshot: store.snapshot, info: store.info, leftover: store.leftover, invitationDaysToLive: store.invitationDaysToLive, now };
   let unrecognized = Boolean(scan?.entries.get('log.unknown-token'));
+  let unchecked = false;
   for (const m of messages) {
-    if (m.token && m.tokenStatus === 'unchecked') unrecognized = true;
+    if (m.token && m.tokenStatus === 'unchecked') unchecked = true;
     if (!m.token || !UNRECOGNIZED.has(m.serverAction)) continue;
     unrecognized = true;
     if (!store.snapshot) continue;
@@ -63,8 +65,10 @@ function tokenStoreDiagnosis(messages: ExaminedMessage[], store: StoreResult, sc
     );
     m.findings.unshift(...causes.map((f) => ({ ...f, evidence: { message: m.label, ...f.evidence } })));
   }
+  const about = (f: Finding): boolean => f.id === 'token-store.unreadable' || f.id === 'token-store.unsupported';
   return store.findings
-    .filter((f) => unrecognized || (f.id !== 'token-store.unreadable' && f.id !== 'token-store.unsupported'))
+    .filter((f) => unrecognized || unchecked || !about(f))
+    .map((f) => (about(f) && !unrecognized ? { ...f, severity: 'info' as const } : f))
     .map((f) => withArea(f, 'token-store', 'replies'));
 }
 
