@@ -239,6 +239,11 @@ describe('probeSmtp on the mail stack', () => {
     expect(ids(r)).toEqual(['smtp.auth-skipped']);
     expect(r.findings[0]!.severity).toBe('error');
     expect(r.findings[0]!.message).toMatch(/refuses that at RCPT/);
+    // The check's stage passes (it got its answer), and says what the answer was.
+    expect(r.stages.find((s) => s.stage === 'relay-check')!.evidence).toMatchObject({
+      accepted: false,
+      answer: 'the relay refuses unauthenticated mail for an outside address',
+    });
   });
 
   test('the unauthenticated MX port without a user name delivers to a local address', async () => {

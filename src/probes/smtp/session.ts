@@ -363,6 +363,10 @@ export async function runSmtpSession(sending: SendingSettings, opts: SmtpSession
           res.relayCheck = { reply: replyText(r), accepted: r.code === 250 || r.code === 251 };
           s.evidence.reply = res.relayCheck.reply;
           s.evidence.accepted = res.relayCheck.accepted;
+          // The stage passes when the question got an answer; the answer itself is here and in smtp.auth-skipped.
+          s.evidence.answer = res.relayCheck.accepted
+            ? 'the relay takes unauthenticated mail for an outside address'
+            : 'the relay refuses unauthenticated mail for an outside address';
           await wire!.command('RSET', s.signal).catch(() => null);
         },
         { onTimeout: timeoutIn('RCPT TO') },
