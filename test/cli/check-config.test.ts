@@ -21,9 +21,9 @@ describe('imip check-config', () => {
 
   it('--verbose lists the keys the server reads: Type says how it is read, a password only whether it is set', async () => {
     const r = await runCli(['check-config', '--config', EXAMPLE, '--verbose']);
-    expect(r.stdout).toMatch(/Scheduling\.iMIP\.Receiving\.Type = "imap"  \(.*caldavd\.plist:\d+; read as IMAP\)/);
+    expect(r.stdout).toMatch(/Scheduling\.iMIP\.Receiving\.Type = "imap" {2}\(.*caldavd\.plist:\d+; read as IMAP\)/);
     expect(r.stdout).not.toMatch(/Receiving\.Protocol/);
-    expect(r.stdout).toMatch(/Scheduling\.iMIP\.Receiving\.Password = \(set\)  \(/);
+    expect(r.stdout).toMatch(/Scheduling\.iMIP\.Receiving\.Password = \(set\) {2}\(/);
   });
 
   it('exits 0 on a clean config and says so', async () => {
