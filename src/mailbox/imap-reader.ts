@@ -280,7 +280,8 @@ export function imapFlowOptions(receiving: ReceivingSettings, connect: ConnectOp
       rejectUnauthorized: !connect.insecure,
       secureContext: runContext(pem, tls10 ? 'tls1.0-only' : 'negotiate'),
     },
-    auth: { user: receiving.username, pass: receiving.password },
+    // Without a user name and a password nothing is sent (imapflow stops at its login step).
+    ...(receiving.username && receiving.password ? { auth: { user: receiving.username, pass: receiving.password } } : {}),
     logger: false,
     // imapflow's own connect and greeting limits are only backstops, well behind ImapDeadline
     // (./imap-deadline.ts), which bounds each step by --timeout and names the stage that stalled.
@@ -318,6 +319,11 @@ export class ImapReader {
   /** Connect, log in and open INBOX (EXAMINE unless `readOnly` is false). Failures are MailboxOpenError. */
   static async open(receiving: ReceivingSettings, connect: ConnectOptions, opts: ImapOpenOptions): Promise<ImapReader> {
     const host = mailboxHost(receiving);
+    // Nothing to log in with: no session at all (the access check before it has tested the
+    // connection); judged as the login stage's missing credentials.
+    if (!receiving.username || !receiving.password) {
+      throw new MailboxOpenError(`IMAP ${host}:${receiving.port}: no user name or password is configured`, { protocol: 'imap', stage: 'login' });
+    }
     const flowOptions = imapFlowOptions(receiving, connect);
     const deadline = new ImapDeadline(connect.timeoutMs, receiving.useSSL);
     const client = new ImapFlow({ ...flowOptions, logger: deadline.logger });

@@ -88,6 +88,11 @@ export class Pop3Reader {
   static async open(receiving: ReceivingSettings, connect: ConnectOptions, opts: { readOnly: boolean }): Promise<Pop3Reader> {
     const host = mailboxHost(receiving);
     const where = `${host}:${receiving.port}`;
+    // Nothing to log in with: no session at all (the access check before it has tested the
+    // connection); judged as the login stage's missing credentials.
+    if (!receiving.username || !receiving.password) {
+      throw new MailboxOpenError(`POP3 ${where}: no user name or password is configured`, { protocol: 'pop3', stage: 'login' });
+    }
     let client: Pop3Client;
     try {
       client = await Pop3Client.connect(pop3ClientOptions(receiving, connect));

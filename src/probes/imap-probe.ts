@@ -238,7 +238,9 @@ export async function runImapStages(receiving: ReceivingSettings, opts: ConnectO
       // Twisted's behaviour with UseSSL false: STARTTLS when offered, clear text otherwise.
       doSTARTTLS: undefined,
       transport,
-      auth: { user: receiving.username, pass: receiving.password },
+      // Without a user name and a password nothing is sent: imapflow then stops at its login step
+      // ("Please configure the login") and the login stage says which is empty.
+      ...(receiving.username && receiving.password ? { auth: { user: receiving.username, pass: receiving.password } } : {}),
       logger: false,
       // Backstops only, well behind the stages: a plain timer that comes due while the process is
       // busy fires before an answer that is already waiting (../clients/deadline.ts).

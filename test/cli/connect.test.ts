@@ -69,6 +69,12 @@ describe('imip check-config --connect', () => {
     expect(found).toEqual(expect.arrayContaining(['smtp.certificate-name-mismatch', 'mailbox.certificate-name-mismatch']));
     expect(found).not.toContain('sending.server-ip-address');
     expect(found).not.toContain('receiving.server-ip-address');
+    // diagnose: the same, from its mailbox check and its SMTP test.
+    const d = await runCli(['diagnose', '--config', path, '--ca-file', s.ca, '--server-version', '9.2', '--json', '--state-dir', tempDir()]);
+    const dIds = jsonOf(d).findings.map((f: { id: string }) => f.id);
+    expect(dIds).toEqual(expect.arrayContaining(['mailbox.certificate-name-mismatch']));
+    expect(dIds).not.toContain('receiving.server-ip-address');
+    expect(dIds).not.toContain('sending.server-ip-address');
     const fix = jsonOf(r).findings.find((f: { id: string }) => f.id === 'mailbox.certificate-name-mismatch').fix;
     expect(fix).toMatch(/a host name the certificate names as a DNS name \(.*mail\.example\.test.*\); a certificate cannot help while Server is an address/);
   });
@@ -103,6 +109,22 @@ describe('imip test-mailbox', () => {
     expect(doc.findings[0].message).toMatch(/^Receiving\.Password is empty, so nothing was sent/);
     const both = await runCli(['check-config', '--connect', '--config', path, '--ca-file', getStack().ca, '--json']);
     expect(jsonOf(both).findings.filter((f: { id: string }) => f.id === 'receiving.credentials-missing')).toHaveLength(1);
+    // poll's reader opens no session at all without a password, and says the same.
+    const poll = await runCli(['poll', '--once', '--config', path, '--ca-file', getStack().ca, '--json', '--state-dir', tempDir()]);
+    const pollIds = jsonOf(poll).findings.map((f: { id: string }) => f.id);
+    expect(pollIds).toContain('receiving.credentials-missing');
+    expect(pollIds).not.toContain('mailbox.login-failed');
+  });
+
+  it('an empty user name: the same, on the Username, and the password is not sent', async () => {
+    const s = getStack();
+    const cal = s.users.find((u) => u.local === 'calendar')!;
+    const path = writeStackConfig({ receiving: { Port: s.ports.imaps, UseSSL: true, Type: 'imap', Username: '', Password: cal.password } });
+    const r = await runCli(['test-mailbox', '--config', path, '--ca-file', s.ca, '--json']);
+    expect(r.code).toBe(1);
+    const doc = jsonOf(r);
+    expect(doc.findings.map((f: { id: string; path: string }) => [f.id, f.path])).toEqual([['receiving.credentials-missing', 'Scheduling.iMIP.Receiving.Username']]);
+    expect(doc.stages.find((st: { stage: string }) => st.stage === 'login')).toMatchObject({ ok: false, error: 'Receiving.Username is empty, so nothing was sent' });
   });
 
   it('reports a wrong password without printing it', async () => {
