@@ -553,7 +553,7 @@ export async function diagnose(o: DiagnoseOptions): Promise<DiagnoseReport> {
   const fresh = notSaidBy(configDiag);
   const earlier = findings.splice(0).filter(fresh);
   // ...and what a connection test states with what it saw, the config rule does not say again.
-  const configKept = configDiag.filter(notSupersededBy(testFindings));
+  const configKept = configDiag.filter(notSupersededBy([...testFindings, ...earlier]));
   findings.push(...earlier, ...configKept, ...testFindings.filter(fresh), ...(inj?.findings ?? []), ...probeFindings, ...storeFindings, ...msgFindings, ...logFindings);
 
   // ---- areas, summary, exit -------------------------------------------------------------------
