@@ -51,6 +51,7 @@ export function imapError(err: unknown, ctx: { user: string; certificate: StageE
     if (/login is disabled/i.test(String(e.message))) {
       return new StageError('auth', 'the server refuses logins without TLS (LOGINDISABLED) and the connection is not encrypted', {
         hint: `Set ${CONFIG}.UseSSL to true with the IMAPS port (993), or enable STARTTLS on the server.`,
+        evidence: { loginDisabled: true },
       });
     }
     if (isBasicAuthDisabled(text)) {

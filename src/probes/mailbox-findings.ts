@@ -60,7 +60,7 @@ export function imapLoginNeverSentFinding(receiving: ReceivingSettings, versionT
     message:
       `${where(receiving)} offers no STARTTLS and no login mechanism Calendar Server knows, so with UseSSL false its only way in is LOGIN in clear text. ` +
       `Calendar Server ${versionText} never sends it: its IMAP logger raises on Twisted's notice "Server has no TLS support. logging in over cleartext!", ` +
-      `so every poll ends with "IMAP login failed for ${receiving.username}" while the password is right, and no reply is read.`,
+      `so every poll ends with "IMAP login failed for ${receiving.username}" whatever the password, and no reply is read.`,
     evidence: { server: receiving.server, port: receiving.port, useSSL: false, serverVersion: versionText, calendarServerSteps: steps },
     fix: `Set ${CONFIG}.UseSSL to true with port 993, or offer STARTTLS on this port; 4.2 and 5.1 and later send the LOGIN.`,
   };
@@ -77,7 +77,7 @@ export function imapLoginDisabledFinding(receiving: ReceivingSettings, versionTe
     path: `${CONFIG}.UseSSL`,
     message:
       `${where(receiving)} says LOGINDISABLED and offers no STARTTLS and no login mechanism Calendar Server knows. With UseSSL false, Calendar Server ${versionText} ` +
-      `sends LOGIN anyway, with the password in clear text, and the server refuses it: every poll ends with "IMAP login failed for ${receiving.username}" while the password is right, and no reply is read.`,
+      `sends LOGIN anyway, with the password in clear text, and the server refuses it whatever the password: every poll ends with "IMAP login failed for ${receiving.username}", and no reply is read.`,
     evidence: { server: receiving.server, port: receiving.port, useSSL: false, serverVersion: versionText, calendarServerSteps: steps },
     fix: `Set ${CONFIG}.UseSSL to true with port 993, or offer STARTTLS on this port.`,
   };

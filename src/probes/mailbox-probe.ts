@@ -60,15 +60,18 @@ export async function probeMailbox(receiving: ReceivingSettings, opts: ConnectOp
 
   let plan: LoginPlan | undefined;
   if (protocol && !receiving.useSSL && !runner.failed) plan = await serverLoginStage(receiving, clients, version, opts, runner);
-  else if (protocol === 'imap' && !receiving.useSSL && runner.failure?.stage === 'login') {
-    // The tool's own login failed on a clear port: the server's own steps tell whether its client
-    // can log in there at all (LOGINDISABLED without STARTTLS; 4.1, 4.1.1 and 5.0 without STARTTLS).
+  else if (protocol === 'imap' && !receiving.useSSL && runner.failure?.stage === 'login' && runner.stages.find((st) => st.stage === 'greeting')?.evidence.starttls === false) {
+    // The tool's own login failed on a clear port without STARTTLS: the server's own steps tell
+    // whether its client can log in there at all (LOGINDISABLED; 4.1, 4.1.1 and 5.0). Shown only
+    // when they could be checked; the tool's own failure stands either way.
     const aside = new StageRunner(opts.timeoutMs, redactor);
     plan = await serverLoginStage(receiving, clients, version, opts, aside);
-    runner.stages.push(...aside.stages);
+    if (plan) runner.stages.push(...aside.stages);
   }
-  // Such a plan is the reason the login failed: said once, as the server's verdict.
-  const loginExplained = runner.failure?.stage === 'login' && (plan?.loginRefused || plan?.loginNeverSent);
+  // The tool's own LOGIN refused for LOGINDISABLED is what the server meets too (or, on 4.1, 4.1.1
+  // and 5.0, the LOGIN it never sends): said once, as the server's verdict. Any other failure of
+  // its login (a wrong password) is said as well.
+  const loginExplained = runner.failure?.stage === 'login' && runner.failure.evidence.loginDisabled === true && (plan?.loginRefused === true || plan?.loginNeverSent === true);
 
   // --insecure is said first, before the results it concerns.
   findings.push(...maybeInsecure(opts, `${CONFIG}.Server`, outcome.tls ?? null));

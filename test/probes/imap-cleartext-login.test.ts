@@ -87,7 +87,7 @@ describe('IMAP LOGIN in clear text, by release', () => {
     const access = await checkServerAccess(receiving(), { timeoutMs: 5000, insecure: false }, parseServerVersion('5.0'));
     expect(access.serverBlocked).toBe(true);
     expect(access.findings.map((f) => f.id)).toEqual(['mailbox.imap-login-never-sent']);
-    expect(access.findings[0]!.message).toMatch(/every poll ends with "IMAP login failed for calendar@example\.test" while the password is right/);
+    expect(access.findings[0]!.message).toMatch(/every poll ends with "IMAP login failed for calendar@example\.test" whatever the password/);
     // The check sends no password, and no LOGIN at all.
     expect(received.some((l) => /LOGIN|Pw-9917/i.test(l))).toBe(false);
   });
