@@ -91,10 +91,11 @@ function action(load: () => Promise<{ run: Runner }>, opts: { configArg?: boolea
     } catch (err) {
       code = failure(err, Boolean(flags.verbose));
       // --json: a script reading stdout gets a document that says the run could not be made, not
-      // empty input (the message is on stderr as always).
-      if (flags.json === true) {
-        const message = err instanceof Error ? err.message : String(err);
-        process.stdout.write(`${JSON.stringify({ command: cmd.name(), ok: false, exitCode: code, error: printable(message) })}\n`);
+      // empty input (the message is on stderr as always). Only for a run stopped by the user's
+      // input (a CannotRunError, raised before any output); an internal error may come after the
+      // command's own document began.
+      if (flags.json === true && err instanceof CannotRunError) {
+        process.stdout.write(`${JSON.stringify({ command: cmd.name(), ok: false, exitCode: code, error: printable(err.message) })}\n`);
       }
     }
     process.exitCode = exitStatus(code);
