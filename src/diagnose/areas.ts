@@ -168,11 +168,16 @@ function describe(area: AreaId, a: AreaInputs, errors: number, warnings: number)
       const injected = logCount(a.scan, 'log.injected');
       if (a.scan) parts.push(`log: ${noToken} "didn't find a token", ${injected} injected`);
       if (bad) parts.unshift(bad);
-      // A token the server's store could not check: its verdict is an assumption, not a pass.
+      // A token the server's store could not check: its verdict is an assumption, not a pass. With
+      // nothing else examined (no log), the area is not counted as tested.
       const unchecked = msgs.filter((m) => m.token && m.tokenStatus === 'unchecked').length;
-      if (unchecked && !bad) {
-        parts.unshift(`not tested: ${plural(unchecked, 'token')} not checked (the server's token store could not be read)`);
-        return { examined: false, summary: parts.join('; ') };
+      if (unchecked) {
+        const why = `${plural(unchecked, 'token')} not checked (the server's token store could not be used)`;
+        if (!bad && !a.scan) {
+          parts.unshift(`not tested: ${why}`);
+          return { examined: false, summary: parts.join('; ') };
+        }
+        parts.push(why);
       }
       const tested = msgs.length > 0 || Boolean(a.scan);
       if (!tested && !bad) parts.unshift(a.mailbox?.info ? 'not tested: the mailbox holds no messages and no log was read' : 'not tested: no message and no log was examined');

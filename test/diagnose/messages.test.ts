@@ -52,7 +52,7 @@ describe('missing token: a fixture for each cause', () => {
     expect(store).toMatchObject({ severity: 'info', area: 'replies' });
     const replies = r.areas.find((x) => x.area === 'replies')!;
     expect(replies.status).toBe('not-tested');
-    expect(replies.summary).toMatch(/^not tested: 1 token not checked \(the server's token store could not be read\)/);
+    expect(replies.summary).toMatch(/^not tested: 1 token not checked \(the server's token store could not be used\)/);
     expect(store!.message).toMatch(/a reply may be judged INJECTION_SUBMITTED although the server does not know its token/);
   });
 
