@@ -78,15 +78,20 @@ export function parsePgUrl(text: string): PgTarget | null {
 }
 
 /**
- * The store as a line an admin can read, never a password: a URL `--token-store` takes as it is
- * (a Unix socket as libpq writes it, its directory in `host=`).
+ * The store as a line an admin can read, never a password (shown as `***`): a URL `--token-store`
+ * takes back as it is when no password is involved (a Unix socket as libpq writes it, its
+ * directory in `host=`, each part percent-encoded).
  */
 export function describeLocation(loc: StoreLocation): string {
   if (loc.kind === 'sqlite') return loc.path;
   if (loc.kind === 'unsupported') return '(unsupported)';
   const t = loc.target;
   const user = t.user ? `${t.user}${t.password ? ':***' : ''}@` : '';
-  if (t.host.startsWith('/')) return `postgres:///${t.database}?host=${t.host}${t.port !== 5432 ? `&port=${t.port}` : ''}${t.user ? `&user=${t.user}` : ''}`;
+  if (t.host.startsWith('/')) {
+    const q = (k: string, v: string): string => `${k}=${encodeURIComponent(v).replace(/%2F/g, '/')}`;
+    const params = [q('host', t.host), ...(t.port !== 5432 ? [`port=${t.port}`] : []), ...(t.user ? [q('user', t.user)] : []), ...(t.password ? ['password=***'] : [])];
+    return `postgres:///${encodeURIComponent(t.database)}?${params.join('&')}`;
+  }
   return `postgres://${user}${t.host}:${t.port}/${t.database}`;
 }
 

@@ -59,6 +59,10 @@ describe('locateStore', () => {
     const socket = locateOverride('postgres:///caldav?host=/tmp/ccs_postgres_ab12&user=caldav');
     expect(describeLocation(socket)).toBe('postgres:///caldav?host=/tmp/ccs_postgres_ab12&user=caldav');
     expect(describeLocation(locateOverride(describeLocation(socket)))).toBe(describeLocation(socket));
+    // Spaces and such are percent-encoded, so the line stays one URL.
+    const spaced = locateOverride('postgres:///my%20db?host=/tmp/a%20b&user=cal%20dav');
+    expect(describeLocation(spaced)).toBe('postgres:///my%20db?host=/tmp/a%20b&user=cal%20dav');
+    expect(describeLocation(locateOverride(describeLocation(spaced)))).toBe(describeLocation(spaced));
     expect(parsePgUrl('postgresql:///caldav?host=/tmp/ccs_postgres_ab&user=caldav')).toMatchObject({ host: '/tmp/ccs_postgres_ab', database: 'caldav', user: 'caldav' });
     expect(locateOverride('/tmp')).toMatchObject({ kind: 'sqlite', path: '/tmp/mailgatewaytokens.sqlite' });
     expect(parseDsn('/tmp/ccs_postgres_ab:dbname=caldav:caldav')).toMatchObject({ host: '/tmp/ccs_postgres_ab', database: 'caldav', user: 'caldav' });
