@@ -187,7 +187,7 @@ export async function runSmtpSession(sending: SendingSettings, opts: SmtpSession
       },
       {
         onTimeout: (ms) =>
-          new StageError('timeout', `SMTP greeting timed out after ${secondsText(ms)}: ${wire?.hasUnread() ? 'the server began its greeting but did not finish the line' : 'the server accepted the connection but sent no greeting'}`, {
+          new StageError('timeout', `SMTP greeting timed out after ${secondsText(ms)}: ${wire?.midLine() ? 'the server began its greeting but did not finish the line' : wire?.hasUnread() ? 'the server sent part of a greeting of several lines, then stopped' : 'the server accepted the connection but sent no greeting'}`, {
             hint: 'The server is overloaded, or something in between (a proxy, a firewall doing inspection) holds the connection; raise --timeout to wait longer.',
           }),
       },

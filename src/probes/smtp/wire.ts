@@ -130,6 +130,11 @@ export class SmtpWire {
     this.socket.off('error', this.onError);
   }
 
+  /** Whether a line has begun and not ended. */
+  midLine(): boolean {
+    return this.buf.length > 0;
+  }
+
   /** Data received but not yet consumed (must be none right after the STARTTLS reply). */
   hasUnread(): boolean {
     return this.buf.length > 0 || this.replies.length > 0 || this.partial.length > 0;
