@@ -25,6 +25,33 @@ beforeAll(async () => {
 });
 afterAll(() => new Promise<void>((r) => server.close(() => r())));
 
+/**
+ * A port on 127.0.0.1 that neither accepts nor refuses: a listener that never accepts, with a
+ * backlog of 0, whose queue is filled first, so the kernel drops further SYNs (a black hole).
+ */
+async function blackHole(): Promise<{ port: number; close: () => void }> {
+  const py = spawn('python3', ['-c', 'import socket,time\ns=socket.socket()\ns.bind(("127.0.0.1",0))\ns.listen(0)\nprint(s.getsockname()[1],flush=True)\ntime.sleep(60)']);
+  const fillers: net.Socket[] = [];
+  const close = (): void => {
+    for (const f of fillers) f.destroy();
+    py.kill();
+  };
+  const port = await new Promise<number>((r) => py.stdout.once('data', (d) => r(Number(String(d).trim()))));
+  let holed = false;
+  for (let i = 0; i < 8 && !holed; i++) {
+    const f = net.connect({ host: '127.0.0.1', port });
+    fillers.push(f);
+    f.on('error', () => undefined);
+    holed = await new Promise<boolean>((r) => {
+      f.once('connect', () => r(false));
+      setTimeout(() => r(true), 300);
+    });
+  }
+  if (!holed) close();
+  expect(holed, 'the queue of a listener that never accepts fills up').toBe(true);
+  return { port, close };
+}
+
 describe('connectTcp', () => {
   it('connects through a later address when an earlier one refuses, and lists both', async () => {
     const runner = new StageRunner(5000);
@@ -41,40 +68,21 @@ describe('connectTcp', () => {
   });
 
   it('is not held up by an address that never answers: the next one connects within the stage', async () => {
-    // A listener that never accepts, with a backlog of 0: once its queue is full the kernel
-    // drops further SYNs, so a connection there neither succeeds nor fails (a black hole).
-    const py = spawn('python3', ['-c', 'import socket,time\ns=socket.socket()\ns.bind(("127.0.0.1",0))\ns.listen(0)\nprint(s.getsockname()[1],flush=True)\ntime.sleep(60)']);
+    const hole = await blackHole();
+    const other = net.createServer((sock) => sock.destroy());
     try {
-      const port = await new Promise<number>((r) => py.stdout.once('data', (d) => r(Number(String(d).trim()))));
-      const fillers: net.Socket[] = [];
-      let holed = false;
-      for (let i = 0; i < 8 && !holed; i++) {
-        const f = net.connect({ host: '127.0.0.1', port });
-        fillers.push(f);
-        f.on('error', () => undefined);
-        holed = await new Promise<boolean>((r) => {
-          f.once('connect', () => r(false));
-          setTimeout(() => r(true), 300);
-        });
-      }
-      expect(holed, 'the queue of a listener that never accepts fills up').toBe(true);
-      const other = net.createServer((s) => s.destroy());
-      await new Promise<void>((r) => other.listen(port, '127.0.0.2', r));
-      try {
-        const runner = new StageRunner(3000);
-        const sock = await runner.run('connect', (s) =>
-          connectTcp({ host: 'mail.example.test', port }, [{ address: '127.0.0.1', family: 4 }, { address: '127.0.0.2', family: 4 }], s),
-        );
-        expect(runner.failure).toBeNull();
-        expect(sock?.remoteAddress).toBe('127.0.0.2');
-        sock?.destroy();
-        expect(runner.stages[0]!.evidence.tried).toEqual([{ address: '127.0.0.1', cancelled: true }, { address: '127.0.0.2' }]);
-      } finally {
-        await new Promise<void>((r) => other.close(() => r()));
-        for (const f of fillers) f.destroy();
-      }
+      await new Promise<void>((r) => other.listen(hole.port, '127.0.0.2', r));
+      const runner = new StageRunner(3000);
+      const sock = await runner.run('connect', (s) =>
+        connectTcp({ host: 'mail.example.test', port: hole.port }, [{ address: '127.0.0.1', family: 4 }, { address: '127.0.0.2', family: 4 }], s),
+      );
+      expect(runner.failure).toBeNull();
+      expect(sock?.remoteAddress).toBe('127.0.0.2');
+      sock?.destroy();
+      expect(runner.stages[0]!.evidence.tried).toEqual([{ address: '127.0.0.1', cancelled: true }, { address: '127.0.0.2' }]);
     } finally {
-      py.kill();
+      await new Promise<void>((r) => other.close(() => r()));
+      hole.close();
     }
   });
 
@@ -110,23 +118,10 @@ describe('connectTcp', () => {
   });
 
   it('a stage that times out mid-race shows each attempt as it stood', async () => {
-    const py = spawn('python3', ['-c', 'import socket,time\ns=socket.socket()\ns.bind(("127.0.0.1",0))\ns.listen(0)\nprint(s.getsockname()[1],flush=True)\ntime.sleep(60)']);
-    const fillers: net.Socket[] = [];
+    const hole = await blackHole();
     try {
-      const port = await new Promise<number>((r) => py.stdout.once('data', (d) => r(Number(String(d).trim()))));
-      let holed = false;
-      for (let i = 0; i < 8 && !holed; i++) {
-        const f = net.connect({ host: '127.0.0.1', port });
-        fillers.push(f);
-        f.on('error', () => undefined);
-        holed = await new Promise<boolean>((r) => {
-          f.once('connect', () => r(false));
-          setTimeout(() => r(true), 300);
-        });
-      }
-      expect(holed).toBe(true);
       const runner = new StageRunner(500);
-      const sock = await runner.run('connect', (s) => connectTcp({ host: 'mail.example.test', port }, [{ address: '127.0.0.1', family: 4 }, { address: '127.0.0.1', family: 4 }], s));
+      const sock = await runner.run('connect', (s) => connectTcp({ host: 'mail.example.test', port: hole.port }, [{ address: '127.0.0.1', family: 4 }, { address: '127.0.0.1', family: 4 }], s));
       expect(sock).toBeUndefined();
       expect(runner.failure?.kind).toBe('timeout');
       expect(runner.failure!.evidence.tried).toEqual([
@@ -134,8 +129,7 @@ describe('connectTcp', () => {
         { address: '127.0.0.1', error: 'no answer' },
       ]);
     } finally {
-      for (const f of fillers) f.destroy();
-      py.kill();
+      hole.close();
     }
   });
 });
