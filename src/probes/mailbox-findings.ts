@@ -49,37 +49,37 @@ export function pop3NeverLogsInFinding(receiving: ReceivingSettings, versionText
 }
 
 /**
- * IMAP on 4.1, 4.1.1 and 5.0 with UseSSL false and no STARTTLS: the only login left is LOGIN in
- * clear text, which these releases never send (release.ts `imapCleartextLoginRaises`).
+ * IMAP with UseSSL false where the server's own login cannot succeed, whatever the password
+ * (./mailbox-login-plan.ts), or null:
+ * - `loginNeverSent`: 4.1, 4.1.1 and 5.0 with no STARTTLS and no mechanism Twisted knows: the only
+ *   login left is LOGIN in clear text, which these releases never send (release.ts
+ *   `imapCleartextLoginRaises`);
+ * - `loginRefused`: the same server says LOGINDISABLED: the server's client sends LOGIN anyway,
+ *   in clear text, and is refused.
  */
-export function imapLoginNeverSentFinding(receiving: ReceivingSettings, versionText: string, steps: string[]): Finding {
+export function imapLoginBlockedFinding(receiving: ReceivingSettings, versionText: string, plan: Pick<LoginPlan, 'loginNeverSent' | 'loginRefused' | 'steps'>): Finding | null {
+  if (!plan.loginNeverSent && !plan.loginRefused) return null;
+  const failed = `every poll ends with "IMAP login failed for ${receiving.username}" whatever the password, and no reply is read.`;
+  const [id, message, fix] = plan.loginNeverSent
+    ? [
+        'mailbox.imap-login-never-sent',
+        `${where(receiving)} offers no STARTTLS and no login mechanism Calendar Server knows, so with UseSSL false its only way in is LOGIN in clear text. ` +
+          `Calendar Server ${versionText} never sends it: its IMAP logger raises on Twisted's notice "Server has no TLS support. logging in over cleartext!", so ${failed}`,
+        `Set ${CONFIG}.UseSSL to true with port 993, or offer STARTTLS on this port; 4.2 and 5.1 and later send the LOGIN.`,
+      ]
+    : [
+        'mailbox.imap-login-disabled',
+        `${where(receiving)} says LOGINDISABLED and offers no STARTTLS and no login mechanism Calendar Server knows. With UseSSL false, Calendar Server ${versionText} ` +
+          `sends LOGIN anyway, with the password in clear text, and the server refuses it: ${failed}`,
+        `Set ${CONFIG}.UseSSL to true with port 993, or offer STARTTLS on this port.`,
+      ];
   return {
-    id: 'mailbox.imap-login-never-sent',
+    id,
     severity: 'error',
     path: `${CONFIG}.UseSSL`,
-    message:
-      `${where(receiving)} offers no STARTTLS and no login mechanism Calendar Server knows, so with UseSSL false its only way in is LOGIN in clear text. ` +
-      `Calendar Server ${versionText} never sends it: its IMAP logger raises on Twisted's notice "Server has no TLS support. logging in over cleartext!", ` +
-      `so every poll ends with "IMAP login failed for ${receiving.username}" whatever the password, and no reply is read.`,
-    evidence: { server: receiving.server, port: receiving.port, useSSL: false, serverVersion: versionText, calendarServerSteps: steps },
-    fix: `Set ${CONFIG}.UseSSL to true with port 993, or offer STARTTLS on this port; 4.2 and 5.1 and later send the LOGIN.`,
-  };
-}
-
-/**
- * IMAP with UseSSL false, a server that says LOGINDISABLED and offers neither STARTTLS nor a
- * mechanism Twisted knows: the server's client sends LOGIN anyway, in clear text, and is refused.
- */
-export function imapLoginDisabledFinding(receiving: ReceivingSettings, versionText: string, steps: string[]): Finding {
-  return {
-    id: 'mailbox.imap-login-disabled',
-    severity: 'error',
-    path: `${CONFIG}.UseSSL`,
-    message:
-      `${where(receiving)} says LOGINDISABLED and offers no STARTTLS and no login mechanism Calendar Server knows. With UseSSL false, Calendar Server ${versionText} ` +
-      `sends LOGIN anyway, with the password in clear text, and the server refuses it whatever the password: every poll ends with "IMAP login failed for ${receiving.username}", and no reply is read.`,
-    evidence: { server: receiving.server, port: receiving.port, useSSL: false, serverVersion: versionText, calendarServerSteps: steps },
-    fix: `Set ${CONFIG}.UseSSL to true with port 993, or offer STARTTLS on this port.`,
+    message,
+    evidence: { server: receiving.server, port: receiving.port, useSSL: false, serverVersion: versionText, calendarServerSteps: plan.steps },
+    fix,
   };
 }
 

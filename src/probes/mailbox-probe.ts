@@ -16,7 +16,7 @@ import { Redactor, StageError, StageRunner, resolveHost, secondsText, type Stage
 import { RESOLVER_TIMEOUT_HINT } from '../net/errors.js';
 import { addressRule, ipv6ServerText, mailClientsFor, type MailClients } from '../server/mail-clients.js';
 import { checkLoginPlan, type LoginPlan } from './mailbox-login-plan.js';
-import { certificateFindings, cleartextFindings, imapLoginDisabledFinding, imapLoginNeverSentFinding, pop3NeverLogsInFinding, popNoLoginFinding, tls10RefusedFinding } from './mailbox-findings.js';
+import { certificateFindings, cleartextFindings, imapLoginBlockedFinding, pop3NeverLogsInFinding, popNoLoginFinding, tls10RefusedFinding } from './mailbox-findings.js';
 import {
   finishReport,
   maybeInsecure,
@@ -80,8 +80,8 @@ export async function probeMailbox(receiving: ReceivingSettings, opts: ConnectOp
     findings.push(...certificateFindings(receiving, outcome.tls, clients));
   }
   findings.push(...cleartextFindings(receiving, plan));
-  if (plan?.loginNeverSent) findings.push(imapLoginNeverSentFinding(receiving, version.text, plan.steps));
-  else if (plan?.loginRefused) findings.push(imapLoginDisabledFinding(receiving, version.text, plan.steps));
+  const blocked = plan ? imapLoginBlockedFinding(receiving, version.text, plan) : null;
+  if (blocked) findings.push(blocked);
   if (protocol === 'pop3' && featuresOf(version).pop3NeverLogsIn) {
     // The mailbox may work for this tool; the server's own POP3 reader never gets to log in.
     findings.push(pop3NeverLogsInFinding(receiving, version.text));

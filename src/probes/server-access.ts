@@ -28,7 +28,7 @@ import { addressRule, mailClientsFor } from '../server/mail-clients.js';
 import { featuresOf, type ServerVersion } from '../server/release.js';
 import { checkLoginPlan, type LoginPlan } from './mailbox-login-plan.js';
 import { maybeInsecure } from './probe-report.js';
-import { certificateFindings, cleartextFindings, imapLoginDisabledFinding, imapLoginNeverSentFinding, pop3NeverLogsInFinding, popNoLoginFinding, tls10RefusedFinding } from './mailbox-findings.js';
+import { certificateFindings, cleartextFindings, imapLoginBlockedFinding, pop3NeverLogsInFinding, popNoLoginFinding, tls10RefusedFinding } from './mailbox-findings.js';
 
 const CONFIG = 'Scheduling.iMIP.Receiving';
 
@@ -149,8 +149,8 @@ function clearPortAccess(receiving: ReceivingSettings, connect: ConnectOptions, 
   const ev = { server: receiving.server, port: receiving.port, useSSL: receiving.useSSL, protocol: receiving.protocol };
   const base = { steps: plan.steps, toolStopped: false, ...(plan.tls ? { tls: plan.tls } : {}) };
   if (plan.noLogin) return { ...base, findings: [popNoLoginFinding(receiving, ev)], serverBlocked: true, upgrade: 'negotiate' };
-  if (plan.loginNeverSent) return { ...base, findings: [imapLoginNeverSentFinding(receiving, version.text, plan.steps)], serverBlocked: true, upgrade: 'negotiate' };
-  if (plan.loginRefused) return { ...base, findings: [imapLoginDisabledFinding(receiving, version.text, plan.steps)], serverBlocked: true, upgrade: 'negotiate' };
+  const blocked = imapLoginBlockedFinding(receiving, version.text, plan);
+  if (blocked) return { ...base, findings: [blocked], serverBlocked: true, upgrade: 'negotiate' };
   if (plan.tls10 === 'refused') return { ...base, findings: [tls10RefusedFinding(receiving, ev, plan.steps)], serverBlocked: true, upgrade: 'negotiate' };
   const findings = cleartextFindings(receiving, plan);
   if (plan.tls10 === 'accepted') {

@@ -54,14 +54,14 @@ beforeAll(async () => {
 });
 afterAll(() => new Promise<void>((r) => server.close(() => r())));
 
-function receiving(at = port): ReceivingSettings {
-  return { server: '127.0.0.1', port: at, useSSL: false, type: 'imap', protocol: 'imap', username: 'calendar@example.test', password: 'Pw-9917-never-sent', pollingSeconds: 30 };
+function receiving(): ReceivingSettings {
+  return { server: '127.0.0.1', port, useSSL: false, type: 'imap', protocol: 'imap', username: 'calendar@example.test', password: 'Pw-9917-never-sent', pollingSeconds: 30 };
 }
 
-async function plan(release: string, at = port) {
+async function plan(release: string) {
   const v = parseServerVersion(release);
   const runner = new StageRunner(5000);
-  const out = await runner.run('server-login', (s) => checkLoginPlan(receiving(at), mailClientsFor(v), v, [{ address: '127.0.0.1', family: 4 }], { timeoutMs: 5000, insecure: false }, s));
+  const out = await runner.run('server-login', (s) => checkLoginPlan(receiving(), mailClientsFor(v), v, [{ address: '127.0.0.1', family: 4 }], { timeoutMs: 5000, insecure: false }, s));
   expect(runner.failure).toBeNull();
   return out!;
 }
