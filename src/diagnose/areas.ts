@@ -101,12 +101,13 @@ function describe(area: AreaId, a: AreaInputs, errors: number, warnings: number)
       // config's own line says where, so it never reads as a clean file when check-config is not.
       const moved = a.findings.filter((f) => f.source === 'config' && f.area !== 'config');
       const movedProblems = problems(moved.filter((f) => f.severity === 'error').length, moved.filter((f) => f.severity === 'warning').length);
+      const movedCount = moved.filter((f) => f.severity !== 'info').length;
       const where = [...new Set(moved.filter((f) => f.severity !== 'info').map((f) => AREA_TITLES[f.area]))].join(', ');
       const judged = `(judged as ${a.version.text}, ${a.version.line})`;
       const summary = inFile
         ? `${inFile} in ${path}${movedProblems ? `, and ${movedProblems} under ${where}` : ''}`
         : movedProblems
-          ? `no other problems in ${path}: its ${movedProblems} ${movedProblems.includes(',') || !/^1 /.test(movedProblems) ? 'are' : 'is'} under ${where} ${judged}`
+          ? `no other problems in ${path}: its ${movedProblems} ${movedCount === 1 ? 'is' : 'are'} under ${where} ${judged}`
           : `no problems in ${path} ${judged}`;
       return { examined: true, summary: `${summary}${inputs}` };
     }
