@@ -28,7 +28,7 @@ const PROBE_FINDINGS: RuleMeta[] = [
   meta('smtp.certificate-name-mismatch', 'error', 'The SMTP certificate does not name Sending.Server (or Server is an IP address): the connection breaks on 9.x (MailCertificateAlert); a warning before 9.x.'),
   meta('smtp.tls10-refused', 'error', 'UseSSL is false, the relay offers STARTTLS and refuses TLS 1.0: the server starts TLS 1.0 there and no invitation leaves.'),
   meta('smtp.auth-mechanism-rejected', 'error', 'The relay refused the first mechanism the server picks (CRAM-MD5, LOGIN, PLAIN order) and the server never tries another; a later one works.'),
-  meta('smtp.auth-skipped', 'warning', 'No AUTH: Password empty, or no AUTH (or no mechanism the server knows) where it would log in; says whether the relay then refuses the mail at RCPT.'),
+  meta('smtp.auth-skipped', 'warning', 'No AUTH: Password empty, or no AUTH (or no mechanism the server knows) where it would log in; says whether the relay then refuses the mail at RCPT. On macOS with the password in the keychain: the login is untested (reason keychain).'),
   meta('smtp.auth-failed', 'error', 'The SMTP server rejected Sending.Username and Sending.Password (535).'),
   meta('smtp.basic-auth-disabled', 'error', 'The provider turned password authentication off (5.7.30, 5.7.139, app password required); the server cannot do OAuth2.'),
   meta('smtp.auth-cleartext', 'warning', 'The gateway would send the SMTP password without TLS.'),

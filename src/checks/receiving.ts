@@ -1,4 +1,5 @@
 /** The IMAP/POP side (§1.3, §4.1-§4.3): where replies are read, and what the server deletes. */
+import { keychainFillsEmptyPassword } from '../config/keychain.js';
 import { getPath } from '../config/load.js';
 import { parseaddr } from '../server/address.js';
 import { pop3NeverLogsInText } from '../server/mail-clients.js';
@@ -133,24 +134,17 @@ export const portTypeMismatch: ConfigRule = {
   },
 };
 
-/** §1.3: could the macOS System keychain fill an empty password for this direction? */
-export function keychainCanFill(ctx: ConfigContext, username: string): boolean {
-  if (ctx.platform !== 'darwin' || !username) return false;
-  // 3.x-4.x return early when iMIP.Password is set, skipping the Sending/Receiving lookups.
-  if (ctx.version.line === '3.x-4.x' && ctx.settings.password) return false;
-  return true;
-}
 
 export const credentialsMissing: ConfigRule = {
   id: 'receiving.credentials-missing',
   severity: 'error',
   lines: ALL_LINES,
-  summary: 'Receiving username or password empty (and no macOS keychain fallback): the server cannot log in.',
+  summary: 'Receiving username or password empty: the server cannot log in (a warning on macOS, where it takes an empty password from the System keychain).',
   check(ctx) {
     const r = ctx.settings.receiving;
     if (r.username && r.password) return [];
     const which = !r.username && !r.password ? 'Receiving.Username and Receiving.Password are' : !r.username ? 'Receiving.Username is' : 'Receiving.Password is';
-    const keychain = !r.password && keychainCanFill(ctx, r.username);
+    const keychain = keychainFillsEmptyPassword(ctx.settings, 'Receiving', ctx.version.line, ctx.platform) !== null;
     return [
       finding(
         this,

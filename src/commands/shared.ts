@@ -1,6 +1,7 @@
 /** What every command does first: find the config, pick the release, load it as the server would. */
 import { featuresOf, parseServerVersion, type ServerVersion } from '../server/release.js';
 import { inferServerVersion, locateConfig, toSettings } from '../config/effective.js';
+import { withKeychainAccounts } from '../config/keychain.js';
 import { loadConfig } from '../config/load.js';
 import { readPlistFile } from '../config/plist-file.js';
 import { CannotRunError } from '../report/exit.js';
@@ -66,7 +67,10 @@ export async function loadForCommand(flags: SharedFlags, platform: NodeJS.Platfo
     }
   }
   const overrides = applyOverrides(config, wanted);
-  const ctx: ConfigContext = { config, settings: toSettings(config, version), version, features: featuresOf(version), platform };
+  // On macOS an empty Sending/Receiving Password may come from the System keychain: the
+  // connection tests then say the login was not tested rather than that it cannot succeed.
+  const settings = withKeychainAccounts(toSettings(config, version), version.line, platform);
+  const ctx: ConfigContext = { config, settings, version, features: featuresOf(version), platform };
   return { ctx, configPath: path, located: how, overrides };
 }
 

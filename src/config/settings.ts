@@ -11,6 +11,11 @@ export interface SendingSettings {
   username: string;
   password: string;
   suppressionDays: number | null;
+  /**
+   * macOS: the System keychain account the server takes this empty Password from
+   * (src/config/keychain.ts). Set by the command's loader; imip never reads its value.
+   */
+  keychainAccount?: string;
 }
 
 export type { MailboxProtocol } from '../server/protocol.js';
@@ -28,6 +33,8 @@ export interface ReceivingSettings {
   username: string;
   password: string;
   pollingSeconds: number;
+  /** As on {@link SendingSettings.keychainAccount}. */
+  keychainAccount?: string;
 }
 
 export interface ImipSettings {

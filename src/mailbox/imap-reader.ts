@@ -29,7 +29,7 @@ import { decodeHeaderBytes, HeaderList, parseHeaderBlock } from '../imip/mime-he
 import { partByNumber, walkParts, type MimePart } from '../imip/mime-part.js';
 import { neededParts } from '../imip/classify.js';
 import { MailboxOpenError, probeStage } from './open-error.js';
-import { mailboxHost } from './target.js';
+import { mailboxHost, noCredentialsText } from './target.js';
 import type { OnMessage, OnProgress, ReaderInfo, ReadMessage, ReadStats } from './types.js';
 import { loadCaPem, runContext } from '../net/net-stage.js';
 import { ImapDeadline, isImapTimeout } from './imap-deadline.js';
@@ -322,7 +322,7 @@ export class ImapReader {
     // Nothing to log in with: no session at all (the access check before it has tested the
     // connection); judged as the login stage's missing credentials.
     if (!receiving.username || !receiving.password) {
-      throw new MailboxOpenError(`IMAP ${host}:${receiving.port}: no user name or password is configured`, { protocol: 'imap', stage: 'login' });
+      throw new MailboxOpenError(`IMAP ${host}:${receiving.port}: ${noCredentialsText(receiving)}`, { protocol: 'imap', stage: 'login' });
     }
     const flowOptions = imapFlowOptions(receiving, connect);
     const deadline = new ImapDeadline(connect.timeoutMs, receiving.useSSL);

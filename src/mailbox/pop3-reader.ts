@@ -18,7 +18,7 @@ import { Pop3Client, isPop3Error, type Pop3ClientOptions, type Pop3Error } from 
 import { loadCaPem, runContext, type OfferedVersions } from '../net/net-stage.js';
 import type { ConnectOptions, ReceivingSettings } from '../config/settings.js';
 import { MailboxOpenError, probeStage } from './open-error.js';
-import { mailboxHost } from './target.js';
+import { mailboxHost, noCredentialsText } from './target.js';
 import type { OnMessage, OnProgress, ReaderInfo, ReadStats } from './types.js';
 
 /**
@@ -91,7 +91,7 @@ export class Pop3Reader {
     // Nothing to log in with: no session at all (the access check before it has tested the
     // connection); judged as the login stage's missing credentials.
     if (!receiving.username || !receiving.password) {
-      throw new MailboxOpenError(`POP3 ${where}: no user name or password is configured`, { protocol: 'pop3', stage: 'login' });
+      throw new MailboxOpenError(`POP3 ${where}: ${noCredentialsText(receiving)}`, { protocol: 'pop3', stage: 'login' });
     }
     let client: Pop3Client;
     try {

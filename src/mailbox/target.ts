@@ -9,3 +9,13 @@ export function mailboxHost(receiving: ReceivingSettings): string {
   if (!receiving.port) throw new CannotRunError('Scheduling.iMIP.Receiving.Port is 0: Calendar Server has no default and would connect to port 0');
   return host;
 }
+
+/**
+ * Why a reader opens no session: no user name or password to log in with. On macOS the server
+ * may take an empty password from the System keychain (`keychainAccount`), which imip does not read.
+ */
+export function noCredentialsText(receiving: ReceivingSettings): string {
+  return receiving.keychainAccount && receiving.username
+    ? 'Receiving.Password is empty and Calendar Server takes it from the System keychain, which imip does not read'
+    : 'no user name or password is configured';
+}

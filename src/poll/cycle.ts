@@ -404,6 +404,11 @@ export function accessStops(access: ServerAccess): boolean {
 export function stoppedText(stopped: ServerLoginReport['stopped'], findings: readonly Finding[] = [], detail?: string): string {
   const ids = [...new Set(findings.filter((f) => f.severity === 'error').map((f) => f.id))];
   if (stopped === 'mailbox-not-opened') {
+    // macOS: the password the server logs in with is in the keychain, which imip does not read.
+    const keychain = findings.find((f) => f.id === 'receiving.credentials-missing' && f.evidence.keychainAccount);
+    if (keychain && !ids.length) {
+      return `No message was read: Receiving.Password is empty and Calendar Server takes it from the System keychain, which imip does not read (receiving.credentials-missing). Calendar Server reads the mailbox if the keychain holds the password; pass it with --set, as the finding's fix shows, to see what it would do.`;
+    }
     // The finding says what failed; without one (INBOX refused, a protocol error) the error does.
     const why = ids.length ? ids.join(', ') : (detail ?? 'see the error above');
     return `No message was read: the mailbox could not be opened (${why}). Calendar Server's poll connects and logs in with the same settings, so fix that first.`;

@@ -3,6 +3,7 @@
  * finding is chosen by. Shared by `test-mailbox`'s stages and by `poll`, whose reader reports a
  * mailbox it cannot open with the same findings.
  */
+import { keychainPasswordFix } from '../config/keychain.js';
 import { StageError, toStageError } from '../net/net-stage.js';
 import { isCertificateErrorCode } from '../net/tls-info.js';
 import { isPop3Error } from '../clients/pop3/index.js';
@@ -29,11 +30,19 @@ const IMAP_SESSION_LIMIT_HINT =
   `(${sessionsHeldOpen(30)} with PollingSeconds 30; Dovecot: mail_max_userip_connections, 10 by default), and see who holds them with "doveadm who".`;
 
 /**
- * An empty Receiving.Username or Receiving.Password: the login stage sends nothing, and says so
- * (the server's client cannot log in either; on macOS it may take the password from the keychain).
+ * An empty Receiving.Username or Receiving.Password: the login stage sends nothing, and says so.
+ * The server's client cannot log in either, except on macOS where it takes an empty Password from
+ * the System keychain (`keychainAccount`): then the login is only untested here.
  */
-export function missingCredentials(receiving: { username: string; password: string }): StageError | null {
+export function missingCredentials(receiving: { username: string; password: string; keychainAccount?: string }): StageError | null {
   if (receiving.username && receiving.password) return null;
+  if (receiving.keychainAccount) {
+    // macOS: the server logs in with the keychain's password, which imip does not read.
+    return new StageError('config', `Receiving.Password is empty and Calendar Server takes it from the System keychain (account "${receiving.keychainAccount}"), which imip does not read, so nothing was sent`, {
+      hint: keychainPasswordFix('Receiving', receiving.keychainAccount),
+      evidence: { missing: 'Password', keychainAccount: receiving.keychainAccount },
+    });
+  }
   const which = !receiving.username && !receiving.password ? 'Receiving.Username and Receiving.Password are' : !receiving.username ? 'Receiving.Username is' : 'Receiving.Password is';
   return new StageError('config', `${which} empty, so nothing was sent`, {
     hint: 'Set Receiving.Username and Receiving.Password to the dedicated mailbox account.',

@@ -143,6 +143,22 @@ export function failureFindings(receiving: ReceivingSettings, f: StageFailure, o
       if (f.stage === 'resolve') {
         return [err('mailbox.dns', `${CONFIG}.Server`, `No mailbox server is configured: ${f.error}.`, f.hint ?? `Set ${CONFIG}.Server.`)];
       }
+      if (f.stage === 'login' && f.evidence.missing && f.evidence.keychainAccount) {
+        // macOS: the config rule's warning (checks/receiving.ts): the server may well log in.
+        const account = String(f.evidence.keychainAccount);
+        return [
+          {
+            ...err(
+              'receiving.credentials-missing',
+              `${CONFIG}.Password`,
+              `${CONFIG}.Password is empty; on macOS Calendar Server takes it from the System keychain (account "${account}") and logs in only if it is there. imip does not read the keychain, so the login was not tested.`,
+              f.hint ?? `Set ${CONFIG}.Password for this run with --set.`,
+              { keychainAccount: account },
+            ),
+            severity: 'warning',
+          },
+        ];
+      }
       if (f.stage === 'login' && f.evidence.missing) {
         // The config rule's own finding (checks/receiving.ts), so check-config --connect and diagnose say it once.
         return [

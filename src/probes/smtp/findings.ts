@@ -3,6 +3,7 @@
  * get on this path (src/server/mail-clients.ts), and, apart from that, what stopped the tool's own
  * test. Shared by `test-smtp`, `check-config --connect` and `send-test`.
  */
+import { keychainPasswordFix } from '../../config/keychain.js';
 import type { SendingSettings } from '../../config/settings.js';
 import type { Finding } from '../../report/finding.js';
 import { dnsNames, type TlsInfo } from '../../net/tls-info.js';
@@ -196,6 +197,7 @@ function nameMismatch(sending: SendingSettings, res: SmtpSessionResult, severity
 }
 
 function authSkipped(sending: SendingSettings, res: SmtpSessionResult): Finding {
+  if (res.authSkipped === 'keychain') return keychainAuthUntested(sending, res);
   const where = `${sending.server}:${sending.port}`;
   const why =
     res.authSkipped === 'no-password'
@@ -222,4 +224,29 @@ function authSkipped(sending: SendingSettings, res: SmtpSessionResult): Finding 
           ? OAUTH_ONLY_HINT
           : 'Enable PLAIN or LOGIN (over TLS) on the relay for this account.';
   return finding('smtp.auth-skipped', severity, `${CONFIG}.Password`, `${why}; ${outcome}`, { server: sending.server, port: sending.port, reason: res.authSkipped, offered: res.authAfterTls ?? res.authBeforeTls ?? [], ...(check ? { relayCheck: check } : {}) }, fix);
+}
+
+/**
+ * macOS, an empty Sending.Password that the server takes from the System keychain: it logs in
+ * with that password if the keychain holds one; this test could not. What the relay does with
+ * mail sent without a login is said, as it is what happens when the keychain has no password.
+ */
+function keychainAuthUntested(sending: SendingSettings, res: SmtpSessionResult): Finding {
+  const account = sending.keychainAccount ?? `${sending.username}@${sending.server}`;
+  const rcpt = res.runner.failure && res.runner.failure.stage !== 'data' ? res.runner.failure : null;
+  const check = res.relayCheck;
+  const without =
+    rcpt || (check && !check.accepted)
+      ? `; without a login the relay refuses mail (${rcpt ? rcpt.error : check!.reply}), so invitations leave only if the keychain holds the right password`
+      : check?.accepted
+        ? '; without a login the relay still takes mail for outside recipients'
+        : '';
+  return finding(
+    'smtp.auth-skipped',
+    'warning',
+    `${CONFIG}.Password`,
+    `${CONFIG}.Password is empty; on macOS Calendar Server takes it from the System keychain (account "${account}") and logs in with it if it is there. imip does not read the keychain, so the login was not tested${without}`,
+    { server: sending.server, port: sending.port, reason: 'keychain', keychainAccount: account, offered: res.authAfterTls ?? res.authBeforeTls ?? [], ...(check ? { relayCheck: check } : {}) },
+    keychainPasswordFix('Sending', account),
+  );
 }

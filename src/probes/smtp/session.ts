@@ -59,7 +59,8 @@ export interface SmtpSessionOptions extends ConnectOptions {
 }
 
 /** Why AUTH did not happen, when it did not. */
-export type AuthSkipReason = 'no-password' | 'not-offered' | 'no-known-mechanism';
+/** `keychain`: macOS, the server logs in with the System keychain's password, which imip does not read. */
+export type AuthSkipReason = 'no-password' | 'not-offered' | 'no-known-mechanism' | 'keychain';
 
 export interface SmtpSessionResult {
   runner: StageRunner;
@@ -260,8 +261,11 @@ export async function runSmtpSession(sending: SendingSettings, opts: SmtpSession
     const stop = (): boolean => res.stoppedForCertificate && !runner.failed;
     if (!runner.failed && ext) {
       const known = firstOffered(opts.clients.smtp.authOrder, ext.auth);
-      res.authSkipped = !sending.password ? 'no-password' : !ext.auth.length ? 'not-offered' : !known ? 'no-known-mechanism' : null;
-      if (!res.authSkipped) {
+      res.authSkipped =
+        !sending.password && !sending.keychainAccount ? 'no-password' : !ext.auth.length ? 'not-offered' : !known ? 'no-known-mechanism' : !sending.password ? 'keychain' : null;
+      if (res.authSkipped === 'keychain') {
+        runner.skip('auth', { reason: `Sending.Password is empty and Calendar Server takes it from the System keychain (account "${sending.keychainAccount}"), which imip does not read` });
+      } else if (!res.authSkipped) {
         if (stop()) {
           runner.skip('auth', { reason: 'stopped before sending the password: the certificate did not verify for this test' });
         } else {
@@ -464,7 +468,9 @@ async function explainAuth(
 
 function mailFromHint(r: SmtpReply, res: SmtpSessionResult): string {
   if (r.code === 530 || r.enhanced === '5.7.0' || /auth/i.test(r.text)) {
-    return res.authSkipped
+    return res.authSkipped === 'keychain'
+      ? 'The relay wants authentication, and this test could not log in: the password is in the macOS keychain (see smtp.auth-skipped).'
+      : res.authSkipped
       ? 'The relay wants authentication, and Calendar Server does not log in here (see smtp.auth-skipped).'
       : 'The relay wants authentication before MAIL FROM; check the auth stage.';
   }
