@@ -40,9 +40,18 @@ const SCHEMES: Record<string, { flag: string; port: number; tls: AccountEndpoint
   submission: { flag: '--reply-submit', port: 587, tls: 'starttls' },
 };
 
+function passwordInUrl(flag: string): CannotRunError {
+  return new CannotRunError(`${flag}: the URL holds a password; passwords never go on the command line: set ${REPLY_PASSWORD_ENV} or use --reply-password-file`);
+}
+
 /** Parse one account URL; `allowed` are the schemes this flag takes. */
 export function parseAccountUrl(flag: string, value: string, allowed: readonly string[]): AccountEndpoint {
   const text = value.trim();
+  // A password (USER:PASSWORD@) is refused before anything else, so no message below, which
+  // quotes the value, can repeat it: whatever the rest of the URL looks like.
+  const rest = text.replace(/^[a-z][a-z0-9+.-]*:\/+/i, '');
+  const at = rest.lastIndexOf('@');
+  if (at > 0 && rest.slice(0, at).includes(':')) throw passwordInUrl(flag);
   const m = /^([a-z][a-z0-9+.-]*):\/\/(.+)@([^@/:]+|\[[0-9a-f:.]+\])(?::(\d+))?\/?$/i.exec(text);
   const example = allowed.includes('submission') ? 'submission://attendee@example.org@smtp.example.org:587' : 'imaps://attendee@example.org@imap.example.org';
   if (!m) throw new CannotRunError(`${flag}: ${JSON.stringify(value)} is not SCHEME://USER@HOST[:PORT]; give one such as ${example}`);
@@ -52,9 +61,7 @@ export function parseAccountUrl(flag: string, value: string, allowed: readonly s
     throw new CannotRunError(`${flag}: the scheme "${scheme}" is not one of ${allowed.map((s) => `${s}://`).join(', ')}`);
   }
   let username = m[2]!;
-  if (/:/.test(username)) {
-    throw new CannotRunError(`${flag}: the URL holds a password; passwords never go on the command line: set ${REPLY_PASSWORD_ENV} or use --reply-password-file`);
-  }
+  if (/:/.test(username)) throw passwordInUrl(flag);
   try {
     username = decodeURIComponent(username);
   } catch {

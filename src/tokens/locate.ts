@@ -109,6 +109,17 @@ export function locateOverride(given: string): StoreLocation {
     }
     return { kind: 'postgres', target, how: '--token-store' };
   }
+  // Another scheme (a typo such as postgress://, or mysql://) is no file name: refused, and only
+  // the scheme is repeated, as the rest may hold a password.
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(given);
+  if (scheme) {
+    return {
+      kind: 'unsupported',
+      how: '--token-store',
+      reason: `--token-store is a URL of the scheme "${scheme[1]}", and the token store is a PostgreSQL database (postgres://) or a SQLite file`,
+      fix: 'Write it as postgres://USER:PASSWORD@HOST:PORT/DATABASE, postgres:///DATABASE?host=/SOCKET/DIR&user=USER for a Unix socket, or the path of the SQLite file.',
+    };
+  }
   let path = resolve(given);
   try {
     if (statSync(path).isDirectory()) path = join(path, SQLITE_FILE);

@@ -79,6 +79,25 @@ describe('account URLs', () => {
     expect(() => parseAccountUrl('--reply-from', 'imaps://u:pw@h', ['imaps', 'imap'])).toThrow(/never go on the command line/);
     expect(() => parseAccountUrl('--reply-from', 'imaps://u@h:99999', ['imaps', 'imap'])).toThrow(/port/);
     expect(() => parseAccountUrl('--reply-from', 'imaps://h', ['imaps', 'imap'])).toThrow(/SCHEME:\/\/USER@HOST/);
+    // A password in a URL that is malformed in some other way is never quoted back either.
+    for (const [flag, url, allowed] of [
+      ['--reply-from', 'imaps://alice:Alice-pw-9907-secret@localhost/INBOX', ['imaps', 'imap']],
+      ['--reply-from', 'imaps://alice:Alice-pw-9907-secret@localhost:port', ['imaps', 'imap']],
+      ['--reply-from', 'imaps:/alice:Alice-pw-9907-secret@localhost', ['imaps', 'imap']],
+      ['--reply-from', 'alice:Alice-pw-9907-secret@localhost', ['imaps', 'imap']],
+      ['--reply-submit', 'submission://alice:Alice-pw-9907@secret@', ['submission']],
+    ] as const) {
+      let message = '';
+      try {
+        parseAccountUrl(flag, url, allowed);
+      } catch (e) {
+        message = (e as Error).message;
+      }
+      expect(message).toMatch(/the URL holds a password; passwords never go on the command line/);
+      expect(message).not.toContain('pw-9907');
+    }
+    // An IPv6 host is no password.
+    expect(parseAccountUrl('--reply-from', 'imaps://probe@example.org@[::1]:993', ['imaps', 'imap'])).toMatchObject({ host: '::1', port: 993 });
   });
   it('the password: the file first, else the environment; submission defaults to the same account on 587', () => {
     const file = join(tempDir('imip-acct-'), 'pw');

@@ -67,4 +67,13 @@ describe('locateStore', () => {
     expect(locateOverride('/tmp')).toMatchObject({ kind: 'sqlite', path: '/tmp/mailgatewaytokens.sqlite' });
     expect(parseDsn('/tmp/ccs_postgres_ab:dbname=caldav:caldav')).toMatchObject({ host: '/tmp/ccs_postgres_ab', database: 'caldav', user: 'caldav' });
   });
+
+  it('--token-store: a URL of another scheme (a typo of postgres://) is refused, naming only the scheme', () => {
+    for (const given of ['pgsql://caldav:Sup3r-pg-pw@127.0.0.1/caldav', 'postgress://caldav:Sup3r-pg-pw@db/caldav', 'mysql://root:Sup3r-pg-pw@db/x']) {
+      const loc = locateOverride(given);
+      expect(loc.kind).toBe('unsupported');
+      expect(JSON.stringify(loc)).not.toContain('Sup3r-pg-pw');
+      expect(loc.kind === 'unsupported' && loc.reason).toMatch(/^--token-store is a URL of the scheme "[a-z]+", and the token store is a PostgreSQL database/);
+    }
+  });
 });
