@@ -28,7 +28,7 @@ import { BodyCollector, bodyCap, createDecoder, keptAsSent, MAX_BODY_BYTES, note
 import { decodeHeaderBytes, HeaderList, parseHeaderBlock } from '../imip/mime-headers.js';
 import { partByNumber, walkParts, type MimePart } from '../imip/mime-part.js';
 import { neededParts } from '../imip/classify.js';
-import { MailboxOpenError, probeStage } from './open-error.js';
+import { MailboxOpenError, maskOpenError, probeStage } from './open-error.js';
 import { mailboxHost, noCredentialsText } from './target.js';
 import type { OnMessage, OnProgress, ReaderInfo, ReadMessage, ReadStats } from './types.js';
 import { loadCaPem, runContext } from '../net/net-stage.js';
@@ -318,6 +318,15 @@ export class ImapReader {
 
   /** Connect, log in and open INBOX (EXAMINE unless `readOnly` is false). Failures are MailboxOpenError. */
   static async open(receiving: ReceivingSettings, connect: ConnectOptions, opts: ImapOpenOptions): Promise<ImapReader> {
+    try {
+      return await ImapReader.openSession(receiving, connect, opts);
+    } catch (err) {
+      // Never the password, even when the server quotes back what it was sent.
+      throw maskOpenError(err, receiving.password);
+    }
+  }
+
+  private static async openSession(receiving: ReceivingSettings, connect: ConnectOptions, opts: ImapOpenOptions): Promise<ImapReader> {
     const host = mailboxHost(receiving);
     // Nothing to log in with: no session at all (the access check before it has tested the
     // connection); judged as the login stage's missing credentials.

@@ -5,7 +5,7 @@
  * `test-mailbox` gives, since a mailbox that cannot be opened is a problem found, not a mistake
  * on the command line.
  */
-import type { StageFailure } from '../net/stage.js';
+import { Redactor, type StageFailure } from '../net/stage.js';
 import { CannotRunError } from '../report/exit.js';
 
 /** What failed and where, before it is judged (the caller maps `cause` to a stage failure). */
@@ -45,4 +45,14 @@ export function probeStage(step: string): string {
   if (s === 'STARTTLS' || s === 'STLS') return 'starttls';
   if (s === 'EXAMINE' || s === 'SELECT') return 'inbox';
   return 'login';
+}
+
+/**
+ * The error with the password masked in its message: a server may quote back what it was sent
+ * (a SASL PLAIN blob in a NO answer), and the message is shown as it is by every reader's caller.
+ */
+export function maskOpenError(err: unknown, secret: string): unknown {
+  if (!(err instanceof MailboxOpenError)) return err;
+  const text = new Redactor([secret]).text(err.message);
+  return text === err.message ? err : new MailboxOpenError(text, err.detail);
 }

@@ -17,7 +17,7 @@ import net from 'node:net';
 import { Pop3Client, isPop3Error, type Pop3ClientOptions, type Pop3Error } from '../clients/pop3/index.js';
 import { loadCaPem, runContext, type OfferedVersions } from '../net/net-stage.js';
 import type { ConnectOptions, ReceivingSettings } from '../config/settings.js';
-import { MailboxOpenError, probeStage } from './open-error.js';
+import { MailboxOpenError, maskOpenError, probeStage } from './open-error.js';
 import { mailboxHost, noCredentialsText } from './target.js';
 import type { OnMessage, OnProgress, ReaderInfo, ReadStats } from './types.js';
 
@@ -86,6 +86,15 @@ export class Pop3Reader {
   }
 
   static async open(receiving: ReceivingSettings, connect: ConnectOptions, opts: { readOnly: boolean }): Promise<Pop3Reader> {
+    try {
+      return await Pop3Reader.openSession(receiving, connect, opts);
+    } catch (err) {
+      // Never the password, even when the server quotes back what it was sent.
+      throw maskOpenError(err, receiving.password);
+    }
+  }
+
+  private static async openSession(receiving: ReceivingSettings, connect: ConnectOptions, opts: { readOnly: boolean }): Promise<Pop3Reader> {
     const host = mailboxHost(receiving);
     const where = `${host}:${receiving.port}`;
     // Nothing to log in with: no session at all (the access check before it has tested the

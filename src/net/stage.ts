@@ -44,6 +44,9 @@ export interface StageFailure {
   evidence: Record<string, unknown>;
 }
 
+/** A run of base64 long enough to hold a secret of 4 bytes or more beside something else. */
+const BASE64_RUN = /[A-Za-z0-9+/]{8,}={0,2}/g;
+
 /**
  * Removes secrets from everything that leaves a probe. Passwords are never put into evidence on
  * purpose; this is the second line of defence for server and library texts that echo input.
@@ -51,12 +54,16 @@ export interface StageFailure {
 export class Redactor {
   static readonly MASK = '<redacted>';
   private readonly needles: string[];
+  /** The secrets as bytes, looked for inside base64 runs of the text. */
+  private readonly raw: Buffer[];
 
   constructor(secrets: ReadonlyArray<string | null | undefined>) {
     const set = new Set<string>();
+    const raw: Buffer[] = [];
     for (const s of secrets) {
       // Very short secrets would mask ordinary text; they are never written anywhere anyway.
       if (!s || s.length < 4) continue;
+      raw.push(Buffer.from(s, 'utf8'));
       set.add(s);
       set.add(Buffer.from(s, 'utf8').toString('base64').replace(/=+$/, ''));
       const enc = encodeURIComponent(s);
@@ -66,11 +73,22 @@ export class Redactor {
     }
     // Longest first, so a secret that contains another is masked whole.
     this.needles = [...set].filter((n) => n.length >= 4).sort((a, b) => b.length - a.length);
+    this.raw = raw;
   }
 
   text(s: string): string {
     let out = s;
     for (const n of this.needles) if (out.includes(n)) out = out.split(n).join(Redactor.MASK);
+    // A server that echoes what it was sent can send back the password inside a longer base64
+    // blob: SASL PLAIN ("\0user\0password"), HTTP Basic ("user:password"). The password's own
+    // base64 is not a substring of such a blob, so every base64 run is decoded and masked whole
+    // when it holds a secret.
+    if (this.raw.length && out.length >= 8) {
+      out = out.replace(BASE64_RUN, (run) => {
+        const bytes = Buffer.from(run, 'base64');
+        return this.raw.some((r) => bytes.includes(r)) ? Redactor.MASK : run;
+      });
+    }
     return out;
   }
 

@@ -25,6 +25,7 @@ import https from 'node:https';
 import ICAL from 'ical.js';
 import type { ImipSettings } from '../config/settings.js';
 import { startDeadline } from '../clients/deadline.js';
+import { Redactor } from '../net/net-stage.js';
 import { runContext } from '../net/tls-handshake.js';
 import { CannotRunError } from '../report/exit.js';
 import { featuresOf, type ServerVersion } from '../server/release.js';
@@ -429,7 +430,10 @@ export async function injectCalendar(
     Recipient: party.organizer,
     'User-Agent': 'iMIP gateway',
   };
-  const done = (r: Omit<InjectResult, 'attempts' | 'ms'>): InjectResult => ({ ...r, attempts, ms: Date.now() - started });
+  // A server that echoes the request (a proxy's error page, a debugging endpoint) may send back
+  // the shared secret or the Basic credentials: the reason shown never holds them.
+  const redactor = new Redactor([target.password]);
+  const done = (r: Omit<InjectResult, 'attempts' | 'ms'>): InjectResult => ({ ...r, ...(r.reason ? { reason: redactor.text(r.reason) } : {}), attempts, ms: Date.now() - started });
   const send = async (auth: string, extra: Record<string, string>): Promise<RawResponse> => {
     try {
       const res = await post(target.url, { ...headers, ...extra }, body, opts, target.addressing);
@@ -446,14 +450,14 @@ export async function injectCalendar(
       const res = await send('header', { [target.header ?? 'x-calendarserver-internal']: target.password ?? '' });
       if (res.status >= 200 && res.status < 300) return done({ ok: true, status: res.status });
       if (res.status === 401) return done({ ok: false, status: 401, reason: 'Authentication required' });
-      return done({ ok: false, status: res.status, reason: httpReason(res) });
+      return done({ ok: false, status: res.status, reason: httpReason(res, redactor) });
     }
     // §5.1 AuthorizedHTTPGetter: unauthenticated first.
     const first = await send('unauthenticated', {});
     if (first.status !== 401) {
       return first.status >= 200 && first.status < 300
         ? done({ ok: true, status: first.status })
-        : done({ ok: false, status: first.status, reason: httpReason(first) });
+        : done({ ok: false, status: first.status, reason: httpReason(first, redactor) });
     }
     if (!target.username) {
       return done({ ok: false, status: 401, reason: 'Mail gateway not able to process reply; authentication required for calendar server' });
@@ -481,14 +485,15 @@ export async function injectCalendar(
         reason: `Mail gateway not able to process reply; could not authenticate user ${target.username} with calendar server`,
       });
     }
-    return done({ ok: false, status: second.status, reason: httpReason(second) });
+    return done({ ok: false, status: second.status, reason: httpReason(second, redactor) });
   } catch (err) {
     const f = err instanceof RequestFailure ? err : new RequestFailure((err as Error).message, true);
     return done({ ok: false, status: null, reason: f.message, uncertain: f.uncertain });
   }
 }
 
-function httpReason(res: RawResponse): string {
-  const text = res.body.replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').trim().slice(0, 200);
+/** The answer's status and the start of its text: masked before it is cut, so no part of a secret is left. */
+function httpReason(res: RawResponse, redactor: Redactor): string {
+  const text = redactor.text(res.body.replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').trim()).slice(0, 200);
   return `${res.status} ${http.STATUS_CODES[res.status] ?? ''}${text ? `: ${text}` : ''}`.trim();
 }

@@ -208,6 +208,35 @@ describe('injectCalendar against the /inbox/ double', () => {
     expect(seen[1]).toBe(`Basic ${Buffer.from('com.apple.calendarserver:Gw-secret-77').toString('base64')}`);
   });
 
+  it('a server that echoes the request back never gets the secret into the reason shown', async () => {
+    const { createServer } = await import('node:http');
+    // A proxy's error page or a debugging endpoint that quotes the request headers in its body.
+    const echo = createServer((req, res) => {
+      if (!req.headers.authorization && !req.headers['x-calendarserver-internal']) {
+        res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="x"' });
+        return res.end();
+      }
+      res.writeHead(403, { 'Content-Type': 'text/plain' });
+      res.end(`forbidden: ${req.headers['x-calendarserver-internal'] ?? req.headers.authorization} ${JSON.stringify(req.headers)}`);
+    });
+    await new Promise<void>((r) => echo.listen(0, '127.0.0.1', r));
+    const url = new URL(`http://127.0.0.1:${(echo.address() as { port: number }).port}/inbox/`);
+    try {
+      double = await startInboxDouble({ line: '3.x-4.x' });
+      for (const line of ['3.x-4.x', '2.x'] as const) {
+        const r = await injectCalendar(targetFor(double, line, { url }), PARTY, REPLY, { timeoutMs: 3000 });
+        expect(r).toMatchObject({ ok: false, status: 403 });
+        expect(r.reason).toMatch(/^403 Forbidden: forbidden: /);
+        expect(r.reason).toContain('<redacted>');
+        expect(r.reason).not.toContain('Gw-secret-77');
+        // The Basic credentials, base64 of "user:password", are masked whole too.
+        expect(r.reason).not.toContain(Buffer.from('com.apple.calendarserver:Gw-secret-77').toString('base64'));
+      }
+    } finally {
+      echo.close();
+    }
+  });
+
   it('2.x: a wrong password is the gateway\'s "could not authenticate user"', async () => {
     double = await startInboxDouble({ line: '2.x', directory: { 'com.apple.calendarserver': 'other' } });
     const r = await injectCalendar(targetFor(double, '2.x'), PARTY, REPLY, { timeoutMs: 3000 });
