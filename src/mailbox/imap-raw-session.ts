@@ -58,7 +58,7 @@ export class RawSession {
   private constructor(
     private readonly socket: Duplex,
     private readonly streamer: Writable,
-    private readonly onFetch: (attrs: WireValue[]) => void,
+    private readonly onFetch: (attrs: WireValue[], cut: boolean) => void,
   ) {
     this.splitter = new ResponseSplitter((raw) => this.onResponse(raw));
     socket.unpipe(streamer);
@@ -73,7 +73,7 @@ export class RawSession {
    * Take over imapflow's connection for raw commands; null when it cannot be done safely (no
    * socket, or COMPRESS in use): the caller then uses imapflow's own fetch.
    */
-  static borrow(client: ImapFlow, onFetch: (attrs: WireValue[]) => void): RawSession | null {
+  static borrow(client: ImapFlow, onFetch: (attrs: WireValue[], cut: boolean) => void): RawSession | null {
     const f = client as unknown as FlowInternals;
     if (!f.socket || !f.streamer || f._deflate || (f.writeSocket && f.writeSocket !== f.socket)) return null;
     if (f.socket.destroyed) return null;
@@ -143,7 +143,7 @@ export class RawSession {
     }
     const r = parseResponse(raw);
     if (r.fetch) {
-      this.onFetch(r.fetch);
+      this.onFetch(r.fetch, r.cut === true);
       return;
     }
     if (r.tag === '*' || r.tag === '+') {

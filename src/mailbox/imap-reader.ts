@@ -391,7 +391,7 @@ export class ImapReader {
     // inbound.py IMAP4DownloadProtocol.cbInboxSelected). The UIDs cut the range into windows.
     const criteria = opts.unseenOnly ? 'UNSEEN' : 'ALL';
     let pipeline: FetchPipeline | null = null;
-    const raw = RawSession.borrow(c, (attrs) => pipeline?.onFetch(attrs));
+    const raw = RawSession.borrow(c, (attrs, cut) => pipeline?.onFetch(attrs, cut));
     let found: number[];
     if (raw) {
       // Our own SEARCH too: imapflow's parser made an object per UID of the answer, the one
@@ -641,7 +641,7 @@ class FetchPipeline {
     this.structureItems = `(UID FLAGS RFC822.SIZE BODYSTRUCTURE${reader.condstore ? ' MODSEQ' : ''} BODY.PEEK[HEADER.FIELDS (${HEADER_FIELDS.join(' ')})])`;
   }
 
-  onFetch(attrs: WireValue[]): void {
+  onFetch(attrs: WireValue[], cut = false): void {
     let uid = 0;
     let structure: WireValue | undefined;
     let hasStructure = false;
@@ -656,7 +656,9 @@ class FetchPipeline {
     if (!uid) return;
     if (hasStructure) {
       this.stats.selected++;
-      this.recs.set(uid, pendingFromWire(uid, attrs, structure));
+      const rec = pendingFromWire(uid, attrs, structure);
+      if (cut) rec.problems.push(DEEP_STRUCTURE);
+      this.recs.set(uid, rec);
       return;
     }
     const rec = this.recs.get(uid);
@@ -791,6 +793,10 @@ function wireFlags(v: WireValue | undefined): { seen: boolean; claimed: boolean 
   }
   return { seen, claimed };
 }
+
+/** Said of a message whose BODYSTRUCTURE nests deeper than the wire parser goes (imap-wire.ts). */
+const DEEP_STRUCTURE =
+  'its MIME parts nest deeper than this tool follows (256 levels of its structure); it is judged on the parts above that depth, while Calendar Server parses the whole message';
 
 /** A structure FETCH answer as a compact record: flags, size, MODSEQ, header fields, part tree. */
 function pendingFromWire(uid: number, attrs: WireValue[], structure: WireValue | undefined): Pending {

@@ -23,6 +23,8 @@ export interface WireResponse {
   fetch?: WireValue[];
   /** Anything else: the text after the tag (`OK [READ-ONLY] done`, `3 EXISTS`). */
   text?: string;
+  /** A list nested deeper than the parser goes was skipped (read as NIL). */
+  cut?: boolean;
 }
 
 const LF = 0x0a;
@@ -38,8 +40,14 @@ const LBRACKET = 0x5b;
 const RBRACKET = 0x5d;
 const TILDE = 0x7e;
 
-/** Deepest list nesting accepted (a hostile BODYSTRUCTURE cannot blow the stack). */
-const MAX_LIST_DEPTH = 64;
+/**
+ * Deepest list nesting parsed. A list deeper than this is skipped whole (scanned, not parsed) and
+ * read as NIL, and the response says so ({@link WireResponse.cut}): one message whose MIME parts
+ * nest deeper than the tool follows is judged on the parts above, and the FETCH of every other
+ * message goes on. 256 is well past what the part tree keeps (100 levels, mime-bodystructure.ts)
+ * and Dovecot's own limit on nested MIME parts (100), and the recursion stays shallow.
+ */
+const MAX_LIST_DEPTH = 256;
 /** Largest literal accepted in one response (the part fetches are capped well below). */
 export const MAX_LITERAL = 64 * 1024 * 1024;
 
@@ -151,7 +159,7 @@ export function parseResponse(raw: Buffer): WireResponse {
       const v = p.value(0);
       if (!Array.isArray(v)) throw new WireError('a FETCH response without its attribute list');
       for (let k = 0; k < v.length; k += 2) if (typeof v[k] === 'string') v[k] = (v[k] as string).toUpperCase();
-      return { tag, fetchSeq: n, fetch: v };
+      return { tag, fetchSeq: n, fetch: v, ...(p.cut ? { cut: true } : {}) };
     }
   }
   let end = raw.length;
@@ -160,6 +168,9 @@ export function parseResponse(raw: Buffer): WireResponse {
 }
 
 class Parser {
+  /** A list past {@link MAX_LIST_DEPTH} was skipped. */
+  cut = false;
+
   constructor(
     private readonly b: Buffer,
     private i: number,
@@ -171,7 +182,11 @@ class Parser {
     const c = b[this.i];
     if (c === undefined || c === CR || c === LF) throw new WireError('a FETCH response ended early');
     if (c === LPAREN) {
-      if (depth >= MAX_LIST_DEPTH) throw new WireError('a FETCH response nested too deeply');
+      if (depth >= MAX_LIST_DEPTH) {
+        this.skipList();
+        this.cut = true;
+        return null;
+      }
       this.i++;
       const list: WireValue[] = [];
       for (;;) {
@@ -186,6 +201,29 @@ class Parser {
     if (c === DQUOTE) return this.quoted();
     if (c === LBRACE || (c === TILDE && b[this.i + 1] === LBRACE)) return this.literal();
     return this.atom();
+  }
+
+  /**
+   * Past the list that starts here, however deep, without recursion: parentheses are counted,
+   * quoted strings and literals stepped over (a parenthesis inside them is text).
+   */
+  private skipList(): void {
+    const b = this.b;
+    let open = 0;
+    while (this.i < b.length) {
+      const c = b[this.i];
+      if (c === LPAREN) {
+        open++;
+        this.i++;
+      } else if (c === RPAREN) {
+        this.i++;
+        if (--open === 0) return;
+      } else if (c === DQUOTE) this.quoted();
+      else if (c === LBRACE || (c === TILDE && b[this.i + 1] === LBRACE)) this.literal();
+      else if (c === CR || c === LF) throw new WireError('a FETCH response ended early');
+      else this.i++;
+    }
+    throw new WireError('a FETCH response ended early');
   }
 
   private quoted(): string {

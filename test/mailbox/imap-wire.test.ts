@@ -99,9 +99,19 @@ describe('parseResponse', () => {
     expect(msg.embedded!.headers.get('To')).toBe('Att <attendee@remote.test>');
   });
 
+  it('a structure nested past what is parsed is skipped and said, and the rest of the response is read', () => {
+    // One message's parts nested 400 deep must not end the FETCH of the whole mailbox.
+    const deep = `* 1 FETCH (BODYSTRUCTURE ("TEXT" "PLAIN" NIL NIL NIL "7BIT" 1 1 ${'('.repeat(400)}"x" {2}\r\n)( "a)b"${')'.repeat(400)}) UID 42 FLAGS (\\Seen))\r\n`;
+    const r = parseResponse(Buffer.from(deep));
+    expect(r.cut).toBe(true);
+    expect(r.fetch!.slice(2)).toEqual(['UID', '42', 'FLAGS', ['\\Seen']]);
+    // Below the limit nothing is cut.
+    const fine = `* 1 FETCH (BODYSTRUCTURE ${'('.repeat(200)}${')'.repeat(200)} UID 7)\r\n`;
+    expect(parseResponse(Buffer.from(fine))).not.toHaveProperty('cut');
+  });
+
   it('refuses hostile input without throwing anything but WireError', () => {
-    const deep = `* 1 FETCH (BODYSTRUCTURE ${'('.repeat(200)}${')'.repeat(200)})\r\n`;
-    expect(() => parseResponse(Buffer.from(deep))).toThrow(WireError);
+    expect(() => parseResponse(Buffer.from(`* 1 FETCH (BODYSTRUCTURE ${'('.repeat(400)}`))).toThrow(WireError);
     expect(() => parseResponse(Buffer.from('* 1 FETCH (UID 1 BODY[1] {99}\r\nab)\r\n'))).toThrow(WireError);
     expect(() => parseResponse(Buffer.from('* 1 FETCH (UID "open\r\n'))).toThrow(WireError);
     expect(() => split([Buffer.from('* 1 FETCH (BODY[1] {999999999999}\r\n')])).toThrow(WireError);

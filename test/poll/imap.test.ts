@@ -281,6 +281,20 @@ describe('poll --once over IMAP (read-only)', () => {
     expect(partFetches.length).toBeGreaterThan(1);
   });
 
+  it('one message nested 70 levels deep (multipart and message/rfc822): every message is judged, the session goes on', async () => {
+    // The structure FETCH of such a message nests past 64 lists; it once ended the whole read.
+    const multipart = (d: number): string =>
+      d === 0 ? 'Content-Type: text/plain\r\n\r\nhello\r\n' : `Content-Type: multipart/mixed; boundary="b${d}"\r\n\r\n--b${d}\r\n${multipart(d - 1)}\r\n--b${d}--\r\n`;
+    const rfc822 = (d: number): string => (d === 0 ? 'Content-Type: text/plain\r\n\r\nhello\r\n' : `Content-Type: message/rfc822\r\n\r\nFrom: a@b\r\nSubject: s${d}\r\n${rfc822(d - 1)}`);
+    const head = (id: string) => `Message-ID: <${id}@remote.test>\r\nFrom: attendee@remote.test\r\nTo: calendar+3f2b8c1e-7d4a-4e9b-a6c2-5b1d9e0f7a21@example.test\r\nMIME-Version: 1.0\r\n`;
+    const token = Object.keys(TOKENS)[0]!;
+    await seedMailbox(stack, USER.address, [smallReply(1, token, 'deep-1'), head('deep-mp') + multipart(70), head('deep-rfc') + rfc822(200), smallReply(2, token, 'deep-2')]);
+    const plist = writePollPlist(stack, { version: '4.3', protocol: 'imap', user: USER });
+    const r = await pollCore(plist, { version: '4.3', caFile: stack.ca, stateDir: tokenStateDir(), now: NOW });
+    expect(r.error).toBeUndefined();
+    expect(r.messages.map((m) => m.serverAction)).toEqual(['INJECTION_SUBMITTED', 'REPLY_FORWARDED_TO_ORGANIZER', 'REPLY_FORWARDED_TO_ORGANIZER', 'INJECTION_SUBMITTED']);
+  });
+
   it('a calendar part past the 32 MB the cycle keeps of a message: not judged, and the row says so with a warning', async () => {
     const token = '3f2b8c1e-7d4a-4e9b-a6c2-5b1d9e0f7a21';
     const big = smallReply(1, token, 'big-calendar').replace('DTSTAMP:20260302T100000Z\r\n', `DTSTAMP:20260302T100000Z\r\nDESCRIPTION:${'x'.repeat(33 * 1024 * 1024)}\r\n`);
