@@ -5,7 +5,7 @@
  * first text/calendar part (2.x: before the lookup) → calendar parse → injection.
  * Used by `poll --once`, `send-test --wait-reply` and `diagnose`, for IMAP and raw messages alike.
  */
-import { parseaddr, extractToken, TOKEN_RE } from '../server/address.js';
+import { COMMENT_NESTING_LIMIT, parseaddr, extractToken, TOKEN_RE } from '../server/address.js';
 import { mailboxOutcome, pollEraOf, pollReads, type ServerAction } from '../server/poll-policy.js';
 import { UTC_HOST } from '../server/host-zone.js';
 import { atLeast, featuresOf, type ServerVersion } from '../server/release.js';
@@ -79,6 +79,8 @@ interface Facts {
   fromHeader: string | null;
   toHeader: string | null;
   to: string;
+  /** Python's parse of To raises (comments nested past its recursion limit). */
+  toRaises?: string;
   date: string | null;
   /** The header block was not UTF-8: each value holds its bytes one per character. */
   headersLatin1: boolean;
@@ -265,6 +267,34 @@ function checkFailure(ctx: ClassifyContext, part: MimePart | null, error: string
     calendarPart: part,
     calendar: null,
     notes,
+  };
+}
+
+/**
+ * The To header's comments nest past Python's recursion limit: `processReply` reads the token
+ * with `email.utils.parseaddr(msg['To'])` first, which raises RuntimeError there, before anything
+ * else of the reply is looked at (CalendarServer-4.3.2 twistedcaldav/mail.py and
+ * CalendarServer-5.0..9.2 inbound.py `MailReceiver.processReply`).
+ */
+function toParseFailure(ctx: ClassifyContext, raises: string): Outcome {
+  const base: Omit<Outcome, 'action' | 'asyncFailure'> = { token: null, tokenStatus: 'unchecked', record: undefined, log: [], calendarPart: null, calendar: null, notes: [] };
+  return processingFailure(
+    ctx,
+    { type: 'RuntimeError', text: raises },
+    base,
+    `the To header nests comments "(...)" more than ${COMMENT_NESTING_LIMIT} deep: Python's parseaddr recurses once per level and raises "${raises}" before the token is read`,
+  );
+}
+
+/** `message.to-unparsable`: the server's parse of To fails, so the reply is never read. */
+function toUnparsableFinding(ctx: ClassifyContext, facts: Facts): Finding {
+  return {
+    id: 'message.to-unparsable',
+    severity: 'error',
+    path: 'message.headers.To',
+    message: `The To header nests comments "(...)" more than ${COMMENT_NESTING_LIMIT} levels deep. Python's address parser recurses once per level and gives up ("${facts.toRaises}"), so Calendar Server ${ctx.version.text} fails on this message before it reads the token: the reply is never processed.`,
+    evidence: { messageId: facts.messageId, toLength: facts.toHeader?.length ?? 0 },
+    fix: 'No mail client writes such a header: treat the message as hostile and remove it from the mailbox.',
   };
 }
 
@@ -626,11 +656,13 @@ function summarise(outcome: Outcome): CalendarSummary | undefined {
 function gatherFacts(input: MessageInput): Facts {
   const h = input.headers;
   const toHeader = h.get('To') ?? null;
+  const to = parseaddr(toHeader);
   return {
     messageId: h.get('Message-ID') ?? null,
     fromHeader: h.get('From') ?? null,
     toHeader,
-    to: parseaddr(toHeader).address,
+    to: to.address,
+    ...(to.raises ? { toRaises: to.raises } : {}),
     date: h.get('Date') ?? null,
     headersLatin1: h.latin1,
     parts: walkParts(input.root),
@@ -695,6 +727,8 @@ export function classify(input: MessageInput, ctx: ClassifyContext): Verdict {
       ? unloggable.outcome
       : dsn.isDsn
       ? classifyDsn(input, ctx, facts, dsn.calendarPart, dsn.action)
+      : facts.toRaises
+      ? toParseFailure(ctx, facts.toRaises)
       : classifyReply(input, ctx, facts);
   const mailbox = mailboxOutcome({
     version: ctx.version,
@@ -707,6 +741,8 @@ export function classify(input: MessageInput, ctx: ClassifyContext): Verdict {
   const fromAddress = parseaddr(facts.fromHeader).address;
   const findings: Finding[] = unloggable
     ? [unloggable.finding]
+    : facts.toRaises && !dsn.isDsn
+    ? [toUnparsableFinding(ctx, facts)]
     : dsn.isDsn
     ? outcome.finding ? [outcome.finding] : []
     : replyFindings({

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { classify, neededParts, type ServerAction, type Verdict } from '../../src/imip/classify.js';
 import { parseMessage } from '../../src/imip/mime.js';
+import { COMMENT_NESTING_LIMIT, parseaddr, splitAddressList } from '../../src/server/address.js';
 import type { HostZone } from '../../src/server/host-zone.js';
 import { REPLY_RULES } from '../../src/imip/reply-checks.js';
 import { mailboxOutcome, POLL_POLICY, shouldDeleteAllMail, type MailboxEffect } from '../../src/server/poll-policy.js';
@@ -401,6 +402,23 @@ describe('verdict details', () => {
         expect(ids(v), at).toEqual(['reply.undecodable-calendar']);
         expect(v.notes.some((n) => n.includes('5.0 returns no action code')), at).toBe(release === '5.0');
       }
+    }
+  });
+
+  it('a To header whose comments nest past Python\'s recursion limit: the server fails before the token, never the tool', () => {
+    const nested = (n: number) => `${'('.repeat(n)}x${')'.repeat(n)} calendar+9a7e4c2d-1b3f-4d8e-9c6a-2e5f7b8d1c43@example.test`;
+    expect(parseaddr(nested(COMMENT_NESTING_LIMIT))).toEqual({ name: 'x', address: 'calendar+9a7e4c2d-1b3f-4d8e-9c6a-2e5f7b8d1c43@example.test' });
+    expect(parseaddr(nested(COMMENT_NESTING_LIMIT + 1))).toEqual({ name: '', address: '', raises: 'maximum recursion depth exceeded' });
+    // Far past it: still an answer, not a stack overflow of the tool's own.
+    expect(splitAddressList(nested(50_000))).toEqual([]);
+    const raw = fixture('outlook-reply').toString('latin1').replace(/^To: .*$/m, `To: ${nested(5000)}`);
+    for (const [release, effect] of [['4.3', 'deleted'], ['9.2', 'left-seen']] as const) {
+      const v = classify(parseMessage(Buffer.from(raw, 'latin1')), context(release, 'imap'));
+      expect(v.serverAction, release).toBe('UNKNOWN_FAILURE');
+      expect(v.mailboxEffect, release).toBe(effect);
+      expect(ids(v)[ids(v).length - 1], release).toBe('message.to-unparsable');
+      expect(ids(v), release).not.toContain('reply.no-calendar');
+      expect(v.logLines.map((l) => l.text).join('\n'), release).toMatch(/maximum recursion depth exceeded/);
     }
   });
 
