@@ -134,7 +134,9 @@ function describe(area: AreaId, a: AreaInputs, errors: number, warnings: number)
       if (bad) parts.push(bad);
       if (mb?.info) {
         parts.push(
-          `${mb.info.protocol === 'imap' ? 'IMAP' : 'POP3'} ${mb.info.server}:${mb.info.port} read-only: ${plural(mb.messages.length, 'message')}${mb.info.protocol === 'imap' ? ` (${mb.seen} \\Seen)` : ''}`,
+          mb.error
+            ? `${mb.info.protocol === 'imap' ? 'IMAP' : 'POP3'} ${mb.info.server}:${mb.info.port} read-only: the session ended early, after ${plural(mb.messages.length, 'message')}${mb.info.protocol === 'imap' ? ` of ${mb.exists}` : ''}`
+            : `${mb.info.protocol === 'imap' ? 'IMAP' : 'POP3'} ${mb.info.server}:${mb.info.port} read-only: ${plural(mb.messages.length, 'message')}${mb.info.protocol === 'imap' ? ` (${mb.seen} \\Seen)` : ''}`,
         );
       } else if (mb?.stopped) {
         // Not read on purpose: the server's own client cannot log in, or the tool stopped before its login.
@@ -181,7 +183,15 @@ function describe(area: AreaId, a: AreaInputs, errors: number, warnings: number)
         parts.push(why);
       }
       const tested = msgs.length > 0 || Boolean(a.scan);
-      if (!tested && !bad) parts.unshift(a.mailbox?.info ? 'not tested: the mailbox holds no messages and no log was read' : 'not tested: no message and no log was examined');
+      if (!tested && !bad) {
+        parts.unshift(
+          a.mailbox?.info && a.mailbox.error
+            ? 'not tested: the mailbox session ended before any message was read, and no log was read'
+            : a.mailbox?.info
+              ? 'not tested: the mailbox holds no messages and no log was read'
+              : 'not tested: no message and no log was examined',
+        );
+      }
       return { examined: tested, summary: parts.join('; ') };
     }
     case 'injection': {

@@ -274,7 +274,7 @@ export async function readMailbox(ctx: CycleContext): Promise<MailboxRead> {
     exists = stats.exists;
   } catch (err) {
     error = `the ${ctx.protocol === 'imap' ? 'IMAP' : 'POP3'} session ended early after ${messages.length} message${messages.length === 1 ? '' : 's'}: ${(err as Error).message}`;
-    exists = messages.length;
+    exists = reader.info.protocol === 'imap' ? Math.max((reader as import('../mailbox/imap-reader.js').ImapReader).exists, messages.length) : messages.length;
   } finally {
     await reader.close();
   }

@@ -462,7 +462,10 @@ export async function readCycle(ctx: CycleContext, reader: Reader, hooks: CycleH
         : await (reader as Pop3Reader).read({ onMessage, ...progress });
     return { rows: tally.rows, stats, summary: tally.summary(stats) };
   } catch (err) {
-    const stats: ReadStats = { exists: 0, selected: tally.messages, seenSkipped: 0, vanished: 0, bytesIn: 0, bytesOut: 0, roundTrips: 0 };
+    // The reader's own counts went with it: what is known is the size of the mailbox when it was
+    // opened (IMAP; POP3 lists it inside the read) and the messages judged before the end.
+    const exists = reader.info.protocol === 'imap' ? Math.max((reader as ImapReader).exists, tally.messages) : tally.messages;
+    const stats: ReadStats = { exists, selected: tally.messages, seenSkipped: 0, vanished: 0, bytesIn: 0, bytesOut: 0, roundTrips: 0 };
     return {
       rows: tally.rows,
       stats,

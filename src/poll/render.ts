@@ -273,10 +273,18 @@ export function renderFoot(report: PollReport, c: ChalkInstance, opts: { verbose
   report = { ...forTerminal({ ...report, messages: [] }), messages: report.messages };
   const lines: string[] = [];
   if (!opts.quiet) {
-    if (!report.summary.messages) lines.push(c.dim('(no message to read)'));
+    if (!report.summary.messages) lines.push(c.dim(report.error ? '(no message read before the session ended)' : '(no message to read)'));
     else lines.push('', ...renderGroupedSummary(report.summary, c));
     lines.push('');
-    lines.push(c.dim(`${report.stats.selected} of ${report.stats.exists} messages read in ${report.stats.ms} ms, ${report.stats.roundTrips} round trips, ${(report.stats.bytesIn / 1024).toFixed(0)} KiB received`));
+    // A session that ended early: its traffic is not known, only what was judged before the end.
+    const of = report.protocol === 'imap' || !report.error ? ` of ${report.stats.exists}` : '';
+    lines.push(
+      c.dim(
+        report.error
+          ? `${report.stats.selected}${of} messages read before the session ended, in ${report.stats.ms} ms`
+          : `${report.stats.selected} of ${report.stats.exists} messages read in ${report.stats.ms} ms, ${report.stats.roundTrips} round trips, ${(report.stats.bytesIn / 1024).toFixed(0)} KiB received`,
+      ),
+    );
     if (opts.verbose) for (const cmd of report.commands) lines.push(c.dim(`  ${cmd}`));
     if (report.apply) {
       const a = report.apply as { notes?: string[] };

@@ -371,6 +371,13 @@ describe('poll --once over IMAP (read-only)', () => {
       const r = await pollCore(plist, { version: '9.2', caFile: stack.ca, stateDir: tokenStateDir(), now: NOW });
       expect(r.error).toMatch(/IMAP session ended early after \d+ messages/);
       expect(r.messages.length).toBeLessThan(1200);
+      // Not "0 of 0": the mailbox held 1,200 messages when it was opened.
+      expect(r.stats).toMatchObject({ exists: 1200, selected: r.messages.length });
+      const { renderFoot } = await import('../../src/poll/render.js');
+      const { Chalk } = await import('chalk');
+      const foot = renderFoot(r, new Chalk({ level: 0 }), { verbose: false, quiet: false }).join('\n');
+      expect(foot).toContain(`${r.messages.length} of 1200 messages read before the session ended`);
+      expect(foot).not.toMatch(/round trips|KiB received|no message to read/);
     } finally {
       await proxy.close();
     }
