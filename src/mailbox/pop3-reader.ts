@@ -8,7 +8,8 @@
  * Without --apply the session ends with RSET then QUIT and no DELE, so nothing changes (on QUIT alone
  * Dovecot and many other servers store \Seen on every message retrieved). With --apply,
  * `dele()` marks messages and `commit()` sends the QUIT that makes the server delete them
- * (RFC 1939 §6: a session that ends without QUIT deletes nothing).
+ * (RFC 1939 §6: a session that ends without QUIT deletes nothing), after an RSET and the same DELEs
+ * again, so that no message left in the maildrop is stored \Seen.
  */
 import { needsBody } from '../imip/classify.js';
 import { MimeStreamParser } from '../imip/mime.js';
@@ -76,7 +77,8 @@ export class Pop3Reader {
   readonly info: ReaderInfo;
   /** UIDL per message number (empty when the server has no UIDL). */
   readonly uidls = new Map<number, string>();
-  private deleted = 0;
+  /** The messages marked with DELE, in order. */
+  private readonly marked: number[] = [];
 
   private constructor(
     readonly client: Pop3Client,
@@ -241,11 +243,19 @@ export class Pop3Reader {
   /** Mark a message for deletion (takes effect only at {@link commit}). */
   async dele(n: number): Promise<void> {
     await this.client.dele(n);
-    this.deleted++;
+    this.marked.push(n);
   }
 
-  /** QUIT: the server deletes the DELE-marked messages now (RFC 1939 §6 UPDATE state). */
+  /**
+   * QUIT: the server deletes the DELE-marked messages now (RFC 1939 §6 UPDATE state). RSET first,
+   * then the same DELEs again: on QUIT Dovecot (and many other servers) stores \Seen on every
+   * message retrieved in the session, so the messages this run read and left (not injected)
+   * would otherwise come out \Seen, which an IMAP reader of 5.1 and later never processes. RSET
+   * forgets what was retrieved and marked; only the DELEs are then committed.
+   */
   async commit(): Promise<void> {
+    await this.client.rset();
+    for (const n of this.marked) await this.client.dele(n);
     await this.client.quit();
   }
 
@@ -254,7 +264,7 @@ export class Pop3Reader {
    * or, when messages were marked, a drop without QUIT (the server then discards every mark).
    */
   async close(): Promise<void> {
-    if (this.deleted) {
+    if (this.marked.length) {
       this.client.close();
       return;
     }

@@ -498,6 +498,9 @@ describe('--apply over POP3', () => {
     expect(await popCount()).toBe(2);
     expect(await remainingIds(POP_USER.address)).toEqual(['<CAF=human-0001@mail.remote.test>', '<AM0PR02MB5555BARE0001@AM0PR02MB5555.eurprd02.prod.outlook.com>']);
     expect(r.apply).toMatchObject({ serverLocksMaildrop: false, singlePoller: true });
+    // The two left were retrieved but not handled: not \Seen afterwards (Dovecot stores \Seen on
+    // every message retrieved in a session that ends with QUIT, unless RSET came first).
+    expect([...(await mailboxFlags(stack, POP_USER.address)).values()].flat()).not.toContain('\\Seen');
   });
 
   // Past 64 MB of big calendars kept from the read, a calendar is retrieved again when injected.
