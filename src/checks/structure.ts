@@ -57,7 +57,7 @@ export function structureFindings(rule: ConfigRule, ctx: ConfigContext): Finding
       const ok = Array.isArray(inc) && inc.every((x) => typeof x === 'string');
       if (!ok) {
         const what = typeof inc === 'string'
-          ? 'a single <string>: the server iterates it character by character and tries to include a file per character'
+          ? includesStringOutcome(inc, ctx)
           : isDict(inc)
             ? 'a <dict>: the server iterates its keys and tries to include a file named after each key'
             : Array.isArray(inc)
@@ -117,3 +117,32 @@ export const keyRange: ConfigRule = {
     return out;
   },
 };
+
+/**
+ * What the server makes of `Includes` written as one <string>: `for include in Includes` takes it
+ * one character at a time, so the file it names is never read (the loader reads nothing of it
+ * either, config/load.ts `includeList`), and each character is tried as a path:
+ * - 3.x-4.x read each with no existence check (`_parseConfigFromFile(fullServerPath(configRoot,
+ *   include))`), so the first character already fails: "/" and "." are directories, any other
+ *   character is ConfigRoot/<character>, which does not exist; ConfigurationError("Configuration
+ *   file does not exist or is inaccessible") stops the start-up (CalendarServer-3.0..4.3.2
+ *   stdconfig.py `PListConfigProvider.loadConfig`, `_parseConfigFromFile`);
+ * - 5.0 and later skip a path that does not exist ("Missing configuration file"), but "/" and "."
+ *   exist, as directories, and reading one fails the same way (CalendarServer-5.0..9.2
+ *   stdconfig.py `_loadIncludes` / `loadConfig`, `os.path.exists`); a string without either
+ *   character is skipped whole.
+ */
+function includesStringOutcome(value: string, ctx: ConfigContext): string {
+  const chars = [...value];
+  const never = `a single <string>: the server goes through it one character at a time, so ${JSON.stringify(value)} itself is never read`;
+  const stops = (path: string) => `it stops at start-up with "Configuration file does not exist or is inaccessible: ${path}"`;
+  if (ctx.version.line === '3.x-4.x') {
+    const first = chars[0] ?? '';
+    if (!first) return `${never}, and with no character there is nothing to include`;
+    const dir = first === '/' || first === '.';
+    return `${never}; it reads the first character, "${first}", as a file (${dir ? 'a directory' : `ConfigRoot/${first}, which does not exist`}), and ${stops(dir ? first : `<ConfigRoot>/${first}`)}`;
+  }
+  const dir = chars.find((c) => c === '/' || c === '.');
+  if (dir) return `${never}; the character "${dir}" names a directory, which exists, and reading it as a file fails: ${stops(dir)}`;
+  return `${never}; it looks for a file named after each character, finds none, and reads only this file`;
+}

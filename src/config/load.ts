@@ -183,6 +183,17 @@ function stringList(v: PlistValue | undefined): string[] {
 }
 
 /**
+ * The files an `Includes` value makes the server read. Only an <array> of paths: the server runs
+ * `for include in configDict.Includes`, and over a single <string> that loop takes one character
+ * at a time, never the string as a path, so the file it names is never read. What the characters
+ * do instead (the server fails to start, or skips them) is the `key.type` finding's to say
+ * (checks/structure.ts `includesStringOutcome`).
+ */
+function includeList(v: PlistValue | undefined): string[] {
+  return typeof v === 'string' ? [] : stringList(v);
+}
+
+/**
  * Resolve an include (or ImportConfig) path as the release does. `listing` is the dict of the file
  * that names it (6.0+: after its own ImportConfig merge), whose own ServerRoot/ConfigRoot count.
  * - 3.0+: a path starting with "/" or "." is taken as written, "." relative to the server's working
@@ -384,7 +395,7 @@ function loadDeep(pf: PlistFile, chain: string[], ctx: Ctx, result: PlistDict, p
   }
   deepMerge(result, pf.value, points, pf);
   if (depth > 0 && !f.recursiveIncludes) {
-    if (stringList(pf.value.Includes).length) {
+    if (includeList(pf.value.Includes).length) {
       ctx.findings.push(
         includeFinding(
           'include.nested-ignored',
@@ -400,7 +411,7 @@ function loadDeep(pf: PlistFile, chain: string[], ctx: Ctx, result: PlistDict, p
   }
   // 6.0+ `_loadIncludes(parentDict)`: the main file after its ImportConfig merge, or the included file itself.
   const listing = depth === 0 ? result : pf.value;
-  for (const raw of stringList(pf.value.Includes)) {
+  for (const raw of includeList(pf.value.Includes)) {
     const { path, note, missingRoots } = resolveIncludePath(raw, listing, ctx);
     if (missingRoots) reportMissingRoots(pf.path, 'Includes', missingRoots, ctx);
     if (chain.includes(path)) {
@@ -433,7 +444,7 @@ function reportCycle(path: string, listedBy: string, chain: string[], ctx: Ctx, 
 /** 3.x-4.x: each include replaces whole top-level keys of the main file (`dict.update`). */
 function loadShallow(main: PlistFile, ctx: Ctx, result: PlistDict, points: SetPoints): void {
   deepMerge(result, main.value, points, main);
-  for (const raw of stringList(main.value.Includes)) {
+  for (const raw of includeList(main.value.Includes)) {
     const { path, note, missingRoots } = resolveIncludePath(raw, main.value, ctx);
     if (missingRoots) reportMissingRoots(main.path, 'Includes', missingRoots, ctx);
     if (path === main.path) {
@@ -467,7 +478,7 @@ function loadShallow(main: PlistFile, ctx: Ctx, result: PlistDict, points: SetPo
       if (inc.value.Includes !== undefined && k === 'Includes') continue;
       setValue(result, k, v, points, inc);
     }
-    if (stringList(inc.value.Includes).length) {
+    if (includeList(inc.value.Includes).length) {
       ctx.findings.push(
         includeFinding(
           'include.nested-ignored',

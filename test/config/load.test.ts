@@ -51,6 +51,26 @@ describe('Includes', () => {
     expect(loadConfig(path, v('9.2')).findings.find((f) => f.id === 'include.missing')!.severity).toBe('warning');
   });
 
+  it('Includes as one <string>: the server goes through its characters, so the file it names is never read', async () => {
+    const dir = tempDir();
+    const incPath = writePlist(dir, 'imip.plist', { Scheduling: { iMIP: { Enabled: true, Sending: { Port: 2525 } } } });
+    const path = writePlist(dir, 'caldavd.plist', { ServerRoot: dir, ConfigRoot: dir, Includes: incPath });
+    const plain = writePlist(dir, 'plain.plist', { ServerRoot: dir, ConfigRoot: dir, Includes: 'imip' });
+    for (const release of ['4.3', '9.2']) {
+      const cfg = loadConfig(path, v(release));
+      // The included settings do not apply: the loader, like the server, never reads that file.
+      expect(getPath(cfg.effective, 'Scheduling.iMIP.Sending.Port'), release).not.toBe(2525);
+      expect(getPath(cfg.effective, 'Scheduling.iMIP.Enabled'), release).toBe(false);
+      const { ctx } = await loadForCommand({ config: path, serverVersion: release }, 'linux');
+      const type = runConfigChecks(ctx).find((f) => f.id === 'key.type' && f.path === 'Includes')!;
+      expect(type.message, release).toMatch(/one character at a time, so ".*imip\.plist" itself is never read;.*stops at start-up with "Configuration file does not exist or is inaccessible: \/"/);
+      const other = await loadForCommand({ config: plain, serverVersion: release }, 'linux');
+      const msg = runConfigChecks(other.ctx).find((f) => f.id === 'key.type' && f.path === 'Includes')!.message;
+      // Without "/" or ".": 3.x-4.x fail on the first character all the same; 5.0 and later skip them.
+      expect(msg, release).toMatch(release === '4.3' ? /the first character, "i", as a file \(ConfigRoot\/i, which does not exist\)/ : /finds none, and reads only this file/);
+    }
+  });
+
   it('2.x ignores Includes', () => {
     const { main: path } = layout(main, inc);
     const cfg = loadConfig(path, v('2.5'));
