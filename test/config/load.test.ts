@@ -71,6 +71,19 @@ describe('Includes', () => {
     }
   });
 
+  it('a main file given by a relative path that includes itself: one file, one cycle, each finding once', async () => {
+    const { runCli, jsonOf } = await import('../helpers/cli.js');
+    const dir = tempDir();
+    mkdirSync(join(dir, 'cc'));
+    writePlist(join(dir, 'cc'), 'self.plist', { Includes: [join(dir, 'cc', 'self.plist')] });
+    const rel = await runCli(['check-config', 'cc/self.plist', '--server-version', '9.2', '--json'], { cwd: dir });
+    const abs = await runCli(['check-config', join(dir, 'cc', 'self.plist'), '--server-version', '9.2', '--json']);
+    const ids = (r: typeof rel) => jsonOf(r).findings.map((f: { id: string }) => f.id).sort();
+    expect(ids(rel)).toEqual(ids(abs));
+    expect(ids(rel).filter((id: string) => id === 'include.no-server-root')).toHaveLength(1);
+    expect(ids(rel)).toContain('include.cycle');
+  });
+
   it('2.x ignores Includes', () => {
     const { main: path } = layout(main, inc);
     const cfg = loadConfig(path, v('2.5'));
