@@ -18,6 +18,18 @@ export interface TokensFlags extends SharedFlags {
 }
 
 export async function run(flags: TokensFlags, args: string[] = []): Promise<number> {
+  // An empty value (an unset shell variable) is a mistake, never "not given": without this check
+  // `--attendee ''` would fall back to the statistics and `--config ''` to another config.
+  if (args.some((a) => typeof a === 'string' && !a.trim())) throw new CannotRunError('TOKEN is empty; give the token to look up, or leave it out for the statistics');
+  for (const [flag, value, what] of [
+    ['--attendee', flags.attendee, 'an address'],
+    ['--organizer', flags.organizer, 'an organizer (mailto:, urn:uuid:, urn:x-uid:)'],
+    ['--uid', flags.uid, "an event's UID"],
+    ['--token-store', flags.tokenStore, 'a SQLite file or a postgres:// URL'],
+    ['--config', flags.config, 'the path of caldavd.plist'],
+  ] as const) {
+    if (value !== undefined && !value.trim()) throw new CannotRunError(`${flag} is empty; give ${what}`);
+  }
   const token = args.find((a) => typeof a === 'string' && a.length > 0);
   if (token && (flags.attendee || flags.organizer || flags.uid)) {
     throw new CannotRunError('give either a TOKEN or --attendee/--organizer/--uid, not both');
@@ -36,8 +48,9 @@ export async function run(flags: TokensFlags, args: string[] = []): Promise<numb
     version = loaded.ctx.version;
     configPath = loaded.configPath;
   } catch (e) {
-    // With --token-store the config is not needed to find the store.
-    if (!(e instanceof CannotRunError) || !flags.tokenStore) throw e;
+    // With --token-store the config is not needed to find the store, unless --config named one:
+    // a config given but unreadable is exit 2, as in every command (never a silent default).
+    if (!(e instanceof CannotRunError) || !flags.tokenStore || flags.config !== undefined) throw e;
     version = flags.serverVersion ? parseServerVersion(flags.serverVersion) : defaultServerVersion();
   }
 

@@ -4,7 +4,7 @@
  * of an attendee, organizer or event, the statistics with the next purge; --json; exit 0/1/2.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync } from 'node:fs';
+import { chmodSync, chownSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, runCli, jsonOf } from '../helpers/cli.js';
@@ -111,6 +111,32 @@ describe('imip tokens: errors', () => {
     const both = await runCli(['tokens', ROWS[0]!.token, '--uid', 'EV-A', '--token-store', sqlitePath]);
     expect(both.code).toBe(2);
     expect(both.stderr).toContain('either a TOKEN or');
+  });
+
+  it('an empty value for a flag or the TOKEN is a usage error (exit 2), never the statistics', async () => {
+    for (const args of [['--attendee', ''], ['--organizer', ' '], ['--uid', ''], ['']]) {
+      const r = await runCli(['tokens', ...args, '--token-store', sqlitePath, '--server-version', '4.3']);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr).toMatch(/is empty; give/);
+      expect(r.stdout).not.toContain('Age (since');
+    }
+    const store = await runCli(['tokens', '--token-store', '', '--config', sqliteConfig]);
+    expect(store.code).toBe(2);
+    expect(store.stderr).toContain('--token-store is empty');
+  });
+
+  it('a --config that cannot be read is exit 2 with --token-store too; only no --config at all goes on without one', async () => {
+    const dir = tempDir();
+    const broken = join(dir, 'broken.plist');
+    writeFileSync(broken, '<?xml version="1.0"?>\n<plist><dict><key>DataRoot</key>');
+    for (const config of [join(dir, 'missing.plist'), broken]) {
+      const r = await runCli(['tokens', '--config', config, '--token-store', sqlitePath, '--server-version', '4.3']);
+      expect(r.code, config).toBe(2);
+      expect(r.stderr).toContain(config);
+      expect(r.stdout).not.toContain('(no config)');
+      const json = await runCli(['tokens', '--config', config, '--token-store', sqlitePath, '--server-version', '4.3', '--json']);
+      expect(jsonOf(json)).toMatchObject({ command: 'tokens', ok: false, exitCode: 2 });
+    }
   });
 
   it.runIf(process.getuid?.() === 0)('run as a user who may not read the SQLite file: permission denied, with the fix (exit 2)', async (t) => {
