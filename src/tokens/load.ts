@@ -37,10 +37,10 @@ export function lookupRuleText(rules: TokenStoreRules): string {
     : 'exact match; the first row when several hold the token';
 }
 
-async function readRows(loc: StoreLocation, timeoutMs: number): Promise<{ rows: StoreRow[]; notes: string[] }> {
+async function readRows(loc: StoreLocation, rules: TokenStoreRules, timeoutMs: number): Promise<{ rows: StoreRow[]; notes: string[] }> {
   if (loc.kind === 'sqlite') {
     const { readSqliteStore } = await import('./sqlite.js');
-    return readSqliteStore(loc.path);
+    return readSqliteStore(loc.path, rules.kind === 'sqlite' ? 'store' : 'migration-source');
   }
   if (loc.kind === 'postgres') {
     const { readPgStore } = await import('./postgres.js');
@@ -75,11 +75,18 @@ export async function loadServerStore(o: LoadStoreOptions): Promise<StoreResult>
   let rows: StoreRow[] | null = null;
   const started = Date.now();
   try {
-    const read = await readRows(loc, o.timeoutMs);
+    const read = await readRows(loc, rules, o.timeoutMs);
     rows = read.rows;
     info.readable = true;
     info.rows = rows.length;
     info.ms = Date.now() - started;
+    // 5.0+ has no SQLite store (CalendarServer-5.0 imip/mailgateway.py migrateTokensToStore copies
+    // the file into IMIP_TOKENS at upgrade and deletes it): say whose answers these are.
+    if (loc.kind === 'sqlite' && rules.kind === 'postgres') {
+      read.notes.unshift(
+        `Calendar Server ${o.version.text} keeps its tokens in IMIP_TOKENS in PostgreSQL, not in this SQLite file, which is only what the upgrade from 4.x migrates from: the answers below are this file's, not the running server's; to read the server's store, give --token-store postgres://USER@HOST/DATABASE or leave --token-store out`,
+      );
+    }
     if (read.notes.length) info.notes = read.notes;
   } catch (e) {
     if (!(e instanceof StoreReadError)) throw e;
@@ -96,7 +103,7 @@ export async function loadServerStore(o: LoadStoreOptions): Promise<StoreResult>
     if (existsSync(path)) {
       const { readSqliteStore } = await import('./sqlite.js');
       try {
-        leftover = { path, rows: (await readSqliteStore(path)).rows };
+        leftover = { path, rows: (await readSqliteStore(path, 'migration-source')).rows };
       } catch (e) {
         leftover = { path, rows: null, error: (e as Error).message };
       }

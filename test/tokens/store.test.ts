@@ -94,6 +94,26 @@ describe('SQLite store (2.x-4.x)', () => {
   });
 });
 
+describe('a SQLite file given for 5.0+ (the store is IMIP_TOKENS in PostgreSQL there)', () => {
+  it('is read with a note that it is not the running server\'s store; its errors speak of the migration, never of a mail gateway', async () => {
+    const path = await writeSqliteStore(join(tempDir(), 'mailgatewaytokens.sqlite'), ROWS);
+    const read = await loadServerStore({ effective: null, version: v('9.2'), override: path, timeoutMs: 5000 });
+    expect(read.info).toMatchObject({ kind: 'sqlite', readable: true, rows: 2 });
+    expect(read.info.notes?.[0]).toMatch(/9\.2 keeps its tokens in IMIP_TOKENS in PostgreSQL, not in this SQLite file, which is only what the upgrade from 4\.x migrates from/);
+    const d = tempDir();
+    writeFileSync(join(d, 'empty.sqlite'), '');
+    for (const given of [join(d, 'missing.sqlite'), join(d, 'empty.sqlite')]) {
+      const on5 = await loadServerStore({ effective: null, version: v('9.2'), override: given, timeoutMs: 5000 });
+      expect(on5.info.readable).toBe(false);
+      expect(`${on5.info.error} ${on5.info.fix}`).not.toMatch(/mail gateway|the gateway/);
+      expect(on5.info.fix).toMatch(/postgres:\/\//);
+      const on4 = await loadServerStore({ effective: null, version: v('4.3'), override: given, timeoutMs: 5000 });
+      expect(on4.info.fix).toMatch(/mail gateway|the gateway/);
+      expect(on4.info.notes).toBeUndefined();
+    }
+  });
+});
+
 describe('PostgreSQL store (5.0+)', () => {
   let pg: TestPostgres;
   beforeAll(async () => {
