@@ -48,14 +48,21 @@ export function unsupportedFinding(info: ServerStoreInfo): Finding {
   return f('token-store.unsupported', 'warning', 'DBType', `${info.error ?? 'The token store is not supported'}. Token verdicts are unchecked.`, { how: info.how }, info.fix ?? 'Give --token-store postgres://USER@HOST/DATABASE.');
 }
 
+/** `missing`: how many of the file's distinct tokens IMIP_TOKENS lacks (null when unknown). */
 export function notMigratedFinding(path: string, leftoverRows: StoreRow[] | null, missing: number | null): Finding {
-  const count = leftoverRows === null ? 'an unreadable' : `${leftoverRows.length} token${leftoverRows.length === 1 ? '' : 's'} in a`;
+  const tokens = leftoverRows === null ? null : new Set(leftoverRows.map((r) => r.token)).size;
+  const rows = leftoverRows?.length ?? null;
+  const what =
+    tokens === null
+      ? 'An unreadable mailgatewaytokens.sqlite'
+      : `A mailgatewaytokens.sqlite holding ${tokens} token${tokens === 1 ? '' : 's'}${rows !== tokens ? ` in ${rows} rows` : ''}`;
+  const lost = missing ? `, and ${missing} of its tokens ${missing === 1 ? 'is' : 'are'} not in IMIP_TOKENS, so replies to ${missing === 1 ? 'that invitation carry an unknown token' : 'those invitations carry unknown tokens'}` : '';
   return f(
     'token-store.not-migrated',
     'warning',
     'DataRoot',
-    `${count} mailgatewaytokens.sqlite is still in DataRoot. From 5.0 the server copies it into IMIP_TOKENS once, at upgrade, and then deletes it: the migration never ran or failed${missing ? `, and ${missing} of its tokens are not in IMIP_TOKENS, so replies to those invitations are unknown tokens` : ''}.`,
-    { path, rows: leftoverRows?.length ?? null, missingFromStore: missing },
+    `${what} is still in DataRoot. From 5.0 the server copies it into IMIP_TOKENS once, at upgrade, and then deletes it: the migration never ran or failed${lost}.`,
+    { path, rows, tokens, missingFromStore: missing },
     'Keep a copy of the file, then restart Calendar Server with it in place (the copy runs in the upgrade step after the database import at start-up) and read the error log of that start for a failure; once the copy succeeds the server deletes the file.',
   );
 }

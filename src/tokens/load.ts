@@ -107,7 +107,8 @@ export async function loadServerStore(o: LoadStoreOptions): Promise<StoreResult>
       } catch (e) {
         leftover = { path, rows: null, error: (e as Error).message };
       }
-      const missing = leftover.rows && snapshot ? leftover.rows.filter((r) => snapshot.lookup(r.token).status === 'unknown').length : null;
+      // Distinct tokens: the file may hold a token in several rows (2.x-4.x duplicates).
+      const missing = leftover.rows && snapshot ? new Set(leftover.rows.map((r) => r.token).filter((t) => snapshot.lookup(t).status === 'unknown')).size : null;
       findings.push(notMigratedFinding(path, leftover.rows, missing));
     }
   }

@@ -89,12 +89,16 @@ function tokenVerdict(token: string, store: StoreResult, version: ServerVersion,
       nearMatches: near,
     };
   }
+  // 5.0+: a token only in the leftover SQLite file is one the migration did not copy.
+  const unmigrated = store.leftover?.rows?.some((r) => r.token === token)
+    ? ` The token is in the old ${store.leftover.path}, which was never migrated into IMIP_TOKENS: the migration at upgrade never ran or failed.`
+    : '';
   return {
     token,
     status: 'unknown',
     acceptedToday: false,
     serverAction: 'UNKNOWN_TOKEN',
-    explanation: `The store has no row with this exact token: the server logs "found a token but didn't recognize it" and the reply is not applied.${oldRule}${near.length ? ' A stored token differs only by case or length: see the near matches.' : ''}`,
+    explanation: `The store has no row with this exact token: the server logs "found a token but didn't recognize it" and the reply is not applied.${unmigrated}${oldRule}${near.length ? ' A stored token differs only by case or length: see the near matches.' : ''}`,
     rows,
     nearMatches: near,
   };

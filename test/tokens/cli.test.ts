@@ -85,6 +85,25 @@ describe.each(STORES)('imip tokens on $name', ({ name, args }) => {
   });
 });
 
+describe('imip tokens on 5.0+ with a mailgatewaytokens.sqlite never migrated', () => {
+  it('counts the file\'s distinct tokens, and a token only in that file is said to be there', async () => {
+    const dataRoot = tempDir('imip-dr-');
+    const old = 'c0ffee00-1111-4222-8333-4444555566ff';
+    const oldRow = { token: old, organizer: 'mailto:boss@example.test', attendee: 'mailto:cy@remote.test', uid: 'EV-OLD', date: day(400) };
+    await writeSqliteStore(join(dataRoot, 'mailgatewaytokens.sqlite'), [ROWS[0]!, oldRow, oldRow]);
+    let cfg = withChange(baseConfig('9.2'), 'DBType', 'postgres');
+    cfg = withChange(cfg, 'DatabaseConnection', { endpoint: `tcp:127.0.0.1:${pg.port}`, database: 'caldav', user: 'caldav', password: pg.password });
+    const config = writePlist(tempDir(), 'caldavd.plist', withChange(cfg, 'DataRoot', dataRoot));
+    const stats = await runCli(['tokens', '--config', config, '--server-version', '9.2', '--json']);
+    const f = jsonOf(stats).findings.find((x: { id: string }) => x.id === 'token-store.not-migrated');
+    expect(f.message).toMatch(/^A mailgatewaytokens\.sqlite holding 2 tokens in 3 rows is still in DataRoot\..*, and 1 of its tokens is not in IMIP_TOKENS, so replies to that invitation carry an unknown token\.$/);
+    expect(f.evidence).toMatchObject({ rows: 3, tokens: 2, missingFromStore: 1 });
+    const one = await runCli(['tokens', old, '--config', config, '--server-version', '9.2']);
+    expect(one.code).toBe(1);
+    expect(one.stdout).toContain(`The token is in the old ${join(dataRoot, 'mailgatewaytokens.sqlite')}, which was never migrated into IMIP_TOKENS`);
+  });
+});
+
 describe('imip tokens: errors', () => {
   it('a store that cannot be read exits 2 with the reason and the fix, never the password', async () => {
     let cfg = withChange(baseConfig('9.2'), 'DBType', 'postgres');
