@@ -1,11 +1,11 @@
 /**
  * `imip tokens`: read the server's token store (read-only). Thin: flags → src/tokens (load, report)
- * → src/tokens/render. Exit 0: the token is accepted / tokens matched / the store is sound;
- * 1: not accepted, no match, store problems; 2: the store (or the config) could not be read.
+ * → src/tokens/render. Exit from the findings: 0 none but notes; 1 an error or warning (the token
+ * not accepted, no match, store problems); 2: the store (or the config) could not be read.
  */
 import { CannotRunError, EXIT_CANNOT_RUN } from '../report/exit.js';
 import { defaultServerVersion, parseServerVersion, type ServerVersion } from '../server/release.js';
-import { colours, loadForCommand, outputOptions, printJson, versionJson, versionLine, type SharedFlags } from './shared.js';
+import { colours, docSinkActive, loadForCommand, outputOptions, printJson, versionJson, versionLine, type SharedFlags } from './shared.js';
 import type { PlistDict } from '../config/plist-xml.js';
 import { printable } from '../report/terminal-text.js';
 
@@ -58,6 +58,8 @@ export async function run(flags: TokensFlags, args: string[] = []): Promise<numb
   const store = await loadServerStore({ effective, version, override: flags.tokenStore, timeoutMs: seconds * 1000 });
   const head = { command: 'tokens', serverVersion: versionJson(version), config: configPath };
   if (!store.snapshot) {
+    // A monitoring format: a run that could not check is UNKNOWN (Nagios), with the reason.
+    if (docSinkActive()) throw new CannotRunError(`the token store could not be read: ${store.info.error ?? 'unknown error'}${store.info.fix ? `. Fix: ${store.info.fix}` : ''}`);
     if (out.json) printJson({ ...head, store: store.info, findings: store.findings });
     else {
       process.stderr.write(`imip: the token store could not be read: ${printable(store.info.error ?? 'unknown error')}\n`);

@@ -31,6 +31,11 @@ export interface MonitorSample {
   command: string;
   /** The check passed: the command's own exit code was 0. */
   up: boolean;
+  /**
+   * The command's exit code follows its findings alone (1 for any error or warning), so a run
+   * failed only by warnings is a WARNING, not a failed check.
+   */
+  exitFromFindings: boolean;
   /** The command could not run at all (bad flags, unreadable config): the message; no document. */
   cannotRun: string | null;
   exitCode: number;
@@ -57,6 +62,8 @@ const arr = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
 const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
 const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 const SEVERITIES: readonly Severity[] = ['error', 'warning', 'info'];
+/** Commands whose exit code is 1 exactly when a finding is an error or a warning. */
+const EXIT_FROM_FINDINGS: ReadonlySet<string> = new Set(['tokens']);
 
 function stagesOf(group: string, list: unknown): MonitorStage[] {
   const out: MonitorStage[] = [];
@@ -126,6 +133,7 @@ export function sampleFromDoc(command: string, doc: unknown, exitCode: number, d
   return {
     command,
     up: exitCode === 0,
+    exitFromFindings: EXIT_FROM_FINDINGS.has(command),
     cannotRun: null,
     exitCode,
     durationSeconds,
@@ -145,6 +153,7 @@ export function cannotRunSample(command: string, message: string, exitCode: numb
   return {
     command,
     up: false,
+    exitFromFindings: false,
     cannotRun: message,
     exitCode,
     durationSeconds,

@@ -10,8 +10,9 @@
  *   (above 10), `10:20` (outside 10..20), `@10:20` (inside 10..20).
  *
  * State: UNKNOWN when the command could not run at all; CRITICAL for an error finding, a failed
- * check (the command's own exit code not 0) or a critical threshold crossed; WARNING for a warning
- * finding or a warning threshold; else OK.
+ * check (the command's own exit code not 0, unless that command's exit follows its findings and
+ * they are warnings) or a critical threshold crossed; WARNING for a warning finding or a warning
+ * threshold; else OK.
  */
 import { CannotRunError } from './exit.js';
 import type { MonitorSample } from './monitoring.js';
@@ -129,9 +130,11 @@ export function renderNagios(s: MonitorSample, warn: Thresholds, crit: Threshold
       if (!first) return total ? `${total} ${what}${total === 1 ? '' : 's'}` : '';
       return `${first.id}: ${first.message}${total > 1 ? ` (+${total - 1} more)` : ''}`;
     };
-    if (s.findings.error || !s.up || critical.length) {
+    // A failed exit is CRITICAL unless the command's findings alone decide it and name only warnings.
+    const failed = !s.up && !(s.exitFromFindings && s.findings.warning > 0);
+    if (s.findings.error || failed || critical.length) {
       state = 'CRITICAL';
-      const parts = [s.findings.error ? describe(errors, s.findings.error, 'error') : !s.up ? (s.error ?? 'the check failed') : '', ...critical].filter(Boolean);
+      const parts = [s.findings.error ? describe(errors, s.findings.error, 'error') : failed ? (s.error ?? 'the check failed') : '', ...critical].filter(Boolean);
       text = `${s.command}: ${parts.join('; ')}`;
     } else if (s.findings.warning || warning.length) {
       state = 'WARNING';

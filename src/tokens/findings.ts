@@ -27,6 +27,8 @@ export const TOKEN_STORE_FINDINGS: Meta[] = [
   { id: 'token.unknown-purged', severity: 'error', lines: GATEWAY, summary: '2.x-4.x: the token was deleted at a gateway start because no invitation for that organizer, attendee and event was sent for InvitationDaysToLive days.' },
   { id: 'token.unknown-store-reset', severity: 'error', lines: ALL, summary: 'The token store was emptied or recreated after the invitation went out (every token in it is newer than the reply).' },
   { id: 'token.unknown-not-migrated', severity: 'error', lines: C, summary: '5.0+: the token is only in the old mailgatewaytokens.sqlite, which was never migrated into IMIP_TOKENS.' },
+  { id: 'token.unknown', severity: 'error', lines: ALL, summary: 'imip tokens TOKEN: the store has no row with this token and shows no other cause (re-cased or cut, held twice, not migrated), so the server answers a reply carrying it with UNKNOWN_TOKEN.' },
+  { id: 'token.no-match', severity: 'warning', lines: ALL, summary: 'imip tokens --attendee/--organizer/--uid: no token in the store matches.' },
   { id: 'token.unknown-other-server', severity: 'warning', lines: ALL, summary: 'The reply belongs to another server or pod sharing the mailbox: another address, or an event this store has never seen.' },
   { id: 'token.store-state', severity: 'info', lines: ALL, summary: "send-test --wait-reply: whether the server's store holds the token of the invitation, and what that means for this release." },
 ];
@@ -75,5 +77,29 @@ export function duplicatesFinding(count: number, example: string | null): Findin
     `${count} token${count === 1 ? ' is' : 's are'} held by more than one row: the gateway recognizes a token only when exactly one row has it, so replies carrying ${count === 1 ? 'it are' : 'them are'} unknown tokens.`,
     { tokens: count, example },
     'Delete the extra rows with the sqlite3 tool while the mail gateway is stopped (keep one row per token), then start it again.',
+  );
+}
+
+/** `imip tokens TOKEN`: no row holds it and the store shows no other cause. */
+export function unknownTokenFinding(token: string, info: ServerStoreInfo): Finding {
+  return f(
+    'token.unknown',
+    'error',
+    'token',
+    `Token ${token} is not in the store: the server logs "found a token but didn't recognize it" for a reply carrying it (UNKNOWN_TOKEN) and the reply is not applied.`,
+    { token, location: info.location, rows: info.rows },
+    'Check the token (the part after "+" in the address the reply went to) and that this is the store of the server that sent the invitation; imip diagnose --message on the reply tells why the server does not know it.',
+  );
+}
+
+/** `imip tokens --attendee/--organizer/--uid`: nothing matched. */
+export function noMatchFinding(query: string, info: ServerStoreInfo, purges: boolean): Finding {
+  return f(
+    'token.no-match',
+    'warning',
+    'token',
+    `No token in the store for ${query}: this store knows no invitation by mail for it${purges ? ', or its tokens were deleted at a start of the mail gateway (InvitationDaysToLive)' : ''}.`,
+    { query, location: info.location, rows: info.rows },
+    'Check the spelling (attendees are stored as lower-case mailto: addresses from 3.2 on; organizers as mailto:, urn:uuid: or urn:x-uid:), and that this is the store of the server that sent the invitation.',
   );
 }

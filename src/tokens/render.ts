@@ -8,7 +8,9 @@ import { forTerminal } from '../report/terminal-text.js';
 function rowLines(r: RowOut, c: ChalkInstance): string[] {
   const age = r.ageDays === null ? 'no date' : `last used ${r.lastUsed?.slice(0, 10)} (${r.ageDays} day${r.ageDays === 1 ? '' : 's'} ago)`;
   const purge = r.purgedAtNextGatewayStart ? c.yellow(' — deleted at the next gateway start') : '';
-  return [`  ${c.bold(r.token)}`, `    organizer ${r.organizer}`, `    attendee  ${r.attendee}`, `    event     ${r.uid}`, `    ${c.dim(age)}${purge}`];
+  // 2.x–4.x: a token in several rows is not recognized, however many of them are listed here.
+  const held = r.heldByRows ? c.yellow(`  held by ${r.heldByRows} rows: the server does not recognize it (UNKNOWN_TOKEN)`) : '';
+  return [`  ${c.bold(r.token)}${held}`, `    organizer ${r.organizer}`, `    attendee  ${r.attendee}`, `    event     ${r.uid}`, `    ${c.dim(age)}${purge}`];
 }
 
 export function renderTokens(r: TokensReport, c: ChalkInstance, opts: { verbose: boolean; quiet: boolean; header: string[] }): string {
@@ -39,7 +41,10 @@ export function renderTokens(r: TokensReport, c: ChalkInstance, opts: { verbose:
     const rows = r.rows!;
     if (!opts.quiet) for (const row of rows) lines.push(...rowLines(row, c));
     const q = Object.entries(r.query).filter(([, v]) => v).map(([k, v]) => `${k} ${v}`).join(', ');
-    summary = rows.length ? c.green(`${rows.length} token${rows.length === 1 ? '' : 's'} for ${q}`) : c.red(`no token for ${q}`);
+    // Tokens, not rows: on 2.x–4.x one token may be held by several rows.
+    const tokens = new Set(rows.map((x) => x.token)).size;
+    const count = `${tokens} token${tokens === 1 ? '' : 's'}${tokens !== rows.length ? ` (${rows.length} rows)` : ''}`;
+    summary = rows.length ? c.green(`${count} for ${q}`) : c.red(`no token for ${q}`);
   } else {
     const st = r.stats!;
     if (!opts.quiet) {

@@ -8,6 +8,8 @@ import { featuresOf, type ServerVersion } from '../server/release.js';
 import type { StoreResult } from './load.js';
 import { ageDays, type StoreStats } from './snapshot.js';
 import type { ServerStoreInfo, StoreRow } from './types.js';
+import { noMatchFinding, unknownTokenFinding } from './findings.js';
+import { storeCauses } from './unknown-causes.js';
 
 export interface TokensQuery {
   token?: string;
@@ -26,6 +28,8 @@ export interface RowOut {
   ageDays: number | null;
   /** 2.x–4.x: the next gateway start deletes this row. */
   purgedAtNextGatewayStart?: boolean;
+  /** 2.x–4.x: how many rows hold this token, when more than one (the server then does not recognize it). */
+  heldByRows?: number;
 }
 
 export interface TokenVerdict {
@@ -55,6 +59,9 @@ export interface TokensReport {
 function out(r: StoreRow, store: StoreResult, now: Date): RowOut {
   const row: RowOut = { token: r.token, organizer: r.organizer, attendee: r.attendee, uid: r.uid, lastUsed: r.date, ageDays: ageDays(r, now) };
   if (store.rules.purgeAtGatewayStart && store.snapshot) row.purgedAtNextGatewayStart = store.snapshot.purgedNextStart(r, store.invitationDaysToLive, now);
+  // 2.x–4.x recognize a token only when exactly one row holds it (the lookup's own rule).
+  const held = store.snapshot?.lookup(r.token);
+  if (held?.status === 'ambiguous') row.heldByRows = held.rows.length;
   return row;
 }
 
@@ -108,7 +115,12 @@ function tokenVerdict(token: string, store: StoreResult, version: ServerVersion,
 export function tokensReport(q: TokensQuery, store: StoreResult, version: ServerVersion, now: Date): TokensReport {
   const base = { command: 'tokens' as const, store: store.info, query: q, findings: store.findings };
   const snap = store.snapshot!;
-  if (q.token) return { ...base, mode: 'token', token: tokenVerdict(q.token, store, version, now) };
+  if (q.token) {
+    // Why the token is not recognized, as findings (the store's own findings after them).
+    const causes = storeCauses(q.token, snap, store.leftover, 'token');
+    const unknown = snap.lookup(q.token).status !== 'known' && !causes.length ? [unknownTokenFinding(q.token, store.info)] : [];
+    return { ...base, findings: [...causes, ...unknown, ...store.findings], mode: 'token', token: tokenVerdict(q.token, store, version, now) };
+  }
   if (q.attendee || q.organizer || q.uid) {
     let rows: readonly StoreRow[] = snap.rows;
     if (q.attendee) rows = snap.byAttendee(q.attendee);
@@ -124,14 +136,17 @@ export function tokensReport(q: TokensQuery, store: StoreResult, version: Server
       const y = b.date ?? '';
       return x < y ? 1 : x > y ? -1 : 0;
     });
-    return { ...base, mode: 'list', rows: sorted.map((r) => out(r, store, now)) };
+    const query = Object.entries(q).filter(([, v]) => v).map(([k, v]) => `${k} ${v}`).join(', ');
+    const none = sorted.length ? [] : [noMatchFinding(query, store.info, store.rules.purgeAtGatewayStart)];
+    return { ...base, findings: [...none, ...store.findings], mode: 'list', rows: sorted.map((r) => out(r, store, now)) };
   }
   return { ...base, mode: 'stats', stats: { ...snap.stats(now, store.invitationDaysToLive), invitationDaysToLive: store.invitationDaysToLive } };
 }
 
-/** 0: the token is accepted / something matched / a healthy store; 1: not accepted, nothing matched, store problems. */
+/**
+ * From the findings, in every mode: 1 for any error or warning (a token not recognized, nothing
+ * matched, duplicate tokens, an unmigrated SQLite file), else 0.
+ */
 export function tokensExit(r: TokensReport): 0 | 1 {
-  if (r.mode === 'token') return r.token!.acceptedToday ? 0 : 1;
-  if (r.mode === 'list') return r.rows!.length ? 0 : 1;
   return r.findings.some((f) => f.severity !== 'info') ? 1 : 0;
 }

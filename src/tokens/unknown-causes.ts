@@ -34,10 +34,10 @@ export interface UnknownTokenContext {
 
 const DAY_MS = 86_400_000;
 
-const f = (id: string, severity: Finding['severity'], message: string, evidence: Record<string, unknown>, fix: string): Finding => ({
+const f = (id: string, severity: Finding['severity'], message: string, evidence: Record<string, unknown>, fix: string, path = 'message.headers.To'): Finding => ({
   id,
   severity,
-  path: 'message.headers.To',
+  path,
   message,
   evidence,
   fix,
@@ -49,6 +49,57 @@ function day(text: string | null): string | null {
   if (!text) return null;
   const t = Date.parse(text);
   return Number.isNaN(t) ? null : new Date(t).toISOString().slice(0, 10);
+}
+
+/**
+ * The causes the store shows without the message: held by several rows (2.x–4.x), a stored
+ * token re-cased or cut, only in the unmigrated SQLite file (5.0+). Empty for a known token.
+ * `path`: where the token came from (the reply's To header, or `imip tokens TOKEN`).
+ */
+export function storeCauses(token: string, snapshot: TokenSnapshot, leftover: UnknownTokenContext['leftover'], path = 'message.headers.To'): Finding[] {
+  const out: Finding[] = [];
+  const lookup = snapshot.lookup(token);
+  if (lookup.status === 'ambiguous') {
+    out.push(
+      f(
+        'token.unknown-duplicate',
+        'error',
+        `Token ${token} is in the store ${lookup.rows.length} times; the gateway recognizes a token only when exactly one row has it, so it answers "didn't recognize it".`,
+        { token, rows: lookup.rows.map(rowEvidence) },
+        'Stop the mail gateway, delete the extra rows for this token with the sqlite3 tool (keep one), and start it again.',
+        path,
+      ),
+    );
+    return out;
+  }
+  if (lookup.status === 'known') return out;
+
+  for (const near of snapshot.nearMatches(token)) {
+    out.push(
+      f(
+        'token.unknown-altered',
+        'error',
+        `Token ${token} is the stored token ${near.row.token} ${near.how === 're-cased' ? 'with its letters re-cased' : 'cut short'}: the attendee's mail client changed the reply address, and the server matches tokens exactly.`,
+        { token, storedToken: near.row.token, how: near.how, ...rowEvidence(near.row) },
+        `Ask the attendee to reply to calendar+${near.row.token}@… exactly as it was in the invitation (some clients ${near.how === 're-cased' ? 'upper-case the address' : 'wrap or cut long addresses'}).`,
+        path,
+      ),
+    );
+  }
+  const inLeftover = leftover?.rows?.filter((r) => r.token === token) ?? [];
+  if (inLeftover.length) {
+    out.push(
+      f(
+        'token.unknown-not-migrated',
+        'error',
+        `Token ${token} is in the old ${leftover!.path} but not in IMIP_TOKENS: the one-time migration into the database never ran or failed.`,
+        { token, leftover: leftover!.path, ...rowEvidence(inLeftover[0]!) },
+        'Restart Calendar Server with the file in place so its upgrade step copies the tokens (keep a copy of the file first), and read the error log of that start.',
+        path,
+      ),
+    );
+  }
+  return out;
 }
 
 /** Every cause that fits, most specific first; an unreadable store is itself the cause. */
@@ -65,45 +116,8 @@ export function unknownTokenCauses(m: UnknownTokenFacts, ctx: UnknownTokenContex
       ),
     ];
   }
-  const out: Finding[] = [];
-  const lookup = snapshot.lookup(m.token);
-  if (lookup.status === 'ambiguous') {
-    out.push(
-      f(
-        'token.unknown-duplicate',
-        'error',
-        `Token ${m.token} is in the store ${lookup.rows.length} times; the gateway recognizes a token only when exactly one row has it, so it answers "didn't recognize it".`,
-        { token: m.token, rows: lookup.rows.map(rowEvidence) },
-        'Stop the mail gateway, delete the extra rows for this token with the sqlite3 tool (keep one), and start it again.',
-      ),
-    );
-    return out;
-  }
-  if (lookup.status === 'known') return out;
-
-  for (const near of snapshot.nearMatches(m.token)) {
-    out.push(
-      f(
-        'token.unknown-altered',
-        'error',
-        `Token ${m.token} is the stored token ${near.row.token} ${near.how === 're-cased' ? 'with its letters re-cased' : 'cut short'}: the attendee's mail client changed the reply address, and the server matches tokens exactly.`,
-        { token: m.token, storedToken: near.row.token, how: near.how, ...rowEvidence(near.row) },
-        `Ask the attendee to reply to calendar+${near.row.token}@… exactly as it was in the invitation (some clients ${near.how === 're-cased' ? 'upper-case the address' : 'wrap or cut long addresses'}).`,
-      ),
-    );
-  }
-  const inLeftover = ctx.leftover?.rows?.filter((r) => r.token === m.token) ?? [];
-  if (inLeftover.length) {
-    out.push(
-      f(
-        'token.unknown-not-migrated',
-        'error',
-        `Token ${m.token} is in the old ${ctx.leftover!.path} but not in IMIP_TOKENS: the one-time migration into the database never ran or failed.`,
-        { token: m.token, leftover: ctx.leftover!.path, ...rowEvidence(inLeftover[0]!) },
-        'Restart Calendar Server with the file in place so its upgrade step copies the tokens (keep a copy of the file first), and read the error log of that start.',
-      ),
-    );
-  }
+  if (snapshot.lookup(m.token).status !== 'unknown') return storeCauses(m.token, snapshot, ctx.leftover);
+  const out = storeCauses(m.token, snapshot, ctx.leftover);
   const server = serverAddress(m.sendingAddress);
   const toAt = m.to.lastIndexOf('@');
   const toDomain = toAt >= 0 ? m.to.slice(toAt + 1).toLowerCase() : '';

@@ -92,6 +92,13 @@ describe('Nagios output', () => {
     expect(n.perf.get('time')).toBe('0.5s;0.1;;0');
     expect(n.perf.get('smtp_starttls')).toBe('0.04s;;0.01;0');
   });
+  it('exit 1 with only warnings: WARNING for tokens, whose exit follows its findings; CRITICAL for a command whose exit says more', () => {
+    const doc = { findings: [{ id: 'token-store.duplicate-tokens', severity: 'warning', message: '1 token is held by more than one row', path: '', evidence: {}, fix: '' }] };
+    const tokens = renderNagios(sampleFromDoc('tokens', { command: 'tokens', ...doc }, 1, 0.1), new Map(), new Map());
+    expect(checkNagios(`${tokens.line}\n`, tokens.exitCode)).toMatchObject({ state: 'WARNING', text: 'tokens: token-store.duplicate-tokens: 1 token is held by more than one row' });
+    const poll = renderNagios(sampleFromDoc('poll', { command: 'poll', ...doc }, 1, 0.1), new Map(), new Map());
+    expect(checkNagios(`${poll.line}\n`, poll.exitCode).state).toBe('CRITICAL');
+  });
   it('could not run: UNKNOWN, exit 3', () => {
     const r = renderNagios(cannotRunSample('poll', 'no such file', 2, 0), new Map(), new Map());
     expect(checkNagios(`${r.line}\n`, r.exitCode).state).toBe('UNKNOWN');

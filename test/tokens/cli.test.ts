@@ -11,6 +11,7 @@ import { BIN, runCli, jsonOf } from '../helpers/cli.js';
 import { baseConfig, tempDir, withChange, writePlist } from '../helpers/plist.js';
 import { createImipDatabase, startPostgres, type TestPostgres } from '../helpers/postgres.js';
 import { writeSqliteStore, type Row } from '../helpers/token-store.js';
+import { checkNagios, checkPrometheus, sample } from '../helpers/monitoring.js';
 
 const DAY = 86_400_000;
 const day = (n: number) => new Date(Date.now() - n * DAY).toISOString();
@@ -82,6 +83,66 @@ describe.each(STORES)('imip tokens on $name', ({ name, args }) => {
     expect(r.stdout).not.toContain(pg.password);
     const human = await runCli(['tokens', ...args()]);
     expect(human.stdout).toMatch(name.startsWith('SQLite') ? /Next purge .*: 1 row/ : /never deletes tokens/);
+  });
+});
+
+describe('imip tokens on 2.x-4.x with a token held by two rows', () => {
+  const dup = 'c0ffee00-1111-4222-8333-4444555566dd';
+  let store: string;
+  beforeAll(async () => {
+    const twice = { token: dup, organizer: 'mailto:boss@example.test', attendee: 'mailto:ann@remote.test', uid: 'EV-D', date: day(1) };
+    store = await writeSqliteStore(join(tempDir('imip-dup-'), 'mailgatewaytokens.sqlite'), [...ROWS, twice, twice]);
+  });
+
+  it('a listing marks the token the server does not recognize; every mode exits 1 for the duplicate-tokens warning', async () => {
+    const list = await runCli(['tokens', '--attendee', 'ann@remote.test', '--token-store', store, '--server-version', '4.3']);
+    expect(list.code).toBe(1);
+    expect(list.stdout).toContain(`${dup}  held by 2 rows: the server does not recognize it (UNKNOWN_TOKEN)`);
+    expect(list.stdout).toContain('3 tokens (4 rows) for attendee ann@remote.test');
+    const json = jsonOf(await runCli(['tokens', '--attendee', 'ann@remote.test', '--token-store', store, '--server-version', '4.3', '--json']));
+    expect(json.rows.filter((r: { heldByRows?: number }) => r.heldByRows === 2)).toHaveLength(2);
+    expect(json.rows.find((r: { token: string }) => r.token === ROWS[0]!.token).heldByRows).toBeUndefined();
+    const accepted = await runCli(['tokens', ROWS[0]!.token, '--token-store', store, '--server-version', '4.3']);
+    expect(accepted.stdout).toContain('accepted today');
+    expect(accepted.code).toBe(1);
+    const stats = await runCli(['tokens', '--token-store', store, '--server-version', '4.3']);
+    expect(stats.code).toBe(1);
+    // 5.0+ takes the first row: no mark, no warning.
+    const on9 = jsonOf(await runCli(['tokens', '--attendee', 'ann@remote.test', '--token-store', store, '--server-version', '9.2', '--json']));
+    expect(on9.rows.some((r: { heldByRows?: number }) => r.heldByRows)).toBe(false);
+  });
+
+  it('--format nagios: the state from the findings, the first problem named; a store that cannot be read is UNKNOWN', async () => {
+    const warn = await runCli(['tokens', '--token-store', store, '--server-version', '2.5', '--format', 'nagios']);
+    const w = checkNagios(warn.stdout, warn.code);
+    expect(w.state).toBe('WARNING');
+    expect(w.text).toMatch(/^tokens: token-store\.duplicate-tokens: 1 token is held by more than one row/);
+    const unknown = await runCli(['tokens', 'c0ffee00-0000-4000-8000-000000000000', '--token-store', store, '--server-version', '9.2', '--format', 'nagios']);
+    const u = checkNagios(unknown.stdout, unknown.code);
+    expect(u.state).toBe('CRITICAL');
+    expect(u.text).toMatch(/^tokens: token\.unknown: Token c0ffee00-0000-4000-8000-000000000000 is not in the store/);
+    expect(u.perf.get('errors')).toBe('1;;;0');
+    const twice = checkNagios((await runCli(['tokens', dup, '--token-store', store, '--server-version', '4.3', '--format', 'nagios'])).stdout, 2);
+    expect(twice.text).toMatch(/^tokens: token\.unknown-duplicate: Token c0ffee00-1111-4222-8333-4444555566dd is in the store 2 times/);
+    const none = await runCli(['tokens', '--attendee', 'nobody@remote.test', '--token-store', sqlitePath, '--server-version', '4.3', '--format', 'nagios']);
+    expect(checkNagios(none.stdout, none.code)).toMatchObject({ state: 'WARNING', text: expect.stringMatching(/^tokens: token\.no-match: No token in the store for attendee nobody@remote\.test/) });
+    const ok = await runCli(['tokens', ROWS[0]!.token, '--token-store', sqlitePath, '--server-version', '4.3', '--format', 'nagios']);
+    expect(checkNagios(ok.stdout, ok.code).state).toBe('OK');
+    const missing = await runCli(['tokens', '--token-store', join(tempDir(), 'missing.sqlite'), '--server-version', '4.3', '--format', 'nagios']);
+    const m = checkNagios(missing.stdout, missing.code);
+    expect(m.state).toBe('UNKNOWN');
+    expect(m.text).toMatch(/^tokens: could not run: the token store could not be read: no token store at .*missing\.sqlite/);
+  });
+
+  it('--format prometheus: an unknown token is an error finding; a store that cannot be read says why on stderr (exit 2)', async () => {
+    const r = await runCli(['tokens', 'c0ffee00-0000-4000-8000-000000000000', '--token-store', sqlitePath, '--server-version', '4.3', '--format', 'prometheus']);
+    expect(r.code).toBe(1);
+    const f = checkPrometheus(r.stdout);
+    expect(sample(f, 'imip_up', { command: 'tokens' })).toBe(0);
+    expect(sample(f, 'imip_findings', { command: 'tokens', severity: 'error' })).toBe(1);
+    const missing = await runCli(['tokens', '--token-store', join(tempDir(), 'missing.sqlite'), '--server-version', '4.3', '--format', 'prometheus']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/imip: the token store could not be read: no token store at/);
   });
 });
 
