@@ -21,8 +21,14 @@ function scrub(text: string, t: PgTarget): string {
   return t.password ? text.split(t.password).join('***') : text;
 }
 
-/** One sentence and a fix for what went wrong, per libpq/Node error. */
-export function pgError(err: unknown, t: PgTarget): StoreReadError {
+/** Who holds or waits for a lock on the table, for the admin to run in psql. */
+const LOCK_QUERY = "SELECT l.pid, l.mode, l.granted, a.state, a.xact_start, a.query FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE l.relation = 'imip_tokens'::regclass";
+
+/**
+ * One sentence and a fix for what went wrong, per libpq/Node error. `QUERY_TIMEOUT` (this tool's
+ * own code): the connection worked and the query got no answer within `limitMs`.
+ */
+export function pgError(err: unknown, t: PgTarget, limitMs = STATEMENT_TIMEOUT_MS): StoreReadError {
   const e = err as { code?: string; message?: string };
   const where = describeLocation({ kind: 'postgres', target: t, how: '' });
   const socket = t.host.startsWith('/');
@@ -67,7 +73,16 @@ export function pgError(err: unknown, t: PgTarget): StoreReadError {
         'schema',
       );
     case '57014':
-      return new StoreReadError(`the token query was cancelled after ${STATEMENT_TIMEOUT_MS / 1000} s at ${where}`, 'The database is very busy; try again later.', 'timeout');
+    case 'QUERY_TIMEOUT': {
+      // Connected and logged in, then no rows in time: a SELECT waits only for an ACCESS EXCLUSIVE
+      // lock (LOCK TABLE, ALTER TABLE, VACUUM FULL, an upgrade in progress) or a very busy server.
+      const limit = e.code === '57014' ? STATEMENT_TIMEOUT_MS : limitMs;
+      return new StoreReadError(
+        `the token query at ${where} did not finish: the connection worked; the query waited past the time limit (${limit / 1000} s), for example for a lock another session holds on IMIP_TOKENS, or the database is very busy`,
+        `Try again later${e.code === 'QUERY_TIMEOUT' && limitMs < STATEMENT_TIMEOUT_MS ? `, or with --timeout ${STATEMENT_TIMEOUT_MS / 1000} (the longest the query may take)` : ''}. To see which session holds a lock on the table, run in psql: ${LOCK_QUERY};`,
+        'timeout',
+      );
+    }
     case 'TIMEOUT':
       return new StoreReadError(`no answer from PostgreSQL at ${where} in time`, 'Check that PostgreSQL is up and reachable, or raise --timeout.', 'timeout');
     default:
@@ -117,8 +132,9 @@ export async function readPgStore(t: PgTarget, opts: PgReadOptions): Promise<Sto
       await client.query('ROLLBACK');
       return res.rows.map((r) => ({ token: r[0] ?? '', organizer: r[1] ?? '', attendee: r[2] ?? '', uid: r[3] ?? '', date: r[4] ?? null }));
     } catch (e) {
+      // Connected: a time-out here is the query waiting, not PostgreSQL unreachable.
       const err = e as { message?: string; code?: string };
-      if (!err.code && /timeout/i.test(err.message ?? '')) throw pgError({ code: 'TIMEOUT' }, t);
+      if (!err.code && /timeout/i.test(err.message ?? '')) throw pgError({ code: 'QUERY_TIMEOUT' }, t, opts.timeoutMs);
       throw pgError(e, t);
     }
   } finally {

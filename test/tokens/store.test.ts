@@ -6,6 +6,7 @@
  */
 import { mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import pg_ from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseServerVersion } from '../../src/server/release.js';
 import { loadServerStore } from '../../src/tokens/load.js';
@@ -193,6 +194,27 @@ describe('PostgreSQL store (5.0+)', () => {
     expect(slow.code).toBe('timeout');
     expect(Date.now() - started).toBeLessThan(15000);
   }, 40_000);
+
+  it('a query kept waiting by another session\'s lock says so (the connection worked), whichever time limit ends it', async () => {
+    const holder = new pg_.Client({ host: pg.socketDir, port: pg.port, user: 'caldav', database: 'caldav' });
+    await holder.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('LOCK TABLE imip_tokens IN ACCESS EXCLUSIVE MODE');
+      const target = { host: pg.socketDir, port: pg.port, database: 'caldav', user: 'caldav' };
+      // --timeout 1: the client's limit comes first; --timeout 10: the 5-second statement limit.
+      for (const timeoutMs of [1000, 10_000]) {
+        const e = await storeError(readPgStore(target, { timeoutMs }));
+        expect(e.code).toBe('timeout');
+        expect(e.message).toMatch(/the connection worked; the query waited past the time limit \(\d+ s\), for example for a lock another session holds on IMIP_TOKENS/);
+        expect(e.fix).not.toMatch(/up and reachable/);
+        expect(e.fix).toMatch(/pg_locks/);
+      }
+    } finally {
+      await holder.query('ROLLBACK').catch(() => undefined);
+      await holder.end();
+    }
+  }, 30_000);
 
   it('oracle: said clearly, the rest carries on', async () => {
     const store = await loadServerStore({ effective: { DBType: 'oracle' }, version: v('9.2'), timeoutMs: 5000 });
