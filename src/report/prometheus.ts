@@ -6,9 +6,9 @@
  *   imip_up{command}                                   1 the check passed, 0 not
  *   imip_run_duration_seconds{command}
  *   imip_stage_duration_seconds{command,probe,stage}   imip_stage_success{command,probe,stage}
- *   imip_poll_messages{action}                         poll: messages per server action
- *   imip_roundtrip_duration_seconds                    send-test --reply-from
- *   imip_roundtrip_leg_duration_seconds{leg}           imip_roundtrip_leg_success{leg}
+ *   imip_poll_messages{command,action}                 poll: messages per server action
+ *   imip_roundtrip_duration_seconds{command}           send-test --reply-from
+ *   imip_roundtrip_leg_duration_seconds{command,leg}   imip_roundtrip_leg_success{command,leg}
  *   imip_findings{command,severity}
  *   imip_last_success_timestamp_seconds{command}       now when up, else carried over from --output
  */
@@ -69,22 +69,22 @@ export function renderPrometheus(s: MonitorSample, opts: { now: Date; previous?:
     {
       name: 'imip_poll_messages',
       help: 'Messages in the receiving mailbox by what the server does with them in the next poll.',
-      samples: Object.entries(s.messages ?? {}).map(([action, n]) => ({ labels: { action }, value: n })),
+      samples: Object.entries(s.messages ?? {}).map(([action, n]) => ({ labels: { ...cmd, action }, value: n })),
     },
     {
       name: 'imip_roundtrip_duration_seconds',
       help: 'Time from the test invitation leaving to the reply being judged.',
-      samples: s.roundTripSeconds === null ? [] : [{ labels: {}, value: s.roundTripSeconds }],
+      samples: s.roundTripSeconds === null ? [] : [{ labels: cmd, value: s.roundTripSeconds }],
     },
     {
       name: 'imip_roundtrip_leg_duration_seconds',
       help: 'Latency of each leg of the round trip.',
-      samples: (s.legs ?? []).filter((l) => l.seconds !== null).map((l) => ({ labels: { leg: l.leg }, value: l.seconds! })),
+      samples: (s.legs ?? []).filter((l) => l.seconds !== null).map((l) => ({ labels: { ...cmd, leg: l.leg }, value: l.seconds! })),
     },
     {
       name: 'imip_roundtrip_leg_success',
       help: 'Whether each leg of the round trip passed (1) or failed or was not reached (0).',
-      samples: (s.legs ?? []).map((l) => ({ labels: { leg: l.leg }, value: l.ok === true ? 1 : 0 })),
+      samples: (s.legs ?? []).map((l) => ({ labels: { ...cmd, leg: l.leg }, value: l.ok === true ? 1 : 0 })),
     },
     {
       name: 'imip_findings',

@@ -117,6 +117,15 @@ describe('Prometheus output', () => {
     expect(sample(f, 'imip_findings', { command: 'send-test', severity: 'error' })).toBe(1);
     expect(sample(f, 'imip_last_success_timestamp_seconds')).toBeUndefined();
   });
+  it('every sample is labelled with the command, the round trip and its legs too', () => {
+    for (const [command, doc] of [['send-test', roundTripDoc], ['poll', pollDoc]] as const) {
+      const f = checkPrometheus(renderPrometheus(sampleFromDoc(command, doc, 0, 1), { now }));
+      for (const family of f) for (const m of family.metrics) expect(m.labels?.command, `${family.name} ${JSON.stringify(m.labels)}`).toBe(command);
+    }
+    const f = checkPrometheus(renderPrometheus(sampleFromDoc('send-test', roundTripDoc, 1, 9.7), { now }));
+    expect(sample(f, 'imip_roundtrip_duration_seconds', { command: 'send-test' })).toBe(9.5);
+    expect(sample(f, 'imip_roundtrip_leg_duration_seconds', { command: 'send-test', leg: 'reply-arrived' })).toBe(8);
+  });
   it('poll: messages per action; a success stamps the time, a failure carries the previous stamp over', () => {
     const ok = renderPrometheus(sampleFromDoc('poll', pollDoc, 0, 0.4), { now });
     const f = checkPrometheus(ok);

@@ -127,7 +127,7 @@ describe('the round trip on a stack with plus addressing', () => {
     const prom = await roundTrip(on, ['--wait-reply', '6', '--format', 'prometheus'], { receivingUser: U.other });
     expect(prom.code).toBe(1);
     expect(prom.stdout).toMatch(/^imip_up\{command="send-test"\} 0$/m);
-    expect(prom.stdout).toMatch(/^imip_roundtrip_leg_success\{leg="reply-arrived"\} 0$/m);
+    expect(prom.stdout).toMatch(/^imip_roundtrip_leg_success\{command="send-test",leg="reply-arrived"\} 0$/m);
     expect(await mailboxCount(on, U.attendee.address)).toBe(0);
     await purgeMailbox(on, U.calendar.address);
   }, 90_000);
