@@ -5,7 +5,9 @@
 import type { Finding } from '../report/finding.js';
 import { bySeverity, SEVERITY_ORDER } from '../report/finding.js';
 import { capStrings, capText, ECHO_CAP } from '../report/cap.js';
-import { ALL_LINES, imipConfigured, LISTED_PER_ID, type ConfigContext, type ConfigRule, type RuleMeta } from './rule.js';
+import { ALL_LINES, IMIP, imipConfigured, LISTED_PER_ID, type ConfigContext, type ConfigRule, type RuleMeta } from './rule.js';
+import { getPath } from '../config/load.js';
+import { isDict } from '../config/plist-file.js';
 import { presenceRules, disabled, misplaced } from './presence.js';
 import { keyRules, wrongType } from './keys.js';
 import { keyRange } from './structure.js';
@@ -113,15 +115,27 @@ function allFindings(ctx: ConfigContext): Finding[] {
   for (const f of ctx.config.findings) findings.push(f);
   // A binary main file: the server cannot read it at all, so its contents are not judged.
   if (ctx.config.files[0]?.format === 'binary') return findings;
+  // Scheduling, iMIP, Sending or Receiving written as something other than a dict replaces the
+  // server's whole dict and the server fails when it reads it (key.type says so): what the keys
+  // under it lack or say is not judged, and iMIP is not "off".
+  const broken = NOT_DICT_PARENTS.filter((p) => {
+    const v = getPath(ctx.config.merged, p);
+    return v !== undefined && !isDict(v);
+  });
+  const shapeOnly = [misplaced, wrongType, keyRange, ...secretRules];
   // An iMIP section that was never written: say it is off, not thirty things it lacks; the shape
-  // and range checks still run (a Scheduling array hides iMIP).
-  const rules = imipConfigured(ctx) || ctx.settings.enabled ? CONFIG_RULES : [disabled, misplaced, wrongType, keyRange, ...secretRules];
+  // and range checks still run.
+  const rules = broken.some((p) => p === 'Scheduling' || p === IMIP) ? shapeOnly : imipConfigured(ctx) || ctx.settings.enabled ? CONFIG_RULES : [disabled, ...shapeOnly];
+  const under = broken.map((p) => `${p}.`);
   for (const rule of rules) {
     if (!rule.lines.includes(ctx.version.line)) continue;
     // One at a time: a spread of a rule's findings overflows the stack on a file with 100,000s of keys.
-    for (const f of rule.check(ctx)) findings.push(f);
+    for (const f of rule.check(ctx)) if (!under.some((u) => f.path.startsWith(u))) findings.push(f);
   }
   return findings;
 }
+
+/** The dicts whose replacement by another type hides everything under them. */
+const NOT_DICT_PARENTS = ['Scheduling', IMIP, `${IMIP}.Sending`, `${IMIP}.Receiving`] as const;
 
 export { ALL_LINES, LISTED_PER_ID };

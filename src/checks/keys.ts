@@ -139,11 +139,13 @@ function typeProblem(spec: KeySpec, v: PlistValue): string | null {
       if (typeof v === 'string') return `is a single <string>, not an <array>; the server iterates it character by character, so every character becomes a pattern`;
       return `is ${describe(v)}, not an <array> of <string>`;
     case 'dict':
-      return isDict(v) ? null : `is ${describe(v)}, not a <dict>`;
+      // Every release's config hook reads Sending.Username, then Receiving.Username, when iMIP is enabled.
+      return isDict(v) ? null : `is ${describe(v)}, not a <dict>: it replaces the server's ${spec.key} settings, so none of them is read, and with iMIP enabled the server fails at start when it reads ${spec.key}.Username`;
   }
 }
 
-function describe(v: PlistValue): string {
+/** A value in the words of the plist: the string "x", the integer 3, <true/>, an <array>. */
+export function describe(v: PlistValue): string {
   if (typeof v === 'string') return `the string "${v}"`;
   if (typeof v === 'number') return Number.isInteger(v) ? `the integer ${v}` : `the number ${v}`;
   if (typeof v === 'boolean') return v ? '<true/>' : '<false/>';
@@ -172,7 +174,7 @@ export const wrongType: ConfigRule = {
   id: 'key.type',
   severity: 'error',
   lines: ALL_LINES,
-  summary: 'A value of the wrong type: a port as a string, UseSSL as the string "true", a pattern list that is not an array.',
+  summary: 'A value of the wrong type: a port as a string, UseSSL as the string "true", a pattern list that is not an array. Scheduling, iMIP, Sending or Receiving that is not a dict: the server fails when it reads it, and the keys it hides are not judged.',
   check(ctx) {
     const out: Finding[] = structureFindings(this, ctx);
     const { rels, values } = imipEntries(ctx);

@@ -4,6 +4,7 @@ import { getPath } from '../config/load.js';
 import { parseaddr } from '../server/address.js';
 import { pop3NeverLogsInText } from '../server/mail-clients.js';
 import { IMAP_IDLE_MINIMUM_TEXT, leavesImapSessionOpen, sessionsHeldOpen } from '../server/poll-policy.js';
+import { describe } from './keys.js';
 import { ALL_LINES, finding, IMIP, valueEvidence, type ConfigContext, type ConfigRule } from './rule.js';
 
 const R = `${IMIP}.Receiving`;
@@ -174,7 +175,7 @@ export const pollingInvalid: ConfigRule = {
       finding(
         this,
         `${R}.PollingSeconds`,
-        `Receiving.PollingSeconds is ${typeof v === 'string' ? `the string "${v}"` : String(v)}, not a positive number of seconds: the mailbox is ${typeof v === 'number' ? 'polled in a tight loop or never' : 'never polled (the timer fails)'}`,
+        `Receiving.PollingSeconds is ${typeof v === 'number' ? v : v === undefined ? 'not set' : describe(v)}, not a positive number of seconds: the mailbox is ${typeof v === 'number' ? 'polled in a tight loop or never' : 'never polled (the timer fails)'}`,
         'Set <key>PollingSeconds</key><integer>30</integer> (the default).',
         valueEvidence(ctx, `${R}.PollingSeconds`),
       ),

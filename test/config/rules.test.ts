@@ -219,6 +219,38 @@ describe('config rules', () => {
     expect(ids(fs)).toEqual(['imip.disabled']);
   });
 
+  it('Scheduling or iMIP that is not a dict: key.type alone, not "iMIP is off" nor the settings it hides', async () => {
+    for (const v of ['2.5', '4.3', '9.2']) {
+      for (const [path, value] of [[I, ['x']], [I, []], [I, 'on'], [I, 1], ['Scheduling', ['x']], ['Scheduling', 'x']] as const) {
+        const fs = await check(withChange(baseConfig(v), path, value), v);
+        expect(fs.map((f) => [f.id, f.path]), `${v} ${path}=${JSON.stringify(value)}`).toEqual([['key.type', path]]);
+        expect(fs[0]!.message).toMatch(/the server fails when it reads/);
+      }
+    }
+  });
+
+  it('Sending or Receiving that is not a dict: key.type says what the server does, and nothing is said of the keys under it', async () => {
+    for (const side of ['Sending', 'Receiving']) {
+      for (const value of [['x'], 'x', 3]) {
+        const fs = await check(withChange(baseConfig('9.2'), `${I}.${side}`, value), '9.2');
+        const shown = `${side}=${JSON.stringify(value)}`;
+        expect(fs.filter((f) => f.path.startsWith(`${I}.${side}.`)), shown).toEqual([]);
+        const type = fs.filter((f) => f.id === 'key.type');
+        expect(type.map((f) => f.path), shown).toEqual([`${I}.${side}`]);
+        expect(type[0]!.message).toMatch(new RegExp(`not a <dict>: it replaces the server's ${side} settings, so none of them is read, and with iMIP enabled the server fails at start when it reads ${side}\\.Username$`));
+        expect(JSON.stringify(fs), shown).not.toMatch(/undefined|\[object/);
+      }
+    }
+  });
+
+  it('receiving.polling-invalid names a value of another type in plist words', async () => {
+    const message = async (value: unknown) => (await check(withChange(baseConfig('9.2'), `${I}.Receiving.PollingSeconds`, value), '9.2')).find((f) => f.id === 'receiving.polling-invalid')!.message;
+    expect(await message([])).toMatch(/^Receiving\.PollingSeconds is an <array>, not a positive number of seconds/);
+    expect(await message({ a: 1 })).toMatch(/^Receiving\.PollingSeconds is a <dict>, not/);
+    expect(await message('30')).toMatch(/^Receiving\.PollingSeconds is the string "30", not/);
+    expect(await message(-5)).toMatch(/^Receiving\.PollingSeconds is -5, not/);
+  });
+
   it('names the closest known key for a typo', async () => {
     const fs = await check(withChange(baseConfig('9.2'), `${I}.Receiving.PolingSeconds`, 30), '9.2');
     expect(fs.find((f) => f.id === 'key.unknown')!.evidence.closest).toBe('PollingSeconds');
