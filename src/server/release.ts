@@ -95,8 +95,11 @@ export function parseServerVersion(text: string): ServerVersion {
     );
   }
   const major = Number(m[1]);
-  const minor = m[2] === undefined ? 0 : Number(m[2]);
-  if (major < 2 || major > 11) {
+  // A bare major is its line; a bare "2" is 2.x from the first release with iMIP, 2.2.
+  const minor = m[2] === undefined ? (major === 2 ? 2 : 0) : Number(m[2]);
+  // iMIP arrived in 2.2 (twistedcaldav/mail.py first appears in CalendarServer-2.2; no 2.0 or 2.1
+  // was tagged): anything earlier has no iMIP to judge.
+  if (major < 2 || (major === 2 && minor < 2) || major > 11) {
     throw new CannotRunError(
       `--server-version: ${text} is outside the releases with iMIP (2.2 to 9.2); give one such as 2.5, 4.3 or 9.2`,
     );

@@ -163,6 +163,7 @@ describe('imip check-config', () => {
     ['an empty file', (d) => (writeFileSync(join(d, 'e'), ''), ['--config', join(d, 'e')]), /is empty/],
     ['truncated XML', (d) => (writeFileSync(join(d, 't'), '<plist><dict><key>A</key>'), ['--config', join(d, 't')]), /t:1: not a valid XML plist/],
     ['a bad --server-version', (d) => ['--config', writePlist(d, 'c', baseConfig('9.2')), '--server-version', 'latest'], /--server-version: "latest"/],
+    ['a release before iMIP (2.1)', (d) => ['--config', writePlist(d, 'c', baseConfig('2.5')), '--server-version', '2.1'], /^imip: --server-version: 2\.1 is outside the releases with iMIP \(2\.2 to 9\.2\)/],
     ['an unknown flag', () => ['--frobnicate'], /unknown option '--frobnicate'/],
   ];
   for (const [name, args, message] of bad) {

@@ -26,6 +26,11 @@ describe('--server-version', () => {
     for (const t of ['9.3', '10.0', '11']) expect(v(t).reason, t).toMatch(/no release after 9\.2 is published, so it is judged as 9\.2 behaves$/);
     for (const t of ['9.2', '4.3.2']) expect(v(t).reason, t).toBe(`given with --server-version ${t}`);
     expect(() => v('99')).toThrow(/outside the releases with iMIP/);
+    // iMIP arrived in 2.2: 2.0 and 2.1 are refused as 1.0 is, 2.2 is the first taken.
+    for (const t of ['1.0', '2.0', '2.1', '2.1.9']) expect(() => v(t), t).toThrow(`--server-version: ${t} is outside the releases with iMIP (2.2 to 9.2)`);
+    expect(v('2.2')).toMatchObject({ major: 2, minor: 2, line: '2.x' });
+    // A bare 2 is the 2.x line, as the man page offers it.
+    expect(v('2')).toMatchObject({ major: 2, minor: 2, line: '2.x', text: '2' });
     expect(defaultServerVersion().reason).toMatch(/, so the newest release$/);
   });
 });
