@@ -104,6 +104,22 @@ const SMTP_IDS: Record<SmtpFailureKind, string> = {
   protocol: F.smtpFailed.id,
 };
 
+/** What failed, for the "not sent" line: only a refusal is the SMTP server not taking the message. */
+const SMTP_FAILED: Record<SmtpFailureKind, string> = {
+  'implicit-tls-port': 'Sending.Port expects TLS from the first byte, which Calendar Server does not speak when sending',
+  'no-server': 'there is no SMTP server to send through',
+  dns: "the SMTP server's name could not be looked up",
+  connect: 'the connection to the SMTP server failed',
+  timeout: 'the SMTP server stopped answering',
+  certificate: "the SMTP server's certificate was not accepted",
+  'starttls-missing': 'the SMTP server does not offer STARTTLS',
+  auth: 'the login to the SMTP server failed',
+  'basic-auth-disabled': 'the SMTP server does not allow a password login',
+  rejected: 'the SMTP server did not take it',
+  tls: 'the TLS handshake with the SMTP server failed',
+  protocol: 'the SMTP exchange failed',
+};
+
 /** Mailbox failures under the ids `test-mailbox` uses. */
 const MAILBOX_IDS: Partial<Record<MailboxFailureKind, string>> = {
   auth: 'mailbox.login-failed',
@@ -488,7 +504,7 @@ export async function run(flags: SendTestFlags): Promise<number> {
       fix: e.hint,
     });
     if (out.verbose && e.transcript) doc.transcript = e.transcript;
-    return refuse(`the SMTP server did not take it: ${e.reply ?? e.kind}`);
+    return refuse(`${SMTP_FAILED[e.kind]}${e.reply ? `: ${e.reply}` : ' (below)'}`);
   }
 
   // The token, as the server would store it (§2.2): organizer CUA, attendee mailto: lower-cased.

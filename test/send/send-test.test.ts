@@ -429,6 +429,10 @@ describe.concurrent('sending through the real Postfix', () => {
     const r = await sendTest(cfg, ['--to', 'alice@example.test', '--summary', uniqueSummary('plain'), '--json']);
     expect(r.code, r.stdout + r.stderr).toBe(1);
     expect(json(r).findings.map((f: { id: string }) => f.id)).toContain('smtp.tls10-refused');
+    // The relay refused no message: the handshake failed, and the line says so.
+    const human = await sendTest(cfg, ['--to', 'alice@example.test', '--summary', uniqueSummary('plain')]);
+    expect(human.stdout).toMatch(/✗ not sent {6}the TLS handshake with the SMTP server failed \(below\)\n/);
+    expect(human.stdout).not.toMatch(/did not take it/);
   });
 
   it('a wrong SMTP password: exit 1, the server\'s refusal, and no password in any output', async () => {
@@ -439,6 +443,7 @@ describe.concurrent('sending through the real Postfix', () => {
       expect(r.code).toBe(1);
       expect(r.stdout).toMatch(/smtp\.auth-failed/);
       expect(r.stdout).toMatch(/rejected the user name or password/);
+      if (!extra.includes('--json')) expect(r.stdout).toMatch(/✗ not sent {6}the login to the SMTP server failed: 535 /);
       for (const pw of [wrong, Buffer.from(wrong).toString('base64').replace(/=+$/, ''), ...secrets()]) expect(r.stdout + r.stderr).not.toContain(pw);
     }
   });
