@@ -107,6 +107,28 @@ function summaryOf(command: string, doc: Obj, stages: MonitorStage[], messages: 
   return 'no problems found';
 }
 
+/**
+ * Why a poll cycle failed when no error finding says it: a failed injection (with --apply, the
+ * first one's reason), a reply left uninjected, or messages the server does not inject.
+ */
+function pollProblem(doc: Obj): string | null {
+  const summary = isObj(doc.summary) ? doc.summary : null;
+  if (!summary) return null;
+  const firstReason = (status: string): string => {
+    for (const m of arr(doc.messages)) if (isObj(m) && isObj(m.apply) && m.apply.status === status && str(m.apply.reason)) return `: ${String(m.apply.reason)}`;
+    return '';
+  };
+  const failed = num(summary.failed) ?? 0;
+  if (failed) return `${failed} injection${failed === 1 ? '' : 's'} failed (kept in the mailbox)${firstReason('failed')}`;
+  const notInjected = num(summary.notInjected) ?? 0;
+  if (notInjected) return `${notInjected} not injected (still in the mailbox)${firstReason('skipped')}`;
+  const byAction = isObj(summary.byServerAction) ? summary.byServerAction : {};
+  const others = Object.entries(byAction).filter(([action, n]) => action !== 'INJECTION_SUBMITTED' && (num(n) ?? 0) > 0);
+  if (!others.length) return null;
+  const total = others.reduce((a, [, n]) => a + (num(n) ?? 0), 0);
+  return `${total} message${total === 1 ? '' : 's'} the server does not inject: ${others.map(([action, n]) => `${num(n)} ${action}`).join(', ')}`;
+}
+
 /** The sample of a command that produced its document. */
 export function sampleFromDoc(command: string, doc: unknown, exitCode: number, durationSeconds: number): MonitorSample {
   const d: Obj = isObj(doc) ? doc : {};
@@ -129,7 +151,7 @@ export function sampleFromDoc(command: string, doc: unknown, exitCode: number, d
     : null;
   const roundTripSeconds = rt ? num(rt.totalSeconds) : null;
   const { counts, problems } = findingsOf(d);
-  const error = str(d.error) ?? (isObj(d.mailbox) ? str(d.mailbox.error) : null);
+  const error = str(d.error) ?? (isObj(d.mailbox) ? str(d.mailbox.error) : null) ?? (command === 'poll' ? pollProblem(d) : null);
   return {
     command,
     up: exitCode === 0,

@@ -99,6 +99,27 @@ describe('Nagios output', () => {
     const poll = renderNagios(sampleFromDoc('poll', { command: 'poll', ...doc }, 1, 0.1), new Map(), new Map());
     expect(checkNagios(`${poll.line}\n`, poll.exitCode).state).toBe('CRITICAL');
   });
+  it('a poll that failed without an error finding names why: a failed injection, a reply left uninjected, messages not injected', () => {
+    const applied = (status: string, reason: string, counts: Record<string, number>) => ({
+      ...pollDoc,
+      findingsBySeverity: { error: 0, warning: 0, info: 0 },
+      summary: { messages: 1, byServerAction: { INJECTION_SUBMITTED: 1 }, injected: 0, deleted: 0, failed: 0, notInjected: 0, ...counts },
+      messages: [{ serverAction: 'INJECTION_SUBMITTED', findings: [], apply: { status, deleted: false, reason } }],
+    });
+    const line = (doc: object): string => {
+      const r = renderNagios(sampleFromDoc('poll', doc, 1, 0.4), new Map(), new Map());
+      const n = checkNagios(`${r.line}\n`, r.exitCode);
+      expect(n.state).toBe('CRITICAL');
+      expect(n.perf.get('errors')).toBe('0;;;0');
+      expect(n.text).not.toMatch(/the check failed/);
+      return n.text;
+    };
+    expect(line(applied('failed', 'Mail gateway failed to inject message <a@b> (Reason: ECONNREFUSED)', { failed: 1 }))).toBe(
+      'poll: 1 injection failed (kept in the mailbox): Mail gateway failed to inject message <a@b> (Reason: ECONNREFUSED)',
+    );
+    expect(line(applied('skipped', 'the server did not answer', { notInjected: 1 }))).toBe('poll: 1 not injected (still in the mailbox): the server did not answer');
+    expect(line({ ...pollDoc, findingsBySeverity: { error: 0, warning: 0, info: 0 } })).toBe('poll: 1 message the server does not inject: 1 NO_TOKEN');
+  });
   it('could not run: UNKNOWN, exit 3', () => {
     const r = renderNagios(cannotRunSample('poll', 'no such file', 2, 0), new Map(), new Map());
     expect(checkNagios(`${r.line}\n`, r.exitCode).state).toBe('UNKNOWN');
