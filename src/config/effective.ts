@@ -11,15 +11,13 @@ import type { PlistFile } from './plist-file.js';
 import { isDict } from './plist-file.js';
 import { getfqdn } from './host.js';
 import { fullServerPath, serverRoots } from './paths.js';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import type { PlistDict, PlistValue } from './plist-xml.js';
 
 /** `--config`, then `$IMIP_CONFIG`, then the platform's default locations (§1.4). */
 export function locateConfig(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): { path: string; how: string } {
-  // Absolute from the start: the includes are resolved to absolute paths, and the main file must
-  // compare equal to itself when one of them lists it again (a cycle, not a second file).
-  if (flag) return { path: resolve(flag), how: '--config' };
-  if (env.IMIP_CONFIG) return { path: resolve(env.IMIP_CONFIG), how: '$IMIP_CONFIG' };
+  if (flag) return { path: flag, how: '--config' };
+  if (env.IMIP_CONFIG) return { path: env.IMIP_CONFIG, how: '$IMIP_CONFIG' };
   const candidates = candidateConfigFiles();
   for (const c of candidates) if (existsSync(c)) return { path: c, how: 'default location' };
   throw new CannotRunError(

@@ -447,8 +447,8 @@ function loadShallow(main: PlistFile, ctx: Ctx, result: PlistDict, points: SetPo
   for (const raw of includeList(main.value.Includes)) {
     const { path, note, missingRoots } = resolveIncludePath(raw, main.value, ctx);
     if (missingRoots) reportMissingRoots(main.path, 'Includes', missingRoots, ctx);
-    if (path === main.path) {
-      reportCycle(path, main.path, [main.path], ctx, 'Includes');
+    if (path === resolve(ctx.cwd, main.path)) {
+      reportCycle(path, main.path, [path], ctx, 'Includes');
       continue;
     }
     const inc = tryRead(path, 'include', main.path, ctx);
@@ -525,7 +525,9 @@ export function loadConfig(mainPath: string, version: ServerVersion, opts: LoadO
   } else if (line.includeMerge === 'shallow') {
     loadShallow(mainFile, ctx, merged, points);
   } else {
-    loadDeep(mainFile, [mainFile.path], ctx, merged, points, 0);
+    // The chain holds absolute paths, as the includes are resolved: a main file given by a
+    // relative path that lists itself is a cycle, not a second file.
+    loadDeep(mainFile, [resolve(ctx.cwd, mainFile.path)], ctx, merged, points, 0);
   }
 
   // Defaults, then what the files say. The defaults tree is fresh (owned); the files' subtrees
