@@ -10,6 +10,27 @@ import { bufferView } from './bytes.js';
 /** Largest header block kept, per entity (message or body part). */
 export const MAX_HEADER_BYTES = 1024 * 1024;
 
+/**
+ * The header fields of a message that its verdict and the reply checks read: all that the IMAP
+ * reader fetches (BODY.PEEK[HEADER.FIELDS]). A parser that meets a header block past
+ * MAX_HEADER_BYTES keeps these (and a part's Content-* fields) and drops the others, so a file or
+ * a POP3 message is judged on the same fields as over IMAP.
+ */
+export const VERDICT_HEADER_FIELDS = [
+  'DATE',
+  'FROM',
+  'TO',
+  'CC',
+  'MESSAGE-ID',
+  'SUBJECT',
+  'REPLY-TO',
+  'DELIVERED-TO',
+  'X-ORIGINAL-TO',
+  'AUTO-SUBMITTED',
+  'MIME-VERSION',
+  'CONTENT-TYPE',
+] as const;
+
 /** An ordered list of header fields; names compare case-insensitively, values are unfolded and raw. */
 export class HeaderList {
   /**

@@ -9,7 +9,7 @@
  */
 import { bufferView } from './bytes.js';
 import { BodyCollector, bodyCap, createDecoder, MAX_BODY_BYTES, MAX_CALENDAR_BYTES, noteDecoding, transferEncodingRead, type BodyDecoder } from './mime-decode.js';
-import { decodeHeaderBytes, HeaderList, isHeaderLine, MAX_HEADER_BYTES, parseHeaderLines } from './mime-headers.js';
+import { decodeHeaderBytes, HeaderList, isHeaderLine, MAX_HEADER_BYTES, parseHeaderLines, VERDICT_HEADER_FIELDS } from './mime-headers.js';
 import {
   childNumber,
   embeddedRootNumber,
@@ -90,6 +90,8 @@ const DASH = 0x2d;
 const CRLF = Buffer.from('\r\n');
 const LF = Buffer.from('\n');
 const CR = Buffer.from('\r');
+/** Fields kept past a header block's maxHeaderBytes, in lower case (see storeHeader). */
+const KEPT_PAST_CAP = new Set<string>(VERDICT_HEADER_FIELDS.map((f) => f.toLowerCase()));
 
 interface Frame {
   part: MimePart;
@@ -119,8 +121,18 @@ export class MimeStreamParser {
   private mode: Mode = 'header';
   private target: HeaderTarget = { kind: 'top' };
   private headerChunks: Buffer[] = [];
+  /** Bytes kept of the fields the verdict does not read (at most maxHeaderBytes). */
   private headerLen = 0;
+  /** Some of those fields were dropped: they passed maxHeaderBytes. */
   private headerOverflow = false;
+  /** Bytes kept of the fields the verdict reads (at most maxHeaderBytes). */
+  private verdictLen = 0;
+  /** Those fields passed maxHeaderBytes too: nothing more of the block is kept. */
+  private headerFull = false;
+  /** The field whose lines are arriving is one the verdict reads. */
+  private fieldForVerdict = false;
+  /** The field whose lines are arriving is kept (false: dropped, past maxHeaderBytes). */
+  private fieldKept = true;
   private topHeaders: HeaderList | null = null;
   private root: MimePart | null = null;
   private partial: Buffer[] = [];
@@ -284,7 +296,7 @@ export class MimeStreamParser {
         // Boundary lines of the same multipart right after a separator, closing or not, are
         // consumed before the part starts (Python 2.7 feedparser `_parsegen`: "Consume any
         // multiple boundary lines that may be following").
-        if (this.mode === 'header' && this.target.kind === 'child' && this.headerLen === 0 && !this.headerOverflow && this.stack[hit.index] === this.target.parent) {
+        if (this.mode === 'header' && this.target.kind === 'child' && this.headerLen === 0 && this.verdictLen === 0 && !this.headerOverflow && this.stack[hit.index] === this.target.parent) {
           this.prevTerm = term;
           return;
         }
@@ -307,7 +319,7 @@ export class MimeStreamParser {
         this.segment(content, term, complete, start);
         return;
       }
-      this.storeHeader(content, term);
+      this.storeHeader(content, term, atLineStart);
     } else {
       this.bodyBytes(content, term, atLineStart);
     }
@@ -316,19 +328,44 @@ export class MimeStreamParser {
 
   // ---- headers --------------------------------------------------------------------------
 
-  private storeHeader(content: Buffer, term: number): void {
+  /**
+   * Keep one header line (or a piece of a long one). Python's parser keeps every field, however
+   * long the block; this parser keeps maxHeaderBytes of the fields the verdict reads
+   * (VERDICT_HEADER_FIELDS, the only ones the IMAP reader fetches, and a part's Content-* fields),
+   * and maxHeaderBytes of the others, each on its own: a 2 MB X- header, or 100,000 short ones,
+   * before From and To changes nothing the verdict reads, as over IMAP. Only when the fields the
+   * verdict reads pass the cap is the rest of the block ignored, and that is said as a problem.
+   */
+  private storeHeader(content: Buffer, term: number, atLineStart: boolean): void {
     const bytes = content.length + term;
-    if (this.headerOverflow) return;
-    if (this.headerLen + bytes > this.limits.maxHeaderBytes) {
-      this.headerOverflow = true;
-      this.problems.push(
-        `${this.targetLabel()}: header block larger than ${this.limits.maxHeaderBytes} bytes; the rest was ignored`,
-      );
-      return;
+    if (this.headerFull) return;
+    if (atLineStart && content[0] !== 0x20 && content[0] !== 0x09) {
+      const colon = content.indexOf(0x3a);
+      const name = content.subarray(0, colon < 0 ? Math.min(content.length, 200) : colon).toString('latin1').trimEnd().toLowerCase();
+      this.fieldForVerdict = KEPT_PAST_CAP.has(name) || name.startsWith('content-');
+      this.fieldKept = true;
+    }
+    if (!this.fieldKept) return;
+    if (this.fieldForVerdict) {
+      if (this.verdictLen + bytes > this.limits.maxHeaderBytes) {
+        this.headerFull = true;
+        this.problems.push(
+          `${this.targetLabel()}: header fields the verdict reads (From, To, Subject, Content-Type, ...) larger than ${this.limits.maxHeaderBytes} bytes; the rest of the header block was ignored`,
+        );
+        return;
+      }
+      this.verdictLen += bytes;
+    } else {
+      if (this.headerLen + bytes > this.limits.maxHeaderBytes) {
+        // Dropped, up to the end of this field, and so is every other such field after it.
+        this.headerOverflow = true;
+        this.fieldKept = false;
+        return;
+      }
+      this.headerLen += bytes;
     }
     this.headerChunks.push(Buffer.from(content));
     if (term) this.headerChunks.push(CRLF);
-    this.headerLen += bytes;
   }
 
   private targetLabel(): string {
@@ -343,6 +380,10 @@ export class MimeStreamParser {
     this.headerChunks = [];
     this.headerLen = 0;
     this.headerOverflow = false;
+    this.verdictLen = 0;
+    this.headerFull = false;
+    this.fieldForVerdict = false;
+    this.fieldKept = true;
     const problems: string[] = [];
     const { headers } = parseHeaderLines(text, problems, Number.MAX_SAFE_INTEGER);
     headers.latin1 = latin1;

@@ -25,7 +25,7 @@ import { fromBodyStructure, fromWireBodyStructure, type ImapBodyStructure } from
 import { RawSession } from './imap-raw-session.js';
 import type { WireValue } from './imap-wire.js';
 import { BodyCollector, bodyCap, createDecoder, keptAsSent, MAX_BODY_BYTES, noteDecoding, transferEncodingRead } from '../imip/mime-decode.js';
-import { decodeHeaderBytes, HeaderList, parseHeaderBlock } from '../imip/mime-headers.js';
+import { decodeHeaderBytes, HeaderList, parseHeaderBlock, VERDICT_HEADER_FIELDS } from '../imip/mime-headers.js';
 import { partByNumber, walkParts, type MimePart } from '../imip/mime-part.js';
 import { neededParts } from '../imip/classify.js';
 import { MailboxOpenError, maskOpenError, probeStage } from './open-error.js';
@@ -35,20 +35,7 @@ import { loadCaPem, runContext } from '../net/net-stage.js';
 import { ImapDeadline, isImapTimeout } from './imap-deadline.js';
 
 /** Header fields fetched for every message: what the verdict and the reply checks read. */
-export const HEADER_FIELDS = [
-  'DATE',
-  'FROM',
-  'TO',
-  'CC',
-  'MESSAGE-ID',
-  'SUBJECT',
-  'REPLY-TO',
-  'DELIVERED-TO',
-  'X-ORIGINAL-TO',
-  'AUTO-SUBMITTED',
-  'MIME-VERSION',
-  'CONTENT-TYPE',
-];
+export const HEADER_FIELDS: string[] = [...VERDICT_HEADER_FIELDS];
 
 /** The keyword a `--apply` run sets on a message before injecting it. */
 export const CLAIM_KEYWORD = '$ImipClaimed';

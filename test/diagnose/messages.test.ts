@@ -142,6 +142,21 @@ describe('bad message input', () => {
     expect(r.exitCode).toBe(2); // an input given on the command line could not be read: 2, as grep
   });
 
+  it('a header block over 1 MiB (a 1,030 KiB X- header, or 100,000 short fields, before the reply\'s own) is judged as poll judges it, not refused', async () => {
+    const dir = tempDir('imip-diag-big-');
+    const reply = readFileSync(join(MESSAGES, 'thunderbird-reply.eml'));
+    const long = join(dir, 'long-header.eml');
+    writeFileSync(long, Buffer.concat([Buffer.from(`X-Long: ${'a'.repeat(1030 * 1024)}\r\n`), reply]));
+    const many = join(dir, 'many-headers.eml');
+    writeFileSync(many, Buffer.concat([Buffer.from(Array.from({ length: 100_000 }, (_, i) => `X-H${i}: v\r\n`).join('')), reply]));
+    const plain = await runDiagnose({ version: '9.2', messages: [join(MESSAGES, 'thunderbird-reply.eml')] });
+    const r = await runDiagnose({ version: '9.2', messages: [long, many] });
+    expect(ids(r, 'diagnose.input-unreadable')).toEqual([]);
+    const verdict = (m: (typeof r.messages)[number]): unknown => [m.serverAction, m.logLine, m.token, m.problems];
+    expect(r.messages.map(verdict)).toEqual([verdict(plain.messages[0]!), verdict(plain.messages[0]!)]);
+    expect(r.exitCode).toBe(plain.exitCode);
+  });
+
   it('nothing examinable at all: exit 2', async () => {
     const { diagnose } = await import('../../src/diagnose/run.js');
     const r = await diagnose({
