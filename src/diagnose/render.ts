@@ -99,7 +99,12 @@ export function renderDiagnose(r: DiagnoseReport, c: ChalkInstance, o: RenderOpt
     if (r.messages.length) {
       lines.push('', c.bold('Messages'));
       for (const m of r.messages) {
-        const flag = m.tokenless ? c.red(GLYPH.error) : c.green(GLYPH.ok);
+        // The mark is the worst of the message's own findings, as its area's line counts them: a
+        // message the server fails on is ✗ whatever its token, and a bounce without a token that
+        // is no problem of the setup (no finding) is ✓.
+        const own = r.findings.filter((f) => (f.source === 'message' || f.source === 'mailbox') && f.evidence.message === m.label);
+        const worst = own.some((f) => f.severity === 'error') ? 'error' : own.some((f) => f.severity === 'warning') ? 'warning' : 'ok';
+        const flag = stateColour(c, worst)(GLYPH[worst]);
         lines.push(`  ${flag} ${m.label}  ${m.messageId ?? '(no Message-ID)'}  ${m.serverAction}${m.seen ? ' \\Seen' : ''}`);
         lines.push(c.dim(`      To ${m.to || '(none)'}; server logs: ${m.logLine || '(nothing)'}`));
         if (m.causes.length) lines.push(c.dim(`      causes: ${m.causes.join(', ')}`));

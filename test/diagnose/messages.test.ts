@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { TOKEN_CAUSE_IDS } from '../../src/imip/token-causes.js';
 import { tempDir } from '../helpers/plist.js';
+import { Chalk } from 'chalk';
+import { renderDiagnose } from '../../src/diagnose/render.js';
 import { config, ids, LOGS, MESSAGES, MSGS, runDiagnose } from '../fixtures/diagnose/helpers.js';
 
 /** Fixture → token causes expected, most specific first (as tokenCauses orders them). */
@@ -109,6 +111,23 @@ describe('config causes in the same report', () => {
     });
     expect(r.findings.find((f) => f.id === 'receiving.mailbox-mismatch')).toMatchObject({ area: 'receiving', source: 'config' });
     expect(ids(r, 'token.')).toEqual(['token.to-bare-address', 'token.absent']);
+  });
+});
+
+describe('--verbose: each message\'s mark', () => {
+  it('is the worst of its own findings, as its area line counts them', async () => {
+    // A reply the server fails on (an error, whatever its token); no token and only a warning; a
+    // bounce whose returned invitation has no token in ORGANIZER (NO_TOKEN, no problem of the setup).
+    const files = [join(MESSAGES, 'unparsable-calendar.eml'), join(MSGS, 'no-trace.eml'), join(MSGS, 'dsn-organizer-without-token.eml')];
+    const marks: string[] = [];
+    for (const file of files) {
+      const r = await runDiagnose({ version: '9.2', messages: [file], offline: true });
+      const text = renderDiagnose(r, new Chalk({ level: 0 }), { verbose: true, quiet: false }, '');
+      const replies = r.areas.find((a) => a.area === 'replies')!;
+      const row = text.split('\n').find((l) => l.includes(`${file}  `) && l.includes(r.messages[0]!.serverAction))!;
+      marks.push(`${row.trim().slice(0, 1)} ${r.messages[0]!.serverAction} ${replies.status}`);
+    }
+    expect(marks).toEqual(['✗ UNKNOWN_FAILURE error', '! MALFORMED_TO_ADDRESS warning', '✓ NO_TOKEN ok']);
   });
 });
 
