@@ -283,7 +283,6 @@ const invalidICalendar: ReplyRule = {
     if (!cal || cal.ok) return [];
     const charset = input.calendarPart?.params['charset'] ?? null;
     const notUtf8 = cal.reason === 'not-utf8';
-    const stops = pollEraOf(input.version) !== 'delete-everything' && input.protocol === 'imap';
     return [
       {
         path: 'message.calendar',
@@ -293,13 +292,11 @@ const invalidICalendar: ReplyRule = {
             ? `The calendar does not parse: ${input.calendarPart.undecodedWhy ?? 'its transfer encoding does not decode'}, so Calendar Server's Python takes the part as it is, undecoded, and fails on it: ${cal.error}.`
             : `The calendar does not parse: ${cal.error}.`,
         evidence: base(input, { error: cal.error, reason: cal.reason, charset }),
-        fix:
-          (notUtf8
-            ? 'The attendee\'s client must send the calendar in UTF-8 (RFC 6047 section 2.4); ask them to update it or answer from another client. '
-            : 'Ask the attendee to answer again from another calendar client. ') +
-          (stops
-            ? 'This message stays \\Seen and is never retried; the poll that met it stopped, the messages after it wait for the next poll.'
-            : ''),
+        // What the poll then does with the message (stays \Seen, stops the poll, blocks every poll)
+        // is the message's own finding (message.stops-cycle, message.blocks-cycle), said once there.
+        fix: notUtf8
+          ? "The attendee's client must send the calendar in UTF-8 (RFC 6047 section 2.4); ask them to update it or answer from another client."
+          : 'Ask the attendee to answer again from another calendar client.',
       },
     ];
   },

@@ -383,6 +383,16 @@ describe('verdict details', () => {
     expect(classify(parsed, context('9.2', 'imap')).stopsCycle).toBe(true);
   });
 
+  it('a calendar that does not parse: what the poll then does is said once, by the message\'s own finding, not again in the fix', () => {
+    for (const [release, cycle] of [['9.2', 'message.stops-cycle'], ['5.1', 'message.stops-cycle'], ['5.0', 'message.blocks-cycle']] as const) {
+      const v = classify(parseFixture('unparsable-calendar'), context(release, 'imap'));
+      expect(ids(v), release).toEqual([cycle, 'reply.invalid-icalendar']);
+      const fix = v.findings.find((f) => f.id === 'reply.invalid-icalendar')!.fix;
+      expect(fix, release).toBe('Ask the attendee to answer again from another calendar client.');
+      expect(v.findings.filter((f) => /\\Seen|next poll/.test(`${f.message} ${f.fix}`)).length, release).toBeLessThanOrEqual(1);
+    }
+  });
+
   it('a uuencoded calendar that raises: every release fails in checkDSN, synchronously, before the token', () => {
     // One data line carries a control character: binascii.a2b_uu raises "Illegal char" twice and
     // get_payload lets it through. checkDSN decodes every text/calendar part, inside inbound()'s
