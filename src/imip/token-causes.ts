@@ -33,7 +33,7 @@ export type TokenCauseId = (typeof TOKEN_CAUSE_IDS)[number];
 
 /** One line per cause, for `--list-checks` and the manual. */
 export const TOKEN_CAUSES: Record<TokenCauseId, string> = {
-  'token.malformed': 'What follows the "+" is not the lower-case UUID issued: re-cased, percent-encoded, truncated, other delimiter',
+  'token.malformed': 'What follows the "+" is not the lower-case UUID issued: re-cased, percent-encoded, truncated, other delimiter, a local part in quotes',
   'token.extra-plus': 'More than one "+" in the local part of the first To address',
   'token.not-first-recipient': 'The tokenized address is in To, but not first (Reply All)',
   'token.in-other-header': 'The tokenized address is only in Cc, Delivered-To, X-Original-To, Received and the like',
@@ -75,23 +75,40 @@ interface Tokenized {
   address: string;
   suffix: string;
   delimiter: string;
+  /** The local part is in quotes ("calendar+…"@…): the suffix ends with the closing quote. */
+  quoted: boolean;
+}
+
+/**
+ * A local part in quotes, `"calendar+token"@example.com`, is the same mailbox in mail syntax, but
+ * Python 2.7's `email.utils.parseaddr` keeps the quotes in the address it returns, and the server's
+ * `_extractToken` splits that text at "@" and "+" (CalendarServer-9.2 inbound.py
+ * `MailReceiver.processReply`, `_extractToken`; the same in 2.2–8.x): the token it reads runs up to
+ * and including the closing quote. Returns the local part without its opening quote (the closing
+ * one is kept, as the server keeps it), or the local part as it is.
+ */
+function unquotedLocal(local: string): { local: string; quoted: boolean } {
+  return local.length >= 2 && local.startsWith('"') && local.endsWith('"') ? { local: local.slice(1), quoted: true } : { local, quoted: false };
 }
 
 function tokenizedOf(addr: string, server: Server): Tokenized | null {
   const at = addr.lastIndexOf('@');
   if (at < 0) return null;
-  const local = addr.slice(0, at);
+  const { local, quoted } = unquotedLocal(addr.slice(0, at));
   const domain = addr.slice(at + 1);
   if (domain.toLowerCase() !== server.domain.toLowerCase()) return null;
   if (local.slice(0, server.local.length).toLowerCase() !== server.local.toLowerCase()) return null;
   const rest = local.slice(server.local.length);
   // "+" (or its percent-encoding) then anything; another delimiter only when a UUID follows.
   const m = /^(\+|%2b)(.*)$/is.exec(rest) ?? /^([-=_.~])([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/i.exec(rest);
-  return m ? { address: addr, delimiter: m[1]!, suffix: m[2]! } : null;
+  return m ? { address: addr, delimiter: m[1]!, suffix: m[2]!, quoted } : null;
 }
 
 function isBare(addr: string, server: Server): boolean {
-  return addr.toLowerCase() === server.address.toLowerCase();
+  const at = addr.lastIndexOf('@');
+  const { local, quoted } = unquotedLocal(at < 0 ? addr : addr.slice(0, at));
+  const plain = quoted ? `${local.slice(0, -1)}${addr.slice(at)}` : addr;
+  return plain.toLowerCase() === server.address.toLowerCase();
 }
 
 /** Addresses written in a header value, plus `for <...>` of Received lines. */
@@ -164,6 +181,7 @@ type Cause = Omit<Finding, 'id' | 'severity'> & { id: TokenCauseId; severity?: S
 /** What kind of damage turned a token into `suffix`. */
 function malformation(t: Tokenized): string | null {
   const { suffix, delimiter } = t;
+  if (t.quoted && delimiter === '+') return 'quoted';
   if (TOKEN_RE.test(suffix) && delimiter === '+') return null;
   if (suffix.includes('+')) return null; // extra-plus, not this
   let decoded = suffix;
@@ -184,6 +202,17 @@ function malformed(s: Scan): Cause[] {
   const t = s.firstTokenized;
   const kind = t ? malformation(t) : null;
   if (!t || !kind) return [];
+  if (kind === 'quoted') {
+    return [
+      {
+        id: 'token.malformed',
+        path: 'message.headers.To',
+        message: `The first To address ${t.address} has its local part in quotes. The server keeps the quotes, splits the address at "@" and "+", and takes what follows "+" up to and including the closing quote (${t.suffix}) as the token: no invitation carries that token, so the server does not recognize it.`,
+        evidence: { messageId: s.messageId, To: s.toHeader, suffix: t.suffix, kind: 'local part in quotes', expected: 'xxxxxxxx-xxxx-4xxx-xxxx-xxxxxxxxxxxx (lower case, no quotes)' },
+        fix: `The attendee's client, or a relay on the way, wrote the address with quotes ("${s.server?.local ?? 'calendar'}+<token>"@…), which mail allows but the server does not undo. Ask the attendee to answer the original invitation with the Accept/Decline buttons; check any mail rule or relay that rewrites recipients.`,
+      },
+    ];
+  }
   return [
     {
       id: 'token.malformed',
@@ -283,11 +312,19 @@ function toBare(s: Scan, ctx: TokenCauseContext): Cause[] {
 function otherRecipient(s: Scan): Cause[] {
   if (!s.first || s.firstTokenized || (s.server && isBare(s.first, s.server))) return [];
   if (s.server && s.first.toLowerCase().startsWith(`${s.server.local.toLowerCase()}+`)) return [];
+  // The server does not compare the address with its own: whatever follows the one "+" of the
+  // local part is its token (CalendarServer-9.2 inbound.py `_extractToken`, the same in 2.2–8.x);
+  // with no "+" it finds none.
+  const token = extractToken(s.first);
   return [
     {
       id: 'token.other-recipient',
       path: 'message.headers.To',
-      message: `The first To address is ${s.first}, not the server's address: the server looks for the token there and finds none.`,
+      message: token
+        ? TOKEN_RE.test(token)
+          ? `The first To address is ${s.first}, not the server's address. The server does not check the address: it takes what follows its "+" (${token}) as the token and looks it up as if the reply had gone to its own address with that token.`
+          : `The first To address is ${s.first}, not the server's address. The server does not check the address: it takes what follows its "+" (${token}) as the token, which is no token it issues (a lower-case UUID), so it does not recognize it.`
+        : `The first To address is ${s.first}, not the server's address: the server looks for the token there and finds none.`,
       evidence: { messageId: s.messageId, To: s.toHeader },
       fix: `The reply went to ${s.first} (often the organizer's own address, taken from From, or a list) and only then reached this mailbox. Ask the attendee to answer with the Accept/Decline buttons so it goes to the ORGANIZER address; do not forward replies to the calendar mailbox.`,
     },

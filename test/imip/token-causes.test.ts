@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { needsBody } from '../../src/imip/classify.js';
+import { classify, needsBody } from '../../src/imip/classify.js';
 import { parseMessage } from '../../src/imip/mime.js';
 import { TOKEN_CAUSE_IDS, tokenCauses } from '../../src/imip/token-causes.js';
 import { parseServerVersion } from '../../src/server/release.js';
-import { parseFixture, SENDING_ADDRESS } from './message-fixtures.js';
+import { context, parseFixture, SENDING_ADDRESS } from './message-fixtures.js';
 
 const ctx = { sendingAddress: SENDING_ADDRESS, version: parseServerVersion('9.2') };
 const T = '3f2b8c1e-7d4a-4e9b-a6c2-5b1d9e0f7a21';
@@ -102,6 +102,26 @@ describe('tokenCauses on crafted messages', () => {
     // To another address, it is the client's Reply to From.
     const other = tokenCauses(message('To: organizer@example.test', `mailto:calendar+${T}@example.test`), ctx);
     expect(other[0]!.fix).toMatch(/replied to the invitation's From \(the organizer's own address\)/);
+  });
+
+  it('a local part in quotes: the causes say what the server does, the token it logs, not "finds none"', () => {
+    // Python 2.7's parseaddr('"calendar+"@example.test') keeps the quotes; _extractToken splits at
+    // "@" and "+" and takes '"' as the token (CalendarServer-9.2 inbound.py processReply).
+    const quoted = message('To: "calendar+"@example.test');
+    expect(classify(quoted, context('9.2', 'imap')).logLine).toMatch(/^Mail gateway found a token \("\) but didn't recognize it/);
+    const [f, ...rest] = tokenCauses(quoted, ctx);
+    expect([f!.id, ...rest.map((x) => x.id)]).toEqual(['token.malformed']);
+    expect(f!.message).toBe(
+      'The first To address "calendar+"@example.test has its local part in quotes. The server keeps the quotes, splits the address at "@" and "+", and takes what follows "+" up to and including the closing quote (") as the token: no invitation carries that token, so the server does not recognize it.',
+    );
+    expect(f!.message).not.toMatch(/finds none|not the server's address/);
+    const full = tokenCauses(message(`To: "calendar+${T}"@example.test`), ctx);
+    expect(full.map((x) => [x.id, x.evidence['suffix']])).toEqual([['token.malformed', `${T}"`]]);
+    // Quoted and bare: the server's own address without a token, as the server finds no "+".
+    expect(tokenCauses(message('To: "calendar"@example.test'), ctx).map((x) => x.id)).toEqual(['token.to-bare-address', 'token.absent']);
+    // Another address with a "+": the server takes what follows it as the token all the same.
+    const other = tokenCauses(message('To: bob+abc@elsewhere.test'), ctx);
+    expect(other[0]!.message).toBe('The first To address is bob+abc@elsewhere.test, not the server\'s address. The server does not check the address: it takes what follows its "+" (abc) as the token, which is no token it issues (a lower-case UUID), so it does not recognize it.');
   });
 
   it('reports in the documented order', () => {
