@@ -62,8 +62,11 @@ const arr = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
 const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
 const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 const SEVERITIES: readonly Severity[] = ['error', 'warning', 'info'];
-/** Commands whose exit code is 1 exactly when a finding is an error or a warning. */
-const EXIT_FROM_FINDINGS: ReadonlySet<string> = new Set(['tokens']);
+/**
+ * Commands whose exit code is 1 exactly when a finding is an error or a warning: `tokens`, and
+ * `diagnose` (1 when its findings count an error or a warning, src/diagnose/run.ts).
+ */
+const EXIT_FROM_FINDINGS: ReadonlySet<string> = new Set(['tokens', 'diagnose']);
 
 function stagesOf(group: string, list: unknown): MonitorStage[] {
   const out: MonitorStage[] = [];

@@ -130,8 +130,9 @@ export function renderNagios(s: MonitorSample, warn: Thresholds, crit: Threshold
       if (!first) return total ? `${total} ${what}${total === 1 ? '' : 's'}` : '';
       return `${first.id}: ${first.message}${total > 1 ? ` (+${total - 1} more)` : ''}`;
     };
-    // A failed exit is CRITICAL unless the command's findings alone decide it and name only warnings.
-    const failed = !s.up && !(s.exitFromFindings && s.findings.warning > 0);
+    // A failed exit is CRITICAL unless the command's findings alone decide it (exit 1) and name
+    // only warnings.
+    const failed = !s.up && !(s.exitFromFindings && s.exitCode === 1 && s.findings.warning > 0);
     if (s.findings.error || failed || critical.length) {
       state = 'CRITICAL';
       const parts = [s.findings.error ? describe(errors, s.findings.error, 'error') : failed ? (s.error ?? 'the check failed') : '', ...critical].filter(Boolean);

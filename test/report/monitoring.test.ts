@@ -8,6 +8,8 @@ import { sampleFromDoc, cannotRunSample } from '../../src/report/monitoring.js';
 import { alerts, parseRange, parseThresholds, renderNagios } from '../../src/report/nagios.js';
 import { previousLastSuccess, renderPrometheus } from '../../src/report/prometheus.js';
 import { checkNagios, checkPrometheus, sample } from '../helpers/monitoring.js';
+import { runCli } from '../helpers/cli.js';
+import { config, MSGS, writeConfig } from '../fixtures/diagnose/helpers.js';
 
 const probeDoc = {
   command: 'test-smtp',
@@ -98,6 +100,20 @@ describe('Nagios output', () => {
     expect(checkNagios(`${tokens.line}\n`, tokens.exitCode)).toMatchObject({ state: 'WARNING', text: 'tokens: token-store.duplicate-tokens: 1 token is held by more than one row' });
     const poll = renderNagios(sampleFromDoc('poll', { command: 'poll', ...doc }, 1, 0.1), new Map(), new Map());
     expect(checkNagios(`${poll.line}\n`, poll.exitCode).state).toBe('CRITICAL');
+  });
+  it('diagnose, whose exit is 1 exactly when a finding is an error or a warning: warnings only are WARNING, an error CRITICAL', async () => {
+    const warningsOnly = { command: 'diagnose', findings: [{ id: 'token.absent', severity: 'warning', message: 'No trace of a token anywhere', path: 'message', evidence: {}, fix: '' }] };
+    const w = renderNagios(sampleFromDoc('diagnose', warningsOnly, 1, 0.1), new Map(), new Map());
+    expect(checkNagios(`${w.line}\n`, w.exitCode)).toMatchObject({ state: 'WARNING', text: 'diagnose: token.absent: No trace of a token anywhere' });
+    // Exit 2 (an input named on the command line could not be read) is never lowered to WARNING.
+    const cannot = renderNagios(sampleFromDoc('diagnose', warningsOnly, 2, 0.1), new Map(), new Map());
+    expect(checkNagios(`${cannot.line}\n`, cannot.exitCode).state).toBe('CRITICAL');
+    // As run: a clean config, offline, and a mail with no trace of a token (token.absent, a warning).
+    const cfg = writeConfig(config('9.2', { 'Scheduling.iMIP.Receiving.Server': 'imap.example.test', 'Scheduling.iMIP.Receiving.Port': 993 }));
+    const r = await runCli(['diagnose', '--config', cfg, '--offline', '--message', `${MSGS}/no-trace.eml`, '--format', 'nagios']);
+    expect(r.stdout).toMatch(/^IMIP WARNING - diagnose: token\.absent: /);
+    expect(r.stdout).toMatch(/ errors=0;;;0 warnings=1;;;0\n$/);
+    expect(r.code).toBe(1);
   });
   it('a poll that failed without an error finding names why: a failed injection, a reply left uninjected, messages not injected', () => {
     const applied = (status: string, reason: string, counts: Record<string, number>) => ({
