@@ -2,7 +2,7 @@
 import type { ChalkInstance } from 'chalk';
 import { formatEvidence } from '../report/render.js';
 import { GLYPH } from '../report/style.js';
-import type { RowOut, TokensReport } from './report.js';
+import { explanationBeside, type RowOut, type TokensReport } from './report.js';
 import { forTerminal } from '../report/terminal-text.js';
 
 function rowLines(r: RowOut, c: ChalkInstance): string[] {
@@ -29,7 +29,9 @@ export function renderTokens(r: TokensReport, c: ChalkInstance, opts: { verbose:
     const head = t.acceptedToday ? c.green(`${GLYPH.ok} accepted today (${t.serverAction})`) : c.red(`${GLYPH.error} not recognized (${t.serverAction})`);
     if (!opts.quiet) {
       lines.push(`${c.bold(t.token)}  ${head}`);
-      lines.push(`  ${t.explanation}`);
+      // What a finding below says too is said there only.
+      const explanation = explanationBeside(t, r.findings);
+      if (explanation) lines.push(`  ${explanation}`);
       for (const row of t.rows) lines.push(...rowLines(row, c));
       if (t.nearMatches.length) {
         lines.push('', c.bold('Near matches (the reply\'s token may have been changed on the way):'));

@@ -65,12 +65,31 @@ function out(r: StoreRow, store: StoreResult, now: Date): RowOut {
   return row;
 }
 
+/** The explanation of a token no row holds; the finding token.unknown says the same. */
+const UNKNOWN_TEXT = 'The store has no row with this exact token: the server logs "found a token but didn\'t recognize it" and the reply is not applied.';
+/** 5.0+: the token is only in the leftover SQLite file; the finding token.unknown-not-migrated says the same. */
+const unmigratedText = (path: string): string => ` The token is in the old ${path}, which was never migrated into IMIP_TOKENS: the migration at upgrade never ran or failed.`;
+
+/**
+ * The explanation less what a finding of the report says too, for human output, where the
+ * findings follow it: each thing is said once, in the finding. `--json` keeps the whole explanation.
+ */
+export function explanationBeside(t: TokenVerdict, findings: readonly Finding[]): string {
+  const said = (id: string): Finding | undefined => findings.find((f) => f.id === id);
+  if (t.status === 'ambiguous' && said('token.unknown-duplicate')) return '';
+  let text = t.explanation;
+  if (said('token.unknown')) text = text.replace(UNKNOWN_TEXT, '');
+  const unmigrated = said('token.unknown-not-migrated');
+  if (unmigrated && typeof unmigrated.evidence.leftover === 'string') text = text.replace(unmigratedText(unmigrated.evidence.leftover), '');
+  return text.trim();
+}
+
 function tokenVerdict(token: string, store: StoreResult, version: ServerVersion, now: Date): TokenVerdict {
   const snap = store.snapshot!;
   const res = snap.lookup(token);
   const rows = res.rows.map((r) => out(r, store, now));
   const near = res.status === 'known' ? [] : snap.nearMatches(token).map((n) => ({ ...out(n.row, store, now), how: n.how }));
-  const oldRule = featuresOf(version).unknownTokenAge ? ' From 7.0 such a mail is deleted once it is older than 72 hours (UNKNOWN_TOKEN_OLD).' : '';
+  const oldRule = featuresOf(version).unknownTokenAge ? ' From 7.0 a reply carrying an unknown token is deleted once it is older than 72 hours (UNKNOWN_TOKEN_OLD).' : '';
   if (res.status === 'known') {
     const purge = rows[0]?.purgedAtNextGatewayStart
       ? ` It was last used by an invitation more than InvitationDaysToLive (${store.invitationDaysToLive}) days ago, so the next start of the mail gateway deletes it.`
@@ -97,15 +116,13 @@ function tokenVerdict(token: string, store: StoreResult, version: ServerVersion,
     };
   }
   // 5.0+: a token only in the leftover SQLite file is one the migration did not copy.
-  const unmigrated = store.leftover?.rows?.some((r) => r.token === token)
-    ? ` The token is in the old ${store.leftover.path}, which was never migrated into IMIP_TOKENS: the migration at upgrade never ran or failed.`
-    : '';
+  const unmigrated = store.leftover?.rows?.some((r) => r.token === token) ? unmigratedText(store.leftover.path) : '';
   return {
     token,
     status: 'unknown',
     acceptedToday: false,
     serverAction: 'UNKNOWN_TOKEN',
-    explanation: `The store has no row with this exact token: the server logs "found a token but didn't recognize it" and the reply is not applied.${unmigrated}${oldRule}${near.length ? ' A stored token differs only by case or length: see the near matches.' : ''}`,
+    explanation: `${UNKNOWN_TEXT}${unmigrated}${oldRule}${near.length ? ' A stored token differs only by case or length: see the near matches.' : ''}`,
     rows,
     nearMatches: near,
   };

@@ -59,6 +59,21 @@ describe.each(STORES)('imip tokens on $name', ({ name, args }) => {
     expect(doc.token.nearMatches).toEqual([expect.objectContaining({ token: ROWS[0]!.token, how: 're-cased' })]);
   });
 
+  it('an unknown token: "not in the store" said once, in the token.unknown finding; --json keeps the whole explanation', async () => {
+    const token = 'c0ffee00-0000-4000-8000-000000000000';
+    const r = await runCli(['tokens', token, ...args()]);
+    expect(r.code).toBe(1);
+    expect(r.stdout.match(/didn't recognize it/g)).toHaveLength(1);
+    expect(r.stdout).toContain(`✗ token.unknown  Token ${token} is not in the store: the server logs "found a token but didn't recognize it"`);
+    expect(r.stdout).not.toContain('The store has no row with this exact token');
+    // What only the explanation says stays (9.2: the 72-hour rule of 7.0 and later).
+    if (name.startsWith('PostgreSQL')) expect(r.stdout).toContain(`${token}  ✗ not recognized (UNKNOWN_TOKEN)\n  From 7.0 a reply carrying an unknown token is deleted once it is older than 72 hours (UNKNOWN_TOKEN_OLD).\n`);
+    else expect(r.stdout).toContain(`${token}  ✗ not recognized (UNKNOWN_TOKEN)\n\n✗ token.unknown`);
+    const doc = jsonOf(await runCli(['tokens', token, ...args(), '--json']));
+    expect(doc.token.explanation).toMatch(/^The store has no row with this exact token: the server logs "found a token but didn't recognize it" and the reply is not applied\./);
+    expect(doc.findings.map((f: { id: string }) => f.id)).toEqual(['token.unknown']);
+  });
+
   it('--attendee, --organizer, --uid list the matching tokens, newest first; no match exits 1', async () => {
     const ann = JSON.parse((await runCli(['tokens', '--attendee', 'ANN@remote.test', ...args(), '--json'])).stdout);
     expect(ann.rows.map((x: { uid: string }) => x.uid)).toEqual(['EV-A', 'EV-B']);
@@ -110,6 +125,10 @@ describe('imip tokens on 2.x-4.x with a token held by two rows', () => {
     // 5.0+ takes the first row: no mark, no warning.
     const on9 = jsonOf(await runCli(['tokens', '--attendee', 'ann@remote.test', '--token-store', store, '--server-version', '9.2', '--json']));
     expect(on9.rows.some((r: { heldByRows?: number }) => r.heldByRows)).toBe(false);
+    // The token asked about: why it is not recognized is said by token.unknown-duplicate, not again above it.
+    const one = await runCli(['tokens', dup, '--token-store', store, '--server-version', '4.3']);
+    expect(one.stdout).toContain(`✗ token.unknown-duplicate  Token ${dup} is in the store 2 times`);
+    expect(one.stdout).not.toContain('2 rows hold this token');
   });
 
   it('--format nagios: the state from the findings, the first problem named; a store that cannot be read is UNKNOWN', async () => {
@@ -161,7 +180,11 @@ describe('imip tokens on 5.0+ with a mailgatewaytokens.sqlite never migrated', (
     expect(f.evidence).toMatchObject({ rows: 3, tokens: 2, missingFromStore: 1 });
     const one = await runCli(['tokens', old, '--config', config, '--server-version', '9.2']);
     expect(one.code).toBe(1);
-    expect(one.stdout).toContain(`The token is in the old ${join(dataRoot, 'mailgatewaytokens.sqlite')}, which was never migrated into IMIP_TOKENS`);
+    // Said once, by its finding; --json keeps it in the explanation too.
+    expect(one.stdout).toContain(`✗ token.unknown-not-migrated  Token ${old} is in the old ${join(dataRoot, 'mailgatewaytokens.sqlite')} but not in IMIP_TOKENS`);
+    expect(one.stdout).not.toContain('which was never migrated into IMIP_TOKENS');
+    const oneJson = jsonOf(await runCli(['tokens', old, '--config', config, '--server-version', '9.2', '--json']));
+    expect(oneJson.token.explanation).toContain(`The token is in the old ${join(dataRoot, 'mailgatewaytokens.sqlite')}, which was never migrated into IMIP_TOKENS`);
   });
 });
 
