@@ -100,6 +100,20 @@ describe('poll --once over POP3 (read-only)', () => {
     expect(row.serverAction).toBe('UNKNOWN_FAILURE');
   });
 
+  // Over IMAP only the fields the verdict reads are fetched (HEADER.FIELDS); over POP3 the whole
+  // header block streams through the parser, which kept 1 MiB of it and so lost From and To after a
+  // huge X- header (MALFORMED_TO_ADDRESS).
+  it('a 1,030 KiB X- header before the reply\'s own fields: the verdict IMAP gives', async () => {
+    const token = '3f2b8c1e-7d4a-4e9b-a6c2-5b1d9e0f7a21';
+    const reply = smallReply(1, token, TOKENS[token]!.uid);
+    await seedMailbox(stack, USER.address, [`X-Long: ${'a'.repeat(1030 * 1024)}\r\n${reply}`, reply]);
+    const plist = writePollPlist(stack, { version: '9.2', protocol: 'pop3', user: USER });
+    const r = await pollCore(plist, { version: '9.2', caFile: stack.ca, stateDir: tokenStateDir(), now: NOW });
+    const row = (m: (typeof r.messages)[number]): unknown => [m.serverAction, m.token, m.findings.map((f) => f.id), m.problems];
+    expect(r.messages.map(row)).toEqual([row(r.messages[1]!), row(r.messages[1]!)]);
+    expect(r.messages[0]!.serverAction).toBe('INJECTION_SUBMITTED');
+  });
+
   it('pipelines RETR when CAPA offers PIPELINING', async () => {
     const token = '3f2b8c1e-7d4a-4e9b-a6c2-5b1d9e0f7a21';
     const n = 300;
