@@ -60,9 +60,10 @@ export interface PollMessage {
   /**
    * When `thisCycle` is false: the message the server's cycle stops at, and whether it stops there
    * at every poll (IMAP 2.x–5.0 leave that message and fetch it first again), so that this one is
-   * never reached while that message stays.
+   * never reached while that message stays. `then`: a message between the two that the server
+   * fails on in its turn, so that this one still waits once the first is gone.
    */
-  waitsBehind?: { uid?: number; number?: number; everyPoll: boolean };
+  waitsBehind?: { uid?: number; number?: number; everyPoll: boolean; then?: { uid?: number; number?: number } };
   /** The message's calendar fails to parse and the IMAP 5.1+ cycle stops here (§11). */
   stopsCycle: boolean;
   isDsn: boolean;
@@ -90,8 +91,24 @@ export const TOKENLESS_ACTIONS: ReadonlySet<ServerAction> = new Set(['NO_TOKEN',
 
 export type ActionCounts = Record<ServerAction, number>;
 
-export interface PollSummary {
+/**
+ * The messages behind the one the server's cycle stops at (§11): not processed by this poll.
+ * Their serverAction is what the server does once it reaches them.
+ */
+export interface NotReachedSummary {
   messages: number;
+  /** The message the cycle stops at. */
+  behind: { uid?: number; number?: number };
+  /** True (IMAP 2.x–5.0): it stops there at every poll, so these are never processed while it stays; false: they wait for the next poll. */
+  everyPoll: boolean;
+  byServerAction: ActionCounts;
+  byTokenCause: Partial<Record<ServerAction, Record<string, number>>>;
+}
+
+export interface PollSummary {
+  /** Every message read, those the cycle does not reach included. */
+  messages: number;
+  /** The messages the server processes this poll, per action (those behind a message the cycle stops at are in `notReached`). */
   byServerAction: ActionCounts;
   /** IMAP 5.1+: \Seen messages the server never reads. */
   seenNotRead: number;
@@ -99,6 +116,8 @@ export interface PollSummary {
   errorFindings: number;
   /** Per tokenless serverAction, rows per first token cause (`(none named)` when there is none). */
   byTokenCause: Partial<Record<ServerAction, Record<string, number>>>;
+  /** The messages the server's cycle does not reach this poll; absent when it reaches every one. */
+  notReached?: NotReachedSummary;
   /** With --apply. */
   injected?: number;
   deleted?: number;
@@ -240,7 +259,10 @@ export class Tally {
   readonly byTokenCause: PollSummary['byTokenCause'] = {};
   messages = 0;
   errorFindings = 0;
+  notReached: NotReachedSummary | null = null;
   private stopped: PollMessage | null = null;
+  /** The first message behind `stopped` that the server fails on in its turn. */
+  private then: { uid?: number; number?: number } | null = null;
   /** The first and the latest row counted, for naming the rows before a blocking message (no string built per row). */
   private first: Pick<PollMessage, 'uid' | 'number'> | null = null;
   private last: Pick<PollMessage, 'uid' | 'number'> | null = null;
@@ -255,14 +277,12 @@ export class Tally {
     if (this.stopped) {
       r.thisCycle = false;
       const everyPoll = this.stopped.mailboxEffect === 'left-blocks-every-poll';
-      r.waitsBehind = this.stopped.uid !== undefined ? { uid: this.stopped.uid, everyPoll } : { number: this.stopped.number!, everyPoll };
-      const at = messageName(this.stopped);
-      r.notes = [
-        ...r.notes,
-        everyPoll
-          ? `never processed: the server's poll stops at ${at} every time (it fails on that message and leaves it in the mailbox); remove ${at} and the next poll reaches this one`
-          : `the server's cycle stops at ${at} (it fails on that message): this message waits for the next poll, when the verdict above applies`,
-      ];
+      r.waitsBehind = { ...refOf(this.stopped), everyPoll, ...(this.then ? { then: refOf(this.then) } : {}) };
+      // Never reached, it blocks nothing this poll: that it would block once the first blocker is
+      // gone is said in its note, not as a finding of its own (nor counted as another error).
+      if (everyPoll) r.findings = r.findings.filter((f) => f.id !== 'message.blocks-cycle');
+      r.notes = [...r.notes, waitingText(r)];
+      if (r.stopsCycle) this.then ??= refOf(r);
     } else if (r.stopsCycle) {
       if (r.mailboxEffect === 'left-blocks-every-poll' && this.messages > 0) r.findings = r.findings.map((f) => (f.id === 'message.blocks-cycle' ? this.handledAgain(f) : f));
       this.stopped = { ...r };
@@ -270,8 +290,15 @@ export class Tally {
     this.first ??= r;
     this.last = r;
     this.messages++;
-    this.byServerAction[r.serverAction]++;
-    countCause(this.byTokenCause, r);
+    if (r.thisCycle) {
+      this.byServerAction[r.serverAction]++;
+      countCause(this.byTokenCause, r);
+    } else {
+      this.notReached ??= emptyNotReached(r.waitsBehind!);
+      this.notReached.messages++;
+      this.notReached.byServerAction[r.serverAction]++;
+      countCause(this.notReached.byTokenCause, r);
+    }
     this.errorFindings += r.findings.filter((f) => f.severity === 'error').length;
     // A kept row is detached from its message's header block (see toRow); a streamed one is not copied.
     const out = this.keep ? structuredClone(r) : r;
@@ -309,11 +336,42 @@ export class Tally {
       messages: this.messages,
       byServerAction: { ...this.byServerAction },
       byTokenCause: structuredClone(this.byTokenCause),
+      ...(this.notReached ? { notReached: structuredClone(this.notReached) } : {}),
       seenNotRead: stats.seenSkipped,
       vanished: stats.vanished,
       errorFindings: this.errorFindings,
     };
   }
+}
+
+function refOf(m: { uid?: number; number?: number }): { uid: number } | { number: number } {
+  return m.uid !== undefined ? { uid: m.uid } : { number: m.number! };
+}
+
+function emptyNotReached(w: NonNullable<PollMessage['waitsBehind']>): NotReachedSummary {
+  return { messages: 0, behind: refOf(w), everyPoll: w.everyPoll, byServerAction: emptyCounts(), byTokenCause: {} };
+}
+
+/**
+ * What happens to a message behind the one the server's cycle stops at, for its row: not
+ * processed this poll, and what the server does with it once it reaches it (its serverAction and
+ * mailboxEffect are that).
+ */
+export function waitingText(m: Pick<PollMessage, 'waitsBehind' | 'serverAction' | 'mailboxEffect' | 'stopsCycle'>): string {
+  const w = m.waitsBehind;
+  if (!w) return "waits for the next poll: an earlier message ends the server's cycle";
+  const at = messageName(w);
+  const then = w.then ? messageName(w.then) : null;
+  if (w.everyPoll) {
+    const head = `never processed while ${at} stays: the server's poll stops there every time (it fails on that message and leaves it in the mailbox)`;
+    if (then) return `${head}; once ${at} is removed, this one still waits behind ${then}, which the server fails on in its turn`;
+    if (m.stopsCycle && m.mailboxEffect === 'left-blocks-every-poll') {
+      return `${head}; once ${at} is removed, the server fails on this one in its turn (${m.serverAction}) and every later poll stops here instead: remove it too`;
+    }
+    return `${head}; once ${at} is removed, the next poll reaches this one: ${m.serverAction}, ${m.mailboxEffect}`;
+  }
+  const head = `waits for the next poll: ${at} ends the server's cycle`;
+  return then ? `${head}, and ${then} the next one, so this one waits for a later poll: then ${m.serverAction}, ${m.mailboxEffect}` : `${head}; then ${m.serverAction}, ${m.mailboxEffect}`;
 }
 
 /** `UID 7` (IMAP) or `message 3` (POP3). */
@@ -337,13 +395,29 @@ export function emptyCounts(): ActionCounts {
 export function summarise(rows: PollMessage[], stats: Pick<ReadStats, 'seenSkipped' | 'vanished'>): PollSummary {
   const byServerAction = emptyCounts();
   const byTokenCause: PollSummary['byTokenCause'] = {};
+  let notReached: NotReachedSummary | null = null;
   let errorFindings = 0;
   for (const r of rows) {
-    byServerAction[r.serverAction]++;
-    countCause(byTokenCause, r);
+    if (r.thisCycle || !r.waitsBehind) {
+      byServerAction[r.serverAction]++;
+      countCause(byTokenCause, r);
+    } else {
+      notReached ??= emptyNotReached(r.waitsBehind);
+      notReached.messages++;
+      notReached.byServerAction[r.serverAction]++;
+      countCause(notReached.byTokenCause, r);
+    }
     errorFindings += r.findings.filter((f) => f.severity === 'error').length;
   }
-  const summary: PollSummary = { messages: rows.length, byServerAction, byTokenCause, seenNotRead: stats.seenSkipped, vanished: stats.vanished, errorFindings };
+  const summary: PollSummary = {
+    messages: rows.length,
+    byServerAction,
+    byTokenCause,
+    ...(notReached ? { notReached } : {}),
+    seenNotRead: stats.seenSkipped,
+    vanished: stats.vanished,
+    errorFindings,
+  };
   if (rows.some((r) => r.apply)) {
     summary.injected = rows.filter((r) => r.apply?.status === 'injected' || r.apply?.status === 'injected-not-deleted').length;
     summary.deleted = rows.filter((r) => r.apply?.deleted).length;

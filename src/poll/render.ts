@@ -12,7 +12,7 @@ import type { Finding } from '../report/finding.js';
 import { formatEvidence, insecureNotice, renderFindings } from '../report/render.js';
 import { GLYPH } from '../report/style.js';
 import type { ServerAction } from '../server/poll-policy.js';
-import { messageName, NO_CAUSE_NAMED, stoppedText, type PollMessage, type PollReport, type PollSummary, type ReaderInfo, type ServerLoginReport } from './cycle.js';
+import { messageName, NO_CAUSE_NAMED, stoppedText, waitingText, type PollMessage, type PollReport, type PollSummary, type ReaderInfo, type ServerLoginReport } from './cycle.js';
 import { forTerminal, printable } from '../report/terminal-text.js';
 
 /** The token causes in a few words, for the row and the summary (the ids are those of `imip diagnose`). */
@@ -92,7 +92,8 @@ export function tableHead(protocol: string, c: ChalkInstance): string {
 export function renderRow(m: PollMessage, c: ChalkInstance, opts: { verbose: boolean }): string[] {
   m = forTerminal(m);
   const lines: string[] = [];
-  const action = OK_ACTIONS.has(m.serverAction) ? c.green(clip(m.serverAction, 28)) : c.red(clip(m.serverAction, 28));
+  // A message the cycle does not reach: its action (what happens once it is reached) is dimmed, not judged.
+  const action = !m.thisCycle ? c.dim(clip(m.serverAction, 28)) : OK_ACTIONS.has(m.serverAction) ? c.green(clip(m.serverAction, 28)) : c.red(clip(m.serverAction, 28));
   lines.push(
     [
       idOf(m).padStart(6),
@@ -131,14 +132,7 @@ export function renderRow(m: PollMessage, c: ChalkInstance, opts: { verbose: boo
     for (const n of m.notes) lines.push(`${PAD}${c.dim(`note: ${n}`)}`);
     for (const p of m.problems) lines.push(`${PAD}${c.yellow(`MIME: ${p}`)}`);
   } else if (!m.thisCycle) {
-    const at = m.waitsBehind ? messageName(m.waitsBehind) : 'an earlier message';
-    lines.push(
-      `${PAD}${c.dim(
-        m.waitsBehind?.everyPoll
-          ? `never processed while ${at} stays: the server's poll stops there every time; remove ${at} and the next poll reaches this one`
-          : `waits for the next poll: ${at} ends the server's cycle`,
-      )}`,
-    );
+    lines.push(`${PAD}${c.dim(waitingText(m))}`);
   }
   return lines;
 }
@@ -149,6 +143,17 @@ export function pollSummaryLine(summary: PollSummary, c: ChalkInstance, extra = 
     .filter(([, n]) => n > 0)
     .map(([a, n]) => `${n} ${a}`);
   let text = `${summary.messages} message${summary.messages === 1 ? '' : 's'}${counts.length ? `: ${counts.join(', ')}` : ''}`;
+  const nr = summary.notReached;
+  if (nr) {
+    const then = Object.entries(nr.byServerAction)
+      .filter(([, n]) => n > 0)
+      .map(([a, n]) => `${n} ${a}`)
+      .join(', ');
+    const at = messageName(nr.behind);
+    text += nr.everyPoll
+      ? `; ${nr.messages} never reached while ${at} stays (once reached: ${then})`
+      : `; ${nr.messages} wait${nr.messages === 1 ? 's' : ''} for the next poll behind ${at} (then: ${then})`;
+  }
   if (summary.seenNotRead) text += `; ${summary.seenNotRead} \\Seen not read by the server`;
   if (summary.vanished) text += `; ${summary.vanished} vanished during the cycle`;
   if (summary.injected !== undefined) {
@@ -157,7 +162,11 @@ export function pollSummaryLine(summary: PollSummary, c: ChalkInstance, extra = 
   }
   if (summary.errorFindings) text += `; ${summary.errorFindings} error finding${summary.errorFindings === 1 ? '' : 's'}`;
   text += extra;
-  const bad = Object.entries(summary.byServerAction).some(([a, n]) => n > 0 && !OK_ACTIONS.has(a as ServerAction)) || (summary.failed ?? 0) > 0 || (summary.notInjected ?? 0) > 0;
+  const bad =
+    Object.entries(summary.byServerAction).some(([a, n]) => n > 0 && !OK_ACTIONS.has(a as ServerAction)) ||
+    (summary.notReached?.messages ?? 0) > 0 ||
+    (summary.failed ?? 0) > 0 ||
+    (summary.notInjected ?? 0) > 0;
   return bad ? c.red(text) : summary.errorFindings ? c.yellow(text) : c.green(text);
 }
 
@@ -252,17 +261,32 @@ export function renderHead(h: HeadInput, c: ChalkInstance, opts: { verbose: bool
 
 /** Messages per serverAction, most first; under each tokenless action, its rows per cause. */
 export function renderGroupedSummary(summary: PollSummary, c: ChalkInstance): string[] {
-  const actions = Object.entries(summary.byServerAction)
-    .filter(([, n]) => n > 0)
-    .sort((a, b) => b[1] - a[1]);
-  if (!actions.length) return [];
-  const width = String(Math.max(...actions.map(([, n]) => n))).length;
-  const lines = [c.bold('Summary')];
-  for (const [action, n] of actions) {
-    const col = OK_ACTIONS.has(action as ServerAction) ? c.green : c.red;
-    lines.push(`  ${String(n).padStart(width)}  ${col(action)}`);
-    const causes = Object.entries(summary.byTokenCause?.[action as ServerAction] ?? {}).sort((a, b) => b[1] - a[1]);
-    for (const [cause, k] of causes) lines.push(`  ${' '.repeat(width)}    ${String(k).padStart(width)}  ${causeText(cause)}${cause === NO_CAUSE_NAMED ? '' : c.dim(` (${cause})`)}`);
+  const nr = summary.notReached;
+  const lines: string[] = [];
+  const block = (heading: string, counts: PollSummary['byServerAction'], byCause: PollSummary['byTokenCause'], judged: boolean): void => {
+    const actions = Object.entries(counts)
+      .filter(([, n]) => n > 0)
+      .sort((a, b) => b[1] - a[1]);
+    if (!actions.length) return;
+    const width = String(Math.max(...actions.map(([, n]) => n))).length;
+    lines.push(c.bold(heading));
+    for (const [action, n] of actions) {
+      // Not judged: messages not reached this poll (the action is what happens once they are).
+      const col = !judged ? c.dim : OK_ACTIONS.has(action as ServerAction) ? c.green : c.red;
+      lines.push(`  ${String(n).padStart(width)}  ${col(action)}`);
+      const causes = Object.entries(byCause?.[action as ServerAction] ?? {}).sort((a, b) => b[1] - a[1]);
+      for (const [cause, k] of causes) lines.push(`  ${' '.repeat(width)}    ${String(k).padStart(width)}  ${causeText(cause)}${cause === NO_CAUSE_NAMED ? '' : c.dim(` (${cause})`)}`);
+    }
+  };
+  block(nr ? 'Summary: processed by this poll' : 'Summary', summary.byServerAction, summary.byTokenCause, true);
+  if (nr) {
+    const at = messageName(nr.behind);
+    block(
+      nr.everyPoll ? `Never reached while ${at} stays (what the server does once it reaches them)` : `Waiting for the next poll, behind ${at} (what the server does then)`,
+      nr.byServerAction,
+      nr.byTokenCause,
+      false,
+    );
   }
   return lines;
 }

@@ -127,9 +127,14 @@ function pollProblem(doc: Obj): string | null {
   if (notInjected) return `${notInjected} not injected (still in the mailbox)${firstReason('skipped')}`;
   const byAction = isObj(summary.byServerAction) ? summary.byServerAction : {};
   const others = Object.entries(byAction).filter(([action, n]) => action !== 'INJECTION_SUBMITTED' && (num(n) ?? 0) > 0);
-  if (!others.length) return null;
+  // The messages behind the one the server's cycle stops at are not processed this poll.
+  const nr = isObj(summary.notReached) ? summary.notReached : null;
+  const notReached = nr ? (num(nr.messages) ?? 0) : 0;
+  const behind = nr && isObj(nr.behind) ? (num(nr.behind.uid) !== null ? `UID ${num(nr.behind.uid)}` : `message ${num(nr.behind.number)}`) : '';
+  const waiting = notReached ? `${notReached} ${nr!.everyPoll === true ? 'never reached while' : 'left for the next poll behind'} ${behind}${nr!.everyPoll === true ? ' stays' : ''}` : '';
+  if (!others.length) return waiting || null;
   const total = others.reduce((a, [, n]) => a + (num(n) ?? 0), 0);
-  return `${total} message${total === 1 ? '' : 's'} the server does not inject: ${others.map(([action, n]) => `${num(n)} ${action}`).join(', ')}`;
+  return `${total} message${total === 1 ? '' : 's'} the server does not inject: ${others.map(([action, n]) => `${num(n)} ${action}`).join(', ')}${waiting ? `; ${waiting}` : ''}`;
 }
 
 /** The sample of a command that produced its document. */

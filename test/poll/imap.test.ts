@@ -112,7 +112,12 @@ describe('poll --once over IMAP (read-only)', () => {
       });
     });
     expect(report.summary.messages).toBe(CASES.length);
-    expect(report.summary.byServerAction.INJECTION_SUBMITTED).toBe(CASES.filter((c) => (c.by?.[release] ?? c.action) === 'INJECTION_SUBMITTED').length);
+    // The messages after the first one that stops the cycle are counted apart: this poll does not process them.
+    const actions = CASES.map((c) => c.by?.[release] ?? c.action);
+    const stop = report.messages.findIndex((m) => m.stopsCycle);
+    const reached = stop < 0 ? actions : actions.slice(0, stop + 1);
+    expect(report.summary.byServerAction.INJECTION_SUBMITTED).toBe(reached.filter((a) => a === 'INJECTION_SUBMITTED').length);
+    expect(report.summary.notReached?.byServerAction.INJECTION_SUBMITTED ?? 0).toBe(actions.length - reached.length - actions.slice(reached.length).filter((a) => a !== 'INJECTION_SUBMITTED').length);
     // Read-only: EXAMINE and BODY.PEEK; no flag, no count, not even MODSEQ moved.
     expect(await snapshot()).toEqual(before);
   });
@@ -142,6 +147,21 @@ describe('poll --once over IMAP (read-only)', () => {
     expect(r.messages[2]!.notes.join(' ')).toMatch(/waits for the next poll/);
     const r43 = await pollCore(plist, { version: '4.3', caFile: stack.ca, stateDir: tokenStateDir(), now: NOW });
     expect(r43.messages.every((m) => m.thisCycle)).toBe(true);
+  });
+
+  it('5.0: behind a message that blocks every poll, the rows are never reached, carry no blocking of their own and are counted apart', async () => {
+    const uids = await seedMailbox(stack, USER.address, [fixture('unparsable-calendar'), fixture('thunderbird-reply'), fixture('base64-bad-padding')]);
+    const plist = writePollPlist(stack, { version: '5.0', protocol: 'imap', user: USER });
+    const r = await pollCore(plist, { version: '5.0', caFile: stack.ca, stateDir: tokenStateDir(), now: NOW });
+    expect(r.messages.map((m) => [m.uid, m.serverAction, m.thisCycle, m.findings.map((f) => f.id)])).toEqual([
+      [uids[0], 'UNKNOWN_FAILURE', true, ['message.blocks-cycle', 'reply.invalid-icalendar']],
+      [uids[1], 'INJECTION_SUBMITTED', false, []],
+      // Its own failure would block only once the first is gone: said in its note, not as a finding.
+      [uids[2], 'UNKNOWN_FAILURE', false, ['reply.invalid-icalendar']],
+    ]);
+    expect(r.messages[2]!.notes.at(-1)).toMatch(new RegExp(`once UID ${uids[0]} is removed, the server fails on this one in its turn`));
+    expect(r.summary).toMatchObject({ messages: 3, errorFindings: 3, byServerAction: { UNKNOWN_FAILURE: 1, INJECTION_SUBMITTED: 0 } });
+    expect(r.summary.notReached).toMatchObject({ messages: 2, behind: { uid: uids[0] }, everyPoll: true, byServerAction: { INJECTION_SUBMITTED: 1, UNKNOWN_FAILURE: 1 } });
   });
 
   it('a base64 calendar part with incorrect padding: undecoded, as the server takes it, with the same verdict as the raw parser', async () => {

@@ -103,8 +103,52 @@ describe('rows and the summary line', () => {
     t.add(row({ uid: 8 }));
     expect(t.rows[1]!.waitsBehind).toEqual({ uid: 7, everyPoll: true });
     const text = renderRow(t.rows[1]!, c, { verbose: false }).join('\n');
-    expect(text).toMatch(/never reached\n.*never processed while UID 7 stays: the server's poll stops there every time; remove UID 7/);
+    expect(text).toMatch(/never reached\n.*never processed while UID 7 stays: the server's poll stops there every time .*; once UID 7 is removed, the next poll reaches this one: INJECTION_SUBMITTED, deleted$/);
     expect(text).not.toMatch(/next poll\)/);
+  });
+
+  it('a message behind a blocking one that would block too: no blocks-cycle of its own, counted apart, each problem once', () => {
+    const blocks = (uid: number): PollMessage =>
+      row({
+        uid,
+        serverAction: 'UNKNOWN_FAILURE',
+        stopsCycle: true,
+        mailboxEffect: 'left-blocks-every-poll',
+        findings: [
+          { id: 'message.blocks-cycle', severity: 'error', path: 'p', message: '5.0 fetches it first again at every poll and stops there.', evidence: {}, fix: 'Remove it.' },
+          { id: 'reply.invalid-icalendar', severity: 'error', path: 'p', message: 'The calendar does not parse.', evidence: {}, fix: 'Ask again.' },
+        ],
+      });
+    const t = new Tally(true);
+    t.add(blocks(1));
+    t.add(row({ uid: 2 }));
+    t.add(blocks(3));
+    t.add(row({ uid: 4 }));
+    // UID 3 is never reached: the would-be blocking is in its note, not a finding (nor an error) of its own.
+    expect(t.rows[2]!.findings.map((f) => f.id)).toEqual(['reply.invalid-icalendar']);
+    const text = renderRow(t.rows[2]!, c, { verbose: false }).join('\n');
+    expect(text).not.toMatch(/blocks-cycle|fetches it first again/);
+    expect(text).toMatch(/never reached\n[\s\S]*once UID 1 is removed, the server fails on this one in its turn \(UNKNOWN_FAILURE\) and every later poll stops here instead: remove it too$/);
+    // UID 4 still waits behind UID 3 once UID 1 is gone.
+    expect(t.rows[3]!.waitsBehind).toEqual({ uid: 1, everyPoll: true, then: { uid: 3 } });
+    expect(renderRow(t.rows[3]!, c, { verbose: false }).join('\n')).toMatch(/once UID 1 is removed, this one still waits behind UID 3, which the server fails on in its turn$/);
+    const summary = t.summary({ seenSkipped: 0, vanished: 0 });
+    expect(summary).toMatchObject({ messages: 4, errorFindings: 3, notReached: { messages: 3, behind: { uid: 1 }, everyPoll: true } });
+    expect(summary.byServerAction).toMatchObject({ UNKNOWN_FAILURE: 1, INJECTION_SUBMITTED: 0 });
+    expect(summary.notReached!.byServerAction).toMatchObject({ UNKNOWN_FAILURE: 1, INJECTION_SUBMITTED: 2 });
+    expect(pollSummaryLine(summary, c)).toBe('4 messages: 1 UNKNOWN_FAILURE; 3 never reached while UID 1 stays (once reached: 2 INJECTION_SUBMITTED, 1 UNKNOWN_FAILURE); 3 error findings');
+    const report = { summary, stats: { selected: 4, exists: 4, ms: 5, roundTrips: 2, bytesIn: 2048 }, commands: [], mailbox: { readOnly: true }, messages: [] } as unknown as PollReport;
+    expect(renderFoot(report, c, { verbose: false, quiet: false }).slice(0, 7)).toEqual([
+      '',
+      'Summary: processed by this poll',
+      '  1  UNKNOWN_FAILURE',
+      'Never reached while UID 1 stays (what the server does once it reaches them)',
+      '  2  INJECTION_SUBMITTED',
+      '  1  UNKNOWN_FAILURE',
+      '',
+    ]);
+    // The --apply path sums its rows again: the same split.
+    expect(summarise(t.rows, { seenSkipped: 0, vanished: 0 })).toEqual(summary);
   });
 
   it('dates in UTC, unparsable ones as given', () => {

@@ -135,6 +135,11 @@ describe('Nagios output', () => {
     );
     expect(line(applied('skipped', 'the server did not answer', { notInjected: 1 }))).toBe('poll: 1 not injected (still in the mailbox): the server did not answer');
     expect(line({ ...pollDoc, findingsBySeverity: { error: 0, warning: 0, info: 0 } })).toBe('poll: 1 message the server does not inject: 1 NO_TOKEN');
+    // Messages behind one the server's cycle stops at are not counted as processed: named apart.
+    const behind = { messages: 2, behind: { uid: 1 }, everyPoll: true, byServerAction: { INJECTION_SUBMITTED: 2 }, byTokenCause: {} };
+    expect(line({ ...pollDoc, findingsBySeverity: { error: 0, warning: 0, info: 0 }, summary: { ...pollDoc.summary, notReached: behind } })).toBe(
+      'poll: 1 message the server does not inject: 1 NO_TOKEN; 2 never reached while UID 1 stays',
+    );
   });
   it('could not run: UNKNOWN, exit 3', () => {
     const r = renderNagios(cannotRunSample('poll', 'no such file', 2, 0), new Map(), new Map());

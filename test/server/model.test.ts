@@ -158,7 +158,7 @@ describe('failures that keep a message and block the cycle (2.x-5.0)', () => {
     tally.add(toRow(ref(7), bad));
     tally.add(toRow(ref(8), good));
     expect(tally.rows[1]!.thisCycle).toBe(false);
-    expect(tally.rows[1]!.notes.at(-1)).toMatch(/never processed: the server's poll stops at UID 7 every time/);
+    expect(tally.rows[1]!.notes.at(-1)).toMatch(/^never processed while UID 7 stays: the server's poll stops there every time/);
     // Nothing before it: nothing handled again.
     expect(tally.rows[0]!.findings[0]!.evidence).not.toHaveProperty('handledAgainEveryPoll');
   });
