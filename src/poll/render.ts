@@ -59,33 +59,59 @@ function idOf(m: PollMessage): string {
   return m.uid !== undefined ? String(m.uid) : String(m.number ?? '?');
 }
 
-function applyText(m: PollMessage): string {
+/**
+ * What --apply did to the message in the mailbox, for the Mailbox column: `deleted` only when
+ * this run (or the earlier one it finished) deleted it. What the server's own poll would do is
+ * said apart, in the --apply line (see {@link applyText}).
+ */
+export function applyMailbox(a: NonNullable<PollMessage['apply']>): string {
+  if (a.deleted) return 'deleted';
+  return a.status === 'gone' ? 'gone' : 'kept';
+}
+
+/** What --apply did and why, under the row; the Mailbox column says whether it was deleted or kept. */
+export function applyText(m: PollMessage): string {
   const a = m.apply;
   if (!a) return '';
+  let text: string;
   switch (a.status) {
     case 'injected':
-      return `injected (${a.httpStatus}), deleted`;
+      text = `injected (${a.httpStatus})`;
+      break;
     case 'injected-not-deleted':
-      return `injected (${a.httpStatus}), NOT deleted yet`;
+      text = `injected (${a.httpStatus ?? 'by an earlier run'}); not deleted yet: the next run deletes it without injecting it again`;
+      break;
     case 'deleted-earlier-injection':
-      return 'deleted (injected by an earlier run)';
+      text = a.deleted ? 'injected by an earlier run' : 'injected by an earlier run; not deleted yet: the next run deletes it without injecting it again';
+      break;
     case 'failed':
-      return `injection failed: ${a.reason ?? ''}${a.uncertain ? ' (may have reached the server)' : ''}; kept`;
+      text = `injection failed: ${a.reason ?? ''}${a.uncertain ? ' (may have reached the server)' : ''}`;
+      break;
     case 'claimed-elsewhere':
-      return `claimed by another run; left alone${a.reason ? ` (${a.reason})` : ''}`;
+      text = `claimed by another run; left alone${a.reason ? ` (${a.reason})` : ''}`;
+      break;
     case 'gone':
-      return 'gone from the mailbox (another run handled it)';
+      text = 'gone from the mailbox (another run handled it)';
+      break;
     default:
-      return `not injected${a.reason ? `: ${a.reason}` : ''}`;
+      text = `not injected${a.reason ? `: ${a.reason}` : ''}`;
   }
+  // Where the server's own poll would leave the message otherwise than this run did, say so, apart.
+  const here = applyMailbox(a);
+  const serverDeletes = m.mailboxEffect.startsWith('deleted');
+  if (m.thisCycle && here !== 'gone' && (here === 'deleted') !== serverDeletes) {
+    text += serverDeletes ? "; the server's own poll would delete it" : `; the server's own poll would leave it (${m.mailboxEffect})`;
+  }
+  return text;
 }
 
 const PAD = ' '.repeat(8);
 
 /** The table's heading line. */
-export function tableHead(protocol: string, c: ChalkInstance): string {
+export function tableHead(protocol: string, c: ChalkInstance, apply = false): string {
   const idHead = protocol === 'imap' ? 'UID' : 'No.';
-  return c.bold(`${idHead.padStart(6)}  ${'Date'.padEnd(17)}  ${'From'.padEnd(26)}  ${'To (first address)'.padEnd(32)}  ${'Token'.padEnd(9)}  ${'Server action'.padEnd(28)}  Mailbox`);
+  // --apply: the last column is what this run did to each message, not what the server's poll does.
+  return c.bold(`${idHead.padStart(6)}  ${'Date'.padEnd(17)}  ${'From'.padEnd(26)}  ${'To (first address)'.padEnd(32)}  ${'Token'.padEnd(9)}  ${'Server action'.padEnd(28)}  ${apply ? 'Mailbox (this run)' : 'Mailbox'}`);
 }
 
 /** One message: its table row, then (indented) what --apply did, its findings, and with --verbose the details. */
@@ -102,7 +128,8 @@ export function renderRow(m: PollMessage, c: ChalkInstance, opts: { verbose: boo
       shortAddress(m.to || '(none)', 32).padEnd(32),
       clip(m.tokenStatus === 'unchecked' && !m.token ? '-' : m.tokenStatus, 9),
       action,
-      m.thisCycle ? m.mailboxEffect : c.dim(m.waitsBehind?.everyPoll ? 'never reached' : `${m.mailboxEffect} (next poll)`),
+      // --apply: what this run did to the message; otherwise what the server's poll does to it.
+      m.apply ? applyMailbox(m.apply) : m.thisCycle ? m.mailboxEffect : c.dim(m.waitsBehind?.everyPoll ? 'never reached' : `${m.mailboxEffect} (next poll)`),
     ].join('  '),
   );
   if (m.tokenRecord) {
@@ -255,7 +282,7 @@ export function renderHead(h: HeadInput, c: ChalkInstance, opts: { verbose: bool
   );
   lines.push(...serverLoginLines(h.serverLogin, h.findings ?? [], c, opts));
   lines.push(...tokenStoreLines(h.tokenStore, c, opts));
-  lines.push('', tableHead(mb.protocol, c));
+  lines.push('', tableHead(mb.protocol, c, !mb.readOnly));
   return lines;
 }
 

@@ -258,6 +258,31 @@ describe('--apply over IMAP', () => {
     expect(await mailboxCount(stack, IMAP_USER.address)).toBe(2);
   });
 
+  it('the Mailbox column says what this run did (kept, deleted), and what the server\'s own poll would do apart', async () => {
+    double = await startInboxDouble({ line: '3.x-4.x', secret: GW_SECRET, failure: 'status500' });
+    await seedMailbox(stack, IMAP_USER.address, MIXED.map(fixture));
+    const plist = writePollPlist(stack, { version: '4.3', protocol: 'imap', user: IMAP_USER });
+    const state = tokenStateDir();
+    const args = ['poll', '--once', '--apply', '--config', plist, '--server-version', '4.3', '--ca-file', stack.ca, '--state-dir', state, '--inject-url', double.url];
+    const failed = await runCli(args);
+    expect(failed.code).toBe(1);
+    expect(failed.stdout).toMatch(/Mailbox \(this run\)\n/);
+    const rows = failed.stdout.split('\n').filter((l) => /^\s+\d+ {2}\d{4}-/.test(l));
+    expect(rows).toHaveLength(MIXED.length);
+    // Nothing was injected, so nothing was deleted: every row says kept, none says deleted.
+    expect(rows.map((l) => l.trim().split(/\s+/).at(-1))).toEqual(MIXED.map(() => 'kept'));
+    // The 4.x gateway would have deleted them: said once, on the line under the row, as the server's.
+    expect(failed.stdout).toMatch(/--apply: injection failed: Mail gateway failed to inject message <7e3f[^\n]*\(Reason: 500 Internal Server Error[^\n]*\); the server's own poll would delete it\n/);
+    expect(failed.stdout).toMatch(/--apply: not injected: the server does not inject it \(REPLY_FORWARDED_TO_ORGANIZER\); --apply deletes only what it injected, so it stays; the server's own poll would delete it\n/);
+    expect(failed.stdout).not.toMatch(/; kept\n/);
+
+    double.setFailure('none');
+    const ok = await runCli(args);
+    const after = ok.stdout.split('\n').filter((l) => /^\s+\d+ {2}\d{4}-/.test(l));
+    expect(after.map((l) => [l.includes('INJECTION_SUBMITTED'), l.trim().split(/\s+/).at(-1)])).toEqual(MIXED.map((_, i) => [[0, 2, 4].includes(i), [0, 2, 4].includes(i) ? 'deleted' : 'kept']));
+    expect(ok.stdout).toMatch(/--apply: injected \(200\)\n/);
+  });
+
   it('the connection is cut right after an injection: the next run deletes it without injecting it again', async () => {
     const proxy = await new CutProxy({ host: stack.host, port: stack.ports.imaps }).start();
     let posts = 0;

@@ -151,6 +151,20 @@ describe('rows and the summary line', () => {
     expect(summarise(t.rows, { seenSkipped: 0, vanished: 0 })).toEqual(summary);
   });
 
+  it('--apply: the Mailbox column says what this run did; never "deleted" on a message it kept', () => {
+    const last = (m: PollMessage): string => renderRow(m, c, { verbose: false })[0]!.trim().split(/\s+/).at(-1)!;
+    const applied = (apply: PollMessage['apply']): PollMessage => row({ apply });
+    expect(last(applied({ status: 'injected', httpStatus: 200, deleted: true }))).toBe('deleted');
+    const pending = applied({ status: 'injected-not-deleted', httpStatus: 200, deleted: false });
+    expect(last(pending)).toBe('kept');
+    expect(renderRow(pending, c, { verbose: false })[1]).toBe("        --apply: injected (200); not deleted yet: the next run deletes it without injecting it again; the server's own poll would delete it");
+    expect(last(applied({ status: 'deleted-earlier-injection', deleted: false }))).toBe('kept');
+    expect(last(applied({ status: 'failed', deleted: false, reason: 'x' }))).toBe('kept');
+    expect(last(applied({ status: 'gone', deleted: false }))).toBe('gone');
+    // Without --apply, the server's own effect, as before.
+    expect(last(row())).toBe('deleted');
+  });
+
   it('dates in UTC, unparsable ones as given', () => {
     expect(shortDate('Mon,  2 Mar 2026 09:00:01 +0000 (UTC)')).toBe('2026-03-02 09:00Z');
     expect(shortDate('sometime last week')).toBe('sometime last week');
