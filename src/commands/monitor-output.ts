@@ -10,7 +10,7 @@ import { readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { CannotRunError, EXIT_CANNOT_RUN } from '../report/exit.js';
 import { cannotRunSample, sampleFromDoc, type MonitorSample } from '../report/monitoring.js';
-import { NAGIOS_EXIT, parseThresholds, renderNagios } from '../report/nagios.js';
+import { NAGIOS_EXIT, parseThresholds, renderNagios, type Thresholds } from '../report/nagios.js';
 import { renderPrometheus } from '../report/prometheus.js';
 import { setDocSink } from './shared.js';
 import { printable } from '../report/terminal-text.js';
@@ -91,6 +91,11 @@ export async function runMonitored(command: string, format: MonitorFormat, flags
     const message = e instanceof CannotRunError ? e.message : `internal error: ${(e as Error)?.message ?? String(e)}`;
     sample = cannotRunSample(command, message, EXIT_CANNOT_RUN, elapsed());
   }
+  return emit(format, flags, sample, warn, crit);
+}
+
+/** Write the monitoring output of a sample (Nagios line, Prometheus text or file); returns the exit code. */
+function emit(format: MonitorFormat, flags: MonitorFlags, sample: MonitorSample, warn: Thresholds, crit: Thresholds): number {
   if (format === 'nagios') {
     const r = renderNagios(sample, warn, crit);
     process.stdout.write(`${r.line}\n`);
@@ -107,8 +112,27 @@ export async function runMonitored(command: string, format: MonitorFormat, flags
   } else {
     process.stdout.write(text);
   }
-  if (sample.cannotRun !== null) process.stderr.write(`imip: ${printable(sample.cannotRun)}\n`);
+  // An interrupted run said why on stderr already.
+  if (sample.cannotRun !== null && !sample.interrupted) process.stderr.write(`imip: ${printable(sample.cannotRun)}\n`);
   return sample.exitCode;
+}
+
+/**
+ * A run stopped by a signal before its document was complete (the message, on stderr already,
+ * says how far it got): Nagios UNKNOWN, exit 3; Prometheus `imip_up 0` (the last success kept)
+ * and the signal's exit code. Synchronous, for a signal handler that exits right after.
+ */
+export function monitorInterrupted(command: string, flags: MonitorFlags, message: string, exitCode: number, durationSeconds: number): number {
+  const format = flags.format === 'nagios' ? 'nagios' : 'prometheus';
+  let warn: Thresholds = new Map();
+  let crit: Thresholds = new Map();
+  try {
+    // Already checked before the run began.
+    if (format === 'nagios') [warn, crit] = [parseThresholds('--warning', flags.warning), parseThresholds('--critical', flags.critical)];
+  } catch {
+    // not shown then
+  }
+  return emit(format, flags, { ...cannotRunSample(command, message, exitCode, durationSeconds), interrupted: true }, warn, crit);
 }
 
 /** Nagios mode asked for on a command line that did not parse: UNKNOWN, exit 3. */

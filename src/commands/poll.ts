@@ -294,28 +294,52 @@ export async function run(flags: PollFlags): Promise<number> {
           },
           onRow: (row: PollMessage) => write(`${render.renderRow(row, c, out).join('\n')}\n`),
         };
-  // Ctrl-C during a read-only cycle: say how far it got and that nothing changed, then exit 130.
-  const onSigint = (): void => {
-    // The rows classified so far are shown (a partial JSON document would be of no use).
-    if (!out.json) flush();
+  // A signal during a read-only cycle (Ctrl-C; SIGTERM from systemd or `timeout`; SIGHUP), as
+  // --apply takes the same three: say how far it got and that nothing changed, end the output as a
+  // whole (--json: the document with the rows so far, their summary and the interruption; a
+  // monitoring format: UNKNOWN), and exit 130, 143 or 129 (Nagios: 3).
+  const monitor = monitored ? await import('./monitor-output.js') : null;
+  let tallied: import('../poll/cycle.js').Tally | null = null;
+  let jsonOpened = false;
+  const stopSignals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  const onSignal = (sig: NodeJS.Signals): void => {
     progress.clear();
     const where = got.total ? `after ${got.done} of ${got.total} messages` : 'before the first message was classified';
-    process.stderr.write(`\nimip: interrupted ${where}; nothing on the server was changed (read-only: no flag, no delete)\n`);
-    process.exit(130);
+    const text = `interrupted by ${sig} ${where}; nothing on the server was changed (read-only: no flag, no delete)`;
+    const code = SIGNAL_EXIT[sig] ?? 130;
+    if (monitor) {
+      process.stderr.write(`\nimip: ${text}\n`);
+      process.exit(monitor.monitorInterrupted('poll', flags as PollFlags & import('./monitor-output.js').MonitorFlags, text, code, performance.now() / 1000));
+    }
+    if (out.json) {
+      // The rows so far are in the document already; what closes it says that the run was stopped.
+      const summary = tallied?.summary({ seenSkipped: 0, vanished: 0 });
+      const tail = { ...(summary ? { summary } : {}), error: text, interrupted: sig, exitCode: code };
+      if (jsonOpened) json.close(tail);
+      else write(`${JSON.stringify({ command: 'poll', ok: false, serverVersion: versionJson(ctx.version), ...overridesField(overrides), protocol, config: configPath, messages: [], ...tail }, null, 2)}\n`);
+    }
+    // The rows classified so far are shown.
+    flush();
+    process.stderr.write(`\nimip: ${text}\n`);
+    process.exit(code);
   };
-  process.on('SIGINT', onSigint);
+  for (const sig of stopSignals) process.on(sig, onSignal);
   try {
     // The heap flags go in once the mailbox is open (src/poll/heap.ts), when what the cycle runs is loaded.
     const onOpen = (info: ReaderInfo): void => {
       keepHeapFlat();
       hooks.onOpen?.(info);
+      jsonOpened = out.json && !monitored;
     };
-    report = await runReadOnlyCycle(cycleCtx, { ...hooks, onOpen, keepRows: false, onProgress: progress.update }, opening?.reader);
+    const onTally = (t: import('../poll/cycle.js').Tally): void => {
+      tallied = t;
+    };
+    report = await runReadOnlyCycle(cycleCtx, { ...hooks, onOpen, onTally, keepRows: false, onProgress: progress.update }, opening?.reader);
   } catch (err) {
     if (isMailboxOpenError(err)) return notOpened(err, serverLogin, connFindings);
     throw err;
   } finally {
-    process.off('SIGINT', onSigint);
+    for (const sig of stopSignals) process.off(sig, onSignal);
     flush();
     progress.end();
   }

@@ -504,6 +504,8 @@ export interface CycleHooks {
   keepRows?: boolean;
   /** Called once connected, before the first message is read. */
   onOpen?: (info: ReaderInfo) => void;
+  /** Given the cycle's tally when it starts, for the counts of the rows so far (a run stopped by a signal). */
+  onTally?: (tally: Tally) => void;
 }
 
 export interface CycleRead {
@@ -523,6 +525,7 @@ function errorText(err: unknown): string {
 /** Read the messages the release reads and classify each; a connection failure ends it early. */
 export async function readCycle(ctx: CycleContext, reader: Reader, hooks: CycleHooks = {}): Promise<CycleRead> {
   const tally = new Tally(hooks.keepRows ?? true, hooks.onRow);
+  hooks.onTally?.(tally);
   const onMessage: OnMessage = (m) => {
     const { row, verdict } = classifyMessage(ctx, m);
     const kept = tally.add(row);

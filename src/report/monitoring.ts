@@ -38,6 +38,8 @@ export interface MonitorSample {
   exitFromFindings: boolean;
   /** The command could not run at all (bad flags, unreadable config): the message; no document. */
   cannotRun: string | null;
+  /** With `cannotRun`: the run was stopped by a signal before it finished (the message says how far it got). */
+  interrupted?: boolean;
   exitCode: number;
   /** Wall time of the whole command. */
   durationSeconds: number;

@@ -118,7 +118,7 @@ export function renderNagios(s: MonitorSample, warn: Thresholds, crit: Threshold
   let text: string;
   if (s.cannotRun !== null) {
     state = 'UNKNOWN';
-    text = `${s.command}: could not run: ${s.cannotRun}`;
+    text = `${s.command}: ${s.interrupted ? s.cannotRun : `could not run: ${s.cannotRun}`}`;
   } else {
     const critical = crossed(crit);
     const warning = crossed(warn);

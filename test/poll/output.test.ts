@@ -13,13 +13,22 @@ import { fixture, tokenStateDir, writePollPlist } from './helpers.js';
 import { progressEnabled } from '../../src/commands/poll.js';
 
 const USER = { address: 'calendar@example.test', password: 'PollOut-pw-5521' };
+/** A mailbox with a 1 MB calendar in the middle, for stopping a cycle while it reads. */
+const BIG_USER = { address: 'bigcal@example.test', password: 'PollOut-pw-5522' };
 let stack: StackInfo;
 let plist: string;
+let bigPlist: string;
 let state: string;
 
 beforeAll(async () => {
-  stack = await startStack({ portOffset: await freePortOffset(26000, (process.pid + 7) % 20, 20), users: [USER] });
+  stack = await startStack({ portOffset: await freePortOffset(26000, (process.pid + 7) % 20, 20), users: [USER, BIG_USER] });
   plist = writePollPlist(stack, { version: '9.2', protocol: 'imap', user: USER });
+  bigPlist = writePollPlist(stack, { version: '9.2', protocol: 'imap', user: BIG_USER });
+  const big = fixture('thunderbird-reply')
+    .toString('utf8')
+    .replace('DTSTAMP:20260302T091500Z', `DTSTAMP:20260302T091500Z\r\nDESCRIPTION:${'x'.repeat(1024 * 1024)}`);
+  await purgeMailbox(stack, BIG_USER.address);
+  await seedMailbox(stack, BIG_USER.address, [fixture('thunderbird-reply'), Buffer.from(big), fixture('outlook-reply')]);
   state = tokenStateDir();
   await purgeMailbox(stack, USER.address);
   await seedMailbox(stack, USER.address, [
@@ -104,8 +113,72 @@ describe('poll --once output', () => {
         child.on('close', (c) => resolve(c));
       });
       expect(code).toBe(130);
-      expect(err).toMatch(/imip: interrupted (after \d+ of \d+ messages|before the first message was classified); nothing on the server was changed/);
+      expect(err).toMatch(/imip: interrupted by SIGINT (after \d+ of \d+ messages|before the first message was classified); nothing on the server was changed/);
       expect(err).not.toMatch(/at .*\.js:\d+/);
+    } finally {
+      server.close();
+    }
+  }, 60_000);
+
+  // systemd and `timeout` stop with SIGTERM, a closed terminal with SIGHUP: the same as Ctrl-C,
+  // and the output still whole (a JSON document, a Nagios line).
+  it.each([
+    ['SIGTERM', [], 143],
+    ['SIGTERM', ['--json'], 143],
+    ['SIGINT', ['--json'], 130],
+    ['SIGHUP', ['--json'], 129],
+    ['SIGTERM', ['--format', 'nagios'], 3],
+  ] as Array<[NodeJS.Signals, string[], number]>)('%s during a read-only cycle (%j): a clear message, whole output, exit %i', async (sig, extra, expected) => {
+    // Everything is relayed until the 1 MB calendar is half read; then nothing more, and the signal.
+    let hold = false;
+    let child: ReturnType<typeof spawn> | null = null;
+    const server = net.createServer((client) => {
+      const up = net.connect(stack.ports.imaps, stack.host);
+      let down = 0;
+      client.on('data', (d) => up.write(d));
+      up.on('data', (d) => {
+        if (hold || client.destroyed) return;
+        client.write(d);
+        down += d.length;
+        if (down > 500_000) {
+          hold = true;
+          setTimeout(() => child?.kill(sig), 200);
+        }
+      });
+      const drop = (): void => {
+        client.destroy();
+        up.destroy();
+      };
+      client.on('error', drop);
+      up.on('error', drop);
+      client.on('close', drop);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as net.AddressInfo).port;
+    try {
+      const c = spawn(process.execPath, [BIN, 'poll', bigPlist, '--set', `Receiving.Port=${port}`, '--ca-file', stack.ca, '--no-color', '--timeout', '30', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+      child = c;
+      let out = '';
+      let err = '';
+      c.stdout!.on('data', (d) => (out += d));
+      c.stderr!.on('data', (d) => (err += d));
+      const code = await new Promise<number | null>((resolve) => c.on('close', (x) => resolve(x)));
+      expect(hold).toBe(true);
+      expect(code).toBe(expected);
+      const said = new RegExp(`interrupted by ${sig} (after \\d+ of \\d+ messages|before the first message was classified); nothing on the server was changed`);
+      expect(err).toMatch(new RegExp(`^\\nimip: ${said.source}`));
+      expect(err).not.toMatch(/at .*\.js:\d+/);
+      if (extra[0] === '--json') {
+        const doc = JSON.parse(out);
+        expect(doc).toMatchObject({ command: 'poll', interrupted: sig, exitCode: expected });
+        expect(doc.error).toMatch(said);
+        expect(Array.isArray(doc.messages)).toBe(true);
+      } else if (extra[0] === '--format') {
+        expect(out).toMatch(new RegExp(`^IMIP UNKNOWN - poll: ${said.source}.* \\| time=`));
+        expect(out.split('\n')).toHaveLength(2);
+      } else {
+        expect(out).toMatch(/Token store|token store/);
+      }
     } finally {
       server.close();
     }
