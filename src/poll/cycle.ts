@@ -124,6 +124,8 @@ export interface PollSummary {
   failed?: number;
   /** With --apply: replies the server would inject that this run left in the mailbox uninjected. */
   notInjected?: number;
+  /** With --apply: messages expunged by another client or run before this run could inject them (absent when none). */
+  gone?: number;
 }
 
 export interface PollReport {
@@ -423,6 +425,8 @@ export function summarise(rows: PollMessage[], stats: Pick<ReadStats, 'seenSkipp
     summary.deleted = rows.filter((r) => r.apply?.deleted).length;
     summary.failed = rows.filter((r) => r.apply?.status === 'failed').length;
     summary.notInjected = rows.filter((r) => r.serverAction === 'INJECTION_SUBMITTED' && r.apply?.status === 'skipped').length;
+    const gone = rows.filter((r) => r.apply?.status === 'gone').length;
+    if (gone) summary.gone = gone;
   }
   return summary;
 }

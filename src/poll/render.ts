@@ -91,7 +91,8 @@ export function applyText(m: PollMessage): string {
       text = `claimed by another run; left alone${a.reason ? ` (${a.reason})` : ''}`;
       break;
     case 'gone':
-      text = 'gone from the mailbox (another run handled it)';
+      // Who expunged it cannot be known: another poller that injected it, or a person or client that deleted it.
+      text = 'gone from the mailbox before this run could inject it: expunged by another client or run';
       break;
     default:
       text = `not injected${a.reason ? `: ${a.reason}` : ''}`;
@@ -186,6 +187,7 @@ export function pollSummaryLine(summary: PollSummary, c: ChalkInstance, extra = 
   if (summary.injected !== undefined) {
     text += `; --apply: ${summary.injected} injected, ${summary.deleted ?? 0} deleted, ${summary.failed ?? 0} failed`;
     if (summary.notInjected) text += `, ${summary.notInjected} not injected (still in the mailbox)`;
+    if (summary.gone) text += `, ${summary.gone} gone (expunged by another client or run)`;
   }
   if (summary.errorFindings) text += `; ${summary.errorFindings} error finding${summary.errorFindings === 1 ? '' : 's'}`;
   text += extra;

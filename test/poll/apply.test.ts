@@ -391,6 +391,26 @@ describe('--apply over IMAP', () => {
     expect(flags.get(u2!)!.filter((f) => f.startsWith('$Imip')).sort()).toEqual(['$ImipClaimed', '$ImipClaimedBy-aaaaaaaaaa']);
   });
 
+  it('a message expunged by another client while the run injects: said to be gone, expunged by another client or run, without naming which', async () => {
+    const [, u2] = await seedMailbox(stack, IMAP_USER.address, [fixture('thunderbird-reply'), fixture('outlook-reply')]);
+    double = await startInboxDouble({
+      line: '3.x-4.x',
+      secret: GW_SECRET,
+      // While the first reply is POSTed, another IMAP client deletes the second (after this run read it).
+      onPost: async () => {
+        if (double!.requests.length === 1) await execFileP('doveadm', ['-c', stack.doveadmConf, 'expunge', '-u', IMAP_USER.address, 'mailbox', 'INBOX', 'uid', String(u2)]);
+      },
+    });
+    const plist = writePollPlist(stack, { version: '4.3', protocol: 'imap', user: IMAP_USER });
+    const r = await runCli(['poll', '--once', '--apply', '--config', plist, '--server-version', '4.3', '--ca-file', stack.ca, '--state-dir', tokenStateDir(), '--inject-url', double.url]);
+    expect(double.accepted()).toHaveLength(1);
+    const row = r.stdout.split('\n').find((l) => new RegExp(`^\\s+${u2} `).test(l))!;
+    expect(row.trim().split(/\s+/).at(-1)).toBe('gone');
+    expect(r.stdout).toContain('--apply: gone from the mailbox before this run could inject it: expunged by another client or run\n');
+    expect(r.stdout).not.toMatch(/another run handled it/);
+    expect(r.stdout).toMatch(/; --apply: 1 injected, 1 deleted, 0 failed, 1 gone \(expunged by another client or run\)\n$/);
+  });
+
   it('a claim left by a killed run of this state directory is its own: the next run injects it, once', async () => {
     double = await startInboxDouble({ line: '3.x-4.x', secret: GW_SECRET });
     await seedMailbox(stack, IMAP_USER.address, MIXED.map(fixture));
