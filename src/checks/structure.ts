@@ -51,9 +51,12 @@ export function structureFindings(rule: ConfigRule, ctx: ConfigContext): Finding
       ),
     );
   }
-  for (const pf of ctx.config.parsed) {
+  for (const [i, pf] of ctx.config.parsed.entries()) {
     const inc = pf.value.Includes;
-    if (inc !== undefined && ctx.features.includes) {
+    // Before 6.0 the server goes through the main file's Includes only: an include's own, of
+    // whatever shape, is never iterated (include.nested-ignored says so, config/load.ts).
+    const iterated = i === 0 || ctx.features.recursiveIncludes;
+    if (inc !== undefined && ctx.features.includes && iterated) {
       const ok = Array.isArray(inc) && inc.every((x) => typeof x === 'string');
       if (!ok) {
         const what = typeof inc === 'string'

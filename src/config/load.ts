@@ -194,6 +194,17 @@ function includeList(v: PlistValue | undefined): string[] {
 }
 
 /**
+ * An include's own `Includes` holds something (a path list, a <string>, a <dict>, ...): releases
+ * before 6.0 never go through it, whatever its shape (include.nested-ignored).
+ */
+function listsIncludes(v: PlistValue | undefined): boolean {
+  if (v === undefined) return false;
+  if (typeof v === 'string' || Array.isArray(v)) return v.length > 0;
+  if (isDict(v)) return Object.keys(v).length > 0;
+  return true;
+}
+
+/**
  * Resolve an include (or ImportConfig) path as the release does. `listing` is the dict of the file
  * that names it (6.0+: after its own ImportConfig merge), whose own ServerRoot/ConfigRoot count.
  * - 3.0+: a path starting with "/" or "." is taken as written, "." relative to the server's working
@@ -395,7 +406,7 @@ function loadDeep(pf: PlistFile, chain: string[], ctx: Ctx, result: PlistDict, p
   }
   deepMerge(result, pf.value, points, pf);
   if (depth > 0 && !f.recursiveIncludes) {
-    if (includeList(pf.value.Includes).length) {
+    if (listsIncludes(pf.value.Includes)) {
       ctx.findings.push(
         includeFinding(
           'include.nested-ignored',
@@ -478,7 +489,7 @@ function loadShallow(main: PlistFile, ctx: Ctx, result: PlistDict, points: SetPo
       if (inc.value.Includes !== undefined && k === 'Includes') continue;
       setValue(result, k, v, points, inc);
     }
-    if (includeList(inc.value.Includes).length) {
+    if (listsIncludes(inc.value.Includes)) {
       ctx.findings.push(
         includeFinding(
           'include.nested-ignored',

@@ -123,6 +123,26 @@ describe('Includes', () => {
     expect(cfg.findings.map((f) => f.id)).toContain('include.nested-ignored');
   });
 
+  it('before 6.0, Includes of any shape inside an include is ignored: include.nested-ignored, never a start-up failure', async () => {
+    for (const release of ['4.3', '5.1']) {
+      for (const nested of ['/etc/other.plist', { a: 1 }] as const) {
+        const dir = tempDir();
+        writePlist(dir, 'a.plist', { Includes: nested });
+        const path = writePlist(dir, 'caldavd.plist', { ServerRoot: dir, ConfigRoot: dir, Includes: [join(dir, 'a.plist')] });
+        const shown = `${release} ${JSON.stringify(nested)}`;
+        expect(loadConfig(path, v(release)).findings.map((f) => f.id), shown).toContain('include.nested-ignored');
+        const { ctx } = await loadForCommand({ config: path, serverVersion: release }, 'linux');
+        expect(runConfigChecks(ctx).filter((f) => f.id === 'key.type' && f.path === 'Includes'), shown).toEqual([]);
+      }
+    }
+    // 6.0 and later follow an include's own Includes: a string there is gone through character by character.
+    const dir = tempDir();
+    writePlist(dir, 'a.plist', { Includes: '/etc/other.plist' });
+    const path = writePlist(dir, 'caldavd.plist', { ServerRoot: dir, ConfigRoot: dir, Includes: [join(dir, 'a.plist')] });
+    const { ctx } = await loadForCommand({ config: path, serverVersion: '9.2' }, 'linux');
+    expect(runConfigChecks(ctx).find((f) => f.id === 'key.type' && f.path === 'Includes')!.message).toMatch(/one character at a time/);
+  });
+
   it('ImportConfig (6.0+) is read first and must exist', () => {
     const dir = tempDir();
     writePlist(dir, 'base.plist', { Scheduling: { iMIP: { Enabled: true, Sending: { Port: 25 } } } });
