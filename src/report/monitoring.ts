@@ -119,14 +119,18 @@ function summaryOf(command: string, doc: Obj, stages: MonitorStage[], messages: 
 function pollProblem(doc: Obj): string | null {
   const summary = isObj(doc.summary) ? doc.summary : null;
   if (!summary) return null;
-  const firstReason = (status: string): string => {
-    for (const m of arr(doc.messages)) if (isObj(m) && isObj(m.apply) && m.apply.status === status && str(m.apply.reason)) return `: ${String(m.apply.reason)}`;
+  // `action`: only a message of that server action counts (summary.notInjected counts the replies
+  // the server would inject, not the messages skipped because it never injects them).
+  const firstReason = (status: string, action?: string): string => {
+    for (const m of arr(doc.messages)) {
+      if (isObj(m) && isObj(m.apply) && m.apply.status === status && (!action || m.serverAction === action) && str(m.apply.reason)) return `: ${String(m.apply.reason)}`;
+    }
     return '';
   };
   const failed = num(summary.failed) ?? 0;
   if (failed) return `${failed} injection${failed === 1 ? '' : 's'} failed (kept in the mailbox)${firstReason('failed')}`;
   const notInjected = num(summary.notInjected) ?? 0;
-  if (notInjected) return `${notInjected} not injected (still in the mailbox)${firstReason('skipped')}`;
+  if (notInjected) return `${notInjected} not injected (still in the mailbox)${firstReason('skipped', 'INJECTION_SUBMITTED')}`;
   const byAction = isObj(summary.byServerAction) ? summary.byServerAction : {};
   const others = Object.entries(byAction).filter(([action, n]) => action !== 'INJECTION_SUBMITTED' && (num(n) ?? 0) > 0);
   // The messages behind the one the server's cycle stops at are not processed this poll.

@@ -134,6 +134,12 @@ describe('Nagios output', () => {
       'poll: 1 injection failed (kept in the mailbox): Mail gateway failed to inject message <a@b> (Reason: ECONNREFUSED)',
     );
     expect(line(applied('skipped', 'the server did not answer', { notInjected: 1 }))).toBe('poll: 1 not injected (still in the mailbox): the server did not answer');
+    // The reason is that of a reply left uninjected, not of a message the server never injects, read before it.
+    const tokenless = { serverAction: 'NO_TOKEN', findings: [], apply: { status: 'skipped', deleted: false, reason: 'the server does not inject it (NO_TOKEN); --apply deletes only what it injected, so it stays' } };
+    const leftAfter = applied('skipped', 'the server did not answer', { notInjected: 1 });
+    expect(line({ ...leftAfter, summary: { ...leftAfter.summary, messages: 2, byServerAction: { INJECTION_SUBMITTED: 1, NO_TOKEN: 1 } }, messages: [tokenless, ...leftAfter.messages] })).toBe(
+      'poll: 1 not injected (still in the mailbox): the server did not answer',
+    );
     expect(line({ ...pollDoc, findingsBySeverity: { error: 0, warning: 0, info: 0 } })).toBe('poll: 1 message the server does not inject: 1 NO_TOKEN');
     // Messages behind one the server's cycle stops at are not counted as processed: named apart.
     const behind = { messages: 2, behind: { uid: 1 }, everyPoll: true, byServerAction: { INJECTION_SUBMITTED: 2 }, byTokenCause: {} };
