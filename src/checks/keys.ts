@@ -140,7 +140,7 @@ function typeProblem(spec: KeySpec, v: PlistValue): string | null {
       return `is ${describe(v)}, not an <array> of <string>`;
     case 'dict':
       // Every release's config hook reads Sending.Username, then Receiving.Username, when iMIP is enabled.
-      return isDict(v) ? null : `is ${describe(v)}, not a <dict>: it replaces the server's ${spec.key} settings, so none of them is read, and with iMIP enabled the server fails at start when it reads ${spec.key}.Username`;
+      return isDict(v) ? null : `is ${describe(v)}, not a <dict>: it replaces the server's ${spec.key} settings, so none of them is read, and with iMIP enabled the server fails as soon as it reads one of them (${spec.key}.Username, at start-up where it looks for the password in the keychain)`;
   }
 }
 

@@ -47,6 +47,11 @@ export function withKeychainAccounts(settings: ImipSettings, line: ReleaseLine, 
   };
 }
 
+/** Why a login cannot be tried here: "Receiving.Password is empty and Calendar Server takes it from …". */
+export function keychainUnread(direction: Direction, account?: string): string {
+  return `${direction}.Password is empty and Calendar Server takes it from the System keychain${account ? ` (account "${account}")` : ''}, which imip does not read`;
+}
+
 /** How to give one run the password the server takes from the keychain: read as root, passed with `--set`. */
 export function keychainPasswordFix(direction: Direction, account: string): string {
   return `To test the login the server makes, pass the keychain's password for this run: --set ${direction}.Password="$(sudo security find-generic-password -a '${account.replace(/'/g, `'\\''`)}' -w /Library/Keychains/System.keychain)"`;

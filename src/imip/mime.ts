@@ -357,7 +357,7 @@ export class MimeStreamParser {
       this.verdictLen += bytes;
     } else {
       if (this.headerLen + bytes > this.limits.maxHeaderBytes) {
-        // Dropped, up to the end of this field, and so is every other such field after it.
+        // This line and the rest of its field are dropped; a later field that still fits is kept.
         this.headerOverflow = true;
         this.fieldKept = false;
         return;

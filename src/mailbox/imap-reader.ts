@@ -783,7 +783,7 @@ function wireFlags(v: WireValue | undefined): { seen: boolean; claimed: boolean 
 
 /** Said of a message whose BODYSTRUCTURE nests deeper than the wire parser goes (imap-wire.ts). */
 const DEEP_STRUCTURE =
-  'its MIME parts nest deeper than this tool follows (256 levels of its structure); it is judged on the parts above that depth, while Calendar Server parses the whole message';
+  'its MIME parts nest deeper than this tool follows; it is judged on the parts above that depth, while Calendar Server parses the whole message';
 
 /** A structure FETCH answer as a compact record: flags, size, MODSEQ, header fields, part tree. */
 function pendingFromWire(uid: number, attrs: WireValue[], structure: WireValue | undefined): Pending {

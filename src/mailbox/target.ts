@@ -1,5 +1,6 @@
 /** The receiving mailbox a reader connects to, checked once before any connection is tried. */
 import type { ReceivingSettings } from '../config/settings.js';
+import { keychainUnread } from '../config/keychain.js';
 import { CannotRunError } from '../report/exit.js';
 
 /** `Receiving.Server` trimmed; throws when it is empty or `Port` is 0 (the server has no default). */
@@ -16,6 +17,6 @@ export function mailboxHost(receiving: ReceivingSettings): string {
  */
 export function noCredentialsText(receiving: ReceivingSettings): string {
   return receiving.keychainAccount && receiving.username
-    ? 'Receiving.Password is empty and Calendar Server takes it from the System keychain, which imip does not read'
+    ? keychainUnread('Receiving')
     : 'no user name or password is configured';
 }

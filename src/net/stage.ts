@@ -84,12 +84,22 @@ export class Redactor {
     // base64 is not a substring of such a blob, so every base64 run is decoded and masked whole
     // when it holds a secret.
     if (this.raw.length && out.length >= 8) {
-      out = out.replace(BASE64_RUN, (run) => {
-        const bytes = Buffer.from(run, 'base64');
-        return this.raw.some((r) => bytes.includes(r)) ? Redactor.MASK : run;
-      });
+      out = out.replace(BASE64_RUN, (run) => (this.holdsSecret(run) ? Redactor.MASK : run));
     }
     return out;
+  }
+
+  /**
+   * Whether a base64 run holds a secret, decoded from each of its first four characters: the run
+   * may begin with characters that belong to the text before the blob (a path, a word), which
+   * would shift the decoding of the blob itself.
+   */
+  private holdsSecret(run: string): boolean {
+    for (let offset = 0; offset < 4 && run.length - offset >= 8; offset++) {
+      const bytes = Buffer.from(offset ? run.slice(offset) : run, 'base64');
+      if (this.raw.some((r) => bytes.includes(r))) return true;
+    }
+    return false;
   }
 
   /** A deep copy with every string scrubbed. */

@@ -485,7 +485,7 @@ export function stoppedText(stopped: ServerLoginReport['stopped'], findings: rea
     // macOS: the password the server logs in with is in the keychain, which imip does not read.
     const keychain = findings.find((f) => f.id === 'receiving.credentials-missing' && f.evidence.keychainAccount);
     if (keychain && !ids.length) {
-      return `No message was read: Receiving.Password is empty and Calendar Server takes it from the System keychain, which imip does not read (receiving.credentials-missing). Calendar Server reads the mailbox if the keychain holds the password; pass it with --set, as the finding's fix shows, to see what it would do.`;
+      return 'No message was read: the login was not tested, as the password is in the macOS keychain (receiving.credentials-missing says how to test it).';
     }
     // The finding says what failed; without one (INBOX refused, a protocol error) the error does.
     const why = ids.length ? ids.join(', ') : (detail ?? 'see the error above');

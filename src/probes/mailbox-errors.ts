@@ -3,7 +3,7 @@
  * finding is chosen by. Shared by `test-mailbox`'s stages and by `poll`, whose reader reports a
  * mailbox it cannot open with the same findings.
  */
-import { keychainPasswordFix } from '../config/keychain.js';
+import { keychainPasswordFix, keychainUnread } from '../config/keychain.js';
 import { StageError, toStageError } from '../net/net-stage.js';
 import { isCertificateErrorCode } from '../net/tls-info.js';
 import { isPop3Error } from '../clients/pop3/index.js';
@@ -38,7 +38,7 @@ export function missingCredentials(receiving: { username: string; password: stri
   if (receiving.username && receiving.password) return null;
   if (receiving.keychainAccount) {
     // macOS: the server logs in with the keychain's password, which imip does not read.
-    return new StageError('config', `Receiving.Password is empty and Calendar Server takes it from the System keychain (account "${receiving.keychainAccount}"), which imip does not read, so nothing was sent`, {
+    return new StageError('config', `${keychainUnread('Receiving', receiving.keychainAccount)}, so nothing was sent`, {
       hint: keychainPasswordFix('Receiving', receiving.keychainAccount),
       evidence: { missing: 'Password', keychainAccount: receiving.keychainAccount },
     });

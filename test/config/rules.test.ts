@@ -237,7 +237,7 @@ describe('config rules', () => {
         expect(fs.filter((f) => f.path.startsWith(`${I}.${side}.`)), shown).toEqual([]);
         const type = fs.filter((f) => f.id === 'key.type');
         expect(type.map((f) => f.path), shown).toEqual([`${I}.${side}`]);
-        expect(type[0]!.message).toMatch(new RegExp(`not a <dict>: it replaces the server's ${side} settings, so none of them is read, and with iMIP enabled the server fails at start when it reads ${side}\\.Username$`));
+        expect(type[0]!.message).toMatch(new RegExp(`not a <dict>: it replaces the server's ${side} settings, so none of them is read, and with iMIP enabled the server fails as soon as it reads one of them \\(${side}\\.Username, at start-up where it looks for the password in the keychain\\)$`));
         expect(JSON.stringify(fs), shown).not.toMatch(/undefined|\[object/);
       }
     }

@@ -22,6 +22,8 @@ describe('Redactor', () => {
     expect(plain.includes(b64(PASSWORD).replace(/=+$/, ''))).toBe(false);
     expect(r.text(`535 5.7.8 you said AUTH PLAIN ${plain}`)).toBe('535 5.7.8 you said AUTH PLAIN <redacted>');
     expect(r.text(`Authorization: Basic ${b64(`com.apple.calendarserver:${PASSWORD}`)}`)).toBe('Authorization: Basic <redacted>');
+    // Glued to base64-like text before it (no separator), whatever the offset.
+    for (const glue of ['x', 'ab', 'path/', 'abc/x']) expect(r.text(`${glue}${plain}`), glue).toBe('<redacted>');
   });
 
   it('leaves other base64 alone', () => {

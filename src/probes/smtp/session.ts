@@ -12,6 +12,7 @@
  * resolve → connect → greeting → ehlo → starttls → ehlo-tls → auth → mail-from → rcpt-to → data → quit
  */
 import { hostname } from 'node:os';
+import { keychainUnread } from '../../config/keychain.js';
 import type { ConnectOptions, SendingSettings } from '../../config/settings.js';
 import {
   Redactor,
@@ -264,7 +265,7 @@ export async function runSmtpSession(sending: SendingSettings, opts: SmtpSession
       res.authSkipped =
         !sending.password && !sending.keychainAccount ? 'no-password' : !ext.auth.length ? 'not-offered' : !known ? 'no-known-mechanism' : !sending.password ? 'keychain' : null;
       if (res.authSkipped === 'keychain') {
-        runner.skip('auth', { reason: `Sending.Password is empty and Calendar Server takes it from the System keychain (account "${sending.keychainAccount}"), which imip does not read` });
+        runner.skip('auth', { reason: keychainUnread('Sending', sending.keychainAccount) });
       } else if (!res.authSkipped) {
         if (stop()) {
           runner.skip('auth', { reason: 'stopped before sending the password: the certificate did not verify for this test' });
