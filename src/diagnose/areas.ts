@@ -61,6 +61,11 @@ function logCount(scan: LogScanResult | null, id: string): number {
   return scan?.entries.get(id)?.count ?? 0;
 }
 
+/** Whether any log given was actually read (in whole or in part): a log that could not be read tests nothing. */
+function logRead(scan: LogScanResult | null): boolean {
+  return Boolean(scan?.files.some((f) => f.status !== 'error'));
+}
+
 export function assessAreas(a: AreaInputs): AreaStatus[] {
   const out: AreaStatus[] = [];
   for (const area of AREAS) {
@@ -169,20 +174,21 @@ function describe(area: AreaId, a: AreaInputs, errors: number, warnings: number)
       if (msgs.length) parts.push(`${plural(msgs.length, 'message')} examined, ${tokenless.length} without a usable token`);
       const noToken = logCount(a.scan, 'log.no-token');
       const injected = logCount(a.scan, 'log.injected');
-      if (a.scan) parts.push(`log: ${noToken} "didn't find a token", ${injected} injected`);
+      const scanned = logRead(a.scan);
+      if (scanned) parts.push(`log: ${noToken} "didn't find a token", ${injected} injected`);
       if (bad) parts.unshift(bad);
       // A token the server's store could not check: its verdict is an assumption, not a pass. With
       // nothing else examined (no log), the area is not counted as tested.
       const unchecked = msgs.filter((m) => m.token && m.tokenStatus === 'unchecked').length;
       if (unchecked) {
         const why = `${plural(unchecked, 'token')} not checked (the server's token store could not be used)`;
-        if (!bad && !a.scan) {
+        if (!bad && !scanned) {
           parts.unshift(`not tested: ${why}`);
           return { examined: false, summary: parts.join('; ') };
         }
         parts.push(why);
       }
-      const tested = msgs.length > 0 || Boolean(a.scan);
+      const tested = msgs.length > 0 || scanned;
       if (!tested && !bad) {
         parts.unshift(
           a.mailbox?.info && a.mailbox.error
@@ -203,9 +209,9 @@ function describe(area: AreaId, a: AreaInputs, errors: number, warnings: number)
       if (bad) parts.push(bad);
       if (probe) parts.push(`probe: ${probe.summary}`);
       const principal = logCount(a.scan, 'log.injection-principal-not-found');
-      if (a.scan && a.version.line !== '5.0+') parts.push(`log: ${principal} "injection principal not found", ${logCount(a.scan, 'log.injected')} injected`);
+      if (logRead(a.scan) && a.version.line !== '5.0+') parts.push(`log: ${principal} "injection principal not found", ${logCount(a.scan, 'log.injected')} injected`);
       if (s && a.version.line === '2.x') parts.push(`injects as "${s.username || '(empty)'}"`);
-      const tested = probe?.outcome === 'ok' || Boolean(a.scan);
+      const tested = probe?.outcome === 'ok' || logRead(a.scan);
       if (!tested && !bad) parts.unshift('not tested: "--probe injection" authenticates to the server\'s /inbox/');
       return { examined: tested, summary: parts.join('; ') };
     }
