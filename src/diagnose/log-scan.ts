@@ -15,7 +15,7 @@
 import { createReadStream } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { createGunzip } from 'node:zlib';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { LOG_PATTERNS, type LogPattern } from './log-patterns.js';
 import { NeedleSearch } from './needle-search.js';
 
@@ -208,6 +208,37 @@ async function* reusedChunks(path: string): AsyncGenerator<Buffer> {
   }
 }
 
+/**
+ * The first bytes of a stream that cannot be read twice (at least 2, for the gzip magic, unless it
+ * ends first), and the whole stream again from its first byte.
+ */
+async function readHead(source: Readable): Promise<{ source: Readable; head: Buffer; stream: Readable }> {
+  const it = source[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  const first: Buffer[] = [];
+  let length = 0;
+  let done = false;
+  while (length < 2) {
+    const r = await it.next();
+    if (r.done) {
+      done = true;
+      break;
+    }
+    first.push(r.value);
+    length += r.value.length;
+  }
+  const head = Buffer.concat(first, length);
+  async function* again(): AsyncGenerator<Buffer> {
+    if (head.length) yield head;
+    if (done) return;
+    for (;;) {
+      const r = await it.next();
+      if (r.done) return;
+      yield r.value;
+    }
+  }
+  return { source, head, stream: Readable.from(again(), { objectMode: false }) };
+}
+
 export class LogScanner {
   readonly files: LogFileResult[] = [];
   readonly entries = new Map<string, LogEntry>();
@@ -219,28 +250,40 @@ export class LogScanner {
     const started = Date.now();
     const result: LogFileResult = { path, status: 'read', gzip: false, bytes: 0, lines: 0, recognised: 0, longLines: 0, formats: emptyFormats(), ms: 0 };
     this.files.push(result);
+    let source: Readable | null = null;
+    let stream: AsyncIterable<Buffer>;
     try {
       const st = await stat(path);
       if (st.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
-      const fh = await open(path, 'r');
-      const magic = Buffer.alloc(2);
-      try {
-        await fh.read(magic, 0, 2, 0);
-      } finally {
-        await fh.close();
+      if (st.isFile()) {
+        const fh = await open(path, 'r');
+        const magic = Buffer.alloc(2);
+        try {
+          await fh.read(magic, 0, 2, 0);
+        } finally {
+          await fh.close();
+        }
+        result.gzip = magic[0] === 0x1f && magic[1] === 0x8b;
+        // Plain: one buffer, read into again and again (no garbage per chunk, so the peak stays at
+        // a few MB whatever the size). Gzip: the file streams through zlib in chunks of that size.
+        source = result.gzip ? createReadStream(path, { highWaterMark: CHUNK }) : null;
+        stream = source ? source.pipe(createGunzip({ chunkSize: CHUNK })) : reusedChunks(path);
+      } else {
+        // A pipe (`--log <(ssh host cat error.log)`), a FIFO or a device: read once, from the
+        // front, as grep does; it cannot be read again at position 0 to tell gzip from text.
+        const piped = await readHead(createReadStream(path, { highWaterMark: CHUNK }));
+        source = piped.source;
+        result.gzip = piped.head[0] === 0x1f && piped.head[1] === 0x8b;
+        stream = result.gzip ? piped.stream.pipe(createGunzip({ chunkSize: CHUNK })) : piped.stream;
       }
-      result.gzip = magic[0] === 0x1f && magic[1] === 0x8b;
     } catch (err) {
+      source?.destroy();
       result.status = 'error';
       result.error = fsError(err);
       result.ms = Date.now() - started;
       return result;
     }
-    // Plain: one buffer, read into again and again (no garbage per chunk, so the peak stays at a
-    // few MB whatever the size). Gzip: the file streams through zlib in chunks of the same size.
-    const source = result.gzip ? createReadStream(path, { highWaterMark: CHUNK }) : null;
-    const stream: AsyncIterable<Buffer> = source ? source.pipe(createGunzip({ chunkSize: CHUNK })) : reusedChunks(path);
-    if (source) source.on('error', (err) => (stream as Readable).destroy(err));
+    if (source && source !== stream) source.on('error', (err) => (stream as Readable).destroy(err));
     try {
       await this.scanStream(stream, result);
     } catch (err) {

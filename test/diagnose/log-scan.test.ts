@@ -57,6 +57,28 @@ function sample(id: string, text: string): string {
   });
 }
 
+describe('a log that can be read only once (a pipe, a FIFO)', () => {
+  it('is read from its first byte, plain or gzip, as grep reads it', async () => {
+    const { execFileSync, spawn } = await import('node:child_process');
+    const { readFileSync } = await import('node:fs');
+    const text = readFileSync(join(LOGS, 'error-9x.log'));
+    const fromFile = await scan(join(LOGS, 'error-9x.log'));
+    for (const [name, bytes] of [['plain', text], ['gzip', gzipSync(text)]] as const) {
+      const d = tmp();
+      const fifo = join(d, `log-${name}`);
+      execFileSync('mkfifo', [fifo]);
+      // The writer: `--log <(ssh host cat error.log)` gives the tool such a pipe.
+      const writer = spawn('sh', ['-c', `cat > "${fifo}"`], { stdio: ['pipe', 'ignore', 'ignore'] });
+      const closed = once(writer, 'close');
+      writer.stdin.end(bytes);
+      const r = await scan(fifo);
+      await closed;
+      expect(r.files[0], name).toMatchObject({ status: 'read', gzip: name === 'gzip', lines: fromFile.files[0]!.lines });
+      expect(counts(r), name).toEqual(counts(fromFile));
+    }
+  });
+});
+
 describe('a "didn\'t find a token" line without its quoted To', () => {
   it('is still that line: counted, with its Message-ID', async () => {
     const d = tmp();
