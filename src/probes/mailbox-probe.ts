@@ -8,7 +8,7 @@
  * Nothing here changes the mailbox: IMAP uses EXAMINE and BODY.PEEK, POP3 never sends DELE.
  */
 import { decodeWords, parseHeaderBlock } from '../imip/mime.js';
-import type { ConnectOptions, ReceivingSettings } from '../config/settings.js';
+import type { ConnectOptions, ReceivingSettings, StageResult } from '../config/settings.js';
 import type { Finding } from '../report/finding.js';
 import { splitAddressList } from '../server/address.js';
 import { featuresOf, type ServerVersion } from '../server/release.js';
@@ -68,6 +68,7 @@ export async function probeMailbox(receiving: ReceivingSettings, opts: ConnectOp
     plan = await serverLoginStage(receiving, clients, version, opts, aside);
     if (plan) runner.stages.push(...aside.stages);
   }
+  markBlockedLogin(runner.stages, plan);
   // The tool's own LOGIN refused for LOGINDISABLED is what the server meets too (or, on 4.1, 4.1.1
   // and 5.0, the LOGIN it never sends): said once, as the server's verdict. Any other failure of
   // its login (a wrong password) is said as well.
@@ -291,6 +292,22 @@ function sessionFailed(receiving: ReceivingSettings, f: StageFailure, err: (id: 
  * the TLS 1.0 that Twisted's STARTTLS/STLS offers get through, and which step sends the password in
  * clear text. The tool's own session above uses current TLS; the server's does not.
  */
+/** Plans whose login cannot succeed, for {@link markBlockedLogin}. */
+const blockedPlans = new WeakSet<LoginPlan>();
+
+/**
+ * The `server-login` stage of a plan whose login cannot succeed shows as failed (✗, and 0 in the
+ * monitoring outputs), with the reason; the finding that says it is imapLoginBlockedFinding's, so
+ * no runner failure is recorded for it.
+ */
+function markBlockedLogin(stages: StageResult[], plan: LoginPlan | undefined): void {
+  if (!plan || !blockedPlans.has(plan)) return;
+  const st = stages.find((x) => x.stage === 'server-login' && x.ok);
+  if (!st) return;
+  st.ok = false;
+  st.error = plan.loginNeverSent ? 'Calendar Server never sends its LOGIN here' : "the server refuses Calendar Server's LOGIN (LOGINDISABLED, no STARTTLS)";
+}
+
 async function serverLoginStage(receiving: ReceivingSettings, clients: MailClients, version: ServerVersion, opts: ConnectOptions, runner: StageRunner): Promise<LoginPlan | undefined> {
   return runner.run(
     'server-login',
@@ -298,6 +315,9 @@ async function serverLoginStage(receiving: ReceivingSettings, clients: MailClien
       s.evidence.note = "Calendar Server's own login steps, on a separate connection; no password is sent";
       const addresses = await resolveHost(receiving.server.trim(), s, `${CONFIG}.Server`, addressRule(clients, 'receiving'));
       const plan = await checkLoginPlan(receiving, clients, version, addresses, opts, s);
+      // The server's own login cannot succeed here: the stage fails, and its finding
+      // (imapLoginBlockedFinding) says why, once; no failure finding of the stage's own.
+      if (plan.loginNeverSent || plan.loginRefused) blockedPlans.add(plan);
       if (plan.tls10 === 'refused') {
         const verb = receiving.protocol === 'pop3' ? 'STLS' : 'STARTTLS';
         throw new StageError('tls10-refused', `the mail server refuses TLS 1.0, the only version Calendar Server offers after ${verb} with UseSSL false`, {

@@ -202,6 +202,9 @@ describe.concurrent("the same receiving verdict from test-mailbox, check-config 
         expect(r.code).toBe(1);
       }
       expect(jsonOf(runs[1]!).serverLogin.stopped).toBe('server-cannot-log-in');
+      // The stage that checked the server's own login shows it failed (not ✓ beside the error).
+      const stage = (jsonOf(runs[0]!).stages as Array<{ stage: string; ok: boolean; error?: string }>).find((st) => st.stage === 'server-login');
+      expect(stage, version).toMatchObject({ ok: false, error: 'Calendar Server never sends its LOGIN here' });
     }
   });
 
