@@ -74,7 +74,13 @@ export function assessAreas(a: AreaInputs): AreaStatus[] {
     const warnings = own.filter((f) => f.severity === 'warning');
     const causes = [...new Set([...errors, ...warnings].map((f) => f.id))];
     const { examined, summary, notApplicable } = describe(area, a, errors.length, warnings.length);
-    const status: AreaState = errors.length ? 'error' : warnings.length ? 'warning' : notApplicable ? 'not-applicable' : examined ? 'ok' : 'not-tested';
+    let status: AreaState = errors.length ? 'error' : warnings.length ? 'warning' : notApplicable ? 'not-applicable' : examined ? 'ok' : 'not-tested';
+    // The plus-address probe went through Sending.* and could not be sent: no ✓ for Sending.
+    const plus = a.probes.plusAddress;
+    if (area === 'sending' && status === 'ok' && plus && !plus.smtp.accepted && plus.smtp.error) {
+      status = 'warning';
+      causes.push(...plus.findings.filter((f) => f.severity !== 'info').map((f) => f.id));
+    }
     const extra = a.notes[area]?.length ? `; ${a.notes[area]!.join('; ')}` : '';
     const text = status === 'not-tested' && !summary.startsWith('not tested') ? `not tested: ${summary}` : summary;
     out.push({ area, title: AREA_TITLES[area], status, tested: examined, summary: `${text}${extra}`, causes });

@@ -6,7 +6,11 @@
  *    by its Message-ID).
  * 2. Send one small message through Sending.* with the server's semantics (src/send/smtp-send.ts:
  *    STARTTLS required when UseSSL, AUTH when a username is set) to
- *    `local+imip-probe-<nonce>@domain`, MAIL FROM the bare Sending.Address.
+ *    `local+imip-probe-<nonce>@domain`, MAIL FROM the bare Sending.Address. When RCPT TO the plus
+ *    address is refused, RCPT TO the bare Sending.Address in the same transaction, then RSET
+ *    (nothing is sent): only a relay that takes the bare address refuses plus addressing
+ *    (plus.rejected); one that refuses both refuses the recipient itself (plus.address-refused:
+ *    unknown user, relay access denied).
  * 3. Wait (bounded: twice --timeout, at least 10 s, at most 2 min) for it in the mailbox, reading
  *    only: IMAP `UID SEARCH HEADER Message-ID` after a NOOP, every half second on one session;
  *    POP3 a new session every second (a maildrop is a snapshot), TOP of the new messages only.
@@ -43,10 +47,12 @@ export interface ProbeSighting {
 }
 
 export interface PlusProbeResult {
-  outcome: 'kept' | 'stripped' | 'rejected' | 'lost' | 'wrong-mailbox' | 'not-verified';
+  outcome: 'kept' | 'stripped' | 'rejected' | 'address-refused' | 'lost' | 'wrong-mailbox' | 'not-verified';
   address: string;
   messageId: string | null;
   smtp: { accepted: boolean; reply: string | null; error?: string; kind?: string };
+  /** When RCPT TO the plus address was refused: the same question for the bare Sending.Address (RCPT TO, then RSET). */
+  bareCheck?: { to: string; reply: string; accepted: boolean };
   waitedMs: number;
   sighting?: ProbeSighting;
   control?: { address: string; messageId: string; accepted: boolean; arrived: boolean; reply: string | null; sighting?: ProbeSighting; error?: string };
@@ -257,6 +263,9 @@ const finding = (id: string, severity: DiagnoseFinding['severity'], path: string
   fix,
 });
 
+/** A probe finding about the sending path itself (the relay refuses Sending.Address): listed under Sending. */
+const inSending = (...args: Parameters<typeof finding>): DiagnoseFinding => ({ ...finding(...args), area: 'sending' });
+
 const PLUS_FIX =
   'Turn plus addressing on for the calendar mailbox: Postfix `recipient_delimiter = +` (and Dovecot `recipient_delimiter = +` for LMTP/LDA), Exim a `local_part_suffix = +*` router option, Sendmail `FEATURE(preserve_local_plus_detail)`, Exchange Online `Set-OrganizationConfig -DisablePlusAddressInRecipients $false`; or point Sending.Address at a mailbox on a system that keeps "+detail".';
 
@@ -317,7 +326,8 @@ export async function probePlusAddress(o: PlusProbeOptions): Promise<PlusProbeRe
 
   try {
     const { sendRaw, SmtpSendError } = await import('../send/smtp-send.js');
-    const send = async (to: string, id: string, control: boolean): Promise<{ accepted: boolean; reply: string | null; error?: string; kind?: string; rcptRefused?: boolean }> => {
+    type Sent = { accepted: boolean; reply: string | null; error?: string; kind?: string; rcptRefused?: boolean; bareCheck?: { to: string; reply: string; accepted: boolean } };
+    const send = async (to: string, id: string, control: boolean): Promise<Sent> => {
       try {
         const r = await sendRaw({
           sending: o.settings.sending,
@@ -325,12 +335,14 @@ export async function probePlusAddress(o: PlusProbeOptions): Promise<PlusProbeRe
           envelope: { from: server.address, to: [to] },
           raw: probeMessage(server.address, to, id, nonce, control),
           heloName: hostname(),
+          // The plus address refused: is the bare address refused too? (RCPT TO, then RSET; nothing is sent.)
+          ...(control ? {} : { recipientCheck: server.address }),
         });
         return r.rejected.length ? { accepted: false, reply: r.reply, rcptRefused: true } : { accepted: true, reply: r.reply };
       } catch (err) {
         if (err instanceof SmtpSendError) {
-          const rcptRefused = err.kind === 'rejected' && (err.message.includes(to) || /recipient|RCPT|user unknown|mailbox unavailable|5\.1\.[0-9]/i.test(err.reply ?? ''));
-          return { accepted: false, reply: err.reply, error: err.message, kind: err.kind, rcptRefused };
+          const rcptRefused = err.recipientCheck !== null || (err.kind === 'rejected' && (err.message.includes(to) || /recipient|RCPT|user unknown|mailbox unavailable|5\.1\.[0-9]/i.test(err.reply ?? '')));
+          return { accepted: false, reply: err.reply, error: err.message, kind: err.kind, rcptRefused, ...(err.recipientCheck ? { bareCheck: err.recipientCheck } : {}) };
         }
         return { accepted: false, reply: null, error: (err as Error).message };
       }
@@ -338,21 +350,49 @@ export async function probePlusAddress(o: PlusProbeOptions): Promise<PlusProbeRe
 
     const sent = await send(address, messageId, false);
     const smtp = { accepted: sent.accepted, reply: sent.reply, ...(sent.error ? { error: sent.error } : {}), ...(sent.kind ? { kind: sent.kind } : {}) };
-    const ev = { probeAddress: address, messageId, smtpReply: sent.reply ?? sent.error ?? null };
+    const ev = { probeAddress: address, messageId, smtpReply: sent.reply ?? sent.error ?? null, ...(sent.bareCheck ? { bareAddress: sent.bareCheck.to, bareReply: sent.bareCheck.reply, bareAccepted: sent.bareCheck.accepted } : {}) };
+    const bareCheck = sent.bareCheck ? { bareCheck: sent.bareCheck } : {};
+    if (!sent.accepted && sent.rcptRefused && sent.bareCheck && !sent.bareCheck.accepted) {
+      // The bare address is refused too: the relay refuses this recipient, whatever its +detail.
+      return {
+        outcome: 'address-refused',
+        address,
+        messageId,
+        smtp,
+        ...bareCheck,
+        waitedMs: 0,
+        summary: `not tested: the relay refuses the recipient itself, not plus addressing: RCPT TO:<${address}> got "${sent.reply ?? sent.error}" and RCPT TO:<${server.address}> got "${sent.bareCheck.reply}"`,
+        findings: [
+          inSending(
+            'plus.address-refused',
+            'error',
+            'Scheduling.iMIP.Sending.Address',
+            `The relay ${o.settings.sending.server}:${o.settings.sending.port} refused the probe to ${address} (${sent.reply ?? sent.error}) and refused the bare ${server.address} too (${sent.bareCheck.reply}): it refuses the recipient itself, not plus addressing, so no reply to ${server.local}+<token>@${server.domain} gets through it. Whether plus addresses are kept is not known.`,
+            ev,
+            `Find why the relay refuses ${server.address} in its reply: an unknown user (5.1.1) means Sending.Address is not a mailbox on that system (set Sending.Address to the calendar mailbox's address); "Relay access denied" means the relay takes mail for that domain only after login (Sending.Username/Password; see smtp.auth-skipped). Then probe again.`,
+          ),
+        ],
+      };
+    }
+    if (!sent.accepted && sent.rcptRefused && !sent.bareCheck) {
+      const why = `the relay refused RCPT TO:<${address}> (${sent.reply ?? sent.error}), and whether it refuses the bare ${server.address} too could not be asked, so plus addressing is not judged`;
+      return { ...none(`not probed: ${why}`, [notVerified(why, ev, 'Run "imip test-smtp" for a stage-by-stage view of the sending path, then probe again.')]), address, messageId, smtp };
+    }
     if (!sent.accepted && sent.rcptRefused) {
       return {
         outcome: 'rejected',
         address,
         messageId,
         smtp,
+        ...bareCheck,
         waitedMs: 0,
-        summary: `the mail system refuses plus addresses: RCPT TO:<${address}> got "${sent.reply ?? sent.error}"`,
+        summary: `the mail system refuses plus addresses: RCPT TO:<${address}> got "${sent.reply ?? sent.error}", while RCPT TO:<${server.address}> got "${sent.bareCheck?.reply}"`,
         findings: [
           finding(
             'plus.rejected',
             'error',
             'Scheduling.iMIP.Sending.Address',
-            `The relay refused the recipient ${address} (${sent.reply ?? sent.error}): the mail system does not accept "+detail" addresses for ${server.address}, so every attendee reply to ${server.local}+<token>@${server.domain} bounces and never reaches the server.`,
+            `The relay refused the recipient ${address} (${sent.reply ?? sent.error}) and accepted the bare ${server.address} (${sent.bareCheck?.reply}): the mail system does not accept "+detail" addresses for ${server.address}, so every attendee reply to ${server.local}+<token>@${server.domain} bounces and never reaches the server.`,
             ev,
             PLUS_FIX,
           ),

@@ -190,6 +190,8 @@ export async function runRoundTrip(o: RoundTripInput): Promise<{ report: RoundTr
         conn: o.conn,
         envelope: { from: attendee, to: [o.invitation.plusAddress] },
         raw,
+        // The plus address refused: is the organizer's bare address refused too? (RCPT TO, then RSET.)
+        recipientCheck: organizerBare,
       });
       report.reply.smtpReply = r.reply;
       if (r.rejected.length) throw new SmtpSendError('rejected', `the recipient ${r.rejected.join(', ')} was refused`, '', r.reply);
@@ -197,10 +199,20 @@ export async function runRoundTrip(o: RoundTripInput): Promise<{ report: RoundTr
     } catch (e) {
       if (!(e instanceof SmtpSendError)) throw e;
       const text = e.reply ?? e.message;
-      const plusRefused = e.kind === 'rejected' && (text.includes(o.invitation.plusAddress) || /recipient|RCPT|user unknown|mailbox unavailable|5\.1\.[0-9]/i.test(text));
+      // Plus addressing is to blame only when the bare address is taken where the plus address is not.
+      const plusRefused = e.recipientCheck?.accepted === true;
+      const bareRefused = e.recipientCheck?.accepted === false;
       report.reply.smtpReply = e.reply;
       findings.push(
-        plusRefused
+        bareRefused
+          ? finding(
+              F.replyNotSent,
+              'reply-submit',
+              `The attendee account's submission server ${sub.url} refused the reply to ${o.invitation.plusAddress} (${text}) and the bare ${organizerBare} too (${e.recipientCheck!.reply}): it refuses the recipient itself, not plus addressing.`,
+              { failure: e.kind, reply: e.reply, bareAddress: organizerBare, bareReply: e.recipientCheck!.reply, submission: sub.url },
+              `Find in the replies why ${sub.host} refuses ${organizerBare} (an address its system does not know, a policy); plus addressing is not judged by this run.`,
+            )
+          : plusRefused
           ? finding(
               F.plusRejected,
               'Scheduling.iMIP.Sending.Address',
@@ -216,7 +228,7 @@ export async function runRoundTrip(o: RoundTripInput): Promise<{ report: RoundTr
               `Check --reply-submit (STARTTLS and a password login are required) and the password in ${o.account.passwordFrom}.`,
             ),
       );
-      legs.push({ leg: 'reply-sent', ok: false, seconds: secs(Date.now() - replyStarted), verdict: plusRefused ? 'plus address refused' : 'not sent' });
+      legs.push({ leg: 'reply-sent', ok: false, seconds: secs(Date.now() - replyStarted), verdict: plusRefused ? 'plus address refused' : bareRefused ? 'recipient refused' : 'not sent' });
       notReached('reply-arrived', 'token', 'server-action');
       return { report, reply: null };
     }

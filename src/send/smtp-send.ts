@@ -37,6 +37,11 @@ export interface SmtpSendInput {
   heloName?: string;
   /** Keep the SMTP commands and replies (no message data, secrets redacted). */
   transcript?: boolean;
+  /**
+   * When every recipient is refused, ask whether this address is refused too, in the same
+   * transaction (RCPT TO, then RSET; nothing is sent); the answer is the error's `recipientCheck`.
+   */
+  recipientCheck?: string;
 }
 
 export interface SmtpSendResult {
@@ -81,6 +86,8 @@ export class SmtpSendError extends Error {
   readonly transcript: string[] | undefined;
   /** The session's findings (`smtp.*`), the same `test-smtp` reports for this path. */
   readonly findings: Finding[];
+  /** The answer to {@link SmtpSendInput.recipientCheck}, when it was asked (every recipient refused). */
+  recipientCheck: { to: string; reply: string; accepted: boolean } | null = null;
   constructor(kind: SmtpFailureKind, message: string, hint: string, reply: string | null = null, transcript?: string[], findings: Finding[] = []) {
     super(message);
     this.name = 'SmtpSendError';
@@ -146,7 +153,7 @@ export async function sendRaw(input: SmtpSendInput): Promise<SmtpSendResult> {
     ...conn,
     clients: mailClientsFor(input.version ?? defaultServerVersion()),
     ...(input.heloName ? { heloName: input.heloName } : {}),
-    mail: { from: input.envelope.from, to: input.envelope.to, data, shown: `<message, ${Buffer.byteLength(data)} bytes>` },
+    mail: { from: input.envelope.from, to: input.envelope.to, data, shown: `<message, ${Buffer.byteLength(data)} bytes>`, ...(input.recipientCheck ? { recipientCheck: input.recipientCheck } : {}) },
   });
   const findings = res.redactor.deep(smtpFindings(sending, res));
   const transcript = input.transcript ? res.transcript.map((l) => res.redactor.text(l)) : undefined;
@@ -157,7 +164,9 @@ export async function sendRaw(input: SmtpSendInput): Promise<SmtpSendResult> {
     const kind: SmtpFailureKind = f ? (KIND[f.kind] ?? 'protocol') : 'certificate';
     const message = f ? `${f.stage}: ${f.error}` : String(stopped?.evidence.reason ?? 'the session ended before the message was sent');
     const hint = first?.fix ?? f?.hint ?? 'Run "imip test-smtp" for a stage-by-stage view of this SMTP path.';
-    throw new SmtpSendError(kind, res.redactor.text(message), res.redactor.text(hint), f?.evidence.reply ? String(f.evidence.reply) : null, transcript, findings);
+    const error = new SmtpSendError(kind, res.redactor.text(message), res.redactor.text(hint), f?.evidence.reply ? String(f.evidence.reply) : null, transcript, findings);
+    if (res.recipientCheck) error.recipientCheck = { ...res.recipientCheck, reply: res.redactor.text(res.recipientCheck.reply) };
+    throw error;
   }
   const reply = res.redactor.text(replyText(res.final));
   return {

@@ -31,7 +31,7 @@ afterAll(async () => {
 }, 60_000);
 
 /** A config whose Sending and Receiving are the stack's (STARTTLS submission, IMAPS or POP3S). */
-function stackConfig(s: StackInfo, o: { protocol?: 'imap' | 'pop3'; receivingUser?: string } = {}) {
+function stackConfig(s: StackInfo, o: { protocol?: 'imap' | 'pop3'; receivingUser?: string; sendingAddress?: string } = {}) {
   const send = USERS[0]!;
   const recv = USERS.find((u) => u.address === (o.receivingUser ?? send.address))!;
   const pop = o.protocol === 'pop3';
@@ -39,7 +39,7 @@ function stackConfig(s: StackInfo, o: { protocol?: 'imap' | 'pop3'; receivingUse
     'Scheduling.iMIP.Sending.Server': s.host,
     'Scheduling.iMIP.Sending.Port': s.ports.smtp,
     'Scheduling.iMIP.Sending.UseSSL': true,
-    'Scheduling.iMIP.Sending.Address': `Calendar <${send.address}>`,
+    'Scheduling.iMIP.Sending.Address': o.sendingAddress ?? `Calendar <${send.address}>`,
     'Scheduling.iMIP.Sending.Username': send.address,
     'Scheduling.iMIP.Sending.Password': send.password,
     'Scheduling.iMIP.Receiving.Server': s.host,
@@ -127,6 +127,8 @@ describe('plus addressing off (recipient_delimiter empty)', () => {
     expect(r.outcome).toBe('rejected');
     expect(r.findings.map((f) => [f.id, f.severity])).toEqual([['plus.rejected', 'error']]);
     expect(r.smtp.reply).toMatch(/^550 /);
+    // The bare address was asked in the same session (RCPT TO, RSET) and accepted: plus addressing is to blame.
+    expect(r.bareCheck).toMatchObject({ to: 'cal-diag@example.test', accepted: true });
     expect(r.findings[0]!.message).toMatch(/does not accept "\+detail" addresses/);
     expect(r.findings[0]!.fix).toMatch(/recipient_delimiter = \+/);
     expect(await mailboxCount(off, 'cal-diag@example.test')).toBe(0);
@@ -137,6 +139,23 @@ describe('plus addressing off (recipient_delimiter empty)', () => {
     const area = r.areas.find((a) => a.area === 'plus')!;
     expect(area).toMatchObject({ status: 'error', causes: ['plus.rejected'] });
     expect(area.summary).toMatch(/the mail system refuses plus addresses: RCPT TO:<cal-diag\+imip-probe-[0-9a-f]+@example\.test> got "550 /);
+    expect(r.exitCode).toBe(1);
+  });
+});
+
+describe('a recipient the relay refuses whatever its +detail (Sending.Address an unknown user)', () => {
+  it('both the plus and the bare address refused: plus.address-refused under Sending, not plus.rejected; Plus addressing not tested', async () => {
+    const r = await runDiagnose({ version: '9.2', cfg: stackConfig(on, { sendingAddress: 'nosuchuser@example.test' }), probe: 'plus-address', ca: on.caPem, timeoutMs: 5000 });
+    const ids = r.findings.map((f: { id: string }) => f.id);
+    expect(ids).toContain('plus.address-refused');
+    expect(ids).not.toContain('plus.rejected');
+    const refused = r.findings.find((f: { id: string }) => f.id === 'plus.address-refused')!;
+    expect(refused.message).toMatch(/refused the bare nosuchuser@example\.test too \(550 5\.1\.1 .*User unknown/);
+    expect(refused.fix).not.toMatch(/recipient_delimiter/);
+    const area = (id: string) => r.areas.find((a: { area: string }) => a.area === id)!;
+    expect(area('sending')).toMatchObject({ status: 'error', causes: expect.arrayContaining(['plus.address-refused']) });
+    expect(area('plus').status).toBe('not-tested');
+    expect(area('plus').summary).toMatch(/the relay refuses the recipient itself, not plus addressing/);
     expect(r.exitCode).toBe(1);
   });
 });

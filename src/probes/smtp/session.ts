@@ -49,7 +49,18 @@ export interface SmtpSessionOptions extends ConnectOptions {
   /** Name given in EHLO; defaults to this machine's host name (Twisted's `DNSNAME`). */
   heloName?: string;
   /** A message to send: envelope and DATA text (CRLF, dot-stuffed, ending with `.`). */
-  mail?: { from: string; to: string[]; data: string; shown: string };
+  mail?: {
+    from: string;
+    to: string[];
+    data: string;
+    shown: string;
+    /**
+     * When every recipient is refused: ask, in the same transaction, whether this address is
+     * refused too (RCPT TO, then RSET; nothing is sent). The plus-address probe asks it of the bare
+     * Sending.Address, to tell "plus addresses refused" from "this recipient refused".
+     */
+    recipientCheck?: string;
+  };
   /**
    * With AUTH skipped and no message: ask the relay (MAIL FROM, RCPT TO, RSET; nothing is sent)
    * whether it takes unauthenticated mail for an outside recipient.
@@ -88,6 +99,8 @@ export interface SmtpSessionResult {
   stoppedForCertificate: boolean;
   /** The unauthenticated relay check: RCPT reply, and whether it was accepted. */
   relayCheck: { reply: string; accepted: boolean } | null;
+  /** The answer to `mail.recipientCheck`, when it was asked. */
+  recipientCheck: { to: string; reply: string; accepted: boolean } | null;
   /** Final reply to DATA. */
   final: SmtpReply | null;
   queueId: string | null;
@@ -130,6 +143,7 @@ export function newSmtpResult(o: {
     authInClear: false,
     stoppedForCertificate: false,
     relayCheck: null,
+    recipientCheck: null,
     final: null,
     queueId: null,
     accepted: [],
@@ -333,6 +347,12 @@ export async function runSmtpSession(sending: SendingSettings, opts: SmtpSession
               }
             }
             s.evidence.reply = replies.length === 1 ? replies[0] : replies;
+            if (!res.accepted.length && lastRefusal && mail.recipientCheck) {
+              const r = await wire!.command(`RCPT TO:<${mail.recipientCheck}>`, s.signal);
+              res.recipientCheck = { to: mail.recipientCheck, reply: replyText(r), accepted: r.code === 250 || r.code === 251 };
+              s.evidence.recipientCheck = { ...res.recipientCheck, note: 'RCPT TO only, then RSET: nothing is sent' };
+              await wire!.command('RSET', s.signal).catch(() => null);
+            }
             // Twisted's SMTPClient goes on with the recipients accepted; none accepted ends the send.
             if (!res.accepted.length && lastRefusal) throw rejected('the recipient', lastRefusal, rcptHint(lastRefusal, res));
           },
