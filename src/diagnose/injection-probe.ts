@@ -63,7 +63,7 @@ export async function probeInjection(settings: ImipSettings, version: ServerVers
   const { injectionTarget, injectCalendar, displayUrl } = await import('../poll/inject.js');
   let target;
   try {
-    target = injectionTarget(settings, version, override);
+    target = injectionTarget(settings, version, override, { noInjectUrl: true });
   } catch (err) {
     const reason = err instanceof CannotRunError ? err.message : (err as Error).message;
     return {

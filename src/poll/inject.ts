@@ -63,7 +63,7 @@ export function displayUrl(url: URL): string {
 }
 
 /** §5.1/§5.2 `injectMessage`: where the gateway POSTs replies; `override` is `--inject-url`. */
-export function injectionTarget(settings: ImipSettings, version: ServerVersion, override?: string): InjectionTarget {
+export function injectionTarget(settings: ImipSettings, version: ServerVersion, override?: string, o: { noInjectUrl?: boolean } = {}): InjectionTarget {
   if (version.line === '5.0+') throw new CannotRunError('5.0 and later inject replies in-process: there is no /inbox/ to POST to');
   const auth: InjectionAuth = version.line === '2.x' ? 'digest-user' : 'shared-secret-header';
   const common = {
@@ -95,11 +95,12 @@ export function injectionTarget(settings: ImipSettings, version: ServerVersion, 
   const useSsl = version.line === '2.x' ? settings.sslPort !== 0 : settings.enableSSL;
   const port = useSsl ? settings.sslPort : settings.httpPort;
   const portWhy = version.line === '2.x' ? (useSsl ? 'SSLPort ≠ 0' : 'SSLPort is 0, so HTTPPort') : useSsl ? 'EnableSSL is true, so SSLPort' : 'EnableSSL is false, so HTTPPort';
-  if (!host) throw new CannotRunError('cannot derive the injection URL: ServerHostName is empty; give --inject-url');
+  // diagnose has no --inject-url: there the way to name the server for this run is --set.
+  const give = (key: string, example: string): string => (o.noInjectUrl ? `set ${key} in the config, or give --set ${key}=${example} for this run` : 'give --inject-url');
+  if (!host) throw new CannotRunError(`cannot derive the injection URL: ServerHostName is empty; ${give('ServerHostName', 'calendar.example.com')}`);
   if (!port) {
-    throw new CannotRunError(
-      `cannot derive the injection URL: ${useSsl ? 'SSLPort' : 'HTTPPort'} is 0 (the gateway would connect to port 0); give --inject-url`,
-    );
+    const key = useSsl ? 'SSLPort' : 'HTTPPort';
+    throw new CannotRunError(`cannot derive the injection URL: ${key} is 0 (the gateway would connect to port 0); ${give(key, useSsl ? '8443' : '8008')}`);
   }
   const url = new URL(`${useSsl ? 'https' : 'http'}://${host}:${port}/inbox/`);
   return { ...common, url, derivedFrom: `${hostWhy}; ${portWhy} (as the ${version.line} mail gateway derives it)` };

@@ -51,6 +51,13 @@ describe('injection probe, 2.x (Digest as Scheduling.iMIP.Username)', () => {
     expect(JSON.stringify(r)).not.toContain(SECRET);
   });
 
+  it('HTTPPort 0: says what diagnose accepts (--set HTTPPort=…), not --inject-url, which only poll has', async () => {
+    const r = await probe('2.5', { port: 0 }, { SSLPort: 0 });
+    expect(r.outcome).toBe('unreachable');
+    expect(r.summary).toMatch(/HTTPPort is 0 .*give --set HTTPPort=8008 for this run/);
+    expect(JSON.stringify(r)).not.toContain('--inject-url');
+  });
+
   it('401 with Username empty: no user to answer the challenge', async () => {
     const d = await start({ line: '2.x', directory: { 'caldav-gateway': SECRET }, injectionUser: 'caldav-gateway' });
     const r = await probe('2.5', d, { 'Scheduling.iMIP.Username': '' });
