@@ -88,6 +88,8 @@ export async function probeInjection(settings: ImipSettings, version: ServerVers
   const common = { url, derivedFrom: target.derivedFrom, auth: target.auth, status: res.status, attempts: res.attempts, ms: Date.now() - started, ...(res.reason ? { reason: res.reason } : {}) };
   const authenticatedTry = res.attempts.find((a) => a.auth !== 'unauthenticated');
   const who = version.line === '2.x' ? `user "${target.username ?? ''}"` : `the ${target.header ?? 'x-calendarserver-internal'} secret`;
+  // The scheme the gateway answered the challenge with (the server's own Digest, or Basic when only that was offered).
+  const scheme = authenticatedTry?.auth === 'basic' ? 'Basic' : 'Digest';
   const evidence = { url, derivedFrom: target.derivedFrom, attempts: res.attempts.map((a) => `${a.auth}: ${a.status ?? 'no answer'}`).join(', '), reason: res.reason };
 
   if (res.status === null) {
@@ -111,7 +113,7 @@ export async function probeInjection(settings: ImipSettings, version: ServerVers
             version.line === '2.x'
               ? noUser
                 ? `The calendar server at ${url} asked for Digest authentication and the gateway has no user name (Scheduling.iMIP.Username is empty): every reply fails with "authentication required for calendar server".`
-                : `The calendar server at ${url} refused Digest authentication as "${target.username}" (401): that user's password in the directory is not Scheduling.iMIP.Password ("could not authenticate user ${target.username} with calendar server").`
+                : `The calendar server at ${url} refused ${scheme} authentication as "${target.username}" (401): that user's password in the directory is not Scheduling.iMIP.Password ("could not authenticate user ${target.username} with calendar server").`
               : `The calendar server at ${url} refused the shared secret in the ${target.header} header (401): its Scheduling.iMIP.Password differs from this config's ("Authentication required").`,
           evidence,
           fix:

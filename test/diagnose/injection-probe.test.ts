@@ -51,6 +51,18 @@ describe('injection probe, 2.x (Digest as Scheduling.iMIP.Username)', () => {
     expect(JSON.stringify(r)).not.toContain(SECRET);
   });
 
+  it('401 to Basic (only Basic offered): the finding names Basic, the scheme tried, not Digest', async () => {
+    const d = await start({ line: '2.x', directory: { 'caldav-gateway': 'another-password' }, injectionUser: 'caldav-gateway', basicOnly: true });
+    const r = await probe('2.5', d);
+    expect(r.attempts).toEqual([
+      { auth: 'unauthenticated', status: 401 },
+      { auth: 'basic', status: 401 },
+    ]);
+    expect(r.findings.map((f) => f.id)).toEqual(['injection.credentials-rejected']);
+    expect(r.findings[0]!.message).toMatch(/refused Basic authentication as "caldav-gateway" \(401\)/);
+    expect(r.findings[0]!.message).not.toMatch(/Digest/);
+  });
+
   it('HTTPPort 0: says what diagnose accepts (--set HTTPPort=…), not --inject-url, which only poll has', async () => {
     const r = await probe('2.5', { port: 0 }, { SSLPort: 0 });
     expect(r.outcome).toBe('unreachable');

@@ -30,6 +30,8 @@ export interface InboxDoubleOptions {
   realm?: string;
   /** Also offer Basic after Digest in the challenge. */
   offerBasic?: boolean;
+  /** Offer Basic only (a proxy in front of the server, say): the gateway then answers with Basic. */
+  basicOnly?: boolean;
   /** Failure mode applied to POSTs; `failFirst` limits it to the first N POSTs. */
   failure?: FailureMode;
   failFirst?: number;
@@ -101,8 +103,8 @@ export async function startInboxDouble(opts: InboxDoubleOptions): Promise<InboxD
   const challenge = (res: http.ServerResponse): void => {
     const nonce = randomBytes(12).toString('hex');
     nonces.add(nonce);
-    const values = [`Digest realm="${realm}", nonce="${nonce}", qop="auth", algorithm="md5"`];
-    if (opts.offerBasic) values.push(`Basic realm="${realm}"`);
+    const values = opts.basicOnly ? [] : [`Digest realm="${realm}", nonce="${nonce}", qop="auth", algorithm="md5"`];
+    if (opts.offerBasic || opts.basicOnly) values.push(`Basic realm="${realm}"`);
     res.writeHead(401, { 'WWW-Authenticate': values, 'Content-Type': 'text/plain' });
     res.end('Unauthorized');
   };
