@@ -113,7 +113,7 @@ export function renderNagios(s: MonitorSample, warn: Thresholds, crit: Threshold
   s = forTerminal(s);
   const values = perfValues(s);
   const crossed = (t: Thresholds): string[] =>
-    values.filter((v) => t.has(v.label) && alerts(t.get(v.label)!, v.value)).map((v) => `${v.label} ${v.value}${v.uom} outside ${t.get(v.label)!.text}`);
+    values.filter((v) => t.has(v.label) && alerts(t.get(v.label)!, v.value)).map((v) => `${v.label} ${v.value}${v.uom} ${t.get(v.label)!.inside ? 'inside' : 'outside'} ${t.get(v.label)!.text}`);
   let state: NagiosState;
   let text: string;
   if (s.cannotRun !== null) {

@@ -94,6 +94,13 @@ describe('Nagios output', () => {
     expect(n.perf.get('time')).toBe('0.5s;0.1;;0');
     expect(n.perf.get('smtp_starttls')).toBe('0.04s;;0.01;0');
   });
+  it('an @ range alerts inside it, and the status text says "inside", not "outside"', () => {
+    const r = renderNagios(sampleFromDoc('test-smtp', probeDoc, 0, 0.5), new Map(), parseThresholds('--critical', 'smtp_starttls=@0:1'));
+    const n = checkNagios(`${r.line}\n`, r.exitCode);
+    expect(n.state).toBe('CRITICAL');
+    expect(n.text).toMatch(/smtp_starttls 0\.04s inside @0:1/);
+    expect(n.text).not.toMatch(/outside/);
+  });
   it('exit 1 with only warnings: WARNING for tokens, whose exit follows its findings; CRITICAL for a command whose exit says more', () => {
     const doc = { findings: [{ id: 'token-store.duplicate-tokens', severity: 'warning', message: '1 token is held by more than one row', path: '', evidence: {}, fix: '' }] };
     const tokens = renderNagios(sampleFromDoc('tokens', { command: 'tokens', ...doc }, 1, 0.1), new Map(), new Map());
