@@ -222,6 +222,8 @@ export const deletesAll: ConfigRule = {
   summary: 'The server will delete every message in the mailbox (local server with the com.apple.calendarserver account on 5.1+; every fetched message before 5.1).',
   check(ctx) {
     const r = ctx.settings.receiving;
+    // 5.0 over POP3 never logs in (receiving.pop-never-logs-in): it reads and deletes nothing.
+    if (r.protocol === 'pop3' && ctx.features.pop3NeverLogsIn) return [];
     if (!ctx.features.selectiveDelete) {
       if (!r.server) return [];
       return [

@@ -58,8 +58,12 @@ export async function probeMailbox(receiving: ReceivingSettings, opts: ConnectOp
     );
   }
 
+  // 5.0 over POP3: the server's reader fails at the greeting (pop3NeverLogsInFinding), so how it
+  // would go on (its STLS, its login, what it deletes) is not judged: it never gets there.
+  const serverNeverLogsIn = protocol === 'pop3' && featuresOf(version).pop3NeverLogsIn;
   let plan: LoginPlan | undefined;
-  if (protocol && !receiving.useSSL && !runner.failed) plan = await serverLoginStage(receiving, clients, version, opts, runner);
+  if (serverNeverLogsIn) plan = undefined;
+  else if (protocol && !receiving.useSSL && !runner.failed) plan = await serverLoginStage(receiving, clients, version, opts, runner);
   else if (protocol === 'imap' && !receiving.useSSL && runner.failure?.stage === 'login' && runner.stages.find((st) => st.stage === 'greeting')?.evidence.starttls === false) {
     // The tool's own login failed on a clear port without STARTTLS: the server's own steps tell
     // whether its client can log in there at all (LOGINDISABLED; 4.1, 4.1.1 and 5.0). Shown only
@@ -88,7 +92,7 @@ export async function probeMailbox(receiving: ReceivingSettings, opts: ConnectOp
     findings.push(pop3NeverLogsInFinding(receiving, version.text));
   }
   findings.push(...seenFindings(receiving, version, outcome));
-  findings.push(...dedicatedFindings(receiving, version, outcome));
+  if (!serverNeverLogsIn) findings.push(...dedicatedFindings(receiving, version, outcome));
 
   return finishReport(
     {

@@ -243,6 +243,16 @@ describe('config rules', () => {
     }
   });
 
+  it('5.0 over POP3 never logs in: no claim that it deletes the mail it never fetches', async () => {
+    const I = 'Scheduling.iMIP';
+    const pop = withChange(withChange(baseConfig('5.0'), `${I}.Receiving.Type`, 'pop'), `${I}.Receiving.Port`, 995);
+    const on50 = (await check(pop, '5.0')).map((f) => f.id);
+    expect(on50).toContain('receiving.pop-never-logs-in');
+    expect(on50).not.toContain('receiving.deletes-all-mail');
+    // 4.3 over POP3 does log in, and deletes every message it fetches.
+    expect((await check(withChange(withChange(baseConfig('4.3'), `${I}.Receiving.Type`, 'pop'), `${I}.Receiving.Port`, 995), '4.3')).map((f) => f.id)).toContain('receiving.deletes-all-mail');
+  });
+
   it('receiving.polling-invalid names a value of another type in plist words', async () => {
     const message = async (value: unknown) => (await check(withChange(baseConfig('9.2'), `${I}.Receiving.PollingSeconds`, value), '9.2')).find((f) => f.id === 'receiving.polling-invalid')!.message;
     expect(await message([])).toMatch(/^Receiving\.PollingSeconds is an <array>, not a positive number of seconds/);

@@ -181,6 +181,13 @@ describe.concurrent("the same receiving verdict from test-mailbox, check-config 
       expect(f!.message).toMatch(/'POP3DownloadFactory' object has no attribute 'settings'/);
       expect(r.code, commands[i]!.join(' ')).toBe(1);
     });
+    // On a clear port whose STLS refuses TLS 1.0, nothing about how 5.0 would go on (its STLS,
+    // what it deletes) contradicts that: it never gets past the greeting.
+    const clear = config({ name: '', listener: 'pop3-modern', expect: same([], true) });
+    const modern = await runCli(['check-config', '--connect', '--config', clear, '--ca-file', getStack().ca, '--server-version', '5.0', '--timeout', '15', '--json']);
+    const modernIds = (jsonOf(modern).findings as Array<{ id: string }>).map((x) => x.id);
+    expect(modernIds).toContain('receiving.pop-never-logs-in');
+    expect(modernIds.filter((id) => ['mailbox.tls10-refused', 'mailbox.not-dedicated', 'receiving.deletes-all-mail'].includes(id))).toEqual([]);
     const pollDoc = jsonOf(on50[2]!, 'poll');
     expect(pollDoc.serverLogin.stopped).toBe('server-cannot-log-in');
     expect(pollDoc.messages).toEqual([]);
