@@ -347,7 +347,9 @@ export async function diagnose(o: DiagnoseOptions): Promise<DiagnoseReport> {
     for (const l of logPaths) {
       const r = await scanner.scanFile(l.path);
       const mb = (r.bytes / 1024 / 1024).toFixed(r.bytes < 10 * 1024 * 1024 ? 1 : 0);
-      const detail = `${r.gzip ? 'gzip, ' : ''}${mb} MB, ${r.lines.toLocaleString('en-US')} line${r.lines === 1 ? '' : 's'}, ${r.recognised.toLocaleString('en-US')} recognised`;
+      // Lines past MAX_LINE are skipped unread: said here, as a line the server wrote there may be one of them.
+      const long = r.longLines ? `, ${r.longLines.toLocaleString('en-US')} line${r.longLines === 1 ? '' : 's'} over 1 MiB skipped unread` : '';
+      const detail = `${r.gzip ? 'gzip, ' : ''}${mb} MB, ${r.lines.toLocaleString('en-US')} line${r.lines === 1 ? '' : 's'}, ${r.recognised.toLocaleString('en-US')} recognised${long}`;
       inputs.push({ kind: 'log', path: l.path, how: l.how, status: r.status, ...(r.error ? { error: r.error } : {}), ...(r.status === 'error' ? {} : { detail }) });
       if (r.status !== 'read') findings.push(inputFinding('log', l.path, r.status === 'partial' ? `${r.error} (read up to ${mb} MB; the part before was scanned)` : r.error ?? 'unreadable', 'config'));
     }

@@ -35,3 +35,14 @@ describe('diagnose --log with a log that could not be read', () => {
     expect(area(r, 'replies').summary).toMatch(/log: 0 "didn't find a token", 1 injected/);
   });
 });
+
+describe('diagnose --log with lines too long to read', () => {
+  it('says how many lines over 1 MiB it skipped, in the log\'s own line', async () => {
+    const dir = tempDir('imip-long-log-');
+    const log = join(dir, 'error.log');
+    writeFileSync(log, `2016-03-02 10:00:00+0000 [-] IMAP login failed for a\n${'x'.repeat(2 * 1024 * 1024)}\n2016-03-02 10:00:02+0000 [-] IMAP login failed for b\n`);
+    const r = await runDiagnose({ version: '9.2', offline: true, logs: [log] });
+    const input = r.inputs.find((i) => i.kind === 'log')!;
+    expect(input.detail).toMatch(/, 2 recognised, 1 line over 1 MiB skipped unread$/);
+  });
+});
