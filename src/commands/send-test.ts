@@ -53,6 +53,7 @@ import {
   overridesLine,
   versionJson,
   versionLine,
+  docSinkActive,
   type ConnectFlags,
   type SharedFlags,
 } from './shared.js';
@@ -77,6 +78,8 @@ export interface SendTestFlags extends SharedFlags, ConnectFlags {
   client?: string;
   keepReply?: boolean;
 }
+
+const SIGNAL_EXIT: Record<string, number> = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143 };
 
 /** `--reply-from` without `--wait-reply`: the whole round trip is bounded by this. */
 const DEFAULT_ROUND_TRIP_SECONDS = 300;
@@ -391,11 +394,54 @@ export async function run(flags: SendTestFlags): Promise<number> {
       fix: 'Drop --insecure, and pass the server\'s CA with --ca-file if it is a private one.',
     });
   }
+  // A signal during the round trip (Ctrl-C; SIGTERM from systemd or `timeout`; SIGHUP): stop
+  // waiting, remove what the run created (within --timeout), say what was removed or what is left
+  // and where, end the output as a whole (--json: the document with the interruption; a monitoring
+  // format: UNKNOWN, imip_up 0) and exit 130, 143 or 129. A second signal exits at once and says
+  // what may be left. Before the invitation leaves there is nothing to remove: the first exits at once.
+  const stop = new AbortController();
+  const rtModule = account ? await import('../roundtrip/run.js') : null;
+  const tracker = rtModule && account
+    ? new rtModule.RoundTripTracker(inv.messageId, account.imap.url, `${(s.receiving.protocol ?? 'imap').toUpperCase()} ${s.receiving.server.trim()}:${s.receiving.port}`)
+    : null;
+  const monitor = tracker && docSinkActive() ? await import('./monitor-output.js') : null;
+  let tripDone: { text: string } | null = null;
+  let stoppedWhere = '';
+  const finishInterrupted = (sig: string, text: string, fresh: boolean): never => {
+    const code = SIGNAL_EXIT[sig] ?? 130;
+    process.stderr.write(`${fresh ? '\n' : ''}imip: ${printable(text)}\n`);
+    if (monitor) process.exit(monitor.monitorInterrupted('send-test', flags as SendTestFlags & import('./monitor-output.js').MonitorFlags, text, code, performance.now() / 1000));
+    if (out.json) printJson({ ...doc, ok: false, interrupted: sig, exitCode: code, error: text });
+    process.exit(code);
+  };
+  let signals = 0;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    if (!tracker) return;
+    signals++;
+    if (tracker.stage === 'before-send') finishInterrupted(sig, `interrupted by ${sig} ${tracker.where()}; nothing was sent, nothing to remove`, true);
+    if (tracker.stage === 'done' && tripDone) finishInterrupted(sig, `interrupted by ${sig} after the round trip; ${tripDone.text}`, true);
+    if (signals === 1) {
+      stoppedWhere = tracker.where();
+      process.stderr.write(`\nimip: ${sig}: stopping the round trip ${stoppedWhere} and removing what it created (within ${Math.round((conn?.timeoutMs ?? 15_000) / 1000)} s); send it again to stop at once.\n`);
+      stop.abort(sig);
+      return;
+    }
+    finishInterrupted(sig, `interrupted by ${sig} again ${tracker.where()}, stopping at once: ${tracker.mayBeLeft()}`, false);
+  };
+  const stopSignals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  if (tracker) for (const sig of stopSignals) process.on(sig, onSignal);
+  // Once the output is being written the run is over: a signal then is the default one.
+  const release = (): void => {
+    for (const sig of stopSignals) process.off(sig, onSignal);
+  };
+
   const refuse = (why: string): number => {
+    if (stop.signal.aborted && tracker) finishInterrupted(String(stop.signal.reason), `interrupted by ${String(stop.signal.reason)} ${stoppedWhere}; the invitation was not sent (${why}), nothing to remove`, false);
     doc.ok = false;
     const lines: string[] = [];
     if (!out.json && !out.quiet) lines.push(...renderPlan(doc, c, vline), '', `${c.red('✗')} ${c.bold('not sent'.padEnd(14))}${printable(why)}`);
     if (!out.json) lines.push(...renderEnd(doc, c, out));
+    release();
     return emit(doc, out, lines);
   };
   if (hasErrors(findings)) {
@@ -466,6 +512,7 @@ export async function run(flags: SendTestFlags): Promise<number> {
 
   const { sendRaw, SmtpSendError } = await import('../send/smtp-send.js');
   const sendStarted = Date.now();
+  if (tracker) Object.assign(tracker, { stage: 'sending', invitation: 'maybe' });
   try {
     const result = await sendRaw({
       sending: s.sending,
@@ -488,7 +535,9 @@ export async function run(flags: SendTestFlags): Promise<number> {
       ms: Math.round(result.ms),
     };
     if (out.verbose && result.transcript) doc.transcript = result.transcript;
+    if (tracker) tracker.invitation = 'sent';
   } catch (e) {
+    if (tracker) tracker.invitation = 'none';
     await watcher?.close();
     await attendeeBox?.close();
     if (!(e instanceof SmtpSendError)) throw e;
@@ -537,6 +586,7 @@ export async function run(flags: SendTestFlags): Promise<number> {
   if (!wait || !watcher || waitSeconds === null) {
     doc.ok = !hasErrors(findings);
     if (!out.json) head.push(...renderEnd(doc, c, out));
+    release();
     return emit(doc, out, head);
   }
 
@@ -595,7 +645,20 @@ export async function run(flags: SendTestFlags): Promise<number> {
         receiving: s.receiving,
         deadline: sendStarted + waitSeconds * 1000,
         keepReply: Boolean(flags.keepReply),
-        waitForReply: (seconds) => wait.waitForAnswer(watcher!, target, judgeContext, waitOptions(seconds)),
+        waitForReply: (seconds, extra) => {
+          const base = waitOptions(seconds);
+          const shown = 'onMessage' in base ? base.onMessage : undefined;
+          return wait.waitForAnswer(watcher!, target, judgeContext, {
+            ...base,
+            ...(extra.signal ? { signal: extra.signal } : {}),
+            onMessage: (m: SeenMessage) => {
+              extra.onMessage(m);
+              shown?.(m);
+            },
+          });
+        },
+        signal: stop.signal,
+        ...(tracker ? { tracker } : {}),
       });
       reply = result.reply;
       const { findings: tripFindings, ...tripDoc } = result.report;
@@ -606,7 +669,16 @@ export async function run(flags: SendTestFlags): Promise<number> {
       reply = await wait.waitForReply(watcher, target, judgeContext, waitOptions(waitSeconds));
     }
   } finally {
-    await watcher.close();
+    // Stopped by a signal: the read-only watcher is dropped, not waited on (it changed nothing).
+    if (stop.signal.aborted) void watcher.close().catch(() => undefined);
+    else await watcher.close();
+  }
+  if (tracker && trip) tripDone = { text: rt!.cleanupText(trip, tracker) };
+  if (stop.signal.aborted && tracker) {
+    const sig = String(stop.signal.reason);
+    doc.ok = false;
+    if (trip) Object.assign(trip, { exitCode: SIGNAL_EXIT[sig] ?? 130, interrupted: sig });
+    finishInterrupted(sig, `interrupted by ${sig} ${stoppedWhere}; ${tripDone?.text ?? tracker.mayBeLeft()}`, false);
   }
   if (reply) {
     findings.push(...replyFindings(reply, waitSeconds));
@@ -628,5 +700,6 @@ export async function run(flags: SendTestFlags): Promise<number> {
     else if (!out.quiet && reply) tail.push(...renderReply(reply, c, out));
     tail.push(...renderEnd(doc, c, out));
   }
+  release();
   return emit(doc, out, tail);
 }

@@ -38,6 +38,20 @@ interface ImapLike {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, Math.max(0, ms)));
 
+/** Sleep, cut short when the signal is aborted. */
+function sleepUnless(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  if (!signal) return sleep(ms);
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, Math.max(0, ms));
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
 export class AttendeeMailbox {
   private client: ImapLike | null = null;
   private readonly redactor: Redactor;
@@ -80,8 +94,8 @@ export class AttendeeMailbox {
     this.client = client;
   }
 
-  /** Wait until a message with this Message-ID is in INBOX, or the deadline passes (null). */
-  async waitFor(messageId: string, deadline: number, intervalMs = 1000): Promise<FoundMessage | null> {
+  /** Wait until a message with this Message-ID is in INBOX, or the deadline passes or the signal is aborted (null). */
+  async waitFor(messageId: string, deadline: number, intervalMs = 1000, signal?: AbortSignal): Promise<FoundMessage | null> {
     const client = this.client;
     if (!client) throw new AttendeeMailboxError('the attendee mailbox is not open');
     const bare = messageId.replace(/^<|>$/g, '');
@@ -98,8 +112,9 @@ export class AttendeeMailbox {
         throw new AttendeeMailboxError(`reading IMAP ${this.where()} failed: ${this.redactor.text((e as Error).message)}`);
       }
       const left = deadline - Date.now();
-      if (left <= 0) return null;
-      await sleep(Math.min(intervalMs, left));
+      if (left <= 0 || signal?.aborted) return null;
+      await sleepUnless(Math.min(intervalMs, left), signal);
+      if (signal?.aborted) return null;
     }
   }
 

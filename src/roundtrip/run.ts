@@ -18,7 +18,7 @@ import type { Finding } from '../report/finding.js';
 import { serverAddress } from '../server/address.js';
 import type { JudgeContext, ReplyTarget } from '../send/reply-match.js';
 import type { MessageInput } from '../imip/classify.js';
-import type { ReplyReport } from '../send/wait-reply.js';
+import type { ReplyReport, SeenMessage } from '../send/wait-reply.js';
 import type { MailboxWatcher } from '../send/watcher.js';
 import type { AttendeeAccount } from './account.js';
 import { AttendeeMailbox, AttendeeMailboxError } from './attendee-mailbox.js';
@@ -53,6 +53,8 @@ export interface RoundTripReport {
     attendee: { removed: string; note?: string } | null;
     gateway: (GatewayRemoval & { kept?: boolean }) | null;
   };
+  /** Stopped by this signal (SIGINT, SIGTERM, SIGHUP) before the round trip ended; absent otherwise. */
+  interrupted?: string;
   /** If Calendar Server polls the gateway mailbox, it may take the reply before imip removes it: what it then does. */
   serverMayTakeIt: { serverAction: string; logLine: string | null; mailboxEffect: string } | null;
   findings: Finding[];
@@ -75,7 +77,57 @@ export interface RoundTripInput {
   receiving: ReceivingSettings;
   deadline: number;
   keepReply: boolean;
-  waitForReply(seconds: number): Promise<{ report: ReplyReport; input: MessageInput | null }>;
+  waitForReply(seconds: number, extra: { signal?: AbortSignal; onMessage(m: SeenMessage): void }): Promise<{ report: ReplyReport; input: MessageInput | null }>;
+  /** A signal stops the waiting; what the run created is then removed within --timeout. */
+  signal?: AbortSignal;
+  /** Kept up to date as the run goes, for a second signal that cannot wait for the cleanup. */
+  tracker?: RoundTripTracker;
+}
+
+/**
+ * Where the round trip is and what it created so far, readable at any moment (a second signal
+ * exits at once and says what may be left).
+ */
+export class RoundTripTracker {
+  stage: 'before-send' | 'sending' | 'delivering' | 'replying' | 'awaiting-reply' | 'cleanup' | 'done' = 'before-send';
+  /** The invitation: not yet sent, perhaps sent (SMTP in flight), sent, removed. */
+  invitation: 'none' | 'maybe' | 'sent' | 'removed' = 'none';
+  reply: 'none' | 'maybe' | 'sent' | 'removed' = 'none';
+  replyMessageId: string | null = null;
+
+  constructor(
+    readonly invitationMessageId: string,
+    readonly attendeeMailbox: string,
+    readonly gatewayMailbox: string,
+  ) {}
+
+  /** Where the run was, for the interruption line. */
+  where(): string {
+    switch (this.stage) {
+      case 'before-send':
+        return 'before the invitation was sent';
+      case 'sending':
+        return 'while the invitation was being sent';
+      case 'delivering':
+        return `while waiting for the invitation at ${this.attendeeMailbox}`;
+      case 'replying':
+        return 'while the reply was being sent';
+      case 'awaiting-reply':
+        return `while waiting for the reply in the gateway mailbox ${this.gatewayMailbox}`;
+      case 'cleanup':
+        return 'while removing what the run created';
+      default:
+        return 'after the round trip';
+    }
+  }
+
+  /** What may be left behind if the run stops now. */
+  mayBeLeft(): string {
+    const left: string[] = [];
+    if (this.invitation === 'sent' || this.invitation === 'maybe') left.push(`the test invitation (Message-ID ${this.invitationMessageId}) may be left in ${this.attendeeMailbox}`);
+    if (this.reply === 'sent' || this.reply === 'maybe') left.push(`the test reply (Message-ID ${this.replyMessageId ?? 'unknown'}) may be left in the gateway mailbox ${this.gatewayMailbox}, where Calendar Server may process it`);
+    return left.length ? `${left.join('; ')}; delete ${left.length > 1 ? 'them' : 'it'} by hand` : 'nothing this run created is left';
+  }
 }
 
 const secs = (ms: number): number => Math.round(ms / 100) / 10;
@@ -123,16 +175,29 @@ export async function runRoundTrip(o: RoundTripInput): Promise<{ report: RoundTr
   let replyReport: ReplyReport | null = null;
   let judgedInput: MessageInput | null = null;
   const created: number[] = [];
+  const stopped = (): boolean => o.signal?.aborted === true;
+  const interruptedAt = (first: LegName, ...rest: LegName[]): void => {
+    legs.push({ leg: first, ok: null, seconds: null, verdict: 'interrupted' });
+    notReached(...rest);
+  };
+  let replySent: 'none' | 'maybe' | 'sent' = 'none';
+  let replyMessageId: string | null = null;
+  const gatewaySeen: SeenMessage[] = [];
   try {
     // --- delivered to the attendee ---------------------------------------------------------
     let found: Awaited<ReturnType<AttendeeMailbox['waitFor']>> = null;
     try {
-      found = await o.attendeeMailbox.waitFor(o.invitation.messageId, o.deadline);
+      if (o.tracker) o.tracker.stage = 'delivering';
+      found = await o.attendeeMailbox.waitFor(o.invitation.messageId, o.deadline, 1000, o.signal);
     } catch (e) {
       if (!(e instanceof AttendeeMailboxError)) throw e;
       findings.push(attendeeMailboxFinding(o.account, e.message));
       legs.push({ leg: 'delivered', ok: false, seconds: null, verdict: 'mailbox unreadable' });
       notReached('reply-sent', 'reply-arrived', 'token', 'server-action');
+      return { report, reply: null };
+    }
+    if (!found && stopped()) {
+      interruptedAt('delivered', 'reply-sent', 'reply-arrived', 'token', 'server-action');
       return { report, reply: null };
     }
     if (!found) {
@@ -161,6 +226,10 @@ export async function runRoundTrip(o: RoundTripInput): Promise<{ report: RoundTr
       notReached('reply-sent', 'reply-arrived', 'token', 'server-action');
       return { report, reply: null };
     }
+    if (stopped()) {
+      interruptedAt('reply-sent', 'reply-arrived', 'token', 'server-action');
+      return { report, reply: null };
+    }
 
     // --- the client's reply ----------------------------------------------------------------
     const attendee = o.target.attendee;
@@ -179,11 +248,14 @@ export async function runRoundTrip(o: RoundTripInput): Promise<{ report: RoundTr
         end: o.invitation.end,
       }),
     );
-    const replyMessageId = parseMessage(Buffer.from(raw, 'utf8'), () => false).headers.get('Message-ID') ?? '';
+    replyMessageId = parseMessage(Buffer.from(raw, 'utf8'), () => false).headers.get('Message-ID') ?? '';
     report.reply = { messageId: replyMessageId, to: o.invitation.plusAddress, smtpReply: null };
     const { sendRaw, SmtpSendError } = await import('../send/smtp-send.js');
     const sub = o.account.submission;
     const replyStarted = Date.now();
+    // From the first byte of the message on, the reply may have been taken: the cleanup looks for it.
+    replySent = 'maybe';
+    if (o.tracker) Object.assign(o.tracker, { stage: 'replying', reply: 'maybe', replyMessageId });
     try {
       const r = await sendRaw({
         sending: { server: sub.host, port: sub.port, useSSL: true, address: attendee, username: sub.username, password: o.account.password, suppressionDays: null },
@@ -195,9 +267,14 @@ export async function runRoundTrip(o: RoundTripInput): Promise<{ report: RoundTr
       });
       report.reply.smtpReply = r.reply;
       if (r.rejected.length) throw new SmtpSendError('rejected', `the recipient ${r.rejected.join(', ')} was refused`, '', r.reply);
+      replySent = 'sent';
+      if (o.tracker) o.tracker.reply = 'sent';
       legs.push({ leg: 'reply-sent', ok: true, seconds: secs(Date.now() - replyStarted), verdict: `sent as ${o.client}` });
     } catch (e) {
       if (!(e instanceof SmtpSendError)) throw e;
+      // Refused: nothing reached the gateway.
+      replySent = 'none';
+      if (o.tracker) o.tracker.reply = 'none';
       const text = e.reply ?? e.message;
       // Plus addressing is to blame only when the bare address is taken where the plus address is not.
       const plusRefused = e.recipientCheck?.accepted === true;
@@ -234,11 +311,21 @@ export async function runRoundTrip(o: RoundTripInput): Promise<{ report: RoundTr
     }
 
     // --- judged in the gateway mailbox -----------------------------------------------------
+    if (stopped()) {
+      interruptedAt('reply-arrived', 'token', 'server-action');
+      return { report, reply: null };
+    }
     const left = Math.max(1, Math.ceil((o.deadline - Date.now()) / 1000));
-    const answer = await o.waitForReply(left);
+    if (o.tracker) o.tracker.stage = 'awaiting-reply';
+    const answer = await o.waitForReply(left, { ...(o.signal ? { signal: o.signal } : {}), onMessage: (m) => gatewaySeen.push(m) });
     replyReport = answer.report;
     judgedInput = answer.input;
     const arrived = replyReport.message !== null;
+    if (!arrived && stopped()) {
+      replyReport = null;
+      interruptedAt('reply-arrived', 'token', 'server-action');
+      return { report, reply: null };
+    }
     legs.push({ leg: 'reply-arrived', ok: arrived, seconds: arrived ? replyReport.waitedSeconds : secs(Date.now() - replyStarted), verdict: arrived ? 'arrived' : replyReport.outcome });
     if (arrived) {
       const firstTo = (replyReport.message?.to ?? '').split(',')[0]?.trim().toLowerCase() ?? '';
@@ -264,10 +351,19 @@ export async function runRoundTrip(o: RoundTripInput): Promise<{ report: RoundTr
     return { report, reply: replyReport };
   } finally {
     // --- clean up what this run created ----------------------------------------------------
-    if (created.length) report.cleanup.attendee = await o.attendeeMailbox.remove(created);
-    await o.attendeeMailbox.close();
+    if (o.tracker) o.tracker.stage = 'cleanup';
     const judged = replyReport?.message;
-    if (judged) {
+    // Decided once: a signal that comes during the ordinary cleanup lets it finish.
+    const interrupted = stopped();
+    if (interrupted) {
+      report.interrupted = String(o.signal?.reason ?? 'SIGINT');
+      await cleanUpInterrupted(o, report, { created, replySent, replyMessageId, judgedId: judged?.id ?? null, gatewaySeen });
+      if (judged && judgedInput) report.serverMayTakeIt = serverView(o, judgedInput);
+    } else {
+      if (created.length) report.cleanup.attendee = await o.attendeeMailbox.remove(created);
+      await o.attendeeMailbox.close();
+    }
+    if (judged && !interrupted) {
       report.serverMayTakeIt = judgedInput ? serverView(o, judgedInput) : null;
       if (o.keepReply) report.cleanup.gateway = { removed: 'not-removed', kept: true, note: 'kept because of --keep-reply' };
       else report.cleanup.gateway = await removeGatewayReply(o.receiving, o.conn, judged.id, judged.messageId);
@@ -285,7 +381,83 @@ export async function runRoundTrip(o: RoundTripInput): Promise<{ report: RoundTr
       );
     }
     report.totalSeconds = secs(Date.now() - o.sentAt + o.sentMs);
+    if (o.tracker) {
+      if (report.cleanup.attendee?.removed === 'expunged') o.tracker.invitation = 'removed';
+      if (report.cleanup.gateway && ['expunged', 'dele', 'not-found'].includes(report.cleanup.gateway.removed)) o.tracker.reply = 'removed';
+      o.tracker.stage = 'done';
+    }
   }
+}
+
+const sameId = (a: string | null | undefined, b: string | null | undefined): boolean => Boolean(a && b && a.trim().toLowerCase() === b.trim().toLowerCase());
+
+/**
+ * After a signal: remove what the run created, the same messages the ordinary cleanup removes
+ * (the invitation by its Message-ID in the attendee mailbox, the reply by the UID or UIDL the
+ * gateway watcher saw, checked against its Message-ID), and nothing else. A message still on its
+ * way is waited for; the whole of it takes at most --timeout, and what is not done by then is said.
+ */
+async function cleanUpInterrupted(
+  o: RoundTripInput,
+  report: RoundTripReport,
+  run: { created: number[]; replySent: 'none' | 'maybe' | 'sent'; replyMessageId: string | null; judgedId: string | null; gatewaySeen: SeenMessage[] },
+): Promise<void> {
+  const limit = o.conn.timeoutMs;
+  const until = Date.now() + limit;
+  const within = `within ${secs(limit)} s (--timeout)`;
+  const attendee = async (): Promise<RoundTripReport['cleanup']['attendee']> => {
+    let uids = run.created;
+    if (!uids.length) {
+      try {
+        const found = await o.attendeeMailbox.waitFor(o.invitation.messageId, until, 500);
+        if (found) uids = [found.uid];
+      } catch (e) {
+        return { removed: 'not-removed', note: (e as Error).message };
+      }
+      if (!uids.length) return { removed: 'not-removed', note: `the invitation had not reached ${o.account.imap.url} ${within}; it may still arrive there` };
+    }
+    return o.attendeeMailbox.remove(uids);
+  };
+  const gateway = async (): Promise<RoundTripReport['cleanup']['gateway']> => {
+    if (run.replySent === 'none') return null;
+    if (o.keepReply) return { removed: 'not-removed', kept: true, note: 'kept because of --keep-reply' };
+    let id = run.judgedId ?? run.gatewaySeen.find((m) => sameId(m.messageId, run.replyMessageId))?.id ?? null;
+    try {
+      while (!id && Date.now() < until) {
+        for (const m of await o.watcher.poll()) if (sameId(m.input.headers.get('Message-ID'), run.replyMessageId)) id = m.id;
+        if (!id) await new Promise((r) => setTimeout(r, Math.max(0, Math.min(500, until - Date.now()))));
+      }
+    } catch (e) {
+      return { removed: 'not-removed', note: `the gateway mailbox could not be read: ${(e as Error).message}` };
+    }
+    if (!id) {
+      return run.replySent === 'sent'
+        ? { removed: 'not-removed', note: `the reply had not reached the gateway mailbox ${within}; it may still arrive there` }
+        : { removed: 'not-found', note: `the reply, cut off while being sent, did not reach the gateway mailbox ${within}` };
+    }
+    return removeGatewayReply(o.receiving, o.conn, id, run.replyMessageId);
+  };
+  const done: { attendee?: RoundTripReport['cleanup']['attendee']; gateway?: RoundTripReport['cleanup']['gateway'] } = {};
+  let timer: NodeJS.Timeout | undefined;
+  const bound = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, limit);
+  });
+  await Promise.race([
+    Promise.all([
+      attendee().then(async (r) => {
+        done.attendee = r;
+        await o.attendeeMailbox.close();
+      }),
+      gateway().then((r) => {
+        done.gateway = r;
+      }),
+    ]),
+    bound,
+  ]);
+  clearTimeout(timer);
+  const unfinished = { removed: 'not-removed' as const, note: `the cleanup did not finish ${within}` };
+  report.cleanup.attendee = done.attendee !== undefined ? done.attendee : unfinished;
+  report.cleanup.gateway = done.gateway !== undefined ? done.gateway : run.replySent === 'none' ? null : unfinished;
 }
 
 /**
@@ -304,4 +476,22 @@ function serverView(o: RoundTripInput, input: MessageInput): RoundTripReport['se
     hostZone: thisMachineZone(),
   });
   return { serverAction: v.serverAction, logLine: v.logLine || null, mailboxEffect: v.mailboxEffect };
+}
+
+/** What the cleanup after a signal did, in words: what was removed, what could not be and where it is. */
+export function cleanupText(report: Pick<RoundTripReport, 'cleanup'>, t: RoundTripTracker): string {
+  const parts: string[] = [];
+  const a = report.cleanup.attendee;
+  if (a && a.removed === 'expunged') parts.push(`removed the test invitation from ${t.attendeeMailbox}`);
+  else if (a && a.removed === 'flagged-deleted') parts.push(`flagged the test invitation \\Deleted in ${t.attendeeMailbox} but could not expunge it (${a.note ?? 'no UIDPLUS'})`);
+  else if (a) parts.push(`could not remove the test invitation (Message-ID ${t.invitationMessageId}) from ${t.attendeeMailbox}: ${a.note ?? a.removed}; delete it by hand`);
+  const g = report.cleanup.gateway;
+  const where = `the gateway mailbox ${t.gatewayMailbox}`;
+  if (!g) parts.push('no reply had been sent');
+  else if (g.kept) parts.push(`kept the test reply in ${where} (--keep-reply)`);
+  else if (g.removed === 'expunged' || g.removed === 'dele') parts.push(`removed the test reply from ${where}`);
+  else if (g.removed === 'not-found') parts.push(`the test reply is not in ${where} (${g.note ?? 'gone'})`);
+  else if (g.removed === 'flagged-deleted') parts.push(`flagged the test reply \\Deleted in ${where} but could not expunge it (${g.note ?? 'no UIDPLUS'})`);
+  else parts.push(`could not remove the test reply (Message-ID ${t.replyMessageId ?? 'unknown'}) from ${where}: ${g.note ?? g.removed}; delete it by hand before Calendar Server processes it`);
+  return parts.join('; ');
 }

@@ -60,6 +60,15 @@ export interface WaitOptions {
   intervalMs?: number;
   /** Called for every new message looked at (for --verbose). */
   onMessage?(m: SeenMessage): void;
+  /** Stop waiting when this is aborted (a signal): the report is what was seen so far. */
+  signal?: AbortSignal;
+}
+
+/** Resolves when the signal is aborted (never without one). */
+export function aborted(signal: AbortSignal | undefined): Promise<void> {
+  if (!signal) return new Promise(() => undefined);
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
 }
 
 function seenMessage(m: ReadMessage, matchedBy: MatchReason[]): SeenMessage {
@@ -90,12 +99,14 @@ export async function waitForAnswer(watcher: MailboxWatcher, target: ReplyTarget
   const interval = opts.intervalMs ?? (watcher.protocol === 'pop3' ? 3000 : 2000);
   let examined = 0;
   let best: { judgement: Judgement; message: ReadMessage; seen: SeenMessage } | null = null;
-  let error: string | null;
-  let hint: string | null;
+  let error: string | null = null;
+  let hint: string | null = null;
 
   const rank = (j: Judgement): number => (j.outcome === 'accepted' ? 3 : j.outcome === 'not-accepted' ? 2 : j.outcome === 'token-missing' ? 1 : 0);
   let failures = 0;
+  const stopped = aborted(opts.signal);
   loop: for (;;) {
+    if (opts.signal?.aborted) break;
     let batch: ReadMessage[];
     try {
       batch = await watcher.poll();
@@ -108,7 +119,7 @@ export async function waitForAnswer(watcher: MailboxWatcher, target: ReplyTarget
       hint = e instanceof MailboxError ? e.hint : null;
       if (e instanceof MailboxError && e.kind === 'timeout') break;
       if (++failures >= 2 || Date.now() >= deadline) break;
-      await watcher.pause(Math.min(interval, Math.max(0, deadline - Date.now())));
+      await Promise.race([watcher.pause(Math.min(interval, Math.max(0, deadline - Date.now()))), stopped]);
       continue;
     }
     error = null;
@@ -125,7 +136,7 @@ export async function waitForAnswer(watcher: MailboxWatcher, target: ReplyTarget
     }
     const left = deadline - Date.now();
     if (left <= 0) break;
-    await watcher.pause(Math.min(interval, left));
+    await Promise.race([watcher.pause(Math.min(interval, left)), stopped]);
   }
   const waitedSeconds = Math.round((Date.now() - started) / 100) / 10;
   const mailbox = { protocol: watcher.protocol, host: watcher.host, port: watcher.port, tls: watcher.tls, method: watcher.method };
