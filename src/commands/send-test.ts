@@ -535,7 +535,8 @@ export async function run(flags: SendTestFlags): Promise<number> {
       ms: Math.round(result.ms),
     };
     if (out.verbose && result.transcript) doc.transcript = result.transcript;
-    if (tracker) tracker.invitation = 'sent';
+    // On its way to the attendee from here on.
+    if (tracker) Object.assign(tracker, { stage: 'delivering', invitation: 'sent' });
   } catch (e) {
     if (tracker) tracker.invitation = 'none';
     await watcher?.close();
