@@ -1,0 +1,185 @@
+/**
+ * `send-test --reply-from` stopped by a signal (Ctrl-C, SIGTERM from systemd or `timeout`, SIGHUP)
+ * on the real Postfix + Dovecot stack: the CLI runs as a child process, gets the signal at a given
+ * point of the round trip, removes what the run created (the invitation in the attendee mailbox,
+ * the reply in the gateway mailbox if it was sent), says so in one line, ends its output as a
+ * whole (a --json document, a Nagios UNKNOWN line, imip_up 0) and exits 130, 143 or 129 (Nagios 3).
+ */
+import { spawn } from 'node:child_process';
+import net from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mailboxCount, purgeMailbox, ROUND_TRIP_USERS as U, startRoundTripStack, stopStack, type StackInfo } from '../mailstack/stack.js';
+import { BIN } from '../helpers/cli.js';
+import { baseConfig, tempDir, withChange, writePlist, type Obj } from '../helpers/plist.js';
+
+const I = 'Scheduling.iMIP';
+let on: StackInfo;
+
+beforeAll(async () => {
+  on = await startRoundTripStack({ base: 18000 });
+}, 60_000);
+
+afterAll(async () => {
+  if (on) await stopStack(on, { remove: true });
+}, 60_000);
+
+function config(s: StackInfo, pop = false, gatewayPort?: number): string {
+  let cfg: Obj = baseConfig('9.2');
+  const set: Record<string, unknown> = {
+    [`${I}.Sending.Server`]: s.host,
+    [`${I}.Sending.Port`]: s.ports.smtp,
+    [`${I}.Sending.UseSSL`]: true,
+    [`${I}.Sending.Address`]: `Calendar <${U.calendar.address}>`,
+    [`${I}.Sending.Username`]: U.calendar.address,
+    [`${I}.Sending.Password`]: U.calendar.password,
+    [`${I}.Receiving.Server`]: s.host,
+    [`${I}.Receiving.Port`]: gatewayPort ?? (pop ? s.ports.pop3s : s.ports.imaps),
+    [`${I}.Receiving.UseSSL`]: true,
+    [`${I}.Receiving.Type`]: pop ? 'pop' : 'imap',
+    [`${I}.Receiving.Username`]: U.calendar.address,
+    [`${I}.Receiving.Password`]: U.calendar.password,
+  };
+  for (const [k, v] of Object.entries(set)) cfg = withChange(cfg, k, v);
+  return writePlist(tempDir('imip-rt-sig-'), 'caldavd.plist', cfg);
+}
+
+interface Interrupted {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  /** Whether the signal was sent (the condition was met while the run was still going). */
+  signalled: boolean;
+}
+
+/**
+ * Run the round trip in a child process; send `sig` once `when` says so (it is asked every 50 ms
+ * with the output so far), and wait for the child to end.
+ */
+async function interruptedRoundTrip(sig: NodeJS.Signals, extra: string[], when: (stdout: string) => Promise<boolean>, pop = false, gatewayPort?: number): Promise<Interrupted> {
+  const env: Record<string, string | undefined> = { ...process.env, NO_COLOR: undefined, FORCE_COLOR: undefined, IMIP_CONFIG: undefined, IMIP_REPLY_PASSWORD: U.attendee.password };
+  for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k];
+  const args = [
+    BIN,
+    'send-test',
+    '--config', config(on, pop, gatewayPort),
+    '--to', U.attendee.address,
+    '--reply-from', `imaps://${U.attendee.address}@${on.host}:${on.ports.imaps}`,
+    '--reply-submit', `submission://${U.attendee.address}@${on.host}:${on.ports.smtp}`,
+    '--ca-file', on.ca,
+    '--state-dir', tempDir('imip-rt-sig-state-'),
+    '--timeout', '5',
+    '--client', 'outlook',
+    '--wait-reply', '60',
+    ...extra,
+  ];
+  const child = spawn(process.execPath, args, { env: env as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
+  let ended = false;
+  const closed = new Promise<number | null>((resolve) =>
+    child.on('close', (code) => {
+      ended = true;
+      resolve(code);
+    }),
+  );
+  const killer = setTimeout(() => child.kill('SIGKILL'), 80_000);
+  let signalled = false;
+  while (!ended) {
+    if (await when(stdout)) {
+      if (!ended) {
+        child.kill(sig);
+        signalled = true;
+      }
+      break;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const code = await closed;
+  clearTimeout(killer);
+  return { code, stdout, stderr, signalled };
+}
+
+/**
+ * A slow way to the gateway mailbox: every answer of the server comes `ms` late, so the run looks
+ * at the mailbox well after the reply has landed there, and the signal can come in between.
+ */
+async function slowProxy(port: number, ms: number): Promise<net.Server> {
+  const server = net.createServer((client) => {
+    const up = net.connect(port, on.host);
+    client.on('data', (d) => up.write(d));
+    up.on('data', (d) => {
+      setTimeout(() => {
+        if (!client.destroyed) client.write(d);
+      }, ms);
+    });
+    const drop = (): void => {
+      client.destroy();
+      up.destroy();
+    };
+    client.on('error', drop);
+    up.on('error', drop);
+    client.on('close', drop);
+    up.on('close', () => setTimeout(drop, ms + 10));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return server;
+}
+
+const attendeeBox = `imaps://${U.attendee.address.replace(/\./g, '\\.')}@`;
+
+describe('send-test --reply-from stopped by a signal', () => {
+  it('SIGINT while waiting for the invitation: it is removed from the attendee mailbox, one line says so, exit 130', async () => {
+    await Promise.all([purgeMailbox(on, U.attendee.address), purgeMailbox(on, U.calendar.address)]);
+    const r = await interruptedRoundTrip('SIGINT', [], async (out) => out.includes('… round trip: waiting up to 60 s'));
+    expect(r.signalled).toBe(true);
+    expect(r.code).toBe(130);
+    expect(r.stderr).toMatch(new RegExp(`^imip: interrupted by SIGINT while waiting for the invitation at ${attendeeBox}.*; removed the test invitation from ${attendeeBox}[^;]*; no reply had been sent$`, 'm'));
+    expect(r.stderr).not.toMatch(/at .*\.js:\d+/);
+    expect(r.stderr).not.toContain(U.attendee.password);
+    expect(await mailboxCount(on, U.attendee.address)).toBe(0);
+    expect(await mailboxCount(on, U.calendar.address)).toBe(0);
+  }, 90_000);
+
+  it('SIGTERM once the reply is in the POP3 gateway mailbox (--json): both messages removed, the document says so, exit 143', async () => {
+    await Promise.all([purgeMailbox(on, U.attendee.address), purgeMailbox(on, U.calendar.address)]);
+    // The reply has landed; the run, reading the mailbox through a slow link, has not finished with it.
+    const proxy = await slowProxy(on.ports.pop3s, 150);
+    let r: Interrupted;
+    try {
+      r = await interruptedRoundTrip('SIGTERM', ['--json'], async () => (await mailboxCount(on, U.calendar.address)) > 0, true, (proxy.address() as net.AddressInfo).port);
+    } finally {
+      proxy.close();
+    }
+    expect(r.signalled).toBe(true);
+    expect(r.code).toBe(143);
+    const doc = JSON.parse(r.stdout);
+    expect(doc).toMatchObject({ command: 'send-test', ok: false, interrupted: 'SIGTERM', exitCode: 143 });
+    expect(doc.error).toMatch(/^interrupted by SIGTERM .*removed the test invitation from imaps:.*; removed the test reply from the gateway mailbox POP3 /);
+    expect(doc.roundTrip.cleanup).toMatchObject({ attendee: { removed: 'expunged' }, gateway: { removed: 'dele' } });
+    expect(doc.roundTrip.exitCode).toBe(143);
+    expect(r.stderr).toContain(`imip: ${doc.error}`);
+    expect(await mailboxCount(on, U.attendee.address)).toBe(0);
+    expect(await mailboxCount(on, U.calendar.address)).toBe(0);
+  }, 90_000);
+
+  it.each([
+    ['SIGHUP', ['--format', 'nagios'], 3],
+    ['SIGINT', ['--format', 'prometheus'], 130],
+  ] as Array<[NodeJS.Signals, string[], number]>)('%s under %j once the invitation is delivered: cleaned up, UNKNOWN / imip_up 0, exit %i', async (sig, extra, expected) => {
+    await Promise.all([purgeMailbox(on, U.attendee.address), purgeMailbox(on, U.calendar.address)]);
+    const r = await interruptedRoundTrip(sig, extra, async () => (await mailboxCount(on, U.attendee.address)) > 0);
+    expect(r.signalled).toBe(true);
+    expect(r.code).toBe(expected);
+    if (extra[1] === 'nagios') {
+      expect(r.stdout).toMatch(new RegExp(`^IMIP UNKNOWN - send-test: interrupted by ${sig} `));
+      expect(r.stdout.trim().split('\n')).toHaveLength(1);
+    } else {
+      expect(r.stdout).toMatch(/^imip_up\{command="send-test"\} 0$/m);
+    }
+    expect(r.stderr).toMatch(new RegExp(`^imip: interrupted by ${sig} .*removed the test invitation from ${attendeeBox}`, 'm'));
+    expect(await mailboxCount(on, U.attendee.address)).toBe(0);
+    expect(await mailboxCount(on, U.calendar.address)).toBe(0);
+  }, 90_000);
+});
