@@ -652,6 +652,7 @@ export async function run(flags: SendTestFlags): Promise<number> {
           return wait.waitForAnswer(watcher!, target, judgeContext, {
             ...base,
             ...(extra.signal ? { signal: extra.signal } : {}),
+            onAbandoned: extra.onAbandoned,
             onMessage: (m: SeenMessage) => {
               extra.onMessage(m);
               shown?.(m);

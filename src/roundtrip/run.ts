@@ -19,7 +19,7 @@ import { serverAddress } from '../server/address.js';
 import type { JudgeContext, ReplyTarget } from '../send/reply-match.js';
 import type { MessageInput } from '../imip/classify.js';
 import type { ReplyReport, SeenMessage } from '../send/wait-reply.js';
-import type { MailboxWatcher } from '../send/watcher.js';
+import type { MailboxWatcher, ReadMessage } from '../send/watcher.js';
 import type { AttendeeAccount } from './account.js';
 import { AttendeeMailbox, AttendeeMailboxError } from './attendee-mailbox.js';
 import { ROUNDTRIP_FINDINGS as F } from './findings.js';
@@ -77,7 +77,10 @@ export interface RoundTripInput {
   receiving: ReceivingSettings;
   deadline: number;
   keepReply: boolean;
-  waitForReply(seconds: number, extra: { signal?: AbortSignal; onMessage(m: SeenMessage): void }): Promise<{ report: ReplyReport; input: MessageInput | null }>;
+  waitForReply(
+    seconds: number,
+    extra: { signal?: AbortSignal; onMessage(m: SeenMessage): void; onAbandoned(read: Promise<ReadMessage[]>): void },
+  ): Promise<{ report: ReplyReport; input: MessageInput | null }>;
   /** A signal stops the waiting; what the run created is then removed within --timeout. */
   signal?: AbortSignal;
   /** Kept up to date as the run goes, for a second signal that cannot wait for the cleanup. */
@@ -183,6 +186,10 @@ export async function runRoundTrip(o: RoundTripInput): Promise<{ report: RoundTr
   let replySent: 'none' | 'maybe' | 'sent' = 'none';
   let replyMessageId: string | null = null;
   const gatewaySeen: SeenMessage[] = [];
+  let gatewayReading: Promise<ReadMessage[]> | null = null;
+  // The cleanup after a signal is bounded by --timeout from the signal itself.
+  let signalledAt: number | null = null;
+  o.signal?.addEventListener('abort', () => (signalledAt = Date.now()), { once: true });
   try {
     // --- delivered to the attendee ---------------------------------------------------------
     let found: Awaited<ReturnType<AttendeeMailbox['waitFor']>> = null;
@@ -317,7 +324,13 @@ export async function runRoundTrip(o: RoundTripInput): Promise<{ report: RoundTr
     }
     const left = Math.max(1, Math.ceil((o.deadline - Date.now()) / 1000));
     if (o.tracker) o.tracker.stage = 'awaiting-reply';
-    const answer = await o.waitForReply(left, { ...(o.signal ? { signal: o.signal } : {}), onMessage: (m) => gatewaySeen.push(m) });
+    const answer = await o.waitForReply(left, {
+      ...(o.signal ? { signal: o.signal } : {}),
+      onMessage: (m) => gatewaySeen.push(m),
+      onAbandoned: (read) => {
+        gatewayReading = read;
+      },
+    });
     replyReport = answer.report;
     judgedInput = answer.input;
     const arrived = replyReport.message !== null;
@@ -357,7 +370,7 @@ export async function runRoundTrip(o: RoundTripInput): Promise<{ report: RoundTr
     const interrupted = stopped();
     if (interrupted) {
       report.interrupted = String(o.signal?.reason ?? 'SIGINT');
-      await cleanUpInterrupted(o, report, { created, replySent, replyMessageId, judgedId: judged?.id ?? null, gatewaySeen });
+      await cleanUpInterrupted(o, report, { created, replySent, replyMessageId, judgedId: judged?.id ?? null, gatewaySeen, gatewayReading, signalledAt: signalledAt ?? Date.now() });
       if (judged && judgedInput) report.serverMayTakeIt = serverView(o, judgedInput);
     } else {
       if (created.length) report.cleanup.attendee = await o.attendeeMailbox.remove(created);
@@ -400,10 +413,18 @@ const sameId = (a: string | null | undefined, b: string | null | undefined): boo
 async function cleanUpInterrupted(
   o: RoundTripInput,
   report: RoundTripReport,
-  run: { created: number[]; replySent: 'none' | 'maybe' | 'sent'; replyMessageId: string | null; judgedId: string | null; gatewaySeen: SeenMessage[] },
+  run: {
+    created: number[];
+    replySent: 'none' | 'maybe' | 'sent';
+    replyMessageId: string | null;
+    judgedId: string | null;
+    gatewaySeen: SeenMessage[];
+    gatewayReading: Promise<ReadMessage[]> | null;
+    signalledAt: number;
+  },
 ): Promise<void> {
   const limit = o.conn.timeoutMs;
-  const until = Date.now() + limit;
+  const until = run.signalledAt + limit;
   const within = `within ${secs(limit)} s (--timeout)`;
   const attendee = async (): Promise<RoundTripReport['cleanup']['attendee']> => {
     let uids = run.created;
@@ -423,6 +444,8 @@ async function cleanUpInterrupted(
     if (o.keepReply) return { removed: 'not-removed', kept: true, note: 'kept because of --keep-reply' };
     let id = run.judgedId ?? run.gatewaySeen.find((m) => sameId(m.messageId, run.replyMessageId))?.id ?? null;
     try {
+      // The read the wait left under way first: the watcher reads one batch at a time.
+      if (!id && run.gatewayReading) for (const m of await run.gatewayReading) if (sameId(m.input.headers.get('Message-ID'), run.replyMessageId)) id = m.id;
       while (!id && Date.now() < until) {
         for (const m of await o.watcher.poll()) if (sameId(m.input.headers.get('Message-ID'), run.replyMessageId)) id = m.id;
         if (!id) await new Promise((r) => setTimeout(r, Math.max(0, Math.min(500, until - Date.now()))));
@@ -440,7 +463,7 @@ async function cleanUpInterrupted(
   const done: { attendee?: RoundTripReport['cleanup']['attendee']; gateway?: RoundTripReport['cleanup']['gateway'] } = {};
   let timer: NodeJS.Timeout | undefined;
   const bound = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, limit);
+    timer = setTimeout(resolve, Math.max(0, until - Date.now()));
   });
   await Promise.race([
     Promise.all([

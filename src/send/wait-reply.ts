@@ -62,6 +62,8 @@ export interface WaitOptions {
   onMessage?(m: SeenMessage): void;
   /** Stop waiting when this is aborted (a signal): the report is what was seen so far. */
   signal?: AbortSignal;
+  /** A read of the mailbox still under way when the wait stopped: what it returns has not been looked at. */
+  onAbandoned?(read: Promise<ReadMessage[]>): void;
 }
 
 /** Resolves when the signal is aborted (never without one). */
@@ -109,7 +111,14 @@ export async function waitForAnswer(watcher: MailboxWatcher, target: ReplyTarget
     if (opts.signal?.aborted) break;
     let batch: ReadMessage[];
     try {
-      batch = await watcher.poll();
+      const reading = watcher.poll();
+      const read = await Promise.race([reading.then((b) => ({ b })), stopped.then(() => null)]);
+      if (read === null) {
+        reading.catch(() => undefined);
+        opts.onAbandoned?.(reading);
+        break;
+      }
+      batch = read.b;
       failures = 0;
     } catch (e) {
       // One failed read (a dropped connection) is retried after the pause; two in a row end the wait.
