@@ -55,7 +55,7 @@ interface Interrupted {
  * Run the round trip in a child process; send `sig` once `when` says so (it is asked every 50 ms
  * with the output so far), and wait for the child to end.
  */
-async function interruptedRoundTrip(sig: NodeJS.Signals, extra: string[], when: (stdout: string) => Promise<boolean>, pop = false, gatewayPort?: number): Promise<Interrupted> {
+async function interruptedRoundTrip(sig: NodeJS.Signals, extra: string[], when: (stdout: string) => Promise<boolean>, pop = false, gatewayPort?: number, signals = 1): Promise<Interrupted> {
   const env: Record<string, string | undefined> = { ...process.env, NO_COLOR: undefined, FORCE_COLOR: undefined, IMIP_CONFIG: undefined, IMIP_REPLY_PASSWORD: U.attendee.password };
   for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k];
   const args = [
@@ -91,6 +91,9 @@ async function interruptedRoundTrip(sig: NodeJS.Signals, extra: string[], when: 
       if (!ended) {
         child.kill(sig);
         signalled = true;
+        // A second signal, once the first has been taken (its line is on stderr).
+        for (let i = 0; signals > 1 && i < 100 && !ended && !stderr.includes('send it again'); i++) await new Promise((r) => setTimeout(r, 20));
+        if (signals > 1 && !ended) child.kill(sig);
       }
       break;
     }
@@ -105,13 +108,14 @@ async function interruptedRoundTrip(sig: NodeJS.Signals, extra: string[], when: 
  * A slow way to the gateway mailbox: every answer of the server comes `ms` late, so the run looks
  * at the mailbox well after the reply has landed there, and the signal can come in between.
  */
-async function slowProxy(port: number, ms: number): Promise<net.Server> {
+async function slowProxy(port: number, ms: number, hold: { on: boolean } = { on: false }): Promise<net.Server> {
   const server = net.createServer((client) => {
     const up = net.connect(port, on.host);
     client.on('data', (d) => up.write(d));
     up.on('data', (d) => {
+      if (hold.on) return;
       setTimeout(() => {
-        if (!client.destroyed) client.write(d);
+        if (!client.destroyed && !hold.on) client.write(d);
       }, ms);
     });
     const drop = (): void => {
@@ -125,6 +129,27 @@ async function slowProxy(port: number, ms: number): Promise<net.Server> {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return server;
+}
+
+/** Time the child takes from the signal to its end. */
+async function stalledGateway(signals: number): Promise<Interrupted & { afterSignal: number }> {
+  await Promise.all([purgeMailbox(on, U.attendee.address), purgeMailbox(on, U.calendar.address)]);
+  // Once the reply has landed the gateway mailbox answers nothing more: neither the watcher nor
+  // the cleanup can read it or remove the reply.
+  const hold = { on: false };
+  const proxy = await slowProxy(on.ports.imaps, 100, hold);
+  let signalledAt = 0;
+  try {
+    const r = await interruptedRoundTrip('SIGINT', ['--json'], async () => {
+      if ((await mailboxCount(on, U.calendar.address)) === 0) return false;
+      hold.on = true;
+      signalledAt = Date.now();
+      return true;
+    }, false, (proxy.address() as net.AddressInfo).port, signals);
+    return { ...r, afterSignal: Date.now() - signalledAt };
+  } finally {
+    proxy.close();
+  }
 }
 
 const attendeeBox = `imaps://${U.attendee.address.replace(/\./g, '\\.')}@`;
@@ -169,7 +194,14 @@ describe('send-test --reply-from stopped by a signal', () => {
     ['SIGINT', ['--format', 'prometheus'], 130],
   ] as Array<[NodeJS.Signals, string[], number]>)('%s under %j once the invitation is delivered: cleaned up, UNKNOWN / imip_up 0, exit %i', async (sig, extra, expected) => {
     await Promise.all([purgeMailbox(on, U.attendee.address), purgeMailbox(on, U.calendar.address)]);
-    const r = await interruptedRoundTrip(sig, extra, async () => (await mailboxCount(on, U.attendee.address)) > 0);
+    // A slow gateway mailbox keeps the run going after the delivery, so the signal comes during it.
+    const proxy = await slowProxy(on.ports.imaps, 100);
+    let r: Interrupted;
+    try {
+      r = await interruptedRoundTrip(sig, extra, async () => (await mailboxCount(on, U.attendee.address)) > 0, false, (proxy.address() as net.AddressInfo).port);
+    } finally {
+      proxy.close();
+    }
     expect(r.signalled).toBe(true);
     expect(r.code).toBe(expected);
     if (extra[1] === 'nagios') {
@@ -181,5 +213,33 @@ describe('send-test --reply-from stopped by a signal', () => {
     expect(r.stderr).toMatch(new RegExp(`^imip: interrupted by ${sig} .*removed the test invitation from ${attendeeBox}`, 'm'));
     expect(await mailboxCount(on, U.attendee.address)).toBe(0);
     expect(await mailboxCount(on, U.calendar.address)).toBe(0);
+  }, 90_000);
+
+  it('a gateway mailbox that stops answering: the cleanup ends within --timeout and says the reply is left, and where', async () => {
+    const r = await stalledGateway(1);
+    expect(r.signalled).toBe(true);
+    expect(r.code).toBe(130);
+    // --timeout 5: the cleanup's bound, plus the start of the process's exit.
+    expect(r.afterSignal).toBeLessThan(8_000);
+    const doc = JSON.parse(r.stdout);
+    expect(doc).toMatchObject({ interrupted: 'SIGINT', exitCode: 130 });
+    expect(doc.error).toMatch(/removed the test invitation from imaps:/);
+    expect(doc.error).toMatch(/could not remove the test reply \(Message-ID <[^>]+>\) from the gateway mailbox IMAP [^:]+:\d+: .*; delete it by hand/);
+    expect(r.stderr).toContain(`imip: ${doc.error}`);
+    expect(await mailboxCount(on, U.attendee.address)).toBe(0);
+    // Left, as said: only the reply.
+    expect(await mailboxCount(on, U.calendar.address)).toBe(1);
+    await purgeMailbox(on, U.calendar.address);
+  }, 90_000);
+
+  it('a second signal during the cleanup: exits at once, saying what may be left', async () => {
+    const r = await stalledGateway(2);
+    expect(r.signalled).toBe(true);
+    expect(r.code).toBe(130);
+    expect(r.afterSignal).toBeLessThan(3_000);
+    expect(r.stderr).toMatch(/^imip: interrupted by SIGINT again .*stopping at once: .*the test reply \(Message-ID <[^>]+>\) may be left in the gateway mailbox IMAP [^,]+, where Calendar Server may process it; delete/m);
+    const doc = JSON.parse(r.stdout);
+    expect(doc).toMatchObject({ interrupted: 'SIGINT', exitCode: 130 });
+    await Promise.all([purgeMailbox(on, U.attendee.address), purgeMailbox(on, U.calendar.address)]);
   }, 90_000);
 });
