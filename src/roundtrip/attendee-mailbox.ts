@@ -99,15 +99,26 @@ export class AttendeeMailbox {
     const client = this.client;
     if (!client) throw new AttendeeMailboxError('the attendee mailbox is not open');
     const bare = messageId.replace(/^<|>$/g, '');
+    const look = async (): Promise<FoundMessage | null> => {
+      await client.noop();
+      const found = (await client.search({ header: { 'message-id': bare } }, { uid: true })) || [];
+      const uid = found[0];
+      if (uid === undefined) return null;
+      const m = await client.fetchOne(String(uid), { uid: true, source: true }, { uid: true });
+      return m && Buffer.isBuffer(m.source) ? { uid, raw: m.source } : null;
+    };
+    // A signal does not wait for a look under way (a server that went silent): the cleanup's own
+    // look, bounded by its time limit, comes after it.
+    const stopped = signal ? new Promise<'stopped'>((resolve) => (signal.aborted ? resolve('stopped') : signal.addEventListener('abort', () => resolve('stopped'), { once: true }))) : null;
     for (;;) {
       try {
-        await client.noop();
-        const found = (await client.search({ header: { 'message-id': bare } }, { uid: true })) || [];
-        const uid = found[0];
-        if (uid !== undefined) {
-          const m = await client.fetchOne(String(uid), { uid: true, source: true }, { uid: true });
-          if (m && Buffer.isBuffer(m.source)) return { uid, raw: m.source };
+        const looking = look();
+        const got = stopped ? await Promise.race([looking, stopped]) : await looking;
+        if (got === 'stopped') {
+          looking.catch(() => undefined);
+          return null;
         }
+        if (got) return got;
       } catch (e) {
         throw new AttendeeMailboxError(`reading IMAP ${this.where()} failed: ${this.redactor.text((e as Error).message)}`);
       }
