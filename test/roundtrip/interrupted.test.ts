@@ -55,7 +55,15 @@ interface Interrupted {
  * Run the round trip in a child process; send `sig` once `when` says so (it is asked every 50 ms
  * with the output so far), and wait for the child to end.
  */
-async function interruptedRoundTrip(sig: NodeJS.Signals, extra: string[], when: (stdout: string) => Promise<boolean>, pop = false, gatewayPort?: number, signals = 1): Promise<Interrupted> {
+async function interruptedRoundTrip(
+  sig: NodeJS.Signals,
+  extra: string[],
+  when: (stdout: string) => Promise<boolean>,
+  pop = false,
+  gatewayPort?: number,
+  signals = 1,
+  attendeePort = on.ports.imaps,
+): Promise<Interrupted> {
   const env: Record<string, string | undefined> = { ...process.env, NO_COLOR: undefined, FORCE_COLOR: undefined, IMIP_CONFIG: undefined, IMIP_REPLY_PASSWORD: U.attendee.password };
   for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k];
   const args = [
@@ -63,7 +71,7 @@ async function interruptedRoundTrip(sig: NodeJS.Signals, extra: string[], when: 
     'send-test',
     '--config', config(on, pop, gatewayPort),
     '--to', U.attendee.address,
-    '--reply-from', `imaps://${U.attendee.address}@${on.host}:${on.ports.imaps}`,
+    '--reply-from', `imaps://${U.attendee.address}@${on.host}:${attendeePort}`,
     '--reply-submit', `submission://${U.attendee.address}@${on.host}:${on.ports.smtp}`,
     '--ca-file', on.ca,
     '--state-dir', tempDir('imip-rt-sig-state-'),
@@ -241,5 +249,29 @@ describe('send-test --reply-from stopped by a signal', () => {
     const doc = JSON.parse(r.stdout);
     expect(doc).toMatchObject({ interrupted: 'SIGINT', exitCode: 130 });
     await Promise.all([purgeMailbox(on, U.attendee.address), purgeMailbox(on, U.calendar.address)]);
+  }, 90_000);
+
+  it('an attendee mailbox that stops answering: the signal does not wait for it; the cleanup ends within --timeout and says the invitation is left', async () => {
+    await Promise.all([purgeMailbox(on, U.attendee.address), purgeMailbox(on, U.calendar.address)]);
+    const hold = { on: false };
+    const proxy = await slowProxy(on.ports.imaps, 0, hold);
+    let signalledAt = 0;
+    let r: Interrupted;
+    try {
+      r = await interruptedRoundTrip('SIGTERM', [], async (out) => {
+        if (!out.includes('… round trip: waiting')) return false;
+        hold.on = true;
+        signalledAt = Date.now();
+        return true;
+      }, false, undefined, 1, (proxy.address() as net.AddressInfo).port);
+    } finally {
+      proxy.close();
+    }
+    const after = Date.now() - signalledAt;
+    expect(r.signalled).toBe(true);
+    expect(r.code).toBe(143);
+    expect(after).toBeLessThan(8_000);
+    expect(r.stderr).toMatch(/^imip: interrupted by SIGTERM while waiting for the invitation at imaps:[^;]*; could not remove the test invitation \(Message-ID <[^>]+>\) from imaps:\/\/probe@remote\.test@[^:]+:\d+: the cleanup did not finish within 5 s \(--timeout\); delete it by hand; no reply had been sent$/m);
+    await purgeMailbox(on, U.attendee.address);
   }, 90_000);
 });
