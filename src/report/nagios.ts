@@ -67,9 +67,36 @@ export function parseThresholds(flag: string, value: string | undefined): Thresh
     if (!range || !/^[A-Za-z0-9_.-]+$/.test(label)) {
       throw new CannotRunError(`${flag}: ${JSON.stringify(item)} is not LABEL=RANGE (a perfdata label such as time or leg_reply-arrived, and a range such as 60, 10:, ~:5 or @0:1)`);
     }
+    // A label no run ever gives (a typo) would never alert: refused, as a malformed range is.
+    if (!knownLabel(label)) throw new CannotRunError(`${flag}: ${JSON.stringify(label)} is no perfdata label imip gives; ${LABELS_TEXT}`);
     out.set(label, range);
   }
   return out;
+}
+
+/** Labels given whatever the command (`roundtrip` by send-test --reply-from). */
+const FIXED_LABELS = new Set(['time', 'errors', 'warnings', 'roundtrip']);
+/** The round trip's legs (roundtrip/run.ts `LegName`). */
+const LEGS = new Set(['sent', 'delivered', 'reply-sent', 'reply-arrived', 'token', 'server-action']);
+/**
+ * What comes before `_<stage>` in a stage's label ({@link perfValues}): the protocol of a
+ * connection test (smtp, imap, pop3, or unknown for a Type no release polls), check-config
+ * --connect's probe names (smtp, mailbox), poll's cycle, diagnose's probe, and the command itself
+ * where a document names no protocol.
+ */
+const STAGE_GROUPS = new Set(['smtp', 'imap', 'pop3', 'unknown', 'mailbox', 'poll', 'probe', 'check-config', 'test-smtp', 'test-mailbox', 'send-test', 'diagnose', 'tokens']);
+const LABELS_TEXT =
+  'the labels are time, errors, warnings, a stage as <group>_<stage> (smtp_starttls, imap_login, pop3_login, mailbox_login, poll_cycle, …), ' +
+  'messages_<action> (poll: messages_no_token, …), roundtrip and leg_<leg> (send-test: leg_sent, leg_delivered, leg_reply-sent, leg_reply-arrived)';
+
+/** Whether some run of some command gives this perfdata label. */
+export function knownLabel(text: string): boolean {
+  if (FIXED_LABELS.has(text)) return true;
+  const m = /^([A-Za-z0-9.-]+)_(.+)$/.exec(text);
+  if (!m) return false;
+  if (m[1] === 'leg') return LEGS.has(m[2]!);
+  if (m[1] === 'messages') return /^[a-z_]+$/.test(m[2]!);
+  return STAGE_GROUPS.has(m[1]!);
 }
 
 export function alerts(range: Range, value: number): boolean {

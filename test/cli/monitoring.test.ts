@@ -11,6 +11,7 @@ import { runCli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/plist.js';
 import { writeStackConfig } from '../helpers/stack-config.js';
 import { checkNagios, checkPrometheus, sample } from '../helpers/monitoring.js';
+import { knownLabel } from '../../src/report/nagios.js';
 
 function stackConfig(): string {
   const personal = getStack().users.find((u) => u.local === 'personal')!;
@@ -36,6 +37,8 @@ describe.each(COMMANDS)('$name', ({ name, args, stage }) => {
     expect(n.text.startsWith(`${name}: `)).toBe(true);
     expect(n.perf.get('time')).toMatch(/^\d+(\.\d+)?s;;;0$/);
     if (stage) expect(n.perf.get(`${stage[0]}_${stage[1]}`)).toMatch(/^\d+(\.\d+)?s;;;0$/);
+    // Every label a run gives can be given a threshold (unknown labels are refused).
+    expect([...n.perf.keys()].filter((l) => !knownLabel(l))).toEqual([]);
   });
 
   it('--format prometheus: parses and lints; imip_up agrees with the exit code', async () => {
@@ -60,6 +63,10 @@ describe('monitoring flags', () => {
     expect(crit.stdout).toMatch(/time=[\d.]+s;;@0:3600;0/);
     const bad = await runCli(['test-smtp', '--config', cfg, '--format', 'nagios', '--warning', 'time=abc']);
     expect(checkNagios(bad.stdout, bad.code).state).toBe('UNKNOWN');
+    // A label no run gives (a typo) would never alert: UNKNOWN, naming the labels there are.
+    const typo = await runCli(['test-smtp', '--config', cfg, '--format', 'nagios', '--critical', 'smtp_starttls=1,nosuchlabel=5']);
+    expect(checkNagios(typo.stdout, typo.code)).toMatchObject({ state: 'UNKNOWN' });
+    expect(typo.stdout).toMatch(/--critical: "nosuchlabel" is no perfdata label imip gives; the labels are time, errors, warnings/);
     const unknownFlag = await runCli(['test-smtp', '--config', cfg, '--format', 'nagios', '--no-such-flag']);
     expect(checkNagios(unknownFlag.stdout, unknownFlag.code).state).toBe('UNKNOWN');
     const noConfig = await runCli(['poll', '--once', '--config', join(tempDir(), 'missing.plist'), '--format', 'nagios']);

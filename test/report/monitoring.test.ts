@@ -63,6 +63,9 @@ describe('Nagios ranges (plugin guidelines)', () => {
     for (const bad of ['abc', '20:10', '1:2:3', '']) expect(parseRange(bad)).toBeNull();
     expect(() => parseThresholds('--warning', 'time=x')).toThrow(/--warning/);
     expect([...parseThresholds('--warning', '30,leg_reply-arrived=60').keys()]).toEqual(['time', 'leg_reply-arrived']);
+    // Labels no run gives are refused (a typo would never alert); every family a run gives is taken.
+    for (const typo of ['nosuchlabel=5', 'tme=5', 'leg_reply-arived=5', 'smpt_starttls=1', 'messages_No-Token=1']) expect(() => parseThresholds('--critical', typo), typo).toThrow(/is no perfdata label imip gives/);
+    expect([...parseThresholds('--critical', 'errors=0,warnings=1,roundtrip=60,leg_delivered=30,imap_login=2,pop3_stls=1,mailbox_login=1,poll_cycle=5,probe_plus-address=9,messages_no_token=1').keys()]).toHaveLength(10);
   });
 });
 
