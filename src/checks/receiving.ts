@@ -1,5 +1,4 @@
 /** The IMAP/POP side (§1.3, §4.1-§4.3): where replies are read, and what the server deletes. */
-import { keychainFillsEmptyPassword } from '../config/keychain.js';
 import { getPath } from '../config/load.js';
 import { parseaddr } from '../server/address.js';
 import { pop3NeverLogsInText } from '../server/mail-clients.js';
@@ -145,16 +144,17 @@ export const credentialsMissing: ConfigRule = {
     const r = ctx.settings.receiving;
     if (r.username && r.password) return [];
     const which = !r.username && !r.password ? 'Receiving.Username and Receiving.Password are' : !r.username ? 'Receiving.Username is' : 'Receiving.Password is';
-    const keychain = keychainFillsEmptyPassword(ctx.settings, 'Receiving', ctx.version.line, ctx.platform) !== null;
+    // Set by the command's loader where the server takes the empty password from the keychain.
+    const keychain = r.keychainAccount;
     return [
       finding(
         this,
         !r.username ? `${R}.Username` : `${R}.Password`,
         keychain
-          ? `${which} empty; on macOS the server looks for the password in the System keychain (account "${r.username}@${r.server}") and logs in only if it is there`
+          ? `${which} empty; on macOS the server looks for the password in the System keychain (account "${keychain}") and logs in only if it is there`
           : `${which} empty: the server cannot log in to the mailbox ("${r.protocol === 'pop3' ? 'POP3' : 'IMAP'} login failed") and no reply is read`,
         keychain
-          ? `Make sure the System keychain holds a generic password for account "${r.username}@${r.server}", or set Receiving.Password.`
+          ? `Make sure the System keychain holds a generic password for account "${keychain}", or set Receiving.Password.`
           : 'Set Receiving.Username and Receiving.Password to the dedicated mailbox account.',
         { username: r.username || '(empty)', password: r.password ? '(set)' : '(empty)', platform: ctx.platform },
         keychain ? 'warning' : 'error',

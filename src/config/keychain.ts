@@ -25,7 +25,7 @@ export type Direction = 'Sending' | 'Receiving';
  * direction although the plist's Password is empty; null when the server looks in no keychain
  * for it (not macOS, no Username, or 3.x-4.x with Scheduling.iMIP.Password set).
  */
-export function keychainFillsEmptyPassword(settings: ImipSettings, direction: Direction, line: ReleaseLine, platform: NodeJS.Platform): string | null {
+function keychainFillsEmptyPassword(settings: ImipSettings, direction: Direction, line: ReleaseLine, platform: NodeJS.Platform): string | null {
   const d = direction === 'Sending' ? settings.sending : settings.receiving;
   if (platform !== 'darwin' || !settings.enabled || !d.username || d.password) return null;
   if (line === '3.x-4.x' && settings.password) return null;
