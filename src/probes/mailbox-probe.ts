@@ -296,16 +296,13 @@ function sessionFailed(receiving: ReceivingSettings, f: StageFailure, err: (id: 
  * the TLS 1.0 that Twisted's STARTTLS/STLS offers get through, and which step sends the password in
  * clear text. The tool's own session above uses current TLS; the server's does not.
  */
-/** Plans whose login cannot succeed, for {@link markBlockedLogin}. */
-const blockedPlans = new WeakSet<LoginPlan>();
-
 /**
  * The `server-login` stage of a plan whose login cannot succeed shows as failed (✗, and 0 in the
  * monitoring outputs), with the reason; the finding that says it is imapLoginBlockedFinding's, so
  * no runner failure is recorded for it.
  */
 function markBlockedLogin(stages: StageResult[], plan: LoginPlan | undefined): void {
-  if (!plan || !blockedPlans.has(plan)) return;
+  if (!plan || !(plan.loginNeverSent || plan.loginRefused)) return;
   const st = stages.find((x) => x.stage === 'server-login' && x.ok);
   if (!st) return;
   st.ok = false;
@@ -319,9 +316,6 @@ async function serverLoginStage(receiving: ReceivingSettings, clients: MailClien
       s.evidence.note = "Calendar Server's own login steps, on a separate connection; no password is sent";
       const addresses = await resolveHost(receiving.server.trim(), s, `${CONFIG}.Server`, addressRule(clients, 'receiving'));
       const plan = await checkLoginPlan(receiving, clients, version, addresses, opts, s);
-      // The server's own login cannot succeed here: the stage fails, and its finding
-      // (imapLoginBlockedFinding) says why, once; no failure finding of the stage's own.
-      if (plan.loginNeverSent || plan.loginRefused) blockedPlans.add(plan);
       if (plan.tls10 === 'refused') {
         const verb = receiving.protocol === 'pop3' ? 'STLS' : 'STARTTLS';
         throw new StageError('tls10-refused', `the mail server refuses TLS 1.0, the only version Calendar Server offers after ${verb} with UseSSL false`, {
