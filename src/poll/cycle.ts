@@ -292,15 +292,7 @@ export class Tally {
     this.first ??= r;
     this.last = r;
     this.messages++;
-    if (r.thisCycle) {
-      this.byServerAction[r.serverAction]++;
-      countCause(this.byTokenCause, r);
-    } else {
-      this.notReached ??= emptyNotReached(r.waitsBehind!);
-      this.notReached.messages++;
-      this.notReached.byServerAction[r.serverAction]++;
-      countCause(this.notReached.byTokenCause, r);
-    }
+    countRow(this, r);
     this.errorFindings += r.findings.filter((f) => f.severity === 'error').length;
     // A kept row is detached from its message's header block (see toRow); a streamed one is not copied.
     const out = this.keep ? structuredClone(r) : r;
@@ -394,23 +386,36 @@ export function emptyCounts(): ActionCounts {
   return Object.fromEntries(SERVER_ACTIONS.map((a) => [a, 0])) as ActionCounts;
 }
 
+/** Where a row is counted: the actions and causes of this poll, or those of the messages it does not reach. */
+interface RowCounts {
+  readonly byServerAction: PollSummary['byServerAction'];
+  readonly byTokenCause: PollSummary['byTokenCause'];
+  notReached: NotReachedSummary | null;
+}
+
+/** Count one row: as processed this poll, or as not reached behind the message the cycle stops at. */
+function countRow(c: RowCounts, r: PollMessage): void {
+  if (r.thisCycle || !r.waitsBehind) {
+    c.byServerAction[r.serverAction]++;
+    countCause(c.byTokenCause, r);
+    return;
+  }
+  c.notReached ??= emptyNotReached(r.waitsBehind);
+  c.notReached.messages++;
+  c.notReached.byServerAction[r.serverAction]++;
+  countCause(c.notReached.byTokenCause, r);
+}
+
 export function summarise(rows: PollMessage[], stats: Pick<ReadStats, 'seenSkipped' | 'vanished'>): PollSummary {
   const byServerAction = emptyCounts();
   const byTokenCause: PollSummary['byTokenCause'] = {};
-  let notReached: NotReachedSummary | null = null;
   let errorFindings = 0;
+  const counts: RowCounts = { byServerAction, byTokenCause, notReached: null };
   for (const r of rows) {
-    if (r.thisCycle || !r.waitsBehind) {
-      byServerAction[r.serverAction]++;
-      countCause(byTokenCause, r);
-    } else {
-      notReached ??= emptyNotReached(r.waitsBehind);
-      notReached.messages++;
-      notReached.byServerAction[r.serverAction]++;
-      countCause(notReached.byTokenCause, r);
-    }
+    countRow(counts, r);
     errorFindings += r.findings.filter((f) => f.severity === 'error').length;
   }
+  const notReached = counts.notReached;
   const summary: PollSummary = {
     messages: rows.length,
     byServerAction,
