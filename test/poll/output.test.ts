@@ -4,11 +4,11 @@
  * cause, with counts; the error count in human mode; and Ctrl-C says how far the read-only cycle
  * got and that nothing changed. Own stack, own user.
  */
-import net from 'node:net';
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePortOffset, purgeMailbox, seedMailbox, startStack, stopStack, type StackInfo } from '../mailstack/stack.js';
 import { BIN, runCli, jsonOf } from '../helpers/cli.js';
+import { startRelay } from '../helpers/relay.js';
 import { fixture, tokenStateDir, writePollPlist } from './helpers.js';
 import { progressEnabled } from '../../src/commands/poll.js';
 
@@ -78,24 +78,12 @@ describe('poll --once output', () => {
     // A slow link (every answer 150 ms late) that stops answering altogether once the head is
     // printed: the cycle is certainly still running when the interrupt comes.
     let hold = false;
-    const server = net.createServer((client) => {
-      const up = net.connect(stack.ports.imaps, stack.host);
-      client.on('data', (d) => up.write(d));
-      up.on('data', (d) => {
-        setTimeout(() => {
-          if (!hold && !client.destroyed) client.write(d);
-        }, 150);
-      });
-      const drop = (): void => {
-        client.destroy();
-        up.destroy();
-      };
-      client.on('error', drop);
-      up.on('error', drop);
-      client.on('close', drop);
+    const relay = await startRelay({ host: stack.host, port: stack.ports.imaps }, (d, client) => {
+      setTimeout(() => {
+        if (!hold && !client.destroyed) client.write(d);
+      }, 150);
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const port = (server.address() as net.AddressInfo).port;
+    const port = relay.port;
     try {
       const child = spawn(process.execPath, [BIN, 'poll', plist, '--set', `Receiving.Port=${port}`, '--ca-file', stack.ca, '--no-color', '--timeout', '30'], { stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
@@ -116,7 +104,7 @@ describe('poll --once output', () => {
       expect(err).toMatch(/imip: interrupted by SIGINT (after \d+ of \d+ messages|before the first message was classified); nothing on the server was changed/);
       expect(err).not.toMatch(/at .*\.js:\d+/);
     } finally {
-      server.close();
+      relay.close();
     }
   }, 60_000);
 
@@ -132,29 +120,17 @@ describe('poll --once output', () => {
     // Everything is relayed until the 1 MB calendar is half read; then nothing more, and the signal.
     let hold = false;
     let child: ReturnType<typeof spawn> | null = null;
-    const server = net.createServer((client) => {
-      const up = net.connect(stack.ports.imaps, stack.host);
-      let down = 0;
-      client.on('data', (d) => up.write(d));
-      up.on('data', (d) => {
-        if (hold || client.destroyed) return;
-        client.write(d);
-        down += d.length;
-        if (down > 500_000) {
-          hold = true;
-          setTimeout(() => child?.kill(sig), 200);
-        }
-      });
-      const drop = (): void => {
-        client.destroy();
-        up.destroy();
-      };
-      client.on('error', drop);
-      up.on('error', drop);
-      client.on('close', drop);
+    let down = 0;
+    const relay = await startRelay({ host: stack.host, port: stack.ports.imaps }, (d, client) => {
+      if (hold || client.destroyed) return;
+      client.write(d);
+      down += d.length;
+      if (down > 500_000) {
+        hold = true;
+        setTimeout(() => child?.kill(sig), 200);
+      }
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const port = (server.address() as net.AddressInfo).port;
+    const port = relay.port;
     try {
       const c = spawn(process.execPath, [BIN, 'poll', bigPlist, '--set', `Receiving.Port=${port}`, '--ca-file', stack.ca, '--no-color', '--timeout', '30', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
       child = c;
@@ -180,7 +156,7 @@ describe('poll --once output', () => {
         expect(out).toMatch(/Token store|token store/);
       }
     } finally {
-      server.close();
+      relay.close();
     }
   }, 60_000);
 });

@@ -26,6 +26,16 @@ function calendar() {
   return getStack().users.find((u) => u.local === 'calendar')!;
 }
 
+/** The stack's calendar account, its password empty here and taken by the server from the keychain. */
+function inKeychain() {
+  const s = getStack();
+  const cal = calendar();
+  const account = `${cal.address}@${s.host}`;
+  const receiving: ReceivingSettings = { server: s.host, port: s.ports.imaps, useSSL: true, type: 'imap', protocol: 'imap', username: cal.address, password: '', pollingSeconds: 30, keychainAccount: account };
+  const sending = (port: number): SendingSettings => ({ server: s.host, port, useSSL: true, address: cal.address, username: cal.address, password: '', suppressionDays: 7, keychainAccount: account });
+  return { s, account, receiving, sending };
+}
+
 afterAll(() => {
   // Nothing any report holds names a password of the stack.
   const text = JSON.stringify(reports);
@@ -63,10 +73,7 @@ describe('which empty passwords the server takes from the keychain', () => {
 
 describe('the connection tests on macOS with the password in the keychain', () => {
   it('test-mailbox: nothing is sent, the login is untested, a warning that says how to test it', async () => {
-    const s = getStack();
-    const cal = calendar();
-    const account = `${cal.address}@${s.host}`;
-    const r: ReceivingSettings = { server: s.host, port: s.ports.imaps, useSSL: true, type: 'imap', protocol: 'imap', username: cal.address, password: '', pollingSeconds: 30, keychainAccount: account };
+    const { s, account, receiving: r } = inKeychain();
     const report = await probeMailbox(r, { timeoutMs: 4000, ca: s.caPem, insecure: false }, V92);
     reports.push(report);
     const login = report.stages.find((st) => st.stage === 'login')!;
@@ -79,10 +86,8 @@ describe('the connection tests on macOS with the password in the keychain', () =
   });
 
   it('test-smtp: AUTH shown as skipped for the keychain, and what the relay does without a login', async () => {
-    const s = getStack();
-    const cal = calendar();
-    const account = `${cal.address}@${s.host}`;
-    const sending: SendingSettings = { server: s.host, port: s.ports.smtp, useSSL: true, address: cal.address, username: cal.address, password: '', suppressionDays: 7, keychainAccount: account };
+    const { s, account, sending: on } = inKeychain();
+    const sending = on(s.ports.smtp);
     const report = await probeSmtp(sending, { timeoutMs: 4000, ca: s.caPem, insecure: false, heloName: 'probe.example.test' });
     reports.push(report);
     expect(report.stages.find((st) => st.stage === 'auth')).toMatchObject({ skipped: true, evidence: { reason: expect.stringMatching(/takes it from the System keychain .*which imip does not read/) } });
@@ -95,9 +100,8 @@ describe('the connection tests on macOS with the password in the keychain', () =
   });
 
   it('test-smtp: a relay that lists no AUTH is not logged in to, keychain or not', async () => {
-    const s = getStack();
-    const cal = calendar();
-    const sending: SendingSettings = { server: s.host, port: s.ports.mx, useSSL: true, address: cal.address, username: cal.address, password: '', suppressionDays: 7, keychainAccount: `${cal.address}@${s.host}` };
+    const { s, sending: on } = inKeychain();
+    const sending = on(s.ports.mx);
     const report = await probeSmtp(sending, { timeoutMs: 4000, ca: s.caPem, insecure: false, heloName: 'probe.example.test' });
     reports.push(report);
     expect(report.findings.map((f) => [f.id, f.evidence.reason])).toEqual([['smtp.auth-skipped', 'not-offered']]);
@@ -106,10 +110,7 @@ describe('the connection tests on macOS with the password in the keychain', () =
 
 describe('poll and diagnose on macOS with the password in the keychain', () => {
   it('no session is opened; the same warning as test-mailbox, and the cycle says why nothing was read', async () => {
-    const s = getStack();
-    const cal = calendar();
-    const account = `${cal.address}@${s.host}`;
-    const r: ReceivingSettings = { server: s.host, port: s.ports.imaps, useSSL: true, type: 'imap', protocol: 'imap', username: cal.address, password: '', pollingSeconds: 30, keychainAccount: account };
+    const { s, receiving: r } = inKeychain();
     const err = await ImapReader.open(r, { timeoutMs: 4000, ca: s.caPem, insecure: false }, { readOnly: true }).then(
       () => null,
       (e: unknown) => e,

@@ -6,13 +6,13 @@
  * whole (a --json document, a Nagios UNKNOWN line, imip_up 0) and exits 130, 143 or 129 (Nagios 3).
  */
 import { spawn } from 'node:child_process';
-import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mailboxCount, purgeMailbox, ROUND_TRIP_USERS as U, startRoundTripStack, stopStack, type StackInfo } from '../mailstack/stack.js';
+import { roundTripConfig } from './config.js';
 import { BIN } from '../helpers/cli.js';
-import { baseConfig, tempDir, withChange, writePlist, type Obj } from '../helpers/plist.js';
+import { startRelay, type Relay } from '../helpers/relay.js';
+import { tempDir } from '../helpers/plist.js';
 
-const I = 'Scheduling.iMIP';
 let on: StackInfo;
 
 beforeAll(async () => {
@@ -23,25 +23,6 @@ afterAll(async () => {
   if (on) await stopStack(on, { remove: true });
 }, 60_000);
 
-function config(s: StackInfo, pop = false, gatewayPort?: number): string {
-  let cfg: Obj = baseConfig('9.2');
-  const set: Record<string, unknown> = {
-    [`${I}.Sending.Server`]: s.host,
-    [`${I}.Sending.Port`]: s.ports.smtp,
-    [`${I}.Sending.UseSSL`]: true,
-    [`${I}.Sending.Address`]: `Calendar <${U.calendar.address}>`,
-    [`${I}.Sending.Username`]: U.calendar.address,
-    [`${I}.Sending.Password`]: U.calendar.password,
-    [`${I}.Receiving.Server`]: s.host,
-    [`${I}.Receiving.Port`]: gatewayPort ?? (pop ? s.ports.pop3s : s.ports.imaps),
-    [`${I}.Receiving.UseSSL`]: true,
-    [`${I}.Receiving.Type`]: pop ? 'pop' : 'imap',
-    [`${I}.Receiving.Username`]: U.calendar.address,
-    [`${I}.Receiving.Password`]: U.calendar.password,
-  };
-  for (const [k, v] of Object.entries(set)) cfg = withChange(cfg, k, v);
-  return writePlist(tempDir('imip-rt-sig-'), 'caldavd.plist', cfg);
-}
 
 interface Interrupted {
   code: number | null;
@@ -69,7 +50,7 @@ async function interruptedRoundTrip(
   const args = [
     BIN,
     'send-test',
-    '--config', config(on, pop, gatewayPort),
+    '--config', roundTripConfig(on, { pop, ...(gatewayPort !== undefined ? { gatewayPort } : {}) }),
     '--to', U.attendee.address,
     '--reply-from', `imaps://${U.attendee.address}@${on.host}:${attendeePort}`,
     '--reply-submit', `submission://${U.attendee.address}@${on.host}:${on.ports.smtp}`,
@@ -116,27 +97,17 @@ async function interruptedRoundTrip(
  * A slow way to the gateway mailbox: every answer of the server comes `ms` late, so the run looks
  * at the mailbox well after the reply has landed there, and the signal can come in between.
  */
-async function slowProxy(port: number, ms: number, hold: { on: boolean } = { on: false }): Promise<net.Server> {
-  const server = net.createServer((client) => {
-    const up = net.connect(port, on.host);
-    client.on('data', (d) => up.write(d));
-    up.on('data', (d) => {
+async function slowProxy(port: number, ms: number, hold: { on: boolean } = { on: false }): Promise<Relay> {
+  return startRelay(
+    { host: on.host, port },
+    (d, client) => {
       if (hold.on) return;
       setTimeout(() => {
         if (!client.destroyed && !hold.on) client.write(d);
       }, ms);
-    });
-    const drop = (): void => {
-      client.destroy();
-      up.destroy();
-    };
-    client.on('error', drop);
-    up.on('error', drop);
-    client.on('close', drop);
-    up.on('close', () => setTimeout(drop, ms + 10));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return server;
+    },
+    { dropAfterServerCloseMs: ms + 10 },
+  );
 }
 
 /** Time the child takes from the signal to its end. */
@@ -153,7 +124,7 @@ async function stalledGateway(signals: number): Promise<Interrupted & { afterSig
       hold.on = true;
       signalledAt = Date.now();
       return true;
-    }, false, (proxy.address() as net.AddressInfo).port, signals);
+    }, false, proxy.port, signals);
     return { ...r, afterSignal: Date.now() - signalledAt };
   } finally {
     proxy.close();
@@ -181,7 +152,7 @@ describe('send-test --reply-from stopped by a signal', () => {
     const proxy = await slowProxy(on.ports.pop3s, 150);
     let r: Interrupted;
     try {
-      r = await interruptedRoundTrip('SIGTERM', ['--json'], async () => (await mailboxCount(on, U.calendar.address)) > 0, true, (proxy.address() as net.AddressInfo).port);
+      r = await interruptedRoundTrip('SIGTERM', ['--json'], async () => (await mailboxCount(on, U.calendar.address)) > 0, true, proxy.port);
     } finally {
       proxy.close();
     }
@@ -206,7 +177,7 @@ describe('send-test --reply-from stopped by a signal', () => {
     const proxy = await slowProxy(on.ports.imaps, 100);
     let r: Interrupted;
     try {
-      r = await interruptedRoundTrip(sig, extra, async () => (await mailboxCount(on, U.attendee.address)) > 0, false, (proxy.address() as net.AddressInfo).port);
+      r = await interruptedRoundTrip(sig, extra, async () => (await mailboxCount(on, U.attendee.address)) > 0, false, proxy.port);
     } finally {
       proxy.close();
     }
@@ -264,7 +235,7 @@ describe('send-test --reply-from stopped by a signal', () => {
         hold.on = true;
         signalledAt = Date.now();
         return true;
-      }, false, undefined, 1, (proxy.address() as net.AddressInfo).port);
+      }, false, undefined, 1, proxy.port);
     } finally {
       proxy.close();
     }

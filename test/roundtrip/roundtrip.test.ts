@@ -9,10 +9,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mailboxCount, purgeMailbox, ROUND_TRIP_USERS as U, startRoundTripStack, stopStack, type StackInfo } from '../mailstack/stack.js';
 import { runCli, jsonOf } from '../helpers/cli.js';
-import { baseConfig, tempDir, withChange, writePlist, type Obj } from '../helpers/plist.js';
+import { roundTripConfig } from './config.js';
+import { tempDir, writePlist } from '../helpers/plist.js';
 import { CLIENT_SHAPES } from '../../src/imip/client-replies.js';
 
-const I = 'Scheduling.iMIP';
 let on: StackInfo;
 let off: StackInfo;
 let strip: StackInfo;
@@ -29,32 +29,12 @@ afterAll(async () => {
   await Promise.all([on && stopStack(on, { remove: true }), off && stopStack(off, { remove: true }), strip && stopStack(strip, { remove: true })]);
 }, 60_000);
 
-function config(s: StackInfo, o: { pop?: boolean; receivingUser?: { address: string; password: string } } = {}): string {
-  const recv = o.receivingUser ?? U.calendar;
-  let cfg: Obj = baseConfig('9.2');
-  const set: Record<string, unknown> = {
-    [`${I}.Sending.Server`]: s.host,
-    [`${I}.Sending.Port`]: s.ports.smtp,
-    [`${I}.Sending.UseSSL`]: true,
-    [`${I}.Sending.Address`]: `Calendar <${U.calendar.address}>`,
-    [`${I}.Sending.Username`]: U.calendar.address,
-    [`${I}.Sending.Password`]: U.calendar.password,
-    [`${I}.Receiving.Server`]: s.host,
-    [`${I}.Receiving.Port`]: o.pop ? s.ports.pop3s : s.ports.imaps,
-    [`${I}.Receiving.UseSSL`]: true,
-    [`${I}.Receiving.Type`]: o.pop ? 'pop' : 'imap',
-    [`${I}.Receiving.Username`]: recv.address,
-    [`${I}.Receiving.Password`]: recv.password,
-  };
-  for (const [k, v] of Object.entries(set)) cfg = withChange(cfg, k, v);
-  return writePlist(tempDir('imip-rt-'), 'caldavd.plist', cfg);
-}
 
-function roundTrip(s: StackInfo, extra: string[] = [], o: Parameters<typeof config>[1] = {}) {
+function roundTrip(s: StackInfo, extra: string[] = [], o: Parameters<typeof roundTripConfig>[1] = {}) {
   return runCli(
     [
       'send-test',
-      '--config', config(s, o),
+      '--config', roundTripConfig(s, o),
       '--to', U.attendee.address,
       '--reply-from', `imaps://${U.attendee.address}@${s.host}:${s.ports.imaps}`,
       '--reply-submit', `submission://${U.attendee.address}@${s.host}:${s.ports.smtp}`,
@@ -170,14 +150,14 @@ describe('the round trip through a relay that strips "+detail"', () => {
 
 describe('the attendee account on the command line', () => {
   it('a password in the URL, no password at all, or round-trip flags without --reply-from: exit 2, one line', async () => {
-    const withPw = await runCli(['send-test', '--config', config(on), '--to', U.attendee.address, '--reply-from', `imaps://probe:secret@${on.host}`]);
+    const withPw = await runCli(['send-test', '--config', roundTripConfig(on), '--to', U.attendee.address, '--reply-from', `imaps://probe:secret@${on.host}`]);
     expect(withPw.code).toBe(2);
     expect(withPw.stderr).toMatch(/passwords never go on the command line/);
     expect(withPw.stderr).not.toContain('secret');
-    const none = await runCli(['send-test', '--config', config(on), '--to', U.attendee.address, '--reply-from', `imaps://probe@${on.host}`], { env: { IMIP_REPLY_PASSWORD: undefined } });
+    const none = await runCli(['send-test', '--config', roundTripConfig(on), '--to', U.attendee.address, '--reply-from', `imaps://probe@${on.host}`], { env: { IMIP_REPLY_PASSWORD: undefined } });
     expect(none.code).toBe(2);
     expect(none.stderr).toMatch(/IMIP_REPLY_PASSWORD/);
-    const orphan = await runCli(['send-test', '--config', config(on), '--to', U.attendee.address, '--keep-reply']);
+    const orphan = await runCli(['send-test', '--config', roundTripConfig(on), '--to', U.attendee.address, '--keep-reply']);
     expect(orphan.code).toBe(2);
     expect(orphan.stderr).toMatch(/--keep-reply belongs to the round trip/);
   });
@@ -188,7 +168,7 @@ describe('the attendee account on the command line', () => {
     const pwFile = `${file}.pw`;
     (await import('node:fs')).writeFileSync(pwFile, 'Wrong-pw-9911\n', { mode: 0o600 });
     const r = await runCli(
-      ['send-test', '--config', config(on), '--to', U.attendee.address, '--reply-from', `imaps://${U.attendee.address}@${on.host}:${on.ports.imaps}`, '--reply-password-file', pwFile, '--ca-file', on.ca, '--state-dir', tempDir('imip-rt-state-'), '--json'],
+      ['send-test', '--config', roundTripConfig(on), '--to', U.attendee.address, '--reply-from', `imaps://${U.attendee.address}@${on.host}:${on.ports.imaps}`, '--reply-password-file', pwFile, '--ca-file', on.ca, '--state-dir', tempDir('imip-rt-state-'), '--json'],
       { env: { IMIP_REPLY_PASSWORD: undefined } },
     );
     expect(r.code).toBe(1);
