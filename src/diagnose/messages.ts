@@ -21,7 +21,7 @@ import type { Finding } from '../report/finding.js';
 import { capText, capStrings } from '../report/cap.js';
 import type { ServerAction } from '../server/poll-policy.js';
 import type { ServerVersion } from '../server/release.js';
-import type { CycleContext, ReaderInfo } from '../poll/cycle.js';
+import type { CycleContext, ReaderInfo, WholeRead } from '../poll/cycle.js';
 import { isMailboxOpenError } from '../mailbox/open-error.js';
 
 /** Actions that mean "the server had no usable token". */
@@ -229,7 +229,7 @@ function isTimeout(message: string): boolean {
  * included, and judge each message as the server did when it first read it.
  */
 export async function readMailbox(ctx: CycleContext): Promise<MailboxRead> {
-  const { openReader, classifyContext, checkAccess, accessStops, serverLoginReport, stoppedText } = await import('../poll/cycle.js');
+  const { openReader, readWhole, classifyContext, checkAccess, accessStops, serverLoginReport, stoppedText } = await import('../poll/cycle.js');
   const messages: ExaminedMessage[] = [];
   let seen = 0;
   // As the server's own client connects (the reader then connects the same way); where it cannot
@@ -264,20 +264,14 @@ export async function readMailbox(ctx: CycleContext): Promise<MailboxRead> {
     }
     messages.push(ex);
   };
-  let exists: number;
-  let error: string | undefined;
+  let read: WholeRead;
   try {
-    const stats =
-      reader.info.protocol === 'imap'
-        ? await (reader as import('../mailbox/imap-reader.js').ImapReader).read({ unseenOnly: false, onMessage })
-        : await (reader as import('../mailbox/pop3-reader.js').Pop3Reader).read({ onMessage });
-    exists = stats.exists;
-  } catch (err) {
-    error = `the ${ctx.protocol === 'imap' ? 'IMAP' : 'POP3'} session ended early after ${messages.length} message${messages.length === 1 ? '' : 's'}: ${(err as Error).message}`;
-    exists = reader.info.protocol === 'imap' ? Math.max((reader as import('../mailbox/imap-reader.js').ImapReader).exists, messages.length) : messages.length;
+    read = await readWhole(ctx.protocol, reader, { unseenOnly: false, onMessage }, () => messages.length);
   } finally {
     await reader.close();
   }
+  const exists = 'stats' in read ? read.stats.exists : read.exists;
+  const error = 'error' in read ? read.error : undefined;
   messages.sort((a, b) => (a.uid ?? a.number ?? 0) - (b.uid ?? b.number ?? 0));
   return { info: reader.info, messages, exists, seen, access, ...(error ? { error, ...(isTimeout(error) ? { timedOut: true } : {}) } : {}) };
 }

@@ -10,6 +10,7 @@ import type { ConnectOptions, ImipSettings, MailboxProtocol } from '../config/se
 // Types only: each reader (and imapflow behind the IMAP one) is loaded when its protocol is used.
 import type { ImapReader } from '../mailbox/imap-reader.js';
 import type { Pop3Reader } from '../mailbox/pop3-reader.js';
+import type { OnMessage, OnProgress, ReadStats } from '../mailbox/types.js';
 import type { ServerAccess } from '../probes/server-access.js';
 import type { ServerVersion } from '../server/release.js';
 import { mailboxHost } from '../mailbox/target.js';
@@ -103,4 +104,39 @@ export async function openForReading(ctx: MailboxContext): Promise<MailboxOpenin
       await r?.close();
     },
   };
+}
+
+/** A whole read, or one the session ended early: then what is known of the mailbox and why. */
+export type WholeRead = { stats: ReadStats } | { exists: number; error: string };
+
+/**
+ * Read every message the cycle reads (IMAP: only the unseen ones when `unseenOnly`). When the
+ * session ends early, the reader's own counts go with it: what is known is the size of the
+ * mailbox when it was opened (IMAP; POP3 lists it inside the read) and the `judged` messages
+ * handed to `onMessage` before the end.
+ */
+export async function readWhole(
+  protocol: MailboxProtocol,
+  reader: Reader,
+  opts: { unseenOnly: boolean; onMessage: OnMessage; onProgress?: OnProgress },
+  judged: () => number,
+): Promise<WholeRead> {
+  try {
+    const stats =
+      reader.info.protocol === 'imap'
+        ? await (reader as ImapReader).read(opts)
+        : await (reader as Pop3Reader).read({ onMessage: opts.onMessage, ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) });
+    return { stats };
+  } catch (err) {
+    const n = judged();
+    const exists = reader.info.protocol === 'imap' ? Math.max((reader as ImapReader).exists, n) : n;
+    return { exists, error: `the ${protocol === 'imap' ? 'IMAP' : 'POP3'} session ended early after ${n} message${n === 1 ? '' : 's'}: ${errorText(err)}` };
+  }
+}
+
+/** An error's words, with its code when the words do not carry it (imapflow's NoConnection...). */
+function errorText(err: unknown): string {
+  const e = err as { message?: string; code?: string; responseText?: string };
+  const text = e?.responseText ?? e?.message ?? String(err);
+  return e?.code && !text.includes(e.code) ? `${text} (${e.code})` : text;
 }

@@ -18,13 +18,10 @@ import { SERVER_ACTIONS, pollPolicy, shouldDeleteAllMail, type MailboxEffect, ty
 import { featuresOf, type ServerVersion } from '../server/release.js';
 import { readTokens, stateDir, tokenLookup, TOKENS_FILE } from '../state/tokens.js';
 import type { TokenRow, TokenStoreSummary } from '../tokens/combine.js';
-// Types only: each reader (and imapflow behind the IMAP one) is loaded when its protocol is used.
-import type { ImapReader } from '../mailbox/imap-reader.js';
 import type { OnMessage, OnProgress, ReaderInfo, ReadMessage, ReadStats } from '../mailbox/types.js';
 export type { MessageRef, OnMessage, OnProgress, ReaderInfo, ReadMessage, ReadStats } from '../mailbox/types.js';
-import type { Pop3Reader } from '../mailbox/pop3-reader.js';
 import type { ServerAccess } from '../probes/server-access.js';
-import { openReader, type MailboxContext, type Reader } from './connect.js';
+import { openReader, readWhole, type MailboxContext, type Reader } from './connect.js';
 
 // ---- the report --------------------------------------------------------------------------------
 
@@ -467,7 +464,7 @@ export function classifyMessage(ctx: CycleContext, m: ReadMessage): { row: PollM
 // ---- how the server's client connects --------------------------------------------------------------
 
 // Opening the mailbox lives in ./connect.ts, light enough to start before the classifier loads.
-export { checkAccess, openReader, type Reader } from './connect.js';
+export { checkAccess, openReader, readWhole, type Reader, type WholeRead } from './connect.js';
 
 /** The access check as the report shows it. */
 export function serverLoginReport(ctx: CycleContext, access: ServerAccess): ServerLoginReport {
@@ -525,12 +522,6 @@ export interface CycleRead {
   error?: string;
 }
 
-function errorText(err: unknown): string {
-  const e = err as { message?: string; code?: string; responseText?: string };
-  const text = e?.responseText ?? e?.message ?? String(err);
-  return e?.code && !text.includes(e.code) ? `${text} (${e.code})` : text;
-}
-
 /** Read the messages the release reads and classify each; a connection failure ends it early. */
 export async function readCycle(ctx: CycleContext, reader: Reader, hooks: CycleHooks = {}): Promise<CycleRead> {
   const tally = new Tally(hooks.keepRows ?? true, hooks.onRow);
@@ -541,24 +532,11 @@ export async function readCycle(ctx: CycleContext, reader: Reader, hooks: CycleH
     hooks.onClassified?.(m, kept, verdict);
   };
   const progress = hooks.onProgress ? { onProgress: hooks.onProgress } : {};
-  try {
-    const stats =
-      reader.info.protocol === 'imap'
-        ? await (reader as ImapReader).read({ unseenOnly: pollPolicy(ctx.version, 'imap').reads === 'unseen', onMessage, ...progress })
-        : await (reader as Pop3Reader).read({ onMessage, ...progress });
-    return { rows: tally.rows, stats, summary: tally.summary(stats) };
-  } catch (err) {
-    // The reader's own counts went with it: what is known is the size of the mailbox when it was
-    // opened (IMAP; POP3 lists it inside the read) and the messages judged before the end.
-    const exists = reader.info.protocol === 'imap' ? Math.max((reader as ImapReader).exists, tally.messages) : tally.messages;
-    const stats: ReadStats = { exists, selected: tally.messages, seenSkipped: 0, vanished: 0, bytesIn: 0, bytesOut: 0, roundTrips: 0 };
-    return {
-      rows: tally.rows,
-      stats,
-      summary: tally.summary(stats),
-      error: `the ${ctx.protocol === 'imap' ? 'IMAP' : 'POP3'} session ended early after ${tally.messages} message${tally.messages === 1 ? '' : 's'}: ${errorText(err)}`,
-    };
-  }
+  const unseenOnly = reader.info.protocol === 'imap' && pollPolicy(ctx.version, 'imap').reads === 'unseen';
+  const read = await readWhole(ctx.protocol, reader, { unseenOnly, onMessage, ...progress }, () => tally.messages);
+  if ('stats' in read) return { rows: tally.rows, stats: read.stats, summary: tally.summary(read.stats) };
+  const stats: ReadStats = { exists: read.exists, selected: tally.messages, seenSkipped: 0, vanished: 0, bytesIn: 0, bytesOut: 0, roundTrips: 0 };
+  return { rows: tally.rows, stats, summary: tally.summary(stats), error: read.error };
 }
 
 export function buildReport(ctx: CycleContext, info: ReaderInfo, read: CycleRead, startedAt: number): PollReport {
