@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePortOffset, mailboxFlags, markSeen, purgeMailbox, seedMailbox, startStack, stopStack, type StackInfo } from '../mailstack/stack.js';
 import { runCli, jsonOf } from '../helpers/cli.js';
+import { startRelay } from '../helpers/relay.js';
+import { smallReply } from '../poll/helpers.js';
 import { recordToken } from '../../src/state/tokens.js';
 import { tempDir } from '../helpers/plist.js';
 import { config, LOGS, MESSAGES, MSGS, writeConfig } from '../fixtures/diagnose/helpers.js';
@@ -164,6 +166,44 @@ describe('imip diagnose with replies the server could not use', () => {
     expect(human.stdout).toMatch(/\n {2}✗ token\.not-first-recipient {2}UID \d+\n/);
     expect(human.stdout).toMatch(/\n {4}fix: This is what Reply All does/);
     expect(human.stdout.trim().split('\n').pop()).toMatch(/^✗ Found \d+ errors and \d+ warnings? in 4 areas \(Sending, Receiving, Replies, Config\)|^✗ Found \d+ errors and \d+ warnings? in \d areas/);
+  });
+
+  it('the mailbox session cut mid-read: Receiving says how far it got, the JSON names why, not a flag changed', async () => {
+    await purgeMailbox(stack, CAL.address);
+    const token = '3f2b8c1e-7d4a-4e9b-a6c2-5b1d9e0f7a21';
+    await seedMailbox(stack, CAL.address, Array.from({ length: 600 }, (_, i) => smallReply(i, token, '6F1C2A3B-4000-4C5D-9E8F-000000000001').replace(/calendar(\+|@)/g, 'cal-cli$1')));
+    const before = await mailboxFlags(stack, CAL.address);
+    // First measure what the longest connection brings down whole (the checks connect too), then
+    // cut each connection once it has brought 90% of that: the structure of all 600 and the parts
+    // of the first windows have come, the last window's parts have not.
+    let cutAt = Infinity;
+    let longest = 0;
+    const down = new WeakMap<object, number>();
+    const relay = await startRelay({ host: stack.host, port: stack.ports.imaps }, (d, client) => {
+      if (client.destroyed) return;
+      const n = (down.get(client) ?? 0) + d.length;
+      down.set(client, n);
+      longest = Math.max(longest, n);
+      if (n > cutAt) client.destroy();
+      else client.write(d);
+    });
+    try {
+      expect(jsonOf(await run(['--set', `Receiving.Port=${relay.port}`, '--json'])).mailbox).toMatchObject({ exists: 600, examined: 600 });
+      cutAt = Math.floor(longest * 0.9);
+      const r = await run(['--set', `Receiving.Port=${relay.port}`, '--json']);
+      expect(r.stderr).toBe('');
+      const doc = jsonOf(r);
+      expect(doc.mailbox.error).toMatch(/^the IMAP session ended early after \d+ messages: /);
+      expect(doc.mailbox.exists).toBe(600);
+      expect(doc.mailbox.examined).toBeGreaterThan(0);
+      expect(doc.mailbox.examined).toBeLessThan(600);
+      const human = await run(['--set', `Receiving.Port=${relay.port}`]);
+      expect(human.stdout).toMatch(/Receiving .*read-only: the session ended early, after \d+ messages of 600/);
+      expect(human.stdout).not.toMatch(/at .*\.js:\d+/);
+    } finally {
+      relay.close();
+    }
+    expect(await mailboxFlags(stack, CAL.address)).toEqual(before);
   });
 
   it('--message - reads one message from stdin; the mailbox is then not read', async () => {
