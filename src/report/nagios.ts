@@ -68,7 +68,14 @@ export function parseThresholds(flag: string, value: string | undefined): Thresh
       throw new CannotRunError(`${flag}: ${JSON.stringify(item)} is not LABEL=RANGE (a perfdata label such as time or leg_reply-arrived, and a range such as 60, 10:, ~:5 or @0:1)`);
     }
     // A label no run ever gives (a typo) would never alert: refused, as a malformed range is.
-    if (!knownLabel(label)) throw new CannotRunError(`${flag}: ${JSON.stringify(label)} is no perfdata label imip gives; ${LABELS_TEXT}`);
+    if (!knownLabel(label)) {
+      // A known group with a stage it has not (smtp_startls): its stages, not the whole catalogue.
+      const group = /^([A-Za-z0-9.-]+)_/.exec(label)?.[1];
+      const stages = group ? STAGES_BY_GROUP.get(group) : undefined;
+      throw new CannotRunError(
+        `${flag}: ${JSON.stringify(label)} is no perfdata label imip gives; ${stages ? `the ${group} stages are ${[...stages].join(', ')}` : LABELS_TEXT}`,
+      );
+    }
     out.set(label, range);
   }
   return out;
@@ -79,14 +86,24 @@ const FIXED_LABELS = new Set(['time', 'errors', 'warnings', 'roundtrip']);
 /** The round trip's legs (roundtrip/run.ts `LegName`). */
 const LEGS = new Set(['sent', 'delivered', 'reply-sent', 'reply-arrived', 'token', 'server-action']);
 /**
- * What comes before `_<stage>` in a stage's label ({@link perfValues}): the protocol of a
+ * The stages each group of a stage's label ({@link perfValues}) can name: the protocol of a
  * connection test (smtp, imap, pop3, or unknown for a Type no release polls), check-config
  * --connect's probe names (smtp, mailbox), poll's cycle, diagnose's probe, and the command itself
- * where a document names no protocol.
+ * where a document names no protocol. The probes' stage names (src/probes/, src/net/) are kept
+ * in step with this list by test/report/stage-labels.test.ts.
  */
-const STAGE_GROUPS = new Set(['smtp', 'imap', 'pop3', 'unknown', 'mailbox', 'poll', 'probe', 'check-config', 'test-smtp', 'test-mailbox', 'send-test', 'diagnose', 'tokens']);
+const SMTP_STAGES = ['resolve', 'connect', 'greeting', 'ehlo', 'starttls', 'ehlo-tls', 'auth', 'mail-from', 'rcpt-to', 'data', 'relay-check', 'quit', 'send', 'internal'];
+const MAILBOX_STAGES = ['resolve', 'connect', 'server-login', 'tls', 'greeting', 'starttls', 'login', 'inbox', 'stat', 'uidl', 'sample', 'logout', 'quit', 'protocol', 'internal'];
+const ANY_STAGE = [...new Set([...SMTP_STAGES, ...MAILBOX_STAGES, 'cycle', 'plus-address'])];
+export const STAGES_BY_GROUP: ReadonlyMap<string, ReadonlySet<string>> = new Map<string, ReadonlySet<string>>([
+  ['smtp', new Set(SMTP_STAGES)],
+  ...(['imap', 'pop3', 'unknown', 'mailbox'] as const).map((g) => [g, new Set(MAILBOX_STAGES)] as [string, ReadonlySet<string>]),
+  ['poll', new Set(['cycle'])],
+  ['probe', new Set(['plus-address'])],
+  ...(['check-config', 'test-smtp', 'test-mailbox', 'send-test', 'diagnose', 'tokens'] as const).map((g) => [g, new Set(ANY_STAGE)] as [string, ReadonlySet<string>]),
+]);
 const LABELS_TEXT =
-  'the labels are time, errors, warnings, a stage as <group>_<stage> (smtp_starttls, imap_login, pop3_login, mailbox_login, poll_cycle, …), ' +
+  'the labels are time, errors, warnings, a stage as <group>_<stage> (smtp_starttls, smtp_auth, imap_login, pop3_login, mailbox_login, poll_cycle, …), ' +
   'messages_<action> (poll: messages_no_token, …), roundtrip and leg_<leg> (send-test: leg_sent, leg_delivered, leg_reply-sent, leg_reply-arrived)';
 
 /** Whether some run of some command gives this perfdata label. */
@@ -96,7 +113,7 @@ export function knownLabel(text: string): boolean {
   if (!m) return false;
   if (m[1] === 'leg') return LEGS.has(m[2]!);
   if (m[1] === 'messages') return /^[a-z_]+$/.test(m[2]!);
-  return STAGE_GROUPS.has(m[1]!);
+  return STAGES_BY_GROUP.get(m[1]!)?.has(m[2]!) ?? false;
 }
 
 export function alerts(range: Range, value: number): boolean {

@@ -64,8 +64,10 @@ describe('Nagios ranges (plugin guidelines)', () => {
     expect(() => parseThresholds('--warning', 'time=x')).toThrow(/--warning/);
     expect([...parseThresholds('--warning', '30,leg_reply-arrived=60').keys()]).toEqual(['time', 'leg_reply-arrived']);
     // Labels no run gives are refused (a typo would never alert); every family a run gives is taken.
-    for (const typo of ['nosuchlabel=5', 'tme=5', 'leg_reply-arived=5', 'smpt_starttls=1', 'messages_No-Token=1']) expect(() => parseThresholds('--critical', typo), typo).toThrow(/is no perfdata label imip gives/);
-    expect([...parseThresholds('--critical', 'errors=0,warnings=1,roundtrip=60,leg_delivered=30,imap_login=2,pop3_stls=1,mailbox_login=1,poll_cycle=5,probe_plus-address=9,messages_no_token=1').keys()]).toHaveLength(10);
+    for (const typo of ['nosuchlabel=5', 'tme=5', 'leg_reply-arived=5', 'smpt_starttls=1', 'smtp_startls=1', 'imap_ehlo=1', 'poll_cycles=1', 'pop3_stls=1', 'messages_No-Token=1']) expect(() => parseThresholds('--critical', typo), typo).toThrow(/is no perfdata label imip gives/);
+    // A stage typo names that group's stages, where the right one is found.
+    expect(() => parseThresholds('--warning', 'smtp_startls=1')).toThrow(/"smtp_startls" is no perfdata label imip gives; the smtp stages are resolve, connect, greeting, ehlo, starttls, /);
+    expect([...parseThresholds('--critical', 'errors=0,warnings=1,roundtrip=60,leg_delivered=30,imap_login=2,pop3_starttls=1,mailbox_login=1,poll_cycle=5,probe_plus-address=9,messages_no_token=1').keys()]).toHaveLength(10);
   });
 });
 
