@@ -404,7 +404,16 @@ export async function run(flags: SendTestFlags): Promise<number> {
   const tracker = rtModule && account
     ? new rtModule.RoundTripTracker(inv.messageId, account.imap.url, `${(s.receiving.protocol ?? 'imap').toUpperCase()} ${s.receiving.server.trim()}:${s.receiving.port}`)
     : null;
-  const monitor = tracker && docSinkActive() ? await import('./monitor-output.js') : null;
+  // --wait-reply without a round trip: nothing to remove, but the wait is stopped the same way and
+  // the run says where it was and what went out.
+  const waitOnly = !tracker && waitSeconds !== null ? { stage: 'before-send' as 'before-send' | 'sending' | 'waiting', sent: false } : null;
+  const waitWhere = (): string =>
+    waitOnly?.stage === 'before-send' ? 'before the invitation was sent' : waitOnly?.stage === 'sending' ? 'while the invitation was being sent' : 'while waiting for the reply';
+  const waitLeft = (): string =>
+    waitOnly?.sent
+      ? `the invitation was sent (Message-ID ${inv.messageId}, token ${inv.token}); the mailbox was only read, nothing to remove`
+      : `the invitation may have been sent (Message-ID ${inv.messageId}); the mailbox was only read, nothing to remove`;
+  const monitor = (tracker || waitOnly) && docSinkActive() ? await import('./monitor-output.js') : null;
   let tripDone: { text: string } | null = null;
   let stoppedWhere = '';
   const finishInterrupted = (sig: string, text: string, fresh: boolean): never => {
@@ -416,6 +425,18 @@ export async function run(flags: SendTestFlags): Promise<number> {
   };
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals): void => {
+    if (waitOnly) {
+      signals++;
+      if (waitOnly.stage === 'before-send') finishInterrupted(sig, `interrupted by ${sig} before the invitation was sent; nothing was sent`, true);
+      if (signals === 1) {
+        stoppedWhere = waitWhere();
+        const when = waitOnly.stage === 'sending' ? `once the invitation's SMTP session ends (within ${Math.round((conn?.timeoutMs ?? 15_000) / 1000)} s), before waiting for the reply` : 'the wait for the reply';
+        process.stderr.write(`\nimip: ${sig}: stopping ${when}; send it again to stop at once.\n`);
+        stop.abort(sig);
+        return;
+      }
+      finishInterrupted(sig, `interrupted by ${sig} again ${waitWhere()}, stopping at once: ${waitLeft()}`, false);
+    }
     if (!tracker) return;
     signals++;
     if (tracker.stage === 'before-send') finishInterrupted(sig, `interrupted by ${sig} ${tracker.where()}; nothing was sent, nothing to remove`, true);
@@ -429,14 +450,14 @@ export async function run(flags: SendTestFlags): Promise<number> {
     finishInterrupted(sig, `interrupted by ${sig} again ${tracker.where()}, stopping at once: ${tracker.mayBeLeft()}`, false);
   };
   const stopSignals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
-  if (tracker) for (const sig of stopSignals) process.on(sig, onSignal);
+  if (tracker || waitOnly) for (const sig of stopSignals) process.on(sig, onSignal);
   // Once the output is being written the run is over: a signal then is the default one.
   const release = (): void => {
     for (const sig of stopSignals) process.off(sig, onSignal);
   };
 
   const refuse = (why: string): number => {
-    if (stop.signal.aborted && tracker) finishInterrupted(String(stop.signal.reason), `interrupted by ${String(stop.signal.reason)} ${stoppedWhere}; the invitation was not sent (${why}), nothing to remove`, false);
+    if (stop.signal.aborted && (tracker || waitOnly)) finishInterrupted(String(stop.signal.reason), `interrupted by ${String(stop.signal.reason)} ${stoppedWhere}; the invitation was not sent (${why}), nothing to remove`, false);
     doc.ok = false;
     const lines: string[] = [];
     if (!out.json && !out.quiet) lines.push(...renderPlan(doc, c, vline), '', `${c.red('✗')} ${c.bold('not sent'.padEnd(14))}${printable(why)}`);
@@ -513,6 +534,7 @@ export async function run(flags: SendTestFlags): Promise<number> {
   const { sendRaw, SmtpSendError } = await import('../send/smtp-send.js');
   const sendStarted = Date.now();
   if (tracker) Object.assign(tracker, { stage: 'sending', invitation: 'maybe' });
+  if (waitOnly) waitOnly.stage = 'sending';
   try {
     const result = await sendRaw({
       sending: s.sending,
@@ -537,6 +559,7 @@ export async function run(flags: SendTestFlags): Promise<number> {
     if (out.verbose && result.transcript) doc.transcript = result.transcript;
     // On its way to the attendee from here on.
     if (tracker) Object.assign(tracker, { stage: 'delivering', invitation: 'sent' });
+    if (waitOnly) Object.assign(waitOnly, { stage: 'waiting', sent: true });
   } catch (e) {
     if (tracker) tracker.invitation = 'none';
     await watcher?.close();
@@ -668,7 +691,7 @@ export async function run(flags: SendTestFlags): Promise<number> {
       trip = tripDoc;
       doc.roundTrip = tripDoc;
     } else {
-      reply = await wait.waitForReply(watcher, target, judgeContext, waitOptions(waitSeconds));
+      reply = await wait.waitForReply(watcher, target, judgeContext, { ...waitOptions(waitSeconds), signal: stop.signal });
     }
   } finally {
     // Stopped by a signal: the read-only watcher is dropped, not waited on (it changed nothing).
@@ -681,6 +704,17 @@ export async function run(flags: SendTestFlags): Promise<number> {
     doc.ok = false;
     if (trip) Object.assign(trip, { exitCode: SIGNAL_EXIT[sig] ?? 130, interrupted: sig });
     finishInterrupted(sig, `interrupted by ${sig} ${stoppedWhere}; ${tripDone?.text ?? tracker.mayBeLeft()}`, false);
+  }
+  if (stop.signal.aborted && waitOnly) {
+    // What the wait saw before it stopped goes into the --json document; nothing was judged final.
+    const sig = String(stop.signal.reason);
+    doc.ok = false;
+    if (reply) {
+      const { findings: _seen, ...replyDoc } = reply;
+      doc.reply = replyDoc;
+    }
+    const seen = reply && reply.outcome !== 'no-reply' ? `the best answer seen so far: ${reply.reason}` : 'no reply had arrived';
+    finishInterrupted(sig, `interrupted by ${sig} ${stoppedWhere}${reply ? ` after ${reply.waitedSeconds} s of ${waitSeconds}` : ''}; ${seen}; ${waitLeft()}`, false);
   }
   if (reply) {
     findings.push(...replyFindings(reply, waitSeconds));

@@ -8,7 +8,7 @@
  * The calendar mailbox is shared with other test files: nothing here purges it. send-test only
  * looks at messages that arrive after it starts watching, and every test uses its own summary.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -601,6 +601,49 @@ describe.concurrent('--wait-reply on the real mailbox', () => {
     });
     expect(json(held.result).serverStore).toMatchObject({ holdsToken: true });
     expect(json(held.result).findings.find((f: { id: string }) => f.id === 'token.store-state').message).toMatch(/holds token .*recognizes the reply/);
+  });
+
+  // Ctrl-C, or SIGTERM from systemd or `timeout`, while --wait-reply waits (no round trip): the
+  // wait stops, the run says what went out, and the output ends as a whole for each format.
+  const interruptedWait = (sig: NodeJS.Signals, format: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> => {
+    const child = spawn(
+      process.execPath,
+      [BIN, 'send-test', '--config', stackConfig(), '--ca-file', getStack().ca, '--state-dir', tempDir('imip-state-'), '--to', 'alice@example.test', '--wait-reply', '60', '--no-color', ...format],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    // The wait has begun once the invitation is accepted (human) or after a moment (--json, nagios).
+    const timer = setTimeout(() => child.kill(sig), 4000);
+    child.stdout.on('data', (d) => {
+      stdout += d;
+      if (/waiting up to 60 s/.test(stdout)) {
+        clearTimeout(timer);
+        setTimeout(() => child.kill(sig), 300);
+      }
+    });
+    return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
+  };
+
+  it.each([
+    ['SIGINT', 'human', [], 130],
+    ['SIGTERM', '--json', ['--json'], 143],
+    ['SIGINT', 'nagios', ['--format', 'nagios'], 3],
+  ] as const)('%s while --wait-reply waits (%s): says the invitation was sent and nothing is to remove; exit %i', async (sig, _name, format, exit) => {
+    const r = await interruptedWait(sig, [...format]);
+    expect(r.code).toBe(exit);
+    expect(r.stderr).toMatch(new RegExp(`imip: interrupted by ${sig} while waiting for the reply after [\\d.]+ s of 60; no reply had arrived; the invitation was sent \\(Message-ID <[^>]+>, token [0-9a-f-]{36}\\); the mailbox was only read, nothing to remove`));
+    expect(r.stderr).not.toMatch(/at .*\.js:\d+/);
+    if (format[0] === '--json') {
+      const doc = JSON.parse(r.stdout);
+      expect(doc).toMatchObject({ command: 'send-test', ok: false, interrupted: sig, exitCode: exit, sent: { accepted: ['alice@example.test'] } });
+      expect(doc.error).toMatch(/^interrupted by SIGTERM while waiting for the reply/);
+    } else if (format[0] === '--format') {
+      expect(r.stdout).toMatch(/^IMIP UNKNOWN - send-test: interrupted by SIGINT while waiting for the reply/);
+    } else {
+      expect(r.stdout).toMatch(/✓ sent/);
+    }
   });
 
   it('a mailbox that cannot be read: nothing is sent (exit 1)', async () => {
