@@ -55,6 +55,8 @@ export async function run(flags: CheckConfigFlags): Promise<number> {
   const { ctx, configPath, overrides } = await loadForCommand(flags);
   const findings: Finding[] = runConfigChecks(ctx);
   const probes: ProbeSection[] = [];
+  /** The connection tests whose own findings hold an error (the others stopped, if at all, on a warning). */
+  const withErrors = new Set<ProbeSection['name']>();
 
   if (conn) {
     const s = ctx.settings;
@@ -72,6 +74,8 @@ export async function run(flags: CheckConfigFlags): Promise<number> {
     ]);
     probes.push(smtp ? { name: 'smtp', target: smtp.target, stages: smtp.stages, ok: smtp.ok } : notRun('smtp', smtpBlocked!));
     probes.push(mailbox ? { name: 'mailbox', target: mailbox.target, stages: mailbox.stages, ok: mailbox.ok } : notRun('mailbox', mailboxBlocked!));
+    if (smtp && hasErrors(smtp.findings)) withErrors.add('smtp');
+    if (mailbox && hasErrors(mailbox.findings)) withErrors.add('mailbox');
     const tests = [...(smtp?.findings ?? []), ...(mailbox?.findings ?? [])];
     const kept = findings.splice(0).filter(notSupersededBy(tests));
     findings.push(...kept, ...tests.filter(notSaidBy(kept)));
@@ -114,15 +118,17 @@ export async function run(flags: CheckConfigFlags): Promise<number> {
     for (const p of probes) {
       lines.push(c.bold(p.name === 'smtp' ? 'Sending (SMTP)' : 'Receiving (mailbox)'));
       if (p.notRun) lines.push(`  ${c.dim(`not run: ${p.notRun}`)}`);
-      else lines.push(...renderStages(p.stages, c, { verbose: out.verbose, indent: '  ', findings: rest }));
+      else lines.push(...renderStages(p.stages, c, { verbose: out.verbose, indent: '  ', findings: rest, stoppedOnWarning: !withErrors.has(p.name) }));
       lines.push('');
     }
     lines.push(...renderFindings(rest, c, { verbose: out.verbose }));
   }
-  const failed = probes.filter((p) => !p.ok && !p.notRun).length;
+  const failed = probes.filter((p) => !p.ok && !p.notRun && withErrors.has(p.name)).length;
+  const short = probes.filter((p) => !p.ok && !p.notRun && !withErrors.has(p.name)).length;
   const skipped = probes.filter((p) => p.notRun).length;
   const extra = [
     failed ? `${failed} connection test${failed === 1 ? '' : 's'} with errors` : '',
+    short ? `${short} connection test${short === 1 ? '' : 's'} stopped early on a warning` : '',
     skipped ? `${skipped} not run` : '',
     // With --quiet the overrides line is not printed: the summary still says the run was not the plist alone.
     out.quiet && overrides.length ? `with --set ${overrides.map((o) => o.given).join(', ')}` : '',

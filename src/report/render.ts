@@ -111,22 +111,41 @@ export function summaryLine(findings: readonly Finding[], c: ChalkInstance, extr
 export function renderStages(
   stages: readonly StageResult[],
   c: ChalkInstance,
-  opts: { verbose: boolean; indent?: string; /** The findings printed after the stages: a hint one of them gives as its fix is not repeated here. */ findings?: readonly Finding[] },
+  opts: {
+    verbose: boolean;
+    indent?: string;
+    /** The findings printed after the stages: a hint one of them gives as its fix is not repeated here. */
+    findings?: readonly Finding[];
+    /**
+     * The test's own findings hold no error: a stage it stopped at stopped it on a warning (a
+     * certificate this tool does not trust, where Calendar Server goes on), shown `!`, not `✗`.
+     */
+    stoppedOnWarning?: boolean;
+  },
 ): string[] {
   stages = forTerminal(stages);
   const fixes = new Set((opts.findings ?? []).map((f) => f.fix.trim()));
   const ind = opts.indent ?? '';
   const lines: string[] = [];
   for (const s of stages) {
-    const glyph = s.skipped ? c.dim(GLYPH.skipped) : s.ok ? c.green(GLYPH.ok) : c.red(GLYPH.error);
+    // A stage that passed over a certificate this tool does not trust is marked too: the test
+    // stops before the password there (test-smtp's AUTH), as it does where the TLS stage stops.
+    const warned = !s.skipped && (s.ok ? untrustedTls(s.evidence) : opts.stoppedOnWarning === true);
+    const glyph = s.skipped ? c.dim(GLYPH.skipped) : warned ? c.yellow(GLYPH.warning) : s.ok ? c.green(GLYPH.ok) : c.red(GLYPH.error);
     const ms = s.skipped ? c.dim('skipped') : c.dim(`${Math.round(s.ms)} ms`);
     lines.push(`${ind}${glyph} ${s.stage.padEnd(12)} ${ms}`);
-    if (s.error) lines.push(`${ind}    ${c.red(s.error)}`);
+    if (s.error) lines.push(`${ind}    ${warned ? c.yellow(s.error) : c.red(s.error)}`);
     if (s.hint && (opts.verbose || !fixes.has(s.hint.trim()))) lines.push(`${ind}    ${c.green('hint:')} ${s.hint}`);
     const ev = evidenceLine(s.evidence, opts.verbose, [s.error ?? '', s.hint ?? '']);
     if (ev) lines.push(`${ind}    ${c.dim(ev)}`);
   }
   return lines;
+}
+
+/** Stage evidence with a certificate that did not verify, checks on. */
+function untrustedTls(evidence: Record<string, unknown>): boolean {
+  const t = evidence.tls as TlsLike | undefined;
+  return typeof t === 'object' && t !== null && t.verified === false && !t.checksDisabled;
 }
 
 interface TlsLike {

@@ -53,6 +53,32 @@ describe('imip test-smtp', () => {
   });
 });
 
+describe('a certificate this tool does not trust, where Calendar Server goes on', () => {
+  // Both connection tests stop before the password and say so as a warning: the TLS stage is
+  // marked "!", not "✓" (test-smtp) or "✗" (test-mailbox), and no summary speaks of errors.
+  it('test-smtp and test-mailbox mark their TLS stage "!" and end on the warning; check-config --connect says the same', async () => {
+    const { path } = stackConfig();
+    const env = { NO_COLOR: '1' };
+    const smtp = await runCli(['test-smtp', '--config', path], { env });
+    expect(smtp.code).toBe(1);
+    expect(smtp.stdout).toMatch(/^! starttls {5}\d+ ms$/m);
+    expect(smtp.stdout).toMatch(/^- auth {9}skipped$/m);
+    expect(smtp.stdout.trim().split('\n').pop()).toBe('0 errors, 1 warning, 0 notes; 1 stage not run');
+    const mailbox = await runCli(['test-mailbox', '--config', path], { env });
+    expect(mailbox.code).toBe(1);
+    expect(mailbox.stdout).toMatch(/^! tls {10}\d+ ms$/m);
+    expect(mailbox.stdout).not.toMatch(/^✗ /m);
+    expect(mailbox.stdout.trim().split('\n').pop()).toBe('0 errors, 1 warning, 0 notes; stopped at tls on a warning, 5 stages not run');
+    const all = await runCli(['check-config', '--connect', '--config', path], { env });
+    expect(all.stdout).not.toMatch(/with errors/);
+    expect(all.stdout.trim().split('\n').pop()).toMatch(/^0 errors, 2 warnings, \d+ notes?; 2 connection tests stopped early on a warning$/);
+    // An error stays an error: a wrong password over a trusted certificate.
+    const wrong = await runCli(['test-mailbox', '--config', stackConfig({ recvPassword: 'Wrong-pw-7731-mailbox' }).path, '--ca-file', getStack().ca], { env });
+    expect(wrong.stdout).toMatch(/^✗ login {8}\d+ ms$/m);
+    expect(wrong.stdout.trim().split('\n').pop()).toBe('1 error, 0 warnings, 0 notes; 1 stage failed');
+  });
+});
+
 describe('imip check-config --connect', () => {
   it('9.x with an IP address as Server: the connection tests\' certificate findings, not the config rules\' as well', async () => {
     const s = getStack();
