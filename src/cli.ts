@@ -285,7 +285,8 @@ export function buildProgram(argv: readonly string[] = []): Command {
     .exitOverride()
     // Help and the version go out in one synchronous write, without creating `process.stdout`
     // (which loads Node's stream modules, and net for a pipe).
-    .configureOutput({ writeOut: (s) => writeWhole(s), writeErr: (s) => process.stderr.write(s) });
+    // Commander's own errors ("error: unknown option '--x'") speak as every other error does: "imip: …".
+    .configureOutput({ writeOut: (s) => writeWhole(s), writeErr: (s) => process.stderr.write(s.replace(/^error: /, 'imip: ')) });
 
   const named = COMMANDS.find((spec) => spec.name === argv[2]);
   // `imip --version` prints the version and nothing else: no command is needed for it.
@@ -309,12 +310,23 @@ function monitoringOptions(program: Command): void {
   }
 }
 
+/** The command a run names, or "imip" (for flags that did not parse). */
+function commandOf(argv: string[]): string {
+  return argv.slice(2).find((a) => !a.startsWith('-')) ?? 'imip';
+}
+
+/** Whether --json (or --format json) was asked for, read from raw argv (for flags that did not parse). */
+function jsonAsked(argv: string[]): boolean {
+  const j = argv.indexOf('--format');
+  return argv.includes('--json') || argv.includes('--format=json') || (j >= 0 && argv[j + 1] === 'json');
+}
+
 /** The command and whether Nagios output was asked for, read from raw argv (for flags that did not parse). */
 function nagiosAsked(argv: string[]): string | null {
   const i = argv.indexOf('--format=nagios');
   const j = argv.indexOf('--format');
   if (i < 0 && !(j >= 0 && argv[j + 1] === 'nagios')) return null;
-  return argv.slice(2).find((a) => !a.startsWith('-')) ?? 'imip';
+  return commandOf(argv);
 }
 
 export async function main(argv: string[]): Promise<void> {
@@ -331,6 +343,11 @@ export async function main(argv: string[]): Promise<void> {
         const { nagiosUnknown } = await import('./commands/monitor-output.js');
         process.exitCode = nagiosUnknown(nagios, err.message.replace(/^error: /, ''));
         return;
+      }
+      // --json: a bad flag is a run stopped by its input like a bad flag value, with the same
+      // document on stdout (the message is on stderr as always).
+      if (err.exitCode !== 0 && jsonAsked(argv)) {
+        process.stdout.write(`${JSON.stringify({ command: commandOf(argv), ok: false, exitCode: EXIT_CANNOT_RUN, error: printable(err.message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ')) })}\n`);
       }
       process.exitCode = err.exitCode === 0 ? 0 : EXIT_CANNOT_RUN;
       return;

@@ -175,6 +175,16 @@ describe('imip check-config', () => {
       expect(r.stdout).toBe('');
     });
   }
+
+  it('an unknown flag speaks as every error does ("imip: …", with the nearest flag) and, with --json, still writes the document', async () => {
+    const r = await runCli(['check-config', '--connet', '--json']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^imip: unknown option '--connet'\n\(Did you mean --connect\?\)/);
+    expect(JSON.parse(r.stdout)).toEqual({ command: 'check-config', ok: false, exitCode: 2, error: "unknown option '--connet' (Did you mean --connect?)" });
+    const choice = await runCli(['test-smtp', '--format', 'jsn']);
+    expect(choice.code).toBe(2);
+    expect(choice.stderr).toMatch(/^imip: option '--format <format>' argument 'jsn' is invalid/);
+  });
 });
 
 describe('imip', () => {
