@@ -57,6 +57,7 @@ const MESSAGE_FINDINGS: RuleMeta[] = [
   meta('message.seen', 'warning', 'A message already marked \\Seen: 5.1 and later on IMAP never read it.', ['5.0+']),
   meta('message.blocks-cycle', 'error', 'IMAP 2.x-5.0: the server fails on this message inside its processing and leaves it in the mailbox; every later poll meets it first and stops, so no message after it is ever processed (mailbox effect left-blocks-every-poll).'),
   meta('message.header-not-utf8', 'error', '8.0+: the Message-ID, From or To header holds bytes that are not UTF-8; the server fails logging it ("Failed to process message: \'utf8\' codec can\'t decode …") and never reads the reply (a bounce carrying the invitation fails later, inside its processing, where its Message-ID is logged).', ['5.0+']),
+  meta('message.nested-too-deep', 'error', 'The MIME parts nest past the depth Python\'s email parser reaches inside the server (about 935 levels): it raises "maximum recursion depth exceeded" and the server fails on the message before reading the token.'),
   meta('message.to-unparsable', 'error', 'The To header nests comments past Python\'s recursion limit (about 480 levels): the server\'s parseaddr raises "maximum recursion depth exceeded" and it fails on the message before reading the token.'),
   meta('message.stops-cycle', 'warning', 'IMAP 5.1+: the server fails on this message, the poll stops there (later unseen messages wait for the next poll) and the message stays \\Seen, never processed.', ['5.0+']),
 ];

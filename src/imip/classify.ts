@@ -5,7 +5,7 @@
  * first text/calendar part (2.x: before the lookup) → calendar parse → injection.
  * Used by `poll --once`, `send-test --wait-reply` and `diagnose`, for IMAP and raw messages alike.
  */
-import { COMMENT_NESTING_LIMIT, parseaddr, extractToken, TOKEN_RE } from '../server/address.js';
+import { COMMENT_NESTING_LIMIT, RECURSION_ERROR, parseaddr, extractToken, TOKEN_RE } from '../server/address.js';
 import { mailboxOutcome, pollEraOf, pollReads, type ServerAction } from '../server/poll-policy.js';
 import { UTC_HOST } from '../server/host-zone.js';
 import { atLeast, featuresOf, type ServerVersion } from '../server/release.js';
@@ -25,7 +25,7 @@ import { checkDsn } from './dsn.js';
 import { refusalLog, refusalWords, replyWorkRetried, schedulerLog, schedulerRefusal, type SchedulerOptions } from './scheduler-check.js';
 import { vobjectSerializeError } from './vobject-serialize.js';
 import { dateutilParse, type DateutilVersion } from './dateutil-parse.js';
-import { walkParts, type MimePart } from './mime-part.js';
+import { nestingDepth, walkParts, type MimePart } from './mime-part.js';
 import { keptAttendee, replyFindings } from './reply-checks.js';
 import { isEraC, LOG, type LogEntry } from './inbound-log.js';
 
@@ -284,6 +284,34 @@ function toParseFailure(ctx: ClassifyContext, raises: string): Outcome {
     base,
     `the To header nests comments "(...)" more than ${COMMENT_NESTING_LIMIT} deep: Python's parseaddr recurses once per level and raises "${raises}" before the token is read`,
   );
+}
+
+/**
+ * MIME nesting past which Calendar Server's parse of a message fails. Python 2.7's
+ * `email.message_from_string` (feedparser `_parsegen`, a generator that runs itself again for
+ * each multipart or encapsulated message inside another) and `Message.walk` (the same, in
+ * `checkDSN` and `processReply`) take one frame per level, and Python raises RuntimeError
+ * ("maximum recursion depth exceeded") past its limit of 1000 frames. Measured with Python 2.7.18:
+ * parsing and walking fails past 976 levels at the top of the stack, 926 with 50 frames already in
+ * use. `inbound()` runs from Twisted's reactor and its Deferred callbacks, a few dozen frames deep
+ * (see COMMENT_NESTING_LIMIT): 935 is taken as the limit, and a message within about ten levels
+ * of it may go either way. Every release parses inside `inbound()`'s catch-all: "Failed to
+ * process message: maximum recursion depth exceeded", before the token is read
+ * (CalendarServer-2.5..4.3.2 twistedcaldav/mail.py `MailHandler.inbound`, 5.0..9.2 inbound.py
+ * `MailReceiver.inbound`).
+ */
+export const MIME_NESTING_LIMIT = 935;
+
+/** `message.nested-too-deep`: the server's parse of the message fails, so it is never read. */
+function nestedFinding(ctx: ClassifyContext, facts: Facts, depth: number): Finding {
+  return {
+    id: 'message.nested-too-deep',
+    severity: 'error',
+    path: 'message',
+    message: `The message's MIME parts nest ${depth > 1000 ? 'more than 1,000' : depth} levels deep, past the about ${MIME_NESTING_LIMIT} that Python's email parser reaches inside Calendar Server: it recurses once per level and gives up ("${RECURSION_ERROR}"), so Calendar Server ${ctx.version.text} fails on this message before it reads the token and never processes it.`,
+    evidence: { messageId: facts.messageId, depth: depth > 1000 ? '>1000' : depth, limit: MIME_NESTING_LIMIT },
+    fix: 'No mail client nests parts this deep: treat the message as hostile and remove it from the mailbox.',
+  };
 }
 
 /** `message.to-unparsable`: the server's parse of To fails, so the reply is never read. */
@@ -716,10 +744,15 @@ function cycleFinding(facts: Facts, effect: string, ctx: ClassifyContext): Findi
 export function classify(input: MessageInput, ctx: ClassifyContext): Verdict {
   const facts = gatherFacts(input);
   const dsn = checkDsn(input.root, input.bodies);
+  // The whole message is parsed before anything else is looked at.
+  const depth = nestingDepth(input.root);
+  const tooDeep = depth > MIME_NESTING_LIMIT;
   if (dsn.missingBody) facts.problems.push('message/delivery-status body was not supplied; DSN action unknown');
-  const raising = facts.parts.find((p) => p.type === 'text/calendar' && p.decodeError !== undefined);
-  const unloggable = raising || dsn.actionRaises !== undefined ? null : loggedHeaderFailure(ctx, facts, dsn);
-  const outcome = raising
+  const raising = tooDeep ? undefined : facts.parts.find((p) => p.type === 'text/calendar' && p.decodeError !== undefined);
+  const unloggable = tooDeep || raising || dsn.actionRaises !== undefined ? null : loggedHeaderFailure(ctx, facts, dsn);
+  const outcome = tooDeep
+    ? checkFailure(ctx, null, RECURSION_ERROR, `the MIME parts nest ${depth} levels deep: Python's email parser recurses once per level and raises "${RECURSION_ERROR}" while it parses the message, before the token is read`)
+    : raising
     ? decodeFailure(ctx, raising, raising.decodeError!)
     : dsn.actionRaises !== undefined
       ? actionFailure(ctx, dsn.deliveryStatusPart!, dsn.calendarPart, dsn.actionRaises)
@@ -739,7 +772,9 @@ export function classify(input: MessageInput, ctx: ClassifyContext): Verdict {
   });
   const read = pollReads(ctx.version, ctx.protocol, ctx.seen === true);
   const fromAddress = parseaddr(facts.fromHeader).address;
-  const findings: Finding[] = unloggable
+  const findings: Finding[] = tooDeep
+    ? [nestedFinding(ctx, facts, depth)]
+    : unloggable
     ? [unloggable.finding]
     : facts.toRaises && !dsn.isDsn
     ? [toUnparsableFinding(ctx, facts)]
@@ -781,8 +816,8 @@ export function classify(input: MessageInput, ctx: ClassifyContext): Verdict {
     logLine: logLines.length ? logLines[logLines.length - 1]!.text : '',
     logLines,
     findings,
-    isDsn: dsn.isDsn,
-    ...(dsn.isDsn && dsn.action !== null ? { dsnAction: dsn.action } : {}),
+    isDsn: dsn.isDsn && !tooDeep,
+    ...(dsn.isDsn && !tooDeep && dsn.action !== null ? { dsnAction: dsn.action } : {}),
     ...(calendar ? { calendar } : {}),
     ...(outcome.calendarPart ? { calendarPart: outcome.calendarPart.part } : {}),
     notes: read

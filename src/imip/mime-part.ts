@@ -114,6 +114,23 @@ export function walkParts(root: MimePart): MimePart[] {
   return out;
 }
 
+/**
+ * How deep the parts nest: 0 for a message of one part, 1 for a multipart of leaves, one more for
+ * each multipart or encapsulated message inside another (each is one more level of Python's
+ * email parser and of `Message.walk`).
+ */
+export function nestingDepth(root: MimePart): number {
+  let deepest = 0;
+  const stack: Array<[MimePart, number]> = [[root, 0]];
+  for (let e = stack.pop(); e; e = stack.pop()) {
+    const [p, d] = e;
+    if (d > deepest) deepest = d;
+    if (p.embedded) stack.push([p.embedded.root, d + 1]);
+    for (const c of p.children) stack.push([c, d + 1]);
+  }
+  return deepest;
+}
+
 /** The first part numbered `number` in {@link walkParts} order, found without building the list. */
 export function partByNumber(root: MimePart, number: string): MimePart | undefined {
   const stack: MimePart[] = [root];

@@ -32,6 +32,7 @@ export {
 } from './mime-headers.js';
 export { MAX_BODY_BYTES, MAX_CALENDAR_BYTES } from './mime-decode.js';
 export {
+  nestingDepth,
   walkParts,
   leafParts,
   fileName,
@@ -64,7 +65,9 @@ export interface MimeLimits {
 
 export const DEFAULT_LIMITS: MimeLimits = {
   maxHeaderBytes: MAX_HEADER_BYTES,
-  maxDepth: 50,
+  // Past the depth Calendar Server's own parser reaches (classify.ts MIME_NESTING_LIMIT), so
+  // that every message it parses is parsed whole here, and a deeper one is seen to be deeper.
+  maxDepth: 1000,
   maxBodyBytes: MAX_BODY_BYTES,
   maxCalendarBytes: MAX_CALENDAR_BYTES,
   maxParts: 10_000,

@@ -26,8 +26,9 @@ import { RawSession } from './imap-raw-session.js';
 import type { WireValue } from './imap-wire.js';
 import { BodyCollector, bodyCap, createDecoder, keptAsSent, MAX_BODY_BYTES, noteDecoding, transferEncodingRead } from '../imip/mime-decode.js';
 import { decodeHeaderBytes, HeaderList, parseHeaderBlock, VERDICT_HEADER_FIELDS } from '../imip/mime-headers.js';
-import { partByNumber, walkParts, type MimePart } from '../imip/mime-part.js';
-import { neededParts } from '../imip/classify.js';
+import { nestingDepth, partByNumber, walkParts, type MimePart } from '../imip/mime-part.js';
+import { needsBody, neededParts } from '../imip/classify.js';
+import type { ParsedMessage } from '../imip/mime.js';
 import { MailboxOpenError, maskOpenError, probeStage } from './open-error.js';
 import { mailboxHost, noCredentialsText } from './target.js';
 import type { OnMessage, OnProgress, ReaderInfo, ReadMessage, ReadStats } from './types.js';
@@ -193,6 +194,44 @@ interface Pending {
   problems: string[];
   /** The needed parts, decoded, once fetched (raw pipeline). */
   bodies?: Map<string, Buffer>;
+  /** The structure may be cut short ({@link WHOLE_FROM_DEPTH}): the message is fetched whole and parsed here. */
+  whole?: boolean;
+  /** The FETCH gave no usable BODYSTRUCTURE. */
+  noStructure?: boolean;
+  /** The whole message as fetched, then parsed. */
+  wholeRaw?: Buffer;
+  parsed?: ParsedMessage;
+}
+
+/**
+ * A structure this deep may have been cut short: Dovecot describes at most 100 levels of nested
+ * parts (deeper ones as one application/octet-stream part), the wire parser follows 256 list
+ * levels, and imapflow's own parser gives no structure at all for about 100 levels. Calendar Server fetches the whole message and parses all of it, to about 935 levels
+ * (classify.ts MIME_NESTING_LIMIT), so such a message is fetched whole (BODY.PEEK[]) and parsed
+ * here, as a POP3 message is.
+ */
+const WHOLE_FROM_DEPTH = 90;
+/** A larger message is not fetched whole: it is judged on its structure, and the problem says so. */
+const WHOLE_MAX_BYTES = 64 * 1024 * 1024;
+
+/** Fetch the message whole when its structure may be cut short ({@link WHOLE_FROM_DEPTH}). */
+function markWhole(rec: Pending, cut: boolean): void {
+  if (!cut && !rec.noStructure && nestingDepth(rec.root) < WHOLE_FROM_DEPTH) return;
+  if (rec.size > WHOLE_MAX_BYTES) {
+    rec.problems.push(rec.noStructure ? 'the server sent no BODYSTRUCTURE for this message, and it is too large to fetch whole here; it is judged as a plain-text message' : DEEP_STRUCTURE);
+    return;
+  }
+  rec.whole = true;
+  rec.parts = [];
+  rec.plan = null;
+}
+
+/** Parse a message fetched whole (lazily loaded: only such a message needs the stream parser here). */
+async function parseWhole(rec: Pending): Promise<void> {
+  if (!rec.wholeRaw) return;
+  const { parseMessage } = await import('../imip/mime.js');
+  rec.parsed = parseMessage(rec.wholeRaw, needsBody);
+  rec.wholeRaw = undefined;
 }
 
 /** Compress sorted UIDs into an IMAP sequence set: 1:3,7,9:10. */
@@ -463,6 +502,20 @@ export class ImapReader {
         }
       }
       for (const rec of window) {
+        if (rec.whole) {
+          stats.roundTrips++;
+          for await (const msg of via.deadline.each('UID FETCH', via.client.fetch(String(rec.uid), { uid: true, source: true }, { uid: true }))) {
+            if (msg.uid === rec.uid && msg.source) rec.wholeRaw = msg.source;
+          }
+          if (!rec.wholeRaw) {
+            stats.vanished++;
+            continue;
+          }
+          await parseWhole(rec);
+          opts.onMessage(toRead(rec, new Map()));
+          opts.onProgress?.(++done, total);
+          continue;
+        }
         // One message at a time (PartFetch.alone): merged with what its window fetched.
         for (const alone of flowChunks(planOf(rec).fetches.flatMap((f) => (f.alone ? [flowItem(f)] : [])))) {
           stats.roundTrips++;
@@ -487,7 +540,9 @@ export class ImapReader {
     try {
       for await (const msg of this.deadline.each('UID FETCH', c.fetch(range, { uid: true, flags: true, size: true, bodyStructure: true, headers: HEADER_FIELDS }, { uid: true }))) {
         stats.selected++;
-        buffer.push(toPending(msg));
+        const rec = toPending(msg);
+        markWhole(rec, false);
+        buffer.push(rec);
         if (buffer.length >= windowSize) {
           if (!helper) {
             helper = await this.openHelper();
@@ -644,7 +699,7 @@ class FetchPipeline {
     if (hasStructure) {
       this.stats.selected++;
       const rec = pendingFromWire(uid, attrs, structure);
-      if (cut) rec.problems.push(DEEP_STRUCTURE);
+      markWhole(rec, cut);
       this.recs.set(uid, rec);
       return;
     }
@@ -655,6 +710,10 @@ class FetchPipeline {
       if (typeof k !== 'string' || !k.startsWith('BODY[')) continue;
       const v = attrs[i + 1];
       const section = k.slice(5, k.indexOf(']'));
+      if (rec.whole) {
+        if (section === '') rec.wholeRaw = Buffer.isBuffer(v) ? v : typeof v === 'string' ? Buffer.from(v, 'latin1') : Buffer.alloc(0);
+        continue;
+      }
       const p = section === 'TEXT' ? '' : section;
       if (!rec.parts.includes(p)) continue;
       const bytes = Buffer.isBuffer(v) ? v : typeof v === 'string' ? Buffer.from(v, 'utf8') : Buffer.alloc(0);
@@ -702,6 +761,15 @@ class FetchPipeline {
       }
       await this.handOver(slice, raw);
     }
+  }
+
+  /** A message whose structure may be cut short, fetched whole and parsed ({@link WHOLE_FROM_DEPTH}). */
+  private async fetchWhole(rec: Pending, raw: RawSession): Promise<void> {
+    const cmd = `UID FETCH ${rec.uid} (BODY.PEEK[])`;
+    if (this.partCommandsShown++ < 6) this.reader.info.commands.push(`${cmd} (its structure may be cut short: the message is parsed whole)`);
+    this.stats.roundTrips++;
+    await raw.command(cmd);
+    await parseWhole(rec);
   }
 
   /** The parts of a message that are fetched on their own (`PartFetch.alone`): one round trip. */
@@ -756,8 +824,9 @@ class FetchPipeline {
     for (const uid of slice) {
       const rec = this.recs.get(uid);
       if (rec && this.alone.delete(uid)) await this.fetchAlone(rec, raw);
+      if (rec?.whole) await this.fetchWhole(rec, raw);
       this.recs.delete(uid);
-      if (!rec || (rec.parts.length && !rec.bodies)) {
+      if (!rec || (rec.parts.length && !rec.bodies) || (rec.whole && !rec.parsed)) {
         // Expunged by someone else since the SEARCH (or between the structure and the part fetch).
         this.stats.vanished++;
         continue;
@@ -802,13 +871,10 @@ function pendingFromWire(uid: number, attrs: WireValue[], structure: WireValue |
       headerBytes = Buffer.isBuffer(v) ? v : typeof v === 'string' ? Buffer.from(v, 'utf8') : null;
     }
   }
-  let root: MimePart;
-  if (Array.isArray(structure)) root = fromWireBodyStructure(structure);
-  else {
-    problems.push('the server sent no BODYSTRUCTURE for this message; it is judged as a plain-text message');
-    root = fromWireBodyStructure(null);
-  }
-  return { uid, size, seen: flags.seen, claimed: flags.claimed, ...(modseq !== undefined ? { modseq } : {}), headerBytes, root, parts: neededParts(root), plan: null, problems };
+  // No structure (a server that sends none, or one its parser could not take): the message is
+  // fetched whole and parsed here (markWhole), as the server reads every message whole.
+  const root = fromWireBodyStructure(Array.isArray(structure) ? structure : null);
+  return { uid, size, seen: flags.seen, claimed: flags.claimed, ...(modseq !== undefined ? { modseq } : {}), headerBytes, root, parts: neededParts(root), plan: null, problems, ...(Array.isArray(structure) ? {} : { noStructure: true }) };
 }
 
 /** LOGOUT, bounded by --timeout (and never after a step timed out: the session is gone). */
@@ -827,13 +893,11 @@ async function safeLogout(client: ImapFlow, deadline: ImapDeadline): Promise<voi
 
 function toPending(msg: FetchMessageObject): Pending {
   const problems: string[] = [];
-  let root: MimePart;
-  if (msg.bodyStructure) root = fromBodyStructure(msg.bodyStructure as unknown as ImapBodyStructure);
-  else {
-    problems.push('the server sent no BODYSTRUCTURE for this message; it is judged as a plain-text message');
-    root = fromBodyStructure({ type: 'text/plain' });
-  }
+  // No structure: imapflow's parser gives none for one nested past its own limit (or the server
+  // sent none); the message is then fetched whole and parsed here (markWhole).
+  const root = fromBodyStructure((msg.bodyStructure ?? { type: 'text/plain' }) as unknown as ImapBodyStructure);
   return {
+    ...(msg.bodyStructure ? {} : { noStructure: true }),
     uid: msg.uid,
     size: msg.size ?? 0,
     seen: msg.flags?.has('\\Seen') ?? false,
@@ -848,6 +912,12 @@ function toPending(msg: FetchMessageObject): Pending {
 }
 
 function toRead(rec: Pending, bodies: Map<string, Buffer>): ReadMessage {
+  const base = { ref: { uid: rec.uid }, size: rec.size, seen: rec.seen, claimed: rec.claimed, ...(rec.modseq !== undefined ? { modseq: rec.modseq } : {}) };
+  if (rec.parsed) {
+    // Fetched whole: the message as its own parser reads it, headers included.
+    const p = rec.parsed;
+    return { ...base, input: { headers: p.headers, root: p.root, bodies: p.bodies, problems: [...rec.problems, ...p.problems] } };
+  }
   // The header block's problems come first, as when it was read first.
   const headerProblems: string[] = [];
   const decoded = rec.headerBytes ? decodeHeaderBytes(rec.headerBytes) : null;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { classify, neededParts, type ServerAction, type Verdict } from '../../src/imip/classify.js';
-import { parseMessage } from '../../src/imip/mime.js';
+import { classify, MIME_NESTING_LIMIT, neededParts, type ServerAction, type Verdict } from '../../src/imip/classify.js';
+import { parseMessage, walkParts } from '../../src/imip/mime.js';
 import { COMMENT_NESTING_LIMIT, parseaddr, splitAddressList } from '../../src/server/address.js';
 import type { HostZone } from '../../src/server/host-zone.js';
 import { REPLY_RULES } from '../../src/imip/reply-checks.js';
@@ -429,6 +429,35 @@ describe('verdict details', () => {
       expect(ids(v)[ids(v).length - 1], release).toBe('message.to-unparsable');
       expect(ids(v), release).not.toContain('reply.no-calendar');
       expect(v.logLines.map((l) => l.text).join('\n'), release).toMatch(/maximum recursion depth exceeded/);
+    }
+  });
+
+  it('MIME parts nested as deep as Python\'s parser reaches: judged whole; one level more: the server fails before the token', () => {
+    // The Outlook reply's header and its calendar, decoded, inside `depth` multiparts.
+    const raw = fixture('outlook-reply').toString('latin1');
+    const head = raw.slice(0, raw.indexOf('\r\n\r\n')).replace(/^Content-Type:.*(\r\n[ \t].*)*\r\n/im, '').replace(/^Content-Transfer-Encoding:.*\r\n/im, '');
+    const parsed = parseFixture('outlook-reply');
+    const calendarText = [...parsed.bodies.entries()].find(([p]) => walkParts(parsed.root).find((q) => q.part === p)?.type === 'text/calendar')![1].toString('latin1');
+    const calendar = `Content-Type: text/calendar; method=REPLY; charset=UTF-8\r\n\r\n${calendarText}`;
+    const nested = (depth: number): Buffer => {
+      let body = calendar;
+      for (let i = 0; i < depth; i++) body = `Content-Type: multipart/mixed; boundary="b${i}"\r\n\r\n--b${i}\r\n${body}\r\n--b${i}--\r\n`;
+      return Buffer.from(`${head}\r\n${body}`, 'latin1');
+    };
+    const flat = classify(parseMessage(nested(1)), context('9.2', 'imap'));
+    expect(flat.serverAction).toBe('INJECTION_SUBMITTED');
+    for (const depth of [99, MIME_NESTING_LIMIT]) {
+      const v = classify(parseMessage(nested(depth)), context('9.2', 'imap'));
+      expect([v.serverAction, v.calendar?.method], `${depth}`).toEqual(['INJECTION_SUBMITTED', 'REPLY']);
+      expect(ids(v), `${depth}`).not.toContain('reply.no-calendar');
+    }
+    for (const [release, effect] of [['4.3', 'deleted'], ['9.2', 'left-seen']] as const) {
+      for (const depth of [MIME_NESTING_LIMIT + 1, 5000]) {
+        const v = classify(parseMessage(nested(depth)), context(release, 'imap'));
+        expect([v.serverAction, v.mailboxEffect, v.token], `${release} ${depth}`).toEqual(['UNKNOWN_FAILURE', effect, null]);
+        expect(ids(v), `${release} ${depth}`).toEqual(['message.nested-too-deep']);
+        expect(v.logLine).toBe('Failed to process message: maximum recursion depth exceeded');
+      }
     }
   });
 

@@ -21,6 +21,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseMessage, walkParts } from '../../src/imip/mime.js';
+import { MIME_NESTING_LIMIT } from '../../src/imip/classify.js';
 import { FIXTURE_DIR } from '../imip/message-fixtures.js';
 import { PYTHON2, rng, runPython } from '../helpers/python.js';
 
@@ -111,6 +112,43 @@ describe.skipIf(!PYTHON2)('the calendar part against Python 2.7, on the fixtures
       expect(got.calendar, `case ${i}`).toBe(calendar);
       if (!types.includes('message/delivery-status')) expect(comparable(got.types), `case ${i}`).toEqual(comparable(types));
     });
+  });
+});
+
+/** Python 2.7 parses and walks a message of `depth` nested multiparts with `pad` frames already in use. */
+const NESTED = String.raw`
+import sys, json, email
+def nested(depth):
+    body = "Content-Type: text/calendar\r\n\r\nBEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n"
+    for i in range(depth):
+        body = 'Content-Type: multipart/mixed; boundary="b%d"\r\n\r\n--b%d\r\n%s\r\n--b%d--\r\n' % (i, i, body, i)
+    return "To: calendar+tok@example.test\r\nMIME-Version: 1.0\r\n" + body
+def at(pad, depth):
+    if pad:
+        return at(pad - 1, depth)
+    try:
+        m = email.message_from_string(nested(depth))
+        found = [p for p in m.walk() if p.get_content_type() == 'text/calendar']
+        return found[0].get_payload(decode=True) if found else 'none'
+    except RuntimeError as e:
+        return 'raises ' + str(e)
+for depth, pad in json.loads(sys.stdin.read()):
+    print(json.dumps(at(pad, depth)))
+`;
+
+describe.skipIf(!PYTHON2)('how deep Python 2.7 follows MIME parts, against the limit the verdict takes', () => {
+  it(`${MIME_NESTING_LIMIT} levels parse with 20 frames in use and fail with 60; past 1,000 they always fail`, () => {
+    const cases: Array<[number, number]> = [[MIME_NESTING_LIMIT, 20], [MIME_NESTING_LIMIT, 60], [1001, 0], [MIME_NESTING_LIMIT - 10, 40]];
+    const answers = runPython<string>(PYTHON2!, NESTED, cases);
+    const calendar = 'BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n';
+    expect(answers).toEqual([calendar, 'raises maximum recursion depth exceeded', 'raises maximum recursion depth exceeded', calendar]);
+    // The tool follows them as far, and past the limit judges the message a failure.
+    const raw = (depth: number): Buffer => {
+      let body = 'Content-Type: text/calendar\r\n\r\nBEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n';
+      for (let i = 0; i < depth; i++) body = `Content-Type: multipart/mixed; boundary="b${i}"\r\n\r\n--b${i}\r\n${body}\r\n--b${i}--\r\n`;
+      return Buffer.from(`To: calendar+tok@example.test\r\nMIME-Version: 1.0\r\n${body}`);
+    };
+    expect(ours(raw(MIME_NESTING_LIMIT)).calendar).toBe(calendar);
   });
 });
 

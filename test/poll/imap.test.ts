@@ -380,6 +380,36 @@ describe('poll --once over IMAP (read-only)', () => {
     expect(await snapshot()).toEqual(before);
   });
 
+  // Dovecot describes at most 100 levels of nested parts, and the deeper ones as one opaque part;
+  // Calendar Server fetches the whole message and parses about 935 levels. Such a message is
+  // fetched whole (BODY.PEEK[]) and parsed by the tool, in the pipelined read and through imapflow.
+  it('parts nested past what the server describes: fetched whole and judged as the server parses them', async () => {
+    const token = '3f2b8c1e-7d4a-4e9b-a6c2-5b1d9e0f7a21';
+    const nested = (depth: number): string => {
+      const reply = smallReply(depth, token, TOKENS[token]!.uid);
+      const [head, calendar] = [reply.slice(0, reply.indexOf('Content-Type:')), reply.slice(reply.indexOf('Content-Type:'))];
+      let body = calendar;
+      for (let i = 0; i < depth; i++) body = `Content-Type: multipart/mixed; boundary="n${i}"\r\n\r\n--n${i}\r\n${body}\r\n--n${i}--\r\n`;
+      return head + body;
+    };
+    await seedMailbox(stack, USER.address, [nested(150), nested(936), smallReply(1, token, TOKENS[token]!.uid)]);
+    const before = await snapshot();
+    const plist = writePollPlist(stack, { version: '9.2', protocol: 'imap', user: USER });
+    const run = (): Promise<PollReport> => pollCore(plist, { version: '9.2', caFile: stack.ca, stateDir: tokenStateDir(), now: NOW });
+    const rows = (r: PollReport): string[] => r.messages.map((m) => `${m.serverAction} ${m.findings.map((f) => f.id).join(',')}`.trim());
+    const expected = ['INJECTION_SUBMITTED', 'UNKNOWN_FAILURE message.nested-too-deep', 'INJECTION_SUBMITTED'];
+    const borrowed = await run();
+    expect(rows(borrowed)).toEqual(expected);
+    expect(borrowed.commands.filter((c) => c.includes('BODY.PEEK[])'))).toHaveLength(2);
+    const borrow = vi.spyOn(RawSession, 'borrow').mockReturnValue(null);
+    try {
+      expect(rows(await run())).toEqual(expected);
+    } finally {
+      borrow.mockRestore();
+    }
+    expect(await snapshot()).toEqual(before);
+  });
+
   it('the connection is cut mid-cycle: a partial report that says so, the mailbox untouched', async () => {
     const token = '3f2b8c1e-7d4a-4e9b-a6c2-5b1d9e0f7a21';
     await seedMailbox(stack, USER.address, Array.from({ length: 1200 }, (_, i) => smallReply(i, token, TOKENS[token]!.uid)));
