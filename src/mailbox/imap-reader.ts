@@ -602,6 +602,13 @@ export class ImapReader {
     };
     const fetchItems = (it: (typeof items)[number]): PartFetch[] => it.parts.map((p) => fetchOfPart(planFor(it), p)!);
     for (const it of items) {
+      // A message the read fetched whole (its structure may be cut short on the server): its part
+      // numbers may be past what the server addresses, so it is fetched whole again.
+      if (nestingDepth(it.root) >= WHOLE_FROM_DEPTH) {
+        const whole = await this.fetchWholeForApply(it.uid);
+        if (whole) out.set(it.uid, whole);
+        continue;
+      }
       // The same parts, each fetched whole or cut at the same length.
       const key = fetchItems(it).map((f) => `${f.section}:${f.cut ?? 'whole'}`).join('|');
       groups.set(key, [...(groups.get(key) ?? []), it]);
@@ -629,6 +636,24 @@ export class ImapReader {
       }
     }
     return out;
+  }
+
+  /** {@link fetchForApply} for a message read whole: its flags and, parsed again, its bodies. */
+  private async fetchWholeForApply(uid: number): Promise<ApplyFetch | undefined> {
+    const { parseMessage } = await import('../imip/mime.js');
+    let found: ApplyFetch | undefined;
+    for await (const msg of this.deadline.each('UID FETCH', this.client.fetch(String(uid), { uid: true, flags: true, source: true }, { uid: true }))) {
+      if (msg.uid !== uid) continue;
+      const flags = msg.flags ? [...msg.flags] : [];
+      found = {
+        bodies: msg.source ? parseMessage(msg.source, needsBody).bodies : new Map(),
+        flags,
+        claimed: flags.includes(CLAIM_KEYWORD),
+        seen: flags.includes('\\Seen'),
+        ...(msg.modseq !== undefined ? { modseq: String(msg.modseq) } : {}),
+      };
+    }
+    return found;
   }
 
   /**

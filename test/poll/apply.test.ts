@@ -17,7 +17,7 @@ import { hasProblems, type PollReport } from '../../src/poll/cycle.js';
 import { CannotRunError } from '../../src/report/exit.js';
 import { mailboxCount, mailboxFlags, purgeMailbox, seedMailbox, stopStack, type StackInfo } from '../mailstack/stack.js';
 import { startInboxDouble, type InboxDouble } from '../doubles/inbox-server.js';
-import { CutProxy, fixture, NOW, pollCore, startOwnStack, tokenStateDir, writePollPlist } from './helpers.js';
+import { CutProxy, fixture, NOW, pollCore, smallReply, startOwnStack, TOKENS, tokenStateDir, writePollPlist } from './helpers.js';
 
 const execFileP = promisify(execFile);
 const IMAP_USER = { address: 'applyimap@example.test', password: 'ApplyImap-pw-3391' };
@@ -189,6 +189,25 @@ describe('--apply over IMAP', () => {
     expect(await remainingIds(IMAP_USER.address)).toEqual([]);
   });
 
+  // Dovecot addresses no part past 100 levels: a reply nested deeper is read whole, and read whole
+  // again when its calendar is injected.
+  it('a reply nested 150 levels deep: its calendar is read whole again, injected and deleted', async () => {
+    double = await startInboxDouble({ line: '3.x-4.x', secret: GW_SECRET });
+    const token = '3f2b8c1e-7d4a-4e9b-a6c2-5b1d9e0f7a21';
+    const reply = smallReply(1, token, TOKENS[token]!.uid);
+    const at = reply.indexOf('Content-Type:');
+    let body = reply.slice(at);
+    for (let i = 0; i < 150; i++) body = `Content-Type: multipart/mixed; boundary="d${i}"\r\n\r\n--d${i}\r\n${body}\r\n--d${i}--\r\n`;
+    await seedMailbox(stack, IMAP_USER.address, [reply.slice(0, at) + body]);
+    const plist = writePollPlist(stack, { version: '4.3', protocol: 'imap', user: IMAP_USER });
+    const r = await pollCore(plist, { version: '4.3', caFile: stack.ca, stateDir: tokenStateDir(), apply: true, injectUrl: double.url, now: NOW });
+    expect(r.error).toBeUndefined();
+    expect(statuses(r)).toEqual([['<bulk-1@remote.test>', 'injected', true]]);
+    expect(double.accepted()).toHaveLength(1);
+    expect(double.accepted()[0]!.body).toMatch(/^METHOD:REPLY\r?$/m);
+    expect(await remainingIds(IMAP_USER.address)).toEqual([]);
+  });
+
   it('replies the server would inject but this run cannot (no token store to name the organizer): left in the mailbox, and the run says so (exit 1)', async () => {
     double = await startInboxDouble({ line: '3.x-4.x', secret: GW_SECRET });
     await seedMailbox(stack, IMAP_USER.address, MIXED.map(fixture));
@@ -215,6 +234,7 @@ describe('--apply over IMAP', () => {
     });
     const r = await pollCore(plist, { version: '2.5', caFile: stack.ca, stateDir: tokenStateDir(), apply: true, now: NOW });
     expect(r.apply).toMatchObject({ url: `http://localhost:${double.port}/inbox/`, auth: 'digest-user' });
+    console.log(JSON.stringify(r.messages.map((m) => [m.serverAction, m.apply, m.findings.map((f) => f.id), m.notes])));
     expect(statuses(r)).toEqual([[INJECTABLE_IDS[0], 'injected', true]]);
     expect(double.requests.map((q) => q.status)).toEqual([401, 200]);
     expect(double.accepted()[0]!.authenticatedAs).toBe(GW_USER);
