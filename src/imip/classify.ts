@@ -308,7 +308,7 @@ function nestedFinding(ctx: ClassifyContext, facts: Facts, depth: number): Findi
     id: 'message.nested-too-deep',
     severity: 'error',
     path: 'message',
-    message: `The message's MIME parts nest ${depth > 1000 ? 'more than 1,000' : depth} levels deep, past the about ${MIME_NESTING_LIMIT} that Python's email parser reaches inside Calendar Server: it recurses once per level and gives up ("${RECURSION_ERROR}"), so Calendar Server ${ctx.version.text} fails on this message before it reads the token and never processes it.`,
+    message: `The message's MIME parts nest ${depth > 1000 ? 'more than 1,000' : depth} levels deep. Python's email parser recurses once per level and, inside Calendar Server, gives up past about ${MIME_NESTING_LIMIT} ("${RECURSION_ERROR}"), so Calendar Server ${ctx.version.text} fails on this message before it reads the token and never processes it.`,
     evidence: { messageId: facts.messageId, depth: depth > 1000 ? '>1000' : depth, limit: MIME_NESTING_LIMIT },
     fix: 'No mail client nests parts this deep: treat the message as hostile and remove it from the mailbox.',
   };
