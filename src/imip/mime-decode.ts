@@ -492,6 +492,17 @@ export function keptAsSent(encoding: string): boolean {
 }
 
 /**
+ * A Content-Transfer-Encoding Python takes as it is that names one it decodes once its white
+ * space is trimmed ("base64 "): that one; else null. Python compares the value as written
+ * (`get_payload`), so such a part is not decoded.
+ */
+export function encodingNearMiss(encoding: string): string | null {
+  if (!keptAsSent(encoding)) return null;
+  const trimmed = encoding.trim();
+  return trimmed !== encoding && !keptAsSent(trimmed) ? trimmed : null;
+}
+
+/**
  * The decoder for a part's Content-Transfer-Encoding as Python compares it (lower-cased, exactly
  * `base64`, `quoted-printable` or one of the uuencode names); anything else is kept as is. `owned`: the bytes written are
  * never changed afterwards (a fetched literal), so they are kept without a copy.

@@ -15,7 +15,7 @@ import { componentsShape, mainComponent, mainComponentRaises, serverOrganizer, u
 import type { TokenRecord } from './classify-types.js';
 import { fileName, type MimePart } from './mime-part.js';
 import { pyLower } from './mime-headers.js';
-import { MAX_CALENDAR_BYTES } from './mime-decode.js';
+import { encodingNearMiss, MAX_CALENDAR_BYTES } from './mime-decode.js';
 
 export interface ReplyCheckInput {
   messageId: string | null;
@@ -283,6 +283,7 @@ const invalidICalendar: ReplyRule = {
     if (!cal || cal.ok) return [];
     const charset = input.calendarPart?.params['charset'] ?? null;
     const notUtf8 = cal.reason === 'not-utf8';
+    const nearMiss = input.calendarPart ? encodingNearMiss(input.calendarPart.encoding) : null;
     return [
       {
         path: 'message.calendar',
@@ -290,7 +291,9 @@ const invalidICalendar: ReplyRule = {
           ? `The calendar is not UTF-8 (charset=${charset ?? 'none'}); Calendar Server reads calendar data as UTF-8 only, so parsing fails: ${cal.error}.`
           : input.calendarPart?.undecoded
             ? `The calendar does not parse: ${input.calendarPart.undecodedWhy ?? 'its transfer encoding does not decode'}, so Calendar Server's Python takes the part as it is, undecoded, and fails on it: ${cal.error}.`
-            : `The calendar does not parse: ${cal.error}.`,
+            : nearMiss
+              ? `The calendar does not parse. Its Content-Transfer-Encoding is ${JSON.stringify(input.calendarPart!.encoding)}: Python compares it as written, white space included, so the part is not decoded as ${nearMiss}, and Calendar Server fails on it as it is: ${cal.error}.`
+              : `The calendar does not parse: ${cal.error}.`,
         evidence: base(input, { error: cal.error, reason: cal.reason, charset }),
         // What the poll then does with the message (stays \Seen, stops the poll, blocks every poll)
         // is the message's own finding (message.stops-cycle, message.blocks-cycle), said once there.

@@ -461,6 +461,15 @@ describe('verdict details', () => {
     }
   });
 
+  it('a calendar whose Content-Transfer-Encoding is "base64 " says why it was not decoded', () => {
+    const v = classify(parseFixture('cte-trailing-space'), context('9.2', 'imap'));
+    expect(v.findings.find((f) => f.id === 'reply.invalid-icalendar')!.message).toMatch(
+      /^The calendar does not parse\. Its Content-Transfer-Encoding is "base64 ": Python compares it as written, white space included, so the part is not decoded as base64, and Calendar Server fails on it as it is: /,
+    );
+    // A calendar that is not base64 at all keeps the plain sentence.
+    expect(classify(parseFixture('unparsable-calendar'), context('9.2', 'imap')).findings.find((f) => f.id === 'reply.invalid-icalendar')!.message).not.toMatch(/Content-Transfer-Encoding/);
+  });
+
   it('a NUL byte inside the token: the server looks up the token with it, as Python keeps it, and does not know it', () => {
     // Python 2.7: email.message_from_string keeps the NUL in the To value and parseaddr keeps it in
     // the address, so the token the server extracts is not the one it issued.
