@@ -81,6 +81,42 @@ export interface SendTestFlags extends SharedFlags, ConnectFlags {
 
 const SIGNAL_EXIT: Record<string, number> = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143 };
 
+/**
+ * Where a run that a signal may stop is, and what it leaves: the round trip's RoundTripTracker
+ * (src/roundtrip/run.ts), or {@link WaitTracker} for --wait-reply alone.
+ */
+interface RunTracker {
+  stage: string;
+  invitation: 'none' | 'maybe' | 'sent' | 'removed';
+  where(): string;
+  stopping(seconds: number): string;
+  mayBeLeft(): string;
+}
+
+/** --wait-reply without a round trip: the mailbox is only read, so nothing is ever to remove. */
+class WaitTracker implements RunTracker {
+  stage: 'before-send' | 'sending' | 'delivering' = 'before-send';
+  invitation: RunTracker['invitation'] = 'none';
+
+  constructor(
+    private readonly messageId: string,
+    private readonly token: string,
+  ) {}
+
+  where(): string {
+    return this.stage === 'before-send' ? 'before the invitation was sent' : this.stage === 'sending' ? 'while the invitation was being sent' : 'while waiting for the reply';
+  }
+
+  stopping(seconds: number): string {
+    return this.stage === 'sending' ? `once the invitation's SMTP session ends (within ${seconds} s), before waiting for the reply` : 'the wait for the reply';
+  }
+
+  mayBeLeft(): string {
+    const sent = this.invitation === 'sent' ? `the invitation was sent (Message-ID ${this.messageId}, token ${this.token})` : `the invitation may have been sent (Message-ID ${this.messageId})`;
+    return `${sent}; the mailbox was only read, nothing to remove`;
+  }
+}
+
 /** `--reply-from` without `--wait-reply`: the whole round trip is bounded by this. */
 const DEFAULT_ROUND_TRIP_SECONDS = 300;
 
@@ -399,21 +435,15 @@ export async function run(flags: SendTestFlags): Promise<number> {
   // and where, end the output as a whole (--json: the document with the interruption; a monitoring
   // format: UNKNOWN, imip_up 0) and exit 130, 143 or 129. A second signal exits at once and says
   // what may be left. Before the invitation leaves there is nothing to remove: the first exits at once.
+  // --wait-reply without a round trip: nothing to remove, but the wait is stopped the same way and
+  // the run says where it was and what went out (WaitTracker).
   const stop = new AbortController();
   const rtModule = account ? await import('../roundtrip/run.js') : null;
-  const tracker = rtModule && account
+  const tripTracker = rtModule && account
     ? new rtModule.RoundTripTracker(inv.messageId, account.imap.url, `${(s.receiving.protocol ?? 'imap').toUpperCase()} ${s.receiving.server.trim()}:${s.receiving.port}`)
     : null;
-  // --wait-reply without a round trip: nothing to remove, but the wait is stopped the same way and
-  // the run says where it was and what went out.
-  const waitOnly = !tracker && waitSeconds !== null ? { stage: 'before-send' as 'before-send' | 'sending' | 'waiting', sent: false } : null;
-  const waitWhere = (): string =>
-    waitOnly?.stage === 'before-send' ? 'before the invitation was sent' : waitOnly?.stage === 'sending' ? 'while the invitation was being sent' : 'while waiting for the reply';
-  const waitLeft = (): string =>
-    waitOnly?.sent
-      ? `the invitation was sent (Message-ID ${inv.messageId}, token ${inv.token}); the mailbox was only read, nothing to remove`
-      : `the invitation may have been sent (Message-ID ${inv.messageId}); the mailbox was only read, nothing to remove`;
-  const monitor = (tracker || waitOnly) && docSinkActive() ? await import('./monitor-output.js') : null;
+  const tracker: RunTracker | null = tripTracker ?? (waitSeconds !== null ? new WaitTracker(inv.messageId, inv.token) : null);
+  const monitor = tracker && docSinkActive() ? await import('./monitor-output.js') : null;
   let tripDone: { text: string } | null = null;
   let stoppedWhere = '';
   const finishInterrupted = (sig: string, text: string, fresh: boolean): never => {
@@ -425,39 +455,27 @@ export async function run(flags: SendTestFlags): Promise<number> {
   };
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals): void => {
-    if (waitOnly) {
-      signals++;
-      if (waitOnly.stage === 'before-send') finishInterrupted(sig, `interrupted by ${sig} before the invitation was sent; nothing was sent`, true);
-      if (signals === 1) {
-        stoppedWhere = waitWhere();
-        const when = waitOnly.stage === 'sending' ? `once the invitation's SMTP session ends (within ${Math.round((conn?.timeoutMs ?? 15_000) / 1000)} s), before waiting for the reply` : 'the wait for the reply';
-        process.stderr.write(`\nimip: ${sig}: stopping ${when}; send it again to stop at once.\n`);
-        stop.abort(sig);
-        return;
-      }
-      finishInterrupted(sig, `interrupted by ${sig} again ${waitWhere()}, stopping at once: ${waitLeft()}`, false);
-    }
     if (!tracker) return;
     signals++;
     if (tracker.stage === 'before-send') finishInterrupted(sig, `interrupted by ${sig} ${tracker.where()}; nothing was sent, nothing to remove`, true);
     if (tracker.stage === 'done' && tripDone) finishInterrupted(sig, `interrupted by ${sig} after the round trip; ${tripDone.text}`, true);
     if (signals === 1) {
       stoppedWhere = tracker.where();
-      process.stderr.write(`\nimip: ${sig}: stopping the round trip ${stoppedWhere} and removing what it created (within ${Math.round((conn?.timeoutMs ?? 15_000) / 1000)} s); send it again to stop at once.\n`);
+      process.stderr.write(`\nimip: ${sig}: stopping ${tracker.stopping(Math.round((conn?.timeoutMs ?? 15_000) / 1000))}; send it again to stop at once.\n`);
       stop.abort(sig);
       return;
     }
     finishInterrupted(sig, `interrupted by ${sig} again ${tracker.where()}, stopping at once: ${tracker.mayBeLeft()}`, false);
   };
   const stopSignals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
-  if (tracker || waitOnly) for (const sig of stopSignals) process.on(sig, onSignal);
+  if (tracker) for (const sig of stopSignals) process.on(sig, onSignal);
   // Once the output is being written the run is over: a signal then is the default one.
   const release = (): void => {
     for (const sig of stopSignals) process.off(sig, onSignal);
   };
 
   const refuse = (why: string): number => {
-    if (stop.signal.aborted && (tracker || waitOnly)) finishInterrupted(String(stop.signal.reason), `interrupted by ${String(stop.signal.reason)} ${stoppedWhere}; the invitation was not sent (${why}), nothing to remove`, false);
+    if (stop.signal.aborted && tracker) finishInterrupted(String(stop.signal.reason), `interrupted by ${String(stop.signal.reason)} ${stoppedWhere}; the invitation was not sent (${why}), nothing to remove`, false);
     doc.ok = false;
     const lines: string[] = [];
     if (!out.json && !out.quiet) lines.push(...renderPlan(doc, c, vline), '', `${c.red('✗')} ${c.bold('not sent'.padEnd(14))}${printable(why)}`);
@@ -534,7 +552,6 @@ export async function run(flags: SendTestFlags): Promise<number> {
   const { sendRaw, SmtpSendError } = await import('../send/smtp-send.js');
   const sendStarted = Date.now();
   if (tracker) Object.assign(tracker, { stage: 'sending', invitation: 'maybe' });
-  if (waitOnly) waitOnly.stage = 'sending';
   try {
     const result = await sendRaw({
       sending: s.sending,
@@ -559,7 +576,6 @@ export async function run(flags: SendTestFlags): Promise<number> {
     if (out.verbose && result.transcript) doc.transcript = result.transcript;
     // On its way to the attendee from here on.
     if (tracker) Object.assign(tracker, { stage: 'delivering', invitation: 'sent' });
-    if (waitOnly) Object.assign(waitOnly, { stage: 'waiting', sent: true });
   } catch (e) {
     if (tracker) tracker.invitation = 'none';
     await watcher?.close();
@@ -683,7 +699,7 @@ export async function run(flags: SendTestFlags): Promise<number> {
           });
         },
         signal: stop.signal,
-        ...(tracker ? { tracker } : {}),
+        ...(tripTracker ? { tracker: tripTracker } : {}),
       });
       reply = result.reply;
       const { findings: tripFindings, ...tripDoc } = result.report;
@@ -698,23 +714,20 @@ export async function run(flags: SendTestFlags): Promise<number> {
     if (stop.signal.aborted) void watcher.close().catch(() => undefined);
     else await watcher.close();
   }
-  if (tracker && trip) tripDone = { text: rt!.cleanupText(trip, tracker) };
+  if (tripTracker && trip) tripDone = { text: rt!.cleanupText(trip, tripTracker) };
   if (stop.signal.aborted && tracker) {
     const sig = String(stop.signal.reason);
     doc.ok = false;
     if (trip) Object.assign(trip, { exitCode: SIGNAL_EXIT[sig] ?? 130, interrupted: sig });
-    finishInterrupted(sig, `interrupted by ${sig} ${stoppedWhere}; ${tripDone?.text ?? tracker.mayBeLeft()}`, false);
-  }
-  if (stop.signal.aborted && waitOnly) {
-    // What the wait saw before it stopped goes into the --json document; nothing was judged final.
-    const sig = String(stop.signal.reason);
-    doc.ok = false;
-    if (reply) {
+    if (!tripTracker && reply) {
+      // What the wait saw before it stopped goes into the --json document; nothing was judged final.
       const { findings: _seen, ...replyDoc } = reply;
       doc.reply = replyDoc;
     }
-    const seen = reply && reply.outcome !== 'no-reply' ? `the best answer seen so far: ${reply.reason}` : 'no reply had arrived';
-    finishInterrupted(sig, `interrupted by ${sig} ${stoppedWhere}${reply ? ` after ${reply.waitedSeconds} s of ${waitSeconds}` : ''}; ${seen}; ${waitLeft()}`, false);
+    const waited = tripTracker
+      ? ''
+      : `${reply ? ` after ${reply.waitedSeconds} s of ${waitSeconds}` : ''}; ${reply && reply.outcome !== 'no-reply' ? `the best answer seen so far: ${reply.reason}` : 'no reply had arrived'}`;
+    finishInterrupted(sig, `interrupted by ${sig} ${stoppedWhere}${waited}; ${tripDone?.text ?? tracker.mayBeLeft()}`, false);
   }
   if (reply) {
     findings.push(...replyFindings(reply, waitSeconds));

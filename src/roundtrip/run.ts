@@ -124,6 +124,11 @@ export class RoundTripTracker {
     }
   }
 
+  /** What the first signal stops, for its line: `seconds` bounds the cleanup. */
+  stopping(seconds: number): string {
+    return `the round trip ${this.where()} and removing what it created (within ${seconds} s)`;
+  }
+
   /** What may be left behind if the run stops now. */
   mayBeLeft(): string {
     const left: string[] = [];
