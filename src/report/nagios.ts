@@ -70,7 +70,7 @@ export function parseThresholds(flag: string, value: string | undefined): Thresh
     // A label no run ever gives (a typo) would never alert: refused, as a malformed range is.
     if (!knownLabel(label)) {
       // A known group with a stage it has not (smtp_startls): its stages, not the whole catalogue.
-      const group = /^([A-Za-z0-9.-]+)_/.exec(label)?.[1];
+      const group = splitLabel(label)?.[0];
       const stages = group ? STAGES_BY_GROUP.get(group) : undefined;
       throw new CannotRunError(
         `${flag}: ${JSON.stringify(label)} is no perfdata label imip gives; ${stages ? `the ${group} stages are ${[...stages].join(', ')}` : LABELS_TEXT}`,
@@ -106,14 +106,21 @@ const LABELS_TEXT =
   'the labels are time, errors, warnings, a stage as <group>_<stage> (smtp_starttls, smtp_auth, imap_login, pop3_login, mailbox_login, poll_cycle, …), ' +
   'messages_<action> (poll: messages_no_token, …), roundtrip and leg_<leg> (send-test: leg_sent, leg_delivered, leg_reply-sent, leg_reply-arrived)';
 
+/** A label's family (a stage's group, `leg`, `messages`) and what follows its first "_". */
+function splitLabel(text: string): [string, string] | null {
+  const m = /^([A-Za-z0-9.-]+)_(.+)$/.exec(text);
+  return m ? [m[1]!, m[2]!] : null;
+}
+
 /** Whether some run of some command gives this perfdata label. */
 export function knownLabel(text: string): boolean {
   if (FIXED_LABELS.has(text)) return true;
-  const m = /^([A-Za-z0-9.-]+)_(.+)$/.exec(text);
-  if (!m) return false;
-  if (m[1] === 'leg') return LEGS.has(m[2]!);
-  if (m[1] === 'messages') return /^[a-z_]+$/.test(m[2]!);
-  return STAGES_BY_GROUP.get(m[1]!)?.has(m[2]!) ?? false;
+  const split = splitLabel(text);
+  if (!split) return false;
+  const [family, rest] = split;
+  if (family === 'leg') return LEGS.has(rest);
+  if (family === 'messages') return /^[a-z_]+$/.test(rest);
+  return STAGES_BY_GROUP.get(family)?.has(rest) ?? false;
 }
 
 export function alerts(range: Range, value: number): boolean {
