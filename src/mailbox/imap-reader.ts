@@ -229,9 +229,14 @@ function markWhole(rec: Pending, cut: boolean): void {
 /** Parse a message fetched whole (lazily loaded: only such a message needs the stream parser here). */
 async function parseWhole(rec: Pending): Promise<void> {
   if (!rec.wholeRaw) return;
-  const { parseMessage } = await import('../imip/mime.js');
-  rec.parsed = parseMessage(rec.wholeRaw, needsBody);
+  rec.parsed = await parseFetched(rec.wholeRaw);
   rec.wholeRaw = undefined;
+}
+
+/** A message fetched whole, parsed as the raw path parses one (the parts a verdict needs kept). */
+async function parseFetched(raw: Buffer): Promise<ParsedMessage> {
+  const { parseMessage } = await import('../imip/mime.js');
+  return parseMessage(raw, needsBody);
 }
 
 /** Compress sorted UIDs into an IMAP sequence set: 1:3,7,9:10. */
@@ -640,13 +645,12 @@ export class ImapReader {
 
   /** {@link fetchForApply} for a message read whole: its flags and, parsed again, its bodies. */
   private async fetchWholeForApply(uid: number): Promise<ApplyFetch | undefined> {
-    const { parseMessage } = await import('../imip/mime.js');
     let found: ApplyFetch | undefined;
     for await (const msg of this.deadline.each('UID FETCH', this.client.fetch(String(uid), { uid: true, flags: true, source: true }, { uid: true }))) {
       if (msg.uid !== uid) continue;
       const flags = msg.flags ? [...msg.flags] : [];
       found = {
-        bodies: msg.source ? parseMessage(msg.source, needsBody).bodies : new Map(),
+        bodies: msg.source ? (await parseFetched(msg.source)).bodies : new Map(),
         flags,
         claimed: flags.includes(CLAIM_KEYWORD),
         seen: flags.includes('\\Seen'),
