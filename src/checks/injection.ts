@@ -1,4 +1,4 @@
-/** How replies get into the server (§5): a directory user on 2.x, a shared secret on 3.x-4.x, nothing on 5.0+. */
+/** How replies get into the server (`injectMessage`): a directory user on 2.x, a shared secret on 3.x-4.x, nothing on 5.0+. */
 import { getPath } from '../config/load.js';
 import { GATEWAY_LINES, finding, IMIP, valueEvidence, type ConfigRule } from './rule.js';
 

@@ -1,6 +1,7 @@
 /**
- * Keys under Scheduling.iMIP: unknown (typos the server silently ignores, §1.1), of the wrong
- * type, written twice, or no longer read by this release (§1.2).
+ * Keys under Scheduling.iMIP: unknown (typos the server silently ignores: `stdconfig.py` `_cleanup`
+ * checks top-level keys only), of the wrong type, written twice, or no longer read by this release
+ * (`DEFAULT_CONFIG`).
  */
 import { getPath, describeOrigin, originOf } from '../config/load.js';
 import { isDict } from '../config/plist-file.js';

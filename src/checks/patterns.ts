@@ -1,4 +1,4 @@
-/** AddressPatterns (§2.6): which attendees are invited by mail at all. */
+/** AddressPatterns (`scheduling/delivery.py` `DeliveryService.matchCalendarUserAddress`): which attendees are invited by mail at all. */
 import type { Finding } from '../report/finding.js';
 import { translatePythonPattern, canMatchMailto, type TranslatedPattern } from '../server/patterns.js';
 import { ALL_LINES, capped, finding, IMIP, LISTED_PER_ID, valueEvidence, type ConfigContext, type ConfigRule } from './rule.js';

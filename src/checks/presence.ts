@@ -1,4 +1,4 @@
-/** Is iMIP switched on, and is its dict where the server looks for it (§1.1)? */
+/** Is iMIP switched on, and is its dict where the server looks for it (`Scheduling.iMIP` in `DEFAULT_CONFIG`)? */
 import { getPath } from '../config/load.js';
 import { isDict } from '../config/plist-file.js';
 import type { PlistValue } from '../config/plist-xml.js';

@@ -1,4 +1,4 @@
-/** The IMAP/POP side (§1.3, §4.1-§4.3): where replies are read, and what the server deletes. */
+/** The IMAP/POP side (2.x–4.x `mail.py`, 5.0+ `inbound.py` `IMAP4DownloadProtocol`/`POP3DownloadProtocol`): where replies are read, and what the server deletes. */
 import { getPath } from '../config/load.js';
 import { parseaddr } from '../server/address.js';
 import { pop3NeverLogsInText } from '../server/mail-clients.js';
@@ -208,7 +208,7 @@ export const mailboxMismatch: ConfigRule = {
   },
 };
 
-/** §4.2 `shouldDeleteAllMail`. */
+/** 5.1+ `inbound.py` `shouldDeleteAllMail`. */
 export function deletesAllMail(ctx: ConfigContext): boolean {
   const r = ctx.settings.receiving;
   const host = ctx.settings.serverHostName;

@@ -1,4 +1,4 @@
-/** Where passwords live: file permissions, and the macOS System keychain (§1.3). */
+/** Where passwords live: file permissions, and the macOS System keychain (`_updateScheduling` → `twistedcaldav/util.py` `getPasswordFromKeychain`). */
 import { isDict } from '../config/plist-file.js';
 import type { PlistValue } from '../config/plist-xml.js';
 import type { Finding } from '../report/finding.js';

@@ -1,4 +1,4 @@
-/** The SMTP side (§2.3, §2.7): where invitations leave and which address carries the token. */
+/** The SMTP side (`MailHandler.outbound` / 5.0+ `MailSender.outbound`, Twisted `ESMTPSenderFactory`): where invitations leave and which address carries the token. */
 import { parseaddr } from '../server/address.js';
 import { ALL_LINES, finding, IMIP, valueEvidence, type ConfigRule } from './rule.js';
 

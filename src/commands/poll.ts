@@ -1,6 +1,7 @@
 /**
  * `imip poll --once`: one poll cycle over the receiving mailbox with Calendar Server's verdict on
- * every message (calendarserver-imip.md §4, §10). Read-only unless `--apply` (2.x–4.x only).
+ * every message (2.x–4.x `twistedcaldav/mail.py`, 5.0+ `imip/inbound.py`). Read-only unless
+ * `--apply` (2.x–4.x only).
  * Thin: flags → src/poll (cycle, apply) → src/poll/render.
  */
 import { EXIT_CANNOT_RUN, EXIT_OK, EXIT_PROBLEMS, CannotRunError } from '../report/exit.js';

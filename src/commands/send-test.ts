@@ -1,9 +1,10 @@
 /**
  * `imip send-test`: build the invitation exactly as Calendar Server builds it
- * (calendarserver-imip.md §2.3, §2.4), check it against the iMIP checklist, refuse what the server
- * would never send (AddressPatterns §2.6, port 465 §2.7), send it through `Sending.*` with the
- * server's SMTP semantics, record the token, and optionally watch the receiving mailbox
- * (read-only) for the attendee's reply, judged like `imip poll` judges it (§4.4).
+ * (`MailSender.outbound`, `generateEmail`; 2.x–4.x `MailHandler`), check it against the iMIP
+ * checklist, refuse what the server would never send (AddressPatterns; port 465, as the server only
+ * speaks STARTTLS), send it through `Sending.*` with the server's SMTP semantics, record the token,
+ * and optionally watch the receiving mailbox
+ * (read-only) for the attendee's reply, judged like `imip poll` judges it.
  *
  * Exit codes: 0 sent (and, with --wait-reply, the reply would be accepted) or a clean dry run;
  * 1 a problem found (refused, SMTP failed, no or unusable reply); 2 cannot run (bad input).
@@ -190,7 +191,7 @@ function localTimeZone(): string {
   return tz && tz !== 'Etc/Unknown' ? tz : 'UTC';
 }
 
-/** Would the server send this invitation by mail at all (§2.6)? */
+/** Would the server send this invitation by mail at all (`DeliveryService.matchCalendarUserAddress`)? */
 function routing(ctx: ConfigContext, attendee: string, force: boolean): { report: RoutingReport; findings: Finding[] } {
   const s = ctx.settings;
   const cuaddr = `mailto:${attendee}`;
@@ -596,7 +597,8 @@ export async function run(flags: SendTestFlags): Promise<number> {
     return refuse(`${SMTP_FAILED[e.kind]}${e.reply ? `: ${e.reply}` : ' (below)'}`);
   }
 
-  // The token, as the server would store it (§2.2): organizer CUA, attendee mailto: lower-cased.
+  // The token, as the server would store it (`MailSender.outbound`; 2.x–4.x `MailHandler.outbound`):
+  // organizer CUA, attendee mailto: lower-cased.
   const dir = stateDir(flags.stateDir);
   const record: SentToken = {
     token: inv.token,

@@ -1,6 +1,7 @@
 /**
  * From loaded plists to what the server will use: the release to judge by (given or inferred),
- * and the typed iMIP settings (calendarserver-imip.md §1.2, §1.3).
+ * and the typed iMIP settings (defaults and load-time hooks of `twistedcaldav/stdconfig.py`; 2.x
+ * `twistedcaldav/config.py`).
  */
 import { existsSync } from 'node:fs';
 import { CannotRunError } from '../report/exit.js';
@@ -14,7 +15,7 @@ import { fullServerPath, serverRoots } from './paths.js';
 import { join } from 'node:path';
 import type { PlistDict, PlistValue } from './plist-xml.js';
 
-/** `--config`, then `$IMIP_CONFIG`, then the platform's default locations (§1.4). */
+/** `--config`, then `$IMIP_CONFIG`, then the platform's default locations (`DEFAULT_CONFIG_FILE` of each release). */
 export function locateConfig(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): { path: string; how: string } {
   if (flag) return { path: flag, how: '--config' };
   if (env.IMIP_CONFIG) return { path: env.IMIP_CONFIG, how: '$IMIP_CONFIG' };
@@ -61,7 +62,7 @@ const str = (v: PlistValue | undefined, fallback = ''): string => (typeof v === 
 const truthy = (v: PlistValue | undefined, fallback: boolean): boolean =>
   v === undefined ? fallback : typeof v === 'string' ? v.length > 0 : typeof v === 'number' ? v !== 0 : Boolean(v);
 
-/** §1.3: `pop*` is POP3, `imap*` IMAP; anything else is IMAP on 5.0+ and nothing before. */
+/** `pop*` is POP3, `imap*` IMAP; anything else is IMAP on 5.0+ (`MailRetriever.__init__`) and nothing before (`MailGatewayServiceMaker.makeService`). */
 export function receivingProtocol(type: string, version: ServerVersion): MailboxProtocol | null {
   const t = type.toLowerCase();
   if (t.startsWith('pop')) return 'pop3';

@@ -1,5 +1,6 @@
 /**
- * Loading caldavd.plist the way the chosen release does (calendarserver-imip.md §1.4, §11):
+ * Loading caldavd.plist the way the chosen release does (its `twistedcaldav/stdconfig.py`
+ * `PListConfigProvider.loadConfig`):
  * `Includes` (3.0+) and `ImportConfig` (6.0+), shallow or deep merging, missing and cyclic
  * includes, relative paths against ServerRoot/ConfigRoot, then the release's defaults.
  * Every effective value remembers the file (and line) it came from.

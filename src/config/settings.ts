@@ -1,11 +1,12 @@
 /**
  * The effective iMIP settings as the server will use them, after includes and defaults
- * (calendarserver-imip.md §1.2). Probes, senders and pollers take these, never the raw plist.
+ * (`DEFAULT_CONFIG` of the release's `twistedcaldav/stdconfig.py`; 2.x `config.py` `defaultConfig`).
+ * Probes, senders and pollers take these, never the raw plist.
  */
 export interface SendingSettings {
   server: string;
   port: number;
-  /** Sending side: STARTTLS required (§2.7). There is no TLS-from-the-first-byte mode. */
+  /** Sending side: STARTTLS required (`ESMTPSenderFactory(requireTransportSecurity=UseSSL)`). There is no TLS-from-the-first-byte mode. */
   useSSL: boolean;
   address: string;
   username: string;
@@ -24,11 +25,11 @@ import type { MailboxProtocol } from '../server/protocol.js';
 export interface ReceivingSettings {
   server: string;
   port: number;
-  /** Receiving side: TLS from the first byte (§4.1). */
+  /** Receiving side: TLS from the first byte (2.x–4.x `mail.py` `IMAP4Service`/`POP3Service`, 5.0+ `MailRetriever.__init__`). */
   useSSL: boolean;
   /** As written in the plist. */
   type: string;
-  /** What the server makes of `type` (§1.3): pop* is POP3; imap* is IMAP; else per release line. */
+  /** What the server makes of `type` (2.x–4.x `MailGatewayServiceMaker.makeService`, 5.0+ `MailRetriever.__init__`): pop* is POP3; imap* is IMAP; else per release line. */
   protocol: MailboxProtocol | null;
   username: string;
   password: string;

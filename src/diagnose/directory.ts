@@ -1,6 +1,7 @@
 /**
- * The server's directory, as far as the injection user is concerned (calendarserver-imip.md §5.1:
- * 2.x looks the injection user up with `principalForShortName("users", Username)`).
+ * The server's directory, as far as the injection user is concerned (2.x looks the injection user
+ * up with `principalForShortName("users", Username)`: twistedcaldav/mail.py
+ * `IMIPInboxResource.accessControlList`).
  *
  * - Which directory the config names: `DirectoryService.type` and `params` (2.x–6.x
  *   `twistedcaldav.directory.xmlfile.XMLDirectoryService` / `…appleopendirectory.OpenDirectoryService`

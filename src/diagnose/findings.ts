@@ -27,7 +27,7 @@ const meta = (id: string, area: AreaId, severity: Severity, summary: string, lin
   summary,
 });
 
-/** Injection causes (calendarserver-imip.md §5) and the two live probes. */
+/** Injection causes (injection-causes.ts) and the two live probes. */
 const OWN: DiagnoseMeta[] = [
   meta('injection.principal-not-found', 'injection', 'error', '2.x: the server looked for the injection user in its directory and did not find it ("iMIP injection principal not found: NAME"); compared with the configured Username.', ['2.x']),
   meta('injection.user-not-in-directory', 'injection', 'error', '2.x: the XML accounts file the config names has no user with the injection Username; a ready record to add is printed.', ['2.x']),

@@ -1,11 +1,13 @@
 /**
- * Why replies are not injected, per release line (calendarserver-imip.md §5):
+ * Why replies are not injected, per release line:
  *
  *   2.x      the gateway POSTs replies to /inbox/ as the directory user Scheduling.iMIP.Username
  *            (default com.apple.calendarserver); the server writes "iMIP injection principal not
- *            found: NAME" when its directory has no such `users` record.
- *   3.x–4.x  a shared secret in a header; no directory user, no such log line.
- *   5.0+     in-process; no HTTP, no injection principal.
+ *            found: NAME" when its directory has no such `users` record (twistedcaldav/mail.py
+ *            `IMIPInboxResource.accessControlList`).
+ *   3.x–4.x  a shared secret in a header (calendarserver/provision/root.py
+ *            `RootResource.locateChild`); no directory user, no such log line.
+ *   5.0+     in-process (imip/inbound.py `injectMessage`); no HTTP, no injection principal.
  *
  * Inputs: the effective config, what the log scan found, the directory file (when it could be
  * read) and the injection probe. Output: `injection.*` findings, most telling first.

@@ -7,7 +7,7 @@
  * The request chosen, and why: a POST to `/inbox/` with an EMPTY body and empty `Originator` and
  * `Recipient` headers. The server checks authentication and the /inbox ACL before it looks at the
  * request (`IMIPReplyInboxResource.http_POST` calls `self.authorize(request, (ScheduleDeliver(),))`
- * first, §5.1), so:
+ * first; 2.x–4.x twistedcaldav/mail.py), so:
  *   - 401 means the credentials (2.x) or the secret (3.x–4.x) were refused;
  *   - 2.x: 403 to the very first, unauthenticated request means the ACL could not be built:
  *     "iMIP injection principal not found" (the ACL is computed before any challenge);

@@ -1,6 +1,7 @@
 /**
  * The log texts `imip diagnose --log` recognises, one row per finding id (stable, public): the
- * table of calendarserver-imip.md §9, plus the texts of §2.7, §4, §5 that name a cause. Where
+ * texts that name a cause, as the mail gateway (2.x–4.x `twistedcaldav/mail.py`, 5.0+
+ * `txdav/caldav/datastore/scheduling/imip/`), the config loader and the scheduler write them. Where
  * src/imip/inbound-log.ts already writes a text (what the server logs for one inbound message),
  * the pattern is derived from it, so the classifier and the log scanner cannot drift apart.
  *
@@ -21,7 +22,7 @@ export interface LogPattern {
   area: AreaId;
   /** What a match means for the diagnosis; `info` rows are context (counts), not causes. */
   severity: Severity;
-  /** Release lines that write the text (§ given in `source`). */
+  /** Release lines that write the text. */
   lines: readonly ReleaseLine[];
   /** The text, as the server writes it (placeholders in angle brackets). */
   text: string;
@@ -94,7 +95,7 @@ interface Row extends Omit<LogPattern, 're' | 'needles' | 'text'> {
 }
 
 const ROWS: Row[] = [
-  // ---- replies (§4.4) -----------------------------------------------------------------------
+  // ---- replies (`MailHandler.inbound` / `MailReceiver.inbound`) ------------------------------
   {
     id: 'log.no-token',
     area: 'replies',
@@ -280,7 +281,7 @@ const ROWS: Row[] = [
     fix: 'Nothing to do.',
     source: 'reply classification: message received',
   },
-  // ---- injection (§5) -----------------------------------------------------------------------
+  // ---- injection (`injectMessage`; `IMIPScheduler` on the organizer's side) ------------------
   {
     id: 'log.injected',
     area: 'injection',
@@ -383,7 +384,7 @@ const ROWS: Row[] = [
     fix: 'Check the organizer\'s augment record (server-id/partition-id).',
     source: '3.x-4.x injection over HTTP with the shared-secret header',
   },
-  // ---- receiving (§4.1–§4.3) ----------------------------------------------------------------
+  // ---- receiving (`MailGatewayServiceMaker`, `IMAP4DownloadProtocol`, `POP3DownloadProtocol`) ---
   {
     id: 'log.invalid-receiving-type',
     area: 'receiving',
@@ -533,7 +534,7 @@ const ROWS: Row[] = [
     fix: 'Apply the Twisted patch shipped with Calendar Server, or upgrade.',
     source: 'IMAP poll cycle',
   },
-  // ---- sending (§2.6, §2.7) -----------------------------------------------------------------
+  // ---- sending (`matchCalendarUserAddress`, `outbound`, `ESMTPSenderFactory`) ----------------
   {
     id: 'log.send-failed',
     area: 'sending',
@@ -599,7 +600,7 @@ const ROWS: Row[] = [
     fix: 'Lower Sending.SuppressionDays if mail for past events is wanted.',
     source: 'SuppressionDays',
   },
-  // ---- config (§1) --------------------------------------------------------------------------
+  // ---- config (`stdconfig.py`; AddressPatterns in `scheduling/delivery.py`) ------------------
   {
     id: 'log.invalid-address-pattern',
     area: 'config',

@@ -7,7 +7,7 @@
  * (the example) and a bounded set of captured values (Message-IDs of "didn't find a token" lines
  * with their To, principal names, users...), for the diagnosis to link and judge.
  *
- * Line formats recognised (calendarserver-imip.md §9; liberal):
+ * Line formats recognised (liberal):
  *   2.x/3.x–4.x twistd   `2011-05-10 12:00:00-0700 [-] [mailgateway] Mail gateway didn't …`
  *   5.0+ namespaced      `2016-03-02 10:00:00+0000 [-] [txdav.caldav.datastore.scheduling.imip.inbound#error] …`
  *   anything else        the text anywhere in the line (syslog, a pasted excerpt)

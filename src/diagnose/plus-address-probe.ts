@@ -1,6 +1,7 @@
 /**
  * `--probe plus-address`: does mail to `local+detail@domain` of Sending.Address reach the
- * receiving mailbox with the `+detail` intact (ecosystem.md §6 failure modes 1 and 4)?
+ * receiving mailbox with the `+detail` intact (a mail system without a recipient delimiter
+ * refuses it; a forwarder that rewrites To loses it)?
  *
  * 1. Note what is in the mailbox now (POP3: the UIDLs; IMAP needs nothing, the probe is found
  *    by its Message-ID).

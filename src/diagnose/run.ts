@@ -174,7 +174,7 @@ function connectionTest(r: ProbeReport): ConnectionTest & { stages: ProbeReport[
   };
 }
 
-/** §1.3/stdconfig: ErrorLogFile ("error.log" under LogRoot /var/log/caldavd; 2.x an absolute default). */
+/** `DEFAULT_CONFIG` (stdconfig.py): ErrorLogFile ("error.log" under LogRoot /var/log/caldavd; 2.x an absolute default). */
 export function configLogFile(ctx: ConfigContext): { path: string; how: 'config' | 'default' } {
   const eff = ctx.config.effective;
   const written = getPath(eff, 'ErrorLogFile');

@@ -1,6 +1,7 @@
 /**
  * `poll --once --apply` on a 2.x–4.x server: do the mail gateway's work for one cycle
- * (calendarserver-imip.md §4.2/§4.3 read, §4.4 classify, §5.1/§5.2 inject) with one rule the
+ * (`twistedcaldav/mail.py`: `IMAP4DownloadProtocol`/`POP3DownloadProtocol` read,
+ * `MailHandler.inbound` classifies, `injectMessage` injects) with one rule the
  * gateway does not have: **a message is deleted only after its injection succeeded**. Everything
  * else stays in the mailbox for the next run (the gateway itself would delete every message it read).
  *

@@ -40,7 +40,7 @@ export async function checkAccess(ctx: MailboxContext): Promise<ServerAccess> {
   return access;
 }
 
-/** Connect and log in as the server would (§4.1); IMAP EXAMINE unless `readOnly` is false. */
+/** Connect and log in as the server would (2.x–4.x `IMAP4Service`/`POP3Service`, 5.0+ `MailRetriever`); IMAP EXAMINE unless `readOnly` is false. */
 export async function openReader(ctx: MailboxContext, readOnly: boolean): Promise<Reader> {
   if (ctx.protocol === 'imap') {
     const { ImapReader } = await import('../mailbox/imap-reader.js');

@@ -1,7 +1,8 @@
 /**
- * One poll cycle, reproduced (calendarserver-imip.md §10): read the messages the configured
- * release would read (§4.2 IMAP, §4.3 POP3), classify each in the server's order
- * (`classify()`, §4.4), decide what the poll does to it (§4.2/§4.3 via poll-policy), and produce
+ * One poll cycle, reproduced: read the messages the configured release would read
+ * (`IMAP4DownloadProtocol`, `POP3DownloadProtocol` of 2.x–4.x `mail.py` and 5.0+ `inbound.py`),
+ * classify each in the server's order (`classify()`, after `MailHandler.inbound` /
+ * `MailReceiver.inbound`), decide what the poll does to it (via poll-policy), and produce
  * a {@link PollReport}. The readers do the I/O; this module only wires them to the classifier and
  * keeps what the report needs (never a message body once it has been classified).
  */
@@ -52,7 +53,7 @@ export interface PollMessage {
   tokenRecord?: TokenRow;
   serverAction: ServerAction;
   mailboxEffect: MailboxEffect;
-  /** False when an earlier message ends the server's cycle (§11): this one waits for the next poll. */
+  /** False when an earlier message ends the server's cycle (IMAP `cbGotMessage`): this one waits for the next poll. */
   thisCycle: boolean;
   /**
    * When `thisCycle` is false: the message the server's cycle stops at, and whether it stops there
@@ -61,7 +62,7 @@ export interface PollMessage {
    * fails on in its turn, so that this one still waits once the first is gone.
    */
   waitsBehind?: { uid?: number; number?: number; everyPoll: boolean; then?: { uid?: number; number?: number } };
-  /** The message's calendar fails to parse and the IMAP 5.1+ cycle stops here (§11). */
+  /** The message's calendar fails to parse and the IMAP 5.1+ cycle stops here (`inbound.py` `cbGotMessage`). */
   stopsCycle: boolean;
   isDsn: boolean;
   /**
@@ -89,8 +90,8 @@ export const TOKENLESS_ACTIONS: ReadonlySet<ServerAction> = new Set(['NO_TOKEN',
 export type ActionCounts = Record<ServerAction, number>;
 
 /**
- * The messages behind the one the server's cycle stops at (§11): not processed by this poll.
- * Their serverAction is what the server does once it reaches them.
+ * The messages behind the one the server's cycle stops at (IMAP `cbGotMessage`): not processed by
+ * this poll. Their serverAction is what the server does once it reaches them.
  */
 export interface NotReachedSummary {
   messages: number;
@@ -132,7 +133,7 @@ export interface PollReport {
   mailbox: Omit<ReaderInfo, 'commands'>;
   /** Where tokens were looked up: the server's store (and whether it could be read), send-test's records. */
   tokenStore: TokenStoreSummary | { path: string; records: number | null };
-  /** Which messages the release reads and what it does to them (§4.2/§4.3). */
+  /** Which messages the release reads and what it does to them (poll-policy's `source`). */
   policy: string;
   deleteAllMail: boolean;
   messages: PollMessage[];
@@ -188,7 +189,7 @@ export function loadTokenStore(stateDirFlag: string | undefined): { lookup: Cycl
   return { lookup: tokenLookup(records), info: { path, records: records === null ? null : records.length } };
 }
 
-/** §4.2: `shouldDeleteAllMail` is consulted from 5.1 on. */
+/** `shouldDeleteAllMail` (`inbound.py`) is consulted from 5.1 on. */
 export function deleteAllMailFor(settings: ImipSettings, version: ServerVersion): boolean {
   return featuresOf(version).selectiveDelete && shouldDeleteAllMail(settings.serverHostName, settings.receiving.server, settings.receiving.username);
 }
@@ -248,9 +249,9 @@ export function toRow(m: ReadMessage, v: Verdict): PollMessage {
 }
 
 /**
- * Rows as they come, in the server's order: marks the ones after a cycle-stopping message (§11),
- * counts per serverAction, and keeps the rows (or hands each to a sink and forgets it, so a
- * 10,000-message cycle holds no per-message state).
+ * Rows as they come, in the server's order: marks the ones after a cycle-stopping message (IMAP
+ * `cbGotMessage`), counts per serverAction, and keeps the rows (or hands each to a sink and forgets
+ * it, so a 10,000-message cycle holds no per-message state).
  */
 export class Tally {
   readonly rows: PollMessage[] = [];

@@ -1,6 +1,6 @@
 /**
  * Reply injection into the calendar server's `/inbox/` over HTTP, as the 2.x–4.x mail gateway
- * does it (calendarserver-imip.md §5.1, §5.2; `injectMessage` in twistedcaldav/mail.py):
+ * does it (`injectMessage` in twistedcaldav/mail.py, `AuthorizedHTTPGetter` in twistedcaldav/util.py):
  *
  *  - URL: `<scheme>//<host>:<port>/inbox/`; host `localhost` when `MailGatewayServer` is
  *    `localhost`, else `ServerHostName`; 2.x scheme/port from `SSLPort` (https when ≠ 0, else
@@ -12,8 +12,8 @@
  *    `Scheduling.iMIP.Username`, retry once.
  *  - 3.x–4.x: `<Header>: <Password>` on every request, no user name; a 401 is final
  *    ("Authentication required").
- *  - Body: the reply rewritten as §4.4 step 6 says ({@link rewriteReply}), or a DSN's returned
- *    invitation rewritten as `processDSN` does ({@link rewriteDsn}).
+ *  - Body: the reply rewritten as `MailHandler.processReply` does ({@link rewriteReply}), or a
+ *    DSN's returned invitation rewritten as `processDSN` does ({@link rewriteDsn}).
  *
  * Every request is bounded by a timeout (and an optional AbortSignal). Passwords never appear in
  * results, errors or URLs shown to the user.
@@ -62,7 +62,7 @@ export function displayUrl(url: URL): string {
   return copy.href;
 }
 
-/** §5.1/§5.2 `injectMessage`: where the gateway POSTs replies; `override` is `--inject-url`. */
+/** `injectMessage` (3.2+ `injectionSettingsFromURL`): where the gateway POSTs replies; `override` is `--inject-url`. */
 export function injectionTarget(settings: ImipSettings, version: ServerVersion, override?: string, o: { noInjectUrl?: boolean } = {}): InjectionTarget {
   if (version.line === '5.0+') throw new CannotRunError('5.0 and later inject replies in-process: there is no /inbox/ to POST to');
   const auth: InjectionAuth = version.line === '2.x' ? 'digest-user' : 'shared-secret-header';
@@ -91,7 +91,7 @@ export function injectionTarget(settings: ImipSettings, version: ServerVersion, 
   const host = settings.mailGatewayServer === 'localhost' ? 'localhost' : settings.serverHostName;
   const hostWhy =
     settings.mailGatewayServer === 'localhost' ? 'MailGatewayServer is "localhost"' : `MailGatewayServer is "${settings.mailGatewayServer ?? ''}", so ServerHostName`;
-  // 2.x: https when SSLPort ≠ 0 (§5.1); 3.x–4.x: EnableSSL decides (§5.2).
+  // 2.x: https when SSLPort ≠ 0; 3.x–4.x: EnableSSL decides (`injectMessage`).
   const useSsl = version.line === '2.x' ? settings.sslPort !== 0 : settings.enableSSL;
   const port = useSsl ? settings.sslPort : settings.httpPort;
   const portWhy = version.line === '2.x' ? (useSsl ? 'SSLPort ≠ 0' : 'SSLPort is 0, so HTTPPort') : useSsl ? 'EnableSSL is true, so SSLPort' : 'EnableSSL is false, so HTTPPort';
@@ -160,7 +160,7 @@ function parseVcalendar(text: string, version: Pick<ServerVersion, 'major'>, nee
 }
 
 /**
- * §4.4 step 6 (`processReply`) of the 2.x–4.x gateway, the only ones that POST to /inbox/: keep
+ * `MailHandler.processReply` of the 2.x–4.x gateway, the only ones that POST to /inbox/: keep
  * only the token's attendee, set the ORGANIZER the server finds to the token's organizer or add
  * one (2.x on the VCALENDAR itself), 3.0+ re-add the attendee with SCHEDULE-STATUS 5.1 when none
  * is left. Throws when the calendar does not parse (the server fails the same way).
@@ -190,8 +190,9 @@ export function rewriteReply(text: string, token: TokenParty, version: Pick<Serv
 }
 
 /**
- * §4.4 step 1 `processDSN`: the returned invitation with only the token's attendee, ORGANIZER set
- * to the token's organizer, and `REQUEST-STATUS:5.1;Service unavailable` on the first VEVENT.
+ * `MailHandler.processDSN` (2.x–4.x `mail.py`): the returned invitation with only the token's
+ * attendee, ORGANIZER set to the token's organizer, and `REQUEST-STATUS:5.1;Service unavailable`
+ * on the first VEVENT.
  * METHOD is left as it was (the gateway does not change it).
  */
 export function rewriteDsn(text: string, token: TokenParty, version: Pick<ServerVersion, 'major'>): string {
@@ -234,7 +235,7 @@ export interface InjectResult {
   ok: boolean;
   /** Final HTTP status; null when no answer came (timeout, refused, cut). */
   status: number | null;
-  /** The gateway's failure reason (§5.1/§5.2 wording), when not ok. */
+  /** The gateway's failure reason (worded as `injectMessage` logs it), when not ok. */
   reason?: string;
   /** The server's answer may have been processed though we saw no answer (timeout, cut mid-answer). */
   uncertain?: boolean;
@@ -447,13 +448,13 @@ export async function injectCalendar(
   };
   try {
     if (target.auth === 'shared-secret-header') {
-      // §5.2: header on every request; no user name, so a 401 is final.
+      // 3.x–4.x: header on every request; no user name, so a 401 is final.
       const res = await send('header', { [target.header ?? 'x-calendarserver-internal']: target.password ?? '' });
       if (res.status >= 200 && res.status < 300) return done({ ok: true, status: res.status });
       if (res.status === 401) return done({ ok: false, status: 401, reason: 'Authentication required' });
       return done({ ok: false, status: res.status, reason: httpReason(res, redactor) });
     }
-    // §5.1 AuthorizedHTTPGetter: unauthenticated first.
+    // 2.x AuthorizedHTTPGetter: unauthenticated first.
     const first = await send('unauthenticated', {});
     if (first.status !== 401) {
       return first.status >= 200 && first.status < 300

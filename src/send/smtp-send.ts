@@ -99,7 +99,7 @@ export class SmtpSendError extends Error {
   }
 }
 
-/** `UseSSL` as the sender reads it (§2.7): require STARTTLS, or use it when offered. */
+/** `UseSSL` as the sender reads it (Twisted `twisted.mail.smtp.ESMTPClient.tryTLS`): require STARTTLS, or use it when offered. */
 export function tlsModeOf(sending: Pick<SendingSettings, 'useSSL'>): SmtpTlsMode {
   return sending.useSSL ? 'starttls-required' : 'starttls-opportunistic';
 }

@@ -294,7 +294,7 @@ export function serverAddress(sendingAddress: string): (SplitAddress & { address
   return { address, local: parts[0], domain: parts[1] };
 }
 
-/** §2.3: `"%s+%s@%s" % (pre, token, post)`. */
+/** `"%s+%s@%s" % (pre, token, post)`: 2.x–4.x `twistedcaldav/mail.py` `MailHandler.outbound`, 5.0+ `imip/outbound.py` `MailSender.outbound`. */
 export function plusAddress(sendingAddress: string, token: string): string {
   const a = serverAddress(sendingAddress);
   if (!a) throw new Error(`Sending.Address "${sendingAddress}" does not hold exactly one @`);

@@ -1,6 +1,7 @@
 /**
  * The keys under `Scheduling.iMIP`, their types, defaults and the releases that read them
- * (calendarserver-imip.md §1.2), plus the few top-level keys the gateway uses.
+ * (`DEFAULT_CONFIG["Scheduling"]["iMIP"]`, 3.0+ `twistedcaldav/stdconfig.py`; 2.x `defaultConfig`,
+ * `twistedcaldav/config.py`), plus the few top-level keys the gateway uses.
  */
 import { atLeast, type ServerVersion } from './release.js';
 
@@ -79,7 +80,7 @@ export function keyKnownIn(spec: KeySpec, v: ServerVersion): boolean {
   return true;
 }
 
-/** Top-level keys the gateway reads, with their defaults (§1.3). */
+/** Top-level keys the gateway reads, with their defaults (`DEFAULT_CONFIG` in `stdconfig.py`; 2.x `defaultConfig` in `config.py`). */
 export const TOP_LEVEL_DEFAULTS: Record<string, (v: ServerVersion) => unknown> = {
   ServerHostName: () => '',
   HTTPPort: () => 0,

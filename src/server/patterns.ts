@@ -1,5 +1,5 @@
 /**
- * AddressPatterns as the server applies them (calendarserver-imip.md §2.6): `re.match(pattern,
+ * AddressPatterns as the server applies them: `re.match(pattern,
  * cuaddr)`, anchored at the start only, no flags; from 3.0 the address is lower-cased first (CalendarServer-3.2 twistedcaldav/scheduling/delivery.py `matchCalendarUserAddress`).
  * Patterns are Python regular expressions; what JavaScript spells differently is translated.
  */

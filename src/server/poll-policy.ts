@@ -9,7 +9,7 @@
 import type { MailboxProtocol } from './protocol.js';
 import { featuresOf, type ServerVersion } from './release.js';
 
-/** Era C `MailReceiver` action codes (§4.4), used as labels for every release line. */
+/** The action codes of `MailReceiver` (CalendarServer-7.0+ `imip/inbound.py`), used as labels for every release line. */
 export type ServerAction =
   | 'INJECTION_SUBMITTED'
   | 'NO_TOKEN'
@@ -245,7 +245,7 @@ export function mailboxOutcome(input: {
 
 /**
  * Whether a poll reads the message at all: IMAP 5.1+ reads only UNSEEN messages, so a `\Seen`
- * message is never processed (§4.2); POP3 5.0 reads nothing (`never-read`).
+ * message is never processed (`cbInboxSelected` searches UNSEEN); POP3 5.0 reads nothing (`never-read`).
  */
 export function pollReads(v: Pick<ServerVersion, 'major' | 'minor'>, protocol: MailboxProtocol, seen: boolean): boolean {
   if (protocol === 'pop3' && featuresOf(v).pop3NeverLogsIn) return false;

@@ -1,6 +1,6 @@
 /**
  * Calendar Server's behaviour as data, per release line and finer release.
- * Source: shared reference "calendarserver-imip.md" (section numbers given per row).
+ * Sources: the tagged releases of apple/ccs-calendarserver (release, file and function given per row).
  *
  * Three release lines ("eras"):
  *  - 2.x      separate mail gateway process, Digest auth as the `Username` directory user
@@ -25,17 +25,17 @@ export interface ServerVersion {
 
 export interface LineBehaviour {
   line: ReleaseLine;
-  /** §1.4: how `Includes` merge into the main file. */
+  /** How `Includes` merge into the main file (`twistedcaldav/stdconfig.py` `PListConfigProvider.loadConfig`: 3.x–4.x `dict.update`, 5.0+ `mergeData`). */
   includeMerge: 'unsupported' | 'shallow' | 'deep';
-  /** §1.4: a missing include file. */
+  /** A missing include file (`PListConfigProvider.loadConfig`: 3.x–4.x ConfigurationError, 5.0+ skipped). */
   missingInclude: 'ignored-key' | 'error' | 'warning';
-  /** §1.3: `Receiving.Type` neither pop* nor imap*. */
+  /** `Receiving.Type` neither pop* nor imap* (2.x–4.x `mail.py` `MailGatewayServiceMaker.makeService`, 5.0+ `inbound.py` `MailRetriever.__init__`). */
   invalidReceivingType: 'gateway-disabled' | 'treated-as-imap';
-  /** §5: how the gateway authenticates reply injection. */
+  /** How the gateway authenticates reply injection (2.x–4.x `mail.py` `injectMessage`; 5.0+ `inbound.py` `injectMessage`, in-process). */
   injection: 'digest-user' | 'shared-secret-header' | 'in-process';
-  /** §4.1: separate gateway process started only when MailGatewayServer is localhost. */
+  /** Separate gateway process started only when MailGatewayServer is localhost (`calendarserver/tap/caldav.py`: 2.x `makeService_Combined`, 3.x–4.x `SlaveSpawnerService.startService`). */
   gatewayProcess: boolean;
-  /** §1.4 default main config file. */
+  /** Default main config file (`DEFAULT_CONFIG_FILE`, `stdconfig.py`; 2.x `defaultConfigFile`, `config.py`). */
   defaultConfigFiles: { darwin: string; other: string };
 }
 
@@ -129,11 +129,11 @@ export function defaultServerVersion(): ServerVersion {
  * "what does release X do?"; callers never compare version numbers themselves.
  */
 export interface Features {
-  /** §1.4: `Includes` exist at all (3.0+). */
+  /** `Includes` exist at all (3.0+ `stdconfig.py` `PListConfigProvider.loadConfig`). */
   includes: boolean;
-  /** §1.4 and §11: includes inside includes are followed (6.0+). */
+  /** Includes inside includes are followed (6.0+ `stdconfig.py` `loadConfig`'s `_loadIncludes`). */
   recursiveIncludes: boolean;
-  /** §1.4: `ImportConfig` (6.0+). */
+  /** `ImportConfig` (6.0+ `stdconfig.py` `loadConfig`'s `_loadImport`). */
   importConfig: boolean;
   /**
    * `$` and `#` expanded in include paths (3.1+: CalendarServer-3.1 twistedcaldav/stdconfig.py
@@ -160,9 +160,9 @@ export interface Features {
    * (CalendarServer-2.5 twistedcaldav/scheduling/delivery.py) matches as written.
    */
   patternsLowercase: boolean;
-  /** §1.2: `Sending.SuppressionDays` is read (4.1+). */
+  /** `Sending.SuppressionDays` is read (4.1+ `mail.py` `MailHandler.outbound`, 5.0+ `MailSender.outbound`). */
   suppressionDays: boolean;
-  /** §1.2: `MailIconsDirectory` is read (up to 4.1). */
+  /** `MailIconsDirectory` is read (up to 4.1: `mail.py` `MailHandler.getIconPath`, gone in 4.2). */
   mailIcons: boolean;
   /**
    * 5.0's POP3 reader never logs in: `POP3DownloadFactory.__init__` does not keep its settings, and
@@ -182,13 +182,13 @@ export interface Features {
    * `ebLoginFailed` logs "IMAP login failed for <Username>". 4.2 and 5.1 mended the logger.
    */
   imapCleartextLoginRaises: boolean;
-  /** §4.2: IMAP reads only UNSEEN messages and deletes selectively (5.1+). */
+  /** IMAP reads only UNSEEN messages and deletes selectively (5.1+ `inbound.py` `IMAP4DownloadProtocol`). */
   imapUnseenOnly: boolean;
-  /** §4.2/§4.3: only handled messages are deleted (5.1+); before, every fetched message is. */
+  /** Only handled messages are deleted (5.1+ `inbound.py` `cbGotMessage`, `cbDownloaded`); before, every fetched message is. */
   selectiveDelete: boolean;
-  /** §4.4 step 4: unknown tokens: older than 72 h deleted, else \Seen removed (7.0+). */
+  /** Unknown tokens: older than 72 h deleted, else \Seen removed (7.0+ `inbound.py` `MailReceiver.processReply`, `cbGotMessage`). */
   unknownTokenAge: boolean;
-  /** §4.4 step 5: a reply without calendar is forwarded to the organizer (3.0+). */
+  /** A reply without calendar is forwarded to the organizer (3.0+ `mail.py` / `inbound.py` `processReply`). */
   forwardsHumanReplies: boolean;
   /**
    * The forward fails (5.0–6.0): `processReply` hands `SMTPSender.sendMessage` the parsed
@@ -212,7 +212,7 @@ export interface Features {
    */
   replyWorkCatches: boolean;
   /**
-   * §4.4 step 6: sanitizeCalendar (7.0+), which takes the calendar's METHOD with
+   * sanitizeCalendar (CalendarServer-7.0+ inbound.py), which takes the calendar's METHOD with
    * `getProperty("METHOD")` (raises InvalidICalendarDataError on two), adds a missing PRODID (as
    * 6.1–6.2 did, {@link addsMissingProdid}) and removes STATUS from a METHOD:REPLY.
    */
@@ -257,15 +257,15 @@ export interface Features {
    * UTF-8 raises UnicodeDecodeError (8.0+).
    */
   loggerDecodesUtf8: boolean;
-  /** §1.3: keychain consulted only when the plist password is empty (8.0+). */
+  /** Keychain consulted only when the plist password is empty (8.0+ `stdconfig.py` `_updateScheduling`). */
   keychainOnlyIfEmpty: boolean;
-  /** §2.4: header order From, Subject, Reply-To, To, Date, Message-ID (3.2+). */
+  /** Header order From, Subject, Reply-To, To, Date, Message-ID (3.2+ `generateEmail`). */
   subjectSecondHeader: boolean;
-  /** §2.4: From uses the ORGANIZER EMAIL parameter (3.1+). */
+  /** From uses the ORGANIZER EMAIL parameter (3.1+ `mail.py` `MailHandler.outbound`). */
   fromUsesEmailParam: boolean;
-  /** §2.4: Message-ID domain is ServerHostName (7.0+). */
+  /** Message-ID domain is ServerHostName (7.0+ `smtpsender.py` `SMTPSender.betterMessageID`). */
   messageIdServerHostName: boolean;
-  /** §4.4 step 4: 2.x looked for the attachment before the token lookup. */
+  /** 2.x looked for the attachment before the token lookup (CalendarServer-2.5 `mail.py` `MailHandler.processReply`). */
   attachmentBeforeLookup: boolean;
   /**
    * The calendar parser behind `Component.fromString` (twistedcaldav/ical.py): vobject on 2.x,
@@ -330,7 +330,7 @@ export function behaviourOf(v: Pick<ServerVersion, 'line'>): LineBehaviour {
   return LINES[v.line];
 }
 
-/** §1.4: the main config file the release reads when none is named. */
+/** The main config file the release reads when none is named (`DEFAULT_CONFIG_FILE`, `stdconfig.py`). */
 export function defaultConfigFile(v: ServerVersion, platform: NodeJS.Platform = process.platform): string {
   if (platform !== 'darwin') return LINES[v.line].defaultConfigFiles.other;
   if (v.major === 3) return '/etc/caldavd/caldavd.plist';

@@ -69,8 +69,9 @@ export function readTokens(dir: string): SentToken[] {
 }
 
 /**
- * A lookup as the server does it (§3.1 `lookupByToken`): exact string match, and only when
- * exactly one record has the token (several records: `null`, as the server finds none).
+ * A lookup as the server does it (2.x–4.x `MailGatewayTokensDatabase.lookupByToken`): exact string
+ * match, and only when exactly one record has the token (several records: `null`, as the server
+ * finds none).
  * This store holds only the tokens `send-test` sent, not the server's own, so a token it does
  * not hold is `undefined` ("cannot check"), never "unknown to the server".
  */
