@@ -1,8 +1,9 @@
 /**
- * The RFC 6047 / RFC 5546 / RFC 5545 checklist for an outgoing iMIP REQUEST (ecosystem.md §4:
- * M1 M2 M3 M4 M5 M6 M10, I1, I10, I11, I13, the REQUEST items), plus the rules Calendar Server's
- * own mail follows (calendarserver-imip.md §2.3/§2.4: Reply-To is the tokenized ORGANIZER,
- * exactly one `+`, a lower-case uuid4 token; no header may be split by CR/LF).
+ * The RFC 6047 / RFC 5546 / RFC 5545 checklist for an outgoing iMIP REQUEST (RFC 6047
+ * §2.3–§2.5, the RFC 5546 §3.2.2 REQUEST table, RFC 5545 §3.1), plus the rules Calendar Server's
+ * own mail follows (`outbound`/`generateEmail`, 2.x–4.x `twistedcaldav/mail.py`, 5.0+
+ * `imip/outbound.py`: Reply-To is the tokenized ORGANIZER, exactly one `+`, a lower-case uuid4
+ * token; no header may be split by CR/LF).
  *
  * One table of rules (id, severity, what, fix); one pure function from the raw message to
  * findings. The message is read with `parseMessage` (src/imip/mime.ts), which decodes bodies as
@@ -17,7 +18,7 @@ import { decodeWords, leafParts, parseMessage, type HeaderList, type MimePart } 
 export interface RequestRule {
   id: string;
   severity: Severity;
-  /** Which checklist item (ecosystem.md §4) or server rule (calendarserver-imip.md) it enforces. */
+  /** Which RFC section, or which habit of the server's own invitation, it enforces. */
   source: string;
   description: string;
   fix: string;

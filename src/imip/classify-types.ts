@@ -1,6 +1,6 @@
 /**
  * Types shared by the classifier, the reply checks and the token-cause analysis
- * (calendarserver-imip.md §3 token store, §4 inbound).
+ * (token store and inbound processing: 2.x–4.x `twistedcaldav/mail.py`, 5.0+ `imip/inbound.py`).
  */
 import type { MailboxProtocol } from '../config/settings.js';
 import type { Finding } from '../report/finding.js';
@@ -13,7 +13,7 @@ import type { ZoneSource } from './scheduler-check.js';
 
 export type { MailboxEffect, ServerAction } from '../server/poll-policy.js';
 
-/** One row of the token store (§3.1 TOKENS, §3.2 IMIP_TOKENS). */
+/** One row of the token store (2.x–4.x SQLite `TOKENS`, 5.0+ SQL `IMIP_TOKENS`). */
 export interface TokenRecord {
   token: string;
   /** The organizer CUA as stored: `mailto:...`, or `urn:uuid:`/`urn:x-uid:` (directory). */
@@ -24,7 +24,7 @@ export interface TokenRecord {
   sentAt?: Date | string;
   /**
    * The organizer's directory e-mail, when the organizer is a directory CUA and the caller looked
-   * it up (§4.4 step 5: 4.x `urn:uuid:`, 5.0+ `urn:x-uid:`). Absent: the organizer has none.
+   * it up (`processReply`: 3.1–5.x `urn:uuid:`, 6.0+ `urn:x-uid:`). Absent: it has none.
    */
   organizerEmail?: string | null;
 }
@@ -42,7 +42,7 @@ export interface ClassifyContext {
   protocol: MailboxProtocol;
   /** `Scheduling.iMIP.Sending.Address`, as configured (display name allowed). */
   sendingAddress: string;
-  /** `shouldDeleteAllMail(...)` for this configuration (§4.2). */
+  /** `shouldDeleteAllMail(...)` for this configuration (5.1+ `inbound.py`). */
   deleteAllMail: boolean;
   /** Exact-match token lookup: a record, `null` when unknown, `undefined` when it cannot be checked. */
   lookupToken(token: string): TokenRecord | null | undefined;
@@ -87,7 +87,7 @@ export interface Verdict {
   tokenStatus: TokenStatus;
   serverAction: ServerAction;
   mailboxEffect: MailboxEffect;
-  /** IMAP 5.1+: a calendar parse failure ends the poll cycle; later messages wait (§11). */
+  /** IMAP 5.1+ (`cbGotMessage`): a calendar that fails to parse ends the cycle; later ones wait. */
   stopsCycle: boolean;
   /** False when the poll never reads the message (IMAP 5.1+ and `\Seen`). */
   read: boolean;
@@ -105,6 +105,6 @@ export interface Verdict {
   notes: string[];
   /** MIME parse problems and missing bodies. */
   problems: string[];
-  /** Where the mailbox effect comes from (calendarserver-imip.md section). */
+  /** Where the mailbox effect comes from: release, file, function (src/server/poll-policy.ts). */
   policySource: string;
 }

@@ -1,6 +1,8 @@
 /**
  * The server's verdict on one inbound message, pure and synchronous
- * (calendarserver-imip.md §4.4 classification, §4.2/§4.3 mailbox effect, §9 log texts, §11).
+ * (`inbound`, `checkDSN`, `processReply`: 2.x–4.x `twistedcaldav/mail.py` `MailHandler`, 5.0+
+ * `txdav/caldav/datastore/scheduling/imip/inbound.py` `MailReceiver`; the mailbox effect from each
+ * release's `IMAP4DownloadProtocol` and `POP3DownloadProtocol`).
  * Order, as the server: DSN check → first To address → token → lookup (7.0+: 72-hour rule) →
  * first text/calendar part (2.x: before the lookup) → calendar parse → injection.
  * Used by `poll --once`, `send-test --wait-reply` and `diagnose`, for IMAP and raw messages alike.
@@ -45,7 +47,7 @@ const MAX_ICS_EVIDENCE = 1024 * 1024;
 
 /**
  * Whether a leaf part's body is needed for the verdict, the reply checks or `tokenCauses`:
- * every text/calendar part (the server reads the first, a DSN the last; §4.4), the
+ * every text/calendar part (`processReply` reads the first, `checkDSN` the last), the
  * message/delivery-status part (the DSN action), application/ics up to 1 MiB (evidence). Never a
  * big attachment. Use as the `wantBody` of {@link MimeStreamParser}.
  */
@@ -65,7 +67,7 @@ interface Outcome {
   tokenStatus: TokenStatus;
   record: TokenRecord | null | undefined;
   log: LogEntry[];
-  /** UNKNOWN_FAILURE raised inside the asynchronous processing (Era C, §11). */
+  /** UNKNOWN_FAILURE raised inside the asynchronous processing (5.0+ `@inlineCallbacks`). */
   asyncFailure: boolean;
   calendarPart: MimePart | null;
   calendar: CalendarParse | null;
@@ -107,7 +109,10 @@ function readCalendar(part: MimePart, input: MessageInput, facts: Facts, ctx: Cl
   return parseCalendar(body, calendarParser === 'vobject' ? null : calendarParser, calendarServerValueTypes);
 }
 
-/** Look a token up; tokens that are not lower-case UUIDs cannot be in the store (§2.2). */
+/**
+ * Look a token up; tokens that are not lower-case UUIDs cannot be in the store (`createToken`,
+ * 5.0+ `imipCreateToken`: `str(uuid4())`).
+ */
 interface Lookup {
   status: TokenStatus;
   record: TokenRecord | null | undefined;
@@ -427,7 +432,7 @@ function injected(
   return { log: [...log, LOG.injectedWork(record?.attendee ?? '<token attendee>', record?.organizer ?? '<token organizer>')], notes: done };
 }
 
-// ---- DSN (§4.4 step 1) ----------------------------------------------------------------------
+// ---- DSN (`checkDSN`, `processDSN`) ----------------------------------------------------------
 
 function classifyDsn(
   input: MessageInput,
@@ -495,9 +500,9 @@ function classifyDsn(
   return { ...base, action: 'INJECTION_SUBMITTED', token, tokenStatus: status, record, notes: done.notes, log: done.log };
 }
 
-// ---- replies (§4.4 steps 2–7) ---------------------------------------------------------------
+// ---- replies (`processReply`) ----------------------------------------------------------------
 
-/** 7.0+: an unknown token in a mail sent more than 72 hours ago is deleted (§4.4 step 4). */
+/** 7.0+ `processReply`: an unknown token in a mail sent more than 72 hours ago is deleted. */
 const UNKNOWN_TOKEN_MAX_AGE_MS = 72 * 3600 * 1000;
 
 /**
@@ -738,8 +743,8 @@ function cycleFinding(facts: Facts, effect: string, ctx: ClassifyContext): Findi
 }
 
 /**
- * Classify one message as the configured release would (§4.4), with what the poll then does to
- * it (§4.2/§4.3) and the reply findings.
+ * Classify one message as the configured release's `inbound` would, with what its IMAP or POP3
+ * poll then does to it and the reply findings.
  */
 export function classify(input: MessageInput, ctx: ClassifyContext): Verdict {
   const facts = gatherFacts(input);

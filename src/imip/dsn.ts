@@ -1,7 +1,7 @@
 /**
- * The server's `checkDSN` (calendarserver-imip.md §4.4 step 1, §11): a message is a DSN iff some
- * part is `multipart/report` and some part is `message/delivery-status` (the last one); the action
- * is the word after the first `action:` line of that part as Python writes it back
+ * The server's `checkDSN` (`MailHandler`/`MailReceiver`, every release): a message is a DSN iff
+ * some part is `multipart/report` and some part is `message/delivery-status` (the last one); the
+ * action is the word after the first `action:` line of that part as Python writes it back
  * (./dsn-action.ts); the calendar is the LAST `text/calendar` part anywhere, usually inside the
  * returned original.
  */

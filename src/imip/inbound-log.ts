@@ -1,6 +1,7 @@
 /**
  * The log texts the server writes while handling one inbound message, per release line
- * (calendarserver-imip.md §4.4, §9, §5.1; Era C `inbound.py`, Era A/B `twistedcaldav/mail.py`).
+ * (5.0+ `txdav/caldav/datastore/scheduling/imip/inbound.py`, 2.x–4.x `twistedcaldav/mail.py`:
+ * `inbound`, `processDSN`, `processReply`, `injectMessage`).
  * Python's `%s` of a missing header prints `None`; so do these.
  */
 import type { ServerVersion } from '../server/release.js';
@@ -15,7 +16,7 @@ export interface LogEntry {
 
 const py = (v: string | null | undefined): string => (v === null || v === undefined ? 'None' : v);
 
-/** Era A/B (2.x–4.x) run the separate gateway and inject over HTTP; Era C (5.0+) in-process. */
+/** 2.x–4.x run the separate gateway and inject over HTTP; 5.0+ in-process. */
 export function isEraC(v: Pick<ServerVersion, 'major'>): boolean {
   return v.major >= 5;
 }
@@ -64,7 +65,7 @@ export const LOG = {
     level: 'error',
     text: `Mail gateway didn't find a token in message ${py(id)} (${py(to)})`,
   }),
-  /** Error level through 6.x, info from 7.0 (§4.4 step 4). */
+  /** Error level through 6.x, info from 7.0 (`processReply`). */
   unknownToken: (v: Pick<ServerVersion, 'major'>, token: string, id: string | null): LogEntry => ({
     level: v.major >= 7 ? 'info' : 'error',
     text: `Mail gateway found a token (${token}) but didn't recognize it in message ${py(id)}`,
@@ -87,13 +88,13 @@ export const LOG = {
     level: 'warn',
     text: `Mail gateway didn't find an ORGANIZER in REPLY ${py(id)}`,
   }),
-  /** Era A/B, after the HTTP POST to /inbox/ succeeded (§5.1). */
+  /** 2.x–4.x, after the HTTP POST to /inbox/ succeeded (`mail.py` `injectMessage._success`). */
   injectedHttp: (id: string | null): LogEntry => ({
     level: 'info',
     text: `Mail gateway successfully injected message ${py(id)}`,
   }),
   /**
-   * Era A/B, when the POST to /inbox/ fails: `failure.getErrorMessage()`, which for an HTTP
+   * 2.x–4.x, when the POST to /inbox/ fails: `failure.getErrorMessage()`, which for an HTTP
    * answer other than 2xx is Twisted's `web.error.Error` as text, "403 Forbidden"
    * (CalendarServer-2.5 twistedcaldav/mail.py `injectMessage._failure`).
    */
@@ -102,7 +103,7 @@ export const LOG = {
     text: `Mail gateway failed to inject message ${py(id)} (Reason: ${reason})`,
   }),
   /**
-   * Era C, when the IMIPReplyWork item's `injectMessage` fails: `str(e)`, for the scheduler's
+   * 5.0+, when the IMIPReplyWork item's `injectMessage` fails: `str(e)`, for the scheduler's
    * HTTPError the repr of its ErrorResponse (CalendarServer-5.0..9.2 inbound.py `injectMessage`;
    * txweb2/dav/http.py `ErrorResponse.__repr__`).
    */
@@ -112,7 +113,7 @@ export const LOG = {
   }),
   /** 6.1+: IMIPReplyWork.doWork catches what `injectMessage` re-raised (CalendarServer-6.1..9.2 inbound.py, a2da9a0). */
   unableToProcessReply: (): LogEntry => ({ level: 'error', text: 'Unable to process reply' }),
-  /** Era C, written later by the IMIPReplyWork item (§4.5). */
+  /** 5.0+, written later by the IMIPReplyWork item (`inbound.py` `injectMessage`). */
   injectedWork: (attendee: string, organizer: string): LogEntry => ({
     level: 'info',
     text: `Successfully injected iMIP response from ${attendee} to ${organizer}`,
@@ -121,7 +122,7 @@ export const LOG = {
     level: 'error',
     text: `Mail gateway can't find token in DSN ${py(id)}`,
   }),
-  /** Era A/B say "in DSN", Era C "in message" (§4.4 step 1). */
+  /** 2.x–4.x say "in DSN", 5.0+ "in message" (`processDSN`). */
   unknownTokenInDsn: (v: Pick<ServerVersion, 'major'>, token: string, id: string | null): LogEntry => ({
     level: 'error',
     text: `Mail gateway found a token (${token}) but didn't recognize it in ${isEraC(v) ? 'message' : 'DSN'} ${py(id)}`,
@@ -140,7 +141,7 @@ export const LOG = {
     level: 'error',
     text: `Mail gateway can't process DSN ${py(id)}`,
   }),
-  /** Era A/B: the calendar is parsed synchronously inside `inbound()`'s catch-all (§4.4). */
+  /** 2.x–4.x: the calendar is parsed synchronously inside `MailHandler.inbound()`'s catch-all. */
   failedToProcess: (err: string): LogEntry => ({ level: 'error', text: `Failed to process message: ${err}` }),
   /**
    * 5.1+ IMAP: the failure reaches `ebLogError` and the cycle stops (inbound.py `cbGotMessage`).

@@ -1,8 +1,8 @@
 /**
- * The invitation `imip send-test` sends, built the way Calendar Server builds one
- * (calendarserver-imip.md §2.3 plus address, §2.4 headers and MIME layout; Era C source
- * `txdav/caldav/datastore/scheduling/imip/outbound.py` `MailSender.outbound`/`generateEmail`,
- * Era A/B `twistedcaldav/mail.py`).
+ * The invitation `imip send-test` sends, built the way Calendar Server builds one (plus address,
+ * headers and MIME layout; 5.0+ `txdav/caldav/datastore/scheduling/imip/outbound.py`
+ * `MailSender.outbound`/`generateEmail`, 2.x–4.x `twistedcaldav/mail.py`
+ * `MailHandler.outbound`/`generateEmail`).
  *
  * What differs per release is read from `featuresOf(version)`, never from version numbers here:
  *  - subjectSecondHeader       header order (3.2+: Subject right after From)
@@ -38,7 +38,7 @@ import {
 /** PRODID of every calendar Calendar Server generates (`twistedcaldav/ical.py`, `iCalendarProductID`). */
 export const CALENDARSERVER_PRODID = '-//CALENDARSERVER.ORG//NONSGML Version 1//EN';
 
-/** Display name of `From` when the ORGANIZER has no CN (§2.4). */
+/** Display name of `From` when the ORGANIZER has no CN (`outbound`). */
 export const DEFAULT_FROM_NAME = 'Calendar Server';
 
 export interface InvitationOptions {
@@ -74,7 +74,7 @@ export interface Invitation {
   ics: string;
   /** Top-level headers in the order written; values as written, unfolded. */
   headers: [string, string][];
-  /** SMTP MAIL FROM / RCPT TO, as the server uses them (§2.4). */
+  /** SMTP MAIL FROM / RCPT TO, as the server uses them (`fromAddr`, `toAddr` in `outbound`). */
   envelope: { from: string; to: string[] };
 }
 
@@ -432,7 +432,7 @@ export function buildInvitation(opts: InvitationOptions): Invitation {
   org.setValue(`mailto:${plus}`);
   ev.addProperty(org);
 
-  // The organizer as attendee, rewritten to the plus address like the ORGANIZER (§2.3).
+  // The organizer as attendee, rewritten to the plus address like the ORGANIZER (`outbound`).
   const chair = new ICAL.Property('attendee');
   if (organizerName) chair.setParameter('cn', organizerName);
   if (f.fromUsesEmailParam) chair.setParameter('email', organizer);
@@ -515,7 +515,7 @@ export function buildInvitation(opts: InvitationOptions): Invitation {
     ].join('\n'),
   );
 
-  // --- MIME (§2.4) ---------------------------------------------------------------------------
+  // --- MIME (`generateEmail`) -----------------------------------------------------------------
   const allContent = plain + html + ics;
   const textPart = leaf('text/plain; charset="utf-8"', plain);
   const htmlPart = leaf('text/html; charset="utf-8"', html);

@@ -2,8 +2,8 @@
  * The IMAP path: imapflow's parsed `bodyStructure` (imapflow 2.x `lib/tools.js`
  * `parseBodystructure`, type `MessageStructureObject`) turned into the same {@link MimePart} tree
  * the raw parser builds, so `classify()` does not care how the message was read
- * (calendarserver-imip.md §4.2: the server fetches RFC822; we fetch HEADER + BODYSTRUCTURE and
- * only the parts a verdict needs).
+ * (the server fetches RFC822, `IMAP4DownloadProtocol.fetchNextMessage`; we fetch HEADER +
+ * BODYSTRUCTURE and only the parts a verdict needs).
  *
  * imapflow gives the root no `part`, and gives the encapsulated body of a message/rfc822 part
  * `p` the number `p` even when it is not a multipart (IMAP numbers that body `p.1`), so numbers are
@@ -119,7 +119,7 @@ function convert(bs: ImapBodyStructure, number: string, depth: number): MimePart
  * The section to download for a part number: imapflow's `download(uid, '1')` fetches `TEXT` for a
  * single-part message, which is our part `''`. Download with `{ uid: true, decodeText: false }`:
  * by default imapflow converts text parts to UTF-8, which would hide the non-UTF-8 calendars the
- * server cannot read (calendarserver-imip.md §11).
+ * server cannot read (`twistedcaldav/ical.py` `Component.fromString` decodes as UTF-8, 3.x on).
  */
 export function imapDownloadPart(part: string): string {
   return part || '1';

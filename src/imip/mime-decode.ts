@@ -1,6 +1,6 @@
 /**
  * Content-Transfer-Encoding decoders that work on a stream of body bytes (RFC 2045 §6), as the
- * server's Python 2 `get_payload(decode=True)` decodes them (calendarserver-imip.md §4.4 step 5):
+ * server's Python 2 `get_payload(decode=True)` decodes them (`processReply`, `checkDSN`):
  * base64 and quoted-printable by binascii's rules, uuencode by the `uu` module's, everything else
  * as is. Output is capped.
  */

@@ -1,6 +1,6 @@
 /**
  * RFC 5322 header blocks, RFC 2047 encoded words and RFC 2045/2231 parameters, read the way the
- * server's Python `email` package reads them where that matters (calendarserver-imip.md §4.4:
+ * server's Python `email` package reads them where that matters (`inbound`, `processReply`:
  * `email.message_from_string`, `msg['To']` is the first `To` field, raw).
  * No dependencies; defensive against hostile input (bounded size, NUL bytes, bare LF).
  */
@@ -103,7 +103,7 @@ export function isHeaderLine(line: string): boolean {
 
 export interface HeaderBlock {
   headers: HeaderList;
-  /** Where the header block stopped early: a line that is not a header (§ Python defect). */
+  /** Where the header block stopped early: a line that is not a header (feedparser notes a defect). */
   stoppedAt: number | null;
 }
 

@@ -98,7 +98,7 @@ export function partFromHeaders(headers: HeaderList, part: string, defaultType: 
 
 /**
  * Every part, depth first in message order, descending into encapsulated messages: the order of
- * Python's `Message.walk()` (calendarserver-imip.md §4.4 steps 1 and 5).
+ * Python's `Message.walk()` (used by `checkDSN` and `processReply`).
  */
 export function walkParts(root: MimePart): MimePart[] {
   // A list, built with an explicit stack: a recursive generator made a generator object per part

@@ -3,8 +3,9 @@
  * so a 50 MB message never sits in memory: only the bodies a caller asks for are kept (decoded,
  * capped), everything else is counted and dropped as it streams. Mirrors what the server's Python
  * `email.message_from_string` makes of a message where the verdict depends on it
- * (calendarserver-imip.md §4.4): boundaries of every enclosing multipart end a part, a missing
- * closing boundary runs to the end, a line that is not a header ends a header block.
+ * (`MailHandler.inbound`/`MailReceiver.inbound`): boundaries of every enclosing multipart end a
+ * part, a missing closing boundary runs to the end, a line that is not a header ends a header
+ * block.
  * No dependencies. Hostile input yields `problems`, never an exception.
  */
 import { bufferView } from './bytes.js';

@@ -1,9 +1,9 @@
 /**
  * Reading the iCalendar body of a reply the way the server must be able to
- * (calendarserver-imip.md §4.4 step 6, §11): the decoded `text/calendar` bytes are read as UTF-8
- * whatever the declared charset, then parsed as the release's own parser parses them: pycalendar
- * from 3.0 (./pycalendar/, a port checked against it), vobject on 2.x (ical.js stands in). Only
- * the facts the verdict and the reply checks need are extracted.
+ * (`processReply`; `twistedcaldav/ical.py` `Component.fromString`): the decoded `text/calendar`
+ * bytes are read as UTF-8 whatever the declared charset, then parsed as the release's own parser
+ * parses them: pycalendar from 3.0 (./pycalendar/, a port checked against it), vobject on 2.x
+ * (ical.js stands in). Only the facts the verdict and the reply checks need are extracted.
  */
 import { createRequire } from 'node:module';
 import type ICALNamespace from 'ical.js';
@@ -224,10 +224,10 @@ function componentFacts(comp: JCalComponent): ComponentFacts {
 }
 
 /**
- * Parse a decoded `text/calendar` body as the server would (§11: UTF-8 only), with pycalendar's
- * rules for `era` (with CalendarServer's own value types unless `serverTypes` is false), or
- * ical.js standing in for 2.x's vobject when `era` is null. A failure is what the toolkit calls
- * UNKNOWN_FAILURE.
+ * Parse a decoded `text/calendar` body as the server would (UTF-8 only: `Component.fromString`),
+ * with pycalendar's rules for `era` (with CalendarServer's own value types unless `serverTypes` is
+ * false), or ical.js standing in for 2.x's vobject when `era` is null. A failure is what the
+ * toolkit calls UNKNOWN_FAILURE.
  */
 export function parseCalendar(bytes: Uint8Array, era: PyCalendarEra | null = 'pycalendar-2016', serverTypes = true): CalendarParse {
   const bad = utf8DecodeError(bytes);

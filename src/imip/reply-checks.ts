@@ -1,8 +1,9 @@
 /**
  * Reply checks: one rule per id, each with its metadata and a pure function from a classified
- * reply to findings (STYLE.md "one rule, one table of cases"). Grounded in
- * calendarserver-imip.md §4.4 steps 5–6 (what the server does with the calendar) and
- * ecosystem.md §4 (RFC 6047/5546 checklist M1, I2–I6, I9, I12) and §5 (client habits).
+ * reply to findings (one rule, one table of cases). Grounded in what the server does with the
+ * calendar (`processReply`: 2.x–4.x `twistedcaldav/mail.py` `MailHandler`, 5.0+
+ * `txdav/caldav/datastore/scheduling/imip/inbound.py` `MailReceiver`), in RFC 6047 §2.4 and
+ * RFC 5546 §3.2.3 (REPLY), and in how real clients (Outlook, Google, Apple Mail) write replies.
  */
 import type { MailboxProtocol } from '../config/settings.js';
 import type { Finding, Severity } from '../report/finding.js';
@@ -23,7 +24,7 @@ export interface ReplyCheckInput {
   fromAddress: string;
   /** Every part of the message, in walk order. */
   parts: MimePart[];
-  /** The first text/calendar part: the one the server uses (§4.4 step 5). */
+  /** The first text/calendar part: the one the server uses (`processReply`). */
   calendarPart: MimePart | null;
   /** Its parse; null when there is no calendar part or its body was not supplied. */
   calendar: CalendarParse | null;

@@ -1,7 +1,7 @@
 /**
  * IANA time zones from the platform's Intl data: offsets, wall times, transitions, and the
  * VTIMEZONE an iMIP message must carry (RFC 6047 §2.3 forbids timezones by reference; Calendar
- * Server attaches them, calendarserver-imip.md §2.3).
+ * Server attaches them from 6.0, `imip/outbound.py` `MailSender.generateEmail`).
  *
  * Intl only exposes "what is the offset at this instant", so transitions are found by scanning
  * and bisecting, and the VTIMEZONE describes the years around the event, not the zone's history.

@@ -1,8 +1,9 @@
 /**
- * Why a reply carries no usable token, for `diagnose` (calendarserver-imip.md §4.4 step 3: only
- * the first `To:` address counts, exactly one `+` in its local part, the lookup is exact;
- * ecosystem.md §5 "Token lost" and §6 failure modes). Every cause that applies is reported,
- * most specific first.
+ * Why a reply carries no usable token, for `diagnose` (`processReply` and `_extractToken`, every
+ * release: only the first `To:` address counts, exactly one `+` in its local part, the lookup is
+ * exact; and the usual ways a token is lost: a reply to the organizer's own address, Reply-All, a
+ * list or forwarder rewriting `To:`, a provider dropping the `+`). Every cause that applies is
+ * reported, most specific first.
  */
 import type { Finding, Severity } from '../report/finding.js';
 import { extractToken, parseaddr, serverAddress, splitAddressList, stripMailto, TOKEN_RE } from '../server/address.js';
@@ -350,7 +351,7 @@ function absent(s: Scan, causes: Cause[]): Cause[] {
 /**
  * Every reason this message has no usable token, most specific first; `[]` when the first To
  * address carries a well-formed token, and for a DSN (its token is the returned calendar's
- * ORGANIZER, §4.4 step 1, not a header).
+ * ORGANIZER, read by `processDSN`, not a header).
  */
 export function tokenCauses(input: MessageInput, ctx: TokenCauseContext): Finding[] {
   if (isDeliveryReport(input.root)) return [];

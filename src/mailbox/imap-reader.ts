@@ -1,5 +1,5 @@
 /**
- * One poll cycle's read over IMAP, as the configured release reads (calendarserver-imip.md §4.2):
+ * One poll cycle's read over IMAP, as the configured release reads (`IMAP4DownloadProtocol`):
  * 2.x–5.0 every message (`UID FETCH 1:*`), 5.1+ only UNSEEN (`SEARCH UNSEEN`). Without --apply
  * the mailbox is opened with EXAMINE and everything is fetched with BODY.PEEK, so nothing on the
  * server changes; with --apply it is SELECTed, still read with PEEK, and only the claim, delete and
@@ -14,8 +14,10 @@
  * streaming), then the window is classified and dropped. Never a big attachment; bodies above the
  * parser's cap only partly.
  *
- * The connection follows the server's TLS semantics (§4.1, as src/probes/imap-probe.ts): UseSSL true
- * is TLS from the first byte; UseSSL false is plain, upgraded with STARTTLS when offered.
+ * The connection follows the server's TLS semantics (2.x–4.x `mail.py` `IMAP4Service`, 5.0+
+ * `inbound.py` `MailRetriever.__init__`, as src/probes/imap-probe.ts): UseSSL true is TLS from the
+ * first byte; UseSSL false is plain, upgraded with STARTTLS when offered (Twisted
+ * `IMAP4Client.login`).
  */
 import net from 'node:net';
 import type { FetchMessageObject } from 'imapflow';
@@ -287,9 +289,10 @@ export interface ImapOpenOptions {
 }
 
 /**
- * imapflow options with the server's receiving semantics (§4.1): `UseSSL` is TLS from the first
- * byte; without it STARTTLS when offered. Certificates checked unless --insecure; --ca-file adds
- * to the system roots; every step bounded by --timeout. Shared by every IMAP reader and watcher.
+ * imapflow options with the server's receiving semantics (`IMAP4Service`/`MailRetriever`):
+ * `UseSSL` is TLS from the first byte; without it STARTTLS when offered. Certificates checked
+ * unless --insecure; --ca-file adds to the system roots; every step bounded by --timeout. Shared
+ * by every IMAP reader and watcher.
  */
 export function imapFlowOptions(receiving: ReceivingSettings, connect: ConnectOptions): ConstructorParameters<typeof ImapFlow>[0] {
   const host = receiving.server.trim();
@@ -299,7 +302,7 @@ export function imapFlowOptions(receiving: ReceivingSettings, connect: ConnectOp
     host,
     port: receiving.port,
     secure: receiving.useSSL,
-    // Twisted's IMAP client with UseSSL false: STARTTLS when offered, clear text otherwise (§4.1).
+    // Twisted's IMAP4Client.login with UseSSL false: STARTTLS when offered, clear text otherwise.
     doSTARTTLS: undefined,
     ...(net.isIP(host) ? {} : { servername: host }),
     // With UseSSL false the only TLS is the STARTTLS upgrade: TLS 1.0 only where the server's own
@@ -662,7 +665,7 @@ export class ImapReader {
 
   /**
    * Delete messages: `\Deleted`, then UID EXPUNGE (UIDPLUS) so nothing else marked \Deleted is
-   * touched; without UIDPLUS a plain EXPUNGE, as the server's own poll does (§4.2 step 3).
+   * touched; without UIDPLUS a plain EXPUNGE, as the server's own poll does (`fetchNextMessage`).
    */
   async remove(uids: number[]): Promise<void> {
     if (!uids.length) return;

@@ -1,9 +1,11 @@
 /**
- * One poll cycle's read over POP3, as every release reads (calendarserver-imip.md §4.3): log in
- * the way Twisted's POP3Client does (APOP if the greeting has a challenge, else STLS when offered,
- * never a cleartext password; §11), `LIST`, then `RETR` every message. Each RETR is streamed into
- * the push MIME parser, which keeps only the bodies a verdict needs, so a 50 MB message or 10,000
- * messages never sit in memory. RETRs are pipelined when CAPA lists PIPELINING (RFC 2449).
+ * One poll cycle's read over POP3, as every release reads (`POP3DownloadProtocol`, 2.x–4.x
+ * `twistedcaldav/mail.py`, 5.0+ `imip/inbound.py`): log in the way Twisted's
+ * `twisted.mail.pop3client.POP3Client.login` does (APOP if the greeting has a challenge, else STLS
+ * when offered, never a cleartext password), `LIST`, then `RETR` every message. Each RETR is
+ * streamed into the push MIME parser, which keeps only the bodies a verdict needs, so a 50 MB
+ * message or 10,000 messages never sit in memory. RETRs are pipelined when CAPA lists PIPELINING
+ * (RFC 2449).
  *
  * Without --apply the session ends with RSET then QUIT and no DELE, so nothing changes (on QUIT alone
  * Dovecot and many other servers store \Seen on every message retrieved). With --apply,
@@ -112,7 +114,7 @@ export class Pop3Reader {
     }
     let method: string;
     try {
-      // Twisted's order (§11): APOP if challenged, else STLS if offered, else refuse cleartext.
+      // Twisted's POP3Client.login: APOP if challenged, else STLS if offered, else refuse cleartext.
       method = await client.login(receiving.username, receiving.password);
     } catch (err) {
       client.close();

@@ -8,7 +8,8 @@
  * login → inbox → sample → logout
  *
  * With `UseSSL` false it behaves like the gateway's Twisted client: it upgrades with STARTTLS when
- * the server offers it, and otherwise goes on in clear text (calendarserver-imip.md §4.1, §4.2).
+ * the server offers it, and otherwise goes on in clear text (Twisted
+ * `twisted.mail.imap4.IMAP4Client.login`).
  */
 import net from 'node:net';
 import tls from 'node:tls';
@@ -109,7 +110,7 @@ function authMechanisms(caps: string[]): string[] {
   return caps.filter((c) => /^AUTH=/i.test(c)).map((c) => c.slice(5).toUpperCase());
 }
 
-/** What Calendar Server's client would try with these capabilities (§4.2). */
+/** What Calendar Server's client would try with these capabilities (`IMAP4DownloadProtocol`). */
 function serverLoginPlan(caps: string[]): string[] {
   // Twisted's IMAP4Client walks the server's AUTH= list in the server's order and takes the
   // first mechanism it has; on failure it falls back to the LOGIN command.

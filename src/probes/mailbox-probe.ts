@@ -1,7 +1,8 @@
 /**
  * The probe behind `imip test-mailbox` (and the receiving half of `check-config --connect`):
  * dispatches on `Receiving.Type` to the IMAP or POP3 stages, then draws the conclusions that
- * span stages, judged by the release's behaviour (calendarserver-imip.md §4.1-§4.3, §11):
+ * span stages, judged by the release's behaviour (`IMAP4DownloadProtocol`/`POP3DownloadProtocol`
+ * of 2.x–4.x `twistedcaldav/mail.py` and 5.0+ `imip/inbound.py`, over Twisted's mail clients):
  * a `UseSSL` that does not match the port, messages already read that 5.1+ never processes, a
  * mailbox that also receives mail that is not iMIP traffic (which the server may delete).
  *

@@ -1,8 +1,9 @@
 /**
  * The POP3 half of `imip test-mailbox`, on the project's POP3 client (`./pop3/index.js`), logging
- * in exactly as the gateway's Twisted POP3Client does (calendarserver-imip.md §4.3, §11): APOP when
- * the greeting carries a challenge; otherwise STLS when the connection is not yet encrypted and
- * the server offers it; otherwise it refuses to send the password in clear text.
+ * in exactly as the gateway's Twisted POP3Client does (`twisted.mail.pop3client.POP3Client.login`,
+ * `allowInsecureLogin = False` as `POP3DownloadProtocol` sets it): APOP when the greeting carries
+ * a challenge; otherwise STLS when the connection is not yet encrypted and the server offers it;
+ * otherwise it refuses to send the password in clear text.
  *
  * resolve → connect → tls (UseSSL true) → greeting (and CAPA) → starttls → login → stat → uidl →
  * sample (TOP, when offered) → quit. Never DELE: the mailbox is left exactly as it was.

@@ -1,4 +1,4 @@
-/** The log scan: every §9 text in each release line's format, gzip, bad input, bounded memory. */
+/** The log scan: every known log text in each release line's format, gzip, bad input, bounded memory. */
 import { createWriteStream, mkdirSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';

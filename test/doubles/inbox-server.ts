@@ -1,8 +1,9 @@
 /**
  * A test double of Calendar Server's `/inbox/` reply-injection endpoint (Calendar Server itself
- * cannot run here). It behaves as the shared reference calendarserver-imip.md §5 documents, per
- * release line; each behaviour names its source beside it. node:http on 127.0.0.1, an ephemeral
- * port; it records every request it received.
+ * cannot run here). It behaves as CalendarServer-2.5 and 3.x–4.x answer (`twistedcaldav/mail.py`,
+ * `calendarserver/tap/caldav.py`, `calendarserver/provision/root.py`), per release line; each
+ * behaviour names its source beside it. node:http on 127.0.0.1, an ephemeral port; it records
+ * every request it received.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
@@ -17,13 +18,14 @@ export type FailureMode = 'none' | 'status500' | 'hang' | 'close';
 export interface InboxDoubleOptions {
   line: DoubleLine;
   /**
-   * 2.x: the directory's `users` records, short name → password (§5.1: the calendar server looks
-   * the injection user up with `principalForShortName("users", ...)` and checks Digest against it).
+   * 2.x: the directory's `users` records, short name → password (2.5 `mail.py`
+   * `IMIPInboxResource.accessControlList`: the calendar server looks the injection user up with
+   * `principalForShortName("users", ...)` and checks Digest against it).
    */
   directory?: Record<string, string>;
   /** 2.x: the calendar server's own `Scheduling.iMIP.Username` (default com.apple.calendarserver). */
   injectionUser?: string;
-  /** 3.x–4.x: `Scheduling.iMIP.Header` and `Scheduling.iMIP.Password` (§5.2). */
+  /** 3.x–4.x: `Scheduling.iMIP.Header` and `Scheduling.iMIP.Password` (`root.py` `locateChild`). */
   header?: string;
   secret?: string;
   /** Digest realm the double announces. */
@@ -99,7 +101,7 @@ export async function startInboxDouble(opts: InboxDoubleOptions): Promise<InboxD
   let delayMs = opts.delayMs ?? 0;
   const hanging = new Set<http.ServerResponse>();
 
-  /** §5.1: the calendar server forces Digest for /inbox (AuthenticationWrapper overrides). */
+  /** 2.5 caldav.py `makeService_Slave`: Digest for /inbox (AuthenticationWrapper overrides). */
   const challenge = (res: http.ServerResponse): void => {
     const nonce = randomBytes(12).toString('hex');
     nonces.add(nonce);
@@ -109,7 +111,7 @@ export async function startInboxDouble(opts: InboxDoubleOptions): Promise<InboxD
     res.end('Unauthorized');
   };
 
-  /** Digest (RFC 2617, qop auth, MD5) or Basic, verified against the directory (§5.1). */
+  /** Digest (RFC 2617, qop auth, MD5) or Basic, verified against the directory (2.x). */
   const authenticate = (req: http.IncomingMessage): string | null => {
     const auth = req.headers.authorization;
     if (!auth) return null;
@@ -149,33 +151,34 @@ export async function startInboxDouble(opts: InboxDoubleOptions): Promise<InboxD
           res.writeHead(status, { 'Content-Type': 'text/plain', ...headers });
           res.end(text);
         };
-        // §5.1/§5.2: the reply-injection resource is `/inbox/` (`injectMessage` builds
+        // 2.x–4.x `mail.py`: the reply-injection resource is `/inbox/` (`injectMessage` builds
         // "%s//%s:%d/%s/" with path "inbox"), and only POST injects.
         if (!/^\/inbox\/?$/.test((req.url ?? '').split('?')[0]!)) return answer(404, 'Not Found');
         if (req.method !== 'POST') return answer(405, 'Method Not Allowed', { Allow: 'POST' });
 
         if (opts.line === '2.x') {
-          // §5.1 IMIPInboxResource.accessControlList: the ACL names the `users` record
+          // 2.5 `mail.py` IMIPInboxResource.accessControlList: the ACL names the `users` record
           // Scheduling.iMIP.Username; when the directory has no such user the server logs
           // "iMIP injection principal not found: %s" and answers 403 (before any credential helps).
           if (directory[injectionUser] === undefined) {
             log.push(`iMIP injection principal not found: ${injectionUser}`);
             return answer(403, 'Forbidden');
           }
-          // §5.1: Digest is forced for /inbox; the first, unauthenticated request is challenged.
+          // 2.5 caldav.py: Digest forced for /inbox; the first, unauthenticated request is challenged.
           const who = authenticate(req);
           if (!who) {
             rec.status = 401;
             return challenge(res);
           }
           rec.authenticatedAs = who;
-          // §5.1: the ACL grants CALDAV:schedule-deliver to that one principal only.
+          // accessControlList: the ACL grants CALDAV:schedule-deliver to that one principal only.
           if (who !== injectionUser) return answer(403, 'Forbidden');
         } else {
-          // §5.2 RootResource.locateChild: plain string equality of the header value with
-          // iMIP.Password; a match authenticates as /principals/__uids__/<GUID>/. Otherwise the
-          // request falls back to normal auth: a 401 Digest challenge, which the gateway (no user
-          // name) cannot answer ("Authentication required").
+          // 3.x–4.x calendarserver/provision/root.py RootResource.locateChild: plain string
+          // equality of the header value with iMIP.Password; a match authenticates as
+          // /principals/__uids__/<GUID>/. Otherwise the request falls back to normal auth: a 401
+          // Digest challenge, which the gateway (no user name) cannot answer ("Authentication
+          // required").
           const header = (opts.header ?? 'x-calendarserver-internal').toLowerCase();
           const values = req.headers[header];
           const list = values === undefined ? [] : Array.isArray(values) ? values : [values];
@@ -186,7 +189,7 @@ export async function startInboxDouble(opts: InboxDoubleOptions): Promise<InboxD
           rec.authenticatedAs = 'header';
         }
 
-        // §5.1 injectMessage always sends Originator (token attendee) and Recipient (token
+        // `mail.py` injectMessage always sends Originator (token attendee) and Recipient (token
         // organizer); the scheduler reads both from the request headers
         // (doSchedulingViaPOST(use_request_headers=True), twistedcaldav/mail.py). This double
         // answers a POST without either with 400.

@@ -9,7 +9,7 @@ import { context, fixture, lookupToken, NOW, parseFixture, RELEASES, type Releas
 
 type Protocol = 'imap' | 'pop3';
 
-/** What each poll era does with an action (§4.2, §4.3), for the expectations below. */
+/** What each release's IMAP or POP3 poll does with an action, for the expectations below. */
 function effect(release: Release, protocol: Protocol, action: ServerAction): MailboxEffect {
   if (['2.5', '4.3', '5.0'].includes(release)) return 'deleted';
   if (action === 'INJECTION_SUBMITTED') return 'deleted';

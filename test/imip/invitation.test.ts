@@ -1,7 +1,8 @@
 /**
- * The invitation `send-test` sends, against calendarserver-imip.md §2.3/§2.4: structure and
- * header order per release line, the calendar as ical.js reads it, encodings, hostile summaries,
- * and VTIMEZONEs checked against the platform's Intl offsets.
+ * The invitation `send-test` sends, against the server's own (`outbound`/`generateEmail`, 2.x–4.x
+ * `twistedcaldav/mail.py`, 5.0+ `imip/outbound.py`): structure and header order per release line,
+ * the calendar as ical.js reads it, encodings, hostile summaries, and VTIMEZONEs checked against
+ * the platform's Intl offsets.
  */
 import { hostname } from 'node:os';
 import ICAL from 'ical.js';

@@ -163,7 +163,7 @@ describe('--apply over IMAP', () => {
       [INJECTABLE_IDS[2], 'injected', true],
     ]);
     expect(r.summary).toMatchObject({ injected: 3, deleted: 3, failed: 0, notInjected: 0 });
-    // What the gateway POSTs (§5.2): token attendee → Originator, token organizer → Recipient.
+    // What injectMessage POSTs: token attendee → Originator, token organizer → Recipient.
     const posts = double.accepted();
     expect(posts).toHaveLength(3);
     for (const p of posts) {

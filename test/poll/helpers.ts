@@ -42,7 +42,7 @@ export const CASES: Case[] = [
   { fixture: 'dsn-without-original', action: 'INCOMPLETE_DSN', findings: [], token: 'unchecked' },
   { fixture: 'broken-mime', action: 'INJECTION_SUBMITTED', findings: [], token: 'known' },
   { fixture: 'token-uppercase', action: 'UNKNOWN_TOKEN', findings: [], token: 'unknown' },
-  // Last: on 5.1+ a calendar that fails to parse ends the IMAP cycle (§11).
+  // Last: on 5.1+ a calendar that fails to parse ends the IMAP cycle (`inbound.py` `cbGotMessage`).
   { fixture: 'unparsable-calendar', action: 'UNKNOWN_FAILURE', findings: ['reply.invalid-icalendar'], token: 'known' },
 ];
 

@@ -58,7 +58,7 @@ async function snapshot(): Promise<{ messages: number; unseen: number; highestMo
   }
 }
 
-/** §4.2/§4.3 via the classifier's own table, for expectations. */
+/** The mailbox effect per release via the classifier's own table, for expectations. */
 function effect(release: string, action: ServerAction, asyncFailure: boolean): MailboxEffect {
   if (['2.5', '4.3', '5.0'].includes(release)) return 'deleted';
   if (asyncFailure) return 'left-seen';

@@ -1,8 +1,9 @@
 /**
  * Reply injection (src/poll/inject.ts) against the /inbox/ test double (test/doubles/inbox-server.ts):
- * URL derivation per release line (§5.1, §5.2), Digest/Basic as the 2.x gateway answers a
- * challenge, the 3.x–4.x shared-secret header, the calendar rewrite of §4.4 step 6 and
- * `processDSN`, and every failure the gateway can meet. No mail stack needed.
+ * URL derivation per release line (`twistedcaldav/mail.py` `injectMessage`, 3.2+
+ * `injectionSettingsFromURL`), Digest/Basic as the 2.x gateway answers a challenge, the 3.x–4.x
+ * shared-secret header, the calendar rewrite of `processReply` and `processDSN`, and every failure
+ * the gateway can meet. No mail stack needed.
  */
 import ICAL from 'ical.js';
 import { afterEach, describe, expect, it } from 'vitest';

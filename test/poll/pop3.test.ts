@@ -1,7 +1,7 @@
 /**
  * `poll --once` over POP3 against the real Dovecot of a mail stack of this file's own (user
- * pollpop@example.test). Every message is RETRieved as the server does (§4.3), streamed through
- * the MIME parser; without --apply the session ends with QUIT and no DELE.
+ * pollpop@example.test). Every message is RETRieved as the server does (`cbGotMessageSizes`),
+ * streamed through the MIME parser; without --apply the session ends with QUIT and no DELE.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
@@ -64,7 +64,7 @@ describe('poll --once over POP3 (read-only)', () => {
         findings: c.findings,
         token: c.token,
       });
-      // POP3 has no \Seen and no cycle stop: every message is read at every poll (§4.3, §11).
+      // POP3 has no \Seen and no cycle stop: every message is read at every poll (cbGotMessageSizes).
       expect(m.stopsCycle).toBe(false);
       expect(m.thisCycle).toBe(true);
       expect(m.uidl).toBe(before.uidls[i]);

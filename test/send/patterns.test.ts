@@ -1,8 +1,9 @@
 /**
- * AddressPatterns as send-test applies them (calendarserver-imip.md §2.6): the attendee is
- * compared as `mailto:<attendee>`, with Python's `re.match` (anchored at the start only, no
- * flags), lower-cased first from 4.0 on; the first pattern that matches wins; a pattern that does
- * not compile is skipped. One table, then the same rule through the CLI (a dry run: no network).
+ * AddressPatterns as send-test applies them (as `DeliveryService.matchCalendarUserAddress` does):
+ * the attendee is compared as `mailto:<attendee>`, with Python's `re.match` (anchored at the start
+ * only, no flags), lower-cased first from 3.0 on; the first pattern that matches wins; a pattern
+ * that does not compile is skipped. One table, then the same rule through the CLI (a dry run: no
+ * network).
  */
 import { describe, expect, it } from 'vitest';
 import { matchAddressPatterns } from '../../src/server/patterns.js';

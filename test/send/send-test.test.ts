@@ -370,7 +370,7 @@ describe.concurrent('sending through the real Postfix', () => {
     // Envelope: MAIL FROM is the organizer (Return-Path), RCPT TO the attendee.
     expect(h.get('Return-Path')).toBe('<calendar@example.test>');
     expect(h.get('Delivered-To')).toBe('alice@example.test');
-    // §2.4 headers as the server writes them, untouched by the relay.
+    // Headers as the server's `generateEmail` writes them, untouched by the relay.
     expect(h.get('From')).toBe('"Calendar Server" <calendar@example.test>');
     expect(decodeWords(h.get('Subject')!)).toBe(`Event invitation: ${summary}`);
     expect(h.get('Reply-To')).toBe(`calendar+${doc.token}@example.test`);

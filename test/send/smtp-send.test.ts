@@ -1,7 +1,8 @@
 /**
- * The sender with Calendar Server's semantics (calendarserver-imip.md §2.7): the option mapping as
- * a table, then real sends through the stack's Postfix, and the ways a send fails, each without a
- * password in any text.
+ * The sender with Calendar Server's semantics (Twisted `ESMTPSenderFactory`, as 2.x–4.x
+ * `twistedcaldav/mail.py` `MailHandler.outbound` and 5.0+ `imip/smtpsender.py`
+ * `SMTPSender.sendMessage` build it): the option mapping as a table, then real sends through the
+ * stack's Postfix, and the ways a send fails, each without a password in any text.
  */
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';

@@ -1,7 +1,8 @@
 /**
- * AddressPatterns as Calendar Server applies them (calendarserver-imip.md §2.6):
- * `re.match(pattern, cuaddr)` — anchored at the start only, no flags — with the address
- * lower-cased first from 4.0; Python-only syntax translated; patterns Python rejects are invalid.
+ * AddressPatterns as Calendar Server applies them (`DeliveryService.matchCalendarUserAddress`,
+ * `scheduling/delivery.py`): `re.match(pattern, cuaddr)` — anchored at the start only, no flags —
+ * with the address lower-cased first from 3.0; Python-only syntax translated; patterns Python
+ * rejects are invalid.
  */
 import { describe, expect, it } from 'vitest';
 import { matchAddressPatterns, pythonMatch, translatePythonPattern } from '../../src/server/patterns.js';

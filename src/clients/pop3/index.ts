@@ -3,9 +3,9 @@
  * AUTH RFC 5034) for probing and reading the Calendar Server's iMIP mailbox.
  *
  * `login()` with the default method 'auto' logs in the way the gateway does (Twisted's
- * POP3Client, reference §4.3 and §11): APOP when the greeting carries a challenge, else STLS when
- * offered, else USER/PASS only on a secure connection; it refuses to send a password in
- * cleartext unless `allowInsecure` is set.
+ * `twisted.mail.pop3client.POP3Client.login`, `allowInsecureLogin = False`): APOP when the greeting
+ * carries a challenge, else STLS when offered, else USER/PASS only on a secure connection; it
+ * refuses to send a password in cleartext unless `allowInsecure` is set.
  *
  * `quit()` without `dele()` never deletes anything, but on QUIT many servers (Dovecot among them)
  * record every retrieved message as `\Seen`: a read-only session ends with `endReadOnly()`
