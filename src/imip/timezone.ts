@@ -1,6 +1,6 @@
 /**
  * IANA time zones from the platform's Intl data: offsets, wall times, transitions, and the
- * VTIMEZONE an iMIP message must carry (RFC 6047 §2.3 forbids timezones by reference; Calendar
+ * VTIMEZONE an iMIP message must carry (RFC 5545 §3.2.19: one for every TZID referenced; Calendar
  * Server attaches them from 6.0, `imip/outbound.py` `MailSender.generateEmail`).
  *
  * Intl only exposes "what is the offset at this instant", so transitions are found by scanning

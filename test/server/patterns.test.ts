@@ -75,7 +75,7 @@ describe('lower-casing from 3.0', () => {
     expect(matchAddressPatterns(['mailto:.*@Example\\.com'], 'mailto:a@example.com', lower('2.5')).matched).toBeNull();
   });
 
-  it('a lower-case pattern matches a mixed-case address only from 4.0', () => {
+  it('a lower-case pattern matches a mixed-case address only from 3.0', () => {
     expect(matchAddressPatterns(['mailto:.*@example\\.com'], 'mailto:Bob@EXAMPLE.com', lower('9.2')).matched).not.toBeNull();
     expect(matchAddressPatterns(['mailto:.*@example\\.com'], 'mailto:Bob@EXAMPLE.com', lower('2.5')).matched).toBeNull();
   });
