@@ -101,6 +101,25 @@ export function isHeaderLine(line: string): boolean {
   return false;
 }
 
+/**
+ * {@link isHeaderLine} on a line's bytes (read as Latin-1), without making a string of it: the
+ * raw parser asks it of every header line. Only the first 200 bytes are looked at.
+ */
+export function isHeaderLineBytes(line: Uint8Array): boolean {
+  const n = Math.min(line.length, 200);
+  if (n === 0) return false;
+  const first = line[0]!;
+  if (first === 0x20 || first === 0x09) return true;
+  // "From " (an mbox separator).
+  if (n >= 5 && first === 0x46 && line[1] === 0x72 && line[2] === 0x6f && line[3] === 0x6d && line[4] === 0x20) return true;
+  for (let i = 0; i < n; i++) {
+    const c = line[i]!;
+    if (c === 0x3a) return i > 0;
+    if (c < 0x21 || c > 0x7e) return false;
+  }
+  return false;
+}
+
 export interface HeaderBlock {
   headers: HeaderList;
   /** Where the header block stopped early: a line that is not a header (feedparser notes a defect). */

@@ -10,7 +10,7 @@
  */
 import { bufferView } from './bytes.js';
 import { BodyCollector, bodyCap, createDecoder, MAX_BODY_BYTES, MAX_CALENDAR_BYTES, noteDecoding, transferEncodingRead, type BodyDecoder } from './mime-decode.js';
-import { decodeHeaderBytes, HeaderList, isHeaderLine, MAX_HEADER_BYTES, parseHeaderLines, VERDICT_HEADER_FIELDS } from './mime-headers.js';
+import { decodeHeaderBytes, HeaderList, isHeaderLineBytes, MAX_HEADER_BYTES, parseHeaderLines, VERDICT_HEADER_FIELDS } from './mime-headers.js';
 import {
   childNumber,
   embeddedRootNumber,
@@ -156,6 +156,11 @@ export class MimeStreamParser {
   private calendarKept = 0;
   private ended = false;
   private result: ParsedMessage | null = null;
+  /**
+   * The caller never writes to the chunks again ({@link parseMessage}): header lines are kept as
+   * views until their block is copied whole, not copied one by one.
+   */
+  ownedInput = false;
 
   constructor(
     private readonly wantBody: WantBody = () => false,
@@ -203,13 +208,19 @@ export class MimeStreamParser {
         this.addPartial(buf.subarray(pos));
         return;
       }
-      let line = buf.subarray(pos, end);
       if (this.partialLen) {
-        line = Buffer.concat([...this.partial, line]);
+        const line = Buffer.concat([...this.partial, buf.subarray(pos, end)]);
         this.partial = [];
         this.partialLen = 0;
+        this.completeLine(line);
+      } else {
+        // The common case, a line within the chunk: one view of it, without its terminator.
+        const term = buf[end - 1] === 0x0a && end - 2 >= pos && buf[end - 2] === 0x0d ? 2 : 1;
+        this.lastTerm = term === 2 ? CRLF : buf[end - 1] === 0x0d ? CR : LF;
+        const start = this.offset;
+        this.offset += end - pos;
+        this.segment(buf.subarray(pos, end - term), term, true, start);
       }
-      this.completeLine(line);
       pos = end;
     }
   }
@@ -316,7 +327,7 @@ export class MimeStreamParser {
         this.prevTerm = term;
         return;
       }
-      if (atLineStart && !isHeaderLine(content.subarray(0, 200).toString('latin1'))) {
+      if (atLineStart && !isHeaderLineBytes(content)) {
         this.problems.push(`${this.targetLabel()}: header block ended by a line that is not a header`);
         this.finishHeaders(start, false);
         this.midLine = false;
@@ -345,7 +356,7 @@ export class MimeStreamParser {
     if (this.headerFull) return;
     if (atLineStart && content[0] !== 0x20 && content[0] !== 0x09) {
       const colon = content.indexOf(0x3a);
-      const name = content.subarray(0, colon < 0 ? Math.min(content.length, 200) : colon).toString('latin1').trimEnd().toLowerCase();
+      const name = content.toString('latin1', 0, colon < 0 ? Math.min(content.length, 200) : colon).trimEnd().toLowerCase();
       this.fieldForVerdict = KEPT_PAST_CAP.has(name) || name.startsWith('content-');
       this.fieldKept = true;
     }
@@ -368,7 +379,8 @@ export class MimeStreamParser {
       }
       this.headerLen += bytes;
     }
-    this.headerChunks.push(Buffer.from(content));
+    // A view is enough when the input is never written to again (finishHeaders copies the block).
+    this.headerChunks.push(this.ownedInput ? content : Buffer.from(content));
     if (term) this.headerChunks.push(CRLF);
   }
 
@@ -508,10 +520,11 @@ export class MimeStreamParser {
       const d = this.stack[i]!.delimiter;
       if (!d || this.stack[i]!.closed || line.length < d.length) continue;
       if (line.compare(d, 0, d.length, 0, d.length) !== 0) continue;
-      let rest = line.subarray(d.length);
-      const close = rest.length >= 2 && rest[0] === DASH && rest[1] === DASH;
-      if (close) rest = rest.subarray(2);
-      if (rest.every((c) => c === 0x20 || c === 0x09)) return { index: i, close };
+      let j = d.length;
+      const close = line.length - j >= 2 && line[j] === DASH && line[j + 1] === DASH;
+      if (close) j += 2;
+      while (j < line.length && (line[j] === 0x20 || line[j] === 0x09)) j++;
+      if (j === line.length) return { index: i, close };
     }
     return null;
   }
@@ -558,6 +571,7 @@ export function parseMessage(
   limits?: Partial<MimeLimits>,
 ): ParsedMessage {
   const parser = new MimeStreamParser(wantBody, limits);
+  parser.ownedInput = true;
   parser.write(buf);
   return parser.end();
 }

@@ -30,10 +30,10 @@ import { BodyCollector, bodyCap, createDecoder, keptAsSent, MAX_BODY_BYTES, note
 import { decodeHeaderBytes, HeaderList, parseHeaderBlock, VERDICT_HEADER_FIELDS } from '../imip/mime-headers.js';
 import { nestingDepth, partByNumber, walkParts, type MimePart } from '../imip/mime-part.js';
 import { needsBody, neededParts } from '../imip/classify.js';
-import type { ParsedMessage } from '../imip/mime.js';
+import { parseMessage, type ParsedMessage } from '../imip/mime.js';
 import { MailboxOpenError, maskOpenError, probeStage } from './open-error.js';
 import { mailboxHost, noCredentialsText } from './target.js';
-import type { OnMessage, OnProgress, ReaderInfo, ReadMessage, ReadStats } from './types.js';
+import { WHOLE_MESSAGE_LIMIT, type OnMessage, type OnProgress, type ReaderInfo, type ReadMessage, type ReadStats } from './types.js';
 import { loadCaPem, runContext } from '../net/net-stage.js';
 import { ImapDeadline, isImapTimeout } from './imap-deadline.js';
 
@@ -196,12 +196,14 @@ interface Pending {
   problems: string[];
   /** The needed parts, decoded, once fetched (raw pipeline). */
   bodies?: Map<string, Buffer>;
-  /** The structure may be cut short ({@link WHOLE_FROM_DEPTH}): the message is fetched whole and parsed here. */
+  /**
+   * Fetched whole and parsed here ({@link markWhole}): a message of at most
+   * {@link WHOLE_MESSAGE_LIMIT}, or one whose structure may be cut short.
+   */
   whole?: boolean;
   /** The FETCH gave no usable BODYSTRUCTURE. */
   noStructure?: boolean;
-  /** The whole message as fetched, then parsed. */
-  wholeRaw?: Buffer;
+  /** The message fetched whole, parsed as it arrived. */
   parsed?: ParsedMessage;
 }
 
@@ -216,9 +218,16 @@ const WHOLE_FROM_DEPTH = 90;
 /** A larger message is not fetched whole: it is judged on its structure, and the problem says so. */
 const WHOLE_MAX_BYTES = 64 * 1024 * 1024;
 
-/** Fetch the message whole when its structure may be cut short ({@link WHOLE_FROM_DEPTH}). */
+/**
+ * Fetch the message whole, as the server does, and parse it here (the raw parser agrees with
+ * Python's `email` package, where an IMAP server's BODYSTRUCTURE may not: a header block that
+ * Python ends early, a boundary or a Content-Type it reads otherwise): every message of at most
+ * {@link WHOLE_MESSAGE_LIMIT}, and a larger one whose structure may be cut short
+ * ({@link WHOLE_FROM_DEPTH}). Other large messages are read by their parts, so that their
+ * attachments never cross the wire.
+ */
 function markWhole(rec: Pending, cut: boolean): void {
-  if (!cut && !rec.noStructure && nestingDepth(rec.root) < WHOLE_FROM_DEPTH) return;
+  if (rec.size > WHOLE_MESSAGE_LIMIT && !cut && !rec.noStructure && nestingDepth(rec.root) < WHOLE_FROM_DEPTH) return;
   if (rec.size > WHOLE_MAX_BYTES) {
     rec.problems.push(rec.noStructure ? 'the server sent no BODYSTRUCTURE for this message, and it is too large to fetch whole here; it is judged as a plain-text message' : DEEP_STRUCTURE);
     return;
@@ -228,17 +237,14 @@ function markWhole(rec: Pending, cut: boolean): void {
   rec.plan = null;
 }
 
-/** Parse a message fetched whole (lazily loaded: only such a message needs the stream parser here). */
-async function parseWhole(rec: Pending): Promise<void> {
-  if (!rec.wholeRaw) return;
-  rec.parsed = await parseFetched(rec.wholeRaw);
-  rec.wholeRaw = undefined;
+/** A message fetched whole, parsed as the raw path parses one (the parts a verdict needs kept). */
+function parseFetched(raw: Buffer): ParsedMessage {
+  return parseMessage(raw, needsBody);
 }
 
-/** A message fetched whole, parsed as the raw path parses one (the parts a verdict needs kept). */
-async function parseFetched(raw: Buffer): Promise<ParsedMessage> {
-  const { parseMessage } = await import('../imip/mime.js');
-  return parseMessage(raw, needsBody);
+/** A large message fetched whole is fetched on its own, when its turn comes; smaller ones with their window. */
+function wholeAlone(rec: Pending): boolean {
+  return rec.size > WHOLE_MESSAGE_LIMIT;
 }
 
 /** Compress sorted UIDs into an IMAP sequence set: 1:3,7,9:10. */
@@ -497,6 +503,16 @@ export class ImapReader {
         list.push(rec);
         groups.set(key, list);
       }
+      // The window's messages read whole, in one command: each parsed as it arrives.
+      const whole = window.filter((r) => r.whole && !wholeAlone(r));
+      if (whole.length) {
+        const byUid = new Map(whole.map((r) => [r.uid, r]));
+        stats.roundTrips++;
+        for await (const msg of via.deadline.each('UID FETCH', via.client.fetch(uidSet(whole.map((r) => r.uid)), { uid: true, source: true }, { uid: true }))) {
+          const rec = byUid.get(msg.uid);
+          if (rec && msg.source) rec.parsed = parseFetched(msg.source);
+        }
+      }
       for (const group of groups.values()) {
         const sample = group[0]!;
         const byUid = new Map(group.map((r) => [r.uid, r]));
@@ -511,15 +527,17 @@ export class ImapReader {
       }
       for (const rec of window) {
         if (rec.whole) {
-          stats.roundTrips++;
-          for await (const msg of via.deadline.each('UID FETCH', via.client.fetch(String(rec.uid), { uid: true, source: true }, { uid: true }))) {
-            if (msg.uid === rec.uid && msg.source) rec.wholeRaw = msg.source;
+          if (wholeAlone(rec)) {
+            stats.roundTrips++;
+            for await (const msg of via.deadline.each('UID FETCH', via.client.fetch(String(rec.uid), { uid: true, source: true }, { uid: true }))) {
+              if (msg.uid === rec.uid && msg.source) rec.parsed = parseFetched(msg.source);
+            }
           }
-          if (!rec.wholeRaw) {
+          if (!rec.parsed) {
+            // Expunged by someone else between the structure fetch and this one.
             stats.vanished++;
             continue;
           }
-          await parseWhole(rec);
           opts.onMessage(toRead(rec, new Map()));
           opts.onProgress?.(++done, total);
           continue;
@@ -593,7 +611,7 @@ export class ImapReader {
    * Unsolicited FETCH responses (flag changes by another session, which the server may report in
    * the middle of this command) update flags and MODSEQ only when newer, never the bodies.
    */
-  async fetchForApply(items: Array<{ uid: number; parts: string[]; root: MimePart }>): Promise<Map<number, ApplyFetch>> {
+  async fetchForApply(items: Array<{ uid: number; parts: string[]; root: MimePart; whole?: boolean }>): Promise<Map<number, ApplyFetch>> {
     const out = new Map<number, ApplyFetch>();
     const groups = new Map<string, typeof items>();
     // Each part capped as the cycle's read capped it: planned among all the parts the verdict
@@ -609,18 +627,19 @@ export class ImapReader {
       return plan;
     };
     const fetchItems = (it: (typeof items)[number]): PartFetch[] => it.parts.map((p) => fetchOfPart(planFor(it), p)!);
+    const whole: number[] = [];
     for (const it of items) {
-      // A message the read fetched whole (its structure may be cut short on the server): its part
-      // numbers may be past what the server addresses, so it is fetched whole again.
-      if (nestingDepth(it.root) >= WHOLE_FROM_DEPTH) {
-        const whole = await this.fetchWholeForApply(it.uid);
-        if (whole) out.set(it.uid, whole);
+      // A message the read fetched whole: its part numbers are the parser's, which need not be
+      // the IMAP server's (or past what it addresses), so it is fetched whole again.
+      if (it.whole) {
+        whole.push(it.uid);
         continue;
       }
       // The same parts, each fetched whole or cut at the same length.
       const key = fetchItems(it).map((f) => `${f.section}:${f.cut ?? 'whole'}`).join('|');
       groups.set(key, [...(groups.get(key) ?? []), it]);
     }
+    if (whole.length) for (const [uid, fetched] of await this.fetchWholeForApply(whole)) out.set(uid, fetched);
     for (const group of groups.values()) {
       const byUid = new Map(group.map((g) => [g.uid, g]));
       const bodyParts = fetchItems(group[0]!).map(flowItem);
@@ -646,19 +665,21 @@ export class ImapReader {
     return out;
   }
 
-  /** {@link fetchForApply} for a message read whole: its flags and, parsed again, its bodies. */
-  private async fetchWholeForApply(uid: number): Promise<ApplyFetch | undefined> {
-    let found: ApplyFetch | undefined;
-    for await (const msg of this.deadline.each('UID FETCH', this.client.fetch(String(uid), { uid: true, flags: true, source: true }, { uid: true }))) {
-      if (msg.uid !== uid) continue;
+  /** {@link fetchForApply} for messages read whole: their flags and, parsed again, their bodies. */
+  private async fetchWholeForApply(uids: number[]): Promise<Map<number, ApplyFetch>> {
+    const found = new Map<number, ApplyFetch>();
+    const wanted = new Set(uids);
+    for await (const msg of this.deadline.each('UID FETCH', this.client.fetch(uidSet(uids), { uid: true, flags: true, source: true }, { uid: true }))) {
+      // An unsolicited FETCH (another session's flag change) carries no source: not this answer.
+      if (!wanted.has(msg.uid) || !msg.source) continue;
       const flags = msg.flags ? [...msg.flags] : [];
-      found = {
-        bodies: msg.source ? (await parseFetched(msg.source)).bodies : new Map(),
+      found.set(msg.uid, {
+        bodies: parseFetched(msg.source).bodies,
         flags,
         claimed: flags.includes(CLAIM_KEYWORD),
         seen: flags.includes('\\Seen'),
         ...(msg.modseq !== undefined ? { modseq: String(msg.modseq) } : {}),
-      };
+      });
     }
     return found;
   }
@@ -743,7 +764,8 @@ class FetchPipeline {
       const v = attrs[i + 1];
       const section = k.slice(5, k.indexOf(']'));
       if (rec.whole) {
-        if (section === '') rec.wholeRaw = Buffer.isBuffer(v) ? v : typeof v === 'string' ? Buffer.from(v, 'latin1') : Buffer.alloc(0);
+        // Parsed as it arrives: only the parts a verdict needs are kept, not the message.
+        if (section === '') rec.parsed = parseFetched(Buffer.isBuffer(v) ? v : typeof v === 'string' ? Buffer.from(v, 'latin1') : Buffer.alloc(0));
         continue;
       }
       const p = section === 'TEXT' ? '' : section;
@@ -795,13 +817,12 @@ class FetchPipeline {
     }
   }
 
-  /** A message whose structure may be cut short, fetched whole and parsed ({@link WHOLE_FROM_DEPTH}). */
+  /** A large message whose structure may be cut short, fetched whole on its own ({@link WHOLE_FROM_DEPTH}). */
   private async fetchWhole(rec: Pending, raw: RawSession): Promise<void> {
     const cmd = `UID FETCH ${rec.uid} (BODY.PEEK[])`;
     if (this.partCommandsShown++ < 6) this.reader.info.commands.push(`${cmd} (its structure may be cut short: the message is parsed whole)`);
     this.stats.roundTrips++;
     await raw.command(cmd);
-    await parseWhole(rec);
   }
 
   /** The parts of a message that are fetched on their own (`PartFetch.alone`): one round trip. */
@@ -818,11 +839,16 @@ class FetchPipeline {
     }
   }
 
-  /** One `UID FETCH` per group of messages that need the same parts (cut or whole). */
+  /**
+   * One `UID FETCH` per group of messages that need the same parts (cut or whole), and one for the
+   * messages read whole (`BODY.PEEK[]`).
+   */
   private partCommands(slice: number[]): string[] {
     const groups = new Map<string, { uids: number[]; items: string }>();
+    const whole: number[] = [];
     for (const uid of slice) {
       const rec = this.recs.get(uid);
+      if (rec?.whole && !wholeAlone(rec)) whole.push(uid);
       if (!rec || !rec.parts.length) continue;
       let key = '';
       let items = '';
@@ -840,6 +866,11 @@ class FetchPipeline {
       else groups.set(key, { uids: [uid], items });
     }
     const out: string[] = [];
+    if (whole.length) {
+      const cmd = `UID FETCH ${uidSet(whole)} (BODY.PEEK[])`;
+      if (this.partCommandsShown++ < 6) this.reader.info.commands.push(`${cmd.length > 120 ? `${cmd.slice(0, 40)}… (BODY.PEEK[])` : cmd} (messages of at most ${WHOLE_MESSAGE_LIMIT / 1048576} MB, read whole and parsed as the server parses them)`);
+      out.push(cmd);
+    }
     for (const g of groups.values()) {
       const set = uidSet(g.uids);
       for (const items of itemChunks(g.items)) {
@@ -856,7 +887,7 @@ class FetchPipeline {
     for (const uid of slice) {
       const rec = this.recs.get(uid);
       if (rec && this.alone.delete(uid)) await this.fetchAlone(rec, raw);
-      if (rec?.whole) await this.fetchWhole(rec, raw);
+      if (rec?.whole && wholeAlone(rec)) await this.fetchWhole(rec, raw);
       this.recs.delete(uid);
       if (!rec || (rec.parts.length && !rec.bodies) || (rec.whole && !rec.parsed)) {
         // Expunged by someone else since the SEARCH (or between the structure and the part fetch).
@@ -948,7 +979,7 @@ function toRead(rec: Pending, bodies: Map<string, Buffer>): ReadMessage {
   if (rec.parsed) {
     // Fetched whole: the message as its own parser reads it, headers included.
     const p = rec.parsed;
-    return { ...base, input: { headers: p.headers, root: p.root, bodies: p.bodies, problems: [...rec.problems, ...p.problems] } };
+    return { ...base, whole: true, input: { headers: p.headers, root: p.root, bodies: p.bodies, problems: [...rec.problems, ...p.problems] } };
   }
   // The header block's problems come first, as when it was read first.
   const headerProblems: string[] = [];

@@ -6,6 +6,15 @@
 import type { MailboxProtocol } from '../config/settings.js';
 import type { MessageInput } from '../imip/classify.js';
 
+/**
+ * Messages up to this size are read whole and parsed by the tool, as Calendar Server reads every
+ * message (it fetches RFC822 and hands it to Python's `email` package). Larger ones are read by
+ * header, structure and only the parts a verdict needs, so that a big attachment never crosses
+ * the wire: their verdict rests on the IMAP server's own parse of the MIME structure, which can
+ * differ from Python's on malformed mail.
+ */
+export const WHOLE_MESSAGE_LIMIT = 5 * 1024 * 1024;
+
 /** Where a message sits in the mailbox. */
 export interface MessageRef {
   /** IMAP UID. */
@@ -27,6 +36,11 @@ export interface ReadMessage {
   claimed?: boolean;
   /** IMAP MODSEQ as a decimal string (CONDSTORE). */
   modseq?: string;
+  /**
+   * IMAP: read whole and parsed by the tool ({@link WHOLE_MESSAGE_LIMIT}), so its part numbers
+   * are the parser's, not the IMAP server's: a later read of its parts reads it whole again.
+   */
+  whole?: boolean;
   input: MessageInput;
 }
 

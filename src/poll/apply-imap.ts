@@ -163,6 +163,7 @@ export async function applyImap(ctx: CycleContext, opts: ApplyOptions, status: A
             calendarPart: verdict.calendarPart!,
             uid,
             root: m.input.root,
+            ...(m.whole ? { whole: true } : {}),
             ...(j?.state === 'posting' ? { reposting: true } : {}),
           });
         },
@@ -192,7 +193,7 @@ export async function applyImap(ctx: CycleContext, opts: ApplyOptions, status: A
           continue;
         }
         status.phase = 'injecting';
-        const fresh = await reader.fetchForApply(slice.map((j) => ({ uid: j.uid!, parts: [j.calendarPart], root: j.root! })));
+        const fresh = await reader.fetchForApply(slice.map((j) => ({ uid: j.uid!, parts: [j.calendarPart], root: j.root!, ...(j.whole ? { whole: true } : {}) })));
         const injected: Job[] = [];
         for (const job of slice) {
           const stop = notStarted(opts, endpointDown);

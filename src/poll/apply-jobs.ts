@@ -71,6 +71,8 @@ export interface Job {
   /** IMAP. */
   uid?: number;
   root?: MimePart;
+  /** IMAP: the read parsed it whole; its calendar is read whole again. */
+  whole?: boolean;
   /** POP3: the decoded calendar, kept from the read; the message number. */
   calendar?: Buffer;
   /** POP3: a big calendar not kept from the read, retrieved again when it is injected. */

@@ -7,7 +7,8 @@ import { headerBytesToString } from '../imip/mime-headers.js';
 import type { ImapDeadline } from '../mailbox/imap-deadline.js';
 import { Redactor } from '../net/net-stage.js';
 import { describeMailboxError } from './mailbox-error.js';
-import { WHOLE_MESSAGE_LIMIT, type MailboxWatcher, type ReadMessage } from './watcher.js';
+import { WHOLE_MESSAGE_LIMIT } from '../mailbox/types.js';
+import type { MailboxWatcher, ReadMessage } from './watcher.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, Math.max(0, ms)));
 

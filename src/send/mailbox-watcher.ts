@@ -14,7 +14,6 @@ import { Pop3Watcher } from './pop3-watcher.js';
 import type { MailboxWatcher } from './watcher.js';
 
 export type { MailboxWatcher, ReadMessage } from './watcher.js';
-export { WHOLE_MESSAGE_LIMIT } from './watcher.js';
 
 
 /** The watcher for the configured protocol (the server's reading of Receiving.Type). */

@@ -4,7 +4,8 @@ import { needsBody } from '../imip/classify.js';
 import { parseMessage } from '../imip/mime.js';
 import { Redactor } from '../net/net-stage.js';
 import { describeMailboxError } from './mailbox-error.js';
-import { WHOLE_MESSAGE_LIMIT, type MailboxWatcher, type ReadMessage } from './watcher.js';
+import { WHOLE_MESSAGE_LIMIT } from '../mailbox/types.js';
+import type { MailboxWatcher, ReadMessage } from './watcher.js';
 
 /** TOP line count that reads a whole (size-checked) message. */
 const TOP_ALL_LINES = 10_000_000;

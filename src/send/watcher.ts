@@ -29,5 +29,3 @@ export interface MailboxWatcher {
   close(): Promise<void>;
 }
 
-/** Messages up to this size are read whole; larger ones by header, structure and calendar parts only. */
-export const WHOLE_MESSAGE_LIMIT = 5 * 1024 * 1024;
