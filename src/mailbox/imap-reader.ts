@@ -30,6 +30,7 @@ import { BodyCollector, bodyCap, createDecoder, keptAsSent, MAX_BODY_BYTES, note
 import { decodeHeaderBytes, HeaderList, parseHeaderBlock, VERDICT_HEADER_FIELDS } from '../imip/mime-headers.js';
 import { nestingDepth, partByNumber, walkParts, type MimePart } from '../imip/mime-part.js';
 import { needsBody, neededParts } from '../imip/classify.js';
+import { headerSections, structureDisagreement, type HeaderSection } from '../imip/structure-agreement.js';
 import { parseMessage, type ParsedMessage } from '../imip/mime.js';
 import { MailboxOpenError, maskOpenError, probeStage } from './open-error.js';
 import { mailboxHost, noCredentialsText } from './target.js';
@@ -205,6 +206,12 @@ interface Pending {
   noStructure?: boolean;
   /** The message fetched whole, parsed as it arrived. */
   parsed?: ParsedMessage;
+  /**
+   * Read by its structure: each part's header block, fetched with its parts and checked against
+   * the structure before the message is judged ({@link settleStructure}).
+   */
+  sections?: HeaderSection[];
+  headerBlocks?: Map<string, Buffer>;
 }
 
 /**
@@ -245,6 +252,39 @@ function parseFetched(raw: Buffer): ParsedMessage {
 /** A large message fetched whole is fetched on its own, when its turn comes; smaller ones with their window. */
 function wholeAlone(rec: Pending): boolean {
   return rec.size > WHOLE_MESSAGE_LIMIT;
+}
+
+/** The header sections of a message read by its structure (made once, kept with its record). */
+function sectionsOf(rec: Pending): HeaderSection[] {
+  return (rec.sections ??= headerSections(rec.root));
+}
+
+/** A header section's FETCH item. */
+function sectionItem(s: HeaderSection): string {
+  return `BODY.PEEK[${s.section}]`;
+}
+
+/** Whether a FETCH answer's section is a header block asked for by {@link sectionsOf}. */
+function isHeaderSection(section: string): boolean {
+  return section === 'HEADER' || section.endsWith('.MIME') || section.endsWith('.HEADER');
+}
+
+/**
+ * A message read by its structure, before it is judged: when Python would split it otherwise
+ * (structure-agreement.ts), it is to be read whole, as the server reads it (true); past
+ * {@link WHOLE_MAX_BYTES} it is judged on the structure, and a problem says why.
+ */
+function settleStructure(rec: Pending): boolean {
+  if (rec.whole || !rec.sections) return false;
+  const why = structureDisagreement(rec.sections, rec.headerBlocks ?? new Map());
+  rec.headerBlocks = undefined;
+  if (!why) return false;
+  if (rec.size > WHOLE_MAX_BYTES) {
+    rec.problems.push(`${why}; the message is too large to read whole here, so it is judged on the IMAP server's structure, while Calendar Server parses the whole message`);
+    return false;
+  }
+  rec.whole = true;
+  return true;
 }
 
 /** Compress sorted UIDs into an IMAP sequence set: 1:3,7,9:10. */
@@ -496,9 +536,9 @@ export class ImapReader {
       const bodies = new Map<number, Map<string, Buffer>>();
       const groups = new Map<string, Pending[]>();
       for (const rec of window) {
+        if (rec.whole) continue;
         const { fetches } = planOf(rec);
-        if (fetches.every((f) => f.alone)) continue;
-        const key = fetches.map((f) => (f.alone ? '' : `${f.section}:${f.cut ?? 'whole'}`)).join('|');
+        const key = `${sectionsOf(rec).map((h) => h.section).join(' ')}|${fetches.map((f) => (f.alone ? '' : `${f.section}:${f.cut ?? 'whole'}`)).join('|')}`;
         const list = groups.get(key) ?? [];
         list.push(rec);
         groups.set(key, list);
@@ -516,18 +556,28 @@ export class ImapReader {
       for (const group of groups.values()) {
         const sample = group[0]!;
         const byUid = new Map(group.map((r) => [r.uid, r]));
-        for (const bodyParts of flowChunks(planOf(sample).fetches.flatMap((f) => (f.alone ? [] : [flowItem(f)])))) {
+        const items = [...sectionsOf(sample).map((h) => h.section), ...planOf(sample).fetches.flatMap((f) => (f.alone ? [] : [flowItem(f)]))];
+        for (const bodyParts of flowChunks(items)) {
           stats.roundTrips++;
           if (stats.roundTrips <= 6) this.info.commands.push(`UID FETCH ${uidSet(group.map((r) => r.uid)).slice(0, 40)} (${bodyParts.map((b) => `BODY.PEEK[${typeof b === 'string' ? b : b.key}]`).join(' ')})`);
           for await (const msg of via.deadline.each('UID FETCH', via.client.fetch(uidSet(group.map((r) => r.uid)), { uid: true, bodyParts }, { uid: true }))) {
             const rec = byUid.get(msg.uid);
-            if (rec) mergeBodies(bodies, rec.uid, decodeFlowBodies(rec, msg));
+            if (!rec) continue;
+            for (const [k, v] of msg.bodyParts ?? new Map<string, Buffer>()) {
+              const section = k.toUpperCase();
+              if (isHeaderSection(section)) (rec.headerBlocks ??= new Map()).set(section, v);
+            }
+            mergeBodies(bodies, rec.uid, decodeFlowBodies(rec, msg));
           }
         }
       }
       for (const rec of window) {
+        if (settleStructure(rec)) {
+          rec.parts = [];
+          rec.plan = null;
+        }
         if (rec.whole) {
-          if (wholeAlone(rec)) {
+          if (wholeAlone(rec) || !rec.parsed) {
             stats.roundTrips++;
             for await (const msg of via.deadline.each('UID FETCH', via.client.fetch(String(rec.uid), { uid: true, source: true }, { uid: true }))) {
               if (msg.uid === rec.uid && msg.source) rec.parsed = parseFetched(msg.source);
@@ -768,6 +818,11 @@ class FetchPipeline {
         if (section === '') rec.parsed = parseFetched(Buffer.isBuffer(v) ? v : typeof v === 'string' ? Buffer.from(v, 'latin1') : Buffer.alloc(0));
         continue;
       }
+      if (isHeaderSection(section)) {
+        const block = Buffer.isBuffer(v) ? v : typeof v === 'string' ? Buffer.from(v, 'latin1') : Buffer.alloc(0);
+        (rec.headerBlocks ??= new Map()).set(section, block);
+        continue;
+      }
       const p = section === 'TEXT' ? '' : section;
       if (!rec.parts.includes(p)) continue;
       const bytes = Buffer.isBuffer(v) ? v : typeof v === 'string' ? Buffer.from(v, 'utf8') : Buffer.alloc(0);
@@ -817,10 +872,13 @@ class FetchPipeline {
     }
   }
 
-  /** A large message whose structure may be cut short, fetched whole on its own ({@link WHOLE_FROM_DEPTH}). */
-  private async fetchWhole(rec: Pending, raw: RawSession): Promise<void> {
+  /**
+   * A large message fetched whole on its own: its structure may be cut short
+   * ({@link WHOLE_FROM_DEPTH}), or Python reads its header blocks otherwise ({@link settleStructure}).
+   */
+  private async fetchWhole(rec: Pending, raw: RawSession, why = 'its structure may be cut short'): Promise<void> {
     const cmd = `UID FETCH ${rec.uid} (BODY.PEEK[])`;
-    if (this.partCommandsShown++ < 6) this.reader.info.commands.push(`${cmd} (its structure may be cut short: the message is parsed whole)`);
+    if (this.partCommandsShown++ < 6) this.reader.info.commands.push(`${cmd} (${why}: the message is parsed whole)`);
     this.stats.roundTrips++;
     await raw.command(cmd);
   }
@@ -849,9 +907,10 @@ class FetchPipeline {
     for (const uid of slice) {
       const rec = this.recs.get(uid);
       if (rec?.whole && !wholeAlone(rec)) whole.push(uid);
-      if (!rec || !rec.parts.length) continue;
-      let key = '';
-      let items = '';
+      if (!rec || rec.whole) continue;
+      // Every part's header block, to check the structure against Python's reading of it.
+      let items = sectionsOf(rec).map(sectionItem).join(' ');
+      let key = `${items}|`;
       for (const { alone, section, cut } of planOf(rec).fetches) {
         if (alone) {
           this.alone.add(uid);
@@ -886,8 +945,16 @@ class FetchPipeline {
     const total = this.uids.length;
     for (const uid of slice) {
       const rec = this.recs.get(uid);
-      if (rec && this.alone.delete(uid)) await this.fetchAlone(rec, raw);
-      if (rec?.whole && wholeAlone(rec)) await this.fetchWhole(rec, raw);
+      const alone = this.alone.delete(uid);
+      if (rec && settleStructure(rec)) {
+        // Python splits it otherwise than the structure says: read whole, as the server reads it.
+        rec.parts = [];
+        rec.bodies = undefined;
+        await this.fetchWhole(rec, raw, 'the IMAP server and Python read its MIME headers differently');
+      } else if (rec) {
+        if (alone) await this.fetchAlone(rec, raw);
+        if (rec.whole && wholeAlone(rec)) await this.fetchWhole(rec, raw);
+      }
       this.recs.delete(uid);
       if (!rec || (rec.parts.length && !rec.bodies) || (rec.whole && !rec.parsed)) {
         // Expunged by someone else since the SEARCH (or between the structure and the part fetch).

@@ -389,7 +389,7 @@ describe('poll --once over IMAP (read-only)', () => {
   // Dovecot describes at most 100 levels of nested parts, and the deeper ones as one opaque part;
   // Calendar Server fetches the whole message and parses about 935 levels. Such a message is
   // fetched whole (BODY.PEEK[]) and parsed by the tool, in the pipelined read and through imapflow.
-  it('malformed MIME: read whole, the verdict is the one Python\'s parse gives, not the IMAP server\'s structure', async () => {
+  it('malformed MIME, small or large: the verdict is the one Python\'s parse gives, not the IMAP server\'s structure', async () => {
     // Shapes where Dovecot's BODYSTRUCTURE and Python 2.7's email package (which the server runs
     // on the whole message it fetched, IMAP4DownloadProtocol.cbGotMessage) see different parts.
     // Each verdict must equal the raw parser's, which test/oracle/email-parse.test.ts holds to
@@ -412,6 +412,21 @@ describe('poll --once over IMAP (read-only)', () => {
       // Python compares the transfer encoding as written: "base64 " is not decoded.
       ['Content-Transfer-Encoding "base64 "', `${head}Content-Type: text/calendar; method=REPLY\r\nContent-Transfer-Encoding: base64 \r\n\r\n${Buffer.from(calendar).toString('base64')}\r\n`],
     ];
+    // The same shapes in messages too large to be read whole: read by their structure, their
+    // header blocks are checked, and the ones Python reads otherwise are read whole after all.
+    const attachment = (boundary: string): string =>
+      `--${boundary}\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n${`${'A'.repeat(76)}\r\n`.repeat(Math.ceil((WHOLE_MESSAGE_LIMIT + 65536) / 78))}`;
+    const large = (top: string, boundary: string, calendarHeaders = 'Content-Type: text/calendar; method=REPLY', body = calendar): string =>
+      `${head}${top}\r\n\r\n${attachment(boundary)}--${boundary}\r\n${calendarHeaders}\r\n\r\n${body}--${boundary}--\r\n`;
+    cases.push(
+      ['large: a line without a colon before the Content-Type', large('Not a header line\r\nContent-Type: multipart/mixed; boundary="L1"', 'L1')],
+      ['large: spaces around the slash of the type', large('Content-Type: multipart / mixed; boundary="L2"', 'L2')],
+      ['large: two boundary parameters', large('Content-Type: multipart/mixed; boundary="X2"; boundary="L3"', 'L3')],
+      ['large: a boundary in angle brackets', large('Content-Type: multipart/mixed; boundary=<L4>', 'L4')],
+      ['large: a calendar part whose encoding is "base64 "', large('Content-Type: multipart/mixed; boundary="L5"', 'L5', 'Content-Type: text/calendar; method=REPLY\r\nContent-Transfer-Encoding: base64 ', `${Buffer.from(calendar).toString('base64')}\r\n`)],
+      ['large and well-formed', large('Content-Type: multipart/mixed; boundary="L6"', 'L6')],
+    );
+    for (const [what, raw] of cases) if (what.startsWith('large')) expect(raw.length, what).toBeGreaterThan(WHOLE_MESSAGE_LIMIT);
     await seedMailbox(stack, USER.address, cases.map(([, raw]) => Buffer.from(raw, 'latin1')));
     const before = await snapshot();
     for (const release of ['4.3', '9.2']) {
@@ -429,8 +444,17 @@ describe('poll --once over IMAP (read-only)', () => {
           findings: oracle.findings.map((f) => f.id).filter((id) => id !== 'message.stops-cycle'),
         });
       });
-      // Python finds the calendar only where it strips the angle brackets from the boundary.
-      expect(report.messages.map((m) => m.serverAction === 'INJECTION_SUBMITTED')).toEqual([false, false, false, true, false]);
+      // Python finds the calendar only where it strips the angle brackets from the boundary (and
+      // in the well-formed message).
+      expect(report.messages.map((m) => m.serverAction === 'INJECTION_SUBMITTED')).toEqual([false, false, false, true, false, false, false, false, true, false, true]);
+      // The same verdicts through imapflow's own FETCH (when the connection cannot be borrowed).
+      const borrow = vi.spyOn(RawSession, 'borrow').mockReturnValue(null);
+      try {
+        const viaFlow = await pollCore(plist, { version: release, caFile: stack.ca, stateDir: tokenStateDir(), now: NOW });
+        expect(viaFlow.messages.map((m) => [m.serverAction, m.logLine])).toEqual(report.messages.map((m) => [m.serverAction, m.logLine]));
+      } finally {
+        borrow.mockRestore();
+      }
     }
     expect(await snapshot()).toEqual(before);
   });
