@@ -132,6 +132,7 @@ try {
       say('\n== poll --once on the realistic mailbox, against a bulk download of it');
       row('IMAP poll --once', sideBySide(poll(imapPlist), bulk('imap')), { anchor: 'IMAP bulk download (UID FETCH 1:* BODY.PEEK[])' });
       row('POP3 poll --once', sideBySide(poll(pop3Plist), bulk('pop3')), { anchor: 'POP3 bulk download (RETR all, pipelined)' });
+      if (BASELINE) row('IMAP poll --once, baseline checkout', sideBySide(poll(imapPlist, BASELINE), bulk('imap')), { anchor: 'IMAP bulk download (UID FETCH 1:* BODY.PEEK[])' });
     }
     if (ONLY.has('probes')) {
       say('\n== connection tests (these rows measure the probes), against swaks and Python');

@@ -204,7 +204,9 @@ interface Pending {
   whole?: boolean;
   /** The FETCH gave no usable BODYSTRUCTURE. */
   noStructure?: boolean;
-  /** The message fetched whole, parsed as it arrived. */
+  /** The message fetched whole, held as it came until it is handed over ({@link HELD_WHOLE_BYTES}). */
+  raw?: Buffer;
+  /** The message fetched whole, parsed. */
   parsed?: ParsedMessage;
   /**
    * Read by its structure: each part's header block, fetched with its parts and checked against
@@ -243,6 +245,14 @@ function markWhole(rec: Pending, cut: boolean): void {
   rec.parts = [];
   rec.plan = null;
 }
+
+/**
+ * Bytes of whole messages a window holds as they came, each parsed only when it is handed over, so
+ * that the parse's objects die young: parsed as they arrived, a window's parsed messages lived
+ * long enough to be copied by V8's young-generation collections and promoted. Past this many bytes
+ * a message is parsed as it arrives.
+ */
+const HELD_WHOLE_BYTES = 16 * 1024 * 1024;
 
 /** A message fetched whole, parsed as the raw path parses one (the parts a verdict needs kept). */
 function parseFetched(raw: Buffer): ParsedMessage {
@@ -775,6 +785,8 @@ class FetchPipeline {
   private readonly structureItems: string;
   private done = 0;
   private partCommandsShown = 0;
+  /** Bytes of whole messages held unparsed ({@link HELD_WHOLE_BYTES}). */
+  private heldRaw = 0;
 
   constructor(
     private readonly reader: ImapReader,
@@ -814,8 +826,12 @@ class FetchPipeline {
       const v = attrs[i + 1];
       const section = k.slice(5, k.indexOf(']'));
       if (rec.whole) {
-        // Parsed as it arrives: only the parts a verdict needs are kept, not the message.
-        if (section === '') rec.parsed = parseFetched(Buffer.isBuffer(v) ? v : typeof v === 'string' ? Buffer.from(v, 'latin1') : Buffer.alloc(0));
+        if (section !== '') continue;
+        const bytes = Buffer.isBuffer(v) ? v : typeof v === 'string' ? Buffer.from(v, 'latin1') : Buffer.alloc(0);
+        if (this.heldRaw + bytes.length <= HELD_WHOLE_BYTES) {
+          rec.raw = bytes;
+          this.heldRaw += bytes.length;
+        } else rec.parsed = parseFetched(bytes);
         continue;
       }
       if (isHeaderSection(section)) {
@@ -954,6 +970,11 @@ class FetchPipeline {
       } else if (rec) {
         if (alone) await this.fetchAlone(rec, raw);
         if (rec.whole && wholeAlone(rec)) await this.fetchWhole(rec, raw);
+      }
+      if (rec?.raw) {
+        rec.parsed = parseFetched(rec.raw);
+        this.heldRaw -= rec.raw.length;
+        rec.raw = undefined;
       }
       this.recs.delete(uid);
       if (!rec || (rec.parts.length && !rec.bodies) || (rec.whole && !rec.parsed)) {
