@@ -157,8 +157,8 @@ export class MimeStreamParser {
   private ended = false;
   private result: ParsedMessage | null = null;
   /**
-   * The caller never writes to the chunks again ({@link parseMessage}): header lines are kept as
-   * views until their block is copied whole, not copied one by one.
+   * The caller never writes to the chunks again ({@link parseMessage}): header lines and body
+   * lines are kept as views, not copied one by one (a header block is copied whole when it ends).
    */
   ownedInput = false;
 
@@ -219,7 +219,12 @@ export class MimeStreamParser {
         this.lastTerm = term === 2 ? CRLF : buf[end - 1] === 0x0d ? CR : LF;
         const start = this.offset;
         this.offset += end - pos;
-        this.segment(buf.subarray(pos, end - term), term, true, start);
+        if (this.mode === 'body' && !this.midLine && !(end - term - pos >= 2 && buf[pos] === DASH && buf[pos + 1] === DASH) && !this.stack[this.stack.length - 1]?.decoder) {
+          // A body line of a part that is not kept, and no boundary: only the line state moves
+          // (as segment() and bodyBytes() would move it), with no view of the line.
+          this.pendingTerm = this.lastTerm;
+          this.prevTerm = term;
+        } else this.segment(buf.subarray(pos, end - term), term, true, start);
       }
       pos = end;
     }
@@ -492,7 +497,8 @@ export class MimeStreamParser {
     }
     if (!want) return;
     frame.collector = new BodyCollector(bodyCap(frame.part.type, this.calendarKept, this.limits.maxBodyBytes, this.limits.maxCalendarBytes));
-    frame.decoder = createDecoder(transferEncodingRead(frame.part), frame.collector);
+    // A whole message nobody writes to again: its body lines are kept as views, not copied.
+    frame.decoder = createDecoder(transferEncodingRead(frame.part), frame.collector, { owned: this.ownedInput });
   }
 
   // ---- bodies and boundaries -------------------------------------------------------------
