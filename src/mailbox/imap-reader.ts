@@ -787,6 +787,8 @@ class FetchPipeline {
   private partCommandsShown = 0;
   /** Bytes of whole messages held unparsed ({@link HELD_WHOLE_BYTES}). */
   private heldRaw = 0;
+  /** The commands shown to --verbose have said why messages are read whole. */
+  private wholeSaid = false;
 
   constructor(
     private readonly reader: ImapReader,
@@ -943,7 +945,12 @@ class FetchPipeline {
     const out: string[] = [];
     if (whole.length) {
       const cmd = `UID FETCH ${uidSet(whole)} (BODY.PEEK[])`;
-      if (this.partCommandsShown++ < 6) this.reader.info.commands.push(`${cmd.length > 120 ? `${cmd.slice(0, 40)}… (BODY.PEEK[])` : cmd} (messages of at most ${WHOLE_MESSAGE_LIMIT / 1048576} MB, read whole and parsed as the server parses them)`);
+      if (this.partCommandsShown++ < 6) {
+        const shown = cmd.length > 120 ? `${cmd.slice(0, 40)}… (BODY.PEEK[])` : cmd;
+        // Why, said with the first such command only.
+        this.reader.info.commands.push(this.wholeSaid ? shown : `${shown} (messages of at most ${WHOLE_MESSAGE_LIMIT / 1048576} MB, read whole and parsed as the server parses them)`);
+        this.wholeSaid = true;
+      }
       out.push(cmd);
     }
     for (const g of groups.values()) {
