@@ -6,8 +6,8 @@
  * message by its BODYSTRUCTURE and only the parts a verdict needs, which is the IMAP server's own
  * parse. The two differ on malformed MIME, most often in a header block: a line that is not a
  * header (Python ends the block there, and every field after it is body to the server), a
- * Content-Type Python reads otherwise (`multipart / mixed`, a boundary in angle brackets, two
- * boundary parameters), or a transfer encoding written `base64 ` (Python compares it as written).
+ * Content-Type Python reads otherwise (`multipart / mixed`, two boundary parameters), or a
+ * transfer encoding written `base64 ` (Python compares it as written).
  * Each part's header block is fetched (`BODY.PEEK[HEADER]`, `[p.MIME]`, `[p.HEADER]`, a few
  * hundred bytes each) and read here with the raw parser's rules; where one disagrees, the message
  * is read whole. Boundary lines inside the bodies are not looked at: only reading the whole message

@@ -4,6 +4,7 @@ import type { ConnectOptions, ReceivingSettings } from '../config/settings.js';
 import { needsBody, neededParts } from '../imip/classify.js';
 import { fromBodyStructure, imapDownloadPart, MAX_BODY_BYTES, parseHeaderBlock, parseMessage, type ImapBodyStructure } from '../imip/mime.js';
 import { headerBytesToString } from '../imip/mime-headers.js';
+import { headerSections, structureDisagreement } from '../imip/structure-agreement.js';
 import type { ImapDeadline } from '../mailbox/imap-deadline.js';
 import { Redactor } from '../net/net-stage.js';
 import { describeMailboxError } from './mailbox-error.js';
@@ -11,6 +12,9 @@ import { WHOLE_MESSAGE_LIMIT } from '../mailbox/types.js';
 import type { MailboxWatcher, ReadMessage } from './watcher.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, Math.max(0, ms)));
+
+/** A large message whose header blocks Python reads otherwise is read whole up to this size, as the poll reads it. */
+const WHOLE_READ_LIMIT = 64 * 1024 * 1024;
 
 async function readCapped(stream: Readable, cap: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -124,6 +128,17 @@ export class ImapWatcher implements MailboxWatcher {
     const problems: string[] = [];
     const headers = parseHeaderBlock(headerBytesToString(Buffer.isBuffer(m.headers) ? m.headers : Buffer.alloc(0)), problems);
     const root = fromBodyStructure(m.bodyStructure as ImapBodyStructure);
+    // As the poll does: where Python reads a header block otherwise than the structure says, the
+    // message is read whole after all (structure-agreement.ts).
+    const sections = headerSections(root);
+    const blocks = await fetchOne({ uid: true, bodyParts: sections.map((h) => h.section) });
+    const fetched = new Map<string, Buffer>();
+    if (blocks && blocks.bodyParts instanceof Map) for (const [k, v] of blocks.bodyParts as Map<string, Buffer>) fetched.set(k.toUpperCase(), v);
+    if (structureDisagreement(sections, fetched) && size <= WHOLE_READ_LIMIT) {
+      const whole = await fetchOne({ uid: true, source: true });
+      if (!whole || !Buffer.isBuffer(whole.source)) return null;
+      return { id: String(uid), input: parseMessage(whole.source, needsBody), seen, size };
+    }
     const bodies = new Map<string, Buffer>();
     for (const part of neededParts(root)) {
       const body = await deadline.step('UID FETCH', async () => {

@@ -13,6 +13,7 @@ import { parseMessage } from '../../src/imip/mime.js';
 import { parseServerVersion } from '../../src/server/release.js';
 import { MailboxError } from '../../src/send/mailbox-error.js';
 import { mailboxWatcher } from '../../src/send/mailbox-watcher.js';
+import { WHOLE_MESSAGE_LIMIT } from '../../src/mailbox/types.js';
 import { judge, recognise, type JudgeContext, type ReplyTarget } from '../../src/send/reply-match.js';
 import { waitForReply } from '../../src/send/wait-reply.js';
 import { deliver } from '../mailstack/stack.js';
@@ -290,6 +291,28 @@ describe.concurrent('the watchers on the real mailbox (read-only)', () => {
       for (const id of [early.MESSAGE_ID, late.MESSAGE_ID]) expect(await flags(`<${id}>`)).toEqual([]);
     });
   }
+
+  it('IMAP, a reply too large to read whole whose type Python reads otherwise: read whole after all, and judged as the server judges it', async () => {
+    const { target, vars } = invitation(`imip large ${randomUUID().slice(0, 8)}`);
+    const v = vars();
+    const template = renderReplyTemplate('thunderbird', v).replace(/\r?\n/g, '\r\n');
+    const calendar = template.slice(template.indexOf('BEGIN:VCALENDAR'), template.indexOf('END:VCALENDAR') + 'END:VCALENDAR\r\n'.length);
+    const attachment = `${'A'.repeat(76)}\r\n`.repeat(Math.ceil((WHOLE_MESSAGE_LIMIT + 65536) / 78));
+    // Python keeps the spaces around the slash: "multipart / mixed" is no multipart to the server,
+    // which finds no calendar. Dovecot's structure has the multipart and its calendar, and the
+    // reply would pass for accepted.
+    const raw =
+      `Message-ID: <${v.MESSAGE_ID}>\r\nFrom: alice@example.test\r\nTo: ${target.plusAddress}\r\nSubject: Accepted: ${target.summary}\r\nMIME-Version: 1.0\r\n` +
+      `Content-Type: multipart / mixed; boundary="LB"\r\n\r\n--LB\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n${attachment}` +
+      `--LB\r\nContent-Type: text/calendar; method=REPLY; charset=UTF-8\r\n\r\n${calendar}--LB--\r\n`;
+    expect(raw.length).toBeGreaterThan(WHOLE_MESSAGE_LIMIT);
+    const watcher = mailboxWatcher(receiving('imaps'), connect());
+    await watcher.start();
+    const waiting = waitForReply(watcher, target, ctx(), { seconds: 20, intervalMs: 300 });
+    await deliver(getStack(), { from: 'alice@example.test', to: [target.plusAddress], raw });
+    const report = await waiting.finally(() => watcher.close());
+    expect(report).toMatchObject({ outcome: 'not-accepted', serverAction: 'REPLY_FORWARDED_TO_ORGANIZER' });
+  });
 
   it('IMAP IDLE wakes the watch as soon as the reply lands', async () => {
     const { target, vars } = invitation(`imip idle ${randomUUID().slice(0, 8)}`);
