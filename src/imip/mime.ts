@@ -184,7 +184,8 @@ export class MimeStreamParser {
       this.crPending = false;
       // The line before ended with a CR at the end of the last chunk: CRLF or a bare CR.
       const withLf = buf.length > 0 && buf[0] === 0x0a;
-      this.completeLine(this.takePartial(withLf ? CRLF : CR));
+      const line = this.takePartial(withLf ? CRLF : CR);
+      this.completeLine(line, 0, line.length);
       if (withLf) pos = 1;
     }
     // Next CR and next LF, each searched once per chunk and again only when passed (linear).
@@ -212,19 +213,10 @@ export class MimeStreamParser {
         const line = Buffer.concat([...this.partial, buf.subarray(pos, end)]);
         this.partial = [];
         this.partialLen = 0;
-        this.completeLine(line);
+        this.completeLine(line, 0, line.length);
       } else {
-        // The common case, a line within the chunk: one view of it, without its terminator.
-        const term = buf[end - 1] === 0x0a && end - 2 >= pos && buf[end - 2] === 0x0d ? 2 : 1;
-        this.lastTerm = term === 2 ? CRLF : buf[end - 1] === 0x0d ? CR : LF;
-        const start = this.offset;
-        this.offset += end - pos;
-        if (this.mode === 'body' && !this.midLine && !(end - term - pos >= 2 && buf[pos] === DASH && buf[pos + 1] === DASH) && !this.stack[this.stack.length - 1]?.decoder) {
-          // A body line of a part that is not kept, and no boundary: only the line state moves
-          // (as segment() and bodyBytes() would move it), with no view of the line.
-          this.pendingTerm = this.lastTerm;
-          this.prevTerm = term;
-        } else this.segment(buf.subarray(pos, end - term), term, true, start);
+        // The common case, a line within the chunk: read where it lies.
+        this.completeLine(buf, pos, end);
       }
       pos = end;
     }
@@ -244,7 +236,8 @@ export class MimeStreamParser {
     this.ended = true;
     if (this.crPending) {
       this.crPending = false;
-      this.completeLine(this.takePartial(CR));
+      const line = this.takePartial(CR);
+      this.completeLine(line, 0, line.length);
     }
     if (this.partialLen) {
       const last = Buffer.concat(this.partial);
@@ -281,14 +274,14 @@ export class MimeStreamParser {
 
   // ---- line splitting -------------------------------------------------------------------
 
-  private completeLine(line: Buffer): void {
-    const len = line.length;
+  /** The line `buf[from, end)`, its terminator included: one view of it, without the terminator. */
+  private completeLine(buf: Buffer, from: number, end: number): void {
     // CRLF, or one byte: LF or a bare CR.
-    const term = len >= 2 && line[len - 2] === 0x0d && line[len - 1] === 0x0a ? 2 : 1;
-    this.lastTerm = term === 2 ? CRLF : line[len - 1] === 0x0d ? CR : LF;
+    const term = end - from >= 2 && buf[end - 2] === 0x0d && buf[end - 1] === 0x0a ? 2 : 1;
+    this.lastTerm = term === 2 ? CRLF : buf[end - 1] === 0x0d ? CR : LF;
     const start = this.offset;
-    this.offset += len;
-    this.segment(line.subarray(0, len - term), term, true, start);
+    this.offset += end - from;
+    this.segment(buf.subarray(from, end - term), term, true, start);
   }
 
   private addPartial(piece: Buffer): void {

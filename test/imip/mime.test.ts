@@ -18,6 +18,7 @@ import {
 } from '../../src/imip/mime.js';
 import { bigMessage, context, fixture, parseChunked, parseFixture, rechunk, TOKENS } from './message-fixtures.js';
 import { heldBytes } from '../helpers/memory.js';
+import { isHeaderLine, isHeaderLineBytes } from '../../src/imip/mime-headers.js';
 
 const FIXTURES = [
   'thunderbird-reply',
@@ -61,6 +62,11 @@ function structure(p: MimePart): unknown {
 }
 
 describe('headers', () => {
+  it('a header line is told the same from its bytes as from its text (the raw parser reads bytes, the header block parser text)', () => {
+    const lines = ['To: a@b', 'X-Y:', ': no name', ' folded', '\tfolded', 'From nobody', 'From:x', 'Not a header', 'Bad Header: y', '', 'A', 'Caf\u00e9: x', `${'X'.repeat(250)}: y`, 'X\u0000Y: z', 'K~:v'];
+    for (const line of lines) expect([line, isHeaderLineBytes(Buffer.from(line, 'latin1'))]).toEqual([line, isHeaderLine(line.slice(0, 200))]);
+  });
+
   it('HeaderList: ordered, case-insensitive, first value', () => {
     const h = new HeaderList([
       ['Received', 'a'],
