@@ -42,6 +42,23 @@ export function headerSections(root: MimePart): HeaderSection[] {
   return out;
 }
 
+/** Whether a FETCH section is one of the header blocks {@link headerSections} names. */
+export function isHeaderSection(section: string): boolean {
+  return section === 'HEADER' || section.endsWith('.MIME') || section.endsWith('.HEADER');
+}
+
+/**
+ * The header blocks among a FETCH's sections as imapflow hands them over (`bodyParts`, keys in
+ * lower case), keyed as {@link headerSections} names them.
+ */
+export function headerBlocksOf(bodyParts: Iterable<readonly [string, Buffer]>, into = new Map<string, Buffer>()): Map<string, Buffer> {
+  for (const [key, bytes] of bodyParts) {
+    const section = key.toUpperCase();
+    if (isHeaderSection(section)) into.set(section, bytes);
+  }
+  return into;
+}
+
 /** Where a part is, in words. */
 function where(s: HeaderSection): string {
   return s.section === 'HEADER' ? 'the message' : s.section.endsWith('.HEADER') ? `the message in part ${s.section.slice(0, -7)}` : `part ${s.part.part}`;

@@ -30,11 +30,11 @@ import { BodyCollector, bodyCap, createDecoder, keptAsSent, MAX_BODY_BYTES, note
 import { decodeHeaderBytes, HeaderList, parseHeaderBlock, VERDICT_HEADER_FIELDS } from '../imip/mime-headers.js';
 import { nestingDepth, partByNumber, walkParts, type MimePart } from '../imip/mime-part.js';
 import { needsBody, neededParts } from '../imip/classify.js';
-import { headerSections, structureDisagreement, type HeaderSection } from '../imip/structure-agreement.js';
+import { headerBlocksOf, headerSections, isHeaderSection, structureDisagreement, type HeaderSection } from '../imip/structure-agreement.js';
 import { parseMessage, type ParsedMessage } from '../imip/mime.js';
 import { MailboxOpenError, maskOpenError, probeStage } from './open-error.js';
 import { mailboxHost, noCredentialsText } from './target.js';
-import { WHOLE_MESSAGE_LIMIT, type OnMessage, type OnProgress, type ReaderInfo, type ReadMessage, type ReadStats } from './types.js';
+import { WHOLE_MESSAGE_LIMIT, WHOLE_READ_MAX_BYTES, type OnMessage, type OnProgress, type ReaderInfo, type ReadMessage, type ReadStats } from './types.js';
 import { loadCaPem, runContext } from '../net/net-stage.js';
 import { ImapDeadline, isImapTimeout } from './imap-deadline.js';
 
@@ -224,9 +224,6 @@ interface Pending {
  * here, as a POP3 message is.
  */
 const WHOLE_FROM_DEPTH = 90;
-/** A larger message is not fetched whole: it is judged on its structure, and the problem says so. */
-const WHOLE_MAX_BYTES = 64 * 1024 * 1024;
-
 /**
  * Fetch the message whole, as the server does, and parse it here (the raw parser agrees with
  * Python's `email` package, where an IMAP server's BODYSTRUCTURE may not: a header block that
@@ -237,13 +234,27 @@ const WHOLE_MAX_BYTES = 64 * 1024 * 1024;
  */
 function markWhole(rec: Pending, cut: boolean): void {
   if (rec.size > WHOLE_MESSAGE_LIMIT && !cut && !rec.noStructure && nestingDepth(rec.root) < WHOLE_FROM_DEPTH) return;
-  if (rec.size > WHOLE_MAX_BYTES) {
+  if (rec.size > WHOLE_READ_MAX_BYTES) {
     rec.problems.push(rec.noStructure ? 'the server sent no BODYSTRUCTURE for this message, and it is too large to fetch whole here; it is judged as a plain-text message' : DEEP_STRUCTURE);
     return;
   }
+  becomeWhole(rec);
+}
+
+/** From now on the message is read whole: no part of it is fetched or kept by its number. */
+function becomeWhole(rec: Pending): void {
   rec.whole = true;
   rec.parts = [];
   rec.plan = null;
+  rec.bodies = undefined;
+}
+
+/**
+ * The part tree a FETCH's structure gives, or, for a message of at most
+ * {@link WHOLE_MESSAGE_LIMIT} (read whole: its tree comes from the parse), none worth building.
+ */
+function structureRoot(size: number, convert: () => MimePart): MimePart {
+  return size <= WHOLE_MESSAGE_LIMIT ? fromWireBodyStructure(null) : convert();
 }
 
 /**
@@ -274,26 +285,26 @@ function sectionItem(s: HeaderSection): string {
   return `BODY.PEEK[${s.section}]`;
 }
 
-/** Whether a FETCH answer's section is a header block asked for by {@link sectionsOf}. */
-function isHeaderSection(section: string): boolean {
-  return section === 'HEADER' || section.endsWith('.MIME') || section.endsWith('.HEADER');
+/** A literal of a FETCH answer as bytes (a quoted string taken byte for byte). */
+function wireBytes(v: WireValue | undefined): Buffer {
+  return Buffer.isBuffer(v) ? v : typeof v === 'string' ? Buffer.from(v, 'latin1') : Buffer.alloc(0);
 }
 
 /**
  * A message read by its structure, before it is judged: when Python would split it otherwise
- * (structure-agreement.ts), it is to be read whole, as the server reads it (true); past
- * {@link WHOLE_MAX_BYTES} it is judged on the structure, and a problem says why.
+ * (structure-agreement.ts), it becomes a message read whole, as the server reads it (true); past
+ * {@link WHOLE_READ_MAX_BYTES} it is judged on the structure, and a problem says why.
  */
 function settleStructure(rec: Pending): boolean {
   if (rec.whole || !rec.sections) return false;
   const why = structureDisagreement(rec.sections, rec.headerBlocks ?? new Map());
   rec.headerBlocks = undefined;
   if (!why) return false;
-  if (rec.size > WHOLE_MAX_BYTES) {
+  if (rec.size > WHOLE_READ_MAX_BYTES) {
     rec.problems.push(`${why}; the message is too large to read whole here, so it is judged on the IMAP server's structure, while Calendar Server parses the whole message`);
     return false;
   }
-  rec.whole = true;
+  becomeWhole(rec);
   return true;
 }
 
@@ -573,21 +584,15 @@ export class ImapReader {
           for await (const msg of via.deadline.each('UID FETCH', via.client.fetch(uidSet(group.map((r) => r.uid)), { uid: true, bodyParts }, { uid: true }))) {
             const rec = byUid.get(msg.uid);
             if (!rec) continue;
-            for (const [k, v] of msg.bodyParts ?? new Map<string, Buffer>()) {
-              const section = k.toUpperCase();
-              if (isHeaderSection(section)) (rec.headerBlocks ??= new Map()).set(section, v);
-            }
+            if (msg.bodyParts) rec.headerBlocks = headerBlocksOf(msg.bodyParts, rec.headerBlocks);
             mergeBodies(bodies, rec.uid, decodeFlowBodies(rec, msg));
           }
         }
       }
       for (const rec of window) {
-        if (settleStructure(rec)) {
-          rec.parts = [];
-          rec.plan = null;
-        }
+        settleStructure(rec);
         if (rec.whole) {
-          if (wholeAlone(rec) || !rec.parsed) {
+          if (wholeAlone(rec)) {
             stats.roundTrips++;
             for await (const msg of via.deadline.each('UID FETCH', via.client.fetch(String(rec.uid), { uid: true, source: true }, { uid: true }))) {
               if (msg.uid === rec.uid && msg.source) rec.parsed = parseFetched(msg.source);
@@ -829,7 +834,7 @@ class FetchPipeline {
       const section = k.slice(5, k.indexOf(']'));
       if (rec.whole) {
         if (section !== '') continue;
-        const bytes = Buffer.isBuffer(v) ? v : typeof v === 'string' ? Buffer.from(v, 'latin1') : Buffer.alloc(0);
+        const bytes = wireBytes(v);
         if (this.heldRaw + bytes.length <= HELD_WHOLE_BYTES) {
           rec.raw = bytes;
           this.heldRaw += bytes.length;
@@ -837,8 +842,7 @@ class FetchPipeline {
         continue;
       }
       if (isHeaderSection(section)) {
-        const block = Buffer.isBuffer(v) ? v : typeof v === 'string' ? Buffer.from(v, 'latin1') : Buffer.alloc(0);
-        (rec.headerBlocks ??= new Map()).set(section, block);
+        (rec.headerBlocks ??= new Map()).set(section, wireBytes(v));
         continue;
       }
       const p = section === 'TEXT' ? '' : section;
@@ -971,8 +975,6 @@ class FetchPipeline {
       const alone = this.alone.delete(uid);
       if (rec && settleStructure(rec)) {
         // Python splits it otherwise than the structure says: read whole, as the server reads it.
-        rec.parts = [];
-        rec.bodies = undefined;
         await this.fetchWhole(rec, raw, 'the IMAP server and Python read its MIME headers differently');
       } else if (rec) {
         if (alone) await this.fetchAlone(rec, raw);
@@ -1031,7 +1033,7 @@ function pendingFromWire(uid: number, attrs: WireValue[], structure: WireValue |
   }
   // No structure (a server that sends none, or one its parser could not take): the message is
   // fetched whole and parsed here (markWhole), as the server reads every message whole.
-  const root = fromWireBodyStructure(Array.isArray(structure) ? structure : null);
+  const root = structureRoot(size, () => fromWireBodyStructure(Array.isArray(structure) ? structure : null));
   return { uid, size, seen: flags.seen, claimed: flags.claimed, ...(modseq !== undefined ? { modseq } : {}), headerBytes, root, parts: neededParts(root), plan: null, problems, ...(Array.isArray(structure) ? {} : { noStructure: true }) };
 }
 
@@ -1053,7 +1055,7 @@ function toPending(msg: FetchMessageObject): Pending {
   const problems: string[] = [];
   // No structure: imapflow's parser gives none for one nested past its own limit (or the server
   // sent none); the message is then fetched whole and parsed here (markWhole).
-  const root = fromBodyStructure((msg.bodyStructure ?? { type: 'text/plain' }) as unknown as ImapBodyStructure);
+  const root = structureRoot(msg.size ?? 0, () => fromBodyStructure((msg.bodyStructure ?? { type: 'text/plain' }) as unknown as ImapBodyStructure));
   return {
     ...(msg.bodyStructure ? {} : { noStructure: true }),
     uid: msg.uid,

@@ -15,6 +15,13 @@ import type { MessageInput } from '../imip/classify.js';
  */
 export const WHOLE_MESSAGE_LIMIT = 5 * 1024 * 1024;
 
+/**
+ * A larger message is read whole only where its structure cannot be trusted (cut short, or read
+ * otherwise by Python), and never past this size: then it is judged on its structure, and a
+ * problem says so.
+ */
+export const WHOLE_READ_MAX_BYTES = 64 * 1024 * 1024;
+
 /** Where a message sits in the mailbox. */
 export interface MessageRef {
   /** IMAP UID. */

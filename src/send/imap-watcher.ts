@@ -4,17 +4,15 @@ import type { ConnectOptions, ReceivingSettings } from '../config/settings.js';
 import { needsBody, neededParts } from '../imip/classify.js';
 import { fromBodyStructure, imapDownloadPart, MAX_BODY_BYTES, parseHeaderBlock, parseMessage, type ImapBodyStructure } from '../imip/mime.js';
 import { headerBytesToString } from '../imip/mime-headers.js';
-import { headerSections, structureDisagreement } from '../imip/structure-agreement.js';
+import { headerBlocksOf, headerSections, structureDisagreement } from '../imip/structure-agreement.js';
 import type { ImapDeadline } from '../mailbox/imap-deadline.js';
 import { Redactor } from '../net/net-stage.js';
 import { describeMailboxError } from './mailbox-error.js';
-import { WHOLE_MESSAGE_LIMIT } from '../mailbox/types.js';
+import { WHOLE_MESSAGE_LIMIT, WHOLE_READ_MAX_BYTES } from '../mailbox/types.js';
 import type { MailboxWatcher, ReadMessage } from './watcher.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, Math.max(0, ms)));
 
-/** A large message whose header blocks Python reads otherwise is read whole up to this size, as the poll reads it. */
-const WHOLE_READ_LIMIT = 64 * 1024 * 1024;
 
 async function readCapped(stream: Readable, cap: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -132,9 +130,8 @@ export class ImapWatcher implements MailboxWatcher {
     // message is read whole after all (structure-agreement.ts).
     const sections = headerSections(root);
     const blocks = await fetchOne({ uid: true, bodyParts: sections.map((h) => h.section) });
-    const fetched = new Map<string, Buffer>();
-    if (blocks && blocks.bodyParts instanceof Map) for (const [k, v] of blocks.bodyParts as Map<string, Buffer>) fetched.set(k.toUpperCase(), v);
-    if (structureDisagreement(sections, fetched) && size <= WHOLE_READ_LIMIT) {
+    const fetched = headerBlocksOf(blocks && blocks.bodyParts instanceof Map ? (blocks.bodyParts as Map<string, Buffer>) : []);
+    if (structureDisagreement(sections, fetched) && size <= WHOLE_READ_MAX_BYTES) {
       const whole = await fetchOne({ uid: true, source: true });
       if (!whole || !Buffer.isBuffer(whole.source)) return null;
       return { id: String(uid), input: parseMessage(whole.source, needsBody), seen, size };
