@@ -31,6 +31,22 @@ export const VERDICT_HEADER_FIELDS = [
   'CONTENT-TYPE',
 ] as const;
 
+/**
+ * `name.toLowerCase() === key` (`key` in lower case), without making the lower-case string for an
+ * ASCII name (a parsed header's names are ASCII: isHeaderLine takes `!` to `~` only). Lookups
+ * were a lower-cased copy of every name of every header block a poll reads.
+ */
+function sameName(name: string, key: string): boolean {
+  if (name.length !== key.length) return !isAscii(name) && name.toLowerCase() === key;
+  for (let i = 0; i < name.length; i++) {
+    let c = name.charCodeAt(i);
+    if (c >= 0x41 && c <= 0x5a) c += 0x20;
+    else if (c > 0x7f) return name.toLowerCase() === key;
+    if (c !== key.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
 /** An ordered list of header fields; names compare case-insensitively, values are unfolded and raw. */
 export class HeaderList {
   /**
@@ -39,8 +55,6 @@ export class HeaderList {
    */
   latin1 = false;
   private fields: ReadonlyArray<readonly [string, string]>;
-  /** The names in lower case, made on the first lookup. */
-  private lower: string[] | undefined;
 
   constructor(fields: Iterable<readonly [string, string]> = []) {
     this.fields = [...fields].map(([n, v]) => [n, v] as const);
@@ -53,22 +67,18 @@ export class HeaderList {
     return list;
   }
 
-  private names(): string[] {
-    return (this.lower ??= this.fields.map(([n]) => n.toLowerCase()));
-  }
-
   /** The first field's value, as Python's `msg[name]` gives it (encoded words left as sent). */
   get(name: string): string | undefined {
-    const i = this.names().indexOf(name.toLowerCase());
-    return i < 0 ? undefined : this.fields[i]![1];
+    const key = name.toLowerCase();
+    for (const f of this.fields) if (sameName(f[0], key)) return f[1];
+    return undefined;
   }
 
   /** Every value of the field, in message order. */
   getAll(name: string): string[] {
     const key = name.toLowerCase();
-    const names = this.names();
     const out: string[] = [];
-    for (let i = 0; i < names.length; i++) if (names[i] === key) out.push(this.fields[i]![1]);
+    for (const f of this.fields) if (sameName(f[0], key)) out.push(f[1]);
     return out;
   }
 
@@ -102,22 +112,36 @@ export function isHeaderLine(line: string): boolean {
 }
 
 /**
- * {@link isHeaderLine} on a line's bytes (read as Latin-1), without making a string of it: the
- * raw parser asks it of every header line. Only the first 200 bytes are looked at.
+ * {@link isHeaderLine} on a line's bytes (read as Latin-1), `line[from, to)`, without making a string
+ * or a view of it: the raw parser asks it of every header line. Only the first 200 bytes are looked at.
  */
-export function isHeaderLineBytes(line: Uint8Array): boolean {
-  const n = Math.min(line.length, 200);
-  if (n === 0) return false;
-  const first = line[0]!;
+export function isHeaderLineBytes(line: Uint8Array, from = 0, to = line.length): boolean {
+  const n = Math.min(to - from, 200);
+  if (n <= 0) return false;
+  const first = line[from]!;
   if (first === 0x20 || first === 0x09) return true;
   // "From " (an mbox separator).
-  if (n >= 5 && first === 0x46 && line[1] === 0x72 && line[2] === 0x6f && line[3] === 0x6d && line[4] === 0x20) return true;
+  if (n >= 5 && first === 0x46 && line[from + 1] === 0x72 && line[from + 2] === 0x6f && line[from + 3] === 0x6d && line[from + 4] === 0x20) return true;
   for (let i = 0; i < n; i++) {
-    const c = line[i]!;
+    const c = line[from + i]!;
     if (c === 0x3a) return i > 0;
     if (c < 0x21 || c > 0x7e) return false;
   }
   return false;
+}
+
+/**
+ * Where the colon of the header line `text[from, to)` is when {@link isHeaderLine} takes it for a
+ * field (a line starting with neither white space nor `From `): at least one character from `!`
+ * to `~`, then the colon. -1 when it does not.
+ */
+function headerColon(text: string, from: number, to: number): number {
+  for (let i = from; i < to; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x3a) return i > from ? i : -1;
+    if (c < 0x21 || c > 0x7e) return -1;
+  }
+  return -1;
 }
 
 export interface HeaderBlock {
@@ -146,34 +170,42 @@ export function parseHeaderLines(text: string, problems: string[] = [], maxBytes
   // the To address or the Content-Type changes the token or the type the server sees. Shown in
   // human output as an escape (src/report/terminal-text.ts).
   if (src.includes('\0')) problems.push('NUL bytes in the header block (kept, as the server\'s Python keeps them)');
-  const lines = src.split(/\r?\n/);
-  if (lines.length && lines[lines.length - 1] === '') lines.pop();
   const fields: Array<[string, string]> = [];
   let stoppedAt: number | null = null;
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i]!;
-    if (line === '') {
+  // Line by line as `src.split(/\r?\n/)` cuts them (an LF ends a line, a CR before it goes with
+  // it; the empty piece after a final LF is no line), read in place: only a field's name and value
+  // become strings.
+  for (let i = 0, pos = 0; pos < src.length; i++) {
+    const lf = src.indexOf('\n', pos);
+    const next = lf < 0 ? src.length : lf + 1;
+    const end = lf < 0 ? src.length : lf > pos && src.charCodeAt(lf - 1) === 0x0d ? lf - 1 : lf;
+    const from = pos;
+    pos = next;
+    if (end === from) {
       stoppedAt = i;
       break;
     }
-    if (line.startsWith('From ')) {
+    const first = src.charCodeAt(from);
+    if (first === 0x46 && src.startsWith('From ', from)) {
       // mbox separator (Python's unixfrom) when first; elsewhere a misplaced one, skipped too.
       if (i > 0) problems.push('misplaced "From " line in the header block');
       continue;
     }
-    if (line.startsWith(' ') || line.startsWith('\t')) {
+    if (first === 0x20 || first === 0x09) {
       const last = fields[fields.length - 1];
-      if (last) last[1] += line;
+      if (last) last[1] += src.slice(from, end);
       else problems.push('header block starts with a continuation line');
       continue;
     }
-    const colon = line.indexOf(':');
-    if (!isHeaderLine(line) || colon < 0) {
-      problems.push(`header block ended by a line that is not a header: ${JSON.stringify(line.slice(0, 60))}`);
+    const colon = headerColon(src, from, end);
+    if (colon < 0) {
+      problems.push(`header block ended by a line that is not a header: ${JSON.stringify(src.slice(from, Math.min(end, from + 60)))}`);
       stoppedAt = i;
       break;
     }
-    fields.push([line.slice(0, colon).trimEnd(), line.slice(colon + 1).replace(/^[ \t]+/, '')]);
+    let v = colon + 1;
+    while (v < end && (src.charCodeAt(v) === 0x20 || src.charCodeAt(v) === 0x09)) v++;
+    fields.push([src.slice(from, colon).trimEnd(), src.slice(v, end)]);
   }
   for (const f of fields) {
     const last = f[1].charCodeAt(f[1].length - 1);
@@ -457,6 +489,8 @@ function pyUnquote(s: string): string {
   return s;
 }
 
+const BOUNDARY_NAME = /boundary/i;
+
 /**
  * The multipart boundary as the server's Python 2.7 reads it from a Content-Type value
  * (`Message.get_boundary`): the parameters split by `_parseparam` (a `;` inside an odd number of
@@ -466,6 +500,9 @@ function pyUnquote(s: string): string {
  * parameter (an RFC 2231 `boundary*` is left to {@link parseParams}).
  */
 export function pythonBoundary(contentType: string): string | undefined {
+  // Only a parameter named `boundary` in some ASCII case is one (Python's lower() maps A-Z only,
+  // and a non-ASCII letter never matches an ASCII one under /i without the u flag).
+  if (!BOUNDARY_NAME.test(contentType)) return undefined;
   const s = `;${contentType}`;
   let first = true;
   // `_parseparam` slices the rest after each `;` and counts quotes from its start; the counts are
@@ -505,14 +542,15 @@ export function pythonBoundary(contentType: string): string | undefined {
  * its parameters. Never throws; garbage parameters are skipped.
  */
 export function parseParams(header: string): ParsedParams {
-  const [first = '', ...rest] = splitSemicolons(header);
+  const pieces = splitSemicolons(header);
   const acc = new ParamAccumulator();
-  for (const item of rest) {
+  for (let i = 1; i < pieces.length; i++) {
+    const item = pieces[i]!;
     const eq = item.indexOf('=');
     if (eq <= 0) continue;
     acc.add(item.slice(0, eq).trim().toLowerCase(), unquote(item.slice(eq + 1)));
   }
-  return { value: pyStrip(first), params: acc.result() };
+  return { value: pyStrip(pieces[0]!), params: acc.result() };
 }
 
 /**

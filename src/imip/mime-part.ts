@@ -73,6 +73,12 @@ export function isMessageType(type: string): boolean {
   return type === 'message/rfc822' || type === 'message/global';
 }
 
+/** What comes before the first `;` of a Content-Type value (`ct.split(';', 1)[0]`). */
+function typeField(ct: string): string {
+  const semi = ct.indexOf(';');
+  return semi < 0 ? ct : ct.slice(0, semi);
+}
+
 /** Build a part from its MIME headers (no body yet). */
 export function partFromHeaders(headers: HeaderList, part: string, defaultType: string): MimePart {
   const ct = headers.get('Content-Type');
@@ -86,7 +92,7 @@ export function partFromHeaders(headers: HeaderList, part: string, defaultType: 
   return {
     part,
     // `_splitparam`: the type is what comes before the first `;`, quotes or not.
-    type: ct === undefined ? defaultType : normaliseType(ct.split(';', 1)[0], defaultType),
+    type: ct === undefined ? defaultType : normaliseType(typeField(ct), defaultType),
     params: parsed.params,
     disposition: disp ? disp.value.toLowerCase() || null : null,
     dispositionParams: disp ? disp.params : {},

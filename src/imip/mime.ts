@@ -95,7 +95,38 @@ const CRLF = Buffer.from('\r\n');
 const LF = Buffer.from('\n');
 const CR = Buffer.from('\r');
 /** Fields kept past a header block's maxHeaderBytes, in lower case (see storeHeader). */
-const KEPT_PAST_CAP = new Set<string>(VERDICT_HEADER_FIELDS.map((f) => f.toLowerCase()));
+const KEPT_PAST_CAP: readonly string[] = VERDICT_HEADER_FIELDS.map((f) => f.toLowerCase());
+
+/** White space `trimEnd()` takes off a name read as Latin-1: tab, LF, VT, FF, CR, space, no-break space. */
+function trimmedLatin1(c: number): boolean {
+  return (c >= 0x09 && c <= 0x0d) || c === 0x20 || c === 0xa0;
+}
+
+/** `buf[at, at + target.length)` is `target` (lower-case ASCII) in any ASCII case. */
+function asciiCaseEquals(buf: Buffer, at: number, target: string): boolean {
+  for (let i = 0; i < target.length; i++) {
+    const b = buf[at + i]!;
+    if ((b >= 0x41 && b <= 0x5a ? b + 0x20 : b) !== target.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
+/**
+ * Whether the header line `buf[from, to)` starts a field kept past the cap: its name (up to the
+ * colon, or its first 200 bytes) read as Latin-1, trailing white space trimmed and lower-cased, is
+ * one of {@link KEPT_PAST_CAP} or starts with `content-`. Read on the bytes: no string per line.
+ * (A Latin-1 letter past ASCII lower-cases to another one past ASCII, so it never matches.)
+ */
+function isVerdictField(buf: Buffer, from: number, to: number): boolean {
+  let colon = from;
+  while (colon < to && buf[colon] !== 0x3a) colon++;
+  let end = colon === to ? from + Math.min(to - from, 200) : colon;
+  while (end > from && trimmedLatin1(buf[end - 1]!)) end--;
+  const n = end - from;
+  if (n >= 8 && asciiCaseEquals(buf, from, 'content-')) return true;
+  for (const name of KEPT_PAST_CAP) if (name.length === n && asciiCaseEquals(buf, from, name)) return true;
+  return false;
+}
 
 interface Frame {
   part: MimePart;
@@ -109,7 +140,8 @@ interface Frame {
   decoder: BodyDecoder | null;
 }
 
-type HeaderTarget = { kind: 'top' } | { kind: 'child'; parent: Frame } | { kind: 'embedded'; parent: Frame };
+type HeaderTarget = { readonly kind: 'top' } | { kind: 'child'; parent: Frame } | { kind: 'embedded'; parent: Frame };
+const TOP: HeaderTarget = { kind: 'top' };
 
 type Mode = 'header' | 'body' | 'stopped';
 
@@ -123,8 +155,14 @@ export class MimeStreamParser {
   private readonly bodies = new Map<string, Buffer>();
   private readonly stack: Frame[] = [];
   private mode: Mode = 'header';
-  private target: HeaderTarget = { kind: 'top' };
+  private target: HeaderTarget = TOP;
   private headerChunks: Buffer[] = [];
+  /** Header lines of an owned input not yet in headerChunks: `headerRunBuf[headerRunStart, headerRunEnd)`. */
+  private headerRunBuf: Buffer | null = null;
+  private headerRunStart = 0;
+  private headerRunEnd = 0;
+  /** Lines of the block kept with an LF end (each one character short of a CRLF). */
+  private headerLfEnds = 0;
   /** Bytes kept of the fields the verdict does not read (at most maxHeaderBytes). */
   private headerLen = 0;
   /** Some of those fields were dropped: they passed maxHeaderBytes. */
@@ -156,6 +194,15 @@ export class MimeStreamParser {
   private calendarKept = 0;
   private ended = false;
   private result: ParsedMessage | null = null;
+  /**
+   * Body bytes of an owned input not yet handed to their decoder: `runBuf[runStart, runEnd)`, the
+   * lines of one part and the line ends between them, as they lie in the input. A part's body
+   * reaches its decoder in one write instead of two per line (a line and its end).
+   */
+  private runDecoder: BodyDecoder | null = null;
+  private runBuf: Buffer | null = null;
+  private runStart = 0;
+  private runEnd = 0;
   /**
    * The caller never writes to the chunks again ({@link parseMessage}): header lines and body
    * lines are kept as views, not copied one by one (a header block is copied whole when it ends).
@@ -245,7 +292,7 @@ export class MimeStreamParser {
       this.partialLen = 0;
       const start = this.offset;
       this.offset += last.length;
-      this.segment(last, 0, true, start);
+      this.segment(last, 0, last.length, 0, true, start);
     }
     if (this.offset === 0) this.problems.push('empty message');
     if (this.mode === 'header') this.finishHeaders(this.offset, true);
@@ -256,6 +303,7 @@ export class MimeStreamParser {
     const top = this.stack[this.stack.length - 1];
     const parent = this.stack[this.stack.length - 2];
     const childOfMultipart = parent !== undefined && parent.part.type.startsWith('multipart/');
+    this.flushRun();
     if (top?.decoder && this.pendingTerm && !childOfMultipart) top.decoder.write(this.pendingTerm);
     this.pendingTerm = null;
     while (this.stack.length) this.closeFrame(this.stack.pop()!, this.offset);
@@ -274,14 +322,14 @@ export class MimeStreamParser {
 
   // ---- line splitting -------------------------------------------------------------------
 
-  /** The line `buf[from, end)`, its terminator included: one view of it, without the terminator. */
+  /** The line `buf[from, end)`, its terminator included, read where it lies (no view is made of it). */
   private completeLine(buf: Buffer, from: number, end: number): void {
     // CRLF, or one byte: LF or a bare CR.
     const term = end - from >= 2 && buf[end - 2] === 0x0d && buf[end - 1] === 0x0a ? 2 : 1;
     this.lastTerm = term === 2 ? CRLF : buf[end - 1] === 0x0d ? CR : LF;
     const start = this.offset;
     this.offset += end - from;
-    this.segment(buf.subarray(from, end - term), term, true, start);
+    this.segment(buf, from, end - term, term, true, start);
   }
 
   private addPartial(piece: Buffer): void {
@@ -295,46 +343,51 @@ export class MimeStreamParser {
     this.partialLen = keep;
     const start = this.offset;
     this.offset += seg.length;
-    this.segment(seg, 0, false, start);
+    this.segment(seg, 0, seg.length, 0, false, start);
   }
 
-  /** One piece of a line: the whole line (`complete`) or the start/middle of a long one. */
-  private segment(content: Buffer, term: number, complete: boolean, start: number): void {
+  /**
+   * One piece of a line, `buf[from, to)` without its terminator: the whole line (`complete`) or the
+   * start/middle of a long one. Read in place: a view is made only of what is kept (a header line,
+   * a line of a wanted body), not of every line.
+   */
+  private segment(buf: Buffer, from: number, to: number, term: number, complete: boolean, start: number): void {
     const atLineStart = !this.midLine;
     this.midLine = !complete;
     if (this.mode === 'stopped') return;
-    if (atLineStart && complete && content.length >= 2 && content[0] === DASH && content[1] === DASH) {
-      const hit = this.matchBoundary(content);
-      if (hit) {
+    if (atLineStart && complete && to - from >= 2 && buf[from] === DASH && buf[from + 1] === DASH) {
+      const hit = this.matchBoundary(buf, from, to);
+      if (hit >= 0) {
+        const index = hit >> 1;
         // Boundary lines of the same multipart right after a separator, closing or not, are
         // consumed before the part starts (Python 2.7 feedparser `_parsegen`: "Consume any
         // multiple boundary lines that may be following").
-        if (this.mode === 'header' && this.target.kind === 'child' && this.headerLen === 0 && this.verdictLen === 0 && !this.headerOverflow && this.stack[hit.index] === this.target.parent) {
+        if (this.mode === 'header' && this.target.kind === 'child' && this.headerLen === 0 && this.verdictLen === 0 && !this.headerOverflow && this.stack[index] === this.target.parent) {
           this.prevTerm = term;
           return;
         }
         if (this.mode === 'header') this.finishHeaders(start, true);
-        this.onBoundary(hit.index, hit.close, start);
+        this.onBoundary(index, (hit & 1) === 1, start);
         this.prevTerm = term;
         return;
       }
     }
     if (this.mode === 'header') {
-      if (atLineStart && complete && content.length === 0) {
+      if (atLineStart && complete && to === from) {
         this.finishHeaders(start + term, false);
         this.prevTerm = term;
         return;
       }
-      if (atLineStart && !isHeaderLineBytes(content)) {
+      if (atLineStart && !isHeaderLineBytes(buf, from, to)) {
         this.problems.push(`${this.targetLabel()}: header block ended by a line that is not a header`);
         this.finishHeaders(start, false);
         this.midLine = false;
-        this.segment(content, term, complete, start);
+        this.segment(buf, from, to, term, complete, start);
         return;
       }
-      this.storeHeader(content, term, atLineStart);
+      this.storeHeader(buf, from, to, term, atLineStart);
     } else {
-      this.bodyBytes(content, term, atLineStart);
+      this.bodyBytes(buf, from, to, term, atLineStart);
     }
     if (complete) this.prevTerm = term;
   }
@@ -349,13 +402,11 @@ export class MimeStreamParser {
    * before From and To changes nothing the verdict reads, as over IMAP. Only when the fields the
    * verdict reads pass the cap is the rest of the block ignored, and that is said as a problem.
    */
-  private storeHeader(content: Buffer, term: number, atLineStart: boolean): void {
-    const bytes = content.length + term;
+  private storeHeader(buf: Buffer, from: number, to: number, term: number, atLineStart: boolean): void {
+    const bytes = to - from + term;
     if (this.headerFull) return;
-    if (atLineStart && content[0] !== 0x20 && content[0] !== 0x09) {
-      const colon = content.indexOf(0x3a);
-      const name = content.toString('latin1', 0, colon < 0 ? Math.min(content.length, 200) : colon).trimEnd().toLowerCase();
-      this.fieldForVerdict = KEPT_PAST_CAP.has(name) || name.startsWith('content-');
+    if (atLineStart && buf[from] !== 0x20 && buf[from] !== 0x09) {
+      this.fieldForVerdict = isVerdictField(buf, from, to);
       this.fieldKept = true;
     }
     if (!this.fieldKept) return;
@@ -377,9 +428,32 @@ export class MimeStreamParser {
       }
       this.headerLen += bytes;
     }
-    // A view is enough when the input is never written to again (finishHeaders copies the block).
+    // An input nobody writes to again is read where it lies: a run of lines that follow each
+    // other, each ending in CRLF or LF, is one range of it. Taken as Python's parser splits lines,
+    // the block's lines are the same as with every end written as CRLF (a bare CR could not be
+    // read as a line end there, so such a line is kept on its own with a CRLF).
+    if (this.ownedInput && term > 0 && (term === 2 || buf[to] === 0x0a)) {
+      if (this.headerRunBuf === buf && this.headerRunEnd === from) this.headerRunEnd = to + term;
+      else {
+        this.flushHeaderRun();
+        this.headerRunBuf = buf;
+        this.headerRunStart = from;
+        this.headerRunEnd = to + term;
+      }
+      if (term === 1) this.headerLfEnds++;
+      return;
+    }
+    this.flushHeaderRun();
+    const content = buf.subarray(from, to);
     this.headerChunks.push(this.ownedInput ? content : Buffer.from(content));
     if (term) this.headerChunks.push(CRLF);
+  }
+
+  /** The header lines held as a range of the input go to the block's chunks. */
+  private flushHeaderRun(): void {
+    if (!this.headerRunBuf) return;
+    this.headerChunks.push(this.headerRunBuf.subarray(this.headerRunStart, this.headerRunEnd));
+    this.headerRunBuf = null;
   }
 
   private targetLabel(): string {
@@ -390,7 +464,13 @@ export class MimeStreamParser {
 
   /** The header block is complete; create the part and open it. `noBody`: a boundary or the end followed. */
   private finishHeaders(bodyStart: number, noBody: boolean): void {
-    const { text, latin1 } = decodeHeaderBytes(Buffer.concat(this.headerChunks));
+    this.flushHeaderRun();
+    const chunks = this.headerChunks;
+    // Decoded into strings here, so the chunks are never kept: one is read as it is.
+    const { text, latin1 } = decodeHeaderBytes(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+    // The block's length with every line end a CRLF, as it was counted before runs were kept.
+    const textLength = text.length + this.headerLfEnds;
+    this.headerLfEnds = 0;
     this.headerChunks = [];
     this.headerLen = 0;
     this.headerOverflow = false;
@@ -404,7 +484,7 @@ export class MimeStreamParser {
     const label = this.targetLabel();
     for (const p of problems) if (!p.startsWith('header block ended')) this.problems.push(`${label}: ${p}`);
     const target = this.target;
-    this.target = { kind: 'top' };
+    this.target = TOP;
     let part: MimePart;
     let depth: number;
     if (target.kind === 'top') {
@@ -423,7 +503,7 @@ export class MimeStreamParser {
       const parent = target.parent;
       part = partFromHeaders(headers, '', 'text/plain');
       part.part = embeddedRootNumber(parent.part.part, part.type.startsWith('multipart/'));
-      parent.part.embedded = { headers: this.retainEmbedded(headers, text.length, label), root: part };
+      parent.part.embedded = { headers: this.retainEmbedded(headers, textLength, label), root: part };
       depth = parent.depth + 1;
     }
     this.open(part, depth, bodyStart, noBody);
@@ -496,12 +576,26 @@ export class MimeStreamParser {
 
   // ---- bodies and boundaries -------------------------------------------------------------
 
-  private bodyBytes(content: Buffer, term: number, atLineStart: boolean): void {
+  private bodyBytes(buf: Buffer, from: number, to: number, term: number, atLineStart: boolean): void {
     const top = this.stack[this.stack.length - 1];
     const decoder = top?.decoder;
-    if (decoder) {
+    if (decoder && this.ownedInput) {
+      const term = atLineStart ? this.pendingTerm : null;
+      // The line follows the run in the input, the line end between them being the pending one:
+      // the run grows over both. Otherwise the run goes to the decoder and a new one starts here.
+      if (this.runDecoder === decoder && this.runBuf === buf && this.runEnd + (term ? term.length : 0) === from) {
+        this.runEnd = to;
+      } else {
+        this.flushRun();
+        if (term) decoder.write(term);
+        this.runDecoder = decoder;
+        this.runBuf = buf;
+        this.runStart = from;
+        this.runEnd = to;
+      }
+    } else if (decoder) {
       if (atLineStart && this.pendingTerm) decoder.write(this.pendingTerm);
-      if (content.length) decoder.write(content);
+      if (to > from) decoder.write(buf.subarray(from, to));
     }
     if (term) this.pendingTerm = this.lastTerm;
     else if (atLineStart) this.pendingTerm = null;
@@ -513,19 +607,29 @@ export class MimeStreamParser {
    * boundary of every enclosing multipart before the innermost reads it (`BufferedSubFile.readline`,
    * its stack of false-EOF matchers), so a repeated boundary ends the nested parts and belongs to
    * the outer one. With distinct boundaries, as RFC 2046 requires, only one can match.
+   * The line is `buf[from, to)`. Returns `index * 2 + (closing ? 1 : 0)`, or -1.
    */
-  private matchBoundary(line: Buffer): { index: number; close: boolean } | null {
+  private matchBoundary(buf: Buffer, from: number, to: number): number {
     for (let i = 0; i < this.stack.length; i++) {
       const d = this.stack[i]!.delimiter;
-      if (!d || this.stack[i]!.closed || line.length < d.length) continue;
-      if (line.compare(d, 0, d.length, 0, d.length) !== 0) continue;
-      let j = d.length;
-      const close = line.length - j >= 2 && line[j] === DASH && line[j + 1] === DASH;
+      if (!d || this.stack[i]!.closed || to - from < d.length) continue;
+      if (buf.compare(d, 0, d.length, from, from + d.length) !== 0) continue;
+      let j = from + d.length;
+      const close = to - j >= 2 && buf[j] === DASH && buf[j + 1] === DASH;
       if (close) j += 2;
-      while (j < line.length && (line[j] === 0x20 || line[j] === 0x09)) j++;
-      if (j === line.length) return { index: i, close };
+      while (j < to && (buf[j] === 0x20 || buf[j] === 0x09)) j++;
+      if (j === to) return i * 2 + (close ? 1 : 0);
     }
-    return null;
+    return -1;
+  }
+
+  /** Hand the body bytes held as a run to their decoder. */
+  private flushRun(): void {
+    const decoder = this.runDecoder;
+    if (!decoder) return;
+    if (this.runEnd > this.runStart) decoder.write(this.runBuf!.subarray(this.runStart, this.runEnd));
+    this.runDecoder = null;
+    this.runBuf = null;
   }
 
   private onBoundary(index: number, close: boolean, lineStart: number): void {
@@ -545,6 +649,7 @@ export class MimeStreamParser {
 
   private closeFrame(frame: Frame, end: number): void {
     frame.part.size = Math.max(0, end - frame.bodyStart);
+    if (frame.decoder && this.runDecoder === frame.decoder) this.flushRun();
     if (frame.decoder && frame.collector) {
       frame.decoder.end();
       this.bodies.set(frame.part.part, frame.collector.result());

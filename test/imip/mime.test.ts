@@ -173,6 +173,36 @@ describe('MimeStreamParser on the fixtures', () => {
     expect(structure(lf.root)).toEqual(structure(whole.root));
   });
 
+  it.each(FIXTURES)('%s read whole in place (parseMessage) gives what a stream of small writes gives, with CRLF, LF and bare CR line ends mixed', (name) => {
+    const text = fixture(name).toString('latin1');
+    // Each line end rewritten in turn as CRLF, LF, bare CR or CR CR LF: a header block or a body
+    // read in place as one range must still be cut into the same lines.
+    const ends = ['\r\n', '\n', '\r', '\r\r\n'];
+    let k = 0;
+    const mixed = Buffer.from(text.replace(/\r\n/g, () => ends[k++ % ends.length]!), 'latin1');
+    for (const limits of [{}, { maxHeaderBytes: 120, maxEmbeddedHeaderBytes: 300 }]) {
+      const inPlace = parseMessage(mixed, () => true, limits);
+      const p = new MimeStreamParser(() => true, limits);
+      for (let i = 0; i < mixed.length; i += 5) p.write(Buffer.from(mixed.subarray(i, i + 5)));
+      const streamed = p.end();
+      expect(structure(inPlace.root)).toEqual(structure(streamed.root));
+      expect(inPlace.headers.entries()).toEqual(streamed.headers.entries());
+      expect(inPlace.problems).toEqual(streamed.problems);
+      expect([...inPlace.bodies].map(([n, b]) => [n, b.toString('latin1')])).toEqual([...streamed.bodies].map(([n, b]) => [n, b.toString('latin1')]));
+      const embedded = (m: MimePart): unknown[] => [m.embedded ? m.embedded.headers.entries() : null, ...m.children.map(embedded)];
+      expect(embedded(inPlace.root)).toEqual(embedded(streamed.root));
+    }
+    // The headers of encapsulated messages are kept up to a budget, counted with CRLF line ends
+    // however the lines end: kept, or not, at the same budget either way.
+    const alternating = Buffer.from(text.replace(/\r\n/g, () => (k++ % 2 ? '\n' : '\r\n')), 'latin1');
+    if (!parseMessage(alternating).root.children.some((c) => c.embedded)) return;
+    for (let budget = 0; budget < 3000; budget += 1) {
+      const p = new MimeStreamParser(() => false, { maxEmbeddedHeaderBytes: budget });
+      p.write(Buffer.from(alternating));
+      expect([budget, parseMessage(alternating, () => false, { maxEmbeddedHeaderBytes: budget }).problems]).toEqual([budget, p.end().problems]);
+    }
+  });
+
   it('numbers parts as IMAP does (gmail-reply)', () => {
     expect(shape(parseFixture('gmail-reply').root)).toEqual([
       '- multipart/mixed',
