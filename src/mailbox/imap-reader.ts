@@ -777,8 +777,9 @@ export class ImapReader {
 /**
  * The raw FETCH pipeline over a borrowed connection (imap-raw-session.ts), window by window of
  * `READ_WINDOW` UIDs: the structure FETCH of window k+1 is sent before the part FETCHes of window k,
- * so the server always has the next command while we classify, and no more than two windows of
- * records are ever held. Each FETCH answer is filed by its UID: with a BODYSTRUCTURE it becomes a
+ * and window k+1's part FETCHes (with the structure FETCH of k+2) before window k is handed over,
+ * so the server sends the next window while we classify this one, and no more than three windows
+ * of records are ever held. Each FETCH answer is filed by its UID: with a BODYSTRUCTURE it becomes a
  * record, with BODY[...] sections its parts are decoded into the record at once (the raw bytes
  * are never kept). After its parts have arrived a window is handed over in UID order and dropped.
  */
@@ -874,13 +875,16 @@ class FetchPipeline {
     const windowOf = (k: number): number[] => uids.slice(k * windowSize, (k + 1) * windowSize);
     const structure = (k: number): string => `UID FETCH ${uidSet(windowOf(k))} ${this.structureItems}`;
     let next = track(raw.command(structure(0)));
-    for (let k = 0; k < windows; k++) {
+    /** Window k's part FETCHes, after the next window's structure FETCH, in one write. */
+    const send = async (k: number): Promise<Array<{ p: Promise<void>; settled: boolean }>> => {
       await wait(next);
-      const slice = windowOf(k);
-      // The next window's structure FETCH, then this window's part FETCHes, in one write.
       const more = k + 1 < windows;
-      const partFetches = raw.commands(more ? [structure(k + 1), ...this.partCommands(slice)] : this.partCommands(slice)).map(track);
+      const partFetches = raw.commands(more ? [structure(k + 1), ...this.partCommands(windowOf(k))] : this.partCommands(windowOf(k))).map(track);
       if (more) next = partFetches.shift()!;
+      return partFetches;
+    };
+    let partFetches = windows ? await send(0) : [];
+    for (let k = 0; k < windows; k++) {
       let waited = false;
       for (const t of partFetches) {
         // Part fetches of one window go out together: one round trip for all of them.
@@ -890,7 +894,10 @@ class FetchPipeline {
         }
         await t.p;
       }
-      await this.handOver(slice, raw);
+      // The next window's parts are asked for before this window is judged, so that the server
+      // sends them while it is (its structure came before this window's parts: answered already).
+      partFetches = k + 1 < windows ? await send(k + 1) : [];
+      await this.handOver(windowOf(k), raw);
     }
   }
 
