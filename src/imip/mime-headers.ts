@@ -32,17 +32,17 @@ export const VERDICT_HEADER_FIELDS = [
 ] as const;
 
 /**
- * `name.toLowerCase() === key` (`key` in lower case), without making the lower-case string for an
- * ASCII name (a parsed header's names are ASCII: isHeaderLine takes `!` to `~` only). Lookups
+ * Whether two field names are the same to Python 2's `email.message` (`name.lower()` on both: A-Z
+ * folded, every other character compared as it is), without a lower-cased copy of either: lookups
  * were a lower-cased copy of every name of every header block a poll reads.
  */
-function sameName(name: string, key: string): boolean {
-  if (name.length !== key.length) return !isAscii(name) && name.toLowerCase() === key;
-  for (let i = 0; i < name.length; i++) {
-    let c = name.charCodeAt(i);
-    if (c >= 0x41 && c <= 0x5a) c += 0x20;
-    else if (c > 0x7f) return name.toLowerCase() === key;
-    if (c !== key.charCodeAt(i)) return false;
+function sameName(a: string, b: string): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x === y) continue;
+    if ((x | 0x20) !== (y | 0x20) || (x | 0x20) < 0x61 || (x | 0x20) > 0x7a) return false;
   }
   return true;
 }
@@ -69,16 +69,14 @@ export class HeaderList {
 
   /** The first field's value, as Python's `msg[name]` gives it (encoded words left as sent). */
   get(name: string): string | undefined {
-    const key = name.toLowerCase();
-    for (const f of this.fields) if (sameName(f[0], key)) return f[1];
+    for (const f of this.fields) if (sameName(f[0], name)) return f[1];
     return undefined;
   }
 
   /** Every value of the field, in message order. */
   getAll(name: string): string[] {
-    const key = name.toLowerCase();
     const out: string[] = [];
-    for (const f of this.fields) if (sameName(f[0], key)) out.push(f[1]);
+    for (const f of this.fields) if (sameName(f[0], name)) out.push(f[1]);
     return out;
   }
 
@@ -388,9 +386,10 @@ function splitSemicolons(value: string): string[] {
 
 function unquote(raw: string): string {
   const v = raw.trim();
-  if (v.length >= 2 && v.startsWith('"') && v.endsWith('"')) return v.slice(1, -1).replace(/\\(.)/g, '$1');
-  if (v.startsWith('"')) return v.slice(1).replace(/\\(.)/g, '$1'); // unterminated quote
-  return v;
+  if (v.charCodeAt(0) !== 0x22) return v;
+  // Quoted (an unterminated quote runs to the end); a backslash quotes the character after it.
+  const inner = v.length >= 2 && v.endsWith('"') ? v.slice(1, -1) : v.slice(1);
+  return inner.includes('\\') ? inner.replace(/\\(.)/g, '$1') : inner;
 }
 
 function percentBytes(text: string): number[] {

@@ -77,6 +77,10 @@ describe('headers', () => {
     expect(h.getAll('Received')).toEqual(['a', 'b']);
     expect(h.get('Cc')).toBeUndefined();
     expect(h.entries().map(([n]) => n)).toEqual(['Received', 'To', 'received']);
+    // Python 2 lower-cases A-Z only: a name past ASCII matches in its own case alone.
+    const latin = new HeaderList([['X-\u00c4', 'v']]);
+    expect([latin.get('x-\u00c4'), latin.get('X-\u00e4'), latin.get('x-a')]).toEqual(['v', undefined, undefined]);
+    expect(new HeaderList([['X-[', 'v']]).get('x-{')).toBeUndefined();
   });
 
   it('parseHeaderBlock: unfolds, keeps raw values, skips an mbox From line, tolerates bare LF', () => {
