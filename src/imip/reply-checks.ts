@@ -702,11 +702,15 @@ export const REPLY_RULES: readonly ReplyRule[] = [
  */
 export function replyFindings(input: ReplyCheckInput): Finding[] {
   const stopped = STOPS_BEFORE_CALENDAR.has(input.action);
-  return REPLY_RULES.flatMap((rule) =>
-    rule.check(input).map(({ severity, ...d }) => {
+  // A loop rather than flatMap and map: this runs for every message a poll reads, and most rules
+  // find nothing.
+  const out: Finding[] = [];
+  for (const rule of REPLY_RULES) {
+    for (const { severity, ...d } of rule.check(input)) {
       const f: Finding = { id: rule.id, severity: severity ?? rule.severity, ...d };
-      if (!stopped || rule.id === 'reply.no-calendar') return f;
-      return { ...f, severity: 'info' as const, message: `Not reached this time (${stoppedAt(input.action)}); once replies carry a token the server recognises: ${f.message}` };
-    }),
-  );
+      if (!stopped || rule.id === 'reply.no-calendar') out.push(f);
+      else out.push({ ...f, severity: 'info' as const, message: `Not reached this time (${stoppedAt(input.action)}); once replies carry a token the server recognises: ${f.message}` });
+    }
+  }
+  return out;
 }
