@@ -29,7 +29,7 @@ import type { WireValue } from './imap-wire.js';
 import { BodyCollector, bodyCap, createDecoder, keptAsSent, MAX_BODY_BYTES, noteDecoding, transferEncodingRead } from '../imip/mime-decode.js';
 import { decodeHeaderBytes, HeaderList, parseHeaderBlock, VERDICT_HEADER_FIELDS } from '../imip/mime-headers.js';
 import { nestingDepth, partByNumber, walkParts, type MimePart } from '../imip/mime-part.js';
-import { needsBody, neededParts } from '../imip/classify.js';
+import { needsBody, neededParts, type MessageInput } from '../imip/classify.js';
 import { headerBlocksOf, headerSections, isHeaderSection, structureDisagreement, type HeaderSection } from '../imip/structure-agreement.js';
 import { parseMessage, type ParsedMessage } from '../imip/mime.js';
 import { MailboxOpenError, maskOpenError, probeStage } from './open-error.js';
@@ -1102,26 +1102,24 @@ function toPending(msg: FetchMessageObject): Pending {
 }
 
 function toRead(rec: Pending, bodies: Map<string, Buffer>, parsed = rec.parsed): ReadMessage {
-  const base = { ref: { uid: rec.uid }, size: rec.size, seen: rec.seen, claimed: rec.claimed, ...(rec.modseq !== undefined ? { modseq: rec.modseq } : {}) };
+  // Built field by field, not by spreading a base object: this runs for every message.
+  let input: MessageInput;
   if (parsed) {
     // Fetched whole: the message as its own parser reads it, headers included.
-    const p = parsed;
-    return { ...base, whole: true, input: { headers: p.headers, root: p.root, bodies: p.bodies, problems: [...rec.problems, ...p.problems] } };
+    input = { headers: parsed.headers, root: parsed.root, bodies: parsed.bodies, problems: rec.problems.length ? [...rec.problems, ...parsed.problems] : parsed.problems };
+  } else {
+    // The header block's problems come first, as when it was read first.
+    const headerProblems: string[] = [];
+    const decoded = rec.headerBytes ? decodeHeaderBytes(rec.headerBytes) : null;
+    const headers = decoded ? parseHeaderBlock(decoded.text, headerProblems) : new HeaderList();
+    headers.latin1 = decoded?.latin1 ?? false;
+    if (headerProblems.length) rec.problems.unshift(...headerProblems);
+    input = { headers, root: rec.root, bodies, problems: rec.problems };
   }
-  // The header block's problems come first, as when it was read first.
-  const headerProblems: string[] = [];
-  const decoded = rec.headerBytes ? decodeHeaderBytes(rec.headerBytes) : null;
-  const headers = decoded ? parseHeaderBlock(decoded.text, headerProblems) : new HeaderList();
-  headers.latin1 = decoded?.latin1 ?? false;
-  if (headerProblems.length) rec.problems.unshift(...headerProblems);
-  return {
-    ref: { uid: rec.uid },
-    size: rec.size,
-    seen: rec.seen,
-    claimed: rec.claimed,
-    ...(rec.modseq !== undefined ? { modseq: rec.modseq } : {}),
-    input: { headers, root: rec.root, bodies, problems: rec.problems },
-  };
+  const m: ReadMessage = { ref: { uid: rec.uid }, size: rec.size, seen: rec.seen, claimed: rec.claimed, input };
+  if (rec.modseq !== undefined) m.modseq = rec.modseq;
+  if (parsed) m.whole = true;
+  return m;
 }
 
 /**
