@@ -463,10 +463,13 @@ function pyRstrip(s: string): string {
   return end === s.length ? s : s.slice(0, end);
 }
 
+const NON_ASCII = /[^\x00-\x7f]/;
+
 /** Whether every character of `s` is ASCII: then JavaScript's case mapping is Python 2's. */
 export function isAscii(s: string): boolean {
-  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return false;
-  return true;
+  // A regular expression (native code) rather than a loop over the characters: two to ten times
+  // faster on the calendar lines and header values a poll asks this of, optimised or not.
+  return !NON_ASCII.test(s);
 }
 
 /** Python 2's `str.upper()`: a-z only (the other bytes, UTF-8 pieces, stay as they are). */
