@@ -95,6 +95,26 @@ await build({
   logLevel: 'warning',
 });
 
+/**
+ * esbuild's CommonJS form of an ES module reads every export through two getters, its own
+ * (`__export`, for a live binding) and that of a copy (`__toCommonJS`), so each call of a function
+ * another file exports (`(0, import_x.pyLower)(...)`) first called two more functions, in code V8
+ * has not optimised yet. Here a file's export object is its `module.exports` itself, and an
+ * export that is a function or a class turns into a plain property the first time it is read
+ * once defined (`src/` exports no `let`, so such a binding never changes); any other export
+ * keeps its getter.
+ */
+const EXPORT_HELPER = /var __export=\((\w+),(\w+)\)=>\{for\(var (\w+) in \2\)__defProp\(\1,\3,\{get:\2\[\3\],enumerable:true\}\)\};/;
+const DIRECT_EXPORT_HELPER =
+  'var __export=(target,all)=>{for(let name in all){const get=all[name];__defProp(target,name,{get(){const v=get();if(typeof v==="function")__defProp(target,name,{value:v,enumerable:true});return v},enumerable:true,configurable:true})}};';
+const TO_COMMONJS = /module\.exports=__toCommonJS\((\w+)\);/;
+function directExports(code, file) {
+  const m = TO_COMMONJS.exec(code);
+  if (!m) return code;
+  if (!EXPORT_HELPER.test(code) && code.includes('var __export=')) throw new Error(`build: ${file}: esbuild's export helper changed; update directExports in scripts/build.mjs`);
+  return code.replace(EXPORT_HELPER, () => DIRECT_EXPORT_HELPER).replace(m[0], () => `__defProp(${m[1]},"__esModule",{value:true});module.exports=${m[1]};`);
+}
+
 // Then every file becomes a CommonJS module (dist/package.json says so). Node starts a program
 // faster without its ES module loader: about 8% of its own start-up, and a few hundred
 // microseconds per module after that, paid by every command. The lazy imports of our own modules
@@ -120,7 +140,7 @@ for (const file of files(ESM)) {
   });
   const target = path.join(OUT, path.relative(ESM, file));
   mkdirSync(path.dirname(target), { recursive: true });
-  writeFileSync(target, out.code);
+  writeFileSync(target, directExports(out.code, target));
 }
 await build({
   entryPoints: [path.join(STAGE, STANDALONE)],
