@@ -463,7 +463,7 @@ function pyRstrip(s: string): string {
   return end === s.length ? s : s.slice(0, end);
 }
 
-const NON_ASCII = /[^\x00-\x7f]/;
+const NON_ASCII = /[\u0080-\uffff]/;
 
 /** Whether every character of `s` is ASCII: then JavaScript's case mapping is Python 2's. */
 export function isAscii(s: string): boolean {
