@@ -95,18 +95,26 @@ export class HeaderList {
 }
 
 /**
+ * Where the colon of the header line `text[from, to)` is, when the line is a field to Python 2.7's
+ * `headerRE` (a line starting with neither white space nor `From `): at least one name character
+ * from `!` to `~` before it (3.x takes none). -1 when it is not.
+ */
+function headerColon(text: string, from: number, to: number): number {
+  for (let i = from; i < to; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x3a) return i > from ? i : -1;
+    if (c < 0x21 || c > 0x7e) return -1;
+  }
+  return -1;
+}
+
+/**
  * Python 2.7's feedparser `headerRE`: `^(From |[\041-\071\073-\176]{1,}:|[\t ])`. A line that does not
  * match ends the header block (it becomes the first body line, with a defect).
  */
 export function isHeaderLine(line: string): boolean {
   if (line.startsWith('From ') || line.startsWith(' ') || line.startsWith('\t')) return true;
-  for (let i = 0; i < line.length; i++) {
-    const c = line.charCodeAt(i);
-    // Python 2.7's headerRE wants at least one name character before the colon (3.x takes none).
-    if (c === 0x3a) return i > 0;
-    if (c < 0x21 || c > 0x7e) return false;
-  }
-  return false;
+  return headerColon(line, 0, line.length) >= 0;
 }
 
 /**
@@ -126,20 +134,6 @@ export function isHeaderLineBytes(line: Uint8Array, from = 0, to = line.length):
     if (c < 0x21 || c > 0x7e) return false;
   }
   return false;
-}
-
-/**
- * Where the colon of the header line `text[from, to)` is when {@link isHeaderLine} takes it for a
- * field (a line starting with neither white space nor `From `): at least one character from `!`
- * to `~`, then the colon. -1 when it does not.
- */
-function headerColon(text: string, from: number, to: number): number {
-  for (let i = from; i < to; i++) {
-    const c = text.charCodeAt(i);
-    if (c === 0x3a) return i > from ? i : -1;
-    if (c < 0x21 || c > 0x7e) return -1;
-  }
-  return -1;
 }
 
 export interface HeaderBlock {

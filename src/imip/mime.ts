@@ -140,6 +140,37 @@ interface Frame {
   decoder: BodyDecoder | null;
 }
 
+/**
+ * Bytes of an owned input held as one range, `buf[start, end)`, until they are handed on: lines that
+ * follow each other in the input grow it instead of being viewed one by one.
+ */
+class InputRun {
+  private buf: Buffer | null = null;
+  private start = 0;
+  private end = 0;
+
+  /** `buf[from, to)` when the run ends at `from` in the same input: the run grows to `to`. */
+  extend(buf: Buffer, from: number, to: number): boolean {
+    if (this.buf !== buf || this.end !== from) return false;
+    this.end = to;
+    return true;
+  }
+
+  begin(buf: Buffer, from: number, to: number): void {
+    this.buf = buf;
+    this.start = from;
+    this.end = to;
+  }
+
+  /** The range as one view (null when there is none), and the run empty again. */
+  take(): Buffer | null {
+    const buf = this.buf;
+    if (!buf) return null;
+    this.buf = null;
+    return buf.subarray(this.start, this.end);
+  }
+}
+
 type HeaderTarget = { readonly kind: 'top' } | { kind: 'child'; parent: Frame } | { kind: 'embedded'; parent: Frame };
 const TOP: HeaderTarget = { kind: 'top' };
 
@@ -157,10 +188,8 @@ export class MimeStreamParser {
   private mode: Mode = 'header';
   private target: HeaderTarget = TOP;
   private headerChunks: Buffer[] = [];
-  /** Header lines of an owned input not yet in headerChunks: `headerRunBuf[headerRunStart, headerRunEnd)`. */
-  private headerRunBuf: Buffer | null = null;
-  private headerRunStart = 0;
-  private headerRunEnd = 0;
+  /** Header lines of an owned input not yet in headerChunks, with their line ends. */
+  private readonly headerRun = new InputRun();
   /** Lines of the block kept with an LF end (each one character short of a CRLF). */
   private headerLfEnds = 0;
   /** Bytes kept of the fields the verdict does not read (at most maxHeaderBytes). */
@@ -195,17 +224,15 @@ export class MimeStreamParser {
   private ended = false;
   private result: ParsedMessage | null = null;
   /**
-   * Body bytes of an owned input not yet handed to their decoder: `runBuf[runStart, runEnd)`, the
-   * lines of one part and the line ends between them, as they lie in the input. A part's body
-   * reaches its decoder in one write instead of two per line (a line and its end).
+   * Body bytes of an owned input not yet handed to `bodyRunDecoder`: the lines of one part and the
+   * line ends between them, as they lie in the input. A part's body reaches its decoder in one
+   * write instead of two per line (a line and its end).
    */
-  private runDecoder: BodyDecoder | null = null;
-  private runBuf: Buffer | null = null;
-  private runStart = 0;
-  private runEnd = 0;
+  private readonly bodyRun = new InputRun();
+  private bodyRunDecoder: BodyDecoder | null = null;
   /**
    * The caller never writes to the chunks again ({@link parseMessage}): header lines and body
-   * lines are kept as views, not copied one by one (a header block is copied whole when it ends).
+   * lines are read where they lie (InputRun), not copied one by one.
    */
   ownedInput = false;
 
@@ -433,12 +460,9 @@ export class MimeStreamParser {
     // the block's lines are the same as with every end written as CRLF (a bare CR could not be
     // read as a line end there, so such a line is kept on its own with a CRLF).
     if (this.ownedInput && term > 0 && (term === 2 || buf[to] === 0x0a)) {
-      if (this.headerRunBuf === buf && this.headerRunEnd === from) this.headerRunEnd = to + term;
-      else {
+      if (!this.headerRun.extend(buf, from, to + term)) {
         this.flushHeaderRun();
-        this.headerRunBuf = buf;
-        this.headerRunStart = from;
-        this.headerRunEnd = to + term;
+        this.headerRun.begin(buf, from, to + term);
       }
       if (term === 1) this.headerLfEnds++;
       return;
@@ -451,9 +475,8 @@ export class MimeStreamParser {
 
   /** The header lines held as a range of the input go to the block's chunks. */
   private flushHeaderRun(): void {
-    if (!this.headerRunBuf) return;
-    this.headerChunks.push(this.headerRunBuf.subarray(this.headerRunStart, this.headerRunEnd));
-    this.headerRunBuf = null;
+    const lines = this.headerRun.take();
+    if (lines) this.headerChunks.push(lines);
   }
 
   private targetLabel(): string {
@@ -580,18 +603,15 @@ export class MimeStreamParser {
     const top = this.stack[this.stack.length - 1];
     const decoder = top?.decoder;
     if (decoder && this.ownedInput) {
-      const term = atLineStart ? this.pendingTerm : null;
+      const pending = atLineStart ? this.pendingTerm : null;
       // The line follows the run in the input, the line end between them being the pending one:
       // the run grows over both. Otherwise the run goes to the decoder and a new one starts here.
-      if (this.runDecoder === decoder && this.runBuf === buf && this.runEnd + (term ? term.length : 0) === from) {
-        this.runEnd = to;
-      } else {
+      const lineEndAt = from - (pending ? pending.length : 0);
+      if (this.bodyRunDecoder !== decoder || !this.bodyRun.extend(buf, lineEndAt, to)) {
         this.flushRun();
-        if (term) decoder.write(term);
-        this.runDecoder = decoder;
-        this.runBuf = buf;
-        this.runStart = from;
-        this.runEnd = to;
+        if (pending) decoder.write(pending);
+        this.bodyRunDecoder = decoder;
+        this.bodyRun.begin(buf, from, to);
       }
     } else if (decoder) {
       if (atLineStart && this.pendingTerm) decoder.write(this.pendingTerm);
@@ -625,11 +645,9 @@ export class MimeStreamParser {
 
   /** Hand the body bytes held as a run to their decoder. */
   private flushRun(): void {
-    const decoder = this.runDecoder;
-    if (!decoder) return;
-    if (this.runEnd > this.runStart) decoder.write(this.runBuf!.subarray(this.runStart, this.runEnd));
-    this.runDecoder = null;
-    this.runBuf = null;
+    const body = this.bodyRun.take();
+    if (body?.length) this.bodyRunDecoder!.write(body);
+    this.bodyRunDecoder = null;
   }
 
   private onBoundary(index: number, close: boolean, lineStart: number): void {
@@ -649,7 +667,7 @@ export class MimeStreamParser {
 
   private closeFrame(frame: Frame, end: number): void {
     frame.part.size = Math.max(0, end - frame.bodyStart);
-    if (frame.decoder && this.runDecoder === frame.decoder) this.flushRun();
+    if (frame.decoder && this.bodyRunDecoder === frame.decoder) this.flushRun();
     if (frame.decoder && frame.collector) {
       frame.decoder.end();
       this.bodies.set(frame.part.part, frame.collector.result());
