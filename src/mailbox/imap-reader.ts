@@ -233,7 +233,7 @@ const WHOLE_FROM_DEPTH = 90;
  * attachments never cross the wire.
  */
 function markWhole(rec: Pending, cut: boolean): void {
-  if (rec.size > WHOLE_MESSAGE_LIMIT && !cut && !rec.noStructure && nestingDepth(rec.root) < WHOLE_FROM_DEPTH) return;
+  if (!wholeForSize(rec.size) && !cut && !rec.noStructure && nestingDepth(rec.root) < WHOLE_FROM_DEPTH) return;
   if (rec.size > WHOLE_READ_MAX_BYTES) {
     rec.problems.push(rec.noStructure ? 'the server sent no BODYSTRUCTURE for this message, and it is too large to fetch whole here; it is judged as a plain-text message' : DEEP_STRUCTURE);
     return;
@@ -249,12 +249,26 @@ function becomeWhole(rec: Pending): void {
   rec.bodies = undefined;
 }
 
+/** A message of at most {@link WHOLE_MESSAGE_LIMIT}: read whole for its size, in its window's FETCH. */
+function wholeForSize(size: number): boolean {
+  return size <= WHOLE_MESSAGE_LIMIT;
+}
+
 /**
- * The part tree a FETCH's structure gives, or, for a message of at most
- * {@link WHOLE_MESSAGE_LIMIT} (read whole: its tree comes from the parse), none worth building.
+ * The part tree a FETCH's structure gives, or, for a message read whole for its size (its tree
+ * comes from the parse), none worth building.
  */
 function structureRoot(size: number, convert: () => MimePart): MimePart {
-  return size <= WHOLE_MESSAGE_LIMIT ? WHOLE_READ_ROOT : convert();
+  return wholeForSize(size) ? WHOLE_READ_ROOT : convert();
+}
+
+/**
+ * The header fields a FETCH gave, kept until hand-over; none for a message read whole for its
+ * size, whose headers come from its parse (a view of them kept the FETCH's read buffer alive
+ * with the window).
+ */
+function keptHeaderBytes(size: number, bytes: Buffer | null): Buffer | null {
+  return wholeForSize(size) ? null : bytes;
 }
 
 /**
@@ -287,7 +301,7 @@ function parseFetched(raw: Buffer): ParsedMessage {
 
 /** A large message fetched whole is fetched on its own, when its turn comes; smaller ones with their window. */
 function wholeAlone(rec: Pending): boolean {
-  return rec.size > WHOLE_MESSAGE_LIMIT;
+  return !wholeForSize(rec.size);
 }
 
 /** The header sections of a message read by its structure (made once, kept with its record). */
@@ -894,7 +908,8 @@ class FetchPipeline {
     const send = async (k: number): Promise<Array<{ p: Promise<void>; settled: boolean }>> => {
       await wait(next);
       const more = k + 1 < windows;
-      const partFetches = raw.commands(more ? [structure(k + 1), ...this.partCommands(windowOf(k))] : this.partCommands(windowOf(k))).map(track);
+      const parts = this.partCommands(windowOf(k));
+      const partFetches = raw.commands(more ? [structure(k + 1), ...parts] : parts).map(track);
       if (more) next = partFetches.shift()!;
       return partFetches;
     };
@@ -1061,10 +1076,7 @@ function pendingFromWire(uid: number, attrs: WireValue[], structure: WireValue |
   // No structure (a server that sends none, or one its parser could not take): the message is
   // fetched whole and parsed here (markWhole), as the server reads every message whole.
   const root = structureRoot(size, () => fromWireBodyStructure(Array.isArray(structure) ? structure : null));
-  // A message read whole for its size takes its headers from the parse: its header fields are not
-  // kept (a view of them kept the structure FETCH's read buffer alive with the window).
-  if (size <= WHOLE_MESSAGE_LIMIT) headerBytes = null;
-  return { uid, size, seen: flags.seen, claimed: flags.claimed, ...(modseq !== undefined ? { modseq } : {}), headerBytes, root, parts: neededParts(root), plan: null, problems, ...(Array.isArray(structure) ? {} : { noStructure: true }) };
+  return { uid, size, seen: flags.seen, claimed: flags.claimed, ...(modseq !== undefined ? { modseq } : {}), headerBytes: keptHeaderBytes(size, headerBytes), root, parts: neededParts(root), plan: null, problems, ...(Array.isArray(structure) ? {} : { noStructure: true }) };
 }
 
 /** LOGOUT, bounded by --timeout (and never after a step timed out: the session is gone). */
@@ -1093,7 +1105,7 @@ function toPending(msg: FetchMessageObject): Pending {
     seen: msg.flags?.has('\\Seen') ?? false,
     claimed: msg.flags?.has(CLAIM_KEYWORD) ?? false,
     ...(msg.modseq !== undefined ? { modseq: String(msg.modseq) } : {}),
-    headerBytes: msg.headers ?? null,
+    headerBytes: keptHeaderBytes(msg.size ?? 0, msg.headers ?? null),
     root,
     parts: neededParts(root),
     plan: null,

@@ -13,7 +13,6 @@ import type { MailboxWatcher, ReadMessage } from './watcher.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, Math.max(0, ms)));
 
-
 async function readCapped(stream: Readable, cap: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let n = 0;
