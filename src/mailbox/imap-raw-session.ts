@@ -59,6 +59,7 @@ export class RawSession {
     private readonly socket: Duplex,
     private readonly streamer: Writable,
     private readonly onFetch: (attrs: WireValue[], cut: boolean) => void,
+    private readonly deferStructure: boolean,
   ) {
     this.splitter = new ResponseSplitter((raw) => this.onResponse(raw));
     socket.unpipe(streamer);
@@ -71,13 +72,14 @@ export class RawSession {
 
   /**
    * Take over imapflow's connection for raw commands; null when it cannot be done safely (no
-   * socket, or COMPRESS in use): the caller then uses imapflow's own fetch.
+   * socket, or COMPRESS in use): the caller then uses imapflow's own fetch. `deferStructure`: each
+   * FETCH's BODYSTRUCTURE is handed over as its bytes, unparsed (imap-wire.ts `parseStructure`).
    */
-  static borrow(client: ImapFlow, onFetch: (attrs: WireValue[], cut: boolean) => void): RawSession | null {
+  static borrow(client: ImapFlow, onFetch: (attrs: WireValue[], cut: boolean) => void, opts: { deferStructure?: boolean } = {}): RawSession | null {
     const f = client as unknown as FlowInternals;
     if (!f.socket || !f.streamer || f._deflate || (f.writeSocket && f.writeSocket !== f.socket)) return null;
     if (f.socket.destroyed) return null;
-    return new RawSession(f.socket, f.streamer, onFetch);
+    return new RawSession(f.socket, f.streamer, onFetch, opts.deferStructure === true);
   }
 
   /** Send a command (`UID FETCH ...`); resolves on its tagged OK, rejects on NO/BAD or a lost connection. */
@@ -141,7 +143,7 @@ export class RawSession {
       searchNumbers(raw, this.searchSink);
       return;
     }
-    const r = parseResponse(raw);
+    const r = parseResponse(raw, this.deferStructure);
     if (r.fetch) {
       this.onFetch(r.fetch, r.cut === true);
       return;

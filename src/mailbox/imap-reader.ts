@@ -25,7 +25,7 @@ import { ImapFlow, openInbox } from './imapflow-module.js';
 import type { ConnectOptions, ReceivingSettings } from '../config/settings.js';
 import { fromBodyStructure, fromWireBodyStructure, type ImapBodyStructure } from '../imip/mime-bodystructure.js';
 import { RawSession } from './imap-raw-session.js';
-import type { WireValue } from './imap-wire.js';
+import { parseStructure, type WireValue } from './imap-wire.js';
 import { BodyCollector, bodyCap, createDecoder, keptAsSent, MAX_BODY_BYTES, noteDecoding, transferEncodingRead } from '../imip/mime-decode.js';
 import { decodeHeaderBytes, HeaderList, parseHeaderBlock, VERDICT_HEADER_FIELDS } from '../imip/mime-headers.js';
 import { nestingDepth, partByNumber, walkParts, type MimePart } from '../imip/mime-part.js';
@@ -521,7 +521,8 @@ export class ImapReader {
     // inbound.py IMAP4DownloadProtocol.cbInboxSelected). The UIDs cut the range into windows.
     const criteria = opts.unseenOnly ? 'UNSEEN' : 'ALL';
     let pipeline: FetchPipeline | null = null;
-    const raw = RawSession.borrow(c, (attrs, cut) => pipeline?.onFetch(attrs, cut));
+    // Each BODYSTRUCTURE is parsed only for a message read by its structure (over 5 MB).
+    const raw = RawSession.borrow(c, (attrs, cut) => pipeline?.onFetch(attrs, cut), { deferStructure: true });
     let found: number[];
     if (raw) {
       // Our own SEARCH too: imapflow's parser made an object per UID of the answer, the one
@@ -850,6 +851,13 @@ class FetchPipeline {
     if (!uid) return;
     if (hasStructure) {
       this.stats.selected++;
+      // Given as its bytes (RawSession's deferStructure): parsed only when the message is read by
+      // its structure. A message read whole for its size needs only to know that it has one.
+      if (Buffer.isBuffer(structure) && !wholeForSize(sizeOf(attrs))) {
+        const parsed = parseStructure(structure);
+        structure = parsed.value;
+        cut ||= parsed.cut;
+      }
       const rec = pendingFromWire(uid, attrs, structure);
       markWhole(rec, cut);
       this.recs.set(uid, rec);
@@ -1074,9 +1082,17 @@ function pendingFromWire(uid: number, attrs: WireValue[], structure: WireValue |
     }
   }
   // No structure (a server that sends none, or one its parser could not take): the message is
-  // fetched whole and parsed here (markWhole), as the server reads every message whole.
+  // fetched whole and parsed here (markWhole), as the server reads every message whole. One left
+  // as its bytes belongs to a message read whole for its size, whose tree is never built.
   const root = structureRoot(size, () => fromWireBodyStructure(Array.isArray(structure) ? structure : null));
-  return { uid, size, seen: flags.seen, claimed: flags.claimed, ...(modseq !== undefined ? { modseq } : {}), headerBytes: keptHeaderBytes(size, headerBytes), root, parts: neededParts(root), plan: null, problems, ...(Array.isArray(structure) ? {} : { noStructure: true }) };
+  const given = Array.isArray(structure) || Buffer.isBuffer(structure);
+  return { uid, size, seen: flags.seen, claimed: flags.claimed, ...(modseq !== undefined ? { modseq } : {}), headerBytes: keptHeaderBytes(size, headerBytes), root, parts: neededParts(root), plan: null, problems, ...(given ? {} : { noStructure: true }) };
+}
+
+/** RFC822.SIZE of a FETCH answer (0 when absent), as {@link pendingFromWire} reads it. */
+function sizeOf(attrs: WireValue[]): number {
+  for (let i = 0; i + 1 < attrs.length; i += 2) if (attrs[i] === 'RFC822.SIZE') return Number(attrs[i + 1]) || 0;
+  return 0;
 }
 
 /** LOGOUT, bounded by --timeout (and never after a step timed out: the session is gone). */

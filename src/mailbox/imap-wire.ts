@@ -139,8 +139,14 @@ export class ResponseSplitter {
   }
 }
 
-/** Parse one response as the splitter gives it. */
-export function parseResponse(raw: Buffer): WireResponse {
+/**
+ * Parse one response as the splitter gives it. With `deferStructure`, a FETCH's BODYSTRUCTURE list
+ * is stepped over rather than parsed and given as its bytes (a Buffer, which a BODYSTRUCTURE
+ * never is otherwise), for {@link parseStructure} to parse if it is needed: the poll reads most
+ * messages whole and never looks at their structure, and parsing it was most of the parse of the
+ * structure FETCH (a string for every atom of every part).
+ */
+export function parseResponse(raw: Buffer, deferStructure = false): WireResponse {
   let i = 0;
   while (i < raw.length && raw[i] !== SP && raw[i] !== CR && raw[i] !== LF) i++;
   const tag = raw.toString('latin1', 0, i);
@@ -155,7 +161,7 @@ export function parseResponse(raw: Buffer): WireResponse {
       digits++;
     }
     if (digits && raw[j] === SP && (raw[j + 1]! | 0x20) === 0x66 && (raw[j + 2]! | 0x20) === 0x65 && (raw[j + 3]! | 0x20) === 0x74 && (raw[j + 4]! | 0x20) === 0x63 && (raw[j + 5]! | 0x20) === 0x68 && raw[j + 6] === SP) {
-      const p = new Parser(raw, j + 7);
+      const p = new Parser(raw, j + 7, deferStructure);
       const v = p.value(0);
       if (!Array.isArray(v)) throw new WireError('a FETCH response without its attribute list');
       for (let k = 0; k < v.length; k += 2) if (typeof v[k] === 'string') v[k] = (v[k] as string).toUpperCase();
@@ -167,6 +173,17 @@ export function parseResponse(raw: Buffer): WireResponse {
   return { tag, text: raw.toString('utf8', Math.min(i + 1, end), end) };
 }
 
+/**
+ * A BODYSTRUCTURE given as its bytes ({@link parseResponse} with `deferStructure`), parsed as it
+ * would have been in its place: a value of the attribute list (depth 1), and whether a list in it
+ * nested past {@link MAX_LIST_DEPTH} was skipped.
+ */
+export function parseStructure(bytes: Buffer): { value: WireValue; cut: boolean } {
+  const p = new Parser(bytes, 0, false);
+  const value = p.value(1);
+  return { value, cut: p.cut };
+}
+
 class Parser {
   /** A list past {@link MAX_LIST_DEPTH} was skipped. */
   cut = false;
@@ -174,6 +191,7 @@ class Parser {
   constructor(
     private readonly b: Buffer,
     private i: number,
+    private readonly deferStructure: boolean,
   ) {}
 
   value(depth: number): WireValue {
@@ -194,6 +212,13 @@ class Parser {
         if (b[this.i] === RPAREN) {
           this.i++;
           return list;
+        }
+        // The attribute list of a FETCH: its BODYSTRUCTURE kept as bytes (see parseResponse).
+        if (depth === 0 && this.deferStructure && list.length % 2 === 1 && b[this.i] === LPAREN && isBodyStructure(list[list.length - 1])) {
+          const start = this.i;
+          this.skipList();
+          list.push(b.subarray(start, this.i));
+          continue;
         }
         list.push(this.value(depth + 1));
       }
@@ -218,12 +243,25 @@ class Parser {
       } else if (c === RPAREN) {
         this.i++;
         if (--open === 0) return;
-      } else if (c === DQUOTE) this.quoted();
+      } else if (c === DQUOTE) this.skipQuoted();
       else if (c === LBRACE || (c === TILDE && b[this.i + 1] === LBRACE)) this.literal();
       else if (c === CR || c === LF) throw new WireError('a FETCH response ended early');
       else this.i++;
     }
     throw new WireError('a FETCH response ended early');
+  }
+
+  /** Past a quoted string, as {@link quoted} reads it, without making it a string. */
+  private skipQuoted(): void {
+    const b = this.b;
+    for (this.i++; this.i < b.length; this.i++) {
+      const c = b[this.i];
+      if (c === BACKSLASH) this.i++;
+      else if (c === DQUOTE) break;
+      else if (c === CR || c === LF) throw new WireError('a quoted string crosses a line end');
+    }
+    if (this.i >= b.length) throw new WireError('an unterminated quoted string');
+    this.i++;
   }
 
   private quoted(): string {
@@ -284,6 +322,10 @@ class Parser {
     if (len === 3 && (b[start]! | 0x20) === 0x6e && (b[start + 1]! | 0x20) === 0x69 && (b[start + 2]! | 0x20) === 0x6c) return null;
     return b.toString('latin1', start, this.i);
   }
+}
+
+function isBodyStructure(v: WireValue | undefined): boolean {
+  return typeof v === 'string' && v.length === 13 && v.toUpperCase() === 'BODYSTRUCTURE';
 }
 
 /** A wire value as text (atoms, strings, literals); NIL and lists give null. */

@@ -4,7 +4,7 @@
  * BODYSTRUCTURE turned into the same part tree the raw MIME parser builds.
  */
 import { describe, expect, it } from 'vitest';
-import { parseResponse, ResponseSplitter, WireError, type WireValue } from '../../src/mailbox/imap-wire.js';
+import { parseResponse, parseStructure, ResponseSplitter, WireError, type WireValue } from '../../src/mailbox/imap-wire.js';
 import { fromWireBodyStructure } from '../../src/imip/mime-bodystructure.js';
 
 const HEADER = 'To: calendar+3f2b8c1e-7d4a-4e9b-a6c2-5b1d9e0f7a21@example.test\r\nSubject: (a) ")" {3}\r\n\r\n';
@@ -50,7 +50,7 @@ describe('ResponseSplitter', () => {
 });
 
 describe('parseResponse', () => {
-  const [exists, first, second, tagged] = split([Buffer.from(STREAM, 'utf8')]).map(parseResponse);
+  const [exists, first, second, tagged] = split([Buffer.from(STREAM, 'utf8')]).map((raw) => parseResponse(raw));
 
   it('status lines and tagged completions as text', () => {
     expect(exists).toEqual({ tag: '*', text: '3 EXISTS' });
@@ -108,6 +108,30 @@ describe('parseResponse', () => {
     // Below the limit nothing is cut.
     const fine = `* 1 FETCH (BODYSTRUCTURE ${'('.repeat(200)}${')'.repeat(200)} UID 7)\r\n`;
     expect(parseResponse(Buffer.from(fine))).not.toHaveProperty('cut');
+  });
+
+  it('a deferred BODYSTRUCTURE is its bytes, and parses later into what it parses to in place, depth and cut included', () => {
+    // The poll reads most messages whole and never looks at their structure: it is kept as bytes.
+    const structureOf = (fetch: WireValue[]): WireValue => fetch[fetch.indexOf('BODYSTRUCTURE') + 1]!;
+    const deep = `* 1 FETCH (UID 42 BODYSTRUCTURE ("TEXT" "PLAIN" NIL NIL NIL "7BIT" 1 1 ${'('.repeat(400)}"x" {2}\r\n)( "a)b"${')'.repeat(400)}) FLAGS (\\Seen))\r\n`;
+    const edge = `* 1 FETCH (BODYSTRUCTURE ${'('.repeat(255)}"y"${')'.repeat(255)} UID 7)\r\n`;
+    const over = `* 1 FETCH (BODYSTRUCTURE ${'('.repeat(256)}"y"${')'.repeat(256)} UID 7)\r\n`;
+    for (const text of [STREAM.split('\r\n').slice(1).join('\r\n'), deep, edge, over, '* 1 FETCH (body NIL UID 3 bodystructure ("a\\"(" "(") X (1 2))\r\n']) {
+      const raw = split([Buffer.from(text)])[0]!;
+      const inPlace = parseResponse(raw);
+      const deferred = parseResponse(raw, true);
+      const bytes = structureOf(deferred.fetch!);
+      expect(Buffer.isBuffer(bytes)).toBe(true);
+      // Every other attribute as before; nothing is said to be cut until the structure is parsed.
+      expect(deferred.fetch!.filter((v) => v !== bytes)).toEqual(inPlace.fetch!.filter((v) => v !== structureOf(inPlace.fetch!)));
+      expect(deferred).not.toHaveProperty('cut');
+      const later = parseStructure(bytes as Buffer);
+      expect(later.value).toEqual(structureOf(inPlace.fetch!));
+      expect(later.cut).toBe(inPlace.cut === true);
+    }
+    // NIL (a server without a structure) stays NIL; another attribute's list is parsed as ever.
+    expect(parseResponse(Buffer.from('* 1 FETCH (BODYSTRUCTURE NIL FLAGS (a b))\r\n'), true).fetch).toEqual(['BODYSTRUCTURE', null, 'FLAGS', ['a', 'b']]);
+    expect(() => parseResponse(Buffer.from(`* 1 FETCH (BODYSTRUCTURE ${'('.repeat(400)}`), true)).toThrow(WireError);
   });
 
   it('refuses hostile input without throwing anything but WireError', () => {
