@@ -397,7 +397,9 @@ export function jsonStream(write: (text: string) => void): { open: (head: Record
       write(`${JSON.stringify(head, null, 2).replace(/\n}$/, '')},\n  "messages": [`);
     },
     row(row) {
-      write(`${rows++ ? ',' : ''}\n    ${atDepth(row)}`);
+      // Two writes, not one joined string: joined, the row's text was copied once more to be written.
+      write(rows++ ? ',\n    ' : '\n    ');
+      write(atDepth(row));
     },
     close(tail) {
       write(`${rows ? '\n  ' : ''}],\n  ${JSON.stringify(tail, null, 2).slice(1, -1).trim()}\n}\n`);
