@@ -594,14 +594,20 @@ export class ImapReader {
         list.push(rec);
         groups.set(key, list);
       }
-      // The window's messages read whole, in one command: each parsed as it arrives.
+      // The window's messages read whole, in one command: each held as it came and parsed when it
+      // is handed over, as the pipelined read does ({@link HELD_WHOLE_BYTES}).
       const whole = window.filter((r) => r.whole && !wholeAlone(r));
+      let held = 0;
       if (whole.length) {
         const byUid = new Map(whole.map((r) => [r.uid, r]));
         stats.roundTrips++;
         for await (const msg of via.deadline.each('UID FETCH', via.client.fetch(uidSet(whole.map((r) => r.uid)), { uid: true, source: true }, { uid: true }))) {
           const rec = byUid.get(msg.uid);
-          if (rec && msg.source) rec.parsed = parseFetched(msg.source);
+          if (!rec || !msg.source) continue;
+          if (held + msg.source.length <= HELD_WHOLE_BYTES) {
+            rec.raw = msg.source;
+            held += msg.source.length;
+          } else rec.parsed = parseFetched(msg.source);
         }
       }
       for (const group of groups.values()) {
@@ -628,12 +634,15 @@ export class ImapReader {
               if (msg.uid === rec.uid && msg.source) rec.parsed = parseFetched(msg.source);
             }
           }
-          if (!rec.parsed) {
+          // Parsed into a local, not into the record (see the pipelined read's handOver).
+          const parsed = rec.parsed ?? (rec.raw ? parseFetched(rec.raw) : undefined);
+          rec.raw = undefined;
+          if (!parsed) {
             // Expunged by someone else between the structure fetch and this one.
             stats.vanished++;
             continue;
           }
-          opts.onMessage(toRead(rec, new Map()));
+          opts.onMessage(toRead(rec, new Map(), parsed));
           opts.onProgress?.(++done, total);
           continue;
         }
