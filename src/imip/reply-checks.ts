@@ -155,6 +155,10 @@ const tnef: ReplyRule = {
  */
 const STOPS_BEFORE_CALENDAR: ReadonlySet<ServerAction> = new Set(['NO_TOKEN', 'UNKNOWN_TOKEN', 'UNKNOWN_TOKEN_OLD', 'MALFORMED_TO_ADDRESS']);
 
+function capitalised(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
 /** What the server did instead of reading the calendar, in words. */
 function stoppedAt(action: ServerAction): string {
   return action === 'NO_TOKEN'
@@ -164,7 +168,50 @@ function stoppedAt(action: ServerAction): string {
       : `the server did not recognise the token (${action}) and stopped there`;
 }
 
+/**
+ * A part that looks meant as the calendar but is none to the server, and why: Calendar Server
+ * takes the first part whose `get_content_type()` is exactly "text/calendar" (CalendarServer-2.5
+ * twistedcaldav/mail.py and CalendarServer-9.2 txdav/caldav/datastore/scheduling/imip/inbound.py
+ * `processReply`: `for part in msg.walk(): if part.get_content_type() == "text/calendar"`).
+ * Python 2.7's `get_content_type` keeps the type as written up to the first ";" (stripped,
+ * lower-cased), so spaces around the slash make another type, and its parser descends only into
+ * a part whose main type is exactly "multipart" (`get_content_maintype()`).
+ */
+export function calendarNearMiss(parts: readonly MimePart[]): { part: string; type: string; sentence: string } | null {
+  for (const p of parts) {
+    const type = p.type;
+    const where = p.part ? `Part ${p.part}` : 'The message';
+    const squeezed = type.replace(/\s+/g, '');
+    if (squeezed === 'text/calendar') {
+      return { part: p.part, type, sentence: `${where} comes close: its Content-Type is "${type}", and the server's Python compares the type as written, spaces included, so it is no text/calendar part.` };
+    }
+    const main = type.slice(0, type.indexOf('/'));
+    if (main !== 'multipart' && main.trim() === 'multipart') {
+      return {
+        part: p.part,
+        type,
+        sentence: `${where} comes close: its Content-Type is "${type}", which the server's Python does not take for a multipart (the spaces stay in the type), so it never reads the parts inside it, where the calendar may be.`,
+      };
+    }
+    if (type !== 'text/calendar' && CALENDAR_FILE_TYPE.test(type)) {
+      return { part: p.part, type, sentence: `${where} is ${type}, a calendar by its type, but the server reads only a part of type text/calendar.` };
+    }
+  }
+  return null;
+}
+
+/** Types a calendar file is sent as, other than text/calendar (application/ics, text/x-vcalendar...). */
+const CALENDAR_FILE_TYPE = /^(?:application|text)\/(?:x-)?(?:ics|ical|icalendar|v?calendar)(?:\+(?:xml|json))?$/;
+
 function noCalendarDraft(input: ReplyCheckInput): Draft {
+  const miss = calendarNearMiss(input.parts);
+  const draft = humanReplyDraft(input, miss !== null);
+  if (!miss) return draft;
+  return { ...draft, message: `${draft.message} ${miss.sentence}`, evidence: { ...draft.evidence, nearMiss: { part: miss.part || '(message)', type: miss.type } } };
+}
+
+/** The finding for a mail without a calendar the server sees; `nearMiss`: one part looks meant as one. */
+function humanReplyDraft(input: ReplyCheckInput, nearMiss: boolean): Draft {
   const evidence = base(input, { parts: input.parts.map((p) => `${p.part || '(message)'} ${p.type}`) });
   const era = pollEraOf(input.version);
   if (STOPS_BEFORE_CALENDAR.has(input.action)) {
@@ -173,7 +220,7 @@ function noCalendarDraft(input: ReplyCheckInput): Draft {
     return {
       severity: 'info',
       path: 'message.body',
-      message: `No text/calendar part either: this looks like a mail written by hand. ${stoppedAt(input.action)}, so it is not forwarded to the organizer and nobody sees it.`,
+      message: `No text/calendar part either${nearMiss ? '.' : ': this looks like a mail written by hand.'} ${capitalised(stoppedAt(input.action))}, so it is not forwarded to the organizer and nobody sees it.`,
       evidence,
       fix: 'If the attendee meant to answer the invitation, ask them to use its Accept/Decline buttons, which reply to the address with the token; tell the organizer about a note written to the calendar address.',
     };
