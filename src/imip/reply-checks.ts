@@ -24,6 +24,8 @@ export interface ReplyCheckInput {
   fromAddress: string;
   /** Every part of the message, in walk order. */
   parts: MimePart[];
+  /** What the parse noted (src/imip/mime.ts): a header block ended early, for one. */
+  problems?: readonly string[];
   /** The first text/calendar part: the one the server uses (`processReply`). */
   calendarPart: MimePart | null;
   /** Its parse; null when there is no calendar part or its body was not supplied. */
@@ -177,7 +179,7 @@ function stoppedAt(action: ServerAction): string {
  * lower-cased), so spaces around the slash make another type, and its parser descends only into
  * a part whose main type is exactly "multipart" (`get_content_maintype()`).
  */
-export function calendarNearMiss(parts: readonly MimePart[]): { part: string; type: string; sentence: string } | null {
+export function calendarNearMiss(parts: readonly MimePart[], problems: readonly string[] = []): { part: string; type: string; sentence: string } | null {
   for (const p of parts) {
     const type = p.type;
     const where = p.part ? `Part ${p.part}` : 'The message';
@@ -197,6 +199,19 @@ export function calendarNearMiss(parts: readonly MimePart[]): { part: string; ty
       return { part: p.part, type, sentence: `${where} is ${type}, a calendar by its type, but the server reads only a part of type text/calendar.` };
     }
   }
+  // Python ends a header block at the first line that is not a header (email.feedparser): the
+  // header lines after it, a Content-Type among them perhaps, are read as the part's body.
+  for (const problem of problems) {
+    const m = /^(message|part ([\d.]+)): header block ended by a line that is not a header$/.exec(problem);
+    if (!m) continue;
+    const part = m[2] ?? '';
+    const type = parts.find((p) => p.part === part)?.type ?? 'text/plain';
+    return {
+      part,
+      type,
+      sentence: `${part ? `Part ${part}` : 'The message'}'s header block ends at a line that is not a header: the server's Python reads the lines after it as the body, so a Content-Type there, a calendar's perhaps, is not seen.`,
+    };
+  }
   return null;
 }
 
@@ -204,7 +219,7 @@ export function calendarNearMiss(parts: readonly MimePart[]): { part: string; ty
 const CALENDAR_FILE_TYPE = /^(?:application|text)\/(?:x-)?(?:ics|ical|icalendar|v?calendar)(?:\+(?:xml|json))?$/;
 
 function noCalendarDraft(input: ReplyCheckInput): Draft {
-  const miss = calendarNearMiss(input.parts);
+  const miss = calendarNearMiss(input.parts, input.problems);
   const draft = humanReplyDraft(input, miss !== null);
   if (!miss) return draft;
   return { ...draft, message: `${draft.message} ${miss.sentence}`, evidence: { ...draft.evidence, nearMiss: { part: miss.part || '(message)', type: miss.type } } };

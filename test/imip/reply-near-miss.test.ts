@@ -1,8 +1,9 @@
 /**
  * `reply.no-calendar` names the part that looks meant as the calendar when the server sees none
  * there: a Content-Type with spaces around its slash (Python 2.7 keeps them, so it is another
- * type), a multipart the spaces keep Python from descending into, or a calendar file sent under
- * another type (application/ics). The server's verdict stays what it is: no calendar.
+ * type), a multipart the spaces keep Python from descending into, a calendar file sent under
+ * another type (application/ics), or a header block Python ends before the part's Content-Type.
+ * The server's verdict stays what it is: no calendar.
  */
 import { describe, expect, it } from 'vitest';
 import { classify } from '../../src/imip/classify.js';
@@ -34,6 +35,13 @@ describe('reply.no-calendar names a near miss', () => {
     const { verdict, finding } = judged('apple-mail-reply', (t) => t.replace('Content-Type: text/calendar;', 'Content-Type: application/ics;'));
     expect(verdict.serverAction).toBe('REPLY_FORWARDED_TO_ORGANIZER');
     expect(finding?.message).toMatch(/Part 2\.2 is application\/ics, a calendar by its type, but the server reads only a part of type text\/calendar\.$/);
+  });
+
+  it('a header block that ends early, before the calendar part\'s Content-Type', () => {
+    const { verdict, finding } = judged('apple-mail-reply', (t) => t.replace('Content-Type: text/calendar;', `Not a header line${t.includes('\r\n') ? '\r\n' : '\n'}Content-Type: text/calendar;`));
+    expect(verdict.serverAction).toBe('REPLY_FORWARDED_TO_ORGANIZER');
+    expect(finding?.message).toMatch(/Part 2\.2's header block ends at a line that is not a header: the server's Python reads the lines after it as the body/);
+    expect(finding?.evidence['nearMiss']).toEqual({ part: '2.2', type: 'text/plain' });
   });
 
   it('a mail written by hand says nothing more, and a reply with text/calendar beside application/ics has no finding', () => {
