@@ -860,15 +860,8 @@ class FetchPipeline {
     if (!uid) return;
     if (hasStructure) {
       this.stats.selected++;
-      // Given as its bytes (RawSession's deferStructure): parsed only when the message is read by
-      // its structure. A message read whole for its size needs only to know that it has one.
-      if (Buffer.isBuffer(structure) && !wholeForSize(sizeOf(attrs))) {
-        const parsed = parseStructure(structure);
-        structure = parsed.value;
-        cut ||= parsed.cut;
-      }
-      const rec = pendingFromWire(uid, attrs, structure);
-      markWhole(rec, cut);
+      const { rec, deep } = pendingFromWire(uid, attrs, structure);
+      markWhole(rec, cut || deep);
       this.recs.set(uid, rec);
       return;
     }
@@ -1073,8 +1066,11 @@ function wireFlags(v: WireValue | undefined): { seen: boolean; claimed: boolean 
 const DEEP_STRUCTURE =
   'its MIME parts nest deeper than this tool follows; it is judged on the parts above that depth, while Calendar Server parses the whole message';
 
-/** A structure FETCH answer as a compact record: flags, size, MODSEQ, header fields, part tree. */
-function pendingFromWire(uid: number, attrs: WireValue[], structure: WireValue | undefined): Pending {
+/**
+ * A structure FETCH answer as a compact record: flags, size, MODSEQ, header fields, part tree; and
+ * whether its structure nested past what the wire reader parses (`deep`, as a response's `cut`).
+ */
+function pendingFromWire(uid: number, attrs: WireValue[], structure: WireValue | undefined): { rec: Pending; deep: boolean } {
   const problems: string[] = [];
   let size = 0;
   let flags = { seen: false, claimed: false };
@@ -1090,18 +1086,17 @@ function pendingFromWire(uid: number, attrs: WireValue[], structure: WireValue |
       headerBytes = Buffer.isBuffer(v) ? v : typeof v === 'string' ? Buffer.from(v, 'utf8') : null;
     }
   }
+  // Given as its bytes (RawSession's deferStructure): parsed only for a message read by its
+  // structure; one read whole for its size needs only to know that it has one, its tree never built.
+  let tree = structure;
+  let deep = false;
+  if (Buffer.isBuffer(structure) && !wholeForSize(size)) ({ value: tree, cut: deep } = parseStructure(structure));
   // No structure (a server that sends none, or one its parser could not take): the message is
-  // fetched whole and parsed here (markWhole), as the server reads every message whole. One left
-  // as its bytes belongs to a message read whole for its size, whose tree is never built.
-  const root = structureRoot(size, () => fromWireBodyStructure(Array.isArray(structure) ? structure : null));
-  const given = Array.isArray(structure) || Buffer.isBuffer(structure);
-  return { uid, size, seen: flags.seen, claimed: flags.claimed, ...(modseq !== undefined ? { modseq } : {}), headerBytes: keptHeaderBytes(size, headerBytes), root, parts: neededParts(root), plan: null, problems, ...(given ? {} : { noStructure: true }) };
-}
-
-/** RFC822.SIZE of a FETCH answer (0 when absent), as {@link pendingFromWire} reads it. */
-function sizeOf(attrs: WireValue[]): number {
-  for (let i = 0; i + 1 < attrs.length; i += 2) if (attrs[i] === 'RFC822.SIZE') return Number(attrs[i + 1]) || 0;
-  return 0;
+  // fetched whole and parsed here (markWhole), as the server reads every message whole.
+  const root = structureRoot(size, () => fromWireBodyStructure(Array.isArray(tree) ? tree : null));
+  const given = Array.isArray(tree) || Buffer.isBuffer(tree);
+  const rec: Pending = { uid, size, seen: flags.seen, claimed: flags.claimed, ...(modseq !== undefined ? { modseq } : {}), headerBytes: keptHeaderBytes(size, headerBytes), root, parts: neededParts(root), plan: null, problems, ...(given ? {} : { noStructure: true }) };
+  return { rec, deep };
 }
 
 /** LOGOUT, bounded by --timeout (and never after a step timed out: the session is gone). */
