@@ -16,6 +16,7 @@ import { componentsShape, mainComponent, mainComponentRaises, serverOrganizer, u
 import type { TokenRecord } from './classify-types.js';
 import { fileName, type MimePart } from './mime-part.js';
 import { pyLower } from './mime-headers.js';
+import { capitalised } from '../report/words.js';
 import { encodingNearMiss, MAX_CALENDAR_BYTES } from './mime-decode.js';
 
 export interface ReplyCheckInput {
@@ -156,10 +157,6 @@ const tnef: ReplyRule = {
  * UNKNOWN_TOKEN the steps the reply rules describe are not reached either).
  */
 const STOPS_BEFORE_CALENDAR: ReadonlySet<ServerAction> = new Set(['NO_TOKEN', 'UNKNOWN_TOKEN', 'UNKNOWN_TOKEN_OLD', 'MALFORMED_TO_ADDRESS']);
-
-function capitalised(text: string): string {
-  return text.charAt(0).toUpperCase() + text.slice(1);
-}
 
 /** What the server did instead of reading the calendar, in words. */
 function stoppedAt(action: ServerAction): string {

@@ -4,6 +4,7 @@
  * certificate that does not verify still shows who it was issued to, by whom and until when.
  */
 import type { DetailedPeerCertificate, PeerCertificate, TLSSocket } from 'node:tls';
+import { capitalised } from '../report/words.js';
 
 /** Why a certificate does not verify, as an admin would say it. */
 export type CertificateProblem =
@@ -164,7 +165,7 @@ export function describeCertificateProblem(
       return {
         problem,
         reason: `the certificate is self-signed${ctx.subjectCN ? ` (${ctx.subjectCN})` : ''}, so nothing vouches for it`,
-        hint: `${cap(caAdvice)}, ${fixCert}.${hidden}`,
+        hint: `${capitalised(caAdvice)}, ${fixCert}.${hidden}`,
       };
     case 'expired':
       return {
@@ -191,7 +192,7 @@ export function describeCertificateProblem(
       return {
         problem,
         reason: `the certificate was issued by ${ctx.issuer ?? 'an issuer'} that is not trusted here (unknown CA, or the server does not send its intermediate certificates)`,
-        hint: `${cap(caAdvice)}, or fix the certificate chain on the server (send the intermediate certificates).${hidden}`,
+        hint: `${capitalised(caAdvice)}, or fix the certificate chain on the server (send the intermediate certificates).${hidden}`,
       };
     case 'revoked':
       return { problem, reason: 'the certificate has been revoked', hint: 'Install a new certificate on the mail server.' };
@@ -199,13 +200,9 @@ export function describeCertificateProblem(
       return {
         problem,
         reason: `the certificate does not verify (${code})`,
-        hint: `${cap(caAdvice)}, or fix the certificate on the server.${hidden}`,
+        hint: `${capitalised(caAdvice)}, or fix the certificate on the server.${hidden}`,
       };
   }
-}
-
-function cap(s: string): string {
-  return s.charAt(0).toUpperCase() + s.slice(1);
 }
 
 function chainOf(cert: DetailedPeerCertificate | PeerCertificate): string[] {
