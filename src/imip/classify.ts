@@ -789,7 +789,7 @@ export function classify(input: MessageInput, ctx: ClassifyContext): Verdict {
         messageId: facts.messageId,
         fromAddress,
         parts: facts.parts,
-        problems: input.problems,
+        problems: input.problems ?? [],
         calendarPart: outcome.calendarPart,
         calendar: outcome.calendar,
         record: outcome.record,

@@ -108,6 +108,9 @@ function headerColon(text: string, from: number, to: number): number {
   return -1;
 }
 
+/** The problem noted where a header block ends at a line that is not a header (after the part's label in a parse). */
+export const HEADER_BLOCK_ENDED = 'header block ended by a line that is not a header';
+
 /**
  * Python 2.7's feedparser `headerRE`: `^(From |[\041-\071\073-\176]{1,}:|[\t ])`. A line that does not
  * match ends the header block (it becomes the first body line, with a defect).
@@ -191,7 +194,7 @@ export function parseHeaderLines(text: string, problems: string[] = [], maxBytes
     }
     const colon = headerColon(src, from, end);
     if (colon < 0) {
-      problems.push(`header block ended by a line that is not a header: ${JSON.stringify(src.slice(from, Math.min(end, from + 60)))}`);
+      problems.push(`${HEADER_BLOCK_ENDED}: ${JSON.stringify(src.slice(from, Math.min(end, from + 60)))}`);
       stoppedAt = i;
       break;
     }

@@ -10,7 +10,7 @@
  */
 import { bufferView } from './bytes.js';
 import { BodyCollector, bodyCap, createDecoder, MAX_BODY_BYTES, MAX_CALENDAR_BYTES, noteDecoding, transferEncodingRead, type BodyDecoder } from './mime-decode.js';
-import { decodeHeaderBytes, HeaderList, isHeaderLineBytes, MAX_HEADER_BYTES, parseHeaderLines, VERDICT_HEADER_FIELDS } from './mime-headers.js';
+import { decodeHeaderBytes, HEADER_BLOCK_ENDED, HeaderList, isHeaderLineBytes, MAX_HEADER_BYTES, parseHeaderLines, VERDICT_HEADER_FIELDS } from './mime-headers.js';
 import {
   childNumber,
   embeddedRootNumber,
@@ -180,6 +180,16 @@ type Mode = 'header' | 'body' | 'stopped';
  * Push-based parser: `write()` chunks of any size, then `end()`. `wantBody` is asked once per leaf
  * part when its headers are complete.
  */
+/**
+ * The part whose header block the parse ended at a line that is not a header, from the problem it
+ * noted: `''` for the message's own, a part number for a part's, null for any other problem (and
+ * for an encapsulated message's block).
+ */
+export function headerBlockEndedIn(problem: string): string | null {
+  const m = /^(?:message|part ([\d.]+)): (.*)$/.exec(problem);
+  return m && m[2] === HEADER_BLOCK_ENDED ? (m[1] ?? '') : null;
+}
+
 export class MimeStreamParser {
   private readonly limits: MimeLimits;
   private readonly problems: string[] = [];
@@ -406,7 +416,7 @@ export class MimeStreamParser {
         return;
       }
       if (atLineStart && !isHeaderLineBytes(buf, from, to)) {
-        this.problems.push(`${this.targetLabel()}: header block ended by a line that is not a header`);
+        this.problems.push(`${this.targetLabel()}: ${HEADER_BLOCK_ENDED}`);
         this.finishHeaders(start, false);
         this.midLine = false;
         this.segment(buf, from, to, term, complete, start);
@@ -479,6 +489,7 @@ export class MimeStreamParser {
     if (lines) this.headerChunks.push(lines);
   }
 
+  /** How a problem names where it is: `message`, `part 1.2`, `message in part 2` (see {@link headerBlockEndedIn}). */
   private targetLabel(): string {
     if (this.target.kind === 'top') return 'message';
     if (this.target.kind === 'embedded') return `message in part ${this.target.parent.part.part}`;
@@ -505,7 +516,7 @@ export class MimeStreamParser {
     const { headers } = parseHeaderLines(text, problems, Number.MAX_SAFE_INTEGER);
     headers.latin1 = latin1;
     const label = this.targetLabel();
-    for (const p of problems) if (!p.startsWith('header block ended')) this.problems.push(`${label}: ${p}`);
+    for (const p of problems) if (!p.startsWith(HEADER_BLOCK_ENDED)) this.problems.push(`${label}: ${p}`);
     const target = this.target;
     this.target = TOP;
     let part: MimePart;

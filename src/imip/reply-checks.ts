@@ -16,6 +16,7 @@ import { componentsShape, mainComponent, mainComponentRaises, serverOrganizer, u
 import type { TokenRecord } from './classify-types.js';
 import { fileName, type MimePart } from './mime-part.js';
 import { pyLower } from './mime-headers.js';
+import { headerBlockEndedIn } from './mime.js';
 import { capitalised } from '../report/words.js';
 import { encodingNearMiss, MAX_CALENDAR_BYTES } from './mime-decode.js';
 
@@ -26,7 +27,7 @@ export interface ReplyCheckInput {
   /** Every part of the message, in walk order. */
   parts: MimePart[];
   /** What the parse noted (src/imip/mime.ts): a header block ended early, for one. */
-  problems?: readonly string[];
+  problems: readonly string[];
   /** The first text/calendar part: the one the server uses (`processReply`). */
   calendarPart: MimePart | null;
   /** Its parse; null when there is no calendar part or its body was not supplied. */
@@ -176,7 +177,7 @@ function stoppedAt(action: ServerAction): string {
  * lower-cased), so spaces around the slash make another type, and its parser descends only into
  * a part whose main type is exactly "multipart" (`get_content_maintype()`).
  */
-export function calendarNearMiss(parts: readonly MimePart[], problems: readonly string[] = []): { part: string; type: string; sentence: string } | null {
+export function calendarNearMiss(parts: readonly MimePart[], problems: readonly string[]): { part: string; type: string; sentence: string } | null {
   for (const p of parts) {
     const type = p.type;
     const where = p.part ? `Part ${p.part}` : 'The message';
@@ -199,9 +200,8 @@ export function calendarNearMiss(parts: readonly MimePart[], problems: readonly 
   // Python ends a header block at the first line that is not a header (email.feedparser): the
   // header lines after it, a Content-Type among them perhaps, are read as the part's body.
   for (const problem of problems) {
-    const m = /^(message|part ([\d.]+)): header block ended by a line that is not a header$/.exec(problem);
-    if (!m) continue;
-    const part = m[2] ?? '';
+    const part = headerBlockEndedIn(problem);
+    if (part === null) continue;
     const type = parts.find((p) => p.part === part)?.type ?? 'text/plain';
     return {
       part,

@@ -42,6 +42,10 @@ describe('reply.no-calendar names a near miss', () => {
     expect(verdict.serverAction).toBe('REPLY_FORWARDED_TO_ORGANIZER');
     expect(finding?.message).toMatch(/Part 2\.2's header block ends at a line that is not a header: the server's Python reads the lines after it as the body/);
     expect(finding?.evidence['nearMiss']).toEqual({ part: '2.2', type: 'text/plain' });
+    // The message's own header block, ended before its Content-Type.
+    const top = judged('thunderbird-reply', (t) => t.replace('Content-Type: multipart/mixed;', `Not a header line${t.includes('\r\n') ? '\r\n' : '\n'}Content-Type: multipart/mixed;`));
+    expect(top.finding?.message).toMatch(/The message's header block ends at a line that is not a header/);
+    expect(top.finding?.evidence['nearMiss']).toEqual({ part: '(message)', type: 'text/plain' });
   });
 
   it('a mail written by hand says nothing more, and a reply with text/calendar beside application/ics has no finding', () => {
