@@ -177,7 +177,7 @@ function stoppedAt(action: ServerAction): string {
  * lower-cased), so spaces around the slash make another type, and its parser descends only into
  * a part whose main type is exactly "multipart" (`get_content_maintype()`).
  */
-export function calendarNearMiss(parts: readonly MimePart[], problems: readonly string[]): { part: string; type: string; sentence: string } | null {
+function calendarNearMiss(parts: readonly MimePart[], problems: readonly string[]): { part: string; type: string; sentence: string } | null {
   for (const p of parts) {
     const type = p.type;
     const where = p.part ? `Part ${p.part}` : 'The message';
