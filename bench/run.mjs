@@ -108,7 +108,13 @@ function row(what, r, extra = {}) {
 }
 
 const node = process.execPath;
+/**
+ * The program as admins start it: bin/imip run itself (its shell lines start Node with a pool of V8
+ * threads sized to the machine), not `node bin/imip`. Every command is run so, a baseline's too.
+ */
 const imip = (checkout = ROOT) => path.join(checkout, 'bin/imip');
+/** `imip <args>` under measure(). */
+const run = (args, opts, checkout = ROOT) => measure(imip(checkout), args, opts);
 
 // ---------------------------------------------------------------- the stack
 
@@ -120,7 +126,7 @@ try {
     const imapPlist = plist(stack, 'imap');
     const pop3Plist = plist(stack, 'pop3');
     const poll = (config, checkout = ROOT) => () =>
-      measure(node, [imip(checkout), 'poll', '--once', '--json', '--server-version', '4.3', '--config', config, '--ca-file', stack.ca, '--state-dir', st, '--timeout', '120']);
+      run(['poll', '--once', '--json', '--server-version', '4.3', '--config', config, '--ca-file', stack.ca, '--state-dir', st, '--timeout', '120'], {}, checkout);
     const bulk = (protocol) => () => measure(node, [fileURLToPath(new URL('./lib/bulk.mjs', import.meta.url)), JSON.stringify({ protocol, host: stack.host, port: port(stack, protocol === 'imap' ? 'imaps' : 'pop3s'), ca: stack.ca, user: USER })], { okCodes: [0] });
 
     if (ONLY.has('poll') || ONLY.has('probes')) {
@@ -150,7 +156,7 @@ try {
           'test-smtp',
           sideBySide(
             // okCodes [0]: every stage must pass, so both sides go through STARTTLS, EHLO and AUTH.
-            () => measure(node, [imip(), 'test-smtp', '--config', imapPlist, '--ca-file', stack.ca], { okCodes: [0] }),
+            () => run(['test-smtp', '--config', imapPlist, '--ca-file', stack.ca], { okCodes: [0] }),
             () => measure('swaks', ['--server', `${stack.smtpHost}:${smtpPort}`, '--tls', '--tls-verify', '--tls-ca-path', stack.ca, '--quit-after', 'AUTH', '--auth', 'PLAIN', '--auth-user', USER.address, '--auth-password', USER.password, '--from', USER.address, '--to', USER.address], { okCodes: [0] }),
           ),
           { anchor: 'swaks --quit-after AUTH' },
@@ -163,7 +169,7 @@ try {
       row(
         'test-mailbox POP3',
         sideBySide(
-          () => measure(node, [imip(), 'test-mailbox', '--config', pop3Plist, '--ca-file', stack.ca]),
+          () => run(['test-mailbox', '--config', pop3Plist, '--ca-file', stack.ca]),
           py(`import poplib, ssl\np = poplib.POP3_SSL(${JSON.stringify(stack.host)}, ${pop3s}, context=${ctx})\np.user(${JSON.stringify(USER.address)}); p.pass_(${JSON.stringify(USER.password)}); p.stat(); p.quit()`),
         ),
         { anchor: 'Python poplib: TLS, login, STAT' },
@@ -171,7 +177,7 @@ try {
       row(
         'test-mailbox IMAP',
         sideBySide(
-          () => measure(node, [imip(), 'test-mailbox', '--config', imapPlist, '--ca-file', stack.ca]),
+          () => run(['test-mailbox', '--config', imapPlist, '--ca-file', stack.ca]),
           py(`import imaplib, ssl\nm = imaplib.IMAP4_SSL(${JSON.stringify(stack.host)}, ${imaps}, ssl_context=${ctx})\nm.login(${JSON.stringify(USER.address)}, ${JSON.stringify(USER.password)}); m.select('INBOX', readonly=True); m.logout()`),
         ),
         { anchor: 'Python imaplib: TLS, login, EXAMINE' },
@@ -223,7 +229,7 @@ if (ONLY.has('log')) {
       cfg,
       '<?xml version="1.0" encoding="UTF-8"?>\n<plist version="1.0"><dict><key>Scheduling</key><dict><key>iMIP</key><dict><key>Enabled</key><true/><key>Receiving</key><dict><key>Server</key><string></string></dict></dict></dict></dict></plist>\n',
     );
-    const diag = (f) => () => measure(node, [imip(), 'diagnose', '--json', '--config', cfg, '--log', f]);
+    const diag = (f) => () => run(['diagnose', '--json', '--config', cfg, '--log', f]);
     const grepAll = (f) => () => measure(`grep -c -F -f ${needles} ${f}`, [], { shell: true, okCodes: [0, 1] });
     const grepOne = (f) => () => measure(`grep -c 'Mail gateway' ${f}`, [], { shell: true, okCodes: [0, 1] });
     row('diagnose --log, plain', sideBySide(diag(file), grepAll(file)), { anchor: 'grep -c -F -f <every server text>' });
@@ -242,7 +248,7 @@ if (ONLY.has('log')) {
 if (ONLY.has('startup')) {
   say('\n== start-up: check-config on the example, against node -e 0 (10 runs)');
   const r = sideBySide(
-    () => measure(node, [imip(), 'check-config', '--config', path.join(ROOT, 'examples/caldavd.plist')]),
+    () => run(['check-config', '--config', path.join(ROOT, 'examples/caldavd.plist')]),
     () => measure(node, ['-e', '0'], { okCodes: [0] }),
     Math.max(10, RUNS),
   );
