@@ -1,8 +1,8 @@
 /**
  * bin/imip run as a program, as admins run it (`imip ...`, or the npm link to it): a shell
- * script that starts Node with a pool of V8 background threads sized to the machine (one fewer
- * than its processors, 1 to 4), and a JavaScript file that Node runs. The rest of the suite starts
- * it as `node bin/imip`, which skips the shell part.
+ * script that starts Node with V8's background thread pool sized to the processors this process
+ * may use (`--v8-pool-size=0`: Node's own estimate, less one, at least one), and a JavaScript file
+ * that Node runs. The rest of the suite starts it as `node bin/imip`, which skips the shell part.
  */
 import { spawnSync } from 'node:child_process';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
@@ -14,42 +14,20 @@ import { tempDir } from '../helpers/plist.js';
 
 const EXAMPLE = fileURLToPath(new URL('../../examples/caldavd.plist', import.meta.url));
 
-function script(dir: string, name: string, body: string): void {
-  const file = join(dir, name);
-  writeFileSync(file, `#!/bin/sh\n${body}\n`);
-  chmodSync(file, 0o755);
-}
-
-/**
- * What the launcher hands to `node`: a stand-in `node` prints its arguments one a line, and a
- * stand-in `getconf` reports `processors` (or fails, with null). Only those two are on PATH.
- */
-function launch(processors: string | null, args: string[], env: Record<string, string> = {}): string[] {
+/** What the launcher hands to `node`: a stand-in `node`, alone on PATH, prints its arguments one a line. */
+function launch(args: string[], env: Record<string, string> = {}): string[] {
   const dir = tempDir();
-  script(dir, 'node', `printf '%s\\n' "$@"`);
-  script(dir, 'getconf', processors === null ? 'exit 1' : `[ "$1" = _NPROCESSORS_ONLN ] && echo ${processors}`);
+  writeFileSync(join(dir, 'node'), `#!/bin/sh\nprintf '%s\\n' "$@"\n`);
+  chmodSync(join(dir, 'node'), 0o755);
   const r = spawnSync(BIN, args, { env: { PATH: dir, ...env }, encoding: 'utf8' });
   expect(r.status, r.stderr).toBe(0);
   return r.stdout.split('\n').slice(0, -1);
 }
 
 describe('bin/imip run as a program', () => {
-  it('starts Node with one V8 background thread fewer than the processors, from 1 to 4', () => {
-    const pool = (processors: string | null) => launch(processors, ['--version'])[0];
-    expect(pool('1')).toBe('--v8-pool-size=1');
-    expect(pool('2')).toBe('--v8-pool-size=1');
-    expect(pool('3')).toBe('--v8-pool-size=2');
-    expect(pool('4')).toBe('--v8-pool-size=3');
-    expect(pool('5')).toBe('--v8-pool-size=4');
-    expect(pool('64')).toBe('--v8-pool-size=4');
-    // Processors unknown (no getconf, or no number from it): taken as 2.
-    expect(pool(null)).toBe('--v8-pool-size=1');
-    expect(pool('undefined')).toBe('--v8-pool-size=1');
-  });
-
-  it('hands Node the program and every argument unchanged', () => {
-    expect(launch('2', ['poll', '--once', '--set', 'Receiving.Server=a b', '', '*', '$HOME'])).toEqual([
-      '--v8-pool-size=1',
+  it('starts Node with the V8 thread pool sized to the machine, then the program with every argument unchanged', () => {
+    expect(launch(['poll', '--once', '--set', 'Receiving.Server=a b', '', '*', '$HOME'])).toEqual([
+      '--v8-pool-size=0',
       BIN,
       'poll',
       '--once',
@@ -62,7 +40,8 @@ describe('bin/imip run as a program', () => {
   });
 
   it('leaves a --v8-pool-size given in NODE_OPTIONS to apply', () => {
-    expect(launch('2', ['--version'], { NODE_OPTIONS: '--max-old-space-size=512 --v8-pool-size=8' })).toEqual([BIN, '--version']);
+    expect(launch(['--version'], { NODE_OPTIONS: '--max-old-space-size=512 --v8-pool-size=8' })).toEqual([BIN, '--version']);
+    expect(launch(['--version'], { NODE_OPTIONS: '--max-old-space-size=512' })).toEqual(['--v8-pool-size=0', BIN, '--version']);
   });
 
   it('runs the program on the real Node with that pool: the same report as `node bin/imip`', () => {
@@ -76,8 +55,6 @@ describe('bin/imip run as a program', () => {
     expect(direct.status).toBe(1);
     expect(direct.stdout).toBe(viaNode.stdout);
     expect(direct.stderr).toBe(viaNode.stderr);
-    const processors = Number(spawnSync('getconf', ['_NPROCESSORS_ONLN'], { encoding: 'utf8' }).stdout) || 2;
-    const expected = Math.min(4, Math.max(1, processors - 1));
-    expect(JSON.parse(readFileSync(seen, 'utf8'))).toEqual([`--v8-pool-size=${expected}`]);
+    expect(JSON.parse(readFileSync(seen, 'utf8'))).toEqual(['--v8-pool-size=0']);
   });
 });
