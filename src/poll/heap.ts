@@ -9,9 +9,10 @@
  *   (1 MB per semi-space on 64-bit Node when this was measured, 2 MB now that the flags go in
  *   after loading), a 1,000-message poll peaked about 30 MB lower and used no more CPU (more
  *   scavenges, each on a nursery that fits in the cache).
- *   `--max-semi-space-size` is fixed when the heap is set up and a launcher cannot pass it
- *   portably; the growth factor is read each time the young generation would grow, so setting it
- *   to 1 before the poll allocates holds the size. 0 would crash V8: never pass it.
+ *   `--max-semi-space-size` is fixed when the heap is set up, and on Node's command line (where
+ *   bin/imip's launcher could put it) it makes V8 refuse the compiled code the build ships (the
+ *   flags' check, below); the growth factor is read each time the young generation would grow,
+ *   so setting it to 1 before the poll allocates holds the size. 0 would crash V8: never pass it.
  * - The old generation is allowed to grow by a factor V8 picks from its collection and
  *   allocation speeds, up to 4 × the live data after each full collection. A poll promotes little
  *   but steadily, so the heap kept growing: a 5,000-reply poll peaked at about 91 MB, 16 MB above
