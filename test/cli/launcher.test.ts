@@ -44,6 +44,20 @@ describe('bin/imip run as a program', () => {
     expect(launch(['--version'], { NODE_OPTIONS: '--max-old-space-size=512' })).toEqual(['--v8-pool-size=0', BIN, '--version']);
   });
 
+  it('says that no node is on PATH, and which PATH, and exits 2 (could not run); UNKNOWN with --format nagios', () => {
+    const empty = tempDir();
+    const r = spawnSync(BIN, ['poll', '--once'], { env: { PATH: empty }, encoding: 'utf8' });
+    expect(r.status).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe(`imip: cannot start: no node (Node.js 20.19 or later) on PATH (${empty})\n`);
+    // A monitoring check: UNKNOWN on stdout, exit 3, as imip says of a run it could not make.
+    for (const format of [['--format', 'nagios'], ['--format=nagios']]) {
+      const n = spawnSync(BIN, ['poll', '--once', ...format], { env: { PATH: empty }, encoding: 'utf8' });
+      expect(n.status).toBe(3);
+      expect(n.stdout).toBe(`IMIP UNKNOWN - cannot start: no node (Node.js 20.19 or later) on PATH (${empty})\n`);
+    }
+  });
+
   it('runs the program on the real Node with that pool: the same report as `node bin/imip`', () => {
     const dir = tempDir();
     const seen = join(dir, 'exec-argv');
