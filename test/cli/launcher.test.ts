@@ -50,7 +50,11 @@ describe('bin/imip run as a program', () => {
     expect(r.status).toBe(2);
     expect(r.stdout).toBe('');
     expect(r.stderr).toBe(`imip: cannot start: no node (Node.js 20.19 or later) on PATH (${empty})\n`);
-    // A monitoring check: UNKNOWN on stdout, exit 3, as imip says of a run it could not make.
+    // A monitoring check: UNKNOWN on stdout, exit 3, as imip itself says of a run it could not
+    // make (src/report/nagios.ts): the shell's line starts as the program's does.
+    const own = spawnSync(process.execPath, [BIN, 'poll', '--once', '--format', 'nagios', '--config', join(empty, 'missing.plist')], { encoding: 'utf8' });
+    expect(own.status).toBe(3);
+    expect(own.stdout).toMatch(/^IMIP UNKNOWN - /);
     for (const format of [['--format', 'nagios'], ['--format=nagios']]) {
       const n = spawnSync(BIN, ['poll', '--once', ...format], { env: { PATH: empty }, encoding: 'utf8' });
       expect(n.status).toBe(3);
