@@ -24,7 +24,7 @@
 // trained once more with it: one file and one cache to read instead of 17 for `check-config`.
 //   node scripts/code-cache.mjs --train check-config   (the child) that command's runs only
 //
-// `poll` is not trained: it sets V8 flags once the mailbox is open (src/poll/heap.ts), and every
+// `poll` is not trained: it sets V8 flags once the mailbox is open (src/poll/v8-flags.ts), and every
 // cache written after that would carry them, so that V8 refused each one at the next start.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';

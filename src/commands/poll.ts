@@ -8,7 +8,7 @@ import { EXIT_CANNOT_RUN, EXIT_OK, EXIT_PROBLEMS, CannotRunError } from '../repo
 import type { PollMessage, ReaderInfo, ServerLoginReport } from '../poll/cycle.js';
 import type { Finding } from '../report/finding.js';
 import { isMailboxOpenError, type MailboxOpenError } from '../mailbox/open-error.js';
-import { keepHeapFlat } from '../poll/heap.js';
+import { setPollV8Flags } from '../poll/v8-flags.js';
 import { OutputBatch } from '../report/output-batch.js';
 import {
   colours,
@@ -223,7 +223,7 @@ export async function run(flags: PollFlags): Promise<number> {
     for (const sig of stopSignals) process.on(sig, onSignal);
     try {
       await ready;
-      keepHeapFlat();
+      setPollV8Flags();
       report = await runApply(cycleCtx, {
         target,
         stateDir: stateDir(flags.stateDir),
@@ -326,9 +326,9 @@ export async function run(flags: PollFlags): Promise<number> {
   };
   for (const sig of stopSignals) process.on(sig, onSignal);
   try {
-    // The heap flags go in once the mailbox is open (src/poll/heap.ts), when what the cycle runs is loaded.
+    // The V8 flags go in once the mailbox is open (src/poll/v8-flags.ts), when what the cycle runs is loaded.
     const onOpen = (info: ReaderInfo): void => {
-      keepHeapFlat();
+      setPollV8Flags();
       hooks.onOpen?.(info);
       jsonOpened = out.json && !monitored;
     };
