@@ -676,7 +676,11 @@ function summarise(outcome: Outcome): CalendarSummary | undefined {
   const cal = outcome.calendar;
   if (!cal?.ok) return undefined;
   const main = mainComponent(cal.facts);
-  const attendees = [...new Set(cal.facts.components.flatMap((c) => c.attendees.map((a) => a.value)))];
+  // Every component's attendees, each once, in order of first appearance (loops rather than
+  // flatMap and its arrays: this runs for every message).
+  const unique = new Set<string>();
+  for (const c of cal.facts.components) for (const a of c.attendees) unique.add(a.value);
+  const attendees = [...unique];
   return {
     method: cal.facts.method,
     uid: main?.uid ?? null,

@@ -644,7 +644,9 @@ export class MimeStreamParser {
     for (let i = 0; i < this.stack.length; i++) {
       const d = this.stack[i]!.delimiter;
       if (!d || this.stack[i]!.closed || to - from < d.length) continue;
-      if (buf.compare(d, 0, d.length, from, from + d.length) !== 0) continue;
+      // The last byte first: a line that starts with another level's delimiter (or any "--"
+      // line) most often differs there, without the cost of Buffer's compare.
+      if (buf[from + d.length - 1] !== d[d.length - 1] || buf.compare(d, 0, d.length, from, from + d.length) !== 0) continue;
       let j = from + d.length;
       const close = to - j >= 2 && buf[j] === DASH && buf[j + 1] === DASH;
       if (close) j += 2;

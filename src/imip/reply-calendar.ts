@@ -5,6 +5,7 @@
  * parses them: pycalendar from 3.0 (./pycalendar/, a port checked against it), vobject on 2.x
  * (ical.js stands in). Only the facts the verdict and the reply checks need are extracted.
  */
+import { isUtf8 } from 'node:buffer';
 import { createRequire } from 'node:module';
 import type ICALNamespace from 'ical.js';
 import { bufferView } from './bytes.js';
@@ -117,6 +118,10 @@ export function serverOrganizer(facts: CalendarFacts): { component: ComponentFac
  * bytes blamed are the start byte and the continuation bytes that were valid.
  */
 export function utf8DecodeError(bytes: Uint8Array): { start: number; end: number; reason: string } | null {
+  // Strict UTF-8 (Node's native check: no overlong forms, nothing past U+10FFFF, no encoded
+  // surrogates) is a subset of what Python 2 decodes, so valid text, nearly every calendar, needs
+  // no walk byte by byte.
+  if (isUtf8(bytes)) return null;
   const n = bytes.length;
   const cont = (b: number | undefined): boolean => b !== undefined && (b & 0xc0) === 0x80;
   let i = 0;

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { classify, needsBody } from '../../src/imip/classify.js';
 import { parseMessage } from '../../src/imip/mime.js';
 import { TOKEN_CAUSE_IDS, tokenCauses } from '../../src/imip/token-causes.js';
+import { extractToken } from '../../src/server/address.js';
 import { parseServerVersion } from '../../src/server/release.js';
 import { context, parseFixture, SENDING_ADDRESS } from './message-fixtures.js';
 
@@ -128,5 +129,30 @@ describe('tokenCauses on crafted messages', () => {
     const order = [...TOKEN_CAUSE_IDS];
     const found = tokenCauses(message('To: someone@elsewhere.test'), ctx).map((f) => order.indexOf(f.id as (typeof order)[number]));
     expect(found).toEqual([...found].sort((a, b) => a - b));
+  });
+});
+
+describe("extractToken: the server's _extractToken", () => {
+  // 2.x-4.x twistedcaldav/mail.py and 5.0+ txdav/caldav/datastore/scheduling/imip/inbound.py:
+  //   pre, post = addr.split('@'); pre, token = pre.split('+'); return token
+  // (any other count of '@' or '+' raises ValueError, which the server takes as no token).
+  function python(addr: string): string | null {
+    const at = addr.split('@');
+    if (at.length !== 2) return null;
+    const plus = at[0]!.split('+');
+    return plus.length === 2 && plus[1] ? plus[1] : null;
+  }
+
+  it('reads every address over @, + and other characters as the two splits do', () => {
+    const alphabet = ['a', '@', '+', '.'];
+    let checked = 0;
+    const walk = (prefix: string): void => {
+      expect(extractToken(prefix), JSON.stringify(prefix)).toBe(python(prefix));
+      checked++;
+      if (prefix.length < 7) for (const c of alphabet) walk(prefix + c);
+    };
+    walk('');
+    expect(checked).toBe((4 ** 8 - 1) / 3);
+    expect(extractToken(`calendar+${T}@example.test`)).toBe(T);
   });
 });

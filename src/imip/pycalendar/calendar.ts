@@ -125,6 +125,9 @@ export function parsePyCalendar(text: string, era: PyCalendarEra, serverTypes = 
   let open = false;
   let seen = false;
   const stack: PyComponent[] = [];
+  // Every line is made of the text's characters: a text without a control character has no line
+  // with one, and one search of the whole text replaces a search per line.
+  const anyControl = CONTROL.test(text);
   for (const line of foldedLines(text)) {
     if (!open) {
       if (line === 'BEGIN:VCALENDAR') {
@@ -157,7 +160,7 @@ export function parsePyCalendar(text: string, era: PyCalendarEra, serverTypes = 
       into.counts.set(prop.key, (into.counts.get(prop.key) ?? 0) + 1);
       const tzid = prop.params.get('TZID')?.[0];
       if (tzid !== undefined && !into.tzids.includes(tzid)) into.tzids.push(tzid);
-      if (CONTROL.test(line)) into.control = true;
+      if (anyControl && CONTROL.test(line)) into.control = true;
       if (KEPT.has(prop.key)) into.properties.push(prop);
     }
   }
