@@ -28,6 +28,18 @@
  *   on 5,000 small replies on a 2-core machine the poll took about 4% less wall time and 3% less
  *   CPU without it.
  *
+ * - TurboFan inlines less (`--max-inlined-bytecode-size-cumulative=200`, from 920; read by each
+ *   optimizing compile). The per-message code (the MIME split, the calendar parse, the verdict)
+ *   gets hot a few hundred messages in, and V8 then optimizes some 200 functions on its
+ *   background thread, inlining callees into each: about 0.45 s of that thread's CPU in a
+ *   5,000-message poll that takes 0.75 s. On a 2-core machine that thread competes with the poll
+ *   itself and with the mail server it reads from. With the smaller budget it took about 0.37 s;
+ *   the poll used 0.91 × the CPU and 0.96 × the wall time (20 paired runs, Node 20), and
+ *   30,000 small replies the same wall time. Optimized code with less inlined is slower once
+ *   warm: judging the same 4,750 small messages again and again in one process, 2 to 3% per pass
+ *   (5% at a budget of 100, which saved no more time in a poll). A poll is short-lived; V8's
+ *   default is made for code that runs for long.
+ *
  * An earlier version forced a full, stop-the-world collection every 1,000 messages instead. That
  * kept the peak as flat, but each forced collection cost far more than its own pause (about
  * 0.1 s of CPU each, for a 30,000-reply poll 8.2 s against 4.8 s without them).
@@ -40,17 +52,6 @@
  * 5,000 replies the difference is lost in the noise. By the time the mailbox is open every
  * module of the read-only cycle is loaded. The young generation has grown one step while
  * loading, to 2 MB per semi-space, and is held there: the peak is 2 to 3 MB higher.
- *
- * - TurboFan inlines less (`--max-inlined-bytecode-size-cumulative=200`, from 920; read by each
- *   optimizing compile). The per-message code (the MIME split, the calendar parse, the verdict)
- *   gets hot a few hundred messages in, and V8 then optimizes some 200 functions on its
- *   background thread, inlining callees into each: about 0.45 s of that thread's CPU in a
- *   5,000-message poll that takes 0.75 s. On a 2-core machine that thread competes with the poll
- *   itself and with the mail server it reads from. With the smaller budget it took about 0.37 s;
- *   the poll used 0.91 × the CPU and 0.95 × the wall time (paired runs, Node 20). Optimized code
- *   with less inlined is slower once warm: judging the same 4,750 small messages again and again
- *   in one process, 2 to 3% per pass (5% at a budget of 100, which saved no more time in a poll).
- *   A poll is short-lived; V8's default is made for code that runs for long.
  *
  * If V8 refuses a flag, only the peak or the time grows.
  *
