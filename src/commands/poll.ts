@@ -223,7 +223,7 @@ export async function run(flags: PollFlags): Promise<number> {
     for (const sig of stopSignals) process.on(sig, onSignal);
     try {
       await ready;
-      setPollV8Flags();
+      setPollV8Flags(protocol);
       report = await runApply(cycleCtx, {
         target,
         stateDir: stateDir(flags.stateDir),
@@ -328,7 +328,7 @@ export async function run(flags: PollFlags): Promise<number> {
   try {
     // The V8 flags go in once the mailbox is open (src/poll/v8-flags.ts), when what the cycle runs is loaded.
     const onOpen = (info: ReaderInfo): void => {
-      setPollV8Flags();
+      setPollV8Flags(protocol);
       hooks.onOpen?.(info);
       jsonOpened = out.json && !monitored;
     };
