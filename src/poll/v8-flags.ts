@@ -38,7 +38,7 @@
  *   30,000 small replies the same wall time. Optimized code with less inlined is slower once
  *   warm: judging the same 4,750 small messages again and again in one process, 2 to 3% per pass
  *   (5% at a budget of 100, which saved no more time in a poll). An IMAP poll is short-lived;
- *   V8's default is made for code that runs for long. So is a POP3 poll's: POP3 has no partial
+ *   V8's default is made for code that runs for long. A POP3 poll's does: POP3 has no partial
  *   read, every message goes through the MIME parser whole (5 s for the same mailbox, its 5 MB
  *   attachments included), and with the smaller budget it took 1.06 × the wall time and 1.14 ×
  *   the CPU (8 paired runs). Over POP3 the budget stays V8's.

@@ -1,6 +1,6 @@
 /**
  * The commands that connect change V8 flags on the way (the resolve stage's IPv6 test,
- * src/net/connect.ts; the poll's heap flags, src/poll/v8-flags.ts). V8 refuses a code cache made
+ * src/net/connect.ts; the poll's V8 flags, src/poll/v8-flags.ts). V8 refuses a code cache made
  * under other flags, so each change must come back, or come after the last file is loaded:
  * otherwise every file loaded later compiles from source, and the command is slower for it.
  * The poll is the command that loads most of its files after it has connected (the connection
