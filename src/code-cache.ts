@@ -186,7 +186,7 @@ function unchanged(filename: string, size: number, time: number): boolean {
 
 /**
  * False once V8 refused a cache. It compares the flags a cache was made under with its own, so
- * after `poll` set its heap flags (src/poll/heap.ts) it would refuse every one: the files loaded
+ * after `poll` set its V8 flags (src/poll/v8-flags.ts) it would refuse every one: the files loaded
  * from then on (and after any other refusal: another Node, a damaged file) compile from source,
  * without reading their caches.
  */
