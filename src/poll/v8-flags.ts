@@ -71,12 +71,21 @@
 import { setFlagsFromString } from 'node:v8';
 import type { MailboxProtocol } from '../config/settings.js';
 
+/**
+ * The flags a poll over `protocol` sets. Each must be one this Node's V8 knows: V8 does not throw
+ * for a flag it does not know, it prints "Error: unrecognized flag" on stderr, in every poll
+ * (test/poll/v8-flags.test.ts runs them on each Node the suite runs on).
+ */
+export function pollV8Flags(protocol: MailboxProtocol): string[] {
+  const flags = ['--semi-space-growth-factor=1', '--heap-growing-percent=10', '--no-parallel-scavenge'];
+  if (protocol === 'imap') flags.push('--max-inlined-bytecode-size-cumulative=200');
+  return flags;
+}
+
 export function setPollV8Flags(protocol: MailboxProtocol): void {
   // Files loaded from here on compile from source (src/code-cache.ts stops reading caches at the
   // first refusal).
-  const flags = ['--semi-space-growth-factor=1', '--heap-growing-percent=10', '--no-parallel-scavenge'];
-  if (protocol === 'imap') flags.push('--max-inlined-bytecode-size-cumulative=200');
-  for (const flag of flags) {
+  for (const flag of pollV8Flags(protocol)) {
     try {
       setFlagsFromString(flag);
     } catch {
