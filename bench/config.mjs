@@ -51,10 +51,13 @@ const cases = {
 
 const bin = new URL('../bin/imip', import.meta.url).pathname;
 
-/** One process under /usr/bin/time: wall time (our clock) and peak RSS (the kernel's). */
-function measure(argv) {
+/**
+ * One process under /usr/bin/time: wall time (our clock) and peak RSS (the kernel's). imip is run
+ * as admins run it, bin/imip itself (its launcher starts Node), the floor as `node -e 0`.
+ */
+function measure(cmd, argv) {
   const t = process.hrtime.bigint();
-  const r = spawnSync('/usr/bin/time', ['-f', '@@%M', process.execPath, ...argv], { encoding: 'utf8', maxBuffer: 1 << 30 });
+  const r = spawnSync('/usr/bin/time', ['-f', '@@%M', cmd, ...argv], { encoding: 'utf8', maxBuffer: 1 << 30 });
   const ms = Number(process.hrtime.bigint() - t) / 1e6;
   const kb = Number(/@@(\d+)\s*$/.exec(r.stderr ?? '')?.[1]);
   return { ms, mb: kb / 1024, status: r.status, out: r.stdout.length };
@@ -68,7 +71,7 @@ const median = (xs) => {
 const rows = [];
 const floor = { ms: [], mb: [] };
 const floorOnce = () => {
-  const f = measure(['-e', '0']);
+  const f = measure(process.execPath, ['-e', '0']);
   floor.ms.push(f.ms);
   floor.mb.push(f.mb);
 };
@@ -82,7 +85,7 @@ for (const [name, [what, make, modes]] of Object.entries(cases)) {
     const mb = [];
     let last;
     for (let i = 0; i < RUNS; i++) {
-      last = measure([bin, 'check-config', '--config', path, ...mode]);
+      last = measure(bin, ['check-config', '--config', path, ...mode]);
       ms.push(last.ms);
       mb.push(last.mb);
       floorOnce(); // alternating, so both see the same machine

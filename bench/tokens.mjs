@@ -164,9 +164,10 @@ function plist(stack) {
 function cycle(stack, version, store) {
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint();
+    // bin/imip itself, as admins run it (its launcher starts Node).
     const c = spawn(
-      process.execPath,
-      [path.join(ROOT, 'bin/imip'), 'poll', '--once', '--json', '--server-version', version, '--config', plist(stack), '--ca-file', stack.env.MAILSTACK_CA, '--state-dir', path.join(stack.dir, 'state'), '--token-store', store, '--timeout', '120'],
+      path.join(ROOT, 'bin/imip'),
+      ['poll', '--once', '--json', '--server-version', version, '--config', plist(stack), '--ca-file', stack.env.MAILSTACK_CA, '--state-dir', path.join(stack.dir, 'state'), '--token-store', store, '--timeout', '120'],
       { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } },
     );
     let out = '';
