@@ -13,9 +13,4 @@ describe('the V8 flags a poll sets once its mailbox is open', () => {
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
   });
-
-  it('lower the inlining budget over IMAP only: a POP3 poll streams every message through the parser', () => {
-    expect(pollV8Flags('imap')).toContain('--max-inlined-bytecode-size-cumulative=200');
-    expect(pollV8Flags('pop3').some((f) => f.includes('inlined'))).toBe(false);
-  });
 });
