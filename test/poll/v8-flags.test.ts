@@ -14,3 +14,19 @@ describe('the V8 flags a poll sets once its mailbox is open', () => {
     expect(r.status).toBe(0);
   });
 });
+
+describe("freeing Maglev's compile jobs on the main thread", () => {
+  // Node 24 (V8 13.6) peaks about 18 MB lower with it; Node 20's V8 (11.3) does not know the flag,
+  // so setting it there would print V8's complaint in every poll.
+  it.each([
+    ['11.3.244.8-node.38', false],
+    ['12.3.219.16', false],
+    ['12.4.254.21-node.57', true],
+    ['13.6.233.17-node.53', true],
+    ['14.0.1', true],
+  ])('V8 %s: set %s', (version, expected) => {
+    for (const protocol of ['imap', 'pop3'] as const) {
+      expect(pollV8Flags(protocol, version).includes('--no-maglev-destroy-on-background')).toBe(expected);
+    }
+  });
+});
