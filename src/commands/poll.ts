@@ -10,6 +10,7 @@ import type { Finding } from '../report/finding.js';
 import { isMailboxOpenError, type MailboxOpenError } from '../mailbox/open-error.js';
 import { setPollV8Flags } from '../poll/v8-flags.js';
 import { OutputBatch } from '../report/output-batch.js';
+import { stdoutRoom } from '../report/output-room.js';
 import {
   colours,
   connectOptions,
@@ -335,7 +336,8 @@ export async function run(flags: PollFlags): Promise<number> {
     const onTally = (t: import('../poll/cycle.js').Tally): void => {
       tallied = t;
     };
-    report = await runReadOnlyCycle(cycleCtx, { ...hooks, onOpen, onTally, keepRows: false, onProgress: progress.update }, opening?.reader);
+    // The rows go out as they are judged; a reader of stdout that falls behind pauses the read.
+    report = await runReadOnlyCycle(cycleCtx, { ...hooks, onOpen, onTally, keepRows: false, onProgress: progress.update, room: stdoutRoom() }, opening?.reader);
   } catch (err) {
     if (isMailboxOpenError(err)) return notOpened(err, serverLogin, connFindings);
     throw err;

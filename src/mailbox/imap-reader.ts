@@ -34,9 +34,11 @@ import { headerBlocksOf, headerSections, isHeaderSection, structureDisagreement,
 import { parseMessage, type ParsedMessage } from '../imip/mime.js';
 import { MailboxOpenError, maskOpenError, probeStage } from './open-error.js';
 import { mailboxHost, noCredentialsText } from './target.js';
-import { WHOLE_MESSAGE_LIMIT, WHOLE_READ_MAX_BYTES, type OnMessage, type OnProgress, type ReaderInfo, type ReadMessage, type ReadStats } from './types.js';
+import { WHOLE_MESSAGE_LIMIT, WHOLE_READ_MAX_BYTES, type OnMessage, type OnProgress, type OnRoom, type ReaderInfo, type ReadMessage, type ReadStats } from './types.js';
 import { loadCaPem, runContext } from '../net/net-stage.js';
 import { ImapDeadline, isImapTimeout } from './imap-deadline.js';
+import { keepAliveEveryMs, waitForRoom } from './keep-alive.js';
+import { secondsText } from '../net/errors.js';
 
 /** Header fields fetched for every message: what the verdict and the reply checks read. */
 export const HEADER_FIELDS: string[] = [...VERDICT_HEADER_FIELDS];
@@ -511,7 +513,7 @@ export class ImapReader {
    * part fetches go over a second session of the same account (opened only for mailboxes larger
    * than one window; EXAMINE, BODY.PEEK); the last window uses this connection.
    */
-  async read(opts: { unseenOnly: boolean; onMessage: OnMessage; onProgress?: OnProgress; window?: number }): Promise<ReadStats> {
+  async read(opts: { unseenOnly: boolean; onMessage: OnMessage; onProgress?: OnProgress; room?: OnRoom; window?: number }): Promise<ReadStats> {
     const c = this.client;
     const stats: ReadStats = { exists: this.exists, selected: 0, seenSkipped: 0, vanished: 0, bytesIn: 0, bytesOut: 0, roundTrips: 0 };
     const before = socketBytes(c);
@@ -839,7 +841,7 @@ class FetchPipeline {
     private readonly reader: ImapReader,
     private readonly uids: number[],
     private readonly stats: ReadStats,
-    private readonly opts: { onMessage: OnMessage; onProgress?: OnProgress; window?: number },
+    private readonly opts: { onMessage: OnMessage; onProgress?: OnProgress; room?: OnRoom; window?: number },
   ) {
     this.windowSize = Math.max(1, opts.window ?? READ_WINDOW);
     this.structureItems = `(UID FLAGS RFC822.SIZE BODYSTRUCTURE${reader.condstore ? ' MODSEQ' : ''} BODY.PEEK[HEADER.FIELDS (${HEADER_FIELDS.join(' ')})])`;
@@ -934,10 +936,24 @@ class FetchPipeline {
         }
         await t.p;
       }
+      // Nothing more is asked for while the output waits for its reader (./keep-alive.ts): the
+      // session holds this window and the next one's structure, and says NOOP meanwhile.
+      if (k + 1 < windows) await this.pauseForOutput(raw);
       // The next window's parts are asked for before this window is judged, so that the server
       // sends them while it is (its structure came before this window's parts: answered already).
       partFetches = k + 1 < windows ? await send(k + 1) : [];
       await this.handOver(windowOf(k), raw);
+    }
+  }
+
+  private noopSaid = false;
+
+  /** Wait while the output has no room for more rows, saying NOOP on the session meanwhile. */
+  private async pauseForOutput(raw: RawSession): Promise<void> {
+    const noops = await waitForRoom(this.opts.room, () => raw.command('NOOP'), keepAliveEveryMs(this.reader.deadline.timeoutMs));
+    if (noops && !this.noopSaid) {
+      this.noopSaid = true;
+      this.reader.info.commands.push(`NOOP (every ${secondsText(keepAliveEveryMs(this.reader.deadline.timeoutMs))} while the output waited for its reader)`);
     }
   }
 

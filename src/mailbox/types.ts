@@ -84,4 +84,10 @@ export interface ReadStats {
 
 export type OnMessage = (m: ReadMessage) => void;
 export type OnProgress = (done: number, total: number) => void;
+/**
+ * Back-pressure from whoever takes the rows: asked before the reader asks the server for more
+ * messages. A promise means "not yet": nothing more is asked for until it settles, and the
+ * session is kept alive meanwhile (./keep-alive.ts). Null: go on.
+ */
+export type OnRoom = () => Promise<void> | null;
 

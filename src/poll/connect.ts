@@ -10,7 +10,7 @@ import type { ConnectOptions, ImipSettings, MailboxProtocol } from '../config/se
 // Types only: each reader (and imapflow behind the IMAP one) is loaded when its protocol is used.
 import type { ImapReader } from '../mailbox/imap-reader.js';
 import type { Pop3Reader } from '../mailbox/pop3-reader.js';
-import type { OnMessage, OnProgress, ReadStats } from '../mailbox/types.js';
+import type { OnMessage, OnProgress, OnRoom, ReadStats } from '../mailbox/types.js';
 import type { ServerAccess } from '../probes/server-access.js';
 import type { ServerVersion } from '../server/release.js';
 import { mailboxHost } from '../mailbox/target.js';
@@ -118,10 +118,13 @@ export type WholeRead = { stats: ReadStats } | { exists: number; error: string }
 export async function readWhole(
   protocol: MailboxProtocol,
   reader: Reader,
-  opts: { unseenOnly: boolean; onMessage: OnMessage; onProgress?: OnProgress },
+  opts: { unseenOnly: boolean; onMessage: OnMessage; onProgress?: OnProgress; room?: OnRoom },
   judged: () => number,
 ): Promise<WholeRead> {
   try {
+    // POP3 reads on whatever the output's reader does: a POP3 server locks the maildrop for the
+    // session (RFC 1939 section 4), and Calendar Server's own poll would be refused while a pager
+    // waited for a person. Its rows wait in memory instead (mailbox/keep-alive.ts).
     const stats =
       reader.info.protocol === 'imap'
         ? await (reader as ImapReader).read(opts)

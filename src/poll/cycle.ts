@@ -19,7 +19,7 @@ import { SERVER_ACTIONS, pollPolicy, shouldDeleteAllMail, type MailboxEffect, ty
 import { featuresOf, type ServerVersion } from '../server/release.js';
 import { readTokens, stateDir, tokenLookup, TOKENS_FILE } from '../state/tokens.js';
 import type { TokenRow, TokenStoreSummary } from '../tokens/combine.js';
-import type { OnMessage, OnProgress, ReaderInfo, ReadMessage, ReadStats } from '../mailbox/types.js';
+import type { OnMessage, OnProgress, OnRoom, ReaderInfo, ReadMessage, ReadStats } from '../mailbox/types.js';
 export type { MessageRef, OnMessage, OnProgress, ReaderInfo, ReadMessage, ReadStats } from '../mailbox/types.js';
 import type { ServerAccess } from '../probes/server-access.js';
 import { openReader, readWhole, type MailboxContext, type Reader } from './connect.js';
@@ -507,6 +507,8 @@ export interface CycleHooks {
   onClassified?: (m: ReadMessage, row: PollMessage, verdict: Verdict) => void;
   /** Called with every row in the server's order (streaming output). */
   onRow?: (row: PollMessage) => void;
+  /** Back-pressure from the output: asked before more messages are read (mailbox/keep-alive.ts). */
+  room?: OnRoom;
   /** Keep the rows in the report (default true); false with `onRow` keeps nothing per message. */
   keepRows?: boolean;
   /** Called once connected, before the first message is read. */
@@ -532,7 +534,7 @@ export async function readCycle(ctx: CycleContext, reader: Reader, hooks: CycleH
     const kept = tally.add(row);
     hooks.onClassified?.(m, kept, verdict);
   };
-  const progress = hooks.onProgress ? { onProgress: hooks.onProgress } : {};
+  const progress = { ...(hooks.onProgress ? { onProgress: hooks.onProgress } : {}), ...(hooks.room ? { room: hooks.room } : {}) };
   const unseenOnly = reader.info.protocol === 'imap' && pollPolicy(ctx.version, 'imap').reads === 'unseen';
   const read = await readWhole(ctx.protocol, reader, { unseenOnly, onMessage, ...progress }, () => tally.messages);
   if ('stats' in read) return { rows: tally.rows, stats: read.stats, summary: tally.summary(read.stats) };

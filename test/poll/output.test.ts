@@ -9,19 +9,24 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePortOffset, purgeMailbox, seedMailbox, startStack, stopStack, type StackInfo } from '../mailstack/stack.js';
 import { BIN, runCli, jsonOf } from '../helpers/cli.js';
 import { startRelay } from '../helpers/relay.js';
-import { fixture, tokenStateDir, writePollPlist } from './helpers.js';
+import { fixture, smallReply, TOKENS, tokenStateDir, writePollPlist } from './helpers.js';
 import { progressEnabled } from '../../src/commands/poll.js';
 
 const USER = { address: 'calendar@example.test', password: 'PollOut-pw-5521' };
 /** A mailbox with a 1 MB calendar in the middle, for stopping a cycle while it reads. */
 const BIG_USER = { address: 'bigcal@example.test', password: 'PollOut-pw-5522' };
+/** 3,000 small replies: about 3 MB of --json rows, more than stdout may queue for its reader. */
+const MANY_USER = { address: 'manyreplies@example.test', password: 'PollOut-pw-5523' };
+const MANY = 3000;
 let stack: StackInfo;
+let manyPlist: string;
+let manyPop3Plist: string;
 let plist: string;
 let bigPlist: string;
 let state: string;
 
 beforeAll(async () => {
-  stack = await startStack({ portOffset: await freePortOffset(26000, (process.pid + 7) % 20, 20), users: [USER, BIG_USER] });
+  stack = await startStack({ portOffset: await freePortOffset(26000, (process.pid + 7) % 20, 20), users: [USER, BIG_USER, MANY_USER] });
   plist = writePollPlist(stack, { version: '9.2', protocol: 'imap', user: USER });
   bigPlist = writePollPlist(stack, { version: '9.2', protocol: 'imap', user: BIG_USER });
   const big = fixture('thunderbird-reply')
@@ -29,6 +34,11 @@ beforeAll(async () => {
     .replace('DTSTAMP:20260302T091500Z', `DTSTAMP:20260302T091500Z\r\nDESCRIPTION:${'x'.repeat(1024 * 1024)}`);
   await purgeMailbox(stack, BIG_USER.address);
   await seedMailbox(stack, BIG_USER.address, [fixture('thunderbird-reply'), Buffer.from(big), fixture('outlook-reply')]);
+  manyPlist = writePollPlist(stack, { version: '9.2', protocol: 'imap', user: MANY_USER });
+  manyPop3Plist = writePollPlist(stack, { version: '9.2', protocol: 'pop3', user: MANY_USER });
+  const token = '3f2b8c1e-7d4a-4e9b-a6c2-5b1d9e0f7a21';
+  await purgeMailbox(stack, MANY_USER.address);
+  await seedMailbox(stack, MANY_USER.address, Array.from({ length: MANY }, (_, i) => smallReply(i, token, TOKENS[token]!.uid)));
   state = tokenStateDir();
   await purgeMailbox(stack, USER.address);
   await seedMailbox(stack, USER.address, [
@@ -159,4 +169,51 @@ describe('poll --once output', () => {
       relay.close();
     }
   }, 60_000);
+
+  describe('a reader of stdout that stops reading', () => {
+    /**
+     * Runs `poll --once --json --timeout 1` with its stdout on a pipe that nobody reads for
+     * `stallMs`, then reads it all. The document, the exit code and the commands it lists.
+     */
+    async function pollWithStalledReader(config: string, stallMs: number): Promise<{ code: number | null; doc: { messages: Array<{ uid?: number; number?: number }>; error?: string; commands: string[] }; stderr: string }> {
+      const child = spawn(process.execPath, [BIN, 'poll', '--once', config, '--ca-file', stack.ca, '--state-dir', state, '--json', '--timeout', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let err = '';
+      child.stderr.on('data', (d) => (err += d));
+      const chunks: Buffer[] = [];
+      const closed = new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+      // Nothing is read for stallMs: the pipe and this side's buffer fill up, then the writer waits.
+      child.stdout.pause();
+      await new Promise((r) => setTimeout(r, stallMs));
+      child.stdout.on('data', (d: Buffer) => chunks.push(d));
+      child.stdout.resume();
+      const code = await closed;
+      return { code, doc: JSON.parse(Buffer.concat(chunks).toString('utf8')), stderr: err };
+    }
+
+    it('IMAP: the read waits for the reader, the session kept alive with NOOP past --timeout; every row arrives, in order', async () => {
+      const r = await pollWithStalledReader(manyPlist, 3500);
+      expect(r.stderr).toBe('');
+      expect(r.doc.error).toBeUndefined();
+      expect(r.code).toBe(0);
+      const uids = r.doc.messages.map((m) => m.uid!);
+      expect(uids).toHaveLength(MANY);
+      expect(uids).toEqual([...uids].sort((a, b) => a - b));
+      // What --verbose shows: the session said NOOP while the output waited.
+      expect(r.doc.commands).toContain('NOOP (every 0.5 s while the output waited for its reader)');
+    }, 60_000);
+
+    it('IMAP: a reader that keeps up never pauses the read (no NOOP)', async () => {
+      const r = await pollWithStalledReader(manyPlist, 0);
+      expect(r.doc.messages).toHaveLength(MANY);
+      expect(r.doc.commands.some((c) => c.startsWith('NOOP'))).toBe(false);
+    }, 60_000);
+
+    it('POP3: the read goes on (the maildrop stays locked no longer than the read), every row arrives', async () => {
+      const r = await pollWithStalledReader(manyPop3Plist, 2500);
+      expect(r.stderr).toBe('');
+      expect(r.doc.error).toBeUndefined();
+      expect(r.doc.messages.map((m) => m.number)).toEqual(Array.from({ length: MANY }, (_, i) => i + 1));
+      expect(r.doc.commands.some((c) => c.startsWith('NOOP'))).toBe(false);
+    }, 60_000);
+  });
 });
