@@ -9,15 +9,14 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { benchArgs } from './lib/args.mjs';
 
-const args = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : dflt;
-};
-const RUNS = Number(opt('runs', 3));
-const ONLY = opt('only', null)?.split(',') ?? null;
-const JSON_OUT = args.includes('--json');
+const opts = benchArgs(import.meta.url, { runs: 'string', only: 'string', json: 'boolean' }, (v) =>
+  v.runs === undefined || /^[1-9]\d*$/.test(v.runs) ? null : `--runs takes a whole number above 0, not ${JSON.stringify(v.runs)}`,
+);
+const RUNS = Number(opts.runs ?? 3);
+const ONLY = opts.only?.split(',') ?? null;
+const JSON_OUT = Boolean(opts.json);
 
 const dir = mkdtempSync(join(tmpdir(), 'imip-bench-config-'));
 const MB = 1024 * 1024;

@@ -20,24 +20,32 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { benchArgs } from './lib/args.mjs';
 import { writeLog } from './lib/log.mjs';
 import { plist, port, seed, startStack, stateDir, stopStack, USER } from './lib/stack.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const args = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : dflt;
-};
-const RUNS = Number(opt('runs', 3));
-const ONLY = new Set(String(opt('only', 'poll,rss,rate,probes,log,startup')).split(','));
-const BASELINE = opt('baseline', null);
+const SECTIONS = ['poll', 'rss', 'rate', 'probes', 'log', 'startup'];
+const count = (v) => v === undefined || /^[1-9]\d*$/.test(v);
+const opts = benchArgs(
+  import.meta.url,
+  { runs: 'string', only: 'string', baseline: 'string', 'rss-baseline': 'boolean', 'log-mb': 'string', messages: 'string', json: 'boolean', keep: 'boolean' },
+  (v) => {
+    const unknown = (v.only ?? '').split(',').filter((s) => v.only !== undefined && !SECTIONS.includes(s));
+    if (unknown.length) return `--only: no section ${unknown.map((s) => JSON.stringify(s)).join(', ')} (the sections: ${SECTIONS.join(', ')})`;
+    for (const k of ['runs', 'log-mb', 'messages']) if (!count(v[k])) return `--${k} takes a whole number above 0, not ${JSON.stringify(v[k])}`;
+    return null;
+  },
+);
+const RUNS = Number(opts.runs ?? 3);
+const ONLY = new Set((opts.only ?? SECTIONS.join(',')).split(','));
+const BASELINE = opts.baseline ?? null;
 /** The RSS rows against the baseline too (doubles the longest section). */
-const RSS_BASELINE = args.includes('--rss-baseline');
-const LOG_BYTES = Number(opt('log-mb', 1024)) * 1024 * 1024;
-const MESSAGES = Number(opt('messages', 5000));
-const JSON_OUT = args.includes('--json');
-const KEEP = args.includes('--keep');
+const RSS_BASELINE = Boolean(opts['rss-baseline']);
+const LOG_BYTES = Number(opts['log-mb'] ?? 1024) * 1024 * 1024;
+const MESSAGES = Number(opts.messages ?? 5000);
+const JSON_OUT = Boolean(opts.json);
+const KEEP = Boolean(opts.keep);
 
 if (!existsSync(path.join(ROOT, 'dist/cli.js'))) {
   console.error('bench/run.mjs: build first (npm run build)');

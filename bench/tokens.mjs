@@ -13,21 +13,22 @@ import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { benchArgs } from './lib/args.mjs';
 import { fillInbox, startStack, stopStack } from './lib/stack.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const USER = { address: 'benchtok@example.test', password: 'BenchTok-pw-2026' };
 
-const args = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : dflt;
-};
-const N = Number(opt('messages', 5000));
-const EXTRA = Number(opt('extra-rows', 20000));
-const RUNS = Number(opt('runs', 3));
-const STORES = opt('store', 'both') === 'both' ? ['sqlite', 'postgres'] : [opt('store', 'both')];
-const JSON_OUT = args.includes('--json');
+const opts = benchArgs(import.meta.url, { messages: 'string', 'extra-rows': 'string', runs: 'string', store: 'string', json: 'boolean' }, (v) => {
+  for (const k of ['messages', 'extra-rows', 'runs']) if (v[k] !== undefined && !/^\d+$/.test(v[k])) return `--${k} takes a whole number, not ${JSON.stringify(v[k])}`;
+  if (v.store !== undefined && !['sqlite', 'postgres', 'both'].includes(v.store)) return `--store takes sqlite, postgres or both, not ${JSON.stringify(v.store)}`;
+  return null;
+});
+const N = Number(opts.messages ?? 5000);
+const EXTRA = Number(opts['extra-rows'] ?? 20000);
+const RUNS = Number(opts.runs ?? 3);
+const STORES = (opts.store ?? 'both') === 'both' ? ['sqlite', 'postgres'] : [opts.store];
+const JSON_OUT = Boolean(opts.json);
 if (!existsSync(path.join(ROOT, 'dist/cli.js'))) {
   console.error('bench/tokens.mjs: build first (npm run build)');
   process.exit(2);
