@@ -946,15 +946,12 @@ class FetchPipeline {
     }
   }
 
-  private noopSaid = false;
-
   /** Wait while the output has no room for more rows, saying NOOP on the session meanwhile. */
   private async pauseForOutput(raw: RawSession): Promise<void> {
-    const noops = await waitForRoom(this.opts.room, () => raw.command('NOOP'), keepAliveEveryMs(this.reader.deadline.timeoutMs));
-    if (noops && !this.noopSaid) {
-      this.noopSaid = true;
-      this.reader.info.commands.push(`NOOP (every ${secondsText(keepAliveEveryMs(this.reader.deadline.timeoutMs))} while the output waited for its reader)`);
-    }
+    const every = keepAliveEveryMs(this.reader.deadline.timeoutMs);
+    const noops = await waitForRoom(this.opts.room, () => raw.command('NOOP'), every);
+    const said = `NOOP (every ${secondsText(every)} while the output waited for its reader)`;
+    if (noops && !this.reader.info.commands.includes(said)) this.reader.info.commands.push(said);
   }
 
   /**

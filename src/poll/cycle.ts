@@ -534,9 +534,9 @@ export async function readCycle(ctx: CycleContext, reader: Reader, hooks: CycleH
     const kept = tally.add(row);
     hooks.onClassified?.(m, kept, verdict);
   };
-  const progress = { ...(hooks.onProgress ? { onProgress: hooks.onProgress } : {}), ...(hooks.room ? { room: hooks.room } : {}) };
+  const readHooks = { ...(hooks.onProgress ? { onProgress: hooks.onProgress } : {}), ...(hooks.room ? { room: hooks.room } : {}) };
   const unseenOnly = reader.info.protocol === 'imap' && pollPolicy(ctx.version, 'imap').reads === 'unseen';
-  const read = await readWhole(ctx.protocol, reader, { unseenOnly, onMessage, ...progress }, () => tally.messages);
+  const read = await readWhole(ctx.protocol, reader, { unseenOnly, onMessage, ...readHooks }, () => tally.messages);
   if ('stats' in read) return { rows: tally.rows, stats: read.stats, summary: tally.summary(read.stats) };
   const stats: ReadStats = { exists: read.exists, selected: tally.messages, seenSkipped: 0, vanished: 0, bytesIn: 0, bytesOut: 0, roundTrips: 0 };
   return { rows: tally.rows, stats, summary: tally.summary(stats), error: read.error };

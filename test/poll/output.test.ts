@@ -5,6 +5,8 @@
  * got and that nothing changed. Own stack, own user.
  */
 import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePortOffset, purgeMailbox, seedMailbox, startStack, stopStack, type StackInfo } from '../mailstack/stack.js';
 import { BIN, runCli, jsonOf } from '../helpers/cli.js';
@@ -175,7 +177,13 @@ describe('poll --once output', () => {
      * Runs `poll --once --json --timeout <timeout>` with its stdout on a pipe that nobody reads for
      * `stallMs`, then reads it all. The document, the exit code and the commands it lists.
      */
-    async function pollWithStalledReader(config: string, stallMs: number, timeout = '1'): Promise<{ code: number | null; doc: { messages: Array<{ uid?: number; number?: number }>; error?: string; commands: string[] }; stderr: string }> {
+    async function pollWithStalledReader(
+      config: string,
+      stallMs: number,
+      timeout = '1',
+      /** Looked at once the stall is over, before anything is read. */
+      atEndOfStall: () => Promise<string> = async () => '',
+    ): Promise<{ code: number | null; doc: { messages: Array<{ uid?: number; number?: number }>; error?: string; commands: string[] }; stderr: string; seenAtEndOfStall: string }> {
       const child = spawn(process.execPath, [BIN, 'poll', '--once', config, '--ca-file', stack.ca, '--state-dir', state, '--json', '--timeout', timeout], { stdio: ['ignore', 'pipe', 'pipe'] });
       let err = '';
       child.stderr.on('data', (d) => (err += d));
@@ -184,10 +192,11 @@ describe('poll --once output', () => {
       // Nothing is read for stallMs: the pipe and this side's buffer fill up, then the writer waits.
       child.stdout.pause();
       await new Promise((r) => setTimeout(r, stallMs));
+      const seenAtEndOfStall = await atEndOfStall();
       child.stdout.on('data', (d: Buffer) => chunks.push(d));
       child.stdout.resume();
       const code = await closed;
-      return { code, doc: JSON.parse(Buffer.concat(chunks).toString('utf8')), stderr: err };
+      return { code, doc: JSON.parse(Buffer.concat(chunks).toString('utf8')), stderr: err, seenAtEndOfStall };
     }
 
     it('IMAP: the read waits for the reader, the session kept alive with NOOP past --timeout; every row arrives, in order', async () => {
@@ -210,8 +219,12 @@ describe('poll --once output', () => {
       expect(r.doc.commands.some((c) => c.startsWith('NOOP'))).toBe(false);
     }, 60_000);
 
-    it('POP3: the read goes on (the maildrop stays locked no longer than the read), every row arrives', async () => {
-      const r = await pollWithStalledReader(manyPop3Plist, 2500);
+    it('POP3: the read goes on and the session ends (the maildrop is not held) while the reader is stalled; every row arrives', async () => {
+      const log = path.join(stack.dir, 'log', 'dovecot.log');
+      const before = (await readFile(log)).length;
+      const r = await pollWithStalledReader(manyPop3Plist, 2500, '1', async () => (await readFile(log)).subarray(before).toString('utf8'));
+      // Dovecot logs the end of each POP3 session; the poll's had ended before its rows were read.
+      expect(r.seenAtEndOfStall).toMatch(new RegExp(`pop3\\(${MANY_USER.address.replace(/[.]/g, '\\.')}\\).*Disconnected`));
       expect(r.stderr).toBe('');
       expect(r.doc.error).toBeUndefined();
       expect(r.doc.messages.map((m) => m.number)).toEqual(Array.from({ length: MANY }, (_, i) => i + 1));
