@@ -19,14 +19,12 @@ import { fillInbox, startStack, stopStack } from './lib/stack.mjs';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const USER = { address: 'benchtok@example.test', password: 'BenchTok-pw-2026' };
 
-const opts = benchArgs(import.meta.url, { messages: 'string', 'extra-rows': 'string', runs: 'string', store: 'string', json: 'boolean' }, (v) => {
-  for (const k of ['messages', 'extra-rows', 'runs']) if (v[k] !== undefined && !/^\d+$/.test(v[k])) return `--${k} takes a whole number, not ${JSON.stringify(v[k])}`;
-  if (v.store !== undefined && !['sqlite', 'postgres', 'both'].includes(v.store)) return `--store takes sqlite, postgres or both, not ${JSON.stringify(v.store)}`;
-  return null;
-});
-const N = Number(opts.messages ?? 5000);
-const EXTRA = Number(opts['extra-rows'] ?? 20000);
-const RUNS = Number(opts.runs ?? 3);
+const opts = benchArgs(import.meta.url, { messages: { count: 1 }, 'extra-rows': { count: 0 }, runs: { count: 1 }, store: 'string', json: 'boolean' }, (v) =>
+  v.store === undefined || ['sqlite', 'postgres', 'both'].includes(v.store) ? null : `--store takes sqlite, postgres or both, not ${JSON.stringify(v.store)}`,
+);
+const N = opts.messages ?? 5000;
+const EXTRA = opts['extra-rows'] ?? 20000;
+const RUNS = opts.runs ?? 3;
 const STORES = (opts.store ?? 'both') === 'both' ? ['sqlite', 'postgres'] : [opts.store];
 const JSON_OUT = Boolean(opts.json);
 if (!existsSync(path.join(ROOT, 'dist/cli.js'))) {

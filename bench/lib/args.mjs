@@ -8,14 +8,15 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 /**
- * `options`: { name: 'string' | 'boolean' }. Returns the values given (strings as written, true for
- * switches); absent ones are undefined. `check(values)` may return a sentence saying what is wrong.
+ * `options`: { name: 'string' | 'boolean' | { count: min } }. Returns the values given (strings as
+ * written, true for switches, numbers for counts); absent ones are undefined. A count must be a
+ * whole number of at least `min`. `check(values)` may return a sentence saying what else is wrong.
  */
 export function benchArgs(scriptUrl, options, check = () => null) {
   const script = fileURLToPath(scriptUrl);
   const name = `bench/${path.basename(script)}`;
   const spec = { help: { type: 'boolean', short: 'h' } };
-  for (const [key, type] of Object.entries(options)) spec[key] = { type };
+  for (const [key, type] of Object.entries(options)) spec[key] = { type: typeof type === 'string' ? type : 'string' };
   let values;
   try {
     ({ values } = parseArgs({ args: process.argv.slice(2), options: spec, strict: true, allowPositionals: false }));
@@ -25,6 +26,12 @@ export function benchArgs(scriptUrl, options, check = () => null) {
   if (values.help) {
     process.stdout.write(`${usage(script)}\n`);
     process.exit(0);
+  }
+  for (const [key, type] of Object.entries(options)) {
+    if (typeof type === 'string' || values[key] === undefined) continue;
+    const n = /^\d+$/.test(values[key]) ? Number(values[key]) : NaN;
+    if (!(n >= type.count)) fail(name, `--${key} takes a whole number of at least ${type.count}, not ${JSON.stringify(values[key])}`);
+    values[key] = n;
   }
   const wrong = check(values);
   if (wrong) fail(name, wrong);
