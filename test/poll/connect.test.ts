@@ -35,6 +35,10 @@ async function closed(proxy: CutProxy): Promise<number> {
 describe('opening the mailbox for a read-only poll', () => {
   it('UseSSL true: the session connects while the access check runs, and the cycle reads with it', async () => {
     const { ctx, proxy } = await setup({ port: getStack().ports.imaps, useSSL: true, version: '4.3', ca: true });
+    // The check's connection is slow (each answer 120 ms late, as over a long link), so the
+    // session's connect, which waits for imapflow to load, lands within it even on a loaded
+    // machine (on loopback the whole check could end first).
+    proxy.firstConnectionDelayMs = 120;
     const opening = await openForReading(ctx);
     const access = await opening.access;
     const checkedAt = performance.now();

@@ -160,12 +160,15 @@ export class CutProxy {
   cutAfterBytes = Infinity;
   /** When each client connection was accepted (performance.now()). */
   readonly accepted: number[] = [];
+  /** The server's answers on the first connection only reach the client this much later (a slow link). */
+  firstConnectionDelayMs = 0;
   private readonly clients = new Set<net.Socket>();
 
 
   constructor(target: { host: string; port: number }) {
     this.server = net.createServer((client) => {
       this.accepted.push(performance.now());
+      const delay = this.accepted.length === 1 ? this.firstConnectionDelayMs : 0;
       this.clients.add(client);
       const upstream = net.connect(target.port, target.host);
       this.sockets.add(client).add(upstream);
@@ -179,9 +182,14 @@ export class CutProxy {
       upstream.on('close', drop);
       client.on('data', (d) => upstream.write(d));
       upstream.on('data', (d) => {
-        this.downstream += d.length;
-        client.write(d);
-        if (this.downstream >= this.cutAfterBytes) this.cut();
+        const pass = (): void => {
+          if (client.destroyed) return;
+          this.downstream += d.length;
+          client.write(d);
+          if (this.downstream >= this.cutAfterBytes) this.cut();
+        };
+        if (delay) setTimeout(pass, delay);
+        else pass();
       });
     });
   }
