@@ -87,8 +87,10 @@
  *   shorter TurboFan queue (`--concurrent-recompilation-queue-length=2`), a later TurboFan
  *   (`--invocation-count-for-turbofan=6000`), TurboFan for small functions only
  *   (`--max-optimized-bytecode-size=1500`) or without inlining move the peak beyond the noise.
- * - Node 20, the old generation: no page promotion (`--page-promotion-threshold=100`) and
- *   `--no-concurrent-sweeping` left the 30,000-reply peak where it was (12 paired runs).
+ * - The old generation: no page promotion (`--page-promotion-threshold=100`),
+ *   `--no-concurrent-sweeping` and no allocation-site pretenuring
+ *   (`--no-allocation-site-pretenuring`) left the 30,000-reply peak on Node 20 where it was
+ *   (10 to 12 paired runs each); the last did not move Node 24's peak either.
  */
 import { setFlagsFromString } from 'node:v8';
 import type { MailboxProtocol } from '../config/settings.js';
