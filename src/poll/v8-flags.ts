@@ -81,9 +81,10 @@
  * - Node 24 without TurboFan (`--no-turbofan` once the mailbox is open, Maglev's code only), for
  *   IMAP mailboxes of up to 10,000 messages: as built, against the build without it (10 paired
  *   runs each), the realistic 5,000-message mailbox peaked at 97 MB against 106 MB but took
- *   1.10 × the wall time, and 5,000 small replies 1.15 × with no lower peak; 30,000 small replies
- *   1.23 ×. Set about 200 ms after start instead (once TurboFan had the hottest functions) it
- *   looked free, but set at 300 or 450 ms the peak did not fall: no trade to keep. Nor did a
+ *   1.10 × the wall time, and 5,000 small replies 1.15 × with no lower peak. Set from outside
+ *   about 200 ms after start instead (once TurboFan had the hottest functions) it looked free up
+ *   to 10,000 messages (30,000 took 1.23 ×), but set at 300 or 450 ms the peak did not fall: no
+ *   trade to keep. Nor did a
  *   shorter TurboFan queue (`--concurrent-recompilation-queue-length=2`), a later TurboFan
  *   (`--invocation-count-for-turbofan=6000`), TurboFan for small functions only
  *   (`--max-optimized-bytecode-size=1500`) or without inlining move the peak beyond the noise.
