@@ -9,14 +9,8 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { benchArgs } from './lib/args.mjs';
+import { benchArgs, namesIn } from './lib/args.mjs';
 
-const opts = benchArgs(import.meta.url, { runs: { count: 1 }, only: 'string', json: 'boolean' });
-const RUNS = opts.runs ?? 3;
-const ONLY = opts.only?.split(',') ?? null;
-const JSON_OUT = Boolean(opts.json);
-
-const dir = mkdtempSync(join(tmpdir(), 'imip-bench-config-'));
 const MB = 1024 * 1024;
 const xml = (body) => `<?xml version="1.0"?>\n<plist version="1.0"><dict>${body}</dict></plist>\n`;
 const imip = (body) => `<key>Scheduling</key><dict><key>iMIP</key><dict><key>Enabled</key><true/>${body}</dict></dict>`;
@@ -45,6 +39,14 @@ const cases = {
   entities: ['10,000 keys, 7 MB of entity references', () => xml(imip(times(10_000, (i) => `<key>k${i}</key><string>${'x&amp;y '.repeat(80)}</string>\n`))), [['--json']]],
   'too-large': ['a 10 MB file (refused by its size)', () => 'A'.repeat(10 * MB), [['--json']]],
 };
+
+// After the cases, so that --only is checked against their names; the directory the files go in
+// (and `includes` names) is made once the options are known good.
+const opts = benchArgs(import.meta.url, { runs: { count: 1 }, only: 'string', json: 'boolean' }, namesIn('only', Object.keys(cases), 'case'));
+const RUNS = opts.runs ?? 3;
+const ONLY = opts.only?.split(',') ?? null;
+const JSON_OUT = Boolean(opts.json);
+const dir = mkdtempSync(join(tmpdir(), 'imip-bench-config-'));
 
 const bin = new URL('../bin/imip', import.meta.url).pathname;
 

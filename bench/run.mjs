@@ -20,7 +20,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { benchArgs } from './lib/args.mjs';
+import { benchArgs, namesIn } from './lib/args.mjs';
 import { writeLog } from './lib/log.mjs';
 import { plist, port, seed, startStack, stateDir, stopStack, USER } from './lib/stack.mjs';
 
@@ -29,10 +29,7 @@ const SECTIONS = ['poll', 'rss', 'rate', 'probes', 'log', 'startup'];
 const opts = benchArgs(
   import.meta.url,
   { runs: { count: 1 }, only: 'string', baseline: 'string', 'rss-baseline': 'boolean', 'log-mb': { count: 1 }, messages: { count: 1 }, json: 'boolean', keep: 'boolean' },
-  (v) => {
-    const unknown = (v.only ?? '').split(',').filter((s) => v.only !== undefined && !SECTIONS.includes(s));
-    return unknown.length ? `--only: no section ${unknown.map((s) => JSON.stringify(s)).join(', ')} (the sections: ${SECTIONS.join(', ')})` : null;
-  },
+  namesIn('only', SECTIONS, 'section'),
 );
 const RUNS = opts.runs ?? 3;
 const ONLY = new Set((opts.only ?? SECTIONS.join(',')).split(','));

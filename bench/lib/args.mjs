@@ -38,6 +38,19 @@ export function benchArgs(scriptUrl, options, check = () => null) {
   return values;
 }
 
+/**
+ * A check for {@link benchArgs}: every comma-separated name given to `--<option>` is one of
+ * `names` (a benchmark's sections or cases), so a mistyped one stops the run rather than
+ * measuring nothing.
+ */
+export function namesIn(option, names, what) {
+  return (values) => {
+    if (values[option] === undefined) return null;
+    const unknown = values[option].split(',').filter((s) => !names.includes(s));
+    return unknown.length ? `--${option}: no ${what} ${unknown.map((s) => JSON.stringify(s)).join(', ')} (the ${what}s: ${names.join(', ')})` : null;
+  };
+}
+
 function fail(name, message) {
   process.stderr.write(`${name}: ${message.replace(/\.?$/, '.')} Run it with --help for its options.\n`);
   process.exit(2);
