@@ -84,9 +84,8 @@
  *   1.10 × the wall time, and 5,000 small replies 1.15 × with no lower peak. Set from outside
  *   about 200 ms after start instead (once TurboFan had the hottest functions) it looked free up
  *   to 10,000 messages (30,000 took 1.23 ×), but set at 300 or 450 ms the peak did not fall: no
- *   trade to keep. Nor did a
- *   shorter TurboFan queue (`--concurrent-recompilation-queue-length=2`), a later TurboFan
- *   (`--invocation-count-for-turbofan=6000`), TurboFan for small functions only
+ *   trade to keep. Nor did a shorter TurboFan queue (`--concurrent-recompilation-queue-length=2`),
+ *   a later TurboFan (`--invocation-count-for-turbofan=6000`), TurboFan for small functions only
  *   (`--max-optimized-bytecode-size=1500`) or without inlining move the peak beyond the noise.
  * - The old generation: no page promotion (`--page-promotion-threshold=100`),
  *   `--no-concurrent-sweeping` and no allocation-site pretenuring
