@@ -328,8 +328,8 @@ export async function run(flags: PollFlags): Promise<number> {
   for (const sig of stopSignals) process.on(sig, onSignal);
   try {
     // The V8 flags go in once the mailbox is open (src/poll/v8-flags.ts), when what the cycle runs is loaded.
-    const onOpen = (info: ReaderInfo): void => {
-      setPollV8Flags(protocol);
+    const onOpen = (info: ReaderInfo, exists: number): void => {
+      setPollV8Flags(protocol, exists);
       hooks.onOpen?.(info);
       jsonOpened = out.json && !monitored;
     };

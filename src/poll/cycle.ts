@@ -511,8 +511,11 @@ export interface CycleHooks {
   room?: OnRoom;
   /** Keep the rows in the report (default true); false with `onRow` keeps nothing per message. */
   keepRows?: boolean;
-  /** Called once connected, before the first message is read. */
-  onOpen?: (info: ReaderInfo) => void;
+  /**
+   * Called once connected, before the first message is read; `exists`: the messages in the IMAP
+   * mailbox when it was opened (EXAMINE's EXISTS; 0 over POP3).
+   */
+  onOpen?: (info: ReaderInfo, exists: number) => void;
   /** Given the cycle's tally when it starts, for the counts of the rows so far (a run stopped by a signal). */
   onTally?: (tally: Tally) => void;
 }
@@ -581,7 +584,7 @@ export async function runReadOnlyCycle(ctx: CycleContext, hooks: CycleHooks = {}
   let read: CycleRead;
   try {
     await ctx.ready;
-    hooks.onOpen?.(reader.info);
+    hooks.onOpen?.(reader.info, 'exists' in reader ? reader.exists : 0);
     read = await readCycle(ctx, reader, hooks);
   } finally {
     await reader.close();

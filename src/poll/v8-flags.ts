@@ -21,6 +21,21 @@
  *   V8 reads at every full collection. With it, 1,000 to 30,000 replies peak within 8% of each
  *   other (71 to 76 MB), and V8 still schedules its own collections, marking concurrently.
  *
+ * - On a long IMAP poll, V8 starts marking once the old generation is half its limit
+ *   (`--incremental-marking-hard-trigger=50`, read each time V8 asks whether to start marking:
+ *   Heap::IncrementalMarkingLimitReached in V8's heap.cc), for mailboxes of more than
+ *   LONG_POLL_MESSAGES messages when opened (EXAMINE's EXISTS). After each full collection V8
+ *   lets the old generation grow by at least 8 MB, whatever the growing factor, and it marks only
+ *   near that limit: the 30,000-reply poll peaked with 14 to 16 MB of old generation for about
+ *   10 MB live. Marking from half the limit, 30,000 replies peak at 74.1 MB against 76.3 MB (10
+ *   paired runs, Node 20; the wall time within the noise, 0.98x), within 1.08x of 1,000 replies
+ *   (68.6 MB) instead of 1.11x. A poll of up to 10,000 small replies ends about when its first
+ *   full collection would come, and there the earlier marking only added work: set from the
+ *   start, a 1,000-reply poll took 1.03x the wall time (16 pairs), so shorter polls keep V8's
+ *   schedule. A lower trigger (40) saved 1 MB more for 1.03x the CPU; soft triggers
+ *   (`--incremental-marking-soft-trigger`, marking started by a task) 10/30 saved 4 MB for 1.04x
+ *   the wall time. On Node 24 the peaks vary by more than the flag moves them (96 to 116 MB
+ *   across runs of the same build), and it did not lower the realistic mailbox's.
  * - Each scavenge of that small nursery is done by the main thread alone
  *   (`--no-parallel-scavenge`, read at every scavenge). V8 would otherwise split a 1 MB nursery
  *   between two threads, and the second one competes for a core with the mail server the poll
@@ -100,12 +115,22 @@ import type { MailboxProtocol } from '../config/settings.js';
  * for a flag it does not know, it prints "Error: unrecognized flag" on stderr, in every poll
  * (test/poll/v8-flags.test.ts runs them on each Node the suite runs on).
  */
-export function pollV8Flags(protocol: MailboxProtocol, v8Version = process.versions.v8): string[] {
+export function pollV8Flags(protocol: MailboxProtocol, v8Version = process.versions.v8, messages = 0): string[] {
   const flags = ['--semi-space-growth-factor=1', '--heap-growing-percent=10', '--no-parallel-scavenge'];
-  if (protocol === 'imap') flags.push('--max-inlined-bytecode-size-cumulative=200');
+  if (protocol === 'imap') {
+    flags.push('--max-inlined-bytecode-size-cumulative=200');
+    if (messages > LONG_POLL_MESSAGES) flags.push('--incremental-marking-hard-trigger=50');
+  }
   if (v8AtLeast(v8Version, 12, 4)) flags.push('--no-maglev-destroy-on-background');
   return flags;
 }
+
+/**
+ * Past this many messages to read, an IMAP poll has V8 start marking once the old generation is
+ * half its limit (see the file's comment): a shorter poll ends about when its first full
+ * collection would come.
+ */
+export const LONG_POLL_MESSAGES = 10_000;
 
 /** Whether a V8 version string such as "13.6.233.17-node.53" is `major.minor` or later. */
 export function v8AtLeast(version: string, major: number, minor: number): boolean {
@@ -113,10 +138,11 @@ export function v8AtLeast(version: string, major: number, minor: number): boolea
   return a > major || (a === major && b >= minor);
 }
 
-export function setPollV8Flags(protocol: MailboxProtocol): void {
+/** Set the poll's flags; `messages`: how many the cycle is about to read (0 when not known). */
+export function setPollV8Flags(protocol: MailboxProtocol, messages = 0): void {
   // Files loaded from here on compile from source (src/code-cache.ts stops reading caches at the
   // first refusal).
-  for (const flag of pollV8Flags(protocol)) {
+  for (const flag of pollV8Flags(protocol, process.versions.v8, messages)) {
     try {
       setFlagsFromString(flag);
     } catch {

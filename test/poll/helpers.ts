@@ -9,7 +9,7 @@ import net from 'node:net';
 import { join } from 'node:path';
 import { connectOptions, loadForCommand } from '../../src/commands/shared.js';
 import { runApply } from '../../src/poll/apply.js';
-import { deleteAllMailFor, loadTokenStore, runReadOnlyCycle, type CycleContext, type PollReport } from '../../src/poll/cycle.js';
+import { deleteAllMailFor, loadTokenStore, runReadOnlyCycle, type CycleContext, type CycleHooks, type PollReport } from '../../src/poll/cycle.js';
 import { injectionTarget } from '../../src/poll/inject.js';
 import { loadTokenLookup } from '../../src/tokens/combine.js';
 import type { ServerAction } from '../../src/server/poll-policy.js';
@@ -116,6 +116,8 @@ export interface CoreOptions {
   serverStore?: { override?: string };
   /** POP3 --apply: --single-poller. */
   singlePoller?: boolean;
+  /** Read-only: the cycle's hooks, as `poll` gives them. */
+  hooks?: CycleHooks;
 }
 
 /** What `imip poll --once [--apply]` computes, without printing: the PollReport. */
@@ -139,7 +141,7 @@ export async function pollCore(config: string, o: CoreOptions): Promise<PollRepo
     tokenStore: store.info,
     deleteAllMail: deleteAllMailFor(ctx.settings, ctx.version),
   };
-  if (!o.apply) return runReadOnlyCycle(cycle);
+  if (!o.apply) return runReadOnlyCycle(cycle, o.hooks);
   return runApply(cycle, {
     target: injectionTarget(ctx.settings, ctx.version, o.injectUrl),
     stateDir: o.stateDir ?? tempDir('imip-state-'),

@@ -136,6 +136,23 @@ describe('poll --once over IMAP (read-only)', () => {
     expect(r43.summary.seenNotRead).toBe(0);
   });
 
+  it('before the first row, the cycle tells the poll how many messages the mailbox holds (EXISTS, \\Seen ones included)', async () => {
+    // The poll picks its V8 flags by that count (src/poll/v8-flags.ts, LONG_POLL_MESSAGES).
+    const uids = await seedMailbox(stack, USER.address, [fixture('thunderbird-reply'), fixture('outlook-reply'), fixture('gmail-reply')]);
+    await markSeen(stack, USER.address, uids[0]);
+    const plist = writePollPlist(stack, { version: '9.2', protocol: 'imap', user: USER });
+    const events: string[] = [];
+    const report = await pollCore(plist, {
+      version: '9.2',
+      caFile: stack.ca,
+      stateDir: tokenStateDir(),
+      now: NOW,
+      hooks: { onOpen: (info, exists) => events.push(`open ${info.protocol} ${exists}`), onRow: (row) => events.push(`row ${row.uid}`) },
+    });
+    expect(report.messages).toHaveLength(2);
+    expect(events).toEqual(['open imap 3', `row ${uids[1]}`, `row ${uids[2]}`]);
+  });
+
   it('5.1+: a calendar that fails to parse stops the cycle; later messages wait for the next poll', async () => {
     const uids = await seedMailbox(stack, USER.address, [fixture('thunderbird-reply'), fixture('unparsable-calendar'), fixture('outlook-reply')]);
     const plist = writePollPlist(stack, { version: '9.2', protocol: 'imap', user: USER });
