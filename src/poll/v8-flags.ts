@@ -41,8 +41,8 @@
  *   keeps the two apart by default: while it marks, it does not collect the young generation
  *   but gives it pages beyond its size instead (heap.cc `ShouldExpandYoungGenerationOnSlowAllocation`:
  *   "Allocate a new page during full GC incremental marking to avoid prematurely finalizing the
- *   incremental GC"), so the young generation held at 8 MB reached 11 to 18 MB at each full
- *   collection, by how much depending on timing. The realistic 5,000-message mailbox then peaked
+ *   incremental GC"), so the new space, 8 MB in V8's statistics once held, reached 11 to 18 MB at
+ *   each full collection, by how much depending on timing. The realistic 5,000-message mailbox then peaked
  *   at 101 to 120 MB (median 107); with the flag at 89 to 92 MB (median 91), in 0.99x the wall
  *   time and the CPU (10 paired runs). Like the others the flag goes in once the mailbox is open,
  *   which in every run traced came well before V8 first began marking (about 75 ms against
