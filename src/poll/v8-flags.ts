@@ -34,20 +34,20 @@
  *   start, a 1,000-reply poll took 1.03x the wall time (16 pairs), so shorter polls keep V8's
  *   schedule. A lower trigger (40) saved 1 MB more for 1.03x the CPU; soft triggers
  *   (`--incremental-marking-soft-trigger`, marking started by a task) 10/30 saved 4 MB for 1.04x
- *   the wall time. On Node 24 the peaks vary by more than the flag moves them (96 to 116 MB
- *   across runs of the same build), and it did not lower the realistic mailbox's.
+ *   the wall time. On Node 24, 30,000 replies peaked at 104.7 MB against 111.1 MB (10 pairs,
+ *   before the next flag; 95.1 MB with both).
  * - Young collections go on while V8 marks for a full one (`--no-separate-gc-phases`), as they do
  *   by default on Node 20 and 22, where this is already the flag's value. Node 24's V8 (13.6)
- *   keeps the two apart by default: while it marks, it does not collect the young generation
- *   but gives it pages beyond its size instead (heap.cc `ShouldExpandYoungGenerationOnSlowAllocation`:
+ *   keeps the two apart by default: while it marks, it does not collect the young generation but
+ *   gives it pages beyond its size instead (heap.cc `ShouldExpandYoungGenerationOnSlowAllocation`:
  *   "Allocate a new page during full GC incremental marking to avoid prematurely finalizing the
- *   incremental GC"), so the new space, 8 MB in V8's statistics once held, reached 11 to 18 MB at
- *   each full collection, by how much depending on timing. The realistic 5,000-message mailbox then peaked
- *   at 101 to 120 MB (median 107); with the flag at 89 to 92 MB (median 91), in 0.99x the wall
- *   time and the CPU (10 paired runs). Like the others the flag goes in once the mailbox is open,
- *   which in every run traced came well before V8 first began marking (about 75 ms against
- *   330 ms): the switch decides how the next marking cycle treats young collections, not one
- *   under way.
+ *   incremental GC"), so the new space, 8 MB in V8's statistics once held, reached 11 to 18 MB
+ *   at each full collection, by how much depending on timing. The realistic 5,000-message
+ *   mailbox then peaked at 101 to 120 MB (median 107); with the flag at 89 to 92 MB (median 91),
+ *   in 0.99x the wall time and the CPU (10 paired runs); over POP3 89.5 MB against 100.9 MB. Like
+ *   the others the flag goes in once the mailbox is open, which in every run traced came well
+ *   before V8 first began marking (about 75 ms against 330 ms): the switch decides how the next
+ *   marking cycles treat young collections, not one under way.
  * - Each scavenge of that small nursery is done by the main thread alone
  *   (`--no-parallel-scavenge`, read at every scavenge). V8 would otherwise split a 1 MB nursery
  *   between two threads, and the second one competes for a core with the mail server the poll
@@ -126,7 +126,8 @@ import type { MailboxProtocol } from '../config/settings.js';
 /**
  * The flags a poll over `protocol` sets. Each must be one this Node's V8 knows: V8 does not throw
  * for a flag it does not know, it prints "Error: unrecognized flag" on stderr, in every poll
- * (test/poll/v8-flags.test.ts runs them on each Node the suite runs on).
+ * (test/poll/v8-flags.test.ts runs them on each Node the suite runs on). `messages`: the messages
+ * in the IMAP mailbox as it was opened (EXAMINE's EXISTS), 0 when not known.
  */
 export function pollV8Flags(protocol: MailboxProtocol, v8Version = process.versions.v8, messages = 0): string[] {
   const flags = ['--semi-space-growth-factor=1', '--heap-growing-percent=10', '--no-parallel-scavenge', '--no-separate-gc-phases'];
@@ -139,9 +140,9 @@ export function pollV8Flags(protocol: MailboxProtocol, v8Version = process.versi
 }
 
 /**
- * Past this many messages to read, an IMAP poll has V8 start marking once the old generation is
- * half its limit (see the file's comment): a shorter poll ends about when its first full
- * collection would come.
+ * Past this many messages in the mailbox (EXAMINE's EXISTS), an IMAP poll has V8 start marking
+ * once the old generation is half its limit (see the file's comment): a shorter poll ends about
+ * when its first full collection would come.
  */
 export const LONG_POLL_MESSAGES = 10_000;
 
@@ -151,7 +152,7 @@ export function v8AtLeast(version: string, major: number, minor: number): boolea
   return a > major || (a === major && b >= minor);
 }
 
-/** Set the poll's flags; `messages`: how many the cycle is about to read (0 when not known). */
+/** Set the poll's flags; `messages`: the messages in the IMAP mailbox as it was opened (0 when not known). */
 export function setPollV8Flags(protocol: MailboxProtocol, messages = 0): void {
   // Files loaded from here on compile from source (src/code-cache.ts stops reading caches at the
   // first refusal).
