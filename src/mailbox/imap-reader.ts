@@ -448,6 +448,11 @@ export class ImapReader {
     this.info = info;
   }
 
+  /** The messages in the mailbox when it was opened (EXAMINE's or SELECT's EXISTS). */
+  get messagesAtOpen(): number {
+    return this.exists;
+  }
+
   /** Connect, log in and open INBOX (EXAMINE unless `readOnly` is false). Failures are MailboxOpenError. */
   static async open(receiving: ReceivingSettings, connect: ConnectOptions, opts: ImapOpenOptions): Promise<ImapReader> {
     try {

@@ -89,6 +89,11 @@ export class Pop3Reader {
     this.info = info;
   }
 
+  /** 0: POP3 counts the messages with LIST, inside the read (a LIST at open would cost a round trip). */
+  get messagesAtOpen(): number {
+    return 0;
+  }
+
   static async open(receiving: ReceivingSettings, connect: ConnectOptions, opts: { readOnly: boolean }): Promise<Pop3Reader> {
     try {
       return await Pop3Reader.openSession(receiving, connect, opts);

@@ -132,7 +132,7 @@ export async function readWhole(
     return { stats };
   } catch (err) {
     const n = judged();
-    const exists = reader.info.protocol === 'imap' ? Math.max((reader as ImapReader).exists, n) : n;
+    const exists = Math.max(reader.messagesAtOpen, n);
     return { exists, error: `the ${protocol === 'imap' ? 'IMAP' : 'POP3'} session ended early after ${n} message${n === 1 ? '' : 's'}: ${errorText(err)}` };
   }
 }

@@ -584,7 +584,7 @@ export async function runReadOnlyCycle(ctx: CycleContext, hooks: CycleHooks = {}
   let read: CycleRead;
   try {
     await ctx.ready;
-    hooks.onOpen?.(reader.info, 'exists' in reader ? reader.exists : 0);
+    hooks.onOpen?.(reader.info, reader.messagesAtOpen);
     read = await readCycle(ctx, reader, hooks);
   } finally {
     await reader.close();
