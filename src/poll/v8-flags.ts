@@ -47,7 +47,8 @@
  *   in 0.99x the wall time and the CPU (10 paired runs); over POP3 89.5 MB against 100.9 MB. Like
  *   the others the flag goes in once the mailbox is open, which in every run traced came well
  *   before V8 first began marking (about 75 ms against 330 ms): the switch decides how the next
- *   marking cycles treat young collections, not one under way.
+ *   marking cycles treat young collections, not one under way. V8 14 no longer has the flag (not
+ *   14.1, Node 25, nor 14.6, Node 26): it is set only before 14.0.
  * - Each scavenge of that small nursery is done by the main thread alone
  *   (`--no-parallel-scavenge`, read at every scavenge). V8 would otherwise split a 1 MB nursery
  *   between two threads, and the second one competes for a core with the mail server the poll
@@ -126,11 +127,16 @@ import type { MailboxProtocol } from '../config/settings.js';
 /**
  * The flags a poll over `protocol` sets. Each must be one this Node's V8 knows: V8 does not throw
  * for a flag it does not know, it prints "Error: unrecognized flag" on stderr, in every poll
- * (test/poll/v8-flags.test.ts runs them on each Node the suite runs on). `messages`: the messages
+ * (test/poll/v8-flags.test.ts runs them on each Node the suite runs on). None past
+ * {@link NEWEST_CHECKED_V8}. `messages`: the messages
  * in the IMAP mailbox as it was opened (EXAMINE's EXISTS), 0 when not known.
  */
 export function pollV8Flags(protocol: MailboxProtocol, v8Version = process.versions.v8, messages = 0): string[] {
-  const flags = ['--semi-space-growth-factor=1', '--heap-growing-percent=10', '--no-parallel-scavenge', '--no-separate-gc-phases'];
+  if (!v8AtMost(v8Version, ...NEWEST_CHECKED_V8)) return [];
+  const flags = ['--semi-space-growth-factor=1', '--heap-growing-percent=10', '--no-parallel-scavenge'];
+  // Gone from V8 by 14.1 (Node 25) and 14.6 (Node 26): each printed "Error: unrecognized flag
+  // --no-separate-gc-phases" in every poll.
+  if (!v8AtLeast(v8Version, 14, 0)) flags.push('--no-separate-gc-phases');
   if (protocol === 'imap') {
     flags.push('--max-inlined-bytecode-size-cumulative=200');
     if (messages > LONG_POLL_MESSAGES) flags.push('--incremental-marking-hard-trigger=50');
@@ -146,10 +152,32 @@ export function pollV8Flags(protocol: MailboxProtocol, v8Version = process.versi
  */
 export const LONG_POLL_MESSAGES = 10_000;
 
+/**
+ * The newest V8 on which every flag above was checked: Node 26's (14.6; before it Node 20's 11.3,
+ * Node 22's 12.4, Node 24's 13.6 and Node 25's 14.1). A newer V8 gets none of them until they
+ * are checked there: V8 drops flags between versions (`--separate-gc-phases` by 14.1), and one it
+ * no longer knows is not an error it raises but two lines it prints on stderr, "Error:
+ * unrecognized flag" and "Try --help for options", in every poll, where a cron job mails them to
+ * the admin. Without the flags a poll only peaks higher or takes longer.
+ */
+export const NEWEST_CHECKED_V8 = [14, 6] as const;
+
+/** `major.minor` of a V8 version string such as "13.6.233.17-node.53". */
+function v8MajorMinor(version: string): [number, number] {
+  const [a = NaN, b = NaN] = version.split('.', 2).map(Number);
+  return [a, b];
+}
+
 /** Whether a V8 version string such as "13.6.233.17-node.53" is `major.minor` or later. */
 export function v8AtLeast(version: string, major: number, minor: number): boolean {
-  const [a = NaN, b = NaN] = version.split('.', 2).map(Number);
+  const [a, b] = v8MajorMinor(version);
   return a > major || (a === major && b >= minor);
+}
+
+/** Whether a V8 version string is `major.minor` or earlier (false for one that cannot be read). */
+export function v8AtMost(version: string, major: number, minor: number): boolean {
+  const [a, b] = v8MajorMinor(version);
+  return a < major || (a === major && b <= minor);
 }
 
 /** Set the poll's flags; `messages`: the messages in the IMAP mailbox as it was opened (0 when not known). */
