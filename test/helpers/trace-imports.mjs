@@ -5,20 +5,35 @@
 // their path (src/code-cache.ts), without Node's search: every CommonJS module, found either way,
 // is seen when it enters Node's module cache.
 import { appendFileSync } from 'node:fs';
-import { createRequire, register } from 'node:module';
+import * as nodeModule from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 
-register(
-  'data:text/javascript,' +
-    encodeURIComponent(`
-      import { appendFileSync } from 'node:fs';
-      export async function resolve(specifier, context, next) {
-        const r = await next(specifier, context);
-        if (process.env.IMIP_TRACE_FILE) appendFileSync(process.env.IMIP_TRACE_FILE, r.url + '\\n');
-        return r;
-      }`),
-);
+const { createRequire } = nodeModule;
+
+// ES module resolution: with the hooks that run in this thread where Node has them (22.15, 23.5
+// and later); `register()`, whose hooks run on a thread of their own, is what Node 20 has, and
+// Node 26 deprecates it with a warning on stderr, which tests of a clean stderr would see.
+if (typeof nodeModule.registerHooks === 'function') {
+  nodeModule.registerHooks({
+    resolve(specifier, context, next) {
+      const r = next(specifier, context);
+      if (process.env.IMIP_TRACE_FILE) appendFileSync(process.env.IMIP_TRACE_FILE, `${r.url}\n`);
+      return r;
+    },
+  });
+} else {
+  nodeModule.register(
+    'data:text/javascript,' +
+      encodeURIComponent(`
+        import { appendFileSync } from 'node:fs';
+        export async function resolve(specifier, context, next) {
+          const r = await next(specifier, context);
+          if (process.env.IMIP_TRACE_FILE) appendFileSync(process.env.IMIP_TRACE_FILE, r.url + '\\n');
+          return r;
+        }`),
+  );
+}
 
 const Module = createRequire(import.meta.url)('node:module');
 const record = (file) => {
