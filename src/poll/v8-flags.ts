@@ -127,9 +127,9 @@ import type { MailboxProtocol } from '../config/settings.js';
 /**
  * The flags a poll over `protocol` sets. Each must be one this Node's V8 knows: V8 does not throw
  * for a flag it does not know, it prints "Error: unrecognized flag" on stderr, in every poll
- * (test/poll/v8-flags.test.ts runs them on each Node the suite runs on). None past
- * {@link NEWEST_CHECKED_V8}. `messages`: the messages
- * in the IMAP mailbox as it was opened (EXAMINE's EXISTS), 0 when not known.
+ * (test/poll/v8-flags.test.ts runs them on each Node the suite runs on), and none past
+ * {@link NEWEST_CHECKED_V8}. `messages`: the messages in the IMAP mailbox as it was opened
+ * (EXAMINE's EXISTS), 0 when not known.
  */
 export function pollV8Flags(protocol: MailboxProtocol, v8Version = process.versions.v8, messages = 0): string[] {
   if (!v8AtMost(v8Version, ...NEWEST_CHECKED_V8)) return [];
