@@ -134,8 +134,7 @@ import type { MailboxProtocol } from '../config/settings.js';
 export function pollV8Flags(protocol: MailboxProtocol, v8Version = process.versions.v8, messages = 0): string[] {
   if (!v8AtMost(v8Version, ...NEWEST_CHECKED_V8)) return [];
   const flags = ['--semi-space-growth-factor=1', '--heap-growing-percent=10', '--no-parallel-scavenge'];
-  // Gone from V8 by 14.1 (Node 25) and 14.6 (Node 26): each printed "Error: unrecognized flag
-  // --no-separate-gc-phases" in every poll.
+  // Gone from V8 by 14.1 (Node 25): see the file's comment.
   if (!v8AtLeast(v8Version, 14, 0)) flags.push('--no-separate-gc-phases');
   if (protocol === 'imap') {
     flags.push('--max-inlined-bytecode-size-cumulative=200');
