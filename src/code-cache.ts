@@ -26,9 +26,18 @@
  * file is compiled from its source as usual. `IMIP_CODE_CACHE=off` turns it off.
  */
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import Module from 'node:module';
-import path from 'node:path';
-import vm from 'node:vm';
+import type NodeModuleApi from 'node:module';
+import { dirname, join, resolve, sep } from 'node:path';
+import { Script } from 'node:vm';
+
+/**
+ * Node's CommonJS loader, `Module`. Taken from the main module (bin/imip, an instance of it) rather
+ * than loaded as node:module, whose public face also loads parts of Node's ES module loader and
+ * its source maps: about 0.3 ms of every start. The build's training has an ES module as its
+ * main, and gets node:module. (Named imports above, not `import path from`, for the same reason:
+ * a default import becomes a copy of the whole module, one getter per export, at every start.)
+ */
+const Module = (process.mainModule?.constructor ?? process.getBuiltinModule('node:module')) as typeof NodeModuleApi;
 
 /**
  * The program's folder (dist/, given by bin/imip and the build: this module's own file may be a
@@ -74,21 +83,21 @@ interface Pack {
 }
 
 function setDist(dist: string): void {
-  DIST = path.resolve(dist);
-  CACHE_DIR = path.join(DIST, 'code-cache');
+  DIST = resolve(dist);
+  CACHE_DIR = join(DIST, 'code-cache');
   COMMAND_DIR = '';
   PACK = null;
 }
 
 /** dist/packs/<command>.js (see {@link PACK}). */
 function packFile(dist: string, command: string): string {
-  return path.join(path.resolve(dist), 'packs', `${command}.js`);
+  return join(resolve(dist), 'packs', `${command}.js`);
 }
 
 /** Every file under `dir`, as paths relative to it with `/`. */
 function filesUnder(dir: string, prefix = ''): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? filesUnder(path.join(dir, e.name), `${prefix}${e.name}/`) : [`${prefix}${e.name}`],
+    e.isDirectory() ? filesUnder(join(dir, e.name), `${prefix}${e.name}/`) : [`${prefix}${e.name}`],
   );
 }
 
@@ -108,13 +117,13 @@ export function writePack(dist: string, command: string): number {
   const stamps: Pack['stamps'] = {};
   const parts: string[] = [];
   for (const rel of rels) {
-    const file = path.join(DIST, rel);
+    const file = join(DIST, rel);
     const st = statSync(file);
     stamps[rel] = [st.size, stamp(file, st)];
     parts.push(`${JSON.stringify(rel)}: function (exports, require, module, __filename, __dirname) {\n${readFileSync(file, 'utf8')}\n}`);
   }
   const out = packFile(DIST, command);
-  mkdirSync(path.dirname(out), { recursive: true });
+  mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, `module.exports = {\nstamps: ${JSON.stringify(stamps)},\nfiles: {\n${parts.join(',\n')}\n}\n};\n`);
   return rels.length;
 }
@@ -150,7 +159,7 @@ function packed(filename: string): Pack['files'][string] | undefined {
 
 /** Where the caches of `command` live (see {@link COMMAND_DIR}). */
 function commandDir(command: string): string {
-  return path.join(CACHE_DIR, 'by-command', command);
+  return join(CACHE_DIR, 'by-command', command);
 }
 
 /**
@@ -210,7 +219,7 @@ interface ModuleInternals {
  * an ES module, which Node compiles without this hook.
  */
 const PACKAGES = ['imapflow'];
-const NODE_MODULES = `${path.sep}node_modules${path.sep}`;
+const NODE_MODULES = `${sep}node_modules${sep}`;
 
 /**
  * Where `filename` sits in one of {@link PACKAGES} (`imapflow/dist/cjs/imap-flow.js`), from its
@@ -220,18 +229,18 @@ function packagePath(filename: string): string | null {
   const at = filename.lastIndexOf(NODE_MODULES);
   if (at < 0 || !filename.endsWith('.js')) return null;
   const rel = filename.slice(at + NODE_MODULES.length);
-  return PACKAGES.some((p) => rel.startsWith(p + path.sep)) ? rel : null;
+  return PACKAGES.some((p) => rel.startsWith(p + sep)) ? rel : null;
 }
 
 /** The cache of a file that has one ({@link cached}), in the folder of caches `dir`. */
 function cacheFile(filename: string, dir: string): string {
-  if (filename.startsWith(DIST + path.sep)) return `${dir}${filename.slice(DIST.length)}.bin`;
+  if (filename.startsWith(DIST + sep)) return `${dir}${filename.slice(DIST.length)}.bin`;
   return `${dir}${NODE_MODULES}${packagePath(filename)}.bin`;
 }
 
 /** Whether `filename` is one of the program's own compiled files (not a cache, not a package). */
 function ours(filename: string): boolean {
-  return filename.startsWith(DIST + path.sep) && !filename.startsWith(CACHE_DIR + path.sep) && filename.endsWith('.js');
+  return filename.startsWith(DIST + sep) && !filename.startsWith(CACHE_DIR + sep) && filename.endsWith('.js');
 }
 
 /** Whether `filename` is compiled with a cache: the program's own files and those of {@link PACKAGES}. */
@@ -261,7 +270,7 @@ function cacheIn(dir: string, filename: string): Buffer | undefined {
  * Install the compile hook. `onScript` sees each script compiled (the build keeps them to write
  * their caches); `cachedData` supplies a file's cache (none when recording).
  */
-function hook(cachedData: (filename: string) => Buffer | undefined, onScript?: (filename: string, script: vm.Script) => void): void {
+function hook(cachedData: (filename: string) => Buffer | undefined, onScript?: (filename: string, script: Script) => void): void {
   const M = Module as unknown as ModuleInternals;
   const original = M.prototype._compile;
   if (typeof original !== 'function' || typeof M.wrap !== 'function') return;
@@ -276,11 +285,11 @@ function hook(cachedData: (filename: string) => Buffer | undefined, onScript?: (
     if (onScript && content.includes('import(')) return original.call(this, content, filename, format);
     // The function Node itself wraps a CommonJS file in, compiled as a script so that V8 can take
     // and give its code.
-    const script = new vm.Script(M.wrap(content), { filename, cachedData: data });
+    const script = new Script(M.wrap(content), { filename, cachedData: data });
     if (data && script.cachedDataRejected) active = false;
     onScript?.(filename, script);
     const fn = script.runInThisContext({ displayErrors: true }) as (...args: unknown[]) => unknown;
-    const dir = path.dirname(filename);
+    const dir = dirname(filename);
     const require = ours(filename) ? ownRequire(this, filename, dir) : moduleRequire(this);
     return fn.call(this.exports, this.exports, require, this, filename, dir);
   };
@@ -324,7 +333,7 @@ function ownRequire(parent: NodeModule, filename: string, dir: string): NodeJS.R
         // From the command's pack, or else the file itself, read as Node would.
         const fromPack = packed(target);
         if (fromPack) {
-          const targetDir = path.dirname(target);
+          const targetDir = dirname(target);
           return loadOwn(parent, target, (module) => fromPack.call(module.exports, module.exports, ownRequire(module, target, targetDir), module, target, targetDir));
         }
         let source: string;
@@ -371,26 +380,26 @@ function loadOwn(parent: NodeModule, target: string, run: (module: NodeModule & 
  * any other separator than `/`, goes to `path.join`.
  */
 function joinOwn(dir: string, request: string): string {
-  if (path.sep !== '/') return path.join(dir, request);
+  if (sep !== '/') return join(dir, request);
   let base = dir;
   let rest = request;
   if (rest.startsWith('./')) rest = rest.slice(2);
   else {
     while (rest.startsWith('../')) {
       const cut = base.lastIndexOf('/');
-      if (cut <= 0) return path.join(dir, request);
+      if (cut <= 0) return join(dir, request);
       base = base.slice(0, cut);
       rest = rest.slice(3);
     }
   }
-  if (rest.startsWith('.') || rest.includes('/.') || rest.includes('//')) return path.join(dir, request);
+  if (rest.startsWith('.') || rest.includes('/.') || rest.includes('//')) return join(dir, request);
   return `${base}/${rest}`;
 }
 
 /** Node's `node_modules` search list for a module in the folder of `filename`, made once per folder. */
 const searchLists = new Map<string, string[]>();
 function modulePaths(filename: string): string[] {
-  const dir = path.dirname(filename);
+  const dir = dirname(filename);
   let list = searchLists.get(dir);
   if (!list) {
     list = (Module as unknown as ModuleInternals)._nodeModulePaths(dir);
@@ -432,7 +441,7 @@ export function recordCodeCache(dist: string, command?: string): () => number {
   setDist(dist);
   // The training of one command writes that command's caches (scripts/code-cache.mjs).
   const into = command ? commandDir(command) : CACHE_DIR;
-  const scripts = new Map<string, vm.Script>();
+  const scripts = new Map<string, Script>();
   hook(
     () => undefined,
     (filename, script) => scripts.set(filename, script),
@@ -447,7 +456,7 @@ export function recordCodeCache(dist: string, command?: string): () => number {
       header.writeDoubleLE(st.size, 0);
       header.writeDoubleLE(stamp(filename, st), 8);
       const target = cacheFile(filename, into);
-      mkdirSync(path.dirname(target), { recursive: true });
+      mkdirSync(dirname(target), { recursive: true });
       writeFileSync(target, Buffer.concat([header, script.createCachedData()]));
     }
   });

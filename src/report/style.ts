@@ -5,7 +5,6 @@
  */
 import type { ChalkInstance } from 'chalk';
 import { fstatSync, statSync } from 'node:fs';
-import { createRequire } from 'node:module';
 
 export interface OutputOptions {
   json: boolean;
@@ -37,7 +36,7 @@ function stdoutIsTerminal(): boolean {
   if (!out.isCharacterDevice()) return false;
   // The null device (`> /dev/null`, as from cron) is a character device too, never a terminal.
   if (isNullDevice(out.rdev)) return false;
-  return (createRequire(import.meta.url)('node:tty') as typeof import('node:tty')).isatty(1);
+  return process.getBuiltinModule('node:tty').isatty(1);
 }
 
 function isNullDevice(rdev: number): boolean {

@@ -75,16 +75,37 @@ describe('chalk only when colour is on', () => {
     expect(chalk(r.urls)).toEqual([]);
   });
 
-  it('check-config into /dev/null (a character device, never a terminal) loads neither chalk nor node:tty', () => {
+  /**
+   * The Node modules a run of `check-config` into /dev/null loads beyond Node's own start-up, from
+   * Node's record of every module it loaded (wherever from: require, import or
+   * process.getBuiltinModule).
+   */
+  function builtinsLoaded(): string[] {
     const log = join(tempDir(), 'builtins');
     const hook = join(tempDir(), 'hook.cjs');
-    writeFileSync(hook, `const M = require('node:module'); const fs = require('node:fs'); const load = M._load;
-M._load = function (request, ...rest) { if (request === 'tty' || request === 'node:tty') fs.appendFileSync(${JSON.stringify(log)}, request + '\\n'); return load.call(this, request, ...rest); };`);
+    writeFileSync(hook, `const fs = require('node:fs'); const before = new Set(process.moduleLoadList);
+process.on('exit', () => fs.writeFileSync(${JSON.stringify(log)}, process.moduleLoadList.filter((m) => !before.has(m)).join('\\n')));`);
     const out = openSync('/dev/null', 'w');
     const r = spawnSync(process.execPath, ['-r', hook, BIN, 'check-config', '--config', EXAMPLE], { env: { ...process.env, NO_COLOR: undefined, FORCE_COLOR: undefined }, stdio: ['ignore', out, 'pipe'] });
     closeSync(out);
     expect(r.status).toBe(1);
-    expect(existsSync(log) ? readFileSync(log, 'utf8') : '').toBe('');
+    expect(r.stderr.toString()).toBe('');
+    return readFileSync(log, 'utf8').split('\n').filter(Boolean);
+  }
+
+  it('check-config into /dev/null (a character device, never a terminal) loads neither chalk nor node:tty, nor the stream modules', () => {
+    const loaded = builtinsLoaded();
+    expect(loaded).not.toContain('NativeModule tty');
+    expect(loaded).not.toContain('NativeModule net');
+    expect(loaded).not.toContain('NativeModule stream');
+    // The record is read: the code cache's own module is in it.
+    expect(loaded).toContain('NativeModule vm');
+  });
+
+  it('check-config on a config that names ServerHostName loads neither node:os nor the public node:module', () => {
+    const loaded = builtinsLoaded();
+    expect(loaded).not.toContain('NativeModule os');
+    expect(loaded).not.toContain('NativeModule module');
   });
 
   it('check-config with FORCE_COLOR loads it', async () => {
