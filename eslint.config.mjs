@@ -18,4 +18,18 @@ export default tseslint.config(
       '@typescript-eslint/no-explicit-any': 'error',
     },
   },
+  {
+    // The build turns a default import of Node's module (`import net from 'node:net'`) into a copy
+    // of it, one getter per export, made when the file loads; named imports are read in place.
+    files: ['src/**/*.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: "ImportDeclaration[importKind='value'][source.value=/^node:/] > :matches(ImportDefaultSpecifier, ImportNamespaceSpecifier)",
+          message: "Import Node's modules by name (import { isIP } from 'node:net'): a default or namespace import becomes a copy of the whole module at every start.",
+        },
+      ],
+    },
+  },
 );

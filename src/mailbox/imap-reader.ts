@@ -19,7 +19,7 @@
  * first byte; UseSSL false is plain, upgraded with STARTTLS when offered (Twisted
  * `IMAP4Client.login`).
  */
-import net from 'node:net';
+import { isIP, type Socket } from 'node:net';
 import type { FetchMessageObject } from 'imapflow';
 import { ImapFlow, openInbox } from './imapflow-module.js';
 import type { ConnectOptions, ReceivingSettings } from '../config/settings.js';
@@ -361,7 +361,7 @@ function bodyKey(part: string): string {
 }
 
 function socketBytes(client: ImapFlow): { in: number; out: number } {
-  const s = (client as unknown as { socket?: net.Socket & { _parent?: net.Socket } }).socket;
+  const s = (client as unknown as { socket?: Socket & { _parent?: Socket } }).socket;
   if (!s) return { in: 0, out: 0 };
   return { in: s.bytesRead ?? 0, out: s.bytesWritten ?? 0 };
 }
@@ -402,7 +402,7 @@ export function imapFlowOptions(receiving: ReceivingSettings, connect: ConnectOp
     secure: receiving.useSSL,
     // Twisted's IMAP4Client.login with UseSSL false: STARTTLS when offered, clear text otherwise.
     doSTARTTLS: undefined,
-    ...(net.isIP(host) ? {} : { servername: host }),
+    ...(isIP(host) ? {} : { servername: host }),
     // With UseSSL false the only TLS is the STARTTLS upgrade: TLS 1.0 only where the server's own
     // client starts TLS itself (twisted imap4.py `IMAP4Client._getContextFactory`, TLSv1_METHOD).
     // One secure context per run (the system roots, plus --ca-file when given, versions

@@ -15,7 +15,7 @@
  * it against the installed packages. Anything not in the table, and any Node without
  * `Module._load`, loads as usual.
  */
-import Module, { createRequire } from 'node:module';
+import { Module, createRequire } from 'node:module';
 import type * as Imapflow from 'imapflow';
 
 /** Packages imapflow's files require that load on first use, and whether each sets `__esModule`. */

@@ -16,7 +16,7 @@
 import { needsBody } from '../imip/classify.js';
 import { MimeStreamParser } from '../imip/mime.js';
 import { partByNumber } from '../imip/mime-part.js';
-import net from 'node:net';
+import { isIP } from 'node:net';
 import { Pop3Client, isPop3Error, type Pop3ClientOptions, type Pop3Error } from '../clients/pop3/index.js';
 import { loadCaPem, runContext, type OfferedVersions } from '../net/net-stage.js';
 import type { ConnectOptions, ReceivingSettings } from '../config/settings.js';
@@ -39,7 +39,7 @@ export function pop3ClientOptions(receiving: ReceivingSettings, connect: Connect
     host,
     port: receiving.port,
     implicitTls: receiving.useSSL,
-    ...(net.isIP(host) ? {} : { servername: host }),
+    ...(isIP(host) ? {} : { servername: host }),
     // One context per run (the system roots plus --ca-file), shared by every connection.
     secureContext: (via) => runContext(pem, via === 'stls' ? stls : 'negotiate'),
     rejectUnauthorized: !connect.insecure,

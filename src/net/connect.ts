@@ -3,7 +3,7 @@
  * TCP connection tried address by address, bounded by the stage.
  */
 import { lookup } from 'node:dns/promises';
-import net from 'node:net';
+import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { setFlagsFromString } from 'node:v8';
 import type { Addressing } from '../server/mail-clients.js';
 import { StageError, errCode, errMessage, toStageError } from './errors.js';
@@ -37,13 +37,13 @@ let ipTestCompiled = false;
  * loads most of its files after it has connected.
  */
 export function ipFamily(host: string): number {
-  if (ipTestCompiled) return net.isIP(host);
+  if (ipTestCompiled) return isIP(host);
   ipTestCompiled = true;
   setFlagsFromString('--no-regexp-optimization');
   try {
     // The second run is the one V8 compiles to machine code.
-    net.isIP(host);
-    return net.isIP(host);
+    isIP(host);
+    return isIP(host);
   } finally {
     setFlagsFromString('--regexp-optimization');
   }
@@ -122,9 +122,9 @@ export function checkPort(port: number, configPath: string, suggestion: string):
 }
 
 /** One TCP connection attempt, bounded by the stage. */
-function connectOnce(address: string, port: number, signal: AbortSignal): Promise<net.Socket> {
+function connectOnce(address: string, port: number, signal: AbortSignal): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: address, port });
+    const socket = netConnect({ host: address, port });
     const onAbort = (): void => {
       socket.destroy();
       reject(signal.reason instanceof Error ? signal.reason : new StageError('timeout', 'aborted'));
@@ -159,7 +159,7 @@ function connectOnce(address: string, port: number, signal: AbortSignal): Promis
  * the evidence. (2.x-3.x and the 4.x poller have one address here: resolveHost keeps only the
  * one `gethostbyname` gives.) The socket is handed on to the protocol stages.
  */
-export async function connectTcp(endpoint: Endpoint, addresses: ResolvedAddress[], scope: StageScope): Promise<net.Socket> {
+export async function connectTcp(endpoint: Endpoint, addresses: ResolvedAddress[], scope: StageScope): Promise<Socket> {
   scope.evidence.port = endpoint.port;
   if (addresses.length === 1) {
     // Recorded before the attempt, so a stage that times out still names the address it waited on.
@@ -179,7 +179,7 @@ export async function connectTcp(endpoint: Endpoint, addresses: ResolvedAddress[
 /** What became of one address in the race, as the evidence shows it. */
 type Attempt = { address: string; error?: string; cancelled?: true; notTried?: true };
 
-async function race(endpoint: Endpoint, addresses: ResolvedAddress[], scope: StageScope): Promise<net.Socket> {
+async function race(endpoint: Endpoint, addresses: ResolvedAddress[], scope: StageScope): Promise<Socket> {
   // In the evidence from the start and kept up to date, so a stage that times out shows each
   // attempt as it stood: "no answer" for those still waiting, `notTried` for those not yet begun.
   const tried: Attempt[] = addresses.map((a) => ({ address: a.address, notTried: true }));
@@ -193,7 +193,7 @@ async function race(endpoint: Endpoint, addresses: ResolvedAddress[], scope: Sta
   scope.signal.addEventListener('abort', cancelAll, { once: true });
   let won = -1;
   try {
-    const socket = await new Promise<net.Socket>((resolve, reject) => {
+    const socket = await new Promise<Socket>((resolve, reject) => {
       let pending = addresses.length;
       const settle = (): void => {
         if (--pending > 0 || won >= 0) return;

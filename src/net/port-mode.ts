@@ -2,8 +2,8 @@
  * Which TLS mode does a port speak? A sniff that races a plain greeting against a TLS handshake,
  * used to explain `UseSSL` mismatches instead of running into the time limit.
  */
-import net from 'node:net';
-import tls from 'node:tls';
+import { connect as netConnect, isIP, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { startDeadline } from '../clients/deadline.js';
 import type { StageError } from './errors.js';
 import type { Endpoint } from './connect.js';
@@ -59,7 +59,7 @@ export function detectImplicitTls(
     let tcpOk = false;
     let plainOver = false;
     let tlsOver = false;
-    const sockets: net.Socket[] = [];
+    const sockets: Socket[] = [];
     const finish = (r: Omit<PortModeResult, 'ms'>): void => {
       if (done) return;
       done = true;
@@ -85,7 +85,7 @@ export function detectImplicitTls(
     // connection waiting on the same silence).
     if (opts.only === 'implicit-tls') plainOver = true;
     if (opts.only === 'plain') tlsOver = true;
-    const plain = opts.only === 'implicit-tls' ? null : net.connect({ host: target, port });
+    const plain = opts.only === 'implicit-tls' ? null : netConnect({ host: target, port });
     if (plain) {
     sockets.push(plain);
     let seen = Buffer.alloc(0);
@@ -113,7 +113,7 @@ export function detectImplicitTls(
     }
     if (opts.only === 'plain') return;
 
-    const raw = net.connect({ host: target, port });
+    const raw = netConnect({ host: target, port });
     sockets.push(raw);
     raw.on('error', () => {
       tlsOver = true;
@@ -121,10 +121,10 @@ export function detectImplicitTls(
     });
     raw.on('connect', () => {
       tcpOk = true;
-      const secure = tls.connect({
+      const secure = tlsConnect({
         socket: raw,
         rejectUnauthorized: false,
-        ...(net.isIP(host) ? {} : { servername: host }),
+        ...(isIP(host) ? {} : { servername: host }),
       });
       sockets.push(secure);
       secure.on('secureConnect', () => finish({ mode: 'implicit-tls', tlsProtocol: secure.getProtocol() ?? undefined }));

@@ -3,8 +3,8 @@
  * handshake with the versions the server's client would offer, and the implicit-TLS stage.
  */
 import { readFileSync } from 'node:fs';
-import net from 'node:net';
-import tls from 'node:tls';
+import { isIP, type Socket } from 'node:net';
+import { connect as tlsConnect, createSecureContext, type ConnectionOptions as TlsConnectionOptions, type SecureContext, type SecureContextOptions, type TLSSocket } from 'node:tls';
 import type { ConnectOptions } from '../config/settings.js';
 import { StageError, errMessage, toStageError } from './errors.js';
 import type { Endpoint } from './connect.js';
@@ -16,7 +16,7 @@ import { tlsInfo, type TlsInfo } from './tls-info.js';
 // TLS
 
 const pemCache = new Map<string, string>();
-const contextCache = new Map<string, tls.SecureContext>();
+const contextCache = new Map<string, SecureContext>();
 
 /** `--ca-file` (or `ca`) as PEM text, read once per run. */
 export function loadCaPem(opts: { ca?: string; caFile?: string }): string | undefined {
@@ -44,7 +44,7 @@ export function loadCaPem(opts: { ca?: string; caFile?: string }): string | unde
  */
 export type OfferedVersions = 'tls1.0-only' | 'negotiate';
 
-export function versionOptions(versions: OfferedVersions): tls.SecureContextOptions {
+export function versionOptions(versions: OfferedVersions): SecureContextOptions {
   return versions === 'tls1.0-only' ? { minVersion: 'TLSv1', maxVersion: 'TLSv1', ciphers: 'DEFAULT:@SECLEVEL=0' } : {};
 }
 
@@ -61,11 +61,11 @@ export function versionOptions(versions: OfferedVersions): tls.SecureContextOpti
  * those versions whenever both are set (the certificates of the file that Node's bundled roots
  * lack, 22 with Debian's bundle), so it is left to Node.
  */
-export function runContext(pem: string | undefined, versions: OfferedVersions = 'negotiate'): tls.SecureContext {
+export function runContext(pem: string | undefined, versions: OfferedVersions = 'negotiate'): SecureContext {
   const key = `${versions}\0${pem ?? ''}`;
   let ctx = contextCache.get(key);
   if (!ctx) {
-    ctx = tls.createSecureContext(versionOptions(versions));
+    ctx = createSecureContext(versionOptions(versions));
     if (pem) (ctx.context as { addCACert(pem: string): void }).addCACert(pem);
     contextCache.set(key, ctx);
   }
@@ -74,7 +74,7 @@ export function runContext(pem: string | undefined, versions: OfferedVersions = 
 
 export interface HandshakeOptions {
   /** The connected TCP socket to wrap. */
-  socket: net.Socket;
+  socket: Socket;
   /** Name the certificate must carry (also SNI when it is not an IP literal). */
   host: string;
   /** Extra trust anchor (`--ca-file`), PEM. */
@@ -100,16 +100,16 @@ export const TICKET_WAIT_MS = 25;
  * A TLS handshake on a connected socket. Certificate checks are NOT enforced here: the caller
  * judges with `tlsInfo()` so the evidence survives a certificate that does not verify.
  */
-export function tlsHandshake(opts: HandshakeOptions): Promise<tls.TLSSocket> {
+export function tlsHandshake(opts: HandshakeOptions): Promise<TLSSocket> {
   return new Promise((resolve, reject) => {
-    const options: tls.ConnectionOptions = {
+    const options: TlsConnectionOptions = {
       socket: opts.socket,
       host: opts.host,
       rejectUnauthorized: false,
-      ...(net.isIP(opts.host) ? {} : { servername: opts.host }),
+      ...(isIP(opts.host) ? {} : { servername: opts.host }),
       secureContext: runContext(opts.pem, opts.versions),
     };
-    let secure: tls.TLSSocket;
+    let secure: TLSSocket;
     let settled = false;
     let timer: NodeJS.Timeout | undefined;
     const onAbort = (): void => {
@@ -140,7 +140,7 @@ export function tlsHandshake(opts: HandshakeOptions): Promise<tls.TLSSocket> {
       if (connected) setImmediate(done);
     };
     try {
-      secure = tls.connect(options, () => {
+      secure = tlsConnect(options, () => {
         connected = true;
         if (!opts.clientSpeaksFirst || secure.getProtocol() !== 'TLSv1.3') return done();
         timer = setTimeout(done, TICKET_WAIT_MS);
@@ -182,7 +182,7 @@ export function enforceCertificate(info: TlsInfo, insecure: boolean): void {
 }
 
 export interface ImplicitTlsOptions {
-  socket: net.Socket;
+  socket: Socket;
   endpoint: Endpoint;
   /** The address the socket is connected to (for the sniff). */
   address?: string;
@@ -197,8 +197,8 @@ export interface ImplicitTlsOptions {
  * handshake fails, the port sniffed: a port that greets in plain text gets `onPlain`'s error
  * (the `UseSSL` mismatch) instead of an OpenSSL message.
  */
-export async function implicitTlsStage(o: ImplicitTlsOptions): Promise<{ secure: tls.TLSSocket; info: TlsInfo }> {
-  let secure: tls.TLSSocket;
+export async function implicitTlsStage(o: ImplicitTlsOptions): Promise<{ secure: TLSSocket; info: TlsInfo }> {
+  let secure: TLSSocket;
   const pem = loadCaPem(o.connect);
   try {
     secure = await tlsHandshake({ socket: o.socket, host: o.endpoint.host, ...(pem ? { pem } : {}), signal: o.scope.signal });

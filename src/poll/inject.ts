@@ -20,8 +20,8 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
-import http from 'node:http';
-import https from 'node:https';
+import { request as httpRequest, STATUS_CODES, type IncomingHttpHeaders } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import ICAL from 'ical.js';
 import type { ImipSettings } from '../config/settings.js';
 import { startDeadline } from '../clients/deadline.js';
@@ -245,7 +245,7 @@ export interface InjectResult {
 
 interface RawResponse {
   status: number;
-  headers: http.IncomingHttpHeaders;
+  headers: IncomingHttpHeaders;
   body: string;
 }
 
@@ -282,9 +282,9 @@ function post(url: URL, headers: Record<string, string>, body: Buffer, opts: Inj
       reject(new RequestFailure(`${url.hostname} is an IPv6 address, and Calendar Server 2.x to 4.x connect over IPv4 only: the gateway's lookup of it fails`, false));
       return;
     }
-    const mod = url.protocol === 'https:' ? https : http;
+    const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
     let sent = false;
-    const req = mod.request(
+    const req = request(
       url,
       {
         method: 'POST',
@@ -497,5 +497,5 @@ export async function injectCalendar(
 /** The answer's status and the start of its text: masked before it is cut, so no part of a secret is left. */
 function httpReason(res: RawResponse, redactor: Redactor): string {
   const text = redactor.text(res.body.replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').trim()).slice(0, 200);
-  return `${res.status} ${http.STATUS_CODES[res.status] ?? ''}${text ? `: ${text}` : ''}`.trim();
+  return `${res.status} ${STATUS_CODES[res.status] ?? ''}${text ? `: ${text}` : ''}`.trim();
 }

@@ -11,8 +11,8 @@
  * the server offers it, and otherwise goes on in clear text (Twisted
  * `twisted.mail.imap4.IMAP4Client.login`).
  */
-import net from 'node:net';
-import tls from 'node:tls';
+import { isIP, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import type { ImapTransport, ImapTransportSocket } from 'imapflow';
 import { ImapFlow, openInbox } from '../mailbox/imapflow-module.js';
 import type { ConnectOptions, ReceivingSettings } from '../config/settings.js';
@@ -131,7 +131,7 @@ export async function runImapStages(receiving: ReceivingSettings, opts: ConnectO
   const port = receiving.port;
   const endpoint = { host, port };
   const out: MailboxSessionOutcome = { tlsMode: receiving.useSSL ? 'implicit' : 'starttls' };
-  let socket: net.Socket | undefined;
+  let socket: Socket | undefined;
   let client: ImapFlow | null = null;
   let addresses: ResolvedAddress[] | undefined;
 
@@ -158,7 +158,7 @@ export async function runImapStages(receiving: ReceivingSettings, opts: ConnectO
     });
     const address = socket?.remoteAddress;
 
-    let sessionSocket: net.Socket | undefined = socket;
+    let sessionSocket: Socket | undefined = socket;
     if (receiving.useSSL && socket) {
       const done = await runner.run('tls', (s) =>
         implicitTlsStage({ socket: socket!, endpoint, address, connect: opts, scope: s, onPlain: mismatch }),
@@ -207,11 +207,11 @@ export async function runImapStages(receiving: ReceivingSettings, opts: ConnectO
       },
       upgrade(plain, _options, onSecure): ImapTransportSocket {
         const pem = loadCaPem(opts); // a --ca-file that cannot be read fails the starttls stage
-        const secure = tls.connect({
-          socket: plain as unknown as net.Socket,
+        const secure = tlsConnect({
+          socket: plain as unknown as Socket,
           host,
           rejectUnauthorized: false,
-          ...(net.isIP(host) ? {} : { servername: host }),
+          ...(isIP(host) ? {} : { servername: host }),
           secureContext: runContext(pem),
         });
         secure.once('secureConnect', () => {
@@ -235,7 +235,7 @@ export async function runImapStages(receiving: ReceivingSettings, opts: ConnectO
       host,
       port,
       secure: receiving.useSSL,
-      ...(net.isIP(host) ? {} : { servername: host }),
+      ...(isIP(host) ? {} : { servername: host }),
       // Twisted's behaviour with UseSSL false: STARTTLS when offered, clear text otherwise.
       doSTARTTLS: undefined,
       transport,

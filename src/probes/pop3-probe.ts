@@ -8,7 +8,7 @@
  * resolve → connect → tls (UseSSL true) → greeting (and CAPA) → starttls → login → stat → uidl →
  * sample (TOP, when offered) → quit. Never DELE: the mailbox is left exactly as it was.
  */
-import net from 'node:net';
+import { isIP, type Socket } from 'node:net';
 import type { ConnectOptions, ReceivingSettings } from '../config/settings.js';
 import {
   StageError,
@@ -119,7 +119,7 @@ export async function runPop3Stages(receiving: ReceivingSettings, opts: ConnectO
   try {
     const addresses: ResolvedAddress[] | undefined = await runner.run('resolve', (s) => resolveHost(host, s, `${CONFIG}.Server`, ctx.addressRule));
 
-    let tcp: net.Socket | undefined;
+    let tcp: Socket | undefined;
     // The address the connect stage reached: later checks (certificate, TLS mode) go to the same one.
     let connectedTo = '';
     let greetingSeen: (() => void) | null = null;
@@ -157,7 +157,7 @@ export async function runPop3Stages(receiving: ReceivingSettings, opts: ConnectO
         port,
         socket: sock,
         implicitTls: receiving.useSSL,
-        ...(net.isIP(host) ? {} : { servername: host }),
+        ...(isIP(host) ? {} : { servername: host }),
         // One context per run, the system roots plus --ca-file (no copy of the root store).
         secureContext: () => runContext(caPem),
         rejectUnauthorized: !opts.insecure,
@@ -174,7 +174,7 @@ export async function runPop3Stages(receiving: ReceivingSettings, opts: ConnectO
     const session = pending as Promise<Pop3Client>;
     const abortSession = (): void => {
       session.then((c) => c.close(), () => undefined);
-      (tcp as net.Socket | undefined)?.destroy();
+      (tcp as Socket | undefined)?.destroy();
     };
 
     if (receiving.useSSL) {
@@ -420,7 +420,7 @@ async function certificateEvidence(
       host: address,
       port: receiving.port,
       implicitTls: implicit,
-      ...(net.isIP(host) ? {} : { servername: host }),
+      ...(isIP(host) ? {} : { servername: host }),
       secureContext: () => runContext(pem),
       rejectUnauthorized: false,
       timeoutMs: budget,

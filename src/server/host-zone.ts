@@ -17,7 +17,7 @@
  * there. `TZ=Zone/Name imip ...` judges for a server elsewhere.
  */
 import { readFileSync } from 'node:fs';
-import path from 'node:path';
+import { isAbsolute, join } from 'node:path';
 
 /** What python-dateutil asks of the host's zone (../imip/dateutil-parse.ts). */
 export interface LocalZone {
@@ -86,7 +86,7 @@ export function zoneFileNames(data: Buffer): [string, string] | null {
 /** Where glibc's `tzset` looks for `TZ` (unset: /etc/localtime), and what it finds there. */
 function readZone(tz: string | undefined, read: (file: string) => Buffer): { names: [string, string]; source: string } | null {
   if (tz === '') return { names: ['UTC', 'UTC'], source: 'TZ is empty (UTC)' };
-  const fileOf = (name: string): string => (path.isAbsolute(name) ? name : path.join(ZONEINFO, name));
+  const fileOf = (name: string): string => (isAbsolute(name) ? name : join(ZONEINFO, name));
   const tryFile = (file: string): [string, string] | null => {
     try {
       return zoneFileNames(read(file));

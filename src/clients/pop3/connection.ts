@@ -11,8 +11,8 @@
  * each answer (the clock restarts whenever the server sends something, so a large RETR that
  * keeps flowing is not cut off, but a server that goes silent is).
  */
-import net from 'node:net';
-import tls from 'node:tls';
+import { connect as netConnect, isIP, type Socket } from 'node:net';
+import { connect as tlsConnect, type ConnectionOptions as TlsConnectionOptions, type SecureContext, type TLSSocket } from 'node:tls';
 import { startDeadline, type Deadline } from '../deadline.js';
 import { Pop3Error, type Pop3ErrorKind } from './errors.js';
 import {
@@ -28,7 +28,7 @@ export interface Pop3ConnectOptions {
   /** TLS from the first byte (POP3S, usually port 995); otherwise plain, perhaps upgraded by STLS. */
   implicitTls: boolean;
   /** A TCP connection to the server already made by the caller (`host` still names the server for TLS). */
-  socket?: net.Socket;
+  socket?: Socket;
   /** SNI and the name the certificate must match; defaults to `host` unless it is an IP address. */
   servername?: string;
   /** PEM trust anchor(s) replacing the system store. */
@@ -38,7 +38,7 @@ export interface Pop3ConnectOptions {
    * caller that connects more than once shares one context rather than building (and copying the
    * trust store into) a new one per connection, and chooses the versions each handshake offers.
    */
-  secureContext?: (via: 'implicit' | 'stls') => tls.SecureContext;
+  secureContext?: (via: 'implicit' | 'stls') => SecureContext;
   /** Certificate checks; false only when the caller explicitly asked for an insecure connection. */
   rejectUnauthorized: boolean;
   /** Bound for each network step: connect, TLS handshake, greeting, each answer. */
@@ -114,7 +114,7 @@ export class Pop3Connection {
   readonly port: number;
   readonly timeoutMs: number;
   private readonly opts: Pop3ConnectOptions;
-  private socket: net.Socket | undefined;
+  private socket: Socket | undefined;
   private readonly reader: ResponseReader<Pending>;
   private readonly waiting: Pending[] = [];
   private readonly inFlight: Pending[] = [];
@@ -292,7 +292,7 @@ export class Pop3Connection {
 
   private async open(): Promise<void> {
     const tcp = await this.tcpConnect();
-    let sock: net.Socket = tcp;
+    let sock: Socket = tcp;
     if (this.opts.implicitTls) {
       sock = await this.handshake(tcp, 'implicit');
     }
@@ -317,11 +317,11 @@ export class Pop3Connection {
     this.greetingLine = greeting.status;
   }
 
-  private tcpConnect(): Promise<net.Socket> {
+  private tcpConnect(): Promise<Socket> {
     const { host, port, timeoutMs } = this.opts;
     if (this.opts.socket) return Promise.resolve(this.opts.socket);
     return new Promise((resolve, reject) => {
-      const sock = net.connect({ host, port });
+      const sock = netConnect({ host, port });
       const timer = startDeadline(timeoutMs, () => {
         sock.destroy();
         reject(new Pop3Error('timeout', `POP3 connect timed out after ${secondsText(timeoutMs)} (TCP to ${this.where()})`, { step: 'connect' }));
@@ -344,15 +344,15 @@ export class Pop3Connection {
     });
   }
 
-  private handshake(socket: net.Socket, via: TlsDetails['via']): Promise<tls.TLSSocket> {
+  private handshake(socket: Socket, via: TlsDetails['via']): Promise<TLSSocket> {
     const { host, ca, rejectUnauthorized, timeoutMs } = this.opts;
-    const servername = this.opts.servername ?? (net.isIP(host) ? undefined : host);
+    const servername = this.opts.servername ?? (isIP(host) ? undefined : host);
     return new Promise((resolve, reject) => {
-      const options: tls.ConnectionOptions = { socket, host, rejectUnauthorized };
+      const options: TlsConnectionOptions = { socket, host, rejectUnauthorized };
       if (servername !== undefined) options.servername = servername;
       if (this.opts.secureContext) options.secureContext = this.opts.secureContext(via);
       else if (ca !== undefined) options.ca = ca;
-      const sock = tls.connect(options);
+      const sock = tlsConnect(options);
       const timer = startDeadline(timeoutMs, () => {
         // Both: before the handshake completes, destroying the TLS socket leaves the TCP one open.
         sock.destroy();
@@ -416,7 +416,7 @@ export class Pop3Connection {
     );
   };
 
-  private attach(sock: net.Socket): void {
+  private attach(sock: Socket): void {
     this.socket = sock;
     this.paused = false;
     sock.on('data', this.onData);
@@ -424,7 +424,7 @@ export class Pop3Connection {
     sock.on('error', this.onError);
   }
 
-  private detach(sock: net.Socket): void {
+  private detach(sock: Socket): void {
     sock.removeListener('data', this.onData);
     sock.removeListener('close', this.onClose);
     sock.removeListener('error', this.onError);
@@ -542,7 +542,7 @@ function nameString(name: unknown): string {
     .join(', ');
 }
 
-function tlsDetails(sock: tls.TLSSocket, servername: string | undefined, via: TlsDetails['via']): TlsDetails {
+function tlsDetails(sock: TLSSocket, servername: string | undefined, via: TlsDetails['via']): TlsDetails {
   const cipher = sock.getCipher();
   const details: TlsDetails = {
     protocol: sock.getProtocol(),
