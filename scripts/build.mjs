@@ -64,6 +64,21 @@ const lazyChildProcess = {
   },
 };
 
+// chalk works out by itself whether stdout takes colour (its vendored supports-color, which loads
+// node:tty, and with it Node's net and stream modules, plus node:os and node:process), even for a
+// Chalk given its level, as imip's always is (src/report/chalk.ts: src/report/style.ts decides).
+// chalk gets the answer of its browser build instead, "no colour" for its default instances,
+// which imip never uses: about 2.5 ms of every coloured run.
+const chalkWithoutDetection = {
+  name: 'chalk-without-detection',
+  setup(b) {
+    b.onResolve({ filter: /^#supports-color$/ }, (args) =>
+      /[\\/]node_modules[\\/]chalk[\\/]/.test(args.importer) ? { path: 'supports-color', namespace: 'chalk-without-detection' } : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'chalk-without-detection' }, () => ({ contents: 'export default { stdout: false, stderr: false };', loader: 'js' }));
+  },
+};
+
 // commander also requires node:process, which is the global `process` Node starts with; loading
 // it as a module costs about 0.1 ms of every start. commander gets the global.
 const globalProcess = {
@@ -97,7 +112,7 @@ await build({
   // The version `imip --version` prints, written into the program (src/cli.ts): no package.json
   // to read at every start.
   define: { __IMIP_VERSION__: JSON.stringify(PKG.version) },
-  plugins: [lazyChildProcess, globalProcess],
+  plugins: [lazyChildProcess, globalProcess, chalkWithoutDetection],
   // No `keepNames`: it re-sets the .name of every function and class at load (about 300 calls
   // for check-config, 3 million instructions and a scavenge's worth of garbage) where bundling
   // renamed only a few of commander's classes (Option2, CommanderError2), and nothing shows
