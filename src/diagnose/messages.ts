@@ -21,7 +21,8 @@ import type { Finding } from '../report/finding.js';
 import { capText, capStrings } from '../report/cap.js';
 import type { ServerAction } from '../server/poll-policy.js';
 import type { ServerVersion } from '../server/release.js';
-import type { CycleContext, ReaderInfo, WholeRead } from '../poll/cycle.js';
+import type { WholeRead } from '../poll/connect.js';
+import type { CycleContext, ReaderInfo } from '../poll/cycle.js';
 import { isMailboxOpenError } from '../mailbox/open-error.js';
 
 /** Actions that mean "the server had no usable token". */
@@ -229,7 +230,7 @@ function isTimeout(message: string): boolean {
  * included, and judge each message as the server did when it first read it.
  */
 export async function readMailbox(ctx: CycleContext): Promise<MailboxRead> {
-  const { openReader, readWhole, classifyContext, checkAccess, accessStops, serverLoginReport, stoppedText } = await import('../poll/cycle.js');
+  const [{ openReader, readWhole, checkAccess }, { classifyContext, accessStops, serverLoginReport, stoppedText }] = await Promise.all([import('../poll/connect.js'), import('../poll/cycle.js')]);
   const messages: ExaminedMessage[] = [];
   let seen = 0;
   // As the server's own client connects (the reader then connects the same way); where it cannot

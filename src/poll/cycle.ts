@@ -464,9 +464,6 @@ export function classifyMessage(ctx: CycleContext, m: ReadMessage): { row: PollM
 
 // ---- how the server's client connects --------------------------------------------------------------
 
-// Opening the mailbox lives in ./connect.ts, light enough to start before the classifier loads.
-export { checkAccess, openReader, readWhole, type Reader, type WholeRead } from './connect.js';
-
 /** The access check as the report shows it. */
 export function serverLoginReport(ctx: CycleContext, access: ServerAccess): ServerLoginReport {
   return {
