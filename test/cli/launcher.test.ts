@@ -5,11 +5,12 @@
  * that Node runs. The rest of the suite starts it as `node bin/imip`, which skips the shell part.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { BIN } from '../helpers/cli.js';
+import { checkPrometheus, sample } from '../helpers/monitoring.js';
 import { tempDir } from '../helpers/plist.js';
 
 const EXAMPLE = fileURLToPath(new URL('../../examples/caldavd.plist', import.meta.url));
@@ -60,6 +61,44 @@ describe('bin/imip run as a program', () => {
       expect(n.status).toBe(3);
       expect(n.stdout).toBe(`IMIP UNKNOWN - cannot start: no node (Node.js 20.19 or later) on PATH (${empty})\n`);
     }
+  });
+
+  it('with --format prometheus and no node: imip_up 0 for the command, on stdout or in the --output file, the last success kept', () => {
+    const empty = tempDir();
+    const said = `imip: cannot start: no node (Node.js 20.19 or later) on PATH (${empty})\n`;
+    const out = spawnSync(BIN, ['poll', '--once', '--format', 'prometheus'], { env: { PATH: empty }, encoding: 'utf8' });
+    expect(out.status).toBe(2);
+    expect(out.stderr).toBe(said);
+    const families = checkPrometheus(out.stdout);
+    expect(sample(families, 'imip_up', { command: 'poll' })).toBe(0);
+    expect(sample(families, 'imip_findings', { command: 'poll', severity: 'error' })).toBe(0);
+    expect(families.map((f) => f.name)).not.toContain('imip_last_success_timestamp_seconds');
+
+    // The file a textfile collector reads: as imip writes it when it cannot run (the same families,
+    // the last success of this command carried over), not left saying that the last run passed.
+    const dir = tempDir();
+    const file = join(dir, 'imip_poll.prom');
+    writeFileSync(file, 'imip_up{command="poll"} 1\nimip_last_success_timestamp_seconds{command="tokens"} 17\nimip_last_success_timestamp_seconds{command="poll"} 1765000000.5\n');
+    // Without mv on PATH (written in place) and with it (a temporary file renamed over it).
+    const withMv = tempDir();
+    symlinkSync(spawnSync('sh', ['-c', 'command -v mv'], { encoding: 'utf8' }).stdout.trim(), join(withMv, 'mv'));
+    for (const path of [empty, withMv]) {
+      const r = spawnSync(BIN, ['poll', '--once', '--format=prometheus', `--output=${file}`], { env: { PATH: path }, encoding: 'utf8' });
+      expect(r.status).toBe(2);
+      expect(r.stdout).toBe('');
+      const written = checkPrometheus(readFileSync(file, 'utf8'));
+      expect(sample(written, 'imip_up', { command: 'poll' })).toBe(0);
+      expect(sample(written, 'imip_last_success_timestamp_seconds', { command: 'poll' })).toBe(1765000000.5);
+      expect(written.find((f) => f.name === 'imip_last_success_timestamp_seconds')!.metrics).toHaveLength(1);
+      expect(readdirSync(dir)).toEqual(['imip_poll.prom']);
+    }
+    // The same text as the program writes for a run it could not make (but its duration).
+    const own = spawnSync(process.execPath, [BIN, 'poll', '--once', '--format', 'prometheus', '--config', join(empty, 'missing.plist')], { encoding: 'utf8' });
+    expect(out.stdout).toBe(own.stdout.replace(/^(imip_run_duration_seconds\{command="poll"\}) \S+$/m, '$1 0'));
+
+    const unwritable = spawnSync(BIN, ['check-config', '--format', 'prometheus', '--output', join(dir, 'no-such-dir', 'x.prom')], { env: { PATH: empty }, encoding: 'utf8' });
+    expect(unwritable.status).toBe(2);
+    expect(unwritable.stderr).toBe(`${said}imip: --output ${join(dir, 'no-such-dir', 'x.prom')}: cannot write it\n`);
   });
 
   it('runs the program on the real Node with that pool: the same report as `node bin/imip`', () => {
