@@ -30,7 +30,8 @@ describe('linuxTerminal', () => {
 });
 
 const EXAMPLE = fileURLToPath(new URL('../../examples/caldavd.plist', import.meta.url));
-const hasScript = spawnSync('script', ['--version']).status === 0;
+/** util-linux `script`, and a pseudo-terminal it can open here (a container may have none). */
+const hasScript = spawnSync('script', ['-qec', 'true', '/dev/null']).status === 0;
 
 describe.runIf(process.platform === 'linux' && hasScript)('check-config on a pseudo-terminal', () => {
   it('is coloured, and tells the terminal without loading node:tty', () => {
