@@ -63,6 +63,23 @@ describe('bin/imip run as a program', () => {
     }
   });
 
+  it('with --json and no node: the document a run that could not start writes, the PATH in it exactly', () => {
+    const empty = tempDir();
+    // A PATH entry with a quote and a backslash (the JSON must escape them) that holds no node.
+    const odd = join(tempDir(), 'a"b\\c');
+    for (const [args, command] of [[['poll', '--once', '--json'], 'poll'], [['check-config', '--format', 'json'], 'check-config'], [['--json'], 'imip']] as const) {
+      const path = `${empty}:${odd}`;
+      const r = spawnSync(BIN, [...args], { env: { PATH: path }, encoding: 'utf8' });
+      expect(r.status).toBe(2);
+      const error = `cannot start: no node (Node.js 20.19 or later) on PATH (${path})`;
+      expect(r.stderr).toBe(`imip: ${error}\n`);
+      expect(JSON.parse(r.stdout)).toEqual({ command, ok: false, exitCode: 2, error });
+    }
+    // The program's own document for a run stopped before it began has the same fields.
+    const own = spawnSync(process.execPath, [BIN, 'poll', '--json', '--no-such-flag'], { encoding: 'utf8' });
+    expect(Object.keys(JSON.parse(own.stdout))).toEqual(['command', 'ok', 'exitCode', 'error']);
+  });
+
   it('with --format prometheus and no node: imip_up 0 for the command, on stdout or in the --output file, the last success kept', () => {
     const empty = tempDir();
     const said = `imip: cannot start: no node (Node.js 20.19 or later) on PATH (${empty})\n`;
