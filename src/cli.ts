@@ -321,12 +321,19 @@ function jsonAsked(argv: string[]): boolean {
   return argv.includes('--json') || argv.includes('--format=json') || (j >= 0 && argv[j + 1] === 'json');
 }
 
-/** The command and whether Nagios output was asked for, read from raw argv (for flags that did not parse). */
-function nagiosAsked(argv: string[]): string | null {
-  const i = argv.indexOf('--format=nagios');
+/** The command, when `format` output was asked for, read from raw argv (for flags that did not parse). */
+function formatAsked(argv: string[], format: 'nagios' | 'prometheus'): string | null {
+  const i = argv.indexOf(`--format=${format}`);
   const j = argv.indexOf('--format');
-  if (i < 0 && !(j >= 0 && argv[j + 1] === 'nagios')) return null;
+  if (i < 0 && !(j >= 0 && argv[j + 1] === format)) return null;
   return commandOf(argv);
+}
+
+/** `--output FILE` (or `--output=FILE`) from raw argv; undefined when not given. */
+function outputAsked(argv: string[]): string | undefined {
+  const j = argv.indexOf('--output');
+  if (j >= 0 && j + 1 < argv.length) return argv[j + 1];
+  return argv.find((a) => a.startsWith('--output='))?.slice('--output='.length);
 }
 
 export async function main(argv: string[]): Promise<void> {
@@ -337,11 +344,17 @@ export async function main(argv: string[]): Promise<void> {
     await program.parseAsync(argv);
   } catch (err) {
     if (err instanceof CommanderError) {
-      // Help and --version exit 0; every other parse error is a bad flag: exit 2 (UNKNOWN, 3, in Nagios mode).
-      const nagios = err.exitCode === 0 ? null : nagiosAsked(argv);
+      // Help and --version exit 0; every other parse error is a bad flag: exit 2 (UNKNOWN, 3, in Nagios mode; imip_up 0 in Prometheus mode).
+      const nagios = err.exitCode === 0 ? null : formatAsked(argv, 'nagios');
       if (nagios) {
         const { nagiosUnknown } = await import('./commands/monitor-output.js');
         process.exitCode = nagiosUnknown(nagios, err.message.replace(/^error: /, ''));
+        return;
+      }
+      const prometheus = err.exitCode === 0 ? null : formatAsked(argv, 'prometheus');
+      if (prometheus) {
+        const { prometheusCannotStart } = await import('./commands/monitor-output.js');
+        process.exitCode = prometheusCannotStart(prometheus, outputAsked(argv), printable(err.message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ')));
         return;
       }
       // --json: a bad flag is a run stopped by its input like a bad flag value, with the same

@@ -141,3 +141,25 @@ export function nagiosUnknown(command: string, message: string): number {
   process.stdout.write(`${r.line}\n`);
   return NAGIOS_EXIT.UNKNOWN;
 }
+
+/**
+ * A run stopped by a flag that did not parse under `--format prometheus` (commander has said why on
+ * stderr): `imip_up` 0 for the command, to `--output` when it was given (read from the raw
+ * arguments, as the flag parse failed; the last success kept), as for any run that could not be
+ * made. Without it a cron job whose flags no longer parse left the collector serving the last
+ * run's `imip_up 1`. Returns the exit code, 2.
+ */
+export function prometheusCannotStart(command: string, output: string | undefined, message: string): number {
+  const usable = output !== undefined && output.trim() !== '' && !output.startsWith('-') && !/[\0\r\n]/.test(output) ? output : undefined;
+  const text = renderPrometheus(cannotRunSample(command, message, EXIT_CANNOT_RUN, 0), { now: new Date(), previous: readPrevious(usable) });
+  if (!usable) {
+    process.stdout.write(text);
+    return EXIT_CANNOT_RUN;
+  }
+  try {
+    writeAtomically(usable, text);
+  } catch (e) {
+    process.stderr.write(`imip: ${printable((e as Error).message)}\n`);
+  }
+  return EXIT_CANNOT_RUN;
+}

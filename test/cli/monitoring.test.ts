@@ -69,6 +69,20 @@ describe('monitoring flags', () => {
     expect(typo.stdout).toMatch(/--critical: "nosuchlabel" is no perfdata label imip gives; the labels are time, errors, warnings/);
     const unknownFlag = await runCli(['test-smtp', '--config', cfg, '--format', 'nagios', '--no-such-flag']);
     expect(checkNagios(unknownFlag.stdout, unknownFlag.code).state).toBe('UNKNOWN');
+    // Prometheus: imip_up 0 for a flag that does not parse, as for any run that could not be made,
+    // on stdout or in --output (the last success kept), not a file left saying the last run passed.
+    const promFlag = await runCli(['test-smtp', '--config', cfg, '--format', 'prometheus', '--no-such-flag']);
+    expect(promFlag.code).toBe(2);
+    expect(promFlag.stderr).toMatch(/^imip: unknown option '--no-such-flag'/);
+    expect(sample(checkPrometheus(promFlag.stdout), 'imip_up', { command: 'test-smtp' })).toBe(0);
+    const promFile = join(tempDir(), 'imip.prom');
+    writeFileSync(promFile, 'imip_up{command="poll"} 1\nimip_last_success_timestamp_seconds{command="poll"} 1765000000\n');
+    const promOut = await runCli(['poll', '--once', '--config', cfg, '--format=prometheus', `--output=${promFile}`, '--no-such-flag']);
+    expect(promOut.code).toBe(2);
+    expect(promOut.stdout).toBe('');
+    const written = checkPrometheus(readFileSync(promFile, 'utf8'));
+    expect(sample(written, 'imip_up', { command: 'poll' })).toBe(0);
+    expect(sample(written, 'imip_last_success_timestamp_seconds', { command: 'poll' })).toBe(1765000000);
     const noConfig = await runCli(['poll', '--once', '--config', join(tempDir(), 'missing.plist'), '--format', 'nagios']);
     expect(checkNagios(noConfig.stdout, noConfig.code).text).toMatch(/could not run/);
     const orphan = await runCli(['test-smtp', '--config', cfg, '--output', 'x.prom']);
