@@ -310,9 +310,14 @@ function monitoringOptions(program: Command): void {
   }
 }
 
-/** The command a run names, or "imip" (for flags that did not parse). */
+/**
+ * The command a run names, or "imip" (for flags that did not parse): the first of imip's command
+ * names among the arguments, not the value of a flag written before it (`imip --format nagios
+ * poll`); else the first word that is not a flag (an unknown command's name).
+ */
 function commandOf(argv: string[]): string {
-  return argv.slice(2).find((a) => !a.startsWith('-')) ?? 'imip';
+  const args = argv.slice(2);
+  return args.find((a) => COMMANDS.some((spec) => spec.name === a)) ?? args.find((a) => !a.startsWith('-')) ?? 'imip';
 }
 
 /** Whether --json (or --format json) was asked for, read from raw argv (for flags that did not parse). */

@@ -185,6 +185,15 @@ describe('imip check-config', () => {
     expect(choice.code).toBe(2);
     expect(choice.stderr).toMatch(/^imip: option '--format <format>' argument 'jsn' is invalid/);
   });
+
+  it('a flag written before the command is refused, and the output names the command, not the value of that flag', async () => {
+    const json = await runCli(['--format', 'json', 'check-config', EXAMPLE]);
+    expect(json.code).toBe(2);
+    expect(JSON.parse(json.stdout)).toEqual({ command: 'check-config', ok: false, exitCode: 2, error: "unknown option '--format'" });
+    const nagios = await runCli(['--format', 'nagios', 'poll', '--once']);
+    expect(nagios.code).toBe(3);
+    expect(nagios.stdout).toMatch(/^IMIP UNKNOWN - poll: could not run: unknown option '--format' \|/);
+  });
 });
 
 describe('imip', () => {
