@@ -34,8 +34,13 @@ export function monitorFormat(flags: MonitorFlags): MonitorFormat | null {
     throw new CannotRunError('--warning and --critical are thresholds for --format nagios');
   }
   if (flags.output !== undefined && monitor !== 'prometheus') throw new CannotRunError('--output writes the --format prometheus text to a file; give --format prometheus');
-  if (flags.output !== undefined && (!flags.output.trim() || /[\0\r\n]/.test(flags.output))) throw new CannotRunError(`--output: ${JSON.stringify(flags.output)} is not a file name`);
+  if (flags.output !== undefined && !isFileName(flags.output)) throw new CannotRunError(`--output: ${JSON.stringify(flags.output)} is not a file name`);
   return monitor;
+}
+
+/** Whether an `--output` value can name a file: not blank, no NUL and no line break. */
+function isFileName(s: string): boolean {
+  return s.trim() !== '' && !/[\0\r\n]/.test(s);
 }
 
 /** Write a file so that a reader sees the old or the new content, never a part. */
@@ -150,7 +155,8 @@ export function nagiosUnknown(command: string, message: string): number {
  * run's `imip_up 1`. Returns the exit code, 2.
  */
 export function prometheusCannotStart(command: string, output: string | undefined, message: string): number {
-  const usable = output !== undefined && output.trim() !== '' && !output.startsWith('-') && !/[\0\r\n]/.test(output) ? output : undefined;
+  // Not a value that is another flag (`--output --bogus`, read from the raw arguments).
+  const usable = output !== undefined && isFileName(output) && !output.startsWith('-') ? output : undefined;
   const text = renderPrometheus(cannotRunSample(command, message, EXIT_CANNOT_RUN, 0), { now: new Date(), previous: readPrevious(usable) });
   if (!usable) {
     process.stdout.write(text);
