@@ -320,25 +320,21 @@ function commandOf(argv: string[]): string {
   return args.find((a) => COMMANDS.some((spec) => spec.name === a)) ?? args.find((a) => !a.startsWith('-')) ?? 'imip';
 }
 
-/** Whether --json (or --format json) was asked for, read from raw argv (for flags that did not parse). */
+/** The value of `--NAME VALUE` or `--NAME=VALUE` in raw argv (for flags that did not parse); a flag after `--NAME` is no value. */
+function rawFlag(argv: string[], name: string): string | undefined {
+  const j = argv.indexOf(`--${name}`);
+  if (j >= 0 && j + 1 < argv.length && !argv[j + 1]!.startsWith('-')) return argv[j + 1];
+  return argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+}
+
+/** Whether --json (or --format json) was asked for, read from raw argv. */
 function jsonAsked(argv: string[]): boolean {
-  const j = argv.indexOf('--format');
-  return argv.includes('--json') || argv.includes('--format=json') || (j >= 0 && argv[j + 1] === 'json');
+  return argv.includes('--json') || rawFlag(argv, 'format') === 'json';
 }
 
-/** The command, when `format` output was asked for, read from raw argv (for flags that did not parse). */
+/** The command, when `format` output was asked for, read from raw argv. */
 function formatAsked(argv: string[], format: 'nagios' | 'prometheus'): string | null {
-  const i = argv.indexOf(`--format=${format}`);
-  const j = argv.indexOf('--format');
-  if (i < 0 && !(j >= 0 && argv[j + 1] === format)) return null;
-  return commandOf(argv);
-}
-
-/** `--output FILE` (or `--output=FILE`) from raw argv; undefined when not given. */
-function outputAsked(argv: string[]): string | undefined {
-  const j = argv.indexOf('--output');
-  if (j >= 0 && j + 1 < argv.length) return argv[j + 1];
-  return argv.find((a) => a.startsWith('--output='))?.slice('--output='.length);
+  return rawFlag(argv, 'format') === format ? commandOf(argv) : null;
 }
 
 export async function main(argv: string[]): Promise<void> {
@@ -359,7 +355,7 @@ export async function main(argv: string[]): Promise<void> {
       const prometheus = err.exitCode === 0 ? null : formatAsked(argv, 'prometheus');
       if (prometheus) {
         const { prometheusCannotStart } = await import('./commands/monitor-output.js');
-        process.exitCode = prometheusCannotStart(prometheus, outputAsked(argv), printable(err.message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ')));
+        process.exitCode = prometheusCannotStart(prometheus, rawFlag(argv, 'output'), printable(err.message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ')));
         return;
       }
       // --json: a bad flag is a run stopped by its input like a bad flag value, with the same

@@ -106,17 +106,7 @@ function emit(format: MonitorFormat, flags: MonitorFlags, sample: MonitorSample,
     process.stdout.write(`${r.line}\n`);
     return r.exitCode;
   }
-  const text = renderPrometheus(sample, { now: new Date(), previous: readPrevious(flags.output) });
-  if (flags.output) {
-    try {
-      writeAtomically(flags.output, text);
-    } catch (e) {
-      process.stderr.write(`imip: ${printable((e as Error).message)}\n`);
-      return EXIT_CANNOT_RUN;
-    }
-  } else {
-    process.stdout.write(text);
-  }
+  if (!writePrometheus(sample, flags.output)) return EXIT_CANNOT_RUN;
   // An interrupted run said why on stderr already.
   if (sample.cannotRun !== null && !sample.interrupted) process.stderr.write(`imip: ${printable(sample.cannotRun)}\n`);
   return sample.exitCode;
@@ -148,24 +138,32 @@ export function nagiosUnknown(command: string, message: string): number {
 }
 
 /**
- * A run stopped by a flag that did not parse under `--format prometheus` (commander has said why on
- * stderr): `imip_up` 0 for the command, to `--output` when it was given (read from the raw
- * arguments, as the flag parse failed; the last success kept), as for any run that could not be
- * made. Without it a cron job whose flags no longer parse left the collector serving the last
- * run's `imip_up 1`. Returns the exit code, 2.
+ * The Prometheus text of a sample: to `output` through a temporary file (the last success kept
+ * from it), else on stdout. False when the file could not be written, said on stderr.
  */
-export function prometheusCannotStart(command: string, output: string | undefined, message: string): number {
-  // Not a value that is another flag (`--output --bogus`, read from the raw arguments).
-  const usable = output !== undefined && isFileName(output) && !output.startsWith('-') ? output : undefined;
-  const text = renderPrometheus(cannotRunSample(command, message, EXIT_CANNOT_RUN, 0), { now: new Date(), previous: readPrevious(usable) });
-  if (!usable) {
+function writePrometheus(sample: MonitorSample, output: string | undefined): boolean {
+  const text = renderPrometheus(sample, { now: new Date(), previous: readPrevious(output) });
+  if (!output) {
     process.stdout.write(text);
-    return EXIT_CANNOT_RUN;
+    return true;
   }
   try {
-    writeAtomically(usable, text);
+    writeAtomically(output, text);
+    return true;
   } catch (e) {
     process.stderr.write(`imip: ${printable((e as Error).message)}\n`);
+    return false;
   }
+}
+
+/**
+ * A run stopped by a flag that did not parse under `--format prometheus` (commander has said why on
+ * stderr): `imip_up` 0 for the command, to `--output` when it was given (as read from the raw
+ * arguments; the last success kept), as for any run that could not be made. Without it a cron job
+ * whose flags no longer parse left the collector serving the last run's `imip_up 1`. Returns the
+ * exit code, 2.
+ */
+export function prometheusCannotStart(command: string, output: string | undefined, message: string): number {
+  writePrometheus(cannotRunSample(command, message, EXIT_CANNOT_RUN, 0), output !== undefined && isFileName(output) ? output : undefined);
   return EXIT_CANNOT_RUN;
 }

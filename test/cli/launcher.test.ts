@@ -75,6 +75,14 @@ describe('bin/imip run as a program', () => {
       expect(r.stderr).toBe(`imip: ${error}\n`);
       expect(JSON.parse(r.stdout)).toEqual({ command, ok: false, exitCode: 2, error });
     }
+    // The launcher knows imip's commands by name, as the program does: every one its help lists.
+    const help = spawnSync(process.execPath, [BIN, '--help'], { encoding: 'utf8' }).stdout;
+    const names = [...help.slice(help.indexOf('Commands:')).matchAll(/^ {2}([a-z][a-z-]+) /gm)].map((m) => m[1]!).filter((n) => n !== 'help');
+    expect(names).toContain('tokens');
+    for (const name of names) {
+      const r = spawnSync(BIN, ['--json', name], { env: { PATH: empty }, encoding: 'utf8' });
+      expect(JSON.parse(r.stdout).command, name).toBe(name);
+    }
     // The program's own document for a run stopped before it began has the same fields.
     const own = spawnSync(process.execPath, [BIN, 'poll', '--json', '--no-such-flag'], { encoding: 'utf8' });
     expect(Object.keys(JSON.parse(own.stdout))).toEqual(['command', 'ok', 'exitCode', 'error']);

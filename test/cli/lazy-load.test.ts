@@ -4,10 +4,11 @@
  * by recording every module the process loads.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { builtinRecorder } from '../helpers/builtins.js';
 import { BIN } from '../helpers/cli.js';
 import { tempDir } from '../helpers/plist.js';
 import { getStack } from '../helpers/stack.js';
@@ -76,21 +77,19 @@ describe('chalk only when colour is on', () => {
   });
 
   /**
-   * The Node modules a run of `check-config` into /dev/null loads beyond Node's own start-up, from
-   * Node's record of every module it loaded (wherever from: require, import or
-   * process.getBuiltinModule).
+   * The Node modules a run of `check-config` into /dev/null loads beyond Node's own start-up
+   * (one run, for the two tests below).
    */
+  let loadedOnce: string[] | undefined;
   function builtinsLoaded(): string[] {
-    const log = join(tempDir(), 'builtins');
-    const hook = join(tempDir(), 'hook.cjs');
-    writeFileSync(hook, `const fs = require('node:fs'); const before = new Set(process.moduleLoadList);
-process.on('exit', () => fs.writeFileSync(${JSON.stringify(log)}, process.moduleLoadList.filter((m) => !before.has(m)).join('\\n')));`);
+    if (loadedOnce) return loadedOnce;
+    const recorder = builtinRecorder();
     const out = openSync('/dev/null', 'w');
-    const r = spawnSync(process.execPath, ['-r', hook, BIN, 'check-config', '--config', EXAMPLE], { env: { ...process.env, NO_COLOR: undefined, FORCE_COLOR: undefined }, stdio: ['ignore', out, 'pipe'] });
+    const r = spawnSync(process.execPath, ['-r', recorder.hook, BIN, 'check-config', '--config', EXAMPLE], { env: { ...process.env, NO_COLOR: undefined, FORCE_COLOR: undefined }, stdio: ['ignore', out, 'pipe'] });
     closeSync(out);
     expect(r.status).toBe(1);
     expect(r.stderr.toString()).toBe('');
-    return readFileSync(log, 'utf8').split('\n').filter(Boolean);
+    return (loadedOnce = recorder.loaded());
   }
 
   it('check-config into /dev/null (a character device, never a terminal) loads neither chalk nor node:tty, nor the stream modules', () => {

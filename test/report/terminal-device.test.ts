@@ -3,13 +3,11 @@
  * for terminals (src/report/style.ts `linuxTerminal`), and asked of isatty otherwise.
  */
 import { spawnSync } from 'node:child_process';
-import { writeFileSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { linuxTerminal } from '../../src/report/style.js';
+import { builtinRecorder } from '../helpers/builtins.js';
 import { BIN } from '../helpers/cli.js';
-import { tempDir } from '../helpers/plist.js';
 
 /** A Linux device number (glibc's `makedev` for a 64-bit dev_t). */
 const makedev = (major: number, minor: number): number =>
@@ -35,18 +33,15 @@ const hasScript = spawnSync('script', ['-qec', 'true', '/dev/null']).status === 
 
 describe.runIf(process.platform === 'linux' && hasScript)('check-config on a pseudo-terminal', () => {
   it('is coloured, and tells the terminal without loading node:tty', () => {
-    const log = join(tempDir(), 'builtins');
-    const hook = join(tempDir(), 'hook.cjs');
-    writeFileSync(hook, `const fs = require('node:fs'); const before = new Set(process.moduleLoadList);
-process.on('exit', () => fs.writeFileSync(${JSON.stringify(log)}, process.moduleLoadList.filter((m) => !before.has(m)).join('\\n')));`);
+    const recorder = builtinRecorder();
     const quote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
-    const command = [process.execPath, '-r', hook, BIN, 'check-config', '--config', EXAMPLE].map(quote).join(' ');
+    const command = [process.execPath, '-r', recorder.hook, BIN, 'check-config', '--config', EXAMPLE].map(quote).join(' ');
     const env = { ...process.env, NO_COLOR: undefined, FORCE_COLOR: undefined, TERM: 'xterm' };
     const r = spawnSync('script', ['-qec', command, '/dev/null'], { env, encoding: 'utf8' });
     expect(r.status).toBe(1);
     expect(r.stdout).toContain('\u001b[31m');
     expect(r.stdout).toContain('1 error, 2 warnings, 1 note');
-    const loaded = readFileSync(log, 'utf8').split('\n');
+    const loaded = recorder.loaded();
     expect(loaded).not.toContain('NativeModule tty');
     expect(loaded).not.toContain('NativeModule net');
   });
