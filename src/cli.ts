@@ -264,11 +264,39 @@ const COMMANDS: readonly CommandSpec[] = [
 ];
 
 /** Add one command to the program: its flags, its examples after the help, its action. */
-function addCommand(program: Command, spec: CommandSpec): void {
+function addCommand(program: Command, spec: CommandSpec, argv: readonly string[]): void {
   spec
     .flags(program.command(spec.name))
     .addHelpText('after', examples(spec.examples))
+    .hook('preAction', (_this, cmd) => {
+      const message = flagTakenAsValue(cmd, argv);
+      if (message) cmd.error(`error: ${message}`, { exitCode: EXIT_CANNOT_RUN, code: 'imip.flagAsValue' });
+    })
     .action(action(spec.load, spec));
+}
+
+/** A flag, not a value: `--x`, `--`, `-x`. A lone `-` (stdin) and a negative number are values. */
+const FLAG = /^(?:--|-[A-Za-z])/;
+
+/**
+ * A flag that needs a value, written with a flag after it where the value belongs. Commander
+ * takes the next word as the value whatever it is: `--output --bogus` wrote the Prometheus text
+ * to a file named "--bogus", and `--config --json` read a config of that name. A value that does
+ * begin with "-" is written `--NAME=VALUE`.
+ */
+export function flagTakenAsValue(cmd: Command, argv: readonly string[]): string | null {
+  for (let i = 2; i < argv.length; i++) {
+    const word = argv[i]!;
+    if (word === '--') break;
+    const option = cmd.options.find((o) => o.long === word && o.required);
+    if (!option) continue;
+    const next = argv[i + 1];
+    if (next !== undefined && FLAG.test(next)) {
+      return `option '${option.flags}' needs a value, and ${next} is a flag (for a value that begins with "-", write ${word}=${next})`;
+    }
+    i++;
+  }
+  return null;
 }
 
 /**
@@ -291,7 +319,7 @@ export function buildProgram(argv: readonly string[] = []): Command {
   const named = COMMANDS.find((spec) => spec.name === argv[2]);
   // `imip --version` prints the version and nothing else: no command is needed for it.
   const versionOnly = argv.length === 3 && (argv[2] === '--version' || argv[2] === '-V');
-  for (const spec of versionOnly ? [] : named ? [named] : COMMANDS) addCommand(program, spec);
+  for (const spec of versionOnly ? [] : named ? [named] : COMMANDS) addCommand(program, spec, argv);
   monitoringOptions(program);
   return program;
 }
@@ -337,7 +365,19 @@ function formatAsked(argv: string[], format: 'nagios' | 'prometheus'): string | 
   return rawFlag(argv, 'format') === format ? commandOf(argv) : null;
 }
 
-export async function main(argv: string[]): Promise<void> {
+/**
+ * The arguments with imip's command first: `imip --json check-config` runs as `imip check-config
+ * --json`, since every flag is the command's. Unchanged when the command comes first, when there
+ * is none, or when help, the version or `--` come before it.
+ */
+export function commandFirst(argv: readonly string[]): string[] {
+  const k = argv.findIndex((a, i) => i >= 2 && COMMANDS.some((spec) => spec.name === a));
+  if (k <= 2 || argv.slice(2, k).some((a) => a === '--' || a === '-h' || a === '--help' || a === '-V' || a === '--version')) return [...argv];
+  return [...argv.slice(0, 2), argv[k]!, ...argv.slice(2, k), ...argv.slice(k + 1)];
+}
+
+export async function main(given: string[]): Promise<void> {
+  const argv = commandFirst(given);
   // A closed pipe ends the run quietly; a run that changes the mailbox finishes its work first.
   endQuietlyOnClosedPipe(() => argv.includes('--apply'));
   const program = buildProgram(argv);

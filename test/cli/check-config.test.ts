@@ -1,6 +1,6 @@
 /** `imip check-config` run as a person runs it: exit codes, JSON, human output, bad input. */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BIN, runCli, jsonOf } from '../helpers/cli.js';
@@ -186,13 +186,40 @@ describe('imip check-config', () => {
     expect(choice.stderr).toMatch(/^imip: option '--format <format>' argument 'jsn' is invalid/);
   });
 
-  it('a flag written before the command is refused, and the output names the command, not the value of that flag', async () => {
+  it('flags written before the command are the command\'s, as after it', async () => {
     const json = await runCli(['--format', 'json', 'check-config', EXAMPLE]);
-    expect(json.code).toBe(2);
-    expect(JSON.parse(json.stdout)).toEqual({ command: 'check-config', ok: false, exitCode: 2, error: "unknown option '--format'" });
-    const nagios = await runCli(['--format', 'nagios', 'poll', '--once']);
-    expect(nagios.code).toBe(3);
-    expect(nagios.stdout).toMatch(/^IMIP UNKNOWN - poll: could not run: unknown option '--format' \|/);
+    expect(json.code).toBe(1);
+    expect(JSON.parse(json.stdout)).toMatchObject({ command: 'check-config', ok: false });
+    const nagios = await runCli(['--format', 'nagios', '--config', EXAMPLE, 'check-config']);
+    expect(nagios.code).toBe(2);
+    expect(nagios.stdout).toMatch(/^IMIP CRITICAL - check-config: sending\.implicit-tls-port: /);
+    // A flag the command does not know is still refused, naming the command.
+    const unknown = await runCli(['--format', 'nagios', '--bogus', 'poll', '--once']);
+    expect(unknown.code).toBe(3);
+    expect(unknown.stdout).toMatch(/^IMIP UNKNOWN - poll: could not run: unknown option '--bogus' \|/);
+  });
+
+  it('a flag where a value belongs is refused (exit 2), not taken as the value; --NAME=-VALUE gives one that begins with "-"', async () => {
+    const dir = tempDir();
+    const r = await runCli(['check-config', '--config', '--json'], { cwd: dir });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^imip: option '--config <path>' needs a value, and --json is a flag \(for a value that begins with "-", write --config=--json\)\n/);
+    // --json is there: the document of a run that could not start.
+    expect(JSON.parse(r.stdout)).toMatchObject({ command: 'check-config', ok: false, exitCode: 2 });
+    // --output --bogus wrote the Prometheus text to a file named "--bogus".
+    const prom = await runCli(['check-config', EXAMPLE, '--format', 'prometheus', '--output', '--bogus'], { cwd: dir });
+    expect(prom.code).toBe(2);
+    expect(prom.stdout).toMatch(/^imip_up\{command="check-config"\} 0$/m);
+    expect(readdirSync(dir)).toEqual([]);
+    const short = await runCli(['send-test', EXAMPLE, '--to', 'a@example.org', '--summary', '-q', '--dry-run']);
+    expect(short.code).toBe(2);
+    expect(short.stderr).toMatch(/option '--summary <text>' needs a value, and -q is a flag/);
+    const dash = await runCli(['send-test', EXAMPLE, '--to', 'a@example.org', '--summary=-q', '--dry-run']);
+    expect(dash.code).toBe(0);
+    expect(dash.stdout).toMatch(/^SUMMARY:-q\r?$/m);
+    // A lone "-" (stdin) is a value.
+    const stdin = await runCli(['diagnose', '--offline', '--message', '-', '--json'], { input: '' });
+    expect(JSON.parse(stdin.stdout).command).toBe('diagnose');
   });
 });
 

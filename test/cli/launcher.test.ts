@@ -124,6 +124,11 @@ describe('bin/imip run as a program', () => {
     const unwritable = spawnSync(BIN, ['check-config', '--format', 'prometheus', '--output', join(dir, 'no-such-dir', 'x.prom')], { env: { PATH: empty }, encoding: 'utf8' });
     expect(unwritable.status).toBe(2);
     expect(unwritable.stderr).toBe(`${said}imip: --output ${join(dir, 'no-such-dir', 'x.prom')}: cannot write it\n`);
+    // A flag where the file name belongs is no file name (as for the program): stdout, no file "--bogus".
+    const flag = spawnSync(BIN, ['check-config', '--format', 'prometheus', '--output', '--bogus'], { env: { PATH: empty }, cwd: dir, encoding: 'utf8' });
+    expect(flag.status).toBe(2);
+    expect(sample(checkPrometheus(flag.stdout), 'imip_up', { command: 'check-config' })).toBe(0);
+    expect(readdirSync(dir)).toEqual(['imip_poll.prom']);
   });
 
   it('runs the program on the real Node with that pool: the same report as `node bin/imip`', () => {
