@@ -139,9 +139,11 @@ export function nagiosUnknown(command: string, message: string): number {
 
 /**
  * The Prometheus text of a sample: to `output` through a temporary file (the last success kept
- * from it), else on stdout. False when the file could not be written, said on stderr.
+ * from it), else on stdout (`--output -` too, as for the launcher without node and a flag that
+ * did not parse). False when the file could not be written, said on stderr.
  */
-function writePrometheus(sample: MonitorSample, output: string | undefined): boolean {
+function writePrometheus(sample: MonitorSample, file: string | undefined): boolean {
+  const output = file === '-' ? undefined : file;
   const text = renderPrometheus(sample, { now: new Date(), previous: readPrevious(output) });
   if (!output) {
     process.stdout.write(text);

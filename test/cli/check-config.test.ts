@@ -211,6 +211,11 @@ describe('imip check-config', () => {
     expect(prom.code).toBe(2);
     expect(prom.stdout).toMatch(/^imip_up\{command="check-config"\} 0$/m);
     expect(readdirSync(dir)).toEqual([]);
+    // --output - is stdout, as for the launcher without node.
+    const dashOut = await runCli(['check-config', EXAMPLE, '--format', 'prometheus', '--output', '-'], { cwd: dir });
+    expect(dashOut.code).toBe(1);
+    expect(dashOut.stdout).toMatch(/^imip_findings\{command="check-config",severity="error"\} 1$/m);
+    expect(readdirSync(dir)).toEqual([]);
     const short = await runCli(['send-test', EXAMPLE, '--to', 'a@example.org', '--summary', '-q', '--dry-run']);
     expect(short.code).toBe(2);
     expect(short.stderr).toMatch(/option '--summary <text>' needs a value, and -q is a flag/);
