@@ -367,12 +367,13 @@ function formatAsked(argv: string[], format: 'nagios' | 'prometheus'): string | 
 
 /**
  * The arguments with imip's command first: `imip --json check-config` runs as `imip check-config
- * --json`, since every flag is the command's. Unchanged when the command comes first, when there
- * is none, or when help, the version or `--` come before it.
+ * --json`, since every flag is the command's. Unchanged unless flags come first (`imip help poll`,
+ * an unknown command), when there is no command, or when help, the version or `--` come before it.
  */
 export function commandFirst(argv: readonly string[]): string[] {
   const k = argv.findIndex((a, i) => i >= 2 && COMMANDS.some((spec) => spec.name === a));
-  if (k <= 2 || argv.slice(2, k).some((a) => a === '--' || a === '-h' || a === '--help' || a === '-V' || a === '--version')) return [...argv];
+  const before = argv.slice(2, k);
+  if (k <= 2 || !argv[2]!.startsWith('-') || before.some((a) => a === '--' || a === '-h' || a === '--help' || a === '-V' || a === '--version')) return [...argv];
   return [...argv.slice(0, 2), argv[k]!, ...argv.slice(2, k), ...argv.slice(k + 1)];
 }
 

@@ -197,6 +197,10 @@ describe('imip check-config', () => {
     const unknown = await runCli(['--format', 'nagios', '--bogus', 'poll', '--once']);
     expect(unknown.code).toBe(3);
     expect(unknown.stdout).toMatch(/^IMIP UNKNOWN - poll: could not run: unknown option '--bogus' \|/);
+    // A word before the command is not moved: commander's help command still names the command.
+    const help = await runCli(['help', 'poll']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/^Usage: imip poll \[options\] \[config\]/);
   });
 
   it('a flag where a value belongs is refused (exit 2), not taken as the value; --NAME=-VALUE gives one that begins with "-"', async () => {
