@@ -284,7 +284,7 @@ const FLAG = /^(?:--|-[A-Za-z])/;
  * to a file named "--bogus", and `--config --json` read a config of that name. A value that does
  * begin with "-" is written `--NAME=VALUE`.
  */
-export function flagTakenAsValue(cmd: Command, argv: readonly string[]): string | null {
+function flagTakenAsValue(cmd: Command, argv: readonly string[]): string | null {
   for (let i = 2; i < argv.length; i++) {
     const word = argv[i]!;
     if (word === '--') break;
@@ -348,10 +348,10 @@ function commandOf(argv: string[]): string {
   return args.find((a) => COMMANDS.some((spec) => spec.name === a)) ?? args.find((a) => !a.startsWith('-')) ?? 'imip';
 }
 
-/** The value of `--NAME VALUE` or `--NAME=VALUE` in raw argv (for flags that did not parse); a flag after `--NAME` is no value. */
+/** The value of `--NAME VALUE` or `--NAME=VALUE` in raw argv (for flags that did not parse); a flag after `--NAME` is no value ({@link FLAG}). */
 function rawFlag(argv: string[], name: string): string | undefined {
   const j = argv.indexOf(`--${name}`);
-  if (j >= 0 && j + 1 < argv.length && !argv[j + 1]!.startsWith('-')) return argv[j + 1];
+  if (j >= 0 && j + 1 < argv.length && !FLAG.test(argv[j + 1]!)) return argv[j + 1];
   return argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
 }
 
@@ -370,7 +370,7 @@ function formatAsked(argv: string[], format: 'nagios' | 'prometheus'): string | 
  * --json`, since every flag is the command's. Unchanged unless flags come first (`imip help poll`,
  * an unknown command), when there is no command, or when help, the version or `--` come before it.
  */
-export function commandFirst(argv: readonly string[]): string[] {
+function commandFirst(argv: readonly string[]): string[] {
   const k = argv.findIndex((a, i) => i >= 2 && COMMANDS.some((spec) => spec.name === a));
   const before = argv.slice(2, k);
   if (k <= 2 || !argv[2]!.startsWith('-') || before.some((a) => a === '--' || a === '-h' || a === '--help' || a === '-V' || a === '--version')) return [...argv];
