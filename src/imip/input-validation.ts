@@ -24,7 +24,9 @@ const ISO_RE =
  */
 export function parseStart(value: string, timeZone?: string): Date {
   const text = typeof value === 'string' ? value.trim() : '';
-  if (/^\d{4}-\d{2}-\d{2}$/.test(text)) {
+  const dateOnly = /^(\d{4})-(\d{2})-(\d{2})$/.exec(text);
+  if (dateOnly) {
+    if (!inCalendar(Number(dateOnly[1]), Number(dateOnly[2]), Number(dateOnly[3]))) throw new CannotRunError(`--start: ${show(value)} is not a date in the calendar`);
     throw new CannotRunError(`--start: ${show(value)} is a date without a time; give a time too, such as ${text}T10:00`);
   }
   const m = ISO_RE.exec(text);
@@ -35,8 +37,7 @@ export function parseStart(value: string, timeZone?: string): Date {
   }
   const [, y, mo, d, h, mi, s, frac, z, sign, oh, om] = m;
   const wall: WallTime = { year: Number(y), month: Number(mo), day: Number(d), hour: Number(h), minute: Number(mi), second: Number(s ?? 0) };
-  const dim = new Date(Date.UTC(wall.year, wall.month, 0)).getUTCDate();
-  if (wall.month < 1 || wall.month > 12 || wall.day < 1 || wall.day > dim) {
+  if (!inCalendar(wall.year, wall.month, wall.day)) {
     throw new CannotRunError(`--start: ${show(value)} is not a date in the calendar`);
   }
   if (wall.hour > 23 || wall.minute > 59 || wall.second > 59) {
@@ -62,10 +63,15 @@ export function parseStart(value: string, timeZone?: string): Date {
   return new Date((r.kind === 'ok' ? r.epochMs : r.earlier) + ms);
 }
 
+/** Whether year-month-day is a day of the calendar (month 1-12, the day within that month). */
+function inCalendar(year: number, month: number, day: number): boolean {
+  return month >= 1 && month <= 12 && day >= 1 && day <= new Date(Date.UTC(year, month, 0)).getUTCDate();
+}
+
 /** `--duration`: whole minutes, 1 to 10080 (7 days). */
 export function parseDuration(value: string | number): number {
   const text = typeof value === 'number' ? String(value) : typeof value === 'string' ? value.trim() : '';
-  if (!/^\d+$/.test(text)) {
+  if (!/^-?\d+$/.test(text)) {
     throw new CannotRunError(`--duration: ${show(String(value))} is not a whole number of minutes; give one such as 60`);
   }
   const n = Number(text);

@@ -109,6 +109,9 @@ describe('parseStart', () => {
     ['02.03.2026 10:00', undefined, /not an ISO-8601/],
     ['2026-02-30T10:00Z', undefined, /not a date in the calendar/],
     ['2026-13-01T10:00Z', undefined, /not a date in the calendar/],
+    // A date alone that is no date is said to be no date, not given a time to go with it.
+    ['2026-13-45', undefined, /not a date in the calendar/],
+    ['2026-02-29', undefined, /not a date in the calendar/],
     ['2026-03-02T24:00Z', undefined, /not a time of day/],
     ['2026-03-02T10:60Z', undefined, /not a time of day/],
     ['2026-03-02T10:00+24:00', undefined, /impossible UTC offset/],
@@ -146,6 +149,10 @@ describe('parseDuration', () => {
     });
   }
   it('names the 7-day limit', () => expect(refusal(() => parseDuration('10081')).message).toMatch(/7 days/));
+  it('says a negative or zero length is too short, not that it is no number', () => {
+    expect(refusal(() => parseDuration('-5')).message).toMatch(/must be at least 1 minute/);
+    expect(refusal(() => parseDuration('0')).message).toMatch(/must be at least 1 minute/);
+  });
 });
 
 describe('defaultStart', () => {
