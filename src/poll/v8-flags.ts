@@ -49,6 +49,25 @@
  *   before V8 first began marking (about 75 ms against 330 ms): the switch decides how the next
  *   marking cycles treat young collections, not one under way. V8 14 no longer has the flag (not
  *   14.1, Node 25, nor 14.6, Node 26): it is set only before 14.0.
+ * - On V8 14 an IMAP poll makes its full collections without incremental marking
+ *   (`--no-incremental-marking`). There young collections always wait while V8 marks, and V8
+ *   marks incrementally over 50 to 70 ms (traced on 10,000 small replies, Node 26: its one
+ *   background thread shares the core with TurboFan's compiles), during which the poll allocates
+ *   another 11 to 15 MB of young objects on pages added for them: a full collection began at 36
+ *   and 43 MB of heap where the scavenges before it ended near 21 and 32. Without incremental
+ *   marking, V8 collects the whole heap in one pause when the old generation reaches its limit
+ *   (9 ms for 20 MB in that trace). On Node 26, IMAP polls of 1,000, 5,000, 10,000 and 30,000
+ *   small replies peaked at 86, 90, 95 and 100 MB against 96, 99, 106 and 107 MB (5 runs
+ *   each, 0.97 to 1.05 x the wall time), the realistic 5,000-message mailbox at 97 against
+ *   110 MB (16 paired runs, 1.04 x the wall time: marking in the pause is not shared with the
+ *   background thread). V8 reads the flag only to decide whether a marking cycle may start
+ *   (`IncrementalMarking::CanBeStarted`), so one under way when it goes in runs to its end:
+ *   flipped at random moments of a process marking a quarter of its time, 200 runs each on
+ *   Node 25 and Node 26 (46 flips inside a marking cycle) all finished. Over POP3 it does the
+ *   opposite: the realistic mailbox, streamed whole through the MIME parser with its 5 MB
+ *   attachments, peaked at 114 against 96 MB (6 paired runs), so a POP3 poll keeps V8's marking.
+ *   The hard trigger for long IMAP polls (above) only decides when incremental marking starts,
+ *   so V8 14 does not get it.
  * - Each scavenge of that small nursery is done by the main thread alone
  *   (`--no-parallel-scavenge`, read at every scavenge). V8 would otherwise split a 1 MB nursery
  *   between two threads, and the second one competes for a core with the mail server the poll
@@ -134,11 +153,14 @@ import type { MailboxProtocol } from '../config/settings.js';
 export function pollV8Flags(protocol: MailboxProtocol, v8Version = process.versions.v8, messages = 0): string[] {
   if (!v8AtMost(v8Version, ...NEWEST_CHECKED_V8)) return [];
   const flags = ['--semi-space-growth-factor=1', '--heap-growing-percent=10', '--no-parallel-scavenge'];
-  // Gone from V8 by 14.1 (Node 25): see the file's comment.
-  if (!v8AtLeast(v8Version, 14, 0)) flags.push('--no-separate-gc-phases');
+  // V8 14 has no `--separate-gc-phases` and always keeps young collections apart from marking:
+  // there an IMAP poll makes its full collections without incremental marking (file's comment).
+  const v8_14 = v8AtLeast(v8Version, 14, 0);
+  if (!v8_14) flags.push('--no-separate-gc-phases');
   if (protocol === 'imap') {
     flags.push('--max-inlined-bytecode-size-cumulative=200');
-    if (messages > LONG_POLL_MESSAGES) flags.push('--incremental-marking-hard-trigger=50');
+    if (v8_14) flags.push('--no-incremental-marking');
+    else if (messages > LONG_POLL_MESSAGES) flags.push('--incremental-marking-hard-trigger=50');
   }
   if (v8AtLeast(v8Version, 12, 4)) flags.push('--no-maglev-destroy-on-background');
   return flags;
