@@ -59,8 +59,8 @@
  *   (9 ms for 20 MB in that trace). On Node 26, IMAP polls of 1,000, 5,000, 10,000 and 30,000
  *   small replies peaked at 86, 90, 95 and 100 MB against 96, 99, 106 and 107 MB (5 runs
  *   each, 0.97 to 1.05 x the wall time), the realistic 5,000-message mailbox at 97 against
- *   110 MB (16 paired runs, 1.04 x the wall time: marking in the pause is not shared with the
- *   background thread). V8 reads the flag only to decide whether a marking cycle may start
+ *   110 MB (16 paired runs, 1.04 x the wall time: the pauses add up to about the same, but the
+ *   poll's own code ran longer in profiles). V8 reads the flag only to decide whether a marking cycle may start
  *   (`IncrementalMarking::CanBeStarted`), so one under way when it goes in runs to its end:
  *   flipped at random moments of a process marking a quarter of its time, 200 runs each on
  *   Node 25 and Node 26 (46 flips inside a marking cycle) all finished. Over POP3 it does the
