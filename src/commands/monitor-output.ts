@@ -6,7 +6,7 @@
  * `--output FILE` written atomically (a temporary file in the same directory, then rename), and
  * the command's own exit code (0/1/2).
  */
-import { readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { readFileSync, realpathSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { CannotRunError, EXIT_CANNOT_RUN } from '../report/exit.js';
 import { cannotRunSample, sampleFromDoc, type MonitorSample } from '../report/monitoring.js';
@@ -43,12 +43,29 @@ function isFileName(s: string): boolean {
   return s.trim() !== '' && !/[\0\r\n]/.test(s);
 }
 
-/** Write a file so that a reader sees the old or the new content, never a part. */
+/**
+ * Write a file so that a reader sees the old or the new content, never a part: a temporary file
+ * in the same directory, renamed over it. Only a regular file is replaced that way, and through a
+ * symbolic link the file it names (the link stays). Anything else that exists is written in
+ * place: renamed over, `/dev/null` (as root) became a regular file, and a named pipe or
+ * `/dev/stdout` would lose its reader.
+ */
 export function writeAtomically(path: string, text: string): void {
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
+  let target = path;
+  try {
+    if (!statSync(path).isFile()) {
+      writeInPlace(path, text);
+      return;
+    }
+    target = realpathSync(path);
+  } catch (e) {
+    if (e instanceof CannotRunError) throw e;
+    // Not there yet (or a link to nothing): created by the rename.
+  }
+  const tmp = join(dirname(target), `.${basename(target)}.${process.pid}.tmp`);
   try {
     writeFileSync(tmp, text, { mode: 0o644 });
-    renameSync(tmp, path);
+    renameSync(tmp, target);
   } catch (e) {
     try {
       unlinkSync(tmp);
@@ -59,10 +76,19 @@ export function writeAtomically(path: string, text: string): void {
   }
 }
 
+function writeInPlace(path: string, text: string): void {
+  try {
+    writeFileSync(path, text);
+  } catch (e) {
+    throw new CannotRunError(`--output ${path}: ${(e as Error).message}`);
+  }
+}
+
+/** The last text written to `path`, when it is a regular file (a named pipe would wait for a writer). */
 function readPrevious(path: string | undefined): string | null {
   if (!path) return null;
   try {
-    return readFileSync(path, 'utf8');
+    return statSync(path).isFile() ? readFileSync(path, 'utf8') : null;
   } catch {
     return null;
   }

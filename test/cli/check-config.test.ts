@@ -1,6 +1,6 @@
 /** `imip check-config` run as a person runs it: exit codes, JSON, human output, bad input. */
-import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, lstatSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BIN, runCli, jsonOf } from '../helpers/cli.js';
@@ -201,6 +201,33 @@ describe('imip check-config', () => {
     const help = await runCli(['help', 'poll']);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/^Usage: imip poll \[options\] \[config\]/);
+  });
+
+  it('--output replaces only a regular file by a rename: a named pipe is written to, a symbolic link keeps pointing at the file it names', async () => {
+    // Renamed over, /dev/null (as root) became a regular file; a pipe would lose its reader.
+    const dir = tempDir();
+    const fifo = join(dir, 'imip.fifo');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    const reader = spawn('cat', [fifo]);
+    let read = '';
+    reader.stdout.on('data', (d) => (read += d));
+    const readerDone = new Promise((resolve) => reader.on('close', resolve));
+    const piped = await runCli(['check-config', EXAMPLE, '--format', 'prometheus', '--output', fifo]);
+    await readerDone;
+    expect(piped.code).toBe(1);
+    expect(lstatSync(fifo).isFIFO()).toBe(true);
+    expect(read).toMatch(/^imip_up\{command="check-config"\} 0$/m);
+    const real = join(dir, 'real.prom');
+    const link = join(dir, 'link.prom');
+    writeFileSync(real, 'imip_last_success_timestamp_seconds{command="check-config"} 1765000000\n');
+    symlinkSync('real.prom', link);
+    const linked = await runCli(['check-config', EXAMPLE, '--format', 'prometheus', '--output', link]);
+    expect(linked.code).toBe(1);
+    expect(lstatSync(link).isSymbolicLink()).toBe(true);
+    // The file the link names has the new text, with the last success read through the link.
+    expect(readFileSync(real, 'utf8')).toMatch(/^imip_last_success_timestamp_seconds\{command="check-config"\} 1765000000$/m);
+    expect(readFileSync(real, 'utf8')).toMatch(/^imip_up\{command="check-config"\} 0$/m);
+    expect(readdirSync(dir).sort()).toEqual(['imip.fifo', 'link.prom', 'real.prom']);
   });
 
   it('a flag where a value belongs is refused (exit 2), not taken as the value; --NAME=-VALUE gives one that begins with "-"', async () => {

@@ -5,7 +5,7 @@
  * that Node runs. The rest of the suite starts it as `node bin/imip`, which skips the shell part.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, lstatSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -129,6 +129,26 @@ describe('bin/imip run as a program', () => {
     expect(flag.status).toBe(2);
     expect(sample(checkPrometheus(flag.stdout), 'imip_up', { command: 'check-config' })).toBe(0);
     expect(readdirSync(dir)).toEqual(['imip_poll.prom']);
+    // Only a regular file is replaced by a rename: a symbolic link keeps pointing at its file, a
+    // named pipe is written to (and not read for the last success: that would wait for a writer).
+    const real = join(dir, 'real.prom');
+    const link = join(dir, 'link.prom');
+    writeFileSync(real, 'imip_up{command="poll"} 1\n');
+    symlinkSync('real.prom', link);
+    const fifo = join(dir, 'imip.fifo');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    const withCat = tempDir();
+    symlinkSync(spawnSync('sh', ['-c', 'command -v cat'], { encoding: 'utf8' }).stdout.trim(), join(withCat, 'cat'));
+    for (const path of [empty, withMv]) {
+      const viaLink = spawnSync(BIN, ['poll', '--format', 'prometheus', '--output', link], { env: { PATH: path }, encoding: 'utf8' });
+      expect(viaLink.status).toBe(2);
+      expect(lstatSync(link).isSymbolicLink()).toBe(true);
+      expect(sample(checkPrometheus(readFileSync(real, 'utf8')), 'imip_up', { command: 'poll' })).toBe(0);
+      const reader = spawnSync('/bin/sh', ['-c', `cat "$1" & ${JSON.stringify(BIN)} poll --format prometheus --output "$1"; wait`, 'sh', fifo], { env: { PATH: `${path}:${withCat}` }, encoding: 'utf8', timeout: 20_000 });
+      expect(lstatSync(fifo).isFIFO()).toBe(true);
+      expect(reader.stdout).toMatch(/^imip_up\{command="poll"\} 0$/m);
+    }
+    expect(readdirSync(dir).sort()).toEqual(['imip.fifo', 'imip_poll.prom', 'link.prom', 'real.prom']);
   });
 
   it('runs the program on the real Node with that pool: the same report as `node bin/imip`', () => {
