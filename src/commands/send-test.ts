@@ -340,6 +340,9 @@ export async function run(flags: SendTestFlags): Promise<number> {
   const duration = parseDuration(flags.duration ?? '30');
   const save = flags.save !== undefined ? flags.save : undefined;
   if (save !== undefined && (!save.trim() || /[\0\r\n]/.test(save))) throw new CannotRunError(`--save: ${JSON.stringify(save)} is not a file name`);
+  // `--save -`: the message on stdout (to pipe or redirect), the report on stderr.
+  const saveToStdout = save === '-';
+  if (saveToStdout && out.json) throw new CannotRunError('--save - writes the message on stdout, where --json writes its document: give --save a file name, or leave out --json');
   const offline = Boolean(flags.dryRun) || save !== undefined;
   const roundTrip = flags.replyFrom !== undefined;
   for (const [given, name] of [[flags.replySubmit, '--reply-submit'], [flags.replyPasswordFile, '--reply-password-file'], [flags.client, '--client'], [flags.keepReply, '--keep-reply']] as const) {
@@ -386,7 +389,9 @@ export async function run(flags: SendTestFlags): Promise<number> {
   Object.assign(doc, overridesField(overrides));
   const vline = [versionLine(ctx.version), ...overridesLine(overrides)].join('\n');
 
-  if (save !== undefined) {
+  // Said in the report as "saved to stdout" (no JSON document goes with `--save -`).
+  if (saveToStdout) doc.saved = 'stdout';
+  if (save !== undefined && !saveToStdout) {
     const path = resolve(save);
     try {
       writeFileSync(path, inv.raw, { mode: 0o644 });
@@ -406,6 +411,11 @@ export async function run(flags: SendTestFlags): Promise<number> {
       if (flags.dryRun) lines.push(...renderRaw(inv.raw, c));
     }
     if (!out.json) lines.push(...renderEnd(doc, c, out));
+    if (saveToStdout) {
+      process.stdout.write(inv.raw);
+      process.stderr.write(`${lines.join('\n')}\n`);
+      return doc.ok ? EXIT_OK : EXIT_PROBLEMS;
+    }
     return emit(doc, out, lines);
   }
 

@@ -10,7 +10,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import ICAL from 'ical.js';
 import { ImapFlow } from 'imapflow';
@@ -221,6 +221,23 @@ describe('send-test without any server (--dry-run, --save)', () => {
     // 3.2+ header order: From, Subject, Reply-To, To, Date, Message-ID.
     const names = raw.split('\r\n\r\n')[0]!.split('\r\n').filter((l) => !/^\s/.test(l)).map((l) => l.split(':')[0]);
     expect(names).toEqual(['Content-Type', 'MIME-Version', 'From', 'Subject', 'Reply-To', 'To', 'Date', 'Message-ID']);
+  });
+
+  it('--save - writes the message on stdout, the same bytes as a file, and the report on stderr; not with --json', async () => {
+    // It wrote a file named "-" in the working directory.
+    const dir = tempDir();
+    const cfg = writePlist(dir, 'caldavd.plist', withChange(baseConfig('4.3'), `${I}.Sending.Server`, ''));
+    const r = await runCli(['send-test', '--config', cfg, '--to', 'bob@example.com', '--save', '-', '--server-version', '4.3'], { cwd: dir });
+    expect(r.code).toBe(0);
+    expect(readdirSync(dir)).toEqual(['caldavd.plist']);
+    const head = r.stdout.split('\r\n\r\n')[0]!;
+    expect(head).toMatch(/^Content-Type: multipart\/mixed; boundary=/);
+    expect(head).toMatch(/\r\nReply-To: calendar\+[0-9a-f-]{36}@/);
+    expect(r.stderr).toMatch(/saved to stdout, nothing sent/);
+    expect(r.stdout).not.toMatch(/nothing sent/);
+    const both = await runCli(['send-test', '--config', cfg, '--to', 'bob@example.com', '--save', '-', '--json'], { cwd: dir });
+    expect(both.code).toBe(2);
+    expect(both.stderr).toMatch(/^imip: --save - writes the message on stdout, where --json writes its document/);
   });
 
   it('a summary with line breaks and non-ASCII text cannot inject a header and arrives intact', async () => {
