@@ -6,7 +6,7 @@
  * `--output FILE` written atomically (a temporary file in the same directory, then rename), and
  * the command's own exit code (0/1/2).
  */
-import { readFileSync, realpathSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { lstatSync, readFileSync, realpathSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { CannotRunError, EXIT_CANNOT_RUN } from '../report/exit.js';
 import { cannotRunSample, sampleFromDoc, type MonitorSample } from '../report/monitoring.js';
@@ -51,17 +51,13 @@ function isFileName(s: string): boolean {
  * `/dev/stdout` would lose its reader.
  */
 export function writeAtomically(path: string, text: string): void {
-  let target = path;
-  try {
-    if (!statSync(path).isFile()) {
-      writeInPlace(path, text);
-      return;
-    }
-    target = realpathSync(path);
-  } catch (e) {
-    if (e instanceof CannotRunError) throw e;
-    // Not there yet (or a link to nothing): created by the rename.
+  const kind = fileKind(path);
+  if (kind === 'other' || kind === 'dangling link') {
+    // Not a regular file, or a link to nothing yet (written through, which creates its file).
+    writeInPlace(path, text);
+    return;
   }
+  const target = kind === 'file' ? realpathSync(path) : path;
   const tmp = join(dirname(target), `.${basename(target)}.${process.pid}.tmp`);
   try {
     writeFileSync(tmp, text, { mode: 0o644 });
@@ -73,6 +69,17 @@ export function writeAtomically(path: string, text: string): void {
       // not created
     }
     throw new CannotRunError(`--output ${path}: ${(e as Error).message}`);
+  }
+}
+
+/** What `path` is: a regular file (perhaps through links), something else, a link to nothing, or nothing (or unknown). */
+function fileKind(path: string): 'file' | 'other' | 'dangling link' | 'none' {
+  try {
+    const st = statSync(path, { throwIfNoEntry: false });
+    if (st) return st.isFile() ? 'file' : 'other';
+    return lstatSync(path, { throwIfNoEntry: false })?.isSymbolicLink() ? 'dangling link' : 'none';
+  } catch {
+    return 'none'; // not reachable (a directory not searchable): the write says why
   }
 }
 

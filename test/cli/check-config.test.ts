@@ -227,7 +227,12 @@ describe('imip check-config', () => {
     // The file the link names has the new text, with the last success read through the link.
     expect(readFileSync(real, 'utf8')).toMatch(/^imip_last_success_timestamp_seconds\{command="check-config"\} 1765000000$/m);
     expect(readFileSync(real, 'utf8')).toMatch(/^imip_up\{command="check-config"\} 0$/m);
-    expect(readdirSync(dir).sort()).toEqual(['imip.fifo', 'link.prom', 'real.prom']);
+    // A link to a file not there yet: the file is made, the link stays.
+    symlinkSync('later.prom', join(dir, 'dangling.prom'));
+    expect((await runCli(['check-config', EXAMPLE, '--format', 'prometheus', '--output', join(dir, 'dangling.prom')])).code).toBe(1);
+    expect(lstatSync(join(dir, 'dangling.prom')).isSymbolicLink()).toBe(true);
+    expect(readFileSync(join(dir, 'later.prom'), 'utf8')).toMatch(/^imip_up\{command="check-config"\} 0$/m);
+    expect(readdirSync(dir).sort()).toEqual(['dangling.prom', 'imip.fifo', 'later.prom', 'link.prom', 'real.prom']);
   });
 
   it('a flag where a value belongs is refused (exit 2), not taken as the value; --NAME=-VALUE gives one that begins with "-"', async () => {
