@@ -112,7 +112,7 @@ interface CommandSpec {
   configArg?: false;
 }
 
-/** Every command, in the order `--help` lists them. */
+/** Every command, in the order `--help` lists them (see {@link isCommand}). */
 const COMMANDS: readonly CommandSpec[] = [
   {
     name: 'check-config',
@@ -263,6 +263,11 @@ const COMMANDS: readonly CommandSpec[] = [
   },
 ];
 
+/** Whether a word of the command line is one of imip's command names. */
+function isCommand(word: string | undefined): boolean {
+  return COMMANDS.some((spec) => spec.name === word);
+}
+
 /** Add one command to the program: its flags, its examples after the help, its action. */
 function addCommand(program: Command, spec: CommandSpec, argv: readonly string[]): void {
   spec
@@ -345,7 +350,7 @@ function monitoringOptions(program: Command): void {
  */
 function commandOf(argv: string[]): string {
   const args = argv.slice(2);
-  return args.find((a) => COMMANDS.some((spec) => spec.name === a)) ?? args.find((a) => !a.startsWith('-')) ?? 'imip';
+  return args.find(isCommand) ?? args.find((a) => !a.startsWith('-')) ?? 'imip';
 }
 
 /** The value of `--NAME VALUE` or `--NAME=VALUE` in raw argv (for flags that did not parse); a flag after `--NAME` is no value ({@link FLAG}). */
@@ -371,7 +376,7 @@ function formatAsked(argv: string[], format: 'nagios' | 'prometheus'): string | 
  * an unknown command), when there is no command, or when help, the version or `--` come before it.
  */
 function commandFirst(argv: readonly string[]): string[] {
-  const k = argv.findIndex((a, i) => i >= 2 && COMMANDS.some((spec) => spec.name === a));
+  const k = argv.findIndex((a, i) => i >= 2 && isCommand(a));
   const before = argv.slice(2, k);
   if (k <= 2 || !argv[2]!.startsWith('-') || before.some((a) => a === '--' || a === '-h' || a === '--help' || a === '-V' || a === '--version')) return [...argv];
   return [...argv.slice(0, 2), argv[k]!, ...argv.slice(2, k), ...argv.slice(k + 1)];

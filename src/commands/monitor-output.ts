@@ -95,7 +95,7 @@ function writeInPlace(path: string, text: string): void {
 function readPrevious(path: string | undefined): string | null {
   if (!path) return null;
   try {
-    return statSync(path).isFile() ? readFileSync(path, 'utf8') : null;
+    return fileKind(path) === 'file' ? readFileSync(path, 'utf8') : null;
   } catch {
     return null;
   }

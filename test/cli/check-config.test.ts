@@ -258,9 +258,11 @@ describe('imip check-config', () => {
     const dash = await runCli(['send-test', EXAMPLE, '--to', 'a@example.org', '--summary=-q', '--dry-run']);
     expect(dash.code).toBe(0);
     expect(dash.stdout).toMatch(/^SUMMARY:-q\r?$/m);
-    // A lone "-" (stdin) is a value.
+    // A lone "-" (stdin) is a value: diagnose reads the message from stdin (here empty), not the
+    // document of a run refused for its flags (which names the command too).
     const stdin = await runCli(['diagnose', '--offline', '--message', '-', '--json'], { input: '' });
-    expect(JSON.parse(stdin.stdout).command).toBe('diagnose');
+    expect(stdin.stderr).not.toMatch(/needs a value/);
+    expect(JSON.parse(stdin.stdout).inputs).toContainEqual(expect.objectContaining({ kind: 'message', path: 'stdin', error: 'the file is empty' }));
   });
 });
 
