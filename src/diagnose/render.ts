@@ -44,7 +44,7 @@ export function renderDiagnose(r: DiagnoseReport, c: ChalkInstance, o: RenderOpt
   lines.push(`${c.bold('imip diagnose')}  ${r.config ?? '(no config)'}`);
   lines.push(c.dim(versionLine));
   for (const i of r.inputs) {
-    const status = i.status === 'read' ? '' : i.status === 'not-found' ? ' (not found)' : i.status === 'partial' ? ' (partly read)' : ' (could not be examined)';
+    const status = i.status === 'read' ? '' : i.status === 'not-found' ? ' (not found)' : i.status === 'not-used' ? ' (not used)' : i.status === 'partial' ? ' (partly read)' : ' (could not be examined)';
     const text = `  ${i.kind} ${i.path}${status}${i.detail ? `: ${i.detail}` : ''}${i.error ? ` — ${i.error}` : ''}`;
     lines.push(i.status === 'error' ? c.red(text) : c.dim(text));
   }

@@ -416,6 +416,15 @@ export async function diagnose(o: DiagnoseOptions): Promise<DiagnoseReport> {
   const dirHow: InputRecord['how'] = o.directory ? 'given' : 'config';
   const readDir = (async (): Promise<void> => {
     if (!dirPath) return;
+    // Only 2.x injects as a directory user (twistedcaldav/mail.py `injectMessage`, Digest auth);
+    // 3.x-4.x send a shared secret and 5.0+ inject in-process: a file given for them is not read,
+    // and one that cannot be read is no error of the judged release.
+    if (version.line !== '2.x') {
+      const how = version.line === '3.x-4.x' ? 'authenticates the mail gateway with a shared secret' : 'injects replies in-process';
+      const hint = version.source === 'flag' ? '' : '; if this server is 2.x, give --server-version 2.5';
+      inputs.push({ kind: 'directory', path: dirPath, how: dirHow, status: 'not-used', detail: `${version.text} (${version.line}) ${how}, with no directory user to look up${hint}` });
+      return;
+    }
     if (!o.directory && !existsSync(dirPath)) {
       inputs.push({ kind: 'directory', path: dirPath, how: dirHow, status: 'not-found', detail: `the accounts file the config names (${directoryRef?.how}) is not on this machine; give --directory FILE` });
       return;

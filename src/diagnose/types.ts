@@ -30,7 +30,8 @@ export interface InputRecord {
   path: string;
   /** `given` on the command line, `config` named by the config, `default` the release's default. */
   how: 'given' | 'config' | 'default';
-  status: 'read' | 'partial' | 'error' | 'not-found';
+  /** `not-used`: given, but the judged release has no use for it (a directory file on 3.0 and later). */
+  status: 'read' | 'partial' | 'error' | 'not-found' | 'not-used';
   error?: string;
   /** One line: what was in it. */
   detail?: string;

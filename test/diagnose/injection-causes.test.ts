@@ -176,6 +176,18 @@ describe('injection causes', () => {
       expect(r.exitCode).toBe(2); // an input given on the command line could not be read: 2, as grep
     }
   });
+
+  it('3.0 and later look up no directory user: a --directory file is listed as not used, not read, and no error', async () => {
+    for (const [version, how] of [['4.3', /4\.3 \(3\.x-4\.x\) authenticates the mail gateway with a shared secret/], ['9.2', /9\.2 \(5\.0\+\) injects replies in-process/]] as const) {
+      for (const file of ['missing.xml', 'broken.xml', 'accounts-without-gateway.xml']) {
+        const r = await runDiagnose({ version, offline: true, directory: join(DIRS, file) });
+        expect(r.inputs.find((i) => i.kind === 'directory'), `${version} ${file}`).toMatchObject({ status: 'not-used', detail: expect.stringMatching(how) });
+        expect(r.findings.filter((f) => f.evidence.kind === 'directory' || f.id.startsWith('injection.user-'))).toEqual([]);
+        expect(r.exitCode, `${version} ${file}`).not.toBe(2);
+        expect(r.areas.find((a) => a.area === 'injection')!.status).not.toBe('error');
+      }
+    }
+  });
 });
 
 describe('the directory file and the config', () => {
