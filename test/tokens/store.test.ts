@@ -4,7 +4,7 @@
  * with IMIP_TOKENS, reached over the Unix socket and over TCP with a password; and every way the
  * store can be unreadable, each with a clear message and fix, never the password.
  */
-import { mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg_ from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -152,10 +152,15 @@ describe('PostgreSQL store (5.0+)', () => {
     const loc = locateStore({ ServerRoot: serverRoot, RunRoot: 'r', Postgres: { DatabaseName: 'caldav' } }, v('5.1'));
     if (loc.kind !== 'postgres') throw new Error('expected postgres');
     mkdirSync(loc.target.host, { recursive: true });
-    expect(loc.target.host.startsWith(runRoot) || loc.target.host.startsWith('/tmp/ccs_postgres_')).toBe(true);
-    symlinkSync(join(pg.socketDir, `.s.PGSQL.${pg.port}`), join(loc.target.host, '.s.PGSQL.5432'));
-    const store = await loadServerStore({ effective: { ServerRoot: serverRoot, RunRoot: 'r' }, version: v('5.1'), timeoutMs: 5000 });
-    expect(store.info).toMatchObject({ readable: true, rows: 2 });
+    try {
+      expect(loc.target.host.startsWith(runRoot) || loc.target.host.startsWith('/tmp/ccs_postgres_')).toBe(true);
+      symlinkSync(join(pg.socketDir, `.s.PGSQL.${pg.port}`), join(loc.target.host, '.s.PGSQL.5432'));
+      const store = await loadServerStore({ effective: { ServerRoot: serverRoot, RunRoot: 'r' }, version: v('5.1'), timeoutMs: 5000 });
+      expect(store.info).toMatchObject({ readable: true, rows: 2 });
+    } finally {
+      // 5.1 puts the socket directory in /tmp itself, named from the (random) ServerRoot.
+      if (loc.target.host.startsWith('/tmp/ccs_postgres_')) rmSync(loc.target.host, { recursive: true, force: true });
+    }
   });
 
   it('unreachable: no socket, nothing listening, refused password, no database, no IMIP_TOKENS — each with its fix, never the password', async () => {
