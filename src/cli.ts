@@ -344,13 +344,16 @@ function monitoringOptions(program: Command): void {
 }
 
 /**
- * The command a run names, or "imip" (for flags that did not parse): the first of imip's command
- * names among the arguments, not the value of a flag written before it (`imip --format nagios
- * poll`); else the first word that is not a flag (an unknown command's name).
+ * The command a run names (for flags that did not parse), on arguments {@link commandFirst} has
+ * ordered: the first word when it is not a flag, as commander reads it, and "imip" when that word
+ * is no command of imip's (`imip nosuch --json poll` is the unknown command `nosuch`, not a poll);
+ * after leading flags (no command among the arguments to move first), the first of imip's command
+ * names, not the value of a flag written before it, else "imip".
  */
 function commandOf(argv: string[]): string {
-  const args = argv.slice(2);
-  return args.find(isCommand) ?? args.find((a) => !a.startsWith('-')) ?? 'imip';
+  const first = argv[2];
+  if (first !== undefined && !first.startsWith('-')) return isCommand(first) ? first : 'imip';
+  return argv.slice(2).find(isCommand) ?? 'imip';
 }
 
 /** The value of `--NAME VALUE` or `--NAME=VALUE` in raw argv (for flags that did not parse); a flag after `--NAME` is no value ({@link FLAG}). */

@@ -186,6 +186,15 @@ describe('imip check-config', () => {
     expect(choice.stderr).toMatch(/^imip: option '--format <format>' argument 'jsn' is invalid/);
   });
 
+  it('an unknown command\'s --json document names no command of imip\'s, even with one written after it', async () => {
+    for (const args of [['nosuch', '--json', 'poll'], ['nosuch', '--json'], ['--json', 'nosuch']]) {
+      const r = await runCli(args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(JSON.parse(r.stdout), args.join(' ')).toMatchObject({ command: 'imip', ok: false, exitCode: 2 });
+    }
+    expect(JSON.parse((await runCli(['nosuch', '--json', 'poll'])).stdout).error).toBe("unknown command 'nosuch'");
+  });
+
   it('flags written before the command are the command\'s, as after it', async () => {
     const json = await runCli(['--format', 'json', 'check-config', EXAMPLE]);
     expect(json.code).toBe(1);

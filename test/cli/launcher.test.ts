@@ -67,7 +67,7 @@ describe('bin/imip run as a program', () => {
     const empty = tempDir();
     // A PATH entry with a quote and a backslash (the JSON must escape them) that holds no node.
     const odd = join(tempDir(), 'a"b\\c');
-    for (const [args, command] of [[['poll', '--once', '--json'], 'poll'], [['check-config', '--format', 'json'], 'check-config'], [['--json'], 'imip']] as const) {
+    for (const [args, command] of [[['poll', '--once', '--json'], 'poll'], [['check-config', '--format', 'json'], 'check-config'], [['--json'], 'imip'], [['nosuch', '--json', 'poll'], 'imip']] as const) {
       const path = `${empty}:${odd}`;
       const r = spawnSync(BIN, [...args], { env: { PATH: path }, encoding: 'utf8' });
       expect(r.status).toBe(2);
