@@ -88,7 +88,7 @@ export function atLeast(v: Pick<ServerVersion, 'major' | 'minor'>, major: number
 
 /** Parse `--server-version`: `2`, `2.5`, `4.3.2`, `9.2`. */
 export function parseServerVersion(text: string): ServerVersion {
-  const m = /^\s*(\d{1,2})(?:\.(\d{1,2}))?(?:\.\d{1,3})?\s*$/.exec(text);
+  const m = /^\s*(\d{1,2})(?:\.(\d{1,2}))?(?:\.(\d{1,3}))?\s*$/.exec(text);
   if (!m) {
     throw new CannotRunError(
       `--server-version: "${text}" is not a Calendar Server release; give one such as 2.5, 4.3 or 9.2`,
@@ -108,9 +108,28 @@ export function parseServerVersion(text: string): ServerVersion {
   // A later release than the last one published is taken at its word, and judged as 9.2 behaves:
   // every feature switch here is "from release X on".
   const later = major > 9 || (major === 9 && minor > 2);
-  const reason = `given with --server-version ${text.trim()}${later ? '; no release after 9.2 is published, so it is judged as 9.2 behaves' : ''}`;
+  // 4.3.0 is 4.3; a bare major (`4`) is its line, whichever releases it had.
+  const patch = m[3] === undefined ? 0 : Number(m[3]);
+  const given = m[2] === undefined ? null : `${major}.${minor}${patch ? `.${patch}` : ''}`;
+  const untagged = !later && given !== null && !PUBLISHED.includes(given);
+  const sameMajor = PUBLISHED.filter((r) => r.startsWith(`${major}.`));
+  const reason =
+    `given with --server-version ${text.trim()}` +
+    (later ? '; no release after 9.2 is published, so it is judged as 9.2 behaves' : '') +
+    (untagged ? `, not a release tagged in Calendar Server's sources (its ${major}.x releases: ${sameMajor.join(', ')}): check the number` : '');
   return { major, minor, text: text.trim(), line, source: 'flag', reason };
 }
+
+/**
+ * Every release of Calendar Server with iMIP, as tagged in apple/ccs-calendarserver
+ * (CalendarServer-2.2 … CalendarServer-9.2; no 2.0, 2.1 or 4.0 was tagged). A version between them
+ * is judged by the rules of the releases around it, and the reason says no release has that number.
+ */
+const PUBLISHED: readonly string[] = [
+  '2.2', '2.3', '2.4', '2.5', '3.0', '3.1', '3.2', '3.3',
+  '4.1', '4.1.1', '4.2', '4.2.1', '4.2.2', '4.3', '4.3.1', '4.3.2',
+  '5.0', '5.1', '5.2', '5.2.1', '5.2.2', '5.3', '6.0', '6.1', '6.2', '7.0', '7.1', '8.0', '8.1', '9.0', '9.1', '9.2',
+];
 
 /** The version used when nothing says otherwise: the newest release line. */
 export function defaultServerVersion(): ServerVersion {

@@ -33,6 +33,14 @@ describe('--server-version', () => {
     expect(v('2')).toMatchObject({ major: 2, minor: 2, line: '2.x', text: '2' });
     expect(defaultServerVersion().reason).toMatch(/, so the newest release$/);
   });
+
+  it('a number no tagged release has is taken, and its reason says so with the releases of that major', () => {
+    expect(v('4.9').reason).toBe("given with --server-version 4.9, not a release tagged in Calendar Server's sources (its 4.x releases: 4.1, 4.1.1, 4.2, 4.2.1, 4.2.2, 4.3, 4.3.1, 4.3.2): check the number");
+    expect(v('4.0')).toMatchObject({ line: '3.x-4.x', reason: expect.stringMatching(/^given with --server-version 4\.0, not a release tagged in Calendar Server's sources/) });
+    for (const t of ['3.4', '5.4', '6.3', '7.2', '8.2', '9.1.1', '4.3.3', '2.6']) expect(v(t).reason, t).toMatch(/, not a release tagged in Calendar Server's sources \(its \d\.x releases: [\d., ]+\): check the number$/);
+    // Every tagged release, a bare major, and a published release written with .0 stay quiet.
+    for (const t of ['2.2', '2.5', '3.3', '4.1.1', '4.2.2', '5.2.1', '6.2', '7.1', '8.1', '9.0', '4', '5', '2', '4.3.0', '5.2.0']) expect(v(t).reason, t).toBe(`given with --server-version ${t}`);
+  });
 });
 
 describe('include paths per release', () => {
