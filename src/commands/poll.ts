@@ -189,6 +189,8 @@ export async function run(flags: PollFlags): Promise<number> {
   });
   const flush = (): void => batch.flush();
   const write = (text: string): void => batch.write(text);
+  // A fix is printed in full under the first message it applies to; later rows point back to it.
+  const rowOpts = { ...out, fixesShown: new Map<string, string>() };
 
   let report;
   if (flags.apply) {
@@ -294,7 +296,7 @@ export async function run(flags: PollFlags): Promise<number> {
             write(`${render.renderHead({ title, policy, mailbox, tokenStore: store.info, serverLogin, findings: connFindings }, c, out).join('\n')}\n`);
             flush();
           },
-          onRow: (row: PollMessage) => write(`${render.renderRow(row, c, out).join('\n')}\n`),
+          onRow: (row: PollMessage) => write(`${render.renderRow(row, c, rowOpts).join('\n')}\n`),
         };
   // A signal during a read-only cycle (Ctrl-C; SIGTERM from systemd or `timeout`; SIGHUP), as
   // --apply takes the same three: say how far it got and that nothing changed, end the output as a

@@ -115,8 +115,15 @@ export function tableHead(protocol: string, c: ChalkInstance, apply = false): st
   return c.bold(`${idHead.padStart(6)}  ${'Date'.padEnd(17)}  ${'From'.padEnd(26)}  ${'To (first address)'.padEnd(32)}  ${'Token'.padEnd(9)}  ${'Server action'.padEnd(28)}  ${apply ? 'Mailbox (this run)' : 'Mailbox'}`);
 }
 
+/**
+ * The fixes a run's table has shown, each with the message it was shown under: a mailbox of 500
+ * human replies printed the same three-line fix 500 times. Later rows with the same finding and
+ * the same fix point back to the first (`--verbose` repeats it in full).
+ */
+export type FixesShown = Map<string, string>;
+
 /** One message: its table row, then (indented) what --apply did, its findings, and with --verbose the details. */
-export function renderRow(m: PollMessage, c: ChalkInstance, opts: { verbose: boolean }): string[] {
+export function renderRow(m: PollMessage, c: ChalkInstance, opts: { verbose: boolean; fixesShown?: FixesShown }): string[] {
   m = forTerminal(m);
   const lines: string[] = [];
   // A message the cycle does not reach: its action (what happens once it is reached) is dimmed, not judged.
@@ -151,7 +158,15 @@ export function renderRow(m: PollMessage, c: ChalkInstance, opts: { verbose: boo
       const ev = formatEvidence(f.evidence);
       if (ev) lines.push(`${PAD}  ${c.dim('evidence:')} ${ev}`);
     }
-    if (f.severity !== 'info' || opts.verbose) lines.push(`${PAD}  ${c.green('fix:')} ${f.fix}`);
+    if (f.severity !== 'info' || opts.verbose) {
+      const key = `${f.id}\n${f.fix}`;
+      const first = opts.verbose ? undefined : opts.fixesShown?.get(key);
+      if (first) lines.push(`${PAD}  ${c.dim(`fix: as for ${first} above`)}`);
+      else {
+        lines.push(`${PAD}  ${c.green('fix:')} ${f.fix}`);
+        opts.fixesShown?.set(key, messageName(m));
+      }
+    }
   }
   if (opts.verbose) {
     if (m.messageId) lines.push(`${PAD}${c.dim(`Message-ID ${m.messageId}`)}`);
@@ -371,7 +386,8 @@ export function renderReport(report: PollReport, c: ChalkInstance, opts: { verbo
         opts,
       ),
     );
-    for (const m of report.messages) lines.push(...renderRow(m, c, opts));
+    const rowOpts = { ...opts, fixesShown: new Map<string, string>() };
+    for (const m of report.messages) lines.push(...renderRow(m, c, rowOpts));
   }
   lines.push(...renderFoot(report, c, opts));
   return `${lines.join('\n')}\n`;

@@ -57,6 +57,19 @@ describe('rows and the summary line', () => {
     expect(lines.slice(1)).toEqual(['        ! reply.valarm  VALARM in a REPLY.', '          fix: Nothing to change.']);
   });
 
+  it('a fix is printed once per run: later rows with the same finding and fix point back to the first (--verbose repeats it)', () => {
+    const f = (fix: string) => ({ id: 'reply.no-calendar', severity: 'warning' as const, path: 'p', message: 'No text/calendar part.', evidence: {}, fix });
+    const rows = [row({ uid: 3, findings: [f('Ask them to use the buttons.')] }), row({ uid: 4, findings: [f('Ask them to use the buttons.')] }), row({ uid: 5, findings: [f('Another fix.')] }), row({ uid: 6, findings: [f('Ask them to use the buttons.')] })];
+    const shown = new Map<string, string>();
+    const text = rows.map((r) => renderRow(r, c, { verbose: false, fixesShown: shown }).slice(1));
+    expect(text[0]).toEqual(['        ! reply.no-calendar  No text/calendar part.', '          fix: Ask them to use the buttons.']);
+    expect(text[1]).toEqual(['        ! reply.no-calendar  No text/calendar part.', '          fix: as for UID 3 above']);
+    expect(text[2]![1]).toBe('          fix: Another fix.');
+    expect(text[3]![1]).toBe('          fix: as for UID 3 above');
+    const verbose = rows.map((r) => renderRow(r, c, { verbose: true, fixesShown: new Map() }).join('\n'));
+    for (const v of verbose) expect(v).not.toMatch(/as for UID/);
+  });
+
   it('counts per serverAction, \\Seen skipped, --apply outcome', () => {
     const t = new Tally(false);
     t.add(row());
