@@ -111,8 +111,8 @@ export function parseServerVersion(text: string): ServerVersion {
   // 4.3.0 is 4.3; a bare major (`4`) is its line, whichever releases it had.
   const patch = m[3] === undefined ? 0 : Number(m[3]);
   const given = m[2] === undefined ? null : `${major}.${minor}${patch ? `.${patch}` : ''}`;
-  const untagged = !later && given !== null && !PUBLISHED.includes(given);
-  const sameMajor = PUBLISHED.filter((r) => r.startsWith(`${major}.`));
+  const untagged = !later && given !== null && !TAGGED_RELEASES.includes(given);
+  const sameMajor = TAGGED_RELEASES.filter((r) => r.startsWith(`${major}.`));
   const reason =
     `given with --server-version ${text.trim()}` +
     (later ? '; no release after 9.2 is published, so it is judged as 9.2 behaves' : '') +
@@ -125,7 +125,7 @@ export function parseServerVersion(text: string): ServerVersion {
  * (CalendarServer-2.2 … CalendarServer-9.2; no 2.0, 2.1 or 4.0 was tagged). A version between them
  * is judged by the rules of the releases around it, and the reason says no release has that number.
  */
-const PUBLISHED: readonly string[] = [
+const TAGGED_RELEASES: readonly string[] = [
   '2.2', '2.3', '2.4', '2.5', '3.0', '3.1', '3.2', '3.3',
   '4.1', '4.1.1', '4.2', '4.2.1', '4.2.2', '4.3', '4.3.1', '4.3.2',
   '5.0', '5.1', '5.2', '5.2.1', '5.2.2', '5.3', '6.0', '6.1', '6.2', '7.0', '7.1', '8.0', '8.1', '9.0', '9.1', '9.2',
