@@ -326,6 +326,10 @@ export function buildProgram(argv: readonly string[] = []): Command {
   const versionOnly = argv.length === 3 && (argv[2] === '--version' || argv[2] === '-V');
   for (const spec of versionOnly ? [] : named ? [named] : COMMANDS) addCommand(program, spec, argv);
   monitoringOptions(program);
+  // The program's own errors come only from a run that names no command of imip's (`imip
+  // /etc/caldavd/caldavd.plist`, `imip --config FILE`): say what comes first. The commands, made
+  // above with the general line, keep it.
+  program.showHelpAfterError(`(imip's commands: ${COMMANDS.map((spec) => spec.name).join(', ')}; the command comes first, as in "imip check-config /etc/caldavd/caldavd.plist")`);
   return program;
 }
 

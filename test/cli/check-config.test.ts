@@ -195,6 +195,20 @@ describe('imip check-config', () => {
     expect(JSON.parse((await runCli(['nosuch', '--json', 'poll'])).stdout).error).toBe("unknown command 'nosuch'");
   });
 
+  it('a run that names no command says which there are and that one comes first; a command\'s own errors keep the usage line', async () => {
+    const hint = '(imip\'s commands: check-config, test-smtp, test-mailbox, send-test, poll, diagnose, tokens; the command comes first, as in "imip check-config /etc/caldavd/caldavd.plist")';
+    for (const [args, error] of [
+      [[EXAMPLE], `unknown command '${EXAMPLE}'`],
+      [['--config', EXAMPLE], "unknown option '--config'"],
+      [['chek-config'], "unknown command 'chek-config'\n(Did you mean check-config?)"],
+    ] as const) {
+      const r = await runCli([...args]);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr, args.join(' ')).toBe(`imip: ${error}\n${hint}\n`);
+    }
+    expect((await runCli(['check-config', '--connet'])).stderr).toMatch(/\(Did you mean --connect\?\)\n\(run with --help for usage\)\n$/);
+  });
+
   it('flags written before the command are the command\'s, as after it', async () => {
     const json = await runCli(['--format', 'json', 'check-config', EXAMPLE]);
     expect(json.code).toBe(1);
