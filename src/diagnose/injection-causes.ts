@@ -13,7 +13,7 @@
  * read) and the injection probe. Output: `injection.*` findings, most telling first.
  */
 import type { ImipSettings } from '../config/settings.js';
-import type { ServerVersion } from '../server/release.js';
+import { INJECTION_TEXT, LINES, type ServerVersion } from '../server/release.js';
 import { DEFAULT_INJECTION_USER } from '../checks/injection.js';
 import type { DiagnoseFinding } from './findings.js';
 import { findUser, lookupCommand, readyRecord, userCount, type DirectoryFile, type DirectoryRef } from './directory.js';
@@ -65,7 +65,7 @@ export function injectionCauses(i: InjectionInputs): InjectionCauses {
         'error',
         'log',
         'log',
-        `The log holds "iMIP injection principal not found" ${e.count} time${e.count === 1 ? '' : 's'} (last ${e.last.text || `line ${e.last.line}`}), a text only 2.x writes, but the config is judged as ${version.text} (${version.line}), which ${version.line === '3.x-4.x' ? 'authenticates the gateway with a shared secret and' : 'injects in-process and'} has no injection principal: the log is stale, comes from another server, or --server-version is wrong.`,
+        `The log holds "iMIP injection principal not found" ${e.count} time${e.count === 1 ? '' : 's'} (last ${e.last.text || `line ${e.last.line}`}), a text only 2.x writes, but the config is judged as ${version.text} (${version.line}), which ${INJECTION_TEXT[LINES[version.line].injection]} and has no injection principal: the log is stale, comes from another server, or --server-version is wrong.`,
         { log: e.last.file, line: e.last.line, count: e.count, example: e.example, serverVersion: version.text, versionSource: version.source },
         version.source === 'flag'
           ? 'Check which server wrote this log (and when): if it is a 2.x server, run diagnose with that server\'s config and --server-version 2.5; otherwise look at a current log.'

@@ -25,7 +25,7 @@ import type { MessageInput } from '../imip/classify.js';
 import { tokenCauses } from '../imip/token-causes.js';
 import { EXIT_CANNOT_RUN, EXIT_OK, EXIT_PROBLEMS } from '../report/exit.js';
 import { notSaidBy, notSupersededBy, type Finding } from '../report/finding.js';
-import { defaultServerVersion, parseServerVersion, type ServerVersion } from '../server/release.js';
+import { defaultServerVersion, INJECTION_TEXT, LINES, parseServerVersion, type ServerVersion } from '../server/release.js';
 import { areaOf, withArea, type AreaId, type DiagnoseFinding } from './findings.js';
 import { directoryOf, DirectoryReadError, readDirectoryFile, userCount, type DirectoryFile, type DirectoryRef } from './directory.js';
 import { injectionCauses } from './injection-causes.js';
@@ -419,10 +419,10 @@ export async function diagnose(o: DiagnoseOptions): Promise<DiagnoseReport> {
     // Only 2.x injects as a directory user (twistedcaldav/mail.py `injectMessage`, Digest auth);
     // 3.x-4.x send a shared secret and 5.0+ inject in-process: a file given for them is not read,
     // and one that cannot be read is no error of the judged release.
-    if (version.line !== '2.x') {
-      const how = version.line === '3.x-4.x' ? 'authenticates the mail gateway with a shared secret' : 'injects replies in-process';
+    const injection = LINES[version.line].injection;
+    if (injection !== 'digest-user') {
       const hint = version.source === 'flag' ? '' : '; if this server is 2.x, give --server-version 2.5';
-      inputs.push({ kind: 'directory', path: dirPath, how: dirHow, status: 'not-used', detail: `${version.text} (${version.line}) ${how}, with no directory user to look up${hint}` });
+      inputs.push({ kind: 'directory', path: dirPath, how: dirHow, status: 'not-used', detail: `${version.text} (${version.line}) ${INJECTION_TEXT[injection]}, with no directory user to look up${hint}` });
       return;
     }
     if (!o.directory && !existsSync(dirPath)) {

@@ -76,6 +76,13 @@ export const LINES: Record<ReleaseLine, LineBehaviour> = {
   },
 };
 
+/** How each release line gets replies into the server, in the words of a message ("9.2 injects replies in-process"). */
+export const INJECTION_TEXT: Record<LineBehaviour['injection'], string> = {
+  'digest-user': 'injects replies over HTTP as a directory user',
+  'shared-secret-header': 'authenticates the mail gateway with a shared secret',
+  'in-process': 'injects replies in-process',
+};
+
 export function lineOf(major: number): ReleaseLine {
   if (major <= 2) return '2.x';
   if (major <= 4) return '3.x-4.x';
@@ -84,40 +91,6 @@ export function lineOf(major: number): ReleaseLine {
 
 export function atLeast(v: Pick<ServerVersion, 'major' | 'minor'>, major: number, minor = 0): boolean {
   return v.major > major || (v.major === major && v.minor >= minor);
-}
-
-/** Parse `--server-version`: `2`, `2.5`, `4.3.2`, `9.2`. */
-export function parseServerVersion(text: string): ServerVersion {
-  const m = /^\s*(\d{1,2})(?:\.(\d{1,2}))?(?:\.(\d{1,3}))?\s*$/.exec(text);
-  if (!m) {
-    throw new CannotRunError(
-      `--server-version: "${text}" is not a Calendar Server release; give one such as 2.5, 4.3 or 9.2`,
-    );
-  }
-  const major = Number(m[1]);
-  // A bare major is its line; a bare "2" is 2.x from the first release with iMIP, 2.2.
-  const minor = m[2] === undefined ? (major === 2 ? 2 : 0) : Number(m[2]);
-  // iMIP arrived in 2.2 (twistedcaldav/mail.py first appears in CalendarServer-2.2; no 2.0 or 2.1
-  // was tagged): anything earlier has no iMIP to judge.
-  if (major < 2 || (major === 2 && minor < 2) || major > 11) {
-    throw new CannotRunError(
-      `--server-version: ${text} is outside the releases with iMIP (2.2 to 9.2); give one such as 2.5, 4.3 or 9.2`,
-    );
-  }
-  const line = lineOf(major);
-  // A later release than the last one published is taken at its word, and judged as 9.2 behaves:
-  // every feature switch here is "from release X on".
-  const later = major > 9 || (major === 9 && minor > 2);
-  // 4.3.0 is 4.3; a bare major (`4`) is its line, whichever releases it had.
-  const patch = m[3] === undefined ? 0 : Number(m[3]);
-  const given = m[2] === undefined ? null : `${major}.${minor}${patch ? `.${patch}` : ''}`;
-  const untagged = !later && given !== null && !TAGGED_RELEASES.includes(given);
-  const sameMajor = TAGGED_RELEASES.filter((r) => r.startsWith(`${major}.`));
-  const reason =
-    `given with --server-version ${text.trim()}` +
-    (later ? '; no release after 9.2 is published, so it is judged as 9.2 behaves' : '') +
-    (untagged ? `, not a release tagged in Calendar Server's sources (its ${major}.x releases: ${sameMajor.join(', ')}): check the number` : '');
-  return { major, minor, text: text.trim(), line, source: 'flag', reason };
 }
 
 /**
@@ -131,13 +104,57 @@ const TAGGED_RELEASES: readonly string[] = [
   '5.0', '5.1', '5.2', '5.2.1', '5.2.2', '5.3', '6.0', '6.1', '6.2', '7.0', '7.1', '8.0', '8.1', '9.0', '9.1', '9.2',
 ];
 
+/** `major.minor` of a release in {@link TAGGED_RELEASES}. */
+function majorMinor(release: string): { major: number; minor: number } {
+  const [major = 0, minor = 0] = release.split('.').map(Number);
+  return { major, minor };
+}
+
+/** The first release with iMIP (twistedcaldav/mail.py first appears in CalendarServer-2.2) and the last one tagged. */
+const FIRST_RELEASE = TAGGED_RELEASES[0]!;
+const NEWEST_RELEASE = TAGGED_RELEASES[TAGGED_RELEASES.length - 1]!;
+const FIRST = majorMinor(FIRST_RELEASE);
+const NEWEST = majorMinor(NEWEST_RELEASE);
+
+/** Parse `--server-version`: `2`, `2.5`, `4.3.2`, `9.2`. */
+export function parseServerVersion(text: string): ServerVersion {
+  const m = /^\s*(\d{1,2})(?:\.(\d{1,2}))?(?:\.(\d{1,3}))?\s*$/.exec(text);
+  if (!m) {
+    throw new CannotRunError(
+      `--server-version: "${text}" is not a Calendar Server release; give one such as 2.5, 4.3 or ${NEWEST_RELEASE}`,
+    );
+  }
+  const major = Number(m[1]);
+  // A bare major is its line; a bare "2" is 2.x from the first release with iMIP, 2.2.
+  const minor = m[2] === undefined ? (major === FIRST.major ? FIRST.minor : 0) : Number(m[2]);
+  // iMIP arrived in 2.2 (no 2.0 or 2.1 was tagged): anything earlier has no iMIP to judge.
+  if (!atLeast({ major, minor }, FIRST.major, FIRST.minor) || major > 11) {
+    throw new CannotRunError(
+      `--server-version: ${text} is outside the releases with iMIP (${FIRST_RELEASE} to ${NEWEST_RELEASE}); give one such as 2.5, 4.3 or ${NEWEST_RELEASE}`,
+    );
+  }
+  const line = lineOf(major);
+  // A later release than the last one published is taken at its word, and judged as the newest
+  // behaves: every feature switch here is "from release X on".
+  const later = atLeast({ major, minor }, NEWEST.major, NEWEST.minor + 1);
+  // 4.3.0 is 4.3; a bare major (`4`) is its line, whichever releases it had.
+  const patch = m[3] === undefined ? 0 : Number(m[3]);
+  const given = m[2] === undefined ? null : `${major}.${minor}${patch ? `.${patch}` : ''}`;
+  const untagged = !later && given !== null && !TAGGED_RELEASES.includes(given);
+  const sameMajor = TAGGED_RELEASES.filter((r) => r.startsWith(`${major}.`));
+  const reason =
+    `given with --server-version ${text.trim()}` +
+    (later ? `; no release after ${NEWEST_RELEASE} is published, so it is judged as ${NEWEST_RELEASE} behaves` : '') +
+    (untagged ? `, not a release tagged in Calendar Server's sources (its ${major}.x releases: ${sameMajor.join(', ')}): check the number` : '');
+  return { major, minor, text: text.trim(), line, source: 'flag', reason };
+}
+
 /** The version used when nothing says otherwise: the newest release line. */
 export function defaultServerVersion(): ServerVersion {
   return {
-    major: 9,
-    minor: 2,
-    text: '9.2',
-    line: '5.0+',
+    ...NEWEST,
+    text: NEWEST_RELEASE,
+    line: lineOf(NEWEST.major),
     source: 'default',
     reason: 'no --server-version given and the config does not show the release, so the newest release',
   };
